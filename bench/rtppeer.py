@@ -1,0 +1,177 @@
+"""An RTP audio peer for tests and benchmarks: offers SDP, sends paced tone packets, records
+what comes back with arrival times.
+
+It speaks only SDP and RTP, so it can drive any plain-RTP conference server (mediacore, or
+Janus AudioBridge's plain RTP participants) once something has exchanged the offer and answer."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mediacore.codecs import registry
+from mediacore.codecs.base import CodecInfo, Pcm
+from mediacore.offeranswer import AudioNegotiation, make_audio_offer, read_answer
+from mediacore.rtp import RtpError, RtpPacket, build_rtp
+from mediacore.sdp import SessionDescription
+
+
+@dataclass(slots=True)
+class Arrival:
+    time: float
+    sequence_number: int
+    timestamp: int
+    payload: bytes
+
+
+@dataclass
+class SentPacket:
+    sequence_number: int
+    time: float
+
+
+class RtpPeer(asyncio.DatagramProtocol):
+    """One audio leg as a phone would be: bind, offer, accept the answer, send and receive."""
+
+    def __init__(self, codec: CodecInfo, ptime: int = 20, host: str = "127.0.0.1") -> None:
+        self.codec = codec
+        self.ptime = ptime
+        self.host = host
+        self.port = 0
+        self.ssrc = secrets.randbits(32)
+        self.sequence = secrets.randbits(16)
+        self.timestamp = secrets.randbits(32)
+        self.arrivals: list[Arrival] = []
+        self.sent: list[SentPacket] = []
+        self.negotiation: AudioNegotiation | None = None
+        self.offer: SessionDescription | None = None
+        self.record = True
+        self.received_count = 0
+        self._transport: asyncio.DatagramTransport | None = None
+        self._encoder = registry.new_encoder(codec, ptime)
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self._transport, _ = await loop.create_datagram_endpoint(
+            lambda: self, local_addr=(self.host, 0), family=family
+        )
+        self.port = self._transport.get_extra_info("sockname")[1]
+
+    def make_offer(self) -> str:
+        self.offer = make_audio_offer(
+            [self.codec], self.host, self.port, session_id=secrets.randbits(40), ptime=self.ptime
+        )
+        return self.offer.serialize()
+
+    def accept(self, answer: str) -> AudioNegotiation:
+        assert self.offer is not None
+        self.negotiation = read_answer(self.offer, SessionDescription.parse(answer), [self.codec])
+        return self.negotiation
+
+    def datagram_received(self, data: bytes, addr: tuple[object, ...]) -> None:
+        self.received_count += 1
+        if not self.record:
+            return
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpError:
+            return
+        self.arrivals.append(
+            Arrival(time.monotonic(), packet.sequence_number, packet.timestamp, packet.payload)
+        )
+
+    # -- sending --------------------------------------------------------------------------
+
+    def packetize(self, pcm: Pcm) -> list[bytes]:
+        """Encode a signal at the codec's rate into one payload per packet."""
+        step = self.codec.samples_per_packet(self.ptime)
+        padded = np.concatenate([pcm, np.zeros((-len(pcm)) % step, dtype=np.float32)])
+        return [self._encoder.encode(padded[i : i + step]) for i in range(0, len(padded), step)]
+
+    def send_payload(self, payload: bytes, payload_type: int | None = None) -> None:
+        assert self._transport is not None and self.negotiation is not None
+        pt = self.negotiation.payload_type if payload_type is None else payload_type
+        self.sequence = (self.sequence + 1) & 0xFFFF
+        self.timestamp = (self.timestamp + self.codec.timestamp_step(self.ptime)) & 0xFFFFFFFF
+        packet = build_rtp(pt, self.sequence, self.timestamp, self.ssrc, payload)
+        self._transport.sendto(
+            packet, (self.negotiation.remote_address, self.negotiation.remote_port)
+        )
+        self.sent.append(SentPacket(self.sequence, time.monotonic()))
+
+    def send_raw(self, data: bytes) -> None:
+        assert self._transport is not None and self.negotiation is not None
+        self._transport.sendto(
+            data, (self.negotiation.remote_address, self.negotiation.remote_port)
+        )
+
+    async def play(
+        self,
+        payloads: list[bytes],
+        *,
+        drop: set[int] = frozenset(),  # type: ignore[assignment]
+        swap: set[int] = frozenset(),
+    ) -> list[float]:  # type: ignore[assignment]
+        """Send payloads every ptime on absolute deadlines; returns each packet's send time.
+
+        `drop` leaves packet indices out (loss); `swap` sends packet i after packet i+1."""
+        period = self.ptime / 1000
+        start = time.monotonic()
+        times: list[float] = []
+        held: tuple[int, bytes] | None = None
+        for index, payload in enumerate(payloads):
+            delay = start + index * period - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            times.append(time.monotonic())
+            if index in drop:
+                self._skip()
+                continue
+            if index in swap:
+                held = (self._skip(), payload)
+                continue
+            self.send_payload(payload)
+            if held is not None:
+                self._send_numbered(*held)
+                held = None
+        return times
+
+    def _skip(self) -> tuple[int, int]:
+        self.sequence = (self.sequence + 1) & 0xFFFF
+        self.timestamp = (self.timestamp + self.codec.timestamp_step(self.ptime)) & 0xFFFFFFFF
+        return self.sequence, self.timestamp
+
+    def _send_numbered(self, numbers: tuple[int, int], payload: bytes) -> None:
+        assert self._transport is not None and self.negotiation is not None
+        packet = build_rtp(
+            self.negotiation.payload_type, numbers[0], numbers[1], self.ssrc, payload
+        )
+        self._transport.sendto(
+            packet, (self.negotiation.remote_address, self.negotiation.remote_port)
+        )
+
+    # -- what came back -------------------------------------------------------------------
+
+    def decoded(self, since: float = 0.0) -> Pcm:
+        """Received audio since `since` (monotonic), in arrival order, decoded."""
+        decoder = registry.new_decoder(self.codec)
+        parts = [decoder.decode(a.payload) for a in self.arrivals if a.time >= since]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+
+@dataclass
+class Onset:
+    sent: float
+    heard: float | None = None
+    extra: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""mediacore: the real-time communications core of an emergency command centre."""

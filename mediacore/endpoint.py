@@ -1,0 +1,69 @@
+"""The one interface every participant of a room implements.
+
+A plain RTP leg, a SIP call, a radio leg, a WebRTC peer, a recorder and a wall output are all
+endpoints; the room and its mixer know nothing else about them. Audio flows through two small
+protocols: the mixer reads one frame per tick from an `AudioInput` and hands encoded payloads to
+an `AudioOutput` (encoding is the mixer's job, so it can be shared between listeners)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mediacore.codecs.base import CodecInfo, Pcm
+
+
+class AudioInput(Protocol):
+    native_rate: int
+
+    def read(self, now: float) -> Pcm | None:
+        """One tick of audio at `native_rate`, or None when the participant sends nothing."""
+        ...
+
+    def to_room_rate(self, pcm: Pcm, restart: bool) -> Pcm:
+        """Convert a frame from `read()` to the room rate (exactly one tick of samples).
+
+        The mixer converts only the frames it mixes; `restart` says the previous frame was not
+        converted, so the converter must not join the two."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFormat:
+    """What a listener receives; listeners with equal formats and equal mixes share an encode."""
+
+    codec: CodecInfo
+    ptime: int
+
+
+class AudioOutput(Protocol):
+    format: OutputFormat
+
+    def send_payload(self, payload: bytes, tick: int) -> None:
+        """Send one encoded packet produced on mixer tick number `tick`."""
+        ...
+
+
+class Endpoint(ABC):
+    """A participant's media side. Subclasses say what kind of leg they are."""
+
+    kind: str = "endpoint"
+    audio_input: AudioInput | None = None
+    audio_output: AudioOutput | None = None
+
+    @abstractmethod
+    async def close(self, reason: str) -> None:
+        """Release sockets and tasks; called once when the participant leaves."""
+
+    def check(self, now: float) -> str | None:
+        """Called about once a second; a returned reason (e.g. "rtp-timeout") removes the leg."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """Leg details for the roster (codec, addresses); plain JSON values only."""
+        return {}
+
+    def statistics(self) -> dict[str, float]:
+        """Counters and gauges for /metrics (packets, loss, jitter...)."""
+        return {}

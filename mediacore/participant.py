@@ -1,0 +1,58 @@
+"""A participant: one endpoint in one room, with the state the control API changes."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from mediacore.clock import iso8601, utc_now
+from mediacore.endpoint import Endpoint
+
+Duplex = Literal["full", "half"]
+PRIORITIES = range(0, 4)  # 0 normal, 1 dispatcher, 2 commander, 3 emergency
+
+
+def new_participant_id() -> str:
+    return "p-" + secrets.token_hex(5)
+
+
+@dataclass(slots=True, eq=False)
+class Participant:
+    name: str
+    endpoint: Endpoint
+    id: str = field(default_factory=new_participant_id)
+    duplex: Duplex = "full"
+    priority: int = 0
+    muted: bool = False
+    deaf: bool = False
+    gain_db: float = 0.0
+    # Written by the mixer each tick; read by the API.
+    talking: bool = False
+    level_db: float = -127.0
+    has_floor: bool = False
+    joined_at: datetime = field(default_factory=utc_now)
+
+    @property
+    def kind(self) -> str:
+        return self.endpoint.kind
+
+    def roster_entry(self) -> dict[str, Any]:
+        details = self.endpoint.describe()
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "duplex": self.duplex,
+            "priority": self.priority,
+            "muted": self.muted,
+            "deaf": self.deaf,
+            "gain_db": self.gain_db,
+            "talking": self.talking,
+            "level_db": round(self.level_db, 1),
+            "has_floor": self.has_floor,
+            "codec": details.get("codec"),
+            "joined_at": iso8601(self.joined_at),
+            **{key: value for key, value in details.items() if key != "codec"},
+        }

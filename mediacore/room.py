@@ -1,0 +1,242 @@
+"""A room: participants, their control state, and the one clock that mixes them.
+
+Control (HTTP, WebSocket, SIP) changes state through the methods here and returns; the media
+task reads a snapshot of the participants each tick. Every change is published on the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+from mediacore.events import EventBus
+from mediacore.participant import PRIORITIES, Participant
+from mixer.audiomixer import AudioMixer, MixerSettings
+
+log = logging.getLogger(__name__)
+
+ROOM_RATES = (8000, 16000, 24000, 48000)
+ROOM_PTIMES = (10, 20)
+# A tick this much past its deadline counts as late (and shows in /metrics).
+LATE_TICK_SECONDS = 0.005
+# Further behind than this, the clock skips ticks instead of racing to catch up.
+MAX_BACKLOG_TICKS = 5
+
+
+class RoomError(ValueError):
+    """A request that does not fit the room (unknown participant, bad setting)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSettings:
+    name: str
+    ptime: int = 20
+    rate: int = 48000
+    floor: Literal["deny", "queue"] = "deny"
+    max_talkers: int = 4
+    talk_on_dbfs: float = -45.0
+    talk_off_dbfs: float = -55.0
+    talk_hang_ms: int = 400
+
+    def validate(self) -> RoomSettings:
+        if not self.name or len(self.name) > 64 or not _is_room_name(self.name):
+            raise RoomError("room names are 1-64 letters, digits, '-', '_' or '.'")
+        if self.ptime not in ROOM_PTIMES:
+            raise RoomError(f"room ptime must be one of {ROOM_PTIMES} ms")
+        if self.rate not in ROOM_RATES:
+            raise RoomError(f"room rate must be one of {ROOM_RATES} Hz")
+        if self.floor not in ("deny", "queue"):
+            raise RoomError("floor must be 'deny' or 'queue'")
+        if not 1 <= self.max_talkers <= 32:
+            raise RoomError("max_talkers must be 1-32")
+        if self.talk_off_dbfs > self.talk_on_dbfs:
+            raise RoomError("talk_off_dbfs must not be above talk_on_dbfs")
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _is_room_name(name: str) -> bool:
+    return all(c.isascii() and (c.isalnum() or c in "-_.") for c in name)
+
+
+@dataclass(slots=True)
+class ClockStatistics:
+    ticks: int = 0
+    late_ticks: int = 0
+    skipped_ticks: int = 0
+    max_lateness: float = 0.0
+    last_mix_seconds: float = 0.0
+
+
+TickObserver = Callable[["Room", float, float], None]  # (room, lateness, mix seconds)
+
+
+class Room:
+    def __init__(self, settings: RoomSettings, bus: EventBus) -> None:
+        self.settings = settings.validate()
+        self.name = settings.name
+        self.bus = bus
+        self.participants: dict[str, Participant] = {}
+        self.clock = ClockStatistics()
+        self.tick_observers: list[TickObserver] = []
+        self.mixer = AudioMixer(self._mixer_settings(), on_talking=self._talking_changed)
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def _mixer_settings(self) -> MixerSettings:
+        s = self.settings
+        return MixerSettings(
+            rate=s.rate,
+            ptime=s.ptime,
+            max_talkers=s.max_talkers,
+            talk_on_dbfs=s.talk_on_dbfs,
+            talk_off_dbfs=s.talk_off_dbfs,
+            talk_hang_ms=s.talk_hang_ms,
+        )
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"room:{self.name}")
+
+    async def close(self, reason: str = "room-closed") -> None:
+        self._closed = True
+        for participant_id in list(self.participants):
+            await self.remove(participant_id, reason)
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self.bus.publish("room.closed", self.name, reason=reason)
+
+    def change(self, **changes: Any) -> RoomSettings:
+        """Change settings that may change live (talk detection, max talkers, floor mode)."""
+        fixed = {"name", "ptime", "rate"} & {
+            k for k, v in changes.items() if v != getattr(self.settings, k)
+        }
+        if fixed:
+            raise RoomError(f"{', '.join(sorted(fixed))} cannot change while the room is open")
+        self.settings = replace(self.settings, **changes).validate()
+        self.mixer.settings = self._mixer_settings()
+        self.bus.publish("room.updated", self.name, settings=self.settings.to_json())
+        return self.settings
+
+    # -- participants ---------------------------------------------------------------------
+
+    def add(self, participant: Participant) -> Participant:
+        if self._closed:
+            raise RoomError("the room is closed")
+        if participant.priority not in PRIORITIES:
+            raise RoomError("priority must be 0-3")
+        self.participants[participant.id] = participant
+        self.bus.publish("participant.joined", self.name, participant=participant.roster_entry())
+        log.info("participant joined", extra={"room": self.name, "participant": participant.id})
+        return participant
+
+    def get(self, participant_id: str) -> Participant:
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            raise KeyError(participant_id)
+        return participant
+
+    async def remove(self, participant_id: str, reason: str) -> None:
+        participant = self.participants.pop(participant_id, None)
+        if participant is None:
+            raise KeyError(participant_id)
+        try:
+            await participant.endpoint.close(reason)
+        except Exception:  # a leg that fails to close must still leave the room
+            log.exception("closing a leg failed", extra={"participant": participant_id})
+        self.bus.publish(
+            "participant.left",
+            self.name,
+            participant=participant.id,
+            name=participant.name,
+            reason=reason,
+        )
+        log.info(
+            "participant left",
+            extra={"room": self.name, "participant": participant_id, "reason": reason},
+        )
+
+    def update(self, participant_id: str, **changes: Any) -> Participant:
+        """Change muted, deaf, priority, gain_db or duplex of one participant."""
+        participant = self.get(participant_id)
+        allowed = {"muted", "deaf", "priority", "gain_db", "duplex", "name"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise RoomError(f"cannot change {', '.join(sorted(unknown))}")
+        if "priority" in changes and changes["priority"] not in PRIORITIES:
+            raise RoomError("priority must be 0-3")
+        if "duplex" in changes and changes["duplex"] not in ("full", "half"):
+            raise RoomError("duplex must be 'full' or 'half'")
+        if "gain_db" in changes and not -40.0 <= float(changes["gain_db"]) <= 20.0:
+            raise RoomError("gain_db must be between -40 and 20")
+        changed = {k: v for k, v in changes.items() if getattr(participant, k) != v}
+        for key, value in changed.items():
+            setattr(participant, key, value)
+        if changed:
+            self.bus.publish(
+                "participant.updated", self.name, participant=participant.id, changes=changed
+            )
+        return participant
+
+    def roster(self) -> list[dict[str, Any]]:
+        return [p.roster_entry() for p in self.participants.values()]
+
+    def _talking_changed(self, participant: Participant, talking: bool) -> None:
+        self.bus.publish(
+            "talking",
+            self.name,
+            participant=participant.id,
+            talking=talking,
+            level_db=round(participant.level_db, 1),
+        )
+
+    # -- the clock ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        """Tick every ptime on absolute deadlines (t0 + n * ptime), never sleep(ptime)."""
+        period = self.settings.ptime / 1000
+        start = time.monotonic()
+        tick = 0
+        housekeeping_every = max(1, int(1.0 / period))
+        while True:
+            tick += 1
+            deadline = start + tick * period
+            delay = deadline - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now = time.monotonic()
+            lateness = now - deadline
+            if lateness > MAX_BACKLOG_TICKS * period:
+                skipped = int(lateness / period)
+                tick += skipped
+                self.clock.skipped_ticks += skipped
+            self.clock.ticks += 1
+            if lateness > LATE_TICK_SECONDS:
+                self.clock.late_ticks += 1
+            self.clock.max_lateness = max(self.clock.max_lateness, lateness)
+            try:
+                result = self.mixer.tick(tick, now, list(self.participants.values()))
+                self.clock.last_mix_seconds = result.seconds
+            except Exception:  # one bad frame must not stop the room's clock
+                log.exception("mixer tick failed", extra={"room": self.name})
+                continue
+            for observer in self.tick_observers:
+                observer(self, lateness, result.seconds)
+            if tick % housekeeping_every == 0:
+                await self._housekeeping(now)
+
+    async def _housekeeping(self, now: float) -> None:
+        for participant in list(self.participants.values()):
+            reason = participant.endpoint.check(now)
+            if reason is not None and participant.id in self.participants:
+                await self.remove(participant.id, reason)

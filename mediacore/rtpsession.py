@@ -1,0 +1,313 @@
+"""One RTP media session for an audio leg: socket, SSRC, jitter buffer, codec, statistics.
+
+Symmetric RTP: the leg first sends to the address in the SDP and latches onto the address its
+peer's valid packets really come from (NAT), ignoring other senders until the latched one has
+been silent for a while. Anything that is not our payload type, DTMF, comfort noise or RTCP is
+dropped and counted; the room never sees it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from mediacore.codecs import registry
+from mediacore.dtmf import DtmfDigit, DtmfReceiver
+from mediacore.endpoint import Endpoint, OutputFormat
+from mediacore.offeranswer import AudioNegotiation
+from mediacore.playout import AudioPlayout
+from mediacore.rtcp import (
+    Bye,
+    ReceiverReport,
+    RtcpError,
+    SenderReport,
+    SourceDescription,
+    middle_32,
+    ntp_from_unix,
+    parse_compound,
+    round_trip_time,
+    serialize_compound,
+)
+from mediacore.rtp import MAX_DATAGRAM, RtpError, RtpPacket, build_rtp, is_rtcp
+from mediacore.rtpstats import ReceptionStatistics
+
+log = logging.getLogger(__name__)
+
+COMFORT_NOISE_PT = 13
+# A latched peer silent this long may be replaced by a new source address (NAT rebinding).
+RELATCH_AFTER = 2.0
+RTCP_INTERVAL = 5.0
+
+Addr = tuple[Any, ...]
+
+
+class RtpLeg(Endpoint, asyncio.DatagramProtocol):
+    """A plain RTP audio leg negotiated by SDP offer/answer.
+
+    Call `attach()` with the bound transports, then the room drives it: the mixer reads
+    `audio_input` and gives `send_payload()` its packets."""
+
+    kind = "rtp"
+
+    def __init__(
+        self,
+        negotiation: AudioNegotiation,
+        *,
+        room_rate: int,
+        tick_ms: int,
+        timeout: float,
+        on_dtmf: Callable[[DtmfDigit], None] | None = None,
+    ) -> None:
+        self.negotiation = negotiation
+        codec = negotiation.codec
+        self.timeout = timeout
+        self._on_dtmf = on_dtmf
+        self.ssrc = int.from_bytes(os.urandom(4), "big")
+        self._sequence = int.from_bytes(os.urandom(2), "big")
+        self._timestamp_base = int.from_bytes(os.urandom(4), "big")
+        self._first_tick: int | None = None
+        self._units_per_tick = codec.clock_rate * tick_ms // 1000
+        self.playout = AudioPlayout(codec, registry.new_decoder(codec), room_rate, tick_ms)
+        self.audio_input = (
+            self.playout if negotiation.direction in ("sendrecv", "recvonly") else None
+        )
+        self.format = OutputFormat(codec, _sending_ptime(negotiation))
+        sends = negotiation.direction in ("sendrecv", "sendonly")
+        self.audio_output = self if sends else None
+        self.reception = ReceptionStatistics()
+        self.dtmf = DtmfReceiver()
+        self.dropped: Counter[str] = Counter()
+        self.packets_received = 0
+        self.packets_sent = 0
+        self.bytes_sent = 0
+        self.rtcp_received = 0
+        self.round_trip: float | None = None
+        self.local_port = 0
+        self._remote: Addr | None = (
+            (negotiation.remote_address, negotiation.remote_port)
+            if negotiation.remote_port and negotiation.remote_address not in ("0.0.0.0", "::")
+            else None
+        )
+        self._latched = False
+        self._remote_ssrc: int | None = None
+        self._created = time.monotonic()
+        self._last_received = self._created
+        self._transport: asyncio.DatagramTransport | None = None
+        self._rtcp_transport: asyncio.DatagramTransport | None = None
+        self._rtcp_task: asyncio.Task[None] | None = None
+        self._release: Callable[[], None] | None = None
+        self._last_sr: tuple[int, float] | None = None  # (LSR middle 32 bits, arrival time)
+
+    # -- set-up and tear-down -------------------------------------------------------------
+
+    def attach(
+        self,
+        port: int,
+        transport: asyncio.DatagramTransport,
+        rtcp_transport: asyncio.DatagramTransport | None,
+        release: Callable[[], None] | None = None,
+    ) -> None:
+        """Take the bound sockets; `release` gives the port back when the leg closes."""
+        self.local_port = port
+        self._release = release
+        self._transport = transport
+        self._rtcp_transport = rtcp_transport
+        self._rtcp_task = asyncio.get_running_loop().create_task(self._send_reports())
+
+    async def close(self, reason: str) -> None:
+        if self._rtcp_task is not None:
+            self._rtcp_task.cancel()
+        self._send_bye(reason)
+        for transport in (self._transport, self._rtcp_transport):
+            if transport is not None:
+                transport.close()
+        self._transport = self._rtcp_transport = None
+        if self._release is not None:
+            self._release()
+            self._release = None
+
+    def check(self, now: float) -> str | None:
+        if now - self._last_received > self.timeout:
+            return "rtp-timeout"
+        return None
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def datagram_received(self, data: bytes, addr: Addr) -> None:
+        now = time.monotonic()
+        if len(data) > MAX_DATAGRAM or len(data) < 12:
+            self.dropped["size"] += 1
+            return
+        source = addr[:2]
+        if self._latched and source != self._remote:
+            if now - self._last_received < RELATCH_AFTER:
+                self.dropped["unknown-source"] += 1
+                return
+            self._latched = False  # the peer went quiet: let a new address take over
+        if is_rtcp(data):
+            self._receive_rtcp(data, now)
+            return
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpError:
+            self.dropped["malformed"] += 1
+            return
+        negotiation = self.negotiation
+        if packet.payload_type == negotiation.payload_type:
+            self._receive_audio(packet, source, now)
+        elif packet.payload_type == negotiation.telephone_event_pt:
+            self._accept_source(source, now)
+            self._receive_dtmf(packet)
+        elif packet.payload_type == COMFORT_NOISE_PT:
+            self._accept_source(source, now)
+        else:
+            self.dropped["payload-type"] += 1
+
+    def _accept_source(self, source: Addr, now: float) -> None:
+        if not self._latched:
+            self._latched = True
+            if source != self._remote:
+                log.info("rtp leg latched", extra={"port": self.local_port, "source": str(source)})
+            self._remote = source
+        self._last_received = now
+        self.packets_received += 1
+
+    def _receive_audio(self, packet: RtpPacket, source: Addr, now: float) -> None:
+        if packet.ssrc != self._remote_ssrc:
+            if self._remote_ssrc is not None:
+                self.dropped["ssrc-change"] += 1  # counted once per change; the packet is kept
+                self.reception.reset()
+            self._remote_ssrc = packet.ssrc
+        self._accept_source(source, now)
+        self.reception.update(
+            packet.sequence_number, packet.timestamp, now, self.negotiation.codec.clock_rate
+        )
+        self.playout.receive(packet.sequence_number, packet.timestamp, packet.payload, now)
+
+    def _receive_dtmf(self, packet: RtpPacket) -> None:
+        try:
+            digit = self.dtmf.receive(packet.timestamp, packet.payload, packet.marker)
+        except ValueError:
+            self.dropped["malformed"] += 1
+            return
+        if digit is not None and self._on_dtmf is not None:
+            self._on_dtmf(digit)
+
+    def _receive_rtcp(self, data: bytes, now: float) -> None:
+        try:
+            packets = parse_compound(data)
+        except RtcpError:
+            self.dropped["malformed-rtcp"] += 1
+            return
+        self.rtcp_received += 1
+        arrival = middle_32(ntp_from_unix(time.time()))
+        for report in packets:
+            if isinstance(report, SenderReport):
+                self._last_sr = (middle_32(report.ntp_timestamp), now)
+            if isinstance(report, (SenderReport, ReceiverReport)):
+                for block in report.reports:
+                    if block.ssrc == self.ssrc and block.lsr:
+                        self.round_trip = round_trip_time(arrival, block.lsr, block.dlsr)
+
+    def error_received(self, exc: Exception) -> None:  # ICMP port unreachable and the like
+        self.dropped["icmp"] += 1
+
+    # -- sending --------------------------------------------------------------------------
+
+    def send_payload(self, payload: bytes, tick: int) -> None:
+        if self._transport is None or self._remote is None:
+            return
+        marker = self._first_tick is None
+        if marker:
+            self._first_tick = tick
+        timestamp = (
+            self._timestamp_base + (tick - self._first_tick) * self._units_per_tick
+        ) & 0xFFFFFFFF  # type: ignore[operator]
+        self._sequence = (self._sequence + 1) & 0xFFFF
+        packet = build_rtp(
+            self.negotiation.payload_type, self._sequence, timestamp, self.ssrc, payload, marker
+        )
+        self._transport.sendto(packet, self._remote)
+        self.packets_sent += 1
+        self.bytes_sent += len(payload)
+
+    def _rtcp_destination(self) -> tuple[asyncio.DatagramTransport | None, Addr | None]:
+        if self.negotiation.rtcp_mux or self._rtcp_transport is None:
+            return self._transport, self._remote
+        remote = self.negotiation.remote_rtcp
+        if self._latched and self._remote is not None:
+            return self._rtcp_transport, (self._remote[0], self._remote[1] + 1)
+        return self._rtcp_transport, remote
+
+    def _report(self) -> list[Any]:
+        blocks = []
+        if self._remote_ssrc is not None and self.reception.packets_received:
+            lsr, dlsr = 0, 0
+            if self._last_sr is not None:
+                lsr = self._last_sr[0]
+                dlsr = int((time.monotonic() - self._last_sr[1]) * 65536)
+            blocks.append(self.reception.report_block(self._remote_ssrc, lsr, dlsr))
+        cname = SourceDescription([(self.ssrc, [(1, b"mediacore")])])
+        if self.packets_sent:
+            sender = SenderReport(
+                self.ssrc,
+                ntp_from_unix(time.time()),
+                self._timestamp_base,
+                self.packets_sent,
+                self.bytes_sent,
+                blocks,
+            )
+            return [sender, cname]
+        return [ReceiverReport(self.ssrc, blocks), cname]
+
+    async def _send_reports(self) -> None:
+        while True:
+            await asyncio.sleep(RTCP_INTERVAL)
+            transport, destination = self._rtcp_destination()
+            if transport is not None and destination is not None:
+                transport.sendto(serialize_compound(self._report()), destination)
+
+    def _send_bye(self, reason: str) -> None:
+        transport, destination = self._rtcp_destination()
+        if transport is not None and destination is not None:
+            packets = [*self._report(), Bye([self.ssrc], reason.encode()[:255])]
+            transport.sendto(serialize_compound(packets), destination)
+
+    # -- reporting ------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        negotiation = self.negotiation
+        remote = self._remote
+        return {
+            "codec": negotiation.codec.key,
+            "ptime": negotiation.ptime,
+            "local_port": self.local_port,
+            "remote": f"{remote[0]}:{remote[1]}" if remote else None,
+            "direction": negotiation.direction,
+        }
+
+    def statistics(self) -> dict[str, float]:
+        jitter = self.playout.jitter
+        return {
+            "packets_received": self.packets_received,
+            "packets_sent": self.packets_sent,
+            "packets_lost": max(0, self.reception.cumulative_lost),
+            "jitter_seconds": self.reception.jitter_seconds,
+            "buffer_delay_seconds": jitter.delay_seconds,
+            "late_packets": jitter.stats.late,
+            "concealed_packets": jitter.stats.lost + jitter.stats.underruns,
+            "dropped_packets": sum(self.dropped.values()),
+        }
+
+
+def _sending_ptime(negotiation: AudioNegotiation) -> int:
+    """The packet time we send: the peer's preference when our encoder can produce it."""
+    try:
+        registry.new_encoder(negotiation.codec, negotiation.ptime)
+        return negotiation.ptime
+    except ValueError:
+        return 20

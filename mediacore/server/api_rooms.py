@@ -1,0 +1,219 @@
+"""/api/v1/rooms: rooms, their roster, and plain RTP legs joined by SDP offer/answer."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from mediacore.offeranswer import OfferAnswerError
+from mediacore.ports import PortsExhausted
+from mediacore.room import Room, RoomError, RoomSettings
+from mediacore.sdp import SdpError, SessionDescription
+from mediacore.server.auth import Principal
+from mediacore.server.directory import RoomDirectory, RoomExists
+from mediacore.server.errors import ApiError
+from mediacore.server.security import permission
+
+MAX_SDP_BYTES = 16 * 1024
+
+
+class RoomCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+    ptime: int = 20
+    rate: int = 48000
+    floor: Literal["deny", "queue"] = "deny"
+    max_talkers: int = 4
+    talk_on_dbfs: float = -45.0
+    talk_off_dbfs: float = -55.0
+    talk_hang_ms: int = Field(400, ge=0, le=10000)
+
+
+class RoomChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    floor: Literal["deny", "queue"] | None = None
+    max_talkers: int | None = None
+    talk_on_dbfs: float | None = None
+    talk_off_dbfs: float | None = None
+    talk_hang_ms: int | None = Field(None, ge=0, le=10000)
+
+
+class ParticipantChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    muted: bool | None = None
+    deaf: bool | None = None
+    priority: int | None = Field(None, ge=0, le=3)
+    gain_db: float | None = Field(None, ge=-40, le=20)
+    duplex: Literal["full", "half"] | None = None
+    name: str | None = Field(None, min_length=1, max_length=128)
+
+
+def build_rooms_router(directory: RoomDirectory) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/rooms", tags=["rooms"])
+    reader = Depends(permission("rooms:read"))
+    writer = Depends(permission("rooms:write"))
+    controller = Depends(permission("participants:write"))
+    joiner = Depends(permission("legs:create"))
+
+    def find_room(room: str) -> Room:
+        try:
+            return directory.get(room)
+        except KeyError:
+            raise ApiError(404, "room-not-found", f"no room named {room!r}") from None
+
+    def find_participant(room: Room, participant_id: str) -> Any:
+        try:
+            return room.get(participant_id)
+        except KeyError:
+            raise ApiError(
+                404,
+                "participant-not-found",
+                f"no participant {participant_id!r} in room {room.name!r}",
+            ) from None
+
+    @router.get("", dependencies=[reader])
+    async def list_rooms() -> list[dict[str, Any]]:
+        return [directory.summary(room) for room in directory.rooms.values()]
+
+    @router.post("", status_code=201, dependencies=[writer])
+    async def create_room(body: RoomCreate, response: Response) -> dict[str, Any]:
+        try:
+            room = directory.open(RoomSettings(**body.model_dump()))
+        except RoomExists as error:
+            raise ApiError(409, "room-exists", str(error)) from None
+        except RoomError as error:
+            raise ApiError(400, "bad-room", str(error)) from None
+        response.headers["Location"] = f"/api/v1/rooms/{room.name}"
+        return directory.summary(room)
+
+    @router.get("/{room}", dependencies=[reader])
+    async def read_room(room: str) -> dict[str, Any]:
+        return directory.summary(find_room(room))
+
+    @router.patch("/{room}", dependencies=[writer])
+    async def change_room(room: str, body: RoomChange) -> dict[str, Any]:
+        found = find_room(room)
+        try:
+            found.change(**body.model_dump(exclude_none=True))
+        except RoomError as error:
+            raise ApiError(400, "bad-room", str(error)) from None
+        return directory.summary(found)
+
+    @router.delete("/{room}", status_code=204, dependencies=[writer])
+    async def close_room(room: str) -> Response:
+        find_room(room)
+        await directory.close(room, "closed-by-api")
+        return Response(status_code=204)
+
+    @router.get("/{room}/participants", dependencies=[reader])
+    async def roster(room: str) -> list[dict[str, Any]]:
+        return find_room(room).roster()
+
+    @router.get("/{room}/participants/{participant_id}", dependencies=[reader])
+    async def read_participant(room: str, participant_id: str) -> dict[str, Any]:
+        found = find_room(room)
+        participant = find_participant(found, participant_id)
+        return {**participant.roster_entry(), "statistics": participant.endpoint.statistics()}
+
+    @router.patch("/{room}/participants/{participant_id}", dependencies=[controller])
+    async def change_participant(
+        room: str, participant_id: str, body: ParticipantChange
+    ) -> dict[str, Any]:
+        found = find_room(room)
+        find_participant(found, participant_id)
+        try:
+            participant = found.update(participant_id, **body.model_dump(exclude_none=True))
+        except RoomError as error:
+            raise ApiError(400, "bad-change", str(error)) from None
+        return participant.roster_entry()
+
+    @router.delete(
+        "/{room}/participants/{participant_id}", status_code=204, dependencies=[controller]
+    )
+    async def kick(room: str, participant_id: str) -> Response:
+        found = find_room(room)
+        find_participant(found, participant_id)
+        await found.remove(participant_id, "kicked")
+        return Response(status_code=204)
+
+    @router.post(
+        "/{room}/rtp",
+        status_code=201,
+        response_class=Response,
+        openapi_extra={
+            "requestBody": {
+                "content": {"application/sdp": {"schema": {"type": "string"}}},
+                "required": True,
+            }
+        },
+        responses={201: {"content": {"application/sdp": {}}, "description": "the SDP answer"}},
+    )
+    async def add_rtp_leg(
+        room: str,
+        request: Request,
+        principal: Annotated[Principal, joiner],
+        name: Annotated[str, Query(max_length=128)] = "",
+        duplex: Literal["full", "half"] = "full",
+        priority: Annotated[int, Query(ge=0, le=3)] = 0,
+        radio: Literal["ed137", "vox"] | None = None,
+    ) -> Response:
+        found = find_room(room)
+        if radio is not None:
+            raise ApiError(501, "not-implemented", "radio legs are not available yet")
+        body = await _bounded_body(request, MAX_SDP_BYTES)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/sdp":
+            raise ApiError(415, "unsupported-media-type", "send the offer as application/sdp")
+        try:
+            offer = SessionDescription.parse(body)
+        except SdpError as error:
+            raise ApiError(400, "bad-sdp", str(error)) from None
+        try:
+            participant, answer = await directory.add_rtp_leg(
+                found,
+                offer,
+                name=name or "rtp",
+                duplex=duplex,
+                priority=priority,
+                local_address=_answer_address(directory, request),
+            )
+        except OfferAnswerError as error:
+            raise ApiError(400, error.reason, str(error)) from None
+        except PortsExhausted as error:
+            raise ApiError(503, "no-ports", str(error)) from None
+        except RoomError as error:
+            raise ApiError(409, "room-full", str(error)) from None
+        location = f"/api/v1/rooms/{found.name}/participants/{participant.id}"
+        return Response(
+            answer, status_code=201, media_type="application/sdp", headers={"Location": location}
+        )
+
+    return router
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "too-large", f"the body is limited to {limit} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(413, "too-large", f"the body is limited to {limit} bytes")
+    if not body:
+        raise ApiError(400, "bad-sdp", "the body must be an SDP offer")
+    return body
+
+
+def _answer_address(directory: RoomDirectory, request: Request) -> str:
+    """The address written in the answer: configured, else the one the client reached us on."""
+    configured = directory.config.rtp.public_address or directory.config.server.host
+    if configured and not ipaddress.ip_address(configured).is_unspecified:
+        return configured
+    server = request.scope.get("server")
+    if server and server[0]:
+        return str(server[0])
+    return "127.0.0.1"

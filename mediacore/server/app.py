@@ -1,0 +1,87 @@
+"""The assembly: one MediaServer (rooms, events, tokens, metrics) behind a FastAPI app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from mediacore.events import EventBus
+from mediacore.server.api_rooms import build_rooms_router
+from mediacore.server.auth import TokenStore, build_token_store
+from mediacore.server.config import Config
+from mediacore.server.directory import RoomDirectory
+from mediacore.server.errors import install_error_handlers
+from mediacore.server.metrics import MediaMetrics
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+
+class MediaServer:
+    def __init__(self, config: Config, tokens: TokenStore | None = None) -> None:
+        self.config = config
+        self.bus = EventBus()
+        self.tokens = tokens if tokens is not None else build_token_store(config)
+        self.directory = RoomDirectory(config, self.bus)
+        self.metrics = MediaMetrics(self.directory)
+        self.ready = False
+        self.bus.listen(self._watch_rooms)
+
+    def _watch_rooms(self, event: object) -> None:
+        if getattr(event, "type", None) == "room.opened":
+            room = self.directory.rooms.get(getattr(event, "room", ""))
+            if room is not None:
+                room.tick_observers.append(self.metrics.observe_tick)
+
+    async def start(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.directory.start()
+        self.ready = True
+        log.info("mediacore ready", extra={"rooms": len(self.directory.rooms)})
+
+    async def stop(self) -> None:
+        self.ready = False
+        await self.directory.stop()
+        log.info("mediacore stopped")
+
+
+def create_app(server: MediaServer) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await server.start()
+        try:
+            yield
+        finally:
+            await server.stop()
+
+    app = FastAPI(
+        title="mediacore",
+        version=VERSION,
+        description="Real-time media server for emergency command centres.",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.server = server
+    app.state.tokens = server.tokens
+    install_error_handlers(app)
+
+    @app.get("/api/v1/health", tags=["server"])
+    async def health(response: Response) -> dict[str, str]:
+        if not server.ready:
+            response.status_code = 503
+            return {"status": "starting"}
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["server"], response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(server.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(build_rooms_router(server.directory))
+    return app

@@ -1,0 +1,90 @@
+"""The `mediacore` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from dataclasses import replace
+
+from mediacore.server.config import Config, ConfigError, load_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mediacore", description="mediacore media server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("--config", help="TOML configuration file")
+    serve.add_argument("--data-dir", help="data directory (default ./var)")
+    serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
+    serve.add_argument("--http-port", type=int, help="HTTP port (default 8080)")
+    serve.add_argument("--sip-port", type=int, help="SIP port (default 5060)")
+    serve.add_argument("--rtp-ports", help="RTP port range LO-HI (default 20000-29999)")
+    serve.add_argument("--log-level", help="debug, info, warning, error")
+    commands.add_parser("version", help="print the version")
+    args = parser.parse_args(argv)
+    if args.command == "version":
+        from mediacore.server.app import VERSION
+
+        print(VERSION)
+        return 0
+    try:
+        config = _apply_options(load_config(args.config), args)
+    except ConfigError as error:
+        print(f"mediacore: {error}", file=sys.stderr)
+        return 2
+    return _serve(config)
+
+
+def _apply_options(config: Config, args: argparse.Namespace) -> Config:
+    server = config.server
+    if args.data_dir:
+        server = replace(server, data_dir=args.data_dir)
+    if args.host:
+        server = replace(server, host=args.host)
+    if args.http_port:
+        server = replace(server, http_port=args.http_port)
+    if args.log_level:
+        server = replace(server, log_level=args.log_level)
+    rtp = config.rtp
+    if args.rtp_ports:
+        low, _, high = args.rtp_ports.partition("-")
+        if not (low.isdigit() and high.isdigit()) or int(low) >= int(high):
+            raise ConfigError(f"--rtp-ports wants LO-HI, got {args.rtp_ports!r}")
+        rtp = replace(rtp, port_min=int(low), port_max=int(high))
+    sip = replace(config.sip, port=args.sip_port) if args.sip_port else config.sip
+    return replace(config, server=server, rtp=rtp, sip=sip)
+
+
+def _serve(config: Config) -> int:
+    import uvicorn
+
+    from mediacore.server.app import MediaServer, create_app
+    from mediacore.server.logs import setup_logging
+
+    setup_logging(config.server.log_level, config.server.log_format)
+    try:
+        import uvloop
+
+        loop = "uvloop"
+        uvloop.install()
+    except ImportError:
+        loop = "asyncio"
+    server = MediaServer(config)
+    app = create_app(server)
+    # uvicorn handles SIGTERM/SIGINT; the app's lifespan then closes rooms and legs.
+    uvicorn_config = uvicorn.Config(
+        app,
+        host=config.server.host,
+        port=config.server.http_port,
+        loop=loop,
+        log_config=None,
+        access_log=config.server.access_log,
+        lifespan="on",
+    )
+    asyncio.run(uvicorn.Server(uvicorn_config).serve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The FastAPI dependency that turns a bearer token into a principal with a permission."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import Request
+
+from mediacore.server.auth import Principal, TokenStore
+from mediacore.server.errors import ApiError
+
+
+def authenticate(request: Request) -> Principal:
+    """The caller, from `Authorization: Bearer <token>` (or `?token=` for WebSockets)."""
+    store: TokenStore = request.app.state.tokens
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+    principal = store.authenticate(token.strip())
+    if principal is None:
+        raise ApiError(401, "unauthorized", "unknown token")
+    return principal
+
+
+def permission(name: str) -> Callable[[Request], Principal]:
+    def check(request: Request) -> Principal:
+        principal = authenticate(request)
+        if not principal.may(name):
+            raise ApiError(403, "forbidden", f"role {principal.role!r} may not do {name}")
+        return principal
+
+    return check

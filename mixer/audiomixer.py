@@ -1,0 +1,196 @@
+"""The audio mixer of one room: each tick, read every input once, sum the speakers once, and
+give every listener the sum without its own voice.
+
+Modelled on Janus AudioBridge's mixer thread (snapshot participants, sum once, `sum - own` per
+listener) with three differences: only the detected talkers are summed (at most `max_talkers`,
+higher priority first), the result goes through a limiter instead of being truncated, and
+listeners with the same mix and format share one encode (see `encoding.py`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mediacore.audio import level_dbfs
+from mediacore.codecs.base import Pcm
+from mediacore.endpoint import AudioOutput
+from mediacore.participant import Participant
+from mixer.encoding import SharedEncoders
+from mixer.limiter import Limiter
+from mixer.talk import TalkDetector
+
+SILENCE = "silence"
+TOTAL = "total"
+
+
+@dataclass(frozen=True, slots=True)
+class MixerSettings:
+    rate: int = 48000
+    ptime: int = 20
+    max_talkers: int = 4
+    talk_on_dbfs: float = -45.0
+    talk_off_dbfs: float = -55.0
+    talk_hang_ms: int = 400
+    limiter_dbfs: float = -1.0
+
+    @property
+    def frame_samples(self) -> int:
+        return self.rate * self.ptime // 1000
+
+
+@dataclass(slots=True)
+class TickResult:
+    speakers: list[str] = field(default_factory=list)
+    encodes: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class _ParticipantState:
+    talk: TalkDetector
+    was_mixed: bool = False
+
+
+# Called as (participant, talking) when a participant starts or stops talking.
+TalkingCallback = Callable[[Participant, bool], None]
+
+
+class AudioMixer:
+    def __init__(self, settings: MixerSettings, on_talking: TalkingCallback | None = None) -> None:
+        self.settings = settings
+        self.encoders = SharedEncoders(settings.rate, settings.ptime)
+        self._states: dict[str, _ParticipantState] = {}
+        self._limiters: dict[Hashable, Limiter] = {}
+        self._on_talking = on_talking
+        self._silence = np.zeros(settings.frame_samples, dtype=np.float32)
+
+    def tick(self, tick: int, now: float, participants: Sequence[Participant]) -> TickResult:
+        """Mix one tick. `participants` is a snapshot; the mixer never waits for anyone."""
+        started = time.perf_counter()
+        frames = self._read_inputs(now, participants)
+        speakers = self._choose_speakers(participants, frames)
+        mixed = self._convert(speakers, frames)
+        total = self._sum(mixed)
+        encodes_before = self.encoders.encodes
+        self._send(tick, participants, mixed, total)
+        if tick % 50 == 0:
+            self.encoders.expire(tick)
+            self._forget_departed(participants)
+        return TickResult(
+            speakers=[p.id for p in speakers],
+            encodes=self.encoders.encodes - encodes_before,
+            seconds=time.perf_counter() - started,
+        )
+
+    def _state(self, participant: Participant) -> _ParticipantState:
+        state = self._states.get(participant.id)
+        if state is None:
+            hang = max(1, self.settings.talk_hang_ms // self.settings.ptime)
+            detector = TalkDetector(self.settings.talk_on_dbfs, self.settings.talk_off_dbfs, hang)
+            state = self._states[participant.id] = _ParticipantState(detector)
+        return state
+
+    def _read_inputs(self, now: float, participants: Sequence[Participant]) -> dict[str, Pcm]:
+        frames: dict[str, Pcm] = {}
+        for participant in participants:
+            source = participant.endpoint.audio_input
+            pcm = source.read(now) if source is not None else None
+            level = -127.0 if pcm is None else level_dbfs(pcm)
+            participant.level_db = level
+            talking = self._state(participant).talk.update(level)
+            if talking != participant.talking:
+                participant.talking = talking
+                if self._on_talking is not None:
+                    self._on_talking(participant, talking)
+            if pcm is not None:
+                frames[participant.id] = pcm
+        return frames
+
+    def _choose_speakers(
+        self, participants: Sequence[Participant], frames: dict[str, Pcm]
+    ) -> list[Participant]:
+        candidates = [
+            p
+            for p in participants
+            if p.talking and not p.muted and p.id in frames and (p.duplex == "full" or p.has_floor)
+        ]
+        if len(candidates) > self.settings.max_talkers:
+            # Priority first; among equals keep whoever was already mixed, then the loudest.
+            candidates.sort(
+                key=lambda p: (p.priority, self._states[p.id].was_mixed, p.level_db), reverse=True
+            )
+            candidates = candidates[: self.settings.max_talkers]
+        return candidates
+
+    def _convert(self, speakers: list[Participant], frames: dict[str, Pcm]) -> dict[str, Pcm]:
+        mixed: dict[str, Pcm] = {}
+        speaker_ids = {p.id for p in speakers}
+        for participant_id, state in self._states.items():
+            if state.was_mixed and participant_id not in speaker_ids:
+                state.was_mixed = False
+        for participant in speakers:
+            state = self._states[participant.id]
+            source = participant.endpoint.audio_input
+            assert source is not None
+            pcm = source.to_room_rate(frames[participant.id], restart=not state.was_mixed)
+            state.was_mixed = True
+            if participant.gain_db:
+                pcm = pcm * np.float32(10 ** (participant.gain_db / 20))
+            mixed[participant.id] = pcm
+        return mixed
+
+    def _sum(self, mixed: dict[str, Pcm]) -> Pcm | None:
+        if not mixed:
+            return None
+        frames = list(mixed.values())
+        if len(frames) == 1:
+            return frames[0]
+        return np.sum(frames, axis=0, dtype=np.float32)
+
+    def _send(
+        self,
+        tick: int,
+        participants: Sequence[Participant],
+        mixed: dict[str, Pcm],
+        total: Pcm | None,
+    ) -> None:
+        audiences: dict[Hashable, dict[object, list[AudioOutput]]] = {}
+        for participant in participants:
+            output = participant.endpoint.audio_output
+            if output is None:
+                continue
+            signal = self._signal_for(participant, mixed)
+            audiences.setdefault(signal, {}).setdefault(output.format, []).append(output)
+        for signal, by_format in audiences.items():
+            pcm = self._render(signal, mixed, total)
+            for outputs in by_format.values():
+                self.encoders.deliver(signal, pcm, outputs, tick)
+        for key in [key for key in self._limiters if key not in audiences]:
+            del self._limiters[key]
+
+    @staticmethod
+    def _signal_for(participant: Participant, mixed: dict[str, Pcm]) -> Hashable:
+        if participant.deaf or not mixed:
+            return SILENCE
+        if participant.id in mixed:
+            return SILENCE if len(mixed) == 1 else ("minus", participant.id)
+        return TOTAL
+
+    def _render(self, signal: Hashable, mixed: dict[str, Pcm], total: Pcm | None) -> Pcm:
+        if signal == SILENCE or total is None:
+            return self._silence
+        pcm = total if signal == TOTAL else total - mixed[signal[1]]  # type: ignore[index]
+        limiter = self._limiters.get(signal)
+        if limiter is None:
+            limiter = self._limiters[signal] = Limiter(
+                self.settings.rate, self.settings.limiter_dbfs
+            )
+        return limiter.process(pcm)
+
+    def _forget_departed(self, participants: Sequence[Participant]) -> None:
+        present = {p.id for p in participants}
+        for participant_id in [pid for pid in self._states if pid not in present]:
+            del self._states[participant_id]

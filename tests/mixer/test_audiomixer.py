@@ -1,0 +1,160 @@
+"""The mixer tick, with in-memory endpoints: tones in, decoded payloads measured out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from mediacore.audio import tone_level_dbfs
+from mediacore.codecs import L16_48000, PCMU, registry
+from mediacore.codecs.base import CodecInfo, Pcm
+from mediacore.endpoint import Endpoint, OutputFormat
+from mediacore.participant import Participant
+from mixer.audiomixer import AudioMixer, MixerSettings
+
+RATE = 48000
+FRAME = 960
+
+
+class ToneInput:
+    """Plays a tone (or nothing) at 48 kHz, continuously across ticks."""
+
+    native_rate = RATE
+
+    def __init__(self, frequency: float | None, level: float = -20.0) -> None:
+        self.frequency = frequency
+        self.level = level
+        self._phase = 0
+
+    def read(self, now: float) -> Pcm | None:
+        if self.frequency is None:
+            return None
+        t = (np.arange(FRAME) + self._phase) / RATE
+        self._phase += FRAME
+        amplitude = np.sqrt(2) * 10 ** (self.level / 20)
+        return (amplitude * np.sin(2 * np.pi * self.frequency * t)).astype(np.float32)
+
+    def to_room_rate(self, pcm: Pcm, restart: bool) -> Pcm:
+        return pcm
+
+
+@dataclass
+class CapturingOutput:
+    format: OutputFormat
+    payloads: list[bytes] = field(default_factory=list)
+
+    def send_payload(self, payload: bytes, tick: int) -> None:
+        self.payloads.append(payload)
+
+    def heard(self, codec: CodecInfo, last: int = 10) -> Pcm:
+        decoder = registry.new_decoder(codec)
+        return np.concatenate([decoder.decode(p) for p in self.payloads[-last:]])
+
+
+class MemoryEndpoint(Endpoint):
+    kind = "test"
+
+    def __init__(self, frequency: float | None, codec: CodecInfo = L16_48000) -> None:
+        self.audio_input = ToneInput(frequency)
+        self.audio_output = CapturingOutput(OutputFormat(codec, 20))
+
+    async def close(self, reason: str) -> None:
+        pass
+
+
+def participant(
+    name: str, frequency: float | None, codec: CodecInfo = L16_48000, **state: object
+) -> Participant:
+    return Participant(name=name, endpoint=MemoryEndpoint(frequency, codec), **state)  # type: ignore[arg-type]
+
+
+def run(mixer: AudioMixer, people: list[Participant], ticks: int = 25) -> None:
+    for tick in range(1, ticks + 1):
+        mixer.tick(tick, tick * 0.02, people)
+
+
+def heard(p: Participant, frequency: float, codec: CodecInfo = L16_48000) -> float:
+    output = p.endpoint.audio_output
+    assert isinstance(output, CapturingOutput)
+    return tone_level_dbfs(output.heard(codec), frequency, codec.sample_rate)
+
+
+def test_each_listener_hears_the_others_and_not_itself() -> None:
+    mixer = AudioMixer(MixerSettings())
+    a, b, c = participant("a", 500), participant("b", 700), participant("c", None)
+    run(mixer, [a, b, c])
+    assert heard(a, 700) == pytest.approx(-20, abs=1) and heard(a, 500) < -60
+    assert heard(b, 500) == pytest.approx(-20, abs=1) and heard(b, 700) < -60
+    assert heard(c, 500) == pytest.approx(-20, abs=1) and heard(c, 700) == pytest.approx(-20, abs=1)
+
+
+def test_muted_talker_is_not_mixed_but_still_hears_the_room() -> None:
+    mixer = AudioMixer(MixerSettings())
+    a, b = participant("a", 500, muted=True), participant("b", 700)
+    run(mixer, [a, b])
+    assert heard(b, 500) < -60
+    assert heard(a, 700) == pytest.approx(-20, abs=1)
+
+
+def test_deaf_listener_receives_silence_while_others_are_heard() -> None:
+    mixer = AudioMixer(MixerSettings())
+    a, b = participant("a", 500, deaf=True), participant("b", None)
+    run(mixer, [a, b])
+    assert heard(a, 500) < -60
+    assert heard(b, 500) == pytest.approx(-20, abs=1)
+
+
+def test_more_talkers_than_allowed_mixes_highest_priority_first() -> None:
+    mixer = AudioMixer(MixerSettings(max_talkers=2))
+    people = [
+        participant("low", 400),
+        participant("mid", 600, priority=1),
+        participant("top", 800, priority=3),
+        participant("ear", None),
+    ]
+    run(mixer, people)
+    ear = people[3]
+    assert heard(ear, 800) > -25 and heard(ear, 600) > -25
+    assert heard(ear, 400) < -60
+
+
+def test_talking_is_detected_and_reported_once_per_change() -> None:
+    changes: list[tuple[str, bool]] = []
+    mixer = AudioMixer(
+        MixerSettings(talk_hang_ms=100),
+        on_talking=lambda p, talking: changes.append((p.name, talking)),
+    )
+    a = participant("a", 500)
+    run(mixer, [a], ticks=5)
+    assert a.talking and changes == [("a", True)]
+    a.endpoint.audio_input.frequency = None  # type: ignore[union-attr]
+    run(mixer, [a], ticks=10)
+    assert not a.talking and changes == [("a", True), ("a", False)]
+
+
+def test_encode_cost_grows_with_talkers_not_listeners() -> None:
+    def encodes_per_tick(listeners: int) -> float:
+        mixer = AudioMixer(MixerSettings())
+        people = [participant(f"t{i}", 300 + 100 * i, PCMU) for i in range(3)]
+        people += [participant(f"l{i}", None, PCMU) for i in range(listeners)]
+        total = 0
+        for tick in range(1, 11):
+            total += mixer.tick(tick, tick * 0.02, people).encodes
+        return total / 10
+
+    # Three talkers each get their own mix-minus; every listener shares one encode.
+    assert encodes_per_tick(10) == encodes_per_tick(200) == 4
+
+
+def test_loud_talkers_are_limited_not_clipped() -> None:
+    mixer = AudioMixer(MixerSettings())
+    people = [participant(f"t{i}", 300 + 150 * i) for i in range(4)]
+    for p in people:
+        p.endpoint.audio_input.level = -6  # type: ignore[union-attr]
+    ear = participant("ear", None)
+    run(mixer, [*people, ear])
+    output = ear.endpoint.audio_output
+    pcm = output.heard(L16_48000)  # type: ignore[union-attr]
+    assert np.abs(pcm).max() <= 10 ** (-1 / 20) + 1e-3
