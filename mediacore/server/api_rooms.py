@@ -12,7 +12,6 @@ from mediacore.offeranswer import OfferAnswerError
 from mediacore.ports import PortsExhausted
 from mediacore.room import Room, RoomError, RoomSettings
 from mediacore.sdp import SdpError, SessionDescription
-from mediacore.server.auth import Principal
 from mediacore.server.directory import RoomDirectory, RoomExists
 from mediacore.server.errors import ApiError
 from mediacore.server.security import permission
@@ -150,11 +149,11 @@ def build_rooms_router(directory: RoomDirectory) -> APIRouter:
             }
         },
         responses={201: {"content": {"application/sdp": {}}, "description": "the SDP answer"}},
+        dependencies=[joiner],
     )
     async def add_rtp_leg(
         room: str,
         request: Request,
-        principal: Annotated[Principal, joiner],
         name: Annotated[str, Query(max_length=128)] = "",
         duplex: Literal["full", "half"] = "full",
         priority: Annotated[int, Query(ge=0, le=3)] = 0,

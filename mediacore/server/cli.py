@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from dataclasses import replace
 
@@ -57,33 +56,11 @@ def _apply_options(config: Config, args: argparse.Namespace) -> Config:
 
 
 def _serve(config: Config) -> int:
-    import uvicorn
-
-    from mediacore.server.app import MediaServer, create_app
     from mediacore.server.logs import setup_logging
+    from mediacore.server.runner import run
 
     setup_logging(config.server.log_level, config.server.log_format)
-    try:
-        import uvloop
-
-        loop = "uvloop"
-        uvloop.install()
-    except ImportError:
-        loop = "asyncio"
-    server = MediaServer(config)
-    app = create_app(server)
-    # uvicorn handles SIGTERM/SIGINT; the app's lifespan then closes rooms and legs.
-    uvicorn_config = uvicorn.Config(
-        app,
-        host=config.server.host,
-        port=config.server.http_port,
-        loop=loop,
-        log_config=None,
-        access_log=config.server.access_log,
-        lifespan="on",
-    )
-    asyncio.run(uvicorn.Server(uvicorn_config).serve())
-    return 0
+    return run(config)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,54 @@
+"""Runs the HTTP server and the media core in one process until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+
+from mediacore.server.app import MediaServer, create_app
+from mediacore.server.config import Config
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its shutdown, so the process would die by signal even
+    though rooms and legs closed cleanly; a clean stop exits with status 0 instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def run(config: Config) -> int:
+    """Serve until stopped; returns the process exit status."""
+    try:
+        import uvloop
+
+        uvloop.install()
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
+    app = create_app(MediaServer(config))
+    server = GracefulServer(
+        uvicorn.Config(
+            app,
+            host=config.server.host,
+            port=config.server.http_port,
+            loop=loop,
+            log_config=None,
+            access_log=config.server.access_log,
+            lifespan="on",
+        )
+    )
+    asyncio.run(server.serve())
+    return 0 if server.started else 1  # never started: the port was taken or start-up failed
