@@ -103,7 +103,8 @@ class RtpPeer(asyncio.DatagramProtocol):
         self._transport.sendto(
             packet, (self.negotiation.remote_address, self.negotiation.remote_port)
         )
-        self.sent.append(SentPacket(self.sequence, time.monotonic()))
+        if self.record:
+            self.sent.append(SentPacket(self.sequence, time.monotonic()))
 
     def send_raw(self, data: bytes) -> None:
         assert self._transport is not None and self.negotiation is not None

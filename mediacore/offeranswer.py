@@ -137,24 +137,12 @@ def answer_audio(
         attributes.append(("rtcp-mux", None))
     attributes += [("extmap", extmap.to_value()) for extmap in extmaps]
 
-    media: list[MediaDescription] = []
-    for position, offered_media in enumerate(offer.media):
-        if position == index:
-            media.append(
-                MediaDescription(
-                    offered.kind, local_port, offered.proto, formats, None, [], attributes
-                )
-            )
-        else:  # RFC 3264 section 6: same m= lines in the same order, port 0 for the rejected
-            media.append(
-                MediaDescription(
-                    offered_media.kind,
-                    0,
-                    offered_media.proto,
-                    offered_media.formats[:1],
-                    attributes=_mid(offered_media),
-                )
-            )
+    accepted = MediaDescription("audio", local_port, offered.proto, formats, attributes=attributes)
+    # RFC 3264 section 6: as many m= lines as offered, in order; port 0 rejects the others.
+    media = [
+        accepted if position == index else _rejected(offered_media)
+        for position, offered_media in enumerate(offer.media)
+    ]
     answer = _description(local_address, local_addrtype, session_id, session_version, media)
     negotiation = AudioNegotiation(
         codec=codec,
@@ -485,6 +473,13 @@ def _intersect(ours: str, allowed: str) -> str:
         (False, True): "recvonly",
         (False, False): "inactive",
     }[(send, receive)]
+
+
+def _rejected(offered: MediaDescription) -> MediaDescription:
+    """An answer's port-0 m= line: still names one format, as RFC 3264 section 6 asks."""
+    return MediaDescription(
+        offered.kind, 0, offered.proto, offered.formats[:1], attributes=_mid(offered)
+    )
 
 
 def _mid(media: MediaDescription) -> list[Attribute]:

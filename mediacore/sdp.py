@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 MAX_SDP_BYTES = 64 * 1024
@@ -455,6 +456,14 @@ class _SectionChecks:
         self.fmtp_formats: set[str] = set()
         self.extmap_ids: set[int] = set()
         self.direction: str | None = None
+        self.validators: dict[str, Callable[[str], object]] = {
+            "rtpmap": self._rtpmap,
+            "fmtp": self._fmtp,
+            "extmap": self._extmap,
+            "ptime": lambda value: _packet_time(value, "ptime"),
+            "maxptime": lambda value: _packet_time(value, "maxptime"),
+            "rtcp": _parse_rtcp,
+        }
 
     def check(self, name: str, value: str | None) -> None:
         if name in DIRECTIONS:
@@ -464,15 +473,7 @@ class _SectionChecks:
                 raise SdpError(f"a={name} contradicts the earlier a={self.direction}")
             self.direction = name
             return
-        validators = {
-            "rtpmap": self._rtpmap,
-            "fmtp": self._fmtp,
-            "extmap": self._extmap,
-            "ptime": lambda v: _packet_time(v, "ptime"),
-            "maxptime": lambda v: _packet_time(v, "maxptime"),
-            "rtcp": _parse_rtcp,
-        }
-        validator = validators.get(name)
+        validator = self.validators.get(name)
         if validator is None:
             return
         if value is None:

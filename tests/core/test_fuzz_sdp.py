@@ -27,9 +27,7 @@ from mediacore.sdp import (
 )
 from tests.core.test_sdp import SAMPLES
 
-FUZZ = settings(
-    max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SUPPORTED = [
     CodecInfo("opus", 48000, 48000, 2, None, "minptime=10;useinbandfec=1"),
     CodecInfo("G722", 8000, 16000, 1, 9),
@@ -155,9 +153,7 @@ NOISE = st.text(alphabet=string.digits + " /:.-=;abcIPN\t\r\x00é", max_size=12)
 
 @st.composite
 def sdp_like_text(draw: st.DrawFn) -> str:
-    lines = draw(
-        st.lists(st.tuples(st.sampled_from(LINE_STARTS), NOISE).map("".join), max_size=40)
-    )
+    lines = draw(st.lists(st.tuples(st.sampled_from(LINE_STARTS), NOISE).map("".join), max_size=40))
     ending = draw(st.sampled_from(["\n", "\r\n"]))
     return ending.join(["v=0", "o=- 1 1 IN IP4 192.0.2.9", "s=-", *lines]) + ending
 
@@ -280,9 +276,9 @@ def attribute_lists(draw: st.DrawFn) -> list[tuple[str, str | None]]:
     return draw(st.permutations(attributes))
 
 
-def extra_lines(kinds: str, slot_of: dict[str, int], last_slot: int) -> st.SearchStrategy[
-    list[tuple[str, str]]
-]:
+def extra_lines(
+    kinds: str, slot_of: dict[str, int], last_slot: int
+) -> st.SearchStrategy[list[tuple[str, str]]]:
     lines = st.lists(st.tuples(st.sampled_from(kinds), free_text), max_size=3)
     return lines.map(lambda found: sorted(found, key=lambda e: slot_of.get(e[0], last_slot)))
 

@@ -136,9 +136,7 @@ def test_telephone_event_falls_back_to_8000_hz() -> None:
 
 def test_telephone_event_at_another_rate_is_left_out() -> None:
     # pjsua offers events at 16000 too; with PCMU at 8000 only the 8000 Hz ones qualify.
-    offer = offer_with(
-        "m=audio 4000 RTP/AVP 0 120\na=rtpmap:120 telephone-event/16000\n"
-    )
+    offer = offer_with("m=audio 4000 RTP/AVP 0 120\na=rtpmap:120 telephone-event/16000\n")
     sdp, negotiation = answer(offer)
     assert negotiation.telephone_event_pt is None
     assert sdp.media[0].formats == ["0"]

@@ -1,0 +1,181 @@
+"""A load-generator process: many RTP legs, one shared 20 ms send clock, probe listeners.
+
+Run by bench/scenario.py as `python -m bench.loadgen`; it reads its job (JSON) from stdin,
+joins its legs, prints "ready", waits for "start", sends for the job's duration, and prints
+one JSON line of results. Legs are joined through mediacore's API, or through any command that
+reads an SDP offer on stdin and prints the answer (`exchange`), so the same run can drive
+another plain-RTP conference server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import numpy as np
+
+from bench.onsets import find_onsets, levels_by_packet
+from bench.rtppeer import RtpPeer
+from mediacore.audio import tone
+from mediacore.codecs import PCMU
+
+BURST_PERIOD = 0.5  # seconds between one talker's tone onsets
+BURST_LENGTH = 0.2
+# 500 ppm moves the send phase through a whole 20 ms tick every 40 s.
+TALKER_FREQUENCIES = (500.0, 900.0, 1300.0, 1700.0, 2100.0, 2500.0)
+LEVEL_DBFS = -20.0
+
+
+@dataclass
+class Leg:
+    name: str
+    room: str
+    talker: int | None  # index among the room's talkers, or None for a listener
+    probe: bool
+    peer: RtpPeer
+    burst: list[bytes] | None = None
+
+
+async def join(job: dict[str, Any], legs: list[Leg]) -> None:
+    semaphore = asyncio.Semaphore(8)
+    async with httpx.AsyncClient(
+        base_url=job.get("url", ""),
+        timeout=30,
+        headers={"Authorization": f"Bearer {job.get('token', '')}"},
+    ) as client:
+
+        async def one(leg: Leg) -> None:
+            await leg.peer.open()
+            offer = leg.peer.make_offer()
+            async with semaphore:
+                if job.get("exchange"):
+                    answer = await asyncio.to_thread(_exchange, job["exchange"], leg, offer)
+                else:
+                    response = await client.post(
+                        f"/api/v1/rooms/{leg.room}/rtp",
+                        params={"name": leg.name},
+                        content=offer,
+                        headers={"Content-Type": "application/sdp"},
+                    )
+                    if response.status_code != 201:
+                        raise RuntimeError(
+                            f"join {leg.name}: {response.status_code} {response.text}"
+                        )
+                    answer = response.text
+            leg.peer.accept(answer)
+
+        await asyncio.gather(*(one(leg) for leg in legs))
+
+
+def _exchange(command: str, leg: Leg, offer: str) -> str:
+    env = {**os.environ, "LEG_NAME": leg.name, "LEG_ROOM": leg.room}
+    done = subprocess.run(
+        command,
+        shell=True,
+        input=offer,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout
+
+
+async def send(
+    legs: list[Leg], start: float, duration: float, ptime: int, drift_ppm: float
+) -> dict[str, Any]:
+    silence = legs[0].peer.packetize(np.zeros(PCMU.samples_per_packet(ptime), dtype=np.float32))[0]
+    # Real senders' clocks drift against the server's; a fixed phase would measure one point of
+    # the 0..ptime wait for the next mixer tick instead of its whole spread.
+    period = ptime / 1000 * (1 + drift_ppm / 1e6)
+    ticks = int(duration / period)
+    per_burst = int(BURST_PERIOD / period)
+    onsets: dict[str, list[float]] = {leg.name: [] for leg in legs if leg.talker is not None}
+    lateness = []
+    for tick in range(ticks):
+        deadline = start + tick * period
+        delay = deadline - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        lateness.append(time.monotonic() - deadline)
+        for leg in legs:
+            payload = silence
+            if leg.burst is not None and leg.talker is not None:
+                # Talkers take turns: talker k starts its burst k quarter-periods in.
+                phase = (tick - leg.talker * per_burst // 4) % per_burst
+                if phase < len(leg.burst):
+                    payload = leg.burst[phase]
+                    if phase == 0:
+                        onsets[leg.name].append(time.monotonic())
+            leg.peer.send_payload(payload)
+    return {"onsets": onsets, "lateness": lateness}
+
+
+async def run(job: dict[str, Any]) -> dict[str, Any]:
+    ptime = int(job.get("ptime", 20))
+    legs = []
+    for spec in job["legs"]:
+        peer = RtpPeer(PCMU, ptime, job.get("host", "127.0.0.1"))
+        peer.record = bool(spec["probe"])
+        leg = Leg(spec["name"], spec["room"], spec["talker"], spec["probe"], peer)
+        if leg.talker is not None:
+            frequency = TALKER_FREQUENCIES[leg.talker % len(TALKER_FREQUENCIES)]
+            leg.burst = peer.packetize(tone(frequency, BURST_LENGTH, 8000, LEVEL_DBFS))
+        legs.append(leg)
+    await join(job, legs)
+    print("ready", flush=True)
+    line = await asyncio.to_thread(sys.stdin.readline)
+    start = float(line.split()[1])
+    sent = await send(legs, start, float(job["duration"]), ptime, float(job.get("drift_ppm", 500)))
+    await asyncio.sleep(0.3)  # the last packets are still on their way
+    heard = []
+    for leg in legs:
+        if leg.probe and leg.peer.arrivals:
+            arrivals = leg.peer.arrivals
+            levels = levels_by_packet([a.payload for a in arrivals], PCMU, TALKER_FREQUENCIES)
+            for index, times in enumerate(find_onsets([a.time for a in arrivals], levels)):
+                heard.append({"room": leg.room, "probe": leg.name, "talker": index, "times": times})
+    result = {
+        "sent_onsets": [
+            {
+                "room": leg.room,
+                "talker": leg.talker,
+                "name": leg.name,
+                "times": sent["onsets"][leg.name],
+            }
+            for leg in legs
+            if leg.talker is not None
+        ],
+        "heard_onsets": heard,
+        "packets_received": sum(leg.peer.received_count for leg in legs),
+        "packets_sent": len(sent["lateness"]) * len(legs),
+        "send_lateness_p99": float(np.percentile(sent["lateness"], 99))
+        if sent["lateness"]
+        else 0.0,
+    }
+    for leg in legs:
+        leg.peer.close()
+    return result
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.readline())
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    result = asyncio.run(run(job))
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""PNG plots for the benchmark reports (matplotlib without a display)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def latency_plot(
+    latencies_ms: list[float], title: str, targets: dict[str, float], path: Path
+) -> None:
+    figure, (histogram, series) = plt.subplots(1, 2, figsize=(11, 4))
+    histogram.hist(latencies_ms, bins=40, color="#3b6ea5")
+    for name, value in targets.items():
+        histogram.axvline(value, color="#c0392b", linestyle="--", label=f"target {name} {value} ms")
+    for name, q in (("p50", 50), ("p99", 99)):
+        histogram.axvline(
+            float(np.percentile(latencies_ms, q)),
+            color="#27ae60",
+            label=f"measured {name} {np.percentile(latencies_ms, q):.1f} ms",
+        )
+    histogram.set_xlabel("server-added latency (ms)")
+    histogram.set_ylabel("tone onsets")
+    histogram.legend(fontsize=8)
+    series.plot(latencies_ms, ".", markersize=3, color="#3b6ea5")
+    series.set_xlabel("onset number")
+    series.set_ylabel("latency (ms)")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def capacity_plot(rows: list[dict[str, Any]], title: str, path: Path) -> None:
+    legs = [row["legs"] for row in rows]
+    figure, axes = plt.subplots(2, 2, figsize=(11, 7))
+    panels = [
+        (axes[0][0], "cpu_cores", "server CPU (cores)", 1.0),
+        (axes[0][1], "rss_mb", "server RSS (MB)", 400.0),
+        (axes[1][0], None, "latency (ms)", 60.0),
+        (axes[1][1], "encodes_per_second", "encodes per second", None),
+    ]
+    for axis, key, label, target in panels:
+        if key is None:
+            axis.plot(legs, [row.get("latency_p50_ms") for row in rows], "o-", label="p50")
+            axis.plot(legs, [row.get("latency_p99_ms") for row in rows], "s-", label="p99")
+            axis.legend(fontsize=8)
+        else:
+            axis.plot(legs, [row.get(key) for row in rows], "o-")
+        if target is not None:
+            axis.axhline(target, color="#c0392b", linestyle="--", linewidth=1)
+        axis.set_xlabel("legs in the room")
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

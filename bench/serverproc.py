@@ -1,0 +1,117 @@
+"""A real mediacore server in a child process, a small client for its HTTP API, and readings
+of its CPU time and memory from /proc (for the benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TOKEN = "e2e-admin-token"
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class ServerProcess:
+    """`mediacore serve` on loopback with its own data dir, HTTP port and RTP range."""
+
+    def __init__(self, data_dir: Path, *, rtp_ports: int = 2000, **environment: str) -> None:
+        self.http_port = free_tcp_port()
+        low = random.randrange(20000, 30000 - rtp_ports, 2)
+        high = low + rtp_ports - 1
+        self.rtp_range = (low, high)
+        self.data_dir = data_dir
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        env = {**os.environ, "MEDIACORE_ADMIN_TOKEN": TOKEN, **environment}
+        self.log_path = data_dir / "server.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mediacore.server.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--http-port",
+                str(self.http_port),
+                "--data-dir",
+                str(data_dir),
+                "--rtp-ports",
+                f"{low}-{high}",
+            ],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.client = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()}")
+            try:
+                if self.client.get("/api/v1/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("server did not become ready")
+
+    def join(self, room: str, offer: str, **query: Any) -> tuple[str, str]:
+        """Add a plain RTP leg; returns (participant id, SDP answer)."""
+        response = self.client.post(
+            f"/api/v1/rooms/{room}/rtp",
+            params=query,
+            content=offer,
+            headers={"Content-Type": "application/sdp"},
+        )
+        assert response.status_code == 201, response.text
+        return response.headers["Location"].rsplit("/", 1)[1], response.text
+
+    def roster(self, room: str) -> list[dict[str, Any]]:
+        response = self.client.get(f"/api/v1/rooms/{room}/participants")
+        assert response.status_code == 200, response.text
+        return list(response.json())
+
+    def metrics(self) -> str:
+        return httpx.get(self.url + "/metrics").text
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    def stop(self) -> int:
+        self.client.close()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode

@@ -1,0 +1,553 @@
+"""Configuration: embedded defaults, the TOML file, MEDIACORE_<SECTION>_<KEY> overrides, options."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from mediacore.room import RoomSettings
+from mediacore.server import cli
+from mediacore.server.cli import _apply_options
+from mediacore.server.config import Config, ConfigError, TokenEntry, load_config
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "mediacore.toml") -> Path:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def options(**values: object) -> argparse.Namespace:
+    fields = ("config", "data_dir", "host", "http_port", "sip_port", "rtp_ports", "log_level")
+    return argparse.Namespace(**{name: values.get(name) for name in fields})
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No MEDIACORE_* variable of the machine running the tests leaks into them."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("MEDIACORE_"):
+            monkeypatch.delenv(key)
+
+
+# -- embedded defaults ----------------------------------------------------------------------
+
+
+def test_defaults_without_file_or_environment_match_the_contract() -> None:
+    config = load_config(None, {})
+    assert config.server.http_port == 8080
+    assert config.server.host == "0.0.0.0"
+    assert config.sip.port == 5060
+    assert (config.rtp.port_min, config.rtp.port_max) == (20000, 29999)
+    assert config.data_dir == Path("./var")
+    assert [room.name for room in config.rooms] == ["command"]
+    assert config.rooms[0] == RoomSettings("command")
+    assert config.tokens == ()
+
+
+def test_default_config_object_equals_loaded_defaults() -> None:
+    assert load_config(None, {}) == Config()
+
+
+def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, ""), {}) == Config()
+
+
+def test_load_config_reads_the_process_environment_when_none_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MEDIACORE_SERVER_HTTP_PORT", "8181")
+    assert load_config().server.http_port == 8181
+
+
+# -- the TOML file --------------------------------------------------------------------------
+
+
+def test_file_values_replace_defaults_in_every_section(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[server]
+host = "127.0.0.1"
+http_port = 9000
+data_dir = "/srv/mediacore"
+log_level = "debug"
+log_format = "text"
+access_log = true
+
+[sip]
+port = 5070
+
+[rtp]
+port_min = 30000
+port_max = 30999
+timeout = 12.5
+public_address = "192.0.2.10"
+""",
+    )
+    config = load_config(path, {})
+    assert config.server.host == "127.0.0.1"
+    assert config.server.http_port == 9000
+    assert config.data_dir == Path("/srv/mediacore")
+    assert config.server.log_level == "debug"
+    assert config.server.log_format == "text"
+    assert config.server.access_log is True
+    assert config.sip.port == 5070
+    assert (config.rtp.port_min, config.rtp.port_max) == (30000, 30999)
+    assert config.rtp.timeout == 12.5
+    assert config.rtp.public_address == "192.0.2.10"
+
+
+def test_integer_in_file_is_accepted_for_a_float_key(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "[rtp]\ntimeout = 5\n"), {})
+    assert config.rtp.timeout == 5.0
+    assert isinstance(config.rtp.timeout, float)
+
+
+def test_partial_section_keeps_defaults_for_missing_keys(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "[server]\nhttp_port = 9001\n"), {})
+    assert config.server.http_port == 9001
+    assert config.server.host == "0.0.0.0"
+    assert config.rtp.port_min == 20000
+
+
+def test_rooms_tables_replace_the_default_room(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[[rooms]]
+name = "ops"
+ptime = 10
+rate = 16000
+floor = "queue"
+max_talkers = 2
+
+[[rooms]]
+name = "fire-1"
+""",
+    )
+    rooms = load_config(path, {}).rooms
+    assert rooms == (
+        RoomSettings("ops", ptime=10, rate=16000, floor="queue", max_talkers=2),
+        RoomSettings("fire-1"),
+    )
+
+
+def test_empty_rooms_list_means_no_rooms(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "rooms = []\n"), {}).rooms == ()
+
+
+def test_auth_tokens_tables_become_token_entries(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[[auth.tokens]]
+token = "s3cret-commander"
+role = "commander"
+name = "Chief"
+
+[[auth.tokens]]
+token = "s3cret-reviewer"
+role = "reviewer"
+""",
+    )
+    assert load_config(path, {}).tokens == (
+        TokenEntry("s3cret-commander", "commander", "Chief"),
+        TokenEntry("s3cret-reviewer", "reviewer", ""),
+    )
+
+
+# -- bad files, keys and types ----------------------------------------------------------------
+
+
+def test_missing_file_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError, match="nope.toml"):
+        load_config(missing, {})
+
+
+def test_invalid_toml_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server\nhttp_port = 1\n", name="broken.toml")
+    with pytest.raises(ConfigError, match=r"broken\.toml.*not valid TOML"):
+        load_config(path, {})
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[server]\nhttp_prot = 1\n", "http_prot"),
+        ("[sip]\nprot = 1\n", "prot"),
+        ("[rtp]\nport_minimum = 1\n", "port_minimum"),
+    ],
+)
+def test_unknown_key_in_a_section_is_a_config_error_naming_it(
+    tmp_path: Path, text: str, key: str
+) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load_config(write(tmp_path, text), {})
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('[server]\nhttp_port = "eighty"\n', "server.http_port"),
+        ('[sip]\nport = "five"\n', "sip.port"),
+        ('[rtp]\ntimeout = "soon"\n', "rtp.timeout"),
+        ('[server]\naccess_log = "sometimes"\n', "server.access_log"),
+        ("[rtp]\nport_min = [1, 2]\n", "rtp.port_min"),
+    ],
+)
+def test_value_of_the_wrong_type_is_a_config_error_naming_the_key(
+    tmp_path: Path, text: str, key: str
+) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(write(tmp_path, text), {})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_coerce() converts with int()/str()/bool(): a float port is truncated, true becomes 1",
+)
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[server]\nhttp_port = 80.5\n", "server.http_port"),
+        ("[server]\nhttp_port = true\n", "server.http_port"),
+        ("[server]\nhost = 5\n", "server.host"),
+        ("[server]\naccess_log = 5\n", "server.access_log"),
+    ],
+)
+def test_toml_value_of_another_type_is_not_silently_converted(
+    tmp_path: Path, text: str, key: str
+) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(write(tmp_path, text), {})
+
+
+@pytest.mark.xfail(strict=True, reason="ports are not range-checked when the config is loaded")
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[server]\nhttp_port = 70000\n", "http_port"),
+        ("[sip]\nport = -1\n", "port"),
+        ("[rtp]\nport_min = 30000\nport_max = 20000\n", "port_m"),
+        ("[rtp]\nport_max = 70000\n", "port_max"),
+    ],
+)
+def test_port_out_of_range_is_a_config_error_naming_the_key(
+    tmp_path: Path, text: str, key: str
+) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load_config(write(tmp_path, text), {})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="load_config calls dict()/.get()/iter on values before checking they are tables, "
+    "and reads the file as UTF-8 without catching UnicodeDecodeError: TypeError, "
+    "AttributeError, ValueError or UnicodeDecodeError escape instead of ConfigError",
+)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "server = 5\n",
+        'server = "abc"\n',
+        "auth = 5\n",
+        "[auth]\ntokens = 5\n",
+        "rooms = 5\n",
+        b"\xff\xfe[server]\n",
+    ],
+    ids=["server-int", "server-str", "auth-int", "auth-tokens-int", "rooms-int", "not-utf8"],
+)
+def test_malformed_file_structure_is_a_config_error(tmp_path: Path, text: str | bytes) -> None:
+    with pytest.raises(ConfigError):
+        load_config(write(tmp_path, text), {})
+
+
+@pytest.mark.xfail(strict=True, reason="unknown sections and [auth] keys are silently ignored")
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [("[sever]\nhttp_port = 1\n", "sever"), ("[auth]\ntoken = 'x'\n", "token")],
+)
+def test_unknown_section_or_auth_key_is_a_config_error_naming_it(
+    tmp_path: Path, text: str, key: str
+) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load_config(write(tmp_path, text), {})
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[[rooms]]\nname = "ops"\ncolour = "red"\n', "colour"),
+        ('[[rooms]]\nname = "ops"\nptime = 30\n', "ptime"),
+        ('[[rooms]]\nname = "ops"\nrate = 44100\n', "rate"),
+        ('[[rooms]]\nname = "ops"\nfloor = "grab"\n', "floor"),
+        ('[[rooms]]\nname = "bad name"\n', "room names"),
+        ("[[rooms]]\nptime = 20\n", "name"),
+    ],
+)
+def test_bad_room_table_is_a_config_error_naming_the_problem(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(write(tmp_path, text), {})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="duplicate [[rooms]] names load fine and only fail later, at start, with RoomExists",
+)
+def test_duplicate_room_names_are_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[rooms]]\nname = "ops"\n[[rooms]]\nname = "ops"\n')
+    with pytest.raises(ConfigError, match="ops"):
+        load_config(path, {})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="RoomSettings.validate() checks neither types nor finiteness: max_talkers = 2.5 "
+    "and talk_on_dbfs = nan load",
+)
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('[[rooms]]\nname = "ops"\nmax_talkers = 2.5\n', "max_talkers"),
+        ('[[rooms]]\nname = "ops"\ntalk_on_dbfs = nan\n', "talk_on_dbfs"),
+    ],
+)
+def test_room_table_with_non_integral_or_nan_value_is_a_config_error(
+    tmp_path: Path, text: str, key: str
+) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load_config(write(tmp_path, text), {})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[[auth.tokens]]\nrole = "admin"\n',
+        '[[auth.tokens]]\ntoken = ""\nrole = "admin"\n',
+        '[[auth.tokens]]\ntoken = "x"\n',
+        '[[auth.tokens]]\ntoken = "x"\nrole = "superuser"\n',
+    ],
+    ids=["no-token", "empty-token", "no-role", "unknown-role"],
+)
+def test_bad_token_table_is_a_config_error_naming_auth_tokens(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError, match=r"auth\.tokens"):
+        load_config(write(tmp_path, text), {})
+
+
+# -- environment overrides --------------------------------------------------------------------
+
+
+def test_environment_overrides_win_over_the_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[server]\nhttp_port = 9000\nhost = "10.0.0.1"\n[sip]\nport = 5070\n'
+        "[rtp]\nport_min = 30000\n",
+    )
+    config = load_config(
+        path,
+        {
+            "MEDIACORE_SERVER_HTTP_PORT": "9100",
+            "MEDIACORE_SIP_PORT": "5080",
+            "MEDIACORE_RTP_PORT_MIN": "31000",
+            "MEDIACORE_RTP_TIMEOUT": "2.5",
+        },
+    )
+    assert config.server.http_port == 9100
+    assert config.server.host == "10.0.0.1"  # not overridden: the file's value stays
+    assert config.sip.port == 5080
+    assert config.rtp.port_min == 31000
+    assert config.rtp.timeout == 2.5
+
+
+def test_environment_overrides_apply_without_a_file() -> None:
+    config = load_config(
+        None,
+        {"MEDIACORE_SERVER_DATA_DIR": "/data", "MEDIACORE_RTP_PUBLIC_ADDRESS": "198.51.100.7"},
+    )
+    assert config.data_dir == Path("/data")
+    assert config.rtp.public_address == "198.51.100.7"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1", True), ("true", True), ("YES", True), ("0", False), ("False", False), ("no", False)],
+)
+def test_boolean_environment_override_accepts_usual_spellings(text: str, expected: bool) -> None:
+    config = load_config(None, {"MEDIACORE_SERVER_ACCESS_LOG": text})
+    assert config.server.access_log is expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key"),
+    [
+        ("MEDIACORE_SERVER_HTTP_PORT", "http", "server.http_port"),
+        ("MEDIACORE_SIP_PORT", "5060.5", "sip.port"),
+        ("MEDIACORE_RTP_TIMEOUT", "never", "rtp.timeout"),
+        ("MEDIACORE_SERVER_ACCESS_LOG", "maybe", "server.access_log"),
+    ],
+)
+def test_bad_environment_override_is_a_config_error_naming_the_key(
+    variable: str, value: str, key: str
+) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(None, {variable: value})
+
+
+def test_unrelated_environment_variables_are_ignored() -> None:
+    config = load_config(None, {"MEDIACORE_NOPE_THING": "1", "HTTP_PORT": "1", "PATH": "/bin"})
+    assert config == Config()
+
+
+def test_admin_token_from_environment_adds_an_admin_token_entry(tmp_path: Path) -> None:
+    path = write(tmp_path, '[[auth.tokens]]\ntoken = "op"\nrole = "operator"\n')
+    config = load_config(path, {"MEDIACORE_ADMIN_TOKEN": "from-env"})
+    assert TokenEntry("op", "operator", "") in config.tokens
+    assert TokenEntry("from-env", "admin", "admin") in config.tokens
+    assert len(config.tokens) == 2
+
+
+def test_empty_admin_token_variable_adds_no_token() -> None:
+    assert load_config(None, {"MEDIACORE_ADMIN_TOKEN": ""}).tokens == ()
+
+
+# -- command-line options ---------------------------------------------------------------------
+
+
+def test_options_win_over_environment_and_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nhttp_port = 9000\n[sip]\nport = 5070\n")
+    loaded = load_config(path, {"MEDIACORE_SERVER_HTTP_PORT": "9100"})
+    config = _apply_options(
+        loaded,
+        options(
+            http_port=9200,
+            sip_port=5090,
+            host="127.0.0.1",
+            data_dir=str(tmp_path / "data"),
+            rtp_ports="40000-40999",
+            log_level="warning",
+        ),
+    )
+    assert config.server.http_port == 9200
+    assert config.sip.port == 5090
+    assert config.server.host == "127.0.0.1"
+    assert config.data_dir == tmp_path / "data"
+    assert (config.rtp.port_min, config.rtp.port_max) == (40000, 40999)
+    assert config.server.log_level == "warning"
+
+
+def test_no_options_leave_the_loaded_config_unchanged(tmp_path: Path) -> None:
+    loaded = load_config(write(tmp_path, "[server]\nhttp_port = 9000\n"), {})
+    assert _apply_options(loaded, options()) == loaded
+
+
+@pytest.mark.parametrize("value", ["bad", "20000", "20000-", "-20000", "30000-20000", "a-b", "5-5"])
+def test_malformed_rtp_port_option_is_a_config_error(value: str) -> None:
+    with pytest.raises(ConfigError, match="--rtp-ports"):
+        _apply_options(Config(), options(rtp_ports=value))
+
+
+@pytest.fixture
+def serve_calls(monkeypatch: pytest.MonkeyPatch) -> list[Config]:
+    """Replaces the part of `main` that starts the server, recording what it was given."""
+    calls: list[Config] = []
+
+    def fake_serve(config: Config) -> int:
+        calls.append(config)
+        return 0
+
+    monkeypatch.setattr(cli, "_serve", fake_serve)
+    return calls
+
+
+def test_main_with_bad_rtp_ports_exits_2_without_serving(
+    serve_calls: list[Config], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["serve", "--rtp-ports", "bad"]) == 2
+    assert serve_calls == []
+    assert "--rtp-ports" in capsys.readouterr().err
+
+
+def test_main_with_bad_config_file_exits_2_naming_the_key(
+    tmp_path: Path, serve_calls: list[Config], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "[server]\nhttp_prot = 1\n")
+    assert cli.main(["serve", "--config", str(path)]) == 2
+    assert serve_calls == []
+    assert "http_prot" in capsys.readouterr().err
+
+
+def test_main_with_bad_environment_exits_2_naming_the_key(
+    monkeypatch: pytest.MonkeyPatch, serve_calls: list[Config], capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MEDIACORE_SIP_PORT", "sip")
+    assert cli.main(["serve"]) == 2
+    assert serve_calls == []
+    assert "sip.port" in capsys.readouterr().err
+
+
+def test_main_serves_the_layered_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, serve_calls: list[Config]
+) -> None:
+    path = write(tmp_path, "[server]\nhttp_port = 9000\nhost = '10.1.1.1'\n[sip]\nport = 5070\n")
+    monkeypatch.setenv("MEDIACORE_SERVER_HTTP_PORT", "9100")
+    monkeypatch.setenv("MEDIACORE_ADMIN_TOKEN", "env-admin")
+    argv = ["serve", "--config", str(path), "--host", "127.0.0.1", "--rtp-ports", "40000-40100"]
+    assert cli.main(argv) == 0
+    (config,) = serve_calls
+    assert config.server.http_port == 9100  # environment over file
+    assert config.server.host == "127.0.0.1"  # option over file
+    assert config.sip.port == 5070  # file over default
+    assert (config.rtp.port_min, config.rtp.port_max) == (40000, 40100)
+    assert TokenEntry("env-admin", "admin", "admin") in config.tokens
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="values that pass the option/config parsing but cannot be used (RTP range below "
+    "1024 or above 65535, unknown log level) reach _serve and fail there with a traceback "
+    "(PortPool ValueError, logging ValueError) instead of exit status 2",
+)
+@pytest.mark.parametrize(
+    ("argv", "environment"),
+    [
+        (["serve", "--rtp-ports", "100-200"], {}),
+        (["serve", "--rtp-ports", "60000-70000"], {}),
+        (["serve", "--log-level", "loud"], {}),
+        (["serve"], {"MEDIACORE_SERVER_LOG_LEVEL": "loud"}),
+    ],
+    ids=["rtp-below-1024", "rtp-above-65535", "log-level-option", "log-level-env"],
+)
+def test_main_with_unusable_values_exits_2_without_serving(
+    monkeypatch: pytest.MonkeyPatch,
+    serve_calls: list[Config],
+    argv: list[str],
+    environment: dict[str, str],
+) -> None:
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    assert cli.main(argv) == 2
+    assert serve_calls == []
+
+
+def test_main_version_prints_the_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from mediacore.server.app import VERSION
+
+    assert cli.main(["version"]) == 0
+    assert capsys.readouterr().out.strip() == VERSION
+
+
+def test_main_without_a_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([])
+    assert exit_info.value.code == 2
