@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 from mediacore.codecs.base import CodecInfo, Pcm
@@ -29,12 +30,21 @@ class AudioInput(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class OutputFormat:
-    """What a listener receives; listeners with equal formats and equal mixes share an encode."""
+    """What a listener receives; listeners with equal formats and equal mixes share an encode.
+
+    Formats are interned (make them with `output_format`), so the mixer groups listeners by
+    identity: hashing a nested dataclass for every listener on every tick is measurable."""
 
     codec: CodecInfo
     ptime: int
+
+
+@lru_cache(maxsize=256)
+def output_format(codec: CodecInfo, ptime: int) -> OutputFormat:
+    """The one OutputFormat object for this codec and packet time."""
+    return OutputFormat(codec, ptime)
 
 
 class AudioOutput(Protocol):

@@ -45,6 +45,8 @@ IDLE = Playout(PlayoutKind.IDLE)
 
 # Late arrivals keep the target raised this long, so the buffer does not oscillate.
 LATE_PENALTY_SECONDS = 10.0
+# A buffer holding two or more packets beyond its target this long drops them at once.
+FAST_SHRINK_WINDOW = 0.5
 # Further than this ahead (in packets) a sequence number means the sender restarted.
 RESTART_DISTANCE = 100
 
@@ -89,6 +91,7 @@ class JitterBuffer:
         self._highest: int | None = None  # highest extended seq seen
         self._started = False
         self._units = clock_rate // 50  # timestamp units per packet; learnt from the stream
+        self._max_packets = self._depth_limit()
         self._last_arrival = -math.inf
         self._transit: float | None = None
         self._jitter = 0.0  # seconds, RFC 3550 A.8
@@ -96,6 +99,8 @@ class JitterBuffer:
         self._penalty_until = -math.inf
         self._window_start: float | None = None
         self._window_min_depth = math.inf
+        self._fast_start = 0.0
+        self._fast_min_depth = math.inf
 
     # -- arrivals --------------------------------------------------------------------------
 
@@ -137,8 +142,9 @@ class JitterBuffer:
         previous = self._packets.get(extended - 1)
         if previous is not None:
             step = (timestamp - previous[0]) & 0xFFFFFFFF
-            if 0 < step <= self.clock_rate // 8:  # 125 ms: larger steps are silence gaps
+            if 0 < step <= self.clock_rate // 8 and step != self._units:  # >125 ms: a gap
                 self._units = step
+                self._max_packets = self._depth_limit()
         # RFC 3550 A.8 interarrival jitter, in seconds.
         transit = arrival - timestamp / self.clock_rate
         if self._transit is not None:
@@ -155,11 +161,11 @@ class JitterBuffer:
         self.stats.restarts += 1
 
     def _raise_penalty(self, now: float) -> None:
-        self._penalty = min(self._penalty + 1, self._max_packets() - 1)
+        self._penalty = min(self._penalty + 1, self._max_packets - 1)
         self._penalty_until = now + LATE_PENALTY_SECONDS
 
     def _limit_depth(self) -> None:
-        while len(self._packets) > self._max_packets():
+        while len(self._packets) > self._max_packets:
             assert self._next is not None
             self._drop_next()
             self.stats.overflow += 1
@@ -194,26 +200,28 @@ class JitterBuffer:
         if now > self._penalty_until and self._penalty > 0:
             self._penalty -= 1
             self._penalty_until = now + LATE_PENALTY_SECONDS
-        from_jitter = math.ceil(max(0.0, 3.0 * self._jitter - 0.002) / self.packet_seconds)
-        return min(max(from_jitter, self._penalty), self._max_packets() - 1)
+        # Hold a spare packet only for jitter that is a real part of a packet time; small
+        # scheduling noise is absorbed by underruns (which grow the buffer when they happen).
+        from_jitter = int(3.0 * self._jitter / self.packet_seconds)
+        return min(max(from_jitter, self._penalty), self._max_packets - 1)
 
-    def _max_packets(self) -> int:
+    def _depth_limit(self) -> int:
         return max(2, int(self.max_delay / self.packet_seconds))
 
     def get(self, now: float) -> Playout:
         """What the reader plays next; call it once per packet duration of audio needed."""
         if self._next is None:
             return IDLE
-        target = self.target_depth(now)
         if not self._started:
-            if len(self._packets) <= target and now - self._last_arrival < self.idle_after:
+            filling = len(self._packets) <= self.target_depth(now)
+            if filling and now - self._last_arrival < self.idle_after:
                 return IDLE  # still filling to the target before the spurt starts
             self._started = True
-            self._window_start = now
+            self._window_start = self._fast_start = now
         packet = self._packets.pop(self._next, None)
         if packet is not None:
             self._next += 1
-            self._track_depth(now, target)
+            self._track_depth(now)
             return Playout(PlayoutKind.PACKET, packet[1], self._units)
         if self._packets:
             self._next += 1
@@ -227,12 +235,29 @@ class JitterBuffer:
         self.stats.underruns += 1
         return Playout(PlayoutKind.WAIT, b"", self._units)
 
-    def _track_depth(self, now: float, target: int) -> None:
-        self._window_min_depth = min(self._window_min_depth, len(self._packets))
-        if self._window_start is None or now - self._window_start < self.shrink_window:
+    def _track_depth(self, now: float) -> None:
+        """Shrink when the buffer was deeper than its target for a whole window.
+
+        One spare packet is dropped after `shrink_window`; a large excess (after the reader
+        stalled, say) is dropped at once after FAST_SHRINK_WINDOW, so delay never lingers."""
+        depth = len(self._packets)
+        if depth < self._window_min_depth:
+            self._window_min_depth = depth
+        if depth < self._fast_min_depth:
+            self._fast_min_depth = depth
+        if self._window_start is None or now - self._fast_start < FAST_SHRINK_WINDOW:
             return
-        if self._window_min_depth > target and self._packets:
-            self._drop_next()  # the whole window had spare packets: play one packet earlier
-            self.stats.shrunk += 1
-        self._window_start = now
-        self._window_min_depth = math.inf
+        target = self.target_depth(now)
+        drop = 0
+        if self._fast_min_depth - target >= 2:
+            drop = int(self._fast_min_depth) - target
+        elif now - self._window_start >= self.shrink_window:
+            drop = 1 if self._window_min_depth > target else 0
+        self._fast_start = now
+        self._fast_min_depth = math.inf
+        if drop or now - self._window_start >= self.shrink_window:
+            for _ in range(drop):
+                self._drop_next()  # play the following packets earlier: less delay
+            self.stats.shrunk += drop
+            self._window_start = now
+            self._window_min_depth = math.inf

@@ -38,6 +38,13 @@ class AudioPlayout:
 
     def read(self, now: float) -> Pcm | None:
         """One tick of audio at the codec's rate, or None while the sender is idle."""
+        if self._queued == 0:  # the common case: one packet per tick, nothing left over
+            pcm = self._next_packet(now)
+            if pcm is None:
+                return None
+            if len(pcm) == self.tick_samples:
+                return pcm
+            self._push(pcm)
         while self._queued < self.tick_samples:
             pcm = self._next_packet(now)
             if pcm is None:

@@ -22,8 +22,9 @@ ROOM_RATES = (8000, 16000, 24000, 48000)
 ROOM_PTIMES = (10, 20)
 # A tick this much past its deadline counts as late (and shows in /metrics).
 LATE_TICK_SECONDS = 0.005
-# Further behind than this, the clock skips ticks instead of racing to catch up.
-MAX_BACKLOG_TICKS = 5
+# Further behind than this (after a stall), the clock skips ticks instead of running the backlog;
+# anything shorter is worked off at once, so the legs' jitter buffers do not keep the backlog.
+MAX_BACKLOG_TICKS = 50
 
 
 class RoomError(ValueError):

@@ -17,7 +17,7 @@ from typing import Any
 
 from mediacore.codecs import registry
 from mediacore.dtmf import DtmfDigit, DtmfReceiver
-from mediacore.endpoint import Endpoint, OutputFormat
+from mediacore.endpoint import Endpoint, output_format
 from mediacore.offeranswer import AudioNegotiation
 from mediacore.playout import AudioPlayout
 from mediacore.rtcp import (
@@ -63,6 +63,7 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         on_dtmf: Callable[[DtmfDigit], None] | None = None,
     ) -> None:
         self.negotiation = negotiation
+        self._payload_type = negotiation.payload_type
         codec = negotiation.codec
         self.timeout = timeout
         self._on_dtmf = on_dtmf
@@ -75,7 +76,7 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         self.audio_input = (
             self.playout if negotiation.direction in ("sendrecv", "recvonly") else None
         )
-        self.format = OutputFormat(codec, _sending_ptime(negotiation))
+        self.format = output_format(codec, _sending_ptime(negotiation))
         sends = negotiation.direction in ("sendrecv", "sendonly")
         self.audio_output = self if sends else None
         self.reception = ReceptionStatistics()
@@ -131,7 +132,8 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
             self._release = None
 
     def check(self, now: float) -> str | None:
-        if now - self._last_received > self.timeout:
+        # A listen-only peer (we only send) owes us no RTP: only legs we receive from time out.
+        if self.audio_input is not None and now - self._last_received > self.timeout:
             return "rtp-timeout"
         return None
 
@@ -204,6 +206,7 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
             self.dropped["malformed-rtcp"] += 1
             return
         self.rtcp_received += 1
+        self._last_received = now  # RTCP shows the peer is alive, e.g. while it is on hold
         arrival = middle_32(ntp_from_unix(time.time()))
         for report in packets:
             if isinstance(report, SenderReport):
@@ -219,19 +222,19 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
     # -- sending --------------------------------------------------------------------------
 
     def send_payload(self, payload: bytes, tick: int) -> None:
-        if self._transport is None or self._remote is None:
+        transport, remote = self._transport, self._remote
+        if transport is None or remote is None:
             return
-        marker = self._first_tick is None
-        if marker:
-            self._first_tick = tick
-        timestamp = (
-            self._timestamp_base + (tick - self._first_tick) * self._units_per_tick
-        ) & 0xFFFFFFFF  # type: ignore[operator]
-        self._sequence = (self._sequence + 1) & 0xFFFF
-        packet = build_rtp(
-            self.negotiation.payload_type, self._sequence, timestamp, self.ssrc, payload, marker
+        first = self._first_tick
+        marker = first is None
+        if first is None:
+            first = self._first_tick = tick
+        # Timestamps follow the tick count, so a skipped tick shows as a gap, not a time warp.
+        timestamp = (self._timestamp_base + (tick - first) * self._units_per_tick) & 0xFFFFFFFF
+        self._sequence = sequence = (self._sequence + 1) & 0xFFFF
+        transport.sendto(
+            build_rtp(self._payload_type, sequence, timestamp, self.ssrc, payload, marker), remote
         )
-        self._transport.sendto(packet, self._remote)
         self.packets_sent += 1
         self.bytes_sent += len(payload)
 

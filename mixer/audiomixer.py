@@ -16,7 +16,7 @@ import numpy as np
 
 from mediacore.audio import level_dbfs
 from mediacore.codecs.base import Pcm
-from mediacore.endpoint import AudioOutput
+from mediacore.endpoint import AudioOutput, OutputFormat
 from mediacore.participant import Participant
 from mixer.encoding import SharedEncoders
 from mixer.limiter import Limiter
@@ -157,13 +157,20 @@ class AudioMixer:
         mixed: dict[str, Pcm],
         total: Pcm | None,
     ) -> None:
-        audiences: dict[Hashable, dict[object, list[AudioOutput]]] = {}
+        audiences: dict[Hashable, dict[OutputFormat, list[AudioOutput]]] = {}
         for participant in participants:
             output = participant.endpoint.audio_output
             if output is None:
                 continue
             signal = self._signal_for(participant, mixed)
-            audiences.setdefault(signal, {}).setdefault(output.format, []).append(output)
+            by_format = audiences.get(signal)
+            if by_format is None:
+                by_format = audiences[signal] = {}
+            listeners = by_format.get(output.format)
+            if listeners is None:
+                by_format[output.format] = [output]
+            else:
+                listeners.append(output)
         for signal, by_format in audiences.items():
             pcm = self._render(signal, mixed, total)
             for outputs in by_format.values():

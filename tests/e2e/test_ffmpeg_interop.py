@@ -167,12 +167,25 @@ def read_wav(path: Path) -> Pcm:
     return int16_to_float(np.frombuffer(frames, dtype="<i2"))
 
 
-async def joined_peer(server: ServerProcess, room: str, codec: CodecInfo, name: str) -> RtpPeer:
-    peer = RtpPeer(codec)
+@asynccontextmanager
+async def tone_leg(
+    server: ServerProcess, room: str, name: str, frequency: float, seconds: float
+) -> AsyncIterator[tuple[RtpPeer, asyncio.Future[list[float]]]]:
+    """An RtpPeer PCMU leg playing a tone at LEVEL; yields it and its playing task."""
+    peer = RtpPeer(PCMU)
     await peer.open()
-    _, answer = server.join(room, peer.make_offer(), name=name)
-    peer.accept(answer)
-    return peer
+    try:
+        _, answer = server.join(room, peer.make_offer(), name=name)
+        peer.accept(answer)
+        playing = asyncio.ensure_future(
+            peer.play(peer.packetize(tone(frequency, seconds, RATE, LEVEL)))
+        )
+        try:
+            yield peer, playing
+        finally:
+            playing.cancel()
+    finally:
+        peer.close()
 
 
 def participant(server: ServerProcess, room: str, leg: FfmpegLeg) -> dict[str, Any]:
@@ -195,65 +208,59 @@ def steady(pcm: Pcm, skip: float, keep: float) -> Pcm:
     return part
 
 
-async def test_ffmpeg_sine_sent_as_pcma_is_heard_by_a_pcmu_leg_at_its_level(
+async def test_ffmpeg_sine_sent_as_pcma_is_heard_by_a_pcmu_leg_at_its_level_and_then_stops(
     server: ServerProcess, room: str
 ) -> None:
     sender = join_ffmpeg(server, room, "ffmpeg-sender", "sendonly")
-    listener = await joined_peer(server, room, PCMU, "listener")
     own = 500.0
-    try:
-        talking = asyncio.ensure_future(
-            listener.play(listener.packetize(tone(own, 3.5, RATE, LEVEL)))
-        )
+    async with tone_leg(server, room, "listener", own, 4.0) as (listener, talking):
         start = time.monotonic()
         async with ffmpeg(sender_command(sender, 3.0)) as process:
             await finished(process, 10)
-        await talking
-        pcm = received_between(listener, start + 0.8, start + 2.8)
-        assert pcm.size >= 1.9 * RATE
-        heard = tone_level_dbfs(pcm, SINE, RATE)
-        blocks = tone_levels_by_block(pcm, SINE, RATE)
-        print(f"ffmpeg sine heard at {heard:.2f} dBFS, 20 ms blocks {blocks.min():.2f}..")
-        assert heard == pytest.approx(SINE_LEVEL, abs=2.0)
-        assert blocks.min() > SINE_LEVEL - 6, "the sine has gaps"  # paced, nothing dropped
-        assert tone_level_dbfs(pcm, own, RATE) < SILENT, "the listener hears itself"
+        stopped = time.monotonic()
         details = participant(server, room, sender)
-        assert details["codec"] == "PCMA/8000" and details["direction"] == "recvonly"
-        assert details["remote"] == f"127.0.0.1:{sender.port}"  # latched to the offered port
-        stats = details["statistics"]
-        assert stats["packets_received"] >= 140  # 3 s of 20 ms packets
-        assert stats["packets_lost"] == 0 and stats["dropped_packets"] == 0
-        assert stats["packets_sent"] == 0  # sendonly: nothing is sent to ffmpeg
-    finally:
-        listener.close()
+        await talking
+    pcm = received_between(listener, start + 0.8, start + 2.8)
+    assert pcm.size >= 1.9 * RATE
+    heard = tone_level_dbfs(pcm, SINE, RATE)
+    blocks = tone_levels_by_block(pcm, SINE, RATE)
+    after = received_between(listener, stopped + 0.3, stopped + 0.8)
+    print(
+        f"ffmpeg's sine heard at {heard:.2f} dBFS (20 ms blocks {blocks.min():.2f} to "
+        f"{blocks.max():.2f}); own tone {tone_level_dbfs(pcm, own, RATE):.1f}; "
+        f"after ffmpeg stopped {tone_level_dbfs(after, SINE, RATE):.1f}"
+    )
+    assert heard == pytest.approx(SINE_LEVEL, abs=2.0)
+    assert blocks.min() > SINE_LEVEL - 6, "the sine has gaps"  # paced well, nothing dropped
+    assert tone_level_dbfs(pcm, own, RATE) < SILENT, "the listener hears itself"
+    assert after.size >= 0.45 * RATE and tone_level_dbfs(after, SINE, RATE) < SILENT
+    assert details["codec"] == "PCMA/8000" and details["direction"] == "recvonly"
+    assert details["remote"] == f"127.0.0.1:{sender.port}"  # latched to the offered port
+    stats = details["statistics"]
+    assert stats["packets_received"] >= 145  # 3 s of 20 ms packets
+    assert stats["packets_lost"] == 0 and stats["dropped_packets"] == 0
+    assert stats["packets_sent"] == 0  # the offer was sendonly: nothing is sent to ffmpeg
 
 
 async def test_ffmpeg_receiving_a_recvonly_leg_through_an_sdp_file_records_the_talker(
     server: ServerProcess, room: str, tmp_path: Path
 ) -> None:
     receiver = join_ffmpeg(server, room, "ffmpeg-receiver", "recvonly")
-    talker = await joined_peer(server, room, PCMU, "talker")
     talked = 700.0
-    try:
-        talking = asyncio.ensure_future(
-            talker.play(talker.packetize(tone(talked, 3.5, RATE, LEVEL)))
-        )
-        # 2.5 s keeps the recording inside the fixture's 3 s RTP timeout; see the xfail below.
+    async with tone_leg(server, room, "talker", talked, 3.5) as (_, talking):
         command, wav = receiver_command(receiver, tmp_path, 2.5)
         async with ffmpeg(command) as process:
             await finished(process, 10)
         stats = participant(server, room, receiver)["statistics"]
-        assert stats["packets_received"] == 0 and stats["packets_sent"] >= 125
         await talking
-        recorded = read_wav(wav)
-        pcm = steady(recorded, 0.5, 1.8)
-        heard = tone_level_dbfs(pcm, talked, RATE)
-        print(f"ffmpeg recorded the talker at {heard:.2f} dBFS, {recorded.size / RATE:.2f} s")
-        assert heard == pytest.approx(LEVEL, abs=2.0)
-        assert tone_levels_by_block(pcm, talked, RATE).min() > LEVEL - 6, "the tone has gaps"
-        assert tone_level_dbfs(pcm, SINE, RATE) < SILENT
-    finally:
-        talker.close()
+    recorded = read_wav(wav)
+    pcm = steady(recorded, 0.5, 1.8)
+    heard = tone_level_dbfs(pcm, talked, RATE)
+    print(f"ffmpeg recorded the talker at {heard:.2f} dBFS in {recorded.size / RATE:.2f} s")
+    assert heard == pytest.approx(LEVEL, abs=2.0)
+    assert tone_levels_by_block(pcm, talked, RATE).min() > LEVEL - 6, "the tone has gaps"
+    assert tone_level_dbfs(pcm, SINE, RATE) < SILENT
+    assert stats["packets_received"] == 0 and stats["packets_sent"] >= 125
 
 
 async def test_ffmpeg_sender_is_heard_by_an_ffmpeg_receiver_in_the_same_room(
@@ -268,33 +275,21 @@ async def test_ffmpeg_sender_is_heard_by_an_ffmpeg_receiver_in_the_same_room(
     recorded = read_wav(wav)
     pcm = steady(recorded, 0.5, 1.8)
     heard = tone_level_dbfs(pcm, SINE, RATE)
-    print(f"ffmpeg recorded ffmpeg at {heard:.2f} dBFS, {recorded.size / RATE:.2f} s")
+    print(f"ffmpeg recorded ffmpeg at {heard:.2f} dBFS in {recorded.size / RATE:.2f} s")
     assert heard == pytest.approx(SINE_LEVEL, abs=2.0)
     assert tone_levels_by_block(pcm, SINE, RATE).min() > SINE_LEVEL - 6, "the sine has gaps"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: RtpSession.check() removes a leg after MEDIACORE_RTP_TIMEOUT without "
-    "RTP received even when the leg is recvonly (the server only sends), so a listen-only "
-    "ffmpeg is cut off with reason rtp-timeout",
-)
 async def test_a_listen_only_ffmpeg_leg_is_kept_past_the_rtp_timeout(
     server: ServerProcess, room: str, tmp_path: Path
 ) -> None:
     receiver = join_ffmpeg(server, room, "ffmpeg-receiver", "recvonly")
-    talker = await joined_peer(server, room, PCMU, "talker")
-    try:
-        talking = asyncio.ensure_future(
-            talker.play(talker.packetize(tone(700.0, 5.0, RATE, LEVEL)))
-        )
+    async with tone_leg(server, room, "talker", 700.0, 5.0) as (_, talking):
         command, wav = receiver_command(receiver, tmp_path, 4.5)
         async with ffmpeg(command) as process:
             await finished(process, 10)  # the server's RTCP BYE ends ffmpeg early if it drops us
         roster = [p["id"] for p in server.roster(room)]
         await talking
-        assert receiver.participant in roster, "the listen-only leg was removed"
-        recorded = read_wav(wav)
-        assert recorded.size >= 4.4 * RATE, f"only {recorded.size / RATE:.2f} s recorded"
-    finally:
-        talker.close()
+    assert receiver.participant in roster, "the listen-only leg was removed"
+    recorded = read_wav(wav)
+    assert recorded.size >= 4.4 * RATE, f"only {recorded.size / RATE:.2f} s recorded"

@@ -181,3 +181,38 @@ async def test_a_silent_leg_is_removed_after_the_rtp_timeout(
     await asyncio.sleep(4.5)  # the fixture's server times legs out after 3 s
     assert server.roster(room) == []
     peer.close()
+
+
+async def test_event_stream_reports_join_talking_and_timeout_with_reason(
+    server: ServerProcess, room: str
+) -> None:
+    import json
+
+    import websockets
+
+    url = server.url.replace("http", "ws") + f"/api/v1/events?room={room}&token=e2e-admin-token"
+    async with websockets.connect(url) as events:
+        peer, participant = await joined(server, room, PCMU, "spoken")
+        await peer.play(tone_payloads(peer, 600.0, 0.5))  # then silence: the leg times out
+        seen: list[dict[str, object]] = []
+        while not any(e["type"] == "participant.left" for e in seen):
+            seen.append(json.loads(await asyncio.wait_for(events.recv(), 10)))
+        kinds = [e["type"] for e in seen]
+        assert kinds[0] == "participant.joined"
+        assert {"type": "talking", "talking": True}.items() <= next(
+            e for e in seen if e["type"] == "talking"
+        ).items()
+        left = seen[-1]
+        assert left["participant"] == participant and left["reason"] == "rtp-timeout"
+        assert all(e["room"] == room and str(e["at"]).endswith("Z") for e in seen)
+        peer.close()
+
+
+async def test_event_stream_refuses_a_missing_token(server: ServerProcess) -> None:
+    import websockets
+
+    url = server.url.replace("http", "ws") + "/api/v1/events"
+    async with websockets.connect(url) as events:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await events.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401

@@ -10,7 +10,7 @@ import pytest
 from mediacore.audio import tone_level_dbfs
 from mediacore.codecs import L16_48000, PCMU, registry
 from mediacore.codecs.base import CodecInfo, Pcm
-from mediacore.endpoint import Endpoint, OutputFormat
+from mediacore.endpoint import Endpoint, OutputFormat, output_format
 from mediacore.participant import Participant
 from mixer.audiomixer import AudioMixer, MixerSettings
 
@@ -58,7 +58,7 @@ class MemoryEndpoint(Endpoint):
 
     def __init__(self, frequency: float | None, codec: CodecInfo = L16_48000) -> None:
         self.audio_input = ToneInput(frequency)
-        self.audio_output = CapturingOutput(OutputFormat(codec, 20))
+        self.audio_output = CapturingOutput(output_format(codec, 20))
 
     async def close(self, reason: str) -> None:
         pass

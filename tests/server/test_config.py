@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,6 @@ def options(**values: object) -> argparse.Namespace:
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No MEDIACORE_* variable of the machine running the tests leaks into them."""
-    import os
-
     for key in list(os.environ):
         if key.startswith("MEDIACORE_"):
             monkeypatch.delenv(key)
