@@ -27,13 +27,16 @@ def free_tcp_port() -> int:
 class ServerProcess:
     """`mediacore serve` on loopback with its own data dir, HTTP port and RTP range."""
 
-    def __init__(self, data_dir: Path, *, rtp_ports: int = 2000, **environment: str) -> None:
+    def __init__(
+        self, data_dir: Path, *, rtp_ports: int = 2000, host: str = "127.0.0.1", **environment: str
+    ) -> None:
         self.http_port = free_tcp_port()
         low = random.randrange(20000, 30000 - rtp_ports, 2)
         high = low + rtp_ports - 1
         self.rtp_range = (low, high)
         self.data_dir = data_dir
-        self.url = f"http://127.0.0.1:{self.http_port}"
+        loopback = "[::1]" if ":" in host else "127.0.0.1"
+        self.url = f"http://{loopback}:{self.http_port}"
         env = {**os.environ, "MEDIACORE_ADMIN_TOKEN": TOKEN, **environment}
         self.log_path = data_dir / "server.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -44,7 +47,7 @@ class ServerProcess:
                 "mediacore.server.cli",
                 "serve",
                 "--host",
-                "127.0.0.1",
+                host,
                 "--http-port",
                 str(self.http_port),
                 "--data-dir",

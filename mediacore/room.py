@@ -31,6 +31,10 @@ class RoomError(ValueError):
     """A request that does not fit the room (unknown participant, bad setting)."""
 
 
+class RoomClosed(RoomError):
+    """The room was closed while the request was on its way."""
+
+
 @dataclass(frozen=True, slots=True)
 class RoomSettings:
     name: str
@@ -43,8 +47,25 @@ class RoomSettings:
     talk_hang_ms: int = 400
 
     def validate(self) -> RoomSettings:
-        if not self.name or len(self.name) > 64 or not _is_room_name(self.name):
-            raise RoomError("room names are 1-64 letters, digits, '-', '_' or '.'")
+        if not isinstance(self.name, str) or not _is_room_name(self.name):
+            raise RoomError(
+                "room names are 1-64 letters, digits, '-', '_' or '.', "
+                "starting with a letter or digit"
+            )
+        for key in ("ptime", "rate", "max_talkers", "talk_hang_ms"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise RoomError(f"{key} must be a whole number")
+        for key in ("talk_on_dbfs", "talk_off_dbfs"):
+            value = getattr(self, key)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (-127.0 <= value <= 0.0)
+            ):
+                raise RoomError(f"{key} must be a level between -127 and 0 dBFS")
+        if not 0 <= self.talk_hang_ms <= 10000:
+            raise RoomError("talk_hang_ms must be 0-10000")
         if self.ptime not in ROOM_PTIMES:
             raise RoomError(f"room ptime must be one of {ROOM_PTIMES} ms")
         if self.rate not in ROOM_RATES:
@@ -62,7 +83,13 @@ class RoomSettings:
 
 
 def _is_room_name(name: str) -> bool:
-    return all(c.isascii() and (c.isalnum() or c in "-_.") for c in name)
+    # The first character rules out "." and "..", which URL normalisation would swallow.
+    return (
+        0 < len(name) <= 64
+        and name[0].isascii()
+        and name[0].isalnum()
+        and all(c.isascii() and (c.isalnum() or c in "-_.") for c in name)
+    )
 
 
 @dataclass(slots=True)
@@ -133,7 +160,7 @@ class Room:
 
     def add(self, participant: Participant) -> Participant:
         if self._closed:
-            raise RoomError("the room is closed")
+            raise RoomClosed(f"room {self.name!r} is closed")
         if participant.priority not in PRIORITIES:
             raise RoomError("priority must be 0-3")
         self.participants[participant.id] = participant

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.ports import PortsExhausted
-from mediacore.room import Room, RoomError, RoomSettings
+from mediacore.room import Room, RoomClosed, RoomError, RoomSettings
 from mediacore.sdp import SdpError, SessionDescription
 from mediacore.server.directory import RoomDirectory, RoomExists
 from mediacore.server.errors import ApiError
@@ -177,12 +178,14 @@ def build_rooms_router(directory: RoomDirectory) -> APIRouter:
                 name=name or "rtp",
                 duplex=duplex,
                 priority=priority,
-                local_address=_answer_address(directory, request),
+                local_address=_answer_address(directory, request, offer),
             )
         except OfferAnswerError as error:
             raise ApiError(400, error.reason, str(error)) from None
         except PortsExhausted as error:
             raise ApiError(503, "no-ports", str(error)) from None
+        except RoomClosed as error:
+            raise ApiError(409, "room-closed", str(error)) from None
         except RoomError as error:
             raise ApiError(409, "room-full", str(error)) from None
         location = f"/api/v1/rooms/{found.name}/participants/{participant.id}"
@@ -207,12 +210,44 @@ async def _bounded_body(request: Request, limit: int) -> bytes:
     return body
 
 
-def _answer_address(directory: RoomDirectory, request: Request) -> str:
-    """The address written in the answer: configured, else the one the client reached us on."""
-    configured = directory.config.rtp.public_address or directory.config.server.host
-    if configured and not ipaddress.ip_address(configured).is_unspecified:
-        return configured
-    server = request.scope.get("server")
-    if server and server[0]:
-        return str(server[0])
-    return "127.0.0.1"
+def _answer_address(directory: RoomDirectory, request: Request, offer: SessionDescription) -> str:
+    """The address written in the answer, in the offer's address family: the configured one,
+    else the one the client reached us on, else the one the kernel would send from."""
+    remote = _offered_address(offer)
+    family = 6 if remote is not None and remote.version == 6 else 4
+    for candidate in (
+        directory.config.rtp.public_address,
+        directory.config.server.host,
+        (request.scope.get("server") or ("",))[0],
+    ):
+        if candidate:
+            address = ipaddress.ip_address(candidate)
+            if not address.is_unspecified and address.version == family:
+                return str(address)
+    if remote is not None and not remote.is_unspecified:
+        return _route_source(str(remote))
+    return "::1" if family == 6 else "127.0.0.1"
+
+
+def _offered_address(
+    offer: SessionDescription,
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    for media in offer.media:
+        connection = media.connection or offer.connection
+        if media.kind == "audio" and connection is not None:
+            try:
+                return ipaddress.ip_address(connection.address)
+            except ValueError:
+                return None
+    return None
+
+
+def _route_source(remote: str) -> str:
+    """The local address the kernel routes to `remote` from (a UDP connect sends nothing)."""
+    family = socket.AF_INET6 if ":" in remote else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((remote, 9))
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "::1" if family == socket.AF_INET6 else "127.0.0.1"

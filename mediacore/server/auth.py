@@ -73,10 +73,10 @@ def build_token_store(config: Config, announce: bool = True) -> TokenStore:
     if len(store):
         return store
     path = config.data_dir / ADMIN_TOKEN_FILE
-    if path.exists():
-        token = path.read_text(encoding="utf-8").strip()
-    else:
+    token = path.read_text(encoding="utf-8").strip() if path.exists() else ""
+    if not token:  # none yet, or an emptied file: an empty token must never be an admin
         token = secrets.token_urlsafe(24)
+        path.unlink(missing_ok=True)
         _write_private(path, token)
         if announce:
             # Printed once, at creation: the only way an operator learns it without the file.

@@ -6,7 +6,7 @@ import argparse
 import sys
 from dataclasses import replace
 
-from mediacore.server.config import Config, ConfigError, load_config
+from mediacore.server.config import Config, ConfigError, load_config, validate_config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +52,7 @@ def _apply_options(config: Config, args: argparse.Namespace) -> Config:
             raise ConfigError(f"--rtp-ports wants LO-HI, got {args.rtp_ports!r}")
         rtp = replace(rtp, port_min=int(low), port_max=int(high))
     sip = replace(config.sip, port=args.sip_port) if args.sip_port else config.sip
-    return replace(config, server=server, rtp=rtp, sip=sip)
+    return validate_config(replace(config, server=server, rtp=rtp, sip=sip))
 
 
 def _serve(config: Config) -> int:

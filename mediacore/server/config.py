@@ -4,6 +4,7 @@ Precedence, lowest first: defaults here, the file, the environment, command-line
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -63,33 +64,75 @@ class Config:
 
 
 _SECTIONS = {"server": ServerSection, "sip": SipSection, "rtp": RtpSection}
+_TOP_LEVEL = {*_SECTIONS, "rooms", "auth"}
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("json", "text")
 
 
 def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
     """Build the configuration; raises ConfigError naming the bad key or file."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as error:
-            raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
+    data = _read(path) if path is not None else {}
+    unknown = set(data) - _TOP_LEVEL
+    if unknown:
+        raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     environ = dict(os.environ) if environ is None else environ
     config = Config()
     for name, section_type in _SECTIONS.items():
-        values = dict(data.get(name, {}))
-        if not isinstance(values, dict):
-            raise ConfigError(f"[{name}] must be a table")
-        section = _section(name, section_type, values, environ)
-        config = replace(config, **{name: section})
+        values = _table(data.get(name, {}), f"[{name}]")
+        config = replace(config, **{name: _section(name, section_type, dict(values), environ)})
     if "rooms" in data:
-        config = replace(config, rooms=tuple(_room(entry) for entry in data["rooms"]))
-    tokens = [_token(entry) for entry in data.get("auth", {}).get("tokens", [])]
+        config = replace(config, rooms=_rooms(data["rooms"]))
+    auth = _table(data.get("auth", {}), "[auth]")
+    if set(auth) - {"tokens"}:
+        raise ConfigError(f"unknown key(s) in [auth]: {', '.join(sorted(set(auth) - {'tokens'}))}")
+    tokens = [_token(entry) for entry in _array(auth.get("tokens", []), "[[auth.tokens]]")]
     admin = environ.get("MEDIACORE_ADMIN_TOKEN")
     if admin:
         tokens.append(TokenEntry(admin, "admin", "admin"))
-    return replace(config, tokens=tuple(tokens))
+    return validate_config(replace(config, tokens=tuple(tokens)))
+
+
+def validate_config(config: Config) -> Config:
+    """Check values that are well typed but unusable; returns the config or raises."""
+    server, rtp = config.server, config.rtp
+    for key, port in (("server.http_port", server.http_port), ("sip.port", config.sip.port)):
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"{key}: {port} is not a port number (1-65535)")
+    if not 1024 <= rtp.port_min < rtp.port_max <= 65535 or rtp.port_max - rtp.port_min < 2:
+        raise ConfigError(
+            f"rtp.port_min/port_max: {rtp.port_min}-{rtp.port_max} must lie in 1024-65535, "
+            "low below high, with room for at least one port pair"
+        )
+    if not 0 < rtp.timeout < 86400:
+        raise ConfigError(f"rtp.timeout: {rtp.timeout} must be between 0 and 86400 seconds")
+    if server.log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"server.log_level: {server.log_level!r} is not one of {LOG_LEVELS}")
+    if server.log_format not in LOG_FORMATS:
+        raise ConfigError(f"server.log_format: {server.log_format!r} is not one of {LOG_FORMATS}")
+    return config
+
+
+def _read(path: str | Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table")
+    return value
+
+
+def _array(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where} must be an array of tables")
+    return value
 
 
 def _section(name: str, section_type: type, values: dict[str, Any], environ: dict[str, str]) -> Any:
@@ -108,16 +151,47 @@ def _section(name: str, section_type: type, values: dict[str, Any], environ: dic
 
 
 def _coerce(key: str, value: Any, kind: type) -> Any:
+    """Check a file value's type, or parse an environment string; never convert silently."""
+    if isinstance(value, str) and kind is not str:
+        return _parse(key, value, kind)
+    ok = (
+        isinstance(value, bool)
+        if kind is bool
+        else isinstance(value, int) and not isinstance(value, bool)
+        if kind is int
+        else isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        if kind is float
+        else isinstance(value, kind)
+    )
+    if not ok:
+        raise ConfigError(f"{key}: expected {kind.__name__}, got {value!r}")
+    return float(value) if kind is float else value
+
+
+def _parse(key: str, text: str, kind: type) -> Any:
     try:
         if kind is bool:
-            if isinstance(value, str):
-                if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
-                    raise ValueError(value)
-                return value.lower() in ("1", "true", "yes")
-            return bool(value)
-        return kind(value)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{key}: expected {kind.__name__}, got {value!r}") from error
+            words = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+            return words[text.strip().lower()]
+        if kind is int:
+            return int(text.strip())
+        number = float(text.strip())
+        if not math.isfinite(number):
+            raise ValueError(text)
+        return number
+    except (KeyError, ValueError) as error:
+        raise ConfigError(f"{key}: expected {kind.__name__}, got {text!r}") from error
+
+
+def _rooms(value: Any) -> tuple[RoomSettings, ...]:
+    rooms = tuple(_room(entry) for entry in _array(value, "[[rooms]]"))
+    names = [room.name for room in rooms]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigError(f"[[rooms]] names must be unique: {', '.join(duplicates)}")
+    return rooms
 
 
 def _room(entry: Any) -> RoomSettings:
@@ -125,13 +199,13 @@ def _room(entry: Any) -> RoomSettings:
         raise ConfigError("every [[rooms]] table needs a name")
     try:
         return RoomSettings(**entry).validate()
-    except TypeError as error:
-        raise ConfigError(f"[[rooms]] {entry.get('name')}: {error}") from error
-    except ValueError as error:
-        raise ConfigError(f"[[rooms]] {entry.get('name')}: {error}") from error
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"[[rooms]] {entry.get('name')!r}: {error}") from error
 
 
 def _token(entry: Any) -> TokenEntry:
     if not isinstance(entry, dict) or not entry.get("token") or entry.get("role") not in ROLES:
         raise ConfigError(f"[[auth.tokens]] needs a token and a role among {', '.join(ROLES)}")
-    return TokenEntry(str(entry["token"]), str(entry["role"]), str(entry.get("name", "")))
+    if not isinstance(entry["token"], str) or set(entry) - {"token", "role", "name"}:
+        raise ConfigError("[[auth.tokens]] takes a string token, a role and an optional name")
+    return TokenEntry(entry["token"], entry["role"], str(entry.get("name", "")))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
 from typing import Any
 
 from mediacore.codecs import registry
 from mediacore.events import EventBus
-from mediacore.offeranswer import answer_audio
+from mediacore.offeranswer import OfferAnswerError, answer_audio
 from mediacore.participant import Duplex, Participant
 from mediacore.ports import PortPool
 from mediacore.room import Room, RoomError, RoomSettings
@@ -75,6 +76,7 @@ class RoomDirectory:
         if len(room.participants) >= MAX_PARTICIPANTS_PER_ROOM:
             raise RoomError(f"at most {MAX_PARTICIPANTS_PER_ROOM} participants per room")
         # Negotiate before binding so that a bad offer never takes a port.
+        bind_host = self._bind_host(local_address)
         session_id = _session_id()
         _, negotiation = answer_audio(
             offer, registry.supported(), local_address, 9, session_id=session_id
@@ -93,7 +95,7 @@ class RoomDirectory:
             ),
         )
         port, rtp, rtcp = await self.ports.bind(
-            self.config.server.host if self.config.server.host else "0.0.0.0",
+            bind_host,
             lambda: leg,
             None if negotiation.rtcp_mux else (lambda: leg),
         )
@@ -108,6 +110,20 @@ class RoomDirectory:
             await leg.close("rejected")
             raise
         return participant, answer.serialize()
+
+    def _bind_host(self, local_address: str) -> str:
+        """Where RTP sockets listen: the configured host, or every address of the answer's family.
+
+        Raises OfferAnswerError when the server listens on one address of the other family."""
+        host = self.config.server.host or "0.0.0.0"
+        wanted = 6 if ":" in local_address else 4
+        if ipaddress.ip_address(host).is_unspecified:
+            return "::" if wanted == 6 else "0.0.0.0"
+        if ipaddress.ip_address(host).version != wanted:
+            raise OfferAnswerError(
+                "bad-address", f"the offer wants IPv{wanted} media but the server listens on {host}"
+            )
+        return host
 
     def summary(self, room: Room) -> dict[str, Any]:
         return {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,3 +217,24 @@ async def test_event_stream_refuses_a_missing_token(server: ServerProcess) -> No
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await events.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_ipv6_legs_hear_each_other_on_a_server_listening_on_every_address(
+    tmp_path: Path,
+) -> None:
+    server = ServerProcess(tmp_path, host="::")
+    try:
+        talker = RtpPeer(PCMU, host="::1")
+        listener = RtpPeer(G722, host="::1")
+        for peer in (talker, listener):
+            await peer.open()
+            _, answer = server.join("command", peer.make_offer(), name="v6")
+            assert "IN IP6 ::1" in answer
+            peer.accept(answer)
+        start = time.monotonic()
+        await talker.play(tone_payloads(talker, 750.0, 1.5))
+        assert heard(listener, 750.0, start + 0.5) == pytest.approx(LEVEL, abs=1.5)
+        talker.close()
+        listener.close()
+    finally:
+        assert server.stop() == 0

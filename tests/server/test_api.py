@@ -331,11 +331,6 @@ async def test_room_creation_with_a_non_object_body_is_422(api: Api, body: str) 
     assert_error(response, 422, "invalid-request")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RoomCreate/RoomSettings accept NaN and infinite talk thresholds (pydantic floats "
-    "allow them and validate() has no finiteness check): the room is created, 201",
-)
 @pytest.mark.parametrize(
     "body",
     [
@@ -353,12 +348,6 @@ async def test_room_with_non_finite_talk_threshold_is_rejected(api: Api, body: s
     assert "r" not in api.server.directory.rooms
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="room names '.' and '..' pass _is_room_name(); their URLs /api/v1/rooms/.. are "
-    "normalised away by clients, so the room cannot be addressed (and would be a path "
-    "component if names ever name files)",
-)
 @pytest.mark.parametrize("name", [".", ".."])
 async def test_dot_room_names_are_rejected(api: Api, name: str) -> None:
     assert_error(await api.admin("POST", "/api/v1/rooms", json={"name": name}), 400, "bad-room")
@@ -748,3 +737,19 @@ async def test_openapi_document_and_docs_page_are_served(api: Api) -> None:
     assert docs.status_code == 200
     assert "text/html" in docs.headers["content-type"]
     assert "/api/openapi.json" in docs.text
+
+
+async def test_ipv6_offer_to_a_server_listening_on_one_ipv4_address_is_refused_clearly(
+    api: Api,
+) -> None:
+    offer = (
+        "v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
+    )
+    response = await api.admin(
+        "POST",
+        "/api/v1/rooms/command/rtp",
+        content=offer,
+        headers={"content-type": "application/sdp"},
+    )
+    assert_error(response, 400, "bad-address")
+    assert "IPv6" in response.json()["detail"]

@@ -151,11 +151,6 @@ def test_configured_tokens_ignore_a_left_over_token_file(tmp_path: Path) -> None
     assert store.authenticate("env-admin") == Principal("admin", "admin")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="build_token_store() reads an empty admin-token file as the token '' and adds it: "
-    "TokenStore.authenticate('') then returns an admin principal",
-)
 def test_empty_admin_token_file_never_makes_the_empty_string_an_admin_token(
     tmp_path: Path,
 ) -> None:
