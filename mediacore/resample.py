@@ -58,12 +58,33 @@ class Resampler:
         self.down = in_rate // divisor
         self._phases = _polyphase_filter(self.up, self.down, in_rate, out_rate)
         self._taps = self._phases.shape[1]
+        self._decimation_rows = _decimation_rows(self._phases, self.down)
         self.reset()
 
     @property
     def delay_seconds(self) -> float:
         """Group delay of the filter."""
         return (self._taps * self.up - 1) / 2 / (self.in_rate * self.up)
+
+    def _decimate(self, samples: Pcm, start: int, count: int) -> Pcm:
+        """Integer downsampling: out[m] = window(start + m * down) . filter.
+
+        Cut the input into rows of `down` samples (a plain reshape, no copy) and the filter into
+        rows the same way: out[m] = sum over r of block[m + r] . filter_row[r]. One small matrix
+        product gives every block . filter_row, and the sum runs along its diagonals. This keeps
+        the arithmetic in BLAS; overlapping strided windows would not."""
+        rows = self._decimation_rows.shape[0]
+        blocks = samples[start : start + (count + rows - 1) * self.down]
+        if len(blocks) < (count + rows - 1) * self.down:  # the last window reaches the history end
+            blocks = np.concatenate(
+                [blocks, np.zeros((count + rows - 1) * self.down - len(blocks), dtype=np.float32)]
+            )
+        products = blocks.reshape(-1, self.down) @ self._decimation_rows.T  # (count + rows - 1, rows)
+        item = products.itemsize
+        diagonals = np.lib.stride_tricks.as_strided(
+            products, shape=(count, rows), strides=((rows) * item, (rows + 1) * item), writeable=False
+        )
+        return diagonals.sum(axis=1, dtype=np.float32)
 
     def reset(self) -> None:
         """Forget the history: the next chunk starts a new stream."""
@@ -75,24 +96,44 @@ class Resampler:
         if self.up == self.down:
             return pcm
         samples = np.concatenate([self._history, pcm.astype(np.float32, copy=False)])
-        windows = np.lib.stride_tricks.sliding_window_view(samples, self._taps)
         base = self._consumed
         self._consumed += len(pcm)
         self._history = samples[len(samples) - (self._taps - 1) :]
-        # Output m draws on input n = m * down // up with filter phase m * down % up.
+        # Output m draws on input n = m * down // up with filter phase m * down % up; the
+        # window for input n is samples[n - base : n - base + taps].
         last = (self._consumed * self.up - 1) // self.down
         first = self._produced
         self._produced = last + 1
-        if self.down == 1:  # integer upsampling: one matrix product
-            rows = windows[first // self.up - base : last // self.up - base + 1]
-            out = (rows @ self._phases.T).reshape(-1)
+        if self.down == 1:  # integer upsampling: one matrix product over consecutive windows
+            start, stop = first // self.up - base, last // self.up - base + 1
+            out = (_windows(samples, start, stop - start, 1, self._taps) @ self._phases.T).reshape(-1)
             skip = first % self.up
             return out[skip : skip + last - first + 1]
+        if self.up == 1:
+            return self._decimate(samples, first * self.down - base, last - first + 1)
         positions = np.arange(first, last + 1, dtype=np.int64) * self.down
+        windows = _windows(samples, 0, len(samples) - self._taps + 1, 1, self._taps)
         rows = windows[positions // self.up - base]
-        if self.up == 1:  # integer downsampling: one phase
-            return rows @ self._phases[0]
         return np.einsum("ij,ij->i", rows, self._phases[positions % self.up])
+
+
+def _decimation_rows(phases: npt.NDArray[np.float32], down: int) -> npt.NDArray[np.float32]:
+    """The one-phase filter (as applied to a window) cut into rows of `down` taps, zero-padded."""
+    taps = phases.shape[1]
+    rows = -(-taps // down)
+    padded = np.zeros(rows * down, dtype=np.float32)
+    padded[:taps] = phases[0]
+    return padded.reshape(rows, down)
+
+
+def _windows(samples: Pcm, start: int, count: int, step: int, taps: int) -> Pcm:
+    """`count` overlapping views of `taps` samples, `step` apart from `start` (no copying).
+
+    as_strided directly: numpy's sliding_window_view checks cost more than the filtering."""
+    item = samples.itemsize
+    return np.lib.stride_tricks.as_strided(
+        samples[start:], shape=(count, taps), strides=(step * item, item), writeable=False
+    )
 
 
 def resample_once(pcm: Pcm, in_rate: int, out_rate: int) -> Pcm:

@@ -154,20 +154,18 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
     """Check a file value's type, or parse an environment string; never convert silently."""
     if isinstance(value, str) and kind is not str:
         return _parse(key, value, kind)
-    ok = (
-        isinstance(value, bool)
-        if kind is bool
-        else isinstance(value, int) and not isinstance(value, bool)
-        if kind is int
-        else isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        if kind is float
-        else isinstance(value, kind)
-    )
+    ok = _has_type(value, kind)
     if not ok:
         raise ConfigError(f"{key}: expected {kind.__name__}, got {value!r}")
     return float(value) if kind is float else value
+
+
+def _has_type(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):  # TOML true/false is only a bool, never the number 1 or 0
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, kind)
 
 
 def _parse(key: str, text: str, kind: type) -> Any:
