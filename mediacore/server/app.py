@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import sys
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from mediacore.events import EventBus
 from mediacore.server.api_events import build_events_router
@@ -47,6 +49,8 @@ class MediaServer:
         # scan only media-path garbage and stay short, instead of pausing every room's clock.
         gc.collect()
         gc.freeze()
+        # Worker threads (metrics rendering) must hand the GIL back to the media loop quickly.
+        sys.setswitchinterval(0.001)
         self.ready = True
         log.info("mediacore ready", extra={"rooms": len(self.directory.rooms)})
 
@@ -87,7 +91,9 @@ def create_app(server: MediaServer) -> FastAPI:
 
     @app.get("/metrics", tags=["server"], response_class=Response)
     async def metrics() -> Response:
-        return Response(generate_latest(server.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        snapshot = server.metrics.snapshot()
+        text = await asyncio.to_thread(server.metrics.render, snapshot)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(build_rooms_router(server.directory))
     app.include_router(

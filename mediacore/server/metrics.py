@@ -1,13 +1,15 @@
 """Prometheus metrics at /metrics: the room clocks, the mixer, and every leg.
 
-Per-packet code only bumps plain integers on the legs; this collector reads them at scrape time,
-so the media path pays nothing for metrics."""
+Per-packet code only bumps plain integers on the legs. A scrape copies them in the event loop
+(about 2 ms for 500 legs) and renders the text in a worker thread: rendering thousands of
+samples takes tens of milliseconds, which would stall every room's clock if done in the loop."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -48,19 +50,56 @@ class MediaMetrics:
             buckets=_TIMING_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_DirectoryCollector(directory))
+        self.directory = directory
+
+    def snapshot(self) -> Snapshot:
+        """Copy what the collector needs; call it in the event loop."""
+        rooms = []
+        for room in list(self.directory.rooms.values()):
+            legs = [
+                (participant.id, participant.kind, participant.endpoint.statistics())
+                for participant in list(room.participants.values())
+            ]
+            clock = room.clock
+            rooms.append(
+                RoomSnapshot(room.name, clock.ticks, clock.late_ticks, clock.skipped_ticks,
+                             room.mixer.encoders.encodes, legs)
+            )
+        return Snapshot(rooms, self.directory.ports.in_use)
+
+    def render(self, snapshot: Snapshot) -> bytes:
+        """The exposition text; safe to call in a worker thread."""
+        per_scrape = CollectorRegistry()
+        per_scrape.register(_SnapshotCollector(snapshot))
+        return generate_latest(self.registry) + generate_latest(per_scrape)
 
     def observe_tick(self, room: Room, lateness: float, mix_seconds: float) -> None:
         self.tick_lateness.labels(room.name).observe(max(0.0, lateness))
         self.mix_seconds.labels(room.name).observe(mix_seconds)
 
 
-class _DirectoryCollector(Collector):
-    def __init__(self, directory: RoomDirectory) -> None:
-        self.directory = directory
+@dataclass(frozen=True, slots=True)
+class RoomSnapshot:
+    name: str
+    ticks: int
+    late_ticks: int
+    skipped_ticks: int
+    encodes: int
+    legs: list[tuple[str, str, dict[str, float]]]  # (participant id, kind, statistics)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    rooms: list[RoomSnapshot]
+    ports_in_use: int
+
+
+class _SnapshotCollector(Collector):
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
 
     def collect(self) -> Iterator[Metric]:
-        rooms = list(self.directory.rooms.values())
+        rooms = self.snapshot.rooms
         ticks = CounterMetricFamily("mediacore_ticks", "mixer ticks run", labels=["room"])
         late = CounterMetricFamily(
             "mediacore_late_ticks", "mixer ticks more than 5 ms late", labels=["room"]
@@ -77,18 +116,18 @@ class _DirectoryCollector(Collector):
             labels=["room"],
         )
         for room in rooms:
-            ticks.add_metric([room.name], room.clock.ticks)
-            late.add_metric([room.name], room.clock.late_ticks)
-            skipped.add_metric([room.name], room.clock.skipped_ticks)
-            participants.add_metric([room.name], len(room.participants))
-            encodes.add_metric([room.name], room.mixer.encoders.encodes)
+            ticks.add_metric([room.name], room.ticks)
+            late.add_metric([room.name], room.late_ticks)
+            skipped.add_metric([room.name], room.skipped_ticks)
+            participants.add_metric([room.name], len(room.legs))
+            encodes.add_metric([room.name], room.encodes)
         yield from (ticks, late, skipped, participants, encodes)
         yield from self._legs(rooms)
         ports = GaugeMetricFamily("mediacore_rtp_ports_in_use", "RTP port pairs bound")
-        ports.add_metric([], self.directory.ports.in_use)
+        ports.add_metric([], self.snapshot.ports_in_use)
         yield ports
 
-    def _legs(self, rooms: list[Room]) -> Iterator[Metric]:
+    def _legs(self, rooms: list[RoomSnapshot]) -> Iterator[Metric]:
         labels = ["room", "participant", "kind"]
         families: dict[str, Metric] = {}
         for key, text in _LEG_COUNTERS.items():
@@ -96,11 +135,10 @@ class _DirectoryCollector(Collector):
         for key, text in _LEG_GAUGES.items():
             families[key] = GaugeMetricFamily(f"mediacore_leg_{key}", text, labels=labels)
         for room in rooms:
-            for participant in list(room.participants.values()):
-                values = participant.endpoint.statistics()
+            for participant_id, kind, values in room.legs:
                 for key, family in families.items():
                     if key in values:
                         family.add_metric(  # type: ignore[attr-defined]
-                            [room.name, participant.id, participant.kind], values[key]
+                            [room.name, participant_id, kind], values[key]
                         )
         yield from families.values()

@@ -238,3 +238,23 @@ async def test_ipv6_legs_hear_each_other_on_a_server_listening_on_every_address(
         listener.close()
     finally:
         assert server.stop() == 0
+
+
+async def test_a_sender_that_restarts_with_a_new_ssrc_and_sequence_is_heard_again_at_once(
+    server: ServerProcess, room: str
+) -> None:
+    talker, talker_id = await joined(server, room, PCMU, "restarting")
+    listener, _ = await joined(server, room, PCMU, "ear")
+    await talker.play(tone_payloads(talker, 650.0, 1.0))
+    talker.ssrc ^= 0x5A5A5A5A  # a gateway reboot: new SSRC, sequence and timestamp base
+    talker.sequence = (talker.sequence + 30000) & 0xFFFF
+    talker.timestamp = (talker.timestamp + 123456789) & 0xFFFFFFFF
+    restarted = time.monotonic()
+    await talker.play(tone_payloads(talker, 650.0, 1.0))
+    received = listener.decoded(restarted + 0.1)[: int(0.8 * 8000)]
+    levels = tone_levels_by_block(received, 650.0, 8000)
+    assert levels.min() > LEVEL - 3, levels.min()  # no gap after the restart
+    details = server.client.get(f"/api/v1/rooms/{room}/participants/{talker_id}").json()
+    assert details["statistics"]["packets_lost"] == 0  # statistics restarted with the stream
+    talker.close()
+    listener.close()
