@@ -54,6 +54,7 @@ class Result:
     ticks: float | None = None
     encodes_per_second: float | None = None
     mix_seconds_mean: float | None = None
+    late_ticks_per_second: list[float] = field(default_factory=list)
     packets_sent: int = 0
     packets_received: int = 0
     send_lateness_p99: float = 0.0
@@ -76,6 +77,7 @@ class Result:
             "late_ticks": self.late_ticks,
             "ticks": self.ticks,
             "encodes_per_second": self.encodes_per_second,
+            "late_ticks_per_second": self.late_ticks_per_second,
             "mix_ms_mean": None
             if self.mix_seconds_mean is None
             else round(self.mix_seconds_mean * 1000, 3),
@@ -83,6 +85,16 @@ class Result:
             "packets_received": self.packets_received,
             "loadgen_send_lateness_p99_ms": round(self.send_lateness_p99 * 1000, 2),
         }
+
+
+def _late_ticks(target: Target) -> float:
+    """All rooms' late ticks so far, from the cheap room summaries (not a /metrics scrape)."""
+    rooms = httpx.get(
+        target.url + "/api/v1/rooms",
+        timeout=10,
+        headers={"Authorization": f"Bearer {target.token}"},
+    ).json()
+    return float(sum(room["clock"]["late_ticks"] for room in rooms))
 
 
 def _metric(text: str, name: str) -> float:
@@ -202,6 +214,7 @@ def _measure(
         time.sleep(min(1.0, max(0.0, end - time.monotonic())))
         if server:
             rss = max(rss, server.rss_bytes())
+            result.late_ticks_per_second.append(_late_ticks(target))
         if time.monotonic() > next_report:
             progress(f"  {end - time.monotonic():.0f} s left")
             next_report += 5

@@ -57,7 +57,7 @@ class PortPool:
                     rtp.close()
                     continue
             self._in_use.add(port)
-            return port, rtp, rtcp  # type: ignore[return-value]
+            return port, rtp, rtcp
         raise PortsExhausted(f"no free RTP port pair in {self.low}-{self.high}")
 
     def release(self, port: int) -> None:

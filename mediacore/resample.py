@@ -64,7 +64,7 @@ class Resampler:
     @property
     def delay_seconds(self) -> float:
         """Group delay of the filter."""
-        return (self._taps * self.up - 1) / 2 / (self.in_rate * self.up)
+        return float(self._taps * self.up - 1) / 2 / (self.in_rate * self.up)
 
     def _decimate(self, samples: Pcm, start: int, count: int) -> Pcm:
         """Integer downsampling: out[m] = window(start + m * down) . filter.
@@ -79,12 +79,18 @@ class Resampler:
             blocks = np.concatenate(
                 [blocks, np.zeros((count + rows - 1) * self.down - len(blocks), dtype=np.float32)]
             )
-        products = blocks.reshape(-1, self.down) @ self._decimation_rows.T  # (count + rows - 1, rows)
+        products = (
+            blocks.reshape(-1, self.down) @ self._decimation_rows.T
+        )  # (count + rows - 1, rows)
         item = products.itemsize
         diagonals = np.lib.stride_tricks.as_strided(
-            products, shape=(count, rows), strides=((rows) * item, (rows + 1) * item), writeable=False
+            products,
+            shape=(count, rows),
+            strides=((rows) * item, (rows + 1) * item),
+            writeable=False,
         )
-        return diagonals.sum(axis=1, dtype=np.float32)
+        out: Pcm = diagonals.sum(axis=1, dtype=np.float32)
+        return out
 
     def reset(self) -> None:
         """Forget the history: the next chunk starts a new stream."""
@@ -106,7 +112,9 @@ class Resampler:
         self._produced = last + 1
         if self.down == 1:  # integer upsampling: one matrix product over consecutive windows
             start, stop = first // self.up - base, last // self.up - base + 1
-            out = (_windows(samples, start, stop - start, 1, self._taps) @ self._phases.T).reshape(-1)
+            out = (_windows(samples, start, stop - start, 1, self._taps) @ self._phases.T).reshape(
+                -1
+            )
             skip = first % self.up
             return out[skip : skip + last - first + 1]
         if self.up == 1:
@@ -114,7 +122,8 @@ class Resampler:
         positions = np.arange(first, last + 1, dtype=np.int64) * self.down
         windows = _windows(samples, 0, len(samples) - self._taps + 1, 1, self._taps)
         rows = windows[positions // self.up - base]
-        return np.einsum("ij,ij->i", rows, self._phases[positions % self.up])
+        mixed_phases: Pcm = np.einsum("ij,ij->i", rows, self._phases[positions % self.up])
+        return mixed_phases
 
 
 def _decimation_rows(phases: npt.NDArray[np.float32], down: int) -> npt.NDArray[np.float32]:

@@ -9,7 +9,7 @@ listeners with the same mix and format share one encode (see `encoding.py`)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +24,8 @@ from mixer.talk import TalkDetector
 
 SILENCE = "silence"
 TOTAL = "total"
+# What a listener hears: silence, the total, or ("minus", participant id) for a talker.
+Signal = str | tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,7 @@ class AudioMixer:
         self.settings = settings
         self.encoders = SharedEncoders(settings.rate, settings.ptime)
         self._states: dict[str, _ParticipantState] = {}
-        self._limiters: dict[Hashable, Limiter] = {}
+        self._limiters: dict[Signal, Limiter] = {}
         self._on_talking = on_talking
         self._silence = np.zeros(settings.frame_samples, dtype=np.float32)
 
@@ -148,7 +150,8 @@ class AudioMixer:
         frames = list(mixed.values())
         if len(frames) == 1:
             return frames[0]
-        return np.sum(frames, axis=0, dtype=np.float32)
+        total: Pcm = np.sum(frames, axis=0, dtype=np.float32)
+        return total
 
     def _send(
         self,
@@ -157,7 +160,7 @@ class AudioMixer:
         mixed: dict[str, Pcm],
         total: Pcm | None,
     ) -> None:
-        audiences: dict[Hashable, dict[OutputFormat, list[AudioOutput]]] = {}
+        audiences: dict[Signal, dict[OutputFormat, list[AudioOutput]]] = {}
         for participant in participants:
             output = participant.endpoint.audio_output
             if output is None:
@@ -179,17 +182,17 @@ class AudioMixer:
             del self._limiters[key]
 
     @staticmethod
-    def _signal_for(participant: Participant, mixed: dict[str, Pcm]) -> Hashable:
+    def _signal_for(participant: Participant, mixed: dict[str, Pcm]) -> Signal:
         if participant.deaf or not mixed:
             return SILENCE
         if participant.id in mixed:
             return SILENCE if len(mixed) == 1 else ("minus", participant.id)
         return TOTAL
 
-    def _render(self, signal: Hashable, mixed: dict[str, Pcm], total: Pcm | None) -> Pcm:
+    def _render(self, signal: Signal, mixed: dict[str, Pcm], total: Pcm | None) -> Pcm:
         if signal == SILENCE or total is None:
             return self._silence
-        pcm = total if signal == TOTAL else total - mixed[signal[1]]  # type: ignore[index]
+        pcm = np.subtract(total, mixed[signal[1]]) if isinstance(signal, tuple) else total
         limiter = self._limiters.get(signal)
         if limiter is None:
             limiter = self._limiters[signal] = Limiter(

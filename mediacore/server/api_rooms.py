@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Annotated, Any, Literal
+from dataclasses import MISSING, fields
+from typing import Annotated, Any, Literal, get_type_hints
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.ports import PortsExhausted
@@ -20,25 +21,27 @@ from mediacore.server.security import permission
 MAX_SDP_BYTES = 16 * 1024
 
 
-class RoomCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=64)
-    ptime: int = 20
-    rate: int = 48000
-    floor: Literal["deny", "queue"] = "deny"
-    max_talkers: int = 4
-    talk_on_dbfs: float = -45.0
-    talk_off_dbfs: float = -55.0
-    talk_hang_ms: int = Field(400, ge=0, le=10000)
+# Room settings are declared once, in RoomSettings; the request bodies follow its fields.
+_SETTING_TYPES = get_type_hints(RoomSettings)
+_FIXED_SETTINGS = ("name", "ptime", "rate")  # cannot change while a room is open
 
-
-class RoomChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    floor: Literal["deny", "queue"] | None = None
-    max_talkers: int | None = None
-    talk_on_dbfs: float | None = None
-    talk_off_dbfs: float | None = None
-    talk_hang_ms: int | None = Field(None, ge=0, le=10000)
+RoomCreate = create_model(  # type: ignore[call-overload]
+    "RoomCreate",
+    __config__=ConfigDict(extra="forbid"),
+    **{
+        f.name: (_SETTING_TYPES[f.name], ... if f.default is MISSING else f.default)
+        for f in fields(RoomSettings)
+    },
+)
+RoomChange = create_model(  # type: ignore[call-overload]
+    "RoomChange",
+    __config__=ConfigDict(extra="forbid"),
+    **{
+        f.name: (_SETTING_TYPES[f.name] | None, None)
+        for f in fields(RoomSettings)
+        if f.name not in _FIXED_SETTINGS
+    },
+)
 
 
 class ParticipantChange(BaseModel):
@@ -79,9 +82,9 @@ def build_rooms_router(directory: RoomDirectory) -> APIRouter:
         return [directory.summary(room) for room in directory.rooms.values()]
 
     @router.post("", status_code=201, dependencies=[writer])
-    async def create_room(body: RoomCreate, response: Response) -> dict[str, Any]:
+    async def create_room(body: RoomCreate, response: Response) -> dict[str, Any]:  # type: ignore[valid-type]
         try:
-            room = directory.open(RoomSettings(**body.model_dump()))
+            room = directory.open(RoomSettings(**body.model_dump()))  # type: ignore[attr-defined]
         except RoomExists as error:
             raise ApiError(409, "room-exists", str(error)) from None
         except RoomError as error:
@@ -94,10 +97,10 @@ def build_rooms_router(directory: RoomDirectory) -> APIRouter:
         return directory.summary(find_room(room))
 
     @router.patch("/{room}", dependencies=[writer])
-    async def change_room(room: str, body: RoomChange) -> dict[str, Any]:
+    async def change_room(room: str, body: RoomChange) -> dict[str, Any]:  # type: ignore[valid-type]
         found = find_room(room)
         try:
-            found.change(**body.model_dump(exclude_none=True))
+            found.change(**body.model_dump(exclude_none=True))  # type: ignore[attr-defined]
         except RoomError as error:
             raise ApiError(400, "bad-room", str(error)) from None
         return directory.summary(found)

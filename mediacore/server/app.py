@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import sys
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 

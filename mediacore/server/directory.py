@@ -8,6 +8,7 @@ import secrets
 from typing import Any
 
 from mediacore.codecs import registry
+from mediacore.dtmf import DtmfDigit
 from mediacore.events import EventBus
 from mediacore.offeranswer import OfferAnswerError, answer_audio
 from mediacore.participant import Duplex, Participant
@@ -81,18 +82,14 @@ class RoomDirectory:
         _, negotiation = answer_audio(
             offer, registry.supported(), local_address, 9, session_id=session_id
         )
+        clock_rate = negotiation.codec.clock_rate
         leg = RtpLeg(
             negotiation,
             room_rate=room.settings.rate,
             tick_ms=room.settings.ptime,
             timeout=self.config.rtp.timeout,
-            on_dtmf=lambda digit: self.bus.publish(
-                "dtmf",
-                room.name,
-                participant=participant.id,
-                digit=digit.digit,
-                duration_ms=digit.duration * 1000 // negotiation.codec.clock_rate,
-            ),
+            # DTMF can only arrive once the leg is in the room, so `participant` is bound by then.
+            on_dtmf=lambda digit: self._publish_dtmf(room, participant, digit, clock_rate),
         )
         port, rtp, rtcp = await self.ports.bind(
             bind_host,
@@ -110,6 +107,17 @@ class RoomDirectory:
             await leg.close("rejected")
             raise
         return participant, answer.serialize()
+
+    def _publish_dtmf(
+        self, room: Room, participant: Participant, digit: DtmfDigit, clock_rate: int
+    ) -> None:
+        self.bus.publish(
+            "dtmf",
+            room.name,
+            participant=participant.id,
+            digit=digit.digit,
+            duration_ms=digit.duration * 1000 // clock_rate,
+        )
 
     def _bind_host(self, local_address: str) -> str:
         """Where RTP sockets listen: the configured host, or every address of the answer's family.

@@ -62,8 +62,14 @@ class MediaMetrics:
             ]
             clock = room.clock
             rooms.append(
-                RoomSnapshot(room.name, clock.ticks, clock.late_ticks, clock.skipped_ticks,
-                             room.mixer.encoders.encodes, legs)
+                RoomSnapshot(
+                    room.name,
+                    clock.ticks,
+                    clock.late_ticks,
+                    clock.skipped_ticks,
+                    room.mixer.encoders.encodes,
+                    legs,
+                )
             )
         return Snapshot(rooms, self.directory.ports.in_use)
 
