@@ -160,10 +160,14 @@ class RtpPeer(asyncio.DatagramProtocol):
     # -- what came back -------------------------------------------------------------------
 
     def decoded(self, since: float = 0.0) -> Pcm:
-        """Received audio since `since` (monotonic), in arrival order, decoded."""
+        """Received audio since `since` (monotonic), in arrival order, decoded.
+
+        The whole stream goes through one decoder, as a phone would hear it: stateful codecs
+        (Opus, G.722) need the packets before `since` to decode the first ones after it."""
         decoder = registry.new_decoder(self.codec)
-        parts = [decoder.decode(a.payload) for a in self.arrivals if a.time >= since]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+        parts = [(a.time, decoder.decode(a.payload)) for a in self.arrivals]
+        kept = [pcm for arrival, pcm in parts if arrival >= since]
+        return np.concatenate(kept) if kept else np.zeros(0, dtype=np.float32)
 
     def close(self) -> None:
         if self._transport is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -41,6 +42,10 @@ COMFORT_NOISE_PT = 13
 # A latched peer silent this long may be replaced by a new source address (NAT rebinding).
 RELATCH_AFTER = 2.0
 RTCP_INTERVAL = 5.0
+# RFC 3550 section 6.3.1 randomises each interval over [0.5, 1.5] x the mean (we skip timer
+# reconsideration, so no e - 3/2 compensation). Legs that joined together must not report
+# together: 500 reports in one burst would hold up every room's clock.
+RTCP_SPREAD = (0.5, 1.5)
 
 Addr = tuple[Any, ...]
 
@@ -269,7 +274,7 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
 
     async def _send_reports(self) -> None:
         while True:
-            await asyncio.sleep(RTCP_INTERVAL)
+            await asyncio.sleep(RTCP_INTERVAL * random.uniform(*RTCP_SPREAD))
             transport, destination = self._rtcp_destination()
             if transport is not None and destination is not None:
                 transport.sendto(serialize_compound(self._report()), destination)

@@ -258,3 +258,55 @@ async def test_a_sender_that_restarts_with_a_new_ssrc_and_sequence_is_heard_agai
     assert details["statistics"]["packets_lost"] == 0  # statistics restarted with the stream
     talker.close()
     listener.close()
+
+
+async def test_a_ten_millisecond_room_mixes_twenty_millisecond_legs(server: ServerProcess) -> None:
+    created = server.client.post("/api/v1/rooms", json={"name": "fast-tick", "ptime": 10})
+    assert created.status_code == 201, created.text
+    try:
+        talker, _ = await joined(server, "fast-tick", PCMU, "talker")
+        listener, _ = await joined(server, "fast-tick", OPUS, "ear")
+        start = time.monotonic()
+        await talker.play(tone_payloads(talker, 850.0, 1.5))
+        received = listener.decoded(start + 0.5)
+        assert tone_level_dbfs(received, 850.0, 48000) == pytest.approx(LEVEL, abs=1.5)
+        assert tone_levels_by_block(received[: 48000 // 2], 850.0, 48000).min() > LEVEL - 3
+        talker.close()
+        listener.close()
+    finally:
+        server.client.delete("/api/v1/rooms/fast-tick")
+
+
+async def test_rfc4733_digits_become_dtmf_events_once_each(
+    server: ServerProcess, room: str
+) -> None:
+    import json
+
+    import websockets
+
+    from mediacore.dtmf import dtmf_packets
+    from mediacore.rtp import build_rtp
+
+    url = server.url.replace("http", "ws") + f"/api/v1/events?room={room}&token=e2e-admin-token"
+    async with websockets.connect(url) as events:
+        peer, participant = await joined(server, room, PCMU, "keypad")
+        assert peer.negotiation is not None and peer.negotiation.telephone_event_pt is not None
+        event_pt = peer.negotiation.telephone_event_pt
+        for digit in "4*#":
+            peer.timestamp = (peer.timestamp + 8000) & 0xFFFFFFFF
+            for payload, marker, _ in dtmf_packets(digit, 120, 8000, 20):
+                peer.sequence = (peer.sequence + 1) & 0xFFFF
+                packet = build_rtp(
+                    event_pt, peer.sequence, peer.timestamp, peer.ssrc, payload, marker
+                )
+                peer.send_raw(packet)
+                await asyncio.sleep(0.02)
+        digits = []
+        while len(digits) < 3:
+            event = json.loads(await asyncio.wait_for(events.recv(), 5))
+            if event["type"] == "dtmf":
+                assert event["participant"] == participant
+                assert event["duration_ms"] == 120
+                digits.append(event["digit"])
+        assert digits == ["4", "*", "#"]
+        peer.close()
