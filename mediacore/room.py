@@ -152,7 +152,7 @@ class Room:
         if fixed:
             raise RoomError(f"{', '.join(sorted(fixed))} cannot change while the room is open")
         self.settings = replace(self.settings, **changes).validate()
-        self.mixer.settings = self._mixer_settings()
+        self.mixer.reconfigure(self._mixer_settings())
         self.bus.publish("room.updated", self.name, settings=self.settings.to_json())
         return self.settings
 

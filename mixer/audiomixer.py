@@ -68,6 +68,7 @@ class AudioMixer:
         self._limiters: dict[Signal, Limiter] = {}
         self._on_talking = on_talking
         self._silence = np.zeros(settings.frame_samples, dtype=np.float32)
+        self._mixed_ids: set[str] = set()  # who was mixed last tick
 
     def tick(self, tick: int, now: float, participants: Sequence[Participant]) -> TickResult:
         """Mix one tick. `participants` is a snapshot; the mixer never waits for anyone."""
@@ -87,11 +88,23 @@ class AudioMixer:
             seconds=time.perf_counter() - started,
         )
 
+    def reconfigure(self, settings: MixerSettings) -> None:
+        """Apply changed talk detection or talker limits, to everyone in the room at once."""
+        self.settings = settings
+        for state in self._states.values():
+            state.talk.on_dbfs = settings.talk_on_dbfs
+            state.talk.off_dbfs = settings.talk_off_dbfs
+            state.talk.hang_frames = self._hang_frames()
+
+    def _hang_frames(self) -> int:
+        return max(1, self.settings.talk_hang_ms // self.settings.ptime)
+
     def _state(self, participant: Participant) -> _ParticipantState:
         state = self._states.get(participant.id)
         if state is None:
-            hang = max(1, self.settings.talk_hang_ms // self.settings.ptime)
-            detector = TalkDetector(self.settings.talk_on_dbfs, self.settings.talk_off_dbfs, hang)
+            detector = TalkDetector(
+                self.settings.talk_on_dbfs, self.settings.talk_off_dbfs, self._hang_frames()
+            )
             state = self._states[participant.id] = _ParticipantState(detector)
         return state
 
@@ -130,9 +143,11 @@ class AudioMixer:
     def _convert(self, speakers: list[Participant], frames: dict[str, Pcm]) -> dict[str, Pcm]:
         mixed: dict[str, Pcm] = {}
         speaker_ids = {p.id for p in speakers}
-        for participant_id, state in self._states.items():
-            if state.was_mixed and participant_id not in speaker_ids:
+        for participant_id in self._mixed_ids - speaker_ids:
+            state = self._states.get(participant_id)
+            if state is not None:
                 state.was_mixed = False
+        self._mixed_ids = speaker_ids
         for participant in speakers:
             state = self._states[participant.id]
             source = participant.endpoint.audio_input

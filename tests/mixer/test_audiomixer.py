@@ -158,3 +158,16 @@ def test_loud_talkers_are_limited_not_clipped() -> None:
     output = ear.endpoint.audio_output
     pcm = output.heard(L16_48000)  # type: ignore[union-attr]
     assert np.abs(pcm).max() <= 10 ** (-1 / 20) + 1e-3
+
+
+def test_changed_talk_thresholds_apply_to_participants_already_in_the_room() -> None:
+    mixer = AudioMixer(MixerSettings())
+    quiet = participant("quiet", 500)
+    quiet.endpoint.audio_input.level = -40  # type: ignore[union-attr]
+    ear = participant("ear", None)
+    run(mixer, [quiet, ear], ticks=3)
+    assert quiet.talking  # -40 dBFS is above the default -45 dBFS threshold
+    mixer.reconfigure(MixerSettings(talk_on_dbfs=-30, talk_off_dbfs=-35, talk_hang_ms=40))
+    run(mixer, [quiet, ear], ticks=15)
+    assert not quiet.talking
+    assert heard(ear, 500) < -60
