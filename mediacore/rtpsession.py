@@ -39,6 +39,7 @@ from mediacore.rtpstats import ReceptionStatistics
 log = logging.getLogger(__name__)
 
 COMFORT_NOISE_PT = 13
+MIN_DATAGRAM = 8  # an RTCP receiver report without blocks; RTP's 12-byte header is parsed later
 # A latched peer silent this long may be replaced by a new source address (NAT rebinding).
 RELATCH_AFTER = 2.0
 RTCP_INTERVAL = 5.0
@@ -146,18 +147,22 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:
         now = time.monotonic()
-        if len(data) > MAX_DATAGRAM or len(data) < 12:
+        if len(data) > MAX_DATAGRAM or len(data) < MIN_DATAGRAM:
             self.dropped["size"] += 1
             return
         source = addr[:2]
+        if is_rtcp(data):
+            # Without rtcp-mux RTCP comes from the peer's next port: check the host only.
+            if self._latched and self._remote is not None and source[0] != self._remote[0]:
+                self.dropped["unknown-source"] += 1
+                return
+            self._receive_rtcp(data, now)
+            return
         if self._latched and source != self._remote:
             if now - self._last_received < RELATCH_AFTER:
                 self.dropped["unknown-source"] += 1
                 return
             self._latched = False  # the peer went quiet: let a new address take over
-        if is_rtcp(data):
-            self._receive_rtcp(data, now)
-            return
         try:
             packet = RtpPacket.parse(data)
         except RtpError:
