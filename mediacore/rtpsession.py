@@ -108,6 +108,7 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         self._rtcp_task: asyncio.Task[None] | None = None
         self._release: Callable[[], None] | None = None
         self._last_sr: tuple[int, float] | None = None  # (LSR middle 32 bits, arrival time)
+        self._rtcp_source: Addr | None = None
 
     # -- set-up and tear-down -------------------------------------------------------------
 
@@ -156,7 +157,7 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
             if self._latched and self._remote is not None and source[0] != self._remote[0]:
                 self.dropped["unknown-source"] += 1
                 return
-            self._receive_rtcp(data, now)
+            self._receive_rtcp(data, source, now)
             return
         if self._latched and source != self._remote:
             if now - self._last_received < RELATCH_AFTER:
@@ -209,13 +210,14 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         if digit is not None and self._on_dtmf is not None:
             self._on_dtmf(digit)
 
-    def _receive_rtcp(self, data: bytes, now: float) -> None:
+    def _receive_rtcp(self, data: bytes, source: Addr, now: float) -> None:
         try:
             packets = parse_compound(data)
         except RtcpError:
             self.dropped["malformed-rtcp"] += 1
             return
         self.rtcp_received += 1
+        self._rtcp_source = source  # symmetric RTCP: answer where reports come from
         self._last_received = now  # RTCP shows the peer is alive, e.g. while it is on hold
         arrival = middle_32(ntp_from_unix(time.time()))
         for report in packets:
@@ -251,10 +253,11 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
     def _rtcp_destination(self) -> tuple[asyncio.DatagramTransport | None, Addr | None]:
         if self.negotiation.rtcp_mux or self._rtcp_transport is None:
             return self._transport, self._remote
-        remote = self.negotiation.remote_rtcp
+        if self._rtcp_source is not None:
+            return self._rtcp_transport, self._rtcp_source
         if self._latched and self._remote is not None:
             return self._rtcp_transport, (self._remote[0], self._remote[1] + 1)
-        return self._rtcp_transport, remote
+        return self._rtcp_transport, self.negotiation.remote_rtcp
 
     def _report(self) -> list[Any]:
         blocks = []
