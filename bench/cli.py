@@ -27,6 +27,15 @@ def main(argv: list[str] | None = None) -> int:
         "the answer (LEG_NAME, LEG_ROOM in its environment): drives other servers",
     )
     parser.add_argument("--room-prefix", default="bench")
+    parser.add_argument(
+        "--server-pid", type=int, help="with --url: read this server process's CPU and memory"
+    )
+    parser.add_argument(
+        "--cleanup", help="with --exchange: command run per room after each run (LEG_ROOM set)"
+    )
+    parser.add_argument(
+        "--label", default="mediacore", help="server name in plot titles; other names prefix files"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     latency = commands.add_parser("latency", help="server-added latency, two legs, clean network")
     latency.add_argument("--duration", type=float, default=60.0)
@@ -37,9 +46,23 @@ def main(argv: list[str] | None = None) -> int:
     capacity.add_argument("--duration", type=float, default=20.0)
     capacity.add_argument("--workers", type=int, default=2)
     capacity.add_argument("--rooms", default="50x10", help="ROOMSxLEGS many-room run ('' skips)")
+    janus = commands.add_parser(
+        "compare-janus", help="start Janus AudioBridge; run latency and capacity against it"
+    )
+    janus.add_argument("--latency-duration", type=float, default=60.0, help="0 skips")
+    janus.add_argument("--sizes", default="50,100,200,300,500")
+    janus.add_argument("--talkers", type=int, default=4)
+    janus.add_argument("--duration", type=float, default=20.0, help="each capacity run, s")
+    janus.add_argument("--workers", type=int, default=2)
+    janus.add_argument("--rooms", default="50x10", help="ROOMSxLEGS many-room run ('' skips)")
+    janus.add_argument("--sampling-rate", type=int, default=48000, help="AudioBridge mix rate")
+    janus.add_argument("--prebuffer", type=int, help="AudioBridge prebuffering, packets (its 6)")
+    janus.add_argument("--baseline", default="bench/baseline", help="mediacore results to compare")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.command == "compare-janus":
+        return _compare_janus(args, out)
     with _target(args) as target:
         if args.command == "latency":
             return _latency(args, target, out)
@@ -60,6 +83,8 @@ class _target:
                 self.args.token,
                 exchange=self.args.exchange,
                 create_rooms=self.args.exchange is None,
+                pid=self.args.server_pid,
+                cleanup=self.args.cleanup,
             )
         data = Path(tempfile.mkdtemp(prefix="mediacore-bench-"))
         self.server = ServerProcess(data, rtp_ports=4000, MEDIACORE_SERVER_LOG_LEVEL="warning")
@@ -72,6 +97,12 @@ class _target:
 
 def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def _file(args: argparse.Namespace, name: str) -> str:
+    """`latency`, or `janus-latency` for another server (--label janus)."""
+    label = getattr(args, "label", "mediacore")
+    return name if label == "mediacore" else f"{label}-{name}"
 
 
 def _write(out: Path, name: str, report: dict[str, Any]) -> Path:
@@ -108,15 +139,17 @@ def _latency(args: argparse.Namespace, target: runs.Target, out: Path) -> int:
         "result": summary,
         "latencies_ms": [round(x * 1000, 3) for x in result.latencies],
     }
-    path = _write(out, "latency", report)
-    latency_plot(
-        report["latencies_ms"],
-        "mediacore server-added latency, PCMU, clean loopback",
-        {"p50": 30, "p99": 45},
-        out / "latency.png",
-    )
+    name = _file(args, "latency")
+    path = _write(out, name, report)
+    if report["latencies_ms"]:
+        latency_plot(
+            report["latencies_ms"],
+            f"{args.label} server-added latency, PCMU, clean loopback",
+            {"p50": 30, "p99": 45},
+            out / f"{name}.png",
+        )
     print(json.dumps(summary, indent=2))
-    _progress(f"wrote {path} and {out / 'latency.png'}")
+    _progress(f"wrote {path} and {out / name}.png")
     return 0
 
 
@@ -163,13 +196,92 @@ def _capacity(args: argparse.Namespace, target: runs.Target, out: Path) -> int:
         "one_room": rows,
         "many_rooms": many,
     }
-    path = _write(out, "capacity", report)
+    name = _file(args, "capacity")
+    path = _write(out, name, report)
     if rows:
         capacity_plot(
-            rows, "mediacore capacity: one room of PCMU legs, 4 talkers", out / "capacity.png"
+            rows,
+            f"{args.label} capacity: one room of PCMU legs, {args.talkers} talkers",
+            out / f"{name}.png",
         )
-    _progress(f"wrote {path} and {out / 'capacity.png'}")
+    _progress(f"wrote {path} and {out / name}.png")
     return 0
+
+
+def _compare_janus(args: argparse.Namespace, out: Path) -> int:
+    """Janus AudioBridge (plain RTP participants) under the same load generator, legs and
+    talkers: writes janus-latency.* and janus-capacity.*, prints a table against --baseline."""
+    from bench.janus import JanusProcess
+
+    with JanusProcess() as janus:
+        _progress(f"Janus AudioBridge at {janus.url} (pid {janus.pid}, files in {janus.folder})")
+        adapter = (
+            f"{sys.executable} -m bench.adapters.janus_audiobridge --url {janus.url} "
+            f"--sampling-rate {args.sampling_rate} --state {janus.state}"
+            + ("" if args.prebuffer is None else f" --prebuffer {args.prebuffer}")
+        )
+        target = runs.Target(
+            janus.url,
+            exchange=adapter,
+            create_rooms=False,
+            pid=janus.pid,
+            cleanup=f"{adapter} --destroy",
+        )
+        common = {"label": "janus", "room_prefix": args.room_prefix, "workers": args.workers}
+        try:
+            if args.latency_duration > 0:
+                latency = argparse.Namespace(**common, duration=args.latency_duration, ptime=20)
+                _latency(latency, target, out)
+            capacity = argparse.Namespace(
+                **common,
+                sizes=args.sizes,
+                talkers=args.talkers,
+                duration=args.duration,
+                rooms=args.rooms,
+            )
+            if args.sizes or args.rooms:
+                _capacity(capacity, target, out)
+        except Exception:
+            errors = janus.state / "errors.log"
+            if errors.exists():
+                _progress("adapter errors:\n" + errors.read_text()[-2000:])
+            _progress(f"Janus log: {janus.log_path}")
+            raise
+    print(_side_by_side(Path(args.baseline), out))
+    return 0
+
+
+def _side_by_side(baseline: Path, out: Path) -> str:
+    """A text table: mediacore's baseline figures next to Janus's, per run."""
+    columns = ("latency_p50_ms", "latency_p99_ms", "cpu_cores", "rss_mb", "packets_received")
+    lines = [f"{'run':<16}{'server':<11}" + "".join(f"{c:>18}" for c in columns)]
+
+    def rows(folder: Path, prefix: str) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        try:
+            latency = json.loads((folder / f"{prefix}latency.json").read_text())
+            found["latency"] = latency["result"]
+        except (OSError, ValueError, KeyError):
+            pass
+        try:
+            capacity = json.loads((folder / f"{prefix}capacity.json").read_text())
+        except (OSError, ValueError):
+            return found
+        for row in capacity.get("one_room") or []:
+            found[f"one room {row['legs']}"] = row
+        if capacity.get("many_rooms"):
+            many = capacity["many_rooms"]
+            found[f"{many['rooms']}x{many['legs_per_room']} rooms"] = many
+        return found
+
+    ours, theirs = rows(baseline, ""), rows(out, "janus-")
+    for run in list(dict.fromkeys([*ours, *theirs])):
+        for server, table in (("mediacore", ours), ("janus", theirs)):
+            row = table.get(run)
+            if row is not None:
+                cells = "".join(f"{str(row.get(c)):>18}" for c in columns)
+                lines.append(f"{run:<16}{server:<11}{cells}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

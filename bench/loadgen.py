@@ -83,8 +83,11 @@ def _exchange(command: str, leg: Leg, offer: str) -> str:
         text=True,
         env=env,
         timeout=30,
-        check=True,
     )
+    if done.returncode != 0:  # say why: the controller shows this line when the join fails
+        raise RuntimeError(
+            f"exchange for {leg.name} exited {done.returncode}: {done.stderr.strip()[-500:]}"
+        )
     return done.stdout
 
 

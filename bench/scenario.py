@@ -4,6 +4,7 @@ server's CPU, memory, late ticks and the talkers' onset-to-arrival latency measu
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import httpx
 import numpy as np
 
 from bench.onsets import match_latencies
-from bench.serverproc import ServerProcess
+from bench.serverproc import ServerProcess, cpu_seconds, rss_bytes
 
 WARMUP = 2.0  # seconds ignored at the start of a run (jitter buffers settle, sockets warm)
 
@@ -42,6 +43,8 @@ class Target:
     server: ServerProcess | None = None
     exchange: str | None = None  # offer on stdin -> answer on stdout, for non-mediacore servers
     create_rooms: bool = True
+    pid: int | None = None  # another server's process: its CPU and memory are read from /proc
+    cleanup: str | None = None  # run per room after the run (LEG_ROOM in its environment)
 
 
 @dataclass
@@ -194,6 +197,10 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
     if target.create_rooms:
         for room in range(scenario.rooms):
             client.delete(f"/api/v1/rooms/{scenario.room_prefix}-{room}")
+    if target.cleanup:
+        for room in range(scenario.rooms):
+            env = {**os.environ, "LEG_ROOM": f"{scenario.room_prefix}-{room}"}
+            subprocess.run(target.cleanup, shell=True, env=env, timeout=60, check=True)
     client.close()
     return result
 
@@ -204,24 +211,27 @@ def _measure(
     """Read the server's CPU, memory and clock over the run, after the warm-up."""
     time.sleep(max(0.0, start + WARMUP - time.monotonic()))
     server = target.server
+    pid = server.process.pid if server else target.pid
     window_start = time.monotonic()
-    cpu_start = server.cpu_seconds() if server else None
+    cpu_start = cpu_seconds(pid) if pid else None
     metrics_start = httpx.get(target.url + "/metrics").text if server else ""
     rss = 0
     end = start + scenario.duration - 0.5
     next_report = time.monotonic() + 5
     while time.monotonic() < end:
         time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+        if pid:
+            rss = max(rss, rss_bytes(pid))
         if server:
-            rss = max(rss, server.rss_bytes())
             result.late_ticks_per_second.append(_late_ticks(target))
         if time.monotonic() > next_report:
             progress(f"  {end - time.monotonic():.0f} s left")
             next_report += 5
-    if server and cpu_start is not None:
-        elapsed = time.monotonic() - window_start
-        result.cpu_cores = (server.cpu_seconds() - cpu_start) / elapsed
+    elapsed = time.monotonic() - window_start
+    if pid and cpu_start is not None:
+        result.cpu_cores = (cpu_seconds(pid) - cpu_start) / elapsed
         result.rss_bytes = rss
+    if server:
         metrics_end = httpx.get(target.url + "/metrics").text
         delta = {
             name: _metric(metrics_end, name) - _metric(metrics_start, name)
