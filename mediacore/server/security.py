@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 
@@ -23,8 +23,10 @@ def authenticate(request: Request) -> Principal:
     return principal
 
 
-def permission(name: str) -> Callable[[Request], Principal]:
-    def check(request: Request) -> Principal:
+def permission(name: str) -> Callable[[Request], Awaitable[Principal]]:
+    # async, though it awaits nothing: FastAPI runs plain functions in a thread pool, and a
+    # thread hop per request would take the GIL from the media loop for nothing.
+    async def check(request: Request) -> Principal:
         principal = authenticate(request)
         if not principal.may(name):
             raise ApiError(403, "forbidden", f"role {principal.role!r} may not do {name}")
