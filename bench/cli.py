@@ -28,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--room-prefix", default="bench")
     parser.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="let server and load generators share every CPU (default: split)",
+    )
+    parser.add_argument(
         "--server-pid", type=int, help="with --url: read this server process's CPU and memory"
     )
     parser.add_argument(
@@ -88,7 +93,13 @@ class _target:
             )
         data = Path(tempfile.mkdtemp(prefix="mediacore-bench-"))
         self.server = ServerProcess(data, rtp_ports=4000, MEDIACORE_SERVER_LOG_LEVEL="warning")
-        return runs.Target(self.server.url, TOKEN, self.server)
+        cpus = None if self.args.no_pin else runs.split_cpus()
+        if cpus is not None:
+            os.sched_setaffinity(self.server.process.pid, cpus[0])
+            _progress(f"server on CPU {sorted(cpus[0])}, load generators on {sorted(cpus[1])}")
+        return runs.Target(
+            self.server.url, TOKEN, self.server, loadgen_cpus=cpus[1] if cpus else None
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self.server is not None:

@@ -21,6 +21,20 @@ from bench.serverproc import ServerProcess, cpu_seconds, rss_bytes
 WARMUP = 2.0  # seconds ignored at the start of a run (jitter buffers settle, sockets warm)
 
 
+def split_cpus() -> tuple[set[int], set[int]] | None:
+    """(server CPUs, load-generator CPUs): one core each on a 2-core machine, halves above.
+
+    On a shared machine the generators' send bursts and the server's mixer tick would compete
+    for the same cores at some phases of the sweep, and the server's ticks would run late for
+    reasons outside it. Pinning measures the server on cores of its own (the targets are per
+    core anyway). None where there are fewer than 2 CPUs to split."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    half = len(cpus) // 2
+    return set(cpus[:half]), set(cpus[half:])
+
+
 @dataclass
 class Scenario:
     rooms: int
@@ -45,6 +59,7 @@ class Target:
     create_rooms: bool = True
     pid: int | None = None  # another server's process: its CPU and memory are read from /proc
     cleanup: str | None = None  # run per room after the run (LEG_ROOM in its environment)
+    loadgen_cpus: set[int] | None = None  # pin the load generators here (see pin_processes)
 
 
 @dataclass
@@ -156,6 +171,8 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
             stdout=subprocess.PIPE,
             text=True,
         )
+        if target.loadgen_cpus:
+            os.sched_setaffinity(process.pid, target.loadgen_cpus)
         assert process.stdin is not None
         process.stdin.write(json.dumps(job) + "\n")
         process.stdin.flush()
