@@ -28,9 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--room-prefix", default="bench")
     parser.add_argument(
-        "--no-pin",
+        "--pin",
         action="store_true",
-        help="let server and load generators share every CPU (default: split)",
+        help="pin the server and the load generators to separate halves of the CPUs",
+    )",
     )
     parser.add_argument(
         "--server-pid", type=int, help="with --url: read this server process's CPU and memory"
@@ -93,7 +94,7 @@ class _target:
             )
         data = Path(tempfile.mkdtemp(prefix="mediacore-bench-"))
         self.server = ServerProcess(data, rtp_ports=4000, MEDIACORE_SERVER_LOG_LEVEL="warning")
-        cpus = None if self.args.no_pin else runs.split_cpus()
+        cpus = runs.split_cpus() if self.args.pin else None
         if cpus is not None:
             os.sched_setaffinity(self.server.process.pid, cpus[0])
             _progress(f"server on CPU {sorted(cpus[0])}, load generators on {sorted(cpus[1])}")

@@ -24,10 +24,9 @@ WARMUP = 2.0  # seconds ignored at the start of a run (jitter buffers settle, so
 def split_cpus() -> tuple[set[int], set[int]] | None:
     """(server CPUs, load-generator CPUs): one core each on a 2-core machine, halves above.
 
-    On a shared machine the generators' send bursts and the server's mixer tick would compete
-    for the same cores at some phases of the sweep, and the server's ticks would run late for
-    reasons outside it. Pinning measures the server on cores of its own (the targets are per
-    core anyway). None where there are fewer than 2 CPUs to split."""
+    Pinning keeps the generators' send bursts off the server's cores. It is not the default:
+    on the 2-core machine it did not lower late ticks (a pinned server also cannot spread the
+    kernel's loopback work), so it stays an option for comparing. None with fewer than 2 CPUs."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         return None
