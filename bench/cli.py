@@ -31,7 +31,6 @@ def main(argv: list[str] | None = None) -> int:
         "--pin",
         action="store_true",
         help="pin the server and the load generators to separate halves of the CPUs",
-    )",
     )
     parser.add_argument(
         "--server-pid", type=int, help="with --url: read this server process's CPU and memory"
