@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import scenario as runs
+from bench.calibration import calibration_ms
 from bench.plots import capacity_plot, latency_plot
 from bench.serverproc import TOKEN, ServerProcess
 
@@ -127,6 +128,7 @@ def _machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "calibration_ms": calibration_ms(),  # compare runs only where this is close
     }
 
 

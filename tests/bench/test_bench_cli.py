@@ -26,3 +26,4 @@ def test_a_short_latency_run_measures_onsets_and_writes_json_and_a_plot(tmp_path
     assert 0 < result["latency_p50_ms"] < 100
     assert result["cpu_cores"] is not None and result["late_ticks"] is not None
     assert (tmp_path / "latency.png").stat().st_size > 10_000
+    assert report["machine"]["calibration_ms"] > 0  # how fast the machine was, for comparing
