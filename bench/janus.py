@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bench.serverproc import free_tcp_port
+from bench.serverproc import free_tcp_port, stop_process
 
 LIBRARIES = Path("/usr/lib/x86_64-linux-gnu/janus")
 
@@ -165,15 +165,9 @@ cors: {{
         raise RuntimeError(f"janus did not become ready: {self.log_path}")
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        code = stop_process(self.process, signal.SIGINT, 10)
         self._log.close()
-        return self.process.returncode
+        return code
 
     def __enter__(self) -> JanusProcess:
         return self

@@ -24,6 +24,18 @@ def free_tcp_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def stop_process(process: subprocess.Popen[bytes], stop_signal: int, grace: float) -> int:
+    """Ask a child to stop with `stop_signal`, kill it after `grace` seconds; its exit status."""
+    if process.poll() is None:
+        process.send_signal(stop_signal)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time process `pid` (all its threads) has used so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -117,14 +129,13 @@ class ServerProcess:
     def rss_bytes(self) -> int:
         return rss_bytes(self.process.pid)
 
+    def events_url(self, room: str | None = None) -> str:
+        """The event WebSocket's address, with the admin token (and a room filter)."""
+        query = f"token={TOKEN}" + (f"&room={room}" if room else "")
+        return self.url.replace("http", "ws", 1) + f"/api/v1/events?{query}"
+
     def stop(self) -> int:
         self.client.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        code = stop_process(self.process, signal.SIGTERM, 15)
         self._log.close()
-        return self.process.returncode
+        return code

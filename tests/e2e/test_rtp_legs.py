@@ -6,16 +6,20 @@ own frequency on absolute 20 ms deadlines and decodes what the server sends back
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import websockets
 
 from bench.rtppeer import RtpPeer
 from mediacore.audio import tone, tone_level_dbfs, tone_levels_by_block
 from mediacore.codecs import G722, OPUS, PCMA, PCMU
 from mediacore.codecs.base import CodecInfo
+from mediacore.dtmf import dtmf_packets
+from mediacore.rtp import build_rtp
 from tests.e2e.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -187,12 +191,7 @@ async def test_a_silent_leg_is_removed_after_the_rtp_timeout(
 async def test_event_stream_reports_join_talking_and_timeout_with_reason(
     server: ServerProcess, room: str
 ) -> None:
-    import json
-
-    import websockets
-
-    url = server.url.replace("http", "ws") + f"/api/v1/events?room={room}&token=e2e-admin-token"
-    async with websockets.connect(url) as events:
+    async with websockets.connect(server.events_url(room)) as events:
         peer, participant = await joined(server, room, PCMU, "spoken")
         await peer.play(tone_payloads(peer, 600.0, 0.5))  # then silence: the leg times out
         seen: list[dict[str, object]] = []
@@ -210,9 +209,7 @@ async def test_event_stream_reports_join_talking_and_timeout_with_reason(
 
 
 async def test_event_stream_refuses_a_missing_token(server: ServerProcess) -> None:
-    import websockets
-
-    url = server.url.replace("http", "ws") + "/api/v1/events"
+    url = server.events_url().split("?")[0]  # no token at all
     async with websockets.connect(url) as events:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await events.recv()
@@ -280,15 +277,7 @@ async def test_a_ten_millisecond_room_mixes_twenty_millisecond_legs(server: Serv
 async def test_rfc4733_digits_become_dtmf_events_once_each(
     server: ServerProcess, room: str
 ) -> None:
-    import json
-
-    import websockets
-
-    from mediacore.dtmf import dtmf_packets
-    from mediacore.rtp import build_rtp
-
-    url = server.url.replace("http", "ws") + f"/api/v1/events?room={room}&token=e2e-admin-token"
-    async with websockets.connect(url) as events:
+    async with websockets.connect(server.events_url(room)) as events:
         peer, participant = await joined(server, room, PCMU, "keypad")
         assert peer.negotiation is not None and peer.negotiation.telephone_event_pt is not None
         event_pt = peer.negotiation.telephone_event_pt
