@@ -28,7 +28,8 @@ class AudioPlayout:
         self._queue: list[Pcm] = []
         self._queued = 0
         self._concealed = 0
-        self._last_frame: Pcm | None = None
+        self._before: Pcm | None = None  # the frame read before the latest one
+        self._latest: Pcm | None = None
         self.decode_errors = 0
 
     def receive(
@@ -38,6 +39,12 @@ class AudioPlayout:
 
     def read(self, now: float) -> Pcm | None:
         """One tick of audio at the codec's rate, or None while the sender is idle."""
+        frame = self._read(now)
+        # The frame before this one primes the converter if the mixer starts converting here.
+        self._before, self._latest = self._latest, frame
+        return frame
+
+    def _read(self, now: float) -> Pcm | None:
         if self._queued == 0:  # the common case: one packet per tick, nothing left over
             pcm = self._next_packet(now)
             if pcm is None:
@@ -102,17 +109,12 @@ class AudioPlayout:
     def to_room_rate(self, pcm: Pcm, restart: bool) -> Pcm:
         if restart:
             self._resampler.reset()
-            if self._last_frame is not None:
-                self._resampler.process(self._last_frame)  # prime the filter: no click at onset
-        self._last_frame = pcm
+            if self._before is not None:
+                self._resampler.process(self._before)  # prime the filter: no click at onset
         converted = self._resampler.process(pcm)
         if len(converted) != self.room_samples:  # only rational ratios with odd phases land here
             converted = _fit(converted, self.room_samples)
         return converted
-
-    def remember(self, pcm: Pcm) -> None:
-        """Keep the last frame read but not converted, to prime the converter later."""
-        self._last_frame = pcm
 
 
 def _fit(pcm: Pcm, samples: int) -> Pcm:
