@@ -101,8 +101,7 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         )
         self._latched = False
         self._remote_ssrc: int | None = None
-        self._created = time.monotonic()
-        self._last_received = self._created
+        self._last_received = time.monotonic()  # the timeout counts from the leg's creation
         self._transport: asyncio.DatagramTransport | None = None
         self._rtcp_transport: asyncio.DatagramTransport | None = None
         self._rtcp_task: asyncio.Task[None] | None = None

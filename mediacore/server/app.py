@@ -34,13 +34,7 @@ class MediaServer:
         self.directory = RoomDirectory(config, self.bus)
         self.metrics = MediaMetrics(self.directory)
         self.ready = False
-        self.bus.listen(self._watch_rooms)
-
-    def _watch_rooms(self, event: object) -> None:
-        if getattr(event, "type", None) == "room.opened":
-            room = self.directory.rooms.get(getattr(event, "room", ""))
-            if room is not None:
-                room.tick_observers.append(self.metrics.observe_tick)
+        self.directory.tick_observers.append(self.metrics.observe_tick)
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)

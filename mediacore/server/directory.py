@@ -13,7 +13,7 @@ from mediacore.events import EventBus
 from mediacore.offeranswer import OfferAnswerError, answer_audio
 from mediacore.participant import Duplex, Participant
 from mediacore.ports import PortPool
-from mediacore.room import Room, RoomError, RoomSettings
+from mediacore.room import Room, RoomError, RoomSettings, TickObserver
 from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
 from mediacore.server.config import Config
@@ -33,6 +33,7 @@ class RoomDirectory:
         self.config = config
         self.bus = bus
         self.rooms: dict[str, Room] = {}
+        self.tick_observers: list[TickObserver] = []  # given to every room opened here
         self.ports = PortPool(config.rtp.port_min, config.rtp.port_max)
 
     async def start(self) -> None:
@@ -49,6 +50,7 @@ class RoomDirectory:
         if len(self.rooms) >= MAX_ROOMS:
             raise RoomError(f"at most {MAX_ROOMS} rooms")
         room = Room(settings, self.bus)
+        room.tick_observers.extend(self.tick_observers)
         self.rooms[settings.name] = room
         room.start()
         self.bus.publish("room.opened", room.name, settings=settings.to_json())
