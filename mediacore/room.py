@@ -45,6 +45,7 @@ class RoomSettings:
     talk_on_dbfs: float = -45.0
     talk_off_dbfs: float = -55.0
     talk_hang_ms: int = 400
+    pin: str = ""  # callers without a SIP account enter it as DTMF; empty: no PIN entry
 
     def validate(self) -> RoomSettings:
         if not isinstance(self.name, str) or not _is_room_name(self.name):
@@ -76,10 +77,18 @@ class RoomSettings:
             raise RoomError("max_talkers must be 1-32")
         if self.talk_off_dbfs > self.talk_on_dbfs:
             raise RoomError("talk_off_dbfs must not be above talk_on_dbfs")
+        if not isinstance(self.pin, str) or not (
+            self.pin == ""
+            or (4 <= len(self.pin) <= 12 and self.pin.isascii() and self.pin.isdigit())
+        ):
+            raise RoomError("pin must be empty or 4-12 digits")
         return self
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as the API shows them; a PIN is a secret, so only whether one is set."""
+        settings = asdict(self)
+        settings["pin"] = bool(self.pin)
+        return settings
 
 
 def _is_room_name(name: str) -> bool:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mediacore.codecs import registry
+from mediacore.codecs.base import CodecInfo
 from mediacore.dtmf import DtmfDigit, DtmfReceiver
 from mediacore.endpoint import Endpoint, output_format
 from mediacore.offeranswer import AudioNegotiation
@@ -68,23 +69,18 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         timeout: float,
         on_dtmf: Callable[[DtmfDigit], None] | None = None,
     ) -> None:
-        self.negotiation = negotiation
-        self._payload_type = negotiation.payload_type
-        codec = negotiation.codec
         self.timeout = timeout
         self._on_dtmf = on_dtmf
+        self._room_rate = room_rate
+        self._tick_ms = tick_ms
         self.ssrc = int.from_bytes(os.urandom(4), "big")
         self._sequence = int.from_bytes(os.urandom(2), "big")
         self._timestamp_base = int.from_bytes(os.urandom(4), "big")
         self._first_tick: int | None = None
-        self._units_per_tick = codec.clock_rate * tick_ms // 1000
-        self.playout = AudioPlayout(codec, registry.new_decoder(codec), room_rate, tick_ms)
-        self.audio_input = (
-            self.playout if negotiation.direction in ("sendrecv", "recvonly") else None
-        )
-        self.format = output_format(codec, _sending_ptime(negotiation))
-        sends = negotiation.direction in ("sendrecv", "sendonly")
-        self.audio_output = self if sends else None
+        self._remote: Addr | None = None
+        self._latched = False
+        self._codec: CodecInfo | None = None
+        self._use(negotiation)
         self.reception = ReceptionStatistics()
         self.dtmf = DtmfReceiver()
         self.dropped: Counter[str] = Counter()
@@ -94,12 +90,8 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         self.rtcp_received = 0
         self.round_trip: float | None = None
         self.local_port = 0
-        self._remote: Addr | None = (
-            (negotiation.remote_address, negotiation.remote_port)
-            if negotiation.remote_port and negotiation.remote_address not in ("0.0.0.0", "::")
-            else None
-        )
-        self._latched = False
+        self.session_id = 0  # of our SDP (o= line); a new offer/answer bumps session_version
+        self.session_version = 1
         self._remote_ssrc: int | None = None
         self._last_received = time.monotonic()  # the timeout counts from the leg's creation
         self._transport: asyncio.DatagramTransport | None = None
@@ -110,6 +102,37 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         self._rtcp_source: Addr | None = None
 
     # -- set-up and tear-down -------------------------------------------------------------
+
+    def _use(self, negotiation: AudioNegotiation) -> None:
+        """Take what offer/answer agreed: codec, packet time, direction and the peer's address."""
+        self.negotiation = negotiation
+        self._payload_type = negotiation.payload_type
+        codec = negotiation.codec
+        if codec != self._codec:
+            self._codec = codec
+            self._units_per_tick = codec.clock_rate * self._tick_ms // 1000
+            self.playout = AudioPlayout(
+                codec, registry.new_decoder(codec), self._room_rate, self._tick_ms
+            )
+            self._first_tick = None  # a new codec starts a new timestamp line
+        receives = negotiation.direction in ("sendrecv", "recvonly")
+        self.audio_input = self.playout if receives else None
+        self.format = output_format(codec, _sending_ptime(negotiation))
+        sends = negotiation.direction in ("sendrecv", "sendonly")
+        self.audio_output = self if sends else None
+        address, port = negotiation.remote_address, negotiation.remote_port
+        if port and address not in ("0.0.0.0", "::"):
+            if self._remote is None or not self._latched or self._remote[0] != address:
+                self._remote = (address, port)
+                self._latched = False
+
+    def renegotiate(self, negotiation: AudioNegotiation) -> None:
+        """Apply a new offer/answer (re-INVITE, UPDATE, or the answer to our own offer).
+
+        Hold is a direction change; a new codec gets a fresh decoder and timestamp line."""
+        self._use(negotiation)
+        self._last_received = time.monotonic()  # the timeout restarts with the new session
+
 
     def attach(
         self,

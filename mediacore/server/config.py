@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mediacore.room import RoomSettings
+from sip.settings import SipSection, SipTrunk, SipUser
 
 ROLES = ("admin", "commander", "operator", "expert", "reviewer")
 
@@ -28,11 +29,6 @@ class ServerSection:
     log_level: str = "info"
     log_format: str = "json"  # or "text"
     access_log: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SipSection:
-    port: int = 5060
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +60,7 @@ class Config:
 
 
 _SECTIONS = {"server": ServerSection, "sip": SipSection, "rtp": RtpSection}
+_TABLE_ARRAYS = {"sip": ("users", "trunks")}  # arrays of tables, not scalar keys
 _TOP_LEVEL = {*_SECTIONS, "rooms", "auth"}
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "text")
@@ -78,8 +75,12 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
     environ = dict(os.environ) if environ is None else environ
     config = Config()
     for name, section_type in _SECTIONS.items():
-        values = _table(data.get(name, {}), f"[{name}]")
-        config = replace(config, **{name: _section(name, section_type, dict(values), environ)})
+        values = dict(_table(data.get(name, {}), f"[{name}]"))
+        tables = {key: values.pop(key) for key in _TABLE_ARRAYS.get(name, ()) if key in values}
+        section = _section(name, section_type, values, environ)
+        if tables:
+            section = replace(section, **_sip_tables(tables))
+        config = replace(config, **{name: section})
     if "rooms" in data:
         config = replace(config, rooms=_rooms(data["rooms"]))
     auth = _table(data.get("auth", {}), "[auth]")
@@ -105,6 +106,15 @@ def validate_config(config: Config) -> Config:
         )
     if not 0 < rtp.timeout < 86400:
         raise ConfigError(f"rtp.timeout: {rtp.timeout} must be between 0 and 86400 seconds")
+    sip = config.sip
+    if not (sip.session_expires == 0 or 90 <= sip.min_se <= sip.session_expires <= 86400):
+        raise ConfigError("sip.session_expires must be 0 or between sip.min_se (>= 90) and 86400")
+    if not 1 <= sip.ring_timeout <= 600:
+        raise ConfigError("sip.ring_timeout must be 1-600 seconds")
+    if not 10 <= sip.nonce_lifetime <= 86400:
+        raise ConfigError("sip.nonce_lifetime must be 10-86400 seconds")
+    if sip.auth_failure_limit < 1:
+        raise ConfigError("sip.auth_failure_limit must be at least 1")
     if server.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"server.log_level: {server.log_level!r} is not one of {LOG_LEVELS}")
     if server.log_format not in LOG_FORMATS:
@@ -137,7 +147,7 @@ def _array(value: Any, where: str) -> list[Any]:
 
 def _section(name: str, section_type: type, values: dict[str, Any], environ: dict[str, str]) -> Any:
     defaults = section_type()
-    known = {f.name for f in fields(section_type)}
+    known = {f.name for f in fields(section_type)} - set(_TABLE_ARRAYS.get(name, ()))
     unknown = set(values) - known
     if unknown:
         raise ConfigError(f"unknown key(s) in [{name}]: {', '.join(sorted(unknown))}")
@@ -207,3 +217,53 @@ def _token(entry: Any) -> TokenEntry:
     if not isinstance(entry["token"], str) or set(entry) - {"token", "role", "name"}:
         raise ConfigError("[[auth.tokens]] takes a string token, a role and an optional name")
     return TokenEntry(entry["token"], entry["role"], str(entry.get("name", "")))
+
+
+def _sip_tables(tables: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    if "users" in tables:
+        users = tuple(_sip_user(entry) for entry in _array(tables["users"], "[[sip.users]]"))
+        names = [user.user for user in users]
+        if len(set(names)) != len(names):
+            raise ConfigError("[[sip.users]] user names must be unique")
+        result["users"] = users
+    if "trunks" in tables:
+        trunks = tuple(_sip_trunk(entry) for entry in _array(tables["trunks"], "[[sip.trunks]]"))
+        if len({trunk.name for trunk in trunks}) != len(trunks):
+            raise ConfigError("[[sip.trunks]] names must be unique")
+        result["trunks"] = trunks
+    return result
+
+
+def _sip_user(entry: Any) -> SipUser:
+    if not isinstance(entry, dict) or set(entry) - {"user", "password", "role", "name"}:
+        raise ConfigError("[[sip.users]] takes user, password, role and an optional name")
+    user, password = entry.get("user"), entry.get("password")
+    if not isinstance(user, str) or not user or not all(c.isalnum() or c in "-_.+" for c in user):
+        raise ConfigError(
+            f"[[sip.users]] user {user!r} must be letters, digits, '-', '_', '.', '+'"
+        )
+    if not isinstance(password, str) or not password:
+        raise ConfigError(f"[[sip.users]] {user!r} needs a password")
+    role = entry.get("role", "operator")
+    if role not in ROLES:
+        raise ConfigError(f"[[sip.users]] {user!r}: role must be one of {', '.join(ROLES)}")
+    return SipUser(user, password, role, str(entry.get("name", "")))
+
+
+def _sip_trunk(entry: Any) -> SipTrunk:
+    known = {f.name for f in fields(SipTrunk)}
+    if not isinstance(entry, dict) or set(entry) - known or not entry.get("name"):
+        raise ConfigError(f"[[sip.trunks]] needs a name and takes {', '.join(sorted(known))}")
+    for key, value in entry.items():
+        expected = type(getattr(SipTrunk("x", "sip:x"), key))
+        if not _has_type(value, expected):
+            raise ConfigError(
+                f"[[sip.trunks]] {entry['name']!r}: {key} must be {expected.__name__}"
+            )
+    proxy = entry.get("proxy", "")
+    if not isinstance(proxy, str) or not proxy.startswith(("sip:", "sips:")):
+        raise ConfigError(f"[[sip.trunks]] {entry['name']!r}: proxy must be a sip: URI")
+    if not 60 <= entry.get("expires", 3600) <= 86400:
+        raise ConfigError(f"[[sip.trunks]] {entry['name']!r}: expires must be 60-86400")
+    return SipTrunk(**entry)

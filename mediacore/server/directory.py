@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import secrets
 from typing import Any
 
-from mediacore.codecs import registry
 from mediacore.dtmf import DtmfDigit
 from mediacore.events import EventBus
-from mediacore.offeranswer import OfferAnswerError, answer_audio
+from mediacore.legs import LegFactory, publish_dtmf
 from mediacore.participant import Duplex, Participant
 from mediacore.ports import PortPool
 from mediacore.room import Room, RoomError, RoomSettings, TickObserver
@@ -35,6 +32,7 @@ class RoomDirectory:
         self.rooms: dict[str, Room] = {}
         self.tick_observers: list[TickObserver] = []  # given to every room opened here
         self.ports = PortPool(config.rtp.port_min, config.rtp.port_max)
+        self.legs = LegFactory(self.ports, config.server.host, config.rtp.timeout)
 
     async def start(self) -> None:
         for settings in self.config.rooms:
@@ -76,33 +74,15 @@ class RoomDirectory:
         """Answer an SDP offer with a new RTP leg in `room`; returns the participant and answer.
 
         Raises OfferAnswerError (offer unusable), RoomError, or PortsExhausted."""
-        if len(room.participants) >= MAX_PARTICIPANTS_PER_ROOM:
-            raise RoomError(f"at most {MAX_PARTICIPANTS_PER_ROOM} participants per room")
-        # Negotiate before binding so that a bad offer never takes a port.
-        bind_host = self._bind_host(local_address)
-        session_id = _session_id()
-        _, negotiation = answer_audio(
-            offer, registry.supported(), local_address, 9, session_id=session_id
-        )
-        clock_rate = negotiation.codec.clock_rate
-        leg = RtpLeg(
-            negotiation,
-            room_rate=room.settings.rate,
-            tick_ms=room.settings.ptime,
-            timeout=self.config.rtp.timeout,
-            # DTMF can only arrive once the leg is in the room, so `participant` is bound by then.
-            on_dtmf=lambda digit: self._publish_dtmf(room, participant, digit, clock_rate),
-        )
-        port, rtp, rtcp = await self.ports.bind(
-            bind_host,
-            lambda: leg,
-            None if negotiation.rtcp_mux else (lambda: leg),
-        )
-        leg.attach(port, rtp, rtcp, release=lambda: self.ports.release(port))
-        answer, _ = answer_audio(
-            offer, registry.supported(), local_address, port, session_id=session_id
-        )
+        self.check_capacity(room)
+        joined: list[Participant] = []  # DTMF can only arrive once the leg is in the room
+
+        def dtmf(digit: DtmfDigit) -> None:
+            publish_dtmf(self.bus, room, joined[0], digit, leg.negotiation.codec.clock_rate)
+
+        leg, answer = await self.legs.answer(offer, room, local_address, RtpLeg, on_dtmf=dtmf)
         participant = Participant(name=name, endpoint=leg, duplex=duplex, priority=priority)
+        joined.append(participant)
         try:
             room.add(participant)
         except RoomError:
@@ -110,30 +90,9 @@ class RoomDirectory:
             raise
         return participant, answer.serialize()
 
-    def _publish_dtmf(
-        self, room: Room, participant: Participant, digit: DtmfDigit, clock_rate: int
-    ) -> None:
-        self.bus.publish(
-            "dtmf",
-            room.name,
-            participant=participant.id,
-            digit=digit.digit,
-            duration_ms=digit.duration * 1000 // clock_rate,
-        )
-
-    def _bind_host(self, local_address: str) -> str:
-        """Where RTP sockets listen: the configured host, or every address of the answer's family.
-
-        Raises OfferAnswerError when the server listens on one address of the other family."""
-        host = self.config.server.host or "0.0.0.0"
-        wanted = 6 if ":" in local_address else 4
-        if ipaddress.ip_address(host).is_unspecified:
-            return "::" if wanted == 6 else "0.0.0.0"
-        if ipaddress.ip_address(host).version != wanted:
-            raise OfferAnswerError(
-                "bad-address", f"the offer wants IPv{wanted} media but the server listens on {host}"
-            )
-        return host
+    def check_capacity(self, room: Room) -> None:
+        if len(room.participants) >= MAX_PARTICIPANTS_PER_ROOM:
+            raise RoomError(f"at most {MAX_PARTICIPANTS_PER_ROOM} participants per room")
 
     def summary(self, room: Room) -> dict[str, Any]:
         return {
@@ -147,7 +106,3 @@ class RoomDirectory:
                 "max_lateness_ms": round(room.clock.max_lateness * 1000, 2),
             },
         }
-
-
-def _session_id() -> int:
-    return secrets.randbits(62)

@@ -1,0 +1,140 @@
+"""Making RTP legs from offer/answer: the shared step of plain RTP legs, SIP calls and dial-out.
+
+Negotiate first, then bind a port pair, so a bad offer never takes a port; the answer or offer
+names the bound port. Any `RtpLeg` subclass can be made (a SIP call is an RTP leg with a dialog)."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from mediacore.codecs import registry
+from mediacore.codecs.base import CodecInfo
+from mediacore.dtmf import DtmfDigit
+from mediacore.events import EventBus
+from mediacore.offeranswer import (
+    AudioNegotiation,
+    OfferAnswerError,
+    answer_audio,
+    make_audio_offer,
+)
+from mediacore.participant import Participant
+from mediacore.ports import PortPool
+from mediacore.room import Room
+from mediacore.rtpsession import RtpLeg
+from mediacore.sdp import SessionDescription
+
+Leg = TypeVar("Leg", bound=RtpLeg)
+
+
+def new_session_id() -> int:
+    return secrets.randbits(62)
+
+
+class LegFactory:
+    def __init__(self, ports: PortPool, listen_host: str, rtp_timeout: float) -> None:
+        self.ports = ports
+        self.listen_host = listen_host or "0.0.0.0"
+        self.rtp_timeout = rtp_timeout
+
+    async def answer(
+        self,
+        offer: SessionDescription,
+        room: Room,
+        local_address: str,
+        make_leg: Callable[..., Leg],
+        **leg_options: Any,
+    ) -> tuple[Leg, SessionDescription]:
+        """A bound leg and our SDP answer to `offer`, for `room`'s rate and tick.
+
+        Raises OfferAnswerError (offer unusable or wrong address family) or PortsExhausted."""
+        bind_host = self.bind_host(local_address)
+        session_id = new_session_id()
+        _, negotiation = answer_audio(
+            offer, registry.supported(), local_address, 9, session_id=session_id
+        )
+        leg = await self._bound(
+            make_leg(negotiation, **self._options(room), **leg_options), bind_host
+        )
+        answer, _ = answer_audio(
+            offer, registry.supported(), local_address, leg.local_port, session_id=session_id
+        )
+        leg.session_id = session_id
+        return leg, answer
+
+    async def offer(
+        self,
+        room: Room,
+        local_address: str,
+        make_leg: Callable[..., Leg],
+        codecs: list[CodecInfo] | None = None,
+        **leg_options: Any,
+    ) -> tuple[Leg, SessionDescription]:
+        """A bound leg that sends nothing yet, and our SDP offer; apply the answer with
+        `leg.renegotiate(read_answer(...))`."""
+        codecs = codecs or registry.supported()
+        bind_host = self.bind_host(local_address)
+        session_id = new_session_id()
+        placeholder = AudioNegotiation(
+            codec=codecs[0],
+            payload_type=codecs[0].static_payload_type or 96,
+            ptime=room.settings.ptime,
+            telephone_event_pt=None,
+            remote_address="0.0.0.0",
+            remote_port=0,
+            remote_rtcp=None,
+            rtcp_mux=False,
+            direction="inactive",
+            fmtp=None,
+            extmaps=(),
+        )
+        leg = await self._bound(
+            make_leg(placeholder, **self._options(room), **leg_options), bind_host
+        )
+        leg.session_id = session_id
+        offer = make_audio_offer(codecs, local_address, leg.local_port, session_id=session_id)
+        return leg, offer
+
+    def _options(self, room: Room) -> dict[str, Any]:
+        return {
+            "room_rate": room.settings.rate,
+            "tick_ms": room.settings.ptime,
+            "timeout": self.rtp_timeout,
+        }
+
+    async def _bound(self, leg: Leg, bind_host: str) -> Leg:
+        muxed = leg.negotiation.rtcp_mux
+        port, rtp, rtcp = await self.ports.bind(
+            bind_host, lambda: leg, None if muxed else (lambda: leg)
+        )
+        leg.attach(port, rtp, rtcp, release=lambda: self.ports.release(port))
+        return leg
+
+    def bind_host(self, local_address: str) -> str:
+        """Where RTP sockets listen: the configured host, or every address of the answer's family.
+
+        Raises OfferAnswerError when the server listens on one address of the other family."""
+        host = self.listen_host
+        wanted = 6 if ":" in local_address else 4
+        if ipaddress.ip_address(host).is_unspecified:
+            return "::" if wanted == 6 else "0.0.0.0"
+        if ipaddress.ip_address(host).version != wanted:
+            raise OfferAnswerError(
+                "bad-address", f"the offer wants IPv{wanted} media but the server listens on {host}"
+            )
+        return host
+
+
+def publish_dtmf(
+    bus: EventBus, room: Room, participant: Participant, digit: DtmfDigit, clock_rate: int
+) -> None:
+    """A `dtmf` event for a digit from RFC 4733 (duration in timestamp units) or SIP INFO."""
+    bus.publish(
+        "dtmf",
+        room.name,
+        participant=participant.id,
+        digit=digit.digit,
+        duration_ms=digit.duration * 1000 // clock_rate,
+    )

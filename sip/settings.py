@@ -1,0 +1,41 @@
+"""SIP settings: the `[sip]` section of the configuration, its users and trunks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SipUser:
+    """A SIP account (`[[sip.users]]`): registers, dials rooms, is reachable by dial-out."""
+
+    user: str
+    password: str
+    role: str = "operator"
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SipTrunk:
+    """An upstream PBX or carrier (`[[sip.trunks]]`) that dial-out can go through."""
+
+    name: str
+    proxy: str  # sip:host[:port][;transport=tcp], where requests are sent
+    domain: str = ""  # the host part of From/To and of dialled numbers; default the proxy host
+    username: str = ""
+    password: str = ""
+    register: bool = False
+    expires: int = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class SipSection:
+    port: int = 5060
+    realm: str = "mediacore"
+    session_expires: int = 1800  # RFC 4028 interval we ask for; 0 turns session timers off
+    min_se: int = 90
+    ring_timeout: float = 60.0  # dial-out gives up ("no-answer") after this long
+    nonce_lifetime: float = 300.0
+    auth_failure_limit: int = 10  # failures from one address within a minute before it is blocked
+    users: tuple[SipUser, ...] = ()
+    trunks: tuple[SipTrunk, ...] = ()
