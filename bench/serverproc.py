@@ -54,9 +54,17 @@ class ServerProcess:
     """`mediacore serve` on loopback with its own data dir, HTTP port and RTP range."""
 
     def __init__(
-        self, data_dir: Path, *, rtp_ports: int = 2000, host: str = "127.0.0.1", **environment: str
+        self,
+        data_dir: Path,
+        *,
+        rtp_ports: int = 2000,
+        host: str = "127.0.0.1",
+        config: str = "",
+        **environment: str,
     ) -> None:
+        """`config` is TOML text for the server's config file (SIP users, trunks, rooms)."""
         self.http_port = free_tcp_port()
+        self.sip_port = free_tcp_port()
         low = random.randrange(20000, 30000 - rtp_ports, 2)
         high = low + rtp_ports - 1
         self.rtp_range = (low, high)
@@ -80,6 +88,9 @@ class ServerProcess:
                 str(data_dir),
                 "--rtp-ports",
                 f"{low}-{high}",
+                "--sip-port",
+                str(self.sip_port),
+                *self._config_option(config),
             ],
             env=env,
             stdout=self._log,
@@ -89,6 +100,13 @@ class ServerProcess:
             base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
         )
         self._wait_ready()
+
+    def _config_option(self, config: str) -> list[str]:
+        if not config:
+            return []
+        path = self.data_dir / "config.toml"
+        path.write_text(config)
+        return ["--config", str(path)]
 
     def _wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout

@@ -70,7 +70,7 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         on_dtmf: Callable[[DtmfDigit], None] | None = None,
     ) -> None:
         self.timeout = timeout
-        self._on_dtmf = on_dtmf
+        self.on_dtmf = on_dtmf
         self._room_rate = room_rate
         self._tick_ms = tick_ms
         self.ssrc = int.from_bytes(os.urandom(4), "big")
@@ -229,8 +229,8 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         except ValueError:
             self.dropped["malformed"] += 1
             return
-        if digit is not None and self._on_dtmf is not None:
-            self._on_dtmf(digit)
+        if digit is not None and self.on_dtmf is not None:
+            self.on_dtmf(digit)
 
     def _receive_rtcp(self, data: bytes, source: Addr, now: float) -> None:
         try:

@@ -196,8 +196,8 @@ class Address:
             params = parse_params(text[end + 1 :].lstrip(";")) if text[end + 1 :].strip() else {}
             return cls(uri, display, params)
         # addr-spec: parameters after the URI belong to the header, not to the URI (§20.10)
-        uri_text, _, params = text.partition(";")
-        return cls(SipUri.parse(uri_text), None, parse_params(params))
+        uri_text, _, param_text = text.partition(";")
+        return cls(SipUri.parse(uri_text), None, parse_params(param_text))
 
     def __str__(self) -> str:
         name = f'"{_escape(self.display_name)}" ' if self.display_name else ""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sip.address import SipUri
+
 
 @dataclass(frozen=True, slots=True)
 class SipUser:
@@ -27,14 +29,27 @@ class SipTrunk:
     register: bool = False
     expires: int = 3600
 
+    @property
+    def proxy_uri(self) -> SipUri:
+        return SipUri.parse(self.proxy)
+
+    @property
+    def proxy_host(self) -> str:
+        return self.proxy_uri.host
+
+    @property
+    def host_domain(self) -> str:
+        return self.domain or self.proxy_host
+
 
 @dataclass(frozen=True, slots=True)
-class SipSection:
+class SipSettings:
     port: int = 5060
     realm: str = "mediacore"
     session_expires: int = 1800  # RFC 4028 interval we ask for; 0 turns session timers off
     min_se: int = 90
     ring_timeout: float = 60.0  # dial-out gives up ("no-answer") after this long
+    answer_delay: float = 0.0  # dial-in rings (180) this long before answering
     nonce_lifetime: float = 300.0
     auth_failure_limit: int = 10  # failures from one address within a minute before it is blocked
     users: tuple[SipUser, ...] = ()

@@ -15,11 +15,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from mediacore.events import EventBus
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_rooms import build_rooms_router
+from mediacore.server.api_sip import build_sip_router
 from mediacore.server.auth import TokenStore, build_token_store
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.metrics import MediaMetrics
+from mediacore.server.sipservice import SipService
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +35,14 @@ class MediaServer:
         self.tokens = tokens if tokens is not None else build_token_store(config)
         self.directory = RoomDirectory(config, self.bus)
         self.metrics = MediaMetrics(self.directory)
+        self.sip = SipService(config, self.directory, self.bus)
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.directory.start()
+        await self.sip.start()
         # Long-lived start-up objects leave the collector's generations: full collections then
         # scan only media-path garbage and stay short, instead of pausing every room's clock.
         gc.collect()
@@ -51,6 +55,7 @@ class MediaServer:
     async def stop(self) -> None:
         self.ready = False
         await self.directory.stop()
+        await self.sip.stop()
         log.info("mediacore stopped")
 
 
@@ -90,6 +95,7 @@ def create_app(server: MediaServer) -> FastAPI:
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(build_rooms_router(server.directory))
+    app.include_router(build_sip_router(server.directory, server.sip))
     app.include_router(
         build_events_router(server.bus, server.tokens, lambda name: name in server.directory.rooms)
     )

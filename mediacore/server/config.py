@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mediacore.room import RoomSettings
-from sip.settings import SipSection, SipTrunk, SipUser
+from sip.settings import SipSettings, SipTrunk, SipUser
 
 ROLES = ("admin", "commander", "operator", "expert", "reviewer")
 
@@ -49,7 +49,7 @@ class TokenEntry:
 @dataclass(frozen=True, slots=True)
 class Config:
     server: ServerSection = field(default_factory=ServerSection)
-    sip: SipSection = field(default_factory=SipSection)
+    sip: SipSettings = field(default_factory=SipSettings)
     rtp: RtpSection = field(default_factory=RtpSection)
     rooms: tuple[RoomSettings, ...] = (RoomSettings("command"),)
     tokens: tuple[TokenEntry, ...] = ()
@@ -59,7 +59,7 @@ class Config:
         return Path(self.server.data_dir)
 
 
-_SECTIONS = {"server": ServerSection, "sip": SipSection, "rtp": RtpSection}
+_SECTIONS = {"server": ServerSection, "sip": SipSettings, "rtp": RtpSection}
 _TABLE_ARRAYS = {"sip": ("users", "trunks")}  # arrays of tables, not scalar keys
 _TOP_LEVEL = {*_SECTIONS, "rooms", "auth"}
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -109,6 +109,8 @@ def validate_config(config: Config) -> Config:
     sip = config.sip
     if not (sip.session_expires == 0 or 90 <= sip.min_se <= sip.session_expires <= 86400):
         raise ConfigError("sip.session_expires must be 0 or between sip.min_se (>= 90) and 86400")
+    if not 0 <= sip.answer_delay <= 60:
+        raise ConfigError("sip.answer_delay must be 0-60 seconds")
     if not 1 <= sip.ring_timeout <= 600:
         raise ConfigError("sip.ring_timeout must be 1-600 seconds")
     if not 10 <= sip.nonce_lifetime <= 86400:

@@ -1,0 +1,61 @@
+"""/api/v1: SIP registrations, calls, and dial-out into a room."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from mediacore.room import RoomClosed, RoomError
+from mediacore.server.directory import RoomDirectory
+from mediacore.server.errors import ApiError
+from mediacore.server.security import permission
+from mediacore.server.sipservice import SipService
+from sip.dialout import DialError
+
+
+class DialRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    uri: str = Field(min_length=5, max_length=256, description="sip: or tel: URI to call")
+    name: str = Field("", max_length=128)
+    trunk: str | None = Field(None, max_length=64, description="force this [[sip.trunks]] entry")
+
+
+def build_sip_router(directory: RoomDirectory, sip: SipService) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["sip"])
+    reader = Depends(permission("rooms:read"))
+    joiner = Depends(permission("legs:create"))
+
+    @router.get("/registrations", dependencies=[reader])
+    async def registrations() -> dict[str, Any]:
+        """Registered SIP users (contacts, expiry) and the trunks' registration state."""
+        return sip.registrations()
+
+    @router.get("/calls", dependencies=[reader])
+    async def calls() -> list[dict[str, Any]]:
+        """SIP calls in progress, both directions."""
+        return sip.agent.calls_json()
+
+    @router.post("/rooms/{room}/dial", status_code=201, dependencies=[joiner])
+    async def dial(room: str, body: DialRequest, response: Response) -> dict[str, Any]:
+        """Call a registered user, a trunk number or a SIP URI into the room.
+
+        Answers at once with the new participant's id; ringing, answer and failure follow as
+        `call.*` events, and a failed call leaves the room with the reason."""
+        found = directory.rooms.get(room)
+        if found is None:
+            raise ApiError(404, "room-not-found", f"no room named {room!r}")
+        try:
+            directory.check_capacity(found)
+            participant = await sip.dialer.dial(found, body.uri, body.name, body.trunk)
+        except DialError as error:
+            raise ApiError(error.status, error.code, str(error)) from None
+        except RoomClosed as error:
+            raise ApiError(409, "room-closed", str(error)) from None
+        except RoomError as error:
+            raise ApiError(409, "room-full", str(error)) from None
+        response.headers["Location"] = f"/api/v1/rooms/{room}/participants/{participant}"
+        return {"id": participant, "participant": participant, "state": "calling"}
+
+    return router

@@ -1,0 +1,313 @@
+"""Dial-out: the server calls a registered user, a trunk number or a SIP URI into a room.
+
+The new participant joins the room at once in state "calling" (so the roster shows it and a
+kick cancels it) but sends and hears nothing until answered. Ringing, answer, busy, no answer
+and failure are events; a failed call leaves the room with that reason."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from mediacore.codecs import registry
+from mediacore.legs import publish_dtmf
+from mediacore.offeranswer import OfferAnswerError, read_answer
+from mediacore.participant import Participant
+from mediacore.room import Room
+from mediacore.sdp import SdpError, SessionDescription
+from sip.address import Address, SipSyntaxError, SipUri
+from sip.call import SipCall
+from sip.dialog import MAX_FORWARDS, Dialog, new_call_id, new_tag
+from sip.digest import Challenge, DigestError, answer_challenge
+from sip.message import Headers, Request, Response
+from sip.sessiontimer import SessionTimer, parse_session_expires
+from sip.settings import SipTrunk
+from sip.stack import resolve
+from sip.transaction import Peer
+from sip.useragent import SipUserAgent
+
+log = logging.getLogger(__name__)
+
+FAILURE_REASONS = {486: "busy", 600: "busy", 603: "declined", 480: "no-answer", 408: "no-answer"}
+MAX_AUTH_ROUNDS = 2
+
+
+class DialError(Exception):
+    """A dial request that cannot start; `status` and `code` are for the HTTP answer."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    request_uri: str
+    destination: Peer
+    to: Address
+    from_user: str
+    from_host: str
+    trunk: SipTrunk | None
+
+
+class Dialer:
+    def __init__(self, agent: SipUserAgent) -> None:
+        self.agent = agent
+
+    async def dial(self, room: Room, uri_text: str, name: str, trunk_name: str | None) -> str:
+        """Start calling `uri_text` into `room`; returns the participant id at once.
+
+        Raises DialError (bad URI, unknown trunk, user not registered, no media ports)."""
+        try:
+            uri = SipUri.parse(uri_text)
+        except SipSyntaxError as error:
+            raise DialError(400, "bad-uri", str(error)) from None
+        route = await self._route(uri, trunk_name, room)
+        agent = self.agent
+        local_address = agent.stack.local_host(route.destination.host)
+        try:
+            call, offer = await agent.legs.offer(room, local_address, SipCall)
+        except (OfferAnswerError, OSError) as error:
+            raise DialError(503, "no-media", str(error)) from None
+        call.agent = agent
+        call.direction = "outbound"
+        call.state = "calling"
+        call.remote_uri = str(uri)
+        call.local_address = local_address
+        participant = Participant(name=name or uri.user or uri.host, endpoint=call)
+        call.room_name = room.name
+        room.add(participant)
+        task = agent._spawn(self._call(room, participant, call, route, offer))
+        call.dial_task = task
+        return participant.id
+
+    async def _route(self, uri: SipUri, trunk_name: str | None, room: Room) -> Route:
+        agent = self.agent
+        trunks = {trunk.name: trunk for trunk in agent.settings.trunks}
+        trunk = trunks.get(trunk_name) if trunk_name else None
+        if trunk_name and trunk is None:
+            raise DialError(400, "unknown-trunk", f"no trunk named {trunk_name!r}")
+        if trunk is None:
+            trunk = next((t for t in trunks.values() if t.host_domain == uri.host), None)
+        if trunk is not None:
+            proxy = trunk.proxy_uri
+            destination = await self._resolve(proxy)
+            number = uri.user or ""
+            request_uri = SipUri("sip", trunk.host_domain, user=number)
+            return Route(
+                str(request_uri),
+                destination,
+                Address(request_uri),
+                trunk.username or room.name,
+                trunk.host_domain,
+                trunk,
+            )
+        if uri.user in agent.users:
+            bindings = agent.registrar.lookup(uri.user, time.monotonic())
+            if not bindings:
+                raise DialError(404, "not-registered", f"SIP user {uri.user!r} is not registered")
+            binding = bindings[-1]  # the newest registration
+            return Route(
+                binding.contact,
+                binding.source,
+                Address(SipUri("sip", uri.host, user=uri.user)),
+                room.name,
+                "",
+                None,
+            )
+        return Route(str(uri), await self._resolve(uri), Address(uri), room.name, "", None)
+
+    async def _call(
+        self,
+        room: Room,
+        participant: Participant,
+        call: SipCall,
+        route: Route,
+        offer: SessionDescription,
+    ) -> None:
+        agent = self.agent
+        stack = agent.stack
+        destination = route.destination
+        local_tag = new_tag()
+        from_host = route.from_host or stack.local_host(destination.host)
+        from_address = Address(
+            SipUri("sip", from_host, user=route.from_user), room.name, {"tag": local_tag}
+        )
+        contact = f"<{stack.contact_uri(room.name, destination)}>"
+        invite = self._invite(route, from_address, contact, offer, new_call_id(), 1)
+        agent.publish_call_event(
+            "call.dialing", call, participant=participant.id, uri=call.remote_uri
+        )
+        try:
+            response = await self._invite_answered(invite, route, call, participant)
+        except asyncio.CancelledError:
+            await self._cancel(invite, destination)
+            raise
+        if not 200 <= response.status < 300:
+            reason = FAILURE_REASONS.get(response.status, "rejected")
+            if response.status == 487:
+                reason = "no-answer"
+            self._failed(room, participant, call, reason, response.status)
+            return
+        dialog = Dialog.as_uac(invite, response, destination)
+        call.dialog = dialog
+        ack = dialog.request("ACK", stack.via(destination), cseq=invite.cseq[0])
+        stack.send_stateless(ack, destination)
+        agent._stray_acks[invite.call_id] = (ack.serialize(), destination)
+        agent.calls[(invite.call_id, local_tag)] = call
+        try:
+            answer = SessionDescription.parse(response.body.decode("utf-8", "replace"))
+            call.renegotiate(read_answer(offer, answer, registry.supported()))
+        except (SdpError, OfferAnswerError) as error:
+            log.info("dial-out answer unusable", extra={"error": str(error)})
+            await call._hang_up("bad-sdp")
+            self._failed(room, participant, call, "bad-sdp", 488)
+            return
+        self._session_timer(call, response)
+        call.state = "confirmed"
+        rate = call.negotiation.codec.clock_rate
+        call.on_dtmf = lambda digit: publish_dtmf(agent.bus, room, participant, digit, rate)
+        call.on_info_dtmf = call.on_dtmf
+        call.on_ended = lambda reason: agent._left(room, participant, reason)
+        agent.publish_call_event("call.answered", call, participant=participant.id)
+
+    async def _resolve(self, uri: SipUri) -> Peer:
+        try:
+            return await resolve(uri)
+        except OSError as error:
+            raise DialError(502, "unresolvable", f"cannot resolve {uri.host}: {error}") from None
+
+    def _invite(
+        self,
+        route: Route,
+        from_address: Address,
+        contact: str,
+        offer: SessionDescription,
+        call_id: str,
+        cseq: int,
+    ) -> Request:
+        stack = self.agent.stack
+        headers = Headers(
+            [
+                ("Via", stack.via(route.destination)),
+                ("Max-Forwards", MAX_FORWARDS),
+                ("From", str(from_address)),
+                ("To", str(route.to)),
+                ("Call-ID", call_id),
+                ("CSeq", f"{cseq} INVITE"),
+                ("Contact", contact),
+            ]
+        )
+        invite = Request(headers, offer.serialize().encode(), "INVITE", route.request_uri)
+        self.agent.add_capabilities(invite)
+        if self.agent.settings.session_expires:
+            invite.headers.add("Session-Expires", str(self.agent.settings.session_expires))
+        invite.headers.add("Content-Type", "application/sdp")
+        return invite
+
+    async def _invite_answered(
+        self, invite: Request, route: Route, call: SipCall, participant: Participant
+    ) -> Response:
+        """Send the INVITE (answering digest challenges) and wait for its final response.
+
+        Gives up after the ring timeout with a CANCEL; the answer is then 487 or a late 2xx."""
+        agent = self.agent
+        ringing_reported = False
+
+        def provisional(response: Response) -> None:
+            nonlocal ringing_reported
+            if response.status in (180, 183) and not ringing_reported:
+                ringing_reported = True
+                call.state = "ringing"
+                agent.publish_call_event("call.ringing", call, participant=participant.id)
+
+        for _ in range(MAX_AUTH_ROUNDS + 1):
+            call.invite = invite
+            sending = asyncio.ensure_future(
+                agent.stack.request(invite, route.destination, provisional)
+            )
+            done, _ = await asyncio.wait({sending}, timeout=agent.settings.ring_timeout)
+            if not done:
+                await self._cancel(invite, route.destination)
+                try:
+                    return await asyncio.wait_for(sending, 40)
+                except TimeoutError:
+                    return Response(status=408, reason="No Answer")
+            response = sending.result()
+            if response.status not in (401, 407) or route.trunk is None:
+                return response
+            retry = self._authorised(invite, response, route.trunk)
+            if retry is None:
+                return response
+            invite = retry
+        return response
+
+    def _authorised(self, invite: Request, response: Response, trunk: SipTrunk) -> Request | None:
+        """The INVITE again with trunk credentials for the challenge, or None if unanswerable."""
+        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+        answer_header = "Authorization" if response.status == 401 else "Proxy-Authorization"
+        for value in response.headers.get_all(header) or [response.headers.get(header) or ""]:
+            try:
+                challenge = Challenge.parse(value)
+                credentials = answer_challenge(
+                    challenge,
+                    username=trunk.username,
+                    password=trunk.password,
+                    method="INVITE",
+                    uri=invite.uri,
+                )
+            except DigestError:
+                continue
+            number = invite.cseq[0] + 1
+            headers = Headers(
+                [(n, v) for n, v in invite.headers if n not in ("Via", "CSeq", answer_header)]
+            )
+            retry = Request(headers, invite.body, "INVITE", invite.uri)
+            retry.headers.add("Via", self.agent.stack.via(Peer(*_peer_fields(invite))))
+            retry.headers.add("CSeq", f"{number} INVITE")
+            retry.headers.add(answer_header, credentials.header_value())
+            return retry
+        return None
+
+    async def _cancel(self, invite: Request, destination: Peer) -> None:
+        """CANCEL our INVITE (§9.1): same Request-URI, Call-ID, From, To, CSeq number and Via."""
+        headers = Headers(
+            [
+                ("Via", invite.headers.get_all("Via")[0]),
+                ("Max-Forwards", MAX_FORWARDS),
+                ("From", invite.headers.get("From") or ""),
+                ("To", invite.headers.get("To") or ""),
+                ("Call-ID", invite.call_id),
+                ("CSeq", f"{invite.cseq[0]} CANCEL"),
+            ]
+        )
+        cancel = Request(headers, b"", "CANCEL", invite.uri)
+        try:
+            await asyncio.wait_for(self.agent.stack.request(cancel, destination), 10)
+        except (TimeoutError, ValueError):
+            pass
+
+    def _session_timer(self, call: SipCall, response: Response) -> None:
+        value = response.headers.get("Session-Expires")
+        parsed = parse_session_expires(value) if value else None
+        if parsed is not None:
+            interval, refresher = parsed
+            call.session_timer = SessionTimer(interval, refresher or "uac", "uac", time.monotonic())
+
+    def _failed(
+        self, room: Room, participant: Participant, call: SipCall, reason: str, status: int
+    ) -> None:
+        call.ended = True
+        call.state = "failed"
+        self.agent.publish_call_event(
+            "call.failed", call, participant=participant.id, reason=reason, status=status
+        )
+        self.agent._left(room, participant, reason)
+
+
+def _peer_fields(invite: Request) -> tuple[str, str, int]:
+    via = invite.top_via
+    return via.transport.lower(), via.host, via.port or 5060

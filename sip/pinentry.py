@@ -1,0 +1,108 @@
+"""Room PIN entry for callers without an account: prompt with beeps, collect DTMF, decide.
+
+The caller is answered but not yet in the room: it hears only the prompt (two short beeps
+every few seconds) and nobody hears it. Digits end with `#` (or when as many as the PIN has
+are entered); `*` starts over. Three wrong PINs, or no PIN within the time limit, hang up."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from mediacore.audio import tone
+from mediacore.codecs import registry
+from mediacore.dtmf import DtmfDigit
+from mediacore.rtpsession import RtpLeg
+
+ATTEMPTS = 3
+TIME_LIMIT = 45.0
+PROMPT_EVERY = 3.0
+PROMPT_FREQUENCY = 880.0
+
+
+class PinEntry:
+    def __init__(
+        self,
+        pin: str,
+        leg: RtpLeg,
+        granted: Callable[[], None],
+        refused: Callable[[], None],
+    ) -> None:
+        self.pin = pin
+        self.leg = leg
+        self.granted = granted
+        self.refused = refused
+        self.entered = ""
+        self.attempts = 0
+        self.done = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._prompt())
+
+    def stop(self) -> None:
+        self.done = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def digit(self, digit: DtmfDigit) -> None:
+        if self.done:
+            return
+        if digit.digit == "*":
+            self.entered = ""
+        elif digit.digit == "#":
+            self._check()
+        elif digit.digit.isdigit():
+            self.entered = (self.entered + digit.digit)[-12:]
+            if len(self.entered) == len(self.pin):
+                self._check()
+
+    def _check(self) -> None:
+        entered, self.entered = self.entered, ""
+        if hmac.compare_digest(entered.encode(), self.pin.encode()):
+            self.stop()
+            self.granted()
+            return
+        self.attempts += 1
+        if self.attempts >= ATTEMPTS:
+            self.stop()
+            self.refused()
+
+    async def _prompt(self) -> None:
+        """Send the prompt on the leg's own clock until the PIN is decided or time runs out."""
+        output = self.leg.audio_output
+        fmt = self.leg.format
+        frames = _prompt_frames(fmt.codec.sample_rate, fmt.ptime)
+        encoder = registry.new_encoder(fmt.codec, fmt.ptime)
+        silence = encoder.encode(np.zeros_like(frames[0]))
+        period = fmt.ptime / 1000
+        per_prompt = int(PROMPT_EVERY / period)
+        start = time.monotonic()
+        tick = 0
+        while time.monotonic() - start < TIME_LIMIT:
+            tick += 1
+            delay = start + tick * period - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            output = self.leg.audio_output
+            if output is None:
+                continue  # the caller holds the call: keep time, send nothing
+            index = tick % per_prompt
+            payload = encoder.encode(frames[index]) if index < len(frames) else silence
+            output.send_payload(payload, tick)
+        self.done = True
+        self.refused()
+
+
+def _prompt_frames(rate: int, ptime: int) -> list[np.ndarray]:
+    """Two 150 ms beeps with 100 ms between them, cut into packets."""
+    samples = rate * ptime // 1000
+    beep = tone(PROMPT_FREQUENCY, 0.15, rate, -12.0)
+    gap = np.zeros(rate // 10, dtype=np.float32)
+    signal = np.concatenate([beep, gap, beep]).astype(np.float32)
+    count = len(signal) // samples
+    return [signal[i * samples : (i + 1) * samples] for i in range(count)]

@@ -1,0 +1,570 @@
+"""SIP transactions (RFC 3261 §17), sans-I/O: every input carries `now`, every output is queued.
+
+The socket owner feeds parsed messages to `TransactionLayer.receive(message, source, now)`,
+writes out `datagrams_to_send()` after every call, and calls `handle_timer(now)` once `now`
+reaches `timer()`; the user agent reacts to the returned events. Nothing here reads a clock or
+touches a socket, so tests drive every timer with plain floats.
+
+Responses to received requests go back to the peer the request came from (symmetric routing,
+as RFC 3581 does for UDP and §18.2.2 for connections), not to the Via sent-by."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import secrets
+from dataclasses import dataclass
+
+from sip.message import Headers, Request, Response, make_response
+
+T1, T2, T4 = 0.5, 4.0, 5.0
+TIMER_D = 32.0  # §17.1.1.2: at least 32 s over unreliable transports, whatever T1 is
+MAGIC_COOKIE = "z9hG4bK"  # §8.1.1.7: branches made by RFC 3261 stacks start with it
+MAX_SERVER_TRANSACTIONS = 10_000
+
+TransactionKey = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Where a message came from or goes to; `transport` is lower case ("udp", "tcp")."""
+
+    transport: str
+    host: str
+    port: int
+
+    @property
+    def reliable(self) -> bool:
+        """Anything but UDP delivers or fails by itself, so nothing is retransmitted (§17)."""
+        return self.transport.lower() != "udp"
+
+
+# -- events handed to the user agent -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RequestReceived:
+    """A new request for the UA: answer it with `TransactionLayer.respond(transaction, ...)`.
+
+    `transaction` is None for an ACK that matches no transaction (the ACK of a 2xx, which
+    belongs to the dialog, §13.3.1.4): never answer it."""
+
+    request: Request
+    source: Peer
+    transaction: ServerTransaction | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseReceived:
+    """A response to `transaction.request`: every provisional one, and the final one once.
+
+    For a 2xx to INVITE the UA sends the ACK itself (`send_stateless`); 300-699 are ACKed here."""
+
+    response: Response
+    transaction: ClientTransaction
+
+
+@dataclass(frozen=True, slots=True)
+class StrayResponse:
+    """A response that matches no live transaction, typically a retransmitted 2xx to INVITE:
+    the UA re-sends its ACK when it knows the dialog, and ignores it otherwise."""
+
+    response: Response
+    source: Peer
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionTimedOut:
+    """Timer B or F fired (client: the UA treats it as a 408, §8.1.3.1), or Timer H fired
+    (server: the ACK of our 300-699 never came; the transaction is gone either way)."""
+
+    transaction: ClientTransaction | ServerTransaction
+    timer: str
+
+
+@dataclass(frozen=True, slots=True)
+class AckTimedOut:
+    """No ACK came for our 2xx to INVITE within 64*T1: the UA ends the call with BYE (§13.3.1.4)."""
+
+    call_id: str
+    cseq: int
+
+
+Event = RequestReceived | ResponseReceived | StrayResponse | TransactionTimedOut | AckTimedOut
+
+
+# -- timers --------------------------------------------------------------------------------
+
+
+class _Context:
+    """What a layer shares with its transactions: timer values, the send queue, the timer heap."""
+
+    def __init__(self, t1: float, t2: float, t4: float) -> None:
+        self.t1, self.t2, self.t4 = t1, t2, t4
+        self.outgoing: list[tuple[bytes, Peer]] = []
+        self.heap: list[tuple[float, int, _TimerOwner, str]] = []
+        self._sequence = itertools.count()
+
+    def send(self, data: bytes, peer: Peer) -> None:
+        self.outgoing.append((data, peer))
+
+    def arm(self, owner: _TimerOwner, name: str, deadline: float) -> None:
+        sequence = next(self._sequence)
+        owner._armed[name] = sequence  # an earlier entry for `name` goes stale in the heap
+        heapq.heappush(self.heap, (deadline, sequence, owner, name))
+
+
+class _TimerOwner:
+    """Something with named timers on the layer's heap: a transaction or a 2xx retransmission."""
+
+    def __init__(self, context: _Context) -> None:
+        self._context = context
+        self._armed: dict[str, int] = {}  # timer name -> sequence number of its live heap entry
+
+    @property
+    def finished(self) -> bool:
+        raise NotImplementedError
+
+    def _on_timer(self, name: str, now: float) -> list[Event]:
+        raise NotImplementedError
+
+    def _arm(self, name: str, delay: float, now: float) -> None:
+        self._context.arm(self, name, now + delay)
+
+    def _disarm(self, *names: str) -> None:
+        for name in names:
+            self._armed.pop(name, None)
+
+
+class _Transaction(_TimerOwner):
+    """State shared by client and server transactions."""
+
+    state: str
+
+    @property
+    def finished(self) -> bool:
+        return self.state == "terminated"
+
+    def _terminate(self) -> None:
+        self.state = "terminated"
+        self._armed.clear()
+
+    def _linger(self, state: str, timer: str, delay: float, now: float) -> None:
+        """Enter `state` and wait `delay` for retransmissions, or end at once when it is 0."""
+        self.state = state
+        if delay > 0:
+            self._arm(timer, delay, now)
+        else:
+            self._terminate()
+
+
+# -- client transactions (§17.1) -----------------------------------------------------------
+
+
+class ClientTransaction(_Transaction):
+    """A request we sent, retransmitted until answered (§17.1). Made by `send_request`.
+
+    The UA waits for ResponseReceived or TransactionTimedOut. An INVITE in "proceeding" never
+    times out here: the UA that gives up on ringing sends a CANCEL (§9.1)."""
+
+    def __init__(self, context: _Context, request: Request, destination: Peer, now: float) -> None:
+        super().__init__(context)
+        self.request = request
+        self.destination = destination
+        self.is_invite = request.method == "INVITE"
+        self.key: TransactionKey = (request.top_via.branch or "", request.method)
+        self.state = "calling" if self.is_invite else "trying"
+        self.last_response: Response | None = None
+        self._data = request.serialize()
+        self._ack: bytes | None = None
+        self._interval = context.t1
+        context.send(self._data, destination)
+        if not destination.reliable:
+            self._arm("A" if self.is_invite else "E", context.t1, now)
+        self._arm("B" if self.is_invite else "F", 64 * context.t1, now)
+
+    def _on_response(self, response: Response, source: Peer, now: float) -> list[Event]:
+        if self.is_invite:
+            return self._invite_response(response, source, now)
+        if self.state == "completed":
+            return []  # §17.1.2.2: retransmissions of the final response are absorbed
+        self.last_response = response
+        if response.status < 200:
+            self.state = "proceeding"
+        else:
+            self._disarm("E", "F")
+            self._linger("completed", "K", 0.0 if self._reliable else self._context.t4, now)
+        return [ResponseReceived(response, self)]
+
+    def _invite_response(self, response: Response, source: Peer, now: float) -> list[Event]:
+        status = response.status
+        if self.state == "completed":
+            if status >= 300:  # our ACK was lost: the server is retransmitting (§17.1.1.2)
+                assert self._ack is not None
+                self._context.send(self._ack, self.destination)
+                return []
+            # A 2xx from another fork after a 300-699: the UA ACKs and BYEs it.
+            return [StrayResponse(response, source)] if status >= 200 else []
+        self._disarm("A", "B")  # any response stops retransmission, and Timer B is for Calling
+        self.last_response = response
+        if status < 200:
+            self.state = "proceeding"
+        elif status < 300:
+            self._terminate()  # the UA core ACKs 2xx; their retransmissions come as StrayResponse
+        else:
+            self._ack = _ack_for_failure(self.request, response).serialize()
+            self._context.send(self._ack, self.destination)
+            self._linger("completed", "D", 0.0 if self._reliable else TIMER_D, now)
+        return [ResponseReceived(response, self)]
+
+    def _on_timer(self, name: str, now: float) -> list[Event]:
+        if name in ("A", "E"):
+            self._context.send(self._data, self.destination)
+            if name == "A":
+                self._interval *= 2  # §17.1.1.2: INVITE retransmissions double without a cap
+            elif self.state == "proceeding":
+                self._interval = self._context.t2  # §17.1.2.2: a provisional slows E to T2
+            else:
+                self._interval = min(2 * self._interval, self._context.t2)
+            self._arm(name, self._interval, now)
+            return []
+        self._terminate()
+        if name in ("B", "F"):
+            return [TransactionTimedOut(self, name)]
+        return []  # D or K: the wait for retransmitted responses is over
+
+    @property
+    def _reliable(self) -> bool:
+        return self.destination.reliable
+
+
+def _ack_for_failure(request: Request, response: Response) -> Request:
+    """The ACK of a 300-699 to `request`, built by the INVITE client transaction (§17.1.1.3)."""
+    headers = Headers()
+    headers.add("Via", request.headers.get_all("Via")[0])  # the top Via alone, same branch
+    headers.add("Max-Forwards", "70")
+    for name, value in request.headers:
+        if name == "Route":
+            headers.add(name, value)
+    headers.add("From", request.headers.get("From") or "")
+    headers.add("To", response.headers.get("To") or "")  # carries the tag the server chose
+    headers.add("Call-ID", request.call_id)
+    headers.add("CSeq", f"{request.cseq[0]} ACK")
+    return Request(headers, b"", "ACK", request.uri)  # serialize() adds Content-Length: 0
+
+
+# -- server transactions (§17.2) -----------------------------------------------------------
+
+
+class ServerTransaction(_Transaction):
+    """A request we received, answered through `TransactionLayer.respond` (§17.2).
+
+    After a 2xx to INVITE it stays "accepted" for 64*T1 (RFC 6026 §7.1) so that a retransmitted
+    INVITE is absorbed instead of reaching the UA as a new call."""
+
+    def __init__(
+        self, context: _Context, request: Request, source: Peer, key: TransactionKey
+    ) -> None:
+        super().__init__(context)
+        self.request = request
+        self.source = source
+        self.key = key
+        self.is_invite = request.method == "INVITE"
+        self.state = "proceeding" if self.is_invite else "trying"
+        self.last_response: Response | None = None
+        self._data: bytes | None = None  # the last response as sent, for retransmissions
+        self._interval = context.t1
+
+    def _on_request(self, request: Request, source: Peer, now: float) -> list[Event]:
+        """A retransmission of our request, or the ACK of our INVITE (§17.2.1, §17.2.2)."""
+        if request.method != "ACK":
+            if self.state in ("proceeding", "completed") and self._data is not None:
+                self._context.send(self._data, self.source)
+            return []
+        if self.state == "completed":
+            self._disarm("G", "H")
+            self._linger("confirmed", "I", 0.0 if self._reliable else self._context.t4, now)
+        elif self.state == "accepted":
+            return [RequestReceived(request, source, None)]  # RFC 6026 §8.7: the ACK goes up
+        return []
+
+    def _respond(self, response: Response, now: float) -> None:
+        status = response.status
+        if not 100 <= status <= 699:
+            raise ValueError(f"bad response status {status}")
+        if self.state == "accepted" and 200 <= status < 300:
+            self._context.send(response.serialize(), self.source)  # RFC 6026: 2xx pass through
+            return
+        if self.state not in ("trying", "proceeding"):
+            raise ValueError(f"cannot send {status} on a {self.state} transaction")
+        self.last_response = response
+        self._data = response.serialize()
+        self._context.send(self._data, self.source)
+        if status < 200:
+            self.state = "proceeding"
+        elif not self.is_invite:
+            self._linger("completed", "J", 0.0 if self._reliable else 64 * self._context.t1, now)
+        elif status < 300:
+            self._linger("accepted", "L", 64 * self._context.t1, now)
+        else:
+            self.state = "completed"
+            if not self._reliable:
+                self._arm("G", self._context.t1, now)
+            self._arm("H", 64 * self._context.t1, now)
+
+    def _on_timer(self, name: str, now: float) -> list[Event]:
+        if name == "G":
+            assert self._data is not None
+            self._context.send(self._data, self.source)
+            self._interval = min(2 * self._interval, self._context.t2)
+            self._arm("G", self._interval, now)
+            return []
+        self._terminate()
+        if name == "H":
+            return [TransactionTimedOut(self, name)]
+        return []  # I, J or L: the wait for retransmitted requests is over
+
+    @property
+    def _reliable(self) -> bool:
+        return self.source.reliable
+
+
+def _server_key(request: Request, method: str | None = None) -> TransactionKey:
+    """What identifies the server transaction of `request` (§17.2.3); raises ValueError.
+
+    An ACK matches its INVITE; `method` overrides that to look up the INVITE of a CANCEL."""
+    via = request.top_via
+    number, _ = request.cseq  # parsed here even when unused, so that later reads cannot fail
+    method = method or ("INVITE" if request.method == "ACK" else request.method)
+    branch = via.branch or ""
+    sent_by = (via.host.lower(), str(via.port or ""))
+    if branch.startswith(MAGIC_COOKIE):
+        return (branch, *sent_by, method)
+    # RFC 2543 peers: branches need not be unique, so add the dialog and CSeq (§17.2.3).
+    tag = request.from_.tag or ""
+    return ("rfc2543", request.call_id, str(number), tag, branch, *sent_by, method)
+
+
+# -- 2xx retransmission by the UAS core (§13.3.1.4) ----------------------------------------
+
+
+class InviteOkRetransmitter(_TimerOwner):
+    """One 2xx to INVITE re-sent at T1, 2*T1, ... capped at T2 until its ACK (§13.3.1.4).
+
+    Made by the layer (`respond` with a 2xx to INVITE, or `retransmit_2xx`); an ACK passed to
+    `receive` stops it, and AckTimedOut tells the UA to hang up after 64*T1."""
+
+    def __init__(
+        self, context: _Context, response: Response, destination: Peer, now: float
+    ) -> None:
+        super().__init__(context)
+        self.call_id = response.call_id
+        self.cseq = response.cseq[0]
+        self.destination = destination
+        self._data = response.serialize()
+        self._interval = context.t1
+        self._stopped = False
+        if not destination.reliable:
+            self._arm("retransmit", context.t1, now)
+        self._arm("give_up", 64 * context.t1, now)  # even over TCP: the ACK may never come
+
+    @property
+    def finished(self) -> bool:
+        return self._stopped
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._armed.clear()
+
+    def _on_timer(self, name: str, now: float) -> list[Event]:
+        if name == "retransmit":
+            self._context.send(self._data, self.destination)
+            self._interval = min(2 * self._interval, self._context.t2)
+            self._arm("retransmit", self._interval, now)
+            return []
+        self.stop()
+        return [AckTimedOut(self.call_id, self.cseq)]
+
+
+# -- the layer -----------------------------------------------------------------------------
+
+
+class TransactionLayer:
+    """All transactions of one SIP endpoint, driven by the caller's clock and sockets.
+
+    After every call, send `datagrams_to_send()` and re-arm the wake-up at `timer()`."""
+
+    def __init__(
+        self,
+        *,
+        t1: float = T1,
+        t2: float = T2,
+        t4: float = T4,
+        auto_trying: bool = True,
+        max_server_transactions: int = MAX_SERVER_TRANSACTIONS,
+    ) -> None:
+        if not 0 < t1 <= t2 or t4 <= 0:
+            raise ValueError("timers must satisfy 0 < T1 <= T2 and T4 > 0")
+        self.auto_trying = auto_trying  # §17.2.1: answer INVITE with 100 Trying straight away
+        self.max_server_transactions = max_server_transactions
+        self._context = _Context(t1, t2, t4)
+        self._clients: dict[TransactionKey, ClientTransaction] = {}
+        self._servers: dict[TransactionKey, ServerTransaction] = {}
+        self._ok_retransmitters: dict[tuple[str, int], InviteOkRetransmitter] = {}
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send_request(self, request: Request, destination: Peer, now: float) -> ClientTransaction:
+        """Send `request` in a new client transaction; wait for its events.
+
+        The request must carry its top Via with a fresh "z9hG4bK" branch (a CANCEL reuses its
+        INVITE's). ACK is no transaction: use `send_stateless`. Raises ValueError otherwise."""
+        if request.method == "ACK":
+            raise ValueError("ACK is not a transaction: use send_stateless")
+        branch = request.top_via.branch or ""
+        if not branch.startswith(MAGIC_COOKIE):
+            raise ValueError(f"top Via branch {branch[:40]!r} lacks the {MAGIC_COOKIE} cookie")
+        if request.cseq[1] != request.method:
+            raise ValueError("CSeq method does not match the request")
+        if (branch, request.method) in self._clients:
+            raise ValueError(f"a {request.method} with branch {branch!r} is already running")
+        transaction = ClientTransaction(self._context, request, destination, now)
+        self._clients[transaction.key] = transaction
+        return transaction
+
+    def send_stateless(self, message: Request | Response, destination: Peer) -> None:
+        """Queue `message` once, outside any transaction: the ACK of a 2xx, stateless answers."""
+        self._context.send(message.serialize(), destination)
+
+    def respond(self, transaction: ServerTransaction, response: Response, now: float) -> None:
+        """Send `response` through `transaction` (§17.2.1, §17.2.2); ValueError if it already
+        sent a final one. A 2xx to INVITE is then retransmitted until its ACK (§13.3.1.4): do
+        not also call `retransmit_2xx`, and expect AckTimedOut if the ACK never comes."""
+        starts_2xx = transaction.is_invite and transaction.state == "proceeding"
+        transaction._respond(response, now)
+        if starts_2xx and 200 <= response.status < 300:
+            self._start_ok_retransmitter(response, transaction.source, now)
+        self._forget(transaction)
+
+    def retransmit_2xx(self, response: Response, destination: Peer, now: float) -> None:
+        """Send a 2xx to INVITE made outside a transaction now, and re-send it until
+        `ack_received` (or an ACK passed to `receive`), else emit AckTimedOut after 64*T1."""
+        self._context.send(response.serialize(), destination)
+        self._start_ok_retransmitter(response, destination, now)
+
+    def ack_received(self, call_id: str, cseq_number: int) -> None:
+        """Stop re-sending the 2xx of INVITE `cseq_number` in `call_id` (harmless if none)."""
+        retransmitter = self._ok_retransmitters.pop((call_id, cseq_number), None)
+        if retransmitter is not None:
+            retransmitter.stop()
+
+    def _start_ok_retransmitter(self, response: Response, destination: Peer, now: float) -> None:
+        self.ack_received(response.call_id, response.cseq[0])  # a new 2xx replaces an earlier one
+        retransmitter = InviteOkRetransmitter(self._context, response, destination, now)
+        self._ok_retransmitters[(retransmitter.call_id, retransmitter.cseq)] = retransmitter
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def receive(self, message: Request | Response, source: Peer, now: float) -> list[Event]:
+        """Match a parsed message to its transaction (§17.1.3, §17.2.3); act on the events.
+
+        Messages without a usable Via or CSeq are dropped: there is nowhere to answer them."""
+        if isinstance(message, Request):
+            return self._receive_request(message, source, now)
+        return self._receive_response(message, source, now)
+
+    def cancel_target(self, cancel: Request) -> ServerTransaction | None:
+        """The INVITE server transaction a received CANCEL is for (§9.2), or None: answer 481."""
+        try:
+            key = _server_key(cancel, method="INVITE")
+        except ValueError:
+            return None
+        return self._servers.get(key)
+
+    def _receive_request(self, request: Request, source: Peer, now: float) -> list[Event]:
+        try:
+            key = _server_key(request)
+        except ValueError:
+            return []
+        if request.method == "ACK":
+            self.ack_received(request.call_id, request.cseq[0])
+        transaction = self._servers.get(key)
+        if transaction is not None:
+            events = transaction._on_request(request, source, now)
+            self._forget(transaction)
+            return events
+        if request.method == "ACK":
+            return [RequestReceived(request, source, None)]  # an ACK of a 2xx: the dialog's
+        if len(self._servers) >= self.max_server_transactions:
+            busy = make_response(request, 503, to_tag=secrets.token_hex(6))
+            self.send_stateless(busy, source)  # bounded memory: refuse rather than remember
+            return []
+        transaction = ServerTransaction(self._context, request, source, key)
+        self._servers[key] = transaction
+        if transaction.is_invite and self.auto_trying:
+            transaction._respond(make_response(request, 100), now)
+        return [RequestReceived(request, source, transaction)]
+
+    def _receive_response(self, response: Response, source: Peer, now: float) -> list[Event]:
+        try:
+            key = (response.top_via.branch or "", response.cseq[1])
+        except ValueError:
+            return []
+        if not 100 <= response.status <= 699:
+            return []
+        transaction = self._clients.get(key)
+        if transaction is None:
+            return [StrayResponse(response, source)]
+        events = transaction._on_response(response, source, now)
+        self._forget(transaction)
+        return events
+
+    # -- output and timers -----------------------------------------------------------------
+
+    def datagrams_to_send(self) -> list[tuple[bytes, Peer]]:
+        """Take the queued messages, serialized, in order: write each to its peer's socket."""
+        outgoing, self._context.outgoing = self._context.outgoing, []
+        return outgoing
+
+    def timer(self) -> float | None:
+        """The earliest armed deadline: call `handle_timer` then; None when nothing is armed."""
+        heap = self._context.heap
+        while heap and not _is_live(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def handle_timer(self, now: float) -> list[Event]:
+        """Fire every timer due at `now`; terminated transactions are removed."""
+        heap = self._context.heap
+        events: list[Event] = []
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if not _is_live(entry):
+                continue
+            _, _, owner, name = entry
+            del owner._armed[name]
+            events.extend(owner._on_timer(name, now))
+            self._forget(owner)
+        return events
+
+    def transactions(self) -> int:
+        """How many client and server transactions are alive."""
+        return len(self._clients) + len(self._servers)
+
+    def _forget(self, owner: _TimerOwner) -> None:
+        if not owner.finished:
+            return
+        if isinstance(owner, ClientTransaction) and self._clients.get(owner.key) is owner:
+            del self._clients[owner.key]
+        elif isinstance(owner, ServerTransaction) and self._servers.get(owner.key) is owner:
+            del self._servers[owner.key]
+        elif isinstance(owner, InviteOkRetransmitter):
+            key = (owner.call_id, owner.cseq)
+            if self._ok_retransmitters.get(key) is owner:
+                del self._ok_retransmitters[key]
+
+
+def _is_live(entry: tuple[float, int, _TimerOwner, str]) -> bool:
+    """Whether a heap entry is still the armed one for its timer (re-arming leaves stale ones)."""
+    _, sequence, owner, name = entry
+    return owner._armed.get(name) == sequence

@@ -1,0 +1,167 @@
+"""SIP over UDP and TCP on one port (RFC 3261 §18): the thin asyncio side of the SIP stack.
+
+Each complete message's bytes go to `on_message(data, peer)`; `send(data, peer)` writes to the
+peer, over the TCP connection it came from when there is one (§18.2.2), opening one otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from sip.message import MAX_MESSAGE, SipParseError, StreamFramer
+from sip.transaction import Peer
+
+log = logging.getLogger(__name__)
+
+MAX_TCP_CONNECTIONS = 2000
+TCP_IDLE_SECONDS = 600.0  # RFC 5626 keeps flows longer with keep-alives; we need not
+
+OnMessage = Callable[[bytes, Peer], None]
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, on_message: OnMessage) -> None:
+        self.on_message = on_message
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) > MAX_MESSAGE or not data.strip(b"\r\n"):
+            return  # oversized, or a CRLF keep-alive (RFC 5626 §3.5.1)
+        self.on_message(data, Peer("udp", addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:  # ICMP unreachable from a gone phone
+        log.debug("sip udp error", extra={"error": str(exc)})
+
+
+class _Stream(asyncio.Protocol):
+    """One TCP connection: framed by Content-Length, closed on a framing error."""
+
+    def __init__(self, transports: SipTransports) -> None:
+        self.transports = transports
+        self.framer = StreamFramer()
+        self.transport: asyncio.Transport | None = None
+        self.peer: Peer | None = None
+        self.last_used = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        host, port = transport.get_extra_info("peername")[:2]
+        self.transport = transport
+        self.peer = Peer("tcp", host, port)
+        self.last_used = asyncio.get_running_loop().time()
+        if not self.transports._adopt(self):
+            transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        assert self.peer is not None and self.transport is not None
+        self.last_used = asyncio.get_running_loop().time()
+        try:
+            messages = self.framer.feed(data)
+        except SipParseError as error:
+            log.info("sip tcp framing error", extra={"peer": str(self.peer), "error": str(error)})
+            self.transport.close()
+            return
+        for message in messages:
+            self.transports.on_message(message, self.peer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transports._forget(self)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.last_used = asyncio.get_running_loop().time()
+            self.transport.write(data)
+
+
+class SipTransports:
+    """The listening UDP socket and TCP server, and the open TCP connections by peer."""
+
+    def __init__(self, on_message: OnMessage) -> None:
+        self.on_message = on_message
+        self.port = 0
+        self._udp: asyncio.DatagramTransport | None = None
+        self._server: asyncio.Server | None = None
+        self._streams: dict[Peer, _Stream] = {}
+        self._pending: dict[Peer, list[bytes]] = {}  # bytes waiting for an outgoing connect
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        """Listen on UDP and TCP `port` (0: any free port, the same for both)."""
+        loop = asyncio.get_running_loop()
+        udp, _ = await loop.create_datagram_endpoint(
+            lambda: _Datagrams(self.on_message), local_addr=(host, port)
+        )
+        self._udp = udp
+        self.port = udp.get_extra_info("sockname")[1]
+        self._server = await loop.create_server(lambda: _Stream(self), host, self.port)
+        self._sweeper = loop.create_task(self._close_idle())
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for stream in list(self._streams.values()):
+            if stream.transport is not None:
+                stream.transport.close()
+        if self._server is not None:
+            self._server.close()
+        if self._udp is not None:
+            self._udp.close()
+
+    def send(self, data: bytes, peer: Peer) -> None:
+        if peer.transport == "udp":
+            if self._udp is not None:
+                self._udp.sendto(data, (peer.host, peer.port))
+            return
+        stream = self._streams.get(peer)
+        if stream is not None:
+            stream.write(data)
+            return
+        waiting = self._pending.get(peer)
+        if waiting is not None:
+            waiting.append(data)
+            return
+        self._pending[peer] = [data]
+        asyncio.get_running_loop().create_task(self._connect(peer))
+
+    async def _connect(self, peer: Peer) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, stream = await asyncio.wait_for(
+                loop.create_connection(lambda: _Stream(self), peer.host, peer.port), 5.0
+            )
+        except (TimeoutError, OSError) as error:
+            log.info("sip tcp connect failed", extra={"peer": str(peer), "error": str(error)})
+            self._pending.pop(peer, None)  # the transaction's timer reports the failure
+            return
+        # Responses and in-dialog requests come back on this connection, keyed by the peer
+        # we dialled (its listening port), not by the ephemeral port of our side.
+        if stream.peer is not None and stream.peer != peer:
+            self._streams.pop(stream.peer, None)
+            stream.peer = peer
+            self._streams[peer] = stream
+        for data in self._pending.pop(peer, []):
+            stream.write(data)
+
+    def _adopt(self, stream: _Stream) -> bool:
+        if len(self._streams) >= MAX_TCP_CONNECTIONS:
+            log.warning("sip tcp connection limit reached")
+            return False
+        assert stream.peer is not None
+        self._streams[stream.peer] = stream
+        return True
+
+    def _forget(self, stream: _Stream) -> None:
+        if stream.peer is not None and self._streams.get(stream.peer) is stream:
+            del self._streams[stream.peer]
+
+    async def _close_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(60)
+            for stream in list(self._streams.values()):
+                if loop.time() - stream.last_used > TCP_IDLE_SECONDS and stream.transport:
+                    stream.transport.close()
+
+    @property
+    def tcp_connections(self) -> int:
+        return len(self._streams)

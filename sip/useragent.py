@@ -1,0 +1,493 @@
+"""The server's SIP user agent: registrar, dial-in to rooms, in-dialog routing, OPTIONS.
+
+Out-of-dialog requests are answered here (REGISTER, INVITE to `sip:<room>@server`, OPTIONS,
+CANCEL); requests inside a dialog go to their `SipCall`. Dial-out lives in `sip.dialout`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mediacore.events import EventBus
+from mediacore.legs import LegFactory, publish_dtmf
+from mediacore.offeranswer import OfferAnswerError
+from mediacore.participant import Participant
+from mediacore.ports import PortsExhausted
+from mediacore.room import Room, RoomError
+from mediacore.sdp import SdpError, SessionDescription
+from sip.address import SipSyntaxError
+from sip.call import SipCall
+from sip.dialog import Dialog, new_tag
+from sip.digest import Credentials, DigestError, DigestServer, Verdict
+from sip.message import Request, Response, make_response
+from sip.pinentry import PinEntry
+from sip.registrar import Registrar, RegistrationError
+from sip.sessiontimer import SessionTimer, parse_session_expires
+from sip.settings import SipSettings, SipUser
+from sip.stack import SipStack
+from sip.throttle import AuthThrottle
+from sip.transaction import Peer, ServerTransaction
+
+log = logging.getLogger(__name__)
+
+ALLOWED_METHODS = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK"
+KNOWN_METHODS = frozenset(
+    {"SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"}
+)  # understood but not served here: 405 rather than 501
+SUPPORTED_EXTENSIONS = frozenset({"timer"})
+JOIN_ROLES = frozenset({"admin", "commander", "operator", "expert"})
+
+RoomLookup = Callable[[str], Room | None]
+CallKey = tuple[str, str]  # (Call-ID, our tag)
+
+
+class SipUserAgent:
+    def __init__(
+        self,
+        settings: SipSettings,
+        stack: SipStack,
+        rooms: RoomLookup,
+        legs: LegFactory,
+        bus: EventBus,
+    ) -> None:
+        self.settings = settings
+        self.stack = stack
+        self.rooms = rooms
+        self.legs = legs
+        self.bus = bus
+        self.users = {user.user: user for user in settings.users}
+        self.digest = DigestServer(settings.realm, nonce_lifetime=settings.nonce_lifetime)
+        self.registrar = Registrar()
+        self.throttle = AuthThrottle(settings.auth_failure_limit)
+        self.calls: dict[CallKey, SipCall] = {}
+        self._ringing: dict[int, tuple[Request, asyncio.Task[None]]] = {}  # by id(transaction)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stray_acks: dict[str, tuple[bytes, Peer]] = {}  # dial-out: re-ACK 2xx repeats
+        stack.user_agent = self
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._housekeeping = asyncio.get_running_loop().create_task(self._every_second())
+
+    async def stop(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- what the stack calls -------------------------------------------------------------
+
+    def request_received(
+        self, request: Request, source: Peer, transaction: ServerTransaction | None
+    ) -> None:
+        if self.throttle.blocked(source.host, time.monotonic()):
+            return  # a blocked address learns nothing, not even that we are here
+        if request.method == "ACK" or transaction is None:
+            call = self._call_for(request)
+            if call is not None:
+                call.request_received(request, None)
+            return
+        if request.method == "CANCEL":
+            self._cancel(request, transaction)
+            return
+        refusal = self._refusal(request)
+        if refusal is not None:
+            self.stack.respond(transaction, refusal)
+            return
+        if request.to.tag:
+            call = self._call_for(request)
+            if call is None:
+                self.stack.respond(transaction, make_response(request, 481))
+            else:
+                call.request_received(request, transaction)
+            return
+        method = request.method
+        if method == "INVITE":
+            self._spawn(self._dial_in(request, source, transaction))
+        elif method == "REGISTER":
+            self._register(request, source, transaction)
+        elif method == "OPTIONS":
+            self.stack.respond(transaction, self.options_response(request))
+        elif method in ("BYE", "INFO", "UPDATE", "PRACK"):
+            self.stack.respond(transaction, make_response(request, 481))
+        else:
+            self.reject_method(request, transaction)
+
+    def ack_timed_out(self, call_id: str, cseq: int) -> None:
+        for call in list(self.calls.values()):
+            if call.dialog is not None and call.dialog.call_id == call_id:
+                self._spawn(call._hang_up("no-ack"))
+
+    def server_transaction_timed_out(self, transaction: ServerTransaction) -> None:
+        pass  # a final error response nobody ACKed: nothing was set up
+
+    def stray_response(self, response: Response, source: Peer) -> None:
+        if 200 <= response.status < 300 and response.cseq[1] == "INVITE":
+            ack = self._stray_acks.get(response.call_id)
+            if ack is not None:
+                self.stack.transports.send(*ack)  # our ACK got lost: the UAS repeats its 2xx
+
+    # -- shared answers -------------------------------------------------------------------
+
+    def _refusal(self, request: Request) -> Response | None:
+        """The error a request gets before any routing: loops, extensions we lack."""
+        forwards = request.headers.get("Max-Forwards")
+        if forwards is not None and int(forwards) == 0:
+            return make_response(request, 483)
+        required = {
+            option.strip().lower() for option in request.headers.get_all("Require") if option
+        }
+        unsupported = required - SUPPORTED_EXTENSIONS
+        if unsupported:
+            response = make_response(request, 420)
+            response.headers.add("Unsupported", ", ".join(sorted(unsupported)))
+            return response
+        return None
+
+    def reject_method(self, request: Request, transaction: ServerTransaction) -> None:
+        status = 405 if request.method in KNOWN_METHODS else 501
+        response = make_response(request, status)
+        response.headers.add("Allow", ALLOWED_METHODS)
+        self.stack.respond(transaction, response)
+
+    def options_response(self, request: Request) -> Response:
+        response = make_response(request, 200)
+        self.add_capabilities(response)
+        response.headers.add("Accept", "application/sdp")
+        return response
+
+    def add_capabilities(self, message: Request | Response) -> None:
+        message.headers.add("Allow", ALLOWED_METHODS)
+        message.headers.add("Supported", "timer")
+        message.headers.add("User-Agent", "mediacore")
+
+    # -- authentication -------------------------------------------------------------------
+
+    def authenticate(
+        self, request: Request, source: Peer, transaction: ServerTransaction
+    ) -> SipUser | None:
+        """The caller's account, or None after answering with a challenge or a refusal."""
+        header = request.headers.get("Authorization") or request.headers.get("Proxy-Authorization")
+        if header is None:
+            self._challenge(request, transaction, stale=False)
+            return None
+        try:
+            credentials = Credentials.parse(header)
+        except DigestError as error:
+            self.stack.respond(
+                transaction, make_response(request, 400, f"Bad Credentials ({error})")
+            )
+            return None
+        user = self.users.get(credentials.username)
+        verdict = self.digest.verify(
+            credentials,
+            method=request.method,
+            password=user.password if user else None,
+            now=time.time(),
+        )
+        if verdict is Verdict.OK and user is not None:
+            self.throttle.succeeded(source.host)
+            return user
+        if verdict is Verdict.STALE:
+            self._challenge(request, transaction, stale=True)
+            return None
+        self._auth_failed(request, source, credentials.username)
+        self.stack.respond(transaction, make_response(request, 403, "Forbidden (bad credentials)"))
+        return None
+
+    def _challenge(self, request: Request, transaction: ServerTransaction, stale: bool) -> None:
+        response = make_response(request, 401, to_tag=new_tag())
+        for challenge in self.digest.challenges(time.time(), stale=stale):
+            response.headers.add("WWW-Authenticate", challenge.header_value())
+        self.stack.respond(transaction, response)
+
+    def _auth_failed(self, request: Request, source: Peer, username: str) -> None:
+        log.info(
+            "sip authentication failed",
+            extra={"source": source.host, "user": username, "method": request.method},
+        )
+        if self.throttle.failed(source.host, time.monotonic()):
+            self.bus.publish(
+                "sip.auth_blocked",
+                None,
+                source=source.host,
+                user=username,
+                failures=self.throttle.limit,
+                blocked_seconds=self.throttle.block,
+            )
+
+    # -- REGISTER -------------------------------------------------------------------------
+
+    def _register(self, request: Request, source: Peer, transaction: ServerTransaction) -> None:
+        user = self.authenticate(request, source, transaction)
+        if user is None:
+            return
+        if request.to.uri.user != user.user:
+            self.stack.respond(transaction, make_response(request, 403, "Forbidden (not your AOR)"))
+            return
+        star = any(value.strip() == "*" for value in request.headers.get_all("Contact"))
+        try:
+            bindings = self.registrar.update(
+                user.user,
+                None if star else request.contacts,
+                expires_header=request.headers.get("Expires"),
+                source=source,
+                call_id=request.call_id,
+                cseq=request.cseq[0],
+                user_agent=(request.headers.get("User-Agent") or "")[:100],
+                now=time.monotonic(),
+                wall_now=time.time(),
+            )
+        except RegistrationError as error:
+            response = make_response(request, error.status)
+            if error.min_expires is not None:
+                response.headers.add("Min-Expires", str(error.min_expires))
+            self.stack.respond(transaction, response)
+            return
+        response = make_response(request, 200, to_tag=new_tag())
+        now = time.monotonic()
+        for binding in bindings:
+            response.headers.add("Contact", f"<{binding.contact}>;expires={binding.remaining(now)}")
+        response.headers.add("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()))
+        self.stack.respond(transaction, response)
+        self.bus.publish(
+            "sip.registered" if bindings else "sip.unregistered",
+            None,
+            user=user.user,
+            contacts=[binding.contact for binding in bindings],
+        )
+
+    # -- dial-in --------------------------------------------------------------------------
+
+    async def _dial_in(
+        self, request: Request, source: Peer, transaction: ServerTransaction
+    ) -> None:
+        target = request.request_uri.user or ""
+        room = self.rooms(target)
+        if room is None:
+            self.stack.respond(transaction, make_response(request, 404, "No Such Room"))
+            return
+        has_credentials = "Authorization" in request.headers
+        user: SipUser | None = None
+        if room.settings.pin and not has_credentials and not self._trusted(source):
+            pass  # no account: the caller proves itself with the room PIN after answering
+        elif not self._trusted(source):
+            user = self.authenticate(request, source, transaction)
+            if user is None:
+                return
+            if user.role not in JOIN_ROLES:
+                self.stack.respond(transaction, make_response(request, 403, "Role May Not Join"))
+                return
+        timing = self.session_expires(request)
+        if isinstance(timing, Response):
+            self.stack.respond(transaction, timing)
+            return
+        try:
+            offer = SessionDescription.parse(request.body.decode("utf-8", "replace"))
+            if request.body and request.content_type != "application/sdp":
+                raise SdpError(f"body is {request.content_type}, not application/sdp")
+            if not request.body:
+                raise OfferAnswerError("no-audio", "INVITE without an SDP offer")
+        except (SdpError, OfferAnswerError) as error:
+            self._refuse_offer(request, transaction, error)
+            return
+        local_tag = new_tag()
+        local_address = self.stack.local_host(source.host)
+        try:
+            call, answer = await self.legs.answer(offer, room, local_address, SipCall)
+        except (OfferAnswerError, SdpError) as error:
+            self._refuse_offer(request, transaction, error)
+            return
+        except PortsExhausted:
+            self.stack.respond(transaction, make_response(request, 503, "No Media Ports"))
+            return
+        contact = f"<{self.stack.contact_uri(target, source)}>"
+        call.dialog = Dialog.as_uas(request, local_tag, contact, source)
+        call.agent = self
+        call.user = user.user if user else None
+        call.remote_uri = str(request.from_.uri)
+        call.local_address = local_address
+        if timing is not None:
+            call.session_timer = SessionTimer(timing[0], timing[1], "uas", time.monotonic())
+        self.calls[(request.call_id, local_tag)] = call
+        answered = await self._ring(request, transaction, call, local_tag)
+        if not answered:
+            return
+        ok = make_response(request, 200, to_tag=local_tag)
+        ok.headers.add("Contact", contact)
+        self.add_capabilities(ok)
+        if call.session_timer is not None:
+            ok.headers.add("Session-Expires", call.session_timer.header_value())
+            if "timer" in _supported(request):
+                ok.headers.add("Require", "timer")
+        ok.headers.add("Content-Type", "application/sdp")
+        ok.body = answer.serialize().encode()
+        self.stack.respond(transaction, ok)
+        name = (user.name or user.user) if user else (request.from_.display_name or "")
+        name = name or request.from_.uri.user or "sip caller"
+        if room.settings.pin and user is None:
+            self._collect_pin(room, call, name)
+        else:
+            self._join(room, call, name)
+
+    async def _ring(
+        self, request: Request, transaction: ServerTransaction, call: SipCall, local_tag: str
+    ) -> bool:
+        """Ring for `answer_delay` seconds (180 Ringing), unless the caller cancels."""
+        delay = self.settings.answer_delay
+        if delay <= 0:
+            return True
+        self.stack.respond(transaction, make_response(request, 180, to_tag=local_tag))
+        waiting = asyncio.get_running_loop().create_task(asyncio.sleep(delay))
+        self._ringing[id(transaction)] = (request, waiting)
+        try:
+            await waiting
+            return True
+        except asyncio.CancelledError:
+            if waiting.cancelled() and (request.call_id, local_tag) in self.calls:
+                self.calls.pop((request.call_id, local_tag), None)
+                call.ended = True
+                await call.close("cancelled")
+                return False
+            raise
+        finally:
+            self._ringing.pop(id(transaction), None)
+
+    def _cancel(self, cancel: Request, transaction: ServerTransaction) -> None:
+        target = self.stack.layer.cancel_target(cancel)
+        if target is None:
+            self.stack.respond(transaction, make_response(cancel, 481))
+            return
+        self.stack.respond(transaction, make_response(cancel, 200))
+        ringing = self._ringing.get(id(target))
+        if ringing is not None and target.last_response is not None:
+            invite, waiting = ringing
+            tag = target.last_response.to.tag
+            self.stack.respond(target, make_response(invite, 487, to_tag=tag))
+            waiting.cancel()
+
+    def _refuse_offer(
+        self, request: Request, transaction: ServerTransaction, error: Exception
+    ) -> None:
+        response = make_response(request, 488)
+        response.headers.add("Warning", f'399 mediacore "{str(error)[:120]}"')
+        self.stack.respond(transaction, response)
+
+    def _trusted(self, source: Peer) -> bool:
+        """Calls from a configured trunk's proxy are let in by address (the PBX authenticated)."""
+        return any(trunk.proxy_host == source.host for trunk in self.settings.trunks)
+
+    def session_expires(self, request: Request) -> tuple[int, str] | Response | None:
+        """RFC 4028 §9 for an INVITE or UPDATE: (interval, refresher), None, or a 422."""
+        settings = self.settings
+        if settings.session_expires == 0:
+            return None
+        value = request.headers.get("Session-Expires")
+        supports_timer = "timer" in _supported(request)
+        if value is None:
+            return (settings.session_expires, "uac") if supports_timer else None
+        parsed = parse_session_expires(value)
+        if parsed is None:
+            return make_response(request, 400, "Bad Session-Expires")
+        interval, refresher = parsed
+        if interval < settings.min_se:
+            response = make_response(request, 422)
+            response.headers.add("Min-SE", str(settings.min_se))
+            return response
+        interval = min(interval, settings.session_expires)
+        return interval, refresher or ("uac" if supports_timer else "uas")
+
+    # -- joining the room -----------------------------------------------------------------
+
+    def _join(self, room: Room, call: SipCall, name: str) -> Participant | None:
+        participant = Participant(name=name, endpoint=call)
+        call.room_name = room.name
+        call.on_ended = lambda reason: self._left(room, participant, reason)
+        rate = call.negotiation.codec.clock_rate
+        call.on_dtmf = lambda digit: publish_dtmf(self.bus, room, participant, digit, rate)
+        call.on_info_dtmf = call.on_dtmf
+        try:
+            room.add(participant)
+        except RoomError as error:
+            log.info("sip caller rejected by room", extra={"room": room.name, "error": str(error)})
+            self._spawn(call.close("room-full"))
+            return None
+        return participant
+
+    def _collect_pin(self, room: Room, call: SipCall, name: str) -> None:
+        def granted() -> None:
+            self._join(room, call, name)
+
+        def refused() -> None:
+            self._spawn(call._hang_up("wrong-pin"))
+
+        entry = PinEntry(room.settings.pin, call, granted, refused)
+        call.on_dtmf = call.on_info_dtmf = entry.digit
+        call.on_ended = lambda reason: entry.stop()
+        entry.start()
+
+    def _left(self, room: Room, participant: Participant, reason: str) -> None:
+        if participant.id in room.participants:
+            self._spawn(room.remove(participant.id, reason))
+
+    def call_finished(self, call: SipCall) -> None:
+        """The dialog is over: forget it (its BYE was answered or gave up)."""
+        for key, known in list(self.calls.items()):
+            if known is call:
+                del self.calls[key]
+
+    def _call_for(self, request: Request) -> SipCall | None:
+        tag = request.to.tag or ""
+        call = self.calls.get((request.call_id, tag))
+        if (
+            call is None
+            or call.dialog is None
+            or call.dialog.remote_tag != (request.from_.tag or "")
+        ):
+            return None
+        return call
+
+    def publish_call_event(self, kind: str, call: SipCall, **data: Any) -> None:
+        room = call.room_name
+        self.bus.publish(kind, room, call_id=call.dialog.call_id if call.dialog else None, **data)
+
+    # -- housekeeping ---------------------------------------------------------------------
+
+    async def _every_second(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            self.registrar.expire(now)
+            for call in list(self.calls.values()):
+                timer = call.session_timer
+                if call.ended:
+                    continue
+                if timer is not None and timer.refresh_due(now):
+                    timer.last_refresh = now  # one refresh in flight at a time
+                    self._spawn(call.refresh_session())
+                elif timer is not None and timer.expired(now) and call.on_ended is not None:
+                    self._spawn(call._hang_up("session-expired"))
+
+    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished_task)
+        return task
+
+    def _finished_task(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sip task failed", exc_info=task.exception())
+
+    def calls_json(self) -> list[dict[str, Any]]:
+        return [call.describe() | {"room": call.room_name} for call in self.calls.values()]
+
+
+def _supported(request: Request) -> set[str]:
+    return {value.strip().lower() for value in request.headers.get_all("Supported")}
+
+
+__all__ = ["SipUserAgent", "SipSyntaxError"]
