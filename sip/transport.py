@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from sip.message import MAX_MESSAGE, SipParseError, StreamFramer
 from sip.transaction import Peer
@@ -44,7 +45,7 @@ class _Stream(asyncio.Protocol):
         self.last_used = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's class does not inherit it
         host, port = transport.get_extra_info("peername")[:2]
         self.transport = transport
         self.peer = Peer("tcp", host, port)

@@ -1,0 +1,327 @@
+"""SIP signalling against a running server, byte by byte: the answers RFC 3261 asks for, and
+bad input that gets an error (or silence) but never takes the server down."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import websockets
+
+from sip.digest import Challenge, answer_challenge
+from sip.message import Response, SipParseError, parse_message
+from tests.e2e.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """
+[sip]
+auth_failure_limit = 5
+
+[[sip.users]]
+user = "alice"
+password = "alice-secret"
+role = "operator"
+
+[[sip.users]]
+user = "rita"
+password = "rita-secret"
+role = "reviewer"
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    process = ServerProcess(Path(tmp_path_factory.mktemp("sip")), config=CONFIG)
+    yield process
+    assert process.stop() == 0, process.log_path.read_text()
+
+
+class SipClient:
+    """A bare UDP SIP client: sends text, reads responses (skipping 100 Trying)."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self.server = server
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(2.0)
+        self.port = self.sock.getsockname()[1]
+        self.sequence = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def request(
+        self,
+        method: str,
+        uri: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        body: str = "",
+        call_id: str | None = None,
+        cseq: int | None = None,
+        to_tag: str = "",
+        user: str = "alice",
+    ) -> str:
+        self.sequence += 1
+        uri = uri or f"sip:command@127.0.0.1:{self.server.sip_port}"
+        lines = [
+            f"{method} {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bK-{time.monotonic_ns()};rport",
+            "Max-Forwards: 70",
+            f"From: <sip:{user}@127.0.0.1>;tag=from{self.sequence}",
+            # REGISTER's To is the address of record being registered (§10.2).
+            (f"To: <sip:{user}@127.0.0.1>" if method == "REGISTER" else f"To: <{uri}>")
+            + (f";tag={to_tag}" if to_tag else ""),
+            f"Call-ID: {call_id or f'call-{time.monotonic_ns()}'}",
+            f"CSeq: {cseq or self.sequence} {method}",
+            f"Contact: <sip:{user}@127.0.0.1:{self.port}>",
+            *[f"{name}: {value}" for name, value in (headers or {}).items()],
+            f"Content-Length: {len(body.encode())}",
+        ]
+        return "\r\n".join(lines) + "\r\n\r\n" + body
+
+    def send(self, text: str | bytes) -> None:
+        data = text.encode() if isinstance(text, str) else text
+        self.sock.sendto(data, ("127.0.0.1", self.server.sip_port))
+
+    def response(self, timeout: float = 2.0) -> Response | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data, _ = self.sock.recvfrom(65535)
+            except TimeoutError:
+                return None
+            message = _lenient_response(data)
+            if message is not None and message.status != 100:
+                return message
+        return None
+
+    def drain(self) -> int:
+        """Read and drop whatever answers are still on their way; how many there were."""
+        count = 0
+        while self.response(0.5) is not None:
+            count += 1
+        return count
+
+    def exchange(self, text: str | bytes, timeout: float = 2.0) -> Response | None:
+        self.send(text)
+        return self.response(timeout)
+
+
+def _lenient_response(data: bytes) -> Response | None:
+    """A response, even one missing headers (answers to broken requests copy what they can)."""
+    try:
+        message = parse_message(data)
+    except SipParseError:
+        status_line = data.split(b"\r\n", 1)[0].decode()
+        version, status, reason = status_line.split(" ", 2)
+        return Response(status=int(status), reason=reason) if version == "SIP/2.0" else None
+    return message if isinstance(message, Response) else None
+
+
+@pytest.fixture
+def client(server: ServerProcess) -> Iterator[SipClient]:
+    sip = SipClient(server)
+    yield sip
+    sip.close()
+
+
+def server_is_healthy(server: ServerProcess) -> bool:
+    return server.client.get("/api/v1/health").status_code == 200
+
+
+def registered(
+    client: SipClient, password: str, user: str = "alice", expires: int = 60
+) -> Response | None:
+    """REGISTER, answer the challenge with `password`; the final response."""
+    uri = "sip:127.0.0.1"
+    call_id = f"reg-{time.monotonic_ns()}"
+    first = client.exchange(
+        client.request("REGISTER", uri, call_id=call_id, cseq=1, user=user,
+                       headers={"Expires": str(expires)})
+    )  # fmt: skip
+    assert first is not None and first.status == 401
+    challenges = [Challenge.parse(v) for v in first.headers.get_all("WWW-Authenticate")]
+    assert {c.algorithm for c in challenges} == {"SHA-256", "MD5"}
+    credentials = answer_challenge(
+        challenges[0], username=user, password=password, method="REGISTER", uri=uri
+    )
+    return client.exchange(
+        client.request(
+            "REGISTER", uri, call_id=call_id, cseq=2, user=user,
+            headers={"Expires": str(expires), "Authorization": credentials.header_value()},
+        )
+    )  # fmt: skip
+
+
+def test_options_is_answered_with_what_we_allow(client: SipClient) -> None:
+    response = client.exchange(client.request("OPTIONS"))
+    assert response is not None and response.status == 200
+    allow = response.headers.get("Allow") or ""
+    assert "INVITE" in allow and "REGISTER" in allow and "UPDATE" in allow
+
+
+def test_register_with_digest_then_unregister(client: SipClient, server: ServerProcess) -> None:
+    response = registered(client, "alice-secret")
+    assert response is not None and response.status == 200
+    assert "expires=60" in (response.headers.get("Contact") or "")
+    users = server.client.get("/api/v1/registrations").json()["users"]
+    assert any(u["user"] == "alice" and u["expires_in"] > 50 for u in users)
+    response = registered(client, "alice-secret", expires=0)
+    assert response is not None and response.status == 200
+    users = server.client.get("/api/v1/registrations").json()["users"]
+    assert not any(u["user"] == "alice" for u in users)
+
+
+def test_wrong_password_is_forbidden(client: SipClient) -> None:
+    response = registered(client, "not-the-password", user="rita")
+    assert response is not None and response.status == 403
+
+
+def test_unknown_method_is_501_and_known_unsupported_is_405(client: SipClient) -> None:
+    unknown = client.exchange(client.request("FROBNICATE"))
+    assert unknown is not None and unknown.status == 501
+    subscribe = client.exchange(client.request("SUBSCRIBE", headers={"Event": "presence"}))
+    assert subscribe is not None and subscribe.status == 405
+    assert "INVITE" in (subscribe.headers.get("Allow") or "")
+
+
+def test_max_forwards_zero_is_too_many_hops(client: SipClient) -> None:
+    text = client.request("OPTIONS").replace("Max-Forwards: 70", "Max-Forwards: 0")
+    response = client.exchange(text)
+    assert response is not None and response.status == 483
+
+
+def test_requests_in_unknown_dialogs_get_481(client: SipClient) -> None:
+    for method in ("BYE", "INFO", "UPDATE"):
+        response = client.exchange(client.request(method, to_tag="no-such-dialog"))
+        assert response is not None and response.status == 481, method
+
+
+def test_required_extension_we_lack_gets_420(client: SipClient) -> None:
+    response = client.exchange(client.request("OPTIONS", headers={"Require": "100rel, foo"}))
+    assert response is not None and response.status == 420
+    assert "100rel" in (response.headers.get("Unsupported") or "")
+
+
+def test_invite_to_unknown_room_is_404(client: SipClient) -> None:
+    uri = f"sip:no-such-room@127.0.0.1:{client.server.sip_port}"
+    response = client.exchange(client.request("INVITE", uri))
+    assert response is not None and response.status == 404
+
+
+def test_invite_without_credentials_is_challenged(client: SipClient) -> None:
+    response = client.exchange(client.request("INVITE", body="v=0\r\n"))
+    assert response is not None and response.status == 401
+    assert response.to.tag  # a final response to INVITE carries a To tag for its ACK
+
+
+@pytest.mark.parametrize(
+    ("mangle", "status"),
+    [
+        (lambda t: t.replace("Content-Length: 0", "Content-Length: 99999"), 413),
+        (lambda t: t.replace("Content-Length: 0", "Content-Length: 50"), 400),
+        (lambda t: "\r\n".join(x for x in t.split("\r\n") if not x.startswith("Call-ID")), 400),
+        (lambda t: "\r\n".join(x for x in t.split("\r\n") if not x.startswith("CSeq")), 400),
+        (lambda t: t.replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE"), 400),
+        (lambda t: t.replace("SIP/2.0\r\n", "SIP/3.0\r\n", 1), 505),
+        (lambda t: t.replace("OPTIONS sip:", "OPTIONS http:", 1), 416),
+        (lambda t: t.replace("Max-Forwards: 70", "Max-Forwards: lots"), 400),
+    ],
+    ids=["absurd-length", "short-body", "no-call-id", "no-cseq", "cseq-method",
+         "version", "uri-scheme", "max-forwards"],
+)  # fmt: skip
+def test_malformed_requests_get_the_right_error(
+    client: SipClient, server: ServerProcess, mangle: object, status: int
+) -> None:
+    text = client.request("OPTIONS", cseq=1)
+    response = client.exchange(mangle(text))  # type: ignore[operator]
+    assert response is not None and response.status == status
+    assert server_is_healthy(server)
+
+
+def test_garbage_truncation_and_floods_never_take_the_server_down(
+    client: SipClient, server: ServerProcess
+) -> None:
+    valid = client.request("OPTIONS").encode()
+    junk = [
+        b"",
+        b"\r\n\r\n",
+        b"\x00" * 100,
+        b"\xff\xfe" * 2000,
+        b"INVITE",
+        b"SIP/2.0 200 OK\r\n\r\n",
+    ]
+    junk += [valid[:cut] for cut in range(0, len(valid), 17)]
+    junk += [b"OPTIONS sip:a@b SIP/2.0\r\n" + b"X-Pad: y\r\n" * 500 + b"\r\n"]
+    for _ in range(3):
+        for data in junk:
+            client.send(data)
+    client.sock.sendto(b"x" * 65000, ("127.0.0.1", server.sip_port))
+    assert server_is_healthy(server)
+    assert client.drain() > 0  # truncated requests with a Via were answered 400
+    response = client.exchange(client.request("OPTIONS"))
+    assert response is not None and response.status == 200
+
+
+def test_oversized_tcp_message_closes_the_connection(server: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", server.sip_port), timeout=3) as stream:
+        stream.sendall(b"OPTIONS sip:a@127.0.0.1 SIP/2.0\r\n" + b"X: " + b"y" * 70000)
+        stream.settimeout(3)
+        try:
+            assert stream.recv(100) == b""  # closed: no way to find the next message's start
+        except ConnectionResetError:
+            pass
+    assert server_is_healthy(server)
+
+
+def test_options_over_tcp(server: ServerProcess) -> None:
+    client = SipClient(server)
+    text = client.request("OPTIONS").replace("SIP/2.0/UDP", "SIP/2.0/TCP")
+    client.close()
+    with socket.create_connection(("127.0.0.1", server.sip_port), timeout=3) as stream:
+        stream.sendall(text.encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += stream.recv(4096)
+    response = parse_message(data)
+    assert isinstance(response, Response) and response.status == 200
+
+
+async def test_repeated_auth_failures_are_throttled_and_reported(server: ServerProcess) -> None:
+    """Runs last: afterwards 127.0.0.1 is blocked for a minute."""
+    client = SipClient(server)
+    guess = (
+        'Digest username="rita", realm="mediacore", nonce="forged", uri="sip:127.0.0.1", '
+        'response="00000000000000000000000000000000", algorithm=MD5'
+    )
+    events: list[dict[str, object]] = []
+    refusals = 0
+    async with websockets.connect(server.events_url()) as stream:
+        for _ in range(10):
+            text = client.request("REGISTER", "sip:127.0.0.1", user="rita",
+                                  headers={"Authorization": guess})  # fmt: skip
+            response = await asyncio.to_thread(client.exchange, text, 1.0)
+            if response is None:
+                break  # blocked: dropped unanswered
+            assert response.status == 403
+            refusals += 1
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not events:
+            try:
+                event = json.loads(await asyncio.wait_for(stream.recv(), 1))
+            except TimeoutError:
+                continue
+            if event["type"] == "sip.auth_blocked":
+                events.append(event)
+    client.close()
+    assert 1 <= refusals <= 5
+    assert events and events[0]["source"] == "127.0.0.1" and events[0]["user"] == "rita"
+    assert server_is_healthy(server)
