@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from bench.sipprun import free_sip_port
+
 TOKEN = "e2e-admin-token"
 
 
@@ -64,7 +66,7 @@ class ServerProcess:
     ) -> None:
         """`config` is TOML text for the server's config file (SIP users, trunks, rooms)."""
         self.http_port = free_tcp_port()
-        self.sip_port = free_tcp_port()
+        self.sip_port = free_sip_port()  # free for both UDP and TCP
         low = random.randrange(20000, 30000 - rtp_ports, 2)
         high = low + rtp_ports - 1
         self.rtp_range = (low, high)

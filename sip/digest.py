@@ -339,12 +339,21 @@ class DigestServer:
     """
 
     def __init__(
-        self, realm: str, secret: bytes | None = None, nonce_lifetime: float = 300.0
+        self,
+        realm: str,
+        secret: bytes | None = None,
+        nonce_lifetime: float = 300.0,
+        algorithms: tuple[str, ...] = ALGORITHMS,
     ) -> None:
         """Serve `realm`; `secret` (default 32 random bytes) must be shared by all instances
-        that should accept each other's nonces. Raises ValueError if nonce_lifetime <= 0."""
+        that should accept each other's nonces. `algorithms` are challenged in this order (some
+        clients, sipp 3.6 among them, give up when the first one is SHA-256). Raises
+        ValueError if nonce_lifetime <= 0 or an algorithm is unknown."""
         if not nonce_lifetime > 0:
             raise ValueError(f"nonce_lifetime must be positive, got {nonce_lifetime}")
+        if not algorithms or set(algorithms) - set(ALGORITHMS):
+            raise ValueError(f"algorithms must be among {ALGORITHMS}, got {algorithms}")
+        self.algorithms = algorithms
         self.realm = realm
         self.nonce_lifetime = nonce_lifetime
         self._secret = secret if secret is not None else secrets.token_bytes(32)
@@ -355,14 +364,14 @@ class DigestServer:
         self._forgotten_up_to = float("-inf")
 
     def challenges(self, now: float, *, stale: bool = False) -> list[Challenge]:
-        """One challenge per ALGORITHMS entry, sharing a nonce issued at `now`, qop="auth".
+        """One challenge per entry of `algorithms`, sharing a nonce issued at `now`, qop="auth".
 
         `stale` marks them as answers to a stale nonce, so clients retry without prompting.
         """
         nonce = self._make_nonce(now)
         return [
             Challenge(self.realm, nonce, algorithm, "auth", self.opaque, stale)
-            for algorithm in ALGORITHMS
+            for algorithm in self.algorithms
         ]
 
     def verify(
@@ -379,7 +388,7 @@ class DigestServer:
             password is None
             or credentials.realm != self.realm
             or algorithm is None
-            or algorithm not in ALGORITHMS
+            or algorithm not in self.algorithms
             or issued_at is None
         ):
             return Verdict.BAD

@@ -51,6 +51,12 @@ class SipSettings:
     ring_timeout: float = 60.0  # dial-out gives up ("no-answer") after this long
     answer_delay: float = 0.0  # dial-in rings (180) this long before answering
     nonce_lifetime: float = 300.0
+    # Challenged in this order; put MD5 first for clients that stop at a SHA-256 challenge.
+    digest_algorithms: str = "SHA-256,MD5"
     auth_failure_limit: int = 10  # failures from one address within a minute before it is blocked
     users: tuple[SipUser, ...] = ()
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        return tuple(name.strip().upper() for name in self.digest_algorithms.split(",") if name)
     trunks: tuple[SipTrunk, ...] = ()

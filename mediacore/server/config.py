@@ -115,6 +115,8 @@ def validate_config(config: Config) -> Config:
         raise ConfigError("sip.ring_timeout must be 1-600 seconds")
     if not 10 <= sip.nonce_lifetime <= 86400:
         raise ConfigError("sip.nonce_lifetime must be 10-86400 seconds")
+    if not sip.algorithms or set(sip.algorithms) - {"SHA-256", "MD5"}:
+        raise ConfigError("sip.digest_algorithms must list SHA-256 and/or MD5, e.g. 'MD5,SHA-256'")
     if sip.auth_failure_limit < 1:
         raise ConfigError("sip.auth_failure_limit must be at least 1")
     if server.log_level.lower() not in LOG_LEVELS:
