@@ -79,7 +79,7 @@ def in_background(run: Any) -> tuple[threading.Thread, list[SippResult]]:
 
 def wait_for_participants(
     server: ServerProcess, room: str, count: int, timeout: float = 10.0
-) -> list[dict[str, Any]]:  # noqa: E501
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         roster = server.roster(room)
@@ -109,7 +109,7 @@ async def test_authenticated_call_is_heard_in_the_room(
 
 def test_caller_without_credentials_is_refused(
     server: ServerProcess, room: str, tmp_path: Path
-) -> None:  # noqa: E501
+) -> None:
     result = run_sipp("uac_noauth_call", target(server), service=room, workdir=tmp_path)
     assert result.ok, result.describe()
     assert any("401" in line for line in result.log_lines)
@@ -190,7 +190,7 @@ async def test_dial_out_to_a_sipp_phone_and_hang_up(
         assert (
             server.client.delete(f"/api/v1/rooms/{room}/participants/{participant}").status_code
             == 204
-        )  # noqa: E501
+        )
         await _collect(stream, events, "participant.left", 10)
     result = await asyncio.to_thread(phone.wait, 20)
     assert result.ok, result.describe()
