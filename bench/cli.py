@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import scenario as runs
+from bench import sipbench
 from bench.calibration import calibration_ms
-from bench.plots import capacity_plot, latency_plot
+from bench.plots import capacity_plot, latency_plot, sip_plot
 from bench.serverproc import TOKEN, ServerProcess
 
 
@@ -64,11 +65,20 @@ def main(argv: list[str] | None = None) -> int:
     janus.add_argument("--sampling-rate", type=int, default=48000, help="AudioBridge mix rate")
     janus.add_argument("--prebuffer", type=int, help="AudioBridge prebuffering, packets (its 6)")
     janus.add_argument("--baseline", default="bench/baseline", help="mediacore results to compare")
+    sip = commands.add_parser("sip", help="sipp: registrations, call set-up rate, concurrent calls")
+    sip.add_argument("--registrations", type=int, default=1000)
+    sip.add_argument("--registration-rate", type=float, default=100.0)
+    sip.add_argument("--setup-rate", type=float, default=50.0, help="calls per second")
+    sip.add_argument("--setup-seconds", type=float, default=10.0)
+    sip.add_argument("--concurrent", type=int, default=200)
+    sip.add_argument("--hold", type=float, default=20.0, help="seconds the concurrent calls last")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.command == "compare-janus":
         return _compare_janus(args, out)
+    if args.command == "sip":
+        return _sip(args, out)
     with _target(args) as target:
         if args.command == "latency":
             return _latency(args, target, out)
@@ -299,3 +309,23 @@ def _side_by_side(baseline: Path, out: Path) -> str:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _sip(args: argparse.Namespace, out: Path) -> int:
+    benchmark = sipbench.SipBenchmark(
+        registrations=args.registrations,
+        registration_rate=args.registration_rate,
+        setup_rate=args.setup_rate,
+        setup_seconds=args.setup_seconds,
+        concurrent=args.concurrent,
+        hold_seconds=args.hold,
+    )
+    report = {"benchmark": "sip", "machine": _machine(), "parameters": vars(benchmark)}
+    report |= sipbench.run(benchmark, out, _progress)
+    path = _write(out, "sip", report)
+    sip_plot(report, "mediacore SIP (sipp, loopback)", out / "sip.png")
+    phases = report["phases"].values()
+    failed = sum(phase["failed"] for phase in phases)
+    worst_p99 = max((phase["setup_ms_p99"] or 0.0) for phase in phases)
+    _progress(f"wrote {path}: {failed} failed calls, worst set-up p99 {worst_p99} ms")
+    return 0 if failed == 0 and report["server_exit"] == 0 else 1

@@ -62,3 +62,43 @@ def capacity_plot(rows: list[dict[str, Any]], title: str, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def sip_plot(report: dict[str, Any], title: str, path: Path) -> None:
+    """Per phase: set-up latency p50/p99 against the target, and CPU and calls over time."""
+    phases = report["phases"]
+    figure, (latency, load) = plt.subplots(1, 2, figsize=(12, 4))
+    names = list(phases)
+    positions = np.arange(len(names))
+    for offset, key, colour in (
+        (-0.2, "setup_ms_p50", "#3b6ea5"),
+        (0.2, "setup_ms_p99", "#e67e22"),
+    ):
+        values = [phases[name][key] or 0.0 for name in names]
+        latency.bar(positions + offset, values, 0.4, color=colour, label=key.rsplit("_", 1)[1])
+    latency.axhline(50, color="#c0392b", linestyle="--", label="target p99 50 ms")
+    latency.set_xticks(positions, names)
+    latency.set_ylabel("set-up to 200 (ms)")
+    latency.legend(fontsize=8)
+    offset = 0.0
+    for name in names:
+        samples = phases[name]["samples"]
+        times = [offset + s["t"] for s in samples]
+        load.plot(times, [s["cores"] for s in samples], color="#3b6ea5")
+        load.axvline(offset, color="#999999", linewidth=0.5)
+        load.text(offset, 0.02, name, fontsize=7, rotation=90, va="bottom")
+        offset = times[-1] if times else offset
+    load.set_xlabel("seconds")
+    load.set_ylabel("server CPU (cores)", color="#3b6ea5")
+    calls = load.twinx()
+    offset = 0.0
+    for name in names:
+        samples = phases[name]["samples"]
+        times = [offset + s["t"] for s in samples]
+        calls.plot(times, [s["participants"] for s in samples], color="#27ae60")
+        offset = times[-1] if times else offset
+    calls.set_ylabel("calls in the room", color="#27ae60")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
