@@ -34,8 +34,8 @@ class MediaServer:
         self.bus = EventBus()
         self.tokens = tokens if tokens is not None else build_token_store(config)
         self.directory = RoomDirectory(config, self.bus)
-        self.metrics = MediaMetrics(self.directory)
         self.sip = SipService(config, self.directory, self.bus)
+        self.metrics = MediaMetrics(self.directory, self.sip.statistics)
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from dataclasses import replace
 
+from mediacore.server import cliview
 from mediacore.server.config import Config, ConfigError, load_config, validate_config
 
 
@@ -21,7 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--rtp-ports", help="RTP port range LO-HI (default 20000-29999)")
     serve.add_argument("--log-level", help="debug, info, warning, error")
     commands.add_parser("version", help="print the version")
+    for name, text in (("calls", "SIP calls in progress"), ("registrations", "SIP registrations")):
+        view = commands.add_parser(name, help=f"show a running server's {text}")
+        view.add_argument("--url", default=cliview.DEFAULT_URL, help="the server's HTTP address")
+        view.add_argument("--token", help="bearer token (default $MEDIACORE_TOKEN)")
     args = parser.parse_args(argv)
+    if args.command in ("calls", "registrations"):
+        return _view(args)
     if args.command == "version":
         from mediacore.server.app import VERSION
 
@@ -33,6 +40,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mediacore: {error}", file=sys.stderr)
         return 2
     return _serve(config)
+
+
+def _view(args: argparse.Namespace) -> int:
+    token = args.token or cliview.token_from_environment()
+    show = cliview.calls_view if args.command == "calls" else cliview.registrations_view
+    try:
+        print(show(args.url, token))
+    except RuntimeError as error:
+        print(f"mediacore: {error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _apply_options(config: Config, args: argparse.Namespace) -> Config:

@@ -6,7 +6,7 @@ samples takes tens of milliseconds, which would stall every room's clock if done
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -33,8 +33,24 @@ _LEG_GAUGES = {
 }
 
 
+_SIP_COUNTERS = {
+    "received": "SIP messages received",
+    "sent": "SIP messages sent (retransmissions included)",
+    "malformed": "SIP messages that could not be parsed (answered 400 or dropped)",
+}
+_SIP_GAUGES = {
+    "calls": "SIP calls in progress",
+    "registrations": "registered SIP contacts",
+    "transactions": "live SIP transactions",
+    "tcp_connections": "open SIP TCP connections",
+}
+
+
 class MediaMetrics:
-    def __init__(self, directory: RoomDirectory) -> None:
+    def __init__(
+        self, directory: RoomDirectory, sip: Callable[[], dict[str, float]] | None = None
+    ) -> None:
+        self.sip = sip
         self.registry = CollectorRegistry()
         self.tick_lateness = Histogram(
             "mediacore_tick_lateness_seconds",
@@ -71,7 +87,7 @@ class MediaMetrics:
                     legs,
                 )
             )
-        return Snapshot(rooms, self.directory.ports.in_use)
+        return Snapshot(rooms, self.directory.ports.in_use, self.sip() if self.sip else {})
 
     def render(self, snapshot: Snapshot) -> bytes:
         """The exposition text; safe to call in a worker thread."""
@@ -98,6 +114,7 @@ class RoomSnapshot:
 class Snapshot:
     rooms: list[RoomSnapshot]
     ports_in_use: int
+    sip: dict[str, float]
 
 
 class _SnapshotCollector(Collector):
@@ -132,6 +149,14 @@ class _SnapshotCollector(Collector):
         ports = GaugeMetricFamily("mediacore_rtp_ports_in_use", "RTP port pairs bound")
         ports.add_metric([], self.snapshot.ports_in_use)
         yield ports
+        for key, text in _SIP_COUNTERS.items():
+            counter = CounterMetricFamily(f"mediacore_sip_{key}_messages", text)
+            counter.add_metric([], self.snapshot.sip.get(key, 0))
+            yield counter
+        for key, text in _SIP_GAUGES.items():
+            gauge = GaugeMetricFamily(f"mediacore_sip_{key}", text)
+            gauge.add_metric([], self.snapshot.sip.get(key, 0))
+            yield gauge
 
     def _legs(self, rooms: list[RoomSnapshot]) -> Iterator[Metric]:
         labels = ["room", "participant", "kind"]

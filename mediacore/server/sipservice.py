@@ -50,6 +50,19 @@ class SipService:
         await self.agent.stop()
         await self.stack.stop()
 
+    def statistics(self) -> dict[str, float]:
+        """Counters and gauges for /metrics."""
+        counters = self.stack.counters
+        return {
+            "received": counters["received"],
+            "sent": counters["sent"],
+            "malformed": counters["malformed"],
+            "calls": len(self.agent.calls),
+            "registrations": len(self.agent.registrar.all(time.monotonic())),
+            "transactions": self.stack.layer.transactions(),
+            "tcp_connections": self.stack.transports.tcp_connections,
+        }
+
     def registrations(self) -> dict[str, Any]:
         now = time.monotonic()
         return {

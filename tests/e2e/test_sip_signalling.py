@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +18,7 @@ import websockets
 
 from sip.digest import Challenge, answer_challenge
 from sip.message import Response, SipParseError, parse_message
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import TOKEN, ServerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -178,6 +181,30 @@ def test_register_with_digest_then_unregister(client: SipClient, server: ServerP
     assert response is not None and response.status == 200
     users = server.client.get("/api/v1/registrations").json()["users"]
     assert not any(u["user"] == "alice" for u in users)
+
+
+def test_registrations_show_in_the_cli_and_sip_counters_in_metrics(
+    client: SipClient, server: ServerProcess
+) -> None:
+    response = registered(client, "alice-secret")
+    assert response is not None and response.status == 200
+    command = [sys.executable, "-m", "mediacore.server.cli", "registrations", "--url", server.url]
+    shown = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        env={**os.environ, "MEDIACORE_TOKEN": TOKEN},
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "alice" in shown.stdout and f"udp:127.0.0.1:{client.port}" in shown.stdout
+    calls = subprocess.run([*command[:3], "calls", "--url", server.url, "--token", TOKEN],
+                           capture_output=True, text=True, timeout=20)  # fmt: skip
+    assert calls.returncode == 0 and "no calls" in calls.stdout
+    metrics = server.metrics()
+    assert "mediacore_sip_received_messages_total" in metrics
+    assert "mediacore_sip_registrations 1.0" in metrics
+    assert registered(client, "alice-secret", expires=0) is not None
 
 
 def test_wrong_password_is_forbidden(client: SipClient) -> None:
