@@ -4,7 +4,6 @@ bad input that gets an error (or silence) but never takes the server down."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import subprocess
@@ -18,6 +17,7 @@ import websockets
 
 from sip.digest import Challenge, answer_challenge
 from sip.message import Response, SipParseError, parse_message
+from tests.e2e.events import wait_for_event
 from tests.e2e.server import TOKEN, ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -250,6 +250,30 @@ def test_invite_without_credentials_is_challenged(client: SipClient) -> None:
     assert response.to.tag  # a final response to INVITE carries a To tag for its ACK
 
 
+def test_unacknowledged_final_response_is_retransmitted_until_acked(client: SipClient) -> None:
+    """RFC 3261 17.2.1: over UDP, Timer G repeats a final INVITE response at T1, 2 T1, ...
+    until the ACK; a retransmitted INVITE gets the same response, not a new transaction."""
+    invite = client.request("INVITE", body="v=0\r\n")
+    first = client.exchange(invite)
+    assert first is not None and first.status == 401
+    started = time.monotonic()
+    repeats = []
+    while time.monotonic() - started < 2.0:
+        again = client.response(2.1 - (time.monotonic() - started))
+        if again is not None:
+            repeats.append(time.monotonic() - started)
+            assert again.serialize() == first.serialize()
+    assert len(repeats) == 2  # at about 0.5 s and 1.5 s
+    assert repeats[0] == pytest.approx(0.5, abs=0.25) and repeats[1] == pytest.approx(1.5, abs=0.3)
+    client.send(invite)  # the caller retransmits its INVITE: the same 401 comes back
+    echoed = client.response()
+    assert echoed is not None and echoed.serialize() == first.serialize()
+    ack = invite.replace("INVITE sip:", "ACK sip:", 1).replace(" INVITE\r\n", " ACK\r\n")
+    to_line = next(line for line in ack.split("\r\n") if line.startswith("To:"))
+    client.send(ack.replace(to_line, f"To: {first.headers.get('To')}"))
+    assert client.response(2.5) is None  # ACKed: no more copies
+
+
 @pytest.mark.parametrize(
     ("mangle", "status"),
     [
@@ -329,7 +353,6 @@ async def test_repeated_auth_failures_are_throttled_and_reported(server: ServerP
         'Digest username="rita", realm="mediacore", nonce="forged", uri="sip:127.0.0.1", '
         'response="00000000000000000000000000000000", algorithm=MD5'
     )
-    events: list[dict[str, object]] = []
     refusals = 0
     async with websockets.connect(server.events_url()) as stream:
         for _ in range(10):
@@ -340,15 +363,8 @@ async def test_repeated_auth_failures_are_throttled_and_reported(server: ServerP
                 break  # blocked: dropped unanswered
             assert response.status == 403
             refusals += 1
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and not events:
-            try:
-                event = json.loads(await asyncio.wait_for(stream.recv(), 1))
-            except TimeoutError:
-                continue
-            if event["type"] == "sip.auth_blocked":
-                events.append(event)
+        blocked = await wait_for_event(stream, [], "sip.auth_blocked", 3)
     client.close()
     assert 1 <= refusals <= 5
-    assert events and events[0]["source"] == "127.0.0.1" and events[0]["user"] == "rita"
+    assert blocked["source"] == "127.0.0.1" and blocked["user"] == "rita"
     assert server_is_healthy(server)
