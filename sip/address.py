@@ -19,6 +19,8 @@ class SipSyntaxError(ValueError):
 _TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+)$")
 _SCHEMES = ("sip", "sips", "tel")
+# A URI never holds raw white space or control characters (§25.1): they must be %-escaped.
+_UNESCAPED = re.compile(r"[\x00-\x20\x7f]")
 
 
 def is_token(text: str) -> bool:
@@ -100,7 +102,8 @@ def parse_host_port(text: str) -> tuple[str, int | None]:
             raise SipSyntaxError(f"bad host {text[:60]!r}")
     if port_text is None:
         return host, None
-    if not port_text.isdigit() or not 0 < int(port_text) <= 65535:
+    digits = port_text.isascii() and port_text.isdigit()  # isdigit() alone accepts '²'
+    if not digits or len(port_text) > 10 or not 0 < int(port_text) <= 65535:
         raise SipSyntaxError(f"bad port {port_text[:20]!r}")
     return host, int(port_text)
 
@@ -128,12 +131,21 @@ class SipUri:
         scheme = scheme.lower()
         if not colon or scheme not in _SCHEMES:
             raise SipSyntaxError(f"not a sip, sips or tel URI: {text[:60]!r}")
+        if _UNESCAPED.search(text):
+            raise SipSyntaxError(f"white space or control character in URI {text[:60]!r}")
         if scheme == "tel":
             number, _, params = rest.partition(";")
             if not number:
                 raise SipSyntaxError("empty tel URI")
             return cls("tel", "", user=number, params=parse_params(params))
-        rest, _, headers = rest.partition("?")
+        before, _, after = rest.partition("?")
+        if "@" not in before and "@" in after:
+            # "?" may appear in the user part (§25.1 user-unreserved; RFC 4475 §3.1.1.2)
+            userinfo, _, hostpart = rest.partition("@")
+            hostpart, _, headers = hostpart.partition("?")
+            rest = f"{userinfo}@{hostpart}"
+        else:
+            rest, headers = before, after
         userinfo, at, hostpart = rest.rpartition("@")
         if not at:
             userinfo, hostpart = "", rest

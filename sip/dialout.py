@@ -293,7 +293,7 @@ class Dialer:
     def _session_timer(self, call: SipCall, response: Response) -> None:
         value = response.headers.get("Session-Expires")
         parsed = parse_session_expires(value) if value else None
-        if parsed is not None:
+        if parsed is not None and parsed[0] >= self.agent.settings.min_se:
             interval, refresher = parsed
             call.session_timer = SessionTimer(interval, refresher or "uac", "uac", time.monotonic())
 

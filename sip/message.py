@@ -85,6 +85,12 @@ LIST_HEADERS = frozenset(
 )
 _TOKEN = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 _STATUS = re.compile(r"^SIP/2\.0 ([1-6][0-9]{2}) ?(.*)$")
+_URI_SCHEMES = ("sip", "sips", "tel")
+
+
+def _is_digits(text: str) -> bool:
+    """ASCII DIGITs only: str.isdigit() also accepts '²' and other digits int() refuses."""
+    return text.isascii() and text.isdigit()
 
 
 class SipParseError(ValueError):
@@ -248,7 +254,12 @@ class Response(Message):
 def parse_cseq(value: str) -> tuple[int, str]:
     number, _, method = value.strip().partition(" ")
     method = method.strip()
-    if not number.isdigit() or len(number) > 10 or int(number) >= 2**31 or not _TOKEN.match(method):
+    if (
+        not _is_digits(number)
+        or len(number) > 10
+        or int(number) >= 2**31
+        or not _TOKEN.match(method)
+    ):
         raise SipParseError(f"bad CSeq {value[:40]!r}")
     return int(number), method
 
@@ -257,6 +268,7 @@ def parse_message(data: bytes) -> Request | Response:
     """Parse one message; raises SipParseError (with the status to answer) on anything bad."""
     if len(data) > MAX_MESSAGE:
         raise SipParseError("message too large", 513, "Message Too Large")
+    data = data.lstrip(b"\r\n")  # RFC 3261 §7.5: ignore CRLFs before the start line
     head, separator, body = data.partition(b"\r\n\r\n")
     if not separator:
         head, separator, body = data.partition(b"\n\n")  # bare LF endings from sloppy stacks
@@ -297,10 +309,12 @@ def _start_line(line: str) -> Request | Response:
         raise SipParseError(f"unsupported version {version[:20]!r}", 505, "Version Not Supported")
     if not _TOKEN.match(method):
         raise SipParseError(f"bad method {method[:20]!r}")
+    if uri.partition(":")[0].lower() not in _URI_SCHEMES:
+        raise SipParseError(f"unsupported Request-URI {uri[:60]!r}", 416, "Unsupported URI Scheme")
     try:
         SipUri.parse(uri)
     except SipSyntaxError as error:
-        raise SipParseError(f"bad Request-URI: {error}", 416, "Unsupported URI Scheme") from error
+        raise SipParseError(f"bad Request-URI: {error}") from error
     return Request(method=method, uri=uri)
 
 
@@ -329,8 +343,10 @@ def _header_lines(lines: list[str]) -> Iterator[tuple[str, str]]:
 def _body(headers: Headers, rest: bytes) -> bytes:
     length_text = headers.get("Content-Length")
     if length_text is None:
+        if len(rest) > MAX_BODY:
+            raise SipParseError("body too large", 413, "Request Entity Too Large")
         return rest  # UDP: the datagram's remainder is the body (§18.3)
-    if not length_text.isdigit() or len(length_text) > 9:
+    if not _is_digits(length_text) or len(length_text) > 9:
         raise SipParseError(f"bad Content-Length {length_text[:20]!r}")
     length = int(length_text)
     if length > MAX_BODY:
@@ -351,12 +367,16 @@ def _check_mandatory(message: Request | Response) -> None:
     try:
         vias = message.vias
         message.from_, message.to  # noqa: B018 - parsed only to reject bad syntax early
+        for name, value in headers:  # so that get_all() cannot fail on an accepted message
+            if name.lower() in LIST_HEADERS:
+                split_outside_quotes(value, ",")
     except SipSyntaxError as error:
         raise SipParseError(str(error)) from error
     if len(vias) > MAX_VIAS:
         raise SipParseError(f"more than {MAX_VIAS} Via hops")
     forwards = headers.get("Max-Forwards")
-    if forwards is not None and (not forwards.isdigit() or len(forwards) > 3):
+    # Leading zeros are allowed (RFC 4475 §3.1.1.1 sends "0068").
+    if forwards is not None and (not _is_digits(forwards) or len(forwards.lstrip("0")) > 3):
         raise SipParseError(f"bad Max-Forwards {forwards[:20]!r}")
 
 
@@ -368,28 +388,45 @@ class StreamFramer:
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        self._scanned = 0  # bytes at the buffer's start already searched for the blank line
+        self._total: int | None = None  # the current message's length, once its head is in
 
     def feed(self, data: bytes) -> list[bytes]:
         self._buffer += data
         messages: list[bytes] = []
         while True:
-            del self._buffer[: len(self._buffer) - len(self._buffer.lstrip(b"\r\n"))]  # keep-alives
-            end = self._buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._buffer) > MAX_MESSAGE:
-                    raise SipParseError("message head too large", 513, "Message Too Large")
+            if self._total is None:
+                self._total = self._head_and_body_length()
+                if self._total is None:
+                    return messages
+            if len(self._buffer) < self._total:
                 return messages
-            length = _stream_content_length(bytes(self._buffer[:end]))
-            total = end + 4 + length
-            if total > MAX_MESSAGE:
-                raise SipParseError("message too large", 513, "Message Too Large")
-            if len(self._buffer) < total:
-                return messages
-            messages.append(bytes(self._buffer[:total]))
-            del self._buffer[:total]
+            messages.append(bytes(self._buffer[: self._total]))
+            del self._buffer[: self._total]
+            self._total, self._scanned = None, 0
+
+    def _head_and_body_length(self) -> int | None:
+        """The whole message's length once its head is complete; None while it is not.
+
+        Only the bytes that arrived since the last call are searched, so a peer trickling a
+        large head a byte at a time costs linear, not quadratic, time."""
+        if bytes(self._buffer[:1]) in (b"\r", b"\n"):  # CRLF keep-alives between messages
+            del self._buffer[: len(self._buffer) - len(self._buffer.lstrip(b"\r\n"))]
+            self._scanned = 0
+        end = self._buffer.find(b"\r\n\r\n", max(0, self._scanned - 3))
+        if end < 0:
+            if len(self._buffer) > MAX_MESSAGE:
+                raise SipParseError("message head too large", 513, "Message Too Large")
+            self._scanned = len(self._buffer)
+            return None
+        total = end + 4 + _stream_content_length(bytes(self._buffer[:end]))
+        if total > MAX_MESSAGE:
+            raise SipParseError("message too large", 513, "Message Too Large")
+        return total
 
 
-_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*([0-9]{1,9})[ \t]*$", re.I | re.M)
+# `\r?$`: every head line but the last ends in CRLF, and `$` matches only before the LF.
+_LENGTH = re.compile(rb"^(?:content-length|l)[ \t]*:[ \t]*([0-9]{1,9})[ \t]*\r?$", re.I | re.M)
 
 
 def _stream_content_length(head: bytes) -> int:

@@ -55,7 +55,8 @@ class PinEntry:
         if digit.digit == "*":
             self.entered = ""
         elif digit.digit == "#":
-            self._check()
+            if self.entered:  # "#" after a PIN already checked at full length ends nothing
+                self._check()
         elif digit.digit.isdigit():
             self.entered = (self.entered + digit.digit)[-12:]
             if len(self.entered) == len(self.pin):

@@ -111,6 +111,6 @@ def _expires_value(text: str | None, default: int) -> int:
     if text is None:
         return default
     text = text.strip()
-    if not text.isdigit() or len(text) > 10:
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:  # isdigit() accepts '²'
         raise RegistrationError(400, f"bad expires value {text[:20]!r}")
     return int(text)

@@ -39,7 +39,7 @@ def parse_session_expires(value: str) -> tuple[int, str | None] | None:
     """`1800;refresher=uac` into (1800, "uac"); None when malformed."""
     delta, _, params = value.partition(";")
     delta = delta.strip()
-    if not delta.isdigit() or len(delta) > 9:
+    if not (delta.isascii() and delta.isdigit()) or len(delta) > 9:  # isdigit() accepts '²'
         return None
     refresher = None
     for param in params.split(";"):

@@ -259,6 +259,7 @@ def _stamp_received(request: Request, peer: Peer) -> None:
 
 def best_effort_response(data: bytes, status: int, reason: str) -> Response | None:
     """A response to unparsable bytes built from whatever headers can be read; None if no Via."""
+    data = data.lstrip(b"\r\n")
     if data.startswith(b"SIP/") or len(data) > MAX_MESSAGE:
         return None  # never answer a response
     head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")

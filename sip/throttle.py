@@ -39,6 +39,8 @@ class AuthThrottle:
             failures.popleft()
         if len(failures) >= self.limit:
             del self._failures[address]
+            if address not in self._blocked_until and len(self._blocked_until) >= MAX_TRACKED:
+                del self._blocked_until[next(iter(self._blocked_until))]  # the earliest to end
             self._blocked_until[address] = now + self.block
             return True
         return False

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mediacore.dtmf import DtmfDigit
 from mediacore.events import EventBus
 from mediacore.legs import LegFactory, publish_dtmf
 from mediacore.offeranswer import OfferAnswerError
@@ -39,6 +40,7 @@ KNOWN_METHODS = frozenset(
 )  # understood but not served here: 405 rather than 501
 SUPPORTED_EXTENSIONS = frozenset({"timer"})
 JOIN_ROLES = frozenset({"admin", "commander", "operator", "expert"})
+PIN_HASH_GRACE = 2.0  # seconds after a PIN is accepted in which a "#" still belongs to it
 
 RoomLookup = Callable[[str], Room | None]
 CallKey = tuple[str, str]  # (Call-ID, our tag)
@@ -59,7 +61,11 @@ class SipUserAgent:
         self.legs = legs
         self.bus = bus
         self.users = {user.user: user for user in settings.users}
-        self.digest = DigestServer(settings.realm, nonce_lifetime=settings.nonce_lifetime)
+        self.digest = DigestServer(
+            settings.realm,
+            nonce_lifetime=settings.nonce_lifetime,
+            algorithms=settings.algorithms,
+        )
         self.registrar = Registrar()
         self.throttle = AuthThrottle(settings.auth_failure_limit)
         self.calls: dict[CallKey, SipCall] = {}
@@ -270,7 +276,13 @@ class SipUserAgent:
         if room is None:
             self.stack.respond(transaction, make_response(request, 404, "No Such Room"))
             return
-        has_credentials = "Authorization" in request.headers
+        # Phones send credentials only when challenged: a caller whose From names one of our
+        # accounts is challenged even in a PIN room, so that accounts join without the PIN.
+        has_credentials = (
+            "Authorization" in request.headers
+            or "Proxy-Authorization" in request.headers
+            or (request.from_.uri.user or "") in self.users
+        )
         user: SipUser | None = None
         if room.settings.pin and not has_credentials and not self._trusted(source):
             pass  # no account: the caller proves itself with the room PIN after answering
@@ -419,7 +431,20 @@ class SipUserAgent:
 
     def _collect_pin(self, room: Room, call: SipCall, name: str) -> None:
         def granted() -> None:
-            self._join(room, call, name)
+            if self._join(room, call, name) is None:
+                return
+            # A PIN is checked as soon as it is complete, so the "#" the caller may still be
+            # typing after it arrives once the caller is in the room: it is not for the room.
+            publish, granted_at = call.on_dtmf, time.monotonic()
+
+            def after_pin(digit: DtmfDigit) -> None:
+                call.on_dtmf = call.on_info_dtmf = publish
+                if publish is not None and not (
+                    digit.digit == "#" and time.monotonic() - granted_at < PIN_HASH_GRACE
+                ):
+                    publish(digit)
+
+            call.on_dtmf = call.on_info_dtmf = after_pin
 
         def refused() -> None:
             self._spawn(call._hang_up("wrong-pin"))
