@@ -18,9 +18,9 @@ from mediacore.participant import Participant
 from mediacore.room import Room
 from mediacore.sdp import SdpError, SessionDescription
 from sip.address import Address, SipSyntaxError, SipUri
+from sip.authclient import authorization_for
 from sip.call import SipCall
 from sip.dialog import MAX_FORWARDS, Dialog, new_call_id, new_tag
-from sip.digest import Challenge, DigestError, answer_challenge
 from sip.message import Headers, Request, Response
 from sip.sessiontimer import SessionTimer, parse_session_expires
 from sip.settings import SipTrunk
@@ -247,30 +247,23 @@ class Dialer:
 
     def _authorised(self, invite: Request, response: Response, trunk: SipTrunk) -> Request | None:
         """The INVITE again with trunk credentials for the challenge, or None if unanswerable."""
-        header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
-        answer_header = "Authorization" if response.status == 401 else "Proxy-Authorization"
-        for value in response.headers.get_all(header) or [response.headers.get(header) or ""]:
-            try:
-                challenge = Challenge.parse(value)
-                credentials = answer_challenge(
-                    challenge,
-                    username=trunk.username,
-                    password=trunk.password,
-                    method="INVITE",
-                    uri=invite.uri,
-                )
-            except DigestError:
-                continue
-            number = invite.cseq[0] + 1
-            headers = Headers(
-                [(n, v) for n, v in invite.headers if n not in ("Via", "CSeq", answer_header)]
-            )
-            retry = Request(headers, invite.body, "INVITE", invite.uri)
-            retry.headers.add("Via", self.agent.stack.via(Peer(*_peer_fields(invite))))
-            retry.headers.add("CSeq", f"{number} INVITE")
-            retry.headers.add(answer_header, credentials.header_value())
-            return retry
-        return None
+        authorization = authorization_for(
+            response, username=trunk.username, password=trunk.password, method="INVITE",
+            uri=invite.uri,
+        )  # fmt: skip
+        if authorization is None:
+            return None
+        skipped = ("Via", "CSeq", authorization[0])
+        retry = Request(
+            Headers([(n, v) for n, v in invite.headers if n not in skipped]),
+            invite.body,
+            "INVITE",
+            invite.uri,
+        )
+        retry.headers.add("Via", self.agent.stack.via(Peer(*_peer_fields(invite))))
+        retry.headers.add("CSeq", f"{invite.cseq[0] + 1} INVITE")
+        retry.headers.add(*authorization)
+        return retry
 
     async def _cancel(self, invite: Request, destination: Peer) -> None:
         """CANCEL our INVITE (§9.1): same Request-URI, Call-ID, From, To, CSeq number and Via."""

@@ -12,8 +12,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sip.address import Address, SipUri
+from sip.authclient import authorization_for
 from sip.dialog import MAX_FORWARDS, new_call_id, new_tag
-from sip.digest import Challenge, DigestError, answer_challenge
 from sip.message import Headers, Request, Response
 from sip.settings import SipTrunk
 from sip.stack import resolve
@@ -89,20 +89,13 @@ class TrunkRegistration:
         request = self._request(expires, destination, None)
         response = await self.agent.stack.request(request, destination)
         if response.status in (401, 407):
-            header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
-            answer = "Authorization" if response.status == 401 else "Proxy-Authorization"
-            try:
-                challenge = Challenge.parse(response.headers.get(header) or "")
-                credentials = answer_challenge(
-                    challenge,
-                    username=trunk.username,
-                    password=trunk.password,
-                    method="REGISTER",
-                    uri=request.uri,
-                )
-            except DigestError as error:
-                return Response(status=response.status, reason=f"cannot answer: {error}")
-            request = self._request(expires, destination, (answer, credentials.header_value()))
+            authorization = authorization_for(
+                response, username=trunk.username, password=trunk.password, method="REGISTER",
+                uri=request.uri,
+            )  # fmt: skip
+            if authorization is None:
+                return Response(status=response.status, reason="cannot answer the challenge")
+            request = self._request(expires, destination, authorization)
             response = await self.agent.stack.request(request, destination)
         return response
 
