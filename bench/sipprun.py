@@ -54,6 +54,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "sipp"
 TONE_FILE = "sipp_tone.ulaw"  # the name rtp_stream uses in the scenarios, relative to workdir
@@ -484,30 +485,11 @@ def start_sipp(
 
 
 def run_sipp(
-    scenario: str,
-    target: str,
-    *,
-    local_ip: str = "127.0.0.1",
-    transport: str = "u1",
-    calls: int = 1,
-    rate: float | None = None,
-    concurrent: int | None = None,
-    user: str | None = None,
-    password: str | None = None,
-    service: str | None = None,
-    duration_ms: int | None = None,
-    injection: Path | None = None,
-    keys: Mapping[str, str] | None = None,
-    auth_uri: str | None = None,
-    rtp_echo: bool = False,
-    trace_messages: bool = False,
-    extra_args: Sequence[str] = (),
-    timeout: float = 60.0,
-    workdir: Path,
+    scenario: str, target: str, *, workdir: Path, timeout: float = 60.0, **options: Any
 ) -> SippResult:
     """Run sipp against target ("host:port") in the foreground until its -m calls are done or
     -timeout (timeout seconds) cuts it off, and return its counts and response times.
-
+    options: start_sipp's keywords, of which:
     scenario: a bench/sipp name ("uac_auth_call"), a path, or a built-in ("uac").
     service: the Request-URI user (-s), i.e. the room or user dialled. user/password: the
     digest credentials (-au/-ap). duration_ms: -d, the length of the scenarios' <pause/>.
@@ -520,26 +502,7 @@ def run_sipp(
     Request-URI is sip:TARGET, sipp's own default, which it keeps (it passes no service).
     """
     sipp = start_sipp(
-        scenario,
-        target,
-        workdir=workdir,
-        local_ip=local_ip,
-        transport=transport,
-        calls=calls,
-        rate=rate,
-        concurrent=concurrent,
-        user=user,
-        password=password,
-        service=service,
-        duration_ms=duration_ms,
-        injection=injection,
-        keys=keys,
-        auth_uri=auth_uri,
-        rtp_echo=rtp_echo,
-        trace_messages=trace_messages,
-        extra_args=extra_args,
-        timeout=timeout,
-        wait_listening=False,
+        scenario, target, workdir=workdir, timeout=timeout, wait_listening=False, **options
     )
     # sipp enforces -timeout itself; the margin only catches a sipp that hangs on exit.
     return sipp.wait(timeout + 10)

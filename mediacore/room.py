@@ -25,6 +25,7 @@ LATE_TICK_SECONDS = 0.005
 # Further behind than this (after a stall), the clock skips ticks instead of running the backlog;
 # anything shorter is worked off at once, so the legs' jitter buffers do not keep the backlog.
 MAX_BACKLOG_TICKS = 50
+MAX_PARTICIPANTS = 2000  # per room; a room may set a lower `max_participants`
 
 
 class RoomError(ValueError):
@@ -33,6 +34,10 @@ class RoomError(ValueError):
 
 class RoomClosed(RoomError):
     """The room was closed while the request was on its way."""
+
+
+class RoomFull(RoomError):
+    """The room already holds `max_participants`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,7 @@ class RoomSettings:
     talk_off_dbfs: float = -55.0
     talk_hang_ms: int = 400
     pin: str = ""  # callers without a SIP account enter it as DTMF; empty: no PIN entry
+    max_participants: int = MAX_PARTICIPANTS
 
     def validate(self) -> RoomSettings:
         if not isinstance(self.name, str) or not _is_room_name(self.name):
@@ -53,7 +59,7 @@ class RoomSettings:
                 "room names are 1-64 letters, digits, '-', '_' or '.', "
                 "starting with a letter or digit"
             )
-        for key in ("ptime", "rate", "max_talkers", "talk_hang_ms"):
+        for key in ("ptime", "rate", "max_talkers", "talk_hang_ms", "max_participants"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise RoomError(f"{key} must be a whole number")
@@ -75,6 +81,8 @@ class RoomSettings:
             raise RoomError("floor must be 'deny' or 'queue'")
         if not 1 <= self.max_talkers <= 32:
             raise RoomError("max_talkers must be 1-32")
+        if not 1 <= self.max_participants <= MAX_PARTICIPANTS:
+            raise RoomError(f"max_participants must be 1-{MAX_PARTICIPANTS}")
         if self.talk_off_dbfs > self.talk_on_dbfs:
             raise RoomError("talk_off_dbfs must not be above talk_on_dbfs")
         if not isinstance(self.pin, str) or not (
@@ -167,9 +175,16 @@ class Room:
 
     # -- participants ---------------------------------------------------------------------
 
-    def add(self, participant: Participant) -> Participant:
+    def check_capacity(self) -> None:
+        """Raise RoomClosed or RoomFull when a new participant could not join now."""
         if self._closed:
             raise RoomClosed(f"room {self.name!r} is closed")
+        limit = self.settings.max_participants
+        if len(self.participants) >= limit:
+            raise RoomFull(f"room {self.name!r} is full ({limit} participants)")
+
+    def add(self, participant: Participant) -> Participant:
+        self.check_capacity()
         if participant.priority not in PRIORITIES:
             raise RoomError("priority must be 0-3")
         self.participants[participant.id] = participant

@@ -133,7 +133,6 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         self._use(negotiation)
         self._last_received = time.monotonic()  # the timeout restarts with the new session
 
-
     def attach(
         self,
         port: int,

@@ -52,6 +52,7 @@ class SipCall(RtpLeg):
         self.on_ended: Callable[[str], None] | None = None  # the room removes the participant
         self.on_info_dtmf: Callable[[DtmfDigit], None] | None = None
         self._pending_offer: SessionDescription | None = None  # our offer in a 2xx (offerless)
+        self._keepalive_sent = time.monotonic()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- the room's side ------------------------------------------------------------------
@@ -249,6 +250,30 @@ class SipCall(RtpLeg):
             timer.refreshed(time.monotonic(), timer.interval, timer.refresher)
         elif response.status in (481, 408):
             await self._hang_up("session-refresh-failed")
+
+    def keepalive_due(self, now: float, interval: float) -> bool:
+        return (
+            interval > 0
+            and self.state == "confirmed"
+            and not self.ended
+            and now - self._keepalive_sent >= interval
+        )
+
+    async def send_keepalive(self, now: float) -> None:
+        """An in-dialog OPTIONS: a phone that lost the call (481) or is gone (408) is hung up.
+
+        Any other answer, even 405 or 501, proves the peer still knows the dialog (RFC 3261
+        §12.2.1.2), so only those two end the call."""
+        agent, dialog = self.agent, self.dialog
+        if agent is None or dialog is None:
+            return
+        self._keepalive_sent = now
+        options = dialog.request("OPTIONS", agent.stack.via(dialog.peer))
+        options.headers.add("Accept", "application/sdp")
+        response = await agent.stack.request(options, dialog.peer)
+        if response.status in (408, 481):
+            log.info("sip keep-alive failed", extra={"status": response.status})
+            await self._hang_up("keepalive-failed")
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -54,9 +54,12 @@ class SipSettings:
     # Challenged in this order; put MD5 first for clients that stop at a SHA-256 challenge.
     digest_algorithms: str = "SHA-256,MD5"
     auth_failure_limit: int = 10  # failures from one address within a minute before it is blocked
+    # In-dialog OPTIONS to every call this often; 408 or 481 ends the call. 0 turns it off.
+    keepalive_interval: float = 30.0
     users: tuple[SipUser, ...] = ()
 
     @property
     def algorithms(self) -> tuple[str, ...]:
         return tuple(name.strip().upper() for name in self.digest_algorithms.split(",") if name)
+
     trunks: tuple[SipTrunk, ...] = ()

@@ -298,6 +298,13 @@ class SipUserAgent:
             self.stack.respond(transaction, timing)
             return
         try:
+            room.check_capacity()
+        except RoomError as error:
+            busy = make_response(request, 486)
+            busy.headers.add("Warning", f'399 mediacore "{error}"')
+            self.stack.respond(transaction, busy)
+            return
+        try:
             offer = SessionDescription.parse(request.body.decode("utf-8", "replace"))
             if request.body and request.content_type != "application/sdp":
                 raise SdpError(f"body is {request.content_type}, not application/sdp")
@@ -495,6 +502,8 @@ class SipUserAgent:
                     self._spawn(call.refresh_session())
                 elif timer is not None and timer.expired(now) and call.on_ended is not None:
                     self._spawn(call._hang_up("session-expired"))
+                elif call.keepalive_due(now, self.settings.keepalive_interval):
+                    self._spawn(call.send_keepalive(now))
 
     def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine)

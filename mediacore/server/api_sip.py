@@ -47,7 +47,7 @@ def build_sip_router(directory: RoomDirectory, sip: SipService) -> APIRouter:
         if found is None:
             raise ApiError(404, "room-not-found", f"no room named {room!r}")
         try:
-            directory.check_capacity(found)
+            found.check_capacity()
             participant = await sip.dialer.dial(found, body.uri, body.name, body.trunk)
         except DialError as error:
             raise ApiError(error.status, error.code, str(error)) from None

@@ -119,6 +119,8 @@ def validate_config(config: Config) -> Config:
         raise ConfigError("sip.digest_algorithms must list SHA-256 and/or MD5, e.g. 'MD5,SHA-256'")
     if sip.auth_failure_limit < 1:
         raise ConfigError("sip.auth_failure_limit must be at least 1")
+    if not (sip.keepalive_interval == 0 or 1 <= sip.keepalive_interval <= 3600):
+        raise ConfigError("sip.keepalive_interval must be 0 (off) or 1-3600 seconds")
     if server.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"server.log_level: {server.log_level!r} is not one of {LOG_LEVELS}")
     if server.log_format not in LOG_FORMATS:

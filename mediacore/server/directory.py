@@ -18,7 +18,6 @@ from mediacore.server.config import Config
 log = logging.getLogger(__name__)
 
 MAX_ROOMS = 1000
-MAX_PARTICIPANTS_PER_ROOM = 2000
 
 
 class RoomExists(RoomError):
@@ -74,7 +73,7 @@ class RoomDirectory:
         """Answer an SDP offer with a new RTP leg in `room`; returns the participant and answer.
 
         Raises OfferAnswerError (offer unusable), RoomError, or PortsExhausted."""
-        self.check_capacity(room)
+        room.check_capacity()
         joined: list[Participant] = []  # DTMF can only arrive once the leg is in the room
 
         def dtmf(digit: DtmfDigit) -> None:
@@ -89,10 +88,6 @@ class RoomDirectory:
             await leg.close("rejected")
             raise
         return participant, answer.serialize()
-
-    def check_capacity(self, room: Room) -> None:
-        if len(room.participants) >= MAX_PARTICIPANTS_PER_ROOM:
-            raise RoomError(f"at most {MAX_PARTICIPANTS_PER_ROOM} participants per room")
 
     def summary(self, room: Room) -> dict[str, Any]:
         return {

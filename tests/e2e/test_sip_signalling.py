@@ -15,12 +15,20 @@ from pathlib import Path
 import pytest
 import websockets
 
+from bench.rtppeer import RtpPeer
+from mediacore.codecs import PCMU
 from sip.digest import Challenge, answer_challenge
 from sip.message import Response, SipParseError, parse_message
 from tests.e2e.events import wait_for_event
 from tests.e2e.server import TOKEN, ServerProcess
 
 pytestmark = pytest.mark.slow
+
+SDP_OFFER = (
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+SDP_TYPE = {"Content-Type": "application/sdp"}
 
 CONFIG = """
 [sip]
@@ -248,6 +256,36 @@ def test_invite_without_credentials_is_challenged(client: SipClient) -> None:
     response = client.exchange(client.request("INVITE", body="v=0\r\n"))
     assert response is not None and response.status == 401
     assert response.to.tag  # a final response to INVITE carries a To tag for its ACK
+
+
+async def test_full_room_answers_busy_before_ringing(
+    client: SipClient, server: ServerProcess
+) -> None:
+    """A room at max_participants refuses an authenticated caller with 486, never 200+BYE."""
+    room = "full-room"
+    created = server.client.post("/api/v1/rooms", json={"name": room, "max_participants": 1})
+    assert created.status_code == 201, created.text
+    occupant = RtpPeer(PCMU)
+    await occupant.open()
+    server.join(room, occupant.make_offer(), name="occupant")
+    uri = f"sip:{room}@127.0.0.1:{server.sip_port}"
+    call_id = f"busy-{time.monotonic_ns()}"
+    challenge = client.exchange(client.request("INVITE", uri, call_id=call_id, cseq=1,
+                                               body=SDP_OFFER, headers=SDP_TYPE))  # fmt: skip
+    assert challenge is not None and challenge.status == 401
+    offered = Challenge.parse(challenge.headers.get_all("WWW-Authenticate")[0])
+    credentials = answer_challenge(
+        offered, username="alice", password="alice-secret", method="INVITE", uri=uri
+    )
+    busy = client.exchange(
+        client.request("INVITE", uri, call_id=call_id, cseq=2, body=SDP_OFFER,
+                       headers={**SDP_TYPE, "Authorization": credentials.header_value()})
+    )  # fmt: skip
+    occupant.close()
+    assert busy is not None and busy.status == 486, busy
+    assert "full" in (busy.headers.get("Warning") or "")
+    assert [entry["name"] for entry in server.roster(room)] == ["occupant"]
+    server.client.delete(f"/api/v1/rooms/{room}")
 
 
 def test_unacknowledged_final_response_is_retransmitted_until_acked(client: SipClient) -> None:

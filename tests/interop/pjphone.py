@@ -169,7 +169,22 @@ class PhoneCall(pj.Call):
         self.recorder = None
         if recorder is not None:
             del recorder
+            self.phone.wait_for_wav(path)
             self.phone.emit(event="recorded", call=self.index, wav=path)
+
+
+def wav_complete(path: str, seen: list[tuple[int, int, int]]) -> bool:
+    """True once the WAV's header sizes match its length, unchanged since the last call."""
+    try:
+        with open(path, "rb") as wav:
+            data = wav.read()
+    except OSError:
+        return False
+    riff, data_size = int.from_bytes(data[4:8], "little"), int.from_bytes(data[40:44], "little")
+    state = (len(data), riff, data_size)
+    complete = bool(seen) and seen[-1] == state and riff == len(data) - 8 > 36
+    seen.append(state)
+    return complete and data_size == len(data) - 44
 
 
 class PhoneAccount(pj.Account):
@@ -180,6 +195,7 @@ class PhoneAccount(pj.Account):
 
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         info = self.getInfo()
+        self.phone.registration_answers += 1
         # expires: what the registrar granted. (AccountInfo.regExpiresSec is the time left
         # until pjsua refreshes, 5 s short of that, and reads 4294967295 when unregistered.)
         self.phone.emit(
@@ -204,6 +220,7 @@ class PjPhone:
         self.local_account: PhoneAccount | None = None
         self.account: PhoneAccount | None = None
         self.calls: dict[int, PhoneCall] = {}
+        self.registration_answers = 0  # final REGISTER answers reported by pjsua
         self.next_index = 0
         self.auto: dict[str, Any] | None = None
         self.timers: list[tuple[float, Callable[..., None], tuple[Any, ...]]] = []
@@ -395,6 +412,17 @@ class PjPhone:
         if call is not None and not call.ended:
             self.answer(call, code)
 
+    def wait_for_wav(self, path: str | None, timeout: float = 2.0) -> None:
+        """Waits until a closed recorder's WAV is complete: pjsua removes a recorder from its
+        conference bridge asynchronously, so the last samples and the header's final sizes
+        land a bridge tick or more after the recorder is destroyed."""
+        if path is None:
+            return
+        seen: list[tuple[int, int, int]] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not wav_complete(path, seen):
+            self.ep.libHandleEvents(20)
+
     def quit(self) -> None:
         """Hangs up and unregisters, as a phone being switched off would. This is done here,
         not by libDestroy, because libDestroy then sleeps a fixed second whatever there is to
@@ -402,16 +430,20 @@ class PjPhone:
         self.running = False
         self.ep.hangupAllCalls()
         account = self.account
+        unregistering = False
+        answers = self.registration_answers
         if account is not None and account.getInfo().regIsActive:
             try:
                 account.setRegistration(False)
+                unregistering = True
             except pj.Error:
                 pass  # a registration already in progress: the registrar's timeout cleans up
-        # Let the BYEs and the un-REGISTER be answered, so the far end sees a clean goodbye.
-        deadline = time.monotonic() + 1.0
+        # Let the BYEs and the un-REGISTER be answered (its digest challenge included: pjsua
+        # reports only the final answer), so the far end sees a clean goodbye.
+        deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline and (
             any(not c.ended for c in self.calls.values())
-            or (account is not None and account.getInfo().regIsActive)
+            or (unregistering and self.registration_answers == answers)
         ):
             self.ep.libHandleEvents(20)
         for index in list(self.calls):

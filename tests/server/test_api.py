@@ -290,6 +290,13 @@ async def test_create_room_with_only_a_name_uses_default_settings(api: Api) -> N
     )
 
 
+async def test_joining_a_full_room_is_409_room_full(api: Api) -> None:
+    await api.admin("PATCH", "/api/v1/rooms/command", json={"max_participants": 1})
+    await api.join()
+    response = await api.admin("POST", "/api/v1/rooms/command/rtp", content=PCMU_OFFER, headers=SDP)
+    assert "full" in assert_error(response, 409, "room-full")
+
+
 async def test_creating_an_existing_room_is_409(api: Api) -> None:
     assert_error(
         await api.admin("POST", "/api/v1/rooms", json={"name": "command"}), 409, "room-exists"
@@ -310,6 +317,8 @@ async def test_creating_an_existing_room_is_409(api: Api) -> None:
         ({"name": "r", "rate": 44100}, 400, "rate"),
         ({"name": "r", "floor": "grab"}, 422, "floor"),
         ({"name": "r", "max_talkers": 0}, 400, "max_talkers"),
+        ({"name": "r", "max_participants": 0}, 400, "max_participants"),
+        ({"name": "r", "max_participants": 2001}, 400, "max_participants"),
         ({"name": "r", "talk_on_dbfs": -60, "talk_off_dbfs": -50}, 400, "talk_off_dbfs"),
         ({"name": "r", "talk_hang_ms": -1}, 400, "talk_hang_ms"),
         ({"name": "r", "colour": "red"}, 422, "colour"),

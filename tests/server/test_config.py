@@ -288,6 +288,13 @@ def test_bad_room_table_is_a_config_error_naming_the_problem(
     assert_refused(tmp_path, text, fragment)
 
 
+@pytest.mark.parametrize("interval", ["-1", "0.5", "4000"])
+def test_sip_keepalive_interval_out_of_range_is_a_config_error(
+    tmp_path: Path, interval: str
+) -> None:
+    assert_refused(tmp_path, f"[sip]\nkeepalive_interval = {interval}\n", "keepalive_interval")
+
+
 def test_duplicate_room_names_are_a_config_error(tmp_path: Path) -> None:
     path = write(tmp_path, '[[rooms]]\nname = "ops"\n[[rooms]]\nname = "ops"\n')
     with pytest.raises(ConfigError, match="ops"):

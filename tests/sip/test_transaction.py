@@ -511,7 +511,12 @@ def test_receive_drops_messages_without_a_usable_via_or_cseq() -> None:
     strange_status = answer(good, 200)
     strange_status.status = 999
     malformed: list[Request | Response] = [
-        garbage_via, bad_cseq, Request(), Response(), garbage_response, strange_status
+        garbage_via,
+        bad_cseq,
+        Request(),
+        Response(),
+        garbage_response,
+        strange_status,
     ]
 
     for message in malformed:
@@ -543,6 +548,8 @@ def test_client_transaction_exposes_what_the_ua_needs() -> None:
     assert isinstance(transaction, ClientTransaction)
     assert (transaction.request, transaction.destination) == (invite, UDP)
     assert (transaction.state, transaction.is_invite, transaction.last_response) == (
-        "calling", True, None
+        "calling",
+        True,
+        None,
     )
     assert transaction.key == (INVITE_BRANCH, "INVITE")
