@@ -327,5 +327,5 @@ def _sip(args: argparse.Namespace, out: Path) -> int:
     phases = report["phases"].values()
     failed = sum(phase["failed"] for phase in phases)
     worst_p99 = max((phase["setup_ms_p99"] or 0.0) for phase in phases)
-    _progress(f"wrote {path}: {failed} failed calls, worst set-up p99 {worst_p99} ms")
+    _progress(f"wrote {path}: {failed} failed calls, worst set-up p99 {worst_p99:.1f} ms")
     return 0 if failed == 0 and report["server_exit"] == 0 else 1

@@ -137,7 +137,7 @@ def run(benchmark: SipBenchmark, out: Path, progress: Callable[[str], None]) -> 
             entry = phase_report(result, sampler, time.monotonic() - started)
             progress(
                 f"  {name}: {entry['successful']} ok, {entry['failed']} failed, set-up p50 "
-                f"{entry['setup_ms_p50']} ms p99 {entry['setup_ms_p99']} ms, "
+                f"{entry['setup_ms_p50']:.1f} ms p99 {entry['setup_ms_p99']:.1f} ms, "
                 f"{entry.get('mean_cores', 0):.2f} cores, {entry.get('max_rss_mb', 0):.0f} MB"
             )
             report["phases"][name] = entry
