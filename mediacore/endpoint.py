@@ -10,9 +10,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mediacore.codecs.base import CodecInfo, Pcm
+
+if TYPE_CHECKING:
+    from mediacore.participant import Participant
+    from mediacore.room import Room
 
 
 class AudioInput(Protocol):
@@ -61,10 +65,21 @@ class Endpoint(ABC):
     kind: str = "endpoint"
     audio_input: AudioInput | None = None
     audio_output: AudioOutput | None = None
+    # A floor listener (a radio leg) hears only the floor holder, never the room's mix: a
+    # half-duplex radio keyed with everyone's voices would never let its users talk back.
+    floor_listener: bool = False
 
     @abstractmethod
     async def close(self, reason: str) -> None:
         """Release sockets and tasks; called once when the participant leaves."""
+
+    def joined(self, room: Room, participant: Participant) -> None:
+        """Called once the participant is in the room (legs that act on the room keep it)."""
+        return None
+
+    def floor_changed(self, holder: str | None, priority: int) -> None:
+        """The room's floor went to participant `holder` (priority `priority`), or is free."""
+        return None
 
     def check(self, now: float) -> str | None:
         """Called about once a second; a returned reason (e.g. "rtp-timeout") removes the leg."""

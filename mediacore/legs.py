@@ -138,3 +138,4 @@ def publish_dtmf(
         digit=digit.digit,
         duration_ms=digit.duration * 1000 // clock_rate,
     )
+    room.dtmf_pressed(participant, digit.digit)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from mediacore.events import EventBus
+from mediacore.floor import Floor, FloorResult, FloorSettings
 from mediacore.participant import PRIORITIES, Participant
 from mixer.audiomixer import AudioMixer, MixerSettings
 
@@ -52,6 +53,8 @@ class RoomSettings:
     talk_hang_ms: int = 400
     pin: str = ""  # callers without a SIP account enter it as DTMF; empty: no PIN entry
     max_participants: int = MAX_PARTICIPANTS
+    floor_hang_ms: int = 500  # squelch closed or VOX quiet this long releases the floor
+    floor_timeout_s: int = 60  # talk time-out: the floor is taken back after this long; 0: never
 
     def validate(self) -> RoomSettings:
         if not isinstance(self.name, str) or not _is_room_name(self.name):
@@ -59,7 +62,15 @@ class RoomSettings:
                 "room names are 1-64 letters, digits, '-', '_' or '.', "
                 "starting with a letter or digit"
             )
-        for key in ("ptime", "rate", "max_talkers", "talk_hang_ms", "max_participants"):
+        for key in (
+            "ptime",
+            "rate",
+            "max_talkers",
+            "talk_hang_ms",
+            "max_participants",
+            "floor_hang_ms",
+            "floor_timeout_s",
+        ):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise RoomError(f"{key} must be a whole number")
@@ -81,6 +92,10 @@ class RoomSettings:
             raise RoomError("floor must be 'deny' or 'queue'")
         if not 1 <= self.max_talkers <= 32:
             raise RoomError("max_talkers must be 1-32")
+        if not 0 <= self.floor_hang_ms <= 10000:
+            raise RoomError("floor_hang_ms must be 0-10000")
+        if not 0 <= self.floor_timeout_s <= 3600:
+            raise RoomError("floor_timeout_s must be 0 (never) to 3600 seconds")
         if not 1 <= self.max_participants <= MAX_PARTICIPANTS:
             raise RoomError(f"max_participants must be 1-{MAX_PARTICIPANTS}")
         if self.talk_off_dbfs > self.talk_on_dbfs:
@@ -130,6 +145,7 @@ class Room:
         self.clock = ClockStatistics()
         self.tick_observers: list[TickObserver] = []
         self.mixer = AudioMixer(self._mixer_settings(), on_talking=self._talking_changed)
+        self.floor = Floor(self._floor_settings(), self._publish_floor, self._floor_changed)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -142,6 +158,12 @@ class Room:
             talk_on_dbfs=s.talk_on_dbfs,
             talk_off_dbfs=s.talk_off_dbfs,
             talk_hang_ms=s.talk_hang_ms,
+        )
+
+    def _floor_settings(self) -> FloorSettings:
+        s = self.settings
+        return FloorSettings(
+            mode=s.floor, hang_ms=s.floor_hang_ms, talk_timeout_s=float(s.floor_timeout_s)
         )
 
     # -- life cycle -----------------------------------------------------------------------
@@ -170,6 +192,7 @@ class Room:
             raise RoomError(f"{', '.join(sorted(fixed))} cannot change while the room is open")
         self.settings = replace(self.settings, **changes).validate()
         self.mixer.reconfigure(self._mixer_settings())
+        self.floor.reconfigure(self._floor_settings())
         self.bus.publish("room.updated", self.name, settings=self.settings.to_json())
         return self.settings
 
@@ -189,6 +212,7 @@ class Room:
             raise RoomError("priority must be 0-3")
         self.participants[participant.id] = participant
         self.bus.publish("participant.joined", self.name, participant=participant.roster_entry())
+        participant.endpoint.joined(self, participant)
         log.info("participant joined", extra={"room": self.name, "participant": participant.id})
         return participant
 
@@ -202,6 +226,7 @@ class Room:
         participant = self.participants.pop(participant_id, None)
         if participant is None:
             raise KeyError(participant_id)
+        self.floor.remove(participant_id, time.monotonic())
         try:
             await participant.endpoint.close(reason)
         except Exception:  # a leg that fails to close must still leave the room
@@ -243,6 +268,55 @@ class Room:
     def roster(self) -> list[dict[str, Any]]:
         return [p.roster_entry() for p in self.participants.values()]
 
+    # -- the floor ------------------------------------------------------------------------
+
+    def request_floor(
+        self, participant_id: str, source: str, priority: int | None = None
+    ) -> FloorResult:
+        """A push-to-talk press; `priority` defaults to the participant's own."""
+        participant = self.get(participant_id)
+        if priority is None:
+            priority = participant.priority
+        if priority not in PRIORITIES:
+            raise RoomError("priority must be 0-3")
+        return self.floor.request(participant_id, priority, source, time.monotonic())
+
+    def release_floor(self, participant_id: str, source: str, hang: bool = False) -> FloorResult:
+        """A push-to-talk release; with `hang` (squelch or VOX) it waits out the hang time."""
+        self.get(participant_id)
+        return self.floor.release(participant_id, source, time.monotonic(), hang=hang)
+
+    def revoke_floor(self, participant_id: str, by: str, reason: str = "admin") -> bool:
+        """Take the floor (or a queued request) away; True when there was one."""
+        return self.floor.revoke(participant_id, reason, time.monotonic(), by=by)
+
+    def dtmf_pressed(self, participant: Participant, digit: str) -> None:
+        """Phones in PTT mode (half duplex) talk with `*` and stop with `#`."""
+        if participant.duplex != "half" or participant.id not in self.participants:
+            return
+        if digit == "*":
+            self.request_floor(participant.id, "dtmf")
+        elif digit == "#":
+            self.release_floor(participant.id, "dtmf")
+
+    def floor_holder(self) -> Participant | None:
+        holder = self.floor.holder
+        return self.participants.get(holder) if holder is not None else None
+
+    def _publish_floor(self, type: str, **data: Any) -> None:
+        self.bus.publish(type, self.name, **data)
+
+    def _floor_changed(self, old: str | None, new: str | None) -> None:
+        previous = self.participants.get(old) if old is not None else None
+        if previous is not None:
+            previous.has_floor = False
+        holder = self.participants.get(new) if new is not None else None
+        if holder is not None:
+            holder.has_floor = True
+        priority = holder.priority if holder is not None else 0
+        for participant in list(self.participants.values()):
+            participant.endpoint.floor_changed(new, priority)
+
     def _talking_changed(self, participant: Participant, talking: bool) -> None:
         self.bus.publish(
             "talking",
@@ -277,7 +351,10 @@ class Room:
                 self.clock.late_ticks += 1
             self.clock.max_lateness = max(self.clock.max_lateness, lateness)
             try:
-                result = self.mixer.tick(tick, now, list(self.participants.values()))
+                self.floor.tick(now)
+                result = self.mixer.tick(
+                    tick, now, list(self.participants.values()), self.floor_holder()
+                )
                 self.clock.last_mix_seconds = result.seconds
             except Exception:  # one bad frame must not stop the room's clock
                 log.exception("mixer tick failed", extra={"room": self.name})

@@ -198,8 +198,15 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
             self._receive_dtmf(packet)
         elif packet.payload_type == COMFORT_NOISE_PT:
             self._accept_source(source, now)
+        elif self._receive_other(packet, now):
+            self._accept_source(source, now)
         else:
             self.dropped["payload-type"] += 1
+
+    def _receive_other(self, packet: RtpPacket, now: float) -> bool:
+        """A packet of a payload type we did not negotiate for audio, DTMF or comfort noise;
+        subclasses that expect one (radio keep-alives) take it and return True."""
+        return False
 
     def _accept_source(self, source: Addr, now: float) -> None:
         if not self._latched:
@@ -265,11 +272,26 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         # Timestamps follow the tick count, so a skipped tick shows as a gap, not a time warp.
         timestamp = (self._timestamp_base + (tick - first) * self._units_per_tick) & 0xFFFFFFFF
         self._sequence = sequence = (self._sequence + 1) & 0xFFFF
-        transport.sendto(
-            build_rtp(self._payload_type, sequence, timestamp, self.ssrc, payload, marker), remote
-        )
+        transport.sendto(self._audio_packet(sequence, timestamp, payload, marker), remote)
         self.packets_sent += 1
         self.bytes_sent += len(payload)
+
+    def _audio_packet(self, sequence: int, timestamp: int, payload: bytes, marker: bool) -> bytes:
+        """The datagram for one audio payload; radio legs add their header extension."""
+        return build_rtp(self._payload_type, sequence, timestamp, self.ssrc, payload, marker)
+
+    def send_datagram(self, data: bytes) -> bool:
+        """Send a packet the subclass built itself (a radio keep-alive) to the peer."""
+        transport, remote = self._transport, self._remote
+        if transport is None or remote is None:
+            return False
+        transport.sendto(data, remote)
+        return True
+
+    def next_sequence(self) -> int:
+        """Take the next RTP sequence number (shared by audio and keep-alives, one SSRC)."""
+        self._sequence = (self._sequence + 1) & 0xFFFF
+        return self._sequence
 
     def _rtcp_destination(self) -> tuple[asyncio.DatagramTransport | None, Addr | None]:
         if self.negotiation.rtcp_mux or self._rtcp_transport is None:

@@ -24,7 +24,8 @@ from mixer.talk import TalkDetector
 
 SILENCE = "silence"
 TOTAL = "total"
-# What a listener hears: silence, the total, or ("minus", participant id) for a talker.
+# What a listener hears: silence, the total, ("minus", participant id) for a talker, or
+# ("floor", holder id) for a floor listener (a radio) while someone else holds the floor.
 Signal = str | tuple[str, str]
 
 
@@ -70,15 +71,26 @@ class AudioMixer:
         self._silence = np.zeros(settings.frame_samples, dtype=np.float32)
         self._mixed_ids: set[str] = set()  # who was mixed last tick
 
-    def tick(self, tick: int, now: float, participants: Sequence[Participant]) -> TickResult:
-        """Mix one tick. `participants` is a snapshot; the mixer never waits for anyone."""
+    def tick(
+        self,
+        tick: int,
+        now: float,
+        participants: Sequence[Participant],
+        floor_holder: Participant | None = None,
+    ) -> TickResult:
+        """Mix one tick. `participants` is a snapshot; the mixer never waits for anyone.
+
+        Floor listeners (radio legs) hear only `floor_holder`, whole (not just while the talk
+        detector says it talks, so a keyed radio carries every syllable), and nothing at all
+        while the floor is free or their own."""
         started = time.perf_counter()
         frames = self._read_inputs(now, participants)
         speakers = self._choose_speakers(participants, frames)
-        mixed = self._convert(speakers, frames)
+        holder = floor_holder if self._floor_is_heard(floor_holder, participants) else None
+        mixed, holder_pcm = self._convert(speakers, holder, frames)
         total = self._sum(mixed)
         encodes_before = self.encoders.encodes
-        self._send(tick, participants, mixed, total)
+        self._send(tick, participants, mixed, total, holder, holder_pcm)
         if tick % 50 == 0:
             self.encoders.expire(tick)
             self._forget_departed(participants)
@@ -140,15 +152,29 @@ class AudioMixer:
             candidates = candidates[: self.settings.max_talkers]
         return candidates
 
-    def _convert(self, speakers: list[Participant], frames: dict[str, Pcm]) -> dict[str, Pcm]:
-        mixed: dict[str, Pcm] = {}
-        speaker_ids = {p.id for p in speakers}
-        for participant_id in self._mixed_ids - speaker_ids:
+    @staticmethod
+    def _floor_is_heard(holder: Participant | None, participants: Sequence[Participant]) -> bool:
+        return holder is not None and any(
+            p.endpoint.floor_listener and p is not holder and p.endpoint.audio_output is not None
+            for p in participants
+        )
+
+    def _convert(
+        self, speakers: list[Participant], holder: Participant | None, frames: dict[str, Pcm]
+    ) -> tuple[dict[str, Pcm], Pcm | None]:
+        """Speakers' frames (and the floor holder's, when radios hear it) at the room rate."""
+        converting = list(speakers)
+        if holder is not None and holder not in speakers:
+            if holder.id in frames and not holder.muted:
+                converting.append(holder)
+        converted_ids = {p.id for p in converting}
+        for participant_id in self._mixed_ids - converted_ids:
             state = self._states.get(participant_id)
             if state is not None:
                 state.was_mixed = False
-        self._mixed_ids = speaker_ids
-        for participant in speakers:
+        self._mixed_ids = converted_ids
+        converted: dict[str, Pcm] = {}
+        for participant in converting:
             state = self._states[participant.id]
             source = participant.endpoint.audio_input
             assert source is not None
@@ -156,8 +182,10 @@ class AudioMixer:
             state.was_mixed = True
             if participant.gain_db:
                 pcm = pcm * np.float32(10 ** (participant.gain_db / 20))
-            mixed[participant.id] = pcm
-        return mixed
+            converted[participant.id] = pcm
+        holder_pcm = converted.get(holder.id) if holder is not None else None
+        mixed = {p.id: converted[p.id] for p in speakers}
+        return mixed, holder_pcm
 
     def _sum(self, mixed: dict[str, Pcm]) -> Pcm | None:
         if not mixed:
@@ -174,13 +202,20 @@ class AudioMixer:
         participants: Sequence[Participant],
         mixed: dict[str, Pcm],
         total: Pcm | None,
+        holder: Participant | None,
+        holder_pcm: Pcm | None,
     ) -> None:
         audiences: dict[Signal, dict[OutputFormat, list[AudioOutput]]] = {}
         for participant in participants:
             output = participant.endpoint.audio_output
             if output is None:
                 continue
-            signal = self._signal_for(participant, mixed)
+            if participant.endpoint.floor_listener:
+                if holder is None or holder is participant or participant.deaf:
+                    continue  # a radio is keyed only by someone else's floor
+                signal: Signal = ("floor", holder.id)
+            else:
+                signal = self._signal_for(participant, mixed)
             by_format = audiences.get(signal)
             if by_format is None:
                 by_format = audiences[signal] = {}
@@ -190,7 +225,10 @@ class AudioMixer:
             else:
                 listeners.append(output)
         for signal, by_format in audiences.items():
-            pcm = self._render(signal, mixed, total)
+            if isinstance(signal, tuple) and signal[0] == "floor":
+                pcm = holder_pcm if holder_pcm is not None else self._silence
+            else:
+                pcm = self._render(signal, mixed, total)
             for outputs in by_format.values():
                 self.encoders.deliver(signal, pcm, outputs, tick)
         for key in [key for key in self._limiters if key not in audiences]:

@@ -17,6 +17,9 @@ from mediacore.offeranswer import OfferAnswerError, read_answer
 from mediacore.participant import Participant
 from mediacore.room import Room
 from mediacore.sdp import SdpError, SessionDescription
+from radio.leg import RadioOptions
+from radio.sdp import RadioSdpError, RadioSession, add_radio_attributes, radio_session_from_offer
+from radio.sipcall import SipRadioCall, mark_radio
 from sip.address import Address, SipSyntaxError, SipUri
 from sip.authclient import authorization_for
 from sip.call import SipCall
@@ -57,9 +60,18 @@ class Dialer:
     def __init__(self, agent: SipUserAgent) -> None:
         self.agent = agent
 
-    async def dial(self, room: Room, uri_text: str, name: str, trunk_name: str | None) -> str:
+    async def dial(
+        self,
+        room: Room,
+        uri_text: str,
+        name: str,
+        trunk_name: str | None,
+        radio: RadioSession | None = None,
+    ) -> str:
         """Start calling `uri_text` into `room`; returns the participant id at once.
 
+        With `radio` the callee is an ED-137 radio gateway: the INVITE says so, and the
+        participant is a half-duplex radio leg keyed by the floor.
         Raises DialError (bad URI, unknown trunk, user not registered, no media ports)."""
         try:
             uri = SipUri.parse(uri_text)
@@ -68,8 +80,15 @@ class Dialer:
         route = await self._route(uri, trunk_name, room)
         agent = self.agent
         local_address = agent.stack.local_host(route.destination.host)
+        call: SipCall
         try:
-            call, offer = await agent.legs.offer(room, local_address, SipCall)
+            if radio is None:
+                call, offer = await agent.legs.offer(room, local_address, SipCall)
+            else:
+                call, offer = await agent.legs.offer(
+                    room, local_address, SipRadioCall, radio=RadioOptions(session=radio)
+                )
+                add_radio_attributes(offer, radio)
         except (OfferAnswerError, OSError) as error:
             raise DialError(503, "no-media", str(error)) from None
         call.agent = agent
@@ -77,7 +96,11 @@ class Dialer:
         call.state = "calling"
         call.remote_uri = str(uri)
         call.local_address = local_address
-        participant = Participant(name=name or uri.user or uri.host, endpoint=call)
+        participant = Participant(
+            name=name or uri.user or uri.host,
+            endpoint=call,
+            duplex="half" if radio is not None else "full",
+        )
         call.room_name = room.name
         room.add(participant)
         task = agent._spawn(self._call(room, participant, call, route, offer))
@@ -138,6 +161,8 @@ class Dialer:
         )
         contact = f"<{stack.contact_uri(room.name, destination)}>"
         invite = self._invite(route, from_address, contact, offer, new_call_id(), 1)
+        if isinstance(call, SipRadioCall):
+            mark_radio(invite)
         agent.publish_call_event(
             "call.dialing", call, participant=participant.id, uri=call.remote_uri
         )
@@ -161,7 +186,9 @@ class Dialer:
         try:
             answer = SessionDescription.parse(response.body.decode("utf-8", "replace"))
             call.renegotiate(read_answer(offer, answer, registry.supported()))
-        except (SdpError, OfferAnswerError) as error:
+            if isinstance(call, SipRadioCall):
+                call.use_session(radio_session_from_offer(answer, fallback=call.radio.session))
+        except (SdpError, OfferAnswerError, RadioSdpError) as error:
             log.info("dial-out answer unusable", extra={"error": str(error)})
             await call._hang_up("bad-sdp")
             self._failed(room, participant, call, "bad-sdp", 488)

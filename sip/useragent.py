@@ -15,10 +15,13 @@ from mediacore.dtmf import DtmfDigit
 from mediacore.events import EventBus
 from mediacore.legs import LegFactory, publish_dtmf
 from mediacore.offeranswer import OfferAnswerError
-from mediacore.participant import Participant
+from mediacore.participant import Duplex, Participant
 from mediacore.ports import PortsExhausted
 from mediacore.room import Room, RoomError
 from mediacore.sdp import SdpError, SessionDescription
+from radio.leg import RadioOptions
+from radio.sdp import RadioSdpError, add_radio_attributes, radio_session_from_offer
+from radio.sipcall import SipRadioCall, is_radio_message, mark_radio
 from sip.address import SipSyntaxError
 from sip.call import SipCall
 from sip.dialog import Dialog, new_tag
@@ -315,9 +318,18 @@ class SipUserAgent:
             return
         local_tag = new_tag()
         local_address = self.stack.local_host(source.host)
+        radio = is_radio_message(request)
+        call: SipCall
         try:
-            call, answer = await self.legs.answer(offer, room, local_address, SipCall)
-        except (OfferAnswerError, SdpError) as error:
+            if radio:
+                options = RadioOptions(session=radio_session_from_offer(offer))
+                call, answer = await self.legs.answer(
+                    offer, room, local_address, SipRadioCall, radio=options
+                )
+                add_radio_attributes(answer, options.session)
+            else:
+                call, answer = await self.legs.answer(offer, room, local_address, SipCall)
+        except (OfferAnswerError, SdpError, RadioSdpError) as error:
             self._refuse_offer(request, transaction, error)
             return
         except PortsExhausted:
@@ -342,6 +354,8 @@ class SipUserAgent:
             ok.headers.add("Session-Expires", call.session_timer.header_value())
             if "timer" in _supported(request):
                 ok.headers.add("Require", "timer")
+        if radio:
+            mark_radio(ok)
         ok.headers.add("Content-Type", "application/sdp")
         ok.body = answer.serialize().encode()
         self.stack.respond(transaction, ok)
@@ -422,7 +436,9 @@ class SipUserAgent:
     # -- joining the room -----------------------------------------------------------------
 
     def _join(self, room: Room, call: SipCall, name: str) -> Participant | None:
-        participant = Participant(name=name, endpoint=call)
+        # Radio gateways are half duplex: mixed only while their squelch holds the floor.
+        duplex: Duplex = "half" if call.floor_listener else "full"
+        participant = Participant(name=name, endpoint=call, duplex=duplex)
         call.room_name = room.name
         call.on_ended = lambda reason: self._left(room, participant, reason)
         rate = call.negotiation.codec.clock_rate

@@ -17,8 +17,12 @@ from mediacore.sdp import SdpError, SessionDescription
 from mediacore.server.directory import RoomDirectory, RoomExists
 from mediacore.server.errors import ApiError
 from mediacore.server.security import permission
+from radio.leg import RadioOptions
+from radio.sdp import RadioSdpError, RadioSession, radio_session_from_sdp
+from radio.vox import VoxSettings
 
 MAX_SDP_BYTES = 16 * 1024
+DEFAULT_VOX = VoxSettings()
 
 
 # Room settings are declared once, in RoomSettings; the request bodies follow its fields.
@@ -162,17 +166,25 @@ def build_rooms_router(directory: RoomDirectory) -> APIRouter:
         duplex: Literal["full", "half"] = "full",
         priority: Annotated[int, Query(ge=0, le=3)] = 0,
         radio: Literal["ed137", "vox"] | None = None,
+        vox_threshold_dbfs: Annotated[float, Query(ge=-90, le=0)] = DEFAULT_VOX.threshold_dbfs,
+        vox_attack_ms: Annotated[int, Query(ge=0, le=2000)] = DEFAULT_VOX.attack_ms,
+        vox_hang_ms: Annotated[int, Query(ge=0, le=10000)] = DEFAULT_VOX.hang_ms,
     ) -> Response:
+        """Join a plain RTP leg, or a radio leg (`radio=ed137`: ED-137B header extension and
+        keep-alives, the offer's a=type/txrxmode/R2S-* attributes honoured; `radio=vox`: a plain
+        gateway whose level keys the floor, tuned by the vox_* parameters). Radio legs are
+        half duplex and hear only the floor holder."""
         found = find_room(room)
-        if radio is not None:
-            raise ApiError(501, "not-implemented", "radio legs are not available yet")
         body = await _bounded_body(request, MAX_SDP_BYTES)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/sdp":
             raise ApiError(415, "unsupported-media-type", "send the offer as application/sdp")
         try:
             offer = SessionDescription.parse(body)
-        except SdpError as error:
+            options = _radio_options(
+                radio, offer, VoxSettings(vox_threshold_dbfs, vox_attack_ms, vox_hang_ms)
+            )
+        except (SdpError, RadioSdpError) as error:
             raise ApiError(400, "bad-sdp", str(error)) from None
         try:
             participant, answer = await directory.add_rtp_leg(
@@ -182,6 +194,7 @@ def build_rooms_router(directory: RoomDirectory) -> APIRouter:
                 duplex=duplex,
                 priority=priority,
                 local_address=_answer_address(directory, request, offer),
+                radio=options,
             )
         except OfferAnswerError as error:
             raise ApiError(400, error.reason, str(error)) from None
@@ -197,6 +210,18 @@ def build_rooms_router(directory: RoomDirectory) -> APIRouter:
         )
 
     return router
+
+
+def _radio_options(
+    radio: str | None, offer: SessionDescription, vox: VoxSettings
+) -> RadioOptions | None:
+    if radio is None:
+        return None
+    if radio == "vox":
+        return RadioOptions(mode="vox", vox=vox)
+    audio = next((m for m in offer.media if m.kind == "audio"), None)
+    session = radio_session_from_sdp(audio) if audio is not None else None
+    return RadioOptions(mode="ed137", session=session or RadioSession())
 
 
 async def _bounded_body(request: Request, limit: int) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,6 +12,7 @@ from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
 from mediacore.server.security import permission
 from mediacore.server.sipservice import SipService
+from radio.sdp import radio_offer_session
 from sip.dialout import DialError
 
 
@@ -20,6 +21,11 @@ class DialRequest(BaseModel):
     uri: str = Field(min_length=5, max_length=256, description="sip: or tel: URI to call")
     name: str = Field("", max_length=128)
     trunk: str | None = Field(None, max_length=64, description="force this [[sip.trunks]] entry")
+    radio: Literal["txrx", "rx", "tx"] | None = Field(
+        None,
+        description="call an ED-137 radio gateway: txrx both ways, rx only listen to the radio, "
+        "tx only key it",
+    )
 
 
 def build_sip_router(directory: RoomDirectory, sip: SipService) -> APIRouter:
@@ -48,7 +54,8 @@ def build_sip_router(directory: RoomDirectory, sip: SipService) -> APIRouter:
             raise ApiError(404, "room-not-found", f"no room named {room!r}")
         try:
             found.check_capacity()
-            participant = await sip.dialer.dial(found, body.uri, body.name, body.trunk)
+            radio = radio_offer_session(body.radio) if body.radio else None
+            participant = await sip.dialer.dial(found, body.uri, body.name, body.trunk, radio)
         except DialError as error:
             raise ApiError(error.status, error.code, str(error)) from None
         except RoomClosed as error:

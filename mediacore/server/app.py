@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from mediacore.events import EventBus
 from mediacore.server.api_events import build_events_router
+from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_rooms import build_rooms_router
 from mediacore.server.api_sip import build_sip_router
 from mediacore.server.auth import TokenStore, build_token_store
@@ -95,6 +96,7 @@ def create_app(server: MediaServer) -> FastAPI:
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(build_rooms_router(server.directory))
+    app.include_router(build_floor_router(server.directory))
     app.include_router(build_sip_router(server.directory, server.sip))
     app.include_router(
         build_events_router(server.bus, server.tokens, lambda name: name in server.directory.rooms)

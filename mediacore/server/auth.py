@@ -26,15 +26,23 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "rooms:write",
             "participants:write",
             "legs:create",
+            "floor:talk",
             "recordings:read",
             "recordings:write",
         }
     ),
     "commander": frozenset(
-        {"rooms:read", "rooms:write", "participants:write", "legs:create", "recordings:write"}
+        {
+            "rooms:read",
+            "rooms:write",
+            "participants:write",
+            "legs:create",
+            "floor:talk",
+            "recordings:write",
+        }
     ),
-    "operator": frozenset({"rooms:read", "participants:write", "legs:create"}),
-    "expert": frozenset({"rooms:read"}),
+    "operator": frozenset({"rooms:read", "participants:write", "legs:create", "floor:talk"}),
+    "expert": frozenset({"rooms:read", "floor:talk"}),
     "reviewer": frozenset({"recordings:read"}),
 }
 

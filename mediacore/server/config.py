@@ -11,7 +11,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from mediacore.participant import PRIORITIES
 from mediacore.room import RoomSettings
+from radio.gateways import RadioGateway
+from sip.address import SipSyntaxError, SipUri
 from sip.settings import SipSettings, SipTrunk, SipUser
 
 ROLES = ("admin", "commander", "operator", "expert", "reviewer")
@@ -53,6 +56,7 @@ class Config:
     rtp: RtpSection = field(default_factory=RtpSection)
     rooms: tuple[RoomSettings, ...] = (RoomSettings("command"),)
     tokens: tuple[TokenEntry, ...] = ()
+    radio_gateways: tuple[RadioGateway, ...] = ()  # [[radio.gateways]]: the server calls them
 
     @property
     def data_dir(self) -> Path:
@@ -61,7 +65,7 @@ class Config:
 
 _SECTIONS = {"server": ServerSection, "sip": SipSettings, "rtp": RtpSection}
 _TABLE_ARRAYS = {"sip": ("users", "trunks")}  # arrays of tables, not scalar keys
-_TOP_LEVEL = {*_SECTIONS, "rooms", "auth"}
+_TOP_LEVEL = {*_SECTIONS, "rooms", "auth", "radio"}
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "text")
 
@@ -83,6 +87,13 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
         config = replace(config, **{name: section})
     if "rooms" in data:
         config = replace(config, rooms=_rooms(data["rooms"]))
+    radio = _table(data.get("radio", {}), "[radio]")
+    if set(radio) - {"gateways"}:
+        raise ConfigError(
+            f"unknown key(s) in [radio]: {', '.join(sorted(set(radio) - {'gateways'}))}"
+        )
+    if "gateways" in radio:
+        config = replace(config, radio_gateways=_radio_gateways(radio["gateways"]))
     auth = _table(data.get("auth", {}), "[auth]")
     if set(auth) - {"tokens"}:
         raise ConfigError(f"unknown key(s) in [auth]: {', '.join(sorted(set(auth) - {'tokens'}))}")
@@ -215,6 +226,36 @@ def _room(entry: Any) -> RoomSettings:
         return RoomSettings(**entry).validate()
     except (TypeError, ValueError) as error:
         raise ConfigError(f"[[rooms]] {entry.get('name')!r}: {error}") from error
+
+
+def _radio_gateways(value: Any) -> tuple[RadioGateway, ...]:
+    gateways = tuple(_radio_gateway(entry) for entry in _array(value, "[[radio.gateways]]"))
+    if len({gateway.name for gateway in gateways}) != len(gateways):
+        raise ConfigError("[[radio.gateways]] names must be unique")
+    return gateways
+
+
+def _radio_gateway(entry: Any) -> RadioGateway:
+    keys = {"name", "uri", "room", "mode", "priority"}
+    if not isinstance(entry, dict) or set(entry) - keys:
+        raise ConfigError(f"[[radio.gateways]] takes {', '.join(sorted(keys))}")
+    name, uri, room = (entry.get(key) for key in ("name", "uri", "room"))
+    texts = (name, uri, room)
+    if not (isinstance(name, str) and isinstance(uri, str) and isinstance(room, str)) or not all(
+        texts
+    ):
+        raise ConfigError("[[radio.gateways]] needs a name, a sip: uri and a room")
+    try:
+        SipUri.parse(uri)
+    except SipSyntaxError as error:
+        raise ConfigError(f"[[radio.gateways]] {name!r}: bad uri: {error}") from None
+    mode = entry.get("mode", "txrx")
+    if mode not in ("txrx", "rx", "tx"):
+        raise ConfigError(f"[[radio.gateways]] {name!r}: mode must be txrx, rx or tx")
+    priority = entry.get("priority", 0)
+    if isinstance(priority, bool) or priority not in PRIORITIES:
+        raise ConfigError(f"[[radio.gateways]] {name!r}: priority must be 0-3")
+    return RadioGateway(name, uri, room, mode, priority)
 
 
 def _token(entry: Any) -> TokenEntry:

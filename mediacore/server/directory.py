@@ -14,6 +14,8 @@ from mediacore.room import Room, RoomError, RoomSettings, TickObserver
 from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
 from mediacore.server.config import Config
+from radio.leg import RadioLeg, RadioOptions
+from radio.sdp import add_radio_attributes
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +71,11 @@ class RoomDirectory:
         duplex: Duplex,
         priority: int,
         local_address: str,
+        radio: RadioOptions | None = None,
     ) -> tuple[Participant, str]:
         """Answer an SDP offer with a new RTP leg in `room`; returns the participant and answer.
 
+        With `radio` the leg is a half-duplex radio leg (ED-137 or VOX) keyed by the floor.
         Raises OfferAnswerError (offer unusable), RoomError, or PortsExhausted."""
         room.check_capacity()
         joined: list[Participant] = []  # DTMF can only arrive once the leg is in the room
@@ -79,7 +83,16 @@ class RoomDirectory:
         def dtmf(digit: DtmfDigit) -> None:
             publish_dtmf(self.bus, room, joined[0], digit, leg.negotiation.codec.clock_rate)
 
-        leg, answer = await self.legs.answer(offer, room, local_address, RtpLeg, on_dtmf=dtmf)
+        leg: RtpLeg
+        if radio is None:
+            leg, answer = await self.legs.answer(offer, room, local_address, RtpLeg, on_dtmf=dtmf)
+        else:
+            leg, answer = await self.legs.answer(
+                offer, room, local_address, RadioLeg, on_dtmf=dtmf, radio=radio
+            )
+            if radio.mode == "ed137":
+                add_radio_attributes(answer, radio.session)
+            duplex = "half"
         participant = Participant(name=name, endpoint=leg, duplex=duplex, priority=priority)
         joined.append(participant)
         try:

@@ -12,6 +12,7 @@ from mediacore.clock import iso8601
 from mediacore.events import EventBus
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
+from radio.gateways import GatewayKeeper
 from sip.dialout import Dialer
 from sip.stack import SipStack
 from sip.transaction import Peer
@@ -32,16 +33,19 @@ class SipService:
         self.trunks = [
             TrunkRegistration(trunk, self.agent) for trunk in config.sip.trunks if trunk.register
         ]
+        self.gateways = GatewayKeeper(config.radio_gateways, self.dialer, directory.rooms.get)
 
     async def start(self) -> None:
         await self.stack.start(self.config.server.host, self.config.sip.port)
         self.agent.start()
         for trunk in self.trunks:
             trunk.start()
+        self.gateways.start()
         log.info("sip listening", extra={"port": self.stack.port})
 
     async def stop(self) -> None:
         """Call after the rooms closed: their BYEs are on the way; give them a moment."""
+        await self.gateways.stop()
         for trunk in self.trunks:
             await trunk.stop()
         deadline = time.monotonic() + BYE_GRACE
@@ -78,6 +82,7 @@ class SipService:
                 for binding in self.agent.registrar.all(now)
             ],
             "trunks": [trunk.status() for trunk in self.trunks],
+            "radio_gateways": self.gateways.status(),
         }
 
 

@@ -171,3 +171,59 @@ def test_changed_talk_thresholds_apply_to_participants_already_in_the_room() -> 
     run(mixer, [quiet, ear], ticks=15)
     assert not quiet.talking
     assert heard(ear, 500) < -60
+
+
+def radio(name: str, frequency: float | None) -> Participant:
+    """A floor listener: a half-duplex radio leg that hears only the floor holder."""
+    person = participant(name, frequency, duplex="half")
+    person.endpoint.floor_listener = True  # type: ignore[misc]
+    return person
+
+
+def run_with_floor(
+    mixer: AudioMixer, people: list[Participant], holder: Participant | None, ticks: int = 25
+) -> None:
+    for person in people:
+        person.has_floor = person is holder
+    for tick in range(1, ticks + 1):
+        mixer.tick(tick, tick * 0.02, people, holder)
+
+
+def sent(p: Participant) -> int:
+    output = p.endpoint.audio_output
+    assert isinstance(output, CapturingOutput)
+    return len(output.payloads)
+
+
+def test_radios_receive_nothing_while_the_floor_is_free() -> None:
+    a, b = radio("a", 500.0), radio("b", 700.0)
+    console = participant("console", 1000.0)
+    run_with_floor(AudioMixer(MixerSettings()), [a, b, console], holder=None)
+    assert sent(a) == sent(b) == 0
+    # Without the floor the radios' own audio is not mixed: the console hears silence.
+    assert heard(console, 500.0) < -60 and heard(console, 700.0) < -60
+
+
+def test_radios_hear_only_the_holder_and_the_holder_hears_the_room() -> None:
+    a, b = radio("a", 500.0), radio("b", 700.0)
+    console, phone = participant("console", 1000.0), participant("phone", 1300.0)
+    people = [a, b, console, phone]
+    run_with_floor(AudioMixer(MixerSettings()), people, holder=a)
+    assert sent(a) == 0  # never its own voice back
+    assert heard(b, 500.0) > -25  # radio A patched to radio B
+    assert heard(b, 1000.0) < -60 and heard(b, 1300.0) < -60  # not the room's mix
+    assert heard(console, 500.0) > -25  # full-duplex listeners hear the radio in the mix
+
+
+def test_a_holder_that_sends_nothing_keys_the_radios_with_silence() -> None:
+    a, b = radio("a", None), radio("b", 700.0)
+    run_with_floor(AudioMixer(MixerSettings()), [a, b], holder=a, ticks=5)
+    assert sent(b) == 5 and sent(a) == 0
+    assert heard(b, 700.0, L16_48000) < -60
+
+
+def test_a_full_duplex_holder_keys_the_radios_with_its_voice() -> None:
+    a = radio("a", 500.0)
+    commander = participant("commander", 1000.0, priority=2)
+    run_with_floor(AudioMixer(MixerSettings()), [a, commander], holder=commander)
+    assert heard(a, 1000.0) > -25

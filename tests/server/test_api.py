@@ -586,15 +586,38 @@ async def test_offer_of_exactly_16_kib_is_not_too_large(api: Api) -> None:
 
 
 @pytest.mark.parametrize("radio", ["vox", "ed137"])
-async def test_radio_legs_answer_501_for_now(api: Api, radio: str) -> None:
-    response = await api.admin(
-        "POST",
-        "/api/v1/rooms/command/rtp",
-        params={"radio": radio},
-        content=PCMU_OFFER,
-        headers=SDP,
+async def test_radio_legs_join_half_duplex_as_kind_radio(api: Api, radio: str) -> None:
+    location = await api.join(radio=radio, name=f"{radio} gateway")
+    entry = (await api.admin("GET", location)).json()
+    assert (entry["kind"], entry["duplex"], entry["radio"]) == ("radio", "half", radio)
+    assert entry["has_floor"] is False and entry["squelch"] is False
+
+
+async def test_ed137_answer_carries_the_radio_attributes_and_keepalive_type(api: Api) -> None:
+    radio = (
+        "a=type:Radio-Rxonly\r\na=txrxmode:Rx\r\n"
+        "a=R2S-KeepAlivePeriod:100\r\na=R2S-KeepAliveMultiplier:5"
     )
-    assert_error(response, 501, "not-implemented")
+    gateway_offer = offer("0 123", ("0 PCMU/8000", "123 R2S/8000"), extra=radio)
+    response = await api.admin(
+        "POST", "/api/v1/rooms/command/rtp", params={"radio": "ed137"}, content=gateway_offer,
+        headers=SDP,
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+    answer = response.text
+    assert "a=type:Radio-Rxonly" in answer and "a=R2S-KeepAlivePeriod:100" in answer
+    assert "a=rtpmap:123 R2S/8000" in answer
+    entry = (await api.admin("GET", response.headers["location"])).json()
+    assert entry["radio_type"] == "Radio-Rxonly"
+
+
+async def test_bad_radio_sdp_is_400(api: Api) -> None:
+    bad_offer = offer(extra="a=type:Radio-TxRx\r\na=R2S-KeepAlivePeriod:0")
+    response = await api.admin(
+        "POST", "/api/v1/rooms/command/rtp", params={"radio": "ed137"}, content=bad_offer,
+        headers=SDP,
+    )  # fmt: skip
+    assert "KeepAlivePeriod" in assert_error(response, 400, "bad-sdp")
     assert api.server.directory.ports.in_use == 0
 
 
