@@ -107,6 +107,7 @@ class RoomDirectory:
             **room.settings.to_json(),
             "participants": len(room.participants),
             "talking": [p.id for p in room.participants.values() if p.talking],
+            "floor_state": room.floor.to_json(),
             "clock": {
                 "ticks": room.clock.ticks,
                 "late_ticks": room.clock.late_ticks,

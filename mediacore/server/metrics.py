@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from mediacore.events import Event
 from mediacore.room import Room
 from mediacore.server.directory import RoomDirectory
 
@@ -26,6 +27,9 @@ _LEG_COUNTERS = {
     "late_packets": "packets that arrived after their playout time",
     "concealed_packets": "packets concealed by PLC, FEC or silence",
     "dropped_packets": "datagrams dropped: malformed, wrong payload type, unknown source, size",
+    "keepalives_received": "ED-137 R2S keep-alives received from a radio gateway",
+    "keepalives_sent": "ED-137 R2S keep-alives sent to a radio gateway",
+    "squelch_changes": "times a radio gateway's squelch (or VOX) opened or closed",
 }
 _LEG_GAUGES = {
     "jitter_seconds": "RFC 3550 interarrival jitter of the leg",
@@ -66,7 +70,19 @@ class MediaMetrics:
             buckets=_TIMING_BUCKETS,
             registry=self.registry,
         )
+        self.floor_events = Counter(
+            "mediacore_floor_events",
+            "floor and radio link events: granted, denied, queued, released, revoked, timeout, "
+            "radio lost, restored, flapping",
+            ["room", "event"],
+            registry=self.registry,
+        )
         self.directory = directory
+        directory.bus.listen(self._count_floor_event)
+
+    def _count_floor_event(self, event: Event) -> None:
+        if event.type.startswith(("floor.", "radio.")) and event.room is not None:
+            self.floor_events.labels(event.room, event.type).inc()
 
     def snapshot(self) -> Snapshot:
         """Copy what the collector needs; call it in the event loop."""
@@ -85,6 +101,7 @@ class MediaMetrics:
                     clock.skipped_ticks,
                     room.mixer.encoders.encodes,
                     legs,
+                    room.floor.holder is not None,
                 )
             )
         return Snapshot(rooms, self.directory.ports.in_use, self.sip() if self.sip else {})
@@ -108,6 +125,7 @@ class RoomSnapshot:
     skipped_ticks: int
     encodes: int
     legs: list[tuple[str, str, dict[str, float]]]  # (participant id, kind, statistics)
+    floor_held: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,13 +156,17 @@ class _SnapshotCollector(Collector):
             "audio packets encoded by the mixer (shared encodes count once)",
             labels=["room"],
         )
+        floor = GaugeMetricFamily(
+            "mediacore_floor_held", "1 while someone holds the room's floor", labels=["room"]
+        )
         for room in rooms:
+            floor.add_metric([room.name], 1.0 if room.floor_held else 0.0)
             ticks.add_metric([room.name], room.ticks)
             late.add_metric([room.name], room.late_ticks)
             skipped.add_metric([room.name], room.skipped_ticks)
             participants.add_metric([room.name], len(room.legs))
             encodes.add_metric([room.name], room.encodes)
-        yield from (ticks, late, skipped, participants, encodes)
+        yield from (ticks, late, skipped, participants, encodes, floor)
         yield from self._legs(rooms)
         ports = GaugeMetricFamily("mediacore_rtp_ports_in_use", "RTP port pairs bound")
         ports.add_metric([], self.snapshot.ports_in_use)

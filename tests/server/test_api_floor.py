@@ -119,3 +119,11 @@ async def test_phones_in_ptt_mode_talk_with_star_and_stop_with_hash(api: Api) ->
     assert room.floor.holder == half and room.floor.holder_source == "dtmf"
     room.dtmf_pressed(room.get(half), "#")
     assert room.floor.holder is None
+
+
+async def test_floor_shows_in_metrics(api: Api) -> None:
+    (a,) = await joined(api, 1)
+    await press(api, a)
+    text = (await api.http.get("/metrics")).text
+    assert 'mediacore_floor_held{room="command"} 1.0' in text
+    assert 'mediacore_floor_events_total{event="floor.granted",room="command"} 1.0' in text
