@@ -13,12 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.ports import PortsExhausted
 from mediacore.room import Room, RoomClosed, RoomError, RoomSettings
-from mediacore.sdp import SdpError, SessionDescription
+from mediacore.sdp import SessionDescription
 from mediacore.server.directory import RoomDirectory, RoomExists
 from mediacore.server.errors import ApiError
 from mediacore.server.security import permission
 from radio.leg import RadioOptions
-from radio.sdp import RadioSdpError, RadioSession, radio_session_from_sdp
+from radio.sdp import RadioSession, radio_session_from_sdp
 from radio.vox import VoxSettings
 
 MAX_SDP_BYTES = 16 * 1024
@@ -184,7 +184,7 @@ def build_rooms_router(directory: RoomDirectory) -> APIRouter:
             options = _radio_options(
                 radio, offer, VoxSettings(vox_threshold_dbfs, vox_attack_ms, vox_hang_ms)
             )
-        except (SdpError, RadioSdpError) as error:
+        except ValueError as error:  # SdpError, RadioSdpError, VOX settings
             raise ApiError(400, "bad-sdp", str(error)) from None
         try:
             participant, answer = await directory.add_rtp_leg(
@@ -218,7 +218,7 @@ def _radio_options(
     if radio is None:
         return None
     if radio == "vox":
-        return RadioOptions(mode="vox", vox=vox)
+        return RadioOptions(mode="vox", vox=vox.validate())
     audio = next((m for m in offer.media if m.kind == "audio"), None)
     session = radio_session_from_sdp(audio) if audio is not None else None
     return RadioOptions(mode="ed137", session=session or RadioSession())

@@ -295,6 +295,36 @@ def test_sip_keepalive_interval_out_of_range_is_a_config_error(
     assert_refused(tmp_path, f"[sip]\nkeepalive_interval = {interval}\n", "keepalive_interval")
 
 
+def test_radio_gateways_are_read_from_the_config(tmp_path: Path) -> None:
+    text = (
+        '[[radio.gateways]]\nname = "north"\nuri = "sip:radio1@192.0.2.10:5060"\n'
+        'room = "command"\nmode = "rx"\npriority = 1\n'
+    )
+    (gateway,) = load_config(write(tmp_path, text), {}).radio_gateways
+    assert (gateway.name, gateway.uri, gateway.room, gateway.mode, gateway.priority) == (
+        "north",
+        "sip:radio1@192.0.2.10:5060",
+        "command",
+        "rx",
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[[radio.gateways]]\nname = "n"\nroom = "r"\n', "needs a name"),
+        ('[[radio.gateways]]\nname = "n"\nuri = "http://x"\nroom = "r"\n', "bad uri"),
+        ('[[radio.gateways]]\nname = "n"\nuri = "sip:a@b"\nroom = "r"\nmode = "x"\n', "mode"),
+        ('[[radio.gateways]]\nname = "n"\nuri = "sip:a@b"\nroom = "r"\npriority = 7\n', "priority"),
+        ('[[radio.gateways]]\nname = "n"\nuri = "sip:a@b"\nroom = "r"\ncolour = 1\n', "takes"),
+        ("[radio]\nspeed = 1\n", "unknown key"),
+    ],
+)
+def test_bad_radio_gateway_is_a_config_error(tmp_path: Path, text: str, fragment: str) -> None:
+    assert_refused(tmp_path, text, fragment)
+
+
 def test_duplicate_room_names_are_a_config_error(tmp_path: Path) -> None:
     path = write(tmp_path, '[[rooms]]\nname = "ops"\n[[rooms]]\nname = "ops"\n')
     with pytest.raises(ConfigError, match="ops"):
