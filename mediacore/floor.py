@@ -44,9 +44,8 @@ HolderChanged = Callable[[str | None, str | None], None]
 @dataclass(frozen=True, slots=True)
 class FloorSettings:
     mode: FloorMode = "deny"
-    hang_ms: int = (
-        500  # a release with hang=True (squelch closed, VOX quiet) takes effect this late
-    )
+    # A release with hang=True (squelch closed, VOX quiet) takes effect this much later.
+    hang_ms: int = 500
     talk_timeout_s: float = 60.0  # a holder is cut off after this long; 0 = never
     max_queue: int = 32
 
