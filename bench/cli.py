@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import radiobench, sipbench
 from bench import scenario as runs
-from bench import sipbench
 from bench.calibration import calibration_ms
-from bench.plots import capacity_plot, latency_plot, sip_plot
+from bench.plots import capacity_plot, latency_plot, radio_plot, sip_plot
 from bench.serverproc import TOKEN, ServerProcess
 
 
@@ -72,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     sip.add_argument("--setup-seconds", type=float, default=10.0)
     sip.add_argument("--concurrent", type=int, default=200)
     sip.add_argument("--hold", type=float, default=20.0, help="seconds the concurrent calls last")
+    radio = commands.add_parser(
+        "radio", help="ED-137 key-up latency and API floor grants in a loaded room"
+    )
+    radio.add_argument("--legs", type=int, default=100, help="plain RTP legs loading the room")
+    radio.add_argument("--keyups", type=int, default=100, help="squelch key-ups timed")
+    radio.add_argument("--grants", type=int, default=500, help="API floor requests timed")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         return _compare_janus(args, out)
     if args.command == "sip":
         return _sip(args, out)
+    if args.command == "radio":
+        return _radio(args, out)
     with _target(args) as target:
         if args.command == "latency":
             return _latency(args, target, out)
@@ -329,3 +337,34 @@ def _sip(args: argparse.Namespace, out: Path) -> int:
     worst_p99 = max((phase["setup_ms_p99"] or 0.0) for phase in phases)
     _progress(f"wrote {path}: {failed} failed calls, worst set-up p99 {worst_p99:.1f} ms")
     return 0 if failed == 0 and report["server_exit"] == 0 else 1
+
+
+def _radio(args: argparse.Namespace, out: Path) -> int:
+    benchmark = radiobench.RadioBenchmark(legs=args.legs, keyups=args.keyups, grants=args.grants)
+    _progress(
+        f"bench radio: one room, {benchmark.legs} RTP legs, 2 ED-137 gateways, "
+        f"floor hang {radiobench.FLOOR_HANG_MS} ms"
+    )
+    report: dict[str, Any] = {
+        "benchmark": "radio",
+        "machine": _machine(),
+        "parameters": vars(benchmark),
+    }
+    report |= radiobench.run(benchmark, _progress)
+    path = _write(out, "radio", report)
+    radio_plot(
+        report,
+        f"mediacore radio floor, {benchmark.legs} RTP legs loading the room",
+        out / "radio.png",
+    )
+    keyup, grant = report["keyup"], report["grant"]
+    _progress(
+        f"key-up p50 {keyup['p50_ms']} p99 {keyup['p99_ms']} max {keyup['max_ms']} ms "
+        f"({keyup['missed']} missed; target p99 {keyup['target_p99_ms']:.0f}; A's voice at B "
+        f"p50 {keyup['voice']['p50_ms']} ms); API grant p50 "
+        f"{grant['p50_ms']} p99 {grant['p99_ms']} max {grant['max_ms']} ms (target p99 "
+        f"{grant['target_p99_ms']:.0f}); server {report['server']['mean_cores']} cores, "
+        f"{report['server']['max_rss_mb']} MB"
+    )
+    _progress(f"wrote {path} and {out / 'radio.png'}")
+    return 0 if report["passed"] else 1

@@ -102,3 +102,57 @@ def sip_plot(report: dict[str, Any], title: str, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def radio_plot(report: dict[str, Any], title: str, path: Path) -> None:
+    """Key-up latency (histogram with its CDF, and against the send phase in the mixer tick)
+    and the API floor request round trips (CDF), each with its target."""
+    keyup, grant = report["keyup"], report["grant"]
+    figure, (histogram, phases, grants) = plt.subplots(1, 3, figsize=(15, 4))
+    latencies = keyup["latencies_ms"]
+    if latencies:
+        histogram.hist(latencies, bins=40, color="#3b6ea5")
+        cdf = histogram.twinx()
+        cdf.plot(np.sort(latencies), np.linspace(0, 1, len(latencies)), color="#27ae60")
+        cdf.set_ylim(0, 1.02)
+        cdf.set_ylabel("fraction of key-ups", color="#27ae60")
+        for name in ("p50", "p99"):
+            histogram.axvline(
+                keyup[f"{name}_ms"],
+                color="#27ae60",
+                linestyle=":",
+                label=f"measured {name} {keyup[f'{name}_ms']:.1f} ms",
+            )
+    target = keyup["target_p99_ms"]
+    histogram.axvline(target, color="#c0392b", linestyle="--", label=f"target p99 {target:.0f} ms")
+    histogram.set_xlabel("SQU=1 sent at A to PTT audio at B (ms)")
+    histogram.set_ylabel("key-ups")
+    histogram.set_title(f"radio key-up, {keyup['samples']} samples, {keyup['missed']} missed")
+    histogram.legend(fontsize=8, loc="upper left")
+    if keyup.get("send_phase_ms"):
+        phases.plot(keyup["send_phase_ms"], latencies, ".", color="#3b6ea5")
+    phases.axhline(target, color="#c0392b", linestyle="--", linewidth=1)
+    phases.set_xlabel("send phase in the 20 ms tick (0: a tick's audio reaches B)")
+    phases.set_ylabel("key-up latency (ms)")
+    phases.set_title("key-up latency against the mixer tick")
+    phases.grid(alpha=0.3)
+    for key, label, colour in (
+        ("latencies_ms", "request (granted)", "#3b6ea5"),
+        ("release_latencies_ms", "release", "#e67e22"),
+    ):
+        values = grant[key]
+        if values:
+            grants.plot(np.sort(values), np.linspace(0, 1, len(values)), color=colour, label=label)
+    target = grant["target_p99_ms"]
+    grants.axvline(target, color="#c0392b", linestyle="--", label=f"target p99 {target:.0f} ms")
+    grants.axhline(0.99, color="#999999", linewidth=0.5)
+    grants.set_xscale("log")
+    grants.set_xlabel("POST /rooms/{room}/floor round trip (ms)")
+    grants.set_ylabel("fraction of requests")
+    grants.set_title(f"API floor, {grant['samples']} requests, {grant['not_granted']} not granted")
+    grants.legend(fontsize=8, loc="lower right")
+    grants.grid(alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -17,6 +17,7 @@ from mediacore.rtp import RtpError, RtpPacket
 from radio.ed137 import (
     PROFILE,
     Ed137Error,
+    FeatureBlock,
     RadioHeader,
     build_keepalive,
     build_radio_header,
@@ -56,6 +57,7 @@ class Ed137Gateway(RtpPeer):
             keepalive_multiplier=keepalive_multiplier,
         )
         self.squelch = False
+        self.features: tuple[FeatureBlock, ...] = ()  # sent in every header (SQI, vendor blocks)
         self.radio_arrivals: list[RadioArrival] = []
         self.keepalives_sent = 0
         self._keepalive_task: asyncio.Task[None] | None = None
@@ -95,7 +97,25 @@ class Ed137Gateway(RtpPeer):
     # -- sending --------------------------------------------------------------------------
 
     def header(self) -> RadioHeader:
-        return RadioHeader(ptt_type=0, squelch=self.squelch, ptt_id=0)
+        return RadioHeader(ptt_type=0, squelch=self.squelch, ptt_id=0, features=self.features)
+
+    def send_extension(
+        self, body: bytes, payload: bytes = b"", payload_type: int | None = None
+    ) -> None:
+        """One packet with `body` as its 0x0167 extension, valid or not (for bad-input tests);
+        keep-alive payload type unless `payload_type` says otherwise."""
+        self.sequence = (self.sequence + 1) & 0xFFFF
+        pt = self.session.keepalive_pt if payload_type is None else payload_type
+        packet = RtpPacket(
+            payload_type=pt,
+            sequence_number=self.sequence,
+            timestamp=self.timestamp,
+            ssrc=self.ssrc,
+            payload=payload,
+            extension_profile=PROFILE,
+            extension_data=body,
+        )
+        self.send_raw(packet.serialize())
 
     def send_payload(self, payload: bytes, payload_type: int | None = None) -> None:
         assert self._transport is not None and self.negotiation is not None

@@ -70,6 +70,10 @@ class EventBus:
         """Call `listener` synchronously for every event (metrics, logs, tests)."""
         self._listeners.append(listener)
 
+    def unlisten(self, listener: Callable[[Event], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def publish(self, type: str, room: str | None, **data: Any) -> Event:
         event = Event(type, room, data)
         for listener in self._listeners:

@@ -55,6 +55,9 @@ class RoomSettings:
     max_participants: int = MAX_PARTICIPANTS
     floor_hang_ms: int = 500  # squelch closed or VOX quiet this long releases the floor
     floor_timeout_s: int = 60  # talk time-out: the floor is taken back after this long; 0: never
+    record: bool = False  # record from the moment the room opens
+    retention_days: int = 0  # recordings older than this are deleted (legal holds kept); 0: keep
+    retention_max_mb: int = 0  # oldest recordings go beyond this total; 0: no limit
 
     def validate(self) -> RoomSettings:
         if not isinstance(self.name, str) or not _is_room_name(self.name):
@@ -70,6 +73,8 @@ class RoomSettings:
             "max_participants",
             "floor_hang_ms",
             "floor_timeout_s",
+            "retention_days",
+            "retention_max_mb",
         ):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool):
@@ -96,6 +101,12 @@ class RoomSettings:
             raise RoomError("floor_hang_ms must be 0-10000")
         if not 0 <= self.floor_timeout_s <= 3600:
             raise RoomError("floor_timeout_s must be 0 (never) to 3600 seconds")
+        if not isinstance(self.record, bool):
+            raise RoomError("record must be true or false")
+        if not 0 <= self.retention_days <= 36500:
+            raise RoomError("retention_days must be 0 (keep) to 36500")
+        if not 0 <= self.retention_max_mb <= 100_000_000:
+            raise RoomError("retention_max_mb must be 0 (no limit) to 100000000")
         if not 1 <= self.max_participants <= MAX_PARTICIPANTS:
             raise RoomError(f"max_participants must be 1-{MAX_PARTICIPANTS}")
         if self.talk_off_dbfs > self.talk_on_dbfs:
@@ -313,9 +324,13 @@ class Room:
         holder = self.participants.get(new) if new is not None else None
         if holder is not None:
             holder.has_floor = True
-        priority = holder.priority if holder is not None else 0
+        # The grant's priority, not the participant's: an emergency PTT (priority 3 in the
+        # request) keys the radios as emergency even for a participant joined at priority 0.
+        priority = self.floor.holder_priority if new is not None else None
         for participant in list(self.participants.values()):
-            participant.endpoint.floor_changed(new, priority)
+            if self.floor.holder != new:
+                return  # a leg took the floor in its callback (late entry): that call told all
+            participant.endpoint.floor_changed(new, priority or 0)
 
     def _talking_changed(self, participant: Participant, talking: bool) -> None:
         self.bus.publish(

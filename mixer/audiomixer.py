@@ -8,6 +8,7 @@ listeners with the same mix and format share one encode (see `encoding.py`)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from mediacore.participant import Participant
 from mixer.encoding import SharedEncoders
 from mixer.limiter import Limiter
 from mixer.talk import TalkDetector
+
+log = logging.getLogger(__name__)
 
 SILENCE = "silence"
 TOTAL = "total"
@@ -59,6 +62,9 @@ class _ParticipantState:
 
 # Called as (participant, talking) when a participant starts or stops talking.
 TalkingCallback = Callable[[Participant, bool], None]
+# A tap sees every tick: (tick, now, participants, their frames at native rate, the sum of the
+# mixed talkers at the room rate or None). Recorders tap here; they must be quick.
+MixerTap = Callable[[int, float, Sequence[Participant], dict[str, Pcm], Pcm | None], None]
 
 
 class AudioMixer:
@@ -70,6 +76,7 @@ class AudioMixer:
         self._on_talking = on_talking
         self._silence = np.zeros(settings.frame_samples, dtype=np.float32)
         self._mixed_ids: set[str] = set()  # who was mixed last tick
+        self.taps: list[MixerTap] = []
 
     def tick(
         self,
@@ -91,6 +98,12 @@ class AudioMixer:
         total = self._sum(mixed)
         encodes_before = self.encoders.encodes
         self._send(tick, participants, mixed, total, holder, holder_pcm)
+        for tap in list(self.taps):
+            try:
+                tap(tick, now, participants, frames, total)
+            except Exception:  # a broken recorder must not take the room's audio with it
+                log.exception("mixer tap failed and was removed")
+                self.taps.remove(tap)
         if tick % 50 == 0:
             self.encoders.expire(tick)
             self._forget_departed(participants)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from mediacore.room import Room, RoomError
 from radio.sdp import radio_offer_session
+from radio.sipcall import OutgoingRadio
 from sip.dialout import Dialer, DialError
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,11 @@ class GatewayKeeper:
         state["attempts"] += 1
         try:
             participant = await self.dialer.dial(
-                room, gateway.uri, gateway.name, None, radio_offer_session(gateway.mode)
+                room,
+                gateway.uri,
+                gateway.name,
+                None,
+                OutgoingRadio(radio_offer_session(gateway.mode)),
             )
         except (DialError, RoomError) as error:
             log.info(

@@ -103,6 +103,8 @@ class RadioLeg(RtpLeg):
         self.keepalives_received = 0
         self.keepalives_sent = 0
         self.squelch_changes = 0
+        self._squelch_opens = 0  # transmissions heard so far (squelch openings)
+        self._cut_off_in = -1  # the transmission the floor was taken from (time-out, revoke)
         self._period = session.keepalive_period_ms / 1000
         self._lost_after = self._period * session.keepalive_multiplier
         self._last_from_gateway = time.monotonic()
@@ -144,8 +146,7 @@ class RadioLeg(RtpLeg):
     def joined(self, room: Room, participant: Participant) -> None:
         self.room = room
         self.participant_id = participant.id
-        holder = room.floor_holder()
-        self.floor_changed(holder.id if holder else None, holder.priority if holder else 0)
+        self.floor_changed(room.floor.holder, room.floor.holder_priority or 0)
 
     async def close(self, reason: str) -> None:
         if self._keepalive_task is not None:
@@ -211,6 +212,7 @@ class RadioLeg(RtpLeg):
             return
         self.squelch_open = opened
         if opened:
+            self._squelch_opens += 1
             self._request_floor(source)
         else:
             self._release_floor(source, hang=True)
@@ -236,13 +238,18 @@ class RadioLeg(RtpLeg):
 
     def floor_changed(self, holder: str | None, priority: int) -> None:
         own = holder is not None and holder == self.participant_id
-        self.holding = own
+        was_holding, self.holding = self.holding, own
         was_keyed, self.keyed = self.keyed, holder is not None and not own
         if self.keyed:
             self.ptt_type = PTT_BY_PRIORITY.get(priority, PttType.NORMAL)
         elif was_keyed:
             self._send_keepalive(time.monotonic())  # PTT off now, not at the next keep-alive
-        if holder is None and self.squelch_open and not self.lost:
+        if was_holding and holder is None and self.squelch_open:
+            # Timed out or revoked mid-transmission: a stuck squelch must not take the floor
+            # straight back; the next transmission (squelch closed, then open) may.
+            self._cut_off_in = self._squelch_opens
+        cut_off = self._cut_off_in == self._squelch_opens
+        if holder is None and self.squelch_open and not self.lost and not cut_off:
             # Late entry: a radio still transmitting when the floor comes free takes it.
             self._request_floor("squelch" if self.radio.mode == "ed137" else "vox")
 
@@ -289,6 +296,8 @@ class RadioLeg(RtpLeg):
         return packet.serialize()
 
     def _send_keepalive(self, now: float) -> None:
+        if self.radio.mode != "ed137":
+            return  # a plain (VOX) gateway never negotiated R2S: it would get an unknown PT
         rate = self.negotiation.codec.clock_rate
         timestamp = (self._timestamp_base + int((now - self._clock_start) * rate)) & 0xFFFFFFFF
         datagram = build_keepalive(

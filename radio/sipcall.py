@@ -2,12 +2,24 @@
 
 The gateway (or the server, calling a configured gateway) marks the session as radio with
 `Subject: radio` and `WG67-Version: radio.01`; its SDP says the radio's type, direction and
-keep-alive timing (radio/sdp.py). Everything else (dialog, BYE, session timer) is SipCall's."""
+keep-alive timing (radio/sdp.py). Everything else (dialog, BYE, session timer) is SipCall's.
+The two session kinds here are what the server assembly plugs into the SIP user agent (calls
+in) and the dialer (calls out); see sip/sessionkind.py."""
 
 from __future__ import annotations
 
-from radio.leg import RadioLeg
-from radio.sdp import RADIO_SUBJECT, WG67_VERSION, is_radio_session
+from mediacore.legs import LegFactory
+from mediacore.room import Room
+from mediacore.sdp import SessionDescription
+from radio.leg import RadioLeg, RadioOptions
+from radio.sdp import (
+    RADIO_SUBJECT,
+    WG67_VERSION,
+    RadioSession,
+    add_radio_attributes,
+    is_radio_session,
+    radio_session_from_offer,
+)
 from sip.call import SipCall
 from sip.message import Message, Request
 
@@ -26,3 +38,43 @@ def mark_radio(message: Message) -> None:
     if isinstance(message, Request) and message.headers.get("Subject") is None:
         message.headers.add("Subject", RADIO_SUBJECT)
     message.headers.add("WG67-Version", WG67_VERSION)
+
+
+class IncomingRadio:
+    """A gateway calling `sip:<room>@server` with `Subject: radio`."""
+
+    def matches(self, invite: Request) -> bool:
+        return is_radio_message(invite)
+
+    async def answer(
+        self, legs: LegFactory, offer: SessionDescription, room: Room, local_address: str
+    ) -> tuple[SipCall, SessionDescription]:
+        options = RadioOptions(session=radio_session_from_offer(offer))
+        call, answer = await legs.answer(offer, room, local_address, SipRadioCall, radio=options)
+        add_radio_attributes(answer, options.session)
+        return call, answer
+
+    def mark(self, message: Message) -> None:
+        mark_radio(message)
+
+
+class OutgoingRadio:
+    """The server calling a gateway: our radio offer, and the gateway's answer taken in."""
+
+    def __init__(self, session: RadioSession) -> None:
+        self.session = session
+
+    async def offer(
+        self, legs: LegFactory, room: Room, local_address: str
+    ) -> tuple[SipCall, SessionDescription]:
+        options = RadioOptions(session=self.session)
+        call, offer = await legs.offer(room, local_address, SipRadioCall, radio=options)
+        add_radio_attributes(offer, self.session)
+        return call, offer
+
+    def mark(self, message: Message) -> None:
+        mark_radio(message)
+
+    def answered(self, call: SipCall, answer: SessionDescription) -> None:
+        if isinstance(call, SipRadioCall):
+            call.use_session(radio_session_from_offer(answer, fallback=self.session))

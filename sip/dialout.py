@@ -16,15 +16,13 @@ from mediacore.legs import publish_dtmf
 from mediacore.offeranswer import OfferAnswerError, read_answer
 from mediacore.participant import Participant
 from mediacore.room import Room
-from mediacore.sdp import SdpError, SessionDescription
-from radio.leg import RadioOptions
-from radio.sdp import RadioSdpError, RadioSession, add_radio_attributes, radio_session_from_offer
-from radio.sipcall import SipRadioCall, mark_radio
+from mediacore.sdp import SessionDescription
 from sip.address import Address, SipSyntaxError, SipUri
 from sip.authclient import authorization_for
 from sip.call import SipCall
 from sip.dialog import MAX_FORWARDS, Dialog, new_call_id, new_tag
 from sip.message import Headers, Request, Response
+from sip.sessionkind import OutgoingSessionKind
 from sip.sessiontimer import SessionTimer, parse_session_expires
 from sip.settings import SipTrunk
 from sip.stack import resolve
@@ -66,13 +64,13 @@ class Dialer:
         uri_text: str,
         name: str,
         trunk_name: str | None,
-        radio: RadioSession | None = None,
+        kind: OutgoingSessionKind | None = None,
     ) -> str:
         """Start calling `uri_text` into `room`; returns the participant id at once.
 
-        With `radio` the callee is an ED-137 radio gateway: the INVITE says so, and the
-        participant is a half-duplex radio leg keyed by the floor.
-        Raises DialError (bad URI, unknown trunk, user not registered, no media ports)."""
+        With a session `kind` (an ED-137 radio gateway) the kind makes the leg and the offer
+        and marks the INVITE. Raises DialError (bad URI, unknown trunk, user not registered,
+        no media ports)."""
         try:
             uri = SipUri.parse(uri_text)
         except SipSyntaxError as error:
@@ -82,13 +80,10 @@ class Dialer:
         local_address = agent.stack.local_host(route.destination.host)
         call: SipCall
         try:
-            if radio is None:
+            if kind is None:
                 call, offer = await agent.legs.offer(room, local_address, SipCall)
             else:
-                call, offer = await agent.legs.offer(
-                    room, local_address, SipRadioCall, radio=RadioOptions(session=radio)
-                )
-                add_radio_attributes(offer, radio)
+                call, offer = await kind.offer(agent.legs, room, local_address)
         except (OfferAnswerError, OSError) as error:
             raise DialError(503, "no-media", str(error)) from None
         call.agent = agent
@@ -99,11 +94,11 @@ class Dialer:
         participant = Participant(
             name=name or uri.user or uri.host,
             endpoint=call,
-            duplex="half" if radio is not None else "full",
+            duplex="half" if call.floor_listener else "full",
         )
         call.room_name = room.name
         room.add(participant)
-        task = agent._spawn(self._call(room, participant, call, route, offer))
+        task = agent._spawn(self._call(room, participant, call, route, offer, kind))
         call.dial_task = task
         return participant.id
 
@@ -150,6 +145,7 @@ class Dialer:
         call: SipCall,
         route: Route,
         offer: SessionDescription,
+        kind: OutgoingSessionKind | None,
     ) -> None:
         agent = self.agent
         stack = agent.stack
@@ -161,8 +157,8 @@ class Dialer:
         )
         contact = f"<{stack.contact_uri(room.name, destination)}>"
         invite = self._invite(route, from_address, contact, offer, new_call_id(), 1)
-        if isinstance(call, SipRadioCall):
-            mark_radio(invite)
+        if kind is not None:
+            kind.mark(invite)
         agent.publish_call_event(
             "call.dialing", call, participant=participant.id, uri=call.remote_uri
         )
@@ -186,9 +182,9 @@ class Dialer:
         try:
             answer = SessionDescription.parse(response.body.decode("utf-8", "replace"))
             call.renegotiate(read_answer(offer, answer, registry.supported()))
-            if isinstance(call, SipRadioCall):
-                call.use_session(radio_session_from_offer(answer, fallback=call.radio.session))
-        except (SdpError, OfferAnswerError, RadioSdpError) as error:
+            if kind is not None:
+                kind.answered(call, answer)
+        except ValueError as error:  # SdpError, OfferAnswerError, or the session kind's own
             log.info("dial-out answer unusable", extra={"error": str(error)})
             await call._hang_up("bad-sdp")
             self._failed(room, participant, call, "bad-sdp", 488)

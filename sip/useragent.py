@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mediacore.dtmf import DtmfDigit
@@ -19,9 +19,6 @@ from mediacore.participant import Duplex, Participant
 from mediacore.ports import PortsExhausted
 from mediacore.room import Room, RoomError
 from mediacore.sdp import SdpError, SessionDescription
-from radio.leg import RadioOptions
-from radio.sdp import RadioSdpError, add_radio_attributes, radio_session_from_offer
-from radio.sipcall import SipRadioCall, is_radio_message, mark_radio
 from sip.address import SipSyntaxError
 from sip.call import SipCall
 from sip.dialog import Dialog, new_tag
@@ -29,6 +26,7 @@ from sip.digest import Credentials, DigestError, DigestServer, Verdict
 from sip.message import Request, Response, make_response
 from sip.pinentry import PinEntry
 from sip.registrar import Registrar, RegistrationError
+from sip.sessionkind import IncomingSessionKind
 from sip.sessiontimer import SessionTimer, parse_session_expires
 from sip.settings import SipSettings, SipUser
 from sip.stack import SipStack
@@ -57,12 +55,14 @@ class SipUserAgent:
         rooms: RoomLookup,
         legs: LegFactory,
         bus: EventBus,
+        session_kinds: Sequence[IncomingSessionKind] = (),
     ) -> None:
         self.settings = settings
         self.stack = stack
         self.rooms = rooms
         self.legs = legs
         self.bus = bus
+        self.session_kinds = tuple(session_kinds)  # e.g. ED-137 radio, from the assembly
         self.users = {user.user: user for user in settings.users}
         self.digest = DigestServer(
             settings.realm,
@@ -318,18 +318,14 @@ class SipUserAgent:
             return
         local_tag = new_tag()
         local_address = self.stack.local_host(source.host)
-        radio = is_radio_message(request)
+        kind = next((k for k in self.session_kinds if k.matches(request)), None)
         call: SipCall
         try:
-            if radio:
-                options = RadioOptions(session=radio_session_from_offer(offer))
-                call, answer = await self.legs.answer(
-                    offer, room, local_address, SipRadioCall, radio=options
-                )
-                add_radio_attributes(answer, options.session)
+            if kind is not None:
+                call, answer = await kind.answer(self.legs, offer, room, local_address)
             else:
                 call, answer = await self.legs.answer(offer, room, local_address, SipCall)
-        except (OfferAnswerError, SdpError, RadioSdpError) as error:
+        except ValueError as error:  # OfferAnswerError, SdpError, or the session kind's own
             self._refuse_offer(request, transaction, error)
             return
         except PortsExhausted:
@@ -354,8 +350,8 @@ class SipUserAgent:
             ok.headers.add("Session-Expires", call.session_timer.header_value())
             if "timer" in _supported(request):
                 ok.headers.add("Require", "timer")
-        if radio:
-            mark_radio(ok)
+        if kind is not None:
+            kind.mark(ok)
         ok.headers.add("Content-Type", "application/sdp")
         ok.body = answer.serialize().encode()
         self.stack.respond(transaction, ok)
@@ -436,7 +432,7 @@ class SipUserAgent:
     # -- joining the room -----------------------------------------------------------------
 
     def _join(self, room: Room, call: SipCall, name: str) -> Participant | None:
-        # Radio gateways are half duplex: mixed only while their squelch holds the floor.
+        # Floor listeners (radio gateways) are half duplex: mixed only while holding the floor.
         duplex: Duplex = "half" if call.floor_listener else "full"
         participant = Participant(name=name, endpoint=call, duplex=duplex)
         call.room_name = room.name

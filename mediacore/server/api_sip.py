@@ -13,6 +13,7 @@ from mediacore.server.errors import ApiError
 from mediacore.server.security import permission
 from mediacore.server.sipservice import SipService
 from radio.sdp import radio_offer_session
+from radio.sipcall import OutgoingRadio
 from sip.dialout import DialError
 
 
@@ -54,7 +55,7 @@ def build_sip_router(directory: RoomDirectory, sip: SipService) -> APIRouter:
             raise ApiError(404, "room-not-found", f"no room named {room!r}")
         try:
             found.check_capacity()
-            radio = radio_offer_session(body.radio) if body.radio else None
+            radio = OutgoingRadio(radio_offer_session(body.radio)) if body.radio else None
             participant = await sip.dialer.dial(found, body.uri, body.name, body.trunk, radio)
         except DialError as error:
             raise ApiError(error.status, error.code, str(error)) from None

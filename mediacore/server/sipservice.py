@@ -13,6 +13,7 @@ from mediacore.events import EventBus
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
 from radio.gateways import GatewayKeeper
+from radio.sipcall import IncomingRadio
 from sip.dialout import Dialer
 from sip.stack import SipStack
 from sip.transaction import Peer
@@ -28,7 +29,9 @@ class SipService:
     def __init__(self, config: Config, directory: RoomDirectory, bus: EventBus) -> None:
         self.config = config
         self.stack = SipStack()
-        self.agent = SipUserAgent(config.sip, self.stack, directory.rooms.get, directory.legs, bus)
+        self.agent = SipUserAgent(
+            config.sip, self.stack, directory.rooms.get, directory.legs, bus, [IncomingRadio()]
+        )
         self.dialer = Dialer(self.agent)
         self.trunks = [
             TrunkRegistration(trunk, self.agent) for trunk in config.sip.trunks if trunk.register

@@ -1,0 +1,50 @@
+"""Kinds of SIP media session other than a phone call, plugged in by the server assembly.
+
+An ED-137 radio gateway sets up its session with SIP like a phone, but its INVITE says what it
+is (`Subject: radio`), its SDP carries more, and its media is a radio leg. The SIP stack knows
+none of that: the radio package implements these two small protocols and the server hands
+them to the user agent (calls coming in) and to the dialer (calls going out)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from mediacore.legs import LegFactory
+from mediacore.room import Room
+from mediacore.sdp import SessionDescription
+from sip.message import Message, Request
+
+if TYPE_CHECKING:
+    from sip.call import SipCall
+
+
+class IncomingSessionKind(Protocol):
+    def matches(self, invite: Request) -> bool:
+        """Whether this INVITE sets up a session of this kind."""
+        ...
+
+    async def answer(
+        self, legs: LegFactory, offer: SessionDescription, room: Room, local_address: str
+    ) -> tuple[SipCall, SessionDescription]:
+        """The bound leg and our SDP answer; raises ValueError (bad offer) or PortsExhausted."""
+        ...
+
+    def mark(self, message: Message) -> None:
+        """Add this kind's headers to our answer (or request)."""
+        ...
+
+
+class OutgoingSessionKind(Protocol):
+    async def offer(
+        self, legs: LegFactory, room: Room, local_address: str
+    ) -> tuple[SipCall, SessionDescription]:
+        """A bound leg that sends nothing yet, and our SDP offer."""
+        ...
+
+    def mark(self, message: Message) -> None:
+        """Add this kind's headers to the INVITE."""
+        ...
+
+    def answered(self, call: SipCall, answer: SessionDescription) -> None:
+        """Take what the callee's answer says beyond offer/answer; raises ValueError."""
+        ...
