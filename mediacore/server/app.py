@@ -8,13 +8,16 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Response
+from fastapi.responses import FileResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from mediacore.events import EventBus
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
+from mediacore.server.api_recordings import build_recordings_router
 from mediacore.server.api_rooms import build_rooms_router
 from mediacore.server.api_sip import build_sip_router
 from mediacore.server.auth import TokenStore, build_token_store
@@ -23,10 +26,13 @@ from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.metrics import MediaMetrics
 from mediacore.server.sipservice import SipService
+from recorder.exportjobs import ExportJobs
+from recorder.service import RecorderService
 
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+STATIC = Path(__file__).parent / "static"
 
 
 class MediaServer:
@@ -37,12 +43,16 @@ class MediaServer:
         self.directory = RoomDirectory(config, self.bus)
         self.sip = SipService(config, self.directory, self.bus)
         self.metrics = MediaMetrics(self.directory, self.sip.statistics)
+        self.recorder = RecorderService(config.data_dir, self.bus, self.directory.rooms.get)
+        self.exports = ExportJobs(config.data_dir / "exports", self.recorder.reader)
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         await self.directory.start()
+        await self.recorder.start()
+        self.recorder.start_configured(list(self.directory.rooms.values()))
         await self.sip.start()
         # Long-lived start-up objects leave the collector's generations: full collections then
         # scan only media-path garbage and stay short, instead of pausing every room's clock.
@@ -55,6 +65,7 @@ class MediaServer:
 
     async def stop(self) -> None:
         self.ready = False
+        await self.recorder.stop()  # first: recordings end sealed, with the room still whole
         await self.directory.stop()
         await self.sip.stop()
         log.info("mediacore stopped")
@@ -97,6 +108,13 @@ def create_app(server: MediaServer) -> FastAPI:
 
     app.include_router(build_rooms_router(server.directory))
     app.include_router(build_floor_router(server.directory))
+    app.include_router(build_recordings_router(server.directory, server.recorder, server.exports))
+
+    @app.get("/review", tags=["recordings"], response_class=FileResponse)
+    async def review_page() -> FileResponse:
+        """The reviewers' page: search, timeline, waveform, playback, download, verify."""
+        return FileResponse(STATIC / "review.html", media_type="text/html")
+
     app.include_router(build_sip_router(server.directory, server.sip))
     app.include_router(
         build_events_router(server.bus, server.tokens, lambda name: name in server.directory.rooms)

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 ADMIN_TOKEN_FILE = "admin-token"
 
-# What each role may do. Recordings permissions arrive with the recorder.
+# What each role may do. Reviewers only read recordings; commanders start and stop them.
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(
         {
@@ -29,6 +29,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "floor:talk",
             "recordings:read",
             "recordings:write",
+            "recordings:admin",
         }
     ),
     "commander": frozenset(

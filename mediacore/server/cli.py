@@ -6,7 +6,7 @@ import argparse
 import sys
 from dataclasses import replace
 
-from mediacore.server import cliview
+from mediacore.server import clirecordings, cliview
 from mediacore.server.config import Config, ConfigError, load_config, validate_config
 
 
@@ -26,9 +26,12 @@ def main(argv: list[str] | None = None) -> int:
         view = commands.add_parser(name, help=f"show a running server's {text}")
         view.add_argument("--url", default=cliview.DEFAULT_URL, help="the server's HTTP address")
         view.add_argument("--token", help="bearer token (default $MEDIACORE_TOKEN)")
+    clirecordings.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command in ("calls", "registrations"):
         return _view(args)
+    if args.command == "recordings":
+        return clirecordings.run(args)
     if args.command == "version":
         from mediacore.server.app import VERSION
 

@@ -13,12 +13,16 @@ from typing import Any
 DEFAULT_URL = "http://127.0.0.1:8080"
 
 
-def fetch(url: str, token: str, path: str) -> Any:
-    """GET `path` from the API; raises RuntimeError with the server's message on failure."""
-    request = urllib.request.Request(url.rstrip("/") + path)
+def fetch(url: str, token: str, path: str, body: Any = None) -> Any:
+    """GET `path` from the API (POST `body` as JSON when given); raises RuntimeError with the
+    server's message on failure."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url.rstrip("/") + path, data=data)
     request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         detail = error.read().decode("utf-8", "replace")[:200]

@@ -1,0 +1,243 @@
+"""/api/v1 recordings: start and stop per room; search, manifest, playback, verify, export.
+
+Only reviewer and admin read recordings; commanders may start and stop them; legal holds and
+deletion are the admin's."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from mediacore.server.auth import Principal
+from mediacore.server.directory import RoomDirectory
+from mediacore.server.errors import ApiError
+from mediacore.server.security import permission
+from recorder.export import MAX_EXPORT_SECONDS
+from recorder.exportjobs import ExportJobs
+from recorder.peaks import track_peaks
+from recorder.service import RecorderService, RecordingError
+
+
+class ExportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # The slice, as UTC times (ISO 8601) or as seconds from the recording's start.
+    start: datetime | None = None
+    end: datetime | None = None
+    from_s: float | None = Field(None, ge=0)
+    to_s: float | None = Field(None, ge=0)
+    tracks: list[str] | None = Field(None, max_length=64, description="default: the mix")
+    format: Literal["wav", "opus"] = "wav"
+
+
+class HoldRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    legal_hold: bool
+
+
+def build_recordings_router(
+    directory: RoomDirectory, recorder: RecorderService, exports: ExportJobs
+) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["recordings"])
+    reader = Depends(permission("recordings:read"))
+    # Files are also fetched by <audio> elements and download links: ?token= is accepted.
+    media_reader = Depends(permission("recordings:read", allow_query_token=True))
+    admin = Depends(permission("recordings:admin"))
+    writer = Depends(permission("recordings:write"))
+
+    def failed(error: RecordingError) -> ApiError:
+        return ApiError(error.status, error.code, str(error))
+
+    @router.post("/rooms/{room}/recordings", status_code=201)
+    async def start(
+        room: str, principal: Annotated[Principal, Depends(permission("recordings:write"))]
+    ) -> dict[str, Any]:
+        """Start recording the room: every participant's track and the mix."""
+        found = directory.rooms.get(room)
+        if found is None:
+            raise ApiError(404, "room-not-found", f"no room named {room!r}")
+        try:
+            return recorder.start_room(found, principal.name).summary()
+        except RecordingError as error:
+            raise failed(error) from None
+
+    @router.post("/recordings/{recording_id}/stop", dependencies=[writer])
+    async def stop(recording_id: str) -> dict[str, Any]:
+        """Stop a recording; answers its sealed manifest's summary."""
+        try:
+            manifest = await recorder.stop_recording(recording_id)
+        except RecordingError as error:
+            raise failed(error) from None
+        return _summary(manifest)
+
+    @router.get("/recordings", dependencies=[reader])
+    async def search(
+        room: str | None = None,
+        participant: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        event: Annotated[str | None, Query(max_length=64)] = None,
+        source: Annotated[str | None, Query(max_length=64)] = None,
+        state: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[dict[str, Any]]:
+        """Search by room, participant (id or name), time range and event type: e.g.
+        `?event=floor.granted&participant=north` finds the floor grants of gateway "north"
+        (under `matches`). Recordings in progress are listed too."""
+        found = recorder.index.search(
+            room=room, participant=participant, since=_iso(since), until=_iso(until),
+            event_type=event, source=source, state=state, limit=limit, offset=offset,
+        )  # fmt: skip
+        live = [
+            live.summary()
+            for live in recorder.active.values()
+            if (room is None or live.room.name == room) and event is None and participant is None
+        ]
+        return live + found
+
+    @router.get("/recordings/{recording_id}", dependencies=[reader])
+    async def manifest(recording_id: str) -> dict[str, Any]:
+        try:
+            return recorder.manifest(recording_id)
+        except RecordingError as error:
+            raise failed(error) from None
+
+    @router.get("/recordings/{recording_id}/verify", dependencies=[reader])
+    async def verify(recording_id: str) -> dict[str, Any]:
+        """Recompute every segment hash and the chain: `{"ok", "problems": [...]}`."""
+        try:
+            report = await recorder.verify(recording_id)
+        except RecordingError as error:
+            raise failed(error) from None
+        return {"ok": report.ok, "problems": report.problems}
+
+    @router.get("/recordings/{recording_id}/tracks/{track_id}", dependencies=[media_reader])
+    async def track(recording_id: str, track_id: str) -> FileResponse:
+        """The track's WAV file; HTTP Range requests play from any moment."""
+        found = _track(recorder, recording_id, track_id)
+        path = recorder.directory_of(recording_id) / found["file"]
+        if not path.is_file():
+            raise ApiError(404, "track-missing", f"the file of track {track_id!r} is missing")
+        return FileResponse(path, media_type="audio/wav", filename=f"{recording_id}-{track_id}.wav")
+
+    @router.get("/recordings/{recording_id}/tracks/{track_id}/peaks", dependencies=[reader])
+    async def peaks(
+        recording_id: str, track_id: str, points: Annotated[int, Query(ge=10, le=10000)] = 1000
+    ) -> dict[str, Any]:
+        """The track's waveform for drawing: `points` peak levels (0..1) over its length."""
+        found = _track(recorder, recording_id, track_id)
+        path = recorder.directory_of(recording_id) / found["file"]
+        try:
+            values = await _in_thread(recorder, track_peaks, path, points)
+        except (OSError, ValueError) as error:
+            raise ApiError(409, "track-unreadable", str(error)) from None
+        return {"track": track_id, "duration_ms": found.get("duration_ms"), "peaks": values}
+
+    @router.post("/recordings/{recording_id}/exports", status_code=202, dependencies=[reader])
+    async def export(recording_id: str, body: ExportRequest) -> dict[str, Any]:
+        """Render a slice (the mix, or chosen tracks mixed) as WAV or Ogg Opus; answers a job
+        to poll at `/api/v1/exports/{job}` (`progress` 0..1), then download its `url`."""
+        try:
+            manifest = recorder.manifest(recording_id)
+        except RecordingError as error:
+            raise failed(error) from None
+        if manifest.get("state") == "recording":
+            raise ApiError(409, "still-recording", "stop the recording before exporting it")
+        start, end = _slice(manifest, body)
+        known = {t["id"] for t in manifest.get("tracks", [])}
+        unknown = sorted(set(body.tracks or []) - known)
+        if unknown:
+            raise ApiError(400, "unknown-track", f"no track(s) {', '.join(unknown)}")
+        job = exports.start(
+            recorder.directory_of(recording_id), manifest, start=start, end=end,
+            tracks=body.tracks, fmt=body.format,
+        )  # fmt: skip
+        return job.to_json()
+
+    @router.get("/exports/{job_id}", dependencies=[reader])
+    async def export_state(job_id: str) -> dict[str, Any]:
+        job = exports.get(job_id)
+        if job is None:
+            raise ApiError(404, "export-not-found", f"no export {job_id!r}")
+        return job.to_json()
+
+    @router.get("/exports/{job_id}/file", dependencies=[media_reader])
+    async def export_file(job_id: str) -> FileResponse:
+        job = exports.get(job_id)
+        if job is None or job.path is None:
+            raise ApiError(404, "export-not-found", f"no finished export {job_id!r}")
+        media = "audio/ogg" if job.fmt == "opus" else "audio/wav"
+        return FileResponse(job.path, media_type=media, filename=job.path.name)
+
+    @router.patch("/recordings/{recording_id}", dependencies=[admin])
+    async def hold(recording_id: str, body: HoldRequest) -> dict[str, Any]:
+        """Put a recording under legal hold (retention never deletes it), or lift the hold."""
+        try:
+            return _summary(await recorder.set_legal_hold(recording_id, body.legal_hold))
+        except RecordingError as error:
+            raise failed(error) from None
+
+    @router.delete("/recordings/{recording_id}", status_code=204, dependencies=[admin])
+    async def delete(recording_id: str) -> None:
+        try:
+            await recorder.delete(recording_id)
+        except RecordingError as error:
+            raise failed(error) from None
+
+    return router
+
+
+def _track(recorder: RecorderService, recording_id: str, track_id: str) -> dict[str, Any]:
+    try:
+        manifest = recorder.manifest(recording_id)
+    except RecordingError as error:
+        raise ApiError(error.status, error.code, str(error)) from None
+    for entry in manifest.get("tracks", []):
+        if entry["id"] == track_id:
+            return dict(entry)
+    raise ApiError(404, "track-not-found", f"recording {recording_id!r} has no track {track_id!r}")
+
+
+def _slice(manifest: dict[str, Any], body: ExportRequest) -> tuple[datetime, datetime]:
+    began = datetime.fromisoformat(manifest["started_at"].replace("Z", "+00:00"))
+    start = body.start or began + timedelta(seconds=body.from_s or 0.0)
+    if body.end is not None:
+        end = body.end
+    elif body.to_s is not None:
+        end = began + timedelta(seconds=body.to_s)
+    else:
+        stopped = manifest.get("stopped_at") or manifest["started_at"]
+        end = datetime.fromisoformat(stopped.replace("Z", "+00:00"))
+    start, end = _utc(start), _utc(end)
+    if end <= start:
+        raise ApiError(400, "bad-range", "the slice must end after it starts")
+    if (end - start).total_seconds() > MAX_EXPORT_SECONDS:
+        raise ApiError(400, "bad-range", f"an export is at most {MAX_EXPORT_SECONDS} s long")
+    return start, end
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return _utc(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _summary(manifest: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "room", "state", "failure", "started_at", "stopped_at", "legal_hold")
+    return {key: manifest.get(key) for key in keys} | {
+        "tracks": [t["id"] for t in manifest.get("tracks", [])],
+        "manifest_sha256": manifest.get("manifest_sha256"),
+    }
+
+
+async def _in_thread(recorder: RecorderService, function: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(recorder.reader, function, *args)

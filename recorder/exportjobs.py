@@ -1,0 +1,104 @@
+"""Export jobs: a time slice of a recording rendered in the background, with progress.
+
+An hour of mixed audio takes seconds to minutes; the API answers at once with a job, the
+client polls it (or the CLI shows a progress bar), then downloads the file."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from recorder.export import ExportError, export_slice
+
+log = logging.getLogger(__name__)
+
+KEEP_JOBS = 50  # finished jobs remembered; their files are removed with them
+KEEP_SECONDS = 3600.0
+
+
+@dataclass(slots=True)
+class ExportJob:
+    id: str
+    recording: str
+    fmt: str
+    state: str = "queued"  # queued, running, done, failed
+    progress: float = 0.0
+    error: str | None = None
+    path: Path | None = None
+    duration_s: float | None = None
+    created: float = field(default_factory=time.monotonic)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "recording": self.recording,
+            "format": self.fmt,
+            "state": self.state,
+            "progress": round(self.progress, 3),
+            "error": self.error,
+            "duration_s": self.duration_s,
+            "url": f"/api/v1/exports/{self.id}/file" if self.state == "done" else None,
+        }
+
+
+class ExportJobs:
+    def __init__(self, folder: Path, executor: Executor) -> None:
+        self.folder = folder
+        self.executor = executor
+        self.jobs: dict[str, ExportJob] = {}
+
+    def start(
+        self,
+        directory: Path,
+        manifest: dict[str, Any],
+        *,
+        start: datetime,
+        end: datetime,
+        tracks: list[str] | None,
+        fmt: str,
+    ) -> ExportJob:
+        self._forget_old()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        job = ExportJob("exp-" + secrets.token_hex(6), manifest["id"], fmt)
+        self.jobs[job.id] = job
+        out = self.folder / f"{job.id}.{'ogg' if fmt == 'opus' else 'wav'}"
+
+        def progress(fraction: float) -> None:
+            job.progress = fraction
+
+        def run() -> None:
+            job.state = "running"
+            try:
+                result = export_slice(
+                    directory, manifest, start=start, end=end, tracks=tracks, fmt=fmt,  # type: ignore[arg-type]
+                    out=out, progress=progress,
+                )  # fmt: skip
+            except (ExportError, OSError, ValueError) as error:
+                job.state, job.error = "failed", str(error)
+                log.info("export failed", extra={"job": job.id, "error": str(error)})
+                return
+            job.path, job.duration_s = result.path, result.duration_s
+            job.progress, job.state = 1.0, "done"
+
+        asyncio.get_running_loop().run_in_executor(self.executor, run)
+        return job
+
+    def get(self, job_id: str) -> ExportJob | None:
+        return self.jobs.get(job_id)
+
+    def _forget_old(self) -> None:
+        now = time.monotonic()
+        finished = [j for j in self.jobs.values() if j.state in ("done", "failed")]
+        finished.sort(key=lambda j: j.created)
+        while finished and (len(finished) > KEEP_JOBS or now - finished[0].created > KEEP_SECONDS):
+            job = finished.pop(0)
+            del self.jobs[job.id]
+            if job.path is not None:
+                job.path.unlink(missing_ok=True)

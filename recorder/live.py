@@ -1,0 +1,320 @@
+"""A recording in progress: a mixer tap that captures every participant and the mix each tick,
+and a writer thread that puts them on disk once a second.
+
+The tap runs on the room's clock, so it only copies: each participant's frame as it arrived
+(its native rate, lossless after decoding) or a tick of silence when it sent nothing, so a
+track's sample n is always its start time plus n / rate; and the mix of the talkers at the
+room rate. Once a second the copied bytes go to the writer thread, which appends whole
+segments, chains their hashes and journals them (recorder/track.py); every few seconds it also
+rewrites the manifest, so a crash loses at most the last second (recorder/recovery.py).
+
+At the stop, narrowband tracks get a room-rate twin (soxr, streamed), the manifest is sealed
+and the recording is indexed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mediacore.clock import iso8601
+from mediacore.codecs.base import Pcm
+from mediacore.events import Event
+from mediacore.participant import Participant
+from mediacore.room import Room
+from mixer.limiter import Limiter
+from recorder.manifest import seal, write_manifest
+from recorder.resample import write_resampled_track
+from recorder.track import TrackFullError, TrackWriter
+from recorder.wavfile import pcm16
+
+log = logging.getLogger(__name__)
+
+MANIFEST_EVERY = 5.0  # seconds between manifest rewrites while recording
+TRACKS_JOURNAL = "tracks.jsonl"  # one line per opened track, for recovery
+
+
+@dataclass(slots=True)
+class LiveTrack:
+    id: str
+    kind: str  # "participant" or "mix"
+    participant: str | None
+    rate: int
+    file: str
+    started_at: str
+    writer: TrackWriter
+    silence: bytes  # one tick of it, for ticks without a frame
+    pending: list[bytes] = field(default_factory=list)
+    left: bool = False  # the participant left; nothing more is appended
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "participant": self.participant,
+            "file": self.file,
+            "rate": self.rate,
+            "started_at": self.started_at,
+            "data_bytes": self.writer.data_bytes,
+            "duration_ms": self.writer.data_bytes * 1000 // (2 * self.rate),
+            "segments": [entry.to_json() for entry in self.writer.entries],
+        }
+
+
+class LiveRecording:
+    def __init__(
+        self,
+        recording_id: str,
+        room: Room,
+        directory: Path,
+        executor: Executor,
+        started_by: str,
+        on_failed: Callable[[LiveRecording, str], None],
+    ) -> None:
+        self.id = recording_id
+        self.room = room
+        self.directory = directory
+        self.executor = executor
+        self.on_failed = on_failed
+        self.state = "recording"
+        self.failure: str | None = None
+        self.tracks: dict[str, LiveTrack] = {}
+        self.participants: dict[str, dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.started_by = started_by
+        self._utc_offset = time.time() - time.monotonic()
+        self.started_at = self._utc(time.monotonic())
+        self._ticks_per_flush = max(1, 1000 // room.settings.ptime)
+        self._ticks = 0
+        self._last_manifest = time.monotonic()
+        self._limiter = Limiter(room.settings.rate)
+        self._mix_silence = bytes(2 * room.settings.rate * room.settings.ptime // 1000)
+        self.bytes_written = 0
+        self.ticks_lost = 0  # ticks captured but never written (the recording had failed)
+
+    # -- life cycle (event loop) ----------------------------------------------------------
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=False)
+        self.mix = self._open_track("mix", "mix", None, self.room.settings.rate)
+        self.room.mixer.taps.append(self.on_tick)
+        self.room.bus.listen(self._event)
+        # The timeline starts with who was already there and who held the floor.
+        for participant in self.room.participants.values():
+            self.events.append(
+                {"type": "participant.present", "at": self.started_at,
+                 "participant": participant.id, "name": participant.name}
+            )  # fmt: skip
+        holder = self.room.floor.to_json()
+        if holder["holder"] is not None:
+            self.events.append({"type": "floor.held", "at": self.started_at, **holder})
+        write_manifest(self.directory, self._manifest())
+
+    async def stop(self, reason: str = "stopped") -> dict[str, Any]:
+        """Detach, write what is left, derive room-rate twins, seal; returns the manifest."""
+        self._detach()
+        batch = self._take_pending()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.executor, self._write, batch, False)
+        if self.state == "recording":
+            self.state = "stopped"
+        stopped_at = self._utc(time.monotonic())
+        return await loop.run_in_executor(self.executor, self._finish, stopped_at, reason)
+
+    def _detach(self) -> None:
+        if self.on_tick in self.room.mixer.taps:
+            self.room.mixer.taps.remove(self.on_tick)
+        self.room.bus.unlisten(self._event)
+
+    # -- the tap (room clock) -------------------------------------------------------------
+
+    def on_tick(
+        self,
+        tick: int,
+        now: float,
+        participants: Sequence[Participant],
+        frames: dict[str, Pcm],
+        total: Pcm | None,
+    ) -> None:
+        present = set()
+        for participant in participants:
+            present.add(participant.id)
+            track = self.tracks.get(participant.id)
+            if track is None:
+                track = self._participant_track(participant, now)
+                if track is None:
+                    continue
+            pcm = frames.get(participant.id)
+            track.pending.append(track.silence if pcm is None else pcm16(pcm))
+        for participant_id, track in self.tracks.items():
+            if participant_id not in present and track.kind == "participant":
+                track.left = True
+        mixed = self._mix_silence if total is None else pcm16(self._limiter.process(total))
+        self.mix.pending.append(mixed)
+        self._ticks += 1
+        if self._ticks % self._ticks_per_flush == 0 and self.state == "recording":
+            self.executor.submit(self._write, self._take_pending(), True)
+
+    def _participant_track(self, participant: Participant, now: float) -> LiveTrack | None:
+        source = participant.endpoint.audio_input
+        if source is None:
+            return None  # a listen-only leg says nothing: no track
+        entry = participant.roster_entry()
+        self.participants[participant.id] = {
+            "id": participant.id,
+            "name": participant.name,
+            "kind": participant.kind,
+            "device": entry.get("user") or entry.get("uri") or entry.get("radio_type") or "",
+            "codec": entry.get("codec"),
+            "address": entry.get("remote"),
+            "role": entry.get("role"),
+            "priority": participant.priority,
+            "duplex": participant.duplex,
+            "joined_at": entry.get("joined_at"),
+            "location": entry.get("location"),
+        }
+        rate = source.native_rate
+        track_id = f"{participant.id}-{rate}"
+        track = self._open_track(track_id, "participant", participant.id, rate, now)
+        self.tracks[participant.id] = track
+        return track
+
+    def _open_track(
+        self, track_id: str, kind: str, participant: str | None, rate: int, now: float = 0.0
+    ) -> LiveTrack:
+        writer = TrackWriter(self.directory / f"{track_id}.wav", rate, self.id)
+        tick_samples = rate * self.room.settings.ptime // 1000
+        track = LiveTrack(
+            id=track_id,
+            kind=kind,
+            participant=participant,
+            rate=rate,
+            file=f"{track_id}.wav",
+            started_at=self._utc(now or time.monotonic()),
+            writer=writer,
+            silence=bytes(2 * tick_samples),
+        )
+        line = {k: v for k, v in track.describe().items() if k not in ("segments",)}
+        with open(self.directory / TRACKS_JOURNAL, "a", encoding="utf-8") as journal:
+            journal.write(json.dumps(line) + "\n")
+        return track
+
+    def _event(self, event: Event) -> None:
+        if event.room == self.room.name and not event.type.startswith("recording."):
+            self.events.append(event.to_json())
+
+    def _take_pending(self) -> list[tuple[LiveTrack, bytes]]:
+        batch = []
+        for track in [self.mix, *self.tracks.values()]:
+            if track.pending:
+                batch.append((track, b"".join(track.pending)))
+                track.pending.clear()
+        return batch
+
+    # -- the writer thread ----------------------------------------------------------------
+
+    def _write(self, batch: list[tuple[LiveTrack, bytes]], rewrite_manifest: bool) -> None:
+        if self.state == "failed":
+            self.ticks_lost += self._ticks_per_flush
+            return
+        try:
+            for track, data in batch:
+                track.writer.write(data)
+                track.writer.flush()
+                self.bytes_written += len(data)
+            if rewrite_manifest and time.monotonic() - self._last_manifest >= MANIFEST_EVERY:
+                self._last_manifest = time.monotonic()
+                write_manifest(self.directory, self._manifest())
+        except OSError as error:  # TrackFullError (disk full) or any other write failure
+            self._fail("disk-full" if isinstance(error, TrackFullError) else f"write: {error}")
+
+    def _fail(self, reason: str) -> None:
+        log.error("recording failed", extra={"recording": self.id, "reason": reason})
+        self.state = "failed"
+        self.failure = reason
+        self.on_failed(self, reason)
+
+    def _finish(self, stopped_at: str, reason: str) -> dict[str, Any]:
+        for track in [self.mix, *self.tracks.values()]:
+            try:
+                track.writer.close()
+            except OSError as error:
+                if self.failure is None:
+                    self._fail(f"close: {error}")
+        twins = []
+        if self.failure is None:
+            for track in list(self.tracks.values()):
+                if track.rate != self.room.settings.rate:
+                    twins.append(self._room_rate_twin(track))
+        manifest = self._manifest(stopped_at=stopped_at, reason=reason, extra_tracks=twins)
+        sealed = seal(manifest)
+        write_manifest(self.directory, sealed)
+        return sealed
+
+    def _room_rate_twin(self, track: LiveTrack) -> dict[str, Any]:
+        rate = self.room.settings.rate
+        assert track.participant is not None
+        twin_id = f"{track.participant}-{rate}"
+        writer = write_resampled_track(
+            self.directory / track.file, self.directory / f"{twin_id}.wav", rate, self.id
+        )
+        return {
+            "id": twin_id,
+            "kind": "participant",
+            "participant": track.participant,
+            "file": f"{twin_id}.wav",
+            "rate": rate,
+            "started_at": track.started_at,
+            "derived_from": track.id,
+            "data_bytes": writer.data_bytes,
+            "duration_ms": writer.data_bytes * 1000 // (2 * rate),
+            "segments": [entry.to_json() for entry in writer.entries],
+        }
+
+    # -- the manifest ---------------------------------------------------------------------
+
+    def _manifest(
+        self,
+        stopped_at: str | None = None,
+        reason: str | None = None,
+        extra_tracks: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        settings = self.room.settings
+        tracks = [track.describe() for track in [self.mix, *self.tracks.values()]]
+        return {
+            "format": "mediacore-recording/1",
+            "id": self.id,
+            "room": self.room.name,
+            "state": self.state,
+            "failure": self.failure,
+            "stop_reason": reason,
+            "started_at": self.started_at,
+            "stopped_at": stopped_at,
+            "started_by": self.started_by,
+            "legal_hold": False,
+            "room_rate": settings.rate,
+            "ptime": settings.ptime,
+            "participants": list(self.participants.values()),
+            "tracks": tracks + (extra_tracks or []),
+            "events": list(self.events),
+        }
+
+    def _utc(self, monotonic: float) -> str:
+        return iso8601(datetime.fromtimestamp(monotonic + self._utc_offset, UTC))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "room": self.room.name,
+            "state": self.state,
+            "started_at": self.started_at,
+            "tracks": len(self.tracks) + 1,
+            "bytes": sum(t.writer.data_bytes for t in [self.mix, *self.tracks.values()]),
+        }
