@@ -18,9 +18,9 @@ import numpy as np
 from mediacore.audio import level_dbfs
 from mediacore.codecs.base import Pcm
 from mediacore.endpoint import AudioOutput, OutputFormat
+from mediacore.limiter import Limiter
 from mediacore.participant import Participant
 from mixer.encoding import SharedEncoders
-from mixer.limiter import Limiter
 from mixer.talk import TalkDetector
 
 log = logging.getLogger(__name__)

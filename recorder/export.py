@@ -24,6 +24,7 @@ import soxr
 from mediacore.audio import float_to_int16, int16_to_float
 from mediacore.clock import iso8601 as _iso
 from mediacore.codecs.base import Pcm
+from mediacore.limiter import Limiter
 
 ExportFormat = Literal["wav", "opus"]
 
@@ -33,7 +34,7 @@ MIX_TRACK = "mix"
 OPUS_RATE = 48000  # the only rate Ogg Opus decoders are required to play
 OPUS_BITRATE = 48000  # mono speech, transparent enough for review
 WAV_HEADER_BYTES = 44
-LIMIT = 10 ** (-1 / 20)  # -1 dBFS: the most a mix of several tracks may reach
+LIMIT_DBFS = -1.0  # the most a mix of several tracks may reach
 LIMITER_RELEASE_PER_SECOND = 4.0  # gain recovery after a loud passage, as in the room mixer
 
 
@@ -247,19 +248,12 @@ class _AlignedTrack:
 
 
 class _Mixer:
-    """One track passes unchanged; several are summed and limited so the sum never clips.
-
-    The limiter works like mixer/limiter.py (gain per 1 ms block, one block of look-ahead,
-    linear ramps inside blocks, steady release) but without its per-block Python loop: with
-    release at a constant step, g[k] = min(needed[k], g[k-1] + step) has the closed form
-    k * step + running-min(needed[j] - j * step), so an hour of audio costs a few numpy calls.
-    Its own copy, because the recorder does not import the mixer layer."""
+    """One track passes unchanged; several are summed and limited so the sum never clips
+    (the room mixer's limiter, so an export sounds like the live mix)."""
 
     def __init__(self, tracks: int, rate: int) -> None:
         self._tracks = tracks
-        self._block = max(1, rate // 1000)
-        self._step = LIMITER_RELEASE_PER_SECOND * self._block / rate
-        self._gain = 1.0
+        self._limiter = Limiter(rate, LIMIT_DBFS, LIMITER_RELEASE_PER_SECOND)
 
     def mix(self, parts: list[Pcm]) -> Pcm:
         if self._tracks == 1:
@@ -267,26 +261,7 @@ class _Mixer:
         total = parts[0].copy()
         for part in parts[1:]:
             total += part
-        starts = np.arange(0, len(total), self._block)
-        if len(starts) == 0:
-            return total
-        peaks = np.maximum.reduceat(np.abs(total), starts).astype(np.float64)
-        if self._gain >= 1.0 and peaks.max() <= LIMIT:
-            return total  # the common case: nothing to turn down
-        needed = np.minimum(1.0, LIMIT / np.maximum(peaks, 1e-9))
-        needed[:-1] = np.minimum(needed[:-1], needed[1:])  # ramp down before a loud block
-        # A loud first block cannot be anticipated from the previous chunk: step down at once.
-        first = min(self._gain, float(needed[0]))
-        k = np.arange(len(needed), dtype=np.float64)
-        gains = np.minimum(
-            first + (k + 1) * self._step,
-            np.minimum.accumulate(needed - k * self._step) + k * self._step,
-        )
-        edges = np.append(starts, len(total))
-        envelope = np.interp(np.arange(len(total)), edges, np.concatenate(([first], gains)))
-        self._gain = float(gains[-1])
-        limited = (total * envelope).astype(np.float32)
-        return np.clip(limited, -LIMIT, LIMIT)
+        return self._limiter.process(total)
 
 
 class _AudioWriter(Protocol):

@@ -27,9 +27,9 @@ from typing import Any
 from mediacore.clock import iso8601
 from mediacore.codecs.base import Pcm
 from mediacore.events import Event
+from mediacore.limiter import Limiter
 from mediacore.participant import Participant
 from mediacore.room import Room
-from mixer.limiter import Limiter
 from recorder.manifest import seal, write_manifest
 from recorder.resample import write_resampled_track
 from recorder.track import TrackFullError, TrackWriter

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
+from mediacore.audio import int16_to_float
 from recorder.track import TrackWriter
 from recorder.wavfile import WAV_HEADER_BYTES, pcm16, read_wav_header
 
@@ -30,8 +31,7 @@ def write_resampled_track(source: Path, target: Path, rate: int, recording_id: s
             if not data:
                 break
             remaining -= len(data)
-            samples = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
-            pcm = samples.astype(np.float32) / 32768.0
+            pcm = int16_to_float(np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2"))
             converted = stream.resample_chunk(pcm, last=remaining <= 0)
             writer.write(pcm16(np.asarray(converted, dtype=np.float32)))
             writer.flush()

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from mediacore.audio import float_to_int16
+
 WAV_HEADER_BYTES = 44
 # RIFF sizes are unsigned 32-bit and count the 36 header bytes after the RIFF size field;
 # keep the data a whole number of 16-bit samples.
@@ -97,13 +99,12 @@ def read_wav_header(data: bytes) -> WavInfo:
 
 
 def pcm16(samples: npt.ArrayLike) -> bytes:
-    """Little-endian signed 16-bit samples from float samples in [-1, 1].
+    """Little-endian signed 16-bit samples from float samples in [-1, 1), scaled as everywhere
+    in mediacore (x 32768, so int16 -> float -> int16 is exact); NaN becomes 0.
 
-    Takes: a 1-D array (float32 expected); values outside the range are clipped, NaN becomes 0.
-    Returns: 2 bytes per sample. Raises: ValueError for a multi-dimensional array."""
+    Raises: ValueError for a multi-dimensional array."""
     floats = np.asarray(samples, dtype=np.float32)
     if floats.ndim != 1:
         raise ValueError(f"expected mono samples (1-D), got shape {floats.shape}")
-    scaled = np.nan_to_num(np.clip(floats, -1.0, 1.0), nan=0.0) * np.float32(32767.0)
-    packed: bytes = np.rint(scaled).astype("<i2").tobytes()
+    packed: bytes = float_to_int16(np.nan_to_num(floats, nan=0.0)).astype("<i2").tobytes()
     return packed

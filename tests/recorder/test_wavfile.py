@@ -69,16 +69,16 @@ def test_header_refuses_sizes_the_format_cannot_hold() -> None:
 def test_pcm16_clips_rounds_and_is_little_endian() -> None:
     floats = np.array([0.0, 0.5, -0.5, 1.0, -1.0, 3.0, -3.0, np.nan, 1e-6], dtype=np.float32)
     packed = pcm16(floats)
-    assert packed[2:4] == struct.pack("<h", 16384)  # 0.5 * 32767 rounds to even
+    assert packed[2:4] == struct.pack("<h", 16384)  # 0.5 * 32768
     assert np.frombuffer(packed, "<i2").tolist() == [
-        0, 16384, -16384, 32767, -32767, 32767, -32767, 0, 0,
+        0, 16384, -16384, 32767, -32768, 32767, -32768, 0, 0,
     ]  # fmt: skip
 
 
 def test_pcm16_keeps_a_tone_within_one_step() -> None:
     signal = (0.8 * np.sin(np.arange(4800) * 2 * np.pi * 440 / 48000)).astype(np.float32)
-    restored = np.frombuffer(pcm16(signal), "<i2") / 32767.0
-    assert np.max(np.abs(restored - signal)) <= 0.5 / 32767 + 1e-7
+    restored = np.frombuffer(pcm16(signal), "<i2") / 32768.0
+    assert np.max(np.abs(restored - signal)) <= 0.5 / 32768 + 1e-7
 
 
 def test_pcm16_wants_mono() -> None:

@@ -1,7 +1,7 @@
 import numpy as np
 
 from mediacore.audio import tone
-from mixer.limiter import Limiter
+from mediacore.limiter import Limiter
 
 RATE = 48000
 
