@@ -304,6 +304,7 @@ class LiveRecording:
             "participants": list(self.participants.values()),
             "tracks": tracks + (extra_tracks or []),
             "events": list(self.events),
+            "statistics": self.statistics(),
         }
 
     def _utc(self, monotonic: float) -> str:
@@ -317,4 +318,13 @@ class LiveRecording:
             "started_at": self.started_at,
             "tracks": len(self.tracks) + 1,
             "bytes": sum(t.writer.data_bytes for t in [self.mix, *self.tracks.values()]),
+            **self.statistics(),
+        }
+
+    def statistics(self) -> dict[str, int]:
+        """Ticks the tap captured, ticks captured but never written, and bytes written."""
+        return {
+            "ticks_recorded": self._ticks,
+            "ticks_lost": self.ticks_lost,
+            "bytes_written": self.bytes_written,
         }

@@ -126,7 +126,19 @@ class RecorderService:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.writer, self.index.add, manifest, live.directory)
         kind = "recording.failed" if manifest["state"] == "failed" else "recording.stopped"
-        self.bus.publish(kind, room_name, id=live.id, reason=manifest.get("failure") or reason)
+        # The seal goes out with the event too: a copy held elsewhere (a log, an event
+        # consumer) makes rewriting files, chain and manifest together detectable.
+        self.bus.publish(
+            kind,
+            room_name,
+            id=live.id,
+            reason=manifest.get("failure") or reason,
+            manifest_sha256=manifest.get("manifest_sha256"),
+        )
+        log.info(
+            "recording stopped",
+            extra={"recording": live.id, "manifest_sha256": manifest.get("manifest_sha256")},
+        )
         return manifest
 
     async def stop_recording(self, recording_id: str) -> dict[str, Any]:
