@@ -290,7 +290,12 @@ class Room:
             priority = participant.priority
         if priority not in PRIORITIES:
             raise RoomError("priority must be 0-3")
-        return self.floor.request(participant_id, priority, source, time.monotonic())
+        holding_at = self.floor.holder_priority if self.floor.holder == participant_id else None
+        result = self.floor.request(participant_id, priority, source, time.monotonic())
+        if holding_at is not None and self.floor.holder_priority != holding_at:
+            # The holder pressed again at a higher priority: radios re-key with its PTT type.
+            self._floor_changed(participant_id, participant_id)
+        return result
 
     def release_floor(self, participant_id: str, source: str, hang: bool = False) -> FloorResult:
         """A push-to-talk release; with `hang` (squelch or VOX) it waits out the hang time."""

@@ -208,7 +208,10 @@ class RadioLeg(RtpLeg):
             self._squelch_times.clear()
             self.squelch_open = False
             self._publish("radio.flapping", ignored_seconds=FLAP_PENALTY)
-            self._release_floor(source, hang=False)
+            room, participant = self.room, self.participant_id
+            if room is not None and participant in room.participants:
+                assert participant is not None
+                room.revoke_floor(participant, by=participant, reason="flapping")
             return
         self.squelch_open = opened
         if opened:

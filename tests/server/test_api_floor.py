@@ -127,3 +127,14 @@ async def test_floor_shows_in_metrics(api: Api) -> None:
     text = (await api.http.get("/metrics")).text
     assert 'mediacore_floor_held{room="command"} 1.0' in text
     assert 'mediacore_floor_events_total{event="floor.granted",room="command"} 1.0' in text
+
+
+async def test_a_holder_raising_its_priority_re_keys_the_radios(api: Api) -> None:
+    (a,) = await joined(api, 1)
+    room = api.server.directory.get("command")
+    told: list[tuple[str | None, int]] = []
+    other = room.get(a).endpoint
+    other.floor_changed = lambda holder, priority: told.append((holder, priority))  # type: ignore[method-assign]
+    await press(api, a)
+    await press(api, a, priority=3)
+    assert told == [(a, 0), (a, 3)]
