@@ -65,25 +65,12 @@ class RadioBenchmark:
 
 
 class WatchedGateway(Ed137Gateway):
-    """An ED-137 gateway whose arrivals wake a waiting coroutine (no polling), and whose RTP
-    timestamps follow the wall clock across the silence between transmissions."""
+    """An ED-137 gateway whose arrivals wake a waiting coroutine (no polling)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.arrived = asyncio.Event()
         self._decoder = registry.new_decoder(self.codec)  # PCMU: stateless, reusable
-        self._last_audio = 0.0
-
-    def send_payload(self, payload: bytes, payload_type: int | None = None) -> None:
-        """Send, first moving the RTP timestamp on by the silence since the last audio packet,
-        as a real sender's sampling clock runs on between talk spurts (RFC 3550, 5.1)."""
-        now = time.monotonic()
-        step = self.codec.timestamp_step(self.ptime)
-        if self._last_audio:
-            silent = round((now - self._last_audio) * self.codec.clock_rate) - step
-            self.timestamp = (self.timestamp + max(0, silent)) & 0xFFFFFFFF
-        self._last_audio = now
-        super().send_payload(payload, payload_type)
 
     def datagram_received(self, data: bytes, addr: tuple[object, ...]) -> None:
         super().datagram_received(data, addr)

@@ -60,6 +60,7 @@ class Ed137Gateway(RtpPeer):
         self.features: tuple[FeatureBlock, ...] = ()  # sent in every header (SQI, vendor blocks)
         self.radio_arrivals: list[RadioArrival] = []
         self.keepalives_sent = 0
+        self._last_audio = 0.0  # monotonic time of the last audio packet sent
         self._keepalive_task: asyncio.Task[None] | None = None
 
     def make_offer(self) -> str:
@@ -118,10 +119,20 @@ class Ed137Gateway(RtpPeer):
         self.send_raw(packet.serialize())
 
     def send_payload(self, payload: bytes, payload_type: int | None = None) -> None:
+        """Send audio with the extension. The RTP timestamp moves on by the silence since the
+        last audio packet too, as a real gateway's sampling clock runs on between
+        transmissions (RFC 3550, 5.1): otherwise the server's jitter buffer would hold the
+        next transmission back by every gap so far."""
         assert self._transport is not None and self.negotiation is not None
         pt = self.negotiation.payload_type if payload_type is None else payload_type
         self.sequence = (self.sequence + 1) & 0xFFFF
-        self.timestamp = (self.timestamp + self.codec.timestamp_step(self.ptime)) & 0xFFFFFFFF
+        now = time.monotonic()
+        step = self.codec.timestamp_step(self.ptime)
+        if self._last_audio:
+            silent = round((now - self._last_audio) * self.codec.clock_rate) - step
+            step += max(0, silent)
+        self._last_audio = now
+        self.timestamp = (self.timestamp + step) & 0xFFFFFFFF
         profile, body = build_radio_header(self.header())
         packet = RtpPacket(
             payload_type=pt,
