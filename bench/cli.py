@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import radiobench, sipbench
+from bench import radiobench, recordbench, sipbench
 from bench import scenario as runs
 from bench.calibration import calibration_ms
-from bench.plots import capacity_plot, latency_plot, radio_plot, sip_plot
+from bench.plots import capacity_plot, latency_plot, radio_plot, record_plot, sip_plot
 from bench.serverproc import TOKEN, ServerProcess
 
 
@@ -78,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     radio.add_argument("--legs", type=int, default=100, help="plain RTP legs loading the room")
     radio.add_argument("--keyups", type=int, default=100, help="squelch key-ups timed")
     radio.add_argument("--grants", type=int, default=500, help="API floor requests timed")
+    record = commands.add_parser(
+        "record", help="extra CPU of recording every track of a loaded room, dropped frames"
+    )
+    record.add_argument("--legs", type=int, default=200, help="RTP legs in the room")
+    record.add_argument("--seconds", type=float, default=20.0, help="each phase, s")
+    record.add_argument("--data-dir", help="the server's data dir (default: a temporary one)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -87,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         return _sip(args, out)
     if args.command == "radio":
         return _radio(args, out)
+    if args.command == "record":
+        return _record(args, out)
     with _target(args) as target:
         if args.command == "latency":
             return _latency(args, target, out)
@@ -367,4 +375,38 @@ def _radio(args: argparse.Namespace, out: Path) -> int:
         f"{report['server']['max_rss_mb']} MB"
     )
     _progress(f"wrote {path} and {out / 'radio.png'}")
+    return 0 if report["passed"] else 1
+
+
+def _record(args: argparse.Namespace, out: Path) -> int:
+    benchmark = recordbench.RecordBenchmark(
+        legs=args.legs, seconds=args.seconds, data_dir=args.data_dir
+    )
+    _progress(
+        f"bench record: one room, {benchmark.legs} RTP legs, {benchmark.seconds:.0f} s "
+        "baseline then as long recording every track and the mix"
+    )
+    report: dict[str, Any] = {
+        "benchmark": "record",
+        "machine": _machine(),
+        "parameters": vars(benchmark),
+    }
+    report |= recordbench.run(benchmark, _progress)
+    path = _write(out, "record", report)
+    record_plot(
+        report,
+        f"mediacore recording every track of a room of {benchmark.legs} RTP legs and the mix",
+        out / "record.png",
+    )
+    frames, throughput = report["frames"], report["throughput"]
+    _progress(
+        f"extra CPU {report['extra_cpu_percent']:.1f} % of a core (target <= "
+        f"{report['targets']['extra_cpu_percent']:.0f} %); {frames['dropped_frames']} dropped "
+        f"frames of {frames['ticks_recorded']} ticks x {frames['participant_tracks']} tracks; "
+        f"{report['recording']['late_ticks']} late ticks while recording; "
+        f"{(throughput['audio_bytes_per_s'] or 0) / 1e6:.2f} MB/s of audio; stop "
+        f"{report['stop']['call_s']:.1f} s ({report['stop']['twins']} twins); verify "
+        f"ok={report['verify']['ok']} in {report['verify']['seconds']:.1f} s"
+    )
+    _progress(f"wrote {path} and {out / 'record.png'}")
     return 0 if report["passed"] else 1

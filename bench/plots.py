@@ -156,3 +156,52 @@ def radio_plot(report: dict[str, Any], title: str, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def record_plot(report: dict[str, Any], title: str, path: Path) -> None:
+    """Server CPU over time through the phases (baseline, recording, stopping, verify), and
+    the extra CPU of recording as a bar against its target."""
+    colours = {"baseline": "#3b6ea5", "recording": "#e67e22", "stopping": "#8e44ad",
+               "verify": "#27ae60"}  # fmt: skip
+    figure, (series, bar) = plt.subplots(
+        1, 2, figsize=(13, 4), gridspec_kw={"width_ratios": [3, 1]}
+    )
+    samples = report.get("samples") or []
+    times = [s["t"] for s in samples]
+    series.plot(times, [s["cores"] for s in samples], color="#999999", linewidth=0.8)
+    for phase, colour in colours.items():
+        inside = [s for s in samples if s["phase"] == phase]
+        if inside:
+            series.plot([s["t"] for s in inside], [s["cores"] for s in inside], ".-",
+                        color=colour, label=phase)  # fmt: skip
+    base = report["baseline"]["cores"]
+    series.axhline(base, color="#3b6ea5", linestyle=":", linewidth=1, label="baseline mean")
+    target = report["targets"]["extra_cpu_percent"]
+    series.axhline(base + target / 100, color="#c0392b", linestyle="--", linewidth=1,
+                   label=f"baseline + {target:.0f} % of a core")  # fmt: skip
+    series.set_xlabel("seconds")
+    series.set_ylabel("server CPU (cores)")
+    series.legend(fontsize=8, loc="upper left")
+    series.grid(alpha=0.3)
+    stop = report["stop"]
+    series.set_title(
+        f"stop (twins) {stop['call_s']:.1f} s, verify {report['verify']['seconds']:.1f} s",
+        fontsize=9,
+    )
+    extra = report["extra_cpu_percent"]
+    bar.bar(["extra CPU\nwhile recording"], [extra],
+            color="#27ae60" if extra <= target else "#c0392b")  # fmt: skip
+    bar.axhline(target, color="#c0392b", linestyle="--", label=f"target {target:.0f} %")
+    bar.axhline(0, color="#999999", linewidth=0.5)
+    bar.set_ylim(min(0.0, extra * 1.2), max(target, extra) * 1.3)
+    bar.set_ylabel("% of one core")
+    bar.legend(fontsize=8)
+    frames, throughput = report["frames"], report["throughput"]
+    rate = throughput["audio_bytes_per_s"] or 0
+    bar.set_title(
+        f"{frames['dropped_frames']} dropped frames, {rate / 1e6:.2f} MB/s of audio", fontsize=9
+    )
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

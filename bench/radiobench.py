@@ -19,12 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
-import math
 import random
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,6 +31,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from bench.loadprocs import start_load, stop_load
 from bench.radiogateway import Ed137Gateway, RadioArrival
 from bench.serverproc import TOKEN, ServerProcess, cpu_seconds, rss_bytes
 from mediacore.audio import level_dbfs, tone
@@ -52,7 +49,6 @@ KEYUP_TIMEOUT = 1.0  # no PTT at B by then: a missed key-up
 FREE_TIMEOUT = FLOOR_HANG_MS / 1000 + 2.0
 TALKERS = 4
 VOICE_DBFS = -40.0  # A sends a -20 dBFS tone; a keyed packet above this carries it
-LEGS_PER_LOADGEN = 50  # the default 100 legs: two processes, as `bench capacity` uses
 
 Progress = Callable[[str], None]
 
@@ -176,76 +172,15 @@ def run(benchmark: RadioBenchmark, progress: Progress) -> dict[str, Any]:
             json={"name": ROOM, "ptime": PTIME, "floor_hang_ms": FLOOR_HANG_MS},
         )
         created.raise_for_status()
-        loaders = _start_load(server, benchmark, progress)
+        duration = 60 + benchmark.keyups * (KEYUP_TIMEOUT + FREE_TIMEOUT) + benchmark.grants * 0.1
+        loaders = start_load(server, ROOM, benchmark.legs, talkers=TALKERS, ptime=PTIME,
+                             duration=duration, progress=progress)  # fmt: skip
         report = asyncio.run(_measure(benchmark, server, loaders, progress))
     finally:
-        _stop_load(loaders)
+        stop_load(loaders)
         report["server_exit"] = server.stop()
         report["server_log"] = str(server.log_path)
     return report
-
-
-def _start_load(
-    server: ServerProcess, benchmark: RadioBenchmark, progress: Progress
-) -> list[subprocess.Popen[str]]:
-    """Load-generator processes sending on every leg for longer than the run can take; they
-    are stopped when the measurement ends."""
-    if benchmark.legs <= 0:
-        return []
-    legs = [
-        {"name": f"load-{i}", "room": ROOM, "talker": i if i < TALKERS else None, "probe": False}
-        for i in range(benchmark.legs)
-    ]
-    workers = max(1, math.ceil(benchmark.legs / LEGS_PER_LOADGEN))
-    duration = 60 + benchmark.keyups * (KEYUP_TIMEOUT + FREE_TIMEOUT) + benchmark.grants * 0.1
-    processes = []
-    for part in (legs[i::workers] for i in range(workers)):
-        job = {
-            "url": server.url,
-            "token": TOKEN,
-            "legs": part,
-            "ptime": PTIME,
-            "duration": duration,
-            "drift_ppm": 500,
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bench.loadgen"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        processes.append(process)
-        assert process.stdin is not None
-        process.stdin.write(json.dumps(job) + "\n")
-        process.stdin.flush()
-    progress(f"  joining {benchmark.legs} load legs ({TALKERS} talkers) in {workers} process(es)")
-    for process in processes:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        if line != "ready":
-            raise RuntimeError(f"load generator failed to join its legs: {line!r}")
-    start = time.monotonic() + 0.2
-    for process in processes:
-        assert process.stdin is not None
-        process.stdin.write(f"start {start}\n")
-        process.stdin.flush()
-    return processes
-
-
-def _stop_load(processes: list[subprocess.Popen[str]]) -> None:
-    """Stop the load generators (they would send until their long duration ends)."""
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        for pipe in (process.stdin, process.stdout):
-            if pipe is not None:
-                pipe.close()
 
 
 async def _measure(

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.sampling import PeriodicSampler
 from bench.serverproc import ServerProcess
 from bench.sipprun import SippResult, numbered_users, run_sipp, write_users_csv
 
@@ -53,38 +53,29 @@ def server_config(users: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-class Sampler:
+class Sampler(PeriodicSampler):
     """Samples the server's CPU, RSS and participants every half second while a phase runs."""
 
     def __init__(self, server: ServerProcess) -> None:
+        super().__init__()
         self.server = server
-        self.samples: list[dict[str, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
+    def begin(self) -> None:
+        self._start, self._cpu = time.monotonic(), self.server.cpu_seconds()
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        start, cpu = time.monotonic(), self.server.cpu_seconds()
-        while not self._stop.wait(0.5):
-            now, used = time.monotonic(), self.server.cpu_seconds()
-            rooms = self.server.client.get(f"/api/v1/rooms/{ROOM}").json()
-            self.samples.append(
-                {
-                    "t": round(now - start, 2),
-                    "cores": round((used - cpu) / max(1e-6, now - start), 3),
-                    "rss_mb": round(self.server.rss_bytes() / 2**20, 1),
-                    "participants": rooms["participants"],
-                    "late_ticks": rooms["clock"]["late_ticks"],
-                }
-            )
-            start, cpu = now, used
+    def sample(self) -> None:
+        now, used = time.monotonic(), self.server.cpu_seconds()
+        rooms = self.server.client.get(f"/api/v1/rooms/{ROOM}").json()
+        self.samples.append(
+            {
+                "t": round(now - self._start, 2),
+                "cores": round((used - self._cpu) / max(1e-6, now - self._start), 3),
+                "rss_mb": round(self.server.rss_bytes() / 2**20, 1),
+                "participants": rooms["participants"],
+                "late_ticks": rooms["clock"]["late_ticks"],
+            }
+        )
+        self._start, self._cpu = now, used
 
     def summary(self) -> dict[str, float]:
         busy = [s for s in self.samples if s["participants"] > 0] or self.samples

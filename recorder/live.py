@@ -4,9 +4,10 @@ and a writer thread that puts them on disk once a second.
 The tap runs on the room's clock, so it only copies: each participant's frame as it arrived
 (its native rate, lossless after decoding) or a tick of silence when it sent nothing, so a
 track's sample n is always its start time plus n / rate; and the mix of the talkers at the
-room rate. Once a second the copied bytes go to the writer thread, which appends whole
-segments, chains their hashes and journals them (recorder/track.py); every few seconds it also
-rewrites the manifest, so a crash loses at most the last second (recorder/recovery.py).
+room rate. Once a second the copied frames go to the writer thread, which converts them to 16
+bits, opens files as participants appear, appends whole segments, chains their hashes and
+journals them (recorder/track.py); every few seconds it also rewrites the manifest, so a crash
+loses at most the last second (recorder/recovery.py).
 
 At the stop, narrowband tracks get a room-rate twin (soxr, streamed), the manifest is sealed
 and the recording is indexed."""
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from mediacore.clock import iso8601
 from mediacore.codecs.base import Pcm
@@ -49,10 +52,26 @@ class LiveTrack:
     rate: int
     file: str
     started_at: str
-    writer: TrackWriter
-    silence: bytes  # one tick of it, for ticks without a frame
-    pending: list[bytes] = field(default_factory=list)
+    silence: Pcm  # one tick of it, for ticks without a frame
+    directory: Path
+    recording_id: str
+    writer: TrackWriter | None = None  # opened by the writer thread with the first audio
+    pending: list[Pcm] = field(default_factory=list)
     left: bool = False  # the participant left; nothing more is appended
+
+    @property
+    def data_bytes(self) -> int:
+        return self.writer.data_bytes if self.writer is not None else 0
+
+    def open(self) -> TrackWriter:
+        """Create the file and say so in the tracks journal (writer thread: file creation
+        for a whole room at once would hold up the room's clock)."""
+        if self.writer is None:
+            self.writer = TrackWriter(self.directory / self.file, self.rate, self.recording_id)
+            line = {k: v for k, v in self.describe().items() if k != "segments"}
+            with open(self.directory / TRACKS_JOURNAL, "a", encoding="utf-8") as journal:
+                journal.write(json.dumps(line) + "\n")
+        return self.writer
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -62,9 +81,9 @@ class LiveTrack:
             "file": self.file,
             "rate": self.rate,
             "started_at": self.started_at,
-            "data_bytes": self.writer.data_bytes,
-            "duration_ms": self.writer.data_bytes * 1000 // (2 * self.rate),
-            "segments": [entry.to_json() for entry in self.writer.entries],
+            "data_bytes": self.data_bytes,
+            "duration_ms": self.data_bytes * 1000 // (2 * self.rate),
+            "segments": [entry.to_json() for entry in self.writer.entries] if self.writer else [],
         }
 
 
@@ -95,7 +114,6 @@ class LiveRecording:
         self._ticks = 0
         self._last_manifest = time.monotonic()
         self._limiter = Limiter(room.settings.rate)
-        self._mix_silence = bytes(2 * room.settings.rate * room.settings.ptime // 1000)
         self.bytes_written = 0
         self.ticks_lost = 0  # ticks captured but never written (the recording had failed)
 
@@ -152,11 +170,12 @@ class LiveRecording:
                 if track is None:
                     continue
             pcm = frames.get(participant.id)
-            track.pending.append(track.silence if pcm is None else pcm16(pcm))
+            # A copy: converting to 16 bits waits for the writer thread, in one go per second.
+            track.pending.append(track.silence if pcm is None else pcm.copy())
         for participant_id, track in self.tracks.items():
             if participant_id not in present and track.kind == "participant":
                 track.left = True
-        mixed = self._mix_silence if total is None else pcm16(self._limiter.process(total))
+        mixed = self.mix.silence if total is None else self._limiter.process(total).copy()
         self.mix.pending.append(mixed)
         self._ticks += 1
         if self._ticks % self._ticks_per_flush == 0 and self.state == "recording":
@@ -189,45 +208,43 @@ class LiveRecording:
     def _open_track(
         self, track_id: str, kind: str, participant: str | None, rate: int, now: float = 0.0
     ) -> LiveTrack:
-        writer = TrackWriter(self.directory / f"{track_id}.wav", rate, self.id)
         tick_samples = rate * self.room.settings.ptime // 1000
-        track = LiveTrack(
+        return LiveTrack(
             id=track_id,
             kind=kind,
             participant=participant,
             rate=rate,
             file=f"{track_id}.wav",
             started_at=self._utc(now or time.monotonic()),
-            writer=writer,
-            silence=bytes(2 * tick_samples),
+            silence=np.zeros(tick_samples, dtype=np.float32),
+            directory=self.directory,
+            recording_id=self.id,
         )
-        line = {k: v for k, v in track.describe().items() if k not in ("segments",)}
-        with open(self.directory / TRACKS_JOURNAL, "a", encoding="utf-8") as journal:
-            journal.write(json.dumps(line) + "\n")
-        return track
 
     def _event(self, event: Event) -> None:
         if event.room == self.room.name and not event.type.startswith("recording."):
             self.events.append(event.to_json())
 
-    def _take_pending(self) -> list[tuple[LiveTrack, bytes]]:
+    def _take_pending(self) -> list[tuple[LiveTrack, list[Pcm]]]:
         batch = []
         for track in [self.mix, *self.tracks.values()]:
             if track.pending:
-                batch.append((track, b"".join(track.pending)))
-                track.pending.clear()
+                batch.append((track, track.pending))
+                track.pending = []
         return batch
 
     # -- the writer thread ----------------------------------------------------------------
 
-    def _write(self, batch: list[tuple[LiveTrack, bytes]], rewrite_manifest: bool) -> None:
+    def _write(self, batch: list[tuple[LiveTrack, list[Pcm]]], rewrite_manifest: bool) -> None:
         if self.state == "failed":
             self.ticks_lost += self._ticks_per_flush
             return
         try:
-            for track, data in batch:
-                track.writer.write(data)
-                track.writer.flush()
+            for track, frames in batch:
+                writer = track.open()
+                data = pcm16(np.concatenate(frames))
+                writer.write(data)
+                writer.flush()
                 self.bytes_written += len(data)
             if rewrite_manifest and time.monotonic() - self._last_manifest >= MANIFEST_EVERY:
                 self._last_manifest = time.monotonic()
@@ -244,7 +261,7 @@ class LiveRecording:
     def _finish(self, stopped_at: str, reason: str) -> dict[str, Any]:
         for track in [self.mix, *self.tracks.values()]:
             try:
-                track.writer.close()
+                track.open().close()
             except OSError as error:
                 if self.failure is None:
                     self._fail(f"close: {error}")
@@ -317,7 +334,7 @@ class LiveRecording:
             "state": self.state,
             "started_at": self.started_at,
             "tracks": len(self.tracks) + 1,
-            "bytes": sum(t.writer.data_bytes for t in [self.mix, *self.tracks.values()]),
+            "bytes": sum(t.data_bytes for t in [self.mix, *self.tracks.values()]),
             **self.statistics(),
         }
 

@@ -13,7 +13,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from mediacore.audio import tone, tone_level_dbfs, tone_levels_by_block
 from mediacore.codecs import PCMA, PCMU
 from mediacore.codecs.base import CodecInfo, Pcm
 from radio.ed137 import FeatureBlock, PttType
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import SIPP_PASSWORD, SIPP_USER, ServerProcess, sipp_config
 
 pytestmark = pytest.mark.slow
 
@@ -38,38 +38,9 @@ SILENT = -50.0  # below this a tone is "not heard"
 HANG_MS = 200  # the rooms' floor hang time
 RATE = 8000  # every leg here is G.711
 
-CONFIG = """
-[sip]
-# sipp 3.6 answers only MD5 challenges and gives up when SHA-256 comes first.
-digest_algorithms = "MD5,SHA-256"
-
-[[sip.users]]
-user = "sipp"
-password = "sipp-secret"
-role = "operator"
-"""
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(Path(tmp_path_factory.mktemp("radio")), config=CONFIG)
-    yield process
-    assert process.stop() == 0, process.log_path.read_text()
-
-
-def open_room(server: ServerProcess, name: str, **settings: Any) -> str:
-    settings = {"floor_hang_ms": HANG_MS, **settings}
-    response = server.client.post("/api/v1/rooms", json={"name": name, **settings})
-    assert response.status_code == 201, response.text
-    return name
-
-
-@pytest.fixture
-def room(server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh room per test, floor hang 200 ms (a test may PATCH other settings)."""
-    name = open_room(server, request.node.name.replace("[", "-").replace("]", "")[:60])
-    yield name
-    server.client.delete(f"/api/v1/rooms/{name}")
+SERVER_CONFIG = sipp_config()
+SERVER_ENV: dict[str, str] = {}
+ROOM_SETTINGS = {"floor_hang_ms": HANG_MS}
 
 
 # -- the event stream ------------------------------------------------------------------------
@@ -759,8 +730,8 @@ def test_radio_gateway_calls_in_over_sip_and_is_answered_as_a_radio(
             "uac_radio_call",
             f"127.0.0.1:{server.sip_port}",
             service=room,
-            user="sipp",
-            password="sipp-secret",
+            user=SIPP_USER,
+            password=SIPP_PASSWORD,
             duration_ms=2000,
             trace_messages=True,
             workdir=tmp_path,

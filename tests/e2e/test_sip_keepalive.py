@@ -4,7 +4,6 @@ says it lost the call (481) is hung up and leaves the room with reason "keepaliv
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,38 +12,15 @@ import websockets
 
 from bench.sipprun import SippResult, run_sipp, sipp_available
 from tests.e2e.events import wait_for_event
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import SIPP_PASSWORD, SIPP_USER, ServerProcess, sipp_config
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not sipp_available(), reason="sipp (Debian sip-tester) is not installed"),
 ]
 
-CONFIG = """
-[sip]
-digest_algorithms = "MD5,SHA-256"  # sipp 3.6 answers only MD5 challenges
-keepalive_interval = 1
-
-[[sip.users]]
-user = "sipp"
-password = "sipp-secret"
-role = "operator"
-"""
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(Path(tmp_path_factory.mktemp("keepalive")), config=CONFIG)
-    yield process
-    assert process.stop() == 0, process.log_path.read_text()
-
-
-@pytest.fixture
-def room(server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = request.node.name[:60]
-    assert server.client.post("/api/v1/rooms", json={"name": name}).status_code == 201
-    yield name
-    server.client.delete(f"/api/v1/rooms/{name}")
+SERVER_CONFIG = sipp_config(keepalive_interval=1)
+SERVER_ENV: dict[str, str] = {}
 
 
 def call(
@@ -54,8 +30,8 @@ def call(
         scenario,
         f"127.0.0.1:{server.sip_port}",
         service=room,
-        user="sipp",
-        password="sipp-secret",
+        user=SIPP_USER,
+        password=SIPP_PASSWORD,
         workdir=workdir,
         timeout=20.0,
         **options,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,39 +17,16 @@ from bench.sipprun import SippResult, run_sipp, sipp_available, start_sipp
 from mediacore.audio import tone_level_dbfs
 from mediacore.codecs import PCMU
 from tests.e2e.events import wait_for_event
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import SIPP_PASSWORD, SIPP_USER, ServerProcess, sipp_config
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not sipp_available(), reason="sipp (Debian sip-tester) is not installed"),
 ]
 
-CONFIG = """
-[sip]
-# sipp 3.6 answers only MD5 challenges and gives up when SHA-256 comes first.
-digest_algorithms = "MD5,SHA-256"
-answer_delay = 0.3  # ring before answering, so there is a moment to CANCEL in
-
-[[sip.users]]
-user = "sipp"
-password = "sipp-secret"
-role = "operator"
-"""
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(Path(tmp_path_factory.mktemp("sipp")), config=CONFIG)
-    yield process
-    assert process.stop() == 0, process.log_path.read_text()
-
-
-@pytest.fixture
-def room(server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[str]:
-    name = request.node.name.replace("[", "-").replace("]", "")[:60]
-    assert server.client.post("/api/v1/rooms", json={"name": name}).status_code == 201
-    yield name
-    server.client.delete(f"/api/v1/rooms/{name}")
+# answer_delay: ring before answering, so there is a moment to CANCEL in.
+SERVER_CONFIG = sipp_config(answer_delay=0.3)
+SERVER_ENV: dict[str, str] = {}
 
 
 def target(server: ServerProcess) -> str:
@@ -63,8 +39,8 @@ def call(server: ServerProcess, room: str, workdir: Path, **options: Any) -> Sip
         "uac_auth_call",
         target(server),
         service=room,
-        user="sipp",
-        password="sipp-secret",
+        user=SIPP_USER,
+        password=SIPP_PASSWORD,
         workdir=workdir,
         **options,
     )
@@ -121,8 +97,8 @@ def test_cancel_while_ringing_gets_487(server: ServerProcess, room: str, tmp_pat
         "uac_cancel",
         target(server),
         service=room,
-        user="sipp",
-        password="sipp-secret",
+        user=SIPP_USER,
+        password=SIPP_PASSWORD,
         workdir=tmp_path,
         timeout=20.0,
     )
@@ -137,8 +113,8 @@ def test_kick_sends_bye_to_the_caller(server: ServerProcess, room: str, tmp_path
             "uac_wait_bye",
             target(server),
             service=room,
-            user="sipp",
-            password="sipp-secret",
+            user=SIPP_USER,
+            password=SIPP_PASSWORD,
             workdir=tmp_path,
             timeout=20.0,
         )

@@ -1,0 +1,88 @@
+"""Load-generator processes for benchmarks that need a busy room: start, join, go, stop.
+
+Each process (bench/loadgen.py) joins its share of the legs, says "ready", then sends from a
+common start time until told to stop or its duration ends."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from bench.serverproc import TOKEN, ServerProcess
+
+LEGS_PER_PROCESS = 50
+
+
+def start_load(
+    server: ServerProcess,
+    room: str,
+    legs: int,
+    *,
+    talkers: int,
+    ptime: int,
+    duration: float,
+    progress: Callable[[str], None],
+) -> list[subprocess.Popen[str]]:
+    """`legs` plain RTP legs in `room`, the first `talkers` sending tone bursts and the others
+    silence packets, spread over processes of LEGS_PER_PROCESS; all sending once this returns.
+    On any failure the processes started so far are stopped."""
+    if legs <= 0:
+        return []
+    specs = [
+        {"name": f"load-{i}", "room": room, "talker": i if i < talkers else None, "probe": False}
+        for i in range(legs)
+    ]
+    workers = max(1, math.ceil(legs / LEGS_PER_PROCESS))
+    processes: list[subprocess.Popen[str]] = []
+    try:
+        for part in (specs[i::workers] for i in range(workers)):
+            job = {"url": server.url, "token": TOKEN, "legs": part, "ptime": ptime,
+                   "duration": duration, "drift_ppm": 500}  # fmt: skip
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bench.loadgen"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            processes.append(process)
+            assert process.stdin is not None
+            process.stdin.write(json.dumps(job) + "\n")
+            process.stdin.flush()
+        progress(
+            f"  joining {legs} load legs ({min(talkers, legs)} talkers) in {workers} process(es)"
+        )
+        for process in processes:
+            assert process.stdout is not None
+            line = process.stdout.readline().strip()
+            if line != "ready":
+                raise RuntimeError(f"load generator failed to join its legs: {line!r}")
+        start = time.monotonic() + 0.2
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write(f"start {start}\n")
+            process.stdin.flush()
+    except BaseException:
+        stop_load(processes)
+        raise
+    return processes
+
+
+def stop_load(processes: list[subprocess.Popen[str]]) -> None:
+    """Stop the load generators (SIGTERM, then kill after 5 s) and close their pipes."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                pipe.close()
