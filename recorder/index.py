@@ -421,7 +421,7 @@ def _manifest_rows(manifest: Mapping[str, Any], directory: Path) -> _ManifestRow
                 person.get("role"),
             )
         )
-    for seq, event in enumerate(manifest.get("events") or []):
+    for seq, event in enumerate(manifest.get("timeline") or []):
         rows.events.append(
             (
                 recording_id,

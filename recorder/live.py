@@ -33,6 +33,7 @@ from mediacore.events import Event
 from mediacore.limiter import Limiter
 from mediacore.participant import Participant
 from mediacore.room import Room
+from recorder.chain import genesis
 from recorder.manifest import seal, write_manifest
 from recorder.resample import write_resampled_track
 from recorder.track import TrackFullError, TrackWriter
@@ -271,6 +272,12 @@ class LiveRecording:
                 if track.rate != self.room.settings.rate:
                     twins.append(self._room_rate_twin(track))
         manifest = self._manifest(stopped_at=stopped_at, reason=reason, extra_tracks=twins)
+        manifest["hashes"] = {
+            "algorithm": "sha256 chain of one-second segments",
+            "genesis": genesis(self.id),
+            "tracks": {t["id"]: t["segments"][-1]["chain"] if t["segments"] else None
+                       for t in manifest["tracks"]},
+        }  # fmt: skip
         sealed = seal(manifest)
         write_manifest(self.directory, sealed)
         return sealed
@@ -320,7 +327,7 @@ class LiveRecording:
             "ptime": settings.ptime,
             "participants": list(self.participants.values()),
             "tracks": tracks + (extra_tracks or []),
-            "events": list(self.events),
+            "timeline": list(self.events),
             "statistics": self.statistics(),
         }
 

@@ -160,7 +160,7 @@ def test_track_times_match_the_send_times(recorded: dict[str, Any]) -> None:
 
 
 def test_timeline_has_presence_and_talk_spurts(recorded: dict[str, Any]) -> None:
-    events = recorded["manifest"]["events"]
+    events = recorded["manifest"]["timeline"]
     present = {e["participant"] for e in events if e["type"] == "participant.present"}
     assert len(present) == 3
     spurts = [e for e in events if e["type"] == "talking" and e["talking"]]

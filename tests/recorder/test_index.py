@@ -50,7 +50,7 @@ def manifest(
                 "segments": [],
             }
         ],
-        "events": events or [],
+        "timeline": events or [],
     }
 
 

@@ -77,4 +77,4 @@ async def test_tracks_keep_time_with_silence_for_missing_frames(
     assert track["duration_ms"] == 1000  # 50 ticks of 20 ms, all silence
     data = (tmp_path / "rec-t" / track["file"]).read_bytes()[44:]
     assert not np.frombuffer(data, "<i2").any()
-    assert [e["type"] for e in manifest["events"]] == ["participant.present"]
+    assert [e["type"] for e in manifest["timeline"]] == ["participant.present"]
