@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BYE_TIMEOUT = 5.0
+KEEPALIVE_SLACK = 0.05  # seconds
 DTMF_INFO_TYPES = ("application/dtmf-relay", "application/dtmf")
 DEFAULT_INFO_DURATION_MS = 160
 
@@ -252,11 +253,13 @@ class SipCall(RtpLeg):
             await self._hang_up("session-refresh-failed")
 
     def keepalive_due(self, now: float, interval: float) -> bool:
+        # The once-a-second housekeeping may wake a hair early (uvloop's timers have 1 ms
+        # granularity): without the slack a 1 s interval would often become 2 s.
         return (
             interval > 0
             and self.state == "confirmed"
             and not self.ended
-            and now - self._keepalive_sent >= interval
+            and now - self._keepalive_sent >= interval - KEEPALIVE_SLACK
         )
 
     async def send_keepalive(self, now: float) -> None:
