@@ -1,0 +1,1 @@
+"""Browsers and other WebRTC clients as room participants: aiortc peers, signalling, WHIP/WHEP."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from mediacore.events import EventBus
+from mediacore.events import Event, EventBus
 from mediacore.server.auth import TokenStore
 
 # Close codes (RFC 6455 section 7.4.2 leaves 4000-4999 to applications).
@@ -15,13 +16,16 @@ UNAUTHORIZED = 4401
 FORBIDDEN = 4403
 UNKNOWN_ROOM = 4404
 
+LINK_RECHECK_S = 1.0
+
 
 def build_events_router(bus: EventBus, tokens: TokenStore, room_exists: object) -> APIRouter:
     router = APIRouter(tags=["events"])
 
     @router.websocket("/api/v1/events")
     async def events(websocket: WebSocket, token: str = "", room: str | None = None) -> None:
-        """Stream events as JSON text frames; authenticate with ?token= or a bearer header."""
+        """Stream events as JSON text frames; authenticate with ?token= or a bearer header.
+        A join link streams only its own room (another `room` closes with 4403)."""
         header = websocket.headers.get("authorization", "")
         if not token and header.lower().startswith("bearer "):
             token = header[7:].strip()
@@ -33,24 +37,43 @@ def build_events_router(bus: EventBus, tokens: TokenStore, room_exists: object) 
         if not principal.may("rooms:read"):
             await websocket.close(FORBIDDEN, f"role {principal.role!r} may not read room events")
             return
+        if principal.room is not None:  # a join link: its room's events, and no one else's
+            if room is not None and room != principal.room:
+                await websocket.close(FORBIDDEN, f"this link is for room {principal.room}")
+                return
+            room = principal.room
         if room is not None and not room_exists(room):  # type: ignore[operator]
             await websocket.close(UNKNOWN_ROOM, f"no room named {room!r}")
             return
         subscription = bus.subscribe(room)
         reader = asyncio.ensure_future(_drain(websocket))
+        getter: asyncio.Future[Event] | None = None
+        # A link is checked again every second and before each event: when it expires or is
+        # revoked, its stream ends (4401) instead of outliving it.
+        recheck = LINK_RECHECK_S if principal.room is not None else None
         try:
             while not reader.done():
-                getter = asyncio.ensure_future(subscription.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
+                if getter is None:
+                    getter = asyncio.ensure_future(subscription.get())
+                waiting: set[asyncio.Future[Any]] = {getter, reader}
+                await asyncio.wait(waiting, timeout=recheck, return_when=asyncio.FIRST_COMPLETED)
+                if recheck is not None and tokens.authenticate(token) is None:
+                    await websocket.close(UNAUTHORIZED, "the link expired or was revoked")
                     break
-                await websocket.send_json(getter.result().to_json())
+                if reader.done() or not getter.done():
+                    continue
+                event, getter = getter.result(), None
+                # A room's subscription also carries server-wide events (room None: SIP
+                # registrations, trunks); a link sees only its room's.
+                if principal.room is None or event.room == principal.room:
+                    await websocket.send_json(event.to_json())
         except WebSocketDisconnect:
             pass
         finally:
             subscription.close()
             reader.cancel()
+            if getter is not None:
+                getter.cancel()
             with contextlib.suppress(Exception):
                 await websocket.close()
 

@@ -65,6 +65,15 @@ def build_recordings_router(
         except RecordingError as error:
             raise failed(error) from None
 
+    @router.get("/rooms/{room}/recordings", dependencies=[writer])
+    async def room_recording(room: str) -> dict[str, Any]:
+        """Whether the room is recording now: `{"recording": {id, state, started_at...}|null}`
+        (for the console's start/stop button; reading recordings is the reviewers')."""
+        if room not in directory.rooms:
+            raise ApiError(404, "room-not-found", f"no room named {room!r}")
+        live = recorder.active.get(room)
+        return {"recording": live.summary() if live is not None else None}
+
     @router.post("/recordings/{recording_id}/stop", dependencies=[writer])
     async def stop(recording_id: str) -> dict[str, Any]:
         """Stop a recording; answers its sealed manifest's summary."""

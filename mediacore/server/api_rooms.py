@@ -14,6 +14,7 @@ from mediacore.offeranswer import OfferAnswerError
 from mediacore.ports import PortsExhausted
 from mediacore.room import Room, RoomClosed, RoomError, RoomSettings
 from mediacore.sdp import SessionDescription
+from mediacore.server.auth import Principal
 from mediacore.server.directory import RoomDirectory, RoomExists
 from mediacore.server.errors import ApiError
 from mediacore.server.security import permission
@@ -81,9 +82,13 @@ def build_rooms_router(directory: RoomDirectory) -> APIRouter:
                 f"no participant {participant_id!r} in room {room.name!r}",
             ) from None
 
-    @router.get("", dependencies=[reader])
-    async def list_rooms() -> list[dict[str, Any]]:
-        return [directory.summary(room) for room in directory.rooms.values()]
+    @router.get("")
+    async def list_rooms(
+        principal: Annotated[Principal, Depends(permission("rooms:read", room_filtered=True))],
+    ) -> list[dict[str, Any]]:
+        """Every room; for a join link, only its own room."""
+        rooms = directory.rooms.values()
+        return [directory.summary(r) for r in rooms if principal.room in (None, r.name)]
 
     @router.post("", status_code=201, dependencies=[writer])
     async def create_room(body: RoomCreate, response: Response) -> dict[str, Any]:  # type: ignore[valid-type]

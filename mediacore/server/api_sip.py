@@ -31,7 +31,8 @@ class DialRequest(BaseModel):
 
 def build_sip_router(directory: RoomDirectory, sip: SipService) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["sip"])
-    reader = Depends(permission("rooms:read"))
+    # Registrations carry phones' contact addresses: not for experts (join only) or links.
+    reader = Depends(permission("sip:read"))
     joiner = Depends(permission("legs:create"))
 
     @router.get("/registrations", dependencies=[reader])

@@ -10,16 +10,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Response
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from mediacore.events import EventBus
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
+from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_recordings import build_recordings_router
 from mediacore.server.api_rooms import build_rooms_router
 from mediacore.server.api_sip import build_sip_router
+from mediacore.server.api_webrtc import build_webrtc_router
 from mediacore.server.auth import TokenStore, build_token_store
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
@@ -28,6 +30,8 @@ from mediacore.server.metrics import MediaMetrics
 from mediacore.server.sipservice import SipService
 from recorder.exportjobs import ExportJobs
 from recorder.service import RecorderService
+from webrtc.service import WebRtcService
+from webrtc.video import VideoHub
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,8 @@ class MediaServer:
         self.metrics = MediaMetrics(self.directory, self.sip.statistics)
         self.recorder = RecorderService(config.data_dir, self.bus, self.directory.rooms.get)
         self.exports = ExportJobs(config.data_dir / "exports", self.recorder.reader)
+        self.webrtc = WebRtcService(config.webrtc)
+        self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
 
@@ -67,6 +73,7 @@ class MediaServer:
         self.ready = False
         await self.recorder.stop()  # first: recordings end sealed, with the room still whole
         await self.directory.stop()
+        await self.webrtc.stop()  # peers that were not in a room yet
         await self.sip.stop()
         log.info("mediacore stopped")
 
@@ -108,7 +115,18 @@ def create_app(server: MediaServer) -> FastAPI:
 
     app.include_router(build_rooms_router(server.directory))
     app.include_router(build_floor_router(server.directory))
+    app.include_router(build_join_links_router(server.directory, server.tokens))
     app.include_router(build_recordings_router(server.directory, server.recorder, server.exports))
+
+    @app.get("/console/", tags=["console"], response_class=FileResponse)
+    async def console_page() -> FileResponse:
+        """The commanders' console: rooms, roster, join with mic and camera, PTT, actions."""
+        return FileResponse(STATIC / "console.html", media_type="text/html")
+
+    @app.get("/console", include_in_schema=False)
+    async def console_redirect(request: Request) -> RedirectResponse:
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"/console/{query}")
 
     @app.get("/review", tags=["recordings"], response_class=FileResponse)
     async def review_page() -> FileResponse:
@@ -116,6 +134,9 @@ def create_app(server: MediaServer) -> FastAPI:
         return FileResponse(STATIC / "review.html", media_type="text/html")
 
     app.include_router(build_sip_router(server.directory, server.sip))
+    app.include_router(
+        build_webrtc_router(server.directory, server.webrtc, server.tokens, server.config)
+    )
     app.include_router(
         build_events_router(server.bus, server.tokens, lambda name: name in server.directory.rooms)
     )

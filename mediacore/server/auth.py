@@ -1,32 +1,38 @@
 """Bearer tokens and roles: who may do what.
 
 Tokens come from the config (and MEDIACORE_ADMIN_TOKEN). With none configured, the server makes
-an admin token at first start, keeps it in the data directory and prints it once."""
+an admin token at first start, keeps it in the data directory and prints it once. Join links
+(joinlinks.py) are tokens too: signed, short-lived, and good for one room only."""
 
 from __future__ import annotations
 
 import hmac
 import logging
-import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from mediacore.server.config import Config, TokenEntry
+from mediacore.server.joinlinks import PREFIX as LINK_PREFIX
+from mediacore.server.joinlinks import JoinLinks, write_private
 
 log = logging.getLogger(__name__)
 
 ADMIN_TOKEN_FILE = "admin-token"
 
 # What each role may do. Reviewers only read recordings; commanders start and stop them.
+# rooms:join is taking part as a participant (WebRTC, WHIP, WHEP); legs:create adds phones,
+# gateways and dial-outs on someone else's behalf; sip:read shows registrations and calls.
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(
         {
             "rooms:read",
             "rooms:write",
+            "rooms:join",
             "participants:write",
             "legs:create",
             "floor:talk",
+            "sip:read",
+            "join-links:write",
             "recordings:read",
             "recordings:write",
             "recordings:admin",
@@ -36,14 +42,26 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         {
             "rooms:read",
             "rooms:write",
+            "rooms:join",
             "participants:write",
             "legs:create",
             "floor:talk",
+            "sip:read",
+            "join-links:write",
             "recordings:write",
         }
     ),
-    "operator": frozenset({"rooms:read", "participants:write", "legs:create", "floor:talk"}),
-    "expert": frozenset({"rooms:read", "floor:talk"}),
+    "operator": frozenset(
+        {
+            "rooms:read",
+            "rooms:join",
+            "participants:write",
+            "legs:create",
+            "floor:talk",
+            "sip:read",
+        }
+    ),
+    "expert": frozenset({"rooms:read", "rooms:join", "floor:talk"}),
     "reviewer": frozenset({"recordings:read"}),
 }
 
@@ -52,21 +70,29 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 class Principal:
     name: str
     role: str
+    room: str | None = None  # set for a join link: the one room it may see and act in
 
     def may(self, permission: str) -> bool:
         return permission in PERMISSIONS.get(self.role, frozenset())
 
 
 class TokenStore:
-    def __init__(self, entries: list[TokenEntry]) -> None:
+    def __init__(self, entries: list[TokenEntry], links: JoinLinks | None = None) -> None:
         self._entries = list(entries)
+        self.links = links  # None: join links are neither minted nor accepted
 
     def authenticate(self, token: str) -> Principal | None:
-        """The principal a bearer token stands for, or None. Compares in constant time."""
+        """The principal a bearer token stands for, or None. Compares in constant time; a
+        join link that is valid (signed, unexpired, unrevoked) stands for a principal bound
+        to its room."""
         found = None
         for entry in self._entries:
             if hmac.compare_digest(entry.token.encode(), token.encode()):
                 found = Principal(entry.name or entry.role, entry.role)
+        if found is None and self.links is not None and token.startswith(LINK_PREFIX):
+            link = self.links.verify(token)
+            if link is not None:
+                found = Principal(link.name, link.role, room=link.room)
         return found
 
     def add(self, entry: TokenEntry) -> None:
@@ -78,7 +104,7 @@ class TokenStore:
 
 def build_token_store(config: Config, announce: bool = True) -> TokenStore:
     """Tokens from the config; an admin token made (or reloaded) in the data dir if none."""
-    store = TokenStore(list(config.tokens))
+    store = TokenStore(list(config.tokens), JoinLinks(config.data_dir))
     if len(store):
         return store
     path = config.data_dir / ADMIN_TOKEN_FILE
@@ -86,16 +112,9 @@ def build_token_store(config: Config, announce: bool = True) -> TokenStore:
     if not token:  # none yet, or an emptied file: an empty token must never be an admin
         token = secrets.token_urlsafe(24)
         path.unlink(missing_ok=True)
-        _write_private(path, token)
+        write_private(path, token + "\n")
         if announce:
             # Printed once, at creation: the only way an operator learns it without the file.
             print(f"mediacore: admin token (stored in {path}): {token}", flush=True)
     store.add(TokenEntry(token, "admin", "admin"))
     return store
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text + "\n")

@@ -16,6 +16,7 @@ from mediacore.room import RoomSettings
 from radio.gateways import RadioGateway
 from sip.address import SipSyntaxError, SipUri
 from sip.settings import SipSettings, SipTrunk, SipUser
+from webrtc.settings import WebRtcSettings, parse_webrtc_settings
 
 ROLES = ("admin", "commander", "operator", "expert", "reviewer")
 
@@ -57,6 +58,7 @@ class Config:
     rooms: tuple[RoomSettings, ...] = (RoomSettings("command"),)
     tokens: tuple[TokenEntry, ...] = ()
     radio_gateways: tuple[RadioGateway, ...] = ()  # [[radio.gateways]]: the server calls them
+    webrtc: WebRtcSettings = field(default_factory=WebRtcSettings)  # [webrtc]: ICE servers
 
     @property
     def data_dir(self) -> Path:
@@ -65,7 +67,7 @@ class Config:
 
 _SECTIONS = {"server": ServerSection, "sip": SipSettings, "rtp": RtpSection}
 _TABLE_ARRAYS = {"sip": ("users", "trunks")}  # arrays of tables, not scalar keys
-_TOP_LEVEL = {*_SECTIONS, "rooms", "auth", "radio"}
+_TOP_LEVEL = {*_SECTIONS, "rooms", "auth", "radio", "webrtc"}
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "text")
 
@@ -94,6 +96,11 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
         )
     if "gateways" in radio:
         config = replace(config, radio_gateways=_radio_gateways(radio["gateways"]))
+    try:
+        webrtc = parse_webrtc_settings(_table(data.get("webrtc", {}), "[webrtc]"))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    config = replace(config, webrtc=webrtc)
     auth = _table(data.get("auth", {}), "[auth]")
     if set(auth) - {"tokens"}:
         raise ConfigError(f"unknown key(s) in [auth]: {', '.join(sorted(set(auth) - {'tokens'}))}")

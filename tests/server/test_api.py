@@ -13,8 +13,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from bench.sipprun import free_sip_port
 from mediacore.server.app import MediaServer, create_app
 from mediacore.server.config import Config, RtpSection, ServerSection, TokenEntry
+from sip.settings import SipSettings
 
 ROLES = ("admin", "commander", "operator", "expert", "reviewer")
 TOKENS = {role: f"{role}-token-for-tests" for role in ROLES}
@@ -65,6 +67,8 @@ def make_config(data_dir: Path, *, public_address: str = "") -> Config:
     return Config(
         server=ServerSection(host="127.0.0.1", data_dir=str(data_dir)),
         rtp=RtpSection(port_min=41000, port_max=41999, public_address=public_address),
+        # A free SIP port: test runs side by side must not fight over 5060.
+        sip=SipSettings(port=free_sip_port()),
         tokens=tuple(TokenEntry(token, role, f"{role} user") for role, token in TOKENS.items()),
     )
 

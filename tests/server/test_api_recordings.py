@@ -91,3 +91,20 @@ async def test_a_room_that_says_record_records_from_the_start(tmp_path: Path) ->
 async def test_review_page_is_served(api: Api) -> None:
     page = await api.http.get("/review")
     assert page.status_code == 200 and "Recordings review" in page.text
+
+
+async def test_commanders_see_whether_their_room_records(api: Api) -> None:
+    path = "/api/v1/rooms/command/recordings"
+    assert (await api.as_role("commander", "GET", path)).json() == {"recording": None}
+    started = (await api.as_role("commander", "POST", path)).json()
+    now = (await api.as_role("commander", "GET", path)).json()["recording"]
+    assert now["id"] == started["id"] and now["state"] == "recording"
+    assert_error(await api.as_role("expert", "GET", path), 403)
+    assert_error(await api.admin("GET", "/api/v1/rooms/nowhere/recordings"), 404)
+
+
+async def test_console_page_is_served(api: Api) -> None:
+    page = await api.http.get("/console/")
+    assert page.status_code == 200 and "Command console" in page.text
+    moved = await api.http.get("/console?room=command", follow_redirects=False)
+    assert moved.status_code == 307 and moved.headers["location"] == "/console/?room=command"

@@ -164,14 +164,31 @@ def test_empty_admin_token_file_never_makes_the_empty_string_an_admin_token(
 
 # -- roles and permissions --------------------------------------------------------------------
 
-ROOM_PERMISSIONS = ("rooms:read", "rooms:write", "participants:write", "legs:create")
+ROOM_PERMISSIONS = (
+    "rooms:read",
+    "rooms:write",
+    "rooms:join",
+    "participants:write",
+    "legs:create",
+    "floor:talk",
+    "sip:read",
+    "join-links:write",
+)
 
 # role -> the room-related permissions it has; recordings permissions are the recorder's.
+# Experts join only; reviewers see recordings only.
 EXPECTED_ROOM_PERMISSIONS = {
-    "admin": {"rooms:read", "rooms:write", "participants:write", "legs:create"},
-    "commander": {"rooms:read", "rooms:write", "participants:write", "legs:create"},
-    "operator": {"rooms:read", "participants:write", "legs:create"},
-    "expert": {"rooms:read"},
+    "admin": set(ROOM_PERMISSIONS),
+    "commander": set(ROOM_PERMISSIONS),
+    "operator": {
+        "rooms:read",
+        "rooms:join",
+        "participants:write",
+        "legs:create",
+        "floor:talk",
+        "sip:read",
+    },
+    "expert": {"rooms:read", "rooms:join", "floor:talk"},
     "reviewer": set(),
 }
 

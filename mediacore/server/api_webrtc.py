@@ -1,0 +1,287 @@
+"""WebRTC routes: the signalling WebSocket, WHIP (RFC 9725) publishing and WHEP playback.
+
+WHIP and WHEP answer the whole offer at once, with every candidate in the answer (no trickle
+ICE): PATCH on a session answers 405."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket
+from fastapi.responses import JSONResponse
+from starlette.websockets import WebSocketDisconnect
+
+from mediacore.room import Room, RoomClosed, RoomError
+from mediacore.server.auth import Principal, TokenStore
+from mediacore.server.config import Config
+from mediacore.server.directory import RoomDirectory
+from mediacore.server.errors import ApiError, error_response
+from mediacore.server.security import permission
+from webrtc.ice import loopback_addresses
+from webrtc.peer import LegMode, WebRtcError
+from webrtc.service import WebRtcService
+from webrtc.settings import IceServer
+from webrtc.signalling import MAX_MESSAGE_BYTES, MAX_SDP_BYTES, SignallingSession
+
+# Close codes (RFC 6455 section 7.4.1 and 4000-4999 for applications), as api_events uses them.
+UNAUTHORIZED = 4401
+FORBIDDEN = 4403
+UNKNOWN_ROOM = 4404
+TOO_BIG = 1009
+
+JOIN = "rooms:join"
+_SDP_BODY: dict[str, Any] = {
+    "requestBody": {
+        "content": {"application/sdp": {"schema": {"type": "string"}}},
+        "required": True,
+    }
+}
+_SDP_ANSWER: dict[int | str, dict[str, Any]] = {
+    201: {"content": {"application/sdp": {}}, "description": "the SDP answer"}
+}
+_STATUS = {
+    "bad-sdp": 400,
+    "no-audio": 400,
+    "no-common-codec": 400,
+    "video-unavailable": 409,
+    "video-refused": 409,
+    "unknown-source": 404,
+}
+
+
+def build_webrtc_router(
+    directory: RoomDirectory, service: WebRtcService, tokens: TokenStore, config: Config
+) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/rooms", tags=["webrtc"])
+
+    def find_room(room: str) -> Room:
+        try:
+            return directory.get(room)
+        except KeyError:
+            raise ApiError(404, "room-not-found", f"no room named {room!r}") from None
+
+    def loopback(scope_server: object) -> list[str]:
+        reached = scope_server[0] if isinstance(scope_server, (tuple, list)) else None
+        return loopback_addresses([config.server.host, reached])
+
+    @router.websocket("/{room}/webrtc")
+    async def signalling(websocket: WebSocket, room: str, token: str = "") -> None:
+        """The signalling WebSocket (JSON text messages, see webrtc/signalling.py); authenticate
+        with ?token= or a bearer header. Closes 4401 (token), 4403 (role), 4404 (room)."""
+        header = websocket.headers.get("authorization", "")
+        if not token and header.lower().startswith("bearer "):
+            token = header[7:].strip()
+        principal = tokens.authenticate(token) if token else None
+        await websocket.accept()
+        if principal is None:
+            await websocket.close(UNAUTHORIZED, "unknown or missing token")
+            return
+        if not principal.may(JOIN):
+            await websocket.close(FORBIDDEN, f"role {principal.role!r} may not join rooms")
+            return
+        if principal.room is not None and principal.room != room:
+            await websocket.close(FORBIDDEN, f"this link is for room {principal.room}")
+            return
+        found = directory.rooms.get(room)
+        if found is None:
+            await websocket.close(UNKNOWN_ROOM, f"no room named {room!r}")
+            return
+        session = SignallingSession(
+            service,
+            found,
+            user=principal.name,
+            may_talk=principal.may("floor:talk"),
+            loopback=loopback(websocket.scope.get("server")),
+        )
+        session.start()
+        writer = asyncio.ensure_future(_write(websocket, session))
+        try:
+            while not writer.done():
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None:
+                    session.error("bad-message", "send JSON text messages, not binary")
+                    continue
+                if len(text) > MAX_MESSAGE_BYTES // 4 and len(text.encode()) > MAX_MESSAGE_BYTES:
+                    writer.cancel()
+                    await websocket.close(TOO_BIG, f"messages are limited to {MAX_MESSAGE_BYTES}")
+                    break
+                await session.receive(text, time.monotonic())
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            writer.cancel()
+            await session.close()
+            with contextlib.suppress(Exception):
+                await websocket.close()
+
+    @router.post(
+        "/{room}/whip",
+        status_code=201,
+        response_class=Response,
+        openapi_extra=_SDP_BODY,
+        responses=_SDP_ANSWER,
+    )
+    async def whip(
+        room: str,
+        request: Request,
+        principal: Annotated[Principal, Depends(permission(JOIN))],
+        name: Annotated[str, Query(max_length=128)] = "",
+    ) -> Response:
+        """WHIP (RFC 9725): publish audio (and, with a video hub, video) into the room. The
+        body is the SDP offer; the answer comes back with `Location` naming the session, which
+        DELETE ends."""
+        return await _join(request, room, principal, "publish", name or principal.name, None)
+
+    @router.post(
+        "/{room}/whep",
+        status_code=201,
+        response_class=Response,
+        openapi_extra=_SDP_BODY,
+        responses=_SDP_ANSWER,
+    )
+    async def whep(
+        room: str,
+        request: Request,
+        principal: Annotated[Principal, Depends(permission(JOIN))],
+        name: Annotated[str, Query(max_length=128)] = "",
+        video: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> Response:
+        """WHEP: receive the room's mix as a listen-only participant; `video=<participant>`
+        also asks for that participant's video (409 video-unavailable without a video hub)."""
+        return await _join(request, room, principal, "play", name or principal.name, video)
+
+    async def _join(
+        request: Request,
+        room: str,
+        principal: Principal,
+        mode: LegMode,
+        name: str,
+        video: str | None,
+    ) -> Response:
+        found = find_room(room)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/sdp":
+            raise ApiError(415, "unsupported-media-type", "send the offer as application/sdp")
+        body = await _bounded_body(request, MAX_SDP_BYTES)
+        try:
+            offer = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(400, "bad-sdp", "the offer is not UTF-8 text") from None
+        try:
+            participant, answer = await service.join(
+                found,
+                offer,
+                name=name,
+                owner=principal.name,
+                mode=mode,
+                loopback=loopback(request.scope.get("server")),
+                video_source=video,
+            )
+        except WebRtcError as error:
+            raise ApiError(_STATUS.get(error.reason, 400), error.reason, str(error)) from None
+        except RoomClosed as error:
+            raise ApiError(409, "room-closed", str(error)) from None
+        except RoomError as error:
+            raise ApiError(409, "room-full", str(error)) from None
+        kind = "whip" if mode == "publish" else "whep"
+        headers = {"Location": f"/api/v1/rooms/{found.name}/{kind}/{participant.id}"}
+        links = ", ".join(_ice_link(server) for server in service.settings.ice_servers)
+        if links:
+            headers["Link"] = links
+        return Response(answer, status_code=201, media_type="application/sdp", headers=headers)
+
+    async def _end(room: str, participant_id: str, principal: Principal, mode: LegMode) -> None:
+        found = find_room(room)
+        try:
+            service.find(found, participant_id, mode)
+        except KeyError:
+            raise ApiError(404, "session-not-found", f"no such session in {room!r}") from None
+        owner = service.owners.get(participant_id)
+        if owner != principal.name and not principal.may("participants:write"):
+            raise ApiError(403, "forbidden", "only its creator or an operator may end it")
+        with contextlib.suppress(KeyError):
+            await found.remove(participant_id, "ended")
+
+    @router.delete("/{room}/whip/{participant_id}", status_code=204)
+    async def whip_end(
+        room: str,
+        participant_id: str,
+        principal: Annotated[Principal, Depends(permission(JOIN))],
+    ) -> Response:
+        """End a WHIP session (its participant leaves the room)."""
+        await _end(room, participant_id, principal, "publish")
+        return Response(status_code=204)
+
+    @router.delete("/{room}/whep/{participant_id}", status_code=204)
+    async def whep_end(
+        room: str,
+        participant_id: str,
+        principal: Annotated[Principal, Depends(permission(JOIN))],
+    ) -> Response:
+        """End a WHEP session."""
+        await _end(room, participant_id, principal, "play")
+        return Response(status_code=204)
+
+    async def trickle(room: str, participant_id: str) -> JSONResponse:
+        """Trickle ICE and ICE restarts are not supported: the answer carries every candidate,
+        so there is nothing to add (RFC 9725 section 4.3.1 allows 405)."""
+        response = error_response(
+            405,
+            "method-not-allowed",
+            "no trickle ICE: the SDP answer already carries every server candidate",
+        )
+        response.headers["Allow"] = "DELETE"
+        return response
+
+    for kind in ("whip", "whep"):
+        router.add_api_route(
+            f"/{{room}}/{kind}/{{participant_id}}",
+            trickle,
+            methods=["PATCH"],
+            dependencies=[Depends(permission(JOIN))],
+            response_class=JSONResponse,
+            name=f"{kind}_trickle",
+        )
+
+    return router
+
+
+async def _write(websocket: WebSocket, session: SignallingSession) -> None:
+    """Send what the session queues, one message at a time (one writer per socket)."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            message = await session.outbox.get()
+            await websocket.send_text(json.dumps(message, separators=(",", ":")))
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "too-large", f"the body is limited to {limit} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ApiError(413, "too-large", f"the body is limited to {limit} bytes")
+    if not body.strip():
+        raise ApiError(400, "bad-sdp", "the body must be an SDP offer")
+    return body
+
+
+def _ice_link(server: IceServer) -> str:
+    """An RFC 9725 section 4.6 Link header value for one STUN/TURN server."""
+    parts = []
+    for url in server.urls:
+        link = f'<{url}>; rel="ice-server"'
+        if server.username is not None:
+            link += f'; username="{server.username}"; credential="{server.credential or ""}"'
+            link += '; credential-type="password"'
+        parts.append(link)
+    return ", ".join(parts)

@@ -1,0 +1,141 @@
+"""The WebRTC side of a server: the live peers, how they join rooms, and the video hub seam."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from mediacore.participant import Duplex, Participant
+from mediacore.room import Room
+from webrtc.peer import LegMode, WebRtcError, WebRtcLeg
+from webrtc.settings import WebRtcSettings
+
+log = logging.getLogger(__name__)
+
+
+class VideoHub(Protocol):
+    """Forwards encoded video between peers (implemented in webrtc/video.py).
+
+    The service calls `attach` once a leg is in its room (its `video_receivers` hold the video
+    it publishes, possibly none) and `detach` when it has closed. Subscriptions come from the
+    signalling session (and a WHEP player's `video=` query)."""
+
+    async def subscribe(self, leg: WebRtcLeg, source_id: str) -> object:
+        """Send participant `source_id`'s video to `leg` (through `leg.add_video_sender`) and
+        ask the source for a keyframe. Raises: KeyError when there is no such video source;
+        any other exception refuses the subscription, its text shown to the client."""
+        ...
+
+    async def unsubscribe(self, leg: WebRtcLeg, source_id: str) -> object:
+        """Stop sending `source_id`'s video to `leg`. Raises: KeyError if not subscribed."""
+        ...
+
+    def attach(self, leg: WebRtcLeg) -> None: ...
+
+    def detach(self, leg: WebRtcLeg) -> None: ...
+
+
+class WebRtcService:
+    """Holds every live WebRTC leg of the server, by participant id."""
+
+    def __init__(self, settings: WebRtcSettings) -> None:
+        self.settings = settings
+        self.video_hub: VideoHub | None = None  # installed by the video side when it exists
+        self.legs: dict[str, WebRtcLeg] = {}
+        self.owners: dict[str, str] = {}  # participant id -> name of who created the leg
+        self._pending: set[WebRtcLeg] = set()
+
+    async def join(
+        self,
+        room: Room,
+        offer: str,
+        *,
+        name: str,
+        owner: str,
+        mode: LegMode,
+        duplex: Duplex = "full",
+        priority: int = 0,
+        loopback: Sequence[str] = (),
+        video_source: str | None = None,
+    ) -> tuple[Participant, str]:
+        """Answer a WebRTC offer with a new participant of `room`; returns it and the answer.
+
+        `video_source` (a WHEP player's choice) is subscribed through the hub before the
+        answer is made. Raises: WebRtcError (unusable offer; "video-unavailable" without a hub,
+        "unknown-source"), RoomClosed, RoomFull or RoomError."""
+        room.check_capacity()
+        hub = self.video_hub
+        if video_source is not None and hub is None:
+            raise WebRtcError("video-unavailable", "this server forwards no video yet")
+        leg = WebRtcLeg(
+            self.settings,
+            room_rate=room.settings.rate,
+            tick_ms=room.settings.ptime,
+            mode=mode,
+            accept_video=hub is not None,
+        )
+        participant = Participant(name=name, endpoint=leg, duplex=duplex, priority=priority)
+        leg.participant_id = participant.id
+
+        async def subscribe() -> None:
+            assert hub is not None and video_source is not None
+            try:
+                await hub.subscribe(leg, video_source)
+            except KeyError:
+                raise WebRtcError("unknown-source", f"no video source {video_source!r}") from None
+            except Exception as error:  # the hub's refusal (codec mismatch, no codec yet)
+                raise WebRtcError("video-refused", str(error) or type(error).__name__) from None
+
+        self._pending.add(leg)
+        try:
+            answer = await leg.answer(
+                offer,
+                loopback=loopback,
+                before_answer=subscribe if video_source is not None else None,
+            )
+            room.add(participant)
+        except BaseException:
+            await leg.close("rejected")
+            raise
+        finally:
+            self._pending.discard(leg)
+        self.legs[participant.id] = leg
+        self.owners[participant.id] = owner
+        leg.on_close(lambda _reason: self._forget(participant.id, leg))
+        if hub is not None:
+            hub.attach(leg)
+        log.info(
+            "webrtc peer joined",
+            extra={"room": room.name, "participant": participant.id, "mode": mode},
+        )
+        return participant, answer
+
+    def _forget(self, participant_id: str, leg: WebRtcLeg) -> None:
+        if self.legs.get(participant_id) is leg:
+            del self.legs[participant_id]
+            self.owners.pop(participant_id, None)
+        if self.video_hub is not None:
+            try:
+                self.video_hub.detach(leg)
+            except Exception:
+                log.exception("video hub failed to detach a leg")
+
+    def find(self, room: Room, participant_id: str, mode: LegMode | None = None) -> WebRtcLeg:
+        """The live leg of `participant_id` in `room` (of `mode`, if given). Raises KeyError."""
+        leg = self.legs.get(participant_id)
+        if leg is None or participant_id not in room.participants or leg.closed:
+            raise KeyError(participant_id)
+        if room.participants[participant_id].endpoint is not leg:
+            raise KeyError(participant_id)
+        if mode is not None and leg.mode != mode:
+            raise KeyError(participant_id)
+        return leg
+
+    async def stop(self) -> None:
+        """Close every peer still open (rooms close theirs first, when the server stops)."""
+        legs = [*self.legs.values(), *self._pending]
+        await asyncio.gather(*(leg.close("server-stopping") for leg in legs))
+        self.legs.clear()
+        self.owners.clear()

@@ -1,0 +1,350 @@
+"""The WebRTC signalling protocol of one WebSocket, without the socket.
+
+The route (mediacore/server/api_webrtc.py) authenticates, then feeds every text message to
+`SignallingSession.receive()` and sends whatever appears in `outbox`. Every message is a JSON
+object with a "type"; a bad message gets an "error" reply and the session goes on.
+
+Client to server                                       Server to client
+  join {name?, offer, duplex?: "full"|"half"}          joined {participant, answer}
+  answer {sdp}           (to a server "offer")         offer {sdp}     (renegotiation)
+  ptt {action: "press"|"release"}                      floor {action, result, holder}
+  mute {muted}                                         muted {muted}
+  subscribe {source} / unsubscribe {source}            subscribed / unsubscribed {source}
+  leave                                                left {participant, reason}
+  ping                                                 pong
+                                                       event {event: <room event>}
+                                                       error {code, detail, for}"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from mediacore.events import Subscription
+from mediacore.participant import Participant
+from mediacore.room import Room, RoomClosed, RoomError
+from webrtc.peer import WebRtcError, WebRtcLeg
+from webrtc.service import VideoHub, WebRtcService
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 64 * 1024  # the route closes the socket (1009) beyond this
+MAX_SDP_BYTES = 16 * 1024
+MAX_NAME = 128
+RATE_PER_SECOND = 20.0  # messages a client may send, sustained ...
+BURST = 20.0  # ... and at once
+OUTBOX_SIZE = 256  # messages waiting for the socket; beyond, the oldest event goes
+EVENT_QUEUE = 100  # room events waiting to be forwarded
+
+Message = dict[str, Any]
+
+
+class MessageError(Exception):
+    """A client message that cannot be carried out; becomes an "error" reply."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+class TokenBucket:
+    """At most `rate` per second on average and `burst` at once; the caller passes the time."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._last: float | None = None
+
+    def take(self, now: float) -> bool:
+        if self._last is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+class SignallingSession:
+    def __init__(
+        self,
+        service: WebRtcService,
+        room: Room,
+        *,
+        user: str,
+        may_talk: bool,
+        loopback: Sequence[str] = (),
+    ) -> None:
+        """`room` is the Room the socket was opened for; `user` names the caller (the default
+        participant name); `may_talk` allows PTT; `loopback` see webrtc.ice."""
+        self.service = service
+        self.room = room
+        self.user = user
+        self.may_talk = may_talk
+        self.loopback = list(loopback)
+        self.outbox: asyncio.Queue[Message] = asyncio.Queue(maxsize=OUTBOX_SIZE)
+        self.participant: Participant | None = None
+        self.leg: WebRtcLeg | None = None
+        self.dropped = 0  # messages dropped because the client did not read
+        self._bucket = TokenBucket(RATE_PER_SECOND, BURST)
+        self._subscription: Subscription | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._offer_again = False
+        self._handlers: dict[str, Callable[[Message], Awaitable[None]]] = {
+            "join": self._join,
+            "answer": self._answer,
+            "ptt": self._ptt,
+            "mute": self._mute,
+            "subscribe": self._subscribe,
+            "unsubscribe": self._unsubscribe,
+            "leave": self._leave,
+            "ping": self._ping,
+        }
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin forwarding the room's events to the client."""
+        self._subscription = self.room.bus.subscribe(self.room.name, capacity=EVENT_QUEUE)
+        self._spawn(self._forward_events())
+
+    async def close(self) -> None:
+        """The socket is gone: the participant leaves and event forwarding stops."""
+        if self._subscription is not None:
+            self._subscription.close()
+        for task in list(self._tasks):
+            task.cancel()
+        participant = self.participant
+        if participant is not None and participant.id in self.room.participants:
+            await self.room.remove(participant.id, "websocket-closed")
+        self.participant = self.leg = None
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def post(self, message: Message) -> None:
+        """Queue a message for the client; when the client does not read, the oldest goes."""
+        if self.outbox.full():
+            self.outbox.get_nowait()
+            self.dropped += 1
+        self.outbox.put_nowait(message)
+
+    def error(self, code: str, detail: str, regarding: str | None = None) -> None:
+        self.post({"type": "error", "code": code, "detail": detail, "for": regarding})
+
+    def drain(self) -> list[Message]:
+        """Everything queued for the client now (for tests and tools)."""
+        messages = []
+        while not self.outbox.empty():
+            messages.append(self.outbox.get_nowait())
+        return messages
+
+    async def _forward_events(self) -> None:
+        assert self._subscription is not None
+        while True:
+            event = await self._subscription.get()
+            if event.room == self.room.name:  # not the server-wide ones (SIP registrations)
+                self.post({"type": "event", "event": event.to_json()})
+
+    # -- receiving ------------------------------------------------------------------------
+
+    async def receive(self, text: str, now: float) -> None:
+        """Handle one text message from the client; replies go to `outbox`."""
+        if not self._bucket.take(now):
+            self.error("rate-limited", f"at most {RATE_PER_SECOND:g} messages a second")
+            return
+        try:
+            message = json.loads(text)
+        except ValueError:
+            self.error("bad-json", "a message is one JSON object")
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            self.error("bad-message", 'a message is a JSON object with a string "type"')
+            return
+        kind = message["type"]
+        handler = self._handlers.get(kind)
+        if handler is None:
+            self.error("unknown-type", f"unknown message type {kind[:64]!r}", kind[:64])
+            return
+        try:
+            await handler(message)
+        except MessageError as problem:
+            self.error(problem.code, problem.detail, kind)
+
+    def _joined(self) -> tuple[Participant, WebRtcLeg]:
+        if self.participant is None or self.leg is None:
+            raise MessageError("not-joined", "join the room first")
+        return self.participant, self.leg
+
+    async def _join(self, message: Message) -> None:
+        if self.participant is not None:
+            raise MessageError("already-joined", "this socket already has a participant")
+        offer = _text(message, "offer", limit=MAX_SDP_BYTES)
+        name = message.get("name", self.user) or self.user
+        if not isinstance(name, str) or len(name) > MAX_NAME:
+            raise MessageError("bad-field", f'"name" must be a string of at most {MAX_NAME}')
+        duplex = message.get("duplex", "full")
+        if duplex not in ("full", "half"):
+            raise MessageError("bad-field", '"duplex" must be "full" or "half"')
+        try:
+            participant, answer = await self.service.join(
+                self.room,
+                offer,
+                name=name,
+                owner=self.user,
+                mode="session",
+                duplex=duplex,
+                loopback=self.loopback,
+            )
+        except WebRtcError as error:
+            raise MessageError(error.reason, str(error)) from None
+        except RoomClosed as error:
+            raise MessageError("room-closed", str(error)) from None
+        except RoomError as error:
+            raise MessageError("room-full", str(error)) from None
+        leg = participant.endpoint
+        assert isinstance(leg, WebRtcLeg)
+        self.participant, self.leg = participant, leg
+        leg.on_negotiation_needed = self._negotiation_needed
+        leg.on_close(lambda reason: self._left(participant, reason))
+        self.post({"type": "joined", "participant": participant.id, "answer": answer})
+
+    def _left(self, participant: Participant, reason: str) -> None:
+        if self.participant is participant:
+            self.participant = self.leg = None
+            self._offer_again = False
+        self.post({"type": "left", "participant": participant.id, "reason": reason})
+
+    async def _answer(self, message: Message) -> None:
+        _, leg = self._joined()
+        sdp = _text(message, "sdp", limit=MAX_SDP_BYTES)
+        try:
+            await leg.accept_answer(sdp)
+        except WebRtcError as error:
+            raise MessageError(error.reason, str(error)) from None
+        hub = self.service.video_hub
+        if hub is not None:
+            hub.attach(leg)  # video the peer added in this round becomes a source
+        if self._offer_again:
+            self._offer_again = False
+            self._negotiation_needed()
+
+    def _negotiation_needed(self) -> None:
+        leg = self.leg
+        if leg is None:
+            return
+        if leg.negotiating:
+            self._offer_again = True  # one round at a time; the next follows the answer
+            return
+        self._spawn(self._offer(leg))
+
+    async def _offer(self, leg: WebRtcLeg) -> None:
+        await asyncio.sleep(0)  # let the change that asked for it finish (several senders)
+        if leg is not self.leg or leg.closed:
+            return
+        try:
+            sdp = await leg.renegotiate()
+        except WebRtcError:
+            self._offer_again = True
+            return
+        self.post({"type": "offer", "sdp": sdp})
+
+    async def _ptt(self, message: Message) -> None:
+        participant, _ = self._joined()
+        action = message.get("action")
+        if action not in ("press", "release"):
+            raise MessageError("bad-field", '"action" must be "press" or "release"')
+        if not self.may_talk:
+            raise MessageError("forbidden", "this role may not take the floor")
+        try:
+            if action == "press":
+                result = self.room.request_floor(participant.id, "websocket")
+            else:
+                result = self.room.release_floor(participant.id, "websocket")
+        except KeyError:
+            raise MessageError("not-joined", "the participant has left") from None
+        except RoomError as error:
+            raise MessageError("bad-field", str(error)) from None
+        reply: Message = {
+            "type": "floor",
+            "action": action,
+            "result": result.result,
+            "holder": result.holder,
+        }
+        if result.position is not None:
+            reply["position"] = result.position
+        if result.reason is not None:
+            reply["reason"] = result.reason
+        self.post(reply)
+
+    async def _mute(self, message: Message) -> None:
+        participant, _ = self._joined()
+        muted = message.get("muted")
+        if not isinstance(muted, bool):
+            raise MessageError("bad-field", '"muted" must be true or false')
+        try:
+            self.room.update(participant.id, muted=muted)
+        except KeyError:
+            raise MessageError("not-joined", "the participant has left") from None
+        self.post({"type": "muted", "muted": muted})
+
+    def _hub(self) -> VideoHub:
+        hub = self.service.video_hub
+        if hub is None:
+            raise MessageError("video-unavailable", "this server forwards no video yet")
+        return hub
+
+    async def _subscribe(self, message: Message) -> None:
+        _, leg = self._joined()
+        source = _text(message, "source", limit=64)
+        try:
+            await self._hub().subscribe(leg, source)
+        except KeyError:
+            raise MessageError("unknown-source", f"no video source {source!r}") from None
+        except MessageError:
+            raise
+        except Exception as error:  # the hub's refusal (codec mismatch, no codec yet)
+            log.info("video subscription refused", extra={"source": source, "error": str(error)})
+            raise MessageError("video-refused", str(error) or type(error).__name__) from None
+        self.post({"type": "subscribed", "source": source})
+
+    async def _unsubscribe(self, message: Message) -> None:
+        _, leg = self._joined()
+        source = _text(message, "source", limit=64)
+        try:
+            await self._hub().unsubscribe(leg, source)
+        except KeyError:
+            raise MessageError("not-subscribed", f"not subscribed to {source!r}") from None
+        except MessageError:
+            raise
+        except Exception as error:
+            raise MessageError("video-refused", str(error) or type(error).__name__) from None
+        self.post({"type": "unsubscribed", "source": source})
+
+    async def _leave(self, message: Message) -> None:
+        participant, _ = self._joined()
+        with contextlib.suppress(KeyError):  # already gone: its "left" was sent then
+            await self.room.remove(participant.id, "left")
+
+    async def _ping(self, message: Message) -> None:
+        self.post({"type": "pong"})
+
+
+def _text(message: Message, key: str, *, limit: int) -> str:
+    value = message.get(key)
+    if value is None:
+        raise MessageError("missing-field", f'"{key}" is required')
+    if not isinstance(value, str) or not value:
+        raise MessageError("bad-field", f'"{key}" must be a non-empty string')
+    if len(value.encode()) > limit:
+        code = "sdp-too-large" if limit == MAX_SDP_BYTES else "bad-field"
+        raise MessageError(code, f'"{key}" is limited to {limit} bytes')
+    return value
