@@ -10,7 +10,7 @@ import numpy as np
 
 from mediacore.codecs.base import CodecError, CodecInfo, Decoder, Pcm
 from mediacore.jitter import JitterBuffer, PlayoutKind, PutResult
-from mediacore.resample import Resampler
+from mediacore.resample import TickConverter
 
 # After this much concealment in a row the stream is treated as silent.
 MAX_CONCEAL_SECONDS = 0.1
@@ -24,12 +24,10 @@ class AudioPlayout:
         self.jitter = JitterBuffer(codec.clock_rate)
         self.tick_samples = codec.sample_rate * tick_ms // 1000
         self.room_samples = room_rate * tick_ms // 1000
-        self._resampler = Resampler(codec.sample_rate, room_rate)
+        self._converter = TickConverter(codec.sample_rate, room_rate, tick_ms)
         self._queue: list[Pcm] = []
         self._queued = 0
         self._concealed = 0
-        self._before: Pcm | None = None  # the frame read before the latest one
-        self._latest: Pcm | None = None
         self.decode_errors = 0
 
     def receive(
@@ -40,8 +38,7 @@ class AudioPlayout:
     def read(self, now: float) -> Pcm | None:
         """One tick of audio at the codec's rate, or None while the sender is idle."""
         frame = self._read(now)
-        # The frame before this one primes the converter if the mixer starts converting here.
-        self._before, self._latest = self._latest, frame
+        self._converter.remember(frame)
         return frame
 
     def _read(self, now: float) -> Pcm | None:
@@ -107,17 +104,4 @@ class AudioPlayout:
         return frame
 
     def to_room_rate(self, pcm: Pcm, restart: bool) -> Pcm:
-        if restart:
-            self._resampler.reset()
-            if self._before is not None:
-                self._resampler.process(self._before)  # prime the filter: no click at onset
-        converted = self._resampler.process(pcm)
-        if len(converted) != self.room_samples:  # only rational ratios with odd phases land here
-            converted = _fit(converted, self.room_samples)
-        return converted
-
-
-def _fit(pcm: Pcm, samples: int) -> Pcm:
-    if len(pcm) >= samples:
-        return pcm[:samples]
-    return np.concatenate([np.zeros(samples - len(pcm), dtype=np.float32), pcm])
+        return self._converter.convert(pcm, restart)

@@ -150,3 +150,41 @@ def resample_once(pcm: Pcm, in_rate: int, out_rate: int) -> Pcm:
     if in_rate == out_rate:
         return pcm
     return np.asarray(soxr.resample(pcm, in_rate, out_rate, quality="VHQ"), dtype=np.float32)
+
+
+class TickConverter:
+    """One participant's frames, one tick each, converted to the room rate on demand.
+
+    The mixer converts only the frames it mixes. It says `restart` when the previous frame was
+    not converted: the filter is then primed with that previous frame (kept by `remember`), so
+    a talker's onset does not click. Frames whose converted length is off by a sample (odd
+    ratios) are fitted to exactly one tick."""
+
+    def __init__(self, native_rate: int, room_rate: int, tick_ms: int) -> None:
+        self.room_samples = room_rate * tick_ms // 1000
+        self._same_rate = native_rate == room_rate
+        self._resampler = Resampler(native_rate, room_rate)
+        self._before: Pcm | None = None  # the frame read before the latest one
+        self._latest: Pcm | None = None
+
+    def remember(self, frame: Pcm | None) -> None:
+        """Call with every frame read (None when there was none), converted or not."""
+        self._before, self._latest = self._latest, frame
+
+    def convert(self, pcm: Pcm, restart: bool) -> Pcm:
+        if self._same_rate:
+            return pcm
+        if restart:
+            self._resampler.reset()
+            if self._before is not None:
+                self._resampler.process(self._before)  # prime the filter: no click at onset
+        converted = self._resampler.process(pcm)
+        if len(converted) != self.room_samples:  # only rational ratios with odd phases land here
+            converted = _fit(converted, self.room_samples)
+        return converted
+
+
+def _fit(pcm: Pcm, samples: int) -> Pcm:
+    if len(pcm) >= samples:
+        return pcm[:samples]
+    return np.concatenate([np.zeros(samples - len(pcm), dtype=np.float32), pcm])

@@ -17,7 +17,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from mediacore.codecs.base import Pcm
-from mediacore.resample import Resampler
+from mediacore.resample import Resampler, TickConverter
 
 OPUS_RATE = 48000
 TIME_BASE = fractions.Fraction(1, OPUS_RATE)
@@ -70,10 +70,8 @@ class ReceivedAudio:
         self._chunks: deque[Pcm] = deque()
         self._queued = 0
         self._playing = False
-        self._resampler = Resampler(OPUS_RATE, room_rate)
+        self._converter = TickConverter(OPUS_RATE, room_rate, tick_ms)
         self._input_resamplers: dict[int, Resampler] = {}
-        self._before: Pcm | None = None  # the frame read before the latest one
-        self._latest: Pcm | None = None
         self.frames_received = 0
         self.samples_dropped = 0
         self.underruns = 0
@@ -116,7 +114,7 @@ class ReceivedAudio:
     def read(self, now: float) -> Pcm | None:
         """Exactly one tick at 48 kHz, or None while the peer sends nothing."""
         frame = self._read()
-        self._before, self._latest = self._latest, frame
+        self._converter.remember(frame)
         return frame
 
     def _read(self) -> Pcm | None:
@@ -154,22 +152,7 @@ class ReceivedAudio:
         return np.concatenate(parts)
 
     def to_room_rate(self, pcm: Pcm, restart: bool) -> Pcm:
-        if self.room_samples == self.tick_samples:
-            return pcm
-        if restart:
-            self._resampler.reset()
-            if self._before is not None:
-                self._resampler.process(self._before)  # prime the filter: no click at onset
-        converted = self._resampler.process(pcm)
-        if len(converted) != self.room_samples:
-            converted = _fit(converted, self.room_samples)
-        return converted
-
-
-def _fit(pcm: Pcm, samples: int) -> Pcm:
-    if len(pcm) >= samples:
-        return pcm[:samples]
-    return np.concatenate([np.zeros(samples - len(pcm), dtype=np.float32), pcm])
+        return self._converter.convert(pcm, restart)
 
 
 class OpusPacketTrack(MediaStreamTrack):

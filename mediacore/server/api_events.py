@@ -10,6 +10,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from mediacore.events import Event, EventBus
 from mediacore.server.auth import TokenStore
+from mediacore.server.requests import websocket_principal
 
 # Close codes (RFC 6455 section 7.4.2 leaves 4000-4999 to applications).
 UNAUTHORIZED = 4401
@@ -26,10 +27,7 @@ def build_events_router(bus: EventBus, tokens: TokenStore, room_exists: object) 
     async def events(websocket: WebSocket, token: str = "", room: str | None = None) -> None:
         """Stream events as JSON text frames; authenticate with ?token= or a bearer header.
         A join link streams only its own room (another `room` closes with 4403)."""
-        header = websocket.headers.get("authorization", "")
-        if not token and header.lower().startswith("bearer "):
-            token = header[7:].strip()
-        principal = tokens.authenticate(token) if token else None
+        principal = websocket_principal(websocket, token, tokens)
         await websocket.accept()
         if principal is None:
             await websocket.close(UNAUTHORIZED, "unknown or missing token")

@@ -17,6 +17,7 @@ from mediacore.sdp import SessionDescription
 from mediacore.server.auth import Principal
 from mediacore.server.directory import RoomDirectory, RoomExists
 from mediacore.server.errors import ApiError
+from mediacore.server.requests import bounded_body
 from mediacore.server.security import permission
 from radio.leg import RadioOptions
 from radio.sdp import RadioSession, radio_session_from_sdp
@@ -180,7 +181,7 @@ def build_rooms_router(directory: RoomDirectory) -> APIRouter:
         gateway whose level keys the floor, tuned by the vox_* parameters). Radio legs are
         half duplex and hear only the floor holder."""
         found = find_room(room)
-        body = await _bounded_body(request, MAX_SDP_BYTES)
+        body = await bounded_body(request, MAX_SDP_BYTES)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/sdp":
             raise ApiError(415, "unsupported-media-type", "send the offer as application/sdp")
@@ -227,20 +228,6 @@ def _radio_options(
     audio = next((m for m in offer.media if m.kind == "audio"), None)
     session = radio_session_from_sdp(audio) if audio is not None else None
     return RadioOptions(mode="ed137", session=session or RadioSession())
-
-
-async def _bounded_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "too-large", f"the body is limited to {limit} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(413, "too-large", f"the body is limited to {limit} bytes")
-    if not body:
-        raise ApiError(400, "bad-sdp", "the body must be an SDP offer")
-    return body
 
 
 def _answer_address(directory: RoomDirectory, request: Request, offer: SessionDescription) -> str:

@@ -20,6 +20,7 @@ from mediacore.server.auth import Principal, TokenStore
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError, error_response
+from mediacore.server.requests import bounded_body, websocket_principal
 from mediacore.server.security import permission
 from webrtc.ice import loopback_addresses
 from webrtc.peer import LegMode, WebRtcError
@@ -72,10 +73,7 @@ def build_webrtc_router(
     async def signalling(websocket: WebSocket, room: str, token: str = "") -> None:
         """The signalling WebSocket (JSON text messages, see webrtc/signalling.py); authenticate
         with ?token= or a bearer header. Closes 4401 (token), 4403 (role), 4404 (room)."""
-        header = websocket.headers.get("authorization", "")
-        if not token and header.lower().startswith("bearer "):
-            token = header[7:].strip()
-        principal = tokens.authenticate(token) if token else None
+        principal = websocket_principal(websocket, token, tokens)
         await websocket.accept()
         if principal is None:
             await websocket.close(UNAUTHORIZED, "unknown or missing token")
@@ -169,7 +167,7 @@ def build_webrtc_router(
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/sdp":
             raise ApiError(415, "unsupported-media-type", "send the offer as application/sdp")
-        body = await _bounded_body(request, MAX_SDP_BYTES)
+        body = await bounded_body(request, MAX_SDP_BYTES)
         try:
             offer = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -259,20 +257,6 @@ async def _write(websocket: WebSocket, session: SignallingSession) -> None:
         while True:
             message = await session.outbox.get()
             await websocket.send_text(json.dumps(message, separators=(",", ":")))
-
-
-async def _bounded_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "too-large", f"the body is limited to {limit} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise ApiError(413, "too-large", f"the body is limited to {limit} bytes")
-    if not body.strip():
-        raise ApiError(400, "bad-sdp", "the body must be an SDP offer")
-    return body
 
 
 def _ice_link(server: IceServer) -> str:
