@@ -11,10 +11,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import radiobench, recordbench, sipbench
+from bench import radiobench, recordbench, sipbench, webrtcbench
 from bench import scenario as runs
 from bench.calibration import calibration_ms
-from bench.plots import capacity_plot, latency_plot, radio_plot, record_plot, sip_plot
+from bench.plots import (
+    capacity_plot,
+    latency_plot,
+    radio_plot,
+    record_plot,
+    sip_plot,
+    webrtc_plot,
+)
 from bench.serverproc import TOKEN, ServerProcess
 
 
@@ -84,6 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     record.add_argument("--legs", type=int, default=200, help="RTP legs in the room")
     record.add_argument("--seconds", type=float, default=20.0, help="each phase, s")
     record.add_argument("--data-dir", help="the server's data dir (default: a temporary one)")
+    webrtc = commands.add_parser(
+        "webrtc", help="N aiortc WebRTC peers in one room: CPU, memory, added latency"
+    )
+    webrtc.add_argument("--sizes", default="10,25,50", help="peers per run")
+    webrtc.add_argument("--seconds", type=float, default=20.0, help="bursts per run, s")
+    webrtc.add_argument("--talkers", type=int, default=2)
+    webrtc.add_argument("--probes", type=int, default=4, help="peers that time the onsets")
+    webrtc.add_argument("--per-process", type=int, default=25, help="aiortc peers per process")
+    webrtc.add_argument(
+        "--baseline-seconds", type=float, default=10.0, help="aiortc -> aiortc run (0 skips)"
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -95,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         return _radio(args, out)
     if args.command == "record":
         return _record(args, out)
+    if args.command == "webrtc":
+        return _webrtc(args, out)
     with _target(args) as target:
         if args.command == "latency":
             return _latency(args, target, out)
@@ -409,4 +429,37 @@ def _record(args: argparse.Namespace, out: Path) -> int:
         f"ok={report['verify']['ok']} in {report['verify']['seconds']:.1f} s"
     )
     _progress(f"wrote {path} and {out / 'record.png'}")
+    return 0 if report["passed"] else 1
+
+
+def _webrtc(args: argparse.Namespace, out: Path) -> int:
+    benchmark = webrtcbench.WebRtcBenchmark(
+        sizes=[int(size) for size in args.sizes.split(",") if size],
+        seconds=args.seconds,
+        talkers=args.talkers,
+        probes=args.probes,
+        per_process=args.per_process,
+        baseline_seconds=args.baseline_seconds,
+    )
+    report: dict[str, Any] = {
+        "benchmark": "webrtc",
+        "machine": _machine(),
+        "parameters": vars(benchmark),
+    }
+    report |= webrtcbench.run(benchmark, _progress)
+    path = _write(out, "webrtc", report)
+    webrtc_plot(report, "mediacore WebRTC audio peers (aiortc) in one room", out / "webrtc.png")
+    for row in report["runs"]:
+        arrival = row["arrival"]
+        _progress(
+            f"{row['peers']:>4} peers: latency p50 {arrival['p50_ms']} p99 {arrival['p99_ms']} ms"
+            f" (delivered p99 {row['delivered']['p99_ms']}), server {row['server_cores']} "
+            f"cores {row['server_rss_mb_max']} MB, clients {row['clients_cores']} cores, "
+            f"{row['late_ticks']} late ticks, {row['encodes_per_tick']} encodes/tick"
+        )
+    target = report["targets"]
+    _progress(
+        f"target: p99 <= {target['latency_p99_ms']:.0f} ms at {target['peers']} peers: "
+        f"{'met' if report['passed'] else 'not met'}; wrote {path} and {out / 'webrtc.png'}"
+    )
     return 0 if report["passed"] else 1

@@ -205,3 +205,54 @@ def record_plot(report: dict[str, Any], title: str, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def webrtc_plot(report: dict[str, Any], title: str, path: Path) -> None:
+    """Against the number of peers: latency p50/p99 (arrival at the probe, and delivered by
+    aiortc) with the target and the loopback baseline, CPU (server, clients, the machine), and
+    the server's RSS."""
+    runs = report["runs"]
+    peers = [row["peers"] for row in runs]
+    figure, (latency, cpu, memory) = plt.subplots(1, 3, figsize=(15, 4.5))
+    for stage, style in (("arrival", "-"), ("delivered", ":")):
+        for name, marker in (("p50", "o"), ("p99", "s")):
+            values = [row[stage][f"{name}_ms"] for row in runs]
+            latency.plot(peers, values, marker + style, label=f"{stage} {name}")
+    target = report["targets"]["latency_p99_ms"]
+    latency.axhline(target, color="#c0392b", linestyle="--", label=f"target p99 {target:.0f} ms")
+    baseline = report.get("baseline")
+    if baseline and baseline["arrival"]["p99_ms"] is not None:
+        for stage, style in (("arrival", "-"), ("delivered", ":")):
+            value = baseline[stage]["p99_ms"]
+            latency.axhline(value, color="#999999", linewidth=1, linestyle=style,
+                            label=f"no server, {stage} p99 {value:.0f} ms")  # fmt: skip
+    latency.set_xlabel("WebRTC peers in the room")
+    latency.set_ylabel("tone onset, talker -> probe (ms)")
+    latency.legend(fontsize=7)
+    latency.grid(alpha=0.3)
+    for key, label in (("server_cores", "server"), ("clients_cores", "aiortc clients"),
+                       ("machine_busy_cores", "machine busy (every process)"),
+                       ("machine_steal_cores", "steal")):  # fmt: skip
+        cpu.plot(peers, [row[key] for row in runs], "o-", label=label)
+    cpu.axhline(report["machine"]["cpus"] or 0, color="#c0392b", linestyle="--", linewidth=1,
+                label="CPUs")  # fmt: skip
+    cpu.set_xlabel("WebRTC peers in the room")
+    cpu.set_ylabel("CPU (cores)")
+    cpu.legend(fontsize=7)
+    cpu.grid(alpha=0.3)
+    memory.plot(peers, [row["server_rss_mb_max"] for row in runs], "o-", color="#3b6ea5",
+                label="server RSS")  # fmt: skip
+    memory.set_xlabel("WebRTC peers in the room")
+    memory.set_ylabel("server RSS, peak (MB)", color="#3b6ea5")
+    memory.grid(alpha=0.3)
+    ticks = memory.twinx()
+    ticks.plot(peers, [row["late_ticks"] for row in runs], "s--", color="#e67e22",
+               label="late ticks")  # fmt: skip
+    ticks.set_ylabel("late ticks (> 5 ms) while bursting", color="#e67e22")
+    ticks.set_ylim(bottom=0)
+    handles = memory.get_legend_handles_labels()[0] + ticks.get_legend_handles_labels()[0]
+    memory.legend(handles=handles, fontsize=7, loc="lower right")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
