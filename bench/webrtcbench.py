@@ -177,7 +177,7 @@ def _metric(text: str, name: str, room: str) -> float:
 
 
 def _buffered_ms(text: str) -> float | None:
-    """Mean audio waiting in the WebRTC legs' input buffers (after aiortc's), in ms."""
+    """Mean audio waiting in the WebRTC legs' jitter buffers (those of RTP legs), in ms."""
     values = [
         float(m.group(1))
         for m in re.finditer(

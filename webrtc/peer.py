@@ -1,9 +1,10 @@
 """A WebRTC peer as a room participant: one aiortc RTCPeerConnection behind the Endpoint API.
 
-Audio in: aiortc receives and decodes the peer's Opus; a receive task feeds the frames to
-`ReceivedAudio`, which the mixer reads one tick at a time. Audio out: the leg is an AudioOutput
-of format Opus/20 ms, so it joins the mixer's shared encode groups; each packet goes to an
-`OpusPacketTrack`, whose av.Packets aiortc's sender packs into RTP without encoding again.
+Audio in: `AudioTap` takes the peer's RTP packets out of aiortc's receiver (after SRTP, before
+its 80 ms jitter buffer and its decoder) into an `AudioPlayout`, the adaptive jitter buffer and
+Opus decoder of an RTP leg, which the mixer reads one tick at a time. Audio out: the leg is an
+AudioOutput of format Opus/20 ms, so it joins the mixer's shared encode groups; each packet goes
+to an `OpusPacketTrack`, whose av.Packets aiortc's sender packs into RTP without encoding again.
 
 Video is a seam for the video hub: the peer connection (`pc`), the receivers of the video the
 peer sends (`video_receivers`), `add_video_sender()` / `remove_video_sender()`, and
@@ -12,7 +13,6 @@ server-initiated renegotiation (`renegotiate()` then `accept_answer()`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,18 +26,21 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
+from aiortc import sdp as aiortc_sdp
 from aiortc.exceptions import OperationError
-from aiortc.mediastreams import MediaStreamError
 
 from mediacore.codecs import registry
 from mediacore.codecs.base import CodecInfo
 from mediacore.endpoint import Endpoint, output_format
 from mediacore.participant import Participant
+from mediacore.playout import AudioPlayout
 from mediacore.room import Room
 from mediacore.sdp import SdpError, SessionDescription
+from webrtc.audiotap import AudioTap
 from webrtc.ice import add_host_candidates, rtc_configuration
+from webrtc.reoffer import Negotiated, keep_negotiated
 from webrtc.settings import WebRtcSettings
-from webrtc.tracks import OpusPacketTrack, ReceivedAudio
+from webrtc.tracks import OpusPacketTrack
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +89,19 @@ class WebRtcLeg(Endpoint):
         self.mode: LegMode = mode
         self.accept_video = accept_video
         self.pc = RTCPeerConnection(rtc_configuration(settings))
-        self.format = output_format(_opus(), OPUS_PTIME)
+        opus = _opus()
+        self.format = output_format(opus, OPUS_PTIME)
         self.video_receivers: list[RTCRtpReceiver] = []
         self.video_senders: list[RTCRtpSender] = []
         self._used_transceivers: set[RTCRtpTransceiver] = set()
         # Called when a change needs an offer/answer round (set by the signalling session).
         self.on_negotiation_needed: Callable[[], None] | None = None
         self.participant_id: str | None = None
-        self.received = ReceivedAudio(room_rate, tick_ms)
+        # Opus only (the transceiver's codec preferences), so one playout serves the call.
+        self.playout = AudioPlayout(opus, registry.new_decoder(opus), room_rate, tick_ms)
         self.outgoing = OpusPacketTrack(tick_ms)
         self._audio: RTCRtpTransceiver | None = None
-        self._receive_task: asyncio.Task[None] | None = None
+        self._audio_tap: AudioTap | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._room: Room | None = None
         self._created = time.monotonic()
@@ -136,6 +141,8 @@ class WebRtcLeg(Endpoint):
         opus = [c for c in capabilities if c.mimeType.lower() == "audio/opus"]
         audio.setCodecPreferences(opus)  # the mixer sends Opus packets: nothing else fits
         self._audio = audio
+        # Before any packet can arrive: aiortc's jitter buffer and decoder never see one.
+        self._audio_tap = AudioTap(audio.receiver, self.playout.receive)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
         except OperationError as error:  # no codec in common for some media section
@@ -166,11 +173,7 @@ class WebRtcLeg(Endpoint):
         current = audio.currentDirection or "inactive"
         self.audio_output = self if current in ("sendrecv", "sendonly") else None
         receiving = current in ("sendrecv", "recvonly")
-        self.audio_input = self.received if receiving else None
-        if receiving and self._receive_task is None and audio.receiver.track is not None:
-            self._receive_task = asyncio.get_running_loop().create_task(
-                self._receive_audio(audio.receiver.track), name="webrtc-audio-in"
-            )
+        self.audio_input = self.playout if receiving else None
         self.video_receivers = [
             t.receiver
             for t in self.pc.getTransceivers()
@@ -184,8 +187,20 @@ class WebRtcLeg(Endpoint):
         Raises: WebRtcError("negotiating") while a previous offer awaits its answer."""
         if self.pc.signalingState != "stable":
             raise WebRtcError("negotiating", "an offer is already waiting for its answer")
+        # aiortc's offer renumbers what the first round fixed, which browsers refuse: keep it.
+        negotiated = {
+            t.mid: Negotiated(list(t._codecs), list(t._headerExtensions))
+            for t in self.pc.getTransceivers()
+            if t.mid is not None and t.currentDirection is not None
+        }
         offer = await self.pc.createOffer()
-        await self.pc.setLocalDescription(offer)
+        description = aiortc_sdp.SessionDescription.parse(offer.sdp)
+        keep_negotiated(description, negotiated)
+        for transceiver in self.pc.getTransceivers():
+            kept = negotiated.get(transceiver.mid) if transceiver.mid is not None else None
+            if kept is not None:  # createOffer() reset them; the answer sets them again
+                transceiver._codecs, transceiver._headerExtensions = kept.codecs, kept.extensions
+        await self.pc.setLocalDescription(RTCSessionDescription(str(description), "offer"))
         return str(self.pc.localDescription.sdp)
 
     async def accept_answer(self, sdp: str) -> None:
@@ -257,17 +272,6 @@ class WebRtcLeg(Endpoint):
 
     # -- media ----------------------------------------------------------------------------
 
-    async def _receive_audio(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            try:
-                self.received.push_frame(frame)  # type: ignore[arg-type]
-            except ValueError:
-                log.warning("undecodable audio frame", extra={"participant": self.participant_id})
-
     def send_payload(self, payload: bytes, tick: int) -> None:
         self.outgoing.put(payload, tick)
 
@@ -316,15 +320,12 @@ class WebRtcLeg(Endpoint):
         self._closed = True
         self.audio_output = None
         self.outgoing.stop()
-        if self._receive_task is not None:
-            self._receive_task.cancel()
+        if self._audio_tap is not None:
+            self._audio_tap.detach()
         try:
             await asyncio.wait_for(self.pc.close(), CLOSE_TIMEOUT)
         except Exception:  # a peer that fails to close must not keep the room from going on
             log.exception("closing a peer connection failed")
-        if self._receive_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._receive_task
         for callback in self._close_callbacks:
             try:
                 callback(reason)
@@ -357,13 +358,14 @@ class WebRtcLeg(Endpoint):
         }
 
     def statistics(self) -> dict[str, float]:
-        received = self.received
+        jitter = self.playout.jitter
         return {
-            "packets_received": received.frames_received,
+            "packets_received": self._audio_tap.packets if self._audio_tap else 0,
             "packets_sent": self.outgoing.packets,
             "bytes_sent": self.outgoing.bytes,
+            "jitter_seconds": jitter.jitter_seconds,
+            "buffer_delay_seconds": jitter.delay_seconds,
+            "late_packets": jitter.stats.late,
+            "concealed_packets": jitter.stats.lost + jitter.stats.underruns,
             "dropped_packets": self.outgoing.dropped,
-            "dropped_samples": received.samples_dropped,
-            "underruns": received.underruns,
-            "buffer_delay_seconds": received.buffered_seconds,
         }

@@ -1,9 +1,10 @@
-"""Track adapters between aiortc and the room: decoded frames in, shared Opus packets out.
+"""Track adapters between aiortc and the room: shared Opus packets out, decoded frames read.
 
-Incoming audio arrives from aiortc already decoded (av.AudioFrame, s16 stereo at 48 kHz for
-Opus); `ReceivedAudio` turns it into the mono float32 ticks the mixer reads. Outgoing audio is the
-mixer's shared Opus encode: `OpusPacketTrack.recv()` returns av.Packet objects, which aiortc's
-RTCRtpSender packs into RTP as they are (`Encoder.pack`), so a listener costs no encode."""
+Outgoing audio is the mixer's shared Opus encode: `OpusPacketTrack.recv()` returns av.Packet
+objects, which aiortc's RTCRtpSender packs into RTP as they are (`Encoder.pack`), so a listener
+costs no encode. Incoming audio never comes through here: `webrtc.audiotap` hands its RTP
+packets to an `AudioPlayout`, as for an RTP leg. `frame_to_mono` reads what an aiortc client
+decodes (the tests' and the benchmark's peers)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,9 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from mediacore.codecs.base import Pcm
-from mediacore.resample import Resampler, TickConverter
 
 OPUS_RATE = 48000
 TIME_BASE = fractions.Fraction(1, OPUS_RATE)
-# Beyond this much queued audio the oldest goes: a burst (a stalled network, a stalled loop)
-# must not add its length to the latency for the rest of the call.
-MAX_BUFFER_SECONDS = 0.1
-# Playout starts (and restarts after running dry) with a tick plus 20 ms (one browser packet)
-# in hand, so a packet that arrives just after its tick is not a gap, whatever the tick length.
-PREFILL_SECONDS = 0.02
 # Packets waiting for the sender: the sender reads as fast as the mixer writes, so a backlog
 # only builds while the connection is not up yet; stale audio is worth nothing after it.
 MAX_QUEUED_PACKETS = 5
@@ -52,107 +46,6 @@ def frame_to_mono(frame: av.AudioFrame) -> Pcm:
         raise ValueError(f"unsupported sample format {frame.format.name}")
     mono = samples[0] if channels == 1 else samples.mean(axis=0, dtype=np.float32)
     return np.ascontiguousarray(mono, dtype=np.float32)
-
-
-class ReceivedAudio:
-    """The AudioInput of a WebRTC leg: decoded frames pushed in, one room tick read out.
-
-    `push()` is fed by the leg's receive task at the network's pace; the mixer calls `read()`
-    once per tick. Conversion to the room rate happens only for frames the mixer mixes."""
-
-    native_rate = OPUS_RATE
-
-    def __init__(self, room_rate: int, tick_ms: int) -> None:
-        self.tick_samples = OPUS_RATE * tick_ms // 1000
-        self.room_samples = room_rate * tick_ms // 1000
-        self.max_samples = int(MAX_BUFFER_SECONDS * OPUS_RATE)
-        self.prefill_samples = self.tick_samples + int(PREFILL_SECONDS * OPUS_RATE)
-        self._chunks: deque[Pcm] = deque()
-        self._queued = 0
-        self._playing = False
-        self._converter = TickConverter(OPUS_RATE, room_rate, tick_ms)
-        self._input_resamplers: dict[int, Resampler] = {}
-        self.frames_received = 0
-        self.samples_dropped = 0
-        self.underruns = 0
-
-    @property
-    def buffered_seconds(self) -> float:
-        return self._queued / OPUS_RATE
-
-    def push_frame(self, frame: av.AudioFrame) -> None:
-        """Queue one decoded frame (any rate; Opus gives 48 kHz)."""
-        pcm = frame_to_mono(frame)
-        rate = frame.sample_rate
-        if rate != OPUS_RATE:  # only a non-Opus codec would land here
-            resampler = self._input_resamplers.get(rate)
-            if resampler is None:
-                resampler = self._input_resamplers[rate] = Resampler(rate, OPUS_RATE)
-            pcm = resampler.process(pcm)
-        self.frames_received += 1
-        self.push(pcm)
-
-    def push(self, pcm: Pcm) -> None:
-        """Queue mono samples at 48 kHz; beyond MAX_BUFFER_SECONDS the oldest are dropped."""
-        if not len(pcm):
-            return
-        self._chunks.append(pcm)
-        self._queued += len(pcm)
-        excess = self._queued - self.max_samples
-        while excess > 0:
-            first = self._chunks[0]
-            if len(first) <= excess:
-                self._chunks.popleft()
-                cut = len(first)
-            else:
-                self._chunks[0] = first[excess:]
-                cut = excess
-            self._queued -= cut
-            self.samples_dropped += cut
-            excess -= cut
-
-    def read(self, now: float) -> Pcm | None:
-        """Exactly one tick at 48 kHz, or None while the peer sends nothing."""
-        frame = self._read()
-        self._converter.remember(frame)
-        return frame
-
-    def _read(self) -> Pcm | None:
-        if not self._playing:
-            if self._queued < self.prefill_samples:
-                return None
-            self._playing = True
-        if self._queued == 0:
-            self._playing = False
-            self.underruns += 1
-            return None
-        if self._queued < self.tick_samples:  # a short gap inside a talk spurt: pad it
-            self._chunks.append(np.zeros(self.tick_samples - self._queued, dtype=np.float32))
-            self._queued = self.tick_samples
-        return self._take(self.tick_samples)
-
-    def _take(self, count: int) -> Pcm:
-        first = self._chunks[0]
-        if len(first) == count:  # frame length equals the tick: no copying
-            self._chunks.popleft()
-            self._queued -= count
-            return first
-        parts: list[Pcm] = []
-        needed = count
-        while needed:
-            chunk = self._chunks[0]
-            if len(chunk) <= needed:
-                parts.append(self._chunks.popleft())
-                needed -= len(chunk)
-            else:
-                parts.append(chunk[:needed])
-                self._chunks[0] = chunk[needed:]
-                needed = 0
-        self._queued -= count
-        return np.concatenate(parts)
-
-    def to_room_rate(self, pcm: Pcm, restart: bool) -> Pcm:
-        return self._converter.convert(pcm, restart)
 
 
 class OpusPacketTrack(MediaStreamTrack):

@@ -65,6 +65,13 @@ def build_webrtc_router(
         except KeyError:
             raise ApiError(404, "room-not-found", f"no room named {room!r}") from None
 
+    @router.get("/{room}/ice-servers", dependencies=[Depends(permission(JOIN))])
+    async def ice_servers(room: str) -> dict[str, Any]:
+        """The STUN/TURN servers (`[webrtc] ice_servers`) a browser should use to reach this
+        room, as RTCIceServer dictionaries: the console asks before it makes its offer."""
+        find_room(room)
+        return {"ice_servers": [server.to_json() for server in service.settings.ice_servers]}
+
     def loopback(scope_server: object) -> list[str]:
         reached = scope_server[0] if isinstance(scope_server, (tuple, list)) else None
         return loopback_addresses([config.server.host, reached])

@@ -1,4 +1,4 @@
-"""Track adapters: decoded frames to room ticks, and Opus packets handed to aiortc unencoded."""
+"""Track adapters: decoded frames to mono, and Opus packets handed to aiortc unencoded."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from aiortc.codecs.opus import OpusEncoder as AiortcOpusEncoder
 from aiortc.mediastreams import MediaStreamError
 
 from mediacore.audio import tone, tone_level_dbfs
-from webrtc.tracks import MAX_QUEUED_PACKETS, OpusPacketTrack, ReceivedAudio, frame_to_mono
+from webrtc.tracks import MAX_QUEUED_PACKETS, OpusPacketTrack, frame_to_mono
 
 RATE = 48000
 TICK = 960
@@ -41,48 +41,6 @@ def test_planar_float_and_mono_frames_convert_without_scaling() -> None:
         np.round(signal * 32768).astype(np.int16).reshape(1, -1), format="s16", layout="mono"
     )
     assert np.allclose(frame_to_mono(mono), signal, atol=1 / 32768)
-
-
-def test_reading_waits_for_one_tick_in_hand_then_gives_exact_ticks() -> None:
-    audio = ReceivedAudio(room_rate=RATE, tick_ms=20)
-    signal = tone(440.0, 0.1, RATE)
-    audio.push(signal[:TICK])
-    assert audio.read(0.0) is None  # prefill: one more tick before playout starts
-    audio.push(signal[TICK:2000])
-    first = audio.read(0.02)
-    assert first is not None and np.array_equal(first, signal[:TICK])
-    second = audio.read(0.04)
-    assert second is not None and np.array_equal(second, signal[TICK : 2 * TICK])
-    third = audio.read(0.06)  # 80 samples left: padded to a whole tick
-    assert third is not None and len(third) == TICK
-    assert np.array_equal(third[:80], signal[2 * TICK : 2000]) and not third[80:].any()
-    assert audio.read(0.08) is None and audio.underruns == 1
-
-
-def test_a_burst_is_cut_to_the_newest_100_ms() -> None:
-    audio = ReceivedAudio(room_rate=RATE, tick_ms=20)
-    burst = np.arange(15 * TICK, dtype=np.float32)  # 300 ms at once
-    for index in range(15):
-        audio.push(burst[index * TICK : (index + 1) * TICK])
-    assert audio.buffered_seconds == pytest.approx(0.1)
-    assert audio.samples_dropped == 10 * TICK
-    frame = audio.read(0.0)
-    assert frame is not None and frame[0] == 10 * TICK  # the oldest went, the newest stayed
-
-
-def test_room_rate_conversion_keeps_the_tone_and_the_tick_length() -> None:
-    audio = ReceivedAudio(room_rate=16000, tick_ms=20)
-    signal = tone(1000.0, 0.4, RATE, -20.0)
-    converted = []
-    for index in range(20):
-        audio.push(signal[index * TICK : (index + 1) * TICK])
-        frame = audio.read(index * 0.02)
-        if frame is not None:
-            converted.append(audio.to_room_rate(frame, restart=not converted))
-    assert {len(c) for c in converted} == {320}
-    assert tone_level_dbfs(np.concatenate(converted[2:]), 1000.0, 16000) == pytest.approx(
-        -20.0, abs=0.5
-    )
 
 
 async def test_packets_carry_tick_timestamps_and_aiortc_packs_them_unchanged() -> None:
