@@ -27,7 +27,6 @@ import json
 import math
 import re
 import selectors
-import signal
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.loadprocs import stop_load
 from bench.sampling import PeriodicSampler
 from bench.serverproc import TOKEN, ServerProcess, cpu_seconds, rss_bytes
 
@@ -272,19 +272,8 @@ def read_line(process: subprocess.Popen[str], deadline: float) -> str:
 
 
 def stop_clients(processes: Sequence[subprocess.Popen[str]]) -> None:
-    """SIGTERM, then kill after 5 s; pipes closed."""
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        for pipe in (process.stdin, process.stdout):
-            if pipe is not None:
-                pipe.close()
+    """SIGTERM, then kill after 5 s; pipes closed (as for the load generators)."""
+    stop_load(list(processes))
 
 
 def baseline(seconds: float, progress: Progress) -> dict[str, Any]:
