@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
 
 from mediacore.room import Room, RoomClosed, RoomError
+from mediacore.server.api_events import LINK_RECHECK_S
 from mediacore.server.auth import Principal, TokenStore
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
@@ -104,6 +105,12 @@ def build_webrtc_router(
         )
         session.start()
         writer = asyncio.ensure_future(_write(websocket, session))
+        # A join link is checked again every second: revoked or expired, its call ends (4401).
+        watchdog = (
+            asyncio.ensure_future(_expire_link(websocket, token, tokens))
+            if principal.room is not None
+            else None
+        )
         try:
             while not writer.done():
                 message = await websocket.receive()
@@ -122,6 +129,8 @@ def build_webrtc_router(
             pass
         finally:
             writer.cancel()
+            if watchdog is not None:
+                watchdog.cancel()
             await session.close()
             with contextlib.suppress(Exception):
                 await websocket.close()
@@ -256,6 +265,14 @@ def build_webrtc_router(
         )
 
     return router
+
+
+async def _expire_link(websocket: WebSocket, token: str, tokens: TokenStore) -> None:
+    while True:
+        await asyncio.sleep(LINK_RECHECK_S)
+        if websocket_principal(websocket, token, tokens) is None:
+            await websocket.close(UNAUTHORIZED, "the link expired or was revoked")
+            return
 
 
 async def _write(websocket: WebSocket, session: SignallingSession) -> None:

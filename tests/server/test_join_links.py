@@ -550,3 +550,20 @@ def test_expired_link_event_stream_closes_4401(client: TestClient) -> None:
         with client.websocket_connect(f"/api/v1/events?token={link.token}") as socket:
             receive(client, socket)
     assert closed.value.code == 4401
+
+
+def test_link_signalling_socket_ends_4401_within_seconds_of_revocation(
+    client: TestClient,
+) -> None:
+    """A remote expert's call ends when the commander revokes the link, not at its expiry."""
+    link = client_mint(client)
+    with client.websocket_connect(f"/api/v1/rooms/command/webrtc?token={link['token']}") as socket:
+        socket.send_json({"type": "ping"})
+        assert socket.receive_json() == {"type": "pong"}
+        response = client.delete(
+            f"/api/v1/join-links/{link['id']}", headers=bearer(TOKENS["commander"])
+        )
+        assert response.status_code == 204
+        with pytest.raises(WebSocketDisconnect) as closed:
+            receive(client, socket, within=3.0)
+    assert closed.value.code == 4401
