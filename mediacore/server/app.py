@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ingest.service import IngestService
 from mediacore.events import EventBus
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
@@ -21,6 +22,7 @@ from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_recordings import build_recordings_router
 from mediacore.server.api_rooms import build_rooms_router
 from mediacore.server.api_sip import build_sip_router
+from mediacore.server.api_sources import build_sources_router
 from mediacore.server.api_webrtc import build_webrtc_router
 from mediacore.server.auth import TokenStore, build_token_store
 from mediacore.server.config import Config
@@ -51,6 +53,7 @@ class MediaServer:
         self.exports = ExportJobs(config.data_dir / "exports", self.recorder.reader)
         self.webrtc = WebRtcService(config.webrtc)
         self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded
+        self.ingest = IngestService(self.webrtc.video_hub)  # field cameras pulled into rooms
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
 
@@ -73,6 +76,7 @@ class MediaServer:
         self.ready = False
         await self.recorder.stop()  # first: recordings end sealed, with the room still whole
         await self.directory.stop()
+        await self.ingest.stop()  # sources whose room did not close them
         await self.webrtc.stop()  # peers that were not in a room yet
         await self.sip.stop()
         log.info("mediacore stopped")
@@ -115,6 +119,7 @@ def create_app(server: MediaServer) -> FastAPI:
 
     app.include_router(build_rooms_router(server.directory))
     app.include_router(build_floor_router(server.directory))
+    app.include_router(build_sources_router(server.directory, server.ingest))
     app.include_router(build_join_links_router(server.directory, server.tokens))
     app.include_router(build_recordings_router(server.directory, server.recorder, server.exports))
 

@@ -1,0 +1,99 @@
+"""H.264 access units as the WebRTC packetizer wants them: Annex B, parameter sets on keyframes.
+
+RTMP, MP4 and HLS-fMP4 carry H.264 as AVCC (each NAL unit prefixed by its length, the SPS and PPS
+in the stream's `avcC` extradata); RTSP and MPEG-TS carry Annex B (start codes), often with the
+parameter sets only in the SDP. A subscriber joining at a keyframe needs the SPS and PPS right
+there, so every keyframe leaves here with them in front.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+START_CODE = b"\x00\x00\x00\x01"
+_SPS, _PPS, _IDR = 7, 8, 5
+
+
+class BitstreamError(ValueError):
+    """The extradata or a packet is not H.264 in a form we understand."""
+
+
+def _split_annexb(data: bytes) -> list[bytes]:
+    units = []
+    for unit in data.split(b"\x00\x00\x01"):
+        unit = unit.rstrip(b"\x00")  # a 4-byte start code leaves a zero on the previous unit
+        if unit:
+            units.append(unit)
+    return units
+
+
+def _split_avcc(data: bytes, length_size: int) -> list[bytes]:
+    units = []
+    pos = 0
+    while pos + length_size <= len(data):
+        size = int.from_bytes(data[pos : pos + length_size], "big")
+        pos += length_size
+        if size == 0 or pos + size > len(data):
+            raise BitstreamError("AVCC NAL unit length runs past the packet")
+        units.append(data[pos : pos + size])
+        pos += size
+    if pos != len(data):
+        raise BitstreamError("trailing bytes after the last AVCC NAL unit")
+    return units
+
+
+def _is_annexb(data: bytes) -> bool:
+    return data.startswith(b"\x00\x00\x01") or data.startswith(START_CODE)
+
+
+@dataclass(slots=True)
+class AnnexBWriter:
+    """Converts one stream's packets; make it from the stream's extradata (may be empty).
+
+    `length_size` is 0 for Annex B input, else 1, 2 or 4 (from avcC). Raises BitstreamError
+    from the constructor when the extradata is neither avcC nor Annex B."""
+
+    length_size: int
+    parameter_sets: list[bytes]
+
+    @classmethod
+    def from_extradata(cls, extradata: bytes | None) -> AnnexBWriter:
+        data = extradata or b""
+        if not data or _is_annexb(data):
+            return cls(0, [u for u in _split_annexb(data) if u[0] & 0x1F in (_SPS, _PPS)])
+        if data[0] != 1 or len(data) < 7:
+            raise BitstreamError("H.264 extradata is neither avcC nor Annex B")
+        length_size = (data[4] & 0x03) + 1
+        sets: list[bytes] = []
+        pos = 6
+        count = data[5] & 0x1F
+        for table in range(2):
+            for _ in range(count):
+                if pos + 2 > len(data):
+                    raise BitstreamError("avcC parameter set table is truncated")
+                size = int.from_bytes(data[pos : pos + 2], "big")
+                sets.append(data[pos + 2 : pos + 2 + size])
+                pos += 2 + size
+            if table == 0:
+                if pos >= len(data):
+                    raise BitstreamError("avcC has no PPS table")
+                count = data[pos]
+                pos += 1
+        return cls(length_size, sets)
+
+    def convert(self, data: bytes) -> tuple[bytes, bool]:
+        """One access unit in Annex B and whether it holds an IDR slice. In-band SPS/PPS
+        replace the remembered ones; a keyframe without them gets them prepended."""
+        if self.length_size and not _is_annexb(data):
+            units = _split_avcc(data, self.length_size)
+        else:
+            units = _split_annexb(data)
+        types = [u[0] & 0x1F for u in units]
+        keyframe = _IDR in types
+        if _SPS in types:
+            self.parameter_sets = [
+                u for u, t in zip(units, types, strict=True) if t in (_SPS, _PPS)
+            ]
+        elif keyframe:
+            units = self.parameter_sets + units
+        return b"".join(START_CODE + u for u in units), keyframe

@@ -1,0 +1,59 @@
+"""Field video sources of every room: added and removed by the API, stopped with the server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingest.puller import pull_target
+from ingest.source import DEFAULT_SETTINGS, FieldSource, FieldSourceSettings
+from mediacore.participant import Participant
+from mediacore.room import Room
+from webrtc.video import VideoHub
+
+
+class IngestService:
+    """Creates `FieldSource` participants. `settings` applies to sources added afterwards."""
+
+    def __init__(self, hub: VideoHub, settings: FieldSourceSettings = DEFAULT_SETTINGS) -> None:
+        self.hub = hub
+        self.settings = settings
+        self._sources: dict[str, tuple[Room, FieldSource]] = {}
+
+    def add(self, room: Room, url: str, name: str) -> Participant:
+        """Join a pulled camera to `room`; it starts connecting at once. Raises PullError
+        (an unsupported URL) or RoomError (room closed or full)."""
+        target = pull_target(url, self.settings.read_timeout)
+        room.check_capacity()
+        source = FieldSource(url, target, self.hub, self.settings)
+        participant = Participant(name=name, endpoint=source)
+        room.add(participant)
+        # forget sources that left their room (kicked, room closed) since the last add
+        self._sources = {k: v for k, v in self._sources.items() if v[1].state != "stopped"}
+        self._sources[participant.id] = (room, source)
+        return participant
+
+    def sources(self, room: Room) -> list[dict[str, Any]]:
+        """Roster entries of the room's field sources (state, reason, counters)."""
+        return [
+            p.roster_entry()
+            for p in room.participants.values()
+            if isinstance(p.endpoint, FieldSource)
+        ]
+
+    def is_source(self, room: Room, participant_id: str) -> bool:
+        participant = room.participants.get(participant_id)
+        return participant is not None and isinstance(participant.endpoint, FieldSource)
+
+    async def remove(self, room: Room, participant_id: str) -> None:
+        """The source leaves the room (its subscribers' video ends). Raises KeyError."""
+        if not self.is_source(room, participant_id):
+            raise KeyError(participant_id)
+        self._sources.pop(participant_id, None)
+        await room.remove(participant_id, "removed")
+
+    async def stop(self) -> None:
+        """Stop sources still pulling (rooms normally close them first)."""
+        sources, self._sources = self._sources, {}
+        for _room, source in sources.values():
+            if source.state != "stopped":
+                await source.close("server-stopped")

@@ -1,0 +1,69 @@
+"""/api/v1/rooms/{room}/sources: field cameras pulled into a room (RTSP, RTMP, HLS, SRT)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from ingest.puller import PullError
+from ingest.service import IngestService
+from mediacore.room import Room, RoomClosed, RoomError
+from mediacore.server.directory import RoomDirectory
+from mediacore.server.errors import ApiError
+from mediacore.server.security import permission
+
+
+class SourceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2048)
+    name: str = Field("", max_length=128)
+
+
+def build_sources_router(directory: RoomDirectory, ingest: IngestService) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/rooms", tags=["sources"])
+    reader = Depends(permission("rooms:read"))
+    joiner = Depends(permission("legs:create"))
+
+    def find_room(room: str) -> Room:
+        try:
+            return directory.get(room)
+        except KeyError:
+            raise ApiError(404, "room-not-found", f"no room named {room!r}") from None
+
+    @router.post("/{room}/sources", status_code=201, dependencies=[joiner])
+    async def add_source(room: str, body: SourceCreate, response: Response) -> dict[str, Any]:
+        """Pull a field camera into the room as a participant (kind "video"): `rtsp://`
+        (TCP), `rtsp+udp://`, `rtmp://`, `http(s)://...m3u8` or `srt://`. H.264 only; it is
+        forwarded to subscribers without re-encoding. Answers its participant id and state;
+        later states arrive as `source.state` events."""
+        found = find_room(room)
+        try:
+            participant = ingest.add(found, body.url, body.name or "camera")
+        except PullError as error:
+            raise ApiError(400, "bad-source-url", error.reason) from None
+        except RoomClosed as error:
+            raise ApiError(409, "room-closed", str(error)) from None
+        except RoomError as error:
+            raise ApiError(409, "room-full", str(error)) from None
+        response.headers["Location"] = f"/api/v1/rooms/{found.name}/sources/{participant.id}"
+        entry = participant.roster_entry()
+        return {"id": participant.id, "state": entry["state"], "name": participant.name}
+
+    @router.get("/{room}/sources", dependencies=[reader])
+    async def list_sources(room: str) -> list[dict[str, Any]]:
+        return ingest.sources(find_room(room))
+
+    @router.delete("/{room}/sources/{source_id}", status_code=204, dependencies=[joiner])
+    async def remove_source(room: str, source_id: str) -> Response:
+        found = find_room(room)
+        try:
+            await ingest.remove(found, source_id)
+        except KeyError:
+            raise ApiError(
+                404, "source-not-found", f"no source {source_id!r} in room {found.name!r}"
+            ) from None
+        return Response(status_code=204)
+
+    return router
