@@ -14,6 +14,7 @@ from mediacore.room import Room, RoomError
 from mediacore.server.auth import Principal
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
+from mediacore.server.requests import room_or_404
 from mediacore.server.security import permission
 
 
@@ -30,10 +31,7 @@ def build_floor_router(directory: RoomDirectory) -> APIRouter:
     reader = Depends(permission("rooms:read"))
 
     def find_room(room: str) -> Room:
-        try:
-            return directory.get(room)
-        except KeyError:
-            raise ApiError(404, "room-not-found", f"no room named {room!r}") from None
+        return room_or_404(directory, room)
 
     @router.get("/{room}/floor", dependencies=[reader])
     async def floor_state(room: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from mediacore.sdp import SessionDescription
 from mediacore.server.auth import Principal
 from mediacore.server.directory import RoomDirectory, RoomExists
 from mediacore.server.errors import ApiError
-from mediacore.server.requests import bounded_body
+from mediacore.server.requests import bounded_body, room_or_404
 from mediacore.server.security import permission
 from radio.leg import RadioOptions
 from radio.sdp import RadioSession, radio_session_from_sdp
@@ -68,10 +68,7 @@ def build_rooms_router(directory: RoomDirectory) -> APIRouter:
     joiner = Depends(permission("legs:create"))
 
     def find_room(room: str) -> Room:
-        try:
-            return directory.get(room)
-        except KeyError:
-            raise ApiError(404, "room-not-found", f"no room named {room!r}") from None
+        return room_or_404(directory, room)
 
     def find_participant(room: Room, participant_id: str) -> Any:
         try:

@@ -12,6 +12,7 @@ from ingest.service import IngestService
 from mediacore.room import Room, RoomClosed, RoomError
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
+from mediacore.server.requests import room_or_404
 from mediacore.server.security import permission
 
 
@@ -27,10 +28,7 @@ def build_sources_router(directory: RoomDirectory, ingest: IngestService) -> API
     joiner = Depends(permission("legs:create"))
 
     def find_room(room: str) -> Room:
-        try:
-            return directory.get(room)
-        except KeyError:
-            raise ApiError(404, "room-not-found", f"no room named {room!r}") from None
+        return room_or_404(directory, room)
 
     @router.post("/{room}/sources", status_code=201, dependencies=[joiner])
     async def add_source(room: str, body: SourceCreate, response: Response) -> dict[str, Any]:

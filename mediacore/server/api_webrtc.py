@@ -21,7 +21,7 @@ from mediacore.server.auth import Principal, TokenStore
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError, error_response
-from mediacore.server.requests import bounded_body, websocket_principal
+from mediacore.server.requests import bounded_body, room_or_404, websocket_principal
 from mediacore.server.security import permission
 from webrtc.ice import loopback_addresses
 from webrtc.peer import LegMode, WebRtcError
@@ -61,10 +61,7 @@ def build_webrtc_router(
     router = APIRouter(prefix="/api/v1/rooms", tags=["webrtc"])
 
     def find_room(room: str) -> Room:
-        try:
-            return directory.get(room)
-        except KeyError:
-            raise ApiError(404, "room-not-found", f"no room named {room!r}") from None
+        return room_or_404(directory, room)
 
     @router.get("/{room}/ice-servers", dependencies=[Depends(permission(JOIN))])
     async def ice_servers(room: str) -> dict[str, Any]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import Request, WebSocket
 
+from mediacore.room import Room
 from mediacore.server.auth import Principal, TokenStore
+from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
 
 
@@ -31,3 +33,11 @@ def websocket_principal(websocket: WebSocket, token: str, tokens: TokenStore) ->
     if not token and header.lower().startswith("bearer "):
         token = header[7:].strip()
     return tokens.authenticate(token) if token else None
+
+
+def room_or_404(directory: RoomDirectory, name: str) -> Room:
+    """The open room called `name`, or the API's 404 `room-not-found`."""
+    try:
+        return directory.get(name)
+    except KeyError:
+        raise ApiError(404, "room-not-found", f"no room named {name!r}") from None
