@@ -43,16 +43,7 @@ def start_load(
         for part in (specs[i::workers] for i in range(workers)):
             job = {"url": server.url, "token": TOKEN, "legs": part, "ptime": ptime,
                    "duration": duration, "drift_ppm": 500}  # fmt: skip
-            process = subprocess.Popen(
-                [sys.executable, "-m", "bench.loadgen"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            processes.append(process)
-            assert process.stdin is not None
-            process.stdin.write(json.dumps(job) + "\n")
-            process.stdin.flush()
+            processes.append(spawn_worker("bench.loadgen", job))
         progress(
             f"  joining {legs} load legs ({min(talkers, legs)} talkers) in {workers} process(es)"
         )
@@ -70,6 +61,17 @@ def start_load(
         stop_load(processes)
         raise
     return processes
+
+
+def spawn_worker(module: str, job: dict[str, object]) -> subprocess.Popen[str]:
+    """`python -m module` with `job` as one JSON line on its stdin; it answers on stdout."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(job) + "\n")
+    process.stdin.flush()
+    return process
 
 
 def stop_load(processes: list[subprocess.Popen[str]]) -> None:

@@ -33,7 +33,8 @@ import numpy as np
 
 from bench.loadprocs import start_load, stop_load
 from bench.radiogateway import Ed137Gateway, RadioArrival
-from bench.serverproc import TOKEN, ServerProcess, cpu_seconds, rss_bytes
+from bench.sampling import ProcessSampler
+from bench.serverproc import TOKEN, ServerProcess
 from mediacore.audio import level_dbfs, tone
 from mediacore.codecs import PCMU, registry
 
@@ -105,54 +106,17 @@ class WatchedGateway(Ed137Gateway):
                 return None
 
 
-class ServerLoad:
+class ServerLoad(ProcessSampler):
     """The server's CPU (cores) and RSS every half second, from /proc, tagged by phase."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.phase = "setup"
-        self.samples: list[dict[str, Any]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    async def _run(self) -> None:
-        began = last = time.monotonic()
-        cpu = cpu_seconds(self.pid)
-        while True:
-            await asyncio.sleep(0.5)
-            now, used = time.monotonic(), cpu_seconds(self.pid)
-            self.samples.append(
-                {
-                    "t": round(now - began, 2),
-                    "phase": self.phase,
-                    "cores": round((used - cpu) / max(1e-6, now - last), 3),
-                    "rss_mb": round(rss_bytes(self.pid) / 2**20, 1),
-                }
-            )
-            last, cpu = now, used
-
     def summary(self) -> dict[str, Any]:
-        def cores(phase: str) -> float | None:
-            values = [s["cores"] for s in self.samples if s["phase"] == phase]
-            return round(sum(values) / len(values), 3) if values else None
-
         measured = [s for s in self.samples if s["phase"] != "setup"] or self.samples
         return {
             "mean_cores": round(sum(s["cores"] for s in measured) / len(measured), 3)
             if measured
             else None,
-            "keyup_cores": cores("keyup"),
-            "grant_cores": cores("grant"),
+            "keyup_cores": self.cores("keyup"),
+            "grant_cores": self.cores("grant"),
             "max_rss_mb": max((s["rss_mb"] for s in self.samples), default=None),
         }
 
@@ -189,31 +153,31 @@ async def _measure(
     loaders: list[subprocess.Popen[str]],
     progress: Progress,
 ) -> dict[str, Any]:
-    load = ServerLoad(server.process.pid)
-    load.start()
-    async with httpx.AsyncClient(
-        base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
-    ) as client:
-        a, a_id = await _join_gateway(client, "gateway-a")
-        b, b_id = await _join_gateway(client, "gateway-b")
-        try:
-            await asyncio.sleep(1.0)  # the load is flowing, jitter buffers settled
-            clock_before = (await client.get(f"/api/v1/rooms/{ROOM}")).json()["clock"]
-            load.phase = "keyup"
-            progress(f"bench radio: {benchmark.keyups} key-ups of gateway A, heard at gateway B")
-            keyup = await _keyups(client, a, b, benchmark.keyups, progress)
-            load.phase = "grant"
-            grant_leg = await _grant_participant(client, a_id, benchmark.legs)
-            progress(f"bench radio: {benchmark.grants} API floor requests and releases")
-            grant = await _grants(client, grant_leg, benchmark.grants)
-            load.phase = "done"
-            room = (await client.get(f"/api/v1/rooms/{ROOM}")).json()
-            participants = room["participants"]
-            clock = room["clock"]
-        finally:
-            a.close()
-            b.close()
-            await load.stop()
+    with ServerLoad(server.process.pid) as load:
+        async with httpx.AsyncClient(
+            base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        ) as client:
+            a, a_id = await _join_gateway(client, "gateway-a")
+            b, b_id = await _join_gateway(client, "gateway-b")
+            try:
+                await asyncio.sleep(1.0)  # the load is flowing, jitter buffers settled
+                clock_before = (await client.get(f"/api/v1/rooms/{ROOM}")).json()["clock"]
+                load.phase = "keyup"
+                progress(
+                    f"bench radio: {benchmark.keyups} key-ups of gateway A, heard at gateway B"
+                )
+                keyup = await _keyups(client, a, b, benchmark.keyups, progress)
+                load.phase = "grant"
+                grant_leg = await _grant_participant(client, a_id, benchmark.legs)
+                progress(f"bench radio: {benchmark.grants} API floor requests and releases")
+                grant = await _grants(client, grant_leg, benchmark.grants)
+                load.phase = "done"
+                room = (await client.get(f"/api/v1/rooms/{ROOM}")).json()
+                participants = room["participants"]
+                clock = room["clock"]
+            finally:
+                a.close()
+                b.close()
     alive = sum(p.poll() is None for p in loaders)
     return {
         "keyup": keyup,

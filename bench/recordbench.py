@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.loadprocs import LEGS_PER_PROCESS, start_load, stop_load
-from bench.sampling import PeriodicSampler
-from bench.serverproc import ServerProcess, cpu_seconds, rss_bytes
+from bench.sampling import ProcessSampler, process_io
+from bench.serverproc import ServerProcess, cpu_seconds
 
 ROOM = "bench-record"
 PTIME = 20
@@ -69,47 +69,8 @@ class Mark:
     participants: int
 
 
-def process_io(pid: int) -> dict[str, int] | None:
-    """`/proc/<pid>/io` as numbers (write_bytes: bytes sent to storage), None if unreadable."""
-    try:
-        text = Path(f"/proc/{pid}/io").read_text()
-    except OSError:
-        return None
-    found = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        found[name.strip()] = int(value)
-    return found
-
-
-class Sampler(PeriodicSampler):
+class Sampler(ProcessSampler):
     """The server's CPU (cores), RSS and storage writes every half second, tagged by phase."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__()
-        self.pid = pid
-        self.phase = "setup"
-
-    def begin(self) -> None:
-        self._began = self._last = time.monotonic()
-        self._cpu = cpu_seconds(self.pid)
-        self._written = (process_io(self.pid) or {}).get("write_bytes")
-
-    def sample(self) -> None:
-        now, used = time.monotonic(), cpu_seconds(self.pid)
-        io = process_io(self.pid) or {}
-        elapsed = max(1e-6, now - self._last)
-        sample: dict[str, Any] = {
-            "t": round(now - self._began, 2),
-            "phase": self.phase,
-            "cores": round((used - self._cpu) / elapsed, 3),
-            "rss_mb": round(rss_bytes(self.pid) / 2**20, 1),
-        }
-        if self._written is not None and "write_bytes" in io:
-            sample["write_mb_s"] = round((io["write_bytes"] - self._written) / elapsed / 1e6, 3)
-        self._written = io.get("write_bytes")
-        self.samples.append(sample)
-        self._last, self._cpu = now, used
 
     def rss(self, phase: str) -> dict[str, float | None]:
         values = [s["rss_mb"] for s in self.samples if s["phase"] == phase]

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.loadprocs import stop_load
+from bench.loadprocs import spawn_worker, stop_load
 from bench.sampling import PeriodicSampler
 from bench.serverproc import TOKEN, ServerProcess, cpu_seconds, rss_bytes
 
@@ -241,16 +241,7 @@ def start_clients(
                 "seconds": benchmark.seconds,
                 "drift_ppm": drift_ppm(benchmark.seconds),
             }
-            process = subprocess.Popen(
-                [sys.executable, "-m", "bench.webrtcpeers"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            processes.append(process)
-            assert process.stdin is not None
-            process.stdin.write(json.dumps(job) + "\n")
-            process.stdin.flush()
+            processes.append(spawn_worker("bench.webrtcpeers", job))
     except BaseException:
         stop_clients(processes)
         raise
