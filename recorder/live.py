@@ -58,7 +58,6 @@ class LiveTrack:
     recording_id: str
     writer: TrackWriter | None = None  # opened by the writer thread with the first audio
     pending: list[Pcm] = field(default_factory=list)
-    left: bool = False  # the participant left; nothing more is appended
 
     @property
     def data_bytes(self) -> int:
@@ -162,9 +161,7 @@ class LiveRecording:
         frames: dict[str, Pcm],
         total: Pcm | None,
     ) -> None:
-        present = set()
         for participant in participants:
-            present.add(participant.id)
             track = self.tracks.get(participant.id)
             if track is None:
                 track = self._participant_track(participant, now)
@@ -173,9 +170,6 @@ class LiveRecording:
             pcm = frames.get(participant.id)
             # A copy: converting to 16 bits waits for the writer thread, in one go per second.
             track.pending.append(track.silence if pcm is None else pcm.copy())
-        for participant_id, track in self.tracks.items():
-            if participant_id not in present and track.kind == "participant":
-                track.left = True
         mixed = self.mix.silence if total is None else self._limiter.process(total).copy()
         self.mix.pending.append(mixed)
         self._ticks += 1
