@@ -178,6 +178,11 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def _report_of(name: str, benchmark: Any) -> dict[str, Any]:
+    """The head every benchmark report starts with: its name, the machine, its parameters."""
+    return {"benchmark": name, "machine": _machine(), "parameters": vars(benchmark)}
+
+
 def _latency(args: argparse.Namespace, target: runs.Target, out: Path) -> int:
     _progress(f"bench latency: 2 PCMU legs, one talker, {args.duration:.0f} s, ptime {args.ptime}")
     scenario = runs.Scenario(
@@ -343,10 +348,6 @@ def _side_by_side(baseline: Path, out: Path) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _sip(args: argparse.Namespace, out: Path) -> int:
     benchmark = sipbench.SipBenchmark(
         registrations=args.registrations,
@@ -356,8 +357,7 @@ def _sip(args: argparse.Namespace, out: Path) -> int:
         concurrent=args.concurrent,
         hold_seconds=args.hold,
     )
-    report = {"benchmark": "sip", "machine": _machine(), "parameters": vars(benchmark)}
-    report |= sipbench.run(benchmark, out, _progress)
+    report = _report_of("sip", benchmark) | sipbench.run(benchmark, out, _progress)
     path = _write(out, "sip", report)
     sip_plot(report, "mediacore SIP (sipp, loopback)", out / "sip.png")
     phases = report["phases"].values()
@@ -373,12 +373,7 @@ def _radio(args: argparse.Namespace, out: Path) -> int:
         f"bench radio: one room, {benchmark.legs} RTP legs, 2 ED-137 gateways, "
         f"floor hang {radiobench.FLOOR_HANG_MS} ms"
     )
-    report: dict[str, Any] = {
-        "benchmark": "radio",
-        "machine": _machine(),
-        "parameters": vars(benchmark),
-    }
-    report |= radiobench.run(benchmark, _progress)
+    report = _report_of("radio", benchmark) | radiobench.run(benchmark, _progress)
     path = _write(out, "radio", report)
     radio_plot(
         report,
@@ -406,12 +401,7 @@ def _record(args: argparse.Namespace, out: Path) -> int:
         f"bench record: one room, {benchmark.legs} RTP legs, {benchmark.seconds:.0f} s "
         "baseline then as long recording every track and the mix"
     )
-    report: dict[str, Any] = {
-        "benchmark": "record",
-        "machine": _machine(),
-        "parameters": vars(benchmark),
-    }
-    report |= recordbench.run(benchmark, _progress)
+    report = _report_of("record", benchmark) | recordbench.run(benchmark, _progress)
     path = _write(out, "record", report)
     record_plot(
         report,
@@ -441,12 +431,7 @@ def _webrtc(args: argparse.Namespace, out: Path) -> int:
         per_process=args.per_process,
         baseline_seconds=args.baseline_seconds,
     )
-    report: dict[str, Any] = {
-        "benchmark": "webrtc",
-        "machine": _machine(),
-        "parameters": vars(benchmark),
-    }
-    report |= webrtcbench.run(benchmark, _progress)
+    report = _report_of("webrtc", benchmark) | webrtcbench.run(benchmark, _progress)
     path = _write(out, "webrtc", report)
     webrtc_plot(report, "mediacore WebRTC audio peers (aiortc) in one room", out / "webrtc.png")
     for row in report["runs"]:
@@ -463,3 +448,7 @@ def _webrtc(args: argparse.Namespace, out: Path) -> int:
         f"{'met' if report['passed'] else 'not met'}; wrote {path} and {out / 'webrtc.png'}"
     )
     return 0 if report["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
