@@ -107,16 +107,7 @@ class Ed137Gateway(RtpPeer):
         keep-alive payload type unless `payload_type` says otherwise."""
         self.sequence = (self.sequence + 1) & 0xFFFF
         pt = self.session.keepalive_pt if payload_type is None else payload_type
-        packet = RtpPacket(
-            payload_type=pt,
-            sequence_number=self.sequence,
-            timestamp=self.timestamp,
-            ssrc=self.ssrc,
-            payload=payload,
-            extension_profile=PROFILE,
-            extension_data=body,
-        )
-        self.send_raw(packet.serialize())
+        self._send_packet(pt, payload, PROFILE, body)
 
     def send_payload(self, payload: bytes, payload_type: int | None = None) -> None:
         """Send audio with the extension. The RTP timestamp moves on by the silence since the
@@ -133,9 +124,14 @@ class Ed137Gateway(RtpPeer):
             step += max(0, silent)
         self._last_audio = now
         self.timestamp = (self.timestamp + step) & 0xFFFFFFFF
-        profile, body = build_radio_header(self.header())
+        self._send_packet(pt, payload, *build_radio_header(self.header()))
+        if self.record:
+            self.sent.append(SentPacket(self.sequence, time.monotonic()))
+
+    def _send_packet(self, payload_type: int, payload: bytes, profile: int, body: bytes) -> None:
+        """One RTP packet at the current sequence number and timestamp, with an extension."""
         packet = RtpPacket(
-            payload_type=pt,
+            payload_type=payload_type,
             sequence_number=self.sequence,
             timestamp=self.timestamp,
             ssrc=self.ssrc,
@@ -144,8 +140,6 @@ class Ed137Gateway(RtpPeer):
             extension_data=body,
         )
         self.send_raw(packet.serialize())
-        if self.record:
-            self.sent.append(SentPacket(self.sequence, time.monotonic()))
 
     def send_keepalive(self) -> None:
         self.sequence = (self.sequence + 1) & 0xFFFF
