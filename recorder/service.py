@@ -29,6 +29,7 @@ from recorder.verify import VerifyReport, verify_recording
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY = 3600.0  # seconds between retention sweeps
+SEALED_STATES = ("stopped", "recovered", "failed")
 
 
 class RecordingError(Exception):
@@ -81,7 +82,11 @@ class RecorderService:
     def _recover_all(self) -> list[dict[str, Any]]:
         """Close what a crash left open, and index every recording on disk."""
         recovered = []
+        # Sealed and indexed recordings need nothing: only the others' manifests are read.
+        indexed = {entry["id"]: entry["state"] for entry in self.index.summaries()}
         for directory in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            if indexed.get(directory.name) in SEALED_STATES:
+                continue
             try:
                 manifest = read_manifest(directory)
             except ManifestError as error:
@@ -99,8 +104,7 @@ class RecorderService:
                     "recording recovered after a crash",
                     extra={"recording": manifest["id"], "ok": report.ok},
                 )
-            if self.index.get(manifest["id"]) is None or manifest.get("state") == "recovered":
-                self.index.add(manifest, directory)
+            self.index.add(manifest, directory)
         return recovered
 
     # -- starting and stopping ------------------------------------------------------------
