@@ -59,6 +59,10 @@ _BRIDGE_TICKS = CLOCK_RATE // 30
 _MAX_JUMP_TICKS = 10 * CLOCK_RATE
 
 
+# What a tap receives: one encoded frame (90 kHz pts) and whether it is a keyframe.
+PacketTap = Callable[["av.Packet[Any]", bool], None]
+
+
 class VideoForwardingError(Exception):
     """A subscription cannot be made as asked."""
 
@@ -325,7 +329,9 @@ class ForwardedVideoTrack(MediaStreamTrack):
 class VideoSource:
     """One published video track, fanned out to subscriber tracks without decoding.
 
-    `codec` is aiortc's codec name ("VP8", "H264") or parameters, None until known.
+    `codec` is aiortc's codec name ("VP8", "H264") or parameters, None until known. A codec we
+    do not forward ("H265" from a field camera) is still carried: taps (the compositor, the
+    recorder) receive it, WebRTC subscriptions are refused with CodecMismatchError.
     `keyframe_requester` is called (rate-limited) when a keyframe is needed: for a WebRTC
     publisher it sends a PLI; an ingest sets its own (e.g. RTSP: nothing, or restart the GOP)."""
 
@@ -343,9 +349,14 @@ class VideoSource:
     ) -> None:
         self.id = source_id
         self.participant_id = participant_id
-        self.codec: RTCRtpCodecParameters | None = (
-            codec_parameters(codec) if isinstance(codec, str) else codec
-        )
+        self.codec: RTCRtpCodecParameters | None = None
+        self.codec_name = ""  # "VP8", "H264", "H265"; "" until known
+        if isinstance(codec, str):
+            self.codec_name = codec.upper()
+            if self.codec_name in INSPECTORS:
+                self.codec = codec_parameters(codec)
+        elif codec is not None:
+            self.codec, self.codec_name = codec, codec.name.upper()
         self.keyframe_requester = keyframe_requester
         self.width: int | None = None
         self.height: int | None = None
@@ -364,6 +375,7 @@ class VideoSource:
         self._pts_offset = 0
         self._ended_callbacks: list[Callable[[VideoSource], None]] = []
         self._gone_forwarded = 0
+        self._taps: list[PacketTap] = []
 
     @property
     def subscribers(self) -> list[ForwardedVideoTrack]:
@@ -401,6 +413,11 @@ class VideoSource:
             self._read_size(bytes(packet))
         for track in list(self._tracks):
             track._offer(packet, keyframe)
+        for tap in list(self._taps):
+            try:
+                tap(packet, keyframe)
+            except Exception:  # a consumer's bug must not stop forwarding to the others
+                log.exception("video tap on source %s failed", self.id)
         if (
             not keyframe
             and any(t.waiting_for_keyframe and t.started for t in self._tracks)
@@ -418,6 +435,7 @@ class VideoSource:
                 for track in list(self._tracks):
                     track.stop()
             self.codec = frame.codec
+            self.codec_name = frame.codec.name.upper()
         inspector = INSPECTORS.get(frame.codec.name.upper())
         if inspector is None:
             return
@@ -425,6 +443,19 @@ class VideoSource:
         packet.pts = frame.timestamp
         packet.time_base = TIME_BASE
         self.push(packet, inspector(frame.data).keyframe)
+
+    def add_tap(self, tap: PacketTap) -> Callable[[], None]:
+        """Call `tap(packet, keyframe)` for every frame pushed from now on (on the event loop
+        thread: a tap hands heavy work to a thread of its own). Returns the function that
+        removes the tap. Unlike a subscriber track, a tap gets every frame, never waits for a
+        keyframe and never drops: it asks with `request_keyframe()` when it needs one."""
+        self._taps.append(tap)
+
+        def remove() -> None:
+            if tap in self._taps:
+                self._taps.remove(tap)
+
+        return remove
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe: now, or at the end of the current `pli_interval`
@@ -647,6 +678,11 @@ class VideoHub:
         if existing is not None:
             return existing.transceiver.sender
         source = self.get(source_id)
+        if source.codec is None and source.codec_name and source.codec_name not in INSPECTORS:
+            raise CodecMismatchError(
+                f"video source {source_id!r} is {source.codec_name}, which is not forwarded to "
+                "WebRTC (video is never transcoded); it is shown on walls and recorded"
+            )
         codec = source.codec or self._negotiated_codec(source_id)
         if codec is None:
             raise VideoForwardingError(f"video source {source_id!r} has no negotiated codec yet")
@@ -704,7 +740,7 @@ class VideoHub:
                 {
                     "id": source.id,
                     "participant_id": source.participant_id,
-                    "codec": source.codec.name if source.codec else None,
+                    "codec": source.codec.name if source.codec else (source.codec_name or None),
                     "width": source.width,
                     "height": source.height,
                     "subscribers": len(source.subscribers),
