@@ -14,12 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mixer.walltransport import check_url
+
 MAX_WIDTH = 7680
 MAX_HEIGHT = 4320
 MIN_SIZE = 16
 MAX_FPS = 60.0
 MAX_GRID_CELLS = 64
 MAX_REGIONS = 256
+MAX_OUTPUTS = 16
 OUTPUT_KINDS = ("rtmp", "srt", "rtp", "whep")
 LAYOUT_KINDS = ("grid", "grid-N", "focus", "pip", "custom")
 SPEAKER = "speaker"
@@ -73,9 +76,13 @@ class Output:
 
 @dataclass(frozen=True, slots=True)
 class Wall:
+    """`room` (optional) is the room whose video participants fill grid, focus and pip
+    layouts and whose speaker and floor holder the "speaker" and "floor" bindings follow."""
+
     canvas: Canvas
     layout: Layout
     outputs: tuple[Output, ...]
+    room: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +188,8 @@ def parse_output(data: Any, canvas: Canvas, where: str) -> Output:
         raise LayoutError(f"{where}.url is required for a {kind} output")
     if url is not None and not isinstance(url, str):
         raise LayoutError(f"{where}.url must be a string")
+    if isinstance(url, str) and (problem := check_url(kind, url)) is not None:
+        raise LayoutError(f"{where}.url: {problem}")
     raw = obj.get("region")
     if raw is None:
         return Output(kind, url, (0, 0, canvas.width, canvas.height))
@@ -205,10 +214,17 @@ def parse_wall(data: Any) -> Wall:
     outputs_data = obj.get("outputs", [])
     if not isinstance(outputs_data, list):
         raise LayoutError("outputs must be a list")
+    if len(outputs_data) > MAX_OUTPUTS:
+        raise LayoutError(f"a wall has at most {MAX_OUTPUTS} outputs")
     outputs = tuple(
         parse_output(item, canvas, f"outputs[{i}]") for i, item in enumerate(outputs_data)
     )
-    return Wall(canvas, layout, outputs)
+    room = obj.get("room")
+    if room is not None and (not isinstance(room, str) or not room):
+        raise LayoutError(f"room must be a room name, got {room!r}")
+    if room is None and any(out.kind == "whep" for out in outputs):
+        raise LayoutError("a whep output needs the wall's room (browsers play it as its guests)")
+    return Wall(canvas, layout, outputs, room)
 
 
 def _even(value: float) -> int:

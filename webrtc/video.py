@@ -595,6 +595,10 @@ class VideoHub:
             raise UnknownVideoSourceError(f"no video source {source_id!r}")
         return source
 
+    def all(self) -> list[VideoSource]:
+        """Every open source, in registration order."""
+        return list(self._sources.values())
+
     # -- publishers ---------------------------------------------------------------------
 
     def register_publisher(

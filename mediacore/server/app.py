@@ -23,6 +23,7 @@ from mediacore.server.api_recordings import build_recordings_router
 from mediacore.server.api_rooms import build_rooms_router
 from mediacore.server.api_sip import build_sip_router
 from mediacore.server.api_sources import build_sources_router
+from mediacore.server.api_walls import build_walls_router
 from mediacore.server.api_webrtc import build_webrtc_router
 from mediacore.server.auth import TokenStore, build_token_store
 from mediacore.server.config import Config
@@ -30,6 +31,7 @@ from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.metrics import MediaMetrics
 from mediacore.server.sipservice import SipService
+from mediacore.server.walls import WallService
 from recorder.exportjobs import ExportJobs
 from recorder.service import RecorderService
 from webrtc.service import WebRtcService
@@ -54,6 +56,7 @@ class MediaServer:
         self.webrtc = WebRtcService(config.webrtc)
         self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded
         self.ingest = IngestService(self.webrtc.video_hub)  # field cameras pulled into rooms
+        self.walls = WallService(config.data_dir, self.directory, self.webrtc.video_hub, self.bus)
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
 
@@ -63,6 +66,7 @@ class MediaServer:
         await self.recorder.start()
         self.recorder.start_configured(list(self.directory.rooms.values()))
         await self.sip.start()
+        await self.walls.start()
         # Long-lived start-up objects leave the collector's generations: full collections then
         # scan only media-path garbage and stay short, instead of pausing every room's clock.
         gc.collect()
@@ -75,6 +79,7 @@ class MediaServer:
     async def stop(self) -> None:
         self.ready = False
         await self.recorder.stop()  # first: recordings end sealed, with the room still whole
+        await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
         await self.directory.stop()
         await self.ingest.stop()  # sources whose room did not close them
         await self.webrtc.stop()  # peers that were not in a room yet
@@ -122,6 +127,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_sources_router(server.directory, server.ingest))
     app.include_router(build_join_links_router(server.directory, server.tokens))
     app.include_router(build_recordings_router(server.directory, server.recorder, server.exports))
+    app.include_router(build_walls_router(server.walls, STATIC / "wall.html"))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)
     async def console_page() -> FileResponse:

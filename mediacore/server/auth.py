@@ -36,6 +36,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "recordings:read",
             "recordings:write",
             "recordings:admin",
+            "walls:write",
         }
     ),
     "commander": frozenset(
@@ -49,6 +50,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "sip:read",
             "join-links:write",
             "recordings:write",
+            "walls:write",
         }
     ),
     "operator": frozenset(

@@ -130,6 +130,7 @@ def test_a_full_wall_with_outputs_parses() -> None:
         {
             "canvas": {"width": 7680, "height": 2160, "fps": 50},
             "layout": {"kind": "grid-16"},
+            "room": "command",
             "outputs": [
                 {"kind": "srt", "url": "srt://led1:9000", "region": [0, 0, 3840, 2160]},
                 {"kind": "srt", "url": "srt://led2:9000", "region": [3840, 0, 3840, 2160]},
@@ -143,6 +144,7 @@ def test_a_full_wall_with_outputs_parses() -> None:
         (3840, 0, 3840, 2160),
         (0, 0, 7680, 2160),
     ]
+    assert wall.room == "command"
 
 
 GOOD_CANVAS = {"width": 1920, "height": 1080, "fps": 25}
@@ -192,6 +194,30 @@ GOOD_CANVAS = {"width": 1920, "height": 1080, "fps": 25}
         (
             {"canvas": GOOD_CANVAS, "layout": {"kind": "grid"}, "outputs": [{"kind": "rtmp"}]},
             "outputs[0].url is required",
+        ),
+        (
+            {
+                "canvas": GOOD_CANVAS,
+                "layout": {"kind": "grid"},
+                "outputs": [{"kind": "rtmp", "url": "srt://led:9000"}],
+            },
+            "outputs[0].url: a rtmp output needs a rtmp:// or rtmps:// url",
+        ),
+        (
+            {
+                "canvas": GOOD_CANVAS,
+                "layout": {"kind": "grid"},
+                "outputs": [{"kind": "rtp", "url": "rtp://127.0.0.1"}],
+            },
+            "an rtp url needs a port",
+        ),
+        (
+            {"canvas": GOOD_CANVAS, "layout": {"kind": "grid"}, "outputs": [{"kind": "whep"}]},
+            "a whep output needs the wall's room",
+        ),
+        (
+            {"canvas": GOOD_CANVAS, "layout": {"kind": "grid"}, "room": 7},
+            "room must be a room name",
         ),
         (
             {

@@ -1,0 +1,92 @@
+"""/api/v1/walls: LED wall definitions (canvas, layout, outputs), their status, and the kiosk.
+
+`PUT /walls/{wall}` takes the whole definition (API.md); a change of layout alone is applied
+live. `GET` answers the definition plus `status` (frames painted, ticks missed, paint time, and
+per output its state, frames sent, dropped and late). An rtp output's SDP is served for the
+receiver; the kiosk page `/wall/{wall}` plays a whep output full screen on the wall PC."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import FileResponse
+
+from mediacore.server.errors import ApiError
+from mediacore.server.requests import bounded_body
+from mediacore.server.security import permission
+from mediacore.server.walls import WallService, is_wall_name
+from mixer.layout import LayoutError
+
+MAX_WALL_BYTES = 256 * 1024
+WallName = Annotated[str, Path(max_length=64)]
+
+
+def build_walls_router(walls: WallService, kiosk_page: FilePath) -> APIRouter:
+    router = APIRouter(tags=["walls"])
+    reader = Depends(permission("rooms:read"))
+    writer = Depends(permission("walls:write"))
+
+    def known(wall: str) -> str:
+        if wall not in walls.names():
+            raise ApiError(404, "wall-not-found", f"no wall {wall!r}")
+        return wall
+
+    @router.get("/api/v1/walls", dependencies=[reader])
+    async def list_walls() -> list[dict[str, Any]]:
+        """Every wall with its definition and status."""
+        return [walls.describe(name) for name in walls.names()]
+
+    @router.get("/api/v1/walls/{wall}", dependencies=[reader])
+    async def get_wall(wall: WallName) -> dict[str, Any]:
+        """The wall's definition as last PUT, plus `status`."""
+        return walls.describe(known(wall))
+
+    @router.put("/api/v1/walls/{wall}", dependencies=[writer])
+    async def put_wall(wall: WallName, request: Request, response: Response) -> dict[str, Any]:
+        """Define or change a wall: `{"canvas": {"width", "height", "fps"}, "layout": {...},
+        "outputs": [...], "room": …}`. 201 when new, 200 when changed; 400 with the field at
+        fault for a definition that cannot be shown (unknown layout, region outside the canvas,
+        bad output url)."""
+        if not is_wall_name(wall):
+            raise ApiError(400, "bad-wall-name", "a wall name is 1-32 of a-z, 0-9, '-' and '_'")
+        body = await bounded_body(request, MAX_WALL_BYTES)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise ApiError(400, "bad-json", "the body is not JSON") from None
+        try:
+            created = await walls.put(wall, data)
+        except LayoutError as error:
+            raise ApiError(400, "bad-wall", str(error)) from None
+        response.status_code = 201 if created else 200
+        return walls.describe(wall)
+
+    @router.delete("/api/v1/walls/{wall}", status_code=204, dependencies=[writer])
+    async def delete_wall(wall: WallName) -> Response:
+        await walls.delete(known(wall))
+        return Response(status_code=204)
+
+    @router.get(
+        "/api/v1/walls/{wall}/outputs/{index}.sdp",
+        dependencies=[reader],
+        response_class=Response,
+    )
+    async def output_sdp(wall: WallName, index: int) -> Response:
+        """The SDP a receiver (ffplay, VLC, an LED controller) opens for an rtp output."""
+        try:
+            text = walls.sdp(known(wall), index)
+        except KeyError:
+            raise ApiError(
+                404, "output-not-found", f"wall {wall!r} has no rtp output {index}"
+            ) from None
+        return Response(text, media_type="application/sdp")
+
+    @router.get("/wall/{wall}", response_class=FileResponse, include_in_schema=False)
+    async def kiosk(wall: WallName) -> FileResponse:
+        """The full-screen player for the wall PC: `/wall/{wall}?token=…[&output=n]`."""
+        return FileResponse(kiosk_page, media_type="text/html")
+
+    return router
