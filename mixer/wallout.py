@@ -46,7 +46,9 @@ def crop(frame: av.VideoFrame, region: tuple[int, int, int, int]) -> av.VideoFra
     np.copyto(oy, Y[y : y + h, x : x + w])
     np.copyto(ou, U[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2])
     np.copyto(ov, V[y // 2 : (y + h) // 2, x // 2 : (x + w) // 2])
-    out.pts, out.time_base = frame.pts, frame.time_base
+    out.pts = frame.pts
+    if frame.time_base is not None:
+        out.time_base = frame.time_base
     return out
 
 
