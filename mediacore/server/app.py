@@ -57,6 +57,7 @@ class MediaServer:
         self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded
         self.ingest = IngestService(self.webrtc.video_hub)  # field cameras pulled into rooms
         self.walls = WallService(config.data_dir, self.directory, self.webrtc.video_hub, self.bus)
+        self.metrics.walls = self.walls.statistics
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
 

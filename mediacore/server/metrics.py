@@ -7,7 +7,8 @@ samples takes tens of milliseconds, which would stall every room's clock if done
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -42,6 +43,12 @@ _SIP_COUNTERS = {
     "sent": "SIP messages sent (retransmissions included)",
     "malformed": "SIP messages that could not be parsed (answered 400 or dropped)",
 }
+_WALL_OUTPUT_COUNTERS = {
+    "frames_sent": "wall output frames encoded and sent",
+    "frames_dropped": "wall output frames dropped because the encoder or link fell behind",
+    "frames_late": "wall output frames sent more than a frame period after their deadline",
+    "reconnects": "wall output connections lost or refused",
+}
 _SIP_GAUGES = {
     "calls": "SIP calls in progress",
     "registrations": "registered SIP contacts",
@@ -55,6 +62,8 @@ class MediaMetrics:
         self, directory: RoomDirectory, sip: Callable[[], dict[str, float]] | None = None
     ) -> None:
         self.sip = sip
+        # {"walls": stats by wall name, "decoders": stats by source} from the wall service
+        self.walls: Callable[[], dict[str, dict[str, Any]]] | None = None
         self.registry = CollectorRegistry()
         self.tick_lateness = Histogram(
             "mediacore_tick_lateness_seconds",
@@ -104,7 +113,12 @@ class MediaMetrics:
                     room.floor.holder is not None,
                 )
             )
-        return Snapshot(rooms, self.directory.ports.in_use, self.sip() if self.sip else {})
+        return Snapshot(
+            rooms,
+            self.directory.ports.in_use,
+            self.sip() if self.sip else {},
+            self.walls() if self.walls else {},
+        )
 
     def render(self, snapshot: Snapshot) -> bytes:
         """The exposition text; safe to call in a worker thread."""
@@ -133,6 +147,7 @@ class Snapshot:
     rooms: list[RoomSnapshot]
     ports_in_use: int
     sip: dict[str, float]
+    walls: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class _SnapshotCollector(Collector):
@@ -179,6 +194,58 @@ class _SnapshotCollector(Collector):
             gauge = GaugeMetricFamily(f"mediacore_sip_{key}", text)
             gauge.add_metric([], self.snapshot.sip.get(key, 0))
             yield gauge
+        yield from self._walls(self.snapshot.walls)
+
+    def _walls(self, statistics: dict[str, dict[str, Any]]) -> Iterator[Metric]:
+        walls, decoders = statistics.get("walls", {}), statistics.get("decoders", {})
+        painted = CounterMetricFamily(
+            "mediacore_wall_frames_painted", "wall canvases painted", labels=["wall"]
+        )
+        missed = CounterMetricFamily(
+            "mediacore_wall_ticks_missed",
+            "wall frames skipped because painting fell a whole frame behind",
+            labels=["wall"],
+        )
+        paint = GaugeMetricFamily(
+            "mediacore_wall_paint_seconds_p99",
+            "99th percentile of the time to paint a canvas",
+            labels=["wall"],
+        )
+        out_labels = ["wall", "output", "kind"]
+        outputs = {
+            key: CounterMetricFamily(f"mediacore_wall_output_{key}", text, labels=out_labels)
+            for key, text in _WALL_OUTPUT_COUNTERS.items()
+        }
+        live = GaugeMetricFamily(
+            "mediacore_wall_output_live", "1 while the output is connected", labels=out_labels
+        )
+        send = GaugeMetricFamily(
+            "mediacore_wall_output_latency_seconds_p99",
+            "99th percentile from a frame's deadline to its encoded frame leaving",
+            labels=out_labels,
+        )
+        decoded = CounterMetricFamily(
+            "mediacore_wall_decoder_frames", "source frames decoded for walls", labels=["source"]
+        )
+        errors = CounterMetricFamily(
+            "mediacore_wall_decoder_errors", "corrupt source frames", labels=["source"]
+        )
+        for name, stats in walls.items():
+            painted.add_metric([name], stats["frames_painted"])
+            missed.add_metric([name], stats["ticks_missed"])
+            if stats["paint_ms_p99"] is not None:
+                paint.add_metric([name], stats["paint_ms_p99"] / 1000)
+            for index, output in enumerate(stats["outputs"]):
+                labels = [name, str(index), output.get("kind", "")]
+                for key, family in outputs.items():
+                    family.add_metric(labels, output[key])
+                live.add_metric(labels, 1.0 if output["state"] == "live" else 0.0)
+                if output["send_ms_p99"] is not None:
+                    send.add_metric(labels, output["send_ms_p99"] / 1000)
+        for source, decoder in decoders.items():
+            decoded.add_metric([source], decoder["frames_decoded"])
+            errors.add_metric([source], decoder["errors"])
+        yield from (painted, missed, paint, *outputs.values(), live, send, decoded, errors)
 
     def _legs(self, rooms: list[RoomSnapshot]) -> Iterator[Metric]:
         labels = ["room", "participant", "kind"]

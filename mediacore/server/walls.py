@@ -130,6 +130,17 @@ class WallService:
         }
         return {**running.definition, "name": name, "status": status}
 
+    def statistics(self) -> dict[str, dict[str, Any]]:
+        """For /metrics: {"walls": runner statistics by name (outputs with their kind),
+        "decoders": decoder statistics by source id}."""
+        walls = {}
+        for name, running in self._walls.items():
+            stats = running.runner.statistics()
+            for output, entry in zip(running.wall.outputs, stats["outputs"], strict=True):
+                entry["kind"] = output.kind
+            walls[name] = stats
+        return {"walls": walls, "decoders": self.compositor.pool.statistics()}
+
     async def put(self, name: str, data: Any, *, persist: bool = True) -> bool:
         """Define or change wall `name`; True when it is new. Raises LayoutError (a
         ValueError) with a message for the client."""

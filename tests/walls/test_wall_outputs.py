@@ -251,6 +251,9 @@ async def test_only_commanders_and_admins_change_walls_and_unknown_sources_show_
     assert status["status"]["tiles"][0]["source"] == "nobody"
     listed = (await api.admin("GET", "/api/v1/walls")).json()
     assert [w["name"] for w in listed] == ["hall"]
+    metrics = (await api.admin("GET", "/metrics")).text
+    assert 'mediacore_wall_frames_painted_total{wall="hall"}' in metrics
+    assert 'mediacore_wall_ticks_missed_total{wall="hall"}' in metrics
     deleted = await api.as_role("commander", "DELETE", "/api/v1/walls/hall")
     assert deleted.status_code == 204
     assert (await api.admin("GET", "/api/v1/walls")).json() == []
