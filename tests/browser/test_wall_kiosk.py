@@ -1,0 +1,70 @@
+"""The wall PC: real Chromium opens the kiosk page, which plays the wall's WHEP output."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import Chromium, poll
+from tests.e2e.server import TOKEN, ServerProcess
+from tests.walls.wallreceiver import near, rtmp_camera
+
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+
+# The pixel at (x, y) of what the <video> shows, drawn on a canvas.
+READ_PIXEL = """([x, y]) => {
+    const video = document.querySelector('video');
+    if (!video.videoWidth) return null;
+    const canvas = document.createElement('canvas');
+    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+    const context = canvas.getContext('2d');
+    context.drawImage(video, 0, 0);
+    return Array.from(context.getImageData(x, y, 1, 1).data.slice(0, 3));
+}"""
+
+
+async def test_kiosk_page_plays_the_composite_full_screen(
+    chromium: Chromium, server: ServerProcess, room: str
+) -> None:
+    with rtmp_camera("red") as (url, _camera):
+        added = server.client.post(
+            f"/api/v1/rooms/{room}/sources", json={"url": url, "name": "Drone 1"}
+        )
+        assert added.status_code == 201, added.text
+        wall = {
+            "canvas": {"width": 640, "height": 360, "fps": 25},
+            "layout": {"kind": "grid"},
+            "room": room,
+            "outputs": [{"kind": "whep"}],
+        }
+        response = server.client.put("/api/v1/walls/kiosk", json=wall)
+        assert response.status_code in (200, 201), response.text
+        page = await chromium.page()
+        try:
+            await page.goto(f"{server.url}/wall/kiosk?token={TOKEN}")
+            size = await poll(
+                lambda: page.evaluate(
+                    "() => { const v = document.querySelector('video');"
+                    " return v.videoWidth ? [v.videoWidth, v.videoHeight] : null; }"
+                ),
+                15.0,
+                "the kiosk video playing",
+            )
+            assert size == [640, 360]
+            # one 4:3 camera letterboxed in the middle of the 16:9 canvas
+            pixel = await poll(
+                lambda: _red_at(page, 320, 180), 10.0, "the camera's red in the middle"
+            )
+            assert near(tuple(pixel), (255, 0, 0))  # type: ignore[arg-type]
+            assert await page.evaluate("document.querySelector('#status').textContent") == ""
+            roster = server.client.get(f"/api/v1/rooms/{room}/participants").json()
+            assert any(p["name"] == "wall kiosk" for p in roster)
+        finally:
+            await page.context.close()
+            server.client.delete("/api/v1/walls/kiosk")
+
+
+async def _red_at(page: object, x: int, y: int) -> list[int] | None:
+    pixel = await page.evaluate(READ_PIXEL, [x, y])  # type: ignore[attr-defined]
+    if pixel and near(tuple(pixel), (255, 0, 0)):
+        return list(pixel)
+    return None
