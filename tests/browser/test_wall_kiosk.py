@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import Chromium, poll
+from tests.browser.conftest import Chromium, open_console, poll
 from tests.e2e.server import TOKEN, ServerProcess
 from tests.walls.wallreceiver import near, rtmp_camera
 
@@ -68,3 +68,38 @@ async def _red_at(page: object, x: int, y: int) -> list[int] | None:
     if pixel and near(tuple(pixel), (255, 0, 0)):
         return list(pixel)
     return None
+
+
+async def test_commander_switches_the_wall_layout_from_the_console(
+    chromium: Chromium, server: ServerProcess, room: str
+) -> None:
+    wall = {
+        "canvas": {"width": 320, "height": 180, "fps": 10},
+        "layout": {"kind": "grid"},
+        "room": room,
+    }
+    assert server.client.put("/api/v1/walls/hall", json=wall).status_code in (200, 201)
+    page = await chromium.page()
+    try:
+        await open_console(page, server)
+        await page.locator("#rooms li", has_text=f"{room} (").click()
+        await page.wait_for_function("document.querySelector('#wallname').value === 'hall'")
+        await page.select_option("#walllayout", "pip")
+        await page.select_option("#wallmain", "floor")
+        await page.click("#wallapply")
+        await poll(
+            lambda: (
+                server.client.get("/api/v1/walls/hall").json()["layout"]
+                == {"kind": "pip", "main": "floor"}
+            ),
+            5.0,
+            "the wall in picture-in-picture",
+        )
+        status = server.client.get("/api/v1/walls/hall").json()["status"]
+        assert status["layout_switches"] == 1  # switched live, not restarted
+        await page.wait_for_function(
+            "document.querySelector('#wallstate').textContent.startsWith('pip')"
+        )
+    finally:
+        await page.context.close()
+        server.client.delete("/api/v1/walls/hall")
