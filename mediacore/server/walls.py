@@ -173,6 +173,10 @@ class WallService:
         wall = self._walls[name].wall
         if not 0 <= index < len(wall.outputs) or wall.outputs[index].kind != "rtp":
             raise KeyError(index)
+        return self.sdp_text(wall, index)
+
+    @staticmethod
+    def sdp_text(wall: Wall, index: int) -> str:
         output = wall.outputs[index]
         assert output.url is not None
         _, _, w, h = output.region
@@ -196,6 +200,7 @@ class WallService:
                 transports.append(
                     ContainerTransport(output.kind, output.url, w, h, wall.canvas.fps)
                 )
+        self._write_sdp_files(name, wall)
         runner = WallRunner(
             name, wall, transports, on_output_state=self._output_state_callback(name, wall)
         )
@@ -212,6 +217,19 @@ class WallService:
         for source in running.whep.values():
             source.close()
         log.info("wall stopped", extra={"wall": name})
+
+    def _write_sdp_files(self, name: str, wall: Wall) -> None:
+        """`<data dir>/walls/<wall>-<n>.sdp` for each rtp output: what a receiver on this host
+        (or a copy on the LED controller) opens."""
+        folder = self._file.parent / "walls"
+        for index, output in enumerate(wall.outputs):
+            if output.kind != "rtp":
+                continue
+            try:
+                folder.mkdir(exist_ok=True)
+                (folder / f"{name}-{index}.sdp").write_text(self.sdp_text(wall, index))
+            except OSError as error:
+                log.warning("cannot write the SDP file of wall %s: %s", name, error)
 
     def _whep_sink(self, source: VideoSource) -> Callable[[bytes, int, bool], None]:
         loop = self._loop

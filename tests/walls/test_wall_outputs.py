@@ -81,6 +81,8 @@ async def test_grid_wall_shows_each_camera_in_its_tile_and_a_slate_once_one_dies
             },
         )
         assert wall["status"]["outputs"][0]["sdp"] == "/api/v1/walls/hall/outputs/0.sdp"
+        on_disk = api.server.config.data_dir / "walls" / "hall-1.sdp"
+        assert "m=video" in on_disk.read_text()  # for a receiver on the server's host
         whole = OutputReceiver(await sdp_file(api, tmp_path, 0))
         right = OutputReceiver(await sdp_file(api, tmp_path, 1))
         try:
