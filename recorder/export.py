@@ -83,6 +83,12 @@ def export_slice(
     chosen = list(dict.fromkeys(tracks)) if tracks is not None else [MIX_TRACK]
     if not chosen:
         raise ExportError("no track chosen to export")
+    video = [t["id"] for t in manifest.get("tracks") or [] if t.get("kind") == "video"]
+    if set(chosen) & set(video):
+        raise ExportError(
+            f"{', '.join(t for t in chosen if t in video)}: a video track is exported on its "
+            'own, with its audio beside it (recorder/videoexport.py, format "video")'
+        )
     unknown = [track_id for track_id in chosen if track_id not in described]
     if unknown:
         raise ExportError(
@@ -148,6 +154,8 @@ def _described_tracks(directory: Path, manifest: Mapping[str, Any]) -> dict[str,
     recording = manifest.get("state") == "recording"
     found: dict[str, _TrackFile] = {}
     for entry in manifest.get("tracks") or []:
+        if entry.get("kind") == "video":
+            continue  # audio only: videoexport.py cuts video
         try:
             track_id = str(entry["id"])
             path = directory / str(entry["file"])

@@ -15,7 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from recorder.export import ExportError, export_slice
+from recorder.export import ExportError, ExportResult, export_slice
+from recorder.videoexport import export_suffix, export_video_slice
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,12 @@ class ExportJobs:
         self.folder.mkdir(parents=True, exist_ok=True)
         job = ExportJob("exp-" + secrets.token_hex(6), manifest["id"], fmt)
         self.jobs[job.id] = job
-        out = self.folder / f"{job.id}.{'ogg' if fmt == 'opus' else 'wav'}"
+        # "video": the first of `tracks` is a video track, the others the audio beside it.
+        if fmt == "video":
+            video, audio = (tracks or [""])[0], (tracks or [])[1:] or None
+            out = self.folder / f"{job.id}{export_suffix(manifest, video)}"
+        else:
+            out = self.folder / f"{job.id}.{'ogg' if fmt == 'opus' else 'wav'}"
 
         def progress(fraction: float) -> None:
             job.progress = fraction
@@ -76,10 +82,17 @@ class ExportJobs:
         def run() -> None:
             job.state = "running"
             try:
-                result = export_slice(
-                    directory, manifest, start=start, end=end, tracks=tracks, fmt=fmt,  # type: ignore[arg-type]
-                    out=out, progress=progress,
-                )  # fmt: skip
+                result: ExportResult
+                if fmt == "video":
+                    result = export_video_slice(
+                        directory, manifest, start=start, end=end, track=video, audio=audio,
+                        out=out, progress=progress,
+                    )  # fmt: skip
+                else:
+                    result = export_slice(
+                        directory, manifest, start=start, end=end, tracks=tracks, fmt=fmt,  # type: ignore[arg-type]
+                        out=out, progress=progress,
+                    )  # fmt: skip
             except (ExportError, OSError, ValueError) as error:
                 job.state, job.error = "failed", str(error)
                 log.info("export failed", extra={"job": job.id, "error": str(error)})

@@ -394,9 +394,14 @@ def _manifest_rows(manifest: Mapping[str, Any], directory: Path) -> _ManifestRow
         rate = int(track["rate"])
         data_bytes = int(track.get("data_bytes") or 0)
         started = parse_utc(track["started_at"])
-        duration_ms = data_bytes // PCM_BYTES_PER_SAMPLE * 1000 // rate if rate > 0 else 0
+        if track.get("kind") == "video":  # no header; its duration is in the manifest
+            duration_ms = int(track.get("duration_ms") or 0)
+            file_bytes = data_bytes
+        else:
+            duration_ms = data_bytes // PCM_BYTES_PER_SAMPLE * 1000 // rate if rate > 0 else 0
+            file_bytes = data_bytes + WAV_HEADER_BYTES
         track_ends.append(started + timedelta(milliseconds=duration_ms))
-        track_bytes += data_bytes + WAV_HEADER_BYTES
+        track_bytes += file_bytes
         rows.tracks.append(
             (
                 recording_id,
@@ -406,7 +411,7 @@ def _manifest_rows(manifest: Mapping[str, Any], directory: Path) -> _ManifestRow
                 rate,
                 iso8601(started),
                 duration_ms,
-                data_bytes + WAV_HEADER_BYTES,
+                file_bytes,
                 str(track["file"]),
             )
         )
@@ -428,8 +433,8 @@ def _manifest_rows(manifest: Mapping[str, Any], directory: Path) -> _ManifestRow
                 seq,
                 utc_iso(event["at"]),
                 str(event["type"]),
-                event.get("participant"),
-                event.get("source"),
+                _event_id(event.get("participant")),
+                _event_id(event.get("source")),
                 json.dumps(event, separators=(",", ":"), sort_keys=True),
             )
         )
@@ -454,6 +459,14 @@ def _manifest_rows(manifest: Mapping[str, Any], directory: Path) -> _ManifestRow
         "directory": str(directory),
     }
     return rows
+
+
+def _event_id(value: object) -> str | None:
+    """An event's participant or source as an id: "participant.joined" carries the whole
+    roster entry, other events its id."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return None if value is None else str(value)
 
 
 def _disk_bytes(directory: Path) -> int:

@@ -37,6 +37,8 @@ from recorder.chain import genesis
 from recorder.manifest import seal, write_manifest
 from recorder.resample import write_resampled_track
 from recorder.track import TrackFullError, TrackWriter
+from recorder.video import UnsupportedVideoCodecError
+from recorder.videolive import LiveVideoTrack
 from recorder.wavfile import pcm16
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,7 @@ class LiveRecording:
         self.state = "recording"
         self.failure: str | None = None
         self.tracks: dict[str, LiveTrack] = {}
+        self.video: dict[str, LiveVideoTrack] = {}  # by track id; added by the server's glue
         self.participants: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.started_by = started_by
@@ -147,6 +150,8 @@ class LiveRecording:
         return await loop.run_in_executor(self.executor, self._finish, stopped_at, reason)
 
     def _detach(self) -> None:
+        for video in self.video.values():
+            video.end()
         if self.on_tick in self.room.mixer.taps:
             self.room.mixer.taps.remove(self.on_tick)
         self.room.bus.unlisten(self._event)
@@ -180,6 +185,14 @@ class LiveRecording:
         source = participant.endpoint.audio_input
         if source is None:
             return None  # a listen-only leg says nothing: no track
+        self._note_participant(participant)
+        rate = source.native_rate
+        track_id = f"{participant.id}-{rate}"
+        track = self._open_track(track_id, "participant", participant.id, rate, now)
+        self.tracks[participant.id] = track
+        return track
+
+    def _note_participant(self, participant: Participant) -> None:
         entry = participant.roster_entry()
         self.participants[participant.id] = {
             "id": participant.id,
@@ -194,10 +207,44 @@ class LiveRecording:
             "joined_at": entry.get("joined_at"),
             "location": entry.get("location"),
         }
-        rate = source.native_rate
-        track_id = f"{participant.id}-{rate}"
-        track = self._open_track(track_id, "participant", participant.id, rate, now)
-        self.tracks[participant.id] = track
+
+    # -- video (event loop) ---------------------------------------------------------------
+
+    def add_video(
+        self,
+        source_id: str,
+        participant_id: str | None,
+        codec: str,
+        request_keyframe: Callable[[], None],
+    ) -> LiveVideoTrack | None:
+        """A new video track for one video source; the caller feeds it with `offer` and
+        `end`s it when the source goes. None while not recording or for a codec that no
+        container takes (logged)."""
+        if self.state != "recording":
+            return None
+        participant = self.room.participants.get(participant_id or "")
+        if participant is not None and participant.id not in self.participants:
+            self._note_participant(participant)
+        base = "video-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in source_id)
+        track_id, n = base, 2
+        while track_id in self.video:
+            track_id, n = f"{base}-{n}", n + 1
+        try:
+            track = LiveVideoTrack(
+                track_id=track_id,
+                directory=self.directory,
+                recording_id=self.id,
+                codec=codec,
+                participant=participant_id,
+                source=source_id,
+                name=participant.name if participant is not None else None,
+                request_keyframe=request_keyframe,
+            )
+        except UnsupportedVideoCodecError as error:
+            log.warning("video not recorded", extra={"source": source_id, "error": str(error)})
+            return None
+        self.video[track_id] = track
+        track.start()
         return track
 
     def _open_track(
@@ -254,6 +301,8 @@ class LiveRecording:
         self.on_failed(self, reason)
 
     def _finish(self, stopped_at: str, reason: str) -> dict[str, Any]:
+        for video in list(self.video.values()):
+            video.close()  # waits for its thread: its last segment is journalled
         for track in [self.mix, *self.tracks.values()]:
             try:
                 track.open().close()
@@ -306,6 +355,7 @@ class LiveRecording:
     ) -> dict[str, Any]:
         settings = self.room.settings
         tracks = [track.describe() for track in [self.mix, *self.tracks.values()]]
+        tracks += [video.describe() for video in list(self.video.values()) if video.opened]
         return {
             "format": "mediacore-recording/1",
             "id": self.id,
@@ -334,8 +384,10 @@ class LiveRecording:
             "room": self.room.name,
             "state": self.state,
             "started_at": self.started_at,
-            "tracks": len(self.tracks) + 1,
-            "bytes": sum(t.data_bytes for t in [self.mix, *self.tracks.values()]),
+            "tracks": len(self.tracks) + 1 + sum(v.opened for v in self.video.values()),
+            "bytes": sum(t.data_bytes for t in [self.mix, *self.tracks.values()])
+            + sum(v.data_bytes for v in self.video.values()),
+            "video_frames_dropped": sum(v.frames_dropped for v in self.video.values()),
             **self.statistics(),
         }
 

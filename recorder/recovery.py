@@ -6,7 +6,11 @@ first), so the segment list is rebuilt from it; bytes past the last journalled s
 one flush) become one final segment. Tracks are found in the manifest, in `tracks.jsonl`
 (written when a track opens, so newer than the last manifest) and, as a last resort, by their
 journal files. Journals are only read: they are the evidence of what was written. Hashes of
-journalled segments are checked once, by the verification at the end."""
+journalled segments are checked once, by the verification at the end.
+
+A video track (recorder/video.py) is treated the same way: its unjournalled tail (a fragment
+cut short) becomes the final segment; it has no header to fix, and its duration is read back
+from the file."""
 
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from recorder.manifest import (
 )
 from recorder.track import JOURNAL_SUFFIX, journal_path
 from recorder.verify import VerifyReport, verify_recording
+from recorder.video import VIDEO_CLOCK, is_video_file, probe_video
 from recorder.wavfile import WAV_HEADER_BYTES, WavError, read_wav_header, wav_header
 
 TRACKS_LOG = "tracks.jsonl"
@@ -134,12 +139,17 @@ def _find_tracks(directory: Path, listed: list[Any], recovery: list[dict[str, An
 def _orphan_track(directory: Path, audio: Path, by_id: dict[str, Any]) -> dict[str, Any] | None:
     # Opened but listed nowhere (tracks.jsonl torn): adopt it, its rate taken from its header.
     relative = audio.relative_to(directory).as_posix()
+    track_id = relative if relative not in by_id else f"unlisted:{relative}"
+    if is_video_file(audio.name) and audio.is_file():
+        video: dict[str, Any] = {"id": track_id, "kind": "video", "file": relative}
+        video |= {"rate": VIDEO_CLOCK, "segments": [], "data_bytes": 0, "listed_by": "journal"}
+        by_id[track_id] = video
+        return video
     try:
         with audio.open("rb") as file:
             rate = read_wav_header(file.read(WAV_HEADER_BYTES)).rate
     except (OSError, WavError):
         return None
-    track_id = relative if relative not in by_id else f"unlisted:{relative}"
     track = {"id": track_id, "file": relative, "rate": rate, "segments": [], "data_bytes": 0}
     track["listed_by"] = "journal"
     by_id[track_id] = track
@@ -187,13 +197,19 @@ def _recover_track(directory: Path, recording_id: str, track: dict[str, Any]) ->
         notes.append(f"segments-unchained-from:{stop}")
     record["journal_segments"] = len(entries)
     data_bytes = entries[-1].end if entries else 0
+    video = track.get("kind") == "video"
     if path.is_file():
-        data_bytes = _repair_file(path, rate, recording_id, entries, record)
+        if video:
+            data_bytes = _repair_video_file(path, recording_id, entries, record)
+        else:
+            data_bytes = _repair_file(path, rate, recording_id, entries, record)
     else:
         notes.append("missing-file")
     track["segments"] = [entry.to_json() for entry in entries]
     track["data_bytes"] = data_bytes
-    if "duration_ms" in track:  # would otherwise keep the last manifest's stale value
+    if video:
+        _reprobe_video(path, track, notes)
+    elif "duration_ms" in track:  # would otherwise keep the last manifest's stale value
         track["duration_ms"] = data_bytes * 1000 // (2 * rate)
     record["data_bytes"] = data_bytes
     return record
@@ -231,6 +247,42 @@ def _repair_file(
         file.flush()
         os.fsync(file.fileno())
     return data_bytes
+
+
+def _repair_video_file(
+    path: Path, recording_id: str, entries: list[SegmentEntry], record: dict[str, Any]
+) -> int:
+    """Append the unjournalled tail of a video file to `entries` (nothing is rewritten: the
+    tail is a fragment cut short, which players skip); returns the bytes covered."""
+    journalled = entries[-1].end if entries else 0
+    with path.open("rb") as file:
+        on_disk = os.fstat(file.fileno()).st_size
+        if on_disk < journalled:
+            record["notes"].append("file-shorter-than-journal")  # verify names the segments
+            return journalled
+        tail = on_disk - journalled
+        if tail:
+            digest = _hash_range(file, journalled, tail)
+            previous = entries[-1].chain if entries else genesis(recording_id)
+            chain = link_digest(previous, digest)
+            entries.append(SegmentEntry(len(entries), journalled, tail, digest, chain))
+        record["tail_bytes"] = tail
+    return on_disk
+
+
+def _reprobe_video(path: Path, track: dict[str, Any], notes: list[str]) -> None:
+    """Duration, frames and size as the file now holds them (the last manifest is older)."""
+    try:
+        found = probe_video(path)
+    except Exception:  # any demuxer failure: the bytes are kept regardless
+        notes.append("video-unreadable")
+        return
+    track["duration_ms"] = found["duration_ms"]
+    track["frames"] = found["frames"]
+    for key in ("width", "height"):
+        track.setdefault(key, found[key])
+        if track[key] is None:
+            track[key] = found[key]
 
 
 def _chained_prefix(

@@ -6,7 +6,9 @@ Problem codes: "manifest" (unreadable or malformed), "manifest-hash" (no seal or
 the manifest's), "length" (file shorter than header + data_bytes, or segments running past
 data_bytes), "extra-bytes" (file longer), "gap" (segments not contiguous from 0 in index order,
 or not reaching data_bytes), "segment-hash" (bytes on disk differ or are missing), "chain" (a
-link does not follow from the previous one), "more" (further problems in a track not listed)."""
+link does not follow from the previous one), "more" (further problems in a track not listed).
+
+A video track (kind "video") has no header: its segments cover the whole file from byte 0."""
 
 from __future__ import annotations
 
@@ -103,16 +105,21 @@ def verify_track(directory: Path, recording_id: str, track: Mapping[str, Any]) -
         return [problem(track_id, None, "manifest", str(error))]
     if not path.is_file():
         return [problem(track_id, None, "missing-file", f"{track.get('file')} is not on disk")]
+    header_bytes = 0 if track.get("kind") == "video" else WAV_HEADER_BYTES
     with path.open("rb") as file:
-        problems = _check_header(track_id, file.read(WAV_HEADER_BYTES), rate, data_bytes)
-        on_disk = max(0, os.fstat(file.fileno()).st_size - WAV_HEADER_BYTES)
+        problems: list[Problem] = []
+        if header_bytes:
+            problems += _check_header(track_id, file.read(header_bytes), rate, data_bytes)
+        on_disk = max(0, os.fstat(file.fileno()).st_size - header_bytes)
         if on_disk < data_bytes:
             detail = f"{on_disk} data bytes on disk, the manifest says {data_bytes}"
             problems.append(problem(track_id, None, "length", detail))
         elif on_disk > data_bytes:
             detail = f"{on_disk - data_bytes} bytes on disk past the {data_bytes} recorded"
             problems.append(problem(track_id, None, "extra-bytes", detail))
-        problems += _check_segments(track_id, file, genesis(recording_id), entries, data_bytes)
+        problems += _check_segments(
+            track_id, file, genesis(recording_id), entries, data_bytes, header_bytes
+        )
     return problems
 
 
@@ -133,7 +140,12 @@ def _check_header(track_id: str, header: bytes, rate: int, data_bytes: int) -> l
 
 
 def _check_segments(
-    track_id: str, file: BinaryIO, chain: str, entries: list[SegmentEntry], data_bytes: int
+    track_id: str,
+    file: BinaryIO,
+    chain: str,
+    entries: list[SegmentEntry],
+    data_bytes: int,
+    header_bytes: int = WAV_HEADER_BYTES,
 ) -> list[Problem]:
     problems = []
     covered = 0
@@ -146,7 +158,7 @@ def _check_segments(
         chain = link_digest(chain, entry.sha256)
         if entry.chain != chain:
             problems.append(problem(track_id, position, "chain", "link does not follow"))
-        digest, read = _hash_range(file, WAV_HEADER_BYTES + entry.offset, entry.length)
+        digest, read = _hash_range(file, header_bytes + entry.offset, entry.length)
         if read < entry.length:
             detail = f"only {read} of its {entry.length} bytes are on disk"
             problems.append(problem(track_id, position, "segment-hash", detail))

@@ -21,6 +21,7 @@ from recorder.export import MAX_EXPORT_SECONDS
 from recorder.exportjobs import ExportJobs
 from recorder.peaks import track_peaks
 from recorder.service import RecorderService, RecordingError
+from recorder.video import CONTENT_TYPES
 
 
 class ExportRequest(BaseModel):
@@ -30,8 +31,13 @@ class ExportRequest(BaseModel):
     end: datetime | None = None
     from_s: float | None = Field(None, ge=0)
     to_s: float | None = Field(None, ge=0)
-    tracks: list[str] | None = Field(None, max_length=64, description="default: the mix")
-    format: Literal["wav", "opus"] = "wav"
+    tracks: list[str] | None = Field(
+        None,
+        max_length=64,
+        description='default: the mix; for "video", one video track first, then the audio '
+        "tracks to mix beside it (default: the mix)",
+    )
+    format: Literal["wav", "opus", "video"] = "wav"
 
 
 class HoldRequest(BaseModel):
@@ -56,7 +62,8 @@ def build_recordings_router(
     async def start(
         room: str, principal: Annotated[Principal, Depends(permission("recordings:write"))]
     ) -> dict[str, Any]:
-        """Start recording the room: every participant's track and the mix."""
+        """Start recording the room: every participant's audio track, the mix, and every video
+        source of its participants (remuxed as sent: MP4 for H.264/H.265, WebM for VP8)."""
         found = directory.rooms.get(room)
         if found is None:
             raise ApiError(404, "room-not-found", f"no room named {room!r}")
@@ -127,12 +134,18 @@ def build_recordings_router(
 
     @router.get("/recordings/{recording_id}/tracks/{track_id}", dependencies=[media_reader])
     async def track(recording_id: str, track_id: str) -> FileResponse:
-        """The track's WAV file; HTTP Range requests play from any moment."""
+        """The track's file: WAV for audio, fragmented MP4 (H.264, H.265) or WebM (VP8) for
+        video (`kind` "video" in the manifest); HTTP Range requests play from any moment."""
         found = _track(recorder, recording_id, track_id)
         path = recorder.directory_of(recording_id) / found["file"]
         if not path.is_file():
             raise ApiError(404, "track-missing", f"the file of track {track_id!r} is missing")
-        return FileResponse(path, media_type="audio/wav", filename=f"{recording_id}-{track_id}.wav")
+        media, suffix = "audio/wav", ".wav"
+        if found.get("kind") == "video":
+            suffix = path.suffix.lower()
+            media = CONTENT_TYPES.get(suffix, "application/octet-stream")
+        name = f"{recording_id}-{track_id}{suffix}"
+        return FileResponse(path, media_type=media, filename=name)
 
     @router.get("/recordings/{recording_id}/tracks/{track_id}/peaks", dependencies=[reader])
     async def peaks(
@@ -140,6 +153,8 @@ def build_recordings_router(
     ) -> dict[str, Any]:
         """The track's waveform for drawing: `points` peak levels (0..1) over its length."""
         found = _track(recorder, recording_id, track_id)
+        if found.get("kind") == "video":
+            raise ApiError(409, "not-audio", f"track {track_id!r} is video: it has no waveform")
         path = recorder.directory_of(recording_id) / found["file"]
         try:
             values = await _in_thread(recorder, track_peaks, path, points)
@@ -149,8 +164,10 @@ def build_recordings_router(
 
     @router.post("/recordings/{recording_id}/exports", status_code=202, dependencies=[reader])
     async def export(recording_id: str, body: ExportRequest) -> dict[str, Any]:
-        """Render a slice (the mix, or chosen tracks mixed) as WAV or Ogg Opus; answers a job
-        to poll at `/api/v1/exports/{job}` (`progress` 0..1), then download its `url`."""
+        """Render a slice (the mix, or chosen tracks mixed) as WAV or Ogg Opus, or with format
+        "video" a video track's slice (copied from the keyframe before its start, never
+        re-encoded; MP4 or WebM) with the mix as Opus beside it; answers a job to poll at
+        `/api/v1/exports/{job}` (`progress` 0..1), then download its `url`."""
         try:
             manifest = recorder.manifest(recording_id)
         except RecordingError as error:
@@ -162,6 +179,13 @@ def build_recordings_router(
         unknown = sorted(set(body.tracks or []) - known)
         if unknown:
             raise ApiError(400, "unknown-track", f"no track(s) {', '.join(unknown)}")
+        video = {t["id"] for t in manifest.get("tracks", []) if t.get("kind") == "video"}
+        chosen = body.tracks or []
+        if body.format == "video" and (not chosen or chosen[0] not in video):
+            raise ApiError(400, "video-track", 'format "video" needs a video track first')
+        if set(chosen[1:] if body.format == "video" else chosen) & video:
+            detail = 'one video track per export, with format "video"'
+            raise ApiError(400, "video-track", detail)
         job = exports.start(
             recorder.directory_of(recording_id), manifest, start=start, end=end,
             tracks=body.tracks, fmt=body.format,
@@ -181,6 +205,8 @@ def build_recordings_router(
         if job is None or job.path is None:
             raise ApiError(404, "export-not-found", f"no finished export {job_id!r}")
         media = "audio/ogg" if job.fmt == "opus" else "audio/wav"
+        if job.fmt == "video":
+            media = CONTENT_TYPES.get(job.path.suffix, "application/octet-stream")
         return FileResponse(job.path, media_type=media, filename=job.path.name)
 
     @router.patch("/recordings/{recording_id}", dependencies=[admin])

@@ -30,6 +30,7 @@ from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.metrics import MediaMetrics
+from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.sipservice import SipService
 from mediacore.server.walls import WallService
 from recorder.exportjobs import ExportJobs
@@ -56,6 +57,8 @@ class MediaServer:
         self.webrtc = WebRtcService(config.webrtc)
         self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded
         self.ingest = IngestService(self.webrtc.video_hub)  # field cameras pulled into rooms
+        # recordings take every video source of their room, remuxed
+        self.recording_video = RecordingVideo(self.recorder, self.webrtc.video_hub, self.bus)
         self.walls = WallService(config.data_dir, self.directory, self.webrtc.video_hub, self.bus)
         self.metrics.walls = self.walls.statistics
         self.ready = False
@@ -66,6 +69,7 @@ class MediaServer:
         await self.directory.start()
         await self.recorder.start()
         self.recorder.start_configured(list(self.directory.rooms.values()))
+        await self.recording_video.start()
         await self.sip.start()
         await self.walls.start()
         # Long-lived start-up objects leave the collector's generations: full collections then
@@ -80,6 +84,7 @@ class MediaServer:
     async def stop(self) -> None:
         self.ready = False
         await self.recorder.stop()  # first: recordings end sealed, with the room still whole
+        await self.recording_video.stop()  # the taps of the video tracks just finished
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
         await self.directory.stop()
         await self.ingest.stop()  # sources whose room did not close them
