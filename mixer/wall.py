@@ -12,7 +12,6 @@ storm. `set_scene()` is called by the server whenever the room changes. Neither 
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
@@ -25,6 +24,7 @@ import av
 from mixer.canvas import CanvasPainter
 from mixer.labels import LabelPainter
 from mixer.layout import Layout, Tile, Wall, resolve
+from mixer.timings import TimingWindow
 from mixer.wallout import OutputState, WallOutput
 from mixer.walltransport import CLOCK_RATE, TIME_BASE, WallTransport
 
@@ -80,7 +80,7 @@ class WallRunner:
         self._tiles: list[Tile] = []
         self._tiles_for: tuple[Layout, Scene] | None = None
         self._forget: set[str] = set()
-        self._paint_s: collections.deque[float] = collections.deque(maxlen=PAINT_WINDOW)
+        self._paint_s = TimingWindow(PAINT_WINDOW)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"wall-{name}", daemon=True)
         self._thread.start()
@@ -121,19 +121,12 @@ class WallRunner:
             output.close()
 
     def statistics(self) -> dict[str, Any]:
-        paints = sorted(self._paint_s)
-
-        def percentile(q: float) -> float | None:
-            if not paints:
-                return None
-            return round(paints[min(len(paints) - 1, int(q * len(paints)))] * 1000, 1)
-
         return {
             "frames_painted": self.frames_painted,
             "ticks_missed": self.ticks_missed,
             "layout_switches": self.layout_switches,
-            "paint_ms_p50": percentile(0.5),
-            "paint_ms_p99": percentile(0.99),
+            "paint_ms_p50": self._paint_s.percentile_ms(0.5),
+            "paint_ms_p99": self._paint_s.percentile_ms(0.99),
             "outputs": [output.statistics() for output in self.outputs],
         }
 
@@ -177,4 +170,4 @@ class WallRunner:
         for output in self.outputs:
             output.offer(canvas, deadline)
         self.frames_painted += 1
-        self._paint_s.append(self._clock() - now)
+        self._paint_s.add(self._clock() - now)

@@ -23,6 +23,7 @@ import numpy as np
 
 from mixer.canvas import frame_planes
 from mixer.layout import Output
+from mixer.timings import TimingWindow
 from mixer.walltransport import WallTransport
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class WallOutput:
         self._queue: collections.deque[_Offered] = collections.deque()
         self._ready = threading.Condition()
         self._stop = threading.Event()
-        self._latencies: collections.deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
+        self._latencies = TimingWindow(LATENCY_WINDOW)
         self._thread = threading.Thread(target=self._run, name=f"wall-output-{index}", daemon=True)
         self._thread.start()
 
@@ -110,13 +111,6 @@ class WallOutput:
         self._thread.join(timeout)
 
     def statistics(self) -> dict[str, Any]:
-        latencies = sorted(self._latencies)
-
-        def percentile(q: float) -> float | None:
-            if not latencies:
-                return None
-            return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1)
-
         return {
             "state": self.state,
             "reason": self.reason,
@@ -124,8 +118,8 @@ class WallOutput:
             "frames_dropped": self.frames_dropped,
             "frames_late": self.frames_late,
             "reconnects": self.reconnects,
-            "send_ms_p50": percentile(0.5),
-            "send_ms_p99": percentile(0.99),
+            "send_ms_p50": self._latencies.percentile_ms(0.5),
+            "send_ms_p99": self._latencies.percentile_ms(0.99),
         }
 
     def _change(self, state: OutputState, reason: str = "") -> None:
@@ -180,6 +174,6 @@ class WallOutput:
             self.transport.send(crop(item.frame, self.output.region))
             sent = self._clock()
             self.frames_sent += 1
-            self._latencies.append(sent - item.deadline)
+            self._latencies.add(sent - item.deadline)
             if sent - item.deadline > self._period:
                 self.frames_late += 1

@@ -56,14 +56,22 @@ def colour(frame: av.VideoFrame) -> tuple[int, int, int]:
     return int(mean[0]), int(mean[1]), int(mean[2])
 
 
-def test_a_resolution_change_mid_stream_decodes_at_the_new_size() -> None:
+def decoded(*streams: tuple[str, list[tuple[bytes, bool]]]) -> tuple[Collector, SourceDecoder]:
+    """Every (codec name, access units) stream through one decoder, one after the other."""
     got = Collector()
     decoder = SourceDecoder("cam", got.sink, got.request)
-    for data, key in encoded("libx264", 320, 240, 10, (255, 0, 0)):
-        decoder.submit("H264", data, key)
-    for data, key in encoded("libx264", 640, 360, 10, (0, 0, 255)):
-        decoder.submit("H264", data, key)
+    for codec, units in streams:
+        for data, key in units:
+            decoder.submit(codec, data, key)
     decode_all(decoder)
+    return got, decoder
+
+
+def test_a_resolution_change_mid_stream_decodes_at_the_new_size() -> None:
+    got, decoder = decoded(
+        ("H264", encoded("libx264", 320, 240, 10, (255, 0, 0))),
+        ("H264", encoded("libx264", 640, 360, 10, (0, 0, 255))),
+    )
     sizes = [(f.width, f.height) for f in got.frames]
     assert sizes[:10] == [(320, 240)] * 10 and sizes[-10:] == [(640, 360)] * 10
     assert colour(got.frames[-1])[2] > 200
@@ -71,13 +79,10 @@ def test_a_resolution_change_mid_stream_decodes_at_the_new_size() -> None:
 
 
 def test_a_codec_change_takes_a_new_decoder_at_the_next_keyframe() -> None:
-    got = Collector()
-    decoder = SourceDecoder("cam", got.sink, got.request)
-    for data, key in encoded("libx264", 320, 240, 5, (255, 0, 0)):
-        decoder.submit("H264", data, key)
-    for data, key in encoded("libvpx", 320, 240, 5, (0, 255, 0)):
-        decoder.submit("VP8", data, key)
-    decode_all(decoder)
+    got, decoder = decoded(
+        ("H264", encoded("libx264", 320, 240, 5, (255, 0, 0))),
+        ("VP8", encoded("libvpx", 320, 240, 5, (0, 255, 0))),
+    )
     assert len(got.frames) == 10
     assert decoder.codec == "VP8" and colour(got.frames[-1])[1] > 200
 
