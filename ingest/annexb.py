@@ -15,10 +15,11 @@ _SPS, _PPS, _IDR = 7, 8, 5
 
 
 class BitstreamError(ValueError):
-    """The extradata or a packet is not H.264 in a form we understand."""
+    """The extradata or a packet is not H.264 (or H.265) in a form we understand."""
 
 
-def _split_annexb(data: bytes) -> list[bytes]:
+def split_annexb(data: bytes) -> list[bytes]:
+    """The NAL units of an Annex B buffer, without their start codes."""
     units = []
     for unit in data.split(b"\x00\x00\x01"):
         unit = unit.rstrip(b"\x00")  # a 4-byte start code leaves a zero on the previous unit
@@ -27,22 +28,25 @@ def _split_annexb(data: bytes) -> list[bytes]:
     return units
 
 
-def _split_avcc(data: bytes, length_size: int) -> list[bytes]:
+def split_length_prefixed(data: bytes, length_size: int) -> list[bytes]:
+    """The NAL units of an AVCC/HVCC packet (each prefixed by its big-endian length).
+    Raises BitstreamError when a length runs past the packet."""
     units = []
     pos = 0
     while pos + length_size <= len(data):
         size = int.from_bytes(data[pos : pos + length_size], "big")
         pos += length_size
         if size == 0 or pos + size > len(data):
-            raise BitstreamError("AVCC NAL unit length runs past the packet")
+            raise BitstreamError("a length-prefixed NAL unit runs past the packet")
         units.append(data[pos : pos + size])
         pos += size
     if pos != len(data):
-        raise BitstreamError("trailing bytes after the last AVCC NAL unit")
+        raise BitstreamError("trailing bytes after the last length-prefixed NAL unit")
     return units
 
 
-def _is_annexb(data: bytes) -> bool:
+def is_annexb(data: bytes) -> bool:
+    """Whether `data` starts with a start code."""
     return data.startswith(b"\x00\x00\x01") or data.startswith(START_CODE)
 
 
@@ -59,8 +63,8 @@ class AnnexBWriter:
     @classmethod
     def from_extradata(cls, extradata: bytes | None) -> AnnexBWriter:
         data = extradata or b""
-        if not data or _is_annexb(data):
-            return cls(0, [u for u in _split_annexb(data) if u[0] & 0x1F in (_SPS, _PPS)])
+        if not data or is_annexb(data):
+            return cls(0, [u for u in split_annexb(data) if u[0] & 0x1F in (_SPS, _PPS)])
         if data[0] != 1 or len(data) < 7:
             raise BitstreamError("H.264 extradata is neither avcC nor Annex B")
         length_size = (data[4] & 0x03) + 1
@@ -84,10 +88,10 @@ class AnnexBWriter:
     def convert(self, data: bytes) -> tuple[bytes, bool]:
         """One access unit in Annex B and whether it holds an IDR slice. In-band SPS/PPS
         replace the remembered ones; a keyframe without them gets them prepended."""
-        if self.length_size and not _is_annexb(data):
-            units = _split_avcc(data, self.length_size)
+        if self.length_size and not is_annexb(data):
+            units = split_length_prefixed(data, self.length_size)
         else:
-            units = _split_annexb(data)
+            units = split_annexb(data)
         types = [u[0] & 0x1F for u in units]
         keyframe = _IDR in types
         if _SPS in types:

@@ -1,8 +1,14 @@
-"""Pulling one field camera: open its URL, demux (never decode) its H.264, hand it on.
+"""Pulling one field camera: open its URL, demux (never decode) its H.264 or H.265 video, decode
+its audio, hand both on.
 
 `SourceReader.run()` blocks a worker thread for one connection: it returns at the end of the
 stream and raises `PullError` when the source cannot be opened or breaks. What to do next
 (reconnect, back off, give up) is `ingest.source.FieldSource`'s job.
+
+Video leaves as Annex B access units with parameter sets on every keyframe (`ingest.annexb`,
+`ingest.annexb_hevc`). The first audio stream, if any (AAC, G.711, Opus, MP3: whatever FFmpeg
+decodes), is decoded on the same thread and leaves as mono float32 at the source's own rate; a
+packet that does not decode is counted in `audio_errors` and skipped, never ends the connection.
 
 The FFmpeg inside the PyAV wheel has RTSP, RTMP and HLS but no SRT, so an `srt://` source is
 relayed by a Debian `ffmpeg` child process (`-c copy -f mpegts pipe:1`, no re-encode) whose
@@ -24,8 +30,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import av
 import av.error
+import numpy as np
 
 from ingest.annexb import AnnexBWriter, BitstreamError
+from ingest.annexb_hevc import HevcAnnexBWriter
+from mediacore.codecs.base import Pcm
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +43,8 @@ CLOCK_RATE = 90000
 PROBE_OPTIONS = {"analyzeduration": "500000", "probesize": "32768", "fflags": "nobuffer"}
 SCHEMES = ("rtsp", "rtsp+tcp", "rtsp+udp", "rtmp", "rtmps", "http", "https", "srt")
 FFMPEG = "/usr/bin/ffmpeg"
+# FFmpeg's video codec names we forward, and the names the rest of mediacore uses for them.
+VIDEO_CODECS = {"h264": "H264", "hevc": "H265"}
 
 
 class PullError(Exception):
@@ -93,6 +104,8 @@ def pull_options_for_file(path: str, read_timeout: float = 5.0) -> PullTarget:
 
 # on_video(annex_b_access_unit, pts_90khz, keyframe)
 VideoSink = Callable[[bytes, int | None, bool], None]
+# on_audio(mono_float32_pcm, sample_rate)
+AudioSink = Callable[[Pcm, int], None]
 
 
 class SourceReader:
@@ -106,6 +119,8 @@ class SourceReader:
         self._stop = threading.Event()
         self._relay: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        self.audio_frames = 0  # decoded audio frames handed on
+        self.audio_errors = 0  # audio packets that did not decode (skipped)
 
     def abort(self) -> None:
         """Make `run()` return soon (from any thread): at once for the SRT relay, else at the
@@ -116,16 +131,26 @@ class SourceReader:
         if relay is not None and relay.poll() is None:
             relay.kill()
 
-    def run(self, on_open: Callable[[dict[str, Any]], None], on_video: VideoSink) -> None:
-        """Open, then demux until the stream ends or `abort()`. `on_open` gets the stream's
-        codec, width and height. Raises PullError."""
+    def run(
+        self,
+        on_open: Callable[[dict[str, Any]], None],
+        on_video: VideoSink,
+        on_audio: AudioSink | None = None,
+    ) -> None:
+        """Open, then demux until the stream ends or `abort()`. All three callbacks run on
+        this thread. `on_open` gets the video `codec` (FFmpeg's name: "h264", "hevc"), `width`,
+        `height`, and `audio_codec`, `audio_rate`, `audio_channels` (None without audio).
+        `on_video(annex_b, pts_90khz, keyframe)` gets each access unit; `on_audio(pcm, rate)`
+        each decoded audio frame (not called without `on_audio` or without an audio stream).
+        Raises PullError: permanent for a source without video or with a video codec other
+        than H.264 and H.265."""
         try:
             container = self._open()
         except PullError:
             self._end_relay()
             raise
         try:
-            self._demux(container, on_open, on_video)
+            self._demux(container, on_open, on_video, on_audio)
         except av.error.FFmpegError as error:
             if not self._stop.is_set():
                 raise PullError(_reason(error)) from None
@@ -155,30 +180,71 @@ class SourceReader:
         container: Any,
         on_open: Callable[[dict[str, Any]], None],
         on_video: VideoSink,
+        on_audio: AudioSink | None,
     ) -> None:
         stream = next((s for s in container.streams if s.type == "video"), None)
         if stream is None:
             raise PullError("the source has no video stream", permanent=True)
         codec = stream.codec_context.name
-        if codec != "h264":
-            # WebRTC forwarding never transcodes; H.265 has no packetizer in aiortc
-            raise PullError(f"video codec {codec} cannot be forwarded (H.264 only)", permanent=True)
+        if codec not in VIDEO_CODECS:
+            # video is never transcoded: walls and recorders take H.264 and H.265 as they come
+            raise PullError(
+                f"video codec {codec} cannot be forwarded (H.264 or H.265 only)", permanent=True
+            )
+        writer: AnnexBWriter | HevcAnnexBWriter
         try:
-            writer = AnnexBWriter.from_extradata(stream.codec_context.extradata)
+            if codec == "hevc":
+                writer = HevcAnnexBWriter.from_extradata(stream.codec_context.extradata)
+            else:
+                writer = AnnexBWriter.from_extradata(stream.codec_context.extradata)
         except BitstreamError as error:
             raise PullError(str(error), permanent=True) from None
-        on_open({"codec": codec, "width": stream.width, "height": stream.height})
-        for packet in container.demux(stream):
+        audio = _audio_stream(container) if on_audio is not None else None
+        on_open(
+            {
+                "codec": codec,
+                "width": stream.width,
+                "height": stream.height,
+                "audio_codec": audio.codec_context.name if audio is not None else None,
+                "audio_rate": (audio.codec_context.sample_rate or None) if audio else None,
+                "audio_channels": (audio.codec_context.channels or None) if audio else None,
+            }
+        )
+        streams = [stream] if audio is None else [stream, audio]
+        for packet in container.demux(streams):
             if self._stop.is_set():
                 return
             if packet.size == 0:
                 continue  # the demuxer's flush packet at the end
-            try:
-                data, idr = writer.convert(bytes(packet))
-            except BitstreamError:
-                log.warning("dropping a malformed H.264 packet from %s", self.target.url)
+            if audio is not None and packet.stream_index == audio.index:
+                assert on_audio is not None
+                self._decode_audio(audio, packet, on_audio)
                 continue
-            on_video(data, _to_90khz(packet.pts, packet.dts, packet.time_base), idr)
+            try:
+                data, keyframe = writer.convert(bytes(packet))
+            except BitstreamError:
+                log.warning("dropping a malformed %s packet from %s", codec, self.target.url)
+                continue
+            on_video(data, _to_90khz(packet.pts, packet.dts, packet.time_base), keyframe)
+
+    def _decode_audio(self, stream: Any, packet: Any, on_audio: AudioSink) -> None:
+        try:
+            frames = stream.codec_context.decode(packet)
+        except (av.error.FFmpegError, ValueError):
+            # corrupt or truncated audio costs that packet only, never the video
+            self.audio_errors += 1
+            if self.audio_errors in (1, 10, 100) or self.audio_errors % 1000 == 0:
+                log.warning(
+                    "skipped %d undecodable audio packets from %s",
+                    self.audio_errors,
+                    self.target.url,
+                )
+            return
+        for frame in frames:
+            pcm = mono_float32(frame)
+            if len(pcm) and frame.sample_rate:
+                self.audio_frames += 1
+                on_audio(pcm, int(frame.sample_rate))
 
     def _start_relay(self) -> IO[bytes]:
         if shutil.which(FFMPEG) is None:
@@ -202,6 +268,39 @@ class SourceReader:
         _, stderr = relay.communicate()
         if stderr and not self._stop.is_set():
             log.info("SRT relay: %s", stderr.decode(errors="replace").strip()[-500:])
+
+
+def _audio_stream(container: Any) -> Any | None:
+    """The first audio stream FFmpeg can decode, or None."""
+    for stream in container.streams:
+        if stream.type != "audio":
+            continue
+        try:
+            if stream.codec_context is not None and stream.codec_context.name:
+                return stream
+        except (av.error.FFmpegError, ValueError):
+            pass
+        log.info("audio stream %d has no decoder; the source stays silent", stream.index)
+        return None
+    return None
+
+
+_INTEGER_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}
+
+
+def mono_float32(frame: Any) -> Pcm:
+    """A decoded audio frame as mono float32 in [-1, 1): channels averaged, any sample format."""
+    data = frame.to_ndarray()
+    channels = max(1, frame.layout.nb_channels)
+    if not frame.format.is_planar and channels > 1:
+        data = data.reshape(-1, channels).T  # packed: (1, samples x channels) interleaved
+    if data.dtype == np.uint8:
+        data = (data.astype(np.float32) - 128.0) / 128.0
+    elif data.dtype in _INTEGER_SCALE:
+        data = data.astype(np.float32) / np.float32(_INTEGER_SCALE[data.dtype])
+    mono = data.mean(axis=0, dtype=np.float32) if data.shape[0] > 1 else data[0]
+    result: Pcm = np.ascontiguousarray(mono, dtype=np.float32)
+    return result
 
 
 def _to_90khz(pts: int | None, dts: int | None, time_base: Fraction | None) -> int | None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-from ingest.puller import pull_target
-from ingest.source import DEFAULT_SETTINGS, FieldSource, FieldSourceSettings
+from ingest.gbreader import SCHEME as GB28181
+from ingest.gbreader import gb_target
+from ingest.puller import PullError, pull_target
+from ingest.source import DEFAULT_SETTINGS, FieldSource, FieldSourceSettings, ReaderFactory
 from mediacore.participant import Participant
 from mediacore.room import Room
 from webrtc.video import VideoHub
@@ -18,13 +21,25 @@ class IngestService:
         self.hub = hub
         self.settings = settings
         self._sources: dict[str, tuple[Room, FieldSource]] = {}
+        # URL schemes whose sources another reader opens (gb28181: the GB/T 28181 platform)
+        self.readers: dict[str, ReaderFactory] = {}
 
-    def add(self, room: Room, url: str, name: str) -> Participant:
-        """Join a pulled camera to `room`; it starts connecting at once. Raises PullError
-        (an unsupported URL) or RoomError (room closed or full)."""
-        target = pull_target(url, self.settings.read_timeout)
+    def add(self, room: Room, url: str, name: str, *, audio: bool = True) -> Participant:
+        """Join a pulled camera to `room`; it starts connecting at once. With `audio` its
+        sound (if it has any) is mixed into the room. Raises PullError (an unsupported URL)
+        or RoomError (room closed or full)."""
+        scheme = urlsplit(url).scheme.lower()
+        factory = self.readers.get(scheme)
+        if scheme == GB28181:
+            target = gb_target(url)
+            if factory is None:
+                raise PullError("GB/T 28181 is off: configure [gb28181]", permanent=True)
+        else:
+            target = pull_target(url, self.settings.read_timeout)
         room.check_capacity()
-        source = FieldSource(url, target, self.hub, self.settings)
+        source = FieldSource(
+            url, target, self.hub, self.settings, audio=audio, reader_factory=factory
+        )
         participant = Participant(name=name, endpoint=source)
         room.add(participant)
         # forget sources that left their room (kicked, room closed) since the last add

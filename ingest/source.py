@@ -10,7 +10,13 @@ One supervisor task per source drives the connection through these states:
     any -> stopped (removed, or the room closed)
 
 Every change is published as a room event `source.state` {participant, state, reason}.
-Audio from field sources is not mixed into the room (yet): only the video is taken.
+
+Video is H.264 or H.265, forwarded as received: H.264 to WebRTC subscribers, walls and
+recorders; H.265 to walls and recorders only (WebRTC subscriptions get CodecMismatchError).
+The source's audio, if it has any and `audio` is on, is decoded by the reader thread into a
+`PcmFeed`, which is this participant's `audio_input`: the room mixes it like any talker (talk
+detection, mute, mix-minus, per-participant recording). A source only talks: it has no
+`audio_output`.
 """
 
 from __future__ import annotations
@@ -21,14 +27,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import av
 
-from ingest.puller import PullError, PullTarget, SourceReader
+from ingest.pcmfeed import MAX_MS, PcmFeed
+from ingest.puller import VIDEO_CODECS, PullError, PullTarget, SourceReader
+from mediacore.codecs.base import Pcm
 from mediacore.endpoint import Endpoint
-from webrtc.video import TIME_BASE, VideoHub, VideoSource
+from webrtc.video import INSPECTORS, TIME_BASE, VideoHub, VideoSource, codec_parameters
 
 if TYPE_CHECKING:
     from mediacore.participant import Participant
@@ -64,6 +72,22 @@ class FieldSourceSettings:
 
 
 DEFAULT_SETTINGS = FieldSourceSettings()
+# HLS hands over whole segments (1-10 s) at once: its audio needs room for one, or the feed
+# would drop most of each. RTSP, RTMP and SRT arrive paced and keep the default 300 ms.
+HLS_AUDIO_MAX_MS = 20_000
+
+
+class Reader(Protocol):
+    """One connection's reader, run on the source's thread: `SourceReader` (PyAV), or a
+    protocol's own (GB/T 28181); `run(on_open, on_video, on_audio)` blocks, `abort()` ends it."""
+
+    def run(self, *args: Any, **kwargs: Any) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+# Makes the reader of each connection attempt (on the event loop thread).
+ReaderFactory = Callable[[PullTarget, FieldSourceSettings], Reader]
 
 
 def redacted(url: str) -> str:
@@ -89,6 +113,8 @@ class FieldSource(Endpoint):
         settings: FieldSourceSettings = DEFAULT_SETTINGS,
         *,
         clock: Callable[[], float] = time.monotonic,
+        audio: bool = True,
+        reader_factory: ReaderFactory | None = None,
     ) -> None:
         self.url = url
         self.target = target
@@ -102,11 +128,22 @@ class FieldSource(Endpoint):
         self.width: int | None = None
         self.height: int | None = None
         self.video: VideoSource | None = None
+        self.codec: str | None = None  # "H264" or "H265" once the source has opened
+        # audio: `audio` says whether it may join the mix; the codec is shown either way
+        self.audio = audio
+        self.audio_codec: str | None = None
+        self.audio_rate: int | None = None
+        self.audio_channels: int | None = None
+        self.audio_frames = 0
+        self.feed: PcmFeed | None = None
+        self._audio_errors = 0  # of finished connections
+        self._counted_reader: Reader | None = None  # the last finished one
         self._hub = hub
         self._clock = clock
         self._room: Room | None = None
         self._participant_id = ""
-        self._reader: SourceReader | None = None
+        self._reader: Reader | None = None
+        self._reader_factory = reader_factory
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_packet = clock()
@@ -121,6 +158,10 @@ class FieldSource(Endpoint):
         self._room = room
         self._participant_id = participant.id
         self._loop = asyncio.get_running_loop()
+        if self.audio:
+            hls = urlsplit(self.target.url).path.lower().endswith(".m3u8")
+            max_ms = HLS_AUDIO_MAX_MS if hls else MAX_MS
+            self.feed = PcmFeed(room.settings.rate, room.settings.ptime, max_ms=max_ms)
         self.video = self._hub.register_source(
             VideoSource(participant.id, "H264", participant_id=participant.id)
         )
@@ -142,7 +183,11 @@ class FieldSource(Endpoint):
 
     def describe(self) -> dict[str, Any]:
         return {
-            "codec": "H264",
+            "codec": self.codec,
+            "audio": self.audio,
+            "audio_codec": self.audio_codec,
+            "audio_rate": self.audio_rate,
+            "audio_channels": self.audio_channels,
             "url": redacted(self.url),
             "state": self.state,
             "reason": self.reason,
@@ -157,7 +202,18 @@ class FieldSource(Endpoint):
             "keyframes": self.keyframes,
             "reconnects": self.reconnects,
             "bitrate": round(self.bitrate),
+            "audio_frames": self.audio_frames,
+            "audio_errors": self.audio_errors,
+            **(self.feed.statistics() if self.feed is not None else {}),
         }
+
+    @property
+    def audio_errors(self) -> int:
+        """Audio packets that did not decode, over every connection (skipped, not fatal)."""
+        reader = self._reader
+        if reader is None or reader is self._counted_reader:
+            return self._audio_errors
+        return self._audio_errors + int(getattr(reader, "audio_errors", 0))
 
     # -- state ----------------------------------------------------------------------------
 
@@ -190,11 +246,7 @@ class FieldSource(Endpoint):
         while self.state not in ("failed", "stopped"):
             self._change("connecting")
             self._live_this_attempt = False
-            reader = SourceReader(
-                self.target,
-                open_timeout=self.settings.open_timeout,
-                read_timeout=self.settings.read_timeout,
-            )
+            reader = self._new_reader()
             self._reader = reader
             try:
                 await self._in_thread(reader)
@@ -218,12 +270,24 @@ class FieldSource(Endpoint):
             self._change("reconnecting", reason)
             await asyncio.sleep(self.settings.backoff(attempt))
 
-    async def _in_thread(self, reader: SourceReader) -> None:
+    def _new_reader(self) -> Reader:
+        if self._reader_factory is not None:
+            return self._reader_factory(self.target, self.settings)
+        return SourceReader(
+            self.target,
+            open_timeout=self.settings.open_timeout,
+            read_timeout=self.settings.read_timeout,
+        )
+
+    async def _in_thread(self, reader: Reader) -> None:
         """Run one connection on its own thread (it may block for hours: not the executor)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
 
         def finish(error: BaseException | None) -> None:
+            # on the loop thread, like describe(): the count moves over in one step
+            self._audio_errors += getattr(reader, "audio_errors", 0)
+            self._counted_reader = reader
             if done.done():
                 return
             if error is None:
@@ -234,7 +298,7 @@ class FieldSource(Endpoint):
         def work() -> None:
             error: BaseException | None = None
             try:
-                reader.run(self._opened_threadsafe, self._video_threadsafe)
+                reader.run(self._opened_threadsafe, self._video_threadsafe, self._audio_threadsafe)
             except BaseException as caught:  # handed to the loop, raised there
                 error = caught
             try:
@@ -242,6 +306,8 @@ class FieldSource(Endpoint):
             except RuntimeError:
                 pass  # the loop has closed
 
+        if self.feed is not None:
+            self.feed.restart()
         threading.Thread(target=work, name=f"ingest-{self._participant_id}", daemon=True).start()
         try:
             await asyncio.shield(done)
@@ -277,6 +343,12 @@ class FieldSource(Endpoint):
     def _video_threadsafe(self, data: bytes, pts: int | None, keyframe: bool) -> None:
         self._call_soon(self._on_video, data, pts, keyframe)
 
+    def _audio_threadsafe(self, pcm: Pcm, rate: int) -> None:
+        # straight into the feed (thread-safe, converted here): the event loop never sees it
+        self.audio_frames += 1
+        if self.feed is not None and self.state not in ("stopped", "failed"):
+            self.feed.push(pcm, rate)
+
     def _call_soon(self, callback: Callable[..., None], *args: Any) -> None:
         if self._loop is None:
             return
@@ -288,6 +360,26 @@ class FieldSource(Endpoint):
     def _opened(self, info: dict[str, Any]) -> None:
         self.width = info.get("width") or None
         self.height = info.get("height") or None
+        codec = str(info.get("codec") or "")
+        self._set_codec(VIDEO_CODECS.get(codec.lower(), codec.upper()) or "H264")
+        self.audio_codec = info.get("audio_codec") or None
+        self.audio_rate = info.get("audio_rate") or None
+        self.audio_channels = info.get("audio_channels") or None
+        if self.feed is not None and self.audio_codec is not None:
+            self.audio_input = self.feed  # the mixer reads it from the next tick on
+
+    def _set_codec(self, name: str) -> None:
+        """The video codec this connection turned out to carry. Subscribers negotiated for
+        another codec end (a camera reconfigured between connections); an H.265 source keeps
+        `codec` None, so WebRTC subscriptions are refused with CodecMismatchError."""
+        self.codec = name
+        video = self.video
+        if video is None or video.codec_name == name:
+            return
+        for track in video.subscribers:
+            track.stop()
+        video.codec_name = name
+        video.codec = codec_parameters(name) if name in INSPECTORS else None
 
     def _on_video(self, data: bytes, pts: int | None, keyframe: bool) -> None:
         if self.state in ("stopped", "failed") or self.video is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from ingest.puller import PullError
 from ingest.service import IngestService
@@ -20,6 +20,8 @@ class SourceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = Field(min_length=1, max_length=2048)
     name: str = Field("", max_length=128)
+    # the audio of any source may join the mix unless the operator says otherwise
+    audio: StrictBool = True
 
 
 def build_sources_router(directory: RoomDirectory, ingest: IngestService) -> APIRouter:
@@ -33,12 +35,14 @@ def build_sources_router(directory: RoomDirectory, ingest: IngestService) -> API
     @router.post("/{room}/sources", status_code=201, dependencies=[joiner])
     async def add_source(room: str, body: SourceCreate, response: Response) -> dict[str, Any]:
         """Pull a field camera into the room as a participant (kind "video"): `rtsp://`
-        (TCP), `rtsp+udp://`, `rtmp://`, `http(s)://...m3u8` or `srt://`. H.264 only; it is
-        forwarded to subscribers without re-encoding. Answers its participant id and state;
-        later states arrive as `source.state` events."""
+        (TCP), `rtsp+udp://`, `rtmp://`, `http(s)://...m3u8` or `srt://`. Video is never
+        re-encoded: H.264 goes to WebRTC subscribers, walls and recorders, H.265 to walls and
+        recorders only; other codecs fail the source. With `audio` (default true) its sound
+        is mixed into the room like a talker's (mute it with the participant API). Answers its
+        participant id, state and `audio`; later states arrive as `source.state` events."""
         found = find_room(room)
         try:
-            participant = ingest.add(found, body.url, body.name or "camera")
+            participant = ingest.add(found, body.url, body.name or "camera", audio=body.audio)
         except PullError as error:
             raise ApiError(400, "bad-source-url", error.reason) from None
         except RoomClosed as error:
@@ -47,10 +51,20 @@ def build_sources_router(directory: RoomDirectory, ingest: IngestService) -> API
             raise ApiError(409, "room-full", str(error)) from None
         response.headers["Location"] = f"/api/v1/rooms/{found.name}/sources/{participant.id}"
         entry = participant.roster_entry()
-        return {"id": participant.id, "state": entry["state"], "name": participant.name}
+        return {
+            "id": participant.id,
+            "state": entry["state"],
+            "name": participant.name,
+            "audio": entry["audio"],
+        }
 
     @router.get("/{room}/sources", dependencies=[reader])
     async def list_sources(room: str) -> list[dict[str, Any]]:
+        """Roster entries of the room's sources: state, reason, video `codec` ("H264",
+        "H265"; null until connected), `audio`, `audio_codec` (FFmpeg's name: "aac",
+        "pcm_mulaw"...), `audio_rate`, `audio_channels`, and counters (packets, keyframes,
+        reconnects, bitrate, audio_frames, audio_errors, audio_underruns, audio_overflows,
+        audio_dropped_ms, audio_buffered_ms)."""
         return ingest.sources(find_room(room))
 
     @router.delete("/{room}/sources/{source_id}", status_code=204, dependencies=[joiner])

@@ -14,10 +14,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ingest.gbreader import SCHEME as GB28181
+from ingest.gbreader import GbReaderFactory
 from ingest.service import IngestService
 from mediacore.events import EventBus
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
+from mediacore.server.api_gb28181 import build_gb28181_router
 from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_recordings import build_recordings_router
 from mediacore.server.api_rooms import build_rooms_router
@@ -59,6 +62,9 @@ class MediaServer:
         self.ingest = IngestService(self.webrtc.video_hub)  # field cameras pulled into rooms
         # recordings take every video source of their room, remuxed
         self.recording_video = RecordingVideo(self.recorder, self.webrtc.video_hub, self.bus)
+        if self.sip.gb is not None:  # gb28181:// sources: channels of registered 国标 devices
+            ports = (config.rtp.port_min, config.rtp.port_max)
+            self.ingest.readers[GB28181] = GbReaderFactory(self.sip.gb, config.server.host, ports)
         self.walls = WallService(config.data_dir, self.directory, self.webrtc.video_hub, self.bus)
         self.metrics.walls = self.walls.statistics
         self.ready = False
@@ -131,6 +137,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_rooms_router(server.directory))
     app.include_router(build_floor_router(server.directory))
     app.include_router(build_sources_router(server.directory, server.ingest))
+    app.include_router(build_gb28181_router(server.sip.gb))
     app.include_router(build_join_links_router(server.directory, server.tokens))
     app.include_router(build_recordings_router(server.directory, server.recorder, server.exports))
     app.include_router(build_walls_router(server.walls, STATIC / "wall.html"))

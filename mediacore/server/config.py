@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ingest.gbsettings import GbSettings, parse_gb28181_settings
 from mediacore.participant import PRIORITIES
 from mediacore.room import RoomSettings
 from radio.gateways import RadioGateway
@@ -59,6 +60,7 @@ class Config:
     tokens: tuple[TokenEntry, ...] = ()
     radio_gateways: tuple[RadioGateway, ...] = ()  # [[radio.gateways]]: the server calls them
     webrtc: WebRtcSettings = field(default_factory=WebRtcSettings)  # [webrtc]: ICE servers
+    gb28181: GbSettings = field(default_factory=GbSettings)  # [gb28181]: 国标 devices register
 
     @property
     def data_dir(self) -> Path:
@@ -67,7 +69,7 @@ class Config:
 
 _SECTIONS = {"server": ServerSection, "sip": SipSettings, "rtp": RtpSection}
 _TABLE_ARRAYS = {"sip": ("users", "trunks")}  # arrays of tables, not scalar keys
-_TOP_LEVEL = {*_SECTIONS, "rooms", "auth", "radio", "webrtc"}
+_TOP_LEVEL = {*_SECTIONS, "rooms", "auth", "radio", "webrtc", "gb28181"}
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "text")
 
@@ -101,6 +103,11 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
     except ValueError as error:
         raise ConfigError(str(error)) from None
     config = replace(config, webrtc=webrtc)
+    try:
+        gb28181 = parse_gb28181_settings(_table(data.get("gb28181", {}), "[gb28181]"))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    config = replace(config, gb28181=gb28181)
     auth = _table(data.get("auth", {}), "[auth]")
     if set(auth) - {"tokens"}:
         raise ConfigError(f"unknown key(s) in [auth]: {', '.join(sorted(set(auth) - {'tokens'}))}")

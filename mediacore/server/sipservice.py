@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from ingest.gbplatform import GbPlatform
 from mediacore.clock import iso8601
 from mediacore.events import EventBus
 from mediacore.server.config import Config
@@ -15,8 +16,9 @@ from mediacore.server.directory import RoomDirectory
 from radio.gateways import GatewayKeeper
 from radio.sipcall import IncomingRadio
 from sip.dialout import Dialer
+from sip.message import Request, Response
 from sip.stack import SipStack
-from sip.transaction import Peer
+from sip.transaction import Peer, ServerTransaction
 from sip.trunk import TrunkRegistration
 from sip.useragent import SipUserAgent
 
@@ -37,6 +39,16 @@ class SipService:
             TrunkRegistration(trunk, self.agent) for trunk in config.sip.trunks if trunk.register
         ]
         self.gateways = GatewayKeeper(config.radio_gateways, self.dialer, directory.rooms.get)
+        self.gb: GbPlatform | None = None  # GB/T 28181 devices, when [gb28181] is configured
+        if config.gb28181.enabled:
+            self.gb = GbPlatform(
+                config.gb28181,
+                self.stack,
+                bus,
+                throttle=self.agent.throttle,
+                media_address=config.rtp.public_address,
+            )
+            self.stack.user_agent = _GbFirst(self.gb, self.agent)
 
     async def start(self) -> None:
         await self.stack.start(self.config.server.host, self.config.sip.port)
@@ -44,11 +56,15 @@ class SipService:
         for trunk in self.trunks:
             trunk.start()
         self.gateways.start()
+        if self.gb is not None:
+            self.gb.start()
         log.info("sip listening", extra={"port": self.stack.port})
 
     async def stop(self) -> None:
         """Call after the rooms closed: their BYEs are on the way; give them a moment."""
         await self.gateways.stop()
+        if self.gb is not None:
+            await self.gb.stop()  # BYE to devices still sending
         for trunk in self.trunks:
             await trunk.stop()
         deadline = time.monotonic() + BYE_GRACE
@@ -87,6 +103,33 @@ class SipService:
             "trunks": [trunk.status() for trunk in self.trunks],
             "radio_gateways": self.gateways.status(),
         }
+
+
+class _GbFirst:
+    """The stack's user agent when GB/T 28181 is on: requests the platform claims (device
+    REGISTER and MESSAGE, its play dialogs) go to it, everything else to the SIP user agent."""
+
+    def __init__(self, gb: GbPlatform, agent: SipUserAgent) -> None:
+        self.gb = gb
+        self.agent = agent
+
+    def request_received(
+        self, request: Request, source: Peer, transaction: ServerTransaction | None
+    ) -> None:
+        if self.gb.claims(request):
+            self.gb.request_received(request, source, transaction)
+        else:
+            self.agent.request_received(request, source, transaction)
+
+    def ack_timed_out(self, call_id: str, cseq: int) -> None:
+        self.agent.ack_timed_out(call_id, cseq)
+
+    def server_transaction_timed_out(self, transaction: ServerTransaction) -> None:
+        self.agent.server_transaction_timed_out(transaction)
+
+    def stray_response(self, response: Response, source: Peer) -> None:
+        if not self.gb.stray_response(response, source):
+            self.agent.stray_response(response, source)
 
 
 def _peer_text(peer: Peer) -> str:

@@ -375,14 +375,15 @@ async def test_config_expert_is_join_only_and_sees_no_sip_registrations(api: Api
 
 # -- every route asks for a token -------------------------------------------------------------
 
-# Served to anyone: liveness, the Prometheus scrape, the reviewers' and commanders' pages (their
-# data calls are authenticated), and the OpenAPI description.
+# Served to anyone: liveness, the Prometheus scrape, the reviewers', commanders' and wall kiosk
+# pages (their data calls are authenticated), and the OpenAPI description.
 PUBLIC = {
     "/api/v1/health",
     "/metrics",
     "/review",
     "/console",
     "/console/",
+    "/wall/{wall}",
     "/api/docs",
     "/docs/oauth2-redirect",
     "/api/openapi.json",

@@ -1,0 +1,314 @@
+"""A GB/T 28181 channel as a field source: INVITE the device, take its PS stream, BYE on abort.
+
+`GbReader` is what `FieldSource` runs on its worker thread for a `gb28181://<device>/<channel>`
+URL, in place of the PyAV `SourceReader`, with the same `run()` / `abort()` contract. The SIP
+side runs on the event loop (`GbPlatform.play`, reached with `run_coroutine_threadsafe`); the
+media socket is the thread's own: a UDP port, or a TCP port the device connects to (RFC 4571
+framing, `?transport=tcp`), both from the RTP port range. Video leaves as Annex B access units
+(H.264 with its parameter sets before every keyframe, or H.265 as sent); G.711 audio leaves as
+float32 PCM at 8 kHz.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import numpy.typing as npt
+
+from ingest.annexb import AnnexBWriter, BitstreamError
+from ingest.gbplatform import GbPlatform, GbPlay, GbPlayError
+from ingest.gbrtp import PsRtpReceiver
+from ingest.gbsettings import is_gb_id
+from ingest.ps import DemuxedFrame
+from ingest.puller import PullError, PullTarget
+from ingest.rtpframing import Rfc4571Framer
+from mediacore.codecs.g711 import ALAW_TO_INT16, ULAW_TO_INT16
+from webrtc.video import inspect_h264
+
+if TYPE_CHECKING:
+    from ingest.source import FieldSourceSettings
+
+log = logging.getLogger(__name__)
+
+SCHEME = "gb28181"
+POLL = 0.2  # seconds between looks at the abort flag while receiving
+BYE_WAIT = 3.0
+G711_RATE = 8000
+_G711 = {
+    "pcma": (ALAW_TO_INT16 / 32768.0).astype(np.float32),
+    "pcmu": (ULAW_TO_INT16 / 32768.0).astype(np.float32),
+}
+_T = TypeVar("_T")
+
+# on_audio(pcm float32 mono, sample_rate)
+AudioSink = Callable[[npt.NDArray[np.float32], int], None]
+
+
+def gb_target(url: str) -> PullTarget:
+    """`gb28181://<device-id>/<channel-id>[?transport=udp|tcp]` as a PullTarget whose options
+    say device, channel and transport. Raises PullError (permanent) for anything else."""
+    parts = urlsplit(url)
+    device = parts.hostname or ""
+    channel = parts.path.strip("/") or device
+    transport = (parse_qs(parts.query).get("transport") or ["udp"])[0].lower()
+    if parts.scheme.lower() != SCHEME or not is_gb_id(device) or not is_gb_id(channel):
+        raise PullError(
+            f"a GB/T 28181 source URL is gb28181://<20-digit device id>/<20-digit channel id>,"
+            f" not {url!r}",
+            permanent=True,
+        )
+    if transport not in ("udp", "tcp"):
+        raise PullError(
+            f"GB/T 28181 transport must be udp or tcp, not {transport!r}", permanent=True
+        )
+    return PullTarget(url, {"device": device, "channel": channel, "transport": transport})
+
+
+class GbReaderFactory:
+    """Makes a `GbReader` per connection attempt (call it on the event loop thread)."""
+
+    def __init__(self, platform: GbPlatform, bind_host: str, ports: tuple[int, int]) -> None:
+        self.platform = platform
+        self.bind_host = bind_host
+        self.ports = ports
+
+    def __call__(self, target: PullTarget, settings: FieldSourceSettings) -> GbReader:
+        return GbReader(
+            target,
+            self.platform,
+            asyncio.get_running_loop(),
+            bind_host=self.bind_host,
+            ports=self.ports,
+            open_timeout=settings.open_timeout,
+            read_timeout=settings.read_timeout,
+        )
+
+
+class GbReader:
+    """One live-play session, run on a worker thread."""
+
+    def __init__(
+        self,
+        target: PullTarget,
+        platform: GbPlatform,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        bind_host: str = "0.0.0.0",
+        ports: tuple[int, int] = (20000, 29999),
+        open_timeout: float = 10.0,
+        read_timeout: float = 5.0,
+    ) -> None:
+        self.target = target
+        self.platform = platform
+        self.device = target.options["device"]
+        self.channel = target.options["channel"]
+        self.transport = target.options.get("transport", "udp")
+        self.bind_host = bind_host
+        self.ports = ports
+        self.open_timeout = open_timeout
+        self.read_timeout = read_timeout
+        self.receiver: PsRtpReceiver | None = None
+        self._loop = loop
+        self._stop = threading.Event()
+        self._bye = threading.Event()
+        self._annexb = AnnexBWriter.from_extradata(None)
+        self._opened = False
+
+    def abort(self) -> None:
+        """Make `run()` return within POLL seconds (from any thread); it then sends BYE."""
+        self._stop.set()
+
+    def run(
+        self,
+        on_open: Callable[[dict[str, Any]], None],
+        on_video: Callable[[bytes, int | None, bool], None],
+        on_audio: AudioSink | None = None,
+    ) -> None:
+        """INVITE, receive until `abort()`, a BYE from the device or `read_timeout` without
+        media; then BYE. `on_open` gets codec, width and height at the first keyframe.
+        Raises PullError (permanent for an unknown device or a channel the device refuses)."""
+        listener = _bind(self.transport, self.bind_host, self.ports)
+        play: GbPlay | None = None
+        try:
+            port = listener.getsockname()[1]
+            play = self._await(
+                self.platform.play(
+                    self.device,
+                    self.channel,
+                    port=port,
+                    transport=self.transport,
+                    on_bye=self._bye.set,
+                ),
+                self.open_timeout,
+                "the device did not answer the INVITE",
+            )
+            self.receiver = PsRtpReceiver(play.ssrc)
+            sink = (on_open, on_video, on_audio)
+            if self.transport == "tcp":
+                self._receive_tcp(listener, sink)
+            else:
+                self._receive_udp(listener, sink)
+        finally:
+            listener.close()
+            if play is not None and not play.ended:
+                try:
+                    self._await(self.platform.stop_play(play), BYE_WAIT, "BYE")
+                except PullError:
+                    pass
+
+    # -- media -----------------------------------------------------------------------------
+
+    def _receive_udp(self, sock: socket.socket, sink: _Sinks) -> None:
+        sock.settimeout(POLL)
+        last = time.monotonic()
+        limit = max(self.open_timeout, self.read_timeout)  # the first packet may take longer
+        while self._running():
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                if time.monotonic() - last > limit:
+                    raise PullError(f"no media from the device for {limit:.0f} s") from None
+                continue
+            if self._take(data, sink):
+                last = time.monotonic()
+                limit = self.read_timeout
+
+    def _receive_tcp(self, listener: socket.socket, sink: _Sinks) -> None:
+        listener.settimeout(POLL)
+        deadline = time.monotonic() + self.open_timeout
+        connection: socket.socket | None = None
+        while connection is None and self._running():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise PullError("the device did not open the TCP media connection") from None
+        if connection is None:
+            return
+        framer = Rfc4571Framer()
+        with connection:
+            connection.settimeout(POLL)
+            last = time.monotonic()
+            while self._running():
+                try:
+                    data = connection.recv(65536)
+                except TimeoutError:
+                    if time.monotonic() - last > self.read_timeout:
+                        raise PullError(
+                            f"no media from the device for {self.read_timeout:.0f} s"
+                        ) from None
+                    continue
+                if not data:
+                    raise PullError("the device closed the TCP media connection")
+                for packet in framer.feed(data):
+                    if self._take(packet, sink):
+                        last = time.monotonic()
+
+    def _running(self) -> bool:
+        if self._bye.is_set():
+            raise PullError("the device ended the stream (BYE)")
+        return not self._stop.is_set()
+
+    def _take(self, packet: bytes, sink: _Sinks) -> bool:
+        """Feed one RTP packet; True when it was accepted (right SSRC and payload type)."""
+        receiver = self.receiver
+        assert receiver is not None
+        before = receiver.packets
+        for frame in receiver.receive(packet):
+            self._deliver(frame, sink)
+        return receiver.packets > before
+
+    def _deliver(self, frame: DemuxedFrame, sink: _Sinks) -> None:
+        on_open, on_video, on_audio = sink
+        if frame.kind == "audio":
+            table = _G711.get(frame.codec)
+            if on_audio is not None and table is not None and frame.data:
+                on_audio(table[np.frombuffer(frame.data, dtype=np.uint8)], G711_RATE)
+            return
+        data, keyframe = frame.data, frame.keyframe
+        if frame.codec == "h264":
+            try:
+                data, keyframe = self._annexb.convert(data)
+            except BitstreamError:
+                return
+        if not self._opened:
+            if not keyframe:
+                return  # nothing can decode what comes before the first keyframe
+            info = inspect_h264(data) if frame.codec == "h264" else None
+            assert self.receiver is not None
+            audio = next(
+                (c for c in self.receiver.demuxer.codecs.values() if c in _G711), None
+            )  # from the program stream map, which comes with every keyframe
+            on_open(
+                {
+                    "codec": frame.codec,
+                    "width": info.width if info else None,
+                    "height": info.height if info else None,
+                    "audio_codec": audio,
+                    "audio_rate": G711_RATE if audio else None,
+                    "audio_channels": 1 if audio else None,
+                }
+            )
+            self._opened = True
+        on_video(data, frame.pts, keyframe)
+
+    # -- the event loop side ---------------------------------------------------------------
+
+    def _await(self, coroutine: Coroutine[Any, Any, _T], timeout: float, what: str) -> _T:
+        """Run `coroutine` on the loop and wait for it; PullError on timeout or GbPlayError.
+        An abort does not cancel it: an INVITE in flight must end in a dialog we can BYE."""
+        try:
+            future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        except RuntimeError:
+            coroutine.close()
+            raise PullError("the server is stopping") from None
+        try:
+            return future.result(timeout=timeout)
+        except TimeoutError:
+            future.cancel()
+            raise PullError(f"{what} within {timeout:.0f} s") from None
+        except GbPlayError as error:
+            raise PullError(error.reason, permanent=error.permanent) from None
+        except concurrent.futures.CancelledError:
+            raise PullError(f"{what}: cancelled") from None
+
+
+_Sinks = tuple[
+    Callable[[dict[str, Any]], None],
+    Callable[[bytes, int | None, bool], None],
+    AudioSink | None,
+]
+
+
+def _bind(transport: str, host: str, ports: tuple[int, int]) -> socket.socket:
+    """A UDP socket, or a listening TCP socket, on a free even port of the range."""
+    low, high = ports
+    low += low % 2
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
+    count = max(1, (high - low) // 2)
+    start = random.randrange(count)
+    for index in range(min(count, 200)):
+        port = low + 2 * ((start + index) % count)
+        sock = socket.socket(family, kind)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            continue
+        if kind == socket.SOCK_STREAM:
+            sock.listen(1)
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 * 1024 * 1024)
+        return sock
+    raise PullError(f"no free media port in {low}-{high}")

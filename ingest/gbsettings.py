@@ -1,0 +1,111 @@
+"""The `[gb28181]` configuration: this platform's SIP identity and the devices that may register.
+
+GB/T 28181 ids are 20 decimal digits: the first 10 are the SIP domain (区域编码 + 行业编码), then
+a 3-digit type (e.g. 200 for a platform, 131/132 for cameras) and a serial number. The digest
+realm is the 10-digit domain, as devices expect it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_ID = re.compile(r"[0-9]{20}")
+_DOMAIN = re.compile(r"[0-9]{10}")
+_DEVICE_KEYS = frozenset({"id", "password", "name"})
+_KEYS = frozenset(
+    {"domain", "server_id", "password", "keepalive_interval", "keepalive_misses", "devices"}
+)
+
+
+def is_gb_id(text: str) -> bool:
+    """Whether `text` is a 20-digit GB/T 28181 id (device, channel or platform)."""
+    return bool(_ID.fullmatch(text))
+
+
+@dataclass(frozen=True, slots=True)
+class GbDeviceAccount:
+    """A device listed in `[[gb28181.devices]]`: its own password and a display name."""
+
+    id: str
+    password: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GbSettings:
+    """Empty `domain` means GB/T 28181 is off. `password` is the shared device password;
+    a listed device's own password replaces it. A device is offline after `keepalive_misses`
+    keepalive intervals without one."""
+
+    domain: str = ""
+    server_id: str = ""
+    password: str = ""
+    keepalive_interval: float = 60.0
+    keepalive_misses: int = 3
+    devices: tuple[GbDeviceAccount, ...] = ()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.domain)
+
+    def password_for(self, device_id: str) -> str | None:
+        """The password `device_id` must prove, or None when it may not register."""
+        account = next((d for d in self.devices if d.id == device_id), None)
+        if account is not None and account.password:
+            return account.password
+        return self.password or None
+
+    def name_for(self, device_id: str) -> str:
+        account = next((d for d in self.devices if d.id == device_id), None)
+        return account.name if account is not None else ""
+
+
+def parse_gb28181_settings(table: dict[str, Any]) -> GbSettings:
+    """Read the `[gb28181]` table. Raises ValueError naming the bad key."""
+    unknown = set(table) - _KEYS
+    if unknown:
+        raise ValueError(f"unknown key(s) in [gb28181]: {', '.join(sorted(unknown))}")
+    if not table:
+        return GbSettings()
+    domain = table.get("domain")
+    if not isinstance(domain, str) or not _DOMAIN.fullmatch(domain):
+        raise ValueError("gb28181.domain must be the 10-digit SIP domain id, e.g. '3402000000'")
+    server_id = table.get("server_id", f"{domain}2000000001")
+    if not isinstance(server_id, str) or not is_gb_id(server_id):
+        raise ValueError("gb28181.server_id must be a 20-digit id, e.g. '34020000002000000001'")
+    password = table.get("password", "")
+    if not isinstance(password, str):
+        raise ValueError("gb28181.password must be a string")
+    interval = table.get("keepalive_interval", 60.0)
+    if isinstance(interval, bool) or not isinstance(interval, int | float):
+        raise ValueError("gb28181.keepalive_interval must be a number of seconds")
+    if not 0.1 <= float(interval) <= 3600:
+        raise ValueError("gb28181.keepalive_interval must be 0.1-3600 seconds")
+    misses = table.get("keepalive_misses", 3)
+    if isinstance(misses, bool) or not isinstance(misses, int) or not 1 <= misses <= 100:
+        raise ValueError("gb28181.keepalive_misses must be an integer 1-100")
+    devices = tuple(_device(entry) for entry in _list(table.get("devices", [])))
+    if len({d.id for d in devices}) != len(devices):
+        raise ValueError("[[gb28181.devices]] ids must be unique")
+    if not password and (not devices or not all(d.password for d in devices)):
+        raise ValueError("gb28181.password is needed unless every listed device has its own")
+    return GbSettings(domain, server_id, password, float(interval), misses, devices)
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError("[[gb28181.devices]] must be an array of tables")
+    return value
+
+
+def _device(entry: Any) -> GbDeviceAccount:
+    if not isinstance(entry, dict) or set(entry) - _DEVICE_KEYS:
+        raise ValueError("[[gb28181.devices]] takes id, password and name")
+    device_id, password, name = entry.get("id"), entry.get("password", ""), entry.get("name", "")
+    if not isinstance(device_id, str) or not is_gb_id(device_id):
+        raise ValueError(f"[[gb28181.devices]] id {device_id!r} must be 20 digits")
+    if not isinstance(password, str) or not isinstance(name, str):
+        raise ValueError(f"[[gb28181.devices]] {device_id}: password and name must be strings")
+    return GbDeviceAccount(device_id, password, name)

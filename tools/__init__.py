@@ -1,0 +1,1 @@
+"""Runnable helpers for tests and benchmarks (device simulators)."""
