@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import Chromium, open_console, poll
+from tests.browser.conftest import Chromium, join_room, open_console, poll
 from tests.e2e.server import TOKEN, ServerProcess
 from tests.walls.wallreceiver import near, rtmp_camera
 
@@ -103,3 +103,38 @@ async def test_commander_switches_the_wall_layout_from_the_console(
     finally:
         await page.context.close()
         server.client.delete("/api/v1/walls/hall")
+
+
+async def test_a_browser_camera_is_decoded_onto_the_wall(
+    chromium: Chromium, server: ServerProcess, room: str
+) -> None:
+    """WebRTC publishers (the console, WHIP) reach walls like field cameras: decoded once."""
+    page = await chromium.page(440.0)
+    try:
+        source = await join_room(page, server, room, "commander cam", camera=True)
+        wall = {
+            "canvas": {"width": 640, "height": 360, "fps": 15},
+            "layout": {"kind": "focus", "main": source},
+            "room": room,
+        }
+        assert server.client.put("/api/v1/walls/cam", json=wall).status_code in (200, 201)
+
+        def decoded() -> int:
+            status = server.client.get("/api/v1/walls/cam").json()["status"]
+            stats = status["decoders"].get(source, {})
+            return (
+                int(stats.get("frames_decoded", 0)) if stats.get("frames_decoded", 0) >= 10 else 0
+            )
+
+        await poll(decoded, 15.0, "the browser camera decoded for the wall")
+        status = server.client.get("/api/v1/walls/cam").json()["status"]
+        assert status["decoders"][source]["codec"] in ("VP8", "H264")
+        assert status["decoders"][source]["errors"] == 0
+        assert status["tiles"][0] == {
+            **status["tiles"][0],
+            "source": source,
+            "label": "commander cam",
+        }
+    finally:
+        await page.context.close()
+        server.client.delete("/api/v1/walls/cam")
