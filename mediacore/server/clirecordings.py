@@ -29,12 +29,17 @@ def add_parser(commands: Any) -> None:
     verify = actions.add_parser("verify", help="check a recording's hashes and chain")
     verify.add_argument("id")
     verify.add_argument("--data-dir", help="verify on disk, without a server")
-    export = actions.add_parser("export", help="export a time slice as WAV or Opus")
+    export = actions.add_parser("export", help="export a time slice: WAV, Opus or MP4/WebM")
     export.add_argument("id")
     export.add_argument("--from-s", type=float, help="seconds from the recording's start")
     export.add_argument("--to-s", type=float, help="seconds from the recording's start")
     export.add_argument("--tracks", help="comma-separated track ids (default: the mix)")
-    export.add_argument("--format", choices=("wav", "opus"), default="wav")
+    export.add_argument(
+        "--format",
+        choices=("wav", "opus", "video"),
+        default="wav",
+        help="video: --tracks names a video track first, then the audio to mix (default the mix)",
+    )
     export.add_argument("--out", required=True, help="file to write")
     for parser in (listing, verify, export):
         parser.add_argument("--url", default=cliview.DEFAULT_URL, help="the server's HTTP address")
