@@ -34,9 +34,10 @@ from mediacore.limiter import Limiter
 from mediacore.participant import Participant
 from mediacore.room import Room
 from recorder.chain import genesis
+from recorder.chainedfile import TrackFullError
 from recorder.manifest import seal, write_manifest
 from recorder.resample import write_resampled_track
-from recorder.track import TrackFullError, TrackWriter
+from recorder.track import TrackWriter
 from recorder.video import UnsupportedVideoCodecError
 from recorder.videolive import LiveVideoTrack
 from recorder.wavfile import pcm16

@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 
 from mediacore.clock import iso8601
 from recorder.chain import SegmentEntry, SegmentEntryError, genesis, link_digest
+from recorder.chainedfile import JOURNAL_SUFFIX, journal_path
 from recorder.manifest import (
     SEAL_KEY,
     ManifestError,
@@ -33,7 +34,6 @@ from recorder.manifest import (
     track_file,
     write_manifest,
 )
-from recorder.track import JOURNAL_SUFFIX, journal_path
 from recorder.verify import VerifyReport, verify_recording
 from recorder.video import VIDEO_CLOCK, is_video_file, probe_video
 from recorder.wavfile import WAV_HEADER_BYTES, WavError, read_wav_header, wav_header

@@ -6,16 +6,13 @@ browsers play it from a plain <video src>, ffprobe reads it), VP8 to WebM (one M
 cluster per GOP). Both are written append-only into an in-memory sink, so a byte once on disk
 never changes. The muxer closes a fragment (cluster) when a keyframe comes, so the bytes it has
 given when a keyframe is muxed end at a keyframe boundary: once they hold SEGMENT_SECONDS of
-video they become the next segment. As for audio (track.py), a segment's bytes are fsynced
-before its journal line, so recovery (recovery.py) finds at most one unjournalled tail."""
+video they become the next segment. As for audio (track.py), segments reach the disk through
+a ChainedFile (chainedfile.py): a segment's bytes are fsynced before its journal line, so
+recovery (recovery.py) finds at most one unjournalled tail."""
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import io
-import json
-import os
 import struct
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -24,14 +21,12 @@ from typing import Any
 
 import av
 
-from recorder.chain import SegmentEntry, genesis, link_digest
-from recorder.manifest import fsync_directory
-from recorder.track import TrackFullError, journal_path
+from recorder.chain import SegmentEntry
+from recorder.chainedfile import ChainedFile
 
 VIDEO_CLOCK = 90000  # pts ticks per second, as the video sources give them
 TIME_BASE = Fraction(1, VIDEO_CLOCK)
 SEGMENT_SECONDS = 1.0
-_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 class UnsupportedVideoCodecError(ValueError):
@@ -127,28 +122,17 @@ class VideoTrackWriter:
         self._last_pts = 0
         self._frame_ticks = 0
         self._segment_start = 0
-        self._entries: list[SegmentEntry] = []
-        self._data_bytes = 0
-        self._journal_bytes = 0
-        self._last_chain = genesis(recording_id)
         self._closed = False
-        self._file: io.FileIO = open(path, "xb", buffering=0)
-        try:
-            self._journal: io.FileIO = open(journal_path(path), "xb", buffering=0)
-        except BaseException:
-            self._file.close()
-            path.unlink()
-            raise
-        fsync_directory(path.parent)
+        self._disk = ChainedFile(path, recording_id)
 
     @property
     def entries(self) -> tuple[SegmentEntry, ...]:
-        return tuple(self._entries)
+        return self._disk.entries
 
     @property
     def data_bytes(self) -> int:
         """Bytes on disk, all covered by `entries` (the init segment included)."""
-        return self._data_bytes
+        return self._disk.data_bytes
 
     @property
     def duration_ms(self) -> int:
@@ -198,7 +182,7 @@ class VideoTrackWriter:
         if not cut:
             return []
         self._segment_start = relative
-        return self._append(self._sink.take())
+        return self._disk.append(self._sink.take())
 
     def close(self) -> list[SegmentEntry]:
         """Finish the container (its trailer), write what is left as the last segment, close
@@ -213,10 +197,9 @@ class VideoTrackWriter:
                     self._output.close()
                 except av.error.FFmpegError:
                     pass  # the trailer is an index; every fragment before it is already out
-            return self._append(self._sink.take())
+            return self._disk.append(self._sink.take())
         finally:
-            self._file.close()
-            self._journal.close()
+            self._disk.close()
 
     def abandon(self) -> None:
         """Close the files as they are, after a failed write (the muxer has bytes the file
@@ -224,8 +207,7 @@ class VideoTrackWriter:
         if self._closed:
             return
         self._closed = True
-        self._file.close()
-        self._journal.close()
+        self._disk.close()
 
     def _open(self, keyframe: bytes) -> bool:
         """Start the container with the stream parameters read from the first keyframe (its
@@ -261,51 +243,6 @@ class VideoTrackWriter:
         # VP8 has no raw elementary-stream demuxer: one frame in an IVF file.
         header = struct.pack("<4sHH4sHHIIII", b"DKIF", 0, 32, b"VP80", 0, 0, VIDEO_CLOCK, 1, 1, 0)
         return header + struct.pack("<IQ", len(keyframe), 0) + keyframe
-
-    def _append(self, data: bytes) -> list[SegmentEntry]:
-        if not data:
-            return []
-        digest = hashlib.sha256(data).hexdigest()
-        chain = link_digest(self._last_chain, digest)
-        entry = SegmentEntry(len(self._entries), self._data_bytes, len(data), digest, chain)
-        line = (json.dumps(entry.to_json(), separators=(",", ":")) + "\n").encode("ascii")
-        try:
-            self._file.seek(self._data_bytes)
-            _write_all(self._file, data)
-            os.fsync(self._file.fileno())
-            self._journal.seek(self._journal_bytes)
-            _write_all(self._journal, line)
-            os.fsync(self._journal.fileno())
-        except OSError as error:
-            self._roll_back()
-            if error.errno in _FULL_ERRNOS:
-                raise TrackFullError(
-                    error.errno, f"video track cannot grow: {error.strerror}", str(self.path)
-                ) from error
-            raise
-        self._entries.append(entry)
-        self._data_bytes += len(data)
-        self._journal_bytes += len(line)
-        self._last_chain = chain
-        return [entry]
-
-    def _roll_back(self) -> None:
-        try:
-            self._file.truncate(self._data_bytes)
-            os.fsync(self._file.fileno())
-            self._journal.truncate(self._journal_bytes)
-            os.fsync(self._journal.fileno())
-        except OSError:
-            pass
-
-
-def _write_all(file: io.FileIO, data: bytes) -> None:
-    remaining = memoryview(data)
-    while remaining:
-        written = file.write(remaining)
-        if not written:
-            raise OSError(errno.EIO, "write made no progress")
-        remaining = remaining[written:]
 
 
 def probe_video(path: Path) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from mediacore.clock import iso8601
 from recorder.chain import SegmentEntry
-from recorder.track import TrackFullError
+from recorder.chainedfile import TrackFullError
 from recorder.video import (
     SEGMENT_SECONDS,
     VIDEO_CLOCK,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from ingest.puller import SourceReader, pull_options_for_file
 from ingest.source import FieldSourceSettings
 from mediacore.events import Event
 from tests.server.test_api import Api, assert_error, make_config, running
+from tests.waiting import wait_for
 
 FFMPEG = "/usr/bin/ffmpeg"
 CAMERA = ["-re", "-f", "lavfi", "-i", "color=c=red:s=320x240:r=25"]
@@ -46,16 +46,6 @@ def rtmp_camera() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     yield url, process
     process.kill()
     process.wait()
-
-
-async def wait_for(check: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s")
 
 
 def state_log(api: Api) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +26,7 @@ from ingest.gbsettings import GbSettings
 from ingest.source import FieldSourceSettings
 from mediacore.events import Event
 from tests.server.test_api import Api, make_config, running
+from tests.waiting import wait_for, wait_until
 from tools.gbdevice import DeviceConfig, GbDeviceSimulator, parse_colour
 from webrtc.video import VideoHub
 
@@ -68,16 +69,6 @@ async def device(
         yield simulator
     finally:
         await simulator.stop()
-
-
-async def wait_for(check: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s")
 
 
 def event_log(api: Api, kind: str) -> list[dict[str, Any]]:
@@ -349,20 +340,11 @@ def test_server_process_and_simulator_process_from_their_command_lines(tmp_path:
     )
     try:
 
-        def poll(check: Callable[[], Any], timeout: float) -> Any:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                value = check()
-                if value:
-                    return value
-                time.sleep(0.1)
-            raise AssertionError(f"not within {timeout} s")
-
         def channels() -> list[dict[str, Any]]:
             listed = server.client.get("/api/v1/gb28181/devices").json()
             return [c for d in listed if d["state"] == "online" for c in d["channels"]]
 
-        [channel] = poll(channels, 10)
+        [channel] = wait_until(channels, 10, "the device's channel online")
         url = f"gb28181://{DEVICE}/{channel['id']}?transport=tcp"
         created = server.client.post("/api/v1/rooms/command/sources", json={"url": url})
         assert created.status_code == 201, created.text
@@ -371,7 +353,7 @@ def test_server_process_and_simulator_process_from_their_command_lines(tmp_path:
             listed = server.client.get("/api/v1/rooms/command/sources").json()
             return next((s for s in listed if s["state"] == "live" and s["bitrate"] > 0), None)
 
-        entry = poll(live, 10)
+        entry = wait_until(live, 10, "the channel live as a source")
         assert (entry["codec"], entry["width"], entry["height"]) == ("H264", 320, 240)
         removed = server.client.delete(f"/api/v1/rooms/command/sources/{entry['id']}")
         assert removed.status_code == 204

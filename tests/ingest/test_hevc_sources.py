@@ -4,12 +4,10 @@ recorders, refused to WebRTC subscribers with a clear reason; other codecs fail 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
 import pytest
 from aiortc import RTCPeerConnection
 
@@ -20,8 +18,9 @@ from ingest.source import FieldSource, FieldSourceSettings
 from mediacore.events import Event
 from mediacore.participant import Participant
 from tests.ingest.test_annexb_hevc import encode_hevc_mp4
-from tests.ingest.test_source_audio import rtp_camera, wait_for
+from tests.ingest.test_source_audio import rtp_camera, write_black_video
 from tests.server.test_api import SDP, Api, assert_error, make_config, running
+from tests.waiting import wait_for
 from webrtc.video import CodecMismatchError
 
 H265 = ["-c:v", "libx265", "-preset", "ultrafast", "-tune", "zerolatency"]
@@ -117,20 +116,9 @@ def test_hvcc_stream_leaves_the_reader_as_annexb_h265(tmp_path: Path) -> None:
     assert {b - a for a, b in zip(sorted(pts), sorted(pts)[1:], strict=False)} == {3600}
 
 
-def write_mjpeg(path: Path) -> None:
-    with av.open(str(path), "w", format="matroska") as out:
-        stream = out.add_stream("mjpeg", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 160, 128, "yuvj420p"
-        for index in range(10):
-            frame = av.VideoFrame.from_ndarray(np.zeros((128, 160, 3), np.uint8), format="rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, 25)
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-
-
 async def test_mjpeg_source_fails_for_good_with_a_clear_reason(api: Api, tmp_path: Path) -> None:
     path = tmp_path / "camera.mkv"
-    write_mjpeg(path)
+    write_black_video(path, "mjpeg", "yuvj420p")
     with pytest.raises(PullError) as raised:
         SourceReader(pull_options_for_file(str(path))).run(
             lambda i: None, lambda d, p, k: None, lambda p, r: None

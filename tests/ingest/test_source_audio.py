@@ -15,8 +15,8 @@ import subprocess
 import threading
 import time
 import wave
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from fractions import Fraction
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,6 +39,7 @@ from mediacore.codecs import PCMU
 from mediacore.events import Event
 from mediacore.participant import Participant
 from tests.server.test_api import SDP, Api, make_config, running
+from tests.waiting import wait_for
 
 FFMPEG = "/usr/bin/ffmpeg"
 PICTURE = ["-re", "-f", "lavfi", "-i", "color=c=red:s=320x240:r=25"]
@@ -148,16 +149,6 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         yield started
 
 
-async def wait_for(check: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s")
-
-
 def event_log(api: Api) -> list[Event]:
     events: list[Event] = []
     api.server.bus.listen(events.append)
@@ -181,20 +172,24 @@ def went_live(events: list[Event], participant: str) -> bool:
     )
 
 
-async def listener(api: Api) -> RtpPeer:
-    """A plain RTP leg (PCMU) in room "command" that only listens."""
+@asynccontextmanager
+async def listener(api: Api) -> AsyncIterator[RtpPeer]:
+    """A plain RTP leg (PCMU) in room "command" that only listens; closed on leaving."""
     peer = RtpPeer(PCMU)
     await peer.open()
-    response = await api.admin(
-        "POST",
-        "/api/v1/rooms/command/rtp",
-        content=peer.make_offer(),
-        headers=SDP,
-        params={"name": "listener"},
-    )
-    assert response.status_code == 201, response.text
-    peer.accept(response.text)
-    return peer
+    try:
+        response = await api.admin(
+            "POST",
+            "/api/v1/rooms/command/rtp",
+            content=peer.make_offer(),
+            headers=SDP,
+            params={"name": "listener"},
+        )
+        assert response.status_code == 201, response.text
+        peer.accept(response.text)
+        yield peer
+    finally:
+        peer.close()
 
 
 async def hear(peer: RtpPeer, seconds: float) -> np.ndarray:
@@ -221,8 +216,7 @@ async def test_aac_of_an_rtmp_camera_is_heard_at_1khz_and_muting_it_silences_it(
     api: Api,
 ) -> None:
     events = event_log(api)
-    peer = await listener(api)
-    try:
+    async with listener(api) as peer:
         with rtmp_camera("-c:a", "aac", "-ac", "1") as url:
             created = await add_source(api, url)
             source_id = created["id"]
@@ -245,8 +239,6 @@ async def test_aac_of_an_rtmp_camera_is_heard_at_1khz_and_muting_it_silences_it(
             await asyncio.sleep(0.2)
             heard_again = await hear(peer, 1.0)
             final = await source_entry(api, source_id)
-    finally:
-        peer.close()
     frequency = dominant_frequency(heard, PCMU.sample_rate)
     level = tone_level_dbfs(heard, TONE, PCMU.sample_rate)
     print(f"AAC/RTMP -> PCMU listener: {frequency:.1f} Hz at {level:.1f} dBFS")
@@ -274,8 +266,7 @@ async def test_audio_false_keeps_the_camera_out_of_the_mix_but_shows_its_codec(
     api: Api,
 ) -> None:
     events = event_log(api)
-    peer = await listener(api)
-    try:
+    async with listener(api) as peer:
         with rtmp_camera("-c:a", "aac", "-ac", "1") as url:
             created = await add_source(api, url, audio=False)
             source_id = created["id"]
@@ -284,8 +275,6 @@ async def test_audio_false_keeps_the_camera_out_of_the_mix_but_shows_its_codec(
             await asyncio.sleep(0.5)
             heard = await hear(peer, 1.5)
             entry = await source_entry(api, source_id)
-    finally:
-        peer.close()
     assert len(heard) >= PCMU.sample_rate
     level = tone_level_dbfs(heard, TONE, PCMU.sample_rate)
     print(f"audio false: the listener hears {level:.1f} dBFS at 1 kHz")
@@ -301,8 +290,7 @@ async def test_hls_audio_arriving_a_segment_at_a_time_plays_without_gaps(
     api: Api, tmp_path: Path
 ) -> None:
     events = event_log(api)
-    peer = await listener(api)
-    try:
+    async with listener(api) as peer:
         with hls_camera(tmp_path) as url:
             source_id = (await add_source(api, url))["id"]
             await wait_for(lambda: went_live(events, source_id), 8)
@@ -310,8 +298,6 @@ async def test_hls_audio_arriving_a_segment_at_a_time_plays_without_gaps(
             await asyncio.sleep(0.3)
             heard = await hear(peer, 3.0)  # three segments' worth
             entry = await source_entry(api, source_id)
-    finally:
-        peer.close()
     blocks = tone_levels_by_block(heard, TONE, PCMU.sample_rate, block_seconds=0.1)
     print(
         f"HLS: 1 kHz over {len(blocks)} blocks of 100 ms: {blocks.min():.1f} to "
@@ -342,10 +328,9 @@ async def test_g711_over_rtp_is_mixed_raises_talking_and_is_recorded_as_its_own_
     room = api.server.directory.get("command")
     hub = api.server.webrtc.video_hub
     assert hub is not None
-    peer = await listener(api)
     video = [*H264]
     audio = ["-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1"]
-    try:
+    async with listener(api) as peer:
         with rtp_camera(tmp_path / "camera.sdp", video, audio) as sdp:
             target = pull_options_for_file(str(sdp), read_timeout=3)
             source = FieldSource(str(sdp), target, hub, FieldSourceSettings(max_attempts=1))
@@ -360,8 +345,6 @@ async def test_g711_over_rtp_is_mixed_raises_talking_and_is_recorded_as_its_own_
             stopped = await api.admin("POST", f"/api/v1/recordings/{recording_id}/stop")
             assert stopped.status_code == 200, stopped.text
             entry = source.describe()
-    finally:
-        peer.close()
     frequency = dominant_frequency(heard, PCMU.sample_rate)
     level = tone_level_dbfs(heard, TONE, PCMU.sample_rate)
     print(f"G.711/RTP -> PCMU listener: {frequency:.1f} Hz at {level:.1f} dBFS")
@@ -394,6 +377,18 @@ async def test_g711_over_rtp_is_mixed_raises_talking_and_is_recorded_as_its_own_
     assert rate == room.settings.rate
     assert track_frequency == pytest.approx(TONE, abs=20)
     assert track_level == pytest.approx(TONE_DBFS, abs=1.5)
+
+
+def write_black_video(path: Path, codec: str, pix_fmt: str) -> None:
+    """Ten black 160x128 pictures at 25 fps, encoded with `codec`, alone in Matroska."""
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 128, pix_fmt
+        for index in range(10):
+            frame = av.VideoFrame.from_ndarray(np.zeros((128, 160, 3), np.uint8), format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
 
 
 def write_av_file(path: Path, corrupt_every: int) -> tuple[int, int]:
@@ -462,14 +457,7 @@ def test_a_source_without_audio_never_calls_on_audio_and_opens_with_audio_none(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "silent.mkv"
-    with av.open(str(path), "w", format="matroska") as out:
-        video = out.add_stream("libx264", rate=25)
-        video.width, video.height, video.pix_fmt = 160, 128, "yuv420p"
-        for index in range(10):
-            picture = av.VideoFrame.from_ndarray(np.zeros((128, 160, 3), np.uint8), format="rgb24")
-            picture.pts, picture.time_base = index, Fraction(1, 25)
-            out.mux(video.encode(picture))
-        out.mux(video.encode(None))
+    write_black_video(path, "libx264", "yuv420p")
     reader = SourceReader(pull_options_for_file(str(path)))
     opened: list[dict[str, Any]] = []
     frames: list[bool] = []

@@ -12,8 +12,9 @@ import pytest
 from mediacore.events import EventBus
 from mediacore.participant import Participant
 from mediacore.room import Room, RoomSettings
+from recorder.chainedfile import TrackFullError
 from recorder.live import LiveRecording
-from recorder.track import TrackFullError, TrackWriter
+from recorder.track import TrackWriter
 from recorder.verify import verify_recording
 from tests.mixer.test_audiomixer import MemoryEndpoint
 

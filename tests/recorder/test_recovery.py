@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from mediacore.audio import tone, tone_level_dbfs
+from recorder.chainedfile import journal_path
 from recorder.manifest import (
     ManifestError,
     manifest_hash_ok,
@@ -26,7 +27,7 @@ from recorder.manifest import (
     write_manifest,
 )
 from recorder.recovery import TRACKS_LOG, recover_recording
-from recorder.track import TrackWriter, journal_path
+from recorder.track import TrackWriter
 from recorder.wavfile import WAV_HEADER_BYTES, pcm16
 
 RATE = 8000
@@ -65,8 +66,7 @@ def write_live_manifest(directory: Path, writers: list[TrackWriter]) -> None:
 def die(*writers: TrackWriter) -> None:
     """What kill -9 does to a writer: its descriptors close, nothing else happens."""
     for writer in writers:
-        writer._file.close()
-        writer._journal.close()
+        writer._disk.close()
 
 
 def frames(path: Path) -> bytes:

@@ -13,7 +13,8 @@ import pytest
 
 from mediacore.audio import tone, tone_level_dbfs
 from recorder.chain import SegmentEntry, genesis, link
-from recorder.track import TrackFullError, TrackWriter, journal_path
+from recorder.chainedfile import TrackFullError, journal_path
+from recorder.track import TrackWriter
 from recorder.wavfile import WAV_HEADER_BYTES, pcm16
 
 RATE = 8000
@@ -117,8 +118,8 @@ def test_full_disk_truncates_to_the_last_segment_and_keeps_the_audio_buffered(
     writer = TrackWriter(path, RATE, "rec-1")
     writer.write(audio[: 2 * SECOND])
     writer.flush()
-    real = writer._file
-    monkeypatch.setattr(writer, "_file", FillingDisk(real, room=SECOND + 123))
+    real = writer._disk._file
+    monkeypatch.setattr(writer._disk, "_file", FillingDisk(real, room=SECOND + 123))
     writer.write(audio[2 * SECOND :])
     with pytest.raises(TrackFullError) as caught:
         writer.flush()
@@ -127,7 +128,7 @@ def test_full_disk_truncates_to_the_last_segment_and_keeps_the_audio_buffered(
     assert frames(path) == audio[: 2 * SECOND]
     assert journal(path) == list(writer.entries) and len(writer.entries) == 2
     assert writer.data_bytes == 2 * SECOND and writer.pending_bytes == 2 * SECOND
-    monkeypatch.setattr(writer, "_file", real)  # space was freed: the retry loses nothing
+    monkeypatch.setattr(writer._disk, "_file", real)  # space was freed: the retry loses nothing
     assert len(writer.flush()) == 2
     writer.close()
     assert frames(path) == audio
@@ -142,7 +143,7 @@ def test_full_disk_while_journalling_rolls_the_audio_back_too(
     writer = TrackWriter(path, RATE, "rec-1")
     writer.write(audio[:SECOND])
     writer.flush()
-    monkeypatch.setattr(writer, "_journal", FillingDisk(writer._journal, room=40))
+    monkeypatch.setattr(writer._disk, "_journal", FillingDisk(writer._disk._journal, room=40))
     writer.write(audio[SECOND:])
     with pytest.raises(TrackFullError):
         writer.flush()
@@ -158,7 +159,9 @@ def test_other_write_errors_roll_back_but_are_not_called_full(
 ) -> None:
     path = tmp_path / "alice.wav"
     writer = TrackWriter(path, RATE, "rec-1")
-    monkeypatch.setattr(writer, "_file", FillingDisk(writer._file, room=100, error=errno.EIO))
+    monkeypatch.setattr(
+        writer._disk, "_file", FillingDisk(writer._disk._file, room=100, error=errno.EIO)
+    )
     writer.write(bytes(SECOND))
     with pytest.raises(OSError) as caught:
         writer.flush()

@@ -20,11 +20,11 @@ import pytest
 from mediacore.events import EventBus
 from mediacore.room import Room, RoomSettings
 from recorder.chain import SegmentEntry, genesis, link_digest
+from recorder.chainedfile import journal_path
 from recorder.export import ExportError
 from recorder.live import LiveRecording
 from recorder.manifest import write_manifest
 from recorder.recovery import recover_recording
-from recorder.track import journal_path
 from recorder.verify import verify_recording
 from recorder.video import VIDEO_CLOCK, VideoTrackWriter, probe_video
 from recorder.videoexport import export_video_slice

@@ -14,9 +14,10 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.ingest.test_field_sources import FFMPEG, add_source, free_port, wait_for
+from tests.ingest.test_field_sources import FFMPEG, add_source, free_port
 from tests.recorder.test_video_recording import nal_units
 from tests.server.test_api import Api, make_config, running
+from tests.waiting import wait_for
 
 FPS = 25
 CAMERA = ["-re", "-f", "lavfi", "-i", f"color=c=red:s=320x240:r={FPS}"]

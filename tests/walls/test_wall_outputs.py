@@ -14,9 +14,10 @@ import pytest
 
 from mediacore.events import Event
 from mixer.labels import SLATE_RGB
-from tests.ingest.test_field_sources import FFMPEG, free_port, wait_for
+from tests.ingest.test_field_sources import FFMPEG, free_port
 from tests.server.test_api import Api, assert_error, make_config, running
-from tests.walls.wallreceiver import OutputReceiver, near, rtmp_camera
+from tests.waiting import wait_for
+from tests.walls.wallreceiver import OutputReceiver, decode_recording, near, rtmp_camera
 
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 128, 0)
 CANVAS = {"width": 640, "height": 360, "fps": 25}
@@ -191,9 +192,7 @@ async def test_rtmp_output_reaches_an_rtmp_server_and_reconnects_when_it_is_down
         await asyncio.to_thread(server.wait, 20)
     finally:
         server.kill()
-    receiver = OutputReceiver(recorded)
-    await wait_for(lambda: receiver.frames >= 25, 10)
-    receiver.stop()
+    receiver = await decode_recording(recorded)
     assert receiver.size == (640, 360)
     assert near(receiver.colour(20, 20), SLATE_RGB, 30)  # four empty cells: four slates
 

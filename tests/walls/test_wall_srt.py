@@ -13,9 +13,10 @@ import pytest
 
 from mediacore.events import Event
 from mixer.labels import SLATE_RGB
-from tests.ingest.test_field_sources import FFMPEG, free_port, wait_for
+from tests.ingest.test_field_sources import FFMPEG, free_port
 from tests.server.test_api import Api, make_config, running
-from tests.walls.wallreceiver import OutputReceiver, near
+from tests.waiting import wait_for
+from tests.walls.wallreceiver import decode_recording, near
 
 
 @pytest.fixture
@@ -54,9 +55,7 @@ async def test_srt_output_reaches_an_srt_listener_as_h264_at_canvas_size(
         await asyncio.to_thread(listener.wait, 20)
     finally:
         listener.kill()
-    receiver = OutputReceiver(recorded)
-    await wait_for(lambda: receiver.frames >= 25, 10)
-    receiver.stop()
+    receiver = await decode_recording(recorded)
     assert receiver.size == (480, 270)
     assert near(receiver.colour(20, 20), SLATE_RGB, 30)  # four empty cells
     status = (await api.admin("GET", "/api/v1/walls/hall")).json()["status"]

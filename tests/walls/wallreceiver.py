@@ -9,13 +9,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import av
 import numpy as np
 import numpy.typing as npt
 
 from tests.ingest.test_field_sources import FFMPEG, H264, free_port
+from tests.waiting import wait_for
 
 RGB = tuple[int, int, int]
 
@@ -93,15 +93,14 @@ class OutputReceiver:
         self._thread.join(5)
 
 
+async def decode_recording(path: Path, frames: int = 25) -> OutputReceiver:
+    """What a listener (ffmpeg writing an output to a file) recorded, decoded: at least
+    `frames` pictures, the receiver stopped."""
+    receiver = OutputReceiver(path)
+    await wait_for(lambda: receiver.frames >= frames, 10)
+    receiver.stop()
+    return receiver
+
+
 def near(colour: RGB, wanted: RGB, tolerance: int = 40) -> bool:
     return all(abs(a - b) <= tolerance for a, b in zip(colour, wanted, strict=True))
-
-
-def wait_until(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout} s")
