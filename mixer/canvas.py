@@ -1,15 +1,20 @@
 """Paints one yuv420p canvas from the latest decoded frame of each source and a list of tiles.
 
 Each source is scaled once per tile size and only when it delivered a new frame (sources often
-run slower than the wall), through one cached swscale context per (source, size); PyAV's
-reformat releases the GIL, so scaling can run in worker threads. A picture keeps its aspect
-(letterboxed on black). A source that stops keeps its last frame for `hold_s` seconds, then
-shows the no-signal slate; so does a tile bound to nobody."""
+run slower than the wall), through one cached swscale context per (source, size). The scaling
+happens in `push()`, on the thread that delivers the picture (a source's decoder thread), for
+every size the last paints used; `paint()` then only copies, so a 4K wall of 16 cameras paints
+in a few milliseconds and the scaling spreads over the decoder threads (PyAV's reformat
+releases the GIL). A size not seen before is scaled by the paint itself, once. A picture keeps
+its aspect (letterboxed on black). A source that stops keeps its last frame for `hold_s`
+seconds, then shows the no-signal slate; so does a tile bound to nobody."""
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import av
 import numpy as np
@@ -62,6 +67,8 @@ class _Source:
 @dataclass(slots=True)
 class _Scaled:
     reformatter: VideoReformatter
+    # push() (a decoder thread) and paint() (the wall's thread) may scale the same entry
+    lock: threading.Lock = field(default_factory=threading.Lock)
     serial: int = -1
     frame: av.VideoFrame | None = None  # owns the memory `picture` views
     picture: YuvPlanes | None = None
@@ -90,7 +97,7 @@ class CanvasPainter:
         self.labels = labels if labels is not None else LabelPainter()
         self._sources: dict[str, _Source] = {}
         self._scaled: dict[tuple[str, int, int], _Scaled] = {}
-        self._serial = 0
+        self._serials = itertools.count(1)
         self._paints = 0
         self.scales = 0  # swscale calls, for tests and /metrics
 
@@ -99,8 +106,12 @@ class CanvasPainter:
         latest picture, received at `now` (seconds, monotonic)."""
         if not isinstance(frame, av.VideoFrame):
             frame = frame_from_planes(*frame)
-        self._serial += 1
-        self._sources[source_id] = _Source(frame, now, self._serial)
+        serial = next(self._serials)  # atomic: decoder threads push concurrently
+        source = self._sources[source_id] = _Source(frame, now, serial)
+        # list() copies the dict in one step under the GIL: paint() may add sizes meanwhile
+        for (sid, w, h), scaled in list(self._scaled.items()):
+            if sid == source_id:
+                self._scale(scaled, source, w, h)
 
     def forget(self, source_id: str) -> None:
         """Drops a source that left; its tiles show the slate from the next paint."""
@@ -115,14 +126,22 @@ class CanvasPainter:
         if scaled is None:
             scaled = self._scaled[key] = _Scaled(VideoReformatter())
         scaled.last_paint = self._paints
-        if scaled.serial != source.serial:
-            out = scaled.reformatter.reformat(
-                source.frame, w, h, format="yuv420p", interpolation="BILINEAR"
-            )
-            scaled.frame, scaled.picture = out, frame_planes(out)
-            scaled.serial = source.serial
-            self.scales += 1
-        return scaled.picture
+        if scaled.picture is not None and scaled.lock.locked():
+            # a decoder thread is scaling a newer picture right now: show the one before
+            # rather than wait for a thread that runs at a lower priority
+            return scaled.picture
+        return self._scale(scaled, source, w, h)
+
+    def _scale(self, scaled: _Scaled, source: _Source, w: int, h: int) -> YuvPlanes | None:
+        with scaled.lock:
+            if scaled.serial < source.serial:  # never replace a newer picture with an older one
+                out = scaled.reformatter.reformat(
+                    source.frame, w, h, format="yuv420p", interpolation="FAST_BILINEAR"
+                )
+                scaled.frame, scaled.picture = out, frame_planes(out)
+                scaled.serial = source.serial
+                self.scales += 1
+            return scaled.picture
 
     def _live(self, source_id: str | None, now: float) -> bool:
         if source_id is None:

@@ -30,11 +30,12 @@ TIME_BASE = Fraction(1, CLOCK_RATE)
 KEYFRAME_SECONDS = 2
 FFMPEG = "/usr/bin/ffmpeg"
 OPEN_TIMEOUT_S = 5.0
-# x264 bit rate: about a tenth of a bit per pixel per frame (LED walls show slow scenes),
+# x264's bit rate cap: about a tenth of a bit per pixel per frame (LED walls show slow scenes),
 # bounded so a small region stays sharp and an 8K canvas stays within a LAN link.
 BITS_PER_PIXEL = 0.1
 MIN_BITRATE = 500_000
 MAX_BITRATE = 40_000_000
+CRF = 23
 # What each output kind sends to; checked when a wall is defined.
 URL_SCHEMES = {"rtp": ("rtp",), "rtmp": ("rtmp", "rtmps"), "srt": ("srt",)}
 
@@ -57,11 +58,18 @@ def bitrate(width: int, height: int, fps: float) -> int:
     return int(min(MAX_BITRATE, max(MIN_BITRATE, width * height * fps * BITS_PER_PIXEL)))
 
 
-def x264_options(fps: float) -> dict[str, str]:
+def x264_options(width: int, height: int, fps: float) -> dict[str, str]:
+    """Constant quality (CRF) capped at `bitrate()`: a calm picture (slates, parked cameras)
+    costs few bits and less CPU than a fixed bit rate would spend on it; the cap and a VBV of
+    two frames keep a busy one within the link and without a burst of delay."""
     gop = max(1, round(fps * KEYFRAME_SECONDS))
+    cap_kbps = bitrate(width, height, fps) // 1000
     return {
         "preset": "ultrafast",
         "tune": "zerolatency",
+        "crf": str(CRF),
+        "maxrate": f"{cap_kbps}k",
+        "bufsize": f"{max(1, round(cap_kbps * 2 / fps))}k",
         "x264-params": f"repeat-headers=1:keyint={gop}:min-keyint={gop}:scenecut=0",
     }
 
@@ -70,11 +78,17 @@ def _configure(context: Any, width: int, height: int, fps: float) -> None:
     context.width, context.height, context.pix_fmt = width, height, "yuv420p"
     context.time_base = TIME_BASE
     context.framerate = Fraction(fps).limit_denominator(1001)
-    context.bit_rate = bitrate(width, height, fps)
-    context.options = x264_options(fps)
+    context.options = x264_options(width, height, fps)
     # x264's own slice threads: a 4K output needs both cores, and slices add no delay.
     context.thread_count = 2
     context.thread_type = "SLICE"
+
+
+def h264_encoder(width: int, height: int, fps: float) -> Any:
+    """A bare x264 encoder configured as every wall output's is."""
+    context = av.CodecContext.create("libx264", "w")
+    _configure(context, width, height, fps)
+    return context
 
 
 def _keyframe_if(frame: av.VideoFrame, forced: bool) -> av.VideoFrame:
@@ -186,8 +200,7 @@ class PacketTransport:
         self._force = False
 
     def open(self) -> None:
-        self._context = av.CodecContext.create("libx264", "w")
-        _configure(self._context, self.width, self.height, self.fps)
+        self._context = h264_encoder(self.width, self.height, self.fps)
         self._force = True
 
     def send(self, frame: av.VideoFrame) -> None:
