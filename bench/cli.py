@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import radiobench, recordbench, sipbench, webrtcbench
+from bench import radiobench, recordbench, sipbench, wallbench, webrtcbench
 from bench import scenario as runs
 from bench.calibration import calibration_ms
 from bench.plots import (
@@ -23,6 +23,7 @@ from bench.plots import (
     webrtc_plot,
 )
 from bench.serverproc import TOKEN, ServerProcess
+from bench.wallplot import wall_plot
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     webrtc.add_argument(
         "--baseline-seconds", type=float, default=10.0, help="aiortc -> aiortc run (0 skips)"
     )
+    wall = commands.add_parser(
+        "wall", help="LED wall compositor: source-to-output latency, frames on time, CPU"
+    )
+    wall.add_argument(
+        "--scenario",
+        default="all",
+        help="9x720p-1080p30, 16-2160p25 (16 of 720p), all (those and 16x540p-2160p25), "
+        "or any NxHp-Cp<fps>; comma-separated",
+    )
+    wall.add_argument("--seconds", type=float, default=30.0, help="measured per scenario, s")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -115,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         return _record(args, out)
     if args.command == "webrtc":
         return _webrtc(args, out)
+    if args.command == "wall":
+        return _wall(args, out)
     with _target(args) as target:
         if args.command == "latency":
             return _latency(args, target, out)
@@ -447,6 +460,30 @@ def _webrtc(args: argparse.Namespace, out: Path) -> int:
         f"target: p99 <= {target['latency_p99_ms']:.0f} ms at {target['peers']} peers: "
         f"{'met' if report['passed'] else 'not met'}; wrote {path} and {out / 'webrtc.png'}"
     )
+    return 0 if report["passed"] else 1
+
+
+def _wall(args: argparse.Namespace, out: Path) -> int:
+    names = [n for n in args.scenario.split(",") if n and n != "all"]
+    if "all" in args.scenario.split(","):
+        names = [*wallbench.ALL, *(n for n in names if n not in wallbench.ALL)]
+    benchmark = wallbench.WallBenchmark(scenarios=names, seconds=args.seconds)
+    report = _report_of("wall", benchmark) | wallbench.run(benchmark, _progress)
+    path = _write(out, "wall", report)
+    title = "mediacore LED wall compositor (stamped sources, rtp output)"
+    wall_plot(report, title, out / "wall.png")
+    for row in report["scenarios"]:
+        lat, output, server = row["latency"]["latency_ms"], row["output"], row["server"]
+        _progress(
+            f"{row['scenario']}: latency p50 {lat['p50']} p95 {lat['p95']} p99 {lat['p99']} ms, "
+            f"{output['on_time_percent']} % on time at {output['fps']} fps (server's own count "
+            f"{row['wall_status']['on_time_percent']} %), server "
+            f"{server['cores']} cores {server['rss_mb_max']} MB, bench "
+            f"{row['bench_cores']['total']} cores, other processes "
+            f"{row['machine']['other_cores']} cores, {row['latency']['unreadable']} unreadable "
+            f"stamps; {'met' if row['passed'] else 'not met'}"
+        )
+    _progress(f"wrote {path} and {out / 'wall.png'}")
     return 0 if report["passed"] else 1
 
 

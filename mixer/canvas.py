@@ -128,7 +128,7 @@ class CanvasPainter:
         scaled.last_paint = self._paints
         if scaled.picture is not None and scaled.lock.locked():
             # a decoder thread is scaling a newer picture right now: show the one before
-            # rather than wait for a thread that runs at a lower priority
+            # rather than make the wall's frame wait for it
             return scaled.picture
         return self._scale(scaled, source, w, h)
 
