@@ -22,10 +22,6 @@ class Compositor:
         self._walls: dict[str, WallRunner] = {}
         self.pool = DecoderPool(self._decoded, clock=clock)
 
-    @property
-    def walls(self) -> dict[str, WallRunner]:
-        return dict(self._walls)
-
     def add(self, name: str, runner: WallRunner) -> None:
         self._walls[name] = runner
 

@@ -86,10 +86,6 @@ class WallRunner:
         self._thread.start()
 
     @property
-    def layout(self) -> Layout:
-        return self._layout
-
-    @property
     def tiles(self) -> list[Tile]:
         return list(self._tiles)
 
@@ -108,10 +104,6 @@ class WallRunner:
         """A decoded picture of a source (from its decoder's thread)."""
         if source_id in self.wanted:
             self.painter.push(source_id, frame, decoded_at)
-
-    def request_keyframes(self) -> None:
-        for output in self.outputs:
-            output.request_keyframe()
 
     def stop(self) -> None:
         """Stop painting and close every output (joins the threads)."""

@@ -112,6 +112,8 @@ class WallOutput:
 
     def statistics(self) -> dict[str, Any]:
         return {
+            "kind": self.output.kind,
+            "region": list(self.output.region),
             "state": self.state,
             "reason": self.reason,
             "frames_sent": self.frames_sent,

@@ -236,7 +236,7 @@ class _SnapshotCollector(Collector):
             if stats["paint_ms_p99"] is not None:
                 paint.add_metric([name], stats["paint_ms_p99"] / 1000)
             for index, output in enumerate(stats["outputs"]):
-                labels = [name, str(index), output.get("kind", "")]
+                labels = [name, str(index), output["kind"]]
                 for key, family in outputs.items():
                     family.add_metric(labels, output[key])
                 live.add_metric(labels, 1.0 if output["state"] == "live" else 0.0)

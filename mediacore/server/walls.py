@@ -113,8 +113,6 @@ class WallService:
         status = running.runner.statistics()
         for index, output in enumerate(running.wall.outputs):
             entry = status["outputs"][index]
-            entry["kind"] = output.kind
-            entry["region"] = list(output.region)
             if output.kind == "rtp":
                 entry["sdp"] = f"/api/v1/walls/{name}/outputs/{index}.sdp"
             if output.kind == "whep":
@@ -131,14 +129,9 @@ class WallService:
         return {**running.definition, "name": name, "status": status}
 
     def statistics(self) -> dict[str, dict[str, Any]]:
-        """For /metrics: {"walls": runner statistics by name (outputs with their kind),
+        """For /metrics: {"walls": runner statistics by name,
         "decoders": decoder statistics by source id}."""
-        walls = {}
-        for name, running in self._walls.items():
-            stats = running.runner.statistics()
-            for output, entry in zip(running.wall.outputs, stats["outputs"], strict=True):
-                entry["kind"] = output.kind
-            walls[name] = stats
+        walls = {name: running.runner.statistics() for name, running in self._walls.items()}
         return {"walls": walls, "decoders": self.compositor.pool.statistics()}
 
     async def put(self, name: str, data: Any, *, persist: bool = True) -> bool:
