@@ -50,6 +50,23 @@ def is_annexb(data: bytes) -> bool:
     return data.startswith(b"\x00\x00\x01") or data.startswith(START_CODE)
 
 
+def split_packet(data: bytes, length_size: int) -> list[bytes]:
+    """The NAL units of one packet of a stream whose extradata set `length_size` (0: Annex B).
+
+    A length-prefixed packet is read by its lengths first: a 4-byte length of 1 or of 256..511
+    begins with a start code's bytes, so sniffing the first bytes would misread it. Only when the
+    lengths do not add up is a packet that begins with a start code read as Annex B (encoders
+    that send Annex B under an avcC/hvcC header). Raises BitstreamError when neither fits."""
+    if not length_size:
+        return split_annexb(data)
+    try:
+        return split_length_prefixed(data, length_size)
+    except BitstreamError:
+        if is_annexb(data):
+            return split_annexb(data)
+        raise
+
+
 @dataclass(slots=True)
 class AnnexBWriter:
     """Converts one stream's packets; make it from the stream's extradata (may be empty).
@@ -88,10 +105,7 @@ class AnnexBWriter:
     def convert(self, data: bytes) -> tuple[bytes, bool]:
         """One access unit in Annex B and whether it holds an IDR slice. In-band SPS/PPS
         replace the remembered ones; a keyframe without them gets them prepended."""
-        if self.length_size and not is_annexb(data):
-            units = split_length_prefixed(data, self.length_size)
-        else:
-            units = split_annexb(data)
+        units = split_packet(data, self.length_size)
         types = [u[0] & 0x1F for u in units]
         keyframe = _IDR in types
         if _SPS in types:

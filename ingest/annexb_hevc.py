@@ -16,7 +16,7 @@ from ingest.annexb import (
     BitstreamError,
     is_annexb,
     split_annexb,
-    split_length_prefixed,
+    split_packet,
 )
 
 VPS, SPS, PPS, AUD = 32, 33, 34, 35
@@ -83,10 +83,7 @@ class HevcAnnexBWriter:
         In-band parameter sets replace the remembered ones of their type; a keyframe leaves
         with all of them (VPS, SPS, PPS in that order) ahead of its other NAL units. Raises
         BitstreamError for a malformed packet."""
-        if self.length_size and not is_annexb(data):
-            units = split_length_prefixed(data, self.length_size)
-        else:
-            units = split_annexb(data)
+        units = split_packet(data, self.length_size)
         if any(len(u) < 2 for u in units):
             raise BitstreamError("an H.265 NAL unit shorter than its two-byte header")
         types = [nal_type(u) for u in units]

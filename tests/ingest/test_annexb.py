@@ -51,6 +51,25 @@ def test_annexb_in_band_parameter_sets_replace_the_extradata_ones() -> None:
     assert data == START_CODE + new_sps + START_CODE + PPS + START_CODE + IDR
 
 
+@pytest.mark.parametrize("size", [1, 256, 389, 511])
+def test_avcc_lengths_that_begin_like_a_start_code_are_read_as_lengths(size: int) -> None:
+    """A 4-byte length of 1 is 00 00 00 01, one of 256..511 begins 00 00 01: x264's first IDR
+    slice of a 640x360 camera is 389 bytes. Each is a length, not a start code."""
+    first = (IDR + b"\x11" * size)[:size]
+    writer = AnnexBWriter.from_extradata(avcc_extradata())
+    data, keyframe = writer.convert(avcc(first, IDR))
+    assert keyframe
+    assert data == START_CODE + SPS + START_CODE + PPS + START_CODE + first + START_CODE + IDR
+
+
+@pytest.mark.parametrize("start_code", [START_CODE, b"\x00\x00\x01"])
+def test_annexb_packets_under_an_avcc_header_are_still_read(start_code: bytes) -> None:
+    writer = AnnexBWriter.from_extradata(avcc_extradata())
+    data, keyframe = writer.convert(start_code + IDR + start_code + IDR)
+    assert keyframe
+    assert data == START_CODE + SPS + START_CODE + PPS + START_CODE + IDR + START_CODE + IDR
+
+
 def test_a_length_past_the_packet_is_refused() -> None:
     writer = AnnexBWriter.from_extradata(avcc_extradata())
     with pytest.raises(BitstreamError):

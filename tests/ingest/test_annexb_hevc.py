@@ -94,6 +94,16 @@ def test_annexb_extradata_gives_the_parameter_sets() -> None:
     assert units_of(data) == [VPS_UNIT, SPS_UNIT, PPS_UNIT, IDR]
 
 
+@pytest.mark.parametrize("size", [256, 300, 511])
+def test_hvcc_lengths_that_begin_like_a_start_code_are_read_as_lengths(size: int) -> None:
+    """A 4-byte length of 256..511 begins 00 00 01: a length all the same."""
+    first = nal(19, b"\x11" * (size - 2))
+    writer = HevcAnnexBWriter.from_extradata(hvcc_extradata())
+    data, keyframe = writer.convert(hvcc(first, IDR))
+    assert keyframe
+    assert units_of(data) == [VPS_UNIT, SPS_UNIT, PPS_UNIT, first, IDR]
+
+
 @pytest.mark.parametrize(
     "extradata",
     [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,12 +22,13 @@ RGB = tuple[int, int, int]
 
 @contextmanager
 def rtmp_camera(
-    colour: str, size: str = "320x240"
+    colour: str, size: str = "320x240", encoder: Sequence[str] = H264
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """An ffmpeg camera serving a plain `colour` picture over RTMP (`-listen 1`)."""
+    """An ffmpeg camera serving a plain `colour` picture over RTMP (`-listen 1`), encoded with
+    the ffmpeg options `encoder`."""
     url = f"rtmp://127.0.0.1:{free_port()}/live/x"
     camera = ["-re", "-f", "lavfi", "-i", f"color=c={colour}:s={size}:r=25"]
-    command = [FFMPEG, "-hide_banner", "-loglevel", "error", *camera, *H264]
+    command = [FFMPEG, "-hide_banner", "-loglevel", "error", *camera, *encoder]
     process = subprocess.Popen([*command, "-f", "flv", "-listen", "1", url])
     time.sleep(0.5)  # listening
     try:
