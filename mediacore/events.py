@@ -75,12 +75,15 @@ class EventBus:
             self._listeners.remove(listener)
 
     def publish(self, type: str, room: str | None, **data: Any) -> Event:
-        event = Event(type, room, data)
+        return self.deliver(Event(type, room, data))
+
+    def deliver(self, event: Event) -> Event:
+        """Publish an event made elsewhere (a media worker's), keeping its time."""
         for listener in self._listeners:
             try:
                 listener(event)
             except Exception:  # one broken listener must not stop the others or the room
-                log.exception("event listener failed", extra={"event_type": type})
+                log.exception("event listener failed", extra={"event_type": event.type})
         for subscription in self._subscriptions:
             subscription.offer(event)
         return event

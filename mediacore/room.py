@@ -10,12 +10,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from mediacore.codecs.base import Pcm
 from mediacore.events import EventBus
 from mediacore.floor import Floor, FloorResult, FloorSettings
+from mediacore.floormirror import FloorMirror, Forward
 from mediacore.participant import PRIORITIES, Participant
-from mixer.audiomixer import AudioMixer, MixerSettings
+from mixer.audiomixer import AudioMixer, MixerSettings, TickResult
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +149,21 @@ class ClockStatistics:
 TickObserver = Callable[["Room", float, float], None]  # (room, lateness, mix seconds)
 
 
+class ShardLinks(Protocol):
+    """The cascade links of a room shard (see mediacore/cascade.py): remote talkers in, local
+    talkers out."""
+
+    def sources(self, now: float) -> list[Participant]:
+        """Talkers on other shards, as source-only participants of this tick's mix."""
+        ...
+
+    def after_tick(
+        self, tick: int, frames: dict[str, Pcm], local: dict[str, Participant], holder: str | None
+    ) -> None:
+        """Send this tick's local talkers (and a local floor holder) to the other shards."""
+        ...
+
+
 class Room:
     def __init__(self, settings: RoomSettings, bus: EventBus) -> None:
         self.settings = settings.validate()
@@ -156,7 +173,10 @@ class Room:
         self.clock = ClockStatistics()
         self.tick_observers: list[TickObserver] = []
         self.mixer = AudioMixer(self._mixer_settings(), on_talking=self._talking_changed)
-        self.floor = Floor(self._floor_settings(), self._publish_floor, self._floor_changed)
+        self.floor: Floor | FloorMirror = Floor(
+            self._floor_settings(), self._publish_floor, self._floor_changed
+        )
+        self.links: ShardLinks | None = None  # set on a shard of a room that spans workers
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -176,6 +196,12 @@ class Room:
         return FloorSettings(
             mode=s.floor, hang_ms=s.floor_hang_ms, talk_timeout_s=float(s.floor_timeout_s)
         )
+
+    def mirror_floor(self, forward: Forward) -> FloorMirror:
+        """Make this shard follow the floor of the room's home shard instead of keeping one."""
+        mirror = FloorMirror(self._floor_settings(), forward, self._floor_changed)
+        self.floor = mirror
+        return mirror
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -315,9 +341,16 @@ class Room:
         elif digit == "#":
             self.release_floor(participant.id, "dtmf")
 
-    def floor_holder(self) -> Participant | None:
+    def floor_holder(self, sources: list[Participant] | None = None) -> Participant | None:
+        """The floor holder among this room's participants, or among `sources` (talkers on
+        other shards) when it holds the floor there."""
         holder = self.floor.holder
-        return self.participants.get(holder) if holder is not None else None
+        if holder is None:
+            return None
+        found = self.participants.get(holder)
+        if found is None and sources:
+            found = next((p for p in sources if p.id == holder), None)
+        return found
 
     def _publish_floor(self, type: str, **data: Any) -> None:
         self.bus.publish(type, self.name, **data)
@@ -338,6 +371,8 @@ class Room:
             participant.endpoint.floor_changed(new, priority or 0)
 
     def _talking_changed(self, participant: Participant, talking: bool) -> None:
+        if participant.id not in self.participants:
+            return  # a talker on another shard: its own shard tells
         self.bus.publish(
             "talking",
             self.name,
@@ -372,9 +407,7 @@ class Room:
             self.clock.max_lateness = max(self.clock.max_lateness, lateness)
             try:
                 self.floor.tick(now)
-                result = self.mixer.tick(
-                    tick, now, list(self.participants.values()), self.floor_holder()
-                )
+                result = self._mix(tick, now)
                 self.clock.last_mix_seconds = result.seconds
             except Exception:  # one bad frame must not stop the room's clock
                 log.exception("mixer tick failed", extra={"room": self.name})
@@ -383,6 +416,16 @@ class Room:
                 observer(self, lateness, result.seconds)
             if tick % housekeeping_every == 0:
                 await self._housekeeping(now)
+
+    def _mix(self, tick: int, now: float) -> TickResult:
+        participants = list(self.participants.values())
+        if self.links is None:
+            return self.mixer.tick(tick, now, participants, self.floor_holder())
+        remote = self.links.sources(now)
+        holder = self.floor_holder(remote)
+        result = self.mixer.tick(tick, now, participants + remote, holder, convert_holder=True)
+        self.links.after_tick(tick, result.frames, self.participants, self.floor.holder)
+        return result
 
     async def _housekeeping(self, now: float) -> None:
         for participant in list(self.participants.values()):

@@ -52,6 +52,9 @@ class TickResult:
     speakers: list[str] = field(default_factory=list)
     encodes: int = 0
     seconds: float = 0.0
+    # The speakers' frames (and the floor holder's, when converted) at the room rate, gain
+    # applied: what a room shard sends its other shards.
+    frames: dict[str, Pcm] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -84,17 +87,20 @@ class AudioMixer:
         now: float,
         participants: Sequence[Participant],
         floor_holder: Participant | None = None,
+        convert_holder: bool = False,
     ) -> TickResult:
         """Mix one tick. `participants` is a snapshot; the mixer never waits for anyone.
 
         Floor listeners (radio legs) hear only `floor_holder`, whole (not just while the talk
         detector says it talks, so a keyed radio carries every syllable), and nothing at all
-        while the floor is free or their own."""
+        while the floor is free or their own. With `convert_holder` the holder's frame is
+        converted even when no local radio hears it (another shard's radios may)."""
         started = time.perf_counter()
         frames = self._read_inputs(now, participants)
         speakers = self._choose_speakers(participants, frames)
-        holder = floor_holder if self._floor_is_heard(floor_holder, participants) else None
-        mixed, holder_pcm = self._convert(speakers, holder, frames)
+        heard = convert_holder or self._floor_is_heard(floor_holder, participants)
+        holder = floor_holder if heard else None
+        mixed, holder_pcm, converted = self._convert(speakers, holder, frames)
         total = self._sum(mixed)
         encodes_before = self.encoders.encodes
         self._send(tick, participants, mixed, total, holder, holder_pcm)
@@ -111,6 +117,7 @@ class AudioMixer:
             speakers=[p.id for p in speakers],
             encodes=self.encoders.encodes - encodes_before,
             seconds=time.perf_counter() - started,
+            frames=converted,
         )
 
     def reconfigure(self, settings: MixerSettings) -> None:
@@ -174,8 +181,9 @@ class AudioMixer:
 
     def _convert(
         self, speakers: list[Participant], holder: Participant | None, frames: dict[str, Pcm]
-    ) -> tuple[dict[str, Pcm], Pcm | None]:
-        """Speakers' frames (and the floor holder's, when radios hear it) at the room rate."""
+    ) -> tuple[dict[str, Pcm], Pcm | None, dict[str, Pcm]]:
+        """Speakers' frames (and the floor holder's, when radios hear it) at the room rate:
+        the speakers', the holder's, and all converted."""
         converting = list(speakers)
         if holder is not None and holder not in speakers:
             if holder.id in frames and not holder.muted:
@@ -198,7 +206,7 @@ class AudioMixer:
             converted[participant.id] = pcm
         holder_pcm = converted.get(holder.id) if holder is not None else None
         mixed = {p.id: converted[p.id] for p in speakers}
-        return mixed, holder_pcm
+        return mixed, holder_pcm, converted
 
     def _sum(self, mixed: dict[str, Pcm]) -> Pcm | None:
         if not mixed:

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from contextlib import suppress
 from dataclasses import MISSING, fields
 from typing import Annotated, Any, Literal, get_type_hints
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from mediacore.offeranswer import OfferAnswerError
-from mediacore.ports import PortsExhausted
-from mediacore.room import Room, RoomClosed, RoomError, RoomSettings
+from mediacore.room import RoomSettings
 from mediacore.sdp import SessionDescription
 from mediacore.server.auth import Principal
-from mediacore.server.directory import RoomDirectory, RoomExists
+from mediacore.server.config import Config
 from mediacore.server.errors import ApiError
-from mediacore.server.requests import bounded_body, room_or_404
+from mediacore.server.requests import bounded_body
+from mediacore.server.roomerrors import room_errors
+from mediacore.server.rooms import LegRequest, NoSuchRoom, Rooms
 from mediacore.server.security import permission
-from radio.leg import RadioOptions
-from radio.sdp import RadioSession, radio_session_from_sdp
 from radio.vox import VoxSettings
 
 MAX_SDP_BYTES = 16 * 1024
@@ -60,93 +59,73 @@ class ParticipantChange(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=128)
 
 
-def build_rooms_router(directory: RoomDirectory) -> APIRouter:
+def build_rooms_router(rooms: Rooms, config: Config) -> APIRouter:
     router = APIRouter(prefix="/api/v1/rooms", tags=["rooms"])
     reader = Depends(permission("rooms:read"))
     writer = Depends(permission("rooms:write"))
     controller = Depends(permission("participants:write"))
     joiner = Depends(permission("legs:create"))
 
-    def find_room(room: str) -> Room:
-        return room_or_404(directory, room)
-
-    def find_participant(room: Room, participant_id: str) -> Any:
-        try:
-            return room.get(participant_id)
-        except KeyError:
-            raise ApiError(
-                404,
-                "participant-not-found",
-                f"no participant {participant_id!r} in room {room.name!r}",
-            ) from None
-
     @router.get("")
     async def list_rooms(
         principal: Annotated[Principal, Depends(permission("rooms:read", room_filtered=True))],
     ) -> list[dict[str, Any]]:
         """Every room; for a join link, only its own room."""
-        rooms = directory.rooms.values()
-        return [directory.summary(r) for r in rooms if principal.room in (None, r.name)]
+        summaries = []
+        for name in rooms.names():
+            if principal.room in (None, name):
+                with suppress(NoSuchRoom):  # closed while we were listing
+                    summaries.append(await rooms.summary(name))
+        return summaries
 
     @router.post("", status_code=201, dependencies=[writer])
     async def create_room(body: RoomCreate, response: Response) -> dict[str, Any]:  # type: ignore[valid-type]
-        try:
-            room = directory.open(RoomSettings(**body.model_dump()))  # type: ignore[attr-defined]
-        except RoomExists as error:
-            raise ApiError(409, "room-exists", str(error)) from None
-        except RoomError as error:
-            raise ApiError(400, "bad-room", str(error)) from None
-        response.headers["Location"] = f"/api/v1/rooms/{room.name}"
-        return directory.summary(room)
+        settings = body.model_dump()  # type: ignore[attr-defined]
+        with room_errors():
+            summary = await rooms.open(RoomSettings(**settings))
+        response.headers["Location"] = f"/api/v1/rooms/{summary['name']}"
+        return summary
 
     @router.get("/{room}", dependencies=[reader])
     async def read_room(room: str) -> dict[str, Any]:
-        return directory.summary(find_room(room))
+        with room_errors():
+            return await rooms.summary(room)
 
     @router.patch("/{room}", dependencies=[writer])
     async def change_room(room: str, body: RoomChange) -> dict[str, Any]:  # type: ignore[valid-type]
-        found = find_room(room)
-        try:
-            found.change(**body.model_dump(exclude_none=True))  # type: ignore[attr-defined]
-        except RoomError as error:
-            raise ApiError(400, "bad-room", str(error)) from None
-        return directory.summary(found)
+        changes = body.model_dump(exclude_none=True)  # type: ignore[attr-defined]
+        with room_errors():
+            return await rooms.change(room, changes)
 
     @router.delete("/{room}", status_code=204, dependencies=[writer])
     async def close_room(room: str) -> Response:
-        find_room(room)
-        await directory.close(room, "closed-by-api")
+        with room_errors():
+            await rooms.close(room, "closed-by-api")
         return Response(status_code=204)
 
     @router.get("/{room}/participants", dependencies=[reader])
     async def roster(room: str) -> list[dict[str, Any]]:
-        return find_room(room).roster()
+        with room_errors():
+            return await rooms.roster(room)
 
     @router.get("/{room}/participants/{participant_id}", dependencies=[reader])
     async def read_participant(room: str, participant_id: str) -> dict[str, Any]:
-        found = find_room(room)
-        participant = find_participant(found, participant_id)
-        return {**participant.roster_entry(), "statistics": participant.endpoint.statistics()}
+        with room_errors():
+            return await rooms.participant(room, participant_id)
 
     @router.patch("/{room}/participants/{participant_id}", dependencies=[controller])
     async def change_participant(
         room: str, participant_id: str, body: ParticipantChange
     ) -> dict[str, Any]:
-        found = find_room(room)
-        find_participant(found, participant_id)
-        try:
-            participant = found.update(participant_id, **body.model_dump(exclude_none=True))
-        except RoomError as error:
-            raise ApiError(400, "bad-change", str(error)) from None
-        return participant.roster_entry()
+        with room_errors(bad="bad-change"):
+            return await rooms.update(room, participant_id, body.model_dump(exclude_none=True))
 
     @router.delete(
         "/{room}/participants/{participant_id}", status_code=204, dependencies=[controller]
     )
     async def kick(room: str, participant_id: str) -> Response:
-        found = find_room(room)
-        find_participant(found, participant_id)
-        await found.remove(participant_id, "kicked")
+        with room_errors():
+            await rooms.remove(room, participant_id, "kicked")
         return Response(status_code=204)
 
     @router.post(
@@ -177,37 +156,28 @@ def build_rooms_router(directory: RoomDirectory) -> APIRouter:
         keep-alives, the offer's a=type/txrxmode/R2S-* attributes honoured; `radio=vox`: a plain
         gateway whose level keys the floor, tuned by the vox_* parameters). Radio legs are
         half duplex and hear only the floor holder."""
-        found = find_room(room)
+        if room not in rooms.names():
+            raise ApiError(404, "room-not-found", f"no room named {room!r}")
         body = await bounded_body(request, MAX_SDP_BYTES)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/sdp":
             raise ApiError(415, "unsupported-media-type", "send the offer as application/sdp")
         try:
             offer = SessionDescription.parse(body)
-            options = _radio_options(
-                radio, offer, VoxSettings(vox_threshold_dbfs, vox_attack_ms, vox_hang_ms)
+            leg = LegRequest(
+                name=name or "rtp",
+                local_address=_answer_address(config, request, offer),
+                duplex="half" if radio is not None else duplex,
+                priority=priority,
+                radio=radio,
+                vox=VoxSettings(vox_threshold_dbfs, vox_attack_ms, vox_hang_ms),
             )
+            leg.radio_options(offer)  # a bad radio offer or VOX setting is the client's 400
         except ValueError as error:  # SdpError, RadioSdpError, VOX settings
             raise ApiError(400, "bad-sdp", str(error)) from None
-        try:
-            participant, answer = await directory.add_rtp_leg(
-                found,
-                offer,
-                name=name or "rtp",
-                duplex=duplex,
-                priority=priority,
-                local_address=_answer_address(directory, request, offer),
-                radio=options,
-            )
-        except OfferAnswerError as error:
-            raise ApiError(400, error.reason, str(error)) from None
-        except PortsExhausted as error:
-            raise ApiError(503, "no-ports", str(error)) from None
-        except RoomClosed as error:
-            raise ApiError(409, "room-closed", str(error)) from None
-        except RoomError as error:
-            raise ApiError(409, "room-full", str(error)) from None
-        location = f"/api/v1/rooms/{found.name}/participants/{participant.id}"
+        with room_errors(full="room-full"):
+            participant, answer = await rooms.add_rtp_leg(room, body.decode(), leg)
+        location = f"/api/v1/rooms/{room}/participants/{participant['id']}"
         return Response(
             answer, status_code=201, media_type="application/sdp", headers={"Location": location}
         )
@@ -215,26 +185,14 @@ def build_rooms_router(directory: RoomDirectory) -> APIRouter:
     return router
 
 
-def _radio_options(
-    radio: str | None, offer: SessionDescription, vox: VoxSettings
-) -> RadioOptions | None:
-    if radio is None:
-        return None
-    if radio == "vox":
-        return RadioOptions(mode="vox", vox=vox.validate())
-    audio = next((m for m in offer.media if m.kind == "audio"), None)
-    session = radio_session_from_sdp(audio) if audio is not None else None
-    return RadioOptions(mode="ed137", session=session or RadioSession())
-
-
-def _answer_address(directory: RoomDirectory, request: Request, offer: SessionDescription) -> str:
+def _answer_address(config: Config, request: Request, offer: SessionDescription) -> str:
     """The address written in the answer, in the offer's address family: the configured one,
     else the one the client reached us on, else the one the kernel would send from."""
     remote = _offered_address(offer)
     family = 6 if remote is not None and remote.version == 6 else 4
     for candidate in (
-        directory.config.rtp.public_address,
-        directory.config.server.host,
+        config.rtp.public_address,
+        config.server.host,
         (request.scope.get("server") or ("",))[0],
     ):
         if candidate:

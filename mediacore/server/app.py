@@ -28,14 +28,18 @@ from mediacore.server.api_sip import build_sip_router
 from mediacore.server.api_sources import build_sources_router
 from mediacore.server.api_walls import build_walls_router
 from mediacore.server.api_webrtc import build_webrtc_router
+from mediacore.server.api_workers import build_workers_router
 from mediacore.server.auth import TokenStore, build_token_store
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.metrics import MediaMetrics
 from mediacore.server.recordvideo import RecordingVideo
+from mediacore.server.rooms import LocalRooms, Rooms
+from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.sipservice import SipService
 from mediacore.server.walls import WallService
+from mediacore.server.workers import WorkerPool
 from recorder.exportjobs import ExportJobs
 from recorder.service import RecorderService
 from webrtc.service import WebRtcService
@@ -55,6 +59,14 @@ class MediaServer:
         self.directory = RoomDirectory(config, self.bus)
         self.sip = SipService(config, self.directory, self.bus)
         self.metrics = MediaMetrics(self.directory, self.sip.statistics)
+        self.pool: WorkerPool | None = None
+        self.rooms: Rooms = LocalRooms(self.directory)
+        if config.server.workers:  # rooms run in media worker processes
+            self.pool = WorkerPool(config, config.server.workers)
+            sharded = ShardedRooms(self.pool, self.bus, config.server.max_legs_per_shard)
+            self.rooms = sharded
+            self.metrics.remote_rooms = sharded.snapshots
+            self.metrics.workers = self.pool.describe
         self.recorder = RecorderService(config.data_dir, self.bus, self.directory.rooms.get)
         self.exports = ExportJobs(config.data_dir / "exports", self.recorder.reader)
         self.webrtc = WebRtcService(config.webrtc)
@@ -72,7 +84,12 @@ class MediaServer:
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        await self.directory.start()
+        if self.pool is None:
+            await self.directory.start()
+        else:
+            await self.pool.start()
+            for settings in self.config.rooms:
+                await self.rooms.open(settings)
         await self.recorder.start()
         self.recorder.start_configured(list(self.directory.rooms.values()))
         await self.recording_video.start()
@@ -93,6 +110,8 @@ class MediaServer:
         await self.recording_video.stop()  # the taps of the video tracks just finished
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
         await self.directory.stop()
+        if self.pool is not None:
+            await self.pool.stop()  # each worker hangs up its legs first
         await self.ingest.stop()  # sources whose room did not close them
         await self.webrtc.stop()  # peers that were not in a room yet
         await self.sip.stop()
@@ -130,12 +149,13 @@ def create_app(server: MediaServer) -> FastAPI:
 
     @app.get("/metrics", tags=["server"], response_class=Response)
     async def metrics() -> Response:
-        snapshot = server.metrics.snapshot()
+        snapshot = await server.metrics.snapshot()
         text = await asyncio.to_thread(server.metrics.render, snapshot)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(build_rooms_router(server.directory))
-    app.include_router(build_floor_router(server.directory))
+    app.include_router(build_rooms_router(server.rooms, server.config))
+    app.include_router(build_floor_router(server.rooms))
+    app.include_router(build_workers_router(server.pool))
     app.include_router(build_sources_router(server.directory, server.ingest))
     app.include_router(build_gb28181_router(server.sip.gb))
     app.include_router(build_join_links_router(server.directory, server.tokens))
@@ -162,6 +182,6 @@ def create_app(server: MediaServer) -> FastAPI:
         build_webrtc_router(server.directory, server.webrtc, server.tokens, server.config)
     )
     app.include_router(
-        build_events_router(server.bus, server.tokens, lambda name: name in server.directory.rooms)
+        build_events_router(server.bus, server.tokens, lambda name: name in server.rooms.names())
     )
     return app

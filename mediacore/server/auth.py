@@ -37,6 +37,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "recordings:write",
             "recordings:admin",
             "walls:write",
+            "workers:read",
         }
     ),
     "commander": frozenset(

@@ -21,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--sip-port", type=int, help="SIP port (default 5060)")
     serve.add_argument("--rtp-ports", help="RTP port range LO-HI (default 20000-29999)")
     serve.add_argument("--log-level", help="debug, info, warning, error")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="media worker processes for the rooms (0: rooms in the control process)",
+    )
     commands.add_parser("version", help="print the version")
     for name, text in (("calls", "SIP calls in progress"), ("registrations", "SIP registrations")):
         view = commands.add_parser(name, help=f"show a running server's {text}")
@@ -66,6 +71,8 @@ def _apply_options(config: Config, args: argparse.Namespace) -> Config:
         server = replace(server, http_port=args.http_port)
     if args.log_level:
         server = replace(server, log_level=args.log_level)
+    if getattr(args, "workers", None) is not None:
+        server = replace(server, workers=args.workers)
     rtp = config.rtp
     if args.rtp_ports:
         low, _, high = args.rtp_ports.partition("-")

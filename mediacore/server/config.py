@@ -34,6 +34,10 @@ class ServerSection:
     log_level: str = "info"
     log_format: str = "json"  # or "text"
     access_log: bool = False
+    # Media worker processes that run the rooms; 0 runs them in this process (single-process
+    # mode, the default while SIP, WebRTC, recording and video still need rooms in-process).
+    workers: int = 0
+    max_legs_per_shard: int = 200  # a room with more legs grows a shard on another worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,15 @@ def validate_config(config: Config) -> Config:
         raise ConfigError("sip.auth_failure_limit must be at least 1")
     if not (sip.keepalive_interval == 0 or 1 <= sip.keepalive_interval <= 3600):
         raise ConfigError("sip.keepalive_interval must be 0 (off) or 1-3600 seconds")
+    if not 0 <= server.workers <= 256:
+        raise ConfigError(f"server.workers: {server.workers} must be 0 (in-process) to 256")
+    if not 1 <= server.max_legs_per_shard <= 2000:
+        raise ConfigError("server.max_legs_per_shard must be 1-2000")
+    if server.workers and (rtp.port_max - rtp.port_min + 1) // server.workers < 4:
+        raise ConfigError(
+            f"rtp.port_min/port_max: {rtp.port_max - rtp.port_min + 1} ports are too few for "
+            f"{server.workers} workers"
+        )
     if server.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"server.log_level: {server.log_level!r} is not one of {LOG_LEVELS}")
     if server.log_format not in LOG_FORMATS:

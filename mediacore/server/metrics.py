@@ -6,20 +6,22 @@ samples takes tens of milliseconds, which would stall every room's clock if done
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from mediacore.events import Event
-from mediacore.room import Room
 from mediacore.server.directory import RoomDirectory
-
-# Tick lateness and mix time buckets, in seconds: a tick is 10-20 ms.
-_TIMING_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+from mediacore.server.metricsdata import RoomSnapshot, TickTimings, merge_shards, room_snapshot
 
 _LEG_COUNTERS = {
     "packets_received": "RTP packets received from the leg",
@@ -65,20 +67,11 @@ class MediaMetrics:
         # {"walls": stats by wall name, "decoders": stats by source} from the wall service
         self.walls: Callable[[], dict[str, dict[str, Any]]] | None = None
         self.registry = CollectorRegistry()
-        self.tick_lateness = Histogram(
-            "mediacore_tick_lateness_seconds",
-            "how far past its deadline each mixer tick ran",
-            ["room"],
-            buckets=_TIMING_BUCKETS,
-            registry=self.registry,
-        )
-        self.mix_seconds = Histogram(
-            "mediacore_mix_seconds",
-            "time one mixer tick took",
-            ["room"],
-            buckets=_TIMING_BUCKETS,
-            registry=self.registry,
-        )
+        self.timings = TickTimings()  # a tick observer of every room in this process
+        self.observe_tick = self.timings.observe_tick
+        # Worker mode: the rooms' snapshots from the media workers, and the workers themselves.
+        self.remote_rooms: Callable[[], Awaitable[list[RoomSnapshot]]] | None = None
+        self.workers: Callable[[], list[dict[str, Any]]] | None = None
         self.floor_events = Counter(
             "mediacore_floor_events",
             "floor and radio link events: granted, denied, queued, released, revoked, timeout, "
@@ -93,31 +86,17 @@ class MediaMetrics:
         if event.type.startswith(("floor.", "radio.")) and event.room is not None:
             self.floor_events.labels(event.room, event.type).inc()
 
-    def snapshot(self) -> Snapshot:
+    async def snapshot(self) -> Snapshot:
         """Copy what the collector needs; call it in the event loop."""
-        rooms = []
-        for room in list(self.directory.rooms.values()):
-            legs = [
-                (participant.id, participant.kind, participant.endpoint.statistics())
-                for participant in list(room.participants.values())
-            ]
-            clock = room.clock
-            rooms.append(
-                RoomSnapshot(
-                    room.name,
-                    clock.ticks,
-                    clock.late_ticks,
-                    clock.skipped_ticks,
-                    room.mixer.encoders.encodes,
-                    legs,
-                    room.floor.holder is not None,
-                )
-            )
+        rooms = [room_snapshot(room, self.timings) for room in list(self.directory.rooms.values())]
+        if self.remote_rooms is not None:
+            rooms += await self.remote_rooms()
         return Snapshot(
-            rooms,
+            merge_shards(rooms),
             self.directory.ports.in_use,
             self.sip() if self.sip else {},
             self.walls() if self.walls else {},
+            self.workers() if self.workers else [],
         )
 
     def render(self, snapshot: Snapshot) -> bytes:
@@ -126,21 +105,6 @@ class MediaMetrics:
         per_scrape.register(_SnapshotCollector(snapshot))
         return generate_latest(self.registry) + generate_latest(per_scrape)
 
-    def observe_tick(self, room: Room, lateness: float, mix_seconds: float) -> None:
-        self.tick_lateness.labels(room.name).observe(max(0.0, lateness))
-        self.mix_seconds.labels(room.name).observe(mix_seconds)
-
-
-@dataclass(frozen=True, slots=True)
-class RoomSnapshot:
-    name: str
-    ticks: int
-    late_ticks: int
-    skipped_ticks: int
-    encodes: int
-    legs: list[tuple[str, str, dict[str, float]]]  # (participant id, kind, statistics)
-    floor_held: bool = False
-
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
@@ -148,6 +112,7 @@ class Snapshot:
     ports_in_use: int
     sip: dict[str, float]
     walls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    workers: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _SnapshotCollector(Collector):
@@ -182,7 +147,9 @@ class _SnapshotCollector(Collector):
             participants.add_metric([room.name], len(room.legs))
             encodes.add_metric([room.name], room.encodes)
         yield from (ticks, late, skipped, participants, encodes, floor)
+        yield from self._timings(rooms)
         yield from self._legs(rooms)
+        yield from self._workers(self.snapshot.workers)
         ports = GaugeMetricFamily("mediacore_rtp_ports_in_use", "RTP port pairs bound")
         ports.add_metric([], self.snapshot.ports_in_use)
         yield ports
@@ -246,6 +213,52 @@ class _SnapshotCollector(Collector):
             decoded.add_metric([source], decoder["frames_decoded"])
             errors.add_metric([source], decoder["errors"])
         yield from (painted, missed, paint, *outputs.values(), live, send, decoded, errors)
+
+    @staticmethod
+    def _timings(rooms: list[RoomSnapshot]) -> Iterator[Metric]:
+        lateness = HistogramMetricFamily(
+            "mediacore_tick_lateness_seconds",
+            "how far past its deadline each mixer tick ran",
+            labels=["room"],
+        )
+        mix = HistogramMetricFamily(
+            "mediacore_mix_seconds", "time one mixer tick took", labels=["room"]
+        )
+        for room in rooms:
+            lateness.add_metric([room.name], room.lateness.cumulative(), room.lateness.sum)
+            mix.add_metric([room.name], room.mix.cumulative(), room.mix.sum)
+        yield from (lateness, mix)
+
+    @staticmethod
+    def _workers(workers: list[dict[str, Any]]) -> Iterator[Metric]:
+        if not workers:
+            return
+        labels = ["worker"]
+        up = GaugeMetricFamily(
+            "mediacore_worker_up", "1 while the media worker runs", labels=labels
+        )
+        cpu = CounterMetricFamily(
+            "mediacore_worker_cpu_seconds", "CPU time the media worker used", labels=labels
+        )
+        rooms = GaugeMetricFamily(
+            "mediacore_worker_rooms", "rooms and room shards on the worker", labels=labels
+        )
+        legs = GaugeMetricFamily("mediacore_worker_legs", "legs on the worker", labels=labels)
+        late = CounterMetricFamily(
+            "mediacore_worker_late_ticks", "ticks more than 5 ms late on the worker", labels=labels
+        )
+        restarts = CounterMetricFamily(
+            "mediacore_worker_restarts", "times the worker was restarted", labels=labels
+        )
+        for worker in workers:
+            label = [str(worker["id"])]
+            up.add_metric(label, 1.0 if worker["state"] == "running" else 0.0)
+            cpu.add_metric(label, worker["cpu_seconds"])
+            rooms.add_metric(label, len(worker["rooms"]))
+            legs.add_metric(label, worker["legs"])
+            late.add_metric(label, worker["late_ticks"])
+            restarts.add_metric(label, worker["restarts"])
+        yield from (up, cpu, rooms, legs, late, restarts)
 
     def _legs(self, rooms: list[RoomSnapshot]) -> Iterator[Metric]:
         labels = ["room", "participant", "kind"]

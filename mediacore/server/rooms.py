@@ -1,0 +1,206 @@
+"""What the control API asks of rooms, wherever they run.
+
+`LocalRooms` answers from rooms in this process (the single-process mode, and each media worker
+for the shards it holds); `mediacore.server.shardedrooms.ShardedRooms` answers the same calls
+for rooms placed on worker processes. Every answer is plain JSON, so the same calls cross the
+control channel unchanged."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+from mediacore.offeranswer import OfferAnswerError
+from mediacore.participant import Duplex
+from mediacore.ports import PortsExhausted
+from mediacore.room import Room, RoomClosed, RoomError, RoomFull, RoomSettings
+from mediacore.sdp import SessionDescription
+from mediacore.server.directory import RoomDirectory, RoomExists
+from radio.leg import RadioOptions
+from radio.sdp import RadioSession, radio_session_from_sdp
+from radio.vox import VoxSettings
+
+FloorAction = Literal["request", "release", "revoke"]
+
+
+class NoSuchRoom(LookupError):
+    """No open room has this name."""
+
+
+class NoSuchParticipant(LookupError):
+    """The room has no participant with this id."""
+
+
+# The failures a room call may raise; the channel carries their class names across.
+ROOM_FAILURES: dict[str, type[Exception]] = {
+    cls.__name__: cls
+    for cls in (
+        RoomError,
+        RoomClosed,
+        RoomFull,
+        RoomExists,
+        NoSuchRoom,
+        NoSuchParticipant,
+        PortsExhausted,
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LegRequest:
+    """How an RTP leg asks to join: its name, duplex, priority, answer address, radio mode."""
+
+    name: str
+    local_address: str
+    duplex: Duplex = "full"
+    priority: int = 0
+    radio: Literal["ed137", "vox"] | None = None
+    vox: VoxSettings = field(default_factory=VoxSettings)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LegRequest:
+        return cls(**{**data, "vox": VoxSettings(**data.get("vox", {}))})
+
+    def radio_options(self, offer: SessionDescription) -> RadioOptions | None:
+        """The radio leg's options, from this request and the offer's ED-137 attributes."""
+        if self.radio is None:
+            return None
+        if self.radio == "vox":
+            return RadioOptions(mode="vox", vox=self.vox.validate())
+        audio = next((m for m in offer.media if m.kind == "audio"), None)
+        session = radio_session_from_sdp(audio) if audio is not None else None
+        return RadioOptions(mode="ed137", session=session or RadioSession())
+
+
+class Rooms(Protocol):
+    """The room calls of the control API. Lookups raise NoSuchRoom / NoSuchParticipant."""
+
+    def names(self) -> list[str]: ...
+
+    async def open(self, settings: RoomSettings) -> dict[str, Any]: ...
+
+    async def close(self, room: str, reason: str) -> None: ...
+
+    async def change(self, room: str, changes: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def summary(self, room: str) -> dict[str, Any]: ...
+
+    async def roster(self, room: str) -> list[dict[str, Any]]: ...
+
+    async def participant(self, room: str, participant: str) -> dict[str, Any]: ...
+
+    async def update(
+        self, room: str, participant: str, changes: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+    async def remove(self, room: str, participant: str, reason: str) -> None: ...
+
+    async def add_rtp_leg(
+        self, room: str, offer: str, leg: LegRequest
+    ) -> tuple[dict[str, Any], str]: ...
+
+    async def floor(self, room: str) -> dict[str, Any]: ...
+
+    async def floor_action(
+        self, room: str, participant: str, action: FloorAction, priority: int | None, by: str
+    ) -> dict[str, Any]: ...
+
+
+class LocalRooms:
+    """The room calls answered by rooms of this process."""
+
+    def __init__(self, directory: RoomDirectory) -> None:
+        self.directory = directory
+
+    def names(self) -> list[str]:
+        return list(self.directory.rooms)
+
+    def room(self, name: str) -> Room:
+        room = self.directory.rooms.get(name)
+        if room is None:
+            raise NoSuchRoom(f"no room named {name!r}")
+        return room
+
+    async def open(self, settings: RoomSettings) -> dict[str, Any]:
+        return self.directory.summary(self.directory.open(settings))
+
+    async def close(self, room: str, reason: str) -> None:
+        self.room(room)
+        await self.directory.close(room, reason)
+
+    async def change(self, room: str, changes: dict[str, Any]) -> dict[str, Any]:
+        found = self.room(room)
+        found.change(**changes)
+        return self.directory.summary(found)
+
+    async def summary(self, room: str) -> dict[str, Any]:
+        return self.directory.summary(self.room(room))
+
+    async def roster(self, room: str) -> list[dict[str, Any]]:
+        return self.room(room).roster()
+
+    async def participant(self, room: str, participant: str) -> dict[str, Any]:
+        found = _participant(self.room(room), participant)
+        return {**found.roster_entry(), "statistics": found.endpoint.statistics()}
+
+    async def update(self, room: str, participant: str, changes: dict[str, Any]) -> dict[str, Any]:
+        found = self.room(room)
+        _participant(found, participant)
+        return found.update(participant, **changes).roster_entry()
+
+    async def remove(self, room: str, participant: str, reason: str) -> None:
+        found = self.room(room)
+        _participant(found, participant)
+        await found.remove(participant, reason)
+
+    async def add_rtp_leg(
+        self, room: str, offer: str, leg: LegRequest
+    ) -> tuple[dict[str, Any], str]:
+        parsed = SessionDescription.parse(offer)
+        participant, answer = await self.directory.add_rtp_leg(
+            self.room(room),
+            parsed,
+            name=leg.name,
+            duplex=leg.duplex,
+            priority=leg.priority,
+            local_address=leg.local_address,
+            radio=leg.radio_options(parsed),
+        )
+        return participant.roster_entry(), answer
+
+    async def floor(self, room: str) -> dict[str, Any]:
+        return self.room(room).floor.to_json()
+
+    async def floor_action(
+        self, room: str, participant: str, action: FloorAction, priority: int | None, by: str
+    ) -> dict[str, Any]:
+        found = self.room(room)
+        _participant(found, participant)
+        if action == "revoke":
+            revoked = found.revoke_floor(participant, by=by)
+            return {"result": "revoked" if revoked else "not-holder", "holder": found.floor.holder}
+        if action == "request":
+            result = found.request_floor(participant, "api", priority)
+        else:
+            result = found.release_floor(participant, "api")
+        answer: dict[str, Any] = {"result": result.result, "holder": result.holder}
+        if result.position is not None:
+            answer["position"] = result.position
+        if result.reason is not None:
+            answer["reason"] = result.reason
+        return answer
+
+
+def _participant(room: Room, participant: str) -> Any:
+    try:
+        return room.get(participant)
+    except KeyError:
+        raise NoSuchParticipant(f"no participant {participant!r} in room {room.name!r}") from None
+
+
+def offer_answer_kind(error: OfferAnswerError) -> str:
+    """The channel's name for an offer/answer failure: its class and reason."""
+    return f"OfferAnswerError:{error.reason}"

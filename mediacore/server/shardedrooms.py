@@ -1,0 +1,401 @@
+"""Rooms placed on media workers: placement, shards, and the one floor of a spanning room.
+
+A new room goes to the least-loaded worker, which becomes its home shard (it keeps the floor).
+When every shard of a room holds `max_legs_per_shard` legs, the next leg opens a shard on
+another worker, joined to every other shard by cascade links (mediacore/cascade.py). The API's
+calls (mediacore.server.rooms.Rooms) are answered by asking the shards over their channels
+and putting their answers together, so a spanning room looks like one room."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from mediacore.channel import Notification
+from mediacore.channelio import RequestFailed
+from mediacore.events import Event, EventBus
+from mediacore.offeranswer import OfferAnswerError
+from mediacore.room import RoomError, RoomFull, RoomSettings
+from mediacore.server.directory import MAX_ROOMS, RoomExists
+from mediacore.server.metricsdata import RoomSnapshot
+from mediacore.server.rooms import (
+    ROOM_FAILURES,
+    FloorAction,
+    LegRequest,
+    NoSuchParticipant,
+    NoSuchRoom,
+)
+from mediacore.server.workers import WorkerPool, WorkerProcess
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Shard:
+    worker: WorkerProcess
+    home: bool
+    participants: set[str] = field(default_factory=set)
+    reserved: int = 0  # legs on their way in
+
+    @property
+    def load(self) -> int:
+        return len(self.participants) + self.reserved
+
+
+@dataclass(slots=True)
+class PlacedRoom:
+    settings: RoomSettings
+    shards: list[Shard]
+    growing: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def home(self) -> Shard:
+        return self.shards[0]
+
+    def shard_of(self, participant: str) -> Shard | None:
+        return next((s for s in self.shards if participant in s.participants), None)
+
+
+class ShardedRooms:
+    """The room calls of the control API, answered by rooms on media workers."""
+
+    def __init__(self, pool: WorkerPool, bus: EventBus, max_legs_per_shard: int) -> None:
+        self.pool = pool
+        self.bus = bus
+        self.max_legs_per_shard = max_legs_per_shard
+        self.rooms: dict[str, PlacedRoom] = {}
+        pool.on_notification = self._notified
+        pool.on_restart = self._restore
+        pool.on_lost = self._lost
+
+    def names(self) -> list[str]:
+        return list(self.rooms)
+
+    def placed(self, name: str) -> PlacedRoom:
+        room = self.rooms.get(name)
+        if room is None:
+            raise NoSuchRoom(f"no room named {name!r}")
+        return room
+
+    # -- rooms ----------------------------------------------------------------------------
+
+    async def open(self, settings: RoomSettings) -> dict[str, Any]:
+        settings = settings.validate()
+        if settings.name in self.rooms:
+            raise RoomExists(f"room {settings.name!r} exists")
+        if len(self.rooms) >= MAX_ROOMS:
+            raise RoomError(f"at most {MAX_ROOMS} rooms")
+        worker = self.pool.least_loaded(self._load)
+        if worker is None:
+            raise RoomError("no media worker is running")
+        room = PlacedRoom(settings, [Shard(worker, home=True)])
+        self.rooms[settings.name] = room
+        try:
+            await _ask(worker, "room.open", settings=asdict(settings), home=True)
+        except BaseException:
+            self.rooms.pop(settings.name, None)
+            raise
+        return await self.summary(settings.name)
+
+    async def close(self, room: str, reason: str) -> None:
+        placed = self.placed(room)
+        del self.rooms[room]
+        # The other shards first: the home shard's close is the room's "room.closed".
+        for shard in reversed(placed.shards):
+            try:
+                await _ask(shard.worker, "room.close", room=room, reason=reason)
+            except (ConnectionError, NoSuchRoom):
+                pass  # its worker died: the room went with it
+
+    async def change(self, room: str, changes: dict[str, Any]) -> dict[str, Any]:
+        placed = self.placed(room)
+        for shard in placed.shards:
+            await _ask(shard.worker, "room.change", room=room, changes=changes)
+        placed.settings = RoomSettings(**{**asdict(placed.settings), **changes})
+        return await self.summary(room)
+
+    async def summary(self, room: str) -> dict[str, Any]:
+        placed = self.placed(room)
+        parts = await asyncio.gather(
+            *(_ask(s.worker, "room.summary", room=room) for s in placed.shards)
+        )
+        summary: dict[str, Any] = dict(parts[0])
+        summary["participants"] = sum(p["participants"] for p in parts)
+        summary["talking"] = [pid for p in parts for pid in p["talking"]]
+        summary["clock"] = {
+            "ticks": max(p["clock"]["ticks"] for p in parts),
+            "late_ticks": sum(p["clock"]["late_ticks"] for p in parts),
+            "skipped_ticks": sum(p["clock"]["skipped_ticks"] for p in parts),
+            "max_lateness_ms": max(p["clock"]["max_lateness_ms"] for p in parts),
+        }
+        summary["shards"] = [
+            {"worker": s.worker.id, "legs": p["participants"]}
+            for s, p in zip(placed.shards, parts, strict=True)
+        ]
+        return summary
+
+    # -- participants ---------------------------------------------------------------------
+
+    async def roster(self, room: str) -> list[dict[str, Any]]:
+        placed = self.placed(room)
+        parts = await asyncio.gather(
+            *(_ask(s.worker, "room.roster", room=room) for s in placed.shards)
+        )
+        return [
+            {**entry, "worker": shard.worker.id}
+            for shard, entries in zip(placed.shards, parts, strict=True)
+            for entry in entries
+        ]
+
+    async def participant(self, room: str, participant: str) -> dict[str, Any]:
+        shard = self._shard(room, participant)
+        entry = await _ask(shard.worker, "participant.get", room=room, participant=participant)
+        return {**entry, "worker": shard.worker.id}
+
+    async def update(self, room: str, participant: str, changes: dict[str, Any]) -> dict[str, Any]:
+        shard = self._shard(room, participant)
+        entry = await _ask(
+            shard.worker, "participant.update", room=room, participant=participant, changes=changes
+        )
+        return {**entry, "worker": shard.worker.id}
+
+    async def remove(self, room: str, participant: str, reason: str) -> None:
+        shard = self._shard(room, participant)
+        await _ask(
+            shard.worker, "participant.remove", room=room, participant=participant, reason=reason
+        )
+
+    async def add_rtp_leg(
+        self, room: str, offer: str, leg: LegRequest
+    ) -> tuple[dict[str, Any], str]:
+        placed = self.placed(room)
+        limit = placed.settings.max_participants
+        if sum(s.load for s in placed.shards) >= limit:
+            raise RoomFull(f"room {room!r} is full ({limit} participants)")
+        shard = await self._shard_for_new_leg(placed)
+        shard.reserved += 1
+        try:
+            answer = await _ask(shard.worker, "leg.rtp", room=room, offer=offer, leg=leg.to_json())
+        finally:
+            shard.reserved -= 1
+        shard.participants.add(answer["participant"]["id"])
+        return answer["participant"], answer["answer"]
+
+    def _load(self, worker: WorkerProcess) -> tuple[int, int]:
+        """What a worker holds, as placement weighs it: legs first, then room shards."""
+        shards = [s for room in self.rooms.values() for s in room.shards if s.worker is worker]
+        return sum(s.load for s in shards), len(shards)
+
+    def _shard(self, room: str, participant: str) -> Shard:
+        placed = self.placed(room)
+        shard = placed.shard_of(participant)
+        if shard is None:
+            raise NoSuchParticipant(f"no participant {participant!r} in room {room!r}")
+        return shard
+
+    async def _shard_for_new_leg(self, placed: PlacedRoom) -> Shard:
+        async with placed.growing:
+            live = [s for s in placed.shards if s.worker.state == "running"]
+            roomy = [s for s in live if s.load < self.max_legs_per_shard]
+            if roomy:
+                return min(roomy, key=lambda s: s.load)
+            used = frozenset(s.worker.id for s in placed.shards)
+            worker = self.pool.least_loaded(self._load, exclude=used)
+            if worker is None:  # every worker holds a shard already: the emptiest takes it
+                if not live:
+                    raise RoomError(f"room {placed.settings.name!r} has no running shard")
+                return min(live, key=lambda s: s.load)
+            return await self._grow(placed, worker)
+
+    async def _grow(self, placed: PlacedRoom, worker: WorkerProcess) -> Shard:
+        name = placed.settings.name
+        await _ask(worker, "room.open", settings=asdict(placed.settings), home=False)
+        shard = Shard(worker, home=False)
+        await self._link(placed, shard)
+        placed.shards.append(shard)
+        await self._sync_floor(placed)
+        log.info("room grew a shard", extra={"room": name, "worker": worker.id})
+        return shard
+
+    async def _link(self, placed: PlacedRoom, new: Shard) -> None:
+        """Join `new` to every other shard of the room with a cascade link each way."""
+        name = placed.settings.name
+        ours = await _ask(new.worker, "cascade.bind", room=name)
+        for shard in placed.shards:
+            if shard is new or shard.worker.state != "running":
+                continue
+            theirs = await _ask(shard.worker, "cascade.bind", room=name)
+            await _ask(
+                shard.worker,
+                "cascade.connect",
+                room=name,
+                link=f"worker-{new.worker.id}",
+                address=ours["address"],
+                port=ours["port"],
+            )
+            await _ask(
+                new.worker,
+                "cascade.connect",
+                room=name,
+                link=f"worker-{shard.worker.id}",
+                address=theirs["address"],
+                port=theirs["port"],
+            )
+
+    # -- the floor ------------------------------------------------------------------------
+
+    async def floor(self, room: str) -> dict[str, Any]:
+        result: dict[str, Any] = await _ask(self.placed(room).home.worker, "floor.get", room=room)
+        return result
+
+    async def floor_action(
+        self, room: str, participant: str, action: FloorAction, priority: int | None, by: str
+    ) -> dict[str, Any]:
+        placed = self.placed(room)
+        shard = self._shard(room, participant)
+        if shard.home:
+            return dict(
+                await _ask(
+                    shard.worker,
+                    "floor.action",
+                    room=room,
+                    participant=participant,
+                    action=action,
+                    priority=priority,
+                    by=by,
+                )
+            )
+        if action == "request" and priority is None:
+            entry = await _ask(shard.worker, "participant.get", room=room, participant=participant)
+            priority = int(entry["priority"])
+        return dict(
+            await _ask(
+                placed.home.worker,
+                "floor.decide",
+                room=room,
+                action=action,
+                participant=participant,
+                priority=priority,
+                source="admin" if action == "revoke" else "api",
+                hang=False,
+                by=by,
+            )
+        )
+
+    async def _sync_floor(self, placed: PlacedRoom) -> None:
+        """Tell every other shard what the home shard's floor is now."""
+        if len(placed.shards) < 2:
+            return
+        name = placed.settings.name
+        state = await _ask(placed.home.worker, "floor.get", room=name)
+        for shard in placed.shards[1:]:
+            if shard.worker.state == "running":
+                await _ask(shard.worker, "floor.apply", room=name, state=state)
+
+    # -- what workers tell ----------------------------------------------------------------
+
+    def _notified(self, worker: WorkerProcess, message: Notification) -> None:
+        data = message.data
+        if message.event == "event":
+            self._event(worker, data)
+        elif message.event == "floor.forward":
+            placed = self.rooms.get(data["room"])
+            if placed is not None:
+                asyncio.get_running_loop().create_task(self._forward_floor(placed, data))
+
+    def _event(self, worker: WorkerProcess, data: dict[str, Any]) -> None:
+        room, kind = data["room"], data["type"]
+        placed = self.rooms.get(room) if room is not None else None
+        payload = data["data"]
+        if placed is not None:
+            shard = next((s for s in placed.shards if s.worker is worker), None)
+            if shard is not None and kind == "participant.joined":
+                shard.participants.add(payload["participant"]["id"])
+                entry = {**payload["participant"], "worker": worker.id}
+                payload = {**payload, "participant": entry}
+            elif shard is not None and kind == "participant.left":
+                shard.participants.discard(payload["participant"])
+            if kind.startswith("floor.") and len(placed.shards) > 1:
+                asyncio.get_running_loop().create_task(self._sync_floor_quietly(placed))
+        at = datetime.fromisoformat(data["at"].replace("Z", "+00:00"))
+        self.bus.deliver(Event(kind, room, payload, at))
+
+    async def _forward_floor(self, placed: PlacedRoom, data: dict[str, Any]) -> None:
+        try:
+            await _ask(
+                placed.home.worker,
+                "floor.decide",
+                room=placed.settings.name,
+                action=data["action"],
+                participant=data["participant"],
+                priority=data["priority"],
+                source=data["source"],
+                hang=data["hang"],
+            )
+        except Exception:
+            log.exception("forwarding a floor request failed", extra={"room": placed.settings.name})
+
+    async def _sync_floor_quietly(self, placed: PlacedRoom) -> None:
+        try:
+            await self._sync_floor(placed)
+        except Exception:  # a shard going away: its restart syncs again
+            log.debug("floor sync failed", exc_info=True)
+
+    # -- a worker that died ---------------------------------------------------------------
+
+    def _lost(self, worker: WorkerProcess) -> None:
+        """Its legs are gone: say so for each, as their shard would have."""
+        for name, placed in self.rooms.items():
+            for shard in placed.shards:
+                if shard.worker is not worker:
+                    continue
+                for participant in sorted(shard.participants):
+                    self.bus.publish(
+                        "participant.left", name, participant=participant, reason="worker-lost"
+                    )
+                shard.participants.clear()
+
+    async def _restore(self, worker: WorkerProcess) -> None:
+        """Open the restarted worker's shards again, and link them to their rooms."""
+        for name, placed in list(self.rooms.items()):
+            for shard in placed.shards:
+                if shard.worker is not worker:
+                    continue
+                try:
+                    settings = asdict(placed.settings)
+                    await _ask(worker, "room.open", settings=settings, home=shard.home)
+                    if len(placed.shards) > 1:
+                        await self._link(placed, shard)
+                        await self._sync_floor(placed)
+                except Exception:
+                    log.exception("restoring a room failed", extra={"room": name})
+                else:
+                    self.bus.publish("room.restored", name, worker=worker.id)
+
+    async def snapshots(self) -> list[RoomSnapshot]:
+        """Every worker's rooms for /metrics."""
+        snapshots: list[RoomSnapshot] = []
+        for worker in self.pool.running():
+            try:
+                rooms = await worker.request("worker.metrics")
+            except Exception:
+                continue
+            snapshots += [RoomSnapshot.from_json(room, worker.id) for room in rooms]
+        return snapshots
+
+
+async def _ask(worker: WorkerProcess, method: str, **data: Any) -> Any:
+    """A request to a worker, its failures raised as the room failures they stand for."""
+    try:
+        return await worker.request(method, **data)
+    except RequestFailed as error:
+        kind, _, reason = error.kind.partition(":")
+        if kind == "OfferAnswerError":
+            raise OfferAnswerError(reason, error.detail) from None  # type: ignore[arg-type]
+        failure = ROOM_FAILURES.get(kind)
+        if failure is not None:
+            raise failure(error.detail) from None
+        raise

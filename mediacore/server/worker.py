@@ -1,0 +1,267 @@
+"""A media worker process: the rooms (or room shards) the control process places on it.
+
+Started by mediacore.server.workers with one end of a socketpair as its control channel. It owns
+everything per packet for its rooms: RTP sockets, jitter buffers, codecs, the mixer clock, radio
+legs and the cascade links between shards. Control asks through the channel (requests named
+like "room.open" or "leg.rtp", answered with the same JSON the HTTP API shows) and hears back
+the worker's events as notifications. The worker ends when the channel closes or on SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import logging
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from mediacore.cascadeio import RoomLinks
+from mediacore.channelio import Channel, RequestFailed
+from mediacore.clock import iso8601
+from mediacore.events import Event, EventBus
+from mediacore.offeranswer import OfferAnswerError
+from mediacore.room import Room, RoomSettings
+from mediacore.server.config import Config, RtpSection, ServerSection
+from mediacore.server.directory import RoomDirectory
+from mediacore.server.metricsdata import TickTimings, room_snapshot
+from mediacore.server.rooms import LegRequest, LocalRooms, offer_answer_kind
+
+log = logging.getLogger(__name__)
+
+# Room-wide events come from the home shard only; the others would repeat them.
+_HOME_ONLY = ("room.opened", "room.closed", "room.updated")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """What control tells a worker at start: who it is and which ports are its own."""
+
+    id: int
+    host: str
+    port_min: int
+    port_max: int
+    rtp_timeout: float
+    link_host: str = "127.0.0.1"  # where the cascade links between shards listen
+
+    def config(self) -> Config:
+        return Config(
+            server=ServerSection(host=self.host),
+            rtp=RtpSection(
+                port_min=self.port_min, port_max=self.port_max, timeout=self.rtp_timeout
+            ),
+            rooms=(),
+        )
+
+
+class Worker:
+    """The worker's rooms behind its end of the control channel."""
+
+    def __init__(self, settings: WorkerSettings, channel: Channel) -> None:
+        self.settings = settings
+        self.channel = channel
+        self.bus = EventBus()
+        self.directory = RoomDirectory(settings.config(), self.bus)
+        self.timings = TickTimings()
+        self.directory.tick_observers.append(self.timings.observe_tick)
+        self.rooms = LocalRooms(self.directory)
+        self.home: dict[str, bool] = {}
+        self.links: dict[str, RoomLinks] = {}
+        self.stopped = asyncio.Event()
+        self.bus.listen(self._forward_event)
+        channel.handlers.update(
+            {
+                "room.open": self.open_room,
+                "room.close": self.close_room,
+                "room.change": lambda d: self.rooms.change(d["room"], d["changes"]),
+                "room.summary": lambda d: self.rooms.summary(d["room"]),
+                "room.roster": lambda d: self.rooms.roster(d["room"]),
+                "participant.get": lambda d: self.rooms.participant(d["room"], d["participant"]),
+                "participant.update": lambda d: self.rooms.update(
+                    d["room"], d["participant"], d["changes"]
+                ),
+                "participant.remove": lambda d: self.rooms.remove(
+                    d["room"], d["participant"], d["reason"]
+                ),
+                "leg.rtp": self.add_rtp_leg,
+                "floor.get": lambda d: self.rooms.floor(d["room"]),
+                "floor.action": lambda d: self.rooms.floor_action(
+                    d["room"], d["participant"], d["action"], d.get("priority"), d["by"]
+                ),
+                "floor.decide": self.decide_floor,
+                "floor.apply": self.apply_floor,
+                "cascade.bind": self.bind_links,
+                "cascade.connect": self.connect_link,
+                "worker.stats": self.stats,
+                "worker.metrics": self.metrics,
+                "worker.stop": self.stop,
+            }
+        )
+
+    # -- rooms ----------------------------------------------------------------------------
+
+    async def open_room(self, data: dict[str, Any]) -> dict[str, Any]:
+        settings = RoomSettings(**data["settings"])
+        home = bool(data.get("home", True))
+        self.home[settings.name] = home
+        summary = await self.rooms.open(settings)
+        if not home:
+            room = self.rooms.room(settings.name)
+            room.mirror_floor(
+                lambda action, participant, priority, source, hang: self.channel.notify(
+                    "floor.forward",
+                    room=settings.name,
+                    action=action,
+                    participant=participant,
+                    priority=priority,
+                    source=source,
+                    hang=hang,
+                )
+            )
+        return summary
+
+    async def close_room(self, data: dict[str, Any]) -> None:
+        name = data["room"]
+        links = self.links.pop(name, None)
+        if links is not None:
+            links.close()
+        await self.rooms.close(name, data["reason"])
+        self.home.pop(name, None)
+        self.timings.forget(name)
+
+    async def add_rtp_leg(self, data: dict[str, Any]) -> dict[str, Any]:
+        try:
+            entry, answer = await self.rooms.add_rtp_leg(
+                data["room"], data["offer"], LegRequest.from_json(data["leg"])
+            )
+        except OfferAnswerError as error:
+            raise RequestFailed(offer_answer_kind(error), str(error)) from None
+        return {"participant": {**entry, "worker": self.settings.id}, "answer": answer}
+
+    # -- the floor of a room spanning workers ---------------------------------------------
+
+    async def decide_floor(self, data: dict[str, Any]) -> dict[str, Any]:
+        """On the home shard: act for a participant of another shard."""
+        room = self.rooms.room(data["room"])
+        floor, participant, now = room.floor, data["participant"], time.monotonic()
+        action = data["action"]
+        if action == "request":
+            result = floor.request(participant, int(data["priority"]), data["source"], now)
+        elif action == "release":
+            result = floor.release(participant, data["source"], now, hang=bool(data["hang"]))
+        elif action == "revoke":
+            revoked = floor.revoke(participant, data["source"], now, by=data.get("by"))
+            return {"result": "revoked" if revoked else "not-holder", "holder": floor.holder}
+        else:
+            floor.remove(participant, now)
+            return {"result": "removed", "holder": floor.holder}
+        answer: dict[str, Any] = {"result": result.result, "holder": result.holder}
+        if result.position is not None:
+            answer["position"] = result.position
+        if result.reason is not None:
+            answer["reason"] = result.reason
+        return answer
+
+    async def apply_floor(self, data: dict[str, Any]) -> None:
+        """On another shard: follow the home shard's floor."""
+        room = self.rooms.room(data["room"])
+        apply = getattr(room.floor, "apply", None)
+        if apply is not None:
+            apply(data["state"])
+
+    # -- cascade links --------------------------------------------------------------------
+
+    async def bind_links(self, data: dict[str, Any]) -> dict[str, Any]:
+        room = self.rooms.room(data["room"])
+        links = self.links.get(room.name)
+        if links is None:
+            links = RoomLinks(room.settings.rate, room.settings.ptime)
+            await links.bind(self.settings.link_host)
+            self.links[room.name] = links
+            room.links = links
+        return {"address": self.settings.link_host, "port": links.port}
+
+    async def connect_link(self, data: dict[str, Any]) -> None:
+        self.rooms.room(data["room"])
+        self.links[data["room"]].connect(data["link"], data["address"], int(data["port"]))
+
+    # -- the worker -----------------------------------------------------------------------
+
+    async def stats(self, data: dict[str, Any]) -> dict[str, Any]:
+        rooms = list(self.directory.rooms.values())
+        return {
+            "id": self.settings.id,
+            "rooms": [room.name for room in rooms],
+            "legs": sum(len(room.participants) for room in rooms),
+            "cpu_seconds": time.process_time(),
+            "ticks": sum(room.clock.ticks for room in rooms),
+            "late_ticks": sum(room.clock.late_ticks for room in rooms),
+        }
+
+    async def metrics(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        rooms = list(self.directory.rooms.values())
+        return [room_snapshot(room, self.timings).to_json() for room in rooms]
+
+    async def stop(self, data: dict[str, Any] | None = None) -> None:
+        for links in self.links.values():
+            links.close()
+        await self.directory.stop()
+        self.stopped.set()
+
+    def _forward_event(self, event: Event) -> None:
+        if event.type in _HOME_ONLY and not self.home.get(event.room or "", True):
+            return
+        self.channel.notify(
+            "event", type=event.type, room=event.room, at=iso8601(event.at), data=event.data
+        )
+
+    def room(self, name: str) -> Room:
+        return self.rooms.room(name)
+
+
+async def serve(settings: WorkerSettings, channel_fd: int) -> None:
+    sock = socket.socket(fileno=channel_fd)
+    channel = await Channel.over(sock, f"worker-{settings.id}")
+    worker = Worker(settings, channel)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(worker.stop()))
+    gc.collect()
+    gc.freeze()
+    channel.notify("worker.ready", id=settings.id)
+    closed = asyncio.ensure_future(asyncio.shield(channel.closed))
+    stopped = asyncio.ensure_future(worker.stopped.wait())
+    await asyncio.wait({closed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if not worker.stopped.is_set():
+        await worker.stop()  # control went away: hang up our legs before we go
+    channel.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mediacore-worker")
+    parser.add_argument("--channel-fd", type=int, required=True)
+    parser.add_argument("--settings", required=True, help="WorkerSettings as JSON")
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--log-format", default="json")
+    args = parser.parse_args(argv)
+    from mediacore.server.logs import setup_logging
+
+    setup_logging(args.log_level, args.log_format)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches control, which stops us
+    settings = WorkerSettings(**json.loads(args.settings))
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    sys.setswitchinterval(0.001)
+    asyncio.run(serve(settings, args.channel_fd))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

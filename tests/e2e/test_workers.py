@@ -1,0 +1,167 @@
+"""Rooms on media worker processes, measured with real RTP: a room spanning two workers, the
+talker limit and the floor across its shards, and a worker killed under load.
+
+The server runs two workers and grows a shard once a room holds three legs on one, so the
+fourth leg of a room lands on the other worker and its audio crosses the cascade link."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bench.rtppeer import RtpPeer
+from mediacore.codecs import PCMU
+from tests.e2e.server import ServerProcess
+from tests.e2e.test_rtp_legs import LEVEL, SILENT, heard, joined, tone_payloads
+
+pytestmark = pytest.mark.slow
+
+SERVER_ENV = {
+    "MEDIACORE_RTP_TIMEOUT": "3",
+    "MEDIACORE_SERVER_WORKERS": "2",
+    "MEDIACORE_SERVER_MAX_LEGS_PER_SHARD": "3",
+}
+
+
+def workers(server: ServerProcess) -> list[dict[str, Any]]:
+    response = server.client.get("/api/v1/workers")
+    assert response.status_code == 200, response.text
+    return list(response.json())
+
+
+def silence(peer: RtpPeer, seconds: float) -> list[bytes]:
+    return peer.packetize(np.zeros(int(8000 * seconds), dtype=np.float32))
+
+
+async def test_a_room_spanning_two_workers_hears_everyone_but_never_itself(
+    server: ServerProcess, room: str
+) -> None:
+    server.client.patch(f"/api/v1/rooms/{room}", json={"max_talkers": 8})
+    tones = [500.0, 900.0, 1300.0, 1700.0, 2100.0]
+    peers = [(await joined(server, room, PCMU, f"leg{n}"))[0] for n in range(len(tones))]
+    shards = server.client.get(f"/api/v1/rooms/{room}").json()["shards"]
+    assert sorted(s["legs"] for s in shards) == [2, 3] and len({s["worker"] for s in shards}) == 2
+    assert {p["worker"] for p in server.roster(room)} == {0, 1}
+    steady = time.monotonic() + 0.6
+    await asyncio.gather(
+        *(p.play(tone_payloads(p, f, 2.0)) for p, f in zip(peers, tones, strict=True))
+    )
+    for listener, own in zip(peers, tones, strict=True):
+        assert heard(listener, own, steady) < SILENT, f"{own} Hz hears itself"
+        for other in tones:
+            if other != own:
+                level = heard(listener, other, steady)
+                assert level == pytest.approx(LEVEL, abs=2.5), (own, other, level)
+    for peer in peers:
+        peer.close()
+
+
+async def test_the_talker_limit_and_priority_hold_across_shards(
+    server: ServerProcess, room: str
+) -> None:
+    server.client.patch(f"/api/v1/rooms/{room}", json={"max_talkers": 2})
+    # Joined in this order: shard one holds A, B and ear1; shard two C, D and ear2.
+    plan = [("A", 600.0, 3), ("B", 1000.0, 0), ("ear1", None, 0)]
+    plan += [("C", 1400.0, 2), ("D", 1800.0, 1), ("ear2", None, 0)]
+    legs = {}
+    for name, _, priority in plan:
+        legs[name] = (await joined(server, room, PCMU, name, priority=priority))[0]
+    steady = time.monotonic() + 0.6
+    plays = [
+        legs[name].play(tone_payloads(legs[name], f, 2.0) if f else silence(legs[name], 2.0))
+        for name, f, _ in plan
+    ]
+    await asyncio.gather(*plays)
+    for ear in ("ear1", "ear2"):
+        assert heard(legs[ear], 600.0, steady) == pytest.approx(LEVEL, abs=2.5)
+        assert heard(legs[ear], 1400.0, steady) == pytest.approx(LEVEL, abs=2.5)
+        assert heard(legs[ear], 1000.0, steady) < SILENT, ear
+        assert heard(legs[ear], 1800.0, steady) < SILENT, ear
+    for peer in legs.values():
+        peer.close()
+
+
+async def test_one_floor_keys_a_radio_on_the_other_shard(server: ServerProcess, room: str) -> None:
+    talker, talker_id = await joined(server, room, PCMU, "ptt", duplex="half")
+    other, _ = await joined(server, room, PCMU, "phone")
+    filler, _ = await joined(server, room, PCMU, "filler")
+    radio, radio_id = await joined(server, room, PCMU, "radio", radio="vox")
+    by_id = {p["id"]: p for p in server.roster(room)}
+    assert by_id[radio_id]["worker"] != by_id[talker_id]["worker"]
+    answer = server.client.post(
+        f"/api/v1/rooms/{room}/floor", json={"participant": talker_id, "action": "request"}
+    ).json()
+    assert answer["result"] == "granted"
+    await asyncio.sleep(0.2)
+    steady = time.monotonic() + 0.6
+    await asyncio.gather(
+        talker.play(tone_payloads(talker, 700.0, 2.0)),
+        other.play(tone_payloads(other, 1500.0, 2.0)),
+        filler.play(silence(filler, 2.0)),
+        radio.play(silence(radio, 2.0)),
+    )
+    assert heard(radio, 700.0, steady) == pytest.approx(LEVEL, abs=2.5)  # the holder, keyed
+    assert heard(radio, 1500.0, steady) < SILENT  # a radio hears only the floor holder
+    assert server.client.get(f"/api/v1/rooms/{room}/floor").json()["holder"] == talker_id
+    released = server.client.post(
+        f"/api/v1/rooms/{room}/floor", json={"participant": talker_id, "action": "release"}
+    ).json()
+    assert released["result"] == "released"
+    for peer in (talker, other, filler, radio):
+        peer.close()
+
+
+async def test_a_killed_worker_is_restarted_with_its_rooms_and_the_others_do_not_notice(
+    server: ServerProcess,
+) -> None:
+    for name in ("calm", "doomed"):
+        assert server.client.post("/api/v1/rooms", json={"name": name}).status_code == 201
+    placed = {
+        name: server.client.get(f"/api/v1/rooms/{name}").json() for name in ("calm", "doomed")
+    }
+    calm_worker = placed["calm"]["shards"][0]["worker"]
+    doomed_worker = placed["doomed"]["shards"][0]["worker"]
+    assert calm_worker != doomed_worker
+    talker, _ = await joined(server, "calm", PCMU, "talker")
+    ear, _ = await joined(server, "calm", PCMU, "ear")
+    victim = next(w for w in workers(server) if w["id"] == doomed_worker)
+    playing = asyncio.ensure_future(talker.play(tone_payloads(talker, 800.0, 4.0)))
+    background = asyncio.ensure_future(ear.play(silence(ear, 4.0)))
+    await asyncio.sleep(1.0)
+    killed_at = time.monotonic()
+    os.kill(victim["pid"], signal.SIGKILL)
+    back = None
+    while time.monotonic() - killed_at < 5.0:
+        state = next(w for w in workers(server) if w["id"] == doomed_worker)
+        if (
+            state["state"] == "running"
+            and state["pid"] != victim["pid"]
+            and "doomed" in state["rooms"]
+        ):
+            back = time.monotonic() - killed_at
+            break
+        await asyncio.sleep(0.05)
+    assert back is not None, "the killed worker's room did not come back within 5 s"
+    await asyncio.gather(playing, background)
+    calm = server.client.get("/api/v1/rooms/calm").json()
+    assert calm["clock"]["max_lateness_ms"] < 20.0, calm["clock"]
+    levels = ear.decoded(killed_at - 0.5)
+    assert heard(ear, 800.0, killed_at - 0.5) == pytest.approx(LEVEL, abs=2.5), len(levels)
+    # The restored room takes legs again, and they hear each other.
+    a, _ = await joined(server, "doomed", PCMU, "a")
+    b, _ = await joined(server, "doomed", PCMU, "b")
+    steady = time.monotonic() + 0.6
+    await asyncio.gather(a.play(tone_payloads(a, 1100.0, 1.5)), b.play(silence(b, 1.5)))
+    assert heard(b, 1100.0, steady) == pytest.approx(LEVEL, abs=2.5)
+    restarted = next(w for w in workers(server) if w["id"] == doomed_worker)
+    assert restarted["restarts"] == 1
+    for peer in (talker, ear, a, b):
+        peer.close()
+    for name in ("calm", "doomed"):
+        server.client.delete(f"/api/v1/rooms/{name}")
