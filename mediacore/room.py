@@ -211,7 +211,8 @@ class Room:
     async def close(self, reason: str = "room-closed") -> None:
         self._closed = True
         for participant_id in list(self.participants):
-            await self.remove(participant_id, reason)
+            if participant_id in self.participants:  # one leg's close may end another's
+                await self.remove(participant_id, reason)
         if self._task is not None:
             self._task.cancel()
             try:

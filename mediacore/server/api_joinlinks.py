@@ -48,7 +48,7 @@ def build_join_links_router(directory: RoomDirectory, tokens: TokenStore) -> API
         """A link for a remote expert: `{"id", "token", "expires_at", "url"}`. Whoever holds the
         token may, until it expires or is revoked, read and join this room only, with the
         rights of `role` (expert: read, join, talk; operator: also add legs and mute)."""
-        if room not in directory.rooms:
+        if not directory.exists(room):
             raise ApiError(404, "room-not-found", f"no room named {room!r}")
         link = links().mint(room, body.name, body.role, body.minutes)
         log.info(

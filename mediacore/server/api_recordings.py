@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mediacore.server.auth import Principal
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
+from mediacore.server.requests import room_or_404
 from mediacore.server.security import permission
 from recorder.export import MAX_EXPORT_SECONDS
 from recorder.exportjobs import ExportJobs
@@ -64,9 +65,7 @@ def build_recordings_router(
     ) -> dict[str, Any]:
         """Start recording the room: every participant's audio track, the mix, and every video
         source of its participants (remuxed as sent: MP4 for H.264/H.265, WebM for VP8)."""
-        found = directory.rooms.get(room)
-        if found is None:
-            raise ApiError(404, "room-not-found", f"no room named {room!r}")
+        found = room_or_404(directory, room)
         try:
             return recorder.start_room(found, principal.name).summary()
         except RecordingError as error:
@@ -76,8 +75,7 @@ def build_recordings_router(
     async def room_recording(room: str) -> dict[str, Any]:
         """Whether the room is recording now: `{"recording": {id, state, started_at...}|null}`
         (for the console's start/stop button; reading recordings is the reviewers')."""
-        if room not in directory.rooms:
-            raise ApiError(404, "room-not-found", f"no room named {room!r}")
+        room_or_404(directory, room)
         live = recorder.active.get(room)
         return {"recording": live.summary() if live is not None else None}
 

@@ -91,7 +91,10 @@ def build_webrtc_router(
             return
         found = directory.rooms.get(room)
         if found is None:
-            await websocket.close(UNKNOWN_ROOM, f"no room named {room!r}")
+            reason = f"no room named {room!r}"
+            if directory.placed_elsewhere(room):
+                reason = f"room {room!r} runs in a media worker, where WebRTC does not run yet"
+            await websocket.close(UNKNOWN_ROOM, reason)
             return
         session = SignallingSession(
             service,

@@ -65,6 +65,7 @@ class MediaServer:
             self.pool = WorkerPool(config, config.server.workers)
             sharded = ShardedRooms(self.pool, self.bus, config.server.max_legs_per_shard)
             self.rooms = sharded
+            self.directory.placed_elsewhere = sharded.rooms.__contains__
             self.metrics.remote_rooms = sharded.snapshots
             self.metrics.workers = self.pool.describe
         self.recorder = RecorderService(config.data_dir, self.bus, self.directory.rooms.get)

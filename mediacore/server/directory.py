@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from mediacore.dtmf import DtmfDigit
@@ -34,6 +35,8 @@ class RoomDirectory:
         self.tick_observers: list[TickObserver] = []  # given to every room opened here
         self.ports = PortPool(config.rtp.port_min, config.rtp.port_max)
         self.legs = LegFactory(self.ports, config.server.host, config.rtp.timeout)
+        # Worker mode: rooms that run in media workers, not here (see shardedrooms.py).
+        self.placed_elsewhere: Callable[[str], bool] = lambda name: False
 
     async def start(self) -> None:
         for settings in self.config.rooms:
@@ -61,6 +64,10 @@ class RoomDirectory:
 
     def get(self, name: str) -> Room:
         return self.rooms[name]
+
+    def exists(self, name: str) -> bool:
+        """Whether a room of this name is open, here or in a media worker."""
+        return name in self.rooms or self.placed_elsewhere(name)
 
     async def add_rtp_leg(
         self,

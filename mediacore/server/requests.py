@@ -36,8 +36,16 @@ def websocket_principal(websocket: WebSocket, token: str, tokens: TokenStore) ->
 
 
 def room_or_404(directory: RoomDirectory, name: str) -> Room:
-    """The open room called `name`, or the API's 404 `room-not-found`."""
+    """The open room called `name` in this process, or the API's 404 `room-not-found` (501
+    `not-in-workers` for a room in a media worker, where this kind of leg does not run yet)."""
     try:
         return directory.get(name)
     except KeyError:
+        if directory.placed_elsewhere(name):
+            raise ApiError(
+                501,
+                "not-in-workers",
+                f"room {name!r} runs in a media worker, where this does not run yet; "
+                "run the server with workers = 0 for it",
+            ) from None
         raise ApiError(404, "room-not-found", f"no room named {name!r}") from None
