@@ -33,7 +33,7 @@ from ingest.ps import DemuxedFrame
 from ingest.puller import PullError, PullTarget
 from ingest.rtpframing import Rfc4571Framer
 from mediacore.codecs.g711 import ALAW_TO_INT16, ULAW_TO_INT16
-from webrtc.video import inspect_h264
+from mediacore.videohub import inspect_h264
 
 if TYPE_CHECKING:
     from ingest.source import FieldSourceSettings

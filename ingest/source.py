@@ -36,7 +36,7 @@ from ingest.pcmfeed import MAX_MS, PcmFeed
 from ingest.puller import VIDEO_CODECS, PullError, PullTarget, SourceReader
 from mediacore.codecs.base import Pcm
 from mediacore.endpoint import Endpoint
-from webrtc.video import INSPECTORS, TIME_BASE, VideoHub, VideoSource, codec_parameters
+from mediacore.videohub import INSPECTORS, TIME_BASE, VideoHub, VideoSource, codec_parameters
 
 if TYPE_CHECKING:
     from mediacore.participant import Participant

@@ -31,7 +31,7 @@ from aiortc import RTCRtpReceiver
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import RtpPacket
 
-from webrtc.videotap import AiortcContractError
+from mediacore.videotap import AiortcContractError
 
 _BUFFER_ATTR = "_RTCRtpReceiver__jitter_buffer"
 

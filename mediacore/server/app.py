@@ -36,10 +36,10 @@ from mediacore.server.metrics import MediaMetrics
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.sipservice import SipService
 from mediacore.server.walls import WallService
+from mediacore.videohub import VideoHub
 from recorder.exportjobs import ExportJobs
 from recorder.service import RecorderService
 from webrtc.service import WebRtcService
-from webrtc.video import VideoHub
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,12 @@ from mediacore.events import EventBus
 from mediacore.participant import Participant
 from mediacore.room import Room, RoomSettings
 from mediacore.server.recordvideo import RecordingVideo
+from mediacore.videohub import TIME_BASE, VideoHub, VideoSource
 from recorder.service import RecorderService
 from recorder.verify import verify_recording
 from recorder.video import probe_video
 from tests.mixer.test_audiomixer import MemoryEndpoint
 from tests.recorder.test_video_recording import encode
-from webrtc.video import TIME_BASE, VideoHub, VideoSource
 
 
 def push(source: VideoSource, frames: list[tuple[bytes, int, bool]]) -> None:
