@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from mediacore.events import EventBus
 from mediacore.floor import Floor, FloorResult, FloorSettings
+from mediacore.mixing import MixerFactory, MixerSettings
 from mediacore.participant import PRIORITIES, Participant
-from mixer.audiomixer import AudioMixer, MixerSettings
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +148,16 @@ TickObserver = Callable[["Room", float, float], None]  # (room, lateness, mix se
 
 
 class Room:
-    def __init__(self, settings: RoomSettings, bus: EventBus) -> None:
+    def __init__(self, settings: RoomSettings, bus: EventBus, *, make_mixer: MixerFactory) -> None:
+        """A room with `settings` (raises RoomError when they are invalid) that publishes on
+        `bus` and mixes with the mixer `make_mixer` makes (the assembly's `AudioMixer`)."""
         self.settings = settings.validate()
         self.name = settings.name
         self.bus = bus
         self.participants: dict[str, Participant] = {}
         self.clock = ClockStatistics()
         self.tick_observers: list[TickObserver] = []
-        self.mixer = AudioMixer(self._mixer_settings(), on_talking=self._talking_changed)
+        self.mixer = make_mixer(self._mixer_settings(), self._talking_changed)
         self.floor = Floor(self._floor_settings(), self._publish_floor, self._floor_changed)
         self._task: asyncio.Task[None] | None = None
         self._closed = False

@@ -17,11 +17,12 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from mediacore.audio import level_dbfs
 from mediacore.codecs.base import Pcm
 from mediacore.endpoint import AudioInput
+from mediacore.joinedroom import JoinedRoom, Member
 from mediacore.offeranswer import AudioNegotiation
 from mediacore.rtp import RtpPacket
 from mediacore.rtpsession import RtpLeg
@@ -36,10 +37,6 @@ from radio.ed137 import (
 )
 from radio.sdp import RadioSession
 from radio.vox import Vox, VoxSettings
-
-if TYPE_CHECKING:
-    from mediacore.participant import Participant
-    from mediacore.room import Room
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +88,7 @@ class RadioLeg(RtpLeg):
         self.radio = radio or RadioOptions()
         super().__init__(*args, **kwargs)
         session = self.radio.session
-        self.room: Room | None = None
+        self.room: JoinedRoom | None = None
         self.participant_id: str | None = None
         self.squelch_open = False
         self.holding = False  # this leg holds the room's floor
@@ -143,7 +140,7 @@ class RadioLeg(RtpLeg):
         if self.radio.mode == "ed137":
             self._keepalive_task = asyncio.get_running_loop().create_task(self._keepalives())
 
-    def joined(self, room: Room, participant: Participant) -> None:
+    def joined(self, room: JoinedRoom, participant: Member) -> None:
         self.room = room
         self.participant_id = participant.id
         self.floor_changed(room.floor.holder, room.floor.holder_priority or 0)

@@ -32,9 +32,8 @@ from aiortc.exceptions import OperationError
 from mediacore.codecs import registry
 from mediacore.codecs.base import CodecInfo
 from mediacore.endpoint import Endpoint, output_format
-from mediacore.participant import Participant
+from mediacore.joinedroom import JoinedRoom, Member
 from mediacore.playout import AudioPlayout
-from mediacore.room import Room
 from mediacore.sdp import SdpError, SessionDescription
 from webrtc.audiotap import AudioTap
 from webrtc.ice import add_host_candidates, rtc_configuration
@@ -103,7 +102,7 @@ class WebRtcLeg(Endpoint):
         self._audio: RTCRtpTransceiver | None = None
         self._audio_tap: AudioTap | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._room: Room | None = None
+        self._room: JoinedRoom | None = None
         self._created = time.monotonic()
         self._connected = False
         self._closed = False
@@ -277,7 +276,7 @@ class WebRtcLeg(Endpoint):
 
     # -- life cycle -----------------------------------------------------------------------
 
-    def joined(self, room: Room, participant: Participant) -> None:
+    def joined(self, room: JoinedRoom, participant: Member) -> None:
         self._room = room
         self.participant_id = participant.id
         if self.pc.connectionState in _GONE_STATES:  # failed while it was being added
@@ -297,7 +296,7 @@ class WebRtcLeg(Endpoint):
     def _leave(self, reason: str) -> None:
         """Take the participant out of its room now, not at the next housekeeping."""
         room, participant_id = self._room, self.participant_id
-        if room is None or participant_id not in room.participants:
+        if room is None or participant_id is None or participant_id not in room.participants:
             return
         task = asyncio.get_running_loop().create_task(room.remove(participant_id, reason))
         self._tasks.add(task)

@@ -14,6 +14,7 @@ from mediacore.room import Room, RoomError, RoomSettings, TickObserver
 from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
 from mediacore.server.config import Config
+from mixer.audiomixer import AudioMixer
 from radio.leg import RadioLeg, RadioOptions
 from radio.sdp import add_radio_attributes
 
@@ -48,7 +49,7 @@ class RoomDirectory:
             raise RoomExists(f"room {settings.name!r} exists")
         if len(self.rooms) >= MAX_ROOMS:
             raise RoomError(f"at most {MAX_ROOMS} rooms")
-        room = Room(settings, self.bus)
+        room = Room(settings, self.bus, make_mixer=AudioMixer)
         room.tick_observers.extend(self.tick_observers)
         self.rooms[settings.name] = room
         room.start()

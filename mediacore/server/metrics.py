@@ -108,7 +108,7 @@ class MediaMetrics:
                     clock.ticks,
                     clock.late_ticks,
                     clock.skipped_ticks,
-                    room.mixer.encoders.encodes,
+                    room.mixer.encodes,
                     legs,
                     room.floor.holder is not None,
                 )
