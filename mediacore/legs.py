@@ -1,7 +1,7 @@
 """Making RTP legs from offer/answer: the shared step of plain RTP legs, SIP calls and dial-out.
 
 Negotiate first, then bind a port pair, so a bad offer never takes a port; the answer or offer
-names the bound port. Any `RtpLeg` subclass can be made (a SIP call is an RTP leg with a dialog)."""
+names the bound port. Any `RtpLeg` subclass can be made (a radio leg); a SIP call holds one."""
 
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ from mediacore.clock import iso8601
 from mediacore.events import EventBus
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
-from radio.gateways import GatewayKeeper
-from radio.sipcall import IncomingRadio
+from mediacore.server.radiogateways import GatewayKeeper
+from mediacore.server.sipradio import IncomingRadio
 from sip.dialout import Dialer
 from sip.message import Request, Response
 from sip.stack import SipStack
