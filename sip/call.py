@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from mediacore.clock import MONOTONIC, Clock
 from mediacore.codecs import registry
 from mediacore.dtmf import DtmfDigit
 from mediacore.endpoint import AudioInput, AudioOutput, Endpoint
@@ -42,6 +42,9 @@ class CallAgent(Protocol):
     @property
     def stack(self) -> SipStack: ...
 
+    @property
+    def clock(self) -> Clock: ...
+
     def reject_method(self, request: Request, transaction: ServerTransaction) -> None:
         """Answer a method we do not serve (405 or 501)."""
         ...
@@ -68,10 +71,11 @@ class CallAgent(Protocol):
 
 
 class SipCall(Endpoint):
-    def __init__(self, leg: RtpLeg) -> None:
-        """A call whose media is `leg` (bound, set up by offer/answer); the user agent or the
-        dialer fills in the dialog side."""
+    def __init__(self, leg: RtpLeg, *, clock: Clock = MONOTONIC) -> None:
+        """A call whose media is `leg` (bound, set up by offer/answer), on its user agent's
+        `clock`; the user agent or the dialer fills in the dialog side."""
         self.leg = leg
+        self.clock = clock
         # A radio gateway over SIP is shown as radio; a phone as sip.
         self.kind = "sip" if leg.kind == RtpLeg.kind else leg.kind
         self.agent: CallAgent | None = None
@@ -91,7 +95,7 @@ class SipCall(Endpoint):
         self.on_dtmf: Callable[[DtmfDigit], None] | None = None
         leg.on_dtmf = self._dtmf
         self._pending_offer: SessionDescription | None = None  # our offer in a 2xx (offerless)
-        self._keepalive_sent = time.monotonic()
+        self._keepalive_sent = self.clock.now()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- the room's side: media is the leg's -----------------------------------------------
@@ -206,7 +210,7 @@ class SipCall(Endpoint):
                 agent.stack.respond(transaction, refresh)
                 return
             if refresh is not None:
-                self.session_timer.refreshed(time.monotonic(), *refresh)
+                self.session_timer.refreshed(self.clock.now(), *refresh)
         if not request.body:
             if request.method == "UPDATE":
                 agent.stack.respond(transaction, self._ok(request, None))
@@ -313,7 +317,7 @@ class SipCall(Endpoint):
         agent.add_capabilities(update)
         response = await agent.stack.request(update, dialog.peer)
         if 200 <= response.status < 300:
-            timer.refreshed(time.monotonic(), timer.interval, timer.refresher)
+            timer.refreshed(self.clock.now(), timer.interval, timer.refresher)
         elif response.status in (481, 408):
             await self.hang_up("session-refresh-failed")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 
 from mediacore.codecs import registry
@@ -87,7 +86,7 @@ class Dialer:
                 leg, offer = await kind.offer(agent.legs, room, local_address)
         except (OfferAnswerError, OSError) as error:
             raise DialError(503, "no-media", str(error)) from None
-        call = SipCall(leg)
+        call = SipCall(leg, clock=agent.clock)
         call.agent = agent
         call.direction = "outbound"
         call.state = "calling"
@@ -126,7 +125,7 @@ class Dialer:
                 trunk,
             )
         if uri.user in agent.users:
-            bindings = agent.registrar.lookup(uri.user, time.monotonic())
+            bindings = agent.registrar.lookup(uri.user, self.agent.clock.now())
             if not bindings:
                 raise DialError(404, "not-registered", f"SIP user {uri.user!r} is not registered")
             binding = bindings[-1]  # the newest registration
@@ -312,7 +311,9 @@ class Dialer:
         parsed = parse_session_expires(value) if value else None
         if parsed is not None and parsed[0] >= self.agent.settings.min_se:
             interval, refresher = parsed
-            call.session_timer = SessionTimer(interval, refresher or "uac", "uac", time.monotonic())
+            call.session_timer = SessionTimer(
+                interval, refresher or "uac", "uac", self.agent.clock.now()
+            )
 
     def _failed(
         self, room: Room, participant: Participant, call: SipCall, reason: str, status: int

@@ -60,6 +60,7 @@ class SipUserAgent:
     ) -> None:
         self.settings = settings
         self.stack = stack
+        self.clock = stack.clock
         self.rooms = rooms
         self.legs = legs
         self.bus = bus
@@ -93,7 +94,7 @@ class SipUserAgent:
     def request_received(
         self, request: Request, source: Peer, transaction: ServerTransaction | None
     ) -> None:
-        if self.throttle.blocked(source.host, time.monotonic()):
+        if self.throttle.blocked(source.host, self.clock.now()):
             return  # a blocked address learns nothing, not even that we are here
         if request.method == "ACK" or transaction is None:
             call = self._call_for(request)
@@ -223,7 +224,7 @@ class SipUserAgent:
             "sip authentication failed",
             extra={"source": source.host, "user": username, "method": request.method},
         )
-        if self.throttle.failed(source.host, time.monotonic()):
+        if self.throttle.failed(source.host, self.clock.now()):
             self.bus.publish(
                 "sip.auth_blocked",
                 None,
@@ -252,7 +253,7 @@ class SipUserAgent:
                 call_id=request.call_id,
                 cseq=request.cseq[0],
                 user_agent=(request.headers.get("User-Agent") or "")[:100],
-                now=time.monotonic(),
+                now=self.clock.now(),
                 wall_now=time.time(),
             )
         except RegistrationError as error:
@@ -262,7 +263,7 @@ class SipUserAgent:
             self.stack.respond(transaction, response)
             return
         response = make_response(request, 200, to_tag=new_tag())
-        now = time.monotonic()
+        now = self.clock.now()
         for binding in bindings:
             response.headers.add("Contact", f"<{binding.contact}>;expires={binding.remaining(now)}")
         response.headers.add("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()))
@@ -337,14 +338,14 @@ class SipUserAgent:
             self.stack.respond(transaction, make_response(request, 503, "No Media Ports"))
             return
         contact = f"<{self.stack.contact_uri(target, source)}>"
-        call = SipCall(leg)
+        call = SipCall(leg, clock=self.clock)
         call.dialog = Dialog.as_uas(request, local_tag, contact, source)
         call.agent = self
         call.user = user.user if user else None
         call.remote_uri = str(request.from_.uri)
         call.local_address = local_address
         if timing is not None:
-            call.session_timer = SessionTimer(timing[0], timing[1], "uas", time.monotonic())
+            call.session_timer = SessionTimer(timing[0], timing[1], "uas", self.clock.now())
         self.calls[(request.call_id, local_tag)] = call
         answered = await self._ring(request, transaction, call, local_tag)
         if not answered:
@@ -459,12 +460,12 @@ class SipUserAgent:
                 return
             # A PIN is checked as soon as it is complete, so the "#" the caller may still be
             # typing after it arrives once the caller is in the room: it is not for the room.
-            publish, granted_at = call.on_dtmf, time.monotonic()
+            publish, granted_at = call.on_dtmf, self.clock.now()
 
             def after_pin(digit: DtmfDigit) -> None:
                 call.on_dtmf = publish
                 if publish is not None and not (
-                    digit.digit == "#" and time.monotonic() - granted_at < PIN_HASH_GRACE
+                    digit.digit == "#" and self.clock.now() - granted_at < PIN_HASH_GRACE
                 ):
                     publish(digit)
 
@@ -473,7 +474,7 @@ class SipUserAgent:
         def refused() -> None:
             self.spawn(call.hang_up("wrong-pin"))
 
-        entry = PinEntry(room.settings.pin, call.leg, granted, refused)
+        entry = PinEntry(room.settings.pin, call.leg, granted, refused, clock=self.clock)
         call.on_dtmf = entry.digit
         call.on_ended = lambda reason: entry.stop()
         entry.start()
@@ -509,7 +510,7 @@ class SipUserAgent:
     async def _every_second(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            now = time.monotonic()
+            now = self.clock.now()
             self.registrar.expire(now)
             for call in list(self.calls.values()):
                 timer = call.session_timer

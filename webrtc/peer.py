@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
@@ -29,6 +28,7 @@ from aiortc import (
 from aiortc import sdp as aiortc_sdp
 from aiortc.exceptions import OperationError
 
+from mediacore.clock import MONOTONIC, Clock
 from mediacore.codecs import registry
 from mediacore.codecs.base import CodecInfo
 from mediacore.endpoint import Endpoint, output_format
@@ -81,7 +81,9 @@ class WebRtcLeg(Endpoint):
         tick_ms: int,
         mode: LegMode = "session",
         accept_video: bool = False,
+        clock: Clock = MONOTONIC,
     ) -> None:
+        self.clock = clock
         """`mode` says what the peer does: "session" talks and listens, "publish" (WHIP) only
         sends, "play" (WHEP) only receives. Video m-lines of an offer are answered inactive
         unless `accept_video` (a video hub is there to take them)."""
@@ -103,7 +105,7 @@ class WebRtcLeg(Endpoint):
         self._audio_tap: AudioTap | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._room: JoinedRoom | None = None
-        self._created = time.monotonic()
+        self._created = self.clock.now()
         self._connected = False
         self._closed = False
         self._close_callbacks: list[Callable[[str], None]] = []
@@ -141,7 +143,7 @@ class WebRtcLeg(Endpoint):
         audio.setCodecPreferences(opus)  # the mixer sends Opus packets: nothing else fits
         self._audio = audio
         # Before any packet can arrive: aiortc's jitter buffer and decoder never see one.
-        self._audio_tap = AudioTap(audio.receiver, self.playout.receive)
+        self._audio_tap = AudioTap(audio.receiver, self.playout.receive, self.clock)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
         except OperationError as error:  # no codec in common for some media section

@@ -75,6 +75,7 @@ class WebRtcService:
             tick_ms=room.settings.ptime,
             mode=mode,
             accept_video=hub is not None,
+            clock=room.media_clock,
         )
         participant = Participant(name=name, endpoint=leg, duplex=duplex, priority=priority)
         leg.participant_id = participant.id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from mediacore.clock import MONOTONIC, Clock
 from mediacore.dtmf import DtmfDigit
 from mediacore.events import EventBus
 from mediacore.legs import LegFactory, publish_dtmf
@@ -28,13 +29,14 @@ class RoomExists(RoomError):
 
 
 class RoomDirectory:
-    def __init__(self, config: Config, bus: EventBus) -> None:
+    def __init__(self, config: Config, bus: EventBus, clock: Clock = MONOTONIC) -> None:
         self.config = config
+        self.clock = clock  # the rooms' and their legs' (the SIP stack takes it from here too)
         self.bus = bus
         self.rooms: dict[str, Room] = {}
         self.tick_observers: list[TickObserver] = []  # given to every room opened here
         self.ports = PortPool(config.rtp.port_min, config.rtp.port_max)
-        self.legs = LegFactory(self.ports, config.server.host, config.rtp.timeout)
+        self.legs = LegFactory(self.ports, config.server.host, config.rtp.timeout, clock)
 
     async def start(self) -> None:
         for settings in self.config.rooms:
@@ -49,7 +51,7 @@ class RoomDirectory:
             raise RoomExists(f"room {settings.name!r} exists")
         if len(self.rooms) >= MAX_ROOMS:
             raise RoomError(f"at most {MAX_ROOMS} rooms")
-        room = Room(settings, self.bus, make_mixer=AudioMixer)
+        room = Room(settings, self.bus, make_mixer=AudioMixer, clock=self.clock)
         room.tick_observers.extend(self.tick_observers)
         self.rooms[settings.name] = room
         room.start()
