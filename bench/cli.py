@@ -209,18 +209,19 @@ def _latency(args: argparse.Namespace, target: runs.Target, out: Path) -> int:
     )
     result = runs.run(scenario, target, _progress)
     summary = result.summary()
+    latencies_ms = [round(x * 1000, 3) for x in result.latencies]
     report = {
         "benchmark": "latency",
         "machine": _machine(),
         "targets_ms": {"p50": 30, "p99": 45},
         "result": summary,
-        "latencies_ms": [round(x * 1000, 3) for x in result.latencies],
+        "latencies_ms": latencies_ms,
     }
     name = _file(args, "latency")
     path = _write(out, name, report)
-    if report["latencies_ms"]:
+    if latencies_ms:
         latency_plot(
-            report["latencies_ms"],
+            latencies_ms,
             f"{args.label} server-added latency, PCMU, clean loopback",
             {"p50": 30, "p99": 45},
             out / f"{name}.png",

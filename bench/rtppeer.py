@@ -10,6 +10,7 @@ import asyncio
 import secrets
 import socket
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,16 +117,16 @@ class RtpPeer(asyncio.DatagramProtocol):
         self,
         payloads: list[bytes],
         *,
-        drop: set[int] = frozenset(),  # type: ignore[assignment]
-        swap: set[int] = frozenset(),
-    ) -> list[float]:  # type: ignore[assignment]
+        drop: AbstractSet[int] = frozenset(),
+        swap: AbstractSet[int] = frozenset(),
+    ) -> list[float]:
         """Send payloads every ptime on absolute deadlines; returns each packet's send time.
 
         `drop` leaves packet indices out (loss); `swap` sends packet i after packet i+1."""
         period = self.ptime / 1000
         start = time.monotonic()
         times: list[float] = []
-        held: tuple[int, bytes] | None = None
+        held: tuple[tuple[int, int], bytes] | None = None
         for index, payload in enumerate(payloads):
             delay = start + index * period - time.monotonic()
             if delay > 0:

@@ -91,6 +91,7 @@ class GbPlatform:
         self.settings = settings
         self.media_address = media_address
         self.stack = stack
+        self.clock = stack.clock  # the SIP stack's, as the devices talk SIP
         self.bus = bus
         self.throttle = throttle
         self.devices = GbDeviceTable(settings.keepalive_interval, settings.keepalive_misses)
@@ -125,7 +126,7 @@ class GbPlatform:
 
     def describe(self) -> list[dict[str, Any]]:
         """Devices for the API: state, address, DeviceInfo and channels."""
-        return self.devices.describe(time.monotonic())
+        return self.devices.describe(self.clock.now())
 
     # -- routing from the SIP stack --------------------------------------------------------
 
@@ -143,7 +144,7 @@ class GbPlatform:
     def request_received(
         self, request: Request, source: Peer, transaction: ServerTransaction | None
     ) -> None:
-        if self.throttle is not None and self.throttle.blocked(source.host, time.monotonic()):
+        if self.throttle is not None and self.throttle.blocked(source.host, self.clock.now()):
             return
         if transaction is None:
             return  # an ACK: we never answer INVITEs, so there is nothing to acknowledge
@@ -197,7 +198,7 @@ class GbPlatform:
         if verdict is not Verdict.OK:
             log.info("gb28181 device authentication failed", extra={"device": device_id})
             if self.throttle is not None:
-                self.throttle.failed(source.host, time.monotonic())
+                self.throttle.failed(source.host, self.clock.now())
             self.stack.respond(
                 transaction, make_response(request, 403, "Forbidden (bad credentials)")
             )
@@ -218,7 +219,7 @@ class GbPlatform:
             expires=expires,
             source=source,
             contact=contact,
-            now=time.monotonic(),
+            now=self.clock.now(),
             wall_now=time.time(),
             name=self.settings.name_for(device_id),
             user_agent=request.headers.get("User-Agent") or "",
@@ -250,7 +251,7 @@ class GbPlatform:
                 answer = make_response(request, 200)  # alarms, status: fine, just not modelled
             self.stack.respond(transaction, answer)
             return
-        now = time.monotonic()
+        now = self.clock.now()
         if isinstance(message, Keepalive):
             changes = self.devices.keepalive(device_id, source, now)
             if changes is None:
@@ -422,7 +423,7 @@ class GbPlatform:
         period = min(1.0, max(0.05, self.settings.keepalive_interval / 4))
         while True:
             await asyncio.sleep(period)
-            self._publish(self.devices.check(time.monotonic()))
+            self._publish(self.devices.check(self.clock.now()))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -17,7 +17,6 @@ import logging
 import random
 import socket
 import threading
-import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -33,7 +32,7 @@ from ingest.ps import DemuxedFrame
 from ingest.puller import PullError, PullTarget
 from ingest.rtpframing import Rfc4571Framer
 from mediacore.codecs.g711 import ALAW_TO_INT16, ULAW_TO_INT16
-from webrtc.video import inspect_h264
+from mediacore.videohub import inspect_h264
 
 if TYPE_CHECKING:
     from ingest.source import FieldSourceSettings
@@ -79,6 +78,7 @@ class GbReaderFactory:
 
     def __init__(self, platform: GbPlatform, bind_host: str, ports: tuple[int, int]) -> None:
         self.platform = platform
+        self.clock = platform.clock
         self.bind_host = bind_host
         self.ports = ports
 
@@ -110,6 +110,7 @@ class GbReader:
     ) -> None:
         self.target = target
         self.platform = platform
+        self.clock = platform.clock
         self.device = target.options["device"]
         self.channel = target.options["channel"]
         self.transport = target.options.get("transport", "udp")
@@ -170,40 +171,40 @@ class GbReader:
 
     def _receive_udp(self, sock: socket.socket, sink: _Sinks) -> None:
         sock.settimeout(POLL)
-        last = time.monotonic()
+        last = self.clock.now()
         limit = max(self.open_timeout, self.read_timeout)  # the first packet may take longer
         while self._running():
             try:
                 data = sock.recv(65536)
             except TimeoutError:
-                if time.monotonic() - last > limit:
+                if self.clock.now() - last > limit:
                     raise PullError(f"no media from the device for {limit:.0f} s") from None
                 continue
             if self._take(data, sink):
-                last = time.monotonic()
+                last = self.clock.now()
                 limit = self.read_timeout
 
     def _receive_tcp(self, listener: socket.socket, sink: _Sinks) -> None:
         listener.settimeout(POLL)
-        deadline = time.monotonic() + self.open_timeout
+        deadline = self.clock.now() + self.open_timeout
         connection: socket.socket | None = None
         while connection is None and self._running():
             try:
                 connection, _ = listener.accept()
             except TimeoutError:
-                if time.monotonic() > deadline:
+                if self.clock.now() > deadline:
                     raise PullError("the device did not open the TCP media connection") from None
         if connection is None:
             return
         framer = Rfc4571Framer()
         with connection:
             connection.settimeout(POLL)
-            last = time.monotonic()
+            last = self.clock.now()
             while self._running():
                 try:
                     data = connection.recv(65536)
                 except TimeoutError:
-                    if time.monotonic() - last > self.read_timeout:
+                    if self.clock.now() - last > self.read_timeout:
                         raise PullError(
                             f"no media from the device for {self.read_timeout:.0f} s"
                         ) from None
@@ -212,7 +213,7 @@ class GbReader:
                     raise PullError("the device closed the TCP media connection")
                 for packet in framer.feed(data):
                     if self._take(packet, sink):
-                        last = time.monotonic()
+                        last = self.clock.now()
 
     def _running(self) -> bool:
         if self._bye.is_set():

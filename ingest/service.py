@@ -11,7 +11,7 @@ from ingest.puller import PullError, pull_target
 from ingest.source import DEFAULT_SETTINGS, FieldSource, FieldSourceSettings, ReaderFactory
 from mediacore.participant import Participant
 from mediacore.room import Room
-from webrtc.video import VideoHub
+from mediacore.videohub import VideoHub
 
 
 class IngestService:

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import av
@@ -36,11 +36,8 @@ from ingest.pcmfeed import MAX_MS, PcmFeed
 from ingest.puller import VIDEO_CODECS, PullError, PullTarget, SourceReader
 from mediacore.codecs.base import Pcm
 from mediacore.endpoint import Endpoint
-from webrtc.video import INSPECTORS, TIME_BASE, VideoHub, VideoSource, codec_parameters
-
-if TYPE_CHECKING:
-    from mediacore.participant import Participant
-    from mediacore.room import Room
+from mediacore.joinedroom import JoinedRoom, Member
+from mediacore.videohub import INSPECTORS, TIME_BASE, VideoHub, VideoSource, codec_parameters
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +137,7 @@ class FieldSource(Endpoint):
         self._counted_reader: Reader | None = None  # the last finished one
         self._hub = hub
         self._clock = clock
-        self._room: Room | None = None
+        self._room: JoinedRoom | None = None
         self._participant_id = ""
         self._reader: Reader | None = None
         self._reader_factory = reader_factory
@@ -154,7 +151,7 @@ class FieldSource(Endpoint):
 
     # -- Endpoint -------------------------------------------------------------------------
 
-    def joined(self, room: Room, participant: Participant) -> None:
+    def joined(self, room: JoinedRoom, participant: Member) -> None:
         self._room = room
         self._participant_id = participant.id
         self._loop = asyncio.get_running_loop()

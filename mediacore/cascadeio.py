@@ -11,7 +11,7 @@ import logging
 from typing import Any, cast
 
 from mediacore.cascade import CascadeFrame, CascadeReceiver, CascadeSender, RemoteTalker
-from mediacore.clock import Clock, MonotonicClock
+from mediacore.clock import MONOTONIC, Clock
 from mediacore.codecs.base import Pcm
 from mediacore.endpoint import Endpoint
 from mediacore.participant import Participant
@@ -50,10 +50,10 @@ class RemoteTalkerEndpoint(Endpoint):
 class RoomLinks(asyncio.DatagramProtocol):
     """The cascade links of one room shard."""
 
-    def __init__(self, rate: int, ptime: int, clock: Clock | None = None) -> None:
+    def __init__(self, rate: int, ptime: int, clock: Clock = MONOTONIC) -> None:
         self.rate = rate
         self.samples_per_tick = rate * ptime // 1000
-        self.clock = clock or MonotonicClock()
+        self.clock = clock
         self.receiver = CascadeReceiver(self.samples_per_tick)
         self.sender = CascadeSender(self.samples_per_tick)
         self.peers: dict[str, Addr] = {}  # link name -> the peer shard's address

@@ -117,13 +117,13 @@ def decode(payload: bytes) -> Message:
             raise ChannelProtocolError("a notification needs an event name and object data")
         return Notification(body["event"], data)
     if _is_id(body.get("id")):
-        error = body.get("error")
-        if error is None:
+        kind = body.get("error")
+        if kind is None:
             return Response(body["id"], data)
         detail = body.get("detail", "")
-        if not isinstance(error, str) or not isinstance(detail, str):
+        if not isinstance(kind, str) or not isinstance(detail, str):
             raise ChannelProtocolError("a failed response needs an error kind and a detail")
-        return Response(body["id"], error=error, detail=detail)
+        return Response(body["id"], error=kind, detail=detail)
     raise ChannelProtocolError("a frame is neither a request, a response nor a notification")
 
 

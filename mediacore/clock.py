@@ -1,7 +1,8 @@
 """Time sources: a monotonic clock for media, UTC wall time for people and recordings.
 
 Media code takes `now` as an argument instead of reading a clock, so tests drive it with
-`FakeClock`; only the asyncio adapters read `MonotonicClock`."""
+`FakeClock`. The asyncio adapters read a `Clock` their owner gives them (the assembly's
+`MONOTONIC`, or a test's `FakeClock`); none calls `time.monotonic()` itself."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ class Clock(Protocol):
 class MonotonicClock:
     def now(self) -> float:
         return time.monotonic()
+
+
+# The one real clock; owners that are given none use it.
+MONOTONIC = MonotonicClock()
 
 
 class FakeClock:

@@ -10,13 +10,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from mediacore.codecs.base import CodecInfo, Pcm
-
-if TYPE_CHECKING:
-    from mediacore.participant import Participant
-    from mediacore.room import Room
+from mediacore.joinedroom import JoinedRoom, Member
 
 
 class AudioInput(Protocol):
@@ -73,7 +70,7 @@ class Endpoint(ABC):
     async def close(self, reason: str) -> None:
         """Release sockets and tasks; called once when the participant leaves."""
 
-    def joined(self, room: Room, participant: Participant) -> None:
+    def joined(self, room: JoinedRoom, participant: Member) -> None:
         """Called once the participant is in the room (legs that act on the room keep it)."""
         return None
 

@@ -1,7 +1,7 @@
 """Making RTP legs from offer/answer: the shared step of plain RTP legs, SIP calls and dial-out.
 
 Negotiate first, then bind a port pair, so a bad offer never takes a port; the answer or offer
-names the bound port. Any `RtpLeg` subclass can be made (a SIP call is an RTP leg with a dialog)."""
+names the bound port. Any `RtpLeg` subclass can be made (a radio leg); a SIP call holds one."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from mediacore.clock import MONOTONIC, Clock
 from mediacore.codecs import registry
 from mediacore.codecs.base import CodecInfo
 from mediacore.dtmf import DtmfDigit
@@ -34,8 +35,11 @@ def new_session_id() -> int:
 
 
 class LegFactory:
-    def __init__(self, ports: PortPool, listen_host: str, rtp_timeout: float) -> None:
+    def __init__(
+        self, ports: PortPool, listen_host: str, rtp_timeout: float, clock: Clock = MONOTONIC
+    ) -> None:
         self.ports = ports
+        self.clock = clock  # every leg made here reads it
         self.listen_host = listen_host or "0.0.0.0"
         self.rtp_timeout = rtp_timeout
 
@@ -102,6 +106,7 @@ class LegFactory:
             "room_rate": room.settings.rate,
             "tick_ms": room.settings.ptime,
             "timeout": self.rtp_timeout,
+            "clock": self.clock,
         }
 
     async def _bound(self, leg: Leg, bind_host: str) -> Leg:

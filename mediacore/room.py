@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, Protocol
 
+from mediacore.clock import MONOTONIC, Clock
 from mediacore.codecs.base import Pcm
 from mediacore.events import EventBus
 from mediacore.floor import Floor, FloorResult, FloorSettings
 from mediacore.floormirror import FloorMirror, Forward
+from mediacore.mixing import MixerFactory, MixerSettings, TickResult
 from mediacore.participant import PRIORITIES, Participant
-from mixer.audiomixer import AudioMixer, MixerSettings, TickResult
 
 log = logging.getLogger(__name__)
 
@@ -165,14 +165,25 @@ class ShardLinks(Protocol):
 
 
 class Room:
-    def __init__(self, settings: RoomSettings, bus: EventBus) -> None:
+    def __init__(
+        self,
+        settings: RoomSettings,
+        bus: EventBus,
+        *,
+        make_mixer: MixerFactory,
+        clock: Clock = MONOTONIC,
+    ) -> None:
+        """A room with `settings` (raises RoomError when they are invalid) that publishes on
+        `bus`, mixes with the mixer `make_mixer` makes (the assembly's `AudioMixer`) and ticks
+        on `clock`."""
         self.settings = settings.validate()
+        self.media_clock = clock
         self.name = settings.name
         self.bus = bus
         self.participants: dict[str, Participant] = {}
         self.clock = ClockStatistics()
         self.tick_observers: list[TickObserver] = []
-        self.mixer = AudioMixer(self._mixer_settings(), on_talking=self._talking_changed)
+        self.mixer = make_mixer(self._mixer_settings(), self._talking_changed)
         self.floor: Floor | FloorMirror = Floor(
             self._floor_settings(), self._publish_floor, self._floor_changed
         )
@@ -264,7 +275,7 @@ class Room:
         participant = self.participants.pop(participant_id, None)
         if participant is None:
             raise KeyError(participant_id)
-        self.floor.remove(participant_id, time.monotonic())
+        self.floor.remove(participant_id, self.media_clock.now())
         try:
             await participant.endpoint.close(reason)
         except Exception:  # a leg that fails to close must still leave the room
@@ -318,7 +329,7 @@ class Room:
         if priority not in PRIORITIES:
             raise RoomError("priority must be 0-3")
         holding_at = self.floor.holder_priority if self.floor.holder == participant_id else None
-        result = self.floor.request(participant_id, priority, source, time.monotonic())
+        result = self.floor.request(participant_id, priority, source, self.media_clock.now())
         if holding_at is not None and self.floor.holder_priority != holding_at:
             # The holder pressed again at a higher priority: radios re-key with its PTT type.
             self._floor_changed(participant_id, participant_id)
@@ -327,11 +338,11 @@ class Room:
     def release_floor(self, participant_id: str, source: str, hang: bool = False) -> FloorResult:
         """A push-to-talk release; with `hang` (squelch or VOX) it waits out the hang time."""
         self.get(participant_id)
-        return self.floor.release(participant_id, source, time.monotonic(), hang=hang)
+        return self.floor.release(participant_id, source, self.media_clock.now(), hang=hang)
 
     def revoke_floor(self, participant_id: str, by: str, reason: str = "admin") -> bool:
         """Take the floor (or a queued request) away; True when there was one."""
-        return self.floor.revoke(participant_id, reason, time.monotonic(), by=by)
+        return self.floor.revoke(participant_id, reason, self.media_clock.now(), by=by)
 
     def dtmf_pressed(self, participant: Participant, digit: str) -> None:
         """Phones in PTT mode (half duplex) talk with `*` and stop with `#`."""
@@ -387,16 +398,16 @@ class Room:
     async def _run(self) -> None:
         """Tick every ptime on absolute deadlines (t0 + n * ptime), never sleep(ptime)."""
         period = self.settings.ptime / 1000
-        start = time.monotonic()
+        start = self.media_clock.now()
         tick = 0
         housekeeping_every = max(1, int(1.0 / period))
         while True:
             tick += 1
             deadline = start + tick * period
-            delay = deadline - time.monotonic()
+            delay = deadline - self.media_clock.now()
             if delay > 0:
                 await asyncio.sleep(delay)
-            now = time.monotonic()
+            now = self.media_clock.now()
             lateness = now - deadline
             if lateness > MAX_BACKLOG_TICKS * period:
                 skipped = int(lateness / period)

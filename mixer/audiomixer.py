@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from mediacore.audio import level_dbfs
 from mediacore.codecs.base import Pcm
 from mediacore.endpoint import AudioOutput, OutputFormat
 from mediacore.limiter import Limiter
+from mediacore.mixing import MixerSettings, MixerTap, TalkingCallback, TickResult
 from mediacore.participant import Participant
 from mixer.encoding import SharedEncoders
 from mixer.talk import TalkDetector
@@ -32,45 +33,15 @@ TOTAL = "total"
 Signal = str | tuple[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class MixerSettings:
-    rate: int = 48000
-    ptime: int = 20
-    max_talkers: int = 4
-    talk_on_dbfs: float = -45.0
-    talk_off_dbfs: float = -55.0
-    talk_hang_ms: int = 400
-    limiter_dbfs: float = -1.0
-
-    @property
-    def frame_samples(self) -> int:
-        return self.rate * self.ptime // 1000
-
-
-@dataclass(slots=True)
-class TickResult:
-    speakers: list[str] = field(default_factory=list)
-    encodes: int = 0
-    seconds: float = 0.0
-    # The speakers' frames (and the floor holder's, when converted) at the room rate, gain
-    # applied: what a room shard sends its other shards.
-    frames: dict[str, Pcm] = field(default_factory=dict)
-
-
 @dataclass(slots=True)
 class _ParticipantState:
     talk: TalkDetector
     was_mixed: bool = False
 
 
-# Called as (participant, talking) when a participant starts or stops talking.
-TalkingCallback = Callable[[Participant, bool], None]
-# A tap sees every tick: (tick, now, participants, their frames at native rate, the sum of the
-# mixed talkers at the room rate or None). Recorders tap here; they must be quick.
-MixerTap = Callable[[int, float, Sequence[Participant], dict[str, Pcm], Pcm | None], None]
-
-
 class AudioMixer:
+    """A room's mixer (`mediacore.mixing.RoomMixer`); the assembly passes the class to rooms."""
+
     def __init__(self, settings: MixerSettings, on_talking: TalkingCallback | None = None) -> None:
         self.settings = settings
         self.encoders = SharedEncoders(settings.rate, settings.ptime)
@@ -119,6 +90,10 @@ class AudioMixer:
             seconds=time.perf_counter() - started,
             frames=converted,
         )
+
+    @property
+    def encodes(self) -> int:
+        return self.encoders.encodes
 
     def reconfigure(self, settings: MixerSettings) -> None:
         """Apply changed talk detection or talker limits, to everyone in the room at once."""

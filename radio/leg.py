@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from mediacore.audio import level_dbfs
 from mediacore.codecs.base import Pcm
 from mediacore.endpoint import AudioInput
+from mediacore.joinedroom import JoinedRoom, Member
 from mediacore.offeranswer import AudioNegotiation
 from mediacore.rtp import RtpPacket
 from mediacore.rtpsession import RtpLeg
@@ -36,10 +36,6 @@ from radio.ed137 import (
 )
 from radio.sdp import RadioSession
 from radio.vox import Vox, VoxSettings
-
-if TYPE_CHECKING:
-    from mediacore.participant import Participant
-    from mediacore.room import Room
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +87,7 @@ class RadioLeg(RtpLeg):
         self.radio = radio or RadioOptions()
         super().__init__(*args, **kwargs)
         session = self.radio.session
-        self.room: Room | None = None
+        self.room: JoinedRoom | None = None
         self.participant_id: str | None = None
         self.squelch_open = False
         self.holding = False  # this leg holds the room's floor
@@ -107,12 +103,12 @@ class RadioLeg(RtpLeg):
         self._cut_off_in = -1  # the transmission the floor was taken from (time-out, revoke)
         self._period = session.keepalive_period_ms / 1000
         self._lost_after = self._period * session.keepalive_multiplier
-        self._last_from_gateway = time.monotonic()
+        self._last_from_gateway = self.clock.now()
         self._last_audio_sent = 0.0
         self._keepalive_window = (0.0, 0)  # (window start, keep-alives in it)
         self._squelch_times: deque[float] = deque(maxlen=FLAP_LIMIT + 1)
         self._ignore_squelch_until = 0.0
-        self._clock_start = time.monotonic()
+        self._clock_start = self.clock.now()
         self._keepalive_task: asyncio.Task[None] | None = None
 
     # -- set-up ---------------------------------------------------------------------------
@@ -143,7 +139,7 @@ class RadioLeg(RtpLeg):
         if self.radio.mode == "ed137":
             self._keepalive_task = asyncio.get_running_loop().create_task(self._keepalives())
 
-    def joined(self, room: Room, participant: Participant) -> None:
+    def joined(self, room: JoinedRoom, participant: Member) -> None:
         self.room = room
         self.participant_id = participant.id
         self.floor_changed(room.floor.holder, room.floor.holder_priority or 0)
@@ -153,16 +149,15 @@ class RadioLeg(RtpLeg):
             self._keepalive_task.cancel()
         if self.keyed:
             self.keyed = False
-            self._send_keepalive(time.monotonic())  # unkey the radio before we go
+            self._send_keepalive(self.clock.now())  # unkey the radio before we go
         await super().close(reason)
 
     # -- from the gateway -----------------------------------------------------------------
 
-    def _receive_audio(self, packet: RtpPacket, source: Any, now: float) -> None:
+    def _audio_received(self, packet: RtpPacket, now: float) -> None:
         self._heard_gateway(now)
         if self.radio.mode == "ed137":
             self._read_header(packet, now)
-        super()._receive_audio(packet, source, now)
 
     def _receive_other(self, packet: RtpPacket, now: float) -> bool:
         if self.radio.mode != "ed137" or packet.payload_type != self.radio.session.keepalive_pt:
@@ -246,7 +241,7 @@ class RadioLeg(RtpLeg):
         if self.keyed:
             self.ptt_type = PTT_BY_PRIORITY.get(priority, PttType.NORMAL)
         elif was_keyed:
-            self._send_keepalive(time.monotonic())  # PTT off now, not at the next keep-alive
+            self._send_keepalive(self.clock.now())  # PTT off now, not at the next keep-alive
         if was_holding and holder is None and self.squelch_open:
             # Timed out or revoked mid-transmission: a stuck squelch must not take the floor
             # straight back; the next transmission (squelch closed, then open) may.
@@ -282,7 +277,7 @@ class RadioLeg(RtpLeg):
         )
 
     def _audio_packet(self, sequence: int, timestamp: int, payload: bytes, marker: bool) -> bytes:
-        self._last_audio_sent = time.monotonic()
+        self._last_audio_sent = self.clock.now()
         if self.radio.mode != "ed137":
             return super()._audio_packet(sequence, timestamp, payload, marker)
         profile, body = build_radio_header(self._header(ptt=True))
@@ -302,7 +297,9 @@ class RadioLeg(RtpLeg):
         if self.radio.mode != "ed137":
             return  # a plain (VOX) gateway never negotiated R2S: it would get an unknown PT
         rate = self.negotiation.codec.clock_rate
-        timestamp = (self._timestamp_base + int((now - self._clock_start) * rate)) & 0xFFFFFFFF
+        timestamp = (
+            self.session.timestamp_base + int((now - self._clock_start) * rate)
+        ) & 0xFFFFFFFF
         datagram = build_keepalive(
             self.next_sequence(),
             timestamp,
@@ -317,7 +314,7 @@ class RadioLeg(RtpLeg):
         """R2S keep-alives whenever we are not sending audio, and the watch for a lost gateway."""
         while True:
             await asyncio.sleep(self._period)
-            now = time.monotonic()
+            now = self.clock.now()
             if now - self._last_audio_sent >= self._period:
                 self._send_keepalive(now)
             self._check_lost(now)

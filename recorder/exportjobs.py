@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from mediacore.clock import MONOTONIC, Clock
 from recorder.export import ExportError, ExportResult, export_slice
 from recorder.videoexport import export_suffix, export_video_slice
 
@@ -34,7 +34,7 @@ class ExportJob:
     error: str | None = None
     path: Path | None = None
     duration_s: float | None = None
-    created: float = field(default_factory=time.monotonic)
+    created: float = 0.0  # on the jobs' clock
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,8 +50,9 @@ class ExportJob:
 
 
 class ExportJobs:
-    def __init__(self, folder: Path, executor: Executor) -> None:
+    def __init__(self, folder: Path, executor: Executor, clock: Clock = MONOTONIC) -> None:
         self.folder = folder
+        self.clock = clock
         self.executor = executor
         self.jobs: dict[str, ExportJob] = {}
 
@@ -68,6 +69,7 @@ class ExportJobs:
         self._forget_old()
         self.folder.mkdir(parents=True, exist_ok=True)
         job = ExportJob("exp-" + secrets.token_hex(6), manifest["id"], fmt)
+        job.created = self.clock.now()
         self.jobs[job.id] = job
         # "video": the first of `tracks` is a video track, the others the audio beside it.
         if fmt == "video":
@@ -107,7 +109,7 @@ class ExportJobs:
         return self.jobs.get(job_id)
 
     def _forget_old(self) -> None:
-        now = time.monotonic()
+        now = self.clock.now()
         finished = [j for j in self.jobs.values() if j.state in ("done", "failed")]
         finished.sort(key=lambda j: j.created)
         while finished and (len(finished) > KEEP_JOBS or now - finished[0].created > KEEP_SECONDS):

@@ -112,11 +112,11 @@ class LiveRecording:
         self.participants: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.started_by = started_by
-        self._utc_offset = time.time() - time.monotonic()
-        self.started_at = self._utc(time.monotonic())
+        self._utc_offset = time.time() - self.room.media_clock.now()
+        self.started_at = self._utc(self.room.media_clock.now())
         self._ticks_per_flush = max(1, 1000 // room.settings.ptime)
         self._ticks = 0
-        self._last_manifest = time.monotonic()
+        self._last_manifest = self.room.media_clock.now()
         self._limiter = Limiter(room.settings.rate)
         self.bytes_written = 0
         self.ticks_lost = 0  # ticks captured but never written (the recording had failed)
@@ -147,7 +147,7 @@ class LiveRecording:
         await loop.run_in_executor(self.executor, self._write, batch, False)
         if self.state == "recording":
             self.state = "stopped"
-        stopped_at = self._utc(time.monotonic())
+        stopped_at = self._utc(self.room.media_clock.now())
         return await loop.run_in_executor(self.executor, self._finish, stopped_at, reason)
 
     def _detach(self) -> None:
@@ -258,7 +258,7 @@ class LiveRecording:
             participant=participant,
             rate=rate,
             file=f"{track_id}.wav",
-            started_at=self._utc(now or time.monotonic()),
+            started_at=self._utc(now or self.room.media_clock.now()),
             silence=np.zeros(tick_samples, dtype=np.float32),
             directory=self.directory,
             recording_id=self.id,
@@ -289,8 +289,11 @@ class LiveRecording:
                 writer.write(data)
                 writer.flush()
                 self.bytes_written += len(data)
-            if rewrite_manifest and time.monotonic() - self._last_manifest >= MANIFEST_EVERY:
-                self._last_manifest = time.monotonic()
+            if (
+                rewrite_manifest
+                and self.room.media_clock.now() - self._last_manifest >= MANIFEST_EVERY
+            ):
+                self._last_manifest = self.room.media_clock.now()
                 write_manifest(self.directory, self._manifest())
         except OSError as error:  # TrackFullError (disk full) or any other write failure
             self._fail("disk-full" if isinstance(error, TrackFullError) else f"write: {error}")

@@ -1,29 +1,32 @@
-"""A SIP call in a room: an RTP leg with a dialog (RFC 3261 §12-15, RFC 4028, RFC 6086).
+"""A SIP call in a room: a dialog plus the media leg it set up (RFC 3261 §12-15, RFC 4028,
+RFC 6086).
 
-The call answers the peer's in-dialog requests (re-INVITE and UPDATE for hold, resume and codec
-changes; INFO for DTMF; BYE), keeps the session timer, and says goodbye with a BYE when the room
-removes it (kick, RTP timeout, room closed)."""
+The call is the room's endpoint; its media is its leg's (a plain `RtpLeg`, or a radio leg for an
+ED-137 gateway): the call has a leg, it is not one. It answers the peer's in-dialog requests
+(re-INVITE and UPDATE for hold, resume and codec changes, which it hands to the leg; INFO for
+DTMF; BYE), keeps the session timer, and says goodbye with a BYE when the room removes it (kick,
+RTP timeout, room closed)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
+from mediacore.clock import MONOTONIC, Clock
 from mediacore.codecs import registry
 from mediacore.dtmf import DtmfDigit
-from mediacore.offeranswer import OfferAnswerError, answer_audio, read_answer
+from mediacore.endpoint import AudioInput, AudioOutput, Endpoint
+from mediacore.joinedroom import JoinedRoom, Member
+from mediacore.offeranswer import OfferAnswerError, answer_audio, make_audio_offer, read_answer
 from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SdpError, SessionDescription
 from sip.dialog import Dialog
 from sip.message import Request, Response, make_response
 from sip.sessiontimer import SessionTimer
+from sip.stack import SipStack
 from sip.transaction import ServerTransaction
-
-if TYPE_CHECKING:
-    from sip.useragent import SipUserAgent
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +36,49 @@ DTMF_INFO_TYPES = ("application/dtmf-relay", "application/dtmf")
 DEFAULT_INFO_DURATION_MS = 160
 
 
-class SipCall(RtpLeg):
-    kind = "sip"
+class CallAgent(Protocol):
+    """What a call needs of the user agent that owns it (sip.useragent.SipUserAgent)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.agent: SipUserAgent | None = None
+    @property
+    def stack(self) -> SipStack: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    def reject_method(self, request: Request, transaction: ServerTransaction) -> None:
+        """Answer a method we do not serve (405 or 501)."""
+        ...
+
+    def options_response(self, request: Request) -> Response:
+        """The 200 to an OPTIONS, with our capabilities."""
+        ...
+
+    def add_capabilities(self, message: Request | Response) -> None:
+        """Add Allow, Supported and User-Agent."""
+        ...
+
+    def session_expires(self, request: Request) -> tuple[int, str] | Response | None:
+        """RFC 4028 for a re-INVITE or UPDATE: (interval, refresher), None, or an error."""
+        ...
+
+    def publish_call_event(self, kind: str, call: SipCall, **data: Any) -> None:
+        """Publish a `call.*` event about `call`."""
+        ...
+
+    def call_finished(self, call: SipCall) -> None:
+        """The call's dialog is over: forget it."""
+        ...
+
+
+class SipCall(Endpoint):
+    def __init__(self, leg: RtpLeg, *, clock: Clock = MONOTONIC) -> None:
+        """A call whose media is `leg` (bound, set up by offer/answer), on its user agent's
+        `clock`; the user agent or the dialer fills in the dialog side."""
+        self.leg = leg
+        self.clock = clock
+        # A radio gateway over SIP is shown as radio; a phone as sip.
+        self.kind = "sip" if leg.kind == RtpLeg.kind else leg.kind
+        self.agent: CallAgent | None = None
         self.dialog: Dialog | None = None
         self.direction = "inbound"
         self.user: str | None = None  # the authenticated account, if any
@@ -51,12 +91,34 @@ class SipCall(RtpLeg):
         self.invite: Request | None = None  # dial-out: our latest INVITE
         self.dial_task: asyncio.Task[None] | None = None
         self.on_ended: Callable[[str], None] | None = None  # the room removes the participant
-        self.on_info_dtmf: Callable[[DtmfDigit], None] | None = None
+        # Digits from the leg (RFC 4733) and from SIP INFO alike.
+        self.on_dtmf: Callable[[DtmfDigit], None] | None = None
+        leg.on_dtmf = self._dtmf
         self._pending_offer: SessionDescription | None = None  # our offer in a 2xx (offerless)
-        self._keepalive_sent = time.monotonic()
+        self._keepalive_sent = self.clock.now()
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    # -- the room's side ------------------------------------------------------------------
+    # -- the room's side: media is the leg's -----------------------------------------------
+    # Read through, not copied: a re-INVITE (hold, codec change) changes the leg's input and
+    # output. Endpoint declares them as plain attributes, hence the ignores.
+
+    @property
+    def audio_input(self) -> AudioInput | None:  # type: ignore[override]
+        return self.leg.audio_input
+
+    @property
+    def audio_output(self) -> AudioOutput | None:  # type: ignore[override]
+        return self.leg.audio_output
+
+    @property
+    def floor_listener(self) -> bool:  # type: ignore[override]
+        return self.leg.floor_listener
+
+    def joined(self, room: JoinedRoom, participant: Member) -> None:
+        self.leg.joined(room, participant)
+
+    def floor_changed(self, holder: str | None, priority: int) -> None:
+        self.leg.floor_changed(holder, priority)
 
     async def close(self, reason: str) -> None:
         if self.state in ("calling", "ringing") and self.dial_task is not None:
@@ -65,25 +127,28 @@ class SipCall(RtpLeg):
         elif not self.ended:
             self.ended = True
             self._spawn(self._send_sip_bye(reason))
-        await super().close(reason)
+        await self.leg.close(reason)
 
     def check(self, now: float) -> str | None:
         timer = self.session_timer
         if timer is not None and timer.expired(now):
             return "session-expired"
-        return super().check(now)
+        return self.leg.check(now)
+
+    def statistics(self) -> dict[str, float]:
+        return self.leg.statistics()
 
     def describe(self) -> dict[str, Any]:
         dialog = self.dialog
         return {
-            **super().describe(),
+            **self.leg.describe(),
             "call_id": dialog.call_id if dialog else None,
             "uri": self.remote_uri,
             "user": self.user,
             "call_direction": self.direction,
             "transport": dialog.peer.transport if dialog else None,
             "held": self.state == "confirmed"
-            and self.negotiation.direction in ("recvonly", "inactive"),
+            and self.leg.negotiation.direction in ("recvonly", "inactive"),
             "call_state": self.state,
         }
 
@@ -130,10 +195,10 @@ class SipCall(RtpLeg):
         if offer is not None and request.body:
             try:
                 answer = SessionDescription.parse(request.body.decode("utf-8", "replace"))
-                self.renegotiate(read_answer(offer, answer, registry.supported()))
+                self.leg.renegotiate(read_answer(offer, answer, registry.supported()))
             except (SdpError, OfferAnswerError) as error:
                 log.info("bad SDP answer in ACK", extra={"error": str(error)})
-                self._spawn(self._hang_up("bad-sdp"))
+                self._spawn(self.hang_up("bad-sdp"))
 
     def _offer_received(self, request: Request, transaction: ServerTransaction) -> None:
         """re-INVITE or UPDATE: a new offer (hold, resume, codec change) or a session refresh."""
@@ -145,7 +210,7 @@ class SipCall(RtpLeg):
                 agent.stack.respond(transaction, refresh)
                 return
             if refresh is not None:
-                self.session_timer.refreshed(time.monotonic(), *refresh)
+                self.session_timer.refreshed(self.clock.now(), *refresh)
         if not request.body:
             if request.method == "UPDATE":
                 agent.stack.respond(transaction, self._ok(request, None))
@@ -155,23 +220,24 @@ class SipCall(RtpLeg):
             self._pending_offer = offer
             agent.stack.respond(transaction, self._ok(request, offer))
             return
+        leg = self.leg
         try:
             offer = SessionDescription.parse(request.body.decode("utf-8", "replace"))
-            self.session_version += 1
+            leg.session_version += 1
             answer, negotiation = answer_audio(
                 offer,
                 registry.supported(),
                 self.local_address,
-                self.local_port,
-                session_id=self.session_id,
-                session_version=self.session_version,
+                leg.local_port,
+                session_id=leg.session_id,
+                session_version=leg.session_version,
             )
         except (SdpError, OfferAnswerError) as error:
             response = make_response(request, 488)
             response.headers.add("Warning", f'399 mediacore "{error}"')
             agent.stack.respond(transaction, response)
             return
-        self.renegotiate(negotiation)
+        leg.renegotiate(negotiation)
         agent.publish_call_event("call.updated", self, held=self.describe()["held"])
         agent.stack.respond(transaction, self._ok(request, answer))
 
@@ -191,16 +257,15 @@ class SipCall(RtpLeg):
 
     def current_sdp(self, offer: bool = False) -> SessionDescription:
         """Our side of the session as it stands, as an offer (for an offerless re-INVITE)."""
-        from mediacore.offeranswer import make_audio_offer
-
-        self.session_version += 1
-        codecs = [self.negotiation.codec] if not offer else registry.supported()
+        leg = self.leg
+        leg.session_version += 1
+        codecs = [leg.negotiation.codec] if not offer else registry.supported()
         return make_audio_offer(
             codecs,
             self.local_address,
-            self.local_port,
-            session_id=self.session_id,
-            session_version=self.session_version,
+            leg.local_port,
+            session_id=leg.session_id,
+            session_version=leg.session_version,
         )
 
     def _info(self, request: Request) -> Response:
@@ -212,10 +277,13 @@ class SipCall(RtpLeg):
         digit = parse_info_dtmf(request.body.decode("utf-8", "replace"), request.content_type)
         if digit is None:
             return make_response(request, 400, "Bad DTMF Body")
-        if self.on_info_dtmf is not None:
-            rate = self.negotiation.codec.clock_rate
-            self.on_info_dtmf(DtmfDigit(digit[0], digit[1] * rate // 1000, 10, 0))
+        rate = self.leg.negotiation.codec.clock_rate
+        self._dtmf(DtmfDigit(digit[0], digit[1] * rate // 1000, 10, 0))
         return make_response(request, 200)
+
+    def _dtmf(self, digit: DtmfDigit) -> None:
+        if self.on_dtmf is not None:
+            self.on_dtmf(digit)
 
     # -- our requests ---------------------------------------------------------------------
 
@@ -231,7 +299,8 @@ class SipCall(RtpLeg):
             pass
         agent.call_finished(self)
 
-    async def _hang_up(self, reason: str) -> None:
+    async def hang_up(self, reason: str) -> None:
+        """End the call from our side: BYE, then the room is told (`on_ended`)."""
         if not self.ended:
             self.ended = True
             await self._send_sip_bye(reason)
@@ -248,9 +317,9 @@ class SipCall(RtpLeg):
         agent.add_capabilities(update)
         response = await agent.stack.request(update, dialog.peer)
         if 200 <= response.status < 300:
-            timer.refreshed(time.monotonic(), timer.interval, timer.refresher)
+            timer.refreshed(self.clock.now(), timer.interval, timer.refresher)
         elif response.status in (481, 408):
-            await self._hang_up("session-refresh-failed")
+            await self.hang_up("session-refresh-failed")
 
     def keepalive_due(self, now: float, interval: float) -> bool:
         # The once-a-second housekeeping may wake a hair early (uvloop's timers have 1 ms
@@ -276,9 +345,9 @@ class SipCall(RtpLeg):
         response = await agent.stack.request(options, dialog.peer)
         if response.status in (408, 481):
             log.info("sip keep-alive failed", extra={"status": response.status})
-            await self._hang_up("keepalive-failed")
+            await self.hang_up("keepalive-failed")
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

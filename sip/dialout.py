@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 
 from mediacore.codecs import registry
@@ -16,6 +15,7 @@ from mediacore.legs import publish_dtmf
 from mediacore.offeranswer import OfferAnswerError, read_answer
 from mediacore.participant import Participant
 from mediacore.room import Room
+from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
 from sip.address import Address, SipSyntaxError, SipUri
 from sip.authclient import authorization_for
@@ -78,14 +78,15 @@ class Dialer:
         route = await self._route(uri, trunk_name, room)
         agent = self.agent
         local_address = agent.stack.local_host(route.destination.host)
-        call: SipCall
+        leg: RtpLeg
         try:
             if kind is None:
-                call, offer = await agent.legs.offer(room, local_address, SipCall)
+                leg, offer = await agent.legs.offer(room, local_address, RtpLeg)
             else:
-                call, offer = await kind.offer(agent.legs, room, local_address)
+                leg, offer = await kind.offer(agent.legs, room, local_address)
         except (OfferAnswerError, OSError) as error:
             raise DialError(503, "no-media", str(error)) from None
+        call = SipCall(leg, clock=agent.clock)
         call.agent = agent
         call.direction = "outbound"
         call.state = "calling"
@@ -98,7 +99,7 @@ class Dialer:
         )
         call.room_name = room.name
         room.add(participant)
-        task = agent._spawn(self._call(room, participant, call, route, offer, kind))
+        task = agent.spawn(self._call(room, participant, call, route, offer, kind))
         call.dial_task = task
         return participant.id
 
@@ -124,7 +125,7 @@ class Dialer:
                 trunk,
             )
         if uri.user in agent.users:
-            bindings = agent.registrar.lookup(uri.user, time.monotonic())
+            bindings = agent.registrar.lookup(uri.user, self.agent.clock.now())
             if not bindings:
                 raise DialError(404, "not-registered", f"SIP user {uri.user!r} is not registered")
             binding = bindings[-1]  # the newest registration
@@ -177,24 +178,23 @@ class Dialer:
         call.dialog = dialog
         ack = dialog.request("ACK", stack.via(destination), cseq=invite.cseq[0])
         stack.send_stateless(ack, destination)
-        agent._stray_acks[invite.call_id] = (ack.serialize(), destination)
+        agent.ack_sent(invite.call_id, ack.serialize(), destination)
         agent.calls[(invite.call_id, local_tag)] = call
         try:
             answer = SessionDescription.parse(response.body.decode("utf-8", "replace"))
-            call.renegotiate(read_answer(offer, answer, registry.supported()))
+            call.leg.renegotiate(read_answer(offer, answer, registry.supported()))
             if kind is not None:
-                kind.answered(call, answer)
+                kind.answered(call.leg, answer)
         except ValueError as error:  # SdpError, OfferAnswerError, or the session kind's own
             log.info("dial-out answer unusable", extra={"error": str(error)})
-            await call._hang_up("bad-sdp")
+            await call.hang_up("bad-sdp")
             self._failed(room, participant, call, "bad-sdp", 488)
             return
         self._session_timer(call, response)
         call.state = "confirmed"
-        rate = call.negotiation.codec.clock_rate
+        rate = call.leg.negotiation.codec.clock_rate
         call.on_dtmf = lambda digit: publish_dtmf(agent.bus, room, participant, digit, rate)
-        call.on_info_dtmf = call.on_dtmf
-        call.on_ended = lambda reason: agent._left(room, participant, reason)
+        call.on_ended = lambda reason: agent.leave_room(room, participant, reason)
         agent.publish_call_event("call.answered", call, participant=participant.id)
 
     async def _resolve(self, uri: SipUri) -> Peer:
@@ -311,7 +311,9 @@ class Dialer:
         parsed = parse_session_expires(value) if value else None
         if parsed is not None and parsed[0] >= self.agent.settings.min_se:
             interval, refresher = parsed
-            call.session_timer = SessionTimer(interval, refresher or "uac", "uac", time.monotonic())
+            call.session_timer = SessionTimer(
+                interval, refresher or "uac", "uac", self.agent.clock.now()
+            )
 
     def _failed(
         self, room: Room, participant: Participant, call: SipCall, reason: str, status: int
@@ -321,7 +323,7 @@ class Dialer:
         self.agent.publish_call_event(
             "call.failed", call, participant=participant.id, reason=reason, status=status
         )
-        self.agent._left(room, participant, reason)
+        self.agent.leave_room(room, participant, reason)
 
 
 def _peer_fields(invite: Request) -> tuple[str, str, int]:

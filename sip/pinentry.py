@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import time
 from collections.abc import Callable
 
 import numpy as np
 
 from mediacore.audio import tone
+from mediacore.clock import MONOTONIC, Clock
 from mediacore.codecs import registry
 from mediacore.dtmf import DtmfDigit
 from mediacore.rtpsession import RtpLeg
@@ -31,8 +31,11 @@ class PinEntry:
         leg: RtpLeg,
         granted: Callable[[], None],
         refused: Callable[[], None],
+        *,
+        clock: Clock = MONOTONIC,
     ) -> None:
         self.pin = pin
+        self.clock = clock
         self.leg = leg
         self.granted = granted
         self.refused = refused
@@ -82,11 +85,11 @@ class PinEntry:
         silence = encoder.encode(np.zeros_like(frames[0]))
         period = fmt.ptime / 1000
         per_prompt = int(PROMPT_EVERY / period)
-        start = time.monotonic()
+        start = self.clock.now()
         tick = 0
-        while time.monotonic() - start < TIME_LIMIT:
+        while self.clock.now() - start < TIME_LIMIT:
             tick += 1
-            delay = start + tick * period - time.monotonic()
+            delay = start + tick * period - self.clock.now()
             if delay > 0:
                 await asyncio.sleep(delay)
             output = self.leg.audio_output

@@ -2,20 +2,19 @@
 
 An ED-137 radio gateway sets up its session with SIP like a phone, but its INVITE says what it
 is (`Subject: radio`), its SDP carries more, and its media is a radio leg. The SIP stack knows
-none of that: the radio package implements these two small protocols and the server hands
-them to the user agent (calls coming in) and to the dialer (calls going out)."""
+none of that: the server assembly implements these two small protocols with radio legs and
+hands them to the user agent (calls coming in) and to the dialer (calls going out). A kind
+makes the media leg; the SIP call that holds it is the user agent's or the dialer's."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from mediacore.legs import LegFactory
 from mediacore.room import Room
+from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
 from sip.message import Message, Request
-
-if TYPE_CHECKING:
-    from sip.call import SipCall
 
 
 class IncomingSessionKind(Protocol):
@@ -25,7 +24,7 @@ class IncomingSessionKind(Protocol):
 
     async def answer(
         self, legs: LegFactory, offer: SessionDescription, room: Room, local_address: str
-    ) -> tuple[SipCall, SessionDescription]:
+    ) -> tuple[RtpLeg, SessionDescription]:
         """The bound leg and our SDP answer; raises ValueError (bad offer) or PortsExhausted."""
         ...
 
@@ -37,7 +36,7 @@ class IncomingSessionKind(Protocol):
 class OutgoingSessionKind(Protocol):
     async def offer(
         self, legs: LegFactory, room: Room, local_address: str
-    ) -> tuple[SipCall, SessionDescription]:
+    ) -> tuple[RtpLeg, SessionDescription]:
         """A bound leg that sends nothing yet, and our SDP offer."""
         ...
 
@@ -45,6 +44,6 @@ class OutgoingSessionKind(Protocol):
         """Add this kind's headers to the INVITE."""
         ...
 
-    def answered(self, call: SipCall, answer: SessionDescription) -> None:
+    def answered(self, leg: RtpLeg, answer: SessionDescription) -> None:
         """Take what the callee's answer says beyond offer/answer; raises ValueError."""
         ...

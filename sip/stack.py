@@ -11,11 +11,11 @@ import asyncio
 import ipaddress
 import logging
 import socket
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Protocol
 
+from mediacore.clock import MONOTONIC, Clock
 from sip.address import SipSyntaxError, SipUri, format_host
 from sip.dialog import new_branch
 from sip.message import (
@@ -61,7 +61,8 @@ class UserAgent(Protocol):
 
 
 class SipStack:
-    def __init__(self, user_agent: UserAgent | None = None) -> None:
+    def __init__(self, user_agent: UserAgent | None = None, *, clock: Clock = MONOTONIC) -> None:
+        self.clock = clock  # the SIP layer's time: transaction timers, and the user agent's
         self.user_agent = user_agent
         self.layer = TransactionLayer()
         self.transports = SipTransports(self._message_received)
@@ -119,7 +120,7 @@ class SipStack:
         on_provisional: ProvisionalHandler | None = None,
     ) -> Response:
         """Send `request` in a client transaction; returns its final response (408 on timeout)."""
-        transaction = self.layer.send_request(request, destination, time.monotonic())
+        transaction = self.layer.send_request(request, destination, self.clock.now())
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._pending[id(transaction)] = (future, on_provisional)
         self._flush()
@@ -129,7 +130,7 @@ class SipStack:
             self._pending.pop(id(transaction), None)
 
     def respond(self, transaction: ServerTransaction, response: Response) -> None:
-        self.layer.respond(transaction, response, time.monotonic())
+        self.layer.respond(transaction, response, self.clock.now())
         self._flush()
 
     def send_stateless(self, message: Request | Response, destination: Peer) -> None:
@@ -137,7 +138,7 @@ class SipStack:
         self._flush()
 
     def retransmit_2xx(self, response: Response, destination: Peer) -> None:
-        self.layer.retransmit_2xx(response, destination, time.monotonic())
+        self.layer.retransmit_2xx(response, destination, self.clock.now())
         self._flush()
 
     def ack_received(self, call_id: str, cseq: int) -> None:
@@ -160,7 +161,7 @@ class SipStack:
                 self.counters["malformed"] += 1
                 return
         try:
-            events = self.layer.receive(message, peer, time.monotonic())
+            events = self.layer.receive(message, peer, self.clock.now())
         except SipParseError:
             self.counters["malformed"] += 1
             return
@@ -228,13 +229,13 @@ class SipStack:
             self._timer = None
         self._timer_at = deadline
         if deadline is not None:
-            delay = max(0.0, deadline - time.monotonic())
+            delay = max(0.0, deadline - self.clock.now())
             self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
         self._timer_at = None
-        self._dispatch(self.layer.handle_timer(time.monotonic()))
+        self._dispatch(self.layer.handle_timer(self.clock.now()))
         self._flush()
 
 

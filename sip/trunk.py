@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from sip.address import Address, SipUri
@@ -55,7 +54,7 @@ class TrunkRegistration:
             "trunk": self.trunk.name,
             "state": self.state,
             "detail": self.detail,
-            "expires_in": max(0, round(self.expires_at - time.monotonic())),
+            "expires_in": max(0, round(self.expires_at - self.agent.clock.now())),
         }
 
     async def _run(self) -> None:
@@ -69,7 +68,7 @@ class TrunkRegistration:
             if 200 <= response.status < 300:
                 failures = 0
                 granted = _granted_expires(response, self.trunk.expires)
-                self.expires_at = time.monotonic() + granted
+                self.expires_at = self.agent.clock.now() + granted
                 self._set("registered", f"{response.status} {response.reason}")
                 await asyncio.sleep(max(30.0, granted * 0.8))
             else:

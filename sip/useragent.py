@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from mediacore.dtmf import DtmfDigit
@@ -18,6 +18,7 @@ from mediacore.offeranswer import OfferAnswerError
 from mediacore.participant import Duplex, Participant
 from mediacore.ports import PortsExhausted
 from mediacore.room import Room, RoomError
+from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SdpError, SessionDescription
 from sip.address import SipSyntaxError
 from sip.call import SipCall
@@ -59,6 +60,7 @@ class SipUserAgent:
     ) -> None:
         self.settings = settings
         self.stack = stack
+        self.clock = stack.clock
         self.rooms = rooms
         self.legs = legs
         self.bus = bus
@@ -74,7 +76,7 @@ class SipUserAgent:
         self.calls: dict[CallKey, SipCall] = {}
         self._ringing: dict[int, tuple[Request, asyncio.Task[None]]] = {}  # by id(transaction)
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._stray_acks: dict[str, tuple[bytes, Peer]] = {}  # dial-out: re-ACK 2xx repeats
+        self._sent_acks: dict[str, tuple[bytes, Peer]] = {}  # dial-out: re-ACK 2xx repeats
         stack.user_agent = self
         self._housekeeping: asyncio.Task[None] | None = None
 
@@ -92,7 +94,7 @@ class SipUserAgent:
     def request_received(
         self, request: Request, source: Peer, transaction: ServerTransaction | None
     ) -> None:
-        if self.throttle.blocked(source.host, time.monotonic()):
+        if self.throttle.blocked(source.host, self.clock.now()):
             return  # a blocked address learns nothing, not even that we are here
         if request.method == "ACK" or transaction is None:
             call = self._call_for(request)
@@ -115,7 +117,7 @@ class SipUserAgent:
             return
         method = request.method
         if method == "INVITE":
-            self._spawn(self._dial_in(request, source, transaction))
+            self.spawn(self._dial_in(request, source, transaction))
         elif method == "REGISTER":
             self._register(request, source, transaction)
         elif method == "OPTIONS":
@@ -128,16 +130,20 @@ class SipUserAgent:
     def ack_timed_out(self, call_id: str, cseq: int) -> None:
         for call in list(self.calls.values()):
             if call.dialog is not None and call.dialog.call_id == call_id:
-                self._spawn(call._hang_up("no-ack"))
+                self.spawn(call.hang_up("no-ack"))
 
     def server_transaction_timed_out(self, transaction: ServerTransaction) -> None:
         pass  # a final error response nobody ACKed: nothing was set up
 
     def stray_response(self, response: Response, source: Peer) -> None:
         if 200 <= response.status < 300 and response.cseq[1] == "INVITE":
-            ack = self._stray_acks.get(response.call_id)
+            ack = self._sent_acks.get(response.call_id)
             if ack is not None:
                 self.stack.transports.send(*ack)  # our ACK got lost: the UAS repeats its 2xx
+
+    def ack_sent(self, call_id: str, ack: bytes, destination: Peer) -> None:
+        """Dial-out ACKed a 2xx (sent stateless): send `ack` again if the callee repeats it."""
+        self._sent_acks[call_id] = (ack, destination)
 
     # -- shared answers -------------------------------------------------------------------
 
@@ -218,7 +224,7 @@ class SipUserAgent:
             "sip authentication failed",
             extra={"source": source.host, "user": username, "method": request.method},
         )
-        if self.throttle.failed(source.host, time.monotonic()):
+        if self.throttle.failed(source.host, self.clock.now()):
             self.bus.publish(
                 "sip.auth_blocked",
                 None,
@@ -247,7 +253,7 @@ class SipUserAgent:
                 call_id=request.call_id,
                 cseq=request.cseq[0],
                 user_agent=(request.headers.get("User-Agent") or "")[:100],
-                now=time.monotonic(),
+                now=self.clock.now(),
                 wall_now=time.time(),
             )
         except RegistrationError as error:
@@ -257,7 +263,7 @@ class SipUserAgent:
             self.stack.respond(transaction, response)
             return
         response = make_response(request, 200, to_tag=new_tag())
-        now = time.monotonic()
+        now = self.clock.now()
         for binding in bindings:
             response.headers.add("Contact", f"<{binding.contact}>;expires={binding.remaining(now)}")
         response.headers.add("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()))
@@ -319,12 +325,12 @@ class SipUserAgent:
         local_tag = new_tag()
         local_address = self.stack.local_host(source.host)
         kind = next((k for k in self.session_kinds if k.matches(request)), None)
-        call: SipCall
+        leg: RtpLeg
         try:
             if kind is not None:
-                call, answer = await kind.answer(self.legs, offer, room, local_address)
+                leg, answer = await kind.answer(self.legs, offer, room, local_address)
             else:
-                call, answer = await self.legs.answer(offer, room, local_address, SipCall)
+                leg, answer = await self.legs.answer(offer, room, local_address, RtpLeg)
         except ValueError as error:  # OfferAnswerError, SdpError, or the session kind's own
             self._refuse_offer(request, transaction, error)
             return
@@ -332,13 +338,14 @@ class SipUserAgent:
             self.stack.respond(transaction, make_response(request, 503, "No Media Ports"))
             return
         contact = f"<{self.stack.contact_uri(target, source)}>"
+        call = SipCall(leg, clock=self.clock)
         call.dialog = Dialog.as_uas(request, local_tag, contact, source)
         call.agent = self
         call.user = user.user if user else None
         call.remote_uri = str(request.from_.uri)
         call.local_address = local_address
         if timing is not None:
-            call.session_timer = SessionTimer(timing[0], timing[1], "uas", time.monotonic())
+            call.session_timer = SessionTimer(timing[0], timing[1], "uas", self.clock.now())
         self.calls[(request.call_id, local_tag)] = call
         answered = await self._ring(request, transaction, call, local_tag)
         if not answered:
@@ -436,15 +443,14 @@ class SipUserAgent:
         duplex: Duplex = "half" if call.floor_listener else "full"
         participant = Participant(name=name, endpoint=call, duplex=duplex)
         call.room_name = room.name
-        call.on_ended = lambda reason: self._left(room, participant, reason)
-        rate = call.negotiation.codec.clock_rate
+        call.on_ended = lambda reason: self.leave_room(room, participant, reason)
+        rate = call.leg.negotiation.codec.clock_rate
         call.on_dtmf = lambda digit: publish_dtmf(self.bus, room, participant, digit, rate)
-        call.on_info_dtmf = call.on_dtmf
         try:
             room.add(participant)
         except RoomError as error:
             log.info("sip caller rejected by room", extra={"room": room.name, "error": str(error)})
-            self._spawn(call.close("room-full"))
+            self.spawn(call.close("room-full"))
             return None
         return participant
 
@@ -454,28 +460,29 @@ class SipUserAgent:
                 return
             # A PIN is checked as soon as it is complete, so the "#" the caller may still be
             # typing after it arrives once the caller is in the room: it is not for the room.
-            publish, granted_at = call.on_dtmf, time.monotonic()
+            publish, granted_at = call.on_dtmf, self.clock.now()
 
             def after_pin(digit: DtmfDigit) -> None:
-                call.on_dtmf = call.on_info_dtmf = publish
+                call.on_dtmf = publish
                 if publish is not None and not (
-                    digit.digit == "#" and time.monotonic() - granted_at < PIN_HASH_GRACE
+                    digit.digit == "#" and self.clock.now() - granted_at < PIN_HASH_GRACE
                 ):
                     publish(digit)
 
-            call.on_dtmf = call.on_info_dtmf = after_pin
+            call.on_dtmf = after_pin
 
         def refused() -> None:
-            self._spawn(call._hang_up("wrong-pin"))
+            self.spawn(call.hang_up("wrong-pin"))
 
-        entry = PinEntry(room.settings.pin, call, granted, refused)
-        call.on_dtmf = call.on_info_dtmf = entry.digit
+        entry = PinEntry(room.settings.pin, call.leg, granted, refused, clock=self.clock)
+        call.on_dtmf = entry.digit
         call.on_ended = lambda reason: entry.stop()
         entry.start()
 
-    def _left(self, room: Room, participant: Participant, reason: str) -> None:
+    def leave_room(self, room: Room, participant: Participant, reason: str) -> None:
+        """Take `participant` out of `room` (in a task), if it is still there."""
         if participant.id in room.participants:
-            self._spawn(room.remove(participant.id, reason))
+            self.spawn(room.remove(participant.id, reason))
 
     def call_finished(self, call: SipCall) -> None:
         """The dialog is over: forget it (its BYE was answered or gave up)."""
@@ -503,7 +510,7 @@ class SipUserAgent:
     async def _every_second(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            now = time.monotonic()
+            now = self.clock.now()
             self.registrar.expire(now)
             for call in list(self.calls.values()):
                 timer = call.session_timer
@@ -511,13 +518,15 @@ class SipUserAgent:
                     continue
                 if timer is not None and timer.refresh_due(now):
                     timer.last_refresh = now  # one refresh in flight at a time
-                    self._spawn(call.refresh_session())
+                    self.spawn(call.refresh_session())
                 elif timer is not None and timer.expired(now) and call.on_ended is not None:
-                    self._spawn(call._hang_up("session-expired"))
+                    self.spawn(call.hang_up("session-expired"))
                 elif call.keepalive_due(now, self.settings.keepalive_interval):
-                    self._spawn(call.send_keepalive(now))
+                    self.spawn(call.send_keepalive(now))
 
-    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run `coroutine` as a task of the agent: cancelled when the agent stops, its failure
+        logged."""
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._finished_task)

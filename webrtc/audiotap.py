@@ -24,18 +24,18 @@ receiver. Either fails loudly on an aiortc release that moves them.
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Callable
 
 from aiortc import RTCRtpReceiver
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtp import RtpPacket
 
-from webrtc.videotap import AiortcContractError
+from mediacore.clock import MONOTONIC, Clock
+from mediacore.videotap import AiortcContractError
 
 _BUFFER_ATTR = "_RTCRtpReceiver__jitter_buffer"
 
-# (sequence number, RTP timestamp, payload, arrival in time.monotonic() seconds): the arguments
+# (sequence number, RTP timestamp, payload, arrival on the tap's clock): the arguments
 # of `mediacore.playout.AudioPlayout.receive`.
 PacketSink = Callable[[int, int, bytes, float], object]
 
@@ -73,7 +73,10 @@ class AudioTap:
     deduplicated: the sink's jitter buffer does that). Raises `AiortcContractError` when aiortc's
     internals are not as this module expects, ValueError for a receiver already tapped."""
 
-    def __init__(self, receiver: RTCRtpReceiver, sink: PacketSink) -> None:
+    def __init__(
+        self, receiver: RTCRtpReceiver, sink: PacketSink, clock: Clock = MONOTONIC
+    ) -> None:
+        self.clock = clock
         check_aiortc_contract(receiver)
         if isinstance(getattr(receiver, _BUFFER_ATTR), _JitterBufferTap):
             raise ValueError("this receiver is already tapped")
@@ -89,4 +92,4 @@ class AudioTap:
     def _packet(self, packet: RtpPacket) -> None:
         self.packets += 1
         if self._sink is not None:
-            self._sink(packet.sequence_number, packet.timestamp, packet.payload, time.monotonic())
+            self._sink(packet.sequence_number, packet.timestamp, packet.payload, self.clock.now())

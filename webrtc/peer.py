@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
@@ -29,12 +28,12 @@ from aiortc import (
 from aiortc import sdp as aiortc_sdp
 from aiortc.exceptions import OperationError
 
+from mediacore.clock import MONOTONIC, Clock
 from mediacore.codecs import registry
 from mediacore.codecs.base import CodecInfo
 from mediacore.endpoint import Endpoint, output_format
-from mediacore.participant import Participant
+from mediacore.joinedroom import JoinedRoom, Member
 from mediacore.playout import AudioPlayout
-from mediacore.room import Room
 from mediacore.sdp import SdpError, SessionDescription
 from webrtc.audiotap import AudioTap
 from webrtc.ice import add_host_candidates, rtc_configuration
@@ -82,7 +81,9 @@ class WebRtcLeg(Endpoint):
         tick_ms: int,
         mode: LegMode = "session",
         accept_video: bool = False,
+        clock: Clock = MONOTONIC,
     ) -> None:
+        self.clock = clock
         """`mode` says what the peer does: "session" talks and listens, "publish" (WHIP) only
         sends, "play" (WHEP) only receives. Video m-lines of an offer are answered inactive
         unless `accept_video` (a video hub is there to take them)."""
@@ -103,8 +104,8 @@ class WebRtcLeg(Endpoint):
         self._audio: RTCRtpTransceiver | None = None
         self._audio_tap: AudioTap | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._room: Room | None = None
-        self._created = time.monotonic()
+        self._room: JoinedRoom | None = None
+        self._created = self.clock.now()
         self._connected = False
         self._closed = False
         self._close_callbacks: list[Callable[[str], None]] = []
@@ -142,7 +143,7 @@ class WebRtcLeg(Endpoint):
         audio.setCodecPreferences(opus)  # the mixer sends Opus packets: nothing else fits
         self._audio = audio
         # Before any packet can arrive: aiortc's jitter buffer and decoder never see one.
-        self._audio_tap = AudioTap(audio.receiver, self.playout.receive)
+        self._audio_tap = AudioTap(audio.receiver, self.playout.receive, self.clock)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
         except OperationError as error:  # no codec in common for some media section
@@ -277,7 +278,7 @@ class WebRtcLeg(Endpoint):
 
     # -- life cycle -----------------------------------------------------------------------
 
-    def joined(self, room: Room, participant: Participant) -> None:
+    def joined(self, room: JoinedRoom, participant: Member) -> None:
         self._room = room
         self.participant_id = participant.id
         if self.pc.connectionState in _GONE_STATES:  # failed while it was being added
@@ -297,7 +298,7 @@ class WebRtcLeg(Endpoint):
     def _leave(self, reason: str) -> None:
         """Take the participant out of its room now, not at the next housekeeping."""
         room, participant_id = self._room, self.participant_id
-        if room is None or participant_id not in room.participants:
+        if room is None or participant_id is None or participant_id not in room.participants:
             return
         task = asyncio.get_running_loop().create_task(room.remove(participant_id, reason))
         self._tasks.add(task)

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 class VideoHub(Protocol):
-    """Forwards encoded video between peers (implemented in webrtc/video.py).
+    """Forwards encoded video between peers (implemented in mediacore/videohub.py).
 
     The service calls `attach` once a leg is in its room (its `video_receivers` hold the video
     it publishes, possibly none) and `detach` when it has closed. Subscriptions come from the
@@ -75,6 +75,7 @@ class WebRtcService:
             tick_ms=room.settings.ptime,
             mode=mode,
             accept_video=hub is not None,
+            clock=room.media_clock,
         )
         participant = Participant(name=name, endpoint=leg, duplex=duplex, priority=priority)
         leg.participant_id = participant.id

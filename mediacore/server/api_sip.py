@@ -12,9 +12,9 @@ from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
 from mediacore.server.requests import room_or_404
 from mediacore.server.security import permission
+from mediacore.server.sipradio import OutgoingRadio
 from mediacore.server.sipservice import SipService
 from radio.sdp import radio_offer_session
-from radio.sipcall import OutgoingRadio
 from sip.dialout import DialError
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
 
+from mediacore.clock import MONOTONIC
 from mediacore.room import Room, RoomClosed, RoomError
 from mediacore.server.api_events import LINK_RECHECK_S
 from mediacore.server.auth import Principal, TokenStore
@@ -124,7 +124,7 @@ def build_webrtc_router(
                     writer.cancel()
                     await websocket.close(TOO_BIG, f"messages are limited to {MAX_MESSAGE_BYTES}")
                     break
-                await session.receive(text, time.monotonic())
+                await session.receive(text, MONOTONIC.now())
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:

@@ -40,10 +40,10 @@ from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.sipservice import SipService
 from mediacore.server.walls import WallService
 from mediacore.server.workers import WorkerPool
+from mediacore.videohub import VideoHub
 from recorder.exportjobs import ExportJobs
 from recorder.service import RecorderService
 from webrtc.service import WebRtcService
-from webrtc.video import VideoHub
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from mediacore.clock import MONOTONIC, Clock
 from mediacore.dtmf import DtmfDigit
 from mediacore.events import EventBus
 from mediacore.legs import LegFactory, publish_dtmf
@@ -15,6 +16,7 @@ from mediacore.room import Room, RoomError, RoomSettings, TickObserver
 from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
 from mediacore.server.config import Config
+from mixer.audiomixer import AudioMixer
 from radio.leg import RadioLeg, RadioOptions
 from radio.sdp import add_radio_attributes
 
@@ -28,13 +30,14 @@ class RoomExists(RoomError):
 
 
 class RoomDirectory:
-    def __init__(self, config: Config, bus: EventBus) -> None:
+    def __init__(self, config: Config, bus: EventBus, clock: Clock = MONOTONIC) -> None:
         self.config = config
+        self.clock = clock  # the rooms' and their legs' (the SIP stack takes it from here too)
         self.bus = bus
         self.rooms: dict[str, Room] = {}
         self.tick_observers: list[TickObserver] = []  # given to every room opened here
         self.ports = PortPool(config.rtp.port_min, config.rtp.port_max)
-        self.legs = LegFactory(self.ports, config.server.host, config.rtp.timeout)
+        self.legs = LegFactory(self.ports, config.server.host, config.rtp.timeout, clock)
         # Worker mode: rooms that run in media workers, not here (see shardedrooms.py).
         self.placed_elsewhere: Callable[[str], bool] = lambda name: False
 
@@ -51,7 +54,7 @@ class RoomDirectory:
             raise RoomExists(f"room {settings.name!r} exists")
         if len(self.rooms) >= MAX_ROOMS:
             raise RoomError(f"at most {MAX_ROOMS} rooms")
-        room = Room(settings, self.bus)
+        room = Room(settings, self.bus, make_mixer=AudioMixer, clock=self.clock)
         room.tick_observers.extend(self.tick_observers)
         self.rooms[settings.name] = room
         room.start()

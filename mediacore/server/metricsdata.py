@@ -137,7 +137,7 @@ def room_snapshot(room: Room, timings: TickTimings) -> RoomSnapshot:
         clock.ticks,
         clock.late_ticks,
         clock.skipped_ticks,
-        room.mixer.encoders.encodes,
+        room.mixer.encodes,
         legs,
         room.floor.holder is not None,
         timings.lateness.get(room.name, Histogram()),

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mediacore.events import Event, EventBus
+from mediacore.videohub import UnknownVideoSourceError, VideoHub, VideoSource
 from recorder.live import LiveRecording
 from recorder.service import RecorderService
 from recorder.videolive import LiveVideoTrack
-from webrtc.video import UnknownVideoSourceError, VideoHub, VideoSource
 
 log = logging.getLogger(__name__)
 

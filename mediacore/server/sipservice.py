@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,8 +12,8 @@ from mediacore.clock import iso8601
 from mediacore.events import EventBus
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
-from radio.gateways import GatewayKeeper
-from radio.sipcall import IncomingRadio
+from mediacore.server.radiogateways import GatewayKeeper
+from mediacore.server.sipradio import IncomingRadio
 from sip.dialout import Dialer
 from sip.message import Request, Response
 from sip.stack import SipStack
@@ -30,7 +29,7 @@ BYE_GRACE = 2.0  # seconds to let BYEs of a stopping server be answered
 class SipService:
     def __init__(self, config: Config, directory: RoomDirectory, bus: EventBus) -> None:
         self.config = config
-        self.stack = SipStack()
+        self.stack = SipStack(clock=directory.clock)
         self.agent = SipUserAgent(
             config.sip, self.stack, directory.rooms.get, directory.legs, bus, [IncomingRadio()]
         )
@@ -67,8 +66,8 @@ class SipService:
             await self.gb.stop()  # BYE to devices still sending
         for trunk in self.trunks:
             await trunk.stop()
-        deadline = time.monotonic() + BYE_GRACE
-        while self.agent.calls and time.monotonic() < deadline:
+        deadline = self.stack.clock.now() + BYE_GRACE
+        while self.agent.calls and self.stack.clock.now() < deadline:
             await asyncio.sleep(0.05)
         await self.agent.stop()
         await self.stack.stop()
@@ -81,13 +80,13 @@ class SipService:
             "sent": counters["sent"],
             "malformed": counters["malformed"],
             "calls": len(self.agent.calls),
-            "registrations": len(self.agent.registrar.all(time.monotonic())),
+            "registrations": len(self.agent.registrar.all(self.stack.clock.now())),
             "transactions": self.stack.layer.transactions(),
             "tcp_connections": self.stack.transports.tcp_connections,
         }
 
     def registrations(self) -> dict[str, Any]:
-        now = time.monotonic()
+        now = self.stack.clock.now()
         return {
             "users": [
                 {

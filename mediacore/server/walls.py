@@ -27,6 +27,7 @@ import av
 from mediacore.events import EventBus
 from mediacore.room import Room
 from mediacore.server.directory import RoomDirectory
+from mediacore.videohub import TIME_BASE, PacketTap, VideoHub, VideoSource
 from mixer.compositor import Compositor
 from mixer.layout import Wall, parse_wall
 from mixer.wall import Scene, WallRunner
@@ -37,7 +38,6 @@ from mixer.walltransport import (
     WallTransport,
     rtp_sdp,
 )
-from webrtc.video import TIME_BASE, PacketTap, VideoHub, VideoSource
 
 log = logging.getLogger(__name__)
 

@@ -147,7 +147,7 @@ class Worker:
     async def decide_floor(self, data: dict[str, Any]) -> dict[str, Any]:
         """On the home shard: act for a participant of another shard."""
         room = self.rooms.room(data["room"])
-        floor, participant, now = room.floor, data["participant"], time.monotonic()
+        floor, participant, now = room.floor, data["participant"], room.media_clock.now()
         action = data["action"]
         if action == "request":
             result = floor.request(participant, int(data["priority"]), data["source"], now)
@@ -179,7 +179,7 @@ class Worker:
         room = self.rooms.room(data["room"])
         links = self.links.get(room.name)
         if links is None:
-            links = RoomLinks(room.settings.rate, room.settings.ptime)
+            links = RoomLinks(room.settings.rate, room.settings.ptime, room.media_clock)
             await links.bind(self.settings.link_host)
             self.links[room.name] = links
             room.links = links
@@ -232,9 +232,11 @@ async def serve(settings: WorkerSettings, channel_fd: int) -> None:
     gc.collect()
     gc.freeze()
     channel.notify("worker.ready", id=settings.id)
-    closed = asyncio.ensure_future(asyncio.shield(channel.closed))
-    stopped = asyncio.ensure_future(worker.stopped.wait())
-    await asyncio.wait({closed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    ends: set[asyncio.Future[Any]] = {
+        asyncio.ensure_future(asyncio.shield(channel.closed)),
+        asyncio.ensure_future(worker.stopped.wait()),
+    }
+    await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
     if not worker.stopped.is_set():
         await worker.stop()  # control went away: hang up our legs before we go
     channel.close()

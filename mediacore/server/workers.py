@@ -13,13 +13,13 @@ import logging
 import os
 import socket
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any, Literal
 
 from mediacore.channel import Notification
 from mediacore.channelio import Channel
+from mediacore.clock import MONOTONIC
 from mediacore.server.config import Config
 from mediacore.server.worker import WorkerSettings
 
@@ -86,7 +86,7 @@ class WorkerProcess:
         self.channel.on_notification = notified
         await asyncio.wait_for(ready, START_TIMEOUT)
         self.state = "running"
-        self.started_at = time.monotonic()
+        self.started_at = MONOTONIC.now()
         self._cpu_sample = None
 
     async def request(self, method: str, **data: Any) -> Any:
@@ -97,7 +97,7 @@ class WorkerProcess:
     async def refresh(self) -> dict[str, Any]:
         """Ask the worker for its rooms, legs, CPU time and late ticks."""
         stats: dict[str, Any] = await self.request("worker.stats")
-        now = time.monotonic()
+        now = MONOTONIC.now()
         if self._cpu_sample is not None and now > self._cpu_sample[0]:
             wall, cpu = self._cpu_sample
             self.cpu = max(0.0, (stats["cpu_seconds"] - cpu) / (now - wall))
@@ -215,7 +215,7 @@ class WorkerPool:
             log.error("media worker died", extra={"worker": worker.id, "status": status})
             if self.on_lost is not None:
                 self.on_lost(worker)
-            if time.monotonic() - worker.started_at > STABLE_AFTER:
+            if MONOTONIC.now() - worker.started_at > STABLE_AFTER:
                 failures = 0
             await asyncio.sleep(RESTART_BACKOFF[min(failures, len(RESTART_BACKOFF) - 1)])
             failures += 1

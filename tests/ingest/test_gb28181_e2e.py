@@ -25,10 +25,10 @@ from ingest.gbreader import gb_target
 from ingest.gbsettings import GbSettings
 from ingest.source import FieldSourceSettings
 from mediacore.events import Event
+from mediacore.videohub import VideoHub
 from tests.server.test_api import Api, make_config, running
 from tests.waiting import wait_for, wait_until
 from tools.gbdevice import DeviceConfig, GbDeviceSimulator, parse_colour
-from webrtc.video import VideoHub
 
 DOMAIN = "3402000000"
 SERVER_ID = "34020000002000000001"

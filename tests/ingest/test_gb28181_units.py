@@ -17,6 +17,7 @@ from ingest.gbsettings import GbDeviceAccount, GbSettings, parse_gb28181_setting
 from ingest.manscdp import CatalogItem, CatalogResponse, Keepalive, encode_message
 from ingest.ps import PsMuxer, split_payloads
 from ingest.puller import PullError
+from mediacore.clock import MONOTONIC
 from mediacore.events import Event, EventBus
 from mediacore.rtp import build_rtp
 from mediacore.server.config import ConfigError, load_config
@@ -275,6 +276,7 @@ class RecordingStack:
         self.responses: list[Response] = []
         self.requests: list[Request] = []
         self.status = 200
+        self.clock = MONOTONIC
 
     def respond(self, transaction: object, response: Response) -> None:
         self.responses.append(response)

@@ -17,11 +17,11 @@ from ingest.puller import PullError, SourceReader, pull_options_for_file
 from ingest.source import FieldSource, FieldSourceSettings
 from mediacore.events import Event
 from mediacore.participant import Participant
+from mediacore.videohub import CodecMismatchError
 from tests.ingest.test_annexb_hevc import encode_hevc_mp4
 from tests.ingest.test_source_audio import rtp_camera, write_black_video
 from tests.server.test_api import SDP, Api, assert_error, make_config, running
 from tests.waiting import wait_for
-from webrtc.video import CodecMismatchError
 
 H265 = ["-c:v", "libx265", "-preset", "ultrafast", "-tune", "zerolatency"]
 H265 += ["-x265-params", "keyint=25:min-keyint=25:scenecut=0:log-level=error"]

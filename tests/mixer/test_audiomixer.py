@@ -11,8 +11,9 @@ from mediacore.audio import tone_level_dbfs
 from mediacore.codecs import L16_48000, PCMU, registry
 from mediacore.codecs.base import CodecInfo, Pcm
 from mediacore.endpoint import Endpoint, OutputFormat, output_format
+from mediacore.mixing import MixerSettings
 from mediacore.participant import Participant
-from mixer.audiomixer import AudioMixer, MixerSettings
+from mixer.audiomixer import AudioMixer
 
 RATE = 48000
 FRAME = 960

@@ -15,6 +15,7 @@ from mediacore.offeranswer import AudioNegotiation
 from mediacore.participant import Participant
 from mediacore.room import Room, RoomSettings
 from mediacore.rtp import RtpPacket
+from mixer.audiomixer import AudioMixer
 from radio.ed137 import (
     PROFILE,
     PttType,
@@ -96,7 +97,7 @@ def keepalive(sequence: int, squelch: bool = False) -> bytes:
 
 
 def make_room(bus: EventBus, **settings: Any) -> Room:
-    return Room(RoomSettings("radio", **settings), bus)
+    return Room(RoomSettings("radio", **settings), bus, make_mixer=AudioMixer)
 
 
 async def test_squelch_opens_the_floor_and_its_close_releases_after_the_hang(

@@ -12,6 +12,7 @@ import pytest
 from mediacore.events import EventBus
 from mediacore.participant import Participant
 from mediacore.room import Room, RoomSettings
+from mixer.audiomixer import AudioMixer
 from recorder.chainedfile import TrackFullError
 from recorder.live import LiveRecording
 from recorder.track import TrackWriter
@@ -37,7 +38,7 @@ def feed(live: LiveRecording, room: Room, ticks: int, first: int = 1) -> None:
 async def test_a_full_disk_stops_the_recording_cleanly(
     tmp_path: Path, executor: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    room = Room(RoomSettings("r"), EventBus())
+    room = Room(RoomSettings("r"), EventBus(), make_mixer=AudioMixer)
     room.add(Participant(name="a", endpoint=MemoryEndpoint(440.0)))
     failures: list[str] = []
     live = LiveRecording(
@@ -67,7 +68,7 @@ async def test_a_full_disk_stops_the_recording_cleanly(
 async def test_tracks_keep_time_with_silence_for_missing_frames(
     tmp_path: Path, executor: ThreadPoolExecutor
 ) -> None:
-    room = Room(RoomSettings("r"), EventBus())
+    room = Room(RoomSettings("r"), EventBus(), make_mixer=AudioMixer)
     quiet = Participant(name="quiet", endpoint=MemoryEndpoint(None))  # sends nothing
     room.add(quiet)
     live = LiveRecording("rec-t", room, tmp_path / "rec-t", executor, "test", lambda *a: None)

@@ -19,6 +19,7 @@ import pytest
 
 from mediacore.events import EventBus
 from mediacore.room import Room, RoomSettings
+from mixer.audiomixer import AudioMixer
 from recorder.chain import SegmentEntry, genesis, link_digest
 from recorder.chainedfile import journal_path
 from recorder.export import ExportError
@@ -168,7 +169,7 @@ def test_frames_before_the_first_keyframe_are_skipped(tmp_path: Path) -> None:
 
 
 def record(tmp_path: Path, frames: list[Frame], executor: ThreadPoolExecutor) -> LiveRecording:
-    room = Room(RoomSettings("r"), EventBus())
+    room = Room(RoomSettings("r"), EventBus(), make_mixer=AudioMixer)
     live = LiveRecording("rec-v", room, tmp_path / "rec-v", executor, "test", lambda *a: None)
     live.start()
     requests: list[int] = []

@@ -12,12 +12,13 @@ from mediacore.events import EventBus
 from mediacore.participant import Participant
 from mediacore.room import Room, RoomSettings
 from mediacore.server.recordvideo import RecordingVideo
+from mediacore.videohub import TIME_BASE, VideoHub, VideoSource
+from mixer.audiomixer import AudioMixer
 from recorder.service import RecorderService
 from recorder.verify import verify_recording
 from recorder.video import probe_video
 from tests.mixer.test_audiomixer import MemoryEndpoint
 from tests.recorder.test_video_recording import encode
-from webrtc.video import TIME_BASE, VideoHub, VideoSource
 
 
 def push(source: VideoSource, frames: list[tuple[bytes, int, bool]]) -> None:
@@ -32,7 +33,7 @@ async def test_a_source_of_a_recorded_room_gets_a_track_that_ends_when_it_leaves
     tmp_path: Path,
 ) -> None:
     bus = EventBus()
-    room = Room(RoomSettings("r"), bus)
+    room = Room(RoomSettings("r"), bus, make_mixer=AudioMixer)
     recorder = RecorderService(tmp_path, bus, lambda name: room if name == "r" else None)
     await recorder.start()
     hub = VideoHub()

@@ -19,8 +19,8 @@ from mediacore.audio import tone, tone_level_dbfs
 from mediacore.codecs import registry
 from mediacore.codecs.opus import OPUS
 from mediacore.playout import AudioPlayout
+from mediacore.videotap import AiortcContractError
 from webrtc.audiotap import AudioTap
-from webrtc.videotap import AiortcContractError
 
 RATE = 48000
 FRAME = 960

@@ -13,6 +13,7 @@ from aiortc import VideoStreamTrack
 
 from mediacore.events import Event, EventBus
 from mediacore.room import Room, RoomSettings
+from mixer.audiomixer import AudioMixer
 from tests.webrtc.clients import Client
 from webrtc.ice import add_host_candidates
 from webrtc.peer import CONNECT_TIMEOUT, WebRtcError, WebRtcLeg
@@ -22,7 +23,7 @@ from webrtc.settings import WebRtcSettings
 
 @pytest.fixture
 async def room() -> AsyncIterator[Room]:
-    opened = Room(RoomSettings("peer-tests"), EventBus())
+    opened = Room(RoomSettings("peer-tests"), EventBus(), make_mixer=AudioMixer)
     opened.start()
     yield opened
     await opened.close()

@@ -12,6 +12,7 @@ from aiortc import VideoStreamTrack
 
 from mediacore.events import EventBus
 from mediacore.room import Room, RoomSettings
+from mixer.audiomixer import AudioMixer
 from tests.webrtc.clients import Client
 from webrtc.peer import WebRtcLeg
 from webrtc.service import WebRtcService
@@ -21,7 +22,7 @@ from webrtc.signalling import BURST, SignallingSession, TokenBucket
 
 @pytest.fixture
 async def session() -> AsyncIterator[SignallingSession]:
-    room = Room(RoomSettings("signalling"), EventBus())
+    room = Room(RoomSettings("signalling"), EventBus(), make_mixer=AudioMixer)
     room.start()
     service = WebRtcService(WebRtcSettings())
     created = SignallingSession(service, room, user="alice", may_talk=True)

@@ -20,7 +20,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
 from aiortc.rtp import RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket
 
-from webrtc.video import (
+from mediacore.videohub import (
     CLOCK_RATE,
     CodecMismatchError,
     VideoHub,
@@ -29,7 +29,7 @@ from webrtc.video import (
     inspect_h264,
     inspect_vp8,
 )
-from webrtc.videotap import EncodedFrame, ReceiverTap
+from mediacore.videotap import EncodedFrame, ReceiverTap
 
 WIDTH, HEIGHT = 320, 240
 RED = (255, 0, 0)

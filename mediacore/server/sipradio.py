@@ -1,15 +1,17 @@
-"""An ED-137B radio gateway over SIP: a SIP call whose media is a radio leg.
+"""An ED-137B radio gateway over SIP: a SIP call whose media leg is a radio leg.
 
 The gateway (or the server, calling a configured gateway) marks the session as radio with
 `Subject: radio` and `WG67-Version: radio.01`; its SDP says the radio's type, direction and
 keep-alive timing (radio/sdp.py). Everything else (dialog, BYE, session timer) is SipCall's.
-The two session kinds here are what the server assembly plugs into the SIP user agent (calls
-in) and the dialer (calls out); see sip/sessionkind.py."""
+The two session kinds here are what the assembly plugs into the SIP user agent (calls in) and
+the dialer (calls out), see sip/sessionkind.py: this glue knows both edges, so it lives here
+and neither edge imports the other."""
 
 from __future__ import annotations
 
 from mediacore.legs import LegFactory
 from mediacore.room import Room
+from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
 from radio.leg import RadioLeg, RadioOptions
 from radio.sdp import (
@@ -20,12 +22,7 @@ from radio.sdp import (
     is_radio_session,
     radio_session_from_offer,
 )
-from sip.call import SipCall
 from sip.message import Message, Request
-
-
-class SipRadioCall(RadioLeg, SipCall):
-    kind = "radio"
 
 
 def is_radio_message(message: Message) -> bool:
@@ -48,11 +45,11 @@ class IncomingRadio:
 
     async def answer(
         self, legs: LegFactory, offer: SessionDescription, room: Room, local_address: str
-    ) -> tuple[SipCall, SessionDescription]:
+    ) -> tuple[RtpLeg, SessionDescription]:
         options = RadioOptions(session=radio_session_from_offer(offer))
-        call, answer = await legs.answer(offer, room, local_address, SipRadioCall, radio=options)
+        leg, answer = await legs.answer(offer, room, local_address, RadioLeg, radio=options)
         add_radio_attributes(answer, options.session)
-        return call, answer
+        return leg, answer
 
     def mark(self, message: Message) -> None:
         mark_radio(message)
@@ -66,15 +63,15 @@ class OutgoingRadio:
 
     async def offer(
         self, legs: LegFactory, room: Room, local_address: str
-    ) -> tuple[SipCall, SessionDescription]:
+    ) -> tuple[RtpLeg, SessionDescription]:
         options = RadioOptions(session=self.session)
-        call, offer = await legs.offer(room, local_address, SipRadioCall, radio=options)
+        leg, offer = await legs.offer(room, local_address, RadioLeg, radio=options)
         add_radio_attributes(offer, self.session)
-        return call, offer
+        return leg, offer
 
     def mark(self, message: Message) -> None:
         mark_radio(message)
 
-    def answered(self, call: SipCall, answer: SessionDescription) -> None:
-        if isinstance(call, SipRadioCall):
-            call.use_session(radio_session_from_offer(answer, fallback=self.session))
+    def answered(self, leg: RtpLeg, answer: SessionDescription) -> None:
+        if isinstance(leg, RadioLeg):
+            leg.use_session(radio_session_from_offer(answer, fallback=self.session))

@@ -1,10 +1,11 @@
-"""Video forwarding: a published video track reaches every subscriber as the publisher encoded it.
+"""The video hub: every published video track reaches every subscriber as its publisher encoded it.
 
-One `VideoSource` per published track takes encoded frames (from a WebRTC publisher through
-`videotap.ReceiverTap`, or from any ingest through `VideoSource.push`) and hands the same
-`av.Packet` to one `ForwardedVideoTrack` per subscriber. aiortc's `RTCRtpSender` sees a packet,
-not a frame, and calls its encoder's `pack()`: packetization only, no decode and no re-encode,
-whatever the number of subscribers.
+It is the core's, because every edge meets here: WebRTC publishes and subscribes, field video
+(ingest) publishes, walls and recorders tap. One `VideoSource` per published track takes encoded
+frames (from a WebRTC publisher through `videotap.ReceiverTap`, or from any ingest through
+`VideoSource.push`) and hands the same `av.Packet` to one `ForwardedVideoTrack` per subscriber.
+aiortc's `RTCRtpSender` sees a packet, not a frame, and calls its encoder's `pack()`:
+packetization only, no decode and no re-encode, whatever the number of subscribers.
 
 A subscriber can only start decoding at a keyframe, so a new track holds everything until one
 arrives and asks the source for it; the source turns requests into PLIs toward the publisher, at
@@ -43,7 +44,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcpeerconnection import is_codec_compatible
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 
-from webrtc.videotap import (
+from mediacore.videotap import (
     EncodedFrame,
     ReceiverTap,
     relay_keyframe_requests,
