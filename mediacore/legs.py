@@ -8,13 +8,14 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.codecs import registry
 from mediacore.codecs.base import CodecInfo
 from mediacore.dtmf import DtmfDigit
 from mediacore.events import EventBus
+from mediacore.joinedroom import RoomFormat
 from mediacore.offeranswer import (
     AudioNegotiation,
     OfferAnswerError,
@@ -23,11 +24,26 @@ from mediacore.offeranswer import (
 )
 from mediacore.participant import Participant
 from mediacore.ports import PortPool
-from mediacore.room import Room
 from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
 
 Leg = TypeVar("Leg", bound=RtpLeg)
+
+
+class RoomShape(Protocol):
+    """What a leg factory reads of the room a leg is for: its rate and tick."""
+
+    @property
+    def settings(self) -> RoomFormat: ...
+
+
+class DtmfRoom(Protocol):
+    """Where a digit goes: the room's name for the event, and the room's PTT keys."""
+
+    @property
+    def name(self) -> str: ...
+
+    def dtmf_pressed(self, participant: Participant, digit: str) -> None: ...
 
 
 def new_session_id() -> int:
@@ -46,7 +62,7 @@ class LegFactory:
     async def answer(
         self,
         offer: SessionDescription,
-        room: Room,
+        room: RoomShape,
         local_address: str,
         make_leg: Callable[..., Leg],
         **leg_options: Any,
@@ -70,7 +86,7 @@ class LegFactory:
 
     async def offer(
         self,
-        room: Room,
+        room: RoomShape,
         local_address: str,
         make_leg: Callable[..., Leg],
         codecs: list[CodecInfo] | None = None,
@@ -101,7 +117,7 @@ class LegFactory:
         offer = make_audio_offer(codecs, local_address, leg.local_port, session_id=session_id)
         return leg, offer
 
-    def _options(self, room: Room) -> dict[str, Any]:
+    def _options(self, room: RoomShape) -> dict[str, Any]:
         return {
             "room_rate": room.settings.rate,
             "tick_ms": room.settings.ptime,
@@ -133,7 +149,7 @@ class LegFactory:
 
 
 def publish_dtmf(
-    bus: EventBus, room: Room, participant: Participant, digit: DtmfDigit, clock_rate: int
+    bus: EventBus, room: DtmfRoom, participant: Participant, digit: DtmfDigit, clock_rate: int
 ) -> None:
     """A `dtmf` event for a digit from RFC 4733 (duration in timestamp units) or SIP INFO."""
     bus.publish(

@@ -20,10 +20,10 @@ from mediacore.dtmf import DtmfDigit
 from mediacore.endpoint import AudioInput, AudioOutput, Endpoint
 from mediacore.joinedroom import JoinedRoom, Member
 from mediacore.offeranswer import OfferAnswerError, answer_audio, make_audio_offer, read_answer
-from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SdpError, SessionDescription
 from sip.dialog import Dialog
 from sip.message import Request, Response, make_response
+from sip.roomport import MediaLeg
 from sip.sessiontimer import SessionTimer
 from sip.stack import SipStack
 from sip.transaction import ServerTransaction
@@ -71,13 +71,13 @@ class CallAgent(Protocol):
 
 
 class SipCall(Endpoint):
-    def __init__(self, leg: RtpLeg, *, clock: Clock = MONOTONIC) -> None:
+    def __init__(self, leg: MediaLeg, *, clock: Clock = MONOTONIC) -> None:
         """A call whose media is `leg` (bound, set up by offer/answer), on its user agent's
         `clock`; the user agent or the dialer fills in the dialog side."""
         self.leg = leg
         self.clock = clock
         # A radio gateway over SIP is shown as radio; a phone as sip.
-        self.kind = "sip" if leg.kind == RtpLeg.kind else leg.kind
+        self.kind = "sip" if leg.kind == "rtp" else leg.kind
         self.agent: CallAgent | None = None
         self.dialog: Dialog | None = None
         self.direction = "inbound"

@@ -14,7 +14,6 @@ from mediacore.codecs import registry
 from mediacore.legs import publish_dtmf
 from mediacore.offeranswer import OfferAnswerError, read_answer
 from mediacore.participant import Participant
-from mediacore.room import Room
 from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
 from sip.address import Address, SipSyntaxError, SipUri
@@ -22,6 +21,7 @@ from sip.authclient import authorization_for
 from sip.call import SipCall
 from sip.dialog import MAX_FORWARDS, Dialog, new_call_id, new_tag
 from sip.message import Headers, Request, Response
+from sip.roomport import CallRoom, MediaLeg
 from sip.sessionkind import OutgoingSessionKind
 from sip.sessiontimer import SessionTimer, parse_session_expires
 from sip.settings import SipTrunk
@@ -60,7 +60,7 @@ class Dialer:
 
     async def dial(
         self,
-        room: Room,
+        room: CallRoom,
         uri_text: str,
         name: str,
         trunk_name: str | None,
@@ -78,7 +78,7 @@ class Dialer:
         route = await self._route(uri, trunk_name, room)
         agent = self.agent
         local_address = agent.stack.local_host(route.destination.host)
-        leg: RtpLeg
+        leg: MediaLeg
         try:
             if kind is None:
                 leg, offer = await agent.legs.offer(room, local_address, RtpLeg)
@@ -103,7 +103,7 @@ class Dialer:
         call.dial_task = task
         return participant.id
 
-    async def _route(self, uri: SipUri, trunk_name: str | None, room: Room) -> Route:
+    async def _route(self, uri: SipUri, trunk_name: str | None, room: CallRoom) -> Route:
         agent = self.agent
         trunks = {trunk.name: trunk for trunk in agent.settings.trunks}
         trunk = trunks.get(trunk_name) if trunk_name else None
@@ -141,7 +141,7 @@ class Dialer:
 
     async def _call(
         self,
-        room: Room,
+        room: CallRoom,
         participant: Participant,
         call: SipCall,
         route: Route,
@@ -316,7 +316,7 @@ class Dialer:
             )
 
     def _failed(
-        self, room: Room, participant: Participant, call: SipCall, reason: str, status: int
+        self, room: CallRoom, participant: Participant, call: SipCall, reason: str, status: int
     ) -> None:
         call.ended = True
         call.state = "failed"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from mediacore.audio import tone
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.codecs import registry
 from mediacore.dtmf import DtmfDigit
-from mediacore.rtpsession import RtpLeg
+from sip.roomport import MediaLeg
 
 ATTEMPTS = 3
 TIME_LIMIT = 45.0
@@ -24,11 +25,21 @@ PROMPT_EVERY = 3.0
 PROMPT_FREQUENCY = 880.0
 
 
+class PinPrompt(Protocol):
+    """A PIN entry in progress, wherever its prompt plays."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def digit(self, digit: DtmfDigit) -> None: ...
+
+
 class PinEntry:
     def __init__(
         self,
         pin: str,
-        leg: RtpLeg,
+        leg: MediaLeg,
         granted: Callable[[], None],
         refused: Callable[[], None],
         *,
@@ -78,12 +89,11 @@ class PinEntry:
 
     async def _prompt(self) -> None:
         """Send the prompt on the leg's own clock until the PIN is decided or time runs out."""
-        output = self.leg.audio_output
-        fmt = self.leg.format
-        frames = _prompt_frames(fmt.codec.sample_rate, fmt.ptime)
-        encoder = registry.new_encoder(fmt.codec, fmt.ptime)
+        codec, ptime = self.leg.negotiation.codec, self.leg.negotiation.ptime
+        frames = _prompt_frames(codec.sample_rate, ptime)
+        encoder = registry.new_encoder(codec, ptime)
         silence = encoder.encode(np.zeros_like(frames[0]))
-        period = fmt.ptime / 1000
+        period = ptime / 1000
         per_prompt = int(PROMPT_EVERY / period)
         start = self.clock.now()
         tick = 0

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from mediacore.legs import LegFactory
-from mediacore.room import Room
-from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
 from sip.message import Message, Request
+from sip.roomport import CallLegs, CallRoom, MediaLeg
 
 
 class IncomingSessionKind(Protocol):
@@ -23,8 +21,8 @@ class IncomingSessionKind(Protocol):
         ...
 
     async def answer(
-        self, legs: LegFactory, offer: SessionDescription, room: Room, local_address: str
-    ) -> tuple[RtpLeg, SessionDescription]:
+        self, legs: CallLegs, offer: SessionDescription, room: CallRoom, local_address: str
+    ) -> tuple[MediaLeg, SessionDescription]:
         """The bound leg and our SDP answer; raises ValueError (bad offer) or PortsExhausted."""
         ...
 
@@ -35,8 +33,8 @@ class IncomingSessionKind(Protocol):
 
 class OutgoingSessionKind(Protocol):
     async def offer(
-        self, legs: LegFactory, room: Room, local_address: str
-    ) -> tuple[RtpLeg, SessionDescription]:
+        self, legs: CallLegs, room: CallRoom, local_address: str
+    ) -> tuple[MediaLeg, SessionDescription]:
         """A bound leg that sends nothing yet, and our SDP offer."""
         ...
 
@@ -44,6 +42,6 @@ class OutgoingSessionKind(Protocol):
         """Add this kind's headers to the INVITE."""
         ...
 
-    def answered(self, leg: RtpLeg, answer: SessionDescription) -> None:
+    def answered(self, leg: MediaLeg, answer: SessionDescription) -> None:
         """Take what the callee's answer says beyond offer/answer; raises ValueError."""
         ...

@@ -13,11 +13,11 @@ from typing import Any
 
 from mediacore.dtmf import DtmfDigit
 from mediacore.events import EventBus
-from mediacore.legs import LegFactory, publish_dtmf
+from mediacore.legs import publish_dtmf
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.participant import Duplex, Participant
 from mediacore.ports import PortsExhausted
-from mediacore.room import Room, RoomError
+from mediacore.room import RoomError
 from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SdpError, SessionDescription
 from sip.address import SipSyntaxError
@@ -25,8 +25,9 @@ from sip.call import SipCall
 from sip.dialog import Dialog, new_tag
 from sip.digest import Credentials, DigestError, DigestServer, Verdict
 from sip.message import Request, Response, make_response
-from sip.pinentry import PinEntry
+from sip.pinentry import PinEntry, PinPrompt
 from sip.registrar import Registrar, RegistrationError
+from sip.roomport import CallLegs, CallRoom, MediaLeg
 from sip.sessionkind import IncomingSessionKind
 from sip.sessiontimer import SessionTimer, parse_session_expires
 from sip.settings import SipSettings, SipUser
@@ -44,7 +45,7 @@ SUPPORTED_EXTENSIONS = frozenset({"timer"})
 JOIN_ROLES = frozenset({"admin", "commander", "operator", "expert"})
 PIN_HASH_GRACE = 2.0  # seconds after a PIN is accepted in which a "#" still belongs to it
 
-RoomLookup = Callable[[str], Room | None]
+RoomLookup = Callable[[str], CallRoom | None]
 CallKey = tuple[str, str]  # (Call-ID, our tag)
 
 
@@ -54,7 +55,7 @@ class SipUserAgent:
         settings: SipSettings,
         stack: SipStack,
         rooms: RoomLookup,
-        legs: LegFactory,
+        legs: CallLegs,
         bus: EventBus,
         session_kinds: Sequence[IncomingSessionKind] = (),
     ) -> None:
@@ -78,6 +79,8 @@ class SipUserAgent:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sent_acks: dict[str, tuple[bytes, Peer]] = {}  # dial-out: re-ACK 2xx repeats
         stack.user_agent = self
+        # Makes a call's PIN entry: here, or in the media worker that runs its leg.
+        self.pin_entries: Callable[..., PinPrompt] = PinEntry
         self._housekeeping: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -325,7 +328,7 @@ class SipUserAgent:
         local_tag = new_tag()
         local_address = self.stack.local_host(source.host)
         kind = next((k for k in self.session_kinds if k.matches(request)), None)
-        leg: RtpLeg
+        leg: MediaLeg
         try:
             if kind is not None:
                 leg, answer = await kind.answer(self.legs, offer, room, local_address)
@@ -438,7 +441,7 @@ class SipUserAgent:
 
     # -- joining the room -----------------------------------------------------------------
 
-    def _join(self, room: Room, call: SipCall, name: str) -> Participant | None:
+    def _join(self, room: CallRoom, call: SipCall, name: str) -> Participant | None:
         # Floor listeners (radio gateways) are half duplex: mixed only while holding the floor.
         duplex: Duplex = "half" if call.floor_listener else "full"
         participant = Participant(name=name, endpoint=call, duplex=duplex)
@@ -454,7 +457,7 @@ class SipUserAgent:
             return None
         return participant
 
-    def _collect_pin(self, room: Room, call: SipCall, name: str) -> None:
+    def _collect_pin(self, room: CallRoom, call: SipCall, name: str) -> None:
         def granted() -> None:
             if self._join(room, call, name) is None:
                 return
@@ -474,12 +477,12 @@ class SipUserAgent:
         def refused() -> None:
             self.spawn(call.hang_up("wrong-pin"))
 
-        entry = PinEntry(room.settings.pin, call.leg, granted, refused, clock=self.clock)
+        entry = self.pin_entries(room.settings.pin, call.leg, granted, refused, clock=self.clock)
         call.on_dtmf = entry.digit
         call.on_ended = lambda reason: entry.stop()
         entry.start()
 
-    def leave_room(self, room: Room, participant: Participant, reason: str) -> None:
+    def leave_room(self, room: CallRoom, participant: Participant, reason: str) -> None:
         """Take `participant` out of `room` (in a task), if it is still there."""
         if participant.id in room.participants:
             self.spawn(room.remove(participant.id, reason))

@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from mediacore.room import RoomClosed, RoomError
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
-from mediacore.server.requests import room_or_404
 from mediacore.server.security import permission
 from mediacore.server.sipradio import OutgoingRadio
 from mediacore.server.sipservice import SipService
@@ -52,7 +51,9 @@ def build_sip_router(directory: RoomDirectory, sip: SipService) -> APIRouter:
 
         Answers at once with the new participant's id; ringing, answer and failure follow as
         `call.*` events, and a failed call leaves the room with the reason."""
-        found = room_or_404(directory, room)
+        found = sip.agent.rooms(room)  # here, or in a media worker
+        if found is None:
+            raise ApiError(404, "room-not-found", f"no room named {room!r}")
         try:
             found.check_capacity()
             radio = OutgoingRadio(radio_offer_session(body.radio)) if body.radio else None

@@ -30,6 +30,7 @@ from mediacore.server.api_walls import build_walls_router
 from mediacore.server.api_webrtc import build_webrtc_router
 from mediacore.server.api_workers import build_workers_router
 from mediacore.server.auth import TokenStore, build_token_store
+from mediacore.server.callroom import RemoteLegs, RemotePinEntry
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
@@ -57,16 +58,27 @@ class MediaServer:
         self.bus = EventBus()
         self.tokens = tokens if tokens is not None else build_token_store(config)
         self.directory = RoomDirectory(config, self.bus)
-        self.sip = SipService(config, self.directory, self.bus)
-        self.metrics = MediaMetrics(self.directory, self.sip.statistics)
         self.pool: WorkerPool | None = None
         self.rooms: Rooms = LocalRooms(self.directory)
+        self.sharded: ShardedRooms | None = None
         if config.server.workers:  # rooms run in media worker processes
             self.pool = WorkerPool(config, config.server.workers)
-            sharded = ShardedRooms(self.pool, self.bus, config.server.max_legs_per_shard)
-            self.rooms = sharded
-            self.directory.placed_elsewhere = sharded.rooms.__contains__
-            self.metrics.remote_rooms = sharded.snapshots
+            self.sharded = ShardedRooms(self.pool, self.bus, config.server.max_legs_per_shard)
+            self.rooms = self.sharded
+            self.directory.placed_elsewhere = self.sharded.rooms.__contains__
+            self.sip = SipService(
+                config,
+                self.directory,
+                self.bus,
+                rooms=self.sharded.call_room,
+                legs=RemoteLegs(self.sharded),
+            )
+            self.sip.agent.pin_entries = RemotePinEntry
+        else:
+            self.sip = SipService(config, self.directory, self.bus)
+        self.metrics = MediaMetrics(self.directory, self.sip.statistics)
+        if self.pool is not None and self.sharded is not None:
+            self.metrics.remote_rooms = self.sharded.snapshots
             self.metrics.workers = self.pool.describe
         self.recorder = RecorderService(config.data_dir, self.bus, self.directory.rooms.get)
         self.exports = ExportJobs(config.data_dir / "exports", self.recorder.reader)
@@ -85,10 +97,10 @@ class MediaServer:
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.pool is None:
+        if self.sharded is None:
             await self.directory.start()
         else:
-            await self.pool.start()
+            await self.sharded.start()
             for settings in self.config.rooms:
                 await self.rooms.open(settings)
         await self.recorder.start()
@@ -111,8 +123,8 @@ class MediaServer:
         await self.recording_video.stop()  # the taps of the video tracks just finished
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
         await self.directory.stop()
-        if self.pool is not None:
-            await self.pool.stop()  # each worker hangs up its legs first
+        if self.sharded is not None:
+            await self.sharded.stop()
         await self.ingest.stop()  # sources whose room did not close them
         await self.webrtc.stop()  # peers that were not in a room yet
         await self.sip.stop()

@@ -11,12 +11,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from mediacore.room import Room, RoomError
+from mediacore.room import RoomError
 from mediacore.server.sipradio import OutgoingRadio
 from radio.gateways import RadioGateway
 from radio.sdp import radio_offer_session
 from sip.call import SipCall
 from sip.dialout import Dialer, DialError
+from sip.roomport import CallRoom
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class GatewayKeeper:
         self,
         gateways: tuple[RadioGateway, ...],
         dialer: Dialer,
-        rooms: Callable[[str], Room | None],
+        rooms: Callable[[str], CallRoom | None],
     ) -> None:
         self.gateways = gateways
         self.dialer = dialer
@@ -79,7 +80,9 @@ class GatewayKeeper:
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, LONGEST_RETRY)
 
-    async def _dial(self, gateway: RadioGateway, room: Room, state: dict[str, Any]) -> str | None:
+    async def _dial(
+        self, gateway: RadioGateway, room: CallRoom, state: dict[str, Any]
+    ) -> str | None:
         state["attempts"] += 1
         try:
             participant = await self.dialer.dial(
@@ -94,7 +97,7 @@ class GatewayKeeper:
                 "radio gateway not called", extra={"gateway": gateway.name, "error": str(error)}
             )
             return None
-        room.participants[participant].priority = gateway.priority
+        room.update(participant, priority=gateway.priority)
         return participant
 
     def status(self) -> list[dict[str, Any]]:

@@ -16,9 +16,11 @@ from typing import Any
 
 from mediacore.channel import Notification
 from mediacore.channelio import RequestFailed
+from mediacore.clock import MONOTONIC
 from mediacore.events import Event, EventBus
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.room import RoomError, RoomFull, RoomSettings
+from mediacore.server.callroom import CallRoomView, RemoteLeg
 from mediacore.server.directory import MAX_ROOMS, RoomExists
 from mediacore.server.metricsdata import RoomSnapshot
 from mediacore.server.rooms import (
@@ -67,12 +69,62 @@ class ShardedRooms:
         self.bus = bus
         self.max_legs_per_shard = max_legs_per_shard
         self.rooms: dict[str, PlacedRoom] = {}
+        self.call_rooms: dict[str, CallRoomView] = {}  # rooms as SIP calls see them
+        self.remote_legs: dict[str, RemoteLeg] = {}  # SIP calls' legs, by leg id
+        self._housekeeping: asyncio.Task[None] | None = None
         pool.on_notification = self._notified
         pool.on_restart = self._restore
         pool.on_lost = self._lost
 
     def names(self) -> list[str]:
         return list(self.rooms)
+
+    async def start(self) -> None:
+        """Start the workers; SIP calls' rooms are checked once a second from then on."""
+        await self.pool.start()
+        self._housekeeping = asyncio.get_running_loop().create_task(self._every_second())
+
+    async def stop(self) -> None:
+        """Stop the workers: each hangs up its legs first."""
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+        await self.pool.stop()
+
+    async def _every_second(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = MONOTONIC.now()
+            for view in list(self.call_rooms.values()):
+                view.check(now)
+
+    # -- SIP calls ------------------------------------------------------------------------
+
+    def call_room(self, name: str) -> CallRoomView | None:
+        """The room `name` as SIP calls see it, or None when no such room is open."""
+        if name not in self.rooms:
+            return None
+        view = self.call_rooms.get(name)
+        if view is None:
+            view = self.call_rooms[name] = CallRoomView(self, name)
+        return view
+
+    def settings(self, room: str) -> RoomSettings:
+        return self.placed(room).settings
+
+    def legs_in(self, room: str) -> int:
+        return sum(s.load for s in self.placed(room).shards)
+
+    async def worker_for_new_leg(self, room: str) -> WorkerProcess:
+        """The worker of the shard a new leg of `room` goes to (a new shard if all are full)."""
+        return (await self._shard_for_new_leg(self.placed(room))).worker
+
+    def adopt(self, leg: RemoteLeg) -> RemoteLeg:
+        """Track a SIP call's leg, so that what its worker says of it reaches it."""
+        self.remote_legs[leg.id] = leg
+        return leg
+
+    async def ask(self, worker: WorkerProcess, method: str, **data: Any) -> Any:
+        return await _ask(worker, method, **data)
 
     def placed(self, name: str) -> PlacedRoom:
         room = self.rooms.get(name)
@@ -103,12 +155,16 @@ class ShardedRooms:
     async def close(self, room: str, reason: str) -> None:
         placed = self.placed(room)
         del self.rooms[room]
+        view = self.call_rooms.pop(room, None)
         # The other shards first: the home shard's close is the room's "room.closed".
         for shard in reversed(placed.shards):
             try:
                 await _ask(shard.worker, "room.close", room=room, reason=reason)
             except (ConnectionError, NoSuchRoom):
                 pass  # its worker died: the room went with it
+        if view is not None:  # calls whose leaving the closed room did not report
+            for participant in list(view.participants):
+                view.left(participant, reason)
 
     async def change(self, room: str, changes: dict[str, Any]) -> dict[str, Any]:
         placed = self.placed(room)
@@ -144,8 +200,9 @@ class ShardedRooms:
         parts = await asyncio.gather(
             *(_ask(s.worker, "room.roster", room=room) for s in placed.shards)
         )
+        view = self.call_rooms.get(room)
         return [
-            {**entry, "worker": shard.worker.id}
+            {**entry, **(view.call_fields(entry["id"]) if view else {}), "worker": shard.worker.id}
             for shard, entries in zip(placed.shards, parts, strict=True)
             for entry in entries
         ]
@@ -153,7 +210,9 @@ class ShardedRooms:
     async def participant(self, room: str, participant: str) -> dict[str, Any]:
         shard = self._shard(room, participant)
         entry = await _ask(shard.worker, "participant.get", room=room, participant=participant)
-        return {**entry, "worker": shard.worker.id}
+        view = self.call_rooms.get(room)
+        fields = view.call_fields(participant) if view else {}
+        return {**entry, **fields, "worker": shard.worker.id}
 
     async def update(self, room: str, participant: str, changes: dict[str, Any]) -> dict[str, Any]:
         shard = self._shard(room, participant)
@@ -301,6 +360,12 @@ class ShardedRooms:
         data = message.data
         if message.event == "event":
             self._event(worker, data)
+        elif message.event == "leg.pin":
+            leg = self.remote_legs.get(data["leg"])
+            if leg is not None and leg.pin is not None:
+                leg.pin.decided(data["result"])
+        elif message.event == "leg.closed":
+            self.remote_legs.pop(data["leg"], None)
         elif message.event == "floor.forward":
             placed = self.rooms.get(data["room"])
             if placed is not None:
@@ -318,6 +383,9 @@ class ShardedRooms:
                 payload = {**payload, "participant": entry}
             elif shard is not None and kind == "participant.left":
                 shard.participants.discard(payload["participant"])
+                view = self.call_rooms.get(room)
+                if view is not None:
+                    view.left(payload["participant"], payload.get("reason", "left"))
             if kind.startswith("floor.") and len(placed.shards) > 1:
                 asyncio.get_running_loop().create_task(self._sync_floor_quietly(placed))
         at = datetime.fromisoformat(data["at"].replace("Z", "+00:00"))
@@ -352,10 +420,13 @@ class ShardedRooms:
             for shard in placed.shards:
                 if shard.worker is not worker:
                     continue
+                view = self.call_rooms.get(name)
                 for participant in sorted(shard.participants):
                     self.bus.publish(
                         "participant.left", name, participant=participant, reason="worker-lost"
                     )
+                    if view is not None:
+                        view.left(participant, "worker-lost")
                 shard.participants.clear()
 
     async def _restore(self, worker: WorkerProcess) -> None:

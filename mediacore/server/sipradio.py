@@ -9,9 +9,6 @@ and neither edge imports the other."""
 
 from __future__ import annotations
 
-from mediacore.legs import LegFactory
-from mediacore.room import Room
-from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
 from radio.leg import RadioLeg, RadioOptions
 from radio.sdp import (
@@ -23,6 +20,7 @@ from radio.sdp import (
     radio_session_from_offer,
 )
 from sip.message import Message, Request
+from sip.roomport import CallLegs, CallRoom, MediaLeg
 
 
 def is_radio_message(message: Message) -> bool:
@@ -44,8 +42,8 @@ class IncomingRadio:
         return is_radio_message(invite)
 
     async def answer(
-        self, legs: LegFactory, offer: SessionDescription, room: Room, local_address: str
-    ) -> tuple[RtpLeg, SessionDescription]:
+        self, legs: CallLegs, offer: SessionDescription, room: CallRoom, local_address: str
+    ) -> tuple[MediaLeg, SessionDescription]:
         options = RadioOptions(session=radio_session_from_offer(offer))
         leg, answer = await legs.answer(offer, room, local_address, RadioLeg, radio=options)
         add_radio_attributes(answer, options.session)
@@ -62,8 +60,8 @@ class OutgoingRadio:
         self.session = session
 
     async def offer(
-        self, legs: LegFactory, room: Room, local_address: str
-    ) -> tuple[RtpLeg, SessionDescription]:
+        self, legs: CallLegs, room: CallRoom, local_address: str
+    ) -> tuple[MediaLeg, SessionDescription]:
         options = RadioOptions(session=self.session)
         leg, offer = await legs.offer(room, local_address, RadioLeg, radio=options)
         add_radio_attributes(offer, self.session)
@@ -72,6 +70,7 @@ class OutgoingRadio:
     def mark(self, message: Message) -> None:
         mark_radio(message)
 
-    def answered(self, leg: RtpLeg, answer: SessionDescription) -> None:
-        if isinstance(leg, RadioLeg):
-            leg.use_session(radio_session_from_offer(answer, fallback=self.session))
+    def answered(self, leg: MediaLeg, answer: SessionDescription) -> None:
+        use_session = getattr(leg, "use_session", None)  # a radio leg, here or in a worker
+        if use_session is not None:
+            use_session(radio_session_from_offer(answer, fallback=self.session))

@@ -16,10 +16,11 @@ from mediacore.server.radiogateways import GatewayKeeper
 from mediacore.server.sipradio import IncomingRadio
 from sip.dialout import Dialer
 from sip.message import Request, Response
+from sip.roomport import CallLegs
 from sip.stack import SipStack
 from sip.transaction import Peer, ServerTransaction
 from sip.trunk import TrunkRegistration
-from sip.useragent import SipUserAgent
+from sip.useragent import RoomLookup, SipUserAgent
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +28,27 @@ BYE_GRACE = 2.0  # seconds to let BYEs of a stopping server be answered
 
 
 class SipService:
-    def __init__(self, config: Config, directory: RoomDirectory, bus: EventBus) -> None:
+    def __init__(
+        self,
+        config: Config,
+        directory: RoomDirectory,
+        bus: EventBus,
+        rooms: RoomLookup | None = None,
+        legs: CallLegs | None = None,
+    ) -> None:
+        """SIP over the rooms of `directory`, or over `rooms` and `legs` when the rooms run
+        elsewhere (media workers)."""
         self.config = config
         self.stack = SipStack(clock=directory.clock)
+        rooms = rooms or directory.rooms.get
         self.agent = SipUserAgent(
-            config.sip, self.stack, directory.rooms.get, directory.legs, bus, [IncomingRadio()]
+            config.sip, self.stack, rooms, legs or directory.legs, bus, [IncomingRadio()]
         )
         self.dialer = Dialer(self.agent)
         self.trunks = [
             TrunkRegistration(trunk, self.agent) for trunk in config.sip.trunks if trunk.register
         ]
-        self.gateways = GatewayKeeper(config.radio_gateways, self.dialer, directory.rooms.get)
+        self.gateways = GatewayKeeper(config.radio_gateways, self.dialer, rooms)
         self.gb: GbPlatform | None = None  # GB/T 28181 devices, when [gb28181] is configured
         if config.gb28181.enabled:
             self.gb = GbPlatform(

@@ -30,6 +30,7 @@ from mediacore.server.config import Config, RtpSection, ServerSection
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.metricsdata import TickTimings, room_snapshot
 from mediacore.server.rooms import LegRequest, LocalRooms, offer_answer_kind
+from mediacore.server.workerlegs import WorkerLegs
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class Worker:
         self.home: dict[str, bool] = {}
         self.links: dict[str, RoomLinks] = {}
         self.stopped = asyncio.Event()
+        self.sip_legs = WorkerLegs(self.rooms, channel)
         self.bus.listen(self._forward_event)
         channel.handlers.update(
             {
@@ -213,6 +215,8 @@ class Worker:
         self.stopped.set()
 
     def _forward_event(self, event: Event) -> None:
+        if event.type == "participant.left":
+            self.sip_legs.left(event.data["participant"])
         if event.type in _HOME_ONLY and not self.home.get(event.room or "", True):
             return
         self.channel.notify(

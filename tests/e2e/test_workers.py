@@ -172,8 +172,6 @@ def test_legs_that_do_not_run_in_workers_yet_say_so(server: ServerProcess, room:
         f"/api/v1/rooms/{room}/whip", content="v=0\r\n", headers={"content-type": "application/sdp"}
     )
     assert whip.status_code == 501 and whip.json()["error"] == "not-in-workers", whip.text
-    dial = server.client.post(f"/api/v1/rooms/{room}/dial", json={"uri": "sip:a@127.0.0.1"})
-    assert dial.status_code == 501, dial.text
     link = server.client.post(f"/api/v1/rooms/{room}/join-links", json={"name": "Dr. Lin"})
     assert link.status_code == 201, link.text  # a join link needs no leg
     assert server.client.get("/api/v1/rooms/nowhere/recordings").status_code == 404

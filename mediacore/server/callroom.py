@@ -1,0 +1,352 @@
+"""SIP calls into rooms on media workers: the dialog here, the media leg in the worker.
+
+The user agent and the dialer see a room through `sip.roomport.CallRoom` and make legs through
+`CallLegs`; for a room on media workers these are `CallRoomView` and `RemoteLegs`. A leg is made
+(offer/answer), renegotiated (re-INVITE), given its PIN prompt and joined to the room in the
+worker that holds the room's shard; what the SIP call holds is a `RemoteLeg` that remembers the
+agreed terms and forwards changes. When the worker's room lets the participant go (kick, RTP
+time-out, room closed), the view closes the call, which says BYE."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from mediacore.clock import MONOTONIC, Clock
+from mediacore.codecs.base import CodecInfo
+from mediacore.dtmf import DtmfDigit
+from mediacore.endpoint import AudioInput, AudioOutput
+from mediacore.joinedroom import JoinedRoom, Member
+from mediacore.negotiationwire import negotiation_from_json, negotiation_to_json
+from mediacore.offeranswer import AudioNegotiation
+from mediacore.participant import Participant
+from mediacore.room import RoomClosed, RoomFull, RoomSettings
+from mediacore.rtpsession import RtpLeg
+from mediacore.sdp import SessionDescription
+from mediacore.server.workers import WorkerProcess
+from radio.leg import RadioLeg, RadioOptions
+from radio.sdp import RadioSession
+from sip.roomport import CallRoom
+
+log = logging.getLogger(__name__)
+
+
+class LegPlacer(Protocol):
+    """What calls into rooms on workers need of the placement (shardedrooms.ShardedRooms)."""
+
+    @property
+    def rooms(self) -> Mapping[str, object]:
+        """The open rooms, by name."""
+        ...
+
+    def settings(self, room: str) -> RoomSettings:
+        """The settings of an open room; raises NoSuchRoom."""
+        ...
+
+    def legs_in(self, room: str) -> int: ...
+
+    async def worker_for_new_leg(self, room: str) -> WorkerProcess: ...
+
+    def adopt(self, leg: RemoteLeg) -> RemoteLeg: ...
+
+    async def ask(self, worker: WorkerProcess, method: str, **data: Any) -> Any: ...
+
+
+class _Sender:
+    """Requests whose answers nobody waits for, kept until they finish."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def send(self, coroutine: Coroutine[Any, Any, Any], what: str) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._done(t, what))
+
+    def _done(self, task: asyncio.Task[Any], what: str) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.info(
+                "worker request failed", extra={"request": what, "error": str(task.exception())}
+            )
+
+
+_SENDER = _Sender()
+
+
+class RemoteLeg:
+    """A SIP call's media leg running in a media worker."""
+
+    audio_input: AudioInput | None = None  # the worker mixes it; nothing flows through here
+    audio_output: AudioOutput | None = None
+
+    def __init__(self, worker: WorkerProcess, room: str, info: dict[str, Any]) -> None:
+        self.worker = worker
+        self.room = room
+        self.id: str = info["leg"]
+        self.kind: str = info["kind"]
+        self.floor_listener = self.kind == "radio"
+        self.negotiation: AudioNegotiation = negotiation_from_json(info["negotiation"])
+        self.session_id: int = info["session_id"]
+        self.session_version: int = info["session_version"]
+        self.local_port: int = info["local_port"]
+        self.on_dtmf: Callable[[DtmfDigit], None] | None = None
+        self.pin: RemotePinEntry | None = None
+        self.closed = False
+
+    def request(self, method: str, **data: Any) -> None:
+        _SENDER.send(self.worker.request(method, leg=self.id, **data), method)
+
+    def renegotiate(self, negotiation: AudioNegotiation) -> None:
+        self.negotiation = negotiation
+        self.request("leg.renegotiate", negotiation=negotiation_to_json(negotiation))
+
+    def use_session(self, session: RadioSession) -> None:
+        """A radio gateway's answer changed the radio session (ED-137 attributes)."""
+        self.request("leg.session", session=asdict(session))
+
+    def joined(self, room: JoinedRoom, participant: Member) -> None:
+        return None
+
+    def floor_changed(self, holder: str | None, priority: int) -> None:
+        return None
+
+    async def close(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            await self.worker.request("leg.close", leg=self.id, reason=reason)
+        except Exception:  # the worker or its room went first: the leg went with it
+            pass
+
+    def check(self, now: float) -> str | None:
+        return None  # RTP time-outs are the worker room's: it lets the participant go
+
+    def statistics(self) -> dict[str, float]:
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """The agreed terms; the worker's roster entry adds the latched address and counts."""
+        negotiation = self.negotiation
+        return {
+            "codec": negotiation.codec.key,
+            "ptime": negotiation.ptime,
+            "direction": negotiation.direction,
+            "local_port": self.local_port,
+        }
+
+
+class RemotePinEntry:
+    """A room PIN collected by the worker that plays the prompt on the caller's leg."""
+
+    def __init__(
+        self,
+        pin: str,
+        leg: RemoteLeg,
+        granted: Callable[[], None],
+        refused: Callable[[], None],
+        *,
+        clock: Clock = MONOTONIC,
+    ) -> None:
+        self.pin = pin
+        self.leg = leg
+        self.granted = granted
+        self.refused = refused
+        self.done = False
+
+    def start(self) -> None:
+        self.leg.pin = self
+        self.leg.request("leg.pin", pin=self.pin)
+
+    def stop(self) -> None:
+        if not self.done:
+            self.done = True
+            self.leg.request("leg.pin_stop")
+
+    def digit(self, digit: DtmfDigit) -> None:
+        """A digit from SIP INFO (RFC 4733 digits reach the worker's leg directly)."""
+        if not self.done:
+            self.leg.request("leg.pin_digit", digit=digit.digit, duration=digit.duration)
+
+    def decided(self, result: str) -> None:
+        if self.done:
+            return
+        self.done = True
+        (self.granted if result == "granted" else self.refused)()
+
+
+class RemoteLegs:
+    """Makes a SIP call's media leg on the worker holding (a shard of) its room."""
+
+    def __init__(self, rooms: LegPlacer) -> None:
+        self.rooms = rooms
+
+    async def answer(
+        self,
+        offer: SessionDescription,
+        room: CallRoom,
+        local_address: str,
+        make_leg: Callable[..., RtpLeg],
+        **leg_options: Any,
+    ) -> tuple[RemoteLeg, SessionDescription]:
+        worker = await self.rooms.worker_for_new_leg(room.name)
+        info = await self.rooms.ask(
+            worker,
+            "leg.answer",
+            room=room.name,
+            offer=offer.serialize(),
+            local_address=local_address,
+            **_leg_kind(make_leg, leg_options),
+        )
+        return self.rooms.adopt(RemoteLeg(worker, room.name, info)), _sdp(info["answer"])
+
+    async def offer(
+        self,
+        room: CallRoom,
+        local_address: str,
+        make_leg: Callable[..., RtpLeg],
+        codecs: list[CodecInfo] | None = None,
+        **leg_options: Any,
+    ) -> tuple[RemoteLeg, SessionDescription]:
+        worker = await self.rooms.worker_for_new_leg(room.name)
+        info = await self.rooms.ask(
+            worker,
+            "leg.offer",
+            room=room.name,
+            local_address=local_address,
+            **_leg_kind(make_leg, leg_options),
+        )
+        return self.rooms.adopt(RemoteLeg(worker, room.name, info)), _sdp(info["offer"])
+
+
+class CallRoomView:
+    """A room on media workers, as SIP calls see it: their participants, joined remotely."""
+
+    def __init__(self, rooms: LegPlacer, name: str) -> None:
+        self.rooms = rooms
+        self.name = name
+        self.participants: dict[str, Participant] = {}
+
+    @property
+    def settings(self) -> RoomSettings:
+        return self.rooms.settings(self.name)
+
+    def check_capacity(self) -> None:
+        if self.name not in self.rooms.rooms:
+            raise RoomClosed(f"room {self.name!r} is closed")
+        limit = self.settings.max_participants
+        if self.rooms.legs_in(self.name) >= limit:
+            raise RoomFull(f"room {self.name!r} is full ({limit} participants)")
+
+    def add(self, participant: Participant) -> Participant:
+        self.check_capacity()
+        leg = _remote_leg(participant)
+        self.participants[participant.id] = participant
+        _SENDER.send(self._join(participant, leg), "leg.join")
+        return participant
+
+    async def _join(self, participant: Participant, leg: RemoteLeg) -> None:
+        try:
+            await self.rooms.ask(
+                leg.worker,
+                "leg.join",
+                room=self.name,
+                leg=leg.id,
+                participant=participant.id,
+                name=participant.name,
+                duplex=participant.duplex,
+                priority=participant.priority,
+                kind=participant.kind,
+            )
+        except Exception as error:  # room full or closed meanwhile: the call ends
+            log.info("sip leg not joined", extra={"room": self.name, "error": str(error)})
+            self.left(participant.id, "room-full")
+
+    async def remove(self, participant_id: str, reason: str) -> None:
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            raise KeyError(participant_id)
+        leg = _remote_leg(participant)
+        try:
+            await self.rooms.ask(
+                leg.worker,
+                "participant.remove",
+                room=self.name,
+                participant=participant_id,
+                reason=reason,
+            )
+        except LookupError:  # it left the worker's room already
+            self.left(participant_id, reason)
+
+    def update(self, participant_id: str, **changes: Any) -> Participant:
+        participant = self.participants[participant_id]
+        for key, value in changes.items():
+            setattr(participant, key, value)
+        leg = _remote_leg(participant)
+        _SENDER.send(
+            self.rooms.ask(
+                leg.worker,
+                "participant.update",
+                room=self.name,
+                participant=participant_id,
+                changes=changes,
+            ),
+            "participant.update",
+        )
+        return participant
+
+    def dtmf_pressed(self, participant: Participant, digit: str) -> None:
+        leg = _remote_leg(participant)
+        _SENDER.send(
+            self.rooms.ask(
+                leg.worker,
+                "participant.dtmf",
+                room=self.name,
+                participant=participant.id,
+                digit=digit,
+            ),
+            "participant.dtmf",
+        )
+
+    def left(self, participant_id: str, reason: str) -> None:
+        """The worker's room let the participant go: end its call (BYE)."""
+        participant = self.participants.pop(participant_id, None)
+        if participant is not None:
+            _SENDER.send(participant.endpoint.close(reason), "call.close")
+
+    def check(self, now: float) -> None:
+        """Once a second, as a room does: a call whose session timer ran out leaves."""
+        for participant in list(self.participants.values()):
+            reason = participant.endpoint.check(now)
+            if reason is not None:
+                _SENDER.send(self.remove(participant.id, reason), "participant.remove")
+
+    def call_fields(self, participant_id: str) -> dict[str, Any]:
+        """What the roster shows of a participant's call, beyond the worker's entry."""
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            return {}
+        return {"kind": participant.kind, **participant.endpoint.describe()}
+
+
+def _remote_leg(participant: Participant) -> RemoteLeg:
+    leg = getattr(participant.endpoint, "leg", None)
+    if not isinstance(leg, RemoteLeg):
+        raise TypeError(f"participant {participant.id} has no leg in a media worker")
+    return leg
+
+
+def _leg_kind(make_leg: Callable[..., RtpLeg], options: dict[str, Any]) -> dict[str, Any]:
+    radio: RadioOptions | None = options.get("radio")
+    if make_leg is not RadioLeg:
+        return {"kind": "rtp", "radio": None}
+    options_json = asdict(radio) if radio is not None else asdict(RadioOptions())
+    return {"kind": "radio", "radio": options_json}
+
+
+def _sdp(text: str) -> SessionDescription:
+    return SessionDescription.parse(text)
