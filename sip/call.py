@@ -26,7 +26,7 @@ from sip.message import Request, Response, make_response
 from sip.roomport import MediaLeg
 from sip.sessiontimer import SessionTimer
 from sip.stack import SipStack
-from sip.transaction import ServerTransaction
+from sip.transaction import Peer, ServerTransaction
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,10 @@ class CallAgent(Protocol):
 
     def call_finished(self, call: SipCall) -> None:
         """The call's dialog is over: forget it."""
+        ...
+
+    def ack_sent(self, call_id: str, ack: bytes, destination: Peer) -> None:
+        """We acknowledged a 2xx: resend the ACK if the 2xx comes again."""
         ...
 
 
@@ -306,6 +310,39 @@ class SipCall(Endpoint):
             await self._send_sip_bye(reason)
             if self.on_ended is not None:
                 self.on_ended(reason)
+
+    async def move_media(self, leg: MediaLeg, offer: SessionDescription) -> bool:
+        """Carry on with the media on `leg` (a new worker after one died): a re-INVITE with
+        `offer`, the answer applied to `leg`. False (the old leg kept) when the peer refuses."""
+        agent, dialog = self.agent, self.dialog
+        if agent is None or dialog is None or self.ended:
+            return False
+        invite = dialog.request(
+            "INVITE",
+            agent.stack.via(dialog.peer),
+            body=offer.serialize().encode(),
+            content_type="application/sdp",
+            headers=[("Contact", dialog.local_contact)],
+        )
+        agent.add_capabilities(invite)
+        response = await agent.stack.request(invite, dialog.peer)
+        if not 200 <= response.status < 300:
+            if response.status in (481, 408):
+                await self.hang_up("media-lost")
+            return False
+        ack = dialog.request("ACK", agent.stack.via(dialog.peer), cseq=invite.cseq[0])
+        agent.stack.send_stateless(ack, dialog.peer)
+        agent.ack_sent(invite.call_id, ack.serialize(), dialog.peer)
+        try:
+            answer = SessionDescription.parse(response.body.decode("utf-8", "replace"))
+            leg.renegotiate(read_answer(offer, answer, registry.supported()))
+        except (SdpError, OfferAnswerError) as error:
+            log.info("re-INVITE answer unusable", extra={"error": str(error)})
+            await self.hang_up("bad-sdp")
+            return False
+        self.leg = leg
+        leg.on_dtmf = self._dtmf
+        return True
 
     async def refresh_session(self) -> None:
         """RFC 4028 refresh when we are the refresher: an UPDATE without a body."""

@@ -28,7 +28,8 @@ from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
 from mediacore.server.workers import WorkerProcess
 from radio.leg import RadioLeg, RadioOptions
-from radio.sdp import RadioSession
+from radio.sdp import RadioSession, add_radio_attributes
+from sip.call import SipCall
 from sip.roomport import CallRoom
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,11 @@ class RemoteLeg:
     audio_input: AudioInput | None = None  # the worker mixes it; nothing flows through here
     audio_output: AudioOutput | None = None
 
-    def __init__(self, worker: WorkerProcess, room: str, info: dict[str, Any]) -> None:
+    def __init__(
+        self, worker: WorkerProcess, room: str, info: dict[str, Any], kind: dict[str, Any]
+    ) -> None:
         self.worker = worker
+        self.made_as = kind  # how to make it again on a restarted worker
         self.room = room
         self.id: str = info["leg"]
         self.kind: str = info["kind"]
@@ -194,15 +198,16 @@ class RemoteLegs:
         **leg_options: Any,
     ) -> tuple[RemoteLeg, SessionDescription]:
         worker = await self.rooms.worker_for_new_leg(room.name)
+        kind = _leg_kind(make_leg, leg_options)
         info = await self.rooms.ask(
             worker,
             "leg.answer",
             room=room.name,
             offer=offer.serialize(),
             local_address=local_address,
-            **_leg_kind(make_leg, leg_options),
+            **kind,
         )
-        return self.rooms.adopt(RemoteLeg(worker, room.name, info)), _sdp(info["answer"])
+        return self.rooms.adopt(RemoteLeg(worker, room.name, info, kind)), _sdp(info["answer"])
 
     async def offer(
         self,
@@ -213,14 +218,18 @@ class RemoteLegs:
         **leg_options: Any,
     ) -> tuple[RemoteLeg, SessionDescription]:
         worker = await self.rooms.worker_for_new_leg(room.name)
-        info = await self.rooms.ask(
-            worker,
-            "leg.offer",
-            room=room.name,
-            local_address=local_address,
-            **_leg_kind(make_leg, leg_options),
+        return await self.offer_on(
+            worker, room.name, local_address, _leg_kind(make_leg, leg_options)
         )
-        return self.rooms.adopt(RemoteLeg(worker, room.name, info)), _sdp(info["offer"])
+
+    async def offer_on(
+        self, worker: WorkerProcess, room: str, local_address: str, kind: dict[str, Any]
+    ) -> tuple[RemoteLeg, SessionDescription]:
+        """A leg on `worker` (made `kind`-wise) that sends nothing yet, and our offer."""
+        info = await self.rooms.ask(
+            worker, "leg.offer", room=room, local_address=local_address, **kind
+        )
+        return self.rooms.adopt(RemoteLeg(worker, room, info, kind)), _sdp(info["offer"])
 
 
 class CallRoomView:
@@ -228,8 +237,10 @@ class CallRoomView:
 
     def __init__(self, rooms: LegPlacer, name: str) -> None:
         self.rooms = rooms
+        self.legs = RemoteLegs(rooms)
         self.name = name
         self.participants: dict[str, Participant] = {}
+        self.suspended: set[str] = set()  # calls whose worker died, waiting for it to return
 
     @property
     def settings(self) -> RoomSettings:
@@ -312,8 +323,43 @@ class CallRoomView:
             "participant.dtmf",
         )
 
+    def suspend(self, worker: WorkerProcess) -> None:
+        """`worker` died: its calls keep their dialogs until `resume` moves their media."""
+        for participant in self.participants.values():
+            if _remote_leg(participant).worker is worker:
+                self.suspended.add(participant.id)
+
+    async def resume(self, worker: WorkerProcess) -> None:
+        """`worker` is back with this room: each suspended call gets a new leg there and is
+        re-INVITEd to it (the same participant id joins again); a call that cannot ends."""
+        for participant_id in sorted(self.suspended):
+            participant = self.participants.get(participant_id)
+            if participant is None or _remote_leg(participant).worker is not worker:
+                continue
+            self.suspended.discard(participant_id)
+            try:
+                await self._move(participant, worker)
+            except Exception as error:  # the call cannot carry on: it ends as a lost one
+                log.info("sip call not resumed", extra={"room": self.name, "error": str(error)})
+                self.left(participant_id, "worker-lost")
+
+    async def _move(self, participant: Participant, worker: WorkerProcess) -> None:
+        call = participant.endpoint
+        if not isinstance(call, SipCall):
+            raise TypeError(f"participant {participant.id} is not a SIP call")
+        old = _remote_leg(participant)
+        leg, offer = await self.legs.offer_on(worker, self.name, call.local_address, old.made_as)
+        if old.made_as["radio"] is not None:  # a radio gateway: our radio offer, as at first
+            add_radio_attributes(offer, RadioSession(**old.made_as["radio"]["session"]))
+        if not await call.move_media(leg, offer):
+            await leg.close("refused")
+            raise ConnectionError("the peer refused the re-INVITE")
+        await self._join(participant, leg)
+
     def left(self, participant_id: str, reason: str) -> None:
         """The worker's room let the participant go: end its call (BYE)."""
+        if participant_id in self.suspended:
+            return  # its worker died; `resume` carries it on
         participant = self.participants.pop(participant_id, None)
         if participant is not None:
             _SENDER.send(participant.endpoint.close(reason), "call.close")

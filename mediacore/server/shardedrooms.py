@@ -421,6 +421,8 @@ class ShardedRooms:
                 if shard.worker is not worker:
                     continue
                 view = self.call_rooms.get(name)
+                if view is not None:
+                    view.suspend(worker)  # its SIP calls wait for the worker to return
                 for participant in sorted(shard.participants):
                     self.bus.publish(
                         "participant.left", name, participant=participant, reason="worker-lost"
@@ -443,8 +445,11 @@ class ShardedRooms:
                         await self._sync_floor(placed)
                 except Exception:
                     log.exception("restoring a room failed", extra={"room": name})
-                else:
-                    self.bus.publish("room.restored", name, worker=worker.id)
+                    continue
+                self.bus.publish("room.restored", name, worker=worker.id)
+                view = self.call_rooms.get(name)
+                if view is not None:
+                    await view.resume(worker)
 
     async def snapshots(self) -> list[RoomSnapshot]:
         """Every worker's rooms for /metrics."""

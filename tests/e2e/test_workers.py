@@ -10,14 +10,17 @@ import asyncio
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from bench.rtppeer import RtpPeer
+from bench.sipprun import start_sipp
 from mediacore.codecs import PCMU
 from tests.e2e.server import ServerProcess
+from tests.e2e.test_radio_floor import wait_for_roster
 from tests.e2e.test_rtp_legs import LEVEL, SILENT, heard, joined, tone_payloads
 
 pytestmark = pytest.mark.slow
@@ -175,3 +178,44 @@ def test_legs_that_do_not_run_in_workers_yet_say_so(server: ServerProcess, room:
     link = server.client.post(f"/api/v1/rooms/{room}/join-links", json={"name": "Dr. Lin"})
     assert link.status_code == 201, link.text  # a join link needs no leg
     assert server.client.get("/api/v1/rooms/nowhere/recordings").status_code == 404
+
+
+def test_a_configured_radio_gateway_keeps_its_call_through_a_killed_worker(
+    tmp_path: Path,
+) -> None:
+    radio = start_sipp("uas_radio_reinvite", workdir=tmp_path / "sipp", calls=1, timeout=30.0)
+    config = f"""
+[[rooms]]
+name = "tower"
+
+[[radio.gateways]]
+name = "grs-1"
+uri = "sip:radio@127.0.0.1:{radio.local_port}"
+room = "tower"
+"""
+    (tmp_path / "server").mkdir()
+    server = ServerProcess(tmp_path / "server", config=config, MEDIACORE_SERVER_WORKERS="2")
+    try:
+        entry = wait_for_roster(server, "tower")
+        victim = next(w for w in workers(server) if w["id"] == entry["worker"])
+        killed_at = time.monotonic()
+        os.kill(victim["pid"], signal.SIGKILL)
+        back = None
+        while time.monotonic() - killed_at < 5.0:
+            time.sleep(0.05)
+            roster = (
+                server.roster("tower")
+                if workers(server)[victim["id"]]["state"] == "running"
+                else []
+            )
+            if any(p["id"] == entry["id"] for p in roster):
+                back = time.monotonic() - killed_at
+                break
+        assert back is not None, "the gateway's call is not back in its room within 5 s"
+        again = server.roster("tower")
+        assert [(p["id"], p["kind"], p["name"]) for p in again] == [(entry["id"], "radio", "grs-1")]
+    finally:
+        server.stop()
+    result = radio.wait(10)
+    assert result.ok and result.successful == 1, result.describe()
+    assert "re-INVITE type: a=type:Radio-TxRx" in result.log_lines
