@@ -219,3 +219,12 @@ room = "tower"
     result = radio.wait(10)
     assert result.ok and result.successful == 1, result.describe()
     assert "re-INVITE type: a=type:Radio-TxRx" in result.log_lines
+
+
+def test_metrics_show_each_worker_and_the_rooms_on_them(server: ServerProcess, room: str) -> None:
+    text = server.client.get("/metrics").text
+    for worker in (0, 1):
+        assert f'mediacore_worker_up{{worker="{worker}"}} 1.0' in text
+        assert f'mediacore_worker_cpu_seconds_total{{worker="{worker}"}}' in text
+    assert f'mediacore_tick_lateness_seconds_count{{room="{room}"}}' in text
+    assert f'mediacore_ticks_total{{room="{room}"}}' in text
