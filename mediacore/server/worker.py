@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import json
 import logging
@@ -34,6 +35,7 @@ from mediacore.server.workerlegs import WorkerLegs
 
 log = logging.getLogger(__name__)
 
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 # Room-wide events come from the home shard only; the others would repeat them.
 _HOME_ONLY = ("room.opened", "room.closed", "room.updated")
 
@@ -246,6 +248,16 @@ async def serve(settings: WorkerSettings, channel_fd: int) -> None:
     channel.close()
 
 
+def _die_with_parent() -> None:
+    """Ask Linux for SIGTERM when the control process dies, however it dies: a worker must
+    never outlive it holding ports (the closed channel covers the rest)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the channel's end still stops us
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mediacore-worker")
     parser.add_argument("--channel-fd", type=int, required=True)
@@ -257,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging(args.log_level, args.log_format)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches control, which stops us
+    _die_with_parent()
     settings = WorkerSettings(**json.loads(args.settings))
     try:
         import uvloop

@@ -228,3 +228,16 @@ def test_metrics_show_each_worker_and_the_rooms_on_them(server: ServerProcess, r
         assert f'mediacore_worker_cpu_seconds_total{{worker="{worker}"}}' in text
     assert f'mediacore_tick_lateness_seconds_count{{room="{room}"}}' in text
     assert f'mediacore_ticks_total{{room="{room}"}}' in text
+
+
+def test_workers_never_outlive_a_killed_server(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, MEDIACORE_SERVER_WORKERS="2")
+    pids = [w["pid"] for w in workers(server)]
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.process.wait(5)
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
+        time.sleep(0.05)
+    alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    assert not alive, f"workers {alive} outlived their server"
+    server.client.close()
