@@ -67,6 +67,15 @@ class FloorResult:
     position: int | None = None  # 1-based queue position when queued
     reason: str | None = None  # for denied: "busy" | "queue-full"
 
+    def to_json(self) -> dict[str, Any]:
+        """The API's answer: result and holder, and the position or reason when there is one."""
+        answer: dict[str, Any] = {"result": self.result, "holder": self.holder}
+        if self.position is not None:
+            answer["position"] = self.position
+        if self.reason is not None:
+            answer["reason"] = self.reason
+        return answer
+
 
 @dataclass(frozen=True, slots=True)
 class _Grant:

@@ -186,12 +186,7 @@ class LocalRooms:
             result = found.request_floor(participant, "api", priority)
         else:
             result = found.release_floor(participant, "api")
-        answer: dict[str, Any] = {"result": result.result, "holder": result.holder}
-        if result.position is not None:
-            answer["position"] = result.position
-        if result.reason is not None:
-            answer["reason"] = result.reason
-        return answer
+        return result.to_json()
 
 
 def _participant(room: Room, participant: str) -> Any:

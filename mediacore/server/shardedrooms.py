@@ -287,22 +287,15 @@ class ShardedRooms:
             if shard is new or shard.worker.state != "running":
                 continue
             theirs = await _ask(shard.worker, "cascade.bind", room=name)
-            await _ask(
-                shard.worker,
-                "cascade.connect",
-                room=name,
-                link=f"worker-{new.worker.id}",
-                address=ours["address"],
-                port=ours["port"],
-            )
-            await _ask(
-                new.worker,
-                "cascade.connect",
-                room=name,
-                link=f"worker-{shard.worker.id}",
-                address=theirs["address"],
-                port=theirs["port"],
-            )
+            for near, far, where in ((shard, new, ours), (new, shard, theirs)):
+                await _ask(
+                    near.worker,
+                    "cascade.connect",
+                    room=name,
+                    link=f"worker-{far.worker.id}",
+                    address=where["address"],
+                    port=where["port"],
+                )
 
     # -- the floor ------------------------------------------------------------------------
 

@@ -163,12 +163,7 @@ class Worker:
         else:
             floor.remove(participant, now)
             return {"result": "removed", "holder": floor.holder}
-        answer: dict[str, Any] = {"result": result.result, "holder": result.holder}
-        if result.position is not None:
-            answer["position"] = result.position
-        if result.reason is not None:
-            answer["reason"] = result.reason
-        return answer
+        return result.to_json()
 
     async def apply_floor(self, data: dict[str, Any]) -> None:
         """On another shard: follow the home shard's floor."""
