@@ -6,14 +6,16 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import radiobench, recordbench, sipbench, wallbench, webrtcbench
+from bench import failover, radiobench, recordbench, sipbench, wallbench, webrtcbench, workersbench
 from bench import scenario as runs
 from bench.calibration import calibration_ms
+from bench.figures import janus_comparison
 from bench.plots import (
     capacity_plot,
     latency_plot,
@@ -22,8 +24,8 @@ from bench.plots import (
     sip_plot,
     webrtc_plot,
 )
-from bench.serverproc import TOKEN, ServerProcess
 from bench.wallplot import wall_plot
+from bench.workersplot import failover_plot, janus_modes_plot, workers_plot
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,14 +54,30 @@ def main(argv: list[str] | None = None) -> int:
         "--label", default="mediacore", help="server name in plot titles; other names prefix files"
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    latency = commands.add_parser("latency", help="server-added latency, two legs, clean network")
+    # How the bench starts the server under test (scenario.started_server), for the commands
+    # that start it through that one place.
+    server = argparse.ArgumentParser(add_help=False)
+    server.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="media worker processes (mediacore serve --workers); 0: single-process mode",
+    )
+    server.add_argument(
+        "--max-legs-per-shard", type=int, help="[server] max_legs_per_shard (server default 200)"
+    )
+    latency = commands.add_parser(
+        "latency", parents=[server], help="server-added latency, two legs, clean network"
+    )
     latency.add_argument("--duration", type=float, default=60.0)
     latency.add_argument("--ptime", type=int, default=20, help="room tick in ms")
-    capacity = commands.add_parser("capacity", help="legs per room against CPU, memory, latency")
+    capacity = commands.add_parser(
+        "capacity", parents=[server], help="legs per room against CPU, memory, latency"
+    )
     capacity.add_argument("--sizes", default="50,100,200,300,500")
     capacity.add_argument("--talkers", type=int, default=4)
     capacity.add_argument("--duration", type=float, default=20.0)
-    capacity.add_argument("--workers", type=int, default=2)
+    capacity.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
     capacity.add_argument("--rooms", default="50x10", help="ROOMSxLEGS many-room run ('' skips)")
     janus = commands.add_parser(
         "compare-janus", help="start Janus AudioBridge; run latency and capacity against it"
@@ -68,11 +86,47 @@ def main(argv: list[str] | None = None) -> int:
     janus.add_argument("--sizes", default="50,100,200,300,500")
     janus.add_argument("--talkers", type=int, default=4)
     janus.add_argument("--duration", type=float, default=20.0, help="each capacity run, s")
-    janus.add_argument("--workers", type=int, default=2)
+    janus.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
     janus.add_argument("--rooms", default="50x10", help="ROOMSxLEGS many-room run ('' skips)")
     janus.add_argument("--sampling-rate", type=int, default=48000, help="AudioBridge mix rate")
     janus.add_argument("--prebuffer", type=int, help="AudioBridge prebuffering, packets (its 6)")
     janus.add_argument("--baseline", default="bench/baseline", help="mediacore results to compare")
+    janus.add_argument(
+        "--modes",
+        default="0,2",
+        help="mediacore worker counts run after Janus in the same run, the same sizes and "
+        "rooms (0: single-process); '' compares with --baseline only",
+    )
+    janus.add_argument("--max-legs-per-shard", type=int, help="for the worker modes")
+    workers = commands.add_parser(
+        "workers",
+        help="media workers against single-process mode: idle CPU, one big room, many rooms",
+    )
+    workers.add_argument("--modes", default="0,2", help="worker counts (0: single-process)")
+    workers.add_argument("--legs", type=int, default=500, help="legs in the one room (0 skips)")
+    workers.add_argument("--talkers", type=int, default=4)
+    workers.add_argument("--probes", type=int, default=8)
+    workers.add_argument("--rooms", default="50x10", help="ROOMSxLEGS many-room run ('' skips)")
+    workers.add_argument("--seconds", type=float, default=20.0, help="each loaded run, s")
+    workers.add_argument("--idle-seconds", type=float, default=20.0, help="0 skips")
+    workers.add_argument("--max-legs-per-shard", type=int, default=250)
+    workers.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
+    workers.add_argument("--repeat", type=int, default=1, help="runs of every mode, alternating")
+    fail = commands.add_parser(
+        "failover", help="kill -9 a media worker under load: the other worker's ticks, the gap"
+    )
+    fail.add_argument("--legs", type=int, default=100, help="legs in each of the two rooms")
+    fail.add_argument("--talkers", type=int, default=2)
+    fail.add_argument("--runs", type=int, default=3, help="kills, each on a fresh server")
+    fail.add_argument("--before", type=float, default=5.0, help="load before the kill, s")
+    fail.add_argument("--after", type=float, default=8.0, help="watched after the kill, s")
+    fail.add_argument("--workers", type=int, default=2)
+    fail.add_argument(
+        "--stop-stale",
+        action="store_true",
+        help="stop the killed worker's room's senders at the kill (default: they keep sending "
+        "to their old ports, as phones would)",
+    )
     sip = commands.add_parser("sip", help="sipp: registrations, call set-up rate, concurrent calls")
     sip.add_argument("--registrations", type=int, default=1000)
     sip.add_argument("--registration-rate", type=float, default=100.0)
@@ -128,42 +182,37 @@ def main(argv: list[str] | None = None) -> int:
         return _webrtc(args, out)
     if args.command == "wall":
         return _wall(args, out)
+    if args.command == "workers":
+        return _workers(args, out)
+    if args.command == "failover":
+        return _failover(args, out)
     with _target(args) as target:
         if args.command == "latency":
             return _latency(args, target, out)
         return _capacity(args, target, out)
 
 
-class _target:
-    """The server under test: started here (with CPU and memory readings) or given by --url."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.server: ServerProcess | None = None
-
-    def __enter__(self) -> runs.Target:
-        if self.args.url:
-            return runs.Target(
-                self.args.url,
-                self.args.token,
-                exchange=self.args.exchange,
-                create_rooms=self.args.exchange is None,
-                pid=self.args.server_pid,
-                cleanup=self.args.cleanup,
-            )
-        data = Path(tempfile.mkdtemp(prefix="mediacore-bench-"))
-        self.server = ServerProcess(data, rtp_ports=4000, MEDIACORE_SERVER_LOG_LEVEL="warning")
-        cpus = runs.split_cpus() if self.args.pin else None
-        if cpus is not None:
-            os.sched_setaffinity(self.server.process.pid, cpus[0])
-            _progress(f"server on CPU {sorted(cpus[0])}, load generators on {sorted(cpus[1])}")
-        return runs.Target(
-            self.server.url, TOKEN, self.server, loadgen_cpus=cpus[1] if cpus else None
+@contextmanager
+def _target(args: argparse.Namespace) -> Iterator[runs.Target]:
+    """The server under test: started through scenario.started_server (CPU and memory of its
+    whole process tree read) or the one given by --url."""
+    if args.url:
+        yield runs.Target(
+            args.url,
+            args.token,
+            exchange=args.exchange,
+            create_rooms=args.exchange is None,
+            pid=args.server_pid,
+            cleanup=args.cleanup,
         )
-
-    def __exit__(self, *exc: object) -> None:
-        if self.server is not None:
-            self.server.stop()
+        return
+    with runs.started_server(
+        workers=args.workers,
+        max_legs_per_shard=args.max_legs_per_shard,
+        pin=args.pin,
+        progress=_progress,
+    ) as target:
+        yield target
 
 
 def _progress(text: str) -> None:
@@ -196,6 +245,19 @@ def _report_of(name: str, benchmark: Any) -> dict[str, Any]:
     return {"benchmark": name, "machine": _machine(), "parameters": vars(benchmark)}
 
 
+def _server_mode(args: argparse.Namespace) -> dict[str, Any]:
+    """How the server under test ran, for the report head."""
+    if getattr(args, "label", "mediacore") != "mediacore" or getattr(args, "url", None):
+        return {"label": getattr(args, "label", None), "started_by_bench": False}
+    workers = getattr(args, "workers", 0)
+    return {
+        "label": "mediacore",
+        "mode": runs.mode_name(workers),
+        "workers": workers,
+        "max_legs_per_shard": getattr(args, "max_legs_per_shard", None),
+    }
+
+
 def _latency(args: argparse.Namespace, target: runs.Target, out: Path) -> int:
     _progress(f"bench latency: 2 PCMU legs, one talker, {args.duration:.0f} s, ptime {args.ptime}")
     scenario = runs.Scenario(
@@ -203,7 +265,7 @@ def _latency(args: argparse.Namespace, target: runs.Target, out: Path) -> int:
         legs_per_room=2,
         talkers_per_room=1,
         duration=args.duration,
-        workers=1,
+        loadgens=1,
         ptime=args.ptime,
         room_prefix=f"{args.room_prefix}-latency",
     )
@@ -213,6 +275,7 @@ def _latency(args: argparse.Namespace, target: runs.Target, out: Path) -> int:
     report = {
         "benchmark": "latency",
         "machine": _machine(),
+        "server": _server_mode(args),
         "targets_ms": {"p50": 30, "p99": 45},
         "result": summary,
         "latencies_ms": latencies_ms,
@@ -242,7 +305,7 @@ def _capacity(args: argparse.Namespace, target: runs.Target, out: Path) -> int:
             talkers_per_room=args.talkers,
             probes_per_room=min(8, max(1, size - args.talkers)),
             duration=args.duration,
-            workers=args.workers,
+            loadgens=args.loadgens,
             room_prefix=f"{args.room_prefix}-{size}",
         )
         rows.append(runs.run(scenario, target, _progress).summary())
@@ -256,7 +319,7 @@ def _capacity(args: argparse.Namespace, target: runs.Target, out: Path) -> int:
             legs_per_room=legs,
             talkers_per_room=2,
             duration=args.duration,
-            workers=args.workers,
+            loadgens=args.loadgens,
             room_prefix=f"{args.room_prefix}-many",
         )
         many = runs.run(scenario, target, _progress).summary()
@@ -264,6 +327,7 @@ def _capacity(args: argparse.Namespace, target: runs.Target, out: Path) -> int:
     report = {
         "benchmark": "capacity",
         "machine": _machine(),
+        "server": _server_mode(args),
         "targets": {
             "legs": 500,
             "cpu_cores": 1.0,
@@ -305,7 +369,7 @@ def _compare_janus(args: argparse.Namespace, out: Path) -> int:
             pid=janus.pid,
             cleanup=f"{adapter} --destroy",
         )
-        common = {"label": "janus", "room_prefix": args.room_prefix, "workers": args.workers}
+        common = {"label": "janus", "room_prefix": args.room_prefix, "loadgens": args.loadgens}
         try:
             if args.latency_duration > 0:
                 latency = argparse.Namespace(**common, duration=args.latency_duration, ptime=20)
@@ -325,7 +389,58 @@ def _compare_janus(args: argparse.Namespace, out: Path) -> int:
                 _progress("adapter errors:\n" + errors.read_text()[-2000:])
             _progress(f"Janus log: {janus.log_path}")
             raise
-    print(_side_by_side(Path(args.baseline), out))
+    modes = [int(mode) for mode in args.modes.split(",") if mode]
+    if not modes:
+        print(_side_by_side(Path(args.baseline), out))
+        return 0
+    return _janus_modes(args, out, modes)
+
+
+def _janus_modes(args: argparse.Namespace, out: Path, modes: list[int]) -> int:
+    """After Janus, mediacore in each mode on the same sizes and rooms, in the same run: writes
+    janus-modes.json/png with the CPU ratios and prints them."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for workers in modes:
+        mode = runs.mode_name(workers)
+        folder = out / f"mediacore-{workers}"
+        folder.mkdir(exist_ok=True)
+        capacity = argparse.Namespace(
+            label="mediacore",
+            room_prefix=args.room_prefix,
+            loadgens=args.loadgens,
+            sizes=args.sizes,
+            talkers=args.talkers,
+            duration=args.duration,
+            rooms=args.rooms,
+            workers=workers,
+            max_legs_per_shard=args.max_legs_per_shard if workers else None,
+        )
+        _progress(f"mediacore, {mode}: the same capacity runs")
+        with runs.started_server(
+            workers=workers, max_legs_per_shard=capacity.max_legs_per_shard, progress=_progress
+        ) as target:
+            _capacity(capacity, target, folder)
+        report = json.loads((folder / "capacity.json").read_text())
+        found[mode] = report["one_room"] + ([report["many_rooms"]] if report["many_rooms"] else [])
+    theirs = json.loads((out / "janus-capacity.json").read_text())
+    janus_rows = theirs["one_room"] + ([theirs["many_rooms"]] if theirs["many_rooms"] else [])
+    comparison = janus_comparison(janus_rows, found)
+    local = {"out", "url", "token", "server_pid", "exchange", "cleanup", "command"}
+    parameters = {key: value for key, value in vars(args).items() if key not in local}
+    report = {"benchmark": "janus-modes", "machine": _machine(), "parameters": parameters}
+    report |= comparison
+    path = _write(out, "janus-modes", report)
+    janus_modes_plot(
+        report,
+        "Janus AudioBridge and mediacore modes, same run: CPU of each whole server process tree",
+        out / "janus-modes.png",
+    )
+    for ratio in comparison["ratios"]:
+        _progress(
+            f"{ratio['legs']:>4} legs: mediacore {ratio['mode']} {ratio['mediacore_cores']} "
+            f"cores, Janus {ratio['janus_cores']} cores, ratio {ratio['ratio']}"
+        )
+    _progress(f"wrote {path} and {out / 'janus-modes.png'}")
     return 0
 
 
@@ -486,6 +601,69 @@ def _wall(args: argparse.Namespace, out: Path) -> int:
         )
     _progress(f"wrote {path} and {out / 'wall.png'}")
     return 0 if report["passed"] else 1
+
+
+def _workers(args: argparse.Namespace, out: Path) -> int:
+    benchmark = workersbench.WorkersBenchmark(
+        modes=[int(mode) for mode in args.modes.split(",") if mode],
+        legs=args.legs,
+        talkers=args.talkers,
+        probes=args.probes,
+        rooms=args.rooms,
+        seconds=args.seconds,
+        idle_seconds=args.idle_seconds,
+        max_legs_per_shard=args.max_legs_per_shard,
+        loadgens=args.loadgens,
+        repeat=args.repeat,
+        pin=args.pin,
+    )
+    report = _report_of("workers", benchmark) | workersbench.run(benchmark, _progress)
+    path = _write(out, "workers", report)
+    workers_plot(
+        report,
+        f"mediacore media workers against single-process mode ({benchmark.repeat} run(s) "
+        "of each, range over the runs)",
+        out / "workers.png",
+    )
+    for verdict in report["verdicts"]:
+        _progress(
+            f"{verdict['phase']:<11}{verdict['mode']:<16}{verdict['figure']:<18}"
+            f"worst {verdict['worst']} (target {verdict['target']}): "
+            f"{'met' if verdict['met'] else 'NOT MET'}"
+        )
+    _progress(f"wrote {path} and {out / 'workers.png'}")
+    return 0 if all(v["met"] for v in report["verdicts"]) else 1
+
+
+def _failover(args: argparse.Namespace, out: Path) -> int:
+    benchmark = failover.FailoverBenchmark(
+        legs=args.legs,
+        talkers=args.talkers,
+        runs=args.runs,
+        before=args.before,
+        after=args.after,
+        workers=args.workers,
+        stop_stale=args.stop_stale,
+    )
+    report = _report_of("failover", benchmark) | failover.run(benchmark, _progress)
+    name = "failover-stop-stale" if benchmark.stop_stale else "failover"
+    path = _write(out, name, report)
+    senders = "stopped at the kill" if benchmark.stop_stale else "still sending"
+    failover_plot(
+        report,
+        f"mediacore: kill -9 of one of {benchmark.workers} media workers, "
+        f"{benchmark.legs} legs in each of two rooms (lost legs' senders {senders})",
+        out / f"{name}.png",
+    )
+    summary = report["summary"]
+    _progress(
+        f"back {summary['back_s']['values']} s, heard {summary['heard_s']['values']} s after "
+        f"the kill ({summary['hijacked_runs']} run(s) where a stale sender took a new leg); "
+        f"the other worker's room: ticks over 20 ms {summary['calm_ticks_over_20ms']['values']}"
+        f"; targets {'met' if summary['passed'] else 'not met'} ({summary['met']})"
+    )
+    _progress(f"wrote {path} and {out / name}.png")
+    return 0 if summary["passed"] else 1
 
 
 if __name__ == "__main__":

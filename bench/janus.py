@@ -7,6 +7,7 @@ generated config folder in a temp dir (for benchmarking mediacore side by side w
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import signal
@@ -16,11 +17,40 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.serverproc import free_tcp_port, stop_process
 
 LIBRARIES = Path("/usr/lib/x86_64-linux-gnu/janus")
+INSTALL = "apt-get install -y -qq --no-install-recommends janus"  # Debian's janus 1.1.2
+
+
+def ensure_installed(progress: Callable[[str], None] = print) -> str:
+    """The janus binary's path, installing Debian's `janus` package first when it is missing
+    (as scripts/bootstrap installs packages: as root, or through sudo). Raises RuntimeError
+    when it is missing and cannot be installed."""
+    binary = shutil.which("janus")
+    if binary is not None:
+        return binary
+    if os.geteuid() == 0:
+        prefix: list[str] = []
+    elif shutil.which("sudo"):
+        prefix = ["sudo", "-n"]
+    else:
+        raise RuntimeError(f"janus not installed, and no root or sudo to run: {INSTALL}")
+    progress("janus not installed: " + INSTALL)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"], INSTALL.split()):
+        done = subprocess.run(
+            [*prefix, *command], env=env, capture_output=True, text=True, timeout=600
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip()[-1000:]}")
+    binary = shutil.which("janus")
+    if binary is None:
+        raise RuntimeError(f"janus still not found after {INSTALL}")
+    return binary
 
 
 def _library_root() -> Path:
@@ -49,11 +79,7 @@ class JanusProcess:
         rtp_ports: int = 4000,
         debug_level: int = 2,
     ) -> None:
-        binary = shutil.which("janus")
-        if binary is None:
-            raise RuntimeError(
-                "janus not installed: apt-get install -y --no-install-recommends janus"
-            )
+        binary = ensure_installed()
         self.folder = folder or Path(tempfile.mkdtemp(prefix="janus-bench-"))
         self.http_port = free_tcp_port()
         low = random.randrange(30000, 40000 - rtp_ports, 2)

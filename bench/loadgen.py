@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.onsets import find_onsets, levels_by_packet
+from bench.onsets import ON_DBFS, find_onsets, levels_by_packet, self_hearing
 from bench.rtppeer import RtpPeer
 from mediacore.audio import tone
 from mediacore.codecs import PCMU
@@ -126,7 +126,8 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     legs = []
     for spec in job["legs"]:
         peer = RtpPeer(PCMU, ptime, job.get("host", "127.0.0.1"))
-        peer.record = bool(spec["probe"])
+        # Probes time the onsets they hear; self-checking talkers listen for their own tone.
+        peer.record = bool(spec["probe"] or spec.get("self_check"))
         leg = Leg(spec["name"], spec["room"], spec["talker"], spec["probe"], peer)
         if leg.talker is not None:
             frequency = TALKER_FREQUENCIES[leg.talker % len(TALKER_FREQUENCIES)]
@@ -145,7 +146,22 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             levels = levels_by_packet([a.payload for a in arrivals], PCMU, TALKER_FREQUENCIES)
             for index, times in enumerate(find_onsets([a.time for a in arrivals], levels)):
                 heard.append({"room": leg.room, "probe": leg.name, "talker": index, "times": times})
+    self_checks = []
+    for leg in legs:
+        if leg.talker is not None and leg.peer.record:
+            arrivals = [a for a in leg.peer.arrivals if a.time >= start]
+            levels = levels_by_packet([a.payload for a in arrivals], PCMU, TALKER_FREQUENCIES)
+            own = leg.talker % len(TALKER_FREQUENCIES)
+            check = {"room": leg.room, "name": leg.name, **self_hearing(levels, own)}
+            # When, after the start, packets carried the talker's own tone (the first ten): to
+            # tell a mix-minus leak (during its own bursts) from something else at its pitch.
+            loud = [
+                a for a, level in zip(arrivals, levels[:, own], strict=True) if level >= ON_DBFS
+            ]
+            check["own_tone_at_s"] = [round(a.time - start, 3) for a in loud[:10]]
+            self_checks.append(check)
     result = {
+        "self_checks": self_checks,
         "sent_onsets": [
             {
                 "room": leg.room,

@@ -6,6 +6,7 @@ every talker's frequency with a single matrix product, so hours of audio cost li
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -62,3 +63,31 @@ def match_latencies(
         if index >= 0 and 0 <= time - sent_sorted[index] <= limit:
             latencies.append(float(time - sent_sorted[index]))
     return latencies
+
+
+def lost_onsets(
+    sent: Sequence[float], heard: Sequence[float], window: tuple[float, float], limit: float = 0.4
+) -> tuple[int, int]:
+    """(expected, lost): onsets sent inside `window` (start, end) that must have been heard,
+    and how many of them no heard onset followed within `limit` seconds."""
+    heard_sorted = np.sort(np.asarray(heard, dtype=np.float64))
+    expected = lost = 0
+    for time in sent:
+        if not window[0] <= time <= window[1] - limit:
+            continue
+        expected += 1
+        index = int(np.searchsorted(heard_sorted, time))
+        if index >= len(heard_sorted) or heard_sorted[index] - time > limit:
+            lost += 1
+    return expected, lost
+
+
+def self_hearing(levels: npt.NDArray[np.float64], own: int) -> dict[str, Any]:
+    """What a talker heard of its own tone (column `own` of levels_by_packet): packets at or
+    above ON_DBFS (mix-minus exact: 0) and the loudest packet in dBFS."""
+    column = levels[:, own] if len(levels) else np.zeros(0)
+    return {
+        "packets": len(column),
+        "own_tone_packets": int(np.count_nonzero(column >= ON_DBFS)),
+        "own_tone_max_dbfs": round(float(column.max()), 1) if len(column) else None,
+    }

@@ -55,8 +55,9 @@ def process_io(pid: int) -> dict[str, int] | None:
 
 
 class ProcessSampler(PeriodicSampler):
-    """A process's CPU (cores), RSS and storage writes every half second, tagged by the
-    benchmark's current `phase`."""
+    """A process tree's CPU (cores) and RSS (a server: its control process and media workers),
+    and the process's own storage writes, every half second, tagged by the benchmark's
+    current `phase`."""
 
     def __init__(self, pid: int) -> None:
         super().__init__()

@@ -8,15 +8,26 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 
-from bench.onsets import match_latencies
-from bench.serverproc import ServerProcess, cpu_seconds, rss_bytes
+from bench.figures import (
+    cpu_split,
+    lateness_between,
+    lateness_buckets,
+    mix_minus_summary,
+    percentiles_ms,
+)
+from bench.onsets import lost_onsets, match_latencies
+from bench.serverproc import TOKEN, ServerProcess, own_cpu_seconds, rss_bytes, tree_stats
 
 WARMUP = 2.0  # seconds ignored at the start of a run (jitter buffers settle, sockets warm)
 
@@ -42,9 +53,13 @@ class Scenario:
     probes_per_room: int = 1
     probe_rooms: int = 10  # rooms that carry probe listeners (latency is sampled there)
     duration: float = 20.0
-    workers: int = 2
+    loadgens: int = 2  # load-generator processes the legs are spread over
     ptime: int = 20
     room_prefix: str = "bench"
+    # Talkers and probes spread evenly through each room's legs instead of first: in a room
+    # that spans workers they then sit on every shard, so audio crosses the cascade links.
+    spread: bool = False
+    self_check: bool = True  # talkers in probe rooms listen for their own tone (mix-minus)
 
 
 @dataclass
@@ -61,6 +76,42 @@ class Target:
     loadgen_cpus: set[int] | None = None  # pin the load generators here (see pin_processes)
 
 
+@contextmanager
+def started_server(
+    *,
+    workers: int = 0,
+    max_legs_per_shard: int | None = None,
+    pin: bool = False,
+    progress: Callable[[str], None] = print,
+) -> Iterator[Target]:
+    """A fresh mediacore server in a temp data dir as the Target, stopped afterwards: the one
+    place benchmarks start the server under test, in single-process mode (`workers` 0) or with
+    media workers. With `pin`, the server's tree and the load generators get separate CPUs."""
+    data = Path(tempfile.mkdtemp(prefix="mediacore-bench-"))
+    server = ServerProcess(
+        data,
+        rtp_ports=4000,
+        workers=workers,
+        max_legs_per_shard=max_legs_per_shard,
+        MEDIACORE_SERVER_LOG_LEVEL="warning",
+    )
+    try:
+        cpus = split_cpus() if pin else None
+        if cpus is not None:
+            # The workers are running already: each member of the tree is pinned.
+            for pid in tree_stats(server.process.pid):
+                os.sched_setaffinity(pid, cpus[0])
+            progress(f"server on CPU {sorted(cpus[0])}, load generators on {sorted(cpus[1])}")
+        yield Target(server.url, TOKEN, server, loadgen_cpus=cpus[1] if cpus else None)
+    finally:
+        server.stop()
+
+
+def mode_name(workers: int) -> str:
+    """How reports name a server mode: "single-process" or "2 workers"."""
+    return "single-process" if workers == 0 else f"{workers} worker" + ("s" if workers > 1 else "")
+
+
 @dataclass
 class Result:
     scenario: dict[str, Any]
@@ -71,10 +122,19 @@ class Result:
     ticks: float | None = None
     encodes_per_second: float | None = None
     mix_seconds_mean: float | None = None
-    late_ticks_per_second: list[float] = field(default_factory=list)
+    late_ticks_per_second: list[float | None] = field(default_factory=list)
     packets_sent: int = 0
     packets_received: int = 0
     send_lateness_p99: float = 0.0
+    lateness: dict[str, float] | None = None  # tick lateness histogram over the window
+    cpu_split: dict[str, Any] | None = None  # cores of the tree's control process and workers
+    loadgen_cores: float | None = None
+    machine_busy_cores: float | None = None
+    processes: int | None = None
+    onsets_expected: int = 0
+    onsets_lost: int = 0
+    self_checks: list[dict[str, Any]] = field(default_factory=list)
+    latencies_by_path: dict[str, list[float]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         values = np.asarray(self.latencies) * 1000
@@ -101,17 +161,47 @@ class Result:
             "packets_sent": self.packets_sent,
             "packets_received": self.packets_received,
             "loadgen_send_lateness_p99_ms": round(self.send_lateness_p99 * 1000, 2),
+            "tick_lateness": self.lateness,
+            "late_percent": None if self.lateness is None else self.lateness["late_percent"],
+            "server_processes": self.processes,
+            "loadgen_cores": self.loadgen_cores,
+            "machine_busy_cores": self.machine_busy_cores,
+            "cpu_split": self.cpu_split,
+            "onsets_expected": self.onsets_expected,
+            "onsets_lost": self.onsets_lost,
+            "mix_minus": mix_minus_summary(self.self_checks),
+            "latency_by_path": {
+                path: percentiles_ms(values) for path, values in self.latencies_by_path.items()
+            },
         }
 
 
-def _late_ticks(target: Target) -> float:
-    """All rooms' late ticks so far, from the cheap room summaries (not a /metrics scrape)."""
-    rooms = httpx.get(
-        target.url + "/api/v1/rooms",
-        timeout=10,
-        headers={"Authorization": f"Bearer {target.token}"},
-    ).json()
-    return float(sum(room["clock"]["late_ticks"] for room in rooms))
+def _late_ticks(target: Target) -> float | None:
+    """All rooms' late ticks so far: from the room summaries in single-process mode, from the
+    workers' own counts in worker mode (a summary per room, each a round trip to a worker
+    that may be busy, would take seconds for many rooms); None when the server did not answer
+    in time (a busy server is what the run measures, not a reason to stop it)."""
+    workers = target.server is not None and target.server.workers > 0
+    try:
+        found = httpx.get(
+            target.url + ("/api/v1/workers" if workers else "/api/v1/rooms"),
+            timeout=10,
+            headers={"Authorization": f"Bearer {target.token}"},
+        ).json()
+    except httpx.TimeoutException:
+        return None
+    if workers:
+        return float(sum(worker["late_ticks"] for worker in found))
+    return float(sum(room["clock"]["late_ticks"] for room in found))
+
+
+def _scrape(target: Target) -> str | None:
+    """/metrics, or None when it takes more than 30 s: in worker mode a scrape asks every
+    worker for its legs' counters, which an overloaded worker answers late."""
+    try:
+        return httpx.get(target.url + "/metrics", timeout=30).text
+    except httpx.TimeoutException:
+        return None
 
 
 def _metric(text: str, name: str) -> float:
@@ -129,15 +219,39 @@ def _drift_ppm(scenario: Scenario) -> float:
     return max(500.0, scenario.ptime / 1000 / measured * 1e6)
 
 
+def roles(legs: int, talkers: int, probes: int, spread: bool) -> dict[int, tuple[str, int]]:
+    """{leg index: ("talker", k) or ("probe", k)}: the first talkers then probes, or with
+    `spread` evenly through the legs, talkers and probes taking turns."""
+    count = min(legs, talkers + probes)
+    if not spread:
+        positions = list(range(count))
+    else:
+        positions = sorted({round(i * legs / count) for i in range(count)}) if count else []
+    order = [("talker", k) for k in range(talkers)] + [("probe", k) for k in range(probes)]
+    if spread:  # alternate, so each part of the room gets talkers and probes both
+        order.sort(key=lambda role: role[1] / (talkers if role[0] == "talker" else probes))
+    return dict(zip(positions, order, strict=False))
+
+
 def _legs(scenario: Scenario) -> list[dict[str, Any]]:
     legs = []
     for room in range(scenario.rooms):
         name = f"{scenario.room_prefix}-{room}"
-        probes = scenario.probes_per_room if room < scenario.probe_rooms else 0
+        probing = room < scenario.probe_rooms
+        probes = scenario.probes_per_room if probing else 0
+        probes = max(0, min(probes, scenario.legs_per_room - scenario.talkers_per_room))
+        placed = roles(scenario.legs_per_room, scenario.talkers_per_room, probes, scenario.spread)
         for index in range(scenario.legs_per_room):
-            talker = index if index < scenario.talkers_per_room else None
-            probe = talker is None and index < scenario.talkers_per_room + probes
-            legs.append({"name": f"{name}-{index}", "room": name, "talker": talker, "probe": probe})
+            kind, number = placed.get(index, ("listener", 0))
+            legs.append(
+                {
+                    "name": f"{name}-{index}",
+                    "room": name,
+                    "talker": number if kind == "talker" else None,
+                    "probe": kind == "probe",
+                    "self_check": kind == "talker" and probing and scenario.self_check,
+                }
+            )
     return legs
 
 
@@ -152,7 +266,7 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
                 json={"name": f"{scenario.room_prefix}-{room}", "ptime": scenario.ptime},
             )
     legs = _legs(scenario)
-    jobs = [legs[i :: scenario.workers] for i in range(scenario.workers)]
+    jobs = [legs[i :: scenario.loadgens] for i in range(scenario.loadgens)]
     workers = []
     for part in jobs:
         job = {
@@ -182,6 +296,7 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
         line = process.stdout.readline().strip()
         if line != "ready":
             raise RuntimeError(f"load generator failed to join its legs: {line!r}")
+    placement = _placement(scenario, target, client)
     start = time.monotonic() + 0.5
     for process in workers:
         assert process.stdin is not None
@@ -189,7 +304,7 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
         process.stdin.flush()
     progress(f"  sending for {scenario.duration:.0f} s...")
     result = Result(scenario=vars(scenario).copy())
-    _measure(scenario, target, start, result, progress)
+    _measure(scenario, target, start, result, [p.pid for p in workers], progress)
     sent: list[dict[str, Any]] = []
     heard: list[dict[str, Any]] = []
     for process in workers:
@@ -200,16 +315,22 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
         result.packets_sent += report["packets_sent"]
         result.packets_received += report["packets_received"]
         result.send_lateness_p99 = max(result.send_lateness_p99, report["send_lateness_p99"])
+        result.self_checks += report.get("self_checks", [])
+    window = (start + WARMUP, start + scenario.duration)
     for entry in heard:
-        onsets = [
-            t
-            for s in sent
-            if s["room"] == entry["room"] and s["talker"] == entry["talker"]
-            for t in s["times"]
-        ]
-        result.latencies += match_latencies(
-            onsets, [t for t in entry["times"] if t > start + WARMUP]
-        )
+        for talker in sent:
+            if talker["room"] != entry["room"] or talker["talker"] != entry["talker"]:
+                continue
+            times = [t for t in entry["times"] if t > start + WARMUP]
+            latencies = match_latencies(talker["times"], times)
+            result.latencies += latencies
+            expected, lost = lost_onsets(talker["times"], entry["times"], window)
+            result.onsets_expected += expected
+            result.onsets_lost += lost
+            if placement:
+                same = placement.get(talker["name"]) == placement.get(entry["probe"])
+                path = "same worker" if same else "across workers"
+                result.latencies_by_path.setdefault(path, []).extend(latencies)
     if target.create_rooms:
         for room in range(scenario.rooms):
             client.delete(f"/api/v1/rooms/{scenario.room_prefix}-{room}")
@@ -221,16 +342,52 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
     return result
 
 
+def _cpu_of(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += own_cpu_seconds(pid)
+        except OSError:  # finished already
+            pass
+    return total
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of every CPU so far, from /proc/stat (steal counts as busy)."""
+    line = Path("/proc/stat").read_text().split("\n", 1)[0]
+    fields = [int(v) for v in line.split()[1:9]]  # guest time is in user time already
+    idle = fields[3] + fields[4]
+    return float(sum(fields) - idle), float(sum(fields))
+
+
+def _placement(scenario: Scenario, target: Target, client: httpx.Client) -> dict[str, int]:
+    """{leg name: worker id} of the probe rooms' legs, when the server runs media workers."""
+    if target.server is None or not target.server.workers:
+        return {}
+    found = {}
+    for room in range(min(scenario.rooms, scenario.probe_rooms)):
+        roster = client.get(f"/api/v1/rooms/{scenario.room_prefix}-{room}/participants").json()
+        found.update({entry["name"]: entry["worker"] for entry in roster})
+    return found
+
+
 def _measure(
-    scenario: Scenario, target: Target, start: float, result: Result, progress: Any
+    scenario: Scenario,
+    target: Target,
+    start: float,
+    result: Result,
+    loadgens: list[int],
+    progress: Any,
 ) -> None:
-    """Read the server's CPU, memory and clock over the run, after the warm-up."""
+    """Read the server's CPU, memory and clock over the run, after the warm-up, and beside
+    them the load generators' CPU and the whole machine's busy cores (is it saturated?)."""
     time.sleep(max(0.0, start + WARMUP - time.monotonic()))
     server = target.server
     pid = server.process.pid if server else target.pid
     window_start = time.monotonic()
-    cpu_start = cpu_seconds(pid) if pid else None
-    metrics_start = httpx.get(target.url + "/metrics").text if server else ""
+    loadgen_start, machine_start = _cpu_of(loadgens), machine_busy()
+    stats_start = tree_stats(pid) if pid else None
+    metrics_start = _scrape(target) if server else None
     rss = 0
     end = start + scenario.duration - 0.5
     next_report = time.monotonic() + 5
@@ -244,11 +401,23 @@ def _measure(
             progress(f"  {end - time.monotonic():.0f} s left")
             next_report += 5
     elapsed = time.monotonic() - window_start
-    if pid and cpu_start is not None:
-        result.cpu_cores = (cpu_seconds(pid) - cpu_start) / elapsed
+    result.loadgen_cores = round((_cpu_of(loadgens) - loadgen_start) / elapsed, 3)
+    busy, total = (b - a for a, b in zip(machine_start, machine_busy(), strict=True))
+    result.machine_busy_cores = round(busy / max(1.0, total) * (os.cpu_count() or 1), 3)
+    if pid and stats_start is not None:
+        stats_end = tree_stats(pid)
+        result.cpu_split = cpu_split(stats_start, stats_end, pid, elapsed)
+        result.cpu_cores = result.cpu_split["total"]
         result.rss_bytes = rss
-    if server:
-        metrics_end = httpx.get(target.url + "/metrics").text
+        result.processes = len(stats_end)
+    metrics_end = _scrape(target) if server else None
+    if metrics_start is not None and metrics_end is not None:
+        # The run's own rooms: the server's default room ticks beside them, idle.
+        prefix = scenario.room_prefix
+        result.lateness = lateness_between(
+            lateness_buckets(metrics_start, prefix=prefix),
+            lateness_buckets(metrics_end, prefix=prefix),
+        )
         delta = {
             name: _metric(metrics_end, name) - _metric(metrics_start, name)
             for name in (

@@ -1,5 +1,9 @@
 """A real mediacore server in a child process, a small client for its HTTP API, and readings
-of its CPU time and memory from /proc (for the benchmarks)."""
+of its CPU time and memory from /proc (for the benchmarks).
+
+A server is a process tree (in worker mode the control process and its media workers), so
+cpu_seconds() and rss_bytes() read the whole tree; every benchmark's server figures come
+from them."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +44,140 @@ def stop_process(process: subprocess.Popen[bytes], stop_signal: int, grace: floa
     return process.returncode
 
 
+@dataclass(frozen=True, slots=True)
+class ProcessStat:
+    """What /proc/<pid>/stat says of one process: its parent, and CPU time in seconds, its own
+    (all its threads) and that of its children it has reaped (cutime + cstime)."""
+
+    ppid: int
+    own_seconds: float
+    reaped_seconds: float
+
+    @classmethod
+    def parse(cls, text: str, ticks_per_second: float) -> ProcessStat:
+        """One stat line; the name in parentheses may hold spaces and parentheses itself."""
+        fields = text.rsplit(")", 1)[1].split()
+        own = int(fields[11]) + int(fields[12])  # utime, stime
+        reaped = int(fields[13]) + int(fields[14])  # cutime, cstime
+        return cls(int(fields[1]), own / ticks_per_second, reaped / ticks_per_second)
+
+
+def descendants(root: int, children: Callable[[int], Iterable[int]]) -> list[int]:
+    """`root` and every process below it, parents before children; `children(pid)` lists a
+    process's direct children (each pid is visited once, whatever `children` answers)."""
+    found, queue, seen = [], [root], {root}
+    while queue:
+        pid = queue.pop(0)
+        found.append(pid)
+        for child in children(pid):
+            if child not in seen:
+                seen.add(child)
+                queue.append(child)
+    return found
+
+
+def children_by_parent(parents: Mapping[int, int]) -> dict[int, list[int]]:
+    """{ppid: [pids]} from {pid: ppid}, each list sorted."""
+    children: dict[int, list[int]] = {}
+    for pid, ppid in sorted(parents.items()):
+        children.setdefault(ppid, []).append(pid)
+    return children
+
+
+def tree_cpu_seconds(stats: Mapping[int, ProcessStat]) -> float:
+    """CPU seconds of a process tree: every live member's own time plus the time of the children
+    each member has reaped, so a worker that died and was waited for still counts (its time
+    moved into its parent's cutime/cstime) and nothing counts twice."""
+    return sum(stat.own_seconds + stat.reaped_seconds for stat in stats.values())
+
+
+def _stat(pid: int) -> ProcessStat:
+    return ProcessStat.parse(Path(f"/proc/{pid}/stat").read_text(), os.sysconf("SC_CLK_TCK"))
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of `pid`, from /proc/<pid>/task/*/children (every thread's own list)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except FileNotFoundError:  # a thread that ended, or a kernel without the file
+            continue
+    return found
+
+
+def _parents() -> dict[int, int]:
+    """{pid: ppid} of every process on the machine, from /proc/<pid>/stat."""
+    parents = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = _stat(int(entry.name)).ppid
+            except (OSError, IndexError, ValueError):  # exited while we looked
+                continue
+    return parents
+
+
+_CHILDREN_FILES = Path("/proc/self/task").is_dir() and any(
+    (task / "children").exists() for task in Path("/proc/self/task").iterdir()
+)
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (a server's control process and its media workers).
+    Raises OSError when `pid` itself is gone."""
+    if not Path(f"/proc/{pid}").is_dir():
+        raise FileNotFoundError(f"/proc/{pid}")
+    if _CHILDREN_FILES:
+        return descendants(pid, _children)
+    return descendants(pid, _lookup(_parents()))
+
+
+def _lookup(parents: dict[int, int]) -> Callable[[int], list[int]]:
+    children = children_by_parent(parents)
+    return lambda pid: children.get(pid, [])
+
+
+def tree_stats(pid: int) -> dict[int, ProcessStat]:
+    """/proc/<pid>/stat of every member of `pid`'s tree still there (OSError if `pid` is gone)."""
+    stats = {pid: _stat(pid)}
+    for member in process_tree(pid)[1:]:
+        try:
+            stats[member] = _stat(member)
+        except OSError:  # exited between the listing and the read
+            continue
+    return stats
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time process `pid` (all its threads) has used so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of process `pid`'s whole tree so far: the process (all its
+    threads), its live descendants (a server's media workers) and the children they reaped.
+    Use own_cpu_seconds() for one process whose children are counted apart."""
+    return tree_cpu_seconds(tree_stats(pid))
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of process `pid` now, from /proc (0 if not reported)."""
+def own_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` alone (all its threads), from /proc."""
+    return _stat(pid).own_seconds
+
+
+def _rss(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of process `pid`'s whole tree now (the sum of its members' RSS, so
+    shared library pages count once per process), from /proc (0 if not reported)."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            total += _rss(member)
+        except OSError:
+            continue
+    return total
 
 
 class ServerProcess:
@@ -62,9 +190,16 @@ class ServerProcess:
         rtp_ports: int = 2000,
         host: str = "127.0.0.1",
         config: str = "",
+        workers: int | None = None,
+        max_legs_per_shard: int | None = None,
         **environment: str,
     ) -> None:
-        """`config` is TOML text for the server's config file (SIP users, trunks, rooms)."""
+        """`config` is TOML text for the server's config file (SIP users, trunks, rooms).
+        `workers`: media worker processes (0: rooms in the server process), given on the command
+        line so that nothing in the environment or config changes the mode a benchmark names;
+        None leaves it to them (MEDIACORE_SERVER_WORKERS, as the e2e tests set it).
+        `max_legs_per_shard`: the server's default when None."""
+        workers_option = [] if workers is None else ["--workers", str(workers)]
         self.http_port = free_tcp_port()
         self.sip_port = free_sip_port()  # free for both UDP and TCP
         low = random.randrange(20000, 30000 - rtp_ports, 2)
@@ -74,6 +209,10 @@ class ServerProcess:
         loopback = "[::1]" if ":" in host else "127.0.0.1"
         self.url = f"http://{loopback}:{self.http_port}"
         env = {**os.environ, "MEDIACORE_ADMIN_TOKEN": TOKEN, **environment}
+        if max_legs_per_shard is not None:
+            env["MEDIACORE_SERVER_MAX_LEGS_PER_SHARD"] = str(max_legs_per_shard)
+        # 0: single-process mode (what the server runs when neither says otherwise)
+        self.workers = int(env.get("MEDIACORE_SERVER_WORKERS", "0")) if workers is None else workers
         self.log_path = data_dir / "server.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
@@ -92,6 +231,7 @@ class ServerProcess:
                 f"{low}-{high}",
                 "--sip-port",
                 str(self.sip_port),
+                *workers_option,
                 *self._config_option(config),
             ],
             env=env,
@@ -140,14 +280,21 @@ class ServerProcess:
         return list(response.json())
 
     def metrics(self) -> str:
-        return httpx.get(self.url + "/metrics").text
+        return httpx.get(self.url + "/metrics", timeout=30).text
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server has used so far."""
+        """User + system CPU time the server (control and workers) has used so far."""
         return cpu_seconds(self.process.pid)
 
     def rss_bytes(self) -> int:
+        """Resident memory of the server's process tree now."""
         return rss_bytes(self.process.pid)
+
+    def workers_status(self) -> list[dict[str, Any]]:
+        """`GET /api/v1/workers`: the media workers (empty in single-process mode)."""
+        response = self.client.get("/api/v1/workers")
+        assert response.status_code == 200, response.text
+        return list(response.json())
 
     def events_url(self, room: str | None = None) -> str:
         """The event WebSocket's address, with the admin token (and a room filter)."""

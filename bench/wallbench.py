@@ -49,7 +49,7 @@ from typing import IO, Any
 import numpy as np
 
 from bench.sampling import ProcessSampler
-from bench.serverproc import ServerProcess, cpu_seconds, rss_bytes, stop_process
+from bench.serverproc import ServerProcess, own_cpu_seconds, rss_bytes, stop_process
 from bench.wallcost import cost_model
 from bench.wallrecv import READ_RECORD
 from bench.wallsend import DRIFT_PPM, SEND_RECORD, relay_delay
@@ -284,7 +284,7 @@ class WallSampler(ProcessSampler):
         total = 0.0
         for pid in self.bench_pids:
             try:
-                total += cpu_seconds(pid)
+                total += own_cpu_seconds(pid)  # the relays are the sender's children: apart
             except OSError:
                 pass
         return total
@@ -615,7 +615,7 @@ def _measure(
     with WallSampler(pid, [p for group in pids.values() for p in group]) as sampler:
         sampler.phase = "measuring"
         status_a, threads_a = _status(server), _threads(pid)
-        cpu_a = {k: sum(cpu_seconds(p) for p in v) for k, v in pids.items()}
+        cpu_a = {k: sum(own_cpu_seconds(p) for p in v) for k, v in pids.items()}
         server_a, machine_a = server.cpu_seconds(), _machine_busy()
         start, mono = time.time(), time.monotonic()
         load_before = os.getloadavg()[0]
@@ -628,7 +628,7 @@ def _measure(
         elapsed = time.monotonic() - mono
         status_b, threads_b = _status(server), _threads(pid)
         server_b, machine_b = server.cpu_seconds(), _machine_busy()
-        cpu_b = {k: sum(cpu_seconds(p) for p in v) for k, v in pids.items()}
+        cpu_b = {k: sum(own_cpu_seconds(p) for p in v) for k, v in pids.items()}
         names = _python_thread_names(pid)
         sampler.phase = "done"
     rss = [s["rss_mb"] for s in sampler.samples if s["phase"] == "measuring"]
