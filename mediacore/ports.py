@@ -20,6 +20,12 @@ class PortPool:
         self._in_use: set[int] = set()
         self._cursor = self.low
 
+    def start_at(self, port: int) -> None:
+        """Hand out pairs from `port` on (wrapping): a restarted process starts away from the
+        ports its predecessor gave out, to which lost peers may still be sending."""
+        span = self.high - self.low
+        self._cursor = self.low + ((port - self.low) % span) // 2 * 2
+
     @property
     def in_use(self) -> int:
         return len(self._in_use)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from contextlib import suppress
 from dataclasses import MISSING, fields
 from typing import Annotated, Any, Literal, get_type_hints
 
@@ -18,7 +17,7 @@ from mediacore.server.config import Config
 from mediacore.server.errors import ApiError
 from mediacore.server.requests import bounded_body
 from mediacore.server.roomerrors import room_errors
-from mediacore.server.rooms import LegRequest, NoSuchRoom, Rooms
+from mediacore.server.rooms import LegRequest, Rooms
 from mediacore.server.security import permission
 from radio.vox import VoxSettings
 
@@ -71,12 +70,8 @@ def build_rooms_router(rooms: Rooms, config: Config) -> APIRouter:
         principal: Annotated[Principal, Depends(permission("rooms:read", room_filtered=True))],
     ) -> list[dict[str, Any]]:
         """Every room; for a join link, only its own room."""
-        summaries = []
-        for name in rooms.names():
-            if principal.room in (None, name):
-                with suppress(NoSuchRoom):  # closed while we were listing
-                    summaries.append(await rooms.summary(name))
-        return summaries
+        names = [name for name in rooms.names() if principal.room in (None, name)]
+        return await rooms.summaries(names)
 
     @router.post("", status_code=201, dependencies=[writer])
     async def create_room(body: RoomCreate, response: Response) -> dict[str, Any]:  # type: ignore[valid-type]

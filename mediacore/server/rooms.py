@@ -88,6 +88,10 @@ class Rooms(Protocol):
 
     async def summary(self, room: str) -> dict[str, Any]: ...
 
+    async def summaries(self, names: list[str]) -> list[dict[str, Any]]:
+        """The summaries of the open rooms among `names`, in one go."""
+        ...
+
     async def roster(self, room: str) -> list[dict[str, Any]]: ...
 
     async def participant(self, room: str, participant: str) -> dict[str, Any]: ...
@@ -138,6 +142,10 @@ class LocalRooms:
 
     async def summary(self, room: str) -> dict[str, Any]:
         return self.directory.summary(self.room(room))
+
+    async def summaries(self, names: list[str]) -> list[dict[str, Any]]:
+        rooms = self.directory.rooms
+        return [self.directory.summary(rooms[name]) for name in names if name in rooms]
 
     async def roster(self, room: str) -> list[dict[str, Any]]:
         return self.room(room).roster()

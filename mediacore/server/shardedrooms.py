@@ -178,20 +178,29 @@ class ShardedRooms:
         parts = await asyncio.gather(
             *(_ask(s.worker, "room.summary", room=room) for s in placed.shards)
         )
-        summary: dict[str, Any] = dict(parts[0])
-        summary["participants"] = sum(p["participants"] for p in parts)
-        summary["talking"] = [pid for p in parts for pid in p["talking"]]
-        summary["clock"] = {
-            "ticks": max(p["clock"]["ticks"] for p in parts),
-            "late_ticks": sum(p["clock"]["late_ticks"] for p in parts),
-            "skipped_ticks": sum(p["clock"]["skipped_ticks"] for p in parts),
-            "max_lateness_ms": max(p["clock"]["max_lateness_ms"] for p in parts),
-        }
-        summary["shards"] = [
-            {"worker": s.worker.id, "legs": p["participants"]}
-            for s, p in zip(placed.shards, parts, strict=True)
-        ]
-        return summary
+        return _merged_summary(placed, parts)
+
+    async def summaries(self, names: list[str]) -> list[dict[str, Any]]:
+        """The summaries of the open rooms among `names`: one request per worker, not per room."""
+        placed = {name: self.rooms[name] for name in names if name in self.rooms}
+        workers = {s.worker.id: s.worker for p in placed.values() for s in p.shards}
+        answers = await asyncio.gather(
+            *(
+                _ask(
+                    w,
+                    "room.summaries",
+                    rooms=[n for n, p in placed.items() if any(s.worker is w for s in p.shards)],
+                )
+                for w in workers.values()
+            )
+        )
+        by_worker = dict(zip(workers, answers, strict=True))
+        merged = []
+        for name, room in placed.items():
+            parts = [by_worker[s.worker.id].get(name) for s in room.shards]
+            if all(part is not None for part in parts):  # a room closing meanwhile is left out
+                merged.append(_merged_summary(room, parts))
+        return merged
 
     # -- participants ---------------------------------------------------------------------
 
@@ -454,6 +463,24 @@ class ShardedRooms:
                 continue
             snapshots += [RoomSnapshot.from_json(room, worker.id) for room in rooms]
         return snapshots
+
+
+def _merged_summary(placed: PlacedRoom, parts: list[Any]) -> dict[str, Any]:
+    """One room's summary from its shards' (home first): participants and clocks add up."""
+    summary: dict[str, Any] = dict(parts[0])
+    summary["participants"] = sum(p["participants"] for p in parts)
+    summary["talking"] = [pid for p in parts for pid in p["talking"]]
+    summary["clock"] = {
+        "ticks": max(p["clock"]["ticks"] for p in parts),
+        "late_ticks": sum(p["clock"]["late_ticks"] for p in parts),
+        "skipped_ticks": sum(p["clock"]["skipped_ticks"] for p in parts),
+        "max_lateness_ms": max(p["clock"]["max_lateness_ms"] for p in parts),
+    }
+    summary["shards"] = [
+        {"worker": s.worker.id, "legs": p["participants"]}
+        for s, p in zip(placed.shards, parts, strict=True)
+    ]
+    return summary
 
 
 async def _ask(worker: WorkerProcess, method: str, **data: Any) -> Any:

@@ -50,6 +50,7 @@ class WorkerSettings:
     port_max: int
     rtp_timeout: float
     link_host: str = "127.0.0.1"  # where the cascade links between shards listen
+    port_start: int = 0  # the first port pair handed out (0: the range's low end)
 
     def config(self) -> Config:
         return Config(
@@ -69,6 +70,8 @@ class Worker:
         self.channel = channel
         self.bus = EventBus()
         self.directory = RoomDirectory(settings.config(), self.bus)
+        if settings.port_start:
+            self.directory.ports.start_at(settings.port_start)
         self.timings = TickTimings()
         self.directory.tick_observers.append(self.timings.observe_tick)
         self.rooms = LocalRooms(self.directory)
@@ -83,6 +86,7 @@ class Worker:
                 "room.close": self.close_room,
                 "room.change": lambda d: self.rooms.change(d["room"], d["changes"]),
                 "room.summary": lambda d: self.rooms.summary(d["room"]),
+                "room.summaries": self.summaries,
                 "room.roster": lambda d: self.rooms.roster(d["room"]),
                 "participant.get": lambda d: self.rooms.participant(d["room"], d["participant"]),
                 "participant.update": lambda d: self.rooms.update(
@@ -189,6 +193,11 @@ class Worker:
         self.links[data["room"]].connect(data["link"], data["address"], int(data["port"]))
 
     # -- the worker -----------------------------------------------------------------------
+
+    async def summaries(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The summaries of this worker's shards of `rooms`, by room name."""
+        found = await self.rooms.summaries(data["rooms"])
+        return {summary["name"]: summary for summary in found}
 
     async def stats(self, data: dict[str, Any]) -> dict[str, Any]:
         rooms = list(self.directory.rooms.values())

@@ -14,7 +14,7 @@ import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Literal
 
 from mediacore.channel import Notification
@@ -88,6 +88,15 @@ class WorkerProcess:
         self.state = "running"
         self.started_at = MONOTONIC.now()
         self._cpu_sample = None
+
+    def rotate_ports(self) -> None:
+        """The next process hands out ports from the other half of the range: the legs the
+        dead one held may still have peers sending to theirs."""
+        low, high = self.settings.port_min, self.settings.port_max
+        start = self.settings.port_start or low
+        self.settings = replace(
+            self.settings, port_start=low + (start - low + (high - low) // 2) % (high - low)
+        )
 
     async def request(self, method: str, **data: Any) -> Any:
         if self.channel is None or self.state != "running":
@@ -219,6 +228,7 @@ class WorkerPool:
                 failures = 0
             await asyncio.sleep(RESTART_BACKOFF[min(failures, len(RESTART_BACKOFF) - 1)])
             failures += 1
+            worker.rotate_ports()
             try:
                 await worker.start()
             except Exception:

@@ -51,6 +51,8 @@ async def test_a_room_spanning_two_workers_hears_everyone_but_never_itself(
     shards = server.client.get(f"/api/v1/rooms/{room}").json()["shards"]
     assert sorted(s["legs"] for s in shards) == [2, 3] and len({s["worker"] for s in shards}) == 2
     assert {p["worker"] for p in server.roster(room)} == {0, 1}
+    listed = {r["name"]: r for r in server.client.get("/api/v1/rooms").json()}
+    assert listed[room]["participants"] == 5 and len(listed[room]["shards"]) == 2
     steady = time.monotonic() + 0.6
     await asyncio.gather(
         *(p.play(tone_payloads(p, f, 2.0)) for p, f in zip(peers, tones, strict=True))
