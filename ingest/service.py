@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +24,9 @@ class IngestService:
         self._sources: dict[str, tuple[Room, FieldSource]] = {}
         # URL schemes whose sources another reader opens (gb28181: the GB/T 28181 platform)
         self.readers: dict[str, ReaderFactory] = {}
+        # The readers of every other source, given the room's rate (the assembly's: pulls in
+        # a video process); None reads them on a thread of this process.
+        self.pullers: Callable[[int], ReaderFactory] | None = None
 
     def add(self, room: Room, url: str, name: str, *, audio: bool = True) -> Participant:
         """Join a pulled camera to `room`; it starts connecting at once. With `audio` its
@@ -36,6 +40,8 @@ class IngestService:
                 raise PullError("GB/T 28181 is off: configure [gb28181]", permanent=True)
         else:
             target = pull_target(url, self.settings.read_timeout)
+            if factory is None and self.pullers is not None:
+                factory = self.pullers(room.settings.rate)
         room.check_capacity()
         source = FieldSource(
             url, target, self.hub, self.settings, audio=audio, reader_factory=factory

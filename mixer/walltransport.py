@@ -1,7 +1,8 @@
 """Where a wall output's pictures go, each transport owning the one H.264 encoder of its output.
 
-- `rtp://host:port`: H.264 over RTP (RFC 6184, payload type 96) by FFmpeg's RTP muxer; the
-  receiver opens the SDP from `sdp()` (`ffplay -protocol_whitelist file,udp,rtp wall.sdp`).
+- `rtp://host:port`: H.264 over RTP (RFC 6184, payload type 96) by FFmpeg's RTP muxer, sent
+  by `mixer.rtpout` so the stream goes on across a restart; the receiver opens the SDP from
+  `sdp()` (`ffplay -protocol_whitelist file,udp,rtp wall.sdp`).
 - `rtmp://…`: FLV pushed to an RTMP server (a media server, a streaming platform).
 - `srt://…`: MPEG-TS into a Debian `ffmpeg` child that pushes it over SRT (the FFmpeg in the
   PyAV wheel has no SRT), `-c copy`: the child never re-encodes.
@@ -16,14 +17,18 @@ the network and raise on failure (the output then reconnects with back-off)."""
 
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
 import av
+
+from mixer.rtpout import PACKET_SIZE, RtpSocketWriter
 
 CLOCK_RATE = 90000
 TIME_BASE = Fraction(1, CLOCK_RATE)
@@ -132,24 +137,58 @@ def rtp_sdp(url: str, width: int, height: int, fps: float) -> str:
     )
 
 
-class ContainerTransport:
-    """RTP, RTMP or SRT: an FFmpeg muxer whose stream encodes the pictures."""
+@dataclass(frozen=True, slots=True)
+class RtpStart:
+    """Where an rtp output's packets start: its SSRC and the sequence number of its first
+    packet (a restarted output goes on ahead of the last it sent)."""
 
-    def __init__(self, kind: str, url: str, width: int, height: int, fps: float) -> None:
+    ssrc: int
+    seq: int
+
+
+def new_rtp_start() -> RtpStart:
+    """A new stream: a random SSRC (never 0, which FFmpeg would replace) and first number."""
+    return RtpStart(random.randrange(1, 2**32), random.getrandbits(16))
+
+
+class ContainerTransport:
+    """RTP, RTMP or SRT: an FFmpeg muxer whose stream encodes the pictures. An rtp output
+    sends through `mixer.rtpout.RtpSocketWriter`, from `rtp_start` when given."""
+
+    def __init__(
+        self,
+        kind: str,
+        url: str,
+        width: int,
+        height: int,
+        fps: float,
+        *,
+        rtp_start: RtpStart | None = None,
+    ) -> None:
         self.kind, self.url = kind, url
         self.width, self.height, self.fps = width, height, fps
+        self.rtp_start = rtp_start or (new_rtp_start() if kind == "rtp" else None)
         self._container: Any = None
         self._stream: Any = None
         self._relay: subprocess.Popen[bytes] | None = None
+        self._rtp: RtpSocketWriter | None = None
         self._force = False
 
+    @property
+    def last_seq(self) -> int | None:
+        """The sequence number of the last RTP packet sent (rtp outputs), None before one."""
+        return self._rtp.last_seq if self._rtp is not None else None
+
     def open(self) -> None:
-        target: str | IO[bytes]
+        target: str | IO[bytes] | RtpSocketWriter
+        options: dict[str, str] = {}
         if self.kind == "srt":
             target, fmt = self._start_relay(), "mpegts"
+        elif self.kind == "rtp":
+            target, fmt, options = self._open_rtp(), "rtp", self._rtp_options()
         else:
-            target, fmt = self.url, {"rtp": "rtp", "rtmp": "flv"}[self.kind]
-        self._container = av.open(target, "w", format=fmt, timeout=OPEN_TIMEOUT_S)
+            target, fmt = self.url, "flv"
+        self._container = av.open(target, "w", format=fmt, options=options, timeout=OPEN_TIMEOUT_S)
         rate = Fraction(self.fps).limit_denominator(1001)
         self._stream = self._container.add_stream("libx264", rate=rate)
         _configure(self._stream.codec_context, self.width, self.height, self.fps)
@@ -174,6 +213,24 @@ class ContainerTransport:
         if relay is not None:
             relay.kill()
             relay.wait()
+        rtp, self._rtp = self._rtp, None
+        if rtp is not None:
+            if rtp.last_seq is not None and self.rtp_start is not None:
+                # a reopened output goes on after what it sent, as the same stream
+                self.rtp_start = RtpStart(self.rtp_start.ssrc, (rtp.last_seq + 1) & 0xFFFF)
+            rtp.close()
+
+    def _open_rtp(self) -> RtpSocketWriter:
+        parts = urlsplit(self.url)
+        self._rtp = RtpSocketWriter(parts.hostname or "127.0.0.1", parts.port or 5004)
+        return self._rtp
+
+    def _rtp_options(self) -> dict[str, str]:
+        options = {"packetsize": str(PACKET_SIZE)}
+        if self.rtp_start is not None:
+            options["ssrc"] = str(self.rtp_start.ssrc)
+            options["seq"] = str(self.rtp_start.seq)
+        return options
 
     def _start_relay(self) -> IO[bytes]:
         if shutil.which(FFMPEG) is None:

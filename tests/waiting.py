@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 
@@ -14,6 +14,17 @@ async def wait_for(check: Callable[[], Any], timeout: float) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {timeout} s")
+
+
+async def wait_for_async(check: Callable[[], Awaitable[Any]], timeout: float) -> Any:
+    """Like `wait_for`, for a check that must await (an HTTP request, a channel request)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await check()
         if value:
             return value
         await asyncio.sleep(0.05)

@@ -2,11 +2,13 @@
 
 `PUT /walls/{wall}` takes the whole definition (API.md); a change of layout alone is applied
 live. `GET` answers the definition plus `status` (frames painted, ticks missed, paint time, and
-per output its state, frames sent, dropped and late). An rtp output's SDP is served for the
+per output its state, frames sent, dropped and late), asked of the wall's video process, and
+`status.process` (its pid, state and restarts). An rtp output's SDP is served for the
 receiver; the kiosk page `/wall/{wall}` plays a whep output full screen on the wall PC."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -37,12 +39,12 @@ def build_walls_router(walls: WallService, kiosk_page: FilePath) -> APIRouter:
     @router.get("/api/v1/walls", dependencies=[reader])
     async def list_walls() -> list[dict[str, Any]]:
         """Every wall with its definition and status."""
-        return [walls.describe(name) for name in walls.names()]
+        return list(await asyncio.gather(*(walls.describe(name) for name in walls.names())))
 
     @router.get("/api/v1/walls/{wall}", dependencies=[reader])
     async def get_wall(wall: WallName) -> dict[str, Any]:
         """The wall's definition as last PUT, plus `status`."""
-        return walls.describe(known(wall))
+        return await walls.describe(known(wall))
 
     @router.put("/api/v1/walls/{wall}", dependencies=[writer])
     async def put_wall(wall: WallName, request: Request, response: Response) -> dict[str, Any]:
@@ -62,7 +64,7 @@ def build_walls_router(walls: WallService, kiosk_page: FilePath) -> APIRouter:
         except LayoutError as error:
             raise ApiError(400, "bad-wall", str(error)) from None
         response.status_code = 201 if created else 200
-        return walls.describe(wall)
+        return await walls.describe(wall)
 
     @router.delete("/api/v1/walls/{wall}", status_code=204, dependencies=[writer])
     async def delete_wall(wall: WallName) -> Response:

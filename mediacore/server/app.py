@@ -31,11 +31,13 @@ from mediacore.server.api_webrtc import build_webrtc_router
 from mediacore.server.api_workers import build_workers_router
 from mediacore.server.auth import TokenStore, build_token_store
 from mediacore.server.callroom import RemoteLegs, RemotePinEntry
+from mediacore.server.children import ChildProcess
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.metrics import MediaMetrics
 from mediacore.server.recordvideo import RecordingVideo
+from mediacore.server.remotepull import RemotePulls
 from mediacore.server.rooms import LocalRooms, Rooms
 from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.sipservice import SipService
@@ -49,6 +51,7 @@ from webrtc.service import WebRtcService
 log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
+VIDEO_WORKER = "mediacore.server.videoworker"
 STATIC = Path(__file__).parent / "static"
 
 
@@ -90,7 +93,18 @@ class MediaServer:
         if self.sip.gb is not None:  # gb28181:// sources: channels of registered 国标 devices
             ports = (config.rtp.port_min, config.rtp.port_max)
             self.ingest.readers[GB28181] = GbReaderFactory(self.sip.gb, config.server.host, ports)
-        self.walls = WallService(config.data_dir, self.directory, self.webrtc.video_hub, self.bus)
+
+        # FFmpeg work runs in video processes below the audio's priority: the pullers in one,
+        # each wall in its own; both are started when first needed.
+        def video_process(name: str) -> ChildProcess:
+            level, style = config.server.log_level, config.server.log_format
+            return ChildProcess(name, VIDEO_WORKER, log_level=level, log_format=style)
+
+        self.pulls = RemotePulls(video_process("video-sources"))
+        self.ingest.pullers = self.pulls.factory
+        self.walls = WallService(
+            config.data_dir, self.directory, self.webrtc.video_hub, self.bus, video_process
+        )
         self.metrics.walls = self.walls.statistics
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
@@ -126,6 +140,7 @@ class MediaServer:
         if self.sharded is not None:
             await self.sharded.stop()
         await self.ingest.stop()  # sources whose room did not close them
+        await self.pulls.stop()  # their video process
         await self.webrtc.stop()  # peers that were not in a room yet
         await self.sip.stop()
         log.info("mediacore stopped")

@@ -64,8 +64,9 @@ class MediaMetrics:
         self, directory: RoomDirectory, sip: Callable[[], dict[str, float]] | None = None
     ) -> None:
         self.sip = sip
-        # {"walls": stats by wall name, "decoders": stats by source} from the wall service
-        self.walls: Callable[[], dict[str, dict[str, Any]]] | None = None
+        # {"walls": stats by wall name, "decoders": stats by source} from the wall service,
+        # asked of the walls' video processes
+        self.walls: Callable[[], Awaitable[dict[str, dict[str, Any]]]] | None = None
         self.registry = CollectorRegistry()
         self.timings = TickTimings()  # a tick observer of every room in this process
         self.observe_tick = self.timings.observe_tick
@@ -95,7 +96,7 @@ class MediaMetrics:
             merge_shards(rooms),
             self.directory.ports.in_use,
             self.sip() if self.sip else {},
-            self.walls() if self.walls else {},
+            await self.walls() if self.walls else {},
             self.workers() if self.workers else [],
         )
 

@@ -17,7 +17,7 @@ import pytest
 
 from tests.ingest.test_field_sources import H264
 from tests.server.test_api import SDP, Api, make_config, running
-from tests.waiting import wait_for
+from tests.waiting import wait_for, wait_for_async
 from tests.walls.test_wall_outputs import CANVAS, RED, add_camera, put_wall, sdp_file, udp_url
 from tests.walls.wallreceiver import RGB, OutputReceiver, near, rtmp_camera
 from tests.webrtc.clients import Client
@@ -64,8 +64,14 @@ async def test_a_camera_shows_its_colour_on_the_wall_with_no_corrupt_frame(
             await wait_for(
                 lambda: receiver.latest is not None and near(receiver.colour(320, 150), RED), 10
             )
-            await asyncio.sleep(1.0)  # a second GOP
-            status = (await api.admin("GET", "/api/v1/walls/hall")).json()["status"]
+
+            async def second_gop() -> dict[str, Any] | None:
+                status = (await api.admin("GET", "/api/v1/walls/hall")).json()["status"]
+                decoder = status["decoders"].get(source_id, {})
+                return status if decoder.get("frames_decoded", 0) >= 25 else None
+
+            # a second GOP decoded (the wall's process runs below the camera's priority)
+            status = await wait_for_async(second_gop, 10)
         finally:
             receiver.stop()
     decoder = status["decoders"][source_id]

@@ -16,7 +16,7 @@ from mediacore.events import Event
 from mixer.labels import SLATE_RGB
 from tests.ingest.test_field_sources import FFMPEG, free_port
 from tests.server.test_api import Api, assert_error, make_config, running
-from tests.waiting import wait_for
+from tests.waiting import wait_for, wait_for_async
 from tests.walls.wallreceiver import OutputReceiver, decode_recording, near, rtmp_camera
 
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 128, 0)
@@ -246,7 +246,12 @@ async def test_only_commanders_and_admins_change_walls_and_unknown_sources_show_
     assert (await api.as_role(None, "GET", "/api/v1/walls")).status_code == 401
     created = await api.as_role("commander", "PUT", "/api/v1/walls/hall", json=body)
     assert created.status_code == 201, created.text
-    await wait_for(lambda: api.server.walls.describe("hall")["status"]["frames_painted"] > 5, 5)
+
+    async def painted() -> bool:
+        wall = (await api.as_role("operator", "GET", "/api/v1/walls/hall")).json()
+        return int(wall["status"]["frames_painted"]) > 5
+
+    await wait_for_async(painted, 5)
     status = (await api.as_role("operator", "GET", "/api/v1/walls/hall")).json()
     assert status["layout"] == body["layout"]
     assert status["status"]["tiles"][0]["source"] == "nobody"

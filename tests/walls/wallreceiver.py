@@ -22,12 +22,19 @@ RGB = tuple[int, int, int]
 
 @contextmanager
 def rtmp_camera(
-    colour: str, size: str = "320x240", encoder: Sequence[str] = H264
+    colour: str,
+    size: str = "320x240",
+    encoder: Sequence[str] = H264,
+    *,
+    url: str | None = None,
+    sound: Sequence[str] = (),
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """An ffmpeg camera serving a plain `colour` picture over RTMP (`-listen 1`), encoded with
-    the ffmpeg options `encoder`."""
-    url = f"rtmp://127.0.0.1:{free_port()}/live/x"
-    camera = ["-re", "-f", "lavfi", "-i", f"color=c={colour}:s={size}:r=25"]
+    """An ffmpeg camera serving a plain `colour` picture over RTMP (`-listen 1`: one client,
+    and it ends with that client's connection), encoded with the ffmpeg options `encoder`; at
+    `url` (e.g. a camera coming back) or a free port; with `sound` (ffmpeg input and codec
+    options) it sends audio too."""
+    url = url or f"rtmp://127.0.0.1:{free_port()}/live/x"
+    camera = ["-re", "-f", "lavfi", "-i", f"color=c={colour}:s={size}:r=25", *sound]
     command = [FFMPEG, "-hide_banner", "-loglevel", "error", *camera, *encoder]
     process = subprocess.Popen([*command, "-f", "flv", "-listen", "1", url])
     time.sleep(0.5)  # listening
