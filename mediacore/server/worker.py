@@ -27,6 +27,7 @@ from mediacore.clock import iso8601
 from mediacore.events import Event, EventBus
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.room import Room, RoomSettings
+from mediacore.server.children import READY
 from mediacore.server.config import Config, RtpSection, ServerSection
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.metricsdata import TickTimings, room_snapshot
@@ -241,7 +242,7 @@ async def serve(settings: WorkerSettings, channel_fd: int) -> None:
     loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(worker.stop()))
     gc.collect()
     gc.freeze()
-    channel.notify("worker.ready", id=settings.id)
+    channel.notify(READY, id=settings.id)
     ends: set[asyncio.Future[Any]] = {
         asyncio.ensure_future(asyncio.shield(channel.closed)),
         asyncio.ensure_future(worker.stopped.wait()),
@@ -265,6 +266,10 @@ def _die_with_parent() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mediacore-worker")
     parser.add_argument("--channel-fd", type=int, required=True)
+    # The data path (mediacore.datapath) every supervised child gets: unused by media workers
+    # so far, held open so the server's end does not see it close.
+    parser.add_argument("--data-fd", type=int)
+    parser.add_argument("--name", default="worker")
     parser.add_argument("--settings", required=True, help="WorkerSettings as JSON")
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--log-format", default="json")
@@ -282,7 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     sys.setswitchinterval(0.001)
+    data = socket.socket(fileno=args.data_fd) if args.data_fd is not None else None
     asyncio.run(serve(settings, args.channel_fd))
+    if data is not None:
+        data.close()
     return 0
 
 

@@ -54,7 +54,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         assert code == 0, f"server exited {code}:\n{log[-4000:]}"
         errors = [line for line in log.splitlines() if '"level": "error"' in line]
         # The one error a test here causes on purpose: the worker it kills.
-        assert all('"media worker died"' in line for line in errors), log[-4000:]
+        assert all('"child process died"' in line for line in errors), log[-4000:]
 
 
 def test_calls_carry_on_through_a_killed_worker_by_re_invite(
