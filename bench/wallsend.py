@@ -144,6 +144,20 @@ class Sender:
                 print(f"error source {source}: {error!r}", flush=True)
 
 
+def _open_when_listening(url: str, options: dict[str, str], wait: float = 10.0) -> Any:
+    """The relay's stream, once its `ffmpeg -listen 1` is up (it starts with the sender's
+    first frame; on a busy machine that takes a while). A refused connection reached no
+    listener, so trying again cannot use up the relay's one client."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return av.open(url, options=options, timeout=10)
+        except av.error.ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def relay_delay(loop: Path, fps: int, url: str, seconds: float, folder: Path) -> list[float]:
     """What the relay itself adds: one loop paced through one relay as in a run, pulled
     straight from it with PyAV and the server's probe options, each frame found by its bytes.
@@ -162,8 +176,7 @@ def relay_delay(loop: Path, fps: int, url: str, seconds: float, folder: Path) ->
     delays: list[float] = []
     options = {**PROBE_OPTIONS, "rw_timeout": "5000000"}
     try:
-        time.sleep(0.3)
-        with av.open(url, options=options, timeout=10) as container:
+        with _open_when_listening(url, options) as container:
             began = time.monotonic()
             for packet in container.demux(video=0):
                 arrived = time.time()
