@@ -26,7 +26,7 @@ from mediacore.channelio import Channel, RequestFailed
 from mediacore.clock import iso8601
 from mediacore.events import Event, EventBus
 from mediacore.offeranswer import OfferAnswerError
-from mediacore.room import Room, RoomSettings
+from mediacore.room import RoomSettings
 from mediacore.server.children import READY
 from mediacore.server.config import Config, RtpSection, ServerSection
 from mediacore.server.directory import RoomDirectory
@@ -229,9 +229,6 @@ class Worker:
         self.channel.notify(
             "event", type=event.type, room=event.room, at=iso8601(event.at), data=event.data
         )
-
-    def room(self, name: str) -> Room:
-        return self.rooms.room(name)
 
 
 async def serve(settings: WorkerSettings, channel_fd: int) -> None:

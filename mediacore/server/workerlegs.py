@@ -130,6 +130,7 @@ class WorkerLegs:
         held = self.legs.pop(data["leg"], None)
         if held is None:
             return
+        self.channel.notify("leg.closed", leg=data["leg"])  # control forgets its RemoteLeg
         if held.pin is not None:
             held.pin.stop()
         room = self.rooms.directory.rooms.get(held.room)
