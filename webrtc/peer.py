@@ -36,6 +36,7 @@ from mediacore.joinedroom import JoinedRoom, Member
 from mediacore.playout import AudioPlayout
 from mediacore.sdp import SdpError, SessionDescription
 from webrtc.audiotap import AudioTap
+from webrtc.closing import CloseCallbacks
 from webrtc.ice import add_host_candidates, rtc_configuration
 from webrtc.reoffer import Negotiated, keep_negotiated
 from webrtc.settings import WebRtcSettings
@@ -108,7 +109,7 @@ class WebRtcLeg(Endpoint):
         self._created = self.clock.now()
         self._connected = False
         self._closed = False
-        self._close_callbacks: list[Callable[[str], None]] = []
+        self._close_callbacks = CloseCallbacks()
         self.pc.on("connectionstatechange", self._connection_state_changed)
 
     # -- offer/answer ---------------------------------------------------------------------
@@ -286,7 +287,7 @@ class WebRtcLeg(Endpoint):
 
     def on_close(self, callback: Callable[[str], None]) -> None:
         """Call `callback(reason)` once the leg has closed (whoever closed it)."""
-        self._close_callbacks.append(callback)
+        self._close_callbacks.add(callback)
 
     def _connection_state_changed(self) -> None:
         state = self.pc.connectionState
@@ -327,12 +328,7 @@ class WebRtcLeg(Endpoint):
             await asyncio.wait_for(self.pc.close(), CLOSE_TIMEOUT)
         except Exception:  # a peer that fails to close must not keep the room from going on
             log.exception("closing a peer connection failed")
-        for callback in self._close_callbacks:
-            try:
-                callback(reason)
-            except Exception:
-                log.exception("a close callback failed")
-        self._close_callbacks.clear()
+        self._close_callbacks.fire(reason)
 
     # -- reporting ------------------------------------------------------------------------
 

@@ -44,7 +44,6 @@ class WebRtcService:
         self.settings = settings
         self.video_hub: VideoHub | None = None  # installed by the video side when it exists
         self.legs: dict[str, WebRtcLeg] = {}
-        self.owners: dict[str, str] = {}  # participant id -> name of who created the leg
         self._pending: set[WebRtcLeg] = set()
 
     async def join(
@@ -53,7 +52,6 @@ class WebRtcService:
         offer: str,
         *,
         name: str,
-        owner: str,
         mode: LegMode,
         duplex: Duplex = "full",
         priority: int = 0,
@@ -81,13 +79,11 @@ class WebRtcService:
         leg.participant_id = participant.id
 
         async def subscribe() -> None:
-            assert hub is not None and video_source is not None
+            assert video_source is not None
             try:
-                await hub.subscribe(leg, video_source)
+                await self.subscribe(leg, video_source)
             except KeyError:
                 raise WebRtcError("unknown-source", f"no video source {video_source!r}") from None
-            except Exception as error:  # the hub's refusal (codec mismatch, no codec yet)
-                raise WebRtcError("video-refused", str(error) or type(error).__name__) from None
 
         self._pending.add(leg)
         try:
@@ -103,7 +99,6 @@ class WebRtcService:
         finally:
             self._pending.discard(leg)
         self.legs[participant.id] = leg
-        self.owners[participant.id] = owner
         leg.on_close(lambda _reason: self._forget(participant.id, leg))
         if hub is not None:
             hub.attach(leg)
@@ -116,27 +111,41 @@ class WebRtcService:
     def _forget(self, participant_id: str, leg: WebRtcLeg) -> None:
         if self.legs.get(participant_id) is leg:
             del self.legs[participant_id]
-            self.owners.pop(participant_id, None)
         if self.video_hub is not None:
             try:
                 self.video_hub.detach(leg)
             except Exception:
                 log.exception("video hub failed to detach a leg")
 
-    def find(self, room: Room, participant_id: str, mode: LegMode | None = None) -> WebRtcLeg:
-        """The live leg of `participant_id` in `room` (of `mode`, if given). Raises KeyError."""
-        leg = self.legs.get(participant_id)
-        if leg is None or participant_id not in room.participants or leg.closed:
-            raise KeyError(participant_id)
-        if room.participants[participant_id].endpoint is not leg:
-            raise KeyError(participant_id)
-        if mode is not None and leg.mode != mode:
-            raise KeyError(participant_id)
-        return leg
+    async def subscribe(self, leg: WebRtcLeg, source_id: str) -> None:
+        """Send video source `source_id` to `leg`. Raises KeyError (no such source) or
+        WebRtcError ("video-unavailable" without a hub, "video-refused")."""
+        hub = self._hub()
+        try:
+            await hub.subscribe(leg, source_id)
+        except KeyError:
+            raise
+        except Exception as error:  # the hub's refusal (codec mismatch, no codec yet)
+            log.info("video subscription refused", extra={"source": source_id, "error": str(error)})
+            raise WebRtcError("video-refused", str(error) or type(error).__name__) from None
+
+    async def unsubscribe(self, leg: WebRtcLeg, source_id: str) -> None:
+        """Stop sending `source_id` to `leg`. Raises KeyError (not subscribed) or WebRtcError."""
+        hub = self._hub()
+        try:
+            await hub.unsubscribe(leg, source_id)
+        except KeyError:
+            raise
+        except Exception as error:
+            raise WebRtcError("video-refused", str(error) or type(error).__name__) from None
+
+    def _hub(self) -> VideoHub:
+        if self.video_hub is None:
+            raise WebRtcError("video-unavailable", "this server forwards no video yet")
+        return self.video_hub
 
     async def stop(self) -> None:
         """Close every peer still open (rooms close theirs first, when the server stops)."""
         legs = [*self.legs.values(), *self._pending]
         await asyncio.gather(*(leg.close("server-stopping") for leg in legs))
         self.legs.clear()
-        self.owners.clear()

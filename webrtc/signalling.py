@@ -25,10 +25,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from mediacore.events import Subscription
-from mediacore.participant import Participant
-from mediacore.room import Room, RoomClosed, RoomError
-from webrtc.peer import WebRtcError, WebRtcLeg
-from webrtc.service import VideoHub, WebRtcService
+from mediacore.room import RoomClosed, RoomError
+from webrtc.peer import WebRtcError
+from webrtc.peerroom import MEDIA_LOST, Peer, PeerRoom
 
 log = logging.getLogger(__name__)
 
@@ -74,23 +73,22 @@ class TokenBucket:
 class SignallingSession:
     def __init__(
         self,
-        service: WebRtcService,
-        room: Room,
+        room: PeerRoom,
         *,
         user: str,
         may_talk: bool,
         loopback: Sequence[str] = (),
     ) -> None:
-        """`room` is the Room the socket was opened for; `user` names the caller (the default
+        """`room` is the room the socket was opened for; `user` names the caller (the default
         participant name); `may_talk` allows PTT; `loopback` see webrtc.ice."""
-        self.service = service
         self.room = room
         self.user = user
         self.may_talk = may_talk
         self.loopback = list(loopback)
         self.outbox: asyncio.Queue[Message] = asyncio.Queue(maxsize=OUTBOX_SIZE)
-        self.participant: Participant | None = None
-        self.leg: WebRtcLeg | None = None
+        self.peer: Peer | None = None
+        # Set when the peer's media process died: the socket closes, and the client joins again.
+        self.media_lost = asyncio.Event()
         self.dropped = 0  # messages dropped because the client did not read
         self._bucket = TokenBucket(RATE_PER_SECOND, BURST)
         self._subscription: Subscription | None = None
@@ -111,7 +109,7 @@ class SignallingSession:
 
     def start(self) -> None:
         """Begin forwarding the room's events to the client."""
-        self._subscription = self.room.bus.subscribe(self.room.name, capacity=EVENT_QUEUE)
+        self._subscription = self.room.events(EVENT_QUEUE)
         self._spawn(self._forward_events())
 
     async def close(self) -> None:
@@ -120,10 +118,10 @@ class SignallingSession:
             self._subscription.close()
         for task in list(self._tasks):
             task.cancel()
-        participant = self.participant
-        if participant is not None and participant.id in self.room.participants:
-            await self.room.remove(participant.id, "websocket-closed")
-        self.participant = self.leg = None
+        peer, self.peer = self.peer, None
+        if peer is not None and not peer.closed:
+            with contextlib.suppress(KeyError):  # it left meanwhile
+                await self.room.remove(peer.participant_id, "websocket-closed")
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
@@ -179,13 +177,13 @@ class SignallingSession:
         except MessageError as problem:
             self.error(problem.code, problem.detail, kind)
 
-    def _joined(self) -> tuple[Participant, WebRtcLeg]:
-        if self.participant is None or self.leg is None:
+    def _joined(self) -> Peer:
+        if self.peer is None:
             raise MessageError("not-joined", "join the room first")
-        return self.participant, self.leg
+        return self.peer
 
     async def _join(self, message: Message) -> None:
-        if self.participant is not None:
+        if self.peer is not None:
             raise MessageError("already-joined", "this socket already has a participant")
         offer = _text(message, "offer", limit=MAX_SDP_BYTES)
         name = message.get("name", self.user) or self.user
@@ -195,8 +193,7 @@ class SignallingSession:
         if duplex not in ("full", "half"):
             raise MessageError("bad-field", '"duplex" must be "full" or "half"')
         try:
-            participant, answer = await self.service.join(
-                self.room,
+            peer, answer = await self.room.join(
                 offer,
                 name=name,
                 owner=self.user,
@@ -210,129 +207,103 @@ class SignallingSession:
             raise MessageError("room-closed", str(error)) from None
         except RoomError as error:
             raise MessageError("room-full", str(error)) from None
-        leg = participant.endpoint
-        assert isinstance(leg, WebRtcLeg)
-        self.participant, self.leg = participant, leg
-        leg.on_negotiation_needed = self._negotiation_needed
-        leg.on_close(lambda reason: self._left(participant, reason))
-        self.post({"type": "joined", "participant": participant.id, "answer": answer})
+        self.peer = peer
+        peer.on_negotiation_needed = self._negotiation_needed
+        peer.on_close(lambda reason: self._left(peer, reason))
+        self.post({"type": "joined", "participant": peer.participant_id, "answer": answer})
 
-    def _left(self, participant: Participant, reason: str) -> None:
-        if self.participant is participant:
-            self.participant = self.leg = None
+    def _left(self, peer: Peer, reason: str) -> None:
+        if self.peer is peer:
+            self.peer = None
             self._offer_again = False
-        self.post({"type": "left", "participant": participant.id, "reason": reason})
+        if reason == MEDIA_LOST:
+            self.media_lost.set()
+            return
+        self.post({"type": "left", "participant": peer.participant_id, "reason": reason})
 
     async def _answer(self, message: Message) -> None:
-        _, leg = self._joined()
+        peer = self._joined()
         sdp = _text(message, "sdp", limit=MAX_SDP_BYTES)
         try:
-            await leg.accept_answer(sdp)
+            await peer.accept_answer(sdp)
         except WebRtcError as error:
             raise MessageError(error.reason, str(error)) from None
-        hub = self.service.video_hub
-        if hub is not None:
-            hub.attach(leg)  # video the peer added in this round becomes a source
         if self._offer_again:
             self._offer_again = False
             self._negotiation_needed()
 
     def _negotiation_needed(self) -> None:
-        leg = self.leg
-        if leg is None:
+        peer = self.peer
+        if peer is None:
             return
-        if leg.negotiating:
+        if peer.negotiating:
             self._offer_again = True  # one round at a time; the next follows the answer
             return
-        self._spawn(self._offer(leg))
+        self._spawn(self._offer(peer))
 
-    async def _offer(self, leg: WebRtcLeg) -> None:
+    async def _offer(self, peer: Peer) -> None:
         await asyncio.sleep(0)  # let the change that asked for it finish (several senders)
-        if leg is not self.leg or leg.closed:
+        if peer is not self.peer or peer.closed:
             return
         try:
-            sdp = await leg.renegotiate()
+            sdp = await peer.renegotiate()
         except WebRtcError:
             self._offer_again = True
             return
         self.post({"type": "offer", "sdp": sdp})
 
     async def _ptt(self, message: Message) -> None:
-        participant, _ = self._joined()
+        peer = self._joined()
         action = message.get("action")
         if action not in ("press", "release"):
             raise MessageError("bad-field", '"action" must be "press" or "release"')
         if not self.may_talk:
             raise MessageError("forbidden", "this role may not take the floor")
         try:
-            if action == "press":
-                result = self.room.request_floor(participant.id, "websocket")
-            else:
-                result = self.room.release_floor(participant.id, "websocket")
+            result = await self.room.floor(peer.participant_id, action)
         except KeyError:
             raise MessageError("not-joined", "the participant has left") from None
         except RoomError as error:
             raise MessageError("bad-field", str(error)) from None
-        reply: Message = {
-            "type": "floor",
-            "action": action,
-            "result": result.result,
-            "holder": result.holder,
-        }
-        if result.position is not None:
-            reply["position"] = result.position
-        if result.reason is not None:
-            reply["reason"] = result.reason
-        self.post(reply)
+        self.post({"type": "floor", "action": action, **result})
 
     async def _mute(self, message: Message) -> None:
-        participant, _ = self._joined()
+        peer = self._joined()
         muted = message.get("muted")
         if not isinstance(muted, bool):
             raise MessageError("bad-field", '"muted" must be true or false')
         try:
-            self.room.update(participant.id, muted=muted)
+            await self.room.mute(peer.participant_id, muted)
         except KeyError:
             raise MessageError("not-joined", "the participant has left") from None
         self.post({"type": "muted", "muted": muted})
 
-    def _hub(self) -> VideoHub:
-        hub = self.service.video_hub
-        if hub is None:
-            raise MessageError("video-unavailable", "this server forwards no video yet")
-        return hub
-
     async def _subscribe(self, message: Message) -> None:
-        _, leg = self._joined()
+        peer = self._joined()
         source = _text(message, "source", limit=64)
         try:
-            await self._hub().subscribe(leg, source)
+            await peer.subscribe(source)
         except KeyError:
             raise MessageError("unknown-source", f"no video source {source!r}") from None
-        except MessageError:
-            raise
-        except Exception as error:  # the hub's refusal (codec mismatch, no codec yet)
-            log.info("video subscription refused", extra={"source": source, "error": str(error)})
-            raise MessageError("video-refused", str(error) or type(error).__name__) from None
+        except WebRtcError as error:
+            raise MessageError(error.reason, str(error)) from None
         self.post({"type": "subscribed", "source": source})
 
     async def _unsubscribe(self, message: Message) -> None:
-        _, leg = self._joined()
+        peer = self._joined()
         source = _text(message, "source", limit=64)
         try:
-            await self._hub().unsubscribe(leg, source)
+            await peer.unsubscribe(source)
         except KeyError:
             raise MessageError("not-subscribed", f"not subscribed to {source!r}") from None
-        except MessageError:
-            raise
-        except Exception as error:
-            raise MessageError("video-refused", str(error) or type(error).__name__) from None
+        except WebRtcError as error:
+            raise MessageError(error.reason, str(error)) from None
         self.post({"type": "unsubscribed", "source": source})
 
     async def _leave(self, message: Message) -> None:
-        participant, _ = self._joined()
+        peer = self._joined()
         with contextlib.suppress(KeyError):  # already gone: its "left" was sent then
-            await self.room.remove(participant.id, "left")
+            await self.room.remove(peer.participant_id, "left")
 
     async def _ping(self, message: Message) -> None:
         self.post({"type": "pong"})

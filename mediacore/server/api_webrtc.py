@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket
@@ -15,21 +16,21 @@ from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
 
 from mediacore.clock import MONOTONIC
-from mediacore.room import Room, RoomClosed, RoomError
+from mediacore.room import RoomClosed, RoomError
 from mediacore.server.api_events import LINK_RECHECK_S
 from mediacore.server.auth import Principal, TokenStore
 from mediacore.server.config import Config
-from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError, error_response
-from mediacore.server.requests import bounded_body, room_or_404, websocket_principal
+from mediacore.server.requests import bounded_body, websocket_principal
 from mediacore.server.security import permission
 from webrtc.ice import loopback_addresses
 from webrtc.peer import LegMode, WebRtcError
-from webrtc.service import WebRtcService
-from webrtc.settings import IceServer
+from webrtc.peerroom import PeerRoom, Peers
+from webrtc.settings import IceServer, WebRtcSettings
 from webrtc.signalling import MAX_MESSAGE_BYTES, MAX_SDP_BYTES, SignallingSession
 
 # Close codes (RFC 6455 section 7.4.1 and 4000-4999 for applications), as api_events uses them.
+SERVICE_RESTART = 1012  # the peer's media worker died: the console reconnects and joins again
 UNAUTHORIZED = 4401
 FORBIDDEN = 4403
 UNKNOWN_ROOM = 4404
@@ -56,19 +57,28 @@ _STATUS = {
 
 
 def build_webrtc_router(
-    directory: RoomDirectory, service: WebRtcService, tokens: TokenStore, config: Config
+    peer_room: Callable[[str], PeerRoom | None],
+    peers: Peers,
+    settings: WebRtcSettings,
+    tokens: TokenStore,
+    config: Config,
 ) -> APIRouter:
+    """`peer_room(name)` is the open room `name` as WebRTC joins it (None: no such room);
+    `peers` holds every live peer of the server."""
     router = APIRouter(prefix="/api/v1/rooms", tags=["webrtc"])
 
-    def find_room(room: str) -> Room:
-        return room_or_404(directory, room)
+    def find_room(room: str) -> PeerRoom:
+        found = peer_room(room)
+        if found is None:
+            raise ApiError(404, "room-not-found", f"no room named {room!r}")
+        return found
 
     @router.get("/{room}/ice-servers", dependencies=[Depends(permission(JOIN))])
     async def ice_servers(room: str) -> dict[str, Any]:
         """The STUN/TURN servers (`[webrtc] ice_servers`) a browser should use to reach this
         room, as RTCIceServer dictionaries: the console asks before it makes its offer."""
         find_room(room)
-        return {"ice_servers": [server.to_json() for server in service.settings.ice_servers]}
+        return {"ice_servers": [server.to_json() for server in settings.ice_servers]}
 
     def loopback(scope_server: object) -> list[str]:
         reached = scope_server[0] if isinstance(scope_server, (tuple, list)) else None
@@ -89,15 +99,11 @@ def build_webrtc_router(
         if principal.room is not None and principal.room != room:
             await websocket.close(FORBIDDEN, f"this link is for room {principal.room}")
             return
-        found = directory.rooms.get(room)
+        found = peer_room(room)
         if found is None:
-            reason = f"no room named {room!r}"
-            if directory.placed_elsewhere(room):
-                reason = f"room {room!r} runs in a media worker, where WebRTC does not run yet"
-            await websocket.close(UNKNOWN_ROOM, reason)
+            await websocket.close(UNKNOWN_ROOM, f"no room named {room!r}")
             return
         session = SignallingSession(
-            service,
             found,
             user=principal.name,
             may_talk=principal.may("floor:talk"),
@@ -105,6 +111,7 @@ def build_webrtc_router(
         )
         session.start()
         writer = asyncio.ensure_future(_write(websocket, session))
+        restart = asyncio.ensure_future(_restart(websocket, session))
         # A join link is checked again every second: revoked or expired, its call ends (4401).
         watchdog = (
             asyncio.ensure_future(_expire_link(websocket, token, tokens))
@@ -129,6 +136,7 @@ def build_webrtc_router(
             pass
         finally:
             writer.cancel()
+            restart.cancel()
             if watchdog is not None:
                 watchdog.cancel()
             await session.close()
@@ -189,8 +197,7 @@ def build_webrtc_router(
         except UnicodeDecodeError:
             raise ApiError(400, "bad-sdp", "the offer is not UTF-8 text") from None
         try:
-            participant, answer = await service.join(
-                found,
+            peer, answer = await found.join(
                 offer,
                 name=name,
                 owner=principal.name,
@@ -205,8 +212,8 @@ def build_webrtc_router(
         except RoomError as error:
             raise ApiError(409, "room-full", str(error)) from None
         kind = "whip" if mode == "publish" else "whep"
-        headers = {"Location": f"/api/v1/rooms/{found.name}/{kind}/{participant.id}"}
-        links = ", ".join(_ice_link(server) for server in service.settings.ice_servers)
+        headers = {"Location": f"/api/v1/rooms/{found.name}/{kind}/{peer.participant_id}"}
+        links = ", ".join(_ice_link(server) for server in settings.ice_servers)
         if links:
             headers["Link"] = links
         return Response(answer, status_code=201, media_type="application/sdp", headers=headers)
@@ -214,11 +221,10 @@ def build_webrtc_router(
     async def _end(room: str, participant_id: str, principal: Principal, mode: LegMode) -> None:
         found = find_room(room)
         try:
-            service.find(found, participant_id, mode)
+            peer = peers.find(room, participant_id, mode)
         except KeyError:
             raise ApiError(404, "session-not-found", f"no such session in {room!r}") from None
-        owner = service.owners.get(participant_id)
-        if owner != principal.name and not principal.may("participants:write"):
+        if peer.owner != principal.name and not principal.may("participants:write"):
             raise ApiError(403, "forbidden", "only its creator or an operator may end it")
         with contextlib.suppress(KeyError):
             await found.remove(participant_id, "ended")
@@ -273,6 +279,13 @@ async def _expire_link(websocket: WebSocket, token: str, tokens: TokenStore) -> 
         if websocket_principal(websocket, token, tokens) is None:
             await websocket.close(UNAUTHORIZED, "the link expired or was revoked")
             return
+
+
+async def _restart(websocket: WebSocket, session: SignallingSession) -> None:
+    """The peer's media process died: close with 1012, and the console joins again."""
+    await session.media_lost.wait()
+    with contextlib.suppress(Exception):
+        await websocket.close(SERVICE_RESTART, "the room's media process restarted")
 
 
 async def _write(websocket: WebSocket, session: SignallingSession) -> None:

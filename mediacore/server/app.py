@@ -37,7 +37,9 @@ from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.metrics import MediaMetrics
 from mediacore.server.recordvideo import RecordingVideo
+from mediacore.server.remotepeers import RemotePeers
 from mediacore.server.remotepull import RemotePulls
+from mediacore.server.remotevideo import RemoteVideo
 from mediacore.server.rooms import LocalRooms, Rooms
 from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.sipservice import SipService
@@ -46,6 +48,7 @@ from mediacore.server.workers import WorkerPool
 from mediacore.videohub import VideoHub
 from recorder.exportjobs import ExportJobs
 from recorder.service import RecorderService
+from webrtc.peerroom import LocalPeerRoom, PeerRoom, Peers
 from webrtc.service import WebRtcService
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,11 @@ class MediaServer:
         self.exports = ExportJobs(config.data_dir / "exports", self.recorder.reader)
         self.webrtc = WebRtcService(config.webrtc)
         self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded
+        self.peers = Peers()  # every WebRTC peer of the server, wherever its media runs
+        self.remote_peers: RemotePeers | None = None
+        if self.sharded is not None:  # their connections run in the rooms' workers
+            self.remote_peers = RemotePeers(self.sharded, self.peers, config.webrtc, self.bus)
+            RemoteVideo(self.webrtc.video_hub, self.sharded)  # workers' video joins this hub
         self.ingest = IngestService(self.webrtc.video_hub)  # field cameras pulled into rooms
         # recordings take every video source of their room, remuxed
         self.recording_video = RecordingVideo(self.recorder, self.webrtc.video_hub, self.bus)
@@ -108,6 +116,15 @@ class MediaServer:
         self.metrics.walls = self.walls.statistics
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
+
+    def peer_room(self, name: str) -> PeerRoom | None:
+        """The open room `name` as a WebRTC peer joins it."""
+        if self.remote_peers is not None:
+            return self.remote_peers.room(name)
+        room = self.directory.rooms.get(name)
+        if room is None:
+            return None
+        return LocalPeerRoom(self.webrtc, room, self.peers, self.bus)
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -207,7 +224,9 @@ def create_app(server: MediaServer) -> FastAPI:
 
     app.include_router(build_sip_router(server.directory, server.sip))
     app.include_router(
-        build_webrtc_router(server.directory, server.webrtc, server.tokens, server.config)
+        build_webrtc_router(
+            server.peer_room, server.peers, server.config.webrtc, server.tokens, server.config
+        )
     )
     app.include_router(
         build_events_router(server.bus, server.tokens, lambda name: name in server.rooms.names())

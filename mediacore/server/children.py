@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 from mediacore.channel import Notification
-from mediacore.channelio import Channel
+from mediacore.channelio import Channel, Handler
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.datapath import MediaFrame
 from mediacore.datapathio import DataPath
@@ -70,6 +70,8 @@ class ChildProcess:
         self.on_drop: Callable[[str], None] | None = None
         self.on_lost: Callable[[], None] | None = None
         self.on_restart: Callable[[], Awaitable[None]] | None = None
+        # The owner's answers to the child's requests, installed on every channel it gets.
+        self.handlers: dict[str, Handler] = {}
         self._clock = clock
         self._running = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
@@ -161,6 +163,7 @@ class ChildProcess:
 
         self.channel = await Channel.over(channel_ours, self.name)
         self.channel.on_notification = notified
+        self.channel.handlers.update(self.handlers)
         self.data = await DataPath.over(data_ours, self.name)
         self.data.on_frame = self._frame
         self.data.on_drop = self._dropped

@@ -10,7 +10,7 @@ from mediacore.ports import PortsExhausted
 from mediacore.room import RoomClosed, RoomError
 from mediacore.server.directory import RoomExists
 from mediacore.server.errors import ApiError
-from mediacore.server.rooms import NoSuchParticipant, NoSuchRoom
+from mediacore.server.rooms import NoRunningShard, NoSuchParticipant, NoSuchRoom
 
 
 @contextmanager
@@ -33,6 +33,10 @@ def room_errors(bad: str = "bad-room", full: str | None = None) -> Iterator[None
         raise ApiError(400, error.reason, str(error)) from None
     except PortsExhausted as error:
         raise ApiError(503, "no-ports", str(error)) from None
+    except (NoRunningShard, ConnectionError) as error:
+        raise ApiError(
+            503, "worker-restarting", f"the room's media worker restarts: {error}"
+        ) from None
     except RoomError as error:
         if full is not None:
             raise ApiError(409, full, str(error)) from None

@@ -31,6 +31,10 @@ class NoSuchParticipant(LookupError):
     """The room has no participant with this id."""
 
 
+class NoRunningShard(RoomError):
+    """Every worker holding the room is restarting: try again in a moment."""
+
+
 # The failures a room call may raise; the channel carries their class names across.
 ROOM_FAILURES: dict[str, type[Exception]] = {
     cls.__name__: cls
@@ -109,8 +113,16 @@ class Rooms(Protocol):
     async def floor(self, room: str) -> dict[str, Any]: ...
 
     async def floor_action(
-        self, room: str, participant: str, action: FloorAction, priority: int | None, by: str
-    ) -> dict[str, Any]: ...
+        self,
+        room: str,
+        participant: str,
+        action: FloorAction,
+        priority: int | None,
+        by: str,
+        source: str = "api",
+    ) -> dict[str, Any]:
+        """Request, release or revoke; `source` is how the request came ("api", "websocket")."""
+        ...
 
 
 class LocalRooms:
@@ -183,7 +195,13 @@ class LocalRooms:
         return self.room(room).floor.to_json()
 
     async def floor_action(
-        self, room: str, participant: str, action: FloorAction, priority: int | None, by: str
+        self,
+        room: str,
+        participant: str,
+        action: FloorAction,
+        priority: int | None,
+        by: str,
+        source: str = "api",
     ) -> dict[str, Any]:
         found = self.room(room)
         _participant(found, participant)
@@ -191,9 +209,9 @@ class LocalRooms:
             revoked = found.revoke_floor(participant, by=by)
             return {"result": "revoked" if revoked else "not-holder", "holder": found.floor.holder}
         if action == "request":
-            result = found.request_floor(participant, "api", priority)
+            result = found.request_floor(participant, source, priority)
         else:
-            result = found.release_floor(participant, "api")
+            result = found.release_floor(participant, source)
         return result.to_json()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from mediacore.server.rooms import (
     ROOM_FAILURES,
     FloorAction,
     LegRequest,
+    NoRunningShard,
     NoSuchParticipant,
     NoSuchRoom,
 )
@@ -71,6 +73,9 @@ class ShardedRooms:
         self.rooms: dict[str, PlacedRoom] = {}
         self.call_rooms: dict[str, CallRoomView] = {}  # rooms as SIP calls see them
         self.remote_legs: dict[str, RemoteLeg] = {}  # SIP calls' legs, by leg id
+        # Who else hears workers: notifications by name, and a worker's death.
+        self.notices: dict[str, Callable[[WorkerProcess, dict[str, Any]], None]] = {}
+        self.lost_listeners: list[Callable[[WorkerProcess], None]] = []
         self._housekeeping: asyncio.Task[None] | None = None
         pool.on_notification = self._notified
         pool.on_restart = self._restore
@@ -176,8 +181,10 @@ class ShardedRooms:
     async def summary(self, room: str) -> dict[str, Any]:
         placed = self.placed(room)
         parts = await asyncio.gather(
-            *(_ask(s.worker, "room.summary", room=room) for s in placed.shards)
+            *(_ask_running(s.worker, "room.summary", room=room) for s in placed.shards)
         )
+        if all(part is None for part in parts):
+            raise NoRunningShard(f"room {room!r} has no running shard")
         return _merged_summary(placed, parts)
 
     async def summaries(self, names: list[str]) -> list[dict[str, Any]]:
@@ -186,7 +193,7 @@ class ShardedRooms:
         workers = {s.worker.id: s.worker for p in placed.values() for s in p.shards}
         answers = await asyncio.gather(
             *(
-                _ask(
+                _ask_running(
                     w,
                     "room.summaries",
                     rooms=[n for n, p in placed.items() if any(s.worker is w for s in p.shards)],
@@ -194,11 +201,11 @@ class ShardedRooms:
                 for w in workers.values()
             )
         )
-        by_worker = dict(zip(workers, answers, strict=True))
+        by_worker = {w: answer or {} for w, answer in zip(workers, answers, strict=True)}
         merged = []
         for name, room in placed.items():
             parts = [by_worker[s.worker.id].get(name) for s in room.shards]
-            if all(part is not None for part in parts):  # a room closing meanwhile is left out
+            if any(part is not None for part in parts):  # a room closing meanwhile is left out
                 merged.append(_merged_summary(room, parts))
         return merged
 
@@ -207,13 +214,13 @@ class ShardedRooms:
     async def roster(self, room: str) -> list[dict[str, Any]]:
         placed = self.placed(room)
         parts = await asyncio.gather(
-            *(_ask(s.worker, "room.roster", room=room) for s in placed.shards)
+            *(_ask_running(s.worker, "room.roster", room=room) for s in placed.shards)
         )
         view = self.call_rooms.get(room)
         return [
             {**entry, **(view.call_fields(entry["id"]) if view else {}), "worker": shard.worker.id}
             for shard, entries in zip(placed.shards, parts, strict=True)
-            for entry in entries
+            for entry in entries or ()  # a restarting shard has no legs
         ]
 
     async def participant(self, room: str, participant: str) -> dict[str, Any]:
@@ -239,6 +246,14 @@ class ShardedRooms:
     async def add_rtp_leg(
         self, room: str, offer: str, leg: LegRequest
     ) -> tuple[dict[str, Any], str]:
+        _, answer = await self.add_leg(room, "leg.rtp", offer=offer, leg=leg.to_json())
+        return answer["participant"], answer["answer"]
+
+    async def add_leg(
+        self, room: str, method: str, **data: Any
+    ) -> tuple[WorkerProcess, dict[str, Any]]:
+        """Ask the shard a new leg of `room` goes to for it (`method`, "leg.rtp" say), the
+        room's capacity counted across its shards. The answer names the new participant."""
         placed = self.placed(room)
         limit = placed.settings.max_participants
         if sum(s.load for s in placed.shards) >= limit:
@@ -246,11 +261,11 @@ class ShardedRooms:
         shard = await self._shard_for_new_leg(placed)
         shard.reserved += 1
         try:
-            answer = await _ask(shard.worker, "leg.rtp", room=room, offer=offer, leg=leg.to_json())
+            answer: dict[str, Any] = await _ask(shard.worker, method, room=room, **data)
         finally:
             shard.reserved -= 1
         shard.participants.add(answer["participant"]["id"])
-        return answer["participant"], answer["answer"]
+        return shard.worker, answer
 
     def _load(self, worker: WorkerProcess) -> tuple[int, int]:
         """What a worker holds, as placement weighs it: legs first, then room shards."""
@@ -274,7 +289,7 @@ class ShardedRooms:
             worker = self.pool.least_loaded(self._load, exclude=used)
             if worker is None:  # every worker holds a shard already: the emptiest takes it
                 if not live:
-                    raise RoomError(f"room {placed.settings.name!r} has no running shard")
+                    raise NoRunningShard(f"room {placed.settings.name!r} has no running shard")
                 return min(live, key=lambda s: s.load)
             return await self._grow(placed, worker)
 
@@ -313,7 +328,13 @@ class ShardedRooms:
         return result
 
     async def floor_action(
-        self, room: str, participant: str, action: FloorAction, priority: int | None, by: str
+        self,
+        room: str,
+        participant: str,
+        action: FloorAction,
+        priority: int | None,
+        by: str,
+        source: str = "api",
     ) -> dict[str, Any]:
         placed = self.placed(room)
         shard = self._shard(room, participant)
@@ -327,6 +348,7 @@ class ShardedRooms:
                     action=action,
                     priority=priority,
                     by=by,
+                    source=source,
                 )
             )
         if action == "request" and priority is None:
@@ -340,7 +362,7 @@ class ShardedRooms:
                 action=action,
                 participant=participant,
                 priority=priority,
-                source="admin" if action == "revoke" else "api",
+                source="admin" if action == "revoke" else source,
                 hang=False,
                 by=by,
             )
@@ -372,6 +394,8 @@ class ShardedRooms:
             placed = self.rooms.get(data["room"])
             if placed is not None:
                 asyncio.get_running_loop().create_task(self._forward_floor(placed, data))
+        elif message.event in self.notices:
+            self.notices[message.event](worker, data)
 
     def _event(self, worker: WorkerProcess, data: dict[str, Any]) -> None:
         room, kind = data["room"], data["type"]
@@ -418,6 +442,8 @@ class ShardedRooms:
 
     def _lost(self, worker: WorkerProcess) -> None:
         """Its legs are gone: say so for each, as their shard would have."""
+        for listener in self.lost_listeners:
+            listener(worker)
         for name, placed in self.rooms.items():
             for shard in placed.shards:
                 if shard.worker is not worker:
@@ -465,8 +491,12 @@ class ShardedRooms:
         return snapshots
 
 
-def _merged_summary(placed: PlacedRoom, parts: list[Any]) -> dict[str, Any]:
-    """One room's summary from its shards' (home first): participants and clocks add up."""
+def _merged_summary(placed: PlacedRoom, found: list[Any]) -> dict[str, Any]:
+    """One room's summary from its shards' (home first; None for a restarting shard, which
+    counts as empty): participants and clocks add up."""
+    base = next(part for part in found if part is not None)
+    empty = {"participants": 0, "talking": [], "clock": _IDLE_CLOCK}
+    parts = [part if part is not None else {**base, **empty} for part in found]
     summary: dict[str, Any] = dict(parts[0])
     summary["participants"] = sum(p["participants"] for p in parts)
     summary["talking"] = [pid for p in parts for pid in p["talking"]]
@@ -481,6 +511,17 @@ def _merged_summary(placed: PlacedRoom, parts: list[Any]) -> dict[str, Any]:
         for s, p in zip(placed.shards, parts, strict=True)
     ]
     return summary
+
+
+_IDLE_CLOCK = {"ticks": 0, "late_ticks": 0, "skipped_ticks": 0, "max_lateness_ms": 0.0}
+
+
+async def _ask_running(worker: WorkerProcess, method: str, **data: Any) -> Any:
+    """`_ask`, or None while the worker is restarting (its shards hold nothing then)."""
+    try:
+        return await _ask(worker, method, **data)
+    except ConnectionError:
+        return None
 
 
 async def _ask(worker: WorkerProcess, method: str, **data: Any) -> Any:

@@ -18,12 +18,15 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mediacore.cascadeio import RoomLinks
+from mediacore.channel import Notification
 from mediacore.channelio import Channel, RequestFailed
 from mediacore.clock import iso8601
+from mediacore.datapathio import DataPath
 from mediacore.events import Event, EventBus
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.room import RoomSettings
@@ -33,6 +36,9 @@ from mediacore.server.directory import RoomDirectory
 from mediacore.server.metricsdata import TickTimings, room_snapshot
 from mediacore.server.rooms import LegRequest, LocalRooms, offer_answer_kind
 from mediacore.server.workerlegs import WorkerLegs
+from mediacore.server.workerpeers import WorkerPeers
+from mediacore.server.workervideo import WorkerVideo
+from mediacore.videohub import VideoHub
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +72,9 @@ class WorkerSettings:
 class Worker:
     """The worker's rooms behind its end of the control channel."""
 
-    def __init__(self, settings: WorkerSettings, channel: Channel) -> None:
+    def __init__(
+        self, settings: WorkerSettings, channel: Channel, data: DataPath | None = None
+    ) -> None:
         self.settings = settings
         self.channel = channel
         self.bus = EventBus()
@@ -80,6 +88,13 @@ class Worker:
         self.links: dict[str, RoomLinks] = {}
         self.stopped = asyncio.Event()
         self.sip_legs = WorkerLegs(self.rooms, channel)
+        self.video = WorkerVideo(VideoHub(), channel, data)
+        self.peers = WorkerPeers(self.rooms, channel, settings.id, self.video)
+        self.notices: dict[str, Callable[[dict[str, Any]], None]] = {
+            "video.keyframe": self.video.keyframe,
+            "video.ended": self.video.ended,
+        }
+        channel.on_notification = self._notified
         self.bus.listen(self._forward_event)
         channel.handlers.update(
             {
@@ -99,7 +114,12 @@ class Worker:
                 "leg.rtp": self.add_rtp_leg,
                 "floor.get": lambda d: self.rooms.floor(d["room"]),
                 "floor.action": lambda d: self.rooms.floor_action(
-                    d["room"], d["participant"], d["action"], d.get("priority"), d["by"]
+                    d["room"],
+                    d["participant"],
+                    d["action"],
+                    d.get("priority"),
+                    d["by"],
+                    d.get("source", "api"),
                 ),
                 "floor.decide": self.decide_floor,
                 "floor.apply": self.apply_floor,
@@ -219,7 +239,13 @@ class Worker:
         for links in self.links.values():
             links.close()
         await self.directory.stop()
+        await self.peers.stop()
         self.stopped.set()
+
+    def _notified(self, message: Notification) -> None:
+        notice = self.notices.get(message.event)
+        if notice is not None:
+            notice(message.data)
 
     def _forward_event(self, event: Event) -> None:
         if event.type == "participant.left":
@@ -231,10 +257,13 @@ class Worker:
         )
 
 
-async def serve(settings: WorkerSettings, channel_fd: int) -> None:
+async def serve(settings: WorkerSettings, channel_fd: int, data_fd: int | None) -> None:
     sock = socket.socket(fileno=channel_fd)
     channel = await Channel.over(sock, f"worker-{settings.id}")
-    worker = Worker(settings, channel)
+    data = None
+    if data_fd is not None:
+        data = await DataPath.over(socket.socket(fileno=data_fd), f"worker-{settings.id}-data")
+    worker = Worker(settings, channel, data)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(worker.stop()))
     gc.collect()
@@ -248,6 +277,8 @@ async def serve(settings: WorkerSettings, channel_fd: int) -> None:
     if not worker.stopped.is_set():
         await worker.stop()  # control went away: hang up our legs before we go
     channel.close()
+    if data is not None:
+        data.close()
 
 
 def _die_with_parent() -> None:
@@ -263,8 +294,7 @@ def _die_with_parent() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mediacore-worker")
     parser.add_argument("--channel-fd", type=int, required=True)
-    # The data path (mediacore.datapath) every supervised child gets: unused by media workers
-    # so far, held open so the server's end does not see it close.
+    # The data path (mediacore.datapath): the video of the worker's WebRTC peers, both ways.
     parser.add_argument("--data-fd", type=int)
     parser.add_argument("--name", default="worker")
     parser.add_argument("--settings", required=True, help="WorkerSettings as JSON")
@@ -284,10 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     sys.setswitchinterval(0.001)
-    data = socket.socket(fileno=args.data_fd) if args.data_fd is not None else None
-    asyncio.run(serve(settings, args.channel_fd))
-    if data is not None:
-        data.close()
+    asyncio.run(serve(settings, args.channel_fd, args.data_fd))
     return 0
 
 

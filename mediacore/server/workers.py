@@ -17,7 +17,9 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from mediacore.channel import Notification
+from mediacore.channelio import Handler
 from mediacore.clock import MONOTONIC
+from mediacore.datapath import MediaFrame
 from mediacore.server.children import ChildProcess, ChildState
 from mediacore.server.config import Config
 from mediacore.server.worker import WorkerSettings
@@ -41,12 +43,14 @@ class WorkerProcess:
             log_format=log_format,
         )
         self.child.on_notification = lambda message: self._notified(message)
+        self.child.on_frame = lambda frame: self._frame(frame)
         self.child.on_lost = self._lost
         self.child.on_restart = self._restarted
         # The pool's: what the worker says, its death and its return.
         self.on_notification: Callable[[WorkerProcess, Notification], None] | None = None
         self.on_lost: Callable[[WorkerProcess], None] | None = None
         self.on_restart: Callable[[WorkerProcess], Awaitable[None]] | None = None
+        self.on_frame: Callable[[WorkerProcess, MediaFrame], None] | None = None
         self.last_stats: dict[str, Any] = {}
         self._cpu_sample: tuple[float, float] | None = None  # (wall, cpu seconds)
         self.cpu = 0.0  # cores used since the previous sample
@@ -73,6 +77,19 @@ class WorkerProcess:
     async def request(self, method: str, **data: Any) -> Any:
         """A request to the running worker; raises ConnectionError while it is not running."""
         return await self.child.request(method, **data)
+
+    def notify(self, event: str, **data: Any) -> None:
+        """A notification to the worker; dropped while it is not running."""
+        self.child.notify(event, **data)
+
+    def send(self, frame: MediaFrame) -> bool:
+        """A frame to the worker's data path; False when dropped."""
+        return self.child.send(frame)
+
+    @property
+    def handlers(self) -> dict[str, Handler]:
+        """Control's answers to the worker's requests (kept across restarts)."""
+        return self.child.handlers
 
     async def refresh(self) -> dict[str, Any]:
         """Ask the worker for its rooms, legs, CPU time and late ticks."""
@@ -117,6 +134,10 @@ class WorkerProcess:
     def _notified(self, message: Notification) -> None:
         if self.on_notification is not None:
             self.on_notification(self, message)
+
+    def _frame(self, frame: MediaFrame) -> None:
+        if self.on_frame is not None:
+            self.on_frame(self, frame)
 
     def _lost(self) -> None:
         self.rotate_ports()

@@ -173,10 +173,10 @@ async def test_a_killed_worker_is_restarted_with_its_rooms_and_the_others_do_not
 
 
 def test_legs_that_do_not_run_in_workers_yet_say_so(server: ServerProcess, room: str) -> None:
-    whip = server.client.post(
-        f"/api/v1/rooms/{room}/whip", content="v=0\r\n", headers={"content-type": "application/sdp"}
+    source = server.client.post(
+        f"/api/v1/rooms/{room}/sources", json={"url": "rtsp://127.0.0.1:9/cam", "name": "cam"}
     )
-    assert whip.status_code == 501 and whip.json()["error"] == "not-in-workers", whip.text
+    assert source.status_code == 501 and source.json()["error"] == "not-in-workers", source.text
     link = server.client.post(f"/api/v1/rooms/{room}/join-links", json={"name": "Dr. Lin"})
     assert link.status_code == 201, link.text  # a join link needs no leg
     assert server.client.get("/api/v1/rooms/nowhere/recordings").status_code == 404

@@ -52,15 +52,12 @@ async def test_a_loopback_only_client_connects_through_the_added_host_candidate(
     await client.pc.setLocalDescription(offer)
     assert candidates(client.pc.localDescription.sdp) == ["127.0.0.1"]
 
-    _, bare = await service.join(
-        room, client.pc.localDescription.sdp, name="x", owner="t", mode="session"
-    )
+    _, bare = await service.join(room, client.pc.localDescription.sdp, name="x", mode="session")
     assert candidates(bare) == []  # what the server would answer without the fix
     participant, answer = await service.join(
         room,
         client.pc.localDescription.sdp,
         name="a",
-        owner="t",
         mode="session",
         loopback=["127.0.0.1"],
     )
@@ -80,11 +77,11 @@ async def test_offers_without_opus_or_audio_are_refused(room: Room, service: Web
     offer = await client.offer()
     no_opus = offer.replace("opus/48000/2", "xopus/48000/2")
     with pytest.raises(WebRtcError) as refused:
-        await service.join(room, no_opus, name="a", owner="t", mode="session")
+        await service.join(room, no_opus, name="a", mode="session")
     assert refused.value.reason == "no-common-codec"
     no_audio = offer.split("m=audio")[0]
     with pytest.raises(WebRtcError) as refused:
-        await service.join(room, no_audio, name="a", owner="t", mode="session")
+        await service.join(room, no_audio, name="a", mode="session")
     assert refused.value.reason == "no-audio"
     assert not room.participants and not service.legs
     await client.close()
@@ -94,9 +91,7 @@ async def test_a_peer_that_goes_away_leaves_the_room(room: Room, service: WebRtc
     left: list[Event] = []
     room.bus.listen(lambda event: left.append(event) if event.type == "participant.left" else None)
     client = Client(440.0)
-    participant, answer = await service.join(
-        room, await client.offer(), name="a", owner="t", mode="session"
-    )
+    participant, answer = await service.join(room, await client.offer(), name="a", mode="session")
     await client.accept(answer)
     await client.connected()
     assert participant.endpoint.check(time.monotonic()) is None
@@ -110,9 +105,7 @@ async def test_a_peer_that_goes_away_leaves_the_room(room: Room, service: WebRtc
 
 async def test_a_peer_that_never_connects_times_out(room: Room, service: WebRtcService) -> None:
     client = Client(440.0)
-    participant, _ = await service.join(
-        room, await client.offer(), name="a", owner="t", mode="session"
-    )
+    participant, _ = await service.join(room, await client.offer(), name="a", mode="session")
     leg = participant.endpoint
     assert leg.check(time.monotonic()) is None
     assert leg.check(time.monotonic() + CONNECT_TIMEOUT + 1) == "webrtc-timeout"
@@ -123,9 +116,7 @@ async def test_server_offer_adds_video_to_a_connected_peer(
     room: Room, service: WebRtcService
 ) -> None:
     client = Client(440.0)
-    participant, answer = await service.join(
-        room, await client.offer(), name="a", owner="t", mode="session"
-    )
+    participant, answer = await service.join(room, await client.offer(), name="a", mode="session")
     await client.accept(answer)
     await client.connected()
     leg = participant.endpoint
@@ -181,16 +172,16 @@ async def test_whep_asks_the_hub_for_video_before_answering(
     player.pc.addTransceiver("video", direction="recvonly")
     offer = await player.offer()
     with pytest.raises(WebRtcError) as refused:
-        await service.join(room, offer, name="p", owner="t", mode="play", video_source="camera")
+        await service.join(room, offer, name="p", mode="play", video_source="camera")
     assert refused.value.reason == "video-unavailable"
 
     hub = VideoHubStub()
     service.video_hub = hub
     with pytest.raises(WebRtcError) as refused:
-        await service.join(room, offer, name="p", owner="t", mode="play", video_source="drone")
+        await service.join(room, offer, name="p", mode="play", video_source="drone")
     assert refused.value.reason == "unknown-source"
     participant, answer = await service.join(
-        room, offer, name="p", owner="t", mode="play", video_source="camera"
+        room, offer, name="p", mode="play", video_source="camera"
     )
     video = answer[answer.index("m=video") :]
     assert "a=sendonly" in video
@@ -211,8 +202,6 @@ async def test_video_from_a_peer_is_declined_without_a_hub(
 ) -> None:
     client = Client(440.0)
     client.pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
-    _, answer = await service.join(
-        room, await client.offer(), name="cam", owner="t", mode="session"
-    )
+    _, answer = await service.join(room, await client.offer(), name="cam", mode="session")
     assert "a=inactive" in answer[answer.index("m=video") :]
     await client.close()

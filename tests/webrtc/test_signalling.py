@@ -15,6 +15,7 @@ from mediacore.room import Room, RoomSettings
 from mixer.audiomixer import AudioMixer
 from tests.webrtc.clients import Client
 from webrtc.peer import WebRtcLeg
+from webrtc.peerroom import LocalPeerRoom, Peers
 from webrtc.service import WebRtcService
 from webrtc.settings import WebRtcSettings
 from webrtc.signalling import BURST, SignallingSession, TokenBucket
@@ -25,7 +26,8 @@ async def session() -> AsyncIterator[SignallingSession]:
     room = Room(RoomSettings("signalling"), EventBus(), make_mixer=AudioMixer)
     room.start()
     service = WebRtcService(WebRtcSettings())
-    created = SignallingSession(service, room, user="alice", may_talk=True)
+    peer_room = LocalPeerRoom(service, room, Peers(), room.bus)
+    created = SignallingSession(peer_room, user="alice", may_talk=True)
     created.start()
     yield created
     await created.close()
@@ -108,7 +110,8 @@ async def test_join_ptt_mute_subscribe_and_a_kick(session: SignallingSession) ->
     offer = await client.offer()
     [joined] = await send(session, {"type": "join", "offer": offer, "duplex": "half"})
     assert joined["type"] == "joined"
-    participant = session.room.get(joined["participant"])
+    assert isinstance(session.room, LocalPeerRoom)
+    participant = session.room.participant(joined["participant"])
     assert (participant.name, participant.duplex) == ("alice", "half")
     await client.accept(joined["answer"])
     await client.connected()
@@ -125,7 +128,7 @@ async def test_join_ptt_mute_subscribe_and_a_kick(session: SignallingSession) ->
     [muted] = await send(session, {"type": "mute", "muted": True}, now=1.2)
     assert muted == {"type": "muted", "muted": True} and participant.muted
 
-    session.service.video_hub = HubStub()
+    session.room.service.video_hub = HubStub()
     await session.receive(json.dumps({"type": "subscribe", "source": "cam"}), 1.3)
     replies = [await next_reply(session), await next_reply(session)]
     assert [r["type"] for r in replies] == ["subscribed", "offer"]
