@@ -41,6 +41,7 @@ from mediacore.server.remotepeers import RemotePeers
 from mediacore.server.remotepull import RemotePulls
 from mediacore.server.remotevideo import RemoteVideo
 from mediacore.server.rooms import LocalRooms, Rooms
+from mediacore.server.roomscenes import RoomScenes
 from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.sipservice import SipService
 from mediacore.server.walls import WallService
@@ -111,7 +112,7 @@ class MediaServer:
         self.pulls = RemotePulls(video_process("video-sources"))
         self.ingest.pullers = self.pulls.factory
         self.walls = WallService(
-            config.data_dir, self.directory, self.webrtc.video_hub, self.bus, video_process
+            config.data_dir, RoomScenes(self.bus), self.webrtc.video_hub, self.bus, video_process
         )
         self.metrics.walls = self.walls.statistics
         self.ready = False

@@ -36,9 +36,8 @@ from mediacore.channel import Notification
 from mediacore.channelio import RequestFailed
 from mediacore.datapath import MediaFrame, video
 from mediacore.events import EventBus
-from mediacore.room import Room
 from mediacore.server.children import ChildProcess
-from mediacore.server.directory import RoomDirectory
+from mediacore.server.roomscenes import RoomScenes
 from mediacore.videohub import TIME_BASE, PacketTap, VideoHub, VideoSource
 from mixer.layout import Wall, parse_wall
 from mixer.walltransport import RtpStart, new_rtp_start, rtp_sdp
@@ -91,13 +90,13 @@ class WallService:
     def __init__(
         self,
         data_dir: Path,
-        directory: RoomDirectory,
+        scenes: RoomScenes,
         hub: VideoHub,
         bus: EventBus,
         new_process: ProcessFactory,
     ) -> None:
         self._file = data_dir / WALLS_FILE
-        self._directory = directory
+        self._scenes = scenes
         self._hub = hub
         self._bus = bus
         self._new_process = new_process
@@ -400,11 +399,7 @@ class WallService:
         return {s.id: s for s in self._hub.all()}
 
     def _names(self) -> dict[str, str]:
-        return {
-            p.id: p.name or p.id
-            for room in self._directory.rooms.values()
-            for p in room.participants.values()
-        }
+        return self._scenes.names()
 
     def _send_scene(
         self, running: _Running, sources: dict[str, VideoSource], names: dict[str, str]
@@ -425,18 +420,18 @@ class WallService:
     ) -> tuple[tuple[str, ...], str | None, str | None]:
         """(sources shown in join order, the active speaker, the floor holder)."""
         room_name = running.wall.room
-        room: Room | None = self._directory.rooms.get(room_name) if room_name else None
+        room = self._scenes.get(room_name) if room_name else None
         if room is None:
             # no room: every participant's video, nobody speaks or holds the floor
             return tuple(s.id for s in sources.values() if s.participant_id is not None), None, None
-        members = room.participants
+        members = room.members
         shown = tuple(pid for pid in members if pid in sources)
-        talking = [p for p in members.values() if p.talking]
-        if talking:
-            running.speaker = max(talking, key=lambda p: p.level_db).id
+        loudest = room.loudest()
+        if loudest is not None:
+            running.speaker = loudest
         elif running.speaker not in members:
             running.speaker = None  # the last speaker left; until someone talks: nobody
-        return shown, running.speaker, room.floor.holder
+        return shown, running.speaker, room.floor
 
     # -- files ----------------------------------------------------------------------------
 
