@@ -159,6 +159,7 @@ class Worker:
         if links is not None:
             links.close()
         await self.rooms.close(name, data["reason"])
+        await self.sip_legs.room_closed(name)
         self.home.pop(name, None)
         self.timings.forget(name)
 

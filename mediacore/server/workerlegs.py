@@ -140,6 +140,13 @@ class WorkerLegs:
         else:
             await held.leg.close(data["reason"])
 
+    async def room_closed(self, room: str) -> None:
+        """Legs made for `room` that never joined it (a call still in its PIN prompt or
+        before its ACK): the room is gone, so are they, with their ports."""
+        for leg_id, held in list(self.legs.items()):
+            if held.room == room and held.participant is None:
+                await self.close({"leg": leg_id, "reason": "room-closed"})
+
     def left(self, participant_id: str) -> None:
         """The room let a participant go: forget its leg (closed by the room)."""
         for leg_id, held in list(self.legs.items()):
