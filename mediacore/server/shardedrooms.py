@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,8 @@ from mediacore.server.rooms import (
 from mediacore.server.workers import WorkerPool, WorkerProcess
 
 log = logging.getLogger(__name__)
+
+WorkerNotified = Callable[[WorkerProcess, dict[str, Any]], None]  # (worker, notification data)
 
 
 @dataclass(slots=True)
@@ -72,6 +75,11 @@ class ShardedRooms:
         self.call_rooms: dict[str, CallRoomView] = {}  # rooms as SIP calls see them
         self.remote_legs: dict[str, RemoteLeg] = {}  # SIP calls' legs, by leg id
         self._housekeeping: asyncio.Task[None] | None = None
+        # The glue of other services (recordings): what workers say beyond rooms, the events
+        # of each worker (with who sent them), and workers that died.
+        self.notification_listeners: dict[str, WorkerNotified] = {}
+        self.event_observers: list[Callable[[WorkerProcess, Event], None]] = []
+        self.lost_listeners: list[Callable[[WorkerProcess], None]] = []
         pool.on_notification = self._notified
         pool.on_restart = self._restore
         pool.on_lost = self._lost
@@ -372,6 +380,8 @@ class ShardedRooms:
             placed = self.rooms.get(data["room"])
             if placed is not None:
                 asyncio.get_running_loop().create_task(self._forward_floor(placed, data))
+        elif message.event in self.notification_listeners:
+            self.notification_listeners[message.event](worker, data)
 
     def _event(self, worker: WorkerProcess, data: dict[str, Any]) -> None:
         room, kind = data["room"], data["type"]
@@ -391,7 +401,9 @@ class ShardedRooms:
             if kind.startswith("floor.") and len(placed.shards) > 1:
                 asyncio.get_running_loop().create_task(self._sync_floor_quietly(placed))
         at = datetime.fromisoformat(data["at"].replace("Z", "+00:00"))
-        self.bus.deliver(Event(kind, room, payload, at))
+        event = self.bus.deliver(Event(kind, room, payload, at))
+        for observer in self.event_observers:
+            observer(worker, event)
 
     async def _forward_floor(self, placed: PlacedRoom, data: dict[str, Any]) -> None:
         try:
@@ -432,6 +444,8 @@ class ShardedRooms:
                     if view is not None:
                         view.left(participant, "worker-lost")
                 shard.participants.clear()
+        for listener in self.lost_listeners:
+            listener(worker)
 
     async def _restore(self, worker: WorkerProcess) -> None:
         """Open the restarted worker's shards again, and link them to their rooms."""
