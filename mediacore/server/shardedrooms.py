@@ -401,7 +401,11 @@ class ShardedRooms:
             if kind.startswith("floor.") and len(placed.shards) > 1:
                 asyncio.get_running_loop().create_task(self._sync_floor_quietly(placed))
         at = datetime.fromisoformat(data["at"].replace("Z", "+00:00"))
-        event = self.bus.deliver(Event(kind, room, payload, at))
+        self._deliver(worker, Event(kind, room, payload, at))
+
+    def _deliver(self, worker: WorkerProcess, event: Event) -> None:
+        """Publish an event of `worker`'s (or said for it) here, then tell the observers."""
+        self.bus.deliver(event)
         for observer in self.event_observers:
             observer(worker, event)
 
@@ -438,9 +442,8 @@ class ShardedRooms:
                 if view is not None:
                     view.suspend(worker)  # its SIP calls wait for the worker to return
                 for participant in sorted(shard.participants):
-                    self.bus.publish(
-                        "participant.left", name, participant=participant, reason="worker-lost"
-                    )
+                    left = {"participant": participant, "reason": "worker-lost"}
+                    self._deliver(worker, Event("participant.left", name, left))
                     if view is not None:
                         view.left(participant, "worker-lost")
                 shard.participants.clear()
