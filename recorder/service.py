@@ -262,7 +262,7 @@ class RecorderService:
 
         try:
             await self._amend(lost.id, mark)
-        except (ManifestError, OSError) as error:
+        except (RecordingError, ManifestError, OSError) as error:  # it was not recovered
             log.error("could not mark a recording as continued",
                       extra={"recording": lost.id, "error": str(error)})  # fmt: skip
 
