@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -99,7 +99,10 @@ class LiveRecording:
         executor: Executor,
         started_by: str,
         on_failed: Callable[[LiveRecording, str], None],
+        continues: str | None = None,
     ) -> None:
+        """`continues`: the id of the recording that this one carries on (a process that
+        wrote it died with the room), kept in the manifest."""
         self.id = recording_id
         self.room = room
         self.directory = directory
@@ -112,6 +115,10 @@ class LiveRecording:
         self.participants: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.started_by = started_by
+        self.continues = continues
+        # Talkers of other shards of the room (heard over cascade links): their tracks get
+        # silence in the ticks they do not appear in, until they leave the room.
+        self._remote: dict[str, LiveTrack] = {}
         self._utc_offset = time.time() - self.room.media_clock.now()
         self.started_at = self._utc(self.room.media_clock.now())
         self._ticks_per_flush = max(1, 1000 // room.settings.ptime)
@@ -123,7 +130,9 @@ class LiveRecording:
 
     # -- life cycle (event loop) ----------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, also_present: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Create the directory and the first manifest and tap the mixer. `also_present`:
+        roster entries of participants the room does not hold (other shards of the room)."""
         self.directory.mkdir(parents=True, exist_ok=False)
         self.mix = self._open_track("mix", "mix", None, self.room.settings.rate)
         self.room.mixer.taps.append(self.on_tick)
@@ -133,6 +142,12 @@ class LiveRecording:
             self.events.append(
                 {"type": "participant.present", "at": self.started_at,
                  "participant": participant.id, "name": participant.name}
+            )  # fmt: skip
+        for entry in also_present:
+            self._note_entry(entry)
+            self.events.append(
+                {"type": "participant.present", "at": self.started_at,
+                 "participant": entry["id"], "name": entry.get("name")}
             )  # fmt: skip
         holder = self.room.floor.to_json()
         if holder["holder"] is not None:
@@ -176,6 +191,11 @@ class LiveRecording:
             pcm = frames.get(participant.id)
             # A copy: converting to 16 bits waits for the writer thread, in one go per second.
             track.pending.append(track.silence if pcm is None else pcm.copy())
+        if self._remote:
+            present = {participant.id for participant in participants}
+            for participant_id, track in self._remote.items():
+                if participant_id not in present:  # silent: its shard sent nothing
+                    track.pending.append(track.silence)
         mixed = self.mix.silence if total is None else self._limiter.process(total).copy()
         self.mix.pending.append(mixed)
         self._ticks += 1
@@ -186,28 +206,46 @@ class LiveRecording:
         source = participant.endpoint.audio_input
         if source is None:
             return None  # a listen-only leg says nothing: no track
-        self._note_participant(participant)
+        remote = participant.id not in self.room.participants  # a talker of another shard
+        if not remote or participant.id not in self.participants:
+            self._note_participant(participant)
         rate = source.native_rate
         track_id = f"{participant.id}-{rate}"
         track = self._open_track(track_id, "participant", participant.id, rate, now)
         self.tracks[participant.id] = track
+        if remote:
+            self._remote[participant.id] = track
         return track
 
     def _note_participant(self, participant: Participant) -> None:
-        entry = participant.roster_entry()
-        self.participants[participant.id] = {
-            "id": participant.id,
-            "name": participant.name,
-            "kind": participant.kind,
+        self._note_entry(participant.roster_entry())
+
+    def _note_entry(self, entry: Mapping[str, Any]) -> None:
+        """Who a participant is, from its roster entry."""
+        self.participants[entry["id"]] = {
+            "id": entry["id"],
+            "name": entry.get("name"),
+            "kind": entry.get("kind"),
             "device": entry.get("user") or entry.get("uri") or entry.get("radio_type") or "",
             "codec": entry.get("codec"),
             "address": entry.get("remote"),
             "role": entry.get("role"),
-            "priority": participant.priority,
-            "duplex": participant.duplex,
+            "priority": entry.get("priority"),
+            "duplex": entry.get("duplex"),
             "joined_at": entry.get("joined_at"),
             "location": entry.get("location"),
         }
+
+    def note_event(self, event: Mapping[str, Any]) -> None:
+        """An event of the room published elsewhere (another shard of it), as JSON: it joins
+        the timeline; a participant joining is noted, one leaving gets no more silence."""
+        if self.state != "recording" or str(event.get("type", "")).startswith("recording."):
+            return
+        self.events.append(dict(event))
+        if event.get("type") == "participant.joined" and isinstance(event.get("participant"), dict):
+            self._note_entry(event["participant"])
+        elif event.get("type") == "participant.left":
+            self._remote.pop(str(event.get("participant")), None)
 
     # -- video (event loop) ---------------------------------------------------------------
 
@@ -370,6 +408,7 @@ class LiveRecording:
             "started_at": self.started_at,
             "stopped_at": stopped_at,
             "started_by": self.started_by,
+            **({"continues": self.continues} if self.continues else {}),
             "legal_hold": False,
             "room_rate": settings.rate,
             "ptime": settings.ptime,
@@ -378,6 +417,10 @@ class LiveRecording:
             "timeline": list(self.events),
             "statistics": self.statistics(),
         }
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest as it stands now (unsealed)."""
+        return self._manifest()
 
     def _utc(self, monotonic: float) -> str:
         return iso8601(datetime.fromtimestamp(monotonic + self._utc_offset, UTC))

@@ -1,9 +1,13 @@
 """The server's recorder: starts and stops recordings, recovers them after a crash, indexes,
 verifies, exports and expires them.
 
-Disk work never runs on the event loop: one writer thread takes the live recordings' bytes
-(in order, so a recording's segments never race), another thread serves verification and
-exports, which may read gigabytes."""
+The rooms' audio is tapped and written where the room runs (recorder/site.py): in this process,
+or in the media worker that holds the room; a recording whose worker died is recovered here and
+continued by a new one (`"continues"` in its manifest) once the room is back.
+
+Disk work never runs on the event loop: the site's writer thread takes the live recordings'
+bytes (in order, so a recording's segments never race), one thread here updates the index and
+manifests, another serves verification and exports, which may read gigabytes."""
 
 from __future__ import annotations
 
@@ -13,17 +17,18 @@ import secrets
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mediacore.events import Event, EventBus
-from mediacore.room import Room
 from recorder.index import RecordingIndex
 from recorder.live import LiveRecording
 from recorder.manifest import ManifestError, read_manifest, seal, write_manifest
 from recorder.recovery import recover_recording
 from recorder.retention import RetentionPolicy, apply_retention
+from recorder.site import LocalRecording, Recording, RecordingRequest, RecordingSite
 from recorder.verify import VerifyReport, verify_recording
 
 log = logging.getLogger(__name__)
@@ -46,17 +51,33 @@ def new_recording_id() -> str:
     return f"rec-{stamp}-{secrets.token_hex(3)}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Interrupted:
+    """A recording whose process died with its room: recovered, then continued."""
+
+    id: str
+    started_by: str
+    recovery: asyncio.Task[dict[str, Any] | None]
+
+
 class RecorderService:
-    def __init__(self, data_dir: Path, bus: EventBus, rooms: Callable[[str], Room | None]) -> None:
+    """Recordings of the rooms `site` taps: started and stopped here, indexed, verified,
+    exported and expired here, whichever process writes their tracks."""
+
+    def __init__(self, data_dir: Path, bus: EventBus, site: RecordingSite) -> None:
         self.root = data_dir / "recordings"
         self.bus = bus
-        self.rooms = rooms
+        self.site = site
         data_dir.mkdir(parents=True, exist_ok=True)
         self.index = RecordingIndex(data_dir / "recordings.db")
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-write")
+        # Index updates, legal holds and deletions, one at a time; the live recordings' bytes
+        # go through the site's own writer.
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-index")
         self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-read")
-        self.active: dict[str, LiveRecording] = {}  # by room name
+        self.active: dict[str, Recording] = {}  # by room name
+        self.interrupted: dict[str, _Interrupted] = {}  # by room name
         self.recovered: list[dict[str, Any]] = []
+        self._starting: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -76,6 +97,7 @@ class RecorderService:
             await self.stop_room(room_name, "server-stopping")
         for task in list(self._tasks):
             task.cancel()
+        await self.site.close()
         self.writer.shutdown(wait=True)
         self.reader.shutdown(wait=True)
 
@@ -109,74 +131,174 @@ class RecorderService:
 
     # -- starting and stopping ------------------------------------------------------------
 
-    def start_room(self, room: Room, started_by: str) -> LiveRecording:
-        if room.name in self.active:
-            raise RecordingError(409, "already-recording", f"room {room.name!r} is recording")
+    async def start_recording(
+        self, room: str, started_by: str, continues: str | None = None
+    ) -> Recording:
+        """Start recording `room`; `continues` names the recording this one carries on.
+
+        Raises: RecordingError 409 `already-recording`, 404 `room-not-found`."""
+        if room in self.active or room in self._starting:
+            raise RecordingError(409, "already-recording", f"room {room!r} is recording")
+        if self.site.settings(room) is None:
+            raise RecordingError(404, "room-not-found", f"no room named {room!r}")
         recording_id = new_recording_id()
-        live = LiveRecording(
-            recording_id, room, self.root / recording_id, self.writer, started_by, self._failed
+        request = RecordingRequest(
+            id=recording_id,
+            room=room,
+            directory=self.root / recording_id,
+            started_by=started_by,
+            on_failed=lambda reason: self._failed(room, recording_id),
+            on_lost=lambda reason: self._lost(room, recording_id, reason),
+            continues=continues,
         )
-        live.start()
-        self.active[room.name] = live
-        self.bus.publish("recording.started", room.name, id=recording_id, by=started_by)
-        log.info("recording started", extra={"room": room.name, "recording": recording_id})
-        return live
+        self._starting.add(room)
+        try:
+            recording = await self.site.start(request)
+        except LookupError:
+            raise RecordingError(404, "room-not-found", f"no room named {room!r}") from None
+        finally:
+            self._starting.discard(room)
+        self.active[room] = recording
+        linked = {"continues": continues} if continues else {}
+        self.bus.publish("recording.started", room, id=recording_id, by=started_by, **linked)
+        log.info("recording started", extra={"room": room, "recording": recording_id, **linked})
+        return recording
 
     async def stop_room(self, room_name: str, reason: str = "stopped") -> dict[str, Any]:
-        live = self.active.pop(room_name, None)
-        if live is None:
+        recording = self.active.pop(room_name, None)
+        if recording is None:
             raise RecordingError(409, "not-recording", f"room {room_name!r} is not recording")
-        manifest = await live.stop(reason)
+        manifest = await recording.stop(reason)
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self.writer, self.index.add, manifest, live.directory)
+        directory = self.root / recording.id
+        await loop.run_in_executor(self.writer, self.index.add, manifest, directory)
         kind = "recording.failed" if manifest["state"] == "failed" else "recording.stopped"
         # The seal goes out with the event too: a copy held elsewhere (a log, an event
         # consumer) makes rewriting files, chain and manifest together detectable.
         self.bus.publish(
             kind,
             room_name,
-            id=live.id,
+            id=recording.id,
             reason=manifest.get("failure") or reason,
             manifest_sha256=manifest.get("manifest_sha256"),
         )
         log.info(
             "recording stopped",
-            extra={"recording": live.id, "manifest_sha256": manifest.get("manifest_sha256")},
+            extra={"recording": recording.id, "manifest_sha256": manifest.get("manifest_sha256")},
         )
         return manifest
 
     async def stop_recording(self, recording_id: str) -> dict[str, Any]:
-        for room_name, live in self.active.items():
-            if live.id == recording_id:
+        for room_name, recording in self.active.items():
+            if recording.id == recording_id:
                 return await self.stop_room(room_name)
         if self.index.get(recording_id) is None:
             raise RecordingError(404, "recording-not-found", f"no recording {recording_id!r}")
         raise RecordingError(409, "not-recording", f"recording {recording_id!r} has ended")
 
-    def _failed(self, live: LiveRecording, reason: str) -> None:
-        """From the writer thread: a write failed (disk full). Stop it on the loop."""
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._stop_failed, live)
+    def live_recordings(self) -> list[LiveRecording]:
+        """The recordings whose tracks this process writes."""
+        return [r.live for r in self.active.values() if isinstance(r, LocalRecording)]
 
-    def _stop_failed(self, live: LiveRecording) -> None:
-        if self.active.get(live.room.name) is live:
-            self._spawn(self.stop_room(live.room.name, "failed"))
+    def _is_active(self, room: str, recording_id: str) -> bool:
+        recording = self.active.get(room)
+        return recording is not None and recording.id == recording_id
+
+    def _failed(self, room: str, recording_id: str) -> None:
+        """A write failed (disk full): stop the recording, which seals it as failed."""
+        if self._is_active(room, recording_id):
+            self._spawn(self.stop_room(room, "failed"))
+
+    # -- a recording whose process died ---------------------------------------------------
+
+    def _lost(self, room: str, recording_id: str, reason: str) -> None:
+        """The process writing it died: close what reached the disk, and continue it in a new
+        recording once the room is back (`room.restored`)."""
+        if not self._is_active(room, recording_id):
+            return
+        recording = self.active.pop(room)
+        recovery = self._spawn(self._recover(room, recording, reason))
+        self.interrupted[room] = _Interrupted(recording.id, recording.started_by, recovery)
+
+    async def _recover(self, room: str, recording: Recording, reason: str) -> dict[str, Any] | None:
+        directory = self.root / recording.id
+
+        def recover() -> dict[str, Any]:
+            recover_recording(directory)
+            manifest = read_manifest(directory)
+            self.index.add(manifest, directory)
+            return manifest
+
+        try:
+            manifest = await asyncio.get_running_loop().run_in_executor(self.writer, recover)
+        except (ManifestError, OSError) as error:
+            log.error("a lost recording could not be recovered",
+                      extra={"recording": recording.id, "error": str(error)})  # fmt: skip
+            return None
+        log.warning("recording recovered after its process died",
+                    extra={"recording": recording.id, "state": manifest["state"]})  # fmt: skip
+        self.bus.publish(
+            "recording.failed",
+            room,
+            id=recording.id,
+            reason=reason,
+            state=manifest["state"],
+            manifest_sha256=manifest.get("manifest_sha256"),
+        )
+        return manifest
+
+    async def _continue(self, room: str, lost: _Interrupted) -> None:
+        """The room is back: a new recording continues the lost one, which says so."""
+        await lost.recovery
+        try:
+            recording = await self.start_recording(room, lost.started_by, continues=lost.id)
+        except Exception as error:  # the room went again, or its worker: nothing to continue
+            log.warning("a lost recording was not continued",
+                        extra={"recording": lost.id, "error": str(error)})  # fmt: skip
+            return
+
+        def mark(manifest: dict[str, Any]) -> None:
+            manifest["continued_by"] = recording.id
+
+        try:
+            await self._amend(lost.id, mark)
+        except (RecordingError, ManifestError, OSError) as error:  # it was not recovered
+            log.error("could not mark a recording as continued",
+                      extra={"recording": lost.id, "error": str(error)})  # fmt: skip
+
+    # -- rooms opening and closing --------------------------------------------------------
 
     def _room_event(self, event: Event) -> None:
-        if event.room is None:
+        room = event.room
+        if room is None:
             return
-        if event.type == "room.closed" and event.room in self.active:
-            self._spawn(self.stop_room(event.room, "room-closed"))
+        if event.type == "room.closed":
+            self.interrupted.pop(room, None)
+            if room in self.active:
+                self._spawn(self.stop_room(room, "room-closed"))
         elif event.type == "room.opened":
-            room = self.rooms(event.room)
-            if room is not None and room.settings.record and room.name not in self.active:
-                self.start_room(room, "auto")
+            if room not in self.interrupted:  # else it was restored: `room.restored` follows
+                self._spawn(self._start_if_configured(room))
+        elif event.type == "room.restored":
+            lost = self.interrupted.pop(room, None)
+            if lost is not None:
+                self._spawn(self._continue(room, lost))
 
-    def start_configured(self, rooms: list[Room]) -> None:
+    async def start_configured(self, rooms: list[str]) -> None:
         """Rooms opened before the recorder started: record those that say so."""
         for room in rooms:
-            if room.settings.record and room.name not in self.active:
-                self.start_room(room, "auto")
+            await self._start_if_configured(room)
+
+    async def _start_if_configured(self, room: str) -> None:
+        settings = self.site.settings(room)
+        if settings is None or not settings.record:
+            return
+        if room in self.active or room in self._starting:
+            return
+        try:
+            await self.start_recording(room, "auto")
+        except Exception as error:  # e.g. its worker died meanwhile: logged, not raised
+            log.warning("auto-recording did not start", extra={"room": room, "error": str(error)})
 
     # -- reading --------------------------------------------------------------------------
 
@@ -186,10 +308,10 @@ class RecorderService:
             raise RecordingError(404, "recording-not-found", f"no recording {recording_id!r}")
         return self.root / recording_id
 
-    def manifest(self, recording_id: str) -> dict[str, Any]:
-        for live in self.active.values():
-            if live.id == recording_id:
-                return live._manifest()
+    async def manifest(self, recording_id: str) -> dict[str, Any]:
+        for recording in list(self.active.values()):
+            if recording.id == recording_id:
+                return await recording.manifest()
         try:
             return read_manifest(self.directory_of(recording_id))
         except ManifestError as error:
@@ -197,28 +319,39 @@ class RecorderService:
 
     async def verify(self, recording_id: str) -> VerifyReport:
         directory = self.directory_of(recording_id)
-        if any(live.id == recording_id for live in self.active.values()):
+        if self._recording_now(recording_id):
             raise RecordingError(409, "still-recording", "stop the recording before verifying it")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.reader, verify_recording, directory)
 
-    async def set_legal_hold(self, recording_id: str, hold: bool) -> dict[str, Any]:
-        directory = self.directory_of(recording_id)
-        loop = asyncio.get_running_loop()
+    def _recording_now(self, recording_id: str) -> bool:
+        return any(recording.id == recording_id for recording in self.active.values())
 
-        def change() -> dict[str, Any]:
+    async def set_legal_hold(self, recording_id: str, hold: bool) -> dict[str, Any]:
+        def change(manifest: dict[str, Any]) -> None:
             # The hold is part of the sealed manifest, so lifting it is itself on record.
-            manifest = read_manifest(directory)
             manifest["legal_hold"] = hold
             manifest.setdefault("holds", []).append(
                 {"hold": hold, "at": datetime.now(UTC).isoformat(timespec="milliseconds")}
             )
+
+        return await self._amend(recording_id, change)
+
+    async def _amend(
+        self, recording_id: str, change: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any]:
+        """Change a finished recording's manifest, seal it again and index it; returns it."""
+        directory = self.directory_of(recording_id)
+
+        def amend() -> dict[str, Any]:
+            manifest = read_manifest(directory)
+            change(manifest)
             sealed = seal({k: v for k, v in manifest.items() if k != "manifest_sha256"})
             write_manifest(directory, sealed)
             self.index.add(sealed, directory)
             return sealed
 
-        return await loop.run_in_executor(self.writer, change)
+        return await asyncio.get_running_loop().run_in_executor(self.writer, amend)
 
     async def delete(self, recording_id: str) -> None:
         entry = self.index.get(recording_id)
@@ -226,7 +359,7 @@ class RecorderService:
             raise RecordingError(404, "recording-not-found", f"no recording {recording_id!r}")
         if entry.get("legal_hold"):
             raise RecordingError(409, "legal-hold", f"recording {recording_id!r} is on legal hold")
-        if any(live.id == recording_id for live in self.active.values()):
+        if self._recording_now(recording_id):
             raise RecordingError(409, "still-recording", "stop the recording before deleting it")
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.writer, self._remove, recording_id)
@@ -246,10 +379,10 @@ class RecorderService:
     async def apply_retention(self) -> list[str]:
         policies = {}
         for name in {entry["room"] for entry in self.index.search(limit=1000)}:
-            room = self.rooms(name)
-            if room is None:
+            settings = self.site.settings(name)
+            if settings is None:
                 continue
-            days, megabytes = room.settings.retention_days, room.settings.retention_max_mb
+            days, megabytes = settings.retention_days, settings.retention_max_mb
             if days or megabytes:
                 policies[name] = RetentionPolicy(
                     max_days=days or None, max_bytes=megabytes * 1_000_000 or None
@@ -265,7 +398,8 @@ class RecorderService:
             self.bus.publish("recording.expired", None, id=recording_id)
         return deleted
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task

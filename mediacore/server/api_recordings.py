@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from mediacore.server.auth import Principal
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
-from mediacore.server.requests import room_or_404
 from mediacore.server.security import permission
 from recorder.export import MAX_EXPORT_SECONDS
 from recorder.exportjobs import ExportJobs
@@ -64,20 +63,22 @@ def build_recordings_router(
         room: str, principal: Annotated[Principal, Depends(permission("recordings:write"))]
     ) -> dict[str, Any]:
         """Start recording the room: every participant's audio track, the mix, and every video
-        source of its participants (remuxed as sent: MP4 for H.264/H.265, WebM for VP8)."""
-        found = room_or_404(directory, room)
+        source of its participants (remuxed as sent: MP4 for H.264/H.265, WebM for VP8; video
+        in rooms of this process only). A room in a media worker is recorded by that worker."""
         try:
-            return recorder.start_room(found, principal.name).summary()
+            recording = await recorder.start_recording(room, principal.name)
         except RecordingError as error:
             raise failed(error) from None
+        return await recording.summary()
 
     @router.get("/rooms/{room}/recordings", dependencies=[writer])
     async def room_recording(room: str) -> dict[str, Any]:
         """Whether the room is recording now: `{"recording": {id, state, started_at...}|null}`
         (for the console's start/stop button; reading recordings is the reviewers')."""
-        room_or_404(directory, room)
-        live = recorder.active.get(room)
-        return {"recording": live.summary() if live is not None else None}
+        if not directory.exists(room):
+            raise ApiError(404, "room-not-found", f"no room named {room!r}")
+        recording = recorder.active.get(room)
+        return {"recording": await recording.summary() if recording is not None else None}
 
     @router.post("/recordings/{recording_id}/stop", dependencies=[writer])
     async def stop(recording_id: str) -> dict[str, Any]:
@@ -108,16 +109,17 @@ def build_recordings_router(
             event_type=event, source=source, state=state, limit=limit, offset=offset,
         )  # fmt: skip
         live = [
-            live.summary()
-            for live in recorder.active.values()
-            if (room is None or live.room.name == room) and event is None and participant is None
+            recording.summary()
+            for recording in list(recorder.active.values())
+            if (room is None or recording.room_name == room)
+            and (event, participant) == (None, None)
         ]
-        return live + found
+        return [*await asyncio.gather(*live), *found]
 
     @router.get("/recordings/{recording_id}", dependencies=[reader])
     async def manifest(recording_id: str) -> dict[str, Any]:
         try:
-            return recorder.manifest(recording_id)
+            return await recorder.manifest(recording_id)
         except RecordingError as error:
             raise failed(error) from None
 
@@ -134,7 +136,7 @@ def build_recordings_router(
     async def track(recording_id: str, track_id: str) -> FileResponse:
         """The track's file: WAV for audio, fragmented MP4 (H.264, H.265) or WebM (VP8) for
         video (`kind` "video" in the manifest); HTTP Range requests play from any moment."""
-        found = _track(recorder, recording_id, track_id)
+        found = await _track(recorder, recording_id, track_id)
         path = recorder.directory_of(recording_id) / found["file"]
         if not path.is_file():
             raise ApiError(404, "track-missing", f"the file of track {track_id!r} is missing")
@@ -150,7 +152,7 @@ def build_recordings_router(
         recording_id: str, track_id: str, points: Annotated[int, Query(ge=10, le=10000)] = 1000
     ) -> dict[str, Any]:
         """The track's waveform for drawing: `points` peak levels (0..1) over its length."""
-        found = _track(recorder, recording_id, track_id)
+        found = await _track(recorder, recording_id, track_id)
         if found.get("kind") == "video":
             raise ApiError(409, "not-audio", f"track {track_id!r} is video: it has no waveform")
         path = recorder.directory_of(recording_id) / found["file"]
@@ -167,7 +169,7 @@ def build_recordings_router(
         re-encoded; MP4 or WebM) with the mix as Opus beside it; answers a job to poll at
         `/api/v1/exports/{job}` (`progress` 0..1), then download its `url`."""
         try:
-            manifest = recorder.manifest(recording_id)
+            manifest = await recorder.manifest(recording_id)
         except RecordingError as error:
             raise failed(error) from None
         if manifest.get("state") == "recording":
@@ -225,9 +227,9 @@ def build_recordings_router(
     return router
 
 
-def _track(recorder: RecorderService, recording_id: str, track_id: str) -> dict[str, Any]:
+async def _track(recorder: RecorderService, recording_id: str, track_id: str) -> dict[str, Any]:
     try:
-        manifest = recorder.manifest(recording_id)
+        manifest = await recorder.manifest(recording_id)
     except RecordingError as error:
         raise ApiError(error.status, error.code, str(error)) from None
     for entry in manifest.get("tracks", []):

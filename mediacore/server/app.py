@@ -42,6 +42,7 @@ from mediacore.server.remotepull import RemotePulls
 from mediacore.server.remotevideo import RemoteVideo
 from mediacore.server.rooms import LocalRooms, Rooms
 from mediacore.server.roomscenes import RoomScenes
+from mediacore.server.shardedrecordings import ShardedRecordingSite
 from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.sipservice import SipService
 from mediacore.server.walls import WallService
@@ -49,6 +50,7 @@ from mediacore.server.workers import WorkerPool
 from mediacore.videohub import VideoHub
 from recorder.exportjobs import ExportJobs
 from recorder.service import RecorderService
+from recorder.site import LocalSite, RecordingSite
 from webrtc.peerroom import LocalPeerRoom, PeerRoom, Peers
 from webrtc.service import WebRtcService
 
@@ -87,7 +89,11 @@ class MediaServer:
         if self.pool is not None and self.sharded is not None:
             self.metrics.remote_rooms = self.sharded.snapshots
             self.metrics.workers = self.pool.describe
-        self.recorder = RecorderService(config.data_dir, self.bus, self.directory.rooms.get)
+        # Recordings are written where their room runs: here, or in its home shard's worker.
+        site: RecordingSite = LocalSite(self.directory.rooms.get)
+        if self.sharded is not None:
+            site = ShardedRecordingSite(self.sharded)
+        self.recorder = RecorderService(config.data_dir, self.bus, site)
         self.exports = ExportJobs(config.data_dir / "exports", self.recorder.reader)
         self.webrtc = WebRtcService(config.webrtc)
         self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded
@@ -136,7 +142,7 @@ class MediaServer:
             for settings in self.config.rooms:
                 await self.rooms.open(settings)
         await self.recorder.start()
-        self.recorder.start_configured(list(self.directory.rooms.values()))
+        await self.recorder.start_configured(self.rooms.names())
         await self.recording_video.start()
         await self.sip.start()
         await self.walls.start()
@@ -151,7 +157,9 @@ class MediaServer:
 
     async def stop(self) -> None:
         self.ready = False
-        await self.recorder.stop()  # first: recordings end sealed, with the room still whole
+        # First: recordings end sealed, with the room still whole (in workers too: they are
+        # stopped below, after their recordings).
+        await self.recorder.stop()
         await self.recording_video.stop()  # the taps of the video tracks just finished
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
         await self.directory.stop()

@@ -35,7 +35,7 @@ class ServerSection:
     log_format: str = "json"  # or "text"
     access_log: bool = False
     # Media worker processes that run the rooms; 0 runs them in this process (single-process
-    # mode, the default while SIP, WebRTC, recording and video still need rooms in-process).
+    # mode, the default while WebRTC and field video still need rooms in-process).
     workers: int = 0
     max_legs_per_shard: int = 200  # a room with more legs grows a shard on another worker
 
@@ -152,12 +152,6 @@ def validate_config(config: Config) -> Config:
         raise ConfigError("sip.keepalive_interval must be 0 (off) or 1-3600 seconds")
     if not 0 <= server.workers <= 256:
         raise ConfigError(f"server.workers: {server.workers} must be 0 (in-process) to 256")
-    recorded = [room.name for room in config.rooms if room.record]
-    if server.workers and recorded:
-        raise ConfigError(
-            f"rooms.record: room(s) {', '.join(recorded)} record from the start, which needs "
-            "server.workers = 0 in this release (recording does not run in media workers yet)"
-        )
     if not 1 <= server.max_legs_per_shard <= 2000:
         raise ConfigError("server.max_legs_per_shard must be 1-2000")
     if server.workers and (rtp.port_max - rtp.port_min + 1) // server.workers < 4:

@@ -72,7 +72,7 @@ class RecordingVideo:
         """Tap every wanted (recording, source) pair not yet tapped; untap the others."""
         wanted: dict[tuple[str, str], tuple[LiveRecording, VideoSource]] = {}
         sources = self._sources()
-        for live in list(self.recorder.active.values()):
+        for live in self.recorder.live_recordings():
             if live.state != "recording":
                 continue
             for source in sources:

@@ -185,8 +185,8 @@ class RemotePeers:
         self.settings = settings
         self.bus = bus
         self._remote: dict[str, RemotePeer] = {}
-        sharded.notices["peer.negotiate"] = self._negotiate
-        sharded.notices["peer.closed"] = self._closed
+        sharded.notification_listeners["peer.negotiate"] = self._negotiate
+        sharded.notification_listeners["peer.closed"] = self._closed
         sharded.lost_listeners.append(self._lost)
 
     def room(self, name: str) -> RemotePeerRoom | None:

@@ -32,10 +32,10 @@ class RemoteVideo:
         for worker in sharded.pool.workers:
             worker.on_frame = self._frame
             worker.handlers["video.import"] = partial(self._import, worker)
-        sharded.notices["video.published"] = self._publish
-        sharded.notices["video.ended"] = self._ended
-        sharded.notices["video.keyframe"] = self._keyframe
-        sharded.notices["video.release"] = self._release
+        sharded.notification_listeners["video.published"] = self._publish
+        sharded.notification_listeners["video.ended"] = self._ended
+        sharded.notification_listeners["video.keyframe"] = self._keyframe
+        sharded.notification_listeners["video.release"] = self._release
         sharded.lost_listeners.append(self._lost)
 
     # -- sources published in workers ----------------------------------------------------

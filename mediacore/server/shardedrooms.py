@@ -36,6 +36,8 @@ from mediacore.server.workers import WorkerPool, WorkerProcess
 
 log = logging.getLogger(__name__)
 
+WorkerNotified = Callable[[WorkerProcess, dict[str, Any]], None]  # (worker, notification data)
+
 
 @dataclass(slots=True)
 class Shard:
@@ -73,10 +75,12 @@ class ShardedRooms:
         self.rooms: dict[str, PlacedRoom] = {}
         self.call_rooms: dict[str, CallRoomView] = {}  # rooms as SIP calls see them
         self.remote_legs: dict[str, RemoteLeg] = {}  # SIP calls' legs, by leg id
-        # Who else hears workers: notifications by name, and a worker's death.
-        self.notices: dict[str, Callable[[WorkerProcess, dict[str, Any]], None]] = {}
-        self.lost_listeners: list[Callable[[WorkerProcess], None]] = []
         self._housekeeping: asyncio.Task[None] | None = None
+        # The glue of other services (WebRTC peers, video, recordings): what workers say
+        # beyond rooms, the events of each worker (with who sent them), and workers that died.
+        self.notification_listeners: dict[str, WorkerNotified] = {}
+        self.event_observers: list[Callable[[WorkerProcess, Event], None]] = []
+        self.lost_listeners: list[Callable[[WorkerProcess], None]] = []
         pool.on_notification = self._notified
         pool.on_restart = self._restore
         pool.on_lost = self._lost
@@ -394,8 +398,8 @@ class ShardedRooms:
             placed = self.rooms.get(data["room"])
             if placed is not None:
                 asyncio.get_running_loop().create_task(self._forward_floor(placed, data))
-        elif message.event in self.notices:
-            self.notices[message.event](worker, data)
+        elif message.event in self.notification_listeners:
+            self.notification_listeners[message.event](worker, data)
 
     def _event(self, worker: WorkerProcess, data: dict[str, Any]) -> None:
         room, kind = data["room"], data["type"]
@@ -415,7 +419,13 @@ class ShardedRooms:
             if kind.startswith("floor.") and len(placed.shards) > 1:
                 asyncio.get_running_loop().create_task(self._sync_floor_quietly(placed))
         at = datetime.fromisoformat(data["at"].replace("Z", "+00:00"))
-        self.bus.deliver(Event(kind, room, payload, at))
+        self._deliver(worker, Event(kind, room, payload, at))
+
+    def _deliver(self, worker: WorkerProcess, event: Event) -> None:
+        """Publish an event of `worker`'s (or said for it) here, then tell the observers."""
+        self.bus.deliver(event)
+        for observer in self.event_observers:
+            observer(worker, event)
 
     async def _forward_floor(self, placed: PlacedRoom, data: dict[str, Any]) -> None:
         try:
@@ -442,8 +452,6 @@ class ShardedRooms:
 
     def _lost(self, worker: WorkerProcess) -> None:
         """Its legs are gone: say so for each, as their shard would have."""
-        for listener in self.lost_listeners:
-            listener(worker)
         for name, placed in self.rooms.items():
             for shard in placed.shards:
                 if shard.worker is not worker:
@@ -452,12 +460,13 @@ class ShardedRooms:
                 if view is not None:
                     view.suspend(worker)  # its SIP calls wait for the worker to return
                 for participant in sorted(shard.participants):
-                    self.bus.publish(
-                        "participant.left", name, participant=participant, reason="worker-lost"
-                    )
+                    left = {"participant": participant, "reason": "worker-lost"}
+                    self._deliver(worker, Event("participant.left", name, left))
                     if view is not None:
                         view.left(participant, "worker-lost")
                 shard.participants.clear()
+        for listener in self.lost_listeners:
+            listener(worker)
 
     async def _restore(self, worker: WorkerProcess) -> None:
         """Open the restarted worker's shards again, and link them to their rooms."""

@@ -2,7 +2,8 @@
 
 Started by mediacore.server.workers with one end of a socketpair as its control channel. It owns
 everything per packet for its rooms: RTP sockets, jitter buffers, codecs, the mixer clock, radio
-legs and the cascade links between shards. Control asks through the channel (requests named
+legs, the cascade links between shards, and the recorder taps and writers of its home shards
+(workerrecorder.py). Control asks through the channel (requests named
 like "room.open" or "leg.rtp", answered with the same JSON the HTTP API shows) and hears back
 the worker's events as notifications. The worker ends when the channel closes or on SIGTERM."""
 
@@ -20,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mediacore.cascadeio import RoomLinks
@@ -37,6 +39,7 @@ from mediacore.server.metricsdata import TickTimings, room_snapshot
 from mediacore.server.rooms import LegRequest, LocalRooms, offer_answer_kind
 from mediacore.server.workerlegs import WorkerLegs
 from mediacore.server.workerpeers import WorkerPeers
+from mediacore.server.workerrecorder import WorkerRecorder
 from mediacore.server.workervideo import WorkerVideo
 from mediacore.videohub import VideoHub
 
@@ -58,6 +61,7 @@ class WorkerSettings:
     rtp_timeout: float
     link_host: str = "127.0.0.1"  # where the cascade links between shards listen
     port_start: int = 0  # the first port pair handed out (0: the range's low end)
+    data_dir: str = "./var"  # the server's: recordings are written under <data_dir>/recordings
 
     def config(self) -> Config:
         return Config(
@@ -95,6 +99,7 @@ class Worker:
             "video.ended": self.video.ended,
         }
         channel.on_notification = self._notified
+        self.recorder = WorkerRecorder(Path(settings.data_dir), self.directory.rooms.get, channel)
         self.bus.listen(self._forward_event)
         channel.handlers.update(
             {
@@ -130,6 +135,7 @@ class Worker:
                 "worker.stop": self.stop,
             }
         )
+        channel.handlers.update(self.recorder.handlers())
 
     # -- rooms ----------------------------------------------------------------------------
 
@@ -237,6 +243,7 @@ class Worker:
         return [room_snapshot(room, self.timings).to_json() for room in rooms]
 
     async def stop(self, data: dict[str, Any] | None = None) -> None:
+        await self.recorder.stop_all("server-stopping")  # sealed while the rooms are whole
         for links in self.links.values():
             links.close()
         await self.directory.stop()

@@ -243,6 +243,7 @@ def _split_ports(config: Config, count: int) -> list[WorkerSettings]:
             port_min=low + index * span,
             port_max=low + (index + 1) * span - 1 if index < count - 1 else high,
             rtp_timeout=config.rtp.timeout,
+            data_dir=str(config.data_dir.absolute()),
         )
         for index in range(count)
     ]

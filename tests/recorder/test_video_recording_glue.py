@@ -15,6 +15,7 @@ from mediacore.server.recordvideo import RecordingVideo
 from mediacore.videohub import TIME_BASE, VideoHub, VideoSource
 from mixer.audiomixer import AudioMixer
 from recorder.service import RecorderService
+from recorder.site import LocalSite
 from recorder.verify import verify_recording
 from recorder.video import probe_video
 from tests.mixer.test_audiomixer import MemoryEndpoint
@@ -34,13 +35,15 @@ async def test_a_source_of_a_recorded_room_gets_a_track_that_ends_when_it_leaves
 ) -> None:
     bus = EventBus()
     room = Room(RoomSettings("r"), bus, make_mixer=AudioMixer)
-    recorder = RecorderService(tmp_path, bus, lambda name: room if name == "r" else None)
+    site = LocalSite(lambda name: room if name == "r" else None)
+    recorder = RecorderService(tmp_path, bus, site)
     await recorder.start()
     hub = VideoHub()
     glue = RecordingVideo(recorder, hub, bus)
     await glue.start()
     try:
-        live = recorder.start_room(room, "test")
+        await recorder.start_recording("r", "test")
+        (live,) = recorder.live_recordings()
         camera = Participant(name="drone 1", endpoint=MemoryEndpoint(None))
         room.add(camera)  # joins after the start
         source = hub.register_source(VideoSource(camera.id, "H264", participant_id=camera.id))

@@ -80,6 +80,7 @@ async def test_a_room_that_says_record_records_from_the_start(tmp_path: Path) ->
         assert [r["state"] for r in found] == ["recording"]
         created = await api.admin("POST", "/api/v1/rooms", json={"name": "late", "record": True})
         assert created.status_code == 201
+        await asyncio.sleep(0.05)  # it starts with the room's `room.opened`, one step later
         found = (await api.admin("GET", "/api/v1/recordings", params={"room": "late"})).json()
         assert [r["state"] for r in found] == ["recording"]
     # Stopping the server stops and seals them.

@@ -560,8 +560,8 @@ def test_main_without_a_command_is_a_usage_error(capsys: pytest.CaptureFixture[s
     assert exit_info.value.code == 2
 
 
-def test_rooms_recorded_from_the_start_need_rooms_in_the_server_process(tmp_path: Path) -> None:
+def test_rooms_recorded_from_the_start_may_run_in_media_workers(tmp_path: Path) -> None:
     path = tmp_path / "mediacore.toml"
     path.write_text('[server]\nworkers = 2\n\n[[rooms]]\nname = "command"\nrecord = true\n')
-    with pytest.raises(ConfigError, match="rooms.record"):
-        load_config(path, environ={})
+    config = load_config(path, environ={})
+    assert config.server.workers == 2 and config.rooms[0].record
