@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from ingest.gbreader import SCHEME as GB28181
 from ingest.gbreader import gb_target
-from ingest.puller import PullError, pull_target
+from ingest.puller import AudioSink, PullError, pull_target
 from ingest.source import DEFAULT_SETTINGS, FieldSource, FieldSourceSettings, ReaderFactory
 from mediacore.participant import Participant
 from mediacore.room import Room
@@ -32,6 +32,20 @@ class IngestService:
         """Join a pulled camera to `room`; it starts connecting at once. With `audio` its
         sound (if it has any) is mixed into the room. Raises PullError (an unsupported URL)
         or RoomError (room closed or full)."""
+        source = self.source_for(url, room.settings.rate, audio=audio)
+        room.check_capacity()
+        participant = Participant(name=name, endpoint=source)
+        room.add(participant)
+        # forget sources that left their room (kicked, room closed) since the last add
+        self._sources = {k: v for k, v in self._sources.items() if v[1].state != "stopped"}
+        self._sources[participant.id] = (room, source)
+        return participant
+
+    def source_for(
+        self, url: str, rate: int, *, audio: bool = True, audio_sink: AudioSink | None = None
+    ) -> FieldSource:
+        """A field source for `url`, for a room mixing at `rate` Hz, not started yet (it
+        starts when it joins a room, or with `start`). Raises PullError (an unsupported URL)."""
         scheme = urlsplit(url).scheme.lower()
         factory = self.readers.get(scheme)
         if scheme == GB28181:
@@ -41,17 +55,16 @@ class IngestService:
         else:
             target = pull_target(url, self.settings.read_timeout)
             if factory is None and self.pullers is not None:
-                factory = self.pullers(room.settings.rate)
-        room.check_capacity()
-        source = FieldSource(
-            url, target, self.hub, self.settings, audio=audio, reader_factory=factory
+                factory = self.pullers(rate)
+        return FieldSource(
+            url,
+            target,
+            self.hub,
+            self.settings,
+            audio=audio,
+            reader_factory=factory,
+            audio_sink=audio_sink,
         )
-        participant = Participant(name=name, endpoint=source)
-        room.add(participant)
-        # forget sources that left their room (kicked, room closed) since the last add
-        self._sources = {k: v for k, v in self._sources.items() if v[1].state != "stopped"}
-        self._sources[participant.id] = (room, source)
-        return participant
 
     def sources(self, room: Room) -> list[dict[str, Any]]:
         """Roster entries of the room's field sources (state, reason, counters)."""

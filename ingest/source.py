@@ -33,10 +33,11 @@ from urllib.parse import urlsplit, urlunsplit
 import av
 
 from ingest.pcmfeed import MAX_MS, PcmFeed
-from ingest.puller import VIDEO_CODECS, PullError, PullTarget, SourceReader
+from ingest.puller import VIDEO_CODECS, AudioSink, PullError, PullTarget, SourceReader
 from mediacore.codecs.base import Pcm
 from mediacore.endpoint import Endpoint
-from mediacore.joinedroom import JoinedRoom, Member
+from mediacore.events import EventBus
+from mediacore.joinedroom import JoinedRoom, Member, RoomFormat
 from mediacore.videohub import INSPECTORS, TIME_BASE, VideoHub, VideoSource, codec_parameters
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,10 @@ class FieldSource(Endpoint):
         clock: Callable[[], float] = time.monotonic,
         audio: bool = True,
         reader_factory: ReaderFactory | None = None,
+        audio_sink: AudioSink | None = None,
     ) -> None:
+        """`audio_sink` takes the source's decoded audio instead of a `PcmFeed` of its own
+        (the room mixes elsewhere: in a media worker)."""
         self.url = url
         self.target = target
         self.settings = settings
@@ -133,11 +137,13 @@ class FieldSource(Endpoint):
         self.audio_channels: int | None = None
         self.audio_frames = 0
         self.feed: PcmFeed | None = None
+        self._audio_sink = audio_sink
         self._audio_errors = 0  # of finished connections
         self._counted_reader: Reader | None = None  # the last finished one
         self._hub = hub
         self._clock = clock
-        self._room: JoinedRoom | None = None
+        self._bus: EventBus | None = None
+        self._room_name = ""
         self._participant_id = ""
         self._reader: Reader | None = None
         self._reader_factory = reader_factory
@@ -152,15 +158,20 @@ class FieldSource(Endpoint):
     # -- Endpoint -------------------------------------------------------------------------
 
     def joined(self, room: JoinedRoom, participant: Member) -> None:
-        self._room = room
-        self._participant_id = participant.id
+        self.start(room.name, room.bus, room.settings, participant.id)
+
+    def start(self, room: str, bus: EventBus, room_format: RoomFormat, participant_id: str) -> None:
+        """Start pulling for participant `participant_id` of `room` (whose events go on
+        `bus`): what joining a room does, also for a room mixed in another process."""
+        self._bus, self._room_name = bus, room
+        self._participant_id = participant_id
         self._loop = asyncio.get_running_loop()
-        if self.audio:
+        if self.audio and self._audio_sink is None:
             hls = urlsplit(self.target.url).path.lower().endswith(".m3u8")
             max_ms = HLS_AUDIO_MAX_MS if hls else MAX_MS
-            self.feed = PcmFeed(room.settings.rate, room.settings.ptime, max_ms=max_ms)
+            self.feed = PcmFeed(room_format.rate, room_format.ptime, max_ms=max_ms)
         self.video = self._hub.register_source(
-            VideoSource(participant.id, "H264", participant_id=participant.id)
+            VideoSource(participant_id, "H264", participant_id=participant_id)
         )
         self._publish()  # connecting
         self._tasks = [
@@ -223,16 +234,16 @@ class FieldSource(Endpoint):
         self._publish()
 
     def _publish(self) -> None:
-        if self._room is None:
+        if self._bus is None:
             return
         log.info(
             "field source %s",
             self.state,
             extra={"participant": self._participant_id, "reason": self.reason},
         )
-        self._room.bus.publish(
+        self._bus.publish(
             "source.state",
-            self._room.name,
+            self._room_name,
             participant=self._participant_id,
             state=self.state,
             reason=self.reason,
@@ -343,7 +354,12 @@ class FieldSource(Endpoint):
     def _audio_threadsafe(self, pcm: Pcm, rate: int) -> None:
         # straight into the feed (thread-safe, converted here): the event loop never sees it
         self.audio_frames += 1
-        if self.feed is not None and self.state not in ("stopped", "failed"):
+        if self.state in ("stopped", "failed"):
+            return
+        if self._audio_sink is not None:
+            if self.audio:
+                self._audio_sink(pcm, rate)
+        elif self.feed is not None:
             self.feed.push(pcm, rate)
 
     def _call_soon(self, callback: Callable[..., None], *args: Any) -> None:

@@ -8,12 +8,10 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from ingest.puller import PullError
-from ingest.service import IngestService
-from mediacore.room import Room, RoomClosed, RoomError
-from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
-from mediacore.server.requests import room_or_404
+from mediacore.server.roomerrors import room_errors
 from mediacore.server.security import permission
+from mediacore.server.sources import Sources
 
 
 class SourceCreate(BaseModel):
@@ -24,13 +22,10 @@ class SourceCreate(BaseModel):
     audio: StrictBool = True
 
 
-def build_sources_router(directory: RoomDirectory, ingest: IngestService) -> APIRouter:
+def build_sources_router(sources: Sources) -> APIRouter:
     router = APIRouter(prefix="/api/v1/rooms", tags=["sources"])
     reader = Depends(permission("rooms:read"))
     joiner = Depends(permission("legs:create"))
-
-    def find_room(room: str) -> Room:
-        return room_or_404(directory, room)
 
     @router.post("/{room}/sources", status_code=201, dependencies=[joiner])
     async def add_source(room: str, body: SourceCreate, response: Response) -> dict[str, Any]:
@@ -40,23 +35,13 @@ def build_sources_router(directory: RoomDirectory, ingest: IngestService) -> API
         recorders only; other codecs fail the source. With `audio` (default true) its sound
         is mixed into the room like a talker's (mute it with the participant API). Answers its
         participant id, state and `audio`; later states arrive as `source.state` events."""
-        found = find_room(room)
         try:
-            participant = ingest.add(found, body.url, body.name or "camera", audio=body.audio)
+            with room_errors(full="room-full"):
+                added = await sources.add(room, body.url, body.name or "camera", body.audio)
         except PullError as error:
             raise ApiError(400, "bad-source-url", error.reason) from None
-        except RoomClosed as error:
-            raise ApiError(409, "room-closed", str(error)) from None
-        except RoomError as error:
-            raise ApiError(409, "room-full", str(error)) from None
-        response.headers["Location"] = f"/api/v1/rooms/{found.name}/sources/{participant.id}"
-        entry = participant.roster_entry()
-        return {
-            "id": participant.id,
-            "state": entry["state"],
-            "name": participant.name,
-            "audio": entry["audio"],
-        }
+        response.headers["Location"] = f"/api/v1/rooms/{room}/sources/{added['id']}"
+        return added
 
     @router.get("/{room}/sources", dependencies=[reader])
     async def list_sources(room: str) -> list[dict[str, Any]]:
@@ -65,16 +50,17 @@ def build_sources_router(directory: RoomDirectory, ingest: IngestService) -> API
         "pcm_mulaw"...), `audio_rate`, `audio_channels`, and counters (packets, keyframes,
         reconnects, bitrate, audio_frames, audio_errors, audio_underruns, audio_overflows,
         audio_dropped_ms, audio_buffered_ms)."""
-        return ingest.sources(find_room(room))
+        with room_errors():
+            return await sources.entries(room)
 
     @router.delete("/{room}/sources/{source_id}", status_code=204, dependencies=[joiner])
     async def remove_source(room: str, source_id: str) -> Response:
-        found = find_room(room)
         try:
-            await ingest.remove(found, source_id)
+            with room_errors():
+                await sources.remove(room, source_id)
         except KeyError:
             raise ApiError(
-                404, "source-not-found", f"no source {source_id!r} in room {found.name!r}"
+                404, "source-not-found", f"no source {source_id!r} in room {room!r}"
             ) from None
         return Response(status_code=204)
 

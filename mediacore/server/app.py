@@ -39,12 +39,14 @@ from mediacore.server.metrics import MediaMetrics
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
 from mediacore.server.remotepull import RemotePulls
+from mediacore.server.remotesources import RemoteSources
 from mediacore.server.remotevideo import RemoteVideo
 from mediacore.server.rooms import LocalRooms, Rooms
 from mediacore.server.roomscenes import RoomScenes
 from mediacore.server.shardedrecordings import ShardedRecordingSite
 from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.sipservice import SipService
+from mediacore.server.sources import LocalSources, Sources
 from mediacore.server.walls import WallService
 from mediacore.server.workers import WorkerPool
 from mediacore.videohub import VideoHub
@@ -103,6 +105,11 @@ class MediaServer:
             self.remote_peers = RemotePeers(self.sharded, self.peers, config.webrtc, self.bus)
             RemoteVideo(self.webrtc.video_hub, self.sharded)  # workers' video joins this hub
         self.ingest = IngestService(self.webrtc.video_hub)  # field cameras pulled into rooms
+        self.remote_sources: RemoteSources | None = None
+        self.sources: Sources = LocalSources(LocalRooms(self.directory), self.ingest)
+        if self.sharded is not None:  # cameras pulled here, their sound mixed in the workers
+            self.remote_sources = RemoteSources(self.sharded, self.ingest, self.bus)
+            self.sources = self.remote_sources
         # recordings take every video source of their room, remuxed
         self.recording_video = RecordingVideo(self.recorder, self.webrtc.video_hub, self.bus)
         if self.sip.gb is not None:  # gb28181:// sources: channels of registered 国标 devices
@@ -165,6 +172,8 @@ class MediaServer:
         await self.directory.stop()
         if self.sharded is not None:
             await self.sharded.stop()
+        if self.remote_sources is not None:
+            await self.remote_sources.stop()
         await self.ingest.stop()  # sources whose room did not close them
         await self.pulls.stop()  # their video process
         await self.webrtc.stop()  # peers that were not in a room yet
@@ -210,7 +219,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_rooms_router(server.rooms, server.config))
     app.include_router(build_floor_router(server.rooms))
     app.include_router(build_workers_router(server.pool))
-    app.include_router(build_sources_router(server.directory, server.ingest))
+    app.include_router(build_sources_router(server.sources))
     app.include_router(build_gb28181_router(server.sip.gb))
     app.include_router(build_join_links_router(server.directory, server.tokens))
     app.include_router(build_recordings_router(server.directory, server.recorder, server.exports))

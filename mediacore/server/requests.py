@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request, WebSocket
 
-from mediacore.room import Room
 from mediacore.server.auth import Principal, TokenStore
-from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
 
 
@@ -33,19 +31,3 @@ def websocket_principal(websocket: WebSocket, token: str, tokens: TokenStore) ->
     if not token and header.lower().startswith("bearer "):
         token = header[7:].strip()
     return tokens.authenticate(token) if token else None
-
-
-def room_or_404(directory: RoomDirectory, name: str) -> Room:
-    """The open room called `name` in this process, or the API's 404 `room-not-found` (501
-    `not-in-workers` for a room in a media worker, where this kind of leg does not run yet)."""
-    try:
-        return directory.get(name)
-    except KeyError:
-        if directory.placed_elsewhere(name):
-            raise ApiError(
-                501,
-                "not-in-workers",
-                f"room {name!r} runs in a media worker, where this does not run yet; "
-                "run the server with workers = 0 for it",
-            ) from None
-        raise ApiError(404, "room-not-found", f"no room named {name!r}") from None

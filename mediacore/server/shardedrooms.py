@@ -81,6 +81,8 @@ class ShardedRooms:
         self.notification_listeners: dict[str, WorkerNotified] = {}
         self.event_observers: list[Callable[[WorkerProcess, Event], None]] = []
         self.lost_listeners: list[Callable[[WorkerProcess], None]] = []
+        # Roster fields other services keep for a participant (a camera's pull state).
+        self.participant_fields: list[Callable[[str], dict[str, Any]]] = []
         pool.on_notification = self._notified
         pool.on_restart = self._restore
         pool.on_lost = self._lost
@@ -220,9 +222,8 @@ class ShardedRooms:
         parts = await asyncio.gather(
             *(_ask_running(s.worker, "room.roster", room=room) for s in placed.shards)
         )
-        view = self.call_rooms.get(room)
         return [
-            {**entry, **(view.call_fields(entry["id"]) if view else {}), "worker": shard.worker.id}
+            {**entry, **self._fields_of(room, entry["id"]), "worker": shard.worker.id}
             for shard, entries in zip(placed.shards, parts, strict=True)
             for entry in entries or ()  # a restarting shard has no legs
         ]
@@ -230,9 +231,16 @@ class ShardedRooms:
     async def participant(self, room: str, participant: str) -> dict[str, Any]:
         shard = self._shard(room, participant)
         entry = await _ask(shard.worker, "participant.get", room=room, participant=participant)
+        return {**entry, **self._fields_of(room, participant), "worker": shard.worker.id}
+
+    def _fields_of(self, room: str, participant: str) -> dict[str, Any]:
+        """What control knows of a participant besides its worker: a SIP call's dialog, a
+        camera's pull."""
         view = self.call_rooms.get(room)
-        fields = view.call_fields(participant) if view else {}
-        return {**entry, **fields, "worker": shard.worker.id}
+        fields = view.call_fields(participant) if view is not None else {}
+        for more in self.participant_fields:
+            fields = {**fields, **more(participant)}
+        return fields
 
     async def update(self, room: str, participant: str, changes: dict[str, Any]) -> dict[str, Any]:
         shard = self._shard(room, participant)

@@ -28,6 +28,7 @@ from mediacore.cascadeio import RoomLinks
 from mediacore.channel import Notification
 from mediacore.channelio import Channel, RequestFailed
 from mediacore.clock import iso8601
+from mediacore.datapath import FrameKind, MediaFrame
 from mediacore.datapathio import DataPath
 from mediacore.events import Event, EventBus
 from mediacore.offeranswer import OfferAnswerError
@@ -40,6 +41,7 @@ from mediacore.server.rooms import LegRequest, LocalRooms, offer_answer_kind
 from mediacore.server.workerlegs import WorkerLegs
 from mediacore.server.workerpeers import WorkerPeers
 from mediacore.server.workerrecorder import WorkerRecorder
+from mediacore.server.workersources import WorkerSources
 from mediacore.server.workervideo import WorkerVideo
 from mediacore.videohub import VideoHub
 
@@ -94,6 +96,9 @@ class Worker:
         self.sip_legs = WorkerLegs(self.rooms, channel)
         self.video = WorkerVideo(VideoHub(), channel, data)
         self.peers = WorkerPeers(self.rooms, channel, settings.id, self.video)
+        self.sources = WorkerSources(self.rooms, channel, settings.id)
+        if data is not None:
+            data.on_frame = self._frame
         self.notices: dict[str, Callable[[dict[str, Any]], None]] = {
             "video.keyframe": self.video.keyframe,
             "video.ended": self.video.ended,
@@ -250,6 +255,12 @@ class Worker:
         await self.peers.stop()
         self.stopped.set()
 
+    def _frame(self, frame: MediaFrame) -> None:
+        if frame.kind == FrameKind.AUDIO:
+            self.sources.frame(frame)
+        else:
+            self.video.frame(frame)
+
     def _notified(self, message: Notification) -> None:
         notice = self.notices.get(message.event)
         if notice is not None:
@@ -258,6 +269,7 @@ class Worker:
     def _forward_event(self, event: Event) -> None:
         if event.type == "participant.left":
             self.sip_legs.left(event.data["participant"])
+            self.sources.left(event.data["participant"])
         if event.type in _HOME_ONLY and not self.home.get(event.room or "", True):
             return
         self.channel.notify(

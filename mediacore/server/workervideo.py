@@ -33,7 +33,6 @@ class WorkerVideo:
         self._announced: set[str] = set()
         self._imported: dict[str, VideoSource] = {}
         if data is not None:
-            data.on_frame = self._frame
             data.on_drop = self._dropped
 
     # -- up: what this worker's peers publish ---------------------------------------------
@@ -115,7 +114,8 @@ class WorkerVideo:
         if source is not None:
             source.close()
 
-    def _frame(self, frame: MediaFrame) -> None:
+    def frame(self, frame: MediaFrame) -> None:
+        """A frame of an imported source, from control."""
         source = self._imported.get(frame.source)
         if source is not None:
             push_frame(source, frame)

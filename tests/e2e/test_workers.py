@@ -18,10 +18,12 @@ import pytest
 
 from bench.rtppeer import RtpPeer
 from bench.sipprun import start_sipp
+from mediacore.audio import tone_level_dbfs
 from mediacore.codecs import PCMU
 from tests.e2e.server import ServerProcess
 from tests.e2e.test_radio_floor import wait_for_roster
 from tests.e2e.test_rtp_legs import LEVEL, SILENT, heard, joined, tone_payloads
+from tests.ingest.test_source_audio import rtmp_camera
 
 pytestmark = pytest.mark.slow
 
@@ -172,14 +174,41 @@ async def test_a_killed_worker_is_restarted_with_its_rooms_and_the_others_do_not
         server.client.delete(f"/api/v1/rooms/{name}")
 
 
-def test_legs_that_do_not_run_in_workers_yet_say_so(server: ServerProcess, room: str) -> None:
-    source = server.client.post(
-        f"/api/v1/rooms/{room}/sources", json={"url": "rtsp://127.0.0.1:9/cam", "name": "cam"}
-    )
-    assert source.status_code == 501 and source.json()["error"] == "not-in-workers", source.text
-    link = server.client.post(f"/api/v1/rooms/{room}/join-links", json={"name": "Dr. Lin"})
-    assert link.status_code == 201, link.text  # a join link needs no leg
-    assert server.client.get("/api/v1/rooms/nowhere/recordings").status_code == 404
+async def test_a_field_camera_in_a_worker_room_is_heard_listed_and_removed(
+    server: ServerProcess, room: str
+) -> None:
+    """The camera is pulled in control; its sound is mixed in the worker of the room."""
+    listener, _ = await joined(server, room, PCMU, "listener")
+    with rtmp_camera("-c:a", "aac", "-ac", "1") as url:
+        created = server.client.post(
+            f"/api/v1/rooms/{room}/sources", json={"url": url, "name": "drone 1"}
+        )
+        assert created.status_code == 201, created.text
+        camera = created.json()["id"]
+        deadline = time.monotonic() + 10.0
+        entry: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            listed = server.client.get(f"/api/v1/rooms/{room}/sources").json()
+            entry = next((s for s in listed if s["id"] == camera), {})
+            if entry.get("state") == "live" and entry.get("talking"):
+                break
+            await asyncio.sleep(0.2)
+        assert (entry["state"], entry["codec"], entry["kind"]) == ("live", "H264", "video")
+        assert entry["audio_codec"] == "aac" and "worker" in entry
+        roster = {p["id"]: p for p in server.roster(room)}
+        assert roster[camera]["state"] == "live"  # control's fields in the worker's roster
+        since = time.monotonic()
+        await listener.play(silence(listener, 1.5))
+        heard = listener.decoded(since + 0.3)
+        assert tone_level_dbfs(heard, 1000.0, 8000) == pytest.approx(-21.1, abs=2.0)
+        removed = server.client.delete(f"/api/v1/rooms/{room}/sources/{camera}")
+        assert removed.status_code == 204, removed.text
+        assert server.client.delete(f"/api/v1/rooms/{room}/sources/{camera}").status_code == 404
+    assert [p["name"] for p in server.roster(room)] == ["listener"]
+    bad = server.client.post(f"/api/v1/rooms/{room}/sources", json={"url": "gopher://x"})
+    assert bad.status_code == 400 and bad.json()["error"] == "bad-source-url"
+    assert server.client.get("/api/v1/rooms/nowhere/sources").status_code == 404
+    listener.close()
 
 
 def test_a_configured_radio_gateway_keeps_its_call_through_a_killed_worker(

@@ -1,0 +1,44 @@
+"""Field cameras of rooms, as the sources API sees them, wherever their rooms run.
+
+`LocalSources` joins cameras to rooms of this process (ingest.service.IngestService does the
+work); `mediacore.server.remotesources.RemoteSources` does it for rooms on media workers. Both
+answer plain JSON; lookups raise NoSuchRoom, a source that is not there KeyError."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ingest.service import IngestService
+from mediacore.server.rooms import LocalRooms
+
+
+class Sources(Protocol):
+    async def add(self, room: str, url: str, name: str, audio: bool) -> dict[str, Any]:
+        """Pull `url` into `room`: {"id", "state", "name", "audio"}. Raises NoSuchRoom,
+        PullError (an unusable URL), RoomClosed or RoomError (full)."""
+        ...
+
+    async def entries(self, room: str) -> list[dict[str, Any]]:
+        """The roster entries of the room's sources (state, reason, codecs, counters)."""
+        ...
+
+    async def remove(self, room: str, source_id: str) -> None:
+        """The source leaves the room. Raises NoSuchRoom or KeyError."""
+        ...
+
+
+class LocalSources:
+    def __init__(self, rooms: LocalRooms, ingest: IngestService) -> None:
+        self.rooms = rooms
+        self.ingest = ingest
+
+    async def add(self, room: str, url: str, name: str, audio: bool) -> dict[str, Any]:
+        participant = self.ingest.add(self.rooms.room(room), url, name, audio=audio)
+        entry = participant.roster_entry()
+        return {"id": participant.id, "state": entry["state"], "name": name, "audio": audio}
+
+    async def entries(self, room: str) -> list[dict[str, Any]]:
+        return self.ingest.sources(self.rooms.room(room))
+
+    async def remove(self, room: str, source_id: str) -> None:
+        await self.ingest.remove(self.rooms.room(room), source_id)
