@@ -383,6 +383,11 @@ class VideoSource:
         return list(self._tracks)
 
     @property
+    def watched(self) -> bool:
+        """Someone takes its frames: a subscriber track or a tap (a wall, a recording)."""
+        return bool(self._tracks or self._taps)
+
+    @property
     def frames_forwarded(self) -> int:
         return sum(t.frames_forwarded for t in self._tracks) + self._gone_forwarded
 

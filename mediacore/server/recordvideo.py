@@ -14,12 +14,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from mediacore.events import Event, EventBus
 from mediacore.videohub import UnknownVideoSourceError, VideoHub, VideoSource
 from recorder.live import LiveRecording
-from recorder.service import RecorderService
 from recorder.videolive import LiveVideoTrack
 
 log = logging.getLogger(__name__)
@@ -38,10 +37,17 @@ class _Tap:
     remove: Callable[[], None]
 
 
-class RecordingVideo:
-    """Keeps the video taps of `recorder`'s live recordings in step with `hub`'s sources."""
+class LiveRecordings(Protocol):
+    def live_recordings(self) -> list[LiveRecording]:
+        """The recordings whose tracks this process writes."""
+        ...
 
-    def __init__(self, recorder: RecorderService, hub: VideoHub, bus: EventBus) -> None:
+
+class RecordingVideo:
+    """Keeps the video taps of `recorder`'s live recordings in step with `hub`'s sources
+    (the recorder service's in one process; a media worker's recorder and hub in each worker)."""
+
+    def __init__(self, recorder: LiveRecordings, hub: VideoHub, bus: EventBus) -> None:
         self.recorder = recorder
         self.hub = hub
         self.bus = bus

@@ -37,6 +37,7 @@ from mediacore.server.children import READY
 from mediacore.server.config import Config, RtpSection, ServerSection
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.metricsdata import TickTimings, room_snapshot
+from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.rooms import LegRequest, LocalRooms, offer_answer_kind
 from mediacore.server.workerlegs import WorkerLegs
 from mediacore.server.workerpeers import WorkerPeers
@@ -105,6 +106,11 @@ class Worker:
         }
         channel.on_notification = self._notified
         self.recorder = WorkerRecorder(Path(settings.data_dir), self.directory.rooms.get, channel)
+        # Recordings written here take their room's video from this worker's hub: its peers'
+        # own, and the cameras' brought from control (`_every_second`).
+        self.recording_video = RecordingVideo(self.recorder, self.video.hub, self.bus)
+        self._housekeeping: asyncio.Task[None] | None = None
+        self._stopping = False
         self.bus.listen(self._forward_event)
         channel.handlers.update(
             {
@@ -247,8 +253,38 @@ class Worker:
         rooms = list(self.directory.rooms.values())
         return [room_snapshot(room, self.timings).to_json() for room in rooms]
 
+    async def start(self) -> None:
+        await self.recording_video.start()
+        self._housekeeping = asyncio.get_running_loop().create_task(self._every_second())
+
+    async def _every_second(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self._recorded_cameras()
+            except Exception:  # a bug here must not end the housekeeping for good
+                log.exception("bringing recorded cameras' video failed")
+
+    async def _recorded_cameras(self) -> None:
+        """Cameras of recorded rooms: their video comes from control, to be recorded here."""
+        cameras = [
+            participant.id
+            for live in self.recorder.live_recordings()
+            for participant in list(live.room.participants.values())
+            if participant.endpoint.kind == "video"
+        ]
+        await self.video.ensure_quietly(cameras)
+        self.video.release_unwatched(keep=set(cameras))
+
     async def stop(self, data: dict[str, Any] | None = None) -> None:
+        if self._stopping:  # asked by control, then again as the channel closed
+            await self.stopped.wait()
+            return
+        self._stopping = True
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
         await self.recorder.stop_all("server-stopping")  # sealed while the rooms are whole
+        await self.recording_video.stop()
         for links in self.links.values():
             links.close()
         await self.directory.stop()
@@ -284,6 +320,7 @@ async def serve(settings: WorkerSettings, channel_fd: int, data_fd: int | None) 
     if data_fd is not None:
         data = await DataPath.over(socket.socket(fileno=data_fd), f"worker-{settings.id}-data")
     worker = Worker(settings, channel, data)
+    await worker.start()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, lambda: loop.create_task(worker.stop()))
     gc.collect()

@@ -19,6 +19,7 @@ from typing import Any
 from mediacore.channelio import Channel, Handler, RequestFailed
 from mediacore.room import Room
 from mediacore.server.rooms import NoSuchRoom
+from recorder.live import LiveRecording
 from recorder.site import LocalRecording, LocalSite, RecordingRequest
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,10 @@ class WorkerRecorder:
             "recording.manifest": self.manifest,
             "recording.event": self.event,
         }
+
+    def live_recordings(self) -> list[LiveRecording]:
+        """The recordings this worker writes (their video is tapped from its hub)."""
+        return [recording.live for recording in self.active.values()]
 
     async def start(self, data: dict[str, Any]) -> dict[str, Any]:
         """{room, id, by, continues?, present?: roster entries of the other shards}: tap the

@@ -10,8 +10,9 @@ publishes ("video.keyframe", both ways)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from functools import partial
 from typing import Any
 
@@ -102,9 +103,17 @@ class WorkerVideo:
     def _forget_import(self, source: VideoSource) -> None:
         self._imported.pop(source.id, None)
 
-    def release_unwatched(self) -> None:
-        """Stop receiving imported sources nobody here watches any more."""
-        for source in [s for s in self._imported.values() if not s.subscribers]:
+    async def ensure_quietly(self, source_ids: Iterable[str]) -> None:
+        """`ensure` each that control has; the others are not (or not yet) video sources."""
+        for source_id in source_ids:
+            with contextlib.suppress(KeyError, ConnectionError):
+                await self.ensure(source_id)
+
+    def release_unwatched(self, keep: Collection[str] = ()) -> None:
+        """Stop receiving imported sources nobody here watches any more (no subscriber, and
+        no tap: a recording taps what it records), but those in `keep`."""
+        unwatched = [s for s in self._imported.values() if not s.watched and s.id not in keep]
+        for source in unwatched:
             source.close()
             self.channel.notify("video.release", source=source.id)
 

@@ -272,3 +272,30 @@ def test_workers_never_outlive_a_killed_server(tmp_path: Path) -> None:
     alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
     assert not alive, f"workers {alive} outlived their server"
     server.client.close()
+
+
+async def test_a_recording_in_a_worker_keeps_the_video_of_its_cameras(
+    server: ServerProcess, room: str
+) -> None:
+    """A camera pulled in control is recorded by the worker holding the room: its video
+    comes down the worker's data path to the recording's video track."""
+    with rtmp_camera("-c:a", "aac", "-ac", "1") as url:
+        created = server.client.post(
+            f"/api/v1/rooms/{room}/sources", json={"url": url, "name": "drone 1"}
+        )
+        assert created.status_code == 201, created.text
+        camera = created.json()["id"]
+        started = server.client.post(f"/api/v1/rooms/{room}/recordings", json={})
+        assert started.status_code in (200, 201), started.text
+        recording = started.json()["id"]
+        await asyncio.sleep(4.0)
+        stopped = server.client.post(f"/api/v1/recordings/{recording}/stop")
+        assert stopped.status_code == 200, stopped.text
+    manifest = server.client.get(f"/api/v1/recordings/{recording}").json()
+    videos = [t for t in manifest["tracks"] if t["kind"] == "video"]
+    assert len(videos) == 1, manifest["tracks"]
+    video = videos[0]
+    assert video["participant"] == camera and video["name"] == "drone 1"
+    assert (video["codec"], video["width"], video["height"]) == ("H264", 320, 240)
+    assert video["frames"] >= 25, video
+    assert server.client.get(f"/api/v1/recordings/{recording}/verify").json()["ok"] is True
