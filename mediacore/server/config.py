@@ -35,7 +35,8 @@ class ServerSection:
     log_format: str = "json"  # or "text"
     access_log: bool = False
     # Media worker processes that run the rooms; 0 runs them in this process (single-process
-    # mode, the default while WebRTC and field video still need rooms in-process).
+    # mode). A config loaded from a file and the environment (`mediacore serve`) that does not
+    # say gets one per core (`default_worker_count`); a Config built in code runs in-process.
     workers: int = 0
     max_legs_per_shard: int = 200  # a room with more legs grows a shard on another worker
 
@@ -89,9 +90,12 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
     for name, section_type in _SECTIONS.items():
         values = dict(_table(data.get(name, {}), f"[{name}]"))
         tables = {key: values.pop(key) for key in _TABLE_ARRAYS.get(name, ()) if key in values}
+        said = set(values) | set(_env_keys(name, environ))
         section = _section(name, section_type, values, environ)
         if tables:
             section = replace(section, **_sip_tables(tables))
+        if name == "server" and "workers" not in said:
+            section = replace(section, workers=default_worker_count())
         config = replace(config, **{name: section})
     if "rooms" in data:
         config = replace(config, rooms=_rooms(data["rooms"]))
@@ -164,6 +168,20 @@ def validate_config(config: Config) -> Config:
     if server.log_format not in LOG_FORMATS:
         raise ConfigError(f"server.log_format: {server.log_format!r} is not one of {LOG_FORMATS}")
     return config
+
+
+def default_worker_count() -> int:
+    """One media worker per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _env_keys(section: str, environ: dict[str, str]) -> list[str]:
+    """The keys of `section` the environment overrides (MEDIACORE_<SECTION>_<KEY>)."""
+    prefix = f"MEDIACORE_{section.upper()}_"
+    return [name[len(prefix) :].lower() for name in environ if name.startswith(prefix)]
 
 
 def _read(path: str | Path) -> dict[str, Any]:

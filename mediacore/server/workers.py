@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, replace
 from typing import Any
@@ -220,14 +219,6 @@ class WorkerPool:
     async def _restarted(self, worker: WorkerProcess) -> None:
         if self.on_restart is not None:
             await self.on_restart(worker)
-
-
-def default_worker_count() -> int:
-    """One media worker per core this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _split_ports(config: Config, count: int) -> list[WorkerSettings]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,13 @@ import pytest
 from mediacore.room import RoomSettings
 from mediacore.server import cli
 from mediacore.server.cli import _apply_options
-from mediacore.server.config import Config, ConfigError, TokenEntry, load_config
+from mediacore.server.config import (
+    Config,
+    ConfigError,
+    TokenEntry,
+    default_worker_count,
+    load_config,
+)
 
 
 def write(tmp_path: Path, text: str | bytes, name: str = "mediacore.toml") -> Path:
@@ -58,12 +65,25 @@ def test_defaults_without_file_or_environment_match_the_contract() -> None:
     assert config.tokens == ()
 
 
+def loaded_defaults() -> Config:
+    """What `mediacore serve` runs on with nothing said: one media worker per core."""
+    return replace(Config(), server=replace(Config().server, workers=default_worker_count()))
+
+
 def test_default_config_object_equals_loaded_defaults() -> None:
-    assert load_config(None, {}) == Config()
+    assert load_config(None, {}) == loaded_defaults()
+    assert load_config(None, {}).server.workers >= 1
 
 
 def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
-    assert load_config(write(tmp_path, ""), {}) == Config()
+    assert load_config(write(tmp_path, ""), {}) == loaded_defaults()
+
+
+def test_workers_said_in_the_file_or_the_environment_win_over_one_per_core(
+    tmp_path: Path,
+) -> None:
+    assert load_config(write(tmp_path, "[server]\nworkers = 0\n"), {}).server.workers == 0
+    assert load_config(None, {"MEDIACORE_SERVER_WORKERS": "3"}).server.workers == 3
 
 
 def test_load_config_reads_the_process_environment_when_none_is_given(
@@ -419,7 +439,7 @@ def test_bad_environment_override_is_a_config_error_naming_the_key(
 
 def test_unrelated_environment_variables_are_ignored() -> None:
     config = load_config(None, {"MEDIACORE_NOPE_THING": "1", "HTTP_PORT": "1", "PATH": "/bin"})
-    assert config == Config()
+    assert config == loaded_defaults()
 
 
 def test_admin_token_from_environment_adds_an_admin_token_entry(tmp_path: Path) -> None:
