@@ -80,12 +80,15 @@ class SignallingSession:
         user: str,
         may_talk: bool,
         loopback: Sequence[str] = (),
+        owner: str = "",
     ) -> None:
         """`room` is the Room the socket was opened for; `user` names the caller (the default
-        participant name); `may_talk` allows PTT; `loopback` see webrtc.ice."""
+        participant name); `may_talk` allows PTT; `loopback` see webrtc.ice; `owner` is the
+        caller's identity, recorded as the owner of its participant (default `user`)."""
         self.service = service
         self.room = room
         self.user = user
+        self.owner = owner or user
         self.may_talk = may_talk
         self.loopback = list(loopback)
         self.outbox: asyncio.Queue[Message] = asyncio.Queue(maxsize=OUTBOX_SIZE)
@@ -199,7 +202,7 @@ class SignallingSession:
                 self.room,
                 offer,
                 name=name,
-                owner=self.user,
+                owner=self.owner,
                 mode="session",
                 duplex=duplex,
                 loopback=self.loopback,
@@ -306,6 +309,8 @@ class SignallingSession:
         _, leg = self._joined()
         source = _text(message, "source", limit=64)
         try:
+            if not self._hub().may_watch(self.room, source):  # another room's: as unknown
+                raise KeyError(source)
             await self._hub().subscribe(leg, source)
         except KeyError:
             raise MessageError("unknown-source", f"no video source {source!r}") from None

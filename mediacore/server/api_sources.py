@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from ingest.netpolicy import AddressRefused
 from ingest.puller import PullError
-from ingest.service import IngestService
+from ingest.service import ADDRESS_REFUSED, IngestService
 from mediacore.room import Room, RoomClosed, RoomError
+from mediacore.server.auth import SECRETS, Principal
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
 from mediacore.server.requests import room_or_404
@@ -26,14 +28,18 @@ class SourceCreate(BaseModel):
 
 def build_sources_router(directory: RoomDirectory, ingest: IngestService) -> APIRouter:
     router = APIRouter(prefix="/api/v1/rooms", tags=["sources"])
-    reader = Depends(permission("rooms:read"))
     joiner = Depends(permission("legs:create"))
 
     def find_room(room: str) -> Room:
         return room_or_404(directory, room)
 
-    @router.post("/{room}/sources", status_code=201, dependencies=[joiner])
-    async def add_source(room: str, body: SourceCreate, response: Response) -> dict[str, Any]:
+    @router.post("/{room}/sources", status_code=201)
+    async def add_source(
+        room: str,
+        body: SourceCreate,
+        response: Response,
+        principal: Annotated[Principal, Depends(permission("legs:create"))],
+    ) -> dict[str, Any]:
         """Pull a field camera into the room as a participant (kind "video"): `rtsp://`
         (TCP), `rtsp+udp://`, `rtmp://`, `http(s)://...m3u8` or `srt://`. Video is never
         re-encoded: H.264 goes to WebRTC subscribers, walls and recorders, H.265 to walls and
@@ -42,7 +48,10 @@ def build_sources_router(directory: RoomDirectory, ingest: IngestService) -> API
         participant id, state and `audio`; later states arrive as `source.state` events."""
         found = find_room(room)
         try:
-            participant = ingest.add(found, body.url, body.name or "camera", audio=body.audio)
+            participant = await ingest.add(found, body.url, body.name or "camera", audio=body.audio)
+        except AddressRefused as error:
+            detail = str(error) if principal.may(SECRETS) else ADDRESS_REFUSED
+            raise ApiError(403, "source-refused", detail) from None
         except PullError as error:
             raise ApiError(400, "bad-source-url", error.reason) from None
         except RoomClosed as error:
@@ -58,14 +67,17 @@ def build_sources_router(directory: RoomDirectory, ingest: IngestService) -> API
             "audio": entry["audio"],
         }
 
-    @router.get("/{room}/sources", dependencies=[reader])
-    async def list_sources(room: str) -> list[dict[str, Any]]:
+    @router.get("/{room}/sources")
+    async def list_sources(
+        room: str, principal: Annotated[Principal, Depends(permission("rooms:read"))]
+    ) -> list[dict[str, Any]]:
         """Roster entries of the room's sources: state, reason, video `codec` ("H264",
         "H265"; null until connected), `audio`, `audio_codec` (FFmpeg's name: "aac",
         "pcm_mulaw"...), `audio_rate`, `audio_channels`, and counters (packets, keyframes,
         reconnects, bitrate, audio_frames, audio_errors, audio_underruns, audio_overflows,
-        audio_dropped_ms, audio_buffered_ms)."""
-        return ingest.sources(find_room(room))
+        audio_dropped_ms, audio_buffered_ms). `url` hides credentials, stream keys and
+        query tokens, and `reason` never quotes the network's errors, except for admins."""
+        return ingest.sources(find_room(room), reveal=principal.may(SECRETS))
 
     @router.delete("/{room}/sources/{source_id}", status_code=204, dependencies=[joiner])
     async def remove_source(room: str, source_id: str) -> Response:

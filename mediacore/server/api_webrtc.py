@@ -100,6 +100,7 @@ def build_webrtc_router(
             service,
             found,
             user=principal.name,
+            owner=principal.identity,
             may_talk=principal.may("floor:talk"),
             loopback=loopback(websocket.scope.get("server")),
         )
@@ -180,6 +181,9 @@ def build_webrtc_router(
         video: str | None,
     ) -> Response:
         found = find_room(room)
+        hub = service.video_hub
+        if video is not None and hub is not None and not hub.may_watch(found, video):
+            raise ApiError(404, "unknown-source", f"no video source {video!r} in room {room!r}")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/sdp":
             raise ApiError(415, "unsupported-media-type", "send the offer as application/sdp")
@@ -193,7 +197,7 @@ def build_webrtc_router(
                 found,
                 offer,
                 name=name,
-                owner=principal.name,
+                owner=principal.identity,
                 mode=mode,
                 loopback=loopback(request.scope.get("server")),
                 video_source=video,
@@ -218,7 +222,7 @@ def build_webrtc_router(
         except KeyError:
             raise ApiError(404, "session-not-found", f"no such session in {room!r}") from None
         owner = service.owners.get(participant_id)
-        if owner != principal.name and not principal.may("participants:write"):
+        if owner != principal.identity and not principal.may("participants:write"):
             raise ApiError(403, "forbidden", "only its creator or an operator may end it")
         with contextlib.suppress(KeyError):
             await found.remove(participant_id, "ended")

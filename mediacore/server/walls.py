@@ -126,6 +126,11 @@ class WallService:
     def names(self) -> list[str]:
         return sorted(self._walls)
 
+    def definition(self, name: str) -> dict[str, Any] | None:
+        """Wall `name`'s definition as last PUT (a copy), None if there is no such wall."""
+        running = self._walls.get(name)
+        return json.loads(json.dumps(running.definition)) if running is not None else None
+
     def process(self, name: str) -> ChildProcess:
         """The video process of wall `name`. Raises KeyError."""
         return self._walls[name].process
@@ -241,7 +246,9 @@ class WallService:
         name, wall = running.name, running.wall
         for index, output in enumerate(wall.outputs):
             if output.kind == "whep":
-                source = self._hub.register_source(VideoSource(whep_source_id(name, index), "H264"))
+                # watched from its room's WHEP endpoint, by that room's participants only
+                source = VideoSource(whep_source_id(name, index), "H264", room=wall.room)
+                self._hub.register_source(source)
                 source.keyframe_requester = self._whep_keyframe(running, index)
                 running.whep[index] = source
         self._write_sdp_files(name, wall)

@@ -160,13 +160,13 @@ role = "commander"
 name = "Chief"
 
 [[auth.tokens]]
-token = "s3cret-reviewer"
+token = "s3cret-reviewer-token"
 role = "reviewer"
 """,
     )
     assert load_config(path, {}).tokens == (
         TokenEntry("s3cret-commander", "commander", "Chief"),
-        TokenEntry("s3cret-reviewer", "reviewer", ""),
+        TokenEntry("s3cret-reviewer-token", "reviewer", ""),
     )
 
 
@@ -423,10 +423,10 @@ def test_unrelated_environment_variables_are_ignored() -> None:
 
 
 def test_admin_token_from_environment_adds_an_admin_token_entry(tmp_path: Path) -> None:
-    path = write(tmp_path, '[[auth.tokens]]\ntoken = "op"\nrole = "operator"\n')
-    config = load_config(path, {"MEDIACORE_ADMIN_TOKEN": "from-env"})
-    assert TokenEntry("op", "operator", "") in config.tokens
-    assert TokenEntry("from-env", "admin", "admin") in config.tokens
+    path = write(tmp_path, '[[auth.tokens]]\ntoken = "operator-token-0001"\nrole = "operator"\n')
+    config = load_config(path, {"MEDIACORE_ADMIN_TOKEN": "admin-token-from-env"})
+    assert TokenEntry("operator-token-0001", "operator", "") in config.tokens
+    assert TokenEntry("admin-token-from-env", "admin", "admin") in config.tokens
     assert len(config.tokens) == 2
 
 
@@ -514,7 +514,7 @@ def test_main_serves_the_layered_config(
 ) -> None:
     path = write(tmp_path, "[server]\nhttp_port = 9000\nhost = '10.1.1.1'\n[sip]\nport = 5070\n")
     monkeypatch.setenv("MEDIACORE_SERVER_HTTP_PORT", "9100")
-    monkeypatch.setenv("MEDIACORE_ADMIN_TOKEN", "env-admin")
+    monkeypatch.setenv("MEDIACORE_ADMIN_TOKEN", "env-admin-token-0001")
     argv = ["serve", "--config", str(path), "--host", "127.0.0.1", "--rtp-ports", "40000-40100"]
     assert cli.main(argv) == 0
     (config,) = serve_calls
@@ -522,7 +522,7 @@ def test_main_serves_the_layered_config(
     assert config.server.host == "127.0.0.1"  # option over file
     assert config.sip.port == 5070  # file over default
     assert (config.rtp.port_min, config.rtp.port_max) == (40000, 40100)
-    assert TokenEntry("env-admin", "admin", "admin") in config.tokens
+    assert TokenEntry("env-admin-token-0001", "admin", "admin") in config.tokens
 
 
 @pytest.mark.parametrize(
