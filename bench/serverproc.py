@@ -212,7 +212,7 @@ class ServerProcess:
         env = {
             **os.environ,
             "MEDIACORE_ADMIN_TOKEN": TOKEN,
-            "MEDIACORE_SOURCES_ALLOW_LOOPBACK": "1",
+            "MEDIACORE_OUTBOUND_ALLOW_LOOPBACK": "1",
             **environment,
         }
         if max_legs_per_shard is not None:

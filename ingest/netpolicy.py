@@ -15,6 +15,9 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from mediacore.redact import redact_url
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -85,6 +88,15 @@ class NetworkPolicy:
         if refused or not addresses:
             raise AddressRefused(f"{host} ({', '.join(refused) or 'no address'}) is not allowed")
         return addresses
+
+    async def check_url(self, url: str) -> list[IPAddress]:
+        """`check` for the host (and port) of `url`. Raises AddressRefused, OSError."""
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            raise AddressRefused(f"{redact_url(url)} has no valid port") from None
+        return await self.check(parts.hostname or "", port)
 
 
 def _literal(host: str) -> IPAddress | None:

@@ -63,7 +63,7 @@ class IngestService:
             if self.networks is not None:
                 admit = _admission(self.networks, url)
                 with contextlib.suppress(OSError):  # unresolvable now: each attempt checks
-                    await _check(self.networks, url)
+                    await self.networks.check_url(url)
         room.check_capacity()
         source = FieldSource(
             url, target, self.hub, self.settings, audio=audio, reader_factory=factory, admit=admit
@@ -112,20 +112,10 @@ class IngestService:
 ADDRESS_REFUSED = "the source's address is not in the networks this server may pull from"
 
 
-async def _check(networks: NetworkPolicy, url: str) -> None:
-    """Raises AddressRefused, or OSError when the host does not resolve."""
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    await networks.check(parts.hostname or "", port)
-
-
 def _admission(networks: NetworkPolicy, url: str) -> Admission:
     async def admit() -> None:
         try:
-            await _check(networks, url)
+            await networks.check_url(url)
         except AddressRefused as error:
             raise PullError(str(error), permanent=True, public=ADDRESS_REFUSED) from None
         except OSError as error:

@@ -20,21 +20,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import FileResponse
 
+from ingest.netpolicy import AddressRefused, NetworkPolicy
 from mediacore.redact import MASK, redact_url
 from mediacore.server.auth import SECRETS, Principal
 from mediacore.server.errors import ApiError
 from mediacore.server.requests import bounded_body
 from mediacore.server.security import permission
-from mediacore.server.walls import WallService, is_wall_name
+from mediacore.server.walls import OUTPUT_FAILED, WallService, is_wall_name
 from mixer.layout import LayoutError
 
 MAX_WALL_BYTES = 256 * 1024
 WallName = Annotated[str, Path(max_length=64)]
+OUTPUT_REFUSED = "the output's address is not in the networks this server may connect to"
 Reader = Annotated[Principal, Depends(permission("rooms:read"))]
 Writer = Annotated[Principal, Depends(permission("walls:write"))]
 
 
-def build_walls_router(walls: WallService, kiosk_page: FilePath) -> APIRouter:
+def build_walls_router(
+    walls: WallService, kiosk_page: FilePath, outbound: NetworkPolicy | None = None
+) -> APIRouter:
+    """`outbound`: where outputs may push to (None: anywhere)."""
     router = APIRouter(tags=["walls"])
     reader = Depends(permission("rooms:read"))
     writer = Depends(permission("walls:write"))
@@ -71,6 +76,8 @@ def build_walls_router(walls: WallService, kiosk_page: FilePath) -> APIRouter:
         except ValueError:
             raise ApiError(400, "bad-json", "the body is not JSON") from None
         data = with_kept_secrets(data, walls.definition(wall))
+        if outbound is not None:
+            await _check_outputs(outbound, data, principal)
         try:
             created = await walls.put(wall, data)
         except LayoutError as error:
@@ -107,10 +114,20 @@ def build_walls_router(walls: WallService, kiosk_page: FilePath) -> APIRouter:
 
 
 def shown(description: dict[str, Any], principal: Principal) -> dict[str, Any]:
-    """A wall's description as `principal` may read it: output URLs redacted but for admins."""
+    """A wall's description as `principal` may read it: but for admins, output URLs redacted
+    and the outputs' failure reasons told without the network's words (which would make
+    outputs a port scanner)."""
     if principal.may(SECRETS):
         return description
-    return {**description, "outputs": [_redacted(o) for o in description.get("outputs", [])]}
+    status = description.get("status")
+    if isinstance(status, dict) and isinstance(status.get("outputs"), list):
+        outputs = [
+            {**o, "reason": OUTPUT_FAILED} if isinstance(o, dict) and o.get("reason") else o
+            for o in status["outputs"]
+        ]
+        status = {**status, "outputs": outputs}
+    outputs = [_redacted(o) for o in description.get("outputs", [])]
+    return {**description, "outputs": outputs, "status": status}
 
 
 def with_kept_secrets(data: Any, before: dict[str, Any] | None) -> Any:
@@ -132,6 +149,23 @@ def with_kept_secrets(data: Any, before: dict[str, Any] | None) -> Any:
         for o in outputs
     ]  # fmt: skip
     return {**data, "outputs": kept}
+
+
+async def _check_outputs(outbound: NetworkPolicy, data: Any, principal: Principal) -> None:
+    """Raises ApiError 403 when an output would push to a refused address (an unresolvable
+    host is left to the output, which keeps trying)."""
+    outputs = data.get("outputs") if isinstance(data, dict) else None
+    for output in outputs if isinstance(outputs, list) else []:
+        url = output.get("url") if isinstance(output, dict) else None
+        if not isinstance(url, str) or "://" not in url:
+            continue
+        try:
+            await outbound.check_url(url)
+        except AddressRefused as error:
+            detail = str(error) if principal.may(SECRETS) else OUTPUT_REFUSED
+            raise ApiError(403, "output-refused", detail) from None
+        except OSError:
+            pass
 
 
 def _redacted(output: Any) -> Any:

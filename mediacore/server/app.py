@@ -34,7 +34,7 @@ from mediacore.server.api_workers import build_workers_router
 from mediacore.server.auth import TokenStore, build_token_store
 from mediacore.server.callroom import RemoteLegs, RemotePinEntry
 from mediacore.server.children import ChildProcess
-from mediacore.server.config import Config, source_networks
+from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.guard import RequestGuard
@@ -96,8 +96,10 @@ class MediaServer:
         )
         self.webrtc = WebRtcService(config.webrtc)
         self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded
-        # field cameras pulled into rooms, from the networks [sources] allows
-        self.ingest = IngestService(self.webrtc.video_hub, networks=source_networks(config.sources))
+        # Where API users may make the server connect: field sources, wall outputs.
+        self.outbound = outbound_networks(config.outbound)
+        # field cameras pulled into rooms
+        self.ingest = IngestService(self.webrtc.video_hub, networks=self.outbound)
         # recordings take every video source of their room, remuxed
         self.recording_video = RecordingVideo(self.recorder, self.webrtc.video_hub, self.bus)
         if self.sip.gb is not None:  # gb28181:// sources: channels of registered 国标 devices
@@ -225,7 +227,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_gb28181_router(server.sip.gb))
     app.include_router(build_join_links_router(server.directory, server.tokens))
     app.include_router(build_recordings_router(server.directory, server.recorder, server.exports))
-    app.include_router(build_walls_router(server.walls, STATIC / "wall.html"))
+    app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)
     async def console_page() -> FileResponse:

@@ -57,10 +57,11 @@ class RtpSection:
 
 
 @dataclass(frozen=True, slots=True)
-class SourcesSection:
-    """Where field video may be pulled from (SSRF): addresses a source's host resolves to must
-    lie in `allow_networks` and not in `deny_networks` (comma-separated CIDRs); the server's
-    own loopback and unspecified addresses only with `allow_loopback`."""
+class OutboundSection:
+    """Where the server may connect when an API user names the host (request forgery): field
+    sources and wall outputs. The addresses a host resolves to must lie in `allow_networks`
+    and not in `deny_networks` (comma-separated CIDRs); the server's own loopback and
+    unspecified addresses only with `allow_loopback`."""
 
     allow_networks: str = "0.0.0.0/0, ::/0"
     deny_networks: str = DEFAULT_DENIED_NETWORKS
@@ -79,7 +80,7 @@ class Config:
     server: ServerSection = field(default_factory=ServerSection)
     sip: SipSettings = field(default_factory=SipSettings)
     rtp: RtpSection = field(default_factory=RtpSection)
-    sources: SourcesSection = field(default_factory=SourcesSection)  # [sources]: SSRF limits
+    outbound: OutboundSection = field(default_factory=OutboundSection)  # [outbound]: SSRF
     rooms: tuple[RoomSettings, ...] = (RoomSettings("command"),)
     tokens: tuple[TokenEntry, ...] = ()
     radio_gateways: tuple[RadioGateway, ...] = ()  # [[radio.gateways]]: the server calls them
@@ -95,7 +96,7 @@ _SECTIONS = {
     "server": ServerSection,
     "sip": SipSettings,
     "rtp": RtpSection,
-    "sources": SourcesSection,
+    "outbound": OutboundSection,
 }
 _TABLE_ARRAYS = {"sip": ("users", "trunks")}  # arrays of tables, not scalar keys
 _TOP_LEVEL = {*_SECTIONS, "rooms", "auth", "radio", "webrtc", "gb28181"}
@@ -204,14 +205,14 @@ def validate_config(config: Config) -> Config:
     if server.metrics_token:
         _long_enough(server.metrics_token, "server.metrics_token")
     try:
-        source_networks(config.sources)
+        outbound_networks(config.outbound)
     except ValueError as error:
-        raise ConfigError(f"[sources]: {error}") from None
+        raise ConfigError(f"[outbound]: {error}") from None
     return config
 
 
-def source_networks(section: SourcesSection) -> NetworkPolicy:
-    """The [sources] section as the policy ingest applies. Raises ValueError (a bad CIDR)."""
+def outbound_networks(section: OutboundSection) -> NetworkPolicy:
+    """The [outbound] section as a policy. Raises ValueError (a bad CIDR)."""
     return NetworkPolicy.parse(
         section.allow_networks, section.deny_networks, allow_loopback=section.allow_loopback
     )

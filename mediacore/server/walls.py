@@ -50,6 +50,7 @@ RECONCILE_INTERVAL_S = 0.2
 STATUS_TIMEOUT_S = 2.0
 STATS_TIMEOUT_S = 1.0
 PROCESS_LOST = "the wall's video process stopped"
+OUTPUT_FAILED = "the output could not reach its receiver"
 # How far ahead of its last reported packet a restarted rtp output starts: more than the
 # packets of the half second between reports at the highest bit rate (about 1,700), far less
 # than the half of the sequence space a receiver would take for old packets.
@@ -326,7 +327,9 @@ class WallService:
                 output=data.get("output"),
                 kind=data.get("kind"),
                 state=data.get("state"),
-                reason=data.get("reason", ""),
+                # every room reader sees it: the network's words stay in the wall's log and
+                # its status for admins (they would make outputs a port scanner)
+                reason=OUTPUT_FAILED if data.get("reason") else "",
             )
 
     async def _refresh(self, running: _Running) -> None:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from bench.sipprun import free_sip_port
 from mediacore.server.app import MediaServer, create_app
-from mediacore.server.config import Config, RtpSection, ServerSection, SourcesSection, TokenEntry
+from mediacore.server.config import Config, OutboundSection, RtpSection, ServerSection, TokenEntry
 from sip.settings import SipSettings
 
 ROLES = ("admin", "commander", "operator", "expert", "reviewer")
@@ -70,7 +70,7 @@ def make_config(data_dir: Path, *, public_address: str = "") -> Config:
         # A free SIP port: test runs side by side must not fight over 5060.
         sip=SipSettings(port=free_sip_port()),
         tokens=tuple(TokenEntry(token, role, f"{role} user") for role, token in TOKENS.items()),
-        sources=SourcesSection(allow_loopback=True),  # test cameras listen on loopback
+        outbound=OutboundSection(allow_loopback=True),  # test cameras listen on loopback
     )
 
 
