@@ -30,6 +30,7 @@ DEFAULT_DENIED_NETWORKS = (
 _LOCAL = tuple(ipaddress.ip_network(n) for n in ("127.0.0.0/8", "0.0.0.0/8", "::1/128", "::/128"))
 # Host names FFmpeg and Python split the same way: no userinfo tricks, no odd characters.
 _HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}")
+_ODD_AUTHORITY = re.compile(r"[\\\s\x00-\x1f\x7f]")
 
 
 class AddressRefused(ValueError):
@@ -92,6 +93,8 @@ class NetworkPolicy:
     async def check_url(self, url: str) -> list[IPAddress]:
         """`check` for the host (and port) of `url`. Raises AddressRefused, OSError."""
         parts = urlsplit(url)
+        if _ODD_AUTHORITY.search(parts.netloc):  # parsers may split it differently
+            raise AddressRefused(f"{redact_url(url)} has odd characters before its path")
         try:
             port = parts.port
         except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -12,7 +13,13 @@ import pytest
 from mediacore.room import RoomSettings
 from mediacore.server import cli
 from mediacore.server.cli import _apply_options
-from mediacore.server.config import Config, ConfigError, TokenEntry, load_config
+from mediacore.server.config import (
+    Config,
+    ConfigError,
+    TokenEntry,
+    load_config,
+    outbound_networks,
+)
 
 
 def write(tmp_path: Path, text: str | bytes, name: str = "mediacore.toml") -> Path:
@@ -356,6 +363,48 @@ def test_room_table_with_non_integral_or_nan_value_is_a_config_error(
 )
 def test_bad_token_table_is_a_config_error_naming_auth_tokens(tmp_path: Path, text: str) -> None:
     assert_refused(tmp_path, text, r"auth\.tokens")
+
+
+@pytest.mark.parametrize(
+    ("text", "environment", "key"),
+    [
+        ('[[auth.tokens]]\ntoken = "fifteen-chars-x"\nrole = "admin"\n', {}, r"auth\.tokens"),
+        ("", {"MEDIACORE_ADMIN_TOKEN": "short"}, "MEDIACORE_ADMIN_TOKEN"),
+        ('[server]\nmetrics_token = "scrape"\n', {}, r"server\.metrics_token"),
+    ],
+    ids=["config", "environment", "metrics"],
+)
+def test_a_token_shorter_than_16_characters_is_refused(
+    tmp_path: Path, text: str, environment: dict[str, str], key: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"{key}.*at least 16 characters"):
+        load_config(write(tmp_path, text), environment)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[server]\nmax_body_bytes = 10\n", r"server\.max_body_bytes"),
+        ("[server]\nmax_websockets_per_address = 0\n", r"server\.max_websockets_per_address"),
+        ("[server]\nmax_exports_per_address = 0\n", r"server\.max_exports_per_address"),
+        ('[outbound]\nallow_networks = "10.0.0.0/33"\n', r"\[outbound\].*10\.0\.0\.0/33"),
+        ('[outbound]\ndeny_networks = "intranet"\n', r"\[outbound\].*intranet"),
+    ],
+)
+def test_bad_security_limits_are_config_errors(tmp_path: Path, text: str, key: str) -> None:
+    assert_refused(tmp_path, text, key)
+
+
+def test_security_defaults_deny_metadata_and_loopback_and_hide_the_api_description() -> None:
+    config = load_config(None, {})
+    assert not config.server.api_docs and not config.server.metrics_token
+    assert config.server.max_body_bytes == 1024 * 1024
+    policy = outbound_networks(config.outbound)
+    assert not policy.allows(ipaddress.ip_address("169.254.169.254"))
+    assert not policy.allows(ipaddress.ip_address("127.0.0.1"))
+    assert policy.allows(ipaddress.ip_address("192.168.10.20"))
+    lab = load_config(None, {"MEDIACORE_OUTBOUND_ALLOW_LOOPBACK": "true"})
+    assert outbound_networks(lab.outbound).allows(ipaddress.ip_address("127.0.0.1"))
 
 
 # -- environment overrides --------------------------------------------------------------------
