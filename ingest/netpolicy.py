@@ -1,12 +1,16 @@
-"""Which addresses the server may pull field video from: a guard against request forgery.
+"""Which addresses the server may connect to when an API user names the host (field sources,
+wall outputs): a guard against request forgery.
 
-A source URL makes the server connect wherever it points, so whoever may add a source could
-otherwise reach the cloud's metadata service, the server's own loopback services or any host
-and port behind the firewall. `NetworkPolicy` decides by address, after resolving the host:
-every address a name resolves to must lie in an allowed network and in no denied one (a name
-with one good and one bad address is refused). Loopback and unspecified addresses (0.0.0.0
-reaches the local host too) are refused unless `allow_loopback`. IPv4-mapped IPv6 addresses
-are judged as the IPv4 address they carry."""
+A source or output URL makes the server connect wherever it points, so whoever may add one
+could otherwise reach the cloud's metadata service, the server's own loopback services or any
+host and port behind the firewall. What FFmpeg itself follows from there (the segments an HLS
+playlist names, an RTSP redirect) is not checked here.
+
+`NetworkPolicy` decides by address, after resolving the host: every address a name resolves to
+must lie in an allowed network and in no denied one (a name with one good and one bad address
+is refused). Loopback and unspecified addresses (0.0.0.0 reaches the local host too) are
+refused unless `allow_loopback`. IPv4-mapped IPv6 addresses are judged as the IPv4 address
+they carry."""
 
 from __future__ import annotations
 

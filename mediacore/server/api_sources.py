@@ -45,7 +45,9 @@ def build_sources_router(directory: RoomDirectory, ingest: IngestService) -> API
         re-encoded: H.264 goes to WebRTC subscribers, walls and recorders, H.265 to walls and
         recorders only; other codecs fail the source. With `audio` (default true) its sound
         is mixed into the room like a talker's (mute it with the participant API). Answers its
-        participant id, state and `audio`; later states arrive as `source.state` events."""
+        participant id, state and `audio`; later states arrive as `source.state` events.
+        A host outside the `[outbound]` networks (link-local, metadata and loopback addresses
+        by default) is `403 source-refused`, before anything connects."""
         found = find_room(room)
         try:
             participant = await ingest.add(found, body.url, body.name or "camera", audio=body.audio)

@@ -39,7 +39,9 @@ async def test_a_commander_cannot_set_the_retention_that_deletes_recordings(
     assert await api.server.recorder.apply_retention() == []
     assert (await api.as_role("reviewer", "GET", f"/api/v1/recordings/{recording}")).is_success
     # the rest of a room's settings stay the commander's; retention the admin's
-    other = await api.as_role("commander", "PATCH", "/api/v1/rooms/command", json={"floor": "queue"})
+    other = await api.as_role(
+        "commander", "PATCH", "/api/v1/rooms/command", json={"floor": "queue"}
+    )
     assert other.status_code == 200, other.text
     assert (await api.admin("PATCH", "/api/v1/rooms/command", json={setting: 30})).is_success
 
