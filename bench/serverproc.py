@@ -208,11 +208,13 @@ class ServerProcess:
         self.data_dir = data_dir
         loopback = "[::1]" if ":" in host else "127.0.0.1"
         self.url = f"http://{loopback}:{self.http_port}"
-        # Test cameras and receivers listen on loopback, which [sources] refuses by default.
+        # Test cameras and receivers listen on loopback, which [outbound] refuses by default;
+        # every benchmark peer connects from loopback, one address for hundreds of sockets.
         env = {
             **os.environ,
             "MEDIACORE_ADMIN_TOKEN": TOKEN,
             "MEDIACORE_OUTBOUND_ALLOW_LOOPBACK": "1",
+            "MEDIACORE_SERVER_MAX_WEBSOCKETS_PER_ADDRESS": "100000",
             **environment,
         }
         if max_legs_per_shard is not None:
