@@ -199,7 +199,8 @@ def _scrape(target: Target) -> str | None:
     """/metrics, or None when it takes more than 30 s: in worker mode a scrape asks every
     worker for its legs' counters, which an overloaded worker answers late."""
     try:
-        return httpx.get(target.url + "/metrics", timeout=30).text
+        headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
+        return httpx.get(target.url + "/metrics", headers=headers, timeout=30).text
     except httpx.TimeoutException:
         return None
 

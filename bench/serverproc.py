@@ -23,7 +23,7 @@ import httpx
 
 from bench.sipprun import free_sip_port
 
-TOKEN = "e2e-admin-token"
+TOKEN = "e2e-admin-token-for-tests"  # tokens are at least 16 characters
 
 
 def free_tcp_port() -> int:
@@ -208,7 +208,15 @@ class ServerProcess:
         self.data_dir = data_dir
         loopback = "[::1]" if ":" in host else "127.0.0.1"
         self.url = f"http://{loopback}:{self.http_port}"
-        env = {**os.environ, "MEDIACORE_ADMIN_TOKEN": TOKEN, **environment}
+        # Test cameras and receivers listen on loopback, which [outbound] refuses by default;
+        # every benchmark peer connects from loopback, one address for hundreds of sockets.
+        env = {
+            **os.environ,
+            "MEDIACORE_ADMIN_TOKEN": TOKEN,
+            "MEDIACORE_OUTBOUND_ALLOW_LOOPBACK": "1",
+            "MEDIACORE_SERVER_MAX_WEBSOCKETS_PER_ADDRESS": "100000",
+            **environment,
+        }
         if max_legs_per_shard is not None:
             env["MEDIACORE_SERVER_MAX_LEGS_PER_SHARD"] = str(max_legs_per_shard)
         # 0: single-process mode (what the server runs when neither says otherwise)
@@ -280,7 +288,7 @@ class ServerProcess:
         return list(response.json())
 
     def metrics(self) -> str:
-        return httpx.get(self.url + "/metrics", timeout=30).text
+        return self.client.get("/metrics", timeout=30).text
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the server (control and workers) has used so far."""

@@ -35,6 +35,7 @@ import numpy as np
 from ingest.annexb import AnnexBWriter, BitstreamError
 from ingest.annexb_hevc import HevcAnnexBWriter
 from mediacore.codecs.base import Pcm
+from mediacore.redact import redact_url, scrub
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +48,22 @@ FFMPEG = "/usr/bin/ffmpeg"
 VIDEO_CODECS = {"h264": "H264", "hevc": "H265"}
 
 
+# What everyone but admins is told of a connection that failed: the network's own words
+# ("Connection refused", "timed out", "404 Not Found") would make sources a port scanner.
+OPEN_FAILED = "could not open the source"
+READ_FAILED = "the source stopped sending"
+
+
 class PullError(Exception):
     """A connection failed; `permanent` errors (bad URL, 401/403/404, a codec we cannot
-    forward) are not worth retrying."""
+    forward) are not worth retrying. `reason` is the whole story (for admins and the log);
+    `public` what anyone may read, `reason` itself unless it quotes the network."""
 
-    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+    def __init__(self, reason: str, *, permanent: bool = False, public: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        self.public = reason if public is None else public
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +84,14 @@ def pull_target(url: str, read_timeout: float = 5.0) -> PullTarget:
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES or not parts.hostname:
         raise PullError(
-            f"unsupported source URL {url!r}: use rtsp://, rtsp+udp://, rtmp://, "
+            f"unsupported source URL {redact_url(url)!r}: use rtsp://, rtsp+udp://, rtmp://, "
             "http(s)://...m3u8 or srt://",
             permanent=True,
         )
     if scheme in ("http", "https") and not parts.path.lower().endswith(".m3u8"):
-        raise PullError(f"an HTTP source must be an HLS playlist (.m3u8): {url!r}", permanent=True)
+        raise PullError(
+            f"an HTTP source must be an HLS playlist (.m3u8): {redact_url(url)!r}", permanent=True
+        )
     micros = str(int(read_timeout * 1_000_000))
     options = dict(PROBE_OPTIONS)
     if scheme.startswith("rtsp"):
@@ -153,7 +164,7 @@ class SourceReader:
             self._demux(container, on_open, on_video, on_audio)
         except av.error.FFmpegError as error:
             if not self._stop.is_set():
-                raise PullError(_reason(error)) from None
+                raise PullError(_reason(error), public=READ_FAILED) from None
         finally:
             container.close()
             self._end_relay()
@@ -167,13 +178,13 @@ class SourceReader:
             # PyAV's timeout interrupts a blocked open or read (FFmpeg's interrupt callback)
             return av.open(source, format=fmt, options=self.target.options, timeout=self._timeout)
         except (av.error.HTTPUnauthorizedError, av.error.HTTPForbiddenError) as error:
-            raise PullError(_reason(error), permanent=True) from None
+            raise PullError(_reason(error), permanent=True, public=OPEN_FAILED) from None
         except (av.error.HTTPNotFoundError, av.error.FileNotFoundError) as error:
-            raise PullError(_reason(error), permanent=True) from None
+            raise PullError(_reason(error), permanent=True, public=OPEN_FAILED) from None
         except av.error.ProtocolNotFoundError as error:
-            raise PullError(_reason(error), permanent=True) from None
+            raise PullError(_reason(error), permanent=True, public=OPEN_FAILED) from None
         except (av.error.FFmpegError, OSError) as error:
-            raise PullError(_reason(error)) from None
+            raise PullError(_reason(error), public=OPEN_FAILED) from None
 
     def _demux(
         self,
@@ -223,7 +234,9 @@ class SourceReader:
             try:
                 data, keyframe = writer.convert(bytes(packet))
             except BitstreamError:
-                log.warning("dropping a malformed %s packet from %s", codec, self.target.url)
+                log.warning(
+                    "dropping a malformed %s packet from %s", codec, redact_url(self.target.url)
+                )
                 continue
             on_video(data, _to_90khz(packet.pts, packet.dts, packet.time_base), keyframe)
 
@@ -237,7 +250,7 @@ class SourceReader:
                 log.warning(
                     "skipped %d undecodable audio packets from %s",
                     self.audio_errors,
-                    self.target.url,
+                    redact_url(self.target.url),
                 )
             return
         for frame in frames:
@@ -267,7 +280,7 @@ class SourceReader:
             relay.kill()
         _, stderr = relay.communicate()
         if stderr and not self._stop.is_set():
-            log.info("SRT relay: %s", stderr.decode(errors="replace").strip()[-500:])
+            log.info("SRT relay: %s", scrub(stderr.decode(errors="replace").strip()[-500:]))
 
 
 def _audio_stream(container: Any) -> Any | None:

@@ -25,10 +25,10 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import av
 
@@ -38,6 +38,7 @@ from mediacore.codecs.base import Pcm
 from mediacore.endpoint import Endpoint
 from mediacore.events import EventBus
 from mediacore.joinedroom import JoinedRoom, Member, RoomFormat
+from mediacore.redact import redact_url
 from mediacore.videohub import INSPECTORS, TIME_BASE, VideoHub, VideoSource, codec_parameters
 
 log = logging.getLogger(__name__)
@@ -88,14 +89,9 @@ class Reader(Protocol):
 ReaderFactory = Callable[[PullTarget, FieldSourceSettings], Reader]
 
 
-def redacted(url: str) -> str:
-    """`url` without its user and password (the roster is readable by every operator)."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
+# Checks, before each connection attempt, that the source's host may still be reached (its
+# name may resolve elsewhere by now); raises PullError.
+Admission = Callable[[], Awaitable[None]]
 
 
 class FieldSource(Endpoint):
@@ -113,6 +109,7 @@ class FieldSource(Endpoint):
         clock: Callable[[], float] = time.monotonic,
         audio: bool = True,
         reader_factory: ReaderFactory | None = None,
+        admit: Admission | None = None,
         audio_sink: AudioSink | None = None,
     ) -> None:
         """`audio_sink` takes the source's decoded audio instead of a `PcmFeed` of its own
@@ -121,7 +118,8 @@ class FieldSource(Endpoint):
         self.target = target
         self.settings = settings
         self.state: SourceState = "connecting"
-        self.reason = ""
+        self.reason = ""  # what anyone may read (events, roster)
+        self.detail = ""  # the whole reason, the network's own words included (admins, log)
         self.packets = 0
         self.keyframes = 0
         self.reconnects = 0
@@ -147,6 +145,7 @@ class FieldSource(Endpoint):
         self._participant_id = ""
         self._reader: Reader | None = None
         self._reader_factory = reader_factory
+        self._admit = admit
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_packet = clock()
@@ -196,7 +195,7 @@ class FieldSource(Endpoint):
             "audio_codec": self.audio_codec,
             "audio_rate": self.audio_rate,
             "audio_channels": self.audio_channels,
-            "url": redacted(self.url),
+            "url": redact_url(self.url),
             "state": self.state,
             "reason": self.reason,
             "width": self.width,
@@ -225,12 +224,13 @@ class FieldSource(Endpoint):
 
     # -- state ----------------------------------------------------------------------------
 
-    def _change(self, state: SourceState, reason: str = "") -> None:
+    def _change(self, state: SourceState, reason: str = "", detail: str | None = None) -> None:
         if state == self.state or (state != "stopped" and state not in TRANSITIONS[self.state]):
             return
         if self.state == "stopped":
             return
         self.state, self.reason = state, reason
+        self.detail = reason if detail is None else detail
         self._publish()
 
     def _publish(self) -> None:
@@ -239,7 +239,7 @@ class FieldSource(Endpoint):
         log.info(
             "field source %s",
             self.state,
-            extra={"participant": self._participant_id, "reason": self.reason},
+            extra={"participant": self._participant_id, "reason": self.detail},
         )
         self._bus.publish(
             "source.state",
@@ -254,28 +254,29 @@ class FieldSource(Endpoint):
         while self.state not in ("failed", "stopped"):
             self._change("connecting")
             self._live_this_attempt = False
-            reader = self._new_reader()
-            self._reader = reader
             try:
+                if self._admit is not None:
+                    await self._admit()
+                reader = self._new_reader()
+                self._reader = reader
                 await self._in_thread(reader)
-                reason = "the stream ended"
+                reason = detail = "the stream ended"
             except PullError as error:
                 if error.permanent:
-                    self._change("failed", error.reason)
+                    self._change("failed", error.public, error.reason)
                     return
-                reason = error.reason
+                reason, detail = error.public, error.reason
             finally:
                 self._reader = None
             if self.state == "stopped":
                 return
             attempt = 1 if self._live_this_attempt else attempt + 1
             if attempt > self.settings.max_attempts:
-                self._change(
-                    "failed", f"gave up after {self.settings.max_attempts} attempts: {reason}"
-                )
+                gave_up = f"gave up after {self.settings.max_attempts} attempts"
+                self._change("failed", f"{gave_up}: {reason}", f"{gave_up}: {detail}")
                 return
             self.reconnects += 1
-            self._change("reconnecting", reason)
+            self._change("reconnecting", reason, detail)
             await asyncio.sleep(self.settings.backoff(attempt))
 
     def _new_reader(self) -> Reader:

@@ -26,7 +26,7 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Protocol
@@ -347,9 +347,13 @@ class VideoSource:
         retry_interval: float = 1.0,
         max_delay: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
+        room: str | None = None,
     ) -> None:
         self.id = source_id
         self.participant_id = participant_id
+        # Who may watch it: the participants of the room its publisher is in, or for a source
+        # no participant publishes (a wall's output) those of `room`.
+        self.room = room
         self.codec: RTCRtpCodecParameters | None = None
         self.codec_name = ""  # "VP8", "H264", "H265"; "" until known
         if isinstance(codec, str):
@@ -579,6 +583,16 @@ class _Subscription:
     transceiver: RTCRtpTransceiver
 
 
+class WatchingRoom(Protocol):
+    """What `VideoHub.may_watch` reads of a room (mediacore.room.Room has it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def participants(self) -> Mapping[str, object]: ...
+
+
 class VideoHub:
     """Every video source of a server, and who receives which.
 
@@ -604,6 +618,17 @@ class VideoHub:
     def all(self) -> list[VideoSource]:
         """Every open source, in registration order."""
         return list(self._sources.values())
+
+    def may_watch(self, room: WatchingRoom, source_id: str) -> bool:
+        """Whether a participant of `room` may receive `source_id`: a source published by a
+        participant of that room, or one bound to it (a wall showing the room). False for an
+        unknown source, so a refusal says no more than "no such source"."""
+        source = self._sources.get(source_id)
+        if source is None or source.closed:
+            return False
+        if source.participant_id is not None:
+            return source.participant_id in room.participants
+        return source.room is not None and source.room == room.name
 
     # -- publishers ---------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from recorder.chain import SegmentEntry, genesis, link_digest
+from recorder.filemode import create_exclusive
 from recorder.manifest import fsync_directory
 
 JOURNAL_SUFFIX = ".chain.jsonl"
@@ -67,12 +68,12 @@ class ChainedFile:
         self._last_chain = genesis(recording_id)
         # Unbuffered: every byte written is in the kernel at once, and the header can be
         # rewritten in place without a buffer in between.
-        self._file: _BinaryFile = open(path, "xb", buffering=0)
+        self._file: _BinaryFile = create_exclusive(path)
         try:
             if header is not None:
                 _write_all(self._file, header(0))
                 os.fsync(self._file.fileno())
-            self._journal: _BinaryFile = open(journal_path(path), "xb", buffering=0)
+            self._journal: _BinaryFile = create_exclusive(journal_path(path))
         except BaseException:
             self._file.close()
             path.unlink()  # ours, a moment old, header only: don't leave a track without journal

@@ -25,6 +25,7 @@ from mediacore.audio import float_to_int16, int16_to_float
 from mediacore.clock import iso8601 as _iso
 from mediacore.codecs.base import Pcm
 from mediacore.limiter import Limiter
+from recorder.filemode import restrict
 
 ExportFormat = Literal["wav", "opus"]
 
@@ -126,6 +127,7 @@ def export_slice(
                     progress((position + count) / total)
         finally:
             writer.close()
+        restrict(partial)
         os.replace(partial, out)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -16,12 +16,14 @@ from typing import Any
 
 from mediacore.clock import MONOTONIC, Clock
 from recorder.export import ExportError, ExportResult, export_slice
+from recorder.filemode import make_directory
 from recorder.videoexport import export_suffix, export_video_slice
 
 log = logging.getLogger(__name__)
 
 KEEP_JOBS = 50  # finished jobs remembered; their files are removed with them
 KEEP_SECONDS = 3600.0
+UNFINISHED = ("queued", "running")
 
 
 @dataclass(slots=True)
@@ -35,6 +37,7 @@ class ExportJob:
     path: Path | None = None
     duration_s: float | None = None
     created: float = 0.0  # on the jobs' clock
+    owner: str = ""  # who asked (the client's address): the per-owner limit counts by it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,11 +52,22 @@ class ExportJob:
         }
 
 
+class TooManyExports(Exception):
+    """The owner has `max_per_owner` exports queued or running already."""
+
+
 class ExportJobs:
-    def __init__(self, folder: Path, executor: Executor, clock: Clock = MONOTONIC) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        executor: Executor,
+        clock: Clock = MONOTONIC,
+        max_per_owner: int | None = None,
+    ) -> None:
         self.folder = folder
         self.clock = clock
         self.executor = executor
+        self.max_per_owner = max_per_owner  # unfinished jobs one owner may have; None: any
         self.jobs: dict[str, ExportJob] = {}
 
     def start(
@@ -65,10 +79,20 @@ class ExportJobs:
         end: datetime,
         tracks: list[str] | None,
         fmt: str,
+        owner: str = "",
     ) -> ExportJob:
+        """Queue an export of the slice; answers its job at once. Raises TooManyExports."""
         self._forget_old()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        job = ExportJob("exp-" + secrets.token_hex(6), manifest["id"], fmt)
+        if self.max_per_owner is not None:
+            unfinished = [
+                j for j in self.jobs.values() if j.owner == owner and j.state in UNFINISHED
+            ]
+            if len(unfinished) >= self.max_per_owner:
+                raise TooManyExports(
+                    f"{len(unfinished)} exports of yours are still running; wait for one"
+                )
+        make_directory(self.folder)
+        job = ExportJob("exp-" + secrets.token_hex(6), manifest["id"], fmt, owner=owner)
         job.created = self.clock.now()
         self.jobs[job.id] = job
         # "video": the first of `tracks` is a video track, the others the audio beside it.

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mediacore.clock import iso8601
+from recorder.filemode import restrict
 
 SCHEMA_VERSION = 1
 MAX_LIMIT = 1000  # rows per search page, and matching events per recording
@@ -110,6 +111,7 @@ class RecordingIndex:
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        restrict(path)  # its -wal and -shm files take the database's mode
         self._db.row_factory = sqlite3.Row
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")

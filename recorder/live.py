@@ -35,6 +35,7 @@ from mediacore.participant import Participant
 from mediacore.room import Room
 from recorder.chain import genesis
 from recorder.chainedfile import TrackFullError
+from recorder.filemode import append_text, make_directory
 from recorder.manifest import seal, write_manifest
 from recorder.resample import write_resampled_track
 from recorder.track import TrackWriter
@@ -72,8 +73,7 @@ class LiveTrack:
         if self.writer is None:
             self.writer = TrackWriter(self.directory / self.file, self.rate, self.recording_id)
             line = {k: v for k, v in self.describe().items() if k != "segments"}
-            with open(self.directory / TRACKS_JOURNAL, "a", encoding="utf-8") as journal:
-                journal.write(json.dumps(line) + "\n")
+            append_text(self.directory / TRACKS_JOURNAL, json.dumps(line) + "\n")
         return self.writer
 
     def describe(self) -> dict[str, Any]:
@@ -133,7 +133,7 @@ class LiveRecording:
     def start(self, also_present: Sequence[Mapping[str, Any]] = ()) -> None:
         """Create the directory and the first manifest and tap the mixer. `also_present`:
         roster entries of participants the room does not hold (other shards of the room)."""
-        self.directory.mkdir(parents=True, exist_ok=False)
+        make_directory(self.directory, exist_ok=False)
         self.mix = self._open_track("mix", "mix", None, self.room.settings.rate)
         self.room.mixer.taps.append(self.on_tick)
         self.room.bus.listen(self._event)

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from recorder.filemode import FILE_MODE
+
 MANIFEST_NAME = "manifest.json"
 SEAL_KEY = "manifest_sha256"
 # A day of a dozen tracks is tens of MB; refuse absurd files rather than exhaust memory.
@@ -57,6 +59,7 @@ def write_manifest(directory: Path, manifest: Mapping[str, Any]) -> None:
     text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     descriptor, temporary = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=directory)
     try:
+        os.fchmod(descriptor, FILE_MODE)  # mkstemp makes 0600: a recording's files are 0640
         with os.fdopen(descriptor, "wb") as file:
             file.write(text.encode("utf-8"))
             file.flush()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mediacore.events import Event, EventBus
+from recorder.filemode import make_directory
 from recorder.index import RecordingIndex
 from recorder.live import LiveRecording
 from recorder.manifest import ManifestError, read_manifest, seal, write_manifest
@@ -85,7 +86,7 @@ class RecorderService:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_directory(self.root)
         self.recovered = await self._loop.run_in_executor(self.reader, self._recover_all)
         self.bus.listen(self._room_event)
         self._spawn(self._retention_loop())

@@ -20,6 +20,7 @@ from typing import Any
 import av
 
 from recorder.export import ExportError, ExportResult, export_slice
+from recorder.filemode import restrict
 from recorder.video import TIME_BASE, VIDEO_CLOCK, container_for
 
 # A slice that is seekable and plays at once in a browser: moov first (faststart).
@@ -78,6 +79,7 @@ def export_video_slice(
         )
         duration = _remux(path, sound if has_audio else None, cut, end_tick, cut_at,
                           _first_audio(manifest, audio), container.format, partial)  # fmt: skip
+        restrict(partial)
         os.replace(partial, out)
     except av.error.FFmpegError as error:
         partial.unlink(missing_ok=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import threading
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from typing import Any
 from mediacore.clock import iso8601
 from recorder.chain import SegmentEntry
 from recorder.chainedfile import TrackFullError
+from recorder.filemode import append_text
 from recorder.video import (
     SEGMENT_SECONDS,
     VIDEO_CLOCK,
@@ -217,13 +217,7 @@ class LiveVideoTrack:
             self._writer = writer
         # One short line in one O_APPEND write: the audio writer thread appends to it too.
         line = {k: v for k, v in self.describe().items() if k != "segments"}
-        descriptor = os.open(
-            self.directory / TRACKS_JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
-        )
-        try:
-            os.write(descriptor, (json.dumps(line) + "\n").encode("utf-8"))
-        finally:
-            os.close(descriptor)
+        append_text(self.directory / TRACKS_JOURNAL, json.dumps(line) + "\n")
 
     def _finish(self) -> None:
         if self._writer is not None and self.state == "failed":

@@ -90,6 +90,11 @@ class PeerRoom(Protocol):
         """Push-to-talk: the floor's answer (`result`, `holder`, maybe `position`/`reason`)."""
         ...
 
+    def may_watch(self, source: str) -> bool:
+        """Whether this room's participants may receive video source `source`: one a
+        participant of the room publishes, or one bound to the room (a wall showing it)."""
+        ...
+
     async def mute(self, participant: str, muted: bool) -> None: ...
 
     async def remove(self, participant: str, reason: str) -> None: ...
@@ -114,6 +119,11 @@ class Peers:
         if mode is not None and peer.mode != mode:
             raise KeyError(participant)
         return peer
+
+    def owner_of(self, participant: str) -> str | None:
+        """Who made the live peer `participant` (their identity), None when no peer is."""
+        peer = self._peers.get(participant)
+        return peer.owner if peer is not None and not peer.closed else None
 
     def __len__(self) -> int:
         return len(self._peers)
@@ -216,6 +226,10 @@ class LocalPeerRoom:
 
     async def mute(self, participant: str, muted: bool) -> None:
         self.room.update(participant, muted=muted)
+
+    def may_watch(self, source: str) -> bool:
+        hub = self.service.video_hub
+        return hub is not None and hub.may_watch(self.room, source)
 
     async def remove(self, participant: str, reason: str) -> None:
         await self.room.remove(participant, reason)

@@ -78,11 +78,14 @@ class SignallingSession:
         user: str,
         may_talk: bool,
         loopback: Sequence[str] = (),
+        owner: str = "",
     ) -> None:
         """`room` is the room the socket was opened for; `user` names the caller (the default
-        participant name); `may_talk` allows PTT; `loopback` see webrtc.ice."""
+        participant name); `may_talk` allows PTT; `loopback` see webrtc.ice; `owner` is the
+        caller's identity, recorded as the owner of its participant (default `user`)."""
         self.room = room
         self.user = user
+        self.owner = owner or user
         self.may_talk = may_talk
         self.loopback = list(loopback)
         self.outbox: asyncio.Queue[Message] = asyncio.Queue(maxsize=OUTBOX_SIZE)
@@ -196,7 +199,7 @@ class SignallingSession:
             peer, answer = await self.room.join(
                 offer,
                 name=name,
-                owner=self.user,
+                owner=self.owner,
                 mode="session",
                 duplex=duplex,
                 loopback=self.loopback,
@@ -282,6 +285,8 @@ class SignallingSession:
         peer = self._joined()
         source = _text(message, "source", limit=64)
         try:
+            if not self.room.may_watch(source):  # another room's: as unknown
+                raise KeyError(source)
             await peer.subscribe(source)
         except KeyError:
             raise MessageError("unknown-source", f"no video source {source!r}") from None

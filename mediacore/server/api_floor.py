@@ -5,6 +5,7 @@ and releases the floor for a participant; commanders may also revoke it from any
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
@@ -25,7 +26,10 @@ class FloorAction(BaseModel):
     priority: int | None = Field(None, ge=0, le=3)
 
 
-def build_floor_router(rooms: Rooms) -> APIRouter:
+def build_floor_router(rooms: Rooms, owner_of: Callable[[str], str | None]) -> APIRouter:
+    """`owner_of(participant)`: the identity of the principal that created a participant
+    (WebRTC, WHIP, WHEP), None for others; a principal that may not revoke acts only for its
+    own participants."""
     router = APIRouter(prefix="/api/v1/rooms", tags=["floor"])
     reader = Depends(permission("rooms:read"))
 
@@ -46,9 +50,23 @@ def build_floor_router(rooms: Rooms) -> APIRouter:
         Answers `{"result": "granted"|"denied"|"queued"|"released"|"not-holder", "holder": id}`;
         a queued request also says its `position`, a denied one its `reason`. Revoking
         (`"result": "revoked"`) takes the participants:write permission (admin, commander,
-        operator)."""
-        if body.action == "revoke" and not principal.may("participants:write"):
+        operator); without it a caller requests and releases only for the participants it
+        created itself (403 `not-yours`). The `priority` asked is capped by role: commanders
+        and admins 3, operators 2, experts 1 (403 `priority-too-high`)."""
+        may_revoke = principal.may("participants:write")
+        if body.action == "revoke" and not may_revoke:
             raise ApiError(403, "forbidden", f"role {principal.role!r} may not revoke the floor")
+        if not may_revoke and owner_of(body.participant) != principal.identity:
+            raise ApiError(
+                403, "not-yours", "a participant's floor is its own: act for your own only"
+            )
+        if body.priority is not None and body.priority > principal.floor_priority:
+            raise ApiError(
+                403,
+                "priority-too-high",
+                f"role {principal.role!r} may ask the floor at priority "
+                f"{principal.floor_priority} at most",
+            )
         with room_errors(bad="bad-request"):
             return await rooms.floor_action(
                 room, body.participant, body.action, body.priority, principal.name

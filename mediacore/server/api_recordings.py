@@ -9,7 +9,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +18,7 @@ from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
 from mediacore.server.security import permission
 from recorder.export import MAX_EXPORT_SECONDS
-from recorder.exportjobs import ExportJobs
+from recorder.exportjobs import ExportJobs, TooManyExports
 from recorder.peaks import track_peaks
 from recorder.service import RecorderService, RecordingError
 from recorder.video import CONTENT_TYPES
@@ -163,11 +163,12 @@ def build_recordings_router(
         return {"track": track_id, "duration_ms": found.get("duration_ms"), "peaks": values}
 
     @router.post("/recordings/{recording_id}/exports", status_code=202, dependencies=[reader])
-    async def export(recording_id: str, body: ExportRequest) -> dict[str, Any]:
+    async def export(recording_id: str, body: ExportRequest, request: Request) -> dict[str, Any]:
         """Render a slice (the mix, or chosen tracks mixed) as WAV or Ogg Opus, or with format
         "video" a video track's slice (copied from the keyframe before its start, never
         re-encoded; MP4 or WebM) with the mix as Opus beside it; answers a job to poll at
-        `/api/v1/exports/{job}` (`progress` 0..1), then download its `url`."""
+        `/api/v1/exports/{job}` (`progress` 0..1), then download its `url`. One client
+        address may have `[server] max_exports_per_address` exports unfinished (429)."""
         try:
             manifest = await recorder.manifest(recording_id)
         except RecordingError as error:
@@ -186,10 +187,14 @@ def build_recordings_router(
         if set(chosen[1:] if body.format == "video" else chosen) & video:
             detail = 'one video track per export, with format "video"'
             raise ApiError(400, "video-track", detail)
-        job = exports.start(
-            recorder.directory_of(recording_id), manifest, start=start, end=end,
-            tracks=body.tracks, fmt=body.format,
-        )  # fmt: skip
+        address = request.client.host if request.client is not None else ""
+        try:
+            job = exports.start(
+                recorder.directory_of(recording_id), manifest, start=start, end=end,
+                tracks=body.tracks, fmt=body.format, owner=address,
+            )  # fmt: skip
+        except TooManyExports as error:
+            raise ApiError(429, "too-many-exports", str(error)) from None
         return job.to_json()
 
     @router.get("/exports/{job_id}", dependencies=[reader])

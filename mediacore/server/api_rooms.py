@@ -48,6 +48,19 @@ RoomChange = create_model(  # type: ignore[call-overload]
 )
 
 
+# Settings that take more than rooms:write: retention makes the hourly sweep delete the
+# room's recordings, which is the admin's to decide.
+GUARDED_SETTINGS = {"retention_days": "retention:write", "retention_max_mb": "retention:write"}
+_DEFAULTS = {f.name: f.default for f in fields(RoomSettings)}
+
+
+def _check_guarded(principal: Principal, settings: dict[str, Any]) -> None:
+    """Raises ApiError 403 if `settings` sets one the principal may not."""
+    for key in sorted(settings.keys() & GUARDED_SETTINGS.keys()):
+        if not principal.may(GUARDED_SETTINGS[key]):
+            raise ApiError(403, "forbidden", f"only an admin may set {key}")
+
+
 class ParticipantChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     muted: bool | None = None
@@ -73,9 +86,15 @@ def build_rooms_router(rooms: Rooms, config: Config) -> APIRouter:
         names = [name for name in rooms.names() if principal.room in (None, name)]
         return await rooms.summaries(names)
 
-    @router.post("", status_code=201, dependencies=[writer])
-    async def create_room(body: RoomCreate, response: Response) -> dict[str, Any]:  # type: ignore[valid-type]
+    @router.post("", status_code=201)
+    async def create_room(
+        body: RoomCreate,  # type: ignore[valid-type]
+        response: Response,
+        principal: Annotated[Principal, Depends(permission("rooms:write"))],
+    ) -> dict[str, Any]:
+        """Open a room. Retention settings other than the defaults are the admin's (403)."""
         settings = body.model_dump()  # type: ignore[attr-defined]
+        _check_guarded(principal, {k: v for k, v in settings.items() if v != _DEFAULTS[k]})
         with room_errors():
             summary = await rooms.open(RoomSettings(**settings))
         response.headers["Location"] = f"/api/v1/rooms/{summary['name']}"
@@ -86,9 +105,16 @@ def build_rooms_router(rooms: Rooms, config: Config) -> APIRouter:
         with room_errors():
             return await rooms.summary(room)
 
-    @router.patch("/{room}", dependencies=[writer])
-    async def change_room(room: str, body: RoomChange) -> dict[str, Any]:  # type: ignore[valid-type]
+    @router.patch("/{room}")
+    async def change_room(
+        room: str,
+        body: RoomChange,  # type: ignore[valid-type]
+        principal: Annotated[Principal, Depends(permission("rooms:write"))],
+    ) -> dict[str, Any]:
+        """Change a room's settings; `retention_*` only by an admin (the hourly sweep deletes
+        recordings by them), else 403."""
         changes = body.model_dump(exclude_none=True)  # type: ignore[attr-defined]
+        _check_guarded(principal, changes)
         with room_errors():
             return await rooms.change(room, changes)
 

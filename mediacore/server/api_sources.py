@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from ingest.netpolicy import AddressRefused
 from ingest.puller import PullError
+from ingest.service import ADDRESS_REFUSED
+from mediacore.server.auth import SECRETS, Principal
 from mediacore.server.errors import ApiError
 from mediacore.server.roomerrors import room_errors
 from mediacore.server.security import permission
@@ -24,34 +27,46 @@ class SourceCreate(BaseModel):
 
 def build_sources_router(sources: Sources) -> APIRouter:
     router = APIRouter(prefix="/api/v1/rooms", tags=["sources"])
-    reader = Depends(permission("rooms:read"))
     joiner = Depends(permission("legs:create"))
 
-    @router.post("/{room}/sources", status_code=201, dependencies=[joiner])
-    async def add_source(room: str, body: SourceCreate, response: Response) -> dict[str, Any]:
+    @router.post("/{room}/sources", status_code=201)
+    async def add_source(
+        room: str,
+        body: SourceCreate,
+        response: Response,
+        principal: Annotated[Principal, Depends(permission("legs:create"))],
+    ) -> dict[str, Any]:
         """Pull a field camera into the room as a participant (kind "video"): `rtsp://`
         (TCP), `rtsp+udp://`, `rtmp://`, `http(s)://...m3u8` or `srt://`. Video is never
         re-encoded: H.264 goes to WebRTC subscribers, walls and recorders, H.265 to walls and
         recorders only; other codecs fail the source. With `audio` (default true) its sound
         is mixed into the room like a talker's (mute it with the participant API). Answers its
-        participant id, state and `audio`; later states arrive as `source.state` events."""
+        participant id, state and `audio`; later states arrive as `source.state` events.
+        A host outside the `[outbound]` networks (link-local, metadata and loopback addresses
+        by default) is `403 source-refused`, before anything connects."""
         try:
             with room_errors(full="room-full"):
                 added = await sources.add(room, body.url, body.name or "camera", body.audio)
+        except AddressRefused as error:
+            detail = str(error) if principal.may(SECRETS) else ADDRESS_REFUSED
+            raise ApiError(403, "source-refused", detail) from None
         except PullError as error:
             raise ApiError(400, "bad-source-url", error.reason) from None
         response.headers["Location"] = f"/api/v1/rooms/{room}/sources/{added['id']}"
         return added
 
-    @router.get("/{room}/sources", dependencies=[reader])
-    async def list_sources(room: str) -> list[dict[str, Any]]:
+    @router.get("/{room}/sources")
+    async def list_sources(
+        room: str, principal: Annotated[Principal, Depends(permission("rooms:read"))]
+    ) -> list[dict[str, Any]]:
         """Roster entries of the room's sources: state, reason, video `codec` ("H264",
         "H265"; null until connected), `audio`, `audio_codec` (FFmpeg's name: "aac",
         "pcm_mulaw"...), `audio_rate`, `audio_channels`, and counters (packets, keyframes,
         reconnects, bitrate, audio_frames, audio_errors, audio_underruns, audio_overflows,
-        audio_dropped_ms, audio_buffered_ms)."""
+        audio_dropped_ms, audio_buffered_ms). `url` hides credentials, stream keys and
+        query tokens, and `reason` never quotes the network's errors, except for admins."""
         with room_errors():
-            return await sources.entries(room)
+            return await sources.entries(room, reveal=principal.may(SECRETS))
 
     @router.delete("/{room}/sources/{source_id}", status_code=204, dependencies=[joiner])
     async def remove_source(room: str, source_id: str) -> Response:

@@ -106,6 +106,7 @@ def build_webrtc_router(
         session = SignallingSession(
             found,
             user=principal.name,
+            owner=principal.identity,
             may_talk=principal.may("floor:talk"),
             loopback=loopback(websocket.scope.get("server")),
         )
@@ -188,6 +189,8 @@ def build_webrtc_router(
         video: str | None,
     ) -> Response:
         found = find_room(room)
+        if video is not None and not found.may_watch(video):
+            raise ApiError(404, "unknown-source", f"no video source {video!r} in room {room!r}")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/sdp":
             raise ApiError(415, "unsupported-media-type", "send the offer as application/sdp")
@@ -200,7 +203,7 @@ def build_webrtc_router(
             peer, answer = await found.join(
                 offer,
                 name=name,
-                owner=principal.name,
+                owner=principal.identity,
                 mode=mode,
                 loopback=loopback(request.scope.get("server")),
                 video_source=video,
@@ -224,7 +227,7 @@ def build_webrtc_router(
             peer = peers.find(room, participant_id, mode)
         except KeyError:
             raise ApiError(404, "session-not-found", f"no such session in {room!r}") from None
-        if peer.owner != principal.name and not principal.may("participants:write"):
+        if peer.owner != principal.identity and not principal.may("participants:write"):
             raise ApiError(403, "forbidden", "only its creator or an operator may end it")
         with contextlib.suppress(KeyError):
             await found.remove(participant_id, "ended")

@@ -9,9 +9,11 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlencode
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ingest.gbreader import SCHEME as GB28181
@@ -32,9 +34,10 @@ from mediacore.server.api_workers import build_workers_router
 from mediacore.server.auth import TokenStore, build_token_store
 from mediacore.server.callroom import RemoteLegs, RemotePinEntry
 from mediacore.server.children import ChildProcess
-from mediacore.server.config import Config
+from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
+from mediacore.server.guard import RequestGuard
 from mediacore.server.metrics import MediaMetrics
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
@@ -43,6 +46,7 @@ from mediacore.server.remotesources import RemoteSources
 from mediacore.server.remotevideo import RemoteVideo
 from mediacore.server.rooms import LocalRooms, Rooms
 from mediacore.server.roomscenes import RoomScenes
+from mediacore.server.security import permission
 from mediacore.server.shardedrecordings import ShardedRecordingSite
 from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.sipservice import SipService
@@ -60,6 +64,7 @@ log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
 VIDEO_WORKER = "mediacore.server.videoworker"
+OPENAPI = "/api/openapi.json"
 STATIC = Path(__file__).parent / "static"
 
 
@@ -96,15 +101,24 @@ class MediaServer:
         if self.sharded is not None:
             site = ShardedRecordingSite(self.sharded)
         self.recorder = RecorderService(config.data_dir, self.bus, site)
-        self.exports = ExportJobs(config.data_dir / "exports", self.recorder.reader)
+        self.exports = ExportJobs(
+            config.data_dir / "exports",
+            self.recorder.reader,
+            max_per_owner=config.server.max_exports_per_address,
+        )
         self.webrtc = WebRtcService(config.webrtc)
         self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded
         self.peers = Peers()  # every WebRTC peer of the server, wherever its media runs
         self.remote_peers: RemotePeers | None = None
         if self.sharded is not None:  # their connections run in the rooms' workers
-            self.remote_peers = RemotePeers(self.sharded, self.peers, config.webrtc, self.bus)
+            self.remote_peers = RemotePeers(
+                self.sharded, self.peers, config.webrtc, self.bus, self.webrtc.video_hub
+            )
             RemoteVideo(self.webrtc.video_hub, self.sharded)  # workers' video joins this hub
-        self.ingest = IngestService(self.webrtc.video_hub)  # field cameras pulled into rooms
+        # Where API users may make the server connect: field sources, wall outputs.
+        self.outbound = outbound_networks(config.outbound)
+        # field cameras pulled into rooms
+        self.ingest = IngestService(self.webrtc.video_hub, networks=self.outbound)
         self.remote_sources: RemoteSources | None = None
         self.sources: Sources = LocalSources(LocalRooms(self.directory), self.ingest)
         if self.sharded is not None:  # cameras pulled here, their sound mixed in the workers
@@ -190,18 +204,38 @@ def create_app(server: MediaServer) -> FastAPI:
         finally:
             await server.stop()
 
+    # The OpenAPI page lists every route: off unless [server] api_docs, and then for token
+    # holders only (the guard asks a token of everything under /api/).
+    docs = server.config.server.api_docs
     app = FastAPI(
         title="mediacore",
         version=VERSION,
         description="Real-time media server for emergency command centres.",
-        docs_url="/api/docs",
-        openapi_url="/api/openapi.json",
+        docs_url=None,
+        openapi_url=OPENAPI if docs else None,
         redoc_url=None,
         lifespan=lifespan,
     )
     app.state.server = server
     app.state.tokens = server.tokens
     install_error_handlers(app)
+    limits = server.config.server
+    app.add_middleware(
+        RequestGuard,
+        tokens=server.tokens,
+        max_body=limits.max_body_bytes,
+        max_websockets=limits.max_websockets_per_address,
+    )
+
+    if docs:
+
+        @app.get("/api/docs", include_in_schema=False)
+        async def docs_page(request: Request) -> HTMLResponse:
+            """Swagger UI; a browser opens it as /api/docs?token=..., which it passes on to
+            the OpenAPI document it fetches."""
+            token = request.query_params.get("token", "")
+            spec = f"{OPENAPI}?{urlencode({'token': token})}" if token else OPENAPI
+            return get_swagger_ui_html(openapi_url=spec, title="mediacore API")
 
     @app.get("/api/v1/health", tags=["server"])
     async def health(response: Response) -> dict[str, str]:
@@ -210,20 +244,27 @@ def create_app(server: MediaServer) -> FastAPI:
             return {"status": "starting"}
         return {"status": "ok"}
 
-    @app.get("/metrics", tags=["server"], response_class=Response)
+    @app.get(
+        "/metrics",
+        tags=["server"],
+        response_class=Response,
+        dependencies=[Depends(permission("metrics:read"))],
+    )
     async def metrics() -> Response:
+        """Prometheus text; needs a bearer token with metrics:read (`[server] metrics_token`,
+        or an admin's)."""
         snapshot = await server.metrics.snapshot()
         text = await asyncio.to_thread(server.metrics.render, snapshot)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(build_rooms_router(server.rooms, server.config))
-    app.include_router(build_floor_router(server.rooms))
+    app.include_router(build_floor_router(server.rooms, server.peers.owner_of))
     app.include_router(build_workers_router(server.pool))
     app.include_router(build_sources_router(server.sources))
     app.include_router(build_gb28181_router(server.sip.gb))
     app.include_router(build_join_links_router(server.directory, server.tokens))
     app.include_router(build_recordings_router(server.directory, server.recorder, server.exports))
-    app.include_router(build_walls_router(server.walls, STATIC / "wall.html"))
+    app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)
     async def console_page() -> FileResponse:

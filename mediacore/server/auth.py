@@ -1,15 +1,17 @@
 """Bearer tokens and roles: who may do what.
 
-Tokens come from the config (and MEDIACORE_ADMIN_TOKEN). With none configured, the server makes
-an admin token at first start, keeps it in the data directory and prints it once. Join links
+Tokens come from the config (and MEDIACORE_ADMIN_TOKEN), each at least 16 characters. With none
+configured, the server makes an admin token at first start and keeps it in the data directory
+(0600), printing only the file's path. Join links
 (joinlinks.py) are tokens too: signed, short-lived, and good for one room only."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mediacore.server.config import Config, TokenEntry
 from mediacore.server.joinlinks import PREFIX as LINK_PREFIX
@@ -18,6 +20,9 @@ from mediacore.server.joinlinks import JoinLinks, write_private
 log = logging.getLogger(__name__)
 
 ADMIN_TOKEN_FILE = "admin-token"
+
+# Seeing secrets (camera credentials, stream keys, URL tokens, the network's own errors).
+SECRETS = "secrets:read"
 
 # What each role may do. Reviewers only read recordings; commanders start and stop them.
 # rooms:join is taking part as a participant (WebRTC, WHIP, WHEP); legs:create adds phones,
@@ -38,6 +43,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "recordings:admin",
             "walls:write",
             "workers:read",
+            "metrics:read",
+            "retention:write",
+            SECRETS,
         }
     ),
     "commander": frozenset(
@@ -66,7 +74,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     ),
     "expert": frozenset({"rooms:read", "rooms:join", "floor:talk"}),
     "reviewer": frozenset({"recordings:read"}),
+    # [server] metrics_token: a Prometheus scraper reads /metrics and nothing else
+    "metrics": frozenset({"metrics:read"}),
 }
+# The highest floor priority (0 normal .. 3 emergency) a role may ask for in a request.
+FLOOR_PRIORITY = {"admin": 3, "commander": 3, "operator": 2, "expert": 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +86,17 @@ class Principal:
     name: str
     role: str
     room: str | None = None  # set for a join link: the one room it may see and act in
+    # Which credential this is, unique where names are not (two tokens may share a name):
+    # what owns the participants it creates.
+    identity: str = field(default="", compare=False)
 
     def may(self, permission: str) -> bool:
         return permission in PERMISSIONS.get(self.role, frozenset())
+
+    @property
+    def floor_priority(self) -> int:
+        """The highest priority this principal may ask the floor with."""
+        return FLOOR_PRIORITY.get(self.role, 0)
 
 
 class TokenStore:
@@ -91,11 +111,12 @@ class TokenStore:
         found = None
         for entry in self._entries:
             if hmac.compare_digest(entry.token.encode(), token.encode()):
-                found = Principal(entry.name or entry.role, entry.role)
+                identity = "token-" + hashlib.sha256(entry.token.encode()).hexdigest()[:16]
+                found = Principal(entry.name or entry.role, entry.role, identity=identity)
         if found is None and self.links is not None and token.startswith(LINK_PREFIX):
             link = self.links.verify(token)
             if link is not None:
-                found = Principal(link.name, link.role, room=link.room)
+                found = Principal(link.name, link.role, room=link.room, identity=f"link-{link.id}")
         return found
 
     def add(self, entry: TokenEntry) -> None:
@@ -106,10 +127,17 @@ class TokenStore:
 
 
 def build_token_store(config: Config, announce: bool = True) -> TokenStore:
-    """Tokens from the config; an admin token made (or reloaded) in the data dir if none."""
+    """Tokens from the config (and the metrics token); an admin token made (or reloaded) in
+    the data dir if the config names none."""
     store = TokenStore(list(config.tokens), JoinLinks(config.data_dir))
-    if len(store):
-        return store
+    if not len(store):
+        store.add(TokenEntry(_stored_admin_token(config, announce), "admin", "admin"))
+    if config.server.metrics_token:
+        store.add(TokenEntry(config.server.metrics_token, "metrics", "metrics"))
+    return store
+
+
+def _stored_admin_token(config: Config, announce: bool) -> str:
     path = config.data_dir / ADMIN_TOKEN_FILE
     token = path.read_text(encoding="utf-8").strip() if path.exists() else ""
     if not token:  # none yet, or an emptied file: an empty token must never be an admin
@@ -117,7 +145,7 @@ def build_token_store(config: Config, announce: bool = True) -> TokenStore:
         path.unlink(missing_ok=True)
         write_private(path, token + "\n")
         if announce:
-            # Printed once, at creation: the only way an operator learns it without the file.
-            print(f"mediacore: admin token (stored in {path}): {token}", flush=True)
-    store.add(TokenEntry(token, "admin", "admin"))
-    return store
+            # The token itself never goes to stdout (which often ends up in a journal or a
+            # container log): only where to read it, once, at creation.
+            print(f"mediacore: an admin token was made; read it in {path} (mode 0600)", flush=True)
+    return token

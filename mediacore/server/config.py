@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.gbsettings import GbSettings, parse_gb28181_settings
+from ingest.netpolicy import DEFAULT_DENIED_NETWORKS, NetworkPolicy
 from mediacore.participant import PRIORITIES
 from mediacore.room import RoomSettings
 from radio.gateways import RadioGateway
@@ -39,6 +40,13 @@ class ServerSection:
     # say gets one per core (`default_worker_count`); a Config built in code runs in-process.
     workers: int = 0
     max_legs_per_shard: int = 200  # a room with more legs grows a shard on another worker
+    # Limits per request and per client address (security: no body is read before these).
+    max_body_bytes: int = 1024 * 1024  # any HTTP request body; 413 beyond
+    max_websockets_per_address: int = 32  # open WebSockets (events, signalling) per address
+    max_exports_per_address: int = 2  # recording exports queued or running per address
+    # A bearer token that may read /metrics and nothing else (for Prometheus); admins may too.
+    metrics_token: str = ""
+    api_docs: bool = False  # serve /api/docs and /api/openapi.json (to token holders only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,18 @@ class RtpSection:
     port_max: int = 29999
     timeout: float = 30.0  # seconds without RTP before a leg is removed
     public_address: str = ""  # written into SDP answers; empty: the address the client used
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundSection:
+    """Where the server may connect when an API user names the host (request forgery): field
+    sources and wall outputs. The addresses a host resolves to must lie in `allow_networks`
+    and not in `deny_networks` (comma-separated CIDRs); the server's own loopback and
+    unspecified addresses only with `allow_loopback`."""
+
+    allow_networks: str = "0.0.0.0/0, ::/0"
+    deny_networks: str = DEFAULT_DENIED_NETWORKS
+    allow_loopback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +81,7 @@ class Config:
     server: ServerSection = field(default_factory=ServerSection)
     sip: SipSettings = field(default_factory=SipSettings)
     rtp: RtpSection = field(default_factory=RtpSection)
+    outbound: OutboundSection = field(default_factory=OutboundSection)  # [outbound]: SSRF
     rooms: tuple[RoomSettings, ...] = (RoomSettings("command"),)
     tokens: tuple[TokenEntry, ...] = ()
     radio_gateways: tuple[RadioGateway, ...] = ()  # [[radio.gateways]]: the server calls them
@@ -72,11 +93,17 @@ class Config:
         return Path(self.server.data_dir)
 
 
-_SECTIONS = {"server": ServerSection, "sip": SipSettings, "rtp": RtpSection}
+_SECTIONS = {
+    "server": ServerSection,
+    "sip": SipSettings,
+    "rtp": RtpSection,
+    "outbound": OutboundSection,
+}
 _TABLE_ARRAYS = {"sip": ("users", "trunks")}  # arrays of tables, not scalar keys
 _TOP_LEVEL = {*_SECTIONS, "rooms", "auth", "radio", "webrtc", "gb28181"}
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "text")
+MIN_TOKEN_LENGTH = 16  # bearer tokens shorter than this are refused: guessable
 
 
 def load_config(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Config:
@@ -122,7 +149,7 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
     tokens = [_token(entry) for entry in _array(auth.get("tokens", []), "[[auth.tokens]]")]
     admin = environ.get("MEDIACORE_ADMIN_TOKEN")
     if admin:
-        tokens.append(TokenEntry(admin, "admin", "admin"))
+        tokens.append(TokenEntry(_long_enough(admin, "MEDIACORE_ADMIN_TOKEN"), "admin", "admin"))
     return validate_config(replace(config, tokens=tuple(tokens)))
 
 
@@ -167,6 +194,18 @@ def validate_config(config: Config) -> Config:
         raise ConfigError(f"server.log_level: {server.log_level!r} is not one of {LOG_LEVELS}")
     if server.log_format not in LOG_FORMATS:
         raise ConfigError(f"server.log_format: {server.log_format!r} is not one of {LOG_FORMATS}")
+    if not 1024 <= server.max_body_bytes <= 1024**3:
+        raise ConfigError("server.max_body_bytes must be 1024 bytes to 1 GiB")
+    if not 1 <= server.max_websockets_per_address <= 100_000:
+        raise ConfigError("server.max_websockets_per_address must be 1-100000")
+    if not 1 <= server.max_exports_per_address <= 1000:
+        raise ConfigError("server.max_exports_per_address must be 1-1000")
+    if server.metrics_token:
+        _long_enough(server.metrics_token, "server.metrics_token")
+    try:
+        outbound_networks(config.outbound)
+    except ValueError as error:
+        raise ConfigError(f"[outbound]: {error}") from None
     return config
 
 
@@ -182,6 +221,22 @@ def _env_keys(section: str, environ: dict[str, str]) -> list[str]:
     """The keys of `section` the environment overrides (MEDIACORE_<SECTION>_<KEY>)."""
     prefix = f"MEDIACORE_{section.upper()}_"
     return [name[len(prefix) :].lower() for name in environ if name.startswith(prefix)]
+
+
+def outbound_networks(section: OutboundSection) -> NetworkPolicy:
+    """The [outbound] section as a policy. Raises ValueError (a bad CIDR)."""
+    return NetworkPolicy.parse(
+        section.allow_networks, section.deny_networks, allow_loopback=section.allow_loopback
+    )
+
+
+def _long_enough(token: str, where: str) -> str:
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"{where}: a token must be at least {MIN_TOKEN_LENGTH} characters "
+            "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
+    return token
 
 
 def _read(path: str | Path) -> dict[str, Any]:
@@ -308,7 +363,8 @@ def _token(entry: Any) -> TokenEntry:
         raise ConfigError(f"[[auth.tokens]] needs a token and a role among {', '.join(ROLES)}")
     if not isinstance(entry["token"], str) or set(entry) - {"token", "role", "name"}:
         raise ConfigError("[[auth.tokens]] takes a string token, a role and an optional name")
-    return TokenEntry(entry["token"], entry["role"], str(entry.get("name", "")))
+    token = _long_enough(entry["token"], "[[auth.tokens]] token")
+    return TokenEntry(token, entry["role"], str(entry.get("name", "")))
 
 
 def _sip_tables(tables: dict[str, Any]) -> dict[str, Any]:

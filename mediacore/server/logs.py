@@ -1,4 +1,8 @@
-"""Structured logs: one JSON object a line on stderr (or plain text), quiet by default."""
+"""Structured logs: one JSON object a line on stderr (or plain text), quiet by default.
+
+Every line is scrubbed of secrets on its way out (mediacore.redact.scrub): a camera's user and
+password, an RTMP stream key or a `?token=` quoted by any logger, FFmpeg or uvicorn's access
+log never reach the log."""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import json
 import logging
 import sys
 from typing import Any
+
+from mediacore.redact import scrub
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -28,12 +34,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class Scrubbed(logging.Formatter):
+    """Another formatter's lines, with secrets masked."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(self.inner.format(record))
+
+
 def setup_logging(level: str = "info", style: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if style == "json":
-        handler.setFormatter(JsonFormatter())
+        handler.setFormatter(Scrubbed(JsonFormatter()))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        text = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        handler.setFormatter(Scrubbed(text))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -23,6 +23,7 @@ from mediacore.participant import Duplex
 from mediacore.server.rooms import FloorAction, NoRunningShard, NoSuchParticipant
 from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.workers import WorkerProcess
+from mediacore.videohub import VideoHub
 from webrtc.closing import CloseCallbacks
 from webrtc.peer import LegMode, WebRtcError
 from webrtc.peerroom import MEDIA_LOST, Peer, Peers, PttAction
@@ -161,6 +162,10 @@ class RemotePeerRoom:
         except NoSuchParticipant:
             raise KeyError(participant) from None
 
+    def may_watch(self, source: str) -> bool:
+        """The server's hub holds every source (workers' peers' too, as proxies)."""
+        return self.remote.hub.may_watch(_Members(self.name, self.sharded), source)
+
     async def mute(self, participant: str, muted: bool) -> None:
         try:
             await self.sharded.update(self.name, participant, {"muted": muted})
@@ -174,13 +179,29 @@ class RemotePeerRoom:
             raise KeyError(participant) from None
 
 
+class _Members:
+    """A room on workers as the hub's `may_watch` reads it: its name and participants."""
+
+    def __init__(self, name: str, sharded: ShardedRooms) -> None:
+        self.name = name
+        placed = sharded.rooms.get(name)
+        shards = placed.shards if placed is not None else []
+        self.participants = {pid: True for shard in shards for pid in shard.participants}
+
+
 class RemotePeers:
     """Control's side of every worker peer: what their workers say reaches them."""
 
     def __init__(
-        self, sharded: ShardedRooms, peers: Peers, settings: WebRtcSettings, bus: EventBus
+        self,
+        sharded: ShardedRooms,
+        peers: Peers,
+        settings: WebRtcSettings,
+        bus: EventBus,
+        hub: VideoHub,
     ) -> None:
         self.sharded = sharded
+        self.hub = hub
         self.peers = peers
         self.settings = settings
         self.bus = bus

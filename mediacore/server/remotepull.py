@@ -193,7 +193,12 @@ class RemotePulls:
             error = data.get("error")
             failure = None
             if error is not None:
-                failure = PullError(str(error), permanent=bool(data.get("permanent")))
+                public = data.get("public")
+                failure = PullError(
+                    str(error),
+                    permanent=bool(data.get("permanent")),
+                    public=str(public) if public is not None else None,
+                )
             reader.ended(failure, int(data.get("audio_errors", 0)))
 
     def _frame(self, frame: MediaFrame) -> None:

@@ -17,7 +17,7 @@ import contextlib
 import logging
 from typing import Any
 
-from ingest.service import IngestService
+from ingest.service import IngestService, revealed
 from ingest.source import FieldSource
 from mediacore.codecs.base import Pcm
 from mediacore.datapath import audio
@@ -58,7 +58,7 @@ class RemoteSources:
     async def add(self, room: str, url: str, name: str, audio: bool) -> dict[str, Any]:
         settings = self.sharded.settings(room)
         sink = _AudioTo()
-        source = self.ingest.source_for(url, settings.rate, audio=audio, audio_sink=sink)
+        source = await self.ingest.source_for(url, settings.rate, audio=audio, audio_sink=sink)
         worker, answer = await self.sharded.add_leg(room, "source.join", name=name, audio=audio)
         participant = str(answer["participant"]["id"])
         sink.worker, sink.participant = worker, participant
@@ -66,9 +66,13 @@ class RemoteSources:
         self._sources[participant] = (room, source)
         return {"id": participant, "state": source.state, "name": name, "audio": audio}
 
-    async def entries(self, room: str) -> list[dict[str, Any]]:
+    async def entries(self, room: str, *, reveal: bool = False) -> list[dict[str, Any]]:
         roster = await self.sharded.roster(room)
-        return [entry for entry in roster if entry["id"] in self._sources]
+        return [
+            {**entry, **(revealed(self._sources[entry["id"]][1]) if reveal else {})}
+            for entry in roster
+            if entry["id"] in self._sources
+        ]
 
     async def remove(self, room: str, source_id: str) -> None:
         self.sharded.placed(room)

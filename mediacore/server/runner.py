@@ -13,6 +13,8 @@ from mediacore.server.app import MediaServer, create_app
 from mediacore.server.config import Config
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+MAX_HEADER_BYTES = 16 * 1024
+MAX_WEBSOCKET_MESSAGE = 128 * 1024
 
 
 class GracefulServer(uvicorn.Server):
@@ -48,6 +50,11 @@ def run(config: Config) -> int:
             log_config=None,
             access_log=config.server.access_log,
             lifespan="on",
+            # Bounds below the app's own (guard.py): request line and headers, and one
+            # WebSocket message (signalling allows 64 KiB and answers 1009 beyond).
+            http="h11",
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+            ws_max_size=MAX_WEBSOCKET_MESSAGE,
         )
     )
     asyncio.run(server.serve())

@@ -15,11 +15,13 @@ from mediacore.server.rooms import LocalRooms
 class Sources(Protocol):
     async def add(self, room: str, url: str, name: str, audio: bool) -> dict[str, Any]:
         """Pull `url` into `room`: {"id", "state", "name", "audio"}. Raises NoSuchRoom,
-        PullError (an unusable URL), RoomClosed or RoomError (full)."""
+        PullError (an unusable URL), AddressRefused (not an allowed network), RoomClosed or
+        RoomError (full)."""
         ...
 
-    async def entries(self, room: str) -> list[dict[str, Any]]:
-        """The roster entries of the room's sources (state, reason, codecs, counters)."""
+    async def entries(self, room: str, *, reveal: bool = False) -> list[dict[str, Any]]:
+        """The roster entries of the room's sources (state, reason, codecs, counters); with
+        `reveal` (admins) the URL as given and the whole reason."""
         ...
 
     async def remove(self, room: str, source_id: str) -> None:
@@ -33,12 +35,12 @@ class LocalSources:
         self.ingest = ingest
 
     async def add(self, room: str, url: str, name: str, audio: bool) -> dict[str, Any]:
-        participant = self.ingest.add(self.rooms.room(room), url, name, audio=audio)
+        participant = await self.ingest.add(self.rooms.room(room), url, name, audio=audio)
         entry = participant.roster_entry()
         return {"id": participant.id, "state": entry["state"], "name": name, "audio": audio}
 
-    async def entries(self, room: str) -> list[dict[str, Any]]:
-        return self.ingest.sources(self.rooms.room(room))
+    async def entries(self, room: str, *, reveal: bool = False) -> list[dict[str, Any]]:
+        return self.ingest.sources(self.rooms.room(room), reveal=reveal)
 
     async def remove(self, room: str, source_id: str) -> None:
         await self.ingest.remove(self.rooms.room(room), source_id)

@@ -7,10 +7,11 @@ whose pipe PyAV demuxes. What it reads leaves on the data path under the pull's 
 access unit as it came (Annex B, 90 kHz pts), each decoded audio frame converted to the room's
 `rate` (so the server's event loop only copies it into the room's feed). The connection's life
 goes on the channel: `pull.opened` {id, info} when the stream opened, `pull.stats` {id,
-audio_errors} when undecodable audio was skipped, and `pull.ended` {id, error, permanent,
-audio_errors} at its end; the server's notification `pull.close` {id} aborts one. What to do
-next (reconnect, back off, give up) stays the server's `ingest.source.FieldSource`'s job: a
-crash here costs the connections, and the server reconnects them."""
+audio_errors} when undecodable audio was skipped, and `pull.ended` {id, error, public,
+permanent, audio_errors} at its end (`public`: the error as non-admins may read it); the
+server's notification `pull.close` {id} aborts one. What to do next (reconnect, back off,
+give up) stays the server's `ingest.source.FieldSource`'s job: a crash here costs the
+connections, and the server reconnects them."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest.puller import PullError, PullTarget, SourceReader
+from ingest.puller import READ_FAILED, PullError, PullTarget, SourceReader
 from mediacore.channel import Notification
 from mediacore.channelio import Channel
 from mediacore.codecs.base import Pcm
@@ -101,8 +102,7 @@ class PullHost:
     # -- on the pull's thread -------------------------------------------------------------
 
     def _run(self, pull: _Pull) -> None:
-        error: str | None = None
-        permanent = False
+        error: PullError | None = None
         try:
             pull.reader.run(
                 lambda info: self._call(self._opened, pull, info),
@@ -110,11 +110,11 @@ class PullHost:
                 lambda pcm, rate: self._audio(pull, pcm, rate),
             )
         except PullError as failure:
-            error, permanent = failure.reason, failure.permanent
+            error = failure
         except Exception as failure:  # a bug here costs this connection, not the process
             log.exception("pull %s failed", pull.id)
-            error = str(failure) or type(failure).__name__
-        self._call(self._ended, pull, error, permanent)
+            error = PullError(str(failure) or type(failure).__name__, public=READ_FAILED)
+        self._call(self._ended, pull, error)
 
     def _video(self, pull: _Pull, data: bytes, pts: int | None, keyframe: bool) -> None:
         # the codec travels in pull.opened; the frame says only whose it is
@@ -138,13 +138,14 @@ class PullHost:
     def _opened(self, pull: _Pull, info: dict[str, Any]) -> None:
         self._channel.notify("pull.opened", id=pull.id, info=info)
 
-    def _ended(self, pull: _Pull, error: str | None, permanent: bool) -> None:
+    def _ended(self, pull: _Pull, error: PullError | None) -> None:
         self._pulls.pop(pull.id, None)
         self._channel.notify(
             "pull.ended",
             id=pull.id,
-            error=error,
-            permanent=permanent,
+            error=error.reason if error is not None else None,
+            public=error.public if error is not None else None,
+            permanent=error is not None and error.permanent,
             audio_errors=pull.reader.audio_errors,
         )
 

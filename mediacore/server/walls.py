@@ -49,6 +49,7 @@ RECONCILE_INTERVAL_S = 0.2
 STATUS_TIMEOUT_S = 2.0
 STATS_TIMEOUT_S = 1.0
 PROCESS_LOST = "the wall's video process stopped"
+OUTPUT_FAILED = "the output could not reach its receiver"
 # How far ahead of its last reported packet a restarted rtp output starts: more than the
 # packets of the half second between reports at the highest bit rate (about 1,700), far less
 # than the half of the sequence space a receiver would take for old packets.
@@ -124,6 +125,11 @@ class WallService:
 
     def names(self) -> list[str]:
         return sorted(self._walls)
+
+    def definition(self, name: str) -> dict[str, Any] | None:
+        """Wall `name`'s definition as last PUT (a copy), None if there is no such wall."""
+        running = self._walls.get(name)
+        return json.loads(json.dumps(running.definition)) if running is not None else None
 
     def process(self, name: str) -> ChildProcess:
         """The video process of wall `name`. Raises KeyError."""
@@ -240,7 +246,9 @@ class WallService:
         name, wall = running.name, running.wall
         for index, output in enumerate(wall.outputs):
             if output.kind == "whep":
-                source = self._hub.register_source(VideoSource(whep_source_id(name, index), "H264"))
+                # watched from its room's WHEP endpoint, by that room's participants only
+                source = VideoSource(whep_source_id(name, index), "H264", room=wall.room)
+                self._hub.register_source(source)
                 source.keyframe_requester = self._whep_keyframe(running, index)
                 running.whep[index] = source
         self._write_sdp_files(name, wall)
@@ -318,7 +326,9 @@ class WallService:
                 output=data.get("output"),
                 kind=data.get("kind"),
                 state=data.get("state"),
-                reason=data.get("reason", ""),
+                # every room reader sees it: the network's words stay in the wall's log and
+                # its status for admins (they would make outputs a port scanner)
+                reason=OUTPUT_FAILED if data.get("reason") else "",
             )
 
     async def _refresh(self, running: _Running) -> None:

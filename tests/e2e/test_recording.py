@@ -31,11 +31,11 @@ pytestmark = pytest.mark.slow
 
 CONFIG = """
 [[auth.tokens]]
-token = "reviewer-token"
+token = "reviewer-token-for-tests"
 role = "reviewer"
 
 [[auth.tokens]]
-token = "expert-token"
+token = "expert-token-for-tests"
 role = "expert"
 """
 TONES: list[tuple[CodecInfo, float]] = [(PCMU, 440.0), (G722, 1000.0), (PCMA, 1700.0)]
@@ -207,10 +207,10 @@ def test_playback_with_range_and_errors(server: ServerProcess, recorded: dict[st
     part = server.client.get(url, headers={"Range": "bytes=44-1043"})
     assert part.status_code == 206 and len(part.content) == 1000
     assert server.client.get(url, headers={"Range": "bytes=999999999-"}).status_code == 416
-    reviewer = httpx.get(server.url + url + "?token=reviewer-token")
+    reviewer = httpx.get(server.url + url + "?token=reviewer-token-for-tests")
     assert reviewer.status_code == 200 and reviewer.content[:4] == b"RIFF"
     expert = httpx.get(server.url + f"/api/v1/recordings/{recording}",
-                       headers={"Authorization": "Bearer expert-token"})  # fmt: skip
+                       headers={"Authorization": "Bearer expert-token-for-tests"})  # fmt: skip
     assert expert.status_code == 403
     assert server.client.get("/api/v1/recordings/rec-nope").status_code == 404
     assert server.client.get(f"/api/v1/recordings/{recording}/tracks/nope").status_code == 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from bench.sipprun import free_sip_port
 from mediacore.server.app import MediaServer, create_app
-from mediacore.server.config import Config, RtpSection, ServerSection, TokenEntry
+from mediacore.server.config import Config, OutboundSection, RtpSection, ServerSection, TokenEntry
 from sip.settings import SipSettings
 
 ROLES = ("admin", "commander", "operator", "expert", "reviewer")
@@ -70,6 +70,7 @@ def make_config(data_dir: Path, *, public_address: str = "") -> Config:
         # A free SIP port: test runs side by side must not fight over 5060.
         sip=SipSettings(port=free_sip_port()),
         tokens=tuple(TokenEntry(token, role, f"{role} user") for role, token in TOKENS.items()),
+        outbound=OutboundSection(allow_loopback=True),  # test cameras listen on loopback
     )
 
 
@@ -734,7 +735,7 @@ async def test_kick_answers_204_then_the_participant_is_gone(api: Api) -> None:
 async def test_metrics_expose_clock_mixer_and_leg_series(api: Api) -> None:
     participant = (await api.join()).rsplit("/", 1)[1]
     await asyncio.sleep(0.1)  # let the room tick, so the mix histogram has samples
-    response = await api.http.get("/metrics")
+    response = await api.admin("GET", "/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
@@ -754,13 +755,24 @@ async def test_metrics_expose_clock_mixer_and_leg_series(api: Api) -> None:
 async def test_metrics_drop_a_kicked_leg(api: Api) -> None:
     url = await api.join()
     participant = url.rsplit("/", 1)[1]
-    assert participant in (await api.http.get("/metrics")).text
+    assert participant in (await api.admin("GET", "/metrics")).text
     await api.admin("DELETE", url)
-    assert participant not in (await api.http.get("/metrics")).text
+    assert participant not in (await api.admin("GET", "/metrics")).text
 
 
-async def test_openapi_document_and_docs_page_are_served(api: Api) -> None:
-    spec = await api.http.get("/api/openapi.json")
+async def test_openapi_document_and_docs_page_are_served_to_token_holders_when_on(
+    tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path)
+    config = replace(config, server=replace(config.server, api_docs=True))
+    async with running(config) as api:
+        for path in ("/api/openapi.json", "/api/docs"):
+            assert_error(await api.http.get(path), 401, "unauthorized")
+        await _assert_docs_served(api)
+
+
+async def _assert_docs_served(api: Api) -> None:
+    spec = await api.as_role("expert", "GET", "/api/openapi.json")
     assert spec.status_code == 200
     document = spec.json()
     assert document["info"]["title"] == "mediacore"
@@ -769,10 +781,11 @@ async def test_openapi_document_and_docs_page_are_served(api: Api) -> None:
     assert "/api/v1/rooms/{room}/rtp" in paths
     rtp = paths["/api/v1/rooms/{room}/rtp"]["post"]
     assert "application/sdp" in rtp["requestBody"]["content"]
-    docs = await api.http.get("/api/docs")
+    token = TOKENS["expert"]
+    docs = await api.http.get("/api/docs", params={"token": token})  # as a browser opens it
     assert docs.status_code == 200
     assert "text/html" in docs.headers["content-type"]
-    assert "/api/openapi.json" in docs.text
+    assert f"/api/openapi.json?token={token}" in docs.text
 
 
 async def test_ipv6_offer_to_a_server_listening_on_one_ipv4_address_is_refused_clearly(

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from mediacore.room import RoomSettings
-from tests.server.test_api import Api, assert_error, make_config, running
+from tests.server.test_api import SDP, Api, assert_error, make_config, running
+from tests.webrtc.clients import Client
 
 FLOOR = "/api/v1/rooms/command/floor"
 
@@ -72,11 +73,56 @@ async def test_revoke_takes_the_permission_to_control_participants(api: Api) -> 
     }
 
 
-async def test_experts_may_talk_and_reviewers_may_not(api: Api) -> None:
-    (a,) = await joined(api, 1)
-    talk = {"participant": a, "action": "request"}
-    assert (await api.as_role("expert", "POST", FLOOR, json=talk)).status_code == 200
-    assert_error(await api.as_role("reviewer", "POST", FLOOR, json=talk), 403, "forbidden")
+async def published(api: Api, role: str) -> tuple[str, Client]:
+    """A WHIP publisher joined by `role`: its participant id and its client (to close)."""
+    client = Client(440.0, receive=False)
+    response = await api.as_role(
+        role, "POST", "/api/v1/rooms/command/whip", content=await client.offer(), headers=SDP
+    )
+    assert response.status_code == 201, response.text
+    return response.headers["location"].rsplit("/", 1)[1], client
+
+
+async def test_experts_talk_for_their_own_participant_only_and_reviewers_not_at_all(
+    api: Api,
+) -> None:
+    """The attack: an expert's token asks the floor, at emergency priority, for a participant
+    someone else created (a commander's phone), or releases it for them."""
+    (phone,) = await joined(api, 1)
+    mine, client = await published(api, "expert")
+    try:
+
+        async def expert(participant: str, action: str = "request", **extra: Any) -> Any:
+            body = {"participant": participant, "action": action, **extra}
+            return await api.as_role("expert", "POST", FLOOR, json=body)
+
+        assert_error(await expert(phone), 403, "not-yours")
+        assert_error(await expert(phone, priority=3), 403, "not-yours")
+        assert await press(api, phone) == {"result": "granted", "holder": phone}
+        assert_error(await expert(phone, "release"), 403, "not-yours")
+        assert api.server.directory.get("command").floor.holder == phone
+        assert await press(api, phone, "release") == {"result": "released", "holder": None}
+
+        assert_error(await expert(mine, priority=3), 403, "priority-too-high")
+        granted = await expert(mine, priority=1)
+        assert granted.json() == {"result": "granted", "holder": mine}
+        assert (await expert(mine, "release")).json() == {"result": "released", "holder": None}
+        talk = {"participant": mine, "action": "request"}
+        assert_error(await api.as_role("reviewer", "POST", FLOOR, json=talk), 403, "forbidden")
+    finally:
+        await client.close()
+
+
+async def test_roles_that_may_revoke_act_for_anyone_within_their_priority(api: Api) -> None:
+    a, b = await joined(api, 2)
+    body = {"participant": a, "action": "request", "priority": 3}
+    assert_error(await api.as_role("operator", "POST", FLOOR, json=body), 403, "priority-too-high")
+    operator = await api.as_role("operator", "POST", FLOOR, json={**body, "priority": 2})
+    assert operator.json() == {"result": "granted", "holder": a}
+    commander = await api.as_role(
+        "commander", "POST", FLOOR, json={"participant": b, "action": "request", "priority": 3}
+    )
+    assert commander.json() == {"result": "granted", "holder": b}
 
 
 @pytest.mark.parametrize(
@@ -124,7 +170,7 @@ async def test_phones_in_ptt_mode_talk_with_star_and_stop_with_hash(api: Api) ->
 async def test_floor_shows_in_metrics(api: Api) -> None:
     (a,) = await joined(api, 1)
     await press(api, a)
-    text = (await api.http.get("/metrics")).text
+    text = (await api.admin("GET", "/metrics")).text
     assert 'mediacore_floor_held{room="command"} 1.0' in text
     assert 'mediacore_floor_events_total{event="floor.granted",room="command"} 1.0' in text
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import re
 from dataclasses import replace
@@ -19,6 +20,7 @@ from mediacore.server.config import (
     TokenEntry,
     default_worker_count,
     load_config,
+    outbound_networks,
 )
 
 
@@ -180,13 +182,13 @@ role = "commander"
 name = "Chief"
 
 [[auth.tokens]]
-token = "s3cret-reviewer"
+token = "s3cret-reviewer-token"
 role = "reviewer"
 """,
     )
     assert load_config(path, {}).tokens == (
         TokenEntry("s3cret-commander", "commander", "Chief"),
-        TokenEntry("s3cret-reviewer", "reviewer", ""),
+        TokenEntry("s3cret-reviewer-token", "reviewer", ""),
     )
 
 
@@ -378,6 +380,48 @@ def test_bad_token_table_is_a_config_error_naming_auth_tokens(tmp_path: Path, te
     assert_refused(tmp_path, text, r"auth\.tokens")
 
 
+@pytest.mark.parametrize(
+    ("text", "environment", "key"),
+    [
+        ('[[auth.tokens]]\ntoken = "fifteen-chars-x"\nrole = "admin"\n', {}, r"auth\.tokens"),
+        ("", {"MEDIACORE_ADMIN_TOKEN": "short"}, "MEDIACORE_ADMIN_TOKEN"),
+        ('[server]\nmetrics_token = "scrape"\n', {}, r"server\.metrics_token"),
+    ],
+    ids=["config", "environment", "metrics"],
+)
+def test_a_token_shorter_than_16_characters_is_refused(
+    tmp_path: Path, text: str, environment: dict[str, str], key: str
+) -> None:
+    with pytest.raises(ConfigError, match=f"{key}.*at least 16 characters"):
+        load_config(write(tmp_path, text), environment)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[server]\nmax_body_bytes = 10\n", r"server\.max_body_bytes"),
+        ("[server]\nmax_websockets_per_address = 0\n", r"server\.max_websockets_per_address"),
+        ("[server]\nmax_exports_per_address = 0\n", r"server\.max_exports_per_address"),
+        ('[outbound]\nallow_networks = "10.0.0.0/33"\n', r"\[outbound\].*10\.0\.0\.0/33"),
+        ('[outbound]\ndeny_networks = "intranet"\n', r"\[outbound\].*intranet"),
+    ],
+)
+def test_bad_security_limits_are_config_errors(tmp_path: Path, text: str, key: str) -> None:
+    assert_refused(tmp_path, text, key)
+
+
+def test_security_defaults_deny_metadata_and_loopback_and_hide_the_api_description() -> None:
+    config = load_config(None, {})
+    assert not config.server.api_docs and not config.server.metrics_token
+    assert config.server.max_body_bytes == 1024 * 1024
+    policy = outbound_networks(config.outbound)
+    assert not policy.allows(ipaddress.ip_address("169.254.169.254"))
+    assert not policy.allows(ipaddress.ip_address("127.0.0.1"))
+    assert policy.allows(ipaddress.ip_address("192.168.10.20"))
+    lab = load_config(None, {"MEDIACORE_OUTBOUND_ALLOW_LOOPBACK": "true"})
+    assert outbound_networks(lab.outbound).allows(ipaddress.ip_address("127.0.0.1"))
+
+
 # -- environment overrides --------------------------------------------------------------------
 
 
@@ -443,10 +487,10 @@ def test_unrelated_environment_variables_are_ignored() -> None:
 
 
 def test_admin_token_from_environment_adds_an_admin_token_entry(tmp_path: Path) -> None:
-    path = write(tmp_path, '[[auth.tokens]]\ntoken = "op"\nrole = "operator"\n')
-    config = load_config(path, {"MEDIACORE_ADMIN_TOKEN": "from-env"})
-    assert TokenEntry("op", "operator", "") in config.tokens
-    assert TokenEntry("from-env", "admin", "admin") in config.tokens
+    path = write(tmp_path, '[[auth.tokens]]\ntoken = "operator-token-0001"\nrole = "operator"\n')
+    config = load_config(path, {"MEDIACORE_ADMIN_TOKEN": "admin-token-from-env"})
+    assert TokenEntry("operator-token-0001", "operator", "") in config.tokens
+    assert TokenEntry("admin-token-from-env", "admin", "admin") in config.tokens
     assert len(config.tokens) == 2
 
 
@@ -534,7 +578,7 @@ def test_main_serves_the_layered_config(
 ) -> None:
     path = write(tmp_path, "[server]\nhttp_port = 9000\nhost = '10.1.1.1'\n[sip]\nport = 5070\n")
     monkeypatch.setenv("MEDIACORE_SERVER_HTTP_PORT", "9100")
-    monkeypatch.setenv("MEDIACORE_ADMIN_TOKEN", "env-admin")
+    monkeypatch.setenv("MEDIACORE_ADMIN_TOKEN", "env-admin-token-0001")
     argv = ["serve", "--config", str(path), "--host", "127.0.0.1", "--rtp-ports", "40000-40100"]
     assert cli.main(argv) == 0
     (config,) = serve_calls
@@ -542,7 +586,7 @@ def test_main_serves_the_layered_config(
     assert config.server.host == "127.0.0.1"  # option over file
     assert config.sip.port == 5070  # file over default
     assert (config.rtp.port_min, config.rtp.port_max) == (40000, 40100)
-    assert TokenEntry("env-admin", "admin", "admin") in config.tokens
+    assert TokenEntry("env-admin-token-0001", "admin", "admin") in config.tokens
 
 
 @pytest.mark.parametrize(

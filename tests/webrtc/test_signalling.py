@@ -98,6 +98,9 @@ class HubStub:
     async def unsubscribe(self, leg: WebRtcLeg, source_id: str) -> None:
         leg.remove_video_sender(leg.video_senders[0])
 
+    def may_watch(self, room: Room, source_id: str) -> bool:
+        return source_id != "elsewhere"
+
     def attach(self, leg: WebRtcLeg) -> None:
         pass
 
@@ -137,6 +140,9 @@ async def test_join_ptt_mute_subscribe_and_a_kick(session: SignallingSession) ->
     assert await send(session, {"type": "answer", "sdp": answer}, now=1.4) == []
     [error] = await send(session, {"type": "answer", "sdp": answer}, now=1.5)
     assert error["code"] == "no-offer-pending"
+    # a source the hub says is another room's is refused as if it did not exist
+    [error] = await send(session, {"type": "subscribe", "source": "elsewhere"}, now=1.6)
+    assert (error["type"], error["code"]) == ("error", "unknown-source")
 
     await session.room.remove(participant.id, "kicked")
     await asyncio.sleep(0)  # the forwarding task runs

@@ -25,12 +25,12 @@ LEVEL = -20.0  # dBFS RMS of every test tone
 SILENT = -50.0  # below this a tone is "not heard"
 SERVER_CONFIG = """
 [[auth.tokens]]
-token = "expert-token"
+token = "expert-token-for-tests"
 role = "expert"
 name = "dr expert"
 
 [[auth.tokens]]
-token = "reviewer-token"
+token = "reviewer-token-for-tests"
 role = "reviewer"
 """
 SDP = {"Content-Type": "application/sdp"}
@@ -302,14 +302,14 @@ async def test_bad_signalling_gets_errors_and_the_session_stays_up(
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
     for token, target, code in (
         ("wrong-token", room, 4401),
-        ("reviewer-token", room, 4403),
+        ("reviewer-token-for-tests", room, 4403),
         (TOKEN, "no-such-room", 4404),
     ):
         refused = await open_socket(server, target, token)
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await refused.expect("pong")
         assert closed.value.rcvd is not None and closed.value.rcvd.code == code
-    expert = Socket(await websockets.connect(socket_url(server, room, "expert-token")))
+    expert = Socket(await websockets.connect(socket_url(server, room, "expert-token-for-tests")))
     await expert.send({"type": "ping"})
     await expert.expect("pong")
     await expert.close()
