@@ -2,7 +2,11 @@
 
 The caller is answered but not yet in the room: it hears only the prompt (two short beeps
 every few seconds) and nobody hears it. Digits end with `#` (or when as many as the PIN has
-are entered); `*` starts over. Three wrong PINs, or no PIN within the time limit, hang up."""
+are entered); `*` starts over. Three wrong PINs, or no PIN within the time limit, hang up.
+
+The prompt waits for the caller's first RTP packet: nothing is streamed to the SDP's address
+before something there has sent us media (the leg then sends to where that packet came from),
+so a forged INVITE cannot turn the prompt on a stranger."""
 
 from __future__ import annotations
 
@@ -103,13 +107,16 @@ class PinEntry:
             if delay > 0:
                 await asyncio.sleep(delay)
             output = self.leg.audio_output
-            if output is None:
-                continue  # the caller holds the call: keep time, send nothing
+            if output is None or not self._heard_caller():
+                continue  # on hold, or not heard from yet: keep time, send nothing
             index = tick % per_prompt
             payload = encoder.encode(frames[index]) if index < len(frames) else silence
             output.send_payload(payload, tick)
         self.done = True
         self.refused()
+
+    def _heard_caller(self) -> bool:
+        return self.leg.statistics().get("packets_received", 0) > 0
 
 
 def _prompt_frames(rate: int, ptime: int) -> list[np.ndarray]:

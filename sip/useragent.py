@@ -34,6 +34,7 @@ from sip.settings import SipSettings, SipUser
 from sip.stack import SipStack
 from sip.throttle import AuthThrottle
 from sip.transaction import Peer, ServerTransaction
+from sip.trunktrust import TrunkTrust
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +68,17 @@ class SipUserAgent:
         self.bus = bus
         self.session_kinds = tuple(session_kinds)  # e.g. ED-137 radio, from the assembly
         self.users = {user.user: user for user in settings.users}
+        self.trunks = TrunkTrust(settings.trunks)
         self.digest = DigestServer(
             settings.realm,
             nonce_lifetime=settings.nonce_lifetime,
             algorithms=settings.algorithms,
         )
         self.registrar = Registrar()
+        # A registered phone's TCP flow stays open on its CRLF keep-alives (RFC 5626).
+        stack.transports.in_use = lambda peer: self.registrar.registered_from(
+            peer, self.clock.now()
+        )
         self.throttle = AuthThrottle(settings.auth_failure_limit)
         self.calls: dict[CallKey, SipCall] = {}
         self._ringing: dict[int, tuple[Request, asyncio.Task[None]]] = {}  # by id(transaction)
@@ -85,6 +91,7 @@ class SipUserAgent:
 
     def start(self) -> None:
         self._housekeeping = asyncio.get_running_loop().create_task(self._every_second())
+        self.spawn(self.trunks.resolve())
 
     async def stop(self) -> None:
         if self._housekeeping is not None:
@@ -94,11 +101,14 @@ class SipUserAgent:
 
     # -- what the stack calls -------------------------------------------------------------
 
+    def admits(self, source: Peer) -> bool:
+        """A blocked address learns nothing, not even that we are here; the stack drops what
+        it sends before any transaction exists."""
+        return not self.throttle.blocked(source.host, self.clock.now())
+
     def request_received(
         self, request: Request, source: Peer, transaction: ServerTransaction | None
     ) -> None:
-        if self.throttle.blocked(source.host, self.clock.now()):
-            return  # a blocked address learns nothing, not even that we are here
         if request.method == "ACK" or transaction is None:
             call = self._call_for(request)
             if call is not None:
@@ -133,10 +143,17 @@ class SipUserAgent:
     def ack_timed_out(self, call_id: str, cseq: int) -> None:
         for call in list(self.calls.values()):
             if call.dialog is not None and call.dialog.call_id == call_id:
-                self.spawn(call.hang_up("no-ack"))
+                # §13.3.1.4 asks for a BYE, but to a peer that never proved it is there (a
+                # forged INVITE) a BYE and its retransmissions would only be more reflection.
+                say_bye = self.stack.peer_proven(call.dialog.peer)
+                self.spawn(call.hang_up("no-ack", say_bye=say_bye))
 
     def server_transaction_timed_out(self, transaction: ServerTransaction) -> None:
-        pass  # a final error response nobody ACKed: nothing was set up
+        """Timer H (a final error response nobody ACKed: nothing was set up), or an INVITE we
+        were too slow to answer: it got 408, so stop ringing it."""
+        ringing = self._ringing.get(id(transaction))
+        if ringing is not None:
+            ringing[1].cancel()
 
     def stray_response(self, response: Response, source: Peer) -> None:
         if 200 <= response.status < 300 and response.cseq[1] == "INVITE":
@@ -199,15 +216,18 @@ class SipUserAgent:
                 transaction, make_response(request, 400, f"Bad Credentials ({error})")
             )
             return None
-        user = self.users.get(credentials.username)
+        user = self.users.get(credentials.username) or self.trunks.account(credentials.username)
         verdict = self.digest.verify(
             credentials,
             method=request.method,
+            request_uri=request.uri,
             password=user.password if user else None,
             now=time.time(),
+            algorithms=self._algorithms_for(credentials.username),
         )
         if verdict is Verdict.OK and user is not None:
             self.throttle.succeeded(source.host)
+            self.stack.peer_proved(source)  # it answered a nonce we sent it: it is there
             return user
         if verdict is Verdict.STALE:
             self._challenge(request, transaction, stale=True)
@@ -218,9 +238,15 @@ class SipUserAgent:
 
     def _challenge(self, request: Request, transaction: ServerTransaction, stale: bool) -> None:
         response = make_response(request, 401, to_tag=new_tag())
-        for challenge in self.digest.challenges(time.time(), stale=stale):
+        algorithms = self._algorithms_for(_claimed_user(request))
+        for challenge in self.digest.challenges(time.time(), stale=stale, algorithms=algorithms):
             response.headers.add("WWW-Authenticate", challenge.header_value())
         self.stack.respond(transaction, response)
+
+    def _algorithms_for(self, username: str) -> tuple[str, ...]:
+        """The digest algorithms of an account: its own list, else the realm's ([sip])."""
+        user = self.users.get(username)
+        return (user.algorithms if user else ()) or self.settings.algorithms
 
     def _auth_failed(self, request: Request, source: Peer, username: str) -> None:
         log.info(
@@ -294,6 +320,7 @@ class SipUserAgent:
             "Authorization" in request.headers
             or "Proxy-Authorization" in request.headers
             or (request.from_.uri.user or "") in self.users
+            or self.trunks.may_be_trunk(source)
         )
         user: SipUser | None = None
         if room.settings.pin and not has_credentials and not self._trusted(source):
@@ -340,6 +367,9 @@ class SipUserAgent:
         except PortsExhausted:
             self.stack.respond(transaction, make_response(request, 503, "No Media Ports"))
             return
+        if transaction.timed_out:  # answered 408 while the leg was being made
+            await leg.close("timeout")
+            return
         contact = f"<{self.stack.contact_uri(target, source)}>"
         call = SipCall(leg, clock=self.clock)
         call.dialog = Dialog.as_uas(request, local_tag, contact, source)
@@ -368,7 +398,10 @@ class SipUserAgent:
         name = (user.name or user.user) if user else (request.from_.display_name or "")
         name = name or request.from_.uri.user or "sip caller"
         if room.settings.pin and user is None:
-            self._collect_pin(room, call, name)
+            # Nothing is sent to a caller without an account before its ACK proves that it
+            # receives what we send (a forged INVITE never ACKs): then the PIN prompt starts.
+            call.on_ended = lambda reason: self._close_leg(call, reason)
+            call.on_acked = lambda: self._collect_pin(room, call, name)
         else:
             self._join(room, call, name)
 
@@ -416,8 +449,9 @@ class SipUserAgent:
         self.stack.respond(transaction, response)
 
     def _trusted(self, source: Peer) -> bool:
-        """Calls from a configured trunk's proxy are let in by address (the PBX authenticated)."""
-        return any(trunk.proxy_host == source.host for trunk in self.settings.trunks)
+        """Calls from an "address" trunk's proxy are let in without digest (the PBX
+        authenticated them): its transport, address and port must all match."""
+        return self.trunks.trusted(source) is not None
 
     def session_expires(self, request: Request) -> tuple[int, str] | Response | None:
         """RFC 4028 §9 for an INVITE or UPDATE: (interval, refresher), None, or a 422."""
@@ -477,10 +511,18 @@ class SipUserAgent:
         def refused() -> None:
             self.spawn(call.hang_up("wrong-pin"))
 
+        def ended(reason: str) -> None:
+            entry.stop()
+            self._close_leg(call, reason)
+
         entry = self.pin_entries(room.settings.pin, call.leg, granted, refused, clock=self.clock)
         call.on_dtmf = entry.digit
-        call.on_ended = lambda reason: entry.stop()
+        call.on_ended = ended
         entry.start()
+
+    def _close_leg(self, call: SipCall, reason: str) -> None:
+        """A call that never joined its room ended: nobody else closes its media leg."""
+        self.spawn(call.leg.close(reason))
 
     def leave_room(self, room: CallRoom, participant: Participant, reason: str) -> None:
         """Take `participant` out of `room` (in a task), if it is still there."""
@@ -542,6 +584,19 @@ class SipUserAgent:
 
     def calls_json(self) -> list[dict[str, Any]]:
         return [call.describe() | {"room": call.room_name} for call in self.calls.values()]
+
+
+def _claimed_user(request: Request) -> str:
+    """The account a request says it is from, before it proves it: the username of its
+    credentials, the address of record of a REGISTER, or the caller's user."""
+    header = request.headers.get("Authorization") or request.headers.get("Proxy-Authorization")
+    if header is not None:
+        try:
+            return Credentials.parse(header).username
+        except DigestError:
+            pass
+    uri = request.to.uri if request.method == "REGISTER" else request.from_.uri
+    return uri.user or ""
 
 
 def _supported(request: Request) -> set[str]:
