@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sip.address import SipUri
 from sip.flowlimits import TcpLimits
+from sip.pinguard import PinLimits
 
 
 def parse_algorithms(text: str) -> tuple[str, ...]:
@@ -76,6 +77,13 @@ class SipSettings:
     tcp_max_per_address: int = 10  # accepted from one address at once
     tcp_message_timeout: float = 10.0  # a message begun must be complete within this
     tcp_idle_timeout: float = 600.0  # closed after this long without a complete message
+    # Room PIN guessing (sip.pinguard): wrong PINs per address and per room within pin_lockout
+    # seconds before that address, or that room's PIN entry, is locked for pin_lockout.
+    pin_failure_limit: int = 10
+    pin_room_failure_limit: int = 30
+    pin_lockout: float = 600.0
+    pin_calls_per_source: int = 2  # callers entering a PIN at once from one address
+    pin_calls: int = 50  # callers entering a PIN at once, in total
     users: tuple[SipUser, ...] = ()
 
     @property
@@ -89,6 +97,17 @@ class SipSettings:
             self.tcp_max_per_address,
             self.tcp_message_timeout,
             self.tcp_idle_timeout,
+        )
+
+    @property
+    def pin_limits(self) -> PinLimits:
+        return PinLimits(
+            self.pin_failure_limit,
+            self.pin_room_failure_limit,
+            self.pin_lockout,
+            self.pin_lockout,
+            self.pin_calls_per_source,
+            self.pin_calls,
         )
 
     trunks: tuple[SipTrunk, ...] = ()

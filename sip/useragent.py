@@ -26,6 +26,7 @@ from sip.dialog import Dialog, new_tag
 from sip.digest import Credentials, DigestError, DigestServer, Verdict
 from sip.message import Request, Response, make_response
 from sip.pinentry import PinEntry, PinPrompt
+from sip.pinguard import PinGuard
 from sip.registrar import Registrar, RegistrationError
 from sip.roomport import CallLegs, CallRoom, MediaLeg
 from sip.sessionkind import IncomingSessionKind
@@ -80,6 +81,7 @@ class SipUserAgent:
             peer, self.clock.now()
         )
         self.throttle = AuthThrottle(settings.auth_failure_limit)
+        self.pin_guard = PinGuard(settings.pin_limits)
         self.calls: dict[CallKey, SipCall] = {}
         self._ringing: dict[int, tuple[Request, asyncio.Task[None]]] = {}  # by id(transaction)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -332,6 +334,13 @@ class SipUserAgent:
             if user.role not in JOIN_ROLES:
                 self.stack.respond(transaction, make_response(request, 403, "Role May Not Join"))
                 return
+        # A trunk's one address carries many callers: only the room's PIN limits apply to it.
+        pin_source = None if self._trusted(source) else source.host
+        if room.settings.pin and user is None:
+            refusal = self.pin_guard.refusal(pin_source, room.name, self.clock.now())
+            if refusal is not None:
+                self.stack.respond(transaction, make_response(request, *refusal))
+                return
         timing = self.session_expires(request)
         if isinstance(timing, Response):
             self.stack.respond(transaction, timing)
@@ -400,8 +409,9 @@ class SipUserAgent:
         if room.settings.pin and user is None:
             # Nothing is sent to a caller without an account before its ACK proves that it
             # receives what we send (a forged INVITE never ACKs): then the PIN prompt starts.
-            call.on_ended = lambda reason: self._close_leg(call, reason)
-            call.on_acked = lambda: self._collect_pin(room, call, name)
+            self.pin_guard.entering(call, pin_source)
+            call.on_ended = lambda reason: self._pin_call_over(call, reason)
+            call.on_acked = lambda: self._collect_pin(room, call, name, pin_source)
         else:
             self._join(room, call, name)
 
@@ -491,8 +501,9 @@ class SipUserAgent:
             return None
         return participant
 
-    def _collect_pin(self, room: CallRoom, call: SipCall, name: str) -> None:
+    def _collect_pin(self, room: CallRoom, call: SipCall, name: str, source: str | None) -> None:
         def granted() -> None:
+            self.pin_guard.left(call)
             if self._join(room, call, name) is None:
                 return
             # A PIN is checked as soon as it is complete, so the "#" the caller may still be
@@ -511,17 +522,35 @@ class SipUserAgent:
         def refused() -> None:
             self.spawn(call.hang_up("wrong-pin"))
 
+        def wrong() -> None:
+            now = self.clock.now()
+            for lockout in self.pin_guard.wrong(source, room.name, now):
+                log.warning("sip pin entry locked", extra={lockout.kind: lockout.key})
+                self.bus.publish(
+                    "sip.pin_locked",
+                    room.name,
+                    locked=lockout.kind,
+                    source=source,
+                    failures=lockout.failures,
+                    locked_seconds=lockout.seconds,
+                )
+            if self.pin_guard.locked(source, room.name, now):
+                self.spawn(call.hang_up("pin-locked"))
+
         def ended(reason: str) -> None:
             entry.stop()
-            self._close_leg(call, reason)
+            self._pin_call_over(call, reason)
 
-        entry = self.pin_entries(room.settings.pin, call.leg, granted, refused, clock=self.clock)
+        entry = self.pin_entries(
+            room.settings.pin, call.leg, granted, refused, wrong=wrong, clock=self.clock
+        )
         call.on_dtmf = entry.digit
         call.on_ended = ended
         entry.start()
 
-    def _close_leg(self, call: SipCall, reason: str) -> None:
-        """A call that never joined its room ended: nobody else closes its media leg."""
+    def _pin_call_over(self, call: SipCall, reason: str) -> None:
+        """A call that never got past the PIN ended: nobody else closes its media leg."""
+        self.pin_guard.left(call)
         self.spawn(call.leg.close(reason))
 
     def leave_room(self, room: CallRoom, participant: Participant, reason: str) -> None:

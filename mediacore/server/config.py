@@ -156,6 +156,13 @@ def validate_config(config: Config) -> Config:
             "sip.tcp_max_per_address and sip.tcp_max_connections must satisfy "
             "1 <= tcp_max_per_address <= tcp_max_connections <= 100000"
         )
+    if min(sip.pin_failure_limit, sip.pin_room_failure_limit, sip.pin_calls_per_source) < 1:
+        raise ConfigError("sip.pin_failure_limit, pin_room_failure_limit, pin_calls_per_source "
+                          "must be at least 1")  # fmt: skip
+    if not sip.pin_calls_per_source <= sip.pin_calls <= 10_000:
+        raise ConfigError("sip.pin_calls must be between pin_calls_per_source and 10000")
+    if not 1 <= sip.pin_lockout <= 86400:
+        raise ConfigError("sip.pin_lockout must be 1-86400 seconds")
     if not 1 <= sip.tcp_message_timeout <= sip.tcp_idle_timeout <= 86400:
         raise ConfigError(
             "sip.tcp_message_timeout and sip.tcp_idle_timeout must satisfy "

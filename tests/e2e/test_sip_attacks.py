@@ -11,11 +11,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import websockets
 
 from bench.sipprun import free_sip_port
 from mediacore.rtp import build_rtp
 from sip.digest import Challenge, answer_challenge
 from sip.message import Response
+from tests.e2e.events import wait_for_event
 from tests.e2e.server import ServerProcess
 from tests.e2e.sipclient import SipClient
 
@@ -28,6 +30,7 @@ SERVER_CONFIG = f"""
 [sip]
 tcp_max_per_address = 3
 tcp_message_timeout = 2
+pin_failure_limit = 4
 
 [[sip.users]]
 user = "alice"
@@ -95,23 +98,36 @@ def with_credentials(request: str, authorization: str) -> str:
     return new_branch(text)
 
 
-def in_dialog(request: str, method: str, to: str) -> str:
+def in_dialog(request: str, method: str, to: str, later: int = 1, dtmf: str = "") -> str:
     """`method` in the dialog that `request` (an INVITE) set up, answered with To header `to`;
-    an ACK carries the INVITE's CSeq number, anything else the next one."""
-    number = cseq_of(request) + (0 if method == "ACK" else 1)
+    an ACK carries the INVITE's CSeq number, anything else `later` more. `dtmf`: an INFO's
+    digit (application/dtmf-relay)."""
+    number = cseq_of(request) + (0 if method == "ACK" else later)
     text = request.split("\r\n\r\n", 1)[0] + "\r\n\r\n"
     text = text.replace("INVITE sip:", f"{method} sip:", 1)
     text = re.sub(r"CSeq: \d+ INVITE", f"CSeq: {number} {method}", text)
-    text = re.sub(r"Content-Length: \d+", "Content-Length: 0", text)
+    body = f"Signal={dtmf}\r\nDuration=160\r\n" if dtmf else ""
+    text = re.sub(r"Content-Length: \d+", f"Content-Length: {len(body)}", text)
     text = re.sub(r"Content-Type: [^\r]*\r\n", "", text)
+    if dtmf:
+        text = text.replace("\r\n\r\n", "\r\nContent-Type: application/dtmf-relay\r\n\r\n")
     to_line = next(line for line in text.split("\r\n") if line.startswith("To:"))
-    return new_branch(text.replace(to_line, f"To: {to}"))
+    return new_branch(text.replace(to_line, f"To: {to}")) + body
 
 
 def final(client: SipClient, text: str, timeout: float = 3.0) -> Response:
-    response = client.exchange(text, timeout)
-    assert response is not None, "no final response"
-    return response
+    """The final response to the request `text` (answers to earlier requests are skipped)."""
+    client.send(text)
+    call_id = re.search(r"Call-ID: ([^\r]*)", text)
+    assert call_id is not None
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        response = client.response(left)
+        if response is None:
+            break
+        if (response.call_id, response.cseq[0]) == (call_id.group(1), cseq_of(text)):
+            return response
+    raise AssertionError("no final response")
 
 
 def hang_up(client: SipClient, request: str, ok: Response) -> None:
@@ -227,8 +243,8 @@ def test_a_forged_invite_to_a_pin_room_sends_no_media_and_one_answer(
 def test_the_pin_prompt_starts_after_the_ack_and_the_callers_first_rtp(
     server: ServerProcess, rooms: None
 ) -> None:
-    caller = SipClient(server)
-    media = udp_socket()
+    caller = SipClient(server, address="127.0.0.9")
+    media = udp_socket("127.0.0.9")
     try:
         request = invite(caller, "pinned", media.getsockname())
         ok = final(caller, request)
@@ -342,3 +358,59 @@ async def test_tcp_connections_are_capped_per_address_and_a_drip_is_cut_off(
         text = SipClient(server).request("OPTIONS").replace("SIP/2.0/UDP", "SIP/2.0/TCP")
         stream.sendall(text.encode())
         assert b"SIP/2.0 200 OK" in stream.recv(4096)  # others are served all along
+
+
+# -- hole 3: PIN guessing ----------------------------------------------------------------------
+
+
+def enter(client: SipClient, request: str, ok: Response, digits: str, sent: int) -> int:
+    """Key `digits` as SIP INFO in the call; how many in-dialog requests were sent in all."""
+    to = ok.headers.get("To") or ""
+    for digit in digits:
+        sent += 1
+        client.send(in_dialog(request, "INFO", to, later=sent, dtmf=digit))
+        time.sleep(0.05)
+    return sent
+
+
+async def test_pin_guessing_locks_the_address_out_with_an_event(
+    server: ServerProcess, rooms: None
+) -> None:
+    guesser = SipClient(server, address="127.0.0.8")
+    media = udp_socket("127.0.0.8")
+    try:
+        async with websockets.connect(server.events_url("pinned")) as events:
+            request = invite(guesser, "pinned", media.getsockname())
+            ok = final(guesser, request)
+            assert ok.status == 200
+            guesser.send(in_dialog(request, "ACK", ok.headers.get("To") or ""))
+            await asyncio.to_thread(enter, guesser, request, ok, "1111#2222#3333#", 0)
+            request = invite(guesser, "pinned", media.getsockname())  # three wrong: a new call
+            ok = final(guesser, request)
+            assert ok.status == 200
+            guesser.send(in_dialog(request, "ACK", ok.headers.get("To") or ""))
+            await asyncio.to_thread(enter, guesser, request, ok, "4444#", 0)
+            locked = await wait_for_event(events, [], "sip.pin_locked", 5)
+        assert locked["locked"] == "source" and locked["source"] == "127.0.0.8"
+        assert locked["failures"] == 4
+        refused = final(guesser, invite(guesser, "pinned", media.getsockname()))
+        assert (refused.status, refused.reason) == (403, "PIN Entry Locked")
+        assert server.roster("pinned") == []
+    finally:
+        guesser.close()
+        media.close()
+
+
+def test_calls_waiting_at_the_pin_prompt_are_capped_per_address(
+    server: ServerProcess, rooms: None
+) -> None:
+    caller = SipClient(server, address="127.0.0.10")
+    media = udp_socket("127.0.0.10")
+    try:
+        statuses = [
+            final(caller, invite(caller, "pinned", media.getsockname())).status for _ in range(3)
+        ]
+        assert statuses == [200, 200, 486]  # pin_calls_per_source = 2, each holds media ports
+    finally:
+        caller.close()
+        media.close()
