@@ -8,9 +8,13 @@ touches a socket, so tests drive every timer with plain floats.
 Responses to received requests go back to the peer the request came from (symmetric routing,
 as RFC 3581 does for UDP and §18.2.2 for connections), not to the Via sent-by.
 
+Every transaction ends by a timer. Beyond RFC 3261's own: a non-INVITE server transaction
+left unanswered ends after 64*T1 (its client gave up by Timer F), an unanswered INVITE gets
+408 after INVITE_ANSWER_LIMIT; an INVITE client transaction ends 64*T1 after its CANCEL
+(§9.1), or at the latest INVITE_PROCEEDING_LIMIT after its last provisional response.
+
 Two guards keep a forged request from costing us, or anyone else, more than one answer:
-- every server transaction ends by a timer, answered or not: a non-INVITE left unanswered ends
-  after 64*T1 (the client gave up by Timer F), an INVITE gets 408 after INVITE_ANSWER_LIMIT;
+- no transaction outlives its timers, as above;
 - a UDP source that has not proved it receives what we send (`sip.reachable`) gets a final
   response sent once and re-sent only when its request is retransmitted, as long as it saw no
   provisional response (so it still retransmits); after one, at most UNPROVEN_RETRANSMISSIONS
@@ -34,6 +38,9 @@ MAGIC_COOKIE = "z9hG4bK"  # §8.1.1.7: branches made by RFC 3261 stacks start wi
 MAX_SERVER_TRANSACTIONS = 10_000
 TRYING_DELAY = 0.2  # §17.2.1: 100 Trying only when the TU does not answer within 200 ms
 INVITE_ANSWER_LIMIT = 180.0  # an INVITE unanswered this long gets 408 (Timer C's minimum, §16.6)
+# Our INVITE ringing this long since its last provisional is given up: beyond the longest
+# dial-out ring_timeout (600 s) and the 64*T1 its CANCEL may take.
+INVITE_PROCEEDING_LIMIT = 660.0
 UNPROVEN_RETRANSMISSIONS = 3  # timer-driven repeats of a final response to an unproven UDP peer
 
 TransactionKey = tuple[str, ...]
@@ -75,9 +82,10 @@ class StrayResponse:
 
 @dataclass(frozen=True, slots=True)
 class TransactionTimedOut:
-    """Timer B or F fired (client: the UA treats it as a 408, §8.1.3.1), Timer H fired
-    (server: the ACK of our 300-699 never came), or "unanswered" (server: the UA never answered;
-    an INVITE got 408, a non-INVITE nothing). The transaction is gone either way."""
+    """Timer B or F fired (client: the UA treats it as a 408, §8.1.3.1), "C" or "cancelled"
+    (client: our INVITE got no final response after its provisional, or after its CANCEL),
+    Timer H fired (server: the ACK of our 300-699 never came), or "unanswered" (server: the UA
+    never answered; an INVITE got 408, a non-INVITE nothing). The transaction is gone."""
 
     transaction: ClientTransaction | ServerTransaction
     timer: str
@@ -100,8 +108,17 @@ Event = RequestReceived | ResponseReceived | StrayResponse | TransactionTimedOut
 class _Context:
     """What a layer shares with its transactions: timer values, the send queue, the timer heap."""
 
-    def __init__(self, t1: float, t2: float, t4: float) -> None:
+    def __init__(
+        self,
+        t1: float,
+        t2: float,
+        t4: float,
+        invite_answer_limit: float = INVITE_ANSWER_LIMIT,
+        invite_proceeding_limit: float = INVITE_PROCEEDING_LIMIT,
+    ) -> None:
         self.t1, self.t2, self.t4 = t1, t2, t4
+        self.invite_answer_limit = invite_answer_limit
+        self.invite_proceeding_limit = invite_proceeding_limit
         self.reachable = ReachablePeers()
         self.outgoing: list[tuple[bytes, Peer]] = []
         self.heap: list[tuple[float, int, _TimerOwner, str]] = []
@@ -175,8 +192,9 @@ class _Transaction(_TimerOwner):
 class ClientTransaction(_Transaction):
     """A request we sent, retransmitted until answered (§17.1). Made by `send_request`.
 
-    The UA waits for ResponseReceived or TransactionTimedOut. An INVITE in "proceeding" never
-    times out here: the UA that gives up on ringing sends a CANCEL (§9.1)."""
+    The UA waits for ResponseReceived or TransactionTimedOut. The UA that gives up on a ringing
+    INVITE sends a CANCEL (§9.1); the INVITE then ends 64*T1 later if no final response comes,
+    and in any case INVITE_PROCEEDING_LIMIT after its last provisional (Timer "C")."""
 
     def __init__(self, context: _Context, request: Request, destination: Peer, now: float) -> None:
         super().__init__(context)
@@ -220,6 +238,7 @@ class ClientTransaction(_Transaction):
         self.last_response = response
         if status < 200:
             self.state = "proceeding"
+            self._arm("C", self._context.invite_proceeding_limit, now)
         elif status < 300:
             self._terminate()  # the UA core ACKs 2xx; their retransmissions come as StrayResponse
         else:
@@ -240,9 +259,14 @@ class ClientTransaction(_Transaction):
             self._arm(name, self._interval, now)
             return []
         self._terminate()
-        if name in ("B", "F"):
+        if name in ("B", "F", "C", "cancelled"):
             return [TransactionTimedOut(self, name)]
         return []  # D or K: the wait for retransmitted responses is over
+
+    def cancelled(self, now: float) -> None:
+        """We sent a CANCEL for this INVITE: a final response has 64*T1 to come (§9.1)."""
+        if self.is_invite and self.state in ("calling", "proceeding"):
+            self._arm("cancelled", 64 * self._context.t1, now)
 
     @property
     def _reliable(self) -> bool:
@@ -283,7 +307,6 @@ class ServerTransaction(_Transaction):
         now: float,
         *,
         auto_trying: bool,
-        invite_answer_limit: float,
     ) -> None:
         super().__init__(context)
         self.request = request
@@ -299,7 +322,8 @@ class ServerTransaction(_Transaction):
         self._repeats_left: int | None = None  # Timer G's budget: None is unbounded
         if self.is_invite and auto_trying:
             self._arm("trying", TRYING_DELAY, now)
-        self._arm("unanswered", invite_answer_limit if self.is_invite else 64 * context.t1, now)
+        limit = context.invite_answer_limit if self.is_invite else 64 * context.t1
+        self._arm("unanswered", limit, now)
 
     def _on_request(self, request: Request, source: Peer, now: float) -> list[Event]:
         """A retransmission of our request, or the ACK of our INVITE (§17.2.1, §17.2.2)."""
@@ -474,13 +498,13 @@ class TransactionLayer:
         auto_trying: bool = True,
         max_server_transactions: int = MAX_SERVER_TRANSACTIONS,
         invite_answer_limit: float = INVITE_ANSWER_LIMIT,
+        invite_proceeding_limit: float = INVITE_PROCEEDING_LIMIT,
     ) -> None:
         if not 0 < t1 <= t2 or t4 <= 0:
             raise ValueError("timers must satisfy 0 < T1 <= T2 and T4 > 0")
         self.auto_trying = auto_trying  # §17.2.1: 100 Trying when the UA takes over 200 ms
         self.max_server_transactions = max_server_transactions
-        self.invite_answer_limit = invite_answer_limit
-        self._context = _Context(t1, t2, t4)
+        self._context = _Context(t1, t2, t4, invite_answer_limit, invite_proceeding_limit)
         self._clients: dict[TransactionKey, ClientTransaction] = {}
         self._servers: dict[TransactionKey, ServerTransaction] = {}
         self._ok_retransmitters: dict[tuple[str, int], InviteOkRetransmitter] = {}
@@ -503,6 +527,10 @@ class TransactionLayer:
             raise ValueError(f"a {request.method} with branch {branch!r} is already running")
         transaction = ClientTransaction(self._context, request, destination, now)
         self._clients[transaction.key] = transaction
+        if request.method == "CANCEL":
+            invite = self._clients.get((branch, "INVITE"))
+            if invite is not None:
+                invite.cancelled(now)
         return transaction
 
     def send_stateless(self, message: Request | Response, destination: Peer) -> None:
@@ -601,7 +629,6 @@ class TransactionLayer:
             key,
             now,
             auto_trying=self.auto_trying,
-            invite_answer_limit=self.invite_answer_limit,
         )
         self._servers[key] = transaction
         return [RequestReceived(request, source, transaction)]

@@ -103,7 +103,8 @@ def test_invite_client_provisional_stops_retransmissions_and_timer_b_17_1_1_2() 
 
     assert layer.receive(ringing, UDP, now=1.0) == [ResponseReceived(ringing, transaction)]
     assert transaction.state == "proceeding"
-    assert run_timers(layer, until=100.0) == []  # no retransmission, no Timer B: CANCEL is ours
+    # No retransmission, no Timer B: the UA gives up with a CANCEL (Timer C is minutes away).
+    assert run_timers(layer, until=100.0) == []
     assert layer.transactions() == 1
 
 
@@ -707,3 +708,30 @@ def test_a_2xx_ack_with_our_tag_proves_the_peer() -> None:
     layer.respond(transaction, answer(second, 486), now=1.0)
     layer.datagrams_to_send()
     assert send_times(run_timers(layer, until=3.0)) == [1.5, 2.5]
+
+
+def test_a_cancelled_invite_that_gets_no_final_response_ends_64_t1_later_9_1() -> None:
+    layer = TransactionLayer()
+    invite = request()
+    transaction = layer.send_request(invite, UDP, now=0.0)
+    layer.receive(answer(invite, 180), UDP, now=1.0)
+    cancel = layer.send_request(request("CANCEL"), UDP, now=10.0)
+    layer.receive(answer(cancel.request, 200), UDP, now=10.1)  # but no 487 ever comes
+
+    steps = run_timers(layer, until=100.0)
+
+    assert (42.0, TransactionTimedOut(transaction, "cancelled")) in events_of(steps)
+    assert layer.transactions() == 0 and layer.timer() is None
+
+
+def test_an_invite_left_ringing_ends_at_the_proceeding_limit() -> None:
+    layer = TransactionLayer(invite_proceeding_limit=300.0)
+    invite = request()
+    transaction = layer.send_request(invite, UDP, now=0.0)
+    layer.receive(answer(invite, 180), UDP, now=1.0)
+    layer.receive(answer(invite, 183), UDP, now=100.0)  # each provisional restarts the limit
+
+    steps = run_timers(layer, until=1000.0)
+
+    assert events_of(steps) == [(400.0, TransactionTimedOut(transaction, "C"))]
+    assert layer.transactions() == 0
