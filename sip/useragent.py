@@ -506,8 +506,8 @@ class SipUserAgent:
             self.pin_guard.left(call)
             if self._join(room, call, name) is None:
                 return
-            # A PIN is checked as soon as it is complete, so the "#" the caller may still be
-            # typing after it arrives once the caller is in the room: it is not for the room.
+            # A PIN may be checked after a pause, so the "#" the caller may still be typing
+            # after it arrives once the caller is in the room: it is not for the room.
             publish, granted_at = call.on_dtmf, self.clock.now()
 
             def after_pin(digit: DtmfDigit) -> None:
