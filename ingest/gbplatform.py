@@ -144,8 +144,6 @@ class GbPlatform:
     def request_received(
         self, request: Request, source: Peer, transaction: ServerTransaction | None
     ) -> None:
-        if self.throttle is not None and self.throttle.blocked(source.host, self.clock.now()):
-            return
         if transaction is None:
             return  # an ACK: we never answer INVITEs, so there is nothing to acknowledge
         if request.method == "REGISTER":
@@ -189,6 +187,7 @@ class GbPlatform:
         verdict = self.digest.verify(
             credentials,
             method="REGISTER",
+            request_uri=request.uri,
             password=password if credentials.username == device_id else None,
             now=time.time(),
         )

@@ -95,6 +95,8 @@ class SipCall(Endpoint):
         self.invite: Request | None = None  # dial-out: our latest INVITE
         self.dial_task: asyncio.Task[None] | None = None
         self.on_ended: Callable[[str], None] | None = None  # the room removes the participant
+        # Called once, at the first ACK of the dialog: the caller proved it receives us.
+        self.on_acked: Callable[[], None] | None = None
         # Digits from the leg (RFC 4733) and from SIP INFO alike.
         self.on_dtmf: Callable[[DtmfDigit], None] | None = None
         leg.on_dtmf = self._dtmf
@@ -195,6 +197,9 @@ class SipCall(Endpoint):
         agent, dialog = self.agent, self.dialog
         assert agent is not None and dialog is not None
         agent.stack.ack_received(request.call_id, request.cseq[0])
+        acked, self.on_acked = self.on_acked, None
+        if acked is not None:
+            acked()
         offer, self._pending_offer = self._pending_offer, None
         if offer is not None and request.body:
             try:
@@ -303,11 +308,15 @@ class SipCall(Endpoint):
             pass
         agent.call_finished(self)
 
-    async def hang_up(self, reason: str) -> None:
-        """End the call from our side: BYE, then the room is told (`on_ended`)."""
+    async def hang_up(self, reason: str, *, say_bye: bool = True) -> None:
+        """End the call from our side: BYE (unless `say_bye` is False: the peer never proved it
+        is there), then the room is told (`on_ended`)."""
         if not self.ended:
             self.ended = True
-            await self._send_sip_bye(reason)
+            if say_bye:
+                await self._send_sip_bye(reason)
+            elif self.agent is not None:
+                self.agent.call_finished(self)
             if self.on_ended is not None:
                 self.on_ended(reason)
 

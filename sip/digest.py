@@ -3,6 +3,11 @@
 Sans-I/O: header values in, dataclasses out, and back; `DigestServer` issues self-checking
 nonces (no per-nonce storage) and keeps only a bounded record of nonce counts to stop replays.
 `now` is always supplied by the caller, so tests drive time with plain floats.
+
+Replays: with qop=auth every request must carry a higher nonce count than the last; without
+qop (RFC 2069 clients, many GB/T 28181 devices) a nonce is good for one request only. Either
+replay gets a fresh challenge (STALE), never a success. The credentials' `uri` must name the
+request's own Request-URI, so credentials captured for one room cannot open another.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import re
 import secrets
 import struct
 from dataclasses import dataclass
+
+from sip.address import SipSyntaxError, SipUri
 
 ALGORITHMS = ("SHA-256", "MD5")  # RFC 8760 section 2.4: strongest first, one challenge each
 
@@ -363,24 +370,37 @@ class DigestServer:
         # issued_at of the newest evicted entry: older unseen nonces may be replays, so re-challenge
         self._forgotten_up_to = float("-inf")
 
-    def challenges(self, now: float, *, stale: bool = False) -> list[Challenge]:
-        """One challenge per entry of `algorithms`, sharing a nonce issued at `now`, qop="auth".
+    def challenges(
+        self, now: float, *, stale: bool = False, algorithms: tuple[str, ...] | None = None
+    ) -> list[Challenge]:
+        """One challenge per entry of `algorithms` (default: the server's), sharing a nonce
+        issued at `now`, qop="auth".
 
         `stale` marks them as answers to a stale nonce, so clients retry without prompting.
         """
         nonce = self._make_nonce(now)
         return [
             Challenge(self.realm, nonce, algorithm, "auth", self.opaque, stale)
-            for algorithm in self.algorithms
+            for algorithm in algorithms or self.algorithms
         ]
 
     def verify(
-        self, credentials: Credentials, *, method: str, password: str | None, now: float
+        self,
+        credentials: Credentials,
+        *,
+        method: str,
+        request_uri: str,
+        password: str | None,
+        now: float,
+        algorithms: tuple[str, ...] | None = None,
     ) -> Verdict:
-        """Check `credentials` sent with a request of `method` at time `now`.
+        """Check `credentials` sent with a request of `method` to `request_uri` at time `now`.
 
-        `password` is the user's password, or None for an unknown user. Returns OK, STALE
-        (right password but expired or forgotten nonce) or BAD. Never raises for any credentials.
+        `password` is the user's password, or None for an unknown user; `algorithms` those
+        this user may answer with (default: the server's). Returns OK, STALE (right password
+        but an expired, forgotten or already used nonce or nonce count: challenge again) or BAD
+        (wrong password, or credentials made for another Request-URI). Never raises for any
+        credentials.
         """
         algorithm = _canonical_algorithm(credentials.algorithm)
         issued_at = self._check_nonce(credentials.nonce)
@@ -388,13 +408,18 @@ class DigestServer:
             password is None
             or credentials.realm != self.realm
             or algorithm is None
-            or algorithm not in self.algorithms
+            or algorithm not in (algorithms or self.algorithms)
             or issued_at is None
+            or not same_request_uri(credentials.uri, request_uri)
         ):
             return Verdict.BAD
         qop, nc, cnonce = credentials.qop, credentials.nc, credentials.cnonce
         if qop is not None and (
-            qop != "auth" or nc is None or cnonce is None or not _NONCE_COUNT.fullmatch(nc)
+            qop != "auth"
+            or nc is None
+            or cnonce is None
+            or not _NONCE_COUNT.fullmatch(nc)
+            or int(nc, 16) == 0  # counts start at 1
         ):
             return Verdict.BAD
         expected = digest_response(
@@ -416,7 +441,7 @@ class DigestServer:
         if not -MAX_CLOCK_SKEW <= now - issued_at <= self.nonce_lifetime:
             return Verdict.STALE
         if qop is None or nc is None:
-            return Verdict.OK  # RFC 2069 style has no nonce count, so no replay check is possible
+            return self._record_nonce_count(credentials, issued_at, 1)  # one use per nonce
         return self._record_nonce_count(credentials, issued_at, int(nc, 16))
 
     def _record_nonce_count(self, credentials: Credentials, issued_at: float, nc: int) -> Verdict:
@@ -425,8 +450,8 @@ class DigestServer:
         seen = self._last_nc.get(key)
         if seen is None and issued_at <= self._forgotten_up_to:
             return Verdict.STALE
-        if nc <= (seen[1] if seen is not None else 0):  # counts start at 1
-            return Verdict.BAD
+        if nc <= (seen[1] if seen is not None else 0):
+            return Verdict.STALE  # a replay, or requests crossing: a fresh nonce sorts it out
         self._last_nc[key] = (issued_at, nc)
         if len(self._last_nc) > MAX_TRACKED_NONCES:
             oldest = next(iter(self._last_nc))
@@ -452,3 +477,21 @@ class DigestServer:
     def _mac(self, stamp: bytes) -> bytes:
         message = stamp + self.realm.encode("utf-8", "surrogatepass")
         return hmac.new(self._secret, message, hashlib.sha256).digest()[:_NONCE_MAC_LENGTH]
+
+
+def same_request_uri(digest_uri: str, request_uri: str) -> bool:
+    """Whether a credentials' `uri` names `request_uri` (RFC 2617 §3.2.2.5): equal text, or
+    SIP URIs with the same scheme, user, host and port (parameters may be written otherwise)."""
+    if digest_uri == request_uri:
+        return True
+    try:
+        sent, target = SipUri.parse(digest_uri), SipUri.parse(request_uri)
+    except SipSyntaxError:
+        return False
+    return _uri_identity(sent) == _uri_identity(target)
+
+
+def _uri_identity(uri: SipUri) -> tuple[str, str, str, int]:
+    scheme = uri.scheme.lower()
+    default_port = 5061 if scheme == "sips" else 5060
+    return scheme, uri.user or "", uri.host.lower(), uri.port or default_port

@@ -391,6 +391,11 @@ class StreamFramer:
         self._scanned = 0  # bytes at the buffer's start already searched for the blank line
         self._total: int | None = None  # the current message's length, once its head is in
 
+    @property
+    def pending(self) -> bool:
+        """Whether part of a message is buffered, waiting for the rest."""
+        return bool(self._buffer)
+
     def feed(self, data: bytes) -> list[bytes]:
         self._buffer += data
         messages: list[bytes] = []

@@ -102,6 +102,14 @@ class Registrar:
             else:
                 del self._bindings[user]
 
+    def registered_from(self, source: Peer, now: float) -> bool:
+        """Whether a live binding was registered from `source` (its flow is in use)."""
+        return any(
+            binding.source == source and binding.expires_at > now
+            for bindings in self._bindings.values()
+            for binding in bindings
+        )
+
     def all(self, now: float) -> list[Binding]:
         self.expire(now)
         return [binding for bindings in self._bindings.values() for binding in bindings]

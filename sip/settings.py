@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sip.address import SipUri
+from sip.flowlimits import TcpLimits
+from sip.pinguard import PinLimits
+
+
+def parse_algorithms(text: str) -> tuple[str, ...]:
+    """A comma list of digest algorithms ("SHA-256,MD5"), upper case, in challenge order."""
+    return tuple(name.strip().upper() for name in text.split(",") if name.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +22,11 @@ class SipUser:
     password: str
     role: str = "operator"
     name: str = ""
+    digest_algorithms: str = ""  # challenged for this account; empty: the realm's ([sip])
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        return parse_algorithms(self.digest_algorithms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +40,9 @@ class SipTrunk:
     password: str = ""
     register: bool = False
     expires: int = 3600
+    # How its calls to us are let in (sip.trunktrust): "address" (from the proxy's exact
+    # transport, address and port), "digest" (challenged; answers with username/password), "off".
+    inbound: str = "address"
 
     @property
     def proxy_uri(self) -> SipUri:
@@ -51,15 +66,48 @@ class SipSettings:
     ring_timeout: float = 60.0  # dial-out gives up ("no-answer") after this long
     answer_delay: float = 0.0  # dial-in rings (180) this long before answering
     nonce_lifetime: float = 300.0
-    # Challenged in this order; put MD5 first for clients that stop at a SHA-256 challenge.
-    digest_algorithms: str = "SHA-256,MD5"
+    # The realm's digest algorithms, challenged in this order. MD5 alone by default: many
+    # phones (baresip/libre, sipp) give up at a SHA-256 challenge even when MD5 follows.
+    # Accounts may have their own list ([[sip.users]] digest_algorithms = "SHA-256,MD5").
+    digest_algorithms: str = "MD5"
     auth_failure_limit: int = 10  # failures from one address within a minute before it is blocked
     # In-dialog OPTIONS to every call this often; 408 or 481 ends the call. 0 turns it off.
     keepalive_interval: float = 30.0
+    tcp_max_connections: int = 2000  # SIP TCP connections open at once
+    tcp_max_per_address: int = 10  # accepted from one address at once
+    tcp_message_timeout: float = 10.0  # a message begun must be complete within this
+    tcp_idle_timeout: float = 600.0  # closed after this long without a complete message
+    # Room PIN guessing (sip.pinguard): wrong PINs per address and per room within pin_lockout
+    # seconds before that address, or that room's PIN entry, is locked for pin_lockout.
+    pin_failure_limit: int = 10
+    pin_room_failure_limit: int = 30
+    pin_lockout: float = 600.0
+    pin_calls_per_source: int = 2  # callers entering a PIN at once from one address
+    pin_calls: int = 50  # callers entering a PIN at once, in total
     users: tuple[SipUser, ...] = ()
 
     @property
     def algorithms(self) -> tuple[str, ...]:
-        return tuple(name.strip().upper() for name in self.digest_algorithms.split(",") if name)
+        return parse_algorithms(self.digest_algorithms)
+
+    @property
+    def tcp_limits(self) -> TcpLimits:
+        return TcpLimits(
+            self.tcp_max_connections,
+            self.tcp_max_per_address,
+            self.tcp_message_timeout,
+            self.tcp_idle_timeout,
+        )
+
+    @property
+    def pin_limits(self) -> PinLimits:
+        return PinLimits(
+            self.pin_failure_limit,
+            self.pin_room_failure_limit,
+            self.pin_lockout,
+            self.pin_lockout,
+            self.pin_calls_per_source,
+            self.pin_calls,
+        )
 
     trunks: tuple[SipTrunk, ...] = ()

@@ -18,6 +18,7 @@ from typing import Protocol
 from mediacore.clock import MONOTONIC, Clock
 from sip.address import SipSyntaxError, SipUri, format_host
 from sip.dialog import new_branch
+from sip.flowlimits import TcpLimits
 from sip.message import (
     MAX_MESSAGE,
     Headers,
@@ -49,6 +50,11 @@ ProvisionalHandler = Callable[[Response], None]
 class UserAgent(Protocol):
     """What the stack calls for requests that are not answers to our own."""
 
+    def admits(self, source: Peer) -> bool:
+        """Whether to hear `source` at all: a blocked address is dropped before parsing, so it
+        costs no transaction and learns nothing."""
+        ...
+
     def request_received(
         self, request: Request, source: Peer, transaction: ServerTransaction | None
     ) -> None: ...
@@ -61,11 +67,17 @@ class UserAgent(Protocol):
 
 
 class SipStack:
-    def __init__(self, user_agent: UserAgent | None = None, *, clock: Clock = MONOTONIC) -> None:
+    def __init__(
+        self,
+        user_agent: UserAgent | None = None,
+        *,
+        clock: Clock = MONOTONIC,
+        tcp_limits: TcpLimits | None = None,
+    ) -> None:
         self.clock = clock  # the SIP layer's time: transaction timers, and the user agent's
         self.user_agent = user_agent
         self.layer = TransactionLayer()
-        self.transports = SipTransports(self._message_received)
+        self.transports = SipTransports(self._message_received, limits=tcp_limits, clock=clock)
         self.counters: Counter[str] = Counter()
         self.advertised_host = ""  # written into Via and Contact when not 0.0.0.0
         self._pending: dict[int, tuple[asyncio.Future[Response], ProvisionalHandler | None]] = {}
@@ -144,10 +156,21 @@ class SipStack:
     def ack_received(self, call_id: str, cseq: int) -> None:
         self.layer.ack_received(call_id, cseq)
 
+    def peer_proved(self, peer: Peer) -> None:
+        """`peer` answered something only a receiver of ours could (a digest challenge)."""
+        self.layer.peer_proved(peer)
+
+    def peer_proven(self, peer: Peer) -> bool:
+        """Whether `peer` proved it receives what we send (TCP peers always have)."""
+        return self.layer.peer_proven(peer)
+
     # -- receiving ------------------------------------------------------------------------
 
     def _message_received(self, data: bytes, peer: Peer) -> None:
         self.counters["received"] += 1
+        if self.user_agent is not None and not self.user_agent.admits(peer):
+            self.counters["dropped"] += 1
+            return
         try:
             message = parse_message(data)
         except SipParseError as error:

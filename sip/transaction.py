@@ -6,7 +6,20 @@ reaches `timer()`; the user agent reacts to the returned events. Nothing here re
 touches a socket, so tests drive every timer with plain floats.
 
 Responses to received requests go back to the peer the request came from (symmetric routing,
-as RFC 3581 does for UDP and §18.2.2 for connections), not to the Via sent-by."""
+as RFC 3581 does for UDP and §18.2.2 for connections), not to the Via sent-by.
+
+Every transaction ends by a timer. Beyond RFC 3261's own: a non-INVITE server transaction
+left unanswered ends after 64*T1 (its client gave up by Timer F), an unanswered INVITE gets
+408 after INVITE_ANSWER_LIMIT; an INVITE client transaction ends 64*T1 after its CANCEL
+(§9.1), or at the latest INVITE_PROCEEDING_LIMIT after its last provisional response.
+
+Two guards keep a forged request from costing us, or anyone else, more than one answer:
+- no transaction outlives its timers, as above;
+- a UDP source that has not proved it receives what we send (`sip.reachable`) gets a final
+  response sent once and re-sent only when its request is retransmitted, as long as it saw no
+  provisional response (so it still retransmits); after one, at most UNPROVEN_RETRANSMISSIONS
+  timer-driven repeats. 100 Trying waits TRYING_DELAY (§17.2.1), so a quick answer goes alone.
+Proven peers get the full §17.2.1 and §13.3.1.4 retransmissions."""
 
 from __future__ import annotations
 
@@ -16,27 +29,21 @@ import secrets
 from dataclasses import dataclass
 
 from sip.message import Headers, Request, Response, make_response
+from sip.peer import Peer
+from sip.reachable import ReachablePeers
 
 T1, T2, T4 = 0.5, 4.0, 5.0
 TIMER_D = 32.0  # §17.1.1.2: at least 32 s over unreliable transports, whatever T1 is
 MAGIC_COOKIE = "z9hG4bK"  # §8.1.1.7: branches made by RFC 3261 stacks start with it
 MAX_SERVER_TRANSACTIONS = 10_000
+TRYING_DELAY = 0.2  # §17.2.1: 100 Trying only when the TU does not answer within 200 ms
+INVITE_ANSWER_LIMIT = 180.0  # an INVITE unanswered this long gets 408 (Timer C's minimum, §16.6)
+# Our INVITE ringing this long since its last provisional is given up: beyond the longest
+# dial-out ring_timeout (600 s) and the 64*T1 its CANCEL may take.
+INVITE_PROCEEDING_LIMIT = 660.0
+UNPROVEN_RETRANSMISSIONS = 3  # timer-driven repeats of a final response to an unproven UDP peer
 
 TransactionKey = tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Peer:
-    """Where a message came from or goes to; `transport` is lower case ("udp", "tcp")."""
-
-    transport: str
-    host: str
-    port: int
-
-    @property
-    def reliable(self) -> bool:
-        """Anything but UDP delivers or fails by itself, so nothing is retransmitted (§17)."""
-        return self.transport.lower() != "udp"
 
 
 # -- events handed to the user agent -------------------------------------------------------
@@ -75,8 +82,10 @@ class StrayResponse:
 
 @dataclass(frozen=True, slots=True)
 class TransactionTimedOut:
-    """Timer B or F fired (client: the UA treats it as a 408, §8.1.3.1), or Timer H fired
-    (server: the ACK of our 300-699 never came; the transaction is gone either way)."""
+    """Timer B or F fired (client: the UA treats it as a 408, §8.1.3.1), "C" or "cancelled"
+    (client: our INVITE got no final response after its provisional, or after its CANCEL),
+    Timer H fired (server: the ACK of our 300-699 never came), or "unanswered" (server: the UA
+    never answered; an INVITE got 408, a non-INVITE nothing). The transaction is gone."""
 
     transaction: ClientTransaction | ServerTransaction
     timer: str
@@ -99,8 +108,18 @@ Event = RequestReceived | ResponseReceived | StrayResponse | TransactionTimedOut
 class _Context:
     """What a layer shares with its transactions: timer values, the send queue, the timer heap."""
 
-    def __init__(self, t1: float, t2: float, t4: float) -> None:
+    def __init__(
+        self,
+        t1: float,
+        t2: float,
+        t4: float,
+        invite_answer_limit: float = INVITE_ANSWER_LIMIT,
+        invite_proceeding_limit: float = INVITE_PROCEEDING_LIMIT,
+    ) -> None:
         self.t1, self.t2, self.t4 = t1, t2, t4
+        self.invite_answer_limit = invite_answer_limit
+        self.invite_proceeding_limit = invite_proceeding_limit
+        self.reachable = ReachablePeers()
         self.outgoing: list[tuple[bytes, Peer]] = []
         self.heap: list[tuple[float, int, _TimerOwner, str]] = []
         self._sequence = itertools.count()
@@ -112,6 +131,15 @@ class _Context:
         sequence = next(self._sequence)
         owner._armed[name] = sequence  # an earlier entry for `name` goes stale in the heap
         heapq.heappush(self.heap, (deadline, sequence, owner, name))
+
+    def retransmissions(self, peer: Peer, provisional_sent: bool) -> int | None:
+        """How many timer-driven repeats a final response to `peer` may have; None: no bound.
+
+        A peer that saw no provisional response still retransmits its request, and each of
+        those gets the response again: no timer is needed to recover from a loss."""
+        if peer in self.reachable:
+            return None
+        return UNPROVEN_RETRANSMISSIONS if provisional_sent else 0
 
 
 class _TimerOwner:
@@ -164,8 +192,9 @@ class _Transaction(_TimerOwner):
 class ClientTransaction(_Transaction):
     """A request we sent, retransmitted until answered (§17.1). Made by `send_request`.
 
-    The UA waits for ResponseReceived or TransactionTimedOut. An INVITE in "proceeding" never
-    times out here: the UA that gives up on ringing sends a CANCEL (§9.1)."""
+    The UA waits for ResponseReceived or TransactionTimedOut. The UA that gives up on a ringing
+    INVITE sends a CANCEL (§9.1); the INVITE then ends 64*T1 later if no final response comes,
+    and in any case INVITE_PROCEEDING_LIMIT after its last provisional (Timer "C")."""
 
     def __init__(self, context: _Context, request: Request, destination: Peer, now: float) -> None:
         super().__init__(context)
@@ -209,6 +238,7 @@ class ClientTransaction(_Transaction):
         self.last_response = response
         if status < 200:
             self.state = "proceeding"
+            self._arm("C", self._context.invite_proceeding_limit, now)
         elif status < 300:
             self._terminate()  # the UA core ACKs 2xx; their retransmissions come as StrayResponse
         else:
@@ -229,9 +259,14 @@ class ClientTransaction(_Transaction):
             self._arm(name, self._interval, now)
             return []
         self._terminate()
-        if name in ("B", "F"):
+        if name in ("B", "F", "C", "cancelled"):
             return [TransactionTimedOut(self, name)]
         return []  # D or K: the wait for retransmitted responses is over
+
+    def cancelled(self, now: float) -> None:
+        """We sent a CANCEL for this INVITE: a final response has 64*T1 to come (§9.1)."""
+        if self.is_invite and self.state in ("calling", "proceeding"):
+            self._arm("cancelled", 64 * self._context.t1, now)
 
     @property
     def _reliable(self) -> bool:
@@ -260,10 +295,18 @@ class ServerTransaction(_Transaction):
     """A request we received, answered through `TransactionLayer.respond` (§17.2).
 
     After a 2xx to INVITE it stays "accepted" for 64*T1 (RFC 6026 §7.1) so that a retransmitted
-    INVITE is absorbed instead of reaching the UA as a new call."""
+    INVITE is absorbed instead of reaching the UA as a new call (it gets the 2xx again). One the
+    UA leaves unanswered ends by the "unanswered" timer (see the module docstring)."""
 
     def __init__(
-        self, context: _Context, request: Request, source: Peer, key: TransactionKey
+        self,
+        context: _Context,
+        request: Request,
+        source: Peer,
+        key: TransactionKey,
+        now: float,
+        *,
+        auto_trying: bool,
     ) -> None:
         super().__init__(context)
         self.request = request
@@ -272,21 +315,35 @@ class ServerTransaction(_Transaction):
         self.is_invite = request.method == "INVITE"
         self.state = "proceeding" if self.is_invite else "trying"
         self.last_response: Response | None = None
+        self.provisional_sent = False
+        self.timed_out = False  # the UA never answered: `respond` drops what comes late
         self._data: bytes | None = None  # the last response as sent, for retransmissions
         self._interval = context.t1
+        self._repeats_left: int | None = None  # Timer G's budget: None is unbounded
+        if self.is_invite and auto_trying:
+            self._arm("trying", TRYING_DELAY, now)
+        limit = context.invite_answer_limit if self.is_invite else 64 * context.t1
+        self._arm("unanswered", limit, now)
 
     def _on_request(self, request: Request, source: Peer, now: float) -> list[Event]:
         """A retransmission of our request, or the ACK of our INVITE (§17.2.1, §17.2.2)."""
         if request.method != "ACK":
-            if self.state in ("proceeding", "completed") and self._data is not None:
-                self._context.send(self._data, self.source)
+            if self.state in ("proceeding", "completed", "accepted") and self._data is not None:
+                self._context.send(self._data, self.source)  # one answer per retransmission
             return []
         if self.state == "completed":
+            if self._answers(request):
+                self._context.reachable.proved(source)
             self._disarm("G", "H")
             self._linger("confirmed", "I", 0.0 if self._reliable else self._context.t4, now)
         elif self.state == "accepted":
             return [RequestReceived(request, source, None)]  # RFC 6026 §8.7: the ACK goes up
         return []
+
+    def _answers(self, ack: Request) -> bool:
+        """Whether `ack` carries the To tag of our final response: only its receiver knows it."""
+        sent = self.last_response.to.tag if self.last_response is not None else None
+        return sent is not None and ack.to.tag == sent
 
     def _respond(self, response: Response, now: float) -> None:
         status = response.status
@@ -297,18 +354,23 @@ class ServerTransaction(_Transaction):
             return
         if self.state not in ("trying", "proceeding"):
             raise ValueError(f"cannot send {status} on a {self.state} transaction")
+        self._disarm("trying")
         self.last_response = response
         self._data = response.serialize()
         self._context.send(self._data, self.source)
         if status < 200:
             self.state = "proceeding"
-        elif not self.is_invite:
+            self.provisional_sent = True
+            return
+        self._disarm("unanswered")
+        if not self.is_invite:
             self._linger("completed", "J", 0.0 if self._reliable else 64 * self._context.t1, now)
         elif status < 300:
             self._linger("accepted", "L", 64 * self._context.t1, now)
         else:
             self.state = "completed"
-            if not self._reliable:
+            self._repeats_left = self._context.retransmissions(self.source, self.provisional_sent)
+            if not self._reliable and self._repeats_left != 0:
                 self._arm("G", self._context.t1, now)
             self._arm("H", 64 * self._context.t1, now)
 
@@ -316,17 +378,40 @@ class ServerTransaction(_Transaction):
         if name == "G":
             assert self._data is not None
             self._context.send(self._data, self.source)
-            self._interval = min(2 * self._interval, self._context.t2)
-            self._arm("G", self._interval, now)
+            if self._repeats_left is not None:
+                self._repeats_left -= 1
+            if self._repeats_left != 0:
+                self._interval = min(2 * self._interval, self._context.t2)
+                self._arm("G", self._interval, now)
             return []
+        if name == "trying":
+            self._respond(make_response(self.request, 100), now)
+            return []
+        if name == "unanswered":
+            return self._unanswered(now)
         self._terminate()
         if name == "H":
             return [TransactionTimedOut(self, name)]
         return []  # I, J or L: the wait for retransmitted requests is over
 
+    def _unanswered(self, now: float) -> list[Event]:
+        """The UA never answered: an INVITE gets 408 (its caller waits for a final response
+        forever otherwise); a non-INVITE nothing (RFC 4320 §4.1: its client gave up already)."""
+        self.timed_out = True
+        if self.is_invite:
+            sent = self.last_response.to.tag if self.last_response is not None else None
+            self._respond(make_response(self.request, 408, to_tag=sent or _new_tag()), now)
+        else:
+            self._terminate()
+        return [TransactionTimedOut(self, "unanswered")]
+
     @property
     def _reliable(self) -> bool:
         return self.source.reliable
+
+
+def _new_tag() -> str:
+    return secrets.token_hex(6)
 
 
 def _server_key(request: Request, method: str | None = None) -> TransactionKey:
@@ -355,16 +440,23 @@ class InviteOkRetransmitter(_TimerOwner):
     `receive` stops it, and AckTimedOut tells the UA to hang up after 64*T1."""
 
     def __init__(
-        self, context: _Context, response: Response, destination: Peer, now: float
+        self,
+        context: _Context,
+        response: Response,
+        destination: Peer,
+        now: float,
+        provisional_sent: bool = True,
     ) -> None:
         super().__init__(context)
         self.call_id = response.call_id
         self.cseq = response.cseq[0]
+        self.to_tag = response.to.tag
         self.destination = destination
         self._data = response.serialize()
         self._interval = context.t1
         self._stopped = False
-        if not destination.reliable:
+        self._repeats_left = context.retransmissions(destination, provisional_sent)
+        if not destination.reliable and self._repeats_left != 0:
             self._arm("retransmit", context.t1, now)
         self._arm("give_up", 64 * context.t1, now)  # even over TCP: the ACK may never come
 
@@ -379,8 +471,11 @@ class InviteOkRetransmitter(_TimerOwner):
     def _on_timer(self, name: str, now: float) -> list[Event]:
         if name == "retransmit":
             self._context.send(self._data, self.destination)
-            self._interval = min(2 * self._interval, self._context.t2)
-            self._arm("retransmit", self._interval, now)
+            if self._repeats_left is not None:
+                self._repeats_left -= 1
+            if self._repeats_left != 0:
+                self._interval = min(2 * self._interval, self._context.t2)
+                self._arm("retransmit", self._interval, now)
             return []
         self.stop()
         return [AckTimedOut(self.call_id, self.cseq)]
@@ -402,12 +497,14 @@ class TransactionLayer:
         t4: float = T4,
         auto_trying: bool = True,
         max_server_transactions: int = MAX_SERVER_TRANSACTIONS,
+        invite_answer_limit: float = INVITE_ANSWER_LIMIT,
+        invite_proceeding_limit: float = INVITE_PROCEEDING_LIMIT,
     ) -> None:
         if not 0 < t1 <= t2 or t4 <= 0:
             raise ValueError("timers must satisfy 0 < T1 <= T2 and T4 > 0")
-        self.auto_trying = auto_trying  # §17.2.1: answer INVITE with 100 Trying straight away
+        self.auto_trying = auto_trying  # §17.2.1: 100 Trying when the UA takes over 200 ms
         self.max_server_transactions = max_server_transactions
-        self._context = _Context(t1, t2, t4)
+        self._context = _Context(t1, t2, t4, invite_answer_limit, invite_proceeding_limit)
         self._clients: dict[TransactionKey, ClientTransaction] = {}
         self._servers: dict[TransactionKey, ServerTransaction] = {}
         self._ok_retransmitters: dict[tuple[str, int], InviteOkRetransmitter] = {}
@@ -430,6 +527,10 @@ class TransactionLayer:
             raise ValueError(f"a {request.method} with branch {branch!r} is already running")
         transaction = ClientTransaction(self._context, request, destination, now)
         self._clients[transaction.key] = transaction
+        if request.method == "CANCEL":
+            invite = self._clients.get((branch, "INVITE"))
+            if invite is not None:
+                invite.cancelled(now)
         return transaction
 
     def send_stateless(self, message: Request | Response, destination: Peer) -> None:
@@ -439,11 +540,17 @@ class TransactionLayer:
     def respond(self, transaction: ServerTransaction, response: Response, now: float) -> None:
         """Send `response` through `transaction` (§17.2.1, §17.2.2); ValueError if it already
         sent a final one. A 2xx to INVITE is then retransmitted until its ACK (§13.3.1.4): do
-        not also call `retransmit_2xx`, and expect AckTimedOut if the ACK never comes."""
+        not also call `retransmit_2xx`, and expect AckTimedOut if the ACK never comes.
+
+        A transaction that timed out unanswered takes nothing more: the response is dropped."""
+        if transaction.timed_out:
+            return
         starts_2xx = transaction.is_invite and transaction.state == "proceeding"
         transaction._respond(response, now)
         if starts_2xx and 200 <= response.status < 300:
-            self._start_ok_retransmitter(response, transaction.source, now)
+            self._start_ok_retransmitter(
+                response, transaction.source, now, transaction.provisional_sent
+            )
         self._forget(transaction)
 
     def retransmit_2xx(self, response: Response, destination: Peer, now: float) -> None:
@@ -458,9 +565,22 @@ class TransactionLayer:
         if retransmitter is not None:
             retransmitter.stop()
 
-    def _start_ok_retransmitter(self, response: Response, destination: Peer, now: float) -> None:
+    def peer_proved(self, peer: Peer) -> None:
+        """`peer` showed it receives what we send (e.g. it answered our digest challenge):
+        from now on it gets the full RFC 3261 retransmissions."""
+        self._context.reachable.proved(peer)
+
+    def peer_proven(self, peer: Peer) -> bool:
+        """Whether `peer` is reliable (TCP) or proved it receives what we send."""
+        return peer in self._context.reachable
+
+    def _start_ok_retransmitter(
+        self, response: Response, destination: Peer, now: float, provisional_sent: bool = True
+    ) -> None:
         self.ack_received(response.call_id, response.cseq[0])  # a new 2xx replaces an earlier one
-        retransmitter = InviteOkRetransmitter(self._context, response, destination, now)
+        retransmitter = InviteOkRetransmitter(
+            self._context, response, destination, now, provisional_sent
+        )
         self._ok_retransmitters[(retransmitter.call_id, retransmitter.cseq)] = retransmitter
 
     # -- receiving -------------------------------------------------------------------------
@@ -487,6 +607,9 @@ class TransactionLayer:
         except ValueError:
             return []
         if request.method == "ACK":
+            retransmitter = self._ok_retransmitters.get((request.call_id, request.cseq[0]))
+            if retransmitter is not None and retransmitter.to_tag == request.to.tag:
+                self._context.reachable.proved(source)  # it got our 2xx: it knows our tag
             self.ack_received(request.call_id, request.cseq[0])
         transaction = self._servers.get(key)
         if transaction is not None:
@@ -496,13 +619,18 @@ class TransactionLayer:
         if request.method == "ACK":
             return [RequestReceived(request, source, None)]  # an ACK of a 2xx: the dialog's
         if len(self._servers) >= self.max_server_transactions:
-            busy = make_response(request, 503, to_tag=secrets.token_hex(6))
+            busy = make_response(request, 503, to_tag=_new_tag())
             self.send_stateless(busy, source)  # bounded memory: refuse rather than remember
             return []
-        transaction = ServerTransaction(self._context, request, source, key)
+        transaction = ServerTransaction(
+            self._context,
+            request,
+            source,
+            key,
+            now,
+            auto_trying=self.auto_trying,
+        )
         self._servers[key] = transaction
-        if transaction.is_invite and self.auto_trying:
-            transaction._respond(make_response(request, 100), now)
         return [RequestReceived(request, source, transaction)]
 
     def _receive_response(self, response: Response, source: Peer, now: float) -> list[Event]:

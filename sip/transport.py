@@ -1,22 +1,26 @@
 """SIP over UDP and TCP on one port (RFC 3261 §18): the thin asyncio side of the SIP stack.
 
 Each complete message's bytes go to `on_message(data, peer)`; `send(data, peer)` writes to the
-peer, over the TCP connection it came from when there is one (§18.2.2), opening one otherwise."""
+peer, over the TCP connection it came from when there is one (§18.2.2), opening one otherwise.
+TCP connections are capped in total and per source address, and closed by the deadlines of
+`sip.flowlimits` (only complete messages keep one open), checked every second."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import cast
 
+from mediacore.clock import MONOTONIC, Clock
+from sip.flowlimits import FlowDeadlines, TcpLimits
 from sip.message import MAX_MESSAGE, SipParseError, StreamFramer
 from sip.transaction import Peer
 
 log = logging.getLogger(__name__)
 
-MAX_TCP_CONNECTIONS = 2000
-TCP_IDLE_SECONDS = 600.0  # RFC 5626 keeps flows longer with keep-alives; we need not
+SWEEP_SECONDS = 1.0
 
 OnMessage = Callable[[bytes, Peer], None]
 
@@ -35,33 +39,38 @@ class _Datagrams(asyncio.DatagramProtocol):
 
 
 class _Stream(asyncio.Protocol):
-    """One TCP connection: framed by Content-Length, closed on a framing error."""
+    """One TCP connection: framed by Content-Length, closed on a framing error or a deadline.
 
-    def __init__(self, transports: SipTransports) -> None:
+    `accepted` is True for connections peers open to us (capped per address), False for ours."""
+
+    def __init__(self, transports: SipTransports, *, accepted: bool) -> None:
         self.transports = transports
+        self.accepted = accepted
         self.framer = StreamFramer()
         self.transport: asyncio.Transport | None = None
         self.peer: Peer | None = None
-        self.last_used = 0.0
+        self.deadlines = FlowDeadlines(transports.limits, transports.clock.now(), accepted=accepted)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's class does not inherit it
         host, port = transport.get_extra_info("peername")[:2]
         self.transport = transport
         self.peer = Peer("tcp", host, port)
-        self.last_used = asyncio.get_running_loop().time()
         if not self.transports._adopt(self):
-            transport.close()
+            self.peer = None  # never counted, so never forgotten
+            transport.abort()
 
     def data_received(self, data: bytes) -> None:
-        assert self.peer is not None and self.transport is not None
-        self.last_used = asyncio.get_running_loop().time()
+        if self.peer is None or self.transport is None:
+            return
         try:
             messages = self.framer.feed(data)
         except SipParseError as error:
             log.info("sip tcp framing error", extra={"peer": str(self.peer), "error": str(error)})
             self.transport.close()
             return
+        now = self.transports.clock.now()
+        self.deadlines.received(now, complete=len(messages), partial=self.framer.pending)
         for message in messages:
             self.transports.on_message(message, self.peer)
 
@@ -70,19 +79,29 @@ class _Stream(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.last_used = asyncio.get_running_loop().time()
+            self.deadlines.sent(self.transports.clock.now())
             self.transport.write(data)
 
 
 class SipTransports:
-    """The listening UDP socket and TCP server, and the open TCP connections by peer."""
+    """The listening UDP socket and TCP server, and the open TCP connections by peer.
 
-    def __init__(self, on_message: OnMessage) -> None:
+    `in_use(peer)` (default: never) names connections that are not closed for idleness, e.g.
+    the flow a registered phone keeps open with CRLF keep-alives; the other deadlines hold."""
+
+    def __init__(
+        self, on_message: OnMessage, *, limits: TcpLimits | None = None, clock: Clock = MONOTONIC
+    ) -> None:
         self.on_message = on_message
+        self.limits = limits or TcpLimits()
+        self.clock = clock
         self.port = 0
+        self.refused = 0  # TCP connections turned away by the caps
+        self.in_use: Callable[[Peer], bool] = lambda peer: False
         self._udp: asyncio.DatagramTransport | None = None
         self._server: asyncio.Server | None = None
         self._streams: dict[Peer, _Stream] = {}
+        self._per_address: Counter[str] = Counter()  # accepted connections by source address
         self._pending: dict[Peer, list[bytes]] = {}  # bytes waiting for an outgoing connect
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -94,8 +113,10 @@ class SipTransports:
         )
         self._udp = udp
         self.port = udp.get_extra_info("sockname")[1]
-        self._server = await loop.create_server(lambda: _Stream(self), host, self.port)
-        self._sweeper = loop.create_task(self._close_idle())
+        self._server = await loop.create_server(
+            lambda: _Stream(self, accepted=True), host, self.port
+        )
+        self._sweeper = loop.create_task(self._close_expired())
 
     async def stop(self) -> None:
         if self._sweeper is not None:
@@ -128,7 +149,8 @@ class SipTransports:
         loop = asyncio.get_running_loop()
         try:
             _, stream = await asyncio.wait_for(
-                loop.create_connection(lambda: _Stream(self), peer.host, peer.port), 5.0
+                loop.create_connection(lambda: _Stream(self, accepted=False), peer.host, peer.port),
+                5.0,
             )
         except (TimeoutError, OSError) as error:
             log.info("sip tcp connect failed", extra={"peer": str(peer), "error": str(error)})
@@ -144,24 +166,49 @@ class SipTransports:
             stream.write(data)
 
     def _adopt(self, stream: _Stream) -> bool:
-        if len(self._streams) >= MAX_TCP_CONNECTIONS:
-            log.warning("sip tcp connection limit reached")
-            return False
         assert stream.peer is not None
+        host = stream.peer.host
+        limits = self.limits
+        if len(self._streams) >= limits.max_connections or (
+            stream.accepted and self._per_address[host] >= limits.max_per_address
+        ):
+            self.refused += 1
+            log.debug("sip tcp connection refused by the caps", extra={"peer": str(stream.peer)})
+            return False
         self._streams[stream.peer] = stream
+        if stream.accepted:
+            self._per_address[host] += 1
         return True
 
     def _forget(self, stream: _Stream) -> None:
-        if stream.peer is not None and self._streams.get(stream.peer) is stream:
-            del self._streams[stream.peer]
+        if stream.peer is None or self._streams.get(stream.peer) is not stream:
+            return
+        del self._streams[stream.peer]
+        if stream.accepted:
+            host = stream.peer.host
+            self._per_address[host] -= 1
+            if self._per_address[host] <= 0:
+                del self._per_address[host]
 
-    async def _close_idle(self) -> None:
-        loop = asyncio.get_running_loop()
+    async def _close_expired(self) -> None:
         while True:
-            await asyncio.sleep(60)
-            for stream in list(self._streams.values()):
-                if loop.time() - stream.last_used > TCP_IDLE_SECONDS and stream.transport:
-                    stream.transport.close()
+            await asyncio.sleep(SWEEP_SECONDS)
+            self.close_expired(self.clock.now())
+
+    def close_expired(self, now: float) -> int:
+        """Close every connection past a deadline of `sip.flowlimits`; how many were."""
+        closed = 0
+        for stream in list(self._streams.values()):
+            reason = stream.deadlines.expired(now)
+            if reason is None or stream.transport is None or stream.peer is None:
+                continue
+            if reason == "idle" and self.in_use(stream.peer):
+                continue
+            log.debug("sip tcp connection closed", extra={"peer": str(stream.peer),
+                      "reason": reason})  # fmt: skip
+            stream.transport.close()
+            closed += 1
+        return closed
 
     @property
     def tcp_connections(self) -> int:

@@ -26,6 +26,7 @@ from sip.dialog import Dialog, new_tag
 from sip.digest import Credentials, DigestError, DigestServer, Verdict
 from sip.message import Request, Response, make_response
 from sip.pinentry import PinEntry, PinPrompt
+from sip.pinguard import PinGuard
 from sip.registrar import Registrar, RegistrationError
 from sip.roomport import CallLegs, CallRoom, MediaLeg
 from sip.sessionkind import IncomingSessionKind
@@ -34,6 +35,7 @@ from sip.settings import SipSettings, SipUser
 from sip.stack import SipStack
 from sip.throttle import AuthThrottle
 from sip.transaction import Peer, ServerTransaction
+from sip.trunktrust import TrunkTrust
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +69,19 @@ class SipUserAgent:
         self.bus = bus
         self.session_kinds = tuple(session_kinds)  # e.g. ED-137 radio, from the assembly
         self.users = {user.user: user for user in settings.users}
+        self.trunks = TrunkTrust(settings.trunks)
         self.digest = DigestServer(
             settings.realm,
             nonce_lifetime=settings.nonce_lifetime,
             algorithms=settings.algorithms,
         )
         self.registrar = Registrar()
+        # A registered phone's TCP flow stays open on its CRLF keep-alives (RFC 5626).
+        stack.transports.in_use = lambda peer: self.registrar.registered_from(
+            peer, self.clock.now()
+        )
         self.throttle = AuthThrottle(settings.auth_failure_limit)
+        self.pin_guard = PinGuard(settings.pin_limits)
         self.calls: dict[CallKey, SipCall] = {}
         self._ringing: dict[int, tuple[Request, asyncio.Task[None]]] = {}  # by id(transaction)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -85,6 +93,7 @@ class SipUserAgent:
 
     def start(self) -> None:
         self._housekeeping = asyncio.get_running_loop().create_task(self._every_second())
+        self.spawn(self.trunks.resolve())
 
     async def stop(self) -> None:
         if self._housekeeping is not None:
@@ -94,11 +103,14 @@ class SipUserAgent:
 
     # -- what the stack calls -------------------------------------------------------------
 
+    def admits(self, source: Peer) -> bool:
+        """A blocked address learns nothing, not even that we are here; the stack drops what
+        it sends before any transaction exists."""
+        return not self.throttle.blocked(source.host, self.clock.now())
+
     def request_received(
         self, request: Request, source: Peer, transaction: ServerTransaction | None
     ) -> None:
-        if self.throttle.blocked(source.host, self.clock.now()):
-            return  # a blocked address learns nothing, not even that we are here
         if request.method == "ACK" or transaction is None:
             call = self._call_for(request)
             if call is not None:
@@ -133,10 +145,17 @@ class SipUserAgent:
     def ack_timed_out(self, call_id: str, cseq: int) -> None:
         for call in list(self.calls.values()):
             if call.dialog is not None and call.dialog.call_id == call_id:
-                self.spawn(call.hang_up("no-ack"))
+                # §13.3.1.4 asks for a BYE, but to a peer that never proved it is there (a
+                # forged INVITE) a BYE and its retransmissions would only be more reflection.
+                say_bye = self.stack.peer_proven(call.dialog.peer)
+                self.spawn(call.hang_up("no-ack", say_bye=say_bye))
 
     def server_transaction_timed_out(self, transaction: ServerTransaction) -> None:
-        pass  # a final error response nobody ACKed: nothing was set up
+        """Timer H (a final error response nobody ACKed: nothing was set up), or an INVITE we
+        were too slow to answer: it got 408, so stop ringing it."""
+        ringing = self._ringing.get(id(transaction))
+        if ringing is not None:
+            ringing[1].cancel()
 
     def stray_response(self, response: Response, source: Peer) -> None:
         if 200 <= response.status < 300 and response.cseq[1] == "INVITE":
@@ -199,15 +218,18 @@ class SipUserAgent:
                 transaction, make_response(request, 400, f"Bad Credentials ({error})")
             )
             return None
-        user = self.users.get(credentials.username)
+        user = self.users.get(credentials.username) or self.trunks.account(credentials.username)
         verdict = self.digest.verify(
             credentials,
             method=request.method,
+            request_uri=request.uri,
             password=user.password if user else None,
             now=time.time(),
+            algorithms=self._algorithms_for(credentials.username),
         )
         if verdict is Verdict.OK and user is not None:
             self.throttle.succeeded(source.host)
+            self.stack.peer_proved(source)  # it answered a nonce we sent it: it is there
             return user
         if verdict is Verdict.STALE:
             self._challenge(request, transaction, stale=True)
@@ -218,9 +240,15 @@ class SipUserAgent:
 
     def _challenge(self, request: Request, transaction: ServerTransaction, stale: bool) -> None:
         response = make_response(request, 401, to_tag=new_tag())
-        for challenge in self.digest.challenges(time.time(), stale=stale):
+        algorithms = self._algorithms_for(_claimed_user(request))
+        for challenge in self.digest.challenges(time.time(), stale=stale, algorithms=algorithms):
             response.headers.add("WWW-Authenticate", challenge.header_value())
         self.stack.respond(transaction, response)
+
+    def _algorithms_for(self, username: str) -> tuple[str, ...]:
+        """The digest algorithms of an account: its own list, else the realm's ([sip])."""
+        user = self.users.get(username)
+        return (user.algorithms if user else ()) or self.settings.algorithms
 
     def _auth_failed(self, request: Request, source: Peer, username: str) -> None:
         log.info(
@@ -294,6 +322,7 @@ class SipUserAgent:
             "Authorization" in request.headers
             or "Proxy-Authorization" in request.headers
             or (request.from_.uri.user or "") in self.users
+            or self.trunks.may_be_trunk(source)
         )
         user: SipUser | None = None
         if room.settings.pin and not has_credentials and not self._trusted(source):
@@ -304,6 +333,13 @@ class SipUserAgent:
                 return
             if user.role not in JOIN_ROLES:
                 self.stack.respond(transaction, make_response(request, 403, "Role May Not Join"))
+                return
+        # A trunk's one address carries many callers: only the room's PIN limits apply to it.
+        pin_source = None if self._trusted(source) else source.host
+        if room.settings.pin and user is None:
+            refusal = self.pin_guard.refusal(pin_source, room.name, self.clock.now())
+            if refusal is not None:
+                self.stack.respond(transaction, make_response(request, *refusal))
                 return
         timing = self.session_expires(request)
         if isinstance(timing, Response):
@@ -340,6 +376,9 @@ class SipUserAgent:
         except PortsExhausted:
             self.stack.respond(transaction, make_response(request, 503, "No Media Ports"))
             return
+        if transaction.timed_out:  # answered 408 while the leg was being made
+            await leg.close("timeout")
+            return
         contact = f"<{self.stack.contact_uri(target, source)}>"
         call = SipCall(leg, clock=self.clock)
         call.dialog = Dialog.as_uas(request, local_tag, contact, source)
@@ -368,7 +407,11 @@ class SipUserAgent:
         name = (user.name or user.user) if user else (request.from_.display_name or "")
         name = name or request.from_.uri.user or "sip caller"
         if room.settings.pin and user is None:
-            self._collect_pin(room, call, name)
+            # Nothing is sent to a caller without an account before its ACK proves that it
+            # receives what we send (a forged INVITE never ACKs): then the PIN prompt starts.
+            self.pin_guard.entering(call, pin_source)
+            call.on_ended = lambda reason: self._pin_call_over(call, reason)
+            call.on_acked = lambda: self._collect_pin(room, call, name, pin_source)
         else:
             self._join(room, call, name)
 
@@ -416,8 +459,9 @@ class SipUserAgent:
         self.stack.respond(transaction, response)
 
     def _trusted(self, source: Peer) -> bool:
-        """Calls from a configured trunk's proxy are let in by address (the PBX authenticated)."""
-        return any(trunk.proxy_host == source.host for trunk in self.settings.trunks)
+        """Calls from an "address" trunk's proxy are let in without digest (the PBX
+        authenticated them): its transport, address and port must all match."""
+        return self.trunks.trusted(source) is not None
 
     def session_expires(self, request: Request) -> tuple[int, str] | Response | None:
         """RFC 4028 §9 for an INVITE or UPDATE: (interval, refresher), None, or a 422."""
@@ -457,12 +501,13 @@ class SipUserAgent:
             return None
         return participant
 
-    def _collect_pin(self, room: CallRoom, call: SipCall, name: str) -> None:
+    def _collect_pin(self, room: CallRoom, call: SipCall, name: str, source: str | None) -> None:
         def granted() -> None:
+            self.pin_guard.left(call)
             if self._join(room, call, name) is None:
                 return
-            # A PIN is checked as soon as it is complete, so the "#" the caller may still be
-            # typing after it arrives once the caller is in the room: it is not for the room.
+            # A PIN may be checked after a pause, so the "#" the caller may still be typing
+            # after it arrives once the caller is in the room: it is not for the room.
             publish, granted_at = call.on_dtmf, self.clock.now()
 
             def after_pin(digit: DtmfDigit) -> None:
@@ -477,10 +522,36 @@ class SipUserAgent:
         def refused() -> None:
             self.spawn(call.hang_up("wrong-pin"))
 
-        entry = self.pin_entries(room.settings.pin, call.leg, granted, refused, clock=self.clock)
+        def wrong() -> None:
+            now = self.clock.now()
+            for lockout in self.pin_guard.wrong(source, room.name, now):
+                log.warning("sip pin entry locked", extra={lockout.kind: lockout.key})
+                self.bus.publish(
+                    "sip.pin_locked",
+                    room.name,
+                    locked=lockout.kind,
+                    source=source,
+                    failures=lockout.failures,
+                    locked_seconds=lockout.seconds,
+                )
+            if self.pin_guard.locked(source, room.name, now):
+                self.spawn(call.hang_up("pin-locked"))
+
+        def ended(reason: str) -> None:
+            entry.stop()
+            self._pin_call_over(call, reason)
+
+        entry = self.pin_entries(
+            room.settings.pin, call.leg, granted, refused, wrong=wrong, clock=self.clock
+        )
         call.on_dtmf = entry.digit
-        call.on_ended = lambda reason: entry.stop()
+        call.on_ended = ended
         entry.start()
+
+    def _pin_call_over(self, call: SipCall, reason: str) -> None:
+        """A call that never got past the PIN ended: nobody else closes its media leg."""
+        self.pin_guard.left(call)
+        self.spawn(call.leg.close(reason))
 
     def leave_room(self, room: CallRoom, participant: Participant, reason: str) -> None:
         """Take `participant` out of `room` (in a task), if it is still there."""
@@ -542,6 +613,19 @@ class SipUserAgent:
 
     def calls_json(self) -> list[dict[str, Any]]:
         return [call.describe() | {"room": call.room_name} for call in self.calls.values()]
+
+
+def _claimed_user(request: Request) -> str:
+    """The account a request says it is from, before it proves it: the username of its
+    credentials, the address of record of a REGISTER, or the caller's user."""
+    header = request.headers.get("Authorization") or request.headers.get("Proxy-Authorization")
+    if header is not None:
+        try:
+            return Credentials.parse(header).username
+        except DigestError:
+            pass
+    uri = request.to.uri if request.method == "REGISTER" else request.from_.uri
+    return uri.user or ""
 
 
 def _supported(request: Request) -> set[str]:

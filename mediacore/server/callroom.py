@@ -154,12 +154,14 @@ class RemotePinEntry:
         granted: Callable[[], None],
         refused: Callable[[], None],
         *,
+        wrong: Callable[[], None] | None = None,
         clock: Clock = MONOTONIC,
     ) -> None:
         self.pin = pin
         self.leg = leg
         self.granted = granted
         self.refused = refused
+        self.wrong = wrong
         self.done = False
 
     def start(self) -> None:
@@ -177,7 +179,12 @@ class RemotePinEntry:
             self.leg.request("leg.pin_digit", digit=digit.digit, duration=digit.duration)
 
     def decided(self, result: str) -> None:
+        """What the worker's PIN entry said: "wrong" (one wrong PIN), "granted" or "refused"."""
         if self.done:
+            return
+        if result == "wrong":
+            if self.wrong is not None:
+                self.wrong()
             return
         self.done = True
         (self.granted if result == "granted" else self.refused)()

@@ -17,7 +17,8 @@ from mediacore.participant import PRIORITIES
 from mediacore.room import RoomSettings
 from radio.gateways import RadioGateway
 from sip.address import SipSyntaxError, SipUri
-from sip.settings import SipSettings, SipTrunk, SipUser
+from sip.settings import SipSettings, SipTrunk, SipUser, parse_algorithms
+from sip.trunktrust import INBOUND_MODES
 from webrtc.settings import WebRtcSettings, parse_webrtc_settings
 
 ROLES = ("admin", "commander", "operator", "expert", "reviewer")
@@ -181,6 +182,23 @@ def validate_config(config: Config) -> Config:
         raise ConfigError("sip.auth_failure_limit must be at least 1")
     if not (sip.keepalive_interval == 0 or 1 <= sip.keepalive_interval <= 3600):
         raise ConfigError("sip.keepalive_interval must be 0 (off) or 1-3600 seconds")
+    if not 1 <= sip.tcp_max_per_address <= sip.tcp_max_connections <= 100_000:
+        raise ConfigError(
+            "sip.tcp_max_per_address and sip.tcp_max_connections must satisfy "
+            "1 <= tcp_max_per_address <= tcp_max_connections <= 100000"
+        )
+    if min(sip.pin_failure_limit, sip.pin_room_failure_limit, sip.pin_calls_per_source) < 1:
+        raise ConfigError("sip.pin_failure_limit, pin_room_failure_limit, pin_calls_per_source "
+                          "must be at least 1")  # fmt: skip
+    if not sip.pin_calls_per_source <= sip.pin_calls <= 10_000:
+        raise ConfigError("sip.pin_calls must be between pin_calls_per_source and 10000")
+    if not 1 <= sip.pin_lockout <= 86400:
+        raise ConfigError("sip.pin_lockout must be 1-86400 seconds")
+    if not 1 <= sip.tcp_message_timeout <= sip.tcp_idle_timeout <= 86400:
+        raise ConfigError(
+            "sip.tcp_message_timeout and sip.tcp_idle_timeout must satisfy "
+            "1 <= tcp_message_timeout <= tcp_idle_timeout <= 86400 seconds"
+        )
     if not 0 <= server.workers <= 256:
         raise ConfigError(f"server.workers: {server.workers} must be 0 (in-process) to 256")
     if not 1 <= server.max_legs_per_shard <= 2000:
@@ -379,13 +397,23 @@ def _sip_tables(tables: dict[str, Any]) -> dict[str, Any]:
         trunks = tuple(_sip_trunk(entry) for entry in _array(tables["trunks"], "[[sip.trunks]]"))
         if len({trunk.name for trunk in trunks}) != len(trunks):
             raise ConfigError("[[sip.trunks]] names must be unique")
+        accounts = [trunk.username for trunk in trunks if trunk.inbound == "digest"]
+        taken = set(accounts) & {user.user for user in result.get("users", ())}
+        if taken or len(set(accounts)) != len(accounts):
+            raise ConfigError(
+                '[[sip.trunks]] with inbound = "digest" need usernames of their own, '
+                "not those of [[sip.users]] or of another trunk"
+            )
         result["trunks"] = trunks
     return result
 
 
 def _sip_user(entry: Any) -> SipUser:
-    if not isinstance(entry, dict) or set(entry) - {"user", "password", "role", "name"}:
-        raise ConfigError("[[sip.users]] takes user, password, role and an optional name")
+    keys = {"user", "password", "role", "name", "digest_algorithms"}
+    if not isinstance(entry, dict) or set(entry) - keys:
+        raise ConfigError(
+            "[[sip.users]] takes user, password, role, and optionally name and digest_algorithms"
+        )
     user, password = entry.get("user"), entry.get("password")
     if not isinstance(user, str) or not user or not all(c.isalnum() or c in "-_.+" for c in user):
         raise ConfigError(
@@ -396,7 +424,10 @@ def _sip_user(entry: Any) -> SipUser:
     role = entry.get("role", "operator")
     if role not in ROLES:
         raise ConfigError(f"[[sip.users]] {user!r}: role must be one of {', '.join(ROLES)}")
-    return SipUser(user, password, role, str(entry.get("name", "")))
+    algorithms = entry.get("digest_algorithms", "")
+    if not isinstance(algorithms, str) or set(parse_algorithms(algorithms)) - {"SHA-256", "MD5"}:
+        raise ConfigError(f"[[sip.users]] {user!r}: digest_algorithms must list SHA-256 and/or MD5")
+    return SipUser(user, password, role, str(entry.get("name", "")), algorithms)
 
 
 def _sip_trunk(entry: Any) -> SipTrunk:
@@ -414,4 +445,13 @@ def _sip_trunk(entry: Any) -> SipTrunk:
         raise ConfigError(f"[[sip.trunks]] {entry['name']!r}: proxy must be a sip: URI")
     if not 60 <= entry.get("expires", 3600) <= 86400:
         raise ConfigError(f"[[sip.trunks]] {entry['name']!r}: expires must be 60-86400")
+    inbound = entry.get("inbound", "address")
+    if inbound not in INBOUND_MODES:
+        raise ConfigError(
+            f"[[sip.trunks]] {entry['name']!r}: inbound must be one of {', '.join(INBOUND_MODES)}"
+        )
+    if inbound == "digest" and not (entry.get("username") and entry.get("password")):
+        raise ConfigError(
+            f'[[sip.trunks]] {entry["name"]!r}: inbound = "digest" needs username and password'
+        )
     return SipTrunk(**entry)

@@ -44,6 +44,7 @@ _SIP_COUNTERS = {
     "received": "SIP messages received",
     "sent": "SIP messages sent (retransmissions included)",
     "malformed": "SIP messages that could not be parsed (answered 400 or dropped)",
+    "dropped": "SIP messages dropped unread because their address is blocked",
 }
 _WALL_OUTPUT_COUNTERS = {
     "frames_sent": "wall output frames encoded and sent",

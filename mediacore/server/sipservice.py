@@ -39,7 +39,7 @@ class SipService:
         """SIP over the rooms of `directory`, or over `rooms` and `legs` when the rooms run
         elsewhere (media workers)."""
         self.config = config
-        self.stack = SipStack(clock=directory.clock)
+        self.stack = SipStack(clock=directory.clock, tcp_limits=config.sip.tcp_limits)
         rooms = rooms or directory.rooms.get
         self.agent = SipUserAgent(
             config.sip, self.stack, rooms, legs or directory.legs, bus, [IncomingRadio()]
@@ -90,6 +90,8 @@ class SipService:
             "received": counters["received"],
             "sent": counters["sent"],
             "malformed": counters["malformed"],
+            "dropped": counters["dropped"],
+            "tcp_refused": self.stack.transports.refused,
             "calls": len(self.agent.calls),
             "registrations": len(self.agent.registrar.all(self.stack.clock.now())),
             "transactions": self.stack.layer.transactions(),
@@ -122,6 +124,9 @@ class _GbFirst:
     def __init__(self, gb: GbPlatform, agent: SipUserAgent) -> None:
         self.gb = gb
         self.agent = agent
+
+    def admits(self, source: Peer) -> bool:
+        return self.agent.admits(source)  # one throttle for both: they share the port
 
     def request_received(
         self, request: Request, source: Peer, transaction: ServerTransaction | None

@@ -172,6 +172,7 @@ class WorkerLegs:
             held.leg,
             lambda: decided("granted"),
             lambda: decided("refused"),
+            wrong=lambda: self.channel.notify("leg.pin", leg=leg_id, result="wrong"),
             clock=room.media_clock,
         )
         held.pin.start()

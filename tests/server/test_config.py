@@ -317,6 +317,60 @@ def test_sip_keepalive_interval_out_of_range_is_a_config_error(
     assert_refused(tmp_path, f"[sip]\nkeepalive_interval = {interval}\n", "keepalive_interval")
 
 
+def test_digest_is_md5_for_the_realm_and_sha256_per_account(tmp_path: Path) -> None:
+    text = (
+        '[[sip.users]]\nuser = "a"\npassword = "p"\n\n'
+        '[[sip.users]]\nuser = "b"\npassword = "p"\ndigest_algorithms = "sha-256, MD5"\n'
+    )
+    config = load_config(write(tmp_path, text), {})
+    assert config.sip.algorithms == ("MD5",)
+    assert [user.algorithms for user in config.sip.users] == [(), ("SHA-256", "MD5")]
+    bad = '[[sip.users]]\nuser = "a"\npassword = "p"\ndigest_algorithms = "SHA-512"\n'
+    assert_refused(tmp_path, bad, "digest_algorithms")
+
+
+TRUNK = '[[sip.trunks]]\nname = "pbx"\nproxy = "sip:10.1.1.5"\n'
+
+
+def test_trunks_are_trusted_by_address_unless_told_otherwise(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, TRUNK), {})
+    assert config.sip.trunks[0].inbound == "address"
+    digest = TRUNK + 'inbound = "digest"\nusername = "pbx"\npassword = "secret"\n'
+    assert load_config(write(tmp_path, digest), {}).sip.trunks[0].inbound == "digest"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (TRUNK + 'inbound = "ip"\n', "inbound must be one of"),
+        (TRUNK + 'inbound = "digest"\n', "needs username and password"),
+        (
+            '[[sip.users]]\nuser = "pbx"\npassword = "p"\n\n'
+            + TRUNK
+            + 'inbound = "digest"\nusername = "pbx"\npassword = "secret"\n',
+            "usernames of their own",
+        ),
+    ],
+)
+def test_bad_trunk_inbound_settings_are_config_errors(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    assert_refused(tmp_path, text, fragment)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        "tcp_max_per_address = 0",
+        "tcp_max_per_address = 50\ntcp_max_connections = 10",
+        "tcp_message_timeout = 0.5",
+        "tcp_message_timeout = 100\ntcp_idle_timeout = 50",
+    ],
+)
+def test_sip_tcp_limits_out_of_range_are_config_errors(tmp_path: Path, keys: str) -> None:
+    assert_refused(tmp_path, f"[sip]\n{keys}\n", "sip.tcp_")
+
+
 def test_radio_gateways_are_read_from_the_config(tmp_path: Path) -> None:
     text = (
         '[[radio.gateways]]\nname = "north"\nuri = "sip:radio1@192.0.2.10:5060"\n'

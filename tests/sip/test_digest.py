@@ -67,8 +67,15 @@ def verdict(
     password: str | None = "secret",
     now: float = NOW,
     method: str = "REGISTER",
+    request_uri: str | None = None,
 ) -> Verdict:
-    return digest_server.verify(credentials, method=method, password=password, now=now)
+    return digest_server.verify(
+        credentials,
+        method=method,
+        request_uri=credentials.uri if request_uri is None else request_uri,
+        password=password,
+        now=now,
+    )
 
 
 def sip_answer(
@@ -394,13 +401,13 @@ def test_nonce_from_the_future_beyond_skew_is_stale() -> None:
     assert verdict(digest_server, small_skew) is Verdict.OK
 
 
-def test_nonce_count_replay_is_bad_and_increasing_counts_are_ok() -> None:
+def test_nonce_count_replay_is_challenged_again_and_increasing_counts_are_ok() -> None:
     digest_server = server()
     challenge = digest_server.challenges(NOW)[0]
     verdicts = [
         verdict(digest_server, sip_answer(challenge, nc=nc)).name for nc in (1, 1, 2, 5, 3, 5, 6)
     ]
-    assert verdicts == ["OK", "BAD", "OK", "OK", "BAD", "BAD", "OK"]
+    assert verdicts == ["OK", "STALE", "OK", "OK", "STALE", "STALE", "OK"]
 
 
 def test_nonce_count_zero_is_bad() -> None:
@@ -506,11 +513,86 @@ def test_rfc2069_response_without_qop_is_accepted_when_correct() -> None:
         uri="sip:127.0.0.1:5060",
     )
     assert sipp_style.qop is None
-    assert verdict(digest_server, sipp_style, method="INVITE") is Verdict.OK
     assert verdict(digest_server, sipp_style, method="INVITE", password="other") is Verdict.BAD
     # A stray nc without qop is meaningless (RFC 2617 section 3.2.2) and must not be parsed.
     stray_count = replace(sipp_style, nc="not-hex")
     assert verdict(digest_server, stray_count, method="INVITE") is Verdict.OK
+
+
+def test_a_nonce_without_qop_is_good_for_one_request_only() -> None:
+    """Without qop there is no nonce count: a second use of the nonce is a replay."""
+    digest_server = server()
+    nonce = digest_server.challenges(NOW)[0].nonce
+    sipp_style = answer_challenge(
+        Challenge(REALM, nonce, "MD5", qop=None),
+        username="sipp",
+        password="secret",
+        method="INVITE",
+        uri="sip:command@127.0.0.1:5060",
+    )
+
+    first = verdict(digest_server, sipp_style, method="INVITE")
+    replayed = verdict(digest_server, sipp_style, method="INVITE", now=NOW + 1)
+
+    assert (first, replayed) == (Verdict.OK, Verdict.STALE)
+    fresh = digest_server.challenges(NOW + 2)[0].nonce
+    again = answer_challenge(
+        Challenge(REALM, fresh, "MD5", qop=None),
+        username="sipp",
+        password="secret",
+        method="INVITE",
+        uri="sip:command@127.0.0.1:5060",
+    )
+    assert verdict(digest_server, again, method="INVITE", now=NOW + 2) is Verdict.OK
+
+
+@pytest.mark.parametrize(
+    ("digest_uri", "request_uri", "expected"),
+    [
+        ("sip:command@127.0.0.1:5060", "sip:command@127.0.0.1:5060", Verdict.OK),
+        ("sip:command@127.0.0.1", "sip:command@127.0.0.1:5060;transport=udp", Verdict.OK),
+        ("sip:command@EXAMPLE.org", "sip:command@example.org", Verdict.OK),
+        ("sip:command@127.0.0.1:5060", "sip:secret-room@127.0.0.1:5060", Verdict.BAD),
+        ("sip:command@127.0.0.1:5060", "sip:command@127.0.0.1:5080", Verdict.BAD),
+        ("sip:command@127.0.0.1", "sips:command@127.0.0.1", Verdict.BAD),
+        ("not a uri", "sip:command@127.0.0.1", Verdict.BAD),
+    ],
+)
+def test_the_digest_uri_must_name_the_request_uri(
+    digest_uri: str, request_uri: str, expected: Verdict
+) -> None:
+    """Credentials captured for one room must not open another (RFC 2617 section 3.2.2.5)."""
+    digest_server = server()
+    credentials = answer_challenge(
+        digest_server.challenges(NOW)[0],
+        username="alice",
+        password="secret",
+        method="INVITE",
+        uri=digest_uri,
+    )
+    outcome = verdict(digest_server, credentials, method="INVITE", request_uri=request_uri)
+    assert outcome is expected
+
+
+def test_an_account_may_be_held_to_its_own_algorithms() -> None:
+    digest_server = server()
+    offered = digest_server.challenges(NOW + 1, algorithms=("SHA-256", "MD5"))
+    sha256, md5 = (sip_answer(challenge) for challenge in offered)
+    assert md5.algorithm == "MD5" and sha256.algorithm == "SHA-256"
+
+    def check(credentials: Credentials, algorithms: tuple[str, ...]) -> Verdict:
+        return digest_server.verify(
+            credentials,
+            method="REGISTER",
+            request_uri=credentials.uri,
+            password="secret",
+            now=NOW + 1,
+            algorithms=algorithms,
+        )
+
+    assert check(md5, ("SHA-256",)) is Verdict.BAD
+    assert check(sha256, ("SHA-256",)) is Verdict.OK
+    assert [c.algorithm for c in digest_server.challenges(NOW, algorithms=("MD5",))] == ["MD5"]
 
 
 def test_uppercase_hex_response_is_accepted() -> None:

@@ -54,7 +54,9 @@ def check_parsed(parsed: list[Challenge | Credentials]) -> None:
             continue
         assert type(item).parse(text) == item
         if isinstance(item, Credentials):
-            verdict = SERVER.verify(item, method="INVITE", password="pw", now=NOW)
+            verdict = SERVER.verify(
+                item, method="INVITE", request_uri=item.uri, password="pw", now=NOW
+            )
             assert isinstance(verdict, Verdict)
 
 
@@ -165,5 +167,12 @@ def test_verify_never_raises_on_garbage_fields(
     credentials = replace(GENUINE, **changes)  # type: ignore[arg-type]
     server = DigestServer("mediacore", b"k" * 32)
     assert isinstance(
-        server.verify(credentials, method=method, password=password, now=now), Verdict
+        server.verify(
+            credentials,
+            method=method,
+            request_uri=GENUINE.uri,
+            password=password,
+            now=now,
+        ),
+        Verdict,
     )

@@ -103,7 +103,8 @@ def test_invite_client_provisional_stops_retransmissions_and_timer_b_17_1_1_2() 
 
     assert layer.receive(ringing, UDP, now=1.0) == [ResponseReceived(ringing, transaction)]
     assert transaction.state == "proceeding"
-    assert run_timers(layer, until=100.0) == []  # no retransmission, no Timer B: CANCEL is ours
+    # No retransmission, no Timer B: the UA gives up with a CANCEL (Timer C is minutes away).
+    assert run_timers(layer, until=100.0) == []
     assert layer.transactions() == 1
 
 
@@ -252,7 +253,7 @@ def received_transaction(events: list[Event]) -> ServerTransaction:
     return events[0].transaction
 
 
-def test_invite_server_sends_100_trying_by_itself_17_2_1() -> None:
+def test_invite_server_sends_100_trying_by_itself_after_200_ms_17_2_1() -> None:
     layer = TransactionLayer()
     invite = request()
 
@@ -260,10 +261,23 @@ def test_invite_server_sends_100_trying_by_itself_17_2_1() -> None:
 
     transaction = received_transaction(events)
     assert events == [RequestReceived(invite, UDP, transaction)]
+    assert layer.datagrams_to_send() == [] and layer.timer() == pytest.approx(0.2)
+    assert layer.handle_timer(0.2) == []
     trying = only_datagram(layer)
     assert isinstance(trying, Response) and trying.status == 100
     assert trying.to.tag is None and trying.top_via.branch == INVITE_BRANCH
-    assert transaction.state == "proceeding"
+    assert transaction.state == "proceeding" and transaction.provisional_sent
+
+
+def test_invite_server_answered_within_200_ms_sends_no_100_trying_17_2_1() -> None:
+    layer = TransactionLayer()
+    invite = request()
+    transaction = received_transaction(layer.receive(invite, UDP, now=0.0))
+
+    layer.respond(transaction, answer(invite, 404), now=0.05)
+
+    assert [parse_message(data).status for data, _ in layer.datagrams_to_send()] == [404]
+    assert send_times(run_timers(layer, until=1.0)) == []
 
 
 def test_invite_server_without_auto_trying_sends_nothing_until_the_ua_responds() -> None:
@@ -289,6 +303,7 @@ def test_invite_server_retransmitted_invite_resends_the_last_provisional_17_2_1(
 
 def test_invite_server_timer_g_resends_non_2xx_until_the_ack_is_absorbed_17_2_1() -> None:
     layer = TransactionLayer(auto_trying=False)
+    layer.peer_proved(UDP)
     invite = request()
     transaction = received_transaction(layer.receive(invite, UDP, now=0.0))
     busy = answer(invite, 486)
@@ -320,6 +335,7 @@ def test_invite_server_retransmitted_invite_resends_the_final_response_17_2_1() 
 
 def test_invite_server_timer_h_gives_up_waiting_for_the_ack_17_2_1() -> None:
     layer = TransactionLayer(auto_trying=False)
+    layer.peer_proved(UDP)
     invite = request()
     transaction = received_transaction(layer.receive(invite, UDP, now=0.0))
     layer.respond(transaction, answer(invite, 486), now=0.0)
@@ -348,11 +364,12 @@ def test_invite_server_absorbs_retransmitted_invite_after_2xx_rfc_6026() -> None
     layer = TransactionLayer(auto_trying=False)
     invite = request()
     transaction = received_transaction(layer.receive(invite, UDP, now=0.0))
-    layer.respond(transaction, answer(invite, 200), now=0.0)
+    ok = answer(invite, 200)
+    layer.respond(transaction, ok, now=0.0)
     layer.datagrams_to_send()
 
     assert layer.receive(request(), UDP, now=0.1) == []  # not a second call
-    assert layer.datagrams_to_send() == []
+    assert layer.datagrams_to_send() == [(ok.serialize(), UDP)]  # the 2xx again, once
     assert transaction.state == "accepted"
     with pytest.raises(ValueError):
         layer.respond(transaction, answer(invite, 486), now=0.2)
@@ -446,6 +463,7 @@ def test_rfc_2543_branchless_requests_still_match_their_transaction_17_2_3() -> 
 
 def test_2xx_to_invite_is_retransmitted_until_its_ack_13_3_1_4() -> None:
     layer = TransactionLayer(auto_trying=False)
+    layer.peer_proved(UDP)
     invite = request()
     transaction = received_transaction(layer.receive(invite, UDP, now=0.0))
     ok = answer(invite, 200)
@@ -465,6 +483,7 @@ def test_2xx_to_invite_is_retransmitted_until_its_ack_13_3_1_4() -> None:
 
 def test_retransmit_2xx_sends_now_and_stops_on_ack_received_13_3_1_4() -> None:
     layer = TransactionLayer()
+    layer.peer_proved(UDP)
     ok = answer(request(), 200)
 
     layer.retransmit_2xx(ok, UDP, now=0.0)
@@ -477,6 +496,7 @@ def test_retransmit_2xx_sends_now_and_stops_on_ack_received_13_3_1_4() -> None:
 
 def test_2xx_without_ack_times_out_after_64_t1_13_3_1_4() -> None:
     layer = TransactionLayer()
+    layer.peer_proved(UDP)
     layer.retransmit_2xx(answer(request(), 200), UDP, now=0.0)
 
     steps = run_timers(layer, until=40.0)
@@ -553,3 +573,165 @@ def test_client_transaction_exposes_what_the_ua_needs() -> None:
         None,
     )
     assert transaction.key == (INVITE_BRANCH, "INVITE")
+
+
+# -- every server transaction ends by a timer ---------------------------------------------------
+
+
+def test_a_non_invite_never_answered_ends_after_64_t1_silently_rfc_4320() -> None:
+    layer = TransactionLayer()
+    options = request("OPTIONS", "z9hG4bK-options")
+    transaction = received_transaction(layer.receive(options, UDP, now=0.0))
+
+    steps = run_timers(layer, until=100.0)
+
+    assert events_of(steps) == [(32.0, TransactionTimedOut(transaction, "unanswered"))]
+    assert send_times(steps) == []  # RFC 4320 §4.1: no 408 to a non-INVITE
+    assert layer.transactions() == 0 and layer.timer() is None
+    layer.respond(transaction, answer(options, 200), now=33.0)  # too late: dropped
+    assert layer.datagrams_to_send() == []
+
+
+def test_an_invite_never_answered_gets_408_and_then_ends() -> None:
+    layer = TransactionLayer(invite_answer_limit=60.0)
+    invite = request()
+    transaction = received_transaction(layer.receive(invite, UDP, now=0.0))
+    layer.respond(transaction, answer(invite, 180), now=0.1)
+    layer.datagrams_to_send()
+
+    steps = run_timers(layer, until=59.9)
+    assert steps == []
+    events = layer.handle_timer(60.0)
+    assert events == [TransactionTimedOut(transaction, "unanswered")]
+    timeout = only_datagram(layer)
+    assert isinstance(timeout, Response) and timeout.status == 408
+    assert timeout.to.tag == "to-1"  # the tag the 180 gave the early dialog
+    layer.respond(transaction, answer(invite, 200), now=61.0)  # the UA woke up too late
+    assert layer.datagrams_to_send() == []
+    run_timers(layer, until=200.0)
+    assert layer.transactions() == 0 and layer.timer() is None
+
+
+def test_a_thousand_unanswered_requests_leave_nothing_behind() -> None:
+    layer = TransactionLayer()
+    template = request("OPTIONS")
+    for number in range(1000):
+        options = Request(template.headers.copy(), b"", "OPTIONS", template.uri)
+        options.headers.set("Via", f"SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK-{number}")
+        layer.receive(options, UDP, now=number * 0.01)
+    assert layer.transactions() == 1000
+
+    run_timers(layer, until=75.0)
+
+    assert layer.transactions() == 0 and layer.timer() is None
+
+
+# -- no amplification towards a peer that has not proved it is there ---------------------------
+
+
+def test_unproven_peer_gets_a_quick_non_2xx_once_and_one_per_retransmission() -> None:
+    layer = TransactionLayer()
+    invite = request()
+    transaction = received_transaction(layer.receive(invite, UDP, now=0.0))
+    challenge = answer(invite, 401)
+    layer.respond(transaction, challenge, now=0.01)
+    assert layer.datagrams_to_send() == [(challenge.serialize(), UDP)]
+
+    steps = run_timers(layer, until=10.0)
+    assert send_times(steps) == []  # no Timer G: a forged source gets one answer
+    assert layer.receive(request(), UDP, now=10.0) == []  # a real caller retransmits...
+    assert layer.datagrams_to_send() == [(challenge.serialize(), UDP)]  # ...and gets it again
+
+    steps = run_timers(layer, until=40.0)
+    assert events_of(steps) == [(32.01, TransactionTimedOut(transaction, "H"))]
+    assert layer.transactions() == 0
+
+
+def test_unproven_peer_that_saw_a_provisional_gets_three_repeats_at_most() -> None:
+    layer = TransactionLayer()
+    invite = request()
+    transaction = received_transaction(layer.receive(invite, UDP, now=0.0))
+    run_timers(layer, until=0.2)  # 100 Trying: the caller stops retransmitting
+    layer.respond(transaction, answer(invite, 486), now=1.0)
+    layer.datagrams_to_send()
+
+    assert send_times(run_timers(layer, until=40.0)) == [1.5, 2.5, 4.5]
+
+
+def test_2xx_to_an_unproven_peer_is_sent_once_until_the_invite_comes_again() -> None:
+    layer = TransactionLayer()
+    invite = request()
+    transaction = received_transaction(layer.receive(invite, UDP, now=0.0))
+    ok = answer(invite, 200)
+    layer.respond(transaction, ok, now=0.01)
+    layer.datagrams_to_send()
+
+    assert send_times(run_timers(layer, until=0.5)) == []
+    layer.receive(request(), UDP, now=0.5)
+    assert layer.datagrams_to_send() == [(ok.serialize(), UDP)]
+    steps = run_timers(layer, until=40.0)
+    assert send_times(steps) == []
+    assert events_of(steps) == [(32.01, AckTimedOut(CALL_ID, 1))]
+
+
+def test_an_ack_with_our_tag_proves_the_peer_and_restores_full_retransmission() -> None:
+    layer = TransactionLayer(auto_trying=False)
+    first = request()
+    transaction = received_transaction(layer.receive(first, UDP, now=0.0))
+    layer.respond(transaction, answer(first, 401), now=0.0)
+    layer.receive(request("ACK", to_tag="someone-elses"), UDP, now=0.1)  # a guess proves nothing
+    second = request(branch="z9hG4bK-invite-2", cseq=2)
+    transaction = received_transaction(layer.receive(second, UDP, now=1.0))
+    layer.respond(transaction, answer(second, 486), now=1.0)
+    layer.datagrams_to_send()
+    assert send_times(run_timers(layer, until=5.0)) == []
+
+    layer.receive(request("ACK", "z9hG4bK-invite-2", cseq=2, to_tag="to-1"), UDP, now=5.0)
+    third = request(branch="z9hG4bK-invite-3", cseq=3)
+    transaction = received_transaction(layer.receive(third, UDP, now=6.0))
+    layer.respond(transaction, answer(third, 486), now=6.0)
+    layer.datagrams_to_send()
+
+    assert send_times(run_timers(layer, until=12.0))[:3] == [6.5, 7.5, 9.5]
+
+
+def test_a_2xx_ack_with_our_tag_proves_the_peer() -> None:
+    layer = TransactionLayer(auto_trying=False)
+    invite = request()
+    transaction = received_transaction(layer.receive(invite, UDP, now=0.0))
+    layer.respond(transaction, answer(invite, 200), now=0.0)
+
+    layer.receive(request("ACK", "z9hG4bK-ack-1", to_tag="to-1"), UDP, now=0.1)
+
+    second = request(branch="z9hG4bK-invite-2", cseq=2)
+    transaction = received_transaction(layer.receive(second, UDP, now=1.0))
+    layer.respond(transaction, answer(second, 486), now=1.0)
+    layer.datagrams_to_send()
+    assert send_times(run_timers(layer, until=3.0)) == [1.5, 2.5]
+
+
+def test_a_cancelled_invite_that_gets_no_final_response_ends_64_t1_later_9_1() -> None:
+    layer = TransactionLayer()
+    invite = request()
+    transaction = layer.send_request(invite, UDP, now=0.0)
+    layer.receive(answer(invite, 180), UDP, now=1.0)
+    cancel = layer.send_request(request("CANCEL"), UDP, now=10.0)
+    layer.receive(answer(cancel.request, 200), UDP, now=10.1)  # but no 487 ever comes
+
+    steps = run_timers(layer, until=100.0)
+
+    assert (42.0, TransactionTimedOut(transaction, "cancelled")) in events_of(steps)
+    assert layer.transactions() == 0 and layer.timer() is None
+
+
+def test_an_invite_left_ringing_ends_at_the_proceeding_limit() -> None:
+    layer = TransactionLayer(invite_proceeding_limit=300.0)
+    invite = request()
+    transaction = layer.send_request(invite, UDP, now=0.0)
+    layer.receive(answer(invite, 180), UDP, now=1.0)
+    layer.receive(answer(invite, 183), UDP, now=100.0)  # each provisional restarts the limit
+
+    steps = run_timers(layer, until=1000.0)
+
+    assert events_of(steps) == [(400.0, TransactionTimedOut(transaction, "C"))]
+    assert layer.transactions() == 0
