@@ -7,14 +7,17 @@ worker of the shard it joins: "source.join" makes it a participant there
 (mediacore/server/workersources.py) and its decoded audio follows on that worker's data path.
 The roster shows the camera's fields from here next to the worker's entry.
 
-When the participant leaves (removed, kicked, the room closed, its worker died) the camera
-stops: a camera's pull is cheap to start again, a camera nobody placed is not."""
+When the participant leaves (removed, kicked, the room closed) the camera stops. When its
+worker dies the camera keeps pulling (walls and recordings keep its picture) and its sound
+joins the room again, under the same participant id, once the room is back (`room.restored`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from ingest.service import IngestService, revealed
@@ -22,6 +25,7 @@ from ingest.source import FieldSource
 from mediacore.codecs.base import Pcm
 from mediacore.datapath import audio
 from mediacore.events import Event, EventBus
+from mediacore.server.rooms import WORKER_LOST
 from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.workers import WorkerProcess
 
@@ -45,15 +49,25 @@ class _AudioTo:
             self.loop.call_soon_threadsafe(worker.send, frame)
 
 
+@dataclass(slots=True)
+class _Camera:
+    room: str
+    name: str
+    source: FieldSource
+    sink: _AudioTo
+    orphaned: bool = False  # its worker died: it joins the room again when the room is back
+
+
 class RemoteSources:
     def __init__(self, sharded: ShardedRooms, ingest: IngestService, bus: EventBus) -> None:
         self.sharded = sharded
         self.ingest = ingest
         self.bus = bus
-        self._sources: dict[str, tuple[str, FieldSource]] = {}  # participant -> room, camera
+        self._sources: dict[str, _Camera] = {}  # by participant id
         self._tasks: set[asyncio.Task[None]] = set()
         sharded.event_observers.append(self._event)
         sharded.participant_fields.append(self._fields)
+        bus.listen(self._restored)
 
     async def add(self, room: str, url: str, name: str, audio: bool) -> dict[str, Any]:
         settings = self.sharded.settings(room)
@@ -63,13 +77,13 @@ class RemoteSources:
         participant = str(answer["participant"]["id"])
         sink.worker, sink.participant = worker, participant
         source.start(room, self.bus, settings, participant)
-        self._sources[participant] = (room, source)
+        self._sources[participant] = _Camera(room, name, source, sink)
         return {"id": participant, "state": source.state, "name": name, "audio": audio}
 
     async def entries(self, room: str, *, reveal: bool = False) -> list[dict[str, Any]]:
         roster = await self.sharded.roster(room)
         return [
-            {**entry, **(revealed(self._sources[entry["id"]][1]) if reveal else {})}
+            {**entry, **(revealed(self._sources[entry["id"]].source) if reveal else {})}
             for entry in roster
             if entry["id"] in self._sources
         ]
@@ -77,7 +91,7 @@ class RemoteSources:
     async def remove(self, room: str, source_id: str) -> None:
         self.sharded.placed(room)
         held = self._sources.get(source_id)
-        if held is None or held[0] != room:
+        if held is None or held.room != room:
             raise KeyError(source_id)
         with contextlib.suppress(LookupError, ConnectionError):  # gone meanwhile
             await self.sharded.remove(room, source_id, "removed")
@@ -89,18 +103,45 @@ class RemoteSources:
 
     def _fields(self, participant: str) -> dict[str, Any]:
         held = self._sources.get(participant)
-        return held[1].describe() if held is not None else {}
+        return held.source.describe() if held is not None else {}
 
     def _event(self, worker: WorkerProcess, event: Event) -> None:
-        if event.type == "participant.left" and event.data["participant"] in self._sources:
-            reason = str(event.data.get("reason") or "left")
-            task = asyncio.get_running_loop().create_task(
-                self._stop(event.data["participant"], reason)
+        held = self._sources.get(str(event.data.get("participant")))
+        if event.type != "participant.left" or held is None:
+            return
+        reason = str(event.data.get("reason") or "left")
+        if reason == WORKER_LOST:
+            held.orphaned = True
+            held.sink.worker = None  # its sound waits for the room to come back
+            return
+        self._spawn(self._stop(event.data["participant"], reason))
+
+    def _restored(self, event: Event) -> None:
+        if event.type != "room.restored":
+            return
+        for participant, held in list(self._sources.items()):
+            if held.orphaned and held.room == event.room:
+                held.orphaned = False
+                self._spawn(self._rejoin(participant, held))
+
+    async def _rejoin(self, participant: str, held: _Camera) -> None:
+        try:
+            worker, _ = await self.sharded.add_leg(
+                held.room, "source.join", name=held.name, audio=held.source.audio, id=participant
             )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        except Exception as error:  # the room closed meanwhile, or is full now
+            log.warning("a camera could not rejoin its room", extra={"error": str(error)})
+            await self._stop(participant, WORKER_LOST)
+            return
+        held.sink.worker = worker
+        log.info("camera back in its room", extra={"room": held.room, "participant": participant})
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _stop(self, participant: str, reason: str) -> None:
         held = self._sources.pop(participant, None)
         if held is not None:
-            await held[1].close(reason)
+            await held.source.close(reason)

@@ -23,6 +23,9 @@ from radio.vox import VoxSettings
 FloorAction = Literal["request", "release", "revoke"]
 
 
+WORKER_LOST = "worker-lost"  # why the legs of a media worker that died left their rooms
+
+
 class NoSuchRoom(LookupError):
     """No open room has this name."""
 

@@ -26,6 +26,7 @@ from mediacore.server.directory import MAX_ROOMS, RoomExists
 from mediacore.server.metricsdata import RoomSnapshot
 from mediacore.server.rooms import (
     ROOM_FAILURES,
+    WORKER_LOST,
     FloorAction,
     LegRequest,
     NoRunningShard,
@@ -468,10 +469,10 @@ class ShardedRooms:
                 if view is not None:
                     view.suspend(worker)  # its SIP calls wait for the worker to return
                 for participant in sorted(shard.participants):
-                    left = {"participant": participant, "reason": "worker-lost"}
+                    left = {"participant": participant, "reason": WORKER_LOST}
                     self._deliver(worker, Event("participant.left", name, left))
                     if view is not None:
-                        view.left(participant, "worker-lost")
+                        view.left(participant, WORKER_LOST)
                 shard.participants.clear()
         for listener in self.lost_listeners:
             listener(worker)

@@ -9,6 +9,7 @@ control's; the feed's counters are this worker's."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ingest.pcmfeed import PcmFeed
@@ -17,6 +18,8 @@ from mediacore.datapath import MediaFrame
 from mediacore.endpoint import Endpoint
 from mediacore.participant import Participant
 from mediacore.server.rooms import LocalRooms
+
+PARTICIPANT_ID = re.compile(r"p-[0-9a-f]{6,32}")
 
 
 class SourceLeg(Endpoint):
@@ -55,10 +58,19 @@ class WorkerSources:
         channel.handlers["source.join"] = self.join
 
     async def join(self, data: dict[str, Any]) -> dict[str, Any]:
+        """{room, name, audio, id?}: the camera as a participant; `id` keeps the one it had
+        on a worker that died (its video, pulled in control, kept that id all along)."""
         room = self.rooms.room(data["room"])
         room.check_capacity()
         leg = SourceLeg(room.settings.rate, room.settings.ptime, bool(data["audio"]))
-        participant = Participant(name=data["name"], endpoint=leg)
+        wanted = data.get("id")
+        if wanted is not None and (
+            not PARTICIPANT_ID.fullmatch(wanted) or wanted in room.participants
+        ):
+            raise ValueError(f"participant id {wanted!r} is not usable")
+        participant = Participant(
+            name=data["name"], endpoint=leg, **({"id": wanted} if wanted else {})
+        )
         room.add(participant)
         self.legs[participant.id] = leg
         return {"participant": {**participant.roster_entry(), "worker": self.worker_id}}

@@ -201,6 +201,23 @@ async def test_a_field_camera_in_a_worker_room_is_heard_listed_and_removed(
         await listener.play(silence(listener, 1.5))
         heard = listener.decoded(since + 0.3)
         assert tone_level_dbfs(heard, 1000.0, 8000) == pytest.approx(-21.1, abs=2.0)
+        # The camera's worker dies: it keeps pulling, and its sound joins the room again
+        # under the same id once the room is back (the listener was on the same worker).
+        worker = roster[camera]["worker"]
+        pid = next(w["pid"] for w in workers(server) if w["id"] == worker)
+        os.kill(pid, signal.SIGKILL)
+        back: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 10.0
+        while not back and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            back = [p for p in server.roster(room) if p["id"] == camera]
+        assert back and back[0]["state"] == "live", back
+        listener.close()
+        listener, _ = await joined(server, room, PCMU, "listener")
+        since = time.monotonic()
+        await listener.play(silence(listener, 1.5))
+        heard = listener.decoded(since + 0.3)
+        assert tone_level_dbfs(heard, 1000.0, 8000) == pytest.approx(-21.1, abs=2.0)
         removed = server.client.delete(f"/api/v1/rooms/{room}/sources/{camera}")
         assert removed.status_code == 204, removed.text
         assert server.client.delete(f"/api/v1/rooms/{room}/sources/{camera}").status_code == 404
