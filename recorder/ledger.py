@@ -46,11 +46,6 @@ class RecordingLedger:
         """Enter a deletion through the server (API or retention). Raises OSError."""
         self.log.append({"at": _now(), "recording": recording_id, "event": "deleted", "by": by})
 
-    def recordings(self) -> set[str]:
-        """The ids the ledger names (any event)."""
-        report = verify_chain(CHAIN_NAME, read_lines(self.path), self.log.key.public)
-        return {str(entry.get("recording")) for entry in report.entries}
-
 
 @dataclass(frozen=True, slots=True)
 class LedgerReport:

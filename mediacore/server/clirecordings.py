@@ -9,6 +9,7 @@ through a running server's API; `list` and `export` use the API."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import urllib.parse
@@ -54,6 +55,11 @@ def add_parser(commands: Any) -> None:
         help="video: --tracks names a video track first, then the audio to mix (default the mix)",
     )
     export.add_argument("--out", required=True, help="file to write")
+    export.add_argument(
+        "--audit",
+        help="also write the audit entries of the recording's room over its time "
+        "(JSON lines, each signed) to this file",
+    )
     for parser in (listing, verify, ledger, public, export):
         parser.add_argument("--url", default=cliview.DEFAULT_URL, help="the server's HTTP address")
         parser.add_argument("--token", help="bearer token (default $MEDIACORE_TOKEN)")
@@ -170,6 +176,11 @@ def _export(args: argparse.Namespace, token: str) -> int:
         while chunk := response.read(1 << 16):
             out.write(chunk)
     print(f"wrote {args.out} ({job.get('duration_s')} s)")
+    if args.audit:
+        entries = cliview.fetch(args.url, token, f"/api/v1/recordings/{args.id}/audit")
+        with open(args.audit, "w", encoding="utf-8") as out:
+            out.writelines(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries)
+        print(f"wrote {args.audit} ({len(entries)} audit entries)")
     return 0
 
 

@@ -97,6 +97,7 @@ def test_the_signature_does_not_change_the_seal(tmp_path: Path, key: SigningKey)
 
 def ledgered(tmp_path: Path, key: SigningKey, ids: list[str]) -> tuple[Path, RecordingLedger]:
     root = tmp_path / "recordings"
+    root.mkdir(exist_ok=True)
     ledger = RecordingLedger(tmp_path / LEDGER_FILE, key)
     for recording_id in ids:
         signed_recording(root / recording_id, key)
@@ -184,11 +185,23 @@ async def test_recordings_present_when_the_ledger_is_made_are_adopted(
     tmp_path: Path,
     room: Room,  # noqa: F811
 ) -> None:
-    record(tmp_path / "recordings" / "rec-1")  # sealed before signing existed
+    site = LosingSite(room)
+    recorder = RecorderService(tmp_path, room.bus, site)
+    await recorder.start()
+    recording = await recorder.start_recording("r", "alice")
+    feed(recorder.live_recordings()[0], room, 20)
+    site.flushed()
+    await recorder.stop_room("r")
+    await recorder.stop()
+    # As before signing existed: no ledger, an unsigned manifest.
+    (tmp_path / LEDGER_FILE).unlink()
+    directory = tmp_path / "recordings" / recording.id
+    unsigned = {k: v for k, v in read_manifest(directory).items() if k != "signature"}
+    write_manifest(directory, unsigned)
     recorder = RecorderService(tmp_path, room.bus, LosingSite(room))
     await recorder.start()
     try:
-        assert (await recorder.verify("rec-1")).ok
+        assert (await recorder.verify(recording.id)).ok
         assert (await recorder.verify_ledger()).ok
     finally:
         await recorder.stop()
