@@ -118,3 +118,29 @@ async def test_a_recordings_audit_holds_its_rooms_actions_over_its_time(api: Api
         ("PATCH /api/v1/recordings/{recording_id}", "command", 200),
     ]
     assert response.json()[0]["targets"] == {"id": recording}
+
+
+async def test_a_flood_of_anonymous_refusals_is_counted_not_written_line_by_line(
+    tmp_path: Path,
+) -> None:
+    from mediacore.server.auditlog import ANONYMOUS_PER_SECOND, AuditLog, AuditQuery
+    from mediacore.signing import SigningKey
+
+    now = [100.0]
+    log = AuditLog(tmp_path, SigningKey.load_or_create(tmp_path / "k.key"), clock=lambda: now[0])
+    try:
+        for n in range(500):
+            log.record({"action": "POST /api/v1/rooms", "result": 401, "n": n}, anonymous=True)
+        now[0] += 1.0
+        log.record({"action": "POST /api/v1/rooms", "who": "admin user", "result": 201})
+        entries = await log.search(AuditQuery(limit=1000))
+    finally:
+        log.close()
+    assert len(entries) == ANONYMOUS_PER_SECOND + 2
+    note, kept = entries[-2:]
+    assert note["action"] == "audit.suppressed" and note["count"] == 500 - ANONYMOUS_PER_SECOND
+    assert kept["who"] == "admin user"
+    again = AuditLog(tmp_path, log.key)  # as after a restart
+    report = await again.verify()
+    again.close()
+    assert report.ok and len(report.entries) == ANONYMOUS_PER_SECOND + 2
