@@ -19,6 +19,7 @@ from recorder.filemode import FILE_MODE
 
 MANIFEST_NAME = "manifest.json"
 SEAL_KEY = "manifest_sha256"
+SIGNATURE_KEY = "signature"  # recorder/signature.py: made over the same bytes as the seal
 # A day of a dozen tracks is tens of MB; refuse absurd files rather than exhaust memory.
 MAX_MANIFEST_BYTES = 1 << 30
 
@@ -28,8 +29,11 @@ class ManifestError(ValueError):
 
 
 def canonical_json(manifest: Mapping[str, Any]) -> bytes:
-    """The bytes the seal is computed over: sorted keys, no spaces, UTF-8, seal key left out."""
-    unsealed = {key: value for key, value in manifest.items() if key != SEAL_KEY}
+    """The bytes the seal (and the signature) is computed over: sorted keys, no spaces, UTF-8,
+    the seal and the signature left out."""
+    unsealed = {
+        key: value for key, value in manifest.items() if key not in (SEAL_KEY, SIGNATURE_KEY)
+    }
     return json.dumps(unsealed, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
         "utf-8"
     )

@@ -7,7 +7,13 @@ continued by a new one (`"continues"` in its manifest) once the room is back.
 
 Disk work never runs on the event loop: the site's writer thread takes the live recordings'
 bytes (in order, so a recording's segments never race), one thread here updates the index and
-manifests, another serves verification and exports, which may read gigabytes."""
+manifests, another serves verification and exports, which may read gigabytes.
+
+Every sealed manifest passes through here on its way to the index (`_enter`): the control
+process signs it with the server's key and enters it in the ledger (recorder/ledger.py), in
+both modes. A worker seals what it wrote but never holds the key: workers parse what the
+network sends (RTP, DTLS, SDP), and one taken over must not be able to sign forged evidence;
+signing here also covers the manifests only control seals (recovery, legal holds)."""
 
 from __future__ import annotations
 
@@ -23,12 +29,21 @@ from pathlib import Path
 from typing import Any
 
 from mediacore.events import Event, EventBus
+from mediacore.signing import PublicKey, SigningKey, default_key_path
 from recorder.filemode import make_directory
 from recorder.index import RecordingIndex
+from recorder.ledger import LEDGER_FILE, LedgerReport, RecordingLedger, verify_ledger
 from recorder.live import LiveRecording
-from recorder.manifest import ManifestError, read_manifest, seal, write_manifest
+from recorder.manifest import (
+    ManifestError,
+    manifest_hash_ok,
+    read_manifest,
+    seal,
+    write_manifest,
+)
 from recorder.recovery import recover_recording
 from recorder.retention import RetentionPolicy, apply_retention
+from recorder.signature import is_signed, sign_manifest
 from recorder.site import LocalRecording, Recording, RecordingRequest, RecordingSite
 from recorder.verify import VerifyReport, verify_recording
 
@@ -65,11 +80,17 @@ class RecorderService:
     """Recordings of the rooms `site` taps: started and stopped here, indexed, verified,
     exported and expired here, whichever process writes their tracks."""
 
-    def __init__(self, data_dir: Path, bus: EventBus, site: RecordingSite) -> None:
+    def __init__(
+        self, data_dir: Path, bus: EventBus, site: RecordingSite, key: SigningKey | None = None
+    ) -> None:
+        """`key`: the server's signing key (default: `data_dir`/keys/signing.key, made when
+        missing)."""
         self.root = data_dir / "recordings"
         self.bus = bus
         self.site = site
         data_dir.mkdir(parents=True, exist_ok=True)
+        self.key = key or SigningKey.load_or_create(default_key_path(data_dir))
+        self.ledger = RecordingLedger(data_dir / LEDGER_FILE, self.key)
         self.index = RecordingIndex(data_dir / "recordings.db")
         # Index updates, legal holds and deletions, one at a time; the live recordings' bytes
         # go through the site's own writer.
@@ -105,10 +126,12 @@ class RecorderService:
     def _recover_all(self) -> list[dict[str, Any]]:
         """Close what a crash left open, and index every recording on disk."""
         recovered = []
-        # Sealed and indexed recordings need nothing: only the others' manifests are read.
+        # Sealed and indexed recordings need nothing: only the others' manifests are read
+        # (all of them once, when the ledger is new: they are entered in it).
         indexed = {entry["id"]: entry["state"] for entry in self.index.summaries()}
+        adopting = not self.ledger.existed
         for directory in sorted(p for p in self.root.iterdir() if p.is_dir()):
-            if indexed.get(directory.name) in SEALED_STATES:
+            if indexed.get(directory.name) in SEALED_STATES and not adopting:
                 continue
             try:
                 manifest = read_manifest(directory)
@@ -127,8 +150,33 @@ class RecorderService:
                     "recording recovered after a crash",
                     extra={"recording": manifest["id"], "ok": report.ok},
                 )
-            self.index.add(manifest, directory)
+                self._enter(manifest, directory, "recovered")
+            elif not is_signed(manifest) and manifest_hash_ok(manifest):
+                # Sealed by a worker (or before the ledger existed), not yet signed here.
+                log.warning("a sealed recording is signed and entered at start",
+                            extra={"recording": manifest.get("id")})  # fmt: skip
+                self._enter(manifest, directory, "found at start", event="adopted")
+            elif adopting and is_signed(manifest):  # signed before the ledger was (re)made
+                self.ledger.sealed(manifest, "found at start", "adopted")
+                self.index.add(manifest, directory)
+            else:
+                self.index.add(manifest, directory)
         return recovered
+
+    def _enter(
+        self, manifest: dict[str, Any], directory: Path, reason: str, event: str = "sealed"
+    ) -> dict[str, Any]:
+        """Sign a sealed manifest, write it, enter it in the ledger and the index; returns it
+        signed (an unsealed or mis-sealed one is indexed only: signing would bless it).
+        On the index writer thread (or before the service runs)."""
+        if manifest_hash_ok(manifest):
+            manifest = sign_manifest(manifest, self.key)
+            write_manifest(directory, manifest)
+            self.ledger.sealed(manifest, reason, event)
+        else:
+            log.error("a recording is not sealed: not signed", extra={"dir": directory.name})
+        self.index.add(manifest, directory)
+        return manifest
 
     # -- starting and stopping ------------------------------------------------------------
 
@@ -172,7 +220,7 @@ class RecorderService:
         manifest = await recording.stop(reason)
         loop = asyncio.get_running_loop()
         directory = self.root / recording.id
-        await loop.run_in_executor(self.writer, self.index.add, manifest, directory)
+        manifest = await loop.run_in_executor(self.writer, self._enter, manifest, directory, reason)
         kind = "recording.failed" if manifest["state"] == "failed" else "recording.stopped"
         # The seal goes out with the event too: a copy held elsewhere (a log, an event
         # consumer) makes rewriting files, chain and manifest together detectable.
@@ -226,9 +274,7 @@ class RecorderService:
 
         def recover() -> dict[str, Any]:
             recover_recording(directory)
-            manifest = read_manifest(directory)
-            self.index.add(manifest, directory)
-            return manifest
+            return self._enter(read_manifest(directory), directory, "recovered")
 
         try:
             manifest = await asyncio.get_running_loop().run_in_executor(self.writer, recover)
@@ -319,11 +365,26 @@ class RecorderService:
             raise RecordingError(500, "manifest-unreadable", str(error)) from None
 
     async def verify(self, recording_id: str) -> VerifyReport:
+        """Hashes, chain and the server's signature."""
         directory = self.directory_of(recording_id)
         if self._recording_now(recording_id):
             raise RecordingError(409, "still-recording", "stop the recording before verifying it")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.reader, verify_recording, directory)
+        return await loop.run_in_executor(self.reader, verify_recording, directory, self.public)
+
+    @property
+    def public(self) -> PublicKey:
+        """The key verifiers check manifests and the ledger with."""
+        return self.key.public
+
+    async def verify_ledger(self) -> LedgerReport:
+        """The ledger's chain and signatures, and the recordings it names against the disk."""
+        live = {recording.id for recording in self.active.values()}
+
+        def check() -> LedgerReport:
+            return verify_ledger(self.ledger.path, self.root, self.public, live)
+
+        return await asyncio.get_running_loop().run_in_executor(self.writer, check)
 
     def _recording_now(self, recording_id: str) -> bool:
         return any(recording.id == recording_id for recording in self.active.values())
@@ -348,13 +409,11 @@ class RecorderService:
             manifest = read_manifest(directory)
             change(manifest)
             sealed = seal({k: v for k, v in manifest.items() if k != "manifest_sha256"})
-            write_manifest(directory, sealed)
-            self.index.add(sealed, directory)
-            return sealed
+            return self._enter(sealed, directory, "amended")
 
         return await asyncio.get_running_loop().run_in_executor(self.writer, amend)
 
-    async def delete(self, recording_id: str) -> None:
+    async def delete(self, recording_id: str, by: str = "api") -> None:
         entry = self.index.get(recording_id)
         if entry is None:
             raise RecordingError(404, "recording-not-found", f"no recording {recording_id!r}")
@@ -363,9 +422,10 @@ class RecorderService:
         if self._recording_now(recording_id):
             raise RecordingError(409, "still-recording", "stop the recording before deleting it")
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self.writer, self._remove, recording_id)
+        await loop.run_in_executor(self.writer, self._remove, recording_id, by)
 
-    def _remove(self, recording_id: str) -> None:
+    def _remove(self, recording_id: str, by: str = "retention") -> None:
+        self.ledger.deleted(recording_id, by)  # first: a crash then leaves it reported, not lost
         shutil.rmtree(self.root / recording_id, ignore_errors=True)
         self.index.remove(recording_id)
         log.info("recording deleted", extra={"recording": recording_id})

@@ -2,6 +2,8 @@
 hashes and chain, read back from disk one segment at a time.
 
 Problem codes: "manifest" (unreadable or malformed), "manifest-hash" (no seal or a wrong one),
+"signature" (given the server's public key: no signature, another key's, or one that does not
+match the manifest; recorder/signature.py),
 "missing-file", "header" (not 16-bit mono PCM at the manifest rate, or a data size other than
 the manifest's), "length" (file shorter than header + data_bytes, or segments running past
 data_bytes), "extra-bytes" (file longer), "gap" (segments not contiguous from 0 in index order,
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeGuard
 
+from mediacore.signing import PublicKey
 from recorder.chain import SegmentEntry, SegmentEntryError, genesis, link_digest
 from recorder.manifest import (
     SEAL_KEY,
@@ -27,6 +30,7 @@ from recorder.manifest import (
     read_manifest,
     track_file,
 )
+from recorder.signature import signature_problem
 from recorder.wavfile import WAV_HEADER_BYTES, WavError, read_wav_header
 
 Problem = dict[str, Any]
@@ -49,8 +53,9 @@ def problem(track: str | None, segment: int | None, code: str, detail: str) -> P
     return {"track": track, "segment": segment, "problem": code, "detail": detail}
 
 
-def verify_recording(directory: Path) -> VerifyReport:
-    """Check the recording in `directory` against its manifest, streaming every track file.
+def verify_recording(directory: Path, public: PublicKey | None = None) -> VerifyReport:
+    """Check the recording in `directory` against its manifest, streaming every track file;
+    with `public` (the server's key) its signature too.
 
     Returns: the report; never raises for damaged or altered content (that is a problem)."""
     try:
@@ -65,6 +70,10 @@ def verify_recording(directory: Path) -> VerifyReport:
             else "the manifest is not sealed"
         )
         problems.append(problem(None, None, "manifest-hash", detail))
+    if public is not None:
+        unsigned = signature_problem(manifest, public)
+        if unsigned is not None:
+            problems.append(problem(None, None, "signature", unsigned))
     recording_id = manifest.get("id")
     tracks = manifest.get("tracks")
     if not isinstance(recording_id, str) or not isinstance(tracks, list):

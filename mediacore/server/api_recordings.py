@@ -1,7 +1,9 @@
 """/api/v1 recordings: start and stop per room; search, manifest, playback, verify, export.
 
 Only reviewer and admin read recordings; commanders may start and stop them; legal holds and
-deletion are the admin's."""
+deletion are the admin's. Reviewers also get what proves recordings unaltered: the server's
+public key, the ledger of sealed recordings and its check, and the audit entries of a
+recording's room over its time (chain of custody)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from mediacore.server.api_audit import utc_text
+from mediacore.server.auditlog import AuditLog, AuditQuery
 from mediacore.server.auth import Principal
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
@@ -46,7 +50,10 @@ class HoldRequest(BaseModel):
 
 
 def build_recordings_router(
-    directory: RoomDirectory, recorder: RecorderService, exports: ExportJobs
+    directory: RoomDirectory,
+    recorder: RecorderService,
+    exports: ExportJobs,
+    audit: AuditLog | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["recordings"])
     reader = Depends(permission("recordings:read"))
@@ -89,6 +96,49 @@ def build_recordings_router(
             raise failed(error) from None
         return _summary(manifest)
 
+    # Before /recordings/{recording_id}: "public-key" and "ledger" are no recording ids.
+    @router.get("/recordings/public-key", dependencies=[reader])
+    async def public_key() -> dict[str, Any]:
+        """The server's Ed25519 public key, which signs every sealed manifest, the ledger and
+        the audit log: `{"algorithm": "ed25519", "key": id, "pem"}`. A verifier keeps its own
+        copy and checks offline (`mediacore recordings verify --data-dir --public-key`)."""
+        public = recorder.public
+        return {"algorithm": "ed25519", "key": public.id, "pem": public.pem()}
+
+    @router.get("/recordings/ledger", dependencies=[reader], response_class=PlainTextResponse)
+    async def ledger() -> PlainTextResponse:
+        """The ledger of sealed and deleted recordings as stored (JSON lines): to check offline."""
+        path = recorder.ledger.path
+        text = await asyncio.to_thread(path.read_text, "utf-8") if path.is_file() else ""
+        return PlainTextResponse(text, media_type="application/x-ndjson")
+
+    @router.get("/recordings/ledger/verify", dependencies=[reader])
+    async def verify_ledger() -> dict[str, Any]:
+        """The ledger's chain and signatures, and the recordings it names against the disk:
+        `{"ok", "problems": [{"recording"|"line", "problem", "detail"}], "entries", "head"}`;
+        "missing" is a recording deleted by hand, "not-in-ledger" one that appeared."""
+        return (await recorder.verify_ledger()).to_json()
+
+    @router.get("/recordings/{recording_id}/audit", dependencies=[reader])
+    async def recording_audit(recording_id: str) -> list[dict[str, Any]]:
+        """The audit entries of the recording's room from its start to its stop, and those
+        naming the recording (stop, holds, exports), oldest first; each keeps its hash and
+        signature, so it can be checked alone against the public key."""
+        if audit is None:
+            return []
+        try:
+            manifest = await recorder.manifest(recording_id)
+        except RecordingError as error:
+            raise failed(error) from None
+        during = AuditQuery(
+            room=str(manifest.get("room")), since=manifest.get("started_at"),
+            until=manifest.get("stopped_at"), limit=1000,
+        )  # fmt: skip
+        found = await audit.search(during)
+        found += await audit.search(AuditQuery(recording=recording_id, limit=1000))
+        unique = {entry.get("seq"): entry for entry in found}
+        return [unique[seq] for seq in sorted(unique, key=lambda seq: int(seq or 0))]
+
     @router.get("/recordings", dependencies=[reader])
     async def search(
         room: str | None = None,
@@ -105,7 +155,7 @@ def build_recordings_router(
         `?event=floor.granted&participant=north` finds the floor grants of gateway "north"
         (under `matches`). Recordings in progress are listed too."""
         found = recorder.index.search(
-            room=room, participant=participant, since=_iso(since), until=_iso(until),
+            room=room, participant=participant, since=utc_text(since), until=utc_text(until),
             event_type=event, source=source, state=state, limit=limit, offset=offset,
         )  # fmt: skip
         live = [
@@ -222,10 +272,13 @@ def build_recordings_router(
         except RecordingError as error:
             raise failed(error) from None
 
-    @router.delete("/recordings/{recording_id}", status_code=204, dependencies=[admin])
-    async def delete(recording_id: str) -> None:
+    @router.delete("/recordings/{recording_id}", status_code=204)
+    async def delete(
+        recording_id: str, principal: Annotated[Principal, Depends(permission("recordings:admin"))]
+    ) -> None:
+        """Delete a recording; the ledger says who did (verify then does not miss it)."""
         try:
-            await recorder.delete(recording_id)
+            await recorder.delete(recording_id, by=principal.name)
         except RecordingError as error:
             raise failed(error) from None
 
@@ -263,12 +316,6 @@ def _slice(manifest: dict[str, Any], body: ExportRequest) -> tuple[datetime, dat
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return _utc(moment).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _summary(manifest: dict[str, Any]) -> dict[str, Any]:

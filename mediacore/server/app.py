@@ -20,6 +20,7 @@ from ingest.gbreader import SCHEME as GB28181
 from ingest.gbreader import GbReaderFactory
 from ingest.service import IngestService
 from mediacore.events import EventBus
+from mediacore.server.api_audit import build_audit_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
@@ -31,6 +32,8 @@ from mediacore.server.api_sources import build_sources_router
 from mediacore.server.api_walls import build_walls_router
 from mediacore.server.api_webrtc import build_webrtc_router
 from mediacore.server.api_workers import build_workers_router
+from mediacore.server.auditlog import AuditLog
+from mediacore.server.audittrail import AuditTrail
 from mediacore.server.auth import TokenStore, build_token_store
 from mediacore.server.callroom import RemoteLegs, RemotePinEntry
 from mediacore.server.children import ChildProcess
@@ -53,6 +56,7 @@ from mediacore.server.sipservice import SipService
 from mediacore.server.sources import LocalSources, Sources
 from mediacore.server.walls import WallService
 from mediacore.server.workers import WorkerPool
+from mediacore.signing import SigningKey
 from mediacore.videohub import VideoHub
 from recorder.exportjobs import ExportJobs
 from recorder.service import RecorderService
@@ -100,7 +104,11 @@ class MediaServer:
         site: RecordingSite = LocalSite(self.directory.rooms.get)
         if self.sharded is not None:
             site = ShardedRecordingSite(self.sharded)
-        self.recorder = RecorderService(config.data_dir, self.bus, site)
+        # One key signs manifests, the recordings' ledger and the audit log; only this
+        # process reads it (workers seal, control signs: recorder/service.py says why).
+        self.signing_key = SigningKey.load_or_create(config.signing_key_path)
+        self.recorder = RecorderService(config.data_dir, self.bus, site, self.signing_key)
+        self.audit = AuditLog(config.data_dir, self.signing_key)
         self.exports = ExportJobs(
             config.data_dir / "exports",
             self.recorder.reader,
@@ -192,6 +200,7 @@ class MediaServer:
         await self.pulls.stop()  # their video process
         await self.webrtc.stop()  # peers that were not in a room yet
         await self.sip.stop()
+        self.audit.close()
         log.info("mediacore stopped")
 
 
@@ -226,6 +235,8 @@ def create_app(server: MediaServer) -> FastAPI:
         max_body=limits.max_body_bytes,
         max_websockets=limits.max_websockets_per_address,
     )
+    # Added last, so it runs first: what the guard refuses (401, 413) is audited too.
+    app.add_middleware(AuditTrail, audit=server.audit, tokens=server.tokens)
 
     if docs:
 
@@ -263,7 +274,10 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_sources_router(server.sources))
     app.include_router(build_gb28181_router(server.sip.gb))
     app.include_router(build_join_links_router(server.directory, server.tokens))
-    app.include_router(build_recordings_router(server.directory, server.recorder, server.exports))
+    app.include_router(
+        build_recordings_router(server.directory, server.recorder, server.exports, server.audit)
+    )
+    app.include_router(build_audit_router(server.audit))
     app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)

@@ -45,6 +45,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "workers:read",
             "metrics:read",
             "retention:write",
+            "audit:read",  # the audit log of control actions
             SECRETS,
         }
     ),

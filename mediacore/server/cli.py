@@ -6,7 +6,7 @@ import argparse
 import sys
 from dataclasses import replace
 
-from mediacore.server import clirecordings, cliview
+from mediacore.server import cliaudit, clirecordings, cliview
 from mediacore.server.config import Config, ConfigError, load_config, validate_config
 
 
@@ -32,11 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         view.add_argument("--url", default=cliview.DEFAULT_URL, help="the server's HTTP address")
         view.add_argument("--token", help="bearer token (default $MEDIACORE_TOKEN)")
     clirecordings.add_parser(commands)
+    cliaudit.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command in ("calls", "registrations"):
         return _view(args)
     if args.command == "recordings":
         return clirecordings.run(args)
+    if args.command == "audit":
+        return cliaudit.run(args)
     if args.command == "version":
         from mediacore.server.app import VERSION
 

@@ -1,11 +1,15 @@
 """`mediacore recordings ...`: list, verify and export recordings from the terminal.
 
-`verify` works on a data directory directly (`--data-dir`, no server needed: what a reviewer
-runs on a copied archive) or through a running server's API; `list` and `export` use the API."""
+`verify` and `verify-ledger` work on a data directory directly (`--data-dir`, no server
+needed: what a reviewer runs on a copied archive), checking signatures with the server's public
+key (`--public-key`, default `<data-dir>/keys/signing.key.pub`; a careful verifier passes the
+copy it took from `mediacore recordings public-key` when the recordings were handed over), or
+through a running server's API; `list` and `export` use the API."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import urllib.parse
@@ -14,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from mediacore.server import cliview
+from mediacore.signing import KeyFileError, PublicKey, default_key_path, public_key_path
+from recorder.ledger import LEDGER_FILE, verify_ledger
 from recorder.verify import verify_recording
 
 EXPORT_POLL = 0.5
@@ -29,6 +35,14 @@ def add_parser(commands: Any) -> None:
     verify = actions.add_parser("verify", help="check a recording's hashes and chain")
     verify.add_argument("id")
     verify.add_argument("--data-dir", help="verify on disk, without a server")
+    ledger = actions.add_parser(
+        "verify-ledger", help="check the ledger of sealed recordings against the recordings"
+    )
+    ledger.add_argument("--data-dir", help="verify on disk, without a server")
+    for offline in (verify, ledger):
+        offline.add_argument("--public-key", help="the server's public key, PEM (with --data-dir)")
+    public = actions.add_parser("public-key", help="print the server's public key (PEM)")
+    public.add_argument("--data-dir", help="read it from the data directory, without a server")
     export = actions.add_parser("export", help="export a time slice: WAV, Opus or MP4/WebM")
     export.add_argument("id")
     export.add_argument("--from-s", type=float, help="seconds from the recording's start")
@@ -41,7 +55,12 @@ def add_parser(commands: Any) -> None:
         help="video: --tracks names a video track first, then the audio to mix (default the mix)",
     )
     export.add_argument("--out", required=True, help="file to write")
-    for parser in (listing, verify, export):
+    export.add_argument(
+        "--audit",
+        help="also write the audit entries of the recording's room over its time "
+        "(JSON lines, each signed) to this file",
+    )
+    for parser in (listing, verify, ledger, public, export):
         parser.add_argument("--url", default=cliview.DEFAULT_URL, help="the server's HTTP address")
         parser.add_argument("--token", help="bearer token (default $MEDIACORE_TOKEN)")
 
@@ -54,8 +73,13 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.action == "verify":
             return _verify(args, token)
+        if args.action == "verify-ledger":
+            return _verify_ledger(args, token)
+        if args.action == "public-key":
+            print(_public_key(args, token), end="")
+            return 0
         return _export(args, token)
-    except RuntimeError as error:
+    except (RuntimeError, KeyFileError) as error:
         print(f"mediacore: {error}", file=sys.stderr)
         return 1
 
@@ -81,7 +105,7 @@ def _verify(args: argparse.Namespace, token: str) -> int:
         directory = Path(args.data_dir) / "recordings" / args.id
         if not directory.is_dir():
             raise RuntimeError(f"no recording {args.id} in {args.data_dir}")
-        report = verify_recording(directory)
+        report = verify_recording(directory, _offline_key(args))
         ok, problems = report.ok, report.problems
     else:
         answer = cliview.fetch(args.url, token, f"/api/v1/recordings/{args.id}/verify")
@@ -93,6 +117,40 @@ def _verify(args: argparse.Namespace, token: str) -> int:
         print(f"{problem['problem']}: {where} {problem.get('detail', '')}".strip())
     print(f"{args.id}: {'OK, unaltered' if ok else 'ALTERED OR DAMAGED'}")
     return 0 if ok else 3
+
+
+def _verify_ledger(args: argparse.Namespace, token: str) -> int:
+    if args.data_dir:
+        data_dir = Path(args.data_dir)
+        answer = verify_ledger(
+            data_dir / LEDGER_FILE, data_dir / "recordings", _offline_key(args)
+        ).to_json()
+    else:
+        answer = cliview.fetch(args.url, token, "/api/v1/recordings/ledger/verify")
+    for problem in answer["problems"]:
+        where = problem.get("recording") or f"line {problem.get('line')}"
+        print(f"{problem['problem']}: {where} {problem.get('detail', '')}".strip())
+    verdict = "OK, complete" if answer["ok"] else "RECORDINGS MISSING, ADDED OR ALTERED"
+    print(f"ledger: {answer['entries']} entries, head {answer['head']}: {verdict}")
+    return 0 if answer["ok"] else 3
+
+
+def _public_key(args: argparse.Namespace, token: str) -> str:
+    if args.data_dir:
+        return PublicKey.load(_default_public_key(Path(args.data_dir))).pem()
+    return str(cliview.fetch(args.url, token, "/api/v1/recordings/public-key")["pem"])
+
+
+def _offline_key(args: argparse.Namespace) -> PublicKey:
+    """The key to check signatures with: --public-key, else the one in the data directory."""
+    path = Path(args.public_key) if args.public_key else _default_public_key(Path(args.data_dir))
+    if not path.is_file():
+        raise RuntimeError(f"no public key at {path}: pass --public-key (the server's, PEM)")
+    return PublicKey.load(path)
+
+
+def _default_public_key(data_dir: Path) -> Path:
+    return public_key_path(default_key_path(data_dir))
 
 
 def _export(args: argparse.Namespace, token: str) -> int:
@@ -118,6 +176,11 @@ def _export(args: argparse.Namespace, token: str) -> int:
         while chunk := response.read(1 << 16):
             out.write(chunk)
     print(f"wrote {args.out} ({job.get('duration_s')} s)")
+    if args.audit:
+        entries = cliview.fetch(args.url, token, f"/api/v1/recordings/{args.id}/audit")
+        with open(args.audit, "w", encoding="utf-8") as out:
+            out.writelines(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries)
+        print(f"wrote {args.audit} ({len(entries)} audit entries)")
     return 0
 
 

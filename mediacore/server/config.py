@@ -15,6 +15,7 @@ from ingest.gbsettings import GbSettings, parse_gb28181_settings
 from ingest.netpolicy import DEFAULT_DENIED_NETWORKS, NetworkPolicy
 from mediacore.participant import PRIORITIES
 from mediacore.room import RoomSettings
+from mediacore.signing import default_key_path
 from radio.gateways import RadioGateway
 from sip.address import SipSyntaxError, SipUri
 from sip.settings import SipSettings, SipTrunk, SipUser, parse_algorithms
@@ -71,6 +72,15 @@ class OutboundSection:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingSection:
+    """[recording]: the server's Ed25519 signing key (manifests, the recordings' ledger, the
+    audit log). Empty: `<data_dir>/keys/signing.key`, made 0600 on first start. Never inside
+    `<data_dir>/recordings`: a copy of the recordings must not carry the means to re-sign them."""
+
+    signing_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class TokenEntry:
     token: str
     role: str
@@ -83,6 +93,7 @@ class Config:
     sip: SipSettings = field(default_factory=SipSettings)
     rtp: RtpSection = field(default_factory=RtpSection)
     outbound: OutboundSection = field(default_factory=OutboundSection)  # [outbound]: SSRF
+    recording: RecordingSection = field(default_factory=RecordingSection)  # [recording]
     rooms: tuple[RoomSettings, ...] = (RoomSettings("command"),)
     tokens: tuple[TokenEntry, ...] = ()
     radio_gateways: tuple[RadioGateway, ...] = ()  # [[radio.gateways]]: the server calls them
@@ -93,12 +104,19 @@ class Config:
     def data_dir(self) -> Path:
         return Path(self.server.data_dir)
 
+    @property
+    def signing_key_path(self) -> Path:
+        """Where the server's private signing key is (see RecordingSection)."""
+        configured = self.recording.signing_key
+        return Path(configured) if configured else default_key_path(self.data_dir)
+
 
 _SECTIONS = {
     "server": ServerSection,
     "sip": SipSettings,
     "rtp": RtpSection,
     "outbound": OutboundSection,
+    "recording": RecordingSection,
 }
 _TABLE_ARRAYS = {"sip": ("users", "trunks")}  # arrays of tables, not scalar keys
 _TOP_LEVEL = {*_SECTIONS, "rooms", "auth", "radio", "webrtc", "gb28181"}
@@ -224,6 +242,9 @@ def validate_config(config: Config) -> Config:
         outbound_networks(config.outbound)
     except ValueError as error:
         raise ConfigError(f"[outbound]: {error}") from None
+    recordings = (config.data_dir / "recordings").resolve()
+    if config.signing_key_path.resolve().is_relative_to(recordings):
+        raise ConfigError("recording.signing_key must lie outside the data dir's recordings/")
     return config
 
 

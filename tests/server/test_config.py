@@ -683,3 +683,17 @@ def test_rooms_recorded_from_the_start_may_run_in_media_workers(tmp_path: Path) 
     path.write_text('[server]\nworkers = 2\n\n[[rooms]]\nname = "command"\nrecord = true\n')
     config = load_config(path, environ={})
     assert config.server.workers == 2 and config.rooms[0].record
+
+
+def test_the_signing_key_defaults_to_the_data_dirs_keys_and_never_lies_in_recordings(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "var"
+    environ = {"MEDIACORE_SERVER_DATA_DIR": str(data)}
+    assert load_config(environ=environ).signing_key_path == data / "keys" / "signing.key"
+    elsewhere = str(tmp_path / "secure" / "mediacore.key")
+    environ["MEDIACORE_RECORDING_SIGNING_KEY"] = elsewhere
+    assert load_config(environ=environ).signing_key_path == Path(elsewhere)
+    environ["MEDIACORE_RECORDING_SIGNING_KEY"] = str(data / "recordings" / "signing.key")
+    with pytest.raises(ConfigError, match="outside the data dir's recordings"):
+        load_config(environ=environ)

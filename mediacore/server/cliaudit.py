@@ -1,0 +1,76 @@
+"""`mediacore audit ...`: search the audit log of a running server, or verify it, through the
+API or offline on a data directory (`--data-dir`, with the server's public key)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from mediacore.chainedlog import read_lines, verify_chain
+from mediacore.server import cliview
+from mediacore.server.auditlog import AUDIT_FILE, CHAIN_NAME
+from mediacore.signing import KeyFileError, PublicKey, default_key_path, public_key_path
+
+FILTERS = ("since", "until", "who", "action", "room", "recording")
+
+
+def add_parser(commands: Any) -> None:
+    audit = commands.add_parser("audit", help="search or verify the audit log")
+    actions = audit.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="search control actions")
+    for option in FILTERS:
+        listing.add_argument(f"--{option}")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--offset", type=int, default=0)
+    verify = actions.add_parser("verify", help="check the chain and every signature")
+    verify.add_argument("--data-dir", help="verify on disk, without a server")
+    verify.add_argument("--public-key", help="the server's public key, PEM (with --data-dir)")
+    for parser in (listing, verify):
+        parser.add_argument("--url", default=cliview.DEFAULT_URL, help="the server's HTTP address")
+        parser.add_argument("--token", help="bearer token (default $MEDIACORE_TOKEN)")
+
+
+def run(args: argparse.Namespace) -> int:
+    token = args.token or cliview.token_from_environment()
+    try:
+        if args.action == "list":
+            print(_listing(args, token))
+            return 0
+        return _verify(args, token)
+    except (RuntimeError, KeyFileError) as error:
+        print(f"mediacore: {error}", file=sys.stderr)
+        return 1
+
+
+def _listing(args: argparse.Namespace, token: str) -> str:
+    query = {k: getattr(args, k) for k in FILTERS if getattr(args, k)}
+    query |= {"limit": str(args.limit), "offset": str(args.offset)}
+    found = cliview.fetch(args.url, token, "/api/v1/audit?" + urllib.parse.urlencode(query))
+    if not found:
+        return "no entries"
+    rows = [
+        [str(e.get("at")), str(e.get("who") or "-"), str(e.get("role") or "-"),
+         str(e.get("address") or "-"), str(e.get("action")), str(e.get("room") or ""),
+         str(e.get("result", ""))]
+        for e in found
+    ]  # fmt: skip
+    return cliview.table(rows, ["at", "who", "role", "address", "action", "room", "result"])
+
+
+def _verify(args: argparse.Namespace, token: str) -> int:
+    if args.data_dir:
+        data_dir = Path(args.data_dir)
+        key = Path(args.public_key or public_key_path(default_key_path(data_dir)))
+        report = verify_chain(CHAIN_NAME, read_lines(data_dir / AUDIT_FILE), PublicKey.load(key))
+        ok, problems, entries, head = report.ok, report.problems, len(report.entries), report.head
+    else:
+        answer = cliview.fetch(args.url, token, "/api/v1/audit/verify")
+        ok, problems = answer["ok"], answer["problems"]
+        entries, head = answer["entries"], answer["head"]
+    for problem in problems:
+        print(f"{problem['problem']}: line {problem.get('line')} {problem.get('detail', '')}")
+    print(f"audit: {entries} entries, head {head}: {'OK' if ok else 'ALTERED'}")
+    return 0 if ok else 3
