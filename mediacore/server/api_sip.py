@@ -36,7 +36,6 @@ def build_sip_router(directory: RoomDirectory, sip: SipService, link_legs: LinkL
     router = APIRouter(prefix="/api/v1", tags=["sip"])
     # Registrations carry phones' contact addresses: not for experts (join only) or links.
     reader = Depends(permission("sip:read"))
-    joiner = permission("legs:create")
 
     @router.get("/registrations", dependencies=[reader])
     async def registrations() -> dict[str, Any]:
@@ -53,7 +52,7 @@ def build_sip_router(directory: RoomDirectory, sip: SipService, link_legs: LinkL
         room: str,
         body: DialRequest,
         response: Response,
-        principal: Annotated[Principal, Depends(joiner)],
+        principal: Annotated[Principal, Depends(permission("legs:create"))],
     ) -> dict[str, Any]:
         """Call a registered user, a trunk number or a SIP URI into the room.
 

@@ -162,9 +162,9 @@ async def test_an_expired_link_ends_every_participant_it_created(
     server: ServerProcess, room: str
 ) -> None:
     own, _ = server.join(room, offer(port=closed_port()))
-    # The link is made with the server's own secret, as if minted 50 s ago for one minute:
-    # it expires 10 s from now (links last whole minutes; a test should not wait for one).
-    link = JoinLinks(server.data_dir).mint(room, "Dr. Lin", "operator", 1, now=time.time() - 50)
+    # The link is made with the server's own secret, as if minted 45 s ago for one minute:
+    # it expires 15 s from now (links last whole minutes; a test should not wait for one).
+    link = JoinLinks(server.data_dir).mint(room, "Dr. Lin", "operator", 1, now=time.time() - 45)
     async with websockets.connect(server.events_url(room)) as events:
         async with everything(server, room, link.token) as brought:
             ids = set(brought.participants)

@@ -90,7 +90,7 @@ async def test_a_stranger_streaming_into_the_media_port_is_ignored(api: Api) -> 
         with stranger_streams(simulator, [("127.0.0.1", 0), ("127.0.0.2", 0)]) as strangers:
             frames = tap(api, source_id)
             await asyncio.sleep(2.0)
-            assert all(s.packets > 100 for s in strangers)  # they really sent
+            assert all(s.packets > 40 for s in strangers), [s.packets for s in strangers]
         assert sum(keyframe for _, keyframe in frames) >= 1
         colour = decoded_colour(frames, "h264")
         assert np.abs(colour - parse_colour(COLOUR)).max() < 12, colour  # the device's picture

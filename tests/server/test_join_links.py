@@ -568,8 +568,10 @@ def test_link_signalling_socket_ends_4401_within_seconds_of_revocation(
             f"/api/v1/join-links/{link['id']}", headers=bearer(TOKENS["commander"])
         )
         assert response.status_code == 204
+        deadline = time.monotonic() + 3.0
         with pytest.raises(WebSocketDisconnect) as closed:
-            receive(client, socket, within=3.0)
+            while time.monotonic() < deadline:  # the room's events (join-link.ended) may come first
+                assert receive(client, socket, within=3.0)["type"] == "event"
     assert closed.value.code == 4401
 
 
@@ -635,7 +637,7 @@ async def test_an_expired_link_loses_its_sessions_legs_and_sources_within_second
     api: Api,
 ) -> None:
     own = (await api.join()).rsplit("/", 1)[1]
-    link = store_link(api, role="operator", minutes=1, now=time.time() - 57)  # 3 s left
+    link = store_link(api, role="operator", minutes=1, now=time.time() - 52)  # 8 s left
     ids, clients = await bring_in(api, link.token)
     try:
         assert time.time() < link.expires and ids <= set(
