@@ -87,6 +87,14 @@ class GbDeviceTable:
     def get(self, device_id: str) -> GbDevice | None:
         return self.devices.get(device_id)
 
+    def held_elsewhere(self, device_id: str, source: Peer, now: float) -> bool:
+        """Whether `device_id` is live (online, unexpired) at another transport, address or
+        port than `source`: a REGISTER from `source` would take the device over."""
+        device = self.devices.get(device_id)
+        if device is None or device.state != "online" or device.expires_at <= now:
+            return False
+        return device.source != source
+
     def register(
         self,
         device_id: str,

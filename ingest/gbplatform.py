@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import secrets
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -75,6 +76,11 @@ class GbPlay:
     ended: bool = False
     ack: tuple[bytes, Peer] | None = field(default=None, repr=False)
 
+    @property
+    def media_hosts(self) -> frozenset[str]:
+        """The device's addresses: the one its answer names and the one its SIP comes from."""
+        return frozenset({self.answer.address, self.dialog.peer.host})
+
 
 class GbPlatform:
     def __init__(
@@ -99,7 +105,6 @@ class GbPlatform:
         self.digest = DigestServer(settings.domain, algorithms=("MD5",))
         self.plays: dict[str, GbPlay] = {}  # by Call-ID
         self._sn = itertools.count(1)
-        self._ssrc_sequence = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
 
@@ -204,6 +209,19 @@ class GbPlatform:
             return
         if self.throttle is not None:
             self.throttle.succeeded(source.host)
+        if self.devices.held_elsewhere(
+            device_id, source, self.clock.now()
+        ) and not self.settings.has_own_password(device_id):
+            # The shared password proves a device of the domain, not this one: a live device
+            # is not handed (nor unregistered) to another address until it goes offline.
+            log.warning(
+                "gb28181 takeover refused",
+                extra={"device": device_id, "from": f"{source.host}:{source.port}"},
+            )
+            self.stack.respond(
+                transaction, make_response(request, 403, "Forbidden (registered elsewhere)")
+            )
+            return
         try:
             expires = _expires(request)
         except ValueError:
@@ -342,7 +360,7 @@ class GbPlatform:
             raise GbPlayError(f"GB/T 28181 device {device_id} is offline")
         peer = device.source
         address = self.media_address or self.stack.local_host(peer.host)
-        ssrc = make_ssrc(self.domain, next(self._ssrc_sequence))
+        ssrc = self._new_ssrc()
         offer = build_offer(
             platform_id=self.server_id,
             channel_id=channel_id,
@@ -394,6 +412,15 @@ class GbPlatform:
         play.ack = (ack.serialize(), peer)
         self.plays[invite.call_id] = play
         return play
+
+    def _new_ssrc(self) -> str:
+        """A y= SSRC with 4 random digits (GB/T 28181-2016 annex F), none a live play holds:
+        a stranger cannot guess what the next stream's packets must carry."""
+        busy = {play.ssrc for play in self.plays.values()}
+        while True:
+            ssrc = make_ssrc(self.domain, secrets.randbelow(10_000))
+            if ssrc_value(ssrc) not in busy:
+                return ssrc
 
     async def stop_play(self, play: GbPlay) -> None:
         """Send BYE (once) and forget the dialog; waits at most REQUEST_TIMEOUT."""

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest.annexb import AnnexBWriter, BitstreamError
+from ingest.gbmediasource import MediaSourceLatch
 from ingest.gbplatform import GbPlatform, GbPlay, GbPlayError
 from ingest.gbrtp import PsRtpReceiver
 from ingest.gbsettings import is_gb_id
@@ -119,6 +120,7 @@ class GbReader:
         self.open_timeout = open_timeout
         self.read_timeout = read_timeout
         self.receiver: PsRtpReceiver | None = None
+        self.latch: MediaSourceLatch | None = None  # whose packets count: the device's
         self._loop = loop
         self._stop = threading.Event()
         self._bye = threading.Event()
@@ -154,6 +156,8 @@ class GbReader:
                 "the device did not answer the INVITE",
             )
             self.receiver = PsRtpReceiver(play.ssrc)
+            answered = (play.answer.address, play.answer.port)
+            self.latch = MediaSourceLatch(answered, play.media_hosts, play.ssrc, self.clock.now())
             sink = (on_open, on_video, on_audio)
             if self.transport == "tcp":
                 self._receive_tcp(listener, sink)
@@ -173,13 +177,17 @@ class GbReader:
         sock.settimeout(POLL)
         last = self.clock.now()
         limit = max(self.open_timeout, self.read_timeout)  # the first packet may take longer
+        latch = self.latch
+        assert latch is not None
         while self._running():
             try:
-                data = sock.recv(65536)
+                data, source = sock.recvfrom(65536)
             except TimeoutError:
                 if self.clock.now() - last > limit:
                     raise PullError(f"no media from the device for {limit:.0f} s") from None
                 continue
+            if not latch.admit(data, (source[0], source[1]), self.clock.now()):
+                continue  # a stranger's packet: it neither feeds the picture nor keeps it alive
             if self._take(data, sink):
                 last = self.clock.now()
                 limit = self.read_timeout
@@ -188,12 +196,18 @@ class GbReader:
         listener.settimeout(POLL)
         deadline = self.clock.now() + self.open_timeout
         connection: socket.socket | None = None
+        latch = self.latch
+        assert latch is not None
         while connection is None and self._running():
             try:
-                connection, _ = listener.accept()
+                connection, peer = listener.accept()
             except TimeoutError:
                 if self.clock.now() > deadline:
                     raise PullError("the device did not open the TCP media connection") from None
+                continue
+            if not latch.admit_connection(peer[0]):
+                connection.close()  # not the device: keep the port for it
+                connection = None
         if connection is None:
             return
         framer = Rfc4571Framer()

@@ -28,10 +28,11 @@ class GbSdpError(ValueError):
 
 
 def make_ssrc(domain_id: str, sequence: int, playback: bool = False) -> str:
-    """The 10-digit y= SSRC: 0 live / 1 playback, digits 4-8 of the domain id, 4-digit sequence.
+    """The 10-digit y= SSRC: 0 live / 1 playback, digits 4-8 of the domain id, then 4 digits
+    (`sequence` modulo 10000: the platform draws them at random, never counts them).
 
-    `domain_id` is the 10-digit SIP domain or any 20-digit id in it; `sequence` is taken
-    modulo 10000. Raises GbSdpError if the domain id is not at least 8 ASCII digits."""
+    `domain_id` is the 10-digit SIP domain or any 20-digit id in it. Raises GbSdpError if
+    the domain id is not at least 8 ASCII digits."""
     if not _DIGITS.fullmatch(domain_id) or len(domain_id) < 8:
         raise GbSdpError(f"domain id {domain_id[:24]!r} is not a GB/T 28181 id")
     return f"{1 if playback else 0}{domain_id[3:8]}{sequence % 10000:04d}"

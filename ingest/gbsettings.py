@@ -15,7 +15,15 @@ _ID = re.compile(r"[0-9]{20}")
 _DOMAIN = re.compile(r"[0-9]{10}")
 _DEVICE_KEYS = frozenset({"id", "password", "name"})
 _KEYS = frozenset(
-    {"domain", "server_id", "password", "keepalive_interval", "keepalive_misses", "devices"}
+    {
+        "domain",
+        "server_id",
+        "password",
+        "allow_shared_password",
+        "keepalive_interval",
+        "keepalive_misses",
+        "devices",
+    }
 )
 
 
@@ -35,9 +43,11 @@ class GbDeviceAccount:
 
 @dataclass(frozen=True, slots=True)
 class GbSettings:
-    """Empty `domain` means GB/T 28181 is off. `password` is the shared device password;
-    a listed device's own password replaces it. A device is offline after `keepalive_misses`
-    keepalive intervals without one."""
+    """Empty `domain` means GB/T 28181 is off. `password` is the shared device password:
+    listed devices without a password of their own use it, and unlisted ones too while
+    `allow_shared_password` (the default, for configs that list no device). A listed device's
+    own password replaces it. A device is offline after `keepalive_misses` keepalive
+    intervals without one."""
 
     domain: str = ""
     server_id: str = ""
@@ -45,6 +55,7 @@ class GbSettings:
     keepalive_interval: float = 60.0
     keepalive_misses: int = 3
     devices: tuple[GbDeviceAccount, ...] = ()
+    allow_shared_password: bool = True
 
     @property
     def enabled(self) -> bool:
@@ -55,7 +66,14 @@ class GbSettings:
         account = next((d for d in self.devices if d.id == device_id), None)
         if account is not None and account.password:
             return account.password
+        if account is None and not self.allow_shared_password:
+            return None
         return self.password or None
+
+    def has_own_password(self, device_id: str) -> bool:
+        """Whether `device_id` proves a password of its own, which no other device knows:
+        only then may it take its registration over from another address."""
+        return any(d.id == device_id and d.password for d in self.devices)
 
     def name_for(self, device_id: str) -> str:
         account = next((d for d in self.devices if d.id == device_id), None)
@@ -86,12 +104,20 @@ def parse_gb28181_settings(table: dict[str, Any]) -> GbSettings:
     misses = table.get("keepalive_misses", 3)
     if isinstance(misses, bool) or not isinstance(misses, int) or not 1 <= misses <= 100:
         raise ValueError("gb28181.keepalive_misses must be an integer 1-100")
+    shared = table.get("allow_shared_password", True)
+    if not isinstance(shared, bool):
+        raise ValueError("gb28181.allow_shared_password must be true or false")
     devices = tuple(_device(entry) for entry in _list(table.get("devices", [])))
     if len({d.id for d in devices}) != len(devices):
         raise ValueError("[[gb28181.devices]] ids must be unique")
     if not password and (not devices or not all(d.password for d in devices)):
         raise ValueError("gb28181.password is needed unless every listed device has its own")
-    return GbSettings(domain, server_id, password, float(interval), misses, devices)
+    if not shared and not devices:
+        raise ValueError(
+            "gb28181.allow_shared_password = false admits listed devices only: "
+            "add [[gb28181.devices]]"
+        )
+    return GbSettings(domain, server_id, password, float(interval), misses, devices, shared)
 
 
 def _list(value: Any) -> list[Any]:

@@ -125,6 +125,10 @@ class Peers:
         peer = self._peers.get(participant)
         return peer.owner if peer is not None and not peer.closed else None
 
+    def owned_by(self, owner: str) -> list[Peer]:
+        """The live peers `owner` (an identity) made: what ends when its credential does."""
+        return [peer for peer in self._peers.values() if peer.owner == owner and not peer.closed]
+
     def __len__(self) -> int:
         return len(self._peers)
 

@@ -17,6 +17,7 @@ from mediacore.server.auth import Principal, TokenStore
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
 from mediacore.server.joinlinks import LINK_ID, MAX_MINUTES, JoinLinks
+from mediacore.server.linklegs import LinkLegs
 from mediacore.server.security import permission
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,10 @@ class JoinLinkRequest(BaseModel):
     role: Literal["expert", "operator"] = "expert"
 
 
-def build_join_links_router(directory: RoomDirectory, tokens: TokenStore) -> APIRouter:
+def build_join_links_router(
+    directory: RoomDirectory, tokens: TokenStore, link_legs: LinkLegs
+) -> APIRouter:
+    """`link_legs` knows what each link created: revoking a link ends all of it."""
     router = APIRouter(prefix="/api/v1", tags=["join links"])
 
     def links() -> JoinLinks:
@@ -70,10 +74,13 @@ def build_join_links_router(directory: RoomDirectory, tokens: TokenStore) -> API
         link_id: Annotated[str, Path(pattern=f"^{LINK_ID.pattern}$")],
         principal: Annotated[Principal, Depends(permission("join-links:write"))],
     ) -> Response:
-        """Revoke a link before it expires: its token is refused from now on, including by
-        event streams that open later. Any well-formed id is accepted (links are not stored)."""
+        """Revoke a link before it expires: its token is refused from now on, its sockets
+        close, and every participant it created (WebRTC, WHIP and WHEP sessions, RTP legs,
+        sources, dial-outs) leaves the room, with a `join-link.ended` event. Any well-formed
+        id is accepted (links are not stored)."""
         links().revoke(link_id)
         log.info("join link revoked", extra={"link": link_id, "by": principal.name})
+        await link_legs.end(link_id)
         return Response(status_code=204)
 
     return router

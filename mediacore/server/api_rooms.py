@@ -15,6 +15,7 @@ from mediacore.sdp import SessionDescription
 from mediacore.server.auth import Principal
 from mediacore.server.config import Config
 from mediacore.server.errors import ApiError
+from mediacore.server.linklegs import LinkLegs
 from mediacore.server.requests import bounded_body
 from mediacore.server.roomerrors import room_errors
 from mediacore.server.rooms import LegRequest, Rooms
@@ -71,12 +72,12 @@ class ParticipantChange(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=128)
 
 
-def build_rooms_router(rooms: Rooms, config: Config) -> APIRouter:
+def build_rooms_router(rooms: Rooms, config: Config, link_legs: LinkLegs) -> APIRouter:
+    """`link_legs` learns the legs join links add, to remove them when the link ends."""
     router = APIRouter(prefix="/api/v1/rooms", tags=["rooms"])
     reader = Depends(permission("rooms:read"))
     writer = Depends(permission("rooms:write"))
     controller = Depends(permission("participants:write"))
-    joiner = Depends(permission("legs:create"))
 
     @router.get("")
     async def list_rooms(
@@ -160,11 +161,11 @@ def build_rooms_router(rooms: Rooms, config: Config) -> APIRouter:
             }
         },
         responses={201: {"content": {"application/sdp": {}}, "description": "the SDP answer"}},
-        dependencies=[joiner],
     )
     async def add_rtp_leg(
         room: str,
         request: Request,
+        principal: Annotated[Principal, Depends(permission("legs:create"))],
         name: Annotated[str, Query(max_length=128)] = "",
         duplex: Literal["full", "half"] = "full",
         priority: Annotated[int, Query(ge=0, le=3)] = 0,
@@ -198,6 +199,7 @@ def build_rooms_router(rooms: Rooms, config: Config) -> APIRouter:
             raise ApiError(400, "bad-sdp", str(error)) from None
         with room_errors(full="room-full"):
             participant, answer = await rooms.add_rtp_leg(room, body.decode(), leg)
+        link_legs.record(principal, participant["id"])
         location = f"/api/v1/rooms/{room}/participants/{participant['id']}"
         return Response(
             answer, status_code=201, media_type="application/sdp", headers={"Location": location}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mediacore.room import RoomClosed, RoomError
+from mediacore.server.auth import Principal
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
+from mediacore.server.linklegs import LinkLegs
 from mediacore.server.security import permission
 from mediacore.server.sipradio import OutgoingRadio
 from mediacore.server.sipservice import SipService
@@ -29,11 +31,11 @@ class DialRequest(BaseModel):
     )
 
 
-def build_sip_router(directory: RoomDirectory, sip: SipService) -> APIRouter:
+def build_sip_router(directory: RoomDirectory, sip: SipService, link_legs: LinkLegs) -> APIRouter:
+    """`link_legs` learns the calls join links dial, to hang them up when the link ends."""
     router = APIRouter(prefix="/api/v1", tags=["sip"])
     # Registrations carry phones' contact addresses: not for experts (join only) or links.
     reader = Depends(permission("sip:read"))
-    joiner = Depends(permission("legs:create"))
 
     @router.get("/registrations", dependencies=[reader])
     async def registrations() -> dict[str, Any]:
@@ -45,8 +47,13 @@ def build_sip_router(directory: RoomDirectory, sip: SipService) -> APIRouter:
         """SIP calls in progress, both directions."""
         return sip.agent.calls_json()
 
-    @router.post("/rooms/{room}/dial", status_code=201, dependencies=[joiner])
-    async def dial(room: str, body: DialRequest, response: Response) -> dict[str, Any]:
+    @router.post("/rooms/{room}/dial", status_code=201)
+    async def dial(
+        room: str,
+        body: DialRequest,
+        response: Response,
+        principal: Annotated[Principal, Depends(permission("legs:create"))],
+    ) -> dict[str, Any]:
         """Call a registered user, a trunk number or a SIP URI into the room.
 
         Answers at once with the new participant's id; ringing, answer and failure follow as
@@ -64,6 +71,7 @@ def build_sip_router(directory: RoomDirectory, sip: SipService) -> APIRouter:
             raise ApiError(409, "room-closed", str(error)) from None
         except RoomError as error:
             raise ApiError(409, "room-full", str(error)) from None
+        link_legs.record(principal, participant)
         response.headers["Location"] = f"/api/v1/rooms/{room}/participants/{participant}"
         return {"id": participant, "participant": participant, "state": "calling"}
 

@@ -12,6 +12,7 @@ from ingest.puller import PullError
 from ingest.service import ADDRESS_REFUSED
 from mediacore.server.auth import SECRETS, Principal
 from mediacore.server.errors import ApiError
+from mediacore.server.linklegs import LinkLegs
 from mediacore.server.roomerrors import room_errors
 from mediacore.server.security import permission
 from mediacore.server.sources import Sources
@@ -25,7 +26,8 @@ class SourceCreate(BaseModel):
     audio: StrictBool = True
 
 
-def build_sources_router(sources: Sources) -> APIRouter:
+def build_sources_router(sources: Sources, link_legs: LinkLegs) -> APIRouter:
+    """`link_legs` learns the sources join links add, to remove them when the link ends."""
     router = APIRouter(prefix="/api/v1/rooms", tags=["sources"])
     joiner = Depends(permission("legs:create"))
 
@@ -52,6 +54,7 @@ def build_sources_router(sources: Sources) -> APIRouter:
             raise ApiError(403, "source-refused", detail) from None
         except PullError as error:
             raise ApiError(400, "bad-source-url", error.reason) from None
+        link_legs.record(principal, added["id"])
         response.headers["Location"] = f"/api/v1/rooms/{room}/sources/{added['id']}"
         return added
 

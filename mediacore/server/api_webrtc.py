@@ -21,6 +21,7 @@ from mediacore.server.api_events import LINK_RECHECK_S
 from mediacore.server.auth import Principal, TokenStore
 from mediacore.server.config import Config
 from mediacore.server.errors import ApiError, error_response
+from mediacore.server.linklegs import LinkLegs
 from mediacore.server.requests import bounded_body, websocket_principal
 from mediacore.server.security import permission
 from webrtc.ice import loopback_addresses
@@ -62,9 +63,11 @@ def build_webrtc_router(
     settings: WebRtcSettings,
     tokens: TokenStore,
     config: Config,
+    link_legs: LinkLegs,
 ) -> APIRouter:
     """`peer_room(name)` is the open room `name` as WebRTC joins it (None: no such room);
-    `peers` holds every live peer of the server."""
+    `peers` holds every live peer of the server; `link_legs` learns the peers join links
+    make, to end them when the link ends."""
     router = APIRouter(prefix="/api/v1/rooms", tags=["webrtc"])
 
     def find_room(room: str) -> PeerRoom:
@@ -110,6 +113,7 @@ def build_webrtc_router(
             may_talk=principal.may("floor:talk"),
             loopback=loopback(websocket.scope.get("server")),
         )
+        link_legs.track(principal)  # its peer is found by owner when the link ends
         session.start()
         writer = asyncio.ensure_future(_write(websocket, session))
         restart = asyncio.ensure_future(_restart(websocket, session))
@@ -214,6 +218,7 @@ def build_webrtc_router(
             raise ApiError(409, "room-closed", str(error)) from None
         except RoomError as error:
             raise ApiError(409, "room-full", str(error)) from None
+        link_legs.record(principal, peer.participant_id)
         kind = "whip" if mode == "publish" else "whep"
         headers = {"Location": f"/api/v1/rooms/{found.name}/{kind}/{peer.participant_id}"}
         links = ", ".join(_ice_link(server) for server in settings.ice_servers)

@@ -41,6 +41,7 @@ from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.guard import RequestGuard
+from mediacore.server.linklegs import LinkLegs
 from mediacore.server.metrics import MediaMetrics
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
@@ -117,6 +118,8 @@ class MediaServer:
         self.webrtc = WebRtcService(config.webrtc)
         self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded
         self.peers = Peers()  # every WebRTC peer of the server, wherever its media runs
+        # what each join link created: it all leaves when the link is revoked or expires
+        self.link_legs = LinkLegs(self.rooms, self.peers, self.bus, self.tokens.links)
         self.remote_peers: RemotePeers | None = None
         if self.sharded is not None:  # their connections run in the rooms' workers
             self.remote_peers = RemotePeers(
@@ -175,6 +178,7 @@ class MediaServer:
         await self.recording_video.start()
         await self.sip.start()
         await self.walls.start()
+        self.link_legs.start()
         # Long-lived start-up objects leave the collector's generations: full collections then
         # scan only media-path garbage and stay short, instead of pausing every room's clock.
         gc.collect()
@@ -186,6 +190,7 @@ class MediaServer:
 
     async def stop(self) -> None:
         self.ready = False
+        await self.link_legs.stop()
         # First: recordings end sealed, with the room still whole (in workers too: they are
         # stopped below, after their recordings).
         await self.recorder.stop()
@@ -268,12 +273,12 @@ def create_app(server: MediaServer) -> FastAPI:
         text = await asyncio.to_thread(server.metrics.render, snapshot)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(build_rooms_router(server.rooms, server.config))
+    app.include_router(build_rooms_router(server.rooms, server.config, server.link_legs))
     app.include_router(build_floor_router(server.rooms, server.peers.owner_of))
     app.include_router(build_workers_router(server.pool))
-    app.include_router(build_sources_router(server.sources))
+    app.include_router(build_sources_router(server.sources, server.link_legs))
     app.include_router(build_gb28181_router(server.sip.gb))
-    app.include_router(build_join_links_router(server.directory, server.tokens))
+    app.include_router(build_join_links_router(server.directory, server.tokens, server.link_legs))
     app.include_router(
         build_recordings_router(server.directory, server.recorder, server.exports, server.audit)
     )
@@ -295,10 +300,15 @@ def create_app(server: MediaServer) -> FastAPI:
         """The reviewers' page: search, timeline, waveform, playback, download, verify."""
         return FileResponse(STATIC / "review.html", media_type="text/html")
 
-    app.include_router(build_sip_router(server.directory, server.sip))
+    app.include_router(build_sip_router(server.directory, server.sip, server.link_legs))
     app.include_router(
         build_webrtc_router(
-            server.peer_room, server.peers, server.config.webrtc, server.tokens, server.config
+            server.peer_room,
+            server.peers,
+            server.config.webrtc,
+            server.tokens,
+            server.config,
+            server.link_legs,
         )
     )
     app.include_router(

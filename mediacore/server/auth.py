@@ -20,6 +20,7 @@ from mediacore.server.joinlinks import JoinLinks, write_private
 log = logging.getLogger(__name__)
 
 ADMIN_TOKEN_FILE = "admin-token"
+LINK_IDENTITY = "link-"  # a join link principal's identity: this and the link's id
 
 # Seeing secrets (camera credentials, stream keys, URL tokens, the network's own errors).
 SECRETS = "secrets:read"
@@ -90,9 +91,17 @@ class Principal:
     # Which credential this is, unique where names are not (two tokens may share a name):
     # what owns the participants it creates.
     identity: str = field(default="", compare=False)
+    expires: int | None = field(default=None, compare=False)  # a join link's end, Unix seconds
 
     def may(self, permission: str) -> bool:
         return permission in PERMISSIONS.get(self.role, frozenset())
+
+    @property
+    def link_id(self) -> str | None:
+        """The id of the join link this principal stands for, None for other tokens."""
+        if self.room is None or not self.identity.startswith(LINK_IDENTITY):
+            return None
+        return self.identity[len(LINK_IDENTITY) :]
 
     @property
     def floor_priority(self) -> int:
@@ -117,7 +126,13 @@ class TokenStore:
         if found is None and self.links is not None and token.startswith(LINK_PREFIX):
             link = self.links.verify(token)
             if link is not None:
-                found = Principal(link.name, link.role, room=link.room, identity=f"link-{link.id}")
+                found = Principal(
+                    link.name,
+                    link.role,
+                    room=link.room,
+                    identity=LINK_IDENTITY + link.id,
+                    expires=link.expires,
+                )
         return found
 
     def add(self, entry: TokenEntry) -> None:

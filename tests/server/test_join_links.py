@@ -3,6 +3,7 @@ every route of the app proving each one asks for a token."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import json
@@ -567,6 +568,84 @@ def test_link_signalling_socket_ends_4401_within_seconds_of_revocation(
             f"/api/v1/join-links/{link['id']}", headers=bearer(TOKENS["commander"])
         )
         assert response.status_code == 204
+        deadline = time.monotonic() + 3.0
         with pytest.raises(WebSocketDisconnect) as closed:
-            receive(client, socket, within=3.0)
+            while time.monotonic() < deadline:  # the room's events (join-link.ended) may come first
+                assert receive(client, socket, within=3.0)["type"] == "event"
     assert closed.value.code == 4401
+
+
+# -- ending a link ends what it created (single-process mode; tests/e2e covers the workers) -----
+
+
+async def bring_in(api: Api, token: str) -> tuple[set[str], list[Client]]:
+    """With link `token`: a WHIP session, a WHEP session, an RTP leg and a field source."""
+    link, ids, clients = bearer(token), set(), []
+    for kind, client in (("whip", Client(440.0, receive=False)), ("whep", Client(None))):
+        clients.append(client)
+        response = await api.http.post(
+            f"/api/v1/rooms/command/{kind}", content=await client.offer(), headers={**SDP, **link}
+        )
+        assert response.status_code == 201, response.text
+        ids.add(response.headers["location"].rsplit("/", 1)[1])
+    response = await api.http.post(
+        "/api/v1/rooms/command/rtp", content=PCMU_OFFER, headers={**SDP, **link}
+    )
+    assert response.status_code == 201, response.text
+    ids.add(response.headers["location"].rsplit("/", 1)[1])
+    response = await api.http.post(
+        "/api/v1/rooms/command/sources", json={"url": "rtmp://127.0.0.1:9/live/x"}, headers=link
+    )
+    assert response.status_code == 201, response.text
+    ids.add(response.json()["id"])
+    return ids, clients
+
+
+async def left_within(api: Api, ids: set[str], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    room = api.server.directory.rooms["command"]
+    while ids & set(room.participants):
+        assert time.monotonic() < deadline, {
+            i: room.participants[i] for i in ids & set(room.participants)
+        }
+        await asyncio.sleep(0.05)
+
+
+async def test_revoking_a_link_removes_its_sessions_legs_and_sources_at_once(api: Api) -> None:
+    own = (await api.join()).rsplit("/", 1)[1]
+    link = await mint(api, role="operator")
+    ended: list[Any] = []
+    api.server.bus.listen(
+        lambda event: ended.append(event) if event.type == "join-link.ended" else None
+    )
+    ids, clients = await bring_in(api, link["token"])
+    try:
+        assert ids <= set(api.server.directory.rooms["command"].participants)
+        response = await api.as_role("commander", "DELETE", f"/api/v1/join-links/{link['id']}")
+        assert response.status_code == 204
+        await left_within(api, ids, 0.5)  # the revoke itself removed them
+    finally:
+        for client in clients:
+            await client.close()
+    assert own in api.server.directory.rooms["command"].participants
+    assert [(e.room, e.data["link"], e.data["reason"], set(e.data["left"])) for e in ended] == [
+        ("command", link["id"], "link-revoked", ids)
+    ]
+
+
+async def test_an_expired_link_loses_its_sessions_legs_and_sources_within_seconds(
+    api: Api,
+) -> None:
+    own = (await api.join()).rsplit("/", 1)[1]
+    link = store_link(api, role="operator", minutes=1, now=time.time() - 52)  # 8 s left
+    ids, clients = await bring_in(api, link.token)
+    try:
+        assert time.time() < link.expires and ids <= set(
+            api.server.directory.rooms["command"].participants
+        )
+        await asyncio.sleep(max(0.0, link.expires - time.time()))
+        await left_within(api, ids, 2.5)
+    finally:
+        for client in clients:
+            await client.close()
+    assert own in api.server.directory.rooms["command"].participants
