@@ -3,9 +3,10 @@ address its INVITE came from.
 
 A phone behind NAT writes its own private address in Via, Contact and the SDP's c= line, while
 its packets reach us from the NAT's public one (or from another of its own addresses: a phone
-on this very machine that names its LAN address in SDP sends to loopback from loopback). Such a caller's media leg may latch onto where
-its RTP really comes from, early in the call (mediacore/audiosession.py); every other leg sends
-only to the SDP's address. Accounts, trunks and gateways can also say so (`nat = true`)."""
+on this very machine that names its LAN address in SDP sends to loopback from loopback). Such
+a caller's media leg may latch onto where its RTP really comes from, early in the call
+(mediacore/audiosession.py); every other leg sends only to the SDP's address. Accounts, trunks
+and gateways can also say so (`nat = true`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import ipaddress
 from mediacore.sdp import SessionDescription
 from sip.address import SipSyntaxError
 from sip.message import Request, SipParseError
+
 
 def behind_nat(request: Request, source_host: str, offer: SessionDescription) -> bool:
     """True when the top Via, a Contact or the offer's audio address is an address that is not
