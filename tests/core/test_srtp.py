@@ -48,6 +48,12 @@ def session(keys: SrtpKeys, clock: FakeClock, nat: bool = False) -> AudioSession
     )
 
 
+def secured(clock: FakeClock, nat: bool = False) -> tuple[AudioSession, SrtpTransform]:
+    """An SRTP session and the peer's transform (which speaks its keys)."""
+    ours, theirs = pair()
+    return session(ours, clock, nat), SrtpTransform(theirs)
+
+
 def test_round_trip_for_both_suites_rtp_and_rtcp() -> None:
     for suite in SUITES:
         ours, theirs = pair(suite)
@@ -62,9 +68,7 @@ def test_round_trip_for_both_suites_rtp_and_rtcp() -> None:
 
 def test_the_session_hears_the_peers_srtp_and_sends_srtp_the_peer_reads() -> None:
     clock = FakeClock()
-    ours, theirs = pair()
-    rtp = session(ours, clock)
-    peer = SrtpTransform(theirs)
+    rtp, peer = secured(clock)
     wire = peer.protect(build_rtp(0, 1, 160, 99, b"\xff" * 160))
     [received] = rtp.receive(wire, PEER, clock.now())
     assert isinstance(received, AudioReceived) and received.packet.payload == b"\xff" * 160
@@ -76,9 +80,7 @@ def test_the_session_hears_the_peers_srtp_and_sends_srtp_the_peer_reads() -> Non
 
 def test_plain_forged_and_replayed_packets_are_dropped_as_srtp_auth() -> None:
     clock = FakeClock()
-    ours, theirs = pair()
-    rtp = session(ours, clock)
-    peer = SrtpTransform(theirs)
+    rtp, peer = secured(clock)
     wire = peer.protect(build_rtp(0, 1, 160, 99, b"\xff" * 160))
     assert rtp.receive(build_rtp(0, 2, 320, 99, b"\xff" * 160), PEER, clock.now()) == []
     forged = bytearray(wire)
@@ -91,13 +93,12 @@ def test_plain_forged_and_replayed_packets_are_dropped_as_srtp_auth() -> None:
 
 def test_a_nat_leg_latches_only_to_an_authenticated_packet() -> None:
     clock = FakeClock()
-    ours, theirs = pair()
-    rtp = session(ours, clock, nat=True)
+    rtp, peer = secured(clock, nat=True)
     attacker = SrtpTransform(SrtpKeys(SUITES[0], new_key(), new_key()))  # wrong keys
     forged = attacker.protect(build_rtp(0, 1, 160, 99, b"\xff" * 160))
     assert rtp.receive(forged, STRANGER, clock.now()) == []
     assert rtp.remote == PEER
-    genuine = SrtpTransform(theirs).protect(build_rtp(0, 2, 320, 99, b"\xff" * 160))
+    genuine = peer.protect(build_rtp(0, 2, 320, 99, b"\xff" * 160))
     assert rtp.receive(genuine, NAT, clock.now())[0] == SourceLatched(NAT)
 
 

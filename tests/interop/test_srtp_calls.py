@@ -18,7 +18,7 @@ from bench.serverproc import ServerProcess  # noqa: E402
 from mediacore.audio import tone, tone_level_dbfs  # noqa: E402
 from mediacore.codecs import PCMU  # noqa: E402
 from tests.interop.phone import Phone, write_tone_wav  # noqa: E402
-from tests.interop.test_sip_calls import TONE_DBFS, assert_hears, record  # noqa: E402
+from tests.interop.test_sip_calls import TONE_DBFS, assert_hears, record, serving  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -35,16 +35,9 @@ ROOM_HZ = 1000.0
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(
-        tmp_path_factory.mktemp("srtp-server"), config=CONFIG, MEDIACORE_SERVER_WORKERS="2"
-    )
-    try:
+    folder = tmp_path_factory.mktemp("srtp-server")
+    with serving(folder, CONFIG, MEDIACORE_SERVER_WORKERS="2") as process:
         yield process
-    finally:
-        code = process.stop()
-        log = process.log_path.read_text()
-        assert code == 0, f"server exited {code}:\n{log[-4000:]}"
-        assert '"level": "error"' not in log, log[-4000:]
 
 
 def secure_phone(server: ServerProcess, srtp: str) -> Phone:
