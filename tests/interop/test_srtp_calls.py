@@ -1,6 +1,7 @@
 """SRTP (SDES, RFC 4568) with a real phone: pjsua2 with SRTP mandatory calls a room on a server
-in worker mode, and what it sends and hears through the room is measured; an account the
-server requires SRTP of is refused (488) when its phone offers plain RTP."""
+in worker mode, and is called from it (our RTP/SAVP offer), and what it sends and hears through
+the room is measured; an account the server requires SRTP of is refused (488) when its phone
+offers plain RTP."""
 
 from __future__ import annotations
 
@@ -40,17 +41,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield process
 
 
-def secure_phone(server: ServerProcess, srtp: str) -> Phone:
-    phone = Phone(user="secure")
+def secure_phone(server: ServerProcess, srtp: str, register: bool = False) -> Phone:
+    phone = Phone(user="srtp-phone")  # its local account: not "secure", which is ours
     phone.cmd("codecs", order=["PCMU"], only=True)
     phone.cmd(
         "account",
         user="secure",
         password="secure-pw",
         registrar=f"sip:127.0.0.1:{server.sip_port}",
-        register=False,
+        register=register,
         srtp=srtp,
     )
+    if register:
+        reg = phone.wait_event(lambda e: e["event"] == "reg", 5)
+        assert reg["code"] == 200 and reg["active"], reg
     return phone
 
 
@@ -104,4 +108,41 @@ def test_a_plain_rtp_offer_from_an_account_that_requires_srtp_is_refused_488(
         ended = phone.wait_call_state(call, "DISCONNECTED", 5, since)
     assert ended["code"] == 488, ended
     assert server.roster(room) == []
+    server.client.delete(f"/api/v1/rooms/{room}")
+
+
+def test_dial_out_to_an_srtp_account_offers_savp_and_the_phone_hears_the_room(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    room = "srtp-dial"
+    assert server.client.post("/api/v1/rooms", json={"name": room}).status_code == 201
+
+    async def scenario() -> None:
+        listener = RtpPeer(PCMU)  # plain RTP: the room mixes both kinds of leg
+        await listener.open()
+        _, answer = server.join(room, listener.make_offer(), name="listener")
+        listener.accept(answer)
+        with secure_phone(server, "mandatory", register=True) as phone:
+            phone.cmd("auto_answer", code=200, delay_ms=200)
+            dialled = server.client.post(
+                f"/api/v1/rooms/{room}/dial", json={"uri": "sip:secure@127.0.0.1", "name": "S"}
+            )
+            assert dialled.status_code == 201, dialled.text
+            incoming = await asyncio.to_thread(
+                phone.wait_event, lambda e: e["event"] == "incoming", 5
+            )
+            call = int(incoming["call"])
+            await asyncio.to_thread(phone.wait_media, call, "ACTIVE", 5)
+            payloads = listener.packetize(tone(ROOM_HZ, 3.5, 8000, TONE_DBFS))
+            playing = asyncio.ensure_future(listener.play(payloads))
+            await asyncio.sleep(0.6)
+            pcm, rate = await asyncio.to_thread(record, phone, call, tmp_path / "heard.wav", 2.5)
+            await playing
+            entry = next(e for e in server.roster(room) if e["id"] == dialled.json()["id"])
+            phone.cmd("hangup", call=call)
+        listener.close()
+        assert_hears(pcm, rate, ROOM_HZ)
+        assert entry["srtp"] is True and entry["call_direction"] == "outbound", entry
+
+    asyncio.run(scenario())
     server.client.delete(f"/api/v1/rooms/{room}")
