@@ -277,3 +277,12 @@ def test_a_received_audio_packet_reaches_the_jitter_buffer() -> None:
     assert received.packet == RtpPacket.parse(audio(1))
     assert rtp.playout.jitter.stats is not None
     assert rtp.statistics()["packets_received"] == 1
+
+
+def test_a_listen_only_peer_that_never_sends_cannot_be_taken_over() -> None:
+    clock = FakeClock()
+    rtp = session(clock, nat=False, direction="sendonly")  # we only send; the peer listens
+    for second in range(0, 120, 10):
+        clock.advance(10.0)
+        assert rtp.receive(audio(second, ssrc=999), STRANGER, clock.now()) == []
+    assert rtp.remote == PEER and rtp.dropped["unknown-source"] == 12
