@@ -1,8 +1,9 @@
 """An RTP audio peer for tests and benchmarks: offers SDP, sends paced tone packets, records
 what comes back with arrival times.
 
-It speaks only SDP and RTP, so it can drive any plain-RTP conference server (mediacore, or
-Janus AudioBridge's plain RTP participants) once something has exchanged the offer and answer."""
+It speaks only SDP and RTP (or SRTP with SDES keys, `srtp="mandatory"` or "optional"), so it
+can drive any plain-RTP conference server (mediacore, or Janus AudioBridge's plain RTP
+participants) once something has exchanged the offer and answer."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from mediacore.codecs import registry
 from mediacore.codecs.base import CodecInfo, Pcm
 from mediacore.offeranswer import AudioNegotiation, make_audio_offer, read_answer
 from mediacore.rtp import RtpError, RtpPacket, build_rtp
+from mediacore.sdes import SrtpMode
 from mediacore.sdp import SessionDescription
+from mediacore.srtp import SrtpError, SrtpTransform
 
 
 @dataclass(slots=True)
@@ -39,8 +42,13 @@ class SentPacket:
 class RtpPeer(asyncio.DatagramProtocol):
     """One audio leg as a phone would be: bind, offer, accept the answer, send and receive."""
 
-    def __init__(self, codec: CodecInfo, ptime: int = 20, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, codec: CodecInfo, ptime: int = 20, host: str = "127.0.0.1", srtp: SrtpMode = "off"
+    ) -> None:
         self.codec = codec
+        self.srtp = srtp
+        self.srtp_failures = 0  # packets that did not authenticate
+        self._transform: SrtpTransform | None = None
         self.ptime = ptime
         self.host = host
         self.port = 0
@@ -66,16 +74,29 @@ class RtpPeer(asyncio.DatagramProtocol):
 
     def make_offer(self) -> str:
         self.offer = make_audio_offer(
-            [self.codec], self.host, self.port, session_id=secrets.randbits(40), ptime=self.ptime
+            [self.codec],
+            self.host,
+            self.port,
+            session_id=secrets.randbits(40),
+            ptime=self.ptime,
+            srtp=self.srtp,
         )
         return self.offer.serialize()
 
     def accept(self, answer: str) -> AudioNegotiation:
         assert self.offer is not None
         self.negotiation = read_answer(self.offer, SessionDescription.parse(answer), [self.codec])
+        keys = self.negotiation.srtp
+        self._transform = SrtpTransform(keys) if keys is not None else None
         return self.negotiation
 
     def datagram_received(self, data: bytes, addr: tuple[object, ...]) -> None:
+        if self._transform is not None:
+            try:
+                data = self._transform.unprotect(data)
+            except SrtpError:
+                self.srtp_failures += 1  # RTCP too: only the audio is read here
+                return
         self.received_count += 1
         if not self.record:
             return
@@ -100,18 +121,22 @@ class RtpPeer(asyncio.DatagramProtocol):
         pt = self.negotiation.payload_type if payload_type is None else payload_type
         self.sequence = (self.sequence + 1) & 0xFFFF
         self.timestamp = (self.timestamp + self.codec.timestamp_step(self.ptime)) & 0xFFFFFFFF
-        packet = build_rtp(pt, self.sequence, self.timestamp, self.ssrc, payload)
-        self._transport.sendto(
-            packet, (self.negotiation.remote_address, self.negotiation.remote_port)
-        )
+        self._send(build_rtp(pt, self.sequence, self.timestamp, self.ssrc, payload))
         if self.record:
             self.sent.append(SentPacket(self.sequence, time.monotonic()))
 
     def send_raw(self, data: bytes) -> None:
+        """Send `data` as it is (no SRTP), to the answer's address."""
         assert self._transport is not None and self.negotiation is not None
         self._transport.sendto(
             data, (self.negotiation.remote_address, self.negotiation.remote_port)
         )
+
+    def _send(self, packet: bytes) -> None:
+        """Send an RTP packet, SRTP-protected when the answer agreed SRTP."""
+        if self._transform is not None:
+            packet = self._transform.protect(packet)
+        self.send_raw(packet)
 
     async def play(
         self,
@@ -151,11 +176,8 @@ class RtpPeer(asyncio.DatagramProtocol):
 
     def _send_numbered(self, numbers: tuple[int, int], payload: bytes) -> None:
         assert self._transport is not None and self.negotiation is not None
-        packet = build_rtp(
-            self.negotiation.payload_type, numbers[0], numbers[1], self.ssrc, payload
-        )
-        self._transport.sendto(
-            packet, (self.negotiation.remote_address, self.negotiation.remote_port)
+        self._send(
+            build_rtp(self.negotiation.payload_type, numbers[0], numbers[1], self.ssrc, payload)
         )
 
     # -- what came back -------------------------------------------------------------------

@@ -6,10 +6,17 @@ acts on the returned events; for each audio packet it sends it takes the numbers
 where `rtcp_destination()` says. Nothing here reads a clock or touches a socket, so tests drive
 it with plain floats, as sip/transaction.py is driven.
 
-Symmetric RTP: the session first sends to the address in the SDP and latches onto the address
-its peer's valid packets really come from (NAT), ignoring other senders until the latched one
-has been silent for a while. Anything that is not our payload type, DTMF, comfort noise or RTCP
-is dropped and counted (unless the owner takes it: `OtherPayload`); the room never sees it."""
+Latching: media goes to the address in the SDP, and only packets from that address are taken.
+A leg marked as behind NAT (`nat=True`) may move once to where its peer's packets really come
+from, but only within LATCH_WINDOW seconds of the offer/answer, only for a packet of the
+negotiated audio payload type (and the peer's SSRC once known) and, with SRTP, only for one
+that authenticates. Everything from other addresses is dropped and counted ("unknown-source"):
+a stranger sending to the leg's port is never heard and never takes the leg over.
+
+SRTP (SDES keys in the negotiation): every datagram is authenticated and decrypted before it is
+read, and `protect`/`protect_rtcp` encrypt what the owner sends. Anything that is not our
+payload type, DTMF, comfort noise or RTCP is dropped and counted (unless the owner takes it:
+`OtherPayload`); the room never sees it."""
 
 from __future__ import annotations
 
@@ -40,13 +47,14 @@ from mediacore.rtcp import (
 )
 from mediacore.rtp import MAX_DATAGRAM, RtpError, RtpPacket, is_rtcp
 from mediacore.rtpstats import ReceptionStatistics
+from mediacore.srtp import SrtpError, SrtpTransform
 
 log = logging.getLogger(__name__)
 
 COMFORT_NOISE_PT = 13
 MIN_DATAGRAM = 8  # an RTCP receiver report without blocks; RTP's 12-byte header is parsed later
-# A latched peer silent this long may be replaced by a new source address (NAT rebinding).
-RELATCH_AFTER = 2.0
+# A leg behind NAT may latch onto its peer's real address this long after offer/answer.
+LATCH_WINDOW = 10.0
 
 Addr = tuple[Any, ...]
 
@@ -104,8 +112,10 @@ class AudioSession:
         timeout: float,
         now: float,
         wall_offset: float = 0.0,
+        nat: bool = False,
     ) -> None:
         self.timeout = timeout
+        self.nat = nat
         self.room_rate = room_rate
         self.tick_ms = tick_ms
         self.wall_offset = wall_offset
@@ -114,7 +124,10 @@ class AudioSession:
         self.timestamp_base = int.from_bytes(os.urandom(4), "big")
         self._first_tick: int | None = None
         self._remote: Addr | None = None
+        self._sdp_remote: Addr | None = None
         self._latched = False
+        self._latch_until = now + LATCH_WINDOW
+        self._srtp: SrtpTransform | None = None
         self._codec: CodecInfo | None = None
         self.reception = ReceptionStatistics()
         self.dtmf = DtmfReceiver()
@@ -149,16 +162,22 @@ class AudioSession:
         self.sends = negotiation.direction in ("sendrecv", "sendonly")
         self.format: OutputFormat = output_format(codec, _sending_ptime(negotiation))
         address, port = negotiation.remote_address, negotiation.remote_port
-        if port and address not in ("0.0.0.0", "::"):
-            if self._remote is None or not self._latched or self._remote[0] != address:
-                self._remote = (address, port)
-                self._latched = False
+        if port and address not in ("0.0.0.0", "::") and (address, port) != self._sdp_remote:
+            self._sdp_remote = self._remote = (address, port)  # a new peer address: latch anew
+            self._latched = False
+        keys = negotiation.srtp
+        if keys is None:
+            self._srtp = None
+        elif self._srtp is None or self._srtp.keys != keys:
+            self._srtp = SrtpTransform(keys)  # the same keys keep their rollover counters
 
     def renegotiate(self, negotiation: AudioNegotiation, now: float) -> None:
         """A new offer/answer (re-INVITE, UPDATE, an answer to our offer): `use` it; the
-        timeout restarts with the new session."""
+        timeout restarts with the new session, and so does a NAT leg's latching window."""
         self.use(negotiation)
         self._last_received = now
+        if not self._latched:
+            self._latch_until = now + LATCH_WINDOW
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -172,16 +191,21 @@ class AudioSession:
         source = source[:2]
         if is_rtcp(data):
             # Without rtcp-mux RTCP comes from the peer's next port: check the host only.
-            if self._latched and self._remote is not None and source[0] != self._remote[0]:
+            remote = self._remote
+            if remote is None or source[0] != remote[0]:
                 self.dropped["unknown-source"] += 1
                 return []
-            self._receive_rtcp(data, source, now)
+            data = self._unprotect(data, rtcp=True)
+            if data:
+                self._receive_rtcp(data, source, now)
             return []
-        if self._latched and source != self._remote:
-            if now - self._last_received < RELATCH_AFTER:
-                self.dropped["unknown-source"] += 1
-                return []
-            self._latched = False  # the peer went quiet: let a new address take over
+        from_peer = source == self._remote
+        if not from_peer and not self._may_latch(now):
+            self.dropped["unknown-source"] += 1
+            return []
+        data = self._unprotect(data, rtcp=False)
+        if not data:
+            return []
         try:
             packet = RtpPacket.parse(data)
         except RtpError:
@@ -189,6 +213,11 @@ class AudioSession:
             return []
         negotiation = self.negotiation
         events: list[RtpEvent] = []
+        if not from_peer:
+            if not self._latches(packet):
+                self.dropped["unknown-source"] += 1
+                return []
+            self._latched = False  # a NAT leg's peer, seen at its real address
         if packet.payload_type == negotiation.payload_type:
             self._latch(events, source, now)
             self._receive_audio(packet, now)
@@ -203,6 +232,29 @@ class AudioSession:
         else:
             events.append(OtherPayload(packet, source))
         return events
+
+    def _may_latch(self, now: float) -> bool:
+        """Whether a packet from an address other than the peer's may move the leg: a NAT leg
+        within its window only."""
+        return self.nat and self._sdp_remote is not None and now < self._latch_until
+
+    def _latches(self, packet: RtpPacket) -> bool:
+        """Whether a (NAT leg's, authenticated) packet from a new address is its peer's: the
+        negotiated audio payload type, and the peer's SSRC once we know it."""
+        if packet.payload_type != self.negotiation.payload_type:
+            return False
+        return self._remote_ssrc is None or packet.ssrc == self._remote_ssrc
+
+    def _unprotect(self, data: bytes, *, rtcp: bool) -> bytes:
+        """The plain packet; b"" (counted "srtp-auth") when SRTP is on and it fails."""
+        transform = self._srtp
+        if transform is None:
+            return data
+        try:
+            return transform.unprotect_rtcp(data) if rtcp else transform.unprotect(data)
+        except SrtpError:
+            self.dropped["srtp-auth"] += 1
+            return b""
 
     def accept_source(self, source: Addr, now: float) -> SourceLatched | None:
         """A valid packet came from `source`: latch onto it if not latched yet, and count it.
@@ -291,6 +343,19 @@ class AudioSession:
         timestamp = (self.timestamp_base + (tick - first) * self._units_per_tick) & 0xFFFFFFFF
         return self.next_sequence(), timestamp, marker
 
+    @property
+    def srtp(self) -> bool:
+        """Whether media is SRTP."""
+        return self._srtp is not None
+
+    def protect(self, packet: bytes) -> bytes:
+        """An RTP packet as it goes on the wire: SRTP-protected when SRTP is on."""
+        return packet if self._srtp is None else self._srtp.protect(packet)
+
+    def protect_rtcp(self, packet: bytes) -> bytes:
+        """An RTCP packet as it goes on the wire: SRTCP-protected when SRTP is on."""
+        return packet if self._srtp is None else self._srtp.protect_rtcp(packet)
+
     def sent(self, payload_bytes: int) -> None:
         """Count an audio packet sent (for sender reports)."""
         self.packets_sent += 1
@@ -354,6 +419,10 @@ class AudioSession:
             "ptime": negotiation.ptime,
             "remote": f"{remote[0]}:{remote[1]}" if remote else None,
             "direction": negotiation.direction,
+            "srtp": self.srtp,
+            "nat": self.nat,
+            "latched": self._latched,
+            "foreign_packets": self.dropped["unknown-source"],
         }
 
     def statistics(self) -> dict[str, float]:
@@ -367,6 +436,8 @@ class AudioSession:
             "late_packets": jitter.stats.late,
             "concealed_packets": jitter.stats.lost + jitter.stats.underruns,
             "dropped_packets": sum(self.dropped.values()),
+            "foreign_packets": self.dropped["unknown-source"],
+            "srtp_auth_failures": self.dropped["srtp-auth"],
         }
 
 

@@ -16,6 +16,7 @@ from mediacore.codecs.base import CodecInfo
 from mediacore.dtmf import DtmfDigit
 from mediacore.events import EventBus
 from mediacore.joinedroom import RoomFormat
+from mediacore.legpolicy import PLAIN_RTP, LegPolicy
 from mediacore.offeranswer import (
     AudioNegotiation,
     OfferAnswerError,
@@ -25,6 +26,7 @@ from mediacore.offeranswer import (
 from mediacore.participant import Participant
 from mediacore.ports import PortPool
 from mediacore.rtpsession import RtpLeg
+from mediacore.sdes import new_key
 from mediacore.sdp import SessionDescription
 
 Leg = TypeVar("Leg", bound=RtpLeg)
@@ -65,21 +67,37 @@ class LegFactory:
         room: RoomShape,
         local_address: str,
         make_leg: Callable[..., Leg],
+        policy: LegPolicy = PLAIN_RTP,
         **leg_options: Any,
     ) -> tuple[Leg, SessionDescription]:
-        """A bound leg and our SDP answer to `offer`, for `room`'s rate and tick.
+        """A bound leg and our SDP answer to `offer`, for `room`'s rate and tick, with SRTP
+        and latching as `policy` says.
 
-        Raises OfferAnswerError (offer unusable or wrong address family) or PortsExhausted."""
+        Raises OfferAnswerError (offer unusable, SRTP refused or required, or wrong address
+        family) or PortsExhausted."""
         bind_host = self.bind_host(local_address)
         session_id = new_session_id()
+        key = new_key()  # the same in both answers: the leg encrypts with it
         _, negotiation = answer_audio(
-            offer, registry.supported(), local_address, 9, session_id=session_id
+            offer,
+            registry.supported(),
+            local_address,
+            9,
+            session_id=session_id,
+            srtp=policy.srtp,
+            srtp_key=key,
         )
         leg = await self._bound(
-            make_leg(negotiation, **self._options(room), **leg_options), bind_host
+            make_leg(negotiation, **self._options(room, policy), **leg_options), bind_host
         )
         answer, _ = answer_audio(
-            offer, registry.supported(), local_address, leg.local_port, session_id=session_id
+            offer,
+            registry.supported(),
+            local_address,
+            leg.local_port,
+            session_id=session_id,
+            srtp=policy.srtp,
+            srtp_key=key,
         )
         leg.session_id = session_id
         return leg, answer
@@ -90,10 +108,11 @@ class LegFactory:
         local_address: str,
         make_leg: Callable[..., Leg],
         codecs: list[CodecInfo] | None = None,
+        policy: LegPolicy = PLAIN_RTP,
         **leg_options: Any,
     ) -> tuple[Leg, SessionDescription]:
-        """A bound leg that sends nothing yet, and our SDP offer; apply the answer with
-        `leg.renegotiate(read_answer(...))`."""
+        """A bound leg that sends nothing yet, and our SDP offer (with SRTP as `policy`
+        says); apply the answer with `leg.renegotiate(read_answer(...))`."""
         codecs = codecs or registry.supported()
         bind_host = self.bind_host(local_address)
         session_id = new_session_id()
@@ -111,18 +130,21 @@ class LegFactory:
             extmaps=(),
         )
         leg = await self._bound(
-            make_leg(placeholder, **self._options(room), **leg_options), bind_host
+            make_leg(placeholder, **self._options(room, policy), **leg_options), bind_host
         )
         leg.session_id = session_id
-        offer = make_audio_offer(codecs, local_address, leg.local_port, session_id=session_id)
+        offer = make_audio_offer(
+            codecs, local_address, leg.local_port, session_id=session_id, srtp=policy.srtp
+        )
         return leg, offer
 
-    def _options(self, room: RoomShape) -> dict[str, Any]:
+    def _options(self, room: RoomShape, policy: LegPolicy) -> dict[str, Any]:
         return {
             "room_rate": room.settings.rate,
             "tick_ms": room.settings.ptime,
             "timeout": self.rtp_timeout,
             "clock": self.clock,
+            "nat": policy.nat,
         }
 
     async def _bound(self, leg: Leg, bind_host: str) -> Leg:

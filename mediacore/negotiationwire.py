@@ -1,14 +1,18 @@
 """An agreed audio negotiation as plain JSON: how a leg's terms cross the control channel.
 
 The control process answers a re-INVITE (it holds the SIP dialog); the media worker that runs
-the leg applies the new terms. Both ends name the codec by encoding name, rate and channels."""
+the leg applies the new terms. Both ends name the codec by encoding name, rate and channels.
+SRTP keys travel too (the channel is the server's own, between its processes): the worker's leg
+encrypts with them and control answers re-INVITEs with the same key; never log this JSON."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from mediacore.codecs import registry
 from mediacore.offeranswer import AudioNegotiation, OfferAnswerError
+from mediacore.sdes import SrtpKeys
 from mediacore.sdp import Extmap
 
 
@@ -30,6 +34,7 @@ def negotiation_to_json(negotiation: AudioNegotiation) -> dict[str, Any]:
             {"id": e.id, "uri": e.uri, "direction": e.direction, "attributes": e.attributes}
             for e in negotiation.extmaps
         ],
+        "srtp": _keys_to_json(negotiation.srtp),
     }
 
 
@@ -55,4 +60,23 @@ def negotiation_from_json(data: dict[str, Any]) -> AudioNegotiation:
         direction=data["direction"],
         fmtp=data["fmtp"],
         extmaps=tuple(Extmap(**e) for e in data["extmaps"]),
+        srtp=_keys_from_json(data.get("srtp")),
+    )
+
+
+def _keys_to_json(keys: SrtpKeys | None) -> dict[str, str] | None:
+    if keys is None:
+        return None
+    return {
+        "suite": keys.suite,
+        "local_key": base64.b64encode(keys.local_key).decode("ascii"),
+        "remote_key": base64.b64encode(keys.remote_key).decode("ascii"),
+    }
+
+
+def _keys_from_json(data: dict[str, str] | None) -> SrtpKeys | None:
+    if data is None:
+        return None
+    return SrtpKeys(
+        data["suite"], base64.b64decode(data["local_key"]), base64.b64decode(data["remote_key"])
     )

@@ -11,6 +11,16 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from mediacore.sdes import (
+    SECURE_PROFILES,
+    CryptoAttribute,
+    SrtpKeys,
+    SrtpMode,
+    crypto_attributes,
+    new_key,
+    offered_attributes,
+    pick_offered,
+)
 from mediacore.sdp import (
     DIRECTIONS,
     Attribute,
@@ -32,7 +42,7 @@ TELEPHONE_EVENT = "telephone-event"
 TELEPHONE_EVENT_FMTP = "0-16"  # RFC 4733 DTMF digits 0-9, *, #, A-D and flash
 SESSION_USERNAME = "mediacore"
 
-Reason = Literal["no-audio", "no-common-codec", "bad-ptime", "bad-address", "rejected"]
+Reason = Literal["no-audio", "no-common-codec", "bad-ptime", "bad-address", "rejected", "no-srtp"]
 
 # RFC 3551 table 4: audio payload types that mean a codec even without an a=rtpmap line.
 STATIC_AUDIO_PAYLOAD_TYPES: dict[int, RtpMap] = {
@@ -90,6 +100,7 @@ class AudioNegotiation:
     direction: str  # ours: sendrecv, sendonly, recvonly or inactive
     fmtp: str | None
     extmaps: tuple[Extmap, ...]
+    srtp: SrtpKeys | None = None  # SDES keys when the stream is SRTP (RFC 4568)
 
 
 def answer_audio(
@@ -103,19 +114,26 @@ def answer_audio(
     ptime: int | None = None,
     session_version: int = 1,
     profiles: tuple[str, ...] = PLAIN_RTP_PROFILES,
+    srtp: SrtpMode = "off",
+    srtp_key: bytes | None = None,
 ) -> tuple[SessionDescription, AudioNegotiation]:
     """Answer an offer, accepting its first audio stream and rejecting every other m= line.
 
     `supported` is in our preference order, but the offerer's order picks the codec (RFC 3264
     section 6.1). `ptime` is the packet time we want when the offer states none (default 20);
-    `profiles` are the m= transport protocols we accept for audio.
+    `profiles` are the m= transport protocols we accept for audio; with `srtp` "optional" or
+    "mandatory" RTP/SAVP too, and an offered a=crypto is answered with our key `srtp_key`
+    (a new one when None); "mandatory" refuses an offer without one (reason "no-srtp").
     Returns the answer and the negotiated stream. Raises OfferAnswerError when there is no
     usable audio stream, SdpError when a line the answer depends on is malformed, and
     ValueError for bad local arguments."""
     local_addrtype = _local_addrtype(local_address)
     _check_local(local_port, session_id, session_version, ptime)
+    if srtp != "off":
+        profiles = profiles + SECURE_PROFILES
     index = _pick_offered_audio(offer, profiles)
     offered = offer.media[index]
+    crypto = _offered_crypto(offered, srtp)
     remote_address = _remote_address(offered.connection or offer.connection)
     payload_type, codec = _pick_offered_codec(offered, supported)
     event_pt, event_rate = _pick_telephone_event(offered, offered.rtpmaps, codec)
@@ -136,6 +154,11 @@ def answer_audio(
     if rtcp_mux:
         attributes.append(("rtcp-mux", None))
     attributes += [("extmap", extmap.to_value()) for extmap in extmaps]
+    keys = None
+    if crypto is not None:
+        keys = SrtpKeys(crypto.suite, srtp_key or new_key(), crypto.key)
+        ours = CryptoAttribute(crypto.tag, crypto.suite, keys.local_key)
+        attributes.append(("crypto", ours.to_value()))
 
     accepted = MediaDescription("audio", local_port, offered.proto, formats, attributes=attributes)
     # RFC 3264 section 6: as many m= lines as offered, in order; port 0 rejects the others.
@@ -156,6 +179,7 @@ def answer_audio(
         direction=direction,
         fmtp=codec.default_fmtp,
         extmaps=tuple(extmaps),
+        srtp=keys,
     )
     return answer, negotiation
 
@@ -172,8 +196,14 @@ def make_audio_offer(
     first_dynamic_pt: int = 96,
     session_version: int = 1,
     rtcp_mux: bool = False,
+    srtp: SrtpMode = "off",
+    srtp_key: bytes | None = None,
 ) -> SessionDescription:
     """An offer for one RTP/AVP audio stream with `codecs` in our preference order.
+
+    With `srtp` "mandatory" the stream is RTP/SAVP with our a=crypto suites (key `srtp_key`,
+    a new one when None); with "optional" it stays RTP/AVP and carries the a=crypto lines
+    too (best-effort SDES: a peer that knows them answers with its key, others ignore them).
 
     Codecs with a static payload type keep it; the others, and telephone-event/8000, get
     dynamic ones counting up from `first_dynamic_pt`. Raises ValueError for bad arguments
@@ -212,7 +242,11 @@ def make_audio_offer(
     attributes.append((direction, None))
     if rtcp_mux:
         attributes.append(("rtcp-mux", None))
-    media = MediaDescription("audio", local_port, "RTP/AVP", formats, attributes=attributes)
+    if srtp != "off":
+        key = srtp_key or new_key()
+        attributes += [("crypto", crypto.to_value()) for crypto in offered_attributes(key)]
+    proto = "RTP/SAVP" if srtp == "mandatory" else "RTP/AVP"
+    media = MediaDescription("audio", local_port, proto, formats, attributes=attributes)
     return _description(local_address, local_addrtype, session_id, session_version, [media])
 
 
@@ -228,8 +262,9 @@ def read_answer(
     The answer's first format must be one the offer listed, with the offer's meaning; the codec
     is the first format in the answer that we support. `fmtp` is the one our offer gave for it.
     Raises OfferAnswerError when the answer gives no usable audio stream and SdpError when a
-    line it depends on is malformed."""
-    index = _pick_offered_audio(offer, profiles)
+    line it depends on is malformed. When our offer carried a=crypto, the answer's crypto
+    attribute makes the stream SRTP; an RTP/SAVP offer answered without one is refused."""
+    index = _pick_offered_audio(offer, profiles + SECURE_PROFILES)
     offered = offer.media[index]
     if len(answer.media) != len(offer.media):
         raise OfferAnswerError(
@@ -270,7 +305,35 @@ def read_answer(
         ),
         fmtp=offered.fmtp.get(payload_type),
         extmaps=extmaps,
+        srtp=_answered_crypto(offered, answered),
     )
+
+
+def _offered_crypto(offered: MediaDescription, srtp: SrtpMode) -> CryptoAttribute | None:
+    """The offer's crypto attribute we take, by our SRTP mode; raises "no-srtp" when the
+    offer needs SRTP we cannot give, or we need SRTP the offer does not give."""
+    if srtp == "off":
+        return None
+    crypto = pick_offered(offered.attribute_values("crypto"))
+    if crypto is None and offered.proto in SECURE_PROFILES:
+        raise OfferAnswerError("no-srtp", f"{offered.proto} offer has no crypto suite we speak")
+    if crypto is None and srtp == "mandatory":
+        raise OfferAnswerError("no-srtp", "SRTP is required and the offer has no usable a=crypto")
+    return crypto
+
+
+def _answered_crypto(offered: MediaDescription, answered: MediaDescription) -> SrtpKeys | None:
+    """The SRTP keys agreed by our offer's a=crypto and the answer's; None for plain RTP.
+
+    Raises OfferAnswerError when our offer was RTP/SAVP and the answer took none of its suites."""
+    ours = {crypto.tag: crypto for crypto in crypto_attributes(offered.attribute_values("crypto"))}
+    for theirs in crypto_attributes(answered.attribute_values("crypto")):
+        mine = ours.get(theirs.tag)
+        if mine is not None and theirs.suite == mine.suite and theirs.usable:
+            return SrtpKeys(mine.suite, mine.key, theirs.key)
+    if offered.proto in SECURE_PROFILES:
+        raise OfferAnswerError("no-srtp", "the answer accepted none of our SRTP crypto suites")
+    return None
 
 
 def _pick_offered_audio(offer: SessionDescription, profiles: tuple[str, ...]) -> int:

@@ -46,7 +46,8 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
 
     Call `attach()` with the bound transports, then the room drives it: the mixer reads
     `audio_input` and gives `send_payload()` its packets. `clock` is the owner's (the leg
-    factory's); a test may pass a fake one."""
+    factory's); a test may pass a fake one. `nat` lets the leg latch onto its peer's real
+    address early in the call (see audiosession); SRTP comes with the negotiation."""
 
     kind = "rtp"
 
@@ -59,6 +60,7 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         timeout: float,
         on_dtmf: Callable[[DtmfDigit], None] | None = None,
         clock: Clock = MONOTONIC,
+        nat: bool = False,
     ) -> None:
         self.clock = clock
         self.on_dtmf = on_dtmf
@@ -71,6 +73,7 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
             timeout=timeout,
             now=now,
             wall_offset=time.time() - now,
+            nat=nat,
         )
         self.local_port = 0
         self.session_id = 0  # of our SDP (o= line); a new offer/answer bumps session_version
@@ -207,7 +210,8 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         if transport is None or remote is None:
             return
         sequence, timestamp, marker = self.session.stamp(tick)
-        transport.sendto(self._audio_packet(sequence, timestamp, payload, marker), remote)
+        packet = self._audio_packet(sequence, timestamp, payload, marker)
+        transport.sendto(self.session.protect(packet), remote)
         self.session.sent(len(payload))
 
     def _audio_packet(self, sequence: int, timestamp: int, payload: bytes, marker: bool) -> bytes:
@@ -220,7 +224,7 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         transport, remote = self._transport, self.session.remote
         if transport is None or remote is None:
             return False
-        transport.sendto(data, remote)
+        transport.sendto(self.session.protect(data), remote)
         return True
 
     def next_sequence(self) -> int:
@@ -233,7 +237,7 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         )
         transport = self._rtcp_transport if on_rtcp_socket else self._transport
         if transport is not None and destination is not None:
-            transport.sendto(data, destination)
+            transport.sendto(self.session.protect_rtcp(data), destination)
 
     async def _send_reports(self) -> None:
         while True:

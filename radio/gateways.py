@@ -18,3 +18,5 @@ class RadioGateway:
     room: str
     mode: GatewayMode = "txrx"  # txrx: talk and listen; rx: listen only; tx: key only
     priority: int = 0  # of the gateway's own transmissions on the room's floor
+    srtp: str = ""  # off, optional or mandatory; empty: the server's ([sip] srtp)
+    nat: bool = False  # behind NAT: its media leg may latch onto its real address

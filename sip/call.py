@@ -19,6 +19,7 @@ from mediacore.codecs import registry
 from mediacore.dtmf import DtmfDigit
 from mediacore.endpoint import AudioInput, AudioOutput, Endpoint
 from mediacore.joinedroom import JoinedRoom, Member
+from mediacore.legpolicy import PLAIN_RTP, LegPolicy
 from mediacore.offeranswer import OfferAnswerError, answer_audio, make_audio_offer, read_answer
 from mediacore.sdp import SdpError, SessionDescription
 from sip.dialog import Dialog
@@ -75,11 +76,15 @@ class CallAgent(Protocol):
 
 
 class SipCall(Endpoint):
-    def __init__(self, leg: MediaLeg, *, clock: Clock = MONOTONIC) -> None:
+    def __init__(
+        self, leg: MediaLeg, *, clock: Clock = MONOTONIC, policy: LegPolicy = PLAIN_RTP
+    ) -> None:
         """A call whose media is `leg` (bound, set up by offer/answer), on its user agent's
-        `clock`; the user agent or the dialer fills in the dialog side."""
+        `clock`; the user agent or the dialer fills in the dialog side. `policy` says whether
+        new offers (re-INVITE, UPDATE) must, may or must not be SRTP."""
         self.leg = leg
         self.clock = clock
+        self.policy = policy
         # A radio gateway over SIP is shown as radio; a phone as sip.
         self.kind = "sip" if leg.kind == "rtp" else leg.kind
         self.agent: CallAgent | None = None
@@ -230,6 +235,7 @@ class SipCall(Endpoint):
             agent.stack.respond(transaction, self._ok(request, offer))
             return
         leg = self.leg
+        keys = leg.negotiation.srtp
         try:
             offer = SessionDescription.parse(request.body.decode("utf-8", "replace"))
             leg.session_version += 1
@@ -240,6 +246,8 @@ class SipCall(Endpoint):
                 leg.local_port,
                 session_id=leg.session_id,
                 session_version=leg.session_version,
+                srtp=self.policy.srtp,
+                srtp_key=keys.local_key if keys else None,  # ours stays while the call lasts
             )
         except (SdpError, OfferAnswerError) as error:
             response = make_response(request, 488)
@@ -269,12 +277,15 @@ class SipCall(Endpoint):
         leg = self.leg
         leg.session_version += 1
         codecs = [leg.negotiation.codec] if not offer else registry.supported()
+        keys = leg.negotiation.srtp  # an SRTP session stays SRTP, with our key
         return make_audio_offer(
             codecs,
             self.local_address,
             leg.local_port,
             session_id=leg.session_id,
             session_version=leg.session_version,
+            srtp="mandatory" if keys else "off",
+            srtp_key=keys.local_key if keys else None,
         )
 
     def _info(self, request: Request) -> Response:

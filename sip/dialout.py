@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from mediacore.codecs import registry
+from mediacore.legpolicy import LegPolicy
 from mediacore.legs import publish_dtmf
 from mediacore.offeranswer import OfferAnswerError, read_answer
 from mediacore.participant import Participant
@@ -65,28 +66,32 @@ class Dialer:
         name: str,
         trunk_name: str | None,
         kind: OutgoingSessionKind | None = None,
+        policy: LegPolicy | None = None,
     ) -> str:
         """Start calling `uri_text` into `room`; returns the participant id at once.
 
         With a session `kind` (an ED-137 radio gateway) the kind makes the leg and the offer
-        and marks the INVITE. Raises DialError (bad URI, unknown trunk, user not registered,
-        no media ports)."""
+        and marks the INVITE. `policy` (SRTP, NAT) defaults to the trunk's or the called
+        account's settings, else the server's. Raises DialError (bad URI, unknown trunk, user
+        not registered, no media ports)."""
         try:
             uri = SipUri.parse(uri_text)
         except SipSyntaxError as error:
             raise DialError(400, "bad-uri", str(error)) from None
         route = await self._route(uri, trunk_name, room)
         agent = self.agent
+        if policy is None:
+            policy = self._policy(route, uri)
         local_address = agent.stack.local_host(route.destination.host)
         leg: MediaLeg
         try:
             if kind is None:
-                leg, offer = await agent.legs.offer(room, local_address, RtpLeg)
+                leg, offer = await agent.legs.offer(room, local_address, RtpLeg, None, policy)
             else:
-                leg, offer = await kind.offer(agent.legs, room, local_address)
+                leg, offer = await kind.offer(agent.legs, room, local_address, policy)
         except (OfferAnswerError, OSError) as error:
             raise DialError(503, "no-media", str(error)) from None
-        call = SipCall(leg, clock=agent.clock)
+        call = SipCall(leg, clock=agent.clock, policy=policy)
         call.agent = agent
         call.direction = "outbound"
         call.state = "calling"
@@ -102,6 +107,14 @@ class Dialer:
         task = agent.spawn(self._call(room, participant, call, route, offer, kind))
         call.dial_task = task
         return participant.id
+
+    def _policy(self, route: Route, uri: SipUri) -> LegPolicy:
+        """SRTP and NAT of a dial-out: the trunk's, else the called account's, else ours."""
+        settings = self.agent.settings
+        said = route.trunk or self.agent.users.get(uri.user or "")
+        if said is None:
+            return settings.policy()
+        return settings.policy(said.srtp, said.nat)
 
     async def _route(self, uri: SipUri, trunk_name: str | None, room: CallRoom) -> Route:
         agent = self.agent

@@ -14,6 +14,7 @@ from mediacore.codecs.base import CodecInfo
 from mediacore.dtmf import DtmfDigit
 from mediacore.endpoint import AudioInput, AudioOutput
 from mediacore.joinedroom import JoinedRoom, Member
+from mediacore.legpolicy import LegPolicy
 from mediacore.offeranswer import AudioNegotiation
 from mediacore.participant import Participant
 from mediacore.rtpsession import RtpLeg
@@ -107,6 +108,7 @@ class CallLegs(Protocol):
         room: CallRoom,
         local_address: str,
         make_leg: Callable[..., RtpLeg],
+        policy: LegPolicy = ...,
         **leg_options: Any,
     ) -> tuple[MediaLeg, SessionDescription]: ...
 
@@ -116,5 +118,6 @@ class CallLegs(Protocol):
         local_address: str,
         make_leg: Callable[..., RtpLeg],
         codecs: list[CodecInfo] | None = None,
+        policy: LegPolicy = ...,
         **leg_options: Any,
     ) -> tuple[MediaLeg, SessionDescription]: ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from mediacore.legpolicy import LegPolicy
 from mediacore.sdp import SessionDescription
 from sip.message import Message, Request
 from sip.roomport import CallLegs, CallRoom, MediaLeg
@@ -21,9 +22,15 @@ class IncomingSessionKind(Protocol):
         ...
 
     async def answer(
-        self, legs: CallLegs, offer: SessionDescription, room: CallRoom, local_address: str
+        self,
+        legs: CallLegs,
+        offer: SessionDescription,
+        room: CallRoom,
+        local_address: str,
+        policy: LegPolicy,
     ) -> tuple[MediaLeg, SessionDescription]:
-        """The bound leg and our SDP answer; raises ValueError (bad offer) or PortsExhausted."""
+        """The bound leg (SRTP and latching as `policy` says) and our SDP answer; raises
+        ValueError (bad offer) or PortsExhausted."""
         ...
 
     def mark(self, message: Message) -> None:
@@ -33,9 +40,10 @@ class IncomingSessionKind(Protocol):
 
 class OutgoingSessionKind(Protocol):
     async def offer(
-        self, legs: CallLegs, room: CallRoom, local_address: str
+        self, legs: CallLegs, room: CallRoom, local_address: str, policy: LegPolicy
     ) -> tuple[MediaLeg, SessionDescription]:
-        """A bound leg that sends nothing yet, and our SDP offer."""
+        """A bound leg that sends nothing yet (SRTP and latching as `policy` says), and our
+        SDP offer."""
         ...
 
     def mark(self, message: Message) -> None:

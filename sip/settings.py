@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mediacore.legpolicy import LegPolicy
+from mediacore.sdes import check_mode
 from sip.address import SipUri
 from sip.flowlimits import TcpLimits
 from sip.pinguard import PinLimits
@@ -23,6 +25,8 @@ class SipUser:
     role: str = "operator"
     name: str = ""
     digest_algorithms: str = ""  # challenged for this account; empty: the realm's ([sip])
+    srtp: str = ""  # off, optional or mandatory; empty: the server's ([sip] srtp)
+    nat: bool = False  # behind NAT: its media leg may latch onto its real address
 
     @property
     def algorithms(self) -> tuple[str, ...]:
@@ -43,6 +47,8 @@ class SipTrunk:
     # How its calls to us are let in (sip.trunktrust): "address" (from the proxy's exact
     # transport, address and port), "digest" (challenged; answers with username/password), "off".
     inbound: str = "address"
+    srtp: str = ""  # off, optional or mandatory; empty: the server's ([sip] srtp)
+    nat: bool = False  # behind NAT: its media legs may latch onto their real addresses
 
     @property
     def proxy_uri(self) -> SipUri:
@@ -84,7 +90,15 @@ class SipSettings:
     pin_lockout: float = 600.0
     pin_calls_per_source: int = 2  # callers entering a PIN at once from one address
     pin_calls: int = 50  # callers entering a PIN at once, in total
+    # SRTP (SDES) for calls and plain RTP legs without an account, trunk or gateway setting:
+    # "optional" answers RTP/SAVP when offered, "mandatory" refuses plain RTP, "off" never.
+    srtp: str = "optional"
     users: tuple[SipUser, ...] = ()
+
+    def policy(self, srtp: str = "", nat: bool = False) -> LegPolicy:
+        """A leg's policy from an account's, trunk's or gateway's `srtp` (empty: ours) and
+        `nat`; raises ValueError for an unknown SRTP mode."""
+        return LegPolicy(check_mode(srtp or self.srtp), nat)
 
     @property
     def algorithms(self) -> tuple[str, ...]:

@@ -36,7 +36,14 @@ class TrunkTrust:
                 self._peers[_proxy_peer(trunk, uri.host)] = trunk
         digest = [trunk for trunk in trunks if trunk.inbound == "digest"]
         self._accounts = {
-            trunk.username: SipUser(trunk.username, trunk.password, "operator", trunk.name)
+            trunk.username: SipUser(
+                trunk.username,
+                trunk.password,
+                "operator",
+                trunk.name,
+                srtp=trunk.srtp,
+                nat=trunk.nat,
+            )
             for trunk in digest
         }
         self._digest_hosts = {trunk.proxy_host for trunk in digest}

@@ -13,6 +13,7 @@ from typing import Any
 
 from mediacore.dtmf import DtmfDigit
 from mediacore.events import EventBus
+from mediacore.legpolicy import LegPolicy
 from mediacore.legs import publish_dtmf
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.participant import Duplex, Participant
@@ -25,6 +26,7 @@ from sip.call import SipCall
 from sip.dialog import Dialog, new_tag
 from sip.digest import Credentials, DigestError, DigestServer, Verdict
 from sip.message import Request, Response, make_response
+from sip.natdetect import behind_nat
 from sip.pinentry import PinEntry, PinPrompt
 from sip.pinguard import PinGuard
 from sip.registrar import Registrar, RegistrationError
@@ -364,12 +366,13 @@ class SipUserAgent:
         local_tag = new_tag()
         local_address = self.stack.local_host(source.host)
         kind = next((k for k in self.session_kinds if k.matches(request)), None)
+        policy = self._media_policy(request, source, user, offer)
         leg: MediaLeg
         try:
             if kind is not None:
-                leg, answer = await kind.answer(self.legs, offer, room, local_address)
+                leg, answer = await kind.answer(self.legs, offer, room, local_address, policy)
             else:
-                leg, answer = await self.legs.answer(offer, room, local_address, RtpLeg)
+                leg, answer = await self.legs.answer(offer, room, local_address, RtpLeg, policy)
         except ValueError as error:  # OfferAnswerError, SdpError, or the session kind's own
             self._refuse_offer(request, transaction, error)
             return
@@ -380,7 +383,7 @@ class SipUserAgent:
             await leg.close("timeout")
             return
         contact = f"<{self.stack.contact_uri(target, source)}>"
-        call = SipCall(leg, clock=self.clock)
+        call = SipCall(leg, clock=self.clock, policy=policy)
         call.dialog = Dialog.as_uas(request, local_tag, contact, source)
         call.agent = self
         call.user = user.user if user else None
@@ -457,6 +460,16 @@ class SipUserAgent:
         response = make_response(request, 488)
         response.headers.add("Warning", f'399 mediacore "{str(error)[:120]}"')
         self.stack.respond(transaction, response)
+
+    def _media_policy(
+        self, request: Request, source: Peer, user: SipUser | None, offer: SessionDescription
+    ) -> LegPolicy:
+        """SRTP and NAT for a call in: its trunk's or account's settings, else the server's;
+        a caller whose INVITE shows a private address it does not send from is behind NAT."""
+        trunk = self.trunks.trusted(source)
+        said = trunk if trunk is not None else user
+        srtp, nat = (said.srtp, said.nat) if said is not None else ("", False)
+        return self.settings.policy(srtp, nat or behind_nat(request, source.host, offer))
 
     def _trusted(self, source: Peer) -> bool:
         """Calls from an "address" trunk's proxy are let in without digest (the PBX

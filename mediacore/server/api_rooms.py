@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from mediacore.room import RoomSettings
+from mediacore.sdes import check_mode
 from mediacore.sdp import SessionDescription
 from mediacore.server.auth import Principal
 from mediacore.server.config import Config
@@ -173,11 +174,16 @@ def build_rooms_router(rooms: Rooms, config: Config, link_legs: LinkLegs) -> API
         vox_threshold_dbfs: Annotated[float, Query(ge=-90, le=0)] = DEFAULT_VOX.threshold_dbfs,
         vox_attack_ms: Annotated[int, Query(ge=0, le=2000)] = DEFAULT_VOX.attack_ms,
         vox_hang_ms: Annotated[int, Query(ge=0, le=10000)] = DEFAULT_VOX.hang_ms,
+        srtp: Literal["off", "optional", "mandatory"] | None = None,
+        nat: bool = False,
     ) -> Response:
         """Join a plain RTP leg, or a radio leg (`radio=ed137`: ED-137B header extension and
         keep-alives, the offer's a=type/txrxmode/R2S-* attributes honoured; `radio=vox`: a plain
         gateway whose level keys the floor, tuned by the vox_* parameters). Radio legs are
-        half duplex and hear only the floor holder."""
+        half duplex and hear only the floor holder. `srtp` (default `[sip] srtp`) says whether
+        an RTP/SAVP offer with a=crypto is answered with SRTP, required, or refused; `nat`
+        lets the leg latch onto the address its RTP really comes from in its first seconds
+        (otherwise it sends to, and hears only, the offer's address)."""
         if room not in rooms.names():
             raise ApiError(404, "room-not-found", f"no room named {room!r}")
         body = await bounded_body(request, MAX_SDP_BYTES)
@@ -193,6 +199,8 @@ def build_rooms_router(rooms: Rooms, config: Config, link_legs: LinkLegs) -> API
                 priority=priority,
                 radio=radio,
                 vox=VoxSettings(vox_threshold_dbfs, vox_attack_ms, vox_hang_ms),
+                srtp=srtp or check_mode(config.sip.srtp),
+                nat=nat,
             )
             leg.radio_options(offer)  # a bad radio offer or VOX setting is the client's 400
         except ValueError as error:  # SdpError, RadioSdpError, VOX settings

@@ -20,6 +20,7 @@ from mediacore.codecs.base import CodecInfo
 from mediacore.dtmf import DtmfDigit
 from mediacore.endpoint import AudioInput, AudioOutput
 from mediacore.joinedroom import JoinedRoom, Member
+from mediacore.legpolicy import PLAIN_RTP, LegPolicy
 from mediacore.negotiationwire import negotiation_from_json, negotiation_to_json
 from mediacore.offeranswer import AudioNegotiation
 from mediacore.participant import Participant
@@ -202,10 +203,11 @@ class RemoteLegs:
         room: CallRoom,
         local_address: str,
         make_leg: Callable[..., RtpLeg],
+        policy: LegPolicy = PLAIN_RTP,
         **leg_options: Any,
     ) -> tuple[RemoteLeg, SessionDescription]:
         worker = await self.rooms.worker_for_new_leg(room.name)
-        kind = _leg_kind(make_leg, leg_options)
+        kind = _leg_kind(make_leg, leg_options, policy)
         info = await self.rooms.ask(
             worker,
             "leg.answer",
@@ -222,11 +224,12 @@ class RemoteLegs:
         local_address: str,
         make_leg: Callable[..., RtpLeg],
         codecs: list[CodecInfo] | None = None,
+        policy: LegPolicy = PLAIN_RTP,
         **leg_options: Any,
     ) -> tuple[RemoteLeg, SessionDescription]:
         worker = await self.rooms.worker_for_new_leg(room.name)
         return await self.offer_on(
-            worker, room.name, local_address, _leg_kind(make_leg, leg_options)
+            worker, room.name, local_address, _leg_kind(make_leg, leg_options, policy)
         )
 
     async def offer_on(
@@ -393,12 +396,15 @@ def _remote_leg(participant: Participant) -> RemoteLeg:
     return leg
 
 
-def _leg_kind(make_leg: Callable[..., RtpLeg], options: dict[str, Any]) -> dict[str, Any]:
+def _leg_kind(
+    make_leg: Callable[..., RtpLeg], options: dict[str, Any], policy: LegPolicy
+) -> dict[str, Any]:
+    """How the worker makes the leg (again, after a restart): kind, radio options, policy."""
     radio: RadioOptions | None = options.get("radio")
     if make_leg is not RadioLeg:
-        return {"kind": "rtp", "radio": None}
+        return {"kind": "rtp", "radio": None, "policy": policy.to_json()}
     options_json = asdict(radio) if radio is not None else asdict(RadioOptions())
-    return {"kind": "radio", "radio": options_json}
+    return {"kind": "radio", "radio": options_json, "policy": policy.to_json()}
 
 
 def _sdp(text: str) -> SessionDescription:

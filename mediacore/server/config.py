@@ -15,6 +15,7 @@ from ingest.gbsettings import GbSettings, parse_gb28181_settings
 from ingest.netpolicy import DEFAULT_DENIED_NETWORKS, NetworkPolicy
 from mediacore.participant import PRIORITIES
 from mediacore.room import RoomSettings
+from mediacore.sdes import SRTP_MODES
 from mediacore.signing import default_key_path
 from radio.gateways import RadioGateway
 from sip.address import SipSyntaxError, SipUri
@@ -210,6 +211,8 @@ def validate_config(config: Config) -> Config:
                           "must be at least 1")  # fmt: skip
     if not sip.pin_calls_per_source <= sip.pin_calls <= 10_000:
         raise ConfigError("sip.pin_calls must be between pin_calls_per_source and 10000")
+    if sip.srtp not in SRTP_MODES:
+        raise ConfigError(f"sip.srtp must be one of {', '.join(SRTP_MODES)}")
     if not 1 <= sip.pin_lockout <= 86400:
         raise ConfigError("sip.pin_lockout must be 1-86400 seconds")
     if not 1 <= sip.tcp_message_timeout <= sip.tcp_idle_timeout <= 86400:
@@ -375,7 +378,7 @@ def _radio_gateways(value: Any) -> tuple[RadioGateway, ...]:
 
 
 def _radio_gateway(entry: Any) -> RadioGateway:
-    keys = {"name", "uri", "room", "mode", "priority"}
+    keys = {"name", "uri", "room", "mode", "priority", "srtp", "nat"}
     if not isinstance(entry, dict) or set(entry) - keys:
         raise ConfigError(f"[[radio.gateways]] takes {', '.join(sorted(keys))}")
     name, uri, room = (entry.get(key) for key in ("name", "uri", "room"))
@@ -394,7 +397,8 @@ def _radio_gateway(entry: Any) -> RadioGateway:
     priority = entry.get("priority", 0)
     if isinstance(priority, bool) or priority not in PRIORITIES:
         raise ConfigError(f"[[radio.gateways]] {name!r}: priority must be 0-3")
-    return RadioGateway(name, uri, room, mode, priority)
+    srtp, nat = _media_keys(entry, f"[[radio.gateways]] {name!r}")
+    return RadioGateway(name, uri, room, mode, priority, srtp, nat)
 
 
 def _token(entry: Any) -> TokenEntry:
@@ -430,10 +434,11 @@ def _sip_tables(tables: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sip_user(entry: Any) -> SipUser:
-    keys = {"user", "password", "role", "name", "digest_algorithms"}
+    keys = {"user", "password", "role", "name", "digest_algorithms", "srtp", "nat"}
     if not isinstance(entry, dict) or set(entry) - keys:
         raise ConfigError(
-            "[[sip.users]] takes user, password, role, and optionally name and digest_algorithms"
+            "[[sip.users]] takes user, password, role, and optionally name, digest_algorithms, "
+            "srtp and nat"
         )
     user, password = entry.get("user"), entry.get("password")
     if not isinstance(user, str) or not user or not all(c.isalnum() or c in "-_.+" for c in user):
@@ -448,7 +453,18 @@ def _sip_user(entry: Any) -> SipUser:
     algorithms = entry.get("digest_algorithms", "")
     if not isinstance(algorithms, str) or set(parse_algorithms(algorithms)) - {"SHA-256", "MD5"}:
         raise ConfigError(f"[[sip.users]] {user!r}: digest_algorithms must list SHA-256 and/or MD5")
-    return SipUser(user, password, role, str(entry.get("name", "")), algorithms)
+    srtp, nat = _media_keys(entry, f"[[sip.users]] {user!r}")
+    return SipUser(user, password, role, str(entry.get("name", "")), algorithms, srtp, nat)
+
+
+def _media_keys(entry: dict[str, Any], where: str) -> tuple[str, bool]:
+    """An account's, trunk's or gateway's `srtp` (empty: the server's) and `nat`."""
+    srtp, nat = entry.get("srtp", ""), entry.get("nat", False)
+    if srtp not in ("", *SRTP_MODES):
+        raise ConfigError(f"{where}: srtp must be one of {', '.join(SRTP_MODES)}")
+    if not isinstance(nat, bool):
+        raise ConfigError(f"{where}: nat must be true or false")
+    return srtp, nat
 
 
 def _sip_trunk(entry: Any) -> SipTrunk:
@@ -471,6 +487,7 @@ def _sip_trunk(entry: Any) -> SipTrunk:
         raise ConfigError(
             f"[[sip.trunks]] {entry['name']!r}: inbound must be one of {', '.join(INBOUND_MODES)}"
         )
+    _media_keys(entry, f"[[sip.trunks]] {entry['name']!r}")
     if inbound == "digest" and not (entry.get("username") and entry.get("password")):
         raise ConfigError(
             f'[[sip.trunks]] {entry["name"]!r}: inbound = "digest" needs username and password'

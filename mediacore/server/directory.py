@@ -9,6 +9,7 @@ from typing import Any
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.dtmf import DtmfDigit
 from mediacore.events import EventBus
+from mediacore.legpolicy import PLAIN_RTP, LegPolicy
 from mediacore.legs import LegFactory, publish_dtmf
 from mediacore.participant import Duplex, Participant
 from mediacore.ports import PortPool
@@ -82,10 +83,12 @@ class RoomDirectory:
         priority: int,
         local_address: str,
         radio: RadioOptions | None = None,
+        policy: LegPolicy = PLAIN_RTP,
     ) -> tuple[Participant, str]:
         """Answer an SDP offer with a new RTP leg in `room`; returns the participant and answer.
 
-        With `radio` the leg is a half-duplex radio leg (ED-137 or VOX) keyed by the floor.
+        With `radio` the leg is a half-duplex radio leg (ED-137 or VOX) keyed by the floor;
+        `policy` says whether it is SRTP and whether it may latch (NAT).
         Raises OfferAnswerError (offer unusable), RoomError, or PortsExhausted."""
         room.check_capacity()
         joined: list[Participant] = []  # DTMF can only arrive once the leg is in the room
@@ -95,10 +98,12 @@ class RoomDirectory:
 
         leg: RtpLeg
         if radio is None:
-            leg, answer = await self.legs.answer(offer, room, local_address, RtpLeg, on_dtmf=dtmf)
+            leg, answer = await self.legs.answer(
+                offer, room, local_address, RtpLeg, policy, on_dtmf=dtmf
+            )
         else:
             leg, answer = await self.legs.answer(
-                offer, room, local_address, RadioLeg, on_dtmf=dtmf, radio=radio
+                offer, room, local_address, RadioLeg, policy, on_dtmf=dtmf, radio=radio
             )
             if radio.mode == "ed137":
                 add_radio_attributes(answer, radio.session)

@@ -30,6 +30,9 @@ _LEG_COUNTERS = {
     "late_packets": "packets that arrived after their playout time",
     "concealed_packets": "packets concealed by PLC, FEC or silence",
     "dropped_packets": "datagrams dropped: malformed, wrong payload type, unknown source, size",
+    "foreign_packets": "datagrams dropped because they came from an address the leg is not "
+    "latched to (a stranger sending to its port)",
+    "srtp_auth_failures": "SRTP or SRTCP packets dropped because they did not authenticate",
     "keepalives_received": "ED-137 R2S keep-alives received from a radio gateway",
     "keepalives_sent": "ED-137 R2S keep-alives sent to a radio gateway",
     "squelch_changes": "times a radio gateway's squelch (or VOX) opened or closed",

@@ -91,6 +91,7 @@ class GatewayKeeper:
                 gateway.name,
                 None,
                 OutgoingRadio(radio_offer_session(gateway.mode)),
+                self.dialer.agent.settings.policy(gateway.srtp, gateway.nat),
             )
         except (DialError, RoomError) as error:
             log.info(

@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+from mediacore.legpolicy import LegPolicy
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.participant import Duplex
 from mediacore.ports import PortsExhausted
 from mediacore.room import Room, RoomClosed, RoomError, RoomFull, RoomSettings
+from mediacore.sdes import SrtpMode
 from mediacore.sdp import SessionDescription
 from mediacore.server.directory import RoomDirectory, RoomExists
 from radio.leg import RadioOptions
@@ -63,6 +65,12 @@ class LegRequest:
     priority: int = 0
     radio: Literal["ed137", "vox"] | None = None
     vox: VoxSettings = field(default_factory=VoxSettings)
+    srtp: SrtpMode = "off"  # SDES: off, optional or mandatory
+    nat: bool = False  # the peer is behind NAT: latch onto its real address early
+
+    @property
+    def policy(self) -> LegPolicy:
+        return LegPolicy(self.srtp, self.nat)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -191,6 +199,7 @@ class LocalRooms:
             priority=leg.priority,
             local_address=leg.local_address,
             radio=leg.radio_options(parsed),
+            policy=leg.policy,
         )
         return participant.roster_entry(), answer
 

@@ -9,6 +9,7 @@ and neither edge imports the other."""
 
 from __future__ import annotations
 
+from mediacore.legpolicy import LegPolicy
 from mediacore.sdp import SessionDescription
 from radio.leg import RadioLeg, RadioOptions
 from radio.sdp import (
@@ -42,10 +43,15 @@ class IncomingRadio:
         return is_radio_message(invite)
 
     async def answer(
-        self, legs: CallLegs, offer: SessionDescription, room: CallRoom, local_address: str
+        self,
+        legs: CallLegs,
+        offer: SessionDescription,
+        room: CallRoom,
+        local_address: str,
+        policy: LegPolicy,
     ) -> tuple[MediaLeg, SessionDescription]:
         options = RadioOptions(session=radio_session_from_offer(offer))
-        leg, answer = await legs.answer(offer, room, local_address, RadioLeg, radio=options)
+        leg, answer = await legs.answer(offer, room, local_address, RadioLeg, policy, radio=options)
         add_radio_attributes(answer, options.session)
         return leg, answer
 
@@ -60,10 +66,10 @@ class OutgoingRadio:
         self.session = session
 
     async def offer(
-        self, legs: CallLegs, room: CallRoom, local_address: str
+        self, legs: CallLegs, room: CallRoom, local_address: str, policy: LegPolicy
     ) -> tuple[MediaLeg, SessionDescription]:
         options = RadioOptions(session=self.session)
-        leg, offer = await legs.offer(room, local_address, RadioLeg, radio=options)
+        leg, offer = await legs.offer(room, local_address, RadioLeg, None, policy, radio=options)
         add_radio_attributes(offer, self.session)
         return leg, offer
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from mediacore.channelio import Channel
 from mediacore.dtmf import DtmfDigit
+from mediacore.legpolicy import LegPolicy
 from mediacore.legs import publish_dtmf
 from mediacore.negotiationwire import negotiation_from_json, negotiation_to_json
 from mediacore.participant import Participant
@@ -66,6 +67,7 @@ class WorkerLegs:
             room,
             data["local_address"],
             make_leg,
+            LegPolicy.from_json(data.get("policy")),
             **options,
         )
         return self._adopt(leg_id, leg, room.name, answer=answer.serialize())
@@ -75,7 +77,12 @@ class WorkerLegs:
         leg_id = _new_leg_id()
         make_leg, options = self._make(data, leg_id)
         leg, offer = await self.rooms.directory.legs.offer(
-            room, data["local_address"], make_leg, **options
+            room,
+            data["local_address"],
+            make_leg,
+            None,
+            LegPolicy.from_json(data.get("policy")),
+            **options,
         )
         return self._adopt(leg_id, leg, room.name, offer=offer.serialize())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from mediacore.audiosession import (
-    RELATCH_AFTER,
+    LATCH_WINDOW,
     AudioReceived,
     AudioSession,
     DtmfReceived,
@@ -51,9 +51,10 @@ def negotiation(**changes: object) -> AudioNegotiation:
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
-def session(clock: FakeClock, **changes: object) -> AudioSession:
+def session(clock: FakeClock, nat: bool = True, **changes: object) -> AudioSession:
+    """A leg marked as behind NAT (its packets come from NAT, not PEER) unless `nat` is False."""
     return AudioSession(
-        negotiation(**changes), room_rate=48000, tick_ms=20, timeout=30.0, now=clock.now()
+        negotiation(**changes), room_rate=48000, tick_ms=20, timeout=30.0, now=clock.now(), nat=nat
     )
 
 
@@ -61,7 +62,7 @@ def audio(sequence: int, ssrc: int = 1234) -> bytes:
     return build_rtp(0, sequence, sequence * 160, ssrc, PCMU_PAYLOAD)
 
 
-def test_media_goes_to_the_sdp_address_until_a_packet_latches_the_real_one() -> None:
+def test_a_nat_leg_sends_to_the_sdp_address_until_a_packet_latches_the_real_one() -> None:
     clock = FakeClock()
     rtp = session(clock)
     assert rtp.remote == PEER
@@ -72,24 +73,50 @@ def test_media_goes_to_the_sdp_address_until_a_packet_latches_the_real_one() -> 
     assert rtp.packets_received == 1
 
 
-def test_a_stranger_is_dropped_while_the_latched_peer_is_alive() -> None:
+def test_a_leg_not_behind_nat_hears_and_sends_to_the_sdp_address_only() -> None:
+    clock = FakeClock()
+    rtp = session(clock, nat=False)
+    assert rtp.receive(audio(1), NAT, clock.now()) == []
+    assert rtp.receive(audio(2, ssrc=999), STRANGER, clock.now()) == []
+    assert rtp.remote == PEER
+    assert dict(rtp.dropped) == {"unknown-source": 2}
+    assert rtp.statistics()["foreign_packets"] == 2
+    assert isinstance(rtp.receive(audio(3), PEER, clock.now())[0], AudioReceived)
+    assert rtp.remote == PEER
+
+
+def test_a_stranger_is_dropped_once_the_nat_leg_latched() -> None:
     clock = FakeClock()
     rtp = session(clock)
     rtp.receive(audio(1), NAT, clock.now())
-    clock.advance(RELATCH_AFTER / 2)
     assert rtp.receive(audio(9, ssrc=999), STRANGER, clock.now()) == []
+    clock.advance(LATCH_WINDOW + 30)  # the peer falls silent: still nobody takes over
+    assert rtp.receive(audio(10, ssrc=999), STRANGER, clock.now()) == []
     assert rtp.remote == NAT
-    assert dict(rtp.dropped) == {"unknown-source": 1}
+    assert dict(rtp.dropped) == {"unknown-source": 2}
 
 
-def test_a_new_address_takes_over_once_the_latched_peer_is_silent_nat_rebinding() -> None:
+def test_a_nat_leg_latches_only_within_its_window() -> None:
     clock = FakeClock()
     rtp = session(clock)
-    rtp.receive(audio(1), NAT, clock.now())
-    clock.advance(RELATCH_AFTER + 0.1)
-    events = rtp.receive(audio(2), STRANGER, clock.now())
-    assert events[0] == SourceLatched(STRANGER)
-    assert rtp.remote == STRANGER
+    clock.advance(LATCH_WINDOW + 0.1)
+    assert rtp.receive(audio(1), NAT, clock.now()) == []
+    assert rtp.remote == PEER
+    rtp.renegotiate(negotiation(), clock.now())  # a new offer/answer opens it again
+    assert rtp.receive(audio(2), NAT, clock.now())[0] == SourceLatched(NAT)
+
+
+def test_a_nat_leg_latches_only_to_the_negotiated_payload_type_and_the_peers_ssrc() -> None:
+    clock = FakeClock()
+    rtp = session(clock)
+    assert rtp.receive(build_rtp(8, 1, 160, 1234, PCMU_PAYLOAD), STRANGER, clock.now()) == []
+    assert rtp.receive(build_rtp(101, 2, 160, 1234, b"\x05\x0a\x00\xa0"), STRANGER, 0) == []
+    assert rtp.remote == PEER
+    rtp.receive(audio(3), NAT, clock.now())
+    rebound = ("198.51.100.9", 61002)  # the NAT moved the peer early in the call: same SSRC
+    assert rtp.receive(audio(4, ssrc=999), STRANGER, clock.now()) == []
+    assert rtp.receive(audio(5), rebound, clock.now())[0] == SourceLatched(rebound)
+    assert dict(rtp.dropped) == {"unknown-source": 3}
 
 
 def test_rtcp_from_the_peers_next_port_is_read_and_answered_where_it_came_from() -> None:
@@ -129,7 +156,7 @@ def test_a_telephone_event_gives_one_digit_per_key_press() -> None:
     for sequence, (end, duration) in enumerate([(False, 160), (True, 800), (True, 800)]):
         payload = TelephoneEvent(5, end, 10, duration).serialize()
         datagram = build_rtp(101, sequence, 16000, 1234, payload, marker=sequence == 0)
-        events = rtp.receive(datagram, NAT, clock.advance(0.02))
+        events = rtp.receive(datagram, PEER, clock.advance(0.02))
         digits += [e.digit for e in events if isinstance(e, DtmfReceived)]
     assert [(d.digit, d.duration) for d in digits] == [("5", 800)]
 
@@ -137,19 +164,19 @@ def test_a_telephone_event_gives_one_digit_per_key_press() -> None:
 def test_an_unknown_payload_type_is_offered_to_the_owner_and_counted_if_refused() -> None:
     clock = FakeClock()
     rtp = session(clock)
-    [event] = rtp.receive(build_rtp(123, 1, 0, 1234, b"keep"), NAT, clock.now())
-    assert isinstance(event, OtherPayload) and event.source == NAT
+    [event] = rtp.receive(build_rtp(123, 1, 0, 1234, b"keep"), PEER, clock.now())
+    assert isinstance(event, OtherPayload) and event.source == PEER
     rtp.drop("payload-type")
     assert rtp.remote == PEER and dict(rtp.dropped) == {"payload-type": 1}
-    assert rtp.accept_source(NAT, clock.now()) == SourceLatched(NAT)
-    assert rtp.remote == NAT
+    assert rtp.accept_source(PEER, clock.now()) is None  # latched where the SDP said
+    assert rtp.remote == PEER
 
 
 def test_a_silent_peer_times_out_but_a_listen_only_one_never_does() -> None:
     clock = FakeClock()
     talking, listening = session(clock), session(clock, direction="sendonly")
     clock.advance(29.0)
-    talking.receive(audio(1), NAT, clock.now())
+    talking.receive(audio(1), PEER, clock.now())
     clock.advance(29.0)
     assert not talking.timed_out(clock.now())
     clock.advance(2.0)
@@ -250,3 +277,12 @@ def test_a_received_audio_packet_reaches_the_jitter_buffer() -> None:
     assert received.packet == RtpPacket.parse(audio(1))
     assert rtp.playout.jitter.stats is not None
     assert rtp.statistics()["packets_received"] == 1
+
+
+def test_a_listen_only_peer_that_never_sends_cannot_be_taken_over() -> None:
+    clock = FakeClock()
+    rtp = session(clock, nat=False, direction="sendonly")  # we only send; the peer listens
+    for second in range(0, 120, 10):
+        clock.advance(10.0)
+        assert rtp.receive(audio(second, ssrc=999), STRANGER, clock.now()) == []
+    assert rtp.remote == PEER and rtp.dropped["unknown-source"] == 12

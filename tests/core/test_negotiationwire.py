@@ -36,3 +36,21 @@ def test_a_codec_this_side_lacks_is_an_offer_answer_error() -> None:
     wire["codec"]["name"] = "AMR"
     with pytest.raises(OfferAnswerError):
         negotiation_from_json(wire)
+
+
+def test_srtp_keys_survive_the_trip_and_stay_out_of_the_repr() -> None:
+    offer = OFFER.replace("RTP/AVP", "RTP/SAVP") + (
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" + "QUJD" * 10 + "\r\n"
+    )
+    _, negotiation = answer_audio(
+        SessionDescription.parse(offer),
+        registry.supported(),
+        "10.0.0.1",
+        20000,
+        session_id=1,
+        srtp="optional",
+    )
+    assert negotiation.srtp is not None and negotiation.srtp.remote_key == b"ABC" * 10
+    wire = json.loads(json.dumps(negotiation_to_json(negotiation)))
+    assert negotiation_from_json(wire) == negotiation
+    assert "ABC" not in repr(negotiation)

@@ -295,8 +295,10 @@ class PjPhone:
         registrar: str = "",
         auth: tuple[str, str, str] | None = None,
         proxy: str | None = None,
+        srtp: str = "off",
     ) -> PhoneAccount:
-        """Creates an account bound to one transport; the newest is the default for calls."""
+        """Creates an account bound to one transport; the newest is the default for calls.
+        `srtp` "optional" or "mandatory" offers SDES-keyed SRTP (RTP/SAVP when mandatory)."""
         args = self.args
         acfg = pj.AccountConfig()
         acfg.idUri = id_uri
@@ -315,6 +317,11 @@ class PjPhone:
         media.portRange = args.rtp_range
         media.boundAddress = args.host
         media.publicAddress = args.host
+        if srtp != "off":
+            acfg.mediaConfig.srtpUse = (
+                pj.PJMEDIA_SRTP_MANDATORY if srtp == "mandatory" else pj.PJMEDIA_SRTP_OPTIONAL
+            )
+            acfg.mediaConfig.srtpSecureSignaling = 0  # SDES keys over plain SIP (no TLS)
         account = PhoneAccount(self, transport)
         account.create(acfg, True)
         return account
@@ -461,6 +468,7 @@ class PjPhone:
         id_uri: str | None = None,
         transport: str | None = None,
         proxy: str | None = None,
+        srtp: str = "off",
     ) -> dict[str, Any]:
         """Creates the phone's account (once); it becomes the default for calls."""
         if self.account is not None:
@@ -478,6 +486,7 @@ class PjPhone:
             registrar=with_transport(registrar, transport) if register else "",
             auth=(realm, user, password) if password else None,
             proxy=with_transport(proxy, transport) if proxy else None,
+            srtp=srtp,
         )
         return {"id_uri": id_uri}
 

@@ -20,6 +20,7 @@ from bench.rtppeer import RtpPeer
 from bench.sipprun import free_sip_port
 from mediacore.audio import tone_level_dbfs
 from mediacore.codecs import PCMU
+from mediacore.sdes import SrtpMode
 from tests.e2e.server import ServerProcess
 
 pytestmark = [
@@ -34,20 +35,29 @@ SERVER_CONFIG = """
 user = "alice"
 password = "alice-pw"
 role = "operator"
+
+[[sip.users]]
+user = "secure"
+password = "secure-pw"
+role = "operator"
+srtp = "mandatory"
 """
 
 
 class Baresip:
     """A headless baresip with a 600 Hz sine for a microphone, driven on stdin."""
 
-    def __init__(self, folder: Path, account: str) -> None:
+    def __init__(self, folder: Path, account: str, modules: tuple[str, ...] = ()) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         port = free_sip_port()
         (folder / "config").write_text(
             "\n".join(
                 [
                     f"module_path {MODULES}",
-                    *(f"module {name}.so" for name in ("stdio", "g711", "ausine", "aubridge")),
+                    *(
+                        f"module {name}.so"
+                        for name in ("stdio", "g711", "ausine", "aubridge", *modules)
+                    ),
                     "module account.so",
                     "module_app menu.so",
                     f"sip_listen 127.0.0.1:{port}",
@@ -119,14 +129,12 @@ def phone(server: ServerProcess, tmp_path: Path) -> Iterator[Baresip]:
     baresip.stop()
 
 
-async def test_baresip_registers_and_calls_a_room_with_the_default_digest(
-    server: ServerProcess, room: str, phone: Baresip
-) -> None:
-    phone.wait_for("registered successfully", 10)
-    users = server.client.get("/api/v1/registrations").json()["users"]
-    assert [user["user"] for user in users] == ["alice"]
-
-    listener = RtpPeer(PCMU)
+async def call_and_be_heard(
+    server: ServerProcess, room: str, phone: Baresip, srtp: SrtpMode = "off"
+) -> list[dict[str, object]]:
+    """The phone calls `room` and its sine reaches a listening RTP leg (SRTP as `srtp`);
+    returns the room's roster during the call."""
+    listener = RtpPeer(PCMU, srtp=srtp)
     await listener.open()
     _, answer = server.join(room, listener.make_offer(), name="listener")
     listener.accept(answer)
@@ -134,7 +142,6 @@ async def test_baresip_registers_and_calls_a_room_with_the_default_digest(
         phone.command(f"/dial sip:{room}@127.0.0.1:{server.sip_port}")
         phone.wait_for("Call established", 10)
         roster = server.roster(room)
-        assert sorted(str(entry.get("user")) for entry in roster) == ["None", "alice"]
         await asyncio.sleep(2.0)  # the sine through the room to the listener
         heard = tone_level_dbfs(listener.decoded(time.monotonic() - 1.0), SINE_HZ, 8000)
         assert heard > -40.0, (heard, phone.log())
@@ -142,3 +149,27 @@ async def test_baresip_registers_and_calls_a_room_with_the_default_digest(
         phone.wait_for("terminated", 5)
     finally:
         listener.close()
+    return roster
+
+
+async def test_baresip_registers_and_calls_a_room_with_the_default_digest(
+    server: ServerProcess, room: str, phone: Baresip
+) -> None:
+    phone.wait_for("registered successfully", 10)
+    users = server.client.get("/api/v1/registrations").json()["users"]
+    assert [user["user"] for user in users] == ["alice"]
+    roster = await call_and_be_heard(server, room, phone)
+    assert sorted(str(entry.get("user")) for entry in roster) == ["None", "alice"]
+
+
+async def test_baresip_with_srtp_mandatory_calls_a_room_over_srtp_and_is_heard(
+    server: ServerProcess, room: str, tmp_path: Path
+) -> None:
+    account = f"<sip:secure@127.0.0.1:{server.sip_port}>;auth_pass=secure-pw;regint=0"
+    phone = Baresip(tmp_path / "secure", account + ";mediaenc=srtp-mand", modules=("srtp",))
+    try:
+        roster = await call_and_be_heard(server, room, phone, srtp="mandatory")
+    finally:
+        phone.stop()
+    entries = {str(entry.get("user")): entry for entry in roster}
+    assert entries["secure"]["srtp"] is True and entries["None"]["srtp"] is True, roster

@@ -80,9 +80,10 @@ Event = dict[str, Any]
 # --- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("sip-server"), config=CONFIG)
+@contextlib.contextmanager
+def serving(folder: Path, config: str, **environment: str) -> Iterator[ServerProcess]:
+    """A server for a module of phone tests; it must exit 0 having logged no error."""
+    process = ServerProcess(folder, config=config, **environment)
     try:
         yield process
     finally:
@@ -90,6 +91,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         log = process.log_path.read_text()
         assert code == 0, f"server exited {code}:\n{log[-4000:]}"
         assert '"level": "error"' not in log, log[-4000:]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with serving(tmp_path_factory.mktemp("sip-server"), CONFIG) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")

@@ -541,7 +541,7 @@ async def test_garbage_sdp_is_400_bad_sdp(api: Api, body: bytes) -> None:
         (offer(ptime=7), "bad-ptime"),
         (offer(port=0), "rejected"),
         (offer().replace("m=audio", "m=video"), "no-audio"),
-        (offer().replace("RTP/AVP", "RTP/SAVP"), "no-audio"),
+        (offer().replace("RTP/AVP", "RTP/SAVP"), "no-srtp"),  # SAVP without a=crypto
         (offer().replace("c=IN IP4 127.0.0.1\r\n", ""), "bad-address"),
         (offer().replace("IN IP4 127.0.0.1\r\nt=", "IN IP4 example.com\r\nt="), "bad-address"),
     ],
@@ -551,7 +551,7 @@ async def test_garbage_sdp_is_400_bad_sdp(api: Api, body: bytes) -> None:
         "ptime-7",
         "port-0",
         "video-only",
-        "srtp-profile",
+        "srtp-without-crypto",
         "no-connection",
         "hostname",
     ],

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mediacore.legpolicy import LegPolicy
 from mediacore.room import RoomSettings
 from mediacore.server import cli
 from mediacore.server.cli import _apply_options
@@ -697,3 +698,39 @@ def test_the_signing_key_defaults_to_the_data_dirs_keys_and_never_lies_in_record
     environ["MEDIACORE_RECORDING_SIGNING_KEY"] = str(data / "recordings" / "signing.key")
     with pytest.raises(ConfigError, match="outside the data dir's recordings"):
         load_config(environ=environ)
+
+
+def test_srtp_and_nat_per_account_trunk_and_gateway_with_a_server_default(
+    tmp_path: Path,
+) -> None:
+    text = (
+        '[sip]\nsrtp = "mandatory"\n\n'
+        '[[sip.users]]\nuser = "a"\npassword = "p"\nsrtp = "off"\nnat = true\n\n'
+        '[[sip.users]]\nuser = "b"\npassword = "p"\n\n' + TRUNK + 'srtp = "optional"\n\n'
+        '[[radio.gateways]]\nname = "g"\nuri = "sip:r@192.0.2.10"\nroom = "command"\nnat = true\n'
+    )
+    config = load_config(write(tmp_path, text), {})
+    sip = config.sip
+    a, b = sip.users
+    assert sip.policy(a.srtp, a.nat) == LegPolicy("off", True)
+    assert sip.policy(b.srtp, b.nat) == LegPolicy("mandatory", False)
+    assert sip.policy(sip.trunks[0].srtp).srtp == "optional"
+    (gateway,) = config.radio_gateways
+    assert sip.policy(gateway.srtp, gateway.nat) == LegPolicy("mandatory", True)
+    assert load_config(None, {"MEDIACORE_SIP_SRTP": "off"}).sip.srtp == "off"
+    assert load_config(None, {}).sip.srtp == "optional"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[sip]\nsrtp = "required"\n', "sip.srtp"),
+        ('[[sip.users]]\nuser = "a"\npassword = "p"\nsrtp = "yes"\n', "srtp must be one of"),
+        ('[[sip.users]]\nuser = "a"\npassword = "p"\nnat = "yes"\n', "nat must be"),
+        (TRUNK + 'srtp = "on"\n', "srtp must be one of"),
+    ],
+)
+def test_bad_srtp_or_nat_settings_are_config_errors(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    assert_refused(tmp_path, text, fragment)
