@@ -84,6 +84,15 @@ class SipSettings:
     pin_lockout: float = 600.0
     pin_calls_per_source: int = 2  # callers entering a PIN at once from one address
     pin_calls: int = 50  # callers entering a PIN at once, in total
+    # SIP over TLS (sips:): its port (0: no TLS listener); the certificate is the server's
+    # HTTPS one unless tls_cert/tls_key name another pair. Connections we open (dial-out,
+    # trunks, gateways with ;transport=tls or sips:) check the peer's certificate against the
+    # system's CAs and tls_ca_file, unless tls_verify is false.
+    tls_port: int = 5061
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_verify: bool = True
+    tls_ca_file: str = ""
     users: tuple[SipUser, ...] = ()
 
     @property

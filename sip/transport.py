@@ -1,16 +1,21 @@
-"""SIP over UDP and TCP on one port (RFC 3261 §18): the thin asyncio side of the SIP stack.
+"""SIP over UDP and TCP on one port, and over TLS on another (RFC 3261 §18, §26.2): the thin
+asyncio side of the SIP stack.
 
 Each complete message's bytes go to `on_message(data, peer)`; `send(data, peer)` writes to the
-peer, over the TCP connection it came from when there is one (§18.2.2), opening one otherwise.
-TCP connections are capped in total and per source address, and closed by the deadlines of
-`sip.flowlimits` (only complete messages keep one open), checked every second."""
+peer, over the TCP or TLS connection it came from when there is one (§18.2.2), opening one
+otherwise. TCP and TLS connections are capped in total and per source address, and closed by
+the deadlines of `sip.flowlimits` (only complete messages keep one open), checked every second.
+A TLS connection counts from its TCP accept, so a handshake never finished is capped and closed
+like a message never finished."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 
 from mediacore.clock import MONOTONIC, Clock
@@ -23,6 +28,15 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 1.0
 
 OnMessage = Callable[[bytes, Peer], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SipTls:
+    """TLS for SIP: the context we accept connections with (our certificate) and the one we
+    open connections with (whom we trust)."""
+
+    server: ssl.SSLContext
+    client: ssl.SSLContext
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -39,26 +53,67 @@ class _Datagrams(asyncio.DatagramProtocol):
 
 
 class _Stream(asyncio.Protocol):
-    """One TCP connection: framed by Content-Length, closed on a framing error or a deadline.
+    """One TCP or TLS connection: framed by Content-Length, closed on a framing error or a
+    deadline.
 
-    `accepted` is True for connections peers open to us (capped per address), False for ours."""
+    `accepted` is True for connections peers open to us (capped per address), False for ours.
+    `handshake` is the server context of an accepted TLS connection: it is counted at once and
+    upgraded to TLS before any byte is read."""
 
-    def __init__(self, transports: SipTransports, *, accepted: bool) -> None:
+    def __init__(
+        self,
+        transports: SipTransports,
+        *,
+        accepted: bool,
+        kind: str = "tcp",
+        handshake: ssl.SSLContext | None = None,
+    ) -> None:
         self.transports = transports
         self.accepted = accepted
+        self.kind = kind
+        self.handshake = handshake
         self.framer = StreamFramer()
         self.transport: asyncio.Transport | None = None
         self.peer: Peer | None = None
+        self.unsent: list[bytes] | None = [] if handshake is not None else None
         self.deadlines = FlowDeadlines(transports.limits, transports.clock.now(), accepted=accepted)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's class does not inherit it
         host, port = transport.get_extra_info("peername")[:2]
         self.transport = transport
-        self.peer = Peer("tcp", host, port)
+        self.peer = Peer(self.kind, host, port)
         if not self.transports._adopt(self):
             self.peer = None  # never counted, so never forgotten
             transport.abort()
+            return
+        if self.handshake is not None:
+            transport.pause_reading()  # no byte reaches the framer before the handshake
+            asyncio.get_running_loop().create_task(self._upgrade(transport, self.handshake))
+
+    async def _upgrade(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            secured = await loop.start_tls(
+                raw,
+                self,
+                context,
+                server_side=True,
+                ssl_handshake_timeout=self.transports.limits.message_timeout,
+            )
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as error:
+            log.info("sip tls handshake failed", extra={"peer": str(self.peer),
+                     "error": str(error) or type(error).__name__})  # fmt: skip
+            self.transports._forget(self)
+            raw.abort()
+            return
+        if secured is None:  # the connection closed during the handshake
+            self.transports._forget(self)
+            return
+        self.transport = cast(asyncio.Transport, secured)
+        waiting, self.unsent = self.unsent or [], None
+        for data in waiting:
+            self.write(data)
 
     def data_received(self, data: bytes) -> None:
         if self.peer is None or self.transport is None:
@@ -78,35 +133,47 @@ class _Stream(asyncio.Protocol):
         self.transports._forget(self)
 
     def write(self, data: bytes) -> None:
+        if self.unsent is not None:  # still shaking hands: nothing may go out in the clear
+            self.unsent.append(data)
+            return
         if self.transport is not None and not self.transport.is_closing():
             self.deadlines.sent(self.transports.clock.now())
             self.transport.write(data)
 
 
 class SipTransports:
-    """The listening UDP socket and TCP server, and the open TCP connections by peer.
+    """The listening UDP socket, TCP server and TLS server, and the open connections by peer.
 
     `in_use(peer)` (default: never) names connections that are not closed for idleness, e.g.
     the flow a registered phone keeps open with CRLF keep-alives; the other deadlines hold."""
 
     def __init__(
-        self, on_message: OnMessage, *, limits: TcpLimits | None = None, clock: Clock = MONOTONIC
+        self,
+        on_message: OnMessage,
+        *,
+        limits: TcpLimits | None = None,
+        clock: Clock = MONOTONIC,
+        tls: SipTls | None = None,
     ) -> None:
         self.on_message = on_message
         self.limits = limits or TcpLimits()
         self.clock = clock
+        self.tls = tls
         self.port = 0
+        self.tls_port = 0  # 0 until a TLS listener runs
         self.refused = 0  # TCP connections turned away by the caps
         self.in_use: Callable[[Peer], bool] = lambda peer: False
         self._udp: asyncio.DatagramTransport | None = None
         self._server: asyncio.Server | None = None
+        self._tls_server: asyncio.Server | None = None
         self._streams: dict[Peer, _Stream] = {}
         self._per_address: Counter[str] = Counter()  # accepted connections by source address
         self._pending: dict[Peer, list[bytes]] = {}  # bytes waiting for an outgoing connect
         self._sweeper: asyncio.Task[None] | None = None
 
-    async def start(self, host: str, port: int) -> None:
-        """Listen on UDP and TCP `port` (0: any free port, the same for both)."""
+    async def start(self, host: str, port: int, tls_port: int | None = None) -> None:
+        """Listen on UDP and TCP `port` (0: any free port, the same for both), and for TLS on
+        `tls_port` (0: any free port; None or no `tls` contexts: no TLS listener)."""
         loop = asyncio.get_running_loop()
         udp, _ = await loop.create_datagram_endpoint(
             lambda: _Datagrams(self.on_message), local_addr=(host, port)
@@ -116,6 +183,14 @@ class SipTransports:
         self._server = await loop.create_server(
             lambda: _Stream(self, accepted=True), host, self.port
         )
+        tls = self.tls
+        if tls is not None and tls_port is not None:
+            self._tls_server = await loop.create_server(
+                lambda: _Stream(self, accepted=True, kind="tls", handshake=tls.server),
+                host,
+                tls_port,
+            )
+            self.tls_port = self._tls_server.sockets[0].getsockname()[1]
         self._sweeper = loop.create_task(self._close_expired())
 
     async def stop(self) -> None:
@@ -124,8 +199,9 @@ class SipTransports:
         for stream in list(self._streams.values()):
             if stream.transport is not None:
                 stream.transport.close()
-        if self._server is not None:
-            self._server.close()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
         if self._udp is not None:
             self._udp.close()
 
@@ -147,12 +223,26 @@ class SipTransports:
 
     async def _connect(self, peer: Peer) -> None:
         loop = asyncio.get_running_loop()
+        context: ssl.SSLContext | None = None
+        if peer.transport == "tls":
+            if self.tls is None:
+                log.info("sip tls is off: cannot reach", extra={"peer": str(peer)})
+                self._pending.pop(peer, None)
+                return
+            context = self.tls.client
         try:
             _, stream = await asyncio.wait_for(
-                loop.create_connection(lambda: _Stream(self, accepted=False), peer.host, peer.port),
+                loop.create_connection(
+                    lambda: _Stream(self, accepted=False, kind=peer.transport),
+                    peer.host,
+                    peer.port,
+                    ssl=context,
+                    server_hostname=(peer.server_name or peer.host) if context else None,
+                    ssl_handshake_timeout=self.limits.message_timeout if context else None,
+                ),
                 5.0,
             )
-        except (TimeoutError, OSError) as error:
+        except (TimeoutError, OSError) as error:  # ssl.SSLError (a refused certificate) too
             log.info("sip tcp connect failed", extra={"peer": str(peer), "error": str(error)})
             self._pending.pop(peer, None)  # the transaction's timer reports the failure
             return

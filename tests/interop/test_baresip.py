@@ -3,7 +3,8 @@
 libre's digest client gives up at the first challenge whose algorithm is not MD5, even when an
 MD5 one follows ("Function not implemented"): with SHA-256 offered first by default it could
 neither register nor call. The default is MD5 now; this phone must register, call a room with
-its account and be heard there."""
+its account and be heard there, over UDP and over TLS (`;transport=tls`, SIP on the server's
+TLS port with the certificate it made)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ role = "operator"
 class Baresip:
     """A headless baresip with a 600 Hz sine for a microphone, driven on stdin."""
 
-    def __init__(self, folder: Path, account: str) -> None:
+    def __init__(self, folder: Path, account: str, extra_config: tuple[str, ...] = ()) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         port = free_sip_port()
         (folder / "config").write_text(
@@ -55,6 +56,7 @@ class Baresip:
                     "ausrc_srate 48000",
                     "ausrc_channels 2",
                     "audio_player aubridge,sink",
+                    *extra_config,
                     "",
                 ]
             )
@@ -125,16 +127,42 @@ async def test_baresip_registers_and_calls_a_room_with_the_default_digest(
     phone.wait_for("registered successfully", 10)
     users = server.client.get("/api/v1/registrations").json()["users"]
     assert [user["user"] for user in users] == ["alice"]
+    await _heard_in_room(server, room, phone, f"sip:{room}@127.0.0.1:{server.sip_port}", "udp")
 
+
+async def test_baresip_registers_and_calls_a_room_over_tls(
+    server: ServerProcess, room: str, tmp_path: Path
+) -> None:
+    tls = f"127.0.0.1:{server.sip_tls_port};transport=tls"
+    account = f"<sip:alice@{tls}>;auth_pass=alice-pw;regint=60"
+    # The CA file is the certificate the server made (libre 1.0 trusts it; it checks no names).
+    phone = Baresip(tmp_path / "baresip", account, (f"sip_cafile {server.ca_file}",))
+    try:
+        phone.wait_for("registered successfully", 10)
+        users = server.client.get("/api/v1/registrations").json()["users"]
+        (alice,) = [user for user in users if user["source"].startswith("tls:")]
+        assert alice["user"] == "alice" and "transport=tls" in alice["contact"].lower()
+        await _heard_in_room(server, room, phone, f"sip:{room}@{tls}", "tls")
+    finally:
+        phone.stop()
+
+
+async def _heard_in_room(
+    server: ServerProcess, room: str, phone: Baresip, uri: str, transport: str
+) -> None:
+    """The phone dials `uri` (the room) over `transport` and its sine reaches a listener in
+    the room; then it hangs up."""
     listener = RtpPeer(PCMU)
     await listener.open()
     _, answer = server.join(room, listener.make_offer(), name="listener")
     listener.accept(answer)
     try:
-        phone.command(f"/dial sip:{room}@127.0.0.1:{server.sip_port}")
+        phone.command(f"/dial {uri}")
         phone.wait_for("Call established", 10)
         roster = server.roster(room)
         assert sorted(str(entry.get("user")) for entry in roster) == ["None", "alice"]
+        calls = server.client.get("/api/v1/calls").json()
+        assert [call["transport"] for call in calls if call["room"] == room] == [transport]
         await asyncio.sleep(2.0)  # the sine through the room to the listener
         heard = tone_level_dbfs(listener.decoded(time.monotonic() - 1.0), SINE_HZ, 8000)
         assert heard > -40.0, (heard, phone.log())
