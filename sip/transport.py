@@ -76,6 +76,7 @@ class _Stream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: Peer | None = None
         self.unsent: list[bytes] | None = [] if handshake is not None else None
+        self.upgrading: asyncio.Task[None] | None = None
         self.deadlines = FlowDeadlines(transports.limits, transports.clock.now(), accepted=accepted)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -89,7 +90,9 @@ class _Stream(asyncio.Protocol):
             return
         if self.handshake is not None:
             transport.pause_reading()  # no byte reaches the framer before the handshake
-            asyncio.get_running_loop().create_task(self._upgrade(transport, self.handshake))
+            self.upgrading = asyncio.get_running_loop().create_task(
+                self._upgrade(transport, self.handshake)
+            )
 
     async def _upgrade(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
         loop = asyncio.get_running_loop()
@@ -110,6 +113,8 @@ class _Stream(asyncio.Protocol):
         if secured is None:  # the connection closed during the handshake
             self.transports._forget(self)
             return
+        # Messages that came with the handshake's last record were read already; their
+        # answers wait in `unsent` for this transport.
         self.transport = cast(asyncio.Transport, secured)
         waiting, self.unsent = self.unsent or [], None
         for data in waiting:
