@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,12 +23,7 @@ from tests.webrtc.clients import Client
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(tmp_path_factory.mktemp("https"), tls=True)
-    yield process
-    assert process.stop() == 0, process.log_path.read_text()[-4000:]
+SERVER_TLS = True  # the module's server (tests/e2e/conftest.py) serves HTTPS and WSS
 
 
 def test_health_and_the_api_answer_over_https_with_the_made_certificate(
