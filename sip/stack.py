@@ -45,6 +45,8 @@ from sip.transport import SipTls, SipTransports
 log = logging.getLogger(__name__)
 
 ProvisionalHandler = Callable[[Response], None]
+# A request awaiting its final response: the future, its 1xx handler, where it went, itself.
+_Pending = tuple[asyncio.Future[Response], ProvisionalHandler | None, Peer, Request]
 
 
 class UserAgent(Protocol):
@@ -83,7 +85,8 @@ class SipStack:
         )
         self.counters: Counter[str] = Counter()
         self.advertised_host = ""  # written into Via and Contact when not 0.0.0.0
-        self._pending: dict[int, tuple[asyncio.Future[Response], ProvisionalHandler | None]] = {}
+        self._pending: dict[int, _Pending] = {}
+        self.transports.unreachable = self._unreachable
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
 
@@ -96,7 +99,7 @@ class SipStack:
     async def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        for future, _ in self._pending.values():
+        for future, *_ in self._pending.values():
             if not future.done():
                 future.cancel()
         await self.transports.stop()
@@ -149,7 +152,7 @@ class SipStack:
         """Send `request` in a client transaction; returns its final response (408 on timeout)."""
         transaction = self.layer.send_request(request, destination, self.clock.now())
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        self._pending[id(transaction)] = (future, on_provisional)
+        self._pending[id(transaction)] = (future, on_provisional, destination, request)
         self._flush()
         try:
             return await future
@@ -243,12 +246,20 @@ class SipStack:
         pending = self._pending.get(id(transaction))
         if pending is None:
             return
-        future, on_provisional = pending
+        future, on_provisional, *_ = pending
         if response.status < 200:
             if on_provisional is not None:
                 on_provisional(response)
         elif not future.done():
             future.set_result(response)
+
+    def _unreachable(self, peer: Peer) -> None:
+        """No connection to `peer` could be made (refused, unreachable, or a certificate we do
+        not trust): requests waiting on it fail now with a local 503 (RFC 3261 §8.1.3.1)
+        rather than at their transaction's timeout."""
+        for future, _, destination, request in list(self._pending.values()):
+            if destination == peer and not future.done():
+                future.set_result(make_response(request, 503, "Service Unavailable"))
 
     # -- output and timers ----------------------------------------------------------------
 

@@ -168,6 +168,8 @@ class SipTransports:
         self.tls_port = 0  # 0 until a TLS listener runs
         self.refused = 0  # TCP connections turned away by the caps
         self.in_use: Callable[[Peer], bool] = lambda peer: False
+        # Told when a connection to a peer could not be made (its waiting bytes are dropped).
+        self.unreachable: Callable[[Peer], None] = lambda peer: None
         self._udp: asyncio.DatagramTransport | None = None
         self._server: asyncio.Server | None = None
         self._tls_server: asyncio.Server | None = None
@@ -233,6 +235,7 @@ class SipTransports:
             if self.tls is None:
                 log.info("sip tls is off: cannot reach", extra={"peer": str(peer)})
                 self._pending.pop(peer, None)
+                self.unreachable(peer)
                 return
             context = self.tls.client
         try:
@@ -249,7 +252,8 @@ class SipTransports:
             )
         except (TimeoutError, OSError) as error:  # ssl.SSLError (a refused certificate) too
             log.info("sip tcp connect failed", extra={"peer": str(peer), "error": str(error)})
-            self._pending.pop(peer, None)  # the transaction's timer reports the failure
+            self._pending.pop(peer, None)
+            self.unreachable(peer)
             return
         # Responses and in-dialog requests come back on this connection, keyed by the peer
         # we dialled (its listening port), not by the ephemeral port of our side.

@@ -13,6 +13,8 @@ import pytest
 
 from mediacore.server.certificates import server_certificate
 from mediacore.server.transportsecurity import client_context
+from sip.message import Request, parse_message
+from sip.stack import SipStack
 from sip.transaction import Peer
 from sip.transport import SipTls, SipTransports
 from tests.sip.test_flowlimits import LIMITS, OPTIONS, FakeClock, _closed
@@ -128,4 +130,32 @@ async def test_a_connection_we_open_reaches_only_a_peer_whose_certificate_we_tru
             assert far_received == [] and near.tcp_connections == 0
     finally:
         await near.stop()
+        await far.stop()
+
+
+async def test_a_request_to_a_peer_whose_certificate_we_refuse_fails_at_once_with_503(
+    tmp_path: Path,
+) -> None:
+    far_tls, _ = _tls(tmp_path / "far")
+    far = await _start(far_tls, [])
+    near_tls, _ = _tls(tmp_path / "near")  # trusts the system's CAs only
+    stack = SipStack(tls=near_tls)
+    await stack.start("127.0.0.1", 0, tls_port=0)
+    try:
+        destination = Peer("tls", "127.0.0.1", far.tls_port)
+        request = parse_message(
+            (
+                f"OPTIONS sip:x@127.0.0.1:{far.tls_port};transport=tls SIP/2.0\r\n"
+                f"Via: {stack.via(destination)}\r\nMax-Forwards: 70\r\n"
+                "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\n"
+                "Call-ID: tls-refused\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            ).encode()
+        )
+        assert isinstance(request, Request)
+        assert ";transport=tls" in stack.contact_uri("a", destination)
+        assert f"SIP/2.0/TLS 127.0.0.1:{stack.transports.tls_port};" in stack.via(destination)
+        response = await asyncio.wait_for(stack.request(request, destination), 5)
+        assert response.status == 503  # not Timer F's 408 after 32 s
+    finally:
+        await stack.stop()
         await far.stop()
