@@ -5,8 +5,8 @@ Each complete message's bytes go to `on_message(data, peer)`; `send(data, peer)`
 peer, over the TCP or TLS connection it came from when there is one (§18.2.2), opening one
 otherwise. TCP and TLS connections are capped in total and per source address, and closed by
 the deadlines of `sip.flowlimits` (only complete messages keep one open), checked every second.
-A TLS connection counts from its TCP accept, so a handshake never finished is capped and closed
-like a message never finished."""
+A TLS connection (sip.tlssession over the TCP socket) counts from its TCP accept, so a
+handshake never finished is capped and closed like a message never finished."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from typing import cast
 from mediacore.clock import MONOTONIC, Clock
 from sip.flowlimits import FlowDeadlines, TcpLimits
 from sip.message import MAX_MESSAGE, SipParseError, StreamFramer
+from sip.tlssession import TlsSession
 from sip.transaction import Peer
 
 log = logging.getLogger(__name__)
@@ -53,76 +54,49 @@ class _Datagrams(asyncio.DatagramProtocol):
 
 
 class _Stream(asyncio.Protocol):
-    """One TCP or TLS connection: framed by Content-Length, closed on a framing error or a
-    deadline.
+    """One TCP or TLS connection: framed by Content-Length, closed on a framing error, a TLS
+    error or a deadline.
 
     `accepted` is True for connections peers open to us (capped per address), False for ours.
-    `handshake` is the server context of an accepted TLS connection: it is counted at once and
-    upgraded to TLS before any byte is read."""
+    `tls` is the connection's TLS session (sip.tlssession) over the TCP socket: a connection
+    is counted from its TCP accept, and its handshake is held to the message deadline."""
 
     def __init__(
-        self,
-        transports: SipTransports,
-        *,
-        accepted: bool,
-        kind: str = "tcp",
-        handshake: ssl.SSLContext | None = None,
+        self, transports: SipTransports, *, accepted: bool, tls: TlsSession | None = None
     ) -> None:
         self.transports = transports
         self.accepted = accepted
-        self.kind = kind
-        self.handshake = handshake
+        self.tls = tls
         self.framer = StreamFramer()
         self.transport: asyncio.Transport | None = None
         self.peer: Peer | None = None
-        self.unsent: list[bytes] | None = [] if handshake is not None else None
-        self.upgrading: asyncio.Task[None] | None = None
         self.deadlines = FlowDeadlines(transports.limits, transports.clock.now(), accepted=accepted)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's class does not inherit it
         host, port = transport.get_extra_info("peername")[:2]
         self.transport = transport
-        self.peer = Peer(self.kind, host, port)
+        self.peer = Peer("tcp" if self.tls is None else "tls", host, port)
         if not self.transports._adopt(self):
             self.peer = None  # never counted, so never forgotten
             transport.abort()
             return
-        if self.handshake is not None:
-            transport.pause_reading()  # no byte reaches the framer before the handshake
-            self.upgrading = asyncio.get_running_loop().create_task(
-                self._upgrade(transport, self.handshake)
-            )
-
-    async def _upgrade(self, raw: asyncio.Transport, context: ssl.SSLContext) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            secured = await loop.start_tls(
-                raw,
-                self,
-                context,
-                server_side=True,
-                ssl_handshake_timeout=self.transports.limits.message_timeout,
-            )
-        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as error:
-            log.info("sip tls handshake failed", extra={"peer": str(self.peer),
-                     "error": str(error) or type(error).__name__})  # fmt: skip
-            self.transports._forget(self)
-            raw.abort()
-            return
-        if secured is None:  # the connection closed during the handshake
-            self.transports._forget(self)
-            return
-        # Messages that came with the handshake's last record were read already; their
-        # answers wait in `unsent` for this transport.
-        self.transport = cast(asyncio.Transport, secured)
-        waiting, self.unsent = self.unsent or [], None
-        for data in waiting:
-            self.write(data)
+        self._flush_tls()  # our ClientHello, on a connection we open
 
     def data_received(self, data: bytes) -> None:
         if self.peer is None or self.transport is None:
             return
+        if self.tls is not None:
+            try:
+                data = self.tls.receive(data)
+            except ssl.SSLError as error:
+                self._tls_failed(error)
+                return
+            self._flush_tls()
+            if self.tls.closed:  # the peer's close_notify
+                self.transport.close()
+            if not data:
+                return
         try:
             messages = self.framer.feed(data)
         except SipParseError as error:
@@ -138,12 +112,28 @@ class _Stream(asyncio.Protocol):
         self.transports._forget(self)
 
     def write(self, data: bytes) -> None:
-        if self.unsent is not None:  # still shaking hands: nothing may go out in the clear
-            self.unsent.append(data)
-            return
         if self.transport is not None and not self.transport.is_closing():
             self.deadlines.sent(self.transports.clock.now())
-            self.transport.write(data)
+            if self.tls is None:
+                self.transport.write(data)
+                return
+            self.tls.send(data)  # held until the handshake ends
+            self._flush_tls()
+
+    def _flush_tls(self) -> None:
+        if self.tls is not None and self.transport is not None:
+            records = self.tls.data_to_send()
+            if records:
+                self.transport.write(records)
+
+    def _tls_failed(self, error: ssl.SSLError) -> None:
+        assert self.transport is not None and self.peer is not None
+        log.info("sip tls handshake or record failed", extra={"peer": str(self.peer),
+                 "error": error.reason or str(error)})  # fmt: skip
+        self._flush_tls()  # the alert, if any
+        self.transport.close()
+        if not self.accepted:  # a peer we called, whose certificate we refuse
+            self.transports.unreachable(self.peer)
 
 
 class SipTransports:
@@ -193,7 +183,7 @@ class SipTransports:
         tls = self.tls
         if tls is not None and tls_port is not None:
             self._tls_server = await loop.create_server(
-                lambda: _Stream(self, accepted=True, kind="tls", handshake=tls.server),
+                lambda: _Stream(self, accepted=True, tls=TlsSession(tls.server, server_side=True)),
                 host,
                 tls_port,
             )
@@ -230,27 +220,23 @@ class SipTransports:
 
     async def _connect(self, peer: Peer) -> None:
         loop = asyncio.get_running_loop()
-        context: ssl.SSLContext | None = None
+        session: TlsSession | None = None
         if peer.transport == "tls":
             if self.tls is None:
                 log.info("sip tls is off: cannot reach", extra={"peer": str(peer)})
                 self._pending.pop(peer, None)
                 self.unreachable(peer)
                 return
-            context = self.tls.client
+            name = peer.server_name or peer.host  # what the certificate must name
+            session = TlsSession(self.tls.client, server_side=False, server_hostname=name)
         try:
             _, stream = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: _Stream(self, accepted=False, kind=peer.transport),
-                    peer.host,
-                    peer.port,
-                    ssl=context,
-                    server_hostname=(peer.server_name or peer.host) if context else None,
-                    ssl_handshake_timeout=self.limits.message_timeout if context else None,
+                    lambda: _Stream(self, accepted=False, tls=session), peer.host, peer.port
                 ),
                 5.0,
             )
-        except (TimeoutError, OSError) as error:  # ssl.SSLError (a refused certificate) too
+        except (TimeoutError, OSError) as error:
             log.info("sip tcp connect failed", extra={"peer": str(peer), "error": str(error)})
             self._pending.pop(peer, None)
             self.unreachable(peer)
