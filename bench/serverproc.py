@@ -11,6 +11,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -192,22 +193,30 @@ class ServerProcess:
         config: str = "",
         workers: int | None = None,
         max_legs_per_shard: int | None = None,
+        tls: bool = False,
+        ca_file: Path | None = None,
         **environment: str,
     ) -> None:
         """`config` is TOML text for the server's config file (SIP users, trunks, rooms).
         `workers`: media worker processes (0: rooms in the server process), given on the command
         line so that nothing in the environment or config changes the mode a benchmark names;
         None leaves it to them (MEDIACORE_SERVER_WORKERS, as the e2e tests set it).
-        `max_legs_per_shard`: the server's default when None."""
+        `max_legs_per_shard`: the server's default when None.
+        `tls`: serve HTTPS/WSS (the server's default) rather than plain HTTP, the client
+        trusting `ca_file` (default: the certificate the server makes in its data dir). SIP
+        over TLS listens on a free port of its own (`sip_tls_port`) either way."""
         workers_option = [] if workers is None else ["--workers", str(workers)]
         self.http_port = free_tcp_port()
         self.sip_port = free_sip_port()  # free for both UDP and TCP
+        self.sip_tls_port = free_tcp_port()
+        self.tls = tls
+        self.ca_file = ca_file or data_dir / "tls" / "cert.pem"
         low = random.randrange(20000, 30000 - rtp_ports, 2)
         high = low + rtp_ports - 1
         self.rtp_range = (low, high)
         self.data_dir = data_dir
         loopback = "[::1]" if ":" in host else "127.0.0.1"
-        self.url = f"http://{loopback}:{self.http_port}"
+        self.url = f"{'https' if tls else 'http'}://{loopback}:{self.http_port}"
         # Test cameras and receivers listen on loopback, which [outbound] refuses by default;
         # every benchmark peer connects from loopback, one address for hundreds of sockets.
         env = {
@@ -215,6 +224,9 @@ class ServerProcess:
             "MEDIACORE_ADMIN_TOKEN": TOKEN,
             "MEDIACORE_OUTBOUND_ALLOW_LOOPBACK": "1",
             "MEDIACORE_SERVER_MAX_WEBSOCKETS_PER_ADDRESS": "100000",
+            # Tests and benchmarks speak plain HTTP unless they are about HTTPS.
+            "MEDIACORE_SERVER_INSECURE_HTTP": "0" if tls else "1",
+            "MEDIACORE_SIP_TLS_PORT": str(self.sip_tls_port),
             **environment,
         }
         if max_legs_per_shard is not None:
@@ -246,9 +258,7 @@ class ServerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self.client = httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
-        )
+        self.client = httpx.Client()  # replaced once the server (and its certificate) is there
         self._wait_ready()
 
     def _config_option(self, config: str) -> list[str]:
@@ -258,11 +268,29 @@ class ServerProcess:
         path.write_text(config)
         return ["--config", str(path)]
 
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context trusting the server's certificate (`ca_file`)."""
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
     def _wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
+        connected = False
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()}")
+            if not connected:
+                if self.tls and not self.ca_file.exists():
+                    time.sleep(0.1)  # the certificate is not made yet
+                    continue
+                verify: ssl.SSLContext | bool = self.ssl_context() if self.tls else True
+                connected = True
+                self.client.close()
+                self.client = httpx.Client(
+                    base_url=self.url,
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                    timeout=10,
+                    verify=verify,
+                )
             try:
                 if self.client.get("/api/v1/health").status_code == 200:
                     return

@@ -173,9 +173,16 @@ class SipUri:
 
     @property
     def transport(self) -> str:
-        """The transport the URI asks for (`udp` unless `;transport=` or sips says otherwise)."""
-        default = "tls" if self.scheme == "sips" else "udp"
-        return (self.params.get("transport") or default).lower()
+        """The transport the URI asks for (`udp` unless `;transport=` or sips says otherwise);
+        a sips: URI always means TLS (its `;transport=tcp` is TLS over TCP, RFC 3261 §26.2)."""
+        if self.scheme == "sips":
+            return "tls"
+        return (self.params.get("transport") or "udp").lower()
+
+    @property
+    def default_port(self) -> int:
+        """The port when the URI names none: 5061 for TLS, else 5060 (RFC 3261 §19.1.2)."""
+        return 5061 if self.transport == "tls" else 5060
 
     def with_params(self, **params: str | None) -> SipUri:
         return replace(self, params={**self.params, **params})

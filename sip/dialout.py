@@ -169,7 +169,8 @@ class Dialer:
         from_address = Address(
             SipUri("sip", from_host, user=route.from_user), room.name, {"tag": local_tag}
         )
-        contact = f"<{stack.contact_uri(room.name, destination)}>"
+        secure = route.request_uri.lower().startswith("sips:")
+        contact = f"<{stack.contact_uri(room.name, destination, secure=secure)}>"
         invite = self._invite(route, from_address, contact, offer, new_call_id(), 1)
         if kind is not None:
             kind.mark(invite)

@@ -93,6 +93,15 @@ class SipSettings:
     # SRTP (SDES) for calls and plain RTP legs without an account, trunk or gateway setting:
     # "optional" answers RTP/SAVP when offered, "mandatory" refuses plain RTP, "off" never.
     srtp: str = "optional"
+    # SIP over TLS (sips:): its port (0: no TLS listener); the certificate is the server's
+    # HTTPS one unless tls_cert/tls_key name another pair. Connections we open (dial-out,
+    # trunks, gateways with ;transport=tls or sips:) check the peer's certificate against the
+    # system's CAs and tls_ca_file, unless tls_verify is false.
+    tls_port: int = 5061
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_verify: bool = True
+    tls_ca_file: str = ""
     users: tuple[SipUser, ...] = ()
 
     def policy(self, srtp: str = "", nat: bool = False) -> LegPolicy:

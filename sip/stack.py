@@ -40,11 +40,13 @@ from sip.transaction import (
     TransactionLayer,
     TransactionTimedOut,
 )
-from sip.transport import SipTransports
+from sip.transport import SipTls, SipTransports
 
 log = logging.getLogger(__name__)
 
 ProvisionalHandler = Callable[[Response], None]
+# A request awaiting its final response: the future, its 1xx handler, where it went, itself.
+_Pending = tuple[asyncio.Future[Response], ProvisionalHandler | None, Peer, Request]
 
 
 class UserAgent(Protocol):
@@ -73,26 +75,31 @@ class SipStack:
         *,
         clock: Clock = MONOTONIC,
         tcp_limits: TcpLimits | None = None,
+        tls: SipTls | None = None,
     ) -> None:
         self.clock = clock  # the SIP layer's time: transaction timers, and the user agent's
         self.user_agent = user_agent
         self.layer = TransactionLayer()
-        self.transports = SipTransports(self._message_received, limits=tcp_limits, clock=clock)
+        self.transports = SipTransports(
+            self._message_received, limits=tcp_limits, clock=clock, tls=tls
+        )
         self.counters: Counter[str] = Counter()
         self.advertised_host = ""  # written into Via and Contact when not 0.0.0.0
-        self._pending: dict[int, tuple[asyncio.Future[Response], ProvisionalHandler | None]] = {}
+        self._pending: dict[int, _Pending] = {}
+        self.transports.unreachable = self._unreachable
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
 
-    async def start(self, host: str, port: int) -> None:
-        await self.transports.start(host, port)
+    async def start(self, host: str, port: int, tls_port: int | None = None) -> None:
+        """Listen on UDP and TCP `port`, and for TLS on `tls_port` when the stack has TLS."""
+        await self.transports.start(host, port, tls_port)
         unspecified = host in ("0.0.0.0", "::", "")
         self.advertised_host = "" if unspecified else host
 
     async def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        for future, _ in self._pending.values():
+        for future, *_ in self._pending.values():
             if not future.done():
                 future.cancel()
         await self.transports.stop()
@@ -100,6 +107,10 @@ class SipStack:
     @property
     def port(self) -> int:
         return self.transports.port
+
+    def port_for(self, transport: str) -> int:
+        """The port we listen on for `transport`: the TLS port for "tls", else the SIP port."""
+        return self.transports.tls_port if transport == "tls" else self.transports.port
 
     # -- addresses ------------------------------------------------------------------------
 
@@ -117,11 +128,18 @@ class SipStack:
 
     def via(self, peer: Peer) -> str:
         host = format_host(self.local_host(peer.host))
-        return f"SIP/2.0/{peer.transport.upper()} {host}:{self.port};branch={new_branch()};rport"
+        port = self.port_for(peer.transport)
+        return f"SIP/2.0/{peer.transport.upper()} {host}:{port};branch={new_branch()};rport"
 
-    def contact_uri(self, user: str, peer: Peer) -> str:
-        transport = ";transport=tcp" if peer.transport == "tcp" else ""
-        return f"sip:{user}@{format_host(self.local_host(peer.host))}:{self.port}{transport}"
+    def contact_uri(self, user: str, peer: Peer, *, secure: bool = False) -> str:
+        """Our Contact toward `peer`, on its transport; `secure` (a sips: dialog, RFC 5630)
+        gives a sips: URI, which means TLS by itself."""
+        host = format_host(self.local_host(peer.host))
+        port = self.port_for(peer.transport)
+        if secure and peer.transport == "tls":
+            return f"sips:{user}@{host}:{port}"
+        transport = f";transport={peer.transport}" if peer.transport in ("tcp", "tls") else ""
+        return f"sip:{user}@{host}:{port}{transport}"
 
     # -- sending --------------------------------------------------------------------------
 
@@ -134,7 +152,7 @@ class SipStack:
         """Send `request` in a client transaction; returns its final response (408 on timeout)."""
         transaction = self.layer.send_request(request, destination, self.clock.now())
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        self._pending[id(transaction)] = (future, on_provisional)
+        self._pending[id(transaction)] = (future, on_provisional, destination, request)
         self._flush()
         try:
             return await future
@@ -228,12 +246,20 @@ class SipStack:
         pending = self._pending.get(id(transaction))
         if pending is None:
             return
-        future, on_provisional = pending
+        future, on_provisional, *_ = pending
         if response.status < 200:
             if on_provisional is not None:
                 on_provisional(response)
         elif not future.done():
             future.set_result(response)
+
+    def _unreachable(self, peer: Peer) -> None:
+        """No connection to `peer` could be made (refused, unreachable, or a certificate we do
+        not trust): requests waiting on it fail now with a local 503 (RFC 3261 §8.1.3.1)
+        rather than at their transaction's timeout."""
+        for future, _, destination, request in list(self._pending.values()):
+            if destination == peer and not future.done():
+                future.set_result(make_response(request, 503, "Service Unavailable"))
 
     # -- output and timers ----------------------------------------------------------------
 
@@ -308,14 +334,16 @@ def best_effort_response(data: bytes, status: int, reason: str) -> Response | No
 
 
 async def resolve(uri: SipUri) -> Peer:
-    """Where to send requests for `uri`: its host's address (A/AAAA; no NAPTR/SRV) and port.
+    """Where to send requests for `uri`: its host's address (A/AAAA; no NAPTR/SRV) and port
+    (5061 for TLS when the URI names none). A TLS peer keeps the URI's host name, which its
+    certificate must carry.
 
     Raises OSError when the name does not resolve."""
-    port = uri.port or 5060
+    port = uri.port or uri.default_port
     try:
         ipaddress.ip_address(uri.host)
         return Peer(uri.transport, uri.host, port)
     except ValueError:
         pass
     infos = await asyncio.get_running_loop().getaddrinfo(uri.host, port, type=socket.SOCK_DGRAM)
-    return Peer(uri.transport, str(infos[0][4][0]), port)
+    return Peer(uri.transport, str(infos[0][4][0]), port, server_name=uri.host)

@@ -82,7 +82,7 @@ class TrunkTrust:
 
 def _proxy_peer(trunk: SipTrunk, host: str) -> Peer:
     uri = trunk.proxy_uri
-    return Peer(uri.transport, host, uri.port or (5061 if uri.scheme == "sips" else 5060))
+    return Peer(uri.transport, host, uri.port or uri.default_port)
 
 
 def _is_address(host: str) -> bool:

@@ -382,7 +382,8 @@ class SipUserAgent:
         if transaction.timed_out:  # answered 408 while the leg was being made
             await leg.close("timeout")
             return
-        contact = f"<{self.stack.contact_uri(target, source)}>"
+        secure = request.uri.lower().startswith("sips:")  # a sips: call is answered with sips:
+        contact = f"<{self.stack.contact_uri(target, source, secure=secure)}>"
         call = SipCall(leg, clock=self.clock, policy=policy)
         call.dialog = Dialog.as_uas(request, local_tag, contact, source)
         call.agent = self

@@ -62,6 +62,7 @@ from mediacore.videohub import VideoHub
 from recorder.exportjobs import ExportJobs
 from recorder.service import RecorderService
 from recorder.site import LocalSite, RecordingSite
+from sip.transport import SipTls
 from webrtc.peerroom import LocalPeerRoom, PeerRoom, Peers
 from webrtc.service import WebRtcService
 
@@ -74,7 +75,11 @@ STATIC = Path(__file__).parent / "static"
 
 
 class MediaServer:
-    def __init__(self, config: Config, tokens: TokenStore | None = None) -> None:
+    def __init__(
+        self, config: Config, tokens: TokenStore | None = None, sip_tls: SipTls | None = None
+    ) -> None:
+        """`sip_tls`: SIP over TLS on `[sip] tls_port` (mediacore.server.transportsecurity);
+        None listens on UDP and TCP only."""
         self.config = config
         self.bus = EventBus()
         self.tokens = tokens if tokens is not None else build_token_store(config)
@@ -93,10 +98,11 @@ class MediaServer:
                 self.bus,
                 rooms=self.sharded.call_room,
                 legs=RemoteLegs(self.sharded),
+                tls=sip_tls,
             )
             self.sip.agent.pin_entries = RemotePinEntry
         else:
-            self.sip = SipService(config, self.directory, self.bus)
+            self.sip = SipService(config, self.directory, self.bus, tls=sip_tls)
         self.metrics = MediaMetrics(self.directory, self.sip.statistics)
         if self.pool is not None and self.sharded is not None:
             self.metrics.remote_rooms = self.sharded.snapshots

@@ -19,6 +19,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 8080)")
     serve.add_argument("--sip-port", type=int, help="SIP port (default 5060)")
+    serve.add_argument("--sip-tls-port", type=int, help="SIP over TLS port (default 5061, 0: off)")
+    serve.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="serve plain HTTP and WS instead of HTTPS and WSS (a lab only)",
+    )
     serve.add_argument("--rtp-ports", help="RTP port range LO-HI (default 20000-29999)")
     serve.add_argument("--log-level", help="debug, info, warning, error")
     serve.add_argument(
@@ -29,8 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("version", help="print the version")
     for name, text in (("calls", "SIP calls in progress"), ("registrations", "SIP registrations")):
         view = commands.add_parser(name, help=f"show a running server's {text}")
-        view.add_argument("--url", default=cliview.DEFAULT_URL, help="the server's HTTP address")
-        view.add_argument("--token", help="bearer token (default $MEDIACORE_TOKEN)")
+        cliview.add_connection_options(view)
     clirecordings.add_parser(commands)
     cliaudit.add_parser(commands)
     args = parser.parse_args(argv)
@@ -54,10 +59,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _view(args: argparse.Namespace) -> int:
-    token = args.token or cliview.token_from_environment()
     show = cliview.calls_view if args.command == "calls" else cliview.registrations_view
     try:
-        print(show(args.url, token))
+        print(show(cliview.ServerApi.from_args(args)))
     except RuntimeError as error:
         print(f"mediacore: {error}", file=sys.stderr)
         return 1
@@ -76,6 +80,8 @@ def _apply_options(config: Config, args: argparse.Namespace) -> Config:
         server = replace(server, log_level=args.log_level)
     if getattr(args, "workers", None) is not None:
         server = replace(server, workers=args.workers)
+    if getattr(args, "insecure_http", False):
+        server = replace(server, insecure_http=True)
     rtp = config.rtp
     if args.rtp_ports:
         low, _, high = args.rtp_ports.partition("-")
@@ -83,6 +89,8 @@ def _apply_options(config: Config, args: argparse.Namespace) -> Config:
             raise ConfigError(f"--rtp-ports wants LO-HI, got {args.rtp_ports!r}")
         rtp = replace(rtp, port_min=int(low), port_max=int(high))
     sip = replace(config.sip, port=args.sip_port) if args.sip_port else config.sip
+    if getattr(args, "sip_tls_port", None) is not None:
+        sip = replace(sip, tls_port=args.sip_tls_port)
     return validate_config(replace(config, server=server, rtp=rtp, sip=sip))
 
 

@@ -29,26 +29,25 @@ def add_parser(commands: Any) -> None:
     verify.add_argument("--data-dir", help="verify on disk, without a server")
     verify.add_argument("--public-key", help="the server's public key, PEM (with --data-dir)")
     for parser in (listing, verify):
-        parser.add_argument("--url", default=cliview.DEFAULT_URL, help="the server's HTTP address")
-        parser.add_argument("--token", help="bearer token (default $MEDIACORE_TOKEN)")
+        cliview.add_connection_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    token = args.token or cliview.token_from_environment()
     try:
+        api = cliview.ServerApi.from_args(args)
         if args.action == "list":
-            print(_listing(args, token))
+            print(_listing(args, api))
             return 0
-        return _verify(args, token)
+        return _verify(args, api)
     except (RuntimeError, KeyFileError) as error:
         print(f"mediacore: {error}", file=sys.stderr)
         return 1
 
 
-def _listing(args: argparse.Namespace, token: str) -> str:
+def _listing(args: argparse.Namespace, api: cliview.ServerApi) -> str:
     query = {k: getattr(args, k) for k in FILTERS if getattr(args, k)}
     query |= {"limit": str(args.limit), "offset": str(args.offset)}
-    found = cliview.fetch(args.url, token, "/api/v1/audit?" + urllib.parse.urlencode(query))
+    found = api.fetch("/api/v1/audit?" + urllib.parse.urlencode(query))
     if not found:
         return "no entries"
     rows = [
@@ -60,14 +59,14 @@ def _listing(args: argparse.Namespace, token: str) -> str:
     return cliview.table(rows, ["at", "who", "role", "address", "action", "room", "result"])
 
 
-def _verify(args: argparse.Namespace, token: str) -> int:
+def _verify(args: argparse.Namespace, api: cliview.ServerApi) -> int:
     if args.data_dir:
         data_dir = Path(args.data_dir)
         key = Path(args.public_key or public_key_path(default_key_path(data_dir)))
         report = verify_chain(CHAIN_NAME, read_lines(data_dir / AUDIT_FILE), PublicKey.load(key))
         ok, problems, entries, head = report.ok, report.problems, len(report.entries), report.head
     else:
-        answer = cliview.fetch(args.url, token, "/api/v1/audit/verify")
+        answer = api.fetch("/api/v1/audit/verify")
         ok, problems = answer["ok"], answer["problems"]
         entries, head = answer["entries"], answer["head"]
     for problem in problems:

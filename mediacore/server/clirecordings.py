@@ -13,7 +13,6 @@ import json
 import sys
 import time
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -61,35 +60,34 @@ def add_parser(commands: Any) -> None:
         "(JSON lines, each signed) to this file",
     )
     for parser in (listing, verify, ledger, public, export):
-        parser.add_argument("--url", default=cliview.DEFAULT_URL, help="the server's HTTP address")
-        parser.add_argument("--token", help="bearer token (default $MEDIACORE_TOKEN)")
+        cliview.add_connection_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    token = args.token or cliview.token_from_environment()
     try:
+        api = cliview.ServerApi.from_args(args)
         if args.action == "list":
-            print(_listing(args, token))
+            print(_listing(args, api))
             return 0
         if args.action == "verify":
-            return _verify(args, token)
+            return _verify(args, api)
         if args.action == "verify-ledger":
-            return _verify_ledger(args, token)
+            return _verify_ledger(args, api)
         if args.action == "public-key":
-            print(_public_key(args, token), end="")
+            print(_public_key(args, api), end="")
             return 0
-        return _export(args, token)
+        return _export(args, api)
     except (RuntimeError, KeyFileError) as error:
         print(f"mediacore: {error}", file=sys.stderr)
         return 1
 
 
-def _listing(args: argparse.Namespace, token: str) -> str:
+def _listing(args: argparse.Namespace, api: cliview.ServerApi) -> str:
     query = {
         k: getattr(args, k) for k in ("room", "participant", "since", "until", "event", "source")
     }
     text = "&".join(f"{k}={urllib.parse.quote(v)}" for k, v in query.items() if v)
-    found = cliview.fetch(args.url, token, "/api/v1/recordings" + (f"?{text}" if text else ""))
+    found = api.fetch("/api/v1/recordings" + (f"?{text}" if text else ""))
     if not found:
         return "no recordings"
     rows = [
@@ -100,7 +98,7 @@ def _listing(args: argparse.Namespace, token: str) -> str:
     return cliview.table(rows, ["id", "room", "state", "started", "stopped", "", "matches"])
 
 
-def _verify(args: argparse.Namespace, token: str) -> int:
+def _verify(args: argparse.Namespace, api: cliview.ServerApi) -> int:
     if args.data_dir:
         directory = Path(args.data_dir) / "recordings" / args.id
         if not directory.is_dir():
@@ -108,7 +106,7 @@ def _verify(args: argparse.Namespace, token: str) -> int:
         report = verify_recording(directory, _offline_key(args))
         ok, problems = report.ok, report.problems
     else:
-        answer = cliview.fetch(args.url, token, f"/api/v1/recordings/{args.id}/verify")
+        answer = api.fetch(f"/api/v1/recordings/{args.id}/verify")
         ok, problems = answer["ok"], answer["problems"]
     for problem in problems:
         where = " ".join(
@@ -119,14 +117,14 @@ def _verify(args: argparse.Namespace, token: str) -> int:
     return 0 if ok else 3
 
 
-def _verify_ledger(args: argparse.Namespace, token: str) -> int:
+def _verify_ledger(args: argparse.Namespace, api: cliview.ServerApi) -> int:
     if args.data_dir:
         data_dir = Path(args.data_dir)
         answer = verify_ledger(
             data_dir / LEDGER_FILE, data_dir / "recordings", _offline_key(args)
         ).to_json()
     else:
-        answer = cliview.fetch(args.url, token, "/api/v1/recordings/ledger/verify")
+        answer = api.fetch("/api/v1/recordings/ledger/verify")
     for problem in answer["problems"]:
         where = problem.get("recording") or f"line {problem.get('line')}"
         print(f"{problem['problem']}: {where} {problem.get('detail', '')}".strip())
@@ -135,10 +133,10 @@ def _verify_ledger(args: argparse.Namespace, token: str) -> int:
     return 0 if answer["ok"] else 3
 
 
-def _public_key(args: argparse.Namespace, token: str) -> str:
+def _public_key(args: argparse.Namespace, api: cliview.ServerApi) -> str:
     if args.data_dir:
         return PublicKey.load(_default_public_key(Path(args.data_dir))).pem()
-    return str(cliview.fetch(args.url, token, "/api/v1/recordings/public-key")["pem"])
+    return str(api.fetch("/api/v1/recordings/public-key")["pem"])
 
 
 def _offline_key(args: argparse.Namespace) -> PublicKey:
@@ -153,7 +151,7 @@ def _default_public_key(data_dir: Path) -> Path:
     return public_key_path(default_key_path(data_dir))
 
 
-def _export(args: argparse.Namespace, token: str) -> int:
+def _export(args: argparse.Namespace, api: cliview.ServerApi) -> int:
     body: dict[str, Any] = {"format": args.format}
     if args.from_s is not None:
         body["from_s"] = args.from_s
@@ -161,23 +159,21 @@ def _export(args: argparse.Namespace, token: str) -> int:
         body["to_s"] = args.to_s
     if args.tracks:
         body["tracks"] = [t.strip() for t in args.tracks.split(",") if t.strip()]
-    job = cliview.fetch(args.url, token, f"/api/v1/recordings/{args.id}/exports", body)
+    job = api.fetch(f"/api/v1/recordings/{args.id}/exports", body)
     while job["state"] in ("queued", "running"):
         _progress_bar(job["progress"])
         time.sleep(EXPORT_POLL)
-        job = cliview.fetch(args.url, token, f"/api/v1/exports/{job['id']}")
+        job = api.fetch(f"/api/v1/exports/{job['id']}")
     _progress_bar(1.0 if job["state"] == "done" else job["progress"])
     print(file=sys.stderr)
     if job["state"] != "done":
         raise RuntimeError(f"export failed: {job.get('error')}")
-    request = urllib.request.Request(args.url.rstrip("/") + job["url"])
-    request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=60) as response, open(args.out, "wb") as out:
+    with api.open(job["url"]) as response, open(args.out, "wb") as out:
         while chunk := response.read(1 << 16):
             out.write(chunk)
     print(f"wrote {args.out} ({job.get('duration_s')} s)")
     if args.audit:
-        entries = cliview.fetch(args.url, token, f"/api/v1/recordings/{args.id}/audit")
+        entries = api.fetch(f"/api/v1/recordings/{args.id}/audit")
         with open(args.audit, "w", encoding="utf-8") as out:
             out.writelines(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries)
         print(f"wrote {args.audit} ({len(entries)} audit entries)")

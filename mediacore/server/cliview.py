@@ -1,34 +1,89 @@
 """`mediacore calls` and `mediacore registrations`: a terminal view of a running server's SIP.
 
-Reads the HTTP API (stdlib only, so the command works wherever the server is installed)."""
+Reads the HTTP API (stdlib only, so the command works wherever the server is installed), over
+HTTPS by default: the server's certificate is checked against `--cafile` (default
+$MEDIACORE_CAFILE, or the certificate a server with the default data dir made, ./var/tls/cert.pem,
+when it is there, else the system's CAs); `--insecure` skips the check (a lab only)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import ssl
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
+from http.client import HTTPResponse
+from pathlib import Path
 from typing import Any
 
-DEFAULT_URL = "http://127.0.0.1:8080"
+DEFAULT_URL = "https://127.0.0.1:8080"
+DEFAULT_CAFILE = Path("var") / "tls" / "cert.pem"  # made by `mediacore serve` in ./var
 
 
-def fetch(url: str, token: str, path: str, body: Any = None) -> Any:
-    """GET `path` from the API (POST `body` as JSON when given); raises RuntimeError with the
-    server's message on failure."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url.rstrip("/") + path, data=data)
-    request.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
+    """--url, --token, --cafile and --insecure: how a command reaches a running server."""
+    parser.add_argument("--url", default=DEFAULT_URL, help="the server's address (https://...)")
+    parser.add_argument("--token", help="bearer token (default $MEDIACORE_TOKEN)")
+    parser.add_argument(
+        "--cafile",
+        help="PEM file of the server's certificate or its CA (default $MEDIACORE_CAFILE, "
+        "else ./var/tls/cert.pem when present, else the system's CAs)",
+    )
+    parser.add_argument(
+        "--insecure", action="store_true", help="do not check the server's certificate (a lab)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ServerApi:
+    """A running server's API as the command line reaches it."""
+
+    url: str
+    token: str
+    context: ssl.SSLContext | None = None  # for https:// URLs
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> ServerApi:
+        """From the options of `add_connection_options`. Raises RuntimeError (a bad CA file)."""
+        token = args.token or token_from_environment()
+        if not args.url.startswith("https:"):
+            return cls(args.url, token)
+        if args.insecure:
+            context = ssl._create_unverified_context()  # noqa: S323 - asked for by --insecure
+            return cls(args.url, token, context)
+        cafile = args.cafile or os.environ.get("MEDIACORE_CAFILE")
+        if not cafile and DEFAULT_CAFILE.exists():
+            cafile = str(DEFAULT_CAFILE)
+        try:
+            return cls(args.url, token, ssl.create_default_context(cafile=cafile or None))
+        except (OSError, ssl.SSLError) as error:
+            raise RuntimeError(f"cannot load CA file {cafile}: {error}") from None
+
+    def open(self, path: str, data: bytes | None = None, json_body: bool = False) -> HTTPResponse:
+        """The response to a GET (a POST with `data`) of `path`; raises RuntimeError with the
+        server's message on failure."""
+        request = urllib.request.Request(self.url.rstrip("/") + path, data=data)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        if json_body:
+            request.add_header("Content-Type", "application/json")
+        try:
+            response: HTTPResponse = urllib.request.urlopen(  # noqa: S310 - http(s) only
+                request, timeout=60, context=self.context
+            )
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode("utf-8", "replace")[:200]
+            raise RuntimeError(f"{error.code} from {path}: {detail}") from None
+        except OSError as error:  # ssl.SSLCertVerificationError too: says why
+            raise RuntimeError(f"cannot reach {self.url}: {error}") from None
+        return response
+
+    def fetch(self, path: str, body: Any = None) -> Any:
+        """GET `path` (POST `body` as JSON when given) and decode the JSON answer."""
+        data = None if body is None else json.dumps(body).encode()
+        with self.open(path, data, json_body=data is not None) as response:
             return json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        detail = error.read().decode("utf-8", "replace")[:200]
-        raise RuntimeError(f"{error.code} from {path}: {detail}") from None
-    except OSError as error:
-        raise RuntimeError(f"cannot reach {url}: {error}") from None
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:
@@ -40,8 +95,8 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def calls_view(url: str, token: str) -> str:
-    calls = fetch(url, token, "/api/v1/calls")
+def calls_view(api: ServerApi) -> str:
+    calls = api.fetch("/api/v1/calls")
     if not calls:
         return "no calls"
     header = ["room", "direction", "state", "remote", "user", "codec", "held", "transport"]
@@ -61,8 +116,8 @@ def calls_view(url: str, token: str) -> str:
     return table(rows, header)
 
 
-def registrations_view(url: str, token: str) -> str:
-    data = fetch(url, token, "/api/v1/registrations")
+def registrations_view(api: ServerApi) -> str:
+    data = api.fetch("/api/v1/registrations")
     parts = []
     users = data.get("users", [])
     if users:

@@ -50,6 +50,11 @@ class ServerSection:
     # A bearer token that may read /metrics and nothing else (for Prometheus); admins may too.
     metrics_token: str = ""
     api_docs: bool = False  # serve /api/docs and /api/openapi.json (to token holders only)
+    # HTTPS and WSS with this certificate and key (PEM); without them a self-signed pair is made
+    # in the data dir at first start. insecure_http serves plain HTTP instead (a lab only).
+    tls_cert: str = ""
+    tls_key: str = ""
+    insecure_http: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +184,12 @@ def validate_config(config: Config) -> Config:
     for key, port in (("server.http_port", server.http_port), ("sip.port", config.sip.port)):
         if not 1 <= port <= 65535:
             raise ConfigError(f"{key}: {port} is not a port number (1-65535)")
+    if not 0 <= config.sip.tls_port <= 65535:
+        raise ConfigError(f"sip.tls_port: {config.sip.tls_port} must be 0 (off) or a port number")
+    for section, pair in (("server", (server.tls_cert, server.tls_key)),
+                          ("sip", (config.sip.tls_cert, config.sip.tls_key))):  # fmt: skip
+        if bool(pair[0]) != bool(pair[1]):
+            raise ConfigError(f"{section}.tls_cert and {section}.tls_key go together: both or none")
     if not 1024 <= rtp.port_min < rtp.port_max <= 65535 or rtp.port_max - rtp.port_min < 2:
         raise ConfigError(
             f"rtp.port_min/port_max: {rtp.port_min}-{rtp.port_max} must lie in 1024-65535, "

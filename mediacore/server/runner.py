@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Iterator
 
 import uvicorn
 
 from mediacore.server.app import MediaServer, create_app
+from mediacore.server.certificates import CertificateError
 from mediacore.server.config import Config
+from mediacore.server.transportsecurity import transport_security
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 MAX_HEADER_BYTES = 16 * 1024
@@ -32,7 +35,13 @@ class GracefulServer(uvicorn.Server):
 
 
 def run(config: Config) -> int:
-    """Serve until stopped; returns the process exit status."""
+    """Serve until stopped; returns the process exit status (2: an unusable certificate)."""
+    try:
+        security = transport_security(config)
+    except CertificateError as error:
+        print(f"mediacore: {error}", file=sys.stderr)
+        return 2
+    https = security.https  # HTTPS and WSS unless [server] insecure_http asks for plain HTTP
     try:
         import uvloop
 
@@ -40,7 +49,7 @@ def run(config: Config) -> int:
         loop = "uvloop"
     except ImportError:
         loop = "asyncio"
-    app = create_app(MediaServer(config))
+    app = create_app(MediaServer(config, sip_tls=security.sip))
     server = GracefulServer(
         uvicorn.Config(
             app,
@@ -55,6 +64,8 @@ def run(config: Config) -> int:
             http="h11",
             h11_max_incomplete_event_size=MAX_HEADER_BYTES,
             ws_max_size=MAX_WEBSOCKET_MESSAGE,
+            ssl_certfile=None if https is None else str(https.cert_path),
+            ssl_keyfile=None if https is None else str(https.key_path),
         )
     )
     asyncio.run(server.serve())

@@ -19,6 +19,7 @@ from sip.message import Request, Response
 from sip.roomport import CallLegs
 from sip.stack import SipStack
 from sip.transaction import Peer, ServerTransaction
+from sip.transport import SipTls
 from sip.trunk import TrunkRegistration
 from sip.useragent import RoomLookup, SipUserAgent
 
@@ -35,11 +36,12 @@ class SipService:
         bus: EventBus,
         rooms: RoomLookup | None = None,
         legs: CallLegs | None = None,
+        tls: SipTls | None = None,
     ) -> None:
         """SIP over the rooms of `directory`, or over `rooms` and `legs` when the rooms run
-        elsewhere (media workers)."""
+        elsewhere (media workers); over TLS too (on `[sip] tls_port`) when `tls` is given."""
         self.config = config
-        self.stack = SipStack(clock=directory.clock, tcp_limits=config.sip.tcp_limits)
+        self.stack = SipStack(clock=directory.clock, tcp_limits=config.sip.tcp_limits, tls=tls)
         rooms = rooms or directory.rooms.get
         self.agent = SipUserAgent(
             config.sip, self.stack, rooms, legs or directory.legs, bus, [IncomingRadio()]
@@ -61,14 +63,17 @@ class SipService:
             self.stack.user_agent = _GbFirst(self.gb, self.agent)
 
     async def start(self) -> None:
-        await self.stack.start(self.config.server.host, self.config.sip.port)
+        sip = self.config.sip
+        tls_port = sip.tls_port if sip.tls_port and self.stack.transports.tls else None
+        await self.stack.start(self.config.server.host, sip.port, tls_port)
         self.agent.start()
         for trunk in self.trunks:
             trunk.start()
         self.gateways.start()
         if self.gb is not None:
             self.gb.start()
-        log.info("sip listening", extra={"port": self.stack.port})
+        log.info("sip listening", extra={"port": self.stack.port,
+                 "tls_port": self.stack.transports.tls_port or None})  # fmt: skip
 
     async def stop(self) -> None:
         """Call after the rooms closed: their BYEs are on the way; give them a moment."""

@@ -83,9 +83,14 @@ class Chromium:
             )
         return self._browsers[key]
 
-    async def page(self, tone_hz: float | None = None, *, grant: bool = True) -> Page:
-        """A new page in its own context (its own storage: tokens do not leak between pages)."""
-        context = await (await self.browser(tone_hz, grant=grant)).new_context()
+    async def page(
+        self, tone_hz: float | None = None, *, grant: bool = True, accept_certificate: bool = False
+    ) -> Page:
+        """A new page in its own context (its own storage: tokens do not leak between pages);
+        `accept_certificate`: it accepts a certificate it cannot check (the server's self-signed
+        one), as a user does after comparing the fingerprint."""
+        browser = await self.browser(tone_hz, grant=grant)
+        context = await browser.new_context(ignore_https_errors=accept_certificate)
         context.set_default_timeout(15_000)
         page = await context.new_page()
         page.on("pageerror", lambda error: print(f"page error: {error}"))

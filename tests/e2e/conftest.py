@@ -12,12 +12,14 @@ from tests.e2e.server import ServerProcess
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    """One server per test module. A module may set SERVER_CONFIG (TOML text) and
-    SERVER_ENV (environment overrides; by default legs time out after 3 s without RTP)."""
+    """One server per test module. A module may set SERVER_CONFIG (TOML text),
+    SERVER_ENV (environment overrides; by default legs time out after 3 s without RTP) and
+    SERVER_TLS (True: HTTPS and WSS with the certificate the server makes)."""
     config = getattr(request.module, "SERVER_CONFIG", "")
     environment = getattr(request.module, "SERVER_ENV", {"MEDIACORE_RTP_TIMEOUT": "3"})
+    tls = getattr(request.module, "SERVER_TLS", False)
     folder = Path(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
-    process = ServerProcess(folder, config=config, **environment)
+    process = ServerProcess(folder, config=config, tls=tls, **environment)
     yield process
     assert process.stop() == 0, process.log_path.read_text()
 

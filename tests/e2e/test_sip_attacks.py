@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 
@@ -317,23 +318,27 @@ def test_credentials_without_qop_cannot_be_replayed(server: ServerProcess, rooms
 # -- hole 13: TCP exhaustion -------------------------------------------------------------------
 
 
+async def connect_from(
+    address: str, port: int
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP connection to the server's `port` from loopback `address`."""
+    return await asyncio.open_connection("127.0.0.1", port, local_addr=(address, 0))
+
+
+async def closed(reader: asyncio.StreamReader, within: float) -> bool:
+    """Whether the server closes the connection within `within` seconds."""
+    try:
+        return await asyncio.wait_for(reader.read(100), within) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
 async def test_tcp_connections_are_capped_per_address_and_a_drip_is_cut_off(
     server: ServerProcess,
 ) -> None:
-    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection(
-            "127.0.0.1", server.sip_port, local_addr=("127.0.0.7", 0)
-        )
-
-    async def closed(reader: asyncio.StreamReader, within: float) -> bool:
-        try:
-            return await asyncio.wait_for(reader.read(100), within) == b""
-        except ConnectionResetError:
-            return True
-        except TimeoutError:
-            return False
-
-    held = [await connect() for _ in range(4)]
+    held = [await connect_from("127.0.0.7", server.sip_port) for _ in range(4)]
     assert await closed(held[3][0], 2.0)  # the fourth from one address is turned away
     dripper, drip = held[0]
     started = time.monotonic()
@@ -358,6 +363,29 @@ async def test_tcp_connections_are_capped_per_address_and_a_drip_is_cut_off(
         text = SipClient(server).request("OPTIONS").replace("SIP/2.0/UDP", "SIP/2.0/TCP")
         stream.sendall(text.encode())
         assert b"SIP/2.0 200 OK" in stream.recv(4096)  # others are served all along
+
+
+async def test_tls_handshakes_never_made_are_capped_per_address_and_cut_off(
+    server: ServerProcess,
+) -> None:
+    """SIP over TLS holds to the same caps: a connection counts from its TCP accept, and one
+    that never completes a handshake is closed by the message deadline."""
+    held = [await connect_from("127.0.0.9", server.sip_tls_port) for _ in range(4)]
+    assert await closed(held[3][0], 2.0)  # the fourth from one address is turned away at once
+    started = time.monotonic()
+    for reader, _ in held[:3]:
+        assert await closed(reader, 4.0)  # no handshake within tcp_message_timeout = 2 s
+    assert time.monotonic() - started < 4.0
+    for _, writer in held:
+        writer.close()
+    trusting = ssl.create_default_context(cafile=str(server.ca_file))
+    with (
+        socket.create_connection(("127.0.0.1", server.sip_tls_port), timeout=3) as raw,
+        trusting.wrap_socket(raw, server_hostname="127.0.0.1") as stream,
+    ):
+        text = SipClient(server).request("OPTIONS").replace("SIP/2.0/UDP", "SIP/2.0/TLS")
+        stream.sendall(text.encode())
+        assert b"SIP/2.0 200 OK" in stream.recv(4096)  # a real TLS client is served
 
 
 # -- hole 3: PIN guessing ----------------------------------------------------------------------

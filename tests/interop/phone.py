@@ -54,6 +54,8 @@ class Phone:
         user: str = "phone",
         log_file: str | Path | None = None,
         start_timeout: float = 10.0,
+        ca_file: str | Path | None = None,
+        tls_pair: tuple[Path, Path] | None = None,
     ):
         self.host = host
         self.rtp_port = _next_rtp_base() if rtp_port is None else rtp_port
@@ -67,6 +69,10 @@ class Phone:
         ]  # fmt: skip
         if log_file is not None:
             argv += ["--log-file", str(log_file)]
+        if ca_file is not None:  # TLS: the phone checks the server's certificate
+            argv += ["--ca-file", str(ca_file)]
+        if tls_pair is not None:  # TLS: the certificate and key calls to the phone meet
+            argv += ["--tls-cert", str(tls_pair[0]), "--tls-key", str(tls_pair[1])]
         # stderr is inherited: pjsip's few console lines land in pytest's captured output.
         self.proc = subprocess.Popen(
             argv,

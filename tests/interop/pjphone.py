@@ -50,7 +50,11 @@ MEDIA_STATUS = {
 # pjmedia_dir: which way a stream carries audio, from this phone's point of view.
 MEDIA_DIRS = {0: "inactive", 1: "sendonly", 2: "recvonly", 3: "sendrecv"}
 DTMF_METHODS = {"rfc2833": pj.PJSUA_DTMF_METHOD_RFC2833, "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}
-TRANSPORTS = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP}
+TRANSPORTS = {
+    "udp": pj.PJSIP_TRANSPORT_UDP,
+    "tcp": pj.PJSIP_TRANSPORT_TCP,
+    "tls": pj.PJSIP_TRANSPORT_TLS,
+}
 
 
 class CommandError(Exception):
@@ -66,9 +70,13 @@ def error_text(exc: BaseException) -> str:
 
 
 def with_transport(uri: str, transport: str) -> str:
-    """Adds ;transport=tcp to a SIP URI that names none: without it pjsip resolves the URI to
-    UDP, which an account bound to a TCP transport refuses to use."""
-    if transport == "udp" or "transport=" in uri.lower():
+    """Adds ;transport=tcp (or tls) to a SIP URI that names none: without it pjsip resolves the
+    URI to UDP, which an account bound to a TCP transport refuses to use."""
+    if (
+        transport == "udp"
+        or "transport=" in uri.lower()
+        or uri.lower().lstrip("<").startswith("sips:")
+    ):
         return uri
     if uri.startswith("<") and uri.endswith(">"):
         return f"<{with_transport(uri[1:-1], transport)}>"
@@ -281,6 +289,13 @@ class PjPhone:
             # Bound and published on the test address, or pjsip offers the host's own address.
             tcfg.boundAddress = self.args.host
             tcfg.publicAddress = self.args.host
+            if kind == "tls" and self.args.ca_file:
+                # Checks the server's certificate against this CA file (its name too).
+                tcfg.tlsConfig.CaListFile = self.args.ca_file
+                tcfg.tlsConfig.verifyServer = True
+            if kind == "tls" and self.args.tls_cert:  # what calls to this phone's TLS port meet
+                tcfg.tlsConfig.certFile = self.args.tls_cert
+                tcfg.tlsConfig.privKeyFile = self.args.tls_key
             self.transports[kind] = self.ep.transportCreate(TRANSPORTS[kind], tcfg)
         return self.transports[kind]
 
@@ -640,6 +655,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rtp-range", type=int, default=100, help="RTP ports to use")
     parser.add_argument("--user", default="phone", help="user part of the local account")
     parser.add_argument("--log-file", help="pjsip log (with SIP messages) for debugging")
+    parser.add_argument("--ca-file", help="TLS: verify the server's certificate against this")
+    parser.add_argument("--tls-cert", help="TLS: this phone's certificate (PEM)")
+    parser.add_argument("--tls-key", help="TLS: the key of --tls-cert (PEM)")
     parser.add_argument("--log-level", type=int, default=5, help="level of the log file")
     parser.add_argument("--log-level-console", type=int, default=1, help="level on stderr")
     return parser.parse_args(argv)

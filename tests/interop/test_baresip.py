@@ -47,7 +47,13 @@ srtp = "mandatory"
 class Baresip:
     """A headless baresip with a 600 Hz sine for a microphone, driven on stdin."""
 
-    def __init__(self, folder: Path, account: str, modules: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        account: str,
+        modules: tuple[str, ...] = (),
+        extra_config: tuple[str, ...] = (),
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         port = free_sip_port()
         (folder / "config").write_text(
@@ -65,6 +71,7 @@ class Baresip:
                     "ausrc_srate 48000",
                     "ausrc_channels 2",
                     "audio_player aubridge,sink",
+                    *extra_config,
                     "",
                 ]
             )
@@ -130,18 +137,25 @@ def phone(server: ServerProcess, tmp_path: Path) -> Iterator[Baresip]:
 
 
 async def call_and_be_heard(
-    server: ServerProcess, room: str, phone: Baresip, srtp: SrtpMode = "off"
+    server: ServerProcess,
+    room: str,
+    phone: Baresip,
+    srtp: SrtpMode = "off",
+    uri: str | None = None,
+    transport: str = "udp",
 ) -> list[dict[str, object]]:
-    """The phone calls `room` and its sine reaches a listening RTP leg (SRTP as `srtp`);
-    returns the room's roster during the call."""
+    """The phone calls `room` (at `uri`, over `transport`) and its sine reaches a listening
+    RTP leg (SRTP as `srtp`); returns the room's roster during the call."""
     listener = RtpPeer(PCMU, srtp=srtp)
     await listener.open()
     _, answer = server.join(room, listener.make_offer(), name="listener")
     listener.accept(answer)
     try:
-        phone.command(f"/dial sip:{room}@127.0.0.1:{server.sip_port}")
+        phone.command(f"/dial {uri or f'sip:{room}@127.0.0.1:{server.sip_port}'}")
         phone.wait_for("Call established", 10)
         roster = server.roster(room)
+        calls = server.client.get("/api/v1/calls").json()
+        assert [call["transport"] for call in calls if call["room"] == room] == [transport]
         await asyncio.sleep(2.0)  # the sine through the room to the listener
         heard = tone_level_dbfs(listener.decoded(time.monotonic() - 1.0), SINE_HZ, 8000)
         assert heard > -40.0, (heard, phone.log())
@@ -160,6 +174,26 @@ async def test_baresip_registers_and_calls_a_room_with_the_default_digest(
     assert [user["user"] for user in users] == ["alice"]
     roster = await call_and_be_heard(server, room, phone)
     assert sorted(str(entry.get("user")) for entry in roster) == ["None", "alice"]
+
+
+async def test_baresip_registers_and_calls_a_room_over_tls(
+    server: ServerProcess, room: str, tmp_path: Path
+) -> None:
+    tls = f"127.0.0.1:{server.sip_tls_port};transport=tls"
+    account = f"<sip:alice@{tls}>;auth_pass=alice-pw;regint=60"
+    # The CA file is the certificate the server made (libre 1.0 trusts it; it checks no names).
+    phone = Baresip(tmp_path / "baresip", account, extra_config=(f"sip_cafile {server.ca_file}",))
+    try:
+        phone.wait_for("registered successfully", 10)
+        users = server.client.get("/api/v1/registrations").json()["users"]
+        (alice,) = [user for user in users if user["source"].startswith("tls:")]
+        assert alice["user"] == "alice" and "transport=tls" in alice["contact"].lower()
+        roster = await call_and_be_heard(
+            server, room, phone, uri=f"sip:{room}@{tls}", transport="tls"
+        )
+        assert sorted(str(entry.get("user")) for entry in roster) == ["None", "alice"]
+    finally:
+        phone.stop()
 
 
 async def test_baresip_with_srtp_mandatory_calls_a_room_over_srtp_and_is_heard(

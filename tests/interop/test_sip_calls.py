@@ -87,10 +87,15 @@ def serving(folder: Path, config: str, **environment: str) -> Iterator[ServerPro
     try:
         yield process
     finally:
-        code = process.stop()
-        log = process.log_path.read_text()
-        assert code == 0, f"server exited {code}:\n{log[-4000:]}"
-        assert '"level": "error"' not in log, log[-4000:]
+        assert_stopped_cleanly(process)
+
+
+def assert_stopped_cleanly(process: ServerProcess) -> None:
+    """Stops the server: it must exit 0 with no error in its log."""
+    code = process.stop()
+    log = process.log_path.read_text()
+    assert code == 0, f"server exited {code}:\n{log[-4000:]}"
+    assert '"level": "error"' not in log, log[-4000:]
 
 
 @pytest.fixture(scope="module")
@@ -329,6 +334,24 @@ def assert_hears(
     # Steady, not just loud on the whole: nearly every block carries the tone.
     assert (abs(blocks - level) <= HEARD_DB).mean() >= 0.9, blocks.round(1)
     assert_silent(pcm, rate, *not_heard, skip=False)
+
+
+def exchange_tones(
+    a: tuple[Phone, int, str], b: tuple[Phone, int, str], wavs: dict[int, Path], folder: Path
+) -> None:
+    """Phone a (its call, its codec) plays 440 Hz and phone b 1600 Hz into one room for 2 s:
+    each hears the other at the level its codecs give, and never itself."""
+    (a_phone, a_call, a_codec), (b_phone, b_call, b_codec) = a, b
+    a_phone.cmd("play", call=a_call, wav=str(wavs[440]))
+    b_phone.cmd("play", call=b_call, wav=str(wavs[1600]))
+    a_rec, b_rec = folder / "a.wav", folder / "b.wav"
+    a_phone.cmd("record", call=a_call, wav=str(a_rec))
+    b_phone.cmd("record", call=b_call, wav=str(b_rec))
+    time.sleep(2.0)
+    a_heard = stop_recording(a_phone, a_call, a_rec)
+    b_heard = stop_recording(b_phone, b_call, b_rec)
+    assert_hears(*a_heard, 1600.0, 440.0, level=expected_dbfs(b_codec, a_codec))
+    assert_hears(*b_heard, 440.0, 1600.0, level=expected_dbfs(a_codec, b_codec))
 
 
 def assert_silent(pcm: Any, rate: int, *frequencies: float, skip: bool = True) -> None:
@@ -644,15 +667,7 @@ def test_dial_in_over_tcp_carries_audio_both_ways(
     a_call, b_call = dial_in(alice, room), dial_in(bob, room)
     transports = {call["user"]: call["transport"] for call in room.calls()}
     assert transports == {"alice": "tcp", "bob": "udp"}
-    alice.cmd("play", call=a_call, wav=str(wavs[440]))
-    bob.cmd("play", call=b_call, wav=str(wavs[1600]))
-    a_rec, b_rec = tmp_path / "a.wav", tmp_path / "b.wav"
-    alice.cmd("record", call=a_call, wav=str(a_rec))
-    bob.cmd("record", call=b_call, wav=str(b_rec))
-    time.sleep(2.0)
-    a_heard, b_heard = stop_recording(alice, a_call, a_rec), stop_recording(bob, b_call, b_rec)
-    assert_hears(*a_heard, 1600.0, 440.0, level=expected_dbfs("PCMU", "G722"))
-    assert_hears(*b_heard, 440.0, 1600.0, level=expected_dbfs("G722", "PCMU"))
+    exchange_tones((alice, a_call, "G722"), (bob, b_call, "PCMU"), wavs, tmp_path)
     participant = room.member("alice")["id"]
     hang_up(alice, a_call)
     room.events.wait("participant.left", participant=participant, reason="hangup")

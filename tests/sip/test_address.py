@@ -77,12 +77,16 @@ def test_ipv6_host_is_kept_without_brackets() -> None:
         ("sips:alice@example.com", "tls"),
         ("sip:alice@example.com;transport=tcp", "tcp"),
         ("sip:alice@example.com;transport=TCP", "tcp"),
-        ("sips:alice@example.com;transport=tcp", "tcp"),
+        # A sips: URI is TLS whatever it says: ;transport=tcp is TLS over TCP (RFC 5630 §3.2)
+        ("sips:alice@example.com;transport=tcp", "tls"),
+        ("sip:alice@example.com;transport=tls", "tls"),
     ],
 )
 def test_uri_transport_defaults_to_udp_or_tls_for_sips(text: str, transport: str) -> None:
-    """RFC 3263 §4.1: no transport parameter means UDP for sip:, TLS (over TCP) for sips:."""
+    """RFC 3263 §4.1: no transport parameter means UDP for sip:, TLS (over TCP) for sips:;
+    a TLS URI that names no port means 5061."""
     assert SipUri.parse(text).transport == transport
+    assert SipUri.parse(text).default_port == (5061 if transport == "tls" else 5060)
 
 
 def test_tel_uri_keeps_the_number_in_user() -> None:
