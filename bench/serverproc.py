@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from bench.sipprun import free_sip_port
+from mediacore.server.config import default_worker_count
 
 TOKEN = "e2e-admin-token-for-tests"  # tokens are at least 16 characters
 
@@ -231,8 +232,13 @@ class ServerProcess:
         }
         if max_legs_per_shard is not None:
             env["MEDIACORE_SERVER_MAX_LEGS_PER_SHARD"] = str(max_legs_per_shard)
-        # 0: single-process mode (what the server runs when neither says otherwise)
-        self.workers = int(env.get("MEDIACORE_SERVER_WORKERS", "0")) if workers is None else workers
+        # What the server runs: the option, else the environment, else one worker per core
+        # (0 is the single-process mode).
+        if workers is None:
+            said = env.get("MEDIACORE_SERVER_WORKERS")
+            workers = int(said) if said is not None else default_worker_count()
+        self.workers = workers
+        data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = data_dir / "server.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(

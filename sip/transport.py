@@ -5,7 +5,7 @@ Each complete message's bytes go to `on_message(data, peer)`; `send(data, peer)`
 peer, over the TCP or TLS connection it came from when there is one (§18.2.2), opening one
 otherwise. TCP and TLS connections are capped in total and per source address, and closed by
 the deadlines of `sip.flowlimits` (only complete messages keep one open), checked every second.
-A TLS connection (sip.tlssession over the TCP socket) counts from its TCP accept, so a
+A TLS connection (mediacore.tlssession over the TCP socket) counts from its TCP accept, so a
 handshake never finished is capped and closed like a message never finished."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import cast
 from mediacore.clock import MONOTONIC, Clock
 from sip.flowlimits import FlowDeadlines, TcpLimits
 from sip.message import MAX_MESSAGE, SipParseError, StreamFramer
-from sip.tlssession import TlsSession
+from mediacore.tlssession import TlsSession
 from sip.transaction import Peer
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class _Stream(asyncio.Protocol):
     error or a deadline.
 
     `accepted` is True for connections peers open to us (capped per address), False for ours.
-    `tls` is the connection's TLS session (sip.tlssession) over the TCP socket: a connection
+    `tls` is the connection's TLS session (mediacore.tlssession) over the TCP socket: a connection
     is counted from its TCP accept, and its handshake is held to the message deadline."""
 
     def __init__(

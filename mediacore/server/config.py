@@ -55,6 +55,9 @@ class ServerSection:
     tls_cert: str = ""
     tls_key: str = ""
     insecure_http: bool = False
+    # Plain HTTP on the same port besides HTTPS: "loopback" serves it to clients on this
+    # machine only (nothing crosses a network), "none" to nobody.
+    plain_http: str = "loopback"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,7 @@ _TABLE_ARRAYS = {"sip": ("users", "trunks")}  # arrays of tables, not scalar key
 _TOP_LEVEL = {*_SECTIONS, "rooms", "auth", "radio", "webrtc", "gb28181"}
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "text")
+PLAIN_HTTP = ("loopback", "none")
 MIN_TOKEN_LENGTH = 16  # bearer tokens shorter than this are refused: guessable
 
 
@@ -240,6 +244,8 @@ def validate_config(config: Config) -> Config:
             f"rtp.port_min/port_max: {rtp.port_max - rtp.port_min + 1} ports are too few for "
             f"{server.workers} workers"
         )
+    if server.plain_http not in PLAIN_HTTP:
+        raise ConfigError(f"server.plain_http: {server.plain_http!r} is not one of {PLAIN_HTTP}")
     if server.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"server.log_level: {server.log_level!r} is not one of {LOG_LEVELS}")
     if server.log_format not in LOG_FORMATS:

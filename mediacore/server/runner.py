@@ -9,10 +9,12 @@ import sys
 from collections.abc import Iterator
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from mediacore.server.app import MediaServer, create_app
 from mediacore.server.certificates import CertificateError
 from mediacore.server.config import Config
+from mediacore.server.httpport import http_port_protocol
 from mediacore.server.transportsecurity import transport_security
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -61,11 +63,15 @@ def run(config: Config) -> int:
             lifespan="on",
             # Bounds below the app's own (guard.py): request line and headers, and one
             # WebSocket message (signalling allows 64 KiB and answers 1009 beyond).
-            http="h11",
+            # HTTPS and, from this machine, plain HTTP on one port (httpport.py); plain HTTP
+            # for everyone with insecure_http.
+            http=H11Protocol
+            if https is None
+            else http_port_protocol(
+                H11Protocol, https.server_context(), config.server.plain_http == "loopback"
+            ),
             h11_max_incomplete_event_size=MAX_HEADER_BYTES,
             ws_max_size=MAX_WEBSOCKET_MESSAGE,
-            ssl_certfile=None if https is None else str(https.cert_path),
-            ssl_keyfile=None if https is None else str(https.key_path),
         )
     )
     asyncio.run(server.serve())

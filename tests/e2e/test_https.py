@@ -38,11 +38,55 @@ def test_health_and_the_api_answer_over_https_with_the_made_certificate(
     # The fingerprint printed once at start is the certificate's.
     log = server.log_path.read_text()
     assert log.count(f"SHA-256 fingerprint {fingerprint(made.read_bytes())}") == 1
-    # A client that does not trust it stops at the handshake; plain HTTP gets no answer.
+    # A client that does not trust it stops at the handshake.
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         httpx.get(server.url + "/api/v1/health")
-    with pytest.raises(httpx.TransportError):
-        httpx.get(server.url.replace("https", "http", 1) + "/api/v1/health")
+    # Plain HTTP on the same port is answered on this machine only (loopback: nothing
+    # crosses a network), so local tools written to "HTTP 8080" keep working.
+    plain = server.url.replace("https", "http", 1)
+    assert httpx.get(plain + "/api/v1/health").json() == {"status": "ok"}
+    answer = httpx.get(plain + "/api/v1/rooms", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 200
+
+
+def test_plain_http_from_another_machine_is_refused_and_none_turns_it_off(
+    tmp_path: Path,
+) -> None:
+    """Served on every address, the port answers HTTPS to all and plain HTTP to loopback
+    only: a plain request from the machine's own network address (another host, as far as
+    the server can tell) gets a 400 naming https; `plain_http = "none"` refuses loopback too."""
+    address = _network_address()
+    server = ServerProcess(tmp_path / "open", host="0.0.0.0", tls=True)
+    try:
+        port = server.url.rsplit(":", 1)[1]
+        if address is not None:
+            refused = httpx.get(f"http://{address}:{port}/api/v1/health")
+            assert refused.status_code == 400 and "https://" in refused.text
+            secure = httpx.get(f"https://{address}:{port}/api/v1/health", verify=False)
+            assert secure.json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health").status_code == 200
+    finally:
+        assert server.stop() == 0
+    closed = ServerProcess(tmp_path / "closed", tls=True, MEDIACORE_SERVER_PLAIN_HTTP="none")
+    try:
+        refused = httpx.get(closed.url.replace("https", "http", 1) + "/api/v1/health")
+        assert refused.status_code == 400
+        assert closed.client.get("/api/v1/health").json() == {"status": "ok"}
+    finally:
+        assert closed.stop() == 0
+
+
+def _network_address() -> str | None:
+    """An address of this machine that is not loopback (None when it has none)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: only the route is chosen
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
 
 
 async def test_events_and_webrtc_signalling_run_over_wss(
@@ -71,9 +115,9 @@ async def test_events_and_webrtc_signalling_run_over_wss(
             assert event["participant"]["id"] == joined["participant"]
             (entry,) = server.roster(room)
             assert entry["kind"] == "webrtc" and entry["name"] == "tls"
-        with pytest.raises((OSError, websockets.exceptions.InvalidMessage)):
-            async with websockets.connect(events_url.replace("wss", "ws", 1), open_timeout=3):
-                pass
+        # Plain ws:// is answered on this machine only (see the plain HTTP test).
+        async with websockets.connect(events_url.replace("wss", "ws", 1), open_timeout=3):
+            pass
     finally:
         await client.close()
         server.client.delete(f"/api/v1/rooms/{room}")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mediacore.server.certificates import server_certificate
-from sip.tlssession import TlsSession
+from mediacore.tlssession import TlsSession
 
 OPTIONS = b"OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nContent-Length: 0\r\n\r\n"
 

@@ -1,4 +1,4 @@
-"""TLS over a byte stream, without I/O: the record layer of one SIP-over-TLS connection.
+"""TLS over a byte stream, without I/O: the record layer of one connection (SIP over TLS, HTTPS).
 
 The transport feeds whatever the socket read to `receive(data)` and gets the plaintext it
 carried; `send(plaintext)` encrypts (held until the handshake ends); after either, the bytes in
