@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import cast
 
 from mediacore.clock import MONOTONIC, Clock
+from mediacore.tlssession import TlsSession
 from sip.flowlimits import FlowDeadlines, TcpLimits
 from sip.message import MAX_MESSAGE, SipParseError, StreamFramer
-from mediacore.tlssession import TlsSession
 from sip.transaction import Peer
 
 log = logging.getLogger(__name__)
