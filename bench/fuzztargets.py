@@ -335,6 +335,8 @@ def _h26x() -> tuple[Check, list[bytes]]:
     from ingest.annexb_hevc import HevcAnnexBWriter
     from mediacore.videohub import h264_sps_size, inspect_h264
 
+    start_code = b"\x00\x00\x00\x01"
+
     def check(data: bytes) -> None:
         # The first chunk is the stream's extradata (empty: none), the rest its packets.
         pieces = chunks(data)
@@ -357,14 +359,11 @@ def _h26x() -> tuple[Check, list[bytes]]:
                 except BitstreamError:
                     pass
 
-    sps = bytes.fromhex("6764001facd9405005bb011000000300100000030320f183196")
-    avcc = (
-        b"\x01\x64\x00\x1f\xff\xe1"
-        + len(sps).to_bytes(2, "big")
-        + sps
-        + b"\x01\x00\x04\x68\xeb\xe3\xcb"
-    )
-    annexb = b"\x00\x00\x00\x01" + sps + b"\x00\x00\x00\x01\x68\xeb\xe3\xcb\x00\x00\x01\x65\x88\x84"
+    sps = bytes.fromhex("6742c03eda0507e840000003004007a12003c2010a80")  # 320x240, libx264
+    pps = b"\x68\xce\x0f\xc8"
+    avcc = b"\x01\x42\xc0\x3e\xff\xe1" + len(sps).to_bytes(2, "big") + sps
+    avcc += b"\x01" + len(pps).to_bytes(2, "big") + pps
+    annexb = start_code + sps + start_code + pps + start_code + b"\x65\x88\x84\x00\x10"
     length_prefixed = b"\x00\x00\x00\x05\x65\x88\x84\x00\x10"
     return check, [as_chunks([avcc, length_prefixed]), as_chunks([b"", annexb]), annexb]
 
