@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from bench.fuzzjson import json_mutator
 from bench.fuzztargets import Check, targets
 
 PROJECT = ("mediacore", "sip", "radio", "webrtc", "ingest", "mixer", "recorder")
@@ -95,6 +96,14 @@ def _raised_at(tb: TracebackType | None) -> str:
     return where
 
 
+def _dictionary_entry(token: bytes) -> str:
+    """One line of a libFuzzer dictionary: the token quoted, bytes outside ASCII as \\xNN."""
+    escaped = "".join(
+        chr(byte) if 32 <= byte < 127 and byte not in b'"\\' else f"\\x{byte:02x}" for byte in token
+    )
+    return f'"{escaped}"'
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -123,9 +132,20 @@ def main(argv: list[str] | None = None) -> int:
     for index, seed in enumerate(seeds):
         (corpus / f"seed-{index}").write_bytes(seed)
     recorder = Recorder(Path(args.report), args.hang_seconds, args.every)
+    options = []
+    extra = {}
+    if target.json_prefix is not None:
+        extra["custom_mutator"] = json_mutator(target.json_prefix, target.dictionary)
+    if target.dictionary:
+        dictionary = corpus.parent / f"{target.name}.dict"
+        dictionary.write_text(
+            "".join(f"{_dictionary_entry(token)}\n" for token in target.dictionary)
+        )
+        options.append(f"-dict={dictionary}")
     atheris.Setup(
         [
             sys.argv[0],
+            *options,
             f"-runs={args.runs}",
             f"-max_len={target.max_len}",
             f"-seed={args.seed}",
@@ -138,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             str(corpus),
         ],
         lambda data: recorder.run(check, data),
+        **extra,
     )
     atheris.Fuzz()
     return 0

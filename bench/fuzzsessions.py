@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench.fuzztargets import Check, FuzzTarget
+from bench.fuzztargets import JSON_TOKENS, Check, FuzzTarget
 
 # -- WebRTC signalling ------------------------------------------------------------------------
 
@@ -164,6 +164,13 @@ SIGNALLING = FuzzTarget(
     "(none: errors are replies)",
     ("webrtc", "mediacore"),
     _signalling,
+    json_prefix=0,
+    dictionary=JSON_TOKENS
+    + tuple(
+        f'"{word}"'.encode()
+        for word in ("type", "join", "offer", "answer", "sdp", "ptt", "press", "mute", "muted")
+        + ("subscribe", "unsubscribe", "source", "leave", "ping", "name", "duplex", "half")
+    ),
 )
 
 
@@ -209,14 +216,27 @@ def _api_bodies() -> tuple[Check, list[bytes]]:
         if not data:
             return
         model, then = bodies[data[0] % len(bodies)]
+        if model is not None:
+            try:
+                value = json.loads(data[1:])
+            except Exception:  # noqa: BLE001 - FastAPI answers 400 to any body it cannot read
+                return
+            try:
+                then(model.model_validate(value))
+            except (ValidationError, RoomError):
+                pass
+            return
+        # PUT /walls reads its body itself: json.loads, a 400 for what it cannot read.
         try:
             value = json.loads(data[1:])
         except (ValueError, RecursionError):
-            return  # FastAPI answers 400 (or 422) to a body that is not JSON
+            return
         try:
-            then(model.model_validate(value) if model is not None else value)
-        except (ValidationError, RoomError, LayoutError):
-            pass
+            then(value)
+        except LayoutError:
+            return
+        # Accepted: the definition is kept and sent back as the response (and on every GET).
+        json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
 
     examples: list[tuple[int, Any]] = [
         (0, {"name": "incident-7", "ptime": 20, "rate": 48000, "floor": "queue"}),
@@ -251,4 +271,11 @@ API_BODIES = FuzzTarget(
     "ValidationError, RoomError, LayoutError",
     ("mediacore", "mixer"),
     _api_bodies,
+    json_prefix=1,
+    dictionary=JSON_TOKENS
+    + tuple(
+        f'"{word}"'.encode()
+        for word in ("name", "ptime", "rate", "floor", "priority", "gain_db", "label", "room")
+        + ("canvas", "layout", "outputs", "regions", "kind", "width", "height", "fps", "url")
+    ),
 )

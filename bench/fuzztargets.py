@@ -24,6 +24,28 @@ class FuzzTarget:
     packages: tuple[str, ...]  # top-level packages instrumented for coverage
     make: Callable[[], tuple[Check, list[bytes]]]
     max_len: int = 4096
+    # Tokens libFuzzer splices into inputs (its -dict): words of the grammar and the values
+    # that hurt, which byte mutations alone rarely spell.
+    dictionary: tuple[bytes, ...] = ()
+    # For JSON inputs (one document a line after this many bytes): also mutate the JSON as
+    # JSON (bench/fuzzjson.py). None: bytes only.
+    json_prefix: int | None = None
+
+
+JSON_TOKENS = (
+    b'"\\ud800"',
+    b'"\\udfff"',
+    b'"\\u0000"',
+    b"NaN",
+    b"Infinity",
+    b"-Infinity",
+    b"1e999",
+    b"-0",
+    b"null",
+    b"true",
+    b"[[[[[[[[",
+    b'{"":',
+)
 
 
 def chunks(data: bytes) -> list[bytes]:
@@ -89,6 +111,25 @@ def _sip_message(first: str, headers: list[str], body: str = "") -> bytes:
     return "\r\n".join(lines).encode()
 
 
+SIP_TOKENS = (
+    b"\r\n",
+    b"SIP/2.0",
+    b";branch=z9hG4bK",
+    b";rport",
+    b";received=",
+    b";tag=",
+    b"Content-Length:",
+    b"l:",
+    b"Via:",
+    b"CSeq:",
+    b"Contact: *",
+    b"<sip:",
+    b"sips:",
+    b"tel:",
+    b"%00",
+    b"[::1]",
+    b"Digest ",
+)
 SIP_SEEDS: list[tuple[str, list[str], str]] = [
     (
         "INVITE sip:incident-7@192.0.2.1 SIP/2.0",
@@ -447,7 +488,14 @@ def targets() -> dict[str, FuzzTarget]:
     return {
         target.name: target
         for target in (
-            FuzzTarget("sip", "SIP messages and stream framing", "SipParseError", ("sip",), _sip),
+            FuzzTarget(
+                "sip",
+                "SIP messages and stream framing",
+                "SipParseError",
+                ("sip",),
+                _sip,
+                dictionary=SIP_TOKENS,
+            ),
             FuzzTarget("sdp", "SDP and offer/answer", "SdpError, OfferAnswerError", core, _sdp),
             FuzzTarget("rtp-rtcp", "RTP, RFC 8285, RTCP", "RtpError, ...", core, _rtp_rtcp),
             FuzzTarget("rfc4733", "telephone events", "DtmfError", core, _rfc4733),
