@@ -437,17 +437,28 @@ def _cascade() -> tuple[Check, list[bytes]]:
 
 
 def _channel() -> tuple[Check, list[bytes]]:
-    from mediacore.channel import ChannelProtocolError, FrameDecoder, Request, Response, encode
+    from mediacore.channel import (
+        ChannelProtocolError,
+        FrameDecoder,
+        Request,
+        Response,
+        decode,
+        encode,
+    )
 
     def check(data: bytes) -> None:
         try:
             FrameDecoder(max_frame=4096).receive(data)
         except ChannelProtocolError:
             pass
+        try:
+            decode(data)  # the input as one frame's body
+        except ChannelProtocolError:
+            pass
 
     request = encode(Request(4, "legs.add", {"room": "r", "sdp": "v=0", "port": 4000}))
     failed = encode(Response(4, error="KeyError", detail="no room"))
-    return check, [request + failed]
+    return check, [request + failed, request[4:]]
 
 
 def _datapath() -> tuple[Check, list[bytes]]:
@@ -510,7 +521,15 @@ def targets() -> dict[str, FuzzTarget]:
                 _h26x,
             ),
             FuzzTarget("cascade", "cascade RTP extension", "CascadeError", core, _cascade),
-            FuzzTarget("channel", "worker control channel", "ChannelProtocolError", core, _channel),
+            FuzzTarget(
+                "channel",
+                "worker control channel",
+                "ChannelProtocolError",
+                core,
+                _channel,
+                json_prefix=0,  # also as JSON: the seed's second input is a frame's body
+                dictionary=JSON_TOKENS,
+            ),
             FuzzTarget("datapath", "worker data path frames", "DataPathError", core, _datapath),
             fuzzsessions.SIGNALLING,
             fuzzsessions.API_BODIES,
