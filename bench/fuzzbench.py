@@ -57,7 +57,8 @@ def run(benchmark: FuzzBenchmark, progress: Callable[[str], None]) -> dict[str, 
 
     with ThreadPoolExecutor(max(1, benchmark.jobs)) as pool:
         parsers = dict(zip(chosen, pool.map(fuzz, chosen), strict=True))
-    return {"work_dir": str(work), "parsers": parsers, "passed": passed(parsers, benchmark)}
+    progress(f"corpora, crash inputs and libFuzzer's artifacts are in {work}")
+    return {"parsers": parsers, "passed": passed(parsers, benchmark)}
 
 
 def passed(parsers: dict[str, dict[str, Any]], benchmark: FuzzBenchmark) -> bool:
@@ -109,7 +110,7 @@ def run_target(
             status = STATUS.match(line)
             if status:
                 inputs, cov = int(status.group(1)), int(status.group(3))
-                if not curve or curve[-1] != (inputs, cov):
+                if not curve or curve[-1][1] != cov:  # a point where coverage grew
                     curve.append((inputs, cov))
                 if inputs >= next_note:
                     progress(f"  {name}: {inputs} inputs, {cov} edges covered")
