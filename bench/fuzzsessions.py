@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench.fuzztargets import JSON_TOKENS, Check, FuzzTarget
+from bench.fuzztarget import JSON_TOKENS, Check, FuzzTarget
 
 # -- WebRTC signalling ------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ import pytest
 
 from bench.cli import main
 from bench.fuzzjson import json_mutator
-from bench.fuzztargets import as_chunks, chunks, targets
+from bench.fuzztarget import as_chunks, chunks
+from bench.fuzztargets import targets
 
 pytest.importorskip("atheris")
 
