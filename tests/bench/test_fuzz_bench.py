@@ -19,6 +19,7 @@ pytest.importorskip("atheris")
 SHORT_RUN = 2000
 
 
+@pytest.mark.slow  # about 15 s on 2 cores; CI runs it
 def test_every_parser_survives_a_short_coverage_guided_run(tmp_path: Path) -> None:
     arguments = ["fuzz", "--runs", str(SHORT_RUN), "--jobs", "2", "--nice", "0"]
     assert main(["--out", str(tmp_path), *arguments, "--max-seconds", "120"]) == 0
