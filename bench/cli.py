@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     sip.add_argument("--attack-addresses", type=int, default=200, help="127.0.0.x sources")
     sip.add_argument("--held-calls", type=int, default=10, help="calls held through the attack")
     sip.add_argument("--workers", type=int, help="with --attack: media workers (server default)")
+    sip.add_argument(
+        "--flood-nice", type=int, default=10, help="with --attack: the generators' niceness"
+    )
     radio = commands.add_parser(
         "radio", help="ED-137 key-up latency and API floor grants in a loaded room"
     )
@@ -541,6 +544,7 @@ def _sip_attack(args: argparse.Namespace, out: Path) -> int:
         addresses=args.attack_addresses,
         held_calls=args.held_calls,
         workers=args.workers,
+        flood_nice=args.flood_nice,
     )
     report = _report_of("sip-attack", benchmark) | sipattack.run(benchmark, _progress)
     path = _write(out, "sip-attack", report)

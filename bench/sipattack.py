@@ -11,6 +11,7 @@ from the room summaries every half second with the bench's admin token."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from bench.sampling import PeriodicSampler
 from bench.serverproc import ServerProcess, stop_process
 from bench.sipbench import CALLER, ROOM, server_config
 from bench.sipprun import SippProcess, numbered_users, start_sipp, write_users_csv
+from mediacore.server.config import default_worker_count
 
 LATE_TICKS_TARGET = 0.001  # at most 0.1 % of the ticks during the attack
 FIRST_ATTACKER = 10  # 127.0.0.10: the flood's first source address
@@ -38,7 +40,10 @@ class AttackBenchmark:
     held_calls: int = 10  # calls held in the room through the whole attack
     registrations_per_second: float = 20.0
     calls_per_second: float = 2.0  # short calls placed during the attack
-    workers: int | None = None  # None: the server's default mode
+    workers: int | None = None  # None: the server's default, one media worker per core
+    # The generators stand for machines elsewhere: niced, they take what the server leaves of
+    # the shared CPUs rather than competing with it as equals (0: not niced).
+    flood_nice: int = 10
 
 
 class ClockSampler(PeriodicSampler):
@@ -97,16 +102,23 @@ def run(benchmark: AttackBenchmark, progress: Callable[[str], None]) -> dict[str
     registrations = int(benchmark.registrations_per_second * max(1.0, benchmark.seconds - 10))
     users = numbered_users(registrations)
     data = Path(tempfile.mkdtemp(prefix="mediacore-bench-sip-attack-"))
+    workers = default_worker_count() if benchmark.workers is None else benchmark.workers
     server = ServerProcess(
         data,
         rtp_ports=max(2000, benchmark.held_calls * 8 + 400),
         config=server_config(users, auth_failure_limit=None),
-        workers=benchmark.workers,
+        workers=workers,
         MEDIACORE_SERVER_LOG_LEVEL="warning",
     )
     target = f"127.0.0.1:{server.sip_port}"
     work = data / "sipp"
-    report: dict[str, Any] = {"server": {"workers": server.workers}, "phones": {}}
+    # Other work on the machine shows here: the server shares its CPUs with the generators,
+    # sipp and whatever else runs.
+    report: dict[str, Any] = {
+        "server": {"workers": server.workers},
+        "phones": {},
+        "load_average_before": os.getloadavg(),
+    }
     floods: list[tuple[subprocess.Popen[bytes], Path]] = []
     try:
         with ClockSampler(server) as sampler:
@@ -176,9 +188,11 @@ def run(benchmark: AttackBenchmark, progress: Callable[[str], None]) -> dict[str
         report["clock"] = {
             "before": sampler.window("before"),
             "attack": sampler.window("attack"),
+            "after": sampler.window("after"),
             "target_late_ratio": LATE_TICKS_TARGET,
         }
         report["samples"] = sampler.samples
+        report["load_average_after"] = os.getloadavg()
         report["transactions"] = _transactions(server.metrics())
     finally:
         for process, _ in floods:
@@ -226,6 +240,8 @@ def _start_floods(
             f"--room={ROOM}",
             f"--report={report}",
         ]
+        if benchmark.flood_nice:
+            command = ["nice", "-n", str(benchmark.flood_nice), *command]
         started.append((subprocess.Popen(command), report))
     return started
 
