@@ -12,11 +12,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import failover, radiobench, recordbench, sipbench, wallbench, webrtcbench, workersbench
+from bench import (
+    failover,
+    fuzzbench,
+    radiobench,
+    recordbench,
+    sipattack,
+    sipbench,
+    wallbench,
+    webrtcbench,
+    workersbench,
+)
 from bench import scenario as runs
 from bench.calibration import calibration_ms
 from bench.figures import janus_comparison
+from bench.fuzzplot import fuzz_plot
 from bench.plots import (
+    attack_plot,
     capacity_plot,
     latency_plot,
     radio_plot,
@@ -134,6 +146,20 @@ def main(argv: list[str] | None = None) -> int:
     sip.add_argument("--setup-seconds", type=float, default=10.0)
     sip.add_argument("--concurrent", type=int, default=200)
     sip.add_argument("--hold", type=float, default=20.0, help="seconds the concurrent calls last")
+    sip.add_argument(
+        "--attack",
+        action="store_true",
+        help="instead: phones register and call during a spoofed flood from many addresses",
+    )
+    sip.add_argument("--attack-rate", type=float, default=2000.0, help="spoofed requests/s")
+    sip.add_argument("--attack-seconds", type=float, default=40.0)
+    sip.add_argument("--attack-processes", type=int, default=4, help="flood generators")
+    sip.add_argument("--attack-addresses", type=int, default=200, help="127.0.0.x sources")
+    sip.add_argument("--held-calls", type=int, default=10, help="calls held through the attack")
+    sip.add_argument("--workers", type=int, help="with --attack: media workers (server default)")
+    sip.add_argument(
+        "--flood-nice", type=int, default=10, help="with --attack: the generators' niceness"
+    )
     radio = commands.add_parser(
         "radio", help="ED-137 key-up latency and API floor grants in a loaded room"
     )
@@ -167,6 +193,16 @@ def main(argv: list[str] | None = None) -> int:
         "or any NxHp-Cp<fps>; comma-separated",
     )
     wall.add_argument("--seconds", type=float, default=30.0, help="measured per scenario, s")
+    fuzz = commands.add_parser(
+        "fuzz", help="every parser under coverage-guided mutation (atheris): crashes, hangs"
+    )
+    fuzz.add_argument("--runs", type=int, default=100_000, help="inputs per parser")
+    fuzz.add_argument("--targets", default="", help="comma-separated parsers (default: all)")
+    fuzz.add_argument("--hang-seconds", type=float, default=1.0, help="an input slower is a hang")
+    fuzz.add_argument("--max-seconds", type=int, default=1800, help="time bound per parser, s")
+    fuzz.add_argument("--nice", type=int, default=10, help="niceness of the fuzzing processes")
+    fuzz.add_argument("--seed", type=int, default=1, help="libFuzzer's seed")
+    fuzz.add_argument("--jobs", type=int, default=1, help="parsers fuzzed at once")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -186,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         return _workers(args, out)
     if args.command == "failover":
         return _failover(args, out)
+    if args.command == "fuzz":
+        return _fuzz(args, out)
     with _target(args) as target:
         if args.command == "latency":
             return _latency(args, target, out)
@@ -478,6 +516,8 @@ def _side_by_side(baseline: Path, out: Path) -> str:
 
 
 def _sip(args: argparse.Namespace, out: Path) -> int:
+    if args.attack:
+        return _sip_attack(args, out)
     benchmark = sipbench.SipBenchmark(
         registrations=args.registrations,
         registration_rate=args.registration_rate,
@@ -494,6 +534,35 @@ def _sip(args: argparse.Namespace, out: Path) -> int:
     worst_p99 = max((phase["setup_ms_p99"] or 0.0) for phase in phases)
     _progress(f"wrote {path}: {failed} failed calls, worst set-up p99 {worst_p99:.1f} ms")
     return 0 if failed == 0 and report["server_exit"] == 0 else 1
+
+
+def _sip_attack(args: argparse.Namespace, out: Path) -> int:
+    benchmark = sipattack.AttackBenchmark(
+        rate=args.attack_rate,
+        seconds=args.attack_seconds,
+        processes=args.attack_processes,
+        addresses=args.attack_addresses,
+        held_calls=args.held_calls,
+        workers=args.workers,
+        flood_nice=args.flood_nice,
+    )
+    report = _report_of("sip-attack", benchmark) | sipattack.run(benchmark, _progress)
+    path = _write(out, "sip-attack", report)
+    attack_plot(
+        report,
+        f"mediacore SIP under a spoofed flood of {benchmark.rate:.0f} requests/s "
+        f"from {benchmark.addresses} addresses (loopback)",
+        out / "sip-attack.png",
+    )
+    clock, flood = report["clock"]["attack"], report["flood"]
+    failed = sum(phone["failed"] for phone in report["phones"].values())
+    _progress(
+        f"flood {flood['rate']:.0f}/s ({flood['sent']} sent); phones {failed} failed; late ticks "
+        f"{clock['late_ticks']} of {clock['ticks']} ({clock['late_ratio']}); targets "
+        f"{'met' if report['passed'] else 'not met'}"
+    )
+    _progress(f"wrote {path} and {out / 'sip-attack.png'}")
+    return 0 if report["passed"] else 1
 
 
 def _radio(args: argparse.Namespace, out: Path) -> int:
@@ -664,6 +733,28 @@ def _failover(args: argparse.Namespace, out: Path) -> int:
     )
     _progress(f"wrote {path} and {out / name}.png")
     return 0 if summary["passed"] else 1
+
+
+def _fuzz(args: argparse.Namespace, out: Path) -> int:
+    benchmark = fuzzbench.FuzzBenchmark(
+        runs=args.runs,
+        targets=[name for name in args.targets.split(",") if name],
+        hang_seconds=args.hang_seconds,
+        max_seconds=args.max_seconds,
+        nice=args.nice,
+        seed=args.seed,
+        jobs=args.jobs,
+    )
+    report = _report_of("fuzz", benchmark) | fuzzbench.run(benchmark, _progress)
+    path = _write(out, "fuzz", report)
+    fuzz_plot(
+        report,
+        f"mediacore parsers under atheris (libFuzzer), {benchmark.runs:,} inputs each",
+        out / "fuzz.png",
+    )
+    print(fuzzbench.table(report))
+    _progress(f"wrote {path} and {out / 'fuzz.png'}")
+    return 0 if report["passed"] else 1
 
 
 if __name__ == "__main__":

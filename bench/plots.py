@@ -256,3 +256,49 @@ def webrtc_plot(report: dict[str, Any], title: str, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def attack_plot(report: dict[str, Any], title: str, path: Path) -> None:
+    """Left: the phones' calls and registrations, ok and failed; right: over time, the server's
+    CPU and the late ticks per sample, the attack shaded."""
+    phones = report["phones"]
+    figure, (outcome, timeline) = plt.subplots(1, 2, figsize=(12, 4), width_ratios=[1, 2])
+    names = list(phones)
+    positions = np.arange(len(names))
+    outcome.bar(
+        positions - 0.2,
+        [phones[n]["successful"] for n in names],
+        0.4,
+        color="#27ae60",
+        label="succeeded",
+    )
+    outcome.bar(
+        positions + 0.2, [phones[n]["failed"] for n in names], 0.4, color="#c0392b", label="failed"
+    )
+    outcome.set_xticks(positions, names, fontsize=8)
+    outcome.set_ylabel("legitimate phones' calls / registrations")
+    outcome.legend(fontsize=8)
+    samples = [s for s in report["samples"] if "ticks" in s]
+    times = [s["t"] for s in samples]
+    timeline.plot(times, [s["cores"] for s in samples], color="#3b6ea5", label="server CPU")
+    attack = [s["t"] for s in samples if s["phase"] == "attack"]
+    if attack:
+        timeline.axvspan(attack[0], attack[-1], color="#f5b7b1", alpha=0.4, label="flood")
+    timeline.set_xlabel("seconds")
+    timeline.set_ylabel("server CPU (cores)", color="#3b6ea5")
+    timeline.legend(fontsize=8, loc="upper left")
+    late = timeline.twinx()
+    late_per_sample = [0] + [
+        b["late_ticks"] - a["late_ticks"] for a, b in zip(samples, samples[1:], strict=False)
+    ]
+    late.plot(times, late_per_sample, color="#c0392b", drawstyle="steps-post")
+    late.set_ylabel("late ticks per 0.5 s", color="#c0392b")
+    clock = report["clock"]["attack"]
+    figure.suptitle(
+        f"{title}\nlate ticks during the flood: {clock['late_ticks']} of {clock['ticks']} "
+        f"(target <= {report['clock']['target_late_ratio']:.1%})",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -38,11 +38,13 @@ class SipBenchmark:
     hold_seconds: float = 20.0
 
 
-def server_config(users: list[tuple[str, str]]) -> str:
+def server_config(users: list[tuple[str, str]], auth_failure_limit: int | None = 1_000_000) -> str:
+    """The server's config: the room, the caller and `users`; `auth_failure_limit` None keeps
+    the server's default (what `bench sip --attack` runs against)."""
     lines = [
         "[sip]",
         'digest_algorithms = "MD5,SHA-256"  # sipp answers MD5 only',
-        "auth_failure_limit = 1000000",
+        *([] if auth_failure_limit is None else [f"auth_failure_limit = {auth_failure_limit}"]),
         "",
         "[[rooms]]",
         f'name = "{ROOM}"',

@@ -101,8 +101,8 @@ def decode(payload: bytes) -> Message:
     """The message in one frame's body; raises ChannelProtocolError when it is not one."""
     try:
         body = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as error:
-        raise ChannelProtocolError(f"a frame is not JSON: {error}") from None
+    except (ValueError, RecursionError) as error:  # RecursionError: nested past the stack
+        raise ChannelProtocolError(f"a frame is not JSON: {type(error).__name__}") from None
     if not isinstance(body, dict):
         raise ChannelProtocolError("a frame is not a JSON object")
     data = body.get("data")

@@ -8,6 +8,7 @@ Unknown source ids are not an error: their tile shows the no-signal slate."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -209,6 +210,7 @@ def parse_output(data: Any, canvas: Canvas, where: str) -> Output:
 def parse_wall(data: Any) -> Wall:
     """Validates a whole wall definition (the body of PUT /walls/{wall}); raises LayoutError."""
     obj = _object(data, "wall")
+    _check_plain(obj)
     canvas = parse_canvas(obj.get("canvas"))
     layout = parse_layout(obj.get("layout"), canvas)
     outputs_data = obj.get("outputs", [])
@@ -225,6 +227,18 @@ def parse_wall(data: Any) -> Wall:
     if room is None and any(out.kind == "whep" for out in outputs):
         raise LayoutError("a whep output needs the wall's room (browsers play it as its guests)")
     return Wall(canvas, layout, outputs, room)
+
+
+def _check_plain(data: Any) -> None:
+    """The definition is kept and sent back as given (the API's answers, every GET): it must be
+    JSON as a response writes it, finite numbers and Unicode text. Raises LayoutError."""
+    try:
+        json.dumps(data, ensure_ascii=False, allow_nan=False).encode()
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        raise LayoutError(
+            "a wall definition holds finite numbers and Unicode text only (no NaN, Infinity "
+            "or lone surrogates such as \\ud800)"
+        ) from None
 
 
 def _even(value: float) -> int:

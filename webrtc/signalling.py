@@ -164,8 +164,11 @@ class SignallingSession:
             return
         try:
             message = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the stack
             self.error("bad-json", "a message is one JSON object")
+            return
+        if not _is_unicode(message):
+            self.error("bad-json", "a message's strings are Unicode text (no lone surrogates)")
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             self.error("bad-message", 'a message is a JSON object with a string "type"')
@@ -312,6 +315,16 @@ class SignallingSession:
 
     async def _ping(self, message: Message) -> None:
         self.post({"type": "pong"})
+
+
+def _is_unicode(message: Any) -> bool:
+    """Whether every string in `message` encodes to UTF-8: JSON's \\ud800 escapes decode to
+    lone surrogates, which no reply, log line or event could carry."""
+    try:
+        json.dumps(message, ensure_ascii=False).encode()
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
 
 
 def _text(message: Message, key: str, *, limit: int) -> str:

@@ -73,7 +73,7 @@ def build_walls_router(
         body = await bounded_body(request, MAX_WALL_BYTES)
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the stack
             raise ApiError(400, "bad-json", "the body is not JSON") from None
         data = with_kept_secrets(data, walls.definition(wall))
         if outbound is not None:

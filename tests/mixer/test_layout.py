@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from mixer.layout import Canvas, Layout, LayoutError, Tile, parse_wall, resolve
@@ -236,3 +238,22 @@ def test_bad_definitions_are_refused_with_a_message_naming_the_field(
     with pytest.raises(LayoutError) as caught:
         parse_wall(wall)
     assert message in str(caught.value)
+
+
+# Found by `bench fuzz` (the api-bodies target): definitions the API kept and then could not
+# send back (Starlette writes JSON with allow_nan=False, as UTF-8), so PUT and every later GET
+# of the wall answered 500.
+UNSENDABLE_WALLS = [
+    '{"canvas": {"width": 3840, "height": 1080, "fps": 25}, "layout": {"kind": "grid", '
+    '"regions": []}, "outquts": [{"x": "x\\udfff", "y": 0, "width": 1920, "height": 1080}], '
+    '"room": "incident-7"}',
+    '{"canvas": {"width": 3840, "height": 1080, "fps": 25}, "layout": {"kind": "grid", '
+    '"regions": []}, "outquts": "x\\udfff", "\\ud800": NaN}',
+    '{"canvas": {"width": 1920, "height": 1080}, "layout": {"kind": "grid", "x": Infinity}}',
+]
+
+
+@pytest.mark.parametrize("text", UNSENDABLE_WALLS, ids=["surrogate", "surrogate-nan", "inf"])
+def test_a_definition_that_cannot_be_sent_back_is_refused(text: str) -> None:
+    with pytest.raises(LayoutError, match="finite numbers and Unicode text"):
+        parse_wall(json.loads(text))

@@ -409,3 +409,31 @@ def test_room_clock_is_still_ticking_after_the_fuzzing(harness: Harness) -> None
     assert room.clock.ticks > 0
     health = harness.request("GET", "/api/v1/health")
     assert health.status_code == 200 and health.json() == {"status": "ok"}
+
+
+# -- wall bodies the route reads itself -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body,error",
+    [
+        ("[" * 100_000, "bad-json"),  # json.loads raised RecursionError: a 500
+        (
+            '{"canvas": {"width": 1920, "height": 1080}, "layout": {"kind": "grid"}, "x": NaN}',
+            "bad-wall",
+        ),  # kept, then unsendable: PUT and every GET answered 500
+        (
+            '{"canvas": {"width": 1920, "height": 1080}, "layout": {"kind": "grid"}, '
+            '"room": "\\ud800"}',
+            "bad-wall",
+        ),
+    ],
+    ids=["nested", "nan", "surrogate"],
+)
+def test_a_wall_body_that_cannot_be_read_or_sent_back_is_a_400(
+    harness: Harness, body: str, error: str
+) -> None:
+    response = harness.request("PUT", "/api/v1/walls/fuzzed", content=body, headers=JSON)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == error
+    assert harness.request("GET", "/api/v1/walls").status_code == 200

@@ -154,3 +154,24 @@ async def test_join_ptt_mute_subscribe_and_a_kick(session: SignallingSession) ->
     [again] = await send(session, {"type": "join", "offer": await Client(1.0).offer()}, now=3.0)
     assert again["type"] == "joined"  # after a kick the socket may join again
     await client.close()
+
+
+# Found by `bench fuzz` (the signalling target): JSON's \udfff escape decodes to a lone
+# surrogate, which `_text` could not encode; a message nested past the stack raised
+# RecursionError. Both escaped receive() instead of becoming an error reply.
+FUZZ_CRASHES = [
+    '{"type": "unsubscribe", "source": "c\\udfffam-1"}',
+    '{"type": "join", "offer": "\\ud800"}',
+    '{"type": "join", "offer": "v=0", "name": "unit \\ud800"}',
+    "[" * 100_000,
+]
+
+
+@pytest.mark.parametrize("text", FUZZ_CRASHES, ids=["surrogate-source", "offer", "name", "deep"])
+async def test_lone_surrogates_and_deep_nesting_get_a_bad_json_error(
+    session: SignallingSession, text: str
+) -> None:
+    replies = await send(session, text)
+    assert [(r["type"], r["code"]) for r in replies] == [("error", "bad-json")], replies
+    assert session.peer is None
+    json.dumps(replies, ensure_ascii=False).encode()  # the reply itself is sendable

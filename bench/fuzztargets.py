@@ -1,0 +1,486 @@
+"""What `bench fuzz` feeds: one entry per parser, with its seeds and the errors it may raise.
+
+A target's `make()` imports the parser (so the fuzzer instruments it for coverage: nothing of it
+is imported before) and returns a check and its seed inputs. The check feeds one input to the
+parser's public entry points and swallows only the errors each documents (its own error type,
+which the caller turns into a 400, a 488 or a dropped packet); anything that escapes the check
+is a crash. The targets reading sessions (WebRTC signalling, API bodies) are in fuzzsessions.py.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+from bench import fuzzsessions
+from bench.fuzztarget import JSON_TOKENS, Check, FuzzTarget, as_chunks, chunks
+
+# -- SIP --------------------------------------------------------------------------------------
+
+
+def _sip() -> tuple[Check, list[bytes]]:
+    from sip.address import SipSyntaxError
+    from sip.message import LIST_HEADERS, Request, SipParseError, StreamFramer, parse_message
+    from sip.stack import best_effort_response
+
+    def check(data: bytes) -> None:
+        try:
+            StreamFramer().feed(data)
+        except SipParseError:
+            pass
+        try:
+            message = parse_message(data)
+        except SipParseError as error:
+            best_effort_response(data, error.status, error.reason)
+            return
+        views: list[Callable[[], object]] = [
+            lambda: message.cseq,
+            lambda: message.vias,
+            lambda: message.from_,
+            lambda: message.to,
+            lambda: message.contacts,
+            lambda: message.call_id,
+            lambda: message.content_type,
+        ]
+        if isinstance(message, Request):
+            views.append(lambda: message.request_uri)
+        for view in views:
+            try:
+                view()
+            except (SipParseError, SipSyntaxError):
+                pass
+        for name in LIST_HEADERS:
+            message.headers.get_all(name)
+        parse_message(message.serialize())  # what parsed, serializes to what parses
+
+    return check, [_sip_message(*seed) for seed in SIP_SEEDS]
+
+
+def _sip_message(first: str, headers: list[str], body: str = "") -> bytes:
+    lines = [first, *headers, f"Content-Length: {len(body.encode())}", "", body]
+    return "\r\n".join(lines).encode()
+
+
+SIP_TOKENS = (
+    b"\r\n",
+    b"SIP/2.0",
+    b";branch=z9hG4bK",
+    b";rport",
+    b";received=",
+    b";tag=",
+    b"Content-Length:",
+    b"l:",
+    b"Via:",
+    b"CSeq:",
+    b"Contact: *",
+    b"<sip:",
+    b"sips:",
+    b"tel:",
+    b"%00",
+    b"[::1]",
+    b"Digest ",
+)
+SIP_SEEDS: list[tuple[str, list[str], str]] = [
+    (
+        "INVITE sip:incident-7@192.0.2.1 SIP/2.0",
+        [
+            "Via: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK-seed-1;rport",
+            "Max-Forwards: 70",
+            'From: "Unit 3" <sip:unit3@example.org>;tag=abc',
+            "To: <sip:incident-7@192.0.2.1>",
+            "Call-ID: seed-call-1@192.0.2.9",
+            "CSeq: 1 INVITE",
+            "Contact: <sip:unit3@192.0.2.9:5060;transport=udp>",
+            'Authorization: Digest username="unit3", realm="mediacore", nonce="n1", '
+            'uri="sip:incident-7@192.0.2.1", response="00112233445566778899aabbccddeeff", '
+            'algorithm=MD5, qop=auth, nc=00000001, cnonce="c1"',
+            "Content-Type: application/sdp",
+        ],
+        "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"
+        "m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n",
+    ),
+    (
+        "REGISTER sip:example.org SIP/2.0",
+        [
+            "v: SIP/2.0/TCP [2001:db8::5]:5070;branch=z9hG4bK-seed-2",
+            "f: <sip:unit4@example.org>;tag=r1",
+            "t: <sip:unit4@example.org>",
+            "i: seed-reg-2",
+            "CSeq: 7 REGISTER",
+            "m: <sip:unit4@[2001:db8::5]:5070;transport=tcp>;expires=300;q=0.5",
+            "Expires: 300",
+        ],
+        "",
+    ),
+    (
+        "SIP/2.0 401 Unauthorized",
+        [
+            "Via: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK-seed-3;received=192.0.2.9",
+            "From: <sip:unit5@example.org>;tag=x",
+            "To: <sip:unit5@example.org>;tag=y",
+            "Call-ID: seed-3",
+            "CSeq: 1 OPTIONS",
+            'WWW-Authenticate: Digest realm="mediacore", nonce="abc", qop="auth", '
+            "algorithm=SHA-256, stale=FALSE",
+            "Record-Route: <sip:p1.example.org;lr>, <sip:p2.example.org;lr>",
+        ],
+        "",
+    ),
+]
+
+
+# -- SDP --------------------------------------------------------------------------------------
+
+
+def _sdp() -> tuple[Check, list[bytes]]:
+    from mediacore import codecs
+    from mediacore.offeranswer import OfferAnswerError, answer_audio
+    from mediacore.sdp import SdpError, SessionDescription
+
+    supported = codecs.supported()
+    extensions = ("urn:ietf:params:rtp-hdrext:ssrc-audio-level",)
+
+    def check(data: bytes) -> None:
+        try:
+            offer = SessionDescription.parse(data)
+            for media in offer.media:
+                media.rtpmaps  # noqa: B018 - the lazy views must not raise once parsed
+                media.fmtp  # noqa: B018
+                media.ptime  # noqa: B018
+                media.rtcp  # noqa: B018
+                offer.effective_direction(media)
+            SessionDescription.parse(offer.serialize())
+            answer_audio(
+                offer,
+                supported,
+                "192.0.2.1",
+                4000,
+                session_id=1,
+                supported_extensions=extensions,
+                profiles=("RTP/AVP", "RTP/AVPF", "RTP/SAVP"),
+            )
+        except (SdpError, OfferAnswerError):
+            pass
+
+    seeds = [
+        b"v=0\r\no=- 5 5 IN IP4 192.0.2.9\r\ns=call\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"
+        b"m=audio 4000 RTP/AVP 96 0 8 9 101\r\na=rtpmap:96 opus/48000/2\r\n"
+        b"a=fmtp:96 minptime=10;useinbandfec=1\r\na=rtpmap:101 telephone-event/8000\r\n"
+        b"a=fmtp:101 0-15\r\na=ptime:20\r\na=maxptime:60\r\na=rtcp:4001 IN IP4 192.0.2.9\r\n"
+        b"a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=sendrecv\r\n"
+        b"m=video 0 RTP/AVP 96\r\n",
+        b"v=0\no=- 1 2 IN IP6 2001:db8::1\ns=-\nt=0 0\nb=AS:64\n"
+        b"m=audio 5004 RTP/SAVP 0\nc=IN IP6 2001:db8::1\n"
+        b"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\n"
+        b"a=recvonly\n",
+    ]
+    return check, seeds
+
+
+# -- RTP, RTCP, RFC 8285 extensions ------------------------------------------------------------
+
+
+def _rtp_rtcp() -> tuple[Check, list[bytes]]:
+    from mediacore.rtcp import ReceiverReport, ReportBlock, RtcpError, parse_compound
+    from mediacore.rtcp import serialize_compound as rtcp_bytes
+    from mediacore.rtp import RtpError, RtpPacket
+    from mediacore.rtpext import RtpExtensionError, build_extensions, parse_extensions
+
+    def check(data: bytes) -> None:
+        try:
+            packet = RtpPacket.parse(data)
+            RtpPacket.parse(packet.serialize())
+            if packet.extension_profile is not None:
+                parse_extensions(packet.extension_profile, packet.extension_data)
+        except (RtpError, RtpExtensionError):
+            pass
+        try:
+            rtcp_bytes(parse_compound(data))
+        except RtcpError:
+            pass
+
+    profile, extension = build_extensions([(1, b"\x85"), (3, b"unit-7")])
+    rtp = RtpPacket(0, 1, 160, 0x1234, b"\xff" * 160, True, (7,), profile, extension)
+    block = ReportBlock(0x1234, 3, 10, 70000, 12, 0x11223344, 655)
+    rtcp = rtcp_bytes([ReceiverReport(0x99, [block], b"")])
+    return check, [rtp.serialize(), rtcp]
+
+
+# -- RFC 4733 telephone events ----------------------------------------------------------------
+
+
+def _rfc4733() -> tuple[Check, list[bytes]]:
+    from mediacore.dtmf import DtmfError, DtmfReceiver, TelephoneEvent
+
+    def check(data: bytes) -> None:
+        try:
+            TelephoneEvent.parse(data)
+        except DtmfError:
+            pass
+        # A stream: each chunk is a timestamp byte, a marker bit and a payload.
+        receiver = DtmfReceiver()
+        for piece in chunks(data):
+            if not piece:
+                continue
+            try:
+                receiver.receive(piece[0] * 160, piece[1:], bool(piece[0] & 0x80))
+            except DtmfError:
+                pass
+        receiver.flush()
+
+    events = [TelephoneEvent(5, end, 10, duration).serialize() for end, duration in SEGMENTS]
+    stream = as_chunks([bytes((1 | 0x80,)) + events[0], b"\x01" + events[1], b"\x01" + events[2]])
+    return check, [events[0], stream]
+
+
+SEGMENTS = [(False, 160), (False, 320), (True, 480)]
+
+
+# -- ED-137 radio header extension -------------------------------------------------------------
+
+
+def _ed137() -> tuple[Check, list[bytes]]:
+    from radio.ed137 import (
+        Ed137Error,
+        PttType,
+        RadioHeader,
+        build_radio_header,
+        parse_radio_header,
+        sqi_block,
+    )
+
+    def check(data: bytes) -> None:
+        if len(data) < 2:
+            return
+        try:
+            header = parse_radio_header(int.from_bytes(data[:2], "big"), data[2:])
+        except Ed137Error:
+            return
+        parse_radio_header(*build_radio_header(header))
+
+    header = RadioHeader(ptt_type=PttType.NORMAL, squelch=True, ptt_id=3, features=(sqi_block(9),))
+    profile, body = build_radio_header(header)
+    return check, [profile.to_bytes(2, "big") + body]
+
+
+# -- GB/T 28181 MANSCDP -----------------------------------------------------------------------
+
+
+def _manscdp() -> tuple[Check, list[bytes]]:
+    from ingest.manscdp import CatalogQuery, Keepalive, ManscdpError, encode_message, parse_message
+
+    def check(data: bytes) -> None:
+        try:
+            parse_message(data)
+        except ManscdpError:
+            pass
+
+    device = "34020000001320000001"
+    catalog = (
+        '<?xml version="1.0" encoding="GB2312"?>\r\n<Response><CmdType>Catalog</CmdType>'
+        f"<SN>17</SN><DeviceID>{device}</DeviceID><SumNum>1</SumNum>"
+        '<DeviceList Num="1"><Item><DeviceID>34020000001310000001</DeviceID><Name>相机</Name>'
+        "<Manufacturer>m</Manufacturer><Status>ON</Status><Longitude>116.3</Longitude>"
+        "<Latitude>39.9</Latitude><Parental>0</Parental></Item></DeviceList></Response>"
+    ).encode("gb2312")
+    seeds = [
+        encode_message(Keepalive(device, 7, "OK")),
+        encode_message(CatalogQuery(device, 8)),
+        catalog,
+    ]
+    return check, seeds
+
+
+# -- MPEG program stream (GB/T 28181 video) ---------------------------------------------------
+
+
+def _ps() -> tuple[Check, list[bytes]]:
+    from ingest.gbrtp import PsRtpReceiver
+    from ingest.ps import PsDemuxer, PsMuxer, split_payloads
+
+    limit = 4096
+
+    def check(data: bytes) -> None:
+        # Each chunk: a flags byte (bit 0 the marker, bits 1-2 the timestamp) and a payload.
+        demuxer = PsDemuxer(max_frame_bytes=limit)
+        receiver = PsRtpReceiver()
+        for piece in chunks(data):
+            flags = piece[:1] or b"\x00"
+            for frame in demuxer.feed(piece[1:], bool(flags[0] & 1), flags[0] >> 1 & 3):
+                if len(frame.data) > limit:
+                    raise AssertionError(f"a {len(frame.data)}-byte frame passed the limit")
+            receiver.receive(piece)
+
+    muxer = PsMuxer()
+    pack = muxer.video(b"\x00\x00\x00\x01\x67\x42\x00\x1f\x00\x00\x00\x01\x65\x88\x84", 9000)
+    pieces = [b"\x01" + payload for payload in split_payloads(pack, 200)]
+    rtp = struct.pack("!BBHII", 0x80, 0x80 | 96, 1, 9000, 7) + pack[:200]
+    return check, [as_chunks(pieces), as_chunks([rtp])]
+
+
+# -- H.264 / H.265 bitstreams ------------------------------------------------------------------
+
+
+def _h26x() -> tuple[Check, list[bytes]]:
+    from ingest.annexb import AnnexBWriter, BitstreamError, split_annexb
+    from ingest.annexb_hevc import HevcAnnexBWriter
+    from mediacore.videohub import h264_sps_size, inspect_h264
+
+    start_code = b"\x00\x00\x00\x01"
+
+    def check(data: bytes) -> None:
+        # The first chunk is the stream's extradata (empty: none), the rest its packets.
+        pieces = chunks(data)
+        inspect_h264(data)
+        for unit in split_annexb(data):
+            if unit[0] & 0x1F == 7:
+                try:
+                    h264_sps_size(unit)
+                except ValueError:
+                    pass
+        extradata = pieces[0] if pieces else None
+        for writer_class in (AnnexBWriter, HevcAnnexBWriter):
+            try:
+                writer = writer_class.from_extradata(extradata or None)
+            except BitstreamError:
+                continue
+            for packet in pieces[1:]:
+                try:
+                    writer.convert(packet)
+                except BitstreamError:
+                    pass
+
+    sps = bytes.fromhex("6742c03eda0507e840000003004007a12003c2010a80")  # 320x240, libx264
+    pps = b"\x68\xce\x0f\xc8"
+    avcc = b"\x01\x42\xc0\x3e\xff\xe1" + len(sps).to_bytes(2, "big") + sps
+    avcc += b"\x01" + len(pps).to_bytes(2, "big") + pps
+    annexb = start_code + sps + start_code + pps + start_code + b"\x65\x88\x84\x00\x10"
+    length_prefixed = b"\x00\x00\x00\x05\x65\x88\x84\x00\x10"
+    return check, [as_chunks([avcc, length_prefixed]), as_chunks([b"", annexb]), annexb]
+
+
+# -- the cascade link, the control channel and the data path between processes ---------------
+
+
+def _cascade() -> tuple[Check, list[bytes]]:
+    import numpy as np
+
+    from mediacore.cascade import (
+        CascadeError,
+        CascadeFrame,
+        CascadeReceiver,
+        build_packet,
+        parse_packet,
+    )
+
+    samples = 960  # 20 ms at 48 kHz
+
+    def check(data: bytes) -> None:
+        try:
+            parse_packet(data, samples)
+        except CascadeError:
+            pass
+        CascadeReceiver(samples).receive(data, 0.0)
+
+    frame = CascadeFrame("p-12", 5, -20.0, 2, True, np.zeros(samples, dtype=np.float32))
+    return check, [build_packet(frame, 1, samples)]
+
+
+def _channel() -> tuple[Check, list[bytes]]:
+    from mediacore.channel import (
+        ChannelProtocolError,
+        FrameDecoder,
+        Request,
+        Response,
+        decode,
+        encode,
+    )
+
+    def check(data: bytes) -> None:
+        try:
+            FrameDecoder(max_frame=4096).receive(data)
+        except ChannelProtocolError:
+            pass
+        try:
+            decode(data)  # the input as one frame's body
+        except ChannelProtocolError:
+            pass
+
+    request = encode(Request(4, "legs.add", {"room": "r", "sdp": "v=0", "port": 4000}))
+    failed = encode(Response(4, error="KeyError", detail="no room"))
+    return check, [request + failed, request[4:]]
+
+
+def _datapath() -> tuple[Check, list[bytes]]:
+    import numpy as np
+
+    from mediacore.datapath import (
+        DataPathError,
+        MediaFrameDecoder,
+        audio,
+        decode_body,
+        encode_frame,
+        video,
+    )
+
+    def check(data: bytes) -> None:
+        try:
+            MediaFrameDecoder(max_frame=4096).receive(data)
+        except DataPathError:
+            pass
+        try:
+            frame = decode_body(data)
+        except DataPathError:
+            return
+        decode_body(encode_frame(frame)[4:])
+
+    frames = [
+        encode_frame(video("cam-1", "H264", b"\x00\x00\x00\x01\x65\x88", 9000, True)),
+        encode_frame(audio("cam-1", np.zeros(96, dtype=np.float32), 48000)),
+    ]
+    return check, [b"".join(frames), frames[0][4:]]
+
+
+def targets() -> dict[str, FuzzTarget]:
+    """Every fuzz target by name, in the order the bench runs them."""
+
+    core = ("mediacore",)
+    return {
+        target.name: target
+        for target in (
+            FuzzTarget(
+                "sip",
+                "SIP messages and stream framing",
+                "SipParseError",
+                ("sip",),
+                _sip,
+                dictionary=SIP_TOKENS,
+            ),
+            FuzzTarget("sdp", "SDP and offer/answer", "SdpError, OfferAnswerError", core, _sdp),
+            FuzzTarget("rtp-rtcp", "RTP, RFC 8285, RTCP", "RtpError, ...", core, _rtp_rtcp),
+            FuzzTarget("rfc4733", "telephone events", "DtmfError", core, _rfc4733),
+            FuzzTarget("ed137", "ED-137 header extension", "Ed137Error", ("radio",), _ed137),
+            FuzzTarget("manscdp", "GB/T 28181 MANSCDP XML", "ManscdpError", ("ingest",), _manscdp),
+            FuzzTarget("ps", "MPEG-PS over RTP", "(none)", ("ingest",), _ps),
+            FuzzTarget(
+                "h26x",
+                "H.264/H.265 Annex B, AVCC/HVCC, SPS",
+                "BitstreamError, ValueError (SPS)",
+                ("ingest", "mediacore"),
+                _h26x,
+            ),
+            FuzzTarget("cascade", "cascade RTP extension", "CascadeError", core, _cascade),
+            FuzzTarget(
+                "channel",
+                "worker control channel",
+                "ChannelProtocolError",
+                core,
+                _channel,
+                json_prefix=0,  # also as JSON: the seed's second input is a frame's body
+                dictionary=JSON_TOKENS,
+            ),
+            FuzzTarget("datapath", "worker data path frames", "DataPathError", core, _datapath),
+            fuzzsessions.SIGNALLING,
+            fuzzsessions.API_BODIES,
+        )
+    }
