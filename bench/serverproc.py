@@ -195,6 +195,7 @@ class ServerProcess:
         workers: int | None = None,
         max_legs_per_shard: int | None = None,
         tls: bool = False,
+        http_port: int | None = None,
         ca_file: Path | None = None,
         **environment: str,
     ) -> None:
@@ -203,11 +204,13 @@ class ServerProcess:
         line so that nothing in the environment or config changes the mode a benchmark names;
         None leaves it to them (MEDIACORE_SERVER_WORKERS, as the e2e tests set it).
         `max_legs_per_shard`: the server's default when None.
+        `http_port`: the HTTP port (a free one when None; a restarted server reuses its
+        predecessor's).
         `tls`: serve HTTPS/WSS (the server's default) rather than plain HTTP, the client
         trusting `ca_file` (default: the certificate the server makes in its data dir). SIP
         over TLS listens on a free port of its own (`sip_tls_port`) either way."""
         workers_option = [] if workers is None else ["--workers", str(workers)]
-        self.http_port = free_tcp_port()
+        self.http_port = http_port or free_tcp_port()
         self.sip_port = free_sip_port()  # free for both UDP and TCP
         self.sip_tls_port = free_tcp_port()
         self.tls = tls

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from unittest import mock
 
 import pytest
 
@@ -69,8 +68,7 @@ async def test_the_console_says_the_server_is_gone_and_rejoins_when_it_is_back(
     assert "reconnecting" in (await page.text_content("#status") or "")
     assert await page.evaluate("window.mediacoreConsole.me") is None
 
-    with mock.patch("bench.serverproc.free_tcp_port", lambda: first.http_port):
-        second = ServerProcess(tmp_path / "second", config=ROOM_CONFIG)
+    second = ServerProcess(tmp_path / "second", config=ROOM_CONFIG, http_port=first.http_port)
     fallback.append(second)
     assert second.url == first.url
     await page.wait_for_function(
