@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mediacore.clock import MONOTONIC, Clock
+from recorder.diskreserve import DiskReserve
 from recorder.export import ExportError, ExportResult, export_slice
 from recorder.filemode import make_directory
 from recorder.videoexport import export_suffix, export_video_slice
@@ -63,8 +65,10 @@ class ExportJobs:
         executor: Executor,
         clock: Clock = MONOTONIC,
         max_per_owner: int | None = None,
+        reserve: DiskReserve | None = None,
     ) -> None:
         self.folder = folder
+        self.reserve = reserve  # the disk space kept for running recordings
         self.clock = clock
         self.executor = executor
         self.max_per_owner = max_per_owner  # unfinished jobs one owner may have; None: any
@@ -81,7 +85,8 @@ class ExportJobs:
         fmt: str,
         owner: str = "",
     ) -> ExportJob:
-        """Queue an export of the slice; answers its job at once. Raises TooManyExports."""
+        """Queue an export of the slice; answers its job at once. Raises TooManyExports, or
+        DiskReserveError when its estimated size would eat into a running recording's reserve."""
         self._forget_old()
         if self.max_per_owner is not None:
             unfinished = [
@@ -92,6 +97,10 @@ class ExportJobs:
                     f"{len(unfinished)} exports of yours are still running; wait for one"
                 )
         make_directory(self.folder)
+        check: Callable[[], None] = _unchecked
+        if self.reserve is not None:
+            self.reserve.admit(self.folder, estimated_bytes(manifest, start, end, tracks, fmt))
+            check = self.reserve.watch(self.folder)
         job = ExportJob("exp-" + secrets.token_hex(6), manifest["id"], fmt, owner=owner)
         job.created = self.clock.now()
         self.jobs[job.id] = job
@@ -103,6 +112,7 @@ class ExportJobs:
             out = self.folder / f"{job.id}.{'ogg' if fmt == 'opus' else 'wav'}"
 
         def progress(fraction: float) -> None:
+            check()  # the disk reached the recordings' reserve: stop here
             job.progress = fraction
 
         def run() -> None:
@@ -120,6 +130,7 @@ class ExportJobs:
                         out=out, progress=progress,
                     )  # fmt: skip
             except (ExportError, OSError, ValueError) as error:
+                out.unlink(missing_ok=True)  # a partial file is no export
                 job.state, job.error = "failed", str(error)
                 log.info("export failed", extra={"job": job.id, "error": str(error)})
                 return
@@ -141,3 +152,24 @@ class ExportJobs:
             del self.jobs[job.id]
             if job.path is not None:
                 job.path.unlink(missing_ok=True)
+
+
+def _unchecked() -> None:
+    """No reserve to keep."""
+
+
+def estimated_bytes(
+    manifest: dict[str, Any], start: datetime, end: datetime, tracks: list[str] | None, fmt: str
+) -> int:
+    """About how big an export of the slice gets: the slice mixed to one channel of 16-bit
+    samples (WAV; Opus is smaller), or for video the chosen tracks' share of their bytes."""
+    seconds = max(0.0, (end - start).total_seconds())
+    described = {t.get("id"): t for t in manifest.get("tracks", [])}
+    if fmt == "video":
+        chosen = [described.get(t, {}) for t in tracks or []]
+        duration = max((float(t.get("duration_ms") or 0) / 1000 for t in chosen), default=0.0)
+        total = sum(int(t.get("data_bytes") or 0) for t in chosen)
+        return int(total * min(1.0, seconds / duration)) if duration else total
+    chosen = [described.get(t, {}) for t in tracks] if tracks else list(described.values())
+    rate = max((int(t.get("rate") or 0) for t in chosen), default=0) or 48000
+    return int(seconds * rate * 2)  # one mixed channel of 16-bit samples

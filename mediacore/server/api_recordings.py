@@ -21,6 +21,7 @@ from mediacore.server.auth import Principal
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
 from mediacore.server.security import permission
+from recorder.diskreserve import DiskReserveError
 from recorder.export import MAX_EXPORT_SECONDS
 from recorder.exportjobs import ExportJobs, TooManyExports
 from recorder.peaks import track_peaks
@@ -245,6 +246,8 @@ def build_recordings_router(
             )  # fmt: skip
         except TooManyExports as error:
             raise ApiError(429, "too-many-exports", str(error)) from None
+        except DiskReserveError as error:
+            raise ApiError(507, "disk-reserve", str(error)) from None
         return job.to_json()
 
     @router.get("/exports/{job_id}", dependencies=[reader])

@@ -59,6 +59,7 @@ from mediacore.server.walls import WallService
 from mediacore.server.workers import WorkerPool
 from mediacore.signing import SigningKey
 from mediacore.videohub import VideoHub
+from recorder.diskreserve import DiskReserve
 from recorder.exportjobs import ExportJobs
 from recorder.service import RecorderService
 from recorder.site import LocalSite, RecordingSite
@@ -120,6 +121,10 @@ class MediaServer:
             config.data_dir / "exports",
             self.recorder.reader,
             max_per_owner=config.server.max_exports_per_address,
+            reserve=DiskReserve(
+                config.recording.export_disk_reserve_mb * 1_000_000,
+                lambda: bool(self.recorder.active),
+            ),
         )
         self.webrtc = WebRtcService(config.webrtc)
         self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded

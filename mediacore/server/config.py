@@ -87,6 +87,9 @@ class RecordingSection:
     `<data_dir>/recordings`: a copy of the recordings must not carry the means to re-sign them."""
 
     signing_key: str = ""
+    # Disk space (MB) exports must leave free while a recording is being written: an export
+    # that would eat into it is refused (507), one that reaches it stops. 0: no reserve.
+    export_disk_reserve_mb: int = 2048
 
 
 @dataclass(frozen=True, slots=True)

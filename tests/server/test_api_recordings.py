@@ -109,3 +109,24 @@ async def test_console_page_is_served(api: Api) -> None:
     assert page.status_code == 200 and "Command console" in page.text
     moved = await api.http.get("/console?room=command", follow_redirects=False)
     assert moved.status_code == 307 and moved.headers["location"] == "/console/?room=command"
+
+
+async def test_an_export_is_refused_while_it_would_eat_into_a_running_recordings_disk(
+    tmp_path: Path,
+) -> None:
+    """The reserve here is bigger than any disk: no export while a recording runs (507), any
+    once none does."""
+    config = make_config(tmp_path)
+    config = replace(config, recording=replace(config.recording, export_disk_reserve_mb=10**9))
+    async with running(config) as api:
+        recording = await recorded(api)
+        live = await api.admin("POST", "/api/v1/rooms/command/recordings")
+        assert live.status_code == 201, live.text
+        path = f"/api/v1/recordings/{recording}/exports"
+        refused = await api.admin("POST", path, json={"format": "wav"})
+        assert_error(refused, 507, "disk-reserve")
+        assert "a recording is running" in refused.json()["detail"]
+        stopped = await api.admin("POST", f"/api/v1/recordings/{live.json()['id']}/stop")
+        assert stopped.status_code == 200, stopped.text
+        accepted = await api.admin("POST", path, json={"format": "wav"})
+        assert accepted.status_code in (200, 201, 202), accepted.text
