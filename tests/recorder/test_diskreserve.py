@@ -59,15 +59,19 @@ async def test_an_export_that_reaches_the_reserve_stops_and_leaves_no_file(
     tmp_path: Path,
 ) -> None:
     directory, manifest = recording
-    free = [10_000 * MB]
-    reserve = DiskReserve(100 * MB, lambda: True, free=lambda _path: free[0], clock=_ticking())
+    looks = [0]
+
+    def disk(_path: Path) -> int:
+        """Room for the export when it starts; the disk has filled by its first chunk."""
+        looks[0] += 1
+        return 10_000 * MB if looks[0] == 1 else 50 * MB
+
+    reserve = DiskReserve(100 * MB, lambda: True, free=disk, clock=_ticking())
     folder = tmp_path / "exports"
     with ThreadPoolExecutor(1) as executor:
         jobs = ExportJobs(folder, executor, reserve=reserve)
-        free[0] = 10_000 * MB
         job = jobs.start(directory, manifest, start=at(0), end=at(SECONDS), tracks=None, fmt="wav")
-        free[0] = 50 * MB  # the disk fills while it runs
-        for _ in range(200):
+        for _ in range(500):
             if job.state in ("done", "failed"):
                 break
             await asyncio.sleep(0.01)
