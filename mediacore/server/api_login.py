@@ -62,6 +62,8 @@ def build_login_router(logins: Logins) -> APIRouter:
         """End the caller's login session: its token is refused from now on. Machine tokens
         and join links cannot log out (400)."""
         principal = authenticate(request)
+        if principal.room is not None:
+            raise ApiError(403, "forbidden", f"this link is for room {principal.room} only")
         token = bearer_token(request.scope) or ""
         if not token.startswith(SESSION_PREFIX) or not logins.sessions.revoke(token):
             raise ApiError(400, "not-a-session", "only a login session's token can log out")
