@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mediacore.server.joinlinks import replace_private
-from mediacore.server.passwords import DECOY, same_secret, verify_password
+from mediacore.server.passwords import decoy, same_secret, verify_password
 from sip.settings import SipUser
 
 ACCOUNTS_FILE = "accounts.json"
@@ -78,7 +78,7 @@ class Accounts:
             return self.get(user) if match else None
         stored = self._stored.get(user)
         if stored is None:
-            verify_password(password, DECOY)  # as slow as a known name
+            verify_password(password, decoy())  # as slow as a known name
             return None
         return stored.account if verify_password(password, stored.password) else None
 

@@ -55,7 +55,7 @@ def build_events_router(bus: EventBus, tokens: TokenStore, room_exists: object) 
                     getter = asyncio.ensure_future(subscription.get())
                 waiting: set[asyncio.Future[Any]] = {getter, reader}
                 await asyncio.wait(waiting, timeout=recheck, return_when=asyncio.FIRST_COMPLETED)
-                if recheck is not None and tokens.authenticate(token) is None:
+                if recheck is not None and websocket_principal(websocket, token, tokens) is None:
                     await websocket.close(UNAUTHORIZED, "the token expired or was revoked")
                     break
                 if reader.done() or not getter.done():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import secrets
@@ -64,11 +65,6 @@ def same_secret(given: str, configured: str) -> bool:
     return hmac.compare_digest(first, second)
 
 
-# Checked against when a user name is unknown, so that the answer takes as long as for a
-# known one (the name's existence does not show in the timing).
-DECOY = hash_password(secrets.token_urlsafe(16))
-
-
 def _scrypt(secret: bytes, salt: bytes, n: int, r: int, p: int, length: int = HASH_BYTES) -> bytes:
     memory = 128 * n * r + 128 * r * p + 1024 * 1024
     return hashlib.scrypt(secret, salt=salt, n=n, r=r, p=p, maxmem=memory, dklen=length)
@@ -85,3 +81,10 @@ def _encoded(password: str) -> bytes:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+@functools.cache
+def decoy() -> dict[str, Any]:
+    """A hash to check against when a user name is unknown, so that the answer takes as long
+    as for a known one (whether a name exists does not show in the timing)."""
+    return hash_password(secrets.token_urlsafe(16))

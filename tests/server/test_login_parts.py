@@ -17,9 +17,9 @@ from mediacore.server.auth import TokenStore
 from mediacore.server.config import TokenEntry
 from mediacore.server.loginthrottle import MAX_LOCK, LoginThrottle
 from mediacore.server.passwords import (
-    DECOY,
     MAX_PASSWORD_BYTES,
     N,
+    decoy,
     hash_password,
     same_secret,
     verify_password,
@@ -281,4 +281,4 @@ def test_an_unknown_name_costs_one_scrypt_check_as_a_known_one_does(
     monkeypatch.setattr(accounts_module, "verify_password", counting)
     accounts.check("alice", "wrong-password")
     accounts.check("mallory", "wrong-password")
-    assert len(checked) == 2 and checked[1] is DECOY and DECOY["n"] == N
+    assert len(checked) == 2 and checked[1] is decoy() and decoy()["n"] == N
