@@ -46,17 +46,17 @@ def build_events_router(bus: EventBus, tokens: TokenStore, room_exists: object) 
         subscription = bus.subscribe(room)
         reader = asyncio.ensure_future(_drain(websocket))
         getter: asyncio.Future[Event] | None = None
-        # A link is checked again every second and before each event: when it expires or is
-        # revoked, its stream ends (4401) instead of outliving it.
-        recheck = LINK_RECHECK_S if principal.room is not None else None
+        # A link or a login session is checked again every second and before each event:
+        # when it expires or is revoked, its stream ends (4401) instead of outliving it.
+        recheck = LINK_RECHECK_S if principal.expires is not None else None
         try:
             while not reader.done():
                 if getter is None:
                     getter = asyncio.ensure_future(subscription.get())
                 waiting: set[asyncio.Future[Any]] = {getter, reader}
                 await asyncio.wait(waiting, timeout=recheck, return_when=asyncio.FIRST_COMPLETED)
-                if recheck is not None and tokens.authenticate(token) is None:
-                    await websocket.close(UNAUTHORIZED, "the link expired or was revoked")
+                if recheck is not None and websocket_principal(websocket, token, tokens) is None:
+                    await websocket.close(UNAUTHORIZED, "the token expired or was revoked")
                     break
                 if reader.done() or not getter.done():
                     continue

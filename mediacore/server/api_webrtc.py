@@ -117,10 +117,11 @@ def build_webrtc_router(
         session.start()
         writer = asyncio.ensure_future(_write(websocket, session))
         restart = asyncio.ensure_future(_restart(websocket, session))
-        # A join link is checked again every second: revoked or expired, its call ends (4401).
+        # A join link or login session is checked again every second: revoked or expired,
+        # its call ends (4401).
         watchdog = (
             asyncio.ensure_future(_expire_link(websocket, token, tokens))
-            if principal.room is not None
+            if principal.expires is not None
             else None
         )
         try:
@@ -285,7 +286,7 @@ async def _expire_link(websocket: WebSocket, token: str, tokens: TokenStore) -> 
     while True:
         await asyncio.sleep(LINK_RECHECK_S)
         if websocket_principal(websocket, token, tokens) is None:
-            await websocket.close(UNAUTHORIZED, "the link expired or was revoked")
+            await websocket.close(UNAUTHORIZED, "the token expired or was revoked")
             return
 
 

@@ -20,11 +20,14 @@ from ingest.gbreader import SCHEME as GB28181
 from ingest.gbreader import GbReaderFactory
 from ingest.service import IngestService
 from mediacore.events import EventBus
+from mediacore.server.accounts import Accounts
+from mediacore.server.api_accounts import build_accounts_router
 from mediacore.server.api_audit import build_audit_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
 from mediacore.server.api_joinlinks import build_join_links_router
+from mediacore.server.api_login import build_login_router
 from mediacore.server.api_recordings import build_recordings_router
 from mediacore.server.api_rooms import build_rooms_router
 from mediacore.server.api_sip import build_sip_router
@@ -42,6 +45,8 @@ from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.guard import RequestGuard
 from mediacore.server.linklegs import LinkLegs
+from mediacore.server.logins import Logins
+from mediacore.server.loginthrottle import LoginThrottle
 from mediacore.server.metrics import MediaMetrics
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
@@ -51,6 +56,7 @@ from mediacore.server.remotevideo import RemoteVideo
 from mediacore.server.rooms import LocalRooms, Rooms
 from mediacore.server.roomscenes import RoomScenes
 from mediacore.server.security import permission
+from mediacore.server.sessions import SessionStore
 from mediacore.server.shardedrecordings import ShardedRecordingSite
 from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.sipservice import SipService
@@ -84,6 +90,12 @@ class MediaServer:
         self.config = config
         self.bus = EventBus()
         self.tokens = tokens if tokens is not None else build_token_store(config)
+        if self.tokens.sessions is None:
+            self.tokens.sessions = SessionStore(config.auth.session_minutes)
+        # user names and passwords: [[sip.users]] and those admins add (accounts.json)
+        self.accounts = Accounts(config.data_dir, config.sip.users)
+        throttle = LoginThrottle(config.auth.login_attempts, config.auth.login_window)
+        self.logins = Logins(self.accounts, self.tokens.sessions, throttle, self.bus)
         self.directory = RoomDirectory(config, self.bus)
         self.pool: WorkerPool | None = None
         self.rooms: Rooms = LocalRooms(self.directory)
@@ -294,6 +306,8 @@ def create_app(server: MediaServer) -> FastAPI:
         build_recordings_router(server.directory, server.recorder, server.exports, server.audit)
     )
     app.include_router(build_audit_router(server.audit))
+    app.include_router(build_login_router(server.logins))
+    app.include_router(build_accounts_router(server.accounts, server.logins.sessions))
     app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)

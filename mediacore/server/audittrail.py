@@ -5,9 +5,10 @@ A control action is any request under /api/ with a method other than GET, HEAD a
 creating and closing rooms, kicks, mutes, dial-outs, legs, floor requests, recordings
 started, stopped, held, exported and deleted, walls, sources, join links, logins. Refused
 ones count too (401, 403, 4xx): who tried is what an audit is for. The principal is found
-from the request's token as the guard found it; the route and its ids from what the router
-leaves in the scope; an id the answer names (a new recording, participant, export) from the
-first bytes of a JSON answer."""
+from the request's token as the guard found it (for a login, the account that logged in, which
+the route leaves in the request's state); the route and its ids from what the router leaves
+in the scope; an id the answer names (a new recording, participant, export) from the first
+bytes of a JSON answer."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from mediacore.server.auditlog import AuditLog
 from mediacore.server.auth import Principal, TokenStore
 from mediacore.server.guard import bearer_token
 
+# The state key a route sets to the principal a request without a token turned out to be.
+AUDIT_PRINCIPAL = "audit_principal"
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_ANSWER_BYTES = 4096  # enough for an answer's "id" and "room"; the rest is not kept
 ROOMS_ROUTE = "/api/v1/rooms"  # a room created: the answer's "name" is the room
@@ -64,6 +67,7 @@ class AuditTrail:
         try:
             await self.app(scope, receive, sending)
         finally:
+            principal = principal or (scope.get("state") or {}).get(AUDIT_PRINCIPAL)
             entry = audit_entry(scope, principal, status, bytes(answer))
             self.audit.record(entry, anonymous=principal is None)
 

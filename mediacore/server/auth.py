@@ -3,7 +3,8 @@
 Tokens come from the config (and MEDIACORE_ADMIN_TOKEN), each at least 16 characters. With none
 configured, the server makes an admin token at first start and keeps it in the data directory
 (0600), printing only the file's path. Join links
-(joinlinks.py) are tokens too: signed, short-lived, and good for one room only."""
+(joinlinks.py) are tokens too: signed, short-lived, and good for one room only; and so are
+login sessions (sessions.py): short-lived, with the role of the account that logged in."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ from dataclasses import dataclass, field
 from mediacore.server.config import Config, TokenEntry
 from mediacore.server.joinlinks import PREFIX as LINK_PREFIX
 from mediacore.server.joinlinks import JoinLinks, write_private
+from mediacore.server.sessions import PREFIX as SESSION_PREFIX
+from mediacore.server.sessions import Session, SessionStore
 
 log = logging.getLogger(__name__)
 
 ADMIN_TOKEN_FILE = "admin-token"
 LINK_IDENTITY = "link-"  # a join link principal's identity: this and the link's id
+ACCOUNT_IDENTITY = "account-"  # a login session's: this and the account's user name
 
 # Seeing secrets (camera credentials, stream keys, URL tokens, the network's own errors).
 SECRETS = "secrets:read"
@@ -47,6 +51,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "metrics:read",
             "retention:write",
             "audit:read",  # the audit log of control actions
+            "accounts:write",  # accounts that log in with a password
             SECRETS,
         }
     ),
@@ -109,15 +114,27 @@ class Principal:
         return FLOOR_PRIORITY.get(self.role, 0)
 
 
+def session_principal(session: Session) -> Principal:
+    """The principal a login session stands for: its account, with the account's role."""
+    identity = ACCOUNT_IDENTITY + session.user
+    return Principal(session.user, session.role, identity=identity, expires=int(session.expires))
+
+
 class TokenStore:
-    def __init__(self, entries: list[TokenEntry], links: JoinLinks | None = None) -> None:
+    def __init__(
+        self,
+        entries: list[TokenEntry],
+        links: JoinLinks | None = None,
+        sessions: SessionStore | None = None,
+    ) -> None:
         self._entries = list(entries)
         self.links = links  # None: join links are neither minted nor accepted
+        self.sessions = sessions  # None: nobody logs in with a password
 
     def authenticate(self, token: str) -> Principal | None:
         """The principal a bearer token stands for, or None. Compares in constant time; a
         join link that is valid (signed, unexpired, unrevoked) stands for a principal bound
-        to its room."""
+        to its room; a live login session for its account's user and role."""
         found = None
         for entry in self._entries:
             if hmac.compare_digest(entry.token.encode(), token.encode()):
@@ -133,6 +150,10 @@ class TokenStore:
                     identity=LINK_IDENTITY + link.id,
                     expires=link.expires,
                 )
+        if found is None and self.sessions is not None and token.startswith(SESSION_PREFIX):
+            session = self.sessions.verify(token)
+            if session is not None:
+                found = session_principal(session)
         return found
 
     def add(self, entry: TokenEntry) -> None:
@@ -145,7 +166,8 @@ class TokenStore:
 def build_token_store(config: Config, announce: bool = True) -> TokenStore:
     """Tokens from the config (and the metrics token); an admin token made (or reloaded) in
     the data dir if the config names none."""
-    store = TokenStore(list(config.tokens), JoinLinks(config.data_dir))
+    sessions = SessionStore(config.auth.session_minutes)
+    store = TokenStore(list(config.tokens), JoinLinks(config.data_dir), sessions)
     if not len(store):
         store.add(TokenEntry(_stored_admin_token(config, announce), "admin", "admin"))
     if config.server.metrics_token:

@@ -93,6 +93,15 @@ class RecordingSection:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthSection:
+    """[auth]'s scalar keys: login sessions and how failed logins are throttled."""
+
+    session_minutes: int = 720  # a login's token lasts this long (12 hours: one shift)
+    login_attempts: int = 5  # failed logins per address or user name within the window...
+    login_window: float = 300.0  # ...(seconds) lock it out for the window, doubling each time
+
+
+@dataclass(frozen=True, slots=True)
 class TokenEntry:
     token: str
     role: str
@@ -108,6 +117,7 @@ class Config:
     recording: RecordingSection = field(default_factory=RecordingSection)  # [recording]
     rooms: tuple[RoomSettings, ...] = (RoomSettings("command"),)
     tokens: tuple[TokenEntry, ...] = ()
+    auth: AuthSection = field(default_factory=AuthSection)  # [auth]: logins
     radio_gateways: tuple[RadioGateway, ...] = ()  # [[radio.gateways]]: the server calls them
     webrtc: WebRtcSettings = field(default_factory=WebRtcSettings)  # [webrtc]: ICE servers
     gb28181: GbSettings = field(default_factory=GbSettings)  # [gb28181]: 国标 devices register
@@ -175,10 +185,9 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
     except ValueError as error:
         raise ConfigError(str(error)) from None
     config = replace(config, gb28181=gb28181)
-    auth = _table(data.get("auth", {}), "[auth]")
-    if set(auth) - {"tokens"}:
-        raise ConfigError(f"unknown key(s) in [auth]: {', '.join(sorted(set(auth) - {'tokens'}))}")
-    tokens = [_token(entry) for entry in _array(auth.get("tokens", []), "[[auth.tokens]]")]
+    auth = dict(_table(data.get("auth", {}), "[auth]"))
+    tokens = [_token(entry) for entry in _array(auth.pop("tokens", []), "[[auth.tokens]]")]
+    config = replace(config, auth=_section("auth", AuthSection, auth, environ))
     admin = environ.get("MEDIACORE_ADMIN_TOKEN")
     if admin:
         tokens.append(TokenEntry(_long_enough(admin, "MEDIACORE_ADMIN_TOKEN"), "admin", "admin"))
@@ -197,6 +206,12 @@ def validate_config(config: Config) -> Config:
                           ("sip", (config.sip.tls_cert, config.sip.tls_key))):  # fmt: skip
         if bool(pair[0]) != bool(pair[1]):
             raise ConfigError(f"{section}.tls_cert and {section}.tls_key go together: both or none")
+    auth = config.auth
+    if auth.session_minutes < 1 or auth.login_attempts < 1 or auth.login_window <= 0:
+        raise ConfigError(
+            "auth.session_minutes and auth.login_attempts must be at least 1, "
+            "auth.login_window above 0"
+        )
     if not 1024 <= rtp.port_min < rtp.port_max <= 65535 or rtp.port_max - rtp.port_min < 2:
         raise ConfigError(
             f"rtp.port_min/port_max: {rtp.port_min}-{rtp.port_max} must lie in 1024-65535, "

@@ -7,7 +7,8 @@ dependencies run, so a check there comes too late):
 - An HTTP request to a protected path (`/api/...` but the public ones, and `/metrics`) needs a
   known bearer token, else it is answered 401 at once with its body unread. `?token=` counts
   only on GET and HEAD, which carry no body (media elements and downloads cannot set headers).
-- A body declared larger than `max_body` is answered 413 at once; one streamed without a
+- A body declared larger than `max_body` (`PUBLIC_MAX_BODY` on the public paths: a login
+  is a user name and a password) is answered 413 at once; one streamed without a
   length is counted as it arrives and cut off with 413 past the limit. Either way the
   connection is closed, so the rest of the upload is never read.
 - WebSockets are counted per client address; past `max_websockets` open ones the handshake
@@ -30,6 +31,8 @@ from mediacore.server.auth import TokenStore
 PROTECTED_PREFIXES = ("/api/", "/metrics")
 # Served without a token: liveness, and logging in (which gets a token).
 PUBLIC_PATHS = frozenset({"/api/v1/health", "/api/v1/login"})
+# What a request without a token may send: a user name and a password, nothing bigger.
+PUBLIC_MAX_BODY = 4096
 
 
 class BodyTooLarge(HTTPException):
@@ -92,15 +95,18 @@ class RequestGuard:
             await self.app(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.max_body
         if is_protected(scope["path"]):
             token = bearer_token(scope)
             if token is None or self.tokens.authenticate(token) is None:
                 detail = "send Authorization: Bearer <token>" if token is None else "unknown token"
                 await _refuse(scope, send, 401, "unauthorized", detail)
                 return
+        elif scope["path"] in PUBLIC_PATHS:
+            limit = min(limit, PUBLIC_MAX_BODY)
         length = declared_length(scope)
-        if length is not None and length > self.max_body:
-            await _refuse(scope, send, 413, "too-large", str(BodyTooLarge(self.max_body).detail))
+        if length is not None and length > limit:
+            await _refuse(scope, send, 413, "too-large", str(BodyTooLarge(limit).detail))
             return
         received = 0
         cut_off = False
@@ -111,9 +117,9 @@ class RequestGuard:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > limit:
                     cut_off = True
-                    raise BodyTooLarge(self.max_body)
+                    raise BodyTooLarge(limit)
             return message
 
         async def sending(message: Message) -> None:

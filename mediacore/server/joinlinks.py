@@ -95,13 +95,8 @@ class JoinLinks:
         moment = int(time.time() if now is None else now)
         revoked = self._load_revoked(moment)
         revoked[link_id] = moment + MAX_MINUTES * 60
-        path = self._data_dir / REVOKED_FILE
         text = "".join(f"{key} {until}\n" for key, until in sorted(revoked.items()))
-        self._data_dir.mkdir(parents=True, exist_ok=True)
-        spare = path.with_suffix(".tmp")
-        spare.unlink(missing_ok=True)
-        write_private(spare, text)
-        os.replace(spare, path)  # a crash leaves the old list or the new, never half of one
+        replace_private(self._data_dir / REVOKED_FILE, text)
 
     def revoked(self, link_id: str, now: float | None = None) -> bool:
         moment = int(time.time() if now is None else now)
@@ -145,6 +140,15 @@ def write_private(path: Path, text: str) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def replace_private(path: Path, text: str) -> None:
+    """Write `text` to `path` (0600, its folder made if needed) by way of a spare file: a
+    crash leaves the old content or the new, never half of one."""
+    spare = path.with_suffix(".tmp")
+    spare.unlink(missing_ok=True)
+    write_private(spare, text)
+    os.replace(spare, path)
 
 
 def _decode(payload: str, token: str) -> JoinLink | None:

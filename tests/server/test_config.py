@@ -734,3 +734,24 @@ def test_bad_srtp_or_nat_settings_are_config_errors(
     tmp_path: Path, text: str, fragment: str
 ) -> None:
     assert_refused(tmp_path, text, fragment)
+
+
+def test_auth_login_keys_come_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[auth]\nsession_minutes = 60\nlogin_attempts = 3\n\n[[auth.tokens]]\n"
+        'token = "operator-token-0001"\nrole = "operator"\n',
+    )
+    config = load_config(path, {"MEDIACORE_AUTH_LOGIN_WINDOW": "30"})
+    assert (config.auth.session_minutes, config.auth.login_attempts) == (60, 3)
+    assert config.auth.login_window == 30.0 and len(config.tokens) == 1
+    assert Config().auth.session_minutes == 720
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[auth]\nsession_minutes = 0\n", "[auth]\nlogin_attempts = 0\n", "[auth]\nlogin_window = 0\n",
+     '[auth]\nsession_minutes = "x"\n'],
+)  # fmt: skip
+def test_unusable_auth_login_keys_are_refused_naming_them(tmp_path: Path, text: str) -> None:
+    assert_refused(tmp_path, text, r"auth\.")
