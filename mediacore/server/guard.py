@@ -75,11 +75,19 @@ def may_have_body(scope: Scope) -> bool:
 
 class RequestGuard:
     def __init__(
-        self, app: ASGIApp, *, tokens: TokenStore, max_body: int, max_websockets: int
+        self,
+        app: ASGIApp,
+        *,
+        tokens: TokenStore,
+        max_body: int,
+        max_websockets: int,
+        body_limits: dict[str, int] | None = None,
     ) -> None:
+        """`body_limits`: other limits than `max_body` for particular paths (uploads)."""
         self.app = app
         self.tokens = tokens
         self.max_body = max_body
+        self.body_limits = dict(body_limits or {})
         self.max_websockets = max_websockets
         self.websockets: Counter[str] = Counter()  # open WebSockets by client address
 
@@ -98,9 +106,10 @@ class RequestGuard:
                 detail = "send Authorization: Bearer <token>" if token is None else "unknown token"
                 await _refuse(scope, send, 401, "unauthorized", detail)
                 return
+        limit = self.body_limits.get(scope["path"], self.max_body)
         length = declared_length(scope)
-        if length is not None and length > self.max_body:
-            await _refuse(scope, send, 413, "too-large", str(BodyTooLarge(self.max_body).detail))
+        if length is not None and length > limit:
+            await _refuse(scope, send, 413, "too-large", str(BodyTooLarge(limit).detail))
             return
         received = 0
         cut_off = False
@@ -111,9 +120,9 @@ class RequestGuard:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > limit:
                     cut_off = True
-                    raise BodyTooLarge(self.max_body)
+                    raise BodyTooLarge(limit)
             return message
 
         async def sending(message: Message) -> None:
