@@ -12,8 +12,8 @@ Its events go out on the room's bus, so they reach the room's recordings whereve
 `announcement.started` {id, name, source, duration_s, priority} as it joins,
 `announcement.progress` {id, position_s, duration_s} about once a second, and
 `announcement.finished` {id, reason, detail, position_s} as it leaves, where `reason` is
-"played", "stopped" (stopped by the API, or kicked) or "room-closed" (the room closed or the
-server stopped) and `detail` the participant's own leaving reason."""
+"played", "room-closed" (the room closed or the server stopped) or "stopped" (stopped by the
+API, kicked, its join link ended) and `detail` the participant's own leaving reason."""
 
 from __future__ import annotations
 
@@ -32,7 +32,10 @@ from mediacore.joinedroom import JoinedRoom, Member
 
 PLAYED = "played"  # the participant's leaving reason once the clip is through
 STOPPED = "stopped"
-_FINISHED = {PLAYED: PLAYED, STOPPED: STOPPED, "kicked": STOPPED}
+ROOM_CLOSED = "room-closed"
+# The reasons a closing room (or a stopping server) gives its participants; any other removal
+# (stopped, kicked, a join link that ended) stopped the announcement.
+_CLOSING = frozenset({ROOM_CLOSED, "closed-by-api", "server-stopping"})
 _SCALE = np.float32(1 / 32768)
 
 Samples = npt.NDArray[np.int16]
@@ -40,7 +43,9 @@ Samples = npt.NDArray[np.int16]
 
 def finish_reason(reason: str) -> str:
     """What `announcement.finished` says for a participant that left for `reason`."""
-    return _FINISHED.get(reason, "room-closed")
+    if reason == PLAYED:
+        return PLAYED
+    return ROOM_CLOSED if reason in _CLOSING else STOPPED
 
 
 def load_clip(path: Path) -> Samples:

@@ -13,6 +13,7 @@ from mediacore.server.announcements import AnnouncementRequest, Announcements
 from mediacore.server.auth import Principal
 from mediacore.server.clips import ClipError
 from mediacore.server.errors import ApiError
+from mediacore.server.linklegs import LinkLegs
 from mediacore.server.roomerrors import room_errors
 from mediacore.server.security import permission
 from mediacore.server.speech import MAX_TEXT, SpeechError, guess_lang
@@ -32,7 +33,8 @@ class AnnouncementCreate(BaseModel):
     name: str = Field("announcement", min_length=1, max_length=128)
 
 
-def build_announcements_router(announcements: Announcements) -> APIRouter:
+def build_announcements_router(announcements: Announcements, link_legs: LinkLegs) -> APIRouter:
+    """`link_legs` learns the announcements join links start, to stop them when the link ends."""
     router = APIRouter(tags=["announcements"])
     player = Depends(permission(PLAYS))
 
@@ -74,6 +76,7 @@ def build_announcements_router(announcements: Announcements) -> APIRouter:
             raise ApiError(400, "bad-audio", str(error)) from None
         except ValueError as error:  # the text (RoomError, a ValueError too, is caught above)
             raise ApiError(400, "bad-text", str(error)) from None
+        link_legs.record(principal, started["id"])
         response.headers["Location"] = f"/api/v1/rooms/{room}/announcements/{started['id']}"
         return started
 

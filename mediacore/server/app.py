@@ -325,7 +325,7 @@ def create_app(server: MediaServer) -> FastAPI:
         build_recordings_router(server.directory, server.recorder, server.exports, server.audit)
     )
     app.include_router(build_audit_router(server.audit))
-    app.include_router(build_announcements_router(server.announcements))
+    app.include_router(build_announcements_router(server.announcements, server.link_legs))
     app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 PROBE_RATE = 16000  # uploads are decoded once at this rate to prove they are audio
 MAX_SECONDS = 600  # longer audio is refused: an announcement is not a programme
-MAX_CACHED = 500  # clips kept in the cache; the least recently used go first
+MAX_CACHED = 500  # clips (and renderings) kept; the least recently used go first
 _KEEP_S = 600  # a clip this fresh stays even past MAX_CACHED: it may be about to play
 # FFmpeg's demuxer names for plain audio (and audio-in-video) containers.
 FORMATS = frozenset(
@@ -133,15 +133,18 @@ class ClipCache:
         temporary = self.directory / f".{path.name}.{secrets.token_hex(4)}"
         temporary.write_bytes(pcm.tobytes())
         os.replace(temporary, path)
-        self._prune()
+        prune_oldest(self.directory, "*.s16", self.max_cached)
         return Clip(path, rate, len(pcm))
 
-    def _prune(self) -> None:
-        clips = sorted(self.directory.glob("*.s16"), key=_modified)
-        fresh = time.time() - _KEEP_S
-        for old in clips[: max(0, len(clips) - self.max_cached)]:
-            if _modified(old) < fresh:
-                old.unlink(missing_ok=True)
+
+def prune_oldest(directory: Path, pattern: str, keep: int) -> None:
+    """Delete the least recently used files matching `pattern` beyond the `keep` newest, but
+    none used in the last ten minutes (it may be about to play)."""
+    found = sorted(directory.glob(pattern), key=_modified)
+    fresh = time.time() - _KEEP_S
+    for old in found[: max(0, len(found) - keep)]:
+        if _modified(old) < fresh:
+            old.unlink(missing_ok=True)
 
 
 def _content_hash(source: Path) -> str:

@@ -3,7 +3,8 @@
 The text goes to espeak-ng on its standard input, never on a command line or through a shell,
 so no text can be taken for an option. Rendering runs in a child process with a time limit,
 off the event loop; at most `concurrency` run at once. Each rendering is kept as a WAV file
-named after a hash of (language, text), so the same announcement is rendered once."""
+named after a hash of (language, text), so the same announcement is rendered once; the 500
+most recently used are kept."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import os
 import secrets
 from pathlib import Path
 from typing import Literal
+
+from mediacore.server.clips import MAX_CACHED, prune_oldest
 
 Lang = Literal["zh", "en"]
 VOICES: dict[str, str] = {"zh": "cmn", "en": "en"}  # espeak-ng voices: Mandarin, English
@@ -104,6 +107,7 @@ class Speech:
             os.replace(temporary, path)
         finally:
             temporary.unlink(missing_ok=True)
+        prune_oldest(self.directory, "*.wav", MAX_CACHED)
         return path
 
     async def _run(self, text: str, lang: str, output: Path) -> None:
@@ -114,8 +118,8 @@ class Speech:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
             )
-        except FileNotFoundError:
-            raise SpeechError(f"{self.program} is not installed", unavailable=True) from None
+        except OSError as error:  # not installed, or not executable
+            raise SpeechError(f"{self.program} cannot run: {error}", unavailable=True) from None
         try:
             _, errors = await asyncio.wait_for(
                 process.communicate(text.encode()), timeout=self.timeout_s

@@ -63,7 +63,8 @@ def test_clip_files_are_mapped_as_little_endian_int16(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("reason", "finished"),
     [("played", "played"), ("stopped", "stopped"), ("kicked", "stopped"),
-     ("closed-by-api", "room-closed"), ("server-stopping", "room-closed")],
+     ("link-revoked", "stopped"), ("closed-by-api", "room-closed"),
+     ("server-stopping", "room-closed"), ("room-closed", "room-closed")],
 )  # fmt: skip
 def test_finish_reasons(reason: str, finished: str) -> None:
     assert finish_reason(reason) == finished
