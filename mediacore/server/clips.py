@@ -1,7 +1,7 @@
 """Audio files decoded for announcements: mono 16-bit PCM at a room's rate, cached on disk.
 
 Whatever FFmpeg reads as audio (WAV, MP3, OGG/Opus/Vorbis, FLAC, AAC/M4A, WebM...) is decoded
-with PyAV and converted by FFmpeg's resampler to one channel at the room's rate. Only plain
+with PyAV, converted by FFmpeg's resampler to the room's rate, and its channels averaged. Only plain
 audio containers are accepted: a playlist or a concat list would make FFmpeg open other files
 or URLs, so the input is handed over as a file object with no protocol allowed besides it.
 
@@ -88,7 +88,7 @@ def decode_mono(source: Path, rate: int, max_seconds: float = MAX_SECONDS) -> np
             if not container.streams.audio:
                 raise ClipError("the file has no audio")
             stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            resampler = av.AudioResampler(format="fltp", rate=rate)  # channels kept
             for frame in container.decode(stream):
                 for converted in resampler.resample(frame):
                     parts.append(_samples(converted))
@@ -111,7 +111,11 @@ _NO_PROTOCOLS = {"protocol_whitelist": "none"}  # the file object itself needs n
 
 
 def _samples(frame: av.AudioFrame) -> npt.NDArray[np.float32]:
-    return np.asarray(frame.to_ndarray(), dtype=np.float32).reshape(-1)
+    """The frame's channels averaged: FFmpeg's own down-mix adds them at -3 dB each, which
+    makes a stereo file with the same sound on both sides 3 dB louder (and clip)."""
+    planes = np.asarray(frame.to_ndarray(), dtype=np.float32)
+    mono: npt.NDArray[np.float32] = planes.mean(axis=0, dtype=np.float32)
+    return mono
 
 
 class ClipCache:
