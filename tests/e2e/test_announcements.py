@@ -152,6 +152,7 @@ async def test_an_uploaded_tone_is_heard_at_its_level_for_its_duration(
     ("text", "lang"),
     [("Attention all units. Report to the north gate.", "en"),
      ("各单位请注意，请到北门集合。", "zh")],
+    ids=["english", "mandarin"],
 )  # fmt: skip
 async def test_speech_reaches_the_listener_for_about_its_duration(
     server: ServerProcess, room: str, events: Events, text: str, lang: str
@@ -202,6 +203,7 @@ async def test_stopping_early_ends_the_sound_and_says_stopped(
     ("body", "status"),
     [({"file": "missing.wav"}, 404), ({"text": ""}, 400), ({"text": "x" * 1001}, 422),
      ({"text": "hello", "lang": "de"}, 422), ({}, 400)],
+    ids=["unknown-file", "empty-text", "long-text", "bad-lang", "nothing"],
 )  # fmt: skip
 def test_bad_requests_get_4xx(
     server: ServerProcess, room: str, body: dict[str, Any], status: int
