@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Request, Response
@@ -21,7 +22,11 @@ from ingest.gbreader import GbReaderFactory
 from ingest.service import IngestService
 from mediacore.events import EventBus
 from mediacore.server.accounts import Accounts
+from mediacore.server.announcefiles import MAX_FILE_BYTES, AnnouncementFiles
+from mediacore.server.announcementlegs import AnnouncementLegs, clips_directory
+from mediacore.server.announcements import Announcements, Join
 from mediacore.server.api_accounts import build_accounts_router
+from mediacore.server.api_announcements import FILES_PATH, build_announcements_router
 from mediacore.server.api_audit import build_audit_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
@@ -40,6 +45,7 @@ from mediacore.server.audittrail import AuditTrail
 from mediacore.server.auth import TokenStore, build_token_store
 from mediacore.server.callroom import RemoteLegs, RemotePinEntry
 from mediacore.server.children import ChildProcess
+from mediacore.server.clips import ClipCache
 from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
@@ -61,6 +67,7 @@ from mediacore.server.shardedrecordings import ShardedRecordingSite
 from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.sipservice import SipService
 from mediacore.server.sources import LocalSources, Sources
+from mediacore.server.speech import Speech
 from mediacore.server.walls import WallService
 from mediacore.server.workers import WorkerPool
 from mediacore.signing import SigningKey
@@ -176,8 +183,36 @@ class MediaServer:
             config.data_dir, RoomScenes(self.bus), self.webrtc.video_hub, self.bus, video_process
         )
         self.metrics.walls = self.walls.statistics
+        self.announcements = self._announcements(config)
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
+
+    def _announcements(self, config: Config) -> Announcements:
+        """Files and speech played into rooms: joined here, or in the room's worker."""
+        clips = clips_directory(config.data_dir)
+        join: Join
+        if self.sharded is not None:
+            sharded = self.sharded
+
+            async def join(room: str, data: dict[str, Any]) -> dict[str, Any]:
+                _, answer = await sharded.add_leg(room, "announcement.join", **data)
+                return dict(answer["participant"])
+
+        else:
+            legs = AnnouncementLegs(LocalRooms(self.directory), clips)
+
+            async def join(room: str, data: dict[str, Any]) -> dict[str, Any]:
+                return dict((await legs.join({"room": room, **data}))["participant"])
+
+        home = config.data_dir / "announcements"
+        return Announcements(
+            self.rooms,
+            join,
+            self.bus,
+            AnnouncementFiles(home / "files"),
+            Speech(home / "speech"),
+            ClipCache(clips),
+        )
 
     def peer_room(self, name: str) -> PeerRoom | None:
         """The open room `name` as a WebRTC peer joins it."""
@@ -262,6 +297,7 @@ def create_app(server: MediaServer) -> FastAPI:
         tokens=server.tokens,
         max_body=limits.max_body_bytes,
         max_websockets=limits.max_websockets_per_address,
+        body_limits={FILES_PATH: MAX_FILE_BYTES},
     )
     # Added last, so it runs first: what the guard refuses (401, 413) is audited too.
     app.add_middleware(AuditTrail, audit=server.audit, tokens=server.tokens)
@@ -308,6 +344,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_audit_router(server.audit))
     app.include_router(build_login_router(server.logins))
     app.include_router(build_accounts_router(server.accounts, server.logins.sessions))
+    app.include_router(build_announcements_router(server.announcements, server.link_legs))
     app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)

@@ -78,11 +78,19 @@ def may_have_body(scope: Scope) -> bool:
 
 class RequestGuard:
     def __init__(
-        self, app: ASGIApp, *, tokens: TokenStore, max_body: int, max_websockets: int
+        self,
+        app: ASGIApp,
+        *,
+        tokens: TokenStore,
+        max_body: int,
+        max_websockets: int,
+        body_limits: dict[str, int] | None = None,
     ) -> None:
+        """`body_limits`: other limits than `max_body` for particular paths (uploads)."""
         self.app = app
         self.tokens = tokens
         self.max_body = max_body
+        self.body_limits = dict(body_limits or {})
         self.max_websockets = max_websockets
         self.websockets: Counter[str] = Counter()  # open WebSockets by client address
 
@@ -102,6 +110,7 @@ class RequestGuard:
                 detail = "send Authorization: Bearer <token>" if token is None else "unknown token"
                 await _refuse(scope, send, 401, "unauthorized", detail)
                 return
+            limit = self.body_limits.get(scope["path"], self.max_body)
         elif scope["path"] in PUBLIC_PATHS:
             limit = min(limit, PUBLIC_MAX_BODY)
         length = declared_length(scope)

@@ -33,6 +33,7 @@ from mediacore.datapathio import DataPath
 from mediacore.events import Event, EventBus
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.room import RoomSettings
+from mediacore.server.announcementlegs import AnnouncementLegs, clips_directory
 from mediacore.server.children import READY
 from mediacore.server.config import Config, RtpSection, ServerSection
 from mediacore.server.directory import RoomDirectory
@@ -98,6 +99,8 @@ class Worker:
         self.video = WorkerVideo(VideoHub(), channel, data)
         self.peers = WorkerPeers(self.rooms, channel, settings.id, self.video)
         self.sources = WorkerSources(self.rooms, channel, settings.id)
+        clips = clips_directory(Path(settings.data_dir))
+        self.announcements = AnnouncementLegs(self.rooms, clips, settings.id)
         if data is not None:
             data.on_frame = self._frame
         self.notices: dict[str, Callable[[dict[str, Any]], None]] = {
@@ -128,6 +131,7 @@ class Worker:
                     d["room"], d["participant"], d["reason"]
                 ),
                 "leg.rtp": self.add_rtp_leg,
+                "announcement.join": self.announcements.join,
                 "floor.get": lambda d: self.rooms.floor(d["room"]),
                 "floor.action": lambda d: self.rooms.floor_action(
                     d["room"],
