@@ -10,7 +10,6 @@ is a crash. The targets reading sessions (WebRTC signalling, API bodies) are in 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 
 from bench import fuzzsessions
 from bench.fuzztarget import JSON_TOKENS, Check, FuzzTarget, as_chunks, chunks
@@ -19,8 +18,8 @@ from bench.fuzztarget import JSON_TOKENS, Check, FuzzTarget, as_chunks, chunks
 
 
 def _sip() -> tuple[Check, list[bytes]]:
-    from sip.address import SipSyntaxError
-    from sip.message import LIST_HEADERS, Request, SipParseError, StreamFramer, parse_message
+    from bench.sipviews import read_views
+    from sip.message import SipParseError, StreamFramer, parse_message
     from sip.stack import best_effort_response
 
     def check(data: bytes) -> None:
@@ -33,24 +32,7 @@ def _sip() -> tuple[Check, list[bytes]]:
         except SipParseError as error:
             best_effort_response(data, error.status, error.reason)
             return
-        views: list[Callable[[], object]] = [
-            lambda: message.cseq,
-            lambda: message.vias,
-            lambda: message.from_,
-            lambda: message.to,
-            lambda: message.contacts,
-            lambda: message.call_id,
-            lambda: message.content_type,
-        ]
-        if isinstance(message, Request):
-            views.append(lambda: message.request_uri)
-        for view in views:
-            try:
-                view()
-            except (SipParseError, SipSyntaxError):
-                pass
-        for name in LIST_HEADERS:
-            message.headers.get_all(name)
+        read_views(message)
         parse_message(message.serialize())  # what parsed, serializes to what parses
 
     return check, [_sip_message(*seed) for seed in SIP_SEEDS]

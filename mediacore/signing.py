@@ -126,6 +126,15 @@ def public_key_path(private_path: Path) -> Path:
     return private_path.with_name(private_path.name + PUBLIC_SUFFIX)
 
 
+def verifier_key(given: str | None, data_dir: Path) -> PublicKey:
+    """The public key an offline verifier checks with: the file `given`, else the one beside
+    the private key of the data directory `data_dir`. Raises KeyFileError."""
+    path = Path(given) if given else public_key_path(default_key_path(data_dir))
+    if not path.is_file():
+        raise KeyFileError(f"no public key at {path}: pass --public-key (the server's, PEM)")
+    return PublicKey.load(path)
+
+
 def _read_key_file(path: Path) -> bytes:
     try:
         with path.open("rb") as file:

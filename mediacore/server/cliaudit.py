@@ -12,7 +12,7 @@ from typing import Any
 from mediacore.chainedlog import read_lines, verify_chain
 from mediacore.server import cliview
 from mediacore.server.auditlog import AUDIT_FILE, CHAIN_NAME
-from mediacore.signing import KeyFileError, PublicKey, default_key_path, public_key_path
+from mediacore.signing import KeyFileError, verifier_key
 
 FILTERS = ("since", "until", "who", "action", "room", "recording")
 
@@ -62,8 +62,8 @@ def _listing(args: argparse.Namespace, api: cliview.ServerApi) -> str:
 def _verify(args: argparse.Namespace, api: cliview.ServerApi) -> int:
     if args.data_dir:
         data_dir = Path(args.data_dir)
-        key = Path(args.public_key or public_key_path(default_key_path(data_dir)))
-        report = verify_chain(CHAIN_NAME, read_lines(data_dir / AUDIT_FILE), PublicKey.load(key))
+        key = verifier_key(args.public_key, data_dir)
+        report = verify_chain(CHAIN_NAME, read_lines(data_dir / AUDIT_FILE), key)
         ok, problems, entries, head = report.ok, report.problems, len(report.entries), report.head
     else:
         answer = api.fetch("/api/v1/audit/verify")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mediacore.server import cliview
-from mediacore.signing import KeyFileError, PublicKey, default_key_path, public_key_path
+from mediacore.signing import KeyFileError, verifier_key
 from recorder.ledger import LEDGER_FILE, verify_ledger
 from recorder.verify import verify_recording
 
@@ -103,7 +103,7 @@ def _verify(args: argparse.Namespace, api: cliview.ServerApi) -> int:
         directory = Path(args.data_dir) / "recordings" / args.id
         if not directory.is_dir():
             raise RuntimeError(f"no recording {args.id} in {args.data_dir}")
-        report = verify_recording(directory, _offline_key(args))
+        report = verify_recording(directory, verifier_key(args.public_key, Path(args.data_dir)))
         ok, problems = report.ok, report.problems
     else:
         answer = api.fetch(f"/api/v1/recordings/{args.id}/verify")
@@ -121,7 +121,9 @@ def _verify_ledger(args: argparse.Namespace, api: cliview.ServerApi) -> int:
     if args.data_dir:
         data_dir = Path(args.data_dir)
         answer = verify_ledger(
-            data_dir / LEDGER_FILE, data_dir / "recordings", _offline_key(args)
+            data_dir / LEDGER_FILE,
+            data_dir / "recordings",
+            verifier_key(args.public_key, Path(args.data_dir)),
         ).to_json()
     else:
         answer = api.fetch("/api/v1/recordings/ledger/verify")
@@ -135,20 +137,8 @@ def _verify_ledger(args: argparse.Namespace, api: cliview.ServerApi) -> int:
 
 def _public_key(args: argparse.Namespace, api: cliview.ServerApi) -> str:
     if args.data_dir:
-        return PublicKey.load(_default_public_key(Path(args.data_dir))).pem()
+        return verifier_key(None, Path(args.data_dir)).pem()
     return str(api.fetch("/api/v1/recordings/public-key")["pem"])
-
-
-def _offline_key(args: argparse.Namespace) -> PublicKey:
-    """The key to check signatures with: --public-key, else the one in the data directory."""
-    path = Path(args.public_key) if args.public_key else _default_public_key(Path(args.data_dir))
-    if not path.is_file():
-        raise RuntimeError(f"no public key at {path}: pass --public-key (the server's, PEM)")
-    return PublicKey.load(path)
-
-
-def _default_public_key(data_dir: Path) -> Path:
-    return public_key_path(default_key_path(data_dir))
 
 
 def _export(args: argparse.Namespace, api: cliview.ServerApi) -> int:

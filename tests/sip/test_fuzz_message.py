@@ -21,9 +21,8 @@ from collections.abc import Callable
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sip.address import SipSyntaxError
+from bench.sipviews import read_views
 from sip.message import (
-    LIST_HEADERS,
     MAX_HEADER_VALUE,
     MAX_MESSAGE,
     Request,
@@ -312,29 +311,6 @@ def mutated_messages(seed: int, count: int) -> list[bytes]:
 
 
 # -- the properties -------------------------------------------------------------------------
-
-
-def read_views(message: Request | Response) -> None:
-    """Every typed view either works or refuses with the parser's own errors."""
-    views: list[Callable[[], object]] = [
-        lambda: message.cseq,
-        lambda: message.vias,
-        lambda: message.top_via,
-        lambda: message.from_,
-        lambda: message.to,
-        lambda: message.contacts,
-        lambda: message.call_id,
-        lambda: message.content_type,
-    ]
-    if isinstance(message, Request):
-        views.append(lambda: message.request_uri)
-    for view in views:
-        try:
-            view()
-        except (SipParseError, SipSyntaxError):
-            pass
-    for name in LIST_HEADERS:  # the user agent splits these unguarded: they must not raise
-        message.headers.get_all(name)
 
 
 def assert_same(again: Request | Response, message: Request | Response) -> None:

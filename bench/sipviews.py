@@ -1,0 +1,32 @@
+"""Every typed view of a parsed SIP message, read the way the user agent reads them: each
+either works or refuses with the parser's own errors. Shared by `bench fuzz` and the SIP fuzz
+tests (imported lazily by the fuzzer, after its instrumentation starts)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sip.address import SipSyntaxError
+from sip.message import LIST_HEADERS, Request, Response, SipParseError
+
+
+def read_views(message: Request | Response) -> None:
+    views: list[Callable[[], object]] = [
+        lambda: message.cseq,
+        lambda: message.vias,
+        lambda: message.top_via,
+        lambda: message.from_,
+        lambda: message.to,
+        lambda: message.contacts,
+        lambda: message.call_id,
+        lambda: message.content_type,
+    ]
+    if isinstance(message, Request):
+        views.append(lambda: message.request_uri)
+    for view in views:
+        try:
+            view()
+        except (SipParseError, SipSyntaxError):
+            pass
+    for name in LIST_HEADERS:  # the user agent splits these unguarded: they must not raise
+        message.headers.get_all(name)
