@@ -32,6 +32,7 @@ class Participant:
     talking: bool = False
     level_db: float = -127.0
     has_floor: bool = False
+    held: bool = False  # on hold: not mixed, hears music (mediacore/holdmusic.py)
     joined_at: datetime = field(default_factory=utc_now)
 
     @property
@@ -52,7 +53,8 @@ class Participant:
             "talking": self.talking,
             "level_db": round(self.level_db, 1),
             "has_floor": self.has_floor,
+            "held": self.held,
             "codec": details.get("codec"),
             "joined_at": iso8601(self.joined_at),
-            **{key: value for key, value in details.items() if key != "codec"},
+            **{key: value for key, value in details.items() if key not in ("codec", "held")},
         }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mediacore.codecs import registry
@@ -34,6 +35,14 @@ log = logging.getLogger(__name__)
 
 FAILURE_REASONS = {486: "busy", 600: "busy", 603: "declined", 480: "no-answer", 408: "no-answer"}
 MAX_AUTH_ROUNDS = 2
+
+
+# Hears (status, reason) as a dial-out goes: 180/183 ringing, then its final answer.
+Progress = Callable[[int, str], None]
+
+
+def _quiet(status: int, reason: str) -> None:
+    return None
 
 
 class DialError(Exception):
@@ -67,13 +76,18 @@ class Dialer:
         trunk_name: str | None,
         kind: OutgoingSessionKind | None = None,
         policy: LegPolicy | None = None,
+        progress: Progress | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+        priority: int = 0,
     ) -> str:
         """Start calling `uri_text` into `room`; returns the participant id at once.
 
         With a session `kind` (an ED-137 radio gateway) the kind makes the leg and the offer
         and marks the INVITE. `policy` (SRTP, NAT) defaults to the trunk's or the called
         account's settings, else the server's. Raises DialError (bad URI, unknown trunk, user
-        not registered, no media ports)."""
+        not registered, no media ports). `progress` hears (status, reason) of the INVITE's
+        ringing and of its final answer (a transfer reports them); `headers` go into the
+        INVITE (Replaces, Referred-By); the participant joins at `priority`."""
         try:
             uri = SipUri.parse(uri_text)
         except SipSyntaxError as error:
@@ -101,10 +115,14 @@ class Dialer:
             name=name or uri.user or uri.host,
             endpoint=call,
             duplex="half" if call.floor_listener else "full",
+            priority=priority,
         )
         call.room_name = room.name
+        call.participant_id = participant.id
         room.add(participant)
-        task = agent.spawn(self._call(room, participant, call, route, offer, kind))
+        task = agent.spawn(
+            self._call(room, participant, call, route, offer, kind, progress or _quiet, headers)
+        )
         call.dial_task = task
         return participant.id
 
@@ -160,6 +178,8 @@ class Dialer:
         route: Route,
         offer: SessionDescription,
         kind: OutgoingSessionKind | None,
+        progress: Progress,
+        headers: Sequence[tuple[str, str]],
     ) -> None:
         agent = self.agent
         stack = agent.stack
@@ -172,21 +192,25 @@ class Dialer:
         secure = route.request_uri.lower().startswith("sips:")
         contact = f"<{stack.contact_uri(room.name, destination, secure=secure)}>"
         invite = self._invite(route, from_address, contact, offer, new_call_id(), 1)
+        for name, value in headers:
+            invite.headers.add(name, value)
         if kind is not None:
             kind.mark(invite)
         agent.publish_call_event(
             "call.dialing", call, participant=participant.id, uri=call.remote_uri
         )
         try:
-            response = await self._invite_answered(invite, route, call, participant)
+            response = await self._invite_answered(invite, route, call, participant, progress)
         except asyncio.CancelledError:
             await self._cancel(invite, destination)
+            progress(487, "Request Terminated")
             raise
         if not 200 <= response.status < 300:
             reason = FAILURE_REASONS.get(response.status, "rejected")
             if response.status == 487:
                 reason = "no-answer"
             self._failed(room, participant, call, reason, response.status)
+            progress(response.status, response.reason)
             return
         dialog = Dialog.as_uac(invite, response, destination)
         call.dialog = dialog
@@ -203,6 +227,7 @@ class Dialer:
             log.info("dial-out answer unusable", extra={"error": str(error)})
             await call.hang_up("bad-sdp")
             self._failed(room, participant, call, "bad-sdp", 488)
+            progress(488, "Not Acceptable Here")
             return
         self._session_timer(call, response)
         call.state = "confirmed"
@@ -210,6 +235,7 @@ class Dialer:
         call.on_dtmf = lambda digit: publish_dtmf(agent.bus, room, participant, digit, rate)
         call.on_ended = lambda reason: agent.leave_room(room, participant, reason)
         agent.publish_call_event("call.answered", call, participant=participant.id)
+        progress(response.status, response.reason)
 
     async def _resolve(self, uri: SipUri) -> Peer:
         try:
@@ -246,7 +272,12 @@ class Dialer:
         return invite
 
     async def _invite_answered(
-        self, invite: Request, route: Route, call: SipCall, participant: Participant
+        self,
+        invite: Request,
+        route: Route,
+        call: SipCall,
+        participant: Participant,
+        progress: Progress,
     ) -> Response:
         """Send the INVITE (answering digest challenges) and wait for its final response.
 
@@ -260,6 +291,7 @@ class Dialer:
                 ringing_reported = True
                 call.state = "ringing"
                 agent.publish_call_event("call.ringing", call, participant=participant.id)
+                progress(response.status, response.reason)
 
         for _ in range(MAX_AUTH_ROUNDS + 1):
             call.invite = invite

@@ -37,6 +37,7 @@ from mediacore.server.api_recordings import build_recordings_router
 from mediacore.server.api_rooms import build_rooms_router
 from mediacore.server.api_sip import build_sip_router
 from mediacore.server.api_sources import build_sources_router
+from mediacore.server.api_transfer import build_transfer_router
 from mediacore.server.api_walls import build_walls_router
 from mediacore.server.api_webrtc import build_webrtc_router
 from mediacore.server.api_workers import build_workers_router
@@ -50,6 +51,7 @@ from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.guard import RequestGuard
+from mediacore.server.holds import Holds
 from mediacore.server.linklegs import LinkLegs
 from mediacore.server.logins import Logins
 from mediacore.server.loginthrottle import LoginThrottle
@@ -184,6 +186,8 @@ class MediaServer:
         )
         self.metrics.walls = self.walls.statistics
         self.announcements = self._announcements(config)
+        clips = ClipCache(clips_directory(config.data_dir))
+        self.holds = Holds(self.rooms, self.sip.agent, clips, config.sip.hold_music)
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
 
@@ -345,6 +349,9 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_login_router(server.logins))
     app.include_router(build_accounts_router(server.accounts, server.logins.sessions))
     app.include_router(build_announcements_router(server.announcements, server.link_legs))
+    app.include_router(
+        build_transfer_router(server.rooms, server.holds, server.sip.transfers, server.sip.agent)
+    )
     app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)

@@ -8,8 +8,11 @@ control channel unchanged."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from mediacore.announcement import load_clip
+from mediacore.holdmusic import LoopingClip
 from mediacore.legpolicy import LegPolicy
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.participant import Duplex
@@ -117,6 +120,15 @@ class Rooms(Protocol):
 
     async def remove(self, room: str, participant: str, reason: str) -> None: ...
 
+    async def hold(
+        self, room: str, participant: str, by: str, music: str | None = None
+    ) -> dict[str, Any]:
+        """Put on hold: out of the mix, hearing `music` (a clip file of int16 samples at the
+        room's rate; None: the default melody). Answers the roster entry."""
+        ...
+
+    async def resume(self, room: str, participant: str, by: str) -> dict[str, Any]: ...
+
     async def add_rtp_leg(
         self, room: str, offer: str, leg: LegRequest
     ) -> tuple[dict[str, Any], str]: ...
@@ -186,6 +198,25 @@ class LocalRooms:
         found = self.room(room)
         _participant(found, participant)
         await found.remove(participant, reason)
+
+    async def hold(
+        self, room: str, participant: str, by: str, music: str | None = None
+    ) -> dict[str, Any]:
+        found = self.room(room)
+        _participant(found, participant)
+        source = None
+        if music is not None:
+            settings = found.settings
+            try:
+                source = LoopingClip(load_clip(Path(music)), settings.rate, settings.ptime)
+            except (OSError, ValueError) as error:
+                raise RoomError(f"the hold music cannot be read: {error}") from None
+        return found.hold(participant, by, source).roster_entry()
+
+    async def resume(self, room: str, participant: str, by: str) -> dict[str, Any]:
+        found = self.room(room)
+        _participant(found, participant)
+        return found.resume(participant, by).roster_entry()
 
     async def add_rtp_leg(
         self, room: str, offer: str, leg: LegRequest

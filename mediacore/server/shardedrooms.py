@@ -256,6 +256,23 @@ class ShardedRooms:
             shard.worker, "participant.remove", room=room, participant=participant, reason=reason
         )
 
+    async def hold(
+        self, room: str, participant: str, by: str, music: str | None = None
+    ) -> dict[str, Any]:
+        shard = self._shard(room, participant)
+        entry = await _ask(
+            shard.worker, "participant.hold", room=room, participant=participant, by=by,
+            music=music,
+        )  # fmt: skip
+        return {**entry, **self._fields_of(room, participant), "worker": shard.worker.id}
+
+    async def resume(self, room: str, participant: str, by: str) -> dict[str, Any]:
+        shard = self._shard(room, participant)
+        entry = await _ask(
+            shard.worker, "participant.resume", room=room, participant=participant, by=by
+        )
+        return {**entry, **self._fields_of(room, participant), "worker": shard.worker.id}
+
     async def add_rtp_leg(
         self, room: str, offer: str, leg: LegRequest
     ) -> tuple[dict[str, Any], str]:

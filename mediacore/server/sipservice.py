@@ -19,6 +19,7 @@ from sip.message import Request, Response
 from sip.roomport import CallLegs
 from sip.stack import SipStack
 from sip.transaction import Peer, ServerTransaction
+from sip.transfer import Transfers
 from sip.transport import SipTls
 from sip.trunk import TrunkRegistration
 from sip.useragent import RoomLookup, SipUserAgent
@@ -47,6 +48,7 @@ class SipService:
             config.sip, self.stack, rooms, legs or directory.legs, bus, [IncomingRadio()]
         )
         self.dialer = Dialer(self.agent)
+        self.transfers = Transfers(self.agent, self.dialer)  # REFER, NOTIFY, Replaces
         self.trunks = [
             TrunkRegistration(trunk, self.agent) for trunk in config.sip.trunks if trunk.register
         ]

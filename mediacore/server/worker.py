@@ -130,6 +130,12 @@ class Worker:
                 "participant.remove": lambda d: self.rooms.remove(
                     d["room"], d["participant"], d["reason"]
                 ),
+                "participant.hold": lambda d: self.rooms.hold(
+                    d["room"], d["participant"], d["by"], d.get("music")
+                ),
+                "participant.resume": lambda d: self.rooms.resume(
+                    d["room"], d["participant"], d["by"]
+                ),
                 "leg.rtp": self.add_rtp_leg,
                 "announcement.join": self.announcements.join,
                 "floor.get": lambda d: self.rooms.floor(d["room"]),

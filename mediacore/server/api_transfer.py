@@ -1,0 +1,133 @@
+"""/api/v1/rooms/{room}/participants/{id}/hold, /resume and /transfer: a dispatcher holds a
+participant (music on hold) or transfers it to another party (mediacore/server/holds.py,
+sip/transfer.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from mediacore.server.auth import Principal
+from mediacore.server.errors import ApiError
+from mediacore.server.holds import HoldRefused, Holds
+from mediacore.server.roomerrors import room_errors
+from mediacore.server.rooms import Rooms
+from mediacore.server.security import permission
+from sip.address import SipSyntaxError, SipUri
+from sip.dialout import DialError
+from sip.refer import ReferTarget
+from sip.transfer import Transfers
+from sip.useragent import SipUserAgent
+
+PATH = "/api/v1/rooms/{room}/participants/{participant}"
+
+
+class TransferRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: str = Field(min_length=1, max_length=256, description="sip: URI, SIP user or number")
+    mode: Literal["blind", "refer"] = "blind"
+    name: str = Field("", max_length=128)
+
+
+def resolve_party(agent: SipUserAgent, party: str) -> SipUri:
+    """A party as a SIP URI: a sip:/sips: URI as given, one of our SIP users, or a number on
+    the first trunk. Raises ApiError 400."""
+    party = party.strip()
+    if party.lower().startswith(("sip:", "sips:")):
+        try:
+            return SipUri.parse(party)
+        except SipSyntaxError as error:
+            raise ApiError(400, "bad-party", str(error)) from None
+    if party in agent.users:
+        return SipUri("sip", agent.settings.realm, user=party)
+    number = party.removeprefix("+")
+    trunks = agent.settings.trunks
+    if number.isascii() and number.isdigit() and len(number) <= 32 and trunks:
+        return SipUri("sip", trunks[0].host_domain, user=party)
+    raise ApiError(400, "unknown-party", f"{party[:60]!r} is no SIP URI, user or trunk number")
+
+
+def build_transfer_router(
+    rooms: Rooms, holds: Holds, transfers: Transfers, agent: SipUserAgent
+) -> APIRouter:
+    router = APIRouter(tags=["dispatch"])
+    dispatcher = Depends(permission("participants:write"))
+
+    @router.post(PATH + "/hold")
+    async def hold(
+        room: str, participant: str, principal: Annotated[Principal, dispatcher]
+    ) -> dict[str, Any]:
+        """Hold a participant: it leaves the room's mix and hears music on hold (`[sip]
+        hold_music`, or a built-in melody). A SIP phone is re-INVITEd with our session
+        `sendonly` (502 when it refuses). Answers the roster entry (`"held": true`); event
+        `participant.held` {participant, by}."""
+        with room_errors():
+            try:
+                return await holds.hold(room, participant, principal.name)
+            except HoldRefused as error:
+                raise ApiError(502, "hold-refused", str(error)) from None
+
+    @router.post(PATH + "/resume")
+    async def resume(
+        room: str, participant: str, principal: Annotated[Principal, dispatcher]
+    ) -> dict[str, Any]:
+        """Take a participant off hold (a SIP phone is re-INVITEd sendrecv); a phone that holds
+        the call itself stays held until it resumes. Event `participant.resumed`."""
+        with room_errors():
+            try:
+                return await holds.resume(room, participant, principal.name)
+            except HoldRefused as error:
+                raise ApiError(502, "hold-refused", str(error)) from None
+
+    @router.post(PATH + "/transfer", status_code=202)
+    async def transfer(
+        room: str,
+        participant: str,
+        body: TransferRequest,
+        principal: Annotated[Principal, Depends(permission("legs:create"))],
+    ) -> dict[str, Any]:
+        """Transfer a participant to `to` (a sip: URI, one of our SIP users, or a number on
+        the first trunk). `"mode": "blind"` (default, any kind of leg): the server dials `to`
+        into the room and, once it answered, the participant leaves (reason "transferred");
+        if the target fails, the participant stays. `"mode": "refer"` (SIP phones): the
+        server sends the phone a REFER and follows its NOTIFYs. Answers 202 `{"id", "mode",
+        "to", "state", "target"}` (`target`: the dialled participant, blind only); events
+        `transfer.progress` {id, participant, to, mode, status, reason, state} and
+        `transfer.finished` {id, participant, to, mode, result, status, target}."""
+        uri = resolve_party(agent, body.to)
+        target = ReferTarget(uri, body.name or None, None, ())
+        with room_errors():
+            await rooms.participant(room, participant)  # 404s
+        try:
+            if body.mode == "refer":
+                call = agent.call_in(room, participant)
+                if call is None:
+                    raise ApiError(409, "not-a-sip-call", "only a SIP phone can be sent a REFER")
+                started = await transfers.refer(call, room, target)
+            else:
+
+                def answered() -> None:
+                    agent.spawn(_leave(rooms, room, participant))
+
+                started = await transfers.transfer_blind(
+                    room,
+                    participant,
+                    target,
+                    mode="blind",
+                    on_answered=answered,
+                    name=body.name,
+                )
+        except DialError as error:
+            raise ApiError(error.status, error.code, str(error)) from None
+        return started.to_json()
+
+    return router
+
+
+async def _leave(rooms: Rooms, room: str, participant: str) -> None:
+    try:
+        await rooms.remove(room, participant, "transferred")
+    except LookupError:
+        pass  # it left meanwhile
