@@ -157,8 +157,8 @@ def parse_sipfrag(body: bytes) -> tuple[int, str]:
 
 
 def event_id(value: str | None) -> str | None:
-    """The `id` of an `Event: refer;id=N` header, or None when it is not a refer event.
-    Raises ReferError when the header is malformed."""
+    """The `id` of an `Event: refer;id=N` header ("" for a plain `refer`, RFC 3515 §2.4.6),
+    or None when it is not a refer event. Raises ReferError when the header is malformed."""
     if value is None:
         return None
     package, _, params = value.strip().partition(";")
@@ -168,7 +168,7 @@ def event_id(value: str | None) -> str | None:
         parsed = parse_params(params)
     except SipSyntaxError as error:
         raise ReferError(f"bad Event header: {error}") from None
-    return parsed.get("id")
+    return parsed.get("id") or ""
 
 
 def subscription_terminated(value: str | None) -> bool:

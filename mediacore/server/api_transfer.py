@@ -22,6 +22,8 @@ from sip.transfer import Transfers
 from sip.useragent import SipUserAgent
 
 PATH = "/api/v1/rooms/{room}/participants/{participant}"
+DISPATCHES = "participants:write"  # hold and resume: admins, commanders, operators
+TRANSFERS = "legs:create"  # a transfer dials: the same roles, and what dial-out needs
 
 
 class TransferRequest(BaseModel):
@@ -53,11 +55,12 @@ def build_transfer_router(
     rooms: Rooms, holds: Holds, transfers: Transfers, agent: SipUserAgent
 ) -> APIRouter:
     router = APIRouter(tags=["dispatch"])
-    dispatcher = Depends(permission("participants:write"))
 
     @router.post(PATH + "/hold")
     async def hold(
-        room: str, participant: str, principal: Annotated[Principal, dispatcher]
+        room: str,
+        participant: str,
+        principal: Annotated[Principal, Depends(permission(DISPATCHES))],
     ) -> dict[str, Any]:
         """Hold a participant: it leaves the room's mix and hears music on hold (`[sip]
         hold_music`, or a built-in melody). A SIP phone is re-INVITEd with our session
@@ -71,7 +74,9 @@ def build_transfer_router(
 
     @router.post(PATH + "/resume")
     async def resume(
-        room: str, participant: str, principal: Annotated[Principal, dispatcher]
+        room: str,
+        participant: str,
+        principal: Annotated[Principal, Depends(permission(DISPATCHES))],
     ) -> dict[str, Any]:
         """Take a participant off hold (a SIP phone is re-INVITEd sendrecv); a phone that holds
         the call itself stays held until it resumes. Event `participant.resumed`."""
@@ -86,7 +91,7 @@ def build_transfer_router(
         room: str,
         participant: str,
         body: TransferRequest,
-        principal: Annotated[Principal, Depends(permission("legs:create"))],
+        principal: Annotated[Principal, Depends(permission(TRANSFERS))],
     ) -> dict[str, Any]:
         """Transfer a participant to `to` (a sip: URI, one of our SIP users, or a number on
         the first trunk). `"mode": "blind"` (default, any kind of leg): the server dials `to`

@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sip.refer import (
-    Replaces,
     ReferError,
     ReferTarget,
+    Replaces,
     event_id,
     parse_sipfrag,
     refer_target,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sip.refer import (
-    Replaces,
     ReferError,
     ReferTarget,
+    Replaces,
     event_id,
     parse_sipfrag,
     refer_target,
@@ -97,7 +97,7 @@ def test_3515_sipfrag_bodies() -> None:
 
 def test_event_and_subscription_state() -> None:
     assert event_id("refer;id=93809824") == "93809824"
-    assert event_id("refer") is None
+    assert event_id("refer") == ""
     assert event_id("presence") is None
     assert event_id(None) is None
     assert subscription_terminated("terminated;reason=noresource")
