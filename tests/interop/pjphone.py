@@ -8,8 +8,9 @@ command is {"id": n, "cmd": name, ...args}; its reply is {"id": n, "ok": true, .
 {"id": n, "ok": false, "error": "..."}. Events carry "event" instead of "id".
 
 Commands: account, register, codecs, call, answer, auto_answer, play, record, stop_record, dtmf,
-hold, unhold, xfer, xfer_replaces, hangup, state, quit (see the `cmd_*` methods). Calls are named by an index that
-this phone hands out and never reuses (pjsua's own call ids are recycled).
+hold, unhold, xfer, xfer_replaces, hangup, state, quit (see the `cmd_*` methods). Calls are
+named by an index that this phone hands out and never reuses (pjsua's own call ids are
+recycled).
 
 Why a process per phone: the pjsua2 wheel is built with PJSUA_MAX_CALLS = 4 and allows one
 Endpoint per process. Why os._exit: pjsua2 asserts at interpreter exit when Call objects outlive

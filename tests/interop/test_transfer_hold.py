@@ -22,7 +22,7 @@ from bench.serverproc import ServerProcess  # noqa: E402
 from mediacore.audio import tone_levels_by_block  # noqa: E402
 from mediacore.holdmusic import MELODY_HZ  # noqa: E402
 from tests.interop.phone import Phone  # noqa: E402
-from tests.interop.test_sip_calls import (  # noqa: E402, F401  (fixtures used here)
+from tests.interop.test_sip_calls import (  # noqa: E402
     CONFIG,
     Room,
     assert_hears,
@@ -38,6 +38,7 @@ from tests.interop.test_sip_calls import (  # noqa: E402, F401  (fixtures used h
 )
 
 pytestmark = pytest.mark.slow
+FIXTURES = (make_room, phones, wavs)  # test_sip_calls's, which the tests here take by name
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +51,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def stack() -> Iterator[contextlib.ExitStack]:
-    with contextlib.ExitStack() as phones:
-        yield phones
+    with contextlib.ExitStack() as context:
+        yield context
 
 
 def bob_uri(server: ServerProcess) -> str:
