@@ -1,0 +1,131 @@
+"""REFER and Replaces byte by byte against a running server: what it refuses, and with which
+status (RFC 3515 §2.4.2, RFC 3891 §6.1). Transfers that work are in
+tests/interop/test_transfer_hold.py."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from sip.digest import Challenge, answer_challenge
+from sip.message import Response
+from tests.e2e.server import ServerProcess
+from tests.e2e.sipclient import SipClient
+
+pytestmark = pytest.mark.slow
+
+SERVER_CONFIG = """
+[[sip.users]]
+user = "alice"
+password = "alice-secret"
+role = "operator"
+"""
+SERVER_ENV = {"MEDIACORE_RTP_TIMEOUT": "30"}
+SDP_OFFER = (
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+
+
+class Dialog:
+    """One call of the bare client into a room, as alice: its Call-ID, tags and CSeq."""
+
+    def __init__(self, client: SipClient, room: str) -> None:
+        self.client = client
+        self.uri = f"sip:{room}@127.0.0.1:{client.server.sip_port}"
+        self.call_id = f"refer-{time.monotonic_ns()}"
+        self.from_tag = f"alice{time.monotonic_ns()}"
+        self.cseq = 1
+        challenge = self.send("INVITE", body=SDP_OFFER, headers={"Content-Type": "application/sdp"})
+        assert challenge is not None and challenge.status == 401
+        offered = Challenge.parse(challenge.headers.get_all("WWW-Authenticate")[0])
+        self.ack(challenge)
+        credentials = answer_challenge(
+            offered, username="alice", password="alice-secret", method="INVITE", uri=self.uri
+        )
+        ok = self.send(
+            "INVITE",
+            body=SDP_OFFER,
+            headers={"Content-Type": "application/sdp",
+                     "Authorization": credentials.header_value()},
+        )  # fmt: skip
+        assert ok is not None and ok.status == 200, ok
+        self.to_tag = ok.to.tag or ""
+        self.ack(ok)
+
+    def text(self, method: str, *, to_tag: str = "", **options: object) -> str:
+        message = self.client.request(
+            method, self.uri, call_id=self.call_id, cseq=self.cseq, to_tag=to_tag, **options
+        )  # type: ignore[arg-type]
+        return re.sub(r";tag=from\d+", f";tag={self.from_tag}", message, count=1)
+
+    def send(self, method: str, **options: object) -> Response | None:
+        self.cseq += 1
+        return self.client.exchange(self.text(method, **options))
+
+    def ack(self, response: Response) -> None:
+        self.client.send(self.text("ACK", to_tag=response.to.tag or ""))
+
+    def refer(self, headers: dict[str, str]) -> Response | None:
+        return self.send("REFER", to_tag=self.to_tag, headers=headers)
+
+
+@pytest.fixture
+def client(server: ServerProcess) -> Iterator[SipClient]:
+    sip = SipClient(server)
+    yield sip
+    sip.close()
+
+
+def test_refers_we_cannot_act_on_get_clear_errors(client: SipClient, room: str) -> None:
+    dialog = Dialog(client, room)
+    outside = dialog.refer({"Refer-To": "<sip:someone@example.invalid>"})
+    assert outside is not None and outside.status == 403, outside
+    assert "Policy" in outside.reason
+    missing = dialog.refer({})
+    assert missing is not None and missing.status == 400
+    doubled = dialog.send(
+        "REFER",
+        to_tag=dialog.to_tag,
+        headers={"Refer-To": "<sip:alice@127.0.0.1>, <sip:alice@127.0.0.2>"},
+    )
+    assert doubled is not None and doubled.status == 400
+    web = dialog.refer({"Refer-To": "<https://example.com/>"})
+    assert web is not None and web.status == 416
+    injected = dialog.refer({"Refer-To": "<sip:alice@127.0.0.1?X=%0d%0aVia:%20evil>"})
+    assert injected is not None and injected.status == 400
+    bye = dialog.refer({"Refer-To": "<sip:alice@127.0.0.1;method=BYE>"})
+    assert bye is not None and bye.status == 403
+    assert len(client.server.roster(room)) == 1  # still in the room, nothing dialled
+
+
+def test_a_refer_outside_any_dialog_is_forbidden(client: SipClient) -> None:
+    response = client.exchange(client.request("REFER", headers={"Refer-To": "<sip:alice@x>"}))
+    assert response is not None and response.status == 403
+
+
+def test_invite_with_replaces_for_no_dialog_of_ours_is_481(client: SipClient, room: str) -> None:
+    uri = f"sip:{room}@127.0.0.1:{client.server.sip_port}"
+    headers = {"Content-Type": "application/sdp", "Replaces": "nope;to-tag=a;from-tag=b"}
+    unknown = client.exchange(client.request("INVITE", uri, body=SDP_OFFER, headers=headers))
+    assert unknown is not None and unknown.status == 481
+    headers["Replaces"] = "call-without-tags"
+    bad = client.exchange(client.request("INVITE", uri, body=SDP_OFFER, headers=headers))
+    assert bad is not None and bad.status == 400
+
+
+def test_replaces_early_only_for_a_confirmed_call_is_486(client: SipClient, room: str) -> None:
+    dialog = Dialog(client, room)
+    other = SipClient(client.server)
+    try:
+        replaces = f"{dialog.call_id};to-tag={dialog.to_tag};from-tag={dialog.from_tag};early-only"
+        headers = {"Content-Type": "application/sdp", "Replaces": replaces}
+        response = other.exchange(
+            other.request("INVITE", dialog.uri, body=SDP_OFFER, headers=headers)
+        )
+        assert response is not None and response.status == 486
+    finally:
+        other.close()
