@@ -1,6 +1,6 @@
-"""REFER and Replaces byte by byte against a running server: what it refuses, and with which
-status (RFC 3515 §2.4.2, RFC 3891 §6.1). Transfers that work are in
-tests/interop/test_transfer_hold.py."""
+"""REFER, Replaces and hold byte by byte against a running server: what it refuses, and with
+which status (RFC 3515 §2.4.2, RFC 3891 §6.1), and the three ways a re-INVITE holds (RFC 3264
+§8.4, RFC 2543's c=0.0.0.0). Transfers that work are in tests/interop/test_transfer_hold.py."""
 
 from __future__ import annotations
 
@@ -129,3 +129,39 @@ def test_replaces_early_only_for_a_confirmed_call_is_486(client: SipClient, room
         assert response is not None and response.status == 486
     finally:
         other.close()
+
+
+@pytest.mark.parametrize(
+    "held_sdp",
+    [
+        SDP_OFFER.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0"),  # RFC 2543 hold
+        SDP_OFFER + "a=inactive\r\n",
+        SDP_OFFER + "a=sendonly\r\n",
+    ],
+    ids=["c-zero", "inactive", "sendonly"],
+)
+def test_a_re_invite_that_holds_holds_the_participant(
+    client: SipClient, room: str, held_sdp: str
+) -> None:
+    dialog = Dialog(client, room)
+    (member,) = client.server.roster(room)
+    sdp = {"Content-Type": "application/sdp"}
+    held = dialog.send("INVITE", to_tag=dialog.to_tag, body=held_sdp, headers=sdp)
+    assert held is not None and held.status == 200
+    dialog.ack(held)
+    _wait_held(client, room, member["id"], True)
+    resumed = dialog.send("INVITE", to_tag=dialog.to_tag, body=SDP_OFFER, headers=sdp)
+    assert resumed is not None and resumed.status == 200
+    dialog.ack(resumed)
+    _wait_held(client, room, member["id"], False)
+
+
+def _wait_held(client: SipClient, room: str, participant: str, held: bool) -> None:
+    """Waits for the roster to show `held` (the change goes to the room's worker)."""
+    deadline = time.monotonic() + 3
+    while True:
+        (entry,) = [p for p in client.server.roster(room) if p["id"] == participant]
+        if entry["held"] is held:
+            return
+        assert time.monotonic() < deadline, f"held is {entry['held']}, not {held}"
+        time.sleep(0.05)
