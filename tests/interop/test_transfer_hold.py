@@ -234,6 +234,47 @@ def test_an_attended_transfer_invite_with_replaces_takes_over_the_call(
     assert_hears(*record(bob, b_room, tmp_path / "bob.wav", 1.6), 1000.0)
 
 
+def test_a_refer_with_replaces_makes_the_target_take_over_a_call_we_do_not_know(
+    make_room: Callable[..., Room],
+    phones: Callable[..., Phone],
+    wavs: dict[int, Path],
+    tmp_path: Path,
+) -> None:
+    """Alice talks to the room and, directly, to carol; her REFER to the room names carol with
+    Replaces of the alice-carol call: our INVITE carries the Replaces, carol's phone swaps
+    alice's call for ours, and alice is hung up."""
+    room = make_room()
+    alice, carol, bob = phones("alice"), phones("carol"), phones("bob")
+    a_room, b_call = dial_in(alice, room), dial_in(bob, room)
+    bob.cmd("play", call=b_call, wav=str(wavs[1000]))
+    member = room.member("alice")["id"]
+    carol.cmd("auto_answer", code=200)
+    since = alice.mark()
+    a_carol = alice.cmd("call", uri=f"sip:carol@127.0.0.1:{carol.sip_port}")["call"]
+    alice.wait_media(a_carol, "ACTIVE", 5, since)
+
+    since, c_since = alice.mark(), carol.mark()
+    alice.cmd("xfer_replaces", call=a_room, dest=a_carol)
+    replaced = carol.wait_event(lambda e: e["event"] == "replaced", 10, c_since)
+    c_room = int(replaced["new"])
+    carol.wait_media(c_room, "ACTIVE", 5, c_since)
+    final = alice.wait_event(lambda e: e["event"] == "transfer_status" and e["final"], 10, since)
+    assert final["code"] == 200, final
+    alice.wait_call_state(a_room, "DISCONNECTED", 5, since)
+    finished = room.events.wait("transfer.finished", participant=member)
+    assert finished["result"] == "transferred" and finished["mode"] == "refer"
+    wait_for(
+        lambda: {p["id"] for p in room.roster()} == {finished["target"], room.member("bob")["id"]},
+        5,
+        "alice gone, our call to carol in her place",
+    )
+    target = next(p for p in room.roster() if p["id"] == finished["target"])
+    assert target["uri"].startswith("sip:carol@") and target["call_state"] == "confirmed"
+    bob.cmd("play", call=b_call, wav=str(wavs[1000]))  # from the start: no loop wrap
+    time.sleep(0.3)
+    assert_hears(*record(carol, c_room, tmp_path / "carol.wav", 1.6), 1000.0)
+
+
 def test_a_dispatcher_blind_transfer_dials_the_target_and_hangs_up_the_participant(
     make_room: Callable[..., Room],
     phones: Callable[..., Phone],

@@ -17,6 +17,7 @@ from tests.interop.test_transfer_hold import (  # noqa: E402  (collected here ag
     test_a_dispatcher_blind_transfer_dials_the_target_and_hangs_up_the_participant,
     test_a_dispatcher_hold_plays_music_to_the_phone_and_resume_brings_the_room_back,
     test_a_phone_that_holds_leaves_the_mix_and_comes_back_on_resume,
+    test_a_refer_with_replaces_makes_the_target_take_over_a_call_we_do_not_know,
     test_an_attended_transfer_invite_with_replaces_takes_over_the_call,
 )
 
@@ -27,6 +28,7 @@ TESTS = (
     test_a_dispatcher_blind_transfer_dials_the_target_and_hangs_up_the_participant,
     test_a_dispatcher_hold_plays_music_to_the_phone_and_resume_brings_the_room_back,
     test_a_phone_that_holds_leaves_the_mix_and_comes_back_on_resume,
+    test_a_refer_with_replaces_makes_the_target_take_over_a_call_we_do_not_know,
     test_an_attended_transfer_invite_with_replaces_takes_over_the_call,
 )
 
