@@ -9,9 +9,10 @@ Three ways a participant is transferred:
   be any kind of leg, so ending it is the caller's (`on_answered`);
 - a dispatcher asks a phone to do it (`refer`): we send the REFER and follow its NOTIFYs.
 
-A Refer-To with Replaces naming one of our own dialogs in the same room is done at once (the
-transferer leaves, the other call stays); naming a dialog elsewhere, the Replaces goes into the
-INVITE to the target (RFC 3891 §1: the target replaces that dialog with us).
+A Refer-To with Replaces naming another of the transferer's calls with the same room is done at
+once (the room would be connected to itself: both calls end); one in another room is refused
+(403: that needs moving participants between rooms); naming a dialog elsewhere, the Replaces
+goes into the INVITE to the target (RFC 3891 §1: the target replaces that dialog with us).
 
 Events on the room's bus: `transfer.progress` {id, participant, to, mode, status, reason,
 state} with state trying, ringing, answered or failed, and `transfer.finished` {id, participant,
@@ -134,9 +135,12 @@ class Transfers:
         subscription = f"refer;id={request.cseq[0]}"
         notify = self._notifier(call, subscription)
         notify(100, "Trying")
-        if replaced is not None:  # both calls are ours, in one room: the transferer leaves
+        if replaced is not None:
+            # Both calls are the transferer's, with one room: connecting the room to itself
+            # leaves nothing to do but end them both, as the transfer would have.
             self._publish_replaced(call, replaced)
             notify(200, "OK")
+            agent.spawn(replaced.hang_up("replaced"))
             agent.spawn(call.hang_up("transferred"))
             return
         referred_by = str(request.from_.uri) if call.user else ""

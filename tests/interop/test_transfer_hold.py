@@ -275,6 +275,38 @@ def test_a_refer_with_replaces_makes_the_target_take_over_a_call_we_do_not_know(
     assert_hears(*record(carol, c_room, tmp_path / "carol.wav", 1.6), 1000.0)
 
 
+def test_a_refer_replacing_the_phones_other_call_to_the_same_room_ends_both(
+    make_room: Callable[..., Room], phones: Callable[..., Phone]
+) -> None:
+    room = make_room()
+    alice = phones("alice")
+    first, second = dial_in(alice, room), dial_in(alice, room)
+    members = {p["id"] for p in room.roster()}
+    since = alice.mark()
+    alice.cmd("xfer_replaces", call=first, dest=second)
+    final = alice.wait_event(lambda e: e["event"] == "transfer_status" and e["final"], 5, since)
+    assert final["code"] == 200, final
+    alice.wait_call_state(first, "DISCONNECTED", 5, since)
+    alice.wait_call_state(second, "DISCONNECTED", 5, since)
+    finished = room.events.wait("transfer.finished", mode="refer-replaces")
+    assert {finished["participant"], finished["target"]} == members
+    wait_for(lambda: not room.roster(), 5, "the room empty")
+
+
+def test_a_refer_replacing_a_call_in_another_room_is_refused(
+    make_room: Callable[..., Room], phones: Callable[..., Phone]
+) -> None:
+    here, there = make_room(), make_room()
+    alice = phones("alice")
+    first, second = dial_in(alice, here), dial_in(alice, there)
+    since = alice.mark()
+    alice.cmd("xfer_replaces", call=first, dest=second)
+    final = alice.wait_event(lambda e: e["event"] == "transfer_status" and e["final"], 5, since)
+    assert final["code"] == 403, final
+    time.sleep(0.3)
+    assert len(here.roster()) == 1 and len(there.roster()) == 1
+
+
 def test_a_dispatcher_blind_transfer_dials_the_target_and_hangs_up_the_participant(
     make_room: Callable[..., Room],
     phones: Callable[..., Phone],
