@@ -26,6 +26,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from mediacore.room import RoomError
 from sip.address import SipUri
 from sip.call import SipCall
 from sip.dialout import Dialer, DialError
@@ -100,6 +101,7 @@ class Transfers:
         self.dialer = dialer
         self.running: dict[str, BlindTransfer] = {}
         self._referred: dict[int, _Referred] = {}  # by id(call): REFERs we sent
+        self._starting: set[tuple[str, str]] = set()  # (room, participant) of REFERs accepted
         agent.transfers = self
 
     # -- REFER from a phone ---------------------------------------------------------------
@@ -108,32 +110,20 @@ class Transfers:
         self, call: SipCall, request: Request, transaction: ServerTransaction
     ) -> None:
         agent = self.agent
-        refusal = self._refusal(call)
-        if refusal is not None:
-            agent.stack.respond(transaction, make_response(request, 403, refusal))
-            return
         try:
-            target = refer_target(request.headers.get_all("Refer-To"))
+            target, replaced = self._acceptable(call, request)
         except ReferError as error:
-            reason = f"Bad Refer-To ({str(error)[:80]})"
-            agent.stack.respond(transaction, make_response(request, error.status, reason))
+            agent.stack.respond(transaction, make_response(request, error.status, str(error)))
             return
         dialog = call.dialog
         assert dialog is not None and call.room_name is not None
-        replaced = self._our_dialog(target)
-        if replaced is None and not self.allowed(target.uri):
-            agent.stack.respond(transaction, make_response(request, 403, "Refer-To Outside Policy"))
-            return
-        if replaced is not None and replaced.room_name != call.room_name:
-            agent.stack.respond(
-                transaction, make_response(request, 403, "Replaces A Call In Another Room")
-            )
-            return
         accepted = make_response(request, 202, to_tag=dialog.local_tag)
         accepted.headers.add("Contact", dialog.local_contact)
+        subscribed = (request.headers.get("Refer-Sub") or "").strip().lower() != "false"
+        if not subscribed:  # RFC 4488: no NOTIFYs wanted, and we say we send none
+            accepted.headers.add("Refer-Sub", "false")
         agent.stack.respond(transaction, accepted)
-        subscription = f"refer;id={request.cseq[0]}"
-        notify = self._notifier(call, subscription)
+        notify = self._notifier(call, f"refer;id={request.cseq[0]}", subscribed)
         notify(100, "Trying")
         if replaced is not None:
             # Both calls are the transferer's, with one room: connecting the room to itself
@@ -148,8 +138,11 @@ class Transfers:
         def answered() -> None:
             agent.spawn(call.hang_up("transferred"))
 
+        who = (call.room_name, call.participant_id or "")
+        self._starting.add(who)  # now: a second REFER may come before the task starts
         agent.spawn(
-            _reported(
+            self._reported(
+                who,
                 self.transfer_blind(
                     call.room_name,
                     call.participant_id or "",
@@ -158,20 +151,50 @@ class Transfers:
                     report=notify,
                     on_answered=answered,
                     referred_by=referred_by,
-                )
+                ),
             )
         )
 
-    def _refusal(self, call: SipCall) -> str | None:
-        """Why this call may not transfer itself, or None."""
+    def _acceptable(self, call: SipCall, request: Request) -> tuple[ReferTarget, SipCall | None]:
+        """The REFER's target, and the call of ours its Replaces names (None: a call to make).
+        Raises ReferError with the status to answer."""
         if call.state != "confirmed" or call.room_name is None or call.participant_id is None:
-            return "Not In A Room"
+            raise ReferError("Not In A Room", 403)
         if call.direction == "inbound" and call.user is None:
-            return "REFER Needs An Authenticated Caller"
+            raise ReferError("REFER Needs An Authenticated Caller", 403)
         user = self.agent.users.get(call.user or "")
         if user is not None and user.role not in JOIN_ROLES:
-            return "Role May Not Transfer"
-        return None
+            raise ReferError("Role May Not Transfer", 403)
+        if self.in_progress(call.room_name, call.participant_id):
+            raise ReferError("Transfer Already In Progress", 491)
+        try:
+            target = refer_target(request.headers.get_all("Refer-To"))
+        except ReferError as error:
+            raise ReferError(f"Bad Refer-To ({str(error)[:80]})", error.status) from None
+        replaced = self._our_dialog(target)
+        if replaced is None and not self.allowed(target.uri):
+            raise ReferError("Refer-To Outside Policy", 403)
+        if replaced is not None and replaced.room_name != call.room_name:
+            raise ReferError("Replaces A Call In Another Room", 403)
+        return target, replaced
+
+    def in_progress(self, room: str, participant: str) -> bool:
+        """Whether a transfer of `participant` is under way (one at a time)."""
+        return (room, participant) in self._starting or any(
+            t.room == room and t.participant == participant for t in self.running.values()
+        )
+
+    async def _reported(
+        self, who: tuple[str, str], transfer: Coroutine[Any, Any, BlindTransfer]
+    ) -> None:
+        """A phone's transfer (`who` counted as under way from its 202 on, see refer_received);
+        a target we cannot call was reported in the NOTIFY already."""
+        try:
+            await transfer
+        except DialError as error:
+            log.info("transfer target not called", extra={"error": str(error)})
+        finally:
+            self._starting.discard(who)
 
     def allowed(self, uri: SipUri) -> bool:
         """Where a phone may send us: one of our SIP users, or a number on a trunk."""
@@ -188,10 +211,15 @@ class Transfers:
             return None
         return call
 
-    def _notifier(self, call: SipCall, subscription: str) -> Callable[[int, str], None]:
-        """Reports a sipfrag status to `call` in a NOTIFY; a final one ends the subscription."""
+    def _notifier(
+        self, call: SipCall, subscription: str, subscribed: bool = True
+    ) -> Callable[[int, str], None]:
+        """Reports a sipfrag status to `call` in a NOTIFY; a final one ends the subscription.
+        Unless `subscribed`, it reports nothing (RFC 4488 Refer-Sub: false)."""
 
         def notify(status: int, reason: str) -> None:
+            if not subscribed:
+                return
             final = status >= 200
             state = (
                 "terminated;reason=noresource"
@@ -281,6 +309,7 @@ class Transfers:
             self._finished(transfer, status)
 
         self._progress(room_name, transfer.id, participant, transfer.to, mode, 100, "Trying")
+        self.running[transfer.id] = transfer
         try:
             transfer.target = await self.dialer.dial(
                 room,
@@ -291,13 +320,16 @@ class Transfers:
                 headers=headers,
                 priority=former.priority if former is not None else 0,
             )
-        except DialError as error:
-            status = error.status if 400 <= error.status < 700 else 500
+        except (DialError, RoomError) as error:
+            self.running.pop(transfer.id, None)
+            failure = (
+                error if isinstance(error, DialError) else DialError(409, "room-full", str(error))
+            )
+            status = failure.status if 400 <= failure.status < 700 else 500
             send(status, REASONS.get(status, "Failed"))
             transfer.state = "failed"
             self._finished(transfer, status, str(error))
-            raise
-        self.running[transfer.id] = transfer
+            raise failure from None
         return transfer
 
     async def refer(self, call: SipCall, room_name: str, target: ReferTarget) -> BlindTransfer:
@@ -398,11 +430,3 @@ class Transfers:
             target=transfer.target,
             **({"detail": detail} if detail else {}),
         )
-
-
-async def _reported(transfer: Coroutine[Any, Any, BlindTransfer]) -> None:
-    """A phone's transfer: a target we cannot call was reported in the NOTIFY already."""
-    try:
-        await transfer
-    except DialError as error:
-        log.info("transfer target not called", extra={"error": str(error)})

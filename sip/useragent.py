@@ -223,7 +223,7 @@ class SipUserAgent:
 
     def add_capabilities(self, message: Request | Response) -> None:
         message.headers.add("Allow", ALLOWED_METHODS)
-        message.headers.add("Supported", "timer, replaces")
+        message.headers.add("Supported", "timer, replaces, norefersub")
         message.headers.add("User-Agent", "mediacore")
 
     # -- authentication -------------------------------------------------------------------

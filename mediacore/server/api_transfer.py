@@ -105,6 +105,8 @@ def build_transfer_router(
         target = ReferTarget(uri, body.name or None, None, ())
         with room_errors():
             await rooms.participant(room, participant)  # 404s
+        if transfers.in_progress(room, participant):
+            raise ApiError(409, "transfer-in-progress", "this participant is being transferred")
         try:
             if body.mode == "refer":
                 call = agent.call_in(room, participant)

@@ -39,6 +39,7 @@ class Dialog:
         self.call_id = f"refer-{time.monotonic_ns()}"
         self.from_tag = f"alice{time.monotonic_ns()}"
         self.cseq = 1
+        self.invite_via = ""
         challenge = self.send("INVITE", body=SDP_OFFER, headers={"Content-Type": "application/sdp"})
         assert challenge is not None and challenge.status == 401
         offered = Challenge.parse(challenge.headers.get_all("WWW-Authenticate")[0])
@@ -64,13 +65,23 @@ class Dialog:
 
     def send(self, method: str, **options: object) -> Response | None:
         self.cseq += 1
-        return self.client.exchange(self.text(method, **options))
+        text = self.text(method, **options)
+        if method == "INVITE":
+            self.invite_via = _via(text)
+        return self.client.exchange(text)
 
     def ack(self, response: Response) -> None:
-        self.client.send(self.text("ACK", to_tag=response.to.tag or ""))
+        text = self.text("ACK", to_tag=response.to.tag or "")
+        if response.status >= 300:  # §17.1.1.3: the ACK of an error is in the INVITE's branch
+            text = text.replace(_via(text), self.invite_via)
+        self.client.send(text)
 
     def refer(self, headers: dict[str, str]) -> Response | None:
         return self.send("REFER", to_tag=self.to_tag, headers=headers)
+
+
+def _via(text: str) -> str:
+    return next(line for line in text.split("\r\n") if line.startswith("Via:"))
 
 
 @pytest.fixture
@@ -164,4 +175,33 @@ def _wait_held(client: SipClient, room: str, participant: str, held: bool) -> No
         if entry["held"] is held:
             return
         assert time.monotonic() < deadline, f"held is {entry['held']}, not {held}"
+        time.sleep(0.05)
+
+
+def test_one_transfer_at_a_time_and_refer_sub_false(client: SipClient, room: str) -> None:
+    """While a transfer rings (alice's registration is this bare client, which never answers
+    our INVITE), a second REFER gets 491; `Refer-Sub: false` (RFC 4488) is echoed in the 202."""
+    register_uri = f"sip:127.0.0.1:{client.server.sip_port}"
+    challenge = client.exchange(client.request("REGISTER", register_uri, call_id="reg-1", cseq=1))
+    assert challenge is not None and challenge.status == 401
+    offered = Challenge.parse(challenge.headers.get_all("WWW-Authenticate")[0])
+    credentials = answer_challenge(
+        offered, username="alice", password="alice-secret", method="REGISTER", uri=register_uri
+    )
+    registered = client.exchange(
+        client.request("REGISTER", register_uri, call_id="reg-1", cseq=2,
+                       headers={"Authorization": credentials.header_value()})
+    )  # fmt: skip
+    assert registered is not None and registered.status == 200
+    dialog = Dialog(client, room)
+    accepted = dialog.refer(
+        {"Refer-To": f"<sip:alice@127.0.0.1:{client.server.sip_port}>", "Refer-Sub": "false"}
+    )
+    assert accepted is not None and accepted.status == 202, accepted
+    assert accepted.headers.get("Refer-Sub") == "false"
+    again = dialog.refer({"Refer-To": f"<sip:alice@127.0.0.1:{client.server.sip_port}>"})
+    assert again is not None and again.status == 491, again
+    deadline = time.monotonic() + 3
+    while len(client.server.roster(room)) != 2:  # alice, and our call to alice, ringing
+        assert time.monotonic() < deadline, client.server.roster(room)
         time.sleep(0.05)
