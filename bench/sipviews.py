@@ -5,6 +5,7 @@ tests (imported lazily by the fuzzer, after its instrumentation starts)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from sip.address import SipSyntaxError
 from sip.message import LIST_HEADERS, Request, Response, SipParseError
@@ -26,7 +27,7 @@ def read_views(message: Request | Response) -> None:
         views.append(lambda: message.request_uri)
     # Transfer: a REFER's Refer-To, an INVITE's Replaces, a NOTIFY's Event and sipfrag body.
     views.append(lambda: refer_target(message.headers.get_all("Refer-To")))
-    views += [lambda v=value: Replaces.parse(v) for value in message.headers.get_all("Replaces")]
+    views += [partial(Replaces.parse, value) for value in message.headers.get_all("Replaces")]
     views.append(lambda: event_id(message.headers.get("Event")))
     views.append(lambda: parse_sipfrag(message.body))
     for view in views:
