@@ -72,14 +72,25 @@
 
   // -- the sound: two tones a second while any alarm is active ------------------------------------
 
-  let audio = null, beeper = null;
+  let audio = null, beeper = null, analyser = null;
+  // The loudest sample of what the alarm sound plays now (0 when silent): the tests measure it.
+  alarms.peak = () => {
+    if (!analyser) return 0;
+    const samples = new Float32Array(analyser.fftSize);
+    analyser.getFloatTimeDomainData(samples);
+    return samples.reduce((peak, x) => Math.max(peak, Math.abs(x)), 0);
+  };
   function sound() {
     if (alarms.active.length && !beeper) { beep(); beeper = setInterval(beep, BEEP_EVERY_MS); }
     if (!alarms.active.length && beeper) { clearInterval(beeper); beeper = null; }
   }
   function beep() {
     try {
-      audio = audio || new AudioContext();
+      if (!audio) {
+        audio = new AudioContext();
+        analyser = audio.createAnalyser();
+        analyser.connect(audio.destination);
+      }
       if (audio.state === "suspended") audio.resume();
       const start = audio.currentTime;
       for (const [offset, frequency] of [[0, 880], [0.25, 660]]) {
@@ -87,7 +98,7 @@
         tone.frequency.value = frequency;
         gain.gain.setValueAtTime(0.2, start + offset);
         gain.gain.setValueAtTime(0, start + offset + 0.22);
-        tone.connect(gain).connect(audio.destination);
+        tone.connect(gain).connect(analyser);
         tone.start(start + offset); tone.stop(start + offset + 0.25);
       }
       alarms.beeps++;
