@@ -1,6 +1,6 @@
 """Emergency alarms against a real server in worker mode: an emergency floor request over the
-API and an ED-137 gateway's emergency PTT raise `alarm.raised` on event streams of another
-room and of all rooms; the alarm is listed until a dispatcher acknowledges it, and both events
+API, an ED-137 gateway's emergency PTT and a phone's DTMF `*9` raise `alarm.raised` on event
+streams of another room and of all rooms; the alarm is listed until a dispatcher acknowledges it, and both events
 are in the room's recording, written in the room's worker."""
 
 from __future__ import annotations
@@ -142,3 +142,23 @@ async def test_an_ed137_gateways_emergency_ptt_raises_an_alarm(
         await other_room.wait("alarm.acknowledged", room=room, id=raised["id"])
     finally:
         radio.close()
+
+
+async def test_a_phone_keying_star_nine_raises_an_alarm(
+    server: ServerProcess, room: str, consoles: tuple[Stream, Stream]
+) -> None:
+    phone = RtpPeer(PCMU, 20)
+    await phone.open()
+    unit, answer = server.join(room, phone.make_offer(), name="Phone 12")
+    phone.accept(answer)
+    try:
+        await phone.send_digits("19")  # no * first: nothing
+        await phone.send_digits("*9")
+        _, all_rooms = consoles
+        raised = await all_rooms.wait("alarm.raised", room=room)
+        assert raised["participant"] == unit and raised["source"] == "dtmf"
+        assert [e["digit"] for e in all_rooms.events if e["type"] == "dtmf"] == ["1", "9", "*", "9"]
+        assert len([e for e in all_rooms.events if e["type"] == "alarm.raised"]) == 1
+        assert acknowledge(server, raised["id"]).status_code == 200
+    finally:
+        phone.close()
