@@ -1,7 +1,7 @@
 """Emergency alarms against a real server in worker mode: an emergency floor request over the
 API, an ED-137 gateway's emergency PTT and a phone's DTMF `*9` raise `alarm.raised` on event
-streams of another room and of all rooms; the alarm is listed until a dispatcher acknowledges it, and both events
-are in the room's recording, written in the room's worker."""
+streams of another room and of all rooms; the alarm is listed until a dispatcher acknowledges
+it, and both events are in the room's recording, written in the room's worker."""
 
 from __future__ import annotations
 
