@@ -22,10 +22,12 @@ from ingest.gbreader import GbReaderFactory
 from ingest.service import IngestService
 from mediacore.events import EventBus
 from mediacore.server.accounts import Accounts
+from mediacore.server.alarms import Alarms
 from mediacore.server.announcefiles import MAX_FILE_BYTES, AnnouncementFiles
 from mediacore.server.announcementlegs import AnnouncementLegs, clips_directory
 from mediacore.server.announcements import Announcements, Join
 from mediacore.server.api_accounts import build_accounts_router
+from mediacore.server.api_alarms import build_alarms_router
 from mediacore.server.api_announcements import FILES_PATH, build_announcements_router
 from mediacore.server.api_audit import build_audit_router
 from mediacore.server.api_events import build_events_router
@@ -184,6 +186,10 @@ class MediaServer:
         )
         self.metrics.walls = self.walls.statistics
         self.announcements = self._announcements(config)
+        # emergency alarms, raised from the floor's events wherever the rooms run
+        self.alarms = Alarms(config.data_dir, self.bus, self.rooms.roster)
+        if isinstance(site, ShardedRecordingSite):  # published here, recorded in the workers
+            self.alarms.timeline = site.note
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
 
@@ -263,6 +269,7 @@ class MediaServer:
         await self.pulls.stop()  # their video process
         await self.webrtc.stop()  # peers that were not in a room yet
         await self.sip.stop()
+        self.alarms.close()
         self.audit.close()
         log.info("mediacore stopped")
 
@@ -346,6 +353,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_accounts_router(server.accounts, server.logins.sessions))
     app.include_router(build_announcements_router(server.announcements, server.link_legs))
     app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))
+    app.include_router(build_alarms_router(server.alarms, STATIC / "alarms.js"))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)
     async def console_page() -> FileResponse:
