@@ -267,7 +267,7 @@ def _legs(scenario: Scenario) -> list[dict[str, Any]]:
         placed = roles(scenario.legs_per_room, scenario.talkers_per_room, probes, scenario.spread)
         for index in range(scenario.legs_per_room):
             kind, number = placed.get(index, ("listener", 0))
-            leg = {
+            leg: dict[str, Any] = {
                 "name": f"{name}-{index}",
                 "room": name,
                 "talker": number if kind == "talker" else None,
@@ -280,8 +280,8 @@ def _legs(scenario: Scenario) -> list[dict[str, Any]]:
                 leg["offset"] = slot / (scenario.rooms * scenario.talkers_per_room)
             legs.append(leg)
     if scenario.console:
-        room = scenario.console_room
-        legs.append({"name": f"{room}-0", "room": room, "talker": None, "probe": True})
+        console = scenario.console_room
+        legs.append({"name": f"{console}-0", "room": console, "talker": None, "probe": True})
     return legs
 
 
