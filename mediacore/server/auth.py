@@ -39,6 +39,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "rooms:write",
             "rooms:join",
             "participants:write",
+            "rooms:monitor",  # hear and talk into other rooms than one's own, whisper
+            "rooms:broadcast",  # talk into many rooms at emergency priority
             "legs:create",
             "floor:talk",
             "sip:read",
@@ -61,6 +63,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "rooms:write",
             "rooms:join",
             "participants:write",
+            "rooms:monitor",
+            "rooms:broadcast",
             "legs:create",
             "floor:talk",
             "sip:read",
@@ -74,6 +78,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "rooms:read",
             "rooms:join",
             "participants:write",
+            "rooms:monitor",
+            "rooms:broadcast",
             "legs:create",
             "floor:talk",
             "sip:read",
