@@ -190,6 +190,24 @@ class RelayEndpoint(Endpoint):
         return {"frames_dropped": float(self.uplink.dropped + self.heard.dropped)}
 
 
+def _priority(owner: Participant, spec: RelaySpec) -> int:
+    return EMERGENCY if spec.emergency else owner.priority
+
+
+def _follow_floor(room: Room, relay: _Relay, old: RelaySpec | None, new: RelaySpec) -> None:
+    """A relay that talks into a room asks its floor (at emergency priority for a broadcast),
+    so the radio gateways there, which hear only the floor holder, carry the owner's voice;
+    it lets go when it stops talking there."""
+    participant = relay.participant.id
+    started = new.transmit and (old is None or not old.transmit or old.emergency != new.emergency)
+    if started:
+        source = "broadcast" if new.emergency else "transmit"
+        room.request_floor(participant, source, _priority(relay.endpoint.owner, new))
+    elif old is not None and old.transmit and not new.transmit:
+        if room.floor.holder == participant:
+            room.release_floor(participant, "transmit")
+
+
 @dataclass(slots=True)
 class _Relay:
     participant: Participant
@@ -261,25 +279,18 @@ class Relays:
         endpoint = RelayEndpoint(owner, home.name, spec, self._closed)
         feed = endpoint.connect(home, room)
         participant = Participant(
-            name=owner.name,
-            endpoint=endpoint,
-            priority=EMERGENCY if spec.emergency else owner.priority,
+            name=owner.name, endpoint=endpoint, priority=_priority(owner, spec)
         )
         room.add(participant)
-        if spec.emergency:
-            room.request_floor(participant.id, "broadcast", EMERGENCY)
-        return _Relay(participant, endpoint, feed)
+        relay = _Relay(participant, endpoint, feed)
+        _follow_floor(room, relay, None, spec)
+        return relay
 
     def _respec(self, room: Room, relay: _Relay, spec: RelaySpec) -> None:
-        was_emergency = relay.endpoint.spec.emergency
+        old = relay.endpoint.spec
         relay.endpoint.respec(spec)
-        participant = relay.participant
-        priority = EMERGENCY if spec.emergency else relay.endpoint.owner.priority
-        room.update(participant.id, priority=priority)
-        if spec.emergency and not was_emergency:
-            room.request_floor(participant.id, "broadcast", EMERGENCY)
-        elif was_emergency and not spec.emergency and room.floor.holder == participant.id:
-            room.release_floor(participant.id, "broadcast")
+        room.update(relay.participant.id, priority=_priority(relay.endpoint.owner, spec))
+        _follow_floor(room, relay, old, spec)
 
     async def _close(self, relay: _Relay, name: str) -> None:
         room = self._room_named(name)

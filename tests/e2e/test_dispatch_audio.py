@@ -86,6 +86,7 @@ async def test_a_console_monitors_another_room_at_its_gain_and_transmits_into_it
     near, _ = await joined(server, "mon-a", PCMU, "near")
     far, _ = await joined(server, "mon-b", PCMU, "far")
     ear, _ = await joined(server, "mon-b", PCMU, "ear")
+    radio, _ = await joined(server, "mon-b", PCMU, "radio", radio="vox")
 
     changed = patch(server, "mon-a", console_id, monitor=[{"room": "mon-b", "gain_db": -6}])
     assert changed.status_code == 200, changed.text
@@ -93,7 +94,7 @@ async def test_a_console_monitors_another_room_at_its_gain_and_transmits_into_it
     relays = [p for p in server.roster("mon-b") if p["kind"] == "monitor"]
     assert len(relays) == 1 and relays[0]["monitor_of"] == console_id, relays
     assert relays[0]["hearing"] and not relays[0]["transmitting"]
-    plan = [(console, 900.0), (near, 500.0), (far, 1300.0), (ear, None)]
+    plan = [(console, 900.0), (near, 500.0), (far, 1300.0), (ear, None), (radio, None)]
     steady = await play_all(plan)
     assert heard(console, 500.0, steady) == pytest.approx(LEVEL, abs=2.5)  # its own room
     assert heard(console, 1300.0, steady) == pytest.approx(LEVEL - 6, abs=2.5)  # monitored
@@ -101,6 +102,7 @@ async def test_a_console_monitors_another_room_at_its_gain_and_transmits_into_it
     assert heard(ear, 1300.0, steady) == pytest.approx(LEVEL, abs=2.5)
     assert heard(ear, 900.0, steady) < SILENT  # a monitor is not heard where it listens
     assert heard(ear, 500.0, steady) < SILENT  # nor is its own room
+    assert heard(radio, 900.0, steady) < SILENT
 
     # Selected for transmit: the monitored room hears the console, the console not itself.
     assert patch(server, "mon-a", console_id, transmit=["mon-b"]).status_code == 200
@@ -111,6 +113,8 @@ async def test_a_console_monitors_another_room_at_its_gain_and_transmits_into_it
     assert heard(console, 1300.0, steady) == pytest.approx(LEVEL - 6, abs=2.5)
     assert heard(near, 900.0, steady) == pytest.approx(LEVEL, abs=2.5)
     assert heard(near, 1300.0, steady) < SILENT  # only the monitor hears the other room
+    assert heard(radio, 900.0, steady) == pytest.approx(LEVEL, abs=2.5)  # keyed: it holds the floor
+    assert heard(radio, 1300.0, steady) < SILENT
 
     cleared = patch(server, "mon-a", console_id, monitor=[], transmit=[])
     assert cleared.status_code == 200 and cleared.json()["monitor"] == []
@@ -118,7 +122,8 @@ async def test_a_console_monitors_another_room_at_its_gain_and_transmits_into_it
     steady = await play_all(plan, 1.5)
     assert heard(console, 1300.0, steady) < SILENT
     assert heard(ear, 900.0, steady) < SILENT
-    for peer in (console, near, far, ear):
+    assert server.client.get("/api/v1/rooms/mon-b/floor").json()["holder"] is None
+    for peer in (console, near, far, ear, radio):
         peer.close()
     close_rooms(server, "mon-a", "mon-b")
 
