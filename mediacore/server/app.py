@@ -31,6 +31,7 @@ from mediacore.server.api_alarms import build_alarms_router
 from mediacore.server.api_announcements import FILES_PATH, build_announcements_router
 from mediacore.server.api_audit import build_audit_router
 from mediacore.server.api_broadcasts import build_broadcasts_router
+from mediacore.server.api_dispatchpage import build_dispatch_page_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
@@ -361,6 +362,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_alarms_router(server.alarms, STATIC / "alarms.js"))
     app.include_router(build_whispers_router(server.rooms))
     app.include_router(build_broadcasts_router(server.broadcasts))
+    app.include_router(build_dispatch_page_router(STATIC))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)
     async def console_page() -> FileResponse:
