@@ -29,8 +29,12 @@ RETRIED = frozenset({"busy", "no-answer", "failed"})
 CALLING = frozenset({"dialling", "ringing"})
 PRESENCE_POLL = 0.5  # seconds between looks at a member someone else is calling
 # The dialer's outcomes (sip.dialout.DialProgress) as member states; the rest is "failed".
-OUTCOMES = {"answered": "answered", "busy": "busy", "no-answer": "no-answer",
-            "cancelled": "cancelled"}  # fmt: skip
+OUTCOMES = {
+    "answered": "answered",
+    "busy": "busy",
+    "no-answer": "no-answer",
+    "cancelled": "cancelled",
+}
 
 
 class AttemptRefused(Exception):
@@ -115,26 +119,36 @@ class DialJob:
         self.cancelled = False
         self.finished = False
         self._members = [
-            _Member(MemberProgress(party), None if isinstance(t, PartyError) else t,
-                    t if isinstance(t, PartyError) else None)
+            _Member(
+                MemberProgress(party),
+                None if isinstance(t, PartyError) else t,
+                t if isinstance(t, PartyError) else None,
+            )
             for party, t in zip(group.members, targets, strict=True)
-        ]  # fmt: skip
+        ]
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Check who is in the room already, then call everyone else (in tasks)."""
+        present = {}
         for member in self._members:
-            if member.target is not None:
-                present = self.ports.present(member.target)
-                if present is not None and present.answered:
-                    member.progress.participant = present.participant
-                    member.progress.already = True
-                    member.progress.state = "answered"
+            found = self.ports.present(member.target) if member.target is not None else None
+            if found is not None and found.answered:
+                present[member.progress.party] = found.participant
+                member.progress.participant = found.participant
+                member.progress.already = True
+                member.progress.state = "answered"
         loop = asyncio.get_running_loop()
-        self._publish("dial.started", group=self.group.name, by=self.by,
-                      members=[m.progress.to_json() for m in self._members])  # fmt: skip
+        self._publish(
+            "dial.started",
+            group=self.group.name,
+            by=self.by,
+            members=[m.progress.to_json() for m in self._members],
+        )
         for member in self._members:
-            if member.progress.state not in FINAL:
+            if member.progress.party in present:
+                self._set(member.progress, "answered")
+            else:
                 member.task = loop.create_task(self._member(member))
         self._task = loop.create_task(self._run())
 
@@ -167,9 +181,13 @@ class DialJob:
         tasks = [member.task for member in self._members if member.task is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
         self.finished = True
-        self._publish("dial.finished", group=self.group.name, cancelled=self.cancelled,
-                      summary=self._summary(),
-                      members=[m.progress.to_json() for m in self._members])  # fmt: skip
+        self._publish(
+            "dial.finished",
+            group=self.group.name,
+            cancelled=self.cancelled,
+            summary=self._summary(),
+            members=[m.progress.to_json() for m in self._members],
+        )
 
     def _summary(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -210,8 +228,9 @@ class DialJob:
             present = self.ports.present(target)
         if present is not None:  # in the room already (called in, or dialled otherwise)
             progress.already = True
-            self._set(progress, "answered", participant=present.participant, reason=None,
-                      status=None)  # fmt: skip
+            self._set(
+                progress, "answered", participant=present.participant, reason=None, status=None
+            )
             return True
         async with self.ports.limit:
             progress.attempt = attempt

@@ -76,16 +76,29 @@ def job(calls: ScriptedCalls, *parties: str, retries: int = 2, bad: str = "") ->
 
 async def test_every_member_is_called_at_once_and_each_state_is_an_event() -> None:
     refused = "refuse:not-registered"
-    calls = ScriptedCalls({"alice": ["answered"], "bob": ["busy", "busy", "answered"],
-                           "carol": ["no-answer", "no-answer"], "dave": [refused, refused]})  # fmt: skip
+    calls = ScriptedCalls(
+        {
+            "alice": ["answered"],
+            "bob": ["busy", "busy", "answered"],
+            "carol": ["no-answer", "no-answer"],
+            "dave": [refused, refused],
+        }
+    )
     dial = job(calls, "alice", "bob", "carol", "dave", retries=1, bad="eve")
     dial.start()
     assert [m["state"] for m in dial.to_json()["members"]] == ["dialling"] * 5
     await dial.wait()
     assert calls.states("alice") == ["dialling", "ringing", "answered"]
     # one retry only: bob's second busy is final
-    assert calls.states("bob") == ["dialling", "ringing", "busy", "retrying", "dialling",
-                                   "ringing", "busy"]  # fmt: skip
+    assert calls.states("bob") == [
+        "dialling",
+        "ringing",
+        "busy",
+        "retrying",
+        "dialling",
+        "ringing",
+        "busy",
+    ]
     assert calls.states("carol")[-1] == "no-answer" and calls.placed.count("carol") == 2
     assert calls.states("dave") == ["dialling", "failed", "retrying", "dialling", "failed"]
     assert calls.states("eve") == ["failed"]  # names nothing: never called, never retried
@@ -109,8 +122,14 @@ async def test_a_busy_member_answers_on_a_retry() -> None:
     assert bob["state"] == "answered" and bob["attempt"] == 2 and bob["reason"] is None
     progress = [e for e in calls.events if e["type"] == "dial.progress"]
     assert [(e["state"], e["attempt"]) for e in progress] == [
-        ("dialling", 1), ("ringing", 1), ("busy", 1), ("retrying", 1), ("dialling", 2),
-        ("ringing", 2), ("answered", 2)]  # fmt: skip
+        ("dialling", 1),
+        ("ringing", 1),
+        ("busy", 1),
+        ("retrying", 1),
+        ("dialling", 2),
+        ("ringing", 2),
+        ("answered", 2),
+    ]
     assert progress[-1]["participant"] == "p2"
 
 
@@ -122,8 +141,15 @@ async def test_members_already_in_the_room_are_not_called_again() -> None:
     await dial.wait()
     assert calls.placed == ["bob"]
     alice = dial.to_json()["members"][0]
-    assert alice == {"party": "alice", "state": "answered", "attempt": 0,
-                     "participant": "p-alice", "reason": None, "status": None, "already": True}  # fmt: skip
+    assert alice == {
+        "party": "alice",
+        "state": "answered",
+        "attempt": 0,
+        "participant": "p-alice",
+        "reason": None,
+        "status": None,
+        "already": True,
+    }
 
 
 async def test_a_member_someone_else_is_calling_is_waited_for_not_called_twice() -> None:
