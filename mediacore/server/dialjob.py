@@ -130,11 +130,11 @@ class DialJob:
 
     def start(self) -> None:
         """Check who is in the room already, then call everyone else (in tasks)."""
-        present = {}
+        already: set[str] = set()
         for member in self._members:
             found = self.ports.present(member.target) if member.target is not None else None
             if found is not None and found.answered:
-                present[member.progress.party] = found.participant
+                already.add(member.progress.party)
                 member.progress.participant = found.participant
                 member.progress.already = True
                 member.progress.state = "answered"
@@ -146,7 +146,7 @@ class DialJob:
             members=[m.progress.to_json() for m in self._members],
         )
         for member in self._members:
-            if member.progress.party in present:
+            if member.progress.party in already:
                 self._set(member.progress, "answered")
             else:
                 member.task = loop.create_task(self._member(member))
@@ -165,7 +165,10 @@ class DialJob:
         }
 
     async def cancel(self) -> None:
-        """Hang up what still rings, stop the retries; answered members stay."""
+        """Hang up what still rings, stop the retries; answered members stay. A finished job
+        stays as it finished."""
+        if self.finished:
+            return
         self.cancelled = True
         for member in self._members:
             if member.task is not None:

@@ -195,3 +195,13 @@ async def test_calls_at_once_are_bounded() -> None:
 @pytest.fixture(autouse=True)
 def _fast_presence(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("mediacore.server.dialjob.PRESENCE_POLL", 0.02)
+
+
+async def test_cancelling_a_finished_job_changes_nothing() -> None:
+    calls = ScriptedCalls({"alice": ["answered"]})
+    dial = job(calls, "alice")
+    dial.start()
+    await dial.wait()
+    before = len(calls.events)
+    await dial.cancel()
+    assert dial.to_json()["state"] == "finished" and len(calls.events) == before
