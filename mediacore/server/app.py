@@ -35,6 +35,7 @@ from mediacore.server.api_dispatchpage import build_dispatch_page_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
+from mediacore.server.api_groups import build_groups_router
 from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_login import build_login_router
 from mediacore.server.api_recordings import build_recordings_router
@@ -55,11 +56,14 @@ from mediacore.server.clips import ClipCache
 from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
+from mediacore.server.groupdials import GroupDials
+from mediacore.server.groups import Groups
 from mediacore.server.guard import RequestGuard
 from mediacore.server.linklegs import LinkLegs
 from mediacore.server.logins import Logins
 from mediacore.server.loginthrottle import LoginThrottle
 from mediacore.server.metrics import MediaMetrics
+from mediacore.server.parties import PartyBook
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
 from mediacore.server.remotepull import RemotePulls
@@ -131,6 +135,12 @@ class MediaServer:
         else:
             self.sip = SipService(config, self.directory, self.bus, tls=sip_tls)
         self.broadcasts = Broadcasts(self.rooms, self.bus)
+        # plans: groups dialled into a room at once, through the dialer above
+        book = PartyBook.of(config.sip, config.radio_gateways)
+        self.groups = Groups(config.data_dir, config.dispatch_groups, book)
+        self.group_dials = GroupDials(
+            self.groups, book, self.sip.dialer, self.sip.agent.rooms, self.bus
+        )
         self.metrics = MediaMetrics(self.directory, self.sip.statistics)
         if self.pool is not None and self.sharded is not None:
             self.metrics.remote_rooms = self.sharded.snapshots
@@ -261,6 +271,7 @@ class MediaServer:
     async def stop(self) -> None:
         self.ready = False
         await self.link_legs.stop()
+        await self.group_dials.stop()  # calls still ringing are CANCELled
         # First: recordings end sealed, with the room still whole (in workers too: they are
         # stopped below, after their recordings).
         await self.recorder.stop()
@@ -379,7 +390,10 @@ def create_app(server: MediaServer) -> FastAPI:
         """The reviewers' page: search, timeline, waveform, playback, download, verify."""
         return FileResponse(STATIC / "review.html", media_type="text/html")
 
-    app.include_router(build_sip_router(server.directory, server.sip, server.link_legs))
+    app.include_router(
+        build_sip_router(server.directory, server.sip, server.link_legs, server.group_dials)
+    )
+    app.include_router(build_groups_router(server.group_dials))
     app.include_router(
         build_webrtc_router(
             server.peer_room,

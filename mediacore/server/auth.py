@@ -54,6 +54,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "retention:write",
             "audit:read",  # the audit log of control actions
             "accounts:write",  # accounts that log in with a password
+            "groups:write",  # plans: the groups a dial calls at once
             SECRETS,
         }
     ),
@@ -71,6 +72,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "join-links:write",
             "recordings:write",
             "walls:write",
+            "groups:write",
         }
     ),
     "operator": frozenset(
