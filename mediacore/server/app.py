@@ -33,6 +33,7 @@ from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
 from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_login import build_login_router
+from mediacore.server.api_messages import build_messages_router
 from mediacore.server.api_recordings import build_recordings_router
 from mediacore.server.api_rooms import build_rooms_router
 from mediacore.server.api_sip import build_sip_router
@@ -53,6 +54,8 @@ from mediacore.server.guard import RequestGuard
 from mediacore.server.linklegs import LinkLegs
 from mediacore.server.logins import Logins
 from mediacore.server.loginthrottle import LoginThrottle
+from mediacore.server.messagehistory import MessageHistory
+from mediacore.server.messages import Messages
 from mediacore.server.metrics import MediaMetrics
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
@@ -184,6 +187,11 @@ class MediaServer:
         )
         self.metrics.walls = self.walls.statistics
         self.announcements = self._announcements(config)
+        # texts (SIP MESSAGE) to and from phones; in worker mode rooms' timelines are written
+        # in the workers, which are told the texts of their rooms
+        timeline = site.note_control_event if isinstance(site, ShardedRecordingSite) else None
+        self.messages = Messages(MessageHistory(config.data_dir), self.bus, timeline)
+        self.messages.pager = self.sip.texts(self.messages)
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
 
@@ -263,6 +271,7 @@ class MediaServer:
         await self.pulls.stop()  # their video process
         await self.webrtc.stop()  # peers that were not in a room yet
         await self.sip.stop()
+        self.messages.history.close()
         self.audit.close()
         log.info("mediacore stopped")
 
@@ -345,6 +354,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_login_router(server.logins))
     app.include_router(build_accounts_router(server.accounts, server.logins.sessions))
     app.include_router(build_announcements_router(server.announcements, server.link_legs))
+    app.include_router(build_messages_router(server.messages))
     app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)

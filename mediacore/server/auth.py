@@ -52,6 +52,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "retention:write",
             "audit:read",  # the audit log of control actions
             "accounts:write",  # accounts that log in with a password
+            "messages:send",  # texts (SIP MESSAGE) to phones
+            "messages:read",
             SECRETS,
         }
     ),
@@ -67,6 +69,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "join-links:write",
             "recordings:write",
             "walls:write",
+            "messages:send",
+            "messages:read",
         }
     ),
     "operator": frozenset(
@@ -77,6 +81,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "legs:create",
             "floor:talk",
             "sip:read",
+            "messages:send",
+            "messages:read",
         }
     ),
     "expert": frozenset({"rooms:read", "rooms:join", "floor:talk"}),

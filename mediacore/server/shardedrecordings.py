@@ -168,6 +168,15 @@ class ShardedRecordingSite:
             self._forget(recording)
             recording.request.on_lost("worker-lost")
 
+    def note_control_event(self, event: Event) -> None:
+        """An event of a room published here, in control (texts, dispatch actions): into the
+        timeline of the room's recording, which its home worker writes."""
+        for recording in self.running.values():
+            if recording.room_name == event.room:
+                task = asyncio.get_running_loop().create_task(recording.note_event(event))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
     def _event(self, worker: WorkerProcess, event: Event) -> None:
         if event.room is None or event.type.startswith(_HOME_EVENTS):
             return
