@@ -126,11 +126,13 @@ class Pager:
             agent.stack.respond(transaction, response)
             return
         target = request.request_uri.user or ""
-        host = request.request_uri.host
+        here = request.request_uri  # how the phone reached us: where others reach us too
+
+        def at_here(user_part: str) -> str:
+            return str(SipUri("sip", here.host, user_part, here.port))
+
         sender_user = user.user if user is not None else None
-        sender = str(request.from_.uri)
-        if user is not None:
-            sender = str(SipUri("sip", host, user=user.user))
+        sender = at_here(user.user) if user is not None else str(request.from_.uri)
         name = (user.name if user is not None else "") or request.from_.display_name or ""
         name = name or sender_user or request.from_.uri.user or ""
 
@@ -138,9 +140,9 @@ class Pager:
             return Text(kind, sender, name, sender_user, to, room, text)
 
         if target == self.console:
-            self._take(request, transaction, texted("console", str(request.request_uri)))
+            self._take(request, transaction, texted("console", at_here(target)))
         elif target in agent.users:
-            to = str(SipUri("sip", host, user=target))
+            to = at_here(target)
             self._relay(request, transaction, target, texted("user", to))
         elif agent.rooms(target) is not None:
             if user is not None and user.role not in JOIN_ROLES:
@@ -245,12 +247,14 @@ class Pager:
                 return Delivery.failed(error.status, str(error))
         stack = self.agent.stack
         destination = route.destination
-        from_host = route.from_host or stack.local_host(destination.host)
         from_user = route.from_user or sender.user
+        # Phones answer a text to its From: ours, with our port, unless a trunk names its own.
+        ours = SipUri("sip", stack.local_host(destination.host), from_user,
+                      stack.port_for(destination.transport))  # fmt: skip
+        from_uri = SipUri("sip", route.from_host, from_user) if route.from_host else ours
         request = message_request(
             request_uri=route.request_uri,
-            from_=Address(SipUri("sip", from_host, user=from_user), sender.name or None,
-                          {"tag": new_tag()}),
+            from_=Address(from_uri, sender.name or None, {"tag": new_tag()}),
             to=route.to,
             call_id=new_call_id(),
             cseq=1,

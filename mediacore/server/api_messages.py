@@ -64,8 +64,9 @@ def build_messages_router(messages: Messages) -> APIRouter:
     ) -> list[dict[str, Any]]:
         """Texts both ways, oldest first: the newest `limit` (at most 500) from or to `party`
         (an address, or an account's name), in `room`, since `since`. Each: `id`, `at`,
-        `direction` ("in"|"out"), `kind`, `from`, `from_name`, `to`, `room`, `text`, `status`
-        ("received", "sending", "sent", "delivered", "failed"), `code`, `reason`, `by`."""
+        `direction` ("in"|"out"), `target` ("room", "user", "console", "party"), `from`,
+        `from_name`, `to`, `room`, `text`, `status` ("received", "sending", "sent",
+        "delivered", "failed"), `code`, `reason`, `by`."""
         start = None
         if since is not None:
             try:

@@ -49,8 +49,8 @@ CREATE INDEX IF NOT EXISTS messages_room ON messages (room, at);
 @dataclass(frozen=True, slots=True)
 class MessageRecord:
     """One text to one recipient. `direction` "in" (from a phone) or "out" (from a console);
-    `kind` "room", "user", "console" or "party"; `status` "received", "sending", "sent",
-    "delivered" or "failed"; `by` the console user who sent it."""
+    `kind` (`target` in JSON) "room", "user", "console" or "party"; `status` "received",
+    "sending", "sent", "delivered" or "failed"; `by` the account that sent it."""
 
     id: str
     direction: str
@@ -72,6 +72,7 @@ class MessageRecord:
         entry["from"] = entry.pop("sender")
         entry["from_name"] = entry.pop("sender_name")
         entry["to"] = entry.pop("recipient")
+        entry["target"] = entry.pop("kind")
         return entry
 
 

@@ -2,9 +2,9 @@
 evented and kept (messagehistory.py).
 
 Events:
-- `message.received` {"id", "from", "from_name", "user", "to", "kind", "text"}: a phone texted
-  a room (`kind` "room": an event of that room, so its recordings' timeline has it), the
-  consoles ("console", no room) or another account ("user": relayed; statuses follow);
+- `message.received` {"id", "from", "from_name", "user", "to", "target", "text"}: a phone
+  texted a room (`target` "room": an event of that room, so its recordings' timeline has it),
+  the consoles ("console", no room) or another account ("user": relayed; statuses follow);
 - `message.sent` {"id", "to", "text", "by", "recipients"}: a console texted a party (an event
   of the room when it texted a room's phones);
 - `message.status` {"id", "to", "status": "sent"|"delivered"|"failed", "code", "reason"}: one
@@ -91,7 +91,7 @@ class Messages:
             "message.received",
             text.room,
             id=message_id,
-            kind=text.kind,
+            target=text.kind,
             text=text.text,
             to=text.to,
             user=text.user,

@@ -49,7 +49,7 @@ async def test_sipp_text_into_a_room_is_challenged_then_taken_and_bad_ones_refus
         assert result.ok, result.describe()
         seen: list[dict[str, object]] = []
         event = await wait_for_event(stream, seen, "message.received", 5.0)
-    assert event["room"] == room and event["kind"] == "room"
+    assert event["room"] == room and event["target"] == "room"
     assert str(event["text"]).strip() == "hello from sipp"
     assert event["user"] == SIPP_USER
     assert [e["type"] for e in seen].count("message.received") == 1  # the refused ones: none
@@ -77,7 +77,7 @@ async def test_sipp_text_to_the_consoles_is_an_event_without_a_room(
         )
         assert result.ok, result.describe()
         event = await wait_for_event(stream, [], "message.received", 5.0)
-    assert event["room"] is None and event["kind"] == "console"
+    assert event["room"] is None and event["target"] == "console"
     assert event["to"].startswith("sip:dispatch@")
 
 
