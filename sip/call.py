@@ -188,6 +188,8 @@ class SipCall(Endpoint):
             agent.stack.respond(transaction, agent.options_response(request))
         elif method == "PRACK":
             agent.stack.respond(transaction, make_response(request, 200))
+        elif method == "MESSAGE" and agent.call_messages is not None:
+            agent.call_messages(self, request, transaction)  # a text in the call: its room's
         else:
             agent.reject_method(request, transaction)
 

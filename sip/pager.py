@@ -1,7 +1,8 @@
 """SIP MESSAGE (RFC 3428, "pager mode") in and out of the server.
 
 In: a phone's MESSAGE is digest-authenticated like its INVITE (trunks trusted by address pass
-as for calls), its text checked (sip.textmessage), and by its Request-URI's user it goes
+as for calls; one inside a call goes into the call's room, the dialog standing for the
+caller), its text checked (sip.textmessage), and by its Request-URI's user it goes
 - to the dispatch consoles (`[sip] message_console`, "dispatch" by default): answered 200;
 - to another account: answered 202 Accepted at once, then relayed to that user's newest
   registration, the relay's outcome reported as a delivery status;
@@ -22,6 +23,7 @@ from typing import Protocol
 
 from sip.address import Address, SipSyntaxError, SipUri
 from sip.authclient import with_credentials
+from sip.call import SipCall
 from sip.dialog import new_call_id, new_tag
 from sip.dialout import Dialer, DialError, Route
 from sip.message import Request, Response, make_response
@@ -120,10 +122,7 @@ class Pager:
         try:
             text = read_text(request, self.max_chars)
         except TextRefused as refused:
-            response = make_response(request, refused.status, refused.reason)
-            if refused.status == 415:
-                response.headers.add("Accept", "text/plain")
-            agent.stack.respond(transaction, response)
+            self._refuse(request, transaction, refused)
             return
         target = request.request_uri.user or ""
         here = request.request_uri  # how the phone reached us: where others reach us too
@@ -152,6 +151,32 @@ class Pager:
             self._take(request, transaction, texted("room", target, target))
         else:
             agent.stack.respond(transaction, make_response(request, 404, "No Such User Or Room"))
+
+    def call_message(self, call: SipCall, request: Request, transaction: ServerTransaction) -> None:
+        """Answer a MESSAGE inside a call (RFC 3428 §2 allows it): the call's dialog stands
+        for the caller, who proved itself when it joined; the text goes into its room."""
+        room = call.room_name
+        if room is None or call.ended:
+            response = make_response(request, 480, "Temporarily Unavailable (not in a room)")
+            self.agent.stack.respond(transaction, response)
+            return
+        try:
+            text = read_text(request, self.max_chars)
+        except TextRefused as refused:
+            self._refuse(request, transaction, refused)
+            return
+        user = self.agent.users.get(call.user or "")
+        name = (user.name if user else "") or request.from_.display_name or call.user or ""
+        sender = str(request.from_.uri)
+        self._take(request, transaction, Text("room", sender, name, call.user, room, room, text))
+
+    def _refuse(
+        self, request: Request, transaction: ServerTransaction, refused: TextRefused
+    ) -> None:
+        response = make_response(request, refused.status, refused.reason)
+        if refused.status == 415:
+            response.headers.add("Accept", "text/plain")
+        self.agent.stack.respond(transaction, response)
 
     def _take(self, request: Request, transaction: ServerTransaction, text: Text) -> None:
         self.sink.received(text)

@@ -51,8 +51,10 @@ JOIN_ROLES = frozenset({"admin", "commander", "operator", "expert"})
 PIN_HASH_GRACE = 2.0  # seconds after a PIN is accepted in which a "#" still belongs to it
 
 RoomLookup = Callable[[str], CallRoom | None]
-# Answers an out-of-dialog MESSAGE (sip.pager.Pager.request_received).
+# Answers an out-of-dialog MESSAGE (sip.pager.Pager.request_received), and one inside a call
+# (sip.pager.Pager.call_message).
 MessageHandler = Callable[[Request, Peer, ServerTransaction], None]
+CallMessageHandler = Callable[[SipCall, Request, ServerTransaction], None]
 CallKey = tuple[str, str]  # (Call-ID, our tag)
 
 
@@ -95,6 +97,7 @@ class SipUserAgent:
         # Makes a call's PIN entry: here, or in the media worker that runs its leg.
         self.pin_entries: Callable[..., PinPrompt] = PinEntry
         self.messages: MessageHandler | None = None  # MESSAGE is refused (405) without one
+        self.call_messages: CallMessageHandler | None = None
         self._housekeeping: asyncio.Task[None] | None = None
 
     def start(self) -> None:

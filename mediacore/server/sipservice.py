@@ -75,6 +75,7 @@ class SipService:
             timeout=sip.message_timeout,
         )
         self.agent.messages = pager.request_received
+        self.agent.call_messages = pager.call_message
         return pager
 
     async def start(self) -> None:

@@ -8,10 +8,10 @@ command is {"id": n, "cmd": name, ...args}; its reply is {"id": n, "ok": true, .
 {"id": n, "ok": false, "error": "..."}. Events carry "event" instead of "id".
 
 Commands: account, register, codecs, call, answer, auto_answer, play, record, stop_record, dtmf,
-hold, unhold, hangup, message, state, quit (see the `cmd_*` methods). Texts (SIP MESSAGE) the
-phone receives are "im" events; the outcome of those it sends, "im_status" events. Calls are
-named by an index that this phone hands out and never reuses (pjsua's own call ids are
-recycled).
+hold, unhold, hangup, message, call_message, state, quit (see the `cmd_*` methods). Texts (SIP
+MESSAGE) the phone receives are "im" events; the outcome of those it sends, "im_status" events.
+Calls are named by an index that this phone hands out and never reuses (pjsua's own call ids
+are recycled).
 
 Why a process per phone: the pjsua2 wheel is built with PJSUA_MAX_CALLS = 4 and allows one
 Endpoint per process. Why os._exit: pjsua2 asserts at interpreter exit when Call objects outlive
@@ -130,6 +130,10 @@ class PhoneCall(pj.Call):
             # The audio port may be new after every offer/answer, so connect again each time.
             if media.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
                 self.connect_media()
+
+    def onInstantMessageStatus(self, prm: pj.OnInstantMessageStatusParam) -> None:
+        self.phone.emit(event="im_status", call=self.index, to=prm.toUri, code=prm.code,
+                        reason=prm.reason, body=prm.msgBody)  # fmt: skip
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         method = "info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc2833"
@@ -632,6 +636,13 @@ class PjPhone:
         prm.content = text
         prm.contentType = content_type
         buddy.sendInstantMessage(prm)
+
+    def cmd_call_message(self, call: int, text: str, content_type: str = "text/plain") -> None:
+        """Sends a SIP MESSAGE inside call `call`; its outcome comes as an "im_status" event."""
+        prm = pj.SendInstantMessageParam()
+        prm.content = text
+        prm.contentType = content_type
+        self.get_call(call).sendInstantMessage(prm)
 
     def cmd_state(self) -> dict[str, Any]:
         calls = []

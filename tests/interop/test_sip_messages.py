@@ -185,6 +185,23 @@ def test_a_text_into_a_recorded_room_is_on_its_timeline(
     assert texts[0]["user"] == "alice"
 
 
+def test_a_text_inside_a_call_goes_into_the_calls_room(
+    server: ServerProcess,
+    phones: Callable[..., Phone],  # noqa: F811
+    make_room: Callable[..., Room],  # noqa: F811
+) -> None:
+    alice = phones("alice")
+    room = make_room()
+    call = alice.cmd("call", uri=room.uri)["call"]
+    alice.wait_call_state(call, "CONFIRMED", 10)
+    since = alice.mark()
+    alice.cmd("call_message", call=call, text="from inside the call")
+    status = alice.wait_event(lambda e: e["event"] == "im_status", 10, since)
+    assert status["code"] == 200, status
+    event = room.events.wait("message.received", text="from inside the call")
+    assert event["room"] == room.name and event["user"] == "alice"
+
+
 def test_a_reviewer_phone_may_not_text_into_a_room(
     server: ServerProcess,
     phones: Callable[..., Phone],  # noqa: F811
