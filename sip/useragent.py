@@ -195,6 +195,13 @@ class SipUserAgent:
             return response
         return None
 
+    def call_message(self, call: SipCall, request: Request, transaction: ServerTransaction) -> None:
+        """A MESSAGE inside `call`: to the pager's handler, else 405."""
+        if self.call_messages is None:
+            self.reject_method(request, transaction)
+        else:
+            self.call_messages(call, request, transaction)
+
     def reject_method(self, request: Request, transaction: ServerTransaction) -> None:
         status = 405 if request.method in KNOWN_METHODS else 501
         response = make_response(request, status)
