@@ -55,7 +55,7 @@ async def test_sipp_text_into_a_room_is_challenged_then_taken_and_bad_ones_refus
     assert [e["type"] for e in seen].count("message.received") == 1  # the refused ones: none
     history = server.client.get("/api/v1/messages", params={"room": room}).json()
     assert [(m["direction"], m["from"], m["text"].strip()) for m in history] == [
-        ("in", f"sip:{SIPP_USER}@127.0.0.1", "hello from sipp")
+        ("in", f"sip:{SIPP_USER}@{target(server)}", "hello from sipp")
     ]
 
 
