@@ -82,19 +82,25 @@ class MessageHistory:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="messages")
         self._db: sqlite3.Connection | None = None
         self._written = 0
+        self._closed = False
 
     def close(self) -> None:
+        """Write what is queued and close; what comes after (the last deliveries of a stopping
+        server) is not kept."""
+        self._closed = True
         self._thread.submit(self._close)
         self._thread.shutdown(wait=True)
 
     def add(self, record: MessageRecord) -> None:
         """Keep `record` (written in the background, before any later search)."""
-        self._thread.submit(self._add, record)
+        if not self._closed:
+            self._thread.submit(self._add, record)
 
     def update(self, message_id: str, recipient: str, status: str, code: int | None,
                reason: str) -> None:  # fmt: skip
         """A recipient's new delivery state."""
-        self._thread.submit(self._update, message_id, recipient, status, code, reason)
+        if not self._closed:
+            self._thread.submit(self._update, message_id, recipient, status, code, reason)
 
     async def search(
         self,

@@ -63,3 +63,10 @@ async def test_the_history_outlives_the_server(tmp_path: Path) -> None:
     again = MessageHistory(tmp_path)
     assert [r["id"] for r in await again.search()] == ["m1"]
     again.close()
+
+
+def test_what_comes_after_closing_is_dropped_not_raised(tmp_path: Path) -> None:
+    history = MessageHistory(tmp_path)
+    history.close()
+    history.add(record("m1", "sip:a@h", "dispatch", T0))  # a delivery ending at shutdown
+    history.update("m1", "dispatch", "failed", None, "server-stopping")
