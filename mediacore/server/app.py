@@ -22,12 +22,15 @@ from ingest.gbreader import GbReaderFactory
 from ingest.service import IngestService
 from mediacore.events import EventBus
 from mediacore.server.accounts import Accounts
+from mediacore.server.alarms import Alarms
 from mediacore.server.announcefiles import MAX_FILE_BYTES, AnnouncementFiles
 from mediacore.server.announcementlegs import AnnouncementLegs, clips_directory
 from mediacore.server.announcements import Announcements, Join
 from mediacore.server.api_accounts import build_accounts_router
+from mediacore.server.api_alarms import build_alarms_router
 from mediacore.server.api_announcements import FILES_PATH, build_announcements_router
 from mediacore.server.api_audit import build_audit_router
+from mediacore.server.api_broadcasts import build_broadcasts_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
@@ -40,10 +43,12 @@ from mediacore.server.api_sip import build_sip_router
 from mediacore.server.api_sources import build_sources_router
 from mediacore.server.api_walls import build_walls_router
 from mediacore.server.api_webrtc import build_webrtc_router
+from mediacore.server.api_whispers import build_whispers_router
 from mediacore.server.api_workers import build_workers_router
 from mediacore.server.auditlog import AuditLog
 from mediacore.server.audittrail import AuditTrail
 from mediacore.server.auth import TokenStore, build_token_store
+from mediacore.server.broadcasts import Broadcasts
 from mediacore.server.callroom import RemoteLegs, RemotePinEntry
 from mediacore.server.children import ChildProcess
 from mediacore.server.clips import ClipCache
@@ -108,7 +113,8 @@ class MediaServer:
         self.logins = Logins(self.accounts, self.tokens.sessions, throttle, self.bus)
         self.directory = RoomDirectory(config, self.bus)
         self.pool: WorkerPool | None = None
-        self.rooms: Rooms = LocalRooms(self.directory)
+        self.local_rooms = LocalRooms(self.directory)  # rooms of this process
+        self.rooms: Rooms = self.local_rooms
         self.sharded: ShardedRooms | None = None
         if config.server.workers:  # rooms run in media worker processes
             self.pool = WorkerPool(config, config.server.workers)
@@ -126,6 +132,7 @@ class MediaServer:
             self.sip.agent.pin_entries = RemotePinEntry
         else:
             self.sip = SipService(config, self.directory, self.bus, tls=sip_tls)
+        self.broadcasts = Broadcasts(self.rooms, self.bus)
         self.metrics = MediaMetrics(self.directory, self.sip.statistics)
         if self.pool is not None and self.sharded is not None:
             self.metrics.remote_rooms = self.sharded.snapshots
@@ -164,7 +171,7 @@ class MediaServer:
         # field cameras pulled into rooms
         self.ingest = IngestService(self.webrtc.video_hub, networks=self.outbound)
         self.remote_sources: RemoteSources | None = None
-        self.sources: Sources = LocalSources(LocalRooms(self.directory), self.ingest)
+        self.sources: Sources = LocalSources(self.local_rooms, self.ingest)
         if self.sharded is not None:  # cameras pulled here, their sound mixed in the workers
             self.remote_sources = RemoteSources(self.sharded, self.ingest, self.bus)
             self.sources = self.remote_sources
@@ -187,9 +194,12 @@ class MediaServer:
         )
         self.metrics.walls = self.walls.statistics
         self.announcements = self._announcements(config)
-        # texts (SIP MESSAGE) to and from phones; in worker mode rooms' timelines are written
-        # in the workers, which are told the texts of their rooms
-        timeline = site.note_control_event if isinstance(site, ShardedRecordingSite) else None
+        # emergency alarms, raised from the floor's events wherever the rooms run
+        self.alarms = Alarms(config.data_dir, self.bus, self.rooms.roster)
+        if isinstance(site, ShardedRecordingSite):  # published here, recorded in the workers
+            self.alarms.timeline = site.note
+        # texts (SIP MESSAGE) to and from phones; their rooms' events are recorded like alarms'
+        timeline = site.note if isinstance(site, ShardedRecordingSite) else None
         self.messages = Messages(MessageHistory(config.data_dir), self.bus, timeline)
         self.messages.pager = self.sip.texts(self.messages)
         self.ready = False
@@ -207,7 +217,7 @@ class MediaServer:
                 return dict(answer["participant"])
 
         else:
-            legs = AnnouncementLegs(LocalRooms(self.directory), clips)
+            legs = AnnouncementLegs(self.local_rooms, clips)
 
             async def join(room: str, data: dict[str, Any]) -> dict[str, Any]:
                 return dict((await legs.join({"room": room, **data}))["participant"])
@@ -271,6 +281,7 @@ class MediaServer:
         await self.pulls.stop()  # their video process
         await self.webrtc.stop()  # peers that were not in a room yet
         await self.sip.stop()
+        self.alarms.close()
         self.messages.history.close()
         self.audit.close()
         log.info("mediacore stopped")
@@ -356,6 +367,9 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_announcements_router(server.announcements, server.link_legs))
     app.include_router(build_messages_router(server.messages))
     app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))
+    app.include_router(build_alarms_router(server.alarms, STATIC / "alarms.js"))
+    app.include_router(build_whispers_router(server.rooms))
+    app.include_router(build_broadcasts_router(server.broadcasts))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)
     async def console_page() -> FileResponse:

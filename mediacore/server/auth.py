@@ -39,6 +39,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "rooms:write",
             "rooms:join",
             "participants:write",
+            "rooms:monitor",  # hear and talk into other rooms than one's own, whisper
+            "rooms:broadcast",  # talk into many rooms at emergency priority
             "legs:create",
             "floor:talk",
             "sip:read",
@@ -63,6 +65,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "rooms:write",
             "rooms:join",
             "participants:write",
+            "rooms:monitor",
+            "rooms:broadcast",
             "legs:create",
             "floor:talk",
             "sip:read",
@@ -78,6 +82,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "rooms:read",
             "rooms:join",
             "participants:write",
+            "rooms:monitor",
+            "rooms:broadcast",
             "legs:create",
             "floor:talk",
             "sip:read",
