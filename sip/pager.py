@@ -141,8 +141,9 @@ class Pager:
         if target == self.console:
             self._take(request, transaction, texted("console", at_here(target)))
         elif target in agent.users:
-            to = at_here(target)
-            self._relay(request, transaction, target, texted("user", to))
+            # From the sender's account, or (a trunk's caller) the user its From names
+            relayed_from = Sender(sender_user or request.from_.uri.user or "anonymous", name)
+            self._relay(request, transaction, target, texted("user", at_here(target)), relayed_from)
         elif agent.rooms(target) is not None:
             if user is not None and user.role not in JOIN_ROLES:
                 response = make_response(request, 403, "Role May Not Text Rooms")
@@ -183,7 +184,12 @@ class Pager:
         self.agent.stack.respond(transaction, make_response(request, 200))
 
     def _relay(
-        self, request: Request, transaction: ServerTransaction, target: str, text: Text
+        self,
+        request: Request,
+        transaction: ServerTransaction,
+        target: str,
+        text: Text,
+        sender: Sender,
     ) -> None:
         if not self.agent.registrar.lookup(target, self.agent.clock.now()):
             response = make_response(request, 480, "Temporarily Unavailable (not registered)")
@@ -192,7 +198,7 @@ class Pager:
         message_id = self.sink.received(text)
         self.agent.stack.respond(transaction, make_response(request, 202))
         recipient = Recipient(text.to, uri=SipUri.parse(text.to))
-        self.send(message_id, [recipient], text.text, Sender(text.user or "", text.sender_name))
+        self.send(message_id, [recipient], text.text, sender)
 
     # -- out ------------------------------------------------------------------------------
 
