@@ -331,14 +331,14 @@ class Relays:
         owner = event.data.get("participant")
         if owner not in self._relays:
             return
-        if event.data.get("reason") == MOVED and isinstance(event.data.get("to"), str):
-            self._homes[owner] = event.data["to"]
+        moved_to = event.data.get("to")
+        if event.data.get("reason") == MOVED and isinstance(moved_to, str):
+            self._homes[owner] = moved_to
+            relay = self._relays[owner].get(moved_to)
+            if relay is not None:  # it is in that room now: no relay there any more
+                asyncio.get_running_loop().create_task(self._close(relay, moved_to))
             return
         relays = self._relays.pop(owner)
         self._homes.pop(owner, None)
         for name, relay in relays.items():
             asyncio.get_running_loop().create_task(self._close(relay, name))
-
-    def relays_of(self, owner: str) -> dict[str, str]:
-        """The owner's relays: room → relay participant id."""
-        return {room: r.participant.id for room, r in self._relays.get(owner, {}).items()}

@@ -39,14 +39,16 @@ def build_whispers_router(rooms: Rooms) -> APIRouter:
         until the whisper is deleted or `from` leaves; everyone else's mix leaves it out.
         Answers `{"id", "from", "to"}`; events `whisper.started` and `whisper.ended`."""
         with room_errors(bad="bad-whisper"):
-            whisper = await rooms.whisper(room, body.speaker, body.listeners, principal.name)
-        response.headers["Location"] = f"/api/v1/rooms/{room}/whispers/{whisper['id']}"
-        return whisper
+            whisper = await rooms.whisper_book.start(
+                room, body.speaker, body.listeners, principal.name
+            )
+        response.headers["Location"] = f"/api/v1/rooms/{room}/whispers/{whisper.id}"
+        return whisper.to_json()
 
     @router.get("", dependencies=[Depends(permission("rooms:read"))])
     async def list_whispers(room: str) -> list[dict[str, Any]]:
         with room_errors():
-            return await rooms.whispers(room)
+            return rooms.whisper_book.current(room)
 
     @router.delete("/{whisper_id}", status_code=204)
     async def end(
@@ -56,7 +58,7 @@ def build_whispers_router(rooms: Rooms) -> APIRouter:
     ) -> Response:
         try:
             with room_errors():
-                await rooms.end_whisper(room, whisper_id, principal.name)
+                await rooms.whisper_book.end(room, whisper_id, by=principal.name)
         except KeyError:
             raise ApiError(404, "whisper-not-found", f"no whisper {whisper_id!r}") from None
         return Response(status_code=204)

@@ -31,9 +31,11 @@ from mediacore.server.api_alarms import build_alarms_router
 from mediacore.server.api_announcements import FILES_PATH, build_announcements_router
 from mediacore.server.api_audit import build_audit_router
 from mediacore.server.api_broadcasts import build_broadcasts_router
+from mediacore.server.api_dispatchpage import build_dispatch_page_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
+from mediacore.server.api_groups import build_groups_router
 from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_login import build_login_router
 from mediacore.server.api_messages import build_messages_router
@@ -55,6 +57,8 @@ from mediacore.server.clips import ClipCache
 from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
+from mediacore.server.groupdials import GroupDials
+from mediacore.server.groups import Groups
 from mediacore.server.guard import RequestGuard
 from mediacore.server.linklegs import LinkLegs
 from mediacore.server.logins import Logins
@@ -62,6 +66,7 @@ from mediacore.server.loginthrottle import LoginThrottle
 from mediacore.server.messagehistory import MessageHistory
 from mediacore.server.messages import Messages
 from mediacore.server.metrics import MediaMetrics
+from mediacore.server.parties import PartyBook
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
 from mediacore.server.remotepull import RemotePulls
@@ -133,6 +138,12 @@ class MediaServer:
         else:
             self.sip = SipService(config, self.directory, self.bus, tls=sip_tls)
         self.broadcasts = Broadcasts(self.rooms, self.bus)
+        # plans: groups dialled into a room at once, through the dialer above
+        book = PartyBook.of(config.sip, config.radio_gateways)
+        self.groups = Groups(config.data_dir, config.dispatch_groups, book)
+        self.group_dials = GroupDials(
+            self.groups, book, self.sip.dialer, self.sip.agent.rooms, self.bus
+        )
         self.metrics = MediaMetrics(self.directory, self.sip.statistics)
         if self.pool is not None and self.sharded is not None:
             self.metrics.remote_rooms = self.sharded.snapshots
@@ -267,6 +278,7 @@ class MediaServer:
     async def stop(self) -> None:
         self.ready = False
         await self.link_legs.stop()
+        await self.group_dials.stop()  # calls still ringing are CANCELled
         # First: recordings end sealed, with the room still whole (in workers too: they are
         # stopped below, after their recordings).
         await self.recorder.stop()
@@ -370,6 +382,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_alarms_router(server.alarms, STATIC / "alarms.js"))
     app.include_router(build_whispers_router(server.rooms))
     app.include_router(build_broadcasts_router(server.broadcasts))
+    app.include_router(build_dispatch_page_router(STATIC))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)
     async def console_page() -> FileResponse:
@@ -386,7 +399,10 @@ def create_app(server: MediaServer) -> FastAPI:
         """The reviewers' page: search, timeline, waveform, playback, download, verify."""
         return FileResponse(STATIC / "review.html", media_type="text/html")
 
-    app.include_router(build_sip_router(server.directory, server.sip, server.link_legs))
+    app.include_router(
+        build_sip_router(server.directory, server.sip, server.link_legs, server.group_dials)
+    )
+    app.include_router(build_groups_router(server.group_dials))
     app.include_router(
         build_webrtc_router(
             server.peer_room,

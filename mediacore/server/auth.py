@@ -54,6 +54,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "retention:write",
             "audit:read",  # the audit log of control actions
             "accounts:write",  # accounts that log in with a password
+            "groups:write",  # plans: the groups a dial calls at once
             "messages:send",  # texts (SIP MESSAGE) to phones
             "messages:read",
             SECRETS,
@@ -73,6 +74,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "join-links:write",
             "recordings:write",
             "walls:write",
+            "groups:write",
             "messages:send",
             "messages:read",
         }

@@ -145,17 +145,8 @@ class Rooms(Protocol):
         """The room a participant is in, or None."""
         ...
 
-    async def whisper(
-        self, room: str, speaker: str, listeners: list[str], by: str
-    ) -> dict[str, Any]:
-        """`speaker` is heard only by `listeners` (all in `room`) until the whisper ends."""
-        ...
-
-    async def end_whisper(self, room: str, whisper: str, by: str) -> None:
-        """Raises KeyError for a whisper the room does not have."""
-        ...
-
-    async def whispers(self, room: str) -> list[dict[str, Any]]: ...
+    # The rooms' whispers: who is heard only by whom (mediacore/server/whisperbook.py).
+    whisper_book: WhisperBook
 
 
 class LocalRooms:
@@ -214,17 +205,6 @@ class LocalRooms:
     def locate(self, participant: str) -> str | None:
         rooms = self.directory.rooms.items()
         return next((name for name, room in rooms if participant in room.participants), None)
-
-    async def whisper(
-        self, room: str, speaker: str, listeners: list[str], by: str
-    ) -> dict[str, Any]:
-        return (await self.whisper_book.start(room, speaker, listeners, by)).to_json()
-
-    async def end_whisper(self, room: str, whisper: str, by: str) -> None:
-        await self.whisper_book.end(room, whisper, by=by)
-
-    async def whispers(self, room: str) -> list[dict[str, Any]]:
-        return self.whisper_book.current(room)
 
     async def set_whispers(self, room: str, audiences: Audiences) -> None:
         """Who may hear each whisperer of `room` (control's book says, for every shard)."""

@@ -297,17 +297,6 @@ class ShardedRooms:
             (name for name, placed in self.rooms.items() if placed.shard_of(participant)), None
         )
 
-    async def whisper(
-        self, room: str, speaker: str, listeners: list[str], by: str
-    ) -> dict[str, Any]:
-        return (await self.whisper_book.start(room, speaker, listeners, by)).to_json()
-
-    async def end_whisper(self, room: str, whisper: str, by: str) -> None:
-        await self.whisper_book.end(room, whisper, by=by)
-
-    async def whispers(self, room: str) -> list[dict[str, Any]]:
-        return self.whisper_book.current(room)
-
     def _require(self, room: str, participants: Sequence[str]) -> None:
         for participant in participants:
             self._shard(room, participant)

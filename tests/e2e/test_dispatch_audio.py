@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import websockets
 
+from bench.onsets import levels_by_packet
 from bench.rtppeer import RtpPeer
 from mediacore.codecs import PCMU
 from tests.e2e.events import wait_for_event
@@ -265,3 +266,32 @@ async def test_a_broadcast_keys_the_radios_of_every_room_and_ends_cleanly(
     for peer in (console, radio, holder, phone):
         peer.close()
     close_rooms(server, "bc-home", "bc-one", "bc-two")
+
+
+async def test_a_broadcast_is_heard_within_a_tick_or_two_of_its_answer(
+    server: ServerProcess,
+) -> None:
+    """How fast a broadcast takes effect: from the API's answer to the first packet carrying
+    the broadcaster's voice at a phone in another room (printed; checked loosely here, the
+    figure belongs to the report)."""
+    open_rooms(server, "fast-home", "fast-far")
+    console, console_id = await joined(server, "fast-home", PCMU, "dispatcher")
+    phone, _ = await joined(server, "fast-far", PCMU, "phone")
+    talking = asyncio.ensure_future(console.play(tone_payloads(console, 800.0, 3.0)))
+    listening = asyncio.ensure_future(phone.play(silence(phone, 3.0)))
+    await asyncio.sleep(1.0)
+    body = {"participant": console_id, "rooms": ["fast-far"]}
+    created = await asyncio.to_thread(server.client.post, "/api/v1/broadcasts", json=body)
+    answered = time.monotonic()
+    assert created.status_code == 201, created.text
+    await asyncio.gather(talking, listening)
+    arrivals = [a for a in phone.arrivals if a.time >= answered - 0.5]
+    levels = levels_by_packet([a.payload for a in arrivals], PCMU, [800.0])[:, 0]
+    first = next(a.time for a, level in zip(arrivals, levels, strict=True) if level > -30.0)
+    effect_ms = (first - answered) * 1000
+    print(f"broadcast heard {effect_ms:.1f} ms after the API answered")
+    assert effect_ms < 300.0
+    server.client.delete(f"/api/v1/broadcasts/{created.json()['id']}")
+    for peer in (console, phone):
+        peer.close()
+    close_rooms(server, "fast-home", "fast-far")
