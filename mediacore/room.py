@@ -18,7 +18,7 @@ from mediacore.events import EventBus
 from mediacore.floor import Floor, FloorResult, FloorSettings
 from mediacore.floormirror import FloorMirror, Forward
 from mediacore.holdmusic import HoldMusic, LoopingClip, default_melody
-from mediacore.mixing import MixerFactory, MixerSettings, TickResult
+from mediacore.mixing import Audiences, MixerFactory, MixerSettings, TickResult
 from mediacore.participant import PRIORITIES, Participant
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,21 @@ class RoomSettings:
         settings = asdict(self)
         settings["pin"] = bool(self.pin)
         return settings
+
+
+_HEARING = {"hear_not", "hear_only"}
+_RELAYED = {"monitor", "transmit", "broadcast"}
+MAX_RELATIONS = 256
+
+
+def _participant_ids(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(item, str) and 0 < len(item) <= 64 for item in value
+    ):
+        raise RoomError(f"{key} must be a list of participant ids")
+    if len(value) > MAX_RELATIONS:
+        raise RoomError(f"{key} lists at most {MAX_RELATIONS} participants")
+    return tuple(sorted(set(value)))
 
 
 def _is_room_name(name: str) -> bool:
@@ -297,12 +312,16 @@ class Room:
         )
 
     def update(self, participant_id: str, **changes: Any) -> Participant:
-        """Change muted, deaf, priority, gain_db or duplex of one participant."""
+        """Change muted, deaf, priority, gain_db, duplex, name, or whom it hears (`hear_not`,
+        `hear_only`: ids of this room's participants) of one participant. The relays
+        (mediacore/relays.py) write `monitor`, `transmit` and `broadcast` here too."""
         participant = self.get(participant_id)
-        allowed = {"muted", "deaf", "priority", "gain_db", "duplex", "name"}
+        allowed = {"muted", "deaf", "priority", "gain_db", "duplex", "name"} | _HEARING | _RELAYED
         unknown = set(changes) - allowed
         if unknown:
             raise RoomError(f"cannot change {', '.join(sorted(unknown))}")
+        for key in _HEARING & set(changes):
+            changes[key] = _participant_ids(key, changes[key])
         if "priority" in changes and changes["priority"] not in PRIORITIES:
             raise RoomError("priority must be 0-3")
         if "duplex" in changes and changes["duplex"] not in ("full", "half"):
@@ -343,6 +362,10 @@ class Room:
         self.hold_music.resume(participant_id)
         self.bus.publish("participant.resumed", self.name, participant=participant_id, by=by)
         return participant
+
+    def set_whispers(self, audiences: Audiences) -> None:
+        """Whispering talkers and who may hear each (mediacore/whispers.py)."""
+        self.mixer.audiences = audiences
 
     def roster(self) -> list[dict[str, Any]]:
         return [p.roster_entry() for p in self.participants.values()]

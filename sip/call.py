@@ -90,6 +90,10 @@ class CallAgent(Protocol):
         """The call went on hold or came off it (`call.held`): tell the room."""
         ...
 
+    def call_message(self, call: SipCall, request: Request, transaction: ServerTransaction) -> None:
+        """Answer a MESSAGE inside `call` (a text into its room), or refuse it."""
+        ...
+
 
 class SipCall(Endpoint):
     def __init__(
@@ -215,6 +219,8 @@ class SipCall(Endpoint):
             agent.refer_received(self, request, transaction)
         elif method == "NOTIFY":
             agent.notify_received(self, request, transaction)
+        elif method == "MESSAGE":
+            agent.call_message(self, request, transaction)
         else:
             agent.reject_method(request, transaction)
 

@@ -19,7 +19,7 @@ from mediacore.participant import Participant
 from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
 from sip.address import Address, SipSyntaxError, SipUri
-from sip.authclient import authorization_for
+from sip.authclient import with_credentials
 from sip.call import SipCall
 from sip.dialog import MAX_FORWARDS, Dialog, new_call_id, new_tag
 from sip.message import Headers, Request, Response
@@ -36,12 +36,13 @@ log = logging.getLogger(__name__)
 FAILURE_REASONS = {486: "busy", 600: "busy", 603: "declined", 480: "no-answer", 408: "no-answer"}
 MAX_AUTH_ROUNDS = 2
 
+# Told how one dial-out goes: ("ringing", 180 or 183), then once the outcome: ("answered", 2xx),
+# a FAILURE_REASONS reason, "rejected" or "bad-sdp" with the status, ("cancelled", None) when
+# the call was given up from our side (kick, room closed), or ("failed", None) on an error.
+DialProgress = Callable[[str, int | None], None]
 
-# Hears (status, reason) as a dial-out goes: 180/183 ringing, then its final answer.
-Progress = Callable[[int, str], None]
 
-
-def _quiet(status: int, reason: str) -> None:
+def _unwatched(state: str, status: int | None) -> None:
     return None
 
 
@@ -52,6 +53,16 @@ class DialError(Exception):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class _Watch:
+    """How one dial-out goes: how long it may ring, who hears its progress, and the headers
+    its INVITE carries besides ours."""
+
+    ring_timeout: float  # seconds
+    progress: DialProgress
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +87,9 @@ class Dialer:
         trunk_name: str | None,
         kind: OutgoingSessionKind | None = None,
         policy: LegPolicy | None = None,
-        progress: Progress | None = None,
+        *,
+        ring_timeout: float | None = None,
+        progress: DialProgress | None = None,
         headers: Sequence[tuple[str, str]] = (),
         priority: int = 0,
     ) -> str:
@@ -84,15 +97,14 @@ class Dialer:
 
         With a session `kind` (an ED-137 radio gateway) the kind makes the leg and the offer
         and marks the INVITE. `policy` (SRTP, NAT) defaults to the trunk's or the called
-        account's settings, else the server's. Raises DialError (bad URI, unknown trunk, user
-        not registered, no media ports). `progress` hears (status, reason) of the INVITE's
-        ringing and of its final answer (a transfer reports them); `headers` go into the
-        INVITE (Replaces, Referred-By); the participant joins at `priority`."""
+        account's settings, else the server's. `ring_timeout` (seconds) replaces `[sip]
+        ring_timeout` for this call; `progress` hears how it goes (see DialProgress). Raises
+        DialError (bad URI, unknown trunk, user not registered, no media ports)."""
         try:
             uri = SipUri.parse(uri_text)
         except SipSyntaxError as error:
             raise DialError(400, "bad-uri", str(error)) from None
-        route = await self._route(uri, trunk_name, room)
+        route = await self.route(uri, trunk_name, room.name)
         agent = self.agent
         if policy is None:
             policy = self._policy(route, uri)
@@ -120,9 +132,9 @@ class Dialer:
         call.room_name = room.name
         call.participant_id = participant.id
         room.add(participant)
-        task = agent.spawn(
-            self._call(room, participant, call, route, offer, kind, progress or _quiet, headers)
-        )
+        timeout = ring_timeout or agent.settings.ring_timeout
+        watch = _Watch(timeout, progress or _unwatched, tuple(headers))
+        task = agent.spawn(self._call(room, participant, call, route, offer, kind, watch))
         call.dial_task = task
         return participant.id
 
@@ -134,7 +146,11 @@ class Dialer:
             return settings.policy()
         return settings.policy(said.srtp, said.nat)
 
-    async def _route(self, uri: SipUri, trunk_name: str | None, room: CallRoom) -> Route:
+    async def route(self, uri: SipUri, trunk_name: str | None, from_user: str) -> Route:
+        """Where requests for `uri` go: through `trunk_name` (or the trunk whose domain the
+        URI names), to a registered user's newest contact, or to the URI's host; `from_user`
+        is our From's user unless the trunk has a username. Raises DialError (unknown trunk,
+        user not registered, host that does not resolve)."""
         agent = self.agent
         trunks = {trunk.name: trunk for trunk in agent.settings.trunks}
         trunk = trunks.get(trunk_name) if trunk_name else None
@@ -151,7 +167,7 @@ class Dialer:
                 str(request_uri),
                 destination,
                 Address(request_uri),
-                trunk.username or room.name,
+                trunk.username or from_user,
                 trunk.host_domain,
                 trunk,
             )
@@ -164,11 +180,11 @@ class Dialer:
                 binding.contact,
                 binding.source,
                 Address(SipUri("sip", uri.host, user=uri.user)),
-                room.name,
+                from_user,
                 "",
                 None,
             )
-        return Route(str(uri), await self._resolve(uri), Address(uri), room.name, "", None)
+        return Route(str(uri), await self._resolve(uri), Address(uri), from_user, "", None)
 
     async def _call(
         self,
@@ -178,9 +194,30 @@ class Dialer:
         route: Route,
         offer: SessionDescription,
         kind: OutgoingSessionKind | None,
-        progress: Progress,
-        headers: Sequence[tuple[str, str]],
+        watch: _Watch,
     ) -> None:
+        """Place the call and tell `watch` its outcome, whatever ends it."""
+        try:
+            state, status = await self._place(room, participant, call, route, offer, kind, watch)
+        except asyncio.CancelledError:
+            watch.progress("cancelled", None)
+            raise
+        except Exception:
+            watch.progress("failed", None)
+            raise
+        watch.progress(state, status)
+
+    async def _place(
+        self,
+        room: CallRoom,
+        participant: Participant,
+        call: SipCall,
+        route: Route,
+        offer: SessionDescription,
+        kind: OutgoingSessionKind | None,
+        watch: _Watch,
+    ) -> tuple[str, int]:
+        """The call's outcome: ("answered", status) or (failure reason, status)."""
         agent = self.agent
         stack = agent.stack
         destination = route.destination
@@ -192,7 +229,7 @@ class Dialer:
         secure = route.request_uri.lower().startswith("sips:")
         contact = f"<{stack.contact_uri(room.name, destination, secure=secure)}>"
         invite = self._invite(route, from_address, contact, offer, new_call_id(), 1)
-        for name, value in headers:
+        for name, value in watch.headers:
             invite.headers.add(name, value)
         if kind is not None:
             kind.mark(invite)
@@ -200,18 +237,16 @@ class Dialer:
             "call.dialing", call, participant=participant.id, uri=call.remote_uri
         )
         try:
-            response = await self._invite_answered(invite, route, call, participant, progress)
+            response = await self._invite_answered(invite, route, call, participant, watch)
         except asyncio.CancelledError:
             await self._cancel(invite, destination)
-            progress(487, "Request Terminated")
             raise
         if not 200 <= response.status < 300:
             reason = FAILURE_REASONS.get(response.status, "rejected")
             if response.status == 487:
                 reason = "no-answer"
             self._failed(room, participant, call, reason, response.status)
-            progress(response.status, response.reason)
-            return
+            return reason, response.status
         dialog = Dialog.as_uac(invite, response, destination)
         call.dialog = dialog
         ack = dialog.request("ACK", stack.via(destination), cseq=invite.cseq[0])
@@ -227,15 +262,14 @@ class Dialer:
             log.info("dial-out answer unusable", extra={"error": str(error)})
             await call.hang_up("bad-sdp")
             self._failed(room, participant, call, "bad-sdp", 488)
-            progress(488, "Not Acceptable Here")
-            return
+            return "bad-sdp", 488
         self._session_timer(call, response)
         call.state = "confirmed"
         rate = call.leg.negotiation.codec.clock_rate
         call.on_dtmf = lambda digit: publish_dtmf(agent.bus, room, participant, digit, rate)
         call.on_ended = lambda reason: agent.leave_room(room, participant, reason)
         agent.publish_call_event("call.answered", call, participant=participant.id)
-        progress(response.status, response.reason)
+        return "answered", response.status
 
     async def _resolve(self, uri: SipUri) -> Peer:
         try:
@@ -272,12 +306,7 @@ class Dialer:
         return invite
 
     async def _invite_answered(
-        self,
-        invite: Request,
-        route: Route,
-        call: SipCall,
-        participant: Participant,
-        progress: Progress,
+        self, invite: Request, route: Route, call: SipCall, participant: Participant, watch: _Watch
     ) -> Response:
         """Send the INVITE (answering digest challenges) and wait for its final response.
 
@@ -291,14 +320,14 @@ class Dialer:
                 ringing_reported = True
                 call.state = "ringing"
                 agent.publish_call_event("call.ringing", call, participant=participant.id)
-                progress(response.status, response.reason)
+                watch.progress("ringing", response.status)
 
         for _ in range(MAX_AUTH_ROUNDS + 1):
             call.invite = invite
             sending = asyncio.ensure_future(
                 agent.stack.request(invite, route.destination, provisional)
             )
-            done, _ = await asyncio.wait({sending}, timeout=agent.settings.ring_timeout)
+            done, _ = await asyncio.wait({sending}, timeout=watch.ring_timeout)
             if not done:
                 await self._cancel(invite, route.destination)
                 try:
@@ -316,23 +345,10 @@ class Dialer:
 
     def _authorised(self, invite: Request, response: Response, trunk: SipTrunk) -> Request | None:
         """The INVITE again with trunk credentials for the challenge, or None if unanswerable."""
-        authorization = authorization_for(
-            response, username=trunk.username, password=trunk.password, method="INVITE",
-            uri=invite.uri,
-        )  # fmt: skip
-        if authorization is None:
-            return None
-        skipped = ("Via", "CSeq", authorization[0])
-        retry = Request(
-            Headers([(n, v) for n, v in invite.headers if n not in skipped]),
-            invite.body,
-            "INVITE",
-            invite.uri,
+        via = self.agent.stack.via(Peer(*_peer_fields(invite)))
+        return with_credentials(
+            invite, response, username=trunk.username, password=trunk.password, via=via
         )
-        retry.headers.add("Via", self.agent.stack.via(Peer(*_peer_fields(invite))))
-        retry.headers.add("CSeq", f"{invite.cseq[0] + 1} INVITE")
-        retry.headers.add(*authorization)
-        return retry
 
     async def _cancel(self, invite: Request, destination: Peer) -> None:
         """CANCEL our INVITE (§9.1): same Request-URI, Call-ID, From, To, CSeq number and Via."""

@@ -47,9 +47,22 @@ log = logging.getLogger(__name__)
 
 SUBSCRIPTION_SECONDS = 60  # how long the implicit refer subscription lives (RFC 3515 §2.4.4)
 SIPFRAG = "message/sipfrag;version=2.0"
-REASONS = {100: "Trying", 180: "Ringing", 200: "OK", 403: "Forbidden", 404: "Not Found",
-           480: "Temporarily Unavailable", 486: "Busy Here", 487: "Request Terminated",
-           500: "Server Internal Error", 503: "Service Unavailable"}  # fmt: skip
+REASONS = {
+    100: "Trying",
+    180: "Ringing",
+    183: "Session Progress",
+    200: "OK",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    480: "Temporarily Unavailable",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    500: "Server Internal Error",
+    503: "Service Unavailable",
+    603: "Decline",
+}
 
 
 def new_transfer_id() -> str:
@@ -293,7 +306,9 @@ class Transfers:
         if referred_by:
             headers.append(("Referred-By", f"<{referred_by}>"))
 
-        def progress(status: int, reason: str) -> None:
+        def progress(state: str, code: int | None) -> None:
+            status = code if code is not None else (487 if state == "cancelled" else 500)
+            reason = REASONS.get(status, state.replace("-", " ").title())
             send(status, reason)
             if status < 200:
                 transfer.state = "ringing"
@@ -301,10 +316,10 @@ class Transfers:
                                status, reason)  # fmt: skip
                 return
             self.running.pop(transfer.id, None)
-            transfer.state = "answered" if status < 300 else "failed"
+            transfer.state = "answered" if state == "answered" else "failed"
             self._progress(room_name, transfer.id, participant, transfer.to, mode,
                            status, reason)  # fmt: skip
-            if status < 300:
+            if state == "answered":
                 on_answered()
             self._finished(transfer, status)
 

@@ -1,7 +1,8 @@
 """The server's SIP user agent: registrar, dial-in to rooms, in-dialog routing, OPTIONS.
 
 Out-of-dialog requests are answered here (REGISTER, INVITE to `sip:<room>@server`, OPTIONS,
-CANCEL); requests inside a dialog go to their `SipCall`. Dial-out lives in `sip.dialout`."""
+CANCEL), MESSAGE by the pager the assembly gives (`sip.pager`); requests inside a dialog go to
+their `SipCall`. Dial-out lives in `sip.dialout`."""
 
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ from sip.trunktrust import TrunkTrust
 
 log = logging.getLogger(__name__)
 
-ALLOWED_METHODS = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, REFER, NOTIFY"
+ALLOWED_METHODS = (
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, MESSAGE, REFER, NOTIFY"
+)
 KNOWN_METHODS = frozenset(
     {"SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"}
 )  # understood but not served here: 405 rather than 501
@@ -51,6 +54,10 @@ JOIN_ROLES = frozenset({"admin", "commander", "operator", "expert"})
 PIN_HASH_GRACE = 2.0  # seconds after a PIN is accepted in which a "#" still belongs to it
 
 RoomLookup = Callable[[str], CallRoom | None]
+# Answers an out-of-dialog MESSAGE (sip.pager.Pager.request_received), and one inside a call
+# (sip.pager.Pager.call_message).
+MessageHandler = Callable[[Request, Peer, ServerTransaction], None]
+CallMessageHandler = Callable[[SipCall, Request, ServerTransaction], None]
 CallKey = tuple[str, str]  # (Call-ID, our tag)
 # (room, participant id, held): a call went on hold or came off it (the assembly plays music)
 HoldChanged = Callable[[str, str, bool], None]
@@ -112,6 +119,8 @@ class SipUserAgent:
         self.pin_entries: Callable[..., PinPrompt] = PinEntry
         self.transfers: TransferHandler | None = None  # REFER, NOTIFY, Replaces: sip.transfer
         self.on_hold_changed: HoldChanged | None = None
+        self.messages: MessageHandler | None = None  # MESSAGE is refused (405) without one
+        self.call_messages: CallMessageHandler | None = None
         self._housekeeping: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -160,6 +169,8 @@ class SipUserAgent:
             self._register(request, source, transaction)
         elif method == "OPTIONS":
             self.stack.respond(transaction, self.options_response(request))
+        elif method == "MESSAGE" and self.messages is not None:
+            self.messages(request, source, transaction)
         elif method in ("BYE", "INFO", "UPDATE", "PRACK", "NOTIFY"):
             self.stack.respond(transaction, make_response(request, 481))
         elif method == "REFER":  # RFC 3515 allows it; we transfer only calls we are in
@@ -208,6 +219,13 @@ class SipUserAgent:
             response.headers.add("Unsupported", ", ".join(sorted(unsupported)))
             return response
         return None
+
+    def call_message(self, call: SipCall, request: Request, transaction: ServerTransaction) -> None:
+        """A MESSAGE inside `call`: to the pager's handler, else 405."""
+        if self.call_messages is None:
+            self.reject_method(request, transaction)
+        else:
+            self.call_messages(call, request, transaction)
 
     def reject_method(self, request: Request, transaction: ServerTransaction) -> None:
         status = 405 if request.method in KNOWN_METHODS else 501

@@ -39,6 +39,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "rooms:write",
             "rooms:join",
             "participants:write",
+            "rooms:monitor",  # hear and talk into other rooms than one's own, whisper
+            "rooms:broadcast",  # talk into many rooms at emergency priority
             "legs:create",
             "floor:talk",
             "sip:read",
@@ -52,6 +54,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "retention:write",
             "audit:read",  # the audit log of control actions
             "accounts:write",  # accounts that log in with a password
+            "groups:write",  # plans: the groups a dial calls at once
+            "messages:send",  # texts (SIP MESSAGE) to phones
+            "messages:read",
             SECRETS,
         }
     ),
@@ -61,12 +66,17 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "rooms:write",
             "rooms:join",
             "participants:write",
+            "rooms:monitor",
+            "rooms:broadcast",
             "legs:create",
             "floor:talk",
             "sip:read",
             "join-links:write",
             "recordings:write",
             "walls:write",
+            "groups:write",
+            "messages:send",
+            "messages:read",
         }
     ),
     "operator": frozenset(
@@ -74,9 +84,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "rooms:read",
             "rooms:join",
             "participants:write",
+            "rooms:monitor",
+            "rooms:broadcast",
             "legs:create",
             "floor:talk",
             "sip:read",
+            "messages:send",
+            "messages:read",
         }
     ),
     "expert": frozenset({"rooms:read", "rooms:join", "floor:talk"}),

@@ -16,9 +16,11 @@ from ingest.netpolicy import DEFAULT_DENIED_NETWORKS, NetworkPolicy
 from mediacore.participant import PRIORITIES
 from mediacore.room import RoomSettings
 from mediacore.sdes import SRTP_MODES
+from mediacore.server.groups import Group, configured_groups
+from mediacore.server.parties import PartyBook
 from mediacore.signing import default_key_path
 from radio.gateways import RadioGateway
-from sip.address import SipSyntaxError, SipUri
+from sip.address import SipSyntaxError, SipUri, is_token
 from sip.settings import SipSettings, SipTrunk, SipUser, parse_algorithms
 from sip.trunktrust import INBOUND_MODES
 from webrtc.settings import WebRtcSettings, parse_webrtc_settings
@@ -121,6 +123,7 @@ class Config:
     radio_gateways: tuple[RadioGateway, ...] = ()  # [[radio.gateways]]: the server calls them
     webrtc: WebRtcSettings = field(default_factory=WebRtcSettings)  # [webrtc]: ICE servers
     gb28181: GbSettings = field(default_factory=GbSettings)  # [gb28181]: 国标 devices register
+    dispatch_groups: tuple[Group, ...] = ()  # [[dispatch.groups]]: plans dialled at once
 
     @property
     def data_dir(self) -> Path:
@@ -141,7 +144,8 @@ _SECTIONS = {
     "recording": RecordingSection,
 }
 _TABLE_ARRAYS = {"sip": ("users", "trunks")}  # arrays of tables, not scalar keys
-_TOP_LEVEL = {*_SECTIONS, "rooms", "auth", "radio", "webrtc", "gb28181"}
+_TOP_LEVEL = {*_SECTIONS, "rooms", "auth", "radio", "webrtc", "gb28181", "dispatch"}
+_DISPATCH_KEYS = {"groups"}
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "text")
 PLAIN_HTTP = ("loopback", "none")
@@ -185,6 +189,7 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
     except ValueError as error:
         raise ConfigError(str(error)) from None
     config = replace(config, gb28181=gb28181)
+    config = _dispatch(_table(data.get("dispatch", {}), "[dispatch]"), config)
     auth = dict(_table(data.get("auth", {}), "[auth]"))
     tokens = [_token(entry) for entry in _array(auth.pop("tokens", []), "[[auth.tokens]]")]
     config = replace(config, auth=_section("auth", AuthSection, auth, environ))
@@ -244,6 +249,12 @@ def validate_config(config: Config) -> Config:
                           "must be at least 1")  # fmt: skip
     if not sip.pin_calls_per_source <= sip.pin_calls <= 10_000:
         raise ConfigError("sip.pin_calls must be between pin_calls_per_source and 10000")
+    if not (sip.message_console and is_token(sip.message_console)):
+        raise ConfigError("sip.message_console must be a SIP user name, e.g. 'dispatch'")
+    if not 1 <= sip.message_max_chars <= 10_000:
+        raise ConfigError("sip.message_max_chars must be 1-10000")
+    if not 1 <= sip.message_timeout <= 64:
+        raise ConfigError("sip.message_timeout must be 1-64 seconds")
     if sip.srtp not in SRTP_MODES:
         raise ConfigError(f"sip.srtp must be one of {', '.join(SRTP_MODES)}")
     if not 1 <= sip.pin_lockout <= 86400:
@@ -403,6 +414,19 @@ def _room(entry: Any) -> RoomSettings:
         return RoomSettings(**entry).validate()
     except (TypeError, ValueError) as error:
         raise ConfigError(f"[[rooms]] {entry.get('name')!r}: {error}") from error
+
+
+def _dispatch(dispatch: dict[str, Any], config: Config) -> Config:
+    if set(dispatch) - _DISPATCH_KEYS:
+        unknown = ", ".join(sorted(set(dispatch) - _DISPATCH_KEYS))
+        raise ConfigError(f"unknown key(s) in [dispatch]: {unknown}")
+    if "groups" in dispatch:
+        book = PartyBook.of(config.sip, config.radio_gateways)
+        try:
+            config = replace(config, dispatch_groups=configured_groups(dispatch["groups"], book))
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    return config
 
 
 def _radio_gateways(value: Any) -> tuple[RadioGateway, ...]:
