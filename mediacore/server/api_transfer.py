@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mediacore.server.auth import Principal
 from mediacore.server.errors import ApiError
 from mediacore.server.holds import HoldRefused, Holds
+from mediacore.server.parties import PartyBook, PartyError
 from mediacore.server.roomerrors import room_errors
 from mediacore.server.rooms import Rooms
 from mediacore.server.security import permission
@@ -28,31 +29,13 @@ TRANSFERS = "legs:create"  # a transfer dials: the same roles, and what dial-out
 
 class TransferRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    to: str = Field(min_length=1, max_length=256, description="sip: URI, SIP user or number")
+    to: str = Field(min_length=1, max_length=256, description="sip:/tel: URI, SIP user or number")
     mode: Literal["blind", "refer"] = "blind"
     name: str = Field("", max_length=128)
 
 
-def resolve_party(agent: SipUserAgent, party: str) -> SipUri:
-    """A party as a SIP URI: a sip:/sips: URI as given, one of our SIP users, or a number on
-    the first trunk. Raises ApiError 400."""
-    party = party.strip()
-    if party.lower().startswith(("sip:", "sips:")):
-        try:
-            return SipUri.parse(party)
-        except SipSyntaxError as error:
-            raise ApiError(400, "bad-party", str(error)) from None
-    if party in agent.users:
-        return SipUri("sip", agent.settings.realm, user=party)
-    number = party.removeprefix("+")
-    trunks = agent.settings.trunks
-    if number.isascii() and number.isdigit() and len(number) <= 32 and trunks:
-        return SipUri("sip", trunks[0].host_domain, user=party)
-    raise ApiError(400, "unknown-party", f"{party[:60]!r} is no SIP URI, user or trunk number")
-
-
 def build_transfer_router(
-    rooms: Rooms, holds: Holds, transfers: Transfers, agent: SipUserAgent
+    rooms: Rooms, holds: Holds, transfers: Transfers, agent: SipUserAgent, parties: PartyBook
 ) -> APIRouter:
     router = APIRouter(tags=["dispatch"])
 
@@ -101,8 +84,7 @@ def build_transfer_router(
         "to", "state", "target"}` (`target`: the dialled participant, blind only); events
         `transfer.progress` {id, participant, to, mode, status, reason, state} and
         `transfer.finished` {id, participant, to, mode, result, status, target}."""
-        uri = resolve_party(agent, body.to)
-        target = ReferTarget(uri, body.name or None, None, ())
+        target = _target(parties, body.to, body.name)
         with room_errors():
             await rooms.participant(room, participant)  # 404s
         if transfers.in_progress(room, participant):
@@ -131,6 +113,20 @@ def build_transfer_router(
         return started.to_json()
 
     return router
+
+
+def _target(parties: PartyBook, party: str, name: str) -> ReferTarget:
+    """Where a transfer goes, as a party (mediacore/server/parties.py). Raises ApiError: 404
+    for an unknown user, 400 otherwise (a radio gateway takes no transfer)."""
+    try:
+        target = parties.target(party)
+        if target.kind == "radio":
+            raise PartyError("bad-party", "a radio gateway cannot take a transferred call")
+        uri = SipUri.parse(target.uri)
+    except (PartyError, SipSyntaxError) as error:
+        code = getattr(error, "code", "bad-party")
+        raise ApiError(404 if code == "unknown-user" else 400, code, str(error)) from None
+    return ReferTarget(uri, name or target.name, None, ())
 
 
 async def _leave(rooms: Rooms, room: str, participant: str) -> None:

@@ -141,7 +141,7 @@ class MediaServer:
             self.sip = SipService(config, self.directory, self.bus, tls=sip_tls)
         self.broadcasts = Broadcasts(self.rooms, self.bus)
         # plans: groups dialled into a room at once, through the dialer above
-        book = PartyBook.of(config.sip, config.radio_gateways)
+        book = self.parties = PartyBook.of(config.sip, config.radio_gateways)
         self.groups = Groups(config.data_dir, config.dispatch_groups, book)
         self.group_dials = GroupDials(
             self.groups, book, self.sip.dialer, self.sip.agent.rooms, self.bus
@@ -382,7 +382,9 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_accounts_router(server.accounts, server.logins.sessions))
     app.include_router(build_announcements_router(server.announcements, server.link_legs))
     app.include_router(
-        build_transfer_router(server.rooms, server.holds, server.sip.transfers, server.sip.agent)
+        build_transfer_router(
+            server.rooms, server.holds, server.sip.transfers, server.sip.agent, server.parties
+        )
     )
     app.include_router(build_messages_router(server.messages))
     app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))

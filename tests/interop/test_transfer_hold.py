@@ -335,8 +335,10 @@ def test_a_dispatcher_blind_transfer_dials_the_target_and_hangs_up_the_participa
     client = room.server.client
     path = f"/api/v1/rooms/{room.name}/participants/{member}/transfer"
 
-    bad = client.post(path, json={"to": "nobody-we-know"})
-    assert bad.status_code == 400 and bad.json()["error"] == "unknown-party"
+    unknown = client.post(path, json={"to": "nobody-we-know"})
+    assert unknown.status_code == 404 and unknown.json()["error"] == "unknown-user"
+    bad = client.post(path, json={"to": "not a party!"})
+    assert bad.status_code == 400 and bad.json()["error"] == "bad-party"
     missing = client.post(f"/api/v1/rooms/{room.name}/participants/p-none/transfer",
                           json={"to": "bob"})  # fmt: skip
     assert missing.status_code == 404
