@@ -33,6 +33,7 @@ from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
 from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_login import build_login_router
+from mediacore.server.api_move import build_move_router
 from mediacore.server.api_recordings import build_recordings_router
 from mediacore.server.api_rooms import build_rooms_router
 from mediacore.server.api_sip import build_sip_router
@@ -148,6 +149,7 @@ class MediaServer:
         self.webrtc = WebRtcService(config.webrtc)
         self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded
         self.peers = Peers()  # every WebRTC peer of the server, wherever its media runs
+        self.bus.listen(self.peers.follow)  # a moved peer is its new room's
         # what each join link created: it all leaves when the link is revoked or expires
         self.link_legs = LinkLegs(self.rooms, self.peers, self.bus, self.tokens.links)
         self.remote_peers: RemotePeers | None = None
@@ -345,6 +347,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_login_router(server.logins))
     app.include_router(build_accounts_router(server.accounts, server.logins.sessions))
     app.include_router(build_announcements_router(server.announcements, server.link_legs))
+    app.include_router(build_move_router(server.rooms))
     app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)
