@@ -28,6 +28,7 @@ from mediacore.server.announcements import Announcements, Join
 from mediacore.server.api_accounts import build_accounts_router
 from mediacore.server.api_announcements import FILES_PATH, build_announcements_router
 from mediacore.server.api_audit import build_audit_router
+from mediacore.server.api_calls import build_calls_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
@@ -55,6 +56,7 @@ from mediacore.server.linklegs import LinkLegs
 from mediacore.server.logins import Logins
 from mediacore.server.loginthrottle import LoginThrottle
 from mediacore.server.metrics import MediaMetrics
+from mediacore.server.privatecalldial import private_calls
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
 from mediacore.server.remotepull import RemotePulls
@@ -186,6 +188,7 @@ class MediaServer:
         )
         self.metrics.walls = self.walls.statistics
         self.announcements = self._announcements(config)
+        self.private_calls = private_calls(self.rooms, self.bus, self.sip, config)  # 单呼
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
 
@@ -251,6 +254,7 @@ class MediaServer:
     async def stop(self) -> None:
         self.ready = False
         await self.link_legs.stop()
+        await self.private_calls.stop()
         # First: recordings end sealed, with the room still whole (in workers too: they are
         # stopped below, after their recordings).
         await self.recorder.stop()
@@ -334,7 +338,11 @@ def create_app(server: MediaServer) -> FastAPI:
         text = await asyncio.to_thread(server.metrics.render, snapshot)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(build_rooms_router(server.rooms, server.config, server.link_legs))
+    app.include_router(
+        build_rooms_router(
+            server.rooms, server.config, server.link_legs, server.private_calls.room_fields
+        )
+    )
     app.include_router(build_floor_router(server.rooms, server.peers.owner_of))
     app.include_router(build_workers_router(server.pool))
     app.include_router(build_sources_router(server.sources, server.link_legs))
@@ -348,6 +356,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_accounts_router(server.accounts, server.logins.sessions))
     app.include_router(build_announcements_router(server.announcements, server.link_legs))
     app.include_router(build_move_router(server.rooms))
+    app.include_router(build_calls_router(server.private_calls))
     app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)
