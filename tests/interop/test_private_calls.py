@@ -20,7 +20,7 @@ from bench.rtppeer import RtpPeer  # noqa: E402
 from bench.serverproc import ServerProcess  # noqa: E402
 from mediacore.audio import tone, tone_levels_by_block  # noqa: E402
 from mediacore.codecs import PCMU  # noqa: E402
-from tests.interop.phone import Phone  # noqa: E402
+from tests.interop.phone import Phone, PhoneError  # noqa: E402
 from tests.interop.test_sip_calls import (  # noqa: E402, F401  (fixtures)
     CONFIG,
     HEARD_DB,
@@ -239,3 +239,83 @@ async def test_bad_call_requests_get_clear_errors(
         c for c in server.client.get("/api/v1/calls/private").json() if c["state"] == "active"
     ]
     leg.close()
+
+
+@pytest.mark.parametrize("workers", [2, 0], ids=["workers", "single-process"])
+def test_a_private_call_with_a_radio_gateway_borrows_it_from_its_room(
+    workers: int,
+    tmp_path: Path,
+    wavs: dict[int, Path],  # noqa: F811
+) -> None:
+    """A configured gateway (a pjsua2 phone standing in for it: it answers the radio INVITE
+    and sends plain audio) is moved from its room into the call and back, never redialled."""
+    with Phone(user="radio") as radio, Phone(user="alice") as alice:
+        radio.cmd("codecs", order=["PCMU"], only=True)
+        radio.cmd("auto_answer", code=200, play=str(wavs[1600]))
+        config = CALL_CONFIG + (
+            f'\n[[rooms]]\nname = "tower"\n\n[[radio.gateways]]\nname = "grs-1"\n'
+            f'uri = "sip:radio@127.0.0.1:{radio.sip_port}"\nroom = "tower"\nmode = "txrx"\n'
+        )
+        server = ServerProcess(tmp_path / "server", config=config, workers=workers)
+        try:
+            gateway = wait_for(
+                lambda: next((p for p in server.roster("tower") if p["kind"] == "radio"), None),
+                10,
+                "the gateway in its room",
+            )
+            radio_call = incoming(radio)
+            alice.cmd("codecs", order=["PCMU"], only=True)
+            since = alice.mark()
+            alice.cmd(
+                "account",
+                user="alice",
+                password="alice-pw",
+                registrar=f"sip:127.0.0.1:{server.sip_port}",
+                register=True,
+            )
+            alice.wait_event(lambda e: e["event"] == "reg" and e["code"] == 200, 5, since)
+            answering(alice, wavs[440])
+            call = start_call(server, "radio:grs-1", "alice")
+            assert call["parties"][0]["participant"] == gateway["id"]
+            a_call = incoming(alice)
+            room = call["room"]
+            assert gateway["id"] in {p["id"] for p in server.roster(room)}
+            assert server.roster("tower") == []
+            # The radio hears only the floor holder: alice takes the floor and is heard.
+            alice_id = call_participant(server, call["id"], 1)
+            granted = server.client.post(
+                f"/api/v1/rooms/{room}/floor", json={"participant": alice_id, "action": "request"}
+            )
+            assert granted.json()["result"] == "granted", granted.text
+            heard = record(radio, radio_call, tmp_path / "radio.wav", 2.0)
+            assert_hears(*heard, 440.0, 1600.0)
+            attempts = gateways(server)[0]["attempts"]
+            a_since = alice.mark()
+            assert server.client.delete(f"/api/v1/calls/{call['id']}").status_code == 204
+            alice.wait_call_state(a_call, "DISCONNECTED", 5, a_since)
+            wait_for(
+                lambda: [p["id"] for p in server.roster("tower")] == [gateway["id"]],
+                5,
+                "the gateway back in its room",
+            )
+            with pytest.raises(PhoneError):  # its call carries on: no hang-up, no redial
+                radio.wait_call_state(radio_call, "DISCONNECTED", 2.5, radio.mark())
+            assert gateways(server)[0]["attempts"] == attempts
+        finally:
+            assert_stopped_cleanly(server)
+
+
+def call_participant(server: ServerProcess, call: str, index: int) -> str:
+    return str(
+        wait_for(
+            lambda: server.client.get(f"/api/v1/calls/{call}").json()["parties"][index][
+                "participant"
+            ],
+            5,
+            "the party's participant",
+        )
+    )
+
+
+def gateways(server: ServerProcess) -> list[dict[str, Any]]:
+    return list(server.client.get("/api/v1/registrations").json()["radio_gateways"])
