@@ -251,6 +251,16 @@ async def test_bad_moves_get_clear_errors(server: ServerProcess) -> None:
         f"/api/v1/rooms/{alpha}/participants/{leg_id}/move", json={"into": full}
     )
     assert malformed.status_code in (400, 422), malformed.text
+    # An announcement plays into its one room: it may not move.
+    played = server.client.post(
+        f"/api/v1/rooms/{alpha}/announcements", json={"text": "one two three", "lang": "en"}
+    )
+    assert played.status_code in (201, 503), played.text  # 503: no espeak-ng here
+    if played.status_code == 201:
+        free = open_room(server, f"bad-free-{server.workers}")
+        answer = move(server, alpha, played.json()["id"], free)
+        server.client.delete(f"/api/v1/rooms/{free}")
+        assert (answer.status_code, answer.json()["error"]) == (409, "not-movable"), answer.text
     # Nothing moved: the leg is where it was.
     assert leg_id in {p["id"] for p in server.roster(alpha)}
     for peer in (leg, occupant):
