@@ -267,3 +267,36 @@ async def test_bad_moves_get_clear_errors(server: ServerProcess) -> None:
         peer.close()
     for name in (alpha, full, wide):
         server.client.delete(f"/api/v1/rooms/{name}")
+
+
+async def test_both_rooms_recordings_show_the_move_in_their_timelines(
+    server: ServerProcess,
+) -> None:
+    alpha = open_room(server, f"rec-a-{server.workers}", record=True)
+    bravo = open_room(server, f"rec-b-{server.workers}", record=True)
+    recordings = {}
+    for name in (alpha, bravo):  # rooms that say record start their recording at once
+        deadline = time.monotonic() + 5.0
+        while not (found := server.client.get("/api/v1/recordings", params={"room": name}).json()):
+            assert time.monotonic() < deadline, f"{name} is not recording"
+            await asyncio.sleep(0.05)
+        recordings[name] = found[0]["id"]
+    leg, leg_id = await joined(server, alpha, PCMU, "mover")
+    await leg.play(tone_payloads(leg, 800.0, 0.6))
+    assert move(server, alpha, leg_id, bravo).status_code == 200
+    await leg.play(tone_payloads(leg, 800.0, 0.6))
+    leg.close()
+    for name in (alpha, bravo):
+        assert server.client.delete(f"/api/v1/rooms/{name}").status_code == 204
+    for name, other in ((alpha, bravo), (bravo, alpha)):
+        manifest: dict[str, Any] = {}
+        deadline = time.monotonic() + 10.0
+        while manifest.get("state") != "stopped" and time.monotonic() < deadline:
+            manifest = server.client.get(f"/api/v1/recordings/{recordings[name]}").json()
+            await asyncio.sleep(0.1)
+        assert manifest.get("state") == "stopped", manifest
+        moves = [e for e in manifest["timeline"] if e["type"] == "participant.moved"]
+        assert [(e["participant"], e["from"], e["to"]) for e in moves] == [
+            (leg_id, alpha, bravo)
+        ], (name, other)
+        assert leg_id in {p["id"] for p in manifest["participants"]}
