@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    dispatchbench,
     failover,
     fuzzbench,
     radiobench,
@@ -25,6 +26,7 @@ from bench import (
 )
 from bench import scenario as runs
 from bench.calibration import calibration_ms
+from bench.dispatchplot import dispatch_plot
 from bench.figures import janus_comparison
 from bench.fuzzplot import fuzz_plot
 from bench.plots import (
@@ -193,6 +195,14 @@ def main(argv: list[str] | None = None) -> int:
         "or any NxHp-Cp<fps>; comma-separated",
     )
     wall.add_argument("--seconds", type=float, default=30.0, help="measured per scenario, s")
+    dispatch = commands.add_parser(
+        "dispatch", help="a console monitoring 10 rooms of 20 legs: extra CPU, latency to it"
+    )
+    dispatch.add_argument("--rooms", type=int, default=10)
+    dispatch.add_argument("--legs", type=int, default=20, help="legs in each room")
+    dispatch.add_argument("--talkers", type=int, default=2, help="talkers in each room")
+    dispatch.add_argument("--seconds", type=float, default=20.0, help="each of the two runs, s")
+    dispatch.add_argument("--workers", type=int, default=2, help="media workers (0: one process)")
     fuzz = commands.add_parser(
         "fuzz", help="every parser under coverage-guided mutation (atheris): crashes, hangs"
     )
@@ -224,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         return _failover(args, out)
     if args.command == "fuzz":
         return _fuzz(args, out)
+    if args.command == "dispatch":
+        return _dispatch(args, out)
     with _target(args) as target:
         if args.command == "latency":
             return _latency(args, target, out)
@@ -733,6 +745,34 @@ def _failover(args: argparse.Namespace, out: Path) -> int:
     )
     _progress(f"wrote {path} and {out / name}.png")
     return 0 if summary["passed"] else 1
+
+
+def _dispatch(args: argparse.Namespace, out: Path) -> int:
+    benchmark = dispatchbench.DispatchBenchmark(
+        rooms=args.rooms,
+        legs=args.legs,
+        talkers=args.talkers,
+        seconds=args.seconds,
+        workers=args.workers,
+    )
+    report = _report_of("dispatch", benchmark) | dispatchbench.run(benchmark, _progress)
+    path = _write(out, "dispatch", report)
+    dispatch_plot(
+        report,
+        report["console_latencies_ms"],
+        f"mediacore: a console monitoring {args.rooms} rooms of {args.legs} PCMU legs "
+        f"({runs.mode_name(args.workers)})",
+        out / "dispatch.png",
+    )
+    verdict = report["verdict"]
+    _progress(
+        f"console latency p99 {verdict['console_latency_p99_ms']} ms (target 60), "
+        f"{verdict['console_onsets_lost']} of {verdict['console_onsets_expected']} bursts lost, "
+        f"monitoring adds {report['extra_cpu_cores']} cores: "
+        f"{'met' if verdict['met'] else 'NOT MET'}"
+    )
+    _progress(f"wrote {path} and {out / 'dispatch.png'}")
+    return 0 if verdict["met"] else 1
 
 
 def _fuzz(args: argparse.Namespace, out: Path) -> int:

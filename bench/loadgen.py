@@ -40,6 +40,8 @@ class Leg:
     probe: bool
     peer: RtpPeer
     burst: list[bytes] | None = None
+    tone: int = 0  # its index into the job's frequencies (default: its talker index)
+    offset: float = 0.0  # where in the burst period its bursts start (0..1)
 
 
 async def join(job: dict[str, Any], legs: list[Leg]) -> None:
@@ -111,8 +113,8 @@ async def send(
         for leg in legs:
             payload = silence
             if leg.burst is not None and leg.talker is not None:
-                # Talkers take turns: talker k starts its burst k quarter-periods in.
-                phase = (tick - leg.talker * per_burst // 4) % per_burst
+                # Talkers take turns: each starts its bursts `offset` of a period in.
+                phase = (tick - int(leg.offset * per_burst)) % per_burst
                 if phase < len(leg.burst):
                     payload = leg.burst[phase]
                     if phase == 0:
@@ -123,6 +125,7 @@ async def send(
 
 async def run(job: dict[str, Any]) -> dict[str, Any]:
     ptime = int(job.get("ptime", 20))
+    frequencies = tuple(job.get("frequencies") or TALKER_FREQUENCIES)
     legs = []
     for spec in job["legs"]:
         peer = RtpPeer(PCMU, ptime, job.get("host", "127.0.0.1"))
@@ -130,7 +133,10 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
         peer.record = bool(spec["probe"] or spec.get("self_check"))
         leg = Leg(spec["name"], spec["room"], spec["talker"], spec["probe"], peer)
         if leg.talker is not None:
-            frequency = TALKER_FREQUENCIES[leg.talker % len(TALKER_FREQUENCIES)]
+            # By default talker k uses the k-th tone and starts k quarter-periods in.
+            leg.tone = int(spec.get("tone", leg.talker)) % len(frequencies)
+            leg.offset = float(spec.get("offset", leg.talker / 4)) % 1.0
+            frequency = frequencies[leg.tone]
             leg.burst = peer.packetize(tone(frequency, BURST_LENGTH, 8000, LEVEL_DBFS))
         legs.append(leg)
     await join(job, legs)
@@ -143,15 +149,15 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     for leg in legs:
         if leg.probe and leg.peer.arrivals:
             arrivals = leg.peer.arrivals
-            levels = levels_by_packet([a.payload for a in arrivals], PCMU, TALKER_FREQUENCIES)
+            levels = levels_by_packet([a.payload for a in arrivals], PCMU, frequencies)
             for index, times in enumerate(find_onsets([a.time for a in arrivals], levels)):
                 heard.append({"room": leg.room, "probe": leg.name, "talker": index, "times": times})
     self_checks = []
     for leg in legs:
         if leg.talker is not None and leg.peer.record:
             arrivals = [a for a in leg.peer.arrivals if a.time >= start]
-            levels = levels_by_packet([a.payload for a in arrivals], PCMU, TALKER_FREQUENCIES)
-            own = leg.talker % len(TALKER_FREQUENCIES)
+            levels = levels_by_packet([a.payload for a in arrivals], PCMU, frequencies)
+            own = leg.tone
             check = {"room": leg.room, "name": leg.name, **self_hearing(levels, own)}
             # When, after the start, packets carried the talker's own tone (the first ten): to
             # tell a mix-minus leak (during its own bursts) from something else at its pitch.
@@ -166,6 +172,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             {
                 "room": leg.room,
                 "talker": leg.talker,
+                "tone": leg.tone,
                 "name": leg.name,
                 "times": sent["onsets"][leg.name],
             }

@@ -57,6 +57,8 @@ class Ed137Gateway(RtpPeer):
             keepalive_multiplier=keepalive_multiplier,
         )
         self.squelch = False
+        # The PTT type sent beside SQU: 0, or PttType.EMERGENCY for the radio's emergency key.
+        self.ptt_type = 0
         self.features: tuple[FeatureBlock, ...] = ()  # sent in every header (SQI, vendor blocks)
         self.radio_arrivals: list[RadioArrival] = []
         self.keepalives_sent = 0
@@ -98,7 +100,9 @@ class Ed137Gateway(RtpPeer):
     # -- sending --------------------------------------------------------------------------
 
     def header(self) -> RadioHeader:
-        return RadioHeader(ptt_type=0, squelch=self.squelch, ptt_id=0, features=self.features)
+        return RadioHeader(
+            ptt_type=self.ptt_type, squelch=self.squelch, ptt_id=0, features=self.features
+        )
 
     def send_extension(
         self, body: bytes, payload: bytes = b"", payload_type: int | None = None

@@ -18,6 +18,7 @@ import numpy as np
 
 from mediacore.codecs import registry
 from mediacore.codecs.base import CodecInfo, Pcm
+from mediacore.dtmf import dtmf_packets
 from mediacore.offeranswer import AudioNegotiation, make_audio_offer, read_answer
 from mediacore.rtp import RtpError, RtpPacket, build_rtp
 from mediacore.sdes import SrtpMode
@@ -168,6 +169,27 @@ class RtpPeer(asyncio.DatagramProtocol):
                 self._send_numbered(*held)
                 held = None
         return times
+
+    async def send_digits(self, digits: str, duration_ms: int = 120) -> None:
+        """Key `digits` as RFC 4733 events (the answer's telephone-event payload type), one
+        after the other, a second of RTP time apart, in real time."""
+        assert self.negotiation is not None and self.negotiation.telephone_event_pt is not None
+        rate = self.codec.clock_rate
+        for digit in digits:
+            self.timestamp = (self.timestamp + rate) & 0xFFFFFFFF
+            for payload, marker, _ in dtmf_packets(digit, duration_ms, rate, self.ptime):
+                self.sequence = (self.sequence + 1) & 0xFFFF
+                self.send_raw(
+                    build_rtp(
+                        self.negotiation.telephone_event_pt,
+                        self.sequence,
+                        self.timestamp,
+                        self.ssrc,
+                        payload,
+                        marker,
+                    )
+                )
+                await asyncio.sleep(self.ptime / 1000)
 
     def _skip(self) -> tuple[int, int]:
         self.sequence = (self.sequence + 1) & 0xFFFF

@@ -60,6 +60,24 @@ class Scenario:
     # that spans workers they then sit on every shard, so audio crosses the cascade links.
     spread: bool = False
     self_check: bool = True  # talkers in probe rooms listen for their own tone (mix-minus)
+    # `bench dispatch`: one more leg, a console in a room of its own ({prefix}-console), that
+    # monitors every room of the run when `monitor` says so. Every talker of the run then has
+    # a tone of its own and a burst phase of its own, so the console tells them apart.
+    console: bool = False
+    monitor: bool = True
+
+    @property
+    def console_room(self) -> str:
+        return f"{self.room_prefix}-console"
+
+    def room_names(self) -> list[str]:
+        names = [f"{self.room_prefix}-{room}" for room in range(self.rooms)]
+        return names + [self.console_room] if self.console else names
+
+
+# With a console, the run's talkers' tones: 150 Hz apart, which the probes' Hann-windowed
+# 20 ms measurement separates by more than 40 dB (PCMU included).
+CONSOLE_TONES = tuple(350.0 + 150.0 * n for n in range(20))
 
 
 @dataclass
@@ -133,6 +151,7 @@ class Result:
     processes: int | None = None
     onsets_expected: int = 0
     onsets_lost: int = 0
+    console_onsets: list[int] = field(default_factory=lambda: [0, 0])  # expected, lost
     self_checks: list[dict[str, Any]] = field(default_factory=list)
     latencies_by_path: dict[str, list[float]] = field(default_factory=dict)
 
@@ -169,6 +188,10 @@ class Result:
             "cpu_split": self.cpu_split,
             "onsets_expected": self.onsets_expected,
             "onsets_lost": self.onsets_lost,
+            "console_onsets": {
+                "expected": self.console_onsets[0],
+                "lost": self.console_onsets[1],
+            },
             "mix_minus": mix_minus_summary(self.self_checks),
             "latency_by_path": {
                 path: percentiles_ms(values) for path, values in self.latencies_by_path.items()
@@ -244,16 +267,31 @@ def _legs(scenario: Scenario) -> list[dict[str, Any]]:
         placed = roles(scenario.legs_per_room, scenario.talkers_per_room, probes, scenario.spread)
         for index in range(scenario.legs_per_room):
             kind, number = placed.get(index, ("listener", 0))
-            legs.append(
-                {
-                    "name": f"{name}-{index}",
-                    "room": name,
-                    "talker": number if kind == "talker" else None,
-                    "probe": kind == "probe",
-                    "self_check": kind == "talker" and probing and scenario.self_check,
-                }
-            )
+            leg: dict[str, Any] = {
+                "name": f"{name}-{index}",
+                "room": name,
+                "talker": number if kind == "talker" else None,
+                "probe": kind == "probe",
+                "self_check": kind == "talker" and probing and scenario.self_check,
+            }
+            if scenario.console and kind == "talker":
+                slot = room * scenario.talkers_per_room + number
+                leg["tone"] = slot
+                leg["offset"] = slot / (scenario.rooms * scenario.talkers_per_room)
+            legs.append(leg)
+    if scenario.console:
+        console = scenario.console_room
+        legs.append({"name": f"{console}-0", "room": console, "talker": None, "probe": True})
     return legs
+
+
+def _monitor_everything(scenario: Scenario, client: httpx.Client) -> None:
+    """The console hears every room of the run."""
+    room = scenario.console_room
+    console = client.get(f"/api/v1/rooms/{room}/participants").json()[0]["id"]
+    monitor = [{"room": name} for name in scenario.room_names() if name != room]
+    answer = client.patch(f"/api/v1/rooms/{room}/participants/{console}", json={"monitor": monitor})
+    answer.raise_for_status()
 
 
 def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
@@ -261,11 +299,8 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
         base_url=target.url, timeout=30, headers={"Authorization": f"Bearer {target.token}"}
     )
     if target.create_rooms:
-        for room in range(scenario.rooms):
-            client.post(
-                "/api/v1/rooms",
-                json={"name": f"{scenario.room_prefix}-{room}", "ptime": scenario.ptime},
-            )
+        for name in scenario.room_names():
+            client.post("/api/v1/rooms", json={"name": name, "ptime": scenario.ptime})
     legs = _legs(scenario)
     jobs = [legs[i :: scenario.loadgens] for i in range(scenario.loadgens)]
     workers = []
@@ -278,6 +313,7 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
             "duration": scenario.duration,
             "exchange": target.exchange,
             "drift_ppm": _drift_ppm(scenario),
+            "frequencies": CONSOLE_TONES if scenario.console else None,
         }
         process = subprocess.Popen(
             [sys.executable, "-m", "bench.loadgen"],
@@ -298,6 +334,8 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
         if line != "ready":
             raise RuntimeError(f"load generator failed to join its legs: {line!r}")
     placement = _placement(scenario, target, client)
+    if scenario.console and scenario.monitor:
+        _monitor_everything(scenario, client)
     start = time.monotonic() + 0.5
     for process in workers:
         assert process.stdin is not None
@@ -319,8 +357,13 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
         result.self_checks += report.get("self_checks", [])
     window = (start + WARMUP, start + scenario.duration)
     for entry in heard:
+        at_console = scenario.console and entry["room"] == scenario.console_room
+        if at_console and not scenario.monitor:
+            continue  # a console that monitors nothing hears no talker
         for talker in sent:
-            if talker["room"] != entry["room"] or talker["talker"] != entry["talker"]:
+            if talker["tone"] != entry["talker"]:
+                continue
+            if talker["room"] != entry["room"] and not at_console:
                 continue
             times = [t for t in entry["times"] if t > start + WARMUP]
             latencies = match_latencies(talker["times"], times)
@@ -328,13 +371,17 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
             expected, lost = lost_onsets(talker["times"], entry["times"], window)
             result.onsets_expected += expected
             result.onsets_lost += lost
-            if placement:
+            if at_console:
+                result.latencies_by_path.setdefault("to the console", []).extend(latencies)
+                result.console_onsets[0] += expected
+                result.console_onsets[1] += lost
+            elif placement:
                 same = placement.get(talker["name"]) == placement.get(entry["probe"])
                 path = "same worker" if same else "across workers"
                 result.latencies_by_path.setdefault(path, []).extend(latencies)
     if target.create_rooms:
-        for room in range(scenario.rooms):
-            client.delete(f"/api/v1/rooms/{scenario.room_prefix}-{room}")
+        for name in scenario.room_names():
+            client.delete(f"/api/v1/rooms/{name}")
     if target.cleanup:
         for room in range(scenario.rooms):
             env = {**os.environ, "LEG_ROOM": f"{scenario.room_prefix}-{room}"}

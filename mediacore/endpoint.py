@@ -56,12 +56,20 @@ class AudioOutput(Protocol):
         ...
 
 
+class PcmOutput(Protocol):
+    """A listener that takes its mix as samples at the room rate, not encoded: a relay carrying
+    a room to a participant in another room (mediacore/relays.py)."""
+
+    def receive_pcm(self, pcm: Pcm, now: float) -> None: ...
+
+
 class Endpoint(ABC):
     """A participant's media side. Subclasses say what kind of leg they are."""
 
     kind: str = "endpoint"
     audio_input: AudioInput | None = None
     audio_output: AudioOutput | None = None
+    pcm_output: PcmOutput | None = None
     # A floor listener (a radio leg) hears only the floor holder, never the room's mix: a
     # half-duplex radio keyed with everyone's voices would never let its users talk back.
     floor_listener: bool = False

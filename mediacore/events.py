@@ -29,16 +29,28 @@ class Event:
 
 
 class Subscription:
-    """A bounded queue of events for one consumer, optionally filtered to one room."""
+    """A bounded queue of events for one consumer, optionally filtered to one room; event types
+    in `everywhere` pass whatever their room (alarms: every console sees every room's)."""
 
-    def __init__(self, bus: EventBus, room: str | None, capacity: int) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        room: str | None,
+        capacity: int,
+        everywhere: frozenset[str] = frozenset(),
+    ) -> None:
         self._bus = bus
         self.room = room
+        self.everywhere = everywhere
         self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=capacity)
         self.dropped = 0
 
     def offer(self, event: Event) -> None:
-        if self.room is not None and event.room not in (self.room, None):
+        if (
+            self.room is not None
+            and event.room not in (self.room, None)
+            and event.type not in self.everywhere
+        ):
             return
         if self._queue.full():
             self._queue.get_nowait()  # a slow reader loses the oldest event, not the newest
@@ -57,8 +69,13 @@ class EventBus:
         self._subscriptions: list[Subscription] = []
         self._listeners: list[Callable[[Event], None]] = []
 
-    def subscribe(self, room: str | None = None, capacity: int = 1000) -> Subscription:
-        subscription = Subscription(self, room, capacity)
+    def subscribe(
+        self,
+        room: str | None = None,
+        capacity: int = 1000,
+        everywhere: frozenset[str] = frozenset(),
+    ) -> Subscription:
+        subscription = Subscription(self, room, capacity, everywhere)
         self._subscriptions.append(subscription)
         return subscription
 

@@ -9,6 +9,9 @@ per room and no floor arbitrator on the client side:
   revoked and the requester granted. Otherwise it is denied, or queued when the room's mode is
   "queue"; the queue is ordered by priority, then arrival, and its head is granted when the
   floor frees.
+- A holder or a queued participant asking again at a higher priority takes that priority (the
+  holder is protected by it, a queued one moves up): `floor.escalated`, e.g. an emergency PTT
+  pressed while talking or waiting.
 - A release ends the talk. A release with **hang** (squelch closed, VOX quiet) takes effect only
   `hang_ms` later, so a radio user who pauses for breath keeps the floor; asking again within the
   hang time cancels it. A holder who talks longer than `talk_timeout_s` is cut off.
@@ -282,6 +285,7 @@ class Floor:
             self._release_at = math.inf
             if priority > grant.priority:
                 self._grant = replace(grant, priority=priority)
+                self._escalated(participant, priority, source, grant.priority)
             return FloorResult("granted", participant)
         if priority > grant.priority:
             self._remove_waiting(participant)  # a pre-empting queued request is served, not kept
@@ -303,8 +307,10 @@ class Floor:
         if waiting is not None:
             if priority > waiting.priority:
                 self._queue.remove(waiting)
+                previous = waiting.priority
                 waiting = replace(waiting, priority=priority)
                 bisect.insort(self._queue, waiting, key=lambda w: w.rank)
+                self._escalated(participant, priority, source, previous)
             return FloorResult("queued", holder, position=self._queue.index(waiting) + 1)
         if self.settings.mode == "queue" and len(self._queue) < self.settings.max_queue:
             self._arrivals += 1
@@ -378,6 +384,15 @@ class Floor:
         if self._queue:
             head = self._queue.pop(0)
             self._grant_to(head.participant, head.priority, head.source, now, from_queue=True)
+
+    def _escalated(self, participant: str, priority: int, source: str, previous: int) -> None:
+        self._emit(
+            "floor.escalated",
+            participant=participant,
+            priority=priority,
+            source=source,
+            previous_priority=previous,
+        )
 
     def _dequeue(self, participant: str, reason: str, by: str | None = None) -> bool:
         if not self._remove_waiting(participant):

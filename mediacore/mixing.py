@@ -4,7 +4,7 @@ tick reports. The core defines them; the assembly gives each room a mixer that f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -37,6 +37,8 @@ class TickResult:
     frames: dict[str, Pcm] = field(default_factory=dict)
 
 
+# Whispering talkers and who may hear each (mediacore/whispers.py).
+Audiences = Mapping[str, frozenset[str]]
 # Called as (participant, talking) when a participant starts or stops talking.
 TalkingCallback = Callable[[Participant, bool], None]
 # A tap sees every tick: (tick, now, participants, their frames at native rate, the sum of the
@@ -47,6 +49,8 @@ MixerTap = Callable[[int, float, Sequence[Participant], dict[str, Pcm], Pcm | No
 class RoomMixer(Protocol):
     settings: MixerSettings
     taps: list[MixerTap]
+    # Whispering talkers and who may hear each; everyone else's mix leaves them out.
+    audiences: Audiences
 
     @property
     def encodes(self) -> int:

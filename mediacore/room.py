@@ -16,7 +16,7 @@ from mediacore.codecs.base import Pcm
 from mediacore.events import EventBus
 from mediacore.floor import Floor, FloorResult, FloorSettings
 from mediacore.floormirror import FloorMirror, Forward
-from mediacore.mixing import MixerFactory, MixerSettings, TickResult
+from mediacore.mixing import Audiences, MixerFactory, MixerSettings, TickResult
 from mediacore.participant import PRIORITIES, Participant
 
 log = logging.getLogger(__name__)
@@ -126,6 +126,21 @@ class RoomSettings:
         settings = asdict(self)
         settings["pin"] = bool(self.pin)
         return settings
+
+
+_HEARING = {"hear_not", "hear_only"}
+_RELAYED = {"monitor", "transmit", "broadcast"}
+MAX_RELATIONS = 256
+
+
+def _participant_ids(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(item, str) and 0 < len(item) <= 64 for item in value
+    ):
+        raise RoomError(f"{key} must be a list of participant ids")
+    if len(value) > MAX_RELATIONS:
+        raise RoomError(f"{key} lists at most {MAX_RELATIONS} participants")
+    return tuple(sorted(set(value)))
 
 
 def _is_room_name(name: str) -> bool:
@@ -283,21 +298,12 @@ class Room:
         return participant
 
     async def remove(self, participant_id: str, reason: str) -> None:
-        participant = self.participants.pop(participant_id, None)
-        if participant is None:
-            raise KeyError(participant_id)
-        self.floor.remove(participant_id, self.media_clock.now())
+        participant = self._take_out(participant_id)
         try:
             await participant.endpoint.close(reason)
         except Exception:  # a leg that fails to close must still leave the room
             log.exception("closing a leg failed", extra={"participant": participant_id})
-        self.bus.publish(
-            "participant.left",
-            self.name,
-            participant=participant.id,
-            name=participant.name,
-            reason=reason,
-        )
+        self._say_left(participant, reason)
         log.info(
             "participant left",
             extra={"room": self.name, "participant": participant_id, "reason": reason},
@@ -306,28 +312,39 @@ class Room:
     def detach(self, participant_id: str, moved_to: str) -> Participant:
         """Take a participant out without closing its endpoint, as it moves to room
         `moved_to`: a floor it holds or waits for is released. Raises KeyError."""
+        participant = self._take_out(participant_id)
+        participant.has_floor = participant.talking = False
+        self._say_left(participant, MOVED, to=moved_to)
+        return participant
+
+    def _take_out(self, participant_id: str) -> Participant:
         participant = self.participants.pop(participant_id, None)
         if participant is None:
             raise KeyError(participant_id)
         self.floor.remove(participant_id, self.media_clock.now())
-        participant.has_floor = participant.talking = False
+        return participant
+
+    def _say_left(self, participant: Participant, reason: str, **details: Any) -> None:
         self.bus.publish(
             "participant.left",
             self.name,
             participant=participant.id,
             name=participant.name,
-            reason=MOVED,
-            to=moved_to,
+            reason=reason,
+            **details,
         )
-        return participant
 
     def update(self, participant_id: str, **changes: Any) -> Participant:
-        """Change muted, deaf, priority, gain_db or duplex of one participant."""
+        """Change muted, deaf, priority, gain_db, duplex, name, or whom it hears (`hear_not`,
+        `hear_only`: ids of this room's participants) of one participant. The relays
+        (mediacore/relays.py) write `monitor`, `transmit` and `broadcast` here too."""
         participant = self.get(participant_id)
-        allowed = {"muted", "deaf", "priority", "gain_db", "duplex", "name"}
+        allowed = {"muted", "deaf", "priority", "gain_db", "duplex", "name"} | _HEARING | _RELAYED
         unknown = set(changes) - allowed
         if unknown:
             raise RoomError(f"cannot change {', '.join(sorted(unknown))}")
+        for key in _HEARING & set(changes):
+            changes[key] = _participant_ids(key, changes[key])
         if "priority" in changes and changes["priority"] not in PRIORITIES:
             raise RoomError("priority must be 0-3")
         if "duplex" in changes and changes["duplex"] not in ("full", "half"):
@@ -342,6 +359,10 @@ class Room:
                 "participant.updated", self.name, participant=participant.id, changes=changed
             )
         return participant
+
+    def set_whispers(self, audiences: Audiences) -> None:
+        """Whispering talkers and who may hear each (mediacore/whispers.py)."""
+        self.mixer.audiences = audiences
 
     def roster(self) -> list[dict[str, Any]]:
         return [p.roster_entry() for p in self.participants.values()]

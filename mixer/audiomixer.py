@@ -4,7 +4,13 @@ give every listener the sum without its own voice.
 Modelled on Janus AudioBridge's mixer thread (snapshot participants, sum once, `sum - own` per
 listener) with three differences: only the detected talkers are summed (at most `max_talkers`,
 higher priority first), the result goes through a limiter instead of being truncated, and
-listeners with the same mix and format share one encode (see `encoding.py`)."""
+listeners with the same mix and format share one encode (see `encoding.py`).
+
+Beyond mix-minus, a listener may be kept from hearing some talkers: a whispering talker is heard
+only by its audience (`audiences`, set by the room), and a listener's own `hear_not` and
+`hear_only` say whom it never or only hears. Its signal is then the total minus those talkers.
+A listener that monitors other rooms adds their audio (`Participant.feeds`) to its own mix, and
+a relay into another room (`Endpoint.pcm_output`) takes its mix as samples."""
 
 from __future__ import annotations
 
@@ -17,9 +23,9 @@ import numpy as np
 
 from mediacore.audio import level_dbfs
 from mediacore.codecs.base import Pcm
-from mediacore.endpoint import AudioOutput, OutputFormat
+from mediacore.endpoint import AudioOutput, OutputFormat, PcmOutput
 from mediacore.limiter import Limiter
-from mediacore.mixing import MixerSettings, MixerTap, TalkingCallback, TickResult
+from mediacore.mixing import Audiences, MixerSettings, MixerTap, TalkingCallback, TickResult
 from mediacore.participant import Participant
 from mixer.encoding import SharedEncoders
 from mixer.talk import TalkDetector
@@ -28,9 +34,11 @@ log = logging.getLogger(__name__)
 
 SILENCE = "silence"
 TOTAL = "total"
-# What a listener hears: silence, the total, ("minus", participant id) for a talker, or
-# ("floor", holder id) for a floor listener (a radio) while someone else holds the floor.
-Signal = str | tuple[str, str]
+# What a listener hears: silence, the total, ("minus", participant id) for a talker,
+# ("except", ids) for a listener kept from hearing several talkers, ("floor", holder id) for a
+# floor listener (a radio) while someone else holds the floor, or ("feeds", listener id) for a
+# listener that adds rooms it monitors to its mix.
+Signal = str | tuple[str, str] | tuple[str, frozenset[str]]
 
 
 @dataclass(slots=True)
@@ -51,6 +59,8 @@ class AudioMixer:
         self._silence = np.zeros(settings.frame_samples, dtype=np.float32)
         self._mixed_ids: set[str] = set()  # who was mixed last tick
         self.taps: list[MixerTap] = []
+        # Whispering talkers and who may hear each (the room sets it; mediacore/whispers.py).
+        self.audiences: Audiences = {}
 
     def tick(
         self,
@@ -74,7 +84,7 @@ class AudioMixer:
         mixed, holder_pcm, converted = self._convert(speakers, holder, frames)
         total = self._sum(mixed)
         encodes_before = self.encoders.encodes
-        self._send(tick, participants, mixed, total, holder, holder_pcm)
+        self._send(tick, now, participants, mixed, total, holder, holder_pcm)
         for tap in list(self.taps):
             try:
                 tap(tick, now, participants, frames, total)
@@ -129,6 +139,8 @@ class AudioMixer:
                     self._on_talking(participant, talking)
             if pcm is not None:
                 frames[participant.id] = pcm
+                for uplink in participant.uplinks:
+                    uplink.push(pcm, now)
         return frames
 
     def _choose_speakers(
@@ -195,6 +207,7 @@ class AudioMixer:
     def _send(
         self,
         tick: int,
+        now: float,
         participants: Sequence[Participant],
         mixed: dict[str, Pcm],
         total: Pcm | None,
@@ -202,16 +215,25 @@ class AudioMixer:
         holder_pcm: Pcm | None,
     ) -> None:
         audiences: dict[Signal, dict[OutputFormat, list[AudioOutput]]] = {}
+        relays: dict[Signal, list[PcmOutput]] = {}
+        fed: dict[Signal, tuple[Signal, list[Pcm]]] = {}  # ("feeds", id): its own signal, feeds
         for participant in participants:
-            output = participant.endpoint.audio_output
+            endpoint = participant.endpoint
+            output = endpoint.audio_output
             if output is None:
+                if endpoint.pcm_output is not None:
+                    heard = self._signal_for(participant, mixed)
+                    if heard != SILENCE:
+                        relays.setdefault(heard, []).append(endpoint.pcm_output)
                 continue
-            if participant.endpoint.floor_listener:
+            if endpoint.floor_listener:
                 if holder is None or holder is participant or participant.deaf:
                     continue  # a radio is keyed only by someone else's floor
                 signal: Signal = ("floor", holder.id)
             else:
                 signal = self._signal_for(participant, mixed)
+                if participant.feeds and not participant.deaf:
+                    signal = self._with_feeds(participant, signal, now, fed)
             by_format = audiences.get(signal)
             if by_format is None:
                 by_format = audiences[signal] = {}
@@ -223,31 +245,88 @@ class AudioMixer:
         for signal, by_format in audiences.items():
             if isinstance(signal, tuple) and signal[0] == "floor":
                 pcm = holder_pcm if holder_pcm is not None else self._silence
+            elif signal in fed:
+                own, feeds = fed[signal]
+                pcm = self._limit(signal, np.sum([self._raw(own, mixed, total), *feeds], axis=0))
             else:
                 pcm = self._render(signal, mixed, total)
             for outputs in by_format.values():
                 self.encoders.deliver(signal, pcm, outputs, tick)
-        for key in [key for key in self._limiters if key not in audiences]:
+        for heard, relay_outputs in relays.items():
+            pcm = self._render(heard, mixed, total)
+            for relay in relay_outputs:
+                relay.receive_pcm(pcm, now)
+        for key in [key for key in self._limiters if key not in audiences and key not in relays]:
             del self._limiters[key]
 
-    @staticmethod
-    def _signal_for(participant: Participant, mixed: dict[str, Pcm]) -> Signal:
+    def _signal_for(self, participant: Participant, mixed: dict[str, Pcm]) -> Signal:
         if participant.deaf or not mixed:
             return SILENCE
+        if self.audiences or participant.hear_not or participant.hear_only:
+            return self._filtered_signal(participant, mixed)
         if participant.id in mixed:
             return SILENCE if len(mixed) == 1 else ("minus", participant.id)
         return TOTAL
 
+    def _filtered_signal(self, listener: Participant, mixed: dict[str, Pcm]) -> Signal:
+        """The signal of a listener some talkers are kept from: whisperers it is not the
+        audience of, and the ones its own relations exclude."""
+        own = listener.id
+        audiences = self.audiences
+        left_out = frozenset(
+            talker
+            for talker in mixed
+            if talker == own
+            or (talker in audiences and own not in audiences[talker])
+            or talker in listener.hear_not
+            or (listener.hear_only and talker not in listener.hear_only)
+        )
+        if not left_out:
+            return TOTAL
+        if len(left_out) == len(mixed):
+            return SILENCE
+        if len(left_out) == 1:
+            return ("minus", next(iter(left_out)))
+        return ("except", left_out)
+
+    @staticmethod
+    def _with_feeds(
+        listener: Participant,
+        signal: Signal,
+        now: float,
+        fed: dict[Signal, tuple[Signal, list[Pcm]]],
+    ) -> Signal:
+        """A listener hearing monitored rooms this tick gets a signal of its own."""
+        feeds = [pcm for feed in listener.feeds if (pcm := feed.read(now)) is not None]
+        if not feeds:
+            return signal
+        own: Signal = ("feeds", listener.id)
+        fed[own] = (signal, feeds)
+        return own
+
+    def _raw(self, signal: Signal, mixed: dict[str, Pcm], total: Pcm | None) -> Pcm:
+        """A signal's samples before the limiter."""
+        if signal == SILENCE or total is None:
+            return self._silence
+        if not isinstance(signal, tuple):
+            return total
+        left_out = signal[1]
+        if isinstance(left_out, str):
+            return np.subtract(total, mixed[left_out])
+        return np.subtract(total, np.sum([mixed[t] for t in left_out], axis=0))
+
     def _render(self, signal: Signal, mixed: dict[str, Pcm], total: Pcm | None) -> Pcm:
         if signal == SILENCE or total is None:
             return self._silence
-        pcm = np.subtract(total, mixed[signal[1]]) if isinstance(signal, tuple) else total
+        return self._limit(signal, self._raw(signal, mixed, total))
+
+    def _limit(self, signal: Signal, pcm: Pcm) -> Pcm:
         limiter = self._limiters.get(signal)
         if limiter is None:
             limiter = self._limiters[signal] = Limiter(
                 self.settings.rate, self.settings.limiter_dbfs
             )
-        return limiter.process(pcm)
+        return limiter.process(pcm.astype(np.float32, copy=False))
 
     def _forget_departed(self, participants: Sequence[Participant]) -> None:
         present = {p.id for p in participants}

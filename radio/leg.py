@@ -49,6 +49,9 @@ FLAP_PENALTY = 2.0
 KEEPALIVE_BURST = 20
 # PTT type toward the radio by the holder's priority: emergency calls key as emergency.
 PTT_BY_PRIORITY = {0: PttType.NORMAL, 1: PttType.NORMAL, 2: PttType.PRIORITY, 3: PttType.EMERGENCY}
+# A gateway that marks a transmission as an emergency (PTT type 4 beside SQU: the radio user
+# pressed the emergency key) asks the floor at emergency priority; other types at the leg's own.
+EMERGENCY_PRIORITY = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,9 +186,12 @@ class RadioLeg(RtpLeg):
         except Ed137Error:
             self.dropped["malformed-ed137"] += 1
             return
+        was_emergency = self.emergency
         self.last_header = header
         if header.squelch != self.squelch_open:
             self.squelch_changed(header.squelch, "squelch", now)
+        elif header.squelch and self.emergency and not was_emergency:
+            self._request_floor("squelch")  # the emergency key pressed mid-transmission
 
     def _heard_gateway(self, now: float) -> None:
         self._last_from_gateway = now
@@ -216,11 +222,17 @@ class RadioLeg(RtpLeg):
         else:
             self._release_floor(source, hang=True)
 
+    @property
+    def emergency(self) -> bool:
+        """The gateway's last header marks its transmission as an emergency (PTT type 4)."""
+        header = self.last_header
+        return header is not None and header.ptt_type == PttType.EMERGENCY
+
     def _request_floor(self, source: str) -> None:
         room, participant = self.room, self.participant_id
         if room is not None and participant in room.participants:
             assert participant is not None
-            room.request_floor(participant, source)
+            room.request_floor(participant, source, EMERGENCY_PRIORITY if self.emergency else None)
 
     def _release_floor(self, source: str, hang: bool) -> None:
         room, participant = self.room, self.participant_id

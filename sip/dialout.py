@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mediacore.codecs import registry
@@ -34,6 +35,15 @@ log = logging.getLogger(__name__)
 FAILURE_REASONS = {486: "busy", 600: "busy", 603: "declined", 480: "no-answer", 408: "no-answer"}
 MAX_AUTH_ROUNDS = 2
 
+# Told how one dial-out goes: ("ringing", 180 or 183), then once the outcome: ("answered", 2xx),
+# a FAILURE_REASONS reason, "rejected" or "bad-sdp" with the status, ("cancelled", None) when
+# the call was given up from our side (kick, room closed), or ("failed", None) on an error.
+DialProgress = Callable[[str, int | None], None]
+
+
+def _unwatched(state: str, status: int | None) -> None:
+    return None
+
 
 class DialError(Exception):
     """A dial request that cannot start; `status` and `code` are for the HTTP answer."""
@@ -42,6 +52,12 @@ class DialError(Exception):
         super().__init__(message)
         self.status = status
         self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class _Watch:
+    ring_timeout: float  # seconds
+    progress: DialProgress
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +82,17 @@ class Dialer:
         trunk_name: str | None,
         kind: OutgoingSessionKind | None = None,
         policy: LegPolicy | None = None,
+        *,
+        ring_timeout: float | None = None,
+        progress: DialProgress | None = None,
     ) -> str:
         """Start calling `uri_text` into `room`; returns the participant id at once.
 
         With a session `kind` (an ED-137 radio gateway) the kind makes the leg and the offer
         and marks the INVITE. `policy` (SRTP, NAT) defaults to the trunk's or the called
-        account's settings, else the server's. Raises DialError (bad URI, unknown trunk, user
-        not registered, no media ports)."""
+        account's settings, else the server's. `ring_timeout` (seconds) replaces `[sip]
+        ring_timeout` for this call; `progress` hears how it goes (see DialProgress). Raises
+        DialError (bad URI, unknown trunk, user not registered, no media ports)."""
         try:
             uri = SipUri.parse(uri_text)
         except SipSyntaxError as error:
@@ -103,7 +123,9 @@ class Dialer:
         )
         call.room_name = room.name
         room.add(participant)
-        task = agent.spawn(self._call(room, participant, call, route, offer, kind))
+        timeout = ring_timeout or agent.settings.ring_timeout
+        watch = _Watch(timeout, progress or _unwatched)
+        task = agent.spawn(self._call(room, participant, call, route, offer, kind, watch))
         call.dial_task = task
         return participant.id
 
@@ -159,7 +181,30 @@ class Dialer:
         route: Route,
         offer: SessionDescription,
         kind: OutgoingSessionKind | None,
+        watch: _Watch,
     ) -> None:
+        """Place the call and tell `watch` its outcome, whatever ends it."""
+        try:
+            state, status = await self._place(room, participant, call, route, offer, kind, watch)
+        except asyncio.CancelledError:
+            watch.progress("cancelled", None)
+            raise
+        except Exception:
+            watch.progress("failed", None)
+            raise
+        watch.progress(state, status)
+
+    async def _place(
+        self,
+        room: CallRoom,
+        participant: Participant,
+        call: SipCall,
+        route: Route,
+        offer: SessionDescription,
+        kind: OutgoingSessionKind | None,
+        watch: _Watch,
+    ) -> tuple[str, int]:
+        """The call's outcome: ("answered", status) or (failure reason, status)."""
         agent = self.agent
         stack = agent.stack
         destination = route.destination
@@ -177,7 +222,7 @@ class Dialer:
             "call.dialing", call, participant=participant.id, uri=call.remote_uri
         )
         try:
-            response = await self._invite_answered(invite, route, call, participant)
+            response = await self._invite_answered(invite, route, call, participant, watch)
         except asyncio.CancelledError:
             await self._cancel(invite, destination)
             raise
@@ -186,7 +231,7 @@ class Dialer:
             if response.status == 487:
                 reason = "no-answer"
             self._failed(participant, call, reason, response.status)
-            return
+            return reason, response.status
         dialog = Dialog.as_uac(invite, response, destination)
         call.dialog = dialog
         ack = dialog.request("ACK", stack.via(destination), cseq=invite.cseq[0])
@@ -202,11 +247,12 @@ class Dialer:
             log.info("dial-out answer unusable", extra={"error": str(error)})
             await call.hang_up("bad-sdp")
             self._failed(participant, call, "bad-sdp", 488)
-            return
+            return "bad-sdp", 488
         self._session_timer(call, response)
         call.state = "confirmed"
         agent.seat(call, participant)
         agent.publish_call_event("call.answered", call, participant=participant.id)
+        return "answered", response.status
 
     async def _resolve(self, uri: SipUri) -> Peer:
         try:
@@ -243,7 +289,7 @@ class Dialer:
         return invite
 
     async def _invite_answered(
-        self, invite: Request, route: Route, call: SipCall, participant: Participant
+        self, invite: Request, route: Route, call: SipCall, participant: Participant, watch: _Watch
     ) -> Response:
         """Send the INVITE (answering digest challenges) and wait for its final response.
 
@@ -257,13 +303,14 @@ class Dialer:
                 ringing_reported = True
                 call.state = "ringing"
                 agent.publish_call_event("call.ringing", call, participant=participant.id)
+                watch.progress("ringing", response.status)
 
         for _ in range(MAX_AUTH_ROUNDS + 1):
             call.invite = invite
             sending = asyncio.ensure_future(
                 agent.stack.request(invite, route.destination, provisional)
             )
-            done, _ = await asyncio.wait({sending}, timeout=agent.settings.ring_timeout)
+            done, _ = await asyncio.wait({sending}, timeout=watch.ring_timeout)
             if not done:
                 await self._cancel(invite, route.destination)
                 try:

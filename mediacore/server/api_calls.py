@@ -12,8 +12,9 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mediacore.server.auth import Principal
-from mediacore.server.callparties import MAX_PARTY, PartyError
+from mediacore.server.callparties import CallRefused
 from mediacore.server.errors import ApiError
+from mediacore.server.parties import MAX_PARTY
 from mediacore.server.privatecalls import CallNotFound, PrivateCalls
 from mediacore.server.roomerrors import room_errors
 from mediacore.server.rooms import MoveRefused
@@ -45,7 +46,7 @@ def call_errors() -> Iterator[None]:
                 yield
             except MoveRefused as error:
                 raise ApiError(409, error.code, str(error)) from None
-    except PartyError as error:
+    except CallRefused as error:
         raise ApiError(error.status, error.code, str(error)) from None
     except CallNotFound as error:
         raise ApiError(404, "call-not-found", str(error)) from None

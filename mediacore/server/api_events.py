@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from mediacore.events import Event, EventBus
+from mediacore.server.alarms import ALARM_EVENTS
 from mediacore.server.auth import TokenStore
 from mediacore.server.requests import websocket_principal
 
@@ -26,7 +27,9 @@ def build_events_router(bus: EventBus, tokens: TokenStore, room_exists: object) 
     @router.websocket("/api/v1/events")
     async def events(websocket: WebSocket, token: str = "", room: str | None = None) -> None:
         """Stream events as JSON text frames; authenticate with ?token= or a bearer header.
-        A join link streams only its own room (another `room` closes with 4403)."""
+        A join link streams only its own room (another `room` closes with 4403). With `room`,
+        the events of that room, the server's (room null) and the alarms (`alarm.*`) of every
+        room."""
         principal = websocket_principal(websocket, token, tokens)
         await websocket.accept()
         if principal is None:
@@ -43,7 +46,8 @@ def build_events_router(bus: EventBus, tokens: TokenStore, room_exists: object) 
         if room is not None and not room_exists(room):  # type: ignore[operator]
             await websocket.close(UNKNOWN_ROOM, f"no room named {room!r}")
             return
-        subscription = bus.subscribe(room)
+        # Alarms of every room reach every console, whichever room it follows.
+        subscription = bus.subscribe(room, everywhere=ALARM_EVENTS)
         reader = asyncio.ensure_future(_drain(websocket))
         getter: asyncio.Future[Event] | None = None
         # A link or a login session is checked again every second and before each event:

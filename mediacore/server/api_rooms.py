@@ -64,6 +64,16 @@ def _check_guarded(principal: Principal, settings: dict[str, Any]) -> None:
             raise ApiError(403, "forbidden", f"only an admin may set {key}")
 
 
+class MonitorEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    room: str = Field(min_length=1, max_length=64)
+    gain_db: float = Field(0.0, ge=-40, le=20)
+
+
+# Reaching other rooms (monitor, transmit) takes more than changing a participant.
+REACHING = {"monitor": "rooms:monitor", "transmit": "rooms:monitor"}
+
+
 class ParticipantChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     muted: bool | None = None
@@ -72,6 +82,18 @@ class ParticipantChange(BaseModel):
     gain_db: float | None = Field(None, ge=-40, le=20)
     duplex: Literal["full", "half"] | None = None
     name: str | None = Field(None, min_length=1, max_length=128)
+    # Whom it hears in its room beyond mix-minus: never these / only these ([] clears).
+    hear_not: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        None, max_length=256
+    )
+    hear_only: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        None, max_length=256
+    )
+    # Other rooms it hears (at a gain) and talks into ([] clears); needs rooms:monitor.
+    monitor: list[MonitorEntry] | None = Field(None, max_length=64)
+    transmit: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        None, max_length=64
+    )
 
 
 def build_rooms_router(
@@ -143,12 +165,24 @@ def build_rooms_router(
         with room_errors():
             return await rooms.participant(room, participant_id)
 
-    @router.patch("/{room}/participants/{participant_id}", dependencies=[controller])
+    @router.patch("/{room}/participants/{participant_id}")
     async def change_participant(
-        room: str, participant_id: str, body: ParticipantChange
+        room: str,
+        participant_id: str,
+        body: ParticipantChange,
+        principal: Annotated[Principal, Depends(permission("participants:write"))],
     ) -> dict[str, Any]:
+        """Change a participant. Besides muted, deaf, priority, gain_db, duplex and name:
+        `hear_not` / `hear_only` (ids in this room) keep it from hearing some talkers or let it
+        hear only some; `monitor` `[{"room", "gain_db"}]` makes it also hear other rooms, each
+        at its own gain, and `transmit` `[room, ...]` makes it also talk into them (监听 and
+        select: the monitored rooms never hear it unless it transmits there). `[]` clears."""
+        changes = body.model_dump(exclude_none=True)
+        for key in sorted(changes.keys() & REACHING.keys()):
+            if not principal.may(REACHING[key]) or principal.room is not None:
+                raise ApiError(403, "forbidden", f"role {principal.role!r} may not set {key}")
         with room_errors(bad="bad-change"):
-            return await rooms.update(room, participant_id, body.model_dump(exclude_none=True))
+            return await rooms.update(room, participant_id, changes)
 
     @router.delete(
         "/{room}/participants/{participant_id}", status_code=204, dependencies=[controller]

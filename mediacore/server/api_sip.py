@@ -11,6 +11,8 @@ from mediacore.room import RoomClosed, RoomError
 from mediacore.server.auth import Principal
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import ApiError
+from mediacore.server.groupdials import GroupDials
+from mediacore.server.groups import GroupError
 from mediacore.server.linklegs import LinkLegs
 from mediacore.server.security import permission
 from mediacore.server.sipradio import OutgoingRadio
@@ -21,7 +23,12 @@ from sip.dialout import DialError
 
 class DialRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    uri: str = Field(min_length=5, max_length=256, description="sip: or tel: URI to call")
+    uri: str | None = Field(
+        None, min_length=5, max_length=256, description="sip: or tel: URI to call"
+    )
+    group: str | None = Field(
+        None, min_length=1, max_length=64, description="instead of uri: dial this whole group"
+    )
     name: str = Field("", max_length=128)
     trunk: str | None = Field(None, max_length=64, description="force this [[sip.trunks]] entry")
     radio: Literal["txrx", "rx", "tx"] | None = Field(
@@ -31,8 +38,14 @@ class DialRequest(BaseModel):
     )
 
 
-def build_sip_router(directory: RoomDirectory, sip: SipService, link_legs: LinkLegs) -> APIRouter:
-    """`link_legs` learns the calls join links dial, to hang them up when the link ends."""
+def build_sip_router(
+    directory: RoomDirectory,
+    sip: SipService,
+    link_legs: LinkLegs,
+    group_dials: GroupDials | None = None,
+) -> APIRouter:
+    """`link_legs` learns the calls join links dial, to hang them up when the link ends;
+    `group_dials` dials `{"group": name}` (plans)."""
     router = APIRouter(prefix="/api/v1", tags=["sip"])
     # Registrations carry phones' contact addresses: not for experts (join only) or links.
     reader = Depends(permission("sip:read"))
@@ -57,14 +70,27 @@ def build_sip_router(directory: RoomDirectory, sip: SipService, link_legs: LinkL
         """Call a registered user, a trunk number or a SIP URI into the room.
 
         Answers at once with the new participant's id; ringing, answer and failure follow as
-        `call.*` events, and a failed call leaves the room with the reason."""
+        `call.*` events, and a failed call leaves the room with the reason.
+
+        With `{"group": name}` instead of a uri, every member of the group is called at once
+        (retried as the group says): `202` with the dial job (`id`, `members` with their
+        `party` and `state`...; see `GET /rooms/{room}/dials/{job}`), progress as
+        `dial.progress` events and the end as `dial.finished`."""
         found = sip.agent.rooms(room)  # here, or in a media worker
         if found is None:
             raise ApiError(404, "room-not-found", f"no room named {room!r}")
+        if (body.uri is None) == (body.group is None):
+            raise ApiError(400, "bad-dial", "give either a uri or a group")
+        if body.group is not None:
+            if body.name or body.trunk or body.radio:
+                raise ApiError(400, "bad-dial", "name, trunk and radio go with a uri")
+            response.status_code = 202
+            return _dial_group(group_dials, room, body.group, principal)
         try:
             found.check_capacity()
             radio = OutgoingRadio(radio_offer_session(body.radio)) if body.radio else None
-            participant = await sip.dialer.dial(found, body.uri, body.name, body.trunk, radio)
+            uri = body.uri or ""
+            participant = await sip.dialer.dial(found, uri, body.name, body.trunk, radio)
         except DialError as error:
             raise ApiError(error.status, error.code, str(error)) from None
         except RoomClosed as error:
@@ -76,3 +102,19 @@ def build_sip_router(directory: RoomDirectory, sip: SipService, link_legs: LinkL
         return {"id": participant, "participant": participant, "state": "calling"}
 
     return router
+
+
+def _dial_group(
+    group_dials: GroupDials | None, room: str, group: str, principal: Principal
+) -> dict[str, Any]:
+    if group_dials is None:
+        raise ApiError(404, "group-not-found", f"no group named {group!r}")
+    if principal.room is not None:  # a join link's legs end with it: a group's would not
+        raise ApiError(403, "forbidden", "a join link may not dial a group")
+    try:
+        job = group_dials.start(room, group, principal.name)
+    except GroupError as error:
+        raise ApiError(error.status, error.code, str(error)) from None
+    except KeyError:
+        raise ApiError(404, "room-not-found", f"no room named {room!r}") from None
+    return job.to_json()

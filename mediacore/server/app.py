@@ -22,16 +22,21 @@ from ingest.gbreader import GbReaderFactory
 from ingest.service import IngestService
 from mediacore.events import EventBus
 from mediacore.server.accounts import Accounts
+from mediacore.server.alarms import Alarms
 from mediacore.server.announcefiles import MAX_FILE_BYTES, AnnouncementFiles
 from mediacore.server.announcementlegs import AnnouncementLegs, clips_directory
 from mediacore.server.announcements import Announcements, Join
 from mediacore.server.api_accounts import build_accounts_router
+from mediacore.server.api_alarms import build_alarms_router
 from mediacore.server.api_announcements import FILES_PATH, build_announcements_router
 from mediacore.server.api_audit import build_audit_router
+from mediacore.server.api_broadcasts import build_broadcasts_router
 from mediacore.server.api_calls import build_calls_router
+from mediacore.server.api_dispatchpage import build_dispatch_page_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
+from mediacore.server.api_groups import build_groups_router
 from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_login import build_login_router
 from mediacore.server.api_move import build_move_router
@@ -41,21 +46,26 @@ from mediacore.server.api_sip import build_sip_router
 from mediacore.server.api_sources import build_sources_router
 from mediacore.server.api_walls import build_walls_router
 from mediacore.server.api_webrtc import build_webrtc_router
+from mediacore.server.api_whispers import build_whispers_router
 from mediacore.server.api_workers import build_workers_router
 from mediacore.server.auditlog import AuditLog
 from mediacore.server.audittrail import AuditTrail
 from mediacore.server.auth import TokenStore, build_token_store
+from mediacore.server.broadcasts import Broadcasts
 from mediacore.server.callroom import RemoteLegs, RemotePinEntry
 from mediacore.server.children import ChildProcess
 from mediacore.server.clips import ClipCache
 from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
+from mediacore.server.groupdials import GroupDials
+from mediacore.server.groups import Groups
 from mediacore.server.guard import RequestGuard
 from mediacore.server.linklegs import LinkLegs
 from mediacore.server.logins import Logins
 from mediacore.server.loginthrottle import LoginThrottle
 from mediacore.server.metrics import MediaMetrics
+from mediacore.server.parties import PartyBook
 from mediacore.server.privatecalldial import private_calls
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
@@ -108,7 +118,8 @@ class MediaServer:
         self.logins = Logins(self.accounts, self.tokens.sessions, throttle, self.bus)
         self.directory = RoomDirectory(config, self.bus)
         self.pool: WorkerPool | None = None
-        self.rooms: Rooms = LocalRooms(self.directory)
+        self.local_rooms = LocalRooms(self.directory)  # rooms of this process
+        self.rooms: Rooms = self.local_rooms
         self.sharded: ShardedRooms | None = None
         if config.server.workers:  # rooms run in media worker processes
             self.pool = WorkerPool(config, config.server.workers)
@@ -126,6 +137,13 @@ class MediaServer:
             self.sip.agent.pin_entries = RemotePinEntry
         else:
             self.sip = SipService(config, self.directory, self.bus, tls=sip_tls)
+        self.broadcasts = Broadcasts(self.rooms, self.bus)
+        # plans: groups dialled into a room at once, through the dialer above
+        book = PartyBook.of(config.sip, config.radio_gateways)
+        self.groups = Groups(config.data_dir, config.dispatch_groups, book)
+        self.group_dials = GroupDials(
+            self.groups, book, self.sip.dialer, self.sip.agent.rooms, self.bus
+        )
         self.metrics = MediaMetrics(self.directory, self.sip.statistics)
         if self.pool is not None and self.sharded is not None:
             self.metrics.remote_rooms = self.sharded.snapshots
@@ -165,7 +183,7 @@ class MediaServer:
         # field cameras pulled into rooms
         self.ingest = IngestService(self.webrtc.video_hub, networks=self.outbound)
         self.remote_sources: RemoteSources | None = None
-        self.sources: Sources = LocalSources(LocalRooms(self.directory), self.ingest)
+        self.sources: Sources = LocalSources(self.local_rooms, self.ingest)
         if self.sharded is not None:  # cameras pulled here, their sound mixed in the workers
             self.remote_sources = RemoteSources(self.sharded, self.ingest, self.bus)
             self.sources = self.remote_sources
@@ -188,7 +206,11 @@ class MediaServer:
         )
         self.metrics.walls = self.walls.statistics
         self.announcements = self._announcements(config)
-        self.private_calls = private_calls(self.rooms, self.bus, self.sip, config)  # 单呼
+        self.private_calls = private_calls(self.rooms, self.bus, self.sip, book)  # 单呼
+        # emergency alarms, raised from the floor's events wherever the rooms run
+        self.alarms = Alarms(config.data_dir, self.bus, self.rooms.roster)
+        if isinstance(site, ShardedRecordingSite):  # published here, recorded in the workers
+            self.alarms.timeline = site.note
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
 
@@ -204,7 +226,7 @@ class MediaServer:
                 return dict(answer["participant"])
 
         else:
-            legs = AnnouncementLegs(LocalRooms(self.directory), clips)
+            legs = AnnouncementLegs(self.local_rooms, clips)
 
             async def join(room: str, data: dict[str, Any]) -> dict[str, Any]:
                 return dict((await legs.join({"room": room, **data}))["participant"])
@@ -255,6 +277,7 @@ class MediaServer:
         self.ready = False
         await self.link_legs.stop()
         await self.private_calls.stop()
+        await self.group_dials.stop()  # calls still ringing are CANCELled
         # First: recordings end sealed, with the room still whole (in workers too: they are
         # stopped below, after their recordings).
         await self.recorder.stop()
@@ -269,6 +292,7 @@ class MediaServer:
         await self.pulls.stop()  # their video process
         await self.webrtc.stop()  # peers that were not in a room yet
         await self.sip.stop()
+        self.alarms.close()
         self.audit.close()
         log.info("mediacore stopped")
 
@@ -358,6 +382,10 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_move_router(server.rooms))
     app.include_router(build_calls_router(server.private_calls))
     app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))
+    app.include_router(build_alarms_router(server.alarms, STATIC / "alarms.js"))
+    app.include_router(build_whispers_router(server.rooms))
+    app.include_router(build_broadcasts_router(server.broadcasts))
+    app.include_router(build_dispatch_page_router(STATIC))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)
     async def console_page() -> FileResponse:
@@ -374,7 +402,10 @@ def create_app(server: MediaServer) -> FastAPI:
         """The reviewers' page: search, timeline, waveform, playback, download, verify."""
         return FileResponse(STATIC / "review.html", media_type="text/html")
 
-    app.include_router(build_sip_router(server.directory, server.sip, server.link_legs))
+    app.include_router(
+        build_sip_router(server.directory, server.sip, server.link_legs, server.group_dials)
+    )
+    app.include_router(build_groups_router(server.group_dials))
     app.include_router(
         build_webrtc_router(
             server.peer_room,

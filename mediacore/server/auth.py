@@ -39,6 +39,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "rooms:write",
             "rooms:join",
             "participants:write",
+            "rooms:monitor",  # hear and talk into other rooms than one's own, whisper
+            "rooms:broadcast",  # talk into many rooms at emergency priority
             "legs:create",
             "floor:talk",
             "sip:read",
@@ -52,6 +54,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "retention:write",
             "audit:read",  # the audit log of control actions
             "accounts:write",  # accounts that log in with a password
+            "groups:write",  # plans: the groups a dial calls at once
             SECRETS,
         }
     ),
@@ -61,12 +64,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "rooms:write",
             "rooms:join",
             "participants:write",
+            "rooms:monitor",
+            "rooms:broadcast",
             "legs:create",
             "floor:talk",
             "sip:read",
             "join-links:write",
             "recordings:write",
             "walls:write",
+            "groups:write",
         }
     ),
     "operator": frozenset(
@@ -74,6 +80,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "rooms:read",
             "rooms:join",
             "participants:write",
+            "rooms:monitor",
+            "rooms:broadcast",
             "legs:create",
             "floor:talk",
             "sip:read",

@@ -16,6 +16,8 @@ from ingest.netpolicy import DEFAULT_DENIED_NETWORKS, NetworkPolicy
 from mediacore.participant import PRIORITIES
 from mediacore.room import RoomSettings
 from mediacore.sdes import SRTP_MODES
+from mediacore.server.groups import Group, configured_groups
+from mediacore.server.parties import PartyBook
 from mediacore.signing import default_key_path
 from radio.gateways import RadioGateway
 from sip.address import SipSyntaxError, SipUri
@@ -121,6 +123,7 @@ class Config:
     radio_gateways: tuple[RadioGateway, ...] = ()  # [[radio.gateways]]: the server calls them
     webrtc: WebRtcSettings = field(default_factory=WebRtcSettings)  # [webrtc]: ICE servers
     gb28181: GbSettings = field(default_factory=GbSettings)  # [gb28181]: 国标 devices register
+    dispatch_groups: tuple[Group, ...] = ()  # [[dispatch.groups]]: plans dialled at once
 
     @property
     def data_dir(self) -> Path:
@@ -141,7 +144,8 @@ _SECTIONS = {
     "recording": RecordingSection,
 }
 _TABLE_ARRAYS = {"sip": ("users", "trunks")}  # arrays of tables, not scalar keys
-_TOP_LEVEL = {*_SECTIONS, "rooms", "auth", "radio", "webrtc", "gb28181"}
+_TOP_LEVEL = {*_SECTIONS, "rooms", "auth", "radio", "webrtc", "gb28181", "dispatch"}
+_DISPATCH_KEYS = {"groups"}
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "text")
 PLAIN_HTTP = ("loopback", "none")
@@ -185,6 +189,7 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
     except ValueError as error:
         raise ConfigError(str(error)) from None
     config = replace(config, gb28181=gb28181)
+    config = _dispatch(_table(data.get("dispatch", {}), "[dispatch]"), config)
     auth = dict(_table(data.get("auth", {}), "[auth]"))
     tokens = [_token(entry) for entry in _array(auth.pop("tokens", []), "[[auth.tokens]]")]
     config = replace(config, auth=_section("auth", AuthSection, auth, environ))
@@ -403,6 +408,19 @@ def _room(entry: Any) -> RoomSettings:
         return RoomSettings(**entry).validate()
     except (TypeError, ValueError) as error:
         raise ConfigError(f"[[rooms]] {entry.get('name')!r}: {error}") from error
+
+
+def _dispatch(dispatch: dict[str, Any], config: Config) -> Config:
+    if set(dispatch) - _DISPATCH_KEYS:
+        unknown = ", ".join(sorted(set(dispatch) - _DISPATCH_KEYS))
+        raise ConfigError(f"unknown key(s) in [dispatch]: {unknown}")
+    if "groups" in dispatch:
+        book = PartyBook.of(config.sip, config.radio_gateways)
+        try:
+            config = replace(config, dispatch_groups=configured_groups(dispatch["groups"], book))
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+    return config
 
 
 def _radio_gateways(value: Any) -> tuple[RadioGateway, ...]:

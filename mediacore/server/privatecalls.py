@@ -18,7 +18,7 @@ import asyncio
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -26,7 +26,8 @@ from typing import Any, Literal, Protocol
 from mediacore.clock import iso8601, utc_now
 from mediacore.events import Event, EventBus
 from mediacore.room import RoomSettings
-from mediacore.server.callparties import Party, PartyError, PartyState, Target, parse_party
+from mediacore.server.callparties import CallRefused, Party, PartyState, Target, call_target
+from mediacore.server.parties import PartyBook
 from mediacore.server.rooms import Rooms
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ BARGE_PRIORITY = 2  # a dispatcher barging in is mixed before the parties when t
 ENDED = "call-ended"  # the reason dialled parties are hung up with
 KEEP_ENDED = 100  # ended calls `GET /calls/{id}` still shows
 
-# (room, uri, name, trunk) → the new participant id; raises PartyError.
+# (room, uri, name, trunk) → the new participant id; raises CallRefused.
 Dial = Callable[[str, str, str, str | None], Awaitable[str]]
 _DIAL_STATES: dict[str, PartyState] = {
     "call.ringing": "ringing",
@@ -96,18 +97,15 @@ class PrivateCalls:
         bus: EventBus,
         dial: Dial,
         gateways: Gateways,
-        *,
-        users: Collection[str],
-        trunks: list[tuple[str, str]],
-        host: str,
+        book: PartyBook,
     ) -> None:
+        """`dial` calls a SIP party into a room, `gateways` lends the radio gateways, `book`
+        says how each party written as text is reached."""
         self.rooms = rooms
         self.bus = bus
         self.dial = dial
         self.gateways = gateways
-        self.users = users
-        self.trunks = trunks
-        self.host = host
+        self.book = book
         self.calls: OrderedDict[str, PrivateCall] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         bus.listen(self._event)
@@ -129,13 +127,13 @@ class PrivateCalls:
         return {"call": call.id} if call is not None else {}
 
     async def start(self, a: str, b: str, by: str) -> PrivateCall:
-        """Open a call between parties `a` and `b`. Raises PartyError (400 bad party, 404
+        """Open a call between parties `a` and `b`. Raises CallRefused (400 bad party, 404
         unknown one, 409 one that is busy or unavailable), NoSuchRoom, RoomError."""
         targets = [self._target(a), self._target(b)]
         homes = [await self._home(t) for t in targets]
         ids = [t.value for t in targets if t.kind != "sip"]
         if len(set(ids)) < len(ids):
-            raise PartyError(400, "bad-party", "a call joins two different parties")
+            raise CallRefused(400, "bad-party", "a call joins two different parties")
         short = secrets.token_hex(4)
         settings = RoomSettings(ROOM_PREFIX + short)
         for home in homes:  # moved parties keep their room's rate and tick
@@ -159,10 +157,10 @@ class PrivateCalls:
 
     async def barge(self, call_id: str, participant: str) -> Party:
         """Move `participant` (a dispatcher's) into the call at BARGE_PRIORITY. Raises
-        CallNotFound, PartyError, NoSuchParticipant, RoomFull, MoveRefused."""
+        CallNotFound, CallRefused, NoSuchParticipant, RoomFull, MoveRefused."""
         call = self._active(call_id)
         if call.party_of(participant) is not None:
-            raise PartyError(409, "already-in-call", f"{participant} is in this call already")
+            raise CallRefused(409, "already-in-call", f"{participant} is in this call already")
         home = await self._home(Target("participant", participant))
         assert home is not None
         entry = await self.rooms.move(home, participant, call.room)
@@ -197,9 +195,9 @@ class PrivateCalls:
     # -- parties --------------------------------------------------------------------------
 
     def _target(self, text: str) -> Target:
-        target = parse_party(text, self.users, self.trunks, self.host)
+        target = call_target(text, self.book)
         if target.kind == "participant" and self._busy(target.value):
-            raise PartyError(409, "busy", f"{text} is in a call already")
+            raise CallRefused(409, "busy", f"{text} is in a call already")
         return target
 
     async def _home(self, target: Target) -> str | None:
@@ -213,13 +211,14 @@ class PrivateCalls:
                 continue  # a call's: _busy said so
             if any(p["id"] == target.value for p in await self.rooms.roster(room)):
                 return room
-        raise PartyError(404, "unknown-party", f"no participant {target.value!r} in any room")
+        raise CallRefused(404, "unknown-party", f"no participant {target.value!r} in any room")
 
     async def _bring(
         self, call: PrivateCall, party: Party, target: Target, home: str | None
     ) -> None:
         if target.kind == "sip":
-            party.participant = await self.dial(call.room, target.value, party.spec, target.trunk)
+            name = target.name or party.spec
+            party.participant = await self.dial(call.room, target.value, name, target.trunk)
             self._said(call, party)
             return
         participant = target.value
@@ -236,9 +235,9 @@ class PrivateCalls:
         try:
             found = self.gateways.up(name)
         except KeyError:
-            raise PartyError(404, "unknown-party", f"no radio gateway {name!r}") from None
+            raise CallRefused(404, "unknown-party", f"no radio gateway {name!r}") from None
         if found is None:
-            raise PartyError(409, "unavailable", f"radio gateway {name!r} is not up")
+            raise CallRefused(409, "unavailable", f"radio gateway {name!r} is not up")
         return found
 
     async def _release(self, call: PrivateCall, party: Party) -> None:
@@ -301,7 +300,7 @@ class PrivateCalls:
     def _active(self, call_id: str) -> PrivateCall:
         call = self.get(call_id)
         if call.state == "ended":
-            raise PartyError(409, "call-ended", f"call {call_id} has ended")
+            raise CallRefused(409, "call-ended", f"call {call_id} has ended")
         return call
 
     def _by_room(self, room: str) -> PrivateCall | None:

@@ -16,7 +16,7 @@ from mediacore.server.sipradio import OutgoingRadio
 from radio.gateways import RadioGateway
 from radio.sdp import radio_offer_session
 from sip.call import SipCall
-from sip.dialout import Dialer, DialError
+from sip.dialout import Dialer, DialError, DialProgress
 from sip.roomport import CallRoom
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,30 @@ log = logging.getLogger(__name__)
 FIRST_RETRY = 2.0
 LONGEST_RETRY = 60.0
 CHECK_EVERY = 1.0
+
+
+async def dial_gateway(
+    dialer: Dialer,
+    gateway: RadioGateway,
+    room: CallRoom,
+    *,
+    ring_timeout: float | None = None,
+    progress: DialProgress | None = None,
+) -> str:
+    """Call `gateway` into `room` as a radio leg at its configured priority; answers the
+    participant id at once (see Dialer.dial). Raises DialError or RoomError."""
+    participant = await dialer.dial(
+        room,
+        gateway.uri,
+        gateway.name,
+        None,
+        OutgoingRadio(radio_offer_session(gateway.mode)),
+        dialer.agent.settings.policy(gateway.srtp, gateway.nat),
+        ring_timeout=ring_timeout,
+        progress=progress,
+    )
+    room.update(participant, priority=gateway.priority)
+    return participant
 
 
 class GatewayKeeper:
@@ -109,21 +133,12 @@ class GatewayKeeper:
     ) -> str | None:
         state["attempts"] += 1
         try:
-            participant = await self.dialer.dial(
-                room,
-                gateway.uri,
-                gateway.name,
-                None,
-                OutgoingRadio(radio_offer_session(gateway.mode)),
-                self.dialer.agent.settings.policy(gateway.srtp, gateway.nat),
-            )
+            return await dial_gateway(self.dialer, gateway, room)
         except (DialError, RoomError) as error:
             log.info(
                 "radio gateway not called", extra={"gateway": gateway.name, "error": str(error)}
             )
             return None
-        room.update(participant, priority=gateway.priority)
-        return participant
 
     def status(self) -> list[dict[str, Any]]:
         return list(self.state.values())

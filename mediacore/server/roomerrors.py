@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.ports import PortsExhausted
-from mediacore.room import RoomClosed, RoomError
+from mediacore.room import RoomClosed, RoomError, RoomFull
 from mediacore.server.directory import RoomExists
 from mediacore.server.errors import ApiError
 from mediacore.server.rooms import NoRunningShard, NoSuchParticipant, NoSuchRoom
@@ -37,6 +37,8 @@ def room_errors(bad: str = "bad-room", full: str | None = None) -> Iterator[None
         raise ApiError(
             503, "worker-restarting", f"the room's media worker restarts: {error}"
         ) from None
+    except RoomFull as error:
+        raise ApiError(409, full or "room-full", str(error)) from None
     except RoomError as error:
         if full is not None:
             raise ApiError(409, full, str(error)) from None

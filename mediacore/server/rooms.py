@@ -7,17 +7,21 @@ control channel unchanged."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 from mediacore.legpolicy import LegPolicy
+from mediacore.mixing import Audiences
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.participant import Duplex
 from mediacore.ports import PortsExhausted
+from mediacore.relays import Relays, relayed_rooms
 from mediacore.room import Room, RoomClosed, RoomError, RoomFull, RoomSettings
 from mediacore.sdes import SrtpMode
 from mediacore.sdp import SessionDescription
 from mediacore.server.directory import RoomDirectory, RoomExists
+from mediacore.server.whisperbook import WhisperBook
 from radio.leg import RadioOptions
 from radio.sdp import RadioSession, radio_session_from_sdp
 from radio.vox import VoxSettings
@@ -25,6 +29,8 @@ from radio.vox import VoxSettings
 FloorAction = Literal["request", "release", "revoke"]
 
 
+# PATCH keys that reach other rooms (mediacore/relays.py); "broadcast" is set by broadcasts.
+RELAYED_CHANGES = frozenset({"monitor", "transmit", "broadcast"})
 WORKER_LOST = "worker-lost"  # why the legs of a media worker that died left their rooms
 
 
@@ -162,12 +168,21 @@ class Rooms(Protocol):
         """Request, release or revoke; `source` is how the request came ("api", "websocket")."""
         ...
 
+    def locate(self, participant: str) -> str | None:
+        """The room a participant is in, or None."""
+        ...
+
+    # The rooms' whispers: who is heard only by whom (mediacore/server/whisperbook.py).
+    whisper_book: WhisperBook
+
 
 class LocalRooms:
     """The room calls answered by rooms of this process."""
 
     def __init__(self, directory: RoomDirectory) -> None:
         self.directory = directory
+        self.relays = Relays(directory.rooms.get, directory.bus)
+        self.whisper_book = WhisperBook(directory.bus, self._require, self.set_whispers)
 
     def names(self) -> list[str]:
         return list(self.directory.rooms)
@@ -206,8 +221,26 @@ class LocalRooms:
 
     async def update(self, room: str, participant: str, changes: dict[str, Any]) -> dict[str, Any]:
         found = self.room(room)
-        _participant(found, participant)
+        member = _participant(found, participant)
+        relayed = {key: changes.pop(key) for key in RELAYED_CHANGES & set(changes)}
+        if relayed:
+            for name in relayed_rooms(relayed):
+                self.room(name)
+            await self.relays.apply(found, member, relayed)
         return found.update(participant, **changes).roster_entry()
+
+    def locate(self, participant: str) -> str | None:
+        rooms = self.directory.rooms.items()
+        return next((name for name, room in rooms if participant in room.participants), None)
+
+    async def set_whispers(self, room: str, audiences: Audiences) -> None:
+        """Who may hear each whisperer of `room` (control's book says, for every shard)."""
+        self.room(room).set_whispers(audiences)
+
+    def _require(self, room: str, participants: Sequence[str]) -> None:
+        found = self.room(room)
+        for participant in participants:
+            _participant(found, participant)
 
     async def remove(self, room: str, participant: str, reason: str) -> None:
         found = self.room(room)

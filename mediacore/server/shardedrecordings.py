@@ -168,9 +168,18 @@ class ShardedRecordingSite:
             self._forget(recording)
             recording.request.on_lost("worker-lost")
 
+    def note(self, event: Event) -> None:
+        """An event of a room published in this process (not by a worker): for the timeline
+        of every recording of that room."""
+        self._note(event, None)
+
     def _event(self, worker: WorkerProcess, event: Event) -> None:
         if event.room is None or event.type.startswith(_HOME_EVENTS):
             return
+        self._note(event, worker)
+
+    def _note(self, event: Event, worker: WorkerProcess | None) -> None:
+        """Give `event` to the recordings of its room that `worker` (None: none) does not run."""
         for recording in self.running.values():
             if recording.room_name == event.room and recording.worker is not worker:
                 task = asyncio.get_running_loop().create_task(recording.note_event(event))

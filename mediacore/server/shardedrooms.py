@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,12 +19,15 @@ from mediacore.channel import Notification
 from mediacore.channelio import RequestFailed
 from mediacore.clock import MONOTONIC
 from mediacore.events import Event, EventBus
+from mediacore.mixing import Audiences
 from mediacore.offeranswer import OfferAnswerError
+from mediacore.relays import relayed_rooms
 from mediacore.room import MOVED, RoomError, RoomFull, RoomSettings
 from mediacore.server.callroom import CallRoomView, RemoteLeg
 from mediacore.server.directory import MAX_ROOMS, RoomExists
 from mediacore.server.metricsdata import RoomSnapshot
 from mediacore.server.rooms import (
+    RELAYED_CHANGES,
     ROOM_FAILURES,
     WORKER_LOST,
     FloorAction,
@@ -34,6 +37,7 @@ from mediacore.server.rooms import (
     NoSuchRoom,
     check_move,
 )
+from mediacore.server.whisperbook import WhisperBook
 from mediacore.server.workers import WorkerPool, WorkerProcess
 
 log = logging.getLogger(__name__)
@@ -85,6 +89,7 @@ class ShardedRooms:
         self.lost_listeners: list[Callable[[WorkerProcess], None]] = []
         # Roster fields other services keep for a participant (a camera's pull state).
         self.participant_fields: list[Callable[[str], dict[str, Any]]] = []
+        self.whisper_book = WhisperBook(bus, self._require, self._push_whispers)
         pool.on_notification = self._notified
         pool.on_restart = self._restore
         pool.on_lost = self._lost
@@ -246,6 +251,13 @@ class ShardedRooms:
 
     async def update(self, room: str, participant: str, changes: dict[str, Any]) -> dict[str, Any]:
         shard = self._shard(room, participant)
+        relayed = {key: changes[key] for key in RELAYED_CHANGES & set(changes)}
+        if relayed:
+            # The participant's relays join the rooms it reaches on its own worker.
+            targets = [self.placed(name) for name in sorted(relayed_rooms(relayed))]
+            for placed in targets:
+                if placed.settings.name != room:
+                    await self._shard_on(placed, shard.worker)
         entry = await _ask(
             shard.worker, "participant.update", room=room, participant=participant, changes=changes
         )
@@ -284,16 +296,6 @@ class ShardedRooms:
             new_view.take_over(call)
         return {**entry, **self._fields_of(to, participant), "worker": shard.worker.id}
 
-    async def _shard_on(self, placed: PlacedRoom, worker: WorkerProcess) -> Shard:
-        """The room's shard on `worker`, grown there (with no legs yet) when it has none."""
-        async with placed.growing:
-            found = next((s for s in placed.shards if s.worker is worker), None)
-            if found is not None:
-                return found
-            if worker.state != "running":
-                raise NoRunningShard(f"worker {worker.id} is restarting")
-            return await self._grow(placed, worker)
-
     async def add_rtp_leg(
         self, room: str, offer: str, leg: LegRequest
     ) -> tuple[dict[str, Any], str]:
@@ -317,6 +319,28 @@ class ShardedRooms:
             shard.reserved -= 1
         shard.participants.add(answer["participant"]["id"])
         return shard.worker, answer
+
+    def locate(self, participant: str) -> str | None:
+        return next(
+            (name for name, placed in self.rooms.items() if placed.shard_of(participant)), None
+        )
+
+    def _require(self, room: str, participants: Sequence[str]) -> None:
+        for participant in participants:
+            self._shard(room, participant)
+
+    async def _push_whispers(self, room: str, audiences: Audiences) -> None:
+        """Every shard of the room learns who may hear its whisperers."""
+        placed = self.placed(room)
+        for shard in placed.shards:
+            if shard.worker.state == "running":
+                await _ask(shard.worker, "room.whispers", room=room, audiences=_plain(audiences))
+
+    async def _shard_on(self, placed: PlacedRoom, worker: WorkerProcess) -> Shard:
+        """The room's shard on `worker`, grown there when it has none."""
+        async with placed.growing:
+            found = next((s for s in placed.shards if s.worker is worker), None)
+            return found if found is not None else await self._grow(placed, worker)
 
     def _load(self, worker: WorkerProcess) -> tuple[int, int]:
         """What a worker holds, as placement weighs it: legs first, then room shards."""
@@ -351,6 +375,7 @@ class ShardedRooms:
         await self._link(placed, shard)
         placed.shards.append(shard)
         await self._sync_floor(placed)
+        await self._tell_whispers(placed, shard)
         log.info("room grew a shard", extra={"room": name, "worker": worker.id})
         return shard
 
@@ -371,6 +396,12 @@ class ShardedRooms:
                     address=where["address"],
                     port=where["port"],
                 )
+
+    async def _tell_whispers(self, placed: PlacedRoom, shard: Shard) -> None:
+        audiences = self.whisper_book.audiences(placed.settings.name)
+        if audiences:
+            room = placed.settings.name
+            await _ask(shard.worker, "room.whispers", room=room, audiences=_plain(audiences))
 
     # -- the floor ------------------------------------------------------------------------
 
@@ -486,6 +517,8 @@ class ShardedRooms:
                 source=data["source"],
                 hang=data["hang"],
             )
+        except ConnectionError:  # the home shard's worker stops or restarts: its floor is gone
+            log.debug("forwarding a floor request failed", exc_info=True)
         except Exception:
             log.exception("forwarding a floor request failed", extra={"room": placed.settings.name})
 
@@ -527,6 +560,7 @@ class ShardedRooms:
                     if len(placed.shards) > 1:
                         await self._link(placed, shard)
                         await self._sync_floor(placed)
+                    await self._tell_whispers(placed, shard)
                 except Exception:
                     log.exception("restoring a room failed", extra={"room": name})
                     continue
@@ -545,6 +579,10 @@ class ShardedRooms:
                 continue
             snapshots += [RoomSnapshot.from_json(room, worker.id) for room in rooms]
         return snapshots
+
+
+def _plain(audiences: Audiences) -> dict[str, list[str]]:
+    return {speaker: sorted(listeners) for speaker, listeners in audiences.items()}
 
 
 def _merged_summary(placed: PlacedRoom, found: list[Any]) -> dict[str, Any]:

@@ -123,6 +123,9 @@ class Worker:
                 "room.summary": lambda d: self.rooms.summary(d["room"]),
                 "room.summaries": self.summaries,
                 "room.roster": lambda d: self.rooms.roster(d["room"]),
+                "room.whispers": lambda d: self.rooms.set_whispers(
+                    d["room"], {k: frozenset(v) for k, v in d["audiences"].items()}
+                ),
                 "participant.get": lambda d: self.rooms.participant(d["room"], d["participant"]),
                 "participant.update": lambda d: self.rooms.update(
                     d["room"], d["participant"], d["changes"]

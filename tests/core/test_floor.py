@@ -89,6 +89,19 @@ def test_holder_asking_again_with_higher_priority_is_protected_from_that_priorit
     assert r.floor.request("b", 2, "api", T0).result == "denied"
 
 
+def test_holder_asking_again_at_higher_priority_says_floor_escalated_once() -> None:
+    r = Recorder()
+    r.floor.request("a", 0, "squelch", T0)
+    r.take()
+    assert r.floor.request("a", 3, "squelch", T0 + 1) == FloorResult("granted", "a")
+    escalated = {"participant": "a", "priority": 3, "source": "squelch", "previous_priority": 0}
+    assert r.take() == [("event", ("floor.escalated", escalated))]
+    r.floor.request("a", 3, "squelch", T0 + 2)  # the same priority again: nothing new
+    r.floor.request("a", 1, "squelch", T0 + 2)  # a lower one does not lower it
+    assert r.take() == []
+    assert r.floor.holder_priority == 3
+
+
 def test_higher_priority_preempts_holder_revoked_then_granted() -> None:
     r = Recorder()
     r.floor.request("a", 1, "squelch", T0)
@@ -179,6 +192,16 @@ def test_queued_participant_asking_with_higher_priority_moves_up() -> None:
         ("c", 1),
         ("b", 0),
     ]
+
+
+def test_queued_participant_asking_with_higher_priority_says_floor_escalated() -> None:
+    r = queued_floor()
+    r.floor.request("a", 3, "api", T0)
+    r.floor.request("b", 0, "api", T0)
+    r.take()
+    assert r.floor.request("b", 3, "dtmf", T0 + 1) == FloorResult("queued", "a", position=1)
+    escalated = {"participant": "b", "priority": 3, "source": "dtmf", "previous_priority": 0}
+    assert r.take() == [("event", ("floor.escalated", escalated))]
 
 
 def test_queued_participant_preempting_leaves_the_queue() -> None:

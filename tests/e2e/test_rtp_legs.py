@@ -18,8 +18,6 @@ from bench.rtppeer import RtpPeer
 from mediacore.audio import tone, tone_level_dbfs, tone_levels_by_block
 from mediacore.codecs import G722, OPUS, PCMA, PCMU
 from mediacore.codecs.base import CodecInfo
-from mediacore.dtmf import dtmf_packets
-from mediacore.rtp import build_rtp
 from tests.e2e.server import ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -279,17 +277,7 @@ async def test_rfc4733_digits_become_dtmf_events_once_each(
 ) -> None:
     async with websockets.connect(server.events_url(room)) as events:
         peer, participant = await joined(server, room, PCMU, "keypad")
-        assert peer.negotiation is not None and peer.negotiation.telephone_event_pt is not None
-        event_pt = peer.negotiation.telephone_event_pt
-        for digit in "4*#":
-            peer.timestamp = (peer.timestamp + 8000) & 0xFFFFFFFF
-            for payload, marker, _ in dtmf_packets(digit, 120, 8000, 20):
-                peer.sequence = (peer.sequence + 1) & 0xFFFF
-                packet = build_rtp(
-                    event_pt, peer.sequence, peer.timestamp, peer.ssrc, payload, marker
-                )
-                peer.send_raw(packet)
-                await asyncio.sleep(0.02)
+        await peer.send_digits("4*#", 120)
         digits = []
         while len(digits) < 3:
             event = json.loads(await asyncio.wait_for(events.recv(), 5))

@@ -16,10 +16,8 @@ import pytest
 
 pytest.importorskip("pjsua2", exc_type=ImportError)
 
-from bench.rtppeer import RtpPeer  # noqa: E402
 from bench.serverproc import ServerProcess  # noqa: E402
 from mediacore.audio import tone, tone_levels_by_block  # noqa: E402
-from mediacore.codecs import PCMU  # noqa: E402
 from tests.interop.phone import Phone, PhoneError  # noqa: E402
 from tests.interop.test_sip_calls import (  # noqa: E402, F401  (fixtures)
     CONFIG,
@@ -37,6 +35,7 @@ from tests.interop.test_sip_calls import (  # noqa: E402, F401  (fixtures)
     wait_for,
     wavs,
 )
+from tests.webrtc.test_webrtc_e2e import rtp_leg  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -91,14 +90,6 @@ def start_call(server: ServerProcess, a: str, b: str) -> dict[str, Any]:
 
 def party_states(server: ServerProcess, call: str) -> list[str]:
     return [p["state"] for p in server.client.get(f"/api/v1/calls/{call}").json()["parties"]]
-
-
-async def rtp_leg(server: ServerProcess, room: str, name: str) -> tuple[RtpPeer, str]:
-    peer = RtpPeer(PCMU)
-    await peer.open()
-    participant, answer = server.join(room, peer.make_offer(), name=name)
-    peer.accept(answer)
-    return peer, participant
 
 
 async def test_two_phones_talk_a_dispatcher_barges_in_and_delete_hangs_both_up(
@@ -216,8 +207,9 @@ async def test_bad_call_requests_get_clear_errors(
     cases = [
         ({"a": "alice", "b": "not a party!"}, 400, "bad-party"),
         ({"a": "p-00000000aa", "b": "alice"}, 404, "unknown-party"),
-        ({"a": "radio:nowhere", "b": "alice"}, 404, "unknown-party"),
-        ({"a": "12345", "b": leg_id}, 404, "unknown-party"),  # no trunk for numbers
+        ({"a": "radio:nowhere", "b": "alice"}, 404, "unknown-gateway"),
+        ({"a": "12345", "b": leg_id}, 404, "no-trunk"),
+        ({"a": "mallory", "b": leg_id}, 404, "unknown-user"),
         ({"a": leg_id, "b": leg_id}, 400, "bad-party"),
         ({"a": leg_id, "b": "carol"}, 404, "not-registered"),
     ]

@@ -83,8 +83,8 @@ async def radio_in_room(
     return leg, transport
 
 
-def audio(sequence: int, squelch: bool, extension: bytes | None = None) -> bytes:
-    profile, body = build_radio_header(RadioHeader(squelch=squelch))
+def audio(sequence: int, squelch: bool, extension: bytes | None = None, ptt_type: int = 0) -> bytes:
+    profile, body = build_radio_header(RadioHeader(ptt_type=ptt_type, squelch=squelch))
     return RtpPacket(
         payload_type=0, sequence_number=sequence, timestamp=sequence * 160, ssrc=7,
         payload=b"\xff" * 160, extension_profile=profile,
@@ -117,6 +117,32 @@ async def test_squelch_opens_the_floor_and_its_close_releases_after_the_hang(
     assert kinds == ["floor.granted", "floor.released"]
     assert seen[-1][1]["reason"] == "squelch"
     await leg.close("test")
+
+
+async def test_an_emergency_ptt_type_asks_the_floor_at_emergency_priority(
+    bus: EventBus,
+) -> None:
+    seen = events(bus)
+    room = make_room(bus, floor_hang_ms=0)
+    a, _ = await radio_in_room(room, "a")
+    b, _ = await radio_in_room(room, "b")
+    a.datagram_received(audio(1, squelch=True), GATEWAY)
+    assert room.floor.holder == a.participant_id and room.floor.holder_priority == 0
+    # B's user presses the emergency key: PTT type 4 beside SQU pre-empts A.
+    b.datagram_received(audio(1, squelch=True, ptt_type=PttType.EMERGENCY), GATEWAY)
+    assert room.floor.holder == b.participant_id and room.floor.holder_priority == 3
+    granted = [data for kind, data in seen if kind == "floor.granted"]
+    assert granted[-1]["priority"] == 3 and granted[-1]["source"] == "squelch"
+    # A presses it mid-transmission too: its request is asked again, at emergency priority.
+    a.datagram_received(audio(2, squelch=True, ptt_type=PttType.EMERGENCY), GATEWAY)
+    denied = [data for kind, data in seen if kind == "floor.denied"]
+    assert denied[-1]["participant"] == a.participant_id and denied[-1]["priority"] == 3
+    # B's next packets keep the type: nothing is asked again.
+    before = len(seen)
+    b.datagram_received(audio(2, squelch=True, ptt_type=PttType.EMERGENCY), GATEWAY)
+    assert len(seen) == before
+    await a.close("test")
+    await b.close("test")
 
 
 async def test_a_keyed_radio_sends_ptt_by_priority_then_a_ptt_off_keepalive(

@@ -390,9 +390,23 @@ async def test_config_expert_is_join_only_and_sees_no_sip_registrations(api: Api
 
 # Served to anyone: liveness, logging in, and the reviewers', commanders' and wall kiosk pages
 # (their data calls are authenticated). /metrics takes a token; the OpenAPI page is off by default.
-PUBLIC = {"/api/v1/health", "/api/v1/login", "/review", "/console", "/console/", "/wall/{wall}"}
+PUBLIC = {
+    "/api/v1/health",
+    "/api/v1/login",
+    "/review",
+    "/console",
+    "/console/",
+    "/console/alarms.js",
+    "/wall/{wall}",
+}
 # Routes without a {room} that a link may still call: they show it only its room.
-ROOM_FILTERED = {("GET", "/api/v1/rooms")}
+ROOM_FILTERED = {
+    ("GET", "/api/v1/rooms"),
+    ("GET", "/api/v1/alarms"),
+    ("GET", "/api/v1/alarms/{alarm_id}"),
+    ("POST", "/api/v1/alarms"),
+    ("POST", "/api/v1/alarms/{alarm_id}/ack"),
+}
 
 
 def flat_routes(app: FastAPI) -> list[Any]:

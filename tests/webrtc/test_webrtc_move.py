@@ -37,12 +37,16 @@ async def test_a_moved_browser_hears_and_acts_in_its_new_room(server: ServerProc
     phone_a, _ = await rtp_leg(server, alpha, "phone-a")
     phone_b, _ = await rtp_leg(server, bravo, "phone-b")
 
-    started = time.monotonic()
-    await asyncio.gather(
-        phone_a.play(tone_payloads(phone_a, 700.0, 2.0)),
-        phone_b.play(tone_payloads(phone_b, 1300.0, 2.0)),
-    )
-    start, end = started + 0.8, time.monotonic()
+    async def both_talk() -> tuple[float, float]:
+        """Phone a says 700 Hz, phone b 1300 Hz, for 2 s: the steady window."""
+        started = time.monotonic()
+        await asyncio.gather(
+            phone_a.play(tone_payloads(phone_a, 700.0, 2.0)),
+            phone_b.play(tone_payloads(phone_b, 1300.0, 2.0)),
+        )
+        return started + 0.8, time.monotonic()
+
+    start, end = await both_talk()
     assert browser.level(700.0, start, end) == pytest.approx(LEVEL, abs=2.0)
     assert browser.level(1300.0, start, end) < SILENT
 
@@ -55,12 +59,7 @@ async def test_a_moved_browser_hears_and_acts_in_its_new_room(server: ServerProc
     said = await socket.expect("moved")
     assert (said["participant"], said["from"], said["to"]) == (me, alpha, bravo)
 
-    started = time.monotonic()
-    await asyncio.gather(
-        phone_a.play(tone_payloads(phone_a, 700.0, 2.0)),
-        phone_b.play(tone_payloads(phone_b, 1300.0, 2.0)),
-    )
-    start, end = started + 0.6, time.monotonic()
+    start, end = await both_talk()
     assert browser.level(1300.0, start, end) == pytest.approx(LEVEL, abs=2.0)
     assert browser.level(700.0, start, end) < SILENT
     assert rtp_level(phone_b, 440.0, start, end) == pytest.approx(LEVEL, abs=2.0)
