@@ -1,9 +1,10 @@
-"""Answering a digest challenge as a client (dial-out through a trunk, trunk registration)."""
+"""Answering a digest challenge as a client (dial-out and messages through a trunk, trunk
+registration)."""
 
 from __future__ import annotations
 
 from sip.digest import Challenge, DigestError, answer_challenge
-from sip.message import Response
+from sip.message import Headers, Request, Response
 
 
 def authorization_for(
@@ -23,3 +24,26 @@ def authorization_for(
             continue  # e.g. SHA-512-256 first: try the next challenge
         return answer, credentials.header_value()
     return None
+
+
+def with_credentials(
+    request: Request, response: Response, *, username: str, password: str, via: str
+) -> Request | None:
+    """`request` sent again to answer the challenge in `response` (401 or 407): a new `via`
+    (a new transaction), the next CSeq, the credentials; None if it cannot be answered."""
+    authorization = authorization_for(
+        response, username=username, password=password, method=request.method, uri=request.uri
+    )
+    if authorization is None:
+        return None
+    skipped = ("Via", "CSeq", authorization[0])
+    retry = Request(
+        Headers([(n, v) for n, v in request.headers if n not in skipped]),
+        request.body,
+        request.method,
+        request.uri,
+    )
+    retry.headers.add("Via", via)
+    retry.headers.add("CSeq", f"{request.cseq[0] + 1} {request.method}")
+    retry.headers.add(*authorization)
+    return retry

@@ -74,6 +74,10 @@ class CallAgent(Protocol):
         """We acknowledged a 2xx: resend the ACK if the 2xx comes again."""
         ...
 
+    def call_message(self, call: SipCall, request: Request, transaction: ServerTransaction) -> None:
+        """Answer a MESSAGE inside `call` (a text into its room), or refuse it."""
+        ...
+
 
 class SipCall(Endpoint):
     def __init__(
@@ -189,6 +193,8 @@ class SipCall(Endpoint):
             agent.stack.respond(transaction, agent.options_response(request))
         elif method == "PRACK":
             agent.stack.respond(transaction, make_response(request, 200))
+        elif method == "MESSAGE":
+            agent.call_message(self, request, transaction)
         else:
             agent.reject_method(request, transaction)
 

@@ -18,7 +18,7 @@ from mediacore.participant import Participant
 from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
 from sip.address import Address, SipSyntaxError, SipUri
-from sip.authclient import authorization_for
+from sip.authclient import with_credentials
 from sip.call import SipCall
 from sip.dialog import MAX_FORWARDS, Dialog, new_call_id, new_tag
 from sip.message import Headers, Request, Response
@@ -97,7 +97,7 @@ class Dialer:
             uri = SipUri.parse(uri_text)
         except SipSyntaxError as error:
             raise DialError(400, "bad-uri", str(error)) from None
-        route = await self._route(uri, trunk_name, room)
+        route = await self.route(uri, trunk_name, room.name)
         agent = self.agent
         if policy is None:
             policy = self._policy(route, uri)
@@ -137,7 +137,11 @@ class Dialer:
             return settings.policy()
         return settings.policy(said.srtp, said.nat)
 
-    async def _route(self, uri: SipUri, trunk_name: str | None, room: CallRoom) -> Route:
+    async def route(self, uri: SipUri, trunk_name: str | None, from_user: str) -> Route:
+        """Where requests for `uri` go: through `trunk_name` (or the trunk whose domain the
+        URI names), to a registered user's newest contact, or to the URI's host; `from_user`
+        is our From's user unless the trunk has a username. Raises DialError (unknown trunk,
+        user not registered, host that does not resolve)."""
         agent = self.agent
         trunks = {trunk.name: trunk for trunk in agent.settings.trunks}
         trunk = trunks.get(trunk_name) if trunk_name else None
@@ -154,7 +158,7 @@ class Dialer:
                 str(request_uri),
                 destination,
                 Address(request_uri),
-                trunk.username or room.name,
+                trunk.username or from_user,
                 trunk.host_domain,
                 trunk,
             )
@@ -167,11 +171,11 @@ class Dialer:
                 binding.contact,
                 binding.source,
                 Address(SipUri("sip", uri.host, user=uri.user)),
-                room.name,
+                from_user,
                 "",
                 None,
             )
-        return Route(str(uri), await self._resolve(uri), Address(uri), room.name, "", None)
+        return Route(str(uri), await self._resolve(uri), Address(uri), from_user, "", None)
 
     async def _call(
         self,
@@ -328,23 +332,10 @@ class Dialer:
 
     def _authorised(self, invite: Request, response: Response, trunk: SipTrunk) -> Request | None:
         """The INVITE again with trunk credentials for the challenge, or None if unanswerable."""
-        authorization = authorization_for(
-            response, username=trunk.username, password=trunk.password, method="INVITE",
-            uri=invite.uri,
-        )  # fmt: skip
-        if authorization is None:
-            return None
-        skipped = ("Via", "CSeq", authorization[0])
-        retry = Request(
-            Headers([(n, v) for n, v in invite.headers if n not in skipped]),
-            invite.body,
-            "INVITE",
-            invite.uri,
+        via = self.agent.stack.via(Peer(*_peer_fields(invite)))
+        return with_credentials(
+            invite, response, username=trunk.username, password=trunk.password, via=via
         )
-        retry.headers.add("Via", self.agent.stack.via(Peer(*_peer_fields(invite))))
-        retry.headers.add("CSeq", f"{invite.cseq[0] + 1} INVITE")
-        retry.headers.add(*authorization)
-        return retry
 
     async def _cancel(self, invite: Request, destination: Peer) -> None:
         """CANCEL our INVITE (§9.1): same Request-URI, Call-ID, From, To, CSeq number and Via."""

@@ -79,6 +79,12 @@ class SipSettings:
     auth_failure_limit: int = 10  # failures from one address within a minute before it is blocked
     # In-dialog OPTIONS to every call this often; 408 or 481 ends the call. 0 turns it off.
     keepalive_interval: float = 30.0
+    # Texts (SIP MESSAGE, sip.pager): the user part that reaches the dispatch consoles
+    # (sip:dispatch@server), the longest text in characters, and how long a MESSAGE we send
+    # may go unanswered before it has failed.
+    message_console: str = "dispatch"
+    message_max_chars: int = 1000
+    message_timeout: float = 32.0
     tcp_max_connections: int = 2000  # SIP TCP connections open at once
     tcp_max_per_address: int = 10  # accepted from one address at once
     tcp_message_timeout: float = 10.0  # a message begun must be complete within this

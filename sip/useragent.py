@@ -1,7 +1,8 @@
 """The server's SIP user agent: registrar, dial-in to rooms, in-dialog routing, OPTIONS.
 
 Out-of-dialog requests are answered here (REGISTER, INVITE to `sip:<room>@server`, OPTIONS,
-CANCEL); requests inside a dialog go to their `SipCall`. Dial-out lives in `sip.dialout`."""
+CANCEL), MESSAGE by the pager the assembly gives (`sip.pager`); requests inside a dialog go to
+their `SipCall`. Dial-out lives in `sip.dialout`."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ from sip.trunktrust import TrunkTrust
 
 log = logging.getLogger(__name__)
 
-ALLOWED_METHODS = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK"
+ALLOWED_METHODS = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, MESSAGE"
 KNOWN_METHODS = frozenset(
     {"SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"}
 )  # understood but not served here: 405 rather than 501
@@ -50,6 +51,10 @@ JOIN_ROLES = frozenset({"admin", "commander", "operator", "expert"})
 PIN_HASH_GRACE = 2.0  # seconds after a PIN is accepted in which a "#" still belongs to it
 
 RoomLookup = Callable[[str], CallRoom | None]
+# Answers an out-of-dialog MESSAGE (sip.pager.Pager.request_received), and one inside a call
+# (sip.pager.Pager.call_message).
+MessageHandler = Callable[[Request, Peer, ServerTransaction], None]
+CallMessageHandler = Callable[[SipCall, Request, ServerTransaction], None]
 CallKey = tuple[str, str]  # (Call-ID, our tag)
 
 
@@ -91,6 +96,8 @@ class SipUserAgent:
         stack.user_agent = self
         # Makes a call's PIN entry: here, or in the media worker that runs its leg.
         self.pin_entries: Callable[..., PinPrompt] = PinEntry
+        self.messages: MessageHandler | None = None  # MESSAGE is refused (405) without one
+        self.call_messages: CallMessageHandler | None = None
         self._housekeeping: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -139,6 +146,8 @@ class SipUserAgent:
             self._register(request, source, transaction)
         elif method == "OPTIONS":
             self.stack.respond(transaction, self.options_response(request))
+        elif method == "MESSAGE" and self.messages is not None:
+            self.messages(request, source, transaction)
         elif method in ("BYE", "INFO", "UPDATE", "PRACK"):
             self.stack.respond(transaction, make_response(request, 481))
         else:
@@ -185,6 +194,13 @@ class SipUserAgent:
             response.headers.add("Unsupported", ", ".join(sorted(unsupported)))
             return response
         return None
+
+    def call_message(self, call: SipCall, request: Request, transaction: ServerTransaction) -> None:
+        """A MESSAGE inside `call`: to the pager's handler, else 405."""
+        if self.call_messages is None:
+            self.reject_method(request, transaction)
+        else:
+            self.call_messages(call, request, transaction)
 
     def reject_method(self, request: Request, transaction: ServerTransaction) -> None:
         status = 405 if request.method in KNOWN_METHODS else 501

@@ -39,6 +39,7 @@ from mediacore.server.api_gb28181 import build_gb28181_router
 from mediacore.server.api_groups import build_groups_router
 from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_login import build_login_router
+from mediacore.server.api_messages import build_messages_router
 from mediacore.server.api_move import build_move_router
 from mediacore.server.api_recordings import build_recordings_router
 from mediacore.server.api_rooms import build_rooms_router
@@ -64,6 +65,8 @@ from mediacore.server.guard import RequestGuard
 from mediacore.server.linklegs import LinkLegs
 from mediacore.server.logins import Logins
 from mediacore.server.loginthrottle import LoginThrottle
+from mediacore.server.messagehistory import MessageHistory
+from mediacore.server.messages import Messages
 from mediacore.server.metrics import MediaMetrics
 from mediacore.server.parties import PartyBook
 from mediacore.server.privatecalldial import private_calls
@@ -211,6 +214,10 @@ class MediaServer:
         self.alarms = Alarms(config.data_dir, self.bus, self.rooms.roster)
         if isinstance(site, ShardedRecordingSite):  # published here, recorded in the workers
             self.alarms.timeline = site.note
+        # texts (SIP MESSAGE) to and from phones; their rooms' events are recorded like alarms'
+        timeline = site.note if isinstance(site, ShardedRecordingSite) else None
+        self.messages = Messages(MessageHistory(config.data_dir), self.bus, timeline)
+        self.messages.pager = self.sip.texts(self.messages)
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
 
@@ -293,6 +300,7 @@ class MediaServer:
         await self.webrtc.stop()  # peers that were not in a room yet
         await self.sip.stop()
         self.alarms.close()
+        self.messages.history.close()
         self.audit.close()
         log.info("mediacore stopped")
 
@@ -379,6 +387,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_login_router(server.logins))
     app.include_router(build_accounts_router(server.accounts, server.logins.sessions))
     app.include_router(build_announcements_router(server.announcements, server.link_legs))
+    app.include_router(build_messages_router(server.messages))
     app.include_router(build_move_router(server.rooms))
     app.include_router(build_calls_router(server.private_calls))
     app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))

@@ -55,6 +55,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "audit:read",  # the audit log of control actions
             "accounts:write",  # accounts that log in with a password
             "groups:write",  # plans: the groups a dial calls at once
+            "messages:send",  # texts (SIP MESSAGE) to phones
+            "messages:read",
             SECRETS,
         }
     ),
@@ -73,6 +75,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "recordings:write",
             "walls:write",
             "groups:write",
+            "messages:send",
+            "messages:read",
         }
     ),
     "operator": frozenset(
@@ -85,6 +89,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "legs:create",
             "floor:talk",
             "sip:read",
+            "messages:send",
+            "messages:read",
         }
     ),
     "expert": frozenset({"rooms:read", "rooms:join", "floor:talk"}),

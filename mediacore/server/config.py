@@ -20,7 +20,7 @@ from mediacore.server.groups import Group, configured_groups
 from mediacore.server.parties import PartyBook
 from mediacore.signing import default_key_path
 from radio.gateways import RadioGateway
-from sip.address import SipSyntaxError, SipUri
+from sip.address import SipSyntaxError, SipUri, is_token
 from sip.settings import SipSettings, SipTrunk, SipUser, parse_algorithms
 from sip.trunktrust import INBOUND_MODES
 from webrtc.settings import WebRtcSettings, parse_webrtc_settings
@@ -249,6 +249,12 @@ def validate_config(config: Config) -> Config:
                           "must be at least 1")  # fmt: skip
     if not sip.pin_calls_per_source <= sip.pin_calls <= 10_000:
         raise ConfigError("sip.pin_calls must be between pin_calls_per_source and 10000")
+    if not (sip.message_console and is_token(sip.message_console)):
+        raise ConfigError("sip.message_console must be a SIP user name, e.g. 'dispatch'")
+    if not 1 <= sip.message_max_chars <= 10_000:
+        raise ConfigError("sip.message_max_chars must be 1-10000")
+    if not 1 <= sip.message_timeout <= 64:
+        raise ConfigError("sip.message_timeout must be 1-64 seconds")
     if sip.srtp not in SRTP_MODES:
         raise ConfigError(f"sip.srtp must be one of {', '.join(SRTP_MODES)}")
     if not 1 <= sip.pin_lockout <= 86400:

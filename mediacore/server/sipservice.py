@@ -16,6 +16,7 @@ from mediacore.server.radiogateways import GatewayKeeper
 from mediacore.server.sipradio import IncomingRadio
 from sip.dialout import Dialer
 from sip.message import Request, Response
+from sip.pager import Pager, TextSink
 from sip.roomport import CallLegs
 from sip.stack import SipStack
 from sip.transaction import Peer, ServerTransaction
@@ -61,6 +62,21 @@ class SipService:
                 media_address=config.rtp.public_address,
             )
             self.stack.user_agent = _GbFirst(self.gb, self.agent)
+
+    def texts(self, sink: TextSink) -> Pager:
+        """Take SIP MESSAGE from now on (sip.pager), handing texts and their delivery states
+        to `sink`; returns the pager, which also sends texts."""
+        sip = self.config.sip
+        pager = Pager(
+            self.dialer,
+            sink,
+            console=sip.message_console,
+            max_chars=sip.message_max_chars,
+            timeout=sip.message_timeout,
+        )
+        self.agent.messages = pager.request_received
+        self.agent.call_messages = pager.call_message
+        return pager
 
     async def start(self) -> None:
         sip = self.config.sip

@@ -8,8 +8,10 @@ command is {"id": n, "cmd": name, ...args}; its reply is {"id": n, "ok": true, .
 {"id": n, "ok": false, "error": "..."}. Events carry "event" instead of "id".
 
 Commands: account, register, codecs, call, answer, auto_answer, play, record, stop_record, dtmf,
-hold, unhold, hangup, state, quit (see the `cmd_*` methods). Calls are named by an index that
-this phone hands out and never reuses (pjsua's own call ids are recycled).
+hold, unhold, hangup, message, call_message, state, quit (see the `cmd_*` methods). Texts (SIP
+MESSAGE) the phone receives are "im" events; the outcome of those it sends, "im_status" events.
+Calls are named by an index that this phone hands out and never reuses (pjsua's own call ids
+are recycled).
 
 Why a process per phone: the pjsua2 wheel is built with PJSUA_MAX_CALLS = 4 and allows one
 Endpoint per process. Why os._exit: pjsua2 asserts at interpreter exit when Call objects outlive
@@ -129,6 +131,10 @@ class PhoneCall(pj.Call):
             if media.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
                 self.connect_media()
 
+    def onInstantMessageStatus(self, prm: pj.OnInstantMessageStatusParam) -> None:
+        self.phone.emit(event="im_status", call=self.index, to=prm.toUri, code=prm.code,
+                        reason=prm.reason, body=prm.msgBody)  # fmt: skip
+
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         method = "info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc2833"
         self.phone.emit(event="dtmf", call=self.index, digit=prm.digit, method=method)
@@ -217,6 +223,20 @@ class PhoneAccount(pj.Account):
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         self.phone.incoming(self, prm.callId)
 
+    def onInstantMessage(self, prm: pj.OnInstantMessageParam) -> None:
+        self.phone.emit(
+            event="im",
+            **{"from": prm.fromUri},
+            to=prm.toUri,
+            content_type=prm.contentType,
+            body=prm.msgBody,
+        )
+
+    def onInstantMessageStatus(self, prm: pj.OnInstantMessageStatusParam) -> None:
+        self.phone.emit(
+            event="im_status", to=prm.toUri, code=prm.code, reason=prm.reason, body=prm.msgBody
+        )
+
 
 class PjPhone:
     def __init__(self, args: argparse.Namespace, out: Any):
@@ -228,6 +248,7 @@ class PjPhone:
         self.local_account: PhoneAccount | None = None
         self.account: PhoneAccount | None = None
         self.calls: dict[int, PhoneCall] = {}
+        self.buddies: list[pj.Buddy] = []  # peers texted with `message`
         self.registration_answers = 0  # final REGISTER answers reported by pjsua
         self.next_index = 0
         self.auto: dict[str, Any] | None = None
@@ -599,6 +620,29 @@ class PjPhone:
         prm = pj.CallOpParam(True)
         prm.statusCode = code  # 0: pjsua picks (BYE, CANCEL or 603)
         self.get_call(call).hangup(prm)
+
+    def cmd_message(self, uri: str, text: str, content_type: str = "text/plain") -> None:
+        """Sends a SIP MESSAGE to `uri` from the account (the local one without); its outcome
+        comes as an "im_status" event."""
+        account = self.account or self.local_account
+        assert account is not None
+        config = pj.BuddyConfig()
+        config.uri = with_transport(uri, account.transport)
+        config.subscribe = False
+        buddy = pj.Buddy()
+        buddy.create(account, config)
+        self.buddies.append(buddy)  # pjsua2 drops a Buddy whose Python object goes
+        prm = pj.SendInstantMessageParam()
+        prm.content = text
+        prm.contentType = content_type
+        buddy.sendInstantMessage(prm)
+
+    def cmd_call_message(self, call: int, text: str, content_type: str = "text/plain") -> None:
+        """Sends a SIP MESSAGE inside call `call`; its outcome comes as an "im_status" event."""
+        prm = pj.SendInstantMessageParam()
+        prm.content = text
+        prm.contentType = content_type
+        self.get_call(call).sendInstantMessage(prm)
 
     def cmd_state(self) -> dict[str, Any]:
         calls = []

@@ -388,8 +388,9 @@ async def test_config_expert_is_join_only_and_sees_no_sip_registrations(api: Api
 
 # -- every route asks for a token -------------------------------------------------------------
 
-# Served to anyone: liveness, logging in, and the reviewers', commanders' and wall kiosk pages
-# (their data calls are authenticated). /metrics takes a token; the OpenAPI page is off by default.
+# Served to anyone: liveness, logging in, and the reviewers', commanders', dispatchers' and wall
+# kiosk pages (their data calls are authenticated). /metrics takes a token; the OpenAPI page is
+# off by default.
 PUBLIC = {
     "/api/v1/health",
     "/api/v1/login",
@@ -397,6 +398,9 @@ PUBLIC = {
     "/console",
     "/console/",
     "/console/alarms.js",
+    "/dispatch",
+    "/dispatch/",
+    "/dispatch/dispatch.js",
     "/wall/{wall}",
 }
 # Routes without a {room} that a link may still call: they show it only its room.

@@ -312,8 +312,8 @@
         () => api("POST", `${roomPath(state.focus)}/dial`, { group: plan.name }))));
     });
     const list = Array.isArray(messages) ? messages : (messages.messages || []);
-    items("messages", list.slice(0, 20), (m, li) => {
-      const way = m.direction === "out" ? `→ ${m.to}` : `${m.from} →`;
+    items("messages", list.slice(-20).reverse(), (m, li) => {  // the newest first
+      const way = m.direction === "out" ? `→ ${m.to}` : `${m.from_name || m.from} →`;
       text(li, `${way} ${m.text}`, true);
       if (m.status) text(li, m.status);
     });
@@ -343,7 +343,7 @@
       if (event.type === "talking") return;
       if (/^(room|call|dial|message|broadcast|whisper)\./.test(event.type)) { loadRooms().catch(() => {}); refreshSide(); }
       if (event.type === "participant.left" && event.participant === state.me && event.reason === "moved") state.room = event.to;
-      const who = (event.participant && event.participant.name) || event.name || event.participant || "";
+      const who = (event.participant && event.participant.name) || event.name || event.party || event.participant || "";
       log(`${event.room || ""} ${event.type} ${typeof who === "string" ? who : ""} ${event.reason || event.state || ""}`);
     };
     ws.onclose = () => { state.events = null; setTimeout(() => { if (token()) listen(); }, 2000); };
