@@ -98,6 +98,7 @@ class FieldSource(Endpoint):
     """A pulled camera. Starts pulling when it joins a room; `close()` stops it."""
 
     kind = "video"
+    movable = False  # it plays into, or pulls for, its one room
 
     def __init__(
         self,

@@ -104,6 +104,7 @@ class AnnouncementLeg(Endpoint):
     it) and hears nothing. `source` says what it plays ({"file": name} or {"text", "lang"})."""
 
     kind = "announcement"
+    movable = False  # it plays into, or pulls for, its one room
 
     def __init__(
         self, clip: ClipPlayback, name: str, priority: int, source: dict[str, Any]

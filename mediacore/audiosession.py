@@ -123,6 +123,7 @@ class AudioSession:
         self.sequence = int.from_bytes(os.urandom(2), "big")
         self.timestamp_base = int.from_bytes(os.urandom(4), "big")
         self._first_tick: int | None = None
+        self._last_tick = 0
         self._remote: Addr | None = None
         self._sdp_remote: Addr | None = None
         self._latched = False
@@ -340,8 +341,17 @@ class AudioSession:
         marker = first is None
         if first is None:
             first = self._first_tick = tick
+        self._last_tick = tick
         timestamp = (self.timestamp_base + (tick - first) * self._units_per_tick) & 0xFFFFFFFF
         return self.next_sequence(), timestamp, marker
+
+    def continue_timestamps(self) -> None:
+        """The ticks to come are another room's (the leg moved): the next packet starts a new
+        timestamp line one tick after the last packet sent, so timestamps never go back."""
+        if self._first_tick is not None:
+            sent = self._last_tick - self._first_tick + 1
+            self.timestamp_base = (self.timestamp_base + sent * self._units_per_tick) & 0xFFFFFFFF
+            self._first_tick = None
 
     @property
     def srtp(self) -> bool:

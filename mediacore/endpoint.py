@@ -73,13 +73,17 @@ class Endpoint(ABC):
     # A floor listener (a radio leg) hears only the floor holder, never the room's mix: a
     # half-duplex radio keyed with everyone's voices would never let its users talk back.
     floor_listener: bool = False
+    # Whether the participant may move to another room with this endpoint (`joined` is then
+    # called again, with the new room); a leg that plays into or pulls for one room may not.
+    movable: bool = True
 
     @abstractmethod
     async def close(self, reason: str) -> None:
         """Release sockets and tasks; called once when the participant leaves."""
 
     def joined(self, room: JoinedRoom, participant: Member) -> None:
-        """Called once the participant is in the room (legs that act on the room keep it)."""
+        """Called once the participant is in the room (legs that act on the room keep it), and
+        again with the new room each time it moves."""
         return None
 
     def floor_changed(self, holder: str | None, priority: int) -> None:

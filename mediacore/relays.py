@@ -30,14 +30,13 @@ from mediacore.events import Event, EventBus
 from mediacore.framerelay import FrameRelay
 from mediacore.participant import Participant
 from mediacore.resample import TickConverter
-from mediacore.room import Room, RoomError
+from mediacore.room import MOVED, Room, RoomError
 
 log = logging.getLogger(__name__)
 
 EMERGENCY = 3
 MAX_RELAYED_ROOMS = 64
 RELAY_ENDED = "monitor-ended"
-MOVED = "moved"  # the reason a participant moved to another room leaves its old one with
 
 
 @dataclass(frozen=True, slots=True)

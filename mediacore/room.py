@@ -31,6 +31,7 @@ LATE_TICK_SECONDS = 0.005
 # anything shorter is worked off at once, so the legs' jitter buffers do not keep the backlog.
 MAX_BACKLOG_TICKS = 50
 MAX_PARTICIPANTS = 2000  # per room; a room may set a lower `max_participants`
+MOVED = "moved"  # the reason a participant leaves a room with when it moves to another
 
 
 class RoomError(ValueError):
@@ -274,11 +275,24 @@ class Room:
             raise RoomFull(f"room {self.name!r} is full ({limit} participants)")
 
     def add(self, participant: Participant) -> Participant:
+        return self._join(participant, {})
+
+    def attach(self, participant: Participant, moved_from: str) -> Participant:
+        """Join a participant `detach`ed from room `moved_from`: its endpoint stays open and
+        is told its new room through `joined`. Raises RoomClosed, RoomFull or RoomError."""
+        joined = self._join(participant, {"from": moved_from})
+        if joined.held:  # it stays on hold, hearing this room's melody
+            self.hold_music.hold(joined, self._melody())
+        return joined
+
+    def _join(self, participant: Participant, details: dict[str, Any]) -> Participant:
         self.check_capacity()
         if participant.priority not in PRIORITIES:
             raise RoomError("priority must be 0-3")
         self.participants[participant.id] = participant
-        self.bus.publish("participant.joined", self.name, participant=participant.roster_entry())
+        self.bus.publish(
+            "participant.joined", self.name, participant=participant.roster_entry(), **details
+        )
         participant.endpoint.joined(self, participant)
         log.info("participant joined", extra={"room": self.name, "participant": participant.id})
         return participant
@@ -290,25 +304,41 @@ class Room:
         return participant
 
     async def remove(self, participant_id: str, reason: str) -> None:
-        participant = self.participants.pop(participant_id, None)
-        if participant is None:
-            raise KeyError(participant_id)
-        self.floor.remove(participant_id, self.media_clock.now())
-        self.hold_music.resume(participant_id)
+        participant = self._take_out(participant_id)
         try:
             await participant.endpoint.close(reason)
         except Exception:  # a leg that fails to close must still leave the room
             log.exception("closing a leg failed", extra={"participant": participant_id})
+        self._say_left(participant, reason)
+        log.info(
+            "participant left",
+            extra={"room": self.name, "participant": participant_id, "reason": reason},
+        )
+
+    def detach(self, participant_id: str, moved_to: str) -> Participant:
+        """Take a participant out without closing its endpoint, as it moves to room
+        `moved_to`: a floor it holds or waits for is released. Raises KeyError."""
+        participant = self._take_out(participant_id)
+        participant.has_floor = participant.talking = False
+        self._say_left(participant, MOVED, to=moved_to)
+        return participant
+
+    def _take_out(self, participant_id: str) -> Participant:
+        participant = self.participants.pop(participant_id, None)
+        if participant is None:
+            raise KeyError(participant_id)
+        self.floor.remove(participant_id, self.media_clock.now())
+        self.hold_music.resume(participant_id)  # this room's music is no longer its to hear
+        return participant
+
+    def _say_left(self, participant: Participant, reason: str, **details: Any) -> None:
         self.bus.publish(
             "participant.left",
             self.name,
             participant=participant.id,
             name=participant.name,
             reason=reason,
-        )
-        log.info(
-            "participant left",
-            extra={"room": self.name, "participant": participant_id, "reason": reason},
+            **details,
         )
 
     def update(self, participant_id: str, **changes: Any) -> Participant:
@@ -344,14 +374,17 @@ class Room:
         if participant.held:
             return participant
         if music is None:
-            rate, ptime = self.settings.rate, self.settings.ptime
-            music = LoopingClip(default_melody(rate), rate, ptime)
+            music = self._melody()
         if self.floor.holder == participant_id:
             self.release_floor(participant_id, "hold")
         participant.held = True
         self.hold_music.hold(participant, music)
         self.bus.publish("participant.held", self.name, participant=participant_id, by=by)
         return participant
+
+    def _melody(self) -> LoopingClip:
+        rate, ptime = self.settings.rate, self.settings.ptime
+        return LoopingClip(default_melody(rate), rate, ptime)
 
     def resume(self, participant_id: str, by: str) -> Participant:
         """Take a participant off hold: mixed again. Publishes `participant.resumed`."""

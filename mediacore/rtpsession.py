@@ -27,6 +27,7 @@ from mediacore.audiosession import (
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.dtmf import DtmfDigit
 from mediacore.endpoint import Endpoint
+from mediacore.joinedroom import JoinedRoom, Member
 from mediacore.offeranswer import AudioNegotiation
 from mediacore.playout import AudioPlayout
 from mediacore.rtp import RtpPacket, build_rtp
@@ -131,6 +132,10 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         self.audio_input = session.playout if session.receives else None
         self.format = session.format
         self.audio_output = self if session.sends else None
+
+    def joined(self, room: JoinedRoom, participant: Member) -> None:
+        # Each room counts its own ticks: after a move, timestamps go on from where they were.
+        self.session.continue_timestamps()
 
     def renegotiate(self, negotiation: AudioNegotiation) -> None:
         """Apply a new offer/answer (re-INVITE, UPDATE, or the answer to our own offer).

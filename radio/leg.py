@@ -143,6 +143,7 @@ class RadioLeg(RtpLeg):
             self._keepalive_task = asyncio.get_running_loop().create_task(self._keepalives())
 
     def joined(self, room: JoinedRoom, participant: Member) -> None:
+        super().joined(room, participant)
         self.room = room
         self.participant_id = participant.id
         self.floor_changed(room.floor.holder, room.floor.holder_priority or 0)

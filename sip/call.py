@@ -149,6 +149,7 @@ class SipCall(Endpoint):
         return self.leg.floor_listener
 
     def joined(self, room: JoinedRoom, participant: Member) -> None:
+        self.room_name = room.name  # a move calls this again, with the new room
         self.leg.joined(room, participant)
 
     def floor_changed(self, holder: str | None, priority: int) -> None:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from mediacore.codecs import registry
 from mediacore.legpolicy import LegPolicy
-from mediacore.legs import publish_dtmf
 from mediacore.offeranswer import OfferAnswerError, read_answer
 from mediacore.participant import Participant
 from mediacore.rtpsession import RtpLeg
@@ -245,7 +244,7 @@ class Dialer:
             reason = FAILURE_REASONS.get(response.status, "rejected")
             if response.status == 487:
                 reason = "no-answer"
-            self._failed(room, participant, call, reason, response.status)
+            self._failed(participant, call, reason, response.status)
             return reason, response.status
         dialog = Dialog.as_uac(invite, response, destination)
         call.dialog = dialog
@@ -261,13 +260,11 @@ class Dialer:
         except ValueError as error:  # SdpError, OfferAnswerError, or the session kind's own
             log.info("dial-out answer unusable", extra={"error": str(error)})
             await call.hang_up("bad-sdp")
-            self._failed(room, participant, call, "bad-sdp", 488)
+            self._failed(participant, call, "bad-sdp", 488)
             return "bad-sdp", 488
         self._session_timer(call, response)
         call.state = "confirmed"
-        rate = call.leg.negotiation.codec.clock_rate
-        call.on_dtmf = lambda digit: publish_dtmf(agent.bus, room, participant, digit, rate)
-        call.on_ended = lambda reason: agent.leave_room(room, participant, reason)
+        agent.seat(call, participant)
         agent.publish_call_event("call.answered", call, participant=participant.id)
         return "answered", response.status
 
@@ -377,15 +374,15 @@ class Dialer:
                 interval, refresher or "uac", "uac", self.agent.clock.now()
             )
 
-    def _failed(
-        self, room: CallRoom, participant: Participant, call: SipCall, reason: str, status: int
-    ) -> None:
+    def _failed(self, participant: Participant, call: SipCall, reason: str, status: int) -> None:
         call.ended = True
         call.state = "failed"
         self.agent.publish_call_event(
             "call.failed", call, participant=participant.id, reason=reason, status=status
         )
-        self.agent.leave_room(room, participant, reason)
+        room = self.agent.rooms(call.room_name or "")  # where it is now: it may have moved
+        if room is not None:
+            self.agent.leave_room(room, participant, reason)
 
 
 def _peer_fields(invite: Request) -> tuple[str, str, int]:

@@ -554,9 +554,7 @@ class SipUserAgent:
         participant = Participant(name=name, endpoint=call, duplex=duplex)
         call.room_name = room.name
         call.participant_id = participant.id
-        call.on_ended = lambda reason: self.leave_room(room, participant, reason)
-        rate = call.leg.negotiation.codec.clock_rate
-        call.on_dtmf = lambda digit: publish_dtmf(self.bus, room, participant, digit, rate)
+        self.seat(call, participant)
         try:
             room.add(participant)
         except RoomError as error:
@@ -678,6 +676,23 @@ class SipUserAgent:
         """A call that never got past the PIN ended: nobody else closes its media leg."""
         self.pin_guard.left(call)
         self.spawn(call.leg.close(reason))
+
+    def seat(self, call: SipCall, participant: Participant) -> None:
+        """Send the call's hang-up and digits to the room it is in when they come
+        (`call.room_name`, which moving the participant changes)."""
+        rate = call.leg.negotiation.codec.clock_rate
+
+        def ended(reason: str) -> None:
+            room = self.rooms(call.room_name or "")
+            if room is not None:
+                self.leave_room(room, participant, reason)
+
+        def dtmf(digit: DtmfDigit) -> None:
+            room = self.rooms(call.room_name or "")
+            if room is not None:
+                publish_dtmf(self.bus, room, participant, digit, rate)
+
+        call.on_ended, call.on_dtmf = ended, dtmf
 
     def leave_room(self, room: CallRoom, participant: Participant, reason: str) -> None:
         """Take `participant` out of `room` (in a task), if it is still there."""

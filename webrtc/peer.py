@@ -281,6 +281,7 @@ class WebRtcLeg(Endpoint):
 
     def joined(self, room: JoinedRoom, participant: Member) -> None:
         self._room = room
+        self.outgoing.continue_pts()  # a moved leg hears the new room's ticks
         self.participant_id = participant.id
         if self.pc.connectionState in _GONE_STATES:  # failed while it was being added
             self._leave("webrtc-closed")

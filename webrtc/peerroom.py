@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
 
-from mediacore.events import EventBus, Subscription
+from mediacore.events import Event, EventBus, Subscription
 from mediacore.participant import Duplex, Participant
 from mediacore.room import Room
 from webrtc.peer import LegMode, WebRtcLeg
@@ -128,6 +128,14 @@ class Peers:
     def owned_by(self, owner: str) -> list[Peer]:
         """The live peers `owner` (an identity) made: what ends when its credential does."""
         return [peer for peer in self._peers.values() if peer.owner == owner and not peer.closed]
+
+    def follow(self, event: Event) -> None:
+        """A bus listener: a peer whose participant moved belongs to its new room."""
+        if event.type != "participant.moved" or event.room != event.data.get("to"):
+            return
+        peer = self._peers.get(str(event.data.get("participant")))
+        if peer is not None:
+            peer.room = str(event.data["to"])
 
     def __len__(self) -> int:
         return len(self._peers)

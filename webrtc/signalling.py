@@ -11,6 +11,7 @@ Client to server                                       Server to client
   mute {muted}                                         muted {muted}
   subscribe {source} / unsubscribe {source}            subscribed / unsubscribed {source}
   leave                                                left {participant, reason}
+                                                       moved {participant, from, to}
   ping                                                 pong
                                                        event {event: <room event>}
                                                        error {code, detail, for}"""
@@ -21,7 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from mediacore.events import Subscription
@@ -79,11 +80,15 @@ class SignallingSession:
         may_talk: bool,
         loopback: Sequence[str] = (),
         owner: str = "",
+        find_room: Callable[[str], PeerRoom | None] | None = None,
     ) -> None:
         """`room` is the room the socket was opened for; `user` names the caller (the default
         participant name); `may_talk` allows PTT; `loopback` see webrtc.ice; `owner` is the
-        caller's identity, recorded as the owner of its participant (default `user`)."""
+        caller's identity, recorded as the owner of its participant (default `user`);
+        `find_room` finds the room the participant was moved to, which the session then
+        acts on and forwards the events of."""
         self.room = room
+        self.find_room = find_room
         self.user = user
         self.owner = owner or user
         self.may_talk = may_talk
@@ -95,6 +100,7 @@ class SignallingSession:
         self.dropped = 0  # messages dropped because the client did not read
         self._bucket = TokenBucket(RATE_PER_SECOND, BURST)
         self._subscription: Subscription | None = None
+        self._forwarder: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._offer_again = False
         self._handlers: dict[str, Callable[[Message], Awaitable[None]]] = {
@@ -113,7 +119,7 @@ class SignallingSession:
     def start(self) -> None:
         """Begin forwarding the room's events to the client."""
         self._subscription = self.room.events(EVENT_QUEUE)
-        self._spawn(self._forward_events())
+        self._forwarder = self._spawn(self._forward_events())
 
     async def close(self) -> None:
         """The socket is gone: the participant leaves and event forwarding stops."""
@@ -126,10 +132,11 @@ class SignallingSession:
             with contextlib.suppress(KeyError):  # it left meanwhile
                 await self.room.remove(peer.participant_id, "websocket-closed")
 
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def post(self, message: Message) -> None:
         """Queue a message for the client; when the client does not read, the oldest goes."""
@@ -154,6 +161,30 @@ class SignallingSession:
             event = await self._subscription.get()
             if event.room == self.room.name:  # not the server-wide ones (SIP registrations)
                 self.post({"type": "event", "event": event.to_json()})
+            if event.type == "participant.moved" and self._follow_peer():
+                return  # the new room's forwarder goes on
+
+    def _follow_peer(self) -> bool:
+        """When the participant was moved to another room, act on that room from now on and
+        forward its events (a "moved" message says so); True when it did."""
+        peer = self.peer
+        if peer is None or peer.room == self.room.name or self.find_room is None:
+            return False
+        room = self.find_room(peer.room)
+        if room is None:
+            return False
+        old, self.room = self.room.name, room
+        if self._subscription is not None:
+            self._subscription.close()
+            forwarder = self._forwarder
+            self._subscription = room.events(EVENT_QUEUE)
+            self._forwarder = self._spawn(self._forward_events())
+            if forwarder is not None and forwarder is not asyncio.current_task():
+                forwarder.cancel()
+        self.post(
+            {"type": "moved", "participant": peer.participant_id, "from": old, "to": room.name}
+        )
+        return True
 
     # -- receiving ------------------------------------------------------------------------
 
@@ -174,6 +205,7 @@ class SignallingSession:
             self.error("bad-message", 'a message is a JSON object with a string "type"')
             return
         kind = message["type"]
+        self._follow_peer()  # a move the event forwarding has not seen yet
         handler = self._handlers.get(kind)
         if handler is None:
             self.error("unknown-type", f"unknown message type {kind[:64]!r}", kind[:64])

@@ -63,6 +63,7 @@ class OpusPacketTrack(MediaStreamTrack):
         self._queue: deque[av.Packet[Any]] = deque()
         self._ready = asyncio.Event()
         self._first_tick: int | None = None
+        self._next_pts = 0  # where a new line of ticks (another room's, after a move) goes on
         self.packets = 0
         self.bytes = 0
         self.dropped = 0
@@ -72,9 +73,10 @@ class OpusPacketTrack(MediaStreamTrack):
         if self.readyState != "live":
             return
         if self._first_tick is None:
-            self._first_tick = tick
+            self._first_tick = tick - self._next_pts // self._samples_per_tick
         packet = av.Packet(payload)
         packet.pts = (tick - self._first_tick) * self._samples_per_tick
+        self._next_pts = packet.pts + self._samples_per_tick
         packet.time_base = TIME_BASE
         if len(self._queue) >= MAX_QUEUED_PACKETS:
             self._queue.popleft()
@@ -83,6 +85,10 @@ class OpusPacketTrack(MediaStreamTrack):
         self.packets += 1
         self.bytes += len(payload)
         self._ready.set()
+
+    def continue_pts(self) -> None:
+        """The ticks to come are another room's: go on one tick after the last packet."""
+        self._first_tick = None
 
     async def recv(self) -> av.Packet[Any]:
         """The next packet; raises MediaStreamError once the track is stopped."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import Annotated, Any, Literal, get_type_hints
 
@@ -95,8 +96,14 @@ class ParticipantChange(BaseModel):
     )
 
 
-def build_rooms_router(rooms: Rooms, config: Config, link_legs: LinkLegs) -> APIRouter:
-    """`link_legs` learns the legs join links add, to remove them when the link ends."""
+def build_rooms_router(
+    rooms: Rooms,
+    config: Config,
+    link_legs: LinkLegs,
+    room_fields: Callable[[str], dict[str, Any]] = lambda room: {},
+) -> APIRouter:
+    """`link_legs` learns the legs join links add, to remove them when the link ends;
+    `room_fields` adds to a room's summary (a call's room says which call)."""
     router = APIRouter(prefix="/api/v1/rooms", tags=["rooms"])
     reader = Depends(permission("rooms:read"))
     writer = Depends(permission("rooms:write"))
@@ -108,7 +115,7 @@ def build_rooms_router(rooms: Rooms, config: Config, link_legs: LinkLegs) -> API
     ) -> list[dict[str, Any]]:
         """Every room; for a join link, only its own room."""
         names = [name for name in rooms.names() if principal.room in (None, name)]
-        return await rooms.summaries(names)
+        return [{**s, **room_fields(s["name"])} for s in await rooms.summaries(names)]
 
     @router.post("", status_code=201)
     async def create_room(
@@ -127,7 +134,7 @@ def build_rooms_router(rooms: Rooms, config: Config, link_legs: LinkLegs) -> API
     @router.get("/{room}", dependencies=[reader])
     async def read_room(room: str) -> dict[str, Any]:
         with room_errors():
-            return await rooms.summary(room)
+            return {**await rooms.summary(room), **room_fields(room)}
 
     @router.patch("/{room}")
     async def change_room(

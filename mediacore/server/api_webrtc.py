@@ -112,6 +112,7 @@ def build_webrtc_router(
             owner=principal.identity,
             may_talk=principal.may("floor:talk"),
             loopback=loopback(websocket.scope.get("server")),
+            find_room=peer_room,
         )
         link_legs.track(principal)  # its peer is found by owner when the link ends
         session.start()

@@ -31,6 +31,7 @@ from mediacore.server.api_alarms import build_alarms_router
 from mediacore.server.api_announcements import FILES_PATH, build_announcements_router
 from mediacore.server.api_audit import build_audit_router
 from mediacore.server.api_broadcasts import build_broadcasts_router
+from mediacore.server.api_calls import build_calls_router
 from mediacore.server.api_dispatchpage import build_dispatch_page_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
@@ -39,6 +40,7 @@ from mediacore.server.api_groups import build_groups_router
 from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_login import build_login_router
 from mediacore.server.api_messages import build_messages_router
+from mediacore.server.api_move import build_move_router
 from mediacore.server.api_recordings import build_recordings_router
 from mediacore.server.api_rooms import build_rooms_router
 from mediacore.server.api_sip import build_sip_router
@@ -69,6 +71,7 @@ from mediacore.server.messagehistory import MessageHistory
 from mediacore.server.messages import Messages
 from mediacore.server.metrics import MediaMetrics
 from mediacore.server.parties import PartyBook
+from mediacore.server.privatecalldial import private_calls
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
 from mediacore.server.remotepull import RemotePulls
@@ -171,6 +174,7 @@ class MediaServer:
         self.webrtc = WebRtcService(config.webrtc)
         self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded
         self.peers = Peers()  # every WebRTC peer of the server, wherever its media runs
+        self.bus.listen(self.peers.follow)  # a moved peer is its new room's
         # what each join link created: it all leaves when the link is revoked or expires
         self.link_legs = LinkLegs(self.rooms, self.peers, self.bus, self.tokens.links)
         self.remote_peers: RemotePeers | None = None
@@ -209,6 +213,7 @@ class MediaServer:
         self.announcements = self._announcements(config)
         clips = ClipCache(clips_directory(config.data_dir))
         self.holds = Holds(self.rooms, self.sip.agent, clips, config.sip.hold_music)
+        self.private_calls = private_calls(self.rooms, self.bus, self.sip, book)  # 单呼
         # emergency alarms, raised from the floor's events wherever the rooms run
         self.alarms = Alarms(config.data_dir, self.bus, self.rooms.roster)
         if isinstance(site, ShardedRecordingSite):  # published here, recorded in the workers
@@ -282,6 +287,7 @@ class MediaServer:
     async def stop(self) -> None:
         self.ready = False
         await self.link_legs.stop()
+        await self.private_calls.stop()
         await self.group_dials.stop()  # calls still ringing are CANCELled
         # First: recordings end sealed, with the room still whole (in workers too: they are
         # stopped below, after their recordings).
@@ -368,7 +374,11 @@ def create_app(server: MediaServer) -> FastAPI:
         text = await asyncio.to_thread(server.metrics.render, snapshot)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(build_rooms_router(server.rooms, server.config, server.link_legs))
+    app.include_router(
+        build_rooms_router(
+            server.rooms, server.config, server.link_legs, server.private_calls.room_fields
+        )
+    )
     app.include_router(build_floor_router(server.rooms, server.peers.owner_of))
     app.include_router(build_workers_router(server.pool))
     app.include_router(build_sources_router(server.sources, server.link_legs))
@@ -387,6 +397,8 @@ def create_app(server: MediaServer) -> FastAPI:
         )
     )
     app.include_router(build_messages_router(server.messages))
+    app.include_router(build_move_router(server.rooms))
+    app.include_router(build_calls_router(server.private_calls))
     app.include_router(build_walls_router(server.walls, STATIC / "wall.html", server.outbound))
     app.include_router(build_alarms_router(server.alarms, STATIC / "alarms.js"))
     app.include_router(build_whispers_router(server.rooms))

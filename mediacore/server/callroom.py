@@ -374,6 +374,20 @@ class CallRoomView:
         if participant is not None:
             _SENDER.send(participant.endpoint.close(reason), "call.close")
 
+    def hand_over(self, participant_id: str) -> Participant | None:
+        """The call of a participant that moved to another room, no longer this room's."""
+        self.suspended.discard(participant_id)
+        return self.participants.pop(participant_id, None)
+
+    def take_over(self, participant: Participant) -> None:
+        """A call moved in from another room: its hang-up and digits act on this room now."""
+        self.participants[participant.id] = participant
+        call = participant.endpoint
+        if isinstance(call, SipCall):
+            call.room_name = self.name
+        leg = _remote_leg(participant)
+        leg.room = self.name
+
     def check(self, now: float) -> None:
         """Once a second, as a room does: a call whose session timer ran out leaves."""
         for participant in list(self.participants.values()):

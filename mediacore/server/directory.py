@@ -94,7 +94,9 @@ class RoomDirectory:
         joined: list[Participant] = []  # DTMF can only arrive once the leg is in the room
 
         def dtmf(digit: DtmfDigit) -> None:
-            publish_dtmf(self.bus, room, joined[0], digit, leg.negotiation.codec.clock_rate)
+            here = self.room_of(joined[0].id)  # the room it is in now: it may have moved
+            if here is not None:
+                publish_dtmf(self.bus, here, joined[0], digit, leg.negotiation.codec.clock_rate)
 
         leg: RtpLeg
         if radio is None:
@@ -116,6 +118,10 @@ class RoomDirectory:
             await leg.close("rejected")
             raise
         return participant, answer.serialize()
+
+    def room_of(self, participant_id: str) -> Room | None:
+        """The open room that holds participant `participant_id`, if any."""
+        return next((r for r in self.rooms.values() if participant_id in r.participants), None)
 
     def summary(self, room: Room) -> dict[str, Any]:
         return {

@@ -65,6 +65,27 @@ class GatewayKeeper:
             for g in gateways
         }
         self._tasks: list[asyncio.Task[None]] = []
+        self.held: set[str] = set()  # lent to one-to-one calls: away from their rooms
+
+    def up(self, name: str) -> tuple[str, str] | None:
+        """Gateway `name`'s (participant, room) while its call is up in its room, else None.
+        Raises KeyError for a gateway not configured."""
+        state = self.state[name]
+        room = self.rooms(state["room"])
+        participant = state["participant"]
+        if room is None or participant is None or participant not in room.participants:
+            return None
+        call = room.participants[participant].endpoint
+        if not isinstance(call, SipCall) or call.state != "confirmed":
+            return None
+        return participant, room.name
+
+    def hold(self, name: str) -> None:
+        """Lend the gateway to a call: while away from its room it is not called again."""
+        self.held.add(name)
+
+    def give_back(self, name: str) -> None:
+        self.held.discard(name)
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -83,6 +104,9 @@ class GatewayKeeper:
         state = self.state[gateway.name]
         retry = FIRST_RETRY
         while True:
+            if gateway.name in self.held:
+                await asyncio.sleep(CHECK_EVERY)
+                continue
             room = self.rooms(gateway.room)
             participant = state["participant"]
             if room is None:

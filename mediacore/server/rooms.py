@@ -49,6 +49,24 @@ class NoRunningShard(RoomError):
     """Every worker holding the room is restarting: try again in a moment."""
 
 
+class MoveRefused(RoomError):
+    """A participant that cannot move there: `code` says why (the API's 409 error code)."""
+
+    code = "cannot-move"
+
+
+class SameRoom(MoveRefused):
+    code = "same-room"
+
+
+class NotMovable(MoveRefused):
+    code = "not-movable"
+
+
+class OtherFormat(MoveRefused):
+    code = "room-format"
+
+
 # The failures a room call may raise; the channel carries their class names across.
 ROOM_FAILURES: dict[str, type[Exception]] = {
     cls.__name__: cls
@@ -57,6 +75,9 @@ ROOM_FAILURES: dict[str, type[Exception]] = {
         RoomClosed,
         RoomFull,
         RoomExists,
+        SameRoom,
+        NotMovable,
+        OtherFormat,
         NoSuchRoom,
         NoSuchParticipant,
         PortsExhausted,
@@ -134,6 +155,12 @@ class Rooms(Protocol):
         ...
 
     async def resume(self, room: str, participant: str, by: str) -> dict[str, Any]: ...
+
+    async def move(self, room: str, participant: str, to: str) -> dict[str, Any]:
+        """Move a participant, its leg open (same call, same id), into room `to`; answers
+        its roster entry there. Raises NoSuchRoom, NoSuchParticipant, RoomFull, RoomClosed
+        or a MoveRefused."""
+        ...
 
     async def add_rtp_leg(
         self, room: str, offer: str, leg: LegRequest
@@ -251,6 +278,24 @@ class LocalRooms:
         _participant(found, participant)
         return found.resume(participant, by).roster_entry()
 
+    async def move(self, room: str, participant: str, to: str) -> dict[str, Any]:
+        source, target = self.room(room), self.room(to)
+        found = _participant(source, participant)
+        check_move(source.settings, target.settings)
+        if not found.endpoint.movable:
+            raise NotMovable(f"a participant of kind {found.kind!r} cannot move")
+        target.check_capacity()
+        target.attach(source.detach(participant, to), room)
+        for name in (room, to):
+            source.bus.publish(
+                "participant.moved",
+                name,
+                participant=participant,
+                name=found.name,
+                **{"from": room, "to": to},
+            )
+        return found.roster_entry()
+
     async def add_rtp_leg(
         self, room: str, offer: str, leg: LegRequest
     ) -> tuple[dict[str, Any], str]:
@@ -289,6 +334,18 @@ class LocalRooms:
         else:
             result = found.release_floor(participant, source)
         return result.to_json()
+
+
+def check_move(source: RoomSettings, target: RoomSettings) -> None:
+    """Raise SameRoom, or OtherFormat when the rooms' rates or ticks differ (a leg decodes
+    and paces for its room's)."""
+    if source.name == target.name:
+        raise SameRoom(f"the participant is in room {target.name!r} already")
+    if (source.rate, source.ptime) != (target.rate, target.ptime):
+        raise OtherFormat(
+            f"room {target.name!r} runs at {target.rate} Hz / {target.ptime} ms, "
+            f"room {source.name!r} at {source.rate} Hz / {source.ptime} ms"
+        )
 
 
 def _participant(room: Room, participant: str) -> Any:

@@ -22,7 +22,7 @@ from mediacore.events import Event, EventBus
 from mediacore.mixing import Audiences
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.relays import relayed_rooms
-from mediacore.room import RoomError, RoomFull, RoomSettings
+from mediacore.room import MOVED, RoomError, RoomFull, RoomSettings
 from mediacore.server.callroom import CallRoomView, RemoteLeg
 from mediacore.server.directory import MAX_ROOMS, RoomExists
 from mediacore.server.metricsdata import RoomSnapshot
@@ -35,6 +35,7 @@ from mediacore.server.rooms import (
     NoRunningShard,
     NoSuchParticipant,
     NoSuchRoom,
+    check_move,
 )
 from mediacore.server.whisperbook import WhisperBook
 from mediacore.server.workers import WorkerPool, WorkerProcess
@@ -285,6 +286,33 @@ class ShardedRooms:
         )
         return {**entry, **self._fields_of(room, participant), "worker": shard.worker.id}
 
+    async def move(self, room: str, participant: str, to: str) -> dict[str, Any]:
+        """The leg stays in the worker that holds its socket: the target room gets a shard
+        there if it has none (linked to its others), and the worker moves the participant."""
+        source, target = self.placed(room), self.placed(to)
+        shard = self._shard(room, participant)
+        check_move(source.settings, target.settings)
+        limit = target.settings.max_participants
+        if sum(s.load for s in target.shards) >= limit:
+            raise RoomFull(f"room {to!r} is full ({limit} participants)")
+        into = await self._shard_on(target, shard.worker)
+        into.reserved += 1
+        try:
+            entry = await _ask(
+                shard.worker, "participant.move", room=room, participant=participant, to=to
+            )
+        finally:
+            into.reserved -= 1
+        shard.participants.discard(participant)
+        into.participants.add(participant)
+        view = self.call_rooms.get(room)
+        call = view.hand_over(participant) if view is not None else None
+        if call is not None:
+            new_view = self.call_room(to)
+            assert new_view is not None
+            new_view.take_over(call)
+        return {**entry, **self._fields_of(to, participant), "worker": shard.worker.id}
+
     async def add_rtp_leg(
         self, room: str, offer: str, leg: LegRequest
     ) -> tuple[dict[str, Any], str]:
@@ -481,7 +509,7 @@ class ShardedRooms:
             elif shard is not None and kind == "participant.left":
                 shard.participants.discard(payload["participant"])
                 view = self.call_rooms.get(room)
-                if view is not None:
+                if view is not None and payload.get("reason") != MOVED:
                     view.left(payload["participant"], payload.get("reason", "left"))
             if kind.startswith("floor.") and len(placed.shards) > 1:
                 asyncio.get_running_loop().create_task(self._sync_floor_quietly(placed))

@@ -32,7 +32,7 @@ from mediacore.datapath import FrameKind, MediaFrame
 from mediacore.datapathio import DataPath
 from mediacore.events import Event, EventBus
 from mediacore.offeranswer import OfferAnswerError
-from mediacore.room import RoomSettings
+from mediacore.room import MOVED, RoomSettings
 from mediacore.server.announcementlegs import AnnouncementLegs, clips_directory
 from mediacore.server.children import READY
 from mediacore.server.config import Config, RtpSection, ServerSection
@@ -139,6 +139,7 @@ class Worker:
                 "participant.resume": lambda d: self.rooms.resume(
                     d["room"], d["participant"], d["by"]
                 ),
+                "participant.move": self.move,
                 "leg.rtp": self.add_rtp_leg,
                 "announcement.join": self.announcements.join,
                 "floor.get": lambda d: self.rooms.floor(d["room"]),
@@ -192,6 +193,12 @@ class Worker:
         await self.sip_legs.room_closed(name)
         self.home.pop(name, None)
         self.timings.forget(name)
+
+    async def move(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Move a participant between two rooms' shards of this worker, its leg open."""
+        entry = await self.rooms.move(data["room"], data["participant"], data["to"])
+        self.sip_legs.moved(data["participant"], data["to"])
+        return {**entry, "worker": self.settings.id}
 
     async def add_rtp_leg(self, data: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -316,7 +323,7 @@ class Worker:
             notice(message.data)
 
     def _forward_event(self, event: Event) -> None:
-        if event.type == "participant.left":
+        if event.type == "participant.left" and event.data.get("reason") != MOVED:
             self.sip_legs.left(event.data["participant"])
             self.sources.left(event.data["participant"])
         if event.type in _HOME_ONLY and not self.home.get(event.room or "", True):

@@ -161,6 +161,12 @@ class WorkerLegs:
                 del self.legs[leg_id]
                 self.channel.notify("leg.closed", leg=leg_id)
 
+    def moved(self, participant_id: str, room: str) -> None:
+        """A participant moved to `room`: its leg's digits go there now."""
+        for held in self.legs.values():
+            if held.participant is not None and held.participant.id == participant_id:
+                held.room = room
+
     # -- PIN entry and digits -------------------------------------------------------------
 
     async def start_pin(self, data: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ class SourceLeg(Endpoint):
     """A camera whose sound arrives from control. It only talks, and only once audio came."""
 
     kind = "video"
+    movable = False  # it plays into, or pulls for, its one room
 
     def __init__(self, room_rate: int, tick_ms: int, audio: bool) -> None:
         self.audio = audio

@@ -294,11 +294,11 @@
   async function refreshSide() {
     if (!token()) return;
     const [calls, plans, messages] = await Promise.all([
-      api("GET", "/api/v1/calls").catch(() => []),
+      api("GET", "/api/v1/calls/private").catch(() => []),  // GET /calls: the SIP dialogs
       api("GET", "/api/v1/groups").catch(() => []),
       api("GET", "/api/v1/messages?limit=20").catch(() => []),
     ]);
-    state.calls = Array.isArray(calls) ? calls : [];
+    state.calls = (Array.isArray(calls) ? calls : []).filter((call) => call.state !== "ended");
     items("calls", state.calls, (call, li) => {
       const parties = (call.parties || []).map((p) => `${p.name || p.party || p.participant || "?"} (${p.state || ""})`).join(" ↔ ");
       text(li, `${call.room}: ${parties}`, true);
