@@ -94,3 +94,17 @@ def test_the_default_melody_plays_its_notes_and_loops_without_a_gap() -> None:
         block = pcm[index * note + 400 : (index + 1) * note - 400]
         assert tone_level_dbfs(block, hz, 8000) == pytest.approx(-21, abs=2)
     assert np.allclose(pcm[: len(samples)], pcm[len(samples) :])
+
+
+def test_a_held_participant_that_moves_stays_held_with_the_new_rooms_music() -> None:
+    here, _ = make_room()
+    there, _ = make_room()
+    talker, held = participant("a", 700), participant("b", None)
+    here.add(held)
+    there.add(talker)
+    here.hold(held.id, "dispatcher", music(1000))
+    there.attach(here.detach(held.id, "there"), "here")
+    assert not here.hold_music.held and there.hold_music.held == {held.id}
+    run(there, 1)
+    assert heard(held, 700) < -60  # not the room it moved to...
+    assert max(heard(held, hz) for hz in MELODY_HZ) > -30  # ...but that room's melody
