@@ -98,7 +98,7 @@ class ReferTarget:
             elif name.lower() in _PASSED_HEADERS:
                 passed.append((name, text))
         bare = SipUri(uri.scheme, uri.host, uri.user, uri.port, dict(uri.params), "", None)
-        return cls(bare, address.display_name, replaces, tuple(passed))
+        return cls(bare, address.display_name or None, replaces, tuple(passed))
 
     def __str__(self) -> str:
         pairs = list(self.headers)
