@@ -107,6 +107,18 @@ async def test_a_dispatcher_monitors_selects_talks_whispers_and_broadcasts(
             "the whisper to end",
         )
 
+        # Move / 动态重组: drag Car 7 from the police room's roster onto the fire room's card.
+        await page.click("#rooms .card[data-room='dc-police'] .title")
+        await page.drag_and_drop(
+            f"#roster tr[data-id='{car.participant}']", "#rooms .card[data-room='dc-fire']"
+        )
+        await poll(
+            lambda: car.participant in {p["id"] for p in roster(server, "dc-fire")},
+            10.0,
+            "Car 7 in the fire room",
+        )
+        assert car.participant not in {p["id"] for p in roster(server, "dc-police")}
+
         # Broadcast / 广播 to every room, then stop.
         await page.click("#broadcastall")
         found = await poll(
