@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mediacore.room import RoomError
@@ -92,7 +92,6 @@ class BlindTransfer:
     mode: str  # "refer" (a phone asked) or "blind" (a dispatcher asked)
     state: str = "trying"
     target: str | None = None  # the participant id of the dialled target
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
