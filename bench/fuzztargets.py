@@ -61,6 +61,13 @@ SIP_TOKENS = (
     b"%00",
     b"[::1]",
     b"Digest ",
+    b"Refer-To:",
+    b"Replaces:",
+    b"?Replaces=",
+    b"%3Bto-tag%3D",
+    b";from-tag=",
+    b"Event: refer;id=",
+    b"SIP/2.0 180 Ringing",
 )
 SIP_SEEDS: list[tuple[str, list[str], str]] = [
     (
@@ -107,6 +114,21 @@ SIP_SEEDS: list[tuple[str, list[str], str]] = [
             "Record-Route: <sip:p1.example.org;lr>, <sip:p2.example.org;lr>",
         ],
         "",
+    ),
+    (
+        "REFER sip:incident-7@192.0.2.1 SIP/2.0",
+        [
+            "Via: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK-seed-4",
+            "From: <sip:unit3@example.org>;tag=abc",
+            "To: <sip:incident-7@192.0.2.1>;tag=def",
+            "Call-ID: seed-call-1@192.0.2.9",
+            "CSeq: 2 REFER",
+            "Refer-To: <sip:unit9@example.org?Replaces=c9%3Bto-tag%3Da%3Bfrom-tag%3Db>",
+            "Replaces: c9;to-tag=a;from-tag=b;early-only",
+            "Event: refer;id=2",
+            "Content-Type: message/sipfrag;version=2.0",
+        ],
+        "SIP/2.0 180 Ringing\r\n",
     ),
 ]
 

@@ -46,6 +46,7 @@ class Participant:
     talking: bool = False
     level_db: float = -127.0
     has_floor: bool = False
+    held: bool = False  # on hold: not mixed, hears music (mediacore/holdmusic.py)
     joined_at: datetime = field(default_factory=utc_now)
     # Who it hears beyond mix-minus (ids of its room's participants, sorted): never these...
     hear_not: tuple[str, ...] = ()
@@ -77,6 +78,7 @@ class Participant:
             "talking": self.talking,
             "level_db": round(self.level_db, 1),
             "has_floor": self.has_floor,
+            "held": self.held,
             "codec": details.get("codec"),
             "joined_at": iso8601(self.joined_at),
             "hear_not": list(self.hear_not),
@@ -84,5 +86,5 @@ class Participant:
             "monitor": [dict(m) for m in self.monitor],
             "transmit": list(self.transmit),
             "broadcast": list(self.broadcast),
-            **{key: value for key, value in details.items() if key != "codec"},
+            **{key: value for key, value in details.items() if key not in ("codec", "held")},
         }

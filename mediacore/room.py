@@ -13,9 +13,11 @@ from typing import Any, Literal, Protocol
 
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.codecs.base import Pcm
+from mediacore.endpoint import AudioInput
 from mediacore.events import EventBus
 from mediacore.floor import Floor, FloorResult, FloorSettings
 from mediacore.floormirror import FloorMirror, Forward
+from mediacore.holdmusic import HoldMusic, LoopingClip, default_melody
 from mediacore.mixing import Audiences, MixerFactory, MixerSettings, TickResult
 from mediacore.participant import PRIORITIES, Participant
 
@@ -200,6 +202,7 @@ class Room:
         self.clock = ClockStatistics()
         self.tick_observers: list[TickObserver] = []
         self.mixer = make_mixer(self._mixer_settings(), self._talking_changed)
+        self.hold_music = HoldMusic(make_mixer, self._mixer_settings())
         self.floor: Floor | FloorMirror = Floor(
             self._floor_settings(), self._publish_floor, self._floor_changed
         )
@@ -277,7 +280,10 @@ class Room:
     def attach(self, participant: Participant, moved_from: str) -> Participant:
         """Join a participant `detach`ed from room `moved_from`: its endpoint stays open and
         is told its new room through `joined`. Raises RoomClosed, RoomFull or RoomError."""
-        return self._join(participant, {"from": moved_from})
+        joined = self._join(participant, {"from": moved_from})
+        if joined.held:  # it stays on hold, hearing this room's melody
+            self.hold_music.hold(joined, self._melody())
+        return joined
 
     def _join(self, participant: Participant, details: dict[str, Any]) -> Participant:
         self.check_capacity()
@@ -322,6 +328,7 @@ class Room:
         if participant is None:
             raise KeyError(participant_id)
         self.floor.remove(participant_id, self.media_clock.now())
+        self.hold_music.resume(participant_id)  # this room's music is no longer its to hear
         return participant
 
     def _say_left(self, participant: Participant, reason: str, **details: Any) -> None:
@@ -358,6 +365,35 @@ class Room:
             self.bus.publish(
                 "participant.updated", self.name, participant=participant.id, changes=changed
             )
+        return participant
+
+    def hold(self, participant_id: str, by: str, music: AudioInput | None = None) -> Participant:
+        """Put a participant on hold: it leaves the mix and hears `music` (the room's default
+        melody when None). Publishes `participant.held`; raises KeyError."""
+        participant = self.get(participant_id)
+        if participant.held:
+            return participant
+        if music is None:
+            music = self._melody()
+        if self.floor.holder == participant_id:
+            self.release_floor(participant_id, "hold")
+        participant.held = True
+        self.hold_music.hold(participant, music)
+        self.bus.publish("participant.held", self.name, participant=participant_id, by=by)
+        return participant
+
+    def _melody(self) -> LoopingClip:
+        rate, ptime = self.settings.rate, self.settings.ptime
+        return LoopingClip(default_melody(rate), rate, ptime)
+
+    def resume(self, participant_id: str, by: str) -> Participant:
+        """Take a participant off hold: mixed again. Publishes `participant.resumed`."""
+        participant = self.get(participant_id)
+        if not participant.held:
+            return participant
+        participant.held = False
+        self.hold_music.resume(participant_id)
+        self.bus.publish("participant.resumed", self.name, participant=participant_id, by=by)
         return participant
 
     def set_whispers(self, audiences: Audiences) -> None:
@@ -481,6 +517,8 @@ class Room:
 
     def _mix(self, tick: int, now: float) -> TickResult:
         participants = list(self.participants.values())
+        if self.hold_music.held:
+            participants = self.hold_music.play(tick, now, participants)
         if self.links is None:
             return self.mixer.tick(tick, now, participants, self.floor_holder())
         remote = self.links.sources(now)

@@ -74,6 +74,22 @@ class CallAgent(Protocol):
         """We acknowledged a 2xx: resend the ACK if the 2xx comes again."""
         ...
 
+    def refer_received(
+        self, call: SipCall, request: Request, transaction: ServerTransaction
+    ) -> None:
+        """A REFER in the call's dialog (RFC 3515): answer it (202, or an error)."""
+        ...
+
+    def notify_received(
+        self, call: SipCall, request: Request, transaction: ServerTransaction
+    ) -> None:
+        """A NOTIFY in the call's dialog (a REFER we sent reports progress): answer it."""
+        ...
+
+    def hold_changed(self, call: SipCall) -> None:
+        """The call went on hold or came off it (`call.held`): tell the room."""
+        ...
+
     def call_message(self, call: SipCall, request: Request, transaction: ServerTransaction) -> None:
         """Answer a MESSAGE inside `call` (a text into its room), or refuse it."""
         ...
@@ -101,6 +117,9 @@ class SipCall(Endpoint):
         self.session_timer: SessionTimer | None = None
         self.ended = False  # the dialog is over (BYE sent or received)
         self.state = "confirmed"  # dial-out: calling, ringing, confirmed or failed
+        self.participant_id: str | None = None  # set once the call is in a room
+        self.remote_hold = False  # the peer's last offer held the call (sendonly, inactive...)
+        self.local_hold = False  # we held it (a dispatcher's hold: our offer was sendonly)
         self.invite: Request | None = None  # dial-out: our latest INVITE
         self.dial_task: asyncio.Task[None] | None = None
         self.on_ended: Callable[[str], None] | None = None  # the room removes the participant
@@ -163,10 +182,14 @@ class SipCall(Endpoint):
             "user": self.user,
             "call_direction": self.direction,
             "transport": dialog.peer.transport if dialog else None,
-            "held": self.state == "confirmed"
-            and self.leg.negotiation.direction in ("recvonly", "inactive"),
+            "held": self.held,
             "call_state": self.state,
         }
+
+    @property
+    def held(self) -> bool:
+        """On hold, by the peer or by us: not mixed into the room, it hears music."""
+        return self.state == "confirmed" and (self.remote_hold or self.local_hold)
 
     # -- the peer's requests --------------------------------------------------------------
 
@@ -193,6 +216,10 @@ class SipCall(Endpoint):
             agent.stack.respond(transaction, agent.options_response(request))
         elif method == "PRACK":
             agent.stack.respond(transaction, make_response(request, 200))
+        elif method == "REFER":
+            agent.refer_received(self, request, transaction)
+        elif method == "NOTIFY":
+            agent.notify_received(self, request, transaction)
         elif method == "MESSAGE":
             agent.call_message(self, request, transaction)
         else:
@@ -262,8 +289,15 @@ class SipCall(Endpoint):
             agent.stack.respond(transaction, response)
             return
         leg.renegotiate(negotiation)
-        agent.publish_call_event("call.updated", self, held=self.describe()["held"])
+        was_held = self.held
+        # RFC 3264 §8.4: sendonly or inactive holds; so does the older c=0.0.0.0 (RFC 2543).
+        self.remote_hold = negotiation.direction in ("recvonly", "inactive") or (
+            negotiation.remote_address in ("0.0.0.0", "::")
+        )
+        agent.publish_call_event("call.updated", self, held=self.held)
         agent.stack.respond(transaction, self._ok(request, answer))
+        if self.held != was_held:
+            agent.hold_changed(self)
 
     def _ok(self, request: Request, sdp: SessionDescription | None) -> Response:
         agent, dialog = self.agent, self.dialog
@@ -279,8 +313,9 @@ class SipCall(Endpoint):
             response.body = sdp.serialize().encode()
         return response
 
-    def current_sdp(self, offer: bool = False) -> SessionDescription:
-        """Our side of the session as it stands, as an offer (for an offerless re-INVITE)."""
+    def current_sdp(self, offer: bool = False, direction: str = "sendrecv") -> SessionDescription:
+        """Our side of the session as it stands, as an offer (for an offerless re-INVITE; with
+        `direction` "sendonly" it puts the peer on hold)."""
         leg = self.leg
         leg.session_version += 1
         codecs = [leg.negotiation.codec] if not offer else registry.supported()
@@ -293,6 +328,7 @@ class SipCall(Endpoint):
             session_version=leg.session_version,
             srtp="mandatory" if keys else "off",
             srtp_key=keys.local_key if keys else None,
+            direction=direction,
         )
 
     def _info(self, request: Request) -> Response:
@@ -341,6 +377,26 @@ class SipCall(Endpoint):
     async def move_media(self, leg: MediaLeg, offer: SessionDescription) -> bool:
         """Carry on with the media on `leg` (a new worker after one died): a re-INVITE with
         `offer`, the answer applied to `leg`. False (the old leg kept) when the peer refuses."""
+        if not await self.reinvite(offer, leg):
+            return False
+        self.leg = leg
+        leg.on_dtmf = self._dtmf
+        return True
+
+    async def set_local_hold(self, held: bool) -> bool:
+        """Put the peer on hold (a re-INVITE with our session `sendonly`: it hears what we
+        send, music, and we ignore what it sends) or take it off (`sendrecv`). False when the
+        peer refused; the hold then stands as it was."""
+        if self.local_hold == held:
+            return True
+        offer = self.current_sdp(direction="sendonly" if held else "sendrecv")
+        if not await self.reinvite(offer, self.leg):
+            return False
+        self.local_hold = held
+        return True
+
+    async def reinvite(self, offer: SessionDescription, leg: MediaLeg) -> bool:
+        """A re-INVITE with `offer`, its answer applied to `leg`; False when refused."""
         agent, dialog = self.agent, self.dialog
         if agent is None or dialog is None or self.ended:
             return False
@@ -367,9 +423,25 @@ class SipCall(Endpoint):
             log.info("re-INVITE answer unusable", extra={"error": str(error)})
             await self.hang_up("bad-sdp")
             return False
-        self.leg = leg
-        leg.on_dtmf = self._dtmf
         return True
+
+    async def send_request(
+        self,
+        method: str,
+        headers: list[tuple[str, str]],
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> Response:
+        """An in-dialog request (NOTIFY, REFER) and its final response; 481 when the dialog
+        is over."""
+        agent, dialog = self.agent, self.dialog
+        if agent is None or dialog is None or self.ended:
+            return Response(status=481, reason="Call Does Not Exist")
+        request = dialog.request(
+            method, agent.stack.via(dialog.peer), body=body, content_type=content_type,
+            headers=headers,
+        )  # fmt: skip
+        return await agent.stack.request(request, dialog.peer)
 
     async def refresh_session(self) -> None:
         """RFC 4028 refresh when we are the refresher: an UPDATE without a body."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mediacore.codecs import registry
@@ -56,8 +56,12 @@ class DialError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _Watch:
+    """How one dial-out goes: how long it may ring, who hears its progress, and the headers
+    its INVITE carries besides ours."""
+
     ring_timeout: float  # seconds
     progress: DialProgress
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,8 @@ class Dialer:
         *,
         ring_timeout: float | None = None,
         progress: DialProgress | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+        priority: int = 0,
     ) -> str:
         """Start calling `uri_text` into `room`; returns the participant id at once.
 
@@ -120,11 +126,13 @@ class Dialer:
             name=name or uri.user or uri.host,
             endpoint=call,
             duplex="half" if call.floor_listener else "full",
+            priority=priority,
         )
         call.room_name = room.name
+        call.participant_id = participant.id
         room.add(participant)
         timeout = ring_timeout or agent.settings.ring_timeout
-        watch = _Watch(timeout, progress or _unwatched)
+        watch = _Watch(timeout, progress or _unwatched, tuple(headers))
         task = agent.spawn(self._call(room, participant, call, route, offer, kind, watch))
         call.dial_task = task
         return participant.id
@@ -220,6 +228,8 @@ class Dialer:
         secure = route.request_uri.lower().startswith("sips:")
         contact = f"<{stack.contact_uri(room.name, destination, secure=secure)}>"
         invite = self._invite(route, from_address, contact, offer, new_call_id(), 1)
+        for name, value in watch.headers:
+            invite.headers.add(name, value)
         if kind is not None:
             kind.mark(invite)
         agent.publish_call_event(

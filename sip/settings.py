@@ -108,6 +108,9 @@ class SipSettings:
     tls_key: str = ""
     tls_verify: bool = True
     tls_ca_file: str = ""
+    # Music on hold: an audio file (anything announcements play: WAV, MP3, OGG...) looped to
+    # held participants; empty: a built-in soft melody.
+    hold_music: str = ""
     users: tuple[SipUser, ...] = ()
 
     def policy(self, srtp: str = "", nat: bool = False) -> LegPolicy:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from mediacore.dtmf import DtmfDigit
 from mediacore.events import EventBus
@@ -30,6 +30,7 @@ from sip.message import Request, Response, make_response
 from sip.natdetect import behind_nat
 from sip.pinentry import PinEntry, PinPrompt
 from sip.pinguard import PinGuard
+from sip.refer import ReferError, Replaces
 from sip.registrar import Registrar, RegistrationError
 from sip.roomport import CallLegs, CallRoom, MediaLeg
 from sip.sessionkind import IncomingSessionKind
@@ -42,11 +43,13 @@ from sip.trunktrust import TrunkTrust
 
 log = logging.getLogger(__name__)
 
-ALLOWED_METHODS = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, MESSAGE"
+ALLOWED_METHODS = (
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, MESSAGE, REFER, NOTIFY"
+)
 KNOWN_METHODS = frozenset(
     {"SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH"}
 )  # understood but not served here: 405 rather than 501
-SUPPORTED_EXTENSIONS = frozenset({"timer"})
+SUPPORTED_EXTENSIONS = frozenset({"timer", "replaces"})
 JOIN_ROLES = frozenset({"admin", "commander", "operator", "expert"})
 PIN_HASH_GRACE = 2.0  # seconds after a PIN is accepted in which a "#" still belongs to it
 
@@ -56,6 +59,24 @@ RoomLookup = Callable[[str], CallRoom | None]
 MessageHandler = Callable[[Request, Peer, ServerTransaction], None]
 CallMessageHandler = Callable[[SipCall, Request, ServerTransaction], None]
 CallKey = tuple[str, str]  # (Call-ID, our tag)
+# (room, participant id, held): a call went on hold or came off it (the assembly plays music)
+HoldChanged = Callable[[str, str, bool], None]
+
+
+class TransferHandler(Protocol):
+    """What serves REFER and NOTIFY in our dialogs, and INVITEs with Replaces (sip.transfer)."""
+
+    def refer_received(
+        self, call: SipCall, request: Request, transaction: ServerTransaction
+    ) -> None: ...
+
+    def notify_received(
+        self, call: SipCall, request: Request, transaction: ServerTransaction
+    ) -> None: ...
+
+    def replaced(self, old: SipCall, new: SipCall, participant: str) -> None:
+        """`new` (an INVITE with Replaces) took `old`'s place in its room as `participant`."""
+        ...
 
 
 class SipUserAgent:
@@ -96,6 +117,8 @@ class SipUserAgent:
         stack.user_agent = self
         # Makes a call's PIN entry: here, or in the media worker that runs its leg.
         self.pin_entries: Callable[..., PinPrompt] = PinEntry
+        self.transfers: TransferHandler | None = None  # REFER, NOTIFY, Replaces: sip.transfer
+        self.on_hold_changed: HoldChanged | None = None
         self.messages: MessageHandler | None = None  # MESSAGE is refused (405) without one
         self.call_messages: CallMessageHandler | None = None
         self._housekeeping: asyncio.Task[None] | None = None
@@ -148,8 +171,10 @@ class SipUserAgent:
             self.stack.respond(transaction, self.options_response(request))
         elif method == "MESSAGE" and self.messages is not None:
             self.messages(request, source, transaction)
-        elif method in ("BYE", "INFO", "UPDATE", "PRACK"):
+        elif method in ("BYE", "INFO", "UPDATE", "PRACK", "NOTIFY"):
             self.stack.respond(transaction, make_response(request, 481))
+        elif method == "REFER":  # RFC 3515 allows it; we transfer only calls we are in
+            self.stack.respond(transaction, make_response(request, 403, "REFER Outside A Call"))
         else:
             self.reject_method(request, transaction)
 
@@ -216,7 +241,7 @@ class SipUserAgent:
 
     def add_capabilities(self, message: Request | Response) -> None:
         message.headers.add("Allow", ALLOWED_METHODS)
-        message.headers.add("Supported", "timer")
+        message.headers.add("Supported", "timer, replaces, norefersub")
         message.headers.add("User-Agent", "mediacore")
 
     # -- authentication -------------------------------------------------------------------
@@ -330,6 +355,11 @@ class SipUserAgent:
         self, request: Request, source: Peer, transaction: ServerTransaction
     ) -> None:
         target = request.request_uri.user or ""
+        usable, replaced = self._replaced_call(request, transaction)
+        if not usable:
+            return  # answered: malformed, or no such dialog
+        if replaced is not None and replaced.room_name is not None:
+            target = replaced.room_name  # it takes the replaced call's place, in its room
         room = self.rooms(target)
         if room is None:
             self.stack.respond(transaction, make_response(request, 404, "No Such Room"))
@@ -337,7 +367,8 @@ class SipUserAgent:
         # Phones send credentials only when challenged: a caller whose From names one of our
         # accounts is challenged even in a PIN room, so that accounts join without the PIN.
         has_credentials = (
-            "Authorization" in request.headers
+            replaced is not None  # taking over a call needs an account, never just a PIN
+            or "Authorization" in request.headers
             or "Proxy-Authorization" in request.headers
             or (request.from_.uri.user or "") in self.users
             or self.trunks.may_be_trunk(source)
@@ -426,7 +457,9 @@ class SipUserAgent:
         self.stack.respond(transaction, ok)
         name = (user.name or user.user) if user else (request.from_.display_name or "")
         name = name or request.from_.uri.user or "sip caller"
-        if room.settings.pin and user is None:
+        if replaced is not None:
+            self._replace(room, replaced, call, name)
+        elif room.settings.pin and user is None:
             # Nothing is sent to a caller without an account before its ACK proves that it
             # receives what we send (a forged INVITE never ACKs): then the PIN prompt starts.
             self.pin_guard.entering(call, pin_source)
@@ -520,6 +553,7 @@ class SipUserAgent:
         duplex: Duplex = "half" if call.floor_listener else "full"
         participant = Participant(name=name, endpoint=call, duplex=duplex)
         call.room_name = room.name
+        call.participant_id = participant.id
         self.seat(call, participant)
         try:
             room.add(participant)
@@ -528,6 +562,68 @@ class SipUserAgent:
             self.spawn(call.close("room-full"))
             return None
         return participant
+
+    def _replaced_call(
+        self, request: Request, transaction: ServerTransaction
+    ) -> tuple[bool, SipCall | None]:
+        """(True, the call an INVITE's Replaces names (RFC 3891 §6.1) or None without one), or
+        (False, None) after answering: 400 malformed, 481 no such dialog, 486 early-only."""
+        values = request.headers.get_all("Replaces")
+        if not values:
+            return True, None
+        try:
+            if len(values) > 1:
+                raise ReferError("more than one Replaces header")
+            replaces = Replaces.parse(values[0])
+        except ReferError as error:
+            self.stack.respond(transaction, make_response(request, 400, f"Bad Replaces ({error})"))
+            return False, None
+        call = self.calls.get((replaces.call_id, replaces.to_tag))
+        if (
+            call is None
+            or call.ended
+            or call.dialog is None
+            or call.dialog.remote_tag != replaces.from_tag
+            or call.participant_id is None
+        ):
+            self.stack.respond(transaction, make_response(request, 481))
+            return False, None
+        if replaces.early_only:  # the dialog it names is confirmed, not early
+            self.stack.respond(transaction, make_response(request, 486))
+            return False, None
+        return True, call
+
+    def _replace(self, room: CallRoom, old: SipCall, new: SipCall, name: str) -> None:
+        """`new` joins `room` in `old`'s place (priority and duplex kept); `old` is hung up."""
+        former = room.participants.get(old.participant_id or "")
+        participant = self._join(room, new, name)
+        if participant is None:
+            return
+        if former is not None and former.priority != participant.priority:
+            room.update(participant.id, priority=former.priority)
+        self.spawn(old.hang_up("replaced"))
+        if self.transfers is not None:
+            self.transfers.replaced(old, new, participant.id)
+
+    def hold_changed(self, call: SipCall) -> None:
+        if self.on_hold_changed is not None and call.room_name and call.participant_id:
+            self.on_hold_changed(call.room_name, call.participant_id, call.held)
+
+    def refer_received(
+        self, call: SipCall, request: Request, transaction: ServerTransaction
+    ) -> None:
+        if self.transfers is None:
+            self.reject_method(request, transaction)
+        else:
+            self.transfers.refer_received(call, request, transaction)
+
+    def notify_received(
+        self, call: SipCall, request: Request, transaction: ServerTransaction
+    ) -> None:
+        if self.transfers is None:
+            self.stack.respond(transaction, make_response(request, 481))
+        else:
+            self.transfers.notify_received(call, request, transaction)
 
     def _collect_pin(self, room: CallRoom, call: SipCall, name: str, source: str | None) -> None:
         def granted() -> None:
@@ -608,6 +704,17 @@ class SipUserAgent:
         for key, known in list(self.calls.items()):
             if known is call:
                 del self.calls[key]
+
+    def call_in(self, room: str, participant: str) -> SipCall | None:
+        """The SIP call of `participant` in `room`, if it is one of ours and still on."""
+        return next(
+            (
+                call
+                for call in self.calls.values()
+                if call.room_name == room and call.participant_id == participant and not call.ended
+            ),
+            None,
+        )
 
     def _call_for(self, request: Request) -> SipCall | None:
         tag = request.to.tag or ""

@@ -45,6 +45,7 @@ from mediacore.server.api_recordings import build_recordings_router
 from mediacore.server.api_rooms import build_rooms_router
 from mediacore.server.api_sip import build_sip_router
 from mediacore.server.api_sources import build_sources_router
+from mediacore.server.api_transfer import build_transfer_router
 from mediacore.server.api_walls import build_walls_router
 from mediacore.server.api_webrtc import build_webrtc_router
 from mediacore.server.api_whispers import build_whispers_router
@@ -62,6 +63,7 @@ from mediacore.server.errors import install_error_handlers
 from mediacore.server.groupdials import GroupDials
 from mediacore.server.groups import Groups
 from mediacore.server.guard import RequestGuard
+from mediacore.server.holds import Holds
 from mediacore.server.linklegs import LinkLegs
 from mediacore.server.logins import Logins
 from mediacore.server.loginthrottle import LoginThrottle
@@ -142,7 +144,7 @@ class MediaServer:
             self.sip = SipService(config, self.directory, self.bus, tls=sip_tls)
         self.broadcasts = Broadcasts(self.rooms, self.bus)
         # plans: groups dialled into a room at once, through the dialer above
-        book = PartyBook.of(config.sip, config.radio_gateways)
+        book = self.parties = PartyBook.of(config.sip, config.radio_gateways)
         self.groups = Groups(config.data_dir, config.dispatch_groups, book)
         self.group_dials = GroupDials(
             self.groups, book, self.sip.dialer, self.sip.agent.rooms, self.bus
@@ -209,6 +211,8 @@ class MediaServer:
         )
         self.metrics.walls = self.walls.statistics
         self.announcements = self._announcements(config)
+        clips = ClipCache(clips_directory(config.data_dir))
+        self.holds = Holds(self.rooms, self.sip.agent, clips, config.sip.hold_music)
         self.private_calls = private_calls(self.rooms, self.bus, self.sip, book)  # 单呼
         # emergency alarms, raised from the floor's events wherever the rooms run
         self.alarms = Alarms(config.data_dir, self.bus, self.rooms.roster)
@@ -387,6 +391,11 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_login_router(server.logins))
     app.include_router(build_accounts_router(server.accounts, server.logins.sessions))
     app.include_router(build_announcements_router(server.announcements, server.link_legs))
+    app.include_router(
+        build_transfer_router(
+            server.rooms, server.holds, server.sip.transfers, server.sip.agent, server.parties
+        )
+    )
     app.include_router(build_messages_router(server.messages))
     app.include_router(build_move_router(server.rooms))
     app.include_router(build_calls_router(server.private_calls))

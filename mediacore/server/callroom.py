@@ -400,7 +400,9 @@ class CallRoomView:
         participant = self.participants.get(participant_id)
         if participant is None:
             return {}
-        return {"kind": participant.kind, **participant.endpoint.describe()}
+        call = participant.endpoint.describe()
+        call.pop("held", None)  # the room's own (the worker's entry) says whether it is held
+        return {"kind": participant.kind, **call}
 
 
 def _remote_leg(participant: Participant) -> RemoteLeg:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from mediacore.announcement import load_clip
+from mediacore.holdmusic import LoopingClip
 from mediacore.legpolicy import LegPolicy
 from mediacore.mixing import Audiences
 from mediacore.offeranswer import OfferAnswerError
@@ -144,6 +147,15 @@ class Rooms(Protocol):
 
     async def remove(self, room: str, participant: str, reason: str) -> None: ...
 
+    async def hold(
+        self, room: str, participant: str, by: str, music: str | None = None
+    ) -> dict[str, Any]:
+        """Put on hold: out of the mix, hearing `music` (a clip file of int16 samples at the
+        room's rate; None: the default melody). Answers the roster entry."""
+        ...
+
+    async def resume(self, room: str, participant: str, by: str) -> dict[str, Any]: ...
+
     async def move(self, room: str, participant: str, to: str) -> dict[str, Any]:
         """Move a participant, its leg open (same call, same id), into room `to`; answers
         its roster entry there. Raises NoSuchRoom, NoSuchParticipant, RoomFull, RoomClosed
@@ -246,6 +258,25 @@ class LocalRooms:
         found = self.room(room)
         _participant(found, participant)
         await found.remove(participant, reason)
+
+    async def hold(
+        self, room: str, participant: str, by: str, music: str | None = None
+    ) -> dict[str, Any]:
+        found = self.room(room)
+        _participant(found, participant)
+        source = None
+        if music is not None:
+            settings = found.settings
+            try:
+                source = LoopingClip(load_clip(Path(music)), settings.rate, settings.ptime)
+            except (OSError, ValueError) as error:
+                raise RoomError(f"the hold music cannot be read: {error}") from None
+        return found.hold(participant, by, source).roster_entry()
+
+    async def resume(self, room: str, participant: str, by: str) -> dict[str, Any]:
+        found = self.room(room)
+        _participant(found, participant)
+        return found.resume(participant, by).roster_entry()
 
     async def move(self, room: str, participant: str, to: str) -> dict[str, Any]:
         source, target = self.room(room), self.room(to)

@@ -269,6 +269,23 @@ class ShardedRooms:
             shard.worker, "participant.remove", room=room, participant=participant, reason=reason
         )
 
+    async def hold(
+        self, room: str, participant: str, by: str, music: str | None = None
+    ) -> dict[str, Any]:
+        shard = self._shard(room, participant)
+        entry = await _ask(
+            shard.worker, "participant.hold", room=room, participant=participant, by=by,
+            music=music,
+        )  # fmt: skip
+        return {**entry, **self._fields_of(room, participant), "worker": shard.worker.id}
+
+    async def resume(self, room: str, participant: str, by: str) -> dict[str, Any]:
+        shard = self._shard(room, participant)
+        entry = await _ask(
+            shard.worker, "participant.resume", room=room, participant=participant, by=by
+        )
+        return {**entry, **self._fields_of(room, participant), "worker": shard.worker.id}
+
     async def move(self, room: str, participant: str, to: str) -> dict[str, Any]:
         """The leg stays in the worker that holds its socket: the target room gets a shard
         there if it has none (linked to its others), and the worker moves the participant."""

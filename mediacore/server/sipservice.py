@@ -20,6 +20,7 @@ from sip.pager import Pager, TextSink
 from sip.roomport import CallLegs
 from sip.stack import SipStack
 from sip.transaction import Peer, ServerTransaction
+from sip.transfer import Transfers
 from sip.transport import SipTls
 from sip.trunk import TrunkRegistration
 from sip.useragent import RoomLookup, SipUserAgent
@@ -48,6 +49,7 @@ class SipService:
             config.sip, self.stack, rooms, legs or directory.legs, bus, [IncomingRadio()]
         )
         self.dialer = Dialer(self.agent)
+        self.transfers = Transfers(self.agent, self.dialer)  # REFER, NOTIFY, Replaces
         self.trunks = [
             TrunkRegistration(trunk, self.agent) for trunk in config.sip.trunks if trunk.register
         ]

@@ -133,6 +133,12 @@ class Worker:
                 "participant.remove": lambda d: self.rooms.remove(
                     d["room"], d["participant"], d["reason"]
                 ),
+                "participant.hold": lambda d: self.rooms.hold(
+                    d["room"], d["participant"], d["by"], d.get("music")
+                ),
+                "participant.resume": lambda d: self.rooms.resume(
+                    d["room"], d["participant"], d["by"]
+                ),
                 "participant.move": self.move,
                 "leg.rtp": self.add_rtp_leg,
                 "announcement.join": self.announcements.join,

@@ -8,10 +8,10 @@ command is {"id": n, "cmd": name, ...args}; its reply is {"id": n, "ok": true, .
 {"id": n, "ok": false, "error": "..."}. Events carry "event" instead of "id".
 
 Commands: account, register, codecs, call, answer, auto_answer, play, record, stop_record, dtmf,
-hold, unhold, hangup, message, call_message, state, quit (see the `cmd_*` methods). Texts (SIP
-MESSAGE) the phone receives are "im" events; the outcome of those it sends, "im_status" events.
-Calls are named by an index that this phone hands out and never reuses (pjsua's own call ids
-are recycled).
+hold, unhold, xfer, xfer_replaces, hangup, message, call_message, state, quit (see the `cmd_*`
+methods). Texts (SIP MESSAGE) the phone receives are "im" events; the outcome of those it sends,
+"im_status" events. Calls are named by an index that this phone hands out and never reuses
+(pjsua's own call ids are recycled).
 
 Why a process per phone: the pjsua2 wheel is built with PJSUA_MAX_CALLS = 4 and allows one
 Endpoint per process. Why os._exit: pjsua2 asserts at interpreter exit when Call objects outlive
@@ -91,6 +91,7 @@ class PhoneCall(pj.Call):
     def __init__(self, phone: PjPhone, account: pj.Account, index: int, call_id: int = -1):
         super().__init__(account, call_id)
         self.phone = phone
+        self.account = account
         self.index = index
         self.play_wav: str | None = None
         self.play_loop = True
@@ -130,6 +131,29 @@ class PhoneCall(pj.Call):
             # The audio port may be new after every offer/answer, so connect again each time.
             if media.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
                 self.connect_media()
+
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        """A REFER to this phone: accept it (202) and place the new call as one of ours."""
+        new = PhoneCall(self.phone, self.account, self.phone.new_index())
+        self.phone.calls[new.index] = new
+        prm.newCall = new
+        self.phone.emit(event="transfer_request", call=self.index, to=prm.dstUri, new=new.index)
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        """NOTIFYs about a REFER this phone sent (sipfrag status lines)."""
+        self.phone.emit(
+            event="transfer_status",
+            call=self.index,
+            code=prm.statusCode,
+            reason=prm.reason,
+            final=prm.finalNotify,
+        )
+
+    def onCallReplaced(self, prm: pj.OnCallReplacedParam) -> None:
+        new = PhoneCall(self.phone, self.account, self.phone.new_index(), prm.newCallId)
+        self.phone.calls[new.index] = new
+        prm.newCall = new
+        self.phone.emit(event="replaced", call=self.index, new=new.index)
 
     def onInstantMessageStatus(self, prm: pj.OnInstantMessageStatusParam) -> None:
         self.phone.emit(event="im_status", call=self.index, to=prm.toUri, code=prm.code,
@@ -615,6 +639,14 @@ class PjPhone:
         prm = pj.CallOpParam(True)
         prm.opt.flag = pj.PJSUA_CALL_UNHOLD
         self.get_call(call).reinvite(prm)
+
+    def cmd_xfer(self, call: int, to: str) -> None:
+        """Blind transfer (REFER) of `call` to `to`; progress arrives as transfer_status."""
+        self.get_call(call).xfer(to, pj.CallOpParam(True))
+
+    def cmd_xfer_replaces(self, call: int, dest: int) -> None:
+        """Attended transfer: REFER on `call` whose Refer-To replaces the dialog of `dest`."""
+        self.get_call(call).xferReplaces(self.get_call(dest), pj.CallOpParam(True))
 
     def cmd_hangup(self, call: int, code: int = 0) -> None:
         prm = pj.CallOpParam(True)
