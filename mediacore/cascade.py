@@ -14,18 +14,20 @@ floor holder) to every other shard as one RTP packet of its own:
 A receiving shard treats each remote talker as a source-only participant of its mixer: it is
 chosen among the local talkers by the same rule (priority, then level), so the talker limit
 holds across the room, and it is never sent back, so nobody hears themselves. The link adds at
-most one tick. Everything here is pure: the asyncio socket lives in cascadeio.py."""
+most one tick: the receiver hands frames from the sender's clock to its own through a
+FrameRelay, which drops a frame rather than carry a whole extra tick of delay. Everything here
+is pure: the asyncio socket lives in cascadeio.py."""
 
 from __future__ import annotations
 
 import zlib
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from mediacore.audio import float_to_int16
 from mediacore.codecs.base import Pcm
+from mediacore.framerelay import FrameRelay
 from mediacore.rtp import RtpError, RtpPacket
 from mediacore.rtpext import RtpExtensionError, build_extensions, parse_extensions
 
@@ -34,7 +36,6 @@ EXT_PARTICIPANT = 1
 EXT_LEVEL = 2
 EXT_PRIORITY = 3
 FLOOR_FLAG = 0x80
-MAX_QUEUED_TICKS = 3  # a receiver further behind than this drops the oldest frames
 FORGET_AFTER = 1.0  # seconds without a frame before a remote talker leaves the mix
 _SCALE = np.float32(1.0 / 32768.0)
 _BIG_ENDIAN_INT16 = np.dtype(">i2")
@@ -141,23 +142,23 @@ class RemoteTalker:
     """What a shard knows of a talker on another shard: its latest frames and state."""
 
     participant: str
+    frames: FrameRelay  # from the sending shard's clock to this one's
     priority: int = 0
     has_floor: bool = False
     last_heard: float = 0.0
-    frames: deque[Pcm] | None = None
 
-    def read(self) -> Pcm | None:
-        """The oldest frame not yet mixed, or None when none arrived since the last tick."""
-        if not self.frames:
-            return None
-        return self.frames.popleft()
+    def read(self, now: float) -> Pcm | None:
+        """This tick's frame, or None when none arrived."""
+        return self.frames.pop(now)
 
 
 class CascadeReceiver:
     """The remote talkers heard on a shard's links, one frame queue each."""
 
-    def __init__(self, samples_per_tick: int) -> None:
+    def __init__(self, samples_per_tick: int, period: float = 0.02) -> None:
+        """`period`: the room's tick, seconds."""
         self.samples_per_tick = samples_per_tick
+        self.period = period
         self.talkers: dict[str, RemoteTalker] = {}
         self.packets_received = 0
         self.packets_dropped = 0
@@ -172,13 +173,12 @@ class CascadeReceiver:
         self.packets_received += 1
         talker = self.talkers.get(frame.participant)
         if talker is None:
-            talker = RemoteTalker(frame.participant, frames=deque(maxlen=MAX_QUEUED_TICKS))
+            talker = RemoteTalker(frame.participant, FrameRelay(self.period))
             self.talkers[frame.participant] = talker
         talker.priority = frame.priority
         talker.has_floor = frame.has_floor
         talker.last_heard = now
-        assert talker.frames is not None
-        talker.frames.append(frame.pcm)
+        talker.frames.push(frame.pcm, now)
         return talker
 
     def expire(self, now: float) -> list[str]:

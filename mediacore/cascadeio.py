@@ -29,7 +29,7 @@ class RemoteTalkerInput:
         self.native_rate = rate
 
     def read(self, now: float) -> Pcm | None:
-        return self.talker.read()
+        return self.talker.read(now)
 
     def to_room_rate(self, pcm: Pcm, restart: bool) -> Pcm:
         return pcm
@@ -54,7 +54,7 @@ class RoomLinks(asyncio.DatagramProtocol):
         self.rate = rate
         self.samples_per_tick = rate * ptime // 1000
         self.clock = clock
-        self.receiver = CascadeReceiver(self.samples_per_tick)
+        self.receiver = CascadeReceiver(self.samples_per_tick, ptime / 1000)
         self.sender = CascadeSender(self.samples_per_tick)
         self.peers: dict[str, Addr] = {}  # link name -> the peer shard's address
         self._peer_addresses: set[tuple[Any, Any]] = set()

@@ -5,8 +5,9 @@ room pushes a frame, each tick of the other pops one. The two clocks run at the 
 at a phase of their own, and either may be a little late, so a plain "latest frame" would now and
 then be read twice or skipped. The relay locks on its first frame that is at least `settle`
 seconds old and from then on hands over frames in order; when it runs dry (the producer was
-late, or stopped) it locks again, and when it falls behind it catches up. It adds between
-`settle` and one tick plus `settle`.
+late, or stopped) it locks again, and when it falls a whole tick behind (a late producer
+catching up in a burst) it drops the extra frame. It adds between `settle` and one tick plus
+`settle`.
 
 Pure and single-threaded: both rooms of a relay run on one event loop (the worker that holds
 the participant; see mediacore/relays.py)."""
@@ -22,7 +23,9 @@ MAX_BACKLOG = 2  # frames waiting beyond this are dropped, oldest first
 
 
 class FrameRelay:
-    def __init__(self, settle: float = SETTLE_SECONDS) -> None:
+    def __init__(self, period: float, settle: float = SETTLE_SECONDS) -> None:
+        """`period`: the clocks' tick, seconds."""
+        self.period = period
         self.settle = settle
         self._frames: deque[tuple[float, Pcm]] = deque(maxlen=MAX_BACKLOG + 2)
         self._locked = False
@@ -35,18 +38,20 @@ class FrameRelay:
     def pop(self, now: float) -> Pcm | None:
         """The consuming clock's frame for this tick, or None (nothing to hear)."""
         frames = self._frames
+        ripe = now - self.settle
         if not self._locked:
-            ripe = now - self.settle
-            while len(frames) > 1 and frames[1][0] <= ripe:
-                frames.popleft()
-                self.dropped += 1
             if not frames or frames[0][0] > ripe:
                 return None
             self._locked = True
+            behind = float("inf")  # lock on the newest settled frame
         elif not frames:
             self._locked = False
             return None
-        while len(frames) > MAX_BACKLOG:
+        else:
+            # A whole tick behind (one clock was late and caught up in a burst): catch up,
+            # rather than carry the extra tick of delay from then on.
+            behind = ripe - self.period
+        while len(frames) > 1 and frames[1][0] <= ripe and frames[0][0] <= behind:
             frames.popleft()
             self.dropped += 1
         return frames.popleft()[1]
@@ -54,3 +59,6 @@ class FrameRelay:
     def clear(self) -> None:
         self._frames.clear()
         self._locked = False
+
+    def __len__(self) -> int:
+        return len(self._frames)

@@ -145,12 +145,14 @@ class RelayEndpoint(Endpoint):
         home: str,
         spec: RelaySpec,
         on_closed: Callable[[RelayEndpoint], None],
+        owner_ptime: int,
     ) -> None:
         self.owner = owner
         self.home = home
         self.spec = spec
-        self.uplink = FrameRelay()  # the owner's frames, from its room's clock
-        self.heard = FrameRelay()  # this room's mix for the relay, to the owner's room's clock
+        period = owner_ptime / 1000
+        self.uplink = FrameRelay(period)  # the owner's frames, from its room's clock
+        self.heard = FrameRelay(period)  # this room's mix for the relay, to the owner's clock
         self._on_closed = on_closed
         self.room: str | None = None
 
@@ -275,7 +277,7 @@ class Relays:
         return room
 
     def _open(self, home: Room, room: Room, owner: Participant, spec: RelaySpec) -> _Relay:
-        endpoint = RelayEndpoint(owner, home.name, spec, self._closed)
+        endpoint = RelayEndpoint(owner, home.name, spec, self._closed, home.settings.ptime)
         feed = endpoint.connect(home, room)
         participant = Participant(
             name=owner.name, endpoint=endpoint, priority=_priority(owner, spec)

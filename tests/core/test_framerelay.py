@@ -20,7 +20,7 @@ def test_every_frame_is_handed_over_once_in_order_whatever_the_phase(
     phase: float, jitter: float
 ) -> None:
     rng = np.random.default_rng(7)
-    relay = FrameRelay()
+    relay = FrameRelay(PERIOD)
     events = []
     for n in range(200):
         events.append((n * PERIOD + rng.uniform(0, jitter), "push", n))
@@ -40,7 +40,7 @@ def test_every_frame_is_handed_over_once_in_order_whatever_the_phase(
 
 
 def test_a_producer_that_stops_is_not_repeated_and_one_that_resumes_is_locked_on_again() -> None:
-    relay = FrameRelay()
+    relay = FrameRelay(PERIOD)
     relay.push(frame(1), 0.0)
     assert relay.pop(0.01) is not None
     assert relay.pop(0.03) is None
@@ -51,9 +51,32 @@ def test_a_producer_that_stops_is_not_repeated_and_one_that_resumes_is_locked_on
 
 
 def test_a_backlog_is_dropped_to_stay_near_real_time() -> None:
-    relay = FrameRelay()
+    relay = FrameRelay(PERIOD)
     for n in range(6):
         relay.push(frame(n), n * 0.001)
     first = relay.pop(0.1)
     assert first is not None and int(first[0]) == 5  # locked on the newest ripe frame
     assert relay.dropped >= 1
+
+
+@pytest.mark.parametrize("late", ["producer", "consumer"])
+def test_a_clock_that_caught_up_in_a_burst_costs_no_lasting_delay(late: str) -> None:
+    relay = FrameRelay(PERIOD)
+    held = []
+    for n in range(50):
+        at = n * PERIOD
+        if late == "producer" and n == 10:
+            pass  # tick 10's frame comes with tick 11's
+        elif late == "producer" and n == 11:
+            relay.push(frame(10), at - 0.001)
+            relay.push(frame(n), at)
+        else:
+            relay.push(frame(n), at)
+        if late == "consumer" and n == 10:
+            continue  # its tick 10 runs with tick 11
+        if late == "consumer" and n == 11:
+            relay.pop(at + 0.007)
+        pcm = relay.pop(at + 0.008)
+        held.append((n, None if pcm is None else int(pcm[0])))
+    behind = [n - got for n, got in held[20:] if got is not None]
+    assert len(behind) >= 29 and max(behind) == 0, held  # the frame of the same tick again
