@@ -41,6 +41,7 @@ from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_login import build_login_router
 from mediacore.server.api_messages import build_messages_router
 from mediacore.server.api_move import build_move_router
+from mediacore.server.api_parking import build_parking_router
 from mediacore.server.api_recordings import build_recordings_router
 from mediacore.server.api_rooms import build_rooms_router
 from mediacore.server.api_sip import build_sip_router
@@ -70,6 +71,7 @@ from mediacore.server.loginthrottle import LoginThrottle
 from mediacore.server.messagehistory import MessageHistory
 from mediacore.server.messages import Messages
 from mediacore.server.metrics import MediaMetrics
+from mediacore.server.parking import Parking
 from mediacore.server.parties import PartyBook
 from mediacore.server.privatecalldial import private_calls
 from mediacore.server.recordvideo import RecordingVideo
@@ -213,6 +215,7 @@ class MediaServer:
         self.announcements = self._announcements(config)
         clips = ClipCache(clips_directory(config.data_dir))
         self.holds = Holds(self.rooms, self.sip.agent, clips, config.sip.hold_music)
+        self.parking = Parking(self.rooms, self.holds, self.bus)
         self.private_calls = private_calls(self.rooms, self.bus, self.sip, book)  # 单呼
         # emergency alarms, raised from the floor's events wherever the rooms run
         self.alarms = Alarms(config.data_dir, self.bus, self.rooms.roster)
@@ -404,6 +407,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_whispers_router(server.rooms))
     app.include_router(build_broadcasts_router(server.broadcasts))
     app.include_router(build_dispatch_page_router(STATIC))
+    app.include_router(build_parking_router(server.parking))
 
     @app.get("/console/", tags=["console"], response_class=FileResponse)
     async def console_page() -> FileResponse:

@@ -1,7 +1,7 @@
 """The dispatch console (调度台) in real Chromium against a server with media workers: a seat
 joined over WebRTC monitors another room, selects it and talks into it with the space bar
-(measured at a phone there), whispers to one member of its room, drags a member from one room
-to another, and broadcasts."""
+(measured at a phone there), whispers to one member of its room, parks it and picks it up from
+the call queue, drags a member from one room to another, and broadcasts."""
 
 from __future__ import annotations
 
@@ -107,6 +107,18 @@ async def test_a_dispatcher_monitors_selects_talks_whispers_and_broadcasts(
             "the whisper to end",
         )
 
+        # Park / 驻留 the aide: it waits in the call queue, then the seat picks it up.
+        await row.locator("button.park").click()
+        await page.locator("#queue li", has_text="Aide").wait_for()
+        assert aide.participant in {p["id"] for p in roster(server, "parking")}
+        await page.locator("#queue li", has_text="Aide").locator("button.pickup").click()
+        await poll(
+            lambda: aide.participant in {p["id"] for p in roster(server, "dc-home")},
+            10.0,
+            "the aide back in dc-home",
+        )
+        await page.locator("#queue li").wait_for(state="detached")
+
         # Move / 动态重组: drag Car 7 from the police room's roster onto the fire room's card.
         await page.click("#rooms .card[data-room='dc-police'] .title")
         await page.drag_and_drop(
@@ -138,5 +150,5 @@ async def test_a_dispatcher_monitors_selects_talks_whispers_and_broadcasts(
         for phone in (aide, engine, car):
             phone.close()
         await page.context.close()
-        for name in ROOMS:
+        for name in (*ROOMS, "parking"):
             server.client.delete(f"/api/v1/rooms/{name}")

@@ -227,7 +227,8 @@
     row.call = button("Call / 单呼", "call", () => callWith(id));
     row.whisper = button("Whisper / 耳语", "whisper", () => toggleWhisper(id));
     row.cut = button("Cut / 强拆", "cut", () => act("Cut / 强拆", () => api("DELETE", `${roomPath(row.room)}/participants/${id}`)));
-    actions.append(row.call, row.whisper, row.cut);
+    row.park = button("Park / 驻留", "park", () => act("Park / 驻留", () => api("POST", `${roomPath(row.room)}/participants/${id}/park`)));
+    actions.append(row.call, row.whisper, row.park, row.cut);
     for (const cell of [row.dot, row.name, row.kind, meter]) {
       const td = document.createElement("td"); td.append(cell); row.tr.append(td);
     }
@@ -246,6 +247,7 @@
     row.whisper.disabled = !state.me || mine || row.room !== state.room;
     row.whisper.classList.toggle("on", Boolean(state.whispers[p.id]));
     row.cut.disabled = mine;
+    row.park.disabled = mine || p.kind === "monitor" || p.held;
   }
   async function callWith(party) {
     const call = await act("Call / 单呼", () => api("POST", "/api/v1/calls", { a: state.me, b: party }));
@@ -293,11 +295,18 @@
   }
   async function refreshSide() {
     if (!token()) return;
-    const [calls, plans, messages] = await Promise.all([
+    const [calls, plans, messages, parked] = await Promise.all([
       api("GET", "/api/v1/calls/private").catch(() => []),  // GET /calls: the SIP dialogs
       api("GET", "/api/v1/groups").catch(() => []),
       api("GET", "/api/v1/messages?limit=20").catch(() => []),
+      api("GET", "/api/v1/parked").catch(() => []),
     ]);
+    items("queue", Array.isArray(parked) ? parked : [], (waiting, li) => {
+      const since = Math.round((Date.now() - Date.parse(waiting.parked_at)) / 1000);
+      text(li, `${waiting.name} · ${waiting.from} · ${since} s`, true);
+      li.append(button("Pick up / 接起", "pickup", () => act("Pick up / 接起",
+        () => api("POST", `/api/v1/parked/${waiting.id}/pickup`, { room: state.room || waiting.from }))));
+    });
     state.calls = (Array.isArray(calls) ? calls : []).filter((call) => call.state !== "ended");
     items("calls", state.calls, (call, li) => {
       const parties = (call.parties || []).map((p) => `${p.name || p.party || p.participant || "?"} (${p.state || ""})`).join(" ↔ ");
@@ -341,7 +350,7 @@
     ws.onmessage = (message) => {
       const event = JSON.parse(message.data);
       if (event.type === "talking") return;
-      if (/^(room|call|dial|message|broadcast|whisper)\./.test(event.type)) { loadRooms().catch(() => {}); refreshSide(); }
+      if (/^(room|call|dial|message|broadcast|whisper|participant\.held|participant\.resumed)\b/.test(event.type)) { loadRooms().catch(() => {}); refreshSide(); }
       if (event.type === "participant.left" && event.participant === state.me && event.reason === "moved") state.room = event.to;
       const who = (event.participant && event.participant.name) || event.name || event.party || event.participant || "";
       log(`${event.room || ""} ${event.type} ${typeof who === "string" ? who : ""} ${event.reason || event.state || ""}`);
