@@ -484,6 +484,10 @@ def start_sipp(
     return sipp
 
 
+BIND_FAILED = 254  # sipp's exit status when it could not bind a socket
+BIND_ATTEMPTS = 3
+
+
 def run_sipp(
     scenario: str, target: str, *, workdir: Path, timeout: float = 60.0, **options: Any
 ) -> SippResult:
@@ -501,11 +505,17 @@ def run_sipp(
     default here is SERVICE@TARGET, the Request-URI of the INVITE scenarios; REGISTER's
     Request-URI is sip:TARGET, sipp's own default, which it keeps (it passes no service).
     """
-    sipp = start_sipp(
-        scenario, target, workdir=workdir, timeout=timeout, wait_listening=False, **options
-    )
-    # sipp enforces -timeout itself; the margin only catches a sipp that hangs on exit.
-    return sipp.wait(timeout + 10)
+    for _ in range(BIND_ATTEMPTS):
+        sipp = start_sipp(
+            scenario, target, workdir=workdir, timeout=timeout, wait_listening=False, **options
+        )
+        # sipp enforces -timeout itself; the margin only catches a sipp that hangs on exit.
+        result = sipp.wait(timeout + 10)
+        if result.returncode != BIND_FAILED or options.get("local_port"):
+            break
+        # Its free ports were free when chosen and taken before sipp bound them (other
+        # processes open sockets meanwhile): it sent nothing, so try again on new ones.
+    return result
 
 
 def _default_auth_uri(target: str | None, service: str | None, user: str | None) -> str | None:
