@@ -143,6 +143,11 @@ async def test_a_dispatcher_monitors_selects_talks_whispers_and_broadcasts(
             5.0,
             "the broadcast to end",
         )
+        plan = {"members": ["sip:engine2@127.0.0.1", "sip:engine3@127.0.0.1"]}
+        assert server.client.put("/api/v1/groups/fire-plan", json=plan).status_code == 201
+        await page.locator("#plans li", has_text="fire-plan").wait_for(timeout=10_000)
+        await page.click("#rooms .card[data-room='dc-fire'] .title")
+        await page.locator("#roster tr", has_text="Car 7").wait_for()
         shot = server.data_dir / "dispatch-console.png"
         await page.screenshot(path=str(shot), full_page=True)
         assert shot.stat().st_size > 10_000
