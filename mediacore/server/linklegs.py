@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mediacore.events import Event, EventBus
-from mediacore.room import RoomError
+from mediacore.room import MOVED, RoomError
 from mediacore.server.auth import Principal
 from mediacore.server.joinlinks import JoinLinks
 from mediacore.server.rooms import Rooms
@@ -80,11 +80,13 @@ class LinkLegs:
         if link is None:
             return []
         gone = []
-        peers = [peer for peer in self._peers.owned_by(link.identity) if peer.room == link.room]
+        peers = self._peers.owned_by(link.identity)
         for participant in sorted(link.participants | {peer.participant_id for peer in peers}):
+            # wherever it is now: a dispatcher may have moved it out of the link's room
+            room = self._rooms.locate(participant) or link.room
             # already gone, its room closed, or its worker restarting: nothing left to end
             with contextlib.suppress(LookupError, RoomError, ConnectionError):
-                await self._rooms.remove(link.room, participant, reason)
+                await self._rooms.remove(room, participant, reason)
                 gone.append(participant)
         self._bus.publish("join-link.ended", link.room, link=link_id, reason=reason, left=gone)
         log.info("join link ended", extra={"link": link_id, "reason": reason, "participants": gone})
@@ -119,9 +121,8 @@ class LinkLegs:
                 log.exception("sweeping join links failed")
 
     def _forget_left(self, event: Event) -> None:
-        if event.type != "participant.left":
-            return
-        participant = event.data.get("participant")
+        if event.type != "participant.left" or event.data.get("reason") == MOVED:
+            return  # one moved to another room is still the link's to end
+        participant = str(event.data.get("participant"))
         for link in self._live.values():
-            if link.room == event.room:
-                link.participants.discard(str(participant))
+            link.participants.discard(participant)

@@ -175,3 +175,30 @@ async def test_an_expired_link_ends_every_participant_it_created(
             event = await ended_event(server, room, events)
     assert (event["link"], event["reason"]) == (link.id, "link-expired")
     assert own in present(server, room)
+
+
+async def test_a_participant_moved_out_of_the_links_room_still_ends_with_the_link(
+    server: ServerProcess, room: str
+) -> None:
+    elsewhere = "link-moved-elsewhere"
+    assert server.client.post("/api/v1/rooms", json={"name": elsewhere}).status_code == 201
+    link = server.client.post(
+        f"/api/v1/rooms/{room}/join-links", json={"name": "Dr. Lin", "role": "operator"}
+    ).json()
+    headers = {"Authorization": f"Bearer {link['token']}", **SDP}
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone:
+        phone.bind(("127.0.0.1", 0))
+        joined = httpx.post(
+            server.url + f"/api/v1/rooms/{room}/rtp",
+            content=offer(port=phone.getsockname()[1]),
+            headers=headers,
+        )
+        assert joined.status_code == 201, joined.text
+        leg = joined.headers["location"].rsplit("/", 1)[1]
+        moved = server.client.post(
+            f"/api/v1/rooms/{room}/participants/{leg}/move", json={"to": elsewhere}
+        )
+        assert moved.status_code == 200, moved.text
+        assert server.client.delete(f"/api/v1/join-links/{link['id']}").status_code == 204
+        await gone_after(server, elsewhere, {leg}, ENDED_WITHIN_S)
+    server.client.delete(f"/api/v1/rooms/{elsewhere}")
