@@ -351,7 +351,11 @@
       const event = JSON.parse(message.data);
       if (event.type === "talking") return;
       if (/^(room|call|dial|message|broadcast|whisper|participant\.held|participant\.resumed)\b/.test(event.type)) { loadRooms().catch(() => {}); refreshSide(); }
-      if (event.type === "participant.left" && event.participant === state.me && event.reason === "moved") state.room = event.to;
+      if (event.type === "participant.left" && event.participant === state.me && event.reason === "moved") {
+        state.room = event.to;  // barged into a call, or moved by a colleague: the seat follows
+        delete state.monitor[event.to]; state.selected.delete(event.to); state.applied = "";
+        renderCards();
+      }
       const who = (event.participant && event.participant.name) || event.name || event.party || event.participant || "";
       log(`${event.room || ""} ${event.type} ${typeof who === "string" ? who : ""} ${event.reason || event.state || ""}`);
     };
