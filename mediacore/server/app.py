@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ingest.gbreader import SCHEME as GB28181
@@ -32,7 +32,6 @@ from mediacore.server.api_announcements import FILES_PATH, build_announcements_r
 from mediacore.server.api_audit import build_audit_router
 from mediacore.server.api_broadcasts import build_broadcasts_router
 from mediacore.server.api_calls import build_calls_router
-from mediacore.server.api_dispatchpage import build_dispatch_page_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
@@ -41,6 +40,7 @@ from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_login import build_login_router
 from mediacore.server.api_messages import build_messages_router
 from mediacore.server.api_move import build_move_router
+from mediacore.server.api_pages import build_pages_router
 from mediacore.server.api_parking import build_parking_router
 from mediacore.server.api_recordings import build_recordings_router
 from mediacore.server.api_rooms import build_rooms_router
@@ -406,18 +406,8 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_alarms_router(server.alarms, STATIC / "alarms.js"))
     app.include_router(build_whispers_router(server.rooms))
     app.include_router(build_broadcasts_router(server.broadcasts))
-    app.include_router(build_dispatch_page_router(STATIC))
+    app.include_router(build_pages_router(STATIC))
     app.include_router(build_parking_router(server.parking))
-
-    @app.get("/console/", tags=["console"], response_class=FileResponse)
-    async def console_page() -> FileResponse:
-        """The commanders' console: rooms, roster, join with mic and camera, PTT, actions."""
-        return FileResponse(STATIC / "console.html", media_type="text/html")
-
-    @app.get("/console", include_in_schema=False)
-    async def console_redirect(request: Request) -> RedirectResponse:
-        query = f"?{request.url.query}" if request.url.query else ""
-        return RedirectResponse(f"/console/{query}")
 
     @app.get("/review", tags=["recordings"], response_class=FileResponse)
     async def review_page() -> FileResponse:
