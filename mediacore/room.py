@@ -131,7 +131,8 @@ class RoomSettings:
 
 
 _HEARING = {"hear_not", "hear_only"}
-_RELAYED = {"monitor", "transmit", "broadcast"}
+# What reaches other rooms (mediacore/relays.py keeps it); "broadcast" is set by broadcasts.
+RELAYED_CHANGES = frozenset({"monitor", "transmit", "broadcast"})
 MAX_RELATIONS = 256
 
 
@@ -346,7 +347,9 @@ class Room:
         `hear_only`: ids of this room's participants) of one participant. The relays
         (mediacore/relays.py) write `monitor`, `transmit` and `broadcast` here too."""
         participant = self.get(participant_id)
-        allowed = {"muted", "deaf", "priority", "gain_db", "duplex", "name"} | _HEARING | _RELAYED
+        allowed = (
+            {"muted", "deaf", "priority", "gain_db", "duplex", "name"} | _HEARING | RELAYED_CHANGES
+        )
         unknown = set(changes) - allowed
         if unknown:
             raise RoomError(f"cannot change {', '.join(sorted(unknown))}")

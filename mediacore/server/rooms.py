@@ -20,7 +20,7 @@ from mediacore.offeranswer import OfferAnswerError
 from mediacore.participant import Duplex
 from mediacore.ports import PortsExhausted
 from mediacore.relays import Relays, relayed_rooms
-from mediacore.room import Room, RoomClosed, RoomError, RoomFull, RoomSettings
+from mediacore.room import RELAYED_CHANGES, Room, RoomClosed, RoomError, RoomFull, RoomSettings
 from mediacore.sdes import SrtpMode
 from mediacore.sdp import SessionDescription
 from mediacore.server.directory import RoomDirectory, RoomExists
@@ -32,8 +32,6 @@ from radio.vox import VoxSettings
 FloorAction = Literal["request", "release", "revoke"]
 
 
-# PATCH keys that reach other rooms (mediacore/relays.py); "broadcast" is set by broadcasts.
-RELAYED_CHANGES = frozenset({"monitor", "transmit", "broadcast"})
 WORKER_LOST = "worker-lost"  # why the legs of a media worker that died left their rooms
 
 

@@ -22,12 +22,11 @@ from mediacore.events import Event, EventBus
 from mediacore.mixing import Audiences
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.relays import relayed_rooms
-from mediacore.room import MOVED, RoomError, RoomFull, RoomSettings
+from mediacore.room import MOVED, RELAYED_CHANGES, RoomError, RoomFull, RoomSettings
 from mediacore.server.callroom import CallRoomView, RemoteLeg
 from mediacore.server.directory import MAX_ROOMS, RoomExists
 from mediacore.server.metricsdata import RoomSnapshot
 from mediacore.server.rooms import (
-    RELAYED_CHANGES,
     ROOM_FAILURES,
     WORKER_LOST,
     FloorAction,
