@@ -242,6 +242,7 @@ class AudioMixer:
                 by_format[output.format] = [output]
             else:
                 listeners.append(output)
+        rendered: dict[Signal, Pcm] = {}  # each signal goes through its limiter once a tick
         for signal, by_format in audiences.items():
             if isinstance(signal, tuple) and signal[0] == "floor":
                 pcm = holder_pcm if holder_pcm is not None else self._silence
@@ -249,13 +250,15 @@ class AudioMixer:
                 own, feeds = fed[signal]
                 pcm = self._limit(signal, np.sum([self._raw(own, mixed, total), *feeds], axis=0))
             else:
-                pcm = self._render(signal, mixed, total)
+                pcm = rendered[signal] = self._render(signal, mixed, total)
             for outputs in by_format.values():
                 self.encoders.deliver(signal, pcm, outputs, tick)
         for heard, relay_outputs in relays.items():
-            pcm = self._render(heard, mixed, total)
+            samples = rendered.get(heard)
+            if samples is None:
+                samples = self._render(heard, mixed, total)
             for relay in relay_outputs:
-                relay.receive_pcm(pcm, now)
+                relay.receive_pcm(samples, now)
         for key in [key for key in self._limiters if key not in audiences and key not in relays]:
             del self._limiters[key]
 
