@@ -242,6 +242,7 @@ class DeviceStats:
     info_queries: int = 0
     invites: int = 0
     byes: int = 0
+    messages: list[bytes] = field(default_factory=list)  # every MESSAGE body received
 
 
 class GbDeviceSimulator:
@@ -476,6 +477,7 @@ class GbDeviceSimulator:
         self._send(response.serialize())
 
     def _message(self, request: Request) -> None:
+        self.stats.messages.append(request.body)
         try:
             query = parse_message(request.body)
         except ManscdpError:

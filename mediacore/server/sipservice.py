@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ingest.gbplatform import GbPlatform
 from mediacore.clock import iso8601
@@ -64,6 +64,13 @@ class SipService:
                 media_address=config.rtp.public_address,
             )
             self.stack.user_agent = _GbFirst(self.gb, self.agent)
+
+    def add_upper_platforms(self, cascade: UpperPlatforms) -> None:
+        """Requests from GB/T 28181 upper platforms (级联) go to `cascade`, ahead of the
+        device platform."""
+        router = self.stack.user_agent
+        if isinstance(router, _GbFirst):
+            router.upper = cascade
 
     def texts(self, sink: TextSink) -> Pager:
         """Take SIP MESSAGE from now on (sip.pager), handing texts and their delivery states
@@ -140,6 +147,16 @@ class SipService:
         }
 
 
+class UpperPlatforms(Protocol):
+    """What takes requests from GB/T 28181 upper platforms (ingest.gbcascade.GbCascade)."""
+
+    def claims(self, request: Request) -> bool: ...
+
+    def request_received(
+        self, request: Request, source: Peer, transaction: ServerTransaction | None
+    ) -> None: ...
+
+
 class _GbFirst:
     """The stack's user agent when GB/T 28181 is on: requests the platform claims (device
     REGISTER and MESSAGE, its play dialogs) go to it, everything else to the SIP user agent."""
@@ -147,6 +164,7 @@ class _GbFirst:
     def __init__(self, gb: GbPlatform, agent: SipUserAgent) -> None:
         self.gb = gb
         self.agent = agent
+        self.upper: UpperPlatforms | None = None  # cascade: our upper platforms' requests
 
     def admits(self, source: Peer) -> bool:
         return self.agent.admits(source)  # one throttle for both: they share the port
@@ -154,7 +172,9 @@ class _GbFirst:
     def request_received(
         self, request: Request, source: Peer, transaction: ServerTransaction | None
     ) -> None:
-        if self.gb.claims(request):
+        if self.upper is not None and self.upper.claims(request):
+            self.upper.request_received(request, source, transaction)
+        elif self.gb.claims(request):
             self.gb.request_received(request, source, transaction)
         else:
             self.agent.request_received(request, source, transaction)

@@ -1,0 +1,179 @@
+"""Cascade up (级联) end to end: the server registers as a lower platform to the upper-platform
+simulator (tools/gbupper.py) on loopback, with the device simulator (tools/gbdevice.py)
+registered below it. The upper platform sees keepalives, reads a catalog holding the device's
+channels and our wall, plays the device's channel over UDP and TCP (both setups) and checks
+the picture's colour, sends PTZ that reaches the device, and loses and regains the
+registration when it goes silent and comes back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ingest.gbsettings import GbSettings
+from ingest.gbupstreamsettings import GbUpstream
+from tests.server.test_api import Api, make_config, running
+from tests.waiting import wait_for
+from tools.gbdevice import DeviceConfig, GbDeviceSimulator, parse_colour
+from tools.gbupper import GbUpperSimulator, UpperConfig
+
+DOMAIN = "3402000000"
+SERVER_ID = "34020000002000000001"
+PASSWORD = "gb-secret"
+DEVICE = "34020000001320000001"
+UPPER_ID = "34010000002000000001"
+UPPER_PASSWORD = "city-secret"
+COLOUR = "#2080e0"
+WALL = {
+    "canvas": {"width": 320, "height": 180, "fps": 10},
+    "layout": {"kind": "grid"},
+    "room": "command",
+    "outputs": [{"kind": "whep"}],
+}
+
+pytestmark = pytest.mark.slow
+
+
+@asynccontextmanager
+async def cascade(tmp_path: Path) -> AsyncIterator[tuple[Api, GbUpperSimulator]]:
+    upper = GbUpperSimulator(UpperConfig(UPPER_ID, UPPER_PASSWORD))
+    await upper.start()
+    upstream = GbUpstream(
+        UPPER_ID,
+        UPPER_ID[:10],
+        "127.0.0.1",
+        upper.port,
+        UPPER_PASSWORD,
+        SERVER_ID,
+        keepalive_interval=0.5,
+        keepalive_misses=2,
+        name="city",
+    )
+    config = replace(
+        make_config(tmp_path),
+        gb28181=GbSettings(DOMAIN, SERVER_ID, PASSWORD, keepalive_interval=0.5),
+        gb28181_upstreams=(upstream,),
+    )
+    try:
+        async with running(config) as api:
+            yield api, upper
+    finally:
+        await upper.stop()
+
+
+@asynccontextmanager
+async def device(api: Api) -> AsyncIterator[GbDeviceSimulator]:
+    config = DeviceConfig(
+        server=("127.0.0.1", api.server.sip.stack.port),
+        device_id=DEVICE,
+        password=PASSWORD,
+        local_host="127.0.0.1",
+        keepalive=0.5,
+        colour=COLOUR,
+    )
+    simulator = GbDeviceSimulator(config)
+    await simulator.start()
+    try:
+        yield simulator
+    finally:
+        await simulator.stop()
+
+
+def events(api: Api, kind: str) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    api.server.bus.listen(lambda e: seen.append(dict(e.data)) if e.type == kind else None)
+    return seen
+
+
+async def upstreams(api: Api) -> list[dict[str, Any]]:
+    response = await api.as_role("operator", "GET", "/api/v1/gb28181/upstreams")
+    assert response.status_code == 200, response.text
+    listed: list[dict[str, Any]] = response.json()
+    return listed
+
+
+async def test_upper_platform_sees_our_catalog_plays_a_device_and_steers_it(
+    tmp_path: Path,
+) -> None:
+    async with cascade(tmp_path) as (api, upper), device(api) as simulator:
+        # registration with digest, then keepalives
+        await wait_for(upper.registered.is_set, 5)
+        assert upper.lower_id == SERVER_ID and upper.stats.challenges >= 1
+        await wait_for(lambda: upper.stats.keepalives >= 2, 4)
+        listed = await upstreams(api)
+        assert [(u["server_id"], u["state"], u["name"]) for u in listed] == [
+            (UPPER_ID, "registered", "city")
+        ]
+        assert (await api.http.get("/api/v1/gb28181/upstreams")).status_code == 401
+
+        # the catalog: the device's channel and our wall, a few items per MESSAGE
+        created = await api.admin("PUT", "/api/v1/walls/hall", json=WALL)
+        assert created.status_code == 201, created.text
+        gb = api.server.sip.gb
+        assert gb is not None
+        await wait_for(lambda: any(d["channels"] for d in gb.describe()), 5)
+        items, messages = await upper.query_catalog()
+        ids = {item.device_id for item in items}
+        assert set(simulator.channels) <= ids
+        walls = [item for item in items if item.name == "wall hall"]
+        assert len(walls) == 1 and walls[0].device_id.startswith(SERVER_ID[:10] + "1319")
+        assert walls[0].status == "ON" and messages == 1
+        info = await upper.query("DeviceInfo")
+        assert b"<DeviceID>34020000002000000001</DeviceID>" in info
+        status = await upper.query("DeviceStatus", simulator.channels[0])
+        assert b"<Online>ONLINE</Online>" in status
+
+        # live video of the device's channel, over UDP and TCP both ways
+        want = parse_colour(COLOUR)
+        channel = simulator.channels[0]
+        for transport, setup in (("udp", "passive"), ("tcp", "passive"), ("tcp", "active")):
+            play = await upper.invite(channel, transport, setup)
+            await wait_for(
+                lambda p=play: sum(f.keyframe for f in p.frames) >= 1 and len(p.frames) > 30, 8
+            )  # type: ignore[misc]
+            colour = play.colour()
+            assert np.abs(colour - np.array(want)).max() < 12, (transport, setup, colour)
+            assert play.receiver.wrong_ssrc == 0
+            assert await upper.bye(play) == 200
+            await wait_for(lambda: not simulator.plays, 3)  # our BYE went on to the device
+
+        # the wall's own picture
+        play = await upper.invite(walls[0].device_id)
+        await wait_for(lambda: any(f.keyframe for f in play.frames), 8)
+        assert play.colour().shape == (3,)
+        assert await upper.bye(play) == 200
+
+        # a device hanging up ends the upper platform's play too (BYE upwards)
+        play = await upper.invite(channel)
+        await wait_for(lambda: simulator.plays, 3)
+        simulator.hang_up()
+        await wait_for(lambda: play.ended, 5)
+
+        # PTZ from the upper platform reaches the device with its command as sent
+        ptz = "A50F010100FF0000"
+        before = len(simulator.stats.messages)
+        assert await upper.control(channel, ptz) in (200, 400)
+        relayed = simulator.stats.messages[before:]
+        assert any(f"<PTZCmd>{ptz}</PTZCmd>".encode() in body for body in relayed)
+        assert await upper.control("34020000001329999999", ptz) == 404
+
+
+async def test_upper_platform_lost_and_back(tmp_path: Path) -> None:
+    async with cascade(tmp_path) as (api, upper):
+        seen = events(api, "gb.upstream")
+        await wait_for(upper.registered.is_set, 5)
+        upper.down()
+        await wait_for(lambda: any(e["state"] == "failed" for e in seen), 6)
+        failed = (await upstreams(api))[0]
+        assert failed["state"] == "failed" and "keepalive" in failed["last_error"]
+        registrations = upper.stats.registrations
+        upper.up()
+        await wait_for(lambda: upper.stats.registrations > registrations, 8)
+        await wait_for(lambda: seen[-1]["state"] == "registered", 3)
+        assert (await upstreams(api))[0]["state"] == "registered"
