@@ -7,6 +7,8 @@ registration when it goes silent and comes back."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -16,10 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from bench.serverproc import ServerProcess
 from ingest.gbsettings import GbSettings
 from ingest.gbupstreamsettings import GbUpstream
 from tests.server.test_api import Api, make_config, running
-from tests.waiting import wait_for
+from tests.waiting import wait_for, wait_for_async
 from tools.gbdevice import DeviceConfig, GbDeviceSimulator, parse_colour
 from tools.gbupper import GbUpperSimulator, UpperConfig
 
@@ -91,6 +94,28 @@ def events(api: Api, kind: str) -> list[dict[str, Any]]:
     return seen
 
 
+def spoofed_query(port: int) -> bytes:
+    """A catalog query with the upper platform's id in From, from another loopback address."""
+    body = (
+        f'<?xml version="1.0"?>\r\n<Query><CmdType>Catalog</CmdType><SN>9</SN>'
+        f"<DeviceID>{SERVER_ID}</DeviceID></Query>\r\n"
+    ).encode()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.2", 0))
+        sock.settimeout(3.0)
+        me = sock.getsockname()[1]
+        head = (
+            f"MESSAGE sip:{SERVER_ID}@127.0.0.1:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.2:{me};rport;branch=z9hG4bKspoofed1\r\n"
+            f"From: <sip:{UPPER_ID}@{UPPER_ID[:10]}>;tag=spoof\r\n"
+            f"To: <sip:{SERVER_ID}@{DOMAIN}>\r\nCall-ID: spoofed-1\r\nCSeq: 1 MESSAGE\r\n"
+            "Max-Forwards: 70\r\nContent-Type: Application/MANSCDP+xml\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendto(head.encode() + body, ("127.0.0.1", port))
+        return sock.recv(65536)
+
+
 async def upstreams(api: Api) -> list[dict[str, Any]]:
     response = await api.as_role("operator", "GET", "/api/v1/gb28181/upstreams")
     assert response.status_code == 200, response.text
@@ -136,7 +161,7 @@ async def test_upper_platform_sees_our_catalog_plays_a_device_and_steers_it(
             play = await upper.invite(channel, transport, setup)
             await wait_for(
                 lambda p=play: sum(f.keyframe for f in p.frames) >= 1 and len(p.frames) > 30, 8
-            )  # type: ignore[misc]
+            )
             colour = play.colour()
             assert np.abs(colour - np.array(want)).max() < 12, (transport, setup, colour)
             assert play.receiver.wrong_ssrc == 0
@@ -162,6 +187,19 @@ async def test_upper_platform_sees_our_catalog_plays_a_device_and_steers_it(
         relayed = simulator.stats.messages[before:]
         assert any(f"<PTZCmd>{ptz}</PTZCmd>".encode() in body for body in relayed)
         assert await upper.control("34020000001329999999", ptz) == 404
+        with pytest.raises(RuntimeError, match="404"):
+            await upper.invite("34020000001319999999")
+
+        # someone else claiming to be the upper platform is refused, and sent nothing
+        def catalogs() -> int:
+            return sum(b"<CmdType>Catalog</CmdType>" in body for body in upper.stats.messages)
+
+        sent = catalogs()
+        port = api.server.sip.stack.port
+        answer = await asyncio.to_thread(spoofed_query, port)
+        assert answer.startswith(b"SIP/2.0 403"), answer
+        await asyncio.sleep(0.3)
+        assert catalogs() == sent
 
 
 async def test_upper_platform_lost_and_back(tmp_path: Path) -> None:
@@ -177,3 +215,46 @@ async def test_upper_platform_lost_and_back(tmp_path: Path) -> None:
         await wait_for(lambda: upper.stats.registrations > registrations, 8)
         await wait_for(lambda: seen[-1]["state"] == "registered", 3)
         assert (await upstreams(api))[0]["state"] == "registered"
+
+
+async def test_cascade_from_a_server_process_with_media_workers(tmp_path: Path) -> None:
+    """`mediacore serve --workers 1` from a config file: signalling and relaying stay in the
+    server process while rooms run in a worker."""
+    upper = GbUpperSimulator(UpperConfig(UPPER_ID, UPPER_PASSWORD))
+    await upper.start()
+    config = (
+        f'[gb28181]\ndomain = "{DOMAIN}"\nserver_id = "{SERVER_ID}"\npassword = "{PASSWORD}"\n'
+        f'[[gb28181.upstream]]\nserver_id = "{UPPER_ID}"\naddress = "127.0.0.1"\n'
+        f'port = {upper.port}\npassword = "{UPPER_PASSWORD}"\nkeepalive_interval = 1\n'
+    )
+    server = await asyncio.to_thread(ServerProcess, tmp_path, config=config, workers=1)
+    simulator = GbDeviceSimulator(
+        DeviceConfig(
+            server=("127.0.0.1", server.sip_port),
+            device_id=DEVICE,
+            password=PASSWORD,
+            local_host="127.0.0.1",
+            keepalive=1.0,
+            colour=COLOUR,
+        )
+    )
+    try:
+        await wait_for(upper.registered.is_set, 10)
+        await simulator.start()
+        channel = simulator.channels[0]
+
+        async def listed() -> bool:
+            items, _ = await upper.query_catalog()
+            return channel in {item.device_id for item in items}
+
+        await wait_for_async(listed, 10)  # once the server has the device's catalog
+        play = await upper.invite(channel, "tcp", "passive")
+        await wait_for(lambda: sum(f.keyframe for f in play.frames) and len(play.frames) > 30, 8)
+        assert np.abs(play.colour() - np.array(parse_colour(COLOUR))).max() < 12
+        assert await upper.bye(play) == 200
+        state = await asyncio.to_thread(server.client.get, "/api/v1/gb28181/upstreams")
+        assert state.json()[0]["state"] == "registered"
+    finally:
+        await simulator.stop()
+        assert await asyncio.to_thread(server.stop) == 0, server.log_path.read_text()
+        await upper.stop()
