@@ -147,7 +147,7 @@ class GbCascade:
         method = request.method
         if method == "MESSAGE":
             self._message(link, request, transaction)
-        elif method == "INVITE" and play is None:
+        elif method == "INVITE" and play is None and not request.to.tag:
             self._invite(link, request, source, transaction)
         elif method == "BYE" and play is not None:
             self.stack.respond(transaction, make_response(request, 200))
