@@ -18,7 +18,6 @@ Plays are published as `gb.cascade` events (state playing/ended), registration c
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from sip.transaction import Peer, ServerTransaction
 log = logging.getLogger(__name__)
 
 BYE_WAIT = 5.0
+MAX_PLAYS = 64  # streams to upper platforms at once, starting ones included
 UPPER_METHODS = frozenset({"MESSAGE", "INVITE", "BYE", "ACK", "INFO", "OPTIONS"})
 
 
@@ -66,6 +66,19 @@ class _UpperPlay:
     dialog: Dialog
     out: MediaOut
     relay: DeviceRelay | WallRelay
+
+
+@dataclass(frozen=True, slots=True)
+class _Invite:
+    """An upper platform's INVITE being served: of `wall`, or of a channel of `device_id`."""
+
+    link: UpstreamLink
+    request: Request
+    source: Peer
+    transaction: ServerTransaction
+    offer: UpperOffer
+    wall: str | None
+    device_id: str | None
 
 
 class GbCascade:
@@ -89,7 +102,7 @@ class GbCascade:
         self.media_address = media_address
         self.links = {u.server_id: UpstreamLink(u, self.stack, bus) for u in upstreams}
         self.plays: dict[str, _UpperPlay] = {}  # by Call-ID
-        self._sn = itertools.count(1)
+        self._starting = 0  # INVITEs being set up
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def start(self) -> None:
@@ -324,22 +337,30 @@ class GbCascade:
             reason = "Temporarily Unavailable (the wall has no whep output to give)"
             self.stack.respond(transaction, make_response(request, 480, reason))
             return
+        if len(self.plays) + self._starting >= MAX_PLAYS:
+            reason = f"Busy Here ({MAX_PLAYS} streams to upper platforms already)"
+            self.stack.respond(transaction, make_response(request, 486, reason))
+            return
+        self._starting += 1
+        name = wall.wall if wall is not None else None
         self._spawn(
-            self._serve(
-                link, request, source, transaction, offer, wall.wall if wall else None, device_id
-            )
+            self._serve(_Invite(link, request, source, transaction, offer, name, device_id))
         )
 
-    async def _serve(
-        self,
-        link: UpstreamLink,
-        request: Request,
-        source: Peer,
-        transaction: ServerTransaction,
-        offer: UpperOffer,
-        wall: str | None,
-        device_id: str | None,
-    ) -> None:
+    async def _serve(self, invite: _Invite) -> None:
+        try:
+            await self._open(invite)
+        finally:
+            self._starting -= 1
+
+    async def _open(self, invite: _Invite) -> None:
+        link, request, source, transaction = (
+            invite.link,
+            invite.request,
+            invite.source,
+            invite.transaction,
+        )
+        offer, wall, device_id = invite.offer, invite.wall, invite.device_id
         call_id = request.call_id
         channel = request.request_uri.user or ""
 
