@@ -4,6 +4,8 @@ PS over RTP we send."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from ingest.gbrtp import PsRtpReceiver
 from ingest.gbsdp import GbSdpError, parse_answer
 from ingest.gbupperplay import build_answer, read_offer
 from ingest.gbupstream import UpstreamSession
+from ingest.gbupstreamlink import UpstreamLink
 from ingest.gbupstreamsettings import parse_upstreams
 from ingest.manscdp import (
     CatalogItem,
@@ -23,8 +26,14 @@ from ingest.manscdp import (
     parse_envelope,
     parse_message,
 )
+from mediacore.clock import MONOTONIC
+from mediacore.events import EventBus
 from mediacore.rtp import RtpPacket, build_rtp
 from mediacore.server.config import ConfigError, load_config
+from sip.digest import Credentials, DigestServer, Verdict
+from sip.message import Request, Response, make_response
+from sip.peer import Peer
+from tests.waiting import wait_for
 
 LOCAL = "34020000002000000001"
 UPPER = "34010000002000000001"
@@ -254,3 +263,77 @@ def test_our_own_h264_goes_out_as_ps_over_rtp_that_demuxes_back() -> None:
         ("video", 3600, True),
     ]
     assert frames[0].data.endswith(bytes(3000))
+
+
+# -- the REGISTER we send ---------------------------------------------------------------------
+
+
+class _Upper:
+    """Stands in for the SIP stack: answers our requests as an upper platform would, checking
+    the digest with the server side of sip.digest (SHA-256 challenged first, then MD5)."""
+
+    def __init__(self) -> None:
+        self.clock = MONOTONIC
+        self.digest = DigestServer("3401000000", algorithms=("SHA-256", "MD5"))
+        self.sent: list[Request] = []
+
+    def via(self, peer: Peer) -> str:
+        return "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKtest;rport"
+
+    def contact_uri(self, user: str, peer: Peer) -> str:
+        return f"sip:{user}@127.0.0.1:5060"
+
+    async def request(self, request: Request, peer: Peer) -> Response:
+        self.sent.append(request)
+        header = request.headers.get("Authorization")
+        if request.method == "REGISTER" and header is None:
+            challenge = make_response(request, 401, to_tag="t")
+            for value in self.digest.challenges(time.time()):
+                challenge.headers.add("WWW-Authenticate", value.header_value())
+            return challenge
+        if request.method == "REGISTER":
+            assert header is not None
+            verdict = self.digest.verify(
+                Credentials.parse(header),
+                method="REGISTER",
+                request_uri=request.uri,
+                password="city",
+                now=time.time(),
+            )
+            if verdict is not Verdict.OK:
+                return make_response(request, 403)
+            ok = make_response(request, 200, to_tag="t")
+            ok.headers.add("Expires", "600")
+            return ok
+        return make_response(request, 200)
+
+
+async def test_the_link_registers_answering_sha256_and_keeps_alive() -> None:
+    (upstream,) = parse_upstreams(
+        [{"server_id": UPPER, "address": "127.0.0.1", "password": "city", "expires": 3600}],
+        LOCAL,
+    )
+    upper = _Upper()
+    bus = EventBus()
+    events: list[dict[str, object]] = []
+    bus.listen(lambda event: events.append(dict(event.data)))
+    link = UpstreamLink(replace(upstream, keepalive_interval=0.1), upper, bus)  # type: ignore[arg-type]
+    link.start()
+    try:
+        await wait_for(lambda: link.session.keepalives >= 1, 3)
+    finally:
+        await link.stop()
+    register, authorized = upper.sent[:2]
+    assert register.uri == f"sip:{UPPER}@3401000000"
+    assert str(register.from_.uri) == f"sip:{LOCAL}@3402000000" and register.to.uri.user == LOCAL
+    assert "algorithm=SHA-256" in (authorized.headers.get("Authorization") or "")
+    assert link.session.expires_at - link.session.registered_at == 600  # type: ignore[operator]
+    keepalive = upper.sent[2]
+    assert keepalive.method == "MESSAGE" and b"<CmdType>Keepalive</CmdType>" in keepalive.body
+    assert events[0] == {
+        "upstream": UPPER,
+        "name": UPPER,
+        "state": "registered",
+        "reason": "registered",
+    }
+    assert upper.sent[-1].headers.get("Expires") == "0"  # stopping unregisters
