@@ -1,7 +1,8 @@
 """A GB/T 28181 upper platform (上级平台) simulator, for cascade (级联) tests of a lower platform.
 
 Built from GB/T 28181-2016 (sections 9.1 registration, 9.2 live play, 9.3 control, 9.5 query,
-9.6 keepalive; annex F SDP) and RFC 2617 digest, over SIP on UDP:
+9.6 keepalive; annex F SDP) and RFC 2617 digest, over SIP on UDP or TCP (one port for both;
+requests to a lower platform that registered over TCP go on its connection):
 
 - Accepts the lower platform's REGISTER after an MD5 digest challenge in realm = our domain
   (the digest is checked here, from the RFC's formulas), answers 200 with Expires and Date.
@@ -42,7 +43,7 @@ from ingest.manscdp import CatalogItem, CatalogResponse, ManscdpError, parse_env
 from ingest.ps import DemuxedFrame
 from ingest.rtpframing import Rfc4571Framer
 from sip.digest import Credentials, DigestError
-from sip.message import Headers, Request, Response, SipParseError, make_response
+from sip.message import Headers, Request, Response, SipParseError, StreamFramer, make_response
 from sip.message import parse_message as parse_sip
 
 log = logging.getLogger("gbupper")
@@ -141,6 +142,8 @@ class GbUpperSimulator:
         self._down = False
         self._nonces: set[str] = set()
         self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.Server | None = None
+        self._streams: dict[tuple[str, int], asyncio.StreamWriter] = {}  # SIP over TCP
         self._pending: dict[tuple[str, int], asyncio.Future[Response]] = {}
         self._catalogs: dict[int, list[CatalogResponse]] = {}
         self._answers: dict[int, asyncio.Future[bytes]] = {}
@@ -154,6 +157,7 @@ class GbUpperSimulator:
             lambda: _Datagrams(self._received), local_addr=(self.config.host, self.config.port)
         )
         self.port = self._udp.get_extra_info("sockname")[1]
+        self._tcp = await asyncio.start_server(self._tcp_client, self.config.host, self.port)
 
     async def stop(self) -> None:
         for play in list(self.plays.values()):
@@ -161,6 +165,15 @@ class GbUpperSimulator:
                 close()
         if self._udp is not None:
             self._udp.close()
+        if self._tcp is not None:
+            self._tcp.close()
+        for stream in list(self._streams.values()):
+            stream.close()
+
+    @property
+    def lower_transport(self) -> str:
+        """How the registered lower platform talks to us: "tcp" or "udp"."""
+        return "tcp" if self.lower in self._streams else "udp"
 
     def down(self) -> None:
         """Go silent: every datagram is dropped, nothing answered."""
@@ -267,17 +280,40 @@ class GbUpperSimulator:
     # -- requests we send ------------------------------------------------------------------
 
     def _send(self, data: bytes, destination: tuple[str, int]) -> None:
-        if self._udp is not None and not self._down:
+        if self._down:
+            return
+        stream = self._streams.get(destination)
+        if stream is not None:
+            stream.write(data)
+        elif self._udp is not None:
             self._udp.sendto(data, destination)
+
+    def _via(self) -> str:
+        transport = self.lower_transport.upper()
+        branch = "z9hG4bK" + secrets.token_hex(8)
+        return f"SIP/2.0/{transport} {self.config.host}:{self.port};rport;branch={branch}"
+
+    async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")[:2]
+        self._streams[peer] = writer
+        framer = StreamFramer()
+        try:
+            while data := await reader.read(65536):
+                for message in framer.feed(data):
+                    self._received(message, peer)
+        except (OSError, SipParseError):
+            pass
+        finally:
+            self._streams.pop(peer, None)
+            writer.close()
 
     def _new_request(self, method: str, user: str, call_id: str = "", tag: str = "") -> Request:
         assert self.lower is not None, "no lower platform registered"
         host, port = self.lower
         me = self.config.server_id
-        branch = "z9hG4bK" + secrets.token_hex(8)
         headers = Headers(
             [
-                ("Via", f"SIP/2.0/UDP {self.config.host}:{self.port};rport;branch={branch}"),
+                ("Via", self._via()),
                 ("From", f"<sip:{me}@{self.config.domain}>;tag={tag or secrets.token_hex(4)}"),
                 ("To", f"<sip:{user}@{user[:10]}>"),
                 ("Call-ID", call_id or secrets.token_hex(10)),
@@ -302,7 +338,10 @@ class GbUpperSimulator:
                 self._send(data, self.lower)
                 with contextlib.suppress(TimeoutError):
                     return await asyncio.wait_for(asyncio.shield(future), wait)
-                interval = min(interval * 2, 4.0)
+                if self.lower in self._streams:
+                    interval = TRANSACTION_TIMEOUT  # TCP is reliable: no retransmission
+                else:
+                    interval = min(interval * 2, 4.0)
             return make_response(request, 408)
         finally:
             self._pending.pop(key, None)
@@ -412,11 +451,10 @@ class GbUpperSimulator:
         assert ok is not None and self.lower is not None
         contacts = ok.contacts
         target = str(contacts[0].uri) if contacts else f"sip:{play.channel}@{self.lower[0]}"
-        branch = "z9hG4bK" + secrets.token_hex(8)
         number = cseq if cseq is not None else next(self._cseq)
         headers = Headers(
             [
-                ("Via", f"SIP/2.0/UDP {self.config.host}:{self.port};rport;branch={branch}"),
+                ("Via", self._via()),
                 ("From", ok.headers.get("From") or ""),
                 ("To", ok.headers.get("To") or ""),
                 ("Call-ID", play.call_id),

@@ -44,7 +44,9 @@ pytestmark = pytest.mark.slow
 
 
 @asynccontextmanager
-async def cascade(tmp_path: Path) -> AsyncIterator[tuple[Api, GbUpperSimulator]]:
+async def cascade(
+    tmp_path: Path, transport: str = "udp"
+) -> AsyncIterator[tuple[Api, GbUpperSimulator]]:
     upper = GbUpperSimulator(UpperConfig(UPPER_ID, UPPER_PASSWORD))
     await upper.start()
     upstream = GbUpstream(
@@ -57,6 +59,7 @@ async def cascade(tmp_path: Path) -> AsyncIterator[tuple[Api, GbUpperSimulator]]
         keepalive_interval=0.5,
         keepalive_misses=2,
         name="city",
+        transport=transport,
     )
     config = replace(
         make_config(tmp_path),
@@ -202,10 +205,12 @@ async def test_upper_platform_sees_our_catalog_plays_a_device_and_steers_it(
         assert catalogs() == sent
 
 
-async def test_upper_platform_lost_and_back(tmp_path: Path) -> None:
-    async with cascade(tmp_path) as (api, upper):
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_upper_platform_lost_and_back(tmp_path: Path, transport: str) -> None:
+    async with cascade(tmp_path, transport) as (api, upper):
         seen = events(api, "gb.upstream")
         await wait_for(upper.registered.is_set, 5)
+        assert upper.lower_transport == transport
         upper.down()
         await wait_for(lambda: any(e["state"] == "failed" for e in seen), 6)
         failed = (await upstreams(api))[0]
@@ -215,6 +220,8 @@ async def test_upper_platform_lost_and_back(tmp_path: Path) -> None:
         await wait_for(lambda: upper.stats.registrations > registrations, 8)
         await wait_for(lambda: seen[-1]["state"] == "registered", 3)
         assert (await upstreams(api))[0]["state"] == "registered"
+        items, _ = await upper.query_catalog()  # requests the other way take the same path
+        assert items == []
 
 
 async def test_cascade_from_a_server_process_with_media_workers(tmp_path: Path) -> None:
