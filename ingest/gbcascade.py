@@ -295,7 +295,7 @@ class GbCascade:
             reason = f"Not Found (no device below has {envelope.device_id})"
             self.stack.respond(transaction, make_response(request, 404, reason))
             return
-        status = await self.platform.send_body(device_id, request.body)
+        status = await self.platform.send_document(device_id, request.body)
         log.info(
             "gb28181 upstream control relayed",
             extra={"device": device_id, "channel": envelope.device_id, "status": status},

@@ -314,11 +314,11 @@ class GbPlatform:
     async def send_manscdp(self, device_id: str, message: ManscdpMessage) -> int:
         """Send a MANSCDP MESSAGE to a registered device; returns the response status (404
         for an unknown device, 408 when it does not answer)."""
-        return await self.send_body(device_id, encode_message(message))
+        return await self.send_document(device_id, encode_message(message))
 
-    async def send_body(self, device_id: str, body: bytes) -> int:
-        """Send a MANSCDP document as it is (a command relayed from an upper platform) to a
-        registered device; returns the status as send_manscdp does."""
+    async def send_document(self, device_id: str, body: bytes) -> int:
+        """Send a MANSCDP document (bytes) in a MESSAGE to a registered device; returns the
+        response status as send_manscdp does."""
         device = self.devices.get(device_id)
         if device is None:
             return 404
