@@ -390,6 +390,39 @@ def _cascade() -> tuple[Check, list[bytes]]:
     return check, [build_packet(frame, 1, samples)]
 
 
+# -- GB/T 28181 cascade up: what an upper platform sends ---------------------------------------
+
+
+def _gb_upper() -> tuple[Check, list[bytes]]:
+    """What an upper platform sends a lower one: any MANSCDP document's envelope (queries,
+    DeviceControl to relay) and its INVITE offers."""
+    from ingest.gbsdp import GbSdpError
+    from ingest.gbupperplay import read_offer
+    from ingest.manscdp import ManscdpError, parse_envelope
+
+    def check(data: bytes) -> None:
+        try:
+            parse_envelope(data)
+        except ManscdpError:
+            pass
+        try:
+            read_offer(data, "34020000002000000001")
+        except GbSdpError:
+            pass
+
+    control = (
+        b'<?xml version="1.0" encoding="GB2312"?>\r\n<Control><CmdType>DeviceControl</CmdType>'
+        b"<SN>11</SN><DeviceID>34020000001310000001</DeviceID><PTZCmd>A50F010100FF0000</PTZCmd>"
+        b"</Control>"
+    )
+    offer = (
+        b"v=0\r\no=34010000002000000001 0 0 IN IP4 10.0.0.1\r\ns=Play\r\nc=IN IP4 10.0.0.1\r\n"
+        b"t=0 0\r\nm=video 30000 TCP/RTP/AVP 96\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n"
+        b"a=setup:passive\r\na=connection:new\r\ny=0100000001\r\n"
+    )
+    return check, [control, offer]
+
+
 def _channel() -> tuple[Check, list[bytes]]:
     from mediacore.channel import (
         ChannelProtocolError,
@@ -474,6 +507,13 @@ def targets() -> dict[str, FuzzTarget]:
                 _h26x,
             ),
             FuzzTarget("cascade", "cascade RTP extension", "CascadeError", core, _cascade),
+            FuzzTarget(
+                "gb-upper",
+                "GB/T 28181 upper platform's MANSCDP and INVITE offers",
+                "ManscdpError, GbSdpError",
+                ("ingest",),
+                _gb_upper,
+            ),
             FuzzTarget(
                 "channel",
                 "worker control channel",

@@ -314,6 +314,11 @@ class GbPlatform:
     async def send_manscdp(self, device_id: str, message: ManscdpMessage) -> int:
         """Send a MANSCDP MESSAGE to a registered device; returns the response status (404
         for an unknown device, 408 when it does not answer)."""
+        return await self.send_document(device_id, encode_message(message))
+
+    async def send_document(self, device_id: str, body: bytes) -> int:
+        """Send a MANSCDP document (bytes) in a MESSAGE to a registered device; returns the
+        response status as send_manscdp does."""
         device = self.devices.get(device_id)
         if device is None:
             return 404
@@ -331,7 +336,7 @@ class GbPlatform:
             ]
         )
         uri = f"sip:{device_id}@{_host_port(peer)}"
-        request = Request(headers, encode_message(message), "MESSAGE", uri)
+        request = Request(headers, body, "MESSAGE", uri)
         try:
             response = await asyncio.wait_for(self.stack.request(request, peer), REQUEST_TIMEOUT)
         except TimeoutError:

@@ -163,6 +163,27 @@ def _degrees(element: ET.Element, tag: str, limit: float) -> float | None:
     return degrees if -limit <= degrees <= limit else None
 
 
+@dataclass(frozen=True, slots=True)
+class ManscdpEnvelope:
+    """What any MANSCDP document says about itself: `<Query>` / `<Control>`..., its CmdType,
+    DeviceID (the target) and SN. For relaying commands this module does not model."""
+
+    root: str
+    cmd_type: str
+    device_id: str
+    sn: int
+
+
+def parse_envelope(data: bytes) -> ManscdpEnvelope:
+    """Read the root, CmdType, DeviceID and SN of any MANSCDP document, with the same bounds
+    as parse_message. Raises ManscdpError."""
+    root = _parse_xml(data)
+    sn = _int(root, "SN")
+    assert sn is not None
+    cmd = _text(root, "CmdType", required=True)
+    return ManscdpEnvelope(root.tag[:20], cmd, _text(root, "DeviceID", required=True), sn)
+
+
 def parse_message(data: bytes) -> ManscdpMessage:
     """Parse a MANSCDP body (a SIP MESSAGE with Content-Type Application/MANSCDP+xml).
 

@@ -238,6 +238,7 @@ class DeviceStats:
     registrations: int = 0
     keepalives: int = 0
     keepalive_statuses: list[int] = field(default_factory=list)
+    messages: list[bytes] = field(default_factory=list)  # every MESSAGE body received
     catalog_queries: int = 0
     info_queries: int = 0
     invites: int = 0
@@ -458,6 +459,7 @@ class GbDeviceSimulator:
         if method == "ACK":
             return
         if method == "MESSAGE":
+            self.stats.messages.append(request.body)
             self._message(request)
         elif method == "INVITE":
             self._invite(request)

@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.fuzztargets import targets
 from ingest.annexb import AnnexBWriter, BitstreamError
 from ingest.annexb_hevc import HevcAnnexBWriter
 from ingest.gbrtp import PsRtpReceiver
@@ -157,3 +158,15 @@ def test_wall_definitions_parse_or_raise_layout_error(data: Any) -> None:
         parse_wall(data)
     except LayoutError:
         pass
+
+
+UPPER_CHECK, UPPER_SEEDS = targets()["gb-upper"].make()  # the fuzz bench's own entry points
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=2048), st.sampled_from(UPPER_SEEDS)), st.binary(max_size=8))
+def test_an_upper_platforms_documents_and_offers_parse_or_raise_their_own_error(
+    data: bytes, patch: bytes
+) -> None:
+    UPPER_CHECK(data)
+    UPPER_CHECK(data[: len(data) // 2] + patch + data[len(data) // 2 + len(patch) :])
