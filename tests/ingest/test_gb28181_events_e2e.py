@@ -51,7 +51,8 @@ subscribe_expires = 60
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    process = ServerProcess(Path(tmp_path_factory.mktemp("gbevents")), config=CONFIG)
+    # one media worker: the talkback legs run in a worker, and the server starts sooner
+    process = ServerProcess(Path(tmp_path_factory.mktemp("gbevents")), config=CONFIG, workers=1)
     try:
         yield process
     finally:
@@ -227,3 +228,34 @@ async def test_broadcast_errors_are_clear(server: ServerProcess) -> None:
         assert refused.status_code == 502, refused.text
         none = await asyncio.to_thread(server.client.delete, path)
         assert none.status_code == 404
+
+
+async def test_half_duplex_talkback_talks_under_the_room_floor(server: ServerProcess) -> None:
+    member = RtpPeer(PCMA)
+    await member.open()
+    participant, answer = server.join("command", member.make_offer(), name="member")
+    member.accept(answer)
+    path = f"/api/v1/gb28181/devices/{DEVICE}/channels/{AUDIO_OUT}/broadcast"
+    try:
+        async with device(server) as (_, _events, _talk):
+            body = {"room": "command", "duplex": "half"}
+            response = await asyncio.to_thread(server.client.post, path, json=body)
+            assert response.status_code == 201, response.text
+            talkback = response.json()
+            assert talkback["duplex"] == "half"
+
+            def holder() -> Any:
+                return server.client.get("/api/v1/rooms/command/floor").json()["holder"]
+
+            # its voice (the tone it sends) asks for the floor (VOX) and gets it
+            assert await until(holder, 5, "the floor") == talkback["participant"]
+            roster = await asyncio.to_thread(server.roster, "command")
+            entry = next(p for p in roster if p["id"] == talkback["participant"])
+            assert entry["duplex"] == "half"
+            since = time.monotonic()
+            await asyncio.sleep(1.0)
+            assert level(member.decoded(since), DEVICE_TONE, 8000) > -30
+            assert (await asyncio.to_thread(server.client.delete, path)).status_code == 204
+    finally:
+        member.close()
+        await asyncio.to_thread(server.client.delete, f"/api/v1/rooms/command/participants/{participant}")
