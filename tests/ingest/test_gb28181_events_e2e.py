@@ -258,4 +258,6 @@ async def test_half_duplex_talkback_talks_under_the_room_floor(server: ServerPro
             assert (await asyncio.to_thread(server.client.delete, path)).status_code == 204
     finally:
         member.close()
-        await asyncio.to_thread(server.client.delete, f"/api/v1/rooms/command/participants/{participant}")
+        await asyncio.to_thread(
+            server.client.delete, f"/api/v1/rooms/command/participants/{participant}"
+        )
