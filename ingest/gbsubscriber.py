@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 MANSCDP = "Application/MANSCDP+xml"
 REQUEST_TIMEOUT = 10.0
+UNSUBSCRIBE_WAIT = 2.0  # a stopping server waits this long for devices to end subscriptions
 # A device's own id and its channels' carry positions; past this many others, a device's
 # positions are kept under its own id only.
 MAX_POSITIONS_PER_DEVICE = 64
@@ -104,8 +105,24 @@ class GbSubscriber:
             self._spawn(self._subscribe(subscription))
 
     async def stop(self) -> None:
+        """End the granted subscriptions (SUBSCRIBE with Expires 0, waiting at most
+        UNSUBSCRIBE_WAIT seconds for the answers), then stop sending."""
         for task in list(self._tasks):
             task.cancel()
+        ending = [asyncio.ensure_future(self._unsubscribe(s)) for s in self.table.active()]
+        if ending:
+            _, late = await asyncio.wait(ending, timeout=UNSUBSCRIBE_WAIT)
+            for task in late:
+                task.cancel()
+
+    async def _unsubscribe(self, subscription: Subscription) -> None:
+        dialog: Dialog = subscription.dialog
+        request = dialog.request(
+            "SUBSCRIBE",
+            self.stack.via(dialog.peer),
+            headers=[("Event", subscription.event), ("Expires", "0")],
+        )
+        await self.stack.request(request, dialog.peer)
 
     # -- SUBSCRIBE ------------------------------------------------------------------------
 

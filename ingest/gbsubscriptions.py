@@ -179,6 +179,15 @@ class SubscriptionTable:
         subscription.state = "pending"
         subscription.due_at = now
 
+    def active(self) -> list[Subscription]:
+        """Subscriptions a device granted (with a dialog to end them in)."""
+        return [
+            subscription
+            for kinds in self._by_device.values()
+            for subscription in kinds.values()
+            if subscription.state == "active" and subscription.dialog is not None
+        ]
+
     def describe(self, device_id: str, now: float) -> dict[str, Any]:
         return {
             kind: subscription.describe(now)

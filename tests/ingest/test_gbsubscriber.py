@@ -116,3 +116,24 @@ async def test_pushes_from_unregistered_devices_are_refused() -> None:
     assert stack.responses[-1].status == 403
     assert not [e for e in events if e.type == "gb.position"]
     await platform.stop()
+
+
+async def test_a_device_registering_anew_is_subscribed_anew() -> None:
+    platform, stack, _ = await registered()
+    stack.status = 489
+    platform.subscriber.tick()
+    await settle()
+    first = len([r for r in stack.requests if r.method == "SUBSCRIBE"])
+    platform.subscriber.tick()
+    await settle()
+    assert len([r for r in stack.requests if r.method == "SUBSCRIBE"]) == first  # backing off
+    restarted = _request("REGISTER")
+    restarted.headers.set("Call-ID", "reg-after-reboot")  # a restarted device: a new Call-ID
+    platform.request_received(restarted, UDP, object())  # type: ignore[arg-type]
+    answer = _answer(stack.responses[-1], "secret")
+    answer.headers.set("Call-ID", "reg-after-reboot")
+    platform.request_received(answer, UDP, object())  # type: ignore[arg-type]
+    platform.subscriber.tick()
+    await settle()
+    assert len([r for r in stack.requests if r.method == "SUBSCRIBE"]) == 2 * first
+    await platform.stop()
