@@ -18,7 +18,8 @@ from ingest.gbnotify import (
 )
 from ingest.gbplatform import GbPlatform
 from ingest.manscdp import CatalogItem
-from sip.message import Request
+from sip.message import Request, Response, make_response
+from sip.transaction import Peer
 from tests.ingest.test_gb28181_units import (
     DEVICE,
     UDP,
@@ -137,3 +138,38 @@ async def test_a_device_registering_anew_is_subscribed_anew() -> None:
     await settle()
     assert len([r for r in stack.requests if r.method == "SUBSCRIBE"]) == 2 * first
     await platform.stop()
+
+
+class GrantingStack(RecordingStack):
+    """A device that grants every SUBSCRIBE for 10 s, in a dialog (To tag, Contact)."""
+
+    async def request(self, request: Request, destination: Peer) -> Response:
+        self.requests.append(request)
+        response = make_response(request, 200, to_tag="dev-tag")
+        response.headers.add("Contact", f"<sip:{DEVICE}@10.0.0.7:5060>")
+        response.headers.add("Expires", "10")
+        return response
+
+
+async def test_a_refresh_goes_in_the_subscription_dialog_with_the_same_event_id() -> None:
+    platform, stack, _ = await registered()
+    granting = GrantingStack()
+    platform.subscriber.stack = granting  # type: ignore[assignment]
+    platform.subscriber.tick()
+    await settle()
+    catalog = platform.subscriber.table.get(DEVICE, "Catalog")
+    assert catalog is not None and catalog.state == "active"
+    assert 7 <= catalog.due_at - granting.clock.now() <= 8  # refreshed at 80 % of 10 s
+    catalog.due_at = 0.0  # the refresh time has come
+    platform.subscriber.tick()
+    await settle()
+    first, refresh = [r for r in granting.requests if r.call_id == catalog.call_id]
+    assert refresh.to.tag == "dev-tag" and refresh.cseq[0] == first.cseq[0] + 1
+    assert refresh.headers.get("Event") == first.headers.get("Event")
+    assert refresh.uri == f"sip:{DEVICE}@10.0.0.7:5060"
+    await platform.stop()  # ends both subscriptions: SUBSCRIBE Expires 0 in their dialogs
+    ends = [r for r in granting.requests if r.headers.get("Expires") == "0"]
+    assert {r.call_id for r in ends} == {
+        catalog.call_id,
+        platform.subscriber.table.get(DEVICE, "Alarm").call_id,
+    }  # type: ignore[union-attr]
