@@ -36,6 +36,8 @@ from mediacore.server.api_calls import build_calls_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
+from mediacore.server.api_gbmap import build_gb_map_router
+from mediacore.server.api_gbtalkback import build_gb_talkback_router
 from mediacore.server.api_gbupstreams import build_gb_upstreams_router
 from mediacore.server.api_groups import build_groups_router
 from mediacore.server.api_joinlinks import build_join_links_router
@@ -406,6 +408,8 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_sources_router(server.sources, server.link_legs))
     app.include_router(build_gb28181_router(server.sip.gb))
     app.include_router(build_gb_upstreams_router(server.cascade))
+    app.include_router(build_gb_talkback_router(server.sip.gb_talkbacks))
+    app.include_router(build_gb_map_router(STATIC / "gbmap.js"))
     app.include_router(build_join_links_router(server.directory, server.tokens, server.link_legs))
     app.include_router(
         build_recordings_router(server.directory, server.recorder, server.exports, server.audit)

@@ -12,6 +12,7 @@ from mediacore.clock import iso8601
 from mediacore.events import EventBus
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
+from mediacore.server.gbtalkbacks import GbTalkbacks
 from mediacore.server.radiogateways import GatewayKeeper
 from mediacore.server.sipradio import IncomingRadio
 from sip.dialout import Dialer
@@ -55,6 +56,7 @@ class SipService:
         ]
         self.gateways = GatewayKeeper(config.radio_gateways, self.dialer, rooms)
         self.gb: GbPlatform | None = None  # GB/T 28181 devices, when [gb28181] is configured
+        self.gb_talkbacks: GbTalkbacks | None = None  # their voice broadcast and talkback
         if config.gb28181.enabled:
             self.gb = GbPlatform(
                 config.gb28181,
@@ -63,7 +65,8 @@ class SipService:
                 throttle=self.agent.throttle,
                 media_address=config.rtp.public_address,
             )
-            self.stack.user_agent = _GbFirst(self.gb, self.agent)
+            self.gb_talkbacks = GbTalkbacks(self.gb, self.agent, bus)
+            self.stack.user_agent = _GbFirst(self.gb, self.agent, self.gb_talkbacks)
 
     def add_upper_platforms(self, cascade: UpperPlatforms) -> None:
         """Requests from GB/T 28181 upper platforms (级联) go to `cascade`, ahead of the
@@ -150,9 +153,10 @@ class _GbFirst:
     """The stack's user agent when GB/T 28181 is on: requests the platform claims (device
     REGISTER and MESSAGE, its play dialogs) go to it, everything else to the SIP user agent."""
 
-    def __init__(self, gb: GbPlatform, agent: SipUserAgent) -> None:
+    def __init__(self, gb: GbPlatform, agent: SipUserAgent, talkbacks: GbTalkbacks) -> None:
         self.gb = gb
         self.agent = agent
+        self.talkbacks = talkbacks
 
     def admits(self, source: Peer) -> bool:
         return self.agent.admits(source)  # one throttle for both: they share the port
@@ -162,6 +166,8 @@ class _GbFirst:
     ) -> None:
         if self.gb.claims(request):
             self.gb.request_received(request, source, transaction)
+        elif transaction is not None and self.talkbacks.claims(request, source):
+            self.talkbacks.invite_received(request, source, transaction)  # a device calls back
         else:
             self.agent.request_received(request, source, transaction)
 
