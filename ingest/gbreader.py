@@ -3,10 +3,12 @@
 `GbReader` is what `FieldSource` runs on its worker thread for a `gb28181://<device>/<channel>`
 URL, in place of the PyAV `SourceReader`, with the same `run()` / `abort()` contract. The SIP
 side runs on the event loop (`GbPlatform.play`, reached with `run_coroutine_threadsafe`); the
-media socket is the thread's own: a UDP port, or a TCP port the device connects to (RFC 4571
-framing, `?transport=tcp`), both from the RTP port range. Video leaves as Annex B access units
-(H.264 with its parameter sets before every keyframe, or H.265 as sent); G.711 audio leaves as
-float32 PCM at 8 kHz.
+media socket is the thread's own, from the RTP port range: a UDP port; a TCP port the device
+connects to (`?transport=tcp` or `tcp-passive`); or, `?transport=tcp-active`, a TCP socket we
+connect from to the port the device's answer names (RFC 4571 framing over both). Aborted
+while the device has not answered, the INVITE is CANCELled (ingest.gbinvite). Video leaves
+as Annex B access units (H.264 with its parameter sets before every keyframe, or H.265 as
+sent); G.711 audio leaves as float32 PCM at 8 kHz.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import random
 import socket
 import threading
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -54,9 +57,31 @@ _T = TypeVar("_T")
 AudioSink = Callable[[npt.NDArray[np.float32], int], None]
 
 
+@dataclass(frozen=True, slots=True)
+class MediaMode:
+    """How a channel's media comes (WVP's streamMode): the offer's `transport` and our
+    `setup` (ingest.gbsdp), and the socket to open: "udp", "listen" or "connect"."""
+
+    transport: str
+    setup: str
+    socket_kind: str
+
+
+MEDIA_MODES = {
+    "udp": MediaMode("udp", "passive", "udp"),
+    # TCP passive (TCP-PASSIVE): we offer a=setup:passive and listen, the device connects
+    "tcp": MediaMode("tcp", "passive", "listen"),
+    "tcp-passive": MediaMode("tcp", "passive", "listen"),
+    # TCP active (TCP-ACTIVE): we offer a=setup:active, the device answers a=setup:passive
+    # with the port it listens on, and we connect there from the port we offered
+    "tcp-active": MediaMode("tcp", "active", "connect"),
+}
+
+
 def gb_target(url: str) -> PullTarget:
-    """`gb28181://<device-id>/<channel-id>[?transport=udp|tcp]` as a PullTarget whose options
-    say device, channel and transport. Raises PullError (permanent) for anything else."""
+    """`gb28181://<device-id>/<channel-id>[?transport=udp|tcp|tcp-passive|tcp-active]` as a
+    PullTarget whose options say device, channel and transport (a MEDIA_MODES key). Raises
+    PullError (permanent) for anything else."""
     parts = urlsplit(url)
     device = parts.hostname or ""
     channel = parts.path.strip("/") or device
@@ -67,9 +92,10 @@ def gb_target(url: str) -> PullTarget:
             f" not {url!r}",
             permanent=True,
         )
-    if transport not in ("udp", "tcp"):
+    if transport not in MEDIA_MODES:
         raise PullError(
-            f"GB/T 28181 transport must be udp or tcp, not {transport!r}", permanent=True
+            f"GB/T 28181 transport must be one of {', '.join(MEDIA_MODES)}, not {transport!r}",
+            permanent=True,
         )
     return PullTarget(url, {"device": device, "channel": channel, "transport": transport})
 
@@ -140,26 +166,21 @@ class GbReader:
         """INVITE, receive until `abort()`, a BYE from the device or `read_timeout` without
         media; then BYE. `on_open` gets codec, width and height at the first keyframe.
         Raises PullError (permanent for an unknown device or a channel the device refuses)."""
-        listener = _bind(self.transport, self.bind_host, self.ports)
+        mode = MEDIA_MODES[self.transport]
+        listener = _bind(mode.socket_kind, self.bind_host, self.ports)
         play: GbPlay | None = None
         try:
             port = listener.getsockname()[1]
-            play = self._await(
-                self.platform.play(
-                    self.device,
-                    self.channel,
-                    port=port,
-                    transport=self.transport,
-                    on_bye=self._bye.set,
-                ),
-                self.open_timeout,
-                "the device did not answer the INVITE",
-            )
+            play = self._invite(port, mode)
+            if play is None:
+                return  # aborted before the device answered: the INVITE was CANCELled
             self.receiver = PsRtpReceiver(play.ssrc)
             answered = (play.answer.address, play.answer.port)
             self.latch = MediaSourceLatch(answered, play.media_hosts, play.ssrc, self.clock.now())
             sink = (on_open, on_video, on_audio)
-            if self.transport == "tcp":
+            if mode.setup == "active":
+                self._read_stream(self._connect(listener, answered), sink)
+            elif mode.transport == "tcp":
                 self._receive_tcp(listener, sink)
             else:
                 self._receive_udp(listener, sink)
@@ -192,6 +213,35 @@ class GbReader:
                 last = self.clock.now()
                 limit = self.read_timeout
 
+    def _invite(self, port: int, mode: MediaMode) -> GbPlay | None:
+        """INVITE the channel; None when `abort()` came first (the platform then CANCELs)."""
+        coroutine = self.platform.play(
+            self.device,
+            self.channel,
+            port=port,
+            transport=mode.transport,
+            setup=mode.setup,
+            on_bye=self._bye.set,
+        )
+        try:
+            return self._await(
+                coroutine, self.open_timeout, "the device did not answer the INVITE", self._stop
+            )
+        except _Aborted:
+            return None
+
+    def _connect(self, sock: socket.socket, answered: tuple[str, int]) -> socket.socket:
+        """TCP active (a=setup:active): we connect to the port the device's answer names, from
+        our offered port; the device listens (a=setup:passive)."""
+        sock.settimeout(max(POLL, min(self.open_timeout, 5.0)))
+        try:
+            sock.connect(answered)
+        except OSError as error:
+            raise PullError(
+                f"cannot connect to the device's media port {answered[0]}:{answered[1]}: {error}"
+            ) from None
+        return sock
+
     def _receive_tcp(self, listener: socket.socket, sink: _Sinks) -> None:
         listener.settimeout(POLL)
         deadline = self.clock.now() + self.open_timeout
@@ -210,6 +260,10 @@ class GbReader:
                 connection = None
         if connection is None:
             return
+        self._read_stream(connection, sink)
+
+    def _read_stream(self, connection: socket.socket, sink: _Sinks) -> None:
+        """RFC 4571 framed RTP from a media connection, until abort, BYE or silence."""
         framer = Rfc4571Framer()
         with connection:
             connection.settimeout(POLL)
@@ -279,16 +333,32 @@ class GbReader:
 
     # -- the event loop side ---------------------------------------------------------------
 
-    def _await(self, coroutine: Coroutine[Any, Any, _T], timeout: float, what: str) -> _T:
-        """Run `coroutine` on the loop and wait for it; PullError on timeout or GbPlayError.
-        An abort does not cancel it: an INVITE in flight must end in a dialog we can BYE."""
+    def _await(
+        self,
+        coroutine: Coroutine[Any, Any, _T],
+        timeout: float,
+        what: str,
+        abort: threading.Event | None = None,
+    ) -> _T:
+        """Run `coroutine` on the loop and wait for it; PullError on timeout or GbPlayError,
+        _Aborted when `abort` is set first. Either cancels it: a play INVITE is then CANCELled
+        (ingest.gbinvite), and a late answer ended with BYE."""
         try:
             future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         except RuntimeError:
             coroutine.close()
             raise PullError("the server is stopping") from None
+        deadline = self.clock.now() + timeout
         try:
-            return future.result(timeout=timeout)
+            while True:
+                try:
+                    return future.result(timeout=max(0.0, min(POLL, deadline - self.clock.now())))
+                except TimeoutError:
+                    if abort is not None and abort.is_set():
+                        future.cancel()
+                        raise _Aborted from None
+                    if self.clock.now() >= deadline:
+                        raise
         except TimeoutError:
             future.cancel()
             raise PullError(f"{what} within {timeout:.0f} s") from None
@@ -298,6 +368,10 @@ class GbReader:
             raise PullError(f"{what}: cancelled") from None
 
 
+class _Aborted(Exception):
+    """abort() came while waiting for the loop."""
+
+
 _Sinks = tuple[
     Callable[[dict[str, Any]], None],
     Callable[[bytes, int | None, bool], None],
@@ -305,12 +379,13 @@ _Sinks = tuple[
 ]
 
 
-def _bind(transport: str, host: str, ports: tuple[int, int]) -> socket.socket:
-    """A UDP socket, or a listening TCP socket, on a free even port of the range."""
+def _bind(socket_kind: str, host: str, ports: tuple[int, int]) -> socket.socket:
+    """A UDP socket, a listening TCP socket ("listen") or a TCP socket to connect from
+    ("connect"), on a free even port of the range."""
     low, high = ports
     low += low % 2
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
+    kind = socket.SOCK_DGRAM if socket_kind == "udp" else socket.SOCK_STREAM
     count = max(1, (high - low) // 2)
     start = random.randrange(count)
     for index in range(min(count, 200)):
@@ -321,7 +396,7 @@ def _bind(transport: str, host: str, ports: tuple[int, int]) -> socket.socket:
         except OSError:
             sock.close()
             continue
-        if kind == socket.SOCK_STREAM:
+        if socket_kind == "listen":
             sock.listen(1)
         else:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 * 1024 * 1024)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ingest.gbplatform import GbPlatform
+from ingest.gbstore import GbDeviceStore
 from mediacore.clock import iso8601
 from mediacore.events import EventBus
 from mediacore.server.config import Config
@@ -62,6 +63,7 @@ class SipService:
                 bus,
                 throttle=self.agent.throttle,
                 media_address=config.rtp.public_address,
+                store=GbDeviceStore(config.data_dir),  # the registry survives restarts
             )
             self.stack.user_agent = _GbFirst(self.gb, self.agent)
 
