@@ -145,6 +145,15 @@ class GbDeviceTable:
         self.devices[device.id] = device
         return True
 
+    def forget(self, device_id: str) -> bool:
+        """Remove an offline device (it is added again when it registers); False when the
+        table does not hold it or it is online."""
+        device = self.devices.get(device_id)
+        if device is None or device.state == "online":
+            return False
+        del self.devices[device_id]
+        return True
+
     def keepalive(self, device_id: str, source: Peer, now: float) -> list[DeviceChange] | None:
         """A Keepalive MESSAGE; None when the device is not registered (answer it 403 so it
         registers again), else the changes (back online)."""

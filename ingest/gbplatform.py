@@ -154,6 +154,16 @@ class GbPlatform:
         """Devices for the API: state, address, DeviceInfo and channels."""
         return self.devices.describe(self.clock.now())
 
+    def forget(self, device_id: str) -> bool:
+        """Remove an offline device from the registry and its store (`gb.device` state
+        "removed"); False when unknown or online."""
+        if not self.devices.forget(device_id):
+            return False
+        if self.store is not None:
+            self.store.forget(device_id)
+        self.bus.publish("gb.device", None, device=device_id, state="removed", reason="deleted")
+        return True
+
     # -- routing from the SIP stack --------------------------------------------------------
 
     def claims(self, request: Request) -> bool:

@@ -278,6 +278,8 @@ class GbReader:
                         ) from None
                     continue
                 if not data:
+                    if self._stop.is_set():
+                        return  # aborted: the BYE that followed closed it
                     raise PullError("the device closed the TCP media connection")
                 for packet in framer.feed(data):
                     if self._take(packet, sink):
@@ -365,6 +367,8 @@ class GbReader:
         except GbPlayError as error:
             raise PullError(error.reason, permanent=error.permanent) from None
         except concurrent.futures.CancelledError:
+            if abort is not None and abort.is_set():
+                raise _Aborted from None  # the server stopping cancelled it as we aborted
             raise PullError(f"{what}: cancelled") from None
 
 

@@ -258,7 +258,18 @@ async def test_the_platform_keeps_its_registry_across_a_restart(tmp_path: Path) 
     await asyncio.sleep(0.05)  # back online: it is asked for DeviceInfo and its catalog
     asked = [type(parse_message(r.body)) for r in stack.requests]
     assert asked == [DeviceInfoQuery, CatalogQuery]
+    assert not again.forget(DEVICE)  # online: kept
     await again.stop()
+
+    third, _, events = _platform(store=GbDeviceStore(tmp_path))
+    third.start()
+    assert third.forget(DEVICE) and third.describe() == []
+    assert events[-1].data == {"device": DEVICE, "state": "removed", "reason": "deleted"}
+    await third.stop()
+    fourth, _, _ = _platform(store=GbDeviceStore(tmp_path))
+    fourth.start()
+    assert fourth.describe() == []  # forgotten on disk too
+    await fourth.stop()
 
 
 def test_a_broken_store_is_moved_aside_and_the_server_starts_empty(tmp_path: Path) -> None:

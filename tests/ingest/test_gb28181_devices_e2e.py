@@ -96,7 +96,9 @@ async def test_the_registry_survives_a_restart_and_a_keepalive_brings_the_device
         await simulator.stop(unregister=False)
 
 
-async def test_sha256_and_md5_devices_register_side_by_side(tmp_path: Path) -> None:
+async def test_sha256_and_md5_devices_register_side_by_side_and_are_forgotten_offline(
+    tmp_path: Path,
+) -> None:
     async with running(_config(tmp_path)) as api:
         async with (
             device(api) as modern,
@@ -109,6 +111,15 @@ async def test_sha256_and_md5_devices_register_side_by_side(tmp_path: Path) -> N
                 DEVICE,
                 SHA_DEVICE,
             ]
+            url = f"/api/v1/gb28181/devices/{DEVICE}"
+            assert (await api.admin("DELETE", url)).status_code == 409  # online
+        events = event_log(api, "gb.device")
+        assert (await api.as_role("operator", "DELETE", url)).status_code == 403
+        assert (await api.admin("DELETE", url)).status_code == 204  # offline: forgotten
+        assert [d["id"] for d in await devices(api)] == [SHA_DEVICE]
+        assert events == [{"device": DEVICE, "state": "removed", "reason": "deleted"}]
+        missing = await api.admin("DELETE", url)
+        assert missing.status_code == 404 and missing.json()["error"] == "device-not-found"
 
 
 async def test_an_unanswered_invite_is_cancelled_when_its_source_goes_and_when_the_server_stops(
@@ -153,7 +164,7 @@ async def test_the_colour_arrives_over_tcp_active_and_tcp_passive(tmp_path: Path
             colour = decoded_colour(frames, "h264")
             assert np.abs(colour - parse_colour(COLOUR)).max() < 12, (mode, colour)
         # tcp-active: the device listened (a=setup:passive); tcp-passive: it connected
-        assert simulator.stats.media_setups == ["passive", "active"]
+        assert sorted(simulator.stats.media_setups) == ["active", "passive"]
     await simulator.stop(unregister=False)
 
 
