@@ -215,7 +215,18 @@ class GbReader:
 
     def _invite(self, port: int, mode: MediaMode) -> GbPlay | None:
         """INVITE the channel; None when `abort()` came first (the platform then CANCELs)."""
-        coroutine = self.platform.play(
+        try:
+            return self._await(
+                self._play(port, mode), self.open_timeout, "the device did not answer the INVITE",
+                self._stop,
+            )  # fmt: skip
+        except _Aborted:
+            return None
+
+    async def _play(self, port: int, mode: MediaMode) -> GbPlay:
+        """On the loop: the play, ended at once if `abort()` came as the device answered
+        (the thread may have stopped waiting for it)."""
+        play = await self.platform.play(
             self.device,
             self.channel,
             port=port,
@@ -223,12 +234,9 @@ class GbReader:
             setup=mode.setup,
             on_bye=self._bye.set,
         )
-        try:
-            return self._await(
-                coroutine, self.open_timeout, "the device did not answer the INVITE", self._stop
-            )
-        except _Aborted:
-            return None
+        if self._stop.is_set():
+            await self.platform.stop_play(play)
+        return play
 
     def _connect(self, sock: socket.socket, answered: tuple[str, int]) -> socket.socket:
         """TCP active (a=setup:active): we connect to the port the device's answer names, from
@@ -356,14 +364,12 @@ class GbReader:
                 try:
                     return future.result(timeout=max(0.0, min(POLL, deadline - self.clock.now())))
                 except TimeoutError:
-                    if abort is not None and abort.is_set():
-                        future.cancel()
-                        raise _Aborted from None
-                    if self.clock.now() >= deadline:
-                        raise
-        except TimeoutError:
-            future.cancel()
-            raise PullError(f"{what} within {timeout:.0f} s") from None
+                    aborted = abort is not None and abort.is_set()
+                    # cancel() fails when it just finished: its result is taken, not lost
+                    if (aborted or self.clock.now() >= deadline) and future.cancel():
+                        if aborted:
+                            raise _Aborted from None
+                        raise PullError(f"{what} within {timeout:.0f} s") from None
         except GbPlayError as error:
             raise PullError(error.reason, permanent=error.permanent) from None
         except concurrent.futures.CancelledError:

@@ -59,14 +59,14 @@ def restore_device(
         transport, host, port = record["source"]
         source = Peer(_text(transport), _text(host), int(port))
         device = GbDevice(
-            device_id,
-            source,
-            _text(record.get("contact", "")),
-            now + (float(record["expires_at"]) - wall_now),
-            now,
-            float(record.get("registered_at", 0.0)),
-            _text(record.get("name", "")),
-            _text(record.get("user_agent", "")),
+            id=device_id,
+            source=source,
+            contact=_text(record.get("contact", "")),
+            expires_at=now + (float(record["expires_at"]) - wall_now),
+            last_keepalive=now,
+            registered_at=float(record.get("registered_at", 0.0)),
+            name=_text(record.get("name", "")),
+            user_agent=_text(record.get("user_agent", "")),
             state="offline",
         )
     except (KeyError, TypeError, ValueError) as error:
