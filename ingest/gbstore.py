@@ -21,6 +21,7 @@ from typing import Any
 from ingest.gbdevices import MAX_CHANNELS, MAX_DEVICES, GbDevice
 from ingest.gbsnapshot import SnapshotError, channel_record, device_record, restore_device
 from ingest.manscdp import CatalogItem
+from mediacore.sqlitefile import open_database
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,7 @@ class GbDeviceStore:
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db = open_database(self.path, _SCHEMA)
         return self._db
 
     def _load(self, now: float, wall_now: float) -> list[GbDevice]:
