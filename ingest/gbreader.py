@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ipaddress
 import logging
 import random
 import socket
@@ -32,6 +33,7 @@ from ingest.gbmediasource import MediaSourceLatch
 from ingest.gbplatform import GbPlatform, GbPlay, GbPlayError
 from ingest.gbrtp import PsRtpReceiver
 from ingest.gbsettings import is_gb_id
+from ingest.netpolicy import NetworkPolicy
 from ingest.ps import DemuxedFrame
 from ingest.puller import PullError, PullTarget
 from ingest.rtpframing import Rfc4571Framer
@@ -103,11 +105,19 @@ def gb_target(url: str) -> PullTarget:
 class GbReaderFactory:
     """Makes a `GbReader` per connection attempt (call it on the event loop thread)."""
 
-    def __init__(self, platform: GbPlatform, bind_host: str, ports: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        platform: GbPlatform,
+        bind_host: str,
+        ports: tuple[int, int],
+        networks: NetworkPolicy | None = None,
+    ) -> None:
+        """`networks`: where TCP active media may connect ([outbound]); None: anywhere."""
         self.platform = platform
         self.clock = platform.clock
         self.bind_host = bind_host
         self.ports = ports
+        self.networks = networks
 
     def __call__(self, target: PullTarget, settings: FieldSourceSettings) -> GbReader:
         return GbReader(
@@ -118,6 +128,7 @@ class GbReaderFactory:
             ports=self.ports,
             open_timeout=settings.open_timeout,
             read_timeout=settings.read_timeout,
+            networks=self.networks,
         )
 
 
@@ -134,8 +145,10 @@ class GbReader:
         ports: tuple[int, int] = (20000, 29999),
         open_timeout: float = 10.0,
         read_timeout: float = 5.0,
+        networks: NetworkPolicy | None = None,
     ) -> None:
         self.target = target
+        self.networks = networks
         self.platform = platform
         self.clock = platform.clock
         self.device = target.options["device"]
@@ -240,7 +253,15 @@ class GbReader:
 
     def _connect(self, sock: socket.socket, answered: tuple[str, int]) -> socket.socket:
         """TCP active (a=setup:active): we connect to the port the device's answer names, from
-        our offered port; the device listens (a=setup:passive)."""
+        our offered port; the device listens (a=setup:passive). The answer names where we
+        connect, so the address must be one the [outbound] networks allow, as for any source
+        whose address someone else chooses."""
+        if self.networks is not None and not _allowed(self.networks, answered[0]):
+            raise PullError(
+                f"the device's media address {answered[0][:60]!r} is not in the networks this "
+                "server may connect to ([outbound])",
+                permanent=True,
+            )
         sock.settimeout(max(POLL, min(self.open_timeout, 5.0)))
         try:
             sock.connect(answered)
@@ -376,6 +397,15 @@ class GbReader:
             if abort is not None and abort.is_set():
                 raise _Aborted from None  # the server stopping cancelled it as we aborted
             raise PullError(f"{what}: cancelled") from None
+
+
+def _allowed(networks: NetworkPolicy, host: str) -> bool:
+    """Whether `host`, an address literal (SDP c= names one), is one `networks` allows."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return networks.allows(address)
 
 
 class _Aborted(Exception):

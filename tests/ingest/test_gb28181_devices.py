@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from ingest.gbdevices import MAX_CHANNELS, GbDeviceTable
 from ingest.gbidentity import is_device_type, is_device_user, type_code
 from ingest.gbinvite import send_invite
 from ingest.gbplatform import GbPlatform, GbPlayError
-from ingest.gbreader import MEDIA_MODES, gb_target
+from ingest.gbreader import MEDIA_MODES, GbReader, gb_target
 from ingest.gbsdp import build_offer, parse_answer
 from ingest.gbsettings import GbDeviceAccount, GbSettings, parse_gb28181_settings
 from ingest.gbsnapshot import SnapshotError, device_record, restore_device
@@ -31,6 +32,7 @@ from ingest.manscdp import (
     encode_message,
     parse_message,
 )
+from ingest.netpolicy import NetworkPolicy
 from ingest.puller import PullError
 from mediacore.events import Event, EventBus
 from sip.cancel import cancel_for
@@ -453,3 +455,16 @@ async def test_a_device_that_answers_active_to_our_active_offer_is_refused() -> 
     assert parse_answer(invite.body).setup == "active"
     assert "BYE" in [r.method for r in stack.requests]
     await platform.stop()
+
+
+def test_tcp_active_connects_only_where_the_outbound_networks_allow() -> None:
+    platform, _, _ = _platform()
+    target = gb_target(f"gb28181://{DEVICE}/{CHANNEL}?transport=tcp-active")
+    policy = NetworkPolicy.parse("0.0.0.0/0", "169.254.0.0/16")  # loopback not allowed
+    loop = asyncio.new_event_loop()
+    reader = GbReader(target, platform, loop, networks=policy)
+    for host in ("127.0.0.1", "169.254.169.254", "camera.example"):
+        with socket.socket() as sock, pytest.raises(PullError, match="outbound") as caught:
+            reader._connect(sock, (host, 9))
+        assert caught.value.permanent
+    loop.close()
