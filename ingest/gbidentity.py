@@ -6,7 +6,8 @@ digits 11-13), then 7 digits of serial (网络标识 + 序号). A SIP phone numb
 must keep registering and texting as a phone, so a 20-digit user is taken for a device only
 when:
 
-- it is listed in `[[gb28181.devices]]`, or
+- it is listed in `[[gb28181.devices]]`, or, unless it is a phone of `[[sip.users]]` (the
+  configuration says so: such a number stays a phone whatever it looks like),
 - the device registry already knows it (it registered before, this run or an earlier one), or
 - its type code is one of a device or a platform AND it names our domain: the From URI's
   host is our 10-digit domain, or the id's own first 10 digits are.
@@ -40,12 +41,18 @@ def is_device_type(gb_id: str) -> bool:
     return code is not None and (code in DEVICE_TYPES or code in PLATFORM_TYPES)
 
 
-def is_device_user(user: str, host: str, *, domain: str, listed: bool, known: bool) -> bool:
+def is_device_user(
+    user: str, host: str, *, domain: str, listed: bool, known: bool, phone: bool = False
+) -> bool:
     """Whether SIP user `user` of From host `host` is a GB/T 28181 device of `domain` (see
     the module docstring); `listed` and `known` say whether the configuration lists it and
-    whether the registry holds it."""
+    whether the registry holds it, `phone` whether it is a configured SIP user."""
     if not is_gb_id(user):
         return False
-    if listed or known:
+    if listed:
+        return True
+    if phone:
+        return False
+    if known:
         return True
     return is_device_type(user) and domain in (host, user[:10])

@@ -97,9 +97,12 @@ class GbPlatform:
         throttle: AuthThrottle | None = None,
         media_address: str = "",
         store: GbDeviceStore | None = None,
+        phones: Callable[[str], bool] | None = None,
     ) -> None:
         """`media_address` is written into INVITE offers (rtp.public_address); empty: the
-        address the device reaches us at. `store` keeps the registry across restarts."""
+        address the device reaches us at. `store` keeps the registry across restarts.
+        `phones` says whether a user is a SIP phone of the configuration (never a device
+        unless [[gb28181.devices]] lists it)."""
         self.settings = settings
         self.media_address = media_address
         self.stack = stack
@@ -115,6 +118,7 @@ class GbPlatform:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
         self.store = store
+        self.phones = phones
         self._inviting: set[asyncio.Task[Any]] = set()  # plays whose INVITE is unanswered
 
     @property
@@ -184,6 +188,7 @@ class GbPlatform:
             domain=self.domain,
             listed=self.settings.is_listed(user),
             known=self.devices.get(user) is not None,
+            phone=self.phones is not None and self.phones(user),
         )
 
     def request_received(

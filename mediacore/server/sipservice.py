@@ -64,6 +64,7 @@ class SipService:
                 throttle=self.agent.throttle,
                 media_address=config.rtp.public_address,
                 store=GbDeviceStore(config.data_dir),  # the registry survives restarts
+                phones=self.agent.users.__contains__,  # [[sip.users]] numbers stay phones
             )
             self.stack.user_agent = _GbFirst(self.gb, self.agent)
 

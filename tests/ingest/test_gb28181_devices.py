@@ -119,6 +119,15 @@ def test_a_20_digit_user_is_a_device_only_when_known_or_its_type_and_domain_say_
     assert is_device_user(user, host, domain=DOMAIN, listed=listed, known=known) is device
 
 
+def test_a_configured_sip_user_is_a_phone_unless_gb28181_lists_it() -> None:
+    def rule(listed: bool, known: bool) -> bool:
+        return is_device_user(DEVICE, DOMAIN, domain=DOMAIN, listed=listed, known=known, phone=True)
+
+    assert not rule(listed=False, known=False)  # looks like a camera of our domain: a phone
+    assert not rule(listed=False, known=True)
+    assert rule(listed=True, known=False)
+
+
 def test_the_platform_leaves_20_digit_phones_to_the_sip_user_agent() -> None:
     platform, _, _ = _platform()
     assert platform.claims(_from("REGISTER", DEVICE, DOMAIN))
@@ -127,6 +136,10 @@ def test_the_platform_leaves_20_digit_phones_to_the_sip_user_agent() -> None:
     listed = GbSettings(DOMAIN, SERVER_ID, "secret", devices=(GbDeviceAccount(PHONE, "pw"),))
     platform, _, _ = _platform(listed)
     assert platform.claims(_from("REGISTER", PHONE, DOMAIN))
+    stack, bus = RecordingStack(), EventBus()
+    settings = GbSettings(DOMAIN, SERVER_ID, "secret")
+    configured = GbPlatform(settings, stack, bus, phones={DEVICE}.__contains__)  # type: ignore[arg-type]
+    assert not configured.claims(_from("REGISTER", DEVICE, DOMAIN))
 
 
 # -- digest algorithms -------------------------------------------------------------------------

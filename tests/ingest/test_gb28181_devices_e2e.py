@@ -172,6 +172,7 @@ async def test_the_colour_arrives_over_tcp_active_and_tcp_passive(tmp_path: Path
 
 PHONE_TERMINAL = "34020000004000000001"  # our domain, type 400: a terminal user, a person
 PHONE_NUMBER = "44010000001320000099"  # a camera's type code, but another domain
+PHONE_LOOKALIKE = "34020000001320000077"  # a camera of our domain by its digits, a SIP user
 PHONE_CONFIG = f"""
 [gb28181]
 domain = "{DOMAIN}"
@@ -186,6 +187,11 @@ role = "operator"
 [[sip.users]]
 user = "{PHONE_NUMBER}"
 password = "number-pw"
+role = "operator"
+
+[[sip.users]]
+user = "{PHONE_LOOKALIKE}"
+password = "lookalike-pw"
 role = "operator"
 """
 
@@ -212,7 +218,11 @@ def test_20_digit_phones_register_as_phones_beside_a_gb_device(server: ServerPro
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        for user, password in ((PHONE_TERMINAL, "terminal-pw"), (PHONE_NUMBER, "number-pw")):
+        for user, password in (
+            (PHONE_TERMINAL, "terminal-pw"),
+            (PHONE_NUMBER, "number-pw"),
+            (PHONE_LOOKALIKE, "lookalike-pw"),
+        ):
             with Phone(user=user) as phone:
                 since = phone.mark()
                 phone.cmd(
