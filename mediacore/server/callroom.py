@@ -109,6 +109,13 @@ class RemoteLeg:
         self.negotiation = negotiation
         self.request("leg.renegotiate", negotiation=negotiation_to_json(negotiation))
 
+    async def update_video(self, offer: SessionDescription, answer: SessionDescription) -> None:
+        """The worker's leg answers the video (it binds the port): its answer replaces ours."""
+        reply = await self.worker.request(
+            "leg.video", leg=self.id, offer=offer.serialize(), answer=answer.serialize()
+        )
+        answer.media[:] = _sdp(reply["answer"]).media
+
     def use_session(self, session: RadioSession) -> None:
         """A radio gateway's answer changed the radio session (ED-137 attributes)."""
         self.request("leg.session", session=asdict(session))
