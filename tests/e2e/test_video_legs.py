@@ -8,6 +8,7 @@ then adds and removes video by re-INVITE while its audio keeps flowing."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import shutil
@@ -23,6 +24,7 @@ from sip.digest import Challenge, answer_challenge
 from tests.e2e.server import ServerProcess
 from tests.e2e.sipclient import SipClient
 from tests.e2e.test_ffmpeg_interop import ffmpeg, finished, free_rtp_port
+from tests.walls.wallreceiver import OutputReceiver, near
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not on PATH")
 
@@ -146,6 +148,51 @@ async def test_a_720p_camera_is_forwarded_whole(
 ) -> None:
     """A 1280x720 keyframe spans dozens of FU-A packets each way."""
     await check_forwarding(server, room, tmp_path, "1280x720")
+
+
+@pytest.mark.slow
+async def test_a_legs_camera_is_shown_on_a_wall(
+    server: ServerProcess, room: str, tmp_path: Path
+) -> None:
+    """The wall composes in a video process fed by the server's hub: in worker mode the leg's
+    camera crosses from its media worker's hub to control's, as a WebRTC camera does."""
+    camera_video = free_rtp_port()
+    camera, answer = server.join(
+        room, offer(free_rtp_port(), camera_video, "sendonly"), name="camera"
+    )
+    region = {"x": 0, "y": 0, "w": 320, "h": 180, "source": camera, "label": "leg"}
+    wall = {
+        "canvas": {"width": 320, "height": 180, "fps": 10},
+        "layout": {"kind": "custom", "regions": [region]},
+        "room": room,
+        "outputs": [{"kind": "rtp", "url": f"rtp://127.0.0.1:{free_rtp_port()}"}],
+    }
+    sending = camera_command(video_port(answer), camera_video, "red", "640x360", 20)
+    async with ffmpeg(sending):
+        put = server.client.put("/api/v1/walls/legwall", json=wall)
+        assert put.status_code == 201, put.text
+        receiver = None
+        try:
+            sdp = server.client.get("/api/v1/walls/legwall/outputs/0.sdp")
+            assert sdp.status_code == 200, sdp.text
+            (tmp_path / "wall.sdp").write_text(sdp.text)
+            receiver = OutputReceiver(tmp_path / "wall.sdp")
+            await wait_for_async_colour(receiver, (160, 60), RED)
+        finally:
+            if receiver is not None:
+                receiver.stop()
+            server.client.delete("/api/v1/walls/legwall")
+
+
+async def wait_for_async_colour(
+    receiver: OutputReceiver, at: tuple[int, int], colour: tuple[int, int, int]
+) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if receiver.latest is not None and near(receiver.colour(*at), colour):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the wall never showed {colour} ({receiver.error!r})")
 
 
 def test_an_offer_whose_video_we_cannot_take_is_answered_with_port_0_and_audio(
