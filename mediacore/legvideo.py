@@ -16,7 +16,7 @@ from typing import Any
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.joinedroom import JoinedRoom, Member
 from mediacore.ports import PortPool, PortsExhausted
-from mediacore.sdp import SdpError, SessionDescription
+from mediacore.sdp import DIRECTIONS, MediaDescription, SdpError, SessionDescription
 from mediacore.videosdp import (
     VideoNegotiation,
     VideoOfferError,
@@ -28,6 +28,31 @@ from mediacore.videosdp import (
 from mediacore.videostream import VideoPlace, VideoStream
 
 log = logging.getLogger(__name__)
+
+VideoLine = tuple[int, MediaDescription]  # an m=video line and its position in its SDP
+
+
+def video_line(description: SessionDescription) -> VideoLine | None:
+    """The first m=video line of `description` (live or refused), with its index."""
+    for index, media in enumerate(description.media):
+        if media.kind == "video":
+            return index, media
+    return None
+
+
+def offer_line(line: MediaDescription, direction: str) -> MediaDescription:
+    """Our last answer's video line as a line of our own offer (RFC 3264 section 8: a new
+    offer keeps every m= line). Resuming (`sendrecv`) restores the answered direction; holding
+    (`sendonly`) keeps only our sending; a refused line stays refused."""
+    answered = next((name for name, _ in line.attributes if name in DIRECTIONS), "sendrecv")
+    if direction != "sendrecv":
+        answered = "sendonly" if answered in ("sendrecv", "sendonly") else "inactive"
+    attributes = [(name, value) for name, value in line.attributes if name not in DIRECTIONS]
+    if line.port:
+        attributes.append((answered, None))
+    return MediaDescription(
+        line.kind, line.port, line.proto, list(line.formats), attributes=attributes
+    )
 
 
 class LegVideo:
@@ -52,11 +77,25 @@ class VideoSlot:
         self.nat = nat
         self.stream: VideoStream | None = None
         self.refused: str | None = None  # why the last offer's video was refused
+        self.line: VideoLine | None = None  # our last answer's m=video line
         self._room: JoinedRoom | None = None
         self._participant: Member | None = None
 
     async def answer(self, offer: SessionDescription, answer: SessionDescription) -> None:
         """Answer `offer`'s video inside `answer` (the audio answer to the same offer)."""
+        try:
+            await self._answer(offer, answer)
+        finally:
+            self.line = video_line(answer)
+
+    def offer(self, direction: str) -> VideoLine | None:
+        """The video line of a new offer of ours, where our last answer had one."""
+        if self.line is None:
+            return None
+        index, line = self.line
+        return index, offer_line(line, direction)
+
+    async def _answer(self, offer: SessionDescription, answer: SessionDescription) -> None:
         index = offered_video(offer)
         if index is None:
             self.refused = None

@@ -32,7 +32,7 @@ from mediacore.offeranswer import AudioNegotiation
 from mediacore.playout import AudioPlayout
 from mediacore.rtp import RtpPacket, build_rtp
 from mediacore.rtpstats import ReceptionStatistics
-from mediacore.sdp import SessionDescription
+from mediacore.sdp import MediaDescription, SessionDescription
 
 if TYPE_CHECKING:  # only for types: video (aiortc, PyAV) loads when a leg gets some
     from mediacore.legvideo import VideoSlot
@@ -147,6 +147,10 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
     def floor_changed(self, holder: str | None, priority: int) -> None:
         if self.video is not None:
             self.video.floor_changed()
+
+    def video_offer(self, direction: str) -> tuple[int, MediaDescription] | None:
+        """The video line our next offer must carry (and where), None if the session has none."""
+        return self.video.offer(direction) if self.video is not None else None
 
     async def update_video(self, offer: SessionDescription, answer: SessionDescription) -> None:
         """Answer a new offer's video (re-INVITE) inside `answer`, the audio answer to it:

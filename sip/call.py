@@ -349,7 +349,7 @@ class SipCall(Endpoint):
         leg.session_version += 1
         codecs = [leg.negotiation.codec] if not offer else registry.supported()
         keys = leg.negotiation.srtp  # an SRTP session stays SRTP, with our key
-        return make_audio_offer(
+        sdp = make_audio_offer(
             codecs,
             self.local_address,
             leg.local_port,
@@ -359,6 +359,10 @@ class SipCall(Endpoint):
             srtp_key=keys.local_key if keys else None,
             direction=direction,
         )
+        video = leg.video_offer(direction)  # RFC 3264 section 8: every m= line stays
+        if video is not None:
+            sdp.media.insert(video[0], video[1])
+        return sdp
 
     def _info(self, request: Request) -> Response:
         """SIP INFO DTMF (application/dtmf-relay "Signal=5", or application/dtmf "5")."""
