@@ -130,7 +130,6 @@ class VideoSession:
         self._wall_offset = wall_offset
         self._latch_until = now + latch_window
         self._latched = False
-        self._last_received = now
         self._codec = codec_parameters(negotiation.codec)
         self._jitter = JitterBuffer(JITTER_CAPACITY, is_video=True)
         self._first_timestamp: int | None = None
@@ -198,7 +197,6 @@ class VideoSession:
             self.dropped["malformed"] += 1
             return []
         self._latched = True
-        self._last_received = now
         self.packets_received += 1
         if packet.ssrc != self.remote_ssrc:
             self._new_stream(packet.ssrc)
@@ -254,7 +252,6 @@ class VideoSession:
         except RtcpError:
             self.dropped["malformed-rtcp"] += 1
             return []
-        self._last_received = now
         events: list[VideoEvent] = []
         for feedback in read_feedback(packets):
             if isinstance(feedback, KeyframeRequest):
@@ -276,10 +273,6 @@ class VideoSession:
             if datagram is not None:
                 self.retransmitted += 1
                 self._outbox.append((datagram, self.remote))
-
-    def timed_out(self, now: float, timeout: float) -> bool:
-        """Whether a peer that sends us video sent nothing (RTP or RTCP) for `timeout`."""
-        return self.negotiation.receives and now - self._last_received > timeout
 
     # -- sending ----------------------------------------------------------------------------
 

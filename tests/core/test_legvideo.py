@@ -3,15 +3,38 @@ keeps it, port 0 closes it, and our own later offers keep the video line (RFC 32
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass, field
+
 from mediacore.codecs.base import CodecInfo
 from mediacore.legvideo import LegVideo, offer_line, video_line
 from mediacore.offeranswer import answer_audio
 from mediacore.ports import PortPool
+from mediacore.rtcp import serialize_compound
+from mediacore.rtcpfeedback import pli_packet
 from mediacore.sdp import SessionDescription
-from mediacore.videohub import VideoHub
-from mediacore.videostream import LocalVideoPlace
+from mediacore.videohub import VideoHub, VideoSource
+from mediacore.videosdp import negotiate_video
+from mediacore.videostream import LocalVideoPlace, VideoStream
 
 PCMU = CodecInfo("PCMU", 8000, 8000, 1, 0)
+PEER = ("127.0.0.1", 5000)
+
+
+@dataclass
+class Floor:
+    holder: str | None = None
+
+
+@dataclass
+class Room:
+    participants: dict[str, int]
+    floor: Floor = field(default_factory=Floor)
+
+
+@dataclass
+class Member:
+    id: str
 
 
 def offer(video_port: int, direction: str = "sendrecv", version: int = 1) -> SessionDescription:
@@ -75,3 +98,28 @@ async def test_video_is_added_kept_removed_and_re_offered() -> None:
     assert slot.stream is None and answer.media[0].port == 0
     assert video_line(answer) == (0, answer.media[0])
     await slot.close()
+
+
+async def test_keyframe_requests_cross_the_leg_both_ways() -> None:
+    """A PLI from the terminal asks the source it is sent; a subscriber of the terminal's
+    camera makes the leg send a PLI to the terminal."""
+    hub = VideoHub()
+    asked: list[int] = []
+    camera = VideoSource(
+        "cam", "H264", participant_id="cam", keyframe_requester=lambda: asked.append(1)
+    )
+    hub.register_source(camera)
+    video = negotiate_video(offer(5000), 0)
+    stream = VideoStream(video, LocalVideoPlace(hub))
+    room = Room({"cam": 1, "me": 2})
+    stream.joined(room, Member("me"))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    assert stream.sender.source is camera and asked == [1]  # following asks for a keyframe
+    await asyncio.sleep(0.5)  # the hub lets one request through each 0.5 s
+    stream.datagram_received(serialize_compound([pli_packet(9, stream.session.ssrc)]), PEER)
+    assert asked == [1, 1] and stream.session.keyframe_requests_received == 1
+
+    hub.get("me").request_keyframe()  # a browser subscribing to the terminal's camera
+    assert stream.session.keyframe_requests_sent == 1
+    await stream.close()
+    assert stream.source is None and "me" not in {s.id for s in hub.all()}
