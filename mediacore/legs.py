@@ -141,6 +141,8 @@ class LegFactory:
             make_leg(placeholder, **self._options(room, policy), **leg_options), bind_host
         )
         leg.session_id = session_id
+        if self.video is not None and leg.kind == "rtp":  # the far end may add video later
+            leg.video = self.video.slot(bind_host, policy.nat)
         offer = make_audio_offer(
             codecs, local_address, leg.local_port, session_id=session_id, srtp=policy.srtp
         )
