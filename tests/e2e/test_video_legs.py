@@ -4,7 +4,8 @@ ffmpeg as the camera and as the screen, checked by the colour of the decoded pic
 One leg's offer sends H.264 (ffmpeg, libx264 at its default settings but for a half-second GOP)
 into the room; another leg's offer receives video, which ffmpeg decodes from an SDP file: the
 room forwards it the only camera it has, so its picture is the first one's colour. A SIP call
-then adds and removes video by re-INVITE while its audio keeps flowing."""
+then adds and removes video by re-INVITE while its audio keeps flowing, and a hold from the API
+re-INVITEs it with its video line kept. A wall shows a leg's camera (slow)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import re
 import secrets
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mediacore.sdp import SessionDescription
 from sip.digest import Challenge, answer_challenge
+from sip.message import Request, make_response, parse_message
 from tests.e2e.server import ServerProcess
 from tests.e2e.sipclient import SipClient
 from tests.e2e.test_ffmpeg_interop import ffmpeg, finished, free_rtp_port
@@ -270,6 +274,38 @@ def audio_packets(sock: socket.socket, seconds: float) -> int:
     return count
 
 
+def hold_answering(
+    server: ServerProcess, room: str, pid: str, client: SipClient, tag: str
+) -> tuple[str, str]:
+    """Hold the call from the API; answer the server's re-INVITE as the phone does. Returns
+    the directions it offered for audio and video (RFC 3264 section 8: the video line stays)."""
+    result: list[int] = []
+    holding = threading.Thread(
+        target=lambda: result.append(
+            server.client.post(f"/api/v1/rooms/{room}/participants/{pid}/hold").status_code
+        )
+    )
+    holding.start()
+    try:
+        data, source = client.sock.recvfrom(65535)
+        reinvite = parse_message(data)
+        assert isinstance(reinvite, Request) and reinvite.method == "INVITE", data
+        sdp = SessionDescription.parse(reinvite.body)
+        directions = tuple(sdp.effective_direction(m) for m in sdp.media)
+        answer = sdp.serialize().replace("a=sendonly", "a=recvonly")
+        answer = answer.replace("a=inactive", "a=recvonly")
+        ok = make_response(reinvite, 200, to_tag=tag)
+        ok.headers.add("Contact", f"<sip:alice@127.0.0.1:{client.port}>")
+        ok.headers.add("Content-Type", "application/sdp")
+        ok.body = answer.encode()
+        client.sock.sendto(ok.serialize(), source)
+    finally:
+        holding.join(10)
+    assert result == [200]
+    assert [m.kind for m in sdp.media] == ["audio", "video"]
+    return directions[0], directions[1]
+
+
 def test_reinvites_add_and_remove_video_while_the_audio_goes_on(
     server: ServerProcess, room: str
 ) -> None:
@@ -291,6 +327,9 @@ def test_reinvites_add_and_remove_video_while_the_audio_goes_on(
         (entry,) = server.roster(room)
         assert entry["video"]["codec"] == "H264" and entry["video"]["source"] == entry["id"]
         assert audio_packets(audio, 0.5) > 10
+
+        held = hold_answering(server, room, entry["id"], client, call.from_tag)
+        assert held[0] == "sendonly" and held[1] in ("sendonly", "inactive")  # audio, video
 
         removed = call.invite(sip_offer(audio_port, 0, 3))
         assert video_port(removed) == 0
