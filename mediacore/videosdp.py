@@ -151,48 +151,6 @@ class VideoNegotiation:
     def receives(self) -> bool:
         return self.direction in ("sendrecv", "recvonly")
 
-    def to_json(self) -> dict[str, object]:
-        """For the participant's description and the control channel."""
-        return {
-            "index": self.index,
-            "codec": self.codec,
-            "payload_type": self.payload_type,
-            "remote_address": self.remote_address,
-            "remote_port": self.remote_port,
-            "remote_rtcp": list(self.remote_rtcp) if self.remote_rtcp else None,
-            "rtcp_mux": self.rtcp_mux,
-            "direction": self.direction,
-            "fmtp": self.fmtp,
-            "feedback": sorted(self.feedback),
-            "max_bitrate": self.max_bitrate,
-            "image_size": list(self.image_size) if self.image_size else None,
-            "proto": self.proto,
-            "mid": self.mid,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> VideoNegotiation:
-        rtcp = data.get("remote_rtcp")
-        size = data.get("image_size")
-        bitrate = data.get("max_bitrate")
-        feedback = data.get("feedback")
-        return cls(
-            index=int(str(data["index"])),
-            codec=str(data["codec"]),
-            payload_type=int(str(data["payload_type"])),
-            remote_address=str(data["remote_address"]),
-            remote_port=int(str(data["remote_port"])),
-            remote_rtcp=(str(rtcp[0]), int(rtcp[1])) if isinstance(rtcp, list) else None,
-            rtcp_mux=bool(data["rtcp_mux"]),
-            direction=str(data["direction"]),
-            fmtp=None if data.get("fmtp") is None else str(data["fmtp"]),
-            feedback=frozenset(map(str, feedback)) if isinstance(feedback, list) else frozenset(),
-            max_bitrate=None if bitrate is None else int(str(bitrate)),
-            image_size=(int(size[0]), int(size[1])) if isinstance(size, list) else None,
-            proto=str(data.get("proto") or "RTP/AVP"),
-            mid=None if data.get("mid") is None else str(data["mid"]),
-        )
-
 
 def offered_video(offer: SessionDescription) -> int | None:
     """Index of the offer's first video m= line with a port, None if it has none."""

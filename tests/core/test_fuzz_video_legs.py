@@ -72,7 +72,7 @@ def test_video_offers_are_taken_or_refused_never_crash(formats: str, lines: list
     try:
         offer = SessionDescription.parse(body)
         video = negotiate_video(offer, 1)
-        assert VideoNegotiation.from_json(video.to_json()) == video
+        assert video.payload_type in (96, 97) and video.codec in ("H264", "VP8")
     except (SdpError, VideoOfferError):
         pass
 

@@ -9,7 +9,6 @@ from mediacore.codecs.base import CodecInfo
 from mediacore.offeranswer import answer_audio
 from mediacore.sdp import SdpError, SessionDescription
 from mediacore.videosdp import (
-    VideoNegotiation,
     VideoOfferError,
     accept_in,
     answer_h264,
@@ -194,11 +193,6 @@ def test_the_audio_answer_gets_the_video_line_in_place_of_its_port_0() -> None:
 def test_an_offer_without_live_video_has_none() -> None:
     assert offered_video(parse(BARESIP.replace("m=video 12548", "m=video 0"))) is None
     assert offered_video(parse(BARESIP.split("m=video")[0])) is None
-
-
-def test_negotiation_round_trips_through_json() -> None:
-    video = negotiate_video(parse(TERMINAL), 1)
-    assert VideoNegotiation.from_json(video.to_json()) == video
 
 
 def test_fmtp_parsing_is_bounded() -> None:
