@@ -224,7 +224,10 @@ def build_rooms_router(
         half duplex and hear only the floor holder. `srtp` (default `[sip] srtp`) says whether
         an RTP/SAVP offer with a=crypto is answered with SRTP, required, or refused; `nat`
         lets the leg latch onto the address its RTP really comes from in its first seconds
-        (otherwise it sends to, and hears only, the offer's address)."""
+        (otherwise it sends to, and hears only, the offer's address). An `m=video` line
+        (H.264 packetization-mode 1, or VP8) is answered too: the leg's camera becomes a room
+        video source and it is sent the floor holder's or latest camera; video we cannot take
+        is answered with port 0 and the audio goes on."""
         if room not in rooms.names():
             raise ApiError(404, "room-not-found", f"no room named {room!r}")
         body = await bounded_body(request, MAX_SDP_BYTES)

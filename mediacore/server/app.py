@@ -22,6 +22,7 @@ from ingest.gbreader import SCHEME as GB28181
 from ingest.gbreader import GbReaderFactory
 from ingest.service import IngestService
 from mediacore.events import EventBus
+from mediacore.legvideo import LegVideo
 from mediacore.server.accounts import Accounts
 from mediacore.server.alarms import Alarms
 from mediacore.server.announcefiles import MAX_FILE_BYTES, AnnouncementFiles
@@ -97,6 +98,7 @@ from mediacore.server.walls import WallService
 from mediacore.server.workers import WorkerPool
 from mediacore.signing import SigningKey
 from mediacore.videohub import VideoHub
+from mediacore.videostream import LocalVideoPlace
 from recorder.diskreserve import DiskReserve
 from recorder.exportjobs import ExportJobs
 from recorder.service import RecorderService
@@ -180,6 +182,9 @@ class MediaServer:
         )
         self.webrtc = WebRtcService(config.webrtc)
         self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded
+        # SIP and plain RTP legs with m=video (in this process when it runs the rooms)
+        place = LocalVideoPlace(self.webrtc.video_hub)
+        self.directory.legs.video = LegVideo(self.directory.ports, place, self.directory.legs.clock)
         self.peers = Peers()  # every WebRTC peer of the server, wherever its media runs
         self.bus.listen(self.peers.follow)  # a moved peer is its new room's
         # what each join link created: it all leaves when the link is revoked or expires
