@@ -104,6 +104,8 @@ class GbPlatform:
         # GB/T 28181-2016 devices answer MD5 only; the realm is the domain they were told.
         self.digest = DigestServer(settings.domain, algorithms=("MD5",))
         self.plays: dict[str, GbPlay] = {}  # by Call-ID
+        # told of every MANSCDP message a registered device sends: (device id, message)
+        self.listeners: list[Callable[[str, ManscdpMessage], None]] = []
         self._sn = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
@@ -287,6 +289,8 @@ class GbPlatform:
             self.devices.catalog(message)
         elif isinstance(message, DeviceInfoResponse):
             self.devices.device_info(message)
+        for listener in self.listeners:
+            listener(device_id, message)
 
     def _publish(self, changes: list[DeviceChange]) -> None:
         for change in changes:

@@ -13,6 +13,7 @@ Built from GB/T 28181-2016, for tests and benchmarks against our platform (or an
   into the same program stream; paced in real time from an absolute start. UDP, or TCP
   (TCP/RTP/AVP, RFC 4571) where the device connects to the port in the offer (a=setup:active).
 - Stops a stream on BYE.
+- Records every PTZCmd and keeps presets (tools.gbdevice_ptz): `device.ptz.received`.
 
 Run: python -m tools.gbdevice --server 127.0.0.1:5060 --id 34020000001320000001 --password x
 """
@@ -41,11 +42,13 @@ from ingest.manscdp import (
     CatalogItem,
     CatalogQuery,
     CatalogResponse,
+    DeviceControl,
     DeviceInfoQuery,
     DeviceInfoResponse,
     Keepalive,
     ManscdpError,
     ManscdpMessage,
+    PresetQuery,
     encode_message,
     parse_message,
 )
@@ -56,6 +59,7 @@ from mediacore.rtp import build_rtp
 from sip.authclient import authorization_for
 from sip.message import Headers, Request, Response, SipParseError, StreamFramer, make_response
 from sip.message import parse_message as parse_sip
+from tools.gbdevice_ptz import SimulatedPtz
 
 log = logging.getLogger("gbdevice")
 
@@ -253,6 +257,7 @@ class GbDeviceSimulator:
         self.stats = DeviceStats()
         self.plays: dict[str, _Play] = {}
         self.channels = channel_ids(config.device_id, config.channels)
+        self.ptz = SimulatedPtz(frozenset({*self.channels, config.device_id}))  # 云台, presets
         self.registered = False
         self.local_host = config.local_host or _route_to(config.server[0])
         self.local_port = 0
@@ -481,6 +486,9 @@ class GbDeviceSimulator:
         except ManscdpError:
             self._respond(make_response(request, 400))
             return
+        if isinstance(query, DeviceControl | PresetQuery):
+            self._control(request, query)
+            return
         self._respond(make_response(request, 200))
         config = self.config
         answer: ManscdpMessage | None = None
@@ -513,6 +521,16 @@ class GbDeviceSimulator:
                 firmware="1.0",
                 channel=len(self.channels),
             )
+        if answer is not None:
+            asyncio.get_running_loop().create_task(self._answer(answer))
+
+    def _control(self, request: Request, message: DeviceControl | PresetQuery) -> None:
+        """PTZ and presets (tools.gbdevice_ptz): answer, then apply and reply if need be."""
+        status = self.ptz.status(message)
+        if status is None:
+            return
+        self._respond(make_response(request, status))
+        answer = self.ptz.handle(message) if status == 200 else None
         if answer is not None:
             asyncio.get_running_loop().create_task(self._answer(answer))
 

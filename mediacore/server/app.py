@@ -17,6 +17,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ingest.gbcamera import GbCameraControl
 from ingest.gbreader import SCHEME as GB28181
 from ingest.gbreader import GbReaderFactory
 from ingest.service import IngestService
@@ -35,6 +36,7 @@ from mediacore.server.api_calls import build_calls_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
+from mediacore.server.api_gbptz import build_gbptz_router
 from mediacore.server.api_groups import build_groups_router
 from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_login import build_login_router
@@ -386,6 +388,8 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_workers_router(server.pool))
     app.include_router(build_sources_router(server.sources, server.link_legs))
     app.include_router(build_gb28181_router(server.sip.gb))
+    camera = GbCameraControl(server.sip.gb) if server.sip.gb is not None else None
+    app.include_router(build_gbptz_router(camera, server.bus, STATIC / "camerapad.js"))
     app.include_router(build_join_links_router(server.directory, server.tokens, server.link_legs))
     app.include_router(
         build_recordings_router(server.directory, server.recorder, server.exports, server.audit)
