@@ -50,8 +50,10 @@
       <button id="ptzdelete" data-action="preset_delete" data-once="1">Delete / 删除</button>
     </div>
     <div id="ptzstate" class="kind"></div>`;
-  const actions = [...document.querySelectorAll("section")].find((s) => s.querySelector("h2")?.textContent.startsWith("Actions"));
-  (actions || document.body).append(box);
+  // Above the event log of the actions column: the log grows, and must not move the pad
+  // from under a pressed button.
+  const events = [...document.querySelectorAll("section h2")].find((h) => h.textContent.startsWith("Events"));
+  if (events) events.before(box); else document.body.append(box);
 
   const $ = (id) => document.getElementById(id);
   const token = () => ($("token").value || "").trim();
@@ -111,7 +113,11 @@
     send("stop");
   }
   for (const button of box.querySelectorAll("button[data-action]")) {
-    button.addEventListener("pointerdown", (e) => { e.preventDefault(); press(button); });
+    button.addEventListener("pointerdown", (e) => {
+      e.preventDefault();
+      button.setPointerCapture(e.pointerId);  // held, it stays ours even if the page moves
+      press(button);
+    });
     button.addEventListener("pointerup", release);
     button.addEventListener("pointerleave", release);
     button.addEventListener("pointercancel", release);
