@@ -398,6 +398,7 @@ PUBLIC = {
     "/console",
     "/console/",
     "/console/alarms.js",
+    "/console/camerapad.js",
     "/dispatch",
     "/dispatch/",
     "/dispatch/dispatch.js",
