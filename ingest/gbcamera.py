@@ -11,11 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import secrets
 
 from ingest.gbplatform import GbPlatform
 from ingest.gbptz import PtzCommand, encode_ptz
-from ingest.manscdp import DeviceControl, ManscdpMessage, PresetItem, PresetQuery, PresetResponse
+from ingest.manscdp import (
+    DeviceControl,
+    DeviceControlResponse,
+    ManscdpMessage,
+    PresetItem,
+    PresetQuery,
+    PresetResponse,
+)
+
+log = logging.getLogger(__name__)
 
 PRESET_TIMEOUT = 5.0  # the device's PresetQuery response after its 200 OK
 
@@ -88,6 +98,12 @@ class GbCameraControl:
             raise GbControlError("refused", f"device {device_id} answered {status}", status)
 
     def _received(self, device_id: str, message: ManscdpMessage) -> None:
+        if isinstance(message, DeviceControlResponse) and message.result != "OK":
+            # PTZ has no Response in the standard, but some devices send one when they fail
+            log.info(
+                "gb28181 device control failed",
+                extra={"device": device_id, "channel": message.device_id, "sn": message.sn},
+            )
         if isinstance(message, PresetResponse):
             future = self._waiting.get((device_id, message.sn))
             if future is not None and not future.done():

@@ -247,3 +247,10 @@ async def test_a_silent_camera_is_a_504(tmp_path: Path, monkeypatch: pytest.Monk
             assert response.status_code == 504, response.text
         finally:
             await device.stop()
+
+
+async def test_without_gb28181_configured_every_camera_is_unknown(tmp_path: Path) -> None:
+    async with running(make_config(tmp_path)) as plain:
+        path = ptz_path(DEVICE, DEVICE)
+        response = await plain.as_role("operator", "POST", path, json={"action": "stop"})
+        assert response.status_code == 404 and "not configured" in response.json()["detail"]
