@@ -399,6 +399,7 @@ PUBLIC = {
     "/console/",
     "/console/alarms.js",
     "/console/camerapad.js",
+    "/console/gbmap.js",
     "/dispatch",
     "/dispatch/",
     "/dispatch/dispatch.js",
