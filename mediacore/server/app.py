@@ -205,7 +205,9 @@ class MediaServer:
         self.recording_video = RecordingVideo(self.recorder, self.webrtc.video_hub, self.bus)
         if self.sip.gb is not None:  # gb28181:// sources: channels of registered 国标 devices
             ports = (config.rtp.port_min, config.rtp.port_max)
-            self.ingest.readers[GB28181] = GbReaderFactory(self.sip.gb, config.server.host, ports)
+            self.ingest.readers[GB28181] = GbReaderFactory(
+                self.sip.gb, config.server.host, ports, networks=self.outbound
+            )
 
         # FFmpeg work runs in video processes below the audio's priority: the pullers in one,
         # each wall in its own; both are started when first needed.
