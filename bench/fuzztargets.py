@@ -286,12 +286,24 @@ def _ed137() -> tuple[Check, list[bytes]]:
 
 
 def _manscdp() -> tuple[Check, list[bytes]]:
-    from ingest.manscdp import CatalogQuery, Keepalive, ManscdpError, encode_message, parse_message
+    from ingest.gbptz import PtzError, parse_ptz
+    from ingest.manscdp import (
+        CatalogQuery,
+        DeviceControl,
+        Keepalive,
+        ManscdpError,
+        PresetItem,
+        PresetResponse,
+        encode_message,
+        parse_message,
+    )
 
     def check(data: bytes) -> None:
         try:
-            parse_message(data)
-        except ManscdpError:
+            message = parse_message(data)
+            if isinstance(message, DeviceControl):
+                parse_ptz(message.ptz_cmd)  # what a device (or an upper platform) decodes
+        except (ManscdpError, PtzError):
             pass
 
     device = "34020000001320000001"
@@ -306,6 +318,8 @@ def _manscdp() -> tuple[Check, list[bytes]]:
         encode_message(Keepalive(device, 7, "OK")),
         encode_message(CatalogQuery(device, 8)),
         catalog,
+        encode_message(DeviceControl(device, 9, "A50F0108001F00DC")),
+        encode_message(PresetResponse(device, 10, (PresetItem(1, "大门"), PresetItem(2)))),
     ]
     return check, seeds
 

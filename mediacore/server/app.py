@@ -17,6 +17,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ingest.gbcamera import GbCameraControl
 from ingest.gbcascade import GbCascade
 from ingest.gbreader import SCHEME as GB28181
 from ingest.gbreader import GbReaderFactory
@@ -38,6 +39,7 @@ from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
 from mediacore.server.api_gbmap import build_gb_map_router
+from mediacore.server.api_gbptz import build_gbptz_router
 from mediacore.server.api_gbtalkback import build_gb_talkback_router
 from mediacore.server.api_gbupstreams import build_gb_upstreams_router
 from mediacore.server.api_groups import build_groups_router
@@ -414,6 +416,8 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_workers_router(server.pool))
     app.include_router(build_sources_router(server.sources, server.link_legs))
     app.include_router(build_gb28181_router(server.sip.gb))
+    camera = GbCameraControl(server.sip.gb) if server.sip.gb is not None else None
+    app.include_router(build_gbptz_router(camera, server.bus, STATIC / "camerapad.js"))
     app.include_router(build_gb_upstreams_router(server.cascade))
     app.include_router(build_gb_talkback_router(server.sip.gb_talkbacks))
     app.include_router(build_gb_map_router(STATIC / "gbmap.js"))
