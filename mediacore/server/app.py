@@ -58,6 +58,7 @@ from mediacore.server.broadcasts import Broadcasts
 from mediacore.server.callroom import RemoteLegs, RemotePinEntry
 from mediacore.server.children import ChildProcess
 from mediacore.server.clips import ClipCache
+from mediacore.server.conferences import ConferenceService
 from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
@@ -212,6 +213,8 @@ class MediaServer:
             config.data_dir, RoomScenes(self.bus), self.webrtc.video_hub, self.bus, video_process
         )
         self.metrics.walls = self.walls.statistics
+        # every room's composed picture, each in a video process of its own once watched
+        self.conferences = ConferenceService(self.webrtc.video_hub, self.bus, video_process)
         self.announcements = self._announcements(config)
         clips = ClipCache(clips_directory(config.data_dir))
         self.holds = Holds(self.rooms, self.sip.agent, clips, config.sip.hold_music)
@@ -277,6 +280,7 @@ class MediaServer:
         await self.recording_video.start()
         await self.sip.start()
         await self.walls.start()
+        await self.conferences.start()
         self.link_legs.start()
         # Long-lived start-up objects leave the collector's generations: full collections then
         # scan only media-path garbage and stay short, instead of pausing every room's clock.
@@ -297,6 +301,7 @@ class MediaServer:
         await self.recorder.stop()
         await self.recording_video.stop()  # the taps of the video tracks just finished
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
+        await self.conferences.stop()
         await self.directory.stop()
         if self.sharded is not None:
             await self.sharded.stop()
@@ -379,7 +384,13 @@ def create_app(server: MediaServer) -> FastAPI:
 
     app.include_router(
         build_rooms_router(
-            server.rooms, server.config, server.link_legs, server.private_calls.room_fields
+            server.rooms,
+            server.config,
+            server.link_legs,
+            lambda room: {
+                **server.private_calls.room_fields(room),
+                **server.conferences.room_fields(room),
+            },
         )
     )
     app.include_router(build_floor_router(server.rooms, server.peers.owner_of))
@@ -426,6 +437,7 @@ def create_app(server: MediaServer) -> FastAPI:
             server.tokens,
             server.config,
             server.link_legs,
+            server.conferences.composed,
         )
     )
     app.include_router(
