@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import av
@@ -112,20 +113,20 @@ class ConferenceService:
         self._settings: dict[str, dict[str, Any]] = {}  # every open room's video setting
         self._conferences: dict[str, _Conference] = {}
         self._dirty: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         bus.listen(self._event)
 
     # -- life -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._reconcile_forever())
+        self._spawn(self._reconcile_forever())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """The rounds and pending requests end, then every conference's process."""
+        running = list(self._tasks)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         await asyncio.gather(*(self._stop(room) for room in list(self._conferences)))
 
     # -- what the API and signalling call -------------------------------------------------
@@ -301,11 +302,11 @@ class ConferenceService:
                 process = self._new_process(f"conference-{conference.room}")
                 conference.process = process
                 conference.feed = SourceFeed(process.send)
-                process.on_notification = lambda message: self._notified(conference, message)
-                process.on_frame = lambda frame: self._variant_frame(conference, frame)
+                process.on_notification = partial(self._notified, conference)
+                process.on_frame = partial(self._variant_frame, conference)
                 process.on_drop = self._request_keyframe
-                process.on_lost = lambda: self._lost(conference)
-                process.on_restart = lambda: self._start_runner(conference)
+                process.on_lost = partial(self._lost, conference)
+                process.on_restart = partial(self._start_runner, conference)
                 await process.start()
                 await self._start_runner(conference)
             elif not conference.started:

@@ -27,9 +27,10 @@ class Screens:
         self.screens[variant](data, pts, keyframe)
 
 
-def variant(
-    scene: Scene, without: str | None = None, layout: Layout = Layout("grid")
-) -> VariantPicture:
+GRID = Layout("grid")
+
+
+def variant(scene: Scene, without: str | None = None, layout: Layout = GRID) -> VariantPicture:
     return VariantPicture(
         CANVAS.width, CANVAS.height, picture(layout, CANVAS, scene, without=without)
     )
