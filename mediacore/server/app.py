@@ -58,6 +58,7 @@ from mediacore.server.broadcasts import Broadcasts
 from mediacore.server.callroom import RemoteLegs, RemotePinEntry
 from mediacore.server.children import ChildProcess
 from mediacore.server.clips import ClipCache
+from mediacore.server.conferencemetrics import ConferenceCollector
 from mediacore.server.conferences import ConferenceService
 from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
@@ -215,6 +216,7 @@ class MediaServer:
         self.metrics.walls = self.walls.statistics
         # every room's composed picture, each in a video process of its own once watched
         self.conferences = ConferenceService(self.webrtc.video_hub, self.bus, video_process)
+        self.metrics.registry.register(ConferenceCollector(self.conferences.statistics))
         self.announcements = self._announcements(config)
         clips = ClipCache(clips_directory(config.data_dir))
         self.holds = Holds(self.rooms, self.sip.agent, clips, config.sip.hold_music)

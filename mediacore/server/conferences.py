@@ -176,7 +176,7 @@ class ConferenceService:
         stats = conference.statistics
         return {
             "composed": {
-                "viewers": sum(1 for v in conference.views.values() if v.source.watched),
+                "viewers": sum(1 for v in list(conference.views.values()) if v.source.watched),
                 "variants": sorted(conference.variants),
                 "encodes_per_second": stats.get("encodes_per_second", 0.0),
                 "encodes": stats.get("encodes", 0),
@@ -185,8 +185,11 @@ class ConferenceService:
         }
 
     def statistics(self) -> dict[str, dict[str, Any]]:
-        """For /metrics: each conference's last statistics with its viewer count."""
-        return {room: {**self.room_fields(room)["composed"]} for room in self._conferences}
+        """For /metrics (from the scraping thread): each conference's last statistics with
+        its viewers and variants."""
+        return {
+            room: self.room_fields(room).get("composed", {}) for room in list(self._conferences)
+        }
 
     # -- the room's events ----------------------------------------------------------------
 

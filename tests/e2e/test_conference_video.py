@@ -162,6 +162,9 @@ async def test_everyone_sees_the_others_and_a_layout_switch_reaches_every_pictur
             assert sorted(described["variants"]) == [size, f"{size}-{me}"]
             assert 12 <= described["encodes_per_second"] <= 24  # two variants, 10 fps each
             assert described["viewers"] == 2
+            metrics = server.metrics()
+            assert f'mediacore_conference_variants{{room="{room}"}} 2.0' in metrics
+            assert f'mediacore_conference_encodes_per_second{{room="{room}"}}' in metrics
 
             # blue alone, over the whole picture: both pictures follow
             switched = time.monotonic()
