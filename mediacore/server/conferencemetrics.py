@@ -11,33 +11,39 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+# (statistic, metric, family, help); a list statistic counts its entries
+_METRICS: tuple[tuple[str, str, type[CounterMetricFamily | GaugeMetricFamily], str], ...] = (
+    ("encodes", "mediacore_conference_encodes", CounterMetricFamily, "composed pictures encoded"),
+    (
+        "encodes_per_second",
+        "mediacore_conference_encodes_per_second",
+        GaugeMetricFamily,
+        "composed pictures encoded per second, over every variant",
+    ),
+    (
+        "viewers",
+        "mediacore_conference_viewers",
+        GaugeMetricFamily,
+        "participants watching the composed picture",
+    ),
+    (
+        "variants",
+        "mediacore_conference_variants",
+        GaugeMetricFamily,
+        "distinct composed pictures encoded (the common one, and one per shown viewer)",
+    ),
+)
+
 
 class ConferenceCollector(Collector):
     def __init__(self, statistics: Callable[[], dict[str, dict[str, Any]]]) -> None:
         self._statistics = statistics
 
     def collect(self) -> Iterator[Metric]:
-        encodes = CounterMetricFamily(
-            "mediacore_conference_encodes", "composed pictures encoded", labels=["room"]
-        )
-        rate = GaugeMetricFamily(
-            "mediacore_conference_encodes_per_second",
-            "composed pictures encoded per second, over every variant",
-            labels=["room"],
-        )
-        viewers = GaugeMetricFamily(
-            "mediacore_conference_viewers",
-            "participants watching the composed picture",
-            labels=["room"],
-        )
-        variants = GaugeMetricFamily(
-            "mediacore_conference_variants",
-            "distinct composed pictures encoded (the common one, and one per shown viewer)",
-            labels=["room"],
-        )
-        for room, stats in dict(self._statistics()).items():
-            encodes.add_metric([room], stats.get("encodes", 0))
-            rate.add_metric([room], stats.get("encodes_per_second", 0.0))
-            viewers.add_metric([room], stats.get("viewers", 0))
-            variants.add_metric([room], len(stats.get("variants", ())))
-        yield from (encodes, rate, viewers, variants)
+        statistics = dict(self._statistics())
+        for key, name, family, text in _METRICS:
+            metric = family(name, text, labels=["room"])
+            for room, stats in statistics.items():
+                value = stats.get(key, 0)
+                metric.add_metric([room], len(value) if isinstance(value, list) else value)
+            yield metric

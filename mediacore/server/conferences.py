@@ -53,6 +53,9 @@ STATS_TIMEOUT_S = 1.0
 # A view just made counts as a viewer this long before its subscriber shows up, so that its
 # variant's encoder is running (and its first keyframe on the way) when the subscriber arrives.
 PREWARM_S = 5.0
+# A room nobody watches for this long gives its video process back (the next viewer starts
+# one again, in about a second).
+IDLE_STOP_S = 60.0
 # The events after which a picture may change: sent at once, not at the next round.
 _SCENE_EVENTS = frozenset(
     {
@@ -82,8 +85,9 @@ class _View:
 
 
 class _Conference:
-    def __init__(self, room: str, settings: dict[str, Any]) -> None:
+    def __init__(self, room: str, settings: dict[str, Any], created: float) -> None:
         self.room = room
+        self.created = created
         self.settings = settings
         self.video: ConferenceVideo = parse_conference_video(settings)
         self.process: ChildProcess | None = None
@@ -95,6 +99,7 @@ class _Conference:
         self.wanted: frozenset[str] = frozenset()
         self.variants: dict[str, dict[str, Any]] = {}  # as last sent
         self.statistics: dict[str, Any] = {}
+        self.watched_at = 0.0  # when a viewer was last seen
 
 
 class ConferenceService:
@@ -151,7 +156,7 @@ class ConferenceService:
             raise KeyError(room)
         conference = self._conferences.get(room)
         if conference is None:
-            conference = self._conferences[room] = _Conference(room, settings)
+            conference = self._conferences[room] = _Conference(room, settings, self._clock.now())
         canvas = conference.video.canvas
         viewer = Viewer(participant, width or canvas.width, height or canvas.height)
         view = conference.views.get(participant)
@@ -270,6 +275,8 @@ class ConferenceService:
             for v in conference.views.values()
             if not v.source.closed and (v.source.watched or now - v.created < PREWARM_S)
         ]
+        if views:
+            conference.watched_at = now
         video = conference.video
         assignment = assign(
             video.layout,
@@ -392,6 +399,9 @@ class ConferenceService:
             await asyncio.sleep(RECONCILE_INTERVAL_S)
             rounds += 1
             for conference in list(self._conferences.values()):
+                if self._clock.now() - max(conference.watched_at, conference.created) > IDLE_STOP_S:
+                    self._spawn(self._stop(conference.room))
+                    continue
                 try:
                     self._update(conference)
                 except Exception:

@@ -18,6 +18,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from tests.e2e.server import TOKEN, ServerProcess
 from tests.ingest.test_field_sources import H264
+from tests.walls.test_wall_outputs import has_text
 from tests.walls.wallreceiver import near, rtmp_camera
 from tests.webrtc.clients import Client
 from tests.webrtc.test_video_forwarding import SolidColourTrack
@@ -153,6 +154,11 @@ async def test_everyone_sees_the_others_and_a_layout_switch_reaches_every_pictur
                 lambda: common.shows((160, 90, RED), (480, 90, BLUE), (160, 270, GREEN)),
                 20,
                 "the common grid",
+            )
+            # a name label at each tile's bottom left: white text on its dark box
+            assert common.latest is not None
+            assert has_text(common.latest[150:180, 0:160]) and has_text(
+                common.latest[150:180, 320:480]
             )
             # the browser: red and blue side by side, never its own green
             await until(lambda: mine.shows((160, 180, RED), (480, 180, BLUE)), 10, "own picture")

@@ -69,3 +69,32 @@ def test_each_variant_is_encoded_once_a_frame_and_leaves_its_viewer_out() -> Non
         assert runner.statistics()["variants"] == ["common"]
     finally:
         runner.stop()
+
+
+@pytest.mark.slow
+def test_a_720p_picture_without_oneself_in_focus() -> None:
+    screens = Screens()
+    runner = ConferenceRunner("room", 15, screens)
+    canvas = Canvas(1280, 720, 15)
+    scene = Scene(("red", "blue"), speaker="red")
+    focus = Layout("focus")
+    try:
+        runner.set_variants(
+            {
+                "common": VariantPicture(1280, 720, picture(focus, canvas, scene)),
+                "no-red": VariantPicture(
+                    1280, 720, picture(focus, canvas, scene, previous="blue", without="red")
+                ),
+            }
+        )
+        for _ in range(10):
+            runner.push("red", solid(RED, 1280, 720), time.monotonic())
+            runner.push("blue", solid(BLUE, 1280, 720), time.monotonic())
+            time.sleep(1 / 15)
+        common, no_red = screens.screens["common"], screens.screens["no-red"]
+        wait(lambda: common.frames >= 5 and no_red.frames >= 5)
+        assert near(common.colour(640, 270), RED)  # the speaker, large
+        assert near(no_red.colour(640, 360), BLUE)  # the speaker sees the one before, alone
+        assert common.latest is not None and common.latest.shape[:2] == (720, 1280)
+    finally:
+        runner.stop()
