@@ -295,6 +295,42 @@ def _manscdp() -> tuple[Check, list[bytes]]:
     return check, seeds
 
 
+def _gb_events() -> tuple[Check, list[bytes]]:
+    from ingest.gbnotify import (
+        AlarmNotify,
+        BroadcastNotify,
+        MobilePosition,
+        SubscriptionQuery,
+        encode_event_message,
+        parse_event_message,
+        parse_subscription_query,
+    )
+    from ingest.manscdp import ManscdpError
+
+    def check(data: bytes) -> None:
+        for parse in (parse_event_message, parse_subscription_query):
+            try:
+                parse(data)
+            except ManscdpError:
+                pass
+
+    device = "34020000001320000001"
+    notify = (
+        '<?xml version="1.0" encoding="GB2312"?>\r\n<Notify><CmdType>Catalog</CmdType>'
+        f"<SN>3</SN><DeviceID>{device}</DeviceID><SumNum>1</SumNum>"
+        '<DeviceList Num="1"><Item><DeviceID>34020000001310000002</DeviceID><Event>ADD</Event>'
+        "<Name>后门</Name><Status>ON</Status></Item></DeviceList></Notify>"
+    ).encode("gb2312")
+    seeds = [
+        encode_event_message(SubscriptionQuery("MobilePosition", device, 1, 5)),
+        encode_event_message(AlarmNotify(device, 2, 1, "2", "2024-01-01T00:00:00", "报警")),
+        encode_event_message(MobilePosition(device, 4, 116.4, 39.9, "t", 5.0, 45.0, 10.0)),
+        encode_event_message(BroadcastNotify(5, "34020000002000000001", device)),
+        notify,
+    ]
+    return check, seeds
+
+
 # -- MPEG program stream (GB/T 28181 video) ---------------------------------------------------
 
 
@@ -390,6 +426,39 @@ def _cascade() -> tuple[Check, list[bytes]]:
     return check, [build_packet(frame, 1, samples)]
 
 
+# -- GB/T 28181 cascade up: what an upper platform sends ---------------------------------------
+
+
+def _gb_upper() -> tuple[Check, list[bytes]]:
+    """What an upper platform sends a lower one: any MANSCDP document's envelope (queries,
+    DeviceControl to relay) and its INVITE offers."""
+    from ingest.gbsdp import GbSdpError
+    from ingest.gbupperplay import read_offer
+    from ingest.manscdp import ManscdpError, parse_envelope
+
+    def check(data: bytes) -> None:
+        try:
+            parse_envelope(data)
+        except ManscdpError:
+            pass
+        try:
+            read_offer(data, "34020000002000000001")
+        except GbSdpError:
+            pass
+
+    control = (
+        b'<?xml version="1.0" encoding="GB2312"?>\r\n<Control><CmdType>DeviceControl</CmdType>'
+        b"<SN>11</SN><DeviceID>34020000001310000001</DeviceID><PTZCmd>A50F010100FF0000</PTZCmd>"
+        b"</Control>"
+    )
+    offer = (
+        b"v=0\r\no=34010000002000000001 0 0 IN IP4 10.0.0.1\r\ns=Play\r\nc=IN IP4 10.0.0.1\r\n"
+        b"t=0 0\r\nm=video 30000 TCP/RTP/AVP 96\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n"
+        b"a=setup:passive\r\na=connection:new\r\ny=0100000001\r\n"
+    )
+    return check, [control, offer]
+
+
 def _channel() -> tuple[Check, list[bytes]]:
     from mediacore.channel import (
         ChannelProtocolError,
@@ -465,6 +534,13 @@ def targets() -> dict[str, FuzzTarget]:
             FuzzTarget("rfc4733", "telephone events", "DtmfError", core, _rfc4733),
             FuzzTarget("ed137", "ED-137 header extension", "Ed137Error", ("radio",), _ed137),
             FuzzTarget("manscdp", "GB/T 28181 MANSCDP XML", "ManscdpError", ("ingest",), _manscdp),
+            FuzzTarget(
+                "gb-events",
+                "GB/T 28181 subscriptions, alarms, positions, broadcast",
+                "ManscdpError",
+                ("ingest",),
+                _gb_events,
+            ),
             FuzzTarget("ps", "MPEG-PS over RTP", "(none)", ("ingest",), _ps),
             FuzzTarget(
                 "h26x",
@@ -474,6 +550,13 @@ def targets() -> dict[str, FuzzTarget]:
                 _h26x,
             ),
             FuzzTarget("cascade", "cascade RTP extension", "CascadeError", core, _cascade),
+            FuzzTarget(
+                "gb-upper",
+                "GB/T 28181 upper platform's MANSCDP and INVITE offers",
+                "ManscdpError, GbSdpError",
+                ("ingest",),
+                _gb_upper,
+            ),
             FuzzTarget(
                 "channel",
                 "worker control channel",

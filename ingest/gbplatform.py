@@ -24,6 +24,7 @@ from typing import Any
 from ingest.gbdevices import DeviceChange, GbDeviceTable
 from ingest.gbsdp import GbAnswer, GbSdpError, build_offer, make_ssrc, parse_answer, ssrc_value
 from ingest.gbsettings import GbSettings, is_gb_id
+from ingest.gbsubscriber import GbSubscriber
 from ingest.manscdp import (
     CatalogQuery,
     CatalogResponse,
@@ -107,6 +108,8 @@ class GbPlatform:
         self._sn = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
+        # Catalog, Alarm and MobilePosition subscriptions; alarms and positions pushed
+        self.subscriber = GbSubscriber(settings, stack, self.devices, bus, self.send_document)
 
     @property
     def domain(self) -> str:
@@ -126,12 +129,14 @@ class GbPlatform:
         )
         if self._housekeeping is not None:
             self._housekeeping.cancel()
+        await self.subscriber.stop()
         for task in list(self._tasks):
             task.cancel()
 
     def describe(self) -> list[dict[str, Any]]:
-        """Devices for the API: state, address, DeviceInfo and channels."""
-        return self.devices.describe(self.clock.now())
+        """Devices for the API: state, address, DeviceInfo and channels, with their latest
+        positions and alarm and their subscriptions."""
+        return [self.subscriber.annotate(d) for d in self.devices.describe(self.clock.now())]
 
     # -- routing from the SIP stack --------------------------------------------------------
 
@@ -139,7 +144,9 @@ class GbPlatform:
         """Whether this request is ours: REGISTER/MESSAGE from a GB id, or one in a play dialog."""
         if request.call_id in self.plays:
             return True
-        if request.method not in ("REGISTER", "MESSAGE"):
+        if request.method == "NOTIFY" and self.subscriber.claims_notify(request):
+            return True
+        if request.method not in ("REGISTER", "MESSAGE", "NOTIFY"):
             return False
         try:
             return is_gb_id(request.from_.uri.user or "")
@@ -155,6 +162,8 @@ class GbPlatform:
             self._register(request, source, transaction)
         elif request.method == "MESSAGE":
             self._message(request, source, transaction)
+        elif request.method == "NOTIFY":
+            self.subscriber.notify_received(request, source, transaction)
         elif request.method == "BYE" and request.call_id in self.plays:
             self.stack.respond(transaction, make_response(request, 200))
             play = self.plays.pop(request.call_id)
@@ -249,6 +258,7 @@ class GbPlatform:
         response.headers.add("Date", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
         self.stack.respond(transaction, response)
         self._publish(changes)
+        self.subscriber.registered(device_id, request.call_id, expires)
 
     def _challenge(self, request: Request, transaction: ServerTransaction, stale: bool) -> None:
         response = make_response(request, 401, to_tag=new_tag())
@@ -260,6 +270,8 @@ class GbPlatform:
 
     def _message(self, request: Request, source: Peer, transaction: ServerTransaction) -> None:
         device_id = request.from_.uri.user or ""
+        if self.subscriber.message_received(request, source, transaction):
+            return  # an alarm, a position, a catalog change or a broadcast answer
         try:
             message = parse_message(request.body)
         except ManscdpError as error:
@@ -300,6 +312,9 @@ class GbPlatform:
             )
             if change.state == "online":
                 self._spawn(self._query(change.device_id))
+                self.subscriber.device_online(change.device_id)
+            else:
+                self.subscriber.device_offline(change.device_id)
 
     async def _query(self, device_id: str) -> None:
         """Ask a device that came online for its DeviceInfo and its catalog."""
@@ -314,6 +329,11 @@ class GbPlatform:
     async def send_manscdp(self, device_id: str, message: ManscdpMessage) -> int:
         """Send a MANSCDP MESSAGE to a registered device; returns the response status (404
         for an unknown device, 408 when it does not answer)."""
+        return await self.send_document(device_id, encode_message(message))
+
+    async def send_document(self, device_id: str, body: bytes) -> int:
+        """Send a MANSCDP document (bytes) in a MESSAGE to a registered device; returns the
+        response status as send_manscdp does."""
         device = self.devices.get(device_id)
         if device is None:
             return 404
@@ -331,7 +351,7 @@ class GbPlatform:
             ]
         )
         uri = f"sip:{device_id}@{_host_port(peer)}"
-        request = Request(headers, encode_message(message), "MESSAGE", uri)
+        request = Request(headers, body, "MESSAGE", uri)
         try:
             response = await asyncio.wait_for(self.stack.request(request, peer), REQUEST_TIMEOUT)
         except TimeoutError:
@@ -450,6 +470,7 @@ class GbPlatform:
         while True:
             await asyncio.sleep(period)
             self._publish(self.devices.check(self.clock.now()))
+            self.subscriber.tick()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

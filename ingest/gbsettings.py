@@ -8,8 +8,15 @@ realm is the 10-digit domain, as devices expect it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from ingest.gbsubscriptions import (
+    SUBSCRIPTION_KEYS,
+    GbSubscriptionSettings,
+    parse_subscription_settings,
+)
+from ingest.gbtalkback import TalkbackDuplex, parse_talkback_duplex
 
 _ID = re.compile(r"[0-9]{20}")
 _DOMAIN = re.compile(r"[0-9]{10}")
@@ -23,7 +30,9 @@ _KEYS = frozenset(
         "keepalive_interval",
         "keepalive_misses",
         "devices",
+        "talkback_duplex",
     }
+    | SUBSCRIPTION_KEYS
 )
 
 
@@ -56,6 +65,8 @@ class GbSettings:
     keepalive_misses: int = 3
     devices: tuple[GbDeviceAccount, ...] = ()
     allow_shared_password: bool = True
+    subscriptions: GbSubscriptionSettings = field(default_factory=GbSubscriptionSettings)
+    talkback_duplex: TalkbackDuplex = "full"
 
     @property
     def enabled(self) -> bool:
@@ -117,7 +128,17 @@ def parse_gb28181_settings(table: dict[str, Any]) -> GbSettings:
             "gb28181.allow_shared_password = false admits listed devices only: "
             "add [[gb28181.devices]]"
         )
-    return GbSettings(domain, server_id, password, float(interval), misses, devices, shared)
+    return GbSettings(
+        domain,
+        server_id,
+        password,
+        float(interval),
+        misses,
+        devices,
+        shared,
+        subscriptions=parse_subscription_settings(table),
+        talkback_duplex=parse_talkback_duplex(table),
+    )
 
 
 def _list(value: Any) -> list[Any]:

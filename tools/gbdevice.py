@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Protocol
 
 import av
 import numpy as np
@@ -233,11 +234,20 @@ class _Play:
     remote_target: str  # the platform's Contact: where our in-dialog requests go
 
 
+class DeviceExtension(Protocol):
+    """A feature plugged into the simulator (tools/gbdevice_*.py): it sees each request first."""
+
+    def request_received(self, request: Request) -> bool:
+        """Handle (and answer) `request`; False leaves it to the simulator."""
+        ...
+
+
 @dataclass
 class DeviceStats:
     registrations: int = 0
     keepalives: int = 0
     keepalive_statuses: list[int] = field(default_factory=list)
+    messages: list[bytes] = field(default_factory=list)  # every MESSAGE body received
     catalog_queries: int = 0
     info_queries: int = 0
     invites: int = 0
@@ -265,6 +275,7 @@ class GbDeviceSimulator:
         self._keepalive_on = True
         self._sn = itertools.count(1)
         self._cseq = itertools.count(1)
+        self.extensions: list[DeviceExtension] = []  # see tools/gbdevice_events.py, _talk.py
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -350,12 +361,31 @@ class GbDeviceSimulator:
         return request
 
     async def send_manscdp(self, message: ManscdpMessage) -> int:
+        return await self.send_document(encode_message(message))
+
+    async def send_document(self, body: bytes) -> int:
+        """A MANSCDP body in a MESSAGE to the platform; returns the final status."""
         uri = f"sip:{self.config.server_id}@{self.config.domain}"
         me = f"<sip:{self.config.device_id}@{self.config.domain}>;tag={secrets.token_hex(4)}"
         request = self._request("MESSAGE", uri, secrets.token_hex(10), me, f"<{uri}>")
         request.headers.add("Content-Type", "Application/MANSCDP+xml")
-        request.body = encode_message(message)
+        request.body = body
         return (await self.request(request)).status
+
+    def new_request(self, method: str, uri: str, call_id: str, from_: str, to: str) -> Request:
+        """A request with our Via, the given dialog fields and the next CSeq (extensions)."""
+        return self._request(method, uri, call_id, from_, to)
+
+    def respond(self, response: Response) -> None:
+        self._respond(response)
+
+    def send_raw(self, data: bytes) -> None:
+        """Send bytes to the platform as they are (an ACK)."""
+        self._send(data)
+
+    @property
+    def hostport(self) -> str:
+        return self._hostport()
 
     def _request(self, method: str, uri: str, call_id: str, from_: str, to: str) -> Request:
         transport = "TCP" if self._tcp is not None else "UDP"
@@ -454,10 +484,13 @@ class GbDeviceSimulator:
             log.exception("handling %s failed", message.method)
 
     def _request_received(self, request: Request) -> None:
+        if any(extension.request_received(request) for extension in self.extensions):
+            return
         method = request.method
         if method == "ACK":
             return
         if method == "MESSAGE":
+            self.stats.messages.append(request.body)
             self._message(request)
         elif method == "INVITE":
             self._invite(request)
