@@ -222,6 +222,8 @@ class MediaServer:
         # every room's composed picture, each in a video process of its own once watched
         self.conferences = ConferenceService(self.webrtc.video_hub, self.bus, video_process)
         self.metrics.registry.register(ConferenceCollector(self.conferences.statistics))
+        if self.sharded is not None:  # legs in the workers ask for composed pictures too
+            self.conferences.serve_workers(self.sharded.pool.workers)
         self.cascade: GbCascade | None = None  # 级联: registered to upper 国标 platforms
         if self.sip.gb is not None and config.gb28181_upstreams:
             self.cascade = GbCascade(

@@ -16,14 +16,15 @@ import, later a SIP leg's video) receives one H.264 stream, fed by the viewer's 
 moved from one variant to another at a keyframe (mixer.variantswitch). The alias costs no
 encode: viewers of one variant share its encoder, so encodes grow with the variants, not with
 the viewers. `composed(room, participant, width, height)` is the hook for other legs: it
-answers the hub source id to subscribe to or tap."""
+answers the hub source id to subscribe to or tap (legs in media workers ask for it with the
+"video.composed" request, see `serve_workers`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -38,6 +39,7 @@ from mediacore.server.children import ChildProcess
 from mediacore.server.roomscenes import RoomScenes
 from mediacore.server.sourcefeed import SourceFeed
 from mediacore.server.videoconferences import variant_source
+from mediacore.server.workers import WorkerProcess
 from mediacore.videohub import TIME_BASE, VideoHub, VideoSource
 from mixer.conferencevideo import ConferenceVideo, normalized, parse_conference_video
 from mixer.layout import LayoutError
@@ -77,10 +79,11 @@ def alias_id(room: str, participant: str | None) -> str:
 
 
 class _View:
-    def __init__(self, source: VideoSource, viewer: Viewer, created: float) -> None:
+    def __init__(self, source: VideoSource, viewer: Viewer, created: float, sized: bool) -> None:
         self.source = source
         self.viewer = viewer
         self.created = created
+        self.sized = sized  # asked a size of its own (else it follows the room's)
         self.switch = VariantSwitch()
 
 
@@ -164,13 +167,35 @@ class ConferenceService:
             if view is not None:
                 view.source.close()
             source = VideoSource(alias_id(room, participant), "H264", room=room)
-            view = _View(source, viewer, self._clock.now())
+            view = _View(source, viewer, self._clock.now(), sized=width is not None)
             source.keyframe_requester = self._keyframe_requester(conference, view)
             self._hub.register_source(source)
             conference.views[participant] = view
         await self._ensure_running(conference)
         self._update(conference)
         return view.source.id
+
+    def serve_workers(self, workers: Iterable[WorkerProcess]) -> None:
+        """Lets legs in media workers ask for a composed picture: the request
+        "video.composed" {room, participant, width?, height?} answers {"source": id}, which
+        the worker then imports like any source of this hub ("video.import")."""
+        for worker in workers:
+            worker.handlers["video.composed"] = self._composed_request
+
+    async def _composed_request(self, data: dict[str, Any]) -> dict[str, Any]:
+        room, participant = str(data.get("room")), data.get("participant")
+        width, height = data.get("width"), data.get("height")
+        try:
+            if width is not None or height is not None:  # a size of its own: checked as ours
+                parse_conference_video({**normalized({}), "width": width, "height": height})
+            source = await self.composed(
+                room, None if participant is None else str(participant), width, height
+            )
+        except LayoutError as error:
+            raise RequestFailed("ValueError", f"picture size: {error}") from None
+        except KeyError:
+            raise RequestFailed("KeyError", f"no room named {room!r}") from None
+        return {"source": source}
 
     def room_fields(self, room: str) -> dict[str, Any]:
         """What a room's description adds: its composed picture's viewers, variants and
@@ -227,9 +252,10 @@ class ConferenceService:
             return
         fps_changed = video["fps"] != conference.settings["fps"]
         conference.settings, conference.video = video, parse_conference_video(video)
+        canvas = conference.video.canvas
         for participant, view in list(conference.views.items()):
-            canvas = conference.video.canvas
-            view.viewer = Viewer(participant, canvas.width, canvas.height)
+            if not view.sized:
+                view.viewer = Viewer(participant, canvas.width, canvas.height)
         if fps_changed and conference.started:
             self._spawn(self._start_runner(conference))
         else:

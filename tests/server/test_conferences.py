@@ -10,6 +10,7 @@ import av
 import pytest
 
 from mediacore.channel import Notification
+from mediacore.channelio import RequestFailed
 from mediacore.datapath import MediaFrame, video
 from mediacore.events import EventBus
 from mediacore.server.conferences import ConferenceService
@@ -130,3 +131,25 @@ async def test_a_layout_patch_and_a_new_speaker_go_out_at_once(setup: Any) -> No
     assert service.room_fields("r")["composed"]["variants"] == ["320x180", "320x180-b"]
     await service.stop()
     assert process.state == "stopped"
+
+
+class FakeWorker:
+    def __init__(self) -> None:
+        self.handlers: dict[str, Any] = {}
+
+
+async def test_legs_in_workers_ask_for_a_picture_of_their_own_size(setup: Any) -> None:
+    service, _bus, hub, made = setup
+    worker = FakeWorker()
+    service.serve_workers([worker])
+    ask = worker.handlers["video.composed"]
+    answer = await ask({"room": "r", "participant": "a", "width": 640, "height": 360})
+    assert answer == {"source": "composed-r-a"} and hub.get("composed-r-a").codec_name == "H264"
+    assert made[0].variants() == {"640x360-a": ["b"]}
+    for bad in (
+        {"room": "nowhere"},
+        {"room": "r", "width": 641, "height": 360},
+        {"room": "r", "width": 640},
+    ):
+        with pytest.raises(RequestFailed):
+            await ask(bad)
