@@ -1,7 +1,8 @@
 """The composed conference picture end to end, on a server in worker mode: two ffmpeg field
 cameras of known colours and a browser-like aiortc peer with a camera of its own in a room;
 a WHEP player sees all three in the grid, the peer sees the picture without itself, a layout
-PATCH reaches both pictures at once, and the room says how many encodes it costs."""
+PATCH reaches both pictures at once, the focus layout follows the camera that is heard (voice
+activation), and the room says how many encodes it costs."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from aiortc.mediastreams import MediaStreamError
 
 from tests.e2e.server import TOKEN, ServerProcess
 from tests.ingest.test_field_sources import H264
+from tests.ingest.test_source_audio import sine
+from tests.walls.test_video_processes import AAC
 from tests.walls.test_wall_outputs import has_text
 from tests.walls.wallreceiver import near, rtmp_camera
 from tests.webrtc.clients import Client
@@ -124,7 +127,8 @@ async def test_everyone_sees_the_others_and_a_layout_switch_reaches_every_pictur
     size = "640x360"
     with (
         rtmp_camera("red", size, CAMERA) as (red_url, _),
-        rtmp_camera("blue", size, CAMERA) as (blue_url, _),
+        # the blue camera sends a tone: it is the room's speaker once it is heard
+        rtmp_camera("blue", size, CAMERA, sound=[*sine(44100), *AAC]) as (blue_url, _),
     ):
         ids = []
         for url, name in ((red_url, "Red"), (blue_url, "Blue")):
@@ -184,6 +188,16 @@ async def test_everyone_sees_the_others_and_a_layout_switch_reaches_every_pictur
             took = time.monotonic() - switched
             print(f"layout switch reached both pictures in {took * 1000:.0f} ms")
             assert took < 3.0  # loosely: the bench measures the 200 ms target
+
+            # voice activated: in focus the speaker (blue, whose tone is heard) is the large
+            # picture; without a speaker it would be the first camera (red)
+            focus = {**VIDEO, "layout": {"kind": "focus"}}
+            assert patch_video(server, room, focus).status_code == 200
+            # (the strip below: the others centred, a quarter of the width each)
+            spots = ((320, 135, BLUE), (240, 315, RED), (400, 315, GREEN))
+            await until(lambda: common.shows(*spots), 5, "focus")
+            await until(lambda: mine.shows((320, 135, BLUE), (320, 315, RED)), 5, "own focus")
+            assert not any(near(mine.colour(x, 315), GREEN, 50) for x in (200, 440))
         finally:
             await socket.close()
             await browser.close()
