@@ -38,8 +38,9 @@ def normalized(data: Any) -> dict[str, Any]:
         raise LayoutError(f"video has unknown keys {unknown}: use {sorted(KEYS)}")
     merged = {**DEFAULTS, **data}
     layout = merged["layout"]
-    if isinstance(layout, Mapping) and layout.get("kind") in ALIASES:
-        merged["layout"] = {**layout, "kind": ALIASES[str(layout["kind"])]}
+    kind = layout.get("kind") if isinstance(layout, Mapping) else None
+    if isinstance(kind, str) and kind in ALIASES:
+        merged["layout"] = {**layout, "kind": ALIASES[kind]}
     parse_conference_video(merged)
     return merged
 

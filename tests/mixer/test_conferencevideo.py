@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mixer.conferencevideo import DEFAULTS, normalized, parse_conference_video
 from mixer.layout import LayoutError
+from tests.ingest.test_parsers_fuzzed import JSON
 
 
 def test_defaults_fill_every_missing_key() -> None:
@@ -35,3 +40,29 @@ def test_one_plus_n_is_the_focus_layout() -> None:
 def test_bad_settings_say_what_is_wrong(video: object, words: str) -> None:
     with pytest.raises(LayoutError, match=words):
         normalized(video)
+
+
+VIDEO_KEYS = st.fixed_dictionaries(
+    {},
+    optional={
+        "layout": st.one_of(
+            JSON,
+            st.fixed_dictionaries(
+                {"kind": st.one_of(JSON, st.sampled_from(["grid", "1+N", "focus", "custom"]))},
+                optional={"regions": JSON, "main": JSON},
+            ),
+        ),
+        "width": st.one_of(JSON, st.integers(-2, 4000)),
+        "height": st.one_of(JSON, st.integers(-2, 3000)),
+        "fps": JSON,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(JSON, VIDEO_KEYS))
+def test_any_json_is_a_setting_or_a_layout_error(data: Any) -> None:
+    try:
+        parse_conference_video(normalized(data))
+    except LayoutError:
+        pass
