@@ -63,6 +63,7 @@ _SCENE_EVENTS = frozenset(
     {
         "participant.joined",
         "participant.left",
+        "participant.moved",
         "talking",
         "floor.granted",
         "floor.released",
@@ -234,7 +235,8 @@ class ConferenceService:
             if room in self._conferences:
                 self._spawn(self._stop(room))
         elif event.type in _SCENE_EVENTS and room in self._conferences:
-            if event.type == "participant.left":
+            gone = event.type == "participant.left" or event.data.get("from") == room
+            if gone:  # left, or moved to another room: its picture of this room ends
                 self._drop_view(room, str(event.data.get("participant")))
             self._soon(room)
 

@@ -153,3 +153,12 @@ async def test_legs_in_workers_ask_for_a_picture_of_their_own_size(setup: Any) -
     ):
         with pytest.raises(RequestFailed):
             await ask(bad)
+
+
+async def test_a_viewer_moved_to_another_room_loses_this_rooms_picture(setup: Any) -> None:
+    service, bus, hub, _made = setup
+    await service.composed("r", "a")
+    for name in ("r", "s"):
+        bus.publish("participant.moved", name, participant="a", **{"from": "r", "to": "s"})
+    with pytest.raises(KeyError):
+        hub.get("composed-r-a")
