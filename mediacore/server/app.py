@@ -65,6 +65,8 @@ from mediacore.server.broadcasts import Broadcasts
 from mediacore.server.callroom import RemoteLegs, RemotePinEntry
 from mediacore.server.children import ChildProcess
 from mediacore.server.clips import ClipCache
+from mediacore.server.conferencemetrics import ConferenceCollector
+from mediacore.server.conferences import ConferenceService
 from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
@@ -226,6 +228,11 @@ class MediaServer:
             config.data_dir, RoomScenes(self.bus), self.webrtc.video_hub, self.bus, video_process
         )
         self.metrics.walls = self.walls.statistics
+        # every room's composed picture, each in a video process of its own once watched
+        self.conferences = ConferenceService(self.webrtc.video_hub, self.bus, video_process)
+        self.metrics.registry.register(ConferenceCollector(self.conferences.statistics))
+        if self.sharded is not None:  # legs in the workers ask for composed pictures too
+            self.conferences.serve_workers(self.sharded.pool.workers)
         self.cascade: GbCascade | None = None  # 级联: registered to upper 国标 platforms
         if self.sip.gb is not None and config.gb28181_upstreams:
             self.cascade = GbCascade(
@@ -303,6 +310,7 @@ class MediaServer:
         await self.recording_video.start()
         await self.sip.start()
         await self.walls.start()
+        await self.conferences.start()
         if self.cascade is not None:
             self.cascade.start()
         self.link_legs.start()
@@ -327,6 +335,7 @@ class MediaServer:
         if self.cascade is not None:
             await self.cascade.stop()  # BYE to upper platforms still playing, unregister
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
+        await self.conferences.stop()
         await self.directory.stop()
         if self.sharded is not None:
             await self.sharded.stop()
@@ -409,7 +418,13 @@ def create_app(server: MediaServer) -> FastAPI:
 
     app.include_router(
         build_rooms_router(
-            server.rooms, server.config, server.link_legs, server.private_calls.room_fields
+            server.rooms,
+            server.config,
+            server.link_legs,
+            lambda room: {
+                **server.private_calls.room_fields(room),
+                **server.conferences.room_fields(room),
+            },
         )
     )
     app.include_router(build_floor_router(server.rooms, server.peers.owner_of))
@@ -461,6 +476,7 @@ def create_app(server: MediaServer) -> FastAPI:
             server.tokens,
             server.config,
             server.link_legs,
+            server.conferences.composed,
         )
     )
     app.include_router(
