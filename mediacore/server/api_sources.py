@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
@@ -26,8 +27,13 @@ class SourceCreate(BaseModel):
     audio: StrictBool = True
 
 
-def build_sources_router(sources: Sources, link_legs: LinkLegs) -> APIRouter:
-    """`link_legs` learns the sources join links add, to remove them when the link ends."""
+def build_sources_router(
+    sources: Sources,
+    link_legs: LinkLegs,
+    extra: Callable[[str], dict[str, Any]] | None = None,
+) -> APIRouter:
+    """`link_legs` learns the sources join links add, to remove them when the link ends;
+    `extra(source id)` adds fields to a source's entry (a transcode that runs)."""
     router = APIRouter(prefix="/api/v1/rooms", tags=["sources"])
     joiner = Depends(permission("legs:create"))
 
@@ -67,9 +73,15 @@ def build_sources_router(sources: Sources, link_legs: LinkLegs) -> APIRouter:
         "pcm_mulaw"...), `audio_rate`, `audio_channels`, and counters (packets, keyframes,
         reconnects, bitrate, audio_frames, audio_errors, audio_underruns, audio_overflows,
         audio_dropped_ms, audio_buffered_ms). `url` hides credentials, stream keys and
-        query tokens, and `reason` never quotes the network's errors, except for admins."""
+        query tokens, and `reason` never quotes the network's errors, except for admins.
+        While an H.265 source is transcoded for WebRTC subscribers and H.264 terminals,
+        `transcode` says so: its H.264 twin, size, and each quality tier's source and
+        subscribers."""
         with room_errors():
-            return await sources.entries(room, reveal=principal.may(SECRETS))
+            entries = await sources.entries(room, reveal=principal.may(SECRETS))
+        if extra is not None:
+            entries = [{**entry, **extra(str(entry.get("id")))} for entry in entries]
+        return entries
 
     @router.delete("/{room}/sources/{source_id}", status_code=204, dependencies=[joiner])
     async def remove_source(room: str, source_id: str) -> Response:
