@@ -19,8 +19,8 @@ from ingest.source import FieldSource, FieldSourceSettings
 from mediacore.events import Event
 from mediacore.participant import Participant
 from mediacore.videohub import CodecMismatchError
-from tests.ingest.test_annexb_hevc import encode_hevc_mp4
 from tests.e2e.test_conference_video import Picture, until
+from tests.ingest.test_annexb_hevc import encode_hevc_mp4
 from tests.ingest.test_source_audio import rtp_camera, write_black_video
 from tests.server.test_api import SDP, Api, make_config, running
 from tests.waiting import wait_for
