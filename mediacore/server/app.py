@@ -236,9 +236,7 @@ class MediaServer:
         if self.sharded is not None:  # legs in the workers ask for composed pictures too
             self.conferences.serve_workers(self.sharded.pool.workers)
         # H.264 twins of H.265 sources (`<source>~h264`), made when first asked for
-        self.transcodes = TranscodeService(
-            self.webrtc.video_hub, video_process, size_of=self.ingest.size
-        )
+        self.transcodes = TranscodeService(self.webrtc.video_hub, video_process)
         self.webrtc.video_hub.resolver = self.transcodes.resolve
         self.metrics.registry.register(
             ReachCollector(self.conferences.statistics, self.transcodes.statistics)

@@ -44,7 +44,6 @@ IDLE_STOP_S = 10.0
 ROUND_S = 0.5
 
 ProcessFactory = Callable[[str], ChildProcess]
-SizeOf = Callable[[str], "tuple[int, int] | None"]
 
 
 def variant_of(tier: int) -> str:
@@ -78,14 +77,12 @@ class TranscodeService:
         hub: VideoHub,
         new_process: ProcessFactory,
         *,
-        size_of: SizeOf | None = None,
         clock: Clock = MONOTONIC,
         fps: float = FPS,
         idle_stop_s: float = IDLE_STOP_S,
     ) -> None:
         self._hub = hub
         self._new_process = new_process
-        self._size_of = size_of
         self._clock = clock
         self._fps = fps
         self._idle_stop_s = idle_stop_s
@@ -321,9 +318,7 @@ class TranscodeService:
     # -- every round ----------------------------------------------------------------------
 
     def _size(self, original: VideoSource) -> tuple[int, int]:
-        known = self._size_of(original.id) if self._size_of is not None else None
-        width, height = known or (original.width, original.height)
-        return transcode_size(width, height)
+        return transcode_size(original.width, original.height)
 
     async def _rounds(self) -> None:
         while True:

@@ -114,8 +114,7 @@ async def test_h265_rtp_camera_goes_live_as_h265_for_walls_and_webrtc_gets_an_h2
     twin = f"{participant.id}~h264"
     assert entry["transcode"]["source"] == twin and entry["transcode"]["running"]
     assert entry["transcode"]["tiers"] == {"full": {"source": twin, "subscribers": 2}}
-    # (the camera was added past the API, so the twin has the default size, letterboxed)
-    assert (entry["transcode"]["width"], entry["transcode"]["height"]) == (640, 360)
+    assert (entry["transcode"]["width"], entry["transcode"]["height"]) == (320, 240)
     assert "mediacore_transcodes 1.0" in metrics
 
     # what a wall or recorder gets decodes from a keyframe on, with no other setup
