@@ -76,6 +76,16 @@ _SCENE_EVENTS = frozenset(
 ProcessFactory = Callable[[str], ChildProcess]
 
 
+def _request_bitrate(data: dict[str, Any]) -> float | None:
+    """A worker request's "bitrate" (bit/s, None: no limit); raises RequestFailed."""
+    bitrate = data.get("bitrate")
+    if bitrate is not None and (
+        isinstance(bitrate, bool) or not isinstance(bitrate, (int, float)) or bitrate <= 0
+    ):
+        raise RequestFailed("ValueError", "bitrate: a positive number of bit/s")
+    return None if bitrate is None else float(bitrate)
+
+
 def alias_id(room: str, participant: str | None) -> str:
     """The hub source a viewer subscribes to."""
     return f"composed-{room}" if participant is None else f"composed-{room}-{participant}"
@@ -196,17 +206,26 @@ class ConferenceService:
 
     def serve_workers(self, workers: Iterable[WorkerProcess]) -> None:
         """Lets legs in media workers ask for a composed picture: the request
-        "video.composed" {room, participant, width?, height?} answers {"source": id}, which
-        the worker then imports like any source of this hub ("video.import")."""
+        "video.composed" {room, participant, width?, height?, bitrate?} answers {"source":
+        id}, which the worker then imports like any source of this hub ("video.import");
+        "video.estimate" {room, participant, bitrate} moves it to the tier that fits."""
         for worker in workers:
             worker.handlers["video.composed"] = self._composed_request
+            worker.handlers["video.estimate"] = self._estimate_request
+
+    async def _estimate_request(self, data: dict[str, Any]) -> dict[str, Any]:
+        """ "video.estimate" {room, participant, bitrate}: a leg's new TMMBR or REMB."""
+        bitrate = _request_bitrate(data)
+        participant = data.get("participant")
+        self.estimate(
+            str(data.get("room")), None if participant is None else str(participant), bitrate
+        )
+        return {}
 
     async def _composed_request(self, data: dict[str, Any]) -> dict[str, Any]:
         room, participant = str(data.get("room")), data.get("participant")
         width, height = data.get("width"), data.get("height")
-        bitrate = data.get("bitrate")
-        if bitrate is not None and (not isinstance(bitrate, (int, float)) or bitrate <= 0):
-            raise RequestFailed("ValueError", "bitrate: a positive number of bit/s")
+        bitrate = _request_bitrate(data)
         try:
             if width is not None or height is not None:  # a size of its own: checked as ours
                 parse_conference_video({**normalized({}), "width": width, "height": height})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mediacore.transcodetwin import full_bitrate, parse_twin, transcode_size, twin_id
 
@@ -26,3 +28,12 @@ def test_the_twin_keeps_the_source_size_even_and_bounded() -> None:
     assert transcode_size(3840, 2160) == (1920, 1080)
     assert transcode_size(None, None) == (640, 360)
     assert full_bitrate(1920, 1080) == 5_184_000
+
+
+@given(st.text(max_size=80))
+def test_any_name_either_reads_as_a_twin_that_names_itself_or_as_none(name: str) -> None:
+    """Source names come from clients (subscribe, WHEP ?video=, legs' imports)."""
+    parsed = parse_twin(name)
+    if parsed is not None:
+        source, tier = parsed
+        assert source and 0 <= tier <= 9 and twin_id(source, tier) == name
