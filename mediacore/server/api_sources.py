@@ -45,9 +45,10 @@ def build_sources_router(
         principal: Annotated[Principal, Depends(permission("legs:create"))],
     ) -> dict[str, Any]:
         """Pull a field camera into the room as a participant (kind "video"): `rtsp://`
-        (TCP), `rtsp+udp://`, `rtmp://`, `http(s)://...m3u8` or `srt://`. Video is never
-        re-encoded: H.264 goes to WebRTC subscribers, walls and recorders, H.265 to walls and
-        recorders only; other codecs fail the source. With `audio` (default true) its sound
+        (TCP), `rtsp+udp://`, `rtmp://`, `http(s)://...m3u8` or `srt://`. H.264 goes to
+        WebRTC subscribers, walls and recorders as received, H.265 to walls and recorders
+        (WebRTC subscribers get its H.264 twin, transcoded once); other codecs fail the
+        source. With `audio` (default true) its sound
         is mixed into the room like a talker's (mute it with the participant API). Answers its
         participant id, state and `audio`; later states arrive as `source.state` events.
         A host outside the `[outbound]` networks (link-local, metadata and loopback addresses

@@ -2,7 +2,8 @@
 over SRT) is given to two plain RTP legs that negotiated H.264 as its H.264 twin, one
 transcode in a video process. The leg whose offer says `b=TIAS:150000` gets the quarter tier
 and the other the full one: the bytes each receives differ accordingly, both pictures are
-the camera's colour, and the source listing says what runs."""
+the camera's colour, a WHEP player asking for the camera sees it too, and the source listing
+says what runs."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 
 from tests.e2e.server import ServerProcess
+from tests.e2e.test_conference_video import RED, whep_player
 from tests.e2e.test_ffmpeg_interop import ffmpeg, finished, free_rtp_port
 from tests.e2e.test_video_legs import mean_colour, offer, participant, screen_command
 from tests.walls.wallreceiver import free_port
@@ -111,15 +113,21 @@ async def test_an_h265_camera_reaches_h264_legs_each_at_the_tier_its_bandwidth_a
             wide_rate = fast["bytes"] * 8 / seconds
             entry = listed()
             metrics = server.metrics()
-        # the pictures: ffmpeg decodes what a third leg, narrow too, receives
+        # the pictures: ffmpeg decodes what a third leg, narrow too, receives; a WHEP player
+        # (a peer in a media worker) asking for the camera gets the twin as well
         screen, screen_port = recvonly_leg(server, room, "screen", tias=150_000)
         command, raw = screen_command(tmp_path, screen_port, SIZE)
-        async with ffmpeg(command) as decoding:
-            await finished(decoding, 20)
+        player, seen = await whep_player(server, room, cam)
+        try:
+            async with ffmpeg(command) as decoding:
+                await finished(decoding, 20)
+            await until(lambda: bool(seen) and seen[0].shows((160, 90, RED)), 15, "WHEP twin")
+        finally:
+            await player.close()
     print(f"quarter tier {narrow_rate / 1000:.0f} kbit/s, full tier {wide_rate / 1000:.0f} kbit/s")
     assert wide_rate > 2.0 * narrow_rate, (narrow_rate, wide_rate)
     assert 40_000 < narrow_rate < 220_000  # a quarter of a 500 kbit/s cap, and some headers
-    assert np.abs(mean_colour(raw, SIZE) - (255, 0, 0)).max() < 40
+    assert np.abs(mean_colour(raw, SIZE) - RED).max() < 40
     transcode = entry["transcode"]
     assert transcode["source"] == f"{cam}~h264" and transcode["running"]
     assert set(transcode["tiers"]) == {"full", "quarter"}  # one encode per tier in use
