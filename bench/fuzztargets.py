@@ -295,6 +295,50 @@ def _manscdp() -> tuple[Check, list[bytes]]:
     return check, seeds
 
 
+def _gbrecords() -> tuple[Check, list[bytes]]:
+    from ingest.gbrecords import (
+        MediaStatus,
+        RecordInfoQuery,
+        RecordInfoResponse,
+        RecordItem,
+        encode_records_message,
+        parse_records_message,
+    )
+    from ingest.manscdp import ManscdpError
+
+    def check(data: bytes) -> None:
+        try:
+            parse_records_message(data)
+        except ManscdpError:
+            pass
+
+    channel = "34020000001310000001"
+    item = RecordItem(channel, "录像", "/r/1.ps", "中心", 1765000000, 1765000060, 0, "time")
+    seeds = [
+        encode_records_message(RecordInfoQuery(channel, 3, 1765000000, 1765003600)),
+        encode_records_message(RecordInfoResponse(channel, 3, 1, "前门", (item,))),
+        encode_records_message(MediaStatus(channel, 4, 121)),
+    ]
+    return check, seeds
+
+
+def _mansrtsp() -> tuple[Check, list[bytes]]:
+    from ingest.gbmansrtsp import MansrtspError, PlaybackControl, parse_control
+
+    def check(data: bytes) -> None:
+        try:
+            parse_control(data)
+        except MansrtspError:
+            pass
+
+    seeds = [
+        PlaybackControl("PAUSE", 1).encode(),
+        PlaybackControl("PLAY", 2, position=12.5).encode(),
+        PlaybackControl("PLAY", 3, scale=2).encode(),
+    ]
+    return check, seeds
+
+
 # -- MPEG program stream (GB/T 28181 video) ---------------------------------------------------
 
 
@@ -465,6 +509,14 @@ def targets() -> dict[str, FuzzTarget]:
             FuzzTarget("rfc4733", "telephone events", "DtmfError", core, _rfc4733),
             FuzzTarget("ed137", "ED-137 header extension", "Ed137Error", ("radio",), _ed137),
             FuzzTarget("manscdp", "GB/T 28181 MANSCDP XML", "ManscdpError", ("ingest",), _manscdp),
+            FuzzTarget(
+                "gbrecords",
+                "GB/T 28181 RecordInfo, MediaStatus",
+                "ManscdpError",
+                ("ingest",),
+                _gbrecords,
+            ),  # fmt: skip
+            FuzzTarget("mansrtsp", "GB/T 28181 MANSRTSP", "MansrtspError", ("ingest",), _mansrtsp),
             FuzzTarget("ps", "MPEG-PS over RTP", "(none)", ("ingest",), _ps),
             FuzzTarget(
                 "h26x",

@@ -22,6 +22,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ingest.gbdevices import DeviceChange, GbDeviceTable
+from ingest.gbmansrtsp import CONTENT_TYPE as MANSRTSP
+from ingest.gbmansrtsp import PlaybackControl
+from ingest.gbrecords import (
+    MediaStatus,
+    RecordInfoQuery,
+    RecordInfoResponse,
+    RecordItem,
+    encode_records_message,
+    parse_records_message,
+)
+from ingest.gbrecordsearch import RecordSearches
 from ingest.gbsdp import GbAnswer, GbSdpError, build_offer, make_ssrc, parse_answer, ssrc_value
 from ingest.gbsettings import GbSettings, is_gb_id
 from ingest.manscdp import (
@@ -75,6 +86,8 @@ class GbPlay:
     on_bye: Callable[[], None] | None = None
     ended: bool = False
     ack: tuple[bytes, Peer] | None = field(default=None, repr=False)
+    kind: str = "Play"  # or "Playback" / "Download" (a recording, with its t= range)
+    on_status: Callable[[int], None] | None = None  # MediaStatus NotifyType (121: the end)
 
     @property
     def media_hosts(self) -> frozenset[str]:
@@ -105,6 +118,7 @@ class GbPlatform:
         self.digest = DigestServer(settings.domain, algorithms=("MD5",))
         self.plays: dict[str, GbPlay] = {}  # by Call-ID
         self._sn = itertools.count(1)
+        self.searches = RecordSearches()  # RecordInfo queries waiting for their pages
         self._tasks: set[asyncio.Task[Any]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
 
@@ -263,6 +277,9 @@ class GbPlatform:
         try:
             message = parse_message(request.body)
         except ManscdpError as error:
+            if str(error).startswith("unsupported") and self._records_message(request, source):
+                self.stack.respond(transaction, make_response(request, 200))
+                return
             answer = make_response(request, 400, f"Bad MANSCDP ({error})")
             if self.devices.get(device_id) is not None and str(error).startswith("unsupported"):
                 answer = make_response(request, 200)  # alarms, status: fine, just not modelled
@@ -288,6 +305,69 @@ class GbPlatform:
         elif isinstance(message, DeviceInfoResponse):
             self.devices.device_info(message)
 
+    def _records_message(self, request: Request, source: Peer) -> bool:
+        """A RecordInfo page or a MediaStatus from a registered device: handled, True."""
+        device = self.devices.get(request.from_.uri.user or "")
+        if device is None or device.source.host != source.host:
+            return False
+        try:
+            message = parse_records_message(request.body)
+        except ManscdpError:
+            return False
+        if isinstance(message, RecordInfoResponse):
+            self.searches.page(device.id, message)
+        elif isinstance(message, MediaStatus):
+            play = self.plays.get(request.call_id) or next(
+                (
+                    p
+                    for p in self.plays.values()
+                    if p.device_id == device.id
+                    and p.kind != "Play"
+                    and message.device_id in (p.channel_id, device.id)
+                ),
+                None,
+            )
+            if play is not None and play.on_status is not None:
+                play.on_status(message.notify_type)
+        return message is not None
+
+    async def query_records(
+        self, device_id: str, channel_id: str, start: int, end: int, *, timeout: float
+    ) -> list[RecordItem] | None:
+        """Ask `channel_id` for its recordings between two Unix times and gather every page
+        of the answer (SumNum items, bounded) for at most `timeout` seconds. Returns them in
+        time order, None when no page came. Raises GbPlayError for an unknown or offline
+        device, or one that refused the query."""
+        device = self.devices.get(device_id)
+        if device is None:
+            raise GbPlayError(f"unknown GB/T 28181 device {device_id}", permanent=True)
+        if device.state != "online":
+            raise GbPlayError(f"GB/T 28181 device {device_id} is offline")
+        sn = next(self._sn)
+        with self.searches.open(device_id, channel_id, sn) as search:
+            query = RecordInfoQuery(channel_id, sn, start, end)
+            status = await self.send_manscdp(device_id, encode_records_message(query))
+            if status != 200:
+                raise GbPlayError(f"device {device_id} answered {status} to RecordInfo")
+            return await search.wait(timeout)
+
+    async def control_playback(self, play: GbPlay, control: PlaybackControl) -> int:
+        """Send a MANSRTSP control (INFO) in a playback dialog; returns the device's status
+        (408 when it does not answer). Raises MansrtspError for a control out of range."""
+        info = play.dialog.request(
+            "INFO",
+            self.stack.via(play.dialog.peer),
+            body=control.encode(),
+            content_type=MANSRTSP,
+        )
+        try:
+            response = await asyncio.wait_for(
+                self.stack.request(info, play.dialog.peer), REQUEST_TIMEOUT
+            )
+        except TimeoutError:
+            return 408
+        return response.status
+
     def _publish(self, changes: list[DeviceChange]) -> None:
         for change in changes:
             log.info(
@@ -311,9 +391,10 @@ class GbPlatform:
                     extra={"device": device_id, "query": query.__name__, "status": status},
                 )
 
-    async def send_manscdp(self, device_id: str, message: ManscdpMessage) -> int:
-        """Send a MANSCDP MESSAGE to a registered device; returns the response status (404
-        for an unknown device, 408 when it does not answer)."""
+    async def send_manscdp(self, device_id: str, message: ManscdpMessage | bytes) -> int:
+        """Send a MANSCDP MESSAGE (a message, or a document already encoded) to a registered
+        device; returns the response status (404 for an unknown device, 408 when it does not
+        answer)."""
         device = self.devices.get(device_id)
         if device is None:
             return 404
@@ -331,7 +412,8 @@ class GbPlatform:
             ]
         )
         uri = f"sip:{device_id}@{_host_port(peer)}"
-        request = Request(headers, encode_message(message), "MESSAGE", uri)
+        body = message if isinstance(message, bytes) else encode_message(message)
+        request = Request(headers, body, "MESSAGE", uri)
         try:
             response = await asyncio.wait_for(self.stack.request(request, peer), REQUEST_TIMEOUT)
         except TimeoutError:
@@ -348,9 +430,14 @@ class GbPlatform:
         port: int,
         transport: str = "udp",
         on_bye: Callable[[], None] | None = None,
+        playback: tuple[int, int] | None = None,
+        download_speed: int | None = None,
+        on_status: Callable[[int], None] | None = None,
     ) -> GbPlay:
         """INVITE `channel_id` of `device_id` to send PS over RTP to our `port` (UDP, or TCP
-        where we listen and the device connects); returns the acknowledged dialog.
+        where we listen and the device connects); returns the acknowledged dialog. With
+        `playback` (start, end Unix seconds) it plays the recording of that range instead
+        (s=Playback; s=Download at `download_speed`), and `on_status` hears MediaStatus.
 
         Raises GbPlayError: permanent for an unknown device or a final refusal such as 404."""
         device = self.devices.get(device_id)
@@ -360,7 +447,7 @@ class GbPlatform:
             raise GbPlayError(f"GB/T 28181 device {device_id} is offline")
         peer = device.source
         address = self.media_address or self.stack.local_host(peer.host)
-        ssrc = self._new_ssrc()
+        ssrc = self._new_ssrc(playback=playback is not None)
         offer = build_offer(
             platform_id=self.server_id,
             channel_id=channel_id,
@@ -369,6 +456,8 @@ class GbPlatform:
             ssrc=ssrc,
             transport=transport,
             setup="passive",
+            playback=playback,
+            download_speed=download_speed,
         )
         contact = f"<{self.stack.contact_uri(self.server_id, peer)}>"
         headers = Headers(
@@ -409,16 +498,17 @@ class GbPlatform:
         # annex F: the device's y= is what it sends with (it may differ from the offer's)
         expected = answer.ssrc if answer.ssrc is not None else ssrc_value(ssrc)
         play = GbPlay(device_id, channel_id, dialog, answer, expected, on_bye)
+        play.kind, play.on_status = offer.session_name, on_status
         play.ack = (ack.serialize(), peer)
         self.plays[invite.call_id] = play
         return play
 
-    def _new_ssrc(self) -> str:
+    def _new_ssrc(self, playback: bool = False) -> str:
         """A y= SSRC with 4 random digits (GB/T 28181-2016 annex F), none a live play holds:
         a stranger cannot guess what the next stream's packets must carry."""
         busy = {play.ssrc for play in self.plays.values()}
         while True:
-            ssrc = make_ssrc(self.domain, secrets.randbelow(10_000))
+            ssrc = make_ssrc(self.domain, secrets.randbelow(10_000), playback)
             if ssrc_value(ssrc) not in busy:
                 return ssrc
 

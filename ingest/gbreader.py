@@ -27,10 +27,11 @@ import numpy.typing as npt
 from ingest.annexb import AnnexBWriter, BitstreamError
 from ingest.gbmediasource import MediaSourceLatch
 from ingest.gbplatform import GbPlatform, GbPlay, GbPlayError
+from ingest.gbrecords import MEDIA_STATUS_END, time_range
 from ingest.gbrtp import PsRtpReceiver
 from ingest.gbsettings import is_gb_id
 from ingest.ps import DemuxedFrame
-from ingest.puller import PullError, PullTarget
+from ingest.puller import PullError, PullTarget, StreamFinished
 from ingest.rtpframing import Rfc4571Framer
 from mediacore.codecs.g711 import ALAW_TO_INT16, ULAW_TO_INT16
 from mediacore.videohub import inspect_h264
@@ -56,11 +57,14 @@ AudioSink = Callable[[npt.NDArray[np.float32], int], None]
 
 def gb_target(url: str) -> PullTarget:
     """`gb28181://<device-id>/<channel-id>[?transport=udp|tcp]` as a PullTarget whose options
-    say device, channel and transport. Raises PullError (permanent) for anything else."""
+    say device, channel and transport; `&start=ISO&end=ISO` plays the channel's recording of
+    that range (options start and end in Unix seconds). Raises PullError (permanent) for
+    anything else."""
     parts = urlsplit(url)
     device = parts.hostname or ""
     channel = parts.path.strip("/") or device
-    transport = (parse_qs(parts.query).get("transport") or ["udp"])[0].lower()
+    query = parse_qs(parts.query)
+    transport = (query.get("transport") or ["udp"])[0].lower()
     if parts.scheme.lower() != SCHEME or not is_gb_id(device) or not is_gb_id(channel):
         raise PullError(
             f"a GB/T 28181 source URL is gb28181://<20-digit device id>/<20-digit channel id>,"
@@ -71,7 +75,14 @@ def gb_target(url: str) -> PullTarget:
         raise PullError(
             f"GB/T 28181 transport must be udp or tcp, not {transport!r}", permanent=True
         )
-    return PullTarget(url, {"device": device, "channel": channel, "transport": transport})
+    options = {"device": device, "channel": channel, "transport": transport}
+    if "start" in query or "end" in query:
+        try:
+            start, end = time_range((query.get("start") or [""])[0], (query.get("end") or [""])[0])
+        except ValueError as error:
+            raise PullError(f"GB/T 28181 playback: {error}", permanent=True) from None
+        options |= {"start": str(start), "end": str(end)}
+    return PullTarget(url, options)
 
 
 class GbReaderFactory:
@@ -121,6 +132,15 @@ class GbReader:
         self.read_timeout = read_timeout
         self.receiver: PsRtpReceiver | None = None
         self.latch: MediaSourceLatch | None = None  # whose packets count: the device's
+        options = target.options
+        # a recording (s=Playback, or s=Download at `download_speed`) instead of live video
+        self.playback = (int(options["start"]), int(options["end"])) if "start" in options else None
+        speed = options.get("download_speed")
+        self.download_speed = int(speed) if speed else None
+        self.play: GbPlay | None = None  # the dialog, once the device answered
+        self.paused = threading.Event()  # a paused playback sends nothing: no read timeout
+        self.on_frame: Callable[[DemuxedFrame], None] | None = None  # every frame as demuxed
+        self._finished = threading.Event()  # MediaStatus 121: the recording ended
         self._loop = loop
         self._stop = threading.Event()
         self._bye = threading.Event()
@@ -151,10 +171,14 @@ class GbReader:
                     port=port,
                     transport=self.transport,
                     on_bye=self._bye.set,
+                    playback=self.playback,
+                    download_speed=self.download_speed,
+                    on_status=self._status,
                 ),
                 self.open_timeout,
                 "the device did not answer the INVITE",
             )
+            self.play = play
             self.receiver = PsRtpReceiver(play.ssrc)
             answered = (play.answer.address, play.answer.port)
             self.latch = MediaSourceLatch(answered, play.media_hosts, play.ssrc, self.clock.now())
@@ -171,6 +195,18 @@ class GbReader:
                 except PullError:
                     pass
 
+    def _status(self, notify_type: int) -> None:
+        if notify_type == MEDIA_STATUS_END and self.playback is not None:
+            self._finished.set()
+
+    def _idle(self, silent: float, limit: float) -> None:
+        """Nothing arrived for `silent` seconds: the recording's end once the device said so
+        and its last packets are in, a paused playback waits, else past `limit` it failed."""
+        if self._finished.is_set():
+            raise StreamFinished("the recording ended")
+        if silent > limit:
+            raise PullError(f"no media from the device for {limit:.0f} s")
+
     # -- media -----------------------------------------------------------------------------
 
     def _receive_udp(self, sock: socket.socket, sink: _Sinks) -> None:
@@ -183,8 +219,9 @@ class GbReader:
             try:
                 data, source = sock.recvfrom(65536)
             except TimeoutError:
-                if self.clock.now() - last > limit:
-                    raise PullError(f"no media from the device for {limit:.0f} s") from None
+                if self.paused.is_set():
+                    last = self.clock.now()  # the silence of a pause is no failure
+                self._idle(self.clock.now() - last, limit)
                 continue
             if not latch.admit(data, (source[0], source[1]), self.clock.now()):
                 continue  # a stranger's packet: it neither feeds the picture nor keeps it alive
@@ -218,12 +255,13 @@ class GbReader:
                 try:
                     data = connection.recv(65536)
                 except TimeoutError:
-                    if self.clock.now() - last > self.read_timeout:
-                        raise PullError(
-                            f"no media from the device for {self.read_timeout:.0f} s"
-                        ) from None
+                    if self.paused.is_set():
+                        last = self.clock.now()
+                    self._idle(self.clock.now() - last, self.read_timeout)
                     continue
                 if not data:
+                    if self._finished.is_set():
+                        raise StreamFinished("the recording ended")
                     raise PullError("the device closed the TCP media connection")
                 for packet in framer.feed(data):
                     if self._take(packet, sink):
@@ -244,6 +282,8 @@ class GbReader:
         return receiver.packets > before
 
     def _deliver(self, frame: DemuxedFrame, sink: _Sinks) -> None:
+        if self.on_frame is not None:
+            self.on_frame(frame)
         on_open, on_video, on_audio = sink
         if frame.kind == "audio":
             table = _G711.get(frame.codec)

@@ -154,6 +154,12 @@ def _int(element: ET.Element, tag: str, required: bool = True) -> int | None:
     return int(value)
 
 
+# The same bounded parsing for modules that read other MANSCDP commands (ingest.gbrecords).
+parse_document = _parse_xml
+element_text = _text
+element_int = _int
+
+
 def _degrees(element: ET.Element, tag: str, limit: float) -> float | None:
     value = _text(element, tag)
     try:

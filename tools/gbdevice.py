@@ -56,6 +56,7 @@ from mediacore.rtp import build_rtp
 from sip.authclient import authorization_for
 from sip.message import Headers, Request, Response, SipParseError, StreamFramer, make_response
 from sip.message import parse_message as parse_sip
+from tools.gbdevice_records import DeviceRecordings, Playback
 
 log = logging.getLogger("gbdevice")
 
@@ -94,6 +95,9 @@ class DeviceConfig:
     tone_hz: float = 1000.0
     longitude: float = 116.397
     latitude: float = 39.909
+    # recordings (tools.gbdevice_records): "colour@START/END[@channel]", ISO 8601 times
+    recordings: tuple[str, ...] = ()
+    record_page_size: int = 2  # RecordInfo items per MESSAGE
 
     def __post_init__(self) -> None:
         self.domain = self.domain or self.device_id[:10]
@@ -164,8 +168,12 @@ class MediaStream(threading.Thread):
         ssrc: int,
         gop: list[bytes],
         config: DeviceConfig,
+        playback: Playback | None = None,
     ) -> None:
+        """With `playback` it sends a recording (tools.gbdevice_records) instead of `gop`
+        looped for ever."""
         super().__init__(name="gbdevice-media", daemon=True)
+        self.playback = playback
         self.sock = sock
         self.destination = destination
         self.tcp = tcp
@@ -176,34 +184,27 @@ class MediaStream(threading.Thread):
         self.frames = 0
         self.error = ""
         self._stop_event = threading.Event()
+        self._muxer = PsMuxer(config.codec, "pcma")
+        self._sequence = secrets.randbelow(0x10000)
 
     def stop(self) -> None:
         self._stop_event.set()
 
     def run(self) -> None:
         config = self.config
-        muxer = PsMuxer(config.codec, "pcma")
-        sequence = secrets.randbelow(0x10000)
-        samples = 8000 // config.fps
         ticks = CLOCK // config.fps
         start = time.monotonic()
         try:
             if self.tcp:
                 self.sock.settimeout(5.0)
                 self.sock.connect(self.destination)
+            if self.playback is not None:
+                self.playback.drive(self.send_frame, self._stop_event)
+                return
             for index in itertools.count():
                 if self._stop_event.is_set():
                     return
-                pts = index * ticks
-                pack = muxer.video(self.gop[index % len(self.gop)], pts)
-                payloads = split_payloads(pack, RTP_PAYLOAD)
-                audio = muxer.audio(alaw_tone(config.tone_hz, index * samples, samples), pts)
-                last = len(payloads) - 1
-                for number, payload in enumerate([*payloads, audio]):
-                    marker = number >= last  # the frame's last packet, and the audio pack
-                    self._send(build_rtp(96, sequence, pts, self.ssrc, payload, marker))
-                    sequence = (sequence + 1) & 0xFFFF
-                self.frames += 1
+                self.send_frame(self.gop[index % len(self.gop)], index, index * ticks)
                 delay = start + (index + 1) / config.fps - time.monotonic()
                 if delay > 0:
                     self._stop_event.wait(delay)
@@ -212,6 +213,21 @@ class MediaStream(threading.Thread):
             log.info("media stream ended: %s", error)
         finally:
             self.sock.close()
+
+    def send_frame(self, unit: bytes, index: int, pts: int) -> None:
+        """Send video frame number `index` (`unit`, Annex B) at `pts`, then its share of
+        the tone in a pack of its own."""
+        samples = 8000 // self.config.fps
+        pack = self._muxer.video(unit, pts)
+        payloads = split_payloads(pack, RTP_PAYLOAD)
+        tone = alaw_tone(self.config.tone_hz, index * samples, samples)
+        audio = self._muxer.audio(tone, pts)
+        last = len(payloads) - 1
+        for number, payload in enumerate([*payloads, audio]):
+            marker = number >= last  # the frame's last packet, and the audio pack
+            self._send(build_rtp(96, self._sequence, pts, self.ssrc, payload, marker))
+            self._sequence = (self._sequence + 1) & 0xFFFF
+        self.frames += 1
 
     def _send(self, packet: bytes) -> None:
         if self.tcp:
@@ -265,6 +281,8 @@ class GbDeviceSimulator:
         self._keepalive_on = True
         self._sn = itertools.count(1)
         self._cseq = itertools.count(1)
+        self._gops: dict[str, list[bytes]] = {}  # recordings' pictures, by colour
+        self.records = DeviceRecordings(self, self._colour_gop)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -349,12 +367,16 @@ class GbDeviceSimulator:
         request.headers.add("Expires", str(expires))
         return request
 
-    async def send_manscdp(self, message: ManscdpMessage) -> int:
+    async def send_manscdp(
+        self, message: ManscdpMessage | bytes, call_id: str | None = None
+    ) -> int:
+        """Send a MANSCDP MESSAGE (or a document already encoded), in a new Call-ID or in
+        `call_id` (a playback's MediaStatus); returns the final status."""
         uri = f"sip:{self.config.server_id}@{self.config.domain}"
         me = f"<sip:{self.config.device_id}@{self.config.domain}>;tag={secrets.token_hex(4)}"
-        request = self._request("MESSAGE", uri, secrets.token_hex(10), me, f"<{uri}>")
+        request = self._request("MESSAGE", uri, call_id or secrets.token_hex(10), me, f"<{uri}>")
         request.headers.add("Content-Type", "Application/MANSCDP+xml")
-        request.body = encode_message(message)
+        request.body = message if isinstance(message, bytes) else encode_message(message)
         return (await self.request(request)).status
 
     def _request(self, method: str, uri: str, call_id: str, from_: str, to: str) -> Request:
@@ -469,13 +491,21 @@ class GbDeviceSimulator:
             self._respond(make_response(request, 200 if play else 481))
         elif method == "OPTIONS":
             self._respond(make_response(request, 200))
+        elif method == "INFO":
+            self.records.info(request)  # MANSRTSP playback control
         else:
             self._respond(make_response(request, 405))
 
     def _respond(self, response: Response) -> None:
         self._send(response.serialize())
 
+    def respond(self, response: Response) -> None:
+        """Send a response to a request the platform sent."""
+        self._respond(response)
+
     def _message(self, request: Request) -> None:
+        if self.records.message(request):  # RecordInfo
+            return
         try:
             query = parse_message(request.body)
         except ManscdpError:
@@ -543,11 +573,19 @@ class GbDeviceSimulator:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
         sock.bind((self.local_host, 0))
         port = sock.getsockname()[1]
-        if self._gop is None:
-            config = self.config
-            colour = parse_colour(config.colour)
-            self._gop = encode_gop(colour, config.codec, config.width, config.height, config.fps)
-        stream = MediaStream(sock, (offer.address, offer.port), tcp, ssrc, self._gop, self.config)
+        destination = (offer.address, offer.port)
+        try:  # s=Playback / s=Download: a recording (tools.gbdevice_records)
+            playback = self.records.playback(request, channel)
+        except LookupError as error:
+            sock.close()
+            response = make_response(request, 404)
+            response.headers.add("Warning", f'399 gbdevice "{error}"')
+            self._respond(response)
+            return
+        if playback is not None:
+            stream = MediaStream(sock, destination, tcp, ssrc, [], self.config, playback)
+        else:
+            stream = self._live(sock, destination, tcp, ssrc)
         ok = make_response(request, 200, to_tag=secrets.token_hex(4))
         ok.headers.add("Contact", f"<sip:{self.config.device_id}@{self._hostport()}>")
         ok.headers.add("Content-Type", "application/sdp")
@@ -557,6 +595,23 @@ class GbDeviceSimulator:
         self.plays[request.call_id] = _Play(request.call_id, channel, stream, ok, target)
         self._respond(ok)
         stream.start()
+
+    def _live(
+        self, sock: socket.socket, destination: tuple[str, int], tcp: bool, ssrc: int
+    ) -> MediaStream:
+        if self._gop is None:
+            config = self.config
+            colour = parse_colour(config.colour)
+            self._gop = encode_gop(colour, config.codec, config.width, config.height, config.fps)
+        return MediaStream(sock, destination, tcp, ssrc, self._gop, self.config)
+
+    def _colour_gop(self, colour: str) -> list[bytes]:
+        if colour not in self._gops:
+            config = self.config
+            self._gops[colour] = encode_gop(
+                parse_colour(colour), config.codec, config.width, config.height, config.fps
+            )
+        return self._gops[colour]
 
     def _answer_sdp(self, channel: str, port: int, tcp: bool, ssrc: int) -> str:
         lines = [
@@ -627,6 +682,12 @@ def _arguments(argv: list[str] | None) -> DeviceConfig:
     parser.add_argument("--codec", choices=("h264", "h265"), default="h264")
     parser.add_argument("--size", default="320x240")
     parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument(
+        "--recording",
+        action="append",
+        default=[],
+        help="a recording: colour@START/END[@channel] (ISO 8601), repeatable",
+    )
     arguments = parser.parse_args(argv)
     host, _, port = arguments.server.rpartition(":")
     width, _, height = arguments.size.partition("x")
@@ -647,6 +708,7 @@ def _arguments(argv: list[str] | None) -> DeviceConfig:
         width=int(width),
         height=int(height),
         fps=arguments.fps,
+        recordings=tuple(arguments.recording),
     )
 
 

@@ -17,6 +17,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ingest.gbdownload import GbDownloads
 from ingest.gbreader import SCHEME as GB28181
 from ingest.gbreader import GbReaderFactory
 from ingest.service import IngestService
@@ -35,6 +36,7 @@ from mediacore.server.api_calls import build_calls_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
+from mediacore.server.api_gbrecords import build_gb_records_router
 from mediacore.server.api_groups import build_groups_router
 from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_login import build_login_router
@@ -196,9 +198,14 @@ class MediaServer:
             self.sources = self.remote_sources
         # recordings take every video source of their room, remuxed
         self.recording_video = RecordingVideo(self.recorder, self.webrtc.video_hub, self.bus)
+        self.gb_downloads: GbDownloads | None = None  # devices' recordings kept as files
         if self.sip.gb is not None:  # gb28181:// sources: channels of registered 国标 devices
             ports = (config.rtp.port_min, config.rtp.port_max)
-            self.ingest.readers[GB28181] = GbReaderFactory(self.sip.gb, config.server.host, ports)
+            readers = GbReaderFactory(self.sip.gb, config.server.host, ports)
+            self.ingest.readers[GB28181] = readers
+            self.gb_downloads = GbDownloads(
+                readers, config.data_dir / "gb28181" / "downloads", self.bus
+            )
 
         # FFmpeg work runs in video processes below the audio's priority: the pullers in one,
         # each wall in its own; both are started when first needed.
@@ -303,6 +310,8 @@ class MediaServer:
         if self.remote_sources is not None:
             await self.remote_sources.stop()
         await self.ingest.stop()  # sources whose room did not close them
+        if self.gb_downloads is not None:
+            self.gb_downloads.stop()
         await self.pulls.stop()  # their video process
         await self.webrtc.stop()  # peers that were not in a room yet
         await self.sip.stop()
@@ -386,6 +395,9 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_workers_router(server.pool))
     app.include_router(build_sources_router(server.sources, server.link_legs))
     app.include_router(build_gb28181_router(server.sip.gb))
+    app.include_router(
+        build_gb_records_router(server.sip.gb, server.sources, server.gb_downloads, server.bus)
+    )
     app.include_router(build_join_links_router(server.directory, server.tokens, server.link_legs))
     app.include_router(
         build_recordings_router(server.directory, server.recorder, server.exports, server.audit)

@@ -11,6 +11,13 @@ from hypothesis import strategies as st
 
 from ingest.annexb import AnnexBWriter, BitstreamError
 from ingest.annexb_hevc import HevcAnnexBWriter
+from ingest.gbmansrtsp import MansrtspError, PlaybackControl, parse_control
+from ingest.gbrecords import (
+    RecordInfoResponse,
+    RecordItem,
+    encode_records_message,
+    parse_records_message,
+)
 from ingest.gbrtp import PsRtpReceiver
 from ingest.gbsdp import GbSdpError, build_offer, parse_answer
 from ingest.manscdp import Keepalive, ManscdpError, encode_message, parse_message
@@ -39,6 +46,39 @@ def test_manscdp_truncated_or_patched_documents_raise_only_manscdp_error(
         parse_message(mutated)
     except ManscdpError:
         pass
+
+
+@FUZZ
+@given(st.binary(max_size=2048))
+def test_record_info_and_media_status_bytes_parse_or_raise_manscdp_error(data: bytes) -> None:
+    try:
+        parse_records_message(data)
+    except ManscdpError:
+        pass
+
+
+@FUZZ
+@given(st.integers(0, 600), st.binary(max_size=8))
+def test_record_info_responses_patched_raise_only_manscdp_error(cut: int, patch: bytes) -> None:
+    channel = "34020000001310000001"
+    item = RecordItem(channel, "录像", "/r/1.ps", "中心", 1765000000, 1765000060, 0, "time")
+    document = encode_records_message(RecordInfoResponse(channel, 3, 1, "前门", (item,)))
+    mutated = document[:cut] + patch + document[cut + len(patch) :]
+    try:
+        parse_records_message(mutated)
+    except ManscdpError:
+        pass
+
+
+@FUZZ
+@given(st.binary(max_size=1200), st.integers(0, 60), st.binary(max_size=6))
+def test_mansrtsp_bodies_parse_or_raise_mansrtsp_error(data: bytes, cut: int, patch: bytes) -> None:
+    for body in (data, PlaybackControl("PLAY", 7, position=3, scale=2).encode()):
+        mutated = body[:cut] + patch + body[cut + len(patch) :]
+        try:
+            parse_control(mutated)
+        except MansrtspError:
+            pass
 
 
 @FUZZ
