@@ -132,10 +132,19 @@ class GbDownloads:
         self.jobs: dict[str, DownloadJob] = {}
         self._aborts: dict[str, Callable[[], None]] = {}
 
-    def start(self, device: str, channel: str, start: int, end: int, speed: int) -> DownloadJob:
+    def start(
+        self,
+        device: str,
+        channel: str,
+        start: int,
+        end: int,
+        speed: int,
+        *,
+        transport: str = "udp",
+    ) -> DownloadJob:
         """Start downloading `channel`'s recording from `start` to `end` (Unix seconds) at
-        `speed` times real time; answers the job at once. Raises TooManyDownloads, or
-        ValueError for a speed out of 1..MAX_SPEED."""
+        `speed` times real time, over RTP on UDP or TCP; answers the job at once. Raises
+        TooManyDownloads, or ValueError for a speed out of 1..MAX_SPEED."""
         if not 1 <= speed <= MAX_SPEED:
             raise ValueError(f"speed must be 1 to {MAX_SPEED}")
         self._forget_old()
@@ -149,7 +158,7 @@ class GbDownloads:
             {
                 "device": device,
                 "channel": channel,
-                "transport": "udp",
+                "transport": transport,
                 "start": str(start),
                 "end": str(end),
                 "download_speed": str(speed),

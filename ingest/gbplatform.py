@@ -332,9 +332,17 @@ class GbPlatform:
         return message is not None
 
     async def query_records(
-        self, device_id: str, channel_id: str, start: int, end: int, *, timeout: float
+        self,
+        device_id: str,
+        channel_id: str,
+        start: int,
+        end: int,
+        *,
+        timeout: float,
+        kind: str = "all",
     ) -> list[RecordItem] | None:
-        """Ask `channel_id` for its recordings between two Unix times and gather every page
+        """Ask `channel_id` for its recordings (of Type `kind`: all, time, alarm, manual)
+        between two Unix times and gather every page
         of the answer (SumNum items, bounded) for at most `timeout` seconds. Returns them in
         time order, None when no page came. Raises GbPlayError for an unknown or offline
         device, or one that refused the query."""
@@ -345,7 +353,7 @@ class GbPlatform:
             raise GbPlayError(f"GB/T 28181 device {device_id} is offline")
         sn = next(self._sn)
         with self.searches.open(device_id, channel_id, sn) as search:
-            query = RecordInfoQuery(channel_id, sn, start, end)
+            query = RecordInfoQuery(channel_id, sn, start, end, kind)
             status = await self.send_manscdp(device_id, encode_records_message(query))
             if status != 200:
                 raise GbPlayError(f"device {device_id} answered {status} to RecordInfo")

@@ -61,6 +61,7 @@ class Recording:
     end: int
     channel: int = 1
     name: str = "录像"
+    type: str = "time"  # all of them are scheduled (time) recordings
 
 
 def parse_recording(text: str) -> Recording:
@@ -213,6 +214,8 @@ class DeviceRecordings:
                 continue
             if recording.end <= query.start or recording.start >= query.end:
                 continue
+            if query.type not in ("all", recording.type):
+                continue
             items.append(
                 RecordItem(
                     channel,
@@ -221,7 +224,7 @@ class DeviceRecordings:
                     address="指挥中心",
                     start=recording.start,
                     end=recording.end,
-                    type="time",
+                    type=recording.type,
                     file_size=(recording.end - recording.start) * 50_000,
                 )
             )

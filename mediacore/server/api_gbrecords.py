@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
@@ -23,7 +23,7 @@ from ingest.gbdownload import GbDownloads, TooManyDownloads
 from ingest.gbmansrtsp import MAX_SCALE, MIN_SCALE, MansrtspError, PlaybackControl
 from ingest.gbplatform import GbPlatform, GbPlayError
 from ingest.gbreader import GbReader
-from ingest.gbrecords import RecordItem, time_range
+from ingest.gbrecords import RECORD_TYPES, RecordItem, time_range
 from mediacore.clock import iso8601
 from mediacore.events import EventBus
 from mediacore.server.errors import ApiError
@@ -47,6 +47,7 @@ class DownloadRequest(BaseModel):
     start: str = Field(max_length=40)
     end: str = Field(max_length=40)
     speed: int = 4
+    transport: Literal["udp", "tcp"] = "udp"  # TCP: the server listens, the device connects
 
 
 def build_gb_records_router(
@@ -65,18 +66,21 @@ def build_gb_records_router(
 
     @router.get("/gb28181/devices/{device_id}/channels/{channel_id}/records", dependencies=[reader])
     async def records(
-        device_id: str, channel_id: str, start: str = "", end: str = ""
+        device_id: str, channel_id: str, start: str = "", end: str = "", type: str = "all"
     ) -> list[dict[str, Any]]:
         """The channel's recordings between `start` and `end` (ISO 8601; no zone is UTC; at
-        most 7 days), as the device answers RecordInfo: `[{"start", "end", "name",
+        most 7 days), of `type` all (default), time, alarm or manual, as the device answers
+        RecordInfo: `[{"start", "end", "name",
         "file_path", "address", "type", "secrecy", "recorder_id", "file_size", "channel"}]`
         in time order. 400 bad times, 404 unknown device or channel, 409 device offline,
         502 the device refused, 504 it did not answer."""
         first, last = _range(start, end)
+        if type not in RECORD_TYPES:
+            raise ApiError(400, "bad-type", f"type must be one of {', '.join(RECORD_TYPES)}")
         gb = _online(platform, device_id, channel_id)
         try:
             found = await gb.query_records(
-                device_id, channel_id, first, last, timeout=RECORDS_TIMEOUT
+                device_id, channel_id, first, last, timeout=RECORDS_TIMEOUT, kind=type
             )
         except GbPlayError as error:
             raise ApiError(502, "device-refused", error.reason) from None
@@ -143,7 +147,9 @@ def build_gb_records_router(
         if downloads is None:
             raise ApiError(404, "device-not-found", "GB/T 28181 is not configured")
         try:
-            job = downloads.start(device_id, channel_id, first, last, body.speed)
+            job = downloads.start(
+                device_id, channel_id, first, last, body.speed, transport=body.transport
+            )
         except ValueError as error:
             raise ApiError(400, "bad-speed", str(error)) from None
         except TooManyDownloads as error:

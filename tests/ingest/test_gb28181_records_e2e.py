@@ -116,6 +116,10 @@ async def test_records_arrive_from_every_page_in_time_order(api: Api) -> None:
         _, start, end = RECORDINGS[1]
         one = await api.as_role("expert", "GET", records_url(channel, start - 10, start + 1))
         assert [r["start"].replace(".000", "") for r in one.json()] == [iso(start)]
+        kind = await api.as_role(
+            "expert", "GET", records_url(channel, NOW - 7200, NOW) + "&type=alarm"
+        )
+        assert kind.status_code == 200 and kind.json() == []  # every one is a "time" recording
 
 
 async def test_records_refuse_bad_ranges_unknown_devices_and_silence(
@@ -131,6 +135,8 @@ async def test_records_refuse_bad_ranges_unknown_devices_and_silence(
             f"?start={iso(NOW - 30 * 86400)}&end={iso(NOW)}",
         ):
             assert_error(await api.as_role("expert", "GET", base + query), 400, "bad-time-range")
+        wrong = await api.as_role("expert", "GET", records_url(channel, NOW - 60, NOW) + "&type=x")
+        assert_error(wrong, 400, "bad-type")
         unknown = records_url(channel, NOW - 60, NOW).replace(DEVICE, "34020000001329999999")
         assert_error(await api.as_role("expert", "GET", unknown), 404, "device-not-found")
         stranger = records_url("34020000001319999999", NOW - 60, NOW)
@@ -261,7 +267,7 @@ async def _download_and_playback(server: ServerProcess) -> None:
         created = await call(
             "POST",
             f"/api/v1/gb28181/devices/{DEVICE}/channels/{channel}/downloads",
-            json={"start": iso(start), "end": iso(end), "speed": 4},
+            json={"start": iso(start), "end": iso(end), "speed": 4, "transport": "tcp"},
         )
         assert created.status_code == 202, created.text
         job = created.json()
