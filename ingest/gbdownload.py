@@ -6,7 +6,8 @@ A download is a job, like a recording's export: the API answers at once, the job
 own, writes every demuxed frame back into an MPEG program stream (`.mpg`: the device's video
 and G.711 audio as it recorded them, playable by FFmpeg and VLC), and counts its progress
 from the frames' timestamps against the asked range. It is done when the device says the
-recording ended (MediaStatus 121); a download that fails leaves no file. Finished jobs are
+recording ended (MediaStatus 121, or it stopped within the range's last 2 %: see GbReader);
+a download that fails leaves no file. Finished jobs are
 kept for an hour (at most KEEP_JOBS), their files with them.
 """
 
@@ -35,8 +36,6 @@ KEEP_SECONDS = 3600.0
 MAX_RUNNING = 4  # downloads at once, over the whole server
 MAX_SPEED = 16
 PROGRESS_STEP = 0.05  # an event each time progress moves by this much
-CLOCK_RATE = 90000
-ENOUGH = 0.98  # of the range: a download ended by BYE this far along is complete
 
 
 class TooManyDownloads(Exception):
@@ -75,15 +74,12 @@ class DownloadJob:
 
 
 class PsFileWriter:
-    """Frames as demuxed, back into one program stream; progress from their timestamps."""
+    """Frames as demuxed, back into one program stream."""
 
-    def __init__(self, out: IO[bytes], seconds: float) -> None:
+    def __init__(self, out: IO[bytes]) -> None:
         self.out = out
-        self.seconds = max(1.0, seconds)
         self.bytes = 0
-        self.position = 0.0  # seconds of the recording written
         self._muxer: PsMuxer | None = None
-        self._first: int | None = None
 
     def frame(self, frame: DemuxedFrame) -> None:
         """Write one frame; video before the first keyframe and audio before the first video
@@ -92,13 +88,9 @@ class PsFileWriter:
             if frame.kind != "video" or not frame.keyframe:
                 return
             self._muxer = PsMuxer(frame.codec, "pcma")
-            self._first = frame.pts
         try:
             if frame.kind == "video":
                 pack = self._muxer.video(frame.data, frame.pts)
-                assert self._first is not None
-                elapsed = ((frame.pts - self._first) & ((1 << 33) - 1)) / CLOCK_RATE
-                self.position = max(self.position, elapsed)
             elif frame.codec == "pcma":
                 pack = self._muxer.audio(frame.data, frame.pts)
             else:
@@ -107,10 +99,6 @@ class PsFileWriter:
             return
         self.out.write(pack)
         self.bytes += len(pack)
-
-    @property
-    def progress(self) -> float:
-        return min(1.0, self.position / self.seconds)
 
 
 class GbDownloads:
@@ -174,16 +162,15 @@ class GbDownloads:
         def work() -> None:
             error: str | None = None
             with path.open("wb") as out:
-                writer = PsFileWriter(out, end - start)
+                writer = PsFileWriter(out)
                 step = [0.0]
 
                 def frame(demuxed: DemuxedFrame) -> None:
                     writer.frame(demuxed)
-                    if writer.progress - step[0] >= PROGRESS_STEP:
-                        step[0] = writer.progress
-                        loop.call_soon_threadsafe(
-                            self._progress, job, writer.progress, writer.bytes
-                        )
+                    progress = min(1.0, reader.position / max(1, end - start))
+                    if progress - step[0] >= PROGRESS_STEP:
+                        step[0] = progress
+                        loop.call_soon_threadsafe(self._progress, job, progress, writer.bytes)
 
                 reader.on_frame = frame
                 try:
@@ -197,8 +184,6 @@ class GbDownloads:
                     log.exception("download failed")
                     error = str(failure)
                 total = writer.bytes
-                if error is not None and writer.progress >= ENOUGH:
-                    error = None  # the device hung up on its last frames instead of saying so
             try:
                 loop.call_soon_threadsafe(self._finished, job, path, total, error)
             except RuntimeError:

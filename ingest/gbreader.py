@@ -18,7 +18,7 @@ import random
 import socket
 import threading
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -45,6 +45,9 @@ SCHEME = "gb28181"
 POLL = 0.2  # seconds between looks at the abort flag while receiving
 BYE_WAIT = 3.0
 G711_RATE = 8000
+CLOCK_RATE = 90000
+PTS_MASK = (1 << 33) - 1
+NEAR_END = 0.98  # of a recording's range: a stream that stops this far along has ended
 _G711 = {
     "pcma": (ALAW_TO_INT16 / 32768.0).astype(np.float32),
     "pcmu": (ULAW_TO_INT16 / 32768.0).astype(np.float32),
@@ -141,6 +144,8 @@ class GbReader:
         self.paused = threading.Event()  # a paused playback sends nothing: no read timeout
         self.on_frame: Callable[[DemuxedFrame], None] | None = None  # every frame as demuxed
         self._finished = threading.Event()  # MediaStatus 121: the recording ended
+        self.position = 0.0  # seconds of the recording received (video timestamps)
+        self._first_pts: int | None = None
         self._loop = loop
         self._stop = threading.Event()
         self._bye = threading.Event()
@@ -205,7 +210,19 @@ class GbReader:
         if self._finished.is_set():
             raise StreamFinished("the recording ended")
         if silent > limit:
-            raise PullError(f"no media from the device for {limit:.0f} s")
+            self._stopped(f"no media from the device for {limit:.0f} s")
+
+    def _stopped(self, reason: str) -> NoReturn:
+        """The stream stopped (`reason`): a recording that reached its end is finished (some
+        devices hang up, or fall silent, instead of sending MediaStatus 121), else it failed."""
+        if self.playback is not None and (self._finished.is_set() or self._near_end()):
+            raise StreamFinished("the recording ended")
+        raise PullError(reason)
+
+    def _near_end(self) -> bool:
+        assert self.playback is not None
+        start, end = self.playback
+        return self.position >= NEAR_END * (end - start)
 
     # -- media -----------------------------------------------------------------------------
 
@@ -260,16 +277,14 @@ class GbReader:
                     self._idle(self.clock.now() - last, self.read_timeout)
                     continue
                 if not data:
-                    if self._finished.is_set():
-                        raise StreamFinished("the recording ended")
-                    raise PullError("the device closed the TCP media connection")
+                    self._stopped("the device closed the TCP media connection")
                 for packet in framer.feed(data):
                     if self._take(packet, sink):
                         last = self.clock.now()
 
     def _running(self) -> bool:
         if self._bye.is_set():
-            raise PullError("the device ended the stream (BYE)")
+            self._stopped("the device ended the stream (BYE)")
         return not self._stop.is_set()
 
     def _take(self, packet: bytes, sink: _Sinks) -> bool:
@@ -282,6 +297,11 @@ class GbReader:
         return receiver.packets > before
 
     def _deliver(self, frame: DemuxedFrame, sink: _Sinks) -> None:
+        if frame.kind == "video":
+            if self._first_pts is None:
+                self._first_pts = frame.pts
+            elapsed = ((frame.pts - self._first_pts) & PTS_MASK) / CLOCK_RATE
+            self.position = max(self.position, elapsed)
         if self.on_frame is not None:
             self.on_frame(frame)
         on_open, on_video, on_audio = sink

@@ -12,7 +12,7 @@ playback and download.
 - Honours MANSRTSP in INFO: PAUSE, PLAY (resume), `Range: npt=<s>-` (seek, from the
   playback's start) and `Scale:` (speed).
 - Sends Notify/MediaStatus with NotifyType 121 (in the playback's dialog: its Call-ID) when the
-  stream reached its end, and stops sending.
+  stream reached its end, and stops sending (or, with `end_with = "bye"`, hangs up instead).
 
 Recordings on the command line: `--recording red@2026-12-07T10:00:00Z/2026-12-07T10:00:30Z`.
 """
@@ -92,6 +92,8 @@ class SimulatedDevice(Protocol):
     def plays(self) -> Mapping[str, object]: ...
 
     def respond(self, response: Response) -> None: ...
+
+    def hang_up(self) -> None: ...
 
     async def send_manscdp(self, message: bytes, call_id: str | None = None) -> int: ...
 
@@ -185,6 +187,8 @@ class DeviceRecordings:
         self.page_size = max(1, device.config.record_page_size)
         self.stats = RecordStats()
         self.playbacks: dict[str, Playback] = {}  # by the INVITE's Call-ID
+        # how a finished stream says so: MediaStatus 121, or (as some devices do) a BYE
+        self.end_with = "media-status"
         self._gop = gop
 
     # -- RecordInfo ------------------------------------------------------------------------
@@ -300,6 +304,9 @@ class DeviceRecordings:
     def _ended(self, call_id: str, channel: str) -> None:
         if call_id not in self.device.plays:
             return  # the platform ended it meanwhile
+        if self.end_with == "bye":
+            self.device.hang_up()
+            return
         self.stats.media_status += 1
         notify = MediaStatus(channel, self.stats.media_status, MEDIA_STATUS_END)
         asyncio.get_running_loop().create_task(

@@ -180,6 +180,21 @@ async def test_a_recording_plays_in_its_colour_and_finishes_without_reconnecting
         await api.admin("DELETE", f"/api/v1/rooms/command/sources/{source_id}")
 
 
+async def test_a_device_that_hangs_up_at_the_end_of_the_recording_finished_it(
+    api: Api,
+) -> None:
+    states = event_log(api, "source.state")
+    async with device(api.server.sip.stack.port) as simulator:
+        simulator.records.end_with = "bye"
+        _, start, end = RECORDINGS[3]
+        source_id = await add_source(api, playback_url(simulator.channels[0], start, end))
+        await wait_for(lambda: any(e["state"] == "finished" for e in states), 8)
+        entry = await source_entry(api, source_id)
+        assert entry["state"] == "finished" and entry["reconnects"] == 0
+        assert simulator.stats.invites == 1 and simulator.records.stats.media_status == 0
+        await api.admin("DELETE", f"/api/v1/rooms/command/sources/{source_id}")
+
+
 async def test_pause_stops_the_frames_resume_restarts_them_seek_and_speed_steer(
     api: Api,
 ) -> None:
