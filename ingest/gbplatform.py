@@ -327,7 +327,7 @@ class GbPlatform:
                 ),
                 None,
             )
-            if play is not None and play.on_status is not None:
+            if play is not None and play.device_id == device.id and play.on_status is not None:
                 play.on_status(message.notify_type)
         return message is not None
 

@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 
 from bench.serverproc import ServerProcess
+from ingest.gbrecords import MEDIA_STATUS_END, MediaStatus, encode_records_message
 from ingest.gbsettings import GbSettings
 from ingest.source import FieldSourceSettings
 from mediacore.server import api_gbrecords
@@ -46,6 +47,7 @@ COLOURS = ["#2080e0", "#e08020", "#20e080", "#8020e0", "#e02080"]
 # five recordings of 3 s an hour ago, a minute apart; the device answers two a MESSAGE
 RECORDINGS = [(COLOURS[i], NOW - 3600 + 60 * i, NOW - 3600 + 60 * i + 3) for i in range(5)]
 LONG = ("#e0e020", NOW - 600, NOW - 580)  # 20 s, to pause, resume and seek
+OTHER = "34020000001320000002"
 
 
 def iso(unix: int) -> str:
@@ -69,11 +71,11 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
 
 
 @asynccontextmanager
-async def device(port: int) -> AsyncIterator[GbDeviceSimulator]:
+async def device(port: int, device_id: str = DEVICE) -> AsyncIterator[GbDeviceSimulator]:
     simulator = GbDeviceSimulator(
         DeviceConfig(
             server=("127.0.0.1", port),
-            device_id=DEVICE,
+            device_id=device_id,
             password=PASSWORD,
             local_host="127.0.0.1",
             keepalive=0.5,
@@ -206,6 +208,14 @@ async def test_pause_stops_the_frames_resume_restarts_them_seek_and_speed_steer(
         source_id = await add_source(api, playback_url(channel, start, end))
         frames = tap(api, source_id)
         await wait_for(lambda: len(frames) >= 10, 5)
+        # another registered device cannot end this playback, even knowing its Call-ID
+        [call_id] = api.server.sip.gb.plays  # type: ignore[union-attr]
+        async with device(api.server.sip.stack.port, OTHER) as other:
+            forged = MediaStatus(channel, 1, MEDIA_STATUS_END)
+            sent = await other.send_manscdp(encode_records_message(forged), call_id=call_id)
+            assert sent == 200  # taken, and ignored
+        await asyncio.sleep(0.5)
+        assert not any(e["state"] == "finished" for e in states)
         paused = await steer(api, source_id, action="pause")
         assert paused.status_code == 200, paused.text
         assert paused.json()["state"] == "paused"
