@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ingest.gbdevices import DeviceChange, GbDeviceTable
@@ -260,7 +260,8 @@ class GbPlatform:
             response.headers.add("Contact", f"<{contact}>;expires={expires}")
         response.headers.add("Expires", str(expires))
         # GB/T 28181-2016 section 9.10: devices set their clock from the Date of this 200 OK.
-        response.headers.add("Date", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
+        moment = datetime.now(self.settings.zone)
+        response.headers.add("Date", moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
         self.stack.respond(transaction, response)
         self._publish(changes)
 
@@ -311,7 +312,7 @@ class GbPlatform:
         if device is None or device.source.host != source.host:
             return False
         try:
-            message = parse_records_message(request.body)
+            message = parse_records_message(request.body, self.settings.zone)
         except ManscdpError:
             return False
         if isinstance(message, RecordInfoResponse):
@@ -354,7 +355,8 @@ class GbPlatform:
         sn = next(self._sn)
         with self.searches.open(device_id, channel_id, sn) as search:
             query = RecordInfoQuery(channel_id, sn, start, end, kind)
-            status = await self.send_manscdp(device_id, encode_records_message(query))
+            document = encode_records_message(query, zone=self.settings.zone)
+            status = await self.send_manscdp(device_id, document)
             if status != 200:
                 raise GbPlayError(f"device {device_id} answered {status} to RecordInfo")
             return await search.wait(timeout)

@@ -7,16 +7,16 @@ several MESSAGEs of the same SN, each carrying up to a few items and `SumNum`, t
 collector is done when SumNum items arrived (or its owner's timeout says so), and keeps at most
 `MAX_RECORDS` of them.
 
-Times in MANSCDP are the device's wall clock without a zone ("2026-12-07T10:00:00"); this
-platform sets devices' clocks in UTC (the Date of its REGISTER answers), so they are read and
-written as UTC here.
+Times in MANSCDP are the device's wall clock without a zone ("2026-12-07T10:00:00"): they are
+read and written in the zone the caller names (`[gb28181] time_zone`, UTC by default, the zone
+of the Date this platform gives devices in its REGISTER answers).
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from ingest.manscdp import MAX_ITEMS, ManscdpError, element_int, element_text, parse_document
 
@@ -78,14 +78,14 @@ class MediaStatus:
 RecordsMessage = RecordInfoQuery | RecordInfoResponse | MediaStatus
 
 
-def gb_time(unix: int) -> str:
-    """A Unix time as MANSCDP writes it (UTC, no zone)."""
-    return datetime.fromtimestamp(unix, UTC).strftime(_TIME_FORMAT)
+def gb_time(unix: int, zone: tzinfo = UTC) -> str:
+    """A Unix time as MANSCDP writes it: the wall clock in `zone`, no zone written."""
+    return datetime.fromtimestamp(unix, zone).strftime(_TIME_FORMAT)
 
 
-def parse_gb_time(text: str) -> int | None:
+def parse_gb_time(text: str, zone: tzinfo = UTC) -> int | None:
     """A MANSCDP time ("2026-12-07T10:00:00", a space instead of T, an optional zone) as Unix
-    seconds; None when it is not one. A time without a zone is UTC."""
+    seconds; None when it is not one. A time without a zone is in `zone`."""
     text = text.strip()
     # "2026-12-07 10:00:00", or a "+08:00" zone whose "+" a URL query turned into a space
     text = text.replace(" ", "+") if "T" in text else text.replace(" ", "T", 1)
@@ -96,7 +96,7 @@ def parse_gb_time(text: str) -> int | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+        moment = moment.replace(tzinfo=zone)
     return int(moment.timestamp())
 
 
@@ -116,10 +116,11 @@ def time_range(start: str, end: str, longest: int = MAX_RANGE_S) -> tuple[int, i
     return first, last
 
 
-def parse_records_message(data: bytes) -> RecordsMessage | None:
+def parse_records_message(data: bytes, zone: tzinfo = UTC) -> RecordsMessage | None:
     """Parse a MANSCDP body if it is Query/RecordInfo, Response/RecordInfo or
-    Notify/MediaStatus; None for any other command. Raises ManscdpError for a document that
-    is malformed, oversized, or one of these with fields missing or out of bounds."""
+    Notify/MediaStatus (its times in `zone`); None for any other command. Raises ManscdpError
+    for a document that is malformed, oversized, or one of these with fields missing or out of
+    bounds."""
     root = parse_document(data)
     cmd = element_text(root, "CmdType", required=True)
     if (root.tag, cmd) not in (
@@ -133,14 +134,14 @@ def parse_records_message(data: bytes) -> RecordsMessage | None:
     if root.tag == "Notify":
         return MediaStatus(device_id, sn, _required_int(root, "NotifyType"))
     if root.tag == "Query":
-        start = parse_gb_time(element_text(root, "StartTime", required=True))
-        end = parse_gb_time(element_text(root, "EndTime", required=True))
+        start = parse_gb_time(element_text(root, "StartTime", required=True), zone)
+        end = parse_gb_time(element_text(root, "EndTime", required=True), zone)
         if start is None or end is None:
             raise ManscdpError("RecordInfo query times are not ISO 8601")
         kind = element_text(root, "Type") or "all"
         secrecy = element_int(root, "Secrecy", required=False) or 0
         return RecordInfoQuery(device_id, sn, start, end, kind, secrecy)
-    return _response(root, device_id, sn)
+    return _response(root, device_id, sn, zone)
 
 
 def _required_int(root: ET.Element, tag: str) -> int:
@@ -149,7 +150,7 @@ def _required_int(root: ET.Element, tag: str) -> int:
     return value
 
 
-def _response(root: ET.Element, device_id: str, sn: int) -> RecordInfoResponse:
+def _response(root: ET.Element, device_id: str, sn: int, zone: tzinfo) -> RecordInfoResponse:
     sum_num = _required_int(root, "SumNum")
     items: list[RecordItem] = []
     record_list = root.find("RecordList")
@@ -165,8 +166,8 @@ def _response(root: ET.Element, device_id: str, sn: int) -> RecordInfoResponse:
                 name=element_text(item, "Name"),
                 file_path=element_text(item, "FilePath"),
                 address=element_text(item, "Address"),
-                start=parse_gb_time(element_text(item, "StartTime")),
-                end=parse_gb_time(element_text(item, "EndTime")),
+                start=parse_gb_time(element_text(item, "StartTime"), zone),
+                end=parse_gb_time(element_text(item, "EndTime"), zone),
                 secrecy=_lenient_int(element_text(item, "Secrecy")) or 0,
                 type=element_text(item, "Type"),
                 recorder_id=element_text(item, "RecorderID"),
@@ -185,9 +186,11 @@ def _add(parent: ET.Element, tag: str, value: object) -> None:
     ET.SubElement(parent, tag).text = str(value)
 
 
-def encode_records_message(message: RecordsMessage, encoding: str = "GB2312") -> bytes:
-    """The message as a MANSCDP document. Raises ManscdpError if a field cannot be written in
-    `encoding`."""
+def encode_records_message(
+    message: RecordsMessage, encoding: str = "GB2312", zone: tzinfo = UTC
+) -> bytes:
+    """The message as a MANSCDP document, its times in `zone`. Raises ManscdpError if a field
+    cannot be written in `encoding`."""
     if isinstance(message, MediaStatus):
         root = ET.Element("Notify")
         _add(root, "CmdType", "MediaStatus")
@@ -199,8 +202,8 @@ def encode_records_message(message: RecordsMessage, encoding: str = "GB2312") ->
     if isinstance(message, MediaStatus):
         _add(root, "NotifyType", message.notify_type)
     elif isinstance(message, RecordInfoQuery):
-        _add(root, "StartTime", gb_time(message.start))
-        _add(root, "EndTime", gb_time(message.end))
+        _add(root, "StartTime", gb_time(message.start, zone))
+        _add(root, "EndTime", gb_time(message.end, zone))
         _add(root, "Secrecy", message.secrecy)
         _add(root, "Type", message.type)
     else:
@@ -213,8 +216,8 @@ def encode_records_message(message: RecordsMessage, encoding: str = "GB2312") ->
             _add(element, "Name", item.name)
             _add(element, "FilePath", item.file_path)
             _add(element, "Address", item.address)
-            _add(element, "StartTime", gb_time(item.start) if item.start is not None else "")
-            _add(element, "EndTime", gb_time(item.end) if item.end is not None else "")
+            _add(element, "StartTime", gb_time(item.start, zone) if item.start else "")
+            _add(element, "EndTime", gb_time(item.end, zone) if item.end else "")
             _add(element, "Secrecy", item.secrecy)
             _add(element, "Type", item.type)
             if item.recorder_id:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _ID = re.compile(r"[0-9]{20}")
 _DOMAIN = re.compile(r"[0-9]{10}")
@@ -18,6 +19,7 @@ _KEYS = frozenset(
     {
         "domain",
         "server_id",
+        "time_zone",
         "password",
         "allow_shared_password",
         "keepalive_interval",
@@ -56,10 +58,16 @@ class GbSettings:
     keepalive_misses: int = 3
     devices: tuple[GbDeviceAccount, ...] = ()
     allow_shared_password: bool = True
+    # the devices' clocks: MANSCDP times (recordings) and the Date of REGISTER answers
+    time_zone: str = "UTC"
 
     @property
     def enabled(self) -> bool:
         return bool(self.domain)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
     def password_for(self, device_id: str) -> str | None:
         """The password `device_id` must prove, or None when it may not register."""
@@ -117,7 +125,21 @@ def parse_gb28181_settings(table: dict[str, Any]) -> GbSettings:
             "gb28181.allow_shared_password = false admits listed devices only: "
             "add [[gb28181.devices]]"
         )
-    return GbSettings(domain, server_id, password, float(interval), misses, devices, shared)
+    zone = _time_zone(table.get("time_zone", "UTC"))
+    return GbSettings(
+        domain, server_id, password, float(interval), misses, devices, shared, time_zone=zone
+    )
+
+
+def _time_zone(value: Any) -> str:
+    """`time_zone`: an IANA zone name such as "Asia/Shanghai" (the devices' wall clocks)."""
+    try:
+        ZoneInfo(value)
+    except (ValueError, TypeError, ZoneInfoNotFoundError):
+        raise ValueError(
+            f"gb28181.time_zone {str(value)[:40]!r} is not a time zone such as 'Asia/Shanghai'"
+        ) from None
+    return str(value)
 
 
 def _list(value: Any) -> list[Any]:

@@ -28,6 +28,7 @@ from ingest.gbrecords import (
 )
 from ingest.gbrecordsearch import RecordSearches
 from ingest.gbsdp import build_offer
+from ingest.gbsettings import parse_gb28181_settings
 from ingest.manscdp import ManscdpError
 from ingest.ps import DemuxedFrame, PsDemuxer
 from ingest.puller import PullError
@@ -374,3 +375,25 @@ def test_the_simulator_sends_each_frame_once_and_jumps_on_seek() -> None:
     thread.join(3)
     assert sent == [*range(6), *range(40, 50)]
     assert playback.finished
+
+
+# -- the devices' time zone ---------------------------------------------------------------------
+
+
+def test_times_are_written_and_read_in_the_devices_zone() -> None:
+    shanghai = parse_gb28181_settings(
+        {"domain": "3402000000", "password": "x", "time_zone": "Asia/Shanghai"}
+    ).zone
+    query = RecordInfoQuery(CHANNEL, 1, T0, T0 + 60)
+    document = encode_records_message(query, zone=shanghai)
+    assert b"<StartTime>2010-11-12T03:46:17</StartTime>" in document  # UTC+8
+    assert parse_records_message(document, shanghai) == query
+    assert parse_gb_time("2010-11-12T03:46:17", shanghai) == T0
+    assert parse_gb_time("2010-11-11T19:46:17Z", shanghai) == T0  # a written zone wins
+
+
+def test_the_time_zone_setting_defaults_to_utc_and_refuses_unknown_zones() -> None:
+    assert parse_gb28181_settings({"domain": "3402000000", "password": "x"}).time_zone == "UTC"
+    for bad in ("Mars/Olympus", 8, "../etc/passwd"):
+        with pytest.raises(ValueError, match="time_zone"):
+            parse_gb28181_settings({"domain": "3402000000", "password": "x", "time_zone": bad})
