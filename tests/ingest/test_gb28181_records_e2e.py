@@ -330,3 +330,19 @@ async def _download_and_playback(server: ServerProcess) -> None:
             await asyncio.sleep(0.2)
         missing = await call("GET", "/api/v1/gb28181/downloads/dl-000000000000")
         assert missing.status_code == 404
+        # a range the device has nothing for: its 404 fails the job, and no file is left
+        refused = await call(
+            "POST",
+            f"/api/v1/gb28181/devices/{DEVICE}/channels/{channel}/downloads",
+            json={"start": iso(NOW - 100), "end": iso(NOW - 90)},
+        )
+        assert refused.status_code == 202, refused.text
+        failed = refused.json()
+        deadline = time.monotonic() + 5
+        while failed["state"] == "running":
+            assert time.monotonic() < deadline, failed
+            await asyncio.sleep(0.2)
+            failed = (await call("GET", f"/api/v1/gb28181/downloads/{failed['id']}")).json()
+        assert failed["state"] == "failed" and "404" in failed["error"] and failed["url"] is None
+        kept = sorted(p.name for p in (Path(server.data_dir) / "gb28181" / "downloads").iterdir())
+        assert kept == [f"{job['id']}.mpg"]
