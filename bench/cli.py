@@ -29,6 +29,7 @@ from bench.calibration import calibration_ms
 from bench.dispatchplot import dispatch_plot
 from bench.figures import janus_comparison
 from bench.fuzzplot import fuzz_plot
+from bench.loadgen import PHASES
 from bench.plots import (
     attack_plot,
     capacity_plot,
@@ -40,6 +41,11 @@ from bench.plots import (
 )
 from bench.wallplot import wall_plot
 from bench.workersplot import failover_plot, janus_modes_plot, workers_plot
+
+PHASES_HELP = (
+    "slots of the 20 ms packet time the load legs send at, each leg in one, as independent "
+    "phones do (1: every leg of a generator in one burst, a harsher case than phones make)"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     capacity.add_argument("--talkers", type=int, default=4)
     capacity.add_argument("--duration", type=float, default=20.0)
     capacity.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
+    capacity.add_argument("--phases", type=int, default=PHASES, help=PHASES_HELP)
     capacity.add_argument("--rooms", default="50x10", help="ROOMSxLEGS many-room run ('' skips)")
     janus = commands.add_parser(
         "compare-janus", help="start Janus AudioBridge; run latency and capacity against it"
@@ -101,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     janus.add_argument("--talkers", type=int, default=4)
     janus.add_argument("--duration", type=float, default=20.0, help="each capacity run, s")
     janus.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
+    janus.add_argument("--phases", type=int, default=PHASES, help=PHASES_HELP)
     janus.add_argument("--rooms", default="50x10", help="ROOMSxLEGS many-room run ('' skips)")
     janus.add_argument("--sampling-rate", type=int, default=48000, help="AudioBridge mix rate")
     janus.add_argument("--prebuffer", type=int, help="AudioBridge prebuffering, packets (its 6)")
@@ -125,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     workers.add_argument("--idle-seconds", type=float, default=20.0, help="0 skips")
     workers.add_argument("--max-legs-per-shard", type=int, default=250)
     workers.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
+    workers.add_argument("--phases", type=int, default=PHASES, help=PHASES_HELP)
     workers.add_argument("--repeat", type=int, default=1, help="runs of every mode, alternating")
     fail = commands.add_parser(
         "failover", help="kill -9 a media worker under load: the other worker's ticks, the gap"
@@ -356,6 +365,7 @@ def _capacity(args: argparse.Namespace, target: runs.Target, out: Path) -> int:
             probes_per_room=min(8, max(1, size - args.talkers)),
             duration=args.duration,
             loadgens=args.loadgens,
+            phases=args.phases,
             room_prefix=f"{args.room_prefix}-{size}",
         )
         rows.append(runs.run(scenario, target, _progress).summary())
@@ -370,6 +380,7 @@ def _capacity(args: argparse.Namespace, target: runs.Target, out: Path) -> int:
             talkers_per_room=2,
             duration=args.duration,
             loadgens=args.loadgens,
+            phases=args.phases,
             room_prefix=f"{args.room_prefix}-many",
         )
         many = runs.run(scenario, target, _progress).summary()
@@ -419,7 +430,12 @@ def _compare_janus(args: argparse.Namespace, out: Path) -> int:
             pid=janus.pid,
             cleanup=f"{adapter} --destroy",
         )
-        common = {"label": "janus", "room_prefix": args.room_prefix, "loadgens": args.loadgens}
+        common = {
+            "label": "janus",
+            "room_prefix": args.room_prefix,
+            "loadgens": args.loadgens,
+            "phases": args.phases,
+        }
         try:
             if args.latency_duration > 0:
                 latency = argparse.Namespace(**common, duration=args.latency_duration, ptime=20)
@@ -458,6 +474,7 @@ def _janus_modes(args: argparse.Namespace, out: Path, modes: list[int]) -> int:
             label="mediacore",
             room_prefix=args.room_prefix,
             loadgens=args.loadgens,
+            phases=args.phases,
             sizes=args.sizes,
             talkers=args.talkers,
             duration=args.duration,
@@ -695,6 +712,7 @@ def _workers(args: argparse.Namespace, out: Path) -> int:
         idle_seconds=args.idle_seconds,
         max_legs_per_shard=args.max_legs_per_shard,
         loadgens=args.loadgens,
+        phases=args.phases,
         repeat=args.repeat,
         pin=args.pin,
     )

@@ -295,46 +295,38 @@ def _manscdp() -> tuple[Check, list[bytes]]:
     return check, seeds
 
 
-def _gbrecords() -> tuple[Check, list[bytes]]:
-    from ingest.gbrecords import (
-        MediaStatus,
-        RecordInfoQuery,
-        RecordInfoResponse,
-        RecordItem,
-        encode_records_message,
-        parse_records_message,
+def _gb_events() -> tuple[Check, list[bytes]]:
+    from ingest.gbnotify import (
+        AlarmNotify,
+        BroadcastNotify,
+        MobilePosition,
+        SubscriptionQuery,
+        encode_event_message,
+        parse_event_message,
+        parse_subscription_query,
     )
     from ingest.manscdp import ManscdpError
 
     def check(data: bytes) -> None:
-        try:
-            parse_records_message(data)
-        except ManscdpError:
-            pass
+        for parse in (parse_event_message, parse_subscription_query):
+            try:
+                parse(data)
+            except ManscdpError:
+                pass
 
-    channel = "34020000001310000001"
-    item = RecordItem(channel, "录像", "/r/1.ps", "中心", 1765000000, 1765000060, 0, "time")
+    device = "34020000001320000001"
+    notify = (
+        '<?xml version="1.0" encoding="GB2312"?>\r\n<Notify><CmdType>Catalog</CmdType>'
+        f"<SN>3</SN><DeviceID>{device}</DeviceID><SumNum>1</SumNum>"
+        '<DeviceList Num="1"><Item><DeviceID>34020000001310000002</DeviceID><Event>ADD</Event>'
+        "<Name>后门</Name><Status>ON</Status></Item></DeviceList></Notify>"
+    ).encode("gb2312")
     seeds = [
-        encode_records_message(RecordInfoQuery(channel, 3, 1765000000, 1765003600)),
-        encode_records_message(RecordInfoResponse(channel, 3, 1, "前门", (item,))),
-        encode_records_message(MediaStatus(channel, 4, 121)),
-    ]
-    return check, seeds
-
-
-def _mansrtsp() -> tuple[Check, list[bytes]]:
-    from ingest.gbmansrtsp import MansrtspError, PlaybackControl, parse_control
-
-    def check(data: bytes) -> None:
-        try:
-            parse_control(data)
-        except MansrtspError:
-            pass
-
-    seeds = [
-        PlaybackControl("PAUSE", 1).encode(),
-        PlaybackControl("PLAY", 2, position=12.5).encode(),
-        PlaybackControl("PLAY", 3, scale=2).encode(),
+        encode_event_message(SubscriptionQuery("MobilePosition", device, 1, 5)),
+        encode_event_message(AlarmNotify(device, 2, 1, "2", "2024-01-01T00:00:00", "报警")),
+        encode_event_message(MobilePosition(device, 4, 116.4, 39.9, "t", 5.0, 45.0, 10.0)),
+        encode_event_message(BroadcastNotify(5, "34020000002000000001", device)),
+        notify,
     ]
     return check, seeds
 
@@ -434,6 +426,86 @@ def _cascade() -> tuple[Check, list[bytes]]:
     return check, [build_packet(frame, 1, samples)]
 
 
+# -- GB/T 28181 cascade up: what an upper platform sends ---------------------------------------
+
+
+def _gb_upper() -> tuple[Check, list[bytes]]:
+    """What an upper platform sends a lower one: any MANSCDP document's envelope (queries,
+    DeviceControl to relay) and its INVITE offers."""
+    from ingest.gbsdp import GbSdpError
+    from ingest.gbupperplay import read_offer
+    from ingest.manscdp import ManscdpError, parse_envelope
+
+    def check(data: bytes) -> None:
+        try:
+            parse_envelope(data)
+        except ManscdpError:
+            pass
+        try:
+            read_offer(data, "34020000002000000001")
+        except GbSdpError:
+            pass
+
+    control = (
+        b'<?xml version="1.0" encoding="GB2312"?>\r\n<Control><CmdType>DeviceControl</CmdType>'
+        b"<SN>11</SN><DeviceID>34020000001310000001</DeviceID><PTZCmd>A50F010100FF0000</PTZCmd>"
+        b"</Control>"
+    )
+    offer = (
+        b"v=0\r\no=34010000002000000001 0 0 IN IP4 10.0.0.1\r\ns=Play\r\nc=IN IP4 10.0.0.1\r\n"
+        b"t=0 0\r\nm=video 30000 TCP/RTP/AVP 96\r\na=recvonly\r\na=rtpmap:96 PS/90000\r\n"
+        b"a=setup:passive\r\na=connection:new\r\ny=0100000001\r\n"
+    )
+    return check, [control, offer]
+
+
+# -- GB/T 28181 recordings: RecordInfo pages, MediaStatus, MANSRTSP ----------------------------
+
+
+def _gb_records() -> tuple[Check, list[bytes]]:
+    from ingest.gbrecords import (
+        MediaStatus,
+        RecordInfoQuery,
+        RecordInfoResponse,
+        RecordItem,
+        encode_records_message,
+        parse_records_message,
+    )
+    from ingest.manscdp import ManscdpError
+
+    def check(data: bytes) -> None:
+        try:
+            parse_records_message(data)
+        except ManscdpError:
+            pass
+
+    channel = "34020000001310000001"
+    item = RecordItem(channel, "录像", "/r/1.ps", "中心", 1765000000, 1765000060, 0, "time")
+    seeds = [
+        encode_records_message(RecordInfoQuery(channel, 3, 1765000000, 1765003600)),
+        encode_records_message(RecordInfoResponse(channel, 3, 1, "前门", (item,))),
+        encode_records_message(MediaStatus(channel, 4, 121)),
+    ]
+    return check, seeds
+
+
+def _mansrtsp() -> tuple[Check, list[bytes]]:
+    from ingest.gbmansrtsp import MansrtspError, PlaybackControl, parse_control
+
+    def check(data: bytes) -> None:
+        try:
+            parse_control(data)
+        except MansrtspError:
+            pass
+
+    seeds = [
+        PlaybackControl("PAUSE", 1).encode(),
+        PlaybackControl("PLAY", 2, position=12.5).encode(),
+        PlaybackControl("PLAY", 3, scale=2).encode(),
+    ]
+    return check, seeds
+
+
 def _channel() -> tuple[Check, list[bytes]]:
     from mediacore.channel import (
         ChannelProtocolError,
@@ -510,13 +582,12 @@ def targets() -> dict[str, FuzzTarget]:
             FuzzTarget("ed137", "ED-137 header extension", "Ed137Error", ("radio",), _ed137),
             FuzzTarget("manscdp", "GB/T 28181 MANSCDP XML", "ManscdpError", ("ingest",), _manscdp),
             FuzzTarget(
-                "gbrecords",
-                "GB/T 28181 RecordInfo, MediaStatus",
+                "gb-events",
+                "GB/T 28181 subscriptions, alarms, positions, broadcast",
                 "ManscdpError",
                 ("ingest",),
-                _gbrecords,
-            ),  # fmt: skip
-            FuzzTarget("mansrtsp", "GB/T 28181 MANSRTSP", "MansrtspError", ("ingest",), _mansrtsp),
+                _gb_events,
+            ),
             FuzzTarget("ps", "MPEG-PS over RTP", "(none)", ("ingest",), _ps),
             FuzzTarget(
                 "h26x",
@@ -526,6 +597,21 @@ def targets() -> dict[str, FuzzTarget]:
                 _h26x,
             ),
             FuzzTarget("cascade", "cascade RTP extension", "CascadeError", core, _cascade),
+            FuzzTarget(
+                "gb-upper",
+                "GB/T 28181 upper platform's MANSCDP and INVITE offers",
+                "ManscdpError, GbSdpError",
+                ("ingest",),
+                _gb_upper,
+            ),
+            FuzzTarget(
+                "gb-records",
+                "GB/T 28181 RecordInfo and MediaStatus",
+                "ManscdpError",
+                ("ingest",),
+                _gb_records,
+            ),
+            FuzzTarget("mansrtsp", "GB/T 28181 MANSRTSP", "MansrtspError", ("ingest",), _mansrtsp),
             FuzzTarget(
                 "channel",
                 "worker control channel",

@@ -1,4 +1,5 @@
-"""A load-generator process: many RTP legs, one shared 20 ms send clock, probe listeners.
+"""A load-generator process: many RTP legs on one 20 ms send clock (each leg at its own phase of
+it, as independent phones send), probe listeners.
 
 Run by bench/scenario.py as `python -m bench.loadgen`; it reads its job (JSON) from stdin,
 joins its legs, prints "ready", waits for "start", sends for the job's duration, and prints
@@ -14,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,7 @@ BURST_LENGTH = 0.2
 # 500 ppm moves the send phase through a whole 20 ms tick every 40 s.
 TALKER_FREQUENCIES = (500.0, 900.0, 1300.0, 1700.0, 2100.0, 2500.0)
 LEVEL_DBFS = -20.0
+PHASES = 8  # slots of the packet time the legs send at (see phase_groups)
 
 
 @dataclass
@@ -93,8 +96,19 @@ def _exchange(command: str, leg: Leg, offer: str) -> str:
     return done.stdout
 
 
+def phase_groups(legs: list[Leg], phases: int) -> list[list[Leg]]:
+    """The legs by the fraction of a packet time they send at: `phases` evenly spaced slots,
+    each leg's chosen by its name, so every process of a run spreads its legs alike. Phones'
+    clocks are independent: a room's packets arrive spread over the packet time, not all in
+    one instant (`phases` = 1 sends that way, a worst case no population of phones makes)."""
+    groups: list[list[Leg]] = [[] for _ in range(max(1, phases))]
+    for leg in legs:
+        groups[zlib.crc32(leg.name.encode()) % len(groups)].append(leg)
+    return groups
+
+
 async def send(
-    legs: list[Leg], start: float, duration: float, ptime: int, drift_ppm: float
+    legs: list[Leg], start: float, duration: float, ptime: int, drift_ppm: float, phases: int
 ) -> dict[str, Any]:
     silence = legs[0].peer.packetize(np.zeros(PCMU.samples_per_packet(ptime), dtype=np.float32))[0]
     # Real senders' clocks drift against the server's; a fixed phase would measure one point of
@@ -104,23 +118,37 @@ async def send(
     per_burst = int(BURST_PERIOD / period)
     onsets: dict[str, list[float]] = {leg.name: [] for leg in legs if leg.talker is not None}
     lateness = []
+    groups = phase_groups(legs, phases)
     for tick in range(ticks):
-        deadline = start + tick * period
-        delay = deadline - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        lateness.append(time.monotonic() - deadline)
-        for leg in legs:
-            payload = silence
-            if leg.burst is not None and leg.talker is not None:
-                # Talkers take turns: each starts its bursts `offset` of a period in.
-                phase = (tick - int(leg.offset * per_burst)) % per_burst
-                if phase < len(leg.burst):
-                    payload = leg.burst[phase]
-                    if phase == 0:
-                        onsets[leg.name].append(time.monotonic())
-            leg.peer.send_payload(payload)
-    return {"onsets": onsets, "lateness": lateness}
+        for slot, group in enumerate(groups):
+            if group:
+                lateness.append(await _until(start + (tick + slot / len(groups)) * period))
+            for leg in group:
+                _send_one(leg, tick, per_burst, silence, onsets)
+    return {"onsets": onsets, "lateness": lateness, "packets": ticks * len(legs)}
+
+
+async def _until(deadline: float) -> float:
+    """Sleep until `deadline`; answers how late it woke."""
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
+    return time.monotonic() - deadline
+
+
+def _send_one(
+    leg: Leg, tick: int, per_burst: int, silence: bytes, onsets: dict[str, list[float]]
+) -> None:
+    """One packet of `leg` for `tick`: its tone burst's, or silence."""
+    payload = silence
+    if leg.burst is not None and leg.talker is not None:
+        # Talkers take turns: each starts its bursts `offset` of a period in.
+        phase = (tick - int(leg.offset * per_burst)) % per_burst
+        if phase < len(leg.burst):
+            payload = leg.burst[phase]
+            if phase == 0:
+                onsets[leg.name].append(time.monotonic())
+    leg.peer.send_payload(payload)
 
 
 async def run(job: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +171,14 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
     print("ready", flush=True)
     line = await asyncio.to_thread(sys.stdin.readline)
     start = float(line.split()[1])
-    sent = await send(legs, start, float(job["duration"]), ptime, float(job.get("drift_ppm", 500)))
+    sent = await send(
+        legs,
+        start,
+        float(job["duration"]),
+        ptime,
+        float(job.get("drift_ppm", 500)),
+        int(job.get("phases", PHASES)),
+    )
     await asyncio.sleep(0.3)  # the last packets are still on their way
     heard = []
     for leg in legs:
@@ -181,7 +216,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
         ],
         "heard_onsets": heard,
         "packets_received": sum(leg.peer.received_count for leg in legs),
-        "packets_sent": len(sent["lateness"]) * len(legs),
+        "packets_sent": sent["packets"],
         "send_lateness_p99": float(np.percentile(sent["lateness"], 99))
         if sent["lateness"]
         else 0.0,

@@ -26,6 +26,7 @@ from bench.figures import (
     mix_minus_summary,
     percentiles_ms,
 )
+from bench.loadgen import PHASES
 from bench.onsets import lost_onsets, match_latencies
 from bench.serverproc import TOKEN, ServerProcess, own_cpu_seconds, rss_bytes, tree_stats
 
@@ -54,6 +55,7 @@ class Scenario:
     probe_rooms: int = 10  # rooms that carry probe listeners (latency is sampled there)
     duration: float = 20.0
     loadgens: int = 2  # load-generator processes the legs are spread over
+    phases: int = PHASES  # slots of the packet time the legs send at (1: all in one burst)
     ptime: int = 20
     room_prefix: str = "bench"
     # Talkers and probes spread evenly through each room's legs instead of first: in a room
@@ -313,6 +315,7 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
             "duration": scenario.duration,
             "exchange": target.exchange,
             "drift_ppm": _drift_ppm(scenario),
+            "phases": scenario.phases,
             "frequencies": CONSOLE_TONES if scenario.console else None,
         }
         process = subprocess.Popen(

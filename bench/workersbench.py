@@ -27,6 +27,7 @@ from typing import Any
 
 from bench import scenario as runs
 from bench.figures import cpu_split
+from bench.loadgen import PHASES
 from bench.serverproc import rss_bytes, tree_stats
 
 Progress = Callable[[str], None]
@@ -51,6 +52,7 @@ class WorkersBenchmark:
     idle_seconds: float = 20.0  # 0 skips
     max_legs_per_shard: int = 250
     loadgens: int = 2
+    phases: int = PHASES
     repeat: int = 1
     pin: bool = False
 
@@ -114,6 +116,7 @@ def _one_room(
         probes_per_room=benchmark.probes,
         duration=benchmark.seconds,
         loadgens=benchmark.loadgens,
+        phases=benchmark.phases,
         room_prefix=f"workers{workers}-one",
         spread=True,
     )
@@ -133,6 +136,7 @@ def _many_rooms(
         talkers_per_room=2,
         duration=benchmark.seconds,
         loadgens=benchmark.loadgens,
+        phases=benchmark.phases,
         room_prefix="many",
     )
     summary = runs.run(scenario, target, progress).summary()

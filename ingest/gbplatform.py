@@ -35,6 +35,7 @@ from ingest.gbrecords import (
 from ingest.gbrecordsearch import RecordSearches
 from ingest.gbsdp import GbAnswer, GbSdpError, build_offer, make_ssrc, parse_answer, ssrc_value
 from ingest.gbsettings import GbSettings, is_gb_id
+from ingest.gbsubscriber import GbSubscriber
 from ingest.manscdp import (
     CatalogQuery,
     CatalogResponse,
@@ -121,6 +122,8 @@ class GbPlatform:
         self.searches = RecordSearches()  # RecordInfo queries waiting for their pages
         self._tasks: set[asyncio.Task[Any]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
+        # Catalog, Alarm and MobilePosition subscriptions; alarms and positions pushed
+        self.subscriber = GbSubscriber(settings, stack, self.devices, bus, self.send_document)
 
     @property
     def domain(self) -> str:
@@ -140,12 +143,14 @@ class GbPlatform:
         )
         if self._housekeeping is not None:
             self._housekeeping.cancel()
+        await self.subscriber.stop()
         for task in list(self._tasks):
             task.cancel()
 
     def describe(self) -> list[dict[str, Any]]:
-        """Devices for the API: state, address, DeviceInfo and channels."""
-        return self.devices.describe(self.clock.now())
+        """Devices for the API: state, address, DeviceInfo and channels, with their latest
+        positions and alarm and their subscriptions."""
+        return [self.subscriber.annotate(d) for d in self.devices.describe(self.clock.now())]
 
     # -- routing from the SIP stack --------------------------------------------------------
 
@@ -153,7 +158,9 @@ class GbPlatform:
         """Whether this request is ours: REGISTER/MESSAGE from a GB id, or one in a play dialog."""
         if request.call_id in self.plays:
             return True
-        if request.method not in ("REGISTER", "MESSAGE"):
+        if request.method == "NOTIFY" and self.subscriber.claims_notify(request):
+            return True
+        if request.method not in ("REGISTER", "MESSAGE", "NOTIFY"):
             return False
         try:
             return is_gb_id(request.from_.uri.user or "")
@@ -169,6 +176,8 @@ class GbPlatform:
             self._register(request, source, transaction)
         elif request.method == "MESSAGE":
             self._message(request, source, transaction)
+        elif request.method == "NOTIFY":
+            self.subscriber.notify_received(request, source, transaction)
         elif request.method == "BYE" and request.call_id in self.plays:
             self.stack.respond(transaction, make_response(request, 200))
             play = self.plays.pop(request.call_id)
@@ -264,6 +273,7 @@ class GbPlatform:
         response.headers.add("Date", moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
         self.stack.respond(transaction, response)
         self._publish(changes)
+        self.subscriber.registered(device_id, request.call_id, expires)
 
     def _challenge(self, request: Request, transaction: ServerTransaction, stale: bool) -> None:
         response = make_response(request, 401, to_tag=new_tag())
@@ -275,6 +285,8 @@ class GbPlatform:
 
     def _message(self, request: Request, source: Peer, transaction: ServerTransaction) -> None:
         device_id = request.from_.uri.user or ""
+        if self.subscriber.message_received(request, source, transaction):
+            return  # an alarm, a position, a catalog change or a broadcast answer
         try:
             message = parse_message(request.body)
         except ManscdpError as error:
@@ -356,7 +368,7 @@ class GbPlatform:
         with self.searches.open(device_id, channel_id, sn) as search:
             query = RecordInfoQuery(channel_id, sn, start, end, kind)
             document = encode_records_message(query, zone=self.settings.zone)
-            status = await self.send_manscdp(device_id, document)
+            status = await self.send_document(device_id, document)
             if status != 200:
                 raise GbPlayError(f"device {device_id} answered {status} to RecordInfo")
             return await search.wait(timeout)
@@ -390,6 +402,9 @@ class GbPlatform:
             )
             if change.state == "online":
                 self._spawn(self._query(change.device_id))
+                self.subscriber.device_online(change.device_id)
+            else:
+                self.subscriber.device_offline(change.device_id)
 
     async def _query(self, device_id: str) -> None:
         """Ask a device that came online for its DeviceInfo and its catalog."""
@@ -401,10 +416,14 @@ class GbPlatform:
                     extra={"device": device_id, "query": query.__name__, "status": status},
                 )
 
-    async def send_manscdp(self, device_id: str, message: ManscdpMessage | bytes) -> int:
-        """Send a MANSCDP MESSAGE (a message, or a document already encoded) to a registered
-        device; returns the response status (404 for an unknown device, 408 when it does not
-        answer)."""
+    async def send_manscdp(self, device_id: str, message: ManscdpMessage) -> int:
+        """Send a MANSCDP MESSAGE to a registered device; returns the response status (404
+        for an unknown device, 408 when it does not answer)."""
+        return await self.send_document(device_id, encode_message(message))
+
+    async def send_document(self, device_id: str, body: bytes) -> int:
+        """Send a MANSCDP document (bytes) in a MESSAGE to a registered device; returns the
+        response status as send_manscdp does."""
         device = self.devices.get(device_id)
         if device is None:
             return 404
@@ -422,7 +441,6 @@ class GbPlatform:
             ]
         )
         uri = f"sip:{device_id}@{_host_port(peer)}"
-        body = message if isinstance(message, bytes) else encode_message(message)
         request = Request(headers, body, "MESSAGE", uri)
         try:
             response = await asyncio.wait_for(self.stack.request(request, peer), REQUEST_TIMEOUT)
@@ -550,6 +568,7 @@ class GbPlatform:
         while True:
             await asyncio.sleep(period)
             self._publish(self.devices.check(self.clock.now()))
+            self.subscriber.tick()
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -18,7 +18,15 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
-from ingest.manscdp import MAX_ITEMS, ManscdpError, element_int, element_text, parse_document
+from ingest.manscdp import (
+    MAX_ITEMS,
+    ManscdpError,
+    _add,
+    _int,
+    _parse_xml,
+    _text,
+    write_document,
+)
 
 MAX_RECORDS = 2000  # items one query keeps, over all its pages
 RECORD_TYPES = ("all", "time", "alarm", "manual")
@@ -121,31 +129,31 @@ def parse_records_message(data: bytes, zone: tzinfo = UTC) -> RecordsMessage | N
     Notify/MediaStatus (its times in `zone`); None for any other command. Raises ManscdpError
     for a document that is malformed, oversized, or one of these with fields missing or out of
     bounds."""
-    root = parse_document(data)
-    cmd = element_text(root, "CmdType", required=True)
+    root = _parse_xml(data)
+    cmd = _text(root, "CmdType", required=True)
     if (root.tag, cmd) not in (
         ("Query", "RecordInfo"),
         ("Response", "RecordInfo"),
         ("Notify", "MediaStatus"),
     ):
         return None
-    device_id = element_text(root, "DeviceID", required=True)
+    device_id = _text(root, "DeviceID", required=True)
     sn = _required_int(root, "SN")
     if root.tag == "Notify":
         return MediaStatus(device_id, sn, _required_int(root, "NotifyType"))
     if root.tag == "Query":
-        start = parse_gb_time(element_text(root, "StartTime", required=True), zone)
-        end = parse_gb_time(element_text(root, "EndTime", required=True), zone)
+        start = parse_gb_time(_text(root, "StartTime", required=True), zone)
+        end = parse_gb_time(_text(root, "EndTime", required=True), zone)
         if start is None or end is None:
             raise ManscdpError("RecordInfo query times are not ISO 8601")
-        kind = element_text(root, "Type") or "all"
-        secrecy = element_int(root, "Secrecy", required=False) or 0
+        kind = _text(root, "Type") or "all"
+        secrecy = _int(root, "Secrecy", required=False) or 0
         return RecordInfoQuery(device_id, sn, start, end, kind, secrecy)
     return _response(root, device_id, sn, zone)
 
 
 def _required_int(root: ET.Element, tag: str) -> int:
-    value = element_int(root, tag)
+    value = _int(root, tag)
     assert value is not None
     return value
 
@@ -157,33 +165,29 @@ def _response(root: ET.Element, device_id: str, sn: int, zone: tzinfo) -> Record
     for item in record_list.findall("Item") if record_list is not None else []:
         if len(items) >= MAX_ITEMS:
             raise ManscdpError(f"RecordInfo response holds more than {MAX_ITEMS} items")
-        channel = element_text(item, "DeviceID")
+        channel = _text(item, "DeviceID")
         if not channel:
             continue  # WVP skips such items too
         items.append(
             RecordItem(
                 channel,
-                name=element_text(item, "Name"),
-                file_path=element_text(item, "FilePath"),
-                address=element_text(item, "Address"),
-                start=parse_gb_time(element_text(item, "StartTime"), zone),
-                end=parse_gb_time(element_text(item, "EndTime"), zone),
-                secrecy=_lenient_int(element_text(item, "Secrecy")) or 0,
-                type=element_text(item, "Type"),
-                recorder_id=element_text(item, "RecorderID"),
-                file_size=_lenient_int(element_text(item, "FileSize")),
+                name=_text(item, "Name"),
+                file_path=_text(item, "FilePath"),
+                address=_text(item, "Address"),
+                start=parse_gb_time(_text(item, "StartTime"), zone),
+                end=parse_gb_time(_text(item, "EndTime"), zone),
+                secrecy=_lenient_int(_text(item, "Secrecy")) or 0,
+                type=_text(item, "Type"),
+                recorder_id=_text(item, "RecorderID"),
+                file_size=_lenient_int(_text(item, "FileSize")),
             )
         )
-    return RecordInfoResponse(device_id, sn, sum_num, element_text(root, "Name"), tuple(items))
+    return RecordInfoResponse(device_id, sn, sum_num, _text(root, "Name"), tuple(items))
 
 
 def _lenient_int(text: str) -> int | None:
     """Optional numbers of an item: devices write them oddly; unreadable is unknown."""
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 15 else None
-
-
-def _add(parent: ET.Element, tag: str, value: object) -> None:
-    ET.SubElement(parent, tag).text = str(value)
 
 
 def encode_records_message(
@@ -224,13 +228,7 @@ def encode_records_message(
                 _add(element, "RecorderID", item.recorder_id)
             if item.file_size is not None:
                 _add(element, "FileSize", item.file_size)
-    ET.indent(root, space="")
-    body = ET.tostring(root, encoding="unicode").replace("\n", "\r\n")
-    text = f'<?xml version="1.0" encoding="{encoding}"?>\r\n{body}\r\n'
-    try:
-        return text.encode(encoding)
-    except (UnicodeEncodeError, LookupError) as exc:
-        raise ManscdpError(f"cannot write the document in {encoding}: {exc}") from None
+    return write_document(root, encoding)
 
 
 class RecordCollector:

@@ -8,9 +8,16 @@ realm is the 10-digit domain, as devices expect it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ingest.gbsubscriptions import (
+    SUBSCRIPTION_KEYS,
+    GbSubscriptionSettings,
+    parse_subscription_settings,
+)
+from ingest.gbtalkback import TalkbackDuplex, parse_talkback_duplex
 
 _ID = re.compile(r"[0-9]{20}")
 _DOMAIN = re.compile(r"[0-9]{10}")
@@ -25,7 +32,9 @@ _KEYS = frozenset(
         "keepalive_interval",
         "keepalive_misses",
         "devices",
+        "talkback_duplex",
     }
+    | SUBSCRIPTION_KEYS
 )
 
 
@@ -58,6 +67,8 @@ class GbSettings:
     keepalive_misses: int = 3
     devices: tuple[GbDeviceAccount, ...] = ()
     allow_shared_password: bool = True
+    subscriptions: GbSubscriptionSettings = field(default_factory=GbSubscriptionSettings)
+    talkback_duplex: TalkbackDuplex = "full"
     # the devices' clocks: MANSCDP times (recordings) and the Date of REGISTER answers
     time_zone: str = "UTC"
 
@@ -125,9 +136,17 @@ def parse_gb28181_settings(table: dict[str, Any]) -> GbSettings:
             "gb28181.allow_shared_password = false admits listed devices only: "
             "add [[gb28181.devices]]"
         )
-    zone = _time_zone(table.get("time_zone", "UTC"))
     return GbSettings(
-        domain, server_id, password, float(interval), misses, devices, shared, time_zone=zone
+        domain,
+        server_id,
+        password,
+        float(interval),
+        misses,
+        devices,
+        shared,
+        subscriptions=parse_subscription_settings(table),
+        talkback_duplex=parse_talkback_duplex(table),
+        time_zone=_time_zone(table.get("time_zone", "UTC")),
     )
 
 

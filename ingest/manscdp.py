@@ -154,12 +154,6 @@ def _int(element: ET.Element, tag: str, required: bool = True) -> int | None:
     return int(value)
 
 
-# The same bounded parsing for modules that read other MANSCDP commands (ingest.gbrecords).
-parse_document = _parse_xml
-element_text = _text
-element_int = _int
-
-
 def _degrees(element: ET.Element, tag: str, limit: float) -> float | None:
     value = _text(element, tag)
     try:
@@ -167,6 +161,27 @@ def _degrees(element: ET.Element, tag: str, limit: float) -> float | None:
     except ValueError:
         return None  # absent or unreadable: no location rather than a refused catalog
     return degrees if -limit <= degrees <= limit else None
+
+
+@dataclass(frozen=True, slots=True)
+class ManscdpEnvelope:
+    """What any MANSCDP document says about itself: `<Query>` / `<Control>`..., its CmdType,
+    DeviceID (the target) and SN. For relaying commands this module does not model."""
+
+    root: str
+    cmd_type: str
+    device_id: str
+    sn: int
+
+
+def parse_envelope(data: bytes) -> ManscdpEnvelope:
+    """Read the root, CmdType, DeviceID and SN of any MANSCDP document, with the same bounds
+    as parse_message. Raises ManscdpError."""
+    root = _parse_xml(data)
+    sn = _int(root, "SN")
+    assert sn is not None
+    cmd = _text(root, "CmdType", required=True)
+    return ManscdpEnvelope(root.tag[:20], cmd, _text(root, "DeviceID", required=True), sn)
 
 
 def parse_message(data: bytes) -> ManscdpMessage:
@@ -211,23 +226,37 @@ def _catalog_response(root: ET.Element, device_id: str, sn: int) -> CatalogRespo
     for item in device_list.findall("Item") if device_list is not None else []:
         if len(items) >= MAX_ITEMS:
             raise ManscdpError(f"catalog holds more than {MAX_ITEMS} items")
-        values = {attr: _text(item, tag) for tag, attr in _ITEM_FIELDS}
-        if not values["device_id"]:
-            raise ManscdpError("catalog <Item> lacks <DeviceID>")
-        items.append(
-            CatalogItem(
-                **values,
-                longitude=_degrees(item, "Longitude", 180.0),
-                latitude=_degrees(item, "Latitude", 90.0),
-            )
-        )
+        items.append(catalog_item(item))
     return CatalogResponse(device_id, sn, sum_num, tuple(items))
+
+
+def catalog_item(item: ET.Element) -> CatalogItem:
+    """One <Item> of a catalog (a response, or a catalog Notify); raises ManscdpError."""
+    values = {attr: _text(item, tag) for tag, attr in _ITEM_FIELDS}
+    if not values["device_id"]:
+        raise ManscdpError("catalog <Item> lacks <DeviceID>")
+    return CatalogItem(
+        **values,
+        longitude=_degrees(item, "Longitude", 180.0),
+        latitude=_degrees(item, "Latitude", 90.0),
+    )
 
 
 def _add(parent: ET.Element, tag: str, value: object) -> ET.Element:
     child = ET.SubElement(parent, tag)
     child.text = str(value)
     return child
+
+
+def add_catalog_item(device_list: ET.Element, item: CatalogItem) -> ET.Element:
+    """Write `item` as an <Item> of `device_list`; returns the element."""
+    element = ET.SubElement(device_list, "Item")
+    for tag, attr in _ITEM_FIELDS:
+        _add(element, tag, getattr(item, attr))
+    if item.longitude is not None and item.latitude is not None:
+        _add(element, "Longitude", f"{item.longitude:.6f}")
+        _add(element, "Latitude", f"{item.latitude:.6f}")
+    return element
 
 
 def encode_message(message: ManscdpMessage, encoding: str = "GB2312") -> bytes:
@@ -252,12 +281,7 @@ def encode_message(message: ManscdpMessage, encoding: str = "GB2312") -> bytes:
         _add(root, "SumNum", message.sum_num)
         device_list = ET.SubElement(root, "DeviceList", Num=str(len(message.items)))
         for item in message.items:
-            element = ET.SubElement(device_list, "Item")
-            for tag, attr in _ITEM_FIELDS:
-                _add(element, tag, getattr(item, attr))
-            if item.longitude is not None and item.latitude is not None:
-                _add(element, "Longitude", f"{item.longitude:.6f}")
-                _add(element, "Latitude", f"{item.latitude:.6f}")
+            add_catalog_item(device_list, item)
     elif isinstance(message, DeviceInfoResponse):
         _add(root, "DeviceName", message.device_name)
         _add(root, "Result", message.result)
@@ -266,6 +290,13 @@ def encode_message(message: ManscdpMessage, encoding: str = "GB2312") -> bytes:
         _add(root, "Firmware", message.firmware)
         if message.channel is not None:
             _add(root, "Channel", message.channel)
+    return write_document(root, encoding)
+
+
+def write_document(root: ET.Element, encoding: str = "GB2312") -> bytes:
+    """`root` as a MANSCDP document with an XML declaration naming `encoding`.
+
+    Raises ManscdpError if a field cannot be written in that encoding."""
     ET.indent(root, space="")
     body = ET.tostring(root, encoding="unicode").replace("\n", "\r\n")
     text = f'<?xml version="1.0" encoding="{encoding}"?>\r\n{body}\r\n'

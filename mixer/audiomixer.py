@@ -58,6 +58,9 @@ class AudioMixer:
         self._on_talking = on_talking
         self._silence = np.zeros(settings.frame_samples, dtype=np.float32)
         self._mixed_ids: set[str] = set()  # who was mixed last tick
+        # Last tick's speakers: one that drops out keeps a signal of its own for a tick, as
+        # the shared signals' resamplers still hold a few samples of its voice.
+        self._last_speakers: frozenset[str] = frozenset()
         self.taps: list[MixerTap] = []
         # Whispering talkers and who may hear each (the room sets it; mediacore/whispers.py).
         self.audiences: Audiences = {}
@@ -85,6 +88,7 @@ class AudioMixer:
         total = self._sum(mixed)
         encodes_before = self.encoders.encodes
         self._send(tick, now, participants, mixed, total, holder, holder_pcm)
+        self._last_speakers = frozenset(mixed)
         for tap in list(self.taps):
             try:
                 tap(tick, now, participants, frames, total)
@@ -269,6 +273,8 @@ class AudioMixer:
             return self._filtered_signal(participant, mixed)
         if participant.id in mixed:
             return SILENCE if len(mixed) == 1 else ("minus", participant.id)
+        if participant.id in self._last_speakers:
+            return ("minus", participant.id)  # the total without it, from its own encoder
         return TOTAL
 
     def _filtered_signal(self, listener: Participant, mixed: dict[str, Pcm]) -> Signal:
@@ -284,9 +290,11 @@ class AudioMixer:
             or talker in listener.hear_not
             or (listener.hear_only and talker not in listener.hear_only)
         )
+        if own in self._last_speakers:
+            left_out |= {own}  # out of the mix this tick, but in the shared signals' history
         if not left_out:
             return TOTAL
-        if len(left_out) == len(mixed):
+        if left_out >= mixed.keys():
             return SILENCE
         if len(left_out) == 1:
             return ("minus", next(iter(left_out)))
@@ -315,8 +323,9 @@ class AudioMixer:
             return total
         left_out = signal[1]
         if isinstance(left_out, str):
-            return np.subtract(total, mixed[left_out])
-        return np.subtract(total, np.sum([mixed[t] for t in left_out], axis=0))
+            return np.subtract(total, mixed[left_out]) if left_out in mixed else total
+        present = [mixed[t] for t in left_out if t in mixed]
+        return np.subtract(total, np.sum(present, axis=0)) if present else total
 
     def _render(self, signal: Signal, mixed: dict[str, Pcm], total: Pcm | None) -> Pcm:
         if signal == SILENCE or total is None:

@@ -390,17 +390,50 @@ class SipUserAgent:
             if refusal is not None:
                 self.stack.respond(transaction, make_response(request, *refusal))
                 return
+        await self.admit(
+            request,
+            source,
+            transaction,
+            room,
+            target=target,
+            user=user,
+            replaced=replaced,
+            pin_source=pin_source,
+            needs_pin=bool(room.settings.pin) and user is None,
+        )
+
+    async def admit(
+        self,
+        request: Request,
+        source: Peer,
+        transaction: ServerTransaction,
+        room: CallRoom,
+        *,
+        target: str,
+        user: SipUser | None = None,
+        replaced: SipCall | None = None,
+        pin_source: str | None = None,
+        needs_pin: bool = False,
+        kind: IncomingSessionKind | None = None,
+        name: str = "",
+    ) -> SipCall | None:
+        """Answer an INVITE whose caller may join `room` (it authenticated as `user`, or whoever
+        calls this vouches for it): make its media leg (`kind`'s, else the session kind the
+        INVITE names, else a plain RTP leg), answer 200 with our SDP from `target`'s Contact,
+        and join it as `name` (default: its account's or From's name), or ask for the room's
+        PIN first when `needs_pin`. Returns the call, or None when the INVITE was refused
+        (answered here with the right error)."""
         timing = self.session_expires(request)
         if isinstance(timing, Response):
             self.stack.respond(transaction, timing)
-            return
+            return None
         try:
             room.check_capacity()
         except RoomError as error:
             busy = make_response(request, 486)
             busy.headers.add("Warning", f'399 mediacore "{error}"')
             self.stack.respond(transaction, busy)
-            return
+            return None
         try:
             offer = SessionDescription.parse(request.body.decode("utf-8", "replace"))
             if request.body and request.content_type != "application/sdp":
@@ -409,10 +442,11 @@ class SipUserAgent:
                 raise OfferAnswerError("no-audio", "INVITE without an SDP offer")
         except (SdpError, OfferAnswerError) as error:
             self._refuse_offer(request, transaction, error)
-            return
+            return None
         local_tag = new_tag()
         local_address = self.stack.local_host(source.host)
-        kind = next((k for k in self.session_kinds if k.matches(request)), None)
+        if kind is None:
+            kind = next((k for k in self.session_kinds if k.matches(request)), None)
         policy = self._media_policy(request, source, user, offer)
         leg: MediaLeg
         try:
@@ -422,13 +456,13 @@ class SipUserAgent:
                 leg, answer = await self.legs.answer(offer, room, local_address, RtpLeg, policy)
         except ValueError as error:  # OfferAnswerError, SdpError, or the session kind's own
             self._refuse_offer(request, transaction, error)
-            return
+            return None
         except PortsExhausted:
             self.stack.respond(transaction, make_response(request, 503, "No Media Ports"))
-            return
+            return None
         if transaction.timed_out:  # answered 408 while the leg was being made
             await leg.close("timeout")
-            return
+            return None
         secure = request.uri.lower().startswith("sips:")  # a sips: call is answered with sips:
         contact = f"<{self.stack.contact_uri(target, source, secure=secure)}>"
         call = SipCall(leg, clock=self.clock, policy=policy)
@@ -442,7 +476,7 @@ class SipUserAgent:
         self.calls[(request.call_id, local_tag)] = call
         answered = await self._ring(request, transaction, call, local_tag)
         if not answered:
-            return
+            return None
         ok = make_response(request, 200, to_tag=local_tag)
         ok.headers.add("Contact", contact)
         self.add_capabilities(ok)
@@ -455,11 +489,12 @@ class SipUserAgent:
         ok.headers.add("Content-Type", "application/sdp")
         ok.body = answer.serialize().encode()
         self.stack.respond(transaction, ok)
-        name = (user.name or user.user) if user else (request.from_.display_name or "")
-        name = name or request.from_.uri.user or "sip caller"
+        if not name:
+            name = (user.name or user.user) if user else (request.from_.display_name or "")
+            name = name or request.from_.uri.user or "sip caller"
         if replaced is not None:
             self._replace(room, replaced, call, name)
-        elif room.settings.pin and user is None:
+        elif needs_pin:
             # Nothing is sent to a caller without an account before its ACK proves that it
             # receives what we send (a forged INVITE never ACKs): then the PIN prompt starts.
             self.pin_guard.entering(call, pin_source)
@@ -467,6 +502,7 @@ class SipUserAgent:
             call.on_acked = lambda: self._collect_pin(room, call, name, pin_source)
         else:
             self._join(room, call, name)
+        return call
 
     async def _ring(
         self, request: Request, transaction: ServerTransaction, call: SipCall, local_tag: str

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Protocol
 
 import av
 import numpy as np
@@ -56,7 +57,6 @@ from mediacore.rtp import build_rtp
 from sip.authclient import authorization_for
 from sip.message import Headers, Request, Response, SipParseError, StreamFramer, make_response
 from sip.message import parse_message as parse_sip
-from tools.gbdevice_records import DeviceRecordings, Playback
 
 log = logging.getLogger("gbdevice")
 
@@ -95,9 +95,6 @@ class DeviceConfig:
     tone_hz: float = 1000.0
     longitude: float = 116.397
     latitude: float = 39.909
-    # recordings (tools.gbdevice_records): "colour@START/END[@channel]", ISO 8601 times
-    recordings: tuple[str, ...] = ()
-    record_page_size: int = 2  # RecordInfo items per MESSAGE
 
     def __post_init__(self) -> None:
         self.domain = self.domain or self.device_id[:10]
@@ -168,9 +165,9 @@ class MediaStream(threading.Thread):
         ssrc: int,
         gop: list[bytes],
         config: DeviceConfig,
-        playback: Playback | None = None,
+        playback: Recorded | None = None,
     ) -> None:
-        """With `playback` it sends a recording (tools.gbdevice_records) instead of `gop`
+        """With `playback` it sends a recording (tools/gbdevice_records.py) instead of `gop`
         looped for ever."""
         super().__init__(name="gbdevice-media", daemon=True)
         self.playback = playback
@@ -249,11 +246,37 @@ class _Play:
     remote_target: str  # the platform's Contact: where our in-dialog requests go
 
 
+class DeviceExtension(Protocol):
+    """A feature plugged into the simulator (tools/gbdevice_*.py): it sees each request first."""
+
+    def request_received(self, request: Request) -> bool:
+        """Handle (and answer) `request`; False leaves it to the simulator."""
+        ...
+
+
+class Recorded(Protocol):
+    """A recording's stream (tools/gbdevice_records.py): sends its frames through
+    `send_frame(unit, index, pts)` on the stream's thread until its end or `stop`."""
+
+    def drive(
+        self, send_frame: Callable[[bytes, int, int], None], stop: threading.Event
+    ) -> None: ...
+
+
+class Recordings(Protocol):
+    """What a device recorded: the stream an s=Playback or s=Download INVITE asks for."""
+
+    def playback(self, request: Request, channel: str) -> Recorded | None:
+        """None for a live INVITE; raises LookupError when nothing was recorded there."""
+        ...
+
+
 @dataclass
 class DeviceStats:
     registrations: int = 0
     keepalives: int = 0
     keepalive_statuses: list[int] = field(default_factory=list)
+    messages: list[bytes] = field(default_factory=list)  # every MESSAGE body received
     catalog_queries: int = 0
     info_queries: int = 0
     invites: int = 0
@@ -281,8 +304,8 @@ class GbDeviceSimulator:
         self._keepalive_on = True
         self._sn = itertools.count(1)
         self._cseq = itertools.count(1)
-        self._gops: dict[str, list[bytes]] = {}  # recordings' pictures, by colour
-        self.records = DeviceRecordings(self, self._colour_gop)
+        self.extensions: list[DeviceExtension] = []  # see tools/gbdevice_events.py, _talk.py
+        self.recordings: Recordings | None = None  # see tools/gbdevice_records.py
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -367,17 +390,33 @@ class GbDeviceSimulator:
         request.headers.add("Expires", str(expires))
         return request
 
-    async def send_manscdp(
-        self, message: ManscdpMessage | bytes, call_id: str | None = None
-    ) -> int:
-        """Send a MANSCDP MESSAGE (or a document already encoded), in a new Call-ID or in
-        `call_id` (a playback's MediaStatus); returns the final status."""
+    async def send_manscdp(self, message: ManscdpMessage) -> int:
+        return await self.send_document(encode_message(message))
+
+    async def send_document(self, body: bytes, call_id: str | None = None) -> int:
+        """A MANSCDP body in a MESSAGE to the platform, in a new Call-ID or in `call_id` (a
+        playback's MediaStatus); returns the final status."""
         uri = f"sip:{self.config.server_id}@{self.config.domain}"
         me = f"<sip:{self.config.device_id}@{self.config.domain}>;tag={secrets.token_hex(4)}"
         request = self._request("MESSAGE", uri, call_id or secrets.token_hex(10), me, f"<{uri}>")
         request.headers.add("Content-Type", "Application/MANSCDP+xml")
-        request.body = message if isinstance(message, bytes) else encode_message(message)
+        request.body = body
         return (await self.request(request)).status
+
+    def new_request(self, method: str, uri: str, call_id: str, from_: str, to: str) -> Request:
+        """A request with our Via, the given dialog fields and the next CSeq (extensions)."""
+        return self._request(method, uri, call_id, from_, to)
+
+    def respond(self, response: Response) -> None:
+        self._respond(response)
+
+    def send_raw(self, data: bytes) -> None:
+        """Send bytes to the platform as they are (an ACK)."""
+        self._send(data)
+
+    @property
+    def hostport(self) -> str:
+        return self._hostport()
 
     def _request(self, method: str, uri: str, call_id: str, from_: str, to: str) -> Request:
         transport = "TCP" if self._tcp is not None else "UDP"
@@ -476,10 +515,13 @@ class GbDeviceSimulator:
             log.exception("handling %s failed", message.method)
 
     def _request_received(self, request: Request) -> None:
+        if any(extension.request_received(request) for extension in self.extensions):
+            return
         method = request.method
         if method == "ACK":
             return
         if method == "MESSAGE":
+            self.stats.messages.append(request.body)
             self._message(request)
         elif method == "INVITE":
             self._invite(request)
@@ -491,21 +533,13 @@ class GbDeviceSimulator:
             self._respond(make_response(request, 200 if play else 481))
         elif method == "OPTIONS":
             self._respond(make_response(request, 200))
-        elif method == "INFO":
-            self.records.info(request)  # MANSRTSP playback control
         else:
             self._respond(make_response(request, 405))
 
     def _respond(self, response: Response) -> None:
         self._send(response.serialize())
 
-    def respond(self, response: Response) -> None:
-        """Send a response to a request the platform sent."""
-        self._respond(response)
-
     def _message(self, request: Request) -> None:
-        if self.records.message(request):  # RecordInfo
-            return
         try:
             query = parse_message(request.body)
         except ManscdpError:
@@ -574,16 +608,16 @@ class GbDeviceSimulator:
         sock.bind((self.local_host, 0))
         port = sock.getsockname()[1]
         destination = (offer.address, offer.port)
-        try:  # s=Playback / s=Download: a recording (tools.gbdevice_records)
-            playback = self.records.playback(request, channel)
+        try:  # s=Playback / s=Download: a recording (tools/gbdevice_records.py)
+            recorded = self.recordings.playback(request, channel) if self.recordings else None
         except LookupError as error:
             sock.close()
             response = make_response(request, 404)
             response.headers.add("Warning", f'399 gbdevice "{error}"')
             self._respond(response)
             return
-        if playback is not None:
-            stream = MediaStream(sock, destination, tcp, ssrc, [], self.config, playback)
+        if recorded is not None:
+            stream = MediaStream(sock, destination, tcp, ssrc, [], self.config, recorded)
         else:
             stream = self._live(sock, destination, tcp, ssrc)
         ok = make_response(request, 200, to_tag=secrets.token_hex(4))
@@ -604,14 +638,6 @@ class GbDeviceSimulator:
             colour = parse_colour(config.colour)
             self._gop = encode_gop(colour, config.codec, config.width, config.height, config.fps)
         return MediaStream(sock, destination, tcp, ssrc, self._gop, self.config)
-
-    def _colour_gop(self, colour: str) -> list[bytes]:
-        if colour not in self._gops:
-            config = self.config
-            self._gops[colour] = encode_gop(
-                parse_colour(colour), config.codec, config.width, config.height, config.fps
-            )
-        return self._gops[colour]
 
     def _answer_sdp(self, channel: str, port: int, tcp: bool, ssrc: int) -> str:
         lines = [
@@ -682,12 +708,6 @@ def _arguments(argv: list[str] | None) -> DeviceConfig:
     parser.add_argument("--codec", choices=("h264", "h265"), default="h264")
     parser.add_argument("--size", default="320x240")
     parser.add_argument("--fps", type=int, default=25)
-    parser.add_argument(
-        "--recording",
-        action="append",
-        default=[],
-        help="a recording: colour@START/END[@channel] (ISO 8601), repeatable",
-    )
     arguments = parser.parse_args(argv)
     host, _, port = arguments.server.rpartition(":")
     width, _, height = arguments.size.partition("x")
@@ -708,7 +728,6 @@ def _arguments(argv: list[str] | None) -> DeviceConfig:
         width=int(width),
         height=int(height),
         fps=arguments.fps,
-        recordings=tuple(arguments.recording),
     )
 
 

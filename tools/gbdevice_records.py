@@ -1,20 +1,21 @@
-"""The device simulator's recordings (录像): what tools/gbdevice.py answers to RecordInfo,
+"""The device simulator's recordings (录像): what a simulated device answers to RecordInfo,
 playback and download.
 
-- Keeps a list of recordings, each a plain picture of one colour over a time range of one
-  channel.
-- Answers Query/RecordInfo with the recordings that overlap the asked range, `page_size`
-  items per MESSAGE (all of the same SN, each with SumNum, the total).
-- Answers an INVITE with s=Playback or s=Download: streams the PS picture of the recording
+Plugged into tools.gbdevice.GbDeviceSimulator (`DeviceRecordings.attach(device, recordings)`):
+- keeps a list of recordings, each a plain picture of one colour over a time range of one
+  channel;
+- answers Query/RecordInfo with the recordings that overlap the asked range (and its Type),
+  `page_size` items per MESSAGE (all of the same SN, each with SumNum, the total);
+- answers an INVITE with s=Playback or s=Download: streams the PS picture of the recording
   that covers the offer's t= start, from that time (PTS 0 = the asked start) to the end of the
   recording or of the range, in real time for a playback, `a=downloadspeed` times faster for a
-  download. 404 when no recording covers it.
-- Honours MANSRTSP in INFO: PAUSE, PLAY (resume), `Range: npt=<s>-` (seek, from the
-  playback's start) and `Scale:` (speed).
-- Sends Notify/MediaStatus with NotifyType 121 (in the playback's dialog: its Call-ID) when the
+  download; 404 when no recording covers it;
+- honours MANSRTSP in INFO: PAUSE, PLAY (resume), `Range: npt=<s>-` (seek, from the
+  playback's start) and `Scale:` (speed);
+- sends Notify/MediaStatus with NotifyType 121 (in the playback's dialog: its Call-ID) when the
   stream reached its end, and stops sending (or, with `end_with = "bye"`, hangs up instead).
 
-Recordings on the command line: `--recording red@2026-12-07T10:00:00Z/2026-12-07T10:00:30Z`.
+A recording may be given as text: `red@2026-12-07T10:00:00Z/2026-12-07T10:00:30Z[@channel]`.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from ingest.gbmansrtsp import MansrtspError, PlaybackControl, parse_control
 from ingest.gbrecords import (
@@ -41,11 +41,11 @@ from ingest.gbrecords import (
 )
 from ingest.manscdp import ManscdpError
 from mediacore.sdp import SdpError, SessionDescription
-from sip.message import Request, Response, make_response
+from sip.message import Request, make_response
+from tools.gbdevice import CLOCK, GbDeviceSimulator, encode_gop, parse_colour
 
 log = logging.getLogger("gbdevice")
 
-CLOCK = 90000
 
 MAX_DOWNLOAD_SPEED = 16
 END_LINGER = 5.0  # seconds a finished stream keeps its socket, waiting for the platform's BYE
@@ -69,33 +69,9 @@ def parse_recording(text: str) -> Recording:
     colour, _, rest = text.partition("@")
     span, _, channel = rest.partition("@")
     first, _, last = span.partition("/")
+    parse_colour(colour)
     start, end = time_range(first, last)
     return Recording(colour, start, end, int(channel or 1))
-
-
-class DeviceConfig(Protocol):
-    device_id: str
-    fps: int
-    recordings: tuple[str, ...]
-    record_page_size: int
-
-
-class SimulatedDevice(Protocol):
-    """What of tools.gbdevice.GbDeviceSimulator this module uses."""
-
-    channels: list[str]
-
-    @property
-    def config(self) -> DeviceConfig: ...
-
-    @property
-    def plays(self) -> Mapping[str, object]: ...
-
-    def respond(self, response: Response) -> None: ...
-
-    def hang_up(self) -> None: ...
-
-    async def send_manscdp(self, message: bytes, call_id: str | None = None) -> int: ...
 
 
 @dataclass
@@ -179,17 +155,42 @@ class Playback:
 class DeviceRecordings:
     """The recordings side of one simulated device."""
 
-    def __init__(self, device: SimulatedDevice, gop: Callable[[str], list[bytes]]) -> None:
-        """The recordings are the device's `config.recordings` (parse_recording's texts),
-        answered `config.record_page_size` to a MESSAGE; `gop(colour)` is the picture's GOP."""
+    def __init__(
+        self,
+        device: GbDeviceSimulator,
+        recordings: Iterable[Recording | str] = (),
+        page_size: int = 2,
+    ) -> None:
+        """`recordings` as Recording or parse_recording's text; `page_size` items a MESSAGE."""
         self.device = device
-        self.recordings = [parse_recording(text) for text in device.config.recordings]
-        self.page_size = max(1, device.config.record_page_size)
+        self.recordings = [parse_recording(r) if isinstance(r, str) else r for r in recordings]
+        self.page_size = max(1, page_size)
         self.stats = RecordStats()
         self.playbacks: dict[str, Playback] = {}  # by the INVITE's Call-ID
         # how a finished stream says so: MediaStatus 121, or (as some devices do) a BYE
         self.end_with = "media-status"
-        self._gop = gop
+        self._gops: dict[str, list[bytes]] = {}
+
+    @classmethod
+    def attach(
+        cls,
+        device: GbDeviceSimulator,
+        recordings: Iterable[Recording | str] = (),
+        page_size: int = 2,
+    ) -> DeviceRecordings:
+        records = cls(device, recordings, page_size)
+        device.extensions.append(records)
+        device.recordings = records
+        return records
+
+    def request_received(self, request: Request) -> bool:
+        """A RecordInfo MESSAGE or an INFO of one of our playbacks: handled, True."""
+        if request.method == "MESSAGE":
+            return self.message(request)
+        if request.method == "INFO" and request.call_id in self.playbacks:
+            self.info(request)
+            return True
+        return False
 
     # -- RecordInfo ------------------------------------------------------------------------
 
@@ -242,7 +243,7 @@ class DeviceRecordings:
                 query.device_id, query.sn, len(items), "前门摄像机", tuple(page)
             )
             self.stats.pages += 1
-            status = await self.device.send_manscdp(encode_records_message(response))
+            status = await self.device.send_document(encode_records_message(response))
             if status != 200:
                 log.info("the platform answered %d to a RecordInfo page", status)
 
@@ -310,8 +311,16 @@ class DeviceRecordings:
         self.stats.media_status += 1
         notify = MediaStatus(channel, self.stats.media_status, MEDIA_STATUS_END)
         asyncio.get_running_loop().create_task(
-            self.device.send_manscdp(encode_records_message(notify), call_id=call_id)
+            self.device.send_document(encode_records_message(notify), call_id=call_id)
         )
+
+    def _gop(self, colour: str) -> list[bytes]:
+        if colour not in self._gops:
+            config = self.device.config
+            self._gops[colour] = encode_gop(
+                parse_colour(colour), config.codec, config.width, config.height, config.fps
+            )
+        return self._gops[colour]
 
     # -- MANSRTSP --------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ingest.gbcascade import GbCascade
 from ingest.gbdownload import GbDownloads
 from ingest.gbreader import SCHEME as GB28181
 from ingest.gbreader import GbReaderFactory
@@ -36,7 +37,10 @@ from mediacore.server.api_calls import build_calls_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
+from mediacore.server.api_gbmap import build_gb_map_router
 from mediacore.server.api_gbrecords import build_gb_records_router
+from mediacore.server.api_gbtalkback import build_gb_talkback_router
+from mediacore.server.api_gbupstreams import build_gb_upstreams_router
 from mediacore.server.api_groups import build_groups_router
 from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_login import build_login_router
@@ -63,6 +67,7 @@ from mediacore.server.clips import ClipCache
 from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
+from mediacore.server.gbpictures import WallPictures
 from mediacore.server.groupdials import GroupDials
 from mediacore.server.groups import Groups
 from mediacore.server.guard import RequestGuard
@@ -219,6 +224,18 @@ class MediaServer:
             config.data_dir, RoomScenes(self.bus), self.webrtc.video_hub, self.bus, video_process
         )
         self.metrics.walls = self.walls.statistics
+        self.cascade: GbCascade | None = None  # 级联: registered to upper 国标 platforms
+        if self.sip.gb is not None and config.gb28181_upstreams:
+            self.cascade = GbCascade(
+                config.gb28181_upstreams,
+                self.sip.gb,
+                self.bus,
+                pictures=WallPictures(self.walls, self.webrtc.video_hub),
+                bind_host=config.server.host,
+                ports=(config.rtp.port_min, config.rtp.port_max),
+                media_address=config.rtp.public_address,
+            )
+            self.sip.add_upper_platforms(self.cascade)
         self.announcements = self._announcements(config)
         clips = ClipCache(clips_directory(config.data_dir))
         self.holds = Holds(self.rooms, self.sip.agent, clips, config.sip.hold_music)
@@ -284,6 +301,8 @@ class MediaServer:
         await self.recording_video.start()
         await self.sip.start()
         await self.walls.start()
+        if self.cascade is not None:
+            self.cascade.start()
         self.link_legs.start()
         # Long-lived start-up objects leave the collector's generations: full collections then
         # scan only media-path garbage and stay short, instead of pausing every room's clock.
@@ -303,6 +322,8 @@ class MediaServer:
         # stopped below, after their recordings).
         await self.recorder.stop()
         await self.recording_video.stop()  # the taps of the video tracks just finished
+        if self.cascade is not None:
+            await self.cascade.stop()  # BYE to upper platforms still playing, unregister
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
         await self.directory.stop()
         if self.sharded is not None:
@@ -395,6 +416,9 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_workers_router(server.pool))
     app.include_router(build_sources_router(server.sources, server.link_legs))
     app.include_router(build_gb28181_router(server.sip.gb))
+    app.include_router(build_gb_upstreams_router(server.cascade))
+    app.include_router(build_gb_talkback_router(server.sip.gb_talkbacks))
+    app.include_router(build_gb_map_router(STATIC / "gbmap.js"))
     app.include_router(
         build_gb_records_router(server.sip.gb, server.sources, server.gb_downloads, server.bus)
     )

@@ -339,9 +339,11 @@ class CallRoomView:
             if _remote_leg(participant).worker is worker:
                 self.suspended.add(participant.id)
 
-    async def resume(self, worker: WorkerProcess) -> None:
+    async def resume(self, worker: WorkerProcess) -> list[str]:
         """`worker` is back with this room: each suspended call gets a new leg there and is
-        re-INVITEd to it (the same participant id joins again); a call that cannot ends."""
+        re-INVITEd to it (the same participant id joins again); a call that cannot ends.
+        Answers the participants that carry on."""
+        resumed: list[str] = []
         for participant_id in sorted(self.suspended):
             participant = self.participants.get(participant_id)
             if participant is None or _remote_leg(participant).worker is not worker:
@@ -352,6 +354,9 @@ class CallRoomView:
             except Exception as error:  # the call cannot carry on: it ends as a lost one
                 log.info("sip call not resumed", extra={"room": self.name, "error": str(error)})
                 self.left(participant_id, "worker-lost")
+            else:
+                resumed.append(participant_id)
+        return resumed
 
     async def _move(self, participant: Participant, worker: WorkerProcess) -> None:
         call = participant.endpoint

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.gbsettings import GbSettings, parse_gb28181_settings
+from ingest.gbupstreamsettings import GbUpstream, parse_upstreams
 from ingest.netpolicy import DEFAULT_DENIED_NETWORKS, NetworkPolicy
 from mediacore.participant import PRIORITIES
 from mediacore.room import RoomSettings
@@ -124,6 +125,7 @@ class Config:
     webrtc: WebRtcSettings = field(default_factory=WebRtcSettings)  # [webrtc]: ICE servers
     gb28181: GbSettings = field(default_factory=GbSettings)  # [gb28181]: 国标 devices register
     dispatch_groups: tuple[Group, ...] = ()  # [[dispatch.groups]]: plans dialled at once
+    gb28181_upstreams: tuple[GbUpstream, ...] = ()  # [[gb28181.upstream]]: 级联上级平台
 
     @property
     def data_dir(self) -> Path:
@@ -185,10 +187,13 @@ def load_config(path: str | Path | None = None, environ: dict[str, str] | None =
         raise ConfigError(str(error)) from None
     config = replace(config, webrtc=webrtc)
     try:
-        gb28181 = parse_gb28181_settings(_table(data.get("gb28181", {}), "[gb28181]"))
+        gb_table = dict(_table(data.get("gb28181", {}), "[gb28181]"))
+        upstream = gb_table.pop("upstream", [])
+        gb28181 = parse_gb28181_settings(gb_table)
+        upstreams = parse_upstreams(upstream, gb28181.server_id)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    config = replace(config, gb28181=gb28181)
+    config = replace(config, gb28181=gb28181, gb28181_upstreams=upstreams)
     config = _dispatch(_table(data.get("dispatch", {}), "[dispatch]"), config)
     auth = dict(_table(data.get("auth", {}), "[auth]"))
     tokens = [_token(entry) for entry in _array(auth.pop("tokens", []), "[[auth.tokens]]")]

@@ -89,6 +89,9 @@ class ShardedRooms:
         # Roster fields other services keep for a participant (a camera's pull state).
         self.participant_fields: list[Callable[[str], dict[str, Any]]] = []
         self.whisper_book = WhisperBook(bus, self._require, self._push_whispers)
+        # Each participant's changes through `update` (monitors, gain, hearing...): a worker
+        # that dies takes them along, and the calls it carried get them again when resumed.
+        self._standing: dict[str, dict[str, Any]] = {}
         pool.on_notification = self._notified
         pool.on_restart = self._restore
         pool.on_lost = self._lost
@@ -260,6 +263,7 @@ class ShardedRooms:
         entry = await _ask(
             shard.worker, "participant.update", room=room, participant=participant, changes=changes
         )
+        self._standing.setdefault(participant, {}).update(changes)
         return {**entry, "worker": shard.worker.id}
 
     async def remove(self, room: str, participant: str, reason: str) -> None:
@@ -508,8 +512,10 @@ class ShardedRooms:
             elif shard is not None and kind == "participant.left":
                 shard.participants.discard(payload["participant"])
                 view = self.call_rooms.get(room)
-                if view is not None and payload.get("reason") != MOVED:
-                    view.left(payload["participant"], payload.get("reason", "left"))
+                if payload.get("reason") != MOVED:
+                    self._standing.pop(payload["participant"], None)
+                    if view is not None:
+                        view.left(payload["participant"], payload.get("reason", "left"))
             if kind.startswith("floor.") and len(placed.shards) > 1:
                 asyncio.get_running_loop().create_task(self._sync_floor_quietly(placed))
         at = datetime.fromisoformat(data["at"].replace("Z", "+00:00"))
@@ -566,6 +572,7 @@ class ShardedRooms:
 
     async def _restore(self, worker: WorkerProcess) -> None:
         """Open the restarted worker's shards again, and link them to their rooms."""
+        reopened: list[str] = []
         for name, placed in list(self.rooms.items()):
             for shard in placed.shards:
                 if shard.worker is not worker:
@@ -581,9 +588,31 @@ class ShardedRooms:
                     log.exception("restoring a room failed", extra={"room": name})
                     continue
                 self.bus.publish("room.restored", name, worker=worker.id)
-                view = self.call_rooms.get(name)
-                if view is not None:
-                    await view.resume(worker)
+                reopened.append(name)
+        # Calls come back once every room of the worker is open: their changes may reach
+        # other rooms (a monitor's relay) on the same worker.
+        resumed: list[tuple[str, list[str]]] = []
+        for name in reopened:
+            view = self.call_rooms.get(name)
+            if view is not None:
+                resumed.append((name, await view.resume(worker)))
+        for name, participants in resumed:
+            await self._reapply(name, participants)
+
+    async def _reapply(self, room: str, participants: list[str]) -> None:
+        """The changes the resumed calls had before their worker died: a phone that
+        monitored other rooms monitors them again."""
+        for participant in participants:
+            changes = self._standing.get(participant)
+            if not changes:
+                continue
+            try:
+                await self.update(room, participant, dict(changes))
+            except Exception as error:  # a monitored room closed meanwhile, and the like
+                log.info(
+                    "changes not restored",
+                    extra={"room": room, "participant": participant, "error": str(error)},
+                )
 
     async def snapshots(self) -> list[RoomSnapshot]:
         """Every worker's rooms for /metrics."""

@@ -5,20 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ingest.gbplatform import GbPlatform
 from mediacore.clock import iso8601
 from mediacore.events import EventBus
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
+from mediacore.server.gbtalkbacks import GbTalkbacks
 from mediacore.server.radiogateways import GatewayKeeper
 from mediacore.server.sipradio import IncomingRadio
 from sip.dialout import Dialer
 from sip.message import Request, Response
 from sip.pager import Pager, TextSink
 from sip.roomport import CallLegs
-from sip.stack import SipStack
+from sip.stack import SipStack, UserAgent
 from sip.transaction import Peer, ServerTransaction
 from sip.transfer import Transfers
 from sip.transport import SipTls
@@ -55,6 +56,7 @@ class SipService:
         ]
         self.gateways = GatewayKeeper(config.radio_gateways, self.dialer, rooms)
         self.gb: GbPlatform | None = None  # GB/T 28181 devices, when [gb28181] is configured
+        self.gb_talkbacks: GbTalkbacks | None = None  # their voice broadcast and talkback
         if config.gb28181.enabled:
             self.gb = GbPlatform(
                 config.gb28181,
@@ -63,7 +65,14 @@ class SipService:
                 throttle=self.agent.throttle,
                 media_address=config.rtp.public_address,
             )
-            self.stack.user_agent = _GbFirst(self.gb, self.agent)
+            self.gb_talkbacks = GbTalkbacks(self.gb, self.agent, bus)
+            self.stack.user_agent = _GbFirst(self.gb, self.agent, self.gb_talkbacks)
+
+    def add_upper_platforms(self, cascade: UpperPlatforms) -> None:
+        """Requests from GB/T 28181 upper platforms (级联) go to `cascade`, ahead of the
+        device platform and the user agent."""
+        if self.stack.user_agent is not None:
+            self.stack.user_agent = _UpperFirst(cascade, self.stack.user_agent)
 
     def texts(self, sink: TextSink) -> Pager:
         """Take SIP MESSAGE from now on (sip.pager), handing texts and their delivery states
@@ -144,9 +153,10 @@ class _GbFirst:
     """The stack's user agent when GB/T 28181 is on: requests the platform claims (device
     REGISTER and MESSAGE, its play dialogs) go to it, everything else to the SIP user agent."""
 
-    def __init__(self, gb: GbPlatform, agent: SipUserAgent) -> None:
+    def __init__(self, gb: GbPlatform, agent: SipUserAgent, talkbacks: GbTalkbacks) -> None:
         self.gb = gb
         self.agent = agent
+        self.talkbacks = talkbacks
 
     def admits(self, source: Peer) -> bool:
         return self.agent.admits(source)  # one throttle for both: they share the port
@@ -156,6 +166,8 @@ class _GbFirst:
     ) -> None:
         if self.gb.claims(request):
             self.gb.request_received(request, source, transaction)
+        elif transaction is not None and self.talkbacks.claims(request, source):
+            self.talkbacks.invite_received(request, source, transaction)  # a device calls back
         else:
             self.agent.request_received(request, source, transaction)
 
@@ -168,6 +180,38 @@ class _GbFirst:
     def stray_response(self, response: Response, source: Peer) -> None:
         if not self.gb.stray_response(response, source):
             self.agent.stray_response(response, source)
+
+
+class UpperPlatforms(Protocol):
+    """What takes requests from GB/T 28181 upper platforms (ingest.gbcascade.GbCascade)."""
+
+    def claims(self, request: Request) -> bool: ...
+
+    def request_received(
+        self, request: Request, source: Peer, transaction: ServerTransaction | None
+    ) -> None: ...
+
+
+class _UpperFirst:
+    """The stack's user agent with upper platforms configured: their requests go to the
+    cascade, everything else to the user agent it was before."""
+
+    def __init__(self, upper: UpperPlatforms, rest: UserAgent) -> None:
+        self.upper = upper
+        self.rest = rest
+        # what the cascade does not take is the rest's, as it was
+        self.admits = rest.admits
+        self.ack_timed_out = rest.ack_timed_out
+        self.server_transaction_timed_out = rest.server_transaction_timed_out
+        self.stray_response = rest.stray_response
+
+    def request_received(
+        self, request: Request, source: Peer, transaction: ServerTransaction | None
+    ) -> None:
+        if self.upper.claims(request):
+            self.upper.request_received(request, source, transaction)
+        else:
+            self.rest.request_received(request, source, transaction)
 
 
 def _peer_text(peer: Peer) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -88,10 +87,11 @@ def test_a_worker_killed_between_readings_counts_once() -> None:
 
 
 def test_a_child_process_and_its_cpu_are_part_of_our_tree() -> None:
-    spin = "import time\nt = time.time()\nwhile time.time() - t < 0.3: pass\ntime.sleep(5)"
-    child = subprocess.Popen([sys.executable, "-c", spin])
+    # It spins for 0.3 s of its own CPU time (however busy the machine), then says so.
+    spin = "import time\nwhile time.process_time() < 0.3: pass\nprint(flush=True)\ntime.sleep(5)"
+    child = subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE)
     try:
-        time.sleep(0.5)  # it has spun for 0.3 s
+        assert child.stdout is not None and child.stdout.readline() == b"\n"
         assert child.pid in process_tree(os.getpid())
         assert cpu_seconds(os.getpid()) >= own_cpu_seconds(os.getpid()) + 0.2
     finally:

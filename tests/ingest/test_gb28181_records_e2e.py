@@ -39,6 +39,7 @@ from tests.ingest.test_gb28181_e2e import (
 from tests.server.test_api import Api, assert_error, make_config, running
 from tests.waiting import wait_for
 from tools.gbdevice import DeviceConfig, GbDeviceSimulator, parse_colour
+from tools.gbdevice_records import DeviceRecordings
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -79,14 +80,20 @@ async def device(port: int, device_id: str = DEVICE) -> AsyncIterator[GbDeviceSi
             password=PASSWORD,
             local_host="127.0.0.1",
             keepalive=0.5,
-            recordings=tuple(spec(r) for r in [*RECORDINGS, LONG]),
         )
     )
+    DeviceRecordings.attach(simulator, [spec(r) for r in [*RECORDINGS, LONG]])
     await simulator.start()
     try:
         yield simulator
     finally:
         await simulator.stop()
+
+
+def records_of(simulator: GbDeviceSimulator) -> DeviceRecordings:
+    recordings = simulator.recordings
+    assert isinstance(recordings, DeviceRecordings)
+    return recordings
 
 
 def records_url(channel: str, start: int, end: int) -> str:
@@ -109,7 +116,7 @@ async def test_records_arrive_from_every_page_in_time_order(api: Api) -> None:
         response = await api.as_role("expert", "GET", records_url(channel, NOW - 7200, NOW))
         assert response.status_code == 200, response.text
         found = response.json()
-        assert simulator.records.stats.pages == 3  # 6 recordings, 2 a MESSAGE
+        assert records_of(simulator).stats.pages == 3  # 6 recordings, 2 a MESSAGE
         expected = [(iso(s), iso(e)) for _, s, e in [*RECORDINGS, LONG]]
         got = [(r["start"].replace(".000", ""), r["end"].replace(".000", "")) for r in found]
         assert got == expected
@@ -149,7 +156,7 @@ async def test_records_refuse_bad_ranges_unknown_devices_and_silence(
             simulator.respond(make_response(request, 200))
             return True
 
-        monkeypatch.setattr(simulator.records, "message", silent)
+        monkeypatch.setattr(records_of(simulator), "message", silent)
         monkeypatch.setattr(api_gbrecords, "RECORDS_TIMEOUT", 0.5)
         quiet = await api.as_role("expert", "GET", records_url(channel, NOW - 60, NOW))
         assert_error(quiet, 504, "device-timeout")
@@ -173,12 +180,12 @@ async def test_a_recording_plays_in_its_colour_and_finishes_without_reconnecting
         picture = decoded_colour(frames, "h264")
         assert np.abs(picture - parse_colour(colour)).max() < 12, picture
         await wait_for(lambda: any(e["state"] == "finished" for e in states), 6)
-        assert simulator.records.stats.media_status == 1
+        assert records_of(simulator).stats.media_status == 1
         await wait_for(lambda: simulator.stats.byes == 1, 3)  # we hung up after the end
         entry = await source_entry(api, source_id)
         assert entry["state"] == "finished" and entry["reconnects"] == 0
         assert 60 <= len(frames) <= 80  # 3 s at 25 fps, once
-        assert simulator.stats.invites == 1 and simulator.records.stats.playbacks == 1
+        assert simulator.stats.invites == 1 and records_of(simulator).stats.playbacks == 1
         await api.admin("DELETE", f"/api/v1/rooms/command/sources/{source_id}")
 
 
@@ -187,13 +194,13 @@ async def test_a_device_that_hangs_up_at_the_end_of_the_recording_finished_it(
 ) -> None:
     states = event_log(api, "source.state")
     async with device(api.server.sip.stack.port) as simulator:
-        simulator.records.end_with = "bye"
+        records_of(simulator).end_with = "bye"
         _, start, end = RECORDINGS[3]
         source_id = await add_source(api, playback_url(simulator.channels[0], start, end))
         await wait_for(lambda: any(e["state"] == "finished" for e in states), 8)
         entry = await source_entry(api, source_id)
         assert entry["state"] == "finished" and entry["reconnects"] == 0
-        assert simulator.stats.invites == 1 and simulator.records.stats.media_status == 0
+        assert simulator.stats.invites == 1 and records_of(simulator).stats.media_status == 0
         await api.admin("DELETE", f"/api/v1/rooms/command/sources/{source_id}")
 
 
@@ -212,7 +219,7 @@ async def test_pause_stops_the_frames_resume_restarts_them_seek_and_speed_steer(
         [call_id] = api.server.sip.gb.plays  # type: ignore[union-attr]
         async with device(api.server.sip.stack.port, OTHER) as other:
             forged = MediaStatus(channel, 1, MEDIA_STATUS_END)
-            sent = await other.send_manscdp(encode_records_message(forged), call_id=call_id)
+            sent = await other.send_document(encode_records_message(forged), call_id=call_id)
             assert sent == 200  # taken, and ignored
         await asyncio.sleep(0.5)
         assert not any(e["state"] == "finished" for e in states)
@@ -230,7 +237,7 @@ async def test_pause_stops_the_frames_resume_restarts_them_seek_and_speed_steer(
         assert fast.status_code == 200, fast.text
         sought = await steer(api, source_id, action="seek", position=17)
         assert sought.status_code == 200, sought.text
-        methods = [(c.method, c.position, c.scale) for c in simulator.records.stats.controls]
+        methods = [(c.method, c.position, c.scale) for c in records_of(simulator).stats.controls]
         assert methods == [
             ("PAUSE", None, None),
             ("PLAY", None, None),
@@ -303,7 +310,7 @@ async def _download_and_playback(server: ServerProcess) -> None:
             job = (await call("GET", f"/api/v1/gb28181/downloads/{job['id']}")).json()
         assert job["state"] == "done" and job["progress"] == 1.0, job
         assert time.monotonic() - started < 2.5  # 3 s of recording at 4x
-        assert simulator.records.stats.downloads == 1
+        assert records_of(simulator).stats.downloads == 1
         fetched = await call("GET", job["url"])
         assert fetched.status_code == 200 and len(fetched.content) == job["bytes"] > 10_000
         path = Path(server.data_dir) / "received.mpg"

@@ -9,14 +9,15 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.fuzztargets import targets
 from ingest.annexb import AnnexBWriter, BitstreamError
 from ingest.annexb_hevc import HevcAnnexBWriter
-from ingest.gbmansrtsp import MansrtspError, PlaybackControl, parse_control
-from ingest.gbrecords import (
-    RecordInfoResponse,
-    RecordItem,
-    encode_records_message,
-    parse_records_message,
+from ingest.gbnotify import (
+    AlarmNotify,
+    MobilePosition,
+    encode_event_message,
+    parse_event_message,
+    parse_subscription_query,
 )
 from ingest.gbrtp import PsRtpReceiver
 from ingest.gbsdp import GbSdpError, build_offer, parse_answer
@@ -50,35 +51,31 @@ def test_manscdp_truncated_or_patched_documents_raise_only_manscdp_error(
 
 @FUZZ
 @given(st.binary(max_size=2048))
-def test_record_info_and_media_status_bytes_parse_or_raise_manscdp_error(data: bytes) -> None:
-    try:
-        parse_records_message(data)
-    except ManscdpError:
-        pass
+def test_gb_event_bytes_parse_or_raise_manscdp_error(data: bytes) -> None:
+    for parse in (parse_event_message, parse_subscription_query):
+        try:
+            parse(data)
+        except ManscdpError:
+            pass
 
 
 @FUZZ
-@given(st.integers(0, 600), st.binary(max_size=8))
-def test_record_info_responses_patched_raise_only_manscdp_error(cut: int, patch: bytes) -> None:
-    channel = "34020000001310000001"
-    item = RecordItem(channel, "录像", "/r/1.ps", "中心", 1765000000, 1765000060, 0, "time")
-    document = encode_records_message(RecordInfoResponse(channel, 3, 1, "前门", (item,)))
+@given(st.integers(0, 400), st.binary(max_size=8), st.booleans())
+def test_alarms_and_positions_truncated_or_patched_raise_only_manscdp_error(
+    cut: int, patch: bytes, alarm: bool
+) -> None:
+    device = "34020000001320000001"
+    message = (
+        AlarmNotify(device, 9, 1, "2", "2024-01-01T00:00:00", "越界", 116.4, 39.9, "1")
+        if alarm
+        else MobilePosition(device, 9, 116.4, 39.9, "2024-01-01T00:00:00", 5.0, 45.0, 10.0)
+    )
+    document = encode_event_message(message)
     mutated = document[:cut] + patch + document[cut + len(patch) :]
     try:
-        parse_records_message(mutated)
+        parse_event_message(mutated)
     except ManscdpError:
         pass
-
-
-@FUZZ
-@given(st.binary(max_size=1200), st.integers(0, 60), st.binary(max_size=6))
-def test_mansrtsp_bodies_parse_or_raise_mansrtsp_error(data: bytes, cut: int, patch: bytes) -> None:
-    for body in (data, PlaybackControl("PLAY", 7, position=3, scale=2).encode()):
-        mutated = body[:cut] + patch + body[cut + len(patch) :]
-        try:
-            parse_control(mutated)
-        except MansrtspError:
-            pass
 
 
 @FUZZ
@@ -197,3 +194,35 @@ def test_wall_definitions_parse_or_raise_layout_error(data: Any) -> None:
         parse_wall(data)
     except LayoutError:
         pass
+
+
+UPPER_CHECK, UPPER_SEEDS = targets()["gb-upper"].make()  # the fuzz bench's own entry points
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=2048), st.sampled_from(UPPER_SEEDS)), st.binary(max_size=8))
+def test_an_upper_platforms_documents_and_offers_parse_or_raise_their_own_error(
+    data: bytes, patch: bytes
+) -> None:
+    UPPER_CHECK(data)
+    UPPER_CHECK(data[: len(data) // 2] + patch + data[len(data) // 2 + len(patch) :])
+
+
+RECORDS_CHECK, RECORDS_SEEDS = targets()["gb-records"].make()
+MANSRTSP_CHECK, MANSRTSP_SEEDS = targets()["mansrtsp"].make()
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=2048), st.sampled_from(RECORDS_SEEDS)), st.binary(max_size=8))
+def test_record_info_and_media_status_parse_or_raise_manscdp_error(
+    data: bytes, patch: bytes
+) -> None:
+    RECORDS_CHECK(data)
+    RECORDS_CHECK(data[: len(data) // 2] + patch + data[len(data) // 2 + len(patch) :])
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=1200), st.sampled_from(MANSRTSP_SEEDS)), st.binary(max_size=6))
+def test_mansrtsp_bodies_parse_or_raise_mansrtsp_error(data: bytes, patch: bytes) -> None:
+    MANSRTSP_CHECK(data)
+    MANSRTSP_CHECK(data[: len(data) // 2] + patch + data[len(data) // 2 + len(patch) :])

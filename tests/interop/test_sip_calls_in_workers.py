@@ -10,14 +10,18 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("pjsua2", exc_type=ImportError)
 
 from bench.serverproc import ServerProcess  # noqa: E402
+from mediacore.audio import tone_levels_by_block  # noqa: E402
 from tests.interop.phone import Phone, PhoneError  # noqa: E402
 from tests.interop.test_sip_calls import (  # noqa: E402, F401  (collected here again)
     CONFIG,
+    HEARD_DB,
+    TONE_DBFS,
     Room,
     assert_hears,
     dial_in,
@@ -25,6 +29,7 @@ from tests.interop.test_sip_calls import (  # noqa: E402, F401  (collected here 
     make_room,
     phones,
     record,
+    steady,
     test_dial_out_to_a_registered_phone_that_answers_then_kick_hangs_it_up,
     test_hold_stops_the_audio_to_the_phone_and_resume_brings_it_back,
     test_pin_room_prompts_admits_the_right_pin_and_hangs_up_after_three_wrong_ones,
@@ -63,12 +68,21 @@ def test_calls_carry_on_through_a_killed_worker_by_re_invite(
     wavs: dict[int, Path],  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    room = make_room()
-    alice, bob = phones("alice"), phones("bob")
+    room, other = make_room(), make_room()
+    alice, bob, carol = phones("alice"), phones("bob"), phones("carol")
     a_call, b_call = dial_in(alice, room), dial_in(bob, room)
+    c_call = dial_in(carol, other)
     alice.cmd("play", call=a_call, wav=str(wavs[440]))
     bob.cmd("play", call=b_call, wav=str(wavs[1000]))
+    carol.cmd("play", call=c_call, wav=str(wavs[1600]))
     on = {entry["user"]: entry for entry in room.roster()}
+    # Alice also monitors the other room, 6 dB down: her worker keeps the relay, and the
+    # monitor must come back with her call.
+    monitored = room.server.client.patch(
+        f"/api/v1/rooms/{room.name}/participants/{on['alice']['id']}",
+        json={"monitor": [{"room": other.name, "gain_db": -6}]},
+    )
+    assert monitored.status_code == 200, monitored.text
     assert on["alice"]["worker"] != on["bob"]["worker"]  # one leg per shard
     workers = room.server.client.get("/api/v1/workers").json()
     victim = next(w for w in workers if w["id"] == on["alice"]["worker"])
@@ -92,6 +106,14 @@ def test_calls_carry_on_through_a_killed_worker_by_re_invite(
     a_heard = record(alice, a_call, tmp_path / "a.wav", 2.5)
     b_heard = record(bob, b_call, tmp_path / "b.wav", 2.5)
     assert_hears(*a_heard, 1000.0, 440.0)
-    assert_hears(*b_heard, 440.0, 1000.0)
+    assert_hears(*b_heard, 440.0, 1000.0, 1600.0)
+    # Carol's room through the restored monitor, at its gain.
+    pcm, rate = a_heard
+    levels = tone_levels_by_block(steady(pcm, rate), 1600.0, rate, block_seconds=0.1)
+    monitor = float(np.median(levels))
+    assert abs(monitor - (TONE_DBFS - 6)) <= HEARD_DB, f"monitored room at {monitor:.1f} dBFS"
+    back = next(p for p in room.roster() if p["id"] == on["alice"]["id"])
+    assert back["monitor"] == [{"room": other.name, "gain_db": -6.0}], back
     hang_up(alice, a_call)
     hang_up(bob, b_call)
+    hang_up(carol, c_call)

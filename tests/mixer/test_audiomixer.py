@@ -76,10 +76,10 @@ def run(mixer: AudioMixer, people: list[Participant], ticks: int = 25) -> None:
         mixer.tick(tick, tick * 0.02, people)
 
 
-def heard(p: Participant, frequency: float, codec: CodecInfo = L16_48000) -> float:
+def heard(p: Participant, frequency: float, codec: CodecInfo = L16_48000, last: int = 10) -> float:
     output = p.endpoint.audio_output
     assert isinstance(output, CapturingOutput)
-    return tone_level_dbfs(output.heard(codec), frequency, codec.sample_rate)
+    return tone_level_dbfs(output.heard(codec, last), frequency, codec.sample_rate)
 
 
 def test_each_listener_hears_the_others_and_not_itself() -> None:
@@ -228,3 +228,22 @@ def test_a_full_duplex_holder_keys_the_radios_with_its_voice() -> None:
     commander = participant("commander", 1000.0, priority=2)
     run_with_floor(AudioMixer(MixerSettings()), [a, commander], holder=commander)
     assert heard(a, 1000.0) > -25
+
+
+def test_a_talker_whose_frame_goes_missing_never_hears_its_own_voice_in_the_next_packet() -> None:
+    # The others' mix is resampled to 8 kHz by a filter that remembers its last few samples,
+    # which held this talker's voice: dropping out of the mix, it must not get that tail.
+    mixer = AudioMixer(MixerSettings())
+    a, b, c = participant("a", 500, PCMU), participant("b", 700, PCMU), participant("c", None, PCMU)
+    run(mixer, [a, b, c])
+    a_input = a.endpoint.audio_input
+    assert isinstance(a_input, ToneInput)
+    a_input.frequency = None  # its packet is late: no frame this tick, so not mixed
+    mixer.tick(26, 26 * 0.02, [a, b, c])
+    # What b alone sounds like through the same path: a room where only b ever talked.
+    alone = AudioMixer(MixerSettings())
+    b2, x = participant("b", 700, PCMU), participant("x", None, PCMU)
+    run(alone, [b2, x], ticks=26)
+    a_output, x_output = a.endpoint.audio_output, x.endpoint.audio_output
+    assert isinstance(a_output, CapturingOutput) and isinstance(x_output, CapturingOutput)
+    assert a_output.payloads[-1] == x_output.payloads[-1]

@@ -1,0 +1,450 @@
+"""Cascade up (级联): this server as a lower platform (下级平台) of configured upper platforms.
+
+For each `[[gb28181.upstream]]` an UpstreamLink registers and keeps alive. Requests from an
+upper platform (its server_id in From, from the address it is configured at, or in a dialog
+it opened) come here ahead of the device platform (see mediacore.server.sipservice):
+
+- Query Catalog: our catalog (ingest.gbcascadecatalog), a few items per MESSAGE;
+  Query DeviceInfo and DeviceStatus: for us, or a device below.
+- Control DeviceControl (PTZ and the like) for a channel of a device below: the document goes
+  on to that device as it is; the device's answer status is the upper platform's answer.
+- INVITE (s=Play) of a device's channel (relayed from the device) or of a wall (its encoded
+  picture), PS over RTP by UDP or TCP (ingest.gbupperplay); BYE from either side ends it.
+
+Plays are published as `gb.cascade` events (state playing/ended), registration changes as
+`gb.upstream`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ingest.gbcascadecatalog import (
+    catalog_pages,
+    device_items,
+    device_status_body,
+    wall_channels,
+    wall_items,
+)
+from ingest.gbmediaout import MediaOut
+from ingest.gbplatform import GbPlatform, GbPlayError
+from ingest.gbsdp import GbSdpError
+from ingest.gbupperplay import UpperOffer, build_answer, read_offer
+from ingest.gbupperrelay import DeviceRelay, Pictures, WallRelay
+from ingest.gbupstreamlink import UpstreamLink
+from ingest.gbupstreamsettings import GbUpstream
+from ingest.manscdp import (
+    CatalogItem,
+    DeviceInfoResponse,
+    ManscdpEnvelope,
+    ManscdpError,
+    encode_message,
+    parse_envelope,
+)
+from mediacore.events import EventBus
+from sip.address import SipSyntaxError
+from sip.dialog import Dialog, new_tag
+from sip.message import Request, make_response
+from sip.transaction import Peer, ServerTransaction
+
+log = logging.getLogger(__name__)
+
+BYE_WAIT = 5.0
+MAX_PLAYS = 64  # streams to upper platforms at once, starting ones included
+UPPER_METHODS = frozenset({"MESSAGE", "INVITE", "BYE", "ACK", "INFO", "OPTIONS"})
+
+
+@dataclass(eq=False)
+class _UpperPlay:
+    link: UpstreamLink
+    channel_id: str
+    dialog: Dialog
+    out: MediaOut
+    relay: DeviceRelay | WallRelay
+
+
+@dataclass(frozen=True, slots=True)
+class _Invite:
+    """An upper platform's INVITE being served: of `wall`, or of a channel of `device_id`."""
+
+    link: UpstreamLink
+    request: Request
+    source: Peer
+    transaction: ServerTransaction
+    offer: UpperOffer
+    wall: str | None
+    device_id: str | None
+
+
+class GbCascade:
+    def __init__(
+        self,
+        upstreams: tuple[GbUpstream, ...],
+        platform: GbPlatform,
+        bus: EventBus,
+        *,
+        pictures: Pictures | None = None,
+        bind_host: str = "0.0.0.0",
+        ports: tuple[int, int] = (20000, 29999),
+        media_address: str = "",
+    ) -> None:
+        self.platform = platform
+        self.stack = platform.stack
+        self.bus = bus
+        self.pictures = pictures
+        self.bind_host = bind_host
+        self.ports = ports
+        self.media_address = media_address
+        self.links = {u.server_id: UpstreamLink(u, self.stack, bus) for u in upstreams}
+        self.plays: dict[str, _UpperPlay] = {}  # by Call-ID
+        self._starting = 0  # INVITEs being set up
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def start(self) -> None:
+        for link in self.links.values():
+            link.start()
+
+    async def stop(self) -> None:
+        """BYE to every upper platform still playing, then unregister."""
+        await asyncio.gather(
+            *(self._end(call_id, "stopping", bye=True) for call_id in list(self.plays)),
+            return_exceptions=True,
+        )
+        await asyncio.gather(*(link.stop() for link in self.links.values()))
+        for task in list(self._tasks):
+            task.cancel()
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Each upper platform: registration state, last error, and its plays."""
+        return [
+            {
+                **link.describe(),
+                "plays": [p.channel_id for p in self.plays.values() if p.link is link],
+            }
+            for link in self.links.values()
+        ]
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def claims(self, request: Request) -> bool:
+        """Requests in an upper platform's dialog, or from an upper platform's server_id."""
+        if request.call_id in self.plays:
+            return True
+        if request.method not in UPPER_METHODS:
+            return False
+        try:
+            return (request.from_.uri.user or "") in self.links
+        except SipSyntaxError:
+            return False
+
+    def request_received(
+        self, request: Request, source: Peer, transaction: ServerTransaction | None
+    ) -> None:
+        play = self.plays.get(request.call_id)
+        if request.method == "ACK":
+            if play is not None:
+                self.stack.ack_received(request.call_id, request.cseq[0])
+            return
+        if transaction is None:
+            return
+        link = play.link if play is not None else self._link(request, source)
+        if link is None:
+            answer = make_response(request, 403, "Forbidden (not the upper platform's address)")
+            self.stack.respond(transaction, answer)
+            return
+        method = request.method
+        if method == "MESSAGE":
+            self._message(link, request, transaction)
+        elif method == "INVITE" and play is None and not request.to.tag:
+            self._invite(link, request, source, transaction)
+        elif method == "BYE" and play is not None:
+            self.stack.respond(transaction, make_response(request, 200))
+            self._spawn(self._end(request.call_id, "the upper platform hung up", bye=False))
+        elif method in ("OPTIONS", "INFO") and play is not None:
+            self.stack.respond(transaction, make_response(request, 200))
+        else:
+            self.stack.respond(transaction, make_response(request, 481 if play is None else 405))
+
+    def _link(self, request: Request, source: Peer) -> UpstreamLink | None:
+        """The upper platform `request` comes from, if it comes from where that one is."""
+        link = self.links.get(request.from_.uri.user or "")
+        if link is None or link.peer is None or link.peer.host != source.host:
+            return None
+        return link
+
+    # -- MESSAGE ---------------------------------------------------------------------------
+
+    def _message(
+        self, link: UpstreamLink, request: Request, transaction: ServerTransaction
+    ) -> None:
+        try:
+            envelope = parse_envelope(request.body)
+        except ManscdpError as error:
+            self.stack.respond(transaction, make_response(request, 400, f"Bad MANSCDP ({error})"))
+            return
+        kind = (envelope.root, envelope.cmd_type)
+        if kind == ("Control", "DeviceControl"):
+            self._spawn(self._forward(request, transaction, envelope))
+            return
+        if envelope.root == "Response":
+            self.stack.respond(transaction, make_response(request, 200))
+            return
+        answer = self._answer(link, envelope)
+        if answer is None:
+            reason = f"Not Found ({envelope.root} {envelope.cmd_type[:20]} {envelope.device_id})"
+            self.stack.respond(transaction, make_response(request, 404, reason))
+            return
+        self.stack.respond(transaction, make_response(request, 200))
+        self._spawn(self._send_all(link, answer))
+
+    def _answer(self, link: UpstreamLink, envelope: ManscdpEnvelope) -> list[bytes] | None:
+        """The MESSAGE bodies answering a query; None for what we cannot answer."""
+        local_id, target, sn = link.upstream.local_id, envelope.device_id, envelope.sn
+        if envelope.root != "Query":
+            return None
+        if envelope.cmd_type == "Catalog" and target == local_id:
+            return [
+                encode_message(page) for page in catalog_pages(local_id, sn, self.catalog(local_id))
+            ]
+        if envelope.cmd_type == "DeviceInfo":
+            info = self._device_info(local_id, target, sn)
+            return [encode_message(info)] if info is not None else None
+        if envelope.cmd_type == "DeviceStatus":
+            online = self._online(local_id, target)
+            if online is None:
+                return None
+            return [device_status_body(target, sn, online, datetime.now())]
+        return None
+
+    def catalog(self, local_id: str) -> list[CatalogItem]:
+        """Every channel we show an upper platform that knows us as `local_id`."""
+        items: list[CatalogItem] = []
+        for device in self.platform.devices.devices.values():
+            items += device_items(list(device.channels.values()), device.state == "online")
+        return items + wall_items(local_id, wall_channels(local_id, self._walls()))
+
+    def _walls(self) -> dict[str, bool]:
+        return self.pictures.walls() if self.pictures is not None else {}
+
+    def _device_info(self, local_id: str, target: str, sn: int) -> DeviceInfoResponse | None:
+        if target == local_id:
+            return DeviceInfoResponse(
+                local_id,
+                sn,
+                device_name="mediacore",
+                manufacturer="mediacore",
+                model="mediacore",
+                firmware="1",
+                channel=len(self.catalog(local_id)),
+            )
+        device = self.platform.devices.get(target)
+        if device is None:
+            return None
+        info = device.info
+        return DeviceInfoResponse(
+            target,
+            sn,
+            device_name=device.name or (info.device_name if info else ""),
+            manufacturer=info.manufacturer if info else "",
+            model=info.model if info else "",
+            firmware=info.firmware if info else "",
+            channel=len(device.channels),
+        )
+
+    def _online(self, local_id: str, target: str) -> bool | None:
+        """Whether `target` (us, a device or channel below, a wall) is online; None: unknown."""
+        if target == local_id:
+            return True
+        walls = {c.channel_id: c.playable for c in wall_channels(local_id, self._walls())}
+        if target in walls:
+            return walls[target]
+        device_id = self._device_of(target)
+        if device_id is None:
+            return None
+        device = self.platform.devices.get(device_id)
+        return device is not None and device.state == "online"
+
+    def _device_of(self, target: str) -> str | None:
+        """The device below that is `target` or has it as a channel."""
+        devices = self.platform.devices.devices
+        if target in devices:
+            return target
+        return next((d.id for d in devices.values() if target in d.channels), None)
+
+    async def _send_all(self, link: UpstreamLink, bodies: list[bytes]) -> None:
+        for body in bodies:
+            status = await link.send_manscdp(body)
+            if status != 200:
+                log.info(
+                    "gb28181 upstream refused our answer",
+                    extra={"upstream": link.upstream.server_id, "status": status},
+                )
+                return
+
+    async def _forward(
+        self, request: Request, transaction: ServerTransaction, envelope: ManscdpEnvelope
+    ) -> None:
+        """An upper platform's DeviceControl, on to the device below that has the channel."""
+        device_id = self._device_of(envelope.device_id)
+        if device_id is None:
+            reason = f"Not Found (no device below has {envelope.device_id})"
+            self.stack.respond(transaction, make_response(request, 404, reason))
+            return
+        status = await self.platform.send_document(device_id, request.body)
+        log.info(
+            "gb28181 upstream control relayed",
+            extra={"device": device_id, "channel": envelope.device_id, "status": status},
+        )
+        self.bus.publish(
+            "gb.cascade",
+            None,
+            upstream=request.from_.uri.user or "",
+            channel=envelope.device_id,
+            state="control",
+            reason=f"{envelope.cmd_type}: device answered {status}",
+        )
+        self.stack.respond(
+            transaction, make_response(request, status if 200 <= status < 700 else 500)
+        )
+
+    # -- INVITE ----------------------------------------------------------------------------
+
+    def _invite(
+        self, link: UpstreamLink, request: Request, source: Peer, transaction: ServerTransaction
+    ) -> None:
+        channel = request.request_uri.user or ""
+        local_id = link.upstream.local_id
+        try:
+            offer = read_offer(request.body, local_id)
+        except GbSdpError as error:
+            answer = make_response(request, 488)
+            answer.headers.add("Warning", f'399 mediacore "{str(error)[:100]}"')
+            self.stack.respond(transaction, answer)
+            return
+        walls = {c.channel_id: c for c in wall_channels(local_id, self._walls())}
+        wall = walls.get(channel)
+        device_id = None if wall is not None else self._device_of(channel)
+        if wall is None and device_id is None:
+            reason = f"Not Found (no channel {channel[:24]})"
+            self.stack.respond(transaction, make_response(request, 404, reason))
+            return
+        if wall is not None and not wall.playable:
+            reason = "Temporarily Unavailable (the wall has no whep output to give)"
+            self.stack.respond(transaction, make_response(request, 480, reason))
+            return
+        if len(self.plays) + self._starting >= MAX_PLAYS:
+            reason = f"Busy Here ({MAX_PLAYS} streams to upper platforms already)"
+            self.stack.respond(transaction, make_response(request, 486, reason))
+            return
+        self._starting += 1
+        name = wall.wall if wall is not None else None
+        self._spawn(
+            self._serve(_Invite(link, request, source, transaction, offer, name, device_id))
+        )
+
+    async def _serve(self, invite: _Invite) -> None:
+        try:
+            await self._open(invite)
+        finally:
+            self._starting -= 1
+
+    async def _open(self, invite: _Invite) -> None:
+        link, request, source, transaction = (
+            invite.link,
+            invite.request,
+            invite.source,
+            invite.transaction,
+        )
+        offer, wall, device_id = invite.offer, invite.wall, invite.device_id
+        call_id = request.call_id
+        channel = request.request_uri.user or ""
+
+        def ended(reason: str) -> None:
+            self._spawn(self._end(call_id, reason, bye=True))
+
+        out = MediaOut(offer.mode, (offer.address, offer.port), self.bind_host, self.ports, ended)
+        relay: DeviceRelay | WallRelay
+        if wall is not None and self.pictures is not None:
+            relay = WallRelay(self.pictures, wall, out, offer.ssrc_value)
+        else:
+            assert device_id is not None
+            relay = DeviceRelay(
+                self.platform,
+                device_id,
+                channel,
+                out,
+                offer.ssrc_value,
+                bind_host=self.bind_host,
+                ports=self.ports,
+                on_end=ended,
+            )
+        try:
+            port = out.open()
+            await relay.start()
+        except GbPlayError as error:
+            out.close()
+            status = 404 if error.permanent else 480
+            self.stack.respond(transaction, make_response(request, status, error.reason[:100]))
+            return
+        except (KeyError, OSError) as error:
+            out.close()
+            reason = f"Temporarily Unavailable ({str(error)[:80]})"
+            self.stack.respond(transaction, make_response(request, 480, reason))
+            return
+        tag = new_tag()
+        contact = f"<{self.stack.contact_uri(link.upstream.local_id, source)}>"
+        dialog = Dialog.as_uas(request, tag, contact, source)
+        address = self.media_address or self.stack.local_host(source.host)
+        sdp = build_answer(offer, channel_id=channel, address=address, port=port)
+        ok = make_response(request, 200, to_tag=tag)
+        ok.headers.add("Contact", contact)
+        ok.headers.add("Content-Type", "APPLICATION/SDP")
+        ok.body = sdp.serialize().encode()
+        self.plays[call_id] = _UpperPlay(link, channel, dialog, out, relay)
+        self.stack.respond(transaction, ok)
+        await out.start()
+        self._event(link, channel, "playing", offer.mode)
+
+    async def _end(self, call_id: str, reason: str, *, bye: bool) -> None:
+        play = self.plays.pop(call_id, None)
+        if play is None:
+            return
+        play.out.close()
+        await play.relay.stop()
+        if bye:
+            request = play.dialog.request("BYE", self.stack.via(play.dialog.peer))
+            try:
+                await asyncio.wait_for(self.stack.request(request, play.dialog.peer), BYE_WAIT)
+            except TimeoutError:
+                pass
+        self._event(play.link, play.channel_id, "ended", reason)
+
+    def _event(self, link: UpstreamLink, channel: str, state: str, reason: str) -> None:
+        log.info(
+            "gb28181 upstream play %s",
+            state,
+            extra={"upstream": link.upstream.server_id, "channel": channel, "reason": reason},
+        )
+        self.bus.publish(
+            "gb.cascade",
+            None,
+            upstream=link.upstream.server_id,
+            channel=channel,
+            state=state,
+            reason=reason,
+        )
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("gb28181 cascade task failed", exc_info=task.exception())
