@@ -134,6 +134,26 @@ class GbDeviceTable:
         device.state = "online"
         return [] if was == "online" else [DeviceChange(device_id, "online", "registered")]
 
+    def restore(self, device: GbDevice) -> bool:
+        """Add a device kept from an earlier run (ingest.gbstore), unless the table already
+        has it or is full; its channels past MAX_CHANNELS are dropped."""
+        if device.id in self.devices or len(self.devices) >= MAX_DEVICES:
+            return False
+        if len(device.channels) > MAX_CHANNELS:
+            kept = list(device.channels.items())[:MAX_CHANNELS]
+            device.channels = dict(kept)
+        self.devices[device.id] = device
+        return True
+
+    def forget(self, device_id: str) -> bool:
+        """Remove an offline device (it is added again when it registers); False when the
+        table does not hold it or it is online."""
+        device = self.devices.get(device_id)
+        if device is None or device.state == "online":
+            return False
+        del self.devices[device_id]
+        return True
+
     def keepalive(self, device_id: str, source: Peer, now: float) -> list[DeviceChange] | None:
         """A Keepalive MESSAGE; None when the device is not registered (answer it 403 so it
         registers again), else the changes (back online)."""

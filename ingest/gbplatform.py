@@ -2,9 +2,10 @@
 them for their catalogs and invites their channels to send live video.
 
 The asyncio side, over our own SIP stack. The server assembly puts `GbPlatform` in front of
-the SIP user agent: requests it `claims()` (REGISTER and MESSAGE from 20-digit ids, requests in
-its play dialogs) come here, everything else goes to the user agent as before. Devices
-authenticate with MD5 digest in realm = the 10-digit domain (GB/T 28181-2016 section 9.1);
+the SIP user agent: requests it `claims()` (REGISTER and MESSAGE from devices, see
+ingest.gbidentity; requests in its play dialogs) come here, everything else goes to the user
+agent as before. Devices authenticate with MD5 digest (SHA-256 where `digest_algorithms` says)
+in realm = the 10-digit domain (GB/T 28181-2016 section 9.1);
 MESSAGE bodies are MANSCDP (see ingest.manscdp); INVITE offers and answers are annex F SDP
 (see ingest.gbsdp); the device state logic is ingest.gbdevices.
 """
@@ -22,21 +23,15 @@ from datetime import datetime
 from typing import Any
 
 from ingest.gbdevices import DeviceChange, GbDeviceTable
-from ingest.gbmansrtsp import CONTENT_TYPE as MANSRTSP
-from ingest.gbmansrtsp import PlaybackControl
-from ingest.gbrecords import (
-    MediaStatus,
-    RecordInfoQuery,
-    RecordInfoResponse,
-    RecordItem,
-    encode_records_message,
-    parse_records_message,
-)
-from ingest.gbrecordsearch import RecordSearches
+from ingest.gbidentity import is_device_user
+from ingest.gbinvite import send_invite
+from ingest.gbrecordings import GbRecordings
 from ingest.gbsdp import GbAnswer, GbSdpError, build_offer, make_ssrc, parse_answer, ssrc_value
-from ingest.gbsettings import GbSettings, is_gb_id
+from ingest.gbsettings import GbSettings
+from ingest.gbstore import GbDeviceStore
 from ingest.gbsubscriber import GbSubscriber
 from ingest.manscdp import (
+    CatalogItem,
     CatalogQuery,
     CatalogResponse,
     DeviceInfoQuery,
@@ -105,9 +100,13 @@ class GbPlatform:
         *,
         throttle: AuthThrottle | None = None,
         media_address: str = "",
+        store: GbDeviceStore | None = None,
+        phones: Callable[[str], bool] | None = None,
     ) -> None:
         """`media_address` is written into INVITE offers (rtp.public_address); empty: the
-        address the device reaches us at."""
+        address the device reaches us at. `store` keeps the registry across restarts.
+        `phones` says whether a user is a SIP phone of the configuration (never a device
+        unless [[gb28181.devices]] lists it)."""
         self.settings = settings
         self.media_address = media_address
         self.stack = stack
@@ -115,15 +114,22 @@ class GbPlatform:
         self.bus = bus
         self.throttle = throttle
         self.devices = GbDeviceTable(settings.keepalive_interval, settings.keepalive_misses)
-        # GB/T 28181-2016 devices answer MD5 only; the realm is the domain they were told.
-        self.digest = DigestServer(settings.domain, algorithms=("MD5",))
+        # GB/T 28181-2016 devices answer MD5 only, so MD5 is the default; the realm is the
+        # domain they were told. `digest_algorithms` may add (or require) SHA-256 (RFC 8760).
+        self.digest = DigestServer(settings.domain, algorithms=settings.digest_algorithms)
         self.plays: dict[str, GbPlay] = {}  # by Call-ID
         self._sn = itertools.count(1)
-        self.searches = RecordSearches()  # RecordInfo queries waiting for their pages
         self._tasks: set[asyncio.Task[Any]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
         # Catalog, Alarm and MobilePosition subscriptions; alarms and positions pushed
         self.subscriber = GbSubscriber(settings, stack, self.devices, bus, self.send_document)
+        # what devices recorded: RecordInfo, MediaStatus, MANSRTSP (ingest.gbrecordings)
+        self.recordings = GbRecordings(
+            settings, stack, self.devices, self.plays, self.send_document
+        )
+        self.store = store
+        self.phones = phones
+        self._inviting: set[asyncio.Task[Any]] = set()  # plays whose INVITE is unanswered
 
     @property
     def domain(self) -> str:
@@ -134,28 +140,51 @@ class GbPlatform:
         return self.settings.server_id
 
     def start(self) -> None:
+        if self.store is not None:
+            for device in self.store.load(self.clock.now(), time.time()):
+                self.devices.restore(device)
         self._housekeeping = asyncio.get_running_loop().create_task(self._watch())
 
     async def stop(self) -> None:
-        """End every play dialog (BYE), then stop the keepalive watch."""
+        """CANCEL every unanswered play INVITE, end every play dialog (BYE), then stop the
+        keepalive watch."""
+        inviting = list(self._inviting)
+        for task in inviting:
+            if not task.cancelling():  # one the reader gave up on is CANCELling already
+                task.cancel()
         await asyncio.gather(
-            *(self.stop_play(play) for play in list(self.plays.values())), return_exceptions=True
+            *(self.stop_play(play) for play in list(self.plays.values())),
+            *inviting,
+            return_exceptions=True,
         )
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         await self.subscriber.stop()
         for task in list(self._tasks):
             task.cancel()
+        if self.store is not None:
+            self.store.close()
 
     def describe(self) -> list[dict[str, Any]]:
         """Devices for the API: state, address, DeviceInfo and channels, with their latest
         positions and alarm and their subscriptions."""
         return [self.subscriber.annotate(d) for d in self.devices.describe(self.clock.now())]
 
+    def forget(self, device_id: str) -> bool:
+        """Remove an offline device from the registry and its store (`gb.device` state
+        "removed"); False when unknown or online."""
+        if not self.devices.forget(device_id):
+            return False
+        if self.store is not None:
+            self.store.forget(device_id)
+        self.bus.publish("gb.device", None, device=device_id, state="removed", reason="deleted")
+        return True
+
     # -- routing from the SIP stack --------------------------------------------------------
 
     def claims(self, request: Request) -> bool:
-        """Whether this request is ours: REGISTER/MESSAGE from a GB id, or one in a play dialog."""
+        """Whether this request is ours: REGISTER/MESSAGE from a device (ingest.gbidentity:
+        a 20-digit phone number stays a phone), or one in a play dialog."""
         if request.call_id in self.plays:
             return True
         if request.method == "NOTIFY" and self.subscriber.claims_notify(request):
@@ -163,9 +192,18 @@ class GbPlatform:
         if request.method not in ("REGISTER", "MESSAGE", "NOTIFY"):
             return False
         try:
-            return is_gb_id(request.from_.uri.user or "")
+            uri = request.from_.uri
         except SipSyntaxError:
             return False
+        user = uri.user or ""
+        return is_device_user(
+            user,
+            uri.host,
+            domain=self.domain,
+            listed=self.settings.is_listed(user),
+            known=self.devices.get(user) is not None,
+            phone=self.phones is not None and self.phones(user),
+        )
 
     def request_received(
         self, request: Request, source: Peer, transaction: ServerTransaction | None
@@ -272,6 +310,7 @@ class GbPlatform:
         moment = datetime.now(self.settings.zone)
         response.headers.add("Date", moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
         self.stack.respond(transaction, response)
+        self._persist(device_id)
         self._publish(changes)
         self.subscriber.registered(device_id, request.call_id, expires)
 
@@ -290,7 +329,8 @@ class GbPlatform:
         try:
             message = parse_message(request.body)
         except ManscdpError as error:
-            if str(error).startswith("unsupported") and self._records_message(request, source):
+            unsupported = str(error).startswith("unsupported")
+            if unsupported and self.recordings.message_received(request, source):
                 self.stack.respond(transaction, make_response(request, 200))
                 return
             answer = make_response(request, 400, f"Bad MANSCDP ({error})")
@@ -306,6 +346,8 @@ class GbPlatform:
                 self.stack.respond(transaction, make_response(request, 403, "Not Registered"))
                 return
             self.stack.respond(transaction, make_response(request, 200))
+            if changes:
+                self._persist(device_id)
             self._publish(changes)
             return
         device = self.devices.get(device_id)
@@ -315,80 +357,20 @@ class GbPlatform:
         self.stack.respond(transaction, make_response(request, 200))
         if isinstance(message, CatalogResponse):
             self.devices.catalog(message)
+            self._persist(message.device_id, message.items)
         elif isinstance(message, DeviceInfoResponse):
             self.devices.device_info(message)
+            self._persist(message.device_id)
 
-    def _records_message(self, request: Request, source: Peer) -> bool:
-        """A RecordInfo page or a MediaStatus from a registered device: handled, True."""
-        device = self.devices.get(request.from_.uri.user or "")
-        if device is None or device.source.host != source.host:
-            return False
-        try:
-            message = parse_records_message(request.body, self.settings.zone)
-        except ManscdpError:
-            return False
-        if isinstance(message, RecordInfoResponse):
-            self.searches.page(device.id, message)
-        elif isinstance(message, MediaStatus):
-            play = self.plays.get(request.call_id) or next(
-                (
-                    p
-                    for p in self.plays.values()
-                    if p.device_id == device.id
-                    and p.kind != "Play"
-                    and message.device_id in (p.channel_id, device.id)
-                ),
-                None,
-            )
-            if play is not None and play.device_id == device.id and play.on_status is not None:
-                play.on_status(message.notify_type)
-        return message is not None
-
-    async def query_records(
-        self,
-        device_id: str,
-        channel_id: str,
-        start: int,
-        end: int,
-        *,
-        timeout: float,
-        kind: str = "all",
-    ) -> list[RecordItem] | None:
-        """Ask `channel_id` for its recordings (of Type `kind`: all, time, alarm, manual)
-        between two Unix times and gather every page
-        of the answer (SumNum items, bounded) for at most `timeout` seconds. Returns them in
-        time order, None when no page came. Raises GbPlayError for an unknown or offline
-        device, or one that refused the query."""
+    def _persist(self, device_id: str, items: tuple[CatalogItem, ...] = ()) -> None:
+        """Keep the device (and those of `items` its table took) in the store, if any."""
         device = self.devices.get(device_id)
-        if device is None:
-            raise GbPlayError(f"unknown GB/T 28181 device {device_id}", permanent=True)
-        if device.state != "online":
-            raise GbPlayError(f"GB/T 28181 device {device_id} is offline")
-        sn = next(self._sn)
-        with self.searches.open(device_id, channel_id, sn) as search:
-            query = RecordInfoQuery(channel_id, sn, start, end, kind)
-            document = encode_records_message(query, zone=self.settings.zone)
-            status = await self.send_document(device_id, document)
-            if status != 200:
-                raise GbPlayError(f"device {device_id} answered {status} to RecordInfo")
-            return await search.wait(timeout)
-
-    async def control_playback(self, play: GbPlay, control: PlaybackControl) -> int:
-        """Send a MANSRTSP control (INFO) in a playback dialog; returns the device's status
-        (408 when it does not answer). Raises MansrtspError for a control out of range."""
-        info = play.dialog.request(
-            "INFO",
-            self.stack.via(play.dialog.peer),
-            body=control.encode(),
-            content_type=MANSRTSP,
+        if self.store is None or device is None:
+            return
+        self.store.save(device, self.clock.now(), time.time())
+        self.store.save_channels(
+            device_id, [i for i in items if device.channels.get(i.device_id) is i]
         )
-        try:
-            response = await asyncio.wait_for(
-                self.stack.request(info, play.dialog.peer), REQUEST_TIMEOUT
-            )
-        except TimeoutError:
-            return 408
-        return response.status
 
     def _publish(self, changes: list[DeviceChange]) -> None:
         for change in changes:
@@ -458,14 +440,17 @@ class GbPlatform:
         port: int,
         transport: str = "udp",
         on_bye: Callable[[], None] | None = None,
+        setup: str = "passive",
         playback: tuple[int, int] | None = None,
         download_speed: int | None = None,
         on_status: Callable[[int], None] | None = None,
     ) -> GbPlay:
         """INVITE `channel_id` of `device_id` to send PS over RTP to our `port` (UDP, or TCP
-        where we listen and the device connects); returns the acknowledged dialog. With
-        `playback` (start, end Unix seconds) it plays the recording of that range instead
-        (s=Playback; s=Download at `download_speed`), and `on_status` hears MediaStatus.
+        where we listen and the device connects; with `setup` "active", TCP where the device
+        listens and we connect from `port`); returns the acknowledged dialog. Cancelled before
+        the device answers, it CANCELs the INVITE (ingest.gbinvite). With `playback` (start,
+        end Unix seconds) it plays the recording of that range instead (s=Playback; s=Download
+        at `download_speed`), and `on_status` hears MediaStatus.
 
         Raises GbPlayError: permanent for an unknown device or a final refusal such as 404."""
         device = self.devices.get(device_id)
@@ -483,7 +468,7 @@ class GbPlatform:
             port=port,
             ssrc=ssrc,
             transport=transport,
-            setup="passive",
+            setup=setup,
             playback=playback,
             download_speed=download_speed,
         )
@@ -506,7 +491,13 @@ class GbPlatform:
         invite = Request(
             headers, offer.serialize().encode(), "INVITE", f"sip:{channel_id}@{_host_port(peer)}"
         )
-        response = await self.stack.request(invite, peer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._inviting.add(task)  # stop() cancels it: the INVITE is then CANCELled
+        try:
+            response = await send_invite(self.stack, invite, peer)
+        finally:
+            self._inviting.discard(task)  # type: ignore[arg-type]
         if response.status >= 300:
             raise GbPlayError(
                 f"device {device_id} refused channel {channel_id}: "
@@ -520,6 +511,8 @@ class GbPlatform:
             answer = parse_answer(response.body)
             if answer.transport != transport:
                 raise GbSdpError(f"it answered {answer.transport}, not {transport}")
+            if transport == "tcp" and setup == "active" and answer.setup == "active":
+                raise GbSdpError("it answered a=setup:active to ours: nobody would listen")
         except GbSdpError as error:
             await self._bye(dialog, device_id)
             raise GbPlayError(f"device {device_id} answered unusable SDP: {error}") from None

@@ -3,21 +3,25 @@
 `GbReader` is what `FieldSource` runs on its worker thread for a `gb28181://<device>/<channel>`
 URL, in place of the PyAV `SourceReader`, with the same `run()` / `abort()` contract. The SIP
 side runs on the event loop (`GbPlatform.play`, reached with `run_coroutine_threadsafe`); the
-media socket is the thread's own: a UDP port, or a TCP port the device connects to (RFC 4571
-framing, `?transport=tcp`), both from the RTP port range. Video leaves as Annex B access units
-(H.264 with its parameter sets before every keyframe, or H.265 as sent); G.711 audio leaves as
-float32 PCM at 8 kHz.
+media socket is the thread's own, from the RTP port range: a UDP port; a TCP port the device
+connects to (`?transport=tcp` or `tcp-passive`); or, `?transport=tcp-active`, a TCP socket we
+connect from to the port the device's answer names (RFC 4571 framing over both). Aborted
+while the device has not answered, the INVITE is CANCELled (ingest.gbinvite). Video leaves
+as Annex B access units (H.264 with its parameter sets before every keyframe, or H.265 as
+sent); G.711 audio leaves as float32 PCM at 8 kHz.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ipaddress
 import logging
 import random
 import socket
 import threading
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,6 +34,7 @@ from ingest.gbplatform import GbPlatform, GbPlay, GbPlayError
 from ingest.gbrecords import MEDIA_STATUS_END, time_range
 from ingest.gbrtp import PsRtpReceiver
 from ingest.gbsettings import is_gb_id
+from ingest.netpolicy import NetworkPolicy
 from ingest.ps import DemuxedFrame
 from ingest.puller import PullError, PullTarget, StreamFinished
 from ingest.rtpframing import Rfc4571Framer
@@ -58,11 +63,32 @@ _T = TypeVar("_T")
 AudioSink = Callable[[npt.NDArray[np.float32], int], None]
 
 
+@dataclass(frozen=True, slots=True)
+class MediaMode:
+    """How a channel's media comes (WVP's streamMode): the offer's `transport` and our
+    `setup` (ingest.gbsdp), and the socket to open: "udp", "listen" or "connect"."""
+
+    transport: str
+    setup: str
+    socket_kind: str
+
+
+MEDIA_MODES = {
+    "udp": MediaMode("udp", "passive", "udp"),
+    # TCP passive (TCP-PASSIVE): we offer a=setup:passive and listen, the device connects
+    "tcp": MediaMode("tcp", "passive", "listen"),
+    "tcp-passive": MediaMode("tcp", "passive", "listen"),
+    # TCP active (TCP-ACTIVE): we offer a=setup:active, the device answers a=setup:passive
+    # with the port it listens on, and we connect there from the port we offered
+    "tcp-active": MediaMode("tcp", "active", "connect"),
+}
+
+
 def gb_target(url: str) -> PullTarget:
-    """`gb28181://<device-id>/<channel-id>[?transport=udp|tcp]` as a PullTarget whose options
-    say device, channel and transport; `&start=ISO&end=ISO` plays the channel's recording of
-    that range (options start and end in Unix seconds). Raises PullError (permanent) for
-    anything else."""
+    """`gb28181://<device-id>/<channel-id>[?transport=udp|tcp|tcp-passive|tcp-active]` as a
+    PullTarget whose options say device, channel and transport (a MEDIA_MODES key);
+    `&start=ISO&end=ISO` plays the channel's recording of that range (options start and end in
+    Unix seconds). Raises PullError (permanent) for anything else."""
     parts = urlsplit(url)
     device = parts.hostname or ""
     channel = parts.path.strip("/") or device
@@ -74,9 +100,10 @@ def gb_target(url: str) -> PullTarget:
             f" not {url!r}",
             permanent=True,
         )
-    if transport not in ("udp", "tcp"):
+    if transport not in MEDIA_MODES:
         raise PullError(
-            f"GB/T 28181 transport must be udp or tcp, not {transport!r}", permanent=True
+            f"GB/T 28181 transport must be one of {', '.join(MEDIA_MODES)}, not {transport!r}",
+            permanent=True,
         )
     options = {"device": device, "channel": channel, "transport": transport}
     if "start" in query or "end" in query:
@@ -91,11 +118,19 @@ def gb_target(url: str) -> PullTarget:
 class GbReaderFactory:
     """Makes a `GbReader` per connection attempt (call it on the event loop thread)."""
 
-    def __init__(self, platform: GbPlatform, bind_host: str, ports: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        platform: GbPlatform,
+        bind_host: str,
+        ports: tuple[int, int],
+        networks: NetworkPolicy | None = None,
+    ) -> None:
+        """`networks`: where TCP active media may connect ([outbound]); None: anywhere."""
         self.platform = platform
         self.clock = platform.clock
         self.bind_host = bind_host
         self.ports = ports
+        self.networks = networks
 
     def __call__(self, target: PullTarget, settings: FieldSourceSettings) -> GbReader:
         return GbReader(
@@ -106,6 +141,7 @@ class GbReaderFactory:
             ports=self.ports,
             open_timeout=settings.open_timeout,
             read_timeout=settings.read_timeout,
+            networks=self.networks,
         )
 
 
@@ -122,8 +158,10 @@ class GbReader:
         ports: tuple[int, int] = (20000, 29999),
         open_timeout: float = 10.0,
         read_timeout: float = 5.0,
+        networks: NetworkPolicy | None = None,
     ) -> None:
         self.target = target
+        self.networks = networks
         self.platform = platform
         self.clock = platform.clock
         self.device = target.options["device"]
@@ -165,30 +203,22 @@ class GbReader:
         """INVITE, receive until `abort()`, a BYE from the device or `read_timeout` without
         media; then BYE. `on_open` gets codec, width and height at the first keyframe.
         Raises PullError (permanent for an unknown device or a channel the device refuses)."""
-        listener = _bind(self.transport, self.bind_host, self.ports)
+        mode = MEDIA_MODES[self.transport]
+        listener = _bind(mode.socket_kind, self.bind_host, self.ports)
         play: GbPlay | None = None
         try:
             port = listener.getsockname()[1]
-            play = self._await(
-                self.platform.play(
-                    self.device,
-                    self.channel,
-                    port=port,
-                    transport=self.transport,
-                    on_bye=self._bye.set,
-                    playback=self.playback,
-                    download_speed=self.download_speed,
-                    on_status=self._status,
-                ),
-                self.open_timeout,
-                "the device did not answer the INVITE",
-            )
+            play = self._invite(port, mode)
+            if play is None:
+                return  # aborted before the device answered: the INVITE was CANCELled
             self.play = play
             self.receiver = PsRtpReceiver(play.ssrc)
             answered = (play.answer.address, play.answer.port)
             self.latch = MediaSourceLatch(answered, play.media_hosts, play.ssrc, self.clock.now())
             sink = (on_open, on_video, on_audio)
-            if self.transport == "tcp":
+            if mode.setup == "active":
+                self._read_stream(self._connect(listener, answered), sink)
+            elif mode.transport == "tcp":
                 self._receive_tcp(listener, sink)
             else:
                 self._receive_udp(listener, sink)
@@ -246,6 +276,54 @@ class GbReader:
                 last = self.clock.now()
                 limit = self.read_timeout
 
+    def _invite(self, port: int, mode: MediaMode) -> GbPlay | None:
+        """INVITE the channel; None when `abort()` came first (the platform then CANCELs)."""
+        try:
+            return self._await(
+                self._play(port, mode), self.open_timeout, "the device did not answer the INVITE",
+                self._stop,
+            )  # fmt: skip
+        except _Aborted:
+            return None
+
+    async def _play(self, port: int, mode: MediaMode) -> GbPlay:
+        """On the loop: the play, ended at once if `abort()` came as the device answered
+        (the thread may have stopped waiting for it)."""
+        play = await self.platform.play(
+            self.device,
+            self.channel,
+            port=port,
+            transport=mode.transport,
+            setup=mode.setup,
+            on_bye=self._bye.set,
+            playback=self.playback,
+            download_speed=self.download_speed,
+            on_status=self._status,
+        )
+        if self._stop.is_set():
+            await self.platform.stop_play(play)
+        return play
+
+    def _connect(self, sock: socket.socket, answered: tuple[str, int]) -> socket.socket:
+        """TCP active (a=setup:active): we connect to the port the device's answer names, from
+        our offered port; the device listens (a=setup:passive). The answer names where we
+        connect, so the address must be one the [outbound] networks allow, as for any source
+        whose address someone else chooses."""
+        if self.networks is not None and not _allowed(self.networks, answered[0]):
+            raise PullError(
+                f"the device's media address {answered[0][:60]!r} is not in the networks this "
+                "server may connect to ([outbound])",
+                permanent=True,
+            )
+        sock.settimeout(max(POLL, min(self.open_timeout, 5.0)))
+        try:
+            sock.connect(answered)
+        except OSError as error:
+            raise PullError(
+                f"cannot connect to the device's media port {answered[0]}:{answered[1]}: {error}"
+            ) from None
+        return sock
+
     def _receive_tcp(self, listener: socket.socket, sink: _Sinks) -> None:
         listener.settimeout(POLL)
         deadline = self.clock.now() + self.open_timeout
@@ -264,6 +342,10 @@ class GbReader:
                 connection = None
         if connection is None:
             return
+        self._read_stream(connection, sink)
+
+    def _read_stream(self, connection: socket.socket, sink: _Sinks) -> None:
+        """RFC 4571 framed RTP from a media connection, until abort, BYE or silence."""
         framer = Rfc4571Framer()
         with connection:
             connection.settimeout(POLL)
@@ -277,6 +359,8 @@ class GbReader:
                     self._idle(self.clock.now() - last, self.read_timeout)
                     continue
                 if not data:
+                    if self._stop.is_set():
+                        return  # aborted: the BYE that followed closed it
                     self._stopped("the device closed the TCP media connection")
                 for packet in framer.feed(data):
                     if self._take(packet, sink):
@@ -339,23 +423,52 @@ class GbReader:
 
     # -- the event loop side ---------------------------------------------------------------
 
-    def _await(self, coroutine: Coroutine[Any, Any, _T], timeout: float, what: str) -> _T:
-        """Run `coroutine` on the loop and wait for it; PullError on timeout or GbPlayError.
-        An abort does not cancel it: an INVITE in flight must end in a dialog we can BYE."""
+    def _await(
+        self,
+        coroutine: Coroutine[Any, Any, _T],
+        timeout: float,
+        what: str,
+        abort: threading.Event | None = None,
+    ) -> _T:
+        """Run `coroutine` on the loop and wait for it; PullError on timeout or GbPlayError,
+        _Aborted when `abort` is set first. Either cancels it: a play INVITE is then CANCELled
+        (ingest.gbinvite), and a late answer ended with BYE."""
         try:
             future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         except RuntimeError:
             coroutine.close()
             raise PullError("the server is stopping") from None
+        deadline = self.clock.now() + timeout
         try:
-            return future.result(timeout=timeout)
-        except TimeoutError:
-            future.cancel()
-            raise PullError(f"{what} within {timeout:.0f} s") from None
+            while True:
+                try:
+                    return future.result(timeout=max(0.0, min(POLL, deadline - self.clock.now())))
+                except TimeoutError:
+                    aborted = abort is not None and abort.is_set()
+                    # cancel() fails when it just finished: its result is taken, not lost
+                    if (aborted or self.clock.now() >= deadline) and future.cancel():
+                        if aborted:
+                            raise _Aborted from None
+                        raise PullError(f"{what} within {timeout:.0f} s") from None
         except GbPlayError as error:
             raise PullError(error.reason, permanent=error.permanent) from None
         except concurrent.futures.CancelledError:
+            if abort is not None and abort.is_set():
+                raise _Aborted from None  # the server stopping cancelled it as we aborted
             raise PullError(f"{what}: cancelled") from None
+
+
+def _allowed(networks: NetworkPolicy, host: str) -> bool:
+    """Whether `host`, an address literal (SDP c= names one), is one `networks` allows."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return networks.allows(address)
+
+
+class _Aborted(Exception):
+    """abort() came while waiting for the loop."""
 
 
 _Sinks = tuple[
@@ -365,12 +478,13 @@ _Sinks = tuple[
 ]
 
 
-def _bind(transport: str, host: str, ports: tuple[int, int]) -> socket.socket:
-    """A UDP socket, or a listening TCP socket, on a free even port of the range."""
+def _bind(socket_kind: str, host: str, ports: tuple[int, int]) -> socket.socket:
+    """A UDP socket, a listening TCP socket ("listen") or a TCP socket to connect from
+    ("connect"), on a free even port of the range."""
     low, high = ports
     low += low % 2
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
+    kind = socket.SOCK_DGRAM if socket_kind == "udp" else socket.SOCK_STREAM
     count = max(1, (high - low) // 2)
     start = random.randrange(count)
     for index in range(min(count, 200)):
@@ -381,7 +495,7 @@ def _bind(transport: str, host: str, ports: tuple[int, int]) -> socket.socket:
         except OSError:
             sock.close()
             continue
-        if kind == socket.SOCK_STREAM:
+        if socket_kind == "listen":
             sock.listen(1)
         else:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 * 1024 * 1024)

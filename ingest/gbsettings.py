@@ -33,9 +33,11 @@ _KEYS = frozenset(
         "keepalive_misses",
         "devices",
         "talkback_duplex",
+        "digest_algorithms",
     }
     | SUBSCRIPTION_KEYS
 )
+DIGEST_ALGORITHMS = ("SHA-256", "MD5")  # RFC 8760: what a challenge may offer
 
 
 def is_gb_id(text: str) -> bool:
@@ -69,6 +71,8 @@ class GbSettings:
     allow_shared_password: bool = True
     subscriptions: GbSubscriptionSettings = field(default_factory=GbSubscriptionSettings)
     talkback_duplex: TalkbackDuplex = "full"
+    # challenged in this order; GB/T 28181-2016 devices answer MD5, 2022 ones may take SHA-256
+    digest_algorithms: tuple[str, ...] = ("MD5",)
     # the devices' clocks: MANSCDP times (recordings) and the Date of REGISTER answers
     time_zone: str = "UTC"
 
@@ -93,6 +97,9 @@ class GbSettings:
         """Whether `device_id` proves a password of its own, which no other device knows:
         only then may it take its registration over from another address."""
         return any(d.id == device_id and d.password for d in self.devices)
+
+    def is_listed(self, device_id: str) -> bool:
+        return any(d.id == device_id for d in self.devices)
 
     def name_for(self, device_id: str) -> str:
         account = next((d for d in self.devices if d.id == device_id), None)
@@ -136,6 +143,7 @@ def parse_gb28181_settings(table: dict[str, Any]) -> GbSettings:
             "gb28181.allow_shared_password = false admits listed devices only: "
             "add [[gb28181.devices]]"
         )
+    algorithms = _algorithms(table.get("digest_algorithms", ["MD5"]))
     return GbSettings(
         domain,
         server_id,
@@ -146,6 +154,7 @@ def parse_gb28181_settings(table: dict[str, Any]) -> GbSettings:
         shared,
         subscriptions=parse_subscription_settings(table),
         talkback_duplex=parse_talkback_duplex(table),
+        digest_algorithms=algorithms,
         time_zone=_time_zone(table.get("time_zone", "UTC")),
     )
 
@@ -159,6 +168,24 @@ def _time_zone(value: Any) -> str:
             f"gb28181.time_zone {str(value)[:40]!r} is not a time zone such as 'Asia/Shanghai'"
         ) from None
     return str(value)
+
+
+def _algorithms(value: Any) -> tuple[str, ...]:
+    """`digest_algorithms`: a non-empty list of "SHA-256" and/or "MD5", each once."""
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(name, str) for name in value)
+        or len(set(value)) != len(value)
+    ):
+        raise ValueError('gb28181.digest_algorithms must be a list such as ["SHA-256", "MD5"]')
+    unknown = [name for name in value if name not in DIGEST_ALGORITHMS]
+    if unknown:
+        raise ValueError(
+            f"gb28181.digest_algorithms: {unknown[0][:20]!r} is not one of "
+            f"{', '.join(DIGEST_ALGORITHMS)}"
+        )
+    return tuple(value)
 
 
 def _list(value: Any) -> list[Any]:

@@ -20,6 +20,7 @@ from mediacore.sdp import SessionDescription
 from sip.address import Address, SipSyntaxError, SipUri
 from sip.authclient import with_credentials
 from sip.call import SipCall
+from sip.cancel import cancel_for
 from sip.dialog import MAX_FORWARDS, Dialog, new_call_id, new_tag
 from sip.message import Headers, Request, Response
 from sip.roomport import CallRoom, MediaLeg
@@ -348,18 +349,8 @@ class Dialer:
         )
 
     async def _cancel(self, invite: Request, destination: Peer) -> None:
-        """CANCEL our INVITE (§9.1): same Request-URI, Call-ID, From, To, CSeq number and Via."""
-        headers = Headers(
-            [
-                ("Via", invite.headers.get_all("Via")[0]),
-                ("Max-Forwards", MAX_FORWARDS),
-                ("From", invite.headers.get("From") or ""),
-                ("To", invite.headers.get("To") or ""),
-                ("Call-ID", invite.call_id),
-                ("CSeq", f"{invite.cseq[0]} CANCEL"),
-            ]
-        )
-        cancel = Request(headers, b"", "CANCEL", invite.uri)
+        """CANCEL our INVITE (§9.1, sip.cancel)."""
+        cancel = cancel_for(invite)
         try:
             await asyncio.wait_for(self.agent.stack.request(cancel, destination), 10)
         except (TimeoutError, ValueError):

@@ -2,8 +2,9 @@
 
 Built from GB/T 28181-2016, for tests and benchmarks against our platform (or any other):
 
-- REGISTER with MD5 digest (a fresh challenge every time), refreshed before it expires;
-  `Expires: 0` on stop.
+- REGISTER with digest (a fresh challenge every time; SHA-256 or MD5, whichever comes first
+  among `digest_algorithms`, tools.gbdevice_auth), refreshed before it expires; `Expires: 0`
+  on stop.
 - Keepalive MESSAGEs (MANSCDP Notify/Keepalive) every `keepalive` seconds.
 - Answers Query/Catalog (channels with Chinese names in GB2312, and a location) and
   Query/DeviceInfo with a MESSAGE of its own after the 200 OK.
@@ -11,8 +12,10 @@ Built from GB/T 28181-2016, for tests and benchmarks against our platform (or an
   from that SSRC: H.264 (or H.265) encoded once with PyAV's libx264/libx265 from a plain
   picture of a known colour, looped one GOP at a time, with a 1 kHz G.711 A-law tone muxed
   into the same program stream; paced in real time from an absolute start. UDP, or TCP
-  (TCP/RTP/AVP, RFC 4571) where the device connects to the port in the offer (a=setup:active).
-- Stops a stream on BYE.
+  (TCP/RTP/AVP, RFC 4571) where the device connects to the port in the offer (a=setup:active)
+  or, when the offer says a=setup:active, listens and answers a=setup:passive.
+- Stops a stream on BYE. With `answer_delay` it answers late and can be CANCELled
+  (tools.gbdevice_slow).
 
 Run: python -m tools.gbdevice --server 127.0.0.1:5060 --id 34020000001320000001 --password x
 """
@@ -54,9 +57,10 @@ from ingest.ps import PsMuxer, split_payloads
 from ingest.rtpframing import frame as rfc4571_frame
 from mediacore.codecs.g711 import INT16_TO_ALAW
 from mediacore.rtp import build_rtp
-from sip.authclient import authorization_for
 from sip.message import Headers, Request, Response, SipParseError, StreamFramer, make_response
 from sip.message import parse_message as parse_sip
+from tools.gbdevice_auth import register_authorization
+from tools.gbdevice_slow import SlowAnswers
 
 log = logging.getLogger("gbdevice")
 
@@ -95,6 +99,8 @@ class DeviceConfig:
     tone_hz: float = 1000.0
     longitude: float = 116.397
     latitude: float = 39.909
+    digest_algorithms: tuple[str, ...] = ("SHA-256", "MD5")  # the challenges it can answer
+    answer_delay: float = 0.0  # > 0: INVITEs get 100 Trying, their answer this much later
 
     def __post_init__(self) -> None:
         self.domain = self.domain or self.device_id[:10]
@@ -165,10 +171,12 @@ class MediaStream(threading.Thread):
         ssrc: int,
         gop: list[bytes],
         config: DeviceConfig,
+        accept: bool = False,
         playback: Recorded | None = None,
     ) -> None:
-        """With `playback` it sends a recording (tools/gbdevice_records.py) instead of `gop`
-        looped for ever."""
+        """`accept`: TCP passive on our side, `sock` listens and the platform connects. With
+        `playback` it sends a recording (tools/gbdevice_records.py) instead of `gop` looped for
+        ever."""
         super().__init__(name="gbdevice-media", daemon=True)
         self.playback = playback
         self.sock = sock
@@ -180,6 +188,7 @@ class MediaStream(threading.Thread):
         self.packets = 0
         self.frames = 0
         self.error = ""
+        self.accept = accept
         self._stop_event = threading.Event()
         self._muxer = PsMuxer(config.codec, "pcma")
         self._sequence = secrets.randbelow(0x10000)
@@ -192,7 +201,12 @@ class MediaStream(threading.Thread):
         ticks = CLOCK // config.fps
         start = time.monotonic()
         try:
-            if self.tcp:
+            if self.tcp and self.accept:
+                self.sock.settimeout(5.0)
+                listener = self.sock
+                self.sock, _ = listener.accept()
+                listener.close()
+            elif self.tcp:
                 self.sock.settimeout(5.0)
                 self.sock.connect(self.destination)
             if self.playback is not None:
@@ -281,6 +295,8 @@ class DeviceStats:
     info_queries: int = 0
     invites: int = 0
     byes: int = 0
+    digest_algorithms: list[str] = field(default_factory=list)  # the one each REGISTER used
+    media_setups: list[str] = field(default_factory=list)  # TCP: "active" (we connected)...
 
 
 class GbDeviceSimulator:
@@ -305,6 +321,7 @@ class GbDeviceSimulator:
         self._sn = itertools.count(1)
         self._cseq = itertools.count(1)
         self.extensions: list[DeviceExtension] = []  # see tools/gbdevice_events.py, _talk.py
+        self.slow = SlowAnswers(config.answer_delay, self._respond, self._invite)
         self.recordings: Recordings | None = None  # see tools/gbdevice_records.py
 
     # -- life cycle --------------------------------------------------------------------------
@@ -366,15 +383,17 @@ class GbDeviceSimulator:
         uri = f"sip:{self.config.server_id}@{self.config.domain}"
         response = await self.request(self._register_request(uri, call_id, tag, expires))
         if response.status == 401:
-            answer = authorization_for(
+            answered = register_authorization(
                 response,
+                algorithms=self.config.digest_algorithms,
                 username=self.config.device_id,
                 password=self.config.password if password is None else password,
-                method="REGISTER",
                 uri=uri,
             )
-            if answer is None:
+            if answered is None:
                 return response.status
+            answer, algorithm = answered
+            self.stats.digest_algorithms.append(algorithm)
             retry = self._register_request(uri, call_id, tag, expires)
             retry.headers.add(*answer)
             response = await self.request(retry)
@@ -519,6 +538,7 @@ class GbDeviceSimulator:
             return
         method = request.method
         if method == "ACK":
+            self.slow.ack(request)
             return
         if method == "MESSAGE":
             self.stats.messages.append(request.body)
@@ -533,6 +553,8 @@ class GbDeviceSimulator:
             self._respond(make_response(request, 200 if play else 481))
         elif method == "OPTIONS":
             self._respond(make_response(request, 200))
+        elif method == "CANCEL":
+            self.slow.cancel(request)
         else:
             self._respond(make_response(request, 405))
 
@@ -590,6 +612,8 @@ class GbDeviceSimulator:
         if known is not None:
             self._respond(known.ok)  # a retransmitted INVITE: the same answer
             return
+        if self.slow.holds(request):  # answer_delay: 100 Trying now, the answer later
+            return
         self.stats.invites += 1
         channel = request.request_uri.user or ""
         if channel not in self.channels and channel != self.config.device_id:
@@ -604,10 +628,14 @@ class GbDeviceSimulator:
             return
         ssrc = offer.ssrc if offer.ssrc is not None else secrets.randbelow(10**9)
         tcp = offer.transport == "tcp"
+        listening = tcp and offer.setup == "active"  # TCP-ACTIVE platform: it connects to us
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
         sock.bind((self.local_host, 0))
+        if listening:
+            sock.listen(1)
+        if tcp:
+            self.stats.media_setups.append("passive" if listening else "active")
         port = sock.getsockname()[1]
-        destination = (offer.address, offer.port)
         try:  # s=Playback / s=Download: a recording (tools/gbdevice_records.py)
             recorded = self.recordings.playback(request, channel) if self.recordings else None
         except LookupError as error:
@@ -616,30 +644,33 @@ class GbDeviceSimulator:
             response.headers.add("Warning", f'399 gbdevice "{error}"')
             self._respond(response)
             return
-        if recorded is not None:
-            stream = MediaStream(sock, destination, tcp, ssrc, [], self.config, recorded)
-        else:
-            stream = self._live(sock, destination, tcp, ssrc)
+        if self._gop is None:
+            config = self.config
+            colour = parse_colour(config.colour)
+            self._gop = encode_gop(colour, config.codec, config.width, config.height, config.fps)
+        stream = MediaStream(
+            sock,
+            (offer.address, offer.port),
+            tcp,
+            ssrc,
+            self._gop,
+            self.config,
+            listening,
+            recorded,
+        )
         ok = make_response(request, 200, to_tag=secrets.token_hex(4))
         ok.headers.add("Contact", f"<sip:{self.config.device_id}@{self._hostport()}>")
         ok.headers.add("Content-Type", "application/sdp")
-        ok.body = self._answer_sdp(channel, port, tcp, ssrc).encode()
+        ok.body = self._answer_sdp(channel, port, tcp, ssrc, listening).encode()
         contacts = request.contacts
         target = str(contacts[0].uri) if contacts else str(request.from_.uri)
         self.plays[request.call_id] = _Play(request.call_id, channel, stream, ok, target)
         self._respond(ok)
         stream.start()
 
-    def _live(
-        self, sock: socket.socket, destination: tuple[str, int], tcp: bool, ssrc: int
-    ) -> MediaStream:
-        if self._gop is None:
-            config = self.config
-            colour = parse_colour(config.colour)
-            self._gop = encode_gop(colour, config.codec, config.width, config.height, config.fps)
-        return MediaStream(sock, destination, tcp, ssrc, self._gop, self.config)
-
-    def _answer_sdp(self, channel: str, port: int, tcp: bool, ssrc: int) -> str:
+    def _answer_sdp(
+        self, channel: str, port: int, tcp: bool, ssrc: int, listening: bool = False
+    ) -> str:
         lines = [
             "v=0",
             f"o={channel} 0 0 IN IP4 {self.local_host}",
@@ -651,7 +682,7 @@ class GbDeviceSimulator:
             "a=rtpmap:96 PS/90000",
         ]
         if tcp:
-            lines += ["a=setup:active", "a=connection:new"]
+            lines += [f"a=setup:{'passive' if listening else 'active'}", "a=connection:new"]
         lines += [f"y={ssrc:010d}", "f="]
         return "\r\n".join(lines) + "\r\n"
 
@@ -708,6 +739,10 @@ def _arguments(argv: list[str] | None) -> DeviceConfig:
     parser.add_argument("--codec", choices=("h264", "h265"), default="h264")
     parser.add_argument("--size", default="320x240")
     parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument(
+        "--digest", default="SHA-256,MD5", help="digest algorithms it answers, e.g. MD5"
+    )
+    parser.add_argument("--answer-delay", type=float, default=0.0, help="seconds per INVITE")
     arguments = parser.parse_args(argv)
     host, _, port = arguments.server.rpartition(":")
     width, _, height = arguments.size.partition("x")
@@ -728,6 +763,8 @@ def _arguments(argv: list[str] | None) -> DeviceConfig:
         width=int(width),
         height=int(height),
         fps=arguments.fps,
+        digest_algorithms=tuple(arguments.digest.split(",")),
+        answer_delay=arguments.answer_delay,
     )
 
 

@@ -21,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.gbdownload import GbDownloads, TooManyDownloads
 from ingest.gbmansrtsp import MAX_SCALE, MIN_SCALE, MansrtspError, PlaybackControl
-from ingest.gbplatform import GbPlatform, GbPlayError
+from ingest.gbplatform import GbPlatform
 from ingest.gbreader import GbReader
+from ingest.gbrecordings import RecordsError
 from ingest.gbrecords import RECORD_TYPES, RecordItem, time_range
 from mediacore.clock import iso8601
 from mediacore.events import EventBus
@@ -47,7 +48,8 @@ class DownloadRequest(BaseModel):
     start: str = Field(max_length=40)
     end: str = Field(max_length=40)
     speed: int = 4
-    transport: Literal["udp", "tcp"] = "udp"  # TCP: the server listens, the device connects
+    # as a source URL's transport: TCP passive (we listen) or active (we connect)
+    transport: Literal["udp", "tcp", "tcp-passive", "tcp-active"] = "udp"
 
 
 def build_gb_records_router(
@@ -79,11 +81,11 @@ def build_gb_records_router(
             raise ApiError(400, "bad-type", f"type must be one of {', '.join(RECORD_TYPES)}")
         gb = _online(platform, device_id, channel_id)
         try:
-            found = await gb.query_records(
+            found = await gb.recordings.query(
                 device_id, channel_id, first, last, timeout=RECORDS_TIMEOUT, kind=type
             )
-        except GbPlayError as error:
-            raise ApiError(502, "device-refused", error.reason) from None
+        except RecordsError as error:
+            raise ApiError(502, "device-refused", str(error)) from None
         except RuntimeError as error:  # too many queries in flight
             raise ApiError(503, "busy", str(error)) from None
         if found is None:
@@ -113,7 +115,7 @@ def build_gb_records_router(
         play = current.play
         if platform is None or play is None or play.ended:
             raise ApiError(409, "not-playing", "the recording is not playing now")
-        status = await platform.control_playback(play, control)
+        status = await platform.recordings.control(play, control)
         if status != 200:
             raise ApiError(502, "device-refused", f"the device answered {status}")
         if body.action == "pause":

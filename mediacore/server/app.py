@@ -206,7 +206,9 @@ class MediaServer:
         self.gb_downloads: GbDownloads | None = None  # devices' recordings kept as files
         if self.sip.gb is not None:  # gb28181:// sources: channels of registered 国标 devices
             ports = (config.rtp.port_min, config.rtp.port_max)
-            readers = GbReaderFactory(self.sip.gb, config.server.host, ports)
+            readers = GbReaderFactory(
+                self.sip.gb, config.server.host, ports, networks=self.outbound
+            )
             self.ingest.readers[GB28181] = readers
             self.gb_downloads = GbDownloads(
                 readers, config.data_dir / "gb28181" / "downloads", self.bus

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mediacore.clock import iso8601
+from mediacore.sqlitefile import open_database
 
 HISTORY_FILE = "messages.sqlite3"
 MAX_ROWS = 100_000
@@ -121,11 +122,7 @@ class MessageHistory:
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            self._db = open_database(self.path, _SCHEMA)
         return self._db
 
     def _close(self) -> None:

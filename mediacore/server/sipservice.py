@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ingest.gbplatform import GbPlatform
+from ingest.gbstore import GbDeviceStore
 from mediacore.clock import iso8601
 from mediacore.events import EventBus
 from mediacore.server.config import Config
@@ -64,6 +65,8 @@ class SipService:
                 bus,
                 throttle=self.agent.throttle,
                 media_address=config.rtp.public_address,
+                store=GbDeviceStore(config.data_dir),  # the registry survives restarts
+                phones=self.agent.users.__contains__,  # [[sip.users]] numbers stay phones
             )
             self.gb_talkbacks = GbTalkbacks(self.gb, self.agent, bus)
             self.stack.user_agent = _GbFirst(self.gb, self.agent, self.gb_talkbacks)

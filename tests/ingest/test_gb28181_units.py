@@ -281,7 +281,9 @@ class RecordingStack:
     def respond(self, transaction: object, response: Response) -> None:
         self.responses.append(response)
 
-    async def request(self, request: Request, destination: Peer) -> Response:
+    async def request(
+        self, request: Request, destination: Peer, on_provisional: object = None
+    ) -> Response:
         self.requests.append(request)
         return Response(Headers(), b"", self.status, "OK")
 
