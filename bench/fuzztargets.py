@@ -140,6 +140,7 @@ def _sdp() -> tuple[Check, list[bytes]]:
     from mediacore import codecs
     from mediacore.offeranswer import OfferAnswerError, answer_audio
     from mediacore.sdp import SdpError, SessionDescription
+    from mediacore.videosdp import VideoOfferError, negotiate_video
 
     supported = codecs.supported()
     extensions = ("urn:ietf:params:rtp-hdrext:ssrc-audio-level",)
@@ -165,6 +166,13 @@ def _sdp() -> tuple[Check, list[bytes]]:
             )
         except (SdpError, OfferAnswerError):
             pass
+        try:
+            offer = SessionDescription.parse(data)
+            for index, media in enumerate(offer.media):
+                if media.kind == "video" and media.port:
+                    negotiate_video(offer, index)
+        except (SdpError, VideoOfferError):
+            pass
 
     seeds = [
         b"v=0\r\no=- 5 5 IN IP4 192.0.2.9\r\ns=call\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"
@@ -177,6 +185,10 @@ def _sdp() -> tuple[Check, list[bytes]]:
         b"m=audio 5004 RTP/SAVP 0\nc=IN IP6 2001:db8::1\n"
         b"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\n"
         b"a=recvonly\n",
+        b"v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\nm=audio 4000 RTP/AVP 0\n"
+        b"m=video 4002 RTP/AVPF 109 100\nb=TIAS:1920000\na=rtpmap:109 H264/90000\n"
+        b"a=fmtp:109 profile-level-id=640029; packetization-mode=1; max-fs=8192\n"
+        b"a=rtpmap:100 VP8/90000\na=rtcp-fb:* nack pli\na=imageattr:* recv [x=1280,y=720]\n",
     ]
     return check, seeds
 
@@ -187,6 +199,7 @@ def _sdp() -> tuple[Check, list[bytes]]:
 def _rtp_rtcp() -> tuple[Check, list[bytes]]:
     from mediacore.rtcp import ReceiverReport, ReportBlock, RtcpError, parse_compound
     from mediacore.rtcp import serialize_compound as rtcp_bytes
+    from mediacore.rtcpfeedback import read_feedback
     from mediacore.rtp import RtpError, RtpPacket
     from mediacore.rtpext import RtpExtensionError, build_extensions, parse_extensions
 
@@ -199,7 +212,9 @@ def _rtp_rtcp() -> tuple[Check, list[bytes]]:
         except (RtpError, RtpExtensionError):
             pass
         try:
-            rtcp_bytes(parse_compound(data))
+            packets = parse_compound(data)
+            rtcp_bytes(packets)
+            read_feedback(packets)
         except RtcpError:
             pass
 
@@ -271,12 +286,24 @@ def _ed137() -> tuple[Check, list[bytes]]:
 
 
 def _manscdp() -> tuple[Check, list[bytes]]:
-    from ingest.manscdp import CatalogQuery, Keepalive, ManscdpError, encode_message, parse_message
+    from ingest.gbptz import PtzError, parse_ptz
+    from ingest.manscdp import (
+        CatalogQuery,
+        DeviceControl,
+        Keepalive,
+        ManscdpError,
+        PresetItem,
+        PresetResponse,
+        encode_message,
+        parse_message,
+    )
 
     def check(data: bytes) -> None:
         try:
-            parse_message(data)
-        except ManscdpError:
+            message = parse_message(data)
+            if isinstance(message, DeviceControl):
+                parse_ptz(message.ptz_cmd)  # what a device (or an upper platform) decodes
+        except (ManscdpError, PtzError):
             pass
 
     device = "34020000001320000001"
@@ -291,6 +318,8 @@ def _manscdp() -> tuple[Check, list[bytes]]:
         encode_message(Keepalive(device, 7, "OK")),
         encode_message(CatalogQuery(device, 8)),
         catalog,
+        encode_message(DeviceControl(device, 9, "A50F0108001F00DC")),
+        encode_message(PresetResponse(device, 10, (PresetItem(1, "大门"), PresetItem(2)))),
     ]
     return check, seeds
 

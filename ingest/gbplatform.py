@@ -118,6 +118,8 @@ class GbPlatform:
         # domain they were told. `digest_algorithms` may add (or require) SHA-256 (RFC 8760).
         self.digest = DigestServer(settings.domain, algorithms=settings.digest_algorithms)
         self.plays: dict[str, GbPlay] = {}  # by Call-ID
+        # told of every MANSCDP message a registered device sends: (device id, message)
+        self.listeners: list[Callable[[str, ManscdpMessage], None]] = []
         self._sn = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._housekeeping: asyncio.Task[None] | None = None
@@ -361,6 +363,8 @@ class GbPlatform:
         elif isinstance(message, DeviceInfoResponse):
             self.devices.device_info(message)
             self._persist(message.device_id)
+        for listener in self.listeners:
+            listener(device_id, message)
 
     def _persist(self, device_id: str, items: tuple[CatalogItem, ...] = ()) -> None:
         """Keep the device (and those of `items` its table took) in the store, if any."""

@@ -1,5 +1,6 @@
 """MANSCDP (GB/T 28181 annex A): the XML bodies of SIP MESSAGE requests between a platform
-and its devices. Keepalive notifications, Catalog and DeviceInfo queries and responses.
+and its devices. Keepalive notifications, Catalog and DeviceInfo queries and responses,
+DeviceControl with a PTZCmd, PresetQuery.
 
 No I/O here: bytes in, frozen dataclasses out, and back. Devices declare GB2312 (the standard's
 examples) or UTF-8, and some declare one and send the other, so decoding tries the declared
@@ -90,7 +91,60 @@ class DeviceInfoResponse:
     channel: int | None = None
 
 
-ManscdpMessage = Keepalive | CatalogQuery | CatalogResponse | DeviceInfoQuery | DeviceInfoResponse
+@dataclass(frozen=True, slots=True)
+class DeviceControl:
+    """Control/DeviceControl with a PTZCmd (A.2.3.1): steer the camera `device_id` (a channel);
+    `ptz_cmd` is 16 hex digits (see ingest.gbptz); `priority` goes in Info/ControlPriority."""
+
+    device_id: str
+    sn: int
+    ptz_cmd: str
+    priority: int | None = 5
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceControlResponse:
+    """Response/DeviceControl: a device's verdict on a control, `result` OK or ERROR."""
+
+    device_id: str
+    sn: int
+    result: str = "OK"
+
+
+@dataclass(frozen=True, slots=True)
+class PresetQuery:
+    """Query/PresetQuery: ask a camera for its presets (预置位查询)."""
+
+    device_id: str
+    sn: int
+
+
+@dataclass(frozen=True, slots=True)
+class PresetItem:
+    preset_id: int
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PresetResponse:
+    """Response/PresetQuery: the camera's presets."""
+
+    device_id: str
+    sn: int
+    items: tuple[PresetItem, ...] = field(default_factory=tuple)
+
+
+ManscdpMessage = (
+    Keepalive
+    | CatalogQuery
+    | CatalogResponse
+    | DeviceInfoQuery
+    | DeviceInfoResponse
+    | DeviceControl
+    | DeviceControlResponse
+    | PresetQuery
+    | PresetResponse
+)
 
 _ITEM_FIELDS = (
     ("DeviceID", "device_id"),
@@ -215,7 +269,40 @@ def parse_message(data: bytes) -> ManscdpMessage:
             result=_text(root, "Result") or "OK",
             channel=_int(root, "Channel", required=False),
         )
+    if kind in _CONTROLS:
+        return _control(root, kind, device_id, sn)
     raise ManscdpError(f"unsupported MANSCDP command <{root.tag[:20]}> {cmd[:20]!r}")
+
+
+_CONTROLS = frozenset(
+    {
+        ("Control", "DeviceControl"),
+        ("Response", "DeviceControl"),
+        ("Query", "PresetQuery"),
+        ("Response", "PresetQuery"),
+    }
+)
+
+
+def _control(root: ET.Element, kind: tuple[str, str], device_id: str, sn: int) -> ManscdpMessage:
+    """DeviceControl (with a PTZCmd) and PresetQuery, and their responses."""
+    if kind == ("Control", "DeviceControl"):
+        info = root.find("Info")
+        priority = _int(info, "ControlPriority", required=False) if info is not None else None
+        return DeviceControl(device_id, sn, _text(root, "PTZCmd", required=True), priority)
+    if kind == ("Response", "DeviceControl"):
+        return DeviceControlResponse(device_id, sn, _text(root, "Result") or "OK")
+    if kind == ("Query", "PresetQuery"):
+        return PresetQuery(device_id, sn)
+    items: list[PresetItem] = []
+    preset_list = root.find("PresetList")
+    for item in preset_list.findall("Item") if preset_list is not None else []:
+        if len(items) >= MAX_ITEMS:
+            raise ManscdpError(f"preset list holds more than {MAX_ITEMS} items")
+        number = _int(item, "PresetID")
+        assert number is not None
+        items.append(PresetItem(number, _text(item, "PresetName")))
+    return PresetResponse(device_id, sn, tuple(items))
 
 
 def _catalog_response(root: ET.Element, device_id: str, sn: int) -> CatalogResponse:
@@ -263,6 +350,8 @@ def encode_message(message: ManscdpMessage, encoding: str = "GB2312") -> bytes:
     """The message as a MANSCDP document with an XML declaration naming `encoding`.
 
     Raises ManscdpError if a field cannot be written in that encoding."""
+    if isinstance(message, DeviceControl | DeviceControlResponse | PresetQuery | PresetResponse):
+        return write_document(_control_root(message), encoding)
     if isinstance(message, Keepalive):
         root = ET.Element("Notify")
         cmd = "Keepalive"
@@ -291,6 +380,31 @@ def encode_message(message: ManscdpMessage, encoding: str = "GB2312") -> bytes:
         if message.channel is not None:
             _add(root, "Channel", message.channel)
     return write_document(root, encoding)
+
+
+def _control_root(
+    message: DeviceControl | DeviceControlResponse | PresetQuery | PresetResponse,
+) -> ET.Element:
+    tag = {DeviceControl: "Control", PresetQuery: "Query"}.get(type(message), "Response")
+    root = ET.Element(tag)
+    cmd = "PresetQuery" if isinstance(message, PresetQuery | PresetResponse) else "DeviceControl"
+    _add(root, "CmdType", cmd)
+    _add(root, "SN", message.sn)
+    _add(root, "DeviceID", message.device_id)
+    if isinstance(message, DeviceControl):
+        _add(root, "PTZCmd", message.ptz_cmd)
+        if message.priority is not None:
+            _add(ET.SubElement(root, "Info"), "ControlPriority", message.priority)
+    elif isinstance(message, DeviceControlResponse):
+        _add(root, "Result", message.result)
+    elif isinstance(message, PresetResponse):
+        _add(root, "SumNum", len(message.items))
+        preset_list = ET.SubElement(root, "PresetList", Num=str(len(message.items)))
+        for item in message.items:
+            element = ET.SubElement(preset_list, "Item")
+            _add(element, "PresetID", item.preset_id)
+            _add(element, "PresetName", item.name)
+    return root
 
 
 def write_document(root: ET.Element, encoding: str = "GB2312") -> bytes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.codecs import registry
@@ -28,6 +28,9 @@ from mediacore.ports import PortPool
 from mediacore.rtpsession import RtpLeg
 from mediacore.sdes import new_key
 from mediacore.sdp import SessionDescription
+
+if TYPE_CHECKING:  # only for types: video (aiortc, PyAV) loads when the server gives it
+    from mediacore.legvideo import LegVideo
 
 Leg = TypeVar("Leg", bound=RtpLeg)
 
@@ -60,6 +63,8 @@ class LegFactory:
         self.clock = clock  # every leg made here reads it
         self.listen_host = listen_host or "0.0.0.0"
         self.rtp_timeout = rtp_timeout
+        # Set by the server assembly: offers with m=video then get video legs (legvideo.py).
+        self.video: LegVideo | None = None
 
     async def answer(
         self,
@@ -100,6 +105,9 @@ class LegFactory:
             srtp_key=key,
         )
         leg.session_id = session_id
+        if self.video is not None and leg.kind == "rtp":  # not radio gateways
+            leg.video = self.video.slot(bind_host, policy.nat)
+            await leg.video.answer(offer, answer)
         return leg, answer
 
     async def offer(
@@ -133,6 +141,8 @@ class LegFactory:
             make_leg(placeholder, **self._options(room, policy), **leg_options), bind_host
         )
         leg.session_id = session_id
+        if self.video is not None and leg.kind == "rtp":  # the far end may add video later
+            leg.video = self.video.slot(bind_host, policy.nat)
         offer = make_audio_offer(
             codecs, local_address, leg.local_port, session_id=session_id, srtp=policy.srtp
         )

@@ -597,3 +597,8 @@ def _description(
         connection=Connection("IN", addrtype, local_address),
         media=media,
     )
+
+
+# The same checks for the video stream's c= and a=rtcp lines (mediacore/videosdp.py).
+literal_address = _literal_address
+remote_rtcp_address = _remote_rtcp

@@ -63,6 +63,9 @@ class RoomSettings:
     record: bool = False  # record from the moment the room opens
     retention_days: int = 0  # recordings older than this are deleted (legal holds kept); 0: keep
     retention_max_mb: int = 0  # oldest recordings go beyond this total; 0: no limit
+    # the composed conference picture: {"layout", "width", "height", "fps"} (checked by the
+    # server, which paints it: mixer.conferencevideo); None: the defaults
+    video: dict[str, Any] | None = None
 
     def validate(self) -> RoomSettings:
         if not isinstance(self.name, str) or not _is_room_name(self.name):
@@ -108,6 +111,8 @@ class RoomSettings:
             raise RoomError("floor_timeout_s must be 0 (never) to 3600 seconds")
         if not isinstance(self.record, bool):
             raise RoomError("record must be true or false")
+        if self.video is not None and not isinstance(self.video, dict):
+            raise RoomError("video must be an object")
         if not 0 <= self.retention_days <= 36500:
             raise RoomError("retention_days must be 0 (keep) to 36500")
         if not 0 <= self.retention_max_mb <= 100_000_000:

@@ -14,7 +14,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediacore.audiosession import (
     Addr,
@@ -32,6 +32,10 @@ from mediacore.offeranswer import AudioNegotiation
 from mediacore.playout import AudioPlayout
 from mediacore.rtp import RtpPacket, build_rtp
 from mediacore.rtpstats import ReceptionStatistics
+from mediacore.sdp import MediaDescription, SessionDescription
+
+if TYPE_CHECKING:  # only for types: video (aiortc, PyAV) loads when a leg gets some
+    from mediacore.legvideo import VideoSlot
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,7 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         self._rtcp_transport: asyncio.DatagramTransport | None = None
         self._rtcp_task: asyncio.Task[None] | None = None
         self._release: Callable[[], None] | None = None
+        self.video: VideoSlot | None = None  # the leg factory's, when it can carry video
         self._use(negotiation)
 
     # -- the session's state, as the leg's callers know it --------------------------------
@@ -136,6 +141,22 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
     def joined(self, room: JoinedRoom, participant: Member) -> None:
         # Each room counts its own ticks: after a move, timestamps go on from where they were.
         self.session.continue_timestamps()
+        if self.video is not None:
+            self.video.joined(room, participant)
+
+    def floor_changed(self, holder: str | None, priority: int) -> None:
+        if self.video is not None:
+            self.video.floor_changed()
+
+    def video_offer(self, direction: str) -> tuple[int, MediaDescription] | None:
+        """The video line our next offer must carry (and where), None if the session has none."""
+        return self.video.offer(direction) if self.video is not None else None
+
+    async def update_video(self, offer: SessionDescription, answer: SessionDescription) -> None:
+        """Answer a new offer's video (re-INVITE) inside `answer`, the audio answer to it:
+        video added, changed or removed while the audio goes on. No video slot: none."""
+        if self.video is not None:
+            await self.video.answer(offer, answer)
 
     def renegotiate(self, negotiation: AudioNegotiation) -> None:
         """Apply a new offer/answer (re-INVITE, UPDATE, or the answer to our own offer).
@@ -159,6 +180,8 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         self._rtcp_task = asyncio.get_running_loop().create_task(self._send_reports())
 
     async def close(self, reason: str) -> None:
+        if self.video is not None:
+            await self.video.close()
         if self._rtcp_task is not None:
             self._rtcp_task.cancel()
         self._send_rtcp(self.session.bye(reason, self.clock.now()))
@@ -252,7 +275,9 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
     # -- reporting ------------------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
-        return {**self.session.describe(), "local_port": self.local_port}
+        video = self.video.describe() if self.video is not None else None
+        extra = {"video": video} if video is not None else {}
+        return {**self.session.describe(), "local_port": self.local_port, **extra}
 
     def statistics(self) -> dict[str, float]:
         return self.session.statistics()

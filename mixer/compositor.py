@@ -10,22 +10,30 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import Protocol
 
 import av
 
 from mixer.decoding import DecoderPool
-from mixer.wall import WallRunner
+
+
+class PictureSink(Protocol):
+    """What the compositor feeds: a wall's runner, a conference's (sources shown, pictures)."""
+
+    wanted: frozenset[str]
+
+    def push(self, source_id: str, frame: av.VideoFrame, decoded_at: float) -> None: ...
 
 
 class Compositor:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._walls: dict[str, WallRunner] = {}
+        self._walls: dict[str, PictureSink] = {}
         self.pool = DecoderPool(self._decoded, clock=clock)
 
-    def add(self, name: str, runner: WallRunner) -> None:
+    def add(self, name: str, runner: PictureSink) -> None:
         self._walls[name] = runner
 
-    def remove(self, name: str) -> WallRunner | None:
+    def remove(self, name: str) -> PictureSink | None:
         return self._walls.pop(name, None)
 
     def wanted(self) -> set[str]:

@@ -295,6 +295,35 @@ class SipCall(Endpoint):
             negotiation.remote_address in ("0.0.0.0", "::")
         )
         agent.publish_call_event("call.updated", self, held=self.held)
+        if any(media.kind == "video" for media in offer.media):
+            # video added, changed or removed: the leg answers it (binding a port), then we do
+            self._spawn(self._answer_video(request, transaction, offer, answer, was_held))
+            return
+        self._answered(request, transaction, answer, was_held)
+
+    async def _answer_video(
+        self,
+        request: Request,
+        transaction: ServerTransaction,
+        offer: SessionDescription,
+        answer: SessionDescription,
+        was_held: bool,
+    ) -> None:
+        try:
+            await self.leg.update_video(offer, answer)
+        except Exception:  # the audio answer stands, its video line refused (port 0)
+            log.exception("answering a re-INVITE's video failed")
+        self._answered(request, transaction, answer, was_held)
+
+    def _answered(
+        self,
+        request: Request,
+        transaction: ServerTransaction,
+        answer: SessionDescription,
+        was_held: bool,
+    ) -> None:
+        agent = self.agent
+        assert agent is not None
         agent.stack.respond(transaction, self._ok(request, answer))
         if self.held != was_held:
             agent.hold_changed(self)
@@ -320,7 +349,7 @@ class SipCall(Endpoint):
         leg.session_version += 1
         codecs = [leg.negotiation.codec] if not offer else registry.supported()
         keys = leg.negotiation.srtp  # an SRTP session stays SRTP, with our key
-        return make_audio_offer(
+        sdp = make_audio_offer(
             codecs,
             self.local_address,
             leg.local_port,
@@ -330,6 +359,10 @@ class SipCall(Endpoint):
             srtp_key=keys.local_key if keys else None,
             direction=direction,
         )
+        video = leg.video_offer(direction)  # RFC 3264 section 8: every m= line stays
+        if video is not None:
+            sdp.media.insert(video[0], video[1])
+        return sdp
 
     def _info(self, request: Request) -> Response:
         """SIP INFO DTMF (application/dtmf-relay "Signal=5", or application/dtmf "5")."""

@@ -18,7 +18,7 @@ from mediacore.legpolicy import LegPolicy
 from mediacore.offeranswer import AudioNegotiation
 from mediacore.participant import Participant
 from mediacore.rtpsession import RtpLeg
-from mediacore.sdp import SessionDescription
+from mediacore.sdp import MediaDescription, SessionDescription
 
 
 class CallRoomSettings(Protocol):
@@ -85,6 +85,16 @@ class MediaLeg(Protocol):
     def local_port(self) -> int: ...
 
     def renegotiate(self, negotiation: AudioNegotiation) -> None: ...
+
+    def video_offer(self, direction: str) -> tuple[int, MediaDescription] | None:
+        """Our last answer's m=video line as a line of our next offer (held: `sendonly`), with
+        its index; None when the session never had one."""
+        ...
+
+    async def update_video(self, offer: SessionDescription, answer: SessionDescription) -> None:
+        """Answer `offer`'s video inside `answer` (its audio answer): added, changed or
+        removed; a leg without video leaves the video line refused (port 0)."""
+        ...
 
     def joined(self, room: JoinedRoom, participant: Member) -> None: ...
 

@@ -16,6 +16,7 @@ Built from GB/T 28181-2016, for tests and benchmarks against our platform (or an
   or, when the offer says a=setup:active, listens and answers a=setup:passive.
 - Stops a stream on BYE. With `answer_delay` it answers late and can be CANCELled
   (tools.gbdevice_slow).
+- Records every PTZCmd and keeps presets (tools.gbdevice_ptz): `device.ptz.received`.
 
 Run: python -m tools.gbdevice --server 127.0.0.1:5060 --id 34020000001320000001 --password x
 """
@@ -45,11 +46,13 @@ from ingest.manscdp import (
     CatalogItem,
     CatalogQuery,
     CatalogResponse,
+    DeviceControl,
     DeviceInfoQuery,
     DeviceInfoResponse,
     Keepalive,
     ManscdpError,
     ManscdpMessage,
+    PresetQuery,
     encode_message,
     parse_message,
 )
@@ -60,6 +63,7 @@ from mediacore.rtp import build_rtp
 from sip.message import Headers, Request, Response, SipParseError, StreamFramer, make_response
 from sip.message import parse_message as parse_sip
 from tools.gbdevice_auth import register_authorization
+from tools.gbdevice_ptz import SimulatedPtz
 from tools.gbdevice_slow import SlowAnswers
 
 log = logging.getLogger("gbdevice")
@@ -308,6 +312,7 @@ class GbDeviceSimulator:
         self.stats = DeviceStats()
         self.plays: dict[str, _Play] = {}
         self.channels = channel_ids(config.device_id, config.channels)
+        self.ptz = SimulatedPtz(frozenset({*self.channels, config.device_id}))  # 云台, presets
         self.registered = False
         self.local_host = config.local_host or _route_to(config.server[0])
         self.local_port = 0
@@ -567,6 +572,9 @@ class GbDeviceSimulator:
         except ManscdpError:
             self._respond(make_response(request, 400))
             return
+        if isinstance(query, DeviceControl | PresetQuery):
+            self._control(request, query)
+            return
         self._respond(make_response(request, 200))
         config = self.config
         answer: ManscdpMessage | None = None
@@ -599,6 +607,16 @@ class GbDeviceSimulator:
                 firmware="1.0",
                 channel=len(self.channels),
             )
+        if answer is not None:
+            asyncio.get_running_loop().create_task(self._answer(answer))
+
+    def _control(self, request: Request, message: DeviceControl | PresetQuery) -> None:
+        """PTZ and presets (tools.gbdevice_ptz): answer, then apply and reply if need be."""
+        status = self.ptz.status(message)
+        if status is None:
+            return
+        self._respond(make_response(request, status))
+        answer = self.ptz.handle(message) if status == 200 else None
         if answer is not None:
             asyncio.get_running_loop().create_task(self._answer(answer))
 

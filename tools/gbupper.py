@@ -39,7 +39,15 @@ import numpy as np
 import numpy.typing as npt
 
 from ingest.gbrtp import PsRtpReceiver
-from ingest.manscdp import CatalogItem, CatalogResponse, ManscdpError, parse_envelope, parse_message
+from ingest.manscdp import (
+    CatalogItem,
+    CatalogResponse,
+    DeviceControl,
+    ManscdpError,
+    encode_message,
+    parse_envelope,
+    parse_message,
+)
 from ingest.ps import DemuxedFrame
 from ingest.rtpframing import Rfc4571Framer
 from sip.digest import Credentials, DigestError
@@ -385,13 +393,7 @@ class GbUpperSimulator:
 
     async def control(self, channel: str, ptz_cmd: str) -> int:
         """Control/DeviceControl with a PTZCmd for `channel`; the status of the answer."""
-        sn = next(self._sn)
-        body = (
-            '<?xml version="1.0" encoding="GB2312"?>\r\n<Control>\r\n'
-            f"<CmdType>DeviceControl</CmdType>\r\n<SN>{sn}</SN>\r\n"
-            f"<DeviceID>{channel}</DeviceID>\r\n<PTZCmd>{ptz_cmd}</PTZCmd>\r\n"
-            "<Info>\r\n<ControlPriority>5</ControlPriority>\r\n</Info>\r\n</Control>\r\n"
-        ).encode()
+        body = encode_message(DeviceControl(channel, next(self._sn), ptz_cmd))
         return await self.message(body, channel)
 
     async def invite(

@@ -10,6 +10,8 @@ Client to server                                       Server to client
   ptt {action: "press"|"release"}                      floor {action, result, holder}
   mute {muted}                                         muted {muted}
   subscribe {source} / unsubscribe {source}            subscribed / unsubscribed {source}
+    (source "composed": the room's composed picture     (with "video": the source it is)
+     as this participant sees it)
   leave                                                left {participant, reason}
                                                        moved {participant, from, to}
   ping                                                 pong
@@ -41,6 +43,10 @@ OUTBOX_SIZE = 256  # messages waiting for the socket; beyond, the oldest event g
 EVENT_QUEUE = 100  # room events waiting to be forwarded
 
 Message = dict[str, Any]
+# The source name that asks for the room's composed conference picture (continuous presence).
+COMPOSED = "composed"
+# Names the hub source of a participant's composed picture: (room, participant) -> source id.
+ComposedSource = Callable[[str, str], Awaitable[str]]
 
 
 class MessageError(Exception):
@@ -81,13 +87,16 @@ class SignallingSession:
         loopback: Sequence[str] = (),
         owner: str = "",
         find_room: Callable[[str], PeerRoom | None] | None = None,
+        composed: ComposedSource | None = None,
     ) -> None:
         """`room` is the room the socket was opened for; `user` names the caller (the default
         participant name); `may_talk` allows PTT; `loopback` see webrtc.ice; `owner` is the
         caller's identity, recorded as the owner of its participant (default `user`);
         `find_room` finds the room the participant was moved to, which the session then
-        acts on and forwards the events of."""
+        acts on and forwards the events of; `composed` names the source of a participant's
+        composed picture (None: the server paints none)."""
         self.room = room
+        self.composed = composed
         self.find_room = find_room
         self.user = user
         self.owner = owner or user
@@ -318,27 +327,39 @@ class SignallingSession:
 
     async def _subscribe(self, message: Message) -> None:
         peer = self._joined()
-        source = _text(message, "source", limit=64)
+        asked = source = _text(message, "source", limit=64)
         try:
-            if not self.room.may_watch(source):  # another room's: as unknown
+            if asked == COMPOSED:
+                source = await self._composed(peer)
+            elif not self.room.may_watch(source):  # another room's: as unknown
                 raise KeyError(source)
             await peer.subscribe(source)
         except KeyError:
-            raise MessageError("unknown-source", f"no video source {source!r}") from None
+            raise MessageError("unknown-source", f"no video source {asked!r}") from None
         except WebRtcError as error:
             raise MessageError(error.reason, str(error)) from None
-        self.post({"type": "subscribed", "source": source})
+        self.post({"type": "subscribed", "source": asked, "video": source})
+
+    async def _composed(self, peer: Peer) -> str:
+        if self.composed is None:
+            raise MessageError("video-unavailable", "this server paints no composed picture")
+        try:
+            return await self.composed(self.room.name, peer.participant_id)
+        except (TimeoutError, OSError) as error:
+            raise MessageError("video-unavailable", f"the composed picture: {error}") from None
 
     async def _unsubscribe(self, message: Message) -> None:
         peer = self._joined()
-        source = _text(message, "source", limit=64)
+        asked = source = _text(message, "source", limit=64)
         try:
+            if asked == COMPOSED:
+                source = await self._composed(peer)
             await peer.unsubscribe(source)
         except KeyError:
-            raise MessageError("not-subscribed", f"not subscribed to {source!r}") from None
+            raise MessageError("not-subscribed", f"not subscribed to {asked!r}") from None
         except WebRtcError as error:
             raise MessageError(error.reason, str(error)) from None
-        self.post({"type": "unsubscribed", "source": source})
+        self.post({"type": "unsubscribed", "source": asked})
 
     async def _leave(self, message: Message) -> None:
         peer = self._joined()

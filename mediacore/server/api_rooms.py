@@ -22,6 +22,8 @@ from mediacore.server.requests import bounded_body
 from mediacore.server.roomerrors import room_errors
 from mediacore.server.rooms import LegRequest, Rooms
 from mediacore.server.security import permission
+from mixer.conferencevideo import normalized
+from mixer.layout import LayoutError
 from radio.vox import VoxSettings
 
 MAX_SDP_BYTES = 16 * 1024
@@ -62,6 +64,16 @@ def _check_guarded(principal: Principal, settings: dict[str, Any]) -> None:
     for key in sorted(settings.keys() & GUARDED_SETTINGS.keys()):
         if not principal.may(GUARDED_SETTINGS[key]):
             raise ApiError(403, "forbidden", f"only an admin may set {key}")
+
+
+def _check_video(settings: dict[str, Any]) -> None:
+    """The `video` setting (the composed picture) checked and completed with its defaults;
+    raises ApiError 400 saying which key is wrong."""
+    if settings.get("video") is not None:
+        try:
+            settings["video"] = normalized(settings["video"])
+        except LayoutError as error:
+            raise ApiError(400, "bad-video", f"video: {error}") from None
 
 
 class MonitorEntry(BaseModel):
@@ -126,6 +138,7 @@ def build_rooms_router(
         """Open a room. Retention settings other than the defaults are the admin's (403)."""
         settings = body.model_dump()  # type: ignore[attr-defined]
         _check_guarded(principal, {k: v for k, v in settings.items() if v != _DEFAULTS[k]})
+        _check_video(settings)
         with room_errors():
             summary = await rooms.open(RoomSettings(**settings))
         response.headers["Location"] = f"/api/v1/rooms/{summary['name']}"
@@ -146,6 +159,7 @@ def build_rooms_router(
         recordings by them), else 403."""
         changes = body.model_dump(exclude_none=True)  # type: ignore[attr-defined]
         _check_guarded(principal, changes)
+        _check_video(changes)
         with room_errors():
             return await rooms.change(room, changes)
 
@@ -224,7 +238,10 @@ def build_rooms_router(
         half duplex and hear only the floor holder. `srtp` (default `[sip] srtp`) says whether
         an RTP/SAVP offer with a=crypto is answered with SRTP, required, or refused; `nat`
         lets the leg latch onto the address its RTP really comes from in its first seconds
-        (otherwise it sends to, and hears only, the offer's address)."""
+        (otherwise it sends to, and hears only, the offer's address). An `m=video` line
+        (H.264 packetization-mode 1, or VP8) is answered too: the leg's camera becomes a room
+        video source and it is sent the floor holder's or latest camera; video we cannot take
+        is answered with port 0 and the audio goes on."""
         if room not in rooms.names():
             raise ApiError(404, "room-not-found", f"no room named {room!r}")
         body = await bounded_body(request, MAX_SDP_BYTES)

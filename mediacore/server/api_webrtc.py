@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket
@@ -28,7 +28,7 @@ from webrtc.ice import loopback_addresses
 from webrtc.peer import LegMode, WebRtcError
 from webrtc.peerroom import PeerRoom, Peers
 from webrtc.settings import IceServer, WebRtcSettings
-from webrtc.signalling import MAX_MESSAGE_BYTES, MAX_SDP_BYTES, SignallingSession
+from webrtc.signalling import COMPOSED, MAX_MESSAGE_BYTES, MAX_SDP_BYTES, SignallingSession
 
 # Close codes (RFC 6455 section 7.4.1 and 4000-4999 for applications), as api_events uses them.
 SERVICE_RESTART = 1012  # the peer's media worker died: the console reconnects and joins again
@@ -64,10 +64,12 @@ def build_webrtc_router(
     tokens: TokenStore,
     config: Config,
     link_legs: LinkLegs,
+    composed: Callable[[str, str | None], Awaitable[str]] | None = None,
 ) -> APIRouter:
     """`peer_room(name)` is the open room `name` as WebRTC joins it (None: no such room);
     `peers` holds every live peer of the server; `link_legs` learns the peers join links
-    make, to end them when the link ends."""
+    make, to end them when the link ends; `composed(room, participant)` names the video
+    source of a participant's composed picture (None: a player's), for `"composed"` asks."""
     router = APIRouter(prefix="/api/v1/rooms", tags=["webrtc"])
 
     def find_room(room: str) -> PeerRoom:
@@ -113,6 +115,7 @@ def build_webrtc_router(
             may_talk=principal.may("floor:talk"),
             loopback=loopback(websocket.scope.get("server")),
             find_room=peer_room,
+            composed=composed,
         )
         link_legs.track(principal)  # its peer is found by owner when the link ends
         session.start()
@@ -183,7 +186,8 @@ def build_webrtc_router(
         video: Annotated[str | None, Query(max_length=64)] = None,
     ) -> Response:
         """WHEP: receive the room's mix as a listen-only participant; `video=<participant>`
-        also asks for that participant's video (409 video-unavailable without a video hub)."""
+        also asks for that participant's video (409 video-unavailable without a video hub),
+        `video=composed` for the room's composed conference picture."""
         return await _join(request, room, principal, "play", name or principal.name, video)
 
     async def _join(
@@ -195,7 +199,9 @@ def build_webrtc_router(
         video: str | None,
     ) -> Response:
         found = find_room(room)
-        if video is not None and not found.may_watch(video):
+        if video == COMPOSED and composed is not None:
+            video = await _composed(composed, found.name, None)
+        elif video is not None and not found.may_watch(video):
             raise ApiError(404, "unknown-source", f"no video source {video!r} in room {room!r}")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/sdp":
@@ -281,6 +287,18 @@ def build_webrtc_router(
         )
 
     return router
+
+
+async def _composed(
+    composed: Callable[[str, str | None], Awaitable[str]], room: str, participant: str | None
+) -> str:
+    """The composed picture's source, or 503 when its video process cannot start."""
+    try:
+        return await composed(room, participant)
+    except KeyError:
+        raise ApiError(404, "room-not-found", f"no room named {room!r}") from None
+    except (TimeoutError, OSError) as error:
+        raise ApiError(503, "video-unavailable", f"the composed picture: {error}") from None
 
 
 async def _expire_link(websocket: WebSocket, token: str, tokens: TokenStore) -> None:

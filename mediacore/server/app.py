@@ -17,12 +17,14 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ingest.gbcamera import GbCameraControl
 from ingest.gbcascade import GbCascade
 from ingest.gbdownload import GbDownloads
 from ingest.gbreader import SCHEME as GB28181
 from ingest.gbreader import GbReaderFactory
 from ingest.service import IngestService
 from mediacore.events import EventBus
+from mediacore.legvideo import LegVideo
 from mediacore.server.accounts import Accounts
 from mediacore.server.alarms import Alarms
 from mediacore.server.announcefiles import MAX_FILE_BYTES, AnnouncementFiles
@@ -38,6 +40,7 @@ from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
 from mediacore.server.api_gbmap import build_gb_map_router
+from mediacore.server.api_gbptz import build_gbptz_router
 from mediacore.server.api_gbrecords import build_gb_records_router
 from mediacore.server.api_gbtalkback import build_gb_talkback_router
 from mediacore.server.api_gbupstreams import build_gb_upstreams_router
@@ -64,6 +67,8 @@ from mediacore.server.broadcasts import Broadcasts
 from mediacore.server.callroom import RemoteLegs, RemotePinEntry
 from mediacore.server.children import ChildProcess
 from mediacore.server.clips import ClipCache
+from mediacore.server.conferencemetrics import ConferenceCollector
+from mediacore.server.conferences import ConferenceService
 from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
@@ -99,6 +104,7 @@ from mediacore.server.walls import WallService
 from mediacore.server.workers import WorkerPool
 from mediacore.signing import SigningKey
 from mediacore.videohub import VideoHub
+from mediacore.videostream import LocalVideoPlace
 from recorder.diskreserve import DiskReserve
 from recorder.exportjobs import ExportJobs
 from recorder.service import RecorderService
@@ -182,6 +188,9 @@ class MediaServer:
         )
         self.webrtc = WebRtcService(config.webrtc)
         self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded
+        # SIP and plain RTP legs with m=video (in this process when it runs the rooms)
+        place = LocalVideoPlace(self.webrtc.video_hub)
+        self.directory.legs.video = LegVideo(self.directory.ports, place, self.directory.legs.clock)
         self.peers = Peers()  # every WebRTC peer of the server, wherever its media runs
         self.bus.listen(self.peers.follow)  # a moved peer is its new room's
         # what each join link created: it all leaves when the link is revoked or expires
@@ -226,6 +235,11 @@ class MediaServer:
             config.data_dir, RoomScenes(self.bus), self.webrtc.video_hub, self.bus, video_process
         )
         self.metrics.walls = self.walls.statistics
+        # every room's composed picture, each in a video process of its own once watched
+        self.conferences = ConferenceService(self.webrtc.video_hub, self.bus, video_process)
+        self.metrics.registry.register(ConferenceCollector(self.conferences.statistics))
+        if self.sharded is not None:  # legs in the workers ask for composed pictures too
+            self.conferences.serve_workers(self.sharded.pool.workers)
         self.cascade: GbCascade | None = None  # 级联: registered to upper 国标 platforms
         if self.sip.gb is not None and config.gb28181_upstreams:
             self.cascade = GbCascade(
@@ -303,6 +317,7 @@ class MediaServer:
         await self.recording_video.start()
         await self.sip.start()
         await self.walls.start()
+        await self.conferences.start()
         if self.cascade is not None:
             self.cascade.start()
         self.link_legs.start()
@@ -327,6 +342,7 @@ class MediaServer:
         if self.cascade is not None:
             await self.cascade.stop()  # BYE to upper platforms still playing, unregister
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
+        await self.conferences.stop()
         await self.directory.stop()
         if self.sharded is not None:
             await self.sharded.stop()
@@ -411,13 +427,21 @@ def create_app(server: MediaServer) -> FastAPI:
 
     app.include_router(
         build_rooms_router(
-            server.rooms, server.config, server.link_legs, server.private_calls.room_fields
+            server.rooms,
+            server.config,
+            server.link_legs,
+            lambda room: {
+                **server.private_calls.room_fields(room),
+                **server.conferences.room_fields(room),
+            },
         )
     )
     app.include_router(build_floor_router(server.rooms, server.peers.owner_of))
     app.include_router(build_workers_router(server.pool))
     app.include_router(build_sources_router(server.sources, server.link_legs))
     app.include_router(build_gb28181_router(server.sip.gb))
+    camera = GbCameraControl(server.sip.gb) if server.sip.gb is not None else None
+    app.include_router(build_gbptz_router(camera, server.bus, STATIC / "camerapad.js"))
     app.include_router(build_gb_upstreams_router(server.cascade))
     app.include_router(build_gb_talkback_router(server.sip.gb_talkbacks))
     app.include_router(build_gb_map_router(STATIC / "gbmap.js"))
@@ -464,6 +488,7 @@ def create_app(server: MediaServer) -> FastAPI:
             server.tokens,
             server.config,
             server.link_legs,
+            server.conferences.composed,
         )
     )
     app.include_router(

@@ -57,6 +57,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "groups:write",  # plans: the groups a dial calls at once
             "messages:send",  # texts (SIP MESSAGE) to phones
             "messages:read",
+            "cameras:control",  # steer GB/T 28181 cameras: PTZ and presets
             SECRETS,
         }
     ),
@@ -77,6 +78,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "groups:write",
             "messages:send",
             "messages:read",
+            "cameras:control",
         }
     ),
     "operator": frozenset(
@@ -91,6 +93,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "sip:read",
             "messages:send",
             "messages:read",
+            "cameras:control",
         }
     ),
     "expert": frozenset({"rooms:read", "rooms:join", "floor:talk"}),

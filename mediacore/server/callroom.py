@@ -21,12 +21,13 @@ from mediacore.dtmf import DtmfDigit
 from mediacore.endpoint import AudioInput, AudioOutput
 from mediacore.joinedroom import JoinedRoom, Member
 from mediacore.legpolicy import PLAIN_RTP, LegPolicy
+from mediacore.legvideo import VideoLine, offer_line, video_line
 from mediacore.negotiationwire import negotiation_from_json, negotiation_to_json
 from mediacore.offeranswer import AudioNegotiation
 from mediacore.participant import Participant
 from mediacore.room import RoomClosed, RoomFull, RoomSettings
 from mediacore.rtpsession import RtpLeg
-from mediacore.sdp import SessionDescription
+from mediacore.sdp import MediaDescription, SessionDescription
 from mediacore.server.workers import WorkerProcess
 from radio.leg import RadioLeg, RadioOptions
 from radio.sdp import RadioSession, add_radio_attributes
@@ -101,6 +102,7 @@ class RemoteLeg:
         self.on_dtmf: Callable[[DtmfDigit], None] | None = None
         self.pin: RemotePinEntry | None = None
         self.closed = False
+        self.video: VideoLine | None = None  # the m=video line of the worker's last answer
 
     def request(self, method: str, **data: Any) -> None:
         _SENDER.send(self.worker.request(method, leg=self.id, **data), method)
@@ -108,6 +110,19 @@ class RemoteLeg:
     def renegotiate(self, negotiation: AudioNegotiation) -> None:
         self.negotiation = negotiation
         self.request("leg.renegotiate", negotiation=negotiation_to_json(negotiation))
+
+    async def update_video(self, offer: SessionDescription, answer: SessionDescription) -> None:
+        """The worker's leg answers the video (it binds the port): its answer replaces ours."""
+        reply = await self.worker.request(
+            "leg.video", leg=self.id, offer=offer.serialize(), answer=answer.serialize()
+        )
+        answer.media[:] = _sdp(reply["answer"]).media
+        self.video = video_line(answer)
+
+    def video_offer(self, direction: str) -> tuple[int, MediaDescription] | None:
+        if self.video is None:
+            return None
+        return self.video[0], offer_line(self.video[1], direction)
 
     def use_session(self, session: RadioSession) -> None:
         """A radio gateway's answer changed the radio session (ED-137 attributes)."""
@@ -216,7 +231,9 @@ class RemoteLegs:
             local_address=local_address,
             **kind,
         )
-        return self.rooms.adopt(RemoteLeg(worker, room.name, info, kind)), _sdp(info["answer"])
+        leg, answer = RemoteLeg(worker, room.name, info, kind), _sdp(info["answer"])
+        leg.video = video_line(answer)
+        return self.rooms.adopt(leg), answer
 
     async def offer(
         self,

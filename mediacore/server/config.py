@@ -20,6 +20,7 @@ from mediacore.sdes import SRTP_MODES
 from mediacore.server.groups import Group, configured_groups
 from mediacore.server.parties import PartyBook
 from mediacore.signing import default_key_path
+from mixer.conferencevideo import normalized
 from radio.gateways import RadioGateway
 from sip.address import SipSyntaxError, SipUri, is_token
 from sip.settings import SipSettings, SipTrunk, SipUser, parse_algorithms
@@ -416,6 +417,8 @@ def _room(entry: Any) -> RoomSettings:
     if not isinstance(entry, dict) or "name" not in entry:
         raise ConfigError("every [[rooms]] table needs a name")
     try:
+        if entry.get("video") is not None:  # the composed picture's settings, completed
+            entry = {**entry, "video": normalized(entry["video"])}
         return RoomSettings(**entry).validate()
     except (TypeError, ValueError) as error:
         raise ConfigError(f"[[rooms]] {entry.get('name')!r}: {error}") from error

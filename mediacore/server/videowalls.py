@@ -199,6 +199,14 @@ class WallHost:
 
     # -- keeping the decoders in step ------------------------------------------------------
 
+    def follow(self, available: dict[str, str] | None = None) -> None:
+        """The sources that exist now (id -> codec; None: as last told), for pictures other
+        than walls that this process's compositor feeds (conferences): open and close
+        decoders for what every picture shows now."""
+        if available is not None:
+            self._available = available
+        self._sync()
+
     def _sync(self) -> None:
         """Open and close decoders for what the walls show now; tell the server when the set
         changed, so that it forwards exactly those sources."""

@@ -26,6 +26,7 @@ from mediacore.channelio import Channel
 from mediacore.datapath import MediaFrame
 from mediacore.datapathio import DataPath
 from mediacore.server.children import READY
+from mediacore.server.videoconferences import ConferenceHost
 from mediacore.server.videopulls import PullHost
 from mediacore.server.videowalls import WallHost
 
@@ -41,6 +42,7 @@ class VideoWorker:
         self.data = data
         self.pulls = PullHost(channel, data)
         self.walls = WallHost(channel, data)
+        self.conferences = ConferenceHost(channel, data, self.walls)  # decoded by the walls'
         self.stopped = asyncio.Event()
         channel.on_notification = self._notified
         data.on_frame = self._frame
@@ -56,16 +58,18 @@ class VideoWorker:
             "frames_out": self.data.frames_out,
             "frames_dropped": self.data.frames_dropped,
             **self.walls.statistics(),
+            **self.conferences.statistics(),
         }
 
     async def stop(self, data: dict[str, Any] | None = None) -> None:
         await self.pulls.stop()
+        await self.conferences.stop()
         await self.walls.stop()
         self.stopped.set()
 
     def _notified(self, message: Notification) -> None:
-        if not self.pulls.notified(message):
-            self.walls.notified(message)
+        if not self.pulls.notified(message) and not self.walls.notified(message):
+            self.conferences.notified(message)
 
     def _frame(self, frame: MediaFrame) -> None:
         self.walls.frame(frame)

@@ -31,12 +31,14 @@ from mediacore.clock import iso8601
 from mediacore.datapath import FrameKind, MediaFrame
 from mediacore.datapathio import DataPath
 from mediacore.events import Event, EventBus
+from mediacore.legvideo import LegVideo
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.room import MOVED, RoomSettings
 from mediacore.server.announcementlegs import AnnouncementLegs, clips_directory
 from mediacore.server.children import READY
 from mediacore.server.config import Config, RtpSection, ServerSection
 from mediacore.server.directory import RoomDirectory
+from mediacore.server.legvideoplace import WorkerVideoPlace
 from mediacore.server.metricsdata import TickTimings, room_snapshot
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.rooms import LegRequest, LocalRooms, offer_answer_kind
@@ -97,6 +99,9 @@ class Worker:
         self.stopped = asyncio.Event()
         self.sip_legs = WorkerLegs(self.rooms, channel)
         self.video = WorkerVideo(VideoHub(), channel, data)
+        # SIP and plain RTP legs with m=video publish into, and watch, this worker's hub
+        legs = self.directory.legs
+        legs.video = LegVideo(self.directory.ports, WorkerVideoPlace(self.video), legs.clock)
         self.peers = WorkerPeers(self.rooms, channel, settings.id, self.video)
         self.sources = WorkerSources(self.rooms, channel, settings.id)
         clips = clips_directory(Path(settings.data_dir))

@@ -48,6 +48,7 @@ class WorkerLegs:
             "leg.answer": self.answer,
             "leg.offer": self.offer,
             "leg.renegotiate": self.renegotiate,
+            "leg.video": self.update_video,
             "leg.session": self.use_session,
             "leg.join": self.join,
             "leg.close": self.close,
@@ -112,6 +113,12 @@ class WorkerLegs:
 
     async def renegotiate(self, data: dict[str, Any]) -> None:
         self._leg(data).leg.renegotiate(negotiation_from_json(data["negotiation"]))
+
+    async def update_video(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A re-INVITE's video: the leg answers it inside control's audio answer."""
+        answer = SessionDescription.parse(data["answer"])
+        await self._leg(data).leg.update_video(SessionDescription.parse(data["offer"]), answer)
+        return {"answer": answer.serialize()}
 
     async def use_session(self, data: dict[str, Any]) -> None:
         leg = self._leg(data).leg

@@ -184,11 +184,13 @@ async def test_upper_platform_sees_our_catalog_plays_a_device_and_steers_it(
         await wait_for(lambda: play.ended, 5)
 
         # PTZ from the upper platform reaches the device with its command as sent
-        ptz = "A50F010100FF0000"
+        ptz = "A50F010180000036"  # right at speed 0x80 (GB/T 28181 annex A.3)
         before = len(simulator.stats.messages)
-        assert await upper.control(channel, ptz) in (200, 400)
+        assert await upper.control(channel, ptz) == 200
         relayed = simulator.stats.messages[before:]
         assert any(f"<PTZCmd>{ptz}</PTZCmd>".encode() in body for body in relayed)
+        assert simulator.ptz.received[-1].text == ptz
+        assert simulator.ptz.received[-1].command.action == "right"
         assert await upper.control("34020000001329999999", ptz) == 404
         with pytest.raises(RuntimeError, match="404"):
             await upper.invite("34020000001319999999")

@@ -19,9 +19,18 @@ from ingest.gbnotify import (
     parse_event_message,
     parse_subscription_query,
 )
+from ingest.gbptz import PtzError, parse_ptz
 from ingest.gbrtp import PsRtpReceiver
 from ingest.gbsdp import GbSdpError, build_offer, parse_answer
-from ingest.manscdp import Keepalive, ManscdpError, encode_message, parse_message
+from ingest.manscdp import (
+    DeviceControl,
+    Keepalive,
+    ManscdpError,
+    PresetItem,
+    PresetResponse,
+    encode_message,
+    parse_message,
+)
 from mixer.layout import LayoutError, parse_wall
 
 FUZZ = settings(max_examples=300, deadline=None)
@@ -50,6 +59,23 @@ def test_manscdp_truncated_or_patched_documents_raise_only_manscdp_error(
 
 
 @FUZZ
+@given(st.integers(0, 400), st.binary(max_size=8))
+def test_ptz_documents_patched_raise_only_manscdp_or_ptz_error(cut: int, patch: bytes) -> None:
+    device = "34020000001310000001"
+    for document in (
+        encode_message(DeviceControl(device, 9, "A50F0108001F00DC")),
+        encode_message(PresetResponse(device, 10, (PresetItem(1, "大门"), PresetItem(2)))),
+    ):
+        mutated = document[:cut] + patch + document[cut + len(patch) :]
+        try:
+            message = parse_message(mutated)
+            if isinstance(message, DeviceControl):
+                parse_ptz(message.ptz_cmd)
+        except (ManscdpError, PtzError):
+            pass
+
+
+@FUZZ
 @given(st.binary(max_size=2048))
 def test_gb_event_bytes_parse_or_raise_manscdp_error(data: bytes) -> None:
     for parse in (parse_event_message, parse_subscription_query):
@@ -57,6 +83,16 @@ def test_gb_event_bytes_parse_or_raise_manscdp_error(data: bytes) -> None:
             parse(data)
         except ManscdpError:
             pass
+
+
+@FUZZ
+@given(st.text(max_size=40))
+def test_ptzcmd_text_decodes_or_raises_ptz_error(text: str) -> None:
+    try:
+        command = parse_ptz(text)
+    except PtzError:
+        return
+    assert len(command.action) > 0
 
 
 @FUZZ

@@ -81,6 +81,7 @@ class Baresip:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             ["baresip", "-f", str(folder)],
+            cwd=folder,  # where its snapshot module writes its PNGs
             stdin=subprocess.PIPE,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -398,6 +398,8 @@ PUBLIC = {
     "/console",
     "/console/",
     "/console/alarms.js",
+    "/console/camerapad.js",
+    "/console/gbmap.js",
     "/dispatch",
     "/dispatch/",
     "/dispatch/dispatch.js",

@@ -175,3 +175,25 @@ async def test_lone_surrogates_and_deep_nesting_get_a_bad_json_error(
     assert [(r["type"], r["code"]) for r in replies] == [("error", "bad-json")], replies
     assert session.peer is None
     json.dumps(replies, ensure_ascii=False).encode()  # the reply itself is sendable
+
+
+async def test_composed_names_the_participants_own_picture(session: SignallingSession) -> None:
+    client = Client(440.0)
+    [joined] = await send(session, {"type": "join", "offer": await client.offer()})
+    await client.accept(joined["answer"])
+    [error] = await send(session, {"type": "subscribe", "source": "composed"}, now=1.0)
+    assert (error["code"], error["for"]) == ("video-unavailable", "subscribe")
+    asked: list[tuple[str, str]] = []
+
+    async def composed(room: str, participant: str) -> str:
+        asked.append((room, participant))
+        return f"composed-{room}-{participant}"
+
+    session.composed = composed
+    session.room.service.video_hub = HubStub()  # type: ignore[attr-defined]
+    await session.receive(json.dumps({"type": "subscribe", "source": "composed"}), 1.1)
+    subscribed = await next_reply(session)
+    picture = f"composed-signalling-{joined['participant']}"
+    assert subscribed == {"type": "subscribed", "source": "composed", "video": picture}
+    assert asked == [("signalling", joined["participant"])]
+    await client.close()

@@ -1,0 +1,112 @@
+"""Which room video a SIP or plain RTP leg sees until the room has a composed picture: the floor
+holder's, else that of the participant who joined most recently with video; never its own.
+
+Looked at once a second (and at once when the floor changes): a source is found by participant
+id through `find`, which in a media worker may bring it from control; ids that have no video
+are asked again only every NEGATIVE_TTL seconds. `choose()` is pure, for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol
+
+from mediacore.clock import MONOTONIC, Clock
+from mediacore.joinedroom import JoinedRoom
+from mediacore.videohub import VideoSource
+
+log = logging.getLogger(__name__)
+
+INTERVAL = 1.0
+NEGATIVE_TTL = 5.0
+
+FindSource = Callable[[str], Awaitable[VideoSource | None]]
+
+
+class PictureTarget(Protocol):
+    """What the picture is chosen for (a `VideoSender`)."""
+
+    @property
+    def source(self) -> VideoSource | None: ...
+
+    def accepts(self, source: VideoSource) -> bool: ...
+
+    def follow(self, source: VideoSource | None) -> bool: ...
+
+
+def candidates(own: str, holder: str | None, participants: Iterable[str]) -> list[str]:
+    """Participant ids in the order their video is preferred: the floor holder, then the most
+    recent joiners first; `own` never."""
+    ordered = [holder] if holder else []
+    ordered += [pid for pid in reversed(list(participants)) if pid != holder]
+    return [pid for pid in ordered if pid != own]
+
+
+class ForwardedPicture:
+    """Keeps `target` following the preferred source of `room` for participant `own`."""
+
+    def __init__(
+        self,
+        target: PictureTarget,
+        own: str,
+        room: JoinedRoom,
+        find: FindSource,
+        *,
+        clock: Clock = MONOTONIC,
+        interval: float = INTERVAL,
+    ) -> None:
+        self.target = target
+        self.own = own
+        self.room = room
+        self.find = find
+        self.clock = clock
+        self.interval = interval
+        self._missing: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def poke(self) -> None:
+        """Look again now (the floor changed)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def choose(self) -> VideoSource | None:
+        """Point the target at the preferred source that exists; returns it (None: none)."""
+        now = self.clock.now()
+        order = candidates(self.own, self.room.floor.holder, self.room.participants)
+        for pid in order:
+            if self._missing.get(pid, -1.0) > now:
+                continue
+            source = await self.find(pid)
+            if source is None or not self.target.accepts(source):
+                self._missing[pid] = now + NEGATIVE_TTL
+                continue
+            self._missing.pop(pid, None)
+            if source is not self.target.source:
+                self.target.follow(source)
+            return source
+        current = self.target.source
+        if current is not None and current.closed:
+            self.target.follow(None)
+        return None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.choose()
+            except Exception:  # a failed look must not end the picture for good
+                log.exception("choosing a leg's picture failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
