@@ -10,6 +10,7 @@ ingest.gbrecordsearch.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
@@ -75,7 +76,8 @@ class GbRecordings:
         self.plays = plays
         self.send = send
         self.searches = RecordSearches()  # queries waiting for their pages
-        self._sn = 0
+        # SNs of our own, from a random start: never the same as the platform's other queries'
+        self._sn = 100_000 + secrets.randbelow(800_000)
 
     def message_received(self, request: Request, source: Peer) -> bool:
         """A RecordInfo page or a MediaStatus from a registered device: taken (the caller
