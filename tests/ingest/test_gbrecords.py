@@ -7,12 +7,17 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
+from ingest.gbdevices import GbDeviceTable
 from ingest.gbdownload import PsFileWriter
 from ingest.gbmansrtsp import MansrtspError, PlaybackControl, parse_control
 from ingest.gbreader import gb_target
+from ingest.gbrecordings import GbRecordings
 from ingest.gbrecords import (
     MEDIA_STATUS_END,
     MediaStatus,
@@ -28,14 +33,18 @@ from ingest.gbrecords import (
 )
 from ingest.gbrecordsearch import RecordSearches
 from ingest.gbsdp import build_offer
-from ingest.gbsettings import parse_gb28181_settings
+from ingest.gbsettings import GbSettings, parse_gb28181_settings
 from ingest.manscdp import ManscdpError
 from ingest.ps import DemuxedFrame, PsDemuxer
 from ingest.puller import PullError
+from sip.message import Headers, Request
+from sip.peer import Peer
 from tools.gbdevice_records import Playback, parse_recording
 
 CHANNEL = "64010000001310000001"
 T0 = 1289504777  # 2010-11-11T19:46:17 UTC, the standard's example time
+GB_DEVICE = "34020000001320000001"
+GB_OTHER = "34020000001320000002"
 
 
 # -- A.2.4.5 Query/RecordInfo --------------------------------------------------------------
@@ -397,3 +406,61 @@ def test_the_time_zone_setting_defaults_to_utc_and_refuses_unknown_zones() -> No
     for bad in ("Mars/Olympus", 8, "../etc/passwd"):
         with pytest.raises(ValueError, match="time_zone"):
             parse_gb28181_settings({"domain": "3402000000", "password": "x", "time_zone": bad})
+
+
+# -- the platform's side: MediaStatus reaches its own play -------------------------------------
+
+
+@dataclass
+class _Play:
+    device_id: str
+    channel_id: str
+    kind: str
+    heard: list[int] = field(default_factory=list)
+    dialog: Any = None
+
+    @property
+    def on_status(self) -> Callable[[int], None]:
+        return self.heard.append
+
+
+def _from_device(call_id: str, body: bytes, device: str = GB_DEVICE) -> Request:
+    headers = Headers(
+        [
+            ("Via", "SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bKdev"),
+            ("From", f"<sip:{device}@3402000000>;tag=d1"),
+            ("To", "<sip:34020000002000000001@3402000000>"),
+            ("Call-ID", call_id),
+            ("CSeq", "5 MESSAGE"),
+        ]
+    )
+    return Request(headers, body, "MESSAGE", "sip:34020000002000000001@3402000000")
+
+
+def test_media_status_ends_the_devices_own_playback_in_or_out_of_its_dialog() -> None:
+    devices = GbDeviceTable()
+    device = Peer("udp", "10.0.0.7", 5060)
+    for device_id in (GB_DEVICE, GB_OTHER):
+        devices.register(
+            device_id, expires=3600, source=device, contact="sip:x", now=0.0, wall_now=0.0
+        )
+    playback = _Play(GB_DEVICE, CHANNEL, "Playback")
+    live = _Play(GB_DEVICE, "64010000001310000002", "Play")
+    plays = {"call-playback": playback, "call-live": live}
+    settings = GbSettings("3402000000", "34020000002000000001", "x")
+    recordings = GbRecordings(settings, None, devices, plays, None)  # type: ignore[arg-type]
+    end = encode_records_message(MediaStatus(CHANNEL, 1, MEDIA_STATUS_END))
+    assert recordings.message_received(_from_device("call-playback", end), device)
+    assert playback.heard == [121]
+    assert recordings.message_received(_from_device("a-call-of-its-own", end), device)
+    assert playback.heard == [121, 121]  # matched by device and channel
+    # another device (even knowing the Call-ID), or the device from elsewhere: ignored
+    assert recordings.message_received(_from_device("call-playback", end, GB_OTHER), device)
+    assert not recordings.message_received(
+        _from_device("call-playback", end), Peer("udp", "10.9.9.9", 5060)
+    )
+    for_live = encode_records_message(MediaStatus("64010000001310000002", 2, MEDIA_STATUS_END))
+    recordings.message_received(_from_device("another-call", for_live), device)
+    assert playback.heard == [121, 121] and live.heard == []  # live video has no end
+    keepalive = b"<Notify><CmdType>Keepalive</CmdType><SN>1</SN><DeviceID>x</DeviceID></Notify>"
+    assert not recordings.message_received(_from_device("k", keepalive), device)
