@@ -8,7 +8,8 @@ and G.711 audio as it recorded them, playable by FFmpeg and VLC), and counts its
 from the frames' timestamps against the asked range. It is done when the device says the
 recording ended (MediaStatus 121, or it stopped within the range's last 2 %: see GbReader);
 a download that fails leaves no file. Finished jobs are
-kept for an hour (at most KEEP_JOBS), their files with them.
+kept for an hour (at most KEEP_JOBS), their files with them; a restart forgets the jobs and
+removes their files.
 """
 
 from __future__ import annotations
@@ -119,6 +120,9 @@ class GbDownloads:
         self.clock = clock
         self.jobs: dict[str, DownloadJob] = {}
         self._aborts: dict[str, Callable[[], None]] = {}
+        # the files of a previous run: no job names them any more, nobody could fetch them
+        for stale in folder.glob("dl-*.mpg") if folder.is_dir() else []:
+            stale.unlink(missing_ok=True)
 
     def start(
         self,

@@ -9,12 +9,13 @@ import io
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ingest.gbdevices import GbDeviceTable
-from ingest.gbdownload import PsFileWriter
+from ingest.gbdownload import GbDownloads, PsFileWriter
 from ingest.gbmansrtsp import MansrtspError, PlaybackControl, parse_control
 from ingest.gbreader import gb_target
 from ingest.gbrecordings import GbRecordings
@@ -37,6 +38,7 @@ from ingest.gbsettings import GbSettings, parse_gb28181_settings
 from ingest.manscdp import ManscdpError
 from ingest.ps import DemuxedFrame, PsDemuxer
 from ingest.puller import PullError
+from mediacore.events import EventBus
 from sip.message import Headers, Request
 from sip.peer import Peer
 from tools.gbdevice_records import Playback, parse_recording
@@ -464,3 +466,11 @@ def test_media_status_ends_the_devices_own_playback_in_or_out_of_its_dialog() ->
     assert playback.heard == [121, 121] and live.heard == []  # live video has no end
     keepalive = b"<Notify><CmdType>Keepalive</CmdType><SN>1</SN><DeviceID>x</DeviceID></Notify>"
     assert not recordings.message_received(_from_device("k", keepalive), device)
+
+
+def test_downloads_of_a_previous_run_are_removed_at_start(tmp_path: Path) -> None:
+    (tmp_path / "dl-0123456789ab.mpg").write_bytes(b"old")
+    (tmp_path / "notes.txt").write_text("kept")
+    GbDownloads(None, tmp_path, EventBus())  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    GbDownloads(None, tmp_path / "not-yet", EventBus())  # type: ignore[arg-type]
