@@ -112,6 +112,10 @@ def build_gb_records_router(
             if "start=" not in source.url or not source.url.startswith("gb28181:"):
                 raise ApiError(409, "not-a-playback", "the source is no GB/T 28181 recording")
             raise ApiError(409, "not-playing", f"the recording is {source.state}, not playing")
+        start, end = current.playback
+        if body.action == "seek" and (body.position or 0) >= end - start:
+            detail = f"the recording is {end - start} s long: seek to 0 to {end - start - 1}"
+            raise ApiError(400, "bad-position", detail)
         play = current.play
         if platform is None or play is None or play.ended:
             raise ApiError(409, "not-playing", "the recording is not playing now")

@@ -235,6 +235,8 @@ async def test_pause_stops_the_frames_resume_restarts_them_seek_and_speed_steer(
         await wait_for(lambda: len(frames) >= held + 10, 3)
         fast = await steer(api, source_id, action="speed", speed=2)
         assert fast.status_code == 200, fast.text
+        too_far = await steer(api, source_id, action="seek", position=20)
+        assert_error(too_far, 400, "bad-position")
         sought = await steer(api, source_id, action="seek", position=17)
         assert sought.status_code == 200, sought.text
         methods = [(c.method, c.position, c.scale) for c in records_of(simulator).stats.controls]
