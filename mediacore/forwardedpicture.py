@@ -21,7 +21,7 @@ from typing import Protocol
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.joinedroom import JoinedRoom
 from mediacore.qualitytiers import TierChooser
-from mediacore.transcodetwin import TRANSCODED, full_bitrate, twin_id
+from mediacore.transcodetwin import CODEC, TRANSCODED, full_bitrate, twin_id
 from mediacore.videohub import VideoSource
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ FindSource = Callable[[str], Awaitable[VideoSource | None]]
 
 class PictureTarget(Protocol):
     """What the picture is chosen for (a `VideoSender`)."""
+
+    codec: str  # what it sends: "H264", "VP8"
 
     @property
     def source(self) -> VideoSource | None: ...
@@ -114,8 +116,8 @@ class ForwardedPicture:
 
     async def _twin(self, source: VideoSource) -> VideoSource | None:
         """The H.264 twin of `source` at this leg's tier; None when it has none."""
-        if source.closed or source.codec_name not in TRANSCODED:
-            return None
+        if source.closed or source.codec_name not in TRANSCODED or self.target.codec != CODEC:
+            return None  # (a VP8 leg: no twin is made for nothing)
         estimate = self.estimate() if self.estimate is not None else None
         full = full_bitrate(source.width, source.height)
         tier = self.tiers.choose(full, estimate, self.clock.now())

@@ -12,6 +12,7 @@ from mediacore.qualitytiers import encode_cap
 # Codecs a WebRTC subscriber or an H.264 terminal is given a twin of.
 TRANSCODED = frozenset({"H265"})
 SUFFIX = "~h264"
+CODEC = "H264"  # what a twin carries
 FPS = 25.0  # the twin's frame rate
 DEFAULT_SIZE = (640, 360)  # until the source's size is known
 MAX_SIZE = (1920, 1088)

@@ -33,7 +33,7 @@ from mediacore.qualitytiers import TIER_NAMES, TIERS
 from mediacore.server.children import ChildProcess
 from mediacore.server.sourcefeed import SourceFeed
 from mediacore.server.videoconferences import variant_source
-from mediacore.transcodetwin import FPS, TRANSCODED, parse_twin, transcode_size, twin_id
+from mediacore.transcodetwin import CODEC, FPS, TRANSCODED, parse_twin, transcode_size, twin_id
 from mediacore.videohub import TIME_BASE, VideoHub, VideoSource
 from mixer.layout import Tile
 from mixer.variants import picture_json
@@ -143,7 +143,7 @@ class TranscodeService:
             self.started_total += 1
             log.info("transcode started", extra={"source": original_id})
         twin = VideoSource(
-            source_id, "H264", participant_id=original.participant_id, room=original.room
+            source_id, CODEC, participant_id=original.participant_id, room=original.room
         )
         twin.keyframe_requester = lambda: self._keyframe(transcode, tier)
         self._hub.register_source(twin)
@@ -169,7 +169,7 @@ class TranscodeService:
         width, height = transcode.size
         return {
             "transcode": {
-                "codec": "H264",
+                "codec": CODEC,
                 "source": transcode.key,
                 "width": width,
                 "height": height,
