@@ -214,10 +214,16 @@ class TranscodeService:
             process.on_lost = self._lost
             process.on_restart = self._restarted
             self._starting = asyncio.ensure_future(process.start())
-        if self._starting is not None:
-            await asyncio.shield(self._starting)
-        await self._process.wait_running()
-        return self._process
+        process, starting = self._process, self._starting
+        try:
+            if starting is not None:
+                await asyncio.shield(starting)
+            await process.wait_running()
+        except BaseException:
+            if self._process is process and starting is not None and starting.done():
+                self._process, self._feed, self._starting = None, None, None  # next ask: anew
+            raise
+        return process
 
     def _update(self, transcode: _Transcode) -> None:
         process = self._process

@@ -13,6 +13,7 @@ from mediacore.datapath import video
 from mediacore.server.transcodes import TranscodeService
 from mediacore.videohub import VideoHub, VideoSource
 from tests.server.test_conferences import IDR, FakeProcess
+from tests.waiting import wait_for
 
 
 class Clock:
@@ -51,7 +52,7 @@ async def test_the_twin_is_made_on_first_ask_and_shared(setup: Any) -> None:
     twin = hub.get("cam~h264")
     assert hub.get("cam~h264") is twin and twin.codec_name == "H264"
     assert twin.participant_id == "cam"  # whoever may watch the camera may watch its twin
-    await asyncio.sleep(0.01)
+    await wait_for(lambda: made and made[0].notified, 2)
     [process] = made
     assert process.name == "transcodes"
     assert process.requests == [("conference.start", {"room": "cam~h264", "fps": 25.0})]
@@ -78,7 +79,7 @@ async def test_the_twin_is_made_on_first_ask_and_shared(setup: Any) -> None:
     }
     # a lower tier is a variant of the same runner, with its own twin
     quarter = hub.get("cam~h264~t2")
-    await asyncio.sleep(0.01)
+    await wait_for(lambda: "t2" in process.variants(), 2)
     told = [d for e, d in process.notified if e == "conference.variants"][-1]
     assert {v: d["share"] for v, d in told["variants"].items()} == {"t0": 1.0, "t2": 0.25}
     assert len(process.requests) == 1  # still one transcoder
@@ -98,19 +99,18 @@ async def test_unwatched_tiers_end_and_the_last_ends_the_process(setup: Any) -> 
     twin = hub.get("cam~h264")
     twin.track()  # a subscriber
     quarter = hub.get("cam~h264~t2")
-    await asyncio.sleep(0.6)
-    clock.t = 11.0
-    await asyncio.sleep(0.6)
-    assert quarter.closed and not twin.closed
+    clock.t = 11.0  # the twin is watched, the quarter has been idle for 11 s
+    await wait_for(lambda: quarter.closed, 3)  # unwatched since 0 s
+    assert not twin.closed
     assert set(service.fields("cam")["transcode"]["tiers"]) == {"full"}
     for track in twin.subscribers:
         track.stop()
-    clock.t = 22.0
-    await asyncio.sleep(0.7)
-    assert twin.closed and service.fields("cam") == {}
+    clock.t = 30.0
+    await wait_for(lambda: twin.closed, 3)
+    assert service.fields("cam") == {}
     [process] = made
+    await wait_for(lambda: process.state == "stopped", 3)
     assert ("conference.stop", {"room": "cam~h264"}) in process.requests
-    assert process.state == "stopped"
     await service.stop()
 
 
@@ -121,4 +121,28 @@ async def test_the_camera_ending_ends_its_twins(setup: Any) -> None:
     assert twin.closed and service.statistics()["transcodes"] == 0
     with pytest.raises(KeyError):
         hub.get("cam~h264")  # no camera, no twin
+    await service.stop()
+
+
+async def test_a_process_that_cannot_start_is_tried_again_by_the_next_ask(
+    setup: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, hub, made, _clock = setup
+    failing = [True]
+
+    async def start(self: FakeProcess) -> None:
+        if failing[0]:
+            raise OSError("no fork")
+        self.state = "running"
+
+    monkeypatch.setattr(FakeProcess, "start", start)
+    first = hub.get("cam~h264")
+    await wait_for(lambda: made, 2)
+    await asyncio.sleep(0.1)
+    assert not service.fields("cam")["transcode"]["running"]
+    first.close()
+    failing[0] = False
+    hub.get("cam~h264")
+    await wait_for(lambda: service.fields("cam")["transcode"]["running"], 2)
+    assert len(made) == 2
     await service.stop()
