@@ -291,6 +291,9 @@ async def test_talkback_in_ps_carries_both_tones(server: ServerProcess) -> None:
             assert "a=rtpmap:96 PS/90000" in call.answer and "f=v/////a/1/8/1" in call.answer
             await tones_cross(member, talk)
             assert call.adapter is not None and call.adapter.frames_received > 50
+            roster = await asyncio.to_thread(server.roster, "command")
+            entry = next(p for p in roster if p["id"] == response.json()["participant"])
+            assert entry["carried_in"] == "ps"
             assert (await asyncio.to_thread(server.client.delete, path)).status_code == 204
     finally:
         playing.cancel()

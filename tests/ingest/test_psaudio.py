@@ -14,6 +14,7 @@ from ingest.psaudio import PsAudioAdapter, Timeline
 from mediacore.codecs.g711 import ALAW_TO_INT16, INT16_TO_ULAW
 from mediacore.rtp import RtpPacket, build_rtp
 from mediacore.sdp import SessionDescription
+from mediacore.server.payloadadapters import payload_adapter
 
 SSRC = 0x11223344
 
@@ -117,6 +118,10 @@ def test_the_adapter_is_made_again_from_its_settings() -> None:
     assert (again.payload_type, again.codec, again.g711_payload_type) == (98, "pcmu", 0)
     with pytest.raises(ValueError):
         PsAudioAdapter(96, "aac")
+    made = payload_adapter(adapter.to_json())  # as a media worker makes it
+    assert isinstance(made, PsAudioAdapter) and made.to_json() == adapter.to_json()
+    with pytest.raises(ValueError):
+        payload_adapter({"kind": "nope"})
 
 
 def test_timeline_maps_steps_across_wraps() -> None:
