@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from mixer.layout import Canvas, Layout, LayoutError, parse_canvas, parse_layout
+from mixer.tours import KEY as TOURS
+from mixer.tours import Tour, parse_tours
 
 DEFAULTS: dict[str, Any] = {"layout": {"kind": "grid"}, "width": 1280, "height": 720, "fps": 25}
 MAX_WIDTH = 1920
 MAX_HEIGHT = 1088
 KEYS = frozenset(DEFAULTS)
+KEYS = KEYS | {TOURS}  # optional, kept only where given: slots cycling sources (mixer.tours)
 # Names the conference world uses for the wall's kinds.
 ALIASES = {"1+N": "focus", "1+n": "focus"}
 
@@ -26,6 +29,7 @@ ALIASES = {"1+N": "focus", "1+n": "focus"}
 class ConferenceVideo:
     layout: Layout
     canvas: Canvas
+    tours: tuple[Tour, ...] = ()
 
 
 def normalized(data: Any) -> dict[str, Any]:
@@ -53,4 +57,5 @@ def parse_conference_video(data: Any) -> ConferenceVideo:
             f"a conference picture is at most {MAX_WIDTH}x{MAX_HEIGHT}, "
             f"got {canvas.width}x{canvas.height}"
         )
-    return ConferenceVideo(parse_layout(data["layout"], canvas), canvas)
+    layout = parse_layout(data["layout"], canvas)
+    return ConferenceVideo(layout, canvas, parse_tours(data.get(TOURS), layout))

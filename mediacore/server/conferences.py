@@ -43,6 +43,7 @@ from mediacore.server.workers import WorkerProcess
 from mediacore.videohub import TIME_BASE, VideoHub, VideoSource
 from mixer.conferencevideo import ConferenceVideo, normalized, parse_conference_video
 from mixer.layout import LayoutError
+from mixer.picturerule import PictureRule, ruled_layout, ruled_picture
 from mixer.variants import SpeakerHistory, Viewer, assign, picture_json
 from mixer.variantswitch import VariantSwitch
 from mixer.wall import Scene
@@ -68,6 +69,8 @@ _SCENE_EVENTS = frozenset(
         "floor.granted",
         "floor.released",
         "floor.revoked",
+        "conference.tour",  # a toured slot shows its next source (mediacore.server.roomtours)
+        "conference.rollcall",  # a roll call starts or ends (mediacore.server.rollcalls)
     }
 )
 
@@ -123,6 +126,8 @@ class ConferenceService:
         self._conferences: dict[str, _Conference] = {}
         self._dirty: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # what changes a picture beyond its layout (tours, roll calls), applied in this order
+        self.rules: list[PictureRule] = []
         bus.listen(self._event)
 
     # -- life -----------------------------------------------------------------------------
@@ -306,15 +311,20 @@ class ConferenceService:
         if views:
             conference.watched_at = now
         video = conference.video
+        layout = ruled_layout(self.rules, conference.room, video.layout)
         assignment = assign(
-            video.layout,
+            layout,
             video.canvas.fps,
             scene,
             [v.viewer for v in views],
             conference.history.previous,
         )
         variants = {
-            key.id: {"width": key.width, "height": key.height, "tiles": picture_json(tiles)}
+            key.id: {
+                "width": key.width,
+                "height": key.height,
+                "tiles": picture_json(ruled_picture(self.rules, conference.room, tiles, scene)),
+            }
             for key, tiles in assignment.pictures.items()
         }
         for view in views:
