@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mixer.layout import Canvas, Layout, LayoutError, parse_canvas, parse_layout
+from mixer.layout import Canvas, Layout, LayoutError, check_plain, parse_canvas, parse_layout
 from mixer.tours import KEY as TOURS
 from mixer.tours import Tour, parse_tours
 
@@ -37,6 +37,7 @@ def normalized(data: Any) -> dict[str, Any]:
     for an HTTP 400 (which key and why)."""
     if not isinstance(data, Mapping):
         raise LayoutError(f"video must be an object, got {type(data).__name__}")
+    check_plain(data, "the setting")  # kept and answered as given
     unknown = sorted(str(key) for key in set(data) - KEYS)
     if unknown:
         raise LayoutError(f"video has unknown keys {unknown}: use {sorted(KEYS)}")

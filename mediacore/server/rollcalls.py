@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mediacore.clock import MONOTONIC, Clock
@@ -88,7 +88,17 @@ class RollCallService:
         return layout if participant is None else focus_on(layout, participant)
 
     def picture(self, room: str, tiles: Picture, scene: Scene) -> Picture:
-        return tiles
+        call = self.book.get(room)
+        if call is None:
+            return tiles
+        # a participant without a camera (a radio) is not among the scene's names: its slate
+        # says who is called on all the same
+        return tuple(
+            replace(t, label=call.name)
+            if t.source_id == call.participant and t.label == call.participant
+            else t
+            for t in tiles
+        )
 
     # -- what the API calls ---------------------------------------------------------------
 

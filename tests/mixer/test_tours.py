@@ -4,12 +4,16 @@ resolved picture."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mixer.conferencevideo import normalized, parse_conference_video
 from mixer.layout import Canvas, LayoutError, parse_layout, resolve
 from mixer.tours import Tour, TourSchedule, apply, parse_tours
+from tests.ingest.test_parsers_fuzzed import JSON
 
 CANVAS = Canvas(640, 360, 10)
 CUSTOM = {
@@ -108,3 +112,27 @@ def test_a_toured_slot_shows_its_source_and_swaps_with_a_tile_that_showed_it() -
     assert floor[2].label == ""
     # a slot the picture does not have (a grid of fewer sources) is left alone
     assert apply(tiles, {9: "d"}, names) == tuple(tiles)
+
+
+TOUR_ITEMS = st.fixed_dictionaries(
+    {},
+    optional={
+        "region": st.one_of(JSON, st.integers(-2, 70), st.sampled_from(["tour", "x", ""])),
+        "sources": st.one_of(JSON, st.lists(st.one_of(st.text(max_size=4), JSON), max_size=4)),
+        "interval": st.one_of(JSON, st.floats(allow_nan=True), st.integers(-5, 4000)),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(JSON, st.lists(st.one_of(TOUR_ITEMS, JSON), max_size=5)),
+    st.sampled_from([{"kind": "grid"}, {"kind": "grid-4"}, {"kind": "pip"}, CUSTOM]),
+)
+def test_any_json_is_tours_or_a_layout_error(data: Any, layout: dict[str, Any]) -> None:
+    try:
+        parsed = parse_conference_video(normalized({"layout": layout, "tours": data}))
+    except LayoutError:
+        return
+    schedule = TourSchedule(parsed.tours, 0.0)
+    assert set(schedule.bindings(1e6)) == {tour.slot for tour in parsed.tours}

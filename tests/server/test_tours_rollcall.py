@@ -15,13 +15,15 @@ from mediacore.events import Event, EventBus
 from mediacore.server.conferences import ConferenceService
 from mediacore.server.roomtours import RoomTours
 from mediacore.videohub import VideoHub, VideoSource
-from mixer.layout import Layout
+from mixer.layout import Layout, Tile
+from mixer.wall import Scene
 from tests.server.test_api import Api, assert_error, make_config, running
 from tests.server.test_conferences import FakeProcess
 
 GRID4 = {"layout": {"kind": "grid-4"}, "width": 320, "height": 180, "fps": 10}
 TOUR = {"region": 3, "sources": ["c", "d"], "interval": 2}
 ROLLCALL = "/api/v1/rooms/command/rollcall"
+JSON_BODY = {"content-type": "application/json"}
 
 
 async def test_a_toured_slot_changes_source_every_interval_in_every_picture() -> None:
@@ -94,6 +96,9 @@ async def test_a_roll_call_focuses_announces_and_gives_a_radio_the_floor(api: Ap
     # the picture: the radio in the focus whatever the layout
     rules = api.server.conferences.rules
     assert any(rule.layout("command", Layout("grid")).main == radio for rule in rules)
+    slate = (Tile(0, 0, 320, 135, radio, radio), Tile(0, 135, 80, 45, phone, "Phone"))
+    labels = [t.label for t in api.server.rollcalls.picture("command", slate, Scene())]
+    assert labels == ["张三", "Phone"]  # a radio has no camera: its slate says who it is
     # asked in Chinese, then the floor once it has been said
     [announced] = [e for e in events if e.type == "announcement.started"]
     assert announced.data["id"] == called["announcement"]
@@ -165,6 +170,13 @@ async def test_a_bad_tour_is_a_400_naming_it(api: Api) -> None:
     response = await api.admin("PATCH", "/api/v1/rooms/command", json={"video": video})
     assert_error(response, 400, "bad-video")
     assert "tours[0].region 7" in response.json()["detail"]
+    # kept and answered as given: text a response cannot write is refused, not stored
+    surrogate = '{"video": {"tours": [{"region": 0, "sources": ["\\ud800"], "interval": 2}]}}'
+    response = await api.admin(
+        "PATCH", "/api/v1/rooms/command", content=surrogate, headers=JSON_BODY
+    )
+    assert_error(response, 400, "bad-video")
+    assert "Unicode text only" in response.json()["detail"]
     good = await api.admin(
         "PATCH", "/api/v1/rooms/command", json={"video": {**GRID4, "tours": [TOUR]}}
     )
