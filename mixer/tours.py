@@ -159,6 +159,33 @@ class TourSchedule:
         return min(times, default=None)
 
 
+@dataclass(frozen=True, slots=True)
+class TourChange:
+    """A slot that now shows `source`, in the tour's `step`-th interval."""
+
+    tour: Tour
+    source: str
+    step: int
+
+
+class TourPlayer:
+    """A schedule and what it last showed: `advance(now)` says which slots change."""
+
+    def __init__(self, tours: Sequence[Tour], started: float) -> None:
+        self.schedule = TourSchedule(tours, started)
+        self.shown: dict[int, str] = {}  # slot -> source, as last advanced
+
+    def advance(self, now: float) -> list[TourChange]:
+        bindings = self.schedule.bindings(now)
+        changes = []
+        for tour in self.schedule.tours:
+            source = bindings[tour.slot]
+            if self.shown.get(tour.slot) != source:
+                self.shown[tour.slot] = source
+                changes.append(TourChange(tour, source, self.schedule.step(tour, now)))
+        return changes
+
+
 def _showing(
     tile: Tile,
     source: str | None,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mediacore.clock import MONOTONIC, Clock
@@ -23,7 +23,7 @@ from mediacore.events import Event, EventBus
 from mediacore.server.roomscenes import RoomScenes
 from mixer.conferencevideo import normalized, parse_conference_video
 from mixer.layout import Layout, LayoutError
-from mixer.tours import Tour, TourSchedule, apply
+from mixer.tours import Tour, TourChange, TourPlayer, apply
 from mixer.variants import Picture
 from mixer.wall import Scene
 
@@ -38,10 +38,20 @@ def room_tours(settings: dict[str, Any]) -> tuple[Tour, ...]:
         return ()
 
 
+def tour_change_data(change: TourChange, names: dict[str, str]) -> dict[str, Any]:
+    """A `conference.tour` (or `wall.tour`) event's data."""
+    return {
+        "slot": change.tour.slot,
+        "region": change.tour.region,
+        "source": change.source,
+        "name": names.get(change.source, change.source),
+        "step": change.step,
+    }
+
+
 @dataclass(slots=True)
 class _Touring:
-    schedule: TourSchedule
-    shown: dict[int, str] = field(default_factory=dict)  # slot -> source, as last published
+    player: TourPlayer
     timer: asyncio.TimerHandle | None = None
 
 
@@ -56,7 +66,7 @@ class RoomTours:
     def shown(self, room: str) -> dict[int, str]:
         """Each toured slot's source now."""
         touring = self._rooms.get(room)
-        return dict(touring.shown) if touring is not None else {}
+        return dict(touring.player.shown) if touring is not None else {}
 
     def stop(self) -> None:
         for room in list(self._rooms):
@@ -69,9 +79,10 @@ class RoomTours:
 
     def picture(self, room: str, tiles: Picture, scene: Scene) -> Picture:
         touring = self._rooms.get(room)
-        if touring is None or not touring.shown:
+        if touring is None or not touring.player.shown:
             return tiles
-        return apply(tiles, touring.shown, self._names(room, scene), scene.speaker, scene.floor)
+        shown = touring.player.shown
+        return apply(tiles, shown, self._names(room, scene), scene.speaker, scene.floor)
 
     # -- time -----------------------------------------------------------------------------
 
@@ -83,22 +94,9 @@ class RoomTours:
             return None
         now = self._clock.now()
         names = self._names(room, Scene())
-        bindings = touring.schedule.bindings(now)
-        for tour in touring.schedule.tours:
-            source = bindings[tour.slot]
-            if touring.shown.get(tour.slot) == source:
-                continue
-            touring.shown[tour.slot] = source
-            self._bus.publish(
-                "conference.tour",
-                room,
-                slot=tour.slot,
-                region=tour.region,
-                source=source,
-                name=names.get(source, source),
-                step=touring.schedule.step(tour, now),
-            )
-        return touring.schedule.next_change(now)
+        for change in touring.player.advance(now):
+            self._bus.publish("conference.tour", room, **tour_change_data(change, names))
+        return touring.player.schedule.next_change(now)
 
     def _arm(self, room: str) -> None:
         due = self.advance(room)
@@ -120,11 +118,11 @@ class RoomTours:
         if event.type in ("room.opened", "room.updated"):
             tours = room_tours(event.data.get("settings") or {})
             touring = self._rooms.get(room)
-            if touring is not None and touring.schedule.tours == tours:
+            if touring is not None and touring.player.schedule.tours == tours:
                 return
             self._cancel(room)
             if tours:
-                self._rooms[room] = _Touring(TourSchedule(tours, self._clock.now()))
+                self._rooms[room] = _Touring(TourPlayer(tours, self._clock.now()))
                 self._arm(room)
             elif touring is not None:  # the slots go back to the layout's own binding
                 self._bus.publish("conference.tour", room, slot=None, source=None, ended=True)

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from mixer.conferencevideo import normalized, parse_conference_video
 from mixer.layout import Canvas, LayoutError, parse_layout, resolve
 from mixer.tours import Tour, TourSchedule, apply, parse_tours
+from mixer.wall import Scene
 from tests.ingest.test_parsers_fuzzed import JSON
+from tests.mixer.test_wall import Screen, feed, near, wait, wall_runner
 
 CANVAS = Canvas(640, 360, 10)
 CUSTOM = {
@@ -136,3 +138,16 @@ def test_any_json_is_tours_or_a_layout_error(data: Any, layout: dict[str, Any]) 
         return
     schedule = TourSchedule(parsed.tours, 0.0)
     assert set(schedule.bindings(1e6)) == {tour.slot for tour in parsed.tours}
+
+
+def test_a_wall_shows_its_toured_slot_and_decodes_its_source() -> None:
+    screen = Screen()
+    runner = wall_runner(screen, {"kind": "grid-4"}, fps=10)
+    try:
+        runner.set_scene(Scene(("a", "b"), names={"a": "A", "c": "C"}, tours={3: "c"}))
+        feed(runner, {"a": (255, 0, 0), "c": (0, 0, 255)}, 0.5)
+        wait(lambda: [t.source_id for t in runner.tiles] == ["a", "b", None, "c"])
+        assert runner.tiles[3].label == "C" and "c" in runner.wanted
+        wait(lambda: screen.latest is not None and near(screen.colour(480, 270), (0, 0, 255)))
+    finally:
+        runner.stop()

@@ -13,9 +13,13 @@ import pytest
 from mediacore.clock import FakeClock
 from mediacore.events import Event, EventBus
 from mediacore.server.conferences import ConferenceService
+from mediacore.server.roomscenes import RoomScenes
 from mediacore.server.roomtours import RoomTours
+from mediacore.server.walls import WallService
+from mediacore.server.walltours import WallTours
 from mediacore.videohub import VideoHub, VideoSource
-from mixer.layout import Layout, Tile
+from mixer.layout import Layout, LayoutError, Tile
+from mixer.tours import Tour
 from mixer.wall import Scene
 from tests.server.test_api import Api, assert_error, make_config, running
 from tests.server.test_conferences import FakeProcess
@@ -183,3 +187,41 @@ async def test_a_bad_tour_is_a_400_naming_it(api: Api) -> None:
     assert good.status_code == 200 and good.json()["video"]["tours"] == [TOUR]
     await asyncio.sleep(0)
     assert api.server.tours.shown("command") == {3: "c"}
+
+
+async def test_a_wall_tours_a_tile_through_its_scene_and_says_so(tmp_path: Path) -> None:
+    bus, hub, clock = EventBus(), VideoHub(), FakeClock()
+    events: list[Event] = []
+    bus.listen(lambda e: events.append(e) if e.type == "wall.tour" else None)
+    book = WallTours(bus, clock)
+    tour = Tour(1, 1, ("c", "d"), 5.0)
+    book.set("hall", "r", (tour,))
+    assert book.shown("hall", {"c": "Cam C"}) == {1: "c"}
+    assert book.shown("hall", {}) == {1: "c"} and len(events) == 1  # no change, no event
+    clock.advance(5.0)
+    assert book.shown("hall", {}) == {1: "d"}
+    assert events[-1].room == "r" and events[-1].data["wall"] == "hall"
+    assert [e.data["source"] for e in events] == ["c", "d"]
+    book.set("hall", "r", (tour,))  # the same tours: they go on
+    assert book.shown("hall", {}) == {1: "d"}
+    book.drop("hall")
+    assert book.shown("hall", {}) == {}
+    # the wall service sends each toured slot's source with the scene, and refuses bad tours
+    made: list[FakeProcess] = []
+
+    def new_process(name: str) -> Any:
+        made.append(FakeProcess(name))
+        return made[-1]
+
+    walls = WallService(tmp_path, RoomScenes(bus), hub, bus, new_process)
+    definition = {
+        "canvas": {"width": 320, "height": 180, "fps": 5},
+        "layout": {"kind": "grid-4"},
+        "tours": [{"region": 2, "sources": ["x", "y"], "interval": 3}],
+    }
+    await walls.put("hall", definition, persist=False)
+    scene = [data for event, data in made[0].notified if event == "wall.scene"][-1]
+    assert scene["tours"] == {"2": "x"}
+    with pytest.raises(LayoutError, match="tours"):
+        await walls.put("hall", {**definition, "tours": [{"region": 9, "sources": ["x"]}]})
+    await walls.stop()
