@@ -12,7 +12,8 @@ Starting one (mediacore.rollcall keeps the book: one per room) does three things
 It ends by DELETE, by the room's next roll call, after its timeout, or when the participant
 leaves or the room closes; the floor it granted is released then (if still held), and an
 announcement still playing is stopped. Events: `conference.rollcall` with `state` "started"
-(participant, name, by, timeout_s, announcement) and "ended" (reason)."""
+(participant, name, by, timeout_s, announce) and "ended" (reason); the announcement has its
+own (`announcement.started` and so on), its id in the roll call's description."""
 
 from __future__ import annotations
 
@@ -125,9 +126,7 @@ class RollCallService:
             self._finish(replaced)
         asked = self._asked[room] = _Asked(call, entry.get("duplex") == "half", priority)
         self._arm()
-        answer: dict[str, Any] = {}
-        if announce:
-            answer = await self._announce(asked, lang or guess_lang(name))
+        # first the picture (this event repaints it), then the speech, which takes a moment
         self._bus.publish(
             EVENT,
             room,
@@ -136,8 +135,11 @@ class RollCallService:
             name=name,
             by=by,
             timeout_s=timeout_s,
-            announcement=asked.announcement,
+            announce=announce,
         )
+        answer: dict[str, Any] = {}
+        if announce:
+            answer = await self._announce(asked, lang or guess_lang(name))
         if asked.half_duplex:
             if asked.announcement is None:
                 await self._grant(asked)
@@ -190,7 +192,14 @@ class RollCallService:
         )
         try:
             started = await self._announcements.start(call.room, request)
-        except (SpeechError, ClipError, RoomError, ValueError) as error:
+        except (
+            SpeechError,
+            ClipError,
+            RoomError,
+            ValueError,
+            LookupError,
+            ConnectionError,
+        ) as error:
             # the roll call goes on in the picture (and the floor): say why nobody heard it
             log.warning("roll call in %s not announced: %s", call.room, error)
             return {"announcement_error": str(error)}
