@@ -67,6 +67,7 @@ from mediacore.server.children import ChildProcess
 from mediacore.server.clips import ClipCache
 from mediacore.server.conferencemetrics import ConferenceCollector
 from mediacore.server.conferences import ConferenceService
+from mediacore.server.legpictures import leg_composer
 from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
@@ -231,6 +232,7 @@ class MediaServer:
         # every room's composed picture, each in a video process of its own once watched
         self.conferences = ConferenceService(self.webrtc.video_hub, self.bus, video_process)
         self.metrics.registry.register(ConferenceCollector(self.conferences.statistics))
+        place.composer = leg_composer(self.conferences.composed)  # legs here see it too
         if self.sharded is not None:  # legs in the workers ask for composed pictures too
             self.conferences.serve_workers(self.sharded.pool.workers)
         self.cascade: GbCascade | None = None  # 级联: registered to upper 国标 platforms
