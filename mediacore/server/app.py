@@ -67,7 +67,6 @@ from mediacore.server.children import ChildProcess
 from mediacore.server.clips import ClipCache
 from mediacore.server.conferencemetrics import ConferenceCollector
 from mediacore.server.conferences import ConferenceService
-from mediacore.server.legpictures import leg_composer
 from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
@@ -76,6 +75,7 @@ from mediacore.server.groupdials import GroupDials
 from mediacore.server.groups import Groups
 from mediacore.server.guard import RequestGuard
 from mediacore.server.holds import Holds
+from mediacore.server.legpictures import leg_composer
 from mediacore.server.linklegs import LinkLegs
 from mediacore.server.logins import Logins
 from mediacore.server.loginthrottle import LoginThrottle
