@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.forwardedpicture import INTERVAL, ForwardedPicture, PictureTarget
@@ -29,6 +30,7 @@ from mediacore.videohub import VideoSource
 log = logging.getLogger(__name__)
 
 RETRY_S = 10.0
+COMPOSED_CODEC = "H264"  # what the conference encoders make (mediacore.server.conferences)
 
 # (room, participant, width or None, height or None) -> the composed source, None if none.
 Compose = Callable[[str, str, int | None, int | None], Awaitable[VideoSource | None]]
@@ -36,12 +38,19 @@ Compose = Callable[[str, str, int | None, int | None], Awaitable[VideoSource | N
 ComposeId = Callable[[str, str, int | None, int | None], Awaitable[str]]
 
 
+class ComposedTarget(PictureTarget, Protocol):
+    """What the picture is chosen for (a `VideoSender`), with the codec it sends."""
+
+    @property
+    def codec(self) -> str: ...
+
+
 class ComposedPicture:
     """Keeps `target` following `own`'s composed picture of `room`, else `fallback`'s choice."""
 
     def __init__(
         self,
-        target: PictureTarget,
+        target: ComposedTarget,
         own: str,
         room: str,
         compose: Compose | None,
@@ -65,11 +74,11 @@ class ComposedPicture:
         self._wake = asyncio.Event()
 
     @property
-    def target(self) -> PictureTarget:
+    def target(self) -> ComposedTarget:
         return self._target
 
     @target.setter
-    def target(self, target: PictureTarget) -> None:
+    def target(self, target: ComposedTarget) -> None:
         """A new sender (a re-INVITE changed the codec): it follows from the next look."""
         self._target = target
         self.fallback.target = target
@@ -110,6 +119,8 @@ class ComposedPicture:
     async def _compose(self) -> VideoSource | None:
         now = self.clock.now()
         if self.compose is None or now < self._retry_at:
+            return None
+        if self._target.codec != COMPOSED_CODEC:  # a VP8 leg: never asked, never started
             return None
         width, height = self.size if self.size is not None else (None, None)
         try:
