@@ -92,13 +92,16 @@ class Dialer:
         progress: DialProgress | None = None,
         headers: Sequence[tuple[str, str]] = (),
         priority: int = 0,
+        video: bool = False,
     ) -> str:
         """Start calling `uri_text` into `room`; returns the participant id at once.
 
         With a session `kind` (an ED-137 radio gateway) the kind makes the leg and the offer
         and marks the INVITE. `policy` (SRTP, NAT) defaults to the trunk's or the called
         account's settings, else the server's. `ring_timeout` (seconds) replaces `[sip]
-        ring_timeout` for this call; `progress` hears how it goes (see DialProgress). Raises
+        ring_timeout` for this call; `progress` hears how it goes (see DialProgress). With
+        `video` the offer carries video too (a cascade to another MCU): the far end receives
+        the room's composed picture, and its picture becomes a source of the room. Raises
         DialError (bad URI, unknown trunk, user not registered, no media ports)."""
         try:
             uri = SipUri.parse(uri_text)
@@ -113,6 +116,8 @@ class Dialer:
         try:
             if kind is None:
                 leg, offer = await agent.legs.offer(room, local_address, RtpLeg, None, policy)
+                if video:
+                    await leg.offer_video(offer)
             else:
                 leg, offer = await kind.offer(agent.legs, room, local_address, policy)
         except (OfferAnswerError, OSError) as error:
@@ -256,6 +261,8 @@ class Dialer:
         try:
             answer = SessionDescription.parse(response.body.decode("utf-8", "replace"))
             call.leg.renegotiate(read_answer(offer, answer, registry.supported()))
+            if any(media.kind == "video" for media in offer.media):
+                await call.leg.video_answered(answer)
             if kind is not None:
                 kind.answered(call.leg, answer)
         except ValueError as error:  # SdpError, OfferAnswerError, or the session kind's own
