@@ -3,7 +3,8 @@ process. A's room has a blue camera, B's a red one; A dials B's room with video 
 Each far end receives the other's composed picture and the other's picture becomes a source
 of its room: A's conference shows blue and, beside it, B's picture (red); B's shows red and,
 beside it, A's picture (blue). Neither sees its own picture come back (a leg is never in the
-picture it receives)."""
+picture it receives). B's legs take their composed pictures in one process (the server's
+conferences asked directly), A's in media workers (the "video.composed" request)."""
 
 from __future__ import annotations
 
