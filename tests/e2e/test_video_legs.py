@@ -15,8 +15,10 @@ import re
 import secrets
 import shutil
 import socket
+import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,30 @@ def camera_command(port: int, local_port: int, colour: str, size: str, seconds: 
         *("-t", str(seconds), "-pix_fmt", "yuv420p", "-c:v", "libx264", "-g", "5"),
         *("-payload_type", "96", "-f", "rtp", f"rtp://127.0.0.1:{port}?localrtpport={local_port}"),
     ]
+
+
+class Talk:
+    """RTP (PCMU silence) from the call's audio socket to the server's audio port, a packet
+    every 0.1 s while waiting, so that the call is not hung up for want of RTP."""
+
+    def __init__(self, audio: socket.socket, answer: str) -> None:
+        line = next(line for line in answer.splitlines() if line.startswith("m=audio"))
+        self.audio, self.port, self.sequence = audio, int(line.split()[1]), 0
+
+    def until(self, done: Callable[[], bool], what: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            assert time.monotonic() < deadline, f"the call never {what}"
+            self.sequence += 1
+            header = struct.pack("!BBHII", 0x80, 0, self.sequence, self.sequence * 800, 0x5EED)
+            self.audio.sendto(header + b"\xff" * 160, ("127.0.0.1", self.port))
+            time.sleep(0.1)
+
+
+def composed_viewers(server: ServerProcess, room: str) -> int:
+    """How many watch the room's composed picture (0 when nobody ever did)."""
+    described = server.client.get(f"/api/v1/rooms/{room}").json()
+    return int(described.get("composed", {}).get("viewers", 0))
 
 
 def participant(server: ServerProcess, room: str, pid: str) -> dict[str, Any]:
@@ -301,6 +327,8 @@ def test_reinvites_add_and_remove_video_while_the_audio_goes_on(
         assert video_port(added) > 0
         (entry,) = server.roster(room)
         assert entry["video"]["codec"] == "H264" and entry["video"]["source"] == entry["id"]
+        talk = Talk(audio, added)  # the call talks on while we look (no RTP time-out)
+        talk.until(lambda: composed_viewers(server, room) == 1, "watched the composed picture")
         assert audio_packets(audio, 0.5) > 10
 
         held = hold_answering(server, room, entry["id"], client, call.from_tag)
@@ -311,6 +339,8 @@ def test_reinvites_add_and_remove_video_while_the_audio_goes_on(
         (entry,) = server.roster(room)
         assert "video" not in entry
         assert audio_packets(audio, 0.5) > 10
+        # its view of the composed picture ended with its video: nobody watches the room
+        talk.until(lambda: composed_viewers(server, room) == 0, "ended its view with its video")
         call.bye()
     finally:
         audio.close()
