@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from mediacore.codecs import registry
@@ -117,7 +117,7 @@ class Dialer:
             if kind is None:
                 leg, offer = await agent.legs.offer(room, local_address, RtpLeg, None, policy)
                 if video:
-                    await leg.offer_video(offer)
+                    await _video_step(leg.offer_video(offer))
             else:
                 leg, offer = await kind.offer(agent.legs, room, local_address, policy)
         except (OfferAnswerError, OSError) as error:
@@ -262,7 +262,7 @@ class Dialer:
             answer = SessionDescription.parse(response.body.decode("utf-8", "replace"))
             call.leg.renegotiate(read_answer(offer, answer, registry.supported()))
             if any(media.kind == "video" for media in offer.media):
-                await call.leg.video_answered(answer)
+                await _video_step(call.leg.video_answered(answer))
             if kind is not None:
                 kind.answered(call.leg, answer)
         except ValueError as error:  # SdpError, OfferAnswerError, or the session kind's own
@@ -381,6 +381,15 @@ class Dialer:
         room = self.agent.rooms(call.room_name or "")  # where it is now: it may have moved
         if room is not None:
             self.agent.leave_room(room, participant, reason)
+
+
+async def _video_step(step: Awaitable[None]) -> None:
+    """Add video to our offer, or take the answer's: a failure (the media worker gone) leaves
+    the call with its audio, never ends it."""
+    try:
+        await step
+    except Exception:
+        log.warning("dial-out video failed: the call goes on with audio", exc_info=True)
 
 
 def _peer_fields(invite: Request) -> tuple[str, str, int]:

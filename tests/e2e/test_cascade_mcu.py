@@ -45,17 +45,21 @@ role = "operator"
         MEDIACORE_RTP_TIMEOUT="3",
         MEDIACORE_SERVER_WORKERS="0",
     )
-    near_end = ServerProcess(
-        Path(tmp_path_factory.mktemp("mcu-a")),
-        config=f"""
+    try:
+        near_end = ServerProcess(
+            Path(tmp_path_factory.mktemp("mcu-a")),
+            config=f"""
 [[sip.trunks]]
 name = "city"
 proxy = "sip:127.0.0.1:{far.sip_port}"
 username = "{CASCADE_USER}"
 password = "{CASCADE_PASSWORD}"
 """,
-        MEDIACORE_RTP_TIMEOUT="3",
-    )
+            MEDIACORE_RTP_TIMEOUT="3",
+        )
+    except BaseException:
+        far.stop()
+        raise
     yield near_end, far
     near_end.stop()
     far.stop()
