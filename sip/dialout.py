@@ -100,14 +100,16 @@ class Dialer:
         and marks the INVITE. `policy` (SRTP, NAT) defaults to the trunk's or the called
         account's settings, else the server's. `ring_timeout` (seconds) replaces `[sip]
         ring_timeout` for this call; `progress` hears how it goes (see DialProgress). With
-        `video` the offer carries video too (a cascade to another MCU): the far end receives
-        the room's composed picture, and its picture becomes a source of the room. Raises
+        `video` (or through a trunk with `video = true`) the offer carries video too (a
+        cascade to another MCU): the far end receives the room's composed picture, and its
+        picture becomes a source of the room. Raises
         DialError (bad URI, unknown trunk, user not registered, no media ports)."""
         try:
             uri = SipUri.parse(uri_text)
         except SipSyntaxError as error:
             raise DialError(400, "bad-uri", str(error)) from None
         route = await self.route(uri, trunk_name, room.name)
+        video = video or (route.trunk is not None and route.trunk.video)  # an MCU trunk
         agent = self.agent
         if policy is None:
             policy = self._policy(route, uri)
