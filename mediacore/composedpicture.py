@@ -2,7 +2,7 @@
 presence, mediacore.server.conferences), its own camera left out, at the size its a=imageattr
 asked for or the room's.
 
-`compose(room, participant, width, height)` (the leg's `VideoPlace`) answers the hub source
+`compose(room, participant, width, height, bitrate)` (the leg's `VideoPlace`) answers the hub source
 carrying that participant's picture, starting the room's video process if need be; in a media
 worker it asks control ("video.composed") and imports the source like any other. While the
 composed picture cannot be had (no composer, a leg negotiated VP8, the video process does not
@@ -13,6 +13,10 @@ The leg's keyframe requests (PLI/FIR) reach the followed source, whose requester
 picture's variant encoder for a keyframe. When the leg stops receiving video (hang-up, a
 re-INVITE with port 0 or `recvonly`), its sender stops following the source: the viewer has
 no subscriber any more and the conference drops it from its variants.
+
+`estimate` is what the leg can take (bit/s: its b=TIAS or b=AS, its last TMMBR or REMB): it
+goes with the request, and asking again when it changes moves the leg's picture to the quality
+tier that fits (mediacore.qualitytiers), the same source throughout.
 """
 
 from __future__ import annotations
@@ -32,17 +36,15 @@ log = logging.getLogger(__name__)
 RETRY_S = 10.0
 COMPOSED_CODEC = "H264"  # what the conference encoders make (mediacore.server.conferences)
 
-# (room, participant, width or None, height or None) -> the composed source, None if none.
-Compose = Callable[[str, str, int | None, int | None], Awaitable[VideoSource | None]]
+# (room, participant, width or None, height or None, bit/s or None) -> the composed source,
+# None if none.
+Compose = Callable[[str, str, int | None, int | None, float | None], Awaitable[VideoSource | None]]
 # The same, answering the source's id (the server's `ConferenceService.composed`).
-ComposeId = Callable[[str, str, int | None, int | None], Awaitable[str]]
+ComposeId = Callable[[str, str, int | None, int | None, float | None], Awaitable[str]]
 
 
 class ComposedTarget(PictureTarget, Protocol):
-    """What the picture is chosen for (a `VideoSender`), with the codec it sends."""
-
-    @property
-    def codec(self) -> str: ...
+    """What the picture is chosen for (a `VideoSender`), with the codec it sends (`codec`)."""
 
 
 class ComposedPicture:
@@ -57,6 +59,7 @@ class ComposedPicture:
         fallback: ForwardedPicture,
         *,
         size: tuple[int, int] | None = None,
+        estimate: Callable[[], float | None] | None = None,
         clock: Clock = MONOTONIC,
         interval: float = INTERVAL,
     ) -> None:
@@ -66,6 +69,8 @@ class ComposedPicture:
         self.compose = compose
         self.fallback = fallback
         self.size = size
+        self.estimate = estimate
+        self._asked_bitrate: float | None = None  # the estimate the last request carried
         self.clock = clock
         self.interval = interval
         self.composed: VideoSource | None = None  # the composed source while it is followed
@@ -108,6 +113,7 @@ class ComposedPicture:
         """Point the target at the composed picture, else at the forwarded one; returns it."""
         composed = self.composed
         if composed is not None and not composed.closed and self._target.source is composed:
+            await self._follow_estimate()
             return composed
         self.composed = None
         source = await self._compose()
@@ -123,8 +129,9 @@ class ComposedPicture:
         if self._target.codec != COMPOSED_CODEC:  # a VP8 leg: never asked, never started
             return None
         width, height = self.size if self.size is not None else (None, None)
+        bitrate = self._asked_bitrate = self._estimate()
         try:
-            source = await self.compose(self.room, self.own, width, height)
+            source = await self.compose(self.room, self.own, width, height, bitrate)
         except Exception:  # the video process did not start: forwarded until the retry
             log.warning("composed picture unavailable", extra={"room": self.room}, exc_info=True)
             source = None
@@ -132,6 +139,21 @@ class ComposedPicture:
             self._retry_at = now + RETRY_S
             return None
         return source
+
+    def _estimate(self) -> float | None:
+        return self.estimate() if self.estimate is not None else None
+
+    async def _follow_estimate(self) -> None:
+        """The leg's estimate changed: ask again, so its picture moves to the tier that fits."""
+        bitrate = self._estimate()
+        if bitrate == self._asked_bitrate or self.compose is None:
+            return
+        self._asked_bitrate = bitrate
+        width, height = self.size if self.size is not None else (None, None)
+        try:
+            await self.compose(self.room, self.own, width, height, bitrate)
+        except Exception:  # the same picture at its old tier until the next look
+            log.info("tier not changed", extra={"room": self.room}, exc_info=True)
 
     async def _run(self) -> None:
         while True:

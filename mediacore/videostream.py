@@ -62,10 +62,16 @@ class VideoPlace(Protocol):
         ...
 
     async def composed(
-        self, room: str, participant: str, width: int | None, height: int | None
+        self,
+        room: str,
+        participant: str,
+        width: int | None,
+        height: int | None,
+        bitrate: float | None = None,
     ) -> VideoSource | None:
         """`participant`'s composed picture of `room` as a source of `hub` (at the room's size
-        unless `width` and `height` say otherwise); None when there is none to be had."""
+        unless `width` and `height` say otherwise, at the quality tier `bitrate` bit/s takes);
+        None when there is none to be had."""
         ...
 
 
@@ -90,11 +96,16 @@ class LocalVideoPlace:
             return None
 
     async def composed(
-        self, room: str, participant: str, width: int | None, height: int | None
+        self,
+        room: str,
+        participant: str,
+        width: int | None,
+        height: int | None,
+        bitrate: float | None = None,
     ) -> VideoSource | None:
         if self.composer is None:
             return None
-        return await self.find(await self.composer(room, participant, width, height))
+        return await self.find(await self.composer(room, participant, width, height, bitrate))
 
 
 class VideoStream(asyncio.DatagramProtocol):
@@ -163,6 +174,7 @@ class VideoStream(asyncio.DatagramProtocol):
             self.place.composed,
             forwarded,
             size=self.negotiation.image_size,
+            estimate=self.bitrate_estimate,
             clock=self.clock,
         )
         if self.negotiation.sends:

@@ -26,7 +26,10 @@ def leg_composer(composed: ComposeId) -> ComposeId:
     """`composed` (ConferenceService.composed) with a size it cannot take replaced by the
     room's."""
 
-    async def compose(room: str, participant: str, width: int | None, height: int | None) -> str:
-        return await composed(room, participant, *leg_picture_size(width, height))
+    async def compose(
+        room: str, participant: str, width: int | None, height: int | None, bitrate: float | None
+    ) -> str:
+        fit_width, fit_height = leg_picture_size(width, height)
+        return await composed(room, participant, fit_width, fit_height, bitrate)
 
     return compose

@@ -34,12 +34,22 @@ class WorkerVideoPlace:
             return None
 
     async def composed(
-        self, room: str, participant: str, width: int | None, height: int | None
+        self,
+        room: str,
+        participant: str,
+        width: int | None,
+        height: int | None,
+        bitrate: float | None = None,
     ) -> VideoSource | None:
         width, height = leg_picture_size(width, height)
         try:
             answer = await self.video.channel.request(
-                "video.composed", room=room, participant=participant, width=width, height=height
+                "video.composed",
+                room=room,
+                participant=participant,
+                width=width,
+                height=height,
+                bitrate=bitrate,
             )
         except RequestFailed:  # no such room there, or a size it refuses
             return None

@@ -12,7 +12,10 @@ from tests.core.test_forwardedpicture import Room
 
 
 def setup(
-    codec: str = "H264", fail: bool = False, size: tuple[int, int] | None = None
+    codec: str = "H264",
+    fail: bool = False,
+    size: tuple[int, int] | None = None,
+    estimate: list[float | None] | None = None,
 ) -> tuple[ComposedPicture, VideoSender, list[tuple[object, ...]], dict[str, VideoSource]]:
     cameras = {"a": VideoSource("a", "H264", participant_id="a")}
     asked: list[tuple[object, ...]] = []
@@ -22,9 +25,9 @@ def setup(
         return cameras.get(pid)
 
     async def compose(
-        room: str, participant: str, width: int | None, height: int | None
+        room: str, participant: str, width: int | None, height: int | None, bitrate: float | None
     ) -> VideoSource | None:
-        asked.append((room, participant, width, height))
+        asked.append((room, participant, width, height) + ((bitrate,) if bitrate else ()))
         if fail:
             raise TimeoutError("no video process")
         source = composed.get("current")
@@ -36,7 +39,10 @@ def setup(
     room = Room({"a": 1, "me": 2})
     clock = FakeClock()
     forwarded = ForwardedPicture(sender, "me", room, find, clock=clock)  # type: ignore[arg-type]
-    picture = ComposedPicture(sender, "me", "r", compose, forwarded, size=size, clock=clock)
+    said = estimate if estimate is not None else [None]
+    picture = ComposedPicture(
+        sender, "me", "r", compose, forwarded, size=size, estimate=lambda: said[0], clock=clock
+    )
     composed["camera"] = cameras["a"]
     return picture, sender, asked, composed
 
@@ -80,4 +86,17 @@ async def test_no_composer_is_the_forwarded_mode() -> None:
     picture, sender, _, composed = setup()
     picture.compose = None
     assert await picture.choose() is composed["camera"]
+    sender.close()
+
+
+async def test_a_new_estimate_asks_again_so_the_leg_moves_to_the_tier_that_fits() -> None:
+    estimate: list[float | None] = [2e6]
+    picture, sender, asked, composed = setup(estimate=estimate)
+    source = await picture.choose()
+    assert asked == [("r", "me", None, None, 2e6)]
+    assert await picture.choose() is source and len(asked) == 1  # the same estimate
+    estimate[0] = 300_000.0  # a TMMBR: the same picture, asked for at the new rate
+    assert await picture.choose() is source and sender.source is source
+    assert asked[-1] == ("r", "me", None, None, 300_000.0) and len(asked) == 2
+    picture.stop()
     sender.close()

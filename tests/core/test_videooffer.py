@@ -69,7 +69,9 @@ async def test_the_far_ends_keyframe_request_reaches_the_composed_picture() -> N
     hub = VideoHub()
     asked: list[str] = []
 
-    async def composer(room: str, participant: str, width: int | None, height: int | None) -> str:
+    async def composer(
+        room: str, participant: str, width: int | None, height: int | None, bitrate: float | None
+    ) -> str:
         source_id = f"composed-{room}-{participant}"
         if source_id not in {s.id for s in hub.all()}:
             hub.register_source(
