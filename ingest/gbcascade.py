@@ -8,8 +8,9 @@ it opened) come here ahead of the device platform (see mediacore.server.sipservi
   Query DeviceInfo and DeviceStatus: for us, or a device below.
 - Control DeviceControl (PTZ and the like) for a channel of a device below: the document goes
   on to that device as it is; the device's answer status is the upper platform's answer.
-- INVITE (s=Play) of a device's channel (relayed from the device) or of a wall (its encoded
-  picture), PS over RTP by UDP or TCP (ingest.gbupperplay); BYE from either side ends it.
+- INVITE (s=Play) of a device's channel (relayed from the device), of a wall (its encoded
+  picture) or of a room (its common composed conference picture, video only), PS over RTP by
+  UDP or TCP (ingest.gbupperplay); BYE from either side ends it.
 
 Plays are published as `gb.cascade` events (state playing/ended), registration changes as
 `gb.upstream`.
@@ -19,15 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from ingest.gbcascadecatalog import (
+    RoomChannel,
     catalog_pages,
     device_items,
     device_status_body,
+    room_channels,
+    room_items,
     wall_channels,
     wall_items,
 )
@@ -35,7 +40,13 @@ from ingest.gbmediaout import MediaOut
 from ingest.gbplatform import GbPlatform, GbPlayError
 from ingest.gbsdp import GbSdpError
 from ingest.gbupperplay import UpperOffer, build_answer, read_offer
-from ingest.gbupperrelay import DeviceRelay, Pictures, WallRelay
+from ingest.gbupperrelay import (
+    DeviceRelay,
+    PictureRelay,
+    Pictures,
+    PictureSink,
+    RoomPictures,
+)
 from ingest.gbupstreamlink import UpstreamLink
 from ingest.gbupstreamsettings import GbUpstream
 from ingest.manscdp import (
@@ -59,18 +70,25 @@ MAX_PLAYS = 64  # streams to upper platforms at once, starting ones included
 UPPER_METHODS = frozenset({"MESSAGE", "INVITE", "BYE", "ACK", "INFO", "OPTIONS"})
 
 
+async def _tap_now(
+    tap: Callable[[str, PictureSink], Callable[[], None]], name: str, sink: PictureSink
+) -> Callable[[], None]:
+    return tap(name, sink)
+
+
 @dataclass(eq=False)
 class _UpperPlay:
     link: UpstreamLink
     channel_id: str
     dialog: Dialog
     out: MediaOut
-    relay: DeviceRelay | WallRelay
+    relay: DeviceRelay | PictureRelay
 
 
 @dataclass(frozen=True, slots=True)
 class _Invite:
-    """An upper platform's INVITE being served: of `wall`, or of a channel of `device_id`."""
+    """An upper platform's INVITE being served: of `wall`, of `room`'s composed picture, or of
+    a channel of `device_id`."""
 
     link: UpstreamLink
     request: Request
@@ -79,6 +97,7 @@ class _Invite:
     offer: UpperOffer
     wall: str | None
     device_id: str | None
+    room: str | None = None
 
 
 class GbCascade:
@@ -89,6 +108,7 @@ class GbCascade:
         bus: EventBus,
         *,
         pictures: Pictures | None = None,
+        rooms: RoomPictures | None = None,
         bind_host: str = "0.0.0.0",
         ports: tuple[int, int] = (20000, 29999),
         media_address: str = "",
@@ -97,6 +117,7 @@ class GbCascade:
         self.stack = platform.stack
         self.bus = bus
         self.pictures = pictures
+        self.rooms = rooms
         self.bind_host = bind_host
         self.ports = ports
         self.media_address = media_address
@@ -226,7 +247,11 @@ class GbCascade:
         items: list[CatalogItem] = []
         for device in self.platform.devices.devices.values():
             items += device_items(list(device.channels.values()), device.state == "online")
-        return items + wall_items(local_id, wall_channels(local_id, self._walls()))
+        items += wall_items(local_id, wall_channels(local_id, self._walls()))
+        return items + room_items(local_id, self._room_channels(local_id))
+
+    def _room_channels(self, local_id: str) -> list[RoomChannel]:
+        return room_channels(local_id, self.rooms.rooms() if self.rooms is not None else [])
 
     def _walls(self) -> dict[str, bool]:
         return self.pictures.walls() if self.pictures is not None else {}
@@ -263,6 +288,8 @@ class GbCascade:
         walls = {c.channel_id: c.playable for c in wall_channels(local_id, self._walls())}
         if target in walls:
             return walls[target]
+        if any(c.channel_id == target for c in self._room_channels(local_id)):
+            return True
         device_id = self._device_of(target)
         if device_id is None:
             return None
@@ -328,8 +355,11 @@ class GbCascade:
             return
         walls = {c.channel_id: c for c in wall_channels(local_id, self._walls())}
         wall = walls.get(channel)
-        device_id = None if wall is not None else self._device_of(channel)
-        if wall is None and device_id is None:
+        rooms = {c.channel_id: c.room for c in self._room_channels(local_id)}
+        room = rooms.get(channel)
+        known = wall is not None or room is not None
+        device_id = None if known else self._device_of(channel)
+        if not known and device_id is None:
             reason = f"Not Found (no channel {channel[:24]})"
             self.stack.respond(transaction, make_response(request, 404, reason))
             return
@@ -344,7 +374,7 @@ class GbCascade:
         self._starting += 1
         name = wall.wall if wall is not None else None
         self._spawn(
-            self._serve(_Invite(link, request, source, transaction, offer, name, device_id))
+            self._serve(_Invite(link, request, source, transaction, offer, name, device_id, room))
         )
 
     async def _serve(self, invite: _Invite) -> None:
@@ -368,9 +398,11 @@ class GbCascade:
             self._spawn(self._end(call_id, reason, bye=True))
 
         out = MediaOut(offer.mode, (offer.address, offer.port), self.bind_host, self.ports, ended)
-        relay: DeviceRelay | WallRelay
+        relay: DeviceRelay | PictureRelay
         if wall is not None and self.pictures is not None:
-            relay = WallRelay(self.pictures, wall, out, offer.ssrc_value)
+            relay = PictureRelay(partial(_tap_now, self.pictures.tap, wall), out, offer.ssrc_value)
+        elif invite.room is not None and self.rooms is not None:
+            relay = PictureRelay(partial(self.rooms.tap, invite.room), out, offer.ssrc_value)
         else:
             assert device_id is not None
             relay = DeviceRelay(
@@ -391,7 +423,7 @@ class GbCascade:
             status = 404 if error.permanent else 480
             self.stack.respond(transaction, make_response(request, status, error.reason[:100]))
             return
-        except (KeyError, OSError) as error:
+        except (KeyError, OSError, TimeoutError) as error:
             out.close()
             reason = f"Temporarily Unavailable ({str(error)[:80]})"
             self.stack.respond(transaction, make_response(request, 480, reason))

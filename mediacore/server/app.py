@@ -73,6 +73,7 @@ from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.gbpictures import WallPictures
+from mediacore.server.gbroompictures import ConferencePictures
 from mediacore.server.groupdials import GroupDials
 from mediacore.server.groups import Groups
 from mediacore.server.guard import RequestGuard
@@ -247,6 +248,7 @@ class MediaServer:
                 self.sip.gb,
                 self.bus,
                 pictures=WallPictures(self.walls, self.webrtc.video_hub),
+                rooms=ConferencePictures(self.rooms, self.conferences, self.webrtc.video_hub),
                 bind_host=config.server.host,
                 ports=(config.rtp.port_min, config.rtp.port_max),
                 media_address=config.rtp.public_address,

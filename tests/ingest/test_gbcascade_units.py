@@ -151,6 +151,19 @@ def test_wall_channels_have_stable_distinct_ids_in_our_domain() -> None:
     ]
 
 
+def test_room_channels_are_stable_and_apart_from_the_walls() -> None:
+    rooms = ours.room_channels(LOCAL, ["command", "hall"])
+    walls = ours.wall_channels(LOCAL, {"command": True, "hall": True})
+    assert ours.room_channels(LOCAL, ["hall", "new", "command"])[0] == rooms[0]
+    assert all(c.channel_id.startswith("34020000001318") for c in rooms)
+    assert not {c.channel_id for c in rooms} & {c.channel_id for c in walls}
+    items = ours.room_items(LOCAL, rooms)
+    assert [(i.name, i.status, i.parent_id) for i in items] == [
+        ("command", "ON", LOCAL),
+        ("hall", "ON", LOCAL),
+    ]
+
+
 def test_a_catalog_goes_a_few_items_per_message_each_with_the_total() -> None:
     items = [CatalogItem(f"3402000000131000000{i}", name=f"c{i}", status="ON") for i in range(9)]
     pages = ours.catalog_pages(LOCAL, 7, items, page=4)
