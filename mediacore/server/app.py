@@ -22,6 +22,7 @@ from ingest.gbcascade import GbCascade
 from ingest.gbdownload import GbDownloads
 from ingest.gbreader import SCHEME as GB28181
 from ingest.gbreader import GbReaderFactory
+from ingest.gbrosterposition import position_fields
 from ingest.service import IngestService
 from mediacore.events import EventBus
 from mediacore.legvideo import LegVideo
@@ -220,6 +221,7 @@ class MediaServer:
                 self.sip.gb, config.server.host, ports, networks=self.outbound
             )
             self.ingest.readers[GB28181] = readers
+            self.ingest.fields[GB28181] = position_fields(self.sip.gb.subscriber.channel_position)
             self.gb_downloads = GbDownloads(
                 readers, config.data_dir / "gb28181" / "downloads", self.bus
             )
