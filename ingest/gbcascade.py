@@ -19,7 +19,9 @@ Plays are published as `gb.cascade` events (state playing/ended), registration c
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,13 +33,23 @@ from ingest.gbcascadecatalog import (
     catalog_pages,
     device_items,
     device_status_body,
+    record_pages,
     room_channels,
     room_items,
     wall_channels,
     wall_items,
 )
+from ingest.gbmansrtsp import MansrtspError, parse_control
 from ingest.gbmediaout import MediaOut
-from ingest.gbplatform import GbPlatform, GbPlayError
+from ingest.gbplatform import GbPlatform, GbPlay, GbPlayError
+from ingest.gbrecordings import RecordsError
+from ingest.gbrecords import (
+    RECORD_TYPES,
+    MediaStatus,
+    RecordInfoQuery,
+    encode_records_message,
+    parse_records_message,
+)
 from ingest.gbsdp import GbSdpError
 from ingest.gbupperplay import UpperOffer, build_answer, read_offer
 from ingest.gbupperrelay import (
@@ -66,14 +78,22 @@ from sip.transaction import Peer, ServerTransaction
 log = logging.getLogger(__name__)
 
 BYE_WAIT = 5.0
+RECORD_WAIT = 10.0  # seconds a device has to send every page of its RecordInfo answer
 MAX_PLAYS = 64  # streams to upper platforms at once, starting ones included
-UPPER_METHODS = frozenset({"MESSAGE", "INVITE", "BYE", "ACK", "INFO", "OPTIONS"})
+UPPER_METHODS = frozenset({"MESSAGE", "INVITE", "BYE", "ACK", "INFO", "OPTIONS", "CANCEL"})
 
 
 async def _tap_now(
     tap: Callable[[str, PictureSink], Callable[[], None]], name: str, sink: PictureSink
 ) -> Callable[[], None]:
     return tap(name, sink)
+
+
+def playback_of(relay: DeviceRelay | PictureRelay) -> GbPlay | None:
+    """The device's playback or download dialog `relay` reads, if it reads one."""
+    if isinstance(relay, DeviceRelay) and relay.play is not None and relay.play.kind != "Play":
+        return relay.play
+    return None
 
 
 @dataclass(eq=False)
@@ -124,6 +144,8 @@ class GbCascade:
         self.links = {u.server_id: UpstreamLink(u, self.stack, bus) for u in upstreams}
         self.plays: dict[str, _UpperPlay] = {}  # by Call-ID
         self._starting = 0  # INVITEs being set up
+        self._pending: dict[str, asyncio.Task[None]] = {}  # INVITEs being set up, by Call-ID
+        self._sn = itertools.count(1 + secrets.randbelow(100_000))  # our Notify SNs
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def start(self) -> None:
@@ -173,6 +195,9 @@ class GbCascade:
             return
         if transaction is None:
             return
+        if request.method == "CANCEL":
+            self._cancel(request, transaction)
+            return
         link = play.link if play is not None else self._link(request, source)
         if link is None:
             answer = make_response(request, 403, "Forbidden (not the upper platform's address)")
@@ -186,6 +211,8 @@ class GbCascade:
         elif method == "BYE" and play is not None:
             self.stack.respond(transaction, make_response(request, 200))
             self._spawn(self._end(request.call_id, "the upper platform hung up", bye=False))
+        elif method == "INFO" and play is not None and playback_of(play.relay) is not None:
+            self._spawn(self._control(play, request, transaction))
         elif method in ("OPTIONS", "INFO") and play is not None:
             self.stack.respond(transaction, make_response(request, 200))
         else:
@@ -211,6 +238,9 @@ class GbCascade:
         kind = (envelope.root, envelope.cmd_type)
         if kind == ("Control", "DeviceControl"):
             self._spawn(self._forward(request, transaction, envelope))
+            return
+        if kind == ("Query", "RecordInfo"):
+            self._records(link, request, transaction)
             return
         if envelope.root == "Response":
             self.stack.respond(transaction, make_response(request, 200))
@@ -313,6 +343,39 @@ class GbCascade:
                 )
                 return
 
+    def _records(
+        self, link: UpstreamLink, request: Request, transaction: ServerTransaction
+    ) -> None:
+        """Query/RecordInfo for a channel below: asked of its device, the pages gathered, and
+        answered to the upper platform with its SN (ours towards the device are our own)."""
+        try:
+            query = parse_records_message(request.body, self.platform.settings.zone)
+        except ManscdpError as error:
+            answer = make_response(request, 400, f"Bad RecordInfo ({str(error)[:80]})")
+            self.stack.respond(transaction, answer)
+            return
+        assert isinstance(query, RecordInfoQuery)
+        device_id = self._device_of(query.device_id)
+        if device_id is None:
+            reason = f"Not Found (no device below has {query.device_id})"
+            self.stack.respond(transaction, make_response(request, 404, reason))
+            return
+        self.stack.respond(transaction, make_response(request, 200))
+        self._spawn(self._search(link, device_id, query))
+
+    async def _search(self, link: UpstreamLink, device_id: str, query: RecordInfoQuery) -> None:
+        kind = query.type if query.type in RECORD_TYPES else "all"
+        try:
+            items = await self.platform.recordings.query(
+                device_id, query.device_id, query.start, query.end, timeout=RECORD_WAIT, kind=kind
+            )
+        except (RecordsError, RuntimeError) as error:
+            log.info("gb28181 upstream RecordInfo failed", extra={"reason": str(error)})
+            items = None
+        zone = self.platform.settings.zone
+        pages = record_pages(query.device_id, query.sn, items or [])
+        await self._send_all(link, [encode_records_message(p, zone=zone) for p in pages])
+
     async def _forward(
         self, request: Request, transaction: ServerTransaction, envelope: ManscdpEnvelope
     ) -> None:
@@ -373,15 +436,32 @@ class GbCascade:
             return
         self._starting += 1
         name = wall.wall if wall is not None else None
-        self._spawn(
+        self._pending[request.call_id] = self._spawn(
             self._serve(_Invite(link, request, source, transaction, offer, name, device_id, room))
         )
+
+    def _cancel(self, cancel: Request, transaction: ServerTransaction) -> None:
+        """The upper platform CANCELs an INVITE still being set up (RFC 3261 section 9.2): the
+        device's play stops (CANCELled too if it was sent) and the INVITE is answered 487."""
+        target = self.stack.layer.cancel_target(cancel)
+        if target is None:
+            self.stack.respond(transaction, make_response(cancel, 481))
+            return
+        self.stack.respond(transaction, make_response(cancel, 200))
+        task = self._pending.pop(cancel.call_id, None)
+        if task is None:
+            return  # answered already: the CANCEL has no effect
+        task.cancel()
+        self.stack.respond(target, make_response(target.request, 487, to_tag=new_tag()))
+        self._event_channel(cancel, "cancelled", "the upper platform cancelled the INVITE")
 
     async def _serve(self, invite: _Invite) -> None:
         try:
             await self._open(invite)
         finally:
             self._starting -= 1
+            if self._pending.get(invite.request.call_id) is asyncio.current_task():
+                del self._pending[invite.request.call_id]
 
     async def _open(self, invite: _Invite) -> None:
         link, request, source, transaction = (
@@ -414,10 +494,17 @@ class GbCascade:
                 bind_host=self.bind_host,
                 ports=self.ports,
                 on_end=ended,
+                playback=offer.playback,
+                download_speed=offer.download_speed,
+                on_status=partial(self._media_status, link, channel),
             )
         try:
             port = out.open()
             await relay.start()
+        except asyncio.CancelledError:  # CANCELled by the upper platform
+            out.close()
+            await relay.stop()
+            raise
         except GbPlayError as error:
             out.close()
             status = 404 if error.permanent else 480
@@ -438,6 +525,7 @@ class GbCascade:
         ok.headers.add("Content-Type", "APPLICATION/SDP")
         ok.body = sdp.serialize().encode()
         self.plays[call_id] = _UpperPlay(link, channel, dialog, out, relay)
+        self._pending.pop(call_id, None)  # answered: a CANCEL has no effect from now on
         self.stack.respond(transaction, ok)
         await out.start()
         self._event(link, channel, "playing", offer.mode)
@@ -471,10 +559,39 @@ class GbCascade:
             reason=reason,
         )
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
+        return task
+
+    async def _control(
+        self, play: _UpperPlay, request: Request, transaction: ServerTransaction
+    ) -> None:
+        """MANSRTSP (pause, resume, seek, speed) in an upper platform's playback dialog: on to
+        the device in its playback dialog; the device's status is the answer."""
+        device_play = playback_of(play.relay)
+        assert device_play is not None
+        try:
+            control = parse_control(request.body)
+        except MansrtspError as error:
+            reason = f"Bad Request ({str(error)[:80]})"
+            self.stack.respond(transaction, make_response(request, 400, reason))
+            return
+        status = await self.platform.recordings.control(device_play, control)
+        self._event(play.link, play.channel_id, "control", f"{control.method}: device {status}")
+        self.stack.respond(transaction, make_response(request, status))
+
+    def _media_status(self, link: UpstreamLink, channel: str, notify_type: int) -> None:
+        """The device's MediaStatus (121: its recording's stream ended), up as ours."""
+        status = MediaStatus(channel, next(self._sn), notify_type)
+        body = encode_records_message(status, zone=self.platform.settings.zone)
+        self._spawn(self._send_all(link, [body]))
+
+    def _event_channel(self, request: Request, state: str, reason: str) -> None:
+        link = self.links.get(request.from_.uri.user or "")
+        if link is not None:
+            self._event(link, request.request_uri.user or "", state, reason)
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

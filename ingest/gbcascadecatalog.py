@@ -18,9 +18,11 @@ import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from ingest.gbrecords import RecordInfoResponse, RecordItem
 from ingest.manscdp import CatalogItem, CatalogResponse
 
 CATALOG_PAGE = 4  # items per MESSAGE: a few KB, well under a UDP datagram's limit
+RECORD_PAGE = 8  # recordings per MESSAGE (each about 400 bytes)
 WALL_TYPE = "131"
 WALL_LEAD = "9"  # first serial digit of a wall's channel
 ROOM_LEAD = "8"  # first serial digit of a room's channel
@@ -117,6 +119,19 @@ def catalog_pages(
         return [CatalogResponse(local_id, sn, 0, ())]
     return [
         CatalogResponse(local_id, sn, len(items), tuple(items[start : start + page]))
+        for start in range(0, len(items), page)
+    ]
+
+
+def record_pages(
+    channel_id: str, sn: int, items: list[RecordItem], page: int = RECORD_PAGE
+) -> list[RecordInfoResponse]:
+    """A device's recordings as our answer to the upper platform's RecordInfo query `sn`: one
+    Response per `page` items, each with the total; none found is one Response with SumNum 0."""
+    if not items:
+        return [RecordInfoResponse(channel_id, sn, 0)]
+    return [
+        RecordInfoResponse(channel_id, sn, len(items), items=tuple(items[start : start + page]))
         for start in range(0, len(items), page)
     ]
 

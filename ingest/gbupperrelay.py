@@ -66,7 +66,12 @@ class DeviceRelay:
         bind_host: str,
         ports: tuple[int, int],
         on_end: Callable[[str], None],
+        playback: tuple[int, int] | None = None,
+        download_speed: int | None = None,
+        on_status: Callable[[int], None] | None = None,
     ) -> None:
+        """With `playback` (start, end Unix seconds) it plays the device's recording of that
+        range (s=Download at `download_speed` when given); `on_status` hears MediaStatus."""
         self.platform = platform
         self.device_id = device_id
         self.channel_id = channel_id
@@ -75,6 +80,9 @@ class DeviceRelay:
         self.bind_host = bind_host
         self.ports = ports
         self.on_end = on_end
+        self.playback = playback
+        self.download_speed = download_speed
+        self.on_status = on_status
         self.play: GbPlay | None = None
         self.relayed = 0
         self.refused = 0
@@ -90,6 +98,9 @@ class DeviceRelay:
                 port=sock.getsockname()[1],
                 transport="udp",
                 on_bye=lambda: self.on_end("the device ended the stream"),
+                playback=self.playback,
+                download_speed=self.download_speed,
+                on_status=self.on_status,
             )
         except BaseException:
             sock.close()
