@@ -43,6 +43,7 @@ from mediacore.server.api_gb28181 import build_gb28181_router
 from mediacore.server.api_gbmap import build_gb_map_router
 from mediacore.server.api_gbptz import build_gbptz_router
 from mediacore.server.api_gbrecords import build_gb_records_router
+from mediacore.server.api_gbrecordspanel import build_gb_records_panel_router
 from mediacore.server.api_gbtalkback import build_gb_talkback_router
 from mediacore.server.api_gbupstreams import build_gb_upstreams_router
 from mediacore.server.api_groups import build_groups_router
@@ -449,6 +450,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_gb_upstreams_router(server.cascade))
     app.include_router(build_gb_talkback_router(server.sip.gb_talkbacks))
     app.include_router(build_gb_map_router(STATIC / "gbmap.js"))
+    app.include_router(build_gb_records_panel_router(STATIC / "gbrecords.js"))
     app.include_router(
         build_gb_records_router(server.sip.gb, server.sources, server.gb_downloads, server.bus)
     )
