@@ -257,6 +257,8 @@ async def test_cascade_from_a_server_process_with_media_workers(tmp_path: Path) 
             return channel in {item.device_id for item in items}
 
         await wait_for_async(listed, 10)  # once the server has the device's catalog
+        items, _ = await upper.query_catalog()
+        assert "command" in {item.name for item in items}  # the rooms of the workers too
         play = await upper.invite(channel, "tcp", "passive")
         await wait_for(lambda: sum(f.keyframe for f in play.frames) and len(play.frames) > 30, 8)
         assert np.abs(play.colour() - np.array(parse_colour(COLOUR))).max() < 12
