@@ -22,6 +22,7 @@ from ingest.gbcascade import GbCascade
 from ingest.gbdownload import GbDownloads
 from ingest.gbreader import SCHEME as GB28181
 from ingest.gbreader import GbReaderFactory
+from ingest.gbrosterposition import position_fields
 from ingest.service import IngestService
 from mediacore.events import EventBus
 from mediacore.legvideo import LegVideo
@@ -42,6 +43,7 @@ from mediacore.server.api_gb28181 import build_gb28181_router
 from mediacore.server.api_gbmap import build_gb_map_router
 from mediacore.server.api_gbptz import build_gbptz_router
 from mediacore.server.api_gbrecords import build_gb_records_router
+from mediacore.server.api_gbrecordspanel import build_gb_records_panel_router
 from mediacore.server.api_gbtalkback import build_gb_talkback_router
 from mediacore.server.api_gbupstreams import build_gb_upstreams_router
 from mediacore.server.api_groups import build_groups_router
@@ -74,6 +76,7 @@ from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.gbpictures import WallPictures
+from mediacore.server.gbroompictures import ConferencePictures
 from mediacore.server.groupdials import GroupDials
 from mediacore.server.groups import Groups
 from mediacore.server.guard import RequestGuard
@@ -225,6 +228,7 @@ class MediaServer:
                 self.sip.gb, config.server.host, ports, networks=self.outbound
             )
             self.ingest.readers[GB28181] = readers
+            self.ingest.fields[GB28181] = position_fields(self.sip.gb.subscriber.channel_position)
             self.gb_downloads = GbDownloads(
                 readers, config.data_dir / "gb28181" / "downloads", self.bus
             )
@@ -260,6 +264,7 @@ class MediaServer:
                 self.sip.gb,
                 self.bus,
                 pictures=WallPictures(self.walls, self.webrtc.video_hub),
+                rooms=ConferencePictures(self.rooms, self.conferences, self.webrtc.video_hub),
                 bind_host=config.server.host,
                 ports=(config.rtp.port_min, config.rtp.port_max),
                 media_address=config.rtp.public_address,
@@ -469,6 +474,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_gb_upstreams_router(server.cascade))
     app.include_router(build_gb_talkback_router(server.sip.gb_talkbacks))
     app.include_router(build_gb_map_router(STATIC / "gbmap.js"))
+    app.include_router(build_gb_records_panel_router(STATIC / "gbrecords.js"))
     app.include_router(
         build_gb_records_router(server.sip.gb, server.sources, server.gb_downloads, server.bus)
     )
