@@ -19,6 +19,7 @@ from typing import Any
 
 from mediacore.clock import iso8601
 from recorder.filemode import restrict
+from recorder.trackkinds import is_video_track
 
 SCHEMA_VERSION = 1
 MAX_LIMIT = 1000  # rows per search page, and matching events per recording
@@ -396,7 +397,7 @@ def _manifest_rows(manifest: Mapping[str, Any], directory: Path) -> _ManifestRow
         rate = int(track["rate"])
         data_bytes = int(track.get("data_bytes") or 0)
         started = parse_utc(track["started_at"])
-        if track.get("kind") == "video":  # no header; its duration is in the manifest
+        if is_video_track(track):  # no header; its duration is in the manifest
             duration_ms = int(track.get("duration_ms") or 0)
             file_bytes = data_bytes
         else:

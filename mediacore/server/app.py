@@ -84,6 +84,7 @@ from mediacore.server.metrics import MediaMetrics
 from mediacore.server.parking import Parking
 from mediacore.server.parties import PartyBook
 from mediacore.server.privatecalldial import private_calls
+from mediacore.server.recordcomposite import RecordingComposite, local_finder
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
 from mediacore.server.remotepull import RemotePulls
@@ -233,6 +234,12 @@ class MediaServer:
         self.metrics.registry.register(ConferenceCollector(self.conferences.statistics))
         if self.sharded is not None:  # legs in the workers ask for composed pictures too
             self.conferences.serve_workers(self.sharded.pool.workers)
+        # recordings take the composed picture with the mix too (a viewer while they record)
+        self.recording_composite = RecordingComposite(
+            self.recorder,
+            self.webrtc.video_hub,
+            local_finder(self.conferences.composed, self.webrtc.video_hub),
+        )
         self.cascade: GbCascade | None = None  # 级联: registered to upper 国标 platforms
         if self.sip.gb is not None and config.gb28181_upstreams:
             self.cascade = GbCascade(
@@ -311,6 +318,7 @@ class MediaServer:
         await self.sip.start()
         await self.walls.start()
         await self.conferences.start()
+        await self.recording_composite.start()
         if self.cascade is not None:
             self.cascade.start()
         self.link_legs.start()
@@ -332,6 +340,7 @@ class MediaServer:
         # stopped below, after their recordings).
         await self.recorder.stop()
         await self.recording_video.stop()  # the taps of the video tracks just finished
+        await self.recording_composite.stop()
         if self.cascade is not None:
             await self.cascade.stop()  # BYE to upper platforms still playing, unregister
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
