@@ -264,6 +264,7 @@ class RecordingIndex:
         state: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        track_kind: str | None = None,
     ) -> list[dict[str, Any]]:
         """Recordings matching every given filter, newest first.
 
@@ -272,6 +273,8 @@ class RecordingIndex:
         is open-ended). `event_type` and `source` keep recordings having such an event (by
         `participant` and inside [since, until] when those are given too) and list those
         events under "matches" (at most MAX_LIMIT each; empty without an event filter).
+        `track_kind` keeps recordings having a track of that kind ("composite": the
+        conference picture with the mix; "video", "participant", "mix").
         Each result also lists its participants. Raises ValueError for a bad time or page."""
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
@@ -294,6 +297,11 @@ class RecordingIndex:
         if since_iso is not None:
             where.append("(r.stopped_at IS NULL OR r.stopped_at >= ?)")
             params.append(since_iso)
+        if track_kind is not None:
+            where.append(
+                "EXISTS (SELECT 1 FROM tracks t WHERE t.recording_id = r.id AND t.kind = ?)"
+            )
+            params.append(track_kind)
         has_event_filter = event_type is not None or source is not None
         if participant is not None and not has_event_filter:
             clause, values = _participant_clause("r.id", participant)

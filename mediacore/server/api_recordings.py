@@ -152,19 +152,22 @@ def build_recordings_router(
         state: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
+        track_kind: Annotated[str | None, Query(max_length=32)] = None,
     ) -> list[dict[str, Any]]:
         """Search by room, participant (id or name), time range and event type: e.g.
         `?event=floor.granted&participant=north` finds the floor grants of gateway "north"
-        (under `matches`). Recordings in progress are listed too."""
+        (under `matches`); `?track_kind=composite` the recordings with a conference picture.
+        Recordings in progress are listed too."""
         found = recorder.index.search(
             room=room, participant=participant, since=utc_text(since), until=utc_text(until),
             event_type=event, source=source, state=state, limit=limit, offset=offset,
+            track_kind=track_kind,
         )  # fmt: skip
         live = [
             recording.summary()
             for recording in list(recorder.active.values())
             if (room is None or recording.room_name == room)
-            and (event, participant) == (None, None)
+            and (event, participant, track_kind) == (None, None, None)
         ]
         return [*await asyncio.gather(*live), *found]
 
