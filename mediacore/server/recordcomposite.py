@@ -8,7 +8,8 @@ recording that records it is such a viewer. Its tap on the picture's hub source 
 stop, when the tap is removed and the picture's process may go idle. Where the picture comes
 from is the caller's (`find`): in one process the conference service's hub source; in a media
 worker control's, asked for with "video.composed" and imported like a field camera. A picture
-replaced (its size changed) ends the track and the next one starts ("composite-2")."""
+that ends (its conference stopped) ends the track and the next one starts ("composite-2"); a
+change of its size goes on in the same track (the parameter sets are in band)."""
 
 from __future__ import annotations
 
