@@ -5,6 +5,7 @@ VideoHub, RecorderService and writer threads; what the file holds, verify, expor
 from __future__ import annotations
 
 import asyncio
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,11 +20,13 @@ from mediacore.server.recordcomposite import RecordingComposite
 from mediacore.videohub import VideoHub, VideoSource
 from mixer.audiomixer import AudioMixer
 from recorder.live import LiveRecording
+from recorder.manifest import write_manifest
+from recorder.recovery import recover_recording
 from recorder.service import RecorderService
 from recorder.site import LocalSite
 from recorder.trackkinds import is_video_track
 from recorder.verify import verify_recording
-from recorder.video import probe_video
+from recorder.video import VIDEO_CLOCK, VideoTrackWriter, probe_video
 from recorder.videoexport import export_video_slice
 from tests.mixer.test_audiomixer import MemoryEndpoint
 from tests.recorder.test_video_recording import encode
@@ -150,3 +153,32 @@ async def test_a_picture_not_to_be_had_is_asked_for_again_later(tmp_path: Path) 
         await glue.stop()
         await live.stop()
     assert len(asked) == 2 and live.video == {}
+
+
+def test_a_composite_track_cut_short_by_a_crash_is_recovered_and_verifies(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "rec-c"
+    directory.mkdir()
+    path = directory / "composite.mp4"
+    writer = VideoTrackWriter(path, "H264", "rec-c", audio_rate=16000)
+    tone = np.concatenate(tone_ticks(16000, 150))
+    for index, frame in enumerate(encode("libx264", 3.0)[:60]):
+        writer.write(*frame)
+        writer.write_audio(tone[index * 640 : (index + 1) * 640])  # 40 ms a frame
+    assert len(writer.entries) >= 1  # the rest is still in the muxer: the crash loses it
+    writer.abandon()
+    at = "2026-11-24T10:00:00.000Z"
+    line = {"id": "composite", "kind": "composite", "file": path.name, "rate": VIDEO_CLOCK,
+            "participant": None, "codec": "H264", "started_at": at,
+            "audio": {"codec": "aac", "rate": 16000, "of": "mix"}}  # fmt: skip
+    (directory / "tracks.jsonl").write_text(json.dumps(line) + "\n")
+    manifest = {"format": "mediacore-recording/1", "id": "rec-c", "room": "r",
+                "state": "recording", "started_at": at, "tracks": []}  # fmt: skip
+    write_manifest(directory, manifest)
+    report = recover_recording(directory)
+    assert report.ok, report.problems
+    recovered = json.loads((directory / "manifest.json").read_text())
+    (track,) = recovered["tracks"]
+    assert track["kind"] == "composite" and track["audio"]["of"] == "mix"
+    assert track["frames"] >= 25 and track["data_bytes"] == writer.data_bytes
