@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import av
@@ -105,9 +106,12 @@ def test_a_recording_has_the_conference_picture_with_the_mix(
     assert len(pcm) >= 2 * rate
     assert abs(dominant_hz(pcm[-rate:], rate) - TONE) < 15  # the blue camera's tone, mixed
 
+    # (the picture starts later than the recording: its process starts for it)
+    began = datetime.fromisoformat(composite["started_at"])
+    start, end = ((began + timedelta(seconds=s)).isoformat() for s in (0.5, 2.5))
     job = client.post(
         f"/api/v1/recordings/{recording}/exports",
-        json={"format": "video", "tracks": ["composite"], "from_s": 0.5, "to_s": 2.5},
+        json={"format": "video", "tracks": ["composite"], "start": start, "end": end},
     )
     assert job.status_code == 202, job.text
 
@@ -116,7 +120,7 @@ def test_a_recording_has_the_conference_picture_with_the_mix(
         return state if state["state"] in ("done", "failed") else None
 
     done = until(finished, 20, "the export")
-    assert done["state"] == "done", done
+    assert done["state"] == "done", str(done)
     clip = client.get(str(done["url"]))
     assert clip.status_code == 200
     with av.open(io.BytesIO(clip.content)) as container:
