@@ -192,13 +192,16 @@ class VideoTrackWriter:
         self._segment_start = relative
         return self._disk.append(self._sink.take())
 
-    def write_audio(self, pcm: np.ndarray) -> None:
-        """Encode float PCM (mono, at `audio_rate`) that follows the audio written so far;
-        sample 0 is the first keyframe's moment. Nothing before the first keyframe is kept.
-        Raises: like `write` (a segment is only cut by a video keyframe)."""
+    def write_audio(self, pcm: np.ndarray, at: int | None = None) -> None:
+        """Encode float PCM (mono, at `audio_rate`) starting at sample `at` (sample 0 is the
+        first keyframe's moment; None: right after what was written). A gap (audio lost on the
+        way) becomes silence, so the sound stays in step with the picture; nothing before the
+        first keyframe is kept. Raises: like `write` (only a video keyframe cuts a segment)."""
         if self._closed or self._audio is None:
             return
-        self._audio_pending = np.concatenate((self._audio_pending, pcm.astype(np.float32)))
+        gap = 0 if at is None else at - self.audio_samples - len(self._audio_pending)
+        silence = np.zeros(max(0, gap), dtype=np.float32)
+        self._audio_pending = np.concatenate((self._audio_pending, silence, pcm.astype(np.float32)))
         while len(self._audio_pending) >= AAC_FRAME:
             chunk, self._audio_pending = np.split(self._audio_pending, [AAC_FRAME])
             frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="fltp", layout="mono")

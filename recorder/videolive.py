@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,16 @@ QUEUE_FRAMES = 256  # about 8 s at 30 fps: a disk stalling longer loses frames, 
 TRACKS_JOURNAL = "tracks.jsonl"  # as live.py: one line per opened track, for recovery
 _POLL_SECONDS = 0.2
 
-_Frame = tuple[bytes, int, bool] | np.ndarray  # an encoded picture, or audio (composite)
+AUDIO_QUEUE_FACTOR = 4  # a composite track's queue also holds 50 audio ticks a second
+
+
+@dataclass(frozen=True, slots=True)
+class _Audio:
+    pcm: np.ndarray
+    at: int  # its first sample's index from the picture's time 0
+
+
+_Frame = tuple[bytes, int, bool] | _Audio  # an encoded picture, or audio (composite)
 
 
 def _utc_now() -> str:
@@ -88,6 +98,9 @@ class LiveVideoTrack:
         self._request_keyframe = request_keyframe
         self._segment_seconds = segment_seconds
         self._utc_now = utc_now
+        self.audio_dropped = 0  # audio ticks the full queue refused (silence in the file)
+        self._audio_offered = 0  # samples since the first keyframe
+        queue_frames *= AUDIO_QUEUE_FACTOR if audio_rate else 1
         self._queue: queue.Queue[_Frame] = queue.Queue(maxsize=queue_frames)
         self._ending = threading.Event()
         self._lock = threading.Lock()  # the writer's figures, read by describe()
@@ -145,10 +158,11 @@ class LiveVideoTrack:
         blocks; safe from the room's clock."""
         if self._ending.is_set() or self.started_at is None or self.audio_rate is None:
             return
+        at, self._audio_offered = self._audio_offered, self._audio_offered + len(pcm)
         try:
-            self._queue.put_nowait(pcm)
+            self._queue.put_nowait(_Audio(pcm, at))
         except queue.Full:
-            self.frames_dropped += 1
+            self.audio_dropped += 1
 
     def end(self) -> None:
         """Take no more frames; the thread finishes the file. Safe from any thread."""
@@ -199,7 +213,8 @@ class LiveVideoTrack:
             "frames_dropped": self.frames_dropped,
             "frames_waiting": self.frames_waiting,
             "segments": [entry.to_json() for entry in entries],
-            **({"audio": {"codec": "aac", "rate": self.audio_rate, "of": "mix"}}
+            **({"audio": {"codec": "aac", "rate": self.audio_rate, "of": "mix",
+                          "ticks_dropped": self.audio_dropped}}
                if self.audio_rate else {}),
         }  # fmt: skip
 
@@ -223,8 +238,8 @@ class LiveVideoTrack:
             if self._writer is None:
                 self._open()
             assert self._writer is not None
-            if isinstance(frame, np.ndarray):
-                self._writer.write_audio(frame)
+            if isinstance(frame, _Audio):
+                self._writer.write_audio(frame.pcm, frame.at)
                 return
             entries = self._writer.write(*frame)
         except OSError as error:

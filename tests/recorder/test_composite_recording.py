@@ -26,7 +26,7 @@ from recorder.service import RecorderService
 from recorder.site import LocalSite
 from recorder.trackkinds import is_video_track
 from recorder.verify import verify_recording
-from recorder.video import VIDEO_CLOCK, VideoTrackWriter, probe_video
+from recorder.video import AAC_FRAME, VIDEO_CLOCK, VideoTrackWriter, probe_video
 from recorder.videoexport import export_video_slice
 from tests.mixer.test_audiomixer import MemoryEndpoint
 from tests.recorder.test_video_recording import encode
@@ -96,7 +96,9 @@ async def test_a_recorded_room_with_a_camera_gets_the_picture_with_the_mix(
     (composite,) = [t for t in manifest["tracks"] if t["kind"] == "composite"]
     assert composite["id"] == "composite" and composite["file"] == "composite.mp4"
     assert composite["source"] == "composed-r" and composite["participant"] is None
-    assert composite["audio"] == {"codec": "aac", "rate": room.settings.rate, "of": "mix"}
+    assert composite["audio"] == {
+        "codec": "aac", "rate": room.settings.rate, "of": "mix", "ticks_dropped": 0
+    }  # fmt: skip
     assert composite["frames"] == 75 and composite["segments"]
     directory = tmp_path / "recordings" / manifest["id"]
     assert verify_recording(directory).ok
@@ -182,3 +184,23 @@ def test_a_composite_track_cut_short_by_a_crash_is_recovered_and_verifies(
     (track,) = recovered["tracks"]
     assert track["kind"] == "composite" and track["audio"]["of"] == "mix"
     assert track["frames"] >= 25 and track["data_bytes"] == writer.data_bytes
+
+
+def test_audio_lost_on_the_way_becomes_silence_keeping_the_sound_in_step(tmp_path: Path) -> None:
+    writer = VideoTrackWriter(tmp_path / "composite.mp4", "H264", "rec-c", audio_rate=16000)
+    tone = np.concatenate(tone_ticks(16000, 50))  # 1 s
+    writer.write_audio(tone[:320], 0)  # before the first keyframe: not kept
+    frames = encode("libx264", 2.0)
+    writer.write(*frames[0])
+    writer.write_audio(tone[:8000], 0)
+    writer.write_audio(tone[8000:], 16000)  # half a second lost in between
+    for frame in frames[1:]:
+        writer.write(*frame)
+    writer.close()
+    with av.open(str(tmp_path / "composite.mp4")) as container:
+        pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+    assert len(pcm) >= 24000 - AAC_FRAME
+    loud = np.abs(pcm) > 0.05
+    # the tone, then silence where audio was lost, then the tone again, each where it was
+    assert loud[4000:7000].mean() > 0.3 and not loud[9500:15500].any()
+    assert loud[17500:22000].mean() > 0.3
