@@ -43,15 +43,19 @@ class _Tap:
     remove: Callable[[], None]
 
 
-def has_camera(live: LiveRecording, sources: list[VideoSource]) -> bool:
-    """Whether the recorded room has a picture to compose: a video source of one of its
-    participants."""
+def wants_composite(live: LiveRecording, sources: list[VideoSource]) -> bool:
+    """Whether the recorded room has a conference picture worth recording: it is a video
+    conference (its `video` setting is set: a voice room with a drone camera does not get an
+    encode it never asked for) and one of its participants has a video source."""
+    if live.room.settings.video is None:
+        return False
     members = live.room.participants
     return any(not s.closed and (s.participant_id or s.id) in members for s in sources)
 
 
 class RecordingComposite:
-    """Keeps one composite track per live recording of `recorder` whose room has a camera."""
+    """Keeps one composite track per live recording of `recorder` whose room is a video
+    conference with a camera."""
 
     def __init__(
         self,
@@ -99,7 +103,7 @@ class RecordingComposite:
                 continue
             if loop.time() < self._retry.get(recording_id, 0.0):
                 continue
-            if has_camera(recording, sources):
+            if wants_composite(recording, sources):
                 task = loop.create_task(self._attach(recording))
                 self._asking[recording_id] = task
         for recording_id in list(self._retry):

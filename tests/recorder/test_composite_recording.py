@@ -57,7 +57,7 @@ async def test_a_recorded_room_with_a_camera_gets_the_picture_with_the_mix(
     tmp_path: Path,
 ) -> None:
     bus = EventBus()
-    room = Room(RoomSettings("r"), bus, make_mixer=AudioMixer)
+    room = Room(RoomSettings("r", video={}), bus, make_mixer=AudioMixer)
     site = LocalSite(lambda name: room if name == "r" else None)
     recorder = RecorderService(tmp_path, bus, site)
     await recorder.start()
@@ -79,6 +79,10 @@ async def test_a_recorded_room_with_a_camera_gets_the_picture_with_the_mix(
         camera = Participant(name="drone 1", endpoint=MemoryEndpoint(None))
         room.add(camera)
         hub.register_source(VideoSource(camera.id, "H264", participant_id=camera.id))
+        room.change(video=None)  # a voice room with a camera: not a video conference
+        await asyncio.sleep(0.6)
+        assert asked == []
+        room.change(video={})
         await asyncio.sleep(0.6)
         assert asked == ["r"] and picture.watched  # the recording is a viewer
         assert picture.keyframe_requests == 1
@@ -123,7 +127,7 @@ async def test_a_recorded_room_with_a_camera_gets_the_picture_with_the_mix(
 
 async def test_a_picture_not_to_be_had_is_asked_for_again_later(tmp_path: Path) -> None:
     bus = EventBus()
-    room = Room(RoomSettings("r"), bus, make_mixer=AudioMixer)
+    room = Room(RoomSettings("r", video={}), bus, make_mixer=AudioMixer)
     hub = VideoHub()
     camera = Participant(name="cam", endpoint=MemoryEndpoint(None))
     room.add(camera)
