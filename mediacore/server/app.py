@@ -86,6 +86,7 @@ from mediacore.server.metrics import MediaMetrics
 from mediacore.server.parking import Parking
 from mediacore.server.parties import PartyBook
 from mediacore.server.privatecalldial import private_calls
+from mediacore.server.reachmetrics import ReachCollector
 from mediacore.server.recordcomposite import RecordingComposite, local_finder
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
@@ -101,6 +102,7 @@ from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.sipservice import SipService
 from mediacore.server.sources import LocalSources, Sources
 from mediacore.server.speech import Speech
+from mediacore.server.transcodes import TranscodeService
 from mediacore.server.walls import WallService
 from mediacore.server.workers import WorkerPool
 from mediacore.signing import SigningKey
@@ -241,6 +243,12 @@ class MediaServer:
         self.metrics.registry.register(ConferenceCollector(self.conferences.statistics))
         if self.sharded is not None:  # legs in the workers ask for composed pictures too
             self.conferences.serve_workers(self.sharded.pool.workers)
+        # H.264 twins of H.265 sources (`<source>~h264`), made when first asked for
+        self.transcodes = TranscodeService(self.webrtc.video_hub, video_process)
+        self.webrtc.video_hub.resolver = self.transcodes.resolve
+        self.metrics.registry.register(
+            ReachCollector(self.conferences.statistics, self.transcodes.statistics)
+        )
         # recordings take the composed picture with the mix too (a viewer while they record)
         self.recording_composite = RecordingComposite(
             self.recorder,
@@ -326,6 +334,7 @@ class MediaServer:
         await self.walls.start()
         await self.conferences.start()
         await self.recording_composite.start()
+        await self.transcodes.start()
         if self.cascade is not None:
             self.cascade.start()
         self.link_legs.start()
@@ -352,6 +361,7 @@ class MediaServer:
             await self.cascade.stop()  # BYE to upper platforms still playing, unregister
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
         await self.conferences.stop()
+        await self.transcodes.stop()
         await self.directory.stop()
         if self.sharded is not None:
             await self.sharded.stop()
@@ -447,7 +457,9 @@ def create_app(server: MediaServer) -> FastAPI:
     )
     app.include_router(build_floor_router(server.rooms, server.peers.owner_of))
     app.include_router(build_workers_router(server.pool))
-    app.include_router(build_sources_router(server.sources, server.link_legs))
+    app.include_router(
+        build_sources_router(server.sources, server.link_legs, server.transcodes.fields)
+    )
     app.include_router(build_gb28181_router(server.sip.gb))
     camera = GbCameraControl(server.sip.gb) if server.sip.gb is not None else None
     app.include_router(build_gbptz_router(camera, server.bus, STATIC / "camerapad.js"))
@@ -498,6 +510,7 @@ def create_app(server: MediaServer) -> FastAPI:
             server.config,
             server.link_legs,
             server.conferences.composed,
+            server.transcodes.playable,
         )
     )
     app.include_router(
