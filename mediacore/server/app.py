@@ -52,6 +52,7 @@ from mediacore.server.api_move import build_move_router
 from mediacore.server.api_pages import build_pages_router
 from mediacore.server.api_parking import build_parking_router
 from mediacore.server.api_recordings import build_recordings_router
+from mediacore.server.api_rollcall import build_rollcall_router
 from mediacore.server.api_rooms import build_rooms_router
 from mediacore.server.api_sip import build_sip_router
 from mediacore.server.api_sources import build_sources_router
@@ -77,6 +78,7 @@ from mediacore.server.groupdials import GroupDials
 from mediacore.server.groups import Groups
 from mediacore.server.guard import RequestGuard
 from mediacore.server.holds import Holds
+from mediacore.server.legpictures import leg_composer
 from mediacore.server.linklegs import LinkLegs
 from mediacore.server.logins import Logins
 from mediacore.server.loginthrottle import LoginThrottle
@@ -93,8 +95,10 @@ from mediacore.server.remotepeers import RemotePeers
 from mediacore.server.remotepull import RemotePulls
 from mediacore.server.remotesources import RemoteSources
 from mediacore.server.remotevideo import RemoteVideo
+from mediacore.server.rollcalls import RollCallService
 from mediacore.server.rooms import LocalRooms, Rooms
 from mediacore.server.roomscenes import RoomScenes
+from mediacore.server.roomtours import RoomTours
 from mediacore.server.security import permission
 from mediacore.server.sessions import SessionStore
 from mediacore.server.shardedrecordings import ShardedRecordingSite
@@ -241,6 +245,7 @@ class MediaServer:
         # every room's composed picture, each in a video process of its own once watched
         self.conferences = ConferenceService(self.webrtc.video_hub, self.bus, video_process)
         self.metrics.registry.register(ConferenceCollector(self.conferences.statistics))
+        place.composer = leg_composer(self.conferences.composed)  # legs here see it too
         if self.sharded is not None:  # legs in the workers ask for composed pictures too
             self.conferences.serve_workers(self.sharded.pool.workers)
         # H.264 twins of H.265 sources (`<source>~h264`), made when first asked for
@@ -268,6 +273,10 @@ class MediaServer:
             )
             self.sip.add_upper_platforms(self.cascade)
         self.announcements = self._announcements(config)
+        # tours (轮巡) and roll calls (点名): rules of every room's composed picture
+        self.tours = RoomTours(self.bus)
+        self.rollcalls = RollCallService(self.rooms, self.announcements, self.bus)
+        self.conferences.rules += [self.tours, self.rollcalls]
         clips = ClipCache(clips_directory(config.data_dir))
         self.holds = Holds(self.rooms, self.sip.agent, clips, config.sip.hold_music)
         self.parking = Parking(self.rooms, self.holds, self.bus)
@@ -362,6 +371,8 @@ class MediaServer:
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
         await self.conferences.stop()
         await self.transcodes.stop()
+        self.tours.stop()
+        await self.rollcalls.stop()
         await self.directory.stop()
         if self.sharded is not None:
             await self.sharded.stop()
@@ -456,6 +467,7 @@ def create_app(server: MediaServer) -> FastAPI:
         )
     )
     app.include_router(build_floor_router(server.rooms, server.peers.owner_of))
+    app.include_router(build_rollcall_router(server.rollcalls))
     app.include_router(build_workers_router(server.pool))
     app.include_router(
         build_sources_router(server.sources, server.link_legs, server.transcodes.fields)

@@ -45,6 +45,7 @@ from mediacore.server.workers import WorkerProcess
 from mediacore.videohub import TIME_BASE, VideoHub, VideoSource
 from mixer.conferencevideo import ConferenceVideo, normalized, parse_conference_video
 from mixer.layout import LayoutError
+from mixer.picturerule import PictureRule, ruled_layout, ruled_picture
 from mixer.variants import SpeakerHistory, Viewer, assign, picture_json
 from mixer.variantswitch import VariantSwitch
 from mixer.wall import Scene
@@ -70,6 +71,8 @@ _SCENE_EVENTS = frozenset(
         "floor.granted",
         "floor.released",
         "floor.revoked",
+        "conference.tour",  # a toured slot shows its next source (mediacore.server.roomtours)
+        "conference.rollcall",  # a roll call starts or ends (mediacore.server.rollcalls)
     }
 )
 
@@ -137,6 +140,8 @@ class ConferenceService:
         self._conferences: dict[str, _Conference] = {}
         self._dirty: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # what changes a picture beyond its layout (tours, roll calls), applied in this order
+        self.rules: list[PictureRule] = []
         bus.listen(self._event)
 
     # -- life -----------------------------------------------------------------------------
@@ -355,8 +360,9 @@ class ConferenceService:
             full = encode_cap(view.viewer.width, view.viewer.height, video.canvas.fps)
             tier = view.tiers.choose(full, view.estimate, now)
             view.viewer = replace(view.viewer, tier=tier)
+        layout = ruled_layout(self.rules, conference.room, video.layout)
         assignment = assign(
-            video.layout,
+            layout,
             video.canvas.fps,
             scene,
             [v.viewer for v in views],
@@ -366,7 +372,7 @@ class ConferenceService:
             key.id: {
                 "width": key.width,
                 "height": key.height,
-                "tiles": picture_json(tiles),
+                "tiles": picture_json(ruled_picture(self.rules, conference.room, tiles, scene)),
                 "share": TIERS[key.tier],
             }
             for key, tiles in assignment.pictures.items()
