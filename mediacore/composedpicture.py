@@ -39,10 +39,8 @@ ComposeId = Callable[[str, str, int | None, int | None], Awaitable[str]]
 
 
 class ComposedTarget(PictureTarget, Protocol):
-    """What the picture is chosen for (a `VideoSender`), with the codec it sends."""
-
-    @property
-    def codec(self) -> str: ...
+    """What the picture is chosen for (a `VideoSender`), with the codec it sends (`codec`,
+    declared by PictureTarget)."""
 
 
 class ComposedPicture:
