@@ -92,6 +92,7 @@ from mediacore.server.parking import Parking
 from mediacore.server.parties import PartyBook
 from mediacore.server.privatecalldial import private_calls
 from mediacore.server.reachmetrics import ReachCollector
+from mediacore.server.recordcomposite import RecordingComposite, local_finder
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
 from mediacore.server.remotepull import RemotePulls
@@ -257,6 +258,12 @@ class MediaServer:
         self.metrics.registry.register(
             ReachCollector(self.conferences.statistics, self.transcodes.statistics)
         )
+        # recordings take the composed picture with the mix too (a viewer while they record)
+        self.recording_composite = RecordingComposite(
+            self.recorder,
+            self.webrtc.video_hub,
+            local_finder(self.conferences.composed, self.webrtc.video_hub),
+        )
         self.cascade: GbCascade | None = None  # 级联: registered to upper 国标 platforms
         if self.sip.gb is not None and config.gb28181_upstreams:
             self.cascade = GbCascade(
@@ -340,6 +347,7 @@ class MediaServer:
         await self.sip.start()
         await self.walls.start()
         await self.conferences.start()
+        await self.recording_composite.start()
         await self.transcodes.start()
         if self.cascade is not None:
             self.cascade.start()
@@ -362,6 +370,7 @@ class MediaServer:
         # stopped below, after their recordings).
         await self.recorder.stop()
         await self.recording_video.stop()  # the taps of the video tracks just finished
+        await self.recording_composite.stop()
         if self.cascade is not None:
             await self.cascade.stop()  # BYE to upper platforms still playing, unregister
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
