@@ -35,6 +35,7 @@ from mediacore.server.api_announcements import FILES_PATH, build_announcements_r
 from mediacore.server.api_audit import build_audit_router
 from mediacore.server.api_broadcasts import build_broadcasts_router
 from mediacore.server.api_calls import build_calls_router
+from mediacore.server.api_content import build_content_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
@@ -89,6 +90,7 @@ from mediacore.server.remotepeers import RemotePeers
 from mediacore.server.remotepull import RemotePulls
 from mediacore.server.remotesources import RemoteSources
 from mediacore.server.remotevideo import RemoteVideo
+from mediacore.server.roomcontent import RoomContent
 from mediacore.server.rooms import LocalRooms, Rooms
 from mediacore.server.roomscenes import RoomScenes
 from mediacore.server.security import permission
@@ -233,6 +235,9 @@ class MediaServer:
         self.metrics.registry.register(ConferenceCollector(self.conferences.statistics))
         if self.sharded is not None:  # legs in the workers ask for composed pictures too
             self.conferences.serve_workers(self.sharded.pool.workers)
+        # each room's shared content (双流): the composed picture's large region
+        self.content = RoomContent(self.bus, self.webrtc.video_hub)
+        self.conferences.content = self.content.shown
         self.cascade: GbCascade | None = None  # 级联: registered to upper 国标 platforms
         if self.sip.gb is not None and config.gb28181_upstreams:
             self.cascade = GbCascade(
@@ -424,6 +429,7 @@ def create_app(server: MediaServer) -> FastAPI:
             lambda room: {
                 **server.private_calls.room_fields(room),
                 **server.conferences.room_fields(room),
+                **server.content.room_fields(room),
             },
         )
     )
@@ -477,7 +483,11 @@ def create_app(server: MediaServer) -> FastAPI:
             server.config,
             server.link_legs,
             server.conferences.composed,
+            server.content,
         )
+    )
+    app.include_router(
+        build_content_router(server.content, lambda name: name in server.rooms.names())
     )
     app.include_router(
         build_events_router(server.bus, server.tokens, lambda name: name in server.rooms.names())

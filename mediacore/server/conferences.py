@@ -42,6 +42,7 @@ from mediacore.server.videoconferences import variant_source
 from mediacore.server.workers import WorkerProcess
 from mediacore.videohub import TIME_BASE, VideoHub, VideoSource
 from mixer.conferencevideo import ConferenceVideo, normalized, parse_conference_video
+from mixer.contentlayout import with_content
 from mixer.layout import LayoutError
 from mixer.variants import SpeakerHistory, Viewer, assign, picture_json
 from mixer.variantswitch import VariantSwitch
@@ -68,6 +69,8 @@ _SCENE_EVENTS = frozenset(
         "floor.granted",
         "floor.released",
         "floor.revoked",
+        "content.started",
+        "content.stopped",
     }
 )
 
@@ -123,6 +126,8 @@ class ConferenceService:
         self._conferences: dict[str, _Conference] = {}
         self._dirty: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # The room's shared content and its label (mediacore.server.roomcontent), if any.
+        self.content: Callable[[str], tuple[str, str] | None] | None = None
         bus.listen(self._event)
 
     # -- life -----------------------------------------------------------------------------
@@ -306,8 +311,10 @@ class ConferenceService:
         if views:
             conference.watched_at = now
         video = conference.video
+        content = self.content(conference.room) if self.content is not None else None
+        layout, scene = with_content(video.layout, scene, *(content or (None, "")))
         assignment = assign(
-            video.layout,
+            layout,
             video.canvas.fps,
             scene,
             [v.viewer for v in views],
