@@ -487,7 +487,9 @@ def create_app(server: MediaServer) -> FastAPI:
         )
     )
     app.include_router(
-        build_content_router(server.content, lambda name: name in server.rooms.names())
+        build_content_router(
+            server.content, lambda name: name in server.rooms.names(), STATIC / "contentshare.js"
+        )
     )
     app.include_router(
         build_events_router(server.bus, server.tokens, lambda name: name in server.rooms.names())

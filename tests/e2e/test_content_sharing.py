@@ -22,11 +22,11 @@ from tests.e2e.server import ServerProcess
 from tests.e2e.test_conference_video import Picture, patch_video, until, whep_player
 from tests.webrtc.clients import Client
 from tests.webrtc.test_video_forwarding import SolidColourTrack
-from tests.webrtc.test_webrtc_e2e import Socket, join
+from tests.webrtc.test_webrtc_e2e import SDP, Socket, join
 
 pytestmark = pytest.mark.slow
 
-GREEN, MAGENTA = (0, 255, 0), (255, 0, 255)
+GREEN, MAGENTA, YELLOW = (0, 255, 0), (255, 0, 255), (255, 255, 0)
 VIDEO = {"layout": {"kind": "grid"}, "width": 640, "height": 360, "fps": 10}
 
 
@@ -141,6 +141,33 @@ async def test_a_shared_screen_is_the_large_picture_and_a_track_until_it_stops(
         assert gone.status_code == 404 and gone.json()["error"] == "no-content"
         assert server.client.get(content_url).json() == {"content": None}
         assert server.client.get("/api/v1/rooms/nowhere/content").status_code == 404
+
+        # WHIP ?content=1: a publisher's video is the content; a newer sharer replaces it
+        whip = Client(440.0, receive=False)
+        whip.pc.addTransceiver(SlideTrack(YELLOW), direction="sendonly")
+        published = await asyncio.to_thread(
+            server.client.post,
+            f"/api/v1/rooms/{room}/whip",
+            params={"content": "1", "name": "Encoder"},
+            content=await whip.offer(),
+            headers=SDP,
+        )
+        assert published.status_code == 201, published.text
+        await whip.accept(published.text)
+        encoder = published.headers["Location"].rsplit("/", 1)[-1]
+        started = await room_event(other, "content.started")
+        assert (started["participant"], started["source"]) == (encoder, encoder)
+        await until(lambda: common.shows((320, 135, YELLOW)), 15, "the WHIP content large")
+        await socket.send({"type": "share", "mid": slides.mid})
+        await socket.expect("shared")
+        replaced = await room_event(other, "content.stopped")
+        assert (replaced["participant"], replaced["reason"], replaced["by"]) == (
+            encoder,
+            "replaced",
+            "Alice",
+        )
+        await until(lambda: common.shows((320, 135, MAGENTA)), 10, "the newer share large")
+        await whip.close()
     finally:
         await socket.close()
         await other.close()
