@@ -488,6 +488,53 @@ def _gb_upper() -> tuple[Check, list[bytes]]:
     return check, [control, offer]
 
 
+# -- GB/T 28181 recordings: RecordInfo pages, MediaStatus, MANSRTSP ----------------------------
+
+
+def _gb_records() -> tuple[Check, list[bytes]]:
+    from ingest.gbrecords import (
+        MediaStatus,
+        RecordInfoQuery,
+        RecordInfoResponse,
+        RecordItem,
+        encode_records_message,
+        parse_records_message,
+    )
+    from ingest.manscdp import ManscdpError
+
+    def check(data: bytes) -> None:
+        try:
+            parse_records_message(data)
+        except ManscdpError:
+            pass
+
+    channel = "34020000001310000001"
+    item = RecordItem(channel, "录像", "/r/1.ps", "中心", 1765000000, 1765000060, 0, "time")
+    seeds = [
+        encode_records_message(RecordInfoQuery(channel, 3, 1765000000, 1765003600)),
+        encode_records_message(RecordInfoResponse(channel, 3, 1, "前门", (item,))),
+        encode_records_message(MediaStatus(channel, 4, 121)),
+    ]
+    return check, seeds
+
+
+def _mansrtsp() -> tuple[Check, list[bytes]]:
+    from ingest.gbmansrtsp import MansrtspError, PlaybackControl, parse_control
+
+    def check(data: bytes) -> None:
+        try:
+            parse_control(data)
+        except MansrtspError:
+            pass
+
+    seeds = [
+        PlaybackControl("PAUSE", 1).encode(),
+        PlaybackControl("PLAY", 2, position=12.5).encode(),
+        PlaybackControl("PLAY", 3, scale=2).encode(),
+    ]
+    return check, seeds
+
+
 def _channel() -> tuple[Check, list[bytes]]:
     from mediacore.channel import (
         ChannelProtocolError,
@@ -586,6 +633,14 @@ def targets() -> dict[str, FuzzTarget]:
                 ("ingest",),
                 _gb_upper,
             ),
+            FuzzTarget(
+                "gb-records",
+                "GB/T 28181 RecordInfo and MediaStatus",
+                "ManscdpError",
+                ("ingest",),
+                _gb_records,
+            ),
+            FuzzTarget("mansrtsp", "GB/T 28181 MANSRTSP", "MansrtspError", ("ingest",), _mansrtsp),
             FuzzTarget(
                 "channel",
                 "worker control channel",

@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from ingest.gbcamera import GbCameraControl
 from ingest.gbcascade import GbCascade
+from ingest.gbdownload import GbDownloads
 from ingest.gbreader import SCHEME as GB28181
 from ingest.gbreader import GbReaderFactory
 from ingest.service import IngestService
@@ -41,6 +42,7 @@ from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
 from mediacore.server.api_gbmap import build_gb_map_router
 from mediacore.server.api_gbptz import build_gbptz_router
+from mediacore.server.api_gbrecords import build_gb_records_router
 from mediacore.server.api_gbtalkback import build_gb_talkback_router
 from mediacore.server.api_gbupstreams import build_gb_upstreams_router
 from mediacore.server.api_groups import build_groups_router
@@ -212,10 +214,15 @@ class MediaServer:
             self.sources = self.remote_sources
         # recordings take every video source of their room, remuxed
         self.recording_video = RecordingVideo(self.recorder, self.webrtc.video_hub, self.bus)
+        self.gb_downloads: GbDownloads | None = None  # devices' recordings kept as files
         if self.sip.gb is not None:  # gb28181:// sources: channels of registered 国标 devices
             ports = (config.rtp.port_min, config.rtp.port_max)
-            self.ingest.readers[GB28181] = GbReaderFactory(
+            readers = GbReaderFactory(
                 self.sip.gb, config.server.host, ports, networks=self.outbound
+            )
+            self.ingest.readers[GB28181] = readers
+            self.gb_downloads = GbDownloads(
+                readers, config.data_dir / "gb28181" / "downloads", self.bus
             )
 
         # FFmpeg work runs in video processes below the audio's priority: the pullers in one,
@@ -347,6 +354,8 @@ class MediaServer:
         if self.remote_sources is not None:
             await self.remote_sources.stop()
         await self.ingest.stop()  # sources whose room did not close them
+        if self.gb_downloads is not None:
+            self.gb_downloads.stop()
         await self.pulls.stop()  # their video process
         await self.webrtc.stop()  # peers that were not in a room yet
         await self.sip.stop()
@@ -442,6 +451,9 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_gb_upstreams_router(server.cascade))
     app.include_router(build_gb_talkback_router(server.sip.gb_talkbacks))
     app.include_router(build_gb_map_router(STATIC / "gbmap.js"))
+    app.include_router(
+        build_gb_records_router(server.sip.gb, server.sources, server.gb_downloads, server.bus)
+    )
     app.include_router(build_join_links_router(server.directory, server.tokens, server.link_legs))
     app.include_router(
         build_recordings_router(server.directory, server.recorder, server.exports, server.audit)

@@ -242,3 +242,23 @@ def test_an_upper_platforms_documents_and_offers_parse_or_raise_their_own_error(
 ) -> None:
     UPPER_CHECK(data)
     UPPER_CHECK(data[: len(data) // 2] + patch + data[len(data) // 2 + len(patch) :])
+
+
+RECORDS_CHECK, RECORDS_SEEDS = targets()["gb-records"].make()
+MANSRTSP_CHECK, MANSRTSP_SEEDS = targets()["mansrtsp"].make()
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=2048), st.sampled_from(RECORDS_SEEDS)), st.binary(max_size=8))
+def test_record_info_and_media_status_parse_or_raise_manscdp_error(
+    data: bytes, patch: bytes
+) -> None:
+    RECORDS_CHECK(data)
+    RECORDS_CHECK(data[: len(data) // 2] + patch + data[len(data) // 2 + len(patch) :])
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=1200), st.sampled_from(MANSRTSP_SEEDS)), st.binary(max_size=6))
+def test_mansrtsp_bodies_parse_or_raise_mansrtsp_error(data: bytes, patch: bytes) -> None:
+    MANSRTSP_CHECK(data)
+    MANSRTSP_CHECK(data[: len(data) // 2] + patch + data[len(data) // 2 + len(patch) :])
