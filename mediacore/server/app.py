@@ -245,6 +245,8 @@ class MediaServer:
         # each room's shared content (双流): the composed picture's large region
         self.content = RoomContent(self.bus, self.webrtc.video_hub)
         self.conferences.content = self.content.shown
+        if isinstance(site, ShardedRecordingSite):  # recorded in the workers: their timeline
+            self.content.timeline = site.note
         self.cascade: GbCascade | None = None  # 级联: registered to upper 国标 platforms
         if self.sip.gb is not None and config.gb28181_upstreams:
             self.cascade = GbCascade(

@@ -10,6 +10,7 @@ to watch, `content.stopped` {participant, source, name, reason, by}. The compose
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from mediacore.clock import utc_now
@@ -25,6 +26,8 @@ class RoomContent:
         self._bus = bus
         self._hub = hub
         self._shares = ContentShares()
+        # Rooms recorded in media workers get these events for their timeline through this.
+        self.timeline: Callable[[Event], None] | None = None
         bus.listen(self._event)
         hub.on_registered(self._registered)
 
@@ -67,7 +70,7 @@ class RoomContent:
     def _registered(self, source: VideoSource) -> None:
         for share in self._shares.went_live(source.id):
             source.on_ended(self._source_ended)
-            self._bus.publish(
+            self._publish(
                 "content.started",
                 share.room,
                 participant=share.participant,
@@ -83,7 +86,7 @@ class RoomContent:
         share = stopped.share
         if not share.live:
             return  # never announced: nobody saw it start
-        self._bus.publish(
+        self._publish(
             "content.stopped",
             share.room,
             participant=share.participant,
@@ -92,6 +95,11 @@ class RoomContent:
             reason=stopped.reason,
             by=stopped.by,
         )
+
+    def _publish(self, kind: str, room: str, **data: Any) -> None:
+        event = self._bus.publish(kind, room, **data)
+        if self.timeline is not None:
+            self.timeline(event)
 
     def _event(self, event: Event) -> None:
         room = event.room

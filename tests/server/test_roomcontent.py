@@ -27,6 +27,8 @@ def test_a_share_is_announced_when_its_source_is_there_and_ends_with_it() -> Non
     bus, hub = EventBus(), VideoHub()
     seen = content_events(bus)
     content = RoomContent(bus, hub)
+    noted: list[Event] = []
+    content.timeline = noted.append  # what rooms recorded in workers get
     content.start("r", "p-1", "Alice", "p-1/content")  # its first frame is still on the way
     assert seen == [] and content.shown("r") is None
     assert content.room_fields("r")["content"]["live"] is False
@@ -38,6 +40,7 @@ def test_a_share_is_announced_when_its_source_is_there_and_ends_with_it() -> Non
     source.close()
     assert (seen[-1].type, seen[-1].data["reason"]) == ("content.stopped", "ended")
     assert content.current("r") is None and content.room_fields("r") == {}
+    assert noted == seen
 
 
 def test_a_new_sharer_replaces_the_first_and_leaving_or_an_operator_ends_it() -> None:
