@@ -242,6 +242,13 @@ async def test_a_shared_track_becomes_the_rooms_content_and_errors_say_why() -> 
         assert unshared == {"type": "unshared", "source": source}
         [error] = await send(session, {"type": "unshare"}, 8.0)
         assert error["code"] == "not-sharing"
+        # a server offer after the peer's own (here: its content sent back to it) still works
+        [subscribed] = await send(session, {"type": "subscribe", "source": source}, 8.3)
+        assert subscribed["type"] == "subscribed", subscribed
+        renegotiation = await next_reply(session)
+        assert renegotiation["type"] == "offer"
+        answer = await client.answer_offer(renegotiation["sdp"])
+        assert await send(session, {"type": "answer", "sdp": answer}, 8.6) == []
         # the same track again, without an offer: the same source
         [shared] = await send(session, {"type": "share", "mid": screen.mid}, 9.0)
         assert (shared["answer"], shared["source"]) == (None, source)
