@@ -366,6 +366,8 @@ def _gb_events() -> tuple[Check, list[bytes]]:
 def _ps() -> tuple[Check, list[bytes]]:
     from ingest.gbrtp import PsRtpReceiver
     from ingest.ps import PsDemuxer, PsMuxer, split_payloads
+    from ingest.psaudio import PsAudioAdapter
+    from mediacore.rtp import RtpPacket
 
     limit = 4096
 
@@ -373,18 +375,24 @@ def _ps() -> tuple[Check, list[bytes]]:
         # Each chunk: a flags byte (bit 0 the marker, bits 1-2 the timestamp) and a payload.
         demuxer = PsDemuxer(max_frame_bytes=limit)
         receiver = PsRtpReceiver()
+        talkback = PsAudioAdapter()  # a talkback device's G.711 in PS
         for piece in chunks(data):
             flags = piece[:1] or b"\x00"
             for frame in demuxer.feed(piece[1:], bool(flags[0] & 1), flags[0] >> 1 & 3):
                 if len(frame.data) > limit:
                     raise AssertionError(f"a {len(frame.data)}-byte frame passed the limit")
             receiver.receive(piece)
+            for datagram in talkback.received(piece):
+                if datagram != piece:  # what it made of PS is RTP; the rest passes as it came
+                    RtpPacket.parse(datagram)
 
     muxer = PsMuxer()
     pack = muxer.video(b"\x00\x00\x00\x01\x67\x42\x00\x1f\x00\x00\x00\x01\x65\x88\x84", 9000)
     pieces = [b"\x01" + payload for payload in split_payloads(pack, 200)]
     rtp = struct.pack("!BBHII", 0x80, 0x80 | 96, 1, 9000, 7) + pack[:200]
-    return check, [as_chunks(pieces), as_chunks([rtp])]
+    voice = PsMuxer(None, "pcmu").audio(b"\xff" * 160, 1800, with_map=True)
+    talk = struct.pack("!BBHII", 0x80, 0x80 | 96, 2, 1800, 7) + voice
+    return check, [as_chunks(pieces), as_chunks([rtp]), as_chunks([talk])]
 
 
 # -- H.264 / H.265 bitstreams ------------------------------------------------------------------

@@ -24,6 +24,7 @@ import httpx
 
 from bench.sipprun import free_sip_port
 from mediacore.server.config import default_worker_count
+from mediacore.server.parentdeath import die_with_parent
 
 TOKEN = "e2e-admin-token-for-tests"  # tokens are at least 16 characters
 
@@ -266,6 +267,8 @@ class ServerProcess:
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            # A test or bench killed outright (a timeout) must not leave its server running.
+            preexec_fn=die_with_parent,
         )
         self.client = httpx.Client()  # replaced once the server (and its certificate) is there
         self._wait_ready()

@@ -104,6 +104,13 @@ class IngestService:
                 entries.append(entry)
         return entries
 
+    def size(self, source_id: str) -> tuple[int, int] | None:
+        """The picture size of the field source whose video is `source_id`, once known."""
+        entry = self._sources.get(source_id)
+        if entry is None or entry[1].width is None or entry[1].height is None:
+            return None
+        return entry[1].width, entry[1].height
+
     def is_source(self, room: Room, participant_id: str) -> bool:
         participant = room.participants.get(participant_id)
         return participant is not None and isinstance(participant.endpoint, FieldSource)

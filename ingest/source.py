@@ -406,6 +406,8 @@ class FieldSource(Endpoint):
         self.height = info.get("height") or None
         codec = str(info.get("codec") or "")
         self._set_codec(VIDEO_CODECS.get(codec.lower(), codec.upper()) or "H264")
+        if self.video is not None and self.width and self.height:  # H.265's is not parsed there
+            self.video.width, self.video.height = self.width, self.height
         self.audio_codec = info.get("audio_codec") or None
         self.audio_rate = info.get("audio_rate") or None
         self.audio_channels = info.get("audio_channels") or None

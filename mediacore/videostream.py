@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.forwardedpicture import ForwardedPicture
 from mediacore.joinedroom import JoinedRoom, Member
+from mediacore.qualitytiers import lowest_estimate
 from mediacore.rtp import is_rtcp
 from mediacore.videohub import VideoHub, VideoSource
 from mediacore.videosdp import VideoNegotiation
@@ -130,10 +131,23 @@ class VideoStream(asyncio.DatagramProtocol):
         if self.picture is not None:
             self.picture.stop()
         self.picture = ForwardedPicture(
-            self.sender, participant.id, room, self.place.find, clock=self.clock
+            self.sender,
+            participant.id,
+            room,
+            self.place.find,
+            clock=self.clock,
+            estimate=self.bitrate_estimate,
         )
         if self.negotiation.sends:
             self.picture.start()
+
+    def bitrate_estimate(self) -> float | None:
+        """What the terminal can take, bit/s: the tightest of its offer's b=TIAS (or b=AS)
+        and its last TMMBR or REMB; None when it said nothing."""
+        limit = self.session.bitrate_limit
+        return lowest_estimate(
+            self.session.negotiation.max_bitrate, None if limit is None else limit.bitrate
+        )
 
     def floor_changed(self) -> None:
         if self.picture is not None:

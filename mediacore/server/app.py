@@ -53,6 +53,7 @@ from mediacore.server.api_move import build_move_router
 from mediacore.server.api_pages import build_pages_router
 from mediacore.server.api_parking import build_parking_router
 from mediacore.server.api_recordings import build_recordings_router
+from mediacore.server.api_rollcall import build_rollcall_router
 from mediacore.server.api_rooms import build_rooms_router
 from mediacore.server.api_sip import build_sip_router
 from mediacore.server.api_sources import build_sources_router
@@ -87,14 +88,17 @@ from mediacore.server.metrics import MediaMetrics
 from mediacore.server.parking import Parking
 from mediacore.server.parties import PartyBook
 from mediacore.server.privatecalldial import private_calls
+from mediacore.server.reachmetrics import ReachCollector
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
 from mediacore.server.remotepull import RemotePulls
 from mediacore.server.remotesources import RemoteSources
 from mediacore.server.remotevideo import RemoteVideo
+from mediacore.server.rollcalls import RollCallService
 from mediacore.server.roomcontent import RoomContent
 from mediacore.server.rooms import LocalRooms, Rooms
 from mediacore.server.roomscenes import RoomScenes
+from mediacore.server.roomtours import RoomTours
 from mediacore.server.security import permission
 from mediacore.server.sessions import SessionStore
 from mediacore.server.shardedrecordings import ShardedRecordingSite
@@ -102,11 +106,13 @@ from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.sipservice import SipService
 from mediacore.server.sources import LocalSources, Sources
 from mediacore.server.speech import Speech
+from mediacore.server.transcodes import TranscodeService
 from mediacore.server.walls import WallService
 from mediacore.server.workers import WorkerPool
 from mediacore.signing import SigningKey
 from mediacore.videohub import VideoHub
 from mediacore.videostream import LocalVideoPlace
+from mixer.contentlayout import ContentRule
 from recorder.diskreserve import DiskReserve
 from recorder.exportjobs import ExportJobs
 from recorder.service import RecorderService
@@ -242,9 +248,14 @@ class MediaServer:
         self.metrics.registry.register(ConferenceCollector(self.conferences.statistics))
         if self.sharded is not None:  # legs in the workers ask for composed pictures too
             self.conferences.serve_workers(self.sharded.pool.workers)
+        # H.264 twins of H.265 sources (`<source>~h264`), made when first asked for
+        self.transcodes = TranscodeService(self.webrtc.video_hub, video_process)
+        self.webrtc.video_hub.resolver = self.transcodes.resolve
+        self.metrics.registry.register(
+            ReachCollector(self.conferences.statistics, self.transcodes.statistics)
+        )
         # each room's shared content (双流): the composed picture's large region
         self.content = RoomContent(self.bus, self.webrtc.video_hub)
-        self.conferences.content = self.content.shown
         if isinstance(site, ShardedRecordingSite):  # recorded in the workers: their timeline
             self.content.timeline = site.note
         self.cascade: GbCascade | None = None  # 级联: registered to upper 国标 platforms
@@ -260,6 +271,12 @@ class MediaServer:
             )
             self.sip.add_upper_platforms(self.cascade)
         self.announcements = self._announcements(config)
+        # tours (轮巡) and roll calls (点名): rules of every room's composed picture
+        self.tours = RoomTours(self.bus)
+        self.rollcalls = RollCallService(self.rooms, self.announcements, self.bus)
+        self.conferences.rules += [self.tours, self.rollcalls]
+        # content sharing (双流) last: the content wins the large region
+        self.conferences.rules.append(ContentRule(self.content.shown))
         clips = ClipCache(clips_directory(config.data_dir))
         self.holds = Holds(self.rooms, self.sip.agent, clips, config.sip.hold_music)
         self.parking = Parking(self.rooms, self.holds, self.bus)
@@ -325,6 +342,7 @@ class MediaServer:
         await self.sip.start()
         await self.walls.start()
         await self.conferences.start()
+        await self.transcodes.start()
         if self.cascade is not None:
             self.cascade.start()
         self.link_legs.start()
@@ -350,6 +368,9 @@ class MediaServer:
             await self.cascade.stop()  # BYE to upper platforms still playing, unregister
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
         await self.conferences.stop()
+        await self.transcodes.stop()
+        self.tours.stop()
+        await self.rollcalls.stop()
         await self.directory.stop()
         if self.sharded is not None:
             await self.sharded.stop()
@@ -445,8 +466,11 @@ def create_app(server: MediaServer) -> FastAPI:
         )
     )
     app.include_router(build_floor_router(server.rooms, server.peers.owner_of))
+    app.include_router(build_rollcall_router(server.rollcalls))
     app.include_router(build_workers_router(server.pool))
-    app.include_router(build_sources_router(server.sources, server.link_legs))
+    app.include_router(
+        build_sources_router(server.sources, server.link_legs, server.transcodes.fields)
+    )
     app.include_router(build_gb28181_router(server.sip.gb))
     camera = GbCameraControl(server.sip.gb) if server.sip.gb is not None else None
     app.include_router(build_gbptz_router(camera, server.bus, STATIC / "camerapad.js"))
@@ -497,6 +521,7 @@ def create_app(server: MediaServer) -> FastAPI:
             server.config,
             server.link_legs,
             server.conferences.composed,
+            server.transcodes.playable,
             server.content,
         )
     )

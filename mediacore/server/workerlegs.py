@@ -20,6 +20,7 @@ from mediacore.negotiationwire import negotiation_from_json, negotiation_to_json
 from mediacore.participant import Participant
 from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
+from mediacore.server.payloadadapters import payload_adapter
 from mediacore.server.rooms import LocalRooms
 from radio.leg import RadioLeg, RadioOptions
 from radio.sdp import RadioSession
@@ -89,6 +90,8 @@ class WorkerLegs:
 
     def _make(self, data: dict[str, Any], leg_id: str) -> Any:
         options: dict[str, Any] = {"on_dtmf": lambda digit: self._digit(leg_id, digit)}
+        if data.get("adapter") is not None:
+            options["adapter"] = payload_adapter(data["adapter"])
         if data["kind"] != "radio":
             return RtpLeg, options
         radio = data["radio"] or {}

@@ -22,6 +22,7 @@ from ingest.gbnotify import (
 from ingest.gbptz import PtzError, parse_ptz
 from ingest.gbrtp import PsRtpReceiver
 from ingest.gbsdp import GbSdpError, build_offer, parse_answer
+from ingest.gbtalksdp import ps_audio_offer
 from ingest.manscdp import (
     DeviceControl,
     Keepalive,
@@ -31,6 +32,9 @@ from ingest.manscdp import (
     encode_message,
     parse_message,
 )
+from ingest.psaudio import PsAudioAdapter
+from mediacore.rtp import RtpPacket
+from mediacore.sdp import SdpError, SessionDescription
 from mixer.layout import LayoutError, parse_wall
 
 FUZZ = settings(max_examples=300, deadline=None)
@@ -170,6 +174,27 @@ def test_ps_over_rtp_datagrams_never_raise(datagrams: list[bytes]) -> None:
     for data in datagrams:
         receiver.receive(data)
     assert receiver.packets + receiver.malformed + receiver.wrong_ssrc <= len(datagrams)
+    talkback = PsAudioAdapter()  # a talkback device's G.711 in PS: RTP for the leg, or nothing
+    for data in datagrams:
+        for datagram in talkback.received(data):
+            assert datagram == data or RtpPacket.parse(datagram).payload_type == 8
+
+
+@FUZZ
+@given(st.text(max_size=600), st.sampled_from(["PS/90000", "PCMA/8000", "ps/90000/1"]))
+def test_talkback_offers_in_ps_read_or_are_left_alone(f_line: str, rtpmap: str) -> None:
+    text = (
+        "v=0\r\no=- 0 0 IN IP4 10.0.0.5\r\ns=Talk\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n"
+        f"m=audio 30000 RTP/AVP 96\r\na=rtpmap:96 {rtpmap}\r\n"
+        f"f={f_line.replace(chr(13), '').replace(chr(10), '')}\r\n"
+    )
+    try:
+        offer = SessionDescription.parse(text)
+    except SdpError:
+        return
+    found = ps_audio_offer(offer)
+    if found is not None:
+        assert found[0].codec in ("pcma", "pcmu") and found[1].media[0].formats in (["8"], ["0"])
 
 
 @FUZZ

@@ -12,6 +12,7 @@ import pytest
 from mediacore.events import Event, EventBus
 from mediacore.server.roomcontent import RoomContent
 from mediacore.videohub import VideoHub, VideoSource
+from mixer.contentlayout import ContentRule
 from tests.server.test_conferences import FakeProcess, setup
 
 __all__ = ["setup"]
@@ -72,7 +73,7 @@ def test_a_new_sharer_replaces_the_first_and_leaving_or_an_operator_ends_it() ->
 async def test_every_picture_shows_the_content_large_and_returns_to_normal(setup: Any) -> None:
     service, bus, hub, made = setup
     content = RoomContent(bus, hub)
-    service.content = content.shown
+    service.rules.append(ContentRule(content.shown))
     await service.composed("r", "a")
     await service.composed("r", None)
     process: FakeProcess = made[0]
