@@ -140,6 +140,7 @@ def _sdp() -> tuple[Check, list[bytes]]:
     from mediacore import codecs
     from mediacore.offeranswer import OfferAnswerError, answer_audio
     from mediacore.sdp import SdpError, SessionDescription
+    from mediacore.videooffer import answered_video
     from mediacore.videosdp import VideoOfferError, negotiate_video
 
     supported = codecs.supported()
@@ -173,6 +174,11 @@ def _sdp() -> tuple[Check, list[bytes]]:
                     negotiate_video(offer, index)
         except (SdpError, VideoOfferError):
             pass
+        for index in range(3):  # read as the far end's answer to our dial-out's video line
+            try:
+                answered_video(SessionDescription.parse(data), index)
+            except (SdpError, VideoOfferError):
+                pass
 
     seeds = [
         b"v=0\r\no=- 5 5 IN IP4 192.0.2.9\r\ns=call\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"

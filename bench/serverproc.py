@@ -271,7 +271,11 @@ class ServerProcess:
             preexec_fn=die_with_parent,
         )
         self.client = httpx.Client()  # replaced once the server (and its certificate) is there
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:  # never left running when it did not come up in time
+            stop_process(self.process, signal.SIGTERM, 5.0)
+            raise
 
     def _config_option(self, config: str) -> list[str]:
         if not config:

@@ -162,6 +162,16 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         if self.video is not None:
             await self.video.answer(offer, answer)
 
+    async def offer_video(self, offer: SessionDescription) -> None:
+        """Add video to our offer (a dial-out with video); no video slot: none."""
+        if self.video is not None:
+            await self.video.offer_into(offer)
+
+    async def video_answered(self, answer: SessionDescription) -> None:
+        """The answer to an offer `offer_video` added video to."""
+        if self.video is not None:
+            await self.video.answered(answer)
+
     def renegotiate(self, negotiation: AudioNegotiation) -> None:
         """Apply a new offer/answer (re-INVITE, UPDATE, or the answer to our own offer).
 

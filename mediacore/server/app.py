@@ -79,6 +79,7 @@ from mediacore.server.groupdials import GroupDials
 from mediacore.server.groups import Groups
 from mediacore.server.guard import RequestGuard
 from mediacore.server.holds import Holds
+from mediacore.server.legpictures import leg_composer
 from mediacore.server.linklegs import LinkLegs
 from mediacore.server.logins import Logins
 from mediacore.server.loginthrottle import LoginThrottle
@@ -246,6 +247,7 @@ class MediaServer:
         # every room's composed picture, each in a video process of its own once watched
         self.conferences = ConferenceService(self.webrtc.video_hub, self.bus, video_process)
         self.metrics.registry.register(ConferenceCollector(self.conferences.statistics))
+        place.composer = leg_composer(self.conferences.composed)  # legs here see it too
         if self.sharded is not None:  # legs in the workers ask for composed pictures too
             self.conferences.serve_workers(self.sharded.pool.workers)
         # H.264 twins of H.265 sources (`<source>~h264`), made when first asked for

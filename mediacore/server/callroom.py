@@ -120,6 +120,20 @@ class RemoteLeg:
         answer.media[:] = _sdp(reply["answer"]).media
         self.video = video_line(answer)
 
+    async def offer_video(self, offer: SessionDescription) -> None:
+        """The worker's leg adds its video line (it binds the port) to our offer."""
+        reply = await self.worker.request("leg.video_offer", leg=self.id, offer=offer.serialize())
+        offer.media[:] = _sdp(reply["offer"]).media
+        self.video = video_line(offer)
+
+    async def video_answered(self, answer: SessionDescription) -> None:
+        """The far end's answer to it: the worker's leg takes its terms; the line it answers
+        is our next offers' (re-INVITEs keep it)."""
+        reply = await self.worker.request(
+            "leg.video_answered", leg=self.id, answer=answer.serialize()
+        )
+        self.video = video_line(_sdp(reply["sdp"])) if reply.get("sdp") else None
+
     def video_offer(self, direction: str) -> tuple[int, MediaDescription] | None:
         if self.video is None:
             return None
