@@ -1,7 +1,8 @@
 """Content sharing (双流) end to end, on a server in worker mode: a browser-like aiortc peer
 with a green camera shares a magenta "screen" (320x180, 5 fps) by offering again on its
 signalling socket; the composed picture a WHEP player receives shows the content in the large
-region with the camera in the strip, another peer receives the content as a track of its own,
+region with the camera in the strip (and so does a plain RTP video terminal, its picture
+decoded by ffmpeg), another peer receives the content as a track of its own,
 and stopping the share (by the sharer, or by an operator through the API) brings the picture
 back to normal."""
 
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import av
@@ -20,11 +23,18 @@ from aiortc.mediastreams import MediaStreamError
 
 from tests.e2e.server import ServerProcess
 from tests.e2e.test_conference_video import Picture, patch_video, until, whep_player
+from tests.e2e.test_ffmpeg_interop import free_rtp_port
+from tests.e2e.test_video_legs import offer as leg_offer
+from tests.e2e.videoterminal import colour_at, grab_until, screen_sdp
+from tests.walls.wallreceiver import near
 from tests.webrtc.clients import Client
 from tests.webrtc.test_video_forwarding import SolidColourTrack
 from tests.webrtc.test_webrtc_e2e import SDP, Socket, join
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not on PATH"),
+]
 
 GREEN, MAGENTA, YELLOW = (0, 255, 0), (255, 0, 255), (255, 255, 0)
 VIDEO = {"layout": {"kind": "grid"}, "width": 640, "height": 360, "fps": 10}
@@ -70,7 +80,7 @@ async def room_event(socket: Socket, kind: str, timeout: float = 10.0) -> dict[s
 
 
 async def test_a_shared_screen_is_the_large_picture_and_a_track_until_it_stops(
-    server: ServerProcess, room: str
+    server: ServerProcess, room: str, tmp_path: Path
 ) -> None:
     assert patch_video(server, room, VIDEO).status_code == 200
     sharer = Client(None)
@@ -108,6 +118,17 @@ async def test_a_shared_screen_is_the_large_picture_and_a_track_until_it_stops(
             lambda: common.shows((320, 135, MAGENTA), (320, 316, GREEN)), 15, "content large"
         )
         print(f"shared content reached the composed picture in {took * 1000:.0f} ms")
+        # a video terminal (plain RTP, H.264) sees it large in its composed picture too
+        screen = free_rtp_port()
+        terminal, _ = server.join(room, leg_offer(free_rtp_port(), screen, "recvonly"), name="T")
+        grabbed = tmp_path / "terminal.png"
+
+        def content_large(png: Path) -> bool:
+            spots = colour_at(png, 320, 135), colour_at(png, 320, 316)
+            return near(spots[0], MAGENTA, 50) and near(spots[1], GREEN, 50)
+
+        await grab_until(screen_sdp(tmp_path, screen), grabbed, content_large, timeout=30)
+        assert server.client.delete(f"/api/v1/rooms/{room}/participants/{terminal}").is_success
         described = server.client.get(content_url).json()["content"]
         assert (described["participant"], described["live"]) == (me, True)
         assert server.client.get(f"/api/v1/rooms/{room}").json()["content"]["name"] == "Alice"
