@@ -130,6 +130,8 @@ class FieldSource(Endpoint):
         (the room mixes elsewhere: in a media worker)."""
         self.url = url
         self.target = target
+        # more fields of its roster entry, asked each time (a GB/T 28181 channel's position)
+        self.fields: Callable[[], dict[str, Any]] | None = None
         self.settings = settings
         self.state: SourceState = "connecting"
         self.reason = ""  # what anyone may read (events, roster)
@@ -228,6 +230,7 @@ class FieldSource(Endpoint):
             "width": self.width,
             "height": self.height,
             **self.statistics(),
+            **(self.fields() if self.fields is not None else {}),
         }
 
     def statistics(self) -> dict[str, float]:

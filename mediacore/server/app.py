@@ -22,6 +22,7 @@ from ingest.gbcascade import GbCascade
 from ingest.gbdownload import GbDownloads
 from ingest.gbreader import SCHEME as GB28181
 from ingest.gbreader import GbReaderFactory
+from ingest.gbrosterposition import position_fields
 from ingest.service import IngestService
 from mediacore.events import EventBus
 from mediacore.legvideo import LegVideo
@@ -43,6 +44,7 @@ from mediacore.server.api_gb28181 import build_gb28181_router
 from mediacore.server.api_gbmap import build_gb_map_router
 from mediacore.server.api_gbptz import build_gbptz_router
 from mediacore.server.api_gbrecords import build_gb_records_router
+from mediacore.server.api_gbrecordspanel import build_gb_records_panel_router
 from mediacore.server.api_gbtalkback import build_gb_talkback_router
 from mediacore.server.api_gbupstreams import build_gb_upstreams_router
 from mediacore.server.api_groups import build_groups_router
@@ -75,6 +77,7 @@ from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.gbpictures import WallPictures
+from mediacore.server.gbroompictures import ConferencePictures
 from mediacore.server.groupdials import GroupDials
 from mediacore.server.groups import Groups
 from mediacore.server.guard import RequestGuard
@@ -90,6 +93,7 @@ from mediacore.server.parking import Parking
 from mediacore.server.parties import PartyBook
 from mediacore.server.privatecalldial import private_calls
 from mediacore.server.reachmetrics import ReachCollector
+from mediacore.server.recordcomposite import RecordingComposite, local_finder
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
 from mediacore.server.remotepull import RemotePulls
@@ -228,6 +232,7 @@ class MediaServer:
                 self.sip.gb, config.server.host, ports, networks=self.outbound
             )
             self.ingest.readers[GB28181] = readers
+            self.ingest.fields[GB28181] = position_fields(self.sip.gb.subscriber.channel_position)
             self.gb_downloads = GbDownloads(
                 readers, config.data_dir / "gb28181" / "downloads", self.bus
             )
@@ -256,6 +261,12 @@ class MediaServer:
         self.metrics.registry.register(
             ReachCollector(self.conferences.statistics, self.transcodes.statistics)
         )
+        # recordings take the composed picture with the mix too (a viewer while they record)
+        self.recording_composite = RecordingComposite(
+            self.recorder,
+            self.webrtc.video_hub,
+            local_finder(self.conferences.composed, self.webrtc.video_hub),
+        )
         # each room's shared content (双流): the composed picture's large region
         self.content = RoomContent(self.bus, self.webrtc.video_hub)
         if isinstance(site, ShardedRecordingSite):  # recorded in the workers: their timeline
@@ -267,6 +278,7 @@ class MediaServer:
                 self.sip.gb,
                 self.bus,
                 pictures=WallPictures(self.walls, self.webrtc.video_hub),
+                rooms=ConferencePictures(self.rooms, self.conferences, self.webrtc.video_hub),
                 bind_host=config.server.host,
                 ports=(config.rtp.port_min, config.rtp.port_max),
                 media_address=config.rtp.public_address,
@@ -344,6 +356,7 @@ class MediaServer:
         await self.sip.start()
         await self.walls.start()
         await self.conferences.start()
+        await self.recording_composite.start()
         await self.transcodes.start()
         if self.cascade is not None:
             self.cascade.start()
@@ -366,6 +379,7 @@ class MediaServer:
         # stopped below, after their recordings).
         await self.recorder.stop()
         await self.recording_video.stop()  # the taps of the video tracks just finished
+        await self.recording_composite.stop()
         if self.cascade is not None:
             await self.cascade.stop()  # BYE to upper platforms still playing, unregister
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
@@ -479,6 +493,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_gb_upstreams_router(server.cascade))
     app.include_router(build_gb_talkback_router(server.sip.gb_talkbacks))
     app.include_router(build_gb_map_router(STATIC / "gbmap.js"))
+    app.include_router(build_gb_records_panel_router(STATIC / "gbrecords.js"))
     app.include_router(
         build_gb_records_router(server.sip.gb, server.sources, server.gb_downloads, server.bus)
     )

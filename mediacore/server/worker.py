@@ -40,6 +40,7 @@ from mediacore.server.directory import RoomDirectory
 from mediacore.server.legvideoplace import WorkerVideoPlace
 from mediacore.server.metricsdata import TickTimings, room_snapshot
 from mediacore.server.parentdeath import die_with_parent
+from mediacore.server.recordcomposite import RecordingComposite, worker_finder
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.rooms import LegRequest, LocalRooms, offer_answer_kind
 from mediacore.server.workerlegs import WorkerLegs
@@ -116,6 +117,10 @@ class Worker:
         # Recordings written here take their room's video from this worker's hub: its peers'
         # own, and the cameras' brought from control (`_every_second`).
         self.recording_video = RecordingVideo(self.recorder, self.video.hub, self.bus)
+        # and the room's composed picture with its mix, from control's conference service
+        self.recording_composite = RecordingComposite(
+            self.recorder, self.video.hub, worker_finder(self.video)
+        )
         self._housekeeping: asyncio.Task[None] | None = None
         self._stopping = False
         self.bus.listen(self._forward_event)
@@ -279,6 +284,7 @@ class Worker:
 
     async def start(self) -> None:
         await self.recording_video.start()
+        await self.recording_composite.start()
         self._housekeeping = asyncio.get_running_loop().create_task(self._every_second())
 
     async def _every_second(self) -> None:
@@ -309,6 +315,7 @@ class Worker:
             self._housekeeping.cancel()
         await self.recorder.stop_all("server-stopping")  # sealed while the rooms are whole
         await self.recording_video.stop()
+        await self.recording_composite.stop()
         for links in self.links.values():
             links.close()
         await self.directory.stop()

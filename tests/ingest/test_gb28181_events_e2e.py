@@ -159,6 +159,27 @@ async def test_alarm_and_position_arrive_as_events(server: ServerProcess) -> Non
             assert abs(shown["latitude"] - 39.909) < 0.01
 
 
+async def test_a_channel_playing_in_a_room_carries_its_position_in_the_roster(
+    server: ServerProcess,
+) -> None:
+    async with device(server) as (simulator, _events, _talk):
+        url = f"gb28181://{DEVICE}/{simulator.channels[0]}"
+        added = await asyncio.to_thread(
+            server.client.post, "/api/v1/rooms/command/sources", json={"url": url, "name": "前门"}
+        )
+        assert added.status_code == 201, added.text
+        source = added.json()["id"]
+
+        def positioned() -> Any:
+            entry = next((e for e in server.roster("command") if e["id"] == source), {})
+            return entry.get("position")
+
+        shown = await until(positioned, 8, "the position in the source's roster entry")
+        assert abs(shown["longitude"] - 116.397) < 0.01 and shown["time"]
+        assert set(shown) == {"longitude", "latitude", "time"}
+        await asyncio.to_thread(server.client.delete, f"/api/v1/rooms/command/sources/{source}")
+
+
 def level(pcm: Any, frequency: float, rate: int) -> float:
     return tone_level_dbfs(pcm, frequency, rate)
 
