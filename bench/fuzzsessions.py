@@ -26,6 +26,9 @@ def _signalling() -> tuple[Check, list[bytes]]:
     from mediacore.events import EventBus, Subscription
     from mediacore.participant import Duplex
     from mediacore.sdp import SdpError, SessionDescription
+    from mediacore.server.roomcontent import RoomContent
+    from mediacore.videohub import VideoHub
+    from webrtc.contentshare import offered_video_sends
     from webrtc.peer import LegMode, WebRtcError
     from webrtc.peerroom import Peer, PttAction
     from webrtc.signalling import SignallingSession
@@ -69,6 +72,11 @@ def _signalling() -> tuple[Check, list[bytes]]:
 
         async def unsubscribe(self, source: str) -> None:
             self.sources.remove(source)
+
+        async def share(self, offer: str | None, mid: str) -> tuple[str | None, str]:
+            if offer is not None:
+                offered_video_sends(offer, mid)
+            return (None if offer is None else "v=0\r\n"), f"{self.participant_id}/content"
 
     def _parsed(sdp: str) -> SessionDescription:
         try:
@@ -124,7 +132,9 @@ def _signalling() -> tuple[Check, list[bytes]]:
     clock = [0.0]
 
     async def converse(lines: list[str]) -> None:
-        session = SignallingSession(OfferOnlyRoom(), user="fuzzer", may_talk=True)
+        room = OfferOnlyRoom()
+        content = RoomContent(room.bus, VideoHub())
+        session = SignallingSession(room, user="fuzzer", may_talk=True, content=content)
         session.start()
         try:
             for line in lines:
@@ -144,6 +154,7 @@ def _signalling() -> tuple[Check, list[bytes]]:
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
         "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:111 opus/48000/2\r\n"
     )
+    screen = offer.replace("audio", "video") + "a=mid:1\r\na=sendonly\r\n"
     conversation = [
         {"type": "join", "offer": offer, "name": "unit 4", "duplex": "half"},
         {"type": "ptt", "action": "press"},
@@ -151,6 +162,8 @@ def _signalling() -> tuple[Check, list[bytes]]:
         {"type": "subscribe", "source": "cam-1"},
         {"type": "answer", "sdp": offer},
         {"type": "unsubscribe", "source": "cam-1"},
+        {"type": "share", "offer": screen, "mid": "1"},
+        {"type": "unshare"},
         {"type": "ping"},
         {"type": "leave"},
     ]
@@ -170,6 +183,7 @@ SIGNALLING = FuzzTarget(
         f'"{word}"'.encode()
         for word in ("type", "join", "offer", "answer", "sdp", "ptt", "press", "mute", "muted")
         + ("subscribe", "unsubscribe", "source", "leave", "ping", "name", "duplex", "half")
+        + ("share", "unshare", "mid", "a=mid:", "sendonly", "m=video")
     ),
 )
 

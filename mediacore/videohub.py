@@ -607,6 +607,7 @@ class VideoHub:
         self._publishers: dict[str, _Publisher] = {}
         self._subscriptions: dict[tuple[RTCPeerConnection, str], _Subscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._registered: list[Callable[[VideoSource], None]] = []
         # Makes a source on demand from its name (an H.265 source's H.264 twin), or None.
         self.resolver: Callable[[str], VideoSource | None] | None = None
 
@@ -671,7 +672,28 @@ class VideoHub:
             raise ValueError(f"video source {source.id!r} already exists")
         self._sources[source.id] = source
         source.on_ended(self._source_ended)
+        for callback in list(self._registered):
+            callback(source)
         return source
+
+    def on_registered(self, callback: Callable[[VideoSource], None]) -> None:
+        """Call `callback(source)` for every source registered from now on."""
+        self._registered.append(callback)
+
+    def receiver_source(self, leg: VideoLeg, receiver: RTCRtpReceiver, suffix: str) -> str:
+        """The id of the source `receiver` (a video receiver of `leg`) feeds: the one tapping it
+        already, else a new one named `<participant>/<suffix>` (`-2`, `-3` ... when taken).
+        Raises ValueError for a receiver whose source has ended (it cannot be tapped again)."""
+        for source_id, publisher in self._publishers.items():
+            if publisher.receiver is receiver:
+                return source_id
+        if leg.participant_id is None:
+            raise ValueError("the leg is not a participant yet")
+        base = source_id = f"{leg.participant_id}/{suffix}"
+        n = 2
+        while source_id in self._sources:
+            source_id, n = f"{base}-{n}", n + 1
+        return self.register_publisher(leg.participant_id, leg.pc, receiver, source_id=source_id).id
 
     def unregister(self, participant_id: str) -> None:
         """The participant left: close its sources; their subscribers' tracks end and their

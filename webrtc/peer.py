@@ -218,6 +218,37 @@ class WebRtcLeg(Endpoint):
             ) from None
         self._start_media()
 
+    async def accept_offer(self, offer: str) -> str:
+        """Answer a new offer of the peer in a call already set up (a browser adding a track,
+        its screen); returns our answer. New video is received when a hub takes it (else
+        inactive), new audio never. Raises: WebRtcError ("negotiating" while an offer of ours
+        waits or a change of ours is not offered yet, "bad-sdp", "no-common-codec")."""
+        if self.pc.signalingState != "stable" or any(
+            t.mid is None for t in self.pc.getTransceivers()
+        ):
+            raise WebRtcError("negotiating", "answer the server's offer first, then offer again")
+        try:
+            parsed = SessionDescription.parse(offer)
+        except SdpError as error:
+            raise WebRtcError("bad-sdp", f"unusable SDP offer: {error}") from None
+        if len(parsed.media) > MAX_MEDIA_SECTIONS:
+            raise WebRtcError("bad-sdp", f"at most {MAX_MEDIA_SECTIONS} media sections")
+        known = set(self.pc.getTransceivers())
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        except OperationError as error:
+            raise WebRtcError("no-common-codec", str(error)) from None
+        except Exception as error:  # aiortc's parser raises anything from ValueError on
+            raise WebRtcError(
+                "bad-sdp", f"unusable SDP offer: {error or type(error).__name__}"
+            ) from None
+        for transceiver in self.pc.getTransceivers():
+            if transceiver not in known and (transceiver.kind != "video" or not self.accept_video):
+                transceiver.direction = "inactive"
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self._start_media()
+        return str(self.pc.localDescription.sdp)
+
     @property
     def negotiating(self) -> bool:
         """True while an offer of ours waits for the peer's answer."""

@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol
 from mediacore.events import Event, EventBus, Subscription
 from mediacore.participant import Duplex, Participant
 from mediacore.room import Room
+from webrtc.contentshare import share_track
 from webrtc.peer import LegMode, WebRtcLeg
 from webrtc.service import WebRtcService
 
@@ -61,6 +62,12 @@ class Peer(Protocol):
 
     async def unsubscribe(self, source: str) -> None:
         """Stop sending `source`. Raises KeyError (not subscribed) or WebRtcError."""
+        ...
+
+    async def share(self, offer: str | None, mid: str) -> tuple[str | None, str]:
+        """Take the peer's video `mid` as a source (the room's content, to the caller), after
+        applying the peer's `offer` when given; returns our answer (None without an offer)
+        and the source id. Raises WebRtcError (see webrtc.contentshare)."""
         ...
 
 
@@ -190,6 +197,9 @@ class LocalPeer:
 
     async def unsubscribe(self, source: str) -> None:
         await self.service.unsubscribe(self.leg, source)
+
+    async def share(self, offer: str | None, mid: str) -> tuple[str | None, str]:
+        return await share_track(self.leg, self.service, offer, mid)
 
 
 class LocalPeerRoom:

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
+from aiortc import RTCRtpReceiver
+
 from mediacore.participant import Duplex, Participant
 from mediacore.room import Room
 from webrtc.peer import LegMode, WebRtcError, WebRtcLeg
@@ -37,6 +39,11 @@ class VideoHub(Protocol):
         ...
 
     def attach(self, leg: WebRtcLeg) -> None: ...
+
+    def receiver_source(self, leg: WebRtcLeg, receiver: RTCRtpReceiver, suffix: str) -> str:
+        """The source `receiver` of `leg` feeds, made `<participant>/<suffix>` when it has
+        none. Raises ValueError when its source has ended."""
+        ...
 
     def detach(self, leg: WebRtcLeg) -> None: ...
 

@@ -12,6 +12,10 @@ Client to server                                       Server to client
   subscribe {source} / unsubscribe {source}            subscribed / unsubscribed {source}
     (source "composed": the room's composed picture     (with "video": the source it is)
      as this participant sees it)
+  share {offer?, mid}                                  shared {answer, source}
+    (the video track `mid` is the room's content;       (answer: null without an offer)
+     offer: the call offered again with that track)
+  unshare                                              unshared {source}
   leave                                                left {participant, reason}
                                                        moved {participant, from, to}
   ping                                                 pong
@@ -25,10 +29,12 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, Protocol
 
+from mediacore.contentshares import Share
 from mediacore.events import Subscription
 from mediacore.room import RoomClosed, RoomError
+from webrtc.contentshare import MAX_MID
 from webrtc.peer import WebRtcError
 from webrtc.peerroom import MEDIA_LOST, Peer, PeerRoom
 
@@ -49,6 +55,16 @@ COMPOSED = "composed"
 ComposedSource = Callable[[str, str], Awaitable[str]]
 # The source a subscriber is given for the one it asked (an H.265 source's H.264 twin).
 PlayableSource = Callable[[str], str]
+
+
+class ContentDesk(Protocol):
+    """Each room's shared content (mediacore.server.roomcontent)."""
+
+    def start(self, room: str, participant: str, name: str, source: str) -> None: ...
+
+    def stop(self, room: str, reason: str, *, participant: str | None = None) -> Share | None:
+        """End the room's share, only `participant`'s when given; None when there was none."""
+        ...
 
 
 class MessageError(Exception):
@@ -91,6 +107,7 @@ class SignallingSession:
         find_room: Callable[[str], PeerRoom | None] | None = None,
         composed: ComposedSource | None = None,
         playable: PlayableSource | None = None,
+        content: ContentDesk | None = None,
     ) -> None:
         """`room` is the room the socket was opened for; `user` names the caller (the default
         participant name); `may_talk` allows PTT; `loopback` see webrtc.ice; `owner` is the
@@ -98,10 +115,13 @@ class SignallingSession:
         `find_room` finds the room the participant was moved to, which the session then
         acts on and forwards the events of; `composed` names the source of a participant's
         composed picture (None: the server paints none); `playable` the source given for
-        one asked (None: the one asked)."""
+        one asked (None: the one asked); `content` keeps each room's shared content (None:
+        nobody may share)."""
         self.room = room
         self.composed = composed
         self.playable = playable
+        self.content = content
+        self.name = user  # the participant's, once joined
         self.find_room = find_room
         self.user = user
         self.owner = owner or user
@@ -124,6 +144,8 @@ class SignallingSession:
             "mute": self._mute,
             "subscribe": self._subscribe,
             "unsubscribe": self._unsubscribe,
+            "share": self._share,
+            "unshare": self._unshare,
             "leave": self._leave,
             "ping": self._ping,
         }
@@ -260,6 +282,7 @@ class SignallingSession:
         except RoomError as error:
             raise MessageError("room-full", str(error)) from None
         self.peer = peer
+        self.name = name
         peer.on_negotiation_needed = self._negotiation_needed
         peer.on_close(lambda reason: self._left(peer, reason))
         self.post({"type": "joined", "participant": peer.participant_id, "answer": answer})
@@ -369,6 +392,37 @@ class SignallingSession:
         except WebRtcError as error:
             raise MessageError(error.reason, str(error)) from None
         self.post({"type": "unsubscribed", "source": asked})
+
+    async def _share(self, message: Message) -> None:
+        peer, content = self._joined(), self.content
+        if content is None:
+            raise MessageError("video-unavailable", "this server takes no shared content")
+        offer = None
+        if message.get("offer") is not None:
+            offer = _text(message, "offer", limit=MAX_SDP_BYTES)
+        mid = _text(message, "mid", limit=MAX_MID)
+        if peer.negotiating:
+            raise MessageError("negotiating", "answer the server's offer first, then share again")
+        try:
+            answer, source = await peer.share(offer, mid)
+        except KeyError:
+            raise MessageError("not-joined", "the participant has left") from None
+        except WebRtcError as error:
+            raise MessageError(error.reason, str(error)) from None
+        self.post({"type": "shared", "answer": answer, "source": source})
+        content.start(self.room.name, peer.participant_id, self.name, source)
+        if self._offer_again:  # a change of ours waited while the peer's offer was answered
+            self._offer_again = False
+            self._negotiation_needed()
+
+    async def _unshare(self, message: Message) -> None:
+        peer = self._joined()
+        stopped = None
+        if self.content is not None:
+            stopped = self.content.stop(self.room.name, "unshared", participant=peer.participant_id)
+        if stopped is None:
+            raise MessageError("not-sharing", "this participant shares no content")
+        self.post({"type": "unshared", "source": stopped.source})
 
     async def _leave(self, message: Message) -> None:
         peer = self._joined()

@@ -28,7 +28,13 @@ from webrtc.ice import loopback_addresses
 from webrtc.peer import LegMode, WebRtcError
 from webrtc.peerroom import PeerRoom, Peers
 from webrtc.settings import IceServer, WebRtcSettings
-from webrtc.signalling import COMPOSED, MAX_MESSAGE_BYTES, MAX_SDP_BYTES, SignallingSession
+from webrtc.signalling import (
+    COMPOSED,
+    MAX_MESSAGE_BYTES,
+    MAX_SDP_BYTES,
+    ContentDesk,
+    SignallingSession,
+)
 
 # Close codes (RFC 6455 section 7.4.1 and 4000-4999 for applications), as api_events uses them.
 SERVICE_RESTART = 1012  # the peer's media worker died: the console reconnects and joins again
@@ -66,13 +72,16 @@ def build_webrtc_router(
     link_legs: LinkLegs,
     composed: Callable[[str, str | None], Awaitable[str]] | None = None,
     playable: Callable[[str], str] | None = None,
+    content: ContentDesk | None = None,
 ) -> APIRouter:
     """`peer_room(name)` is the open room `name` as WebRTC joins it (None: no such room);
     `peers` holds every live peer of the server; `link_legs` learns the peers join links
     make, to end them when the link ends; `composed(room, participant)` names the video
     source of a participant's composed picture (None: a player's), for `"composed"` asks;
-    `playable(source)` the source given for one asked (an H.265 source's H.264 twin)."""
+    `playable(source)` the source given for one asked (an H.265 source's H.264 twin);
+    `content` keeps each room's shared content (a browser's "share", WHIP's `?content=1`)."""
     router = APIRouter(prefix="/api/v1/rooms", tags=["webrtc"])
+    desk = content
 
     def find_room(room: str) -> PeerRoom:
         found = peer_room(room)
@@ -119,6 +128,7 @@ def build_webrtc_router(
             find_room=peer_room,
             composed=composed,
             playable=playable,
+            content=content,
         )
         link_legs.track(principal)  # its peer is found by owner when the link ends
         session.start()
@@ -168,11 +178,19 @@ def build_webrtc_router(
         request: Request,
         principal: Annotated[Principal, Depends(permission(JOIN))],
         name: Annotated[str, Query(max_length=128)] = "",
+        content: Annotated[bool, Query()] = False,
     ) -> Response:
         """WHIP (RFC 9725): publish audio (and, with a video hub, video) into the room. The
         body is the SDP offer; the answer comes back with `Location` naming the session, which
-        DELETE ends."""
-        return await _join(request, room, principal, "publish", name or principal.name, None)
+        DELETE ends. `content=1`: its video is the room's shared content (双流) until it ends."""
+        if content and desk is None:
+            raise ApiError(409, "video-unavailable", "this server takes no shared content")
+        name = name or principal.name
+        response = await _join(request, room, principal, "publish", name, None)
+        if content and desk is not None:
+            participant = response.headers["Location"].rsplit("/", 1)[-1]
+            desk.start(room, participant, name, participant)  # its camera's source id
+        return response
 
     @router.post(
         "/{room}/whep",

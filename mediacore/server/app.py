@@ -37,6 +37,7 @@ from mediacore.server.api_announcements import FILES_PATH, build_announcements_r
 from mediacore.server.api_audit import build_audit_router
 from mediacore.server.api_broadcasts import build_broadcasts_router
 from mediacore.server.api_calls import build_calls_router
+from mediacore.server.api_content import build_content_router
 from mediacore.server.api_events import build_events_router
 from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
@@ -99,6 +100,7 @@ from mediacore.server.remotepull import RemotePulls
 from mediacore.server.remotesources import RemoteSources
 from mediacore.server.remotevideo import RemoteVideo
 from mediacore.server.rollcalls import RollCallService
+from mediacore.server.roomcontent import RoomContent
 from mediacore.server.rooms import LocalRooms, Rooms
 from mediacore.server.roomscenes import RoomScenes
 from mediacore.server.roomtours import RoomTours
@@ -115,6 +117,7 @@ from mediacore.server.workers import WorkerPool
 from mediacore.signing import SigningKey
 from mediacore.videohub import VideoHub
 from mediacore.videostream import LocalVideoPlace
+from mixer.contentlayout import ContentRule
 from recorder.diskreserve import DiskReserve
 from recorder.exportjobs import ExportJobs
 from recorder.service import RecorderService
@@ -264,6 +267,10 @@ class MediaServer:
             self.webrtc.video_hub,
             local_finder(self.conferences.composed, self.webrtc.video_hub),
         )
+        # each room's shared content (双流): the composed picture's large region
+        self.content = RoomContent(self.bus, self.webrtc.video_hub)
+        if isinstance(site, ShardedRecordingSite):  # recorded in the workers: their timeline
+            self.content.timeline = site.note
         self.cascade: GbCascade | None = None  # 级联: registered to upper 国标 platforms
         if self.sip.gb is not None and config.gb28181_upstreams:
             self.cascade = GbCascade(
@@ -282,6 +289,8 @@ class MediaServer:
         self.tours = RoomTours(self.bus)
         self.rollcalls = RollCallService(self.rooms, self.announcements, self.bus)
         self.conferences.rules += [self.tours, self.rollcalls]
+        # content sharing (双流) last: the content wins the large region
+        self.conferences.rules.append(ContentRule(self.content.shown))
         clips = ClipCache(clips_directory(config.data_dir))
         self.holds = Holds(self.rooms, self.sip.agent, clips, config.sip.hold_music)
         self.parking = Parking(self.rooms, self.holds, self.bus)
@@ -468,6 +477,7 @@ def create_app(server: MediaServer) -> FastAPI:
             lambda room: {
                 **server.private_calls.room_fields(room),
                 **server.conferences.room_fields(room),
+                **server.content.room_fields(room),
             },
         )
     )
@@ -529,6 +539,12 @@ def create_app(server: MediaServer) -> FastAPI:
             server.link_legs,
             server.conferences.composed,
             server.transcodes.playable,
+            server.content,
+        )
+    )
+    app.include_router(
+        build_content_router(
+            server.content, lambda name: name in server.rooms.names(), STATIC / "contentshare.js"
         )
     )
     app.include_router(

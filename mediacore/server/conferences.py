@@ -73,6 +73,8 @@ _SCENE_EVENTS = frozenset(
         "floor.revoked",
         "conference.tour",  # a toured slot shows its next source (mediacore.server.roomtours)
         "conference.rollcall",  # a roll call starts or ends (mediacore.server.rollcalls)
+        "content.started",
+        "content.stopped",
     }
 )
 

@@ -76,6 +76,11 @@ class RemotePeer:
     async def unsubscribe(self, source: str) -> None:
         await self._ask("peer.unsubscribe", source=source)
 
+    async def share(self, offer: str | None, mid: str) -> tuple[str | None, str]:
+        answer = await self._ask("peer.share", offer=offer, mid=mid)
+        sdp = answer.get("answer")
+        return (None if sdp is None else str(sdp)), str(answer["source"])
+
     # -- what the worker says -------------------------------------------------------------
 
     def negotiation_needed(self) -> None:

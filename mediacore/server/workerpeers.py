@@ -42,6 +42,7 @@ class WorkerPeers:
                 "peer.answer": self.answer,
                 "peer.subscribe": self.subscribe,
                 "peer.unsubscribe": self.unsubscribe,
+                "peer.share": self.share,
             }
         )
 
@@ -109,6 +110,18 @@ class WorkerPeers:
         except WebRtcError as error:
             raise _failure(error) from None
         self.video.release_unwatched()
+
+    async def share(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The peer's track `mid` as a source (its offer applied first, when there is one)."""
+        offer = data.get("offer")
+        try:
+            answer, source = await self._peer(data).share(
+                None if offer is None else str(offer), str(data["mid"])
+            )
+        except WebRtcError as error:
+            raise _failure(error) from None
+        self.video.export()  # control's hub has it with its first frame
+        return {"answer": answer, "source": source}
 
     async def stop(self) -> None:
         """Peers not in a room yet (the rooms close the others)."""

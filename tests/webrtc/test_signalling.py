@@ -12,6 +12,8 @@ from aiortc import VideoStreamTrack
 
 from mediacore.events import EventBus
 from mediacore.room import Room, RoomSettings
+from mediacore.server.roomcontent import RoomContent
+from mediacore.videohub import VideoHub
 from mixer.audiomixer import AudioMixer
 from tests.webrtc.clients import Client
 from webrtc.peer import WebRtcLeg
@@ -197,3 +199,65 @@ async def test_composed_names_the_participants_own_picture(session: SignallingSe
     assert subscribed == {"type": "subscribed", "source": "composed", "video": picture}
     assert asked == [("signalling", joined["participant"])]
     await client.close()
+
+
+async def test_a_shared_track_becomes_the_rooms_content_and_errors_say_why() -> None:
+    room = Room(RoomSettings("sharing"), EventBus(), make_mixer=AudioMixer)
+    room.start()
+    service = WebRtcService(WebRtcSettings())
+    service.video_hub = VideoHub()
+    content = RoomContent(room.bus, service.video_hub)
+    peer_room = LocalPeerRoom(service, room, Peers(), room.bus)
+    session = SignallingSession(peer_room, user="alice", may_talk=True)
+    session.start()
+    client = Client(440.0)
+    try:
+        [error] = await send(session, {"type": "share", "mid": "1"})
+        assert error["code"] == "not-joined"
+        [joined] = await send(session, {"type": "join", "offer": await client.offer()}, 1.0)
+        await client.accept(joined["answer"])
+        [error] = await send(session, {"type": "share", "mid": "1"}, 2.0)
+        assert error["code"] == "video-unavailable"  # a server that keeps no content
+        session.content = content
+        screen = client.pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
+        offer = await client.offer()
+        [error] = await send(session, {"type": "share", "offer": offer}, 3.0)
+        assert (error["code"], error["for"]) == ("missing-field", "share")
+        [error] = await send(session, {"type": "share", "offer": offer, "mid": "x" * 40}, 4.0)
+        assert error["code"] == "bad-field"
+        [error] = await send(session, {"type": "share", "offer": offer, "mid": "0"}, 5.0)
+        assert error["code"] == "bad-field"  # the audio's
+        [shared] = await send(session, {"type": "share", "offer": offer, "mid": screen.mid}, 6.0)
+        source = f"{joined['participant']}/content"
+        assert shared["type"] == "shared" and shared["source"] == source
+        await client.accept(shared["answer"])
+        current = content.current("sharing")
+        assert current is not None and (current.source, current.name, current.live) == (
+            source,
+            "alice",
+            True,
+        )
+        assert service.video_hub.get(source).participant_id == joined["participant"]
+        [unshared] = await send(session, {"type": "unshare"}, 7.0)
+        assert unshared == {"type": "unshared", "source": source}
+        [error] = await send(session, {"type": "unshare"}, 8.0)
+        assert error["code"] == "not-sharing"
+        # a server offer after the peer's own (here: its content sent back to it) still works
+        [subscribed] = await send(session, {"type": "subscribe", "source": source}, 8.3)
+        assert subscribed["type"] == "subscribed", subscribed
+        renegotiation = await next_reply(session)
+        assert renegotiation["type"] == "offer"
+        answer = await client.answer_offer(renegotiation["sdp"])
+        assert await send(session, {"type": "answer", "sdp": answer}, 8.6) == []
+        # the same track again, without an offer: the same source
+        [shared] = await send(session, {"type": "share", "mid": screen.mid}, 9.0)
+        assert (shared["answer"], shared["source"]) == (None, source)
+        await asyncio.sleep(0.1)
+        rest = [m["event"]["type"] for m in session.drain() if m["type"] == "event"]
+        told = [e for e in EVENTS + rest if e.startswith("content.")]
+        assert told == ["content.started", "content.stopped", "content.started"]
+    finally:
+        await client.close()
+        await session.close()
+        await service.stop()
+        await room.close()
