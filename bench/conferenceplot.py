@@ -63,6 +63,11 @@ def conference_plot(report: dict[str, Any], title: str, path: Path) -> None:
         encodes.plot([last + r["viewers"] for r in viewers],
                      [r["encodes_per_second"] for r in viewers], "s--",
                      label=f"{last} participants + pure viewers")  # fmt: skip
+    fps = report["picture"]["fps"]
+    everyone = [*cameras, *viewers]
+    encodes.plot([r["participants"] + r["viewers"] for r in everyone],
+                 [r["variants"] * fps for r in everyone], ":", color="#7f8c8d",
+                 label="variants x fps (every variant at the full rate)")  # fmt: skip
     encodes.set_xlabel("receivers (participants, then + pure viewers)")
     encodes.set_ylabel("encodes per second")
     encodes.set_title("encodes per second against receivers", fontsize=9)

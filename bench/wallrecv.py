@@ -130,7 +130,7 @@ def kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float:
     return time.time()
 
 
-def decode_unit(context: av.CodecContext, unit: bytes, ts: int) -> list[av.VideoFrame] | None:
+def decode_unit(context: Any, unit: bytes, ts: int) -> list[av.VideoFrame] | None:
     """The pictures access unit `unit` (pts `ts`) completes, or None when FFmpeg refuses it."""
     packet = av.Packet(unit)
     packet.pts = ts
