@@ -140,6 +140,7 @@ def _sdp() -> tuple[Check, list[bytes]]:
     from mediacore import codecs
     from mediacore.offeranswer import OfferAnswerError, answer_audio
     from mediacore.sdp import SdpError, SessionDescription
+    from mediacore.videooffer import answered_video
     from mediacore.videosdp import VideoOfferError, negotiate_video
 
     supported = codecs.supported()
@@ -173,6 +174,11 @@ def _sdp() -> tuple[Check, list[bytes]]:
                     negotiate_video(offer, index)
         except (SdpError, VideoOfferError):
             pass
+        for index in range(3):  # read as the far end's answer to our dial-out's video line
+            try:
+                answered_video(SessionDescription.parse(data), index)
+            except (SdpError, VideoOfferError):
+                pass
 
     seeds = [
         b"v=0\r\no=- 5 5 IN IP4 192.0.2.9\r\ns=call\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"
@@ -366,6 +372,8 @@ def _gb_events() -> tuple[Check, list[bytes]]:
 def _ps() -> tuple[Check, list[bytes]]:
     from ingest.gbrtp import PsRtpReceiver
     from ingest.ps import PsDemuxer, PsMuxer, split_payloads
+    from ingest.psaudio import PsAudioAdapter
+    from mediacore.rtp import RtpPacket
 
     limit = 4096
 
@@ -373,18 +381,24 @@ def _ps() -> tuple[Check, list[bytes]]:
         # Each chunk: a flags byte (bit 0 the marker, bits 1-2 the timestamp) and a payload.
         demuxer = PsDemuxer(max_frame_bytes=limit)
         receiver = PsRtpReceiver()
+        talkback = PsAudioAdapter()  # a talkback device's G.711 in PS
         for piece in chunks(data):
             flags = piece[:1] or b"\x00"
             for frame in demuxer.feed(piece[1:], bool(flags[0] & 1), flags[0] >> 1 & 3):
                 if len(frame.data) > limit:
                     raise AssertionError(f"a {len(frame.data)}-byte frame passed the limit")
             receiver.receive(piece)
+            for datagram in talkback.received(piece):
+                if datagram != piece:  # what it made of PS is RTP; the rest passes as it came
+                    RtpPacket.parse(datagram)
 
     muxer = PsMuxer()
     pack = muxer.video(b"\x00\x00\x00\x01\x67\x42\x00\x1f\x00\x00\x00\x01\x65\x88\x84", 9000)
     pieces = [b"\x01" + payload for payload in split_payloads(pack, 200)]
     rtp = struct.pack("!BBHII", 0x80, 0x80 | 96, 1, 9000, 7) + pack[:200]
-    return check, [as_chunks(pieces), as_chunks([rtp])]
+    voice = PsMuxer(None, "pcmu").audio(b"\xff" * 160, 1800, with_map=True)
+    talk = struct.pack("!BBHII", 0x80, 0x80 | 96, 2, 1800, 7) + voice
+    return check, [as_chunks(pieces), as_chunks([rtp]), as_chunks([talk])]
 
 
 # -- H.264 / H.265 bitstreams ------------------------------------------------------------------
@@ -488,6 +502,53 @@ def _gb_upper() -> tuple[Check, list[bytes]]:
     return check, [control, offer]
 
 
+# -- GB/T 28181 recordings: RecordInfo pages, MediaStatus, MANSRTSP ----------------------------
+
+
+def _gb_records() -> tuple[Check, list[bytes]]:
+    from ingest.gbrecords import (
+        MediaStatus,
+        RecordInfoQuery,
+        RecordInfoResponse,
+        RecordItem,
+        encode_records_message,
+        parse_records_message,
+    )
+    from ingest.manscdp import ManscdpError
+
+    def check(data: bytes) -> None:
+        try:
+            parse_records_message(data)
+        except ManscdpError:
+            pass
+
+    channel = "34020000001310000001"
+    item = RecordItem(channel, "录像", "/r/1.ps", "中心", 1765000000, 1765000060, 0, "time")
+    seeds = [
+        encode_records_message(RecordInfoQuery(channel, 3, 1765000000, 1765003600)),
+        encode_records_message(RecordInfoResponse(channel, 3, 1, "前门", (item,))),
+        encode_records_message(MediaStatus(channel, 4, 121)),
+    ]
+    return check, seeds
+
+
+def _mansrtsp() -> tuple[Check, list[bytes]]:
+    from ingest.gbmansrtsp import MansrtspError, PlaybackControl, parse_control
+
+    def check(data: bytes) -> None:
+        try:
+            parse_control(data)
+        except MansrtspError:
+            pass
+
+    seeds = [
+        PlaybackControl("PAUSE", 1).encode(),
+        PlaybackControl("PLAY", 2, position=12.5).encode(),
+        PlaybackControl("PLAY", 3, scale=2).encode(),
+    ]
+    return check, seeds
+
+
 def _channel() -> tuple[Check, list[bytes]]:
     from mediacore.channel import (
         ChannelProtocolError,
@@ -586,6 +647,14 @@ def targets() -> dict[str, FuzzTarget]:
                 ("ingest",),
                 _gb_upper,
             ),
+            FuzzTarget(
+                "gb-records",
+                "GB/T 28181 RecordInfo and MediaStatus",
+                "ManscdpError",
+                ("ingest",),
+                _gb_records,
+            ),
+            FuzzTarget("mansrtsp", "GB/T 28181 MANSRTSP", "MansrtspError", ("ingest",), _mansrtsp),
             FuzzTarget(
                 "channel",
                 "worker control channel",

@@ -24,6 +24,7 @@ import httpx
 
 from bench.sipprun import free_sip_port
 from mediacore.server.config import default_worker_count
+from mediacore.server.parentdeath import die_with_parent
 
 TOKEN = "e2e-admin-token-for-tests"  # tokens are at least 16 characters
 
@@ -268,12 +269,14 @@ class ServerProcess:
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            # A test or bench killed outright (a timeout) must not leave its server running.
+            preexec_fn=die_with_parent,
         )
         self.client = httpx.Client()  # replaced once the server (and its certificate) is there
         try:
             self._wait_ready(ready_timeout)
-        except BaseException:  # not ready in time (a busy machine): never leave it running
-            self.stop()
+        except BaseException:  # never left running when it did not come up in time
+            stop_process(self.process, signal.SIGTERM, 5.0)
             raise
 
     def _config_option(self, config: str) -> list[str]:

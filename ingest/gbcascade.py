@@ -8,8 +8,9 @@ it opened) come here ahead of the device platform (see mediacore.server.sipservi
   Query DeviceInfo and DeviceStatus: for us, or a device below.
 - Control DeviceControl (PTZ and the like) for a channel of a device below: the document goes
   on to that device as it is; the device's answer status is the upper platform's answer.
-- INVITE (s=Play) of a device's channel (relayed from the device) or of a wall (its encoded
-  picture), PS over RTP by UDP or TCP (ingest.gbupperplay); BYE from either side ends it.
+- INVITE (s=Play) of a device's channel (relayed from the device), of a wall (its encoded
+  picture) or of a room (its common composed conference picture, video only), PS over RTP by
+  UDP or TCP (ingest.gbupperplay); BYE from either side ends it.
 
 Plays are published as `gb.cascade` events (state playing/ended), registration changes as
 `gb.upstream`.
@@ -18,24 +19,46 @@ Plays are published as `gb.cascade` events (state playing/ended), registration c
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from collections.abc import Coroutine
+import secrets
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from ingest.gbcascadecatalog import (
+    RoomChannel,
     catalog_pages,
     device_items,
     device_status_body,
+    record_pages,
+    room_channels,
+    room_items,
     wall_channels,
     wall_items,
 )
+from ingest.gbmansrtsp import MansrtspError, parse_control
 from ingest.gbmediaout import MediaOut
-from ingest.gbplatform import GbPlatform, GbPlayError
+from ingest.gbplatform import GbPlatform, GbPlay, GbPlayError
+from ingest.gbrecordings import RecordsError
+from ingest.gbrecords import (
+    RECORD_TYPES,
+    MediaStatus,
+    RecordInfoQuery,
+    encode_records_message,
+    parse_records_message,
+)
 from ingest.gbsdp import GbSdpError
 from ingest.gbupperplay import UpperOffer, build_answer, read_offer
-from ingest.gbupperrelay import DeviceRelay, Pictures, WallRelay
+from ingest.gbupperrelay import (
+    DeviceRelay,
+    PictureRelay,
+    Pictures,
+    PictureSink,
+    RoomPictures,
+)
 from ingest.gbupstreamlink import UpstreamLink
 from ingest.gbupstreamsettings import GbUpstream
 from ingest.manscdp import (
@@ -55,8 +78,22 @@ from sip.transaction import Peer, ServerTransaction
 log = logging.getLogger(__name__)
 
 BYE_WAIT = 5.0
+RECORD_WAIT = 10.0  # seconds a device has to send every page of its RecordInfo answer
 MAX_PLAYS = 64  # streams to upper platforms at once, starting ones included
-UPPER_METHODS = frozenset({"MESSAGE", "INVITE", "BYE", "ACK", "INFO", "OPTIONS"})
+UPPER_METHODS = frozenset({"MESSAGE", "INVITE", "BYE", "ACK", "INFO", "OPTIONS", "CANCEL"})
+
+
+async def _tap_now(
+    tap: Callable[[str, PictureSink], Callable[[], None]], name: str, sink: PictureSink
+) -> Callable[[], None]:
+    return tap(name, sink)
+
+
+def playback_of(relay: DeviceRelay | PictureRelay) -> GbPlay | None:
+    """The device's playback or download dialog `relay` reads, if it reads one."""
+    if isinstance(relay, DeviceRelay) and relay.play is not None and relay.play.kind != "Play":
+        return relay.play
+    return None
 
 
 @dataclass(eq=False)
@@ -65,12 +102,13 @@ class _UpperPlay:
     channel_id: str
     dialog: Dialog
     out: MediaOut
-    relay: DeviceRelay | WallRelay
+    relay: DeviceRelay | PictureRelay
 
 
 @dataclass(frozen=True, slots=True)
 class _Invite:
-    """An upper platform's INVITE being served: of `wall`, or of a channel of `device_id`."""
+    """An upper platform's INVITE being served: of `wall`, of `room`'s composed picture, or of
+    a channel of `device_id`."""
 
     link: UpstreamLink
     request: Request
@@ -79,6 +117,7 @@ class _Invite:
     offer: UpperOffer
     wall: str | None
     device_id: str | None
+    room: str | None = None
 
 
 class GbCascade:
@@ -89,6 +128,7 @@ class GbCascade:
         bus: EventBus,
         *,
         pictures: Pictures | None = None,
+        rooms: RoomPictures | None = None,
         bind_host: str = "0.0.0.0",
         ports: tuple[int, int] = (20000, 29999),
         media_address: str = "",
@@ -97,12 +137,15 @@ class GbCascade:
         self.stack = platform.stack
         self.bus = bus
         self.pictures = pictures
+        self.rooms = rooms
         self.bind_host = bind_host
         self.ports = ports
         self.media_address = media_address
         self.links = {u.server_id: UpstreamLink(u, self.stack, bus) for u in upstreams}
         self.plays: dict[str, _UpperPlay] = {}  # by Call-ID
         self._starting = 0  # INVITEs being set up
+        self._pending: dict[str, asyncio.Task[None]] = {}  # INVITEs being set up, by Call-ID
+        self._sn = itertools.count(1 + secrets.randbelow(100_000))  # our Notify SNs
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def start(self) -> None:
@@ -152,6 +195,9 @@ class GbCascade:
             return
         if transaction is None:
             return
+        if request.method == "CANCEL":
+            self._cancel(request, transaction)
+            return
         link = play.link if play is not None else self._link(request, source)
         if link is None:
             answer = make_response(request, 403, "Forbidden (not the upper platform's address)")
@@ -165,6 +211,8 @@ class GbCascade:
         elif method == "BYE" and play is not None:
             self.stack.respond(transaction, make_response(request, 200))
             self._spawn(self._end(request.call_id, "the upper platform hung up", bye=False))
+        elif method == "INFO" and play is not None and playback_of(play.relay) is not None:
+            self._spawn(self._control(play, request, transaction))
         elif method in ("OPTIONS", "INFO") and play is not None:
             self.stack.respond(transaction, make_response(request, 200))
         else:
@@ -190,6 +238,9 @@ class GbCascade:
         kind = (envelope.root, envelope.cmd_type)
         if kind == ("Control", "DeviceControl"):
             self._spawn(self._forward(request, transaction, envelope))
+            return
+        if kind == ("Query", "RecordInfo"):
+            self._records(link, request, transaction)
             return
         if envelope.root == "Response":
             self.stack.respond(transaction, make_response(request, 200))
@@ -226,7 +277,11 @@ class GbCascade:
         items: list[CatalogItem] = []
         for device in self.platform.devices.devices.values():
             items += device_items(list(device.channels.values()), device.state == "online")
-        return items + wall_items(local_id, wall_channels(local_id, self._walls()))
+        items += wall_items(local_id, wall_channels(local_id, self._walls()))
+        return items + room_items(local_id, self._room_channels(local_id))
+
+    def _room_channels(self, local_id: str) -> list[RoomChannel]:
+        return room_channels(local_id, self.rooms.rooms() if self.rooms is not None else [])
 
     def _walls(self) -> dict[str, bool]:
         return self.pictures.walls() if self.pictures is not None else {}
@@ -263,6 +318,8 @@ class GbCascade:
         walls = {c.channel_id: c.playable for c in wall_channels(local_id, self._walls())}
         if target in walls:
             return walls[target]
+        if any(c.channel_id == target for c in self._room_channels(local_id)):
+            return True
         device_id = self._device_of(target)
         if device_id is None:
             return None
@@ -285,6 +342,39 @@ class GbCascade:
                     extra={"upstream": link.upstream.server_id, "status": status},
                 )
                 return
+
+    def _records(
+        self, link: UpstreamLink, request: Request, transaction: ServerTransaction
+    ) -> None:
+        """Query/RecordInfo for a channel below: asked of its device, the pages gathered, and
+        answered to the upper platform with its SN (ours towards the device are our own)."""
+        try:
+            query = parse_records_message(request.body, self.platform.settings.zone)
+        except ManscdpError as error:
+            answer = make_response(request, 400, f"Bad RecordInfo ({str(error)[:80]})")
+            self.stack.respond(transaction, answer)
+            return
+        assert isinstance(query, RecordInfoQuery)
+        device_id = self._device_of(query.device_id)
+        if device_id is None:
+            reason = f"Not Found (no device below has {query.device_id})"
+            self.stack.respond(transaction, make_response(request, 404, reason))
+            return
+        self.stack.respond(transaction, make_response(request, 200))
+        self._spawn(self._search(link, device_id, query))
+
+    async def _search(self, link: UpstreamLink, device_id: str, query: RecordInfoQuery) -> None:
+        kind = query.type if query.type in RECORD_TYPES else "all"
+        try:
+            items = await self.platform.recordings.query(
+                device_id, query.device_id, query.start, query.end, timeout=RECORD_WAIT, kind=kind
+            )
+        except (RecordsError, RuntimeError) as error:
+            log.info("gb28181 upstream RecordInfo failed", extra={"reason": str(error)})
+            items = None
+        zone = self.platform.settings.zone
+        pages = record_pages(query.device_id, query.sn, items or [])
+        await self._send_all(link, [encode_records_message(p, zone=zone) for p in pages])
 
     async def _forward(
         self, request: Request, transaction: ServerTransaction, envelope: ManscdpEnvelope
@@ -328,8 +418,11 @@ class GbCascade:
             return
         walls = {c.channel_id: c for c in wall_channels(local_id, self._walls())}
         wall = walls.get(channel)
-        device_id = None if wall is not None else self._device_of(channel)
-        if wall is None and device_id is None:
+        rooms = {c.channel_id: c.room for c in self._room_channels(local_id)}
+        room = rooms.get(channel)
+        known = wall is not None or room is not None
+        device_id = None if known else self._device_of(channel)
+        if not known and device_id is None:
             reason = f"Not Found (no channel {channel[:24]})"
             self.stack.respond(transaction, make_response(request, 404, reason))
             return
@@ -343,15 +436,32 @@ class GbCascade:
             return
         self._starting += 1
         name = wall.wall if wall is not None else None
-        self._spawn(
-            self._serve(_Invite(link, request, source, transaction, offer, name, device_id))
+        self._pending[request.call_id] = self._spawn(
+            self._serve(_Invite(link, request, source, transaction, offer, name, device_id, room))
         )
+
+    def _cancel(self, cancel: Request, transaction: ServerTransaction) -> None:
+        """The upper platform CANCELs an INVITE still being set up (RFC 3261 section 9.2): the
+        device's play stops (CANCELled too if it was sent) and the INVITE is answered 487."""
+        target = self.stack.layer.cancel_target(cancel)
+        if target is None:
+            self.stack.respond(transaction, make_response(cancel, 481))
+            return
+        self.stack.respond(transaction, make_response(cancel, 200))
+        task = self._pending.pop(cancel.call_id, None)
+        if task is None:
+            return  # answered already: the CANCEL has no effect
+        task.cancel()
+        self.stack.respond(target, make_response(target.request, 487, to_tag=new_tag()))
+        self._event_channel(cancel, "cancelled", "the upper platform cancelled the INVITE")
 
     async def _serve(self, invite: _Invite) -> None:
         try:
             await self._open(invite)
         finally:
             self._starting -= 1
+            if self._pending.get(invite.request.call_id) is asyncio.current_task():
+                del self._pending[invite.request.call_id]
 
     async def _open(self, invite: _Invite) -> None:
         link, request, source, transaction = (
@@ -368,9 +478,11 @@ class GbCascade:
             self._spawn(self._end(call_id, reason, bye=True))
 
         out = MediaOut(offer.mode, (offer.address, offer.port), self.bind_host, self.ports, ended)
-        relay: DeviceRelay | WallRelay
+        relay: DeviceRelay | PictureRelay
         if wall is not None and self.pictures is not None:
-            relay = WallRelay(self.pictures, wall, out, offer.ssrc_value)
+            relay = PictureRelay(partial(_tap_now, self.pictures.tap, wall), out, offer.ssrc_value)
+        elif invite.room is not None and self.rooms is not None:
+            relay = PictureRelay(partial(self.rooms.tap, invite.room), out, offer.ssrc_value)
         else:
             assert device_id is not None
             relay = DeviceRelay(
@@ -382,16 +494,23 @@ class GbCascade:
                 bind_host=self.bind_host,
                 ports=self.ports,
                 on_end=ended,
+                playback=offer.playback,
+                download_speed=offer.download_speed,
+                on_status=partial(self._media_status, link, channel),
             )
         try:
             port = out.open()
             await relay.start()
+        except asyncio.CancelledError:  # CANCELled by the upper platform
+            out.close()
+            await relay.stop()
+            raise
         except GbPlayError as error:
             out.close()
             status = 404 if error.permanent else 480
             self.stack.respond(transaction, make_response(request, status, error.reason[:100]))
             return
-        except (KeyError, OSError) as error:
+        except (KeyError, OSError, TimeoutError) as error:
             out.close()
             reason = f"Temporarily Unavailable ({str(error)[:80]})"
             self.stack.respond(transaction, make_response(request, 480, reason))
@@ -406,6 +525,7 @@ class GbCascade:
         ok.headers.add("Content-Type", "APPLICATION/SDP")
         ok.body = sdp.serialize().encode()
         self.plays[call_id] = _UpperPlay(link, channel, dialog, out, relay)
+        self._pending.pop(call_id, None)  # answered: a CANCEL has no effect from now on
         self.stack.respond(transaction, ok)
         await out.start()
         self._event(link, channel, "playing", offer.mode)
@@ -439,10 +559,39 @@ class GbCascade:
             reason=reason,
         )
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
+        return task
+
+    async def _control(
+        self, play: _UpperPlay, request: Request, transaction: ServerTransaction
+    ) -> None:
+        """MANSRTSP (pause, resume, seek, speed) in an upper platform's playback dialog: on to
+        the device in its playback dialog; the device's status is the answer."""
+        device_play = playback_of(play.relay)
+        assert device_play is not None
+        try:
+            control = parse_control(request.body)
+        except MansrtspError as error:
+            reason = f"Bad Request ({str(error)[:80]})"
+            self.stack.respond(transaction, make_response(request, 400, reason))
+            return
+        status = await self.platform.recordings.control(device_play, control)
+        self._event(play.link, play.channel_id, "control", f"{control.method}: device {status}")
+        self.stack.respond(transaction, make_response(request, status))
+
+    def _media_status(self, link: UpstreamLink, channel: str, notify_type: int) -> None:
+        """The device's MediaStatus (121: its recording's stream ended), up as ours."""
+        status = MediaStatus(channel, next(self._sn), notify_type)
+        body = encode_records_message(status, zone=self.platform.settings.zone)
+        self._spawn(self._send_all(link, [body]))
+
+    def _event_channel(self, request: Request, state: str, reason: str) -> None:
+        link = self.links.get(request.from_.uri.user or "")
+        if link is not None:
+            self._event(link, request.request_uri.user or "", state, reason)
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -19,12 +19,13 @@ import secrets
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ingest.gbdevices import DeviceChange, GbDeviceTable
 from ingest.gbidentity import is_device_user
 from ingest.gbinvite import send_invite
+from ingest.gbrecordings import GbRecordings
 from ingest.gbsdp import GbAnswer, GbSdpError, build_offer, make_ssrc, parse_answer, ssrc_value
 from ingest.gbsettings import GbSettings
 from ingest.gbstore import GbDeviceStore
@@ -81,6 +82,8 @@ class GbPlay:
     on_bye: Callable[[], None] | None = None
     ended: bool = False
     ack: tuple[bytes, Peer] | None = field(default=None, repr=False)
+    kind: str = "Play"  # or "Playback" / "Download" (a recording, with its t= range)
+    on_status: Callable[[int], None] | None = None  # MediaStatus NotifyType (121: the end)
 
     @property
     def media_hosts(self) -> frozenset[str]:
@@ -122,6 +125,10 @@ class GbPlatform:
         self._housekeeping: asyncio.Task[None] | None = None
         # Catalog, Alarm and MobilePosition subscriptions; alarms and positions pushed
         self.subscriber = GbSubscriber(settings, stack, self.devices, bus, self.send_document)
+        # what devices recorded: RecordInfo, MediaStatus, MANSRTSP (ingest.gbrecordings)
+        self.recordings = GbRecordings(
+            settings, stack, self.devices, self.plays, self.send_document
+        )
         self.store = store
         self.phones = phones
         self._inviting: set[asyncio.Task[Any]] = set()  # plays whose INVITE is unanswered
@@ -302,7 +309,8 @@ class GbPlatform:
             response.headers.add("Contact", f"<{contact}>;expires={expires}")
         response.headers.add("Expires", str(expires))
         # GB/T 28181-2016 section 9.10: devices set their clock from the Date of this 200 OK.
-        response.headers.add("Date", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
+        moment = datetime.now(self.settings.zone)
+        response.headers.add("Date", moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3])
         self.stack.respond(transaction, response)
         self._persist(device_id)
         self._publish(changes)
@@ -323,6 +331,10 @@ class GbPlatform:
         try:
             message = parse_message(request.body)
         except ManscdpError as error:
+            unsupported = str(error).startswith("unsupported")
+            if unsupported and self.recordings.message_received(request, source):
+                self.stack.respond(transaction, make_response(request, 200))
+                return
             answer = make_response(request, 400, f"Bad MANSCDP ({error})")
             if self.devices.get(device_id) is not None and str(error).startswith("unsupported"):
                 answer = make_response(request, 200)  # alarms, status: fine, just not modelled
@@ -433,11 +445,16 @@ class GbPlatform:
         transport: str = "udp",
         on_bye: Callable[[], None] | None = None,
         setup: str = "passive",
+        playback: tuple[int, int] | None = None,
+        download_speed: int | None = None,
+        on_status: Callable[[int], None] | None = None,
     ) -> GbPlay:
         """INVITE `channel_id` of `device_id` to send PS over RTP to our `port` (UDP, or TCP
         where we listen and the device connects; with `setup` "active", TCP where the device
         listens and we connect from `port`); returns the acknowledged dialog. Cancelled before
-        the device answers, it CANCELs the INVITE (ingest.gbinvite).
+        the device answers, it CANCELs the INVITE (ingest.gbinvite). With `playback` (start,
+        end Unix seconds) it plays the recording of that range instead (s=Playback; s=Download
+        at `download_speed`), and `on_status` hears MediaStatus.
 
         Raises GbPlayError: permanent for an unknown device or a final refusal such as 404."""
         device = self.devices.get(device_id)
@@ -447,7 +464,7 @@ class GbPlatform:
             raise GbPlayError(f"GB/T 28181 device {device_id} is offline")
         peer = device.source
         address = self.media_address or self.stack.local_host(peer.host)
-        ssrc = self._new_ssrc()
+        ssrc = self._new_ssrc(playback=playback is not None)
         offer = build_offer(
             platform_id=self.server_id,
             channel_id=channel_id,
@@ -456,6 +473,8 @@ class GbPlatform:
             ssrc=ssrc,
             transport=transport,
             setup=setup,
+            playback=playback,
+            download_speed=download_speed,
         )
         contact = f"<{self.stack.contact_uri(self.server_id, peer)}>"
         headers = Headers(
@@ -504,16 +523,17 @@ class GbPlatform:
         # annex F: the device's y= is what it sends with (it may differ from the offer's)
         expected = answer.ssrc if answer.ssrc is not None else ssrc_value(ssrc)
         play = GbPlay(device_id, channel_id, dialog, answer, expected, on_bye)
+        play.kind, play.on_status = offer.session_name, on_status
         play.ack = (ack.serialize(), peer)
         self.plays[invite.call_id] = play
         return play
 
-    def _new_ssrc(self) -> str:
+    def _new_ssrc(self, playback: bool = False) -> str:
         """A y= SSRC with 4 random digits (GB/T 28181-2016 annex F), none a live play holds:
         a stranger cannot guess what the next stream's packets must carry."""
         busy = {play.ssrc for play in self.plays.values()}
         while True:
-            ssrc = make_ssrc(self.domain, secrets.randbelow(10_000))
+            ssrc = make_ssrc(self.domain, secrets.randbelow(10_000), playback)
             if ssrc_value(ssrc) not in busy:
                 return ssrc
 

@@ -22,7 +22,7 @@ import socket
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -31,11 +31,12 @@ import numpy.typing as npt
 from ingest.annexb import AnnexBWriter, BitstreamError
 from ingest.gbmediasource import MediaSourceLatch
 from ingest.gbplatform import GbPlatform, GbPlay, GbPlayError
+from ingest.gbrecords import MEDIA_STATUS_END, time_range
 from ingest.gbrtp import PsRtpReceiver
 from ingest.gbsettings import is_gb_id
 from ingest.netpolicy import NetworkPolicy
 from ingest.ps import DemuxedFrame
-from ingest.puller import PullError, PullTarget
+from ingest.puller import PullError, PullTarget, StreamFinished
 from ingest.rtpframing import Rfc4571Framer
 from mediacore.codecs.g711 import ALAW_TO_INT16, ULAW_TO_INT16
 from mediacore.videohub import inspect_h264
@@ -49,6 +50,9 @@ SCHEME = "gb28181"
 POLL = 0.2  # seconds between looks at the abort flag while receiving
 BYE_WAIT = 3.0
 G711_RATE = 8000
+CLOCK_RATE = 90000
+PTS_MASK = (1 << 33) - 1
+NEAR_END = 0.98  # of a recording's range: a stream that stops this far along has ended
 _G711 = {
     "pcma": (ALAW_TO_INT16 / 32768.0).astype(np.float32),
     "pcmu": (ULAW_TO_INT16 / 32768.0).astype(np.float32),
@@ -82,12 +86,14 @@ MEDIA_MODES = {
 
 def gb_target(url: str) -> PullTarget:
     """`gb28181://<device-id>/<channel-id>[?transport=udp|tcp|tcp-passive|tcp-active]` as a
-    PullTarget whose options say device, channel and transport (a MEDIA_MODES key). Raises
-    PullError (permanent) for anything else."""
+    PullTarget whose options say device, channel and transport (a MEDIA_MODES key);
+    `&start=ISO&end=ISO` plays the channel's recording of that range (options start and end in
+    Unix seconds). Raises PullError (permanent) for anything else."""
     parts = urlsplit(url)
     device = parts.hostname or ""
     channel = parts.path.strip("/") or device
-    transport = (parse_qs(parts.query).get("transport") or ["udp"])[0].lower()
+    query = parse_qs(parts.query)
+    transport = (query.get("transport") or ["udp"])[0].lower()
     if parts.scheme.lower() != SCHEME or not is_gb_id(device) or not is_gb_id(channel):
         raise PullError(
             f"a GB/T 28181 source URL is gb28181://<20-digit device id>/<20-digit channel id>,"
@@ -99,7 +105,14 @@ def gb_target(url: str) -> PullTarget:
             f"GB/T 28181 transport must be one of {', '.join(MEDIA_MODES)}, not {transport!r}",
             permanent=True,
         )
-    return PullTarget(url, {"device": device, "channel": channel, "transport": transport})
+    options = {"device": device, "channel": channel, "transport": transport}
+    if "start" in query or "end" in query:
+        try:
+            start, end = time_range((query.get("start") or [""])[0], (query.get("end") or [""])[0])
+        except ValueError as error:
+            raise PullError(f"GB/T 28181 playback: {error}", permanent=True) from None
+        options |= {"start": str(start), "end": str(end)}
+    return PullTarget(url, options)
 
 
 class GbReaderFactory:
@@ -160,6 +173,17 @@ class GbReader:
         self.read_timeout = read_timeout
         self.receiver: PsRtpReceiver | None = None
         self.latch: MediaSourceLatch | None = None  # whose packets count: the device's
+        options = target.options
+        # a recording (s=Playback, or s=Download at `download_speed`) instead of live video
+        self.playback = (int(options["start"]), int(options["end"])) if "start" in options else None
+        speed = options.get("download_speed")
+        self.download_speed = int(speed) if speed else None
+        self.play: GbPlay | None = None  # the dialog, once the device answered
+        self.paused = threading.Event()  # a paused playback sends nothing: no read timeout
+        self.on_frame: Callable[[DemuxedFrame], None] | None = None  # every frame as demuxed
+        self._finished = threading.Event()  # MediaStatus 121: the recording ended
+        self.position = 0.0  # seconds of the recording received (video timestamps)
+        self._first_pts: int | None = None
         self._loop = loop
         self._stop = threading.Event()
         self._bye = threading.Event()
@@ -187,6 +211,7 @@ class GbReader:
             play = self._invite(port, mode)
             if play is None:
                 return  # aborted before the device answered: the INVITE was CANCELled
+            self.play = play
             self.receiver = PsRtpReceiver(play.ssrc)
             answered = (play.answer.address, play.answer.port)
             self.latch = MediaSourceLatch(answered, play.media_hosts, play.ssrc, self.clock.now())
@@ -205,6 +230,30 @@ class GbReader:
                 except PullError:
                     pass
 
+    def _status(self, notify_type: int) -> None:
+        if notify_type == MEDIA_STATUS_END and self.playback is not None:
+            self._finished.set()
+
+    def _idle(self, silent: float, limit: float) -> None:
+        """Nothing arrived for `silent` seconds: the recording's end once the device said so
+        and its last packets are in, a paused playback waits, else past `limit` it failed."""
+        if self._finished.is_set():
+            raise StreamFinished("the recording ended")
+        if silent > limit:
+            self._stopped(f"no media from the device for {limit:.0f} s")
+
+    def _stopped(self, reason: str) -> NoReturn:
+        """The stream stopped (`reason`): a recording that reached its end is finished (some
+        devices hang up, or fall silent, instead of sending MediaStatus 121), else it failed."""
+        if self.playback is not None and (self._finished.is_set() or self._near_end()):
+            raise StreamFinished("the recording ended")
+        raise PullError(reason)
+
+    def _near_end(self) -> bool:
+        assert self.playback is not None
+        start, end = self.playback
+        return self.position >= NEAR_END * (end - start)
+
     # -- media -----------------------------------------------------------------------------
 
     def _receive_udp(self, sock: socket.socket, sink: _Sinks) -> None:
@@ -217,8 +266,9 @@ class GbReader:
             try:
                 data, source = sock.recvfrom(65536)
             except TimeoutError:
-                if self.clock.now() - last > limit:
-                    raise PullError(f"no media from the device for {limit:.0f} s") from None
+                if self.paused.is_set():
+                    last = self.clock.now()  # the silence of a pause is no failure
+                self._idle(self.clock.now() - last, limit)
                 continue
             if not latch.admit(data, (source[0], source[1]), self.clock.now()):
                 continue  # a stranger's packet: it neither feeds the picture nor keeps it alive
@@ -246,6 +296,9 @@ class GbReader:
             transport=mode.transport,
             setup=mode.setup,
             on_bye=self._bye.set,
+            playback=self.playback,
+            download_speed=self.download_speed,
+            on_status=self._status,
         )
         if self._stop.is_set():
             await self.platform.stop_play(play)
@@ -301,22 +354,21 @@ class GbReader:
                 try:
                     data = connection.recv(65536)
                 except TimeoutError:
-                    if self.clock.now() - last > self.read_timeout:
-                        raise PullError(
-                            f"no media from the device for {self.read_timeout:.0f} s"
-                        ) from None
+                    if self.paused.is_set():
+                        last = self.clock.now()
+                    self._idle(self.clock.now() - last, self.read_timeout)
                     continue
                 if not data:
                     if self._stop.is_set():
                         return  # aborted: the BYE that followed closed it
-                    raise PullError("the device closed the TCP media connection")
+                    self._stopped("the device closed the TCP media connection")
                 for packet in framer.feed(data):
                     if self._take(packet, sink):
                         last = self.clock.now()
 
     def _running(self) -> bool:
         if self._bye.is_set():
-            raise PullError("the device ended the stream (BYE)")
+            self._stopped("the device ended the stream (BYE)")
         return not self._stop.is_set()
 
     def _take(self, packet: bytes, sink: _Sinks) -> bool:
@@ -329,6 +381,13 @@ class GbReader:
         return receiver.packets > before
 
     def _deliver(self, frame: DemuxedFrame, sink: _Sinks) -> None:
+        if frame.kind == "video":
+            if self._first_pts is None:
+                self._first_pts = frame.pts
+            elapsed = ((frame.pts - self._first_pts) & PTS_MASK) / CLOCK_RATE
+            self.position = max(self.position, elapsed)
+        if self.on_frame is not None:
+            self.on_frame(frame)
         on_open, on_video, on_audio = sink
         if frame.kind == "audio":
             table = _G711.get(frame.codec)

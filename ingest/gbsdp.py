@@ -55,12 +55,14 @@ def build_offer(
     transport: str = "udp",
     setup: str = "passive",
     playback: tuple[int, int] | None = None,
+    download_speed: int | None = None,
 ) -> SessionDescription:
     """The platform's INVITE offer to receive a channel's stream at `address`:`port`.
 
     `transport` is "udp" (RTP/AVP) or "tcp" (TCP/RTP/AVP with a=setup and a=connection:new;
     "passive" means the platform listens). `playback` (start, end in Unix seconds) makes an
-    s=Playback offer with its t= line. Raises GbSdpError for bad arguments."""
+    s=Playback offer with its t= line; with `download_speed` too it is s=Download at that many
+    times real time (a=downloadspeed). Raises GbSdpError for bad arguments."""
     if transport not in ("udp", "tcp"):
         raise GbSdpError(f"transport must be udp or tcp, not {transport!r}")
     if setup not in SETUP_MODES:
@@ -76,6 +78,8 @@ def build_offer(
     ]
     if transport == "tcp":
         attributes += [("setup", setup), ("connection", "new")]
+    if playback and download_speed is not None:
+        attributes.append(("downloadspeed", str(download_speed)))
     media = MediaDescription(
         kind="video",
         port=port,
@@ -87,12 +91,18 @@ def build_offer(
     return SessionDescription(
         version=0,
         origin=Origin(platform_id, 0, 0, "IN", "IP4", address),
-        session_name="Playback" if playback else "Play",
+        session_name=_session_name(playback, download_speed),
         connection=Connection("IN", "IP4", address),
         timing=f"{playback[0]} {playback[1]}" if playback else "0 0",
         media=[media],
         extra_lines=[("u", f"{channel_id}:0")],
     )
+
+
+def _session_name(playback: tuple[int, int] | None, download_speed: int | None) -> str:
+    if not playback:
+        return "Play"
+    return "Playback" if download_speed is None else "Download"
 
 
 @dataclass(frozen=True, slots=True)

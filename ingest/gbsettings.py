@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingest.gbsubscriptions import (
     SUBSCRIPTION_KEYS,
@@ -25,6 +26,7 @@ _KEYS = frozenset(
     {
         "domain",
         "server_id",
+        "time_zone",
         "password",
         "allow_shared_password",
         "keepalive_interval",
@@ -71,10 +73,16 @@ class GbSettings:
     talkback_duplex: TalkbackDuplex = "full"
     # challenged in this order; GB/T 28181-2016 devices answer MD5, 2022 ones may take SHA-256
     digest_algorithms: tuple[str, ...] = ("MD5",)
+    # the devices' clocks: MANSCDP times (recordings) and the Date of REGISTER answers
+    time_zone: str = "UTC"
 
     @property
     def enabled(self) -> bool:
         return bool(self.domain)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
     def password_for(self, device_id: str) -> str | None:
         """The password `device_id` must prove, or None when it may not register."""
@@ -147,7 +155,19 @@ def parse_gb28181_settings(table: dict[str, Any]) -> GbSettings:
         subscriptions=parse_subscription_settings(table),
         talkback_duplex=parse_talkback_duplex(table),
         digest_algorithms=algorithms,
+        time_zone=_time_zone(table.get("time_zone", "UTC")),
     )
+
+
+def _time_zone(value: Any) -> str:
+    """`time_zone`: an IANA zone name such as "Asia/Shanghai" (the devices' wall clocks)."""
+    try:
+        ZoneInfo(value)
+    except (ValueError, TypeError, ZoneInfoNotFoundError):
+        raise ValueError(
+            f"gb28181.time_zone {str(value)[:40]!r} is not a time zone such as 'Asia/Shanghai'"
+        ) from None
+    return str(value)
 
 
 def _algorithms(value: Any) -> tuple[str, ...]:

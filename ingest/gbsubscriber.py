@@ -296,6 +296,11 @@ class GbSubscriber:
         known = self.positions.get(device_id, {})
         return max(known.values(), key=lambda p: (p.time, p.sn), default=None)
 
+    def channel_position(self, device_id: str, channel_id: str) -> MobilePosition | None:
+        """The latest position `channel_id` of `device_id` reported, else the device's own."""
+        known = self.positions.get(device_id, {})
+        return known.get(channel_id) or known.get(device_id)
+
     def annotate(self, device: dict[str, Any]) -> dict[str, Any]:
         """A device of GbDeviceTable.describe with its latest position (the device's, and
         each channel's), its latest alarm and its subscriptions."""

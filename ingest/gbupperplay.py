@@ -1,4 +1,6 @@
-"""An upper platform's INVITE for live video (s=Play), as a lower platform answers it. No I/O.
+"""An upper platform's INVITE for live video (s=Play) or a device's recording (s=Playback, or
+s=Download with a=downloadspeed, over the t= range in Unix seconds), as a lower platform
+answers it. No I/O.
 
 The upper platform's offer names where it wants the stream (c=, m= port), over UDP
 (RTP/AVP) or TCP (TCP/RTP/AVP, RFC 4571), and the SSRC it expects (y=). Over TCP its
@@ -12,6 +14,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from ingest.gbrecords import MAX_RANGE_S
 from ingest.gbsdp import GbAnswer, GbSdpError, make_ssrc, parse_answer, ssrc_value
 from mediacore.sdp import Connection, MediaDescription, Origin, SessionDescription
 
@@ -25,6 +28,9 @@ class UpperOffer:
     port: int
     mode: str
     ssrc: str
+    kind: str = "Play"  # or "Playback" / "Download"
+    playback: tuple[int, int] | None = None  # the t= range of a Playback or Download
+    download_speed: int | None = None
 
     @property
     def ssrc_value(self) -> int:
@@ -32,12 +38,10 @@ class UpperOffer:
 
 
 def read_offer(body: bytes, local_id: str) -> UpperOffer:
-    """Read the INVITE's SDP; raises GbSdpError when it is no live-play offer we can serve."""
+    """Read the INVITE's SDP; raises GbSdpError when it is no offer we can serve."""
     text = body.decode("utf-8", "replace")
     offer: GbAnswer = parse_answer(text)  # an offer has the same shape as an answer
-    session = next((line for line in text.splitlines() if line.startswith("s=")), "s=Play")
-    if session.strip()[2:].lower() not in ("play", ""):
-        raise GbSdpError(f"only live play is served, not {session.strip()[:30]!r}")
+    kind, playback, speed = _session(text)
     if offer.encoding.upper() not in ("PS", "MP2P", ""):
         raise GbSdpError(f"the offer wants {offer.encoding!r}; we send PS (payload type 96)")
     if offer.port == 0 or not offer.address or offer.address in ("0.0.0.0", "::"):
@@ -51,7 +55,29 @@ def read_offer(body: bytes, local_id: str) -> UpperOffer:
         if offer.ssrc is not None
         else make_ssrc(local_id, secrets.randbelow(10_000))
     )
-    return UpperOffer(offer.address, offer.port, mode, ssrc)
+    return UpperOffer(offer.address, offer.port, mode, ssrc, kind, playback, speed)
+
+
+def _session(text: str) -> tuple[str, tuple[int, int] | None, int | None]:
+    """The offer's s= (Play, Playback or Download), its t= range and a=downloadspeed."""
+    lines = [line.strip() for line in text.splitlines()]
+    session = next((line[2:] for line in lines if line.startswith("s=")), "Play") or "Play"
+    kind = {"play": "Play", "playback": "Playback", "download": "Download"}.get(session.lower())
+    if kind is None:
+        raise GbSdpError(f"s= must be Play, Playback or Download, not {session[:30]!r}")
+    if kind == "Play":
+        return kind, None, None
+    timing = next((line[2:].split() for line in lines if line.startswith("t=")), [])
+    if len(timing) != 2 or not all(t.isdigit() and len(t) <= 12 for t in timing):
+        raise GbSdpError(f"a {kind} offer needs t=<start> <end> in Unix seconds")
+    start, end = int(timing[0]), int(timing[1])
+    if not 0 < end - start <= MAX_RANGE_S:
+        raise GbSdpError(f"the t= range must be positive and at most {MAX_RANGE_S // 86400} days")
+    speed = None
+    if kind == "Download":
+        value = next((x[16:] for x in lines if x.startswith("a=downloadspeed:")), "1")
+        speed = int(value) if value.isdigit() and 0 < int(value) <= 32 else 1
+    return kind, (start, end), speed
 
 
 def build_answer(
@@ -76,8 +102,8 @@ def build_answer(
     return SessionDescription(
         version=0,
         origin=Origin(channel_id, 0, 0, "IN", "IP4", address),
-        session_name="Play",
+        session_name=offer.kind,
         connection=Connection("IN", "IP4", address),
-        timing="0 0",
+        timing=f"{offer.playback[0]} {offer.playback[1]}" if offer.playback else "0 0",
         media=[media],
     )

@@ -1,11 +1,11 @@
 """Where an upper platform's stream comes from, on the event loop: a device channel below us,
-or one of our walls.
+one of our walls or one of our rooms' composed pictures.
 
 `DeviceRelay` INVITEs the device's channel (ingest.gbplatform) to send to a UDP port of ours
 and relays its RTP packets as they come, its program stream untouched, with the SSRC the upper
 platform asked for. Packets from anywhere but the device, or with another SSRC than the one
-its answer agreed, are dropped. `WallRelay` taps a wall's encoded H.264 picture and muxes it
-into a program stream (ingest.gbpsrtp), starting at a keyframe.
+its answer agreed, are dropped. `PictureRelay` taps an encoded H.264 picture (a wall's, a
+room's) and muxes it into a program stream (ingest.gbpsrtp), starting at a keyframe.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from ingest.gbmediaout import MediaOut, bind_port
@@ -23,6 +23,8 @@ from ingest.ps import PsError
 
 # sink(annexb, pts in 90 kHz or None, keyframe)
 PictureSink = Callable[[bytes, int | None, bool], None]
+# open_tap(sink) starts feeding `sink` and returns the function that stops it
+TapOpener = Callable[[PictureSink], Awaitable[Callable[[], None]]]
 
 
 class Pictures(Protocol):
@@ -38,6 +40,20 @@ class Pictures(Protocol):
         ...
 
 
+class RoomPictures(Protocol):
+    """Our rooms' composed conference pictures an upper platform may play."""
+
+    def rooms(self) -> list[str]:
+        """The open rooms' names."""
+        ...
+
+    async def tap(self, room: str, sink: PictureSink) -> Callable[[], None]:
+        """Feed `sink` the room's common composed picture (at the room's size) from now on,
+        as a viewer of it; returns the function that stops it and lets the viewer go.
+        Raises KeyError for a room not open, OSError or TimeoutError when it cannot start."""
+        ...
+
+
 class DeviceRelay:
     def __init__(
         self,
@@ -50,7 +66,12 @@ class DeviceRelay:
         bind_host: str,
         ports: tuple[int, int],
         on_end: Callable[[str], None],
+        playback: tuple[int, int] | None = None,
+        download_speed: int | None = None,
+        on_status: Callable[[int], None] | None = None,
     ) -> None:
+        """With `playback` (start, end Unix seconds) it plays the device's recording of that
+        range (s=Download at `download_speed` when given); `on_status` hears MediaStatus."""
         self.platform = platform
         self.device_id = device_id
         self.channel_id = channel_id
@@ -59,6 +80,9 @@ class DeviceRelay:
         self.bind_host = bind_host
         self.ports = ports
         self.on_end = on_end
+        self.playback = playback
+        self.download_speed = download_speed
+        self.on_status = on_status
         self.play: GbPlay | None = None
         self.relayed = 0
         self.refused = 0
@@ -74,6 +98,9 @@ class DeviceRelay:
                 port=sock.getsockname()[1],
                 transport="udp",
                 on_bye=lambda: self.on_end("the device ended the stream"),
+                playback=self.playback,
+                download_speed=self.download_speed,
+                on_status=self.on_status,
             )
         except BaseException:
             sock.close()
@@ -102,10 +129,11 @@ class DeviceRelay:
             await self.platform.stop_play(self.play)
 
 
-class WallRelay:
-    def __init__(self, pictures: Pictures, wall: str, out: MediaOut, ssrc: int) -> None:
-        self.pictures = pictures
-        self.wall = wall
+class PictureRelay:
+    """An encoded picture muxed to PS for the upper platform; `open_tap` starts the feed."""
+
+    def __init__(self, open_tap: TapOpener, out: MediaOut, ssrc: int) -> None:
+        self.open_tap = open_tap
         self.out = out
         self.packetizer = PsRtpPacketizer(ssrc)
         self.frames = 0
@@ -114,8 +142,8 @@ class WallRelay:
         self._origin = time.monotonic()
 
     async def start(self) -> None:
-        """Raises KeyError for a wall without a picture."""
-        self._remove = self.pictures.tap(self.wall, self._frame)
+        """Raises what `open_tap` raises (KeyError: no such picture)."""
+        self._remove = await self.open_tap(self._frame)
 
     def _frame(self, annexb: bytes, pts: int | None, keyframe: bool) -> None:
         if not self._started and not keyframe:

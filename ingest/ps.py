@@ -291,10 +291,11 @@ def _crc32_mpeg2(data: bytes) -> int:
 
 class PsMuxer:
     """Writes PS packs the way GB/T 28181 cameras do: one pack per frame, with a system header
-    and a program stream map before every keyframe."""
+    and a program stream map before every keyframe. `video_codec` None: an audio-only stream
+    (a talkback's voice)."""
 
-    def __init__(self, video_codec: str = "h264", audio_codec: str | None = "pcma") -> None:
-        if video_codec not in _VIDEO_CODECS:
+    def __init__(self, video_codec: str | None = "h264", audio_codec: str | None = "pcma") -> None:
+        if video_codec is not None and video_codec not in _VIDEO_CODECS:
             raise PsError(f"unknown video codec {video_codec!r}")
         if audio_codec is not None and audio_codec not in STREAM_TYPE_OF:
             raise PsError(f"unknown audio codec {audio_codec!r}")
@@ -303,6 +304,8 @@ class PsMuxer:
 
     def video(self, annexb: bytes, pts: int, dts: int | None = None) -> bytes:
         """One pack holding an Annex-B access unit; raises PsError over MAX_FRAME_BYTES."""
+        if self.video_codec is None:
+            raise PsError("this muxer carries no video")
         if len(annexb) > MAX_FRAME_BYTES:
             raise PsError(f"frame of {len(annexb)} bytes is over {MAX_FRAME_BYTES}")
         out = bytearray(self._pack_header(pts if dts is None else dts))
@@ -313,11 +316,16 @@ class PsMuxer:
             out += self._pes(VIDEO_STREAM_ID, chunk, pts if index == 0 else None, dts)
         return bytes(out)
 
-    def audio(self, frame: bytes, pts: int) -> bytes:
-        """One pack holding one audio frame (G.711 or AAC with its ADTS header)."""
+    def audio(self, frame: bytes, pts: int, with_map: bool = False) -> bytes:
+        """One pack holding one audio frame (G.711 or AAC with its ADTS header); `with_map`
+        puts the system header and program stream map before it (an audio-only stream's
+        first pack, and now and then after)."""
         if len(frame) > MAX_PES_PAYLOAD:
             raise PsError(f"audio frame of {len(frame)} bytes is over {MAX_PES_PAYLOAD}")
-        return self._pack_header(pts) + self._pes(AUDIO_STREAM_ID, frame, pts, None)
+        head = self._pack_header(pts)
+        if with_map:
+            head += self._system_header() + self._psm()
+        return head + self._pes(AUDIO_STREAM_ID, frame, pts, None)
 
     @staticmethod
     def _pack_header(scr: int) -> bytes:
@@ -339,7 +347,9 @@ class PsMuxer:
         )
 
     def _streams(self) -> list[tuple[int, int]]:
-        streams = [(STREAM_TYPE_OF[self.video_codec], VIDEO_STREAM_ID)]
+        streams = []
+        if self.video_codec is not None:
+            streams.append((STREAM_TYPE_OF[self.video_codec], VIDEO_STREAM_ID))
         if self.audio_codec is not None:
             streams.append((STREAM_TYPE_OF[self.audio_codec], AUDIO_STREAM_ID))
         return streams
@@ -352,7 +362,7 @@ class PsMuxer:
                 (rate_bound >> 7) & 0xFF,
                 ((rate_bound << 1) & 0xFE) | 1,
                 0x04 if self.audio_codec else 0x00,  # audio_bound 1, not fixed, not CSPS
-                0xE1,  # audio and video locked, marker, video_bound 1
+                0xE1 if self.video_codec else 0xE0,  # locked, marker, video_bound 1 (or 0)
                 0xFF,
             )
         )

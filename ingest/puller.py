@@ -66,6 +66,11 @@ class PullError(Exception):
         self.public = reason if public is None else public
 
 
+class StreamFinished(Exception):
+    """The stream reached its natural end (a recording played to its last second): the
+    source is finished, not reconnected."""
+
+
 @dataclass(frozen=True, slots=True)
 class PullTarget:
     """What to open: the URL FFmpeg sees, its options, and whether it goes through the SRT

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 from ingest.gbreader import SCHEME as GB28181
 from ingest.gbreader import gb_target
 from ingest.netpolicy import AddressRefused, NetworkPolicy
-from ingest.puller import OPEN_FAILED, AudioSink, PullError, pull_target
+from ingest.puller import OPEN_FAILED, AudioSink, PullError, PullTarget, pull_target
 from ingest.source import (
     DEFAULT_SETTINGS,
     Admission,
@@ -40,6 +41,8 @@ class IngestService:
         self._sources: dict[str, tuple[Room, FieldSource]] = {}
         # URL schemes whose sources another reader opens (gb28181: the GB/T 28181 platform)
         self.readers: dict[str, ReaderFactory] = {}
+        # URL schemes whose sources' roster entries have more fields: fields(target) -> dict
+        self.fields: dict[str, Callable[[PullTarget], dict[str, Any]]] = {}
         # The readers of every other source, given the room's rate (the assembly's: pulls in
         # a video process); None reads them on a thread of this process.
         self.pullers: Callable[[int], ReaderFactory] | None = None
@@ -79,7 +82,7 @@ class IngestService:
                 admit = _admission(self.networks, url)
                 with contextlib.suppress(OSError):  # unresolvable now: each attempt checks
                     await self.networks.check_url(url)
-        return FieldSource(
+        source = FieldSource(
             url,
             target,
             self.hub,
@@ -89,6 +92,10 @@ class IngestService:
             admit=admit,
             audio_sink=audio_sink,
         )
+        fields = self.fields.get(scheme)
+        if fields is not None:
+            source.fields = partial(fields, target)
+        return source
 
     def sources(self, room: Room, *, reveal: bool = False) -> list[dict[str, Any]]:
         """Roster entries of the room's field sources (state, reason, counters). Their URLs
@@ -103,6 +110,13 @@ class IngestService:
                     entry |= revealed(source)
                 entries.append(entry)
         return entries
+
+    def size(self, source_id: str) -> tuple[int, int] | None:
+        """The picture size of the field source whose video is `source_id`, once known."""
+        entry = self._sources.get(source_id)
+        if entry is None or entry[1].width is None or entry[1].height is None:
+            return None
+        return entry[1].width, entry[1].height
 
     def is_source(self, room: Room, participant_id: str) -> bool:
         participant = room.participants.get(participant_id)

@@ -8,6 +8,8 @@ One supervisor task per source drives the connection through these states:
     connecting|live|stalled -> reconnecting (back-off 1, 2, 4 ... 30 s) -> connecting
     any -> failed (a permanent error, or `max_attempts` connections in a row that never went live)
     any -> stopped (removed, or the room closed)
+    live|stalled -> paused (a played-back recording paused) -> live (resumed)
+    any but failed -> finished (a recording played to its end: no reconnection)
 
 Every change is published as a room event `source.state` {participant, state, reason}.
 
@@ -33,7 +35,14 @@ from urllib.parse import urlsplit
 import av
 
 from ingest.pcmfeed import MAX_MS, PcmFeed
-from ingest.puller import VIDEO_CODECS, AudioSink, PullError, PullTarget, SourceReader
+from ingest.puller import (
+    VIDEO_CODECS,
+    AudioSink,
+    PullError,
+    PullTarget,
+    SourceReader,
+    StreamFinished,
+)
 from mediacore.codecs.base import Pcm
 from mediacore.endpoint import Endpoint
 from mediacore.events import EventBus
@@ -43,16 +52,20 @@ from mediacore.videohub import INSPECTORS, TIME_BASE, VideoHub, VideoSource, cod
 
 log = logging.getLogger(__name__)
 
-SourceState = Literal["connecting", "live", "stalled", "reconnecting", "failed", "stopped"]
+SourceState = Literal[
+    "connecting", "live", "stalled", "reconnecting", "failed", "stopped", "paused", "finished"
+]
 
 # Every transition, in one table; anything may go to "stopped".
 TRANSITIONS: dict[SourceState, frozenset[SourceState]] = {
-    "connecting": frozenset({"live", "reconnecting", "failed"}),
-    "live": frozenset({"stalled", "reconnecting", "failed"}),
-    "stalled": frozenset({"live", "reconnecting", "failed"}),
+    "connecting": frozenset({"live", "reconnecting", "failed", "finished"}),
+    "live": frozenset({"stalled", "reconnecting", "failed", "paused", "finished"}),
+    "stalled": frozenset({"live", "reconnecting", "failed", "paused", "finished"}),
     "reconnecting": frozenset({"connecting", "failed"}),
+    "paused": frozenset({"live", "reconnecting", "failed", "finished"}),
     "failed": frozenset(),
     "stopped": frozenset(),
+    "finished": frozenset(),
 }
 
 
@@ -117,6 +130,8 @@ class FieldSource(Endpoint):
         (the room mixes elsewhere: in a media worker)."""
         self.url = url
         self.target = target
+        # more fields of its roster entry, asked each time (a GB/T 28181 channel's position)
+        self.fields: Callable[[], dict[str, Any]] | None = None
         self.settings = settings
         self.state: SourceState = "connecting"
         self.reason = ""  # what anyone may read (events, roster)
@@ -189,6 +204,19 @@ class FieldSource(Endpoint):
         if self.video is not None:
             self.video.close()
 
+    @property
+    def reader(self) -> Reader | None:
+        """The reader of the connection in progress (None between connections)."""
+        return self._reader
+
+    def pause(self, paused: bool) -> None:
+        """A played-back recording was paused (or resumed): no stall while it is."""
+        if paused:
+            self._change("paused", "paused")
+        elif self.state == "paused":
+            self._last_packet = self._clock()
+            self._change("live")
+
     def describe(self) -> dict[str, Any]:
         return {
             "codec": self.codec,
@@ -202,6 +230,7 @@ class FieldSource(Endpoint):
             "width": self.width,
             "height": self.height,
             **self.statistics(),
+            **(self.fields() if self.fields is not None else {}),
         }
 
     def statistics(self) -> dict[str, float]:
@@ -252,7 +281,7 @@ class FieldSource(Endpoint):
 
     async def _supervise(self) -> None:
         attempt = 0
-        while self.state not in ("failed", "stopped"):
+        while self.state not in ("failed", "stopped", "finished"):
             self._change("connecting")
             self._live_this_attempt = False
             try:
@@ -262,6 +291,9 @@ class FieldSource(Endpoint):
                 self._reader = reader
                 await self._in_thread(reader)
                 reason = detail = "the stream ended"
+            except StreamFinished as end:
+                self._change("finished", str(end) or "the recording ended")
+                return
             except PullError as error:
                 if error.permanent:
                     self._change("failed", error.public, error.reason)
@@ -377,6 +409,8 @@ class FieldSource(Endpoint):
         self.height = info.get("height") or None
         codec = str(info.get("codec") or "")
         self._set_codec(VIDEO_CODECS.get(codec.lower(), codec.upper()) or "H264")
+        if self.video is not None and self.width and self.height:  # H.265's is not parsed there
+            self.video.width, self.video.height = self.width, self.height
         self.audio_codec = info.get("audio_codec") or None
         self.audio_rate = info.get("audio_rate") or None
         self.audio_channels = info.get("audio_channels") or None

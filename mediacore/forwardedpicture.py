@@ -4,6 +4,10 @@ holder's, else that of the participant who joined most recently with video; neve
 Looked at once a second (and at once when the floor changes): a source is found by participant
 id through `find`, which in a media worker may bring it from control; ids that have no video
 are asked again only every NEGATIVE_TTL seconds. `choose()` is pure, for tests.
+
+A source the leg cannot take as it is (H.265 to an H.264 terminal) is replaced by its H.264
+twin (mediacore.transcodetwin), at the quality tier the leg's bandwidth estimate picks
+(`estimate()`: its b=TIAS/b=AS, TMMBR or REMB, with hysteresis, mediacore.qualitytiers).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Protocol
 
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.joinedroom import JoinedRoom
+from mediacore.qualitytiers import TierChooser
+from mediacore.transcodetwin import CODEC, TRANSCODED, full_bitrate, twin_id
 from mediacore.videohub import VideoSource
 
 log = logging.getLogger(__name__)
@@ -28,6 +34,8 @@ FindSource = Callable[[str], Awaitable[VideoSource | None]]
 
 class PictureTarget(Protocol):
     """What the picture is chosen for (a `VideoSender`)."""
+
+    codec: str  # what it sends: "H264", "VP8"
 
     @property
     def source(self) -> VideoSource | None: ...
@@ -57,6 +65,7 @@ class ForwardedPicture:
         *,
         clock: Clock = MONOTONIC,
         interval: float = INTERVAL,
+        estimate: Callable[[], float | None] | None = None,
     ) -> None:
         self.target = target
         self.own = own
@@ -64,6 +73,8 @@ class ForwardedPicture:
         self.find = find
         self.clock = clock
         self.interval = interval
+        self.estimate = estimate
+        self.tiers = TierChooser()
         self._missing: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -89,6 +100,8 @@ class ForwardedPicture:
             if self._missing.get(pid, -1.0) > now:
                 continue
             source = await self.find(pid)
+            if source is not None and not self.target.accepts(source):
+                source = await self._twin(source)
             if source is None or not self.target.accepts(source):
                 self._missing[pid] = now + NEGATIVE_TTL
                 continue
@@ -100,6 +113,15 @@ class ForwardedPicture:
         if current is not None and current.closed:
             self.target.follow(None)
         return None
+
+    async def _twin(self, source: VideoSource) -> VideoSource | None:
+        """The H.264 twin of `source` at this leg's tier; None when it has none."""
+        if source.closed or source.codec_name not in TRANSCODED or self.target.codec != CODEC:
+            return None  # (a VP8 leg: no twin is made for nothing)
+        estimate = self.estimate() if self.estimate is not None else None
+        full = full_bitrate(source.width, source.height)
+        tier = self.tiers.choose(full, estimate, self.clock.now())
+        return await self.find(twin_id(source.id, tier))
 
     async def _run(self) -> None:
         while True:

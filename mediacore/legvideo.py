@@ -17,6 +17,7 @@ from mediacore.clock import MONOTONIC, Clock
 from mediacore.joinedroom import JoinedRoom, Member
 from mediacore.ports import PortPool, PortsExhausted
 from mediacore.sdp import DIRECTIONS, MediaDescription, SdpError, SessionDescription
+from mediacore.videooffer import answered_video, offer_media, pending_negotiation
 from mediacore.videosdp import (
     VideoNegotiation,
     VideoOfferError,
@@ -139,6 +140,36 @@ class VideoSlot:
         stream, self.stream = self.stream, None
         if stream is not None:
             await stream.close()
+
+    async def offer_into(self, offer: SessionDescription) -> None:
+        """Add our video line to `offer` (a dial-out with video: mediacore.videooffer), its
+        stream bound now, waiting for the answer (`answered`)."""
+        pending = pending_negotiation(len(offer.media))
+        try:
+            stream = await self._open(pending)
+        except PortsExhausted as error:
+            self.refused = str(error)
+            return
+        offer.media.append(offer_media(pending, stream.local_port))
+        self.line = video_line(offer)
+
+    async def answered(self, answer: SessionDescription) -> None:
+        """The far end's answer to the offer `offer_into` made: the stream takes its terms, or
+        ends when it refused our video (the audio goes on)."""
+        if self.stream is None or self.line is None:
+            return
+        index = self.line[0]
+        try:
+            negotiation = answered_video(answer, index)
+        except (VideoOfferError, SdpError) as error:
+            self.refused = str(error)
+            log.info("dialled video refused", extra={"error": str(error)})
+            await self._close()
+            offered = self.line[1]  # later offers keep the line, refused (RFC 3264 section 8)
+            self.line = index, MediaDescription("video", 0, offered.proto, list(offered.formats))
+            return
+        self.stream.renegotiate(negotiation)
+        self.line = index, answer_media(negotiation, self.stream.local_port)
 
     def joined(self, room: JoinedRoom, participant: Member) -> None:
         self._room, self._participant = room, participant

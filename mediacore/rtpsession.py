@@ -29,6 +29,7 @@ from mediacore.dtmf import DtmfDigit
 from mediacore.endpoint import Endpoint
 from mediacore.joinedroom import JoinedRoom, Member
 from mediacore.offeranswer import AudioNegotiation
+from mediacore.payloadadapter import PayloadAdapter
 from mediacore.playout import AudioPlayout
 from mediacore.rtp import RtpPacket, build_rtp
 from mediacore.rtpstats import ReceptionStatistics
@@ -52,7 +53,8 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
     Call `attach()` with the bound transports, then the room drives it: the mixer reads
     `audio_input` and gives `send_payload()` its packets. `clock` is the owner's (the leg
     factory's); a test may pass a fake one. `nat` lets the leg latch onto its peer's real
-    address early in the call (see audiosession); SRTP comes with the negotiation."""
+    address early in the call (see audiosession); SRTP comes with the negotiation. `adapter`
+    carries the audio in another payload on the wire (G.711 in a GB/T 28181 PS stream)."""
 
     kind = "rtp"
 
@@ -66,8 +68,10 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         on_dtmf: Callable[[DtmfDigit], None] | None = None,
         clock: Clock = MONOTONIC,
         nat: bool = False,
+        adapter: PayloadAdapter | None = None,
     ) -> None:
         self.clock = clock
+        self.adapter = adapter
         self.on_dtmf = on_dtmf
         self._tick_ms = tick_ms
         now = clock.now()
@@ -158,6 +162,16 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         if self.video is not None:
             await self.video.answer(offer, answer)
 
+    async def offer_video(self, offer: SessionDescription) -> None:
+        """Add video to our offer (a dial-out with video); no video slot: none."""
+        if self.video is not None:
+            await self.video.offer_into(offer)
+
+    async def video_answered(self, answer: SessionDescription) -> None:
+        """The answer to an offer `offer_video` added video to."""
+        if self.video is not None:
+            await self.video.answered(answer)
+
     def renegotiate(self, negotiation: AudioNegotiation) -> None:
         """Apply a new offer/answer (re-INVITE, UPDATE, or the answer to our own offer).
 
@@ -199,6 +213,13 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
     # -- receiving ------------------------------------------------------------------------
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:
+        if self.adapter is None:
+            self._receive(data, addr)
+            return
+        for inner in self.adapter.received(data):
+            self._receive(inner, addr)
+
+    def _receive(self, data: bytes, addr: Addr) -> None:
         now = self.clock.now()
         for event in self.session.receive(data, addr, now):
             if isinstance(event, AudioReceived):
@@ -239,7 +260,9 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
             return
         sequence, timestamp, marker = self.session.stamp(tick)
         packet = self._audio_packet(sequence, timestamp, payload, marker)
-        transport.sendto(self.session.protect(packet), remote)
+        wire = [packet] if self.adapter is None else self.adapter.sending(packet)
+        for datagram in wire:
+            transport.sendto(self.session.protect(datagram), remote)
         self.session.sent(len(payload))
 
     def _audio_packet(self, sequence: int, timestamp: int, payload: bytes, marker: bool) -> bytes:
@@ -276,7 +299,9 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
 
     def describe(self) -> dict[str, Any]:
         video = self.video.describe() if self.video is not None else None
-        extra = {"video": video} if video is not None else {}
+        extra: dict[str, Any] = {"video": video} if video is not None else {}
+        if self.adapter is not None:
+            extra["carried_in"] = self.adapter.to_json()["kind"]
         return {**self.session.describe(), "local_port": self.local_port, **extra}
 
     def statistics(self) -> dict[str, float]:

@@ -607,10 +607,15 @@ class VideoHub:
         self._publishers: dict[str, _Publisher] = {}
         self._subscriptions: dict[tuple[RTCPeerConnection, str], _Subscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Makes a source on demand from its name (an H.265 source's H.264 twin), or None.
+        self.resolver: Callable[[str], VideoSource | None] | None = None
 
     def get(self, source_id: str) -> VideoSource:
-        """The source `source_id`; raises UnknownVideoSourceError (a KeyError)."""
+        """The source `source_id` (made by `resolver` if it has a source of that name);
+        raises UnknownVideoSourceError (a KeyError)."""
         source = self._sources.get(source_id)
+        if source is None and self.resolver is not None:
+            source = self.resolver(source_id)
         if source is None:
             raise UnknownVideoSourceError(f"no video source {source_id!r}")
         return source

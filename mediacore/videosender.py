@@ -1,9 +1,9 @@
 """The picture a SIP or plain RTP leg receives: the encoded frames of one video source, as
 they come (never decoded, never re-encoded).
 
-`follow(source)` is the one switch: today `ForwardedPicture` points it at the room's floor
-holder or most recent camera; a composed picture published as a hub source can take its place
-the same way. The frames come through a subscriber track of the source (`VideoSource.track()`),
+`follow(source)` is the one switch: `ComposedPicture` points it at the room's composed picture
+(a hub source), and its fallback `ForwardedPicture` at the room's floor holder or most recent
+camera. The frames come through a subscriber track of the source (`VideoSource.track()`),
 so a new source starts at its next keyframe, asked for at once, and a sender that falls behind
 drops to the next keyframe, exactly as a browser subscriber would.
 """

@@ -4,7 +4,9 @@
 It owns the bound port pair of the m=video line. What the peer's camera sends becomes a source
 of the hub of the process the leg runs in, named after the participant (so walls, recordings and
 browsers find it as they find a WebRTC camera); what the peer receives is `sender`'s picture
-(`VideoSender`, pointed by `ForwardedPicture` at the room's floor holder or latest camera).
+(`VideoSender`, pointed by `ComposedPicture` at the room's composed picture without the leg's
+own camera, or by `ForwardedPicture` at the room's floor holder or latest camera when no
+composed picture can be had).
 Keyframe requests cross here both ways: the peer's PLI/FIR asks the followed source, a
 subscriber of the leg's source makes the leg send a PLI/FIR (the hub coalesces them).
 
@@ -23,8 +25,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from mediacore.clock import MONOTONIC, Clock
+from mediacore.composedpicture import ComposedPicture, ComposeId
 from mediacore.forwardedpicture import ForwardedPicture
 from mediacore.joinedroom import JoinedRoom, Member
+from mediacore.qualitytiers import lowest_estimate
 from mediacore.rtp import is_rtcp
 from mediacore.videohub import VideoHub, VideoSource
 from mediacore.videosdp import VideoNegotiation
@@ -57,12 +61,26 @@ class VideoPlace(Protocol):
         """The source `source_id` in `hub`, brought from elsewhere if need be; None if none."""
         ...
 
+    async def composed(
+        self,
+        room: str,
+        participant: str,
+        width: int | None,
+        height: int | None,
+        bitrate: float | None = None,
+    ) -> VideoSource | None:
+        """`participant`'s composed picture of `room` as a source of `hub` (at the room's size
+        unless `width` and `height` say otherwise, at the quality tier `bitrate` bit/s takes);
+        None when there is none to be had."""
+        ...
+
 
 class LocalVideoPlace:
     """The server's own hub, in a server without media workers."""
 
-    def __init__(self, hub: VideoHub) -> None:
+    def __init__(self, hub: VideoHub, composer: ComposeId | None = None) -> None:
         self._hub = hub
+        self.composer = composer  # the server's conferences, once they exist
 
     @property
     def hub(self) -> VideoHub:
@@ -76,6 +94,18 @@ class LocalVideoPlace:
             return self._hub.get(source_id)
         except KeyError:
             return None
+
+    async def composed(
+        self,
+        room: str,
+        participant: str,
+        width: int | None,
+        height: int | None,
+        bitrate: float | None = None,
+    ) -> VideoSource | None:
+        if self.composer is None:
+            return None
+        return await self.find(await self.composer(room, participant, width, height, bitrate))
 
 
 class VideoStream(asyncio.DatagramProtocol):
@@ -95,7 +125,7 @@ class VideoStream(asyncio.DatagramProtocol):
         self.session = VideoSession(negotiation, now=now, wall_offset=time.time() - now, nat=nat)
         self.sender = VideoSender(self._send_frame, negotiation.codec)
         self.source: VideoSource | None = None
-        self.picture: ForwardedPicture | None = None
+        self.picture: ComposedPicture | None = None
         self.local_port = 0
         self._transport: asyncio.DatagramTransport | None = None
         self._rtcp_transport: asyncio.DatagramTransport | None = None
@@ -129,11 +159,34 @@ class VideoStream(asyncio.DatagramProtocol):
         self._publish()
         if self.picture is not None:
             self.picture.stop()
-        self.picture = ForwardedPicture(
-            self.sender, participant.id, room, self.place.find, clock=self.clock
+        forwarded = ForwardedPicture(
+            self.sender,
+            participant.id,
+            room,
+            self.place.find,
+            clock=self.clock,
+            estimate=self.bitrate_estimate,
+        )
+        self.picture = ComposedPicture(
+            self.sender,
+            participant.id,
+            room.name,
+            self.place.composed,
+            forwarded,
+            size=self.negotiation.image_size,
+            estimate=self.bitrate_estimate,
+            clock=self.clock,
         )
         if self.negotiation.sends:
             self.picture.start()
+
+    def bitrate_estimate(self) -> float | None:
+        """What the terminal can take, bit/s: the tightest of its offer's b=TIAS (or b=AS)
+        and its last TMMBR or REMB; None when it said nothing."""
+        limit = self.session.bitrate_limit
+        return lowest_estimate(
+            self.session.negotiation.max_bitrate, None if limit is None else limit.bitrate
+        )
 
     def floor_changed(self) -> None:
         if self.picture is not None:
@@ -156,7 +209,9 @@ class VideoStream(asyncio.DatagramProtocol):
             self._publish()
         else:
             self.session.use(negotiation)
+            self._publish()  # a dialled leg's camera, once the answer says it sends one
         if self.picture is not None:
+            self.picture.size = negotiation.image_size
             self.picture.target = self.sender
             if negotiation.sends:
                 self.picture.start()
@@ -268,6 +323,7 @@ class VideoStream(asyncio.DatagramProtocol):
             "image_size": list(negotiation.image_size) if negotiation.image_size else None,
             "source": self.source.id if self.source is not None else None,
             "sending": sending.id if sending is not None else None,
+            "picture": self.picture.mode if self.picture is not None else None,
             "frames_received": session.frames_received,
             "frames_sent": session.frames_sent,
             "packets_received": session.packets_received,

@@ -42,6 +42,7 @@ class VariantPicture:
     width: int
     height: int
     tiles: tuple[Tile, ...]
+    share: float = 1.0  # of the full bit rate (a quality tier, mediacore.qualitytiers)
 
 
 class ConferenceRunner:
@@ -158,7 +159,7 @@ class ConferenceRunner:
     def _output(self, vid: str, variant: VariantPicture) -> WallOutput:
         region = (0, 0, variant.width, variant.height)
         transport = PacketTransport(
-            self._variant_sink(vid), variant.width, variant.height, self.fps
+            self._variant_sink(vid), variant.width, variant.height, self.fps, variant.share
         )
         return WallOutput(len(self._outputs), Output("whep", None, region), transport, self.period)
 

@@ -12,12 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mixer.layout import Canvas, Layout, LayoutError, parse_canvas, parse_layout
+from mixer.layout import Canvas, Layout, LayoutError, check_plain, parse_canvas, parse_layout
+from mixer.tours import KEY as TOURS
+from mixer.tours import Tour, parse_tours
 
 DEFAULTS: dict[str, Any] = {"layout": {"kind": "grid"}, "width": 1280, "height": 720, "fps": 25}
 MAX_WIDTH = 1920
 MAX_HEIGHT = 1088
 KEYS = frozenset(DEFAULTS)
+KEYS = KEYS | {TOURS}  # optional, kept only where given: slots cycling sources (mixer.tours)
 # Names the conference world uses for the wall's kinds.
 ALIASES = {"1+N": "focus", "1+n": "focus"}
 
@@ -26,6 +29,7 @@ ALIASES = {"1+N": "focus", "1+n": "focus"}
 class ConferenceVideo:
     layout: Layout
     canvas: Canvas
+    tours: tuple[Tour, ...] = ()
 
 
 def normalized(data: Any) -> dict[str, Any]:
@@ -33,6 +37,7 @@ def normalized(data: Any) -> dict[str, Any]:
     for an HTTP 400 (which key and why)."""
     if not isinstance(data, Mapping):
         raise LayoutError(f"video must be an object, got {type(data).__name__}")
+    check_plain(data, "the setting")  # kept and answered as given
     unknown = sorted(str(key) for key in set(data) - KEYS)
     if unknown:
         raise LayoutError(f"video has unknown keys {unknown}: use {sorted(KEYS)}")
@@ -53,4 +58,5 @@ def parse_conference_video(data: Any) -> ConferenceVideo:
             f"a conference picture is at most {MAX_WIDTH}x{MAX_HEIGHT}, "
             f"got {canvas.width}x{canvas.height}"
         )
-    return ConferenceVideo(parse_layout(data["layout"], canvas), canvas)
+    layout = parse_layout(data["layout"], canvas)
+    return ConferenceVideo(layout, canvas, parse_tours(data.get(TOURS), layout))

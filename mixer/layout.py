@@ -232,11 +232,17 @@ def parse_wall(data: Any) -> Wall:
 def _check_plain(data: Any) -> None:
     """The definition is kept and sent back as given (the API's answers, every GET): it must be
     JSON as a response writes it, finite numbers and Unicode text. Raises LayoutError."""
+    check_plain(data, "a wall definition")
+
+
+def check_plain(data: Any, what: str) -> None:
+    """`data`, kept and sent back as given, is JSON as a response writes it: finite numbers and
+    Unicode text. Raises LayoutError naming `what`."""
     try:
         json.dumps(data, ensure_ascii=False, allow_nan=False).encode()
     except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
         raise LayoutError(
-            "a wall definition holds finite numbers and Unicode text only (no NaN, Infinity "
+            f"{what} holds finite numbers and Unicode text only (no NaN, Infinity "
             "or lone surrogates such as \\ud800)"
         ) from None
 

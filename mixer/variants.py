@@ -28,11 +28,13 @@ Picture = tuple[Tile, ...]
 @dataclass(frozen=True, slots=True)
 class Viewer:
     """A participant receiving the composed picture at `width`x`height`; `participant` None
-    is a player with no camera of its own (a WHEP player)."""
+    is a player with no camera of its own (a WHEP player); `tier` its quality tier
+    (mediacore.qualitytiers: 0 full, 1 half, 2 a quarter of the bit rate)."""
 
     participant: str | None
     width: int
     height: int
+    tier: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +45,13 @@ class VariantKey:
     width: int
     height: int
     without: str | None = None
+    tier: int = 0  # viewers at one tier share its encode
 
     @property
     def id(self) -> str:
         size = f"{self.width}x{self.height}"
-        return size if self.without is None else f"{size}-{self.without}"
+        named = size if self.without is None else f"{size}-{self.without}"
+        return named if self.tier == 0 else f"{named}~t{self.tier}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +128,13 @@ def assign(
         common = commons.get(size)
         if common is None:
             common = commons[size] = picture(layout, canvas, scene)
-        key = VariantKey(viewer.width, viewer.height)
+        key = VariantKey(viewer.width, viewer.height, tier=viewer.tier)
         tiles = common
         pid = viewer.participant
         if pid is not None and any(tile.source_id == pid for tile in common):
             own = picture(layout, canvas, scene, previous, pid)
             if own != common:
-                key, tiles = VariantKey(viewer.width, viewer.height, pid), own
+                key, tiles = VariantKey(viewer.width, viewer.height, pid, viewer.tier), own
         chosen[viewer] = key
         pictures[key] = tiles
     return Assignment(chosen, pictures)

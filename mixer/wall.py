@@ -25,6 +25,7 @@ from mixer.canvas import CanvasPainter
 from mixer.labels import LabelPainter
 from mixer.layout import Layout, Tile, Wall, resolve
 from mixer.timings import TimingWindow
+from mixer.tours import apply
 from mixer.wallout import OutputState, WallOutput
 from mixer.walltransport import CLOCK_RATE, TIME_BASE, WallTransport
 
@@ -42,6 +43,8 @@ class Scene:
     speaker: str | None = None
     floor: str | None = None
     names: Mapping[str, str] = field(default_factory=dict)
+    # toured slots (mixer.tours): tile index -> the source it shows now
+    tours: Mapping[int, str] = field(default_factory=dict)
 
 
 class WallRunner:
@@ -128,6 +131,9 @@ class WallRunner:
             self._tiles = resolve(
                 layout, self.wall.canvas, scene.sources, scene.speaker, scene.floor, scene.names
             )
+            if scene.tours:
+                toured = apply(self._tiles, scene.tours, scene.names, scene.speaker, scene.floor)
+                self._tiles = list(toured)
             self._tiles_for = (layout, scene)
             self.wanted = frozenset(t.source_id for t in self._tiles if t.source_id is not None)
         return self._tiles

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import av
 
+from mediacore.qualitytiers import encode_cap
 from mixer.rtpout import PACKET_SIZE, RtpSocketWriter
 
 CLOCK_RATE = 90000
@@ -35,11 +36,6 @@ TIME_BASE = Fraction(1, CLOCK_RATE)
 KEYFRAME_SECONDS = 2
 FFMPEG = "/usr/bin/ffmpeg"
 OPEN_TIMEOUT_S = 5.0
-# x264's bit rate cap: about a tenth of a bit per pixel per frame (LED walls show slow scenes),
-# bounded so a small region stays sharp and an 8K canvas stays within a LAN link.
-BITS_PER_PIXEL = 0.1
-MIN_BITRATE = 500_000
-MAX_BITRATE = 40_000_000
 CRF = 23
 # What each output kind sends to; checked when a wall is defined.
 URL_SCHEMES = {"rtp": ("rtp",), "rtmp": ("rtmp", "rtmps"), "srt": ("srt",)}
@@ -60,15 +56,16 @@ class WallTransport(Protocol):
 
 
 def bitrate(width: int, height: int, fps: float) -> int:
-    return int(min(MAX_BITRATE, max(MIN_BITRATE, width * height * fps * BITS_PER_PIXEL)))
+    return encode_cap(width, height, fps)
 
 
-def x264_options(width: int, height: int, fps: float) -> dict[str, str]:
+def x264_options(width: int, height: int, fps: float, share: float = 1.0) -> dict[str, str]:
     """Constant quality (CRF) capped at `bitrate()`: a calm picture (slates, parked cameras)
     costs few bits and less CPU than a fixed bit rate would spend on it; the cap and a VBV of
-    two frames keep a busy one within the link and without a burst of delay."""
+    two frames keep a busy one within the link and without a burst of delay. `share` scales
+    the cap (a lower quality tier, mediacore.qualitytiers)."""
     gop = max(1, round(fps * KEYFRAME_SECONDS))
-    cap_kbps = bitrate(width, height, fps) // 1000
+    cap_kbps = max(1, int(bitrate(width, height, fps) * share) // 1000)
     return {
         "preset": "ultrafast",
         "tune": "zerolatency",
@@ -79,20 +76,20 @@ def x264_options(width: int, height: int, fps: float) -> dict[str, str]:
     }
 
 
-def _configure(context: Any, width: int, height: int, fps: float) -> None:
+def _configure(context: Any, width: int, height: int, fps: float, share: float = 1.0) -> None:
     context.width, context.height, context.pix_fmt = width, height, "yuv420p"
     context.time_base = TIME_BASE
     context.framerate = Fraction(fps).limit_denominator(1001)
-    context.options = x264_options(width, height, fps)
+    context.options = x264_options(width, height, fps, share)
     # x264's own slice threads: a 4K output needs both cores, and slices add no delay.
     context.thread_count = 2
     context.thread_type = "SLICE"
 
 
-def h264_encoder(width: int, height: int, fps: float) -> Any:
-    """A bare x264 encoder configured as every wall output's is."""
+def h264_encoder(width: int, height: int, fps: float, share: float = 1.0) -> Any:
+    """A bare x264 encoder configured as every wall output's is (`share`: of its bit rate)."""
     context = av.CodecContext.create("libx264", "w")
-    _configure(context, width, height, fps)
+    _configure(context, width, height, fps, share)
     return context
 
 
@@ -250,14 +247,17 @@ PacketSink = Callable[[bytes, int, bool], None]
 class PacketTransport:
     """Encoded H.264 access units (Annex-B, 90 kHz pts, keyframe flag) to `sink`."""
 
-    def __init__(self, sink: PacketSink, width: int, height: int, fps: float) -> None:
+    def __init__(
+        self, sink: PacketSink, width: int, height: int, fps: float, share: float = 1.0
+    ) -> None:
         self.width, self.height, self.fps = width, height, fps
+        self.share = share  # of the full bit rate: a quality tier
         self._sink = sink
         self._context: Any = None
         self._force = False
 
     def open(self) -> None:
-        self._context = h264_encoder(self.width, self.height, self.fps)
+        self._context = h264_encoder(self.width, self.height, self.fps, self.share)
         self._force = True
 
     def send(self, frame: av.VideoFrame) -> None:

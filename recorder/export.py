@@ -26,6 +26,7 @@ from mediacore.clock import iso8601 as _iso
 from mediacore.codecs.base import Pcm
 from mediacore.limiter import Limiter
 from recorder.filemode import restrict
+from recorder.trackkinds import is_video_track
 
 ExportFormat = Literal["wav", "opus"]
 
@@ -84,7 +85,7 @@ def export_slice(
     chosen = list(dict.fromkeys(tracks)) if tracks is not None else [MIX_TRACK]
     if not chosen:
         raise ExportError("no track chosen to export")
-    video = [t["id"] for t in manifest.get("tracks") or [] if t.get("kind") == "video"]
+    video = [t["id"] for t in manifest.get("tracks") or [] if is_video_track(t)]
     if set(chosen) & set(video):
         raise ExportError(
             f"{', '.join(t for t in chosen if t in video)}: a video track is exported on its "
@@ -156,7 +157,7 @@ def _described_tracks(directory: Path, manifest: Mapping[str, Any]) -> dict[str,
     recording = manifest.get("state") == "recording"
     found: dict[str, _TrackFile] = {}
     for entry in manifest.get("tracks") or []:
-        if entry.get("kind") == "video":
+        if is_video_track(entry):
             continue  # audio only: videoexport.py cuts video
         try:
             track_id = str(entry["id"])

@@ -19,6 +19,7 @@ from typing import Any
 
 from mediacore.clock import iso8601
 from recorder.filemode import restrict
+from recorder.trackkinds import is_video_track
 
 SCHEMA_VERSION = 1
 MAX_LIMIT = 1000  # rows per search page, and matching events per recording
@@ -263,6 +264,7 @@ class RecordingIndex:
         state: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        track_kind: str | None = None,
     ) -> list[dict[str, Any]]:
         """Recordings matching every given filter, newest first.
 
@@ -271,6 +273,8 @@ class RecordingIndex:
         is open-ended). `event_type` and `source` keep recordings having such an event (by
         `participant` and inside [since, until] when those are given too) and list those
         events under "matches" (at most MAX_LIMIT each; empty without an event filter).
+        `track_kind` keeps recordings having a track of that kind ("composite": the
+        conference picture with the mix; "video", "participant", "mix").
         Each result also lists its participants. Raises ValueError for a bad time or page."""
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
@@ -293,6 +297,11 @@ class RecordingIndex:
         if since_iso is not None:
             where.append("(r.stopped_at IS NULL OR r.stopped_at >= ?)")
             params.append(since_iso)
+        if track_kind is not None:
+            where.append(
+                "EXISTS (SELECT 1 FROM tracks t WHERE t.recording_id = r.id AND t.kind = ?)"
+            )
+            params.append(track_kind)
         has_event_filter = event_type is not None or source is not None
         if participant is not None and not has_event_filter:
             clause, values = _participant_clause("r.id", participant)
@@ -396,7 +405,7 @@ def _manifest_rows(manifest: Mapping[str, Any], directory: Path) -> _ManifestRow
         rate = int(track["rate"])
         data_bytes = int(track.get("data_bytes") or 0)
         started = parse_utc(track["started_at"])
-        if track.get("kind") == "video":  # no header; its duration is in the manifest
+        if is_video_track(track):  # no header; its duration is in the manifest
             duration_ms = int(track.get("duration_ms") or 0)
             file_bytes = data_bytes
         else:

@@ -112,6 +112,7 @@ class LiveRecording:
         self.failure: str | None = None
         self.tracks: dict[str, LiveTrack] = {}
         self.video: dict[str, LiveVideoTrack] = {}  # by track id; added by the server's glue
+        self.composite: LiveVideoTrack | None = None  # the conference picture: gets the mix
         self.participants: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.started_by = started_by
@@ -198,6 +199,9 @@ class LiveRecording:
                     track.pending.append(track.silence)
         mixed = self.mix.silence if total is None else self._limiter.process(total).copy()
         self.mix.pending.append(mixed)
+        composite = self.composite
+        if composite is not None:
+            composite.offer_audio(mixed)
         self._ticks += 1
         if self._ticks % self._ticks_per_flush == 0 and self.state == "recording":
             self.executor.submit(self._write, self._take_pending(), True)
@@ -255,16 +259,19 @@ class LiveRecording:
         participant_id: str | None,
         codec: str,
         request_keyframe: Callable[[], None],
+        composite: bool = False,
     ) -> LiveVideoTrack | None:
         """A new video track for one video source; the caller feeds it with `offer` and
         `end`s it when the source goes. None while not recording or for a codec that no
-        container takes (logged)."""
+        container takes (logged). `composite`: the room's conference picture (kind
+        "composite"), which also gets the mix from now on, in the same file."""
         if self.state != "recording":
             return None
         participant = self.room.participants.get(participant_id or "")
         if participant is not None and participant.id not in self.participants:
             self._note_participant(participant)
         base = "video-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in source_id)
+        base = "composite" if composite else base
         track_id, n = base, 2
         while track_id in self.video:
             track_id, n = f"{base}-{n}", n + 1
@@ -278,11 +285,15 @@ class LiveRecording:
                 source=source_id,
                 name=participant.name if participant is not None else None,
                 request_keyframe=request_keyframe,
+                kind="composite" if composite else "video",
+                audio_rate=self.room.settings.rate if composite else None,
             )
         except UnsupportedVideoCodecError as error:
             log.warning("video not recorded", extra={"source": source_id, "error": str(error)})
             return None
         self.video[track_id] = track
+        if composite:
+            self.composite = track
         track.start()
         return track
 

@@ -34,6 +34,7 @@ from recorder.manifest import (
     track_file,
     write_manifest,
 )
+from recorder.trackkinds import is_video_track
 from recorder.verify import VerifyReport, verify_recording
 from recorder.video import VIDEO_CLOCK, is_video_file, probe_video
 from recorder.wavfile import WAV_HEADER_BYTES, WavError, read_wav_header, wav_header
@@ -197,7 +198,7 @@ def _recover_track(directory: Path, recording_id: str, track: dict[str, Any]) ->
         notes.append(f"segments-unchained-from:{stop}")
     record["journal_segments"] = len(entries)
     data_bytes = entries[-1].end if entries else 0
-    video = track.get("kind") == "video"
+    video = is_video_track(track)
     if path.is_file():
         if video:
             data_bytes = _repair_video_file(path, recording_id, entries, record)

@@ -31,6 +31,7 @@ from recorder.manifest import (
     track_file,
 )
 from recorder.signature import signature_problem
+from recorder.trackkinds import is_video_track
 from recorder.wavfile import WAV_HEADER_BYTES, WavError, read_wav_header
 
 Problem = dict[str, Any]
@@ -114,7 +115,7 @@ def verify_track(directory: Path, recording_id: str, track: Mapping[str, Any]) -
         return [problem(track_id, None, "manifest", str(error))]
     if not path.is_file():
         return [problem(track_id, None, "missing-file", f"{track.get('file')} is not on disk")]
-    header_bytes = 0 if track.get("kind") == "video" else WAV_HEADER_BYTES
+    header_bytes = 0 if is_video_track(track) else WAV_HEADER_BYTES
     with path.open("rb") as file:
         problems: list[Problem] = []
         if header_bytes:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 
 from recorder.chain import SegmentEntry
 from recorder.chainedfile import ChainedFile
@@ -27,6 +28,7 @@ from recorder.chainedfile import ChainedFile
 VIDEO_CLOCK = 90000  # pts ticks per second, as the video sources give them
 TIME_BASE = Fraction(1, VIDEO_CLOCK)
 SEGMENT_SECONDS = 1.0
+AAC_FRAME = 1024  # samples per AAC frame: the audio beside a composite track's picture
 
 
 class UnsupportedVideoCodecError(ValueError):
@@ -101,8 +103,10 @@ class VideoTrackWriter:
         codec: str,
         recording_id: str,
         segment_seconds: float = SEGMENT_SECONDS,
+        audio_rate: int | None = None,
     ) -> None:
-        """Creates `path` and its journal; never overwrites.
+        """Creates `path` and its journal; never overwrites. `audio_rate`: the file also has
+        a mono AAC stream at that rate, fed with `write_audio` (a composite track's mix).
 
         Raises: UnsupportedVideoCodecError, FileExistsError, OSError."""
         self.container = container_for(codec)
@@ -124,6 +128,10 @@ class VideoTrackWriter:
         self._segment_start = 0
         self._closed = False
         self._disk = ChainedFile(path, recording_id)
+        self._audio_rate = audio_rate
+        self._audio: Any = None  # its stream, from the first keyframe on
+        self._audio_pending = np.zeros(0, dtype=np.float32)
+        self.audio_samples = 0  # encoded
 
     @property
     def entries(self) -> tuple[SegmentEntry, ...]:
@@ -184,6 +192,31 @@ class VideoTrackWriter:
         self._segment_start = relative
         return self._disk.append(self._sink.take())
 
+    def write_audio(self, pcm: np.ndarray, at: int | None = None) -> None:
+        """Encode float PCM (mono, at `audio_rate`) starting at sample `at` (sample 0 is the
+        first keyframe's moment; None: right after what was written). A gap (audio lost on the
+        way) becomes silence, so the sound stays in step with the picture; nothing before the
+        first keyframe is kept. Raises: like `write` (only a video keyframe cuts a segment)."""
+        if self._closed or self._audio is None:
+            return
+        gap = 0 if at is None else at - self.audio_samples - len(self._audio_pending)
+        silence = np.zeros(max(0, gap), dtype=np.float32)
+        self._audio_pending = np.concatenate((self._audio_pending, silence, pcm.astype(np.float32)))
+        while len(self._audio_pending) >= AAC_FRAME:
+            chunk, self._audio_pending = np.split(self._audio_pending, [AAC_FRAME])
+            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="fltp", layout="mono")
+            frame.rate = self._audio.rate
+            frame.pts = self.audio_samples
+            self.audio_samples += AAC_FRAME
+            self._mux_audio(frame)
+
+    def _mux_audio(self, frame: Any) -> None:
+        try:
+            for packet in self._audio.encode(frame):
+                self._output.mux(packet)
+        except av.error.FFmpegError:
+            pass  # an audio packet the muxer refused: the picture goes on
+
     def close(self) -> list[SegmentEntry]:
         """Finish the container (its trailer), write what is left as the last segment, close
         the files. Returns: the new entries. Raises: like `write`; the files are closed
@@ -193,6 +226,8 @@ class VideoTrackWriter:
         self._closed = True
         try:
             if self._output is not None:
+                if self._audio is not None:
+                    self._mux_audio(None)  # the encoder's last frames
                 try:
                     self._output.close()
                 except av.error.FFmpegError:
@@ -227,6 +262,8 @@ class VideoTrackWriter:
             # opaque: the template's decoder descriptor, so no encoder is looked up or opened
             self._stream = output.add_stream_from_template(stream, opaque=True)
             self._stream.time_base = TIME_BASE
+            if self._audio_rate:
+                self._audio = output.add_stream("aac", rate=self._audio_rate, layout="mono")
             self.width, self.height = stream.width, stream.height
         finally:
             template.close()

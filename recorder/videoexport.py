@@ -21,6 +21,7 @@ import av
 
 from recorder.export import ExportError, ExportResult, export_slice
 from recorder.filemode import restrict
+from recorder.trackkinds import is_video_track
 from recorder.video import TIME_BASE, VIDEO_CLOCK, container_for
 
 # A slice that is seekable and plays at once in a browser: moov first (faststart).
@@ -30,7 +31,7 @@ _OUTPUT_OPTIONS = {"mp4": {"movflags": "+faststart"}, "webm": {}}
 def video_track(manifest: Mapping[str, Any], track_id: str) -> Mapping[str, Any]:
     """The manifest entry of video track `track_id`. Raises: ExportError."""
     for entry in manifest.get("tracks") or []:
-        if entry.get("id") == track_id and entry.get("kind") == "video":
+        if entry.get("id") == track_id and is_video_track(entry):
             return dict(entry)
     raise ExportError(f"no video track {track_id!r} in this recording")
 
@@ -157,7 +158,7 @@ def _first_audio(manifest: Mapping[str, Any], audio: Sequence[str] | None) -> da
     starts = [
         _utc(datetime.fromisoformat(str(t["started_at"])))
         for t in manifest.get("tracks") or []
-        if t.get("kind") != "video"
+        if not is_video_track(t)
     ]
     return min(starts) if starts else datetime.min.replace(tzinfo=UTC)
 

@@ -12,9 +12,12 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from mediacore.clock import iso8601
 from recorder.chain import SegmentEntry
@@ -33,7 +36,16 @@ QUEUE_FRAMES = 256  # about 8 s at 30 fps: a disk stalling longer loses frames, 
 TRACKS_JOURNAL = "tracks.jsonl"  # as live.py: one line per opened track, for recovery
 _POLL_SECONDS = 0.2
 
-_Frame = tuple[bytes, int, bool]
+AUDIO_QUEUE_FACTOR = 4  # a composite track's queue also holds 50 audio ticks a second
+
+
+@dataclass(frozen=True, slots=True)
+class _Audio:
+    pcm: np.ndarray
+    at: int  # its first sample's index from the picture's time 0
+
+
+_Frame = tuple[bytes, int, bool] | _Audio  # an encoded picture, or audio (composite)
 
 
 def _utc_now() -> str:
@@ -59,8 +71,12 @@ class LiveVideoTrack:
         queue_frames: int = QUEUE_FRAMES,
         segment_seconds: float = SEGMENT_SECONDS,
         utc_now: Callable[[], str] = _utc_now,
+        kind: str = "video",
+        audio_rate: int | None = None,
     ) -> None:
-        """Raises: UnsupportedVideoCodecError for a codec no container takes."""
+        """`kind` "composite" with `audio_rate`: the conference picture, with the room's mix
+        (`offer_audio`) in the same file. Raises: UnsupportedVideoCodecError for a codec no
+        container takes."""
         self.container = container_for(codec)
         self.id = track_id
         self.directory = directory
@@ -69,6 +85,8 @@ class LiveVideoTrack:
         self.participant = participant
         self.source = source
         self.name = name
+        self.kind = kind
+        self.audio_rate = audio_rate
         self.file = f"{track_id}{self.container.suffix}"
         self.started_at: str | None = None  # UTC time of the first keyframe: pts 0 in the file
         self.ended_at: str | None = None
@@ -80,6 +98,9 @@ class LiveVideoTrack:
         self._request_keyframe = request_keyframe
         self._segment_seconds = segment_seconds
         self._utc_now = utc_now
+        self.audio_dropped = 0  # audio ticks the full queue refused (silence in the file)
+        self._audio_offered = 0  # samples since the first keyframe
+        queue_frames *= AUDIO_QUEUE_FACTOR if audio_rate else 1
         self._queue: queue.Queue[_Frame] = queue.Queue(maxsize=queue_frames)
         self._ending = threading.Event()
         self._lock = threading.Lock()  # the writer's figures, read by describe()
@@ -131,6 +152,18 @@ class LiveVideoTrack:
             self._waiting_keyframe = True
             self._request_keyframe()
 
+    def offer_audio(self, pcm: np.ndarray) -> None:
+        """Queue audio that follows what was offered before (a copy, at `audio_rate`); taken
+        from the first keyframe on, so that its sample 0 is the picture's time 0. Never
+        blocks; safe from the room's clock."""
+        if self._ending.is_set() or self.started_at is None or self.audio_rate is None:
+            return
+        at, self._audio_offered = self._audio_offered, self._audio_offered + len(pcm)
+        try:
+            self._queue.put_nowait(_Audio(pcm, at))
+        except queue.Full:
+            self.audio_dropped += 1
+
     def end(self) -> None:
         """Take no more frames; the thread finishes the file. Safe from any thread."""
         if not self._ending.is_set():
@@ -162,7 +195,7 @@ class LiveVideoTrack:
             }
         return {
             "id": self.id,
-            "kind": "video",
+            "kind": self.kind,
             "participant": self.participant,
             "name": self.name,
             "source": self.source,
@@ -180,7 +213,10 @@ class LiveVideoTrack:
             "frames_dropped": self.frames_dropped,
             "frames_waiting": self.frames_waiting,
             "segments": [entry.to_json() for entry in entries],
-        }
+            **({"audio": {"codec": "aac", "rate": self.audio_rate, "of": "mix",
+                          "ticks_dropped": self.audio_dropped}}
+               if self.audio_rate else {}),
+        }  # fmt: skip
 
     def _run(self) -> None:
         try:
@@ -202,6 +238,9 @@ class LiveVideoTrack:
             if self._writer is None:
                 self._open()
             assert self._writer is not None
+            if isinstance(frame, _Audio):
+                self._writer.write_audio(frame.pcm, frame.at)
+                return
             entries = self._writer.write(*frame)
         except OSError as error:
             self._fail("disk-full" if isinstance(error, TrackFullError) else f"write: {error}")
@@ -211,8 +250,9 @@ class LiveVideoTrack:
 
     def _open(self) -> None:
         writer = VideoTrackWriter(
-            self.directory / self.file, self.codec, self.recording_id, self._segment_seconds
-        )
+            self.directory / self.file, self.codec, self.recording_id, self._segment_seconds,
+            self.audio_rate,
+        )  # fmt: skip
         with self._lock:
             self._writer = writer
         # One short line in one O_APPEND write: the audio writer thread appends to it too.

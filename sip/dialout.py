@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from mediacore.codecs import registry
@@ -92,19 +92,24 @@ class Dialer:
         progress: DialProgress | None = None,
         headers: Sequence[tuple[str, str]] = (),
         priority: int = 0,
+        video: bool = False,
     ) -> str:
         """Start calling `uri_text` into `room`; returns the participant id at once.
 
         With a session `kind` (an ED-137 radio gateway) the kind makes the leg and the offer
         and marks the INVITE. `policy` (SRTP, NAT) defaults to the trunk's or the called
         account's settings, else the server's. `ring_timeout` (seconds) replaces `[sip]
-        ring_timeout` for this call; `progress` hears how it goes (see DialProgress). Raises
+        ring_timeout` for this call; `progress` hears how it goes (see DialProgress). With
+        `video` (or through a trunk with `video = true`) the offer carries video too (a
+        cascade to another MCU): the far end receives the room's composed picture, and its
+        picture becomes a source of the room. Raises
         DialError (bad URI, unknown trunk, user not registered, no media ports)."""
         try:
             uri = SipUri.parse(uri_text)
         except SipSyntaxError as error:
             raise DialError(400, "bad-uri", str(error)) from None
         route = await self.route(uri, trunk_name, room.name)
+        video = video or (route.trunk is not None and route.trunk.video)  # an MCU trunk
         agent = self.agent
         if policy is None:
             policy = self._policy(route, uri)
@@ -113,6 +118,8 @@ class Dialer:
         try:
             if kind is None:
                 leg, offer = await agent.legs.offer(room, local_address, RtpLeg, None, policy)
+                if video:
+                    await _video_step(leg.offer_video(offer))
             else:
                 leg, offer = await kind.offer(agent.legs, room, local_address, policy)
         except (OfferAnswerError, OSError) as error:
@@ -256,6 +263,8 @@ class Dialer:
         try:
             answer = SessionDescription.parse(response.body.decode("utf-8", "replace"))
             call.leg.renegotiate(read_answer(offer, answer, registry.supported()))
+            if any(media.kind == "video" for media in offer.media):
+                await _video_step(call.leg.video_answered(answer))
             if kind is not None:
                 kind.answered(call.leg, answer)
         except ValueError as error:  # SdpError, OfferAnswerError, or the session kind's own
@@ -374,6 +383,15 @@ class Dialer:
         room = self.agent.rooms(call.room_name or "")  # where it is now: it may have moved
         if room is not None:
             self.agent.leave_room(room, participant, reason)
+
+
+async def _video_step(step: Awaitable[None]) -> None:
+    """Add video to our offer, or take the answer's: a failure (the media worker gone) leaves
+    the call with its audio, never ends it."""
+    try:
+        await step
+    except Exception:
+        log.warning("dial-out video failed: the call goes on with audio", exc_info=True)
 
 
 def _peer_fields(invite: Request) -> tuple[str, str, int]:

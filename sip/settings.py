@@ -49,6 +49,8 @@ class SipTrunk:
     inbound: str = "address"
     srtp: str = ""  # off, optional or mandatory; empty: the server's ([sip] srtp)
     nat: bool = False  # behind NAT: its media legs may latch onto their real addresses
+    # Another MCU (级联): every dial through it offers video (its picture becomes a source).
+    video: bool = False
 
     @property
     def proxy_uri(self) -> SipUri:

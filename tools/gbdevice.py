@@ -176,9 +176,13 @@ class MediaStream(threading.Thread):
         gop: list[bytes],
         config: DeviceConfig,
         accept: bool = False,
+        playback: Recorded | None = None,
     ) -> None:
-        """`accept`: TCP passive on our side, `sock` listens and the platform connects."""
+        """`accept`: TCP passive on our side, `sock` listens and the platform connects. With
+        `playback` it sends a recording (tools/gbdevice_records.py) instead of `gop` looped for
+        ever."""
         super().__init__(name="gbdevice-media", daemon=True)
+        self.playback = playback
         self.sock = sock
         self.destination = destination
         self.tcp = tcp
@@ -190,15 +194,14 @@ class MediaStream(threading.Thread):
         self.error = ""
         self.accept = accept
         self._stop_event = threading.Event()
+        self._muxer = PsMuxer(config.codec, "pcma")
+        self._sequence = secrets.randbelow(0x10000)
 
     def stop(self) -> None:
         self._stop_event.set()
 
     def run(self) -> None:
         config = self.config
-        muxer = PsMuxer(config.codec, "pcma")
-        sequence = secrets.randbelow(0x10000)
-        samples = 8000 // config.fps
         ticks = CLOCK // config.fps
         start = time.monotonic()
         try:
@@ -210,19 +213,13 @@ class MediaStream(threading.Thread):
             elif self.tcp:
                 self.sock.settimeout(5.0)
                 self.sock.connect(self.destination)
+            if self.playback is not None:
+                self.playback.drive(self.send_frame, self._stop_event)
+                return
             for index in itertools.count():
                 if self._stop_event.is_set():
                     return
-                pts = index * ticks
-                pack = muxer.video(self.gop[index % len(self.gop)], pts)
-                payloads = split_payloads(pack, RTP_PAYLOAD)
-                audio = muxer.audio(alaw_tone(config.tone_hz, index * samples, samples), pts)
-                last = len(payloads) - 1
-                for number, payload in enumerate([*payloads, audio]):
-                    marker = number >= last  # the frame's last packet, and the audio pack
-                    self._send(build_rtp(96, sequence, pts, self.ssrc, payload, marker))
-                    sequence = (sequence + 1) & 0xFFFF
-                self.frames += 1
+                self.send_frame(self.gop[index % len(self.gop)], index, index * ticks)
                 delay = start + (index + 1) / config.fps - time.monotonic()
                 if delay > 0:
                     self._stop_event.wait(delay)
@@ -231,6 +228,21 @@ class MediaStream(threading.Thread):
             log.info("media stream ended: %s", error)
         finally:
             self.sock.close()
+
+    def send_frame(self, unit: bytes, index: int, pts: int) -> None:
+        """Send video frame number `index` (`unit`, Annex B) at `pts`, then its share of
+        the tone in a pack of its own."""
+        samples = 8000 // self.config.fps
+        pack = self._muxer.video(unit, pts)
+        payloads = split_payloads(pack, RTP_PAYLOAD)
+        tone = alaw_tone(self.config.tone_hz, index * samples, samples)
+        audio = self._muxer.audio(tone, pts)
+        last = len(payloads) - 1
+        for number, payload in enumerate([*payloads, audio]):
+            marker = number >= last  # the frame's last packet, and the audio pack
+            self._send(build_rtp(96, self._sequence, pts, self.ssrc, payload, marker))
+            self._sequence = (self._sequence + 1) & 0xFFFF
+        self.frames += 1
 
     def _send(self, packet: bytes) -> None:
         if self.tcp:
@@ -257,6 +269,23 @@ class DeviceExtension(Protocol):
 
     def request_received(self, request: Request) -> bool:
         """Handle (and answer) `request`; False leaves it to the simulator."""
+        ...
+
+
+class Recorded(Protocol):
+    """A recording's stream (tools/gbdevice_records.py): sends its frames through
+    `send_frame(unit, index, pts)` on the stream's thread until its end or `stop`."""
+
+    def drive(
+        self, send_frame: Callable[[bytes, int, int], None], stop: threading.Event
+    ) -> None: ...
+
+
+class Recordings(Protocol):
+    """What a device recorded: the stream an s=Playback or s=Download INVITE asks for."""
+
+    def playback(self, request: Request, channel: str) -> Recorded | None:
+        """None for a live INVITE; raises LookupError when nothing was recorded there."""
         ...
 
 
@@ -298,6 +327,7 @@ class GbDeviceSimulator:
         self._cseq = itertools.count(1)
         self.extensions: list[DeviceExtension] = []  # see tools/gbdevice_events.py, _talk.py
         self.slow = SlowAnswers(config.answer_delay, self._respond, self._invite)
+        self.recordings: Recordings | None = None  # see tools/gbdevice_records.py
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -387,11 +417,12 @@ class GbDeviceSimulator:
     async def send_manscdp(self, message: ManscdpMessage) -> int:
         return await self.send_document(encode_message(message))
 
-    async def send_document(self, body: bytes) -> int:
-        """A MANSCDP body in a MESSAGE to the platform; returns the final status."""
+    async def send_document(self, body: bytes, call_id: str | None = None) -> int:
+        """A MANSCDP body in a MESSAGE to the platform, in a new Call-ID or in `call_id` (a
+        playback's MediaStatus); returns the final status."""
         uri = f"sip:{self.config.server_id}@{self.config.domain}"
         me = f"<sip:{self.config.device_id}@{self.config.domain}>;tag={secrets.token_hex(4)}"
-        request = self._request("MESSAGE", uri, secrets.token_hex(10), me, f"<{uri}>")
+        request = self._request("MESSAGE", uri, call_id or secrets.token_hex(10), me, f"<{uri}>")
         request.headers.add("Content-Type", "Application/MANSCDP+xml")
         request.body = body
         return (await self.request(request)).status
@@ -623,12 +654,27 @@ class GbDeviceSimulator:
         if tcp:
             self.stats.media_setups.append("passive" if listening else "active")
         port = sock.getsockname()[1]
+        try:  # s=Playback / s=Download: a recording (tools/gbdevice_records.py)
+            recorded = self.recordings.playback(request, channel) if self.recordings else None
+        except LookupError as error:
+            sock.close()
+            response = make_response(request, 404)
+            response.headers.add("Warning", f'399 gbdevice "{error}"')
+            self._respond(response)
+            return
         if self._gop is None:
             config = self.config
             colour = parse_colour(config.colour)
             self._gop = encode_gop(colour, config.codec, config.width, config.height, config.fps)
         stream = MediaStream(
-            sock, (offer.address, offer.port), tcp, ssrc, self._gop, self.config, listening
+            sock,
+            (offer.address, offer.port),
+            tcp,
+            ssrc,
+            self._gop,
+            self.config,
+            listening,
+            recorded,
         )
         ok = make_response(request, 200, to_tag=secrets.token_hex(4))
         ok.headers.add("Contact", f"<sip:{self.config.device_id}@{self._hostport()}>")

@@ -7,6 +7,10 @@ output) offering G.711 A-law over RTP, sendrecv. Once answered it plays a sine o
 into the call, paced every 20 ms from an absolute start, and keeps every A-law payload it
 receives, for tests to measure (`heard()`). A BYE from the platform ends it; so does
 `hang_up()` from the device's side.
+
+`ps=True` (PS mode) offers the audio as G.711 A-law in a program stream instead
+(`m=audio … 96`, `a=rtpmap:96 PS/90000`), as many cameras do: the tone goes out in PS packs
+and what comes back is demuxed from PS before `heard()` decodes it (ingest.psaudio both ways).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from ingest.gbnotify import (
     parse_event_message,
 )
 from ingest.manscdp import ManscdpError
+from ingest.psaudio import PsAudioAdapter
 from mediacore.codecs.base import Pcm
 from mediacore.codecs.g711 import ALAW_TO_INT16
 from mediacore.rtp import RtpError, RtpPacket, build_rtp
@@ -38,6 +43,7 @@ log = logging.getLogger("gbdevice.talk")
 PTIME = 0.02
 SAMPLES = 160  # 20 ms at 8 kHz
 PCMA_PT = 8
+PS_PT = 96
 
 
 class _Receiver(asyncio.DatagramProtocol):
@@ -45,12 +51,14 @@ class _Receiver(asyncio.DatagramProtocol):
         self.call = call
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        try:
-            packet = RtpPacket.parse(data)
-        except RtpError:
-            return
-        if packet.payload_type == PCMA_PT and packet.payload:
-            self.call.received.append(packet.payload)
+        adapter = self.call.adapter
+        for datagram in [data] if adapter is None else adapter.received(data):
+            try:
+                packet = RtpPacket.parse(datagram)
+            except RtpError:
+                continue
+            if packet.payload_type == PCMA_PT and packet.payload:
+                self.call.received.append(packet.payload)
 
 
 @dataclass(eq=False)
@@ -60,6 +68,8 @@ class TalkCall:
     call_id: str
     invite: Request
     ok: Response | None = None
+    adapter: PsAudioAdapter | None = None  # PS mode: G.711 in and out of PS
+    answer: str = ""  # the platform's SDP answer
     received: list[bytes] = field(default_factory=list)
     sent_packets: int = 0
     transport: asyncio.DatagramTransport | None = None
@@ -75,9 +85,10 @@ class TalkCall:
 
 
 class DeviceTalk:
-    def __init__(self, device: GbDeviceSimulator, tone_hz: float = 800.0) -> None:
+    def __init__(self, device: GbDeviceSimulator, tone_hz: float = 800.0, ps: bool = False) -> None:
         self.device = device
         self.tone_hz = tone_hz
+        self.ps = ps  # offer G.711 in PS (PS/90000) instead of plain G.711 over RTP
         self.broadcasts: list[BroadcastNotify] = []
         self.calls: dict[str, TalkCall] = {}
         self.invite_statuses: list[int] = []
@@ -86,8 +97,10 @@ class DeviceTalk:
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
-    def attach(cls, device: GbDeviceSimulator, tone_hz: float = 800.0) -> DeviceTalk:
-        talk = cls(device, tone_hz)
+    def attach(
+        cls, device: GbDeviceSimulator, tone_hz: float = 800.0, ps: bool = False
+    ) -> DeviceTalk:
+        talk = cls(device, tone_hz, ps)
         device.extensions.append(talk)
         return talk
 
@@ -143,7 +156,7 @@ class DeviceTalk:
             f"<sip:{notify.target_id}@{config.domain}>;tag={secrets.token_hex(4)}",
             f"<sip:{notify.source_id}@{config.domain}>",
         )
-        call = TalkCall(call_id, invite)
+        call = TalkCall(call_id, invite, adapter=PsAudioAdapter(PS_PT) if self.ps else None)
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _Receiver(call), local_addr=(host, 0)
         )
@@ -152,7 +165,7 @@ class DeviceTalk:
         invite.headers.add("Contact", f"<sip:{notify.target_id}@{self.device.hostport}>")
         invite.headers.add("Subject", f"{notify.target_id}:0100000001,{notify.source_id}:0")
         invite.headers.add("Content-Type", "application/sdp")
-        invite.body = _offer(notify.target_id, host, port).encode()
+        invite.body = _offer(notify.target_id, host, port, self.ps).encode()
         self.calls[call_id] = call
         response = await self.device.request(invite)
         self.invite_statuses.append(response.status)
@@ -161,6 +174,7 @@ class DeviceTalk:
             call.stop()
             return
         call.ok = response
+        call.answer = response.body.decode("utf-8", "replace")
         self.device.send_raw(self._ack(call, response).serialize())
         try:
             answer = SessionDescription.parse(response.body.decode("utf-8", "replace"))
@@ -194,7 +208,9 @@ class DeviceTalk:
         while not call.ended and call.transport is not None:
             payload = alaw_tone(self.tone_hz, index * SAMPLES, SAMPLES, level=0.3)
             packet = build_rtp(PCMA_PT, sequence, index * SAMPLES, ssrc, payload, index == 0)
-            call.transport.sendto(packet, destination)
+            adapter = call.adapter
+            for datagram in [packet] if adapter is None else adapter.sending(packet):
+                call.transport.sendto(datagram, destination)
             call.sent_packets += 1
             sequence = (sequence + 1) & 0xFFFF
             index += 1
@@ -226,16 +242,17 @@ class DeviceTalk:
             task.cancel()
 
 
-def _offer(channel: str, host: str, port: int) -> str:
+def _offer(channel: str, host: str, port: int, ps: bool = False) -> str:
+    payload_type, rtpmap = (PS_PT, "PS/90000") if ps else (PCMA_PT, "PCMA/8000")
     lines = [
         "v=0",
         f"o={channel} 0 0 IN IP4 {host}",
         "s=Talk",
         f"c=IN IP4 {host}",
         "t=0 0",
-        f"m=audio {port} RTP/AVP {PCMA_PT}",
+        f"m=audio {port} RTP/AVP {payload_type}",
         "a=sendrecv",
-        f"a=rtpmap:{PCMA_PT} PCMA/8000",
+        f"a=rtpmap:{payload_type} {rtpmap}",
         "y=0100000001",
         "f=v/////a/1/8/1",
     ]

@@ -15,6 +15,9 @@ requests to a lower platform that registered over TCP go on its connection):
   SSRC of its own, ACKs the 200, and receives PS over RTP (RFC 4571 framing on TCP),
   demuxed with ingest.ps; `colour()` decodes the latest picture and gives its mean RGB.
 - `bye()` ends a play; a BYE from the lower platform is answered and marks the play ended.
+- `invite(playback=(start, end))` asks for a recording (s=Playback; s=Download with
+  `download_speed`), `info()` steers it with MANSRTSP, `cancelled_invite()` CANCELs an
+  INVITE before its answer, `query_records()` sends Query/RecordInfo and gathers the pages.
 
 Run: python -m tools.gbupper --port 5080 --id 34010000002000000001 --password x
 """
@@ -38,6 +41,14 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from ingest.gbmansrtsp import CONTENT_TYPE, PlaybackControl
+from ingest.gbrecords import (
+    RecordInfoQuery,
+    RecordInfoResponse,
+    RecordItem,
+    encode_records_message,
+    parse_records_message,
+)
 from ingest.gbrtp import PsRtpReceiver
 from ingest.manscdp import (
     CatalogItem,
@@ -50,6 +61,7 @@ from ingest.manscdp import (
 )
 from ingest.ps import DemuxedFrame
 from ingest.rtpframing import Rfc4571Framer
+from sip.cancel import cancel_for
 from sip.digest import Credentials, DigestError
 from sip.message import Headers, Request, Response, SipParseError, StreamFramer, make_response
 from sip.message import parse_message as parse_sip
@@ -152,7 +164,8 @@ class GbUpperSimulator:
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._streams: dict[tuple[str, int], asyncio.StreamWriter] = {}  # SIP over TCP
-        self._pending: dict[tuple[str, int], asyncio.Future[Response]] = {}
+        self._pending: dict[tuple[str, int, str], asyncio.Future[Response]] = {}
+        self._records: dict[int, list[RecordInfoResponse]] = {}
         self._catalogs: dict[int, list[CatalogResponse]] = {}
         self._answers: dict[int, asyncio.Future[bytes]] = {}
         self._cseq = itertools.count(1)
@@ -201,7 +214,7 @@ class GbUpperSimulator:
         except SipParseError:
             return
         if isinstance(message, Response):
-            future = self._pending.get((message.call_id, message.cseq[0]))
+            future = self._pending.get((message.call_id, *message.cseq))
             if future is not None and not future.done() and message.status >= 200:
                 future.set_result(message)
             return
@@ -280,6 +293,11 @@ class GbUpperSimulator:
                 page = parse_message(request.body)
                 if isinstance(page, CatalogResponse):
                     self._catalogs.setdefault(page.sn, []).append(page)
+        elif (envelope.root, envelope.cmd_type) == ("Response", "RecordInfo"):
+            with contextlib.suppress(ManscdpError):
+                records = parse_records_message(request.body)
+                if isinstance(records, RecordInfoResponse):
+                    self._records.setdefault(records.sn, []).append(records)
         if envelope.root == "Response":
             future = self._answers.get(envelope.sn)
             if future is not None and not future.done():
@@ -335,7 +353,7 @@ class GbUpperSimulator:
     async def request(self, request: Request) -> Response:
         """Send and wait for the final answer, retransmitting per Timer A/E; 408 when none."""
         assert self.lower is not None
-        key = (request.call_id, request.cseq[0])
+        key = (request.call_id, *request.cseq)
         future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         data = request.serialize()
@@ -391,16 +409,41 @@ class GbUpperSimulator:
             await asyncio.sleep(0.05)
         raise TimeoutError(f"catalog incomplete: {self._catalogs.get(sn)}")
 
+    async def query_records(
+        self, channel: str, start: int, end: int, timeout: float = 8.0
+    ) -> list[RecordItem]:
+        """Query/RecordInfo for `channel` between two Unix times: every item of its pages."""
+        sn = next(self._sn)
+        status = await self.message(
+            encode_records_message(RecordInfoQuery(channel, sn, start, end)), channel
+        )
+        if status != 200:
+            raise RuntimeError(f"Query RecordInfo answered {status}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pages = self._records.get(sn, [])
+            items = [item for page in pages for item in page.items]
+            if pages and len(items) >= pages[0].sum_num:
+                return items
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"records incomplete: {self._records.get(sn)}")
+
     async def control(self, channel: str, ptz_cmd: str) -> int:
         """Control/DeviceControl with a PTZCmd for `channel`; the status of the answer."""
         body = encode_message(DeviceControl(channel, next(self._sn), ptz_cmd))
         return await self.message(body, channel)
 
     async def invite(
-        self, channel: str, transport: str = "udp", setup: str = "passive"
+        self,
+        channel: str,
+        transport: str = "udp",
+        setup: str = "passive",
+        playback: tuple[int, int] | None = None,
+        download_speed: int | None = None,
     ) -> UpperPlay:
         """INVITE `channel` to send to us; `setup` for TCP: passive (we listen) or active (we
-        connect to the port of the answer). Raises RuntimeError if refused."""
+        connect to the port of the answer); `playback` (start, end) asks for a recording.
+        Raises RuntimeError if refused."""
         ssrc = f"0{self.config.domain[3:8]}{secrets.randbelow(10_000):04d}"
         call_id = secrets.token_hex(10)
         play = UpperPlay(call_id, channel, int(ssrc))
@@ -420,15 +463,8 @@ class GbUpperSimulator:
             )
             play.closers.append(server.close)
             port = server.sockets[0].getsockname()[1]
-        sdp = _offer(self.config, channel, port, tcp, setup, ssrc)
-        tag = secrets.token_hex(4)
-        invite = self._new_request("INVITE", channel, call_id, tag)
-        invite.headers.add(
-            "Contact", f"<sip:{self.config.server_id}@{self.config.host}:{self.port}>"
-        )
-        invite.headers.add("Subject", f"{channel}:{ssrc},{self.config.server_id}:0")
-        invite.headers.add("Content-Type", "APPLICATION/SDP")
-        invite.body = sdp.encode()
+        sdp = _offer(self.config, channel, port, tcp, setup, ssrc, playback, download_speed)
+        invite = self._invite_request(channel, call_id, ssrc, sdp)
         self.plays[call_id] = play
         response = await self.request(invite)
         if response.status != 200:
@@ -447,6 +483,34 @@ class GbUpperSimulator:
             play.closers.append(writer.close)
             loop.create_task(_read_tcp(reader, writer, play))
         return play
+
+    def _invite_request(self, channel: str, call_id: str, ssrc: str, sdp: str) -> Request:
+        invite = self._new_request("INVITE", channel, call_id, secrets.token_hex(4))
+        invite.headers.add(
+            "Contact", f"<sip:{self.config.server_id}@{self.config.host}:{self.port}>"
+        )
+        invite.headers.add("Subject", f"{channel}:{ssrc},{self.config.server_id}:0")
+        invite.headers.add("Content-Type", "APPLICATION/SDP")
+        invite.body = sdp.encode()
+        return invite
+
+    async def cancelled_invite(self, channel: str, after: float) -> tuple[int, int]:
+        """INVITE `channel` (UDP, to a port nobody reads) and CANCEL it `after` seconds later:
+        the CANCEL's status and the INVITE's final status (487 when it was cancelled)."""
+        ssrc = f"0{self.config.domain[3:8]}{secrets.randbelow(10_000):04d}"
+        sdp = _offer(self.config, channel, 9, False, "passive", ssrc)
+        invite = self._invite_request(channel, secrets.token_hex(10), ssrc, sdp)
+        answered = asyncio.get_running_loop().create_task(self.request(invite))
+        await asyncio.sleep(after)
+        cancel = await self.request(cancel_for(invite))
+        return cancel.status, (await answered).status
+
+    async def info(self, play: UpperPlay, control: PlaybackControl) -> int:
+        """MANSRTSP (pause, play, seek, speed) in a playback's dialog; the answer's status."""
+        request = self._in_dialog("INFO", play)
+        request.headers.add("Content-Type", CONTENT_TYPE)
+        request.body = control.encode()
+        return (await self.request(request)).status
 
     def _in_dialog(self, method: str, play: UpperPlay, cseq: int | None = None) -> Request:
         ok = play.ok
@@ -482,14 +546,24 @@ def _query_body(cmd: str, sn: int, target: str) -> bytes:
     ).encode()
 
 
-def _offer(config: UpperConfig, channel: str, port: int, tcp: bool, setup: str, ssrc: str) -> str:
+def _offer(
+    config: UpperConfig,
+    channel: str,
+    port: int,
+    tcp: bool,
+    setup: str,
+    ssrc: str,
+    playback: tuple[int, int] | None = None,
+    download_speed: int | None = None,
+) -> str:
+    session = "Play" if playback is None else "Download" if download_speed else "Playback"
     lines = [
         "v=0",
         f"o={config.server_id} 0 0 IN IP4 {config.host}",
-        "s=Play",
+        f"s={session}",
         f"u={channel}:0",
         f"c=IN IP4 {config.host}",
-        "t=0 0",
+        f"t={playback[0]} {playback[1]}" if playback else "t=0 0",
         f"m=video {port or 9} {'TCP/RTP/AVP' if tcp else 'RTP/AVP'} 96 97 98",
         "a=recvonly",
         "a=rtpmap:96 PS/90000",
@@ -498,6 +572,8 @@ def _offer(config: UpperConfig, channel: str, port: int, tcp: bool, setup: str, 
     ]
     if tcp:
         lines += [f"a=setup:{setup}", "a=connection:new"]
+    if download_speed:
+        lines.append(f"a=downloadspeed:{download_speed}")
     lines.append(f"y={ssrc}")
     return "\r\n".join(lines) + "\r\n"
 

@@ -47,6 +47,8 @@ Message = dict[str, Any]
 COMPOSED = "composed"
 # Names the hub source of a participant's composed picture: (room, participant) -> source id.
 ComposedSource = Callable[[str, str], Awaitable[str]]
+# The source a subscriber is given for the one it asked (an H.265 source's H.264 twin).
+PlayableSource = Callable[[str], str]
 
 
 class MessageError(Exception):
@@ -88,15 +90,18 @@ class SignallingSession:
         owner: str = "",
         find_room: Callable[[str], PeerRoom | None] | None = None,
         composed: ComposedSource | None = None,
+        playable: PlayableSource | None = None,
     ) -> None:
         """`room` is the room the socket was opened for; `user` names the caller (the default
         participant name); `may_talk` allows PTT; `loopback` see webrtc.ice; `owner` is the
         caller's identity, recorded as the owner of its participant (default `user`);
         `find_room` finds the room the participant was moved to, which the session then
         acts on and forwards the events of; `composed` names the source of a participant's
-        composed picture (None: the server paints none)."""
+        composed picture (None: the server paints none); `playable` the source given for
+        one asked (None: the one asked)."""
         self.room = room
         self.composed = composed
+        self.playable = playable
         self.find_room = find_room
         self.user = user
         self.owner = owner or user
@@ -333,6 +338,8 @@ class SignallingSession:
                 source = await self._composed(peer)
             elif not self.room.may_watch(source):  # another room's: as unknown
                 raise KeyError(source)
+            elif self.playable is not None:
+                source = self.playable(source)
             await peer.subscribe(source)
         except KeyError:
             raise MessageError("unknown-source", f"no video source {asked!r}") from None
@@ -354,6 +361,8 @@ class SignallingSession:
         try:
             if asked == COMPOSED:
                 source = await self._composed(peer)
+            elif self.playable is not None:
+                source = self.playable(source)
             await peer.unsubscribe(source)
         except KeyError:
             raise MessageError("not-subscribed", f"not subscribed to {asked!r}") from None

@@ -26,6 +26,7 @@ from recorder.export import MAX_EXPORT_SECONDS
 from recorder.exportjobs import ExportJobs, TooManyExports
 from recorder.peaks import track_peaks
 from recorder.service import RecorderService, RecordingError
+from recorder.trackkinds import is_video_track
 from recorder.video import CONTENT_TYPES
 
 
@@ -151,19 +152,22 @@ def build_recordings_router(
         state: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
+        track_kind: Annotated[str | None, Query(max_length=32)] = None,
     ) -> list[dict[str, Any]]:
         """Search by room, participant (id or name), time range and event type: e.g.
         `?event=floor.granted&participant=north` finds the floor grants of gateway "north"
-        (under `matches`). Recordings in progress are listed too."""
+        (under `matches`); `?track_kind=composite` the recordings with a conference picture.
+        Recordings in progress are listed too."""
         found = recorder.index.search(
             room=room, participant=participant, since=utc_text(since), until=utc_text(until),
             event_type=event, source=source, state=state, limit=limit, offset=offset,
+            track_kind=track_kind,
         )  # fmt: skip
         live = [
             recording.summary()
             for recording in list(recorder.active.values())
             if (room is None or recording.room_name == room)
-            and (event, participant) == (None, None)
+            and (event, participant, track_kind) == (None, None, None)
         ]
         return [*await asyncio.gather(*live), *found]
 
@@ -192,7 +196,7 @@ def build_recordings_router(
         if not path.is_file():
             raise ApiError(404, "track-missing", f"the file of track {track_id!r} is missing")
         media, suffix = "audio/wav", ".wav"
-        if found.get("kind") == "video":
+        if is_video_track(found):
             suffix = path.suffix.lower()
             media = CONTENT_TYPES.get(suffix, "application/octet-stream")
         name = f"{recording_id}-{track_id}{suffix}"
@@ -204,7 +208,7 @@ def build_recordings_router(
     ) -> dict[str, Any]:
         """The track's waveform for drawing: `points` peak levels (0..1) over its length."""
         found = await _track(recorder, recording_id, track_id)
-        if found.get("kind") == "video":
+        if is_video_track(found):
             raise ApiError(409, "not-audio", f"track {track_id!r} is video: it has no waveform")
         path = recorder.directory_of(recording_id) / found["file"]
         try:
@@ -231,7 +235,7 @@ def build_recordings_router(
         unknown = sorted(set(body.tracks or []) - known)
         if unknown:
             raise ApiError(400, "unknown-track", f"no track(s) {', '.join(unknown)}")
-        video = {t["id"] for t in manifest.get("tracks", []) if t.get("kind") == "video"}
+        video = {t["id"] for t in manifest.get("tracks", []) if is_video_track(t)}
         chosen = body.tracks or []
         if body.format == "video" and (not chosen or chosen[0] not in video):
             raise ApiError(400, "video-track", 'format "video" needs a video track first')

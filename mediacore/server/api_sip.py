@@ -36,6 +36,11 @@ class DialRequest(BaseModel):
         description="call an ED-137 radio gateway: txrx both ways, rx only listen to the radio, "
         "tx only key it",
     )
+    video: bool = Field(
+        False,
+        description="offer video too (a cascade to another MCU, 级联): the far end receives the "
+        "room's composed picture and the mix, and its picture becomes a source of the room",
+    )
 
 
 def build_sip_router(
@@ -82,15 +87,19 @@ def build_sip_router(
         if (body.uri is None) == (body.group is None):
             raise ApiError(400, "bad-dial", "give either a uri or a group")
         if body.group is not None:
-            if body.name or body.trunk or body.radio:
-                raise ApiError(400, "bad-dial", "name, trunk and radio go with a uri")
+            if body.name or body.trunk or body.radio or body.video:
+                raise ApiError(400, "bad-dial", "name, trunk, radio and video go with a uri")
             response.status_code = 202
             return _dial_group(group_dials, room, body.group, principal)
+        if body.video and body.radio:
+            raise ApiError(400, "bad-dial", "a radio gateway carries no video")
         try:
             found.check_capacity()
             radio = OutgoingRadio(radio_offer_session(body.radio)) if body.radio else None
             uri = body.uri or ""
-            participant = await sip.dialer.dial(found, uri, body.name, body.trunk, radio)
+            participant = await sip.dialer.dial(
+                found, uri, body.name, body.trunk, radio, video=body.video
+            )
         except DialError as error:
             raise ApiError(error.status, error.code, str(error)) from None
         except RoomClosed as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
@@ -26,8 +27,13 @@ class SourceCreate(BaseModel):
     audio: StrictBool = True
 
 
-def build_sources_router(sources: Sources, link_legs: LinkLegs) -> APIRouter:
-    """`link_legs` learns the sources join links add, to remove them when the link ends."""
+def build_sources_router(
+    sources: Sources,
+    link_legs: LinkLegs,
+    extra: Callable[[str], dict[str, Any]] | None = None,
+) -> APIRouter:
+    """`link_legs` learns the sources join links add, to remove them when the link ends;
+    `extra(source id)` adds fields to a source's entry (a transcode that runs)."""
     router = APIRouter(prefix="/api/v1/rooms", tags=["sources"])
     joiner = Depends(permission("legs:create"))
 
@@ -39,9 +45,10 @@ def build_sources_router(sources: Sources, link_legs: LinkLegs) -> APIRouter:
         principal: Annotated[Principal, Depends(permission("legs:create"))],
     ) -> dict[str, Any]:
         """Pull a field camera into the room as a participant (kind "video"): `rtsp://`
-        (TCP), `rtsp+udp://`, `rtmp://`, `http(s)://...m3u8` or `srt://`. Video is never
-        re-encoded: H.264 goes to WebRTC subscribers, walls and recorders, H.265 to walls and
-        recorders only; other codecs fail the source. With `audio` (default true) its sound
+        (TCP), `rtsp+udp://`, `rtmp://`, `http(s)://...m3u8` or `srt://`. H.264 goes to
+        WebRTC subscribers, walls and recorders as received, H.265 to walls and recorders
+        (WebRTC subscribers get its H.264 twin, transcoded once); other codecs fail the
+        source. With `audio` (default true) its sound
         is mixed into the room like a talker's (mute it with the participant API). Answers its
         participant id, state and `audio`; later states arrive as `source.state` events.
         A host outside the `[outbound]` networks (link-local, metadata and loopback addresses
@@ -67,9 +74,15 @@ def build_sources_router(sources: Sources, link_legs: LinkLegs) -> APIRouter:
         "pcm_mulaw"...), `audio_rate`, `audio_channels`, and counters (packets, keyframes,
         reconnects, bitrate, audio_frames, audio_errors, audio_underruns, audio_overflows,
         audio_dropped_ms, audio_buffered_ms). `url` hides credentials, stream keys and
-        query tokens, and `reason` never quotes the network's errors, except for admins."""
+        query tokens, and `reason` never quotes the network's errors, except for admins.
+        While an H.265 source is transcoded for WebRTC subscribers and H.264 terminals,
+        `transcode` says so: its H.264 twin, size, and each quality tier's source and
+        subscribers."""
         with room_errors():
-            return await sources.entries(room, reveal=principal.may(SECRETS))
+            entries = await sources.entries(room, reveal=principal.may(SECRETS))
+        if extra is not None:
+            entries = [{**entry, **extra(str(entry.get("id")))} for entry in entries]
+        return entries
 
     @router.delete("/{room}/sources/{source_id}", status_code=204, dependencies=[joiner])
     async def remove_source(room: str, source_id: str) -> Response:

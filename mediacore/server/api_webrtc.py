@@ -65,11 +65,13 @@ def build_webrtc_router(
     config: Config,
     link_legs: LinkLegs,
     composed: Callable[[str, str | None], Awaitable[str]] | None = None,
+    playable: Callable[[str], str] | None = None,
 ) -> APIRouter:
     """`peer_room(name)` is the open room `name` as WebRTC joins it (None: no such room);
     `peers` holds every live peer of the server; `link_legs` learns the peers join links
     make, to end them when the link ends; `composed(room, participant)` names the video
-    source of a participant's composed picture (None: a player's), for `"composed"` asks."""
+    source of a participant's composed picture (None: a player's), for `"composed"` asks;
+    `playable(source)` the source given for one asked (an H.265 source's H.264 twin)."""
     router = APIRouter(prefix="/api/v1/rooms", tags=["webrtc"])
 
     def find_room(room: str) -> PeerRoom:
@@ -116,6 +118,7 @@ def build_webrtc_router(
             loopback=loopback(websocket.scope.get("server")),
             find_room=peer_room,
             composed=composed,
+            playable=playable,
         )
         link_legs.track(principal)  # its peer is found by owner when the link ends
         session.start()
@@ -203,6 +206,8 @@ def build_webrtc_router(
             video = await _composed(composed, found.name, None)
         elif video is not None and not found.may_watch(video):
             raise ApiError(404, "unknown-source", f"no video source {video!r} in room {room!r}")
+        elif video is not None and playable is not None:
+            video = playable(video)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/sdp":
             raise ApiError(415, "unsupported-media-type", "send the offer as application/sdp")

@@ -19,8 +19,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from ingest.gbcamera import GbCameraControl
 from ingest.gbcascade import GbCascade
+from ingest.gbdownload import GbDownloads
 from ingest.gbreader import SCHEME as GB28181
 from ingest.gbreader import GbReaderFactory
+from ingest.gbrosterposition import position_fields
 from ingest.service import IngestService
 from mediacore.events import EventBus
 from mediacore.legvideo import LegVideo
@@ -40,6 +42,8 @@ from mediacore.server.api_floor import build_floor_router
 from mediacore.server.api_gb28181 import build_gb28181_router
 from mediacore.server.api_gbmap import build_gb_map_router
 from mediacore.server.api_gbptz import build_gbptz_router
+from mediacore.server.api_gbrecords import build_gb_records_router
+from mediacore.server.api_gbrecordspanel import build_gb_records_panel_router
 from mediacore.server.api_gbtalkback import build_gb_talkback_router
 from mediacore.server.api_gbupstreams import build_gb_upstreams_router
 from mediacore.server.api_groups import build_groups_router
@@ -50,6 +54,7 @@ from mediacore.server.api_move import build_move_router
 from mediacore.server.api_pages import build_pages_router
 from mediacore.server.api_parking import build_parking_router
 from mediacore.server.api_recordings import build_recordings_router
+from mediacore.server.api_rollcall import build_rollcall_router
 from mediacore.server.api_rooms import build_rooms_router
 from mediacore.server.api_sip import build_sip_router
 from mediacore.server.api_sources import build_sources_router
@@ -71,10 +76,12 @@ from mediacore.server.config import Config, outbound_networks
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.gbpictures import WallPictures
+from mediacore.server.gbroompictures import ConferencePictures
 from mediacore.server.groupdials import GroupDials
 from mediacore.server.groups import Groups
 from mediacore.server.guard import RequestGuard
 from mediacore.server.holds import Holds
+from mediacore.server.legpictures import leg_composer
 from mediacore.server.linklegs import LinkLegs
 from mediacore.server.logins import Logins
 from mediacore.server.loginthrottle import LoginThrottle
@@ -84,13 +91,17 @@ from mediacore.server.metrics import MediaMetrics
 from mediacore.server.parking import Parking
 from mediacore.server.parties import PartyBook
 from mediacore.server.privatecalldial import private_calls
+from mediacore.server.reachmetrics import ReachCollector
+from mediacore.server.recordcomposite import RecordingComposite, local_finder
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.remotepeers import RemotePeers
 from mediacore.server.remotepull import RemotePulls
 from mediacore.server.remotesources import RemoteSources
 from mediacore.server.remotevideo import RemoteVideo
+from mediacore.server.rollcalls import RollCallService
 from mediacore.server.rooms import LocalRooms, Rooms
 from mediacore.server.roomscenes import RoomScenes
+from mediacore.server.roomtours import RoomTours
 from mediacore.server.security import permission
 from mediacore.server.sessions import SessionStore
 from mediacore.server.shardedrecordings import ShardedRecordingSite
@@ -98,6 +109,7 @@ from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.sipservice import SipService
 from mediacore.server.sources import LocalSources, Sources
 from mediacore.server.speech import Speech
+from mediacore.server.transcodes import TranscodeService
 from mediacore.server.walls import WallService
 from mediacore.server.workers import WorkerPool
 from mediacore.signing import SigningKey
@@ -210,10 +222,16 @@ class MediaServer:
             self.sources = self.remote_sources
         # recordings take every video source of their room, remuxed
         self.recording_video = RecordingVideo(self.recorder, self.webrtc.video_hub, self.bus)
+        self.gb_downloads: GbDownloads | None = None  # devices' recordings kept as files
         if self.sip.gb is not None:  # gb28181:// sources: channels of registered 国标 devices
             ports = (config.rtp.port_min, config.rtp.port_max)
-            self.ingest.readers[GB28181] = GbReaderFactory(
+            readers = GbReaderFactory(
                 self.sip.gb, config.server.host, ports, networks=self.outbound
+            )
+            self.ingest.readers[GB28181] = readers
+            self.ingest.fields[GB28181] = position_fields(self.sip.gb.subscriber.channel_position)
+            self.gb_downloads = GbDownloads(
+                readers, config.data_dir / "gb28181" / "downloads", self.bus
             )
 
         # FFmpeg work runs in video processes below the audio's priority: the pullers in one,
@@ -231,8 +249,21 @@ class MediaServer:
         # every room's composed picture, each in a video process of its own once watched
         self.conferences = ConferenceService(self.webrtc.video_hub, self.bus, video_process)
         self.metrics.registry.register(ConferenceCollector(self.conferences.statistics))
+        place.composer = leg_composer(self.conferences.composed)  # legs here see it too
         if self.sharded is not None:  # legs in the workers ask for composed pictures too
             self.conferences.serve_workers(self.sharded.pool.workers)
+        # H.264 twins of H.265 sources (`<source>~h264`), made when first asked for
+        self.transcodes = TranscodeService(self.webrtc.video_hub, video_process)
+        self.webrtc.video_hub.resolver = self.transcodes.resolve
+        self.metrics.registry.register(
+            ReachCollector(self.conferences.statistics, self.transcodes.statistics)
+        )
+        # recordings take the composed picture with the mix too (a viewer while they record)
+        self.recording_composite = RecordingComposite(
+            self.recorder,
+            self.webrtc.video_hub,
+            local_finder(self.conferences.composed, self.webrtc.video_hub),
+        )
         self.cascade: GbCascade | None = None  # 级联: registered to upper 国标 platforms
         if self.sip.gb is not None and config.gb28181_upstreams:
             self.cascade = GbCascade(
@@ -240,12 +271,17 @@ class MediaServer:
                 self.sip.gb,
                 self.bus,
                 pictures=WallPictures(self.walls, self.webrtc.video_hub),
+                rooms=ConferencePictures(self.rooms, self.conferences, self.webrtc.video_hub),
                 bind_host=config.server.host,
                 ports=(config.rtp.port_min, config.rtp.port_max),
                 media_address=config.rtp.public_address,
             )
             self.sip.add_upper_platforms(self.cascade)
         self.announcements = self._announcements(config)
+        # tours (轮巡) and roll calls (点名): rules of every room's composed picture
+        self.tours = RoomTours(self.bus)
+        self.rollcalls = RollCallService(self.rooms, self.announcements, self.bus)
+        self.conferences.rules += [self.tours, self.rollcalls]
         clips = ClipCache(clips_directory(config.data_dir))
         self.holds = Holds(self.rooms, self.sip.agent, clips, config.sip.hold_music)
         self.parking = Parking(self.rooms, self.holds, self.bus)
@@ -311,6 +347,8 @@ class MediaServer:
         await self.sip.start()
         await self.walls.start()
         await self.conferences.start()
+        await self.recording_composite.start()
+        await self.transcodes.start()
         if self.cascade is not None:
             self.cascade.start()
         self.link_legs.start()
@@ -332,16 +370,22 @@ class MediaServer:
         # stopped below, after their recordings).
         await self.recorder.stop()
         await self.recording_video.stop()  # the taps of the video tracks just finished
+        await self.recording_composite.stop()
         if self.cascade is not None:
             await self.cascade.stop()  # BYE to upper platforms still playing, unregister
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
         await self.conferences.stop()
+        await self.transcodes.stop()
+        self.tours.stop()
+        await self.rollcalls.stop()
         await self.directory.stop()
         if self.sharded is not None:
             await self.sharded.stop()
         if self.remote_sources is not None:
             await self.remote_sources.stop()
         await self.ingest.stop()  # sources whose room did not close them
+        if self.gb_downloads is not None:
+            self.gb_downloads.stop()
         await self.pulls.stop()  # their video process
         await self.webrtc.stop()  # peers that were not in a room yet
         await self.sip.stop()
@@ -428,14 +472,21 @@ def create_app(server: MediaServer) -> FastAPI:
         )
     )
     app.include_router(build_floor_router(server.rooms, server.peers.owner_of))
+    app.include_router(build_rollcall_router(server.rollcalls))
     app.include_router(build_workers_router(server.pool))
-    app.include_router(build_sources_router(server.sources, server.link_legs))
+    app.include_router(
+        build_sources_router(server.sources, server.link_legs, server.transcodes.fields)
+    )
     app.include_router(build_gb28181_router(server.sip.gb))
     camera = GbCameraControl(server.sip.gb) if server.sip.gb is not None else None
     app.include_router(build_gbptz_router(camera, server.bus, STATIC / "camerapad.js"))
     app.include_router(build_gb_upstreams_router(server.cascade))
     app.include_router(build_gb_talkback_router(server.sip.gb_talkbacks))
     app.include_router(build_gb_map_router(STATIC / "gbmap.js"))
+    app.include_router(build_gb_records_panel_router(STATIC / "gbrecords.js"))
+    app.include_router(
+        build_gb_records_router(server.sip.gb, server.sources, server.gb_downloads, server.bus)
+    )
     app.include_router(build_join_links_router(server.directory, server.tokens, server.link_legs))
     app.include_router(
         build_recordings_router(server.directory, server.recorder, server.exports, server.audit)
@@ -477,6 +528,7 @@ def create_app(server: MediaServer) -> FastAPI:
             server.config,
             server.link_legs,
             server.conferences.composed,
+            server.transcodes.playable,
         )
     )
     app.include_router(

@@ -25,6 +25,7 @@ from mediacore.legvideo import VideoLine, offer_line, video_line
 from mediacore.negotiationwire import negotiation_from_json, negotiation_to_json
 from mediacore.offeranswer import AudioNegotiation
 from mediacore.participant import Participant
+from mediacore.payloadadapter import PayloadAdapter
 from mediacore.room import RoomClosed, RoomFull, RoomSettings
 from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import MediaDescription, SessionDescription
@@ -118,6 +119,20 @@ class RemoteLeg:
         )
         answer.media[:] = _sdp(reply["answer"]).media
         self.video = video_line(answer)
+
+    async def offer_video(self, offer: SessionDescription) -> None:
+        """The worker's leg adds its video line (it binds the port) to our offer."""
+        reply = await self.worker.request("leg.video_offer", leg=self.id, offer=offer.serialize())
+        offer.media[:] = _sdp(reply["offer"]).media
+        self.video = video_line(offer)
+
+    async def video_answered(self, answer: SessionDescription) -> None:
+        """The far end's answer to it: the worker's leg takes its terms; the line it answers
+        is our next offers' (re-INVITEs keep it)."""
+        reply = await self.worker.request(
+            "leg.video_answered", leg=self.id, answer=answer.serialize()
+        )
+        self.video = video_line(_sdp(reply["sdp"])) if reply.get("sdp") else None
 
     def video_offer(self, direction: str) -> tuple[int, MediaDescription] | None:
         if self.video is None:
@@ -437,12 +452,15 @@ def _remote_leg(participant: Participant) -> RemoteLeg:
 def _leg_kind(
     make_leg: Callable[..., RtpLeg], options: dict[str, Any], policy: LegPolicy
 ) -> dict[str, Any]:
-    """How the worker makes the leg (again, after a restart): kind, radio options, policy."""
+    """How the worker makes the leg (again, after a restart): kind, radio options, policy,
+    and its payload adapter's settings when it has one (G.711 in a GB/T 28181 PS stream)."""
     radio: RadioOptions | None = options.get("radio")
+    adapter: PayloadAdapter | None = options.get("adapter")
+    carried = {"adapter": adapter.to_json()} if adapter is not None else {}
     if make_leg is not RadioLeg:
-        return {"kind": "rtp", "radio": None, "policy": policy.to_json()}
+        return {"kind": "rtp", "radio": None, "policy": policy.to_json(), **carried}
     options_json = asdict(radio) if radio is not None else asdict(RadioOptions())
-    return {"kind": "radio", "radio": options_json, "policy": policy.to_json()}
+    return {"kind": "radio", "radio": options_json, "policy": policy.to_json(), **carried}
 
 
 def _sdp(text: str) -> SessionDescription:

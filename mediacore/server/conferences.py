@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -35,6 +36,7 @@ from mediacore.channelio import RequestFailed
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.datapath import MediaFrame
 from mediacore.events import Event, EventBus
+from mediacore.qualitytiers import TIER_NAMES, TIERS, TierChooser, encode_cap
 from mediacore.server.children import ChildProcess
 from mediacore.server.roomscenes import RoomScenes
 from mediacore.server.sourcefeed import SourceFeed
@@ -43,6 +45,7 @@ from mediacore.server.workers import WorkerProcess
 from mediacore.videohub import TIME_BASE, VideoHub, VideoSource
 from mixer.conferencevideo import ConferenceVideo, normalized, parse_conference_video
 from mixer.layout import LayoutError
+from mixer.picturerule import PictureRule, ruled_layout, ruled_picture
 from mixer.variants import SpeakerHistory, Viewer, assign, picture_json
 from mixer.variantswitch import VariantSwitch
 from mixer.wall import Scene
@@ -68,10 +71,22 @@ _SCENE_EVENTS = frozenset(
         "floor.granted",
         "floor.released",
         "floor.revoked",
+        "conference.tour",  # a toured slot shows its next source (mediacore.server.roomtours)
+        "conference.rollcall",  # a roll call starts or ends (mediacore.server.rollcalls)
     }
 )
 
 ProcessFactory = Callable[[str], ChildProcess]
+
+
+def _request_bitrate(data: dict[str, Any]) -> float | None:
+    """A worker request's "bitrate" (bit/s, None: no limit); raises RequestFailed."""
+    bitrate = data.get("bitrate")
+    if bitrate is not None and (
+        isinstance(bitrate, bool) or not isinstance(bitrate, (int, float)) or bitrate <= 0
+    ):
+        raise RequestFailed("ValueError", "bitrate: a positive number of bit/s")
+    return None if bitrate is None else float(bitrate)
 
 
 def alias_id(room: str, participant: str | None) -> str:
@@ -86,6 +101,8 @@ class _View:
         self.created = created
         self.sized = sized  # asked a size of its own (else it follows the room's)
         self.switch = VariantSwitch()
+        self.estimate: float | None = None  # what its receiver can take, bit/s (None: no limit)
+        self.tiers = TierChooser()
 
 
 class _Conference:
@@ -123,6 +140,8 @@ class ConferenceService:
         self._conferences: dict[str, _Conference] = {}
         self._dirty: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # what changes a picture beyond its layout (tours, roll calls), applied in this order
+        self.rules: list[PictureRule] = []
         bus.listen(self._event)
 
     # -- life -----------------------------------------------------------------------------
@@ -150,11 +169,13 @@ class ConferenceService:
         participant: str | None,
         width: int | None = None,
         height: int | None = None,
+        bitrate: float | None = None,
     ) -> str:
         """The hub source id carrying `participant`'s composed picture of `room` (None: the
         common picture, for players without a camera), at the room's size unless `width` and
-        `height` say otherwise; its process is started if need be. Raises KeyError for a
-        room not open, TimeoutError or OSError when the video process cannot start."""
+        `height` say otherwise; its process is started if need be. `bitrate` is what the
+        receiver can take (bit/s, see `estimate`). Raises KeyError for a room not open,
+        TimeoutError or OSError when the video process cannot start."""
         settings = self._settings.get(room)
         if settings is None:
             raise KeyError(room)
@@ -164,7 +185,7 @@ class ConferenceService:
         canvas = conference.video.canvas
         viewer = Viewer(participant, width or canvas.width, height or canvas.height)
         view = conference.views.get(participant)
-        if view is None or view.source.closed or view.viewer != viewer:
+        if view is None or view.source.closed or replace(view.viewer, tier=0) != viewer:
             if view is not None:
                 view.source.close()
             source = VideoSource(alias_id(room, participant), "H264", room=room)
@@ -172,25 +193,49 @@ class ConferenceService:
             source.keyframe_requester = self._keyframe_requester(conference, view)
             self._hub.register_source(source)
             conference.views[participant] = view
+        if bitrate is not None:
+            view.estimate = bitrate
         await self._ensure_running(conference)
         self._update(conference)
         return view.source.id
 
+    def estimate(self, room: str, participant: str | None, bitrate: float | None) -> None:
+        """The receiver of `participant`'s picture can take `bitrate` bit/s now (its b=TIAS,
+        TMMBR or REMB; None: no limit): its quality tier follows (mediacore.qualitytiers).
+        Unknown rooms and viewers are ignored."""
+        conference = self._conferences.get(room)
+        view = conference.views.get(participant) if conference is not None else None
+        if view is not None:
+            view.estimate = bitrate
+            self._soon(room)
+
     def serve_workers(self, workers: Iterable[WorkerProcess]) -> None:
         """Lets legs in media workers ask for a composed picture: the request
-        "video.composed" {room, participant, width?, height?} answers {"source": id}, which
-        the worker then imports like any source of this hub ("video.import")."""
+        "video.composed" {room, participant, width?, height?, bitrate?} answers {"source":
+        id}, which the worker then imports like any source of this hub ("video.import");
+        "video.estimate" {room, participant, bitrate} moves it to the tier that fits."""
         for worker in workers:
             worker.handlers["video.composed"] = self._composed_request
+            worker.handlers["video.estimate"] = self._estimate_request
+
+    async def _estimate_request(self, data: dict[str, Any]) -> dict[str, Any]:
+        """ "video.estimate" {room, participant, bitrate}: a leg's new TMMBR or REMB."""
+        bitrate = _request_bitrate(data)
+        participant = data.get("participant")
+        self.estimate(
+            str(data.get("room")), None if participant is None else str(participant), bitrate
+        )
+        return {}
 
     async def _composed_request(self, data: dict[str, Any]) -> dict[str, Any]:
         room, participant = str(data.get("room")), data.get("participant")
         width, height = data.get("width"), data.get("height")
+        bitrate = _request_bitrate(data)
         try:
             if width is not None or height is not None:  # a size of its own: checked as ours
                 parse_conference_video({**normalized({}), "width": width, "height": height})
             source = await self.composed(
-                room, None if participant is None else str(participant), width, height
+                room, None if participant is None else str(participant), width, height, bitrate
             )
         except LayoutError as error:
             raise RequestFailed("ValueError", f"picture size: {error}") from None
@@ -212,6 +257,11 @@ class ConferenceService:
                 "encodes_per_second": stats.get("encodes_per_second", 0.0),
                 "encodes": stats.get("encodes", 0),
                 "layout_switches": stats.get("layout_switches", 0),
+                "tiers": {
+                    "player" if pid is None else pid: TIER_NAMES[v.viewer.tier]
+                    for pid, v in list(conference.views.items())
+                    if v.source.watched
+                },
             }
         }
 
@@ -306,15 +356,25 @@ class ConferenceService:
         if views:
             conference.watched_at = now
         video = conference.video
+        for view in views:  # each receiver's tier, from its estimate
+            full = encode_cap(view.viewer.width, view.viewer.height, video.canvas.fps)
+            tier = view.tiers.choose(full, view.estimate, now)
+            view.viewer = replace(view.viewer, tier=tier)
+        layout = ruled_layout(self.rules, conference.room, video.layout)
         assignment = assign(
-            video.layout,
+            layout,
             video.canvas.fps,
             scene,
             [v.viewer for v in views],
             conference.history.previous,
         )
         variants = {
-            key.id: {"width": key.width, "height": key.height, "tiles": picture_json(tiles)}
+            key.id: {
+                "width": key.width,
+                "height": key.height,
+                "tiles": picture_json(ruled_picture(self.rules, conference.room, tiles, scene)),
+                "share": TIERS[key.tier],
+            }
             for key, tiles in assignment.pictures.items()
         }
         for view in views:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ingest.gbupperrelay import PictureSink
 from mediacore.server.walls import WallService, whep_source_id
-from mediacore.videohub import VideoHub
+from mediacore.videohub import VideoHub, VideoSource
 
 
 class WallPictures:
@@ -34,12 +34,17 @@ class WallPictures:
         source_id = self._source(wall)
         if source_id is None:
             raise KeyError(f"wall {wall} has no whep output")
-        source = self.hub.get(source_id)
+        return tap_source(self.hub.get(source_id), sink)
 
-        def tap(packet: Any, keyframe: bool) -> None:
-            pts = int(packet.pts) if packet.pts is not None else None
-            sink(bytes(packet), pts, keyframe)
 
-        remove = source.add_tap(tap)
-        source.request_keyframe()
-        return remove
+def tap_source(source: VideoSource, sink: PictureSink) -> Callable[[], None]:
+    """Feed `sink` the source's encoded frames from now on (a keyframe is asked for); returns
+    the function that stops it."""
+
+    def tap(packet: Any, keyframe: bool) -> None:
+        pts = int(packet.pts) if packet.pts is not None else None
+        sink(bytes(packet), pts, keyframe)
+
+    remove = source.add_tap(tap)
+    source.request_keyframe()
+    return remove

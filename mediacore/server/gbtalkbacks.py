@@ -5,7 +5,9 @@ agent (which answers the device's INVITE into the room as it answers any caller)
 The device's INVITE is a SIP call into the room: the same offer/answer, media leg (here or in
 a media worker), dialog, BYE and roster entry as a phone's. A full-duplex talkback is a plain
 RTP leg; a half-duplex one is a VOX radio leg: the device's voice asks for the room's floor,
-and its speaker hears only the floor holder, as a radio gateway's would (radio/leg.py)."""
+and its speaker hears only the floor holder, as a radio gateway's would (radio/leg.py). Audio
+offered as G.711 in PS (PS/90000) is answered in kind: the leg mixes plain G.711 and a payload
+adapter (ingest.psaudio) carries it in and out of the program stream."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from ingest.gbnotify import BroadcastNotify, BroadcastResponse, encode_event_mes
 from ingest.gbplatform import GbPlatform
 from ingest.gbsettings import is_gb_id
 from ingest.gbtalkback import Talkback, TalkbackDuplex, TalkbackError, TalkbackTable
+from ingest.gbtalksdp import ps_audio_answer, ps_audio_offer
 from mediacore.events import EventBus
 from mediacore.legpolicy import LegPolicy
 from mediacore.rtpsession import RtpLeg
@@ -53,10 +56,30 @@ class TalkbackSession:
         local_address: str,
         policy: LegPolicy,
     ) -> tuple[MediaLeg, SessionDescription]:
+        ps = ps_audio_offer(offer)  # G.711 in PS: the leg answers plain G.711 through an adapter
+        if ps is None:
+            return await self._answer(legs, offer, room, local_address, policy)
+        audio, plain = ps
+        leg, answer = await self._answer(
+            legs, plain, room, local_address, policy, adapter=audio.adapter()
+        )
+        return leg, ps_audio_answer(answer, audio)
+
+    async def _answer(
+        self,
+        legs: CallLegs,
+        offer: SessionDescription,
+        room: CallRoom,
+        local_address: str,
+        policy: LegPolicy,
+        **options: Any,
+    ) -> tuple[MediaLeg, SessionDescription]:
         if self.duplex == "half":
-            options = RadioOptions(mode="vox")
-            return await legs.answer(offer, room, local_address, RadioLeg, policy, radio=options)
-        return await legs.answer(offer, room, local_address, RtpLeg, policy)
+            radio = RadioOptions(mode="vox")
+            return await legs.answer(
+                offer, room, local_address, RadioLeg, policy, radio=radio, **options
+            )
+        return await legs.answer(offer, room, local_address, RtpLeg, policy, **options)
 
     def mark(self, message: Message) -> None:
         pass

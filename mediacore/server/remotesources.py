@@ -97,6 +97,13 @@ class RemoteSources:
             await self.sharded.remove(room, source_id, "removed")
         await self._stop(source_id, "removed")
 
+    async def find(self, room: str, source_id: str) -> FieldSource:
+        self.sharded.placed(room)
+        held = self._sources.get(source_id)
+        if held is None or held.room != room:
+            raise KeyError(source_id)
+        return held.source
+
     async def stop(self) -> None:
         for participant in list(self._sources):
             await self._stop(participant, "server-stopped")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from ingest.service import IngestService
+from ingest.source import FieldSource
 from mediacore.server.rooms import LocalRooms
 
 
@@ -28,6 +29,11 @@ class Sources(Protocol):
         """The source leaves the room. Raises NoSuchRoom or KeyError."""
         ...
 
+    async def find(self, room: str, source_id: str) -> FieldSource:
+        """The source itself (to steer a played-back recording). Raises NoSuchRoom or
+        KeyError."""
+        ...
+
 
 class LocalSources:
     def __init__(self, rooms: LocalRooms, ingest: IngestService) -> None:
@@ -44,3 +50,9 @@ class LocalSources:
 
     async def remove(self, room: str, source_id: str) -> None:
         await self.ingest.remove(self.rooms.room(room), source_id)
+
+    async def find(self, room: str, source_id: str) -> FieldSource:
+        participant = self.rooms.room(room).participants.get(source_id)
+        if participant is None or not isinstance(participant.endpoint, FieldSource):
+            raise KeyError(source_id)
+        return participant.endpoint

@@ -8,8 +8,8 @@ process decodes the sources, paints each variant and encodes it. Requests on the
     conference.status  {room}             the runner's statistics
 
 notifications from the server: `conference.variants` {room, variants: {id: {width, height,
-tiles}}, available: {source id: codec}} whenever a picture changes (and five times a second),
-`conference.keyframe` {room, variant}. Back to the server: `video.wanted` and
+tiles, share?}}, available: {source id: codec}} whenever a picture changes (and five times a
+second), `conference.keyframe` {room, variant}. Back to the server: `video.wanted` and
 `source.keyframe` as a wall's process sends them, and on the data path each variant's H.264
 access units under the source id `<room>/<variant id>`."""
 
@@ -90,7 +90,10 @@ class ConferenceHost:
                 runner.set_variants(
                     {
                         str(vid): VariantPicture(
-                            int(v["width"]), int(v["height"]), picture_from_json(v["tiles"])
+                            int(v["width"]),
+                            int(v["height"]),
+                            picture_from_json(v["tiles"]),
+                            float(v.get("share", 1.0)),
                         )
                         for vid, v in dict(data["variants"]).items()
                     }

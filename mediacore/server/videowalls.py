@@ -179,6 +179,7 @@ class WallHost:
                         data.get("speaker"),
                         data.get("floor"),
                         {str(k): str(v) for k, v in dict(data["names"]).items()},
+                        {int(k): str(v) for k, v in dict(data.get("tours") or {}).items()},
                     )
                 )
             self._sync()

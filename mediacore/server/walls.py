@@ -38,6 +38,7 @@ from mediacore.datapath import MediaFrame, video
 from mediacore.events import EventBus
 from mediacore.server.children import ChildProcess
 from mediacore.server.roomscenes import RoomScenes
+from mediacore.server.walltours import WallTours, wall_tours
 from mediacore.videohub import TIME_BASE, PacketTap, VideoHub, VideoSource
 from mixer.layout import Wall, parse_wall
 from mixer.walltransport import RtpStart, new_rtp_start, rtp_sdp
@@ -103,6 +104,7 @@ class WallService:
         self._new_process = new_process
         self._walls: dict[str, _Running] = {}
         self._task: asyncio.Task[None] | None = None
+        self.tours = WallTours(bus)  # 轮巡: tiles cycling through sources
 
     # -- life -----------------------------------------------------------------------------
 
@@ -179,9 +181,11 @@ class WallService:
         ValueError) with a message for the client, TimeoutError or OSError when its video
         process cannot be started."""
         wall = parse_wall(data)
+        tours = wall_tours(data, wall.layout)
         definition = json.loads(json.dumps(data))  # a plain, detached copy
         running = self._walls.get(name)
         created = running is None
+        self.tours.set(name, wall.room, tours)  # before its first scene goes out
         if running is None:
             running = await self._start_process(name, definition, wall)
             self._walls[name] = running
@@ -203,6 +207,7 @@ class WallService:
         if name not in self._walls:
             raise KeyError(name)
         await self._stop_wall(name)
+        self.tours.drop(name)
         await self._save()
 
     def sdp(self, name: str, index: int) -> str:
@@ -415,13 +420,15 @@ class WallService:
         self, running: _Running, sources: dict[str, VideoSource], names: dict[str, str]
     ) -> None:
         shown, speaker, floor = self._scene(running, sources)
+        toured = self.tours.shown(running.name, names)
         running.process.notify(
             "wall.scene",
             name=running.name,
             sources=list(shown),
             speaker=speaker,
             floor=floor,
-            names={sid: names[sid] for sid in shown if sid in names},
+            names={sid: names[sid] for sid in (*shown, *toured.values()) if sid in names},
+            tours={str(slot): source for slot, source in toured.items()},
             available={sid: source.codec_name for sid, source in sources.items()},
         )
 

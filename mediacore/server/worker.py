@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import gc
 import json
 import logging
@@ -40,6 +39,8 @@ from mediacore.server.config import Config, RtpSection, ServerSection
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.legvideoplace import WorkerVideoPlace
 from mediacore.server.metricsdata import TickTimings, room_snapshot
+from mediacore.server.parentdeath import die_with_parent
+from mediacore.server.recordcomposite import RecordingComposite, worker_finder
 from mediacore.server.recordvideo import RecordingVideo
 from mediacore.server.rooms import LegRequest, LocalRooms, offer_answer_kind
 from mediacore.server.workerlegs import WorkerLegs
@@ -51,7 +52,6 @@ from mediacore.videohub import VideoHub
 
 log = logging.getLogger(__name__)
 
-_PR_SET_PDEATHSIG = 1  # prctl(2)
 # Room-wide events come from the home shard only; the others would repeat them.
 _HOME_ONLY = ("room.opened", "room.closed", "room.updated")
 
@@ -117,6 +117,10 @@ class Worker:
         # Recordings written here take their room's video from this worker's hub: its peers'
         # own, and the cameras' brought from control (`_every_second`).
         self.recording_video = RecordingVideo(self.recorder, self.video.hub, self.bus)
+        # and the room's composed picture with its mix, from control's conference service
+        self.recording_composite = RecordingComposite(
+            self.recorder, self.video.hub, worker_finder(self.video)
+        )
         self._housekeeping: asyncio.Task[None] | None = None
         self._stopping = False
         self.bus.listen(self._forward_event)
@@ -280,6 +284,7 @@ class Worker:
 
     async def start(self) -> None:
         await self.recording_video.start()
+        await self.recording_composite.start()
         self._housekeeping = asyncio.get_running_loop().create_task(self._every_second())
 
     async def _every_second(self) -> None:
@@ -310,6 +315,7 @@ class Worker:
             self._housekeeping.cancel()
         await self.recorder.stop_all("server-stopping")  # sealed while the rooms are whole
         await self.recording_video.stop()
+        await self.recording_composite.stop()
         for links in self.links.values():
             links.close()
         await self.directory.stop()
@@ -363,16 +369,6 @@ async def serve(settings: WorkerSettings, channel_fd: int, data_fd: int | None) 
         data.close()
 
 
-def _die_with_parent() -> None:
-    """Ask Linux for SIGTERM when the control process dies, however it dies: a worker must
-    never outlive it holding ports (the closed channel covers the rest)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the channel's end still stops us
-        pass
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mediacore-worker")
     parser.add_argument("--channel-fd", type=int, required=True)
@@ -387,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging(args.log_level, args.log_format)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches control, which stops us
-    _die_with_parent()
+    die_with_parent()
     settings = WorkerSettings(**json.loads(args.settings))
     try:
         import uvloop

@@ -20,6 +20,7 @@ from mediacore.negotiationwire import negotiation_from_json, negotiation_to_json
 from mediacore.participant import Participant
 from mediacore.rtpsession import RtpLeg
 from mediacore.sdp import SessionDescription
+from mediacore.server.payloadadapters import payload_adapter
 from mediacore.server.rooms import LocalRooms
 from radio.leg import RadioLeg, RadioOptions
 from radio.sdp import RadioSession
@@ -49,6 +50,8 @@ class WorkerLegs:
             "leg.offer": self.offer,
             "leg.renegotiate": self.renegotiate,
             "leg.video": self.update_video,
+            "leg.video_offer": self.offer_video,
+            "leg.video_answered": self.video_answered,
             "leg.session": self.use_session,
             "leg.join": self.join,
             "leg.close": self.close,
@@ -89,6 +92,8 @@ class WorkerLegs:
 
     def _make(self, data: dict[str, Any], leg_id: str) -> Any:
         options: dict[str, Any] = {"on_dtmf": lambda digit: self._digit(leg_id, digit)}
+        if data.get("adapter") is not None:
+            options["adapter"] = payload_adapter(data["adapter"])
         if data["kind"] != "radio":
             return RtpLeg, options
         radio = data["radio"] or {}
@@ -119,6 +124,25 @@ class WorkerLegs:
         answer = SessionDescription.parse(data["answer"])
         await self._leg(data).leg.update_video(SessionDescription.parse(data["offer"]), answer)
         return {"answer": answer.serialize()}
+
+    async def offer_video(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A dial-out with video: the leg adds its video line to control's offer."""
+        offer = SessionDescription.parse(data["offer"])
+        await self._leg(data).leg.offer_video(offer)
+        return {"offer": offer.serialize()}
+
+    async def video_answered(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The far end's answer to that offer. Answers it with the leg's video line in place
+        of the far end's (the line control's next offers carry: re-INVITEs keep it)."""
+        leg = self._leg(data).leg
+        answer = SessionDescription.parse(data["answer"])
+        await leg.video_answered(answer)
+        slot = leg.video
+        if slot is None or slot.line is None:
+            return {"sdp": None}
+        index, line = slot.line
+        answer.media[index] = line
+        return {"sdp": answer.serialize()}
 
     async def use_session(self, data: dict[str, Any]) -> None:
         leg = self._leg(data).leg

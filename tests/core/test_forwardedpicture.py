@@ -80,3 +80,29 @@ async def test_sender_refuses_a_source_of_another_codec() -> None:
     sender = VideoSender(lambda data, pts: None, "H264")
     assert not sender.follow(VideoSource("v", "VP8"))
     assert sender.source is None
+
+
+async def test_an_h265_picture_is_sent_as_its_h264_twin_at_the_legs_tier() -> None:
+    """A leg that negotiated H.264 cannot take an H.265 camera: it follows the camera's twin,
+    `~t2` (a quarter of the bit rate) when its b=TIAS says 150 kbit/s; a VP8 leg asks for none."""
+    camera = VideoSource("cam", "H265", participant_id="cam")
+    asked: list[str] = []
+
+    async def find(sid: str) -> VideoSource | None:
+        asked.append(sid)
+        if sid == "cam":
+            return camera
+        return VideoSource(sid, "H264") if sid.startswith("cam~h264") else None
+
+    room = Room({"cam": 1, "me": 2})
+    sender = VideoSender(lambda data, pts: None, "H264")
+    limit: list[float | None] = [150_000.0]
+    picture = ForwardedPicture(sender, "me", room, find, estimate=lambda: limit[0])  # type: ignore[arg-type]
+    chosen = await picture.choose()
+    assert chosen is not None and chosen.id == "cam~h264~t2" and sender.source is chosen
+    limit[0] = None  # the limit is lifted: up only after the hold, so still the quarter
+    assert (await picture.choose()).id == "cam~h264~t2"  # type: ignore[union-attr]
+    asked.clear()
+    vp8 = ForwardedPicture(VideoSender(lambda d, p: None, "VP8"), "me", room, find)  # type: ignore[arg-type]
+    assert await vp8.choose() is None
+    assert asked == ["cam"]  # no twin asked for

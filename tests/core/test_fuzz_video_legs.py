@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from mediacore.rtcp import RtcpError, parse_compound
 from mediacore.rtcpfeedback import read_feedback
 from mediacore.sdp import SdpError, SessionDescription
+from mediacore.videooffer import answered_video
 from mediacore.videosdp import (
     VideoNegotiation,
     VideoOfferError,
@@ -75,6 +76,12 @@ def test_video_offers_are_taken_or_refused_never_crash(formats: str, lines: list
         assert video.payload_type in (96, 97) and video.codec in ("H264", "VP8")
     except (SdpError, VideoOfferError):
         pass
+    # the same lines as the far end's answer to our dial-out's video (cascade): the same errors
+    for index in (1, 0, 5):
+        try:
+            answered_video(SessionDescription.parse(body), index)
+        except (SdpError, VideoOfferError):
+            pass
 
 
 NEGOTIATION = VideoNegotiation(

@@ -30,6 +30,7 @@ class Floor:
 class Room:
     participants: dict[str, int]
     floor: Floor = field(default_factory=Floor)
+    name: str = "r"
 
 
 @dataclass

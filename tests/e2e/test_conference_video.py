@@ -70,7 +70,9 @@ async def until(check: Any, timeout: float, what: str) -> float:
     return time.monotonic() - start
 
 
-async def whep_player(server: ServerProcess, room: str) -> tuple[RTCPeerConnection, list[Picture]]:
+async def whep_player(
+    server: ServerProcess, room: str, video: str = "composed"
+) -> tuple[RTCPeerConnection, list[Picture]]:
     player = RTCPeerConnection()
     pictures: list[Picture] = []
     player.addTransceiver("audio", direction="recvonly")
@@ -82,7 +84,7 @@ async def whep_player(server: ServerProcess, room: str) -> tuple[RTCPeerConnecti
     ) as http:
         answer = await http.post(
             f"/api/v1/rooms/{room}/whep",
-            params={"video": "composed"},
+            params={"video": video},
             content=player.localDescription.sdp,
             headers=SDP,
         )

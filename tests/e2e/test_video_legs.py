@@ -2,10 +2,11 @@
 ffmpeg as the camera and as the screen, checked by the colour of the decoded picture.
 
 One leg's offer sends H.264 (ffmpeg, libx264 at its default settings but for a half-second GOP)
-into the room; another leg's offer receives video, which ffmpeg decodes from an SDP file: the
-room forwards it the only camera it has, so its picture is the first one's colour. A SIP call
-then adds and removes video by re-INVITE while its audio keeps flowing, and a hold from the API
-re-INVITEs it with its video line kept. A wall shows a leg's camera (slow)."""
+into the room; another leg's offer receives video, which ffmpeg decodes from an SDP file: it
+receives the room's composed picture at the size its a=imageattr asks, showing the only camera
+the room has, so its picture is the first one's colour. A SIP call then adds and removes video
+by re-INVITE while its audio keeps flowing, and a hold from the API re-INVITEs it with its video
+line kept. A wall shows a leg's camera (slow)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ import re
 import secrets
 import shutil
 import socket
+import struct
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from mediacore.sdp import SessionDescription
@@ -27,7 +29,8 @@ from sip.digest import Challenge, answer_challenge
 from sip.message import Request, make_response, parse_message
 from tests.e2e.server import ServerProcess
 from tests.e2e.sipclient import SipClient
-from tests.e2e.test_ffmpeg_interop import ffmpeg, finished, free_rtp_port
+from tests.e2e.test_ffmpeg_interop import ffmpeg, free_rtp_port
+from tests.e2e.videoterminal import colour_at, grab_until, picture_size, screen_sdp
 from tests.walls.wallreceiver import OutputReceiver, near
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not on PATH")
@@ -38,6 +41,8 @@ user = "alice"
 password = "alice-secret"
 role = "operator"
 """
+# the composed picture legs receive: small and slow, to spare the CPU
+ROOM_SETTINGS = {"video": {"layout": {"kind": "grid"}, "width": 640, "height": 360, "fps": 10}}
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
 
@@ -76,38 +81,28 @@ def camera_command(port: int, local_port: int, colour: str, size: str, seconds: 
     ]
 
 
-def screen_command(folder: Path, port: int, size: tuple[int, int]) -> tuple[list[str], Path]:
-    sdp = folder / f"screen-{port}.sdp"
-    sdp.write_text(
-        "\r\n".join(
-            [
-                "v=0",
-                "o=- 0 0 IN IP4 127.0.0.1",
-                "s=screen",
-                "c=IN IP4 127.0.0.1",
-                "t=0 0",
-                f"m=video {port} RTP/AVP 96",
-                "a=rtpmap:96 H264/90000",
-                "a=fmtp:96 packetization-mode=1",
-                "a=recvonly",
-                "",
-            ]
-        )
-    )
-    raw = folder / f"screen-{port}.rgb"
-    command = [
-        *("-protocol_whitelist", "file,udp,rtp", "-analyzeduration", "300000"),
-        *("-i", str(sdp)),
-        *("-frames:v", "3", "-s", f"{size[0]}x{size[1]}", "-f", "rawvideo", "-pix_fmt", "rgb24"),
-        str(raw),
-    ]
-    return command, raw
+class Talk:
+    """RTP (PCMU silence) from the call's audio socket to the server's audio port, a packet
+    every 0.1 s while waiting, so that the call is not hung up for want of RTP."""
+
+    def __init__(self, audio: socket.socket, answer: str) -> None:
+        line = next(line for line in answer.splitlines() if line.startswith("m=audio"))
+        self.audio, self.port, self.sequence = audio, int(line.split()[1]), 0
+
+    def until(self, done: Callable[[], bool], what: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            assert time.monotonic() < deadline, f"the call never {what}"
+            self.sequence += 1
+            header = struct.pack("!BBHII", 0x80, 0, self.sequence, self.sequence * 800, 0x5EED)
+            self.audio.sendto(header + b"\xff" * 160, ("127.0.0.1", self.port))
+            time.sleep(0.1)
 
 
-def mean_colour(raw: Path, size: tuple[int, int]) -> np.ndarray:
-    pixels = np.frombuffer(raw.read_bytes(), dtype=np.uint8).reshape(-1, size[1], size[0], 3)
-    assert len(pixels) == 3
-    return pixels.reshape(-1, 3).mean(axis=0)
+def composed_viewers(server: ServerProcess, room: str) -> int:
+    """How many watch the room's composed picture (0 when nobody ever did)."""
+    described = server.client.get(f"/api/v1/rooms/{room}").json()
+    return int(described.get("composed", {}).get("viewers", 0))
 
 
 def participant(server: ServerProcess, room: str, pid: str) -> dict[str, Any]:
@@ -116,34 +111,40 @@ def participant(server: ServerProcess, room: str, pid: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-async def check_forwarding(server: ServerProcess, room: str, folder: Path, size: str) -> None:
+async def check_composed(server: ServerProcess, room: str, folder: Path, size: str) -> None:
+    """A camera of `size` on one leg; another leg that only receives, asking for a picture of
+    `size` (a=imageattr), sees the room's composed picture: the camera alone, in its grid."""
     width, height = map(int, size.split("x"))
     camera_audio, camera_video = free_rtp_port(), free_rtp_port()
     camera, camera_answer = server.join(
         room, offer(camera_audio, camera_video, "sendonly"), name="camera"
     )
     screen_video = free_rtp_port()
-    screen, screen_answer = server.join(
-        room, offer(free_rtp_port(), screen_video, "recvonly", bandwidth=768), name="screen"
+    screen_offer = offer(free_rtp_port(), screen_video, "recvonly", bandwidth=768).replace(
+        "a=recvonly", f"a=imageattr:96 send * recv [x={width},y={height}]\r\na=recvonly"
     )
+    screen, screen_answer = server.join(room, screen_offer, name="screen")
     assert "a=recvonly" in camera_answer and "a=sendonly" in screen_answer
-    command, raw = screen_command(folder, screen_video, (width, height))
-    sending = camera_command(video_port(camera_answer), camera_video, "red", size, 12)
-    async with ffmpeg(sending), ffmpeg(command) as screen_process:
-        await finished(screen_process, 15)
+    picture, sdp = folder / "screen.png", screen_sdp(folder, screen_video)
+    sending = camera_command(video_port(camera_answer), camera_video, "red", size, 30)
+    async with ffmpeg(sending):
+        await grab_until(
+            sdp, picture, lambda grabbed: near(colour_at(grabbed, width // 2, height // 2), RED, 30)
+        )
         seen = participant(server, room, camera)["video"]
         shown = participant(server, room, screen)["video"]
-    assert np.abs(mean_colour(raw, (width, height)) - RED).max() < 12
+    assert picture_size(picture) == (width, height)
     assert seen["source"] == camera and seen["frames_received"] > 0
     assert (seen["codec"], seen["direction"]) == ("H264", "recvonly")
-    assert shown["sending"] == camera and shown["frames_sent"] > 0
+    assert shown["sending"] == f"composed-{room}-{screen}" and shown["frames_sent"] > 0
+    assert shown["picture"] == "composed"
     assert shown["max_bitrate"] == 768_000  # b=AS, for the composed picture's encoder
 
 
 async def test_an_ffmpeg_camera_on_one_rtp_leg_is_the_picture_of_another(
     server: ServerProcess, room: str, tmp_path: Path
 ) -> None:
-    await check_forwarding(server, room, tmp_path, "640x360")
+    await check_composed(server, room, tmp_path, "640x360")
 
 
 @pytest.mark.slow
@@ -151,7 +152,7 @@ async def test_a_720p_camera_is_forwarded_whole(
     server: ServerProcess, room: str, tmp_path: Path
 ) -> None:
     """A 1280x720 keyframe spans dozens of FU-A packets each way."""
-    await check_forwarding(server, room, tmp_path, "1280x720")
+    await check_composed(server, room, tmp_path, "1280x720")
 
 
 @pytest.mark.slow
@@ -326,6 +327,8 @@ def test_reinvites_add_and_remove_video_while_the_audio_goes_on(
         assert video_port(added) > 0
         (entry,) = server.roster(room)
         assert entry["video"]["codec"] == "H264" and entry["video"]["source"] == entry["id"]
+        talk = Talk(audio, added)  # the call talks on while we look (no RTP time-out)
+        talk.until(lambda: composed_viewers(server, room) == 1, "watched the composed picture")
         assert audio_packets(audio, 0.5) > 10
 
         held = hold_answering(server, room, entry["id"], client, call.from_tag)
@@ -336,6 +339,8 @@ def test_reinvites_add_and_remove_video_while_the_audio_goes_on(
         (entry,) = server.roster(room)
         assert "video" not in entry
         assert audio_packets(audio, 0.5) > 10
+        # its view of the composed picture ended with its video: nobody watches the room
+        talk.until(lambda: composed_viewers(server, room) == 0, "ended its view with its video")
         call.bye()
     finally:
         audio.close()

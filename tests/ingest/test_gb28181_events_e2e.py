@@ -60,7 +60,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 @asynccontextmanager
-async def device(server: ServerProcess, device_id: str = DEVICE) -> AsyncIterator[Any]:
+async def device(
+    server: ServerProcess, device_id: str = DEVICE, ps: bool = False
+) -> AsyncIterator[Any]:
     config = DeviceConfig(
         server=("127.0.0.1", server.sip_port),
         device_id=device_id,
@@ -70,7 +72,7 @@ async def device(server: ServerProcess, device_id: str = DEVICE) -> AsyncIterato
     )
     simulator = GbDeviceSimulator(config)
     events = DeviceEvents.attach(simulator)
-    talk = DeviceTalk.attach(simulator, tone_hz=DEVICE_TONE)
+    talk = DeviceTalk.attach(simulator, tone_hz=DEVICE_TONE, ps=ps)
     await simulator.start()
     try:
         yield simulator, events, talk
@@ -157,8 +159,43 @@ async def test_alarm_and_position_arrive_as_events(server: ServerProcess) -> Non
             assert abs(shown["latitude"] - 39.909) < 0.01
 
 
+async def test_a_channel_playing_in_a_room_carries_its_position_in_the_roster(
+    server: ServerProcess,
+) -> None:
+    async with device(server) as (simulator, _events, _talk):
+        url = f"gb28181://{DEVICE}/{simulator.channels[0]}"
+        added = await asyncio.to_thread(
+            server.client.post, "/api/v1/rooms/command/sources", json={"url": url, "name": "前门"}
+        )
+        assert added.status_code == 201, added.text
+        source = added.json()["id"]
+
+        def positioned() -> Any:
+            entry = next((e for e in server.roster("command") if e["id"] == source), {})
+            return entry.get("position")
+
+        shown = await until(positioned, 8, "the position in the source's roster entry")
+        assert abs(shown["longitude"] - 116.397) < 0.01 and shown["time"]
+        assert set(shown) == {"longitude", "latitude", "time"}
+        await asyncio.to_thread(server.client.delete, f"/api/v1/rooms/command/sources/{source}")
+
+
 def level(pcm: Any, frequency: float, rate: int) -> float:
     return tone_level_dbfs(pcm, frequency, rate)
+
+
+async def tones_cross(member: RtpPeer, talk: DeviceTalk) -> None:
+    """The device hears the member's tone, the member the device's (and not its own)."""
+    await asyncio.sleep(2.0)
+    since = time.monotonic()
+    await asyncio.sleep(1.0)
+    heard_by_device = talk.heard()[-8000:]
+    assert len(heard_by_device) >= 6000
+    assert level(heard_by_device, ROOM_TONE, 8000) > -30
+    heard_by_room = member.decoded(since)
+    assert len(heard_by_room) >= 6000
+    assert level(heard_by_room, DEVICE_TONE, 8000) > -30
+    assert level(heard_by_room, ROOM_TONE, 8000) < -45  # mix-minus: not its own
 
 
 async def test_talkback_device_hears_the_room_and_the_room_hears_the_device(
@@ -187,16 +224,7 @@ async def test_talkback_device_hears_the_room_and_the_room_hears_the_device(
                 assert started["participant"] == talkback["participant"]
                 roster = await asyncio.to_thread(server.roster, "command")
                 assert talkback["participant"] in {p["id"] for p in roster}
-                await asyncio.sleep(2.0)
-                since = time.monotonic()
-                await asyncio.sleep(1.0)
-                heard_by_device = talk.heard()[-8000:]
-                assert len(heard_by_device) >= 6000
-                assert level(heard_by_device, ROOM_TONE, 8000) > -30
-                heard_by_room = member.decoded(since)
-                assert len(heard_by_room) >= 6000
-                assert level(heard_by_room, DEVICE_TONE, 8000) > -30
-                assert level(heard_by_room, ROOM_TONE, 8000) < -45  # mix-minus: not its own
+                await tones_cross(member, talk)
                 again = await asyncio.to_thread(server.client.post, path, json={"room": "command"})
                 assert again.status_code == 409, again.text
                 stopped = await asyncio.to_thread(server.client.delete, path)
@@ -257,6 +285,39 @@ async def test_half_duplex_talkback_talks_under_the_room_floor(server: ServerPro
             assert level(member.decoded(since), DEVICE_TONE, 8000) > -30
             assert (await asyncio.to_thread(server.client.delete, path)).status_code == 204
     finally:
+        member.close()
+        await asyncio.to_thread(
+            server.client.delete, f"/api/v1/rooms/command/participants/{participant}"
+        )
+
+
+async def test_talkback_in_ps_carries_both_tones(server: ServerProcess) -> None:
+    """A device offering its audio as G.711 in PS (PS/90000) is answered in PS, and the
+    tones cross both ways through the worker's leg."""
+    member = RtpPeer(PCMA)
+    await member.open()
+    participant, answer = server.join("command", member.make_offer(), name="member")
+    member.accept(answer)
+    playing = asyncio.get_running_loop().create_task(
+        member.play(member.packetize(tone(ROOM_TONE, 12.0, 8000, -20.0)))
+    )
+    path = f"/api/v1/gb28181/devices/{DEVICE}/channels/{AUDIO_OUT}/broadcast"
+    try:
+        async with device(server, ps=True) as (_, _events, talk):
+            response = await asyncio.to_thread(server.client.post, path, json={"room": "command"})
+            assert response.status_code == 201, response.text
+            call = talk.call
+            assert call is not None
+            assert "m=audio" in call.answer and " RTP/AVP 96\r\n" in call.answer
+            assert "a=rtpmap:96 PS/90000" in call.answer and "f=v/////a/1/8/1" in call.answer
+            await tones_cross(member, talk)
+            assert call.adapter is not None and call.adapter.frames_received > 50
+            roster = await asyncio.to_thread(server.roster, "command")
+            entry = next(p for p in roster if p["id"] == response.json()["participant"])
+            assert entry["carried_in"] == "ps"
+            assert (await asyncio.to_thread(server.client.delete, path)).status_code == 204
+    finally:
+        playing.cancel()
         member.close()
         await asyncio.to_thread(
             server.client.delete, f"/api/v1/rooms/command/participants/{participant}"

@@ -13,6 +13,12 @@ import pytest
 
 import ingest.gbcascadecatalog as ours
 from ingest.gbpsrtp import PsRtpPacketizer, with_ssrc
+from ingest.gbrecords import (
+    RecordInfoResponse,
+    RecordItem,
+    encode_records_message,
+    parse_records_message,
+)
 from ingest.gbrtp import PsRtpReceiver
 from ingest.gbsdp import GbSdpError, parse_answer
 from ingest.gbupperplay import build_answer, read_offer
@@ -37,6 +43,7 @@ from tests.waiting import wait_for
 
 LOCAL = "34020000002000000001"
 UPPER = "34010000002000000001"
+CHANNEL = "34020000001320000001"
 
 # -- settings ---------------------------------------------------------------------------------
 
@@ -151,6 +158,19 @@ def test_wall_channels_have_stable_distinct_ids_in_our_domain() -> None:
     ]
 
 
+def test_room_channels_are_stable_and_apart_from_the_walls() -> None:
+    rooms = ours.room_channels(LOCAL, ["command", "hall"])
+    walls = ours.wall_channels(LOCAL, {"command": True, "hall": True})
+    assert ours.room_channels(LOCAL, ["hall", "new", "command"])[0] == rooms[0]
+    assert all(c.channel_id.startswith("34020000001318") for c in rooms)
+    assert not {c.channel_id for c in rooms} & {c.channel_id for c in walls}
+    items = ours.room_items(LOCAL, rooms)
+    assert [(i.name, i.status, i.parent_id) for i in items] == [
+        ("command", "ON", LOCAL),
+        ("hall", "ON", LOCAL),
+    ]
+
+
 def test_a_catalog_goes_a_few_items_per_message_each_with_the_total() -> None:
     items = [CatalogItem(f"3402000000131000000{i}", name=f"c{i}", status="ON") for i in range(9)]
     pages = ours.catalog_pages(LOCAL, 7, items, page=4)
@@ -160,6 +180,20 @@ def test_a_catalog_goes_a_few_items_per_message_each_with_the_total() -> None:
     assert isinstance(back, CatalogResponse) and back.items == (items[8],)
     assert ours.catalog_pages(LOCAL, 8, []) == [CatalogResponse(LOCAL, 8, 0, ())]
     assert [i.status for i in ours.device_items(items[:2], online=False)] == ["OFF", "OFF"]
+
+
+def test_a_devices_recordings_go_up_a_few_a_message_each_with_the_total() -> None:
+    items = [
+        RecordItem(CHANNEL, "r", start=1_700_000_000 + i, end=1_700_000_001 + i) for i in range(10)
+    ]
+    pages = ours.record_pages(CHANNEL, 5, items, page=8)
+    assert [(len(p.items), p.sum_num, p.sn, p.device_id) for p in pages] == [
+        (8, 10, 5, CHANNEL),
+        (2, 10, 5, CHANNEL),
+    ]
+    back = parse_records_message(encode_records_message(pages[1]))
+    assert isinstance(back, RecordInfoResponse) and back.items == tuple(items[8:])
+    assert ours.record_pages(CHANNEL, 6, []) == [RecordInfoResponse(CHANNEL, 6, 0)]
 
 
 def test_device_status_answer_is_well_formed_manscdp() -> None:
@@ -218,10 +252,31 @@ def test_the_offer_says_where_and_how_and_the_answer_mirrors_it(
     assert "a=sendonly" in answer.serialize()
 
 
+def test_playback_and_download_offers_carry_their_range_and_speed() -> None:
+    live = OFFER.format(upper=UPPER, proto="RTP/AVP", setup="")
+    playback = live.replace("s=Play", "s=Playback").replace("t=0 0", "t=1700000000 1700000060")
+    offer = read_offer(playback.encode(), LOCAL)
+    assert (offer.kind, offer.playback, offer.download_speed) == (
+        "Playback",
+        (1700000000, 1700000060),
+        None,
+    )
+    answer = build_answer(offer, channel_id="34020000001310000001", address="10.0.0.2", port=2)
+    assert "s=Playback" in answer.serialize() and "t=1700000000 1700000060" in answer.serialize()
+    download = playback.replace("s=Playback", "s=Download") + "a=downloadspeed:4\r\n"
+    assert read_offer(download.encode(), LOCAL).download_speed == 4
+    assert read_offer(live.encode(), LOCAL).playback is None
+
+
 def test_offers_we_cannot_serve_are_refused() -> None:
-    playback = OFFER.format(upper=UPPER, proto="RTP/AVP", setup="").replace("s=Play", "s=Playback")
-    with pytest.raises(GbSdpError, match="only live play"):
-        read_offer(playback.encode(), LOCAL)
+    live = OFFER.format(upper=UPPER, proto="RTP/AVP", setup="")
+    for session, timing in (("s=Talk", "t=0 0"), ("s=Playback", "t=0 0"), ("s=Playback", "t=9 1")):
+        wrong = live.replace("s=Play", session).replace("t=0 0", timing)
+        with pytest.raises(GbSdpError):
+            read_offer(wrong.encode(), LOCAL)
+    week = live.replace("s=Play", "s=Download").replace("t=0 0", "t=1 999999")
+    with pytest.raises(GbSdpError, match="at most 7 days"):
+        read_offer(week.encode(), LOCAL)
     nowhere = OFFER.format(upper=UPPER, proto="RTP/AVP", setup="").replace("10.0.0.1", "0.0.0.0")
     with pytest.raises(GbSdpError, match="no address"):
         read_offer(nowhere.encode(), LOCAL)

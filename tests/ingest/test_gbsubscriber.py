@@ -17,6 +17,8 @@ from ingest.gbnotify import (
     parse_subscription_query,
 )
 from ingest.gbplatform import GbPlatform
+from ingest.gbreader import gb_target
+from ingest.gbrosterposition import position_fields
 from ingest.manscdp import CatalogItem
 from sip.message import Request, Response, make_response
 from sip.transaction import Peer
@@ -105,6 +107,25 @@ async def test_positions_show_on_the_device_and_its_channel() -> None:
     assert (event.data["device"], event.data["channel"]) == (DEVICE, NEW_CHANNEL)
     device = platform.describe()[0]
     assert device["position"]["longitude"] == 116.5 and device["position"]["speed"] == 3.0
+    await platform.stop()
+
+
+async def test_a_channel_source_carries_its_channels_position_else_its_devices() -> None:
+    platform, _, _ = await registered()
+    fields = position_fields(platform.subscriber.channel_position)
+    target = gb_target(f"gb28181://{DEVICE}/{NEW_CHANNEL}")
+    assert fields(target) == {"position": None}
+    for position in (
+        MobilePosition(DEVICE, 5, 116.1, 39.1, "2024-01-01T00:00:05"),
+        MobilePosition(NEW_CHANNEL, 6, 116.5, 39.8, "2024-01-01T00:00:06"),
+        MobilePosition(DEVICE, 7, 116.2, 39.2, "2024-01-01T00:00:07"),
+    ):
+        platform.request_received(pushed("NOTIFY", encode_event_message(position)), UDP, object())  # type: ignore[arg-type]
+        if position.sn == 5:  # only the device's own so far
+            assert fields(target)["position"]["longitude"] == 116.1
+    assert fields(target) == {
+        "position": {"longitude": 116.5, "latitude": 39.8, "time": "2024-01-01T00:00:06"}
+    }
     await platform.stop()
 
 

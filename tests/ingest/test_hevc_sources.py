@@ -1,5 +1,6 @@
 """H.265 field cameras: forwarded as received (Annex B, parameter sets on keyframes) to walls and
-recorders, refused to WebRTC subscribers with a clear reason; other codecs fail for good."""
+recorders, given to WebRTC subscribers as an H.264 twin that every such subscriber shares (one
+transcode); other codecs fail for good."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import av
 import pytest
-from aiortc import RTCPeerConnection
+from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from ingest.annexb import START_CODE
 from ingest.annexb_hevc import IRAP, PPS, SPS, VPS, nal_type
@@ -18,11 +19,13 @@ from ingest.source import FieldSource, FieldSourceSettings
 from mediacore.events import Event
 from mediacore.participant import Participant
 from mediacore.videohub import CodecMismatchError
+from tests.e2e.test_conference_video import Picture, until
 from tests.ingest.test_annexb_hevc import encode_hevc_mp4
 from tests.ingest.test_source_audio import rtp_camera, write_black_video
-from tests.server.test_api import SDP, Api, assert_error, make_config, running
+from tests.server.test_api import SDP, Api, make_config, running
 from tests.waiting import wait_for
 
+RED = (255, 0, 0)
 H265 = ["-c:v", "libx265", "-preset", "ultrafast", "-tune", "zerolatency"]
 H265 += ["-x265-params", "keyint=25:min-keyint=25:scenecut=0:log-level=error"]
 
@@ -39,7 +42,27 @@ def units_of(annexb: bytes) -> list[bytes]:
 
 
 @pytest.mark.slow
-async def test_h265_rtp_camera_goes_live_as_h265_for_walls_and_webrtc_is_refused(
+async def whep(api: Api, source: str) -> tuple[RTCPeerConnection, list[Picture], Any]:
+    player = RTCPeerConnection()
+    pictures: list[Picture] = []
+    player.addTransceiver("audio", direction="recvonly")
+    player.addTransceiver("video", direction="recvonly")
+    player.on("track", lambda t: pictures.append(Picture(t)) if t.kind == "video" else None)
+    await player.setLocalDescription(await player.createOffer())
+    answer = await api.admin(
+        "POST",
+        "/api/v1/rooms/command/whep",
+        params={"video": source},
+        content=player.localDescription.sdp,
+        headers=SDP,
+    )
+    if answer.status_code == 201:
+        await player.setRemoteDescription(RTCSessionDescription(answer.text, "answer"))
+    return player, pictures, answer
+
+
+@pytest.mark.slow
+async def test_h265_rtp_camera_goes_live_as_h265_for_walls_and_webrtc_gets_an_h264_twin(
     api: Api, tmp_path: Path
 ) -> None:
     events: list[Event] = []
@@ -59,32 +82,40 @@ async def test_h265_rtp_camera_goes_live_as_h265_for_walls_and_webrtc_is_refused
             8,
         )
         await wait_for(lambda: sum(key for _, key in tapped) >= 2, 5)
-        listed = (await api.admin("GET", "/api/v1/rooms/command/sources")).json()
         hub_entry = next(s for s in hub.sources() if s["id"] == participant.id)
 
-        player = RTCPeerConnection()
-        player.addTransceiver("audio", direction="recvonly")
-        player.addTransceiver("video", direction="recvonly")
-        await player.setLocalDescription(await player.createOffer())
-        refused = await api.admin(
-            "POST",
-            "/api/v1/rooms/command/whep",
-            params={"video": participant.id},
-            content=player.localDescription.sdp,
-            headers=SDP,
-        )
-        await player.close()
+        # a WHEP player asking for the H.265 camera (refused before) sees its red picture,
+        # transcoded to H.264 in a video process; a second player shares that transcode
+        first, seen, answer = await whep(api, participant.id)
+        assert answer.status_code == 201, answer.text
+        second, seen_too, answer_too = await whep(api, participant.id)
+        assert answer_too.status_code == 201, answer_too.text
+        try:
+            await until(lambda: bool(seen) and bool(seen_too), 10, "video tracks")
+            took = await until(lambda: seen[0].shows((160, 120, RED)), 20, "the twin (first)")
+            await until(lambda: seen_too[0].shows((160, 120, RED)), 10, "the twin (second)")
+            print(f"the transcoded picture arrived {took:.1f} s after the WHEP answer")
+            transcodes = api.server.transcodes.statistics()
+            listed = (await api.admin("GET", "/api/v1/rooms/command/sources")).json()
+            metrics = (await api.admin("GET", "/metrics")).text
+        finally:
+            await first.close()
+            await second.close()
         with pytest.raises(CodecMismatchError, match="H265"):
-            await hub.subscribe(RTCPeerConnection(), participant.id)
+            await hub.subscribe(RTCPeerConnection(), participant.id)  # the hub never transcodes
     (entry,) = listed
     assert (entry["codec"], entry["state"]) == ("H265", "live")
     assert (entry["width"], entry["height"]) == (320, 240)
     assert entry["audio_codec"] is None  # a camera without audio stays out of the mix
     assert source.audio_input is None
     assert hub_entry["codec"] == "H265" and hub_entry["keyframes"] >= 2
-    detail = assert_error(refused, 409, "video-refused")
-    assert "H265" in detail and "WebRTC" in detail
-    print("WHEP refusal:", detail)
+    # one transcode, one encode (both players at the full tier), said in the listing
+    assert transcodes == {"transcodes": 1, "encodes": 1, "started_total": 1}
+    twin = f"{participant.id}~h264"
+    assert entry["transcode"]["source"] == twin and entry["transcode"]["running"]
+    assert entry["transcode"]["tiers"] == {"full": {"source": twin, "subscribers": 2}}
+    assert (entry["transcode"]["width"], entry["transcode"]["height"]) == (320, 240)
+    assert "mediacore_transcodes 1.0" in metrics
 
     # what a wall or recorder gets decodes from a keyframe on, with no other setup
     start = next(i for i, (_, key) in enumerate(tapped) if key)

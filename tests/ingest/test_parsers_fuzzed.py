@@ -22,6 +22,7 @@ from ingest.gbnotify import (
 from ingest.gbptz import PtzError, parse_ptz
 from ingest.gbrtp import PsRtpReceiver
 from ingest.gbsdp import GbSdpError, build_offer, parse_answer
+from ingest.gbtalksdp import ps_audio_offer
 from ingest.manscdp import (
     DeviceControl,
     Keepalive,
@@ -31,6 +32,9 @@ from ingest.manscdp import (
     encode_message,
     parse_message,
 )
+from ingest.psaudio import PsAudioAdapter
+from mediacore.rtp import RtpPacket
+from mediacore.sdp import SdpError, SessionDescription
 from mixer.layout import LayoutError, parse_wall
 
 FUZZ = settings(max_examples=300, deadline=None)
@@ -170,6 +174,27 @@ def test_ps_over_rtp_datagrams_never_raise(datagrams: list[bytes]) -> None:
     for data in datagrams:
         receiver.receive(data)
     assert receiver.packets + receiver.malformed + receiver.wrong_ssrc <= len(datagrams)
+    talkback = PsAudioAdapter()  # a talkback device's G.711 in PS: RTP for the leg, or nothing
+    for data in datagrams:
+        for datagram in talkback.received(data):
+            assert datagram == data or RtpPacket.parse(datagram).payload_type == 8
+
+
+@FUZZ
+@given(st.text(max_size=600), st.sampled_from(["PS/90000", "PCMA/8000", "ps/90000/1"]))
+def test_talkback_offers_in_ps_read_or_are_left_alone(f_line: str, rtpmap: str) -> None:
+    text = (
+        "v=0\r\no=- 0 0 IN IP4 10.0.0.5\r\ns=Talk\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n"
+        f"m=audio 30000 RTP/AVP 96\r\na=rtpmap:96 {rtpmap}\r\n"
+        f"f={f_line.replace(chr(13), '').replace(chr(10), '')}\r\n"
+    )
+    try:
+        offer = SessionDescription.parse(text)
+    except SdpError:
+        return
+    found = ps_audio_offer(offer)
+    if found is not None:
+        assert found[0].codec in ("pcma", "pcmu") and found[1].media[0].formats in (["8"], ["0"])
 
 
 @FUZZ
@@ -242,3 +267,23 @@ def test_an_upper_platforms_documents_and_offers_parse_or_raise_their_own_error(
 ) -> None:
     UPPER_CHECK(data)
     UPPER_CHECK(data[: len(data) // 2] + patch + data[len(data) // 2 + len(patch) :])
+
+
+RECORDS_CHECK, RECORDS_SEEDS = targets()["gb-records"].make()
+MANSRTSP_CHECK, MANSRTSP_SEEDS = targets()["mansrtsp"].make()
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=2048), st.sampled_from(RECORDS_SEEDS)), st.binary(max_size=8))
+def test_record_info_and_media_status_parse_or_raise_manscdp_error(
+    data: bytes, patch: bytes
+) -> None:
+    RECORDS_CHECK(data)
+    RECORDS_CHECK(data[: len(data) // 2] + patch + data[len(data) // 2 + len(patch) :])
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=1200), st.sampled_from(MANSRTSP_SEEDS)), st.binary(max_size=6))
+def test_mansrtsp_bodies_parse_or_raise_mansrtsp_error(data: bytes, patch: bytes) -> None:
+    MANSRTSP_CHECK(data)
+    MANSRTSP_CHECK(data[: len(data) // 2] + patch + data[len(data) // 2 + len(patch) :])

@@ -148,3 +148,30 @@ def test_a_viewer_moves_to_another_variant_at_its_keyframe() -> None:
     assert not switch.accept("common", keyframe=True)
     assert switch.switches == 2
     assert not switch.choose("without-a")
+
+
+def test_viewers_at_another_tier_get_an_encode_of_their_own_shared_by_that_tier() -> None:
+    """Tiers multiply encodes by the tiers in use, never by the viewers."""
+    from mixer.layout import Canvas, parse_layout
+    from mixer.variants import Viewer, assign
+    from mixer.wall import Scene
+
+    layout = parse_layout({"kind": "grid"}, Canvas(640, 360, 10))
+    scene = Scene(("a", "b"), None, None, {"a": "A", "b": "B"})
+    viewers = [
+        Viewer(None, 640, 360),
+        Viewer("x", 640, 360),
+        Viewer("y", 640, 360, tier=2),
+        Viewer("z", 640, 360, tier=2),
+        Viewer("a", 640, 360, tier=2),
+    ]
+    assignment = assign(layout, 10, scene, viewers)
+    ids = {v.participant: assignment.viewers[v].id for v in viewers}
+    assert ids == {
+        None: "640x360",
+        "x": "640x360",
+        "y": "640x360~t2",
+        "z": "640x360~t2",
+        "a": "640x360-a~t2",
+    }
+    assert len(assignment.pictures) == 3

@@ -382,3 +382,19 @@ def test_utc_iso_normalises_the_accepted_forms() -> None:
     assert utc_iso("2026-11-24T10:00:00Z") == "2026-11-24T10:00:00.000Z"
     assert utc_iso("2026-11-24T10:00:00.5Z") == "2026-11-24T10:00:00.500Z"
     assert utc_iso("2026-11-24T11:00:00.123+01:00") == "2026-11-24T10:00:00.123Z"
+
+
+def test_search_by_track_kind_finds_recordings_with_a_conference_picture(
+    index: RecordingIndex, tmp_path: Path
+) -> None:
+    assert ids(index.search(track_kind="composite")) == []
+    pictured = manifest("rec-9", "alpha", "2026-11-25T10:00:00.000Z", None, [ALICE])
+    pictured["tracks"].append(
+        {**pictured["tracks"][0], "id": "composite", "kind": "composite",
+         "file": "composite.mp4", "rate": 90000, "duration_ms": 3000}
+    )  # fmt: skip
+    index.add(pictured, tmp_path / "recordings" / "rec-9")
+    assert ids(index.search(track_kind="composite")) == ["rec-9"]
+    (row,) = [t for t in (index.get("rec-9") or {})["tracks"] if t["kind"] == "composite"]
+    assert row["duration_ms"] == 3000 and row["bytes"] == 96000  # a video file: no header
+    assert "rec-9" in ids(index.search(track_kind="mix"))

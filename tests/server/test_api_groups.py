@@ -144,6 +144,14 @@ async def test_dial_requests_that_name_no_group_or_room_or_both_forms_are_refuse
     assert_error(await api.admin("POST", DIAL, json={}), 400, "bad-dial")
     named = {"group": "flood", "trunk": "carrier"}
     assert_error(await api.admin("POST", DIAL, json=named), 400, "bad-dial")
+    # video (a cascade to another MCU) goes with a uri, and never to a radio gateway
+    for video in (
+        {"group": "flood", "video": True},
+        {"uri": "sip:r@h", "radio": "rx", "video": True},
+    ):
+        assert_error(await api.admin("POST", DIAL, json=video), 400, "bad-dial")
+    typed = {"uri": "sip:alice@127.0.0.1", "video": "yes please"}
+    assert_error(await api.admin("POST", DIAL, json=typed), 422, "invalid-request")
     assert_error(await api.admin("GET", "/api/v1/rooms/command/dials/dj-nope"), 404)
     assert_error(await api.admin("DELETE", "/api/v1/rooms/command/dials/dj-nope"), 404)
 

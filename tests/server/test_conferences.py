@@ -162,3 +162,46 @@ async def test_a_viewer_moved_to_another_room_loses_this_rooms_picture(setup: An
         bus.publish("participant.moved", name, participant="a", **{"from": "r", "to": "s"})
     with pytest.raises(KeyError):
         hub.get("composed-r-a")
+
+
+async def test_a_viewer_with_a_low_estimate_gets_a_lower_tier_and_its_own_encode(
+    setup: Any,
+) -> None:
+    """Quality tiers: a receiver that can take 150 kbit/s (b=TIAS, TMMBR) of a 500 kbit/s
+    picture is painted a quarter-rate variant; the others keep the full one, and the room
+    says who is at which tier."""
+    service, _bus, hub, made = setup
+    await service.composed("r", None)
+    await service.composed("r", "a", bitrate=150_000)
+    [process] = made
+    last = [d for e, d in process.notified if e == "conference.variants"][-1]["variants"]
+    assert {vid: v["share"] for vid, v in last.items()} == {"320x180": 1.0, "320x180-a~t2": 0.25}
+    for alias in ("composed-r", "composed-r-a"):
+        hub.get(alias).track()  # watched
+    assert service.room_fields("r")["composed"]["tiers"] == {"player": "full", "a": "quarter"}
+    service.estimate("r", "a", None)  # the limit is gone: up, but only after the hold
+    await asyncio.sleep(0)
+    assert "320x180-a~t2" in process.variants()
+
+
+async def test_a_leg_in_a_worker_moves_tier_by_request_and_bad_bitrates_are_refused(
+    setup: Any,
+) -> None:
+    service, _bus, _hub, made = setup
+
+    class Worker:
+        handlers: dict[str, Any] = {}
+
+    worker = Worker()
+    service.serve_workers([worker])  # type: ignore[list-item]
+    answer = await worker.handlers["video.composed"]({"room": "r", "participant": "a"})
+    assert answer == {"source": "composed-r-a"}
+    assert "320x180-a" in made[0].variants()
+    await worker.handlers["video.estimate"]({"room": "r", "participant": "a", "bitrate": 2e5})
+    await asyncio.sleep(0)
+    assert "320x180-a~t2" in made[0].variants()
+    for bad in ("fast", -5, True, [1]):
+        with pytest.raises(RequestFailed, match="bitrate"):
+            await worker.handlers["video.estimate"]({"room": "r", "bitrate": bad})
+        with pytest.raises(RequestFailed, match="bitrate"):
+            await worker.handlers["video.composed"]({"room": "r", "bitrate": bad})

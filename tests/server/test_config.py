@@ -338,6 +338,10 @@ def test_trunks_are_trusted_by_address_unless_told_otherwise(tmp_path: Path) -> 
     assert config.sip.trunks[0].inbound == "address"
     digest = TRUNK + 'inbound = "digest"\nusername = "pbx"\npassword = "secret"\n'
     assert load_config(write(tmp_path, digest), {}).sip.trunks[0].inbound == "digest"
+    assert config.sip.trunks[0].video is False
+    mcu = load_config(write(tmp_path, TRUNK + "video = true\n"), {})  # another MCU (级联)
+    assert mcu.sip.trunks[0].video is True
+    assert_refused(tmp_path, TRUNK + 'video = "yes"\n', "video must be bool")
 
 
 @pytest.mark.parametrize(

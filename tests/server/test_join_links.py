@@ -400,6 +400,7 @@ PUBLIC = {
     "/console/alarms.js",
     "/console/camerapad.js",
     "/console/gbmap.js",
+    "/console/gbrecords.js",
     "/dispatch",
     "/dispatch/",
     "/dispatch/dispatch.js",
