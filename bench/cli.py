@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    conferencebench,
     dispatchbench,
     failover,
     fuzzbench,
@@ -26,6 +27,7 @@ from bench import (
 )
 from bench import scenario as runs
 from bench.calibration import calibration_ms
+from bench.conferenceplot import conference_plot
 from bench.dispatchplot import dispatch_plot
 from bench.figures import janus_comparison
 from bench.fuzzplot import fuzz_plot
@@ -212,6 +214,22 @@ def main(argv: list[str] | None = None) -> int:
     dispatch.add_argument("--talkers", type=int, default=2, help="talkers in each room")
     dispatch.add_argument("--seconds", type=float, default=20.0, help="each of the two runs, s")
     dispatch.add_argument("--workers", type=int, default=2, help="media workers (0: one process)")
+    conference = commands.add_parser(
+        "conference",
+        help="video participants in one conference, each receiving its composed picture",
+    )
+    conference.add_argument("--participants", type=int, default=9)
+    conference.add_argument("--steps", default="1,3,6", help="participant counts on the way")
+    conference.add_argument("--viewers", default="1,3", help="pure viewers added at the end")
+    conference.add_argument("--probes", type=int, default=3, help="receivers that decode")
+    conference.add_argument("--size", default="1280x720", help="each camera's picture")
+    conference.add_argument("--picture", default="1280x720", help="the composed picture")
+    conference.add_argument("--fps", type=int, default=30)
+    conference.add_argument("--seconds", type=float, default=20.0, help="measured at full count")
+    conference.add_argument("--step-seconds", type=float, default=4.0, help="each step, s")
+    conference.add_argument("--switches", type=int, default=4, help="layout switches timed")
+    conference.add_argument("--audio-legs", type=int, default=4, help="plain RTP audio legs")
+    conference.add_argument("--workers", type=int, help="media workers (server default)")
     fuzz = commands.add_parser(
         "fuzz", help="every parser under coverage-guided mutation (atheris): crashes, hangs"
     )
@@ -245,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fuzz(args, out)
     if args.command == "dispatch":
         return _dispatch(args, out)
+    if args.command == "conference":
+        return _conference(args, out)
     with _target(args) as target:
         if args.command == "latency":
             return _latency(args, target, out)
@@ -791,6 +811,59 @@ def _dispatch(args: argparse.Namespace, out: Path) -> int:
     )
     _progress(f"wrote {path} and {out / 'dispatch.png'}")
     return 0 if verdict["met"] else 1
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    return int(width), int(height)
+
+
+def _conference(args: argparse.Namespace, out: Path) -> int:
+    benchmark = conferencebench.ConferenceBenchmark(
+        participants=args.participants,
+        steps=[int(n) for n in args.steps.split(",") if n],
+        viewers=[int(n) for n in args.viewers.split(",") if n],
+        probes=args.probes,
+        source_size=_size(args.size),
+        picture_size=_size(args.picture),
+        fps=args.fps,
+        seconds=args.seconds,
+        step_seconds=args.step_seconds,
+        switches=args.switches,
+        audio_legs=args.audio_legs,
+        workers=args.workers,
+    )
+    report = _report_of("conference", benchmark) | conferencebench.run(benchmark, _progress)
+    path = _write(out, "conference", report)
+    conference_plot(
+        report,
+        f"mediacore conference: {benchmark.participants} participants "
+        f"{args.size}@{args.fps} -> composed {args.picture}",
+        out / "conference.png",
+    )
+    met, g = report["met"], report["glass_to_glass_ms"]
+
+    def verdict(key: str) -> str:
+        return "met" if met[key] else "NOT MET"
+
+    _progress(
+        f"glass-to-glass p50 {g['p50']} p99 {g['p99']} ms (target p99 <= 200: "
+        f"{verdict('glass_to_glass_p99')}); {report['frames_on_time_percent']} % of frames on "
+        f"time (>= 99: {verdict('frames_on_time')}); late audio ticks "
+        f"{report['late_audio_ticks_percent']} % (<= 0.1: {verdict('late_audio_ticks')}); "
+        f"layout switch max {report['switches']['max_ms']} ms (<= 200: "
+        f"{verdict('layout_switch')}); {report['encodes_per_second']} encodes/s, server "
+        f"{report['server']['cores']} cores, other processes "
+        f"{report['machine']['other_cores']} cores; own variants "
+        f"{report['own_variants']['found']} of {report['own_variants']['expected']}"
+    )
+    for row in report["steps"]:
+        _progress(
+            f"  {row['participants']:>2} participants + {row['viewers']} viewers: "
+            f"{row['encodes_per_second']} encodes/s ({row['variants']} variants)"
+        )
+    _progress(f"wrote {path} and {out / 'conference.png'}")
+    return 0 if report["passed"] else 1
 
 
 def _fuzz(args: argparse.Namespace, out: Path) -> int:

@@ -198,6 +198,7 @@ class ServerProcess:
         tls: bool = False,
         http_port: int | None = None,
         ca_file: Path | None = None,
+        ready_timeout: float = 20.0,
         **environment: str,
     ) -> None:
         """`config` is TOML text for the server's config file (SIP users, trunks, rooms).
@@ -209,7 +210,8 @@ class ServerProcess:
         predecessor's).
         `tls`: serve HTTPS/WSS (the server's default) rather than plain HTTP, the client
         trusting `ca_file` (default: the certificate the server makes in its data dir). SIP
-        over TLS listens on a free port of its own (`sip_tls_port`) either way."""
+        over TLS listens on a free port of its own (`sip_tls_port`) either way.
+        `ready_timeout`: seconds it may take to answer (then it is stopped, RuntimeError)."""
         workers_option = [] if workers is None else ["--workers", str(workers)]
         self.http_port = http_port or free_tcp_port()
         self.sip_port = free_sip_port()  # free for both UDP and TCP
@@ -272,7 +274,7 @@ class ServerProcess:
         )
         self.client = httpx.Client()  # replaced once the server (and its certificate) is there
         try:
-            self._wait_ready()
+            self._wait_ready(ready_timeout)
         except BaseException:  # never left running when it did not come up in time
             stop_process(self.process, signal.SIGTERM, 5.0)
             raise

@@ -146,7 +146,7 @@ def run(benchmark: WallBenchmark, progress: Progress) -> dict[str, Any]:
     }
 
 
-class _Child:
+class Child:
     """A bench child process whose stdout lines arrive on a queue."""
 
     def __init__(self, command: list[str], log: Path) -> None:
@@ -416,8 +416,8 @@ def run_scenario(
     work = Path(tempfile.mkdtemp(prefix="mediacore-bench-wall-"))
     (work / "data").mkdir()
     server = ServerProcess(work / "data", MEDIACORE_SERVER_LOG_LEVEL="warning")
-    sender: _Child | None = None
-    receiver: _Child | None = None
+    sender: Child | None = None
+    receiver: Child | None = None
     try:
         server.client.post("/api/v1/rooms", json={"name": ROOM}).raise_for_status()
         ports = listen_ports(chosen.sources)
@@ -430,13 +430,13 @@ def run_scenario(
             "relay_log": str(work / "relays.log"),
         }
         (work / "sender.json").write_text(json.dumps(config))
-        sender = _Child(
+        sender = Child(
             [sys.executable, "-m", "bench.wallsend", str(work / "sender.json")], work / "sender.log"
         )
         relays = [int(p) for p in json.loads(sender.expect("ready", 30))["relays"]]
         time.sleep(0.5)  # the relays listen
         port = _free_udp_pair()
-        receiver = _Child(
+        receiver = Child(
             [
                 sys.executable,
                 "-m",
@@ -570,7 +570,7 @@ def run_scenario(
 
 
 def _wait_for_tiles(
-    server: ServerProcess, sources: dict[str, int], sender: _Child, progress: Progress
+    server: ServerProcess, sources: dict[str, int], sender: Child, progress: Progress
 ) -> list[dict[str, Any]]:
     """The wall's tiles once every one shows one of our sources and every source decodes."""
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -593,7 +593,7 @@ def _wait_for_tiles(
     raise RuntimeError(f"the wall did not show every source in {READY_TIMEOUT_S:.0f} s")
 
 
-def _wait_readable(receiver: _Child, progress: Progress) -> None:
+def _wait_readable(receiver: Child, progress: Progress) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         line = receiver.expect("progress", deadline - time.monotonic())

@@ -79,19 +79,25 @@ def wall_plot(report: dict[str, Any], title: str, path: Path) -> None:
         )
         frames.legend(fontsize=7, loc="upper left")
         frames.grid(alpha=0.3)
-        cpu = frames.twinx()
-        samples = [s for s in result["series"]["server"] if s["phase"] == "measuring"]
-        if samples:
-            t0 = samples[0]["t"]
-            times = [s["t"] - t0 for s in samples]
-            cpu.plot(times, [s["cores"] for s in samples], color="#3b6ea5", label="server")
-            if "other_cores" in samples[0]:
-                others = [s["other_cores"] for s in samples]
-                cpu.plot(times, others, color="#7f8c8d", linestyle=":", label="other processes")
-            cpu.legend(fontsize=7, loc="upper right")
-        cpu.set_ylabel("CPU (cores)", color="#3b6ea5")
-        cpu.set_ylim(bottom=0)
+        cpu_axis(frames, result["series"]["server"])
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def cpu_axis(axis: Any, series: list[dict[str, Any]]) -> None:
+    """The server's cores (and other processes', where sampled) while measuring, on a second
+    y axis of `axis`, from a `WallSampler`'s samples."""
+    cpu = axis.twinx()
+    samples = [s for s in series if s["phase"] == "measuring"]
+    if samples:
+        t0 = samples[0]["t"]
+        times = [s["t"] - t0 for s in samples]
+        cpu.plot(times, [s["cores"] for s in samples], color="#3b6ea5", label="server")
+        if "other_cores" in samples[0]:
+            others = [s["other_cores"] for s in samples]
+            cpu.plot(times, others, color="#7f8c8d", linestyle=":", label="other processes")
+        cpu.legend(fontsize=7, loc="upper right")
+    cpu.set_ylabel("CPU (cores)", color="#3b6ea5")
+    cpu.set_ylim(bottom=0)

@@ -130,6 +130,16 @@ def kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float:
     return time.time()
 
 
+def decode_unit(context: Any, unit: bytes, ts: int) -> list[av.VideoFrame] | None:
+    """The pictures access unit `unit` (pts `ts`) completes, or None when FFmpeg refuses it."""
+    packet = av.Packet(unit)
+    packet.pts = ts
+    try:
+        return [frame for frame in context.decode(packet) if isinstance(frame, av.VideoFrame)]
+    except (av.error.FFmpegError, ValueError):
+        return None
+
+
 class Receiver:
     def __init__(self, port: int, log: Path) -> None:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -188,12 +198,9 @@ class Receiver:
             self.damaged += damaged
             if self.encoder is None and (found := X264_SETTINGS.search(unit)) is not None:
                 self.encoder = found.group(1).decode("ascii")
-            packet = av.Packet(unit)
-            packet.pts = ts
             arrivals[ts] = arrival
-            try:
-                frames = context.decode(packet)
-            except (av.error.FFmpegError, ValueError):
+            frames = decode_unit(context, unit, ts)
+            if frames is None:
                 self.decode_errors += 1
                 continue
             for frame in frames:
