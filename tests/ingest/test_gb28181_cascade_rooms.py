@@ -45,8 +45,15 @@ async def test_upper_platform_plays_a_rooms_conference_picture(tmp_path: Path, c
         )
         await add_source(api, camera)
         play = await upper.invite(channel.channel_id)
-        await wait_for(lambda: sum(f.keyframe for f in play.frames) and len(play.frames) > 20, 15)
-        assert np.abs(play.colour() - np.array(parse_colour(COLOUR))).max() < 16
+        wanted = np.array(parse_colour(COLOUR))
+
+        def shows_the_camera() -> bool:
+            # the tile shows its slate until the camera's first keyframe is in the picture
+            if not (sum(f.keyframe for f in play.frames) and len(play.frames) > 20):
+                return False
+            return bool(np.abs(play.colour() - wanted).max() < 16)
+
+        await wait_for(shows_the_camera, 20)
         assert await upper.bye(play) == 200
         conferences = api.server.conferences
         # the play's viewer went with it

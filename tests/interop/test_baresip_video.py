@@ -1,10 +1,12 @@
 """Debian's baresip in a video call with a room, checked by picture content both ways.
 
-baresip-core has no H.264 (that is baresip-ffmpeg's avcodec module), so the call is VP8: its
-`vp8` module, `fakevideo` as camera (red, green and blue bars) and display, and `snapshot`
-to write what it sends and receives as PNG files. The room's other camera is ffmpeg sending
-blue VP8 on a plain RTP leg: baresip must see blue. A plain RTP leg that receives video (ffmpeg
-decoding from an SDP file) joins last: the latest camera is baresip's, so it must show bars."""
+In VP8 (baresip-core's `vp8` module) a terminal gets the forwarded camera, the composed picture
+being H.264 only (mediacore.composedpicture). That call uses `fakevideo` as camera (red, green
+and blue bars) and display, and `snapshot` to write what it sends and receives as PNG files.
+The room's other camera is ffmpeg sending blue VP8 on a plain RTP leg: baresip must see blue.
+A plain RTP leg that receives video (ffmpeg decoding from an SDP file) joins last: the latest
+camera is baresip's, so it must show bars. In H.264 (baresip-ffmpeg's `avcodec` module, as
+hardware terminals send) baresip gets the composed picture, its own camera left out."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ import pytest
 
 from tests.e2e.server import ServerProcess
 from tests.e2e.test_ffmpeg_interop import ffmpeg, finished, free_rtp_port
-from tests.interop.test_baresip import SERVER_CONFIG, Baresip
+from tests.e2e.test_video_legs import offer
+from tests.interop.test_baresip import MODULES, SERVER_CONFIG, Baresip
 
 pytestmark = [
     pytest.mark.slow,
@@ -138,3 +141,65 @@ async def test_baresip_sees_the_rooms_camera_and_its_camera_is_a_room_source(
     assert_bars(picture(sent))  # what baresip's camera shows, the reference for the screen
     frames = np.frombuffer(raw.read_bytes(), dtype=np.uint8).reshape(3, 240, 320, 3)
     assert_bars(frames[-1].astype(float))
+
+
+@pytest.mark.skipif(
+    not (Path(MODULES) / "avcodec.so").exists(), reason="Debian package baresip-ffmpeg"
+)
+async def test_baresip_in_h264_sees_the_composed_picture_without_itself(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """baresip with its avcodec module (H.264, as hardware terminals send) gets the room's
+    composed picture: its variant leaves its own camera out, so it sees only the room's blue
+    camera, and its own camera (bars) is a room source in H.264."""
+    room = "baresip-h264"
+    created = server.client.post(
+        "/api/v1/rooms",
+        json={
+            "name": room,
+            "video": {"layout": {"kind": "grid"}, "width": 320, "height": 180, "fps": 10},
+        },
+    )
+    assert created.status_code == 201, created.text
+    camera_audio, camera_port = free_rtp_port(), free_rtp_port()
+    _, answer = server.join(room, offer(camera_audio, camera_port, "sendonly"), name="cam")
+    blue = [
+        *("-re", "-f", "lavfi", "-i", "color=c=blue:s=320x180:r=10", "-t", "40"),
+        *("-c:v", "libx264", "-g", "5", "-pix_fmt", "yuv420p"),
+        *("-payload_type", "96", "-f", "rtp"),
+        f"rtp://127.0.0.1:{answered_port(answer)}?localrtpport={camera_port}",
+    ]
+    account = f"<sip:alice@127.0.0.1:{server.sip_port}>;auth_pass=alice-pw;regint=0"
+    phone = Baresip(
+        tmp_path / "baresip",
+        account,
+        modules=("avcodec", "fakevideo", "snapshot"),
+        extra_config=(
+            "video_source fakevideo,nil",
+            "video_display fakevideo,nil",
+            "video_size 320x240",
+            "video_fps 10",
+            "video_bitrate 300000",
+        ),
+    )
+    try:
+        async with ffmpeg(blue):
+            phone.command(f"/dial sip:{room}@127.0.0.1:{server.sip_port}")
+            phone.wait_for("Call established", 10)
+            phone.wait_for("video: receiving with resolution", 20)
+            await asyncio.sleep(2.0)  # past the composed picture's first frames
+            phone.command("/snapshot")
+            phone.wait_for("wrote snapshot-recv", 5)
+            (call,) = [p for p in server.roster(room) if p["kind"] == "sip"]
+            assert call["video"]["codec"] == "H264", call["video"]
+            assert call["video"]["picture"] == "composed", call["video"]
+        phone.command("/hangup")
+        phone.wait_for("terminated", 5)
+    finally:
+        phone.stop()
+        server.client.delete(f"/api/v1/rooms/{room}")
+    (received,) = (tmp_path / "baresip").glob("snapshot-recv-*.png")
+    image = picture(received)
+    height, width = image.shape[:2]
+    centre = image[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4]
+    assert np.abs(centre.reshape(-1, 3).mean(axis=0) - BLUE).max() < 50  # the others, not itself

@@ -399,6 +399,7 @@ PUBLIC = {
     "/console/",
     "/console/alarms.js",
     "/console/camerapad.js",
+    "/console/contentshare.js",
     "/console/gbmap.js",
     "/console/gbrecords.js",
     "/dispatch",
