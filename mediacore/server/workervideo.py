@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from mediacore.channelio import Channel, RequestFailed
+from mediacore.clock import MONOTONIC, Clock
 from mediacore.datapath import MediaFrame
 from mediacore.datapathio import DataPath
 from mediacore.videobridge import codec_json, proxy, push_frame, tap_to
@@ -25,11 +26,20 @@ from mediacore.videohub import VideoHub, VideoSource
 log = logging.getLogger(__name__)
 
 
+# An imported source nobody watches yet is kept this long: the join that imported it (a WHEP
+# player's offer being applied) subscribes only after some awaits.
+IMPORT_GRACE_S = 5.0
+
+
 class WorkerVideo:
-    def __init__(self, hub: VideoHub, channel: Channel, data: DataPath | None) -> None:
+    def __init__(
+        self, hub: VideoHub, channel: Channel, data: DataPath | None, clock: Clock = MONOTONIC
+    ) -> None:
         self.hub = hub
         self.channel = channel
         self.data = data
+        self.clock = clock
+        self._imported_at: dict[str, float] = {}
         self._exported: dict[str, Callable[[], None]] = {}  # source id -> stop sending it
         self._announced: set[str] = set()
         self._imported: dict[str, VideoSource] = {}
@@ -98,10 +108,12 @@ class WorkerVideo:
         )
         self.hub.register_source(imported)
         self._imported[source_id] = imported
+        self._imported_at[source_id] = self.clock.now()
         imported.on_ended(self._forget_import)
 
     def _forget_import(self, source: VideoSource) -> None:
         self._imported.pop(source.id, None)
+        self._imported_at.pop(source.id, None)
 
     async def ensure_quietly(self, source_ids: Iterable[str]) -> None:
         """`ensure` each that control has; the others are not (or not yet) video sources."""
@@ -111,8 +123,14 @@ class WorkerVideo:
 
     def release_unwatched(self, keep: Collection[str] = ()) -> None:
         """Stop receiving imported sources nobody here watches any more (no subscriber, and
-        no tap: a recording taps what it records), but those in `keep`."""
-        unwatched = [s for s in self._imported.values() if not s.watched and s.id not in keep]
+        no tap: a recording taps what it records), but those in `keep` and those imported in
+        the last IMPORT_GRACE_S (their importer has yet to subscribe)."""
+        young = self.clock.now() - IMPORT_GRACE_S
+        unwatched = [
+            s
+            for s in self._imported.values()
+            if not s.watched and s.id not in keep and self._imported_at.get(s.id, 0.0) < young
+        ]
         for source in unwatched:
             source.close()
             self.channel.notify("video.release", source=source.id)
