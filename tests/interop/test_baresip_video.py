@@ -59,6 +59,24 @@ def vp8_offer(audio_port: int, video_port: int, direction: str) -> str:
     )
 
 
+def video_phone(server: ServerProcess, folder: Path, codec_module: str) -> Baresip:
+    """baresip as alice with `codec_module` ("vp8", or "avcodec" for H.264), fakevideo as
+    camera (bars) and display, and snapshot to write what it sends and receives."""
+    account = f"<sip:alice@127.0.0.1:{server.sip_port}>;auth_pass=alice-pw;regint=0"
+    return Baresip(
+        folder,
+        account,
+        modules=(codec_module, "fakevideo", "snapshot"),
+        extra_config=(
+            "video_source fakevideo,nil",
+            "video_display fakevideo,nil",
+            "video_size 320x240",
+            "video_fps 10",
+            "video_bitrate 300000",
+        ),
+    )
+
+
 def answered_port(answer: str) -> int:
     return int(next(x for x in answer.splitlines() if x.startswith("m=video")).split()[1])
 
@@ -91,19 +109,7 @@ async def test_baresip_sees_the_rooms_camera_and_its_camera_is_a_room_source(
         *("-payload_type", "100", "-f", "rtp"),
         f"rtp://127.0.0.1:{answered_port(answer)}?localrtpport={camera_port}",
     ]
-    account = f"<sip:alice@127.0.0.1:{server.sip_port}>;auth_pass=alice-pw;regint=0"
-    phone = Baresip(
-        tmp_path / "baresip",
-        account,
-        modules=("vp8", "fakevideo", "snapshot"),
-        extra_config=(
-            "video_source fakevideo,nil",
-            "video_display fakevideo,nil",
-            "video_size 320x240",
-            "video_fps 10",
-            "video_bitrate 300000",
-        ),
-    )
+    phone = video_phone(server, tmp_path / "baresip", "vp8")
     try:
         async with ffmpeg(blue):
             phone.command(f"/dial sip:{room}@127.0.0.1:{server.sip_port}")
@@ -169,19 +175,7 @@ async def test_baresip_in_h264_sees_the_composed_picture_without_itself(
         *("-payload_type", "96", "-f", "rtp"),
         f"rtp://127.0.0.1:{answered_port(answer)}?localrtpport={camera_port}",
     ]
-    account = f"<sip:alice@127.0.0.1:{server.sip_port}>;auth_pass=alice-pw;regint=0"
-    phone = Baresip(
-        tmp_path / "baresip",
-        account,
-        modules=("avcodec", "fakevideo", "snapshot"),
-        extra_config=(
-            "video_source fakevideo,nil",
-            "video_display fakevideo,nil",
-            "video_size 320x240",
-            "video_fps 10",
-            "video_bitrate 300000",
-        ),
-    )
+    phone = video_phone(server, tmp_path / "baresip", "avcodec")
     try:
         async with ffmpeg(blue):
             phone.command(f"/dial sip:{room}@127.0.0.1:{server.sip_port}")
