@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="media worker processes for the rooms (0: rooms in the control process)",
     )
+    serve.add_argument("--cluster", help="join a cluster: redis://HOST:PORT/DB (the directory)")
+    serve.add_argument("--node", help="this node's name in the cluster (default: host name)")
+    serve.add_argument("--advertise", help="the address other nodes reach this node at")
     commands.add_parser("version", help="print the version")
     for name, text in (("calls", "SIP calls in progress"), ("registrations", "SIP registrations")):
         view = commands.add_parser(name, help=f"show a running server's {text}")
@@ -91,7 +94,12 @@ def _apply_options(config: Config, args: argparse.Namespace) -> Config:
     sip = replace(config.sip, port=args.sip_port) if args.sip_port else config.sip
     if getattr(args, "sip_tls_port", None) is not None:
         sip = replace(sip, tls_port=args.sip_tls_port)
-    return validate_config(replace(config, server=server, rtp=rtp, sip=sip))
+    cluster = config.cluster
+    for key in ("cluster", "node", "advertise"):
+        value = getattr(args, key, None)
+        if value:
+            cluster = replace(cluster, **{"redis" if key == "cluster" else key: value})
+    return validate_config(replace(config, server=server, rtp=rtp, sip=sip, cluster=cluster))
 
 
 def _serve(config: Config) -> int:

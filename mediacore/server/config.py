@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ingest.gbsettings import GbSettings, parse_gb28181_settings
 from ingest.gbupstreamsettings import GbUpstream, parse_upstreams
@@ -106,6 +108,21 @@ class AuthSection:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterSection:
+    """[cluster]: several nodes share one Redis directory (empty `redis`: one embedded node)."""
+
+    redis: str = ""  # redis://HOST:PORT/DB; empty runs this node alone, as before
+    node: str = ""  # this node's name in the cluster (default: the host name)
+    advertise: str = ""  # the address other nodes and Kamailio reach this node at
+    heartbeat_ms: int = 500  # how often this node announces itself and its load
+    dead_after_ms: int = 3000  # a node silent this long is declared dead
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.redis)
+
+
+@dataclass(frozen=True, slots=True)
 class TokenEntry:
     token: str
     role: str
@@ -119,6 +136,7 @@ class Config:
     rtp: RtpSection = field(default_factory=RtpSection)
     outbound: OutboundSection = field(default_factory=OutboundSection)  # [outbound]: SSRF
     recording: RecordingSection = field(default_factory=RecordingSection)  # [recording]
+    cluster: ClusterSection = field(default_factory=ClusterSection)  # [cluster]: Redis, nodes
     rooms: tuple[RoomSettings, ...] = (RoomSettings("command"),)
     tokens: tuple[TokenEntry, ...] = ()
     auth: AuthSection = field(default_factory=AuthSection)  # [auth]: logins
@@ -145,6 +163,7 @@ _SECTIONS = {
     "rtp": RtpSection,
     "outbound": OutboundSection,
     "recording": RecordingSection,
+    "cluster": ClusterSection,
 }
 _TABLE_ARRAYS = {"sip": ("users", "trunks")}  # arrays of tables, not scalar keys
 _TOP_LEVEL = {*_SECTIONS, "rooms", "auth", "radio", "webrtc", "gb28181", "dispatch"}
@@ -152,6 +171,7 @@ _DISPATCH_KEYS = {"groups"}
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "text")
 PLAIN_HTTP = ("loopback", "none")
+NODE_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 MIN_TOKEN_LENGTH = 16  # bearer tokens shorter than this are refused: guessable
 
 
@@ -297,10 +317,26 @@ def validate_config(config: Config) -> Config:
         outbound_networks(config.outbound)
     except ValueError as error:
         raise ConfigError(f"[outbound]: {error}") from None
+    _validate_cluster(config.cluster)
     recordings = (config.data_dir / "recordings").resolve()
     if config.signing_key_path.resolve().is_relative_to(recordings):
         raise ConfigError("recording.signing_key must lie outside the data dir's recordings/")
     return config
+
+
+def _validate_cluster(cluster: ClusterSection) -> None:
+    if not cluster.enabled:
+        return
+    parsed = urlsplit(cluster.redis)
+    if parsed.scheme not in ("redis", "rediss") or not parsed.hostname:
+        raise ConfigError(f"cluster.redis: {cluster.redis!r} is not redis://HOST:PORT/DB")
+    if cluster.node and not NODE_NAME.fullmatch(cluster.node):
+        raise ConfigError(f"cluster.node: {cluster.node!r} must be 1-32 letters, digits, - or _")
+    if not 100 <= cluster.heartbeat_ms <= cluster.dead_after_ms // 2 <= 30_000:
+        raise ConfigError(
+            "cluster.heartbeat_ms and cluster.dead_after_ms must satisfy "
+            "100 <= heartbeat_ms <= dead_after_ms / 2 <= 30000"
+        )
 
 
 def default_worker_count() -> int:
