@@ -1,0 +1,53 @@
+"""The cluster's Redis: one client per node, and the names of every key the nodes share.
+
+All of a cluster's state lives under the `mc:` prefix of one Redis database, so one Redis may
+serve a cluster and nothing else of it is touched. Keys (owners in brackets):
+
+    mc:nodes              set of node names ever seen                          [clusternode]
+    mc:node:<name>        hash: the node's announcement (see clusternode)       [clusternode]
+    mc:least              "ADDR:PORT" SIP address of the least-loaded live node  [clusternode]
+    mc:rooms              set of room names placed in the cluster              [directory]
+    mc:room:<room>        hash: node, sip ("ADDR:PORT"), created               [directory]
+    mc:roomdef:<room>     JSON room definition (re-placed on a survivor)       [directory]
+    mc:events             pub/sub channel: {"node", "event"} from every node    [events]
+    mc:state              pub/sub channel: shared state changed ("accounts", …) [shared state]
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from mediacore.server.config import ClusterSection
+
+PREFIX = "mc:"
+NODES = PREFIX + "nodes"
+LEAST = PREFIX + "least"
+ROOMS = PREFIX + "rooms"
+EVENTS = PREFIX + "events"
+STATE = PREFIX + "state"
+
+
+def node_key(name: str) -> str:
+    return f"{PREFIX}node:{name}"
+
+
+def room_key(room: str) -> str:
+    return f"{PREFIX}room:{room}"
+
+
+def roomdef_key(room: str) -> str:
+    return f"{PREFIX}roomdef:{room}"
+
+
+def connect(cluster: ClusterSection) -> aioredis.Redis:
+    """A client for the cluster's Redis (it connects on first use, and again after a loss).
+
+    Replies are str, not bytes; every command gives up after a second rather than stall the
+    control loop while Redis is unreachable."""
+    return aioredis.from_url(
+        cluster.redis,
+        decode_responses=True,
+        socket_timeout=1.0,
+        socket_connect_timeout=1.0,
+        health_check_interval=5,
+    )
