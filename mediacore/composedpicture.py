@@ -21,14 +21,13 @@ tier that fits (mediacore.qualitytiers), the same source throughout.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.forwardedpicture import INTERVAL, ForwardedPicture, PictureTarget
+from mediacore.lookloop import LookLoop
 from mediacore.videohub import VideoSource
 
 log = logging.getLogger(__name__)
@@ -72,11 +71,9 @@ class ComposedPicture:
         self.estimate = estimate
         self._asked_bitrate: float | None = None  # the estimate the last request carried
         self.clock = clock
-        self.interval = interval
         self.composed: VideoSource | None = None  # the composed source while it is followed
         self._retry_at = 0.0
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._looks = LookLoop(self.choose, interval, "a leg's composed picture")
 
     @property
     def target(self) -> ComposedTarget:
@@ -96,17 +93,14 @@ class ComposedPicture:
         return "composed" if self.composed is not None else "forwarded"
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._looks.start()
 
     def poke(self) -> None:
         """Look again now (the floor changed: a forwarded picture may change)."""
-        self._wake.set()
+        self._looks.poke()
 
     def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self._looks.stop()
         self.composed = None
 
     async def choose(self) -> VideoSource | None:
@@ -154,13 +148,3 @@ class ComposedPicture:
             await self.compose(self.room, self.own, width, height, bitrate)
         except Exception:  # the same picture at its old tier until the next look
             log.info("tier not changed", extra={"room": self.room}, exc_info=True)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.choose()
-            except Exception:  # a failed look must not end the picture for good
-                log.exception("choosing a leg's composed picture failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)

@@ -12,19 +12,15 @@ twin (mediacore.transcodetwin), at the quality tier the leg's bandwidth estimate
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.joinedroom import JoinedRoom
+from mediacore.lookloop import LookLoop
 from mediacore.qualitytiers import TierChooser
 from mediacore.transcodetwin import CODEC, TRANSCODED, full_bitrate, twin_id
 from mediacore.videohub import VideoSource
-
-log = logging.getLogger(__name__)
 
 INTERVAL = 1.0
 NEGATIVE_TTL = 5.0
@@ -72,25 +68,20 @@ class ForwardedPicture:
         self.room = room
         self.find = find
         self.clock = clock
-        self.interval = interval
         self.estimate = estimate
         self.tiers = TierChooser()
         self._missing: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._looks = LookLoop(self.choose, interval, "a leg's picture")
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._looks.start()
 
     def poke(self) -> None:
         """Look again now (the floor changed)."""
-        self._wake.set()
+        self._looks.poke()
 
     def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        self._looks.stop()
 
     async def choose(self) -> VideoSource | None:
         """Point the target at the preferred source that exists; returns it (None: none)."""
@@ -122,13 +113,3 @@ class ForwardedPicture:
         full = full_bitrate(source.width, source.height)
         tier = self.tiers.choose(full, estimate, self.clock.now())
         return await self.find(twin_id(source.id, tier))
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.choose()
-            except Exception:  # a failed look must not end the picture for good
-                log.exception("choosing a leg's picture failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
