@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,7 @@ def add_parser(commands: Any) -> None:
     audit = commands.add_parser("audit", help="search or verify the audit log")
     actions = audit.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="search control actions")
-    for option in FILTERS:
-        listing.add_argument(f"--{option}")
+    cliview.add_filter_options(listing, FILTERS)
     listing.add_argument("--limit", type=int, default=100)
     listing.add_argument("--offset", type=int, default=0)
     verify = actions.add_parser("verify", help="check the chain and every signature")
@@ -45,9 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _listing(args: argparse.Namespace, api: cliview.ServerApi) -> str:
-    query = {k: getattr(args, k) for k in FILTERS if getattr(args, k)}
-    query |= {"limit": str(args.limit), "offset": str(args.offset)}
-    found = api.fetch("/api/v1/audit?" + urllib.parse.urlencode(query))
+    query = cliview.filter_query(args, FILTERS, limit=str(args.limit), offset=str(args.offset))
+    found = api.fetch(f"/api/v1/audit{query}")
     if not found:
         return "no entries"
     rows = [

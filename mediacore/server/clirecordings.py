@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +28,7 @@ def add_parser(commands: Any) -> None:
     recordings = commands.add_parser("recordings", help="list, verify and export recordings")
     actions = recordings.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="search recordings")
-    for option in FILTERS:
-        listing.add_argument(f"--{option}")
+    cliview.add_filter_options(listing, FILTERS)
     verify = actions.add_parser("verify", help="check a recording's hashes and chain")
     verify.add_argument("id")
     verify.add_argument("--data-dir", help="verify on disk, without a server")
@@ -83,11 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _listing(args: argparse.Namespace, api: cliview.ServerApi) -> str:
-    query = {
-        k: getattr(args, k) for k in ("room", "participant", "since", "until", "event", "source")
-    }
-    text = "&".join(f"{k}={urllib.parse.quote(v)}" for k, v in query.items() if v)
-    found = api.fetch("/api/v1/recordings" + (f"?{text}" if text else ""))
+    found = api.fetch(f"/api/v1/recordings{cliview.filter_query(args, FILTERS)}")
     if not found:
         return "no recordings"
     rows = [

@@ -12,7 +12,9 @@ import json
 import os
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http.client import HTTPResponse
 from pathlib import Path
@@ -34,6 +36,18 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--insecure", action="store_true", help="do not check the server's certificate (a lab)"
     )
+
+
+def add_filter_options(parser: argparse.ArgumentParser, filters: Sequence[str]) -> None:
+    """One --option per filter of a listing (`filter_query` reads them back)."""
+    for option in filters:
+        parser.add_argument(f"--{option}")
+
+
+def filter_query(args: argparse.Namespace, filters: Sequence[str], **extra: str) -> str:
+    """The query string of a listing ("" or "?..."): the filters given, then `extra`."""
+    query = {key: getattr(args, key) for key in filters if getattr(args, key)} | extra
+    return f"?{urllib.parse.urlencode(query)}" if query else ""
 
 
 @dataclass(frozen=True, slots=True)
