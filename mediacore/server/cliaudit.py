@@ -4,14 +4,13 @@ API or offline on a data directory (`--data-dir`, with the server's public key).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from mediacore.chainedlog import read_lines, verify_chain
 from mediacore.server import cliview
 from mediacore.server.auditlog import AUDIT_FILE, CHAIN_NAME
-from mediacore.signing import KeyFileError, verifier_key
+from mediacore.signing import verifier_key
 
 FILTERS = ("since", "until", "who", "action", "room", "recording")
 
@@ -31,18 +30,15 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        api = cliview.ServerApi.from_args(args)
-        if args.action == "list":
-            print(_listing(args, api))
-            return 0
-        return _verify(args, api)
-    except (RuntimeError, KeyFileError) as error:
-        print(f"mediacore: {error}", file=sys.stderr)
-        return 1
+    return cliview.run_against_server(args, _listing if args.action == "list" else _verify)
 
 
-def _listing(args: argparse.Namespace, api: cliview.ServerApi) -> str:
+def _listing(args: argparse.Namespace, api: cliview.ServerApi) -> int:
+    print(_entries(args, api))
+    return 0
+
+
+def _entries(args: argparse.Namespace, api: cliview.ServerApi) -> str:
     query = cliview.filter_query(args, FILTERS, limit=str(args.limit), offset=str(args.offset))
     found = api.fetch(f"/api/v1/audit{query}")
     if not found:
