@@ -17,7 +17,8 @@ FILTERS = ("since", "until", "who", "action", "room", "recording")
 
 def add_parser(commands: Any) -> None:
     audit = commands.add_parser("audit", help="search or verify the audit log")
-    actions = audit.add_subparsers(dest="action", required=True)
+    # Not "action": that is a filter of `list` (--action), and would overwrite the verb.
+    actions = audit.add_subparsers(dest="verb", required=True)
     listing = actions.add_parser("list", help="search control actions")
     cliview.add_filter_options(listing, FILTERS)
     listing.add_argument("--limit", type=int, default=100)
@@ -30,7 +31,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return cliview.run_against_server(args, _listing if args.action == "list" else _verify)
+    return cliview.run_against_server(args, _listing if args.verb == "list" else _verify)
 
 
 def _listing(args: argparse.Namespace, api: cliview.ServerApi) -> int:
