@@ -26,7 +26,7 @@ from ingest.gbdevices import DeviceChange, GbDeviceTable
 from ingest.gbidentity import is_device_user
 from ingest.gbinvite import send_invite
 from ingest.gbrecordings import GbRecordings
-from ingest.gbrequest import gb_request, peer_uri
+from ingest.gbrequest import device_request
 from ingest.gbsdp import GbAnswer, GbSdpError, build_offer, make_ssrc, parse_answer, ssrc_value
 from ingest.gbsettings import GbSettings
 from ingest.gbstore import GbDeviceStore
@@ -415,12 +415,12 @@ class GbPlatform:
         if device is None:
             return 404
         peer = device.source
-        request = gb_request(
+        request = device_request(
             "MESSAGE",
-            peer_uri(device_id, peer),
+            device_id,
+            peer,
+            self.settings,
             via=self.stack.via(peer),
-            from_=f"<sip:{self.server_id}@{self.domain}>;tag={new_tag()}",
-            to=f"<sip:{device_id}@{self.domain}>",
             cseq=next(self._sn),
             headers=[("Content-Type", MANSCDP)],
             body=body,
@@ -473,12 +473,12 @@ class GbPlatform:
             playback=playback,
             download_speed=download_speed,
         )
-        invite = gb_request(
+        invite = device_request(
             "INVITE",
-            peer_uri(channel_id, peer),
+            channel_id,
+            peer,
+            self.settings,
             via=self.stack.via(peer),
-            from_=f"<sip:{self.server_id}@{self.domain}>;tag={new_tag()}",
-            to=f"<sip:{channel_id}@{self.domain}>",
             cseq=1,
             headers=[
                 ("Contact", f"<{self.stack.contact_uri(self.server_id, peer)}>"),

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sip.dialog import MAX_FORWARDS, new_call_id
+from ingest.gbsettings import GbSettings
+from sip.dialog import MAX_FORWARDS, new_call_id, new_tag
 from sip.message import Headers, Request
 from sip.transaction import Peer
 
@@ -43,6 +44,31 @@ def gb_request(
         body,
         method,
         request_uri,
+    )
+
+
+def device_request(
+    method: str,
+    device_id: str,
+    peer: Peer,
+    settings: GbSettings,
+    *,
+    via: str,
+    cseq: int,
+    headers: Sequence[tuple[str, str]] = (),
+    body: bytes = b"",
+) -> Request:
+    """A request of this platform (`settings`' server id, in a new dialog of its own) to the
+    device or channel `device_id` registered from `peer`."""
+    return gb_request(
+        method,
+        peer_uri(device_id, peer),
+        via=via,
+        from_=f"<sip:{settings.server_id}@{settings.domain}>;tag={new_tag()}",
+        to=f"<sip:{device_id}@{settings.domain}>",
+        cseq=cseq,
+        headers=headers,
+        body=body,
     )
 
 

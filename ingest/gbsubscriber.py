@@ -30,7 +30,7 @@ from ingest.gbnotify import (
     encode_event_message,
     parse_event_message,
 )
-from ingest.gbrequest import gb_request, peer_uri
+from ingest.gbrequest import device_request
 from ingest.gbsettings import GbSettings
 from ingest.gbsubscriptions import (
     EVENT_HEADERS,
@@ -40,7 +40,7 @@ from ingest.gbsubscriptions import (
 )
 from ingest.manscdp import ManscdpError
 from mediacore.events import EventBus
-from sip.dialog import Dialog, new_tag
+from sip.dialog import Dialog
 from sip.message import Request, Response, make_response
 from sip.stack import SipStack
 from sip.transaction import Peer, ServerTransaction
@@ -181,12 +181,12 @@ class GbSubscriber:
     ) -> Request:
         settings = self.settings
         device_id = subscription.device_id
-        return gb_request(
+        return device_request(
             "SUBSCRIBE",
-            peer_uri(device_id, peer),
+            device_id,
+            peer,
+            settings,
             via=self.stack.via(peer),
-            from_=f"<sip:{settings.server_id}@{settings.domain}>;tag={new_tag()}",
-            to=f"<sip:{device_id}@{settings.domain}>",
             cseq=1,
             headers=[
                 ("Contact", f"<{self.stack.contact_uri(settings.server_id, peer)}>"),
