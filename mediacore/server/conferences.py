@@ -193,6 +193,8 @@ class ConferenceService:
             source = VideoSource(alias_id(room, participant), "H264", room=room)
             view = _View(source, viewer, self._clock.now(), sized=width is not None)
             source.keyframe_requester = self._keyframe_requester(conference, view)
+            # a browser's REMB and receiver reports on this picture (mediacore.senderestimate)
+            source.estimate_listener = partial(self.estimate, room, participant)
             self._hub.register_source(source)
             conference.views[participant] = view
         if bitrate is not None:
@@ -263,6 +265,11 @@ class ConferenceService:
                     "player" if pid is None else pid: TIER_NAMES[v.viewer.tier]
                     for pid, v in list(conference.views.items())
                     if v.source.watched
+                },
+                "estimates": {
+                    "player" if pid is None else pid: round(v.estimate)
+                    for pid, v in list(conference.views.items())
+                    if v.source.watched and v.estimate is not None
                 },
             }
         }
