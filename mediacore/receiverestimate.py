@@ -22,7 +22,9 @@ from collections import deque
 
 from mediacore.qualitytiers import MAX_BITRATE
 
-CONGESTED = 0.8  # Chromium's own overuse cut (0.85 of what it receives) is not congestion yet
+# Chromium's single overuse cut (0.85 of what it received, over a shorter window than our
+# rate's) is not congestion yet; a link well below what we send is.
+CONGESTED = 0.7
 HIGH_LOSS = 0.10
 LOW_LOSS = 0.02
 INCREASE_PER_S = 1.08

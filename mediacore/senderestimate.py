@@ -36,6 +36,7 @@ class SenderEstimate:
         self.reported: float | None = None
         self.rembs = 0
         self.reports = 0
+        self.last_remb: int | None = None
 
     def rtcp(self, data: bytes, ssrc: int) -> None:
         """One RTCP packet (or compound) routed to our sender of SSRC `ssrc`."""
@@ -54,14 +55,18 @@ class SenderEstimate:
         for feedback in read_feedback(packets):
             if isinstance(feedback, BitrateLimit) and feedback.kind == "remb":
                 self.rembs += 1
+                self.last_remb = feedback.bitrate
                 self.receiver.remb(feedback.bitrate, now)
         self._report(self.receiver.estimate)
 
     def describe(self) -> dict[str, Any]:
-        """What the subscriber said: REMBs and receiver reports read, the estimate (bit/s)."""
-        estimate = self.receiver.estimate
+        """What the subscriber said: REMBs (the last, bit/s) and receiver reports read, what we
+        send (bit/s) and the estimate (bit/s, None: no limit)."""
+        estimate, sending = self.receiver.estimate, self.receiver.sending
         return {
             "rembs": self.rembs,
+            "last_remb": self.last_remb,
+            "sending": None if sending is None else round(sending),
             "receiver_reports": self.reports,
             "estimate": None if estimate is None else round(estimate),
         }

@@ -61,7 +61,7 @@ def test_remb_bytes_are_read_with_exponent_and_mantissa() -> None:
     assert sender.estimate.rembs == 1
     assert sender.estimate.receiver.estimate == 300_000
     assert sender.reported == [300_000]
-    big = 1_500_000  # mantissa 187500, exponent 3: still below the 2 Mbit/s we send
+    big = 1_200_000  # mantissa 150000, exponent 3: well below the 2 Mbit/s we send
     sender.run(0.5, data=remb_bytes(big, [OUR_SSRC]))
     assert sender.estimate.receiver.estimate == big
 
