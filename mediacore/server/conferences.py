@@ -17,7 +17,9 @@ moved from one variant to another at a keyframe (mixer.variantswitch). The alias
 encode: viewers of one variant share its encoder, so encodes grow with the variants, not with
 the viewers. `composed(room, participant, width, height)` is the hook for other legs: it
 answers the hub source id to subscribe to or tap (legs in media workers ask for it with the
-"video.composed" request, see `serve_workers`)."""
+"video.composed" request, see `serve_workers`). A browser's estimate comes through the viewer's
+source: its subscriber's REMB and receiver reports (mediacore.senderestimate) reach the source's
+`estimate_listener`, here or from a media worker ("video.bitrate"), which is `estimate`."""
 
 from __future__ import annotations
 

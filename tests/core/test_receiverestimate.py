@@ -1,6 +1,7 @@
 """A WebRTC receiver's estimate from its RTCP: REMB packet bytes and receiver reports' loss
-become a limit only against what we send (congestion), grow back without it, and reach the
-source, whose listener hears the lowest of its receivers."""
+become a limit only against what we send (congestion, held for a second, after the first five
+seconds), grow back without it, and reach the source, whose listener hears the lowest of its
+receivers."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import struct
 import pytest
 
 from mediacore.clock import FakeClock
-from mediacore.receiverestimate import INCREASE_PER_S, ReceiverEstimate
+from mediacore.receiverestimate import INCREASE_PER_S, STARTUP_S, ReceiverEstimate
 from mediacore.rtcp import ReceiverReport, ReportBlock
 from mediacore.senderestimate import SenderEstimate
 from mediacore.videohub import VideoSource
@@ -56,9 +57,9 @@ class Sender:
 
 def test_remb_bytes_are_read_with_exponent_and_mantissa() -> None:
     sender = Sender(2_000_000)
-    sender.run(2.0)
-    sender.run(0.5, data=remb_bytes(300_000, [OUR_SSRC]))
-    assert sender.estimate.rembs == 1
+    sender.run(STARTUP_S)
+    sender.run(1.5, data=remb_bytes(300_000, [OUR_SSRC]))  # low for a second: congested
+    assert sender.estimate.rembs == 3
     assert sender.estimate.receiver.estimate == 300_000
     assert sender.reported == [300_000]
     big = 1_200_000  # mantissa 150000, exponent 3: well below the 2 Mbit/s we send
@@ -70,6 +71,7 @@ def test_a_remb_at_or_above_what_we_send_is_no_limit() -> None:
     # Chromium's REMB stays within 1.5 times what it receives: taken as a limit it would pin
     # the tier; it only says "congested" when it falls below what we send
     sender = Sender(400_000)
+    sender.run(STARTUP_S)
     sender.run(3.0, data=remb_bytes(450_000, [OUR_SSRC]))
     assert sender.estimate.receiver.estimate is None and sender.reported == []
     sender.run(1.0, data=remb_bytes(340_000, [OUR_SSRC]))  # Chromium's own 0.85 cut: noise
@@ -78,8 +80,8 @@ def test_a_remb_at_or_above_what_we_send_is_no_limit() -> None:
 
 def test_a_limit_grows_back_without_congestion_until_it_goes() -> None:
     sender = Sender(1_000_000)
-    sender.run(2.0)
-    sender.run(0.5, data=remb_bytes(100_000, [OUR_SSRC]))
+    sender.run(STARTUP_S)
+    sender.run(1.5, data=remb_bytes(100_000, [OUR_SSRC]))
     sender.rate = 90_000  # the picture moved to a lower tier
     sender.run(3.0, data=rr_bytes(0.05))  # some loss: held while the rate is measured anew
     assert sender.estimate.receiver.estimate == 100_000
@@ -94,7 +96,7 @@ def test_a_limit_grows_back_without_congestion_until_it_goes() -> None:
 
 def test_receiver_report_loss_cuts_as_gcc_does_and_holds_in_between() -> None:
     sender = Sender(800_000)
-    sender.run(2.0)
+    sender.run(STARTUP_S)
     sender.run(0.5, data=rr_bytes(0.25))
     assert sender.estimate.receiver.estimate == pytest.approx(800_000 * (1 - 0.125), rel=0.02)
     held = sender.estimate.receiver.estimate
@@ -102,15 +104,28 @@ def test_receiver_report_loss_cuts_as_gcc_does_and_holds_in_between() -> None:
     assert sender.estimate.receiver.estimate == held
     sender.run(1.0, data=rr_bytes(0.0))
     assert sender.estimate.receiver.estimate == pytest.approx(held * INCREASE_PER_S, rel=0.01)
-    assert sender.estimate.reports == 4 + 1 + 6 + 2
+    assert sender.estimate.reports == 10 + 1 + 6 + 2
 
 
 def test_reports_about_other_streams_and_garbage_are_ignored() -> None:
     sender = Sender(800_000)
-    sender.run(2.0)
+    sender.run(STARTUP_S)
     sender.run(0.5, data=rr_bytes(0.5, ssrc=OTHER_SSRC))
     sender.run(0.5, data=b"\x80\xc9\x00\x07garbage")
     assert sender.estimate.receiver.estimate is None
+
+
+def test_the_first_seconds_and_a_single_low_remb_say_nothing() -> None:
+    # an aiortc peer's first REMBs are a few kbit/s (its rate window still filling)
+    sender = Sender(30_000)
+    sender.run(STARTUP_S - 0.5, data=remb_bytes(3_000, [OUR_SSRC]))
+    assert sender.estimate.receiver.estimate is None
+    sender.run(2.0)
+    # one low REMB (measured over a quieter stretch than our rate) is not congestion
+    sender.run(0.5, data=remb_bytes(3_000, [OUR_SSRC]))
+    sender.run(0.5, data=remb_bytes(40_000, [OUR_SSRC]))
+    sender.run(0.5, data=remb_bytes(3_000, [OUR_SSRC]))
+    assert sender.estimate.receiver.estimate is None and sender.reported == []
 
 
 def test_without_a_sending_rate_a_remb_says_nothing() -> None:

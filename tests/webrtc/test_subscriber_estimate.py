@@ -1,22 +1,24 @@
 """What a WebRTC subscriber says about bandwidth reaches the source it watches: aiortc peers over
 loopback, a publisher, the hub forwarding to a subscriber, and the subscriber's REMB (crafted,
 far below what it receives: a full link) heard by the source's estimate listener; our offer
-asks for REMB (goog-remb, abs-send-time), never transport-cc."""
+asks for REMB (goog-remb, abs-send-time), never transport-cc. Slow: the first five seconds of
+sending are not judged."""
 
 from __future__ import annotations
 
-import asyncio
-
+import pytest
 from aiortc import RTCPeerConnection
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
 
 from mediacore.videohub import ForwardedVideoTrack, VideoHub
+from tests.webrtc.clients import crafted_remb
 from tests.webrtc.test_video_forwarding import (
     SolidColourTrack,
     negotiate,
     video_capability,
     wait_for,
 )
+
+pytestmark = pytest.mark.slow
 
 CRAFTED_REMB = 2_000  # bit/s: below anything the picture needs
 
@@ -41,27 +43,12 @@ async def test_a_subscribers_remb_below_what_it_receives_reaches_the_source() ->
         assert isinstance(track, ForwardedVideoTrack) and track.feedback is not None
         await wait_for(lambda: track.frames_forwarded > 30, 10.0, "frames forwarded")
         receiver = client.getReceivers()[0]
-        remb = RtcpPsfbPacket(
-            fmt=RTCP_PSFB_APP,
-            ssrc=1,
-            media_ssrc=0,
-            fci=pack_remb_fci(CRAFTED_REMB, [sender._ssrc]),
-        )
-
-        async def crafted() -> None:
-            while True:
-                await receiver._send_rtcp(remb)
-                await asyncio.sleep(0.2)
-
-        sending = asyncio.ensure_future(crafted())
-        try:
+        async with crafted_remb(receiver, sender._ssrc, CRAFTED_REMB):
             await wait_for(
                 lambda: any(h is not None and h <= CRAFTED_REMB * 1.2 for h in heard),
-                10.0,
+                15.0,  # past the first five seconds of sending, then low for a second
                 "the crafted REMB heard by the source",
             )
-        finally:
-            sending.cancel()
         assert track.feedback.rembs >= 1
         assert track.feedback.describe()["rembs"] == track.feedback.rembs
     finally:
