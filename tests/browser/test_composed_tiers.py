@@ -37,10 +37,13 @@ async def test_chromium_sends_remb_on_the_composed_picture_and_keeps_the_full_ti
 
         said = await poll(feedback, 30.0, "Chromium's REMB read on the composed picture", 0.5)
         video = await inbound_stats(page, "video")
+        ours = str(await page.evaluate("window.mediacoreConsole.pc.remoteDescription.sdp"))
         composed = server.client.get(f"/api/v1/rooms/{room}").json()["composed"]
         await page.context.close()
     print(f"Chromium said {said}; it decoded {video.get('framesDecoded')} frames; {composed}")
     assert said[0]["receiver_reports"] > 0 and said[0]["last_remb"] > 0
+    # what makes Chromium send REMB: goog-remb with abs-send-time, and no transport-cc
+    assert "goog-remb" in ours and "abs-send-time" in ours and "transport-cc" not in ours
     assert video.get("framesDecoded", 0) > 0
     # On an idle loopback its REMB stays at or above what it receives (no limit: full tier).
     # On a loaded machine its delay-based detector may see overuse and cut its REMB below
