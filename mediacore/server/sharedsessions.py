@@ -5,8 +5,8 @@ every node, and one ended on any node ends everywhere.
 digests of a user's sessions by expiry (at most MAX_PER_USER: the oldest end first). Each node
 answers token checks from its memory: the sessions opened here, and those it fetched from Redis
 the first time their token came in (`fetch`, before the request is checked). An ended session
-is a notice every node acts on at once; after a loss of Redis a node forgets what it fetched
-and fetches it again."""
+is a notice every node acts on at once; after a loss of Redis a node checks that what it
+fetched is still there (notices of ends may have been missed)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ class RedisSessions:
     def __init__(self, channel: StateChannel) -> None:
         self._channel = channel
         self._cache = MemorySessions()
+        self._fetched: set[bytes] = set()  # opened elsewhere: their ends come as notices
         channel.on(ENDED, self._ended_elsewhere)
         channel.on(USER_ENDED, self._user_ended_elsewhere)
         channel.on_resync(self._resync)
@@ -68,6 +69,9 @@ class RedisSessions:
         session = _parse(text)
         if session is not None and session.expires > time.time():
             self._cache.put(key, session)
+            self._fetched.add(key)
+            if len(self._fetched) > 2 * len(self._cache.items()) + 1000:  # ended ones linger
+                self._fetched = {key for key in self._fetched if self._cache.get(key)}
 
     async def _ended_elsewhere(self, digest: str) -> None:
         try:
@@ -79,7 +83,16 @@ class RedisSessions:
         self._cache.remove_user(user)
 
     async def _resync(self) -> None:
-        self._cache.clear()  # ends may have been missed: what is still open is fetched again
+        """Forget the sessions fetched from Redis that ended there meanwhile."""
+        fetched = [key for key in self._fetched if self._cache.get(key) is not None]
+        async with self._channel.redis.pipeline(transaction=False) as pipe:
+            for key in fetched:
+                pipe.exists(session_key(key.hex()))
+            there = await pipe.execute()
+        for key, exists in zip(fetched, there, strict=True):
+            if not exists:
+                self._cache.remove(key)
+        self._fetched = {key for key in fetched if self._cache.get(key) is not None}
 
 
 async def _store(digest: str, session: Session, redis: aioredis.Redis) -> list[Notice]:

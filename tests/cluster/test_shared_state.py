@@ -4,6 +4,7 @@ two nodes' stores in one process, each with its own Redis client and data direct
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -232,6 +233,7 @@ async def test_notices_on_the_state_channel_name_the_node_the_kind_and_the_key(
     await client.aclose()
 
 
+@pytest.mark.slow  # waits out the start's and the answers' time-outs: about 9 s
 async def test_a_node_whose_redis_is_away_starts_and_answers_from_memory(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -286,3 +288,24 @@ def test_a_store_without_a_cluster_keeps_files_as_before(tmp_path: Path) -> None
         "join-link-secret",
         "join-links-revoked",
     ]
+
+
+async def test_after_losing_its_subscription_a_node_drops_sessions_that_ended_meanwhile(
+    nodes: Start,
+) -> None:
+    one, two = await nodes("one"), await nodes("two")
+    assert one.tokens.sessions is not None and two.tokens.sessions is not None
+    ended, _ = one.tokens.sessions.open("alice", "operator")
+    kept, _ = one.tokens.sessions.open("bob", "operator")
+    own, _ = two.tokens.sessions.open("carol", "operator")
+    await one.settle()
+    await two.settle()
+    for token in (ended, kept):
+        await two.tokens.fetch(token)
+    client = aioredis.from_url(one.config.cluster.redis, decode_responses=True)
+    await client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")  # every node's notices
+    await client.delete(f"mc:session:{hashlib.sha256(ended.encode()).hexdigest()}")  # unheard
+    await client.aclose()
+    await eventually(lambda: two.tokens.authenticate(ended) is None, within=5.0)
+    assert two.tokens.authenticate(kept) is not None
+    assert two.tokens.authenticate(own) is not None
