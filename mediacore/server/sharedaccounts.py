@@ -27,6 +27,13 @@ from mediacore.server.sharedstate import REDIS_ERRORS, Notice, StateChannel
 log = logging.getLogger(__name__)
 
 CHANGED = "account"  # key: the user name
+# The first node to join seeds the accounts, in one step: no node can read them half-seeded.
+SEED = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+end
+return 0
+"""
 
 
 class RedisAccounts:
@@ -65,10 +72,9 @@ class RedisAccounts:
     async def _resync(self) -> None:
         redis = self._channel.redis
         if not self._joined:
-            seeded = await redis.set(ACCOUNTS_SEEDED, self._channel.node, nx=True)
-            if seeded and self._local:
-                entries = {user: json.dumps(e.to_entry()) for user, e in self._local.items()}
-                await redis.hset(ACCOUNTS, mapping=entries)  # type: ignore[arg-type]
+            entries = [(user, json.dumps(e.to_entry())) for user, e in self._local.items()]
+            flat = [text for entry in entries for text in entry]
+            await redis.eval(SEED, 2, ACCOUNTS_SEEDED, ACCOUNTS, self._channel.node, *flat)
         found = await redis.hgetall(ACCOUNTS)
         cache = {}
         for user, text in found.items():

@@ -106,6 +106,9 @@ class StateChannel:
                 self.unreachable(error)
                 await asyncio.sleep(RETRY_S)
                 continue
+            except Exception:  # a write that can never succeed is dropped, not retried
+                log.exception("a shared-state write failed and was dropped")
+                return
             self._reachable()
             return
 
@@ -126,6 +129,9 @@ class StateChannel:
                         await self._dispatch(message.get("data"))
             except REDIS_ERRORS as error:
                 self.unreachable(error)
+                await asyncio.sleep(RETRY_S)
+            except Exception:  # never leave the node without its notices
+                log.exception("following the shared state failed; subscribing again")
                 await asyncio.sleep(RETRY_S)
             finally:
                 with contextlib.suppress(*REDIS_ERRORS):
