@@ -38,6 +38,12 @@ class AdminTokenAdoption:
         if len(shared) < 16 or shared == self._token:  # tokens are at least 16 characters
             return
         self._tokens.replace(self._token, TokenEntry(shared, "admin", "admin"))
-        replace_private(self._file, shared + "\n")
         self._token = shared
+        try:
+            replace_private(self._file, shared + "\n")
+        except OSError as error:  # the token works all the same; only the file is stale
+            log.warning(
+                "the cluster's admin token could not be written to %s: %s", self._file, error
+            )
+            return
         log.info("this node adopted the cluster's admin token; it is in %s", self._file)

@@ -43,6 +43,7 @@ class StateChannel:
         self.node = node
         self.synced = asyncio.Event()  # set once every resync handler has run
         self._writes: asyncio.Queue[Write] = asyncio.Queue()
+        self._pending = 0  # writes queued and not done: an answer has nothing to wait for at 0
         self._handlers: dict[str, Handler] = {}
         self._resyncs: list[Resync] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -58,10 +59,13 @@ class StateChannel:
 
     def write(self, action: Write) -> None:
         """Queue `action(redis)`, which returns the notices to publish once it is done."""
+        self._pending += 1
         self._writes.put_nowait(action)
 
     async def settle(self, timeout: float = SETTLE_S) -> None:
         """Wait until every write queued so far is in Redis, or `timeout` seconds."""
+        if not self._pending:
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._writes.join(), timeout)
 
@@ -94,6 +98,7 @@ class StateChannel:
             try:
                 await self._write(action)
             finally:
+                self._pending -= 1
                 self._writes.task_done()
 
     async def _write(self, action: Write) -> None:
