@@ -29,7 +29,8 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 async def test_a_definition_reads_back_as_the_settings_it_was(redis: aioredis.Redis) -> None:
     settings = RoomSettings("incident-7", floor="queue", pin="4321", video={"layout": "grid"})
     await store_room_definition(redis, settings)
-    assert json.loads(await redis.get("mc:roomdef:incident-7"))["pin"] == "4321"
+    stored = await redis.get("mc:roomdef:incident-7")
+    assert stored is not None and json.loads(stored)["pin"] == "4321"
     assert await room_definition(redis, "incident-7") == settings
     await store_room_definition(redis, RoomSettings("command"))
     assert [s.name for s in await room_definitions(redis)] == ["command", "incident-7"]

@@ -4,12 +4,15 @@ and both answer to the admin token the first one made."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
 
 from bench.serverproc import ServerProcess
 from mediacore.server.auth import ADMIN_TOKEN_FILE
@@ -107,3 +110,43 @@ def test_logins_accounts_links_and_the_admin_token_hold_on_every_node(
     assert again.status_code == 401
     for session in (admin_one, admin_two, carol_one, carol_two, link_one, link_two):
         session.close()
+
+
+async def closed_within(stream: websockets.ClientConnection, seconds: float) -> int:
+    """The close code of an event stream that the server closes within `seconds`."""
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(seconds):
+            while True:
+                await stream.recv()
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code
+
+
+async def test_streams_on_one_node_close_when_their_session_or_link_ends_on_another(
+    cluster: tuple[ServerProcess, ServerProcess],
+) -> None:
+    one, two = cluster
+    token = (one.data_dir / ADMIN_TOKEN_FILE).read_text().strip()
+    admin_one = client(one, token)
+    made = admin_one.put(
+        "/api/v1/accounts/dan", json={"password": "dan-secret-12", "role": "expert"}
+    )
+    assert made.status_code == 201, made.text
+    login = httpx.post(f"{one.url}/api/v1/login", json={"user": "dan", "password": "dan-secret-12"})
+    minted = admin_one.post("/api/v1/rooms/command/join-links", json={"name": "Dr. Lin"})
+    assert login.status_code == 200 and minted.status_code == 201
+    events = one.url.replace("http", "ws", 1) + "/api/v1/events?token="
+    session, link = login.json()["token"], minted.json()["token"]
+    dan_two, admin_two = client(two, session), client(two, token)
+    async with websockets.connect(events + session) as by_session:
+        async with websockets.connect(events + link + "&room=command") as by_link:
+            out = await asyncio.to_thread(dan_two.post, "/api/v1/logout")
+            assert out.status_code == 204
+            assert await closed_within(by_session, 3) == 4401
+            revoked = await asyncio.to_thread(
+                admin_two.delete, f"/api/v1/join-links/{minted.json()['id']}"
+            )
+            assert revoked.status_code == 204
+            assert await closed_within(by_link, 3) == 4401
+    for session_client in (admin_one, admin_two, dan_two):
+        session_client.close()
