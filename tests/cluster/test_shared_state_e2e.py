@@ -1,6 +1,6 @@
-"""Two cluster nodes as `mediacore serve` processes on their own loopback addresses, with one
-Redis: a login, an account, a join link and its revocation made on one node hold on the other,
-and both answer to the admin token the first one made."""
+"""Two cluster nodes as `mediacore serve --cluster URL --node NAME` processes, each on its own
+loopback address, with one Redis: a login, an account, a join link and its revocation made on
+one node hold on the other, and both answer to the admin token the first one made."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
 WITHIN = 2.0  # seconds a revocation on one node may take to hold on the other
 
 
-def node_config(redis_url: str, name: str) -> str:
-    return f'[cluster]\nredis = "{redis_url}"\nnode = "{name}"\n'
+def node_options(redis_url: str, name: str, address: str) -> list[str]:
+    return ["--cluster", redis_url, "--node", name, "--advertise", address]
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def cluster(redis_url: str, tmp_path: Path) -> Iterator[tuple[ServerProcess, Ser
     one = ServerProcess(
         tmp_path / "one",
         host="127.0.0.2",
-        config=node_config(redis_url, "one"),
+        options=node_options(redis_url, "one", "127.0.0.2"),
         workers=1,
         rtp_ports=100,
         MEDIACORE_ADMIN_TOKEN="",
@@ -41,7 +41,7 @@ def cluster(redis_url: str, tmp_path: Path) -> Iterator[tuple[ServerProcess, Ser
         two = ServerProcess(
             tmp_path / "two",
             host="127.0.0.3",
-            config=node_config(redis_url, "two"),
+            options=node_options(redis_url, "two", "127.0.0.3"),
             workers=0,
             rtp_ports=100,
             MEDIACORE_ADMIN_TOKEN="",
