@@ -33,6 +33,9 @@ class RedisSessions:
         self._channel = channel
         self._cache = MemorySessions()
         self._fetched: set[bytes] = set()  # opened elsewhere: their ends come as notices
+        # ended here, not yet in Redis: a fetch meanwhile must not bring them back
+        self._ending: set[bytes] = set()
+        self._ending_users: set[str] = set()
         channel.on(ENDED, self._ended_elsewhere)
         channel.on(USER_ENDED, self._user_ended_elsewhere)
         channel.on_resync(self._resync)
@@ -52,12 +55,14 @@ class RedisSessions:
 
     def remove(self, key: bytes) -> bool:
         known = self._cache.remove(key)
-        self._channel.write(partial(_end, key.hex()))
+        self._ending.add(key)
+        self._channel.write(partial(self._end, key))
         return known
 
     def remove_user(self, user: str) -> int:
         known = self._cache.remove_user(user)
-        self._channel.write(partial(_end_user, user))
+        self._ending_users.add(user)
+        self._channel.write(partial(self._end_user, user))
         return known
 
     async def fetch(self, key: bytes) -> None:
@@ -67,11 +72,23 @@ class RedisSessions:
             self._channel.unreachable(error)
             return
         session = _parse(text)
-        if session is not None and session.expires > time.time():
+        if session is None or key in self._ending or session.user in self._ending_users:
+            return
+        if session.expires > time.time():
             self._cache.put(key, session)
             self._fetched.add(key)
             if len(self._fetched) > 2 * len(self._cache.items()) + 1000:  # ended ones linger
                 self._fetched = {key for key in self._fetched if self._cache.get(key)}
+
+    async def _end(self, key: bytes, redis: aioredis.Redis) -> list[Notice]:
+        notices = await _end(key.hex(), redis)
+        self._ending.discard(key)
+        return notices
+
+    async def _end_user(self, user: str, redis: aioredis.Redis) -> list[Notice]:
+        notices = await _end_user(user, redis)
+        self._ending_users.discard(user)
+        return notices
 
     async def _ended_elsewhere(self, digest: str) -> None:
         try:

@@ -104,6 +104,8 @@ async def test_a_session_ended_on_one_node_is_refused_on_the_other_at_once(nodes
     await two.tokens.fetch(token)
     await two.tokens.fetch(other)
     assert two.tokens.sessions.revoke(token)  # logout on node two
+    await two.tokens.fetch(token)  # a request racing the logout does not bring it back
+    assert two.tokens.authenticate(token) is None
     await two.settle()
     waited = await eventually(lambda: one.tokens.authenticate(token) is None)
     assert waited < 1.0
