@@ -15,7 +15,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,13 @@ def free_tcp_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _reach(host: str) -> str:
+    """The address a client reaches a server bound to `host` at: loopback for a wildcard."""
+    if host in ("0.0.0.0", "::"):
+        return "[::1]" if host == "::" else "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def stop_process(process: subprocess.Popen[bytes], stop_signal: int, grace: float) -> int:
@@ -199,6 +206,7 @@ class ServerProcess:
         http_port: int | None = None,
         ca_file: Path | None = None,
         ready_timeout: float = 20.0,
+        launcher: Sequence[str] = (),
         **environment: str,
     ) -> None:
         """`config` is TOML text for the server's config file (SIP users, trunks, rooms).
@@ -211,7 +219,9 @@ class ServerProcess:
         `tls`: serve HTTPS/WSS (the server's default) rather than plain HTTP, the client
         trusting `ca_file` (default: the certificate the server makes in its data dir). SIP
         over TLS listens on a free port of its own (`sip_tls_port`) either way.
-        `ready_timeout`: seconds it may take to answer (then it is stopped, RuntimeError)."""
+        `ready_timeout`: seconds it may take to answer (then it is stopped, RuntimeError).
+        `launcher`: an argv prefix the server runs under (`ip netns exec NS`: a cluster node
+        in a network namespace of its own, reached at `host`)."""
         workers_option = [] if workers is None else ["--workers", str(workers)]
         self.http_port = http_port or free_tcp_port()
         self.sip_port = free_sip_port()  # free for both UDP and TCP
@@ -222,8 +232,7 @@ class ServerProcess:
         high = low + rtp_ports - 1
         self.rtp_range = (low, high)
         self.data_dir = data_dir
-        loopback = "[::1]" if ":" in host else "127.0.0.1"
-        self.url = f"{'https' if tls else 'http'}://{loopback}:{self.http_port}"
+        self.url = f"{'https' if tls else 'http'}://{_reach(host)}:{self.http_port}"
         # Test cameras and receivers listen on loopback, which [outbound] refuses by default;
         # every benchmark peer connects from loopback, one address for hundreds of sockets.
         env = {
@@ -249,6 +258,7 @@ class ServerProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [
+                *launcher,
                 sys.executable,
                 "-m",
                 "mediacore.server.cli",

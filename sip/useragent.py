@@ -36,6 +36,7 @@ from sip.roomport import CallLegs, CallRoom, MediaLeg
 from sip.sessionkind import IncomingSessionKind
 from sip.sessiontimer import SessionTimer, parse_session_expires
 from sip.settings import SipSettings, SipUser
+from sip.sharedbindings import SharedBindings, path_of
 from sip.stack import SipStack
 from sip.throttle import AuthThrottle
 from sip.transaction import Peer, ServerTransaction
@@ -104,6 +105,8 @@ class SipUserAgent:
             algorithms=settings.algorithms,
         )
         self.registrar = Registrar()
+        # In a cluster: registrations told to, and looked up in, the other servers' store.
+        self.shared_bindings: SharedBindings | None = None
         # A registered phone's TCP flow stays open on its CRLF keep-alives (RFC 5626).
         stack.transports.in_use = lambda peer: self.registrar.registered_from(
             peer, self.clock.now()
@@ -318,6 +321,7 @@ class SipUserAgent:
             self.stack.respond(transaction, make_response(request, 403, "Forbidden (not your AOR)"))
             return
         star = any(value.strip() == "*" for value in request.headers.get_all("Contact"))
+        path = path_of(request)
         try:
             bindings = self.registrar.update(
                 user.user,
@@ -329,6 +333,7 @@ class SipUserAgent:
                 user_agent=(request.headers.get("User-Agent") or "")[:100],
                 now=self.clock.now(),
                 wall_now=time.time(),
+                path=path,
             )
         except RegistrationError as error:
             response = make_response(request, error.status)
@@ -340,8 +345,12 @@ class SipUserAgent:
         now = self.clock.now()
         for binding in bindings:
             response.headers.add("Contact", f"<{binding.contact}>;expires={binding.remaining(now)}")
+        if path and "path" in _supported(request):
+            response.headers.add("Path", ", ".join(path))  # RFC 3327 §5.3: the path we keep
         response.headers.add("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()))
         self.stack.respond(transaction, response)
+        if self.shared_bindings is not None:
+            self.shared_bindings.registered(user.user, bindings, now)
         self.bus.publish(
             "sip.registered" if bindings else "sip.unregistered",
             None,

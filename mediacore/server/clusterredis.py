@@ -11,6 +11,9 @@ serve a cluster and nothing else of it is touched. Keys (owners in brackets):
     mc:roomdef:<room>     JSON room definition (re-placed on a survivor)       [directory]
     mc:events             pub/sub channel: {"node", "event"} from every node    [events]
     mc:state              pub/sub channel: shared state changed ("accounts", …) [shared state]
+    mc:reg:<user>         hash: a SIP user's newest binding: contact, path,     [sipbindings]
+                          expires (Unix s), node, source, received; expires
+                          with the binding (Kamailio reads it too)
 """
 
 from __future__ import annotations
@@ -37,6 +40,10 @@ def room_key(room: str) -> str:
 
 def roomdef_key(room: str) -> str:
     return f"{PREFIX}roomdef:{room}"
+
+
+def reg_key(user: str) -> str:
+    return f"{PREFIX}reg:{user}"
 
 
 def connect(cluster: ClusterSection) -> aioredis.Redis:
