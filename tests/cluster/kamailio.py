@@ -2,7 +2,8 @@
 
 Its own runtime directory, its own address and port, its Redis and node network given with
 -A defines exactly as a deployment gives them; stopped (SIGTERM, then SIGKILL) when the test
-ends. It never runs as a system service here."""
+ends. It never runs as a system service here. Its routing decisions are logged (WITH_ROUTE_LOG)
+for the tests to read."""
 
 from __future__ import annotations
 
@@ -37,6 +38,10 @@ class Kamailio:
         """ "HOST:PORT", as SIP URIs name it."""
         return f"{self.host}:{self.port}"
 
+    def routed(self, text: str) -> bool:
+        """Whether a routing decision containing `text` was logged (WITH_ROUTE_LOG)."""
+        return any(text in line for line in self.log.read_text(errors="replace").splitlines())
+
 
 @contextmanager
 def kamailio(
@@ -55,7 +60,7 @@ def kamailio(
         KAMAILIO, "-f", str(CONFIG), "-DD", "-E", "-Y", str(runtime), "-m", "64", "-M", "8",
         "-A", f"LISTEN={host}:{port}",
         "-A", f'REDIS="name=mc;addr={redis.hostname};port={redis.port};db={database}"',
-        "-A", f'NODE_NET="{node_net}"',
+        "-A", f'NODE_NET="{node_net}"', "-A", "WITH_ROUTE_LOG",
     ]  # fmt: skip
     log_path = directory / "kamailio.log"
     with log_path.open("wb") as log:
