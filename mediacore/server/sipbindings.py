@@ -48,7 +48,9 @@ class RedisBindings:
         if newest is None:
             work = self._forget(user)
         else:
-            work = self._store(user, binding_fields(newest, self.node, now, self.wall_clock()))
+            fields = binding_fields(newest, self.node, now, self.wall_clock())
+            milliseconds = max(1, round((newest.expires_at - now) * 1000))
+            work = self._store(user, fields, milliseconds)
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -68,9 +70,9 @@ class RedisBindings:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.redis.aclose()
 
-    async def _store(self, user: str, fields: Mapping[Any, Any]) -> None:
+    async def _store(self, user: str, fields: Mapping[Any, Any], milliseconds: int) -> None:
+        """Replace the user's shared binding with `fields`, gone in `milliseconds`."""
         key = reg_key(user)
-        milliseconds = max(1, round((float(fields["expires"]) - self.wall_clock()) * 1000))
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.delete(key)

@@ -150,8 +150,9 @@ def phones(cluster: Cluster) -> Iterator[Callable[..., Phone]]:
         yield make
 
 
-def call_room(cluster: Cluster, room: str, workdir: Path) -> Any:
-    """sipp calls `room` through Kamailio (digest as sipp) and streams its 440 Hz tone."""
+def call_room(cluster: Cluster, room: str, workdir: Path, transport: str = "u1") -> Any:
+    """sipp calls `room` through Kamailio (digest as sipp) and streams its 440 Hz tone; over
+    UDP, or TCP with `transport` "t1"."""
     workdir.mkdir(parents=True, exist_ok=True)
     return run_sipp(
         "uac_auth_call",
@@ -163,6 +164,7 @@ def call_room(cluster: Cluster, room: str, workdir: Path) -> Any:
         local_ip=cluster.network.gateway,
         duration_ms=2500,
         timeout=30.0,
+        transport=transport,
     )
 
 
@@ -191,8 +193,8 @@ async def test_sipp_calls_through_kamailio_are_heard_on_the_node_that_owns_each_
     assert len(heard_east) > 8000  # east plays its room (silence) all along
     assert tone_level_dbfs(heard_east, 440.0, 8000) < -60.0
     started = time.monotonic()
-    result = await asyncio.to_thread(call_room, cluster, "east", tmp_path / "east")
-    assert result.ok, result.describe()
+    result = await asyncio.to_thread(call_room, cluster, "east", tmp_path / "east", "t1")
+    assert result.ok, result.describe()  # over TCP to Kamailio this time
     assert tone_level_dbfs(east.decoded(started + 1.0), 440.0, 8000) > -30.0
     east.close()
     west.close()
@@ -315,3 +317,35 @@ def test_a_phone_re_registers_with_the_node_holding_its_binding_and_unregisters_
     carol.cmd("register", on=False)
     carol.wait_event(lambda e: e["event"] == "reg", 10, since)
     wait_for(lambda: not cluster.redis.exists(reg_key("carol")), 5, "the binding to go")
+
+
+def test_a_node_calling_a_user_by_name_through_kamailio_reaches_the_registered_contact(
+    cluster: Cluster, phones: Callable[..., Phone]
+) -> None:
+    """A user the node has no account for (another node's) is dialled as sip:<user>@Kamailio:
+    Kamailio finds the binding (contact, received) in mc:reg:<user> and relays there."""
+    dave = phones("dave", register=False)
+    dave.cmd("auto_answer", code=200, delay_ms=100)
+    gateway = cluster.network.gateway
+    fields = {
+        "contact": f"sip:dave@{gateway}:{dave.sip_port}",
+        "path": "",
+        "expires": str(int(time.time()) + 300),
+        "node": "n2",
+        "source": f"udp:{gateway}:{dave.sip_port}",
+        "received": f"sip:{gateway}:{dave.sip_port}",
+    }
+    cluster.redis.hset(reg_key("zed"), mapping=fields)  # as n2 writes a binding it accepted
+    cluster.place("north", "n1")
+    n1 = cluster.nodes["n1"]
+    response = n1.client.post(
+        "/api/v1/rooms/north/dial", json={"uri": f"sip:zed@{cluster.kamailio.address}"}
+    )
+    assert response.status_code == 201, response.text
+    call = dave.wait_event(lambda e: e["event"] == "incoming", 10)["call"]
+    dave.wait_call_state(call, "CONFIRMED", 10)
+    assert cluster.kamailio.routed(f"INVITE user -> sip:dave@{gateway}:{dave.sip_port}")
+    participant = response.json()["id"]
+    since = dave.mark()
+    assert n1.client.delete(f"/api/v1/rooms/north/participants/{participant}").status_code == 204
+    dave.wait_call_state(call, "DISCONNECTED", 10, since)
