@@ -30,6 +30,7 @@ from sip.message import Request, Response, make_response
 from sip.natdetect import behind_nat
 from sip.pinentry import PinEntry, PinPrompt
 from sip.pinguard import PinGuard
+from sip.proxied import client_address
 from sip.refer import ReferError, Replaces
 from sip.registrar import Registrar, RegistrationError
 from sip.roomport import CallLegs, CallRoom, MediaLeg
@@ -253,6 +254,11 @@ class SipUserAgent:
         self, request: Request, source: Peer, transaction: ServerTransaction
     ) -> SipUser | None:
         """The caller's account, or None after answering with a challenge or a refusal."""
+        client = client_address(request, source, self.settings.proxy_addresses)
+        if client != source.host and self.throttle.blocked(client, self.clock.now()):
+            # Blocked behind a proxy: the proxy must hear an answer, the guesser learns little.
+            self.stack.respond(transaction, make_response(request, 403, "Forbidden"))
+            return None
         header = request.headers.get("Authorization") or request.headers.get("Proxy-Authorization")
         if header is None:
             self._challenge(request, transaction, stale=False)
@@ -274,13 +280,13 @@ class SipUserAgent:
             algorithms=self._algorithms_for(credentials.username),
         )
         if verdict is Verdict.OK and user is not None:
-            self.throttle.succeeded(source.host)
+            self.throttle.succeeded(client)
             self.stack.peer_proved(source)  # it answered a nonce we sent it: it is there
             return user
         if verdict is Verdict.STALE:
             self._challenge(request, transaction, stale=True)
             return None
-        self._auth_failed(request, source, credentials.username)
+        self._auth_failed(request, client, credentials.username)
         self.stack.respond(transaction, make_response(request, 403, "Forbidden (bad credentials)"))
         return None
 
@@ -296,16 +302,16 @@ class SipUserAgent:
         user = self.users.get(username)
         return (user.algorithms if user else ()) or self.settings.algorithms
 
-    def _auth_failed(self, request: Request, source: Peer, username: str) -> None:
+    def _auth_failed(self, request: Request, client: str, username: str) -> None:
         log.info(
             "sip authentication failed",
-            extra={"source": source.host, "user": username, "method": request.method},
+            extra={"source": client, "user": username, "method": request.method},
         )
-        if self.throttle.failed(source.host, self.clock.now()):
+        if self.throttle.failed(client, self.clock.now()):
             self.bus.publish(
                 "sip.auth_blocked",
                 None,
-                source=source.host,
+                source=client,
                 user=username,
                 failures=self.throttle.limit,
                 blocked_seconds=self.throttle.block,

@@ -112,6 +112,13 @@ class Network:
         """The subnet's address number `host` (1 is the bridge's)."""
         return str(self.network.network_address + host)
 
+    def add_address(self, host: int) -> str:
+        """Give the root namespace another address on the bridge (`address(host)`), e.g. a
+        second client that must not look like the first; it goes with the bridge."""
+        address = self.address(host)
+        _ip("addr", "add", f"{address}/{self.network.prefixlen}", "dev", self.bridge)
+        return address
+
     def add(self, name: str, address: str | None = None) -> Namespace:
         """A new namespace (`name` is a label: the real name gets this network's tag) with
         `address` (default: the next free one from .11 up), loopback up."""

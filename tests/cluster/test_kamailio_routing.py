@@ -32,6 +32,8 @@ from bench.sipprun import run_sipp, sipp_available  # noqa: E402
 from mediacore.audio import tone_level_dbfs  # noqa: E402
 from mediacore.codecs import PCMU  # noqa: E402
 from mediacore.server.clusterredis import LEAST, node_key, reg_key, room_key  # noqa: E402
+from sip.authclient import with_credentials  # noqa: E402
+from sip.message import Request, Response, parse_message  # noqa: E402
 from tests.cluster.kamailio import Kamailio, kamailio  # noqa: E402
 from tests.cluster.netns import Network  # noqa: E402
 from tests.cluster.redisserver import redis_server  # noqa: E402
@@ -101,7 +103,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         addresses: dict[str, str] = {}
         for name, workers in (("n1", 0), ("n2", 1)):
             namespace = net.add(name)
-            config = NODE_CONFIG + f'\n[cluster]\nredis = "{url}"\nnode = "{name}"\n'
+            # Kamailio is the nodes' proxy: auth failures count against whom it relays.
+            config = NODE_CONFIG.replace("[sip]\n", f'[sip]\nproxies = "{proxy.host}"\n', 1)
+            config += f'\n[cluster]\nredis = "{url}"\nnode = "{name}"\n'
             config += f'advertise = "{namespace.address}"\n'
             server = ServerProcess(
                 folder / name,
@@ -349,3 +353,61 @@ def test_a_node_calling_a_user_by_name_through_kamailio_reaches_the_registered_c
     since = dave.mark()
     assert n1.client.delete(f"/api/v1/rooms/north/participants/{participant}").status_code == 204
     dave.wait_call_state(call, "DISCONNECTED", 10, since)
+
+
+def test_password_guessing_through_kamailio_blocks_the_guesser_and_nobody_else(
+    cluster: Cluster, phones: Callable[..., Phone]
+) -> None:
+    """Every request reaches the node from Kamailio's address; the node ([sip] proxies) counts
+    failures against the address Kamailio received them from."""
+    cluster.least("n1")
+    guesser = cluster.network.add_address(3)
+    refusals = [register_as(cluster, guesser, "wrong") for _ in range(AUTH_FAILURE_LIMIT)]
+    assert refusals == [(403, "Forbidden (bad credentials)")] * AUTH_FAILURE_LIMIT
+    assert register_as(cluster, guesser, SIPP_PASSWORD) == (403, "Forbidden")  # blocked now
+    phones("alice")  # registers through the same Kamailio from another address
+
+
+AUTH_FAILURE_LIMIT = 10  # [sip] auth_failure_limit's default
+
+
+def register_as(cluster: Cluster, local: str, password: str) -> tuple[int, str]:
+    """REGISTER sipp from `local` through Kamailio, answering the challenge with `password`;
+    the final (status, reason)."""
+    kamailio = cluster.kamailio
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind((local, 0))
+        udp.settimeout(5.0)
+        port = udp.getsockname()[1]
+        aor = f"sip:{SIPP_USER}@{kamailio.address}"
+        lines = [
+            f"REGISTER sip:{kamailio.address} SIP/2.0",
+            f"Via: SIP/2.0/UDP {local}:{port};branch=z9hG4bK{time.monotonic_ns()};rport",
+            "Max-Forwards: 70",
+            f"From: <{aor}>;tag={port}",
+            f"To: <{aor}>",
+            f"Call-ID: {time.monotonic_ns()}@{local}",
+            "CSeq: 1 REGISTER",
+            f"Contact: <sip:{SIPP_USER}@{local}:{port}>",
+            "Content-Length: 0",
+        ]
+        register = parse_message(("\r\n".join([*lines, "", ""])).encode())
+        assert isinstance(register, Request)
+        challenge = _final(udp, register, kamailio.host, kamailio.port)
+        if challenge.status != 401:
+            return challenge.status, challenge.reason
+        via = f"SIP/2.0/UDP {local}:{port};branch=z9hG4bK{time.monotonic_ns()};rport"
+        answer = with_credentials(
+            register, challenge, username=SIPP_USER, password=password, via=via
+        )
+        assert answer is not None
+        final = _final(udp, answer, kamailio.host, kamailio.port)
+        return final.status, final.reason
+
+
+def _final(udp: socket.socket, request: Request, host: str, port: int) -> Response:
+    udp.sendto(request.serialize(), (host, port))
+    while True:
+        response = parse_message(udp.recv(8000))
+        if isinstance(response, Response) and response.status >= 200:
+            return response
