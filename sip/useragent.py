@@ -399,7 +399,10 @@ class SipUserAgent:
                 self.stack.respond(transaction, make_response(request, 403, "Role May Not Join"))
                 return
         # A trunk's one address carries many callers: only the room's PIN limits apply to it.
-        pin_source = None if self._trusted(source) else source.host
+        # Behind a proxy ([sip] proxies) the caller is where the proxy received it from.
+        pin_source = None
+        if not self._trusted(source):
+            pin_source = client_address(request, source, self.settings.proxy_addresses)
         if room.settings.pin and user is None:
             refusal = self.pin_guard.refusal(pin_source, room.name, self.clock.now())
             if refusal is not None:
