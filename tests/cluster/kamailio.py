@@ -72,24 +72,42 @@ def kamailio(
             stop(process, 5.0)
 
 
+def options(local: str, kamailio: Kamailio, uri: str, route: str = "", wait: float = 3.0) -> str:
+    """Send one OPTIONS for `uri` to Kamailio over UDP from `local`; the first line of its
+    final response. Raises TimeoutError when none comes within `wait` seconds."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind((local, 0))
+        udp.settimeout(wait)
+        own = udp.getsockname()[1]
+        unique = time.monotonic_ns()
+        lines = [
+            f"OPTIONS {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP {local}:{own};branch=z9hG4bK{unique};rport",
+            "Max-Forwards: 70",
+            f"From: <sip:probe@{local}>;tag={unique}",
+            f"To: <{uri}>",
+            f"Call-ID: {unique}@{local}",
+            "CSeq: 1 OPTIONS",
+            *([f"Route: {route}"] if route else []),
+            "Content-Length: 0",
+        ]
+        udp.sendto("\r\n".join([*lines, "", ""]).encode(), (kamailio.host, kamailio.port))
+        while True:
+            line = udp.recv(8000).decode(errors="replace").split("\r\n", 1)[0]
+            if not line.startswith("SIP/2.0 1"):
+                return line
+
+
 def _wait_ready(host: str, port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     """Until it answers an OPTIONS to its own address over UDP."""
-    probe = (
-        f"OPTIONS sip:{host}:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {host}:9;branch=z9hG4bKprobe\r\n"
-        f"Max-Forwards: 70\r\nFrom: <sip:probe@{host}>;tag=1\r\nTo: <sip:{host}>\r\n"
-        f"Call-ID: probe\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-    ).encode()
+    itself = Kamailio(host, port, log)
     deadline = time.monotonic() + READY_TIMEOUT
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.bind((host, 0))
-        udp.settimeout(0.2)
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"kamailio exited: {log.read_text(errors='replace')}")
-            udp.sendto(probe.replace(b":9;", f":{udp.getsockname()[1]};".encode()), (host, port))
-            try:
-                if udp.recv(2000).startswith(b"SIP/2.0 200"):
-                    return
-            except OSError:
-                pass
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"kamailio exited: {log.read_text(errors='replace')}")
+        try:
+            if options(host, itself, f"sip:{itself.address}", wait=0.2).startswith("SIP/2.0 200"):
+                return
+        except OSError:
+            pass
     raise RuntimeError(f"kamailio did not answer: {log.read_text(errors='replace')}")

@@ -34,7 +34,7 @@ from mediacore.codecs import PCMU  # noqa: E402
 from mediacore.server.clusterredis import LEAST, node_key, reg_key, room_key  # noqa: E402
 from sip.authclient import with_credentials  # noqa: E402
 from sip.message import Request, Response, parse_message  # noqa: E402
-from tests.cluster.kamailio import Kamailio, kamailio  # noqa: E402
+from tests.cluster.kamailio import Kamailio, kamailio, options  # noqa: E402
 from tests.cluster.netns import Network  # noqa: E402
 from tests.cluster.redisserver import redis_server  # noqa: E402
 from tests.e2e.server import SIPP_PASSWORD, SIPP_USER  # noqa: E402
@@ -266,35 +266,12 @@ def test_a_phone_registered_through_kamailio_is_dialled_from_a_room_on_another_n
 def test_kamailio_refuses_foreign_domains_and_strangers_routing_through_it(
     cluster: Cluster,
 ) -> None:
-    gateway = cluster.network.gateway
-    host, port = cluster.kamailio.host, cluster.kamailio.port
-    foreign = options(gateway, host, port, "sip:someone@example.org")
+    gateway, proxy = cluster.network.gateway, cluster.kamailio
+    foreign = options(gateway, proxy, "sip:someone@example.org")
     assert foreign.startswith("SIP/2.0 403"), foreign
-    routed = options(
-        gateway, host, port, f"sip:bob@{cluster.sip('n1')}", route=f"<sip:{host}:{port};lr>"
-    )
+    route = f"<sip:{proxy.address};lr>"  # a stranger's preloaded route to a node's phone
+    routed = options(gateway, proxy, f"sip:bob@{cluster.sip('n1')}", route=route)
     assert routed.startswith("SIP/2.0 403"), routed
-
-
-def options(local: str, host: str, port: int, uri: str, route: str = "") -> str:
-    """Send one OPTIONS for `uri` to Kamailio over UDP; its first response line."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.bind((local, 0))
-        udp.settimeout(3.0)
-        own = udp.getsockname()[1]
-        lines = [
-            f"OPTIONS {uri} SIP/2.0",
-            f"Via: SIP/2.0/UDP {local}:{own};branch=z9hG4bK{time.monotonic_ns()}",
-            "Max-Forwards: 70",
-            f"From: <sip:stranger@{local}>;tag=1",
-            f"To: <{uri}>",
-            f"Call-ID: {time.monotonic_ns()}@stranger",
-            "CSeq: 1 OPTIONS",
-        ]
-        if route:
-            lines.append(f"Route: {route}")
-        udp.sendto(("\r\n".join([*lines, "Content-Length: 0", "", ""])).encode(), (host, port))
-        return udp.recv(4000).decode().splitlines()[0]
 
 
 def test_a_phone_re_registers_with_the_node_holding_its_binding_and_unregisters_there(

@@ -12,6 +12,8 @@ import pytest
 
 from tests.cluster.netns import Namespace, Network
 
+pytestmark = pytest.mark.slow
+
 
 def serve_http(namespace: Namespace, port: int) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "http.server", str(port), "--bind", namespace.address]
