@@ -186,14 +186,17 @@ class Dialer:
         return Route(str(uri), await self._resolve(uri), Address(uri), from_user, "", None)
 
     async def _registered(self, uri: SipUri, from_user: str) -> Route:
-        """To a registered user: its newest binding here, else one another server of the
-        cluster holds; along the binding's Path when it has one (RFC 3327)."""
+        """To a registered user: in a cluster its newest binding on any server (the shared
+        store has the latest REGISTER, wherever it went; ours may be older), else its newest
+        binding here; along the binding's Path when it has one (RFC 3327)."""
         agent = self.agent
         user = uri.user or ""
-        bindings = agent.registrar.lookup(user, agent.clock.now())
-        found: Binding | SharedBinding | None = bindings[-1] if bindings else None
-        if found is None and agent.shared_bindings is not None:
+        found: Binding | SharedBinding | None = None
+        if agent.shared_bindings is not None:
             found = await agent.shared_bindings.find(user)
+        if found is None:
+            bindings = agent.registrar.lookup(user, agent.clock.now())
+            found = bindings[-1] if bindings else None
         if found is None:
             raise DialError(404, "not-registered", f"SIP user {user!r} is not registered")
         destination = found.source

@@ -388,3 +388,23 @@ def _final(udp: socket.socket, request: Request, host: str, port: int) -> Respon
         response = parse_message(udp.recv(8000))
         if isinstance(response, Response) and response.status >= 200:
             return response
+
+
+def test_a_text_reaches_a_user_registered_on_another_node(
+    cluster: Cluster, phones: Callable[..., Phone]
+) -> None:
+    """alice's MESSAGE for bob reaches n1 (the least loaded); bob registered with n2, so n1
+    finds his binding in Redis and sends the text along his Path, through Kamailio."""
+    cluster.least("n2")
+    bob = phones("bob")  # with n2
+    wait_for(lambda: cluster.redis.hget(reg_key("bob"), "node") == "n2", 5, "bob on n2")
+    cluster.least("n1")
+    alice = phones("alice")  # with n1
+    since = alice.mark()
+    alice.cmd("message", uri=f"sip:bob@{cluster.kamailio.address}", text="东门集合 gate east")
+    status = alice.wait_event(lambda e: e["event"] == "im_status", 10, since)
+    assert status["code"] == 202, status
+    text = bob.wait_event(lambda e: e["event"] == "im", 10)
+    assert text["body"] == "东门集合 gate east"
+    n1_address = cluster.addresses["n1"]
+    assert cluster.kamailio.routed(f"MESSAGE from node {n1_address} along a Path")
