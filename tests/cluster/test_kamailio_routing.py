@@ -1,11 +1,14 @@
 """SIP through Kamailio into a cluster of nodes, each a `mediacore serve` in a network namespace
 of its own (its own address), with Redis, Kamailio, the phones and sipp in the root namespace.
 
-Calls to a room reach the node that owns it (the tone it carries is heard there and nowhere
-else); a name no node owns goes to the least-loaded node, which answers as a node alone does; a
-phone registers through Kamailio with one node and is dialled from a room on another, which
-finds its binding in Redis and calls along its Path; the in-dialog BYE of that call flows back
-through Kamailio; Kamailio relays nothing for strangers.
+n1 runs its rooms in its own process, n2 on a media worker. Calls to a room reach the node that
+owns it (the tone it carries is heard there and nowhere else), over UDP and TCP; a name no node
+owns goes to the least-loaded node, which answers as a node alone does; a phone registers
+through Kamailio with one node and is dialled from a room on another, which finds its binding
+in Redis and calls along its Path, and the in-dialog BYE flows back through Kamailio; a text
+for a user finds it the same way; a REGISTER goes back to the node holding the binding; a node
+may also name a user to Kamailio, which relays to its contact; Kamailio relays nothing for
+strangers, and a password guesser behind it is blocked, not Kamailio.
 
 Until the cluster directory and heartbeat land (cluster issue, developer A), the tests write
 `mc:room:<room>` and `mc:least` themselves, with exactly the fields the nodes will write."""
@@ -59,6 +62,7 @@ pytestmark = [
 NODE_CONFIG = CONFIG.replace("[sip]\n", '[sip]\ndigest_algorithms = "MD5,SHA-256"\n', 1)
 NODE_CONFIG += f'\n[[sip.users]]\nuser = "{SIPP_USER}"\npassword = "{SIPP_PASSWORD}"\n'
 NODE_CONFIG += 'role = "operator"\n'
+AUTH_FAILURE_LIMIT = 10  # [sip] auth_failure_limit's default
 
 
 @dataclass
@@ -343,9 +347,6 @@ def test_password_guessing_through_kamailio_blocks_the_guesser_and_nobody_else(
     assert refusals == [(403, "Forbidden (bad credentials)")] * AUTH_FAILURE_LIMIT
     assert register_as(cluster, guesser, SIPP_PASSWORD) == (403, "Forbidden")  # blocked now
     phones("alice")  # registers through the same Kamailio from another address
-
-
-AUTH_FAILURE_LIMIT = 10  # [sip] auth_failure_limit's default
 
 
 def register_as(cluster: Cluster, local: str, password: str) -> tuple[int, str]:
