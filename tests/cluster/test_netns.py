@@ -32,26 +32,33 @@ def fetch(url: str, timeout: float = 5.0) -> int:
             time.sleep(0.1)
 
 
-def test_namespaces_have_their_own_addresses_and_reach_each_other() -> None:
-    with Network() as net:
-        a, b = net.add("a"), net.add("b")
-        assert (a.address, b.address) == (net.address(11), net.address(12))
-        assert f"inet {a.address}/24" in a.run("ip", "-4", "addr")
-        assert "inet 127.0.0.1/8" in a.run("ip", "-4", "addr", "show", "lo")  # loopback is up
-        server = serve_http(a, 8080)  # the same port in two namespaces: no clash
-        serve_http(b, 8080)
-        assert fetch(f"http://{a.address}:8080/") == 200  # from the root namespace
-        reply = b.run(
-            sys.executable, "-c",
-            f"import urllib.request; print(urllib.request.urlopen('http://{a.address}:8080/').status)",
-        )  # fmt: skip
-        assert reply.strip() == "200"
-        names = [namespace.name for namespace in net.namespaces]
-    assert server.poll() is not None  # stopped with the network
+def test_namespaces_have_their_own_addresses_and_reach_each_other(network: Network) -> None:
+    a, b = network.add("a"), network.add("b")
+    assert (a.address, b.address) == (network.address(11), network.address(12))
+    assert f"inet {a.address}/24" in a.run("ip", "-4", "addr")
+    assert "inet 127.0.0.1/8" in a.run("ip", "-4", "addr", "show", "lo")  # loopback is up
+    serve_http(a, 8080)  # the same port in two namespaces: no clash
+    serve_http(b, 8080)
+    assert fetch(f"http://{a.address}:8080/") == 200  # from the root namespace
+    reply = b.run(
+        sys.executable, "-c",
+        f"import urllib.request; print(urllib.request.urlopen('http://{a.address}:8080/').status)",
+    )  # fmt: skip
+    assert reply.strip() == "200"
+
+
+def gone(names: list[str], bridge: str) -> bool:
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert not any(name in listed for name in names)
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    assert net.bridge not in links
+    return not any(name in listed for name in names) and bridge not in links
+
+
+def test_close_stops_the_processes_and_removes_namespaces_and_bridge() -> None:
+    with Network() as net:
+        namespace = net.add("a")
+        server = serve_http(namespace, 8080)
+    assert server.poll() is not None
+    assert gone([namespace.name], net.bridge)
 
 
 def test_a_failing_test_still_tears_everything_down() -> None:
@@ -59,5 +66,4 @@ def test_a_failing_test_still_tears_everything_down() -> None:
     with pytest.raises(RuntimeError), Network() as net:
         names.append(net.add("x").name)
         raise RuntimeError("the test failed")
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert names and names[0] not in listed
+    assert names and gone(names, net.bridge)
