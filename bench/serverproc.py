@@ -222,7 +222,8 @@ class ServerProcess:
         high = low + rtp_ports - 1
         self.rtp_range = (low, high)
         self.data_dir = data_dir
-        loopback = "[::1]" if ":" in host else "127.0.0.1"
+        # The address a client reaches it at: a loopback address it binds to, else loopback.
+        loopback = "[::1]" if ":" in host else host if host.startswith("127.") else "127.0.0.1"
         self.url = f"{'https' if tls else 'http'}://{loopback}:{self.http_port}"
         # Test cameras and receivers listen on loopback, which [outbound] refuses by default;
         # every benchmark peer connects from loopback, one address for hundreds of sockets.

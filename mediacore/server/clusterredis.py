@@ -11,6 +11,8 @@ serve a cluster and nothing else of it is touched. Keys (owners in brackets):
     mc:roomdef:<room>     JSON room definition (re-placed on a survivor)       [directory]
     mc:events             pub/sub channel: {"node", "event"} from every node    [events]
     mc:state              pub/sub channel: shared state changed ("accounts", …) [shared state]
+    mc:secret:forward     the secret nodes sign forwarded requests with         [clustertrust]
+    mc:claim:<room>       a survivor's short claim on a dead node's room        [clusterfailover]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ LEAST = PREFIX + "least"
 ROOMS = PREFIX + "rooms"
 EVENTS = PREFIX + "events"
 STATE = PREFIX + "state"
+FORWARD_SECRET = PREFIX + "secret:forward"
 
 
 def node_key(name: str) -> str:
@@ -37,6 +40,10 @@ def room_key(room: str) -> str:
 
 def roomdef_key(room: str) -> str:
     return f"{PREFIX}roomdef:{room}"
+
+
+def claim_key(room: str) -> str:
+    return f"{PREFIX}claim:{room}"
 
 
 def connect(cluster: ClusterSection) -> aioredis.Redis:
