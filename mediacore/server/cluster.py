@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,15 @@ log = logging.getLogger(__name__)
 FORWARD_TIMEOUT_S = 10.0
 
 
+def pinned_context(cert_pem: str) -> ssl.SSLContext:
+    """A client context that trusts one certificate, and no name check: the peer must present
+    exactly it (or a chain ending in it)."""
+    context = ssl.create_default_context(cadata=cert_pem)
+    context.check_hostname = False
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    return context
+
+
 class Cluster:
     def __init__(
         self,
@@ -52,13 +62,19 @@ class Cluster:
         self.failover = Failover(self.node, self.directory, rooms, bus, self.redis)
         self.secret: bytes | None = None  # signs forwarded requests (clustertrust.py)
         self.node.beats.append(self._learn_secret)
-        self._client: httpx.AsyncClient | None = None
+        self._clients: dict[tuple[str, str], httpx.AsyncClient] = {}
 
-    def client(self) -> httpx.AsyncClient:
-        """The client forwarded requests go by (made on first use, in the server's loop)."""
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=FORWARD_TIMEOUT_S)
-        return self._client
+    def client(self, node: str) -> httpx.AsyncClient:
+        """The client requests forwarded to `node` go by: over HTTPS it trusts exactly the
+        certificate that node announces (self-signed ones included), whatever its names."""
+        record = self.node.view.records.get(node)
+        cert = record.cert if record is not None else ""
+        client = self._clients.get((node, cert))
+        if client is None:
+            verify = pinned_context(cert) if cert else True
+            client = httpx.AsyncClient(timeout=FORWARD_TIMEOUT_S, verify=verify)
+            self._clients[(node, cert)] = client
+        return client
 
     async def start(self, config_rooms: tuple[RoomSettings, ...]) -> list[RoomSettings]:
         """Join the cluster; answers the config rooms this node opens (not those a live node
@@ -82,8 +98,9 @@ class Cluster:
         await self.directory.unfollow()
         await self.events.stop()
         await self.node.stop()
-        if self._client is not None:
-            await self._client.aclose()
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
         with contextlib.suppress(RedisError, OSError):
             await self.redis.aclose()
 

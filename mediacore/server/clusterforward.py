@@ -64,10 +64,10 @@ class ClusterForwarder:
         directory: ClusterRooms,
         secret: Callable[[], bytes | None],
         local: Callable[[], list[str]],
-        client: Callable[[], httpx.AsyncClient],
+        client: Callable[[str], httpx.AsyncClient],
     ) -> None:
         """`secret`: the cluster's forwarding secret (None until read from Redis); `local`:
-        the rooms open on this node; `client`: the HTTP client forwarded requests go by."""
+        the rooms open on this node; `client`: the HTTP client requests to a node go by."""
         self.app = app
         self.node = node
         self.directory = directory
@@ -120,7 +120,7 @@ class ClusterForwarder:
             detail = f"room {room!r} was on node {owner.node!r}, which is down; it is being moved"
             await _answer(send, 503, "node-down", detail)
             return
-        await self._relay(owner.http, scope, await _body(receive), send)
+        await self._relay(owner.node, owner.http, scope, await _body(receive), send)
 
     async def _list(self, scope: Scope, receive: Receive, send: Send) -> None:
         status, headers, body = await _capture(self.app, scope, receive)
@@ -132,7 +132,7 @@ class ClusterForwarder:
             if record.name == self.node.name:
                 continue
             try:
-                reply = await self._forward(record.http, scope, b"")
+                reply = await self._forward(record.name, record.http, scope, b"")
             except httpx.HTTPError as error:
                 log.warning("rooms of node not listed: %s", error, extra={"node": record.name})
                 continue
@@ -165,17 +165,17 @@ class ClusterForwarder:
         if target is None or target.name == self.node.name:
             await self.app(scope, _replay(body, receive), send)
             return
-        await self._relay(target.http, scope, body, send)
+        await self._relay(target.name, target.http, scope, body, send)
 
-    async def _relay(self, base: str, scope: Scope, body: bytes, send: Send) -> None:
+    async def _relay(self, node: str, base: str, scope: Scope, body: bytes, send: Send) -> None:
         try:
-            status, headers, content = await self._forward(base, scope, body)
+            status, headers, content = await self._forward(node, base, scope, body)
         except httpx.HTTPError as error:
             await _answer(send, 503, "node-unreachable", f"the room's node did not answer: {error}")
             return
         await _send(send, status, headers, content)
 
-    async def _forward(self, base: str, scope: Scope, body: bytes) -> Reply:
+    async def _forward(self, node: str, base: str, scope: Scope, body: bytes) -> Reply:
         secret = self.secret()
         if secret is None:
             raise httpx.TransportError("the cluster's forwarding secret is not known yet")
@@ -187,7 +187,9 @@ class ClusterForwarder:
         ]
         mark = clustertrust.mark(secret, self.node.name, int(self.node.clock()), method, target)
         headers.append((clustertrust.HEADER, mark))
-        response = await self.client().request(method, base + target, headers=headers, content=body)
+        response = await self.client(node).request(
+            method, base + target, headers=headers, content=body
+        )
         kept = [
             (name.encode("latin-1"), value.encode("latin-1"))
             for name, value in response.headers.multi_items()

@@ -18,12 +18,14 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from mediacore.server import clusterredis as keys
+from mediacore.server.certificates import CERT_FILE, TLS_FOLDER
 from mediacore.server.clusterload import LoadMeter
 from mediacore.server.clusterview import UP, ClusterView, NodeRecord
 from mediacore.server.config import Config
@@ -46,6 +48,7 @@ class Identity:
     address: str
     http: str  # base URL of its API
     sip: str  # ADDR:PORT
+    cert: str = ""  # PEM of its HTTPS certificate ("" on plain HTTP, or not made yet)
 
     @classmethod
     def of(cls, config: Config) -> Identity:
@@ -56,9 +59,16 @@ class Identity:
         address = cluster.advertise or server.host
         host = f"[{address}]" if ":" in address else address
         scheme = "http" if server.insecure_http else "https"
-        return cls(
-            name, address, f"{scheme}://{host}:{server.http_port}", f"{host}:{config.sip.port}"
+        http, sip = f"{scheme}://{host}:{server.http_port}", f"{host}:{config.sip.port}"
+        if server.insecure_http:
+            return cls(name, address, http, sip)
+        cert = (
+            Path(server.tls_cert) if server.tls_cert else config.data_dir / TLS_FOLDER / CERT_FILE
         )
+        try:
+            return cls(name, address, http, sip, cert.read_text(encoding="ascii"))
+        except (OSError, ValueError):  # none yet (a server made without the runner)
+            return cls(name, address, http, sip)
 
 
 class ClusterNode:
@@ -97,6 +107,7 @@ class ClusterNode:
             address=identity.address,
             http=identity.http,
             sip=identity.sip,
+            cert=identity.cert,
             state=self.state,
             rooms=rooms,
             legs=legs,

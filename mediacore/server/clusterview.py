@@ -39,6 +39,7 @@ class NodeRecord:
     load: float = 0.0  # 0..1: CPU share of the node's process tree
     started: int = 0  # Unix seconds
     last_seen: int = 0  # Unix milliseconds; 0: never, or withdrawn
+    cert: str = ""  # PEM of its HTTPS certificate: the one other nodes trust when forwarding
 
     @classmethod
     def from_hash(cls, name: str, fields: Mapping[str, str]) -> NodeRecord:
@@ -55,6 +56,7 @@ class NodeRecord:
             load=min(1.0, max(0.0, _number(fields, "load"))),
             started=int(_number(fields, "started")),
             last_seen=int(_number(fields, "last_seen")),
+            cert=fields.get("cert", ""),
         )
 
     def to_hash(self) -> dict[str, str]:
@@ -70,6 +72,7 @@ class NodeRecord:
             "load": f"{self.load:.3f}",
             "started": str(self.started),
             "last_seen": str(self.last_seen),
+            "cert": self.cert,
         }
 
 

@@ -9,13 +9,21 @@ from tests.e2e.server import ServerProcess
 
 
 def start_node(
-    directory: Path, redis_url: str, name: str, address: str, *, workers: int = 0, config: str = ""
+    directory: Path,
+    redis_url: str,
+    name: str,
+    address: str,
+    *,
+    workers: int = 0,
+    config: str = "",
+    tls: bool = False,
 ) -> ServerProcess:
-    """Node `name` listening (HTTP, SIP, RTP) on `address` only."""
+    """Node `name` listening (HTTP, SIP, RTP) on `address` only; HTTPS with `tls`."""
     return ServerProcess(
         directory / name,
         host=address,
         workers=workers,
+        tls=tls,
         config=config,
         ready_timeout=60.0,
         MEDIACORE_CLUSTER_REDIS=redis_url,

@@ -97,6 +97,24 @@ def test_a_room_s_events_reach_every_node_s_stream(
     assert event["room"] == "command" and event["settings"]["max_talkers"] == 3
 
 
+def test_nodes_forward_over_https_trusting_each_other_s_certificate(
+    tmp_path: Path, redis_url: str
+) -> None:
+    first = start_node(tmp_path, redis_url, "n1", "127.0.0.2", tls=True)
+    try:
+        second = start_node(tmp_path, redis_url, "n2", "127.0.0.3", tls=True)
+        try:
+            assert nodes(second)["n1"]["http"].startswith("https://127.0.0.2:")
+            assert "cert" not in nodes(second)["n1"]
+            changed = second.client.patch("/api/v1/rooms/command", json={"max_talkers": 5})
+            assert changed.status_code == 200, changed.text
+            assert rooms(second) == {"command": "n1"}
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
 def test_a_killed_node_is_dead_and_its_room_moves(tmp_path: Path, redis_url: str) -> None:
     started: list[ServerProcess] = []
     try:
