@@ -138,6 +138,21 @@ class ClusterRooms:
                 pipe.hget(keys.room_key(name), "node")
             found = await pipe.execute()
         self.owners = {name: str(node) for name, node in zip(names, found, strict=True) if node}
+        if self.following:
+            self._reconcile()
+
+    def _reconcile(self) -> None:
+        """Make the directory and this node agree: a room open here that the directory does
+        not have (opened while Redis was away) is claimed; one it gives to another live node
+        (re-placed while this node was cut off from Redis) is closed here."""
+        me, view = self.node.name, self.node.view
+        for room in self.rooms.names():
+            owner = self.owners.get(room)
+            if owner is None:
+                self._spawn(self._opened(room))
+            elif owner != me and view.alive(owner):
+                log.warning("room now owned by node %s: closed here", owner, extra={"room": room})
+                self._spawn(self._close_here(room))
 
     def exists(self, room: str) -> bool:
         """Whether the room is open here or anywhere in the cluster (as last read)."""
@@ -175,6 +190,9 @@ class ClusterRooms:
         if settings is None or await self.claim_here(settings):
             return
         log.warning("room owned by another node: closed here", extra={"room": room})
+        await self._close_here(room)
+
+    async def _close_here(self, room: str) -> None:
         try:
             await self.rooms.close(room, LOST_CLAIM)
         except NoSuchRoom:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,3 +65,27 @@ async def test_a_node_without_its_redis_serves_on(tmp_path: Path) -> None:
         assert_error(await api.admin("GET", "/api/v1/nodes"), 503, "cluster-unreachable")
         assert (await api.admin("GET", "/api/v1/rooms/command")).status_code == 200
         assert (await api.admin("GET", "/api/v1/rooms")).status_code == 200
+
+
+async def test_a_node_agrees_with_the_directory_again(tmp_path: Path, redis_url: str) -> None:
+    """What changed while a node was cut off from Redis: a room the directory lost is claimed
+    again; one another live node now owns is closed here."""
+    async with running(clustered(tmp_path, redis_url)) as api:
+        assert (await api.admin("POST", "/api/v1/rooms", json={"name": "extra"})).status_code == 201
+        store = redis.Redis.from_url(redis_url, decode_responses=True)
+        await wait_for(lambda: store.hget("mc:room:extra", "node") == "solo", 5)
+        store.delete("mc:room:extra")
+        store.srem("mc:rooms", "extra")
+        other = {"name": "other", "address": "127.0.0.9", "http": "http://127.0.0.9:1"}
+        store.hset("mc:node:other", mapping={**other, "last_seen": str(int(time.time() * 1000))})
+        store.sadd("mc:nodes", "other")
+        store.hset("mc:room:command", "node", "other")
+        await wait_for(lambda: store.hget("mc:room:extra", "node") == "solo", 5)
+        await wait_for(lambda: "command" not in api.server.rooms.names(), 5)
+        assert store.hget("mc:room:command", "node") == "other"  # not released by the close
+        unreachable = await api.admin("GET", "/api/v1/rooms/command")
+        assert_error(unreachable, 503, "node-unreachable")
+        store.sadd("mc:nodes", "gone")  # a node that was never heard of again
+        store.hset("mc:room:ghost", mapping={"node": "gone", "http": "http://127.0.0.9:1"})
+        assert_error(await api.admin("GET", "/api/v1/rooms/ghost"), 503, "node-down")
+        assert_error(await api.admin("GET", "/api/v1/rooms/nowhere"), 404, "room-not-found")
