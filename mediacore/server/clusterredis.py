@@ -21,6 +21,8 @@ serve a cluster and nothing else of it is touched. Keys (owners in brackets):
     mc:reg:<user>         hash: a SIP user's newest binding: contact, path,     [sipbindings]
                           expires (Unix s), node, source, received; expires
                           with the binding (Kamailio reads it too)
+    mc:secret:forward     the secret nodes sign forwarded requests with         [clustertrust]
+    mc:claim:<room>       a survivor's short claim on a dead node's room        [clusterfailover]
 
 `mc:state` notices are JSON {"node", "kind", "key"}; kinds: "account" (key: user),
 "session-ended" (key: digest), "user-sessions-ended" (key: user), "link-revoked" (key: id).
@@ -38,6 +40,7 @@ LEAST = PREFIX + "least"
 ROOMS = PREFIX + "rooms"
 EVENTS = PREFIX + "events"
 STATE = PREFIX + "state"
+FORWARD_SECRET = PREFIX + "secret:forward"
 
 
 ACCOUNTS = PREFIX + "accounts"
@@ -69,6 +72,10 @@ def roomdef_key(room: str) -> str:
 
 def reg_key(user: str) -> str:
     return f"{PREFIX}reg:{user}"
+
+
+def claim_key(room: str) -> str:
+    return f"{PREFIX}claim:{room}"
 
 
 def connect(cluster: ClusterSection) -> aioredis.Redis:
