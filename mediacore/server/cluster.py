@@ -67,14 +67,22 @@ class Cluster:
     def client(self, node: str) -> httpx.AsyncClient:
         """The client requests forwarded to `node` go by: over HTTPS it trusts exactly the
         certificate that node announces (self-signed ones included), whatever its names."""
-        record = self.node.view.records.get(node)
-        cert = record.cert if record is not None else ""
+        cert = self._cert(node)
         client = self._clients.get((node, cert))
         if client is None:
             verify = pinned_context(cert) if cert else True
             client = httpx.AsyncClient(timeout=FORWARD_TIMEOUT_S, verify=verify)
             self._clients[(node, cert)] = client
         return client
+
+    def tls(self, node: str) -> ssl.SSLContext | None:
+        """The context WebSockets to `node` open with (None: the system's trust)."""
+        cert = self._cert(node)
+        return pinned_context(cert) if cert else None
+
+    def _cert(self, node: str) -> str:
+        record = self.node.view.records.get(node)
+        return record.cert if record is not None else ""
 
     async def start(self, config_rooms: tuple[RoomSettings, ...]) -> list[RoomSettings]:
         """Join the cluster; answers the config rooms this node opens (not those a live node

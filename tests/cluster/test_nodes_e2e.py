@@ -15,8 +15,9 @@ import httpx
 import pytest
 import websockets
 
+from mediacore.server.clustertrust import HEADER
 from tests.cluster.nodes import start_node
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import TOKEN, ServerProcess
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -113,6 +114,30 @@ def test_nodes_forward_over_https_trusting_each_other_s_certificate(
             second.stop()
     finally:
         first.stop()
+
+
+def test_a_room_s_signalling_socket_on_another_node(
+    two_nodes: tuple[ServerProcess, ServerProcess],
+) -> None:
+    """n2 joins the socket to n1's, which has the room: messages pass both ways, closes too."""
+    _, second = two_nodes
+    base = second.url.replace("http", "ws", 1) + "/api/v1/rooms"
+
+    async def talk() -> None:
+        async with websockets.connect(f"{base}/command/webrtc?token={TOKEN}") as signalling:
+            await signalling.send(json.dumps({"type": "ping"}))
+            assert json.loads(await asyncio.wait_for(signalling.recv(), 10))["type"] == "pong"
+        async with websockets.connect(f"{base}/nowhere/webrtc?token={TOKEN}") as unknown:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(unknown.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
+        forged = {HEADER: "n1;1;00"}
+        with pytest.raises(websockets.InvalidStatus):
+            await websockets.connect(
+                f"{base}/command/webrtc?token={TOKEN}", additional_headers=forged
+            )
+
+    asyncio.run(talk())
 
 
 def test_a_killed_node_is_dead_and_its_room_moves(tmp_path: Path, redis_url: str) -> None:
