@@ -167,12 +167,11 @@ class ClusterForwarder:
             if record.name == self.node.name:
                 continue
             try:
-                reply = await self._forward(record.name, record.http, scope, b"")
-            except httpx.HTTPError as error:
+                status, _, body = await self._forward(record.name, record.http, scope, b"")
+                if status == 200:
+                    listed += [{**room, "node": record.name} for room in json.loads(body)]
+            except (httpx.HTTPError, ValueError, TypeError) as error:
                 log.warning("rooms of node not listed: %s", error, extra={"node": record.name})
-                continue
-            if reply[0] == 200:
-                listed += [{**room, "node": record.name} for room in json.loads(reply[2])]
         await _send(
             send, 200, [(b"content-type", b"application/json")], json.dumps(listed).encode()
         )
