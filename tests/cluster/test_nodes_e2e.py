@@ -151,14 +151,21 @@ def test_a_killed_node_is_dead_and_its_room_moves(tmp_path: Path, redis_url: str
         owner = wait_until(lambda: rooms(second).get("fire"), 10, "the room placed")
         victim = started[int(owner[1]) - 1]
         survivor = next(server for server in started if server is not victim)
-        victim.process.send_signal(signal.SIGKILL)
-        victim.process.wait()
 
-        wait_until(lambda: nodes(survivor)[owner]["state"] == "dead", 15, "the node seen dead")
-        wait_until(
-            lambda: rooms(survivor).get("fire") not in (None, owner), 20, "the room re-placed"
-        )
+        async def kill_and_watch() -> dict[str, Any]:
+            async with websockets.connect(survivor.events_url("fire")) as stream:
+                await asyncio.sleep(0.3)
+                victim.process.send_signal(signal.SIGKILL)
+                victim.process.wait()
+                while True:
+                    event = json.loads(await asyncio.wait_for(stream.recv(), 30))
+                    if event["type"] == "room.moved" and event["room"] == "fire":
+                        return dict(event)
+
+        announced = asyncio.run(kill_and_watch())
+        assert nodes(survivor)[owner]["state"] == "dead"
         moved = rooms(survivor)["fire"]
+        assert (announced["from"], announced["to"]) == (owner, moved) and moved != owner
         for server in started:
             if server is not victim:
                 assert server.client.get("/api/v1/rooms/fire").status_code == 200
