@@ -58,7 +58,7 @@ class Cluster:
         self.rooms = rooms
         self.node = ClusterNode(config, self.redis, counts)
         self.directory = ClusterRooms(self.node, self.redis, rooms, bus, settings_of)
-        self.events = ClusterEvents(self.node.name, self.redis, bus)
+        self.events = ClusterEvents(self.node.name, self.redis, bus, self.directory.heard)
         self.failover = Failover(self.node, self.directory, rooms, bus, self.redis)
         self.secret: bytes | None = None  # signs forwarded requests (clustertrust.py)
         self.node.beats.append(self._learn_secret)

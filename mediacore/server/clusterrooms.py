@@ -183,6 +183,17 @@ class ClusterRooms:
         finally:
             self._reopening.discard(room)
 
+    def heard(self, node: str, event: Event) -> None:
+        """Another node's event: its rooms opening and closing are known here at once,
+        before the next heartbeat reads the directory."""
+        if event.room is None:
+            return
+        if event.type == "room.opened":
+            self.owners[event.room] = node
+        elif event.type == "room.closed" and event.data.get("reason") != STOPPING:
+            if self.owners.get(event.room) == node:  # a stopping node's rooms move instead
+                del self.owners[event.room]
+
     def exists(self, room: str) -> bool:
         """Whether the room is open here or anywhere in the cluster (as last read)."""
         return room in self.owners or room in self.rooms.names()
