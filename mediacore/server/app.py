@@ -485,6 +485,7 @@ def create_app(server: MediaServer) -> FastAPI:
             secret=lambda: server.cluster.secret if server.cluster is not None else None,
             local=server.rooms.names,
             client=server.cluster.client,
+            tls=server.cluster.tls,
         )
     app.add_middleware(
         RequestGuard,

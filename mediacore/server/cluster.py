@@ -60,7 +60,7 @@ class Cluster:
         self.rooms = rooms
         self.node = ClusterNode(config, self.redis, counts)
         self.directory = ClusterRooms(self.node, self.redis, rooms, bus, settings_of)
-        self.events = ClusterEvents(self.node.name, self.redis, bus)
+        self.events = ClusterEvents(self.node.name, self.redis, bus, self.directory.heard)
         self.failover = Failover(self.node, self.directory, rooms, bus, self.redis)
         self.secret: bytes | None = None  # signs forwarded requests (clustertrust.py)
         self.node.beats.append(self._learn_secret)
@@ -69,14 +69,22 @@ class Cluster:
     def client(self, node: str) -> httpx.AsyncClient:
         """The client requests forwarded to `node` go by: over HTTPS it trusts exactly the
         certificate that node announces (self-signed ones included), whatever its names."""
-        record = self.node.view.records.get(node)
-        cert = record.cert if record is not None else ""
+        cert = self._cert(node)
         client = self._clients.get((node, cert))
         if client is None:
             verify = pinned_context(cert) if cert else True
             client = httpx.AsyncClient(timeout=FORWARD_TIMEOUT_S, verify=verify)
             self._clients[(node, cert)] = client
         return client
+
+    def tls(self, node: str) -> ssl.SSLContext | None:
+        """The context WebSockets to `node` open with (None: the system's trust)."""
+        cert = self._cert(node)
+        return pinned_context(cert) if cert else None
+
+    def _cert(self, node: str) -> str:
+        record = self.node.view.records.get(node)
+        return record.cert if record is not None else ""
 
     async def start(self, config_rooms: tuple[RoomSettings, ...]) -> list[RoomSettings]:
         """Join the cluster; answers the config rooms this node opens (not those a live node

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mediacore.server import clustertrust
 from mediacore.server.clusternode import ClusterNode
 from mediacore.server.clusterrooms import ClusterRooms
+from mediacore.server.clustersockets import OWNER_GONE, pass_socket
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +67,12 @@ class ClusterForwarder:
         secret: Callable[[], bytes | None],
         local: Callable[[], list[str]],
         client: Callable[[str], httpx.AsyncClient],
+        tls: Callable[[str], ssl.SSLContext | None],
     ) -> None:
         """`secret`: the cluster's forwarding secret (None until read from Redis); `local`:
-        the rooms open on this node; `client`: the HTTP client requests to a node go by."""
+        the rooms open on this node; `client`: the HTTP client requests to a node go by, `tls`
+        the context its WebSockets are opened with."""
+        self.tls = tls
         self.app = app
         self.node = node
         self.directory = directory
@@ -77,15 +82,20 @@ class ClusterForwarder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(ROOMS):
+        if scope["type"] not in ("http", "websocket") or not path.startswith(ROOMS):
             await self.app(scope, receive, send)
             return
         marked = _header(scope, clustertrust.HEADER)
         if marked is not None:
             await self._marked(scope, receive, send, marked)
             return
-        method, found = scope["method"], ROOM_PATH.match(path)
-        if found is not None and found.group(1) not in self.local():
+        method, found = scope.get("method", "GET"), ROOM_PATH.match(path)
+        if scope["type"] == "websocket":
+            if found is not None and found.group(1) not in self.local():
+                await self._socket(found.group(1), scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+        elif found is not None and found.group(1) not in self.local():
             await self._about_room(found.group(1), scope, receive, send)
         elif path == ROOMS and method == "GET":
             await self._list(scope, receive, send)
@@ -97,15 +107,40 @@ class ClusterForwarder:
     async def _marked(self, scope: Scope, receive: Receive, send: Send, mark: str) -> None:
         secret = self.secret()
         now = self.node.clock()
-        if (
-            secret is None
-            or clustertrust.verify(secret, mark, scope["method"], _target(scope), now) is None
-        ):
-            await _answer(
-                send, 403, "forged-forward", "this request's forwarding mark is not valid"
-            )
+        method = scope.get("method", "GET")
+        if secret is None or clustertrust.verify(secret, mark, method, _target(scope), now) is None:
+            if scope["type"] == "websocket":  # refused before the handshake: HTTP 403
+                await send({"type": "websocket.close", "code": 1008, "reason": "forged mark"})
+                return
+            detail = "this request's forwarding mark is not valid"
+            await _answer(send, 403, "forged-forward", detail)
             return
         await self.app(scope, receive, send)
+
+    async def _socket(self, room: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """A room's WebSocket: joined to the owner's (clustersockets.py)."""
+        try:
+            owner = await self.directory.owner(room)
+        except (RedisError, OSError):
+            owner = None
+        secret = self.secret()
+        if owner is None or owner.node == self.node.name or secret is None:
+            await self.app(scope, receive, send)  # this node's answer (4404: no such room)
+            return
+        if not self.node.view.alive(owner.node):
+            await receive()
+            await send({"type": "websocket.accept"})
+            reason = f"room {room} was on node {owner.node}, which is down"
+            await send({"type": "websocket.close", "code": OWNER_GONE, "reason": reason})
+            return
+        target = _target(scope)
+        mark = clustertrust.mark(secret, self.node.name, int(self.node.clock()), "GET", target)
+        headers = [(clustertrust.HEADER, mark)]
+        authorization = _header(scope, "authorization")
+        if authorization is not None:
+            headers.append(("authorization", authorization))
+        url = "ws" + owner.http.removeprefix("http") + target
+        await pass_socket(scope, receive, send, url, headers, self.tls(owner.node))
 
     async def _about_room(self, room: str, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -132,12 +167,11 @@ class ClusterForwarder:
             if record.name == self.node.name:
                 continue
             try:
-                reply = await self._forward(record.name, record.http, scope, b"")
-            except httpx.HTTPError as error:
+                status, _, body = await self._forward(record.name, record.http, scope, b"")
+                if status == 200:
+                    listed += [{**room, "node": record.name} for room in json.loads(body)]
+            except (httpx.HTTPError, ValueError, TypeError) as error:
                 log.warning("rooms of node not listed: %s", error, extra={"node": record.name})
-                continue
-            if reply[0] == 200:
-                listed += [{**room, "node": record.name} for room in json.loads(reply[2])]
         await _send(
             send, 200, [(b"content-type", b"application/json")], json.dumps(listed).encode()
         )
