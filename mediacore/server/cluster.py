@@ -28,6 +28,7 @@ from mediacore.server.clusterevents import ClusterEvents
 from mediacore.server.clusterfailover import Failover
 from mediacore.server.clusternode import ClusterNode, Counts
 from mediacore.server.clusterrooms import ClusterRooms
+from mediacore.server.clusterview import DEAD, DRAINING, UP
 from mediacore.server.config import Config
 from mediacore.server.errors import ApiError
 from mediacore.server.rooms import Rooms
@@ -127,6 +128,26 @@ class Cluster:
                 503, "cluster-unreachable", "the cluster directory (Redis) is unreachable"
             ) from None
         return view.listing()
+
+    async def drain(self, name: str, draining: bool) -> dict[str, Any]:
+        """Drain node `name` (it takes no new rooms, and Kamailio sends it no calls for rooms
+        not placed yet) or end its draining; its listing as it will read from its next beat."""
+        try:
+            view = await self.node.read()
+            if name not in view.records:
+                raise ApiError(404, "node-not-found", f"no node named {name!r}")
+            if draining:
+                await self.redis.set(keys.drain_key(name), "1")
+            else:
+                await self.redis.delete(keys.drain_key(name))
+        except (RedisError, OSError):
+            raise ApiError(
+                503, "cluster-unreachable", "the cluster directory (Redis) is unreachable"
+            ) from None
+        listed = next(entry for entry in view.listing() if entry["name"] == name)
+        if listed["state"] != DEAD:
+            listed["state"] = DRAINING if draining else UP
+        return listed
 
     def room_exists(self, room: str) -> bool:
         return self.directory.exists(room)

@@ -10,8 +10,9 @@ bounded here first):
   503 too; a room nobody owns goes to this node's routes (404).
 - `GET /api/v1/rooms` lists the rooms of every node: this node's, then each other live
   node's, each with a `node` field.
-- `POST /api/v1/rooms` opens the room on the least-loaded live node: here, or forwarded there;
-  a name the cluster already has is 409.
+- `POST /api/v1/rooms` opens the room on the least-loaded live node (draining nodes take none):
+  here, or forwarded there; `"node": NAME` in the body places it on that node instead (404 for a
+  node the cluster does not know, 503 for a dead one); a name the cluster already has is 409.
 
 Forwarded requests carry a signed mark (clustertrust.py): a node serves a marked request
 itself, never forwarding it again; a forged mark is 403. WebSockets are served here."""
@@ -179,10 +180,23 @@ class ClusterForwarder:
     async def _place(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await _body(receive)
         try:
-            name = json.loads(body).get("name")
+            request = json.loads(body)
+            name = request.get("name")
         except (ValueError, AttributeError):
-            name = None  # the routes say what is wrong with it
+            request, name = None, None  # the routes say what is wrong with it
         target = self.node.view.least_loaded()
+        if isinstance(request, dict) and "node" in request:  # placed where the caller says
+            chosen = request.pop("node")
+            body = json.dumps(request).encode()
+            scope = _with_length(scope, len(body))
+            record = self.node.view.records.get(chosen) if isinstance(chosen, str) else None
+            if record is None:
+                await _answer(send, 404, "node-not-found", f"no node named {chosen!r}")
+                return
+            if not self.node.view.alive(record.name):
+                await _answer(send, 503, "node-down", f"node {record.name!r} is down")
+                return
+            target = record
         if isinstance(name, str) and name:
             try:
                 owner = await self.directory.owner(name)
@@ -245,6 +259,12 @@ def _target(scope: Scope) -> str:
     path = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string", b"")
     return (path + (b"?" + query if query else b"")).decode("latin-1")
+
+
+def _with_length(scope: Scope, length: int) -> Scope:
+    """`scope` with its Content-Length saying `length` (its body was rewritten)."""
+    headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+    return {**scope, "headers": [*headers, (b"content-length", str(length).encode())]}
 
 
 async def _body(receive: Receive) -> bytes:
