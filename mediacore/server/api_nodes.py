@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 
 from mediacore.server.errors import ApiError
 from mediacore.server.security import permission
@@ -37,7 +37,7 @@ def single_node(name: str, address: str, counts: Callable[[], tuple[int, int]]) 
 
 class NodeChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    draining: bool
+    draining: StrictBool
 
 
 def build_nodes_router(listing: Listing, drain: Drain | None = None) -> APIRouter:

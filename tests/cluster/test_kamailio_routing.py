@@ -10,8 +10,8 @@ for a user finds it the same way; a REGISTER goes back to the node holding the b
 may also name a user to Kamailio, which relays to its contact; Kamailio relays nothing for
 strangers, and a password guesser behind it is blocked, not Kamailio.
 
-Until the cluster directory and heartbeat land (cluster issue, developer A), the tests write
-`mc:room:<room>` and `mc:least` themselves, with exactly the fields the nodes will write."""
+Rooms are placed on a chosen node (`POST /api/v1/rooms {"node"}`), and a node is made the
+least-loaded one by draining the others (`PATCH /api/v1/nodes/{name}`), as an admin would."""
 
 from __future__ import annotations
 
@@ -77,17 +77,22 @@ class Cluster:
         return f"{self.addresses[node]}:{self.nodes[node].sip_port}"
 
     def place(self, room: str, node: str) -> None:
-        """Open `room` on `node` and record it as placed there (mc:room:<room>, as the
-        directory writes it)."""
-        server = self.nodes[node]
-        response = server.client.post("/api/v1/rooms", json={"name": room})
+        """Open `room` on `node` (asked of the other node: placed through the cluster)."""
+        other = next(server for name, server in self.nodes.items() if name != node)
+        response = other.client.post("/api/v1/rooms", json={"name": room, "node": node})
         assert response.status_code == 201, response.text
-        fields = {"node": node, "sip": self.sip(node), "http": server.url}
-        self.redis.hset(room_key(room), mapping=fields | {"created": str(int(time.time()))})
+        placed = wait_for(lambda: self.redis.hgetall(room_key(room)), 5, f"{room} placed")
+        assert placed["node"] == node and placed["sip"] == self.sip(node), placed
 
     def least(self, node: str) -> None:
-        """Make `node` the least-loaded one (mc:least, as the heartbeat writes it)."""
-        self.redis.set(LEAST, self.sip(node))
+        """Make `node` the least-loaded one: the other nodes drain, and every node's heartbeat
+        then names it in mc:least."""
+        server = self.nodes[node]
+        for name in self.nodes:
+            drain = {"draining": name != node}
+            response = server.client.patch(f"/api/v1/nodes/{name}", json=drain)
+            assert response.status_code == 200, response.text
+        wait_for(lambda: self.redis.get(LEAST) == self.sip(node), 5, f"{node} least loaded")
 
 
 @pytest.fixture(scope="module")
@@ -285,12 +290,11 @@ def test_a_phone_re_registers_with_the_node_holding_its_binding_and_unregisters_
     carol = phones("carol")
     holder = wait_for(lambda: cluster.redis.hget(reg_key("carol"), "node"), 5, "the binding")
     assert holder == "n2"
-    # n2 announces itself as the heartbeat does (mc:node:<name>); n1 is now the least loaded:
-    # Kamailio still sends carol's REGISTER to n2, which holds her binding.
-    announcement = {"name": "n2", "sip": cluster.sip("n2"), "state": "up"}
-    last_seen = str(int(time.time() * 1000) + 60_000)  # stays fresh for the whole test
-    cluster.redis.hset(node_key("n2"), mapping=announcement | {"last_seen": last_seen})
-    cluster.least("n1")
+    # n1 takes rooms again and may be the least loaded now: Kamailio still sends carol's
+    # REGISTER to n2, which holds her binding while it is up.
+    response = cluster.nodes["n1"].client.patch("/api/v1/nodes/n1", json={"draining": False})
+    assert response.status_code == 200, response.text
+    wait_for(lambda: cluster.redis.hget(node_key("n1"), "state") == "up", 5, "n1 up")
     since = carol.mark()
     carol.cmd("register", on=True)
     reg = carol.wait_event(lambda e: e["event"] == "reg", 10, since)

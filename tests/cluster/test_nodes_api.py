@@ -106,3 +106,42 @@ async def test_a_restarted_node_reopens_the_rooms_it_had(tmp_path: Path, redis_u
         await wait_for(lambda: not store.exists("mc:room:extra"), 5)
         await asyncio.sleep(1.5)  # heartbeats: the closed room is not reopened
         assert "extra" not in api.server.rooms.names()
+
+
+async def test_an_admin_drains_a_node_and_places_rooms_on_a_chosen_node(
+    tmp_path: Path, redis_url: str
+) -> None:
+    async with running(clustered(tmp_path, redis_url)) as api:
+        store = redis.Redis.from_url(redis_url, decode_responses=True)
+        await wait_for(lambda: store.exists("mc:node:solo"), 5)
+        drained = await api.admin("PATCH", "/api/v1/nodes/solo", json={"draining": True})
+        assert drained.status_code == 200, drained.text
+        assert drained.json()["state"] == "draining"
+        await wait_for(lambda: store.hget("mc:node:solo", "state") == "draining", 5)
+        [node] = (await api.admin("GET", "/api/v1/nodes")).json()
+        assert node["state"] == "draining"
+        # A room still goes where an admin places it, a draining node included.
+        placed = await api.admin("POST", "/api/v1/rooms", json={"name": "pinned", "node": "solo"})
+        assert placed.status_code == 201, placed.text
+        await wait_for(lambda: store.hget("mc:room:pinned", "node") == "solo", 5)
+        unknown = await api.admin("POST", "/api/v1/rooms", json={"name": "x", "node": "nobody"})
+        assert_error(unknown, 404, "node-not-found")
+        assert_error(
+            await api.admin("PATCH", "/api/v1/nodes/nobody", json={"draining": True}),
+            404,
+            "node-not-found",
+        )
+        assert_error(await api.admin("PATCH", "/api/v1/nodes/solo", json={"draining": "yes"}), 422)
+        commander = await api.as_role(
+            "commander", "PATCH", "/api/v1/nodes/solo", json={"draining": False}
+        )
+        assert_error(commander, 403)
+        back = await api.admin("PATCH", "/api/v1/nodes/solo", json={"draining": False})
+        assert back.json()["state"] == "up"
+        await wait_for(lambda: store.hget("mc:node:solo", "state") == "up", 5)
+
+
+async def test_a_server_alone_cannot_drain(tmp_path: Path) -> None:
+    async with running(make_config(tmp_path)) as api:
+        refused = await api.admin("PATCH", "/api/v1/nodes/solo", json={"draining": True})
+        assert_error(refused, 409, "not-clustered")
