@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from ingest.gbrosterposition import position_fields
 from ingest.service import IngestService
 from mediacore.events import EventBus
 from mediacore.legvideo import LegVideo
+from mediacore.server import clusterredis
 from mediacore.server.accounts import Accounts
 from mediacore.server.alarms import Alarms
 from mediacore.server.announcefiles import MAX_FILE_BYTES, AnnouncementFiles
@@ -89,6 +91,7 @@ from mediacore.server.loginthrottle import LoginThrottle
 from mediacore.server.messagehistory import MessageHistory
 from mediacore.server.messages import Messages
 from mediacore.server.metrics import MediaMetrics
+from mediacore.server.nodefailure import NodeFailure
 from mediacore.server.parking import Parking
 from mediacore.server.parties import PartyBook
 from mediacore.server.privatecalldial import private_calls
@@ -178,6 +181,12 @@ class MediaServer:
             self.groups, book, self.sip.dialer, self.sip.agent.rooms, self.bus
         )
         self.metrics = MediaMetrics(self.directory, self.sip.statistics)
+        # [cluster]: calls, gateways and recordings outlive a dead node (nodefailure.py)
+        self.failure: NodeFailure | None = None
+        if config.cluster.enabled:
+            node = config.cluster.node or socket.gethostname().split(".")[0]
+            redis = clusterredis.connect(config.cluster)
+            self.failure = NodeFailure(config, node, redis, self.sip, self.bus)
         if self.pool is not None and self.sharded is not None:
             self.metrics.remote_rooms = self.sharded.snapshots
             self.metrics.workers = self.pool.describe
@@ -354,6 +363,8 @@ class MediaServer:
         await self.recorder.start_configured(self.rooms.names())
         await self.recording_video.start()
         await self.sip.start()
+        if self.failure is not None:
+            await self.failure.start(self.recorder.recovered)
         await self.walls.start()
         await self.conferences.start()
         await self.recording_composite.start()
@@ -375,6 +386,8 @@ class MediaServer:
         await self.link_legs.stop()
         await self.private_calls.stop()
         await self.group_dials.stop()  # calls still ringing are CANCELled
+        if self.failure is not None:
+            await self.failure.stop()
         # First: recordings end sealed, with the room still whole (in workers too: they are
         # stopped below, after their recordings).
         await self.recorder.stop()

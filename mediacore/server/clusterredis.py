@@ -11,6 +11,9 @@ serve a cluster and nothing else of it is touched. Keys (owners in brackets):
     mc:roomdef:<room>     JSON room definition (re-placed on a survivor)       [directory]
     mc:events             pub/sub channel: {"node", "event"} from every node    [events]
     mc:state              pub/sub channel: shared state changed ("accounts", …) [shared state]
+    mc:calls:<node>       set of the call ids of SIP calls the node carries      [calls]
+    mc:call:<node>:<id>   hash: one call's room, party and dialog (callrecord)  [calls]
+    mc:own:<kind>:<name>  the node carrying a radio gateway ("gateway"); PX    [calls]
 """
 
 from __future__ import annotations
@@ -37,6 +40,18 @@ def room_key(room: str) -> str:
 
 def roomdef_key(room: str) -> str:
     return f"{PREFIX}roomdef:{room}"
+
+
+def calls_key(node: str) -> str:
+    return f"{PREFIX}calls:{node}"
+
+
+def call_key(node: str, call_id: str) -> str:
+    return f"{PREFIX}call:{node}:{call_id}"
+
+
+def own_key(kind: str, name: str) -> str:
+    return f"{PREFIX}own:{kind}:{name}"
 
 
 def connect(cluster: ClusterSection) -> aioredis.Redis:

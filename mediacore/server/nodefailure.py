@@ -1,0 +1,71 @@
+"""What this node does so that a dead node's calls, gateways and recordings are not lost.
+
+- clustercalls.py: its SIP calls are recorded in Redis each round, and the calls of a dead
+  node's room this node reopens are carried on (re-INVITE, or dialled again).
+- ownership.py: each radio gateway is called by one node at a time, the one holding its claim;
+  a dead owner's claims lapse and a survivor calls its gateways again.
+- recordings a crash left open are recovered at start as on a single node (recorder/service.py);
+  here each is told to the cluster as a `recording.recovered` event.
+
+Runs only with `[cluster] redis`; the rounds follow `[cluster] heartbeat_ms`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from mediacore.events import EventBus
+from mediacore.server.clustercalls import ClusterCalls
+from mediacore.server.config import Config
+from mediacore.server.ownership import Ownership
+from mediacore.server.sipservice import SipService
+
+log = logging.getLogger(__name__)
+
+
+class NodeFailure:
+    def __init__(
+        self, config: Config, node: str, redis: aioredis.Redis, sip: SipService, bus: EventBus
+    ) -> None:
+        self.node = node
+        self.bus = bus
+        self.every = config.cluster.heartbeat_ms / 1000
+        self.calls = ClusterCalls(node, redis, sip.agent, sip.dialer, sip.gateways, bus)
+        names = [gateway.name for gateway in config.radio_gateways]
+        self.gateways = Ownership(redis, node, "gateway", names, config.cluster.dead_after_ms)
+        sip.gateways.may_dial = self.gateways.owns
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, recovered: list[dict[str, Any]]) -> None:
+        """Begin the rounds; `recovered`: the recordings this node's start recovered."""
+        await self.calls.withdraw()
+        await self._claim()
+        self.calls.follow()
+        for recording in recovered:
+            self.bus.publish("recording.recovered", None, **recording, recovered_by=self.node)
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            await self._claim()
+            await self.calls.sync()
+
+    async def _claim(self) -> None:
+        for name in sorted(await self.gateways.refresh()):
+            log.info("radio gateway claimed", extra={"gateway": name})
+            self.bus.publish("gateway.claimed", None, gateway=name, to_node=self.node)
+
+    async def stop(self) -> None:
+        """A clean stop: the calls end with the node, and the gateways go to the others now."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.calls.stop()
+        await self.calls.withdraw()
+        await self.gateways.release()
