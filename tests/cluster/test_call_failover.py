@@ -1,0 +1,180 @@
+"""Real phones (pjsua2) in a room of a two-node cluster: their calls are recorded in Redis, and
+when the room's node is killed (`kill -9`) the survivor reopens the room and re-INVITEs the
+phones in their dialogs, so they hear each other again without calling back. The gap from the
+kill to the first tone heard again is measured and printed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+
+pytest.importorskip("pjsua2", exc_type=ImportError)
+
+from bench.serverproc import ServerProcess  # noqa: E402
+from mediacore.audio import tone_levels_by_block  # noqa: E402
+from tests.interop.phone import Phone, read_wav, write_tone_wav  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+TONE_DBFS = -20.0
+HEARD_DBFS = TONE_DBFS - 6.0  # a block carries the tone when it is at least this loud
+ROOM = "command"  # the config room: the first node to start owns it
+GAP_LIMIT = 20.0  # seconds from the kill to the tone again (dead_after 3 s, then the take-over)
+
+
+def _config(redis_url: str, node: str) -> str:
+    return f"""
+[cluster]
+redis = "{redis_url}"
+node = "{node}"
+advertise = "127.0.0.1"
+
+[[sip.users]]
+user = "alice"
+password = "alice-pw"
+role = "commander"
+
+[[sip.users]]
+user = "bob"
+password = "bob-pw"
+role = "commander"
+"""
+
+
+@contextlib.contextmanager
+def _node(folder: Path, redis_url: str, name: str, workers: int) -> Iterator[ServerProcess]:
+    process = ServerProcess(folder / name, config=_config(redis_url, name), workers=workers)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def phones() -> Iterator[Callable[[str], Phone]]:
+    """Phones with an account of the cluster's (they answer digest challenges), unregistered."""
+    with contextlib.ExitStack() as stack:
+
+        def make(user: str) -> Phone:
+            phone = stack.enter_context(Phone(user=user))
+            phone.cmd("codecs", order=["PCMU"], only=True)
+            phone.cmd("account", user=user, password=f"{user}-pw", registrar="", register=False)
+            return phone
+
+        yield make
+
+
+def _dial(phone: Phone, server: ServerProcess) -> int:
+    since = phone.mark()
+    call = int(phone.cmd("call", uri=f"sip:{ROOM}@127.0.0.1:{server.sip_port}")["call"])
+    phone.wait_call_state(call, "CONFIRMED", 5, since)
+    phone.wait_media(call, "ACTIVE", 5, since)
+    return call
+
+
+def _records(client: redis.Redis, node: str) -> list[dict[str, Any]]:
+    ids = client.smembers(f"mc:calls:{node}")
+    return [client.hgetall(f"mc:call:{node}:{call_id}") for call_id in sorted(ids)]  # type: ignore[union-attr]
+
+
+def _wait(probe: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def _tones(folder: Path) -> dict[int, Path]:
+    return {
+        hz: write_tone_wav(folder / f"{hz}.wav", float(hz), 5.0, rate=8000, level_dbfs=TONE_DBFS)
+        for hz in (440, 1000)
+    }
+
+
+def test_calls_into_a_room_are_recorded_in_redis_and_withdrawn_at_hang_up(
+    redis_url: str, tmp_path: Path, phones: Callable[[str], Phone]
+) -> None:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    with _node(tmp_path, redis_url, "n1", workers=0) as node:
+        alice = phones("alice")
+        call = _dial(alice, node)
+        records = _wait(lambda: _records(client, "n1"), 5.0, "the call's record")
+        assert len(records) == 1
+        record = records[0]
+        assert (record["node"], record["room"], record["direction"]) == ("n1", ROOM, "inbound")
+        assert record["kind"] == "sip" and record["codec"].startswith("PCMU")
+        assert record["peer"] == f"udp:127.0.0.1:{alice.sip_port}"
+        assert record["call_id"] and record["local_tag"] and record["remote_tag"]
+        roster = node.client.get(f"/api/v1/rooms/{ROOM}/participants").json()
+        assert record["participant"] in {entry["id"] for entry in roster}
+        since = alice.mark()
+        alice.cmd("hangup", call=call)
+        alice.wait_call_state(call, "DISCONNECTED", 5, since)
+        _wait(lambda: not _records(client, "n1"), 5.0, "the record withdrawn")
+
+
+def test_phones_carry_on_through_the_survivor_after_their_node_is_killed(
+    redis_url: str, tmp_path: Path, phones: Callable[[str], Phone]
+) -> None:
+    # The survivor's part that notices the death and reopens the room (clusterfailover.py).
+    pytest.importorskip("mediacore.server.clusterfailover")
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    wavs = _tones(tmp_path)
+    with (
+        _node(tmp_path, redis_url, "n1", workers=0) as first,
+        _node(tmp_path, redis_url, "n2", workers=1) as survivor,
+    ):
+        assert client.hget(f"mc:room:{ROOM}", "node") == "n1"
+        alice, bob = phones("alice"), phones("bob")
+        a_call, b_call = _dial(alice, first), _dial(bob, first)
+        alice.cmd("play", call=a_call, wav=str(wavs[440]))
+        bob.cmd("play", call=b_call, wav=str(wavs[1000]))
+        _wait(lambda: len(_records(client, "n1")) == 2, 5.0, "both calls recorded")
+        heard = tmp_path / "alice.wav"
+        alice.cmd("record", call=a_call, wav=str(heard))
+        time.sleep(1.5)  # alice hears bob through n1
+        since_a, since_b = alice.mark(), bob.mark()
+        recording_started = time.monotonic() - 1.5
+        killed_at = time.monotonic()
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait()
+        # The survivor reopens the room and re-INVITEs both phones in their dialogs.
+        alice.wait_media(a_call, "ACTIVE", GAP_LIMIT, since_a)
+        bob.wait_media(b_call, "ACTIVE", GAP_LIMIT, since_b)
+        reinvited = time.monotonic() - killed_at
+        assert client.hget(f"mc:room:{ROOM}", "node") == "n2"
+        time.sleep(3.0)
+        since = alice.mark()
+        alice.cmd("stop_record", call=a_call)
+        alice.wait_event(lambda e: e["event"] == "recorded" and e["call"] == a_call, 5, since)
+        pcm, rate = read_wav(heard)
+        levels = tone_levels_by_block(pcm, 1000.0, rate, block_seconds=0.1)
+        kill_block = int((killed_at - recording_started) / 0.1)
+        assert np.median(levels[:kill_block]) > HEARD_DBFS, "alice heard bob before the kill"
+        back = [i for i in range(kill_block + 5, len(levels)) if levels[i] > HEARD_DBFS]
+        assert back, f"alice never heard bob again (re-INVITEd after {reinvited:.1f} s)"
+        gap = back[0] * 0.1 - (killed_at - recording_started)
+        print(f"\nkill -9 to bob's tone heard again by alice: {gap:.1f} s "
+              f"(re-INVITE answered after {reinvited:.1f} s)")  # fmt: skip
+        assert np.median(levels[back[0] + 5 :]) > HEARD_DBFS, "bob's tone not steady again"
+        roster = survivor.client.get(f"/api/v1/rooms/{ROOM}/participants").json()
+        assert len(roster) == 2
+        assert len(_records(client, "n2")) == 2 and _records(client, "n1") == []
+        for phone, call in ((alice, a_call), (bob, b_call)):
+            since = phone.mark()
+            phone.cmd("hangup", call=call)
+            phone.wait_call_state(call, "DISCONNECTED", 5, since)
+        _wait(lambda: not _records(client, "n2"), 5.0, "the survivor's records withdrawn")
