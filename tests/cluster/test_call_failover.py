@@ -19,9 +19,10 @@ import redis
 
 pytest.importorskip("pjsua2", exc_type=ImportError)
 
-from bench.serverproc import ServerProcess  # noqa: E402
+from bench.serverproc import TOKEN, ServerProcess  # noqa: E402
 from mediacore.audio import tone_levels_by_block  # noqa: E402
 from tests.interop.phone import Phone, read_wav, write_tone_wav  # noqa: E402
+from tests.interop.test_sip_calls import RoomEvents  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +48,11 @@ role = "commander"
 user = "bob"
 password = "bob-pw"
 role = "commander"
+
+[[sip.users]]
+user = "carol"
+password = "carol-pw"
+role = "commander"
 """
 
 
@@ -60,12 +66,12 @@ def _node(folder: Path, redis_url: str, name: str, workers: int) -> Iterator[Ser
 
 
 @pytest.fixture
-def phones() -> Iterator[Callable[[str], Phone]]:
+def phones() -> Iterator[Callable[..., Phone]]:
     """Phones with an account of the cluster's (they answer digest challenges), unregistered."""
     with contextlib.ExitStack() as stack:
 
-        def make(user: str) -> Phone:
-            phone = stack.enter_context(Phone(user=user))
+        def make(user: str, sip_port: int = 0) -> Phone:
+            phone = stack.enter_context(Phone(user=user, sip_port=sip_port))
             phone.cmd("codecs", order=["PCMU"], only=True)
             phone.cmd("account", user=user, password=f"{user}-pw", registrar="", register=False)
             return phone
@@ -105,7 +111,7 @@ def _tones(folder: Path) -> dict[int, Path]:
 
 
 def test_calls_into_a_room_are_recorded_in_redis_and_withdrawn_at_hang_up(
-    redis_url: str, tmp_path: Path, phones: Callable[[str], Phone]
+    redis_url: str, tmp_path: Path, phones: Callable[..., Phone]
 ) -> None:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     with _node(tmp_path, redis_url, "n1", workers=0) as node:
@@ -127,8 +133,11 @@ def test_calls_into_a_room_are_recorded_in_redis_and_withdrawn_at_hang_up(
 
 
 def test_phones_carry_on_through_the_survivor_after_their_node_is_killed(
-    redis_url: str, tmp_path: Path, phones: Callable[[str], Phone]
+    redis_url: str, tmp_path: Path, phones: Callable[..., Phone]
 ) -> None:
+    """Alice called the room, Bob and Carol were dialled by it. After `kill -9` of the room's
+    node the survivor re-INVITEs Alice and Bob in their dialogs (they hear each other again,
+    the gap measured), and dials Carol again, whose phone restarted and forgot its call."""
     # The survivor's part that notices the death and reopens the room (clusterfailover.py).
     pytest.importorskip("mediacore.server.clusterfailover")
     client = redis.Redis.from_url(redis_url, decode_responses=True)
@@ -138,11 +147,17 @@ def test_phones_carry_on_through_the_survivor_after_their_node_is_killed(
         _node(tmp_path, redis_url, "n2", workers=1) as survivor,
     ):
         assert client.hget(f"mc:room:{ROOM}", "node") == "n1"
-        alice, bob = phones("alice"), phones("bob")
-        a_call, b_call = _dial(alice, first), _dial(bob, first)
+        events = _events(survivor)
+        alice, bob, carol = phones("alice"), phones("bob"), phones("carol")
+        bob.cmd("auto_answer", code=200, play=str(wavs[1000]))
+        carol.cmd("auto_answer", code=200)
+        a_call = _dial(alice, first)
         alice.cmd("play", call=a_call, wav=str(wavs[440]))
-        bob.cmd("play", call=b_call, wav=str(wavs[1000]))
-        _wait(lambda: len(_records(client, "n1")) == 2, 5.0, "both calls recorded")
+        b_call, bob_id = _dial_out(first, bob, "bob")
+        _, carol_id = _dial_out(first, carol, "carol")
+        records = _wait(lambda: len(_records(client, "n1")) == 3 and _records(client, "n1"), 5.0,
+                        "three calls recorded")  # fmt: skip
+        assert sorted(r["direction"] for r in records) == ["inbound", "outbound", "outbound"]
         heard = tmp_path / "alice.wav"
         alice.cmd("record", call=a_call, wav=str(heard))
         time.sleep(1.5)  # alice hears bob through n1
@@ -151,7 +166,11 @@ def test_phones_carry_on_through_the_survivor_after_their_node_is_killed(
         killed_at = time.monotonic()
         os.kill(first.process.pid, signal.SIGKILL)
         first.process.wait()
-        # The survivor reopens the room and re-INVITEs both phones in their dialogs.
+        carol_port = carol.sip_port
+        carol.kill()  # her phone restarts on its address and forgets the call
+        carol = phones("carol", sip_port=carol_port)
+        carol.cmd("auto_answer", code=200)
+        # The survivor reopens the room and re-INVITEs the phones in their dialogs.
         alice.wait_media(a_call, "ACTIVE", GAP_LIMIT, since_a)
         bob.wait_media(b_call, "ACTIVE", GAP_LIMIT, since_b)
         reinvited = time.monotonic() - killed_at
@@ -170,11 +189,61 @@ def test_phones_carry_on_through_the_survivor_after_their_node_is_killed(
         print(f"\nkill -9 to bob's tone heard again by alice: {gap:.1f} s "
               f"(re-INVITE answered after {reinvited:.1f} s)")  # fmt: skip
         assert np.median(levels[back[0] + 5 :]) > HEARD_DBFS, "bob's tone not steady again"
-        roster = survivor.client.get(f"/api/v1/rooms/{ROOM}/participants").json()
-        assert len(roster) == 2
-        assert len(_records(client, "n2")) == 2 and _records(client, "n1") == []
-        for phone, call in ((alice, a_call), (bob, b_call)):
+        # Same participants, same calls; Carol called again as a new participant.
+        resumed = events.wait("call.resumed", participant=bob_id)
+        assert (resumed["from_node"], resumed["to_node"]) == ("n1", "n2")
+        redialled = events.wait("call.redialled", timeout=GAP_LIMIT, participant=carol_id)
+        c_call = carol.wait_event(lambda e: e["event"] == "incoming", 5)["call"]
+        carol.wait_call_state(c_call, "CONFIRMED", 5)
+        roster = {p["id"] for p in survivor.client.get(f"/api/v1/rooms/{ROOM}/participants").json()}
+        assert bob_id in roster and redialled["now"] in roster and len(roster) == 3
+        _wait(lambda: len(_records(client, "n2")) == 3, 5.0, "the survivor's records")
+        assert _records(client, "n1") == []
+        for phone, call in ((alice, a_call), (bob, b_call), (carol, c_call)):
             since = phone.mark()
             phone.cmd("hangup", call=call)
             phone.wait_call_state(call, "DISCONNECTED", 5, since)
         _wait(lambda: not _records(client, "n2"), 5.0, "the survivor's records withdrawn")
+        events.close()
+
+
+def test_a_node_back_from_a_crash_recovers_its_recordings_and_tells_the_cluster(
+    redis_url: str, tmp_path: Path
+) -> None:
+    pytest.importorskip("mediacore.server.clusterevents")  # every node's events on every node
+    with (
+        _node(tmp_path, redis_url, "n1", workers=0) as first,
+        _node(tmp_path, redis_url, "n2", workers=0) as survivor,
+    ):
+        started = first.client.post(f"/api/v1/rooms/{ROOM}/recordings")
+        assert started.status_code == 201, started.text
+        recording = started.json()["id"]
+        events = _events(survivor)
+        time.sleep(1.0)
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait()
+        with _node(tmp_path, redis_url, "n1", workers=0) as back:
+            recovered = events.wait("recording.recovered", timeout=10.0, id=recording)
+            assert recovered["recovered_by"] == "n1" and recovered["ok"], recovered
+            found = back.client.get(f"/api/v1/recordings/{recording}")
+            assert found.status_code == 200, found.text
+            assert found.json()["state"] == "recovered", found.text
+        events.close()
+
+
+def _events(server: ServerProcess) -> RoomEvents:
+    return RoomEvents(f"ws://127.0.0.1:{server.http_port}/api/v1/events?token={TOKEN}")
+
+
+def _dial_out(server: ServerProcess, phone: Phone, user: str) -> tuple[int, str]:
+    """The room dials `phone` (answering by itself); its call index and participant id."""
+    since = phone.mark()
+    response = server.client.post(
+        f"/api/v1/rooms/{ROOM}/dial",
+        json={"uri": f"sip:desk-{user}@127.0.0.1:{phone.sip_port}", "name": user},
+    )
+    assert response.status_code == 201, response.text
+    call = int(phone.wait_event(lambda e: e["event"] == "incoming", 5, since)["call"])
+    phone.wait_call_state(call, "CONFIRMED", 5, since)
+    phone.wait_media(call, "ACTIVE", 5, since)
+    return call, str(response.json()["id"])
