@@ -138,10 +138,11 @@ class CallRecord:
         fields.update(node=node, local_cseq=dialog.local_cseq, route_set=self.route_set)
         return CallRecord(**fields)
 
-    def dialog(self, local_contact: str) -> Dialog:
+    def dialog(self, local_contact: str, peer: Peer) -> Dialog:
         """The call's dialog on the node taking it over: the same Call-ID, tags and route set,
-        its Contact ours (`local_contact`: the phone's next requests come here), and a CSeq
-        past the dead node's. Raises RecordError for an unreadable address."""
+        its Contact ours (`local_contact`: the phone's next requests come here), its requests
+        sent to `peer` (see next_hop), and a CSeq past the dead node's. Raises RecordError for
+        an unreadable address."""
         try:
             return Dialog(
                 call_id=self.call_id,
@@ -150,7 +151,7 @@ class CallRecord:
                 local=Address.parse(self.local),
                 remote=Address.parse(self.remote),
                 remote_target=SipUri.parse(self.remote_target),
-                peer=parse_peer(self.peer),
+                peer=peer,
                 local_contact=local_contact,
                 route_set=list(self.route_set),
                 local_cseq=self.local_cseq + CSEQ_MARGIN,
@@ -179,6 +180,22 @@ def parse_peer(text: str) -> Peer:
     if transport not in ("udp", "tcp", "tls") or not host or not port.isdigit():
         raise ValueError(f"bad peer {text!r}")
     return Peer(transport, host, int(port))
+
+
+def next_hop(record: CallRecord) -> SipUri | None:
+    """Where the survivor sends the call's requests, when not where the dead node did: the
+    first hop of the route set (Kamailio, which keeps the phone's NAT binding), else the
+    phone's Contact over TCP or TLS (the dead node's connection is gone and the phone's end of
+    it listens to nobody). None: the recorded peer, the phone's own UDP address. Raises
+    RecordError for an unreadable URI."""
+    try:
+        if record.route_set:
+            return Address.parse(record.route_set[0]).uri
+        if parse_peer(record.peer).transport != "udp":
+            return SipUri.parse(record.remote_target)
+    except ValueError as error:
+        raise RecordError(f"call record with a bad route: {error}") from None
+    return None
 
 
 def takeover_plan(record: CallRecord) -> str:

@@ -40,12 +40,14 @@ from mediacore.server.callrecord import (
     CallRecord,
     RecordError,
     after_refusal,
+    next_hop,
     parse_peer,
     takeover_plan,
 )
 from mediacore.server.radiogateways import GatewayKeeper
 from sip.call import SipCall
 from sip.dialout import Dialer, DialError
+from sip.stack import resolve
 from sip.useragent import SipUserAgent
 
 log = logging.getLogger(__name__)
@@ -200,7 +202,7 @@ class ClusterCalls:
                 if await self._reinvite(record):
                     self._publish("call.resumed", record)
                     return REINVITE
-            except (RoomError, RecordError, ValueError, OSError) as error:
+            except Exception as error:  # no leg, no route: this call only, never the others
                 log.info("call not re-INVITEd: %s", error, extra={"room": record.room})
             plan = after_refusal(record)
         if plan == REDIAL:
@@ -216,12 +218,13 @@ class ClusterCalls:
         room = agent.rooms(record.room)
         if room is None:
             return False
-        peer = parse_peer(record.peer)
+        hop = next_hop(record)
+        peer = await resolve(hop) if hop is not None else parse_peer(record.peer)
         policy = LegPolicy.from_json(json.loads(record.policy))
         local_address = agent.stack.local_host(peer.host)
         leg, offer = await agent.legs.offer(room, local_address, RtpLeg, None, policy)
         call = SipCall(leg, clock=agent.clock, policy=policy)
-        call.dialog = record.dialog(f"<{agent.stack.contact_uri(record.room, peer)}>")
+        call.dialog = record.dialog(f"<{agent.stack.contact_uri(record.room, peer)}>", peer)
         call.direction = record.direction
         call.remote_uri = record.remote_uri
         call.local_address = local_address
@@ -231,7 +234,7 @@ class ClusterCalls:
         agent.carry(call)
         try:
             carried = await asyncio.wait_for(call.reinvite(offer, leg), REINVITE_TIMEOUT)
-        except TimeoutError:
+        except OSError:  # no answer in time (TimeoutError), or the phone cannot be reached
             carried = False
         if not carried:
             call.ended = True

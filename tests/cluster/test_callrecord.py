@@ -19,6 +19,7 @@ from mediacore.server.callrecord import (
     CallRecord,
     RecordError,
     after_refusal,
+    next_hop,
     parse_peer,
     peer_text,
     takeover_plan,
@@ -130,7 +131,7 @@ def test_a_garbled_hash_is_refused_with_a_clear_error() -> None:
 def test_the_survivors_dialog_keeps_call_id_tags_and_route_and_moves_cseq_past_the_dead_nodes() -> (
     None
 ):
-    dialog = _record().dialog("<sip:command@10.0.0.9:5060>")
+    dialog = _record().dialog("<sip:command@10.0.0.9:5060>", Peer("udp", "10.0.0.2", 5060))
     assert (dialog.call_id, dialog.local_tag, dialog.remote_tag) == (
         "abc123@phone", "ours", "theirs",
     )  # fmt: skip
@@ -160,3 +161,14 @@ def test_a_phone_is_reinvited_a_gateway_left_to_its_claimant_and_a_radio_call_in
 def test_after_a_refused_reinvite_a_dial_out_is_dialled_again_and_a_call_in_given_up() -> None:
     assert after_refusal(_record(direction="outbound")) == REDIAL
     assert after_refusal(_record(direction="inbound")) == GIVE_UP
+
+
+def test_the_survivor_sends_through_the_route_set_else_to_a_tcp_phones_contact() -> None:
+    routed = next_hop(_record())
+    assert routed is not None and (routed.host, routed.port) == ("10.0.0.2", None)
+    direct = _record(route_set="[]")
+    assert next_hop(direct) is None  # UDP: the address the phone sent from
+    over_tcp = next_hop(_record(route_set="[]", peer="tcp:10.0.0.7:49152"))
+    assert over_tcp is not None and (over_tcp.host, over_tcp.port) == ("10.0.0.7", 5062)
+    with pytest.raises(RecordError):
+        next_hop(_record(route_set='["not a route"]'))
