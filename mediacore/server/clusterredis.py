@@ -13,7 +13,8 @@ serve a cluster and nothing else of it is touched. Keys (owners in brackets):
     mc:state              pub/sub channel: shared state changed ("accounts", …) [shared state]
     mc:calls:<node>       set of the call ids of SIP calls the node carries      [calls]
     mc:call:<node>:<id>   hash: one call's room, party and dialog (callrecord)  [calls]
-    mc:own:<kind>:<name>  the node carrying a radio gateway ("gateway"); PX    [calls]
+    mc:own:<kind>:<name>  the node calling a radio gateway ("gateway") or       [calls]
+                          registering a trunk ("trunk"); expires (PX)
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 - clustercalls.py: its SIP calls are recorded in Redis each round, and the calls of a dead
   node's room this node reopens are carried on (re-INVITE, or dialled again).
-- ownership.py: each radio gateway is called by one node at a time, the one holding its claim;
-  a dead owner's claims lapse and a survivor calls its gateways again.
+- ownership.py: each radio gateway is called, and each trunk registered to, by one node at a
+  time, the one holding its claim; a dead owner's claims lapse and a survivor calls its
+  gateways again and registers its trunks.
 - recordings a crash left open are recovered at start as on a single node (recorder/service.py);
   here each is told to the cluster as a `recording.recovered` event.
 
@@ -38,6 +39,10 @@ class NodeFailure:
         names = [gateway.name for gateway in config.radio_gateways]
         self.gateways = Ownership(redis, node, "gateway", names, config.cluster.dead_after_ms)
         sip.gateways.may_dial = self.gateways.owns
+        registering = [registration.trunk.name for registration in sip.trunks]
+        self.trunks = Ownership(redis, node, "trunk", registering, config.cluster.dead_after_ms)
+        for registration in sip.trunks:
+            registration.may_register = self.trunks.owns
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, recovered: list[dict[str, Any]]) -> None:
@@ -59,6 +64,9 @@ class NodeFailure:
         for name in sorted(await self.gateways.refresh()):
             log.info("radio gateway claimed", extra={"gateway": name})
             self.bus.publish("gateway.claimed", None, gateway=name, to_node=self.node)
+        for name in sorted(await self.trunks.refresh()):
+            log.info("trunk claimed", extra={"trunk": name})
+            self.bus.publish("trunk.claimed", None, trunk=name, to_node=self.node)
 
     async def stop(self) -> None:
         """A clean stop: the calls end with the node, and the gateways go to the others now."""
@@ -69,3 +77,4 @@ class NodeFailure:
         await self.calls.stop()
         await self.calls.withdraw()
         await self.gateways.release()
+        await self.trunks.release()

@@ -1,9 +1,11 @@
-"""Things one node of the cluster carries at a time (radio gateways): a claim with an expiry.
+"""Things one node of the cluster carries at a time (radio gateways, trunk registrations): a
+claim with an expiry.
 
 Each claim is `mc:own:<kind>:<name>`, set `NX PX` by whoever takes it and its expiry renewed by
 the owner at each refresh (the node's heartbeat). A node that dies stops renewing: its claims
 lapse after `ttl_ms` and the next survivor to refresh takes them, and calls the gateway again
-(radiogateways.GatewayKeeper asks `owns` before it dials). While Redis is unreachable each node
+(radiogateways.GatewayKeeper asks `owns` before it dials, sip.trunk.TrunkRegistration before it
+registers). While Redis is unreachable each node
 keeps what it had: an owner carries on, and nobody else starts."""
 
 from __future__ import annotations
