@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 
 from mediacore.codecs import PCMU
-from mediacore.legpolicy import LegPolicy
-from mediacore.offeranswer import AudioNegotiation
 from mediacore.server.callrecord import (
     CSEQ_MARGIN,
     GATEWAY,
@@ -24,65 +22,19 @@ from mediacore.server.callrecord import (
     peer_text,
     takeover_plan,
 )
-from sip.address import Address, SipUri
-from sip.call import SipCall
-from sip.dialog import Dialog
 from sip.peer import Peer
-
-NEGOTIATION = AudioNegotiation(
-    codec=PCMU,
-    payload_type=0,
-    ptime=20,
-    telephone_event_pt=101,
-    remote_address="10.0.0.7",
-    remote_port=4000,
-    remote_rtcp=None,
-    rtcp_mux=True,
-    direction="sendrecv",
-    fmtp=None,
-    extmaps=(),
-)
-
-
-class _Leg:
-    kind = "rtp"
-    floor_listener = False
-    negotiation = NEGOTIATION
-    on_dtmf: Any = None
-
-
-def _call(direction: str = "inbound") -> SipCall:
-    call = SipCall(_Leg(), policy=LegPolicy("optional", True))  # type: ignore[arg-type]
-    call.dialog = Dialog(
-        call_id="abc123@phone",
-        local_tag="ours",
-        remote_tag="theirs",
-        local=Address.parse("<sip:command@10.0.0.1>"),
-        remote=Address.parse('"Desk 7" <sip:7001@10.0.0.7>'),
-        remote_target=SipUri.parse("sip:7001@10.0.0.7:5062;transport=udp"),
-        peer=Peer("udp", "10.0.0.2", 5060),
-        local_contact="<sip:command@10.0.0.1:5060>",
-        route_set=["<sip:10.0.0.2;lr>"],
-        local_cseq=41,
-        remote_cseq=3,
-    )
-    call.direction = direction
-    call.remote_uri = "sip:7001@10.0.0.7"
-    call.room_name = "command"
-    call.participant_id = "p-1"
-    call.trunk = "carrier" if direction == "outbound" else None
-    return call
+from tests.cluster.sipcalls import make_call
 
 
 def _record(**changes: Any) -> CallRecord:
-    record = CallRecord.of(_call(), node="n1", name="Desk 7", priority=3)
+    record = CallRecord.of(make_call(), node="n1", name="Desk 7", priority=3)
     assert record is not None
     fields = {**record.to_hash(), **{k: str(v) for k, v in changes.items()}}
     return CallRecord.from_hash(fields)
 
 
 def test_a_confirmed_call_is_recorded_with_its_dialog_and_terms() -> None:
-    record = CallRecord.of(_call("outbound"), node="n1", name="Desk 7", priority=3)
+    record = CallRecord.of(make_call("outbound"), node="n1", name="Desk 7", priority=3)
     assert record is not None
     assert (record.node, record.room, record.participant, record.name) == (
         "n1", "command", "p-1", "Desk 7",
@@ -98,7 +50,7 @@ def test_a_confirmed_call_is_recorded_with_its_dialog_and_terms() -> None:
 
 
 def test_the_hash_is_strings_and_reads_back_the_same() -> None:
-    record = CallRecord.of(_call(), node="n1", name="Desk 7")
+    record = CallRecord.of(make_call(), node="n1", name="Desk 7")
     assert record is not None
     fields = record.to_hash()
     assert all(isinstance(value, str) for value in fields.values())
@@ -106,11 +58,11 @@ def test_the_hash_is_strings_and_reads_back_the_same() -> None:
 
 
 def test_a_call_without_a_confirmed_dialog_in_a_room_has_no_record() -> None:
-    ringing = _call()
+    ringing = make_call()
     ringing.state = "ringing"
-    ended = _call()
+    ended = make_call()
     ended.ended = True
-    outside = _call()
+    outside = make_call()
     outside.room_name = None
     for call in (ringing, ended, outside):
         assert CallRecord.of(call, node="n1", name="x") is None
