@@ -158,11 +158,9 @@ def test_phones_carry_on_through_the_survivor_after_their_node_is_killed(
         records = _wait(lambda: len(_records(client, "n1")) == 3 and _records(client, "n1"), 5.0,
                         "three calls recorded")  # fmt: skip
         assert sorted(r["direction"] for r in records) == ["inbound", "outbound", "outbound"]
-        heard = tmp_path / "alice.wav"
-        alice.cmd("record", call=a_call, wav=str(heard))
+        listening = _Listening(alice, a_call, tmp_path / "alice.wav")
         time.sleep(1.5)  # alice hears bob through n1
         since_a, since_b = alice.mark(), bob.mark()
-        recording_started = time.monotonic() - 1.5
         killed_at = time.monotonic()
         os.kill(first.process.pid, signal.SIGKILL)
         first.process.wait()
@@ -176,19 +174,9 @@ def test_phones_carry_on_through_the_survivor_after_their_node_is_killed(
         reinvited = time.monotonic() - killed_at
         assert client.hget(f"mc:room:{ROOM}", "node") == "n2"
         time.sleep(3.0)
-        since = alice.mark()
-        alice.cmd("stop_record", call=a_call)
-        alice.wait_event(lambda e: e["event"] == "recorded" and e["call"] == a_call, 5, since)
-        pcm, rate = read_wav(heard)
-        levels = tone_levels_by_block(pcm, 1000.0, rate, block_seconds=0.1)
-        kill_block = int((killed_at - recording_started) / 0.1)
-        assert np.median(levels[:kill_block]) > HEARD_DBFS, "alice heard bob before the kill"
-        back = [i for i in range(kill_block + 5, len(levels)) if levels[i] > HEARD_DBFS]
-        assert back, f"alice never heard bob again (re-INVITEd after {reinvited:.1f} s)"
-        gap = back[0] * 0.1 - (killed_at - recording_started)
+        gap = listening.gap(1000.0, killed_at)
         print(f"\nkill -9 to bob's tone heard again by alice: {gap:.1f} s "
               f"(re-INVITE answered after {reinvited:.1f} s)")  # fmt: skip
-        assert np.median(levels[back[0] + 5 :]) > HEARD_DBFS, "bob's tone not steady again"
         # Same participants, same calls; Carol called again as a new participant.
         resumed = events.wait("call.resumed", participant=bob_id)
         assert (resumed["from_node"], resumed["to_node"]) == ("n1", "n2")
@@ -205,6 +193,49 @@ def test_phones_carry_on_through_the_survivor_after_their_node_is_killed(
             phone.wait_call_state(call, "DISCONNECTED", 5, since)
         _wait(lambda: not _records(client, "n2"), 5.0, "the survivor's records withdrawn")
         events.close()
+
+
+def test_a_call_through_kamailio_is_re_invited_through_it_after_its_node_is_killed(
+    redis_url: str, tmp_path: Path, phones: Callable[..., Phone]
+) -> None:
+    """Alice calls the room through Kamailio (it record-routes): the survivor's re-INVITE
+    follows the recorded route set through Kamailio, and her later BYE reaches the survivor."""
+    pytest.importorskip("mediacore.server.clusterfailover")
+    proxies = pytest.importorskip("tests.cluster.kamailio")  # Kamailio's config and helper
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    wavs = _tones(tmp_path)
+    with (
+        proxies.kamailio(tmp_path, redis_url) as proxy,
+        _node(tmp_path, redis_url, "n1", workers=0) as first,
+        _node(tmp_path, redis_url, "n2", workers=0) as survivor,
+    ):
+        alice, bob = phones("alice"), phones("bob")
+        bob.cmd("auto_answer", code=200, play=str(wavs[1000]))
+        since = alice.mark()
+        a_call = int(alice.cmd("call", uri=f"sip:{ROOM}@{proxy.address}")["call"])
+        alice.wait_call_state(a_call, "CONFIRMED", 5, since)
+        b_call, _ = _dial_out(first, bob, "bob")
+        inbound = lambda: [r for r in _records(client, "n1") if r["direction"] == "inbound"]  # noqa: E731
+        (record,) = _wait(inbound, 5.0, "alice's call recorded")
+        assert proxy.address in record["route_set"], record
+        listening = _Listening(alice, a_call, tmp_path / "alice.wav")
+        time.sleep(1.5)
+        since = alice.mark()
+        killed_at = time.monotonic()
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait()
+        alice.wait_media(a_call, "ACTIVE", GAP_LIMIT, since)
+        time.sleep(3.0)
+        gap = listening.gap(1000.0, killed_at)
+        print(f"\nthrough Kamailio, kill -9 to bob's tone heard again by alice: {gap:.1f} s")
+        since = alice.mark()
+        alice.cmd("hangup", call=a_call)
+        alice.wait_call_state(a_call, "DISCONNECTED", 5, since)
+        _wait(lambda: len(_records(client, "n2")) == 1, 5.0, "alice's BYE on the survivor")
+        assert len(survivor.roster(ROOM)) == 1
+        since = bob.mark()
+        bob.cmd("hangup", call=b_call)
+        bob.wait_call_state(b_call, "DISCONNECTED", 5, since)
 
 
 def test_a_node_back_from_a_crash_recovers_its_recordings_and_tells_the_cluster(
@@ -229,6 +260,32 @@ def test_a_node_back_from_a_crash_recovers_its_recordings_and_tells_the_cluster(
             assert found.status_code == 200, found.text
             assert found.json()["state"] == "recovered", found.text
         events.close()
+
+
+class _Listening:
+    """What a phone hears on a call from now on, recorded, to find when a tone came back."""
+
+    def __init__(self, phone: Phone, call: int, path: Path) -> None:
+        self.phone, self.call, self.path = phone, call, path
+        phone.cmd("record", call=call, wav=str(path))
+        self.started = time.monotonic()
+
+    def gap(self, frequency: float, killed_at: float) -> float:
+        """Seconds from `killed_at` to the first 100 ms block with the tone again; asserts it
+        was heard before, and steadily after."""
+        since = self.phone.mark()
+        self.phone.cmd("stop_record", call=self.call)
+        self.phone.wait_event(
+            lambda e: e["event"] == "recorded" and e["call"] == self.call, 5, since
+        )
+        pcm, rate = read_wav(self.path)
+        levels = tone_levels_by_block(pcm, frequency, rate, block_seconds=0.1)
+        kill_block = int((killed_at - self.started) / 0.1)
+        assert np.median(levels[:kill_block]) > HEARD_DBFS, "the tone was not heard before"
+        back = [i for i in range(kill_block + 5, len(levels)) if levels[i] > HEARD_DBFS]
+        assert back, "the tone was never heard again"
+        assert np.median(levels[back[0] + 5 :]) > HEARD_DBFS, "the tone is not steady again"
+        return back[0] * 0.1 - (killed_at - self.started)
 
 
 def _events(server: ServerProcess) -> RoomEvents:
