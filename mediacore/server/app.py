@@ -186,7 +186,7 @@ class MediaServer:
         if config.cluster.enabled:
             node = config.cluster.node or socket.gethostname().split(".")[0]
             redis = clusterredis.connect(config.cluster)
-            self.failure = NodeFailure(config, node, redis, self.sip, self.bus)
+            self.failure = NodeFailure(config, node, redis, self.sip, self.bus, self.rooms.names)
         if self.pool is not None and self.sharded is not None:
             self.metrics.remote_rooms = self.sharded.snapshots
             self.metrics.workers = self.pool.describe

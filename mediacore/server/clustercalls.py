@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -135,9 +135,19 @@ class ClusterCalls:
         self._failing = False
         self.written = current
 
+    async def resume_own(self, rooms: Iterable[str]) -> list[dict[str, Any]]:
+        """At start: the calls this node's previous process left in `rooms` (open here again)
+        are carried on as a survivor carries a dead node's; the rest are forgotten (their
+        rooms are another node's now, or gone). Answers what became of each. Never raises."""
+        outcomes: list[dict[str, Any]] = []
+        for room in sorted(rooms):
+            outcomes += await self.take_over(room, self.node)
+        await self.withdraw()
+        return outcomes
+
     async def withdraw(self) -> None:
-        """Forget every record under this node's name: at start (a process that crashed left
-        them, and carries none of those calls now) and at a clean stop (its calls are over)."""
+        """Forget every record under this node's name: at start, those of its previous
+        process left for no room here, and at a clean stop (its calls are over)."""
         try:
             call_ids = [str(c) for c in await self.redis.smembers(keys.calls_key(self.node))]
             async with self.redis.pipeline(transaction=True) as pipe:

@@ -1,7 +1,8 @@
 """What this node does so that a dead node's calls, gateways and recordings are not lost.
 
 - clustercalls.py: its SIP calls are recorded in Redis each round, and the calls of a dead
-  node's room this node reopens are carried on (re-INVITE, or dialled again).
+  node's room this node reopens are carried on (re-INVITE, or dialled again), as are those its
+  own previous process left when it comes back quickly after a crash.
 - ownership.py: each radio gateway is called, and each trunk registered to, by one node at a
   time, the one holding its claim; a dead owner's claims lapse and a survivor calls its
   gateways again and registers its trunks.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -30,9 +32,16 @@ log = logging.getLogger(__name__)
 
 class NodeFailure:
     def __init__(
-        self, config: Config, node: str, redis: aioredis.Redis, sip: SipService, bus: EventBus
+        self,
+        config: Config,
+        node: str,
+        redis: aioredis.Redis,
+        sip: SipService,
+        bus: EventBus,
+        rooms: Callable[[], Iterable[str]],
     ) -> None:
         self.node = node
+        self.rooms = rooms
         self.bus = bus
         self.every = config.cluster.heartbeat_ms / 1000
         self.calls = ClusterCalls(node, redis, sip.agent, sip.dialer, sip.gateways, bus)
@@ -46,8 +55,10 @@ class NodeFailure:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, recovered: list[dict[str, Any]]) -> None:
-        """Begin the rounds; `recovered`: the recordings this node's start recovered."""
-        await self.calls.withdraw()
+        """Begin the rounds; `recovered`: the recordings this node's start recovered. Calls
+        the previous process of this node left in rooms open here again carry on (a node
+        restarted before the others declared it dead)."""
+        await self.calls.resume_own(self.rooms())
         await self._claim()
         self.calls.follow()
         for recording in recovered:

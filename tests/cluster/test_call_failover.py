@@ -195,6 +195,38 @@ def test_phones_carry_on_through_the_survivor_after_their_node_is_killed(
         events.close()
 
 
+def test_a_node_restarted_after_a_crash_carries_its_calls_on(
+    redis_url: str, tmp_path: Path, phones: Callable[..., Phone]
+) -> None:
+    """A node alone, killed and started again at once (before anyone could take its rooms):
+    its new process reopens the room and re-INVITEs the calls its old one left."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    wavs = _tones(tmp_path)
+    with _node(tmp_path, redis_url, "n1", workers=0) as first:
+        alice, bob = phones("alice"), phones("bob")
+        bob.cmd("auto_answer", code=200, play=str(wavs[1000]))
+        a_call = _dial(alice, first)
+        b_call, bob_id = _dial_out(first, bob, "bob")
+        _wait(lambda: len(_records(client, "n1")) == 2, 5.0, "both calls recorded")
+        listening = _Listening(alice, a_call, tmp_path / "alice.wav")
+        time.sleep(1.5)
+        since = alice.mark()
+        killed_at = time.monotonic()
+        os.kill(first.process.pid, signal.SIGKILL)
+        first.process.wait()
+        with _node(tmp_path, redis_url, "n1", workers=0) as again:
+            alice.wait_media(a_call, "ACTIVE", GAP_LIMIT, since)
+            time.sleep(3.0)
+            gap = listening.gap(1000.0, killed_at)
+            print(f"\nrestarted after kill -9, bob's tone heard again by alice: {gap:.1f} s")
+            assert bob_id in {p["id"] for p in again.roster(ROOM)}
+            _wait(lambda: len(_records(client, "n1")) == 2, 5.0, "both calls recorded again")
+            for phone, call in ((alice, a_call), (bob, b_call)):
+                since = phone.mark()
+                phone.cmd("hangup", call=call)
+                phone.wait_call_state(call, "DISCONNECTED", 5, since)
+
+
 def test_a_call_through_kamailio_is_re_invited_through_it_after_its_node_is_killed(
     redis_url: str, tmp_path: Path, phones: Callable[..., Phone]
 ) -> None:
