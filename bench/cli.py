@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -88,30 +88,28 @@ def main(argv: list[str] | None = None) -> int:
     server.add_argument(
         "--max-legs-per-shard", type=int, help="[server] max_legs_per_shard (server default 200)"
     )
+    # The load of capacity runs, against mediacore or Janus alike.
+    load = argparse.ArgumentParser(add_help=False)
+    load.add_argument("--sizes", default="50,100,200,300,500")
+    load.add_argument("--talkers", type=int, default=4)
+    load.add_argument("--duration", type=float, default=20.0, help="each capacity run, s")
+    load.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
+    load.add_argument("--phases", type=int, default=PHASES, help=PHASES_HELP)
+    load.add_argument("--rooms", default="50x10", help="ROOMSxLEGS many-room run ('' skips)")
     latency = commands.add_parser(
         "latency", parents=[server], help="server-added latency, two legs, clean network"
     )
     latency.add_argument("--duration", type=float, default=60.0)
     latency.add_argument("--ptime", type=int, default=20, help="room tick in ms")
-    capacity = commands.add_parser(
-        "capacity", parents=[server], help="legs per room against CPU, memory, latency"
+    commands.add_parser(
+        "capacity", parents=[server, load], help="legs per room against CPU, memory, latency"
     )
-    capacity.add_argument("--sizes", default="50,100,200,300,500")
-    capacity.add_argument("--talkers", type=int, default=4)
-    capacity.add_argument("--duration", type=float, default=20.0)
-    capacity.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
-    capacity.add_argument("--phases", type=int, default=PHASES, help=PHASES_HELP)
-    capacity.add_argument("--rooms", default="50x10", help="ROOMSxLEGS many-room run ('' skips)")
     janus = commands.add_parser(
-        "compare-janus", help="start Janus AudioBridge; run latency and capacity against it"
+        "compare-janus",
+        parents=[load],
+        help="start Janus AudioBridge; run latency and capacity against it",
     )
     janus.add_argument("--latency-duration", type=float, default=60.0, help="0 skips")
-    janus.add_argument("--sizes", default="50,100,200,300,500")
-    janus.add_argument("--talkers", type=int, default=4)
-    janus.add_argument("--duration", type=float, default=20.0, help="each capacity run, s")
-    janus.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
-    janus.add_argument("--phases", type=int, default=PHASES, help=PHASES_HELP)
-    janus.add_argument("--rooms", default="50x10", help="ROOMSxLEGS many-room run ('' skips)")
     janus.add_argument("--sampling-rate", type=int, default=48000, help="AudioBridge mix rate")
     janus.add_argument("--prebuffer", type=int, help="AudioBridge prebuffering, packets (its 6)")
     janus.add_argument("--baseline", default="bench/baseline", help="mediacore results to compare")
@@ -243,28 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.command == "compare-janus":
-        return _compare_janus(args, out)
-    if args.command == "sip":
-        return _sip(args, out)
-    if args.command == "radio":
-        return _radio(args, out)
-    if args.command == "record":
-        return _record(args, out)
-    if args.command == "webrtc":
-        return _webrtc(args, out)
-    if args.command == "wall":
-        return _wall(args, out)
-    if args.command == "workers":
-        return _workers(args, out)
-    if args.command == "failover":
-        return _failover(args, out)
-    if args.command == "fuzz":
-        return _fuzz(args, out)
-    if args.command == "dispatch":
-        return _dispatch(args, out)
-    if args.command == "conference":
-        return _conference(args, out)
+    command = _COMMANDS.get(args.command)
+    if command is not None:
+        return command(args, out)
     with _target(args) as target:
         if args.command == "latency":
             return _latency(args, target, out)
@@ -890,3 +869,19 @@ def _fuzz(args: argparse.Namespace, out: Path) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# The commands that start what they measure themselves (latency and capacity share a target).
+_COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
+    "compare-janus": _compare_janus,
+    "sip": _sip,
+    "radio": _radio,
+    "record": _record,
+    "webrtc": _webrtc,
+    "wall": _wall,
+    "workers": _workers,
+    "failover": _failover,
+    "fuzz": _fuzz,
+    "dispatch": _dispatch,
+    "conference": _conference,
+}

@@ -10,7 +10,7 @@ them (json.loads, then the route's pydantic model, then the setting checks behin
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from bench.fuzztarget import JSON_TOKENS, Check, FuzzTarget
@@ -24,13 +24,12 @@ def _signalling() -> tuple[Check, list[bytes]]:
     import asyncio
 
     from mediacore.events import EventBus, Subscription
-    from mediacore.participant import Duplex
     from mediacore.sdp import SdpError, SessionDescription
     from mediacore.server.roomcontent import RoomContent
     from mediacore.videohub import VideoHub
     from webrtc.contentshare import offered_video_sends
     from webrtc.peer import LegMode, WebRtcError
-    from webrtc.peerroom import Peer, PttAction
+    from webrtc.peerroom import Peer, PeerJoin, PttAction
     from webrtc.signalling import SignallingSession
 
     class OfferOnlyPeer:
@@ -96,18 +95,8 @@ def _signalling() -> tuple[Check, list[bytes]]:
         def events(self, capacity: int) -> Subscription:
             return self.bus.subscribe(self.name, capacity)
 
-        async def join(
-            self,
-            offer: str,
-            *,
-            name: str,
-            owner: str,
-            mode: LegMode,
-            duplex: Duplex = "full",
-            loopback: Sequence[str] = (),
-            video_source: str | None = None,
-        ) -> tuple[Peer, str]:
-            if not _parsed(offer).media:
+        async def join(self, request: PeerJoin) -> tuple[Peer, str]:
+            if not _parsed(request.offer).media:
                 raise WebRtcError("bad-sdp", "the offer has no media")
             peer = OfferOnlyPeer(len(self.peers))
             self.peers[peer.participant_id] = peer

@@ -26,6 +26,7 @@ from bench.onsets import ON_DBFS, find_onsets, levels_by_packet, self_hearing
 from bench.rtppeer import RtpPeer
 from mediacore.audio import tone
 from mediacore.codecs import PCMU
+from mediacore.uvloops import install_uvloop
 
 BURST_PERIOD = 0.5  # seconds between one talker's tone onsets
 BURST_LENGTH = 0.2
@@ -228,12 +229,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     job = json.loads(sys.stdin.readline())
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
+    install_uvloop()
     result = asyncio.run(run(job))
     print(json.dumps(result), flush=True)
 

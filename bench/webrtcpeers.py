@@ -55,6 +55,7 @@ from aiortc.mediastreams import MediaStreamError
 from bench.onsets import OFF_DBFS, ON_DBFS
 from mediacore.audio import tone, tone_levels_by_block
 from mediacore.codecs.base import Pcm
+from mediacore.uvloops import install_uvloop
 from webrtc.tracks import frame_to_mono
 
 RATE = 48000
@@ -467,12 +468,7 @@ async def loopback(job: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     job = json.loads(sys.stdin.readline())
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
+    install_uvloop()
     result = asyncio.run(loopback(job) if job.get("loopback") else run(job))
     print(json.dumps(result), flush=True)
 

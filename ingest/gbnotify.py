@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ingest.manscdp import (
-    MAX_ITEMS,
     CatalogItem,
     ManscdpError,
     _add,
@@ -29,6 +28,9 @@ from ingest.manscdp import (
     _text,
     add_catalog_item,
     catalog_item,
+    list_items,
+    new_document,
+    required_int,
     write_document,
 )
 
@@ -159,16 +161,13 @@ def parse_event_message(data: bytes) -> GbEventMessage | None:
     cmd = _text(root, "CmdType", required=True)
     kind = (root.tag, cmd)
     if kind == ("Notify", "Broadcast"):
-        sn = _int(root, "SN")
-        assert sn is not None
+        sn = required_int(root, "SN")
         source = _text(root, "SourceID", required=True)
         return BroadcastNotify(sn, source, _text(root, "TargetID", required=True))
     if kind not in _PARSERS:
         return None
     device_id = _text(root, "DeviceID", required=True)
-    sn = _int(root, "SN")
-    assert sn is not None
-    return _PARSERS[kind](root, device_id, sn)
+    return _PARSERS[kind](root, device_id, required_int(root, "SN"))
 
 
 def _subscription_query(root: ET.Element, device_id: str, sn: int) -> SubscriptionQuery:
@@ -183,10 +182,7 @@ def _subscription_query(root: ET.Element, device_id: str, sn: int) -> Subscripti
 def _catalog_notify(root: ET.Element, device_id: str, sn: int) -> CatalogNotify:
     sum_num = _int(root, "SumNum", required=False)
     changes: list[CatalogChange] = []
-    device_list = root.find("DeviceList")
-    for element in device_list.findall("Item") if device_list is not None else []:
-        if len(changes) >= MAX_ITEMS:
-            raise ManscdpError(f"catalog notify holds more than {MAX_ITEMS} items")
+    for element in list_items(root, "DeviceList", "catalog notify"):
         event = _text(element, "Event").upper() or "UPDATE"
         if event not in CATALOG_EVENTS:
             raise ManscdpError(
@@ -255,9 +251,8 @@ def parse_subscription_query(data: bytes) -> SubscriptionQuery:
     cmd = _text(root, "CmdType", required=True)
     if root.tag != "Query" or cmd not in SUBSCRIPTION_KINDS:
         raise ManscdpError(f"not a subscription query: <{root.tag[:20]}> {cmd[:20]!r}")
-    sn = _int(root, "SN")
-    assert sn is not None
-    return _subscription_query(root, _text(root, "DeviceID", required=True), sn)
+    device_id = _text(root, "DeviceID", required=True)
+    return _subscription_query(root, device_id, required_int(root, "SN"))
 
 
 def _float(value: float) -> str:
@@ -268,17 +263,12 @@ def encode_event_message(message: GbEventMessage, encoding: str = "GB2312") -> b
     """The message as a MANSCDP document; raises ManscdpError if a field cannot be written
     in `encoding`."""
     if isinstance(message, BroadcastNotify):
-        root = ET.Element("Notify")
-        _add(root, "CmdType", "Broadcast")
-        _add(root, "SN", message.sn)
+        root = new_document("Notify", "Broadcast", message.sn, None)
         _add(root, "SourceID", message.source_id)
         _add(root, "TargetID", message.target_id)
         return write_document(root, encoding)
     tag, cmd = _kind_of(message)
-    root = ET.Element(tag)
-    _add(root, "CmdType", cmd)
-    _add(root, "SN", message.sn)
-    _add(root, "DeviceID", message.device_id)
+    root = new_document(tag, cmd, message.sn, message.device_id)
     if isinstance(message, SubscriptionQuery):
         if message.kind == "Alarm":  # every priority and method (0: no limit)
             _add(root, "StartAlarmPriority", 0)

@@ -26,6 +26,7 @@ from ingest.gbdevices import DeviceChange, GbDeviceTable
 from ingest.gbidentity import is_device_user
 from ingest.gbinvite import send_invite
 from ingest.gbrecordings import GbRecordings
+from ingest.gbrequest import device_request
 from ingest.gbsdp import GbAnswer, GbSdpError, build_offer, make_ssrc, parse_answer, ssrc_value
 from ingest.gbsettings import GbSettings
 from ingest.gbstore import GbDeviceStore
@@ -44,9 +45,9 @@ from ingest.manscdp import (
 )
 from mediacore.events import EventBus
 from sip.address import SipSyntaxError
-from sip.dialog import Dialog, new_call_id, new_tag
+from sip.dialog import Dialog, new_tag
 from sip.digest import Credentials, DigestError, DigestServer, Verdict
-from sip.message import Headers, Request, Response, make_response
+from sip.message import Request, Response, make_response
 from sip.stack import SipStack
 from sip.throttle import AuthThrottle
 from sip.transaction import Peer, ServerTransaction
@@ -414,20 +415,16 @@ class GbPlatform:
         if device is None:
             return 404
         peer = device.source
-        headers = Headers(
-            [
-                ("Via", self.stack.via(peer)),
-                ("Max-Forwards", "70"),
-                ("From", f"<sip:{self.server_id}@{self.domain}>;tag={new_tag()}"),
-                ("To", f"<sip:{device_id}@{self.domain}>"),
-                ("Call-ID", new_call_id()),
-                ("CSeq", f"{next(self._sn)} MESSAGE"),
-                ("Content-Type", MANSCDP),
-                ("User-Agent", "mediacore"),
-            ]
+        request = device_request(
+            "MESSAGE",
+            device_id,
+            peer,
+            self.settings,
+            via=self.stack.via(peer),
+            cseq=next(self._sn),
+            headers=[("Content-Type", MANSCDP)],
+            body=body,
         )
-        uri = f"sip:{device_id}@{_host_port(peer)}"
-        request = Request(headers, body, "MESSAGE", uri)
         try:
             response = await asyncio.wait_for(self.stack.request(request, peer), REQUEST_TIMEOUT)
         except TimeoutError:
@@ -476,24 +473,20 @@ class GbPlatform:
             playback=playback,
             download_speed=download_speed,
         )
-        contact = f"<{self.stack.contact_uri(self.server_id, peer)}>"
-        headers = Headers(
-            [
-                ("Via", self.stack.via(peer)),
-                ("Max-Forwards", "70"),
-                ("From", f"<sip:{self.server_id}@{self.domain}>;tag={new_tag()}"),
-                ("To", f"<sip:{channel_id}@{self.domain}>"),
-                ("Call-ID", new_call_id()),
-                ("CSeq", "1 INVITE"),
-                ("Contact", contact),
+        invite = device_request(
+            "INVITE",
+            channel_id,
+            peer,
+            self.settings,
+            via=self.stack.via(peer),
+            cseq=1,
+            headers=[
+                ("Contact", f"<{self.stack.contact_uri(self.server_id, peer)}>"),
                 # annex F: the stream's "media sender:SSRC, receiver:0"
                 ("Subject", f"{channel_id}:{ssrc},{self.server_id}:0"),
                 ("Content-Type", "APPLICATION/SDP"),
-                ("User-Agent", "mediacore"),
-            ]
-        )
-        invite = Request(
-            headers, offer.serialize().encode(), "INVITE", f"sip:{channel_id}@{_host_port(peer)}"
+            ],
+            body=offer.serialize().encode(),
         )
         task = asyncio.current_task()
         if task is not None:
@@ -576,11 +569,6 @@ class GbPlatform:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("gb28181 task failed", exc_info=task.exception())
-
-
-def _host_port(peer: Peer) -> str:
-    host = f"[{peer.host}]" if ":" in peer.host else peer.host
-    return f"{host}:{peer.port}"
 
 
 def _expires(request: Request) -> int:

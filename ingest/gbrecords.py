@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
 from ingest.manscdp import (
-    MAX_ITEMS,
     ManscdpError,
     _add,
     _int,
     _parse_xml,
     _text,
+    list_items,
+    new_document,
+    required_int,
     write_document,
 )
 
@@ -138,9 +140,9 @@ def parse_records_message(data: bytes, zone: tzinfo = UTC) -> RecordsMessage | N
     ):
         return None
     device_id = _text(root, "DeviceID", required=True)
-    sn = _required_int(root, "SN")
+    sn = required_int(root, "SN")
     if root.tag == "Notify":
-        return MediaStatus(device_id, sn, _required_int(root, "NotifyType"))
+        return MediaStatus(device_id, sn, required_int(root, "NotifyType"))
     if root.tag == "Query":
         start = parse_gb_time(_text(root, "StartTime", required=True), zone)
         end = parse_gb_time(_text(root, "EndTime", required=True), zone)
@@ -152,19 +154,10 @@ def parse_records_message(data: bytes, zone: tzinfo = UTC) -> RecordsMessage | N
     return _response(root, device_id, sn, zone)
 
 
-def _required_int(root: ET.Element, tag: str) -> int:
-    value = _int(root, tag)
-    assert value is not None
-    return value
-
-
 def _response(root: ET.Element, device_id: str, sn: int, zone: tzinfo) -> RecordInfoResponse:
-    sum_num = _required_int(root, "SumNum")
+    sum_num = required_int(root, "SumNum")
     items: list[RecordItem] = []
-    record_list = root.find("RecordList")
-    for item in record_list.findall("Item") if record_list is not None else []:
-        if len(items) >= MAX_ITEMS:
-            raise ManscdpError(f"RecordInfo response holds more than {MAX_ITEMS} items")
+    for item in list_items(root, "RecordList", "RecordInfo response"):
         channel = _text(item, "DeviceID")
         if not channel:
             continue  # WVP skips such items too
@@ -195,14 +188,8 @@ def encode_records_message(
 ) -> bytes:
     """The message as a MANSCDP document, its times in `zone`. Raises ManscdpError if a field
     cannot be written in `encoding`."""
-    if isinstance(message, MediaStatus):
-        root = ET.Element("Notify")
-        _add(root, "CmdType", "MediaStatus")
-    else:
-        root = ET.Element("Query" if isinstance(message, RecordInfoQuery) else "Response")
-        _add(root, "CmdType", "RecordInfo")
-    _add(root, "SN", message.sn)
-    _add(root, "DeviceID", message.device_id)
+    tag, cmd = _KINDS.get(type(message), ("Response", "RecordInfo"))
+    root = new_document(tag, cmd, message.sn, message.device_id)
     if isinstance(message, MediaStatus):
         _add(root, "NotifyType", message.notify_type)
     elif isinstance(message, RecordInfoQuery):
@@ -229,6 +216,9 @@ def encode_records_message(
             if item.file_size is not None:
                 _add(element, "FileSize", item.file_size)
     return write_document(root, encoding)
+
+
+_KINDS = {MediaStatus: ("Notify", "MediaStatus"), RecordInfoQuery: ("Query", "RecordInfo")}
 
 
 class RecordCollector:

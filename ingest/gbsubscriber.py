@@ -30,6 +30,7 @@ from ingest.gbnotify import (
     encode_event_message,
     parse_event_message,
 )
+from ingest.gbrequest import device_request
 from ingest.gbsettings import GbSettings
 from ingest.gbsubscriptions import (
     EVENT_HEADERS,
@@ -39,8 +40,8 @@ from ingest.gbsubscriptions import (
 )
 from ingest.manscdp import ManscdpError
 from mediacore.events import EventBus
-from sip.dialog import Dialog, new_call_id, new_tag
-from sip.message import Headers, Request, Response, make_response
+from sip.dialog import Dialog
+from sip.message import Request, Response, make_response
 from sip.stack import SipStack
 from sip.transaction import Peer, ServerTransaction
 
@@ -180,24 +181,21 @@ class GbSubscriber:
     ) -> Request:
         settings = self.settings
         device_id = subscription.device_id
-        event = f"{EVENT_HEADERS[subscription.kind]};id={sn}"
-        headers = Headers(
-            [
-                ("Via", self.stack.via(peer)),
-                ("Max-Forwards", "70"),
-                ("From", f"<sip:{settings.server_id}@{settings.domain}>;tag={new_tag()}"),
-                ("To", f"<sip:{device_id}@{settings.domain}>"),
-                ("Call-ID", new_call_id()),
-                ("CSeq", "1 SUBSCRIBE"),
+        return device_request(
+            "SUBSCRIBE",
+            device_id,
+            peer,
+            settings,
+            via=self.stack.via(peer),
+            cseq=1,
+            headers=[
                 ("Contact", f"<{self.stack.contact_uri(settings.server_id, peer)}>"),
-                ("Event", event),
+                ("Event", f"{EVENT_HEADERS[subscription.kind]};id={sn}"),
                 ("Expires", expires),
                 ("Content-Type", MANSCDP),
-                ("User-Agent", "mediacore"),
-            ]
+            ],
+            body=body,
         )
-        host = f"[{peer.host}]" if ":" in peer.host else peer.host
-        return Request(headers, body, "SUBSCRIBE", f"sip:{device_id}@{host}:{peer.port}")
 
     # -- what devices send ----------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import itertools
 import logging
 from typing import Any
 
+from ingest.gbrequest import gb_request
 from ingest.gbupstream import StateChange, UpstreamSession
 from ingest.gbupstreamsettings import GbUpstream
 from ingest.manscdp import Keepalive, encode_message
@@ -22,7 +23,7 @@ from mediacore.events import EventBus
 from sip.address import SipUri
 from sip.authclient import authorization_for
 from sip.dialog import new_call_id, new_tag
-from sip.message import Headers, Request, Response, make_response
+from sip.message import Request, Response, make_response
 from sip.stack import SipStack, resolve
 from sip.transaction import Peer
 
@@ -158,22 +159,20 @@ class UpstreamLink:
     ) -> Request:
         upstream = self.upstream
         me = f"<sip:{upstream.local_id}@{self.local_domain}>"
-        headers = Headers(
-            [
-                ("Via", self.stack.via(peer)),
-                ("Max-Forwards", "70"),
-                ("From", f"{me};tag={self._tag}"),
-                ("To", me),
-                ("Call-ID", self._call_id),
-                ("CSeq", f"{next(self._cseq)} REGISTER"),
-                ("Contact", f"<{self.stack.contact_uri(upstream.local_id, peer)}>"),
-                ("Expires", str(expires)),
-                ("User-Agent", "mediacore"),
-            ]
+        headers = [
+            ("Contact", f"<{self.stack.contact_uri(upstream.local_id, peer)}>"),
+            ("Expires", str(expires)),
+        ]
+        return gb_request(
+            "REGISTER",
+            f"sip:{upstream.server_id}@{upstream.domain}",
+            via=self.stack.via(peer),
+            from_=f"{me};tag={self._tag}",
+            to=me,
+            cseq=next(self._cseq),
+            call_id=self._call_id,
+            headers=headers if authorization is None else [*headers, authorization],
         )
-        if authorization is not None:
-            headers.add(*authorization)
-        return Request(headers, b"", "REGISTER", f"sip:{upstream.server_id}@{upstream.domain}")
 
     def _keepalive_body(self) -> bytes:
         return encode_message(Keepalive(self.upstream.local_id, next(self._sn)))
@@ -188,19 +187,16 @@ class UpstreamLink:
         except OSError as error:
             return Response(status=503, reason=str(error))
         upstream = self.upstream
-        headers = Headers(
-            [
-                ("Via", self.stack.via(peer)),
-                ("Max-Forwards", "70"),
-                ("From", f"<sip:{upstream.local_id}@{self.local_domain}>;tag={new_tag()}"),
-                ("To", f"<sip:{upstream.server_id}@{upstream.domain}>"),
-                ("Call-ID", new_call_id()),
-                ("CSeq", f"{next(self._cseq)} MESSAGE"),
-                ("Content-Type", MANSCDP),
-                ("User-Agent", "mediacore"),
-            ]
+        request = gb_request(
+            "MESSAGE",
+            f"sip:{upstream.server_id}@{upstream.domain}",
+            via=self.stack.via(peer),
+            from_=f"<sip:{upstream.local_id}@{self.local_domain}>;tag={new_tag()}",
+            to=f"<sip:{upstream.server_id}@{upstream.domain}>",
+            cseq=next(self._cseq),
+            headers=[("Content-Type", MANSCDP)],
+            body=body,
         )
-        request = Request(headers, body, "MESSAGE", f"sip:{upstream.server_id}@{upstream.domain}")
         return await self._request(request, peer)
 
     async def _request(self, request: Request, peer: Peer) -> Response:

@@ -208,6 +208,23 @@ def _int(element: ET.Element, tag: str, required: bool = True) -> int | None:
     return int(value)
 
 
+def required_int(element: ET.Element, tag: str) -> int:
+    """The number in `element`'s <tag>; raises ManscdpError when it is missing or not one."""
+    value = _int(element, tag)
+    assert value is not None  # a required one is there or _int raised
+    return value
+
+
+def list_items(root: ET.Element, list_tag: str, what: str) -> list[ET.Element]:
+    """The <Item>s of `root`'s <list_tag> (none without one); raises ManscdpError when there
+    are more than MAX_ITEMS, naming the document as `what`."""
+    found = root.find(list_tag)
+    items = found.findall("Item") if found is not None else []
+    if len(items) > MAX_ITEMS:
+        raise ManscdpError(f"{what} holds more than {MAX_ITEMS} items")
+    return items
+
+
 def _degrees(element: ET.Element, tag: str, limit: float) -> float | None:
     value = _text(element, tag)
     try:
@@ -231,11 +248,13 @@ class ManscdpEnvelope:
 def parse_envelope(data: bytes) -> ManscdpEnvelope:
     """Read the root, CmdType, DeviceID and SN of any MANSCDP document, with the same bounds
     as parse_message. Raises ManscdpError."""
-    root = _parse_xml(data)
-    sn = _int(root, "SN")
-    assert sn is not None
+    return _envelope(_parse_xml(data))
+
+
+def _envelope(root: ET.Element) -> ManscdpEnvelope:
     cmd = _text(root, "CmdType", required=True)
-    return ManscdpEnvelope(root.tag[:20], cmd, _text(root, "DeviceID", required=True), sn)
+    device_id = _text(root, "DeviceID", required=True)
+    return ManscdpEnvelope(root.tag[:20], cmd, device_id, required_int(root, "SN"))
 
 
 def parse_message(data: bytes) -> ManscdpMessage:
@@ -245,10 +264,8 @@ def parse_message(data: bytes) -> ManscdpMessage:
     Raises ManscdpError for oversized, undecodable or malformed documents, a DTD, missing
     CmdType/SN/DeviceID, and command types not modelled here."""
     root = _parse_xml(data)
-    cmd = _text(root, "CmdType", required=True)
-    device_id = _text(root, "DeviceID", required=True)
-    sn = _int(root, "SN")
-    assert sn is not None
+    envelope = _envelope(root)
+    cmd, device_id, sn = envelope.cmd_type, envelope.device_id, envelope.sn
     kind = (root.tag, cmd)
     if kind == ("Notify", "Keepalive"):
         return Keepalive(device_id, sn, _text(root, "Status") or "OK")
@@ -294,27 +311,17 @@ def _control(root: ET.Element, kind: tuple[str, str], device_id: str, sn: int) -
         return DeviceControlResponse(device_id, sn, _text(root, "Result") or "OK")
     if kind == ("Query", "PresetQuery"):
         return PresetQuery(device_id, sn)
-    items: list[PresetItem] = []
-    preset_list = root.find("PresetList")
-    for item in preset_list.findall("Item") if preset_list is not None else []:
-        if len(items) >= MAX_ITEMS:
-            raise ManscdpError(f"preset list holds more than {MAX_ITEMS} items")
-        number = _int(item, "PresetID")
-        assert number is not None
-        items.append(PresetItem(number, _text(item, "PresetName")))
-    return PresetResponse(device_id, sn, tuple(items))
+    items = list_items(root, "PresetList", "preset list")
+    presets = (
+        PresetItem(required_int(item, "PresetID"), _text(item, "PresetName")) for item in items
+    )
+    return PresetResponse(device_id, sn, tuple(presets))
 
 
 def _catalog_response(root: ET.Element, device_id: str, sn: int) -> CatalogResponse:
-    sum_num = _int(root, "SumNum")
-    assert sum_num is not None
-    items: list[CatalogItem] = []
-    device_list = root.find("DeviceList")
-    for item in device_list.findall("Item") if device_list is not None else []:
-        if len(items) >= MAX_ITEMS:
-            raise ManscdpError(f"catalog holds more than {MAX_ITEMS} items")
-        items.append(catalog_item(item))
-    return CatalogResponse(device_id, sn, sum_num, tuple(items))
+    sum_num = required_int(root, "SumNum")
+    items = list_items(root, "DeviceList", "catalog")
+    return CatalogResponse(device_id, sn, sum_num, tuple(catalog_item(item) for item in items))
 
 
 def catalog_item(item: ET.Element) -> CatalogItem:
@@ -353,17 +360,12 @@ def encode_message(message: ManscdpMessage, encoding: str = "GB2312") -> bytes:
     if isinstance(message, DeviceControl | DeviceControlResponse | PresetQuery | PresetResponse):
         return write_document(_control_root(message), encoding)
     if isinstance(message, Keepalive):
-        root = ET.Element("Notify")
-        cmd = "Keepalive"
+        tag, cmd = "Notify", "Keepalive"
     elif isinstance(message, CatalogQuery | DeviceInfoQuery):
-        root = ET.Element("Query")
-        cmd = "Catalog" if isinstance(message, CatalogQuery) else "DeviceInfo"
+        tag, cmd = "Query", "Catalog" if isinstance(message, CatalogQuery) else "DeviceInfo"
     else:
-        root = ET.Element("Response")
-        cmd = "Catalog" if isinstance(message, CatalogResponse) else "DeviceInfo"
-    _add(root, "CmdType", cmd)
-    _add(root, "SN", message.sn)
-    _add(root, "DeviceID", message.device_id)
+        tag, cmd = "Response", "Catalog" if isinstance(message, CatalogResponse) else "DeviceInfo"
+    root = new_document(tag, cmd, message.sn, message.device_id)
     if isinstance(message, Keepalive):
         _add(root, "Status", message.status)
     elif isinstance(message, CatalogResponse):
@@ -386,11 +388,8 @@ def _control_root(
     message: DeviceControl | DeviceControlResponse | PresetQuery | PresetResponse,
 ) -> ET.Element:
     tag = {DeviceControl: "Control", PresetQuery: "Query"}.get(type(message), "Response")
-    root = ET.Element(tag)
     cmd = "PresetQuery" if isinstance(message, PresetQuery | PresetResponse) else "DeviceControl"
-    _add(root, "CmdType", cmd)
-    _add(root, "SN", message.sn)
-    _add(root, "DeviceID", message.device_id)
+    root = new_document(tag, cmd, message.sn, message.device_id)
     if isinstance(message, DeviceControl):
         _add(root, "PTZCmd", message.ptz_cmd)
         if message.priority is not None:
@@ -404,6 +403,17 @@ def _control_root(
             element = ET.SubElement(preset_list, "Item")
             _add(element, "PresetID", item.preset_id)
             _add(element, "PresetName", item.name)
+    return root
+
+
+def new_document(tag: str, cmd: str, sn: int, device_id: str | None) -> ET.Element:
+    """The root of a MANSCDP document: <tag> (Query, Notify...) with its CmdType, SN and,
+    unless None (a broadcast notify names its parties instead), DeviceID."""
+    root = ET.Element(tag)
+    _add(root, "CmdType", cmd)
+    _add(root, "SN", sn)
+    if device_id is not None:
+        _add(root, "DeviceID", device_id)
     return root
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from mediacore.offeranswer import AudioNegotiation
 from mediacore.payloadadapter import PayloadAdapter
 from mediacore.playout import AudioPlayout
 from mediacore.rtp import RtpPacket, build_rtp
+from mediacore.rtpsockets import RtpSockets
 from mediacore.rtpstats import ReceptionStatistics
 from mediacore.sdp import MediaDescription, SessionDescription
 
@@ -41,10 +41,6 @@ if TYPE_CHECKING:  # only for types: video (aiortc, PyAV) loads when a leg gets 
 log = logging.getLogger(__name__)
 
 RTCP_INTERVAL = 5.0
-# RFC 3550 section 6.3.1 randomises each interval over [0.5, 1.5] x the mean (we skip timer
-# reconsideration, so no e - 3/2 compensation). Legs that joined together must not report
-# together: 500 reports in one burst would hold up every room's clock.
-RTCP_SPREAD = (0.5, 1.5)
 
 
 class RtpLeg(Endpoint, asyncio.DatagramProtocol):
@@ -84,17 +80,17 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
             wall_offset=time.time() - now,
             nat=nat,
         )
-        self.local_port = 0
+        self.sockets = RtpSockets()
         self.session_id = 0  # of our SDP (o= line); a new offer/answer bumps session_version
         self.session_version = 1
-        self._transport: asyncio.DatagramTransport | None = None
-        self._rtcp_transport: asyncio.DatagramTransport | None = None
-        self._rtcp_task: asyncio.Task[None] | None = None
-        self._release: Callable[[], None] | None = None
         self.video: VideoSlot | None = None  # the leg factory's, when it can carry video
         self._use(negotiation)
 
     # -- the session's state, as the leg's callers know it --------------------------------
+
+    @property
+    def local_port(self) -> int:
+        return self.sockets.port
 
     @property
     def negotiation(self) -> AudioNegotiation:
@@ -187,25 +183,15 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         release: Callable[[], None] | None = None,
     ) -> None:
         """Take the bound sockets; `release` gives the port back when the leg closes."""
-        self.local_port = port
-        self._release = release
-        self._transport = transport
-        self._rtcp_transport = rtcp_transport
-        self._rtcp_task = asyncio.get_running_loop().create_task(self._send_reports())
+        self.sockets.attach(
+            port, transport, rtcp_transport, release, report=self._report, interval=RTCP_INTERVAL
+        )
 
     async def close(self, reason: str) -> None:
         if self.video is not None:
             await self.video.close()
-        if self._rtcp_task is not None:
-            self._rtcp_task.cancel()
         self._send_rtcp(self.session.bye(reason, self.clock.now()))
-        for transport in (self._transport, self._rtcp_transport):
-            if transport is not None:
-                transport.close()
-        self._transport = self._rtcp_transport = None
-        if self._release is not None:
-            self._release()
-            self._release = None
+        self.sockets.close()
 
     def check(self, now: float) -> str | None:
         return "rtp-timeout" if self.session.timed_out(now) else None
@@ -255,7 +241,7 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
     # -- sending --------------------------------------------------------------------------
 
     def send_payload(self, payload: bytes, tick: int) -> None:
-        transport, remote = self._transport, self.session.remote
+        transport, remote = self.sockets.rtp, self.session.remote
         if transport is None or remote is None:
             return
         sequence, timestamp, marker = self.session.stamp(tick)
@@ -272,7 +258,7 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
 
     def send_datagram(self, data: bytes) -> bool:
         """Send a packet the subclass built itself (a radio keep-alive) to the peer."""
-        transport, remote = self._transport, self.session.remote
+        transport, remote = self.sockets.rtp, self.session.remote
         if transport is None or remote is None:
             return False
         transport.sendto(self.session.protect(data), remote)
@@ -283,17 +269,14 @@ class RtpLeg(Endpoint, asyncio.DatagramProtocol):
         return self.session.next_sequence()
 
     def _send_rtcp(self, data: bytes) -> None:
-        on_rtcp_socket, destination = self.session.rtcp_destination(
-            self._rtcp_transport is not None
-        )
-        transport = self._rtcp_transport if on_rtcp_socket else self._transport
+        sockets = self.sockets
+        on_rtcp_socket, destination = self.session.rtcp_destination(sockets.rtcp is not None)
+        transport = sockets.rtcp if on_rtcp_socket else sockets.rtp
         if transport is not None and destination is not None:
             transport.sendto(self.session.protect_rtcp(data), destination)
 
-    async def _send_reports(self) -> None:
-        while True:
-            await asyncio.sleep(RTCP_INTERVAL * random.uniform(*RTCP_SPREAD))
-            self._send_rtcp(self.session.report(self.clock.now()))
+    def _report(self) -> None:
+        self._send_rtcp(self.session.report(self.clock.now()))
 
     # -- reporting ------------------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -30,6 +29,7 @@ from mediacore.forwardedpicture import ForwardedPicture
 from mediacore.joinedroom import JoinedRoom, Member
 from mediacore.qualitytiers import lowest_estimate
 from mediacore.rtp import is_rtcp
+from mediacore.rtpsockets import RtpSockets
 from mediacore.videohub import VideoHub, VideoSource
 from mediacore.videosdp import VideoNegotiation
 from mediacore.videosender import VideoSender
@@ -126,12 +126,12 @@ class VideoStream(asyncio.DatagramProtocol):
         self.sender = VideoSender(self._send_frame, negotiation.codec)
         self.source: VideoSource | None = None
         self.picture: ComposedPicture | None = None
-        self.local_port = 0
-        self._transport: asyncio.DatagramTransport | None = None
-        self._rtcp_transport: asyncio.DatagramTransport | None = None
-        self._release: Callable[[], None] | None = None
-        self._reports: asyncio.Task[None] | None = None
+        self.sockets = RtpSockets()
         self._participant: str | None = None
+
+    @property
+    def local_port(self) -> int:
+        return self.sockets.port
 
     @property
     def negotiation(self) -> VideoNegotiation:
@@ -147,11 +147,9 @@ class VideoStream(asyncio.DatagramProtocol):
         release: Callable[[], None] | None = None,
     ) -> None:
         """Take the bound sockets; `release` gives the port pair back when the stream closes."""
-        self.local_port = port
-        self._transport = transport
-        self._rtcp_transport = rtcp_transport
-        self._release = release
-        self._reports = asyncio.get_running_loop().create_task(self._send_reports())
+        self.sockets.attach(
+            port, transport, rtcp_transport, release, report=self._report, interval=REPORT_INTERVAL
+        )
 
     def joined(self, room: JoinedRoom, participant: Member) -> None:
         """The leg is in `room` (again, after a move): publish the camera, choose the picture."""
@@ -226,16 +224,8 @@ class VideoStream(asyncio.DatagramProtocol):
         if self.source is not None:
             self.source.close()
             self.source = None
-        if self._reports is not None:
-            self._reports.cancel()
         self._send(self.session.bye(), self.session.remote_rtcp)
-        for transport in (self._transport, self._rtcp_transport):
-            if transport is not None:
-                transport.close()
-        self._transport = self._rtcp_transport = None
-        if self._release is not None:
-            self._release()
-            self._release = None
+        self.sockets.close()
 
     def _publish(self) -> None:
         participant = self._participant
@@ -289,17 +279,15 @@ class VideoStream(asyncio.DatagramProtocol):
     def _send(self, datagram: bytes, destination: Addr) -> None:
         if destination[1] == 0 or destination[0] in ("0.0.0.0", "::"):
             return  # the peer holds the stream, or takes none
-        transport = self._transport
-        if is_rtcp(datagram) and self._rtcp_transport is not None:
-            transport = self._rtcp_transport
+        transport = self.sockets.rtp
+        if is_rtcp(datagram) and self.sockets.rtcp is not None:
+            transport = self.sockets.rtcp
         if transport is not None:
             transport.sendto(datagram, destination)
 
-    async def _send_reports(self) -> None:
-        while True:
-            await asyncio.sleep(REPORT_INTERVAL * random.uniform(0.5, 1.5))
-            self.session.report(self.clock.now())
-            self._flush()
+    def _report(self) -> None:
+        self.session.report(self.clock.now())
+        self._flush()
 
     # -- reporting ----------------------------------------------------------------------
 

@@ -283,47 +283,35 @@ class RecordingIndex:
         since_iso = utc_iso(since) if since is not None else None
         until_iso = utc_iso(until) if until is not None else None
 
-        where: list[str] = []
-        params: list[Any] = []
-        if room is not None:
-            where.append("r.room = ?")
-            params.append(room)
-        if state is not None:
-            where.append("r.state = ?")
-            params.append(state)
-        if until_iso is not None:
-            where.append("r.started_at <= ?")
-            params.append(until_iso)
-        if since_iso is not None:
-            where.append("(r.stopped_at IS NULL OR r.stopped_at >= ?)")
-            params.append(since_iso)
-        if track_kind is not None:
-            where.append(
-                "EXISTS (SELECT 1 FROM tracks t WHERE t.recording_id = r.id AND t.kind = ?)"
-            )
-            params.append(track_kind)
+        where = _Conditions()
+        where.unless_none("r.room = ?", room)
+        where.unless_none("r.state = ?", state)
+        where.unless_none("r.started_at <= ?", until_iso)
+        where.unless_none("(r.stopped_at IS NULL OR r.stopped_at >= ?)", since_iso)
+        where.unless_none(
+            "EXISTS (SELECT 1 FROM tracks t WHERE t.recording_id = r.id AND t.kind = ?)",
+            track_kind,
+        )
         has_event_filter = event_type is not None or source is not None
         if participant is not None and not has_event_filter:
             clause, values = _participant_clause("r.id", participant)
-            where.append(f"EXISTS (SELECT 1 FROM participants p WHERE {clause})")
-            params += values
+            where.add(f"EXISTS (SELECT 1 FROM participants p WHERE {clause})", *values)
         # With an event filter the participant is the one the events are about (see below).
         event_clause, event_params = _event_clause(
             event_type, source, participant, since_iso, until_iso
         )
         if has_event_filter:
-            where.append(
-                f"EXISTS (SELECT 1 FROM events e WHERE e.recording_id = r.id AND {event_clause})"
+            where.add(
+                f"EXISTS (SELECT 1 FROM events e WHERE e.recording_id = r.id AND {event_clause})",
+                *event_params,
             )
-            params += event_params
 
-        sql = f"SELECT {_RECORDING_COLUMNS} FROM recordings r"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql = f"SELECT {_RECORDING_COLUMNS} FROM recordings r WHERE {where.sql()}"
         sql += " ORDER BY r.started_at DESC, r.id LIMIT ? OFFSET ?"
         with self._lock:
             results = [
-                _recording_dict(row) for row in self._db.execute(sql, [*params, limit, offset])
+                _recording_dict(row)
+                for row in self._db.execute(sql, [*where.params, limit, offset])
             ]
             ids = [result["id"] for result in results]
             participants = self._participants(ids)
@@ -506,28 +494,41 @@ def _event_clause(
     until: str | None,
 ) -> tuple[str, list[Any]]:
     """SQL over `events e` for the event filters of a search."""
-    parts = ["1"]
-    params: list[Any] = []
-    if event_type is not None:
-        parts.append("e.type = ?")
-        params.append(event_type)
-    if source is not None:
-        parts.append("e.source = ?")
-        params.append(source)
-    if since is not None:
-        parts.append("e.at >= ?")
-        params.append(since)
-    if until is not None:
-        parts.append("e.at <= ?")
-        params.append(until)
+    where = _Conditions()
+    where.unless_none("e.type = ?", event_type)
+    where.unless_none("e.source = ?", source)
+    where.unless_none("e.at >= ?", since)
+    where.unless_none("e.at <= ?", until)
     if participant is not None:
         clause, values = _participant_clause("e.recording_id", participant)
-        parts.append(
+        where.add(
             "(e.participant_id = ? OR EXISTS (SELECT 1 FROM participants p "
-            f"WHERE {clause} AND p.participant_id = e.participant_id))"
+            f"WHERE {clause} AND p.participant_id = e.participant_id))",
+            participant,
+            *values,
         )
-        params += [participant, *values]
-    return " AND ".join(parts), params
+    return where.sql(), where.params
+
+
+class _Conditions:
+    """SQL conditions a search ANDs together, and the parameters of their placeholders."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, clause: str, *params: Any) -> None:
+        self.clauses.append(clause)
+        self.params += params
+
+    def unless_none(self, clause: str, value: Any) -> None:
+        """`clause` with its one placeholder `value`, when a filter is given (not None)."""
+        if value is not None:
+            self.add(clause, value)
+
+    def sql(self) -> str:
+        """The conditions ANDed, "1" (true) when there are none."""
+        return " AND ".join(self.clauses) or "1"
 
 
 def _recording_dict(row: sqlite3.Row) -> dict[str, Any]:

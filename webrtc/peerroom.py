@@ -12,7 +12,8 @@ them and knows who made them."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, cast
 
 from mediacore.events import Event, EventBus, Subscription
 from mediacore.participant import Duplex, Participant
@@ -24,6 +25,45 @@ from webrtc.service import WebRtcService
 PttAction = Literal["press", "release"]
 # The reason a peer closes with when the process holding its media died (it may join again).
 MEDIA_LOST = "worker-lost"
+
+
+@dataclass(frozen=True)
+class PeerJoin:
+    """A WebRTC join: the peer's `offer`, its display `name`, who makes it (`owner`, an
+    identity), its `mode`, and for a session its `duplex`; `loopback` is the addresses to offer
+    as host candidates, `video_source` the source a WHEP player watches."""
+
+    offer: str
+    name: str
+    owner: str
+    mode: LegMode
+    duplex: Duplex = "full"
+    loopback: Sequence[str] = ()
+    video_source: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "offer": self.offer,
+            "name": self.name,
+            "owner": self.owner,
+            "mode": self.mode,
+            "duplex": self.duplex,
+            "loopback": list(self.loopback),
+            "video_source": self.video_source,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PeerJoin:
+        """The join `to_json` wrote (other keys are ignored). Raises KeyError."""
+        return cls(
+            offer=str(data["offer"]),
+            name=str(data["name"]),
+            owner=str(data["owner"]),
+            mode=cast(LegMode, data["mode"]),
+            duplex=cast(Duplex, data["duplex"]),
+            loopback=tuple(data["loopback"]),
+            video_source=data.get("video_source"),
+        )
 
 
 class Peer(Protocol):
@@ -78,18 +118,8 @@ class PeerRoom(Protocol):
 
     def events(self, capacity: int) -> Subscription: ...
 
-    async def join(
-        self,
-        offer: str,
-        *,
-        name: str,
-        owner: str,
-        mode: LegMode,
-        duplex: Duplex = "full",
-        loopback: Sequence[str] = (),
-        video_source: str | None = None,
-    ) -> tuple[Peer, str]:
-        """A new participant for `offer`; returns its peer and the SDP answer. Raises
+    async def join(self, request: PeerJoin) -> tuple[Peer, str]:
+        """A new participant for `request`; returns its peer and the SDP answer. Raises
         WebRtcError (the offer), RoomClosed, RoomFull or RoomError."""
         ...
 
@@ -164,6 +194,25 @@ class LocalPeer:
         self.mode = leg.mode
         self.owner = owner
 
+    @classmethod
+    async def join(
+        cls, service: WebRtcService, room: Room, request: PeerJoin
+    ) -> tuple[LocalPeer, Participant, str]:
+        """Join `room` through `service`; returns the peer, its participant and the SDP answer.
+        Raises as `WebRtcService.join` does."""
+        participant, answer = await service.join(
+            room,
+            request.offer,
+            name=request.name,
+            mode=request.mode,
+            duplex=request.duplex,
+            loopback=request.loopback,
+            video_source=request.video_source,
+        )
+        leg = participant.endpoint
+        assert isinstance(leg, WebRtcLeg)
+        return cls(leg, service, room.name, request.owner), participant, answer
+
     @property
     def on_negotiation_needed(self) -> Callable[[], None] | None:
         return self.leg.on_negotiation_needed
@@ -215,29 +264,9 @@ class LocalPeerRoom:
     def events(self, capacity: int) -> Subscription:
         return self.bus.subscribe(self.name, capacity=capacity)
 
-    async def join(
-        self,
-        offer: str,
-        *,
-        name: str,
-        owner: str,
-        mode: LegMode,
-        duplex: Duplex = "full",
-        loopback: Sequence[str] = (),
-        video_source: str | None = None,
-    ) -> tuple[Peer, str]:
-        participant, answer = await self.service.join(
-            self.room,
-            offer,
-            name=name,
-            mode=mode,
-            duplex=duplex,
-            loopback=loopback,
-            video_source=video_source,
-        )
-        leg = participant.endpoint
-        assert isinstance(leg, WebRtcLeg)
-        return self.peers.add(LocalPeer(leg, self.service, self.name, owner)), answer
+    async def join(self, request: PeerJoin) -> tuple[Peer, str]:
+        peer, _, answer = await LocalPeer.join(self.service, self.room, request)
+        return self.peers.add(peer), answer
 
     async def floor(self, participant: str, action: PttAction) -> dict[str, Any]:
         if action == "press":

@@ -36,7 +36,7 @@ from mediacore.events import Subscription
 from mediacore.room import RoomClosed, RoomError
 from webrtc.contentshare import MAX_MID
 from webrtc.peer import WebRtcError
-from webrtc.peerroom import MEDIA_LOST, Peer, PeerRoom
+from webrtc.peerroom import MEDIA_LOST, Peer, PeerJoin, PeerRoom
 
 log = logging.getLogger(__name__)
 
@@ -268,12 +268,14 @@ class SignallingSession:
             raise MessageError("bad-field", '"duplex" must be "full" or "half"')
         try:
             peer, answer = await self.room.join(
-                offer,
-                name=name,
-                owner=self.owner,
-                mode="session",
-                duplex=duplex,
-                loopback=self.loopback,
+                PeerJoin(
+                    offer,
+                    name=name,
+                    owner=self.owner,
+                    mode="session",
+                    duplex=duplex,
+                    loopback=self.loopback,
+                )
             )
         except WebRtcError as error:
             raise MessageError(error.reason, str(error)) from None

@@ -26,7 +26,7 @@ from mediacore.server.requests import bounded_body, websocket_principal
 from mediacore.server.security import permission
 from webrtc.ice import loopback_addresses
 from webrtc.peer import LegMode, WebRtcError
-from webrtc.peerroom import PeerRoom, Peers
+from webrtc.peerroom import PeerJoin, PeerRoom, Peers
 from webrtc.settings import IceServer, WebRtcSettings
 from webrtc.signalling import (
     COMPOSED,
@@ -236,12 +236,14 @@ def build_webrtc_router(
             raise ApiError(400, "bad-sdp", "the offer is not UTF-8 text") from None
         try:
             peer, answer = await found.join(
-                offer,
-                name=name,
-                owner=principal.identity,
-                mode=mode,
-                loopback=loopback(request.scope.get("server")),
-                video_source=video,
+                PeerJoin(
+                    offer,
+                    name=name,
+                    owner=principal.identity,
+                    mode=mode,
+                    loopback=loopback(request.scope.get("server")),
+                    video_source=video,
+                )
             )
         except WebRtcError as error:
             raise ApiError(_STATUS.get(error.reason, 400), error.reason, str(error)) from None

@@ -4,25 +4,23 @@ API or offline on a data directory (`--data-dir`, with the server's public key).
 from __future__ import annotations
 
 import argparse
-import sys
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from mediacore.chainedlog import read_lines, verify_chain
 from mediacore.server import cliview
 from mediacore.server.auditlog import AUDIT_FILE, CHAIN_NAME
-from mediacore.signing import KeyFileError, verifier_key
+from mediacore.signing import verifier_key
 
 FILTERS = ("since", "until", "who", "action", "room", "recording")
 
 
 def add_parser(commands: Any) -> None:
     audit = commands.add_parser("audit", help="search or verify the audit log")
-    actions = audit.add_subparsers(dest="action", required=True)
+    # Not "action": that is a filter of `list` (--action), and would overwrite the verb.
+    actions = audit.add_subparsers(dest="verb", required=True)
     listing = actions.add_parser("list", help="search control actions")
-    for option in FILTERS:
-        listing.add_argument(f"--{option}")
+    cliview.add_filter_options(listing, FILTERS)
     listing.add_argument("--limit", type=int, default=100)
     listing.add_argument("--offset", type=int, default=0)
     verify = actions.add_parser("verify", help="check the chain and every signature")
@@ -33,21 +31,17 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        api = cliview.ServerApi.from_args(args)
-        if args.action == "list":
-            print(_listing(args, api))
-            return 0
-        return _verify(args, api)
-    except (RuntimeError, KeyFileError) as error:
-        print(f"mediacore: {error}", file=sys.stderr)
-        return 1
+    return cliview.run_against_server(args, _listing if args.verb == "list" else _verify)
 
 
-def _listing(args: argparse.Namespace, api: cliview.ServerApi) -> str:
-    query = {k: getattr(args, k) for k in FILTERS if getattr(args, k)}
-    query |= {"limit": str(args.limit), "offset": str(args.offset)}
-    found = api.fetch("/api/v1/audit?" + urllib.parse.urlencode(query))
+def _listing(args: argparse.Namespace, api: cliview.ServerApi) -> int:
+    print(_entries(args, api))
+    return 0
+
+
+def _entries(args: argparse.Namespace, api: cliview.ServerApi) -> str:
+    query = cliview.filter_query(args, FILTERS, limit=str(args.limit), offset=str(args.offset))
+    found = api.fetch(f"/api/v1/audit{query}")
     if not found:
         return "no entries"
     rows = [

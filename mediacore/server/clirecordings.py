@@ -12,12 +12,11 @@ import argparse
 import json
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from mediacore.server import cliview
-from mediacore.signing import KeyFileError, verifier_key
+from mediacore.signing import verifier_key
 from recorder.ledger import LEDGER_FILE, verify_ledger
 from recorder.verify import verify_recording
 
@@ -29,8 +28,7 @@ def add_parser(commands: Any) -> None:
     recordings = commands.add_parser("recordings", help="list, verify and export recordings")
     actions = recordings.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="search recordings")
-    for option in FILTERS:
-        listing.add_argument(f"--{option}")
+    cliview.add_filter_options(listing, FILTERS)
     verify = actions.add_parser("verify", help="check a recording's hashes and chain")
     verify.add_argument("id")
     verify.add_argument("--data-dir", help="verify on disk, without a server")
@@ -64,30 +62,16 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        api = cliview.ServerApi.from_args(args)
-        if args.action == "list":
-            print(_listing(args, api))
-            return 0
-        if args.action == "verify":
-            return _verify(args, api)
-        if args.action == "verify-ledger":
-            return _verify_ledger(args, api)
-        if args.action == "public-key":
-            print(_public_key(args, api), end="")
-            return 0
-        return _export(args, api)
-    except (RuntimeError, KeyFileError) as error:
-        print(f"mediacore: {error}", file=sys.stderr)
-        return 1
+    return cliview.run_against_server(args, _ACTIONS[args.action])
 
 
-def _listing(args: argparse.Namespace, api: cliview.ServerApi) -> str:
-    query = {
-        k: getattr(args, k) for k in ("room", "participant", "since", "until", "event", "source")
-    }
-    text = "&".join(f"{k}={urllib.parse.quote(v)}" for k, v in query.items() if v)
-    found = api.fetch("/api/v1/recordings" + (f"?{text}" if text else ""))
+def _listing(args: argparse.Namespace, api: cliview.ServerApi) -> int:
+    print(_recordings(args, api))
+    return 0
+
+
+def _recordings(args: argparse.Namespace, api: cliview.ServerApi) -> str:
+    found = api.fetch(f"/api/v1/recordings{cliview.filter_query(args, FILTERS)}")
     if not found:
         return "no recordings"
     rows = [
@@ -135,10 +119,13 @@ def _verify_ledger(args: argparse.Namespace, api: cliview.ServerApi) -> int:
     return 0 if answer["ok"] else 3
 
 
-def _public_key(args: argparse.Namespace, api: cliview.ServerApi) -> str:
+def _public_key(args: argparse.Namespace, api: cliview.ServerApi) -> int:
     if args.data_dir:
-        return verifier_key(None, Path(args.data_dir)).pem()
-    return str(api.fetch("/api/v1/recordings/public-key")["pem"])
+        pem = verifier_key(None, Path(args.data_dir)).pem()
+    else:
+        pem = str(api.fetch("/api/v1/recordings/public-key")["pem"])
+    print(pem, end="")
+    return 0
 
 
 def _export(args: argparse.Namespace, api: cliview.ServerApi) -> int:
@@ -177,3 +164,12 @@ def _progress_bar(fraction: float) -> None:
         end="",
         file=sys.stderr,
     )
+
+
+_ACTIONS = {
+    "list": _listing,
+    "verify": _verify,
+    "verify-ledger": _verify_ledger,
+    "public-key": _public_key,
+    "export": _export,
+}

@@ -11,12 +11,17 @@ import argparse
 import json
 import os
 import ssl
+import sys
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.client import HTTPResponse
 from pathlib import Path
 from typing import Any
+
+from mediacore.signing import KeyFileError
 
 DEFAULT_URL = "https://127.0.0.1:8080"
 DEFAULT_CAFILE = Path("var") / "tls" / "cert.pem"  # made by `mediacore serve` in ./var
@@ -34,6 +39,18 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--insecure", action="store_true", help="do not check the server's certificate (a lab)"
     )
+
+
+def add_filter_options(parser: argparse.ArgumentParser, filters: Sequence[str]) -> None:
+    """One --option per filter of a listing (`filter_query` reads them back)."""
+    for option in filters:
+        parser.add_argument(f"--{option}")
+
+
+def filter_query(args: argparse.Namespace, filters: Sequence[str], **extra: str) -> str:
+    """The query string of a listing ("" or "?..."): the filters given, then `extra`."""
+    query = {key: getattr(args, key) for key in filters if getattr(args, key)} | extra
+    return f"?{urllib.parse.urlencode(query)}" if query else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +148,18 @@ def registrations_view(api: ServerApi) -> str:
         rows = [[t["trunk"], t["state"], t["detail"], str(t["expires_in"])] for t in trunks]
         parts.append(table(rows, ["trunk", "state", "detail", "expires in (s)"]))
     return "\n\n".join(parts)
+
+
+def run_against_server(
+    args: argparse.Namespace, command: Callable[[argparse.Namespace, ServerApi], int]
+) -> int:
+    """Run `command` with the API the connection options in `args` name; its exit status, or
+    1 with the error on stderr when the server, a CA file or a key file is not to be had."""
+    try:
+        return command(args, ServerApi.from_args(args))
+    except (RuntimeError, KeyFileError) as error:
+        print(f"mediacore: {error}", file=sys.stderr)
+        return 1
 
 
 def token_from_environment() -> str:

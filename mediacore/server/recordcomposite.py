@@ -17,15 +17,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from mediacore.channelio import RequestFailed
-from mediacore.server.recordvideo import RECONCILE_EVERY, LiveRecordings
+from mediacore.server.recordvideo import LiveRecordings, TrackTap, reconcile_forever
 from mediacore.server.workervideo import WorkerVideo
 from mediacore.videohub import VideoHub, VideoSource
 from recorder.live import LiveRecording
-from recorder.videolive import LiveVideoTrack
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +31,6 @@ RETRY_AFTER_S = 2.0  # a picture that could not be had is asked for again after 
 
 # The composed picture of a room, as a source of the local hub (None: not to be had now).
 ComposedFinder = Callable[[str], Awaitable[VideoSource | None]]
-
-
-@dataclass(slots=True)
-class _Tap:
-    live: LiveRecording
-    source: VideoSource
-    track: LiveVideoTrack
-    remove: Callable[[], None]
 
 
 def wants_composite(live: LiveRecording, sources: list[VideoSource]) -> bool:
@@ -69,13 +59,15 @@ class RecordingComposite:
         self.hub = hub
         self.find = find
         self.retry_after = retry_after
-        self._taps: dict[str, _Tap] = {}  # by recording id
+        self._taps: dict[str, TrackTap] = {}  # by recording id
         self._asking: dict[str, asyncio.Task[None]] = {}
         self._retry: dict[str, float] = {}  # recording id -> not before (loop time)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task = asyncio.get_running_loop().create_task(
+            reconcile_forever(self.reconcile, "composite recording")
+        )
 
     async def stop(self) -> None:
         """Remove every tap and end its track (after the recorder stopped)."""
@@ -135,25 +127,11 @@ class RecordingComposite:
         if track is None:
             self._retry[live.id] = asyncio.get_running_loop().time() + self.retry_after
             return
-
-        def tap(packet: Any, keyframe: bool) -> None:
-            track.offer(bytes(packet), int(packet.pts or 0), keyframe)
-
-        self._taps[live.id] = _Tap(live, source, track, source.add_tap(tap))
+        self._taps[live.id] = TrackTap.start(live, source, track)
         log.info("composite recorded", extra={"recording": live.id, "source": source.id})
 
     def _drop(self, recording_id: str) -> None:
-        tap = self._taps.pop(recording_id)
-        tap.remove()
-        tap.track.end()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                self.reconcile()
-            except Exception:  # a bug here must not end composite recording for good
-                log.exception("composite recording reconcile failed")
-            await asyncio.sleep(RECONCILE_EVERY)
+        self._taps.pop(recording_id).end()
 
 
 def local_finder(

@@ -30,11 +30,39 @@ _PROMPT_EVENTS = frozenset(
 
 
 @dataclass(slots=True)
-class _Tap:
+class TrackTap:
+    """A video source of the hub tapped into a video track of a live recording."""
+
     live: LiveRecording
     source: VideoSource
     track: LiveVideoTrack
-    remove: Callable[[], None]
+    remove: Callable[[], None]  # takes the tap off the source
+
+    @classmethod
+    def start(cls, live: LiveRecording, source: VideoSource, track: LiveVideoTrack) -> TrackTap:
+        """Tap `source` into `track`: every packet it sends from now on is offered to it."""
+
+        def tap(packet: Any, keyframe: bool) -> None:
+            # The packet is shared with every subscriber: copy its bytes, keep nothing else.
+            track.offer(bytes(packet), int(packet.pts or 0), keyframe)
+
+        return cls(live, source, track, source.add_tap(tap))
+
+    def end(self) -> None:
+        """Take the tap off and end the track (its file is finished by its own thread)."""
+        self.remove()
+        self.track.end()
+
+
+async def reconcile_forever(reconcile: Callable[[], None], what: str) -> None:
+    """Call `reconcile` every RECONCILE_EVERY seconds; a failure is logged (as `what`'s),
+    never the end of the loop."""
+    while True:
+        try:
+            reconcile()
+        except Exception:  # a bug here must not end the recording of video for good
+            log.exception("%s reconcile failed", what)
+        await asyncio.sleep(RECONCILE_EVERY)
 
 
 class LiveRecordings(Protocol):
@@ -51,7 +79,7 @@ class RecordingVideo:
         self.recorder = recorder
         self.hub = hub
         self.bus = bus
-        self._taps: dict[tuple[str, str], _Tap] = {}  # by (recording id, source id)
+        self._taps: dict[tuple[str, str], TrackTap] = {}  # by (recording id, source id)
         self._task: asyncio.Task[None] | None = None
         self._prompt: asyncio.Handle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -59,7 +87,7 @@ class RecordingVideo:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.bus.listen(self._event)
-        self._task = self._loop.create_task(self._run())
+        self._task = self._loop.create_task(reconcile_forever(self.reconcile, "video recording"))
 
     async def stop(self) -> None:
         """Remove every tap and end its track (call after the recorder stopped: the tracks of
@@ -126,29 +154,14 @@ class RecordingVideo:
         )  # fmt: skip
         if track is None:
             return
-
-        def tap(packet: Any, keyframe: bool) -> None:
-            # The packet is shared with every subscriber: copy its bytes, keep nothing else.
-            track.offer(bytes(packet), int(packet.pts or 0), keyframe)
-
-        self._taps[key] = _Tap(live, source, track, source.add_tap(tap))
+        self._taps[key] = TrackTap.start(live, source, track)
         log.info(
             "video recorded",
             extra={"recording": live.id, "source": source.id, "track": track.id},
         )
 
     def _drop(self, key: tuple[str, str]) -> None:
-        tap = self._taps.pop(key)
-        tap.remove()
-        tap.track.end()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                self.reconcile()
-            except Exception:  # a bug here must not end video recording for good
-                log.exception("video recording reconcile failed")
-            await asyncio.sleep(RECONCILE_EVERY)
+        self._taps.pop(key).end()
 
     def _event(self, event: Event) -> None:
         if event.type in _PROMPT_EVENTS and self._prompt is None and self._loop is not None:

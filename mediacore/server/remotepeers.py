@@ -13,20 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from mediacore.channelio import RequestFailed
 from mediacore.clock import MONOTONIC
 from mediacore.events import EventBus, Subscription
-from mediacore.participant import Duplex
 from mediacore.server.rooms import FloorAction, NoRunningShard, NoSuchParticipant
 from mediacore.server.shardedrooms import ShardedRooms
 from mediacore.server.workers import WorkerProcess
 from mediacore.videohub import VideoHub
 from webrtc.closing import CloseCallbacks
 from webrtc.peer import LegMode, WebRtcError
-from webrtc.peerroom import MEDIA_LOST, Peer, Peers, PttAction
+from webrtc.peerroom import MEDIA_LOST, Peer, PeerJoin, Peers, PttAction
 from webrtc.settings import WebRtcSettings
 
 log = logging.getLogger(__name__)
@@ -120,29 +119,12 @@ class RemotePeerRoom:
     def events(self, capacity: int) -> Subscription:
         return self.bus.subscribe(self.name, capacity=capacity)
 
-    async def join(
-        self,
-        offer: str,
-        *,
-        name: str,
-        owner: str,
-        mode: LegMode,
-        duplex: Duplex = "full",
-        loopback: Sequence[str] = (),
-        video_source: str | None = None,
-    ) -> tuple[Peer, str]:
-        request = {
-            "offer": offer,
-            "name": name,
-            "owner": owner,
-            "mode": mode,
-            "duplex": duplex,
-            "loopback": list(loopback),
-            "video_source": video_source,
-            "ice_servers": [server.to_json() for server in self.remote.settings.ice_servers],
-        }
-        worker, answer = await self._add(request)
-        peer = RemotePeer(worker, self.name, answer["participant"]["id"], mode, owner)
+    async def join(self, request: PeerJoin) -> tuple[Peer, str]:
+        ice_servers = [server.to_json() for server in self.remote.settings.ice_servers]
+        worker, answer = await self._add({**request.to_json(), "ice_servers": ice_servers})
+        peer = RemotePeer(
+            worker, self.name, answer["participant"]["id"], request.mode, request.owner
+        )
         return self.remote.adopt(peer), str(answer["answer"])
 
     async def _add(self, request: dict[str, Any]) -> tuple[WorkerProcess, dict[str, Any]]:

@@ -16,6 +16,7 @@ from mediacore.server.certificates import CertificateError
 from mediacore.server.config import Config
 from mediacore.server.httpport import http_port_protocol
 from mediacore.server.transportsecurity import transport_security
+from mediacore.uvloops import install_uvloop
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 MAX_HEADER_BYTES = 16 * 1024
@@ -44,13 +45,7 @@ def run(config: Config) -> int:
         print(f"mediacore: {error}", file=sys.stderr)
         return 2
     https = security.https  # HTTPS and WSS unless [server] insecure_http asks for plain HTTP
-    try:
-        import uvloop
-
-        uvloop.install()
-        loop = "uvloop"
-    except ImportError:
-        loop = "asyncio"
+    loop = "uvloop" if install_uvloop() else "asyncio"
     app = create_app(MediaServer(config, sip_tls=security.sip))
     server = GracefulServer(
         uvicorn.Config(

@@ -48,6 +48,7 @@ from mediacore.server.workerpeers import WorkerPeers
 from mediacore.server.workerrecorder import WorkerRecorder
 from mediacore.server.workersources import WorkerSources
 from mediacore.server.workervideo import WorkerVideo
+from mediacore.uvloops import install_uvloop
 from mediacore.videohub import VideoHub
 
 log = logging.getLogger(__name__)
@@ -385,12 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches control, which stops us
     die_with_parent()
     settings = WorkerSettings(**json.loads(args.settings))
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
+    install_uvloop()
     sys.setswitchinterval(0.001)
     asyncio.run(serve(settings, args.channel_fd, args.data_fd))
     return 0

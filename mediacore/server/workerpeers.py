@@ -14,8 +14,8 @@ from typing import Any
 from mediacore.channelio import Channel, RequestFailed
 from mediacore.server.rooms import LocalRooms, NoSuchParticipant
 from mediacore.server.workervideo import WorkerVideo
-from webrtc.peer import WebRtcError, WebRtcLeg
-from webrtc.peerroom import LocalPeer
+from webrtc.peer import WebRtcError
+from webrtc.peerroom import LocalPeer, PeerJoin
 from webrtc.service import WebRtcService
 from webrtc.settings import parse_webrtc_settings
 
@@ -54,21 +54,12 @@ class WorkerPeers:
         try:
             if video_source is not None:
                 await self._watchable(video_source)
-            participant, answer = await self.service.join(
-                room,
-                data["offer"],
-                name=data["name"],
-                mode=data["mode"],
-                duplex=data["duplex"],
-                loopback=data["loopback"],
-                video_source=video_source,
+            peer, participant, answer = await LocalPeer.join(
+                self.service, room, PeerJoin.from_json(data)
             )
         except WebRtcError as error:
             raise _failure(error) from None
         self.video.export()
-        leg = participant.endpoint
-        assert isinstance(leg, WebRtcLeg)
-        peer = LocalPeer(leg, self.service, room.name, data["owner"])
         self.peers[peer.participant_id] = peer
         peer.on_negotiation_needed = lambda: self.channel.notify(
             "peer.negotiate", participant=peer.participant_id
