@@ -15,7 +15,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,6 +199,7 @@ class ServerProcess:
         http_port: int | None = None,
         ca_file: Path | None = None,
         ready_timeout: float = 20.0,
+        options: Sequence[str] = (),
         **environment: str,
     ) -> None:
         """`config` is TOML text for the server's config file (SIP users, trunks, rooms).
@@ -211,7 +212,8 @@ class ServerProcess:
         `tls`: serve HTTPS/WSS (the server's default) rather than plain HTTP, the client
         trusting `ca_file` (default: the certificate the server makes in its data dir). SIP
         over TLS listens on a free port of its own (`sip_tls_port`) either way.
-        `ready_timeout`: seconds it may take to answer (then it is stopped, RuntimeError)."""
+        `ready_timeout`: seconds it may take to answer (then it is stopped, RuntimeError).
+        `options`: more `serve` options (a cluster node's --cluster, --node, --advertise)."""
         workers_option = [] if workers is None else ["--workers", str(workers)]
         self.http_port = http_port or free_tcp_port()
         self.sip_port = free_sip_port()  # free for both UDP and TCP
@@ -222,7 +224,9 @@ class ServerProcess:
         high = low + rtp_ports - 1
         self.rtp_range = (low, high)
         self.data_dir = data_dir
-        loopback = "[::1]" if ":" in host else "127.0.0.1"
+        # Where the client reaches it: the host itself for one loopback address of many
+        # (cluster nodes on 127.0.0.x), else the loopback of the host's family.
+        loopback = "[::1]" if ":" in host else host if host.startswith("127.") else "127.0.0.1"
         self.url = f"{'https' if tls else 'http'}://{loopback}:{self.http_port}"
         # Test cameras and receivers listen on loopback, which [outbound] refuses by default;
         # every benchmark peer connects from loopback, one address for hundreds of sockets.
@@ -265,6 +269,7 @@ class ServerProcess:
                 str(self.sip_port),
                 *workers_option,
                 *self._config_option(config),
+                *options,
             ],
             env=env,
             stdout=self._log,

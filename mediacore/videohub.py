@@ -44,9 +44,13 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcpeerconnection import is_codec_compatible
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 
+from mediacore.clock import MONOTONIC, Clock
+from mediacore.qualitytiers import lowest_estimate
+from mediacore.senderestimate import SenderEstimate
 from mediacore.videotap import (
     EncodedFrame,
     ReceiverTap,
+    observe_sender_rtcp,
     relay_keyframe_requests,
     restrict_answer_codecs,
 )
@@ -269,6 +273,9 @@ class ForwardedVideoTrack(MediaStreamTrack):
         super().__init__()
         self.source = source
         self.frames_forwarded = 0
+        self.bytes_forwarded = 0
+        # What its subscriber says about bandwidth (set by VideoHub.subscribe for a WebRTC one).
+        self.feedback: SenderEstimate | None = None
         self.frames_dropped = 0
         self.frames_skipped = 0
         self._max_delay_ticks = int(max_delay * CLOCK_RATE)
@@ -298,7 +305,9 @@ class ForwardedVideoTrack(MediaStreamTrack):
                 raise MediaStreamError
             if self._queue:
                 self.frames_forwarded += 1
-                return self._queue.popleft()
+                packet = self._queue.popleft()
+                self.bytes_forwarded += packet.size
+                return packet
             self._wakeup.clear()
             await self._wakeup.wait()
 
@@ -334,7 +343,10 @@ class VideoSource:
     do not forward ("H265" from a field camera) is still carried: taps (the compositor, the
     recorder) receive it, WebRTC subscriptions are refused with CodecMismatchError.
     `keyframe_requester` is called (rate-limited) when a keyframe is needed: for a WebRTC
-    publisher it sends a PLI; an ingest sets its own (e.g. RTSP: nothing, or restart the GOP)."""
+    publisher it sends a PLI; an ingest sets its own (e.g. RTSP: nothing, or restart the GOP).
+    `estimate_listener` is called with what its receivers can take (bit/s, the lowest of their
+    estimates; None: no limit known) when that changes: a composed picture's owner moves the
+    picture's quality tier with it, a worker's copy tells control."""
 
     def __init__(
         self,
@@ -363,6 +375,9 @@ class VideoSource:
         elif codec is not None:
             self.codec, self.codec_name = codec, codec.name.upper()
         self.keyframe_requester = keyframe_requester
+        self.estimate_listener: Callable[[float | None], None] | None = None
+        self._estimates: dict[object, float] = {}  # by receiver (a subscriber, a worker)
+        self._estimate: float | None = None
         self.width: int | None = None
         self.height: int | None = None
         self.frames_in = 0
@@ -493,10 +508,25 @@ class VideoSource:
     def on_ended(self, callback: Callable[[VideoSource], None]) -> None:
         self._ended_callbacks.append(callback)
 
+    def report_estimate(self, receiver: object, bitrate: float | None) -> None:
+        """`receiver` (a subscriber track, a worker) can take `bitrate` bit/s of this source
+        (None: no limit known); the listener hears the lowest of all when it changes."""
+        if bitrate is None:
+            self._estimates.pop(receiver, None)
+        else:
+            self._estimates[receiver] = bitrate
+        lowest = lowest_estimate(*self._estimates.values())
+        if lowest != self._estimate:
+            self._estimate = lowest
+            if self.estimate_listener is not None:
+                self.estimate_listener(lowest)
+
     def _detach(self, track: ForwardedVideoTrack) -> None:
         if track in self._tracks:
             self._tracks.remove(track)
             self._gone_forwarded += track.frames_forwarded
+        if track in self._estimates:
+            self.report_estimate(track, None)
 
     def _send_request(self) -> None:
         self._last_request = self._clock()
@@ -600,7 +630,10 @@ class VideoHub:
     `unsubscribe`) or legs (`VideoLeg`: the leg asks for renegotiation itself). `pli_interval`
     and `max_delay` are passed to each new source."""
 
-    def __init__(self, *, pli_interval: float = 0.5, max_delay: float = 0.5) -> None:
+    def __init__(
+        self, *, pli_interval: float = 0.5, max_delay: float = 0.5, clock: Clock = MONOTONIC
+    ) -> None:
+        self._clock = clock
         self._pli_interval = pli_interval
         self._max_delay = max_delay
         self._sources: dict[str, VideoSource] = {}
@@ -779,6 +812,14 @@ class VideoHub:
                 ]
             )
         relay_keyframe_requests(transceiver.sender, source.request_keyframe)
+
+        # What the subscriber says about bandwidth (REMB, receiver reports) goes to the source.
+        def report(bitrate: float | None) -> None:
+            if track.readyState == "live":  # RTCP may still come after the track ended
+                source.report_estimate(track, bitrate)
+
+        track.feedback = SenderEstimate(lambda: track.bytes_forwarded, report, self._clock)
+        observe_sender_rtcp(transceiver.sender, track.feedback.rtcp)
         return transceiver.sender
 
     async def unsubscribe(self, subscriber: Subscriber, source_id: str) -> None:

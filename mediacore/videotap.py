@@ -19,7 +19,12 @@ aiortc's decoder would still run). The worker thread stays alive, idle on its qu
 Keyframe requests: `RTCRtpReceiver._send_rtcp_pli(media_ssrc)` sends a PLI to the publisher, the
 SSRC coming from the public `getSynchronizationSources()`. Toward us, an aiortc sender answers a
 subscriber's PLI/FIR by calling `RTCRtpSender._send_keyframe()`, which only affects its encoder,
-so for forwarded packets `relay_keyframe_requests` reroutes it to our source. And a transceiver
+so for forwarded packets `relay_keyframe_requests` reroutes it to our source. What the
+subscriber says about bandwidth (REMB, receiver reports) reaches `RTCRtpSender._handle_rtcp_packet`
+(aiortc's transport routes each RTCP packet to the senders whose SSRC it names, REMB by the SSRCs
+in its FCI), which hands a REMB to its own encoder only and offers no hook:
+`observe_sender_rtcp` wraps that one method on the sender instance, calling the original first,
+then ours with the packet's bytes and the sender's SSRC (`_ssrc`). And a transceiver
 answering a remote offer keeps the codecs `setRemoteDescription` chose in `_codecs`, which
 `restrict_answer_codecs` narrows to the publisher's.
 
@@ -74,6 +79,9 @@ def check_aiortc_contract(receiver: RTCRtpReceiver | None = None) -> None:
         raise AiortcContractError("RTCRtpReceiver._send_rtcp_pli no longer takes media_ssrc")
     if not callable(getattr(RTCRtpSender, "_send_keyframe", None)):
         raise AiortcContractError("RTCRtpSender._send_keyframe() is gone")
+    handle = getattr(RTCRtpSender, "_handle_rtcp_packet", None)
+    if handle is None or not inspect.iscoroutinefunction(handle):
+        raise AiortcContractError("RTCRtpSender._handle_rtcp_packet(packet) is gone")
     if receiver is not None:
         current = getattr(receiver, _QUEUE_ATTR, None)
         if not isinstance(current, queue.Queue):
@@ -196,3 +204,20 @@ def relay_keyframe_requests(sender: RTCRtpSender, request: Callable[[], None]) -
     PLI to the publisher) instead of asking the sender's encoder, which forwarding never uses."""
     check_aiortc_contract()
     sender._send_keyframe = request  # type: ignore[method-assign]
+
+
+def observe_sender_rtcp(sender: RTCRtpSender, observe: Callable[[bytes, int], None]) -> None:
+    """Call `observe(packet bytes, sender SSRC)` for every RTCP packet aiortc routes to `sender`
+    (receiver reports naming it, REMB listing it, its NACKs and PLIs), after aiortc handled it.
+    A failing observer is logged, never stops aiortc's handling."""
+    check_aiortc_contract()
+    handle = sender._handle_rtcp_packet
+
+    async def observed(packet: Any) -> None:
+        await handle(packet)
+        try:
+            observe(bytes(packet), int(sender._ssrc))
+        except Exception:
+            log.exception("observing a sender's RTCP failed")
+
+    sender._handle_rtcp_packet = observed  # type: ignore[method-assign]

@@ -35,6 +35,7 @@ from mediacore.endpoint import Endpoint, output_format
 from mediacore.joinedroom import JoinedRoom, Member
 from mediacore.playout import AudioPlayout
 from mediacore.sdp import SdpError, SessionDescription
+from mediacore.videohub import ForwardedVideoTrack
 from webrtc.audiotap import AudioTap
 from webrtc.closing import CloseCallbacks
 from webrtc.ice import add_host_candidates, rtc_configuration
@@ -384,6 +385,12 @@ class WebRtcLeg(Endpoint):
             "remote": self.remote_address(),
             "video_in": len(self.video_receivers),
             "video_out": len(self.video_senders),
+            # per video sent: the browser's REMB and receiver reports, the estimate read
+            "video_feedback": [
+                sender.track.feedback.describe()
+                for sender in self.video_senders
+                if isinstance(sender.track, ForwardedVideoTrack) and sender.track.feedback
+            ],
         }
 
     def statistics(self) -> dict[str, float]:

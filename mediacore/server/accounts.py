@@ -2,26 +2,23 @@
 
 Two kinds of account: every `[[sip.users]]` account (its password is in the config, in clear,
 since SIP digest needs it; compared in constant time), and those admins add over the API,
-kept in `<data_dir>/accounts.json` (0600, replaced atomically) with scrypt hashes only
-(passwords.py). A name belongs to one kind: the API cannot add, change or delete a
-`[[sip.users]]` account (edit the config for those)."""
+kept in `<data_dir>/accounts.json` (0600, replaced atomically; in a cluster, in its Redis) with
+scrypt hashes only (passwords.py). A name belongs to one kind: the API cannot add, change or
+delete a `[[sip.users]]` account (edit the config for those)."""
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from mediacore.server.joinlinks import replace_private
+from mediacore.server.accountfile import ACCOUNTS_FILE, AccountFile
+from mediacore.server.accountrecords import API, CONFIG, USER_NAME, Account, StoredAccount
 from mediacore.server.passwords import decoy, same_secret, verify_password
 from sip.settings import SipUser
 
-ACCOUNTS_FILE = "accounts.json"
-USER_NAME = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
-CONFIG, API = "config", "api"  # where an account comes from
+__all__ = ["ACCOUNTS_FILE", "API", "CONFIG", "USER_NAME", "Account", "AccountError", "Accounts"]
+
 MAX_ACCOUNTS = 10_000
 
 
@@ -34,29 +31,42 @@ class AccountError(ValueError):
         self.error = error
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
-    user: str
-    role: str
-    name: str
-    source: str  # CONFIG or API
+class AccountBackend(Protocol):
+    """Where the API's accounts are kept: accounts.json (accountfile.py) on a node alone, the
+    cluster's Redis (sharedaccounts.py) in a cluster."""
 
-    def to_json(self) -> dict[str, str]:
-        return {"user": self.user, "role": self.role, "name": self.name, "source": self.source}
+    def entries(self) -> Mapping[str, StoredAccount]:
+        """Every account, as this node knows them now (no I/O: called off the event loop)."""
+        ...
 
+    def replace(self, stored: dict[str, StoredAccount], changed: str) -> None:
+        """Keep `stored`, in which the account `changed` was added, changed or removed."""
+        ...
 
-@dataclass(frozen=True, slots=True)
-class _Stored:
-    account: Account
-    password: dict[str, Any]  # passwords.hash_password's record
+    async def refresh(self, user: str) -> None:
+        """Learn `user`'s account afresh where others may have changed it."""
+        ...
 
 
 class Accounts:
-    def __init__(self, data_dir: Path, sip_users: Sequence[SipUser] = ()) -> None:
-        """Raises ValueError when accounts.json exists but cannot be read as accounts."""
-        self._path = data_dir / ACCOUNTS_FILE
+    def __init__(
+        self,
+        data_dir: Path,
+        sip_users: Sequence[SipUser] = (),
+        backend: AccountBackend | None = None,
+    ) -> None:
+        """`backend`: where the API's accounts are kept (default: accounts.json in `data_dir`).
+        Raises ValueError when accounts.json exists but cannot be read as accounts."""
         self._configured = {user.user: user for user in sip_users}
-        self._stored = self._load()
+        self._backend = backend if backend is not None else AccountFile(data_dir)
+
+    @property
+    def _stored(self) -> Mapping[str, StoredAccount]:
+        return self._backend.entries()
+
+    async def refresh(self, user: str) -> None:
+        """Learn `user`'s account afresh (another node may have added or changed it)."""
+        await self._backend.refresh(user)
 
     def get(self, user: str) -> Account | None:
         configured = self._configured.get(user)
@@ -95,10 +105,10 @@ class Accounts:
             raise AccountError(507, "too-many-accounts", f"at most {MAX_ACCOUNTS} accounts")
         record = password if password is not None else current.password  # type: ignore[union-attr]
         stored = dict(self._stored)
-        stored[account.user] = _Stored(
+        stored[account.user] = StoredAccount(
             Account(account.user, account.role, account.name, API), record
         )
-        self._save(stored)
+        self._backend.replace(stored, account.user)
         return current is None
 
     def delete(self, user: str) -> None:
@@ -106,39 +116,11 @@ class Accounts:
         self._writable(user)
         if user not in self._stored:
             raise AccountError(404, "account-not-found", f"no account named {user!r}")
-        self._save({name: entry for name, entry in self._stored.items() if name != user})
+        remaining = {name: entry for name, entry in self._stored.items() if name != user}
+        self._backend.replace(remaining, user)
 
     def _writable(self, user: str) -> None:
         if user in self._configured:
             raise AccountError(
                 409, "configured-account", f"{user!r} is a [[sip.users]] account: edit the config"
             )
-
-    def _save(self, stored: dict[str, _Stored]) -> None:
-        entries = [
-            {"user": e.account.user, "role": e.account.role, "name": e.account.name,
-             "password": e.password}
-            for e in stored.values()
-        ]  # fmt: skip
-        text = json.dumps({"version": 1, "accounts": entries}, indent=1) + "\n"
-        replace_private(self._path, text)
-        self._stored = stored  # only once it is on disk
-
-    def _load(self) -> dict[str, _Stored]:
-        if not self._path.exists():
-            return {}
-        try:
-            data = json.loads(self._path.read_text(encoding="utf-8"))
-            stored = {}
-            for entry in data["accounts"]:
-                user, role, name = entry["user"], entry["role"], entry.get("name", "")
-                if not (isinstance(user, str) and USER_NAME.fullmatch(user)):
-                    raise ValueError(f"bad user name {user!r}")
-                if not isinstance(role, str) or not isinstance(name, str):
-                    raise ValueError(f"bad role or name for {user!r}")
-                if not isinstance(entry["password"], dict):
-                    raise ValueError(f"bad password record for {user!r}")
-                stored[user] = _Stored(Account(user, role, name, API), entry["password"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"{self._path} cannot be read as accounts: {error}") from None
-        return stored

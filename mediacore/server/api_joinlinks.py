@@ -54,7 +54,10 @@ def build_join_links_router(
         rights of `role` (expert: read, join, talk; operator: also add legs and mute)."""
         if not directory.exists(room):
             raise ApiError(404, "room-not-found", f"no room named {room!r}")
-        link = links().mint(room, body.name, body.role, body.minutes)
+        try:
+            link = links().mint(room, body.name, body.role, body.minutes)
+        except RuntimeError as error:  # no usable secret (a cluster whose Redis is away)
+            raise ApiError(503, "no-join-links", str(error)) from None
         log.info(
             "join link minted",
             extra={"room": room, "link": link.id, "for": body.name, "by": principal.name},

@@ -111,6 +111,8 @@ from mediacore.server.security import permission
 from mediacore.server.sessions import SessionStore
 from mediacore.server.shardedrecordings import ShardedRecordingSite
 from mediacore.server.shardedrooms import ShardedRooms
+from mediacore.server.sharedcluster import SharedState
+from mediacore.server.sharedgate import SharedStateGate
 from mediacore.server.sipservice import SipService
 from mediacore.server.sources import LocalSources, Sources
 from mediacore.server.speech import Speech
@@ -148,8 +150,11 @@ class MediaServer:
         self.tokens = tokens if tokens is not None else build_token_store(config)
         if self.tokens.sessions is None:
             self.tokens.sessions = SessionStore(config.auth.session_minutes)
+        # in a cluster: accounts, sessions, join links and the admin token kept in its Redis
+        self.shared = SharedState(config, self.tokens) if config.cluster.enabled else None
         # user names and passwords: [[sip.users]] and those admins add (accounts.json)
-        self.accounts = Accounts(config.data_dir, config.sip.users)
+        shared_accounts = self.shared.accounts if self.shared is not None else None
+        self.accounts = Accounts(config.data_dir, config.sip.users, shared_accounts)
         throttle = LoginThrottle(config.auth.login_attempts, config.auth.login_window)
         self.logins = Logins(self.accounts, self.tokens.sessions, throttle, self.bus)
         self.directory = RoomDirectory(config, self.bus)
@@ -353,6 +358,8 @@ class MediaServer:
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.shared is not None:
+            await self.shared.start()
         if self.sharded is None:
             await self.directory.start()
         else:
@@ -414,6 +421,8 @@ class MediaServer:
         self.alarms.close()
         self.messages.history.close()
         self.audit.close()
+        if self.shared is not None:
+            await self.shared.stop()
         log.info("mediacore stopped")
 
 
@@ -451,6 +460,8 @@ def create_app(server: MediaServer) -> FastAPI:
     )
     # Added last, so it runs first: what the guard refuses (401, 413) is audited too.
     app.add_middleware(AuditTrail, audit=server.audit, tokens=server.tokens)
+    if server.shared is not None:  # before any token check: sessions opened on other nodes
+        app.add_middleware(SharedStateGate, tokens=server.tokens, channel=server.shared.channel)
 
     if docs:
 

@@ -173,8 +173,21 @@ class TokenStore:
                 found = session_principal(session)
         return found
 
+    async def fetch(self, token: str) -> None:
+        """Learn what `token` stands for if it was made on another node of a cluster (a login
+        session), so that authenticate() knows it; nothing to do on a node alone."""
+        if self.sessions is not None:
+            await self.sessions.fetch(token)
+
     def add(self, entry: TokenEntry) -> None:
         self._entries.append(entry)
+
+    def replace(self, token: str, entry: TokenEntry) -> None:
+        """Let `entry` take the place of the token `token` (a cluster's admin token adopted)."""
+        self._entries = [entry if old.token == token else old for old in self._entries]
+
+    def __contains__(self, token: object) -> bool:
+        return any(entry.token == token for entry in self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -11,10 +11,20 @@ serve a cluster and nothing else of it is touched. Keys (owners in brackets):
     mc:roomdef:<room>     JSON room definition (re-placed on a survivor)       [directory]
     mc:events             pub/sub channel: {"node", "event"} from every node    [events]
     mc:state              pub/sub channel: shared state changed ("accounts", …) [shared state]
+    mc:accounts           hash: user -> JSON {"user", "role", "name", "password"}  [shared state]
+    mc:accounts:seeded    the node whose accounts.json seeded mc:accounts (NX)  [shared state]
+    mc:session:<digest>   JSON {"user", "role", "name", "expires"}; PEXPIREAT  [shared state]
+    mc:sessions:<user>    sorted set: the user's session digests by expiry     [shared state]
+    mc:secret:joinlinks   the join links' HMAC secret, made once (SET NX)      [shared state]
+    mc:joinlinks:revoked  sorted set: revoked link ids by when they expire     [shared state]
+    mc:admin-token        the admin token of a cluster without [[auth.tokens]] (NX) [shared state]
     mc:calls:<node>       set of the call ids of SIP calls the node carries      [calls]
     mc:call:<node>:<id>   hash: one call's room, party and dialog (callrecord)  [calls]
     mc:own:<kind>:<name>  the node calling a radio gateway ("gateway") or       [calls]
                           registering a trunk ("trunk"); expires (PX)
+
+`mc:state` notices are JSON {"node", "kind", "key"}; kinds: "account" (key: user),
+"session-ended" (key: digest), "user-sessions-ended" (key: user), "link-revoked" (key: id).
 """
 
 from __future__ import annotations
@@ -29,6 +39,21 @@ LEAST = PREFIX + "least"
 ROOMS = PREFIX + "rooms"
 EVENTS = PREFIX + "events"
 STATE = PREFIX + "state"
+
+
+ACCOUNTS = PREFIX + "accounts"
+ACCOUNTS_SEEDED = PREFIX + "accounts:seeded"
+JOINLINK_SECRET = PREFIX + "secret:joinlinks"
+JOINLINKS_REVOKED = PREFIX + "joinlinks:revoked"
+ADMIN_TOKEN = PREFIX + "admin-token"
+
+
+def session_key(digest: str) -> str:
+    return f"{PREFIX}session:{digest}"
+
+
+def user_sessions_key(user: str) -> str:
+    return f"{PREFIX}sessions:{user}"
 
 
 def node_key(name: str) -> str:

@@ -17,7 +17,9 @@ moved from one variant to another at a keyframe (mixer.variantswitch). The alias
 encode: viewers of one variant share its encoder, so encodes grow with the variants, not with
 the viewers. `composed(room, participant, width, height)` is the hook for other legs: it
 answers the hub source id to subscribe to or tap (legs in media workers ask for it with the
-"video.composed" request, see `serve_workers`)."""
+"video.composed" request, see `serve_workers`). A browser's estimate comes through the viewer's
+source: its subscriber's REMB and receiver reports (mediacore.senderestimate) reach the source's
+`estimate_listener`, here or from a media worker ("video.bitrate"), which is `estimate`."""
 
 from __future__ import annotations
 
@@ -193,6 +195,8 @@ class ConferenceService:
             source = VideoSource(alias_id(room, participant), "H264", room=room)
             view = _View(source, viewer, self._clock.now(), sized=width is not None)
             source.keyframe_requester = self._keyframe_requester(conference, view)
+            # a browser's REMB and receiver reports on this picture (mediacore.senderestimate)
+            source.estimate_listener = partial(self.estimate, room, participant)
             self._hub.register_source(source)
             conference.views[participant] = view
         if bitrate is not None:
@@ -263,6 +267,11 @@ class ConferenceService:
                     "player" if pid is None else pid: TIER_NAMES[v.viewer.tier]
                     for pid, v in list(conference.views.items())
                     if v.source.watched
+                },
+                "estimates": {
+                    "player" if pid is None else pid: round(v.estimate)
+                    for pid, v in list(conference.views.items())
+                    if v.source.watched and v.estimate is not None
                 },
             }
         }

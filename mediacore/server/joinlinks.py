@@ -2,9 +2,10 @@
 
 A link token is `jl1.<payload>.<signature>`: the payload is base64url JSON
 `{"room", "name", "role", "exp", "id"}`, the signature base64url HMAC-SHA256 of `jl1.<payload>`
-under a secret kept in the data directory. Nothing is stored per link, so a link lives until
-it expires, unless its id is revoked; revoked ids are remembered (in memory and in a file) only
-as long as a link with that id could still be valid."""
+under a secret kept in the data directory (in a cluster, in its Redis). Nothing is stored per
+link, so a link lives until it expires, unless its id is revoked; revoked ids are remembered (in
+memory and in a file, or the cluster's Redis) only as long as a link with that id could still be
+valid."""
 
 from __future__ import annotations
 
@@ -13,19 +14,32 @@ import binascii
 import hashlib
 import hmac
 import json
-import os
-import re
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+from mediacore.server.joinlinkfiles import LINK_ID, REVOKED_FILE, SECRET_FILE, LinkFiles
+from mediacore.server.privatefiles import replace_private, write_private
+
+__all__ = [
+    "LINK_ID",
+    "LINK_ROLES",
+    "MAX_MINUTES",
+    "PREFIX",
+    "REVOKED_FILE",
+    "SECRET_FILE",
+    "JoinLink",
+    "JoinLinks",
+    "LinkBackend",
+    "replace_private",
+    "write_private",
+]
 
 PREFIX = "jl1."
-SECRET_FILE = "join-link-secret"
-REVOKED_FILE = "join-links-revoked"
 MAX_MINUTES = 24 * 60
 LINK_ROLES = ("expert", "operator")
-LINK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MAX_TOKEN = 4096  # far above any real link; refuses to hash megabytes sent as a token
 
 
@@ -39,15 +53,32 @@ class JoinLink:
     token: str
 
 
+class LinkBackend(Protocol):
+    """Where the links' secret and revocations are kept: files in the data directory
+    (joinlinkfiles.py) on a node alone, the cluster's Redis (sharedjoinlinks.py) in a cluster.
+    Answered from memory, without I/O (links are checked on every request's path)."""
+
+    def secret(self, create: bool) -> bytes | None:
+        """The signing key; None when there is none yet and `create` is false. Raises
+        RuntimeError when there is no usable one."""
+        ...
+
+    def revocations(self, now: int) -> dict[str, int]:
+        """Revoked link ids and until when they are refused, those past `now` dropped."""
+        ...
+
+    def revoke(self, link_id: str, until: int, now: int) -> None:
+        """Refuse `link_id` until `until` (Unix seconds)."""
+        ...
+
+
 class JoinLinks:
-    """Mints and checks join links for one data directory.
+    """Mints and checks join links for one data directory (or one cluster: `backend`).
 
     The secret is made (0600) at the first mint, so a server that never mints writes nothing."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self._data_dir = data_dir
-        self._key: bytes | None = None
-        self._revoked: dict[str, int] | None = None  # id -> when its last link must expire
+    def __init__(self, data_dir: Path, backend: LinkBackend | None = None) -> None:
+        self._backend = backend if backend is not None else LinkFiles(data_dir)
 
     def mint(
         self,
@@ -93,62 +124,18 @@ class JoinLinks:
         """Refuse every link with this id from now on (until it could have expired anyway).
         Unknown ids are accepted: links are not stored, so any id may be out there."""
         moment = int(time.time() if now is None else now)
-        revoked = self._load_revoked(moment)
-        revoked[link_id] = moment + MAX_MINUTES * 60
-        text = "".join(f"{key} {until}\n" for key, until in sorted(revoked.items()))
-        replace_private(self._data_dir / REVOKED_FILE, text)
+        self._backend.revoke(link_id, moment + MAX_MINUTES * 60, moment)
 
     def revoked(self, link_id: str, now: float | None = None) -> bool:
         moment = int(time.time() if now is None else now)
-        return self._load_revoked(moment).get(link_id, 0) > moment
-
-    def _load_revoked(self, now: int) -> dict[str, int]:
-        if self._revoked is None:
-            self._revoked = {}
-            path = self._data_dir / REVOKED_FILE
-            lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-            for line in lines:
-                key, _, until = line.partition(" ")
-                if LINK_ID.fullmatch(key) and until.isdigit():
-                    self._revoked[key] = int(until)
-        for key in [key for key, until in self._revoked.items() if until <= now]:
-            del self._revoked[key]
-        return self._revoked
+        return self._backend.revocations(moment).get(link_id, 0) > moment
 
     def _sign(self, signed: str, *, create: bool) -> bytes:
         """The signature of `signed`, or b"" when there is no secret yet and none is wanted."""
-        if self._key is None:
-            path = self._data_dir / SECRET_FILE
-            if not path.exists():
-                if not create:
-                    return b""
-                try:
-                    write_private(path, secrets.token_hex(32) + "\n")
-                except FileExistsError:  # another process made it first: use theirs
-                    pass
-            text = path.read_text(encoding="utf-8").strip()
-            if len(text) < 32:  # an emptied or truncated file must not become a guessable key
-                raise RuntimeError(f"{path} holds no usable join-link secret; delete it")
-            self._key = text.encode()
-        return hmac.new(self._key, signed.encode(), hashlib.sha256).digest()
-
-
-def write_private(path: Path, text: str) -> None:
-    """Create `path` (and its folder) readable by its owner only, holding `text`.
-    Raises FileExistsError if it exists: a secret is never silently replaced."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
-def replace_private(path: Path, text: str) -> None:
-    """Write `text` to `path` (0600, its folder made if needed) by way of a spare file: a
-    crash leaves the old content or the new, never half of one."""
-    spare = path.with_suffix(".tmp")
-    spare.unlink(missing_ok=True)
-    write_private(spare, text)
-    os.replace(spare, path)
+        key = self._backend.secret(create)
+        if key is None:
+            return b""
+        return hmac.new(key, signed.encode(), hashlib.sha256).digest()
 
 
 def _decode(payload: str, token: str) -> JoinLink | None:

@@ -52,6 +52,7 @@ class Logins:
         wait = self.throttle.retry_after(keys, self.sessions.clock())
         if wait > 0:
             raise LoginRefused(429, "too many failed logins: try again later", math.ceil(wait))
+        await self.accounts.refresh(user)  # made or changed on another node of a cluster
         async with self._checks:
             account = await asyncio.to_thread(self.accounts.check, user, password)
         now = self.sessions.clock()

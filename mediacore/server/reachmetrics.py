@@ -1,5 +1,5 @@
-"""/metrics for reach: each composed-picture viewer's quality tier, and the H.265 → H.264
-transcodes running. Read on the scraping thread from the services' last statistics."""
+"""/metrics for reach: each composed-picture viewer's quality tier and estimate, and the
+H.265 → H.264 transcodes running. Read on the scraping thread from the services' last statistics."""
 
 from __future__ import annotations
 
@@ -27,10 +27,18 @@ class ReachCollector(Collector):
             "a composed-picture viewer's quality tier (0 full, 1 half, 2 a quarter bit rate)",
             labels=["room", "viewer"],
         )
+        estimates = GaugeMetricFamily(
+            "mediacore_conference_viewer_estimate_bps",
+            "what a composed-picture viewer can take, bit/s (its b=TIAS, TMMBR, REMB or loss)",
+            labels=["room", "viewer"],
+        )
         for room, stats in dict(self._conferences()).items():
             for viewer, name in dict(stats.get("tiers", {})).items():
                 tiers.add_metric([room, str(viewer)], TIER_NAMES.index(name))
+            for viewer, bitrate in dict(stats.get("estimates", {})).items():
+                estimates.add_metric([room, str(viewer)], float(bitrate))
         yield tiers
+        yield estimates
         transcodes = dict(self._transcodes())
         yield GaugeMetricFamily(
             "mediacore_transcodes",

@@ -5,7 +5,8 @@ becomes a proxy source of control's hub with the same id: walls, recordings and 
 other workers watch it there, and its keyframe requests go back to the worker. A source a
 worker's peer wants to watch ("video.import": a field camera, a peer of another worker) is
 tapped here and its frames sent down that worker's data path until it says "video.release",
-the source ends, or the worker dies (then its sources end here too)."""
+the source ends, or the worker dies (then its sources end here too); what the worker's
+subscribers can take of it ("video.bitrate") is reported to the source here."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class RemoteVideo:
         sharded.notification_listeners["video.published"] = self._publish
         sharded.notification_listeners["video.ended"] = self._ended
         sharded.notification_listeners["video.keyframe"] = self._keyframe
+        sharded.notification_listeners["video.bitrate"] = self._bitrate
         sharded.notification_listeners["video.release"] = self._release
         sharded.lost_listeners.append(self._lost)
 
@@ -94,10 +96,29 @@ class RemoteVideo:
         except KeyError:
             pass
 
+    def _bitrate(self, worker: WorkerProcess, data: dict[str, Any]) -> None:
+        """What the worker's subscribers of a source it imports can take (bit/s; anything but
+        a positive number: no limit known)."""
+        source_id, value = str(data.get("source")), data.get("bitrate")
+        if (worker.id, source_id) not in self._feeds:
+            return
+        bitrate = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            bitrate = float(value)
+        self._report(worker, source_id, bitrate)
+
+    def _report(self, worker: WorkerProcess, source_id: str, bitrate: float | None) -> None:
+        try:
+            source = self.hub.get(source_id)
+        except KeyError:
+            return
+        source.report_estimate(("worker", worker.id), bitrate)
+
     def _release(self, worker: WorkerProcess, data: dict[str, Any]) -> None:
         stop = self._feeds.pop((worker.id, str(data["source"])), None)
         if stop is not None:
             stop()
+            self._report(worker, str(data["source"]), None)
 
     def _source_gone(self, worker: WorkerProcess, source: VideoSource) -> None:
         if self._feeds.pop((worker.id, source.id), None) is not None:
@@ -108,6 +129,7 @@ class RemoteVideo:
     def _lost(self, worker: WorkerProcess) -> None:
         for key in [k for k in self._feeds if k[0] == worker.id]:
             self._feeds.pop(key)()
+            self._report(worker, key[1], None)
         for source_id, (owner, source) in list(self._published.items()):
             if owner is worker:
                 del self._published[source_id]

@@ -6,7 +6,8 @@ makes it a source of its own hub, which walls, recordings and other workers' pee
 they watch from elsewhere (a field camera, a peer of another worker) comes down: "video.import"
 asks control to send that source's frames here, where a proxy source of the same id takes
 them; "video.release" stops it once nobody here watches. Keyframe requests go to whoever
-publishes ("video.keyframe", both ways)."""
+publishes ("video.keyframe", both ways); what the subscribers here can take of an imported
+source (their REMB and receiver reports, mediacore.senderestimate) goes up ("video.bitrate")."""
 
 from __future__ import annotations
 
@@ -105,6 +106,9 @@ class WorkerVideo:
             answer["codec"],
             answer.get("participant"),
             lambda: self.channel.notify("video.keyframe", source=source_id),
+        )
+        imported.estimate_listener = lambda bitrate: self.channel.notify(
+            "video.bitrate", source=source_id, bitrate=bitrate
         )
         self.hub.register_source(imported)
         self._imported[source_id] = imported

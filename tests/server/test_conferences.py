@@ -205,3 +205,20 @@ async def test_a_leg_in_a_worker_moves_tier_by_request_and_bad_bitrates_are_refu
             await worker.handlers["video.estimate"]({"room": "r", "bitrate": bad})
         with pytest.raises(RequestFailed, match="bitrate"):
             await worker.handlers["video.composed"]({"room": "r", "bitrate": bad})
+
+
+async def test_a_browsers_estimate_on_its_picture_moves_its_tier(setup: Any) -> None:
+    """A browser says what it can take through the picture it watches (its REMB and receiver
+    reports, read by the hub from its sender, mediacore.senderestimate): the viewer's source
+    hears it and the viewer moves to the tier that fits; the room shows its estimate."""
+    service, _bus, hub, made = setup
+    source = hub.get(await service.composed("r", "a"))
+    track = source.track()  # the browser's subscription
+    assert "320x180-a" in made[0].variants()
+    source.report_estimate(track, 150_000)
+    await asyncio.sleep(0)
+    assert "320x180-a~t2" in made[0].variants()
+    composed = service.room_fields("r")["composed"]
+    assert composed["tiers"] == {"a": "quarter"} and composed["estimates"] == {"a": 150_000}
+    track.stop()  # the browser unsubscribed: its estimate goes with it
+    assert service.room_fields("r")["composed"]["estimates"] == {}

@@ -6,14 +6,23 @@ microphone track (here a sine at a known frequency) and decodes what comes back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import av
 import numpy as np
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
 
 from mediacore.audio import tone_level_dbfs, tone_levels_by_block
 from mediacore.codecs.base import Pcm
@@ -132,3 +141,30 @@ def strip_candidates(sdp: str, keep: Any = None) -> str:
     lines = sdp.splitlines()
     kept = [line for line in lines if not line.startswith("a=candidate:") or (keep and keep(line))]
     return "\r\n".join(kept) + "\r\n"
+
+
+@contextlib.asynccontextmanager
+async def crafted_remb(receiver: RTCRtpReceiver, ssrc: int, bitrate: int) -> AsyncIterator[None]:
+    """The receiver says it can take `bitrate` for stream `ssrc`, three times a second, in
+    place of its own estimator's REMB (one estimator speaks, as in a browser)."""
+    send_rtcp = receiver._send_rtcp
+    remb = RtcpPsfbPacket(
+        fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(bitrate, [ssrc])
+    )
+
+    async def without_own_remb(packet: Any) -> None:
+        if not (isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP):
+            await send_rtcp(packet)
+
+    async def send() -> None:
+        while True:
+            await send_rtcp(remb)
+            await asyncio.sleep(0.3)
+
+    receiver._send_rtcp = without_own_remb  # type: ignore[method-assign]
+    task = asyncio.ensure_future(send())
+    try:
+        yield
+    finally:
+        task.cancel()
+        receiver._send_rtcp = send_rtcp  # type: ignore[method-assign]
