@@ -35,6 +35,13 @@ def free_tcp_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _reach(host: str) -> str:
+    """The address a client reaches a server bound to `host` at: loopback for a wildcard."""
+    if host in ("0.0.0.0", "::"):
+        return "[::1]" if host == "::" else "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def stop_process(process: subprocess.Popen[bytes], stop_signal: int, grace: float) -> int:
     """Ask a child to stop with `stop_signal`, kill it after `grace` seconds; its exit status."""
     if process.poll() is None:
@@ -200,6 +207,7 @@ class ServerProcess:
         ca_file: Path | None = None,
         ready_timeout: float = 20.0,
         options: Sequence[str] = (),
+        launcher: Sequence[str] = (),
         **environment: str,
     ) -> None:
         """`config` is TOML text for the server's config file (SIP users, trunks, rooms).
@@ -213,7 +221,9 @@ class ServerProcess:
         trusting `ca_file` (default: the certificate the server makes in its data dir). SIP
         over TLS listens on a free port of its own (`sip_tls_port`) either way.
         `ready_timeout`: seconds it may take to answer (then it is stopped, RuntimeError).
-        `options`: more `serve` options (a cluster node's --cluster, --node, --advertise)."""
+        `options`: more `serve` options (a cluster node's --cluster, --node, --advertise);
+        `launcher`: an argv prefix the server runs under (`ip netns exec NS`: a cluster node
+        in a network namespace of its own, reached at `host`)."""
         workers_option = [] if workers is None else ["--workers", str(workers)]
         self.http_port = http_port or free_tcp_port()
         self.sip_port = free_sip_port()  # free for both UDP and TCP
@@ -224,10 +234,7 @@ class ServerProcess:
         high = low + rtp_ports - 1
         self.rtp_range = (low, high)
         self.data_dir = data_dir
-        # Where the client reaches it: the host itself for one loopback address of many
-        # (cluster nodes on 127.0.0.x), else the loopback of the host's family.
-        loopback = "[::1]" if ":" in host else host if host.startswith("127.") else "127.0.0.1"
-        self.url = f"{'https' if tls else 'http'}://{loopback}:{self.http_port}"
+        self.url = f"{'https' if tls else 'http'}://{_reach(host)}:{self.http_port}"
         # Test cameras and receivers listen on loopback, which [outbound] refuses by default;
         # every benchmark peer connects from loopback, one address for hundreds of sockets.
         env = {
@@ -253,6 +260,7 @@ class ServerProcess:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [
+                *launcher,
                 sys.executable,
                 "-m",
                 "mediacore.server.cli",

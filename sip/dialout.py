@@ -23,10 +23,12 @@ from sip.call import SipCall
 from sip.cancel import cancel_for
 from sip.dialog import MAX_FORWARDS, Dialog, new_call_id, new_tag
 from sip.message import Headers, Request, Response
+from sip.registrar import Binding
 from sip.roomport import CallRoom, MediaLeg
 from sip.sessionkind import OutgoingSessionKind
 from sip.sessiontimer import SessionTimer, parse_session_expires
 from sip.settings import SipTrunk
+from sip.sharedbindings import SharedBinding, first_hop
 from sip.stack import resolve
 from sip.transaction import Peer
 from sip.useragent import SipUserAgent
@@ -73,6 +75,7 @@ class Route:
     from_user: str
     from_host: str
     trunk: SipTrunk | None
+    route_set: tuple[str, ...] = ()  # Route headers of the INVITE (a registered user's Path)
 
 
 class Dialer:
@@ -180,19 +183,31 @@ class Dialer:
                 trunk,
             )
         if uri.user in agent.users:
-            bindings = agent.registrar.lookup(uri.user, self.agent.clock.now())
-            if not bindings:
-                raise DialError(404, "not-registered", f"SIP user {uri.user!r} is not registered")
-            binding = bindings[-1]  # the newest registration
-            return Route(
-                binding.contact,
-                binding.source,
-                Address(SipUri("sip", uri.host, user=uri.user)),
-                from_user,
-                "",
-                None,
-            )
+            return await self._registered(uri, from_user)
         return Route(str(uri), await self._resolve(uri), Address(uri), from_user, "", None)
+
+    async def _registered(self, uri: SipUri, from_user: str) -> Route:
+        """To a registered user: in a cluster its newest binding on any server (the shared
+        store has the latest REGISTER, wherever it went; ours may be older), else its newest
+        binding here; along the binding's Path when it has one (RFC 3327)."""
+        agent = self.agent
+        user = uri.user or ""
+        found: Binding | SharedBinding | None = None
+        if agent.shared_bindings is not None:
+            found = await agent.shared_bindings.find(user)
+        if found is None:
+            bindings = agent.registrar.lookup(user, agent.clock.now())
+            found = bindings[-1] if bindings else None
+        if found is None:
+            raise DialError(404, "not-registered", f"SIP user {user!r} is not registered")
+        destination = found.source
+        if found.path:
+            try:
+                destination = await self._resolve(first_hop(found.path))
+            except SipSyntaxError as error:
+                raise DialError(502, "bad-path", f"unusable Path: {error}") from None
+        to = Address(SipUri("sip", uri.host, user=user))
+        return Route(found.contact, destination, to, from_user, "", None, found.path)
 
     async def _call(
         self,
@@ -306,6 +321,8 @@ class Dialer:
                 ("Contact", contact),
             ]
         )
+        for hop in route.route_set:
+            headers.add("Route", hop)
         invite = Request(headers, offer.serialize().encode(), "INVITE", route.request_uri)
         self.agent.add_capabilities(invite)
         if self.agent.settings.session_expires:

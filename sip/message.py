@@ -72,6 +72,7 @@ LIST_HEADERS = frozenset(
         "via",
         "route",
         "record-route",
+        "path",
         "contact",
         "allow",
         "supported",

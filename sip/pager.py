@@ -143,7 +143,8 @@ class Pager:
         elif target in agent.users:
             # From the sender's account, or (a trunk's caller) the user its From names
             relayed_from = Sender(sender_user or request.from_.uri.user or "anonymous", name)
-            self._relay(request, transaction, target, texted("user", at_here(target)), relayed_from)
+            relay = self._relay(request, transaction, texted("user", at_here(target)), relayed_from)
+            agent.spawn(relay)
         elif agent.rooms(target) is not None:
             if user is not None and user.role not in JOIN_ROLES:
                 response = make_response(request, 403, "Role May Not Text Rooms")
@@ -183,22 +184,21 @@ class Pager:
         self.sink.received(text)
         self.agent.stack.respond(transaction, make_response(request, 200))
 
-    def _relay(
-        self,
-        request: Request,
-        transaction: ServerTransaction,
-        target: str,
-        text: Text,
-        sender: Sender,
+    async def _relay(
+        self, request: Request, transaction: ServerTransaction, text: Text, sender: Sender
     ) -> None:
-        if not self.agent.registrar.lookup(target, self.agent.clock.now()):
+        """Take a text for a user and send it on: to its binding here, or (in a cluster) the
+        one another server holds; 480 when the user is registered nowhere."""
+        uri = SipUri.parse(text.to)
+        try:
+            route = await self.dialer.route(uri, None, sender.user)
+        except DialError:
             response = make_response(request, 480, "Temporarily Unavailable (not registered)")
             self.agent.stack.respond(transaction, response)
             return
         message_id = self.sink.received(text)
         self.agent.stack.respond(transaction, make_response(request, 202))
-        recipient = Recipient(text.to, uri=SipUri.parse(text.to))
-        self.send(message_id, [recipient], text.text, sender)
+        self.send(message_id, [Recipient(text.to, route=route)], text.text, sender)
 
     # -- out ------------------------------------------------------------------------------
 
@@ -243,7 +243,11 @@ class Pager:
             dialog = call.dialog
             if call.room_name != room or call.ended or call.floor_listener or dialog is None:
                 continue
-            route = Route(str(dialog.remote_target), dialog.peer, dialog.remote, "", "", None)
+            # Along the dialog's route set: through the proxy that record-routed the call.
+            route = Route(
+                str(dialog.remote_target), dialog.peer, dialog.remote, "", "", None,
+                tuple(dialog.route_set),
+            )  # fmt: skip
             found.append(Recipient(str(dialog.remote.uri), route=route))
         return found
 
@@ -291,7 +295,7 @@ class Pager:
             cseq=1,
             via=stack.via(destination),
             text=text,
-            extra=(("User-Agent", "mediacore"),),
+            extra=(*(("Route", hop) for hop in route.route_set), ("User-Agent", "mediacore")),
         )  # fmt: skip
         self.sink.status(message_id, recipient.address, "sent", None, "")
         response = await self._answered(request, destination)

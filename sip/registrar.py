@@ -33,6 +33,9 @@ class Binding:
     call_id: str
     cseq: int
     user_agent: str
+    # RFC 3327: the proxies the REGISTER came through (Path values, nearest us first); requests
+    # to the user carry them as Route and go to the first one.
+    path: tuple[str, ...] = ()
 
     def remaining(self, now: float) -> int:
         return max(0, round(self.expires_at - now))
@@ -54,8 +57,10 @@ class Registrar:
         user_agent: str,
         now: float,
         wall_now: float,
+        path: tuple[str, ...] = (),
     ) -> list[Binding]:
-        """Apply one REGISTER; `contacts` None means `Contact: *` (remove all, needs Expires 0).
+        """Apply one REGISTER; `contacts` None means `Contact: *` (remove all, needs Expires 0);
+        `path` is its Path header values (RFC 3327), kept with each contact it adds.
 
         Returns the user's bindings afterwards. Raises RegistrationError (400, 423)."""
         self.expire(now)
@@ -81,7 +86,9 @@ class Registrar:
                 kept.remove(existing)
             if expires > 0:
                 kept.append(
-                    Binding(user, uri, source, now + expires, wall_now, call_id, cseq, user_agent)
+                    Binding(
+                        user, uri, source, now + expires, wall_now, call_id, cseq, user_agent, path
+                    )
                 )
         if len(kept) > MAX_CONTACTS_PER_USER:
             kept = kept[-MAX_CONTACTS_PER_USER:]  # the newest win; a phone re-registering stays

@@ -79,6 +79,10 @@ class SipSettings:
     # Accounts may have their own list ([[sip.users]] digest_algorithms = "SHA-256,MD5").
     digest_algorithms: str = "MD5"
     auth_failure_limit: int = 10  # failures from one address within a minute before it is blocked
+    # SIP proxies in front of this server (the cluster's Kamailio; addresses, comma-separated):
+    # the failures of requests they relay count against the address the proxy received them
+    # from, never the proxy's own, so one guesser cannot block everyone behind it.
+    proxies: str = ""
     # In-dialog OPTIONS to every call this often; 408 or 481 ends the call. 0 turns it off.
     keepalive_interval: float = 30.0
     # Texts (SIP MESSAGE, sip.pager): the user part that reaches the dispatch consoles
@@ -123,6 +127,10 @@ class SipSettings:
     @property
     def algorithms(self) -> tuple[str, ...]:
         return parse_algorithms(self.digest_algorithms)
+
+    @property
+    def proxy_addresses(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.proxies.split(",") if part.strip())
 
     @property
     def tcp_limits(self) -> TcpLimits:

@@ -30,12 +30,14 @@ from sip.message import Request, Response, make_response
 from sip.natdetect import behind_nat
 from sip.pinentry import PinEntry, PinPrompt
 from sip.pinguard import PinGuard
+from sip.proxied import client_address
 from sip.refer import ReferError, Replaces
 from sip.registrar import Registrar, RegistrationError
 from sip.roomport import CallLegs, CallRoom, MediaLeg
 from sip.sessionkind import IncomingSessionKind
 from sip.sessiontimer import SessionTimer, parse_session_expires
 from sip.settings import SipSettings, SipUser
+from sip.sharedbindings import SharedBindings, path_of
 from sip.stack import SipStack
 from sip.throttle import AuthThrottle
 from sip.transaction import Peer, ServerTransaction
@@ -104,6 +106,8 @@ class SipUserAgent:
             algorithms=settings.algorithms,
         )
         self.registrar = Registrar()
+        # In a cluster: registrations told to, and looked up in, the other servers' store.
+        self.shared_bindings: SharedBindings | None = None
         # A registered phone's TCP flow stays open on its CRLF keep-alives (RFC 5626).
         stack.transports.in_use = lambda peer: self.registrar.registered_from(
             peer, self.clock.now()
@@ -250,6 +254,11 @@ class SipUserAgent:
         self, request: Request, source: Peer, transaction: ServerTransaction
     ) -> SipUser | None:
         """The caller's account, or None after answering with a challenge or a refusal."""
+        client = client_address(request, source, self.settings.proxy_addresses)
+        if client != source.host and self.throttle.blocked(client, self.clock.now()):
+            # Blocked behind a proxy: the proxy must hear an answer, the guesser learns little.
+            self.stack.respond(transaction, make_response(request, 403, "Forbidden"))
+            return None
         header = request.headers.get("Authorization") or request.headers.get("Proxy-Authorization")
         if header is None:
             self._challenge(request, transaction, stale=False)
@@ -271,13 +280,13 @@ class SipUserAgent:
             algorithms=self._algorithms_for(credentials.username),
         )
         if verdict is Verdict.OK and user is not None:
-            self.throttle.succeeded(source.host)
+            self.throttle.succeeded(client)
             self.stack.peer_proved(source)  # it answered a nonce we sent it: it is there
             return user
         if verdict is Verdict.STALE:
             self._challenge(request, transaction, stale=True)
             return None
-        self._auth_failed(request, source, credentials.username)
+        self._auth_failed(request, client, credentials.username)
         self.stack.respond(transaction, make_response(request, 403, "Forbidden (bad credentials)"))
         return None
 
@@ -293,16 +302,16 @@ class SipUserAgent:
         user = self.users.get(username)
         return (user.algorithms if user else ()) or self.settings.algorithms
 
-    def _auth_failed(self, request: Request, source: Peer, username: str) -> None:
+    def _auth_failed(self, request: Request, client: str, username: str) -> None:
         log.info(
             "sip authentication failed",
-            extra={"source": source.host, "user": username, "method": request.method},
+            extra={"source": client, "user": username, "method": request.method},
         )
-        if self.throttle.failed(source.host, self.clock.now()):
+        if self.throttle.failed(client, self.clock.now()):
             self.bus.publish(
                 "sip.auth_blocked",
                 None,
-                source=source.host,
+                source=client,
                 user=username,
                 failures=self.throttle.limit,
                 blocked_seconds=self.throttle.block,
@@ -318,6 +327,7 @@ class SipUserAgent:
             self.stack.respond(transaction, make_response(request, 403, "Forbidden (not your AOR)"))
             return
         star = any(value.strip() == "*" for value in request.headers.get_all("Contact"))
+        path = path_of(request)
         try:
             bindings = self.registrar.update(
                 user.user,
@@ -329,6 +339,7 @@ class SipUserAgent:
                 user_agent=(request.headers.get("User-Agent") or "")[:100],
                 now=self.clock.now(),
                 wall_now=time.time(),
+                path=path,
             )
         except RegistrationError as error:
             response = make_response(request, error.status)
@@ -340,8 +351,12 @@ class SipUserAgent:
         now = self.clock.now()
         for binding in bindings:
             response.headers.add("Contact", f"<{binding.contact}>;expires={binding.remaining(now)}")
+        if path and "path" in _supported(request):
+            response.headers.add("Path", ", ".join(path))  # RFC 3327 §5.3: the path we keep
         response.headers.add("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()))
         self.stack.respond(transaction, response)
+        if self.shared_bindings is not None:
+            self.shared_bindings.registered(user.user, bindings, now)
         self.bus.publish(
             "sip.registered" if bindings else "sip.unregistered",
             None,
@@ -384,7 +399,10 @@ class SipUserAgent:
                 self.stack.respond(transaction, make_response(request, 403, "Role May Not Join"))
                 return
         # A trunk's one address carries many callers: only the room's PIN limits apply to it.
-        pin_source = None if self._trusted(source) else source.host
+        # Behind a proxy ([sip] proxies) the caller is where the proxy received it from.
+        pin_source = None
+        if not self._trusted(source):
+            pin_source = client_address(request, source, self.settings.proxy_addresses)
         if room.settings.pin and user is None:
             refusal = self.pin_guard.refusal(pin_source, room.name, self.clock.now())
             if refusal is not None:

@@ -18,6 +18,9 @@ serve a cluster and nothing else of it is touched. Keys (owners in brackets):
     mc:secret:joinlinks   the join links' HMAC secret, made once (SET NX)      [shared state]
     mc:joinlinks:revoked  sorted set: revoked link ids by when they expire     [shared state]
     mc:admin-token        the admin token of a cluster without [[auth.tokens]] (NX) [shared state]
+    mc:reg:<user>         hash: a SIP user's newest binding: contact, path,     [sipbindings]
+                          expires (Unix s), node, source, received; expires
+                          with the binding (Kamailio reads it too)
     mc:calls:<node>       set of the call ids of SIP calls the node carries      [calls]
     mc:call:<node>:<id>   hash: one call's room, party and dialog (callrecord)  [calls]
     mc:own:<kind>:<name>  the node calling a radio gateway ("gateway") or       [calls]
@@ -66,6 +69,10 @@ def room_key(room: str) -> str:
 
 def roomdef_key(room: str) -> str:
     return f"{PREFIX}roomdef:{room}"
+
+
+def reg_key(user: str) -> str:
+    return f"{PREFIX}reg:{user}"
 
 
 def calls_key(node: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -11,10 +12,12 @@ from ingest.gbplatform import GbPlatform
 from ingest.gbstore import GbDeviceStore
 from mediacore.clock import iso8601
 from mediacore.events import EventBus
+from mediacore.server.clusterredis import connect
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.gbtalkbacks import GbTalkbacks
 from mediacore.server.radiogateways import GatewayKeeper
+from mediacore.server.sipbindings import RedisBindings
 from mediacore.server.sipradio import IncomingRadio
 from sip.dialout import Dialer
 from sip.message import Request, Response
@@ -50,6 +53,11 @@ class SipService:
         self.agent = SipUserAgent(
             config.sip, self.stack, rooms, legs or directory.legs, bus, [IncomingRadio()]
         )
+        self.bindings: RedisBindings | None = None  # registrations shared in a cluster
+        if config.cluster.enabled:
+            node = config.cluster.node or socket.gethostname()
+            self.bindings = RedisBindings(connect(config.cluster), node)
+            self.agent.shared_bindings = self.bindings
         self.dialer = Dialer(self.agent)
         self.transfers = Transfers(self.agent, self.dialer)  # REFER, NOTIFY, Replaces
         self.trunks = [
@@ -117,6 +125,8 @@ class SipService:
             await asyncio.sleep(0.05)
         await self.agent.stop()
         await self.stack.stop()
+        if self.bindings is not None:
+            await self.bindings.close()
 
     def statistics(self) -> dict[str, float]:
         """Counters and gauges for /metrics."""
