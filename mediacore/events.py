@@ -101,6 +101,11 @@ class EventBus:
                 listener(event)
             except Exception:  # one broken listener must not stop the others or the room
                 log.exception("event listener failed", extra={"event_type": event.type})
+        self.relay(event)
+        return event
+
+    def relay(self, event: Event) -> None:
+        """An event another cluster node published: to the subscribers (streams) only, never
+        to the listeners, which act on and record this node's own events."""
         for subscription in self._subscriptions:
             subscription.offer(event)
-        return event

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,7 +26,7 @@ from ingest.gbrosterposition import position_fields
 from ingest.service import IngestService
 from mediacore.events import EventBus
 from mediacore.legvideo import LegVideo
-from mediacore.server import clusterredis
+from mediacore.room import RoomSettings
 from mediacore.server.accounts import Accounts
 from mediacore.server.alarms import Alarms
 from mediacore.server.announcefiles import MAX_FILE_BYTES, AnnouncementFiles
@@ -54,6 +53,7 @@ from mediacore.server.api_joinlinks import build_join_links_router
 from mediacore.server.api_login import build_login_router
 from mediacore.server.api_messages import build_messages_router
 from mediacore.server.api_move import build_move_router
+from mediacore.server.api_nodes import build_nodes_router, single_node
 from mediacore.server.api_pages import build_pages_router
 from mediacore.server.api_parking import build_parking_router
 from mediacore.server.api_recordings import build_recordings_router
@@ -73,6 +73,8 @@ from mediacore.server.broadcasts import Broadcasts
 from mediacore.server.callroom import RemoteLegs, RemotePinEntry
 from mediacore.server.children import ChildProcess
 from mediacore.server.clips import ClipCache
+from mediacore.server.cluster import Cluster
+from mediacore.server.clusterforward import ClusterForwarder
 from mediacore.server.conferencemetrics import ConferenceCollector
 from mediacore.server.conferences import ConferenceService
 from mediacore.server.config import Config, outbound_networks
@@ -186,12 +188,6 @@ class MediaServer:
             self.groups, book, self.sip.dialer, self.sip.agent.rooms, self.bus
         )
         self.metrics = MediaMetrics(self.directory, self.sip.statistics)
-        # [cluster]: calls, gateways and recordings outlive a dead node (nodefailure.py)
-        self.failure: NodeFailure | None = None
-        if config.cluster.enabled:
-            node = config.cluster.node or socket.gethostname().split(".")[0]
-            redis = clusterredis.connect(config.cluster)
-            self.failure = NodeFailure(config, node, redis, self.sip, self.bus, self.rooms.names)
         if self.pool is not None and self.sharded is not None:
             self.metrics.remote_rooms = self.sharded.snapshots
             self.metrics.workers = self.pool.describe
@@ -319,6 +315,31 @@ class MediaServer:
         self.messages.pager = self.sip.texts(self.messages)
         self.ready = False
         self.directory.tick_observers.append(self.metrics.observe_tick)
+        # [cluster]: nodes, the room directory, forwarding, events of every node (cluster.py)
+        self.cluster: Cluster | None = None
+        if config.cluster.enabled:
+            self.cluster = Cluster(config, self.rooms, self.bus, self.counts, self.settings_of)
+        # [cluster]: calls, gateways and recordings outlive a dead node (nodefailure.py)
+        self.failure: NodeFailure | None = None
+        if self.cluster is not None:
+            self.failure = NodeFailure(
+                config, self.cluster.node, self.cluster.redis, self.sip, self.bus, self.rooms.names
+            )
+
+    def settings_of(self, room: str) -> RoomSettings | None:
+        """An open room's settings (its PIN too), or None."""
+        if self.sharded is not None:
+            placed = self.sharded.rooms.get(room)
+            return None if placed is None else placed.settings
+        found = self.directory.rooms.get(room)
+        return None if found is None else found.settings
+
+    def counts(self) -> tuple[int, int]:
+        """The rooms open on this node, and the legs in them."""
+        names = self.rooms.names()
+        if self.sharded is not None:
+            return len(names), sum(self.sharded.legs_in(name) for name in names)
+        return len(names), sum(len(room.participants) for room in self.directory.rooms.values())
 
     def _announcements(self, config: Config) -> Announcements:
         """Files and speech played into rooms: joined here, or in the room's worker."""
@@ -360,11 +381,14 @@ class MediaServer:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         if self.shared is not None:
             await self.shared.start()
+        rooms = list(self.config.rooms)
+        if self.cluster is not None:  # not the config rooms another live node has
+            rooms = await self.cluster.start(self.config.rooms)
         if self.sharded is None:
-            await self.directory.start()
+            await self.directory.start(rooms)
         else:
             await self.sharded.start()
-            for settings in self.config.rooms:
+            for settings in rooms:
                 await self.rooms.open(settings)
         await self.recorder.start()
         await self.recorder.start_configured(self.rooms.names())
@@ -390,11 +414,13 @@ class MediaServer:
 
     async def stop(self) -> None:
         self.ready = False
+        if self.failure is not None:  # its calls end with it; its gateways and trunks go now
+            await self.failure.stop()
+        if self.cluster is not None:  # first: the others take this node's rooms over now
+            await self.cluster.stop()
         await self.link_legs.stop()
         await self.private_calls.stop()
         await self.group_dials.stop()  # calls still ringing are CANCELled
-        if self.failure is not None:
-            await self.failure.stop()
         # First: recordings end sealed, with the room still whole (in workers too: they are
         # stopped below, after their recordings).
         await self.recorder.stop()
@@ -451,6 +477,15 @@ def create_app(server: MediaServer) -> FastAPI:
     app.state.tokens = server.tokens
     install_error_handlers(app)
     limits = server.config.server
+    if server.cluster is not None:  # inside the guard: callers are known, bodies bounded
+        app.add_middleware(
+            ClusterForwarder,
+            node=server.cluster.node,
+            directory=server.cluster.directory,
+            secret=lambda: server.cluster.secret if server.cluster is not None else None,
+            local=server.rooms.names,
+            client=server.cluster.client,
+        )
     app.add_middleware(
         RequestGuard,
         tokens=server.tokens,
@@ -508,6 +543,10 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_floor_router(server.rooms, server.peers.owner_of))
     app.include_router(build_rollcall_router(server.rollcalls))
     app.include_router(build_workers_router(server.pool))
+    nodes = single_node(server.config.server.host, server.counts)
+    app.include_router(
+        build_nodes_router(nodes if server.cluster is None else server.cluster.nodes)
+    )
     app.include_router(
         build_sources_router(server.sources, server.link_legs, server.transcodes.fields)
     )
@@ -571,7 +610,8 @@ def create_app(server: MediaServer) -> FastAPI:
             server.content, lambda name: name in server.rooms.names(), STATIC / "contentshare.js"
         )
     )
-    app.include_router(
-        build_events_router(server.bus, server.tokens, lambda name: name in server.rooms.names())
-    )
+    room_exists = lambda name: name in server.rooms.names()  # noqa: E731
+    if server.cluster is not None:  # every room of the cluster streams here
+        room_exists = server.cluster.room_exists
+    app.include_router(build_events_router(server.bus, server.tokens, room_exists))
     return app

@@ -21,6 +21,8 @@ serve a cluster and nothing else of it is touched. Keys (owners in brackets):
     mc:reg:<user>         hash: a SIP user's newest binding: contact, path,     [sipbindings]
                           expires (Unix s), node, source, received; expires
                           with the binding (Kamailio reads it too)
+    mc:secret:forward     the secret nodes sign forwarded requests with         [clustertrust]
+    mc:claim:<room>       a survivor's short claim on a dead node's room        [clusterfailover]
     mc:calls:<node>       set of the call ids of SIP calls the node carries      [calls]
     mc:call:<node>:<id>   hash: one call's room, party and dialog (callrecord)  [calls]
     mc:own:<kind>:<name>  the node calling a radio gateway ("gateway") or       [calls]
@@ -42,6 +44,7 @@ LEAST = PREFIX + "least"
 ROOMS = PREFIX + "rooms"
 EVENTS = PREFIX + "events"
 STATE = PREFIX + "state"
+FORWARD_SECRET = PREFIX + "secret:forward"
 
 
 ACCOUNTS = PREFIX + "accounts"
@@ -73,6 +76,10 @@ def roomdef_key(room: str) -> str:
 
 def reg_key(user: str) -> str:
     return f"{PREFIX}reg:{user}"
+
+
+def claim_key(room: str) -> str:
+    return f"{PREFIX}claim:{room}"
 
 
 def calls_key(node: str) -> str:

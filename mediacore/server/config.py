@@ -317,14 +317,14 @@ def validate_config(config: Config) -> Config:
         outbound_networks(config.outbound)
     except ValueError as error:
         raise ConfigError(f"[outbound]: {error}") from None
-    _validate_cluster(config.cluster)
+    _validate_cluster(config.cluster, config.server.host)
     recordings = (config.data_dir / "recordings").resolve()
     if config.signing_key_path.resolve().is_relative_to(recordings):
         raise ConfigError("recording.signing_key must lie outside the data dir's recordings/")
     return config
 
 
-def _validate_cluster(cluster: ClusterSection) -> None:
+def _validate_cluster(cluster: ClusterSection, host: str) -> None:
     if not cluster.enabled:
         return
     parsed = urlsplit(cluster.redis)
@@ -336,6 +336,11 @@ def _validate_cluster(cluster: ClusterSection) -> None:
         raise ConfigError(
             "cluster.heartbeat_ms and cluster.dead_after_ms must satisfy "
             "100 <= heartbeat_ms <= dead_after_ms / 2 <= 30000"
+        )
+    if not cluster.advertise and host in ("", "0.0.0.0", "::"):
+        raise ConfigError(
+            "cluster.advertise: the address other nodes reach this node at is needed when "
+            f"[server] host is {host!r} (give --advertise ADDR)"
         )
 
 

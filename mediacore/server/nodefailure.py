@@ -9,12 +9,11 @@
 - recordings a crash left open are recovered at start as on a single node (recorder/service.py);
   here each is told to the cluster as a `recording.recovered` event.
 
-Runs only with `[cluster] redis`; the rounds follow `[cluster] heartbeat_ms`."""
+Runs only with `[cluster] redis`: a round after each of the node's heartbeats (clusternode.py),
+so a node that stops announcing itself stops renewing its claims too."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -23,6 +22,7 @@ import redis.asyncio as aioredis
 
 from mediacore.events import EventBus
 from mediacore.server.clustercalls import ClusterCalls
+from mediacore.server.clusternode import ClusterNode
 from mediacore.server.config import Config
 from mediacore.server.ownership import Ownership
 from mediacore.server.sipservice import SipService
@@ -34,25 +34,24 @@ class NodeFailure:
     def __init__(
         self,
         config: Config,
-        node: str,
+        node: ClusterNode,
         redis: aioredis.Redis,
         sip: SipService,
         bus: EventBus,
         rooms: Callable[[], Iterable[str]],
     ) -> None:
-        self.node = node
+        self.node = name = node.name
+        self.heartbeat = node
         self.rooms = rooms
         self.bus = bus
-        self.every = config.cluster.heartbeat_ms / 1000
-        self.calls = ClusterCalls(node, redis, sip.agent, sip.dialer, sip.gateways, bus)
+        self.calls = ClusterCalls(name, redis, sip.agent, sip.dialer, sip.gateways, bus)
         names = [gateway.name for gateway in config.radio_gateways]
-        self.gateways = Ownership(redis, node, "gateway", names, config.cluster.dead_after_ms)
+        self.gateways = Ownership(redis, name, "gateway", names, config.cluster.dead_after_ms)
         sip.gateways.may_dial = self.gateways.owns
         registering = [registration.trunk.name for registration in sip.trunks]
-        self.trunks = Ownership(redis, node, "trunk", registering, config.cluster.dead_after_ms)
+        self.trunks = Ownership(redis, name, "trunk", registering, config.cluster.dead_after_ms)
         for registration in sip.trunks:
             registration.may_register = self.trunks.owns
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self, recovered: list[dict[str, Any]]) -> None:
         """Begin the rounds; `recovered`: the recordings this node's start recovered. Calls
@@ -63,13 +62,11 @@ class NodeFailure:
         self.calls.follow()
         for recording in recovered:
             self.bus.publish("recording.recovered", None, **recording, recovered_by=self.node)
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self.heartbeat.beats.append(self._round)
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.every)
-            await self._claim()
-            await self.calls.sync()
+    async def _round(self) -> None:
+        await self._claim()
+        await self.calls.sync()
 
     async def _claim(self) -> None:
         for name in sorted(await self.gateways.refresh()):
@@ -81,10 +78,8 @@ class NodeFailure:
 
     async def stop(self) -> None:
         """A clean stop: the calls end with the node, and the gateways go to the others now."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._round in self.heartbeat.beats:
+            self.heartbeat.beats.remove(self._round)
         await self.calls.stop()
         await self.calls.withdraw()
         await self.gateways.release()

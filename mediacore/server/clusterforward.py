@@ -1,0 +1,265 @@
+"""One API anywhere: a request about a room another node owns is served by that node.
+
+A pure ASGI middleware inside the request guard (so the caller is authenticated and its body
+bounded here first):
+
+- `/api/v1/rooms/{room}...` for a room this node does not have but the directory places on
+  another node is forwarded there, with the caller's own headers (its Authorization: the owner
+  checks it again), and the owner's status, headers and body are answered as they are. An
+  owner that is dead answers 503 (its rooms are being re-placed), one that cannot be reached
+  503 too; a room nobody owns goes to this node's routes (404).
+- `GET /api/v1/rooms` lists the rooms of every node: this node's, then each other live
+  node's, each with a `node` field.
+- `POST /api/v1/rooms` opens the room on the least-loaded live node: here, or forwarded there;
+  a name the cluster already has is 409.
+
+Forwarded requests carry a signed mark (clustertrust.py): a node serves a marked request
+itself, never forwarding it again; a forged mark is 403. WebSockets are served here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mediacore.server import clustertrust
+from mediacore.server.clusternode import ClusterNode
+from mediacore.server.clusterrooms import ClusterRooms
+
+log = logging.getLogger(__name__)
+
+ROOMS = "/api/v1/rooms"
+ROOM_PATH = re.compile(r"^/api/v1/rooms/([^/]+)(?:/.*)?$")
+# Not passed on either way: connection matters, and what httpx sets or undoes itself.
+HOP_HEADERS = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-encoding",
+        "upgrade",
+        "te",
+        "trailer",
+        "proxy-authorization",
+        clustertrust.HEADER,
+    }
+)
+Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+class ClusterForwarder:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        node: ClusterNode,
+        directory: ClusterRooms,
+        secret: Callable[[], bytes | None],
+        local: Callable[[], list[str]],
+        client: Callable[[str], httpx.AsyncClient],
+    ) -> None:
+        """`secret`: the cluster's forwarding secret (None until read from Redis); `local`:
+        the rooms open on this node; `client`: the HTTP client requests to a node go by."""
+        self.app = app
+        self.node = node
+        self.directory = directory
+        self.secret = secret
+        self.local = local
+        self.client = client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(ROOMS):
+            await self.app(scope, receive, send)
+            return
+        marked = _header(scope, clustertrust.HEADER)
+        if marked is not None:
+            await self._marked(scope, receive, send, marked)
+            return
+        method, found = scope["method"], ROOM_PATH.match(path)
+        if found is not None and found.group(1) not in self.local():
+            await self._about_room(found.group(1), scope, receive, send)
+        elif path == ROOMS and method == "GET":
+            await self._list(scope, receive, send)
+        elif path == ROOMS and method == "POST":
+            await self._place(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _marked(self, scope: Scope, receive: Receive, send: Send, mark: str) -> None:
+        secret = self.secret()
+        now = self.node.clock()
+        if (
+            secret is None
+            or clustertrust.verify(secret, mark, scope["method"], _target(scope), now) is None
+        ):
+            await _answer(
+                send, 403, "forged-forward", "this request's forwarding mark is not valid"
+            )
+            return
+        await self.app(scope, receive, send)
+
+    async def _about_room(self, room: str, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            owner = await self.directory.owner(room)
+        except (RedisError, OSError):
+            await _answer(send, 503, "cluster-unreachable", "the cluster directory is unreachable")
+            return
+        if owner is None or owner.node == self.node.name:
+            await self.app(scope, receive, send)  # not placed anywhere: this node's 404
+            return
+        if not self.node.view.alive(owner.node):
+            detail = f"room {room!r} was on node {owner.node!r}, which is down; it is being moved"
+            await _answer(send, 503, "node-down", detail)
+            return
+        await self._relay(owner.node, owner.http, scope, await _body(receive), send)
+
+    async def _list(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, headers, body = await _capture(self.app, scope, receive)
+        if status != 200:
+            await _send(send, status, headers, body)
+            return
+        listed = [{**room, "node": self.node.name} for room in json.loads(body)]
+        for record in self.node.view.live():
+            if record.name == self.node.name:
+                continue
+            try:
+                reply = await self._forward(record.name, record.http, scope, b"")
+            except httpx.HTTPError as error:
+                log.warning("rooms of node not listed: %s", error, extra={"node": record.name})
+                continue
+            if reply[0] == 200:
+                listed += [{**room, "node": record.name} for room in json.loads(reply[2])]
+        await _send(
+            send, 200, [(b"content-type", b"application/json")], json.dumps(listed).encode()
+        )
+
+    async def _place(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await _body(receive)
+        try:
+            name = json.loads(body).get("name")
+        except (ValueError, AttributeError):
+            name = None  # the routes say what is wrong with it
+        target = self.node.view.least_loaded()
+        if isinstance(name, str) and name:
+            try:
+                owner = await self.directory.owner(name)
+            except (RedisError, OSError):
+                owner = None
+            if (
+                owner is not None
+                and owner.node != self.node.name
+                and self.node.view.alive(owner.node)
+            ):
+                detail = f"room {name!r} exists (on node {owner.node!r})"
+                await _answer(send, 409, "room-exists", detail)
+                return
+        if target is None or target.name == self.node.name:
+            await self.app(scope, _replay(body, receive), send)
+            return
+        await self._relay(target.name, target.http, scope, body, send)
+
+    async def _relay(self, node: str, base: str, scope: Scope, body: bytes, send: Send) -> None:
+        try:
+            status, headers, content = await self._forward(node, base, scope, body)
+        except httpx.HTTPError as error:
+            await _answer(send, 503, "node-unreachable", f"the room's node did not answer: {error}")
+            return
+        await _send(send, status, headers, content)
+
+    async def _forward(self, node: str, base: str, scope: Scope, body: bytes) -> Reply:
+        secret = self.secret()
+        if secret is None:
+            raise httpx.TransportError("the cluster's forwarding secret is not known yet")
+        method, target = scope["method"], _target(scope)
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in scope["headers"]
+            if name.decode("latin-1").lower() not in HOP_HEADERS
+        ]
+        mark = clustertrust.mark(secret, self.node.name, int(self.node.clock()), method, target)
+        headers.append((clustertrust.HEADER, mark))
+        response = await self.client(node).request(
+            method, base + target, headers=headers, content=body
+        )
+        kept = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in response.headers.multi_items()
+            if name.lower() not in HOP_HEADERS
+        ]
+        return response.status_code, kept, response.content
+
+
+def _header(scope: Scope, wanted: str) -> str | None:
+    key = wanted.encode()
+    for name, value in scope.get("headers", ()):
+        if name.lower() == key:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _target(scope: Scope) -> str:
+    """The request target as sent: raw path and query."""
+    path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string", b"")
+    return (path + (b"?" + query if query else b"")).decode("latin-1")
+
+
+async def _body(receive: Receive) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return body
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
+def _replay(body: bytes, receive: Receive) -> Callable[[], Awaitable[Message]]:
+    """A receive that gives `body` (read already) first, then whatever comes after."""
+    given = False
+
+    async def replayed() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
+
+
+async def _capture(app: ASGIApp, scope: Scope, receive: Receive) -> Reply:
+    """This node's own answer, kept rather than sent."""
+    start: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    async def keep(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, keep)
+    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+    return int(start.get("status", 500)), headers, b"".join(chunks)
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers = [*headers, (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _answer(send: Send, status: int, error: str, detail: str) -> None:
+    body = json.dumps({"error": error, "detail": detail}).encode()
+    await _send(send, status, [(b"content-type", b"application/json")], body)
