@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,12 +13,11 @@ from mediacore.server.security import permission
 Listing = Callable[[], Awaitable[list[dict[str, Any]]]]
 
 
-def single_node(address: str, counts: Callable[[], tuple[int, int]]) -> Listing:
+def single_node(name: str, address: str, counts: Callable[[], tuple[int, int]]) -> Listing:
     """The listing of a server running alone: itself, up, named after the host."""
 
     async def listing() -> list[dict[str, Any]]:
         rooms, legs = counts()
-        name = socket.gethostname().split(".")[0]
         return [
             {
                 "name": name,

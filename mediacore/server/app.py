@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import sys
@@ -16,6 +17,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from prometheus_client import CONTENT_TYPE_LATEST
+from redis.exceptions import RedisError
 
 from ingest.gbcamera import GbCameraControl
 from ingest.gbcascade import GbCascade
@@ -75,6 +77,7 @@ from mediacore.server.children import ChildProcess
 from mediacore.server.clips import ClipCache
 from mediacore.server.cluster import Cluster
 from mediacore.server.clusterforward import ClusterForwarder
+from mediacore.server.clusterredis import connect
 from mediacore.server.conferencemetrics import ConferenceCollector
 from mediacore.server.conferences import ConferenceService
 from mediacore.server.config import Config, outbound_networks
@@ -152,8 +155,10 @@ class MediaServer:
         self.tokens = tokens if tokens is not None else build_token_store(config)
         if self.tokens.sessions is None:
             self.tokens.sessions = SessionStore(config.auth.session_minutes)
+        # in a cluster: one client of its Redis for all this node's parts (closed at stop)
+        self.redis = connect(config.cluster) if config.cluster.enabled else None
         # in a cluster: accounts, sessions, join links and the admin token kept in its Redis
-        self.shared = SharedState(config, self.tokens) if config.cluster.enabled else None
+        self.shared = None if self.redis is None else SharedState(config, self.tokens, self.redis)
         # user names and passwords: [[sip.users]] and those admins add (accounts.json)
         shared_accounts = self.shared.accounts if self.shared is not None else None
         self.accounts = Accounts(config.data_dir, config.sip.users, shared_accounts)
@@ -176,10 +181,11 @@ class MediaServer:
                 rooms=self.sharded.call_room,
                 legs=RemoteLegs(self.sharded),
                 tls=sip_tls,
+                redis=self.redis,
             )
             self.sip.agent.pin_entries = RemotePinEntry
         else:
-            self.sip = SipService(config, self.directory, self.bus, tls=sip_tls)
+            self.sip = SipService(config, self.directory, self.bus, tls=sip_tls, redis=self.redis)
         self.broadcasts = Broadcasts(self.rooms, self.bus)
         # plans: groups dialled into a room at once, through the dialer above
         book = self.parties = PartyBook.of(config.sip, config.radio_gateways)
@@ -317,13 +323,15 @@ class MediaServer:
         self.directory.tick_observers.append(self.metrics.observe_tick)
         # [cluster]: nodes, the room directory, forwarding, events of every node (cluster.py)
         self.cluster: Cluster | None = None
-        if config.cluster.enabled:
-            self.cluster = Cluster(config, self.rooms, self.bus, self.counts, self.settings_of)
+        if self.redis is not None:
+            self.cluster = Cluster(
+                config, self.rooms, self.bus, self.counts, self.settings_of, self.redis
+            )
         # [cluster]: calls, gateways and recordings outlive a dead node (nodefailure.py)
         self.failure: NodeFailure | None = None
-        if self.cluster is not None:
+        if self.cluster is not None and self.redis is not None:
             self.failure = NodeFailure(
-                config, self.cluster.node, self.cluster.redis, self.sip, self.bus, self.rooms.names
+                config, self.cluster.node, self.redis, self.sip, self.bus, self.rooms.names
             )
 
     def settings_of(self, room: str) -> RoomSettings | None:
@@ -449,6 +457,9 @@ class MediaServer:
         self.audit.close()
         if self.shared is not None:
             await self.shared.stop()
+        if self.redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self.redis.aclose()
         log.info("mediacore stopped")
 
 
@@ -543,7 +554,7 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_floor_router(server.rooms, server.peers.owner_of))
     app.include_router(build_rollcall_router(server.rollcalls))
     app.include_router(build_workers_router(server.pool))
-    nodes = single_node(server.config.server.host, server.counts)
+    nodes = single_node(server.config.cluster.node_name, server.config.server.host, server.counts)
     app.include_router(
         build_nodes_router(nodes if server.cluster is None else server.cluster.nodes)
     )

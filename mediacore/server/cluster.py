@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from mediacore.events import EventBus
@@ -53,8 +54,9 @@ class Cluster:
         bus: EventBus,
         counts: Counts,
         settings_of: Callable[[str], RoomSettings | None],
+        redis: aioredis.Redis,
     ) -> None:
-        self.redis = keys.connect(config.cluster)
+        self.redis = redis  # the node's client (the server's to close)
         self.rooms = rooms
         self.node = ClusterNode(config, self.redis, counts)
         self.directory = ClusterRooms(self.node, self.redis, rooms, bus, settings_of)
@@ -101,8 +103,6 @@ class Cluster:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
-        with contextlib.suppress(RedisError, OSError):
-            await self.redis.aclose()
 
     async def _learn_secret(self) -> None:
         if self.secret is None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -55,7 +54,7 @@ class Identity:
         """From `[cluster]` and `[server]`: the name defaults to the host name, the address
         to `[server] host` (config.py refuses an unspecified host without `advertise`)."""
         server, cluster = config.server, config.cluster
-        name = cluster.node or socket.gethostname().split(".")[0]
+        name = cluster.node_name
         address = cluster.advertise or server.host
         host = f"[{address}]" if ":" in address else address
         scheme = "http" if server.insecure_http else "https"

@@ -18,9 +18,14 @@ log = logging.getLogger(__name__)
 SCAN_COUNT = 500
 
 
+def definition_json(settings: RoomSettings) -> str:
+    """What `mc:roomdef:<room>` holds for a room of `settings`."""
+    return json.dumps(asdict(settings))
+
+
 async def store_room_definition(redis: aioredis.Redis, settings: RoomSettings) -> None:
     """Keep (or replace) the definition of the room `settings.name`."""
-    await redis.set(roomdef_key(settings.name), json.dumps(asdict(settings)))
+    await redis.set(roomdef_key(settings.name), definition_json(settings))
 
 
 async def forget_room_definition(redis: aioredis.Redis, room: str) -> None:

@@ -11,10 +11,9 @@ directory; rooms closing because this node stops stay in it, for a survivor to r
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -24,6 +23,7 @@ from mediacore.events import Event, EventBus
 from mediacore.room import RoomSettings
 from mediacore.server import clusterredis as keys
 from mediacore.server.clusternode import ClusterNode
+from mediacore.server.clusterroomdefs import definition_json, room_definition
 from mediacore.server.rooms import NoSuchRoom, Rooms
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class ClusterRooms:
         )
         if owner == identity.name:
             async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.set(keys.roomdef_key(room), json.dumps(asdict(settings)))
+                pipe.set(keys.roomdef_key(room), definition_json(settings))
                 pipe.sadd(keys.ROOMS, room)
                 await pipe.execute()
             self.owners[room] = identity.name
@@ -125,10 +125,7 @@ class ClusterRooms:
         return Owner(fields["node"], fields.get("http", ""), fields.get("sip", ""))
 
     async def definition(self, room: str) -> RoomSettings | None:
-        text = await self.redis.get(keys.roomdef_key(room))
-        if not text:
-            return None
-        return RoomSettings(**json.loads(text)).validate()
+        return await room_definition(self.redis, room)
 
     async def refresh(self) -> None:
         """Read every room's owner (each heartbeat): lists and the event stream use it."""

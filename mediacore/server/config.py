@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import socket
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -120,6 +121,11 @@ class ClusterSection:
     @property
     def enabled(self) -> bool:
         return bool(self.redis)
+
+    @property
+    def node_name(self) -> str:
+        """This node's name: `node`, else the host name up to its first dot."""
+        return self.node or socket.gethostname().split(".")[0]
 
 
 @dataclass(frozen=True, slots=True)

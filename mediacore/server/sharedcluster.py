@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 
 import redis.asyncio as aioredis
 
@@ -33,8 +32,7 @@ class SharedState:
         made from `config.cluster` when None); `accounts` is the backend for Accounts. Raises
         ValueError when the node's accounts.json cannot be read as accounts."""
         self._owns_redis = redis is None
-        node = config.cluster.node or socket.gethostname()
-        self.channel = StateChannel(redis or connect(config.cluster), node)
+        self.channel = StateChannel(redis or connect(config.cluster), config.cluster.node_name)
         data_dir = config.data_dir
         AdminTokenAdoption(self.channel, tokens, data_dir / ADMIN_TOKEN_FILE)
         self.accounts = RedisAccounts(self.channel, data_dir / ACCOUNTS_FILE)

@@ -68,7 +68,6 @@ class RedisBindings:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.redis.aclose()
 
     async def _store(self, user: str, fields: Mapping[Any, Any], milliseconds: int) -> None:
         """Replace the user's shared binding with `fields`, gone in `milliseconds`."""

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+import redis.asyncio as aioredis
 
 from ingest.gbplatform import GbPlatform
 from ingest.gbstore import GbDeviceStore
 from mediacore.clock import iso8601
 from mediacore.events import EventBus
-from mediacore.server.clusterredis import connect
 from mediacore.server.config import Config
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.gbtalkbacks import GbTalkbacks
@@ -44,9 +44,11 @@ class SipService:
         rooms: RoomLookup | None = None,
         legs: CallLegs | None = None,
         tls: SipTls | None = None,
+        redis: aioredis.Redis | None = None,
     ) -> None:
         """SIP over the rooms of `directory`, or over `rooms` and `legs` when the rooms run
-        elsewhere (media workers); over TLS too (on `[sip] tls_port`) when `tls` is given."""
+        elsewhere (media workers); over TLS too (on `[sip] tls_port`) when `tls` is given;
+        registrations shared through the cluster's `redis` when clustered."""
         self.config = config
         self.stack = SipStack(clock=directory.clock, tcp_limits=config.sip.tcp_limits, tls=tls)
         rooms = rooms or directory.rooms.get
@@ -54,9 +56,8 @@ class SipService:
             config.sip, self.stack, rooms, legs or directory.legs, bus, [IncomingRadio()]
         )
         self.bindings: RedisBindings | None = None  # registrations shared in a cluster
-        if config.cluster.enabled:
-            node = config.cluster.node or socket.gethostname()
-            self.bindings = RedisBindings(connect(config.cluster), node)
+        if redis is not None:  # the node's client of the cluster's Redis
+            self.bindings = RedisBindings(redis, config.cluster.node_name)
             self.agent.shared_bindings = self.bindings
         self.dialer = Dialer(self.agent)
         self.transfers = Transfers(self.agent, self.dialer)  # REFER, NOTIFY, Replaces
