@@ -6,15 +6,19 @@
 window.mediacoreCluster = (() => {
   let nodes = [];
 
+  // Read the nodes again; true when this page's node answered.
   async function learn(token) {
     try {
       const response = await fetch("/api/v1/nodes", { headers: { Authorization: "Bearer " + token } });
-      if (response.ok) nodes = await response.json();
+      if (response.ok) { nodes = await response.json(); return true; }
     } catch (error) { /* this node is gone: keep the nodes known before */ }
+    return false;
   }
 
-  // The base URL of a live node other than this page's that answers now; null when none does.
-  async function elsewhere() {
+  // The base URL of a live node other than this page's that answers now; null when none does,
+  // or when this page's node still answers (a dropped socket or a restarting worker: stay).
+  async function elsewhere(token) {
+    if (await learn(token)) return null;
     for (const node of nodes) {
       if (!node.http || node.state !== "up" || new URL(node.http).origin === location.origin) continue;
       try {
