@@ -323,8 +323,7 @@ class GbCascade:
         device_id = self._device_of(target)
         if device_id is None:
             return None
-        device = self.platform.devices.get(device_id)
-        return device is not None and device.state == "online"
+        return self.platform.devices.is_online(device_id)
 
     def _device_of(self, target: str) -> str | None:
         """The device below that is `target` or has it as a channel."""

@@ -87,6 +87,10 @@ class GbDeviceTable:
     def get(self, device_id: str) -> GbDevice | None:
         return self.devices.get(device_id)
 
+    def is_online(self, device_id: str) -> bool:
+        device = self.devices.get(device_id)
+        return device is not None and device.state == "online"
+
     def held_elsewhere(self, device_id: str, source: Peer, now: float) -> bool:
         """Whether `device_id` is live (online, unexpired) at another transport, address or
         port than `source`: a REGISTER from `source` would take the device over."""

@@ -58,6 +58,9 @@ MANSCDP = "Application/MANSCDP+xml"
 DEFAULT_EXPIRES = 3600
 MAX_EXPIRES = 86400
 REQUEST_TIMEOUT = 10.0  # MESSAGE and BYE: a device that does not answer in this time is gone
+# Stopping the server sends BYE for every play and waits this long for the answers together
+# (a device gone offline is not waited for): the BYE is what ends the device's stream.
+STOP_BYE_WAIT = 1.0
 PERMANENT_STATUSES = frozenset({400, 403, 404, 415, 488, 501, 603})
 
 
@@ -155,11 +158,7 @@ class GbPlatform:
         for task in inviting:
             if not task.cancelling():  # one the reader gave up on is CANCELling already
                 task.cancel()
-        await asyncio.gather(
-            *(self.stop_play(play) for play in list(self.plays.values())),
-            *inviting,
-            return_exceptions=True,
-        )
+        await asyncio.gather(self._bye_all(), *inviting, return_exceptions=True)
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         await self.subscriber.stop()
@@ -537,6 +536,21 @@ class GbPlatform:
         self.plays.pop(play.dialog.call_id, None)
         play.ended = True
         await self._bye(play.dialog, play.device_id)
+
+    async def _bye_all(self) -> None:
+        """BYE every play at once; wait at most STOP_BYE_WAIT for the answers of devices still
+        online (an offline one is not waited for), then give up on the rest."""
+        plays = list(self.plays.values())
+        if not plays:
+            return
+        byes = [asyncio.ensure_future(self.stop_play(play)) for play in plays]
+        online = any(self.devices.is_online(play.device_id) for play in plays)
+        _, unanswered = await asyncio.wait(byes, timeout=STOP_BYE_WAIT if online else 0)
+        for task in unanswered:  # each sent its BYE when it first ran (before the timeout)
+            task.cancel()
+        await asyncio.gather(*unanswered, return_exceptions=True)
+        if unanswered:
+            log.info("gb28181 BYE not answered before stopping", extra={"plays": len(unanswered)})
 
     async def _bye(self, dialog: Dialog, device_id: str) -> None:
         bye = dialog.request("BYE", self.stack.via(dialog.peer))

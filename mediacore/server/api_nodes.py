@@ -7,10 +7,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict
 
+from mediacore.server.errors import ApiError
 from mediacore.server.security import permission
 
 Listing = Callable[[], Awaitable[list[dict[str, Any]]]]
+Drain = Callable[[str, bool], Awaitable[dict[str, Any]]]
 
 
 def single_node(name: str, address: str, counts: Callable[[], tuple[int, int]]) -> Listing:
@@ -32,7 +35,13 @@ def single_node(name: str, address: str, counts: Callable[[], tuple[int, int]]) 
     return listing
 
 
-def build_nodes_router(listing: Listing) -> APIRouter:
+class NodeChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    draining: bool
+
+
+def build_nodes_router(listing: Listing, drain: Drain | None = None) -> APIRouter:
+    """`drain`: the cluster's (None: a server alone, which cannot drain)."""
     router = APIRouter(prefix="/api/v1/nodes", tags=["cluster"])
 
     @router.get("", dependencies=[Depends(permission("rooms:read"))])
@@ -41,5 +50,13 @@ def build_nodes_router(listing: Listing) -> APIRouter:
         `[cluster] dead_after_ms`), `rooms`, `legs`, `last_seen` (Unix ms), and `http`, `sip`,
         `load` (0..1), `cores` in a cluster. 503 while the cluster's Redis is unreachable."""
         return await listing()
+
+    @router.patch("/{name}", dependencies=[Depends(permission("cluster:write"))])
+    async def change(name: str, body: NodeChange) -> dict[str, Any]:
+        """`{"draining": true}`: the node takes no new rooms and no calls for rooms not placed
+        yet (its rooms stay until they close); `false` ends it. 409 for a server alone."""
+        if drain is None:
+            raise ApiError(409, "not-clustered", "a server alone has no cluster to drain from")
+        return await drain(name, body.draining)
 
     return router

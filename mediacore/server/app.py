@@ -496,6 +496,7 @@ def create_app(server: MediaServer) -> FastAPI:
             secret=lambda: server.cluster.secret if server.cluster is not None else None,
             local=server.rooms.names,
             client=server.cluster.client,
+            tls=server.cluster.tls,
         )
     app.add_middleware(
         RequestGuard,
@@ -556,7 +557,9 @@ def create_app(server: MediaServer) -> FastAPI:
     app.include_router(build_workers_router(server.pool))
     nodes = single_node(server.config.cluster.node_name, server.config.server.host, server.counts)
     app.include_router(
-        build_nodes_router(nodes if server.cluster is None else server.cluster.nodes)
+        build_nodes_router(nodes)
+        if server.cluster is None
+        else build_nodes_router(server.cluster.nodes, server.cluster.drain)
     )
     app.include_router(
         build_sources_router(server.sources, server.link_legs, server.transcodes.fields)

@@ -58,6 +58,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "messages:send",  # texts (SIP MESSAGE) to phones
             "messages:read",
             "cameras:control",  # steer GB/T 28181 cameras: PTZ and presets
+            "cluster:write",  # drain a node of a cluster
             SECRETS,
         }
     ),

@@ -28,6 +28,7 @@ from mediacore.server.clusterevents import ClusterEvents
 from mediacore.server.clusterfailover import Failover
 from mediacore.server.clusternode import ClusterNode, Counts
 from mediacore.server.clusterrooms import ClusterRooms
+from mediacore.server.clusterview import DEAD, DRAINING, UP
 from mediacore.server.config import Config
 from mediacore.server.errors import ApiError
 from mediacore.server.rooms import Rooms
@@ -60,7 +61,7 @@ class Cluster:
         self.rooms = rooms
         self.node = ClusterNode(config, self.redis, counts)
         self.directory = ClusterRooms(self.node, self.redis, rooms, bus, settings_of)
-        self.events = ClusterEvents(self.node.name, self.redis, bus)
+        self.events = ClusterEvents(self.node.name, self.redis, bus, self.directory.heard)
         self.failover = Failover(self.node, self.directory, rooms, bus, self.redis)
         self.secret: bytes | None = None  # signs forwarded requests (clustertrust.py)
         self.node.beats.append(self._learn_secret)
@@ -69,14 +70,22 @@ class Cluster:
     def client(self, node: str) -> httpx.AsyncClient:
         """The client requests forwarded to `node` go by: over HTTPS it trusts exactly the
         certificate that node announces (self-signed ones included), whatever its names."""
-        record = self.node.view.records.get(node)
-        cert = record.cert if record is not None else ""
+        cert = self._cert(node)
         client = self._clients.get((node, cert))
         if client is None:
             verify = pinned_context(cert) if cert else True
             client = httpx.AsyncClient(timeout=FORWARD_TIMEOUT_S, verify=verify)
             self._clients[(node, cert)] = client
         return client
+
+    def tls(self, node: str) -> ssl.SSLContext | None:
+        """The context WebSockets to `node` open with (None: the system's trust)."""
+        cert = self._cert(node)
+        return pinned_context(cert) if cert else None
+
+    def _cert(self, node: str) -> str:
+        record = self.node.view.records.get(node)
+        return record.cert if record is not None else ""
 
     async def start(self, config_rooms: tuple[RoomSettings, ...]) -> list[RoomSettings]:
         """Join the cluster; answers the config rooms this node opens (not those a live node
@@ -119,6 +128,26 @@ class Cluster:
                 503, "cluster-unreachable", "the cluster directory (Redis) is unreachable"
             ) from None
         return view.listing()
+
+    async def drain(self, name: str, draining: bool) -> dict[str, Any]:
+        """Drain node `name` (it takes no new rooms, and Kamailio sends it no calls for rooms
+        not placed yet) or end its draining; its listing as it will read from its next beat."""
+        try:
+            view = await self.node.read()
+            if name not in view.records:
+                raise ApiError(404, "node-not-found", f"no node named {name!r}")
+            if draining:
+                await self.redis.set(keys.drain_key(name), "1")
+            else:
+                await self.redis.delete(keys.drain_key(name))
+        except (RedisError, OSError):
+            raise ApiError(
+                503, "cluster-unreachable", "the cluster directory (Redis) is unreachable"
+            ) from None
+        listed = next(entry for entry in view.listing() if entry["name"] == name)
+        if listed["state"] != DEAD:
+            listed["state"] = DRAINING if draining else UP
+        return listed
 
     def room_exists(self, room: str) -> bool:
         return self.directory.exists(room)

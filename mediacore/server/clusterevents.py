@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +37,16 @@ def event_from_json(data: dict[str, Any]) -> Event:
 
 
 class ClusterEvents:
-    def __init__(self, node: str, redis: aioredis.Redis, bus: EventBus) -> None:
+    def __init__(
+        self,
+        node: str,
+        redis: aioredis.Redis,
+        bus: EventBus,
+        heard: Callable[[str, Event], None] = lambda node, event: None,
+    ) -> None:
+        """`heard(node, event)` learns every event of another node (the directory follows
+        rooms opening and closing elsewhere by it)."""
+        self.heard = heard
         self.node = node
         self.redis = redis
         self.bus = bus
@@ -104,6 +114,7 @@ class ClusterEvents:
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("unreadable cluster event dropped")
             return
+        self.heard(str(data["node"]), event)
         self.bus.relay(event)
 
     def _trouble(self, error: Exception) -> None:

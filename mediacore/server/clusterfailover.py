@@ -19,6 +19,7 @@ from mediacore.server import clusterredis as keys
 from mediacore.server.clusternode import ClusterNode
 from mediacore.server.clusterrooms import ClusterRooms
 from mediacore.server.clusterview import orphans, takes_over
+from mediacore.server.directory import RoomExists
 from mediacore.server.rooms import Rooms
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class Failover:
         if room not in self.rooms.names():
             try:
                 await self.rooms.open(settings)
+            except RoomExists:
+                pass  # opened meanwhile (clusterrooms reopens what the directory gives it)
             except RoomError as error:
                 log.error("room not reopened: %s", error, extra={"room": room})
                 return

@@ -10,8 +10,9 @@ bounded here first):
   503 too; a room nobody owns goes to this node's routes (404).
 - `GET /api/v1/rooms` lists the rooms of every node: this node's, then each other live
   node's, each with a `node` field.
-- `POST /api/v1/rooms` opens the room on the least-loaded live node: here, or forwarded there;
-  a name the cluster already has is 409.
+- `POST /api/v1/rooms` opens the room on the least-loaded live node (draining nodes take none):
+  here, or forwarded there; `"node": NAME` in the body places it on that node instead (404 for a
+  node the cluster does not know, 503 for a dead one); a name the cluster already has is 409.
 
 Forwarded requests carry a signed mark (clustertrust.py): a node serves a marked request
 itself, never forwarding it again; a forged mark is 403. WebSockets are served here."""
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mediacore.server import clustertrust
 from mediacore.server.clusternode import ClusterNode
 from mediacore.server.clusterrooms import ClusterRooms
+from mediacore.server.clustersockets import OWNER_GONE, pass_socket
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +68,12 @@ class ClusterForwarder:
         secret: Callable[[], bytes | None],
         local: Callable[[], list[str]],
         client: Callable[[str], httpx.AsyncClient],
+        tls: Callable[[str], ssl.SSLContext | None],
     ) -> None:
         """`secret`: the cluster's forwarding secret (None until read from Redis); `local`:
-        the rooms open on this node; `client`: the HTTP client requests to a node go by."""
+        the rooms open on this node; `client`: the HTTP client requests to a node go by, `tls`
+        the context its WebSockets are opened with."""
+        self.tls = tls
         self.app = app
         self.node = node
         self.directory = directory
@@ -77,15 +83,20 @@ class ClusterForwarder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(ROOMS):
+        if scope["type"] not in ("http", "websocket") or not path.startswith(ROOMS):
             await self.app(scope, receive, send)
             return
         marked = _header(scope, clustertrust.HEADER)
         if marked is not None:
             await self._marked(scope, receive, send, marked)
             return
-        method, found = scope["method"], ROOM_PATH.match(path)
-        if found is not None and found.group(1) not in self.local():
+        method, found = scope.get("method", "GET"), ROOM_PATH.match(path)
+        if scope["type"] == "websocket":
+            if found is not None and found.group(1) not in self.local():
+                await self._socket(found.group(1), scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+        elif found is not None and found.group(1) not in self.local():
             await self._about_room(found.group(1), scope, receive, send)
         elif path == ROOMS and method == "GET":
             await self._list(scope, receive, send)
@@ -97,15 +108,40 @@ class ClusterForwarder:
     async def _marked(self, scope: Scope, receive: Receive, send: Send, mark: str) -> None:
         secret = self.secret()
         now = self.node.clock()
-        if (
-            secret is None
-            or clustertrust.verify(secret, mark, scope["method"], _target(scope), now) is None
-        ):
-            await _answer(
-                send, 403, "forged-forward", "this request's forwarding mark is not valid"
-            )
+        method = scope.get("method", "GET")
+        if secret is None or clustertrust.verify(secret, mark, method, _target(scope), now) is None:
+            if scope["type"] == "websocket":  # refused before the handshake: HTTP 403
+                await send({"type": "websocket.close", "code": 1008, "reason": "forged mark"})
+                return
+            detail = "this request's forwarding mark is not valid"
+            await _answer(send, 403, "forged-forward", detail)
             return
         await self.app(scope, receive, send)
+
+    async def _socket(self, room: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """A room's WebSocket: joined to the owner's (clustersockets.py)."""
+        try:
+            owner = await self.directory.owner(room)
+        except (RedisError, OSError):
+            owner = None
+        secret = self.secret()
+        if owner is None or owner.node == self.node.name or secret is None:
+            await self.app(scope, receive, send)  # this node's answer (4404: no such room)
+            return
+        if not self.node.view.alive(owner.node):
+            await receive()
+            await send({"type": "websocket.accept"})
+            reason = f"room {room} was on node {owner.node}, which is down"
+            await send({"type": "websocket.close", "code": OWNER_GONE, "reason": reason})
+            return
+        target = _target(scope)
+        mark = clustertrust.mark(secret, self.node.name, int(self.node.clock()), "GET", target)
+        headers = [(clustertrust.HEADER, mark)]
+        authorization = _header(scope, "authorization")
+        if authorization is not None:
+            headers.append(("authorization", authorization))
+        url = "ws" + owner.http.removeprefix("http") + target
+        await pass_socket(scope, receive, send, url, headers, self.tls(owner.node))
 
     async def _about_room(self, room: str, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -132,12 +168,11 @@ class ClusterForwarder:
             if record.name == self.node.name:
                 continue
             try:
-                reply = await self._forward(record.name, record.http, scope, b"")
-            except httpx.HTTPError as error:
+                status, _, body = await self._forward(record.name, record.http, scope, b"")
+                if status == 200:
+                    listed += [{**room, "node": record.name} for room in json.loads(body)]
+            except (httpx.HTTPError, ValueError, TypeError) as error:
                 log.warning("rooms of node not listed: %s", error, extra={"node": record.name})
-                continue
-            if reply[0] == 200:
-                listed += [{**room, "node": record.name} for room in json.loads(reply[2])]
         await _send(
             send, 200, [(b"content-type", b"application/json")], json.dumps(listed).encode()
         )
@@ -145,10 +180,23 @@ class ClusterForwarder:
     async def _place(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = await _body(receive)
         try:
-            name = json.loads(body).get("name")
+            request = json.loads(body)
+            name = request.get("name")
         except (ValueError, AttributeError):
-            name = None  # the routes say what is wrong with it
+            request, name = None, None  # the routes say what is wrong with it
         target = self.node.view.least_loaded()
+        if isinstance(request, dict) and "node" in request:  # placed where the caller says
+            chosen = request.pop("node")
+            body = json.dumps(request).encode()
+            scope = _with_length(scope, len(body))
+            record = self.node.view.records.get(chosen) if isinstance(chosen, str) else None
+            if record is None:
+                await _answer(send, 404, "node-not-found", f"no node named {chosen!r}")
+                return
+            if not self.node.view.alive(record.name):
+                await _answer(send, 503, "node-down", f"node {record.name!r} is down")
+                return
+            target = record
         if isinstance(name, str) and name:
             try:
                 owner = await self.directory.owner(name)
@@ -211,6 +259,12 @@ def _target(scope: Scope) -> str:
     path = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string", b"")
     return (path + (b"?" + query if query else b"")).decode("latin-1")
+
+
+def _with_length(scope: Scope, length: int) -> Scope:
+    """`scope` with its Content-Length saying `length` (its body was rewritten)."""
+    headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+    return {**scope, "headers": [*headers, (b"content-length", str(length).encode())]}
 
 
 async def _body(receive: Receive) -> bytes:

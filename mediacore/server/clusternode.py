@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 from mediacore.server import clusterredis as keys
 from mediacore.server.certificates import CERT_FILE, TLS_FOLDER
 from mediacore.server.clusterload import LoadMeter
-from mediacore.server.clusterview import UP, ClusterView, NodeRecord
+from mediacore.server.clusterview import DRAINING, UP, ClusterView, NodeRecord
 from mediacore.server.config import Config
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,8 @@ class ClusterNode:
     async def beat(self) -> bool:
         """Announce this node and read the others; False when Redis could not be reached."""
         try:
+            draining = await self.redis.exists(keys.drain_key(self.name))
+            self.state = DRAINING if draining else UP
             await self._announce()
             await self.read()
             least = self.view.least_loaded()

@@ -23,6 +23,7 @@ serve a cluster and nothing else of it is touched. Keys (owners in brackets):
                           with the binding (Kamailio reads it too)
     mc:secret:forward     the secret nodes sign forwarded requests with         [clustertrust]
     mc:claim:<room>       a survivor's short claim on a dead node's room        [clusterfailover]
+    mc:drain:<name>       set while an admin drains the node: it takes no new rooms [clusternode]
     mc:calls:<node>       set of the call ids of SIP calls the node carries      [calls]
     mc:call:<node>:<id>   hash: one call's room, party and dialog (callrecord)  [calls]
     mc:own:<kind>:<name>  the node calling a radio gateway ("gateway") or       [calls]
@@ -76,6 +77,10 @@ def roomdef_key(room: str) -> str:
 
 def reg_key(user: str) -> str:
     return f"{PREFIX}reg:{user}"
+
+
+def drain_key(name: str) -> str:
+    return f"{PREFIX}drain:{name}"
 
 
 def claim_key(room: str) -> str:

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from mediacore.events import Event, EventBus
-from mediacore.room import RoomSettings
+from mediacore.room import RoomError, RoomSettings
 from mediacore.server import clusterredis as keys
 from mediacore.server.clusternode import ClusterNode
 from mediacore.server.clusterroomdefs import definition_json, room_definition
@@ -78,6 +78,8 @@ class ClusterRooms:
         self.bus = bus
         self.owners: dict[str, str] = {}  # {room: node} as last read (every heartbeat)
         self.following = False
+        self._closing: set[str] = set()  # closed here, its entry not released yet
+        self._reopening: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         node.beats.append(self.refresh)
 
@@ -141,15 +143,53 @@ class ClusterRooms:
     def _reconcile(self) -> None:
         """Make the directory and this node agree: a room open here that the directory does
         not have (opened while Redis was away) is claimed; one it gives to another live node
-        (re-placed while this node was cut off from Redis) is closed here."""
+        (re-placed while this node was cut off from Redis) is closed here; one it gives to
+        this node that is not open here (this node restarted) is reopened; a closed room the
+        directory still has is released again."""
         me, view = self.node.name, self.node.view
-        for room in self.rooms.names():
+        local = set(self.rooms.names())
+        for room in sorted(local):
             owner = self.owners.get(room)
             if owner is None:
                 self._spawn(self._opened(room))
             elif owner != me and view.alive(owner):
                 log.warning("room now owned by node %s: closed here", owner, extra={"room": room})
                 self._spawn(self._close_here(room))
+        for room, owner in sorted(self.owners.items()):
+            if owner != me or room in local or room in self._reopening:
+                continue
+            if room in self._closing:
+                self._spawn(self._closed(room))
+            else:
+                self._reopening.add(room)
+                self._spawn(self._reopen(room))
+
+    async def _reopen(self, room: str) -> None:
+        """Reopen a room the directory gives this node (read again: it may just have closed)."""
+        try:
+            owner = await self.owner(room)
+            if owner is None or owner.node != self.node.name or room in self._closing:
+                return
+            settings = await self.definition(room)
+            if settings is None or room in self.rooms.names():
+                return
+            await self.rooms.open(settings)
+            log.warning("room of this node reopened from its definition", extra={"room": room})
+        except (RedisError, OSError, ValueError, TypeError, RoomError) as error:
+            log.warning("room %s not reopened: %s", room, error)
+        finally:
+            self._reopening.discard(room)
+
+    def heard(self, node: str, event: Event) -> None:
+        """Another node's event: its rooms opening and closing are known here at once,
+        before the next heartbeat reads the directory."""
+        if event.room is None:
+            return
+        if event.type == "room.opened":
+            self.owners[event.room] = node
+        elif event.type == "room.closed" and event.data.get("reason") != STOPPING:
+            if self.owners.get(event.room) == node:  # a stopping node's rooms move instead
+                del self.owners[event.room]
 
     def exists(self, room: str) -> bool:
         """Whether the room is open here or anywhere in the cluster (as last read)."""
@@ -173,8 +213,10 @@ class ClusterRooms:
         if event.room is None or event.data.get("node") not in (None, self.node.name):
             return
         if event.type in ("room.opened", "room.updated"):  # claimed, its definition kept
+            self._closing.discard(event.room)
             self._spawn(self._opened(event.room))
         elif event.type == "room.closed" and event.data.get("reason") not in (STOPPING, LOST_CLAIM):
+            self._closing.add(event.room)  # not reopened while its entry is released
             self._spawn(self._closed(event.room))
 
     def _spawn(self, work: Any) -> None:
@@ -202,5 +244,7 @@ class ClusterRooms:
             await self.redis.eval(_RELEASE, 3, *keys_, me, room)
         except (RedisError, OSError) as error:
             log.warning("closed room not released: %s", error, extra={"room": room})
+            return  # released at a later heartbeat
+        self._closing.discard(room)
         if self.owners.get(room) == me:
             del self.owners[room]

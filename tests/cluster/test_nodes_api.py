@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from dataclasses import replace
@@ -89,3 +90,19 @@ async def test_a_node_agrees_with_the_directory_again(tmp_path: Path, redis_url:
         store.hset("mc:room:ghost", mapping={"node": "gone", "http": "http://127.0.0.9:1"})
         assert_error(await api.admin("GET", "/api/v1/rooms/ghost"), 503, "node-down")
         assert_error(await api.admin("GET", "/api/v1/rooms/nowhere"), 404, "room-not-found")
+
+
+async def test_a_restarted_node_reopens_the_rooms_it_had(tmp_path: Path, redis_url: str) -> None:
+    async with running(clustered(tmp_path, redis_url)) as api:
+        assert (
+            await api.admin("POST", "/api/v1/rooms", json={"name": "extra", "pin": "4321"})
+        ).status_code == 201
+        store = redis.Redis.from_url(redis_url, decode_responses=True)
+        await wait_for(lambda: store.hget("mc:room:extra", "node") == "solo", 5)
+    async with running(clustered(tmp_path, redis_url)) as api:
+        await wait_for(lambda: "extra" in api.server.rooms.names(), 5)
+        assert api.server.settings_of("extra").pin == "4321"  # type: ignore[union-attr]
+        assert (await api.admin("DELETE", "/api/v1/rooms/extra")).status_code == 204
+        await wait_for(lambda: not store.exists("mc:room:extra"), 5)
+        await asyncio.sleep(1.5)  # heartbeats: the closed room is not reopened
+        assert "extra" not in api.server.rooms.names()

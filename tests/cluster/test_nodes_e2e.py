@@ -15,8 +15,9 @@ import httpx
 import pytest
 import websockets
 
+from mediacore.server.clustertrust import HEADER
 from tests.cluster.nodes import start_node
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import TOKEN, ServerProcess
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -115,6 +116,30 @@ def test_nodes_forward_over_https_trusting_each_other_s_certificate(
         first.stop()
 
 
+def test_a_room_s_signalling_socket_on_another_node(
+    two_nodes: tuple[ServerProcess, ServerProcess],
+) -> None:
+    """n2 joins the socket to n1's, which has the room: messages pass both ways, closes too."""
+    _, second = two_nodes
+    base = second.url.replace("http", "ws", 1) + "/api/v1/rooms"
+
+    async def talk() -> None:
+        async with websockets.connect(f"{base}/command/webrtc?token={TOKEN}") as signalling:
+            await signalling.send(json.dumps({"type": "ping"}))
+            assert json.loads(await asyncio.wait_for(signalling.recv(), 10))["type"] == "pong"
+        async with websockets.connect(f"{base}/nowhere/webrtc?token={TOKEN}") as unknown:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(unknown.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
+        forged = {HEADER: "n1;1;00"}
+        with pytest.raises(websockets.InvalidStatus):
+            await websockets.connect(
+                f"{base}/command/webrtc?token={TOKEN}", additional_headers=forged
+            )
+
+    asyncio.run(talk())
+
+
 def test_a_killed_node_is_dead_and_its_room_moves(tmp_path: Path, redis_url: str) -> None:
     started: list[ServerProcess] = []
     try:
@@ -126,14 +151,21 @@ def test_a_killed_node_is_dead_and_its_room_moves(tmp_path: Path, redis_url: str
         owner = wait_until(lambda: rooms(second).get("fire"), 10, "the room placed")
         victim = started[int(owner[1]) - 1]
         survivor = next(server for server in started if server is not victim)
-        victim.process.send_signal(signal.SIGKILL)
-        victim.process.wait()
 
-        wait_until(lambda: nodes(survivor)[owner]["state"] == "dead", 15, "the node seen dead")
-        wait_until(
-            lambda: rooms(survivor).get("fire") not in (None, owner), 20, "the room re-placed"
-        )
+        async def kill_and_watch() -> dict[str, Any]:
+            async with websockets.connect(survivor.events_url("fire")) as stream:
+                await asyncio.sleep(0.3)
+                victim.process.send_signal(signal.SIGKILL)
+                victim.process.wait()
+                while True:
+                    event = json.loads(await asyncio.wait_for(stream.recv(), 30))
+                    if event["type"] == "room.moved" and event["room"] == "fire":
+                        return dict(event)
+
+        announced = asyncio.run(kill_and_watch())
+        assert nodes(survivor)[owner]["state"] == "dead"
         moved = rooms(survivor)["fire"]
+        assert (announced["from"], announced["to"]) == (owner, moved) and moved != owner
         for server in started:
             if server is not victim:
                 assert server.client.get("/api/v1/rooms/fire").status_code == 200

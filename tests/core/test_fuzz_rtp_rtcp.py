@@ -22,8 +22,8 @@ from mediacore.rtp import MAX_DATAGRAM, RtpError, RtpPacket, build_rtp
 from mediacore.rtpext import RtpExtensionError, build_extensions, parse_extensions
 from mediacore.rtpstats import ReceptionStatistics
 
-FUZZ = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-STRUCTURED = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+STRUCTURED = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)

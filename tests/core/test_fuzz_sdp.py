@@ -27,7 +27,7 @@ from mediacore.sdp import (
 )
 from tests.core.test_sdp import SAMPLES
 
-FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SUPPORTED = [
     CodecInfo("opus", 48000, 48000, 2, None, "minptime=10;useinbandfec=1"),
     CodecInfo("G722", 8000, 16000, 1, 9),
@@ -313,7 +313,7 @@ session_descriptions = st.builds(
 )
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(session_descriptions)
 def test_generated_descriptions_round_trip(sdp: SessionDescription) -> None:
     text = sdp.serialize()

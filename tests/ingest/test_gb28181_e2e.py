@@ -49,10 +49,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         yield started
 
 
-@asynccontextmanager
-async def device(
-    api: Api, sip_transport: str = "udp", **options: Any
-) -> AsyncIterator[GbDeviceSimulator]:
+def simulator_for(api: Api, sip_transport: str = "udp", **options: Any) -> GbDeviceSimulator:
     config = DeviceConfig(
         server=("127.0.0.1", api.server.sip.stack.port),
         device_id=options.pop("device_id", DEVICE),
@@ -63,7 +60,14 @@ async def device(
         colour=COLOUR,
         **options,
     )
-    simulator = GbDeviceSimulator(config)
+    return GbDeviceSimulator(config)
+
+
+@asynccontextmanager
+async def device(
+    api: Api, sip_transport: str = "udp", **options: Any
+) -> AsyncIterator[GbDeviceSimulator]:
+    simulator = simulator_for(api, sip_transport, **options)
     await simulator.start()
     try:
         yield simulator
@@ -301,6 +305,35 @@ async def test_device_bye_makes_the_source_reconnect_and_play_again(api: Api) ->
         assert simulator.stats.invites == 2
         entry = await source_entry(api, source_id)
         assert entry["state"] == "live" and entry["reconnects"] == 1
+
+
+@pytest.mark.parametrize("gone", [False, True], ids=["listening", "gone-silently"])
+async def test_stopping_the_server_ends_each_play_with_bye_without_waiting_out_a_gone_device(
+    tmp_path: Path, gone: bool
+) -> None:
+    """The server's stop sends BYE for a live play; a device that vanished without
+    unregistering (still online to us) is waited for a moment, not the 10 s transaction."""
+    settings = GbSettings(DOMAIN, SERVER_ID, PASSWORD, keepalive_interval=5.0)
+    server: Any = running(replace(make_config(tmp_path), gb28181=settings))
+    api = await server.__aenter__()
+    simulator = simulator_for(api)
+    try:
+        await simulator.start()
+        states = event_log(api, "source.state")
+        await add_source(api, f"gb28181://{DEVICE}/{simulator.channels[0]}")
+        await wait_for(lambda: any(e["state"] == "live" for e in states), 5)
+        if gone:
+            await simulator.stop(unregister=False)
+        began = time.monotonic()
+        stopping, server = server, None
+        await stopping.__aexit__(None, None, None)
+        assert time.monotonic() - began < 5.0  # not REQUEST_TIMEOUT (10 s) per play
+        if not gone:
+            await wait_for(lambda: simulator.stats.byes == 1, 3)
+    finally:
+        if server is not None:
+            await server.__aexit__(None, None, None)
+        await simulator.stop(unregister=False)
 
 
 async def test_gb_url_without_gb28181_configured_is_a_400(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ pjsua2 phones registered as users answer, answer busy then answer the retry, rin
 or are not registered at all; a member already in the room is not called again. The event
 sequence is read on the room's WebSocket, what answered members hear in the room is measured,
 a ringing group dial is cancelled, a radio gateway (sipp, ED-137) is a member, and bad requests
-get their 4xx. Run against a server with media workers and against one without."""
+get their 4xx. Run against a server with media workers; the first test also against one
+without (rooms in the server process), the dialling itself being the same in both."""
 
 from __future__ import annotations
 
@@ -50,6 +51,9 @@ role = "operator"
 )
 RING_S = 2.0  # the groups' ring timeout
 Event = dict[str, Any]
+
+
+WORKERS_ONLY = pytest.mark.parametrize("server", ["workers"], indirect=True)
 
 
 @pytest.fixture(scope="module", params=["workers", "single-process"])
@@ -160,6 +164,7 @@ def test_a_group_is_dialled_at_once_with_retries_and_the_answered_hear_the_room(
     wait_for(lambda: room.roster() == [], 5, "the room to empty")
 
 
+@WORKERS_ONLY
 def test_cancelling_a_group_dial_hangs_up_what_rings(
     server: ServerProcess,
     make_room: Callable[..., Room],  # noqa: F811
@@ -189,6 +194,7 @@ def test_cancelling_a_group_dial_hangs_up_what_rings(
     assert len(incoming(erin)) == 1  # no retry after a cancel
 
 
+@WORKERS_ONLY
 def test_bad_group_requests_get_their_4xx(
     server: ServerProcess,
     make_room: Callable[..., Room],  # noqa: F811

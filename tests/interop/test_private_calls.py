@@ -43,6 +43,12 @@ EXPERT = "expert-token-for-call-tests"
 CALL_CONFIG = CONFIG + f'\n[[auth.tokens]]\ntoken = "{EXPERT}"\nrole = "expert"\n'
 
 
+# Media workers are the default users run; in the single-process mode the calls' rooms are in
+# the server process (rooms.LocalRooms): the first two tests run there too. Moves of phones,
+# legs and radio gateways in that mode: tests/e2e/test_move.py and tests/interop/test_sip_move.py.
+WORKERS_ONLY = pytest.mark.parametrize("server", [2], ids=["workers"], indirect=True)
+
+
 @pytest.fixture(scope="module", params=[2, 0], ids=["workers", "single-process"])
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -197,6 +203,7 @@ async def test_one_side_hanging_up_ends_the_call_and_a_moved_party_goes_back(
     leg.close()
 
 
+@WORKERS_ONLY
 async def test_bad_call_requests_get_clear_errors(
     server: ServerProcess,
     phones: Callable[..., Phone],  # noqa: F811
@@ -233,9 +240,7 @@ async def test_bad_call_requests_get_clear_errors(
     leg.close()
 
 
-@pytest.mark.parametrize("workers", [2, 0], ids=["workers", "single-process"])
 def test_a_private_call_with_a_radio_gateway_borrows_it_from_its_room(
-    workers: int,
     tmp_path: Path,
     wavs: dict[int, Path],  # noqa: F811
 ) -> None:
@@ -248,7 +253,7 @@ def test_a_private_call_with_a_radio_gateway_borrows_it_from_its_room(
             f'\n[[rooms]]\nname = "tower"\n\n[[radio.gateways]]\nname = "grs-1"\n'
             f'uri = "sip:radio@127.0.0.1:{radio.sip_port}"\nroom = "tower"\nmode = "txrx"\n'
         )
-        server = ServerProcess(tmp_path / "server", config=config, workers=workers)
+        server = ServerProcess(tmp_path / "server", config=config, workers=2)
         try:
             gateway = wait_for(
                 lambda: next((p for p in server.roster("tower") if p["kind"] == "radio"), None),

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from fastapi import FastAPI
 
 from bench.sipprun import free_sip_port
@@ -114,6 +115,18 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         yield started
 
 
+# Refused requests change nothing, so the many cases of a test that checks a refusal (and that
+# nothing changed) share one server, on the module's event loop: starting one takes longer
+# than the requests themselves.
+REFUSALS = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def unchanged_api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
+    async with running(make_config(tmp_path_factory.mktemp("refusals"))) as started:
+        yield started
+
+
 def assert_error(response: httpx.Response, status: int, code: str | None = None) -> str:
     """The contract's error shape; returns the detail."""
     assert response.status_code == status, response.text
@@ -145,6 +158,7 @@ async def test_health_answers_503_starting_before_the_server_started(tmp_path: P
     assert response.json() == {"status": "starting"}
 
 
+@REFUSALS
 @pytest.mark.parametrize(
     "headers",
     [
@@ -168,11 +182,11 @@ async def test_health_answers_503_starting_before_the_server_started(tmp_path: P
     ],
 )
 async def test_requests_without_a_valid_bearer_token_get_401_json(
-    api: Api, headers: dict[str, str], method: str, url: str
+    unchanged_api: Api, headers: dict[str, str], method: str, url: str
 ) -> None:
-    response = await api.http.request(method, url, headers=headers, json={"name": "x"})
+    response = await unchanged_api.http.request(method, url, headers=headers, json={"name": "x"})
     assert_error(response, 401, "unauthorized")
-    assert "command" in api.server.directory.rooms  # nothing happened
+    assert "command" in unchanged_api.server.directory.rooms  # nothing happened
 
 
 async def test_bearer_scheme_is_case_insensitive(api: Api) -> None:
@@ -182,6 +196,7 @@ async def test_bearer_scheme_is_case_insensitive(api: Api) -> None:
     assert response.status_code == 200
 
 
+@REFUSALS
 @pytest.mark.parametrize(
     ("role", "method", "url", "kwargs"),
     [
@@ -197,15 +212,15 @@ async def test_bearer_scheme_is_case_insensitive(api: Api) -> None:
     ],
 )
 async def test_role_without_the_permission_gets_403_json(
-    api: Api, role: str, method: str, url: str, kwargs: dict[str, Any]
+    unchanged_api: Api, role: str, method: str, url: str, kwargs: dict[str, Any]
 ) -> None:
-    response = await api.as_role(role, method, url, **kwargs)
+    response = await unchanged_api.as_role(role, method, url, **kwargs)
     detail = assert_error(response, 403, "forbidden")
     assert role in detail
-    assert "nope" not in api.server.directory.rooms
-    assert "command" in api.server.directory.rooms
-    assert api.server.directory.rooms["command"].participants == {}
-    assert api.server.directory.rooms["command"].settings.max_talkers == 4
+    assert "nope" not in unchanged_api.server.directory.rooms
+    assert "command" in unchanged_api.server.directory.rooms
+    assert unchanged_api.server.directory.rooms["command"].participants == {}
+    assert unchanged_api.server.directory.rooms["command"].settings.max_talkers == 4
 
 
 @pytest.mark.parametrize("role", ["expert", "reviewer"])
@@ -308,6 +323,7 @@ async def test_creating_an_existing_room_is_409(api: Api) -> None:
     )
 
 
+@REFUSALS
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
     [
@@ -330,16 +346,17 @@ async def test_creating_an_existing_room_is_409(api: Api) -> None:
     ],
 )
 async def test_bad_room_creation_is_rejected_with_a_message_naming_the_problem(
-    api: Api, body: dict[str, Any], status: int, fragment: str
+    unchanged_api: Api, body: dict[str, Any], status: int, fragment: str
 ) -> None:
-    detail = assert_error(await api.admin("POST", "/api/v1/rooms", json=body), status)
+    detail = assert_error(await unchanged_api.admin("POST", "/api/v1/rooms", json=body), status)
     assert fragment in detail
-    assert list(api.server.directory.rooms) == ["command"]
+    assert list(unchanged_api.server.directory.rooms) == ["command"]
 
 
+@REFUSALS
 @pytest.mark.parametrize("body", ["[]", "null", '"room"', "{", "not json"])
-async def test_room_creation_with_a_non_object_body_is_422(api: Api, body: str) -> None:
-    response = await api.admin(
+async def test_room_creation_with_a_non_object_body_is_422(unchanged_api: Api, body: str) -> None:
+    response = await unchanged_api.admin(
         "POST", "/api/v1/rooms", content=body, headers={"content-type": "application/json"}
     )
     assert_error(response, 422, "invalid-request")
@@ -533,6 +550,7 @@ async def test_garbage_sdp_is_400_bad_sdp(api: Api, body: bytes) -> None:
     assert_error(response, 400, "bad-sdp")
 
 
+@REFUSALS
 @pytest.mark.parametrize(
     ("body", "code"),
     [
@@ -557,12 +575,14 @@ async def test_garbage_sdp_is_400_bad_sdp(api: Api, body: bytes) -> None:
     ],
 )
 async def test_unusable_offer_is_400_with_a_reason_and_takes_no_port(
-    api: Api, body: str, code: str
+    unchanged_api: Api, body: str, code: str
 ) -> None:
-    response = await api.admin("POST", "/api/v1/rooms/command/rtp", content=body, headers=SDP)
+    response = await unchanged_api.admin(
+        "POST", "/api/v1/rooms/command/rtp", content=body, headers=SDP
+    )
     assert_error(response, 400, code)
-    assert api.server.directory.ports.in_use == 0
-    assert api.server.directory.rooms["command"].participants == {}
+    assert unchanged_api.server.directory.ports.in_use == 0
+    assert unchanged_api.server.directory.rooms["command"].participants == {}
 
 
 async def test_offer_over_16_kib_is_413(api: Api) -> None:

@@ -29,7 +29,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SDP = {"content-type": "application/sdp"}
 JSON = {"content-type": "application/json"}
 FUZZ = settings(
-    max_examples=250,
+    max_examples=120,
     deadline=None,
     # keeps_ticking is function-scoped on purpose: once around all examples of a test.
     suppress_health_check=[

@@ -19,6 +19,7 @@ from typing import Any
 
 import fastapi.routing
 import pytest
+import pytest_asyncio
 from fastapi import FastAPI
 from starlette.routing import WebSocketRoute
 from starlette.testclient import TestClient
@@ -39,6 +40,7 @@ from mediacore.server.joinlinks import (
 )
 from tests.server.test_api import (
     PCMU_OFFER,
+    REFUSALS,
     SDP,
     TOKENS,
     Api,
@@ -58,6 +60,13 @@ def two_rooms(data_dir: Path) -> Config:
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
     async with running(two_rooms(tmp_path)) as started:
+        yield started
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def unchanged_api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
+    """One server for the cases of the refusal tests (test_api.REFUSALS)."""
+    async with running(two_rooms(tmp_path_factory.mktemp("refusals"))) as started:
         yield started
 
 
@@ -234,16 +243,18 @@ async def test_commander_mints_a_link_with_token_expiry_and_console_url(
     assert before + 90 * 60 - 1 <= expires <= time.time() + 90 * 60
 
 
+@REFUSALS
 @pytest.mark.parametrize("role", ["operator", "expert", "reviewer"])
-async def test_other_roles_may_not_mint_or_revoke_links(api: Api, role: str) -> None:
-    response = await api.as_role(
+async def test_other_roles_may_not_mint_or_revoke_links(unchanged_api: Api, role: str) -> None:
+    response = await unchanged_api.as_role(
         role, "POST", "/api/v1/rooms/command/join-links", json={"name": "x"}
     )
     assert role in assert_error(response, 403, "forbidden")
-    response = await api.as_role(role, "DELETE", "/api/v1/join-links/abc")
+    response = await unchanged_api.as_role(role, "DELETE", "/api/v1/join-links/abc")
     assert_error(response, 403, "forbidden")
 
 
+@REFUSALS
 @pytest.mark.parametrize(
     "body",
     [
@@ -256,8 +267,8 @@ async def test_other_roles_may_not_mint_or_revoke_links(api: Api, role: str) -> 
         {"name": "x", "room": "other"},
     ],
 )
-async def test_bad_mint_requests_are_422(api: Api, body: dict[str, Any]) -> None:
-    response = await api.admin("POST", "/api/v1/rooms/command/join-links", json=body)
+async def test_bad_mint_requests_are_422(unchanged_api: Api, body: dict[str, Any]) -> None:
+    response = await unchanged_api.admin("POST", "/api/v1/rooms/command/join-links", json=body)
     assert_error(response, 422, "invalid-request")
 
 
@@ -353,6 +364,7 @@ async def test_operator_link_adds_legs_in_its_room_only(api: Api) -> None:
     assert api.server.directory.rooms["other"].participants == {}
 
 
+@REFUSALS
 @pytest.mark.parametrize(
     ("method", "url"),
     [
@@ -372,12 +384,12 @@ async def test_operator_link_adds_legs_in_its_room_only(api: Api) -> None:
 )
 @pytest.mark.parametrize("role", ["expert", "operator"])
 async def test_link_is_refused_outside_its_room_and_beyond_its_role(
-    api: Api, role: str, method: str, url: str
+    unchanged_api: Api, role: str, method: str, url: str
 ) -> None:
-    link = bearer((await mint(api, role=role))["token"])
-    response = await api.http.request(method, url, headers=link, json={"name": "x"})
+    link = bearer((await mint(unchanged_api, role=role))["token"])
+    response = await unchanged_api.http.request(method, url, headers=link, json={"name": "x"})
     assert_error(response, 403, "forbidden")
-    assert set(api.server.directory.rooms) == {"command", "other"}
+    assert set(unchanged_api.server.directory.rooms) == {"command", "other"}
 
 
 async def test_config_expert_is_join_only_and_sees_no_sip_registrations(api: Api) -> None:

@@ -1,4 +1,4 @@
-"""Fuzzing the SIP message parser: 100 000 mutated messages, and hypothesis-built headers.
+"""Fuzzing the SIP message parser: mutated messages, and hypothesis-built headers.
 
 What must hold for any input at all:
   * `parse_message` raises nothing but SipParseError;
@@ -9,10 +9,13 @@ What must hold for any input at all:
   * `best_effort_response` never raises, and never answers a response.
 
 The mutation fuzzer is deterministic (fixed seeds), so a failure reproduces exactly; it reports
-the offending input. The 100 000 run takes about 10 s on a 2-core machine."""
+the offending input. The suite runs 10 000 of them (about 3 s on a 2-core machine);
+MEDIACORE_FUZZ_MESSAGES=100000 runs the 100 000 the parser was first fuzzed with, and
+`python -m bench fuzz` (coverage-guided, 100 000 inputs per parser) does the long runs."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import traceback
@@ -35,7 +38,7 @@ from sip.message import (
 from sip.stack import best_effort_response
 from tests.sip.test_message import ESC01, INTMETH, MPART01, SDP, WSINV, wire
 
-FUZZ_MESSAGES = 100_000  # the issue asks for at least this many generated messages
+FUZZ_MESSAGES = int(os.environ.get("MEDIACORE_FUZZ_MESSAGES", "10000"))
 FRAMER_EVERY = 10  # every tenth mutated message also goes through StreamFramer
 SEED = 4475
 
@@ -407,8 +410,8 @@ def test_corpus_messages_are_valid() -> None:
         assert check_parse(data) is None
 
 
-def test_hundred_thousand_mutated_messages_raise_only_sip_parse_error() -> None:
-    """The issue's bar: parsers fuzzed with at least 100 000 generated messages."""
+def test_mutated_messages_raise_only_sip_parse_error() -> None:
+    """FUZZ_MESSAGES generated messages (the issue's bar of 100 000: MEDIACORE_FUZZ_MESSAGES)."""
     tally = run_fuzz(SEED, FUZZ_MESSAGES)
     assert tally["parsed"] + tally["refused"] == FUZZ_MESSAGES
     # the mutations are neither all harmless nor all fatal: both paths are exercised

@@ -16,7 +16,7 @@ from sip.refer import (
 )
 from tests.sip.test_refer import PJSUA_REPLACES
 
-FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 any_char = st.characters(exclude_categories=())
 SYNTAX = "<>sip:@;?&=%3B\"' \t\r\n\x00to-tagfrom-tagReplacesé"
 syntaxish = st.text(st.sampled_from(SYNTAX), max_size=80)
