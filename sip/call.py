@@ -112,6 +112,7 @@ class SipCall(Endpoint):
         self.direction = "inbound"
         self.user: str | None = None  # the authenticated account, if any
         self.remote_uri = ""
+        self.trunk: str | None = None  # the trunk a dial-out went through
         self.room_name: str | None = None
         self.local_address = ""
         self.session_timer: SessionTimer | None = None

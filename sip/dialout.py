@@ -132,6 +132,7 @@ class Dialer:
         call.direction = "outbound"
         call.state = "calling"
         call.remote_uri = str(uri)
+        call.trunk = route.trunk.name if route.trunk is not None else None
         call.local_address = local_address
         participant = Participant(
             name=name or uri.user or uri.host,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sip.address import Address, SipUri
@@ -23,19 +24,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = (5, 15, 30, 60)
+STANDBY_CHECK = 1.0  # seconds between looks at whether this node may register now
 
 
 class TrunkRegistration:
     def __init__(self, trunk: SipTrunk, agent: SipUserAgent) -> None:
         self.trunk = trunk
         self.agent = agent
-        self.state = "idle"  # registering, registered, failed
+        self.state = "idle"  # registering, registered, failed, standby (another node has it)
         self.detail = ""
         self.expires_at = 0.0
         self._call_id = new_call_id()
         self._tag = new_tag()
         self._cseq = 0
         self._task: asyncio.Task[None] | None = None
+        # Whether this server registers the trunk now (in a cluster: the node that claims it;
+        # the others stand by, so the trunk has one registration).
+        self.may_register: Callable[[str], bool] = lambda name: True
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -60,6 +65,10 @@ class TrunkRegistration:
     async def _run(self) -> None:
         failures = 0
         while True:
+            if not self.may_register(self.trunk.name):
+                self.state, self.detail = "standby", "another node of the cluster registers it"
+                await asyncio.sleep(STANDBY_CHECK)
+                continue
             self.state = "registering"
             try:
                 response = await self._register(self.trunk.expires)

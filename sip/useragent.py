@@ -753,6 +753,14 @@ class SipUserAgent:
         if participant.id in room.participants:
             self.spawn(room.remove(participant.id, reason))
 
+    def carry(self, call: SipCall) -> None:
+        """Take on `call`, whose dialog another server began (it died, and this one carries
+        its calls on): the peer's requests in the dialog reach it here from now on."""
+        if call.dialog is None:
+            raise ValueError("a call carried on needs its dialog")
+        call.agent = self
+        self.calls[(call.dialog.call_id, call.dialog.local_tag)] = call
+
     def call_finished(self, call: SipCall) -> None:
         """The dialog is over: forget it (its BYE was answered or gave up)."""
         for key, known in list(self.calls.items()):

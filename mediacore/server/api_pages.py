@@ -29,6 +29,11 @@ def build_pages_router(static: Path) -> APIRouter:
     async def dispatch_script() -> FileResponse:
         return FileResponse(static / "dispatch.js", media_type="text/javascript")
 
+    @router.get("/console/cluster.js", response_class=FileResponse)
+    async def cluster_script() -> FileResponse:
+        """The consoles' cluster module: a console whose node is gone moves to a live one."""
+        return FileResponse(static / "cluster.js", media_type="text/javascript")
+
     for page in ("/console", "/dispatch"):
         router.add_api_route(page, _to_folder(page), include_in_schema=False)
     return router

@@ -96,6 +96,7 @@ from mediacore.server.loginthrottle import LoginThrottle
 from mediacore.server.messagehistory import MessageHistory
 from mediacore.server.messages import Messages
 from mediacore.server.metrics import MediaMetrics
+from mediacore.server.nodefailure import NodeFailure
 from mediacore.server.parking import Parking
 from mediacore.server.parties import PartyBook
 from mediacore.server.privatecalldial import private_calls
@@ -326,6 +327,12 @@ class MediaServer:
             self.cluster = Cluster(
                 config, self.rooms, self.bus, self.counts, self.settings_of, self.redis
             )
+        # [cluster]: calls, gateways and recordings outlive a dead node (nodefailure.py)
+        self.failure: NodeFailure | None = None
+        if self.cluster is not None and self.redis is not None:
+            self.failure = NodeFailure(
+                config, self.cluster.node, self.redis, self.sip, self.bus, self.rooms.names
+            )
 
     def settings_of(self, room: str) -> RoomSettings | None:
         """An open room's settings (its PIN too), or None."""
@@ -395,6 +402,8 @@ class MediaServer:
         await self.recorder.start_configured(self.rooms.names())
         await self.recording_video.start()
         await self.sip.start()
+        if self.failure is not None:
+            await self.failure.start(self.recorder.recovered)
         await self.walls.start()
         await self.conferences.start()
         await self.recording_composite.start()
@@ -413,6 +422,8 @@ class MediaServer:
 
     async def stop(self) -> None:
         self.ready = False
+        if self.failure is not None:  # its calls end with it; its gateways and trunks go now
+            await self.failure.stop()
         if self.cluster is not None:  # first: the others take this node's rooms over now
             await self.cluster.stop()
         await self.link_legs.stop()

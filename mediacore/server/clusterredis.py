@@ -24,6 +24,10 @@ serve a cluster and nothing else of it is touched. Keys (owners in brackets):
     mc:secret:forward     the secret nodes sign forwarded requests with         [clustertrust]
     mc:claim:<room>       a survivor's short claim on a dead node's room        [clusterfailover]
     mc:drain:<name>       set while an admin drains the node: it takes no new rooms [clusternode]
+    mc:calls:<node>       set of the call ids of SIP calls the node carries      [calls]
+    mc:call:<node>:<id>   hash: one call's room, party and dialog (callrecord)  [calls]
+    mc:own:<kind>:<name>  the node calling a radio gateway ("gateway") or       [calls]
+                          registering a trunk ("trunk"); expires (PX)
 
 `mc:state` notices are JSON {"node", "kind", "key"}; kinds: "account" (key: user),
 "session-ended" (key: digest), "user-sessions-ended" (key: user), "link-revoked" (key: id).
@@ -81,6 +85,18 @@ def drain_key(name: str) -> str:
 
 def claim_key(room: str) -> str:
     return f"{PREFIX}claim:{room}"
+
+
+def calls_key(node: str) -> str:
+    return f"{PREFIX}calls:{node}"
+
+
+def call_key(node: str, call_id: str) -> str:
+    return f"{PREFIX}call:{node}:{call_id}"
+
+
+def own_key(kind: str, name: str) -> str:
+    return f"{PREFIX}own:{kind}:{name}"
 
 
 def connect(cluster: ClusterSection) -> aioredis.Redis:

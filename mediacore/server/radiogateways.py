@@ -66,6 +66,8 @@ class GatewayKeeper:
         }
         self._tasks: list[asyncio.Task[None]] = []
         self.held: set[str] = set()  # lent to one-to-one calls: away from their rooms
+        # Whether this node calls the gateway (in a cluster: the node that claims it).
+        self.may_dial: Callable[[str], bool] = lambda name: True
 
     def up(self, name: str) -> tuple[str, str] | None:
         """Gateway `name`'s (participant, room) while its call is up in its room, else None.
@@ -79,6 +81,13 @@ class GatewayKeeper:
         if not isinstance(call, SipCall) or call.state != "confirmed":
             return None
         return participant, room.name
+
+    def gateway_of(self, participant: str) -> str:
+        """The name of the gateway whose call `participant` is ("" for none)."""
+        return next(
+            (name for name, state in self.state.items() if state["participant"] == participant),
+            "",
+        )
 
     def hold(self, name: str) -> None:
         """Lend the gateway to a call: while away from its room it is not called again."""
@@ -104,7 +113,7 @@ class GatewayKeeper:
         state = self.state[gateway.name]
         retry = FIRST_RETRY
         while True:
-            if gateway.name in self.held:
+            if gateway.name in self.held or not self.may_dial(gateway.name):
                 await asyncio.sleep(CHECK_EVERY)
                 continue
             room = self.rooms(gateway.room)
