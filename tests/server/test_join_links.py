@@ -411,6 +411,7 @@ PUBLIC = {
     "/console/",
     "/console/alarms.js",
     "/console/camerapad.js",
+    "/console/cluster.js",
     "/console/contentshare.js",
     "/console/gbmap.js",
     "/console/gbrecords.js",
