@@ -1,5 +1,5 @@
 """A browser's composed picture follows its bandwidth, on a real server (media workers, its
-default; tests/e2e/test_browser_tiers_single.py runs it in one process): a browser-like aiortc
+default; the in-process path is tests/webrtc/test_subscriber_estimate.py): a browser-like aiortc
 peer joins over the signalling socket and asks for the composed picture of a room with a grainy
 camera; at first it receives the full tier; then it sends REMB far below what it receives (a
 full link, as Chromium says it) and its picture moves to the quarter tier: the room's
