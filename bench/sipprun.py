@@ -441,19 +441,8 @@ def start_sipp(
     (a free port when None, see .local_port). It still stops by itself after -m calls or
     -timeout. injection_index builds sipp's index on that field (for <lookup>)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    tag = f"{Path(scenario).stem}-{time.monotonic_ns()}"
-    files = _file_names(workdir, tag)
-    local_port = local_port or free_sip_port(local_ip)
-    media_port = free_media_port(local_ip)
     _write_inputs(workdir)
-    command = build_command(
-        scenario,
-        target,
-        local_ip=local_ip,
-        local_port=local_port,
-        media_port=media_port,
-        control_port=free_udp_port(local_ip),
-        transport=transport,
+    options: dict[str, Any] = dict(
         calls=calls,
         rate=rate,
         concurrent=concurrent,
@@ -468,10 +457,48 @@ def start_sipp(
         rtp_echo=rtp_echo,
         trace_messages=trace_messages,
         timeout=timeout,
-        files=files,
         extra_args=extra_args,
     )
-    sipp = SippProcess(
+    for attempt in range(1, BIND_ATTEMPTS + 1):
+        port = local_port or free_sip_port(local_ip)
+        sipp = _start_once(scenario, target, workdir, local_ip, port, transport, options)
+        if not (wait_listening and target is None):
+            return sipp
+        try:
+            sipp.wait_listening()
+            return sipp
+        except RuntimeError:
+            if sipp.process.returncode != BIND_FAILED or attempt == BIND_ATTEMPTS:
+                raise
+            # A free port (the control or media one) was taken before sipp bound it: it has
+            # sent nothing, so start it again on new ones.
+    raise AssertionError("unreachable")
+
+
+def _start_once(
+    scenario: str,
+    target: str | None,
+    workdir: Path,
+    local_ip: str,
+    local_port: int,
+    transport: str,
+    options: dict[str, Any],
+) -> SippProcess:
+    tag = f"{Path(scenario).stem}-{time.monotonic_ns()}"
+    files = _file_names(workdir, tag)
+    media_port = free_media_port(local_ip)
+    command = build_command(
+        scenario,
+        target,
+        local_ip=local_ip,
+        local_port=local_port,
+        media_port=media_port,
+        control_port=free_udp_port(local_ip),
+        transport=transport,
+        files=files,
+        **options,
+    )
+    return SippProcess(
         command,
         workdir,
         files,
@@ -479,9 +506,6 @@ def start_sipp(
         local_port=local_port,
         media_port=media_port,
     )
-    if wait_listening and target is None:
-        sipp.wait_listening()
-    return sipp
 
 
 BIND_FAILED = 254  # sipp's exit status when it could not bind a socket

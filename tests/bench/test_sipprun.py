@@ -476,3 +476,28 @@ def _uas_scenario(name: str, challenge: bool, workdir: Path) -> str:
     copy = workdir / f"challenging_{name}.xml"
     copy.write_text(text[:first_invite] + _CHALLENGE + text[first_invite:])
     return str(copy)
+
+
+@needs_sipp
+def test_a_uas_whose_control_port_was_taken_meanwhile_starts_again_on_new_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A free port can be taken between choosing it and sipp binding it (other processes open
+    sockets meanwhile): sipp exits 254 having sent nothing, and is started again."""
+    import bench.sipprun as sipprun
+
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", 0))
+    chosen = iter([taken.getsockname()[1]])
+    real = sipprun.free_udp_port
+    monkeypatch.setattr(
+        sipprun, "free_udp_port", lambda host="127.0.0.1": next(chosen, None) or real(host)
+    )
+    try:
+        sipp = sipprun.start_sipp("uas", workdir=tmp_path, timeout=5.0)
+        try:
+            assert sipp.process.poll() is None  # the second start listens
+        finally:
+            sipp.stop()
+    finally:
+        taken.close()
