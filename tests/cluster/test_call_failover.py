@@ -21,8 +21,10 @@ pytest.importorskip("pjsua2", exc_type=ImportError)
 
 from bench.serverproc import TOKEN, ServerProcess  # noqa: E402
 from mediacore.audio import tone_levels_by_block  # noqa: E402
+from tests.cluster.kamailio import kamailio  # noqa: E402
 from tests.interop.phone import Phone, read_wav, write_tone_wav  # noqa: E402
 from tests.interop.test_sip_calls import RoomEvents  # noqa: E402
+from tests.waiting import wait_until  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -92,17 +94,6 @@ def _records(client: redis.Redis, node: str) -> list[dict[str, Any]]:
     return [client.hgetall(f"mc:call:{node}:{call_id}") for call_id in sorted(ids)]  # type: ignore[union-attr]
 
 
-def _wait(probe: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
-
-
 def _tones(folder: Path) -> dict[int, Path]:
     return {
         hz: write_tone_wav(folder / f"{hz}.wav", float(hz), 5.0, rate=8000, level_dbfs=TONE_DBFS)
@@ -117,7 +108,7 @@ def test_calls_into_a_room_are_recorded_in_redis_and_withdrawn_at_hang_up(
     with _node(tmp_path, redis_url, "n1", workers=0) as node:
         alice = phones("alice")
         call = _dial(alice, node)
-        records = _wait(lambda: _records(client, "n1"), 5.0, "the call's record")
+        records = wait_until(lambda: _records(client, "n1"), 5.0, "the call's record")
         assert len(records) == 1
         record = records[0]
         assert (record["node"], record["room"], record["direction"]) == ("n1", ROOM, "inbound")
@@ -129,7 +120,7 @@ def test_calls_into_a_room_are_recorded_in_redis_and_withdrawn_at_hang_up(
         since = alice.mark()
         alice.cmd("hangup", call=call)
         alice.wait_call_state(call, "DISCONNECTED", 5, since)
-        _wait(lambda: not _records(client, "n1"), 5.0, "the record withdrawn")
+        wait_until(lambda: not _records(client, "n1"), 5.0, "the record withdrawn")
 
 
 def test_phones_carry_on_through_the_survivor_after_their_node_is_killed(
@@ -139,7 +130,6 @@ def test_phones_carry_on_through_the_survivor_after_their_node_is_killed(
     node the survivor re-INVITEs Alice and Bob in their dialogs (they hear each other again,
     the gap measured), and dials Carol again, whose phone restarted and forgot its call."""
     # The survivor's part that notices the death and reopens the room (clusterfailover.py).
-    pytest.importorskip("mediacore.server.clusterfailover")
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     wavs = _tones(tmp_path)
     with (
@@ -155,8 +145,11 @@ def test_phones_carry_on_through_the_survivor_after_their_node_is_killed(
         alice.cmd("play", call=a_call, wav=str(wavs[440]))
         b_call, bob_id = _dial_out(first, bob, "bob")
         _, carol_id = _dial_out(first, carol, "carol")
-        records = _wait(lambda: len(_records(client, "n1")) == 3 and _records(client, "n1"), 5.0,
-                        "three calls recorded")  # fmt: skip
+        records = wait_until(
+            lambda: len(_records(client, "n1")) == 3 and _records(client, "n1"),
+            5.0,
+            "three calls recorded",
+        )
         assert sorted(r["direction"] for r in records) == ["inbound", "outbound", "outbound"]
         listening = _Listening(alice, a_call, tmp_path / "alice.wav")
         time.sleep(1.5)  # alice hears bob through n1
@@ -185,13 +178,13 @@ def test_phones_carry_on_through_the_survivor_after_their_node_is_killed(
         carol.wait_call_state(c_call, "CONFIRMED", 5)
         roster = {p["id"] for p in survivor.client.get(f"/api/v1/rooms/{ROOM}/participants").json()}
         assert bob_id in roster and redialled["now"] in roster and len(roster) == 3
-        _wait(lambda: len(_records(client, "n2")) == 3, 5.0, "the survivor's records")
+        wait_until(lambda: len(_records(client, "n2")) == 3, 5.0, "the survivor's records")
         assert _records(client, "n1") == []
         for phone, call in ((alice, a_call), (bob, b_call), (carol, c_call)):
             since = phone.mark()
             phone.cmd("hangup", call=call)
             phone.wait_call_state(call, "DISCONNECTED", 5, since)
-        _wait(lambda: not _records(client, "n2"), 5.0, "the survivor's records withdrawn")
+        wait_until(lambda: not _records(client, "n2"), 5.0, "the survivor's records withdrawn")
         events.close()
 
 
@@ -207,7 +200,7 @@ def test_a_node_restarted_after_a_crash_carries_its_calls_on(
         bob.cmd("auto_answer", code=200, play=str(wavs[1000]))
         a_call = _dial(alice, first)
         b_call, bob_id = _dial_out(first, bob, "bob")
-        _wait(lambda: len(_records(client, "n1")) == 2, 5.0, "both calls recorded")
+        wait_until(lambda: len(_records(client, "n1")) == 2, 5.0, "both calls recorded")
         listening = _Listening(alice, a_call, tmp_path / "alice.wav")
         time.sleep(1.5)
         since = alice.mark()
@@ -220,7 +213,7 @@ def test_a_node_restarted_after_a_crash_carries_its_calls_on(
             gap = listening.gap(1000.0, killed_at)
             print(f"\nrestarted after kill -9, bob's tone heard again by alice: {gap:.1f} s")
             assert bob_id in {p["id"] for p in again.roster(ROOM)}
-            _wait(lambda: len(_records(client, "n1")) == 2, 5.0, "both calls recorded again")
+            wait_until(lambda: len(_records(client, "n1")) == 2, 5.0, "both calls recorded again")
             for phone, call in ((alice, a_call), (bob, b_call)):
                 since = phone.mark()
                 phone.cmd("hangup", call=call)
@@ -232,12 +225,10 @@ def test_a_call_through_kamailio_is_re_invited_through_it_after_its_node_is_kill
 ) -> None:
     """Alice calls the room through Kamailio (it record-routes): the survivor's re-INVITE
     follows the recorded route set through Kamailio, and her later BYE reaches the survivor."""
-    pytest.importorskip("mediacore.server.clusterfailover")
-    proxies = pytest.importorskip("tests.cluster.kamailio")  # Kamailio's config and helper
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     wavs = _tones(tmp_path)
     with (
-        proxies.kamailio(tmp_path, redis_url) as proxy,
+        kamailio(tmp_path, redis_url) as proxy,
         _node(tmp_path, redis_url, "n1", workers=0) as first,
         _node(tmp_path, redis_url, "n2", workers=0) as survivor,
     ):
@@ -248,7 +239,7 @@ def test_a_call_through_kamailio_is_re_invited_through_it_after_its_node_is_kill
         alice.wait_call_state(a_call, "CONFIRMED", 5, since)
         b_call, _ = _dial_out(first, bob, "bob")
         inbound = lambda: [r for r in _records(client, "n1") if r["direction"] == "inbound"]  # noqa: E731
-        (record,) = _wait(inbound, 5.0, "alice's call recorded")
+        (record,) = wait_until(inbound, 5.0, "alice's call recorded")
         assert proxy.address in record["route_set"], record
         listening = _Listening(alice, a_call, tmp_path / "alice.wav")
         time.sleep(1.5)
@@ -263,7 +254,7 @@ def test_a_call_through_kamailio_is_re_invited_through_it_after_its_node_is_kill
         since = alice.mark()
         alice.cmd("hangup", call=a_call)
         alice.wait_call_state(a_call, "DISCONNECTED", 5, since)
-        _wait(lambda: len(_records(client, "n2")) == 1, 5.0, "alice's BYE on the survivor")
+        wait_until(lambda: len(_records(client, "n2")) == 1, 5.0, "alice's BYE on the survivor")
         assert len(survivor.roster(ROOM)) == 1
         since = bob.mark()
         bob.cmd("hangup", call=b_call)
@@ -273,7 +264,6 @@ def test_a_call_through_kamailio_is_re_invited_through_it_after_its_node_is_kill
 def test_a_node_back_from_a_crash_recovers_its_recordings_and_tells_the_cluster(
     redis_url: str, tmp_path: Path
 ) -> None:
-    pytest.importorskip("mediacore.server.clusterevents")  # every node's events on every node
     with (
         _node(tmp_path, redis_url, "n1", workers=0) as first,
         _node(tmp_path, redis_url, "n2", workers=0) as survivor,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import redis
 
 from bench.serverproc import ServerProcess
 from bench.sipprun import free_sip_port, sipp_available, start_sipp, write_users_csv
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.slow,
@@ -24,17 +24,6 @@ pytestmark = [
 ]
 
 ROOM = "tower"
-
-
-def _wait(probe: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
 
 
 def _gateway_in_room(server: ServerProcess) -> dict[str, Any] | None:
@@ -47,7 +36,6 @@ def _gateway_in_room(server: ServerProcess) -> dict[str, Any] | None:
 def test_the_survivor_claims_a_dead_nodes_radio_gateway_and_calls_it_again(
     redis_url: str, tmp_path: Path
 ) -> None:
-    pytest.importorskip("mediacore.server.clusterfailover")  # a survivor reopens the room
     radio = start_sipp(
         "uas_radio_answer", workdir=tmp_path / "sipp", calls=2, concurrent=2, timeout=60.0
     )
@@ -72,7 +60,7 @@ mode = "txrx"
 """
             nodes.append(ServerProcess(tmp_path / name, config=config, workers=0))
         first, survivor = nodes
-        entry = _wait(lambda: _gateway_in_room(first), 15.0, "the gateway in n1's room")
+        entry = wait_until(lambda: _gateway_in_room(first), 15.0, "the gateway in n1's room")
         assert entry["kind"] == "radio" and entry["name"] == "grs-1"
         assert client.get("mc:own:gateway:grs-1") == "n1"
         status = survivor.client.get("/api/v1/registrations").json()["radio_gateways"]
@@ -80,7 +68,7 @@ mode = "txrx"
         killed = time.monotonic()
         os.kill(first.process.pid, signal.SIGKILL)
         first.process.wait()
-        entry = _wait(lambda: _gateway_in_room(survivor), 30.0, "the gateway in n2's room")
+        entry = wait_until(lambda: _gateway_in_room(survivor), 30.0, "the gateway in n2's room")
         print(f"\nkill -9 to the gateway back in its room: {time.monotonic() - killed:.1f} s")
         assert entry["kind"] == "radio" and entry["name"] == "grs-1"
         assert client.get("mc:own:gateway:grs-1") == "n2"
@@ -122,13 +110,13 @@ expires = 300
 """
             nodes.append(ServerProcess(tmp_path / name, config=config, workers=0))
         first, survivor = nodes
-        _wait(lambda: _trunk(first)["state"] == "registered", 10.0, "n1 registered")
+        wait_until(lambda: _trunk(first)["state"] == "registered", 10.0, "n1 registered")
         assert client.get("mc:own:trunk:upstream") == "n1"
         assert _trunk(survivor)["state"] == "standby"
         killed = time.monotonic()
         os.kill(first.process.pid, signal.SIGKILL)
         first.process.wait()
-        _wait(lambda: _trunk(survivor)["state"] == "registered", 15.0, "n2 registered")
+        wait_until(lambda: _trunk(survivor)["state"] == "registered", 15.0, "n2 registered")
         print(f"\nkill -9 to the trunk registered again: {time.monotonic() - killed:.1f} s")
         assert client.get("mc:own:trunk:upstream") == "n2"
     finally:
