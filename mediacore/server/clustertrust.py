@@ -30,7 +30,8 @@ def verify(secret: bytes, value: str, method: str, target: str, now_ms: float) -
     """The node that sent the request, or None when the mark is forged, garbled or stale."""
     node, _, rest = value.partition(";")
     at, _, mac = rest.partition(";")
-    if not node or not at.isdigit() or abs(now_ms - int(at)) > WINDOW_MS:
-        return None
-    expected = _mac(secret, node, int(at), method, target)
-    return node if hmac.compare_digest(expected, mac) else None
+    if not node or not (at.isascii() and at.isdigit()) or abs(now_ms - int(at)) > WINDOW_MS:
+        return None  # (isdigit alone takes "²", which int() refuses)
+    expected = _mac(secret, node, int(at), method, target).encode()
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (a forged mark).
+    return node if hmac.compare_digest(expected, mac.encode("utf-8", "replace")) else None

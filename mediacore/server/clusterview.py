@@ -10,6 +10,7 @@ gone (it stopped cleanly and withdrew it, or it expired) while its name is still
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +20,10 @@ UP, DRAINING, DEAD = "up", "draining", "dead"
 
 def _number(fields: Mapping[str, str], key: str) -> float:
     try:
-        return float(fields.get(key, "0"))
+        value = float(fields.get(key, "0"))
     except ValueError:
         return 0.0
+    return value if math.isfinite(value) else 0.0
 
 
 @dataclass(frozen=True, slots=True)
