@@ -10,6 +10,10 @@ bounded here first):
   503 too; a room nobody owns goes to this node's routes (404).
 - `GET /api/v1/rooms` lists the rooms of every node: this node's, then each other live
   node's, each with a `node` field.
+- Recordings (`/api/v1/recordings...`, `/api/v1/exports/...`): `GET /api/v1/recordings` lists
+  (and searches) every live node's, merged newest first, each with a `node` field; a request
+  about one recording or export job goes to the node serving it (clusterrecordings.py). The
+  server's key and ledger routes are this node's own.
 - `POST /api/v1/rooms` opens the room on the least-loaded live node (draining nodes take none):
   here, or forwarded there; `"node": NAME` in the body places it on that node instead (404 for a
   node the cluster does not know, 503 for a dead one); a name the cluster already has is 409.
@@ -19,12 +23,14 @@ itself, never forwarding it again; a forged mark is 403. WebSockets are served h
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 from redis.exceptions import RedisError
@@ -32,13 +38,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediacore.server import clustertrust
 from mediacore.server.clusternode import ClusterNode
+from mediacore.server.clusterrecordings import RecordingPlaces
 from mediacore.server.clusterrooms import ClusterRooms
 from mediacore.server.clustersockets import OWNER_GONE, pass_socket
+from recorder.index import MAX_LIMIT
+from recorder.shelf import merge_listings
 
 log = logging.getLogger(__name__)
 
 ROOMS = "/api/v1/rooms"
 ROOM_PATH = re.compile(r"^/api/v1/rooms/([^/]+)(?:/.*)?$")
+RECORDINGS = "/api/v1/recordings"
+RECORDING_PATHS = (RECORDINGS, "/api/v1/exports/")
+RECORDING_PATH = re.compile(r"^/api/v1/(recordings|exports)/([^/]+)(?:/.*)?$")
+NODE_RECORDING_ROUTES = frozenset({"public-key", "ledger"})  # the node's own, no recording
 # Not passed on either way: connection matters, and what httpx sets or undoes itself.
 HOP_HEADERS = frozenset(
     {
@@ -69,10 +82,13 @@ class ClusterForwarder:
         local: Callable[[], list[str]],
         client: Callable[[str], httpx.AsyncClient],
         tls: Callable[[str], ssl.SSLContext | None],
+        recordings: RecordingPlaces | None = None,
     ) -> None:
         """`secret`: the cluster's forwarding secret (None until read from Redis); `local`:
         the rooms open on this node; `client`: the HTTP client requests to a node go by, `tls`
-        the context its WebSockets are opened with."""
+        the context its WebSockets are opened with; `recordings`: where recordings are served
+        (None: this node's only)."""
+        self.recordings = recordings
         self.tls = tls
         self.app = app
         self.node = node
@@ -83,6 +99,9 @@ class ClusterForwarder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith(RECORDING_PATHS) and self.recordings:
+            await self._recording(self.recordings, scope, receive, send)
+            return
         if scope["type"] not in ("http", "websocket") or not path.startswith(ROOMS):
             await self.app(scope, receive, send)
             return
@@ -214,6 +233,86 @@ class ClusterForwarder:
             await self.app(scope, _replay(body, receive), send)
             return
         await self._relay(target.name, target.http, scope, body, send)
+
+    async def _recording(
+        self, places: RecordingPlaces, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        marked = _header(scope, clustertrust.HEADER)
+        if marked is not None:
+            await self._marked(scope, receive, send, marked)
+            return
+        path, found = scope["path"], RECORDING_PATH.match(scope["path"])
+        if path == RECORDINGS and scope.get("method") == "GET":
+            await self._list_recordings(scope, receive, send)
+            return
+        if found is None or found.group(2) in NODE_RECORDING_ROUTES:
+            await self.app(scope, receive, send)
+            return
+        kind, name = found.groups()
+        place = await places.recording(name) if kind == "recordings" else places.export(name)
+        if place.down:
+            detail = f"{name!r} is on node {place.down!r}, which is down"
+            await _answer(send, 503, "node-down", detail)
+        elif place.node is not None:
+            await self._relay(place.node.name, place.node.http, scope, await _body(receive), send)
+        elif place.anywhere:
+            await self._look_for(name, scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _look_for(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """A recording whose name says no node (made before the cluster): the live node that
+        has it answers (this node's 404 when none has)."""
+        path = f"{RECORDINGS}/{name}"
+        probe = {**scope, "method": "GET", "query_string": b"", "path": path, "raw_path": b""}
+        for record in self.node.view.live():
+            if record.name == self.node.name:
+                continue
+            try:
+                status, _, _ = await self._forward(record.name, record.http, probe, b"")
+            except httpx.HTTPError:
+                continue
+            if status == 200:
+                await self._relay(record.name, record.http, scope, await _body(receive), send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _list_recordings(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Every live node's recordings: each asked for the first `offset + limit` (capped at
+        the index's page), merged newest first, the page cut from the merge."""
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"))
+        values = dict(query)
+        try:
+            limit, offset = int(values.get("limit", 100)), int(values.get("offset", 0))
+        except ValueError:
+            limit, offset = -1, -1
+        if not (1 <= limit <= MAX_LIMIT and offset >= 0):
+            await self.app(scope, receive, send)  # the route says what is wrong
+            return
+        deep = [(k, v) for k, v in query if k not in ("limit", "offset")]
+        deep += [("limit", str(min(offset + limit, MAX_LIMIT))), ("offset", "0")]
+        scope = {**scope, "query_string": urlencode(deep).encode()}
+        status, headers, body = await _capture(self.app, scope, receive)
+        if status != 200:
+            await _send(send, status, headers, body)
+            return
+        pages = [[{**entry, "node": self.node.name} for entry in json.loads(body)]]
+        others = [r for r in self.node.view.live() if r.name != self.node.name]
+        answers = await asyncio.gather(
+            *(self._forward(r.name, r.http, scope, b"") for r in others), return_exceptions=True
+        )
+        for record, answer in zip(others, answers, strict=True):
+            try:
+                if isinstance(answer, BaseException):
+                    raise answer
+                if answer[0] == 200:
+                    pages.append(
+                        [{**entry, "node": record.name} for entry in json.loads(answer[2])]
+                    )
+            except (httpx.HTTPError, ValueError, TypeError) as error:
+                log.warning("recordings of node not listed: %s", error, extra={"node": record.name})
+        listed = json.dumps(merge_listings(pages, limit, offset)).encode()
+        await _send(send, 200, [(b"content-type", b"application/json")], listed)
 
     async def _relay(self, node: str, base: str, scope: Scope, body: bytes, send: Send) -> None:
         try:
