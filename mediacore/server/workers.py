@@ -235,6 +235,7 @@ def _split_ports(config: Config, count: int) -> list[WorkerSettings]:
             port_max=low + (index + 1) * span - 1 if index < count - 1 else high,
             rtp_timeout=config.rtp.timeout,
             data_dir=str(config.data_dir.absolute()),
+            store=str(config.recordings_store.absolute()),
         )
         for index in range(count)
     ]
