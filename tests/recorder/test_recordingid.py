@@ -22,6 +22,7 @@ def test_a_single_node_s_ids_are_as_before_and_name_nobody() -> None:
 
 
 def test_names_that_are_not_ids_name_nobody() -> None:
+    stem = "rec-20261207T101500Z-abcdef-"
     for name in ("", "ledger", "public-key", "rec-x-a", "rec-20261207T101500Z-ABCDEF-a",
-                 "exp-123-a", "rec-20261207T101500Z-abcdef-" + "y" * 33, "rec-20261207T101500Z-abcdef-a/b"):  # fmt: skip
+                 "exp-123-a", stem + "y" * 33, stem + "a/b", stem + "a.b"):  # fmt: skip
         assert origin_node(name) is None, name
