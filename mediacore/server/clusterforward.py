@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 
 ROOMS = "/api/v1/rooms"
 ROOM_PATH = re.compile(r"^/api/v1/rooms/([^/]+)(?:/.*)?$")
+# The caller's address, as the forwarding node saw it: per-address limits (exports) count
+# the caller, not the node. Set by nodes only (a caller's own is dropped), read on marked ones.
+CLIENT_HEADER = "x-mediacore-client"
 RECORDINGS = "/api/v1/recordings"
 RECORDING_PATHS = (RECORDINGS, "/api/v1/exports/")
 RECORDING_PATH = re.compile(r"^/api/v1/(recordings|exports)/([^/]+)(?:/.*)?$")
@@ -66,6 +69,7 @@ HOP_HEADERS = frozenset(
         "trailer",
         "proxy-authorization",
         clustertrust.HEADER,
+        CLIENT_HEADER,
     }
 )
 Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -135,6 +139,9 @@ class ClusterForwarder:
             detail = "this request's forwarding mark is not valid"
             await _answer(send, 403, "forged-forward", detail)
             return
+        client = _header(scope, CLIENT_HEADER)
+        if client:
+            scope = {**scope, "client": (client, 0)}
         await self.app(scope, receive, send)
 
     async def _socket(self, room: str, scope: Scope, receive: Receive, send: Send) -> None:
@@ -334,6 +341,8 @@ class ClusterForwarder:
         ]
         mark = clustertrust.mark(secret, self.node.name, int(self.node.clock()), method, target)
         headers.append((clustertrust.HEADER, mark))
+        if scope.get("client"):
+            headers.append((CLIENT_HEADER, str(scope["client"][0])))
         response = await self.client(node).request(
             method, base + target, headers=headers, content=body
         )
