@@ -36,7 +36,7 @@ from mediacore.events import EventBus
 from mediacore.server.clusternode import ClusterNode
 from mediacore.server.clusterrecordings import RECORDINGS_KIND
 from mediacore.server.ownership import Ownership
-from recorder.service import RecorderService
+from recorder.service import RecorderService, RecordingError
 from recorder.shelf import RecorderShelf
 
 log = logging.getLogger(__name__)
@@ -154,6 +154,7 @@ class SharedStore:
         self.shelf.adopted[name] = recorder
         log.warning("recordings of a dead node taken over",
                     extra={"node": name, "recovered": len(recorder.recovered)})  # fmt: skip
+        await _check_key(name, recorder)
         for recovered in recorder.recovered:
             self.bus.publish(
                 "recording.recovered",
@@ -172,3 +173,16 @@ class SharedStore:
         if claim is not None:
             await claim.release()
         log.info("recordings given back to their node", extra={"node": name})
+
+
+async def _check_key(name: str, recorder: RecorderService) -> None:
+    """Say so when the dead node signed with another key than this one: its recordings then
+    verify with a signature problem here (every node should have the same signing key)."""
+    for entry in recorder.index.search(limit=1):
+        try:
+            signature = (await recorder.manifest(entry["id"])).get("signature")
+        except RecordingError:
+            return
+        if isinstance(signature, dict) and signature.get("key") != recorder.public.id:
+            log.error("a dead node signed its recordings with another key; give every node "
+                      "the same [recording] signing_key", extra={"node": name})  # fmt: skip

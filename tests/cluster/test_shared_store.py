@@ -91,7 +91,8 @@ async def test_a_survivor_recovers_a_dead_node_s_folder_once_and_gives_it_back(
         a = Node("a", view(("a", "b")))
         a_node: Any = a
         a_shelf = RecorderShelf(recorder(tmp_path / "a", shared, "a", key, bus, "recordings.db"))
-        returning = SharedStore(a_node, client, a_shelf, bus, shared, a_shelf.holder, 300)
+        opener = a_shelf.holder  # (a takes nothing over here)
+        returning = SharedStore(a_node, client, a_shelf, bus, shared, opener, 300)
         waiting = asyncio.ensure_future(returning.claim_own(wait_s=10))
         await asyncio.sleep(0.3)
         assert not waiting.done()
