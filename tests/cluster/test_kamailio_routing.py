@@ -107,7 +107,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         stack.callback(client.close)
         # The nodes' addresses (.11, .12) only: the phones on the bridge address are strangers.
         nodes_net = f"{net.address(8)}/29"
-        proxy = stack.enter_context(kamailio(folder, url, net.gateway, node_net=nodes_net))
+        proxy = stack.enter_context(
+            kamailio(folder, url, net.gateway, node_net=nodes_net, tls=True)
+        )
         nodes: dict[str, ServerProcess] = {}
         addresses: dict[str, str] = {}
         for name, workers in (("n1", 0), ("n2", 1)):
@@ -144,15 +146,24 @@ def phones(cluster: Cluster) -> Iterator[Callable[..., Phone]]:
     """Phones on the bridge address, each with an account whose registrar is Kamailio."""
     with contextlib.ExitStack() as stack:
 
-        def make(user: str, register: bool = True) -> Phone:
-            phone = stack.enter_context(Phone(host=cluster.network.gateway, user=user))
+        def make(user: str, register: bool = True, transport: str = "udp") -> Phone:
+            proxy, tls = cluster.kamailio, transport == "tls"
+            phone = stack.enter_context(
+                Phone(
+                    host=cluster.network.gateway,
+                    user=user,
+                    transport=transport,
+                    ca_file=proxy.ca_file if tls else None,
+                )
+            )
             phone.cmd("codecs", order=["PCMU"], only=True)
             since = phone.mark()
+            registrar = f"sip:{proxy.tls_address};transport=tls" if tls else f"sip:{proxy.address}"
             phone.cmd(
                 "account",
                 user=user,
                 password=PASSWORDS[user],
-                registrar=f"sip:{cluster.kamailio.address}" if register else "",
+                registrar=registrar if register else "",
                 register=register,
             )
             if register:
@@ -270,6 +281,49 @@ def test_a_phone_registered_through_kamailio_is_dialled_from_a_room_on_another_n
     n2_address = cluster.addresses["n2"]
     assert cluster.kamailio.routed(f"INVITE from node {n2_address} along a Path")
     assert cluster.kamailio.routed(f"in-dialog BYE from {n2_address}")  # the BYE too
+
+
+async def test_a_phone_over_tls_registers_through_kamailio_calls_a_room_and_is_dialled_back(
+    cluster: Cluster, phones: Callable[..., Phone], tones: dict[int, Path]
+) -> None:
+    """TLS from the phone to Kamailio (its certificate checked by the phone), plain SIP from
+    Kamailio to the nodes: the phone registers, calls a room and is heard there, and a room on
+    another node dials it back along its Path over the same TLS connection."""
+    cluster.least("n1")
+    carol = await asyncio.to_thread(phones, "carol", transport="tls")  # with n1, over TLS
+    binding = wait_for(lambda: cluster.redis.hgetall(reg_key("carol")), 5, "carol's binding")
+    assert binding["node"] == "n1", binding
+    assert binding["received"].endswith(";transport=tls"), binding  # the phone's connection
+    cluster.place("tls-room", "n2")
+    listening = await listener(cluster, "n2", "tls-room")
+    try:
+        since = carol.mark()
+        uri = f"sip:tls-room@{cluster.kamailio.tls_address};transport=tls"
+        c_call = carol.cmd("call", uri=uri)["call"]
+        await asyncio.to_thread(carol.wait_call_state, c_call, "CONFIRMED", 10, since)
+        started = time.monotonic()
+        carol.cmd("play", call=c_call, wav=str(tones[1000]))
+        await asyncio.sleep(2.0)
+        heard = listening.decoded(started + 0.5)
+        assert tone_level_dbfs(heard, 1000.0, 8000) > -30.0  # carol's tone, in the room on n2
+        since = carol.mark()
+        carol.cmd("hangup", call=c_call)
+        await asyncio.to_thread(carol.wait_call_state, c_call, "DISCONNECTED", 10, since)
+    finally:
+        listening.close()
+
+    carol.cmd("auto_answer", code=200, delay_ms=200)
+    n2 = cluster.nodes["n2"]
+    response = n2.client.post(
+        "/api/v1/rooms/tls-room/dial", json={"uri": f"sip:carol@{cluster.kamailio.host}"}
+    )
+    assert response.status_code == 201, response.text
+    incoming = await asyncio.to_thread(carol.wait_event, lambda e: e["event"] == "incoming", 10)
+    await asyncio.to_thread(carol.wait_call_state, incoming["call"], "CONFIRMED", 10)
+    since = carol.mark()
+    kicked = n2.client.delete(f"/api/v1/rooms/tls-room/participants/{response.json()['id']}")
+    assert kicked.status_code == 204, kicked.text
+    await asyncio.to_thread(carol.wait_call_state, incoming["call"], "DISCONNECTED", 10, since)
 
 
 def test_kamailio_refuses_foreign_domains_and_strangers_routing_through_it(
