@@ -122,6 +122,7 @@ from mediacore.server.sipservice import SipService
 from mediacore.server.sources import LocalSources, Sources
 from mediacore.server.speech import Speech
 from mediacore.server.transcodes import TranscodeService
+from mediacore.server.twinviews import TwinViews
 from mediacore.server.walls import WallService
 from mediacore.server.workers import WorkerPool
 from mediacore.signing import SigningKey
@@ -274,6 +275,8 @@ class MediaServer:
         # H.264 twins of H.265 sources (`<source>~h264`), made when first asked for
         self.transcodes = TranscodeService(self.webrtc.video_hub, video_process)
         self.webrtc.video_hub.resolver = self.transcodes.resolve
+        # each browser watching a twin, at the tier its own link allows
+        self.twin_views = TwinViews(self.webrtc.video_hub, self.transcodes)
         self.metrics.registry.register(
             ReachCollector(self.conferences.statistics, self.transcodes.statistics)
         )
@@ -408,6 +411,7 @@ class MediaServer:
         await self.conferences.start()
         await self.recording_composite.start()
         await self.transcodes.start()
+        await self.twin_views.start()
         if self.cascade is not None:
             self.cascade.start()
         self.link_legs.start()
@@ -438,6 +442,7 @@ class MediaServer:
             await self.cascade.stop()  # BYE to upper platforms still playing, unregister
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
         await self.conferences.stop()
+        await self.twin_views.stop()
         await self.transcodes.stop()
         self.tours.stop()
         await self.rollcalls.stop()
@@ -562,7 +567,7 @@ def create_app(server: MediaServer) -> FastAPI:
         else build_nodes_router(server.cluster.nodes, server.cluster.drain)
     )
     app.include_router(
-        build_sources_router(server.sources, server.link_legs, server.transcodes.fields)
+        build_sources_router(server.sources, server.link_legs, server.twin_views.fields)
     )
     app.include_router(build_gb28181_router(server.sip.gb))
     camera = GbCameraControl(server.sip.gb) if server.sip.gb is not None else None
@@ -615,7 +620,7 @@ def create_app(server: MediaServer) -> FastAPI:
             server.config,
             server.link_legs,
             server.conferences.composed,
-            server.transcodes.playable,
+            server.twin_views.playable,
             server.content,
         )
     )
