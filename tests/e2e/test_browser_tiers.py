@@ -21,11 +21,10 @@ from aiortc import RTCRtpReceiver
 from mediacore.qualitytiers import TIERS, encode_cap
 from tests.e2e.server import ServerProcess
 from tests.e2e.test_conference_video import Picture, patch_video, until
-from tests.e2e.test_ffmpeg_interop import ffmpeg
-from tests.e2e.test_reach import CAMERA, SIZE
+from tests.e2e.test_reach import SIZE, h265_camera
 from tests.e2e.test_video_legs import participant
 from tests.ingest.test_field_sources import H264
-from tests.walls.wallreceiver import free_port, rtmp_camera
+from tests.walls.wallreceiver import rtmp_camera
 from tests.webrtc.clients import Client, crafted_remb
 from tests.webrtc.test_video_forwarding import SolidColourTrack
 from tests.webrtc.test_webrtc_e2e import join
@@ -58,6 +57,22 @@ class VideoBytes:
         return (self.bytes - start) * 8 / (time.monotonic() - began)
 
 
+async def subscribe(
+    socket: Any, browser: Client, source: str
+) -> tuple[str, RTCRtpReceiver, VideoBytes, Picture]:
+    """The browser subscribes to `source` and decodes it: the video it was given, its
+    receiver, a byte counter on it and its decoded picture."""
+    await socket.send({"type": "subscribe", "source": source})
+    video = str((await socket.expect("subscribed"))["video"])
+    offer = await socket.expect("offer")
+    await socket.send({"type": "answer", "sdp": await browser.answer_offer(offer["sdp"])})
+    await until(lambda: bool(browser.video_tracks), 10, f"the track of {source}")
+    receiver = next(r for r in browser.pc.getReceivers() if r.track in browser.video_tracks)
+    counter, picture = VideoBytes(receiver), Picture(browser.video_tracks[0])
+    await until(lambda: picture.frames > 10, 20, f"{source} decoding")
+    return video, receiver, counter, picture
+
+
 def described(server: ServerProcess, room: str) -> Callable[[], dict[str, Any]]:
     return lambda: dict(server.client.get(f"/api/v1/rooms/{room}").json().get("composed", {}))
 
@@ -74,14 +89,8 @@ async def test_a_browser_that_reports_a_full_link_gets_the_quarter_tier(
         socket, me = await join(server, room, browser, "Narrow")
         composed = described(server, room)
         try:
-            await socket.send({"type": "subscribe", "source": "composed"})
-            assert (await socket.expect("subscribed"))["video"] == f"composed-{room}-{me}"
-            offer = await socket.expect("offer")
-            await socket.send({"type": "answer", "sdp": await browser.answer_offer(offer["sdp"])})
-            await until(lambda: bool(browser.video_tracks), 10, "the composed track")
-            receiver = next(r for r in browser.pc.getReceivers() if r.track in browser.video_tracks)
-            counter, picture = VideoBytes(receiver), Picture(browser.video_tracks[0])
-            await until(lambda: picture.frames > 10, 20, "the composed picture decoding")
+            video, receiver, counter, picture = await subscribe(socket, browser, "composed")
+            assert video == f"composed-{room}-{me}"
             assert composed()["tiers"][me] == "full"
             await asyncio.sleep(2.0)  # past the first keyframes
             full_rate = await counter.rate(4.0)
@@ -114,22 +123,7 @@ async def test_a_browser_watching_an_h265_camera_moves_to_the_quarter_tier_of_it
     """The same browser-like peer subscribes to an H.265 camera (x265 over SRT): it is given a
     view of its own of the camera's H.264 twin, at the full tier, then at the quarter tier once
     its REMB says the link is full; the source listing shows the view's tier."""
-    srt_port = free_port()
-    camera = [*CAMERA, "-f", "mpegts", f"srt://127.0.0.1:{srt_port}?mode=listener"]
-    async with ffmpeg(camera):
-        await asyncio.sleep(0.5)  # listening
-        added = server.client.post(
-            f"/api/v1/rooms/{room}/sources",
-            json={"url": f"srt://127.0.0.1:{srt_port}", "name": "H265 drone", "audio": False},
-        )
-        assert added.status_code == 201, added.text
-        cam = added.json()["id"]
-
-        def listed() -> dict[str, Any]:
-            entries = server.client.get(f"/api/v1/rooms/{room}/sources").json()
-            return dict(next(e for e in entries if e["id"] == cam))
-
-        await until(lambda: listed()["codec"] == "H265", 15, "the H.265 camera live")
+    async with h265_camera(server, room) as (cam, listed):
         browser = Client(None)
         browser.pc.addTransceiver(SolidColourTrack(), direction="sendrecv")
         socket, me = await join(server, room, browser, "Narrow")
@@ -139,14 +133,8 @@ async def test_a_browser_watching_an_h265_camera_moves_to_the_quarter_tier_of_it
             return listed().get("transcode", {}).get("views", {}).get(view)
 
         try:
-            await socket.send({"type": "subscribe", "source": cam})
-            assert (await socket.expect("subscribed"))["video"] == view
-            offer = await socket.expect("offer")
-            await socket.send({"type": "answer", "sdp": await browser.answer_offer(offer["sdp"])})
-            await until(lambda: bool(browser.video_tracks), 10, "the camera's track")
-            receiver = next(r for r in browser.pc.getReceivers() if r.track in browser.video_tracks)
-            counter, picture = VideoBytes(receiver), Picture(browser.video_tracks[0])
-            await until(lambda: picture.frames > 10, 20, "the twin decoding")
+            video, receiver, counter, picture = await subscribe(socket, browser, cam)
+            assert video == view
             assert tier() == "full"
             await asyncio.sleep(1.0)
             full_rate = await counter.rate(3.0)

@@ -10,29 +10,16 @@ from typing import Any
 import pytest
 
 from mediacore.datapath import video
-from mediacore.server.transcodes import TranscodeService
 from mediacore.server.twinviews import TwinViews
-from mediacore.videohub import VideoHub, VideoSource
+from mediacore.videohub import VideoHub
 from tests.server.test_conferences import IDR, FakeProcess, P
-from tests.server.test_transcodes import Clock
+from tests.server.test_transcodes import Clock, transcoding
 from tests.waiting import wait_for
 
 
 @pytest.fixture
 def setup() -> tuple[TwinViews, VideoHub, list[FakeProcess], Clock]:
-    hub, clock = VideoHub(), Clock()
-    made: list[FakeProcess] = []
-
-    def new_process(name: str) -> Any:
-        made.append(FakeProcess(name))
-        return made[-1]
-
-    transcodes = TranscodeService(hub, new_process, clock=clock, idle_stop_s=10.0)
-    hub.resolver = transcodes.resolve
-    camera = VideoSource("cam", "H265", participant_id="cam")
-    camera.width, camera.height = 640, 360
-    hub.register_source(camera)
-    hub.register_source(VideoSource("web", "H264", participant_id="web"))
+    transcodes, hub, made, clock = transcoding(640, 360)
     return TwinViews(hub, transcodes, clock=clock, idle_stop_s=10.0), hub, made, clock
 
 
