@@ -76,6 +76,7 @@ from mediacore.server.callroom import RemoteLegs, RemotePinEntry
 from mediacore.server.children import ChildProcess
 from mediacore.server.clips import ClipCache
 from mediacore.server.cluster import Cluster
+from mediacore.server.clusterbodies import ClusterBodies
 from mediacore.server.clusterforward import ClusterForwarder
 from mediacore.server.clusterredis import connect
 from mediacore.server.conferencemetrics import ConferenceCollector
@@ -497,6 +498,13 @@ def create_app(server: MediaServer) -> FastAPI:
             local=server.rooms.names,
             client=server.cluster.client,
             tls=server.cluster.tls,
+        )
+        app.add_middleware(
+            ClusterBodies,
+            cluster=server.cluster,
+            tokens=server.tokens,
+            local=server.rooms.names,
+            locate=server.rooms.locate,
         )
     app.add_middleware(
         RequestGuard,
