@@ -73,6 +73,7 @@ from mediacore.server.audittrail import AuditTrail
 from mediacore.server.auth import TokenStore, build_token_store
 from mediacore.server.broadcasts import Broadcasts
 from mediacore.server.callroom import RemoteLegs, RemotePinEntry
+from mediacore.server.callstanding import CallStanding
 from mediacore.server.children import ChildProcess
 from mediacore.server.clips import ClipCache
 from mediacore.server.cluster import Cluster
@@ -332,8 +333,9 @@ class MediaServer:
         self.failure: NodeFailure | None = None
         if self.cluster is not None and self.redis is not None:
             self.failure = NodeFailure(
-                config, self.cluster.node, self.redis, self.sip, self.bus, self.rooms.names
-            )
+                config, self.cluster.node, self.redis, self.sip, self.bus, self.rooms.names,
+                CallStanding(self.bus, self.rooms),
+            )  # fmt: skip
 
     def settings_of(self, room: str) -> RoomSettings | None:
         """An open room's settings (its PIN too), or None."""
