@@ -184,7 +184,12 @@ class ClusterBodies:
             )
             await answer(send, 409, "rooms-on-other-nodes", detail)
             return
-        await self._anywhere(scope, body, receive, send, NOT_HERE_BROADCASTER, first=nodes)
+        node, reply = await self._asked(scope, body, receive, NOT_HERE_BROADCASTER, nodes)
+        if owners and node not in nodes and _said(reply) == (404, "room-not-found"):
+            # The broadcaster's node does not have the rooms: they are another node's.
+            await answer(send, 409, "rooms-on-other-nodes", _elsewhere(owners, node))
+            return
+        await send_reply(send, *reply)
 
     async def _owners(self, rooms: list[str]) -> dict[str, str]:
         """The node of each of `rooms` the cluster places (this one's included)."""
@@ -209,14 +214,24 @@ class ClusterBodies:
         receive: Receive,
         send: Send,
         not_here: frozenset[tuple[int, str]],
-        first: Iterable[str] = (),
     ) -> None:
-        """This node's answer unless it says `not_here`; then the first live node's (those in
-        `first` first) that does not; else this node's."""
+        """The answer of the first node (this one first) that does not say `not_here`."""
+        _, reply = await self._asked(scope, body, receive, not_here)
+        await send_reply(send, *reply)
+
+    async def _asked(
+        self,
+        scope: Scope,
+        body: bytes,
+        receive: Receive,
+        not_here: frozenset[tuple[int, str]],
+        first: Iterable[str] = (),
+    ) -> tuple[str, Reply]:
+        """(node, its answer): this node's unless it says `not_here`; then the first live
+        node's (those in `first` first) that does not; else this node's."""
         mine = await capture(self.app, scope, replay(body, receive))
         if _said(mine) not in not_here:
-            await send_reply(send, *mine)
-            return
+            return self.me, mine
         ahead = list(first)
         others = sorted(
             (r for r in self.view.live() if r.name != self.me),
@@ -229,9 +244,8 @@ class ClusterBodies:
                 log.info("node not asked: %s", error, extra={"node": record.name})
                 continue
             if _said(theirs) not in not_here:
-                await send_reply(send, *theirs)
-                return
-        await send_reply(send, *mine)
+                return record.name, theirs
+        return self.me, mine
 
     async def _every_node(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A list: this node's entries, then every other live node's."""

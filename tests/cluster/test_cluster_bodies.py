@@ -105,6 +105,11 @@ def test_a_broadcast_is_made_by_the_broadcasters_node(cluster: tuple[ServerProce
         refused = server.client.post("/api/v1/broadcasts", json=both)
         assert refused.status_code == 409, refused.text
         assert refused.json()["error"] == "rooms-on-other-nodes"
+    here = {"participant": speaker, "rooms": ["command"]}  # n1's room, n2's broadcaster
+    for server in cluster:
+        refused = server.client.post("/api/v1/broadcasts", json=here)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"] == "rooms-on-other-nodes"
     assert second.client.get("/api/v1/broadcasts").json() == []
     gone = first.client.post(
         "/api/v1/broadcasts", json={"participant": "p-0000000000", "rooms": "all"}
