@@ -15,7 +15,7 @@ request guard: the caller is known and its body bounded before anything is read)
   does not answer that a party is unknown or unavailable there.
 - `/api/v1/calls/{id}...`: to the node of the call's room (`call-<...>`); `DELETE
   /api/v1/broadcasts/{id}` and `/api/v1/alarms/{id}...`: to whichever node has it;
-  `GET /api/v1/broadcasts`: every node's broadcasts.
+  `GET /api/v1/broadcasts` and `GET /api/v1/alarms`: every node's.
 
 Only a caller whose role may use the route has its body read or its request sent on (others
 get the route's own 403); a marked request (another node's) is served here, a forged mark 403.
@@ -129,6 +129,8 @@ class ClusterBodies:
                 await self.app(scope, receive, send)
         elif method == "DELETE" and BROADCAST.match(path) and _may(principal, BROADCASTS):
             await self._anywhere(scope, b"", receive, send, NOT_HERE_BROADCAST)
+        elif method == "GET" and path == ALARMS and _may(principal, ALARM_READS, filtered=True):
+            await self._every_node(scope, receive, send, newest_first="raised_at")
         elif ALARM.match(path) and _may(principal, ALARM_READS, filtered=True):
             await self._anywhere(scope, b"", receive, send, NOT_HERE_ALARM)
         elif method == "POST" and path == CALLS_PATH and _may(principal, CALLS):
@@ -247,8 +249,11 @@ class ClusterBodies:
                 return record.name, theirs
         return self.me, mine
 
-    async def _every_node(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A list: this node's entries, then every other live node's."""
+    async def _every_node(
+        self, scope: Scope, receive: Receive, send: Send, newest_first: str = ""
+    ) -> None:
+        """A list: this node's entries, then every other live node's (with `newest_first`,
+        all of them by that time field, newest first)."""
         status, headers, body = await capture(self.app, scope, receive)
         if status != 200:
             await send_reply(send, status, headers, body)
@@ -263,6 +268,8 @@ class ClusterBodies:
                     listed += json.loads(theirs)
             except (httpx.HTTPError, ValueError) as error:
                 log.warning("list of node left out: %s", error, extra={"node": record.name})
+        if newest_first:
+            listed.sort(key=lambda entry: str(entry.get(newest_first, "")), reverse=True)
         content = json.dumps(listed).encode()
         await send_reply(send, 200, [(b"content-type", b"application/json")], content)
 

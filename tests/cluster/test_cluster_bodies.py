@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import redis
 
 from mediacore.server.clustertrust import HEADER
 from tests.cluster.nodes import start_node
@@ -40,6 +41,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPr
                 wait_until(lambda: len(_nodes(first)) == 2, 10, "both nodes up")
                 placed = first.client.post("/api/v1/rooms", json={"name": EAST, "node": "n2"})
                 assert placed.status_code == 201, placed.text
+                directory = redis.Redis.from_url(url, decode_responses=True)
+                claimed = lambda: directory.hget(f"mc:room:{EAST}", "node") == "n2"  # noqa: E731
+                wait_until(claimed, 10, "the room in the directory")
+                directory.close()
                 yield first, second
             finally:
                 second.stop()
@@ -80,6 +85,10 @@ def test_an_alarm_about_a_room_of_another_node_is_raised_and_acknowledged_anywhe
     acknowledged = first.client.post(f"/api/v1/alarms/{alarm['id']}/ack")
     assert acknowledged.status_code == 200, acknowledged.text
     assert second.client.get(f"/api/v1/alarms/{alarm['id']}").json()["state"] == "acknowledged"
+    here = first.client.post("/api/v1/alarms", json={"room": "command", "text": "later"}).json()
+    listed = [a["id"] for a in first.client.get("/api/v1/alarms").json()]
+    assert listed == [a["id"] for a in second.client.get("/api/v1/alarms").json()]
+    assert listed == [here["id"], alarm["id"]]  # every node's, newest first
     missing = first.client.get("/api/v1/alarms/a-nowhere")
     assert missing.status_code == 404 and missing.json()["error"] == "alarm-not-found"
 
