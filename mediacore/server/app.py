@@ -73,9 +73,11 @@ from mediacore.server.audittrail import AuditTrail
 from mediacore.server.auth import TokenStore, build_token_store
 from mediacore.server.broadcasts import Broadcasts
 from mediacore.server.callroom import RemoteLegs, RemotePinEntry
+from mediacore.server.callstanding import CallStanding
 from mediacore.server.children import ChildProcess
 from mediacore.server.clips import ClipCache
 from mediacore.server.cluster import Cluster
+from mediacore.server.clusterbodies import ClusterBodies
 from mediacore.server.clusterforward import ClusterForwarder
 from mediacore.server.clusterredis import connect
 from mediacore.server.conferencemetrics import ConferenceCollector
@@ -334,8 +336,9 @@ class MediaServer:
         self.failure: NodeFailure | None = None
         if self.cluster is not None and self.redis is not None:
             self.failure = NodeFailure(
-                config, self.cluster.node, self.redis, self.sip, self.bus, self.rooms.names
-            )
+                config, self.cluster.node, self.redis, self.sip, self.bus, self.rooms.names,
+                CallStanding(self.bus, self.rooms),
+            )  # fmt: skip
 
     def settings_of(self, room: str) -> RoomSettings | None:
         """An open room's settings (its PIN too), or None."""
@@ -502,6 +505,13 @@ def create_app(server: MediaServer) -> FastAPI:
             local=server.rooms.names,
             client=server.cluster.client,
             tls=server.cluster.tls,
+        )
+        app.add_middleware(
+            ClusterBodies,
+            cluster=server.cluster,
+            tokens=server.tokens,
+            local=server.rooms.names,
+            locate=server.rooms.locate,
         )
     app.add_middleware(
         RequestGuard,

@@ -106,10 +106,7 @@ class ClusterForwarder:
             await self.app(scope, receive, send)
 
     async def _marked(self, scope: Scope, receive: Receive, send: Send, mark: str) -> None:
-        secret = self.secret()
-        now = self.node.clock()
-        method = scope.get("method", "GET")
-        if secret is None or clustertrust.verify(secret, mark, method, _target(scope), now) is None:
+        if not self.mark_valid(scope, mark):
             if scope["type"] == "websocket":  # refused before the handshake: HTTP 403
                 await send({"type": "websocket.close", "code": 1008, "reason": "forged mark"})
                 return
@@ -245,6 +242,26 @@ class ClusterForwarder:
         ]
         return response.status_code, kept, response.content
 
+    # -- for clusterbodies.py: requests that name their room in the body ------------------
+
+    def mark_valid(self, scope: Scope, mark: str) -> bool:
+        """Whether `mark` (the request's X-Mediacore-Forwarded) was signed by a node for it."""
+        secret = self.secret()
+        method, now = scope.get("method", "GET"), self.node.clock()
+        return (
+            secret is not None
+            and clustertrust.verify(secret, mark, method, _target(scope), now) is not None
+        )
+
+    async def ask(self, node: str, base: str, scope: Scope, body: bytes) -> Reply:
+        """Node `node`'s answer to the request (marked: it serves it itself); raises
+        httpx.HTTPError when it cannot be reached."""
+        return await self._forward(node, base, scope, body)
+
+    async def relay(self, node: str, base: str, scope: Scope, body: bytes, send: Send) -> None:
+        """Node `node`'s answer as this request's (503 when it cannot be reached)."""
+        await self._relay(node, base, scope, body, send)
+
 
 def _header(scope: Scope, wanted: str) -> str | None:
     key = wanted.encode()
@@ -317,3 +334,14 @@ async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], bod
 async def _answer(send: Send, status: int, error: str, detail: str) -> None:
     body = json.dumps({"error": error, "detail": detail}).encode()
     await _send(send, status, [(b"content-type", b"application/json")], body)
+
+
+# Shared with clusterbodies.py.
+header, read_body, replay, capture, send_reply, answer = (
+    _header,
+    _body,
+    _replay,
+    _capture,
+    _send,
+    _answer,
+)
