@@ -126,8 +126,8 @@ class CascadeSender:
 
     The links are SRTP (cascadesec.py): a talker's sequence numbers never start again while
     the socket lives (a talker quiet for a while goes on where it stopped), and its SSRC is
-    `talker_ssrc` masked with a random number of this sender's, so no two senders, nor two
-    lives of one, protect the same SSRC and index with a receiver's key."""
+    `talker_ssrc` masked with a random number of this sender's, so two senders, or two lives of
+    one, do not protect the same SSRC and index with a receiver's key."""
 
     def __init__(self, samples_per_tick: int, ssrc_mask: int | None = None) -> None:
         self.samples_per_tick = samples_per_tick

@@ -8,8 +8,9 @@ A socket protects what it sends to each peer with that peer's key, given by `con
 `LinkPeers` is a socket's table of peer shards: their addresses and one SRTP transform each
 (through mediacore/srtp.py, libsrtp). A datagram from an address that is no peer, or that fails
 authentication or the replay check, is refused with `LinkRejected` and counted. Each peer has
-its own replay window, and each sender's talkers have SSRCs of its own (see
-`CascadeSender`), so two senders protecting with one receiver's key never reuse a key stream.
+its own replay window, and each sender masks its talkers' SSRCs with a random number of its own
+(see `CascadeSender`), so two senders protecting with one receiver's key do not share a key
+stream (short of two random 32-bit SSRCs meeting).
 Pure: no sockets here (mediacore/cascadeio.py sends and receives)."""
 
 from __future__ import annotations
