@@ -5,7 +5,8 @@ n1 runs its rooms in its own process, n2 on a media worker. Calls to a room reac
 owns it (the tone it carries is heard there and nowhere else), over UDP and TCP; a name no node
 owns goes to the least-loaded node, which answers as a node alone does; a phone registers
 through Kamailio with one node and is dialled from a room on another, which finds its binding
-in Redis and calls along its Path, and the in-dialog BYE flows back through Kamailio; a text
+in Redis and calls along its Path, and the in-dialog BYE flows back through Kamailio; a call to
+a room with an intake node (a node holding a shard of it) goes there; a text
 for a user finds it the same way; a REGISTER goes back to the node holding the binding; a node
 may also name a user to Kamailio, which relays to its contact; Kamailio relays nothing for
 strangers, and a password guesser behind it is blocked, not Kamailio.
@@ -240,6 +241,44 @@ def test_a_name_no_node_owns_goes_to_the_least_loaded_node(
     assert result.ok, result.describe()
     assert any("refused 404" in line for line in result.log_lines), result.log_lines
     assert cluster.kamailio.routed(f"INVITE nowhere -> least-loaded sip:{cluster.sip('n2')}")
+
+
+def test_a_call_to_a_room_with_an_intake_node_goes_there_and_the_rest_to_its_owner(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """A room owned by n1 whose new legs n2 takes (n2 holds a shard of it: the owner writes the
+    intake fields then; this test writes them as it would). Kamailio sends a call for the room
+    to n2 (which refuses sipp: it holds no shard here) and anything else to n1; once the fields go,
+    calls go to n1 again."""
+    cluster.place("harbour", "n1")
+    intake = {  # as the owner writes them
+        "intake": "n2",
+        "intake_sip": cluster.sip("n2"),
+        "intake_http": cluster.nodes["n2"].url,
+    }
+    cluster.redis.hset(room_key("harbour"), mapping=intake)
+
+    def call(name: str) -> None:
+        result = run_sipp(
+            "uac_noauth_call",
+            cluster.kamailio.address,
+            service="harbour",
+            workdir=tmp_path / name,
+            local_ip=cluster.network.gateway,
+            timeout=20.0,
+        )
+        assert result.ok, result.describe()  # the node's refusal: no credentials, or no room
+
+    (tmp_path / "intake").mkdir()
+    call("intake")
+    assert cluster.kamailio.routed(f"INVITE room harbour -> intake sip:{cluster.sip('n2')}")
+    gateway, proxy = cluster.network.gateway, cluster.kamailio
+    options(gateway, proxy, f"sip:harbour@{proxy.address}")  # not a new leg: the owner's
+    assert cluster.kamailio.routed(f"OPTIONS room harbour -> sip:{cluster.sip('n1')}")
+    cluster.redis.hdel(room_key("harbour"), *intake)
+    (tmp_path / "owner").mkdir()
+    call("owner")
+    assert cluster.kamailio.routed(f"INVITE room harbour -> sip:{cluster.sip('n1')}")
 
 
 def test_a_phone_registered_through_kamailio_is_dialled_from_a_room_on_another_node(
