@@ -3,17 +3,15 @@
 A pure ASGI middleware inside the request guard (so the caller is authenticated and its body
 bounded here first):
 
-- `/api/v1/rooms/{room}...` for a room this node does not have but the directory places on
+- `/api/v1/rooms/{room}...` for a room this node does not own but the directory places on
   another node is forwarded there, with the caller's own headers (its Authorization: the owner
   checks it again), and the owner's status, headers and body are answered as they are. An
   owner that is dead answers 503 (its rooms are being re-placed), one that cannot be reached
-  503 too; a room nobody owns goes to this node's routes (404).
+  503 too; a room nobody owns goes to this node's routes (404). A request adding a leg (RTP,
+  WHIP, WHEP, the WebRTC WebSocket) is served here when this node holds a shard of the room,
+  else by the room's intake node while it has one (clusterintake.py decides).
 - `GET /api/v1/rooms` lists the rooms of every node: this node's, then each other live
   node's, each with a `node` field.
-- Recordings (`/api/v1/recordings...`, `/api/v1/exports/...`): `GET /api/v1/recordings` lists
-  (and searches) every live node's, merged newest first, each with a `node` field; a request
-  about one recording or export job goes to the node serving it (clusterrecordings.py). The
-  server's key and ledger routes are this node's own.
 - `POST /api/v1/rooms` opens the room on the least-loaded live node (draining nodes take none):
   here, or forwarded there; `"node": NAME` in the body places it on that node instead (404 for a
   node the cluster does not know, 503 for a dead one); a name the cluster already has is 409.
@@ -23,38 +21,28 @@ itself, never forwarding it again; a forged mark is 403. WebSockets are served h
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 import httpx
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediacore.server import clustertrust
+from mediacore.server.clusterintake import RoomEntry, Route, adds_leg, route
 from mediacore.server.clusternode import ClusterNode
-from mediacore.server.clusterrecordings import RecordingPlaces
+from mediacore.server.clusterredis import room_key
 from mediacore.server.clusterrooms import ClusterRooms
 from mediacore.server.clustersockets import OWNER_GONE, pass_socket
-from recorder.index import MAX_LIMIT
-from recorder.shelf import merge_listings
 
 log = logging.getLogger(__name__)
 
 ROOMS = "/api/v1/rooms"
 ROOM_PATH = re.compile(r"^/api/v1/rooms/([^/]+)(?:/.*)?$")
-# The caller's address, as the forwarding node saw it: per-address limits (exports) count
-# the caller, not the node. Set by nodes only (a caller's own is dropped), read on marked ones.
-CLIENT_HEADER = "x-mediacore-client"
-RECORDINGS = "/api/v1/recordings"
-RECORDING_PATHS = (RECORDINGS, "/api/v1/exports/")
-RECORDING_PATH = re.compile(r"^/api/v1/(recordings|exports)/([^/]+)(?:/.*)?$")
-NODE_RECORDING_ROUTES = frozenset({"public-key", "ledger"})  # the node's own, no recording
 # Not passed on either way: connection matters, and what httpx sets or undoes itself.
 HOP_HEADERS = frozenset(
     {
@@ -69,7 +57,6 @@ HOP_HEADERS = frozenset(
         "trailer",
         "proxy-authorization",
         clustertrust.HEADER,
-        CLIENT_HEADER,
     }
 )
 Reply = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -86,13 +73,10 @@ class ClusterForwarder:
         local: Callable[[], list[str]],
         client: Callable[[str], httpx.AsyncClient],
         tls: Callable[[str], ssl.SSLContext | None],
-        recordings: RecordingPlaces | None = None,
     ) -> None:
         """`secret`: the cluster's forwarding secret (None until read from Redis); `local`:
         the rooms open on this node; `client`: the HTTP client requests to a node go by, `tls`
-        the context its WebSockets are opened with; `recordings`: where recordings are served
-        (None: this node's only)."""
-        self.recordings = recordings
+        the context its WebSockets are opened with."""
         self.tls = tls
         self.app = app
         self.node = node
@@ -103,9 +87,6 @@ class ClusterForwarder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] == "http" and path.startswith(RECORDING_PATHS) and self.recordings:
-            await self._recording(self.recordings, scope, receive, send)
-            return
         if scope["type"] not in ("http", "websocket") or not path.startswith(ROOMS):
             await self.app(scope, receive, send)
             return
@@ -114,13 +95,13 @@ class ClusterForwarder:
             await self._marked(scope, receive, send, marked)
             return
         method, found = scope.get("method", "GET"), ROOM_PATH.match(path)
-        if scope["type"] == "websocket":
-            if found is not None and found.group(1) not in self.local():
+        if found is not None and not self._served_here(found.group(1)):
+            if scope["type"] == "websocket":
                 await self._socket(found.group(1), scope, receive, send)
             else:
-                await self.app(scope, receive, send)
-        elif found is not None and found.group(1) not in self.local():
-            await self._about_room(found.group(1), scope, receive, send)
+                await self._about_room(found.group(1), scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self.app(scope, receive, send)
         elif path == ROOMS and method == "GET":
             await self._list(scope, receive, send)
         elif path == ROOMS and method == "POST":
@@ -128,36 +109,49 @@ class ClusterForwarder:
         else:
             await self.app(scope, receive, send)
 
+    def _served_here(self, room: str) -> bool:
+        """Whether every request about `room` is this node's without asking the directory: the
+        room is open here and, as last read, this node owns it (a node holding a shard of
+        another node's room serves only the room's new legs)."""
+        owner = self.directory.owners.get(room, self.node.name)
+        return owner == self.node.name and room in self.local()
+
+    async def _route(self, room: str, scope: Scope) -> Route | None:
+        """Where a request about `room` goes (clusterintake.py); None: Redis is unreachable."""
+        try:
+            fields = await self.directory.redis.hgetall(room_key(room))
+        except (RedisError, OSError):
+            return None
+        entry = RoomEntry.from_fields({str(k): str(v) for k, v in fields.items()})
+        return route(
+            entry,
+            here=self.node.name,
+            hosted=room in self.local(),
+            leg=adds_leg(scope["type"], scope.get("method", "GET"), scope.get("path", "")),
+            alive=self.node.view.alive,
+        )
+
     async def _marked(self, scope: Scope, receive: Receive, send: Send, mark: str) -> None:
-        secret = self.secret()
-        now = self.node.clock()
-        method = scope.get("method", "GET")
-        if secret is None or clustertrust.verify(secret, mark, method, _target(scope), now) is None:
+        if not self.mark_valid(scope, mark):
             if scope["type"] == "websocket":  # refused before the handshake: HTTP 403
                 await send({"type": "websocket.close", "code": 1008, "reason": "forged mark"})
                 return
             detail = "this request's forwarding mark is not valid"
             await _answer(send, 403, "forged-forward", detail)
             return
-        client = _header(scope, CLIENT_HEADER)
-        if client:
-            scope = {**scope, "client": (client, 0)}
         await self.app(scope, receive, send)
 
     async def _socket(self, room: str, scope: Scope, receive: Receive, send: Send) -> None:
-        """A room's WebSocket: joined to the owner's (clustersockets.py)."""
-        try:
-            owner = await self.directory.owner(room)
-        except (RedisError, OSError):
-            owner = None
+        """A room's WebSocket: joined to the one of the node that serves it (clustersockets.py)."""
+        where = await self._route(room, scope)
         secret = self.secret()
-        if owner is None or owner.node == self.node.name or secret is None:
+        if where is None or where.here or secret is None:
             await self.app(scope, receive, send)  # this node's answer (4404: no such room)
             return
-        if not self.node.view.alive(owner.node):
+        if where.down:
             await receive()
             await send({"type": "websocket.accept"})
-            reason = f"room {room} was on node {owner.node}, which is down"
+            reason = f"room {room} was on node {where.node}, which is down"
             await send({"type": "websocket.close", "code": OWNER_GONE, "reason": reason})
             return
         target = _target(scope)
@@ -166,23 +160,22 @@ class ClusterForwarder:
         authorization = _header(scope, "authorization")
         if authorization is not None:
             headers.append(("authorization", authorization))
-        url = "ws" + owner.http.removeprefix("http") + target
-        await pass_socket(scope, receive, send, url, headers, self.tls(owner.node))
+        url = "ws" + where.http.removeprefix("http") + target
+        await pass_socket(scope, receive, send, url, headers, self.tls(where.node))
 
     async def _about_room(self, room: str, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            owner = await self.directory.owner(room)
-        except (RedisError, OSError):
+        where = await self._route(room, scope)
+        if where is None and room not in self.local():
             await _answer(send, 503, "cluster-unreachable", "the cluster directory is unreachable")
             return
-        if owner is None or owner.node == self.node.name:
-            await self.app(scope, receive, send)  # not placed anywhere: this node's 404
+        if where is None or where.here:
+            await self.app(scope, receive, send)  # not placed elsewhere: this node's answer
             return
-        if not self.node.view.alive(owner.node):
-            detail = f"room {room!r} was on node {owner.node!r}, which is down; it is being moved"
+        if where.down:
+            detail = f"room {room!r} was on node {where.node!r}, which is down; it is being moved"
             await _answer(send, 503, "node-down", detail)
             return
-        await self._relay(owner.node, owner.http, scope, await _body(receive), send)
+        await self._relay(where.node, where.http, scope, await _body(receive), send)
 
     async def _list(self, scope: Scope, receive: Receive, send: Send) -> None:
         status, headers, body = await _capture(self.app, scope, receive)
@@ -241,86 +234,6 @@ class ClusterForwarder:
             return
         await self._relay(target.name, target.http, scope, body, send)
 
-    async def _recording(
-        self, places: RecordingPlaces, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        marked = _header(scope, clustertrust.HEADER)
-        if marked is not None:
-            await self._marked(scope, receive, send, marked)
-            return
-        path, found = scope["path"], RECORDING_PATH.match(scope["path"])
-        if path == RECORDINGS and scope.get("method") == "GET":
-            await self._list_recordings(scope, receive, send)
-            return
-        if found is None or found.group(2) in NODE_RECORDING_ROUTES:
-            await self.app(scope, receive, send)
-            return
-        kind, name = found.groups()
-        place = await places.recording(name) if kind == "recordings" else places.export(name)
-        if place.down:
-            detail = f"{name!r} is on node {place.down!r}, which is down"
-            await _answer(send, 503, "node-down", detail)
-        elif place.node is not None:
-            await self._relay(place.node.name, place.node.http, scope, await _body(receive), send)
-        elif place.anywhere:
-            await self._look_for(name, scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-
-    async def _look_for(self, name: str, scope: Scope, receive: Receive, send: Send) -> None:
-        """A recording whose name says no node (made before the cluster): the live node that
-        has it answers (this node's 404 when none has)."""
-        path = f"{RECORDINGS}/{name}"
-        probe = {**scope, "method": "GET", "query_string": b"", "path": path, "raw_path": b""}
-        for record in self.node.view.live():
-            if record.name == self.node.name:
-                continue
-            try:
-                status, _, _ = await self._forward(record.name, record.http, probe, b"")
-            except httpx.HTTPError:
-                continue
-            if status == 200:
-                await self._relay(record.name, record.http, scope, await _body(receive), send)
-                return
-        await self.app(scope, receive, send)
-
-    async def _list_recordings(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Every live node's recordings: each asked for the first `offset + limit` (capped at
-        the index's page), merged newest first, the page cut from the merge."""
-        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"))
-        values = dict(query)
-        try:
-            limit, offset = int(values.get("limit", 100)), int(values.get("offset", 0))
-        except ValueError:
-            limit, offset = -1, -1
-        if not (1 <= limit <= MAX_LIMIT and offset >= 0):
-            await self.app(scope, receive, send)  # the route says what is wrong
-            return
-        deep = [(k, v) for k, v in query if k not in ("limit", "offset")]
-        deep += [("limit", str(min(offset + limit, MAX_LIMIT))), ("offset", "0")]
-        scope = {**scope, "query_string": urlencode(deep).encode()}
-        status, headers, body = await _capture(self.app, scope, receive)
-        if status != 200:
-            await _send(send, status, headers, body)
-            return
-        pages = [[{**entry, "node": self.node.name} for entry in json.loads(body)]]
-        others = [r for r in self.node.view.live() if r.name != self.node.name]
-        answers = await asyncio.gather(
-            *(self._forward(r.name, r.http, scope, b"") for r in others), return_exceptions=True
-        )
-        for record, answer in zip(others, answers, strict=True):
-            try:
-                if isinstance(answer, BaseException):
-                    raise answer
-                if answer[0] == 200:
-                    pages.append(
-                        [{**entry, "node": record.name} for entry in json.loads(answer[2])]
-                    )
-            except (httpx.HTTPError, ValueError, TypeError) as error:
-                log.warning("recordings of node not listed: %s", error, extra={"node": record.name})
-        listed = json.dumps(merge_listings(pages, limit, offset)).encode()
-        await _send(send, 200, [(b"content-type", b"application/json")], listed)
-
     async def _relay(self, node: str, base: str, scope: Scope, body: bytes, send: Send) -> None:
         try:
             status, headers, content = await self._forward(node, base, scope, body)
@@ -341,8 +254,6 @@ class ClusterForwarder:
         ]
         mark = clustertrust.mark(secret, self.node.name, int(self.node.clock()), method, target)
         headers.append((clustertrust.HEADER, mark))
-        if scope.get("client"):
-            headers.append((CLIENT_HEADER, str(scope["client"][0])))
         response = await self.client(node).request(
             method, base + target, headers=headers, content=body
         )
@@ -352,6 +263,26 @@ class ClusterForwarder:
             if name.lower() not in HOP_HEADERS
         ]
         return response.status_code, kept, response.content
+
+    # -- for clusterbodies.py: requests that name their room in the body ------------------
+
+    def mark_valid(self, scope: Scope, mark: str) -> bool:
+        """Whether `mark` (the request's X-Mediacore-Forwarded) was signed by a node for it."""
+        secret = self.secret()
+        method, now = scope.get("method", "GET"), self.node.clock()
+        return (
+            secret is not None
+            and clustertrust.verify(secret, mark, method, _target(scope), now) is not None
+        )
+
+    async def ask(self, node: str, base: str, scope: Scope, body: bytes) -> Reply:
+        """Node `node`'s answer to the request (marked: it serves it itself); raises
+        httpx.HTTPError when it cannot be reached."""
+        return await self._forward(node, base, scope, body)
+
+    async def relay(self, node: str, base: str, scope: Scope, body: bytes, send: Send) -> None:
+        """Node `node`'s answer as this request's (503 when it cannot be reached)."""
+        await self._relay(node, base, scope, body, send)
 
 
 def _header(scope: Scope, wanted: str) -> str | None:
@@ -425,3 +356,14 @@ async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], bod
 async def _answer(send: Send, status: int, error: str, detail: str) -> None:
     body = json.dumps({"error": error, "detail": detail}).encode()
     await _send(send, status, [(b"content-type", b"application/json")], body)
+
+
+# Shared with clusterbodies.py.
+header, read_body, replay, capture, send_reply, answer = (
+    _header,
+    _body,
+    _replay,
+    _capture,
+    _send,
+    _answer,
+)

@@ -415,6 +415,7 @@ class ShardedRooms:
                     link=f"worker-{far.worker.id}",
                     address=where["address"],
                     port=where["port"],
+                    key=where["key"],
                 )
 
     async def _tell_whispers(self, placed: PlacedRoom, shard: Shard) -> None:
