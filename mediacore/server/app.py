@@ -360,11 +360,14 @@ class MediaServer:
             )  # fmt: skip
 
     def _taken_over(self, node: str) -> RecorderService:
-        """A recorder serving the recordings of `node` (dead) from the shared store."""
+        """A recorder serving the recordings of `node` (dead) from the shared store, its index
+        made afresh from their manifests (one left from an earlier take-over may be stale)."""
+        index = self.config.data_dir / "taken-over" / f"{node}.db"
+        for suffix in ("", "-wal", "-shm"):
+            index.with_name(index.name + suffix).unlink(missing_ok=True)
         return RecorderService(
             self.config.data_dir, self.bus, LocalSite(lambda room: None), self.signing_key,
-            store=Path(self.config.recording.shared_dir) / node,
-            index=self.config.data_dir / "taken-over" / f"{node}.db", node=node,
+            store=Path(self.config.recording.shared_dir) / node, index=index, node=node,
         )  # fmt: skip
 
     def settings_of(self, room: str) -> RoomSettings | None:

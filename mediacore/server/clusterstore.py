@@ -167,8 +167,6 @@ class SharedStore:
     async def _give_back(self, name: str) -> None:
         recorder = self.shelf.adopted.pop(name)
         await recorder.close()
-        with contextlib.suppress(OSError):
-            recorder.index.path.unlink(missing_ok=True)  # rebuilt at the next take-over
         claim = self.claims.pop(name, None)
         if claim is not None:
             await claim.release()
