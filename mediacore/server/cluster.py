@@ -20,12 +20,14 @@ from typing import Any
 import httpx
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from starlette.types import ASGIApp
 
 from mediacore.events import EventBus
 from mediacore.room import RoomSettings
 from mediacore.server import clusterredis as keys
 from mediacore.server.clusterevents import ClusterEvents
 from mediacore.server.clusterfailover import Failover
+from mediacore.server.clusterforward import ClusterForwarder
 from mediacore.server.clusternode import ClusterNode, Counts
 from mediacore.server.clusterrooms import ClusterRooms
 from mediacore.server.clusterview import DEAD, DRAINING, UP
@@ -77,6 +79,21 @@ class Cluster:
             client = httpx.AsyncClient(timeout=FORWARD_TIMEOUT_S, verify=verify)
             self._clients[(node, cert)] = client
         return client
+
+    def forwarder(
+        self, app: ASGIApp, local: Callable[[], list[str]] = lambda: []
+    ) -> ClusterForwarder:
+        """A forwarder in front of `app` that asks and relays to this cluster's nodes;
+        `local`: the rooms open on this node."""
+        return ClusterForwarder(
+            app,
+            node=self.node,
+            directory=self.directory,
+            secret=lambda: self.secret,
+            local=local,
+            client=self.client,
+            tls=self.tls,
+        )
 
     def tls(self, node: str) -> ssl.SSLContext | None:
         """The context WebSockets to `node` open with (None: the system's trust)."""

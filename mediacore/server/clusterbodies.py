@@ -42,7 +42,6 @@ from mediacore.server.api_calls import READS as CALL_READS
 from mediacore.server.auth import Principal, TokenStore
 from mediacore.server.cluster import Cluster
 from mediacore.server.clusterforward import (
-    ClusterForwarder,
     answer,
     capture,
     header,
@@ -89,15 +88,7 @@ class ClusterBodies:
         self.me = cluster.node.name
         self.view = cluster.node.view
         self.directory = cluster.directory
-        self.nodes = ClusterForwarder(
-            app,
-            node=cluster.node,
-            directory=cluster.directory,
-            secret=lambda: cluster.secret,
-            local=local,
-            client=cluster.client,
-            tls=cluster.tls,
-        )
+        self.nodes = cluster.forwarder(app, local)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -106,12 +97,7 @@ class ClusterBodies:
             return
         mark = header(scope, clustertrust.HEADER)
         if mark is not None:
-            if self.nodes.mark_valid(scope, mark):
-                await self.app(scope, receive, send)
-            else:
-                await answer(
-                    send, 403, "forged-forward", "this request's forwarding mark is not valid"
-                )
+            await self.nodes.serve_marked(self.app, scope, receive, send, mark)
             return
         method = scope.get("method", "GET")
         principal = self._principal(scope)

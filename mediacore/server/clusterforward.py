@@ -132,14 +132,11 @@ class ClusterForwarder:
         )
 
     async def _marked(self, scope: Scope, receive: Receive, send: Send, mark: str) -> None:
-        if not self.mark_valid(scope, mark):
-            if scope["type"] == "websocket":  # refused before the handshake: HTTP 403
-                await send({"type": "websocket.close", "code": 1008, "reason": "forged mark"})
-                return
-            detail = "this request's forwarding mark is not valid"
-            await _answer(send, 403, "forged-forward", detail)
+        if scope["type"] == "websocket" and not self.mark_valid(scope, mark):
+            # refused before the handshake: HTTP 403
+            await send({"type": "websocket.close", "code": 1008, "reason": "forged mark"})
             return
-        await self.app(scope, receive, send)
+        await self.serve_marked(self.app, scope, receive, send, mark)
 
     async def _socket(self, room: str, scope: Scope, receive: Receive, send: Send) -> None:
         """A room's WebSocket: joined to the one of the node that serves it (clustersockets.py)."""
@@ -283,6 +280,18 @@ class ClusterForwarder:
     async def relay(self, node: str, base: str, scope: Scope, body: bytes, send: Send) -> None:
         """Node `node`'s answer as this request's (503 when it cannot be reached)."""
         await self._relay(node, base, scope, body, send)
+
+    async def serve_marked(
+        self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, mark: str
+    ) -> None:
+        """A request another node sent here marked: `app` serves it when the mark is valid
+        (the request's own middleware before it, e.g. a scope with the caller's address);
+        403 otherwise."""
+        if self.mark_valid(scope, mark):
+            await app(scope, receive, send)
+        else:
+            detail = "this request's forwarding mark is not valid"
+            await _answer(send, 403, "forged-forward", detail)
 
 
 def _header(scope: Scope, wanted: str) -> str | None:

@@ -30,7 +30,6 @@ from mediacore.server import clustertrust
 from mediacore.server.auth import TokenStore
 from mediacore.server.cluster import Cluster
 from mediacore.server.clusterforward import (
-    ClusterForwarder,
     answer,
     capture,
     header,
@@ -71,15 +70,7 @@ class ClusterRecordingRoutes:
         self.places = places
         self.me = cluster.node.name
         self.view = cluster.node.view
-        self.nodes = ClusterForwarder(
-            app,
-            node=cluster.node,
-            directory=cluster.directory,
-            secret=lambda: cluster.secret,
-            local=lambda: [],
-            client=cluster.client,
-            tls=cluster.tls,
-        )
+        self.nodes = cluster.forwarder(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -87,13 +78,10 @@ class ClusterRecordingRoutes:
             await self.app(scope, receive, send)
             return
         mark = header(scope, clustertrust.HEADER)
-        if mark is not None:
-            if self.nodes.mark_valid(scope, mark):
-                client = header(scope, CLIENT)
-                await self.app({**scope, "client": (client, 0)} if client else scope, receive, send)
-            else:
-                detail = "this request's forwarding mark is not valid"
-                await answer(send, 403, "forged-forward", detail)
+        if mark is not None:  # the caller's address as the node it asked saw it, if signed
+            client = header(scope, CLIENT)
+            marked = {**scope, "client": (client, 0)} if client else scope
+            await self.nodes.serve_marked(self.app, marked, receive, send, mark)
             return
         method, one = scope.get("method", "GET"), ONE.match(path)
         if path == RECORDINGS and method == "GET" and self._may(scope, "recordings:read"):

@@ -6,6 +6,7 @@ survivor."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 from collections.abc import Iterator
@@ -143,13 +144,23 @@ def test_a_room_s_signalling_socket_on_another_node(
     asyncio.run(talk())
 
 
-def test_a_killed_node_is_dead_and_its_room_moves(tmp_path: Path, redis_url: str) -> None:
+@contextlib.contextmanager
+def three_nodes(tmp_path: Path, redis_url: str) -> Iterator[list[ServerProcess]]:
+    """n1, n2 and n3 on 127.0.0.2-4, each seeing the three of them; stopped at the end."""
     started: list[ServerProcess] = []
     try:
         for name, address in (("n1", "127.0.0.2"), ("n2", "127.0.0.3"), ("n3", "127.0.0.4")):
             started.append(start_node(tmp_path, redis_url, name, address))
-        first, second, third = started
-        wait_until(lambda: len(nodes(third)) == 3, 10, "three nodes up")
+        wait_until(lambda: len(nodes(started[-1])) == 3, 10, "three nodes up")
+        yield started
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def test_a_killed_node_is_dead_and_its_room_moves(tmp_path: Path, redis_url: str) -> None:
+    with three_nodes(tmp_path, redis_url) as started:
+        first, second, _third = started
         assert first.client.post("/api/v1/rooms", json={"name": "fire"}).status_code == 201
         owner = wait_until(lambda: rooms(second).get("fire"), 10, "the room placed")
         victim = started[int(owner[1]) - 1]
@@ -173,9 +184,6 @@ def test_a_killed_node_is_dead_and_its_room_moves(tmp_path: Path, redis_url: str
             if server is not victim:
                 assert server.client.get("/api/v1/rooms/fire").status_code == 200
                 assert rooms(server)["fire"] == moved
-    finally:
-        for server in started:
-            server.stop()
 
 
 OFFER = [
@@ -194,12 +202,8 @@ def test_a_new_leg_goes_to_the_room_s_intake_node(tmp_path: Path, redis_url: str
     room grows a shard there), a leg added through n3 is n2's to take: n2, holding no shard
     here, refuses it (404), where n1 would have added it. The rest still goes to n1, and with
     the intake gone so does a new leg."""
-    started: list[ServerProcess] = []
-    try:
-        for name, address in (("n1", "127.0.0.2"), ("n2", "127.0.0.3"), ("n3", "127.0.0.4")):
-            started.append(start_node(tmp_path, redis_url, name, address))
+    with three_nodes(tmp_path, redis_url) as started:
         first, second, third = started
-        wait_until(lambda: len(nodes(third)) == 3, 10, "three nodes up")
         directory = redis.Redis.from_url(redis_url, decode_responses=True)
         intake = {"intake": "n2", "intake_sip": "127.0.0.3:5060", "intake_http": second.url}
         directory.hset(room_key("command"), mapping=intake)
@@ -217,6 +221,3 @@ def test_a_new_leg_goes_to_the_room_s_intake_node(tmp_path: Path, redis_url: str
         added = add_leg()
         assert added.status_code == 201, added.text
         assert len(first.roster("command")) == 1  # on the owner
-    finally:
-        for server in reversed(started):
-            server.stop()
