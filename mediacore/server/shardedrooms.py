@@ -195,6 +195,10 @@ class ShardedRooms:
     def legs_in(self, room: str) -> int:
         return sum(s.load for s in self.placed(room).shards)
 
+    def local_legs(self) -> int:
+        """The legs this node's workers hold, of its rooms and of other nodes' rooms."""
+        return sum(s.load for p in self.rooms.values() for s in p.shards if s.node is None)
+
     async def worker_for_new_leg(self, room: str) -> WorkerProcess:
         """The worker of the shard a new leg of `room` goes to (a new shard if all are full)."""
         return _local(await self._shard_for_new_leg(self.placed(room)))
@@ -665,17 +669,17 @@ class ShardedRooms:
         return await self.summary(room)
 
     def _maybe_span(self, placed: PlacedRoom) -> None:
-        """When this node's legs of its room reach `[cluster] max_legs_per_node`, the room
-        grows onto the least-loaded other node (once: that node takes its new legs)."""
+        """When the node taking the room's new legs (its intake: the newest node it grew
+        onto, else this one) holds `[cluster] max_legs_per_node` of them, the room grows onto
+        the least-loaded live node it is not on yet, which takes its new legs from then on."""
         nodes, name = self.nodes, placed.settings.name
         if nodes is None or placed.owner is not None or name in self._spanning:
             return
         limit = nodes.max_legs_per_node
-        if not limit or any(s.node is not None for s in placed.shards):
+        intake = _intake_node(placed)
+        if not limit or sum(s.load for s in placed.shards if s.node == intake) < limit:
             return
-        if sum(s.load for s in placed.shards) < limit:
-            return
-        node = nodes.spare(frozenset())
+        node = nodes.spare(frozenset(s.node for s in placed.shards if s.node is not None))
         if node is None:
             return
         self._spanning.add(name)
@@ -704,6 +708,8 @@ class ShardedRooms:
             payload = self._account(placed, shard, kind, data["data"])
             self._floor_changed(placed, kind)
             self.bus.deliver(Event(kind, room, payload, _at(data)))
+            if kind == "participant.joined":
+                self._maybe_span(placed)
         elif event == "floor.forward":
             self._spawn(self._forward_floor(placed, data))
         elif event == "shard.lost":
@@ -721,8 +727,7 @@ class ShardedRooms:
         shard.participants.clear()
         log.warning("room lost its shard on node %s", shard.node, extra={"room": name})
         if self.nodes is not None:
-            others = [s.node for s in placed.shards if s.node is not None]
-            self.nodes.intake(name, others[-1] if others else None)
+            self.nodes.intake(name, _intake_node(placed))
 
     def _check_nodes(self, nodes: ShardNodes) -> None:
         """Shards on nodes that died are dropped; a guest's room whose owner died is closed
@@ -746,6 +751,8 @@ class ShardedRooms:
         placed = self.rooms.get(room)
         if method == "room.open" and placed is None:
             return await self._open_guest(owner, room, data)
+        if method == "room.open" and placed is not None and placed.owner != owner:
+            raise RoomExists(f"room {room!r} is open here, not as node {owner!r}'s")
         if placed is None or placed.owner != owner:
             raise NoSuchRoom(f"no shard of room {room!r} of node {owner!r} here")
         worker = _local(placed.shards[0])
@@ -887,6 +894,11 @@ class ShardedRooms:
 def _at(data: dict[str, Any]) -> datetime:
     """When a worker's event happened."""
     return datetime.fromisoformat(data["at"].replace("Z", "+00:00"))
+
+
+def _intake_node(placed: PlacedRoom) -> str | None:
+    """The node taking a room's new legs: the newest other node it grew onto (None: its own)."""
+    return next((s.node for s in reversed(placed.shards) if s.node is not None), None)
 
 
 def _local(shard: Shard) -> WorkerProcess:

@@ -62,7 +62,7 @@ class ShardNodes:
         response = await self.cluster.client(node).post(
             record.http + path, content=json.dumps(body), headers={clustertrust.HEADER: mark}
         )
-        return response.status_code, response.json()
+        return response.status_code, response.json() if response.content else None
 
     # -- a guest's notices to the owner ------------------------------------------------------
 
