@@ -9,6 +9,7 @@ The two nodes are shared by the module's tests (each test its own room); the las
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 import redis
+import websockets
 
 from mediacore.codecs import PCMU
 from tests.cluster.nodes import start_node
@@ -54,13 +56,15 @@ def _live(server: ServerProcess) -> set[str]:
     return {node["name"] for node in listed if node["state"] == "up"}
 
 
-def span(a: ServerProcess, b: ServerProcess, room: str) -> dict[str, Any]:
-    """Open `room` on a and grow it onto b (asked through b: forwarded to the owner)."""
-    created = a.client.post("/api/v1/rooms", json={"name": room, "node": "a", "max_talkers": 8})
+def span(owner: ServerProcess, guest: ServerProcess, room: str, nodes: str = "ab") -> None:
+    """Open `room` on node nodes[0] and grow it onto nodes[1] (asked through the guest's API:
+    forwarded to the owner)."""
+    body = {"name": room, "node": nodes[0], "max_talkers": 8}
+    created = owner.client.post("/api/v1/rooms", json=body)
     assert created.status_code == 201, created.text
-    grown = b.client.post(f"/api/v1/rooms/{room}/shards", json={"node": "b"})
+    grown = guest.client.post(f"/api/v1/rooms/{room}/shards", json={"node": nodes[1]})
     assert grown.status_code == 201, grown.text
-    return dict(grown.json())
+    assert {shard["node"] for shard in grown.json()["shards"]} == set(nodes)
 
 
 def by_name(server: ServerProcess, room: str) -> dict[str, dict[str, Any]]:
@@ -69,8 +73,7 @@ def by_name(server: ServerProcess, room: str) -> dict[str, dict[str, Any]]:
 
 async def test_a_room_across_two_nodes_hears_everyone_but_never_itself(nodes: Nodes) -> None:
     a, b, url = nodes
-    summary = span(a, b, "across")
-    assert {shard["node"] for shard in summary["shards"]} == {"a", "b"}
+    span(a, b, "across")
     again = a.client.post("/api/v1/rooms/across/shards", json={"node": "b"})
     assert again.status_code == 409 and again.json()["error"] == "already-there"
     nowhere = a.client.post("/api/v1/rooms/across/shards", json={"node": "nowhere"})
@@ -165,21 +168,33 @@ async def test_the_floor_is_one_across_nodes(nodes: Nodes) -> None:
         peer.close()
 
 
-async def test_the_owner_s_legs_go_on_when_the_guest_node_dies(nodes: Nodes) -> None:
+async def test_a_node_killed_leaves_its_guests_legs_going_on_and_closes_its_rooms_shards(
+    nodes: Nodes,
+) -> None:
+    """b is the guest of a's room `survive` and the owner of `flip`, which has a shard on a."""
     a, b, url = nodes
     span(a, b, "survive")
     talker, _ = await joined(a, "survive", PCMU, "talker")
     ear, _ = await joined(a, "survive", PCMU, "ear")
     guest, _ = await joined(b, "survive", PCMU, "guest")
     assert by_name(a, "survive")["guest"]["node"] == "b"
+    span(b, a, "flip", "ba")
+    stranded, stranded_id = await joined(a, "flip", PCMU, "stranded")
+    assert by_name(b, "flip")["stranded"]["node"] == "a"
 
-    b.process.send_signal(signal.SIGKILL)
-    b.process.wait(10)
+    async with websockets.connect(a.events_url("flip")) as events:
+        b.process.send_signal(signal.SIGKILL)
+        b.process.wait(10)
+        while True:  # a's shard of b's room closed: its leg is told
+            event = json.loads(await asyncio.wait_for(events.recv(), 20))
+            if event["type"] == "participant.left" and event["participant"] == stranded_id:
+                assert event["reason"] == "owner-gone", event
+                break
 
-    def shards() -> list[str]:
-        return [s["node"] for s in a.client.get("/api/v1/rooms/survive").json()["shards"]]
+    def shards(room: str) -> list[str]:
+        return [s["node"] for s in a.client.get(f"/api/v1/rooms/{room}").json()["shards"]]
 
-    wait_until(lambda: shards() == ["a"], 15, "the dead node's shard dropped")
+    wait_until(lambda: shards("survive") == ["a"], 15, "the dead node's shard dropped")
     assert set(by_name(a, "survive")) == {"talker", "ear"}
     directory = redis.Redis.from_url(url, decode_responses=True)
     assert "intake" not in directory.hgetall("mc:room:survive")
@@ -188,5 +203,8 @@ async def test_the_owner_s_legs_go_on_when_the_guest_node_dies(nodes: Nodes) -> 
         talker.play(tone_payloads(talker, 800.0, 2.0)), ear.play(silence(ear, 2.0))
     )
     assert heard(ear, 800.0, started + 0.6) == pytest.approx(LEVEL, abs=2.5)
-    for peer in (talker, ear, guest):
+    # b's room comes back on a, the only survivor, without its old shard's leg
+    wait_until(lambda: a.client.get("/api/v1/rooms/flip").status_code == 200, 20, "flip moved")
+    assert shards("flip") == ["a"] and a.roster("flip") == []
+    for peer in (talker, ear, guest, stranded):
         peer.close()
