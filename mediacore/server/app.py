@@ -90,6 +90,7 @@ from mediacore.server.gbroompictures import ConferencePictures
 from mediacore.server.groupdials import GroupDials
 from mediacore.server.groups import Groups
 from mediacore.server.guard import RequestGuard
+from mediacore.server.guestshards import GuestShards
 from mediacore.server.holds import Holds
 from mediacore.server.legpictures import leg_composer
 from mediacore.server.linklegs import LinkLegs
@@ -332,9 +333,11 @@ class MediaServer:
             )
         # [cluster]: a room's shards on several nodes (remoteshard.py, shardnodes.py)
         self.shard_nodes: ShardNodes | None = None
+        self.guest_shards: GuestShards | None = None
         if self.cluster is not None and self.sharded is not None:
             self.shard_nodes = ShardNodes(self.cluster, config.cluster.max_legs_per_node)
             self.sharded.nodes = self.shard_nodes
+            self.guest_shards = GuestShards(self.sharded)  # other nodes' rooms' shards here
         # [cluster]: calls, gateways and recordings outlive a dead node (nodefailure.py)
         self.failure: NodeFailure | None = None
         if self.cluster is not None and self.redis is not None:
@@ -521,12 +524,12 @@ def create_app(server: MediaServer) -> FastAPI:
     if server.shared is not None:  # before any token check: sessions opened on other nodes
         app.add_middleware(SharedStateGate, tokens=server.tokens, channel=server.shared.channel)
     if server.cluster is not None:  # the nodes' own routes: a node mark, not a user's token
-        cluster, sharded = server.cluster, server.sharded
+        cluster, sharded, guests = server.cluster, server.sharded, server.guest_shards
         app.add_middleware(
             ClusterShards,
             secret=lambda: cluster.secret,
             clock=cluster.node.clock,
-            serve=lambda: sharded.serve_owner if sharded is not None else None,
+            serve=lambda: guests.serve if guests is not None else None,
             heard=lambda: sharded.heard_from_guest if sharded is not None else None,
             max_body=limits.max_body_bytes,
         )

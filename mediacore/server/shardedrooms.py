@@ -8,8 +8,8 @@ and putting their answers together, so a spanning room looks like one room.
 
 In a cluster a shard may live on another node (remoteshard.py says how): its worker is then a
 RemoteShardWorker, and that node (the guest) keeps a PlacedRoom of its own whose `owner` names
-the room's node; its legs join there, and what its shard's worker says of the room goes to the
-owner, which publishes it."""
+the room's node (guestshards.py); its legs join there, and what its shard's worker says of the
+room goes to the owner, which publishes it."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from mediacore.channel import Notification
 from mediacore.channelio import RequestFailed
-from mediacore.clock import MONOTONIC, iso8601
+from mediacore.clock import MONOTONIC
 from mediacore.events import Event, EventBus
 from mediacore.mixing import Audiences
 from mediacore.offeranswer import OfferAnswerError
@@ -114,7 +114,7 @@ class PlacedRoom:
     @property
     def home_worker(self) -> WorkerProcess:
         """The worker of the home shard (always on the room's own node)."""
-        return _local(self.home)
+        return local_worker(self.home)
 
     def shard_of(self, participant: str) -> Shard | None:
         return next((s for s in self.shards if participant in s.participants), None)
@@ -201,7 +201,7 @@ class ShardedRooms:
 
     async def worker_for_new_leg(self, room: str) -> WorkerProcess:
         """The worker of the shard a new leg of `room` goes to (a new shard if all are full)."""
-        return _local(await self._shard_for_new_leg(self.placed(room)))
+        return local_worker(await self._shard_for_new_leg(self.placed(room)))
 
     def adopt(self, leg: RemoteLeg) -> RemoteLeg:
         """Track a SIP call's leg, so that what its worker says of it reaches it."""
@@ -223,12 +223,12 @@ class ShardedRooms:
         settings = settings.validate()
         guest = self.rooms.get(settings.name)
         if guest is not None and guest.owner is not None:  # its owner died: it moves here
-            await self._close_quietly(settings.name, OWNER_GONE)
+            await self.close_quietly(settings.name, OWNER_GONE)
         if settings.name in self.rooms:
             raise RoomExists(f"room {settings.name!r} exists")
         if len(self.rooms) >= MAX_ROOMS:
             raise RoomError(f"at most {MAX_ROOMS} rooms")
-        worker = self.pool.least_loaded(self._load)
+        worker = self.least_loaded()
         if worker is None:
             raise RoomError("no media worker is running")
         room = PlacedRoom(settings, [Shard(worker, home=True)])
@@ -336,7 +336,7 @@ class ShardedRooms:
             targets = [self.placed(name) for name in sorted(relayed_rooms(relayed))]
             for placed in targets:
                 if placed.settings.name != room:
-                    await self._shard_on(placed, _local(shard))
+                    await self._shard_on(placed, local_worker(shard))
         entry = await _ask(
             shard.worker, "participant.update", room=room, participant=participant, changes=changes
         )
@@ -377,7 +377,7 @@ class ShardedRooms:
         limit = target.settings.max_participants
         if sum(s.load for s in target.shards) >= limit:
             raise RoomFull(f"room {to!r} is full ({limit} participants)")
-        into = await self._shard_on(target, _local(shard))
+        into = await self._shard_on(target, local_worker(shard))
         into.reserved += 1
         try:
             entry = await _ask(
@@ -418,7 +418,7 @@ class ShardedRooms:
             shard.reserved -= 1
         shard.participants.add(answer["participant"]["id"])
         self._maybe_span(placed)
-        return _local(shard), answer
+        return local_worker(shard), answer
 
     def locate(self, participant: str) -> str | None:
         return next(
@@ -441,6 +441,10 @@ class ShardedRooms:
         async with placed.growing:
             found = next((s for s in placed.shards if s.worker is worker), None)
             return found if found is not None else await self._grow(placed, worker)
+
+    def least_loaded(self) -> WorkerProcess | None:
+        """The running worker a new room (or a shard of another node's) goes to."""
+        return self.pool.least_loaded(self._load)
 
     def _load(self, worker: WorkerProcess) -> tuple[int, int]:
         """What a worker holds, as placement weighs it: legs first, then room shards."""
@@ -735,75 +739,14 @@ class ShardedRooms:
         for name, placed in list(self.rooms.items()):
             if placed.owner is not None and not nodes.alive(placed.owner):
                 log.warning("room's owner node %s died: its shard here closes", placed.owner)
-                self._spawn(self._close_quietly(name, OWNER_GONE))
+                self._spawn(self.close_quietly(name, OWNER_GONE))
                 continue
             for shard in list(placed.shards):
                 if shard.node is not None and not nodes.alive(shard.node):
                     self._drop_shard(placed, shard)
 
-    # -- rooms spanning nodes: the guest's side ----------------------------------------------
-
-    async def serve_owner(
-        self, owner: str, room: str, method: str, data: dict[str, Any]
-    ) -> tuple[Any, int]:
-        """The owner's request to this node's shard of its room: (the answer, the worker's id).
-        A worker's failures are raised as RequestFailed (their kinds go back as they are)."""
-        placed = self.rooms.get(room)
-        if method == "room.open" and placed is None:
-            return await self._open_guest(owner, room, data)
-        if method == "room.open" and placed is not None and placed.owner != owner:
-            raise RoomExists(f"room {room!r} is open here, not as node {owner!r}'s")
-        if placed is None or placed.owner != owner:
-            raise NoSuchRoom(f"no shard of room {room!r} of node {owner!r} here")
-        worker = _local(placed.shards[0])
-        if method == "room.open":  # asked again: it is open
-            return await worker.request("room.summary", room=room), worker.id
-        if method == "room.close":
-            await self._close_quietly(room, str(data.get("reason", "closed")))
-            return None, worker.id
-        answer = await worker.request(method, **{**data, "room": room})
-        if method == "room.change":
-            placed.settings = RoomSettings(**{**asdict(placed.settings), **data["changes"]})
-        return answer, worker.id
-
-    async def _open_guest(self, owner: str, room: str, data: dict[str, Any]) -> tuple[Any, int]:
-        if self.nodes is None:
-            raise NotClustered("this node is not in a cluster")
-        try:
-            settings = RoomSettings(**data["settings"]).validate()
-        except (KeyError, TypeError, ValueError) as error:
-            raise RoomError(f"bad room settings: {error}") from None
-        if settings.name != room:
-            raise RoomError("the settings name another room")
-        worker = self.pool.least_loaded(self._load)
-        if worker is None:
-            raise RoomError("no media worker is running")
-        self.rooms[room] = PlacedRoom(settings, [Shard(worker, home=False)], owner=owner)
-        try:
-            answer = await worker.request("room.open", settings=asdict(settings), home=False)
-        except BaseException:
-            self.rooms.pop(room, None)
-            raise
-        log.info("shard of another node's room opened", extra={"room": room, "node": owner})
-        return answer, worker.id
-
-    def _guest_lost(self, name: str, placed: PlacedRoom, shard: Shard) -> None:
-        """This node's worker holding a shard of another node's room died: the owner hears
-        its legs leave and drops the shard; SIP calls here end."""
-        assert placed.owner is not None and self.nodes is not None
-        at = iso8601(datetime.now(UTC))
-        for participant in sorted(shard.participants):
-            left = {"participant": participant, "reason": WORKER_LOST}
-            notice = {"room": name, "type": "participant.left", "data": left, "at": at}
-            self.nodes.tell_owner(placed.owner, name, "event", notice)
-        self.nodes.tell_owner(placed.owner, name, "shard.lost", {})
-        del self.rooms[name]
-        view = self.call_rooms.pop(name, None)
-        if view is not None:
-            for participant in list(view.participants):
-                view.left(participant, WORKER_LOST)
-
-    async def _close_quietly(self, room: str, reason: str) -> None:
+    async def close_quietly(self, room: str, reason: str) -> None:
+        """`close`, for a room that may have closed meanwhile."""
         with contextlib.suppress(NoSuchRoom, RoomClosed):
             await self.close(room, reason)
 
@@ -820,8 +763,7 @@ class ShardedRooms:
             for shard in placed.shards:
                 if shard.worker is not worker:
                     continue
-                if placed.owner is not None:  # a guest's shard: its owner drops it
-                    self._guest_lost(name, placed, shard)
+                if placed.owner is not None:  # another node's room: guestshards.py
                     continue
                 view = self.call_rooms.get(name)
                 if view is not None:
@@ -901,7 +843,7 @@ def _intake_node(placed: PlacedRoom) -> str | None:
     return next((s.node for s in reversed(placed.shards) if s.node is not None), None)
 
 
-def _local(shard: Shard) -> WorkerProcess:
+def local_worker(shard: Shard) -> WorkerProcess:
     """The worker of one of this node's shards."""
     worker = shard.local
     assert worker is not None, "a leg joins a shard on this node"

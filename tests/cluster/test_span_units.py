@@ -21,6 +21,7 @@ from mediacore.server.clusterforward import _adds_leg
 from mediacore.server.clustershards import ClusterShards
 from mediacore.server.clusterview import ClusterView, NodeRecord
 from mediacore.server.config import ClusterSection, Config, ServerSection
+from mediacore.server.guestshards import GuestShards
 from mediacore.server.remoteshard import RemoteShardWorker, read_reply, shard_path
 from mediacore.server.rooms import WORKER_LOST, NoSuchRoom
 from mediacore.server.shardedrooms import OWNER_GONE, ShardedRooms
@@ -346,12 +347,13 @@ async def test_a_guest_tells_the_owner_and_closes_its_shard_when_the_owner_dies(
     tmp_path: Path,
 ) -> None:
     rooms, nodes, asked, published = sharded(tmp_path, "b")
+    guests = GuestShards(rooms)
     settings = asdict(RoomSettings("r"))
-    await rooms.serve_owner("a", "r", "room.open", {"settings": settings})
+    await guests.serve("a", "r", "room.open", {"settings": settings})
     assert rooms.names() == [] and rooms.takes_legs("r")
     assert ("room.open", {"settings": settings, "home": False}) in asked
     with pytest.raises(NoSuchRoom):
-        await rooms.serve_owner("c", "r", "room.roster", {"room": "r"})
+        await guests.serve("c", "r", "room.roster", {"room": "r"})
 
     worker = rooms.placed("r").home_worker
     rooms._notified(worker, joined("r", "p1"))  # the owner publishes it, not the guest
@@ -368,7 +370,7 @@ async def test_a_guest_tells_the_owner_and_closes_its_shard_when_the_owner_dies(
 
 async def test_a_guest_whose_worker_died_tells_the_owner_its_legs_left(tmp_path: Path) -> None:
     rooms, nodes, _, published = sharded(tmp_path, "b")
-    await rooms.serve_owner("a", "r", "room.open", {"settings": asdict(RoomSettings("r"))})
+    await GuestShards(rooms).serve("a", "r", "room.open", {"settings": asdict(RoomSettings("r"))})
     worker = rooms.placed("r").home_worker
     rooms._notified(worker, joined("r", "p1"))
     rooms._lost(worker)
