@@ -81,6 +81,8 @@ class ShardNodes(Protocol):
 
     def intake(self, room: str, node: str | None) -> None: ...
 
+    async def write_intake(self, room: str, node: str | None) -> None: ...
+
 
 @dataclass(slots=True)
 class Shard:
@@ -669,7 +671,7 @@ class ShardedRooms:
             if node == nodes.name or any(s.node == node for s in placed.shards):
                 raise AlreadySpanned(f"room {room!r} has a shard on node {node!r}")
             await self._grow(placed, nodes.worker(node, room), node)
-        nodes.intake(room, node)
+        await nodes.write_intake(room, node)
         return await self.summary(room)
 
     def _maybe_span(self, placed: PlacedRoom) -> None:

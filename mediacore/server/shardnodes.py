@@ -95,12 +95,14 @@ class ShardNodes:
     # -- the room's intake ------------------------------------------------------------------
 
     def intake(self, room: str, node: str | None) -> None:
-        """Write (or with None remove) the node that takes `room`'s new legs."""
-        task = asyncio.get_running_loop().create_task(self._intake(room, node))
+        """`write_intake` in the background."""
+        task = asyncio.get_running_loop().create_task(self.write_intake(room, node))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _intake(self, room: str, node: str | None) -> None:
+    async def write_intake(self, room: str, node: str | None) -> None:
+        """Write (or with None remove) the node that takes `room`'s new legs; Redis
+        unreachable is logged, never raised."""
         record = self.cluster.node.view.records.get(node) if node is not None else None
         try:
             if record is None:

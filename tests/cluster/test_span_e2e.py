@@ -197,7 +197,7 @@ async def test_a_node_killed_leaves_its_guests_legs_going_on_and_closes_its_room
     wait_until(lambda: shards("survive") == ["a"], 15, "the dead node's shard dropped")
     assert set(by_name(a, "survive")) == {"talker", "ear"}
     directory = redis.Redis.from_url(url, decode_responses=True)
-    assert "intake" not in directory.hgetall("mc:room:survive")
+    wait_until(lambda: "intake" not in directory.hgetall("mc:room:survive"), 5, "intake gone")
     started = time.monotonic()
     await asyncio.gather(
         talker.play(tone_payloads(talker, 800.0, 2.0)), ear.play(silence(ear, 2.0))

@@ -244,6 +244,9 @@ class FakeNodes:
     def intake(self, room: str, node: str | None) -> None:
         self.intakes.append((room, node))
 
+    async def write_intake(self, room: str, node: str | None) -> None:
+        self.intake(room, node)
+
     async def _post(self, node: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         method, data = body["method"], body["data"]
         self.asked.append((node, method, data))
