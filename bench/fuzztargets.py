@@ -455,8 +455,11 @@ def _cascade() -> tuple[Check, list[bytes]]:
         build_packet,
         parse_packet,
     )
+    from mediacore.cascadesec import LinkPeers, LinkRejected, encode_key
 
     samples = 960  # 20 ms at 48 kHz
+    peer = ("127.0.0.1", 4000)
+    key = bytes(range(30))  # the receiving socket's: fixed, so the seeds authenticate
 
     def check(data: bytes) -> None:
         try:
@@ -464,9 +467,19 @@ def _cascade() -> tuple[Check, list[bytes]]:
         except CascadeError:
             pass
         CascadeReceiver(samples).receive(data, 0.0)
+        links = LinkPeers(key)  # a fresh replay window: each input stands alone
+        links.connect("peer", peer, encode_key(bytes(30)))
+        try:
+            CascadeReceiver(samples).receive(links.unprotect(data, peer), 0.0)
+        except LinkRejected:
+            pass
 
     frame = CascadeFrame("p-12", 5, -20.0, 2, True, np.zeros(samples, dtype=np.float32))
-    return check, [build_packet(frame, 1, samples)]
+    plain = build_packet(frame, 1, samples)
+    sender = LinkPeers(bytes(30))
+    sender.connect("receiver", ("127.0.0.1", 4002), encode_key(key))
+    [(_, protected)] = list(sender.protect(plain))
+    return check, [plain, protected]
 
 
 # -- GB/T 28181 cascade up: what an upper platform sends ---------------------------------------
@@ -639,7 +652,13 @@ def targets() -> dict[str, FuzzTarget]:
                 ("ingest", "mediacore"),
                 _h26x,
             ),
-            FuzzTarget("cascade", "cascade RTP extension", "CascadeError", core, _cascade),
+            FuzzTarget(
+                "cascade",
+                "cascade RTP extension, SRTP on the link",
+                "CascadeError, LinkRejected",
+                core,
+                _cascade,
+            ),
             FuzzTarget(
                 "gb-upper",
                 "GB/T 28181 upper platform's MANSCDP and INVITE offers",

@@ -5,7 +5,7 @@ own legs, and after each tick sends each of its local talkers (the ones its mixe
 floor holder) to every other shard as one RTP packet of its own:
 
     RTP, PT 96, L16 mono at the room rate, one packet per talker per tick
-    SSRC      one per talker, timestamp = tick x samples per tick
+    SSRC      one per talker and sending shard, timestamp = tick x samples per tick
     RFC 8285 one-byte header extension:
         id 1  the talker's participant id (ASCII, 1-16 bytes)
         id 2  RFC 6464 audio level: -dBov 0..127 (the V bit set while it talks)
@@ -16,10 +16,12 @@ chosen among the local talkers by the same rule (priority, then level), so the t
 holds across the room, and it is never sent back, so nobody hears themselves. The link adds at
 most one tick: the receiver hands frames from the sender's clock to its own through a
 FrameRelay, which drops a frame rather than carry a whole extra tick of delay. Everything here
-is pure: the asyncio socket lives in cascadeio.py."""
+is pure: the asyncio socket lives in cascadeio.py, and the SRTP that protects every link in
+cascadesec.py."""
 
 from __future__ import annotations
 
+import secrets
 import zlib
 from dataclasses import dataclass
 
@@ -57,8 +59,11 @@ class CascadeFrame:
     pcm: Pcm
 
 
-def build_packet(frame: CascadeFrame, sequence: int, samples_per_tick: int) -> bytes:
-    """The RTP packet carrying `frame`; raises CascadeError for an id that cannot be carried."""
+def build_packet(
+    frame: CascadeFrame, sequence: int, samples_per_tick: int, ssrc: int | None = None
+) -> bytes:
+    """The RTP packet carrying `frame` (SSRC: `ssrc`, else `talker_ssrc`); raises CascadeError
+    for an id that cannot be carried."""
     participant = frame.participant.encode("ascii", "replace")
     if not 1 <= len(participant) <= 16:
         raise CascadeError(f"participant id {frame.participant!r} is not 1-16 ASCII bytes")
@@ -74,7 +79,7 @@ def build_packet(frame: CascadeFrame, sequence: int, samples_per_tick: int) -> b
         payload_type=CASCADE_PT,
         sequence_number=sequence & 0xFFFF,
         timestamp=(frame.tick * samples_per_tick) & 0xFFFFFFFF,
-        ssrc=talker_ssrc(frame.participant),
+        ssrc=talker_ssrc(frame.participant) if ssrc is None else ssrc,
         payload=float_to_int16(frame.pcm).astype(_BIG_ENDIAN_INT16).tobytes(),
         extension_profile=profile,
         extension_data=body,
@@ -117,22 +122,27 @@ def talker_ssrc(participant: str) -> int:
 
 
 class CascadeSender:
-    """Numbers the packets of each talker on one link."""
+    """Numbers the packets of each talker on one link socket.
 
-    def __init__(self, samples_per_tick: int) -> None:
+    The links are SRTP (cascadesec.py): a talker's sequence numbers never start again while
+    the socket lives (a talker quiet for a while goes on where it stopped), and its SSRC is
+    `talker_ssrc` masked with a random number of this sender's, so two senders, or two lives of
+    one, do not protect the same SSRC and index with a receiver's key."""
+
+    def __init__(self, samples_per_tick: int, ssrc_mask: int | None = None) -> None:
         self.samples_per_tick = samples_per_tick
-        self._sequences: dict[str, int] = {}
+        self.ssrc_mask = secrets.randbits(32) if ssrc_mask is None else ssrc_mask
+        self._sequences: dict[str, int] = {}  # every talker it sent: the room's legs at most
         self.packets_sent = 0
 
     def packets(self, frames: list[CascadeFrame]) -> list[bytes]:
-        """One packet per frame; talkers absent from `frames` lose their sequence state."""
+        """One packet per frame."""
         packets = []
-        sequences: dict[str, int] = {}
         for frame in frames:
             sequence = self._sequences.get(frame.participant, 0)
-            packets.append(build_packet(frame, sequence, self.samples_per_tick))
-            sequences[frame.participant] = (sequence + 1) & 0xFFFF
-        self._sequences = sequences
+            ssrc = (talker_ssrc(frame.participant) ^ self.ssrc_mask) or 1
+            packets.append(build_packet(frame, sequence, self.samples_per_tick, ssrc))
+            self._sequences[frame.participant] = (sequence + 1) & 0xFFFF
         self.packets_sent += len(packets)
         return packets
 

@@ -2,7 +2,8 @@
 
 `RoomLinks` is what a shard's room holds as its `links` (mediacore.room.ShardLinks): it sends
 the local talkers of each tick to every peer shard and offers the talkers it hears from them
-to the mixer as source-only participants (kind "cascade", never in the roster)."""
+to the mixer as source-only participants (kind "cascade", never in the roster). Every link is
+SRTP with keys exchanged through the worker's `cascade.bind` / `cascade.connect`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import logging
 from typing import Any, cast
 
 from mediacore.cascade import CascadeFrame, CascadeReceiver, CascadeSender, RemoteTalker
+from mediacore.cascadesec import LinkPeers, LinkRejected
 from mediacore.clock import MONOTONIC, Clock
 from mediacore.codecs.base import Pcm
 from mediacore.endpoint import Endpoint
@@ -48,19 +50,25 @@ class RemoteTalkerEndpoint(Endpoint):
 
 
 class RoomLinks(asyncio.DatagramProtocol):
-    """The cascade links of one room shard."""
+    """The cascade links of one room shard, SRTP-protected (mediacore/cascadesec.py)."""
 
-    def __init__(self, rate: int, ptime: int, clock: Clock = MONOTONIC) -> None:
+    def __init__(self, rate: int, ptime: int, clock: Clock = MONOTONIC, room: str = "") -> None:
         self.rate = rate
         self.samples_per_tick = rate * ptime // 1000
         self.clock = clock
+        self.room = room  # for the log
         self.receiver = CascadeReceiver(self.samples_per_tick, ptime / 1000)
         self.sender = CascadeSender(self.samples_per_tick)
-        self.peers: dict[str, Addr] = {}  # link name -> the peer shard's address
-        self._peer_addresses: set[tuple[Any, Any]] = set()
+        self.peers = LinkPeers()  # link name -> the peer shard's address and SRTP
         self._sources: dict[str, Participant] = {}
         self._transport: asyncio.DatagramTransport | None = None
+        self._logged: set[str] = set()
         self.port = 0
+
+    @property
+    def key(self) -> str:
+        """The key peers protect what they send here with (base64, see cascadesec.py)."""
+        return self.peers.key
 
     async def bind(self, host: str) -> int:
         """Listen on `host` (any free port); returns the port peers send to."""
@@ -69,20 +77,24 @@ class RoomLinks(asyncio.DatagramProtocol):
         self.port = transport.get_extra_info("sockname")[1]
         return self.port
 
-    def connect(self, link: str, address: str, port: int) -> None:
-        """Send to, and accept from, the peer shard at `address`:`port` under the name `link`."""
-        self.peers[link] = (address, port)
-        self._peer_addresses = {(a[0], a[1]) for a in self.peers.values()}
+    def connect(self, link: str, address: str, port: int, key: str) -> None:
+        """Send to, and accept from, the peer shard at `address`:`port` under the name `link`,
+        protecting what goes there with `key` (the peer's, from its bind). Raises ValueError
+        for a key that is not one."""
+        self.peers.connect(link, (address, port), key)
 
     def disconnect(self, link: str) -> None:
-        self.peers.pop(link, None)
-        self._peer_addresses = {(a[0], a[1]) for a in self.peers.values()}
+        self.peers.disconnect(link)
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
         self.peers.clear()
-        self._peer_addresses = set()
+
+    @property
+    def rejected(self) -> int:
+        """Datagrams refused: from no peer, or failing SRTP authentication or replay checks."""
+        return sum(self.peers.rejected.values())
 
     def statistics(self) -> dict[str, float]:
         return {
@@ -91,6 +103,8 @@ class RoomLinks(asyncio.DatagramProtocol):
             "packets_sent": self.sender.packets_sent,
             "packets_received": self.receiver.packets_received,
             "packets_dropped": self.receiver.packets_dropped,
+            "packets_from_strangers": self.peers.rejected["stranger"],
+            "packets_unauthenticated": self.peers.rejected["unauthenticated"],
         }
 
     # -- asyncio.DatagramProtocol ---------------------------------------------------------
@@ -99,10 +113,13 @@ class RoomLinks(asyncio.DatagramProtocol):
         self._transport = cast(asyncio.DatagramTransport, transport)  # uvloop's: no subclass
 
     def datagram_received(self, data: bytes, addr: Addr) -> None:
-        if (addr[0], addr[1]) not in self._peer_addresses:
-            self.receiver.packets_dropped += 1  # only the shards we were told of may talk
+        try:
+            plain = self.peers.unprotect(data, addr)  # only the shards we were told of may talk
+        except LinkRejected as rejected:
+            self.receiver.packets_dropped += 1
+            self._log_once(rejected.reason, addr)
             return
-        talker = self.receiver.receive(data, self.clock.now())
+        talker = self.receiver.receive(plain, self.clock.now())
         if talker is None:
             return
         source = self._sources.get(talker.participant)
@@ -115,6 +132,15 @@ class RoomLinks(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         log.debug("cascade link error", extra={"error": str(exc)})
+
+    def _log_once(self, reason: str, addr: Addr) -> None:
+        """The first refused datagram of each kind on this socket; the rest are only counted."""
+        if reason not in self._logged:
+            self._logged.add(reason)
+            log.warning(
+                "cascade link refused a datagram; further ones are only counted",
+                extra={"room": self.room, "reason": reason, "peer": f"{addr[0]}:{addr[1]}"},
+            )
 
     # -- mediacore.room.ShardLinks --------------------------------------------------------
 
@@ -146,5 +172,5 @@ class RoomLinks(asyncio.DatagramProtocol):
         if not sending:
             return
         for packet in self.sender.packets(sending):
-            for address in self.peers.values():
-                self._transport.sendto(packet, address)
+            for address, protected in self.peers.protect(packet):
+                self._transport.sendto(protected, address)

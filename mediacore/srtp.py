@@ -2,13 +2,14 @@
 
 One libsrtp session protects what we send with our key, another checks and decrypts what the
 peer sends with its key; replays and forged packets fail authentication and raise SrtpError.
-The keys come from SDES (mediacore/sdes.py)."""
+The keys come from SDES (mediacore/sdes.py), or from a cascade link's bind (cascadesec.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import pylibsrtp
+from pylibsrtp._binding import ffi
 
 from mediacore.sdes import SrtpKeys
 
@@ -22,27 +23,44 @@ class SrtpError(ValueError):
     """A packet failed authentication or replay checks, or could not be protected."""
 
 
+PACKET_SIZE = 1500  # pylibsrtp's own: the largest packet it protects, trailer included
+
+
+class _Session(pylibsrtp.Session):
+    """A libsrtp session for packets up to `size` bytes, trailer included: pylibsrtp's buffer
+    holds 1500, a cascade link's packet (20 ms of 48 kHz L16) is bigger."""
+
+    def __init__(self, policy: pylibsrtp.Policy, size: int) -> None:
+        super().__init__(policy)
+        if size != PACKET_SIZE:
+            self._cdata = ffi.new("char[]", size)
+            self._buffer = ffi.buffer(self._cdata)
+
+
 class SrtpTransform:
     """Protect outgoing and unprotect incoming RTP and RTCP with a leg's `SrtpKeys`."""
 
-    def __init__(self, keys: SrtpKeys) -> None:
+    def __init__(self, keys: SrtpKeys, packet_size: int = PACKET_SIZE) -> None:
+        """`packet_size`: the largest SRTP packet in bytes; larger ones raise SrtpError."""
         profile = _PROFILES.get(keys.suite)
         if profile is None:
             raise ValueError(f"SRTP suite {keys.suite} is not supported")
         self.keys = keys
-        self._tx = pylibsrtp.Session(
+        self._tx = _Session(
             pylibsrtp.Policy(
                 key=keys.local_key,
                 ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
                 srtp_profile=profile,
-            )
+            ),
+            packet_size,
         )
-        self._rx = pylibsrtp.Session(
+        self._rx = _Session(
             pylibsrtp.Policy(
                 key=keys.remote_key,
                 ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND,
                 srtp_profile=profile,
-            )
+            ),
+            packet_size,
         )
 
     def protect(self, packet: bytes) -> bytes:
@@ -63,5 +81,5 @@ class SrtpTransform:
     def _call(method: Callable[[bytes], bytes], packet: bytes) -> bytes:
         try:
             return method(packet)
-        except pylibsrtp.Error as error:
+        except (pylibsrtp.Error, ValueError) as error:  # ValueError: "packet is too long"
             raise SrtpError(str(error)) from None

@@ -54,7 +54,7 @@ COMPOSED = "composed"
 # Names the hub source of a participant's composed picture: (room, participant) -> source id.
 ComposedSource = Callable[[str, str], Awaitable[str]]
 # The source a subscriber is given for the one it asked (an H.265 source's H.264 twin).
-PlayableSource = Callable[[str], str]
+PlayableSource = Callable[[str, str | None], str]  # (source asked, viewer) -> given
 
 
 class ContentDesk(Protocol):
@@ -114,9 +114,9 @@ class SignallingSession:
         caller's identity, recorded as the owner of its participant (default `user`);
         `find_room` finds the room the participant was moved to, which the session then
         acts on and forwards the events of; `composed` names the source of a participant's
-        composed picture (None: the server paints none); `playable` the source given for
-        one asked (None: the one asked); `content` keeps each room's shared content (None:
-        nobody may share)."""
+        composed picture (None: the server paints none); `playable(source, participant)` the
+        source given to the participant for one asked (None: the one asked); `content` keeps
+        each room's shared content (None: nobody may share)."""
         self.room = room
         self.composed = composed
         self.playable = playable
@@ -364,7 +364,7 @@ class SignallingSession:
             elif not self.room.may_watch(source):  # another room's: as unknown
                 raise KeyError(source)
             elif self.playable is not None:
-                source = self.playable(source)
+                source = self.playable(source, peer.participant_id)
             await peer.subscribe(source)
         except KeyError:
             raise MessageError("unknown-source", f"no video source {asked!r}") from None
@@ -387,7 +387,7 @@ class SignallingSession:
             if asked == COMPOSED:
                 source = await self._composed(peer)
             elif self.playable is not None:
-                source = self.playable(source)
+                source = self.playable(source, peer.participant_id)
             await peer.unsubscribe(source)
         except KeyError:
             raise MessageError("not-subscribed", f"not subscribed to {asked!r}") from None

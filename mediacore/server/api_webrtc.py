@@ -71,14 +71,15 @@ def build_webrtc_router(
     config: Config,
     link_legs: LinkLegs,
     composed: Callable[[str, str | None], Awaitable[str]] | None = None,
-    playable: Callable[[str], str] | None = None,
+    playable: Callable[[str, str | None], str] | None = None,
     content: ContentDesk | None = None,
 ) -> APIRouter:
     """`peer_room(name)` is the open room `name` as WebRTC joins it (None: no such room);
     `peers` holds every live peer of the server; `link_legs` learns the peers join links
     make, to end them when the link ends; `composed(room, participant)` names the video
     source of a participant's composed picture (None: a player's), for `"composed"` asks;
-    `playable(source)` the source given for one asked (an H.265 source's H.264 twin);
+    `playable(source, participant)` the source given for one asked (an H.265 source's H.264
+    twin: a view of its own at the participant's tier; WHEP players, None, share the twin);
     `content` keeps each room's shared content (a browser's "share", WHIP's `?content=1`)."""
     router = APIRouter(prefix="/api/v1/rooms", tags=["webrtc"])
     desk = content
@@ -225,7 +226,7 @@ def build_webrtc_router(
         elif video is not None and not found.may_watch(video):
             raise ApiError(404, "unknown-source", f"no video source {video!r} in room {room!r}")
         elif video is not None and playable is not None:
-            video = playable(video)
+            video = playable(video, None)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/sdp":
             raise ApiError(415, "unsupported-media-type", "send the offer as application/sdp")

@@ -74,9 +74,11 @@ from mediacore.server.audittrail import AuditTrail
 from mediacore.server.auth import TokenStore, build_token_store
 from mediacore.server.broadcasts import Broadcasts
 from mediacore.server.callroom import RemoteLegs, RemotePinEntry
+from mediacore.server.callstanding import CallStanding
 from mediacore.server.children import ChildProcess
 from mediacore.server.clips import ClipCache
 from mediacore.server.cluster import Cluster
+from mediacore.server.clusterbodies import ClusterBodies
 from mediacore.server.clusterforward import ClusterForwarder
 from mediacore.server.clusterredis import connect
 from mediacore.server.clustershards import ClusterShards
@@ -126,6 +128,7 @@ from mediacore.server.sipservice import SipService
 from mediacore.server.sources import LocalSources, Sources
 from mediacore.server.speech import Speech
 from mediacore.server.transcodes import TranscodeService
+from mediacore.server.twinviews import TwinViews
 from mediacore.server.walls import WallService
 from mediacore.server.workers import WorkerPool
 from mediacore.signing import SigningKey
@@ -278,6 +281,8 @@ class MediaServer:
         # H.264 twins of H.265 sources (`<source>~h264`), made when first asked for
         self.transcodes = TranscodeService(self.webrtc.video_hub, video_process)
         self.webrtc.video_hub.resolver = self.transcodes.resolve
+        # each browser watching a twin, at the tier its own link allows
+        self.twin_views = TwinViews(self.webrtc.video_hub, self.transcodes)
         self.metrics.registry.register(
             ReachCollector(self.conferences.statistics, self.transcodes.statistics)
         )
@@ -342,8 +347,9 @@ class MediaServer:
         self.failure: NodeFailure | None = None
         if self.cluster is not None and self.redis is not None:
             self.failure = NodeFailure(
-                config, self.cluster.node, self.redis, self.sip, self.bus, self.rooms.names
-            )
+                config, self.cluster.node, self.redis, self.sip, self.bus, self.rooms.names,
+                CallStanding(self.bus, self.rooms),
+            )  # fmt: skip
 
     def settings_of(self, room: str) -> RoomSettings | None:
         """An open room's settings (its PIN too), or None."""
@@ -419,6 +425,7 @@ class MediaServer:
         await self.conferences.start()
         await self.recording_composite.start()
         await self.transcodes.start()
+        await self.twin_views.start()
         if self.cascade is not None:
             self.cascade.start()
         self.link_legs.start()
@@ -449,6 +456,7 @@ class MediaServer:
             await self.cascade.stop()  # BYE to upper platforms still playing, unregister
         await self.walls.stop()  # before the rooms: their sources end, the walls would show slates
         await self.conferences.stop()
+        await self.twin_views.stop()
         await self.transcodes.stop()
         self.tours.stop()
         await self.rollcalls.stop()
@@ -507,10 +515,17 @@ def create_app(server: MediaServer) -> FastAPI:
             node=server.cluster.node,
             directory=server.cluster.directory,
             secret=lambda: server.cluster.secret if server.cluster is not None else None,
-            local=server.rooms.names,
+            # open here: its own rooms and its shards of other nodes' rooms (their new legs)
+            local=server.sharded.open_here if server.sharded is not None else server.rooms.names,
             client=server.cluster.client,
             tls=server.cluster.tls,
-            hosted=server.sharded.takes_legs if server.sharded is not None else lambda _: False,
+        )
+        app.add_middleware(
+            ClusterBodies,
+            cluster=server.cluster,
+            tokens=server.tokens,
+            local=server.rooms.names,
+            locate=server.rooms.locate,
         )
     app.add_middleware(
         RequestGuard,
@@ -590,7 +605,7 @@ def create_app(server: MediaServer) -> FastAPI:
         else build_nodes_router(server.cluster.nodes, server.cluster.drain)
     )
     app.include_router(
-        build_sources_router(server.sources, server.link_legs, server.transcodes.fields)
+        build_sources_router(server.sources, server.link_legs, server.twin_views.fields)
     )
     app.include_router(build_gb28181_router(server.sip.gb))
     camera = GbCameraControl(server.sip.gb) if server.sip.gb is not None else None
@@ -643,7 +658,7 @@ def create_app(server: MediaServer) -> FastAPI:
             server.config,
             server.link_legs,
             server.conferences.composed,
-            server.transcodes.playable,
+            server.twin_views.playable,
             server.content,
         )
     )

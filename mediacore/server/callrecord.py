@@ -58,13 +58,24 @@ class CallRecord:
     negotiation: str = "{}"  # JSON of the agreed audio terms (negotiationwire)
     trunk: str = ""  # the trunk a dial-out went through
     gateway: str = ""  # the radio gateway this call is ([[radio.gateways]] name)
+    changes: str = "{}"  # JSON: what was set on the participant after it joined (callstanding)
+    whispers: str = "[]"  # JSON: the listeners of each whisper the participant speaks
 
     @classmethod
     def of(
-        cls, call: SipCall, *, node: str, name: str, priority: int = 0, gateway: str = ""
+        cls,
+        call: SipCall,
+        *,
+        node: str,
+        name: str,
+        priority: int = 0,
+        gateway: str = "",
+        changes: str = "{}",
+        whispers: str = "[]",
     ) -> CallRecord | None:
-        """The record of `call` as carried by `node` (the participant is `name`); None while
-        it has no confirmed dialog in a room (ringing, ended): there is nothing to carry on."""
+        """The record of `call` as carried by `node` (the participant is `name`, `changes` and
+        `whispers` its standing: callstanding.py); None while it has no confirmed dialog in a
+        room (ringing, ended): there is nothing to carry on."""
         dialog = call.dialog
         if (
             dialog is None
@@ -99,6 +110,8 @@ class CallRecord:
             negotiation=json.dumps(negotiation_to_json(negotiation), sort_keys=True),
             trunk=call.trunk or "",
             gateway=gateway,
+            changes=changes,
+            whispers=whispers,
         )
 
     def to_hash(self) -> dict[str, str]:
@@ -165,7 +178,10 @@ _TEXT_FIELDS = (
     "node", "room", "participant", "name", "kind", "direction", "remote_uri", "call_id",
     "local_tag", "remote_tag", "local", "remote", "remote_target", "peer",
 )  # fmt: skip
-_DEFAULTS = {"policy": "{}", "codec": "", "negotiation": "{}", "trunk": "", "gateway": ""}
+_DEFAULTS = {
+    "policy": "{}", "codec": "", "negotiation": "{}", "trunk": "", "gateway": "",
+    "changes": "{}", "whispers": "[]",
+}  # fmt: skip
 
 
 def peer_text(peer: Peer) -> str:

@@ -44,6 +44,7 @@ from mediacore.server.callrecord import (
     parse_peer,
     takeover_plan,
 )
+from mediacore.server.callstanding import CallStanding
 from mediacore.server.radiogateways import GatewayKeeper
 from sip.call import SipCall
 from sip.dialout import Dialer, DialError
@@ -75,7 +76,10 @@ class ClusterCalls:
         dialer: Dialer,
         gateways: GatewayKeeper,
         bus: EventBus,
+        standing: CallStanding | None = None,
     ) -> None:
+        """`standing`: what was set on the calls' participants (carried with them)."""
+        self.standing = standing
         self.node = node
         self.redis = redis
         self.agent = agent
@@ -96,12 +100,16 @@ class ClusterCalls:
             participant = room.participants.get(call.participant_id or "") if room else None
             if participant is None:
                 continue
+            standing = (
+                self.standing.fields(call.room_name or "", participant.id) if self.standing else {}
+            )
             record = CallRecord.of(
                 call,
                 node=self.node,
                 name=participant.name,
                 priority=participant.priority,
                 gateway=self.gateways.gateway_of(participant.id),
+                **standing,
             )
             if record is not None:
                 found[record.call_id] = record
@@ -184,6 +192,10 @@ class ClusterCalls:
             log.warning("calls not taken over: %s", error, extra={"room": room, "from": dead})
             return []
         outcomes = await asyncio.gather(*(self._carry(record) for record in records))
+        if self.standing is not None:  # once all are back: a whisper needs its listeners
+            carried = zip(records, outcomes, strict=True)
+            whispers = [(r.participant, r.whispers) for r, o in carried if o == REINVITE]
+            await self.standing.rewhisper(room, whispers)
         return [
             {"participant": record.participant, "outcome": outcome}
             for record, outcome in zip(records, outcomes, strict=True)
@@ -210,6 +222,8 @@ class ClusterCalls:
         if plan == REINVITE:
             try:
                 if await self._reinvite(record):
+                    if self.standing is not None:  # muted, monitors...: as it was set
+                        await self.standing.reapply(record.room, record.participant, record.changes)
                     self._publish("call.resumed", record)
                     return REINVITE
             except Exception as error:  # no leg, no route: this call only, never the others

@@ -3,11 +3,13 @@
 A pure ASGI middleware inside the request guard (so the caller is authenticated and its body
 bounded here first):
 
-- `/api/v1/rooms/{room}...` for a room this node does not have but the directory places on
+- `/api/v1/rooms/{room}...` for a room this node does not own but the directory places on
   another node is forwarded there, with the caller's own headers (its Authorization: the owner
   checks it again), and the owner's status, headers and body are answered as they are. An
   owner that is dead answers 503 (its rooms are being re-placed), one that cannot be reached
-  503 too; a room nobody owns goes to this node's routes (404).
+  503 too; a room nobody owns goes to this node's routes (404). A request adding a leg (RTP,
+  WHIP, WHEP, the WebRTC WebSocket) is served here when this node holds a shard of the room,
+  else by the room's intake node while it has one (clusterintake.py decides).
 - `GET /api/v1/rooms` lists the rooms of every node: this node's, then each other live
   node's, each with a `node` field.
 - `POST /api/v1/rooms` opens the room on the least-loaded live node (draining nodes take none):
@@ -31,7 +33,9 @@ from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediacore.server import clustertrust
+from mediacore.server.clusterintake import RoomEntry, Route, adds_leg, route
 from mediacore.server.clusternode import ClusterNode
+from mediacore.server.clusterredis import room_key
 from mediacore.server.clusterrooms import ClusterRooms
 from mediacore.server.clustersockets import OWNER_GONE, pass_socket
 
@@ -69,13 +73,10 @@ class ClusterForwarder:
         local: Callable[[], list[str]],
         client: Callable[[str], httpx.AsyncClient],
         tls: Callable[[str], ssl.SSLContext | None],
-        hosted: Callable[[str], bool] = lambda room: False,
     ) -> None:
         """`secret`: the cluster's forwarding secret (None until read from Redis); `local`:
         the rooms open on this node; `client`: the HTTP client requests to a node go by, `tls`
-        the context its WebSockets are opened with; `hosted`: the rooms of other nodes this
-        node holds a shard of (their new legs join here)."""
-        self.hosted = hosted
+        the context its WebSockets are opened with."""
         self.tls = tls
         self.app = app
         self.node = node
@@ -94,15 +95,13 @@ class ClusterForwarder:
             await self._marked(scope, receive, send, marked)
             return
         method, found = scope.get("method", "GET"), ROOM_PATH.match(path)
-        if scope["type"] == "websocket":
-            if found is not None and found.group(1) not in self.local():
+        if found is not None and not self._served_here(found.group(1)):
+            if scope["type"] == "websocket":
                 await self._socket(found.group(1), scope, receive, send)
             else:
-                await self.app(scope, receive, send)
-        elif found is not None and _adds_leg(method, path) and self.hosted(found.group(1)):
-            await self.app(scope, receive, send)  # a shard of the room here takes it
-        elif found is not None and found.group(1) not in self.local():
-            await self._about_room(found.group(1), scope, receive, send)
+                await self._about_room(found.group(1), scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self.app(scope, receive, send)
         elif path == ROOMS and method == "GET":
             await self._list(scope, receive, send)
         elif path == ROOMS and method == "POST":
@@ -110,11 +109,30 @@ class ClusterForwarder:
         else:
             await self.app(scope, receive, send)
 
+    def _served_here(self, room: str) -> bool:
+        """Whether every request about `room` is this node's without asking the directory: the
+        room is open here and, as last read, this node owns it (a node holding a shard of
+        another node's room serves only the room's new legs)."""
+        owner = self.directory.owners.get(room, self.node.name)
+        return owner == self.node.name and room in self.local()
+
+    async def _route(self, room: str, scope: Scope) -> Route | None:
+        """Where a request about `room` goes (clusterintake.py); None: Redis is unreachable."""
+        try:
+            fields = await self.directory.redis.hgetall(room_key(room))
+        except (RedisError, OSError):
+            return None
+        entry = RoomEntry.from_fields({str(k): str(v) for k, v in fields.items()})
+        return route(
+            entry,
+            here=self.node.name,
+            hosted=room in self.local(),
+            leg=adds_leg(scope["type"], scope.get("method", "GET"), scope.get("path", "")),
+            alive=self.node.view.alive,
+        )
+
     async def _marked(self, scope: Scope, receive: Receive, send: Send, mark: str) -> None:
-        secret = self.secret()
-        now = self.node.clock()
-        method = scope.get("method", "GET")
-        if secret is None or clustertrust.verify(secret, mark, method, _target(scope), now) is None:
+        if not self.mark_valid(scope, mark):
             if scope["type"] == "websocket":  # refused before the handshake: HTTP 403
                 await send({"type": "websocket.close", "code": 1008, "reason": "forged mark"})
                 return
@@ -124,19 +142,16 @@ class ClusterForwarder:
         await self.app(scope, receive, send)
 
     async def _socket(self, room: str, scope: Scope, receive: Receive, send: Send) -> None:
-        """A room's WebSocket: joined to the owner's (clustersockets.py)."""
-        try:
-            owner = await self.directory.owner(room)
-        except (RedisError, OSError):
-            owner = None
+        """A room's WebSocket: joined to the one of the node that serves it (clustersockets.py)."""
+        where = await self._route(room, scope)
         secret = self.secret()
-        if owner is None or owner.node == self.node.name or secret is None:
+        if where is None or where.here or secret is None:
             await self.app(scope, receive, send)  # this node's answer (4404: no such room)
             return
-        if not self.node.view.alive(owner.node):
+        if where.down:
             await receive()
             await send({"type": "websocket.accept"})
-            reason = f"room {room} was on node {owner.node}, which is down"
+            reason = f"room {room} was on node {where.node}, which is down"
             await send({"type": "websocket.close", "code": OWNER_GONE, "reason": reason})
             return
         target = _target(scope)
@@ -145,23 +160,22 @@ class ClusterForwarder:
         authorization = _header(scope, "authorization")
         if authorization is not None:
             headers.append(("authorization", authorization))
-        url = "ws" + owner.http.removeprefix("http") + target
-        await pass_socket(scope, receive, send, url, headers, self.tls(owner.node))
+        url = "ws" + where.http.removeprefix("http") + target
+        await pass_socket(scope, receive, send, url, headers, self.tls(where.node))
 
     async def _about_room(self, room: str, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            owner = await self.directory.owner(room)
-        except (RedisError, OSError):
+        where = await self._route(room, scope)
+        if where is None and room not in self.local():
             await _answer(send, 503, "cluster-unreachable", "the cluster directory is unreachable")
             return
-        if owner is None or owner.node == self.node.name:
-            await self.app(scope, receive, send)  # not placed anywhere: this node's 404
+        if where is None or where.here:
+            await self.app(scope, receive, send)  # not placed elsewhere: this node's answer
             return
-        if not self.node.view.alive(owner.node):
-            detail = f"room {room!r} was on node {owner.node!r}, which is down; it is being moved"
+        if where.down:
+            detail = f"room {room!r} was on node {where.node!r}, which is down; it is being moved"
             await _answer(send, 503, "node-down", detail)
             return
-        await self._relay(owner.node, owner.http, scope, await _body(receive), send)
+        await self._relay(where.node, where.http, scope, await _body(receive), send)
 
     async def _list(self, scope: Scope, receive: Receive, send: Send) -> None:
         status, headers, body = await _capture(self.app, scope, receive)
@@ -250,10 +264,25 @@ class ClusterForwarder:
         ]
         return response.status_code, kept, response.content
 
+    # -- for clusterbodies.py: requests that name their room in the body ------------------
 
-def _adds_leg(method: str, path: str) -> bool:
-    """A request that adds a leg to a room (`POST /rooms/{room}/rtp`)."""
-    return method == "POST" and path.endswith("/rtp") and path.count("/") == 5
+    def mark_valid(self, scope: Scope, mark: str) -> bool:
+        """Whether `mark` (the request's X-Mediacore-Forwarded) was signed by a node for it."""
+        secret = self.secret()
+        method, now = scope.get("method", "GET"), self.node.clock()
+        return (
+            secret is not None
+            and clustertrust.verify(secret, mark, method, _target(scope), now) is not None
+        )
+
+    async def ask(self, node: str, base: str, scope: Scope, body: bytes) -> Reply:
+        """Node `node`'s answer to the request (marked: it serves it itself); raises
+        httpx.HTTPError when it cannot be reached."""
+        return await self._forward(node, base, scope, body)
+
+    async def relay(self, node: str, base: str, scope: Scope, body: bytes, send: Send) -> None:
+        """Node `node`'s answer as this request's (503 when it cannot be reached)."""
+        await self._relay(node, base, scope, body, send)
 
 
 def _header(scope: Scope, wanted: str) -> str | None:
@@ -327,3 +356,14 @@ async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], bod
 async def _answer(send: Send, status: int, error: str, detail: str) -> None:
     body = json.dumps({"error": error, "detail": detail}).encode()
     await _send(send, status, [(b"content-type", b"application/json")], body)
+
+
+# Shared with clusterbodies.py.
+header, read_body, replay, capture, send_reply, answer = (
+    _header,
+    _body,
+    _replay,
+    _capture,
+    _send,
+    _answer,
+)

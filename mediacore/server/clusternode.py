@@ -18,7 +18,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -32,6 +31,16 @@ from mediacore.server.config import Config
 log = logging.getLogger(__name__)
 
 ANNOUNCEMENT_TTL_MS = 60_000
+# KEYS: mc:node:<me>, mc:drain:<me>, mc:nodes. ARGV: the TTL (ms), my name, then the
+# announcement's field, value pairs. Answers the state announced: draining while drained.
+_ANNOUNCE = f"""
+local state = '{UP}'
+if redis.call('EXISTS', KEYS[2]) == 1 then state = '{DRAINING}' end
+redis.call('HSET', KEYS[1], 'state', state, unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[2])
+return state
+"""
 Counts = Callable[[], tuple[int, int]]  # (rooms, legs) open on this node now
 
 
@@ -119,8 +128,6 @@ class ClusterNode:
     async def beat(self) -> bool:
         """Announce this node and read the others; False when Redis could not be reached."""
         try:
-            draining = await self.redis.exists(keys.drain_key(self.name))
-            self.state = DRAINING if draining else UP
             await self._announce()
             await self.read()
             least = self.view.least_loaded()
@@ -135,13 +142,21 @@ class ClusterNode:
         return True
 
     async def _announce(self) -> None:
-        key = keys.node_key(self.name)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            announcement: dict[Any, Any] = self.record().to_hash()
-            pipe.hset(key, mapping=announcement)
-            pipe.pexpire(key, ANNOUNCEMENT_TTL_MS)
-            pipe.sadd(keys.NODES, self.name)
-            await pipe.execute()
+        """One round trip: the announcement, with the state an admin's drain key says."""
+        announcement = self.record().to_hash()
+        announcement.pop("state", None)
+        pairs = [item for field in announcement.items() for item in field]
+        state = await self.redis.eval(
+            _ANNOUNCE,
+            3,
+            keys.node_key(self.name),
+            keys.drain_key(self.name),
+            keys.NODES,
+            ANNOUNCEMENT_TTL_MS,
+            self.name,
+            *pairs,
+        )
+        self.state = DRAINING if state == DRAINING else UP
 
     async def read(self) -> ClusterView:
         """Every node's announcement into the view (raises RedisError when unreachable)."""

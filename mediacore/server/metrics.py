@@ -255,6 +255,11 @@ class _SnapshotCollector(Collector):
         restarts = CounterMetricFamily(
             "mediacore_worker_restarts", "times the worker was restarted", labels=labels
         )
+        rejected = CounterMetricFamily(
+            "mediacore_worker_link_rejected",
+            "cascade link datagrams refused: from no peer shard, or failing SRTP checks",
+            labels=labels,
+        )
         for worker in workers:
             label = [str(worker["id"])]
             up.add_metric(label, 1.0 if worker["state"] == "running" else 0.0)
@@ -263,7 +268,8 @@ class _SnapshotCollector(Collector):
             legs.add_metric(label, worker["legs"])
             late.add_metric(label, worker["late_ticks"])
             restarts.add_metric(label, worker["restarts"])
-        yield from (up, cpu, rooms, legs, late, restarts)
+            rejected.add_metric(label, worker.get("link_rejected", 0))
+        yield from (up, cpu, rooms, legs, late, restarts, rejected)
 
     def _legs(self, rooms: list[RoomSnapshot]) -> Iterator[Metric]:
         labels = ["room", "participant", "kind"]

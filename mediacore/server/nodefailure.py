@@ -21,6 +21,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from mediacore.events import EventBus
+from mediacore.server.callstanding import CallStanding
 from mediacore.server.clustercalls import ClusterCalls
 from mediacore.server.clusternode import ClusterNode
 from mediacore.server.config import Config
@@ -39,12 +40,13 @@ class NodeFailure:
         sip: SipService,
         bus: EventBus,
         rooms: Callable[[], Iterable[str]],
+        standing: CallStanding | None = None,
     ) -> None:
         self.node = name = node.name
         self.heartbeat = node
         self.rooms = rooms
         self.bus = bus
-        self.calls = ClusterCalls(name, redis, sip.agent, sip.dialer, sip.gateways, bus)
+        self.calls = ClusterCalls(name, redis, sip.agent, sip.dialer, sip.gateways, bus, standing)
         names = [gateway.name for gateway in config.radio_gateways]
         self.gateways = Ownership(redis, name, "gateway", names, config.cluster.dead_after_ms)
         sip.gateways.may_dial = self.gateways.owns

@@ -156,6 +156,10 @@ class ShardedRooms:
         """This node's rooms (not the shards it holds of other nodes' rooms)."""
         return [name for name, placed in self.rooms.items() if placed.owner is None]
 
+    def open_here(self) -> list[str]:
+        """The rooms open on this node: its own and those it holds a shard of."""
+        return list(self.rooms)
+
     def takes_legs(self, room: str) -> bool:
         """Whether new legs of `room` join here: its own room, or a shard of another node's."""
         return room in self.rooms

@@ -11,7 +11,6 @@ import redis.asyncio as aioredis
 
 from mediacore.server.accountfile import ACCOUNTS_FILE
 from mediacore.server.auth import ADMIN_TOKEN_FILE, TokenStore
-from mediacore.server.clusterredis import connect
 from mediacore.server.config import Config
 from mediacore.server.joinlinks import JoinLinks
 from mediacore.server.sessions import SessionStore
@@ -25,14 +24,11 @@ FIRST_SYNC_S = 5.0  # how long a starting node waits for Redis before it serves 
 
 
 class SharedState:
-    def __init__(
-        self, config: Config, tokens: TokenStore, redis: aioredis.Redis | None = None
-    ) -> None:
-        """Puts `tokens`' sessions and join links in the cluster (`redis`: the node's client,
-        made from `config.cluster` when None); `accounts` is the backend for Accounts. Raises
+    def __init__(self, config: Config, tokens: TokenStore, redis: aioredis.Redis) -> None:
+        """Puts `tokens`' sessions and join links in the cluster (`redis`: the node's one
+        client, its owner's to close); `accounts` is the backend for Accounts. Raises
         ValueError when the node's accounts.json cannot be read as accounts."""
-        self._owns_redis = redis is None
-        self.channel = StateChannel(redis or connect(config.cluster), config.cluster.node_name)
+        self.channel = StateChannel(redis, config.cluster.node_name)
         data_dir = config.data_dir
         AdminTokenAdoption(self.channel, tokens, data_dir / ADMIN_TOKEN_FILE)
         self.accounts = RedisAccounts(self.channel, data_dir / ACCOUNTS_FILE)
@@ -50,5 +46,3 @@ class SharedState:
     async def stop(self) -> None:
         await self.channel.settle()
         await self.channel.stop()
-        if self._owns_redis:
-            await self.channel.redis.aclose()

@@ -97,6 +97,7 @@ class Worker:
         self.rooms = LocalRooms(self.directory)
         self.home: dict[str, bool] = {}
         self.links: dict[str, RoomLinks] = {}
+        self.links_rejected = 0  # datagrams the links of rooms closed since refused
         self.stopped = asyncio.Event()
         self.sip_legs = WorkerLegs(self.rooms, channel)
         self.video = WorkerVideo(VideoHub(), channel, data)
@@ -199,6 +200,7 @@ class Worker:
         links = self.links.pop(name, None)
         if links is not None:
             links.close()
+            self.links_rejected += links.rejected
         await self.rooms.close(name, data["reason"])
         await self.sip_legs.room_closed(name)
         self.home.pop(name, None)
@@ -251,15 +253,18 @@ class Worker:
         room = self.rooms.room(data["room"])
         links = self.links.get(room.name)
         if links is None:
-            links = RoomLinks(room.settings.rate, room.settings.ptime, room.media_clock)
+            settings = room.settings
+            links = RoomLinks(settings.rate, settings.ptime, room.media_clock, room.name)
             await links.bind(self.settings.link_host)
             self.links[room.name] = links
             room.links = links
-        return {"address": self.settings.link_host, "port": links.port}
+        return {"address": self.settings.link_host, "port": links.port, "key": links.key}
 
     async def connect_link(self, data: dict[str, Any]) -> None:
+        """Join the room's links to a peer's: `address`, `port` and `key` as its bind gave."""
         self.rooms.room(data["room"])
-        self.links[data["room"]].connect(data["link"], data["address"], int(data["port"]))
+        links = self.links[data["room"]]
+        links.connect(data["link"], data["address"], int(data["port"]), data["key"])
 
     # -- the worker -----------------------------------------------------------------------
 
@@ -277,6 +282,7 @@ class Worker:
             "cpu_seconds": time.process_time(),
             "ticks": sum(room.clock.ticks for room in rooms),
             "late_ticks": sum(room.clock.late_ticks for room in rooms),
+            "link_rejected": self.links_rejected + sum(x.rejected for x in self.links.values()),
         }
 
     async def metrics(self, data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -113,6 +113,7 @@ class WorkerProcess:
             "cpu": round(self.cpu, 3),
             "cpu_seconds": stats.get("cpu_seconds", 0.0),
             "late_ticks": stats.get("late_ticks", 0),
+            "link_rejected": stats.get("link_rejected", 0),
             "restarts": self.restarts,
         }
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from bench.sipprun import free_sip_port
+from mediacore.server.certificates import self_signed
 from tests.cluster.netns import stop
 
 KAMAILIO = "/usr/sbin/kamailio"
@@ -32,6 +33,8 @@ class Kamailio:
     host: str
     port: int
     log: Path
+    tls_port: int | None = None  # SIP over TLS for phones, when started with a certificate
+    ca_file: Path | None = None  # what a phone trusts to check that certificate
 
     @property
     def address(self) -> str:
@@ -42,13 +45,26 @@ class Kamailio:
         """Whether a routing decision containing `text` was logged (WITH_ROUTE_LOG)."""
         return any(text in line for line in self.log.read_text(errors="replace").splitlines())
 
+    @property
+    def tls_address(self) -> str:
+        """ "HOST:PORT" of the TLS listener."""
+        assert self.tls_port is not None, "started without TLS"
+        return f"{self.host}:{self.tls_port}"
+
 
 @contextmanager
 def kamailio(
-    directory: Path, redis_url: str, host: str = "127.0.0.1", node_net: str = "127.0.0.0/8"
+    directory: Path,
+    redis_url: str,
+    host: str = "127.0.0.1",
+    node_net: str = "127.0.0.0/8",
+    tls: bool = False,
+    flood_per_2s: int | None = None,
 ) -> Iterator[Kamailio]:
-    """Kamailio listening on `host` (UDP and TCP), reading the cluster's Redis at `redis_url`;
-    requests pre-routed through it (a node calling a phone) are taken from `node_net` only."""
+    """Kamailio listening on `host` (UDP and TCP, and TLS with a self-signed certificate for
+    `host` when `tls`), reading the cluster's Redis at `redis_url`; requests pre-routed through
+    it (a node calling a phone) are taken from `node_net` only; `flood_per_2s` sets the flood
+    limit for addresses outside it (the config's default otherwise)."""
     if not shutil.which(KAMAILIO):
         pytest.skip("kamailio is not installed (scripts/bootstrap test installs it)")
     redis = urlsplit(redis_url)
@@ -62,12 +78,27 @@ def kamailio(
         "-A", f'REDIS="name=mc;addr={redis.hostname};port={redis.port};db={database}"',
         "-A", f'NODE_NET="{node_net}"', "-A", "WITH_ROUTE_LOG",
     ]  # fmt: skip
+    if flood_per_2s is not None:
+        command += ["-A", f"FLOOD_PER_2S={flood_per_2s}"]
+    tls_port, ca_file = None, None
+    if tls:
+        tls_port = free_sip_port(host)
+        ca_file = directory / "kamailio-cert.pem"
+        key_file = directory / "kamailio-key.pem"
+        cert_pem, key_pem = self_signed([host])
+        ca_file.write_bytes(cert_pem)
+        key_file.write_bytes(key_pem)
+        key_file.chmod(0o600)
+        command += [
+            "-A", f"TLS_LISTEN={host}:{tls_port}",
+            "-A", f'TLS_CERT="{ca_file}"', "-A", f'TLS_KEY="{key_file}"',
+        ]  # fmt: skip
     log_path = directory / "kamailio.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait_ready(host, port, process, log_path)
-            yield Kamailio(host, port, log_path)
+            yield Kamailio(host, port, log_path, tls_port, ca_file)
         finally:
             stop(process, 5.0)
 

@@ -94,6 +94,16 @@ def _records(client: redis.Redis, node: str) -> list[dict[str, Any]]:
     return [client.hgetall(f"mc:call:{node}:{call_id}") for call_id in sorted(ids)]  # type: ignore[union-attr]
 
 
+def _participant_of(client: redis.Redis, node: str, direction: str) -> str:
+    """The participant of `node`'s one call in `direction`, once recorded."""
+    found = wait_until(
+        lambda: [r for r in _records(client, node) if r["direction"] == direction],
+        5.0,
+        f"an {direction} call recorded",
+    )
+    return str(found[0]["participant"])
+
+
 def _tones(folder: Path) -> dict[int, Path]:
     return {
         hz: write_tone_wav(folder / f"{hz}.wav", float(hz), 5.0, rate=8000, level_dbfs=TONE_DBFS)
@@ -145,10 +155,26 @@ def test_phones_carry_on_through_the_survivor_after_their_node_is_killed(
         alice.cmd("play", call=a_call, wav=str(wavs[440]))
         b_call, bob_id = _dial_out(first, bob, "bob")
         _, carol_id = _dial_out(first, carol, "carol")
+        alice_id = _participant_of(client, "n1", "inbound")
+        # Set after joining, carried with the calls (neither changes what Alice hears).
+        standing = {alice_id: {"muted": True, "gain_db": -3.0}, bob_id: {"hear_not": [alice_id]}}
+        for participant, changes in standing.items():
+            patched = first.client.patch(
+                f"/api/v1/rooms/{ROOM}/participants/{participant}", json=changes
+            )
+            assert patched.status_code == 200, patched.text
         records = wait_until(
-            lambda: len(_records(client, "n1")) == 3 and _records(client, "n1"),
+            lambda: (
+                len(_records(client, "n1")) == 3
+                and all(
+                    r["changes"] != "{}"
+                    for r in _records(client, "n1")
+                    if r["participant"] in standing
+                )
+                and _records(client, "n1")
+            ),
             5.0,
-            "three calls recorded",
+            "three calls recorded, with their changes",
         )
         assert sorted(r["direction"] for r in records) == ["inbound", "outbound", "outbound"]
         listening = _Listening(alice, a_call, tmp_path / "alice.wav")
@@ -178,6 +204,9 @@ def test_phones_carry_on_through_the_survivor_after_their_node_is_killed(
         carol.wait_call_state(c_call, "CONFIRMED", 5)
         roster = {p["id"] for p in survivor.client.get(f"/api/v1/rooms/{ROOM}/participants").json()}
         assert bob_id in roster and redialled["now"] in roster and len(roster) == 3
+        for participant, changes in standing.items():
+            entry = survivor.client.get(f"/api/v1/rooms/{ROOM}/participants/{participant}").json()
+            assert {key: entry[key] for key in changes} == changes, entry
         wait_until(lambda: len(_records(client, "n2")) == 3, 5.0, "the survivor's records")
         assert _records(client, "n1") == []
         for phone, call in ((alice, a_call), (bob, b_call), (carol, c_call)):

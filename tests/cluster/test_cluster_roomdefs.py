@@ -11,12 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from mediacore.room import RoomSettings
-from mediacore.server.clusterroomdefs import (
-    forget_room_definition,
-    room_definition,
-    room_definitions,
-    store_room_definition,
-)
+from mediacore.server.clusterredis import roomdef_key
+from mediacore.server.clusterroomdefs import definition_json, room_definition
 
 
 @pytest.fixture
@@ -28,15 +24,11 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 async def test_a_definition_reads_back_as_the_settings_it_was(redis: aioredis.Redis) -> None:
     settings = RoomSettings("incident-7", floor="queue", pin="4321", video={"layout": "grid"})
-    await store_room_definition(redis, settings)
+    await redis.set(roomdef_key("incident-7"), definition_json(settings))
     stored = await redis.get("mc:roomdef:incident-7")
     assert stored is not None and json.loads(stored)["pin"] == "4321"
     assert await room_definition(redis, "incident-7") == settings
-    await store_room_definition(redis, RoomSettings("command"))
-    assert [s.name for s in await room_definitions(redis)] == ["command", "incident-7"]
-    await forget_room_definition(redis, "incident-7")
-    assert await room_definition(redis, "incident-7") is None
-    assert await room_definitions(redis) == [RoomSettings("command")]
+    assert await room_definition(redis, "command") is None
 
 
 @pytest.mark.parametrize(
@@ -49,11 +41,10 @@ async def test_a_definition_reads_back_as_the_settings_it_was(redis: aioredis.Re
         json.dumps(["bad"]),
     ],
 )
-async def test_a_definition_that_is_not_one_is_left_out_and_logged(
+async def test_a_definition_that_is_not_one_reads_as_none_and_is_logged(
     redis: aioredis.Redis, text: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     await redis.set("mc:roomdef:bad", text)
-    await store_room_definition(redis, RoomSettings("good"))
     with caplog.at_level(logging.WARNING):
-        assert [s.name for s in await room_definitions(redis)] == ["good"]
+        assert await room_definition(redis, "bad") is None
     assert any("'bad'" in record.getMessage() for record in caplog.records)

@@ -1,5 +1,6 @@
-"""A console in real Chromium whose node is killed: it opens itself on the surviving node of the
-cluster and joins its room again there, once the survivor has reopened the room."""
+"""A console, and a dispatch console, in real Chromium whose node is killed: each opens itself on
+the surviving node of the cluster and joins its room again there, once the survivor has reopened
+the room."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.conftest import Chromium, chromium, join_room, poll
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import TOKEN, ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
@@ -54,4 +55,30 @@ async def test_a_console_moves_to_the_surviving_node_and_joins_its_room_again(
     roster = await poll(lambda: survivor.roster(ROOM), 5.0, "the console in the survivor's room")
     assert [(p["id"], p["name"], p["kind"]) for p in roster] == [(after, "desk", "webrtc")]
     assert after != before  # a new WebRTC session: browsers join again, they are not moved
+    await page.context.close()
+
+
+async def test_a_dispatch_console_moves_to_the_surviving_node_and_takes_its_seat_again(
+    chromium: Chromium, nodes: list[ServerProcess]
+) -> None:
+    first, survivor = nodes
+    page = await chromium.page(440.0)
+    await page.goto(f"{first.url}/dispatch/?raw_audio=1")
+    await page.fill("#token", TOKEN)
+    await page.click("#login")
+    await page.wait_for_selector(f"#rooms .card[data-room='{ROOM}']")
+    await page.select_option("#home", ROOM)
+    await page.fill("#myname", "Dispatcher 1")
+    await page.click("#join")
+    seated = (
+        "() => { const s = window.mediacoreConsole;"
+        " return s.me && s.pc && s.pc.connectionState === 'connected'; }"
+    )
+    await page.wait_for_function(seated, timeout=15_000)
+    first.process.kill()
+    await page.wait_for_url(f"{survivor.url}/**", timeout=30_000)
+    assert "token=" not in page.url  # the token travels in the address, and is taken out of it
+    await page.wait_for_function(seated, timeout=30_000)
+    roster = await poll(lambda: survivor.roster(ROOM), 5.0, "the seat in the survivor's room")
+    assert [(p["name"], p["kind"]) for p in roster] == [("Dispatcher 1", "webrtc")]
     await page.context.close()

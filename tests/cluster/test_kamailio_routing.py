@@ -5,7 +5,8 @@ n1 runs its rooms in its own process, n2 on a media worker. Calls to a room reac
 owns it (the tone it carries is heard there and nowhere else), over UDP and TCP; a name no node
 owns goes to the least-loaded node, which answers as a node alone does; a phone registers
 through Kamailio with one node and is dialled from a room on another, which finds its binding
-in Redis and calls along its Path, and the in-dialog BYE flows back through Kamailio; a text
+in Redis and calls along its Path, and the in-dialog BYE flows back through Kamailio; a call to
+a room with an intake node (a node holding a shard of it) goes there; a text
 for a user finds it the same way; a REGISTER goes back to the node holding the binding; a node
 may also name a user to Kamailio, which relays to its contact; Kamailio relays nothing for
 strangers, and a password guesser behind it is blocked, not Kamailio.
@@ -107,7 +108,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         stack.callback(client.close)
         # The nodes' addresses (.11, .12) only: the phones on the bridge address are strangers.
         nodes_net = f"{net.address(8)}/29"
-        proxy = stack.enter_context(kamailio(folder, url, net.gateway, node_net=nodes_net))
+        proxy = stack.enter_context(
+            kamailio(folder, url, net.gateway, node_net=nodes_net, tls=True)
+        )
         nodes: dict[str, ServerProcess] = {}
         addresses: dict[str, str] = {}
         for name, workers in (("n1", 0), ("n2", 1)):
@@ -144,15 +147,24 @@ def phones(cluster: Cluster) -> Iterator[Callable[..., Phone]]:
     """Phones on the bridge address, each with an account whose registrar is Kamailio."""
     with contextlib.ExitStack() as stack:
 
-        def make(user: str, register: bool = True) -> Phone:
-            phone = stack.enter_context(Phone(host=cluster.network.gateway, user=user))
+        def make(user: str, register: bool = True, transport: str = "udp") -> Phone:
+            proxy, tls = cluster.kamailio, transport == "tls"
+            phone = stack.enter_context(
+                Phone(
+                    host=cluster.network.gateway,
+                    user=user,
+                    transport=transport,
+                    ca_file=proxy.ca_file if tls else None,
+                )
+            )
             phone.cmd("codecs", order=["PCMU"], only=True)
             since = phone.mark()
+            registrar = f"sip:{proxy.tls_address};transport=tls" if tls else f"sip:{proxy.address}"
             phone.cmd(
                 "account",
                 user=user,
                 password=PASSWORDS[user],
-                registrar=f"sip:{cluster.kamailio.address}" if register else "",
+                registrar=registrar if register else "",
                 register=register,
             )
             if register:
@@ -231,6 +243,44 @@ def test_a_name_no_node_owns_goes_to_the_least_loaded_node(
     assert cluster.kamailio.routed(f"INVITE nowhere -> least-loaded sip:{cluster.sip('n2')}")
 
 
+def test_a_call_to_a_room_with_an_intake_node_goes_there_and_the_rest_to_its_owner(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """A room owned by n1 whose new legs n2 takes (n2 holds a shard of it: the owner writes the
+    intake fields then; this test writes them as it would). Kamailio sends a call for the room
+    to n2 (which refuses sipp: it holds no shard here) and anything else to n1; once the fields go,
+    calls go to n1 again."""
+    cluster.place("harbour", "n1")
+    intake = {  # as the owner writes them
+        "intake": "n2",
+        "intake_sip": cluster.sip("n2"),
+        "intake_http": cluster.nodes["n2"].url,
+    }
+    cluster.redis.hset(room_key("harbour"), mapping=intake)
+
+    def call(name: str) -> None:
+        result = run_sipp(
+            "uac_noauth_call",
+            cluster.kamailio.address,
+            service="harbour",
+            workdir=tmp_path / name,
+            local_ip=cluster.network.gateway,
+            timeout=20.0,
+        )
+        assert result.ok, result.describe()  # the node's refusal: no credentials, or no room
+
+    (tmp_path / "intake").mkdir()
+    call("intake")
+    assert cluster.kamailio.routed(f"INVITE room harbour -> intake sip:{cluster.sip('n2')}")
+    gateway, proxy = cluster.network.gateway, cluster.kamailio
+    options(gateway, proxy, f"sip:harbour@{proxy.address}")  # not a new leg: the owner's
+    assert cluster.kamailio.routed(f"OPTIONS room harbour -> sip:{cluster.sip('n1')}")
+    cluster.redis.hdel(room_key("harbour"), *intake)
+    (tmp_path / "owner").mkdir()
+    call("owner")
+    assert cluster.kamailio.routed(f"INVITE room harbour -> sip:{cluster.sip('n1')}")
+
+
 def test_a_phone_registered_through_kamailio_is_dialled_from_a_room_on_another_node(
     cluster: Cluster, phones: Callable[..., Phone], tones: dict[int, Path], tmp_path: Path
 ) -> None:
@@ -270,6 +320,49 @@ def test_a_phone_registered_through_kamailio_is_dialled_from_a_room_on_another_n
     n2_address = cluster.addresses["n2"]
     assert cluster.kamailio.routed(f"INVITE from node {n2_address} along a Path")
     assert cluster.kamailio.routed(f"in-dialog BYE from {n2_address}")  # the BYE too
+
+
+async def test_a_phone_over_tls_registers_through_kamailio_calls_a_room_and_is_dialled_back(
+    cluster: Cluster, phones: Callable[..., Phone], tones: dict[int, Path]
+) -> None:
+    """TLS from the phone to Kamailio (its certificate checked by the phone), plain SIP from
+    Kamailio to the nodes: the phone registers, calls a room and is heard there, and a room on
+    another node dials it back along its Path over the same TLS connection."""
+    cluster.least("n1")
+    carol = await asyncio.to_thread(phones, "carol", transport="tls")  # with n1, over TLS
+    binding = wait_for(lambda: cluster.redis.hgetall(reg_key("carol")), 5, "carol's binding")
+    assert binding["node"] == "n1", binding
+    assert binding["received"].endswith(";transport=tls"), binding  # the phone's connection
+    cluster.place("tls-room", "n2")
+    listening = await listener(cluster, "n2", "tls-room")
+    try:
+        since = carol.mark()
+        uri = f"sip:tls-room@{cluster.kamailio.tls_address};transport=tls"
+        c_call = carol.cmd("call", uri=uri)["call"]
+        await asyncio.to_thread(carol.wait_call_state, c_call, "CONFIRMED", 10, since)
+        started = time.monotonic()
+        carol.cmd("play", call=c_call, wav=str(tones[1000]))
+        await asyncio.sleep(2.0)
+        heard = listening.decoded(started + 0.5)
+        assert tone_level_dbfs(heard, 1000.0, 8000) > -30.0  # carol's tone, in the room on n2
+        since = carol.mark()
+        carol.cmd("hangup", call=c_call)
+        await asyncio.to_thread(carol.wait_call_state, c_call, "DISCONNECTED", 10, since)
+    finally:
+        listening.close()
+
+    carol.cmd("auto_answer", code=200, delay_ms=200)
+    n2 = cluster.nodes["n2"]
+    response = n2.client.post(
+        "/api/v1/rooms/tls-room/dial", json={"uri": f"sip:carol@{cluster.kamailio.host}"}
+    )
+    assert response.status_code == 201, response.text
+    incoming = await asyncio.to_thread(carol.wait_event, lambda e: e["event"] == "incoming", 10)
+    await asyncio.to_thread(carol.wait_call_state, incoming["call"], "CONFIRMED", 10)
+    since = carol.mark()
+    kicked = n2.client.delete(f"/api/v1/rooms/tls-room/participants/{response.json()['id']}")
+    assert kicked.status_code == 204, kicked.text
+    await asyncio.to_thread(carol.wait_call_state, incoming["call"], "DISCONNECTED", 10, since)
 
 
 def test_kamailio_refuses_foreign_domains_and_strangers_routing_through_it(

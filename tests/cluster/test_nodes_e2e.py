@@ -1,6 +1,7 @@
 """Several `mediacore serve` nodes on their own loopback addresses, joined through one Redis:
-the node list, one API on every node, every room's events on every node's stream, and a node
-killed outright whose room comes back on a survivor."""
+the node list, one API on every node, every room's events on every node's stream, a new leg
+sent to the room's intake node, and a node killed outright whose room comes back on a
+survivor."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 import websockets
 
+from mediacore.server.clusterredis import room_key
 from mediacore.server.clustertrust import HEADER
 from tests.cluster.nodes import start_node
 from tests.e2e.server import TOKEN, ServerProcess
@@ -172,4 +175,48 @@ def test_a_killed_node_is_dead_and_its_room_moves(tmp_path: Path, redis_url: str
                 assert rooms(server)["fire"] == moved
     finally:
         for server in started:
+            server.stop()
+
+
+OFFER = [
+    "v=0",
+    "o=- 1 1 IN IP4 127.0.0.1",
+    "s=-",
+    "c=IN IP4 127.0.0.1",
+    "t=0 0",
+    "m=audio 40000 RTP/AVP 0",
+    "a=rtpmap:0 PCMU/8000",
+]
+
+
+def test_a_new_leg_goes_to_the_room_s_intake_node(tmp_path: Path, redis_url: str) -> None:
+    """n1 owns the config room; with n2 written as its intake (as the owner writes it when the
+    room grows a shard there), a leg added through n3 is n2's to take: n2, holding no shard
+    here, refuses it (404), where n1 would have added it. The rest still goes to n1, and with
+    the intake gone so does a new leg."""
+    started: list[ServerProcess] = []
+    try:
+        for name, address in (("n1", "127.0.0.2"), ("n2", "127.0.0.3"), ("n3", "127.0.0.4")):
+            started.append(start_node(tmp_path, redis_url, name, address))
+        first, second, third = started
+        wait_until(lambda: len(nodes(third)) == 3, 10, "three nodes up")
+        directory = redis.Redis.from_url(redis_url, decode_responses=True)
+        intake = {"intake": "n2", "intake_sip": "127.0.0.3:5060", "intake_http": second.url}
+        directory.hset(room_key("command"), mapping=intake)
+        offer = "\r\n".join(OFFER) + "\r\n"
+
+        def add_leg() -> httpx.Response:
+            headers = {"Content-Type": "application/sdp"}
+            return third.client.post("/api/v1/rooms/command/rtp", content=offer, headers=headers)
+
+        refused = add_leg()
+        assert refused.status_code == 404 and refused.json()["error"] == "room-not-found"
+        assert third.client.get("/api/v1/rooms/command").status_code == 200  # the owner's
+        directory.hdel(room_key("command"), *intake)
+        directory.close()
+        added = add_leg()
+        assert added.status_code == 201, added.text
+        assert len(first.roster("command")) == 1  # on the owner
+    finally:
+        for server in reversed(started):
             server.stop()

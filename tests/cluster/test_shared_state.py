@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 
 from mediacore.server.accounts import API, Account, Accounts
 from mediacore.server.auth import ADMIN_TOKEN_FILE, TokenStore, build_token_store
-from mediacore.server.clusterredis import ACCOUNTS, ADMIN_TOKEN, JOINLINK_SECRET
+from mediacore.server.clusterredis import ACCOUNTS, ADMIN_TOKEN, JOINLINK_SECRET, connect
 from mediacore.server.config import ClusterSection, Config, ServerSection, TokenEntry
 from mediacore.server.joinlinks import SECRET_FILE, JoinLinks
 from mediacore.server.passwords import hash_password
@@ -39,7 +39,8 @@ class Node:
         )
         data_dir.mkdir(parents=True, exist_ok=True)
         self.tokens = build_token_store(self.config, announce=False)
-        self.shared = SharedState(self.config, self.tokens)
+        self.redis = connect(self.config.cluster)  # the node's one client (MediaServer's)
+        self.shared = SharedState(self.config, self.tokens, self.redis)
         self.accounts = Accounts(data_dir, (), self.shared.accounts)
 
     @property
@@ -68,6 +69,7 @@ async def nodes(redis_url: str, tmp_path: Path) -> AsyncIterator[Start]:
     yield start
     for node in started:
         await node.shared.stop()
+        await node.redis.aclose()
 
 
 async def eventually(check: Callable[[], bool], within: float = WITHIN) -> float:

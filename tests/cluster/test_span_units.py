@@ -17,7 +17,6 @@ from mediacore.channelio import RequestFailed
 from mediacore.events import Event, EventBus
 from mediacore.room import RoomSettings
 from mediacore.server import clustertrust
-from mediacore.server.clusterforward import _adds_leg
 from mediacore.server.clustershards import ClusterShards
 from mediacore.server.clusterview import ClusterView, NodeRecord
 from mediacore.server.config import ClusterSection, Config, ServerSection
@@ -68,13 +67,6 @@ async def test_a_dead_or_unreachable_guest_is_a_lost_worker() -> None:
     assert proxy.state != "running"
     with pytest.raises(ConnectionError, match="down"):
         await proxy.request("room.summary", room="r")
-
-
-def test_only_leg_adding_requests_are_served_by_a_node_holding_a_shard() -> None:
-    assert _adds_leg("POST", "/api/v1/rooms/r/rtp")
-    assert not _adds_leg("GET", "/api/v1/rooms/r/rtp")
-    assert not _adds_leg("POST", "/api/v1/rooms/r/participants")
-    assert not _adds_leg("POST", "/api/v1/rooms/r/participants/p/rtp")
 
 
 def test_cascade_links_listen_on_the_advertised_address_in_a_cluster() -> None:

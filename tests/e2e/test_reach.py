@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,16 +75,12 @@ def rtp_counter(port: int) -> Iterator[dict[str, Any]]:
         sock.close()
 
 
-async def until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        await asyncio.sleep(0.2)
-
-
-async def test_an_h265_camera_reaches_h264_legs_each_at_the_tier_its_bandwidth_allows(
-    server: ServerProcess, room: str, tmp_path: Path
-) -> None:
+@contextlib.asynccontextmanager
+async def h265_camera(
+    server: ServerProcess, room: str
+) -> AsyncIterator[tuple[str, Callable[[], dict[str, Any]]]]:
+    """The x265 camera over SRT added to `room` and live: its source id, and a function that
+    reads its entry in the room's source listing."""
     srt_port = free_port()
     camera = [*CAMERA, "-f", "mpegts", f"srt://127.0.0.1:{srt_port}?mode=listener"]
     async with ffmpeg(camera):
@@ -101,6 +97,20 @@ async def test_an_h265_camera_reaches_h264_legs_each_at_the_tier_its_bandwidth_a
             return dict(next(e for e in entries if e["id"] == cam))
 
         await until(lambda: listed()["codec"] == "H265", 15, "the H.265 camera live")
+        yield cam, listed
+
+
+async def until(check: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        await asyncio.sleep(0.2)
+
+
+async def test_an_h265_camera_reaches_h264_legs_each_at_the_tier_its_bandwidth_allows(
+    server: ServerProcess, room: str, tmp_path: Path
+) -> None:
+    async with h265_camera(server, room) as (cam, listed):
         narrow, narrow_port = recvonly_leg(server, room, "narrow", tias=150_000)
         wide, wide_port = recvonly_leg(server, room, "wide")
 

@@ -65,6 +65,7 @@ async def test_a_room_spanning_two_workers_hears_everyone_but_never_itself(
             if other != own:
                 level = heard(listener, other, steady)
                 assert level == pytest.approx(LEVEL, abs=2.5), (own, other, level)
+    assert [w["link_rejected"] for w in workers(server)] == [0, 0]  # SRTP links, all taken
     for peer in peers:
         peer.close()
 
@@ -276,6 +277,7 @@ def test_metrics_show_each_worker_and_the_rooms_on_them(server: ServerProcess, r
     for worker in (0, 1):
         assert f'mediacore_worker_up{{worker="{worker}"}} 1.0' in text
         assert f'mediacore_worker_cpu_seconds_total{{worker="{worker}"}}' in text
+        assert f'mediacore_worker_link_rejected_total{{worker="{worker}"}}' in text
     assert f'mediacore_tick_lateness_seconds_count{{room="{room}"}}' in text
     assert f'mediacore_ticks_total{{room="{room}"}}' in text
 

@@ -24,8 +24,11 @@ class Clock:
         return self.t
 
 
-@pytest.fixture
-def setup() -> tuple[TranscodeService, VideoHub, list[FakeProcess], Clock]:
+def transcoding(
+    width: int = 320, height: int = 180
+) -> tuple[TranscodeService, VideoHub, list[FakeProcess], Clock]:
+    """A transcode service on a hub with an H.265 camera "cam" of that size and an H.264
+    source "web"; the video processes it makes are fakes, listed as made."""
     hub, clock = VideoHub(), Clock()
     made: list[FakeProcess] = []
 
@@ -36,10 +39,15 @@ def setup() -> tuple[TranscodeService, VideoHub, list[FakeProcess], Clock]:
     service = TranscodeService(hub, new_process, clock=clock, idle_stop_s=10.0)
     hub.resolver = service.resolve
     camera = VideoSource("cam", "H265", participant_id="cam")
-    camera.width, camera.height = 320, 180
+    camera.width, camera.height = width, height
     hub.register_source(camera)
     hub.register_source(VideoSource("web", "H264", participant_id="web"))
     return service, hub, made, clock
+
+
+@pytest.fixture
+def setup() -> tuple[TranscodeService, VideoHub, list[FakeProcess], Clock]:
+    return transcoding()
 
 
 async def test_the_twin_is_made_on_first_ask_and_shared(setup: Any) -> None:

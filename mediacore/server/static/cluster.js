@@ -1,5 +1,6 @@
 "use strict";
-// The cluster's nodes, for a console whose node is gone (集群): it moves to a live node.
+// The cluster's nodes, for a page whose node is gone (集群): it moves to a live node. Used by
+// the console, the dispatch console and the wall kiosk.
 // GET /api/v1/nodes names every node with the base URL of its API (`http`); a page keeps the
 // last list it read, so that once its own node stops answering it can still pick another.
 // A single server lists only itself, and a page never moves.
@@ -39,5 +40,13 @@ window.mediacoreCluster = (() => {
     location.assign(url.toString());
   }
 
-  return { learn, elsewhere, moveTo, get nodes() { return nodes; } };
+  // Once this page's node has stopped answering: open the page on a live node (true), with
+  // `extra` parameters (what to join again there); false while it answers or none is up.
+  async function follow(token, extra) {
+    const base = await elsewhere(token);
+    if (base) moveTo(base, token, extra);
+    return Boolean(base);
+  }
+
+  return { learn, elsewhere, moveTo, follow, get nodes() { return nodes; } };
 })();

@@ -8,10 +8,19 @@
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(location.search);
   const rawAudio = params.get("raw_audio") === "1";  // tests measure tones: no voice processing
+  // Moved here from a node that died (cluster.js): take the seat again in its room. The
+  // token and the move's parameters stay out of the address shown.
+  let rejoin = params.get("rejoin") === "1" ? params.get("room") : null;
+  if (["token", "rejoin", "name"].some((key) => params.has(key))) {
+    const shown = new URL(location.href);
+    for (const key of ["token", "rejoin", "name"]) shown.searchParams.delete(key);
+    history.replaceState(null, "", shown);
+  }
   const state = {
     room: null, me: null, rooms: [], rosters: {}, focus: null, monitor: {}, selected: new Set(),
     pttHeld: false, roomPtt: null, broadcast: null, whispers: {}, calls: [], ws: null, pc: null,
     stream: null, wanted: false, muted: false, events: null, bannerKey: null, applied: "",
+    lost: 0,  // event stream drops in a row: its node may be gone
   };
   window.mediacoreConsole = state;  // the alarms module and the browser tests read it
 
@@ -66,6 +75,7 @@
       $("who").textContent = session && token() === session.token ? `${session.name || session.user} · ${session.role}` : "";
       $("logout").hidden = !$("who").textContent;
       listen(); refreshSide();
+      mediacoreCluster.learn(token());
     } catch (error) { banner("Login failed / 登录失败: " + error.message); }
   }
   async function logout() {
@@ -85,6 +95,10 @@
     $("home").replaceChildren(...names.map((n) => new Option(n, n, false, n === chosen)));
     $("join").disabled = !names.length || Boolean(state.me);
     renderCards();
+    // The seat's room comes back once a survivor has reopened it (listed again).
+    if (rejoin && names.includes(rejoin) && !state.wanted) {
+      $("home").value = rejoin; rejoin = null; join();
+    }
   }
 
   const cards = new Map();
@@ -359,7 +373,16 @@
       const who = (event.participant && event.participant.name) || event.name || event.party || event.participant || "";
       log(`${event.room || ""} ${event.type} ${typeof who === "string" ? who : ""} ${event.reason || event.state || ""}`);
     };
-    ws.onclose = () => { state.events = null; setTimeout(() => { if (token()) listen(); }, 2000); };
+    ws.onopen = () => { state.lost = 0; };
+    ws.onclose = () => {
+      state.events = null;
+      // Its node still gone after two tries: another live node of the cluster serves every room.
+      if (++state.lost >= 2) {
+        const seat = state.wanted ? { room: state.room, rejoin: "1", name: $("myname").value } : {};
+        mediacoreCluster.follow(token(), seat);
+      }
+      setTimeout(() => { if (token()) listen(); }, 2000);
+    };
   }
 
   // -- the seat: WebRTC in the home room -------------------------------------------------------
@@ -431,7 +454,7 @@
   // -- wiring ----------------------------------------------------------------------------------
 
   $("token").value = params.get("token") || sessionStorage.getItem("mediacore-token") || "";
-  $("myname").value = localStorage.getItem("mediacore-name") || "";
+  $("myname").value = params.get("name") || localStorage.getItem("mediacore-name") || "";
   $("loginform").onsubmit = (event) => { event.preventDefault(); login(); };
   $("logout").onclick = logout;
   $("join").onclick = join;
