@@ -62,6 +62,8 @@ def span(owner: ServerProcess, guest: ServerProcess, room: str, nodes: str = "ab
     body = {"name": room, "node": nodes[0], "max_talkers": 8}
     created = owner.client.post("/api/v1/rooms", json=body)
     assert created.status_code == 201, created.text
+    # POST /rooms answers before the directory has the room: the guest asks once it has
+    wait_until(lambda: guest.client.get(f"/api/v1/rooms/{room}").status_code == 200, 10, room)
     grown = guest.client.post(f"/api/v1/rooms/{room}/shards", json={"node": nodes[1]})
     assert grown.status_code == 201, grown.text
     assert {shard["node"] for shard in grown.json()["shards"]} == set(nodes)
