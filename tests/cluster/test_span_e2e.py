@@ -13,17 +13,20 @@ import json
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 import websockets
 
+from bench.sipprun import run_sipp, sipp_available
 from mediacore.codecs import PCMU
 from tests.cluster.nodes import start_node
 from tests.cluster.redisserver import redis_server
-from tests.e2e.server import ServerProcess
+from tests.e2e.server import SIPP_PASSWORD, SIPP_USER, ServerProcess, sipp_config
 from tests.e2e.test_rtp_legs import LEVEL, SILENT, heard, joined, tone_payloads
+from tests.e2e.test_sipp_interop import in_background
 from tests.e2e.test_workers import silence
 from tests.waiting import wait_for, wait_until
 
@@ -36,9 +39,10 @@ Nodes = tuple[ServerProcess, ServerProcess, str]  # owner a, guest b, the Redis 
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nodes]:
     directory = tmp_path_factory.mktemp("span")
     with redis_server(directory) as url:
-        a = start_node(directory, url, "a", "127.0.0.2", workers=1)
+        config = sipp_config()  # a SIP account for the phone calling the guest node
+        a = start_node(directory, url, "a", "127.0.0.2", workers=1, config=config)
         try:
-            b = start_node(directory, url, "b", "127.0.0.3", workers=1)
+            b = start_node(directory, url, "b", "127.0.0.3", workers=1, config=config)
         except BaseException:
             a.stop()
             raise
@@ -168,6 +172,29 @@ async def test_the_floor_is_one_across_nodes(nodes: Nodes) -> None:
     await keyed
     for peer in (phone, ptt, gateway, listener):
         peer.close()
+
+
+@pytest.mark.skipif(not sipp_available(), reason="sipp (Debian sip-tester) is not installed")
+def test_a_phone_calling_the_guest_node_joins_its_shard(nodes: Nodes, tmp_path: Path) -> None:
+    a, b, _ = nodes
+    span(a, b, "phones")
+    thread, results = in_background(
+        lambda: run_sipp(
+            "uac_auth_call",
+            f"127.0.0.3:{b.sip_port}",
+            service="phones",
+            user=SIPP_USER,
+            password=SIPP_PASSWORD,
+            workdir=tmp_path,
+            duration_ms=3000,
+            timeout=30.0,
+        )
+    )
+    roster = wait_until(lambda: a.roster("phones"), 15, "the phone joined")
+    assert [(entry["node"], entry["kind"]) for entry in roster] == [("b", "sip")], roster
+    thread.join(40)
+    assert results and results[0].ok, results[0].describe() if results else "sipp hung"
+    wait_until(lambda: a.roster("phones") == [], 10, "the phone's leg gone after its BYE")
 
 
 async def test_a_node_killed_leaves_its_guests_legs_going_on_and_closes_its_rooms_shards(

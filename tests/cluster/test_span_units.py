@@ -345,7 +345,8 @@ async def test_a_guest_tells_the_owner_and_closes_its_shard_when_the_owner_dies(
     guests = GuestShards(rooms)
     settings = asdict(RoomSettings("r"))
     await guests.serve("a", "r", "room.open", {"settings": settings})
-    assert rooms.names() == [] and rooms.takes_legs("r")
+    assert rooms.names() == [] and rooms.takes_legs("r") and rooms.open_here() == ["r"]
+    assert rooms.call_room("r") is not None  # SIP calls to this node join its shard
     assert ("room.open", {"settings": settings, "home": False}) in asked
     with pytest.raises(NoSuchRoom):
         await guests.serve("c", "r", "room.roster", {"room": "r"})
