@@ -360,7 +360,8 @@ class MediaServer:
         return None if found is None else found.settings
 
     def counts(self) -> tuple[int, int]:
-        """The rooms open on this node, and the legs in them."""
+        """The rooms open on this node, and the legs in them (with media workers: the legs its
+        workers hold, of its rooms and of its shards of other nodes' rooms)."""
         names = self.rooms.names()
         if self.sharded is not None:
             return len(names), self.sharded.local_legs()
