@@ -39,7 +39,8 @@ Nodes = tuple[ServerProcess, ServerProcess, str]  # owner a, guest b, the Redis 
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nodes]:
     directory = tmp_path_factory.mktemp("span")
     with redis_server(directory) as url:
-        config = sipp_config()  # a SIP account for the phone calling the guest node
+        # a SIP account for the phone calling the guest node; rooms grow at 3 legs a node
+        config = sipp_config() + "\n[cluster]\nmax_legs_per_node = 3\n"
         a = start_node(directory, url, "a", "127.0.0.2", workers=1, config=config)
         try:
             b = start_node(directory, url, "b", "127.0.0.3", workers=1, config=config)
@@ -171,6 +172,23 @@ async def test_the_floor_is_one_across_nodes(nodes: Nodes) -> None:
     assert holder == gateway_id
     await keyed
     for peer in (phone, ptt, gateway, listener):
+        peer.close()
+
+
+async def test_a_room_grows_onto_the_other_node_on_its_own(nodes: Nodes) -> None:
+    a, _, url = nodes
+    created = a.client.post("/api/v1/rooms", json={"name": "auto", "node": "a"})
+    assert created.status_code == 201, created.text
+    peers = [(await joined(a, "auto", PCMU, f"leg{n}"))[0] for n in range(3)]
+
+    def nodes_of_room() -> list[str]:
+        return sorted(s["node"] for s in a.client.get("/api/v1/rooms/auto").json()["shards"])
+
+    await wait_for(lambda: nodes_of_room() == ["a", "b"], 10)  # max_legs_per_node = 3
+    directory = redis.Redis.from_url(url, decode_responses=True)
+    assert directory.hget("mc:room:auto", "intake") == "b"
+    assert a.client.delete("/api/v1/rooms/auto").status_code == 204
+    for peer in peers:
         peer.close()
 
 
