@@ -251,7 +251,7 @@ class ShardedRooms:
         del self.rooms[room]
         view = self.call_rooms.pop(room, None)
         # The other shards first: the home shard's close is the room's "room.closed".
-        for shard in reversed(placed.shards):
+        for shard in list(reversed(placed.shards)):  # (one may go meanwhile)
             try:
                 await _ask(shard.worker, "room.close", room=room, reason=reason)
             except (ConnectionError, NoSuchRoom):
@@ -262,52 +262,53 @@ class ShardedRooms:
 
     async def change(self, room: str, changes: dict[str, Any]) -> dict[str, Any]:
         placed = self.placed(room)
-        for shard in placed.shards:
+        for shard in list(placed.shards):
             await _ask(shard.worker, "room.change", room=room, changes=changes)
         placed.settings = RoomSettings(**{**asdict(placed.settings), **changes})
         return await self.summary(room)
 
     async def summary(self, room: str) -> dict[str, Any]:
-        placed = self.placed(room)
+        shards = list(self.placed(room).shards)  # as asked (one may go meanwhile)
         parts = await asyncio.gather(
-            *(_ask_running(s.worker, "room.summary", room=room) for s in placed.shards)
+            *(_ask_running(s.worker, "room.summary", room=room) for s in shards)
         )
         if all(part is None for part in parts):
             raise NoRunningShard(f"room {room!r} has no running shard")
-        return _merged_summary(placed, parts, self._where)
+        return _merged_summary(shards, parts, self._where)
 
     async def summaries(self, names: list[str]) -> list[dict[str, Any]]:
         """The summaries of the open rooms among `names`: one request per worker, not per room."""
-        placed = {name: self.rooms[name] for name in names if name in self.rooms}
-        workers = list({id(s.worker): s.worker for p in placed.values() for s in p.shards}.values())
+        # each room's shards as asked (one may go, or come, meanwhile)
+        placed = {name: list(self.rooms[name].shards) for name in names if name in self.rooms}
+        workers = list({id(s.worker): s.worker for p in placed.values() for s in p}.values())
         answers = await asyncio.gather(
             *(
                 _ask_running(
                     w,
                     "room.summaries",
-                    rooms=[n for n, p in placed.items() if any(s.worker is w for s in p.shards)],
+                    rooms=[n for n, p in placed.items() if any(s.worker is w for s in p)],
                 )
                 for w in workers
             )
         )
         by_worker = {id(w): answer or {} for w, answer in zip(workers, answers, strict=True)}
         merged = []
-        for name, room in placed.items():
-            parts = [by_worker[id(s.worker)].get(name) for s in room.shards]
+        for name, shards in placed.items():
+            parts = [by_worker[id(s.worker)].get(name) for s in shards]
             if any(part is not None for part in parts):  # a room closing meanwhile is left out
-                merged.append(_merged_summary(room, parts, self._where))
+                merged.append(_merged_summary(shards, parts, self._where))
         return merged
 
     # -- participants ---------------------------------------------------------------------
 
     async def roster(self, room: str) -> list[dict[str, Any]]:
-        placed = self.placed(room)
+        shards = list(self.placed(room).shards)  # as asked (one may go meanwhile)
         parts = await asyncio.gather(
-            *(_ask_running(s.worker, "room.roster", room=room) for s in placed.shards)
+            *(_ask_running(s.worker, "room.roster", room=room) for s in shards)
         )
         return [
             {**entry, **self._fields_of(room, entry["id"]), **self._where(shard)}
-            for shard, entries in zip(placed.shards, parts, strict=True)
+            for shard, entries in zip(shards, parts, strict=True)
             for entry in entries or ()  # a restarting shard has no legs
         ]
 
@@ -438,7 +439,7 @@ class ShardedRooms:
     async def _push_whispers(self, room: str, audiences: Audiences) -> None:
         """Every shard of the room learns who may hear its whisperers."""
         placed = self.placed(room)
-        for shard in placed.shards:
+        for shard in list(placed.shards):
             if shard.worker.state == "running":
                 await _ask(shard.worker, "room.whispers", room=room, audiences=_plain(audiences))
 
@@ -504,7 +505,7 @@ class ShardedRooms:
         """Join `new` to every other shard of the room with a cascade link each way."""
         name = placed.settings.name
         ours = await _ask(new.worker, "cascade.bind", room=name)
-        for shard in placed.shards:
+        for shard in list(placed.shards):
             if shard is new or shard.worker.state != "running":
                 continue
             theirs = await _ask(shard.worker, "cascade.bind", room=name)
@@ -787,7 +788,7 @@ class ShardedRooms:
         """Open the restarted worker's shards again, and link them to their rooms."""
         reopened: list[str] = []
         for name, placed in list(self.rooms.items()):
-            for shard in placed.shards:
+            for shard in list(placed.shards):
                 if shard.worker is not worker:
                     continue
                 try:
@@ -867,7 +868,7 @@ def _plain(audiences: Audiences) -> dict[str, list[str]]:
 
 
 def _merged_summary(
-    placed: PlacedRoom, found: list[Any], where: Callable[[Shard], dict[str, Any]]
+    shards: list[Shard], found: list[Any], where: Callable[[Shard], dict[str, Any]]
 ) -> dict[str, Any]:
     """One room's summary from its shards' (home first; None for a restarting shard, which
     counts as empty): participants and clocks add up."""
@@ -884,7 +885,7 @@ def _merged_summary(
         "max_lateness_ms": max(p["clock"]["max_lateness_ms"] for p in parts),
     }
     summary["shards"] = [
-        {**where(s), "legs": p["participants"]} for s, p in zip(placed.shards, parts, strict=True)
+        {**where(s), "legs": p["participants"]} for s, p in zip(shards, parts, strict=True)
     ]
     return summary
 

@@ -16,11 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import redis
 import websockets
 
+from bench.rtppeer import RtpPeer
 from bench.sipprun import run_sipp, sipp_available
+from mediacore.audio import tone_levels_by_block
 from mediacore.codecs import PCMU
 from tests.cluster.nodes import start_node
 from tests.cluster.redisserver import redis_server
@@ -74,6 +77,13 @@ def span(owner: ServerProcess, guest: ServerProcess, room: str, nodes: str = "ab
     assert {shard["node"] for shard in grown.json()["shards"]} == set(nodes)
 
 
+def level(listener: RtpPeer, frequency: float, since: float) -> float:
+    """The tone's level in what `listener` heard since `since`, block by block, the median:
+    a few 20 ms blocks lost when this shared machine runs a tick late (`late_ticks`) leave
+    it as it is, where the level of the whole would dip."""
+    return float(np.median(tone_levels_by_block(listener.decoded(since), frequency, 8000)))
+
+
 def by_name(server: ServerProcess, room: str) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in server.roster(room)}
 
@@ -111,8 +121,8 @@ async def test_a_room_across_two_nodes_hears_everyone_but_never_itself(nodes: No
         assert heard(listener, tones[name], steady) < SILENT, f"{name} hears itself"
         for other, tone in tones.items():
             if other != name:
-                level = heard(listener, tone, steady)
-                assert level == pytest.approx(LEVEL, abs=2.5), (name, other, level)
+                found = level(listener, tone, steady)
+                assert found == pytest.approx(LEVEL, abs=2.5), (name, other, found)
 
     muted = a.client.patch(
         f"/api/v1/rooms/across/participants/{by_name(a, 'across')['b1']['id']}",
@@ -156,9 +166,9 @@ async def test_the_floor_is_one_across_nodes(nodes: Nodes) -> None:
         gateway.play(silence(gateway, 2.0)),
         listener.play(silence(listener, 2.0)),
     )
-    assert heard(listener, 700.0, steady) == pytest.approx(LEVEL, abs=2.5)  # the holder
+    assert level(listener, 700.0, steady) == pytest.approx(LEVEL, abs=2.5)  # the holder
     assert heard(listener, 1500.0, steady) < SILENT  # a radio hears only the floor holder
-    assert heard(phone, 700.0, steady) == pytest.approx(LEVEL, abs=2.5)
+    assert level(phone, 700.0, steady) == pytest.approx(LEVEL, abs=2.5)
     released = a.client.post(
         "/api/v1/rooms/radio/floor", json={"participant": ptt_id, "action": "release"}
     )
@@ -249,7 +259,7 @@ async def test_a_node_killed_leaves_its_guests_legs_going_on_and_closes_its_room
     await asyncio.gather(
         talker.play(tone_payloads(talker, 800.0, 2.0)), ear.play(silence(ear, 2.0))
     )
-    assert heard(ear, 800.0, started + 0.6) == pytest.approx(LEVEL, abs=2.5)
+    assert level(ear, 800.0, started + 0.6) == pytest.approx(LEVEL, abs=2.5)
     # b's room comes back on a, the only survivor, without its old shard's leg
     wait_until(lambda: a.client.get("/api/v1/rooms/flip").status_code == 200, 20, "flip moved")
     assert shards("flip") == ["a"] and a.roster("flip") == []
