@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from mediacore.clock import MONOTONIC, Clock
 from recorder.diskreserve import DiskReserve
 from recorder.export import ExportError, ExportResult, export_slice
 from recorder.filemode import make_directory
+from recorder.recordingid import new_export_id
 from recorder.videoexport import export_suffix, export_video_slice
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,10 @@ class ExportJobs:
         clock: Clock = MONOTONIC,
         max_per_owner: int | None = None,
         reserve: DiskReserve | None = None,
+        node: str | None = None,
     ) -> None:
+        """`node`: the cluster node whose name ends the jobs' ids (recordingid.py)."""
+        self.node = node
         self.folder = folder
         self.reserve = reserve  # the disk space kept for running recordings
         self.clock = clock
@@ -101,7 +104,7 @@ class ExportJobs:
         if self.reserve is not None:
             self.reserve.admit(self.folder, estimated_bytes(manifest, start, end, tracks, fmt))
             check = self.reserve.watch(self.folder)
-        job = ExportJob("exp-" + secrets.token_hex(6), manifest["id"], fmt, owner=owner)
+        job = ExportJob(new_export_id(self.node), manifest["id"], fmt, owner=owner)
         job.created = self.clock.now()
         self.jobs[job.id] = job
         # "video": the first of `tracks` is a video track, the others the audio beside it.

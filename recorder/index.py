@@ -225,6 +225,11 @@ class RecordingIndex:
 
     # -- reading ---------------------------------------------------------------------------
 
+    def has(self, recording_id: str) -> bool:
+        with self._lock:
+            found = self._db.execute("SELECT 1 FROM recordings WHERE id = ?", (recording_id,))
+            return found.fetchone() is not None
+
     def get(self, recording_id: str) -> dict[str, Any] | None:
         """The recording with its participants, tracks and events, or None."""
         with self._lock:

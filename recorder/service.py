@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +40,7 @@ from recorder.manifest import (
     seal,
     write_manifest,
 )
+from recorder.recordingid import new_recording_id
 from recorder.recovery import recover_recording
 from recorder.retention import RetentionPolicy, apply_retention
 from recorder.signature import is_signed, sign_manifest
@@ -62,11 +62,6 @@ class RecordingError(Exception):
         self.code = code
 
 
-def new_recording_id() -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"rec-{stamp}-{secrets.token_hex(3)}"
-
-
 @dataclass(frozen=True, slots=True)
 class _Interrupted:
     """A recording whose process died with its room: recovered, then continued."""
@@ -81,17 +76,31 @@ class RecorderService:
     exported and expired here, whichever process writes their tracks."""
 
     def __init__(
-        self, data_dir: Path, bus: EventBus, site: RecordingSite, key: SigningKey | None = None
+        self,
+        data_dir: Path,
+        bus: EventBus,
+        site: RecordingSite,
+        key: SigningKey | None = None,
+        *,
+        store: Path | None = None,
+        index: Path | None = None,
+        node: str | None = None,
     ) -> None:
         """`key`: the server's signing key (default: `data_dir`/keys/signing.key, made when
-        missing)."""
-        self.root = data_dir / "recordings"
+        missing). `store`: the folder of the recordings and their ledger (default: `data_dir`;
+        a node's folder in a cluster's shared store); `index`: the index's file (default:
+        `data_dir`/recordings.db, kept off the shared store: SQLite wants a local disk);
+        `node`: the cluster node whose name ends the recordings' ids (recordingid.py)."""
+        store = store or data_dir
+        self.root = store / "recordings"
         self.bus = bus
         self.site = site
+        self.node = node
         data_dir.mkdir(parents=True, exist_ok=True)
+        store.mkdir(parents=True, exist_ok=True)
         self.key = key or SigningKey.load_or_create(default_key_path(data_dir))
-        self.ledger = RecordingLedger(data_dir / LEDGER_FILE, self.key)
-        self.index = RecordingIndex(data_dir / "recordings.db")
+        self.ledger = RecordingLedger(store / LEDGER_FILE, self.key)
+        self.index = RecordingIndex(index or data_dir / "recordings.db")
         # Index updates, legal holds and deletions, one at a time; the live recordings' bytes
         # go through the site's own writer.
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorder-index")
@@ -106,11 +115,25 @@ class RecorderService:
     # -- life cycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self.open()
+        self.bus.listen(self._room_event)
+        self._spawn(self._retention_loop())
+
+    async def open(self) -> None:
+        """Recover what a crash left open and index every recording (`recovered` says which
+        were recovered); enough to serve recordings another node made (clusterrecordings)."""
         self._loop = asyncio.get_running_loop()
         make_directory(self.root)
         self.recovered = await self._loop.run_in_executor(self.reader, self._recover_all)
-        self.bus.listen(self._room_event)
-        self._spawn(self._retention_loop())
+
+    async def close(self) -> None:
+        """Stop serving what `open` opened (a recorder that never recorded)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await self.site.close()
+        self.writer.shutdown(wait=True)
+        self.reader.shutdown(wait=True)
+        self.index.close()
 
     async def stop(self) -> None:
         """Stop every live recording (SIGTERM): closed, sealed and verifiable."""
@@ -190,7 +213,7 @@ class RecorderService:
             raise RecordingError(409, "already-recording", f"room {room!r} is recording")
         if self.site.settings(room) is None:
             raise RecordingError(404, "room-not-found", f"no room named {room!r}")
-        recording_id = new_recording_id()
+        recording_id = self._new_id()
         request = RecordingRequest(
             id=recording_id,
             room=room,
@@ -212,6 +235,12 @@ class RecorderService:
         self.bus.publish("recording.started", room, id=recording_id, by=started_by, **linked)
         log.info("recording started", extra={"room": room, "recording": recording_id, **linked})
         return recording
+
+    def _new_id(self) -> str:
+        while True:  # the random part may repeat within a second: never reuse a folder
+            found = new_recording_id(self.node)
+            if not (self.root / found).exists():
+                return found
 
     async def stop_room(self, room_name: str, reason: str = "stopped") -> dict[str, Any]:
         recording = self.active.pop(room_name, None)
@@ -385,6 +414,10 @@ class RecorderService:
             return verify_ledger(self.ledger.path, self.root, self.public, live)
 
         return await asyncio.get_running_loop().run_in_executor(self.writer, check)
+
+    def holds(self, recording_id: str) -> bool:
+        """Whether the recording is one of this recorder's (live, or indexed)."""
+        return self._recording_now(recording_id) or self.index.has(recording_id)
 
     def _recording_now(self, recording_id: str) -> bool:
         return any(recording.id == recording_id for recording in self.active.values())

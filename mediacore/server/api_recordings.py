@@ -26,6 +26,7 @@ from recorder.export import MAX_EXPORT_SECONDS
 from recorder.exportjobs import ExportJobs, TooManyExports
 from recorder.peaks import track_peaks
 from recorder.service import RecorderService, RecordingError
+from recorder.shelf import RecorderShelf
 from recorder.trackkinds import is_video_track
 from recorder.video import CONTENT_TYPES
 
@@ -56,8 +57,13 @@ def build_recordings_router(
     recorder: RecorderService,
     exports: ExportJobs,
     audit: AuditLog | None = None,
+    shelf: RecorderShelf | None = None,
 ) -> APIRouter:
+    """`shelf`: the recordings this node serves, its recorder's and those it has taken over
+    from a dead node (default: its recorder's only)."""
     router = APIRouter(prefix="/api/v1", tags=["recordings"])
+    shelf = shelf or RecorderShelf(recorder)
+    holder = shelf.holder
     reader = Depends(permission("recordings:read"))
     # Files are also fetched by <audio> elements and download links: ?token= is accepted.
     media_reader = Depends(permission("recordings:read", allow_query_token=True))
@@ -129,7 +135,7 @@ def build_recordings_router(
         if audit is None:
             return []
         try:
-            manifest = await recorder.manifest(recording_id)
+            manifest = await holder(recording_id).manifest(recording_id)
         except RecordingError as error:
             raise failed(error) from None
         during = AuditQuery(
@@ -158,7 +164,7 @@ def build_recordings_router(
         `?event=floor.granted&participant=north` finds the floor grants of gateway "north"
         (under `matches`); `?track_kind=composite` the recordings with a conference picture.
         Recordings in progress are listed too."""
-        found = recorder.index.search(
+        found = shelf.search(
             room=room, participant=participant, since=utc_text(since), until=utc_text(until),
             event_type=event, source=source, state=state, limit=limit, offset=offset,
             track_kind=track_kind,
@@ -174,7 +180,7 @@ def build_recordings_router(
     @router.get("/recordings/{recording_id}", dependencies=[reader])
     async def manifest(recording_id: str) -> dict[str, Any]:
         try:
-            return await recorder.manifest(recording_id)
+            return await holder(recording_id).manifest(recording_id)
         except RecordingError as error:
             raise failed(error) from None
 
@@ -182,7 +188,7 @@ def build_recordings_router(
     async def verify(recording_id: str) -> dict[str, Any]:
         """Recompute every segment hash and the chain: `{"ok", "problems": [...]}`."""
         try:
-            report = await recorder.verify(recording_id)
+            report = await holder(recording_id).verify(recording_id)
         except RecordingError as error:
             raise failed(error) from None
         return {"ok": report.ok, "problems": report.problems}
@@ -191,8 +197,8 @@ def build_recordings_router(
     async def track(recording_id: str, track_id: str) -> FileResponse:
         """The track's file: WAV for audio, fragmented MP4 (H.264, H.265) or WebM (VP8) for
         video (`kind` "video" in the manifest); HTTP Range requests play from any moment."""
-        found = await _track(recorder, recording_id, track_id)
-        path = recorder.directory_of(recording_id) / found["file"]
+        found = await _track(holder(recording_id), recording_id, track_id)
+        path = holder(recording_id).directory_of(recording_id) / found["file"]
         if not path.is_file():
             raise ApiError(404, "track-missing", f"the file of track {track_id!r} is missing")
         media, suffix = "audio/wav", ".wav"
@@ -207,10 +213,11 @@ def build_recordings_router(
         recording_id: str, track_id: str, points: Annotated[int, Query(ge=10, le=10000)] = 1000
     ) -> dict[str, Any]:
         """The track's waveform for drawing: `points` peak levels (0..1) over its length."""
-        found = await _track(recorder, recording_id, track_id)
+        held = holder(recording_id)
+        found = await _track(held, recording_id, track_id)
         if is_video_track(found):
             raise ApiError(409, "not-audio", f"track {track_id!r} is video: it has no waveform")
-        path = recorder.directory_of(recording_id) / found["file"]
+        path = held.directory_of(recording_id) / found["file"]
         try:
             values = await _in_thread(recorder, track_peaks, path, points)
         except (OSError, ValueError) as error:
@@ -224,8 +231,9 @@ def build_recordings_router(
         re-encoded; MP4 or WebM) with the mix as Opus beside it; answers a job to poll at
         `/api/v1/exports/{job}` (`progress` 0..1), then download its `url`. One client
         address may have `[server] max_exports_per_address` exports unfinished (429)."""
+        held = holder(recording_id)
         try:
-            manifest = await recorder.manifest(recording_id)
+            manifest = await held.manifest(recording_id)
         except RecordingError as error:
             raise failed(error) from None
         if manifest.get("state") == "recording":
@@ -245,7 +253,7 @@ def build_recordings_router(
         address = request.client.host if request.client is not None else ""
         try:
             job = exports.start(
-                recorder.directory_of(recording_id), manifest, start=start, end=end,
+                held.directory_of(recording_id), manifest, start=start, end=end,
                 tracks=body.tracks, fmt=body.format, owner=address,
             )  # fmt: skip
         except TooManyExports as error:
@@ -275,7 +283,9 @@ def build_recordings_router(
     async def hold(recording_id: str, body: HoldRequest) -> dict[str, Any]:
         """Put a recording under legal hold (retention never deletes it), or lift the hold."""
         try:
-            return _summary(await recorder.set_legal_hold(recording_id, body.legal_hold))
+            return _summary(
+                await holder(recording_id).set_legal_hold(recording_id, body.legal_hold)
+            )
         except RecordingError as error:
             raise failed(error) from None
 
@@ -285,7 +295,7 @@ def build_recordings_router(
     ) -> None:
         """Delete a recording; the ledger says who did (verify then does not miss it)."""
         try:
-            await recorder.delete(recording_id, by=principal.name)
+            await holder(recording_id).delete(recording_id, by=principal.name)
         except RecordingError as error:
             raise failed(error) from None
 

@@ -80,8 +80,11 @@ from mediacore.server.clips import ClipCache
 from mediacore.server.cluster import Cluster
 from mediacore.server.clusterbodies import ClusterBodies
 from mediacore.server.clusterforward import ClusterForwarder
+from mediacore.server.clusterrecordingapi import ClusterRecordingRoutes
+from mediacore.server.clusterrecordings import RecordingPlaces
 from mediacore.server.clusterredis import connect
 from mediacore.server.clustershards import ClusterShards
+from mediacore.server.clusterstore import SharedStore
 from mediacore.server.conferencemetrics import ConferenceCollector
 from mediacore.server.conferences import ConferenceService
 from mediacore.server.config import Config, outbound_networks
@@ -138,6 +141,7 @@ from mixer.contentlayout import ContentRule
 from recorder.diskreserve import DiskReserve
 from recorder.exportjobs import ExportJobs
 from recorder.service import RecorderService
+from recorder.shelf import RecorderShelf
 from recorder.site import LocalSite, RecordingSite
 from sip.transport import SipTls
 from webrtc.peerroom import LocalPeerRoom, PeerRoom, Peers
@@ -211,7 +215,14 @@ class MediaServer:
         # One key signs manifests, the recordings' ledger and the audit log; only this
         # process reads it (workers seal, control signs: recorder/service.py says why).
         self.signing_key = SigningKey.load_or_create(config.signing_key_path)
-        self.recorder = RecorderService(config.data_dir, self.bus, site, self.signing_key)
+        # In a cluster recording ids carry the node's name; with [recording] shared_dir the
+        # recordings go to this node's folder of the shared store (clusterstore.py).
+        node = config.cluster.node_name if config.cluster.enabled else None
+        self.recorder = RecorderService(
+            config.data_dir, self.bus, site, self.signing_key,
+            store=config.recordings_store, node=node,
+        )  # fmt: skip
+        self.shelf = RecorderShelf(self.recorder)  # and the recordings taken over from others
         self.audit = AuditLog(config.data_dir, self.signing_key)
         self.exports = ExportJobs(
             config.data_dir / "exports",
@@ -221,6 +232,7 @@ class MediaServer:
                 config.recording.export_disk_reserve_mb * 1_000_000,
                 lambda: bool(self.recorder.active),
             ),
+            node=node,
         )
         self.webrtc = WebRtcService(config.webrtc)
         self.webrtc.video_hub = VideoHub()  # video is forwarded as received, never re-encoded
@@ -350,6 +362,24 @@ class MediaServer:
                 config, self.cluster.node, self.redis, self.sip, self.bus, self.rooms.names,
                 CallStanding(self.bus, self.rooms),
             )  # fmt: skip
+        # [cluster] with [recording] shared_dir: a dead node's recordings served by a survivor
+        self.store: SharedStore | None = None
+        if self.cluster is not None and self.redis is not None and config.recording.shared_dir:
+            self.store = SharedStore(
+                self.cluster.node, self.redis, self.shelf, self.bus,
+                Path(config.recording.shared_dir), self._taken_over, config.cluster.dead_after_ms,
+            )  # fmt: skip
+
+    def _taken_over(self, node: str) -> RecorderService:
+        """A recorder serving the recordings of `node` (dead) from the shared store, its index
+        made afresh from their manifests (one left from an earlier take-over may be stale)."""
+        index = self.config.data_dir / "taken-over" / f"{node}.db"
+        for suffix in ("", "-wal", "-shm"):
+            index.with_name(index.name + suffix).unlink(missing_ok=True)
+        return RecorderService(
+            self.config.data_dir, self.bus, LocalSite(lambda room: None), self.signing_key,
+            store=Path(self.config.recording.shared_dir) / node, index=index, node=node,
+        )  # fmt: skip
 
     def settings_of(self, room: str) -> RoomSettings | None:
         """An open room's settings (its PIN too), or None."""
@@ -416,8 +446,12 @@ class MediaServer:
             await self.sharded.start()
             for settings in rooms:
                 await self.rooms.open(settings)
+        if self.store is not None:  # a survivor that took this node's recordings gives them back
+            await self.store.claim_own()
         await self.recorder.start()
         await self.recorder.start_configured(self.rooms.names())
+        if self.store is not None:
+            self.store.follow()
         await self.recording_video.start()
         await self.sip.start()
         if self.failure is not None:
@@ -443,6 +477,8 @@ class MediaServer:
         self.ready = False
         if self.failure is not None:  # its calls end with it; its gateways and trunks go now
             await self.failure.stop()
+        if self.store is not None:  # the others' recordings go back; its own are held
+            await self.store.stop()
         if self.cluster is not None:  # first: the others take this node's rooms over now
             await self.cluster.stop()
         await self.link_legs.stop()
@@ -451,6 +487,8 @@ class MediaServer:
         # First: recordings end sealed, with the room still whole (in workers too: they are
         # stopped below, after their recordings).
         await self.recorder.stop()
+        if self.store is not None:  # sealed: a survivor may serve them now
+            await self.store.release_own()
         await self.recording_video.stop()  # the taps of the video tracks just finished
         await self.recording_composite.stop()
         if self.cascade is not None:
@@ -527,6 +565,10 @@ def create_app(server: MediaServer) -> FastAPI:
             tokens=server.tokens,
             local=server.rooms.names,
             locate=server.rooms.locate,
+        )
+        places = RecordingPlaces(server.cluster.node, server.cluster.redis, server.shelf.holds)
+        app.add_middleware(
+            ClusterRecordingRoutes, cluster=server.cluster, tokens=server.tokens, places=places
         )
     app.add_middleware(
         RequestGuard,
@@ -620,7 +662,9 @@ def create_app(server: MediaServer) -> FastAPI:
     )
     app.include_router(build_join_links_router(server.directory, server.tokens, server.link_legs))
     app.include_router(
-        build_recordings_router(server.directory, server.recorder, server.exports, server.audit)
+        build_recordings_router(
+            server.directory, server.recorder, server.exports, server.audit, server.shelf
+        )
     )
     app.include_router(build_audit_router(server.audit))
     app.include_router(build_login_router(server.logins))

@@ -30,6 +30,9 @@ serve a cluster and nothing else of it is touched. Keys (owners in brackets):
     mc:call:<node>:<id>   hash: one call's room, party and dialog (callrecord)  [calls]
     mc:own:<kind>:<name>  the node calling a radio gateway ("gateway") or       [calls]
                           registering a trunk ("trunk"); expires (PX)
+    mc:own:recordings:<node>  the node serving <node>'s folder of the shared   [clusterstore]
+                          store of recordings: itself, or the survivor that took it
+                          over while it is dead; expires (PX)
 
 `mc:state` notices are JSON {"node", "kind", "key"}; kinds: "account" (key: user),
 "session-ended" (key: digest), "user-sessions-ended" (key: user), "link-revoked" (key: id).

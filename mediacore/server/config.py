@@ -97,6 +97,10 @@ class RecordingSection:
     # Disk space (MB) exports must leave free while a recording is being written: an export
     # that would eat into it is refused (507), one that reaches it stops. 0: no reserve.
     export_disk_reserve_mb: int = 2048
+    # A folder every node of a cluster mounts (NFS, CephFS, ...): each node records into
+    # `<shared_dir>/<node>/`, and a survivor recovers and serves a dead node's recordings.
+    # Empty: recordings stay in the data dir (clusterrecordings.py).
+    shared_dir: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +167,13 @@ class Config:
         """Where the server's private signing key is (see RecordingSection)."""
         configured = self.recording.signing_key
         return Path(configured) if configured else default_key_path(self.data_dir)
+
+    @property
+    def recordings_store(self) -> Path:
+        """The folder of this node's recordings and their ledger: the data dir, or this node's
+        folder of `[recording] shared_dir`."""
+        shared = self.recording.shared_dir
+        return Path(shared) / self.cluster.node_name if shared else self.data_dir
 
 
 _SECTIONS = {
@@ -329,6 +340,9 @@ def validate_config(config: Config) -> Config:
     recordings = (config.data_dir / "recordings").resolve()
     if config.signing_key_path.resolve().is_relative_to(recordings):
         raise ConfigError("recording.signing_key must lie outside the data dir's recordings/")
+    shared = config.recording.shared_dir
+    if shared and config.signing_key_path.resolve().is_relative_to(Path(shared).resolve()):
+        raise ConfigError("recording.signing_key must lie outside recording.shared_dir")
     return config
 
 

@@ -69,6 +69,7 @@ class WorkerSettings:
     link_host: str = "127.0.0.1"  # where the cascade links between shards listen
     port_start: int = 0  # the first port pair handed out (0: the range's low end)
     data_dir: str = "./var"  # the server's: recordings are written under <data_dir>/recordings
+    store: str = ""  # ...or under <store>/recordings ([recording] shared_dir: the node's folder)
 
     def config(self) -> Config:
         return Config(
@@ -115,7 +116,8 @@ class Worker:
             "video.ended": self.video.ended,
         }
         channel.on_notification = self._notified
-        self.recorder = WorkerRecorder(Path(settings.data_dir), self.directory.rooms.get, channel)
+        store = Path(settings.store or settings.data_dir)
+        self.recorder = WorkerRecorder(store, self.directory.rooms.get, channel)
         # Recordings written here take their room's video from this worker's hub: its peers'
         # own, and the cameras' brought from control (`_every_second`).
         self.recording_video = RecordingVideo(self.recorder, self.video.hub, self.bus)

@@ -24,7 +24,7 @@ from recorder.site import LocalRecording, LocalSite, RecordingRequest
 
 log = logging.getLogger(__name__)
 
-RECORDING_ID = re.compile(r"rec-[0-9A-Za-z-]{1,64}")  # names a directory: nothing else passes
+RECORDING_ID = re.compile(r"rec-[0-9A-Za-z_-]{1,64}")  # names a directory: nothing else passes
 ERROR_KIND = "RecordingError"  # the channel's kind: "RecordingError:<code>"
 
 

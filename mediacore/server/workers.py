@@ -237,6 +237,7 @@ def _split_ports(config: Config, count: int) -> list[WorkerSettings]:
             rtp_timeout=config.rtp.timeout,
             link_host=_link_host(config),
             data_dir=str(config.data_dir.absolute()),
+            store=str(config.recordings_store.absolute()),
         )
         for index in range(count)
     ]
