@@ -1,0 +1,267 @@
+"""A room across two nodes (跨节点房间): `mediacore serve` nodes a and b on their own loopback
+addresses, each with a media worker, joined through one Redis. A room of a grows a shard on b
+through the API; plain RTP legs join on both, each through its own node's API, and by
+measurement each hears the others and never itself, the floor is one, the roster says where
+every leg is, and a guest node killed outright leaves the owner's legs going on.
+
+The two nodes are shared by the module's tests (each test its own room); the last test kills b."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+import websockets
+
+from bench.rtppeer import RtpPeer
+from bench.sipprun import run_sipp, sipp_available
+from mediacore.audio import tone_levels_by_block
+from mediacore.codecs import PCMU
+from tests.cluster.nodes import start_node
+from tests.cluster.redisserver import redis_server
+from tests.e2e.server import SIPP_PASSWORD, SIPP_USER, ServerProcess, sipp_config
+from tests.e2e.test_rtp_legs import LEVEL, SILENT, heard, joined, tone_payloads
+from tests.e2e.test_sipp_interop import in_background
+from tests.e2e.test_workers import silence
+from tests.waiting import wait_for, wait_until
+
+pytestmark = pytest.mark.slow
+
+Nodes = tuple[ServerProcess, ServerProcess, str]  # owner a, guest b, the Redis URL
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nodes]:
+    directory = tmp_path_factory.mktemp("span")
+    with redis_server(directory) as url:
+        # a SIP account for the phone calling the guest node; rooms grow at 3 legs a node
+        config = sipp_config() + "\n[cluster]\nmax_legs_per_node = 3\n"
+        a = start_node(directory, url, "a", "127.0.0.2", workers=1, config=config)
+        try:
+            b = start_node(directory, url, "b", "127.0.0.3", workers=1, config=config)
+        except BaseException:
+            a.stop()
+            raise
+        try:
+            wait_until(lambda: _live(a) == {"a", "b"} == _live(b), 15, "both nodes up")
+            yield a, b, url
+        finally:
+            if b.process.poll() is None:
+                b.stop()
+            a.stop()
+
+
+def _live(server: ServerProcess) -> set[str]:
+    listed = server.client.get("/api/v1/nodes").json()
+    return {node["name"] for node in listed if node["state"] == "up"}
+
+
+def span(owner: ServerProcess, guest: ServerProcess, room: str, nodes: str = "ab") -> None:
+    """Open `room` on node nodes[0] and grow it onto nodes[1] (asked through the guest's API:
+    forwarded to the owner)."""
+    body = {"name": room, "node": nodes[0], "max_talkers": 8}
+    created = owner.client.post("/api/v1/rooms", json=body)
+    assert created.status_code == 201, created.text
+    # POST /rooms answers before the directory has the room: the guest asks once it has
+    wait_until(lambda: guest.client.get(f"/api/v1/rooms/{room}").status_code == 200, 10, room)
+    grown = guest.client.post(f"/api/v1/rooms/{room}/shards", json={"node": nodes[1]})
+    assert grown.status_code == 201, grown.text
+    assert {shard["node"] for shard in grown.json()["shards"]} == set(nodes)
+
+
+def level(listener: RtpPeer, frequency: float, since: float) -> float:
+    """The tone's level in what `listener` heard since `since`, block by block, the median:
+    a few 20 ms blocks lost when this shared machine runs a tick late (`late_ticks`) leave
+    it as it is, where the level of the whole would dip."""
+    return float(np.median(tone_levels_by_block(listener.decoded(since), frequency, 8000)))
+
+
+def by_name(server: ServerProcess, room: str) -> dict[str, dict[str, Any]]:
+    return {entry["name"]: entry for entry in server.roster(room)}
+
+
+async def test_a_room_across_two_nodes_hears_everyone_but_never_itself(nodes: Nodes) -> None:
+    a, b, url = nodes
+    span(a, b, "across")
+    again = a.client.post("/api/v1/rooms/across/shards", json={"node": "b"})
+    assert again.status_code == 409 and again.json()["error"] == "already-there"
+    nowhere = a.client.post("/api/v1/rooms/across/shards", json={"node": "nowhere"})
+    assert nowhere.status_code == 404 and nowhere.json()["error"] == "node-not-found"
+    directory = redis.Redis.from_url(url, decode_responses=True)
+    entry = directory.hgetall("mc:room:across")
+    assert entry["node"] == "a" and entry["intake"] == "b", entry
+    assert entry["intake_sip"].startswith("127.0.0.3:") and entry["intake_http"] == b.url
+
+    tones = {"a1": 500.0, "a2": 900.0, "b1": 1300.0, "b2": 1700.0}
+    peers = {}
+    for name in tones:  # each leg through its own node's API
+        peers[name] = (await joined(a if name[0] == "a" else b, "across", PCMU, name))[0]
+    for server in (a, b):  # the roster, asked of either node, has every leg and its node
+        roster = by_name(server, "across")
+        assert {name: entry["node"] for name, entry in roster.items()} == {
+            "a1": "a",
+            "a2": "a",
+            "b1": "b",
+            "b2": "b",
+        }
+    shards = a.client.get("/api/v1/rooms/across").json()["shards"]
+    assert sorted((s["node"], s["legs"]) for s in shards) == [("a", 2), ("b", 2)]
+
+    steady = time.monotonic() + 0.6
+    await asyncio.gather(*(p.play(tone_payloads(p, tones[n], 2.0)) for n, p in peers.items()))
+    for name, listener in peers.items():
+        assert heard(listener, tones[name], steady) < SILENT, f"{name} hears itself"
+        for other, tone in tones.items():
+            if other != name:
+                found = level(listener, tone, steady)
+                assert found == pytest.approx(LEVEL, abs=2.5), (name, other, found)
+
+    muted = a.client.patch(
+        f"/api/v1/rooms/across/participants/{by_name(a, 'across')['b1']['id']}",
+        json={"muted": True},
+    )  # a change of a leg on b, asked of the owner
+    assert muted.status_code == 200 and muted.json()["muted"] is True, muted.text
+    assert muted.json()["node"] == "b"
+    kicked = a.client.delete(
+        f"/api/v1/rooms/across/participants/{by_name(a, 'across')['b2']['id']}"
+    )
+    assert kicked.status_code == 204, kicked.text
+    wait_until(lambda: "b2" not in by_name(a, "across"), 10, "the kicked leg gone")
+    closed = a.client.delete("/api/v1/rooms/across")
+    assert closed.status_code in (200, 204), closed.text
+    wait_until(lambda: "across" not in b.client.get("/api/v1/rooms").text, 10, "room gone")
+    for peer in peers.values():
+        peer.close()
+
+
+async def test_the_floor_is_one_across_nodes(nodes: Nodes) -> None:
+    a, b, _ = nodes
+    span(a, b, "radio")
+    phone, _ = await joined(a, "radio", PCMU, "phone")  # on a
+    ptt, ptt_id = await joined(b, "radio", PCMU, "ptt", duplex="half")  # on b
+    gateway, gateway_id = await joined(b, "radio", PCMU, "gateway", radio="vox")  # on b
+    listener, _ = await joined(a, "radio", PCMU, "radio-a", radio="vox")  # on a
+
+    # The half-duplex leg on b asks for the floor through b's API: the owner's home shard
+    # decides, and a's radio hears it, keyed.
+    granted = b.client.post(
+        "/api/v1/rooms/radio/floor", json={"participant": ptt_id, "action": "request"}
+    )
+    assert granted.status_code == 200 and granted.json()["result"] == "granted", granted.text
+    await asyncio.sleep(0.3)
+    roster = by_name(a, "radio")
+    assert roster["ptt"]["has_floor"] is True and roster["ptt"]["node"] == "b"
+    steady = time.monotonic() + 0.6
+    await asyncio.gather(
+        ptt.play(tone_payloads(ptt, 700.0, 2.0)),
+        phone.play(tone_payloads(phone, 1500.0, 2.0)),
+        gateway.play(silence(gateway, 2.0)),
+        listener.play(silence(listener, 2.0)),
+    )
+    assert level(listener, 700.0, steady) == pytest.approx(LEVEL, abs=2.5)  # the holder
+    assert heard(listener, 1500.0, steady) < SILENT  # a radio hears only the floor holder
+    assert level(phone, 700.0, steady) == pytest.approx(LEVEL, abs=2.5)
+    released = a.client.post(
+        "/api/v1/rooms/radio/floor", json={"participant": ptt_id, "action": "release"}
+    )
+    assert released.json()["result"] == "released", released.text
+
+    # The gateway on b keys the floor by its level: b's worker asks the owner (a notice).
+    keyed = asyncio.ensure_future(gateway.play(tone_payloads(gateway, 1100.0, 2.5)))
+    holder = await wait_for(  # the gateway plays meanwhile
+        lambda: a.client.get("/api/v1/rooms/radio/floor").json().get("holder"), 10
+    )
+    assert holder == gateway_id
+    await keyed
+    for peer in (phone, ptt, gateway, listener):
+        peer.close()
+
+
+async def test_a_room_grows_onto_the_other_node_on_its_own(nodes: Nodes) -> None:
+    a, _, url = nodes
+    created = a.client.post("/api/v1/rooms", json={"name": "auto", "node": "a"})
+    assert created.status_code == 201, created.text
+    peers = [(await joined(a, "auto", PCMU, f"leg{n}"))[0] for n in range(3)]
+
+    def nodes_of_room() -> list[str]:
+        return sorted(s["node"] for s in a.client.get("/api/v1/rooms/auto").json()["shards"])
+
+    await wait_for(lambda: nodes_of_room() == ["a", "b"], 10)  # max_legs_per_node = 3
+    directory = redis.Redis.from_url(url, decode_responses=True)
+    assert directory.hget("mc:room:auto", "intake") == "b"
+    assert a.client.delete("/api/v1/rooms/auto").status_code == 204
+    for peer in peers:
+        peer.close()
+
+
+@pytest.mark.skipif(not sipp_available(), reason="sipp (Debian sip-tester) is not installed")
+def test_a_phone_calling_the_guest_node_joins_its_shard(nodes: Nodes, tmp_path: Path) -> None:
+    a, b, _ = nodes
+    span(a, b, "phones")
+    thread, results = in_background(
+        lambda: run_sipp(
+            "uac_auth_call",
+            f"127.0.0.3:{b.sip_port}",
+            service="phones",
+            user=SIPP_USER,
+            password=SIPP_PASSWORD,
+            workdir=tmp_path,
+            duration_ms=3000,
+            timeout=30.0,
+        )
+    )
+    roster = wait_until(lambda: a.roster("phones"), 15, "the phone joined")
+    assert [(entry["node"], entry["kind"]) for entry in roster] == [("b", "sip")], roster
+    thread.join(40)
+    assert results and results[0].ok, results[0].describe() if results else "sipp hung"
+    wait_until(lambda: a.roster("phones") == [], 10, "the phone's leg gone after its BYE")
+
+
+async def test_a_node_killed_leaves_its_guests_legs_going_on_and_closes_its_rooms_shards(
+    nodes: Nodes,
+) -> None:
+    """b is the guest of a's room `survive` and the owner of `flip`, which has a shard on a."""
+    a, b, url = nodes
+    span(a, b, "survive")
+    talker, _ = await joined(a, "survive", PCMU, "talker")
+    ear, _ = await joined(a, "survive", PCMU, "ear")
+    guest, _ = await joined(b, "survive", PCMU, "guest")
+    assert by_name(a, "survive")["guest"]["node"] == "b"
+    span(b, a, "flip", "ba")
+    stranded, stranded_id = await joined(a, "flip", PCMU, "stranded")
+    assert by_name(b, "flip")["stranded"]["node"] == "a"
+
+    async with websockets.connect(a.events_url("flip")) as events:
+        b.process.send_signal(signal.SIGKILL)
+        b.process.wait(10)
+        while True:  # a's shard of b's room closed: its leg is told
+            event = json.loads(await asyncio.wait_for(events.recv(), 20))
+            if event["type"] == "participant.left" and event["participant"] == stranded_id:
+                assert event["reason"] == "owner-gone", event
+                break
+
+    def shards(room: str) -> list[str]:
+        return [s["node"] for s in a.client.get(f"/api/v1/rooms/{room}").json()["shards"]]
+
+    wait_until(lambda: shards("survive") == ["a"], 15, "the dead node's shard dropped")
+    assert set(by_name(a, "survive")) == {"talker", "ear"}
+    directory = redis.Redis.from_url(url, decode_responses=True)
+    wait_until(lambda: "intake" not in directory.hgetall("mc:room:survive"), 5, "intake gone")
+    started = time.monotonic()
+    await asyncio.gather(
+        talker.play(tone_payloads(talker, 800.0, 2.0)), ear.play(silence(ear, 2.0))
+    )
+    assert level(ear, 800.0, started + 0.6) == pytest.approx(LEVEL, abs=2.5)
+    # b's room comes back on a, the only survivor, without its old shard's leg
+    wait_until(lambda: a.client.get("/api/v1/rooms/flip").status_code == 200, 20, "flip moved")
+    assert shards("flip") == ["a"] and a.roster("flip") == []
+    for peer in (talker, ear, guest, stranded):
+        peer.close()
