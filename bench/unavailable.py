@@ -16,7 +16,9 @@ class Unavailable(RuntimeError):
 def require_program(path: str, package: str) -> None:
     """Raise Unavailable unless `path` (an executable) is installed."""
     if not shutil.which(path):
-        raise Unavailable(f"{path} is not installed ({package}; scripts/bootstrap test installs it)")
+        raise Unavailable(
+            f"{path} is not installed ({package}; scripts/bootstrap test installs it)"
+        )
 
 
 def missing(programs: Iterable[tuple[str, str]] = (), *, root: bool = False) -> str | None:
