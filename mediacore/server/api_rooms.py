@@ -113,9 +113,13 @@ def build_rooms_router(
     config: Config,
     link_legs: LinkLegs,
     room_fields: Callable[[str], dict[str, Any]] = lambda room: {},
+    takes_legs: Callable[[str], bool] | None = None,
 ) -> APIRouter:
     """`link_legs` learns the legs join links add, to remove them when the link ends;
-    `room_fields` adds to a room's summary (a call's room says which call)."""
+    `room_fields` adds to a room's summary (a call's room says which call); `takes_legs`:
+    whether a room's new legs join here (default: its rooms; in a cluster also the shards this
+    node holds of other nodes' rooms)."""
+    joins_here = takes_legs or (lambda name: name in rooms.names())
     router = APIRouter(prefix="/api/v1/rooms", tags=["rooms"])
     reader = Depends(permission("rooms:read"))
     writer = Depends(permission("rooms:write"))
@@ -242,7 +246,7 @@ def build_rooms_router(
         (H.264 packetization-mode 1, or VP8) is answered too: the leg's camera becomes a room
         video source and it is sent the floor holder's or latest camera; video we cannot take
         is answered with port 0 and the audio goes on."""
-        if room not in rooms.names():
+        if not joins_here(room):
             raise ApiError(404, "room-not-found", f"no room named {room!r}")
         body = await bounded_body(request, MAX_SDP_BYTES)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

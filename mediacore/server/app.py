@@ -61,6 +61,7 @@ from mediacore.server.api_parking import build_parking_router
 from mediacore.server.api_recordings import build_recordings_router
 from mediacore.server.api_rollcall import build_rollcall_router
 from mediacore.server.api_rooms import build_rooms_router
+from mediacore.server.api_shards import build_shards_router
 from mediacore.server.api_sip import build_sip_router
 from mediacore.server.api_sources import build_sources_router
 from mediacore.server.api_transfer import build_transfer_router
@@ -78,6 +79,7 @@ from mediacore.server.clips import ClipCache
 from mediacore.server.cluster import Cluster
 from mediacore.server.clusterforward import ClusterForwarder
 from mediacore.server.clusterredis import connect
+from mediacore.server.clustershards import ClusterShards
 from mediacore.server.conferencemetrics import ConferenceCollector
 from mediacore.server.conferences import ConferenceService
 from mediacore.server.config import Config, outbound_networks
@@ -116,6 +118,7 @@ from mediacore.server.security import permission
 from mediacore.server.sessions import SessionStore
 from mediacore.server.shardedrecordings import ShardedRecordingSite
 from mediacore.server.shardedrooms import ShardedRooms
+from mediacore.server.shardnodes import ShardNodes
 from mediacore.server.sharedcluster import SharedState
 from mediacore.server.sharedgate import SharedStateGate
 from mediacore.server.sipservice import SipService
@@ -327,6 +330,11 @@ class MediaServer:
             self.cluster = Cluster(
                 config, self.rooms, self.bus, self.counts, self.settings_of, self.redis
             )
+        # [cluster]: a room's shards on several nodes (remoteshard.py, shardnodes.py)
+        self.shard_nodes: ShardNodes | None = None
+        if self.cluster is not None and self.sharded is not None:
+            self.shard_nodes = ShardNodes(self.cluster, config.cluster.max_legs_per_node)
+            self.sharded.nodes = self.shard_nodes
         # [cluster]: calls, gateways and recordings outlive a dead node (nodefailure.py)
         self.failure: NodeFailure | None = None
         if self.cluster is not None and self.redis is not None:
@@ -346,7 +354,7 @@ class MediaServer:
         """The rooms open on this node, and the legs in them."""
         names = self.rooms.names()
         if self.sharded is not None:
-            return len(names), sum(self.sharded.legs_in(name) for name in names)
+            return len(names), self.sharded.local_legs()
         return len(names), sum(len(room.participants) for room in self.directory.rooms.values())
 
     def _announcements(self, config: Config) -> Announcements:
@@ -444,6 +452,8 @@ class MediaServer:
         await self.directory.stop()
         if self.sharded is not None:
             await self.sharded.stop()
+        if self.shard_nodes is not None:
+            await self.shard_nodes.stop()
         if self.remote_sources is not None:
             await self.remote_sources.stop()
         await self.ingest.stop()  # sources whose room did not close them
@@ -497,6 +507,7 @@ def create_app(server: MediaServer) -> FastAPI:
             local=server.rooms.names,
             client=server.cluster.client,
             tls=server.cluster.tls,
+            hosted=server.sharded.takes_legs if server.sharded is not None else lambda _: False,
         )
     app.add_middleware(
         RequestGuard,
@@ -509,6 +520,16 @@ def create_app(server: MediaServer) -> FastAPI:
     app.add_middleware(AuditTrail, audit=server.audit, tokens=server.tokens)
     if server.shared is not None:  # before any token check: sessions opened on other nodes
         app.add_middleware(SharedStateGate, tokens=server.tokens, channel=server.shared.channel)
+    if server.cluster is not None:  # the nodes' own routes: a node mark, not a user's token
+        cluster, sharded = server.cluster, server.sharded
+        app.add_middleware(
+            ClusterShards,
+            secret=lambda: cluster.secret,
+            clock=cluster.node.clock,
+            serve=lambda: sharded.serve_owner if sharded is not None else None,
+            heard=lambda: sharded.heard_from_guest if sharded is not None else None,
+            max_body=limits.max_body_bytes,
+        )
 
     if docs:
 
@@ -550,7 +571,11 @@ def create_app(server: MediaServer) -> FastAPI:
                 **server.conferences.room_fields(room),
                 **server.content.room_fields(room),
             },
+            server.sharded.takes_legs if server.sharded is not None else None,
         )
+    )
+    app.include_router(
+        build_shards_router(server.sharded.grow_on_node if server.sharded is not None else None)
     )
     app.include_router(build_floor_router(server.rooms, server.peers.owner_of))
     app.include_router(build_rollcall_router(server.rollcalls))

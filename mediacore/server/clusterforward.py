@@ -69,10 +69,13 @@ class ClusterForwarder:
         local: Callable[[], list[str]],
         client: Callable[[str], httpx.AsyncClient],
         tls: Callable[[str], ssl.SSLContext | None],
+        hosted: Callable[[str], bool] = lambda room: False,
     ) -> None:
         """`secret`: the cluster's forwarding secret (None until read from Redis); `local`:
         the rooms open on this node; `client`: the HTTP client requests to a node go by, `tls`
-        the context its WebSockets are opened with."""
+        the context its WebSockets are opened with; `hosted`: the rooms of other nodes this
+        node holds a shard of (their new legs join here)."""
+        self.hosted = hosted
         self.tls = tls
         self.app = app
         self.node = node
@@ -96,6 +99,8 @@ class ClusterForwarder:
                 await self._socket(found.group(1), scope, receive, send)
             else:
                 await self.app(scope, receive, send)
+        elif found is not None and _adds_leg(method, path) and self.hosted(found.group(1)):
+            await self.app(scope, receive, send)  # a shard of the room here takes it
         elif found is not None and found.group(1) not in self.local():
             await self._about_room(found.group(1), scope, receive, send)
         elif path == ROOMS and method == "GET":
@@ -244,6 +249,11 @@ class ClusterForwarder:
             if name.lower() not in HOP_HEADERS
         ]
         return response.status_code, kept, response.content
+
+
+def _adds_leg(method: str, path: str) -> bool:
+    """A request that adds a leg to a room (`POST /rooms/{room}/rtp`)."""
+    return method == "POST" and path.endswith("/rtp") and path.count("/") == 5
 
 
 def _header(scope: Scope, wanted: str) -> str | None:

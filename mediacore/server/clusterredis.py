@@ -7,7 +7,9 @@ serve a cluster and nothing else of it is touched. Keys (owners in brackets):
     mc:node:<name>        hash: the node's announcement (see clusternode)       [clusternode]
     mc:least              "ADDR:PORT" SIP address of the least-loaded live node  [clusternode]
     mc:rooms              set of room names placed in the cluster              [directory]
-    mc:room:<room>        hash: node, sip ("ADDR:PORT"), created               [directory]
+    mc:room:<room>        hash: node, sip ("ADDR:PORT"), http, created; while    [directory]
+                          a shard is on another node: intake (its name),
+                          intake_sip ("ADDR:PORT"), intake_http (base URL)
     mc:roomdef:<room>     JSON room definition (re-placed on a survivor)       [directory]
     mc:events             pub/sub channel: {"node", "event"} from every node    [events]
     mc:state              pub/sub channel: shared state changed ("accounts", …) [shared state]

@@ -53,6 +53,20 @@ return 0
 """
 
 
+# KEYS: mc:room:<room>. ARGV: me, intake, intake_sip, intake_http ("": removed). Owner only.
+_INTAKE = """
+if redis.call('HGET', KEYS[1], 'node') ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], 'intake', 'intake_sip', 'intake_http')
+else
+  redis.call('HSET', KEYS[1], 'intake', ARGV[2], 'intake_sip', ARGV[3], 'intake_http', ARGV[4])
+end
+return 1
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Owner:
     node: str
@@ -125,6 +139,16 @@ class ClusterRooms:
         if not fields.get("node"):
             return None
         return Owner(fields["node"], fields.get("http", ""), fields.get("sip", ""))
+
+    async def set_intake(self, room: str, node: str, sip: str, http: str) -> None:
+        """Name the node that takes the room's new legs (a node holding a shard of it):
+        Kamailio and the forwarder send them there. Only the owner writes it. Raises
+        RedisError."""
+        await self.redis.eval(_INTAKE, 1, keys.room_key(room), self.node.name, node, sip, http)
+
+    async def clear_intake(self, room: str) -> None:
+        """The room takes its new legs at its owner again."""
+        await self.redis.eval(_INTAKE, 1, keys.room_key(room), self.node.name, "", "", "")
 
     async def definition(self, room: str) -> RoomSettings | None:
         return await room_definition(self.redis, room)

@@ -109,11 +109,12 @@ class ClusterView:
     def dead(self) -> list[str]:
         return sorted(name for name in self.records if self.state(name) == DEAD)
 
-    def least_loaded(self) -> NodeRecord | None:
+    def least_loaded(self, exclude: frozenset[str] = frozenset()) -> NodeRecord | None:
         """Where a new room goes: the live node with the least CPU load (in steps of 5 %, so
-        noise does not flip it), then the fewest legs, then the fewest rooms, then by name."""
+        noise does not flip it), then the fewest legs, then the fewest rooms, then by name;
+        not one of `exclude` (a room growing onto another node)."""
         return min(
-            self.live(),
+            (r for r in self.live() if r.name not in exclude),
             key=lambda r: (round(r.load * 20), r.legs, r.rooms, r.name),
             default=None,
         )

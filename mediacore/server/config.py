@@ -117,6 +117,8 @@ class ClusterSection:
     advertise: str = ""  # the address other nodes and Kamailio reach this node at
     heartbeat_ms: int = 500  # how often this node announces itself and its load
     dead_after_ms: int = 3000  # a node silent this long is declared dead
+    # a room whose owner holds this many of its legs grows onto another node (0: never)
+    max_legs_per_node: int = 400
 
     @property
     def enabled(self) -> bool:
@@ -348,6 +350,8 @@ def _validate_cluster(cluster: ClusterSection, host: str) -> None:
             "cluster.advertise: the address other nodes reach this node at is needed when "
             f"[server] host is {host!r} (give --advertise ADDR)"
         )
+    if not 0 <= cluster.max_legs_per_node <= 100_000:
+        raise ConfigError("cluster.max_legs_per_node must be 0-100000")
 
 
 def default_worker_count() -> int:

@@ -127,7 +127,7 @@ class ShardedRecordingSite:
             return None
 
     async def start(self, request: RecordingRequest) -> WorkerRecording:
-        home = self.rooms.placed(request.room).home.worker  # NoSuchRoom is a LookupError
+        home = self.rooms.placed(request.room).home_worker  # NoSuchRoom is a LookupError
         try:  # who is on the other shards now: present at the start, on the timeline
             roster = await self.rooms.roster(request.room)
         except _UNREACHABLE:  # a shard's worker is restarting: its legs are gone for now

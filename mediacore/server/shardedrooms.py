@@ -4,28 +4,35 @@ A new room goes to the least-loaded worker, which becomes its home shard (it kee
 When every shard of a room holds `max_legs_per_shard` legs, the next leg opens a shard on
 another worker, joined to every other shard by cascade links (mediacore/cascade.py). The API's
 calls (mediacore.server.rooms.Rooms) are answered by asking the shards over their channels
-and putting their answers together, so a spanning room looks like one room."""
+and putting their answers together, so a spanning room looks like one room.
+
+In a cluster a shard may live on another node (remoteshard.py says how): its worker is then a
+RemoteShardWorker, and that node (the guest) keeps a PlacedRoom of its own whose `owner` names
+the room's node; its legs join there, and what its shard's worker says of the room goes to the
+owner, which publishes it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from mediacore.channel import Notification
 from mediacore.channelio import RequestFailed
-from mediacore.clock import MONOTONIC
+from mediacore.clock import MONOTONIC, iso8601
 from mediacore.events import Event, EventBus
 from mediacore.mixing import Audiences
 from mediacore.offeranswer import OfferAnswerError
 from mediacore.relays import relayed_rooms
-from mediacore.room import MOVED, RELAYED_CHANGES, RoomError, RoomFull, RoomSettings
+from mediacore.room import MOVED, RELAYED_CHANGES, RoomClosed, RoomError, RoomFull, RoomSettings
 from mediacore.server.callroom import CallRoomView, RemoteLeg
 from mediacore.server.directory import MAX_ROOMS, RoomExists
 from mediacore.server.metricsdata import RoomSnapshot
+from mediacore.server.remoteshard import RemoteShardWorker
 from mediacore.server.rooms import (
     ROOM_FAILURES,
     WORKER_LOST,
@@ -34,6 +41,7 @@ from mediacore.server.rooms import (
     NoRunningShard,
     NoSuchParticipant,
     NoSuchRoom,
+    NotMovable,
     check_move,
 )
 from mediacore.server.whisperbook import WhisperBook
@@ -42,14 +50,50 @@ from mediacore.server.workers import WorkerPool, WorkerProcess
 log = logging.getLogger(__name__)
 
 WorkerNotified = Callable[[WorkerProcess, dict[str, Any]], None]  # (worker, notification data)
+ShardWorker = WorkerProcess | RemoteShardWorker  # a shard's worker: here, or on another node
+OWNER_GONE = "owner-gone"  # a guest's shard closed: the room's owner node died
+
+
+class AlreadySpanned(RoomError):
+    """The room has a shard on that node already (or it is the room's own node)."""
+
+
+class NotClustered(RoomError):
+    """Only a clustered node's room spans nodes."""
+
+
+class ShardNodes(Protocol):
+    """The cluster as a room spanning nodes needs it (shardnodes.ShardNodes)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def max_legs_per_node(self) -> int: ...
+
+    def alive(self, node: str) -> bool: ...
+
+    def worker(self, node: str, room: str) -> RemoteShardWorker: ...
+
+    def spare(self, exclude: frozenset[str]) -> str | None: ...
+
+    def tell_owner(self, owner: str, room: str, event: str, data: dict[str, Any]) -> None: ...
+
+    def intake(self, room: str, node: str | None) -> None: ...
 
 
 @dataclass(slots=True)
 class Shard:
-    worker: WorkerProcess
+    worker: ShardWorker
     home: bool
     participants: set[str] = field(default_factory=set)
     reserved: int = 0  # legs on their way in
+    node: str | None = None  # the node it is on, when not this one (a RemoteShardWorker's)
+
+    @property
+    def local(self) -> WorkerProcess | None:
+        """Its worker when it is one of this node's."""
+        return self.worker if isinstance(self.worker, WorkerProcess) else None
 
     @property
     def load(self) -> int:
@@ -61,10 +105,16 @@ class PlacedRoom:
     settings: RoomSettings
     shards: list[Shard]
     growing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    owner: str | None = None  # a guest's room: the node that owns it (None: this node's own)
 
     @property
     def home(self) -> Shard:
         return self.shards[0]
+
+    @property
+    def home_worker(self) -> WorkerProcess:
+        """The worker of the home shard (always on the room's own node)."""
+        return _local(self.home)
 
     def shard_of(self, participant: str) -> Shard | None:
         return next((s for s in self.shards if participant in s.participants), None)
@@ -92,12 +142,21 @@ class ShardedRooms:
         # Each participant's changes through `update` (monitors, gain, hearing...): a worker
         # that dies takes them along, and the calls it carried get them again when resumed.
         self._standing: dict[str, dict[str, Any]] = {}
+        # In a cluster (app.py sets it): rooms spanning nodes, guests' rooms of other owners.
+        self.nodes: ShardNodes | None = None
+        self._spanning: set[str] = set()  # rooms growing onto another node on their own
+        self._tasks: set[asyncio.Task[Any]] = set()
         pool.on_notification = self._notified
         pool.on_restart = self._restore
         pool.on_lost = self._lost
 
     def names(self) -> list[str]:
-        return list(self.rooms)
+        """This node's rooms (not the shards it holds of other nodes' rooms)."""
+        return [name for name, placed in self.rooms.items() if placed.owner is None]
+
+    def takes_legs(self, room: str) -> bool:
+        """Whether new legs of `room` join here: its own room, or a shard of another node's."""
+        return room in self.rooms
 
     async def start(self) -> None:
         """Start the workers; SIP calls' rooms are checked once a second from then on."""
@@ -116,6 +175,8 @@ class ShardedRooms:
             now = MONOTONIC.now()
             for view in list(self.call_rooms.values()):
                 view.check(now)
+            if self.nodes is not None:
+                self._check_nodes(self.nodes)
 
     # -- SIP calls ------------------------------------------------------------------------
 
@@ -134,9 +195,13 @@ class ShardedRooms:
     def legs_in(self, room: str) -> int:
         return sum(s.load for s in self.placed(room).shards)
 
+    def local_legs(self) -> int:
+        """The legs this node's workers hold, of its rooms and of other nodes' rooms."""
+        return sum(s.load for p in self.rooms.values() for s in p.shards if s.node is None)
+
     async def worker_for_new_leg(self, room: str) -> WorkerProcess:
         """The worker of the shard a new leg of `room` goes to (a new shard if all are full)."""
-        return (await self._shard_for_new_leg(self.placed(room))).worker
+        return _local(await self._shard_for_new_leg(self.placed(room)))
 
     def adopt(self, leg: RemoteLeg) -> RemoteLeg:
         """Track a SIP call's leg, so that what its worker says of it reaches it."""
@@ -156,6 +221,9 @@ class ShardedRooms:
 
     async def open(self, settings: RoomSettings) -> dict[str, Any]:
         settings = settings.validate()
+        guest = self.rooms.get(settings.name)
+        if guest is not None and guest.owner is not None:  # its owner died: it moves here
+            await self._close_quietly(settings.name, OWNER_GONE)
         if settings.name in self.rooms:
             raise RoomExists(f"room {settings.name!r} exists")
         if len(self.rooms) >= MAX_ROOMS:
@@ -200,12 +268,12 @@ class ShardedRooms:
         )
         if all(part is None for part in parts):
             raise NoRunningShard(f"room {room!r} has no running shard")
-        return _merged_summary(placed, parts)
+        return _merged_summary(placed, parts, self._where)
 
     async def summaries(self, names: list[str]) -> list[dict[str, Any]]:
         """The summaries of the open rooms among `names`: one request per worker, not per room."""
         placed = {name: self.rooms[name] for name in names if name in self.rooms}
-        workers = {s.worker.id: s.worker for p in placed.values() for s in p.shards}
+        workers = list({id(s.worker): s.worker for p in placed.values() for s in p.shards}.values())
         answers = await asyncio.gather(
             *(
                 _ask_running(
@@ -213,15 +281,15 @@ class ShardedRooms:
                     "room.summaries",
                     rooms=[n for n, p in placed.items() if any(s.worker is w for s in p.shards)],
                 )
-                for w in workers.values()
+                for w in workers
             )
         )
-        by_worker = {w: answer or {} for w, answer in zip(workers, answers, strict=True)}
+        by_worker = {id(w): answer or {} for w, answer in zip(workers, answers, strict=True)}
         merged = []
         for name, room in placed.items():
-            parts = [by_worker[s.worker.id].get(name) for s in room.shards]
+            parts = [by_worker[id(s.worker)].get(name) for s in room.shards]
             if any(part is not None for part in parts):  # a room closing meanwhile is left out
-                merged.append(_merged_summary(room, parts))
+                merged.append(_merged_summary(room, parts, self._where))
         return merged
 
     # -- participants ---------------------------------------------------------------------
@@ -232,7 +300,7 @@ class ShardedRooms:
             *(_ask_running(s.worker, "room.roster", room=room) for s in placed.shards)
         )
         return [
-            {**entry, **self._fields_of(room, entry["id"]), "worker": shard.worker.id}
+            {**entry, **self._fields_of(room, entry["id"]), **self._where(shard)}
             for shard, entries in zip(placed.shards, parts, strict=True)
             for entry in entries or ()  # a restarting shard has no legs
         ]
@@ -240,7 +308,14 @@ class ShardedRooms:
     async def participant(self, room: str, participant: str) -> dict[str, Any]:
         shard = self._shard(room, participant)
         entry = await _ask(shard.worker, "participant.get", room=room, participant=participant)
-        return {**entry, **self._fields_of(room, participant), "worker": shard.worker.id}
+        return {**entry, **self._fields_of(room, participant), **self._where(shard)}
+
+    def _where(self, shard: Shard) -> dict[str, Any]:
+        """Where a shard runs, as summaries and rosters say: its worker (and in a cluster its
+        node)."""
+        if self.nodes is None:
+            return {"worker": shard.worker.id}
+        return {"worker": shard.worker.id, "node": shard.node or self.nodes.name}
 
     def _fields_of(self, room: str, participant: str) -> dict[str, Any]:
         """What control knows of a participant besides its worker: a SIP call's dialog, a
@@ -254,17 +329,19 @@ class ShardedRooms:
     async def update(self, room: str, participant: str, changes: dict[str, Any]) -> dict[str, Any]:
         shard = self._shard(room, participant)
         relayed = {key: changes[key] for key in RELAYED_CHANGES & set(changes)}
+        if relayed and shard.node is not None:
+            raise RoomError("a participant on another node cannot monitor or relay to rooms")
         if relayed:
             # The participant's relays join the rooms it reaches on its own worker.
             targets = [self.placed(name) for name in sorted(relayed_rooms(relayed))]
             for placed in targets:
                 if placed.settings.name != room:
-                    await self._shard_on(placed, shard.worker)
+                    await self._shard_on(placed, _local(shard))
         entry = await _ask(
             shard.worker, "participant.update", room=room, participant=participant, changes=changes
         )
         self._standing.setdefault(participant, {}).update(changes)
-        return {**entry, "worker": shard.worker.id}
+        return {**entry, **self._where(shard)}
 
     async def remove(self, room: str, participant: str, reason: str) -> None:
         shard = self._shard(room, participant)
@@ -280,25 +357,27 @@ class ShardedRooms:
             shard.worker, "participant.hold", room=room, participant=participant, by=by,
             music=music,
         )  # fmt: skip
-        return {**entry, **self._fields_of(room, participant), "worker": shard.worker.id}
+        return {**entry, **self._fields_of(room, participant), **self._where(shard)}
 
     async def resume(self, room: str, participant: str, by: str) -> dict[str, Any]:
         shard = self._shard(room, participant)
         entry = await _ask(
             shard.worker, "participant.resume", room=room, participant=participant, by=by
         )
-        return {**entry, **self._fields_of(room, participant), "worker": shard.worker.id}
+        return {**entry, **self._fields_of(room, participant), **self._where(shard)}
 
     async def move(self, room: str, participant: str, to: str) -> dict[str, Any]:
         """The leg stays in the worker that holds its socket: the target room gets a shard
         there if it has none (linked to its others), and the worker moves the participant."""
         source, target = self.placed(room), self.placed(to)
         shard = self._shard(room, participant)
+        if shard.node is not None or target.owner is not None:
+            raise NotMovable(f"participant {participant!r} is on another node")
         check_move(source.settings, target.settings)
         limit = target.settings.max_participants
         if sum(s.load for s in target.shards) >= limit:
             raise RoomFull(f"room {to!r} is full ({limit} participants)")
-        into = await self._shard_on(target, shard.worker)
+        into = await self._shard_on(target, _local(shard))
         into.reserved += 1
         try:
             entry = await _ask(
@@ -314,7 +393,7 @@ class ShardedRooms:
             new_view = self.call_room(to)
             assert new_view is not None
             new_view.take_over(call)
-        return {**entry, **self._fields_of(to, participant), "worker": shard.worker.id}
+        return {**entry, **self._fields_of(to, participant), **self._where(shard)}
 
     async def add_rtp_leg(
         self, room: str, offer: str, leg: LegRequest
@@ -338,7 +417,8 @@ class ShardedRooms:
         finally:
             shard.reserved -= 1
         shard.participants.add(answer["participant"]["id"])
-        return shard.worker, answer
+        self._maybe_span(placed)
+        return _local(shard), answer
 
     def locate(self, participant: str) -> str | None:
         return next(
@@ -375,24 +455,35 @@ class ShardedRooms:
         return shard
 
     async def _shard_for_new_leg(self, placed: PlacedRoom) -> Shard:
+        """One of this node's shards (legs join where their request arrives)."""
         async with placed.growing:
-            live = [s for s in placed.shards if s.worker.state == "running"]
+            here = [s for s in placed.shards if s.node is None]
+            live = [s for s in here if s.worker.state == "running"]
             roomy = [s for s in live if s.load < self.max_legs_per_shard]
             if roomy:
                 return min(roomy, key=lambda s: s.load)
-            used = frozenset(s.worker.id for s in placed.shards)
-            worker = self.pool.least_loaded(self._load, exclude=used)
+            used = frozenset(s.worker.id for s in here)
+            # a guest's room keeps its one shard: only the owner links shards
+            found = self.pool.least_loaded(self._load, exclude=used)
+            worker = found if placed.owner is None else None
             if worker is None:  # every worker holds a shard already: the emptiest takes it
                 if not live:
                     raise NoRunningShard(f"room {placed.settings.name!r} has no running shard")
                 return min(live, key=lambda s: s.load)
             return await self._grow(placed, worker)
 
-    async def _grow(self, placed: PlacedRoom, worker: WorkerProcess) -> Shard:
+    async def _grow(
+        self, placed: PlacedRoom, worker: ShardWorker, node: str | None = None
+    ) -> Shard:
         name = placed.settings.name
         await _ask(worker, "room.open", settings=asdict(placed.settings), home=False)
-        shard = Shard(worker, home=False)
-        await self._link(placed, shard)
+        shard = Shard(worker, home=False, node=node)
+        try:
+            await self._link(placed, shard)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await _ask(worker, "room.close", room=name, reason="not-linked")
+            raise
         placed.shards.append(shard)
         await self._sync_floor(placed)
         await self._tell_whispers(placed, shard)
@@ -408,14 +499,8 @@ class ShardedRooms:
                 continue
             theirs = await _ask(shard.worker, "cascade.bind", room=name)
             for near, far, where in ((shard, new, ours), (new, shard, theirs)):
-                await _ask(
-                    near.worker,
-                    "cascade.connect",
-                    room=name,
-                    link=f"worker-{far.worker.id}",
-                    address=where["address"],
-                    port=where["port"],
-                )
+                # all that bind said (its address, port, and whatever else the link needs)
+                await _ask(near.worker, "cascade.connect", room=name, link=_link_name(far), **where)
 
     async def _tell_whispers(self, placed: PlacedRoom, shard: Shard) -> None:
         audiences = self.whisper_book.audiences(placed.settings.name)
@@ -494,7 +579,9 @@ class ShardedRooms:
             self.remote_legs.pop(data["leg"], None)
         elif message.event == "floor.forward":
             placed = self.rooms.get(data["room"])
-            if placed is not None:
+            if placed is not None and placed.owner is not None and self.nodes is not None:
+                self.nodes.tell_owner(placed.owner, data["room"], "floor.forward", data)
+            elif placed is not None:
                 asyncio.get_running_loop().create_task(self._forward_floor(placed, data))
         elif message.event in self.notification_listeners:
             self.notification_listeners[message.event](worker, data)
@@ -505,21 +592,33 @@ class ShardedRooms:
         payload = data["data"]
         if placed is not None:
             shard = next((s for s in placed.shards if s.worker is worker), None)
-            if shard is not None and kind == "participant.joined":
-                shard.participants.add(payload["participant"]["id"])
-                entry = {**payload["participant"], "worker": worker.id}
-                payload = {**payload, "participant": entry}
-            elif shard is not None and kind == "participant.left":
-                shard.participants.discard(payload["participant"])
-                view = self.call_rooms.get(room)
-                if payload.get("reason") != MOVED:
-                    self._standing.pop(payload["participant"], None)
-                    if view is not None:
-                        view.left(payload["participant"], payload.get("reason", "left"))
-            if kind.startswith("floor.") and len(placed.shards) > 1:
-                asyncio.get_running_loop().create_task(self._sync_floor_quietly(placed))
-        at = datetime.fromisoformat(data["at"].replace("Z", "+00:00"))
-        self._deliver(worker, Event(kind, room, payload, at))
+            if shard is not None:
+                payload = self._account(placed, shard, kind, payload)
+            if placed.owner is not None and self.nodes is not None:
+                self.nodes.tell_owner(placed.owner, room, "event", data)  # the owner publishes it
+                return
+            self._floor_changed(placed, kind)
+        self._deliver(worker, Event(kind, room, payload, _at(data)))
+
+    def _account(
+        self, placed: PlacedRoom, shard: Shard, kind: str, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Keep a shard's participants as its events say; the payload as it is published."""
+        if kind == "participant.joined":
+            shard.participants.add(payload["participant"]["id"])
+            return {**payload, "participant": {**payload["participant"], **self._where(shard)}}
+        if kind == "participant.left":
+            shard.participants.discard(payload["participant"])
+            view = self.call_rooms.get(placed.settings.name)
+            if payload.get("reason") != MOVED:
+                self._standing.pop(payload["participant"], None)
+                if view is not None:
+                    view.left(payload["participant"], payload.get("reason", "left"))
+        return payload
+
+    def _floor_changed(self, placed: PlacedRoom, kind: str) -> None:
+        if kind.startswith("floor.") and len(placed.shards) > 1:
+            asyncio.get_running_loop().create_task(self._sync_floor_quietly(placed))
 
     def _deliver(self, worker: WorkerProcess, event: Event) -> None:
         """Publish an event of `worker`'s (or said for it) here, then tell the observers."""
@@ -550,13 +649,179 @@ class ShardedRooms:
         except Exception:  # a shard going away: its restart syncs again
             log.debug("floor sync failed", exc_info=True)
 
+    # -- rooms spanning nodes: the owner's side ----------------------------------------------
+
+    async def grow_on_node(self, room: str, node: str) -> dict[str, Any]:
+        """Grow a shard of this node's `room` on node `node`, linked to its other shards; that
+        node takes the room's new legs from now on. Raises NoSuchRoom, NotClustered,
+        UnknownNode, AlreadySpanned, and what the guest's worker raises."""
+        placed = self.placed(room)
+        if placed.owner is not None:
+            raise NoSuchRoom(f"room {room!r} is node {placed.owner!r}'s")
+        if self.nodes is None:
+            raise NotClustered("only a clustered node's rooms span nodes")
+        nodes = self.nodes
+        async with placed.growing:
+            if node == nodes.name or any(s.node == node for s in placed.shards):
+                raise AlreadySpanned(f"room {room!r} has a shard on node {node!r}")
+            await self._grow(placed, nodes.worker(node, room), node)
+        nodes.intake(room, node)
+        return await self.summary(room)
+
+    def _maybe_span(self, placed: PlacedRoom) -> None:
+        """When the node taking the room's new legs (its intake: the newest node it grew
+        onto, else this one) holds `[cluster] max_legs_per_node` of them, the room grows onto
+        the least-loaded live node it is not on yet, which takes its new legs from then on."""
+        nodes, name = self.nodes, placed.settings.name
+        if nodes is None or placed.owner is not None or name in self._spanning:
+            return
+        limit = nodes.max_legs_per_node
+        intake = _intake_node(placed)
+        if not limit or sum(s.load for s in placed.shards if s.node == intake) < limit:
+            return
+        node = nodes.spare(frozenset(s.node for s in placed.shards if s.node is not None))
+        if node is None:
+            return
+        self._spanning.add(name)
+
+        async def span() -> None:
+            try:
+                await self.grow_on_node(name, node)
+                log.info("room grew onto another node", extra={"room": name, "node": node})
+            except Exception as error:
+                log.warning("room did not grow onto node %s: %s", node, error)
+            finally:
+                self._spanning.discard(name)
+
+        self._spawn(span())
+
+    def heard_from_guest(self, node: str, room: str, event: str, data: dict[str, Any]) -> None:
+        """A notice of `room`'s shard on node `node`: as if a worker here had said it."""
+        placed = self.rooms.get(room)
+        if placed is None or placed.owner is not None:
+            return
+        shard = next((s for s in placed.shards if s.node == node), None)
+        if shard is None:
+            return
+        if event == "event":
+            kind = data["type"]
+            payload = self._account(placed, shard, kind, data["data"])
+            self._floor_changed(placed, kind)
+            self.bus.deliver(Event(kind, room, payload, _at(data)))
+            if kind == "participant.joined":
+                self._maybe_span(placed)
+        elif event == "floor.forward":
+            self._spawn(self._forward_floor(placed, data))
+        elif event == "shard.lost":
+            self._drop_shard(placed, shard)
+
+    def _drop_shard(self, placed: PlacedRoom, shard: Shard) -> None:
+        """A shard on another node is gone (the node died, or its worker): its legs left."""
+        if shard not in placed.shards:
+            return
+        name = placed.settings.name
+        placed.shards.remove(shard)
+        for participant in sorted(shard.participants):
+            left = {"participant": participant, "reason": WORKER_LOST}
+            self.bus.deliver(Event("participant.left", name, left))
+        shard.participants.clear()
+        log.warning("room lost its shard on node %s", shard.node, extra={"room": name})
+        if self.nodes is not None:
+            self.nodes.intake(name, _intake_node(placed))
+
+    def _check_nodes(self, nodes: ShardNodes) -> None:
+        """Shards on nodes that died are dropped; a guest's room whose owner died is closed
+        (its legs told), the failover reopening the room elsewhere without it."""
+        for name, placed in list(self.rooms.items()):
+            if placed.owner is not None and not nodes.alive(placed.owner):
+                log.warning("room's owner node %s died: its shard here closes", placed.owner)
+                self._spawn(self._close_quietly(name, OWNER_GONE))
+                continue
+            for shard in list(placed.shards):
+                if shard.node is not None and not nodes.alive(shard.node):
+                    self._drop_shard(placed, shard)
+
+    # -- rooms spanning nodes: the guest's side ----------------------------------------------
+
+    async def serve_owner(
+        self, owner: str, room: str, method: str, data: dict[str, Any]
+    ) -> tuple[Any, int]:
+        """The owner's request to this node's shard of its room: (the answer, the worker's id).
+        A worker's failures are raised as RequestFailed (their kinds go back as they are)."""
+        placed = self.rooms.get(room)
+        if method == "room.open" and placed is None:
+            return await self._open_guest(owner, room, data)
+        if method == "room.open" and placed is not None and placed.owner != owner:
+            raise RoomExists(f"room {room!r} is open here, not as node {owner!r}'s")
+        if placed is None or placed.owner != owner:
+            raise NoSuchRoom(f"no shard of room {room!r} of node {owner!r} here")
+        worker = _local(placed.shards[0])
+        if method == "room.open":  # asked again: it is open
+            return await worker.request("room.summary", room=room), worker.id
+        if method == "room.close":
+            await self._close_quietly(room, str(data.get("reason", "closed")))
+            return None, worker.id
+        answer = await worker.request(method, **{**data, "room": room})
+        if method == "room.change":
+            placed.settings = RoomSettings(**{**asdict(placed.settings), **data["changes"]})
+        return answer, worker.id
+
+    async def _open_guest(self, owner: str, room: str, data: dict[str, Any]) -> tuple[Any, int]:
+        if self.nodes is None:
+            raise NotClustered("this node is not in a cluster")
+        try:
+            settings = RoomSettings(**data["settings"]).validate()
+        except (KeyError, TypeError, ValueError) as error:
+            raise RoomError(f"bad room settings: {error}") from None
+        if settings.name != room:
+            raise RoomError("the settings name another room")
+        worker = self.pool.least_loaded(self._load)
+        if worker is None:
+            raise RoomError("no media worker is running")
+        self.rooms[room] = PlacedRoom(settings, [Shard(worker, home=False)], owner=owner)
+        try:
+            answer = await worker.request("room.open", settings=asdict(settings), home=False)
+        except BaseException:
+            self.rooms.pop(room, None)
+            raise
+        log.info("shard of another node's room opened", extra={"room": room, "node": owner})
+        return answer, worker.id
+
+    def _guest_lost(self, name: str, placed: PlacedRoom, shard: Shard) -> None:
+        """This node's worker holding a shard of another node's room died: the owner hears
+        its legs leave and drops the shard; SIP calls here end."""
+        assert placed.owner is not None and self.nodes is not None
+        at = iso8601(datetime.now(UTC))
+        for participant in sorted(shard.participants):
+            left = {"participant": participant, "reason": WORKER_LOST}
+            notice = {"room": name, "type": "participant.left", "data": left, "at": at}
+            self.nodes.tell_owner(placed.owner, name, "event", notice)
+        self.nodes.tell_owner(placed.owner, name, "shard.lost", {})
+        del self.rooms[name]
+        view = self.call_rooms.pop(name, None)
+        if view is not None:
+            for participant in list(view.participants):
+                view.left(participant, WORKER_LOST)
+
+    async def _close_quietly(self, room: str, reason: str) -> None:
+        with contextlib.suppress(NoSuchRoom, RoomClosed):
+            await self.close(room, reason)
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     # -- a worker that died ---------------------------------------------------------------
 
     def _lost(self, worker: WorkerProcess) -> None:
         """Its legs are gone: say so for each, as their shard would have."""
-        for name, placed in self.rooms.items():
+        for name, placed in list(self.rooms.items()):
             for shard in placed.shards:
                 if shard.worker is not worker:
+                    continue
+                if placed.owner is not None:  # a guest's shard: its owner drops it
+                    self._guest_lost(name, placed, shard)
                     continue
                 view = self.call_rooms.get(name)
                 if view is not None:
@@ -626,11 +891,36 @@ class ShardedRooms:
         return snapshots
 
 
+def _at(data: dict[str, Any]) -> datetime:
+    """When a worker's event happened."""
+    return datetime.fromisoformat(data["at"].replace("Z", "+00:00"))
+
+
+def _intake_node(placed: PlacedRoom) -> str | None:
+    """The node taking a room's new legs: the newest other node it grew onto (None: its own)."""
+    return next((s.node for s in reversed(placed.shards) if s.node is not None), None)
+
+
+def _local(shard: Shard) -> WorkerProcess:
+    """The worker of one of this node's shards."""
+    worker = shard.local
+    assert worker is not None, "a leg joins a shard on this node"
+    return worker
+
+
+def _link_name(shard: Shard) -> str:
+    """The name a shard's link to `shard` goes by (unique among the room's shards)."""
+    where = "" if shard.node is None else f"{shard.node}-"
+    return f"{where}worker-{shard.worker.id}"
+
+
 def _plain(audiences: Audiences) -> dict[str, list[str]]:
     return {speaker: sorted(listeners) for speaker, listeners in audiences.items()}
 
 
-def _merged_summary(placed: PlacedRoom, found: list[Any]) -> dict[str, Any]:
+def _merged_summary(
+    placed: PlacedRoom, found: list[Any], where: Callable[[Shard], dict[str, Any]]
+) -> dict[str, Any]:
     """One room's summary from its shards' (home first; None for a restarting shard, which
     counts as empty): participants and clocks add up."""
     base = next(part for part in found if part is not None)
@@ -646,8 +936,7 @@ def _merged_summary(placed: PlacedRoom, found: list[Any]) -> dict[str, Any]:
         "max_lateness_ms": max(p["clock"]["max_lateness_ms"] for p in parts),
     }
     summary["shards"] = [
-        {"worker": s.worker.id, "legs": p["participants"]}
-        for s, p in zip(placed.shards, parts, strict=True)
+        {**where(s), "legs": p["participants"]} for s, p in zip(placed.shards, parts, strict=True)
     ]
     return summary
 
@@ -655,7 +944,7 @@ def _merged_summary(placed: PlacedRoom, found: list[Any]) -> dict[str, Any]:
 _IDLE_CLOCK = {"ticks": 0, "late_ticks": 0, "skipped_ticks": 0, "max_lateness_ms": 0.0}
 
 
-async def _ask_running(worker: WorkerProcess, method: str, **data: Any) -> Any:
+async def _ask_running(worker: ShardWorker, method: str, **data: Any) -> Any:
     """`_ask`, or None while the worker is restarting (its shards hold nothing then)."""
     try:
         return await _ask(worker, method, **data)
@@ -663,7 +952,7 @@ async def _ask_running(worker: WorkerProcess, method: str, **data: Any) -> Any:
         return None
 
 
-async def _ask(worker: WorkerProcess, method: str, **data: Any) -> Any:
+async def _ask(worker: ShardWorker, method: str, **data: Any) -> Any:
     """A request to a worker, its failures raised as the room failures they stand for."""
     try:
         return await worker.request(method, **data)

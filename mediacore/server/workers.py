@@ -234,7 +234,16 @@ def _split_ports(config: Config, count: int) -> list[WorkerSettings]:
             port_min=low + index * span,
             port_max=low + (index + 1) * span - 1 if index < count - 1 else high,
             rtp_timeout=config.rtp.timeout,
+            link_host=_link_host(config),
             data_dir=str(config.data_dir.absolute()),
         )
         for index in range(count)
     ]
+
+
+def _link_host(config: Config) -> str:
+    """Where cascade links listen: loopback on one node; in a cluster the address other nodes
+    reach this one at, as a room's shards may live on other nodes."""
+    if not config.cluster.enabled:
+        return "127.0.0.1"
+    return config.cluster.advertise or config.server.host

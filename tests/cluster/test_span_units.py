@@ -1,0 +1,380 @@
+"""The pure parts of a room spanning nodes: the proxy's reading of a guest's answers, the
+nodes' internal routes (mark first, methods whitelisted), and ShardedRooms as owner and as
+guest with a fake cluster (no processes: the workers' requests are answered here)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mediacore.channel import Notification
+from mediacore.channelio import RequestFailed
+from mediacore.events import Event, EventBus
+from mediacore.room import RoomSettings
+from mediacore.server import clustertrust
+from mediacore.server.clusterforward import _adds_leg
+from mediacore.server.clustershards import ClusterShards
+from mediacore.server.clusterview import ClusterView, NodeRecord
+from mediacore.server.config import ClusterSection, Config, ServerSection
+from mediacore.server.remoteshard import RemoteShardWorker, read_reply, shard_path
+from mediacore.server.rooms import WORKER_LOST, NoSuchRoom
+from mediacore.server.shardedrooms import OWNER_GONE, ShardedRooms
+from mediacore.server.worker import WorkerSettings
+from mediacore.server.workers import WorkerProcess, _link_host
+
+SECRET = b"s" * 32
+NOW_MS = 1_800_000_000_000
+
+
+# -- the proxy ----------------------------------------------------------------------------------
+
+
+def test_a_guest_s_answer_is_the_result_or_the_failure_its_worker_raised() -> None:
+    assert read_reply(200, {"result": {"port": 4}, "worker": 1}) == ({"port": 4}, 1)
+    assert read_reply(200, {"result": None}) == (None, None)
+    with pytest.raises(RequestFailed) as failed:
+        read_reply(200, {"error": "NoSuchParticipant", "detail": "no p1"})
+    assert failed.value.kind == "NoSuchParticipant" and failed.value.detail == "no p1"
+    with pytest.raises(RequestFailed) as refused:
+        read_reply(400, {"error": "bad-method", "detail": "not a shard's method"})
+    assert refused.value.kind == "RoomError"
+    for status, body in [
+        (200, {"error": "ConnectionError", "detail": "restarting"}),
+        (403, {"error": "forbidden"}),
+        (503, {}),
+        (200, ["not", "an", "object"]),
+    ]:
+        with pytest.raises(ConnectionError):
+            read_reply(status, body)
+
+
+async def test_a_dead_or_unreachable_guest_is_a_lost_worker() -> None:
+    alive = {"b": True}
+
+    async def unreachable(node: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        raise OSError("connection refused")
+
+    proxy = RemoteShardWorker("b", "r", unreachable, lambda node: alive[node])
+    assert proxy.state == "running"
+    with pytest.raises(ConnectionError):
+        await proxy.request("room.summary", room="r")
+    alive["b"] = False
+    assert proxy.state != "running"
+    with pytest.raises(ConnectionError, match="down"):
+        await proxy.request("room.summary", room="r")
+
+
+def test_only_leg_adding_requests_are_served_by_a_node_holding_a_shard() -> None:
+    assert _adds_leg("POST", "/api/v1/rooms/r/rtp")
+    assert not _adds_leg("GET", "/api/v1/rooms/r/rtp")
+    assert not _adds_leg("POST", "/api/v1/rooms/r/participants")
+    assert not _adds_leg("POST", "/api/v1/rooms/r/participants/p/rtp")
+
+
+def test_cascade_links_listen_on_the_advertised_address_in_a_cluster() -> None:
+    assert _link_host(Config()) == "127.0.0.1"
+    clustered = ClusterSection(redis="redis://r:6379/0", advertise="10.0.0.5")
+    assert _link_host(Config(cluster=clustered)) == "10.0.0.5"
+    plain = ClusterSection(redis="redis://r:6379/0")
+    assert _link_host(Config(server=ServerSection(host="10.0.0.6"), cluster=plain)) == "10.0.0.6"
+
+
+def test_a_room_grows_onto_the_least_loaded_node_it_is_not_on() -> None:
+    records = {
+        name: NodeRecord(name, last_seen=NOW_MS, legs=legs)
+        for name, legs in (("a", 0), ("b", 5), ("c", 9))
+    }
+    view = ClusterView(3000, lambda: NOW_MS, records.values())
+    least = view.least_loaded(frozenset({"a"}))
+    assert least is not None and least.name == "b"
+    last = view.least_loaded(frozenset({"a", "b"}))
+    assert last is not None and last.name == "c"
+    assert view.least_loaded(frozenset(records)) is None
+
+
+# -- the internal routes ----------------------------------------------------------------------
+
+
+class Asgi:
+    """One request through ClusterShards; `served`/`heard` what reached ShardedRooms."""
+
+    def __init__(self, serve_raises: BaseException | None = None) -> None:
+        self.served: list[tuple[str, str, str, dict[str, Any]]] = []
+        self.heard: list[tuple[str, str, str, dict[str, Any]]] = []
+        self.raises = serve_raises
+        self.app = ClusterShards(
+            self._inner,
+            secret=lambda: SECRET,
+            clock=lambda: NOW_MS,
+            serve=lambda: self._serve,
+            heard=lambda: lambda *notice: self.heard.append(notice),
+            max_body=1000,
+        )
+
+    async def _inner(self, scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("the app behind is not reached")
+
+    async def _serve(
+        self, owner: str, room: str, method: str, data: dict[str, Any]
+    ) -> tuple[Any, int]:
+        self.served.append((owner, room, method, data))
+        if self.raises is not None:
+            raise self.raises
+        return {"ok": True}, 3
+
+    async def post(
+        self, path: str, body: Any, mark: str | None = "node", read: bool = True
+    ) -> tuple[int, Any]:
+        headers = []
+        if mark == "node":
+            mark = clustertrust.mark(SECRET, "a", NOW_MS, "POST", path)
+        if mark is not None:
+            headers.append((clustertrust.HEADER.encode(), mark.encode()))
+        scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            assert read, "the body was read before the mark was checked"
+            return {"type": "http.request", "body": json.dumps(body).encode()}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await self.app(scope, receive, send)
+        content = sent[1]["body"]
+        return sent[0]["status"], json.loads(content) if content else None
+
+
+async def test_the_internal_route_refuses_a_request_without_a_node_s_mark_unread() -> None:
+    asgi = Asgi()
+    body = {"method": "room.summary", "data": {"room": "r"}}
+    assert (await asgi.post(shard_path("r"), body, mark=None, read=False))[0] == 403
+    forged = clustertrust.mark(b"x" * 32, "a", NOW_MS, "POST", shard_path("r"))
+    assert (await asgi.post(shard_path("r"), body, mark=forged, read=False))[0] == 403
+    other = clustertrust.mark(SECRET, "a", NOW_MS, "POST", shard_path("q"))  # another room's
+    assert (await asgi.post(shard_path("r"), body, mark=other, read=False))[0] == 403
+    assert asgi.served == []
+
+
+async def test_the_internal_route_passes_only_a_shard_s_methods() -> None:
+    asgi = Asgi()
+    status, answer = await asgi.post(shard_path("r"), {"method": "room.roster", "data": {}})
+    assert (status, answer) == (200, {"result": {"ok": True}, "worker": 3})
+    assert asgi.served == [("a", "r", "room.roster", {})]
+    for method in ("worker.stop", "leg.rtp", "recording.start", None):
+        status, answer = await asgi.post(shard_path("r"), {"method": method, "data": {}})
+        assert status == 400 and answer["error"] == "bad-method"
+    status, answer = await asgi.post(shard_path("r"), ["garbage"])
+    assert status == 400
+    status, answer = await asgi.post(shard_path("r"), {"method": "room.roster", "data": "x" * 2000})
+    assert status == 413
+
+
+@pytest.mark.parametrize(
+    ("raised", "kind"),
+    [
+        (RequestFailed("RoomFull", "full"), "RoomFull"),
+        (NoSuchRoom("no room"), "NoSuchRoom"),
+        (ConnectionError("restarting"), "ConnectionError"),
+    ],
+)
+async def test_the_guest_s_failures_go_back_by_kind(raised: BaseException, kind: str) -> None:
+    asgi = Asgi(serve_raises=raised)
+    status, answer = await asgi.post(shard_path("r"), {"method": "room.roster", "data": {}})
+    assert status == 200 and answer["error"] == kind
+
+
+async def test_a_notice_is_heard_from_the_node_that_signed_it() -> None:
+    asgi = Asgi()
+    path = shard_path("r") + "/notify"
+    notice = {"node": "a", "event": "floor.forward", "data": {"room": "r"}}
+    assert (await asgi.post(path, notice))[0] == 204
+    assert asgi.heard == [("a", "r", "floor.forward", {"room": "r"})]
+    posing = {**notice, "node": "c"}  # signed by a, claiming to be c
+    assert (await asgi.post(path, posing))[0] == 400
+    unknown = {**notice, "event": "leg.pin"}
+    assert (await asgi.post(path, unknown))[0] == 400
+    assert len(asgi.heard) == 1
+
+
+# -- ShardedRooms as owner and as guest -------------------------------------------------------
+
+
+class FakePool:
+    def __init__(self, workers: list[WorkerProcess]) -> None:
+        self.workers = workers
+
+    def running(self) -> list[WorkerProcess]:
+        return list(self.workers)
+
+    def least_loaded(self, load: Any, exclude: frozenset[int] = frozenset()) -> Any:
+        return next((w for w in self.workers if w.id not in exclude), None)
+
+
+class FakeNodes:
+    """The cluster: nodes a (this one), b and c; guests answer through `answer`."""
+
+    max_legs_per_node = 2
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.dead: set[str] = set()
+        self.told: list[tuple[str, str, str, dict[str, Any]]] = []
+        self.intakes: list[tuple[str, str | None]] = []
+        self.asked: list[tuple[str, str, dict[str, Any]]] = []
+
+    def alive(self, node: str) -> bool:
+        return node not in self.dead
+
+    def worker(self, node: str, room: str) -> RemoteShardWorker:
+        return RemoteShardWorker(node, room, self._post, self.alive)
+
+    def spare(self, exclude: frozenset[str]) -> str | None:
+        return next((n for n in ("b", "c") if n not in exclude | self.dead), None)
+
+    def tell_owner(self, owner: str, room: str, event: str, data: dict[str, Any]) -> None:
+        self.told.append((owner, room, event, data))
+
+    def intake(self, room: str, node: str | None) -> None:
+        self.intakes.append((room, node))
+
+    async def _post(self, node: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        method, data = body["method"], body["data"]
+        self.asked.append((node, method, data))
+        return 200, {"result": _answer(method, f"10.0.0.{ord(node) - 96}"), "worker": 0}
+
+
+def _answer(method: str, address: str) -> Any:
+    if method == "cascade.bind":
+        return {"address": address, "port": 4000, "key": f"key-of-{address}"}
+    if method in ("room.summary", "room.open"):
+        clock = {"ticks": 1, "late_ticks": 0, "skipped_ticks": 0, "max_lateness_ms": 0.0}
+        return {"name": "r", "participants": 0, "talking": [], "clock": clock}
+    if method == "floor.get":
+        return {"holder": None}
+    return None
+
+
+def local_worker(tmp_path: Path, asked: list[tuple[str, dict[str, Any]]]) -> WorkerProcess:
+    """A worker of this node that is never started: its requests are answered here."""
+    settings = WorkerSettings(0, "127.0.0.1", 20000, 20099, 3.0, data_dir=str(tmp_path))
+    worker = WorkerProcess(settings, "info", "text")
+    worker.child.state = "running"
+
+    async def request(method: str, **data: Any) -> Any:
+        asked.append((method, data))
+        return _answer(method, "10.0.0.1")
+
+    worker.request = request  # type: ignore[method-assign]
+    return worker
+
+
+def sharded(tmp_path: Path, name: str) -> tuple[ShardedRooms, FakeNodes, list[Any], list[Event]]:
+    asked: list[tuple[str, dict[str, Any]]] = []
+    bus = EventBus()
+    published: list[Event] = []
+    bus.listen(published.append)
+    rooms = ShardedRooms(FakePool([local_worker(tmp_path, asked)]), bus, 200)  # type: ignore[arg-type]
+    nodes = FakeNodes(name)
+    rooms.nodes = nodes
+    return rooms, nodes, asked, published
+
+
+def joined(room: str, participant: str) -> Notification:
+    entry = {"id": participant, "name": participant}
+    data = {"participant": entry}
+    at = "2026-12-07T10:00:00.000Z"
+    return Notification(
+        "event", {"room": room, "type": "participant.joined", "data": data, "at": at}
+    )
+
+
+async def test_the_owner_links_a_shard_on_another_node_and_drops_it_when_that_node_dies(
+    tmp_path: Path,
+) -> None:
+    rooms, nodes, asked, published = sharded(tmp_path, "a")
+    await rooms.open(RoomSettings("r"))
+    summary = await rooms.grow_on_node("r", "b")
+    assert [(s["node"], s["worker"]) for s in summary["shards"]] == [("a", 0), ("b", 0)]
+    assert nodes.intakes == [("r", "b")]
+    # Each side connects with all that the other's bind said (the key too).
+    to_b = next(data for method, data in asked if method == "cascade.connect")
+    assert to_b["link"] == "b-worker-0" and to_b["key"] == "key-of-10.0.0.2"
+    to_a = next(d for node, m, d in nodes.asked if m == "cascade.connect")
+    assert to_a["link"] == "worker-0" and to_a["address"] == "10.0.0.1"
+    assert to_a["key"] == "key-of-10.0.0.1"
+
+    rooms.heard_from_guest("b", "r", "event", joined("r", "p9").data)
+    assert published[-1].type == "participant.joined"
+    assert published[-1].data["participant"] == {"id": "p9", "name": "p9", "worker": 0, "node": "b"}
+    assert rooms.legs_in("r") == 1 and rooms.local_legs() == 0
+
+    nodes.dead.add("b")
+    rooms._check_nodes(nodes)
+    assert [s.node for s in rooms.placed("r").shards] == [None]
+    left = published[-1]
+    assert left.type == "participant.left" and left.data["reason"] == WORKER_LOST
+    assert nodes.intakes[-1] == ("r", None)
+
+
+async def test_a_room_grows_onto_another_node_when_its_legs_reach_the_limit(
+    tmp_path: Path,
+) -> None:
+    rooms, nodes, asked, _ = sharded(tmp_path, "a")
+    await rooms.open(RoomSettings("r"))
+    worker = rooms.placed("r").home_worker
+    for participant in ("p1", "p2"):
+        asked.clear()
+        rooms.placed("r").home.participants.add(participant)
+        rooms._maybe_span(rooms.placed("r"))
+    await asyncio.sleep(0.05)
+    assert [s.node for s in rooms.placed("r").shards] == [None, "b"]
+    assert worker.id == 0 and nodes.intakes == [("r", "b")]
+    # b's share reaching the limit too, the room grows onto c
+    for participant in ("q1", "q2"):
+        rooms.heard_from_guest("b", "r", "event", joined("r", participant).data)
+    await asyncio.sleep(0.05)
+    assert [s.node for s in rooms.placed("r").shards] == [None, "b", "c"]
+
+
+async def test_a_guest_tells_the_owner_and_closes_its_shard_when_the_owner_dies(
+    tmp_path: Path,
+) -> None:
+    rooms, nodes, asked, published = sharded(tmp_path, "b")
+    settings = asdict(RoomSettings("r"))
+    await rooms.serve_owner("a", "r", "room.open", {"settings": settings})
+    assert rooms.names() == [] and rooms.takes_legs("r")
+    assert ("room.open", {"settings": settings, "home": False}) in asked
+    with pytest.raises(NoSuchRoom):
+        await rooms.serve_owner("c", "r", "room.roster", {"room": "r"})
+
+    worker = rooms.placed("r").home_worker
+    rooms._notified(worker, joined("r", "p1"))  # the owner publishes it, not the guest
+    assert published == [] and nodes.told[-1][:3] == ("a", "r", "event")
+    rooms._notified(worker, Notification("floor.forward", {"room": "r", "action": "request"}))
+    assert nodes.told[-1][:3] == ("a", "r", "floor.forward")
+
+    nodes.dead.add("a")
+    rooms._check_nodes(nodes)
+    await asyncio.sleep(0.05)
+    assert "r" not in rooms.rooms
+    assert ("room.close", {"room": "r", "reason": OWNER_GONE}) in asked
+
+
+async def test_a_guest_whose_worker_died_tells_the_owner_its_legs_left(tmp_path: Path) -> None:
+    rooms, nodes, _, published = sharded(tmp_path, "b")
+    await rooms.serve_owner("a", "r", "room.open", {"settings": asdict(RoomSettings("r"))})
+    worker = rooms.placed("r").home_worker
+    rooms._notified(worker, joined("r", "p1"))
+    rooms._lost(worker)
+    events = [(event, data.get("type"), data.get("data")) for _, _, event, data in nodes.told]
+    assert events[-2:] == [
+        ("event", "participant.left", {"participant": "p1", "reason": WORKER_LOST}),
+        ("shard.lost", None, None),
+    ]
+    assert "r" not in rooms.rooms and published == []
