@@ -20,10 +20,9 @@ def start_node(
     config: str = "",
     tls: bool = False,
     launcher: Sequence[str] = (),
-    **environment: str,
 ) -> ServerProcess:
     """Node `name` listening (HTTP, SIP, RTP) on `address` only; HTTPS with `tls`; run under
-    `launcher` (a namespace's prefix) when given; `environment`: more MEDIACORE_* settings."""
+    `launcher` (a namespace's prefix) when given."""
     return ServerProcess(
         directory / name,
         host=address,
@@ -35,5 +34,4 @@ def start_node(
         MEDIACORE_CLUSTER_REDIS=redis_url,
         MEDIACORE_CLUSTER_NODE=name,
         MEDIACORE_CLUSTER_ADVERTISE=address,
-        **environment,
     )

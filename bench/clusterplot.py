@@ -99,7 +99,7 @@ def _failover(axis: Axes, failover: dict[str, Any] | None) -> None:
     x = np.arange(len(results))
     gaps = [r["gap_s"] for r in results]
     axis.bar(x, [g or 0.0 for g in gaps], 0.6, color=COLOURS[3], label="tone back at the phone")
-    for xi, gap in zip(x, gaps, strict=True):
+    for xi, gap in zip(x.tolist(), gaps, strict=True):
         axis.text(xi, gap or 0.0, "never" if gap is None else f"{gap:.2f}", ha="center",
                   va="bottom", fontsize=7)  # fmt: skip
     axis.axhline(summary["target_s"], color="#c0392b", linestyle="--",

@@ -117,7 +117,11 @@ def _measure(cluster: Cluster, benchmark: SpanSettings, progress: Progress) -> d
     return {
         "shards": summary.get("shards"),
         "legs_by_node": _by_node(roster),
-        "probes": {"span-ear-1": OWNER, "span-ear-2": GUEST},
+        # Where each listener is, as the roster says (the talker's node and the other).
+        "probes": {
+            name: next((e.get("node") for e in roster if e.get("name") == name), None)
+            for name in ("span-ear-1", "span-ear-2")
+        },
         "tone_hz": TALKER_FREQUENCIES[0],
         "onsets_sent": len(sent),
         "onsets": lost,

@@ -43,8 +43,10 @@ def unavailable() -> str | None:
 
 
 def node_config(proxy: str) -> str:
-    """Every node's TOML: the phones' account, Kamailio as the proxy its calls come through."""
+    """Every node's TOML: warnings only in its log, the phones' account, Kamailio as the proxy
+    its calls come through."""
     return (
+        '[server]\nlog_level = "warning"\n\n'
         f'[sip]\nproxies = "{proxy}"\n\n'
         f'[[sip.users]]\nuser = "{USER}"\npassword = "{PASSWORD}"\nrole = "commander"\n'
     )
@@ -83,7 +85,6 @@ class Cluster:
         server = start_node(
             folder, self.redis_url, name, namespace.address, workers=self.workers,
             config=node_config(self.kamailio.host), launcher=namespace.prefix,
-            MEDIACORE_SERVER_LOG_LEVEL="warning",
         )  # fmt: skip
         self.nodes[name] = server
         return server
