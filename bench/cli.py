@@ -163,12 +163,18 @@ def main(argv: list[str] | None = None) -> int:
     cluster.add_argument("--rooms", type=int, default=6, help="placement: rooms (0 skips)")
     cluster.add_argument("--legs", type=int, default=20, help="placement: legs in each room")
     cluster.add_argument("--talkers", type=int, default=2, help="placement: talkers per room")
+    cluster.add_argument(
+        "--room-interval", type=float, default=1.0, help="placement: s between opening rooms"
+    )
     cluster.add_argument("--seconds", type=float, default=10.0, help="placement window, s")
     cluster.add_argument(
         "--span-seconds", type=float, default=20.0, help="cross-node talker run, s (0 skips)"
     )
     cluster.add_argument(
         "--span-legs", type=int, default=10, help="more legs on each node in the spanning room"
+    )
+    cluster.add_argument(
+        "--span-talkers", type=int, default=3, help="talkers on n1 in the spanning room"
     )
     cluster.add_argument("--failovers", type=int, default=3, help="kill -9 runs (0 skips)")
     cluster.add_argument("--data-dir", default="", help="the nodes' data and logs (default: temp)")
@@ -797,9 +803,11 @@ def _cluster(args: argparse.Namespace, out: Path) -> int:
         rooms=args.rooms,
         legs=args.legs,
         talkers=args.talkers,
+        room_interval=args.room_interval,
         seconds=args.seconds,
         span_seconds=args.span_seconds,
         span_legs=args.span_legs,
+        span_talkers=args.span_talkers,
         failovers=args.failovers,
         folder=args.data_dir,
     )

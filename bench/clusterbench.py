@@ -3,7 +3,8 @@
 One cluster (bench/clusterup.py: every node a `mediacore serve` in a network namespace of its
 own, Redis and Kamailio on the bridge) and three parts, each bounded in count and time:
 
-1. placement: `rooms` rooms opened through n1's API, `legs` plain PCMU legs in each joined
+1. placement: `rooms` rooms opened through n1's API (`room_interval` seconds apart: the
+   directory places each by the nodes' last heartbeats), `legs` plain PCMU legs in each joined
    through n1's API too (bench/loadgen.py processes, 50 packets/s per leg, `talkers` tone
    bursts per room and silence from the others); over `seconds` of that load, the rooms and
    legs per node as `GET /api/v1/nodes` and the room directory tell them, and each node's CPU
@@ -47,9 +48,11 @@ class ClusterBenchmark:
     rooms: int = 6  # placement: rooms opened through n1
     legs: int = 20  # in each room
     talkers: int = 2  # in each room
+    room_interval: float = 1.0  # seconds between opening two rooms (0: all at once)
     seconds: float = 10.0  # placement window under load
     span_seconds: float = 20.0  # cross-node talker run (0 skips)
     span_legs: int = 10  # silence legs on each node in the spanning room, besides the probes
+    span_talkers: int = 3  # on n1, each its own tone: more bursts timed per second
     failovers: int = 3  # kill -9 runs (0 skips)
     folder: str = ""  # where the nodes' data and logs go (default: a temporary folder)
 
@@ -90,11 +93,15 @@ def _placement(benchmark: ClusterBenchmark, cluster: Cluster, progress: Progress
     names = [f"place-{number}" for number in range(benchmark.rooms)]
     progress(
         f"placement: {benchmark.rooms} rooms of {benchmark.legs} legs ({benchmark.talkers} "
-        f"talkers each) through n1, {benchmark.seconds:.0f} s"
+        f"talkers each) through n1, opened {benchmark.room_interval:g} s apart, "
+        f"{benchmark.seconds:.0f} s"
     )
     for name in names:
         response = entry.client.post("/api/v1/rooms", json={"name": name})
         response.raise_for_status()
+        # The directory places a room by the nodes' last heartbeats (every 0.5 s): rooms
+        # opened faster than that all see the same loads and go to the same node.
+        time.sleep(benchmark.room_interval)
     specs = [
         {"name": f"{room}-{index}", "room": room, "probe": False,
          "talker": index if index < benchmark.talkers else None}

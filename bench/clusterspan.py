@@ -1,10 +1,11 @@
 """`bench cluster`, part 2: the extra latency of a talker heard on another node.
 
 A room owned by n1 grows a shard on n2 (`POST /api/v1/rooms/{room}/shards {"node": "n2"}`).
-One load generator process joins a talker and a probe listener through n1's API and another
-probe listener through n2's (each node serves leg-adding requests for a room it hosts a shard
+One load generator process joins `span_talkers` talkers (each its own tone, bursts every
+0.5 s at staggered phases) and a probe listener through n1's API and another probe listener
+through n2's (each node serves leg-adding requests for a room it hosts a shard
 of), plus `span_legs` silence legs on each node; all send 50 packets/s from one start time.
-The talker's tone bursts are timed from onset sent to onset heard at each probe (bench.onsets,
+The talkers' tone bursts are timed from onset sent to onset heard at each probe (bench.onsets,
 the other benchmarks' measurement): the extra of the n2 probe over the n1 probe at p50, p95 and
 p99 is judged against one tick plus half the round trip between the nodes' namespaces
 (bench/netrtt.py, run inside n1 towards n2).
@@ -39,12 +40,14 @@ OWNER, GUEST = "n1", "n2"
 class SpanSettings(Protocol):
     span_seconds: float
     span_legs: int
+    span_talkers: int
 
 
 def run(cluster: Cluster, benchmark: SpanSettings, progress: Progress) -> dict[str, Any]:
     owner = cluster.nodes[OWNER]
     progress(
-        f"span: room {ROOM!r} on {OWNER} with a shard on {GUEST}; a talker on {OWNER}, "
+        f"span: room {ROOM!r} on {OWNER} with a shard on {GUEST}; {benchmark.span_talkers} "
+        f"talkers on {OWNER}, "
         f"listeners on both, {benchmark.span_legs} more legs on each, "
         f"{benchmark.span_seconds:.0f} s"
     )
@@ -81,8 +84,12 @@ def run(cluster: Cluster, benchmark: SpanSettings, progress: Progress) -> dict[s
 
 def _measure(cluster: Cluster, benchmark: SpanSettings, progress: Progress) -> dict[str, Any]:
     owner, guest = cluster.nodes[OWNER], cluster.nodes[GUEST]
+    talkers = max(1, min(benchmark.span_talkers, len(TALKER_FREQUENCIES)))
     specs: list[dict[str, Any]] = [
-        {"name": "span-talker", "room": ROOM, "talker": 0, "probe": False, "url": owner.url},
+        {"name": f"span-talker-{k}", "room": ROOM, "talker": k, "probe": False, "url": owner.url}
+        for k in range(talkers)
+    ]
+    specs += [
         {"name": "span-ear-1", "room": ROOM, "talker": None, "probe": True, "url": owner.url},
         {"name": "span-ear-2", "room": ROOM, "talker": None, "probe": True, "url": guest.url},
     ]
@@ -102,31 +109,32 @@ def _measure(cluster: Cluster, benchmark: SpanSettings, progress: Progress) -> d
         roster = owner.client.get(f"/api/v1/rooms/{ROOM}/participants").json()
     finally:
         reports = collect_load(load, timeout=benchmark.span_seconds + 60)
-    sent = [t for r in reports for o in r["sent_onsets"] for t in o["times"]]
-    heard = {
-        entry["probe"]: [t for t in entry["times"] if t > start + WARMUP]
-        for r in reports
-        for entry in r["heard_onsets"]
-        if entry["talker"] == 0
-    }
+    sent = {o["tone"]: o["times"] for r in reports for o in r["sent_onsets"]}
     window = (start + WARMUP, start + benchmark.span_seconds)
-    lost = {
-        probe: dict(zip(("expected", "lost"), lost_onsets(sent, times, window), strict=True))
-        for probe, times in heard.items()
-    }
+    latencies: dict[str, list[float]] = {"span-ear-1": [], "span-ear-2": []}
+    onsets = {probe: {"expected": 0, "lost": 0} for probe in latencies}
+    for report in reports:
+        for entry in report["heard_onsets"]:
+            probe, times = entry["probe"], [t for t in entry["times"] if t > window[0]]
+            talker = sent.get(entry["talker"], [])
+            latencies[probe] += match_latencies(talker, times)
+            expected, lost = lost_onsets(talker, entry["times"], window)
+            onsets[probe]["expected"] += expected
+            onsets[probe]["lost"] += lost
     return {
         "shards": summary.get("shards"),
         "legs_by_node": _by_node(roster),
         # Where each listener is, as the roster says (the talker's node and the other).
         "probes": {
             name: next((e.get("node") for e in roster if e.get("name") == name), None)
-            for name in ("span-ear-1", "span-ear-2")
+            for name in latencies
         },
-        "tone_hz": TALKER_FREQUENCIES[0],
-        "onsets_sent": len(sent),
-        "onsets": lost,
-        "same": match_latencies(sent, heard.get("span-ear-1", [])),
-        "cross": match_latencies(sent, heard.get("span-ear-2", [])),
+        "talkers": talkers,
+        "tones_hz": list(TALKER_FREQUENCIES[:talkers]),
+        "onsets_sent": sum(len(times) for times in sent.values()),
+        "onsets": onsets,
+        "same": latencies["span-ear-1"],
+        "cross": latencies["span-ear-2"],
     }
 
 
