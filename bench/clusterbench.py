@@ -63,7 +63,7 @@ def run(benchmark: ClusterBenchmark, progress: Progress) -> dict[str, Any]:
     folder = Path(benchmark.folder or tempfile.mkdtemp(prefix="mediacore-bench-cluster-"))
     folder.mkdir(parents=True, exist_ok=True)
     progress(f"bench cluster: {benchmark.nodes} nodes, data and logs in {folder}")
-    report: dict[str, Any] = {"folder": str(folder)}
+    report: dict[str, Any] = {}
     began = time.monotonic()
     with started_cluster(
         folder, nodes=benchmark.nodes, workers=benchmark.workers, progress=progress

@@ -45,6 +45,7 @@ def _placement(axis: Axes, placement: dict[str, Any] | None) -> None:
         for xi, value in zip(x + offset, values, strict=True):
             axis.text(xi, value, str(value), ha="center", va="bottom", fontsize=7)
     axis.set_yscale("symlog")
+    axis.set_ylim(0, max([1, *(row["legs"] or 0 for row in rows)]) * 6)  # room for the legend
     axis.set_xticks(x, [row["node"] for row in rows])
     axis.set_ylabel("rooms, legs (GET /api/v1/nodes)")
     cpu = axis.twinx()
