@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    clusterbench,
     conferencebench,
     dispatchbench,
     failover,
@@ -27,6 +28,8 @@ from bench import (
 )
 from bench import scenario as runs
 from bench.calibration import calibration_ms
+from bench.clusterplot import cluster_plot
+from bench.clusterup import unavailable as cluster_unavailable
 from bench.conferenceplot import conference_plot
 from bench.dispatchplot import dispatch_plot
 from bench.figures import janus_comparison
@@ -150,6 +153,31 @@ def main(argv: list[str] | None = None) -> int:
         help="stop the killed worker's room's senders at the kill (default: they keep sending "
         "to their old ports, as phones would)",
     )
+    cluster = commands.add_parser(
+        "cluster",
+        help="three nodes in network namespaces: placement, a talker heard across nodes, "
+        "failover gap after kill -9 (needs root, redis-server, kamailio)",
+    )
+    cluster.add_argument("--nodes", type=int, default=3)
+    cluster.add_argument("--workers", type=int, default=1, help="media workers per node")
+    cluster.add_argument("--rooms", type=int, default=6, help="placement: rooms (0 skips)")
+    cluster.add_argument("--legs", type=int, default=20, help="placement: legs in each room")
+    cluster.add_argument("--talkers", type=int, default=2, help="placement: talkers per room")
+    cluster.add_argument(
+        "--room-interval", type=float, default=1.0, help="placement: s between opening rooms"
+    )
+    cluster.add_argument("--seconds", type=float, default=10.0, help="placement window, s")
+    cluster.add_argument(
+        "--span-seconds", type=float, default=20.0, help="cross-node talker run, s (0 skips)"
+    )
+    cluster.add_argument(
+        "--span-legs", type=int, default=10, help="more legs on each node in the spanning room"
+    )
+    cluster.add_argument(
+        "--span-talkers", type=int, default=3, help="talkers on n1 in the spanning room"
+    )
+    cluster.add_argument("--failovers", type=int, default=3, help="kill -9 runs (0 skips)")
+    cluster.add_argument("--data-dir", default="", help="the nodes' data and logs (default: temp)")
     sip = commands.add_parser("sip", help="sipp: registrations, call set-up rate, concurrent calls")
     sip.add_argument("--registrations", type=int, default=1000)
     sip.add_argument("--registration-rate", type=float, default=100.0)
@@ -764,6 +792,40 @@ def _failover(args: argparse.Namespace, out: Path) -> int:
     return 0 if summary["passed"] else 1
 
 
+def _cluster(args: argparse.Namespace, out: Path) -> int:
+    reason = cluster_unavailable()
+    if reason is not None:
+        _progress(f"bench cluster cannot run here: {reason}")
+        return 2
+    benchmark = clusterbench.ClusterBenchmark(
+        nodes=args.nodes,
+        workers=args.workers,
+        rooms=args.rooms,
+        legs=args.legs,
+        talkers=args.talkers,
+        room_interval=args.room_interval,
+        seconds=args.seconds,
+        span_seconds=args.span_seconds,
+        span_legs=args.span_legs,
+        span_talkers=args.span_talkers,
+        failovers=args.failovers,
+        folder=args.data_dir,
+    )
+    report = _report_of("cluster", benchmark) | clusterbench.run(benchmark, _progress)
+    path = _write(out, "cluster", report)
+    cluster_plot(
+        report,
+        f"mediacore cluster: {benchmark.nodes} nodes in network namespaces, "
+        f"{benchmark.workers} media worker(s) each",
+        out / "cluster.png",
+    )
+    _progress(
+        f"bench cluster {'passed' if report['passed'] else 'NOT passed'} in {report['seconds']} s"
+        f"; wrote {path} and {out / 'cluster.png'}"
+    )
+    return 0 if report["passed"] else 1
+
+
 def _dispatch(args: argparse.Namespace, out: Path) -> int:
     benchmark = dispatchbench.DispatchBenchmark(
         rooms=args.rooms,
@@ -881,6 +943,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
     "wall": _wall,
     "workers": _workers,
     "failover": _failover,
+    "cluster": _cluster,
     "fuzz": _fuzz,
     "dispatch": _dispatch,
     "conference": _conference,

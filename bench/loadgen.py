@@ -46,6 +46,7 @@ class Leg:
     burst: list[bytes] | None = None
     tone: int = 0  # its index into the job's frequencies (default: its talker index)
     offset: float = 0.0  # where in the burst period its bursts start (0..1)
+    url: str = ""  # the API it joins through when not the job's (a cluster node's own)
 
 
 async def join(job: dict[str, Any], legs: list[Leg]) -> None:
@@ -64,7 +65,7 @@ async def join(job: dict[str, Any], legs: list[Leg]) -> None:
                     answer = await asyncio.to_thread(_exchange, job["exchange"], leg, offer)
                 else:
                     response = await client.post(
-                        f"/api/v1/rooms/{leg.room}/rtp",
+                        f"{leg.url}/api/v1/rooms/{leg.room}/rtp",
                         params={"name": leg.name},
                         content=offer,
                         headers={"Content-Type": "application/sdp"},
@@ -160,7 +161,8 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
         peer = RtpPeer(PCMU, ptime, job.get("host", "127.0.0.1"))
         # Probes time the onsets they hear; self-checking talkers listen for their own tone.
         peer.record = bool(spec["probe"] or spec.get("self_check"))
-        leg = Leg(spec["name"], spec["room"], spec["talker"], spec["probe"], peer)
+        url = str(spec.get("url", ""))
+        leg = Leg(spec["name"], spec["room"], spec["talker"], spec["probe"], peer, url=url)
         if leg.talker is not None:
             # By default talker k uses the k-th tone and starts k quarter-periods in.
             leg.tone = int(spec.get("tone", leg.talker)) % len(frequencies)

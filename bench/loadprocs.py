@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from bench.serverproc import TOKEN, ServerProcess
 
@@ -31,22 +32,37 @@ def start_load(
     """`legs` plain RTP legs in `room`, the first `talkers` sending tone bursts and the others
     silence packets, spread over processes of LEGS_PER_PROCESS; all sending once this returns.
     On any failure the processes started so far are stopped."""
-    if legs <= 0:
-        return []
     specs = [
         {"name": f"load-{i}", "room": room, "talker": i if i < talkers else None, "probe": False}
         for i in range(legs)
     ]
-    workers = max(1, math.ceil(legs / LEGS_PER_PROCESS))
+    return start_legs(server.url, specs, ptime=ptime, duration=duration, progress=progress)
+
+
+def start_legs(
+    url: str,
+    specs: list[dict[str, Any]],
+    *,
+    ptime: int,
+    duration: float,
+    progress: Callable[[str], None],
+    host: str = "127.0.0.1",
+) -> list[subprocess.Popen[str]]:
+    """Legs as bench/loadgen.py's job describes them (`specs`: name, room, talker, probe),
+    joined through the API at `url` from sockets on `host`, spread over processes of
+    LEGS_PER_PROCESS; all sending once this returns. On any failure the processes started so
+    far are stopped. collect_load() reads what they measured once `duration` is over."""
+    if not specs:
+        return []
+    workers = max(1, math.ceil(len(specs) / LEGS_PER_PROCESS))
+    talkers = sum(1 for spec in specs if spec["talker"] is not None)
     processes: list[subprocess.Popen[str]] = []
     try:
         for part in (specs[i::workers] for i in range(workers)):
-            job = {"url": server.url, "token": TOKEN, "legs": part, "ptime": ptime,
-                   "duration": duration, "drift_ppm": 500}  # fmt: skip
+            job = {"url": url, "token": TOKEN, "legs": part, "ptime": ptime,
+                   "duration": duration, "drift_ppm": 500, "host": host}  # fmt: skip
             processes.append(spawn_worker("bench.loadgen", job))
-        progress(
-            f"  joining {legs} load legs ({min(talkers, legs)} talkers) in {workers} process(es)"
-        )
+        progress(f"  joining {len(specs)} load legs ({talkers} talkers) in {workers} process(es)")
         for process in processes:
             assert process.stdout is not None
             line = process.stdout.readline().strip()
@@ -61,6 +77,21 @@ def start_load(
         stop_load(processes)
         raise
     return processes
+
+
+def collect_load(processes: list[subprocess.Popen[str]], timeout: float) -> list[dict[str, Any]]:
+    """Each load generator's report (bench/loadgen.py's last line) once it has sent for its
+    whole duration; `timeout` seconds at most, then the rest are stopped (RuntimeError)."""
+    reports = []
+    try:
+        for process in processes:
+            output, _ = process.communicate(timeout=timeout)
+            reports.append(json.loads(output.strip().splitlines()[-1]))
+    except (subprocess.TimeoutExpired, IndexError, ValueError) as error:
+        raise RuntimeError(f"a load generator gave no report: {error}") from error
+    finally:
+        stop_load(processes)
+    return reports
 
 
 def spawn_worker(module: str, job: dict[str, object]) -> subprocess.Popen[str]:

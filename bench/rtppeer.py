@@ -19,7 +19,12 @@ import numpy as np
 from mediacore.codecs import registry
 from mediacore.codecs.base import CodecInfo, Pcm
 from mediacore.dtmf import dtmf_packets
-from mediacore.offeranswer import AudioNegotiation, make_audio_offer, read_answer
+from mediacore.offeranswer import (
+    AudioNegotiation,
+    answer_audio,
+    make_audio_offer,
+    read_answer,
+)
 from mediacore.rtp import RtpError, RtpPacket, build_rtp
 from mediacore.sdes import SrtpMode
 from mediacore.sdp import SessionDescription
@@ -90,6 +95,22 @@ class RtpPeer(asyncio.DatagramProtocol):
         keys = self.negotiation.srtp
         self._transform = SrtpTransform(keys) if keys is not None else None
         return self.negotiation
+
+    def answer(self, offer: str, version: int = 2) -> str:
+        """Answer a new offer from the other side (a re-INVITE moving the call elsewhere): from
+        now on the audio goes where it says; our SDP's session version is `version`. Plain RTP
+        only: an offer asking for SRTP keys is answered without them."""
+        answer, self.negotiation = answer_audio(
+            SessionDescription.parse(offer),
+            [self.codec],
+            self.host,
+            self.port,
+            session_id=self.offer.origin.session_id if self.offer else secrets.randbits(40),
+            ptime=self.ptime,
+            session_version=version,
+        )
+        self._transform = None
+        return answer.serialize()
 
     def datagram_received(self, data: bytes, addr: tuple[object, ...]) -> None:
         if self._transform is not None:

@@ -1,73 +1,22 @@
-"""A real Redis for the cluster tests: Debian's redis-server on a free loopback port.
-
-Nothing is saved to disk (no RDB, no AOF) and the server lives in a temporary directory, so a
-test run leaves nothing behind; it is stopped (SIGTERM, then SIGKILL) when the test ends."""
+"""A real Redis for the cluster tests: bench/redisserver.py's, the test skipped (not failed)
+where redis-server is not installed."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-REDIS = "/usr/bin/redis-server"
-READY_TIMEOUT = 10.0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
+from bench import redisserver
+from bench.redisserver import REDIS, free_port
+from tests.cluster.unavailable import skipped_when_unavailable
 
 
 @contextmanager
 def redis_server(directory: Path, host: str = "127.0.0.1") -> Iterator[str]:
     """A running Redis bound to `host`; yields its URL (database 0)."""
-    if not shutil.which(REDIS):
-        pytest.skip("redis-server is not installed (scripts/bootstrap test installs it)")
-    port = free_port(host)
-    command = [REDIS, "--bind", host, "--port", str(port), "--dir", str(directory)]
-    command += [
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--protected-mode",
-        "no",
-        "--loglevel",
-        "warning",
-    ]
-    log = (directory / "redis.log").open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_ready(host, port, process)
-        yield f"redis://{host}:{port}/0"
-    finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with skipped_when_unavailable(), redisserver.redis_server(directory, host) as url:
+        yield url
 
 
-def _wait_ready(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {process.returncode}")
-        try:
-            with socket.create_connection((host, port), timeout=0.5) as connection:
-                connection.sendall(b"PING\r\n")
-                if connection.recv(16).startswith(b"+PONG"):
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("redis-server did not answer PING")
+__all__ = ["REDIS", "free_port", "redis_server"]
