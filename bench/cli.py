@@ -929,10 +929,6 @@ def _fuzz(args: argparse.Namespace, out: Path) -> int:
     return 0 if report["passed"] else 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # The commands that start what they measure themselves (latency and capacity share a target).
 _COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
     "compare-janus": _compare_janus,
@@ -948,3 +944,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, Path], int]] = {
     "dispatch": _dispatch,
     "conference": _conference,
 }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
