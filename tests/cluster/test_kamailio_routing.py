@@ -98,22 +98,22 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """Redis and Kamailio on the bridge, n1 (rooms in its own process) and n2 (one media
-    worker) each in a namespace of its own."""
+    """Redis and Kamailio on the bridge, n1 (rooms in its own process), n2 and n3 (one media
+    worker each) each in a namespace of its own."""
     folder = tmp_path_factory.mktemp("cluster")
     with contextlib.ExitStack() as stack:
         net = stack.enter_context(Network())
         url = stack.enter_context(redis_server(folder, host=net.gateway))
         client = redis.Redis.from_url(url, decode_responses=True)
         stack.callback(client.close)
-        # The nodes' addresses (.11, .12) only: the phones on the bridge address are strangers.
+        # The nodes' addresses (.11-.13) only: the phones on the bridge address are strangers.
         nodes_net = f"{net.address(8)}/29"
         proxy = stack.enter_context(
             kamailio(folder, url, net.gateway, node_net=nodes_net, tls=True)
         )
         nodes: dict[str, ServerProcess] = {}
         addresses: dict[str, str] = {}
-        for name, workers in (("n1", 0), ("n2", 1)):
+        for name, workers in (("n1", 0), ("n2", 1), ("n3", 1)):
             namespace = net.add(name)
             # Kamailio is the nodes' proxy: auth failures count against whom it relays.
             config = NODE_CONFIG.replace("[sip]\n", f'[sip]\nproxies = "{proxy.host}"\n', 1)
@@ -279,6 +279,41 @@ def test_a_call_to_a_room_with_an_intake_node_goes_there_and_the_rest_to_its_own
     (tmp_path / "owner").mkdir()
     call("owner")
     assert cluster.kamailio.routed(f"INVITE room harbour -> sip:{cluster.sip('n1')}")
+
+
+async def test_a_room_grown_onto_another_node_takes_a_call_through_kamailio_there(
+    cluster: Cluster, phones: Callable[..., Phone], tones: dict[int, Path]
+) -> None:
+    """A room on n2 grown onto n3 (`POST /rooms/{room}/shards`): Kamailio sends a phone's
+    call to the room to n3, the room's new intake, where it joins n3's shard; a listener on n2
+    hears the phone across the cascade link between the nodes, and the roster asked of n2 shows
+    the phone's leg on n3."""
+    cluster.place("wide", "n2")
+    n2 = cluster.nodes["n2"]
+    grown = n2.client.post("/api/v1/rooms/wide/shards", json={"node": "n3"})
+    assert grown.status_code == 201, grown.text
+    assert {s["node"] for s in grown.json()["shards"]} == {"n2", "n3"}
+    intake = wait_for(lambda: cluster.redis.hget(room_key("wide"), "intake_sip"), 5, "intake")
+    assert intake == cluster.sip("n3")
+    listening = await listener(cluster, "n2", "wide")
+    alice = await asyncio.to_thread(phones, "alice", register=False)
+    try:
+        since = alice.mark()
+        call = alice.cmd("call", uri=f"sip:wide@{cluster.kamailio.address}")["call"]
+        await asyncio.to_thread(alice.wait_call_state, call, "CONFIRMED", 10, since)
+        started = time.monotonic()
+        alice.cmd("play", call=call, wav=str(tones[1000]))
+        await asyncio.sleep(2.0)
+        assert tone_level_dbfs(listening.decoded(started + 0.5), 1000.0, 8000) > -30.0
+        roster = n2.client.get("/api/v1/rooms/wide/participants").json()
+        assert {p["node"] for p in roster if p["kind"] == "sip"} == {"n3"}, roster
+        assert {p["node"] for p in roster if p["name"] == "listener"} == {"n2"}, roster
+        assert cluster.kamailio.routed(f"INVITE room wide -> intake sip:{cluster.sip('n3')}")
+        since = alice.mark()
+        alice.cmd("hangup", call=call)
+        await asyncio.to_thread(alice.wait_call_state, call, "DISCONNECTED", 10, since)
+    finally:
+        listening.close()
 
 
 def test_a_phone_registered_through_kamailio_is_dialled_from_a_room_on_another_node(
