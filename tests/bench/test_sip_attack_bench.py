@@ -26,10 +26,13 @@ def test_the_flood_sends_well_formed_requests_without_credentials_that_match() -
 def test_a_short_attack_run_keeps_the_phones_working_and_writes_json_and_a_plot(
     tmp_path: Path,
 ) -> None:
-    arguments = ["--attack-rate", "200", "--attack-seconds", "12", "--attack-processes", "2"]
+    # A smoke run: the report's shape and phones that work through a short flood (the held calls
+    # last the flood and 12 s more, the bench's fixed margin). The real run: `python -m bench sip
+    # --attack` (40 s at 2000 requests/s).
+    arguments = ["--attack-rate", "200", "--attack-seconds", "4", "--attack-processes", "2"]
     code = main(["--out", str(tmp_path), "sip", "--attack", *arguments, "--held-calls", "2"])
     report = json.loads((tmp_path / "sip-attack.json").read_text())
-    assert report["flood"]["sent"] >= 0.9 * 200 * 12
+    assert report["flood"]["sent"] >= 0.9 * 200 * 4
     assert report["flood"]["sources"] == 200
     for name, phone in report["phones"].items():
         assert phone["failed"] == 0 and phone["successful"] > 0, (name, phone)

@@ -1,8 +1,9 @@
 """Real headless Chromium, driven by Playwright, against a real server.
 
-One server per module (the e2e harness), one Chromium per fake microphone tone (Chromium takes
-its fake microphone from a file given at launch), pages on the server's own origin. Every test
-module here runs its tests on one module-wide event loop, the one the browsers were started on.
+One server per module (the e2e harness; the modules setting SERVER_SHARED share one), one
+Chromium per fake microphone tone (Chromium takes its fake microphone from a file given at
+launch), pages on the server's own origin. Every test module here runs its tests on one
+module-wide event loop, the one the browsers were started on.
 Skipped when /usr/bin/chromium or Playwright is missing (scripts/bootstrap installs both)."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest_asyncio
 from bench.rtppeer import RtpPeer
 from mediacore.audio import float_to_int16, tone, tone_levels_by_block
 from mediacore.codecs import PCMU
-from tests.e2e.conftest import room, server
+from tests.e2e.conftest import pytest_runtest_teardown, room, server, shared_server
 from tests.e2e.server import TOKEN, ServerProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -31,7 +32,7 @@ try:
 except ImportError:  # pragma: no cover - CI installs it
     async_playwright = None  # type: ignore[assignment]
 
-__all__ = ["room", "server"]
+__all__ = ["pytest_runtest_teardown", "room", "server", "shared_server"]
 
 TONE_LEVEL = -20.0  # dBFS RMS of every fake microphone tone
 TONE_RATE = 48000

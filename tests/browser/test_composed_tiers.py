@@ -18,6 +18,7 @@ from tests.e2e.test_browser_tiers import GRAINY, VIDEO
 from tests.walls.wallreceiver import rtmp_camera
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 
 
 async def test_chromium_sends_remb_on_the_composed_picture_and_keeps_the_full_tier(

@@ -12,6 +12,7 @@ from tests.ingest.test_field_sources import H264
 from tests.walls.wallreceiver import rtmp_camera
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 
 VIDEO = {"layout": {"kind": "grid"}, "width": 640, "height": 360, "fps": 10}
 CENTRE_RGB = """video => {

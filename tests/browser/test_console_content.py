@@ -10,6 +10,7 @@ from tests.browser.conftest import Chromium, join_room, poll
 from tests.e2e.server import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 
 
 async def test_a_console_shares_its_screen_and_another_console_shows_it(

@@ -13,6 +13,7 @@ from tests.browser.conftest import Chromium, Phone, join_room, poll
 from tests.e2e.server import TOKEN, ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 
 
 def participant(server: ServerProcess, room: str, participant_id: str) -> dict[str, Any] | None:

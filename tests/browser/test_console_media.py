@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from playwright.async_api import Page
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 
 SILENT = -50.0  # below this a tone is "not heard"
 

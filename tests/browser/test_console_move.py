@@ -14,6 +14,7 @@ from tests.browser.conftest import Chromium, Phone, join_room, poll
 from tests.e2e.server import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 
 LEVEL = -20.0  # the fake microphone's tone, as a listener hears it (roughly)
 

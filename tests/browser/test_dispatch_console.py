@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from playwright.async_api import Page
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 
 MIC_HZ = 1000.0
 ROOMS = ("dc-home", "dc-fire", "dc-police")

@@ -9,6 +9,7 @@ from tests.e2e.server import TOKEN, ServerProcess
 from tests.walls.wallreceiver import near, rtmp_camera
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 
 # The pixel at (x, y) of what the <video> shows, drawn on a canvas.
 READ_PIXEL = """([x, y]) => {

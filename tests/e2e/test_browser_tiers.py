@@ -33,6 +33,7 @@ pytestmark = pytest.mark.slow
 
 VIDEO: dict[str, Any] = {"layout": {"kind": "grid"}, "width": 640, "height": 360, "fps": 10}
 # Moving grain: x264 must spend bits on it, so a tier's cap shows in the bytes.
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 GRAINY = ["-vf", "noise=alls=24:allf=t", *H264, "-r", "10"]
 CRAFTED_REMB = 20_000  # bit/s, far below any tier: the link is full
 

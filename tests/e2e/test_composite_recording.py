@@ -24,6 +24,7 @@ from tests.walls.wallreceiver import near, rtmp_camera
 
 pytestmark = pytest.mark.slow
 
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 ROOM_SETTINGS = {"video": {"layout": {"kind": "grid"}, "width": 640, "height": 360, "fps": 10}}
 CAMERA = [*H264, "-r", "10"]
 RED, BLUE = (255, 0, 0), (0, 0, 255)

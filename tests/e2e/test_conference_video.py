@@ -30,6 +30,7 @@ from tests.webrtc.test_webrtc_e2e import SDP, join
 pytestmark = pytest.mark.slow
 
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 VIDEO = {"layout": {"kind": "grid"}, "width": 640, "height": 360, "fps": 10}
 CAMERA = [*H264, "-r", "10"]
 

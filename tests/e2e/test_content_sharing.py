@@ -37,6 +37,7 @@ pytestmark = [
 ]
 
 GREEN, MAGENTA, YELLOW = (0, 255, 0), (255, 0, 255), (255, 255, 0)
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 VIDEO = {"layout": {"kind": "grid"}, "width": 640, "height": 360, "fps": 10}
 
 

@@ -39,6 +39,7 @@ pytestmark = [
     ),
 ]
 
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 RATE = 8000
 SINE = 1000.0  # what ffmpeg sends
 # ffmpeg's sine source has a peak of 1/8 full scale: 20 log10(1/8 / sqrt 2) = -21.07 dBFS RMS.

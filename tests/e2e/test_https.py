@@ -56,7 +56,8 @@ def test_plain_http_from_another_machine_is_refused_and_none_turns_it_off(
     only: a plain request from the machine's own network address (another host, as far as
     the server can tell) gets a 400 naming https; `plain_http = "none"` refuses loopback too."""
     address = _network_address()
-    server = ServerProcess(tmp_path / "open", host="0.0.0.0", tls=True)
+    # HTTP only (the control process serves it in either mode): no media workers to start
+    server = ServerProcess(tmp_path / "open", host="0.0.0.0", tls=True, workers=0)
     try:
         port = server.url.rsplit(":", 1)[1]
         if address is not None:
@@ -67,7 +68,9 @@ def test_plain_http_from_another_machine_is_refused_and_none_turns_it_off(
         assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health").status_code == 200
     finally:
         assert server.stop() == 0
-    closed = ServerProcess(tmp_path / "closed", tls=True, MEDIACORE_SERVER_PLAIN_HTTP="none")
+    closed = ServerProcess(
+        tmp_path / "closed", tls=True, workers=0, MEDIACORE_SERVER_PLAIN_HTTP="none"
+    )
     try:
         refused = httpx.get(closed.url.replace("https", "http", 1) + "/api/v1/health")
         assert refused.status_code == 400
@@ -159,7 +162,7 @@ def test_a_configured_certificate_is_served_as_given(tmp_path: Path) -> None:
     config = f'[server]\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
     folder = tmp_path / "data"
     folder.mkdir()
-    process = ServerProcess(folder, config=config, tls=True, ca_file=cert)
+    process = ServerProcess(folder, config=config, tls=True, ca_file=cert, workers=0)  # HTTP only
     try:
         assert process.client.get("/api/v1/health").json() == {"status": "ok"}
         assert not (folder / "tls").exists()  # nothing made

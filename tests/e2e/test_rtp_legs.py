@@ -23,6 +23,7 @@ from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 LEVEL = -20.0  # dBFS RMS of every test tone
 SILENT = -50.0  # below this a tone is "not heard"
 

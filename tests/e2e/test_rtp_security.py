@@ -17,6 +17,7 @@ from tests.e2e.server import ServerProcess
 
 pytestmark = pytest.mark.slow
 
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 LEVEL = -20.0
 SILENT = -50.0
 

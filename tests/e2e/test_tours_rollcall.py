@@ -19,6 +19,7 @@ from tests.walls.wallreceiver import near, rtmp_camera
 pytestmark = pytest.mark.slow
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 SIZE = {"width": 320, "height": 180, "fps": 5}
 CAMERA_5FPS = [*CAMERA[:-2], "-r", "5"]
 INTERVAL = 2.0

@@ -18,6 +18,7 @@ from tests.webrtc.clients import Client
 
 pytestmark = pytest.mark.slow
 
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 SDP = {"Content-Type": "application/sdp"}
 
 

@@ -22,6 +22,7 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not on PATH"),
 ]
 
+SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
 ROOM_SETTINGS = {"video": {"layout": {"kind": "grid"}, "width": 640, "height": 360, "fps": 10}}
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
 IMAGEATTR = "a=imageattr:96 send * recv [x=320,y=180]"
