@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from playwright.async_api import Page
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
-SERVER_SHARED = True  # its own rooms only: the shared server (tests/e2e/conftest.py)
+# A server of its own: on the shared one a parked call's pickup did not bring it back (the
+# seat's state after the other console modules' tests); to be looked into.
 
 MIC_HZ = 1000.0
 ROOMS = ("dc-home", "dc-fire", "dc-police")
