@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import ssl
 from collections.abc import Awaitable, Callable
@@ -316,12 +317,21 @@ def _with_length(scope: Scope, length: int) -> Scope:
 
 
 async def _body(receive: Receive) -> bytes:
+    body = await _bounded_body(receive, math.inf)
+    assert body is not None  # no bound to pass
+    return body
+
+
+async def _bounded_body(receive: Receive, limit: float) -> bytes | None:
+    """The whole body, or None once it goes past `limit` bytes."""
     body = b""
     while True:
         message = await receive()
         if message["type"] != "http.request":
             return body
         body += message.get("body", b"")
+        if len(body) > limit:
+            return None
         if not message.get("more_body"):
             return body
 
@@ -367,10 +377,11 @@ async def _answer(send: Send, status: int, error: str, detail: str) -> None:
     await _send(send, status, [(b"content-type", b"application/json")], body)
 
 
-# Shared with clusterbodies.py.
-header, read_body, replay, capture, send_reply, answer = (
+# Shared with clusterbodies.py, clusterrecordingapi.py and clustershards.py.
+header, read_body, read_bounded_body, replay, capture, send_reply, answer = (
     _header,
     _body,
+    _bounded_body,
     _replay,
     _capture,
     _send,

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mediacore.channelio import RequestFailed
 from mediacore.room import RoomError
 from mediacore.server import clustertrust
+from mediacore.server.clusterforward import header, read_bounded_body, send_reply
 from mediacore.server.remoteshard import NOTICES, SHARD_METHODS
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class ClusterShards:
         if scope.get("method") != "POST":
             await _answer(send, 405, {"error": "method-not-allowed", "detail": "POST only"})
             return
-        body = await _body(receive, self.max_body)
+        body = await read_bounded_body(receive, self.max_body)
         if body is None:
             detail = f"a request body is limited to {self.max_body} bytes"
             await _answer(send, 413, {"error": "too-large", "detail": detail})
@@ -96,7 +97,7 @@ class ClusterShards:
 
     def _sender(self, scope: Scope) -> str | None:
         """The node that signed the request, or None."""
-        secret, mark = self.secret(), _header(scope, clustertrust.HEADER)
+        secret, mark = self.secret(), header(scope, clustertrust.HEADER)
         if secret is None or mark is None:
             return None
         target = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
@@ -143,30 +144,6 @@ class ClusterShards:
         await send({"type": "http.response.body", "body": b""})
 
 
-def _header(scope: Scope, wanted: str) -> str | None:
-    key = wanted.encode()
-    for name, value in scope.get("headers", ()):
-        if name.lower() == key:
-            return str(value.decode("latin-1"))
-    return None
-
-
-async def _body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None once it goes past `limit`."""
-    body = b""
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return body
-        body += message.get("body", b"")
-        if len(body) > limit:
-            return None
-        if not message.get("more_body"):
-            return body
-
-
 async def _answer(send: Send, status: int, content: dict[str, Any]) -> None:
-    body = json.dumps(content).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    json_type = [(b"content-type", b"application/json")]
+    await send_reply(send, status, json_type, json.dumps(content).encode())
