@@ -147,7 +147,8 @@ class TwinViews:
                 copy = av.Packet(bytes(packet))  # the twin's packet is shared: never reused
                 copy.pts, copy.time_base = packet.pts, packet.time_base
                 view.source.push(copy, keyframe)
-                self._untap_unused(view)
+                if keyframe and len(view.taps) > 1:  # a move completes at a keyframe only
+                    self._untap_unused(view)
 
         view.taps[tier] = twin.add_tap(forward)
 
