@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import socket
 import ssl
@@ -24,9 +25,13 @@ import httpx
 
 from bench.sipprun import free_sip_port
 from mediacore.server.config import default_worker_count
-from mediacore.server.parentdeath import die_with_parent
 
 TOKEN = "e2e-admin-token-for-tests"  # tokens are at least 16 characters
+# A test or bench killed outright (a timeout) must not leave its server running: Linux sends
+# the server SIGTERM when the thread that started it dies. util-linux's setpriv asks for that
+# before it execs the server. Not `preexec_fn`: Python code between fork and exec deadlocks
+# when another thread held a lock at the fork (it hung a CI run in the dynamic loader).
+DIE_WITH_PARENT = ("setpriv", "--pdeathsig", "TERM") if shutil.which("setpriv") else ()
 
 
 def free_tcp_port() -> int:
@@ -261,6 +266,7 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [
                 *launcher,
+                *DIE_WITH_PARENT,
                 sys.executable,
                 "-m",
                 "mediacore.server.cli",
@@ -282,8 +288,6 @@ class ServerProcess:
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            # A test or bench killed outright (a timeout) must not leave its server running.
-            preexec_fn=die_with_parent,
         )
         self.client = httpx.Client()  # replaced once the server (and its certificate) is there
         try:
