@@ -9,10 +9,9 @@ _PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent() -> None:
-    """Ask Linux for SIGTERM when the parent dies. Call it first thing in the child (a worker's start;
-    never a `preexec_fn`, which deadlocks in a threaded parent): a server or worker must never
-    outlive its parent holding ports. Elsewhere
-    than Linux it does nothing."""
+    """Ask Linux for SIGTERM when the parent dies. Call it first thing in the child (a
+    worker's start; never a `preexec_fn`, which deadlocks in a threaded parent): a server or
+    worker must never outlive its parent holding ports. Elsewhere than Linux it does nothing."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
