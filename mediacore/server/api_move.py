@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mediacore.server.auth import Principal
 from mediacore.server.errors import ApiError
 from mediacore.server.roomerrors import room_errors
-from mediacore.server.rooms import MoveRefused, Rooms
+from mediacore.server.rooms import MoveRefused, NodeDown, Rooms
 from mediacore.server.security import permission
 
 # Moving people between groups is the dispatcher's: admins, commanders and operators.
@@ -38,8 +38,10 @@ def build_move_router(rooms: Rooms) -> APIRouter:
         roster entry in the new room (with `room`). Events: `participant.left` (reason
         "moved", `to`) in the old room, `participant.joined` (`from`) in the new one, and
         `participant.moved` (`from`, `to`) in both. 404 room-not-found or
-        participant-not-found; 409 same-room, room-full, room-format (another rate or
-        ptime), not-movable (announcements, field video)."""
+        participant-not-found; 409 same-room, room-full (counted across the room's shards,
+        on every node), room-format (another rate or ptime), not-movable (announcements,
+        field video; in a cluster, a room whose shard on the leg's node is on another
+        media worker than the leg); 503 node-down (`to` is on a node that is down)."""
         if principal.room is not None and body.to != principal.room:
             raise ApiError(403, "forbidden", f"this link is for room {principal.room}")
         return {**await move_participant(rooms, room, participant_id, body.to), "room": body.to}
@@ -54,3 +56,5 @@ async def move_participant(rooms: Rooms, room: str, participant: str, to: str) -
             return await rooms.move(room, participant, to)
         except MoveRefused as error:
             raise ApiError(409, error.code, str(error)) from None
+        except NodeDown as error:
+            raise ApiError(503, "node-down", str(error)) from None

@@ -2,7 +2,9 @@
 else of the app: no user token is asked of them, the cluster's node mark (clustertrust.py) is.
 
 - `POST /api/v1/cluster/shards/{room}` `{"method", "data"}`: the room's owner asks this node's
-  shard of the room (the guest's) what it would ask a worker of its own; only SHARD_METHODS.
+  shard of the room (the guest's) what it would ask a worker of its own; only SHARD_METHODS
+  (and among them `room.grow`, which a node asks of the room's owner for a leg of its own
+  moving into the room).
   Answered 200 `{"result", "worker"}`, or 200 `{"error": kind, "detail"}` with the failure the
   worker or the room raised (ConnectionError: the worker is not running).
 - `POST /api/v1/cluster/shards/{room}/notify` `{"node", "event", "data"}`: a guest tells the
@@ -47,8 +49,9 @@ class ClusterShards:
         heard: Callable[[], Heard | None],
         max_body: int,
     ) -> None:
-        """`serve(owner, room, method, data)`: a guest's answer to its owner (None: this node
-        runs no media workers); `heard(guest, room, event, data)`: the owner's side."""
+        """`serve(node, room, method, data)`: the answer to node `node` (mostly a guest's to
+        its owner; None: this node runs no media workers); `heard(guest, room, event, data)`:
+        the owner's side."""
         self.app = app
         self.secret = secret
         self.clock = clock

@@ -1,11 +1,12 @@
 """This node's shards of other nodes' rooms (the guest's side of a room spanning nodes).
 
 The owner opens the shard (`room.open` through the internal route, clustershards.py) and
-drives it from then on; the guest keeps a PlacedRoom with `owner` set in its ShardedRooms, so
-that SIP calls and new legs arriving here join its shard, and passes the owner's requests to
-the worker holding it. A worker of this node that dies takes its shards of other nodes' rooms
-along: the owner hears their legs leave and drops the shard (it cannot be linked again from
-here), and the SIP calls here end."""
+drives it from then on (a leg moving into another node's room asks its owner for the shard,
+`room.grow`, which opens on the leg's worker); the guest keeps a PlacedRoom with `owner` set in
+its ShardedRooms, so that SIP calls and new legs arriving here join its shard, and passes the
+owner's requests to the worker holding it. A worker of this node that dies takes its shards of
+other nodes' rooms along: the owner hears their legs leave and drops the shard (it cannot be
+linked again from here), and the SIP calls here end."""
 
 from __future__ import annotations
 
@@ -36,23 +37,32 @@ class GuestShards:
         sharded.lost_listeners.append(self._lost)
 
     async def serve(
-        self, owner: str, room: str, method: str, data: dict[str, Any]
+        self, node: str, room: str, method: str, data: dict[str, Any]
     ) -> tuple[Any, int]:
-        """The owner's request to this node's shard of its room: (the answer, the worker's id).
-        A worker's failures are raised as RequestFailed (their kinds go back as they are)."""
+        """Node `node`'s request about `room`: (the answer, the worker's id). Mostly the
+        owner's to this node's shard of its room; `room.grow` is the other way round (a leg of
+        `node` moves into this node's room: grow it there), and `participant.move` moves a leg
+        of the shard here into another room. A worker's failures are raised as RequestFailed
+        (their kinds go back as they are)."""
         placed = self.sharded.rooms.get(room)
+        if method == "room.grow":
+            await self.sharded.grow_for_move(room, node, _settings(data.get("source")))
+            return None, self.sharded.placed(room).home_worker.id
         if method == "room.open" and placed is None:
-            return await self._open(owner, room, data)
-        if method == "room.open" and placed is not None and placed.owner != owner:
-            raise RoomExists(f"room {room!r} is open here, not as node {owner!r}'s")
-        if placed is None or placed.owner != owner:
-            raise NoSuchRoom(f"no shard of room {room!r} of node {owner!r} here")
+            return await self._open(node, room, data)
+        if method == "room.open" and placed is not None and placed.owner != node:
+            raise RoomExists(f"room {room!r} is open here, not as node {node!r}'s")
+        if placed is None or placed.owner != node:
+            raise NoSuchRoom(f"no shard of room {room!r} of node {node!r} here")
         worker = local_worker(placed.shards[0])
         if method == "room.open":  # asked again: it is open
             return await worker.request("room.summary", room=room), worker.id
         if method == "room.close":
             await self.sharded.close_quietly(room, str(data.get("reason", "closed")))
             return None, worker.id
+        if method == "participant.move":  # this node moves the leg (ShardedRooms.move)
+            entry = await self.sharded.move(room, str(data.get("participant")), str(data.get("to")))
+            return entry, worker.id
         answer = await worker.request(method, **{**data, "room": room})
         if method == "room.change":
             placed.settings = RoomSettings(**{**asdict(placed.settings), **data["changes"]})
@@ -61,13 +71,10 @@ class GuestShards:
     async def _open(self, owner: str, room: str, data: dict[str, Any]) -> tuple[Any, int]:
         if self.sharded.nodes is None:
             raise NotClustered("this node is not in a cluster")
-        try:
-            settings = RoomSettings(**data["settings"]).validate()
-        except (KeyError, TypeError, ValueError) as error:
-            raise RoomError(f"bad room settings: {error}") from None
+        settings = _settings(data.get("settings"))
         if settings.name != room:
             raise RoomError("the settings name another room")
-        worker = self.sharded.least_loaded()
+        worker = self.sharded.guest_worker(room)
         if worker is None:
             raise RoomError("no media worker is running")
         rooms = self.sharded.rooms
@@ -101,3 +108,11 @@ class GuestShards:
         if view is not None:
             for participant in list(view.participants):
                 view.left(participant, WORKER_LOST)
+
+
+def _settings(found: Any) -> RoomSettings:
+    """A room's settings as another node sent them; RoomError when they are not."""
+    try:
+        return RoomSettings(**found).validate()
+    except (TypeError, ValueError) as error:
+        raise RoomError(f"bad room settings: {error}") from None

@@ -20,7 +20,9 @@ from mediacore.channelio import RequestFailed
 from mediacore.server.children import ChildState
 
 SHARDS = "/api/v1/cluster/shards/"
-# The worker methods an owner may ask of a guest's shard (room.open makes the guest's room).
+# The worker methods an owner may ask of a guest's shard (room.open makes the guest's room;
+# participant.move has the guest node move a leg, guestshards.py), and room.grow, which a
+# node asks of a room's owner for a leg moving into the room (the room grows onto it).
 SHARD_METHODS = frozenset(
     {
         "room.open",
@@ -30,11 +32,13 @@ SHARD_METHODS = frozenset(
         "room.summaries",
         "room.roster",
         "room.whispers",
+        "room.grow",
         "participant.get",
         "participant.update",
         "participant.remove",
         "participant.hold",
         "participant.resume",
+        "participant.move",
         "floor.get",
         "floor.apply",
         "floor.action",

@@ -65,6 +65,10 @@ class OtherFormat(MoveRefused):
     code = "room-format"
 
 
+class NodeDown(RoomError):
+    """The room is on a node of the cluster that is down (its rooms are being re-placed)."""
+
+
 # The failures a room call may raise; the channel carries their class names across.
 ROOM_FAILURES: dict[str, type[Exception]] = {
     cls.__name__: cls
@@ -76,6 +80,7 @@ ROOM_FAILURES: dict[str, type[Exception]] = {
         SameRoom,
         NotMovable,
         OtherFormat,
+        NodeDown,
         NoSuchRoom,
         NoSuchParticipant,
         PortsExhausted,
@@ -156,8 +161,8 @@ class Rooms(Protocol):
 
     async def move(self, room: str, participant: str, to: str) -> dict[str, Any]:
         """Move a participant, its leg open (same call, same id), into room `to`; answers
-        its roster entry there. Raises NoSuchRoom, NoSuchParticipant, RoomFull, RoomClosed
-        or a MoveRefused."""
+        its roster entry there. Raises NoSuchRoom, NoSuchParticipant, RoomFull, RoomClosed,
+        a MoveRefused, or in a cluster NodeDown (`to` is on a node that is down)."""
         ...
 
     async def add_rtp_leg(

@@ -32,12 +32,13 @@ from mediacore.room import MOVED, RELAYED_CHANGES, RoomClosed, RoomError, RoomFu
 from mediacore.server.callroom import CallRoomView, RemoteLeg
 from mediacore.server.directory import MAX_ROOMS, RoomExists
 from mediacore.server.metricsdata import RoomSnapshot
-from mediacore.server.remoteshard import RemoteShardWorker
+from mediacore.server.remoteshard import RemoteShardWorker, UnknownNode
 from mediacore.server.rooms import (
     ROOM_FAILURES,
     WORKER_LOST,
     FloorAction,
     LegRequest,
+    NodeDown,
     NoRunningShard,
     NoSuchParticipant,
     NoSuchRoom,
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 WorkerNotified = Callable[[WorkerProcess, dict[str, Any]], None]  # (worker, notification data)
 ShardWorker = WorkerProcess | RemoteShardWorker  # a shard's worker: here, or on another node
 OWNER_GONE = "owner-gone"  # a guest's shard closed: the room's owner node died
+NOTICE_WAIT = 2.0  # seconds a move waits for the room's owner to hear of it
 
 
 class AlreadySpanned(RoomError):
@@ -78,6 +80,10 @@ class ShardNodes(Protocol):
     def spare(self, exclude: frozenset[str]) -> str | None: ...
 
     def tell_owner(self, owner: str, room: str, event: str, data: dict[str, Any]) -> None: ...
+
+    async def sent(self, owner: str, timeout: float) -> None: ...
+
+    async def owner(self, room: str) -> str | None: ...
 
     def intake(self, room: str, node: str | None) -> None: ...
 
@@ -147,6 +153,8 @@ class ShardedRooms:
         # In a cluster (app.py sets it): rooms spanning nodes, guests' rooms of other owners.
         self.nodes: ShardNodes | None = None
         self._spanning: set[str] = set()  # rooms growing onto another node on their own
+        # Other nodes' rooms a leg moves into: their shard here opens on the leg's worker.
+        self._guest_workers: dict[str, WorkerProcess] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         pool.on_notification = self._notified
         pool.on_restart = self._restore
@@ -375,20 +383,29 @@ class ShardedRooms:
 
     async def move(self, room: str, participant: str, to: str) -> dict[str, Any]:
         """The leg stays in the worker that holds its socket: the target room gets a shard
-        there if it has none (linked to its others), and the worker moves the participant."""
-        source, target = self.placed(room), self.placed(to)
+        there if it has none (linked to its others), and the worker moves the participant.
+        In a cluster, a leg on another node's shard of `room` is moved by that node, and a
+        room another node owns grows a shard onto this node's worker holding the leg."""
+        source, target = self.placed(room), self.rooms.get(to)
         shard = self._shard(room, participant)
-        if shard.node is not None or target.owner is not None:
-            raise NotMovable(f"participant {participant!r} is on another node")
-        check_move(source.settings, target.settings)
-        limit = target.settings.max_participants
-        if sum(s.load for s in target.shards) >= limit:
-            raise RoomFull(f"room {to!r} is full ({limit} participants)")
-        into = await self._shard_on(target, local_worker(shard))
+        if target is not None:
+            check_move(source.settings, target.settings)
+        if shard.node is not None:  # the leg's node moves it (GuestShards.serve)
+            entry = await _ask(
+                shard.worker, "participant.move", room=room, participant=participant, to=to
+            )
+            shard.participants.discard(participant)
+            return dict(entry)
+        worker = local_worker(shard)
+        if target is None or target.owner is not None:
+            target = await self._guest_room(source, to, worker)
+            check_move(source.settings, target.settings)
+        self._check_capacity(target)
+        into = await self._shard_on(target, worker)
         into.reserved += 1
         try:
             entry = await _ask(
-                shard.worker, "participant.move", room=room, participant=participant, to=to
+                worker, "participant.move", room=room, participant=participant, to=to
             )
         finally:
             into.reserved -= 1
@@ -400,7 +417,68 @@ class ShardedRooms:
             new_view = self.call_room(to)
             assert new_view is not None
             new_view.take_over(call)
+        await self._owners_told(source, target)
         return {**entry, **self._fields_of(to, participant), **self._where(shard)}
+
+    async def _guest_room(self, source: PlacedRoom, to: str, worker: WorkerProcess) -> PlacedRoom:
+        """This node's shard of another node's room `to`, on `worker` (a leg moving in keeps
+        its worker): the room's owner checks the move (its format, its capacity across its
+        shards) and grows the room onto this node unless it is here already. Raises
+        NoSuchRoom, NodeDown (its owner is), NotMovable (its shard here is on another worker),
+        and the owner's refusals."""
+        nodes, found = self.nodes, self.rooms.get(to)
+        owner = found.owner if found is not None else None
+        if owner is None and nodes is not None:
+            owner = await nodes.owner(to)
+        if nodes is None or owner is None or owner == nodes.name:
+            raise NoSuchRoom(f"no room named {to!r}")
+        try:
+            proxy = nodes.worker(owner, to)
+        except UnknownNode:
+            raise NodeDown(f"room {to!r} is on node {owner!r}, which is down") from None
+        self._check_worker(found, to, worker)
+        if self._guest_workers.setdefault(to, worker) is not worker:
+            raise NotMovable(f"a move into room {to!r} from another media worker is under way")
+        try:
+            await _ask(proxy, "room.grow", source=asdict(source.settings))
+        finally:
+            self._guest_workers.pop(to, None)
+        grown = self.rooms.get(to)
+        if grown is None or grown.owner != owner:
+            raise NoSuchRoom(f"room {to!r} closed meanwhile")
+        self._check_worker(grown, to, worker)
+        return grown
+
+    @staticmethod
+    def _check_worker(placed: PlacedRoom | None, to: str, worker: WorkerProcess) -> None:
+        """NotMovable when this node's shard of another node's room `to` is on a worker other
+        than `worker` (a guest's room keeps its one shard, and a leg its worker)."""
+        if placed is not None and placed.home_worker is not worker:
+            raise NotMovable(
+                f"room {to!r} has its shard on this node on media worker "
+                f"{placed.home_worker.id}, the leg is on worker {worker.id}: a leg cannot "
+                "change workers"
+            )
+
+    def guest_worker(self, room: str) -> WorkerProcess | None:
+        """The worker a shard of another node's `room` opens on: the one a leg moving into
+        it is on, else the least-loaded."""
+        return self._guest_workers.get(room) or self.least_loaded()
+
+    async def _owners_told(self, *rooms: PlacedRoom) -> None:
+        """After a move, wait until the owners of other nodes' rooms among `rooms` have heard
+        its events, so that their APIs find the participant where it is now."""
+        if self.nodes is None:
+            return
+        for owner in sorted({p.owner for p in rooms if p.owner is not None}):
+            await self.nodes.sent(owner, NOTICE_WAIT)
+
+    def _check_capacity(self, placed: PlacedRoom) -> None:
+        """RoomFull when the room's shards hold `max_participants` legs (or legs on their
+        way in)."""
+        limit = placed.settings.max_participants
+        if sum(s.load for s in placed.shards) >= limit:
+            raise RoomFull(f"room {placed.settings.name!r} is full ({limit} participants)")
 
     async def add_rtp_leg(
         self, room: str, offer: str, leg: LegRequest
@@ -414,9 +492,7 @@ class ShardedRooms:
         """Ask the shard a new leg of `room` goes to for it (`method`, "leg.rtp" say), the
         room's capacity counted across its shards. The answer names the new participant."""
         placed = self.placed(room)
-        limit = placed.settings.max_participants
-        if sum(s.load for s in placed.shards) >= limit:
-            raise RoomFull(f"room {room!r} is full ({limit} participants)")
+        self._check_capacity(placed)
         shard = await self._shard_for_new_leg(placed)
         shard.reserved += 1
         try:
@@ -678,6 +754,19 @@ class ShardedRooms:
             await self._grow(placed, nodes.worker(node, room), node)
         await nodes.write_intake(room, node)
         return await self.summary(room)
+
+    async def grow_for_move(self, room: str, node: str, source: RoomSettings) -> None:
+        """A participant of node `node`'s room `source` moves into this node's `room`: the
+        move's checks (format; capacity across the room's shards), then the room grows onto
+        that node unless it is there already. Raises NoSuchRoom, OtherFormat, RoomFull, and
+        what grow_on_node raises."""
+        placed = self.placed(room)
+        if placed.owner is not None:
+            raise NoSuchRoom(f"room {room!r} is node {placed.owner!r}'s")
+        check_move(source, placed.settings)
+        self._check_capacity(placed)
+        with contextlib.suppress(AlreadySpanned):
+            await self.grow_on_node(room, node)
 
     def _maybe_span(self, placed: PlacedRoom) -> None:
         """When the node taking the room's new legs (its intake: the newest node it grew

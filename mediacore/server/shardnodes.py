@@ -5,6 +5,7 @@ in order), and the room's intake node written into the directory (`mc:room:<room
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -19,6 +20,8 @@ from mediacore.server.remoteshard import RemoteShardWorker, UnknownNode, notice_
 log = logging.getLogger(__name__)
 
 NOTICE_BACKLOG = 10_000  # notices waiting for an owner that lags; the oldest go first
+# A notice (room, body), or a future set once the notices before it were sent.
+Queued = tuple[str, dict[str, Any]] | asyncio.Future[None]
 
 
 class ShardNodes:
@@ -27,7 +30,7 @@ class ShardNodes:
     def __init__(self, cluster: Cluster, max_legs_per_node: int) -> None:
         self.cluster = cluster
         self.max_legs_per_node = max_legs_per_node
-        self._queues: dict[str, asyncio.Queue[tuple[str, dict[str, Any]]]] = {}
+        self._queues: dict[str, asyncio.Queue[Queued]] = {}
         self._senders: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._failing: set[str] = set()  # owners whose notices fail (logged once)
@@ -68,18 +71,36 @@ class ShardNodes:
 
     def tell_owner(self, owner: str, room: str, event: str, data: dict[str, Any]) -> None:
         """Send a notice about `room`'s shard here to its owner, after those before it."""
+        self._queue(owner, (room, {"node": self.name, "event": event, "data": data}))
+
+    async def sent(self, owner: str, timeout: float) -> None:
+        """Wait until the notices told to `owner` so far were sent (answered or failed), at
+        most `timeout` seconds."""
+        if owner not in self._queues:
+            return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue(owner, done)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done, timeout)
+
+    def _queue(self, owner: str, item: Queued) -> None:
         queue = self._queues.get(owner)
         if queue is None:
             queue = self._queues[owner] = asyncio.Queue(NOTICE_BACKLOG)
             self._senders[owner] = asyncio.get_running_loop().create_task(self._send(owner))
         if queue.full():
             queue.get_nowait()
-        queue.put_nowait((room, {"node": self.name, "event": event, "data": data}))
+        queue.put_nowait(item)
 
     async def _send(self, owner: str) -> None:
         queue = self._queues[owner]
         while True:
-            room, notice = await queue.get()
+            item = await queue.get()
+            if isinstance(item, asyncio.Future):
+                if not item.done():
+                    item.set_result(None)
+                continue
+            room, notice = item
             try:
                 status, _ = await self.post(owner, notice_path(room), notice)
                 if status >= 300:
@@ -91,6 +112,15 @@ class ShardNodes:
                     log.warning(
                         "notices to the room's owner fail: %s", error, extra={"node": owner}
                     )
+
+    async def owner(self, room: str) -> str | None:
+        """The node that owns `room` as the directory says (as last read when Redis is
+        unreachable); None: no node does."""
+        try:
+            found = await self.cluster.directory.owner(room)
+        except (RedisError, OSError):
+            return self.cluster.directory.owners.get(room)
+        return None if found is None else found.node
 
     # -- the room's intake ------------------------------------------------------------------
 

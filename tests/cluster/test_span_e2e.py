@@ -202,6 +202,63 @@ async def test_a_room_grows_onto_the_other_node_on_its_own(nodes: Nodes) -> None
         peer.close()
 
 
+async def test_a_participant_moves_into_a_room_of_the_other_node(nodes: Nodes) -> None:
+    """A leg of a's room `desk` moved into b's room `field` keeps its socket on a: `field`
+    grows a shard on a's worker holding it, and by measurement it hears b's leg and b's leg
+    hears it, neither itself."""
+    a, b, _ = nodes
+    for room, node, rate in (("desk", "a", 8000), ("field", "b", 8000), ("wide", "b", 16000)):
+        created = a.client.post("/api/v1/rooms", json={"name": room, "node": node, "rate": rate})
+        assert created.status_code == 201, created.text
+        wait_until(lambda r=room: a.client.get(f"/api/v1/rooms/{r}").status_code == 200, 10, room)
+    mover, mover_id = await joined(a, "desk", PCMU, "mover")
+    stay, _ = await joined(b, "field", PCMU, "stay")
+
+    def move(to: str) -> Any:  # asked of b: forwarded to a, desk's owner
+        path = f"/api/v1/rooms/desk/participants/{mover_id}/move"
+        return b.client.post(path, json={"to": to})
+
+    for to, status, error in (
+        ("nowhere", 404, "room-not-found"),
+        ("desk", 409, "same-room"),
+        ("wide", 409, "room-format"),
+    ):
+        refused = move(to)
+        assert (refused.status_code, refused.json()["error"]) == (status, error), refused.text
+    moved = move("field")
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["id"], moved.json()["room"], moved.json()["node"]) == (
+        mover_id,
+        "field",
+        "a",
+    )
+    for server in (a, b):  # the roster, asked of either node, has it on a
+        assert {n: e["node"] for n, e in by_name(server, "field").items()} == {
+            "mover": "a",
+            "stay": "b",
+        }
+        assert server.roster("desk") == []
+    shards = b.client.get("/api/v1/rooms/field").json()["shards"]
+    assert sorted((s["node"], s["legs"]) for s in shards) == [("a", 1), ("b", 1)]
+
+    tones = {"mover": (mover, 600.0), "stay": (stay, 1400.0)}
+    steady = time.monotonic() + 0.6
+    await asyncio.gather(*(peer.play(tone_payloads(peer, f, 2.0)) for peer, f in tones.values()))
+    for name, (listener, own) in tones.items():
+        assert heard(listener, own, steady) < SILENT, f"{name} hears itself"
+        other = next(f for n, (_, f) in tones.items() if n != name)
+        found = level(listener, other, steady)
+        assert found == pytest.approx(LEVEL, abs=2.5), (name, found)
+
+    kicked = b.client.delete(f"/api/v1/rooms/field/participants/{mover_id}")  # b drives a
+    assert kicked.status_code == 204, kicked.text
+    wait_until(lambda: set(by_name(a, "field")) == {"stay"}, 10, "the moved leg gone")
+    for room in ("desk", "field", "wide"):
+        assert a.client.delete(f"/api/v1/rooms/{room}").status_code == 204
+    for peer in (mover, stay):
+        peer.close()
+
+
 @pytest.mark.skipif(not sipp_available(), reason="sipp (Debian sip-tester) is not installed")
 def test_a_phone_calling_the_guest_node_joins_its_shard(nodes: Nodes, tmp_path: Path) -> None:
     a, b, _ = nodes

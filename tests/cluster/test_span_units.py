@@ -6,23 +6,36 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
 from mediacore.channel import Notification
 from mediacore.channelio import RequestFailed
 from mediacore.events import Event, EventBus
-from mediacore.room import RoomSettings
+from mediacore.room import RoomError, RoomFull, RoomSettings
 from mediacore.server import clustertrust
 from mediacore.server.clustershards import ClusterShards
 from mediacore.server.clusterview import ClusterView, NodeRecord
 from mediacore.server.config import ClusterSection, Config, ServerSection
 from mediacore.server.guestshards import GuestShards
-from mediacore.server.remoteshard import RemoteShardWorker, read_reply, shard_path
-from mediacore.server.rooms import WORKER_LOST, NoSuchRoom
+from mediacore.server.remoteshard import (
+    SHARDS,
+    RemoteShardWorker,
+    UnknownNode,
+    read_reply,
+    shard_path,
+)
+from mediacore.server.rooms import (
+    WORKER_LOST,
+    NodeDown,
+    NoSuchRoom,
+    NotMovable,
+    OtherFormat,
+)
 from mediacore.server.shardedrooms import OWNER_GONE, ShardedRooms
 from mediacore.server.worker import WorkerSettings
 from mediacore.server.workers import WorkerProcess, _link_host
@@ -225,7 +238,15 @@ class FakeNodes:
         return node not in self.dead
 
     def worker(self, node: str, room: str) -> RemoteShardWorker:
+        if not self.alive(node):
+            raise UnknownNode(f"no live node named {node!r}")
         return RemoteShardWorker(node, room, self._post, self.alive)
+
+    async def owner(self, room: str) -> str | None:
+        return None
+
+    async def sent(self, owner: str, timeout: float) -> None:
+        pass
 
     def spare(self, exclude: frozenset[str]) -> str | None:
         return next((n for n in ("b", "c") if n not in exclude | self.dead), None)
@@ -256,14 +277,18 @@ def _answer(method: str, address: str) -> Any:
     return None
 
 
-def local_worker(tmp_path: Path, asked: list[tuple[str, dict[str, Any]]]) -> WorkerProcess:
+def local_worker(
+    tmp_path: Path, asked: list[tuple[str, dict[str, Any]]], number: int = 0
+) -> WorkerProcess:
     """A worker of this node that is never started: its requests are answered here."""
-    settings = WorkerSettings(0, "127.0.0.1", 20000, 20099, 3.0, data_dir=str(tmp_path))
+    settings = WorkerSettings(number, "127.0.0.1", 20000, 20099, 3.0, data_dir=str(tmp_path))
     worker = WorkerProcess(settings, "info", "text")
     worker.child.state = "running"
 
     async def request(method: str, **data: Any) -> Any:
         asked.append((method, data))
+        if method in ("participant.move", "participant.get"):
+            return {"id": data["participant"], "worker": number}
         return _answer(method, "10.0.0.1")
 
     worker.request = request  # type: ignore[method-assign]
@@ -376,3 +401,141 @@ async def test_a_guest_whose_worker_died_tells_the_owner_its_legs_left(tmp_path:
         ("shard.lost", None, None),
     ]
     assert "r" not in rooms.rooms and published == []
+
+
+# -- a participant moved into a room of another node --------------------------------------------
+
+
+class LinkedNodes(FakeNodes):
+    """Node `name` of a cluster of ShardedRooms in this process: requests to a node go to its
+    GuestShards.serve as the internal route passes them (failures by kind), notices to its
+    heard_from_guest; `owners` is the directory."""
+
+    def __init__(self, name: str, cluster: dict[str, Node], owners: dict[str, str]) -> None:
+        super().__init__(name)
+        self.cluster = cluster
+        self.owners = owners
+
+    async def owner(self, room: str) -> str | None:
+        return self.owners.get(room)
+
+    def tell_owner(self, owner: str, room: str, event: str, data: dict[str, Any]) -> None:
+        super().tell_owner(owner, room, event, data)
+        self.cluster[owner].rooms.heard_from_guest(self.name, room, event, data)
+
+    async def _post(self, node: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        method, data, room = body["method"], body["data"], unquote(path.removeprefix(SHARDS))
+        self.asked.append((node, method, data))
+        try:
+            result, worker = await self.cluster[node].guests.serve(self.name, room, method, data)
+        except RequestFailed as failed:
+            return 200, {"error": failed.kind, "detail": failed.detail}
+        except (LookupError, RoomError) as error:
+            return 200, {"error": type(error).__name__, "detail": str(error)}
+        return 200, {"result": result, "worker": worker}
+
+
+@dataclass
+class Node:
+    rooms: ShardedRooms
+    guests: GuestShards
+    nodes: LinkedNodes
+    workers: list[WorkerProcess]
+    asked: list[tuple[str, dict[str, Any]]]
+
+
+def cluster(tmp_path: Path) -> tuple[Node, Node, dict[str, str]]:
+    """Nodes a and b, two workers each; the first is the one a new shard goes to."""
+    found: dict[str, Node] = {}
+    owners: dict[str, str] = {}
+    for name in "ab":
+        asked: list[tuple[str, dict[str, Any]]] = []
+        workers = [local_worker(tmp_path / name, asked, number) for number in (0, 1)]
+        rooms = ShardedRooms(FakePool(workers), EventBus(), 200)  # type: ignore[arg-type]
+        rooms.nodes = nodes = LinkedNodes(name, found, owners)
+        found[name] = Node(rooms, GuestShards(rooms), nodes, workers, asked)
+    return found["a"], found["b"], owners
+
+
+async def opened(node: Node, owners: dict[str, str], settings: RoomSettings) -> None:
+    await node.rooms.open(settings)
+    owners[settings.name] = node.nodes.name
+
+
+def moved_in(node: Node, worker: WorkerProcess, room: str, participant: str) -> None:
+    """What the worker says of a participant moved into `room`."""
+    node.rooms._notified(worker, joined(room, participant))
+
+
+async def test_a_leg_moves_into_another_node_s_room_through_a_shard_on_its_own_worker(
+    tmp_path: Path,
+) -> None:
+    a, b, owners = cluster(tmp_path)
+    await opened(a, owners, RoomSettings("desk"))
+    await opened(b, owners, RoomSettings("field"))
+    desk = a.rooms.placed("desk")
+    shard = await a.rooms._grow(desk, a.workers[1])  # the leg is on a's second worker
+    shard.participants.add("p1")
+
+    entry = await a.rooms.move("desk", "p1", "field")
+    assert (entry["id"], entry["node"], entry["worker"]) == ("p1", "a", 1)
+    # b grew the room onto a, and a's shard of it opened on the leg's worker (not the first)
+    assert [s.node for s in b.rooms.placed("field").shards] == [None, "a"]
+    guest = a.rooms.placed("field")
+    assert guest.owner == "b" and guest.home_worker is a.workers[1]
+    assert ("participant.move", {"room": "desk", "participant": "p1", "to": "field"}) in a.asked
+    assert desk.shard_of("p1") is None and guest.shard_of("p1") is not None
+    # the worker's word reaches b, which drives the leg through its shard on a from then on
+    moved_in(a, a.workers[1], "field", "p1")
+    assert b.rooms.placed("field").shard_of("p1") is not None
+    await b.rooms.remove("field", "p1", "kicked")
+    assert ("participant.remove", {"room": "field", "participant": "p1", "reason": "kicked"}) in (
+        a.asked
+    )
+
+
+async def test_a_move_into_another_node_s_room_is_refused_clearly(tmp_path: Path) -> None:
+    a, b, owners = cluster(tmp_path)
+    await opened(a, owners, RoomSettings("desk"))
+    a.rooms.placed("desk").home.participants.add("p1")
+    await opened(b, owners, RoomSettings("full", max_participants=1))
+    b.rooms.placed("full").home.participants.add("q1")
+    await opened(b, owners, RoomSettings("wide", rate=16000))
+    with pytest.raises(NoSuchRoom):
+        await a.rooms.move("desk", "p1", "nowhere")
+    with pytest.raises(RoomFull):  # counted across the room's shards, by its owner
+        await a.rooms.move("desk", "p1", "full")
+    with pytest.raises(OtherFormat):
+        await a.rooms.move("desk", "p1", "wide")
+    assert a.rooms.open_here() == ["desk"]  # no shard grown for a refused move
+    a.nodes.dead.add("b")
+    with pytest.raises(NodeDown):
+        await a.rooms.move("desk", "p1", "full")
+
+
+async def test_a_leg_cannot_move_into_a_shard_on_another_worker(tmp_path: Path) -> None:
+    a, b, owners = cluster(tmp_path)
+    await opened(a, owners, RoomSettings("desk"))
+    await opened(b, owners, RoomSettings("field"))
+    await b.rooms.grow_on_node("field", "a")  # on a's first worker
+    desk = a.rooms.placed("desk")
+    (await a.rooms._grow(desk, a.workers[1])).participants.add("p1")
+    with pytest.raises(NotMovable, match="cannot change workers"):
+        await a.rooms.move("desk", "p1", "field")
+    assert desk.shard_of("p1") is not None
+
+
+async def test_a_leg_on_another_node_s_shard_is_moved_by_that_node(tmp_path: Path) -> None:
+    a, b, owners = cluster(tmp_path)
+    await opened(a, owners, RoomSettings("desk"))
+    await a.rooms.grow_on_node("desk", "b")
+    await opened(b, owners, RoomSettings("yard"))
+    guest = b.rooms.placed("desk")
+    moved_in(b, guest.home_worker, "desk", "p2")  # a leg joined desk on b
+    assert a.rooms.placed("desk").shard_of("p2") is not None
+
+    entry = await a.rooms.move("desk", "p2", "yard")  # asked of desk's owner
+    assert (entry["id"], entry["node"]) == ("p2", "b")
+    assert ("participant.move", {"room": "desk", "participant": "p2", "to": "yard"}) in b.asked
+    assert a.rooms.placed("desk").shard_of("p2") is None
+    assert b.rooms.placed("yard").shard_of("p2") is not None
