@@ -2,7 +2,8 @@
 addresses, each with a media worker, joined through one Redis. A room of a grows a shard on b
 through the API; plain RTP legs join on both, each through its own node's API, and by
 measurement each hears the others and never itself, the floor is one, the roster says where
-every leg is, and a guest node killed outright leaves the owner's legs going on.
+every leg is, a leg (plain RTP, or a phone's call) moved into a room of the other node keeps
+its node and is heard there, and a guest node killed outright leaves the owner's legs going on.
 
 The two nodes are shared by the module's tests (each test its own room); the last test kills b."""
 
@@ -250,6 +251,10 @@ async def test_a_participant_moves_into_a_room_of_the_other_node(nodes: Nodes) -
         found = level(listener, other, steady)
         assert found == pytest.approx(LEVEL, abs=2.5), (name, found)
 
+    held = a.client.post(f"/api/v1/rooms/field/participants/{mover_id}/hold")  # to b, to a
+    assert held.status_code == 200, held.text
+    assert (held.json()["held"], held.json()["node"]) == (True, "a")
+    assert by_name(b, "field")["mover"]["held"] is True
     kicked = b.client.delete(f"/api/v1/rooms/field/participants/{mover_id}")  # b drives a
     assert kicked.status_code == 204, kicked.text
     wait_until(lambda: set(by_name(a, "field")) == {"stay"}, 10, "the moved leg gone")
@@ -280,6 +285,74 @@ def test_a_phone_calling_the_guest_node_joins_its_shard(nodes: Nodes, tmp_path: 
     thread.join(40)
     assert results and results[0].ok, results[0].describe() if results else "sipp hung"
     wait_until(lambda: a.roster("phones") == [], 10, "the phone's leg gone after its BYE")
+
+
+async def test_a_leg_on_the_guest_s_shard_is_moved_by_the_guest(nodes: Nodes) -> None:
+    """A leg that joined a's room `hall` on b's shard, moved (asked of a) into a's room
+    `yard`: b moves it, `yard` growing a shard on b; it hears `yard` and is heard there."""
+    a, b, _ = nodes
+    span(a, b, "hall")
+    created = a.client.post("/api/v1/rooms", json={"name": "yard", "node": "a"})
+    assert created.status_code == 201, created.text
+    guest, guest_id = await joined(b, "hall", PCMU, "guest")
+    ear, _ = await joined(a, "yard", PCMU, "ear")
+    moved = a.client.post(f"/api/v1/rooms/hall/participants/{guest_id}/move", json={"to": "yard"})
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["room"], moved.json()["node"]) == ("yard", "b")
+    for server in (a, b):
+        assert {n: e["node"] for n, e in by_name(server, "yard").items()} == {
+            "guest": "b",
+            "ear": "a",
+        }
+        assert server.roster("hall") == []
+
+    tones = {"guest": (guest, 800.0), "ear": (ear, 1600.0)}
+    steady = time.monotonic() + 0.6
+    await asyncio.gather(*(peer.play(tone_payloads(peer, f, 2.0)) for peer, f in tones.values()))
+    for name, (listener, own) in tones.items():
+        assert heard(listener, own, steady) < SILENT, f"{name} hears itself"
+        other = next(f for n, (_, f) in tones.items() if n != name)
+        found = level(listener, other, steady)
+        assert found == pytest.approx(LEVEL, abs=2.5), (name, found)
+    for room in ("hall", "yard"):
+        assert a.client.delete(f"/api/v1/rooms/{room}").status_code == 204
+    for peer in (guest, ear):
+        peer.close()
+
+
+@pytest.mark.skipif(not sipp_available(), reason="sipp (Debian sip-tester) is not installed")
+def test_a_phone_moved_into_a_room_of_the_other_node_hangs_up_there(
+    nodes: Nodes, tmp_path: Path
+) -> None:
+    """The call's dialog stays on a and follows the move: its BYE ends it in b's room."""
+    a, b, _ = nodes
+    for room, node in (("office", "a"), ("site", "b")):
+        created = a.client.post("/api/v1/rooms", json={"name": room, "node": node})
+        assert created.status_code == 201, created.text
+        wait_until(lambda r=room: b.client.get(f"/api/v1/rooms/{r}").status_code == 200, 10, room)
+    thread, results = in_background(
+        lambda: run_sipp(
+            "uac_auth_call",
+            f"127.0.0.2:{a.sip_port}",
+            service="office",
+            user=SIPP_USER,
+            password=SIPP_PASSWORD,
+            workdir=tmp_path,
+            duration_ms=4000,
+            timeout=30.0,
+        )
+    )
+    phone = wait_until(lambda: a.roster("office"), 15, "the phone joined")[0]["id"]
+    moved = b.client.post(f"/api/v1/rooms/office/participants/{phone}/move", json={"to": "site"})
+    assert moved.status_code == 200, moved.text
+    roster = b.roster("site")
+    assert [(e["id"], e["node"], e["kind"]) for e in roster] == [(phone, "a", "sip")], roster
+    thread.join(40)
+    assert results and results[0].ok, results[0].describe() if results else "sipp hung"
+    wait_until(lambda: b.roster("site") == [], 5, "the phone's leg gone after its BYE")
+    assert a.roster("office") == []
+    for room in ("office", "site"):
+        assert a.client.delete(f"/api/v1/rooms/{room}").status_code == 204
 
 
 async def test_a_node_killed_leaves_its_guests_legs_going_on_and_closes_its_rooms_shards(
