@@ -441,6 +441,8 @@ class ShardedRooms:
             raise NotMovable(f"a move into room {to!r} from another media worker is under way")
         try:
             await _ask(proxy, "room.grow", source=asdict(source.settings))
+        except RequestFailed as failed:  # not a room's failure (the owner does not see us)
+            raise NotMovable(f"node {owner!r} did not grow room {to!r} here: {failed}") from None
         finally:
             self._guest_workers.pop(to, None)
         grown = self.rooms.get(to)

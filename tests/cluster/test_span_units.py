@@ -8,6 +8,7 @@ import asyncio
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import unquote
 
@@ -37,6 +38,7 @@ from mediacore.server.rooms import (
     OtherFormat,
 )
 from mediacore.server.shardedrooms import OWNER_GONE, ShardedRooms
+from mediacore.server.shardnodes import ShardNodes
 from mediacore.server.worker import WorkerSettings
 from mediacore.server.workers import WorkerProcess, _link_host
 
@@ -488,6 +490,9 @@ async def test_a_leg_moves_into_another_node_s_room_through_a_shard_on_its_own_w
     # the worker's word reaches b, which drives the leg through its shard on a from then on
     moved_in(a, a.workers[1], "field", "p1")
     assert b.rooms.placed("field").shard_of("p1") is not None
+    shard.participants.add("p3")  # the next one finds the room here already
+    assert (await a.rooms.move("desk", "p3", "field"))["worker"] == 1
+    assert [s.node for s in b.rooms.placed("field").shards] == [None, "a"]
     await b.rooms.remove("field", "p1", "kicked")
     assert ("participant.remove", {"room": "field", "participant": "p1", "reason": "kicked"}) in (
         a.asked
@@ -508,6 +513,10 @@ async def test_a_move_into_another_node_s_room_is_refused_clearly(tmp_path: Path
     with pytest.raises(OtherFormat):
         await a.rooms.move("desk", "p1", "wide")
     assert a.rooms.open_here() == ["desk"]  # no shard grown for a refused move
+    await opened(b, owners, RoomSettings("field"))
+    b.nodes.dead.add("a")  # b does not see a: it cannot grow its room there
+    with pytest.raises(NotMovable, match="did not grow"):
+        await a.rooms.move("desk", "p1", "field")
     a.nodes.dead.add("b")
     with pytest.raises(NodeDown):
         await a.rooms.move("desk", "p1", "full")
@@ -539,3 +548,28 @@ async def test_a_leg_on_another_node_s_shard_is_moved_by_that_node(tmp_path: Pat
     assert ("participant.move", {"room": "desk", "participant": "p2", "to": "yard"}) in b.asked
     assert a.rooms.placed("desk").shard_of("p2") is None
     assert b.rooms.placed("yard").shard_of("p2") is not None
+
+
+async def test_a_move_waits_until_the_owner_was_sent_the_notices_told_before_it() -> None:
+    nodes = ShardNodes(SimpleNamespace(node=SimpleNamespace(name="b")), 0)  # type: ignore[arg-type]
+    answering = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+
+    async def post(node: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        await answering.wait()
+        sent.append(body["data"])
+        return 204, None
+
+    nodes.post = post  # type: ignore[method-assign]
+    await asyncio.wait_for(nodes.sent("a", 5.0), 0.1)  # nothing told: at once
+    nodes.tell_owner("a", "r", "event", {"n": 1})
+    waiting = asyncio.ensure_future(nodes.sent("a", 5.0))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    answering.set()
+    await asyncio.wait_for(waiting, 1.0)
+    assert sent == [{"n": 1}]
+    answering.clear()  # an owner that lags holds a move back `timeout` at most
+    nodes.tell_owner("a", "r", "event", {"n": 2})
+    await asyncio.wait_for(nodes.sent("a", 0.1), 1.0)
+    await nodes.stop()
