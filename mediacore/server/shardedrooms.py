@@ -9,7 +9,8 @@ and putting their answers together, so a spanning room looks like one room.
 In a cluster a shard may live on another node (remoteshard.py says how): its worker is then a
 RemoteShardWorker, and that node (the guest) keeps a PlacedRoom of its own whose `owner` names
 the room's node (guestshards.py); its legs join there, and what its shard's worker says of the
-room goes to the owner, which publishes it."""
+room goes to the owner, which publishes it. A leg moved into another node's room stays where
+it is: that room's owner grows the room onto the leg's node (`move`, `grow_for_move`)."""
 
 from __future__ import annotations
 
