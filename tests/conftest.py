@@ -23,3 +23,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return  # the first process to import a module writes its bytecode
     for package in PACKAGES:
         compileall.compile_dir(ROOT / package, quiet=1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """scripts/test runs the suite in two processes (pytest-xdist, `--dist loadgroup`), since
+    most tests wait on real-time media rather than compute. Each module runs whole in one of
+    them, so its module-scoped server starts once; the modules sharing one server
+    (SERVER_SHARED, tests/e2e/conftest.py) run together in one."""
+    for item in items:
+        shared = getattr(getattr(item, "module", None), "SERVER_SHARED", False)
+        group = f"{item.path.parent.name}:shared" if shared else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
