@@ -19,8 +19,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from bench.sipprun import free_sip_port
 from mediacore.server.app import MediaServer, create_app
-from mediacore.server.config import Config, RtpSection, ServerSection, TokenEntry
+from mediacore.server.config import Config, RtpSection, ServerSection, SipSettings, TokenEntry
 
 T = TypeVar("T")
 
@@ -192,6 +193,7 @@ class Harness:
         config = Config(
             server=ServerSection(host="127.0.0.1", data_dir=str(data_dir)),
             rtp=RtpSection(port_min=42000, port_max=42999),
+            sip=SipSettings(port=free_sip_port()),  # not 5060: another test may have it
             tokens=(TokenEntry(TOKEN, "admin", "fuzzer"),),
         )
         self.server = MediaServer(config)
