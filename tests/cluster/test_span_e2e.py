@@ -176,9 +176,9 @@ async def test_the_floor_is_one_across_nodes(nodes: Nodes) -> None:
         "/api/v1/rooms/radio/floor", json={"participant": ptt_id, "action": "request"}
     )
     assert granted.status_code == 200 and granted.json()["result"] == "granted", granted.text
-    await asyncio.sleep(0.3)
-    roster = by_name(a, "radio")
-    assert roster["ptt"]["has_floor"] is True and roster["ptt"]["node"] == "b"
+    # the home shard decided; b's shard, whose roster entry says so, is told in the background
+    await wait_for(lambda: by_name(a, "radio")["ptt"]["has_floor"] is True, 10)
+    assert by_name(a, "radio")["ptt"]["node"] == "b"
     steady = time.monotonic() + 0.6
     await asyncio.gather(
         ptt.play(tone_payloads(ptt, 700.0, 2.0)),
@@ -313,6 +313,8 @@ async def test_a_leg_on_the_guest_s_shard_is_moved_by_the_guest(nodes: Nodes) ->
     span(a, b, "hall")
     created = a.client.post("/api/v1/rooms", json={"name": "yard", "node": "a"})
     assert created.status_code == 201, created.text
+    # b finds the room it moves the leg into in the directory, which has it a moment later
+    wait_until(lambda: b.client.get("/api/v1/rooms/yard").status_code == 200, 10, "yard")
     guest, guest_id = await joined(b, "hall", PCMU, "guest")
     ear, _ = await joined(a, "yard", PCMU, "ear")
     moved = a.client.post(f"/api/v1/rooms/hall/participants/{guest_id}/move", json={"to": "yard"})
