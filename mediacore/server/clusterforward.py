@@ -112,10 +112,10 @@ class ClusterForwarder:
 
     def _served_here(self, room: str) -> bool:
         """Whether every request about `room` is this node's without asking the directory: the
-        room is open here and, as last read, this node owns it (a node holding a shard of
-        another node's room serves only the room's new legs)."""
-        owner = self.directory.owners.get(room, self.node.name)
-        return owner == self.node.name and room in self.local()
+        room is open here and, as last read, this node owns it. A room open here that the last
+        read did not have may be another node's room this node holds a shard of (it serves
+        only the room's new legs): the directory says."""
+        return self.directory.owners.get(room) == self.node.name and room in self.local()
 
     async def _route(self, room: str, scope: Scope) -> Route | None:
         """Where a request about `room` goes (clusterintake.py); None: Redis is unreachable."""

@@ -469,8 +469,8 @@ class ShardedRooms:
         return self._guest_workers.get(room) or self.least_loaded()
 
     async def _owners_told(self, *rooms: PlacedRoom) -> None:
-        """After a move, wait until the owners of other nodes' rooms among `rooms` have heard
-        its events, so that their APIs find the participant where it is now."""
+        """After a move or a join, wait until the owners of other nodes' rooms among `rooms`
+        have heard its events, so that their APIs find the participant where it is now."""
         if self.nodes is None:
             return
         for owner in sorted({p.owner for p in rooms if p.owner is not None}):
@@ -493,7 +493,8 @@ class ShardedRooms:
         self, room: str, method: str, **data: Any
     ) -> tuple[WorkerProcess, dict[str, Any]]:
         """Ask the shard a new leg of `room` goes to for it (`method`, "leg.rtp" say), the
-        room's capacity counted across its shards. The answer names the new participant."""
+        room's capacity counted across its shards. The answer names the new participant; in a
+        shard here of another node's room it comes once that node has heard of the leg."""
         placed = self.placed(room)
         self._check_capacity(placed)
         shard = await self._shard_for_new_leg(placed)
@@ -504,6 +505,7 @@ class ShardedRooms:
             shard.reserved -= 1
         shard.participants.add(answer["participant"]["id"])
         self._maybe_span(placed)
+        await self._owners_told(placed)  # its worker's "participant.joined" is told already
         return local_worker(shard), answer
 
     def locate(self, participant: str) -> str | None:

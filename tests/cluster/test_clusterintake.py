@@ -202,6 +202,15 @@ def test_a_node_holding_a_shard_takes_new_legs_and_passes_the_rest_to_the_owner(
     assert forwarding.request("DELETE", "/api/v1/rooms/r/participants/p-1") == (201, "n1")
 
 
+def test_a_shard_here_of_a_room_not_read_yet_is_the_directory_s_to_place() -> None:
+    """The owner's room opened a moment ago (the owners as last read lack it): n2, holding a
+    shard, passes the roster to the owner, never answers it with its own shard's legs."""
+    forwarding = Forwarding(INTAKE, local=["r"])
+    forwarding.forwarder.directory.owners.clear()
+    assert forwarding.request("GET", "/api/v1/rooms/r/participants") == (201, "n1")
+    assert forwarding.request("POST", "/api/v1/rooms/r/rtp") == (200, "here")
+
+
 def test_the_owner_serves_its_room_without_asking_redis() -> None:
     forwarding = Forwarding({**INTAKE, "node": "n2"}, local=["r"], reachable=False)
     assert forwarding.request("POST", "/api/v1/rooms/r/rtp") == (200, "here")
