@@ -121,11 +121,15 @@ class Asgi:
             clock=lambda: NOW_MS,
             serve=lambda: self._serve,
             heard=lambda: lambda *notice: self.heard.append(notice),
+            find=lambda: self._find,
             max_body=1000,
         )
 
     async def _inner(self, scope: Any, receive: Any, send: Any) -> None:
         raise AssertionError("the app behind is not reached")
+
+    async def _find(self, participant: str) -> dict[str, Any] | None:
+        return {"room": "home", "rate": 8000, "ptime": 20} if participant == "p-1" else None
 
     async def _serve(
         self, owner: str, room: str, method: str, data: dict[str, Any]
