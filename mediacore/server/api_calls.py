@@ -17,7 +17,7 @@ from mediacore.server.errors import ApiError
 from mediacore.server.parties import MAX_PARTY
 from mediacore.server.privatecalls import CallNotFound, PrivateCalls
 from mediacore.server.roomerrors import room_errors
-from mediacore.server.rooms import MoveRefused
+from mediacore.server.rooms import MoveRefused, NodeDown
 from mediacore.server.security import permission
 
 # Calls dial out and move people: for those who add legs to rooms (admins, commanders,
@@ -46,6 +46,8 @@ def call_errors() -> Iterator[None]:
                 yield
             except MoveRefused as error:
                 raise ApiError(409, error.code, str(error)) from None
+            except NodeDown as error:  # in a cluster: a party's room's node is down
+                raise ApiError(503, "node-down", str(error)) from None
     except CallRefused as error:
         raise ApiError(error.status, error.code, str(error)) from None
     except CallNotFound as error:
@@ -65,12 +67,13 @@ def build_calls_router(calls: PrivateCalls) -> APIRouter:
         """Join parties `a` and `b` in a private room `call-<id>`. A party is a `sip:` URI,
         a number (a SIP account of that name, else the first trunk), a SIP user name,
         `radio:<gateway>` (a configured gateway that is up: moved in from its room), or a
-        participant id in some room (moved in, moved back when the call ends). Answers
+        participant id in some room (moved in, moved back when the call ends; in a cluster
+        one of another node's rooms too, moved in by that room's node). Answers
         `{"id", "room", "state", "parties": [{"party", "kind", "participant", "state",
         "from", "reason"}], ...}` at once; dialled parties go dialling → ringing → answered
         (`call.party` events). Either party leaving ends the call. 400 bad-party, 404
         unknown-party (or not-registered), 409 busy / unavailable / room-full /
-        room-format."""
+        room-format, 503 node-down (a node that may have the party did not answer)."""
         with call_errors():
             call = await calls.start(body.a, body.b, principal.name)
         response.headers["Location"] = f"/api/v1/calls/{call.id}"

@@ -80,6 +80,7 @@ from mediacore.server.clips import ClipCache
 from mediacore.server.cluster import Cluster
 from mediacore.server.clusterbodies import ClusterBodies
 from mediacore.server.clusterforward import ClusterForwarder
+from mediacore.server.clusterparties import ClusterParties
 from mediacore.server.clusterrecordingapi import ClusterRecordingRoutes
 from mediacore.server.clusterrecordings import RecordingPlaces
 from mediacore.server.clusterredis import connect
@@ -355,6 +356,8 @@ class MediaServer:
             self.shard_nodes = ShardNodes(self.cluster, config.cluster.max_legs_per_node)
             self.sharded.nodes = self.shard_nodes
             self.guest_shards = GuestShards(self.sharded)  # other nodes' rooms' shards here
+            # 单呼 between participants of two nodes: found there, moved in by their room's owner
+            self.private_calls.elsewhere = ClusterParties(self.shard_nodes)
         # [cluster]: calls, gateways and recordings outlive a dead node (nodefailure.py)
         self.failure: NodeFailure | None = None
         if self.cluster is not None and self.redis is not None:
@@ -589,6 +592,7 @@ def create_app(server: MediaServer) -> FastAPI:
             clock=cluster.node.clock,
             serve=lambda: guests.serve if guests is not None else None,
             heard=lambda: sharded.heard_from_guest if sharded is not None else None,
+            find=lambda: server.private_calls.whereabouts,
             max_body=limits.max_body_bytes,
         )
 

@@ -10,9 +10,10 @@ request guard: the caller is known and its body bounded before anything is read)
   voice is relayed into rooms on its own node only, so a list that names rooms of another node
   is refused (409 `rooms-on-other-nodes`) rather than half done; `"all"` is every room of the
   broadcaster's node.
-- `POST /api/v1/calls {"a", "b"}`: a participant or radio gateway party another node has is
-  brought into the call by that node: the request goes to each live node in turn until one
-  does not answer that a party is unknown or unavailable there.
+- `POST /api/v1/calls {"a", "b"}`: served by a node that has one of the parties (a participant
+  or radio gateway; it finds a participant of another node there, privatecalls.py): the
+  request goes to each live node in turn until one does not answer that a party is unknown or
+  unavailable there.
 - `/api/v1/calls/{id}...`: to the node of the call's room (`call-<...>`); `DELETE
   /api/v1/broadcasts/{id}` and `/api/v1/alarms/{id}...`: to whichever node has it;
   `GET /api/v1/broadcasts` and `GET /api/v1/alarms`: every node's.

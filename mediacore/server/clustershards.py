@@ -9,6 +9,10 @@ else of the app: no user token is asked of them, the cluster's node mark (cluste
   worker or the room raised (ConnectionError: the worker is not running).
 - `POST /api/v1/cluster/shards/{room}/notify` `{"node", "event", "data"}`: a guest tells the
   owner what its shard's worker said of the room (NOTICES); 204.
+- `POST /api/v1/cluster/parties/{participant}`: where a participant of this node's rooms is,
+  for another node's one-to-one call (clusterparties.py): 200 `{"result": {"room", "rate",
+  "ptime"}}`, `{"result": {"busy": true}}` while it is in a call here, `{"result": null}` when
+  no room of this node has it.
 
 A request without a valid mark is 403 before its body is read; a body past `max_body` is 413."""
 
@@ -33,9 +37,11 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1/cluster/"
 ROUTE = re.compile(r"^/api/v1/cluster/shards/([^/]+)(/notify)?$")
+PARTY = re.compile(r"^/api/v1/cluster/parties/([^/]+)$")
 
 Serve = Callable[[str, str, str, dict[str, Any]], Awaitable[tuple[Any, int]]]
 Heard = Callable[[str, str, str, dict[str, Any]], None]
+Find = Callable[[str], Awaitable[dict[str, Any] | None]]
 
 
 class ClusterShards:
@@ -47,16 +53,18 @@ class ClusterShards:
         clock: Callable[[], float],
         serve: Callable[[], Serve | None],
         heard: Callable[[], Heard | None],
+        find: Callable[[], Find | None],
         max_body: int,
     ) -> None:
         """`serve(node, room, method, data)`: the answer to node `node` (mostly a guest's to
         its owner; None: this node runs no media workers); `heard(guest, room, event, data)`:
-        the owner's side."""
+        the owner's side; `find(participant)`: where a participant of this node's rooms is."""
         self.app = app
         self.secret = secret
         self.clock = clock
         self.serve = serve
         self.heard = heard
+        self.find = find
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -68,8 +76,8 @@ class ClusterShards:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008, "reason": "nodes only"})
             return
-        found = ROUTE.match(path)
-        if found is None:
+        found, party = ROUTE.match(path), PARTY.match(path)
+        if found is None and party is None:
             await _answer(send, 404, {"error": "not-found", "detail": f"no route {path}"})
             return
         node = self._sender(scope)
@@ -85,6 +93,10 @@ class ClusterShards:
             detail = f"a request body is limited to {self.max_body} bytes"
             await _answer(send, 413, {"error": "too-large", "detail": detail})
             return
+        if party is not None:
+            await self._party(unquote(party.group(1)), send)
+            return
+        assert found is not None
         room = unquote(found.group(1))
         try:
             request = json.loads(body)
@@ -130,6 +142,11 @@ class ClusterShards:
             await _answer(send, 200, {"error": type(error).__name__, "detail": str(error)})
             return
         await _answer(send, 200, {"result": result, "worker": worker})
+
+    async def _party(self, participant: str, send: Send) -> None:
+        find = self.find()
+        result = await find(participant) if find is not None else None
+        await _answer(send, 200, {"result": result})
 
     async def _notice(self, guest: str, room: str, request: dict[str, Any], send: Send) -> None:
         event, heard = request.get("event"), self.heard()

@@ -42,12 +42,16 @@ class GuestShards:
         """Node `node`'s request about `room`: (the answer, the worker's id). Mostly the
         owner's to this node's shard of its room; `room.grow` is the other way round (a leg of
         `node` moves into this node's room: grow it there), and `participant.move` moves a leg
-        of the shard here into another room. A worker's failures are raised as RequestFailed
-        (their kinds go back as they are)."""
+        of the shard here into another room, or, asked of this node's own room, a participant
+        of that room (wherever its leg is: a one-to-one call of `node` brings it in, or back).
+        A worker's failures are raised as RequestFailed (their kinds go back as they are)."""
         placed = self.sharded.rooms.get(room)
         if method == "room.grow":
             await self.sharded.grow_for_move(room, node, _settings(data.get("source")))
             return None, self.sharded.placed(room).home_worker.id
+        if method == "participant.move" and placed is not None and placed.owner is None:
+            entry = await self.sharded.move(room, str(data.get("participant")), str(data.get("to")))
+            return entry, placed.home_worker.id
         if method == "room.open" and placed is None:
             return await self._open(node, room, data)
         if method == "room.open" and placed is not None and placed.owner != node:

@@ -3,7 +3,9 @@
 `POST /calls` opens a room `call-<id>` and brings both parties in: a dialled party is called
 with the SIP dial-out (a registered user through the registrar, a number through a trunk); a
 participant already in a room, or a radio gateway up in its room, is moved in (动态重组) and
-moved back when the call ends, if its room is still open. The call ends on `DELETE` (强拆:
+moved back when the call ends, if its room is still open. In a cluster a participant of
+another node's room is found by asking the other nodes (`elsewhere`) and moved in by that
+room's owner; it goes back the same way. The call ends on `DELETE` (强拆:
 dialled parties are hung up) or when either party leaves (hangs up, fails); its room closes
 then. A dispatcher barges in (强插) by being moved into the room at priority 2.
 
@@ -28,7 +30,7 @@ from mediacore.events import Event, EventBus
 from mediacore.room import RoomSettings
 from mediacore.server.callparties import CallRefused, Party, PartyState, Target, call_target
 from mediacore.server.parties import PartyBook
-from mediacore.server.rooms import Rooms
+from mediacore.server.rooms import NoSuchRoom, Rooms
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,31 @@ class Gateways(Protocol):
         ...
 
     def give_back(self, name: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    """The room a moved party comes from, with the format the call's room takes from it, and
+    its owner when that is another node."""
+
+    room: str
+    rate: int
+    ptime: int
+    node: str | None = None
+
+
+class Elsewhere(Protocol):
+    """The cluster's other nodes, as a call with a party of theirs needs them
+    (clusterparties.ClusterParties)."""
+
+    async def find(self, participant: str) -> Home | None:
+        """The room of another node that has `participant`, or None. Raises CallRefused:
+        409 busy (in a call there), 503 node-down (a node that did not answer may have it)."""
+        ...
+
+    async def claimed(self, room: str) -> None:
+        """Wait, briefly, until the cluster knows this node's new room `room` as its own."""
+        ...
 
 
 class CallNotFound(LookupError):
@@ -98,14 +125,17 @@ class PrivateCalls:
         dial: Dial,
         gateways: Gateways,
         book: PartyBook,
+        elsewhere: Elsewhere | None = None,
     ) -> None:
         """`dial` calls a SIP party into a room, `gateways` lends the radio gateways, `book`
-        says how each party written as text is reached."""
+        says how each party written as text is reached, `elsewhere` (in a cluster) where the
+        other nodes' participants are."""
         self.rooms = rooms
         self.bus = bus
         self.dial = dial
         self.gateways = gateways
         self.book = book
+        self.elsewhere = elsewhere
         self.calls: OrderedDict[str, PrivateCall] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         bus.listen(self._event)
@@ -128,9 +158,17 @@ class PrivateCalls:
 
     async def start(self, a: str, b: str, by: str) -> PrivateCall:
         """Open a call between parties `a` and `b`. Raises CallRefused (400 bad party, 404
-        unknown one, 409 one that is busy or unavailable), NoSuchRoom, RoomError."""
+        unknown one, 409 one that is busy or unavailable, 503 a node that did not answer),
+        NoSuchRoom, RoomError, NodeDown."""
         targets = [self._target(a), self._target(b)]
-        homes = [await self._home(t) for t in targets]
+        here = [await self._here(t) for t in targets]
+        # Another node's participant joins a call of a node that has the other party; where
+        # neither is, the answer is unknown-party, and in a cluster a node that has one serves.
+        elsewhere = any(h is not None for h in here)
+        homes = [
+            h if h is not None or t.kind != "participant" else await self._found(t, elsewhere)
+            for t, h in zip(targets, here, strict=True)
+        ]
         ids = [t.value for t in targets if t.kind != "sip"]
         if len(set(ids)) < len(ids):
             raise CallRefused(400, "bad-party", "a call joins two different parties")
@@ -138,10 +176,11 @@ class PrivateCalls:
         settings = RoomSettings(ROOM_PREFIX + short)
         for home in homes:  # moved parties keep their room's rate and tick
             if home is not None:
-                summary = await self.rooms.summary(home)
-                settings = RoomSettings(settings.name, rate=summary["rate"], ptime=summary["ptime"])
+                settings = RoomSettings(settings.name, rate=home.rate, ptime=home.ptime)
                 break
         await self.rooms.open(settings)
+        if self.elsewhere is not None and any(h is not None and h.node for h in homes):
+            await self.elsewhere.claimed(settings.name)  # where the other nodes find it
         parties = [Party(spec, t.kind) for spec, t in zip((a, b), targets, strict=True)]
         call = PrivateCall("c-" + short, settings.name, parties, by)
         self.calls[call.id] = call
@@ -161,10 +200,12 @@ class PrivateCalls:
         call = self._active(call_id)
         if call.party_of(participant) is not None:
             raise CallRefused(409, "already-in-call", f"{participant} is in this call already")
-        home = await self._home(Target("participant", participant))
-        assert home is not None
-        entry = await self.rooms.move(home, participant, call.room)
-        party = Party(participant, "barge", participant, "answered", home, None, entry["priority"])
+        target = Target("participant", participant)
+        home = await self._here(target) or await self._found(target, elsewhere=True)
+        entry = await self.rooms.move(home.room, participant, call.room)
+        party = Party(
+            participant, "barge", participant, "answered", home.room, None, entry["priority"]
+        )
         call.parties.append(party)
         await self.rooms.update(call.room, participant, {"priority": BARGE_PRIORITY})
         self._said(call, party)
@@ -200,22 +241,52 @@ class PrivateCalls:
             raise CallRefused(409, "busy", f"{text} is in a call already")
         return target
 
-    async def _home(self, target: Target) -> str | None:
-        """The room a participant or radio gateway party is in now (None for dialled ones)."""
+    async def whereabouts(self, participant: str) -> dict[str, Any] | None:
+        """For another node's call: the room of this node's that has `participant`, with
+        its format (`{"room", "rate", "ptime"}`), `{"busy": true}` while it is in a call
+        here, None when no room here has it."""
+        if self._busy(participant):
+            return {"busy": True}
+        home = await self._local_home(participant)
+        return None if home is None else {"room": home.room, "rate": home.rate, "ptime": home.ptime}
+
+    async def _here(self, target: Target) -> Home | None:
+        """The room of this node a participant or radio gateway party is in now; None for a
+        dialled party, or a participant no room here has."""
         if target.kind == "radio":
-            return self._gateway(target.value)[1]
+            return await self._format(self._gateway(target.value)[1])
         if target.kind != "participant":
             return None
+        return await self._local_home(target.value)
+
+    async def _found(self, target: Target, elsewhere: bool) -> Home:
+        """The room of another node a participant is in, looked for there when `elsewhere`
+        (in a cluster); 404 unknown-party when none has it."""
+        found = None
+        if elsewhere and self.elsewhere is not None:
+            found = await self.elsewhere.find(target.value)
+        if found is None:
+            detail = f"no participant {target.value!r} in any room"
+            raise CallRefused(404, "unknown-party", detail)
+        return found
+
+    async def _local_home(self, participant: str) -> Home | None:
         for room in self.rooms.names():
             if room.startswith(ROOM_PREFIX) and self._by_room(room) is not None:
                 continue  # a call's: _busy said so
-            if any(p["id"] == target.value for p in await self.rooms.roster(room)):
-                return room
-        raise CallRefused(404, "unknown-party", f"no participant {target.value!r} in any room")
+            if any(p["id"] == participant for p in await self.rooms.roster(room)):
+                return await self._format(room)
+        return None
+
+    async def _format(self, room: str) -> Home:
+        summary = await self.rooms.summary(room)
+        return Home(room, summary["rate"], summary["ptime"])
 
     async def _bring(
-        self, call: PrivateCall, party: Party, target: Target, home: str | None
+        self, call: PrivateCall, party: Party, target: Target, home: Home | None
     ) -> None:
+        """Dial the party, or move it in: from this node's room, or (a room of another node)
+        by that room's owner, `rooms.move` asking it."""
         if target.kind == "sip":
             name = target.name or party.spec
             party.participant = await self.dial(call.room, target.value, name, target.trunk)
@@ -223,11 +294,13 @@ class PrivateCalls:
             return
         participant = target.value
         if target.kind == "radio":
-            participant, home = self._gateway(target.value)
+            participant, room = self._gateway(target.value)
             self.gateways.hold(target.value)
-        assert home is not None
-        party.participant, party.home = participant, home
-        await self.rooms.move(home, participant, call.room)
+        else:
+            assert home is not None
+            room = home.room
+        party.participant, party.home = participant, room
+        await self.rooms.move(room, participant, call.room)
         party.state = "answered"
         self._said(call, party)
 
@@ -241,16 +314,19 @@ class PrivateCalls:
         return found
 
     async def _release(self, call: PrivateCall, party: Party) -> None:
-        """At the call's end: a moved party goes back to its room, a dialled one hangs up."""
+        """At the call's end: a moved party goes back to its room if that is still open
+        (here, or on another node: `rooms.move` asks there), a dialled one hangs up."""
         participant = party.participant
         assert participant is not None
         try:
-            if party.home is not None and party.home in self.rooms.names():
+            try:
+                if party.home is None:
+                    raise NoSuchRoom("a dialled party has no room to go back to")
                 if party.priority is not None:
                     await self.rooms.update(call.room, participant, {"priority": party.priority})
                 await self.rooms.move(call.room, participant, party.home)
                 party.reason = "moved-back"
-            else:
+            except NoSuchRoom:  # its room closed meanwhile (or it had none)
                 await self.rooms.remove(call.room, participant, ENDED)
                 party.reason = ENDED
         except Exception as error:  # gone meanwhile: nothing to release

@@ -385,8 +385,11 @@ class ShardedRooms:
     async def move(self, room: str, participant: str, to: str) -> dict[str, Any]:
         """The leg stays in the worker that holds its socket: the target room gets a shard
         there if it has none (linked to its others), and the worker moves the participant.
-        In a cluster, a leg on another node's shard of `room` is moved by that node, and a
-        room another node owns grows a shard onto this node's worker holding the leg."""
+        In a cluster, a leg on another node's shard of `room` is moved by that node, a room
+        another node owns grows a shard onto this node's worker holding the leg, and a
+        participant of a room another node owns (not open here) is moved by that owner."""
+        if room not in self.rooms and self.nodes is not None:
+            return await self._moved_by_owner(self.nodes, room, participant, to)
         source, target = self.placed(room), self.rooms.get(to)
         shard = self._shard(room, participant)
         if target is not None:
@@ -420,6 +423,24 @@ class ShardedRooms:
             new_view.take_over(call)
         await self._owners_told(source, target)
         return {**entry, **self._fields_of(to, participant), **self._where(shard)}
+
+    async def _moved_by_owner(
+        self, nodes: ShardNodes, room: str, participant: str, to: str
+    ) -> dict[str, Any]:
+        """Have the node that owns `room` (open on another node only) move `participant` into
+        `to` (GuestShards.serve). Raises NoSuchRoom, NodeDown, and the owner's refusals."""
+        owner = await nodes.owner(room)
+        if owner is None or owner == nodes.name:
+            raise NoSuchRoom(f"no room named {room!r}")
+        try:
+            proxy = nodes.worker(owner, room)
+        except UnknownNode:
+            raise NodeDown(f"room {room!r} is on node {owner!r}, which is down") from None
+        try:
+            entry = await _ask(proxy, "participant.move", room=room, participant=participant, to=to)
+        except ConnectionError as error:
+            raise NodeDown(f"node {owner!r} of room {room!r} did not answer: {error}") from None
+        return dict(entry)
 
     async def _guest_room(self, source: PlacedRoom, to: str, worker: WorkerProcess) -> PlacedRoom:
         """This node's shard of another node's room `to`, on `worker` (a leg moving in keeps

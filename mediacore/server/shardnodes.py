@@ -43,6 +43,10 @@ class ShardNodes:
         view = self.cluster.node.view
         return node in view.records and view.alive(node)
 
+    def others(self) -> list[str]:
+        """The live nodes but this one."""
+        return [r.name for r in self.cluster.node.view.live() if r.name != self.name]
+
     def worker(self, node: str, room: str) -> RemoteShardWorker:
         """The proxy of `room`'s shard on `node`; UnknownNode unless it is a live other node."""
         if node == self.name or not self.alive(node):

@@ -121,11 +121,15 @@ class Asgi:
             clock=lambda: NOW_MS,
             serve=lambda: self._serve,
             heard=lambda: lambda *notice: self.heard.append(notice),
+            find=lambda: self._find,
             max_body=1000,
         )
 
     async def _inner(self, scope: Any, receive: Any, send: Any) -> None:
         raise AssertionError("the app behind is not reached")
+
+    async def _find(self, participant: str) -> dict[str, Any] | None:
+        return {"room": "home", "rate": 8000, "ptime": 20} if participant == "p-1" else None
 
     async def _serve(
         self, owner: str, room: str, method: str, data: dict[str, Any]
@@ -573,3 +577,34 @@ async def test_a_move_waits_until_the_owner_was_sent_the_notices_told_before_it(
     nodes.tell_owner("a", "r", "event", {"n": 2})
     await asyncio.wait_for(nodes.sent("a", 0.1), 1.0)
     await nodes.stop()
+
+
+async def test_a_participant_of_another_node_s_room_is_moved_by_that_room_s_owner(
+    tmp_path: Path,
+) -> None:
+    """A one-to-one call of a brings b's participant into a's room: asked of a, b (the room's
+    owner) moves it, its leg staying on b, and back again through a's shard on b."""
+    a, b, owners = cluster(tmp_path)
+    await opened(a, owners, RoomSettings("call-1"))
+    await opened(b, owners, RoomSettings("yard"))
+    b.rooms.placed("yard").home.participants.add("p5")
+
+    entry = await a.rooms.move("yard", "p5", "call-1")
+    assert (entry["id"], entry["node"]) == ("p5", "b")
+    assert ("b", "participant.move", {"participant": "p5", "to": "call-1"}) in [
+        (node, method, {k: v for k, v in data.items() if k != "room"})
+        for node, method, data in a.nodes.asked
+    ]
+    assert [s.node for s in a.rooms.placed("call-1").shards] == [None, "b"]
+    guest = b.rooms.placed("call-1")
+    assert guest.owner == "a" and guest.shard_of("p5") is not None
+    moved_in(b, guest.home_worker, "call-1", "p5")
+    assert a.rooms.placed("call-1").shard_of("p5") is not None
+
+    back = await a.rooms.move("call-1", "p5", "yard")  # the call's owner: b moves it
+    assert back["id"] == "p5" and b.rooms.placed("yard").shard_of("p5") is not None
+    with pytest.raises(NoSuchRoom):  # a room no node has
+        await a.rooms.move("nowhere", "p5", "call-1")
+    a.nodes.dead.add("b")
+    with pytest.raises(NodeDown):
+        await a.rooms.move("yard", "p5", "call-1")
