@@ -89,7 +89,7 @@ from mediacore.server.clusterstore import SharedStore
 from mediacore.server.conferencemetrics import ConferenceCollector
 from mediacore.server.conferences import ConferenceService
 from mediacore.server.config import Config, outbound_networks
-from mediacore.server.directory import RoomDirectory
+from mediacore.server.directory import RoomDirectory, RoomExists
 from mediacore.server.errors import install_error_handlers
 from mediacore.server.gbpictures import WallPictures
 from mediacore.server.gbroompictures import ConferencePictures
@@ -443,11 +443,12 @@ class MediaServer:
         rooms = list(self.config.rooms)
         if self.cluster is not None:  # not the config rooms another live node has
             rooms = await self.cluster.start(self.config.rooms)
-        if self.sharded is None:
-            await self.directory.start(rooms)
-        else:
+        if self.sharded is not None:
             await self.sharded.start()
-            for settings in rooms:
+        for settings in rooms:
+            # In a cluster, a heartbeat may have reopened a room of this node from the
+            # definition it left in the directory already.
+            with contextlib.suppress(RoomExists):
                 await self.rooms.open(settings)
         if self.store is not None:  # a survivor that took this node's recordings gives them back
             await self.store.claim_own()

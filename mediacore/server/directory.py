@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from mediacore.clock import MONOTONIC, Clock
@@ -41,11 +41,6 @@ class RoomDirectory:
         self.legs = LegFactory(self.ports, config.server.host, config.rtp.timeout, clock)
         # Worker mode: rooms that run in media workers, not here (see shardedrooms.py).
         self.placed_elsewhere: Callable[[str], bool] = lambda name: False
-
-    async def start(self, rooms: Sequence[RoomSettings] | None = None) -> None:
-        """Open `rooms` (default: the config's)."""
-        for settings in self.config.rooms if rooms is None else rooms:
-            self.open(settings)
 
     async def stop(self) -> None:
         for name in list(self.rooms):

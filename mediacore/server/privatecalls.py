@@ -179,8 +179,10 @@ class PrivateCalls:
                 settings = RoomSettings(settings.name, rate=home.rate, ptime=home.ptime)
                 break
         await self.rooms.open(settings)
-        if self.elsewhere is not None and any(h is not None and h.node for h in homes):
-            await self.elsewhere.claimed(settings.name)  # where the other nodes find it
+        # In a cluster, other nodes' APIs (`GET /calls/{id}`) and a party's node find the
+        # call's room in the directory from the moment this answers.
+        if self.elsewhere is not None:
+            await self.elsewhere.claimed(settings.name)
         parties = [Party(spec, t.kind) for spec, t in zip((a, b), targets, strict=True)]
         call = PrivateCall("c-" + short, settings.name, parties, by)
         self.calls[call.id] = call
