@@ -6,8 +6,8 @@ the node mark), at most PARTY_WAIT seconds: the node whose room has it answers t
 format, and that room's owner moves it into the call's room (ShardedRooms.move asks it, the
 cross-node move does the rest). A node that says the participant is in a call of its own makes
 it 409 busy; none that has it while a node did not answer is 503 node-down (it may be that
-node's). Before a party of another node moves in, the call's new room waits (CLAIM_WAIT at most)
-until the directory names this node its owner, where the party's node looks it up."""
+node's). A call's new room waits (CLAIM_WAIT at most) until the directory names this node its
+owner: a party's node looks it up there, and so does any node asked about the call."""
 
 from __future__ import annotations
 
