@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import httpx
 import numpy as np
 import pytest
 import pytest_asyncio
@@ -37,7 +38,7 @@ from tests.ingest.test_gb28181_e2e import (
     tap,
 )
 from tests.server.test_api import Api, assert_error, make_config, running
-from tests.waiting import wait_for
+from tests.waiting import wait_for, wait_for_async
 from tools.gbdevice import DeviceConfig, GbDeviceSimulator, parse_colour
 from tools.gbdevice_records import DeviceRecordings
 
@@ -90,6 +91,16 @@ async def device(port: int, device_id: str = DEVICE) -> AsyncIterator[GbDeviceSi
         await simulator.stop()
 
 
+async def catalogued(get: Callable[[str], Awaitable[httpx.Response]], channel: str) -> None:
+    """Wait until the server lists `channel` among its devices' channels (their catalog)."""
+
+    async def listed() -> bool:
+        devices = (await get("/api/v1/gb28181/devices")).json()
+        return any(c["id"] == channel for d in devices for c in d["channels"])
+
+    await wait_for_async(listed, 10)
+
+
 def records_of(simulator: GbDeviceSimulator) -> DeviceRecordings:
     recordings = simulator.recordings
     assert isinstance(recordings, DeviceRecordings)
@@ -136,6 +147,8 @@ async def test_records_refuse_bad_ranges_unknown_devices_and_silence(
 ) -> None:
     async with device(api.server.sip.stack.port) as simulator:
         channel = simulator.channels[0]
+        # Until its catalog arrives the server cannot tell the device's channels from others.
+        await catalogued(lambda url: api.as_role("admin", "GET", url), channel)
         base = f"/api/v1/gb28181/devices/{DEVICE}/channels/{channel}/records"
         for query in (
             "",
@@ -287,14 +300,7 @@ async def _download_and_playback(server: ServerProcess) -> None:
     async with device(server.sip_port) as simulator:
         channel = simulator.channels[0]
 
-        async def catalogued() -> bool:
-            listed = (await call("GET", "/api/v1/gb28181/devices")).json()
-            return any(c["id"] == channel for d in listed for c in d["channels"])
-
-        deadline = time.monotonic() + 10
-        while not await catalogued():
-            assert time.monotonic() < deadline, "the device's catalog never arrived"
-            await asyncio.sleep(0.2)
+        await catalogued(lambda url: call("GET", url), channel)
         found = (await call("GET", records_url(channel, NOW - 7200, NOW))).json()
         assert len(found) == 6
         colour, start, end = RECORDINGS[0]
