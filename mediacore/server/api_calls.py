@@ -17,7 +17,6 @@ from mediacore.server.errors import ApiError
 from mediacore.server.parties import MAX_PARTY
 from mediacore.server.privatecalls import CallNotFound, PrivateCalls
 from mediacore.server.roomerrors import room_errors
-from mediacore.server.rooms import MoveRefused, NodeDown
 from mediacore.server.security import permission
 
 # Calls dial out and move people: for those who add legs to rooms (admins, commanders,
@@ -41,13 +40,8 @@ class BargeRequest(BaseModel):
 def call_errors() -> Iterator[None]:
     """The failures of a call request as the API's errors."""
     try:
-        with room_errors(full="room-full"):
-            try:
-                yield
-            except MoveRefused as error:
-                raise ApiError(409, error.code, str(error)) from None
-            except NodeDown as error:  # in a cluster: a party's room's node is down
-                raise ApiError(503, "node-down", str(error)) from None
+        with room_errors(full="room-full"):  # a party's room's node down: 503 node-down
+            yield
     except CallRefused as error:
         raise ApiError(error.status, error.code, str(error)) from None
     except CallNotFound as error:

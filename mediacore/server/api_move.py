@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mediacore.server.auth import Principal
 from mediacore.server.errors import ApiError
 from mediacore.server.roomerrors import room_errors
-from mediacore.server.rooms import MoveRefused, NodeDown, Rooms
+from mediacore.server.rooms import Rooms
 from mediacore.server.security import permission
 
 # Moving people between groups is the dispatcher's: admins, commanders and operators.
@@ -50,11 +50,6 @@ def build_move_router(rooms: Rooms) -> APIRouter:
 
 
 async def move_participant(rooms: Rooms, room: str, participant: str, to: str) -> dict[str, Any]:
-    """`rooms.move` with its failures as the API's errors (404, 409)."""
+    """`rooms.move` with its failures as the API's errors (404, 409, 503)."""
     with room_errors(full="room-full"):
-        try:
-            return await rooms.move(room, participant, to)
-        except MoveRefused as error:
-            raise ApiError(409, error.code, str(error)) from None
-        except NodeDown as error:
-            raise ApiError(503, "node-down", str(error)) from None
+        return await rooms.move(room, participant, to)

@@ -12,7 +12,6 @@ from mediacore.server.errors import ApiError
 from mediacore.server.holds import HoldRefused
 from mediacore.server.parking import Parking, ParkingError
 from mediacore.server.roomerrors import room_errors
-from mediacore.server.rooms import MoveRefused
 from mediacore.server.security import permission
 
 PARKS = "participants:write"  # admins, commanders, operators (dispatchers)
@@ -43,8 +42,6 @@ def build_parking_router(parking: Parking) -> APIRouter:
                 raise ApiError(502, "hold-refused", str(error)) from None
             except ParkingError as error:
                 raise ApiError(409, "cannot-park", str(error)) from None
-            except MoveRefused as error:
-                raise ApiError(409, error.code, str(error)) from None
         response.headers["Location"] = f"/api/v1/parked/{parked.id}"
         return parked.to_json()
 
@@ -68,7 +65,5 @@ def build_parking_router(parking: Parking) -> APIRouter:
                 raise ApiError(404, "parked-not-found", f"no parked call {parked_id!r}") from None
             except HoldRefused as error:
                 raise ApiError(502, "hold-refused", str(error)) from None
-            except MoveRefused as error:
-                raise ApiError(409, error.code, str(error)) from None
 
     return router

@@ -194,7 +194,11 @@ def build_rooms_router(
         `hear_not` / `hear_only` (ids in this room) keep it from hearing some talkers or let it
         hear only some; `monitor` `[{"room", "gain_db"}]` makes it also hear other rooms, each
         at its own gain, and `transmit` `[room, ...]` makes it also talk into them (监听 and
-        select: the monitored rooms never hear it unless it transmits there). `[]` clears."""
+        select: the monitored rooms never hear it unless it transmits there). `[]` clears.
+        In a cluster a reached room of another node grows a shard onto the leg's node and
+        worker. 404 room-not-found (a reached room too); 409 not-reachable (the leg's node
+        holds a shard of a reached room on another media worker); 503 node-down (a reached
+        room's node is down)."""
         changes = body.model_dump(exclude_none=True)
         for key in sorted(changes.keys() & REACHING.keys()):
             if not principal.may(REACHING[key]) or principal.room is not None:

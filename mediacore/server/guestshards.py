@@ -1,12 +1,13 @@
 """This node's shards of other nodes' rooms (the guest's side of a room spanning nodes).
 
 The owner opens the shard (`room.open` through the internal route, clustershards.py) and
-drives it from then on (a leg moving into another node's room asks its owner for the shard,
-`room.grow`, which opens on the leg's worker); the guest keeps a PlacedRoom with `owner` set in
-its ShardedRooms, so that SIP calls and new legs arriving here join its shard, and passes the
-owner's requests to the worker holding it. A worker of this node that dies takes its shards of
-other nodes' rooms along: the owner hears their legs leave and drops the shard (it cannot be
-linked again from here), and the SIP calls here end."""
+drives it from then on (a leg moving into another node's room, or monitoring or transmitting
+into it, asks its owner for the shard, `room.grow`, which opens on the leg's worker); the guest
+keeps a PlacedRoom with `owner` set in its ShardedRooms, so that SIP calls and new legs
+arriving here join its shard, and passes the owner's requests to the worker holding it. A
+worker of this node that dies takes its shards of other nodes' rooms along: the owner hears
+their legs leave and drops the shard (it cannot be linked again from here), and the SIP calls
+here end."""
 
 from __future__ import annotations
 
@@ -41,13 +42,17 @@ class GuestShards:
     ) -> tuple[Any, int]:
         """Node `node`'s request about `room`: (the answer, the worker's id). Mostly the
         owner's to this node's shard of its room; `room.grow` is the other way round (a leg of
-        `node` moves into this node's room: grow it there), and `participant.move` moves a leg
-        of the shard here into another room, or, asked of this node's own room, a participant
-        of that room (wherever its leg is: a one-to-one call of `node` brings it in, or back).
+        `node` moves into this node's room, or its relay joins it: grow it there),
+        `participant.update` changes a leg of the shard here (its relays reach rooms from
+        here), and `participant.move` moves a leg of the shard here into another room, or,
+        asked of this node's own room, a participant of that room (wherever its leg is: a
+        one-to-one call of `node` brings it in, or back).
         A worker's failures are raised as RequestFailed (their kinds go back as they are)."""
         placed = self.sharded.rooms.get(room)
         if method == "room.grow":
-            await self.sharded.grow_for_move(room, node, _settings(data.get("source")))
+            source = data.get("source")
+            moving = None if source is None else _settings(source)
+            await self.sharded.grow_for_leg(room, node, moving)
             return None, self.sharded.placed(room).home_worker.id
         if method == "participant.move" and placed is not None and placed.owner is None:
             entry = await self.sharded.move(room, str(data.get("participant")), str(data.get("to")))
@@ -66,6 +71,12 @@ class GuestShards:
             return None, worker.id
         if method == "participant.move":  # this node moves the leg (ShardedRooms.move)
             entry = await self.sharded.move(room, str(data.get("participant")), str(data.get("to")))
+            return entry, worker.id
+        if method == "participant.update":  # its relays join rooms here (ShardedRooms.update)
+            changes = data.get("changes")
+            if not isinstance(changes, dict):
+                raise RoomError("changes must be an object")
+            entry = await self.sharded.update(room, str(data.get("participant")), changes)
             return entry, worker.id
         answer = await worker.request(method, **{**data, "room": room})
         if method == "room.change":

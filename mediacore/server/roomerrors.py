@@ -10,7 +10,13 @@ from mediacore.ports import PortsExhausted
 from mediacore.room import RoomClosed, RoomError, RoomFull
 from mediacore.server.directory import RoomExists
 from mediacore.server.errors import ApiError
-from mediacore.server.rooms import NoRunningShard, NoSuchParticipant, NoSuchRoom
+from mediacore.server.rooms import (
+    MoveRefused,
+    NodeDown,
+    NoRunningShard,
+    NoSuchParticipant,
+    NoSuchRoom,
+)
 
 
 @contextmanager
@@ -39,6 +45,10 @@ def room_errors(bad: str = "bad-room", full: str | None = None) -> Iterator[None
         ) from None
     except RoomFull as error:
         raise ApiError(409, full or "room-full", str(error)) from None
+    except MoveRefused as error:
+        raise ApiError(409, error.code, str(error)) from None
+    except NodeDown as error:  # in a cluster: the room's node is down
+        raise ApiError(503, "node-down", str(error)) from None
     except RoomError as error:
         if full is not None:
             raise ApiError(409, full, str(error)) from None

@@ -65,6 +65,13 @@ class OtherFormat(MoveRefused):
     code = "room-format"
 
 
+class NotReachable(MoveRefused):
+    """A relay cannot join the room from the leg's media worker (in a cluster: the room's
+    shard on the leg's node is on another worker)."""
+
+    code = "not-reachable"
+
+
 class NodeDown(RoomError):
     """The room is on a node of the cluster that is down (its rooms are being re-placed)."""
 
@@ -80,6 +87,7 @@ ROOM_FAILURES: dict[str, type[Exception]] = {
         SameRoom,
         NotMovable,
         OtherFormat,
+        NotReachable,
         NodeDown,
         NoSuchRoom,
         NoSuchParticipant,

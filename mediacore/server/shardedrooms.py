@@ -10,7 +10,8 @@ In a cluster a shard may live on another node (remoteshard.py says how): its wor
 RemoteShardWorker, and that node (the guest) keeps a PlacedRoom of its own whose `owner` names
 the room's node (guestshards.py); its legs join there, and what its shard's worker says of the
 room goes to the owner, which publishes it. A leg moved into another node's room stays where
-it is: that room's owner grows the room onto the leg's node (`move`, `grow_for_move`)."""
+it is: that room's owner grows the room onto the leg's node (`move`, `grow_for_leg`), as it
+does for the relays of a leg monitoring or transmitting into that room (`update`)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ from mediacore.server.rooms import (
     NoSuchParticipant,
     NoSuchRoom,
     NotMovable,
+    NotReachable,
     check_move,
 )
 from mediacore.server.whisperbook import WhisperBook
@@ -343,21 +345,36 @@ class ShardedRooms:
         return fields
 
     async def update(self, room: str, participant: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change a participant. Its relays (monitor, transmit, broadcast) join the rooms it
+        reaches on its own worker: a room of this node grows a shard there, and in a cluster
+        another node's room grows onto this node, its shard here opened on the leg's worker;
+        a leg on another node's shard of `room` is changed by that node (GuestShards.serve).
+        Raises NoSuchRoom, NodeDown (a reached room's node is), NotReachable (its shard here is
+        on another worker), and the worker's refusals."""
         shard = self._shard(room, participant)
         relayed = {key: changes[key] for key in RELAYED_CHANGES & set(changes)}
-        if relayed and shard.node is not None:
-            raise RoomError("a participant on another node cannot monitor or relay to rooms")
-        if relayed:
-            # The participant's relays join the rooms it reaches on its own worker.
-            targets = [self.placed(name) for name in sorted(relayed_rooms(relayed))]
-            for placed in targets:
-                if placed.settings.name != room:
-                    await self._shard_on(placed, local_worker(shard))
+        reached: list[PlacedRoom] = []
+        if relayed and shard.node is None:
+            worker = local_worker(shard)
+            for name in sorted(relayed_rooms(relayed) - {room}):
+                reached.append(await self._reached(name, worker))
         entry = await _ask(
             shard.worker, "participant.update", room=room, participant=participant, changes=changes
         )
         self._standing.setdefault(participant, {}).update(changes)
+        await self._owners_told(*reached)  # their owners list the relays
         return {**entry, **self._where(shard)}
+
+    async def _reached(self, name: str, worker: WorkerProcess) -> PlacedRoom:
+        """Room `name` with a shard on `worker`, where a relay of a leg there joins it."""
+        placed = self.rooms.get(name)
+        if placed is not None and placed.owner is None:
+            await self._shard_on(placed, worker)
+            return placed
+        try:
+            return await self._guest_room(None, name, worker)
+        except NotMovable as error:
+            raise NotReachable(str(error)) from None
 
     async def remove(self, room: str, participant: str, reason: str) -> None:
         shard = self._shard(room, participant)
@@ -442,12 +459,15 @@ class ShardedRooms:
             raise NodeDown(f"node {owner!r} of room {room!r} did not answer: {error}") from None
         return dict(entry)
 
-    async def _guest_room(self, source: PlacedRoom, to: str, worker: WorkerProcess) -> PlacedRoom:
+    async def _guest_room(
+        self, source: PlacedRoom | None, to: str, worker: WorkerProcess
+    ) -> PlacedRoom:
         """This node's shard of another node's room `to`, on `worker` (a leg moving in keeps
-        its worker): the room's owner checks the move (its format, its capacity across its
-        shards) and grows the room onto this node unless it is here already. Raises
-        NoSuchRoom, NodeDown (its owner is), NotMovable (its shard here is on another worker),
-        and the owner's refusals."""
+        its worker, and a leg's relays join rooms on its worker): the room's owner checks a
+        move from `source` (its format, its capacity across its shards; None: a relay, which
+        the worker checks as it does here) and grows the room onto this node unless it is here
+        already. Raises NoSuchRoom, NodeDown (its owner is), NotMovable (its shard here is on
+        another worker), and the owner's refusals."""
         nodes, found = self.nodes, self.rooms.get(to)
         owner = found.owner if found is not None else None
         if owner is None and nodes is not None:
@@ -462,7 +482,8 @@ class ShardedRooms:
         if self._guest_workers.setdefault(to, worker) is not worker:
             raise NotMovable(f"a move into room {to!r} from another media worker is under way")
         try:
-            await _ask(proxy, "room.grow", source=asdict(source.settings))
+            moving = {} if source is None else {"source": asdict(source.settings)}
+            await _ask(proxy, "room.grow", **moving)
         except RequestFailed as failed:  # not a room's failure (the owner does not see us)
             raise NotMovable(f"node {owner!r} did not grow room {to!r} here: {failed}") from None
         finally:
@@ -781,16 +802,18 @@ class ShardedRooms:
         await nodes.write_intake(room, node)
         return await self.summary(room)
 
-    async def grow_for_move(self, room: str, node: str, source: RoomSettings) -> None:
-        """A participant of node `node`'s room `source` moves into this node's `room`: the
-        move's checks (format; capacity across the room's shards), then the room grows onto
+    async def grow_for_leg(self, room: str, node: str, source: RoomSettings | None) -> None:
+        """A leg of node `node` comes into this node's `room`: moved from its room `source`
+        (the move's checks first: format; capacity across the room's shards), or as a relay
+        (source None: its worker checks it as for a room of its own node). The room grows onto
         that node unless it is there already. Raises NoSuchRoom, OtherFormat, RoomFull, and
         what grow_on_node raises."""
         placed = self.placed(room)
         if placed.owner is not None:
             raise NoSuchRoom(f"room {room!r} is node {placed.owner!r}'s")
-        check_move(source, placed.settings)
-        self._check_capacity(placed)
+        if source is not None:
+            check_move(source, placed.settings)
+            self._check_capacity(placed)
         with contextlib.suppress(AlreadySpanned):
             await self.grow_on_node(room, node)
 

@@ -4,7 +4,8 @@ through the API; plain RTP legs join on both, each through its own node's API, a
 measurement each hears the others and never itself, the floor is one, the roster says where
 every leg is, a leg joined on b is the owner's to change as soon as b answered, a leg (plain
 RTP, or a phone's call) moved into a room of the other node keeps its node and is heard
-there, and a guest node killed outright leaves the owner's legs going on.
+there, a console monitoring (and transmitting into) a room of the other node hears it, and a
+guest node killed outright leaves the owner's legs going on.
 
 The two nodes are shared by the module's tests (each test its own room); the last test kills b."""
 
@@ -30,6 +31,7 @@ from mediacore.codecs import PCMU
 from tests.cluster.nodes import start_node
 from tests.cluster.redisserver import redis_server
 from tests.e2e.server import SIPP_PASSWORD, SIPP_USER, ServerProcess, sipp_config
+from tests.e2e.test_dispatch_audio import patch, play_all
 from tests.e2e.test_rtp_legs import LEVEL, SILENT, heard, joined, tone_payloads
 from tests.e2e.test_sipp_interop import in_background
 from tests.e2e.test_workers import silence
@@ -374,6 +376,61 @@ def test_a_phone_moved_into_a_room_of_the_other_node_hangs_up_there(
     assert a.roster("office") == []
     for room in ("office", "site"):
         assert a.client.delete(f"/api/v1/rooms/{room}").status_code == 204
+
+
+async def test_a_console_monitors_and_transmits_into_a_room_of_the_other_node(
+    nodes: Nodes,
+) -> None:
+    """A console of a's room `desk` monitors b's room `group` (at another rate): `group` grows
+    a shard on a's worker holding the console, where its relay joins. By measurement the
+    console hears `group` and its own room, never itself; `group` hears it only while it
+    transmits there; `monitor: []` stops it hearing `group`."""
+    a, b, _ = nodes
+    for room, node, rate in (("desk", "a", 8000), ("group", "b", 16000)):
+        created = a.client.post("/api/v1/rooms", json={"name": room, "node": node, "rate": rate})
+        assert created.status_code == 201, created.text
+        wait_until(lambda r=room: a.client.get(f"/api/v1/rooms/{r}").status_code == 200, 10, room)
+    console, console_id = await joined(a, "desk", PCMU, "console")
+    mate, _ = await joined(a, "desk", PCMU, "mate")
+    talker, _ = await joined(b, "group", PCMU, "talker")
+    ear, _ = await joined(b, "group", PCMU, "ear")
+
+    refused = patch(a, "desk", console_id, monitor=[{"room": "nowhere"}])
+    assert (refused.status_code, refused.json()["error"]) == (404, "room-not-found"), refused.text
+    changed = patch(a, "desk", console_id, monitor=[{"room": "group", "gain_db": 0}])
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["monitor"] == [{"room": "group", "gain_db": 0.0}]
+    relays = [e for e in b.roster("group") if e["kind"] == "monitor"]  # its owner lists it
+    assert [(e["monitor_of"], e["node"]) for e in relays] == [(console_id, "a")], relays
+    shards = b.client.get("/api/v1/rooms/group").json()["shards"]
+    assert sorted((s["node"], s["legs"]) for s in shards) == [("a", 1), ("b", 2)]
+
+    plan = [(console, 900.0), (mate, 500.0), (talker, 1300.0), (ear, None)]
+    steady = await play_all(plan, 1.5)
+    assert level(console, 1300.0, steady) == pytest.approx(LEVEL, abs=2.5)  # monitored
+    assert level(console, 500.0, steady) == pytest.approx(LEVEL, abs=2.5)  # its own room
+    assert heard(console, 900.0, steady) < SILENT  # never itself
+    assert level(mate, 900.0, steady) == pytest.approx(LEVEL, abs=2.5)
+    assert level(ear, 1300.0, steady) == pytest.approx(LEVEL, abs=2.5)
+    assert heard(ear, 900.0, steady) < SILENT  # a monitor is not heard where it listens
+    assert heard(talker, 900.0, steady) < SILENT
+
+    selected = patch(b, "desk", console_id, transmit=["group"])  # asked of b: to a
+    assert selected.status_code == 200 and selected.json()["transmit"] == ["group"], selected.text
+    steady = await play_all(plan, 1.5)
+    assert level(ear, 900.0, steady) == pytest.approx(LEVEL, abs=2.5)
+    assert level(talker, 900.0, steady) == pytest.approx(LEVEL, abs=2.5)
+    assert heard(console, 900.0, steady) < SILENT
+
+    cleared = patch(a, "desk", console_id, monitor=[])
+    assert cleared.status_code == 200 and cleared.json()["monitor"] == [], cleared.text
+    steady = await play_all(plan, 1.5)
+    assert heard(console, 1300.0, steady) < SILENT
+    assert level(ear, 900.0, steady) == pytest.approx(LEVEL, abs=2.5)  # it still transmits
+    for room in ("desk", "group"):
+        assert a.client.delete(f"/api/v1/rooms/{room}").status_code == 204
+    for peer in (console, mate, talker, ear):
+        peer.close()
 
 
 async def test_a_node_killed_leaves_its_guests_legs_going_on_and_closes_its_rooms_shards(

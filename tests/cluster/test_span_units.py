@@ -35,6 +35,7 @@ from mediacore.server.rooms import (
     NodeDown,
     NoSuchRoom,
     NotMovable,
+    NotReachable,
     OtherFormat,
 )
 from mediacore.server.shardedrooms import OWNER_GONE, ShardedRooms
@@ -293,7 +294,7 @@ def local_worker(
 
     async def request(method: str, **data: Any) -> Any:
         asked.append((method, data))
-        if method in ("participant.move", "participant.get"):
+        if method in ("participant.move", "participant.get", "participant.update"):
             return {"id": data["participant"], "worker": number}
         return _answer(method, "10.0.0.1")
 
@@ -608,3 +609,78 @@ async def test_a_participant_of_another_node_s_room_is_moved_by_that_room_s_owne
     a.nodes.dead.add("b")
     with pytest.raises(NodeDown):
         await a.rooms.move("yard", "p5", "call-1")
+
+
+# -- a participant monitoring (and transmitting into) rooms of another node ---------------------
+
+
+def grows(node: Node) -> list[dict[str, Any]]:
+    """What node `node` asked of other nodes' rooms to grow onto it."""
+    return [data for _, method, data in node.nodes.asked if method == "room.grow"]
+
+
+async def test_a_leg_s_relays_reach_another_node_s_room_through_a_shard_on_its_own_worker(
+    tmp_path: Path,
+) -> None:
+    a, b, owners = cluster(tmp_path)
+    await opened(a, owners, RoomSettings("desk"))
+    # a relay is no move: another rate, and a room whose owner counts it full, are fine
+    await opened(b, owners, RoomSettings("field", rate=16000, max_participants=1))
+    b.rooms.placed("field").home.participants.add("q1")
+    desk = a.rooms.placed("desk")
+    (await a.rooms._grow(desk, a.workers[1])).participants.add("p1")  # on a's second worker
+
+    monitor = {"monitor": [{"room": "field", "gain_db": -6.0}], "transmit": ["field"]}
+    entry = await a.rooms.update("desk", "p1", monitor)
+    assert (entry["id"], entry["node"], entry["worker"]) == ("p1", "a", 1)
+    assert grows(a) == [{}]  # the owner grew it, no move's checks asked for
+    assert [s.node for s in b.rooms.placed("field").shards] == [None, "a"]
+    guest = a.rooms.placed("field")
+    assert guest.owner == "b" and guest.home_worker is a.workers[1]
+    asked = ("participant.update", {"room": "desk", "participant": "p1", "changes": monitor})
+    assert asked in a.asked
+    # changing the list reaches the room where it is; clearing it leaves the shard, as here
+    await a.rooms.update("desk", "p1", {"monitor": [{"room": "field", "gain_db": 0.0}]})
+    await a.rooms.update("desk", "p1", {"monitor": [], "transmit": []})
+    assert [s.node for s in b.rooms.placed("field").shards] == [None, "a"]
+    assert a.rooms.open_here() == ["desk", "field"]
+    assert a.asked[-1][1]["changes"] == {"monitor": [], "transmit": []}
+
+
+async def test_a_relay_into_another_node_s_room_is_refused_clearly(tmp_path: Path) -> None:
+    a, b, owners = cluster(tmp_path)
+    await opened(a, owners, RoomSettings("desk"))
+    desk = a.rooms.placed("desk")
+    (await a.rooms._grow(desk, a.workers[1])).participants.add("p1")
+    await opened(b, owners, RoomSettings("field"))
+    await opened(b, owners, RoomSettings("yard"))
+    await b.rooms.grow_on_node("yard", "a")  # on a's first worker
+    with pytest.raises(NoSuchRoom):
+        await a.rooms.update("desk", "p1", {"monitor": [{"room": "nowhere"}]})
+    with pytest.raises(NotReachable, match="cannot change workers"):
+        await a.rooms.update("desk", "p1", {"transmit": ["yard"]})
+    a.nodes.dead.add("b")
+    with pytest.raises(NodeDown):
+        await a.rooms.update("desk", "p1", {"monitor": [{"room": "field"}]})
+    assert not [method for method, _ in a.asked if method == "participant.update"]
+
+
+async def test_a_leg_on_another_node_s_shard_monitors_rooms_from_that_node(
+    tmp_path: Path,
+) -> None:
+    """Asked of desk's owner a, the leg's node b changes it: a's room yard grows onto b."""
+    a, b, owners = cluster(tmp_path)
+    await opened(a, owners, RoomSettings("desk"))
+    await a.rooms.grow_on_node("desk", "b")
+    await opened(a, owners, RoomSettings("yard"))
+    guest = b.rooms.placed("desk")
+    moved_in(b, guest.home_worker, "desk", "p2")  # a leg joined desk on b
+
+    changes = {"monitor": [{"room": "yard", "gain_db": 0.0}]}
+    entry = await a.rooms.update("desk", "p2", changes)
+    assert (entry["id"], entry["node"]) == ("p2", "b")
+    asked = ("participant.update", {"room": "desk", "participant": "p2", "changes": changes})
+    assert asked in b.asked
+    assert grows(b) == [{}]
+    assert [s.node for s in a.rooms.placed("yard").shards] == [None, "b"]
+    assert b.rooms.placed("yard").home_worker is guest.home_worker
