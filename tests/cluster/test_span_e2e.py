@@ -88,6 +88,18 @@ def level(listener: RtpPeer, frequency: float, since: float) -> float:
     return float(np.median(tone_levels_by_block(listener.decoded(since), frequency, 8000)))
 
 
+async def hear_each_other(tones: dict[str, tuple[RtpPeer, float]]) -> None:
+    """The peers (name: (peer, its tone's frequency)) play their tones for 2 s at once: each
+    hears the other's at LEVEL and never its own."""
+    steady = time.monotonic() + 0.6
+    await asyncio.gather(*(peer.play(tone_payloads(peer, f, 2.0)) for peer, f in tones.values()))
+    for name, (listener, own) in tones.items():
+        assert heard(listener, own, steady) < SILENT, f"{name} hears itself"
+        other = next(f for n, (_, f) in tones.items() if n != name)
+        found = level(listener, other, steady)
+        assert found == pytest.approx(LEVEL, abs=2.5), (name, found)
+
+
 def by_name(server: ServerProcess, room: str) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in server.roster(room)}
 
@@ -263,14 +275,7 @@ async def test_a_participant_moves_into_a_room_of_the_other_node(nodes: Nodes) -
     shards = b.client.get("/api/v1/rooms/field").json()["shards"]
     assert sorted((s["node"], s["legs"]) for s in shards) == [("a", 1), ("b", 1)]
 
-    tones = {"mover": (mover, 600.0), "stay": (stay, 1400.0)}
-    steady = time.monotonic() + 0.6
-    await asyncio.gather(*(peer.play(tone_payloads(peer, f, 2.0)) for peer, f in tones.values()))
-    for name, (listener, own) in tones.items():
-        assert heard(listener, own, steady) < SILENT, f"{name} hears itself"
-        other = next(f for n, (_, f) in tones.items() if n != name)
-        found = level(listener, other, steady)
-        assert found == pytest.approx(LEVEL, abs=2.5), (name, found)
+    await hear_each_other({"mover": (mover, 600.0), "stay": (stay, 1400.0)})
 
     held = a.client.post(f"/api/v1/rooms/field/participants/{mover_id}/hold")  # to b, to a
     assert held.status_code == 200, held.text
@@ -329,14 +334,7 @@ async def test_a_leg_on_the_guest_s_shard_is_moved_by_the_guest(nodes: Nodes) ->
         }
         assert server.roster("hall") == []
 
-    tones = {"guest": (guest, 800.0), "ear": (ear, 1600.0)}
-    steady = time.monotonic() + 0.6
-    await asyncio.gather(*(peer.play(tone_payloads(peer, f, 2.0)) for peer, f in tones.values()))
-    for name, (listener, own) in tones.items():
-        assert heard(listener, own, steady) < SILENT, f"{name} hears itself"
-        other = next(f for n, (_, f) in tones.items() if n != name)
-        found = level(listener, other, steady)
-        assert found == pytest.approx(LEVEL, abs=2.5), (name, found)
+    await hear_each_other({"guest": (guest, 800.0), "ear": (ear, 1600.0)})
     for room in ("hall", "yard"):
         assert a.client.delete(f"/api/v1/rooms/{room}").status_code == 204
     for peer in (guest, ear):
