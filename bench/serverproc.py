@@ -40,6 +40,15 @@ def free_tcp_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _other_than(taken: set[int], probe: Callable[[], int]) -> int:
+    """A free port from `probe` that is none of `taken`."""
+    for _ in range(50):
+        port = probe()
+        if port not in taken:
+            return port
+    raise RuntimeError(f"no free port besides {sorted(taken)}")
+
+
 def _reach(host: str) -> str:
     """The address a client reaches a server bound to `host` at: loopback for a wildcard."""
     if host in ("0.0.0.0", "::"):
@@ -231,8 +240,9 @@ class ServerProcess:
         in a network namespace of its own, reached at `host`)."""
         workers_option = [] if workers is None else ["--workers", str(workers)]
         self.http_port = http_port or free_tcp_port()
-        self.sip_port = free_sip_port()  # free for both UDP and TCP
-        self.sip_tls_port = free_tcp_port()
+        # Each probe's port is free again once probed, so the next probe may return it too.
+        self.sip_port = _other_than({self.http_port}, free_sip_port)  # free for UDP and TCP
+        self.sip_tls_port = _other_than({self.http_port, self.sip_port}, free_tcp_port)
         self.tls = tls
         self.ca_file = ca_file or data_dir / "tls" / "cert.pem"
         low = random.randrange(20000, 30000 - rtp_ports, 2)

@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from mediacore.contentshares import Share
-from mediacore.events import Subscription
+from mediacore.events import Event, Subscription
 from mediacore.room import RoomClosed, RoomError
 from webrtc.contentshare import MAX_MID
 from webrtc.peer import WebRtcError
@@ -197,14 +197,20 @@ class SignallingSession:
             event = await self._subscription.get()
             if event.room == self.room.name:  # not the server-wide ones (SIP registrations)
                 self.post({"type": "event", "event": event.to_json()})
-            if event.type == "participant.moved" and self._follow_peer():
+            if event.type == "participant.moved" and self._follow_peer(_moved_to(event)):
                 return  # the new room's forwarder goes on
 
-    def _follow_peer(self) -> bool:
+    def _follow_peer(self, moved: tuple[str, str] | None = None) -> bool:
         """When the participant was moved to another room, act on that room from now on and
-        forward its events (a "moved" message says so); True when it did."""
+        forward its events (a "moved" message says so); True when it did. `moved` is what a
+        `participant.moved` event said (participant, new room): the old room's event may be
+        read before the peer has heard the new room's, which moves it."""
         peer = self.peer
-        if peer is None or peer.room == self.room.name or self.find_room is None:
+        if peer is None or self.find_room is None:
+            return False
+        if moved is not None and moved[0] == peer.participant_id:
+            peer.room = moved[1]  # as Peers.follow will on the new room's event
+        if peer.room == self.room.name:
             return False
         room = self.find_room(peer.room)
         if room is None:
@@ -455,3 +461,9 @@ def _text(message: Message, key: str, *, limit: int) -> str:
         code = "sdp-too-large" if limit == MAX_SDP_BYTES else "bad-field"
         raise MessageError(code, f'"{key}" is limited to {limit} bytes')
     return value
+
+
+def _moved_to(event: Event) -> tuple[str, str] | None:
+    """(participant, new room) of a `participant.moved` event; None when it says neither."""
+    participant, to = event.data.get("participant"), event.data.get("to")
+    return (participant, to) if isinstance(participant, str) and isinstance(to, str) else None
