@@ -128,11 +128,12 @@ def test_kick_sends_bye_to_the_caller(server: ServerProcess, room: str, tmp_path
 
 
 def test_requests_survive_udp_loss_by_retransmission(server: ServerProcess, tmp_path: Path) -> None:
-    # sipp loses 25 % of the messages it sends and receives: it retransmits its OPTIONS (T1,
-    # doubling) and our completed transactions answer the copies with the same 200.
+    # sipp loses 15 % of the messages it sends and receives: it retransmits its OPTIONS (T1,
+    # doubling) and our completed transactions answer the copies with the same 200. (At 25 %
+    # one of 20 requests lost all 8 of its tries now and then: 0.44^8 each.)
     result = run_sipp(
         "uac_options", target(server), calls=20, rate=10, workdir=tmp_path, timeout=60.0,
-        extra_args=("-lost", "25"),
+        extra_args=("-lost", "15"),
     )  # fmt: skip
     assert result.failed == 0 and result.successful == 20, result.describe()
     assert result.retransmissions > 0

@@ -25,6 +25,7 @@ from bench.serverproc import ServerProcess
 from ingest.manscdp import CatalogItem
 from mediacore.audio import tone, tone_level_dbfs
 from mediacore.codecs import PCMA
+from tests.waiting import wait_for
 from tools.gbdevice import DeviceConfig, GbDeviceSimulator
 from tools.gbdevice_events import DeviceEvents
 from tools.gbdevice_talk import DeviceTalk
@@ -306,6 +307,8 @@ async def test_talkback_in_ps_carries_both_tones(server: ServerProcess) -> None:
         async with device(server, ps=True) as (_, _events, talk):
             response = await asyncio.to_thread(server.client.post, path, json={"room": "command"})
             assert response.status_code == 201, response.text
+            # The device's side learns the answer with the ACK, which may come a moment later.
+            await wait_for(lambda: talk.call is not None and talk.call.answer, 5)
             call = talk.call
             assert call is not None
             assert "m=audio" in call.answer and " RTP/AVP 96\r\n" in call.answer
