@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, Protocol
 
 from mediacore.clock import MONOTONIC, Clock
+from mediacore.clockphase import first_deadline, phase_of
 from mediacore.codecs.base import Pcm
 from mediacore.endpoint import AudioInput
 from mediacore.events import EventBus
@@ -214,6 +215,7 @@ class Room:
         )
         self.links: ShardLinks | None = None  # set on a shard of a room that spans workers
         self._task: asyncio.Task[None] | None = None
+        self._epoch = clock.now()  # the clock ticks at _epoch + n * ptime (set by start)
         self._closed = False
 
     def _mixer_settings(self) -> MixerSettings:
@@ -241,8 +243,25 @@ class Room:
 
     # -- life cycle -----------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, phase: float | None = None) -> None:
+        """Start the clock: its first tick one ptime from now, or, given `phase` (seconds into
+        the ptime on the media clock; mediacore/clockphase.py), at the first moment after now
+        that lies at that phase."""
+        period = self.period
+        now = self.media_clock.now()
+        first = now + period if phase is None else first_deadline(now, phase, period)
+        self._epoch = first - period
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"room:{self.name}")
+
+    @property
+    def period(self) -> float:
+        """The clock's tick, seconds."""
+        return self.settings.ptime / 1000
+
+    @property
+    def phase(self) -> float:
+        """Where in the ptime the clock ticks, seconds on the media clock."""
+        return phase_of(self._epoch, self.period)
 
     async def close(self, reason: str = "room-closed") -> None:
         self._closed = True
@@ -491,8 +510,8 @@ class Room:
 
     async def _run(self) -> None:
         """Tick every ptime on absolute deadlines (t0 + n * ptime), never sleep(ptime)."""
-        period = self.settings.ptime / 1000
-        start = self.media_clock.now()
+        period = self.period
+        start = self._epoch
         tick = 0
         housekeeping_every = max(1, int(1.0 / period))
         while True:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mediacore.clock import MONOTONIC, Clock
+from mediacore.clockphase import spread
 from mediacore.dtmf import DtmfDigit
 from mediacore.events import EventBus
 from mediacore.legpolicy import PLAIN_RTP, LegPolicy
@@ -46,15 +47,20 @@ class RoomDirectory:
         for name in list(self.rooms):
             await self.close(name, "server-stopping")
 
-    def open(self, settings: RoomSettings) -> Room:
+    def open(self, settings: RoomSettings, phase: float | None = None) -> Room:
+        """Open a room whose clock ticks at `phase` (mediacore/clockphase.py), or else in the
+        middle of the widest gap between the phases of the rooms here."""
         if settings.name in self.rooms:
             raise RoomExists(f"room {settings.name!r} exists")
         if len(self.rooms) >= MAX_ROOMS:
             raise RoomError(f"at most {MAX_ROOMS} rooms")
         room = Room(settings, self.bus, make_mixer=AudioMixer, clock=self.clock)
         room.tick_observers.extend(self.tick_observers)
+        if phase is None:
+            peers = [r.phase for r in self.rooms.values() if r.period == room.period]
+            phase = spread(peers, room.period)
         self.rooms[settings.name] = room
-        room.start()
+        room.start(phase)
         self.bus.publish("room.opened", room.name, settings=settings.to_json())
         return room
 
@@ -130,5 +136,6 @@ class RoomDirectory:
                 "late_ticks": room.clock.late_ticks,
                 "skipped_ticks": room.clock.skipped_ticks,
                 "max_lateness_ms": round(room.clock.max_lateness * 1000, 2),
+                "phase_ms": round(room.phase * 1000, 2),
             },
         }

@@ -216,8 +216,9 @@ class LocalRooms:
             raise NoSuchRoom(f"no room named {name!r}")
         return room
 
-    async def open(self, settings: RoomSettings) -> dict[str, Any]:
-        return self.directory.summary(self.directory.open(settings))
+    async def open(self, settings: RoomSettings, phase: float | None = None) -> dict[str, Any]:
+        """`phase`: where in the ptime its clock ticks (None: the directory spreads it)."""
+        return self.directory.summary(self.directory.open(settings, phase))
 
     async def close(self, room: str, reason: str) -> None:
         self.room(room)

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from mediacore.channel import Notification
 from mediacore.channelio import RequestFailed
 from mediacore.clock import MONOTONIC
+from mediacore.clockphase import next_shard_phase
 from mediacore.events import Event, EventBus
 from mediacore.mixing import Audiences
 from mediacore.offeranswer import OfferAnswerError
@@ -100,6 +101,7 @@ class Shard:
     participants: set[str] = field(default_factory=set)
     reserved: int = 0  # legs on their way in
     node: str | None = None  # the node it is on, when not this one (a RemoteShardWorker's)
+    phase: float | None = None  # where in the ptime its clock ticks (mediacore/clockphase.py)
 
     @property
     def local(self) -> WorkerProcess | None:
@@ -248,10 +250,12 @@ class ShardedRooms:
         worker = self.least_loaded()
         if worker is None:
             raise RoomError("no media worker is running")
-        room = PlacedRoom(settings, [Shard(worker, home=True)])
+        home = Shard(worker, home=True)
+        room = PlacedRoom(settings, [home])
         self.rooms[settings.name] = room
         try:
-            await _ask(worker, "room.open", settings=asdict(settings), home=True)
+            opened = await _ask(worker, "room.open", settings=asdict(settings), home=True)
+            home.phase = _phase(opened)
         except BaseException:
             self.rooms.pop(settings.name, None)
             raise
@@ -610,8 +614,15 @@ class ShardedRooms:
         self, placed: PlacedRoom, worker: ShardWorker, node: str | None = None
     ) -> Shard:
         name = placed.settings.name
-        await _ask(worker, "room.open", settings=asdict(placed.settings), home=False)
-        shard = Shard(worker, home=False, node=node)
+        # a shard of this node ticks apart from the room's others (the clocks of other nodes
+        # are not this one's: their shards take any phase)
+        base = placed.home.phase
+        period = placed.settings.ptime / 1000
+        taken = [s.phase for s in placed.shards if s.phase is not None]
+        phase = None if node or base is None else next_shard_phase(base, taken, period)
+        settings = asdict(placed.settings)
+        opened = await _ask(worker, "room.open", settings=settings, home=False, phase=phase)
+        shard = Shard(worker, home=False, node=node, phase=None if node else _phase(opened))
         try:
             await self._link(placed, shard)
         except BaseException:
@@ -931,7 +942,9 @@ class ShardedRooms:
                     continue
                 try:
                     settings = asdict(placed.settings)
-                    await _ask(worker, "room.open", settings=settings, home=shard.home)
+                    await _ask(
+                        worker, "room.open", settings=settings, home=shard.home, phase=shard.phase
+                    )
                     if len(placed.shards) > 1:
                         await self._link(placed, shard)
                         await self._sync_floor(placed)
@@ -1021,14 +1034,22 @@ def _merged_summary(
         "late_ticks": sum(p["clock"]["late_ticks"] for p in parts),
         "skipped_ticks": sum(p["clock"]["skipped_ticks"] for p in parts),
         "max_lateness_ms": max(p["clock"]["max_lateness_ms"] for p in parts),
+        "phase_ms": parts[0]["clock"].get("phase_ms"),
     }
     summary["shards"] = [
-        {**where(s), "legs": p["participants"]} for s, p in zip(shards, parts, strict=True)
+        {**where(s), "legs": p["participants"], "phase_ms": p["clock"].get("phase_ms")}
+        for s, p in zip(shards, parts, strict=True)
     ]
     return summary
 
 
 _IDLE_CLOCK = {"ticks": 0, "late_ticks": 0, "skipped_ticks": 0, "max_lateness_ms": 0.0}
+
+
+def _phase(opened: Any) -> float | None:
+    """The phase of the room a worker opened, from its summary (seconds)."""
+    phase_ms = opened.get("clock", {}).get("phase_ms") if isinstance(opened, dict) else None
+    return None if phase_ms is None else float(phase_ms) / 1000
 
 
 async def _ask_running(worker: ShardWorker, method: str, **data: Any) -> Any:

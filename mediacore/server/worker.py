@@ -180,8 +180,9 @@ class Worker:
     async def open_room(self, data: dict[str, Any]) -> dict[str, Any]:
         settings = RoomSettings(**data["settings"])
         home = bool(data.get("home", True))
+        phase = data.get("phase")
         self.home[settings.name] = home
-        summary = await self.rooms.open(settings)
+        summary = await self.rooms.open(settings, None if phase is None else float(phase))
         if not home:
             room = self.rooms.room(settings.name)
             room.mirror_floor(

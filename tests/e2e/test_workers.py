@@ -52,6 +52,9 @@ async def test_a_room_spanning_two_workers_hears_everyone_but_never_itself(
     peers = [(await joined(server, room, PCMU, f"leg{n}"))[0] for n in range(len(tones))]
     shards = server.client.get(f"/api/v1/rooms/{room}").json()["shards"]
     assert sorted(s["legs"] for s in shards) == [2, 3] and len({s["worker"] for s in shards}) == 2
+    # the shards' clocks tick half a ptime apart: a frame crossing the link waits half a tick
+    apart = abs(shards[0]["phase_ms"] - shards[1]["phase_ms"])
+    assert apart == pytest.approx(10.0, abs=0.05)
     assert {p["worker"] for p in server.roster(room)} == {0, 1}
     listed = {r["name"]: r for r in server.client.get("/api/v1/rooms").json()}
     assert listed[room]["participants"] == 5 and len(listed[room]["shards"]) == 2
