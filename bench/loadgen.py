@@ -26,6 +26,7 @@ from bench.onsets import ON_DBFS, find_onsets, levels_by_packet, self_hearing
 from bench.rtppeer import RtpPeer
 from mediacore.audio import tone
 from mediacore.codecs import PCMU
+from mediacore.server.niceness import renice
 from mediacore.uvloops import install_uvloop
 
 BURST_PERIOD = 0.5  # seconds between one talker's tone onsets
@@ -231,6 +232,8 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     job = json.loads(sys.stdin.readline())
+    # the media workers' niceness (bench/scenario.py says why), before any thread exists
+    renice(int(job.get("nice", 0)) - os.getpriority(os.PRIO_PROCESS, 0))
     install_uvloop()
     result = asyncio.run(run(job))
     print(json.dumps(result), flush=True)

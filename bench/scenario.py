@@ -306,6 +306,7 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
     legs = _legs(scenario)
     jobs = [legs[i :: scenario.loadgens] for i in range(scenario.loadgens)]
     workers = []
+    nice = _media_nice(client)
     for part in jobs:
         job = {
             "url": target.url,
@@ -317,6 +318,7 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
             "drift_ppm": _drift_ppm(scenario),
             "phases": scenario.phases,
             "frequencies": CONSOLE_TONES if scenario.console else None,
+            "nice": nice,
         }
         process = subprocess.Popen(
             [sys.executable, "-m", "bench.loadgen"],
@@ -409,6 +411,20 @@ def machine_busy() -> tuple[float, float]:
     fields = [int(v) for v in line.split()[1:9]]  # guest time is in user time already
     idle = fields[3] + fields[4]
     return float(sum(fields) - idle), float(sum(fields))
+
+
+def _media_nice(client: httpx.Client) -> int:
+    """The niceness of the server's media workers (0 with none, or when it does not say).
+
+    The load generators stand for phones on machines of their own. Sharing this one's cores,
+    they take the workers' niceness: below it, the workers' ticks would look better than they
+    are only because the phones were starved (their sends and receive times late); above it,
+    the reverse."""
+    answer = client.get("/api/v1/workers")
+    if answer.status_code != 200:
+        return 0
+    found = [w.get("nice") for w in answer.json() if isinstance(w.get("nice"), int)]
+    return min(found, default=0)
 
 
 def _placement(scenario: Scenario, target: Target, client: httpx.Client) -> dict[str, int]:

@@ -16,9 +16,9 @@ def build_workers_router(pool: WorkerPool | None) -> APIRouter:
     @router.get("", dependencies=[Depends(permission("workers:read"))])
     async def workers() -> list[dict[str, Any]]:
         """`[{"id", "pid", "state": "running"|"restarting", "rooms", "legs", "cpu", "late_ticks",
-        "link_rejected", "restarts"}]`: `cpu` in cores over the last two seconds; `link_rejected`
-        the cascade link datagrams refused (from no peer shard, or failing SRTP checks). Empty in
-        single-process mode."""
+        "link_rejected", "nice", "restarts"}]`: `cpu` in cores over the last two seconds;
+        `link_rejected` the cascade link datagrams refused (from no peer shard, or failing SRTP
+        checks); `nice` its niceness ([server] media_nice). Empty in single-process mode."""
         if pool is None:
             return []
         await pool.refresh()

@@ -50,6 +50,10 @@ class ServerSection:
     # say gets one per core (`default_worker_count`); a Config built in code runs in-process.
     workers: int = 0
     max_legs_per_shard: int = 200  # a room with more legs grows a shard on another worker
+    # Added to the server's niceness in media workers: their clocks run ahead of the machine's
+    # other work (a saturated machine delays ticks otherwise). Lowering it needs root or
+    # CAP_SYS_NICE; without, a worker keeps the server's and says so once.
+    media_nice: int = -10
     # Limits per request and per client address (security: no body is read before these).
     max_body_bytes: int = 1024 * 1024  # any HTTP request body; 413 beyond
     max_websockets_per_address: int = 32  # open WebSockets (events, signalling) per address
@@ -313,6 +317,8 @@ def validate_config(config: Config) -> Config:
         raise ConfigError(f"server.workers: {server.workers} must be 0 (in-process) to 256")
     if not 1 <= server.max_legs_per_shard <= 2000:
         raise ConfigError("server.max_legs_per_shard must be 1-2000")
+    if not -20 <= server.media_nice <= 0:
+        raise ConfigError("server.media_nice must be -20 to 0")
     if server.workers and (rtp.port_max - rtp.port_min + 1) // server.workers < 4:
         raise ConfigError(
             f"rtp.port_min/port_max: {rtp.port_max - rtp.port_min + 1} ports are too few for "

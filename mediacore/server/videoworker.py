@@ -26,6 +26,7 @@ from mediacore.channelio import Channel
 from mediacore.datapath import MediaFrame
 from mediacore.datapathio import DataPath
 from mediacore.server.children import READY
+from mediacore.server.niceness import renice
 from mediacore.server.videoconferences import ConferenceHost
 from mediacore.server.videopulls import PullHost
 from mediacore.server.videowalls import WallHost
@@ -104,11 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--log-format", default="json")
     args = parser.parse_args(argv)
-    # First, before any thread or ffmpeg child exists: they all inherit it.
-    os.nice(args.nice)
     from mediacore.server.logs import setup_logging
 
     setup_logging(args.log_level, args.log_format)
+    renice(args.nice)  # first, before any thread or ffmpeg child exists: they all inherit it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the server, which stops us
     asyncio.run(serve(args.name, args.channel_fd, args.data_fd))
     return 0

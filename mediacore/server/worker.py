@@ -14,6 +14,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -39,6 +40,7 @@ from mediacore.server.config import Config, RtpSection, ServerSection
 from mediacore.server.directory import RoomDirectory
 from mediacore.server.legvideoplace import WorkerVideoPlace
 from mediacore.server.metricsdata import TickTimings, room_snapshot
+from mediacore.server.niceness import renice
 from mediacore.server.parentdeath import die_with_parent
 from mediacore.server.recordcomposite import RecordingComposite, worker_finder
 from mediacore.server.recordvideo import RecordingVideo
@@ -70,6 +72,7 @@ class WorkerSettings:
     port_start: int = 0  # the first port pair handed out (0: the range's low end)
     data_dir: str = "./var"  # the server's: recordings are written under <data_dir>/recordings
     store: str = ""  # ...or under <store>/recordings ([recording] shared_dir: the node's folder)
+    nice: int = 0  # added to the niceness it starts with ([server] media_nice)
 
     def config(self) -> Config:
         return Config(
@@ -286,6 +289,7 @@ class Worker:
             "ticks": sum(room.clock.ticks for room in rooms),
             "late_ticks": sum(room.clock.late_ticks for room in rooms),
             "link_rejected": self.links_rejected + sum(x.rejected for x in self.links.values()),
+            "nice": os.getpriority(os.PRIO_PROCESS, 0),
         }
 
     async def metrics(self, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -395,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches control, which stops us
     die_with_parent()
     settings = WorkerSettings(**json.loads(args.settings))
+    renice(settings.nice)  # before any thread exists: they all inherit it
     install_uvloop()
     sys.setswitchinterval(0.001)
     asyncio.run(serve(settings, args.channel_fd, args.data_fd))

@@ -114,6 +114,7 @@ class WorkerProcess:
             "cpu_seconds": stats.get("cpu_seconds", 0.0),
             "late_ticks": stats.get("late_ticks", 0),
             "link_rejected": stats.get("link_rejected", 0),
+            "nice": stats.get("nice"),
             "restarts": self.restarts,
         }
 
@@ -238,6 +239,7 @@ def _split_ports(config: Config, count: int) -> list[WorkerSettings]:
             link_host=_link_host(config),
             data_dir=str(config.data_dir.absolute()),
             store=str(config.recordings_store.absolute()),
+            nice=config.server.media_nice,
         )
         for index in range(count)
     ]
