@@ -14,6 +14,18 @@ def frame(n: int) -> np.ndarray:
     return np.full(4, n, dtype=np.float32)
 
 
+def replay(relay: FrameRelay, events: list[tuple[float, str, int]]) -> list[int | None]:
+    """Run ("push" | "pop", frame n) events in time order; what each pop got."""
+    got: list[int | None] = []
+    for at, kind, n in sorted(events, key=lambda e: e[0]):
+        if kind == "push":
+            relay.push(frame(n), at)
+        else:
+            pcm = relay.pop(at)
+            got.append(None if pcm is None else int(pcm[0]))
+    return got
+
+
 @pytest.mark.parametrize("phase", [0.0, 0.0005, 0.004, 0.01, 0.0199])
 @pytest.mark.parametrize("jitter", [0.0, 0.002])
 def test_every_frame_is_handed_over_once_in_order_whatever_the_phase(
@@ -25,14 +37,7 @@ def test_every_frame_is_handed_over_once_in_order_whatever_the_phase(
     for n in range(200):
         events.append((n * PERIOD + rng.uniform(0, jitter), "push", n))
         events.append((n * PERIOD + phase + rng.uniform(0, jitter), "pop", n))
-    got: list[int | None] = []
-    for at, kind, n in sorted(events, key=lambda e: e[0]):
-        if kind == "push":
-            relay.push(frame(n), at)
-        else:
-            pcm = relay.pop(at)
-            got.append(None if pcm is None else int(pcm[0]))
-    steady = got[5:]
+    steady = replay(relay, events)[5:]
     heard = [n for n in steady if n is not None]
     assert steady.count(None) == 0, steady[:20]
     assert heard == sorted(heard) and len(set(heard)) == len(heard)  # in order, never twice
@@ -90,14 +95,7 @@ def test_a_producer_often_later_than_the_phase_difference_costs_one_gap_not_one_
         late = 0.007 if n % 5 == 2 else 0.0
         events.append((n * PERIOD + late, "push", n))
         events.append((n * PERIOD + 0.005, "pop", n))
-    got: list[int | None] = []
-    for at, kind, n in sorted(events, key=lambda e: e[0]):
-        if kind == "push":
-            relay.push(frame(n), at)
-        else:
-            pcm = relay.pop(at)
-            got.append(None if pcm is None else int(pcm[0]))
-    steady = got[20:]
+    steady = replay(relay, events)[20:]
     heard = [n for n in steady if n is not None]
     assert steady.count(None) == 0 and relay.dropped == 0
     assert heard == list(range(heard[0], heard[0] + len(heard)))  # in order, none skipped
