@@ -50,10 +50,10 @@ class ServerSection:
     # say gets one per core (`default_worker_count`); a Config built in code runs in-process.
     workers: int = 0
     max_legs_per_shard: int = 200  # a room with more legs grows a shard on another worker
-    # Added to the server's niceness in media workers: their clocks run ahead of the machine's
-    # other work (a saturated machine delays ticks otherwise). Lowering it needs root or
-    # CAP_SYS_NICE; without, a worker keeps the server's and says so once.
-    media_nice: int = -10
+    # Added to the server's niceness in media workers: -10 puts their clocks ahead of the
+    # machine's other work (on a machine shared with other programs). Lowering it needs root
+    # or CAP_SYS_NICE; without, a worker keeps the server's and says so once.
+    media_nice: int = 0
     # Limits per request and per client address (security: no body is read before these).
     max_body_bytes: int = 1024 * 1024  # any HTTP request body; 413 beyond
     max_websockets_per_address: int = 32  # open WebSockets (events, signalling) per address

@@ -285,12 +285,19 @@ def test_metrics_show_each_worker_and_the_rooms_on_them(server: ServerProcess, r
     assert f'mediacore_ticks_total{{room="{room}"}}' in text
 
 
-def test_media_workers_run_ahead_of_the_machines_other_work(server: ServerProcess) -> None:
+def test_media_workers_run_ahead_of_the_machines_other_work_when_told(
+    server: ServerProcess, tmp_path: Path
+) -> None:
     server_nice = os.getpriority(os.PRIO_PROCESS, server.process.pid)
-    privileged = os.geteuid() == 0  # root may lower niceness; others keep the server's
-    for worker in workers(server):
-        assert worker["nice"] == (max(-20, server_nice - 10) if privileged else server_nice)
-        assert os.getpriority(os.PRIO_PROCESS, worker["pid"]) == worker["nice"]
+    assert {w["nice"] for w in workers(server)} == {server_nice}  # by default: the server's
+    ahead = ServerProcess(tmp_path, MEDIACORE_SERVER_WORKERS="1", MEDIACORE_SERVER_MEDIA_NICE="-10")
+    try:
+        privileged = os.geteuid() == 0  # root may lower niceness; others keep the server's
+        for worker in workers(ahead):
+            assert worker["nice"] == (max(-20, server_nice - 10) if privileged else server_nice)
+            assert os.getpriority(os.PRIO_PROCESS, worker["pid"]) == worker["nice"]
+    finally:
+        ahead.stop()
 
 
 def test_workers_never_outlive_a_killed_server(tmp_path: Path) -> None:

@@ -761,7 +761,8 @@ def test_unusable_auth_login_keys_are_refused_naming_them(tmp_path: Path, text: 
     assert_refused(tmp_path, text, r"auth\.")
 
 
-def test_media_workers_run_ten_nice_steps_ahead_unless_told_otherwise(tmp_path: Path) -> None:
-    assert load_config(None, {}).server.media_nice == -10
-    assert load_config(write(tmp_path, "[server]\nmedia_nice = 0\n"), {}).server.media_nice == 0
+def test_media_workers_keep_the_servers_niceness_unless_told_otherwise(tmp_path: Path) -> None:
+    assert load_config(None, {}).server.media_nice == 0
+    said = write(tmp_path, "[server]\nmedia_nice = -10\n")
+    assert load_config(said, {}).server.media_nice == -10
     assert_refused(tmp_path, "[server]\nmedia_nice = 5\n", "media_nice must be -20 to 0")
