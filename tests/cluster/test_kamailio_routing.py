@@ -94,6 +94,14 @@ class Cluster:
             response = server.client.patch(f"/api/v1/nodes/{name}", json=drain)
             assert response.status_code == 200, response.text
         wait_for(lambda: self.redis.get(LEAST) == self.sip(node), 5, f"{node} least loaded")
+        # Every node writes mc:least after its heartbeat (500 ms); one that read the directory
+        # just before the drains may write another node once more: wait until all have beaten.
+        held_since = time.monotonic()
+        while time.monotonic() - held_since < 1.2:
+            if self.redis.get(LEAST) != self.sip(node):
+                wait_for(lambda: self.redis.get(LEAST) == self.sip(node), 5, f"{node} least")
+                held_since = time.monotonic()
+            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
