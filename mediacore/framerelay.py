@@ -9,11 +9,6 @@ late, or stopped) it locks again, and when it falls a whole tick behind (a late 
 catching up in a burst) it drops the extra frame. It adds between `settle` and one tick plus
 `settle`.
 
-A producer whose frame came just after the tick that ran dry was late, not gone: the relay then
-locks `SETTLE_STEP` further behind (up to a whole tick), so a producer clock that is often late
-by more than the clocks' phase difference (a busy or slow machine) costs one gap, not a gap and
-a dropped frame every time.
-
 Pure and single-threaded: both rooms of a relay run on one event loop (the worker that holds
 the participant; see mediacore/relays.py)."""
 
@@ -25,7 +20,6 @@ from mediacore.codecs.base import Pcm
 
 SETTLE_SECONDS = 0.003  # a frame younger than this may be followed by a late one: not locked on
 MAX_BACKLOG = 2  # frames waiting beyond this are dropped, oldest first
-SETTLE_STEP = 0.005  # how much further behind a relay locks after its producer was late
 
 
 class FrameRelay:
@@ -35,9 +29,7 @@ class FrameRelay:
         self.settle = settle
         self._frames: deque[tuple[float, Pcm]] = deque(maxlen=MAX_BACKLOG + 2)
         self._locked = False
-        self._ran_dry = False  # the last pop found nothing while locked
         self.dropped = 0  # frames skipped to catch up, for statistics
-        self.late_producers = 0  # times the producer's frame came just after a dry tick
 
     def push(self, pcm: Pcm, now: float) -> None:
         """The producing clock's frame of this tick."""
@@ -49,18 +41,11 @@ class FrameRelay:
         ripe = now - self.settle
         if not self._locked:
             if not frames or frames[0][0] > ripe:
-                self._ran_dry = False
                 return None
-            if self._ran_dry and len(frames) > 1:  # the frame owed at the dry tick came late
-                self.late_producers += 1
-                self.settle = min(self.period, self.settle + SETTLE_STEP)
-                ripe = now - self.settle
-            self._ran_dry = False
             self._locked = True
             behind = float("inf")  # lock on the newest settled frame
         elif not frames:
             self._locked = False
-            self._ran_dry = True
             return None
         else:
             # A whole tick behind (one clock was late and caught up in a burst): catch up,
@@ -74,7 +59,6 @@ class FrameRelay:
     def clear(self) -> None:
         self._frames.clear()
         self._locked = False
-        self._ran_dry = False
 
     def __len__(self) -> int:
         return len(self._frames)
