@@ -306,7 +306,7 @@ def run(scenario: Scenario, target: Target, progress: Any = print) -> Result:
     legs = _legs(scenario)
     jobs = [legs[i :: scenario.loadgens] for i in range(scenario.loadgens)]
     workers = []
-    nice = _media_nice(client)
+    nice = _media_nice(client) if target.server is not None else 0  # a server we started
     for part in jobs:
         job = {
             "url": target.url,
