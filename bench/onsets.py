@@ -24,10 +24,16 @@ def levels_by_packet(
     """dBFS RMS of each frequency in each packet: shape (packets, frequencies)."""
     decoder = registry.new_decoder(codec)
     frames = [decoder.decode(p) for p in payloads]
-    length = min((len(f) for f in frames), default=0)
-    if length == 0:
+    if not frames:
         return np.full((0, len(frequencies)), -127.0)
-    matrix = np.stack([f[:length] for f in frames]).astype(np.float64)
+    # One odd packet (not audio, or another packet time) must not shorten every packet's
+    # window: each is cut or zero-padded to the usual length.
+    length = int(np.median([len(f) for f in frames]))
+    if length == 0:
+        return np.full((len(frames), len(frequencies)), -127.0)
+    matrix = np.zeros((len(frames), length), dtype=np.float64)
+    for row, frame in zip(matrix, frames, strict=True):
+        row[: min(length, len(frame))] = frame[:length]
     n = np.arange(length)
     window = np.hanning(length + 2)[1:-1]
     kernels = np.exp(-2j * np.pi * np.outer(n, frequencies) / codec.sample_rate)

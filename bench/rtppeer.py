@@ -25,7 +25,7 @@ from mediacore.offeranswer import (
     make_audio_offer,
     read_answer,
 )
-from mediacore.rtp import RtpError, RtpPacket, build_rtp
+from mediacore.rtp import RtpError, RtpPacket, build_rtp, is_rtcp
 from mediacore.sdes import SrtpMode
 from mediacore.sdp import SessionDescription
 from mediacore.srtp import SrtpError, SrtpTransform
@@ -67,6 +67,7 @@ class RtpPeer(asyncio.DatagramProtocol):
         self.offer: SessionDescription | None = None
         self.record = True
         self.received_count = 0
+        self.rtcp_received = 0  # RTCP on the RTP port (RFC 5761): never audio
         self._transport: asyncio.DatagramTransport | None = None
         self._encoder = registry.new_encoder(codec, ptime)
 
@@ -119,6 +120,9 @@ class RtpPeer(asyncio.DatagramProtocol):
             except SrtpError:
                 self.srtp_failures += 1  # RTCP too: only the audio is read here
                 return
+        if is_rtcp(data):  # a sender report on the RTP port, not a packet of audio
+            self.rtcp_received += 1
+            return
         self.received_count += 1
         if not self.record:
             return

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.onsets import find_onsets
+from bench.onsets import find_onsets, levels_by_packet
+from mediacore.codecs import PCMU, registry
 
 
 def onsets(levels: list[float]) -> list[float]:
@@ -29,3 +30,16 @@ def test_a_neighbours_edge_leaking_into_the_quiet_spell_does_not_hide_it() -> No
 def test_a_burst_going_on_or_a_short_gap_is_no_new_onset() -> None:
     assert onsets([-70, -70, -70, -70, -22, -22, -70, -22, -70, -70, -22]) == [0.08]
     assert onsets([-70, -70, -70, -40, -40, -22]) == []  # too little quiet before
+
+
+def test_an_odd_short_packet_does_not_shorten_every_packets_window() -> None:
+    """A 40-byte packet among 160-byte ones (an RTCP report read as audio, say) once cut every
+    packet's window to 5 ms, where 20 tones 150 Hz apart cannot be told apart."""
+    rate = PCMU.sample_rate
+    t = np.arange(160) / rate
+    encoder = registry.new_encoder(PCMU, 20)
+    tone_900 = encoder.encode((0.1 * np.sin(2 * np.pi * 900 * t)).astype(np.float32))
+    tone_1050 = encoder.encode((0.1 * np.sin(2 * np.pi * 1050 * t)).astype(np.float32))
+    levels = levels_by_packet([tone_900, bytes(40), tone_1050], PCMU, [900.0, 1050.0])
+    assert levels[0, 0] > -25 and levels[0, 1] < -40  # each tone apart from its neighbour
+    assert levels[2, 1] > -25 and levels[2, 0] < -40
