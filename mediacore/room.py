@@ -68,6 +68,11 @@ class RoomSettings:
     # server, which paints it: mixer.conferencevideo); None: the defaults
     video: dict[str, Any] | None = None
 
+    @property
+    def period(self) -> float:
+        """The clock's tick, seconds."""
+        return self.ptime / 1000
+
     def validate(self) -> RoomSettings:
         if not isinstance(self.name, str) or not _is_room_name(self.name):
             raise RoomError(
@@ -256,7 +261,7 @@ class Room:
     @property
     def period(self) -> float:
         """The clock's tick, seconds."""
-        return self.settings.ptime / 1000
+        return self.settings.period
 
     @property
     def phase(self) -> float:

@@ -9,10 +9,10 @@ import os
 log = logging.getLogger(__name__)
 
 
-def renice(increment: int) -> int:
-    """Add `increment` to this thread's niceness; answers the niceness it now runs at. Call it
-    first thing in a process, before any thread exists. Lowering niceness needs root or
-    CAP_SYS_NICE: without, it stays as it was and a warning says so."""
+def renice(increment: int) -> None:
+    """Add `increment` to this thread's niceness. Call it first thing in a process, before any
+    thread exists. Lowering niceness needs root or CAP_SYS_NICE: without, it stays as it was
+    and a warning says so."""
     if increment:
         try:
             os.nice(increment)
@@ -21,4 +21,3 @@ def renice(increment: int) -> int:
                 "cannot lower this process's niceness (needs root or CAP_SYS_NICE)",
                 extra={"increment": increment},
             )
-    return os.getpriority(os.PRIO_PROCESS, 0)

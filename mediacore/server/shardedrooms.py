@@ -617,9 +617,10 @@ class ShardedRooms:
         # a shard of this node ticks apart from the room's others (the clocks of other nodes
         # are not this one's: their shards take any phase)
         base = placed.home.phase
-        period = placed.settings.ptime / 1000
         taken = [s.phase for s in placed.shards if s.phase is not None]
-        phase = None if node or base is None else next_shard_phase(base, taken, period)
+        phase = (
+            None if node or base is None else next_shard_phase(base, taken, placed.settings.period)
+        )
         settings = asdict(placed.settings)
         opened = await _ask(worker, "room.open", settings=settings, home=False, phase=phase)
         shard = Shard(worker, home=False, node=node, phase=None if node else _phase(opened))
